@@ -1,0 +1,2 @@
+// array.c: placeholder until the array implementation lands.
+#include "array.h"

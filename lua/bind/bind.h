@@ -1,0 +1,33 @@
+// bind.h: helpers shared by every lua/bind/*.c file (the only C that includes lua.h).
+//
+// Conventions (docs/architecture.md): arguments are checked before any side effect; messages say
+// what was expected and what was given ("bad argument #2 to 'step' (expected a state of length 4,
+// got 3)"); I/O failures return nil, message. C module names (lua/bind/<m>.c ->
+// require "spinal.<m>") must not collide with Lua library files in lua/spinal/.
+#ifndef SP_BIND_H
+#define SP_BIND_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "engine/core/array.h"
+
+#define SP_ARRAY_MT "spinal.array"
+
+// The array userdata at arg, or a Lua error naming the argument and what was given.
+sp_array* spL_checkarray(lua_State* L, int arg);
+// The array userdata at arg, or NULL.
+sp_array* spL_testarray(lua_State* L, int arg);
+// Push a new zero-filled array userdata of the given shape and return its descriptor.
+sp_array* spL_newarray(lua_State* L, int ndim, const int64_t* shape);
+// Push a userdata describing view, which must reference (retain) a buffer already owned elsewhere.
+sp_array* spL_pushview(lua_State* L, const sp_array* view);
+// Accept an array or a (nested) table of numbers at arg: returns the array, converting a table
+// into a new array pushed on the stack (so it stays alive until the C function returns).
+sp_array* spL_toarray(lua_State* L, int arg);
+// Raise a Lua error for an SP_E* code: "<what>: <sp_strerror(code)>".
+int spL_raise(lua_State* L, int code, const char* what);
+// Return nil, message (the Lua convention for I/O failures): pushes 2 values, returns 2.
+int spL_failure(lua_State* L, const char* fmt, ...);
+
+#endif  // SP_BIND_H
