@@ -1,0 +1,81 @@
+// model.h: differentiable dynamics models, registered by name, stepped by a chosen integrator.
+//
+// A model class gives continuous-time dynamics xdot = f(x, u; p) and its exact Jacobians with
+// respect to x, u and p. sp_model turns that into the discrete map the rest of spinal uses,
+//   x[k+1] = step(x[k], u[k]; p)      (dt, integrator, sub-steps chosen per model instance)
+// with exact step Jacobians A = dstep/dx, B = dstep/du, P = dstep/dp obtained by differentiating
+// the integrator itself (not by re-linearising), and the backward (vector-Jacobian) form used by
+// the gradient estimators. Classes that are natively discrete-time (given as a map, not an ODE)
+// set `discrete` and their f/f_jac define the map x+ = f(x, u; p) directly (dt is still passed).
+//
+// Classes register by name so robot files select them as { model = "unicycle_accel", ... }.
+// No function here allocates except sp_model_new; stepping uses the instance's preallocated work.
+#ifndef SP_MODEL_MODEL_H
+#define SP_MODEL_MODEL_H
+
+#include <stddef.h>
+
+typedef struct sp_model sp_model;
+
+typedef enum sp_integrator {
+  SP_INTEGRATOR_EULER = 0,  // x + dt f(x, u)
+  SP_INTEGRATOR_RK4 = 1,    // classical 4-stage Runge-Kutta
+} sp_integrator;
+
+typedef struct sp_model_class {
+  const char* name;                // registry key, e.g. "unicycle_accel"
+  const char* doc;                 // one line: what it models and where the equations come from
+  int nx, nu, np;                  // state, action and parameter sizes
+  const char* const* x_names;      // (nx)
+  const char* const* u_names;      // (nu)
+  const char* const* p_names;      // (np)
+  const double* p_default;         // (np)
+  int discrete;                    // 1: f is the discrete map itself, integrator ignored
+  // dynamics: xdot (nx) from x (nx), u (nu), p (np); m gives access to dt and user data
+  void (*f)(const sp_model* m, double* xdot, const double* x, const double* u, const double* p);
+  // Jacobians of f, row-major: fx (nx x nx), fu (nx x nu), fp (nx x np); any may be NULL
+  void (*f_jac)(const sp_model* m, double* fx, double* fu, double* fp, const double* x,
+                const double* u, const double* p);
+} sp_model_class;
+
+struct sp_model {
+  const sp_model_class* cls;
+  int nx, nu, np;
+  double* p;              // (np) parameters, owned; edit directly or via sp_model_set_param
+  double dt;              // step length in seconds
+  int substeps;           // integrator sub-steps per step (>= 1), each of length dt / substeps
+  sp_integrator integrator;
+  void* user;             // class-specific data (e.g. a Lua-defined model's state), may be NULL
+  double* work;           // scratch for stepping and Jacobians, sized by sp_model_new
+};
+
+// Registry. Built-in classes are registered on first use; sp_model_register adds user classes
+// (the class must outlive every model made from it). Returns SP_EINVAL on a duplicate name.
+int sp_model_register(const sp_model_class* cls);
+const sp_model_class* sp_model_find(const char* name);
+// Fill names (up to n) with registered class names; returns the total number registered.
+int sp_model_list(const char** names, int n);
+
+// Create an instance of a registered class. p may be NULL (defaults). dt > 0.
+int sp_model_new(sp_model** out, const char* name, const double* p, double dt);
+int sp_model_new_class(sp_model** out, const sp_model_class* cls, const double* p, double dt);
+void sp_model_free(sp_model* m);
+
+// Parameter access by name; SP_ENOTFOUND for an unknown name.
+int sp_model_param_index(const sp_model* m, const char* name);
+int sp_model_set_param(sp_model* m, const char* name, double value);
+
+// x_next (nx) = step(x, u). x_next may not alias x.
+void sp_model_step(sp_model* m, double* x_next, const double* x, const double* u);
+
+// Step and its exact Jacobians: A (nx x nx), B (nx x nu), P (nx x np), row-major; x_next, A, B,
+// P may each be NULL when not wanted.
+void sp_model_step_jac(sp_model* m, double* x_next, double* A, double* B, double* P,
+                       const double* x, const double* u);
+
+// Backward form: given g = dL/dx_next (nx), ACCUMULATE gx += A^T g (nx), gu += B^T g (nu),
+// gp += P^T g (np). Any of gx, gu, gp may be NULL.
+void sp_model_step_vjp(sp_model* m, double* gx, double* gu, double* gp, const double* x,
+                       const double* u, const double* g);
+
+#endif  // SP_MODEL_MODEL_H
