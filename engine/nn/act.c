@@ -27,7 +27,9 @@ int sp_act_parse(sp_act* out, const char* name) {
   return SP_EINVAL;
 }
 
-const char* sp_act_names(void) { return "identity, tanh, relu, elu"; }
+const char* sp_act_names(void) {
+  return "identity, tanh, relu, elu";
+}
 
 #define REAL double
 #define SFX(name) name##_f64

@@ -58,7 +58,9 @@ static uint32_t get_u32(const uint8_t* p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint64_t get_u64(const uint8_t* p) { return get_u32(p) | (uint64_t)get_u32(p + 4) << 32; }
+static uint64_t get_u64(const uint8_t* p) {
+  return get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+}
 
 static double get_f64(const uint8_t* p) {
   uint64_t u = get_u64(p);
@@ -111,8 +113,8 @@ static int write_atomic(const char* path, const uint8_t* buf, size_t n, char* ms
   memcpy(tmp + plen, ".tmp.XXXXXX", 12);
   int fd = mkstemp(tmp);
   if (fd < 0) {
-    int rc = sp_errorf(msg, ms, SP_EIO, "%s: cannot create a temporary file: %s", path,
-                       strerror(errno));
+    int rc =
+        sp_errorf(msg, ms, SP_EIO, "%s: cannot create a temporary file: %s", path, strerror(errno));
     sp_free(tmp);
     return rc;
   }
@@ -161,8 +163,8 @@ int sp_checkpoint_save(const char* path, const sp_mlp* net, const sp_optim* opt,
                        size_t ms) {
   if (opt && (opt->n != net->nparams || opt->dtype != net->dtype))
     return sp_errorf(msg, ms, SP_EINVAL,
-                     "%s: the optimiser holds %zu %s parameters, the network %zu %s", path,
-                     opt->n, sp_dtype_name(opt->dtype), net->nparams, sp_dtype_name(net->dtype));
+                     "%s: the optimiser holds %zu %s parameters, the network %zu %s", path, opt->n,
+                     sp_dtype_name(opt->dtype), net->nparams, sp_dtype_name(net->dtype));
   size_t es = sp_dtype_size(net->dtype);
   size_t nstate = opt ? (opt->m != NULL) + (opt->v != NULL) : 0;
   size_t total = header_size(net->nlayers, opt != NULL) + (1 + nstate) * net->nparams * es + 4;
@@ -291,9 +293,9 @@ static int parse(ckpt* c, const char* path, char* msg, size_t ms) {
 
   // the architecture and optimiser description
   size_t end = size - 4, p = FIXED_HEADER;
-#define NEED(k)                                                                             \
-  do {                                                                                      \
-    if (end - p < (size_t)(k))                                                              \
+#define NEED(k)                                                                                   \
+  do {                                                                                            \
+    if (end - p < (size_t)(k))                                                                    \
       return sp_errorf(msg, ms, SP_EFORMAT, "%s: header overruns the file at byte %zu", path, p); \
   } while (0)
   NEED(8);

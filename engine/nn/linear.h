@@ -9,15 +9,15 @@
 #ifndef SP_NN_LINEAR_H
 #define SP_NN_LINEAR_H
 
-void sp_linear_forward_f64(double* y, const double* x, const double* W, const double* b,
-                           int batch, int nin, int nout);
+void sp_linear_forward_f64(double* y, const double* x, const double* W, const double* b, int batch,
+                           int nin, int nout);
 void sp_linear_forward_f32(float* y, const float* x, const float* W, const float* b, int batch,
                            int nin, int nout);
 
 // gx may be NULL; gW and gb may be NULL to skip the parameter gradients (gradients flowing to
 // the inputs only). gx must not alias gy.
-void sp_linear_backward_f64(double* gx, double* gW, double* gb, const double* gy,
-                            const double* x, const double* W, int batch, int nin, int nout);
+void sp_linear_backward_f64(double* gx, double* gW, double* gb, const double* gy, const double* x,
+                            const double* W, int batch, int nin, int nout);
 void sp_linear_backward_f32(float* gx, float* gW, float* gb, const float* gy, const float* x,
                             const float* W, int batch, int nin, int nout);
 

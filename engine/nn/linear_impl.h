@@ -13,16 +13,16 @@ void SFX(sp_linear_forward)(REAL* y, const REAL* x, const REAL* W, const REAL* b
       for (int j = 0; j < nout; j++) yr[j] = 0;
   }
   if (batch > 0 && nin > 0 && nout > 0)
-    GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, batch, nout, nin, 1, x, nin, W, nin, 1, y,
-         nout);
+    GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, batch, nout, nin, 1, x, nin, W, nin, 1, y, nout);
 }
 
 void SFX(sp_linear_backward)(REAL* gx, REAL* gW, REAL* gb, const REAL* gy, const REAL* x,
                              const REAL* W, int batch, int nin, int nout) {
   if (batch <= 0) return;
   // gW += gy^T x
-  if (gW) GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, nout, nin, batch, 1, gy, nout, x, nin, 1,
-               gW, nin);
+  if (gW)
+    GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, nout, nin, batch, 1, gy, nout, x, nin, 1, gW,
+         nin);
   // gb += column sums of gy
   if (gb)
     for (int r = 0; r < batch; r++) {
@@ -30,6 +30,7 @@ void SFX(sp_linear_backward)(REAL* gx, REAL* gW, REAL* gb, const REAL* gy, const
       for (int j = 0; j < nout; j++) gb[j] += gr[j];
     }
   // gx = gy W
-  if (gx) GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, nin, nout, 1, gy, nout, W, nin, 0,
-               gx, nin);
+  if (gx)
+    GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, nin, nout, 1, gy, nout, W, nin, 0, gx,
+         nin);
 }

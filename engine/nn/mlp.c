@@ -178,7 +178,9 @@ const void* sp_mlp_output(const sp_mlp* m) {
   return (const char*)m->work + m->act_off[m->nlayers] * sp_dtype_size(m->dtype);
 }
 
-void sp_mlp_zero_grad(sp_mlp* m) { memset(m->grads, 0, m->nparams * sp_dtype_size(m->dtype)); }
+void sp_mlp_zero_grad(sp_mlp* m) {
+  memset(m->grads, 0, m->nparams * sp_dtype_size(m->dtype));
+}
 
 void* sp_mlp_weight(sp_mlp* m, int l) {
   if (l < 0 || l >= m->nlayers) return NULL;
@@ -203,7 +205,9 @@ void sp_mlp_get_params(const sp_mlp* m, double* out) {
   to_f64(out, m->params, m->dtype, m->nparams);
 }
 
-void sp_mlp_get_grads(const sp_mlp* m, double* out) { to_f64(out, m->grads, m->dtype, m->nparams); }
+void sp_mlp_get_grads(const sp_mlp* m, double* out) {
+  to_f64(out, m->grads, m->dtype, m->nparams);
+}
 
 void sp_mlp_set_params(sp_mlp* m, const double* in) {
   if (m->dtype == SP_F64) {

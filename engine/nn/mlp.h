@@ -34,17 +34,17 @@ typedef struct sp_layer {
 
 typedef struct sp_mlp {
   sp_dtype dtype;
-  int nlayers;          // L >= 1
-  int nin, nout;        // sizes[0], sizes[L]
-  int max_width;        // largest of sizes[]
-  sp_layer* layers;     // (L)
+  int nlayers;       // L >= 1
+  int nin, nout;     // sizes[0], sizes[L]
+  int max_width;     // largest of sizes[]
+  sp_layer* layers;  // (L)
   size_t nparams;
-  void* params;         // (nparams) double or float, per dtype
-  void* grads;          // (nparams) same layout
-  int max_batch;        // rows the workspace holds
-  int batch;            // rows of the last forward; 0 before the first
-  size_t* act_off;      // (L + 1) offset of a[l] (max_batch x sizes[l]) in work, in elements
-  void* work;           // activations, then two scratch blocks (max_batch x max_width) each
+  void* params;     // (nparams) double or float, per dtype
+  void* grads;      // (nparams) same layout
+  int max_batch;    // rows the workspace holds
+  int batch;        // rows of the last forward; 0 before the first
+  size_t* act_off;  // (L + 1) offset of a[l] (max_batch x sizes[l]) in work, in elements
+  void* work;       // activations, then two scratch blocks (max_batch x max_width) each
 } sp_mlp;
 
 // Create an MLP with sizes (nlayers + 1) and one activation per layer (acts, nlayers), parameters

@@ -37,8 +37,8 @@ static REAL* SFX(backward)(sp_mlp* m, REAL* gx, const REAL* gy, int want_gx) {
     REAL* gin = l > 0 ? free_block : gx ? gx : want_gx ? free_block : NULL;
     // through the activation (in place), then the affine map
     SFX(sp_act_backward)(ly->act, g, g, work + m->act_off[l + 1], (size_t)batch * ly->nout);
-    SFX(sp_linear_backward)(gin, G + ly->w, G + ly->b, g, work + m->act_off[l], P + ly->w, batch,
-                            ly->nin, ly->nout);
+    SFX(sp_linear_backward)
+    (gin, G + ly->w, G + ly->b, g, work + m->act_off[l], P + ly->w, batch, ly->nin, ly->nout);
     g = gin;
   }
   return g;

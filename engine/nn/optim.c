@@ -25,13 +25,13 @@
 #undef SQRT
 
 sp_optim_config sp_optim_sgd_config(double lr) {
-  return (sp_optim_config){.kind = SP_OPTIM_SGD, .lr = lr, .beta1 = 0.9, .beta2 = 0.999,
-                           .eps = 1e-8};
+  return (sp_optim_config){
+      .kind = SP_OPTIM_SGD, .lr = lr, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
 }
 
 sp_optim_config sp_optim_adam_config(double lr) {
-  return (sp_optim_config){.kind = SP_OPTIM_ADAM, .lr = lr, .beta1 = 0.9, .beta2 = 0.999,
-                           .eps = 1e-8};
+  return (sp_optim_config){
+      .kind = SP_OPTIM_ADAM, .lr = lr, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
 }
 
 const char* sp_optim_kind_name(sp_optim_kind k) {

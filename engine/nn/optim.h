@@ -35,12 +35,12 @@ typedef struct sp_optim_config {
 
 typedef struct sp_optim {
   sp_optim_config cfg;
-  sp_dtype dtype;     // of the parameters, gradients and state
-  size_t n;           // parameter count
-  int64_t t;          // steps taken
-  void* m;            // (n) sgd momentum buffer or adam first moment; NULL when unused
-  void* v;            // (n) adam second moment; NULL for sgd
-  double last_norm;   // global gradient norm before clipping, at the last step
+  sp_dtype dtype;    // of the parameters, gradients and state
+  size_t n;          // parameter count
+  int64_t t;         // steps taken
+  void* m;           // (n) sgd momentum buffer or adam first moment; NULL when unused
+  void* v;           // (n) adam second moment; NULL for sgd
+  double last_norm;  // global gradient norm before clipping, at the last step
 } sp_optim;
 
 // Defaults: sgd (momentum 0), adam (betas 0.9, 0.999, eps 1e-8); no clipping or decay.

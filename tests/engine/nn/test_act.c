@@ -10,10 +10,14 @@
 
 static double ref(sp_act a, double z) {
   switch (a) {
-    case SP_ACT_TANH: return tanh(z);
-    case SP_ACT_RELU: return z > 0 ? z : 0;
-    case SP_ACT_ELU: return z > 0 ? z : exp(z) - 1;
-    default: return z;
+    case SP_ACT_TANH:
+      return tanh(z);
+    case SP_ACT_RELU:
+      return z > 0 ? z : 0;
+    case SP_ACT_ELU:
+      return z > 0 ? z : exp(z) - 1;
+    default:
+      return z;
   }
 }
 
