@@ -1,6 +1,7 @@
 // act_impl.h: activation kernels written once for a REAL type (included by act.c per precision).
 //
-// Expects REAL (double or float), SFX(name) (appends the precision suffix), EXP and TANH.
+// Expects REAL (double or float), SFX(name) (appends the precision suffix), EXPM1 (exp(z) - 1,
+// used for z <= 0 only) and TANH.
 
 void SFX(sp_act_forward)(sp_act a, REAL* y, const REAL* z, size_t n) {
   switch (a) {
@@ -11,7 +12,7 @@ void SFX(sp_act_forward)(sp_act a, REAL* y, const REAL* z, size_t n) {
       for (size_t i = 0; i < n; i++) y[i] = z[i] > 0 ? z[i] : 0;
       break;
     case SP_ACT_ELU:
-      for (size_t i = 0; i < n; i++) y[i] = z[i] > 0 ? z[i] : EXP(z[i]) - 1;
+      for (size_t i = 0; i < n; i++) y[i] = z[i] > 0 ? z[i] : EXPM1(z[i]);
       break;
     default:
       if (y != z)
