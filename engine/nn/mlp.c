@@ -103,11 +103,26 @@ nomem:
 void sp_mlp_free(sp_mlp* m) {
   if (!m) return;
   sp_free(m->work);
-  sp_free(m->grads);
-  sp_free(m->params);
+  if (!m->borrowed) {
+    sp_free(m->grads);
+    sp_free(m->params);
+  }
   sp_free(m->act_off);
   sp_free(m->layers);
   sp_free(m);
+}
+
+void sp_mlp_use_storage(sp_mlp* m, void* params, void* grads) {
+  size_t bytes = m->nparams * sp_dtype_size(m->dtype);
+  memcpy(params, m->params, bytes);
+  memcpy(grads, m->grads, bytes);
+  if (!m->borrowed) {
+    sp_free(m->params);
+    sp_free(m->grads);
+  }
+  m->params = params;
+  m->grads = grads;
+  m->borrowed = 1;
 }
 
 int sp_mlp_reserve(sp_mlp* m, int batch) {

@@ -43,8 +43,9 @@ typedef struct sp_mlp {
   void* grads;      // (nparams) same layout
   int max_batch;    // rows the workspace holds
   int batch;        // rows of the last forward; 0 before the first
-  size_t* act_off;  // (L + 1) offset of a[l] (max_batch x sizes[l]) in work, in elements
+  size_t* act_off;  // (L + 2) offsets in work (elements) of a[0..L] (max_batch x sizes[l]), scratch
   void* work;       // activations, then two scratch blocks (max_batch x max_width) each
+  int borrowed;     // 1 after sp_mlp_use_storage: params and grads belong to the caller
 } sp_mlp;
 
 // Create an MLP with sizes (nlayers + 1) and one activation per layer (acts, nlayers), parameters
@@ -53,6 +54,12 @@ typedef struct sp_mlp {
 int sp_mlp_new(sp_mlp** out, int nlayers, const int* sizes, const sp_act* acts, sp_dtype dtype,
                int max_batch);
 void sp_mlp_free(sp_mlp* m);
+
+// Move the parameters and gradients into caller-owned storage (nparams elements of the net's
+// dtype each, not overlapping), copying their current values; the net's own vectors are freed.
+// The caller keeps the storage alive until sp_mlp_free. Used by the Lua binding so parameter
+// arrays handed to Lua are views that outlive the network. Does not allocate.
+void sp_mlp_use_storage(sp_mlp* m, void* params, void* grads);
 
 // Grow the workspace to hold batch rows (no-op when it already does). Invalidates the stored
 // forward pass (a backward must follow a new forward). SP_ENOMEM leaves the net unchanged.

@@ -282,6 +282,29 @@ TEST(parameter_count_layout_and_summary) {
   sp_mlp_free(m);
 }
 
+TEST(caller_storage_keeps_the_values_and_is_used_from_then_on) {
+  int sizes[] = {3, 4, 2};
+  sp_mlp* m = make(2, sizes, SP_ACT_TANH, SP_ACT_IDENTITY, SP_F64, 1, 3);
+  CHECK(m);
+  double x[3] = {0.1, 0.2, 0.3}, y0[2], y1[2], gy[2] = {1, -1};
+  sp_mlp_forward(m, y0, x, 1);
+  sp_mlp_backward(m, NULL, gy);
+  double* p = malloc(m->nparams * sizeof(double));
+  double* g = malloc(m->nparams * sizeof(double));
+  double g0 = ((double*)m->grads)[0];
+  sp_mlp_use_storage(m, p, g);
+  CHECK(m->params == p && m->grads == g);
+  CHECK(g[0] == g0);
+  sp_mlp_forward(m, y1, x, 1);
+  CHECK(y0[0] == y1[0] && y0[1] == y1[1]);
+  p[m->layers[1].b] += 1;  // the output bias, through the caller's storage
+  sp_mlp_forward(m, y1, x, 1);
+  CHECK_CLOSE(y1[0], y0[0] + 1, 1e-15, 1e-15);
+  sp_mlp_free(m);  // leaves the caller's storage alone
+  free(p);
+  free(g);
+}
+
 TEST(forward_and_backward_do_not_allocate_in_either_precision) {
   int sizes[] = {6, 32, 32, 4};
   for (int t = 0; t < 2; t++) {
