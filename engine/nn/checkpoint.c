@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,12 +107,18 @@ static int write_all(int fd, const uint8_t* buf, size_t n) {
 
 // write buf to a temporary file next to path, fsync it, rename it over path
 static int write_atomic(const char* path, const uint8_t* buf, size_t n, char* msg, size_t ms) {
-  size_t plen = strlen(path);
-  char* tmp = sp_malloc(plen + 16);
+  // a fresh name next to path; open(O_EXCL) with mode 0666 so the file gets the umask's usual
+  // permissions (mkstemp would make it private)
+  static atomic_uint counter;
+  size_t plen = strlen(path), tlen = plen + 48;
+  char* tmp = sp_malloc(tlen);
   if (!tmp) return sp_errorf(msg, ms, SP_ENOMEM, "%s: out of memory", path);
-  memcpy(tmp, path, plen);
-  memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-  int fd = mkstemp(tmp);
+  int fd = -1;
+  for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+    snprintf(tmp, tlen, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&counter, 1));
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST) break;
+  }
   if (fd < 0) {
     int rc =
         sp_errorf(msg, ms, SP_EIO, "%s: cannot create a temporary file: %s", path, strerror(errno));
