@@ -54,7 +54,9 @@ const char* sp_act_names(void) {
 // below 1e-8), 2^k assembled in the exponent bits; ln2 split in two for an exact reduction
 // (Cody and Waite 1980). Accurate to a few float32 ulp for t in [-87, 88].
 static inline float exp_f32(float t) {
-  t = t < -87.0f ? -87.0f : t > 88.0f ? 88.0f : t;
+  // NaN goes to the lower bound here; callers route NaN inputs around this value
+  t = t > -87.0f ? t : -87.0f;
+  t = t < 88.0f ? t : 88.0f;
   const float magic = 12582912.0f;  // 1.5 * 2^23: adding and subtracting rounds to an integer
   float k = (t * 1.44269504f + magic) - magic;
   float r = t - k * 0.693359375f + k * 2.12194440e-4f;
@@ -76,7 +78,7 @@ static inline float exp_f32(float t) {
 // the Taylor series to x^11 (truncation error below 1e-9 relative). |x| >= 9 gives +-1.
 static inline float tanh_f32(float x) {
   float a = x < 0 ? -x : x;
-  a = a < 9.0f ? a : 9.0f;
+  a = a > 9.0f ? 9.0f : a;  // NaN stays NaN
   float e = exp_f32(-2.0f * a);
   float big = (1.0f - e) / (1.0f + e);
   float a2 = a * a;
@@ -86,7 +88,7 @@ static inline float tanh_f32(float x) {
   p = p * a2 + 2.0f / 15;
   p = p * a2 - 1.0f / 3;
   float small = a + a * a2 * p;
-  float y = a < 0.3f ? small : big;
+  float y = a >= 0.3f ? big : small;  // NaN takes the polynomial, which keeps it
   return x < 0 ? -y : y;
 }
 
@@ -100,7 +102,7 @@ static inline float expm1_neg_f32(float z) {
   p = p * z + 0.5f;
   float small = z + z * z * p;
   float big = exp_f32(z) - 1.0f;
-  return z > -0.3f ? small : big;
+  return z <= -0.3f ? big : small;  // NaN takes the polynomial, which keeps it
 }
 
 #define REAL float

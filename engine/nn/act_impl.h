@@ -9,7 +9,7 @@ void SFX(sp_act_forward)(sp_act a, REAL* y, const REAL* z, size_t n) {
       for (size_t i = 0; i < n; i++) y[i] = TANH(z[i]);
       break;
     case SP_ACT_RELU:
-      for (size_t i = 0; i < n; i++) y[i] = z[i] > 0 ? z[i] : 0;
+      for (size_t i = 0; i < n; i++) y[i] = z[i] < 0 ? 0 : z[i];  // NaN stays NaN
       break;
     case SP_ACT_ELU:
       for (size_t i = 0; i < n; i++) y[i] = z[i] > 0 ? z[i] : EXPM1(z[i]);

@@ -69,6 +69,21 @@ TEST(float32_tanh_and_elu_are_within_a_few_ulp_over_their_whole_range) {
   }
 }
 
+TEST(nan_propagates_and_infinities_saturate_in_both_precisions) {
+  double z[3] = {NAN, INFINITY, -INFINITY}, y[3];
+  float zf[3] = {NAN, INFINITY, -INFINITY}, yf[3];
+  const double hi[SP_ACT_COUNT] = {INFINITY, 1, INFINITY, INFINITY};
+  const double lo[SP_ACT_COUNT] = {-INFINITY, -1, 0, -1};
+  for (int a = 0; a < SP_ACT_COUNT; a++) {
+    sp_act_forward_f64((sp_act)a, y, z, 3);
+    sp_act_forward_f32((sp_act)a, yf, zf, 3);
+    CHECK(isnan(y[0]));
+    CHECK(isnan(yf[0]));
+    CHECK(y[1] == hi[a] && yf[1] == hi[a]);
+    CHECK(y[2] == lo[a] && yf[2] == lo[a]);
+  }
+}
+
 TEST(backward_matches_central_finite_differences_at_random_points) {
   for (int seed = 1; seed <= 4; seed++) {
     sp_rng r;
