@@ -77,7 +77,9 @@ function M:line(final)
   local total = self.total
   parts[#parts + 1] = total and ("%d/%d"):format(self.i, total) or tostring(self.i)
   if total and total > 0 then
-    parts[#parts + 1] = ("%d%%"):format(math.floor(100 * math.min(self.i, total) / total))
+    local percent = math.floor(100 * math.min(self.i, total) / total + 0.5)
+    if self.i < total then percent = math.min(percent, 99) end
+    parts[#parts + 1] = ("%d%%"):format(percent)
   end
   local elapsed = self.clock() - self.start
   local rate = elapsed > 0 and self.i / elapsed or 0

@@ -41,6 +41,10 @@ end
 
 local render
 
+local function count(n)
+  return n == 1 and "1 item" or ("%d items"):format(n)
+end
+
 local function render_table(t, opts, depth, path)
   local mt = getmetatable(t)
   if type(mt) == "table" and rawget(mt, "__tostring") then return safe_tostring(t) end
@@ -50,7 +54,7 @@ local function render_table(t, opts, depth, path)
   for _ in next, t do total = total + 1 end
   while rawget(t, n + 1) ~= nil do n = n + 1 end
   if total == 0 then return "{}" end
-  if depth >= opts.depth then return ("{ ... (%d items) }"):format(total) end
+  if depth >= opts.depth then return ("{ ... (%s) }"):format(count(total)) end
   path[t] = true
   local items = {}
   for i = 1, math.min(n, opts.items) do
@@ -69,7 +73,7 @@ local function render_table(t, opts, depth, path)
     end
   end
   path[t] = nil
-  if total > #items then items[#items + 1] = ("... (%d items)"):format(total) end
+  if total > #items then items[#items + 1] = ("... (%s)"):format(count(total)) end
   -- one line when it fits, otherwise one item per line
   local line = "{ " .. table.concat(items, ", ") .. " }"
   if #line + 2 * depth <= opts.width and not line:find "\n" then return line end
