@@ -136,7 +136,7 @@ describe("running a script", function()
     assert.equal("integer\t30\tfloat\t0.001\ttrue\tfalse\trun1\t16\n0.5\t2\tnil\tnil\ttrue\n", out)
   end)
 
-  it("merges overrides over defaults with spinal.settings, converting to the defaults' types", function()
+  it("merges overrides over defaults with spinal.settings, in the defaults' types", function()
     local path = script [[
       local s = spinal.settings { iters = 10, lr = 0.1, name = "x", verbose = false,
                                   opt = { beta = 0.9 } }

@@ -41,8 +41,10 @@ describe("settings.parse", function()
   end)
 
   it("rejects a key that is both a value and a group", function()
-    assert.equal("conflicting overrides 'a=1' and 'a.b=2'", error_of(settings.parse, { "a=1", "a.b=2" }))
-    assert.equal("conflicting overrides 'a.b=2' and 'a=1'", error_of(settings.parse, { "a.b=2", "a=1" }))
+    assert.equal("conflicting overrides 'a=1' and 'a.b=2'",
+      error_of(settings.parse, { "a=1", "a.b=2" }))
+    assert.equal("conflicting overrides 'a.b=2' and 'a=1'",
+      error_of(settings.parse, { "a.b=2", "a=1" }))
   end)
 
   it("rejects an empty segment in a dotted key", function()
@@ -104,13 +106,15 @@ describe("spinal.settings", function()
   end)
 
   it("rejects a value for a group of settings", function()
-    assert.matches("^bad override 'opt=1' %(a group of settings", error_of(with, { "opt=1" }, defaults))
+    assert.matches("^bad override 'opt=1' %(a group of settings",
+      error_of(with, { "opt=1" }, defaults))
   end)
 
   it("rejects an unknown key, listing the valid ones", function()
     assert.equal("unknown setting in 'iterz=3' (valid: hidden, iters, lr, name, opt.beta, "
       .. "opt.kind, verbose)", error_of(with, { "iterz=3" }, defaults))
-    assert.matches("^unknown setting in 'opt%.gamma=1'", error_of(with, { "opt.gamma=1" }, defaults))
+    assert.matches("^unknown setting in 'opt%.gamma=1'",
+      error_of(with, { "opt.gamma=1" }, defaults))
     assert.matches("^unknown setting in 'iters%.x=1'", error_of(with, { "iters.x=1" }, defaults))
   end)
 
