@@ -120,7 +120,11 @@ static int call_main(lua_State* L, int argc, char** argv, int first) {
   int base = lua_gettop(L);
   lua_pushcfunction(L, sp_host_msghandler);
   lua_insert(L, base);
-  luaL_checkstack(L, argc, "too many arguments");
+  if (!lua_checkstack(L, argc + LUA_MINSTACK)) {
+    lua_settop(L, base - 1);
+    lua_pushliteral(L, "too many arguments");
+    return LUA_ERRMEM;
+  }
   for (int i = first + 1; i < argc; i++) lua_pushstring(L, argv[i]);
   int status = lua_pcall(L, argc - first - 1, 0, base);
   lua_remove(L, base);

@@ -182,7 +182,7 @@ static int read_line(const char* prompt, char** out) {
   return LINE_OK;
 }
 
-// call repl.<name>(args...) with the nargs values on top; leaves nothing; 0 or a Lua status
+// call repl.<name>(args...) on the nargs values on top, leaving nresults; returns a Lua status
 static int call_repl(lua_State* L, const char* name, int nargs, int nresults) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, repl_module);
   lua_getfield(L, -1, name);
