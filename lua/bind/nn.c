@@ -75,9 +75,11 @@ static void check_options(lua_State* L, int arg, const char* fname, const char* 
         luaL_addstring(&b, *v);
       }
       luaL_pushresult(&b);
-      const char* key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2);
-      luaL_error(L, "bad argument #1 to '%s' (unknown option '%s'; valid: %s)", fname, key,
-                 lua_tostring(L, -1));
+      if (lua_type(L, -2) != LUA_TSTRING)
+        luaL_error(L, "bad argument #1 to '%s' (expected named options (%s), got a %s key)", fname,
+                   lua_tostring(L, -1), luaL_typename(L, -2));
+      luaL_error(L, "bad argument #1 to '%s' (unknown option '%s'; valid: %s)", fname,
+                 lua_tostring(L, -2), lua_tostring(L, -1));
     }
   }
 }

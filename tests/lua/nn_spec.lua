@@ -79,6 +79,8 @@ describe("nn.mlp", function()
       out_act = "soft" }), 1, true)
     assert.matches("unknown option 'hidden'; valid: sizes, act, out_act, dtype, init, zero_last, "
       .. "seed, batch", err(nn.mlp, { sizes = { 2, 3 }, hidden = 4 }), 1, true)
+    assert.matches("expected named options (sizes, act, out_act, dtype, init, zero_last, seed, "
+      .. "batch), got a number key", err(nn.mlp, { 6, 64, 10 }), 1, true)
     assert.matches("expected sizes with 2 to 65 widths, got 1", err(nn.mlp, { sizes = { 2 } }), 1,
       true)
     assert.matches("expected sizes[2] = a positive integer, got 0", err(nn.mlp, { sizes = { 2, 0 } }),
