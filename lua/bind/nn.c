@@ -601,9 +601,14 @@ static int o_tostring(lua_State* L) {
   else
     lua_pushfstring(L, "sgd (lr %f, momentum %f", c->lr, c->momentum);
   luaL_addvalue(&b);
-  if (c->clip > 0) lua_pushfstring(L, ", clip %f", c->clip), luaL_addvalue(&b);
-  if (c->weight_decay > 0)
-    lua_pushfstring(L, ", weight_decay %f", c->weight_decay), luaL_addvalue(&b);
+  if (c->clip > 0) {
+    lua_pushfstring(L, ", clip %f", c->clip);
+    luaL_addvalue(&b);
+  }
+  if (c->weight_decay > 0) {
+    lua_pushfstring(L, ", weight_decay %f", c->weight_decay);
+    luaL_addvalue(&b);
+  }
   lua_pushfstring(L, "; %d steps)", o->o ? (int)o->o->t : 0);
   luaL_addvalue(&b);
   luaL_pushresult(&b);
