@@ -66,10 +66,10 @@ static void train(sp_mlp* m, sp_optim* o, int steps) {
   double x[8 * 4], y[8 * 2], gy[8 * 2];
   for (int i = 0; i < 32; i++) x[i] = sin(0.7 * i);
   for (int s = 0; s < steps; s++) {
-    sp_mlp_forward(m, y, x, 8);
+    sp_mlp_forward(m, NULL, y, x, 8);
     for (int i = 0; i < 16; i++) gy[i] = y[i] - cos(0.3 * i);
     sp_mlp_zero_grad(m);
-    sp_mlp_backward(m, NULL, gy);
+    sp_mlp_backward(m, NULL, NULL, gy);
     sp_optim_step(o, m->params, m->grads);
   }
 }
