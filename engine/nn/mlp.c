@@ -195,20 +195,29 @@ int sp_mlp_forward(sp_mlp* m, sp_mlp_work* ws, double* y, const double* x, int b
   return 0;
 }
 
-int sp_mlp_backward(sp_mlp* m, sp_mlp_work* ws, double* gx, const double* gy) {
+// backward at the float64 boundary, with or without parameter gradients
+static int backward64(sp_mlp* m, sp_mlp_work* ws, double* gx, const double* gy, int params) {
   if (!(ws = pick(m, ws))) return SP_EINVAL;
   if (ws->batch < 1) return SP_ESTATE;
   if (m->dtype == SP_F64) {
-    backward_f64(m, ws, gx, gy, gx != NULL);
+    backward_f64(m, ws, gx, gy, gx != NULL, params);
     return 0;
   }
   // float32 net: gy into the first scratch block, input gradients back out
   float* s0 = (float*)ws->data + ws->off[m->nlayers + 1];
   for (size_t i = 0, n = (size_t)ws->batch * m->nout; i < n; i++) s0[i] = (float)gy[i];
-  const float* g = backward_f32(m, ws, NULL, s0, gx != NULL);
+  const float* g = backward_f32(m, ws, NULL, s0, gx != NULL, params);
   if (gx)
     for (size_t i = 0, n = (size_t)ws->batch * m->nin; i < n; i++) gx[i] = g[i];
   return 0;
+}
+
+int sp_mlp_backward(sp_mlp* m, sp_mlp_work* ws, double* gx, const double* gy) {
+  return backward64(m, ws, gx, gy, 1);
+}
+
+int sp_mlp_backward_input(sp_mlp* m, sp_mlp_work* ws, double* gx, const double* gy) {
+  return backward64(m, ws, gx, gy, 0);
 }
 
 int sp_mlp_forward_f32(sp_mlp* m, sp_mlp_work* ws, float* y, const float* x, int batch) {
@@ -219,11 +228,19 @@ int sp_mlp_forward_f32(sp_mlp* m, sp_mlp_work* ws, float* y, const float* x, int
   return 0;
 }
 
-int sp_mlp_backward_f32(sp_mlp* m, sp_mlp_work* ws, float* gx, const float* gy) {
+static int backward32(sp_mlp* m, sp_mlp_work* ws, float* gx, const float* gy, int params) {
   if (m->dtype != SP_F32 || !(ws = pick(m, ws))) return SP_EINVAL;
   if (ws->batch < 1) return SP_ESTATE;
-  backward_f32(m, ws, gx, gy, gx != NULL);
+  backward_f32(m, ws, gx, gy, gx != NULL, params);
   return 0;
+}
+
+int sp_mlp_backward_f32(sp_mlp* m, sp_mlp_work* ws, float* gx, const float* gy) {
+  return backward32(m, ws, gx, gy, 1);
+}
+
+int sp_mlp_backward_input_f32(sp_mlp* m, sp_mlp_work* ws, float* gx, const float* gy) {
+  return backward32(m, ws, gx, gy, 0);
 }
 
 const void* sp_mlp_output(const sp_mlp* m, const sp_mlp_work* ws) {

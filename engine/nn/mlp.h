@@ -89,9 +89,15 @@ int sp_mlp_forward(sp_mlp* m, sp_mlp_work* ws, double* y, const double* x, int b
 // ws keeps its pass (backward may run again). SP_ESTATE when ws holds no forward pass.
 int sp_mlp_backward(sp_mlp* m, sp_mlp_work* ws, double* gx, const double* gy);
 
+// Input gradients only: as sp_mlp_backward with the parameter gradients left untouched (and not
+// computed), for backpropagating through a frozen net, e.g. a policy trained through a world
+// model whose own gradients are not wanted.
+int sp_mlp_backward_input(sp_mlp* m, sp_mlp_work* ws, double* gx, const double* gy);
+
 // The same in float32, for float32 networks only (SP_EINVAL otherwise).
 int sp_mlp_forward_f32(sp_mlp* m, sp_mlp_work* ws, float* y, const float* x, int batch);
 int sp_mlp_backward_f32(sp_mlp* m, sp_mlp_work* ws, float* gx, const float* gy);
+int sp_mlp_backward_input_f32(sp_mlp* m, sp_mlp_work* ws, float* gx, const float* gy);
 
 // The output of the last forward into ws (NULL: the net's own), (batch x nout) in the net's
 // dtype; NULL before a forward.

@@ -19,13 +19,14 @@ static void SFX(forward)(const sp_mlp* m, sp_mlp_work* ws, const REAL* x, int ba
   ws->batch = batch;
 }
 
-// backpropagate gy (batch x nout; may be the first scratch block) through the last forward,
-// accumulating into grads. Input gradients go to gx, or to a scratch block when gx is NULL and
-// want_gx is set; returns where they went (NULL when not wanted).
-static REAL* SFX(backward)(sp_mlp* m, sp_mlp_work* ws, REAL* gx, const REAL* gy, int want_gx) {
+// backpropagate gy (batch x nout; may be the first scratch block) through the pass in ws,
+// accumulating into grads when params is set. Input gradients go to gx, or to a scratch block
+// when gx is NULL and want_gx is set; returns where they went (NULL when not wanted).
+static REAL* SFX(backward)(sp_mlp* m, sp_mlp_work* ws, REAL* gx, const REAL* gy, int want_gx,
+                           int params) {
   REAL* work = ws->data;
   const REAL* P = m->params;
-  REAL* G = m->grads;
+  REAL* G = params ? m->grads : NULL;
   int batch = ws->batch;
   REAL* s0 = work + ws->off[m->nlayers + 1];
   REAL* s1 = s0 + (size_t)ws->max_batch * m->max_width;
@@ -37,8 +38,10 @@ static REAL* SFX(backward)(sp_mlp* m, sp_mlp_work* ws, REAL* gx, const REAL* gy,
     REAL* gin = l > 0 ? free_block : gx ? gx : want_gx ? free_block : NULL;
     // through the activation (in place), then the affine map
     SFX(sp_act_backward)(ly->act, g, g, work + ws->off[l + 1], (size_t)batch * ly->nout);
-    SFX(sp_linear_backward)
-    (gin, G + ly->w, G + ly->b, g, work + ws->off[l], P + ly->w, batch, ly->nin, ly->nout);
+    REAL* gW = G ? G + ly->w : NULL;
+    REAL* gb = G ? G + ly->b : NULL;
+    const REAL* in = work + ws->off[l];
+    SFX(sp_linear_backward)(gin, gW, gb, g, in, P + ly->w, batch, ly->nin, ly->nout);
     g = gin;
   }
   return g;

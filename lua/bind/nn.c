@@ -298,7 +298,8 @@ static int m_forward(lua_State* L) {
   return 1;
 }
 
-static int m_backward(lua_State* L) {
+// backward (params set: accumulate parameter gradients) or backward_input
+static int backward(lua_State* L, int params) {
   lua_settop(L, 3);  // a table argument is converted into an array pushed above
   lmlp* u = checkmlp(L, 1);
   sp_mlp* m = u->m;
@@ -321,9 +322,17 @@ static int m_backward(lua_State* L) {
   const double* gd = contiguous(L, g);
   int64_t shape[2] = {batch, m->nin};
   sp_array* gx = *in_ndim == 2 ? spL_newarray(L, 2, shape) : spL_newarray(L, 1, shape + 1);
-  int rc = sp_mlp_backward(m, ws, gx->data, gd);
+  int rc =
+      params ? sp_mlp_backward(m, ws, gx->data, gd) : sp_mlp_backward_input(m, ws, gx->data, gd);
   if (rc) return spL_raise(L, rc, "backward");
   return 1;
+}
+
+static int m_backward(lua_State* L) {
+  return backward(L, 1);
+}
+static int m_backward_input(lua_State* L) {
+  return backward(L, 0);
 }
 
 // net:workspace([batch]) -> a workspace keeping one forward pass for a later backward
@@ -481,6 +490,7 @@ static int m_tostring(lua_State* L) {
 static const luaL_Reg mlp_methods[] = {
     {"forward", m_forward},
     {"backward", m_backward},
+    {"backward_input", m_backward_input},
     {"zero_grad", m_zero_grad},
     {"params", m_params},
     {"grads", m_grads},

@@ -145,6 +145,17 @@ describe("forward and backward", function()
     assert.equal(0, net:grads():abs():max())
   end)
 
+  it("backward_input returns the same input gradient without touching parameter gradients", function()
+    local net = nn.mlp { sizes = { 3, 5, 2 }, seed = 8 }
+    local x = array.randn({ 2, 3 }, rng.new(8, 0))
+    net:forward(x)
+    local g1 = net:backward(array.ones({ 2, 2 }))
+    local before = net:grads():clone()
+    local g2 = net:backward_input(array.ones({ 2, 2 }))
+    assert.is_true(array.allclose(g1, g2, 0, 0))
+    assert.is_true(array.allclose(net:grads(), before, 0, 0))
+  end)
+
   it("hand out parameter views that write through and outlive the network", function()
     local net = nn.mlp { sizes = { 2, 3, 1 }, zero_last = true }
     local p = net:params()

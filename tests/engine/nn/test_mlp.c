@@ -109,6 +109,31 @@ TEST(backward_accumulates_parameter_gradients_until_zero_grad) {
   sp_mlp_free(m);
 }
 
+TEST(backward_input_gives_the_same_input_gradients_and_leaves_parameter_gradients_alone) {
+  int sizes[] = {4, 9, 3};
+  for (int t = 0; t < 2; t++) {
+    sp_mlp* m = make(2, sizes, SP_ACT_ELU, SP_ACT_TANH, (sp_dtype)t, 5, 21);
+    CHECK(m);
+    double x[20], gy[15], gx1[20], gx2[20];
+    sp_rng r;
+    sp_rng_seed(&r, 21, 0);
+    sp_rng_fill_normal(&r, x, 20, 0, 1);
+    sp_rng_fill_normal(&r, gy, 15, 0, 1);
+    sp_mlp_forward(m, NULL, NULL, x, 5);
+    sp_mlp_backward(m, NULL, gx1, gy);
+    double* g0 = malloc(m->nparams * sizeof(double));
+    double* g1 = malloc(m->nparams * sizeof(double));
+    sp_mlp_get_grads(m, g0);
+    CHECK_INT(sp_mlp_backward_input(m, NULL, gx2, gy), 0);
+    sp_mlp_get_grads(m, g1);
+    CHECK(!memcmp(g0, g1, m->nparams * sizeof(double)));
+    CHECK(!memcmp(gx1, gx2, sizeof gx1));
+    free(g0);
+    free(g1);
+    sp_mlp_free(m);
+  }
+}
+
 TEST(forward_and_backward_do_not_mutate_their_inputs) {
   int sizes[] = {3, 5, 2};
   sp_mlp* m = make(2, sizes, SP_ACT_ELU, SP_ACT_TANH, SP_F64, 4, 6);
