@@ -60,6 +60,7 @@ static int push(sp_cost* c, sp_cost_term** out, sp_cost_kind kind, double w, int
   t->W = t->target + m;
   t->idx = (int*)(t->W + nw);
   t->ref_idx = t->idx + m;
+  if (m == 0) t->idx = t->ref_idx = 0;
   *out = t;
   return c->n++;
 }

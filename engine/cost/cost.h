@@ -49,7 +49,7 @@ typedef struct sp_cost_term {
   sp_cost_kind kind;
   double weight;
   int m;           // number of indices (quadratic: m; others: fixed)
-  int* idx;        // (m) indices into z = (x, u)
+  int* idx;        // (m) indices into z = (x, u); NULL when m == 0 (action)
   int* ref_idx;    // quadratic: (m) ref index of each target, < 0 for the constant target
   double* target;  // quadratic: (m) constant targets; start of the term's one allocation
   double* W;       // quadratic: (m x m); action: (nu x nu)

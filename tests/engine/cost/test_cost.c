@@ -69,6 +69,7 @@ static int near_kink(const sp_cost* c, const double* x, const double* u, const d
                      double d) {
   for (int j = 0; j < c->n; j++) {
     const sp_cost_term* t = &c->terms[j];
+    if (t->m == 0) continue;
     double z0 = t->idx[0] < NX ? x[t->idx[0]] : u[t->idx[0] - NX];
     if (t->kind == SP_COST_LIMIT && (fabs(z0 - t->lo) < d || fabs(z0 - t->hi) < d)) return 1;
     if (t->kind == SP_COST_HEADING) {
