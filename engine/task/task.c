@@ -119,6 +119,7 @@ double sp_task_progress(const sp_task* task, double x, double y, double s_hint, 
   if (window <= 0) window = 0.25;
   if (window > 0.5) window = 0.5;
   int hinted = s_hint >= 0;
+  if (hinted && !task->periodic && s_hint > 1) s_hint = 1;
   double lo, hi;
   if (hinted) {
     lo = s_hint - window;

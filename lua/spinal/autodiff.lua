@@ -291,12 +291,18 @@ function ad.dual(v, d)
   return new(v, c)
 end
 
+-- a spinal.array vector (indexable from 1, with a length) is accepted wherever x is
+local function is_array(x)
+  local mt = type(x) == "userdata" and getmetatable(x)
+  return mt and mt.__name == "spinal.array" or false
+end
+
 -- Internal helpers return nil and a message on bad input; the public functions raise it at
 -- their caller's level (error(msg, 2)), so the message points at the user's line.
 
 -- the inputs as duals with unit tangents, numbered from `first` within n directions
 local function seed(x, argn, what, fname, first, n, out)
-  if type(x) ~= "table" then
+  if type(x) ~= "table" and not is_array(x) then
     return nil, string.format("bad argument #%d to '%s' (expected a table of numbers, got %s)",
       argn, fname, type(x))
   end
@@ -346,7 +352,7 @@ local function jacobian_of(y, n, fname)
   return values, J
 end
 
-local function n_of(x) return type(x) == "table" and #x or 0 end
+local function n_of(x) return (type(x) == "table" or is_array(x)) and #x or 0 end
 
 -- Value and gradient of f: R^n -> R at x (a table of n numbers). f receives a table of duals
 -- and returns a number or dual. Returns value (number), gradient (table of n numbers).

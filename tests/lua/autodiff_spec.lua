@@ -208,6 +208,13 @@ describe("spinal.autodiff", function()
       end
     end)
 
+    it("accepts a spinal.array as the point", function()
+      local x = require("spinal.array").new { 1, 2, 3 }
+      local v, g = ad.gradient(function(z) return z[1] * z[2] * z[3] end, x)
+      assert.are.equal(6, v)
+      assert.are.same({ 6, 3, 2 }, g)
+    end)
+
     it("treats a scalar output of jacobian as one row", function()
       local y, J = ad.jacobian(function(z) return z[1] * z[2] end, { 2, 3 })
       assert.are.same({ 6 }, y)
