@@ -18,8 +18,9 @@
 -- Non-smooth points use these (documented) subgradients: abs'(0) = 0; sqrt'(0) = 0 (so that
 -- |v| = sqrt(v.v) has gradient 0 at v = 0); min/max follow the argument they return (the first
 -- one on ties); floor and ceil have derivative 0; clamp(x, lo, hi) passes x's derivative when
--- lo <= x <= hi and the bound's derivative outside; x^y with a dual exponent ignores the
--- exponent's derivative where x <= 0 (x^y ln x is undefined there).
+-- lo <= x <= hi and the bound's derivative outside; a % b has derivative 1 in a and
+-- -floor(a / b) in b (its jumps ignored); a // b is a plain number (derivative 0); x^y with a
+-- dual exponent ignores the exponent's derivative where x <= 0 (x^y ln x is undefined there).
 --
 -- Comparisons <, <=, >, >= compare values and work between duals and numbers. Lua only calls
 -- __eq when both operands are tables, so `dual == number` is always false: compare ad.value(a)
@@ -128,6 +129,23 @@ function Dual.__pow(a, b)
   if type(a) == "number" then return new(v, scale(b.d, v * lna)) end
   local da = (b.v == 0) and 0 or b.v * av ^ (b.v - 1)
   return new(v, axpby(da, a.d, v * lna, b.d))
+end
+
+-- a % b = a - floor(a / b) b (Lua's definition): derivative 1 in a, -floor(a / b) in b, away
+-- from the jumps; a // b = floor(a / b) is a plain number (derivative 0)
+function Dual.__mod(a, b)
+  check_operand(a, "%"); check_operand(b, "%")
+  local av, bv = type(a) == "number" and a or a.v, type(b) == "number" and b or b.v
+  local q = floor(av / bv)
+  if type(b) == "number" then return new(av - q * bv, scale(a.d, 1)) end
+  if type(a) == "number" then return new(av - q * bv, scale(b.d, -q)) end
+  return new(av - q * bv, axpby(1, a.d, -q, b.d))
+end
+
+function Dual.__idiv(a, b)
+  check_operand(a, "//"); check_operand(b, "//")
+  local av, bv = type(a) == "number" and a or a.v, type(b) == "number" and b or b.v
+  return floor(av / bv)
 end
 
 function Dual.__unm(a) return new(-a.v, scale(a.d, -1)) end

@@ -45,6 +45,7 @@ describe("spinal.autodiff", function()
       ["*"] = function(a, b) return a * b end,
       ["/"] = function(a, b) return a / b end,
       ["^"] = function(a, b) return a ^ b end,
+      ["%"] = function(a, b) return a % b end,
     }
     for name, op in pairs(binary) do
       it("differentiates " .. name .. " between duals and with numbers on either side", function()
@@ -60,6 +61,17 @@ describe("spinal.autodiff", function()
         end
       end)
     end
+
+    it("gives floor division as a plain number and wraps angles with %", function()
+      local q
+      local v, g = ad.gradient(function(z)
+        q = z[1] // z[2]
+        return (z[1] + math.pi) % (2 * math.pi) - math.pi
+      end, { 7.0, 2.0 })
+      assert.are.equal(3, q)
+      assert.is_true(close(v, 7 - 2 * math.pi, 1e-14))
+      assert.are.same({ 1, 0 }, g)
+    end)
 
     it("differentiates unary minus", function()
       for _, seed in ipairs(SEEDS) do

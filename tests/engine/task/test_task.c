@@ -227,6 +227,49 @@ TEST(cubic_sampled_task_interpolates_its_knots_and_is_c2) {
   free_tasks(tasks, n);
 }
 
+TEST(sampled_task_copies_its_knots) {
+  double t[4] = {0, 1, 2, 3}, xy[8] = {0, 0, 1, 2, 3, 1, 4, 4};
+  sp_task* task;
+  CHECK_INT(sp_task_sampled_new(&task, t, xy, 4, SP_TASK_CUBIC, 0), 0);
+  double before[SP_TASK_NR], after[SP_TASK_NR];
+  sp_task_eval(task, before, 0, 1.5);
+  for (int i = 0; i < 8; i++) xy[i] = -100;
+  t[1] = 0.1;
+  sp_task_eval(task, after, 0, 1.5);
+  for (int i = 0; i < SP_TASK_NR; i++) CHECK(before[i] == after[i]);
+  sp_task_free(task);
+}
+
+TEST(progress_follows_every_closed_generator_round_a_lap_without_jumps) {
+  sp_task* tasks[8];
+  int n = make_tasks(tasks);
+  for (int k = 0; k < n; k++) {
+    if (!tasks[k]->periodic) continue;
+    for (int seed = 0; seed < 3; seed++) {
+      sp_rng rng;
+      sp_rng_seed(&rng, 40 + seed, k);
+      double s = -1, prev = 0;
+      int steps = 400;
+      for (int i = 0; i <= steps; i++) {
+        double st = (double)i / steps;
+        double r[SP_TASK_NR];
+        sp_task_eval_s(tasks[k], r, 0, st);
+        double x = r[0] + 0.01 * sp_rng_normal(&rng), y = r[1] + 0.01 * sp_rng_normal(&rng);
+        s = sp_task_progress(tasks[k], x, y, i == 0 ? 0 : s, 0);
+        double e = fabs(s - (st - floor(st)));
+        CHECK(fmin(e, 1 - e) < 0.03);
+        if (i > 0) {
+          double ds = s - prev;
+          ds -= floor(ds + 0.5);
+          CHECK(fabs(ds) < 0.03);
+        }
+        prev = s;
+      }
+    }
+  }
+  free_tasks(tasks, n);
+}
+
 TEST(constructors_reject_bad_arguments) {
   sp_task* task = (sp_task*)1;
   CHECK_INT(sp_task_figure_eight_new(&task, 0, 5.5), SP_EINVAL);
