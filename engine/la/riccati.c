@@ -60,13 +60,9 @@ int sp__eig(double* re, double* im, const double* M, int n) {
   return info == 0 ? 0 : SP_ENUMERIC;
 }
 
-// validate sizes, symmetry and definiteness of the weights (see riccati.h for the codes)
-static int check_args(const double* X, const double* A, const double* B, const double* Q,
-                      const double* R, int nx, int nu) {
-  if (!X || !A || !B || !Q || !R || nx < 1 || nu < 1) return SP_EINVAL;
-  if (!all_finite(A, nx * nx) || !all_finite(B, nx * nu) || !all_finite(Q, nx * nx) ||
-      !all_finite(R, nu * nu))
-    return SP_EINVAL;
+int sp__lqr_check_weights(const double* Q, const double* R, int nx, int nu) {
+  if (!Q || !R || nx < 1 || nu < 1) return SP_EINVAL;
+  if (!all_finite(Q, nx * nx) || !all_finite(R, nu * nu)) return SP_EINVAL;
   if (!is_symmetric(Q, nx) || !is_symmetric(R, nu)) return SP_EINVAL;
   int n = nx > nu ? nx : nu;
   double* W = sp_malloc(sizeof(double) * ((size_t)n * n + n));
@@ -88,6 +84,14 @@ static int check_args(const double* X, const double* A, const double* B, const d
   }
   sp_free(W);
   return rc;
+}
+
+// validate sizes, symmetry and definiteness of the weights (see riccati.h for the codes)
+static int check_args(const double* X, const double* A, const double* B, const double* Q,
+                      const double* R, int nx, int nu) {
+  if (!X || !A || !B || !Q || !R || nx < 1 || nu < 1) return SP_EINVAL;
+  if (!all_finite(A, nx * nx) || !all_finite(B, nx * nu)) return SP_EINVAL;
+  return sp__lqr_check_weights(Q, R, nx, nu);
 }
 
 // G = B R^-1 B' (nx x nx); Z (nu x nx) and L (nu x nu) are scratch

@@ -63,6 +63,10 @@ int sp_dare_solve_array(sp_array* X, const sp_array* A, const sp_array* B, const
 int sp_care_solve_array(sp_array* X, const sp_array* A, const sp_array* B, const sp_array* Q,
                         const sp_array* R);
 
+// The weight checks the solvers make (Q symmetric PSD (nx x nx), R symmetric PD (nu x nu)), for
+// other LQR routines (TV-LQR): 0, SP_EINVAL or SP_ESINGULAR as above.
+int sp__lqr_check_weights(const double* Q, const double* R, int nx, int nu);
+
 // Eigenvalues (re, im, each n) of a general real matrix M (n x n), via LAPACKE_dgeev. Allocates
 // scratch. SP_ENUMERIC when the QR algorithm does not converge.
 int sp__eig(double* re, double* im, const double* M, int n);
