@@ -144,3 +144,38 @@ int sp_lqr_new(sp_ctrl** out, const double* K0, int nx, int nu) {
   *out = c;
   return 0;
 }
+
+// ---- design from a model ------------------------------------------------------------------------
+
+int sp_lqr_design(double* K, sp_lqr_report* rep, sp_model* m, const double* x_eq,
+                  const double* u_eq, const double* Q, const double* R, sp_lqr_mode mode) {
+  if (!K || !m || !x_eq || !u_eq || !Q || !R) return SP_EINVAL;
+  if (mode != SP_LQR_DISCRETE && mode != SP_LQR_CONTINUOUS) return SP_EINVAL;
+  int nx = m->nx, nu = m->nu;
+  if (nx < 1 || nu < 1) return SP_EINVAL;
+  if (mode == SP_LQR_CONTINUOUS && (m->cls->discrete || !m->cls->f_jac)) return SP_EUNSUPPORTED;
+  size_t n2 = (size_t)nx * nx, nm = (size_t)nx * nu;
+  double* w = sp_malloc(sizeof(double) * (2 * n2 + 3 * nm + nx));
+  if (!w) return SP_ENOMEM;
+  double *A = w, *B = A + n2, *Fx = B + nm, *Fu = Fx + n2, *Kt = Fu + nm, *xn = Kt + nm;
+  sp_lqr_report r = {.rho = NAN, .alpha = NAN, .drift = 0};
+
+  // the step Jacobians always: the discrete design uses them, and both designs are judged on them
+  sp_model_step_jac(m, xn, A, B, NULL, x_eq, u_eq);
+  for (int i = 0; i < nx; i++) r.drift = fmax(r.drift, fabs(xn[i] - x_eq[i]));
+  int rc;
+  if (mode == SP_LQR_DISCRETE) {
+    rc = sp_lqr_gain_discrete(Kt, A, B, Q, R, nx, nu);
+  } else {
+    m->cls->f_jac(m, Fx, Fu, NULL, x_eq, u_eq, m->p);
+    rc = sp_lqr_gain_continuous(Kt, Fx, Fu, Q, R, nx, nu);
+    if (!rc) rc = sp_lqr_closed_loop(NULL, NULL, NULL, &r.alpha, Fx, Fu, Kt, nx, nu);
+  }
+  if (!rc) rc = sp_lqr_closed_loop(NULL, NULL, &r.rho, NULL, A, B, Kt, nx, nu);
+  if (!rc) {
+    memcpy(K, Kt, sizeof(double) * nm);
+    if (rep) *rep = r;
+  }
+  sp_free(w);
+  return rc;
+}
