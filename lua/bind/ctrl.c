@@ -124,6 +124,7 @@ static void check_gain(lua_State* L, int arg, double* out, int n, const char* wh
 }
 
 static int l_pd(lua_State* L) {
+  lua_settop(L, 3);  // missing arguments read as nil; scratch goes above them
   lua_Integer n = luaL_checkinteger(L, 1);
   if (n < 1 || n > 4096)
     luaL_argerror(L, 1, lua_pushfstring(L, "expected a joint count >= 1, got %d", (int)n));
@@ -137,6 +138,7 @@ static int l_pd(lua_State* L) {
 }
 
 static int l_lqr(lua_State* L) {
+  lua_settop(L, 1);  // missing arguments read as nil; scratch goes above them
   int nu = -1, nx = -1;
   sp_array* K = check_mat(L, 1, &nu, &nx, "a gain K");
   double* k = scratch(L, (size_t)nu * nx);
@@ -159,6 +161,7 @@ static const double* gather_xrK(lua_State* L, lctrl* u, int arg) {
 }
 
 static int m_act(lua_State* L) {
+  lua_settop(L, 4);  // missing arguments read as nil; scratch goes above them
   lctrl* u = checkctrl(L, 1);
   const double* K = gather_xrK(L, u, 2);
   sp_ctrl* c = u->c;
@@ -169,6 +172,7 @@ static int m_act(lua_State* L) {
 }
 
 static int m_jac(lua_State* L) {
+  lua_settop(L, 4);  // missing arguments read as nil; scratch goes above them
   lctrl* u = checkctrl(L, 1);
   const double* K = gather_xrK(L, u, 2);
   sp_ctrl* c = u->c;
@@ -180,6 +184,7 @@ static int m_jac(lua_State* L) {
 }
 
 static int m_vjp(lua_State* L) {
+  lua_settop(L, 5);  // missing arguments read as nil; scratch goes above them
   lctrl* u = checkctrl(L, 1);
   const double* K = gather_xrK(L, u, 2);
   sp_ctrl* c = u->c;
@@ -201,6 +206,7 @@ static int m_gains(lua_State* L) {
 }
 
 static int m_set_gains(lua_State* L) {
+  lua_settop(L, 2);  // missing arguments read as nil; scratch goes above them
   lctrl* u = checkctrl(L, 1);
   double* K = u->buf + u->c->nx + u->c->nr;
   check_vec(L, 2, K, u->c->nk, "gains");
@@ -229,6 +235,7 @@ static void check_limit(lua_State* L, int arg, double* out, int nu, double none)
 }
 
 static int m_set_limits(lua_State* L) {
+  lua_settop(L, 3);  // missing arguments read as nil; scratch goes above them
   sp_ctrl* c = checkctrl(L, 1)->c;
   double* lim = scratch(L, 2 * (size_t)c->nu);
   check_limit(L, 2, lim, c->nu, -INFINITY);
@@ -315,6 +322,7 @@ static int design_result(lua_State* L, int rc, const char* what) {
 }
 
 static int riccati(lua_State* L, int continuous) {
+  lua_settop(L, 4);  // missing arguments read as nil; scratch goes above them
   int nx, nu;
   double* w = check_abqr(L, &nx, &nu);
   double *A = w, *B = A + (size_t)nx * nx, *Q = B + (size_t)nx * nu, *R = Q + (size_t)nx * nx;
@@ -327,6 +335,7 @@ static int l_dare(lua_State* L) { return riccati(L, 0); }
 static int l_care(lua_State* L) { return riccati(L, 1); }
 
 static int l_lqr_gain(lua_State* L) {
+  lua_settop(L, 5);  // missing arguments read as nil; scratch goes above them
   static const char* const modes[] = {"discrete", "continuous", NULL};
   int mode = luaL_checkoption(L, 5, "discrete", modes);
   int nx, nu;
@@ -339,6 +348,7 @@ static int l_lqr_gain(lua_State* L) {
 }
 
 static int l_closed_loop(lua_State* L) {
+  lua_settop(L, 3);  // missing arguments read as nil; scratch goes above them
   int n = -1, m = -1;
   sp_array* A = check_mat(L, 1, &n, &m, "A");
   if (n != m) luaL_argerror(L, 1, lua_pushfstring(L, "expected a square A, got (%d, %d)", n, m));
@@ -364,6 +374,7 @@ static int l_closed_loop(lua_State* L) {
 }
 
 static int l_tvlqr(lua_State* L) {
+  lua_settop(L, 5);  // missing arguments read as nil; scratch goes above them
   sp_array* A = spL_toarray(L, 1);
   if (A->ndim != 3 || A->shape[0] < 1 || A->shape[1] < 1 || A->shape[1] != A->shape[2] ||
       A->shape[1] > 4096)
