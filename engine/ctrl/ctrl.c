@@ -10,10 +10,12 @@
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
 
-static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
+static size_t align16(size_t n) {
+  return (n + 15) & ~(size_t)15;
+}
 
-int sp__ctrl_new(sp_ctrl** out, const sp_ctrl_class* cls, int nx, int nu, int nr, int nk,
-                 int nwork, int ndata) {
+int sp__ctrl_new(sp_ctrl** out, const sp_ctrl_class* cls, int nx, int nu, int nr, int nk, int nwork,
+                 int ndata) {
   if (!out || !cls || nx < 1 || nu < 1 || nr < 0 || nk < 0 || nwork < 0 || ndata < 0)
     return SP_EINVAL;
   // doubles: K, lo, hi, raw, jac, g, fd, work
@@ -56,7 +58,9 @@ int sp__ctrl_new(sp_ctrl** out, const sp_ctrl_class* cls, int nx, int nu, int nr
   return 0;
 }
 
-void sp_ctrl_free(sp_ctrl* c) { sp_free(c); }
+void sp_ctrl_free(sp_ctrl* c) {
+  sp_free(c);
+}
 
 static int bad_call(const sp_ctrl* c, const double* x, const double* r) {
   return !c || !x || (!r && c->nr > 0);

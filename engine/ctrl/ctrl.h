@@ -42,23 +42,23 @@ typedef struct sp_ctrl_class {
   void (*raw_jac)(sp_ctrl* c, double* DuDx, double* DuDr, double* DuDK, const double* x,
                   const double* r, const double* K);
   // optional: accumulate J' g for the unclamped action (NULL: done through raw_jac and c->jac)
-  void (*raw_vjp)(sp_ctrl* c, double* gx, double* gr, double* gK, const double* x,
-                  const double* r, const double* K, const double* g);
+  void (*raw_vjp)(sp_ctrl* c, double* gx, double* gr, double* gK, const double* x, const double* r,
+                  const double* K, const double* g);
 } sp_ctrl_class;
 
 struct sp_ctrl {
   const sp_ctrl_class* cls;
   int nx, nu, nr, nk;
-  double* K;         // (nk) gains used when a call passes K == NULL
-  double* lo;        // (nu) lower action limits, -INFINITY for none
-  double* hi;        // (nu) upper action limits, +INFINITY for none
-  int* saturated;    // (nu) set by act: 1 where the last action was clamped
-  double* raw;       // (nu) scratch: the last unclamped action
-  double* jac;       // (nu x (nx + nr + nk)) scratch for the generic vjp
-  double* g;         // (nu) scratch: g with saturated channels zeroed
-  double* fd;        // (nx + nr + nk + 2 nu) scratch for sp_ctrl_jac_fd
-  double* work;      // class-specific scratch (nwork doubles)
-  void* data;        // class-specific data, may be NULL
+  double* K;       // (nk) gains used when a call passes K == NULL
+  double* lo;      // (nu) lower action limits, -INFINITY for none
+  double* hi;      // (nu) upper action limits, +INFINITY for none
+  int* saturated;  // (nu) set by act: 1 where the last action was clamped
+  double* raw;     // (nu) scratch: the last unclamped action
+  double* jac;     // (nu x (nx + nr + nk)) scratch for the generic vjp
+  double* g;       // (nu) scratch: g with saturated channels zeroed
+  double* fd;      // (nx + nr + nk + 2 nu) scratch for sp_ctrl_jac_fd
+  double* work;    // class-specific scratch (nwork doubles)
+  void* data;      // class-specific data, may be NULL
 };
 
 // u (nu) = clamp(kappa(x, r, K), lo, hi); c->saturated records which channels were clamped.
@@ -90,10 +90,10 @@ void sp_ctrl_free(sp_ctrl* c);
 // Create a controller of class cls with the given sizes and nwork doubles of class scratch and
 // ndata bytes of class data, all in one allocation; gains start at zero, limits at +-INFINITY.
 // For controller implementations. SP_EINVAL on a size < 0 (nx, nu must be >= 1), SP_ENOMEM.
-int sp__ctrl_new(sp_ctrl** out, const sp_ctrl_class* cls, int nx, int nu, int nr, int nk,
-                 int nwork, int ndata);
+int sp__ctrl_new(sp_ctrl** out, const sp_ctrl_class* cls, int nx, int nu, int nr, int nk, int nwork,
+                 int ndata);
 
-// ---- concrete controllers ------------------------------------------------------------------------
+// ---- concrete controllers -----------------------------------------------------------------------
 
 // Cascaded velocity-field tracker of method 1 (tracker.c has the equations).
 //   SP_TRACKER_CAR:       x = (px, py, v, phi) (accel-input unicycle), u = (throttle, steer),

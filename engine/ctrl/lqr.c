@@ -1,6 +1,7 @@
 // lqr.c: LQR gains from the Riccati solvers (engine/la/riccati.h), closed-loop eigenvalues, and
 // the linear state-feedback controller u = u_ff - K (x - x_set) in the common controller form
-// (ctrl.h). Its derivatives: du/dx = -K, du/dx_set = K, du/du_ff = I, du_i/dK_ij = -(x_j - x_set,j).
+// (ctrl.h). Its derivatives: du/dx = -K, du/dx_set = K, du/du_ff = I, du_i/dK_ij = -(x_j -
+// x_set,j).
 #include "engine/ctrl/lqr.h"
 
 #include <cblas.h>
@@ -25,10 +26,10 @@ int sp_lqr_gain_discrete(double* K, const double* A, const double* B, const doub
   int rc = sp_dare_solve(X, A, B, Q, R, nx, nu);
   if (!rc) {
     // M = R + B'XB, N = B'XA, K = M^-1 N (M is positive definite)
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nx, nx, nx, 1.0, X, nx, A, nx, 0.0,
-                XA, nx);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nx, nu, nx, 1.0, X, nx, B, nu, 0.0,
-                XB, nu);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nx, nx, nx, 1.0, X, nx, A, nx, 0.0, XA,
+                nx);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nx, nu, nx, 1.0, X, nx, B, nu, 0.0, XB,
+                nu);
     memcpy(M, R, sizeof(double) * m2);
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nu, nu, nx, 1.0, B, nu, XB, nu, 1.0, M,
                 nu);
@@ -51,8 +52,7 @@ int sp_lqr_gain_continuous(double* K, const double* A, const double* B, const do
   int rc = sp_care_solve(X, A, B, Q, R, nx, nu);
   if (!rc) {
     // K = R^-1 (B'X)
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nu, nx, nx, 1.0, B, nu, X, nx, 0.0, N,
-                nx);
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nu, nx, nx, 1.0, B, nu, X, nx, 0.0, N, nx);
     memcpy(L, R, sizeof(double) * m2);
     if (LAPACKE_dposv(LAPACK_ROW_MAJOR, 'L', nu, nx, L, nu, N, nx) != 0) rc = SP_ESINGULAR;
   }

@@ -1,6 +1,6 @@
-// pd.c: joint-space proportional-derivative control, u = u_ff + kp .* (q_d - q) + kd .* (qd_d - qd),
-// per channel (method 2's motor decoder outputs joint position targets tracked by joint PD, e.g.
-// kp = 50, kd = 0.5; METHODS.md). State x = (q, qd) (n each), reference r = (q_d, qd_d, u_ff)
+// pd.c: joint-space proportional-derivative control, u = u_ff + kp .* (q_d - q) + kd .* (qd_d -
+// qd), per channel (method 2's motor decoder outputs joint position targets tracked by joint PD,
+// e.g. kp = 50, kd = 0.5; METHODS.md). State x = (q, qd) (n each), reference r = (q_d, qd_d, u_ff)
 // (n each), gains K = (kp, kd) (n each). The Jacobians are constant or linear:
 //   du_i/dq_i = -kp_i, du_i/dqd_i = -kd_i, du_i/dq_d,i = kp_i, du_i/dqd_d,i = kd_i,
 //   du_i/du_ff,i = 1, du_i/dkp_i = q_d,i - q_i, du_i/dkd_i = qd_d,i - qd_i.

@@ -37,14 +37,16 @@ typedef struct {
   int quad;  // 0 car, 1 quadruped
 } tracker_data;
 
-static double wrap(double a) { return a - 2 * M_PI * ceil((a - M_PI) / (2 * M_PI)); }
+static double wrap(double a) {
+  return a - 2 * M_PI * ceil((a - M_PI) / (2 * M_PI));
+}
 
 // every intermediate of the forward computation the Jacobians need
 typedef struct {
   double ex, ey, xs, ys, vd, phid, ephi, s2, aff, wff, v, p;
-  double dvd_dxs, dvd_dys, dph_dxs, dph_dys;     // outer loop
-  double da_dxv, da_dyv, da_dxa, da_dya;         // a_ff wrt reference velocity, acceleration
-  double dw_dxv, dw_dyv, dw_dxa, dw_dya;         // w_ff likewise
+  double dvd_dxs, dvd_dys, dph_dxs, dph_dys;  // outer loop
+  double da_dxv, da_dyv, da_dxa, da_dya;      // a_ff wrt reference velocity, acceleration
+  double dw_dxv, dw_dyv, dw_dxa, dw_dya;      // w_ff likewise
 } fwd;
 
 static void forward(fwd* f, int quad, const double* x, const double* r, const double* K) {
@@ -84,8 +86,7 @@ static void forward(fwd* f, int quad, const double* x, const double* r, const do
   f->dw_dya = xv * sp;
 }
 
-static void tracker_raw(sp_ctrl* c, double* u, const double* x, const double* r,
-                        const double* K) {
+static void tracker_raw(sp_ctrl* c, double* u, const double* x, const double* r, const double* K) {
   int quad = ((const tracker_data*)c->data)->quad;
   fwd f;
   forward(&f, quad, x, r, K);
@@ -152,8 +153,7 @@ static void tracker_raw_jac(sp_ctrl* c, double* Dx, double* Dr, double* DK, cons
 }
 
 static const sp_ctrl_class tracker_car = {"tracker_car", tracker_raw, tracker_raw_jac, NULL};
-static const sp_ctrl_class tracker_quad = {"tracker_quadruped", tracker_raw, tracker_raw_jac,
-                                           NULL};
+static const sp_ctrl_class tracker_quad = {"tracker_quadruped", tracker_raw, tracker_raw_jac, NULL};
 
 int sp_tracker_new(sp_ctrl** out, sp_tracker_kind kind) {
   if (!out || (kind != SP_TRACKER_CAR && kind != SP_TRACKER_QUADRUPED)) return SP_EINVAL;

@@ -27,10 +27,10 @@ int sp_tvlqr_solve(double* K, double* P0, const double* A, const double* B, cons
     const double* Bk = B + (size_t)k * nm;
     double* Kk = K + (size_t)k * nm;
     // M = R + B'PB, N = B'PA, K = M^-1 N
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nx, nx, nx, 1.0, P, nx, Ak, nx, 0.0,
-                PA, nx);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nx, nu, nx, 1.0, P, nx, Bk, nu, 0.0,
-                PB, nu);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nx, nx, nx, 1.0, P, nx, Ak, nx, 0.0, PA,
+                nx);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nx, nu, nx, 1.0, P, nx, Bk, nu, 0.0, PB,
+                nu);
     memcpy(M, R, sizeof(double) * m2);
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nu, nu, nx, 1.0, Bk, nu, PB, nu, 1.0, M,
                 nu);

@@ -24,8 +24,8 @@ int sp_tvlqr_solve(double* K, double* P0, const double* A, const double* B, cons
                    const double* R, const double* Qf, int T, int nx, int nu);
 
 // Gains K (T x nu x nx) along a reference of model m: A_k, B_k are the exact step Jacobians at
-// (xs[k], us[k]), xs (T x nx), us (T x nu) (the reference need not be a trajectory of m; where it is
-// not, the gains are those of the linearisation about the given points). P0 may be NULL. Errors
+// (xs[k], us[k]), xs (T x nx), us (T x nu) (the reference need not be a trajectory of m; where it
+// is not, the gains are those of the linearisation about the given points). P0 may be NULL. Errors
 // as sp_tvlqr_solve, plus SP_ENOMEM.
 int sp_tvlqr_design(double* K, double* P0, sp_model* m, const double* xs, const double* us,
                     const double* Q, const double* R, const double* Qf, int T);

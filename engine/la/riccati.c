@@ -31,7 +31,8 @@ static int all_finite(const double* M, int n) {
 
 static void symmetrise(double* M, int n) {
   for (int i = 0; i < n; i++)
-    for (int j = i + 1; j < n; j++) M[i * n + j] = M[j * n + i] = 0.5 * (M[i * n + j] + M[j * n + i]);
+    for (int j = i + 1; j < n; j++)
+      M[i * n + j] = M[j * n + i] = 0.5 * (M[i * n + j] + M[j * n + i]);
 }
 
 // C = alpha op(A) op(B) + beta C, all row-major with the given logical sizes
@@ -110,8 +111,8 @@ static int input_gramian(double* G, double* Z, double* L, const double* B, const
 // ---- residuals ----------------------------------------------------------------------------------
 
 // DARE residual; when K is not NULL it also receives the LQR gain (R + B'XB)^-1 B'XA (nu x nx)
-static int dare_residual(double* res, double* K, const double* X, const double* A,
-                         const double* B, const double* Q, const double* R, int nx, int nu) {
+static int dare_residual(double* res, double* K, const double* X, const double* A, const double* B,
+                         const double* Q, const double* R, int nx, int nu) {
   size_t n2 = (size_t)nx * nx, m2 = (size_t)nu * nu, nm = (size_t)nx * nu;
   double* w = sp_malloc(sizeof(double) * (4 * n2 + m2 + 3 * nm) + sizeof(lapack_int) * nu);
   if (!w) return SP_ENOMEM;
@@ -267,9 +268,9 @@ int sp_care_solve(double* X, const double* A, const double* B, const double* Q, 
   if (rc) return rc;
   int n = nx, n2h = 2 * nx;
   size_t n2 = (size_t)n * n, h2 = (size_t)n2h * n2h;
-  double* w = sp_malloc(sizeof(double) * (2 * h2 + 5 * n2 + (size_t)nu * nx + (size_t)nu * nu +
-                                          2 * (size_t)n2h) +
-                        sizeof(lapack_int) * n);
+  double* w = sp_malloc(
+      sizeof(double) * (2 * h2 + 5 * n2 + (size_t)nu * nx + (size_t)nu * nu + 2 * (size_t)n2h) +
+      sizeof(lapack_int) * n);
   if (!w) return SP_ENOMEM;
   double *H = w, *U = H + h2, *G = U + h2, *U11t = G + n2, *Xt = U11t + n2, *Acl = Xt + n2,
          *Xs = Acl + n2, *Z = Xs + n2, *L = Z + (size_t)nu * nx, *wr = L + (size_t)nu * nu,
@@ -288,8 +289,8 @@ int sp_care_solve(double* X, const double* A, const double* B, const double* Q, 
   // ordered real Schur form: stable eigenvalues first; exactly n of them for a solution to exist
   if (!rc) {
     lapack_int sdim = 0;
-    lapack_int info = LAPACKE_dgees(LAPACK_ROW_MAJOR, 'V', 'S', stable_half, n2h, H, n2h, &sdim,
-                                    wr, wi, U, n2h);
+    lapack_int info =
+        LAPACKE_dgees(LAPACK_ROW_MAJOR, 'V', 'S', stable_half, n2h, H, n2h, &sdim, wr, wi, U, n2h);
     if (info != 0 || sdim != n) rc = SP_ENUMERIC;
   }
   // X U11 = U21  <=>  U11' X' = U21'
@@ -332,8 +333,8 @@ static int is_matrix(const sp_array* a, int64_t rows, int64_t cols) {
          (rows == 1 || a->stride[0] == cols) && (cols == 1 || a->stride[1] == 1);
 }
 
-static int check_shapes(const sp_array* X, const sp_array* A, const sp_array* B,
-                        const sp_array* Q, const sp_array* R, int* nx, int* nu) {
+static int check_shapes(const sp_array* X, const sp_array* A, const sp_array* B, const sp_array* Q,
+                        const sp_array* R, int* nx, int* nu) {
   if (!X || !A || !B || !Q || !R) return SP_EINVAL;
   if (A->ndim != 2 || B->ndim != 2) return SP_ESHAPE;
   int64_t n = A->shape[0], m = B->shape[1];

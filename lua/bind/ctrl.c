@@ -14,12 +14,13 @@
 //   local Ks = ctrl.tvlqr(A, B, Q, R, Qf)         -- A (T, nx, nx), B (T, nx, nu) -> (T, nu, nx)
 // Vectors are arrays or tables of numbers of the right length (any shape with that many
 // elements); matrices are 2-D arrays or nested tables. Results are new arrays.
+#include "engine/ctrl/ctrl.h"
+
 #include <math.h>
 #include <string.h>
 
 #include "bind.h"
 #include "engine/core/error.h"
-#include "engine/ctrl/ctrl.h"
 #include "engine/ctrl/lqr.h"
 #include "engine/ctrl/tvlqr.h"
 #include "engine/la/riccati.h"
@@ -50,8 +51,8 @@ static void check_vec(lua_State* L, int arg, double* out, int64_t n, const char*
   sp_array* a = spL_toarray(L, arg);
   int64_t got = sp_array_size(a);
   if (got != n)
-    luaL_argerror(L, arg, lua_pushfstring(L, "expected %s of length %d, got %d", what, (int)n,
-                                          (int)got));
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "expected %s of length %d, got %d", what, (int)n, (int)got));
   gather(a, out);
 }
 
@@ -62,12 +63,12 @@ static sp_array* check_mat(lua_State* L, int arg, int* rows, int* cols, const ch
            a->shape[1] <= 4096 && (*rows < 0 || a->shape[0] == *rows) &&
            (*cols < 0 || a->shape[1] == *cols);
   if (!ok) {
-    const char* want = lua_pushfstring(L, "(%s, %s)",
-                                       *rows < 0 ? "n" : lua_pushfstring(L, "%d", *rows),
-                                       *cols < 0 ? "m" : lua_pushfstring(L, "%d", *cols));
-    const char* got = a->ndim == 2 ? lua_pushfstring(L, "shape (%d, %d)", (int)a->shape[0],
-                                                     (int)a->shape[1])
-                                   : lua_pushfstring(L, "%d dimensions", a->ndim);
+    const char* want =
+        lua_pushfstring(L, "(%s, %s)", *rows < 0 ? "n" : lua_pushfstring(L, "%d", *rows),
+                        *cols < 0 ? "m" : lua_pushfstring(L, "%d", *cols));
+    const char* got = a->ndim == 2
+                          ? lua_pushfstring(L, "shape (%d, %d)", (int)a->shape[0], (int)a->shape[1])
+                          : lua_pushfstring(L, "%d dimensions", a->ndim);
     luaL_argerror(L, arg, lua_pushfstring(L, "expected %s of shape %s, got %s", what, want, got));
   }
   *rows = (int)a->shape[0];
@@ -242,8 +243,9 @@ static int m_set_limits(lua_State* L) {
   check_limit(L, 3, lim + c->nu, c->nu, INFINITY);
   for (int i = 0; i < c->nu; i++)
     if (!(lim[i] <= lim[c->nu + i]))
-      luaL_argerror(L, 3, lua_pushfstring(L, "expected lo <= hi, got %f > %f on channel %d",
-                                          lim[i], lim[c->nu + i], i + 1));
+      luaL_argerror(L, 3,
+                    lua_pushfstring(L, "expected lo <= hi, got %f > %f on channel %d", lim[i],
+                                    lim[c->nu + i], i + 1));
   sp_ctrl_set_limits(c, lim, lim + c->nu);
   lua_settop(L, 1);
   return 1;
@@ -331,8 +333,12 @@ static int riccati(lua_State* L, int continuous) {
   return rc ? design_result(L, rc, continuous ? "care" : "dare") : 1;
 }
 
-static int l_dare(lua_State* L) { return riccati(L, 0); }
-static int l_care(lua_State* L) { return riccati(L, 1); }
+static int l_dare(lua_State* L) {
+  return riccati(L, 0);
+}
+static int l_care(lua_State* L) {
+  return riccati(L, 1);
+}
 
 static int l_lqr_gain(lua_State* L) {
   lua_settop(L, 5);  // missing arguments read as nil; scratch goes above them
@@ -404,16 +410,28 @@ static int l_tvlqr(lua_State* L) {
 }
 
 static const luaL_Reg methods[] = {
-    {"act", m_act},       {"jac", m_jac},           {"vjp", m_vjp},
-    {"gains", m_gains},   {"set_gains", m_set_gains}, {"limits", m_limits},
-    {"set_limits", m_set_limits}, {"saturated", m_saturated}, {"close", m_close},
+    {"act", m_act},
+    {"jac", m_jac},
+    {"vjp", m_vjp},
+    {"gains", m_gains},
+    {"set_gains", m_set_gains},
+    {"limits", m_limits},
+    {"set_limits", m_set_limits},
+    {"saturated", m_saturated},
+    {"close", m_close},
     {NULL, NULL},
 };
 
 static const luaL_Reg functions[] = {
-    {"tracker", l_tracker},   {"pd", l_pd},     {"lqr", l_lqr},
-    {"dare", l_dare},         {"care", l_care}, {"lqr_gain", l_lqr_gain},
-    {"closed_loop", l_closed_loop}, {"tvlqr", l_tvlqr}, {NULL, NULL},
+    {"tracker", l_tracker},
+    {"pd", l_pd},
+    {"lqr", l_lqr},
+    {"dare", l_dare},
+    {"care", l_care},
+    {"lqr_gain", l_lqr_gain},
+    {"closed_loop", l_closed_loop},
+    {"tvlqr", l_tvlqr},
+    {NULL, NULL},
 };
 
 int luaopen_spinal_ctrl(lua_State* L) {

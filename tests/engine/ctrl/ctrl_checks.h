@@ -60,11 +60,9 @@ static int cc_check_jac(sp_ctrl* c, const double* x0, const double* r0, const do
 }
 
 // vjp adds J' g to what the outputs held
-static int cc_check_vjp(sp_ctrl* c, sp_rng* g_, const double* x, const double* r,
-                        const double* K) {
+static int cc_check_vjp(sp_ctrl* c, sp_rng* g_, const double* x, const double* r, const double* K) {
   int nx = c->nx, nu = c->nu, nr = c->nr, nk = c->nk;
-  double g[CC_MAX], gx[CC_MAX], gr[CC_MAX], gK[CC_MAX * 4], ex[CC_MAX], er[CC_MAX],
-      eK[CC_MAX * 4];
+  double g[CC_MAX], gx[CC_MAX], gr[CC_MAX], gK[CC_MAX * 4], ex[CC_MAX], er[CC_MAX], eK[CC_MAX * 4];
   double Dx[CC_MAX * CC_MAX], Dr[CC_MAX * CC_MAX], DK[CC_MAX * CC_MAX * 4];
   sp_rng_fill_normal(g_, g, nu, 0, 1);
   sp_rng_fill_normal(g_, gx, nx, 0, 1);
@@ -85,8 +83,7 @@ static int cc_check_vjp(sp_ctrl* c, sp_rng* g_, const double* x, const double* r
 }
 
 // act, jac and vjp leave x, r, K as they were
-static int cc_check_no_mutation(sp_ctrl* c, const double* x0, const double* r0,
-                                const double* K0) {
+static int cc_check_no_mutation(sp_ctrl* c, const double* x0, const double* r0, const double* K0) {
   int nx = c->nx, nu = c->nu, nr = c->nr, nk = c->nk;
   double x[CC_MAX], r[CC_MAX], K[CC_MAX * 4], u[CC_MAX], g[CC_MAX];
   double Dx[CC_MAX * CC_MAX], Dr[CC_MAX * CC_MAX], DK[CC_MAX * CC_MAX * 4];

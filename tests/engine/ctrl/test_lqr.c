@@ -8,12 +8,13 @@
 #include "engine/model/model.h"
 #include "test.h"
 
-// ---- test models ----------------------------------------------------------------------------------
-// Both give f analytically; their f_jac is by central differences of f (accurate to ~1e-9, enough
-// for design tests; these are fixtures, not engine models).
+// ---- test models
+// ---------------------------------------------------------------------------------- Both give f
+// analytically; their f_jac is by central differences of f (accurate to ~1e-9, enough for design
+// tests; these are fixtures, not engine models).
 
-static void fd_jac(const sp_model* m, void (*f)(const sp_model*, double*, const double*,
-                                                  const double*, const double*),
+static void fd_jac(const sp_model* m,
+                   void (*f)(const sp_model*, double*, const double*, const double*, const double*),
                    double* fx, double* fu, const double* x, const double* u, const double* p) {
   int nx = m->nx, nu = m->nu;
   double xp[8], up[8], a[8], b[8], h = 1e-6;
@@ -84,19 +85,33 @@ static const char* const cp_x[] = {"pos", "theta", "vel", "omega"};
 static const char* const cp_u[] = {"force"};
 static const char* const cp_p[] = {"m_cart", "m_pole", "l", "g"};
 static const double cp_p0[] = {1.0, 0.1, 0.5, 9.81};
-static const sp_model_class cartpole = {
-    .name = "test_cartpole", .doc = "cart-pole fixture", .nx = 4, .nu = 1, .np = 4,
-    .x_names = cp_x, .u_names = cp_u, .p_names = cp_p, .p_default = cp_p0,
-    .f = cartpole_f, .f_jac = cartpole_jac};
+static const sp_model_class cartpole = {.name = "test_cartpole",
+                                        .doc = "cart-pole fixture",
+                                        .nx = 4,
+                                        .nu = 1,
+                                        .np = 4,
+                                        .x_names = cp_x,
+                                        .u_names = cp_u,
+                                        .p_names = cp_p,
+                                        .p_default = cp_p0,
+                                        .f = cartpole_f,
+                                        .f_jac = cartpole_jac};
 
 static const char* const dp_x[] = {"q1", "q2", "w1", "w2"};
 static const char* const dp_u[] = {"tau1", "tau2"};
 static const char* const dp_p[] = {"m1", "m2", "l1", "l2", "g"};
 static const double dp_p0[] = {0.1, 0.1, 1.0, 1.0, 1.0};  // METHODS.md: m = 0.1, l = 1, g = 1
-static const sp_model_class dpend = {
-    .name = "test_double_pendulum", .doc = "double pendulum fixture", .nx = 4, .nu = 2, .np = 5,
-    .x_names = dp_x, .u_names = dp_u, .p_names = dp_p, .p_default = dp_p0,
-    .f = dpend_f, .f_jac = dpend_jac};
+static const sp_model_class dpend = {.name = "test_double_pendulum",
+                                     .doc = "double pendulum fixture",
+                                     .nx = 4,
+                                     .nu = 2,
+                                     .np = 5,
+                                     .x_names = dp_x,
+                                     .u_names = dp_u,
+                                     .p_names = dp_p,
+                                     .p_default = dp_p0,
+                                     .f = dpend_f,
+                                     .f_jac = dpend_jac};
 
 // METHODS.md's weights
 static const double Q4[16] = {250, 0, 0, 0, 0, 250, 0, 0, 0, 0, 10, 0, 0, 0, 0, 10};
@@ -129,7 +144,7 @@ static double discrete_rho(sp_model* m, const double* K) {
   return rho;
 }
 
-// ---- design tests ---------------------------------------------------------------------------------
+// ---- design tests -------------------------------------------------------------------------------
 
 TEST(discrete_gain_is_the_dare_gain) {
   double A[4] = {1.1, 0.1, 0, 0.95}, B[2] = {0, 0.1}, Q[4] = {2, 0, 0, 1}, R[1] = {0.5};
@@ -241,10 +256,11 @@ TEST(continuous_design_on_the_lighter_pendulum_is_unstable_at_dt_0_01) {
       int worst = 0;
       for (int i = 1; i < 4; i++)
         if (hypot(re[i], im[i]) > hypot(re[worst], im[worst])) worst = i;
-      printf("  continuous design, %s model, %s: discrete rho %.4f (eigenvalue %.4f%+.4fi), "
-             "continuous abscissa %.3f\n",
-             mis ? "mismatched" : "nominal", integ ? "rk4" : "euler", rep.rho, re[worst],
-             im[worst], rep.alpha);
+      printf(
+          "  continuous design, %s model, %s: discrete rho %.4f (eigenvalue %.4f%+.4fi), "
+          "continuous abscissa %.3f\n",
+          mis ? "mismatched" : "nominal", integ ? "rk4" : "euler", rep.rho, re[worst], im[worst],
+          rep.alpha);
       if (mis) {
         CHECK(rep.rho > 1.0);
         CHECK(re[worst] < -1.0 && im[worst] == 0);
@@ -286,7 +302,7 @@ TEST(bad_arguments_return_the_right_codes) {
   CHECK_INT(sp_lqr_new(&c, NULL, 3, -1), SP_EINVAL);
 }
 
-// ---- the controller u = u_ff - K (x - x_set) --------------------------------------------------------
+// ---- the controller u = u_ff - K (x - x_set) ----------------------------------------------------
 
 TEST(controller_computes_u_ff_minus_k_times_the_state_error) {
   double K[6] = {1, 2, 3, -1, 0.5, 0}, x[3] = {0.1, -0.2, 0.3}, r[5] = {0, 0.1, 0.2, 1.0, -1.0};

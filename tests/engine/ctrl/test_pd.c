@@ -79,7 +79,9 @@ TEST(bad_arguments_return_einval) {
   sp_ctrl_free(c);
 }
 
-static int refuse_all(size_t n, void* user) { return 1; }
+static int refuse_all(size_t n, void* user) {
+  return 1;
+}
 
 TEST(creation_reports_out_of_memory) {
   sp_ctrl* c = NULL;

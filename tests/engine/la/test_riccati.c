@@ -74,8 +74,8 @@ static void random_system(sp_rng* g, double* A, double* B, double* Q, double* R,
 }
 
 // discrete LQR gain K = (R + B'XB)^-1 B'XA, computed independently of the library
-static void dlqr_gain(double* K, const double* X, const double* A, const double* B,
-                      const double* R, int nx, int nu) {
+static void dlqr_gain(double* K, const double* X, const double* A, const double* B, const double* R,
+                      int nx, int nu) {
   double XA[NMAX * NMAX], XB[NMAX * NMAX], M[NMAX * NMAX];
   mul(XA, X, A, nx, nx, nx, 0);
   mul(XB, X, B, nx, nx, nu, 0);
@@ -93,8 +93,8 @@ static double spectral_radius(const double* M, int n) {
 }
 
 TEST(scalar_dare_matches_its_closed_form) {
-  double cases[][4] = {{2.0, 1.0, 1.0, 1.0}, {0.5, 2.0, 3.0, 0.1}, {-1.5, 0.3, 0.01, 2.0},
-                       {1.0, 1.0, 1.0, 1.0}};
+  double cases[][4] = {
+      {2.0, 1.0, 1.0, 1.0}, {0.5, 2.0, 3.0, 0.1}, {-1.5, 0.3, 0.01, 2.0}, {1.0, 1.0, 1.0, 1.0}};
   for (int c = 0; c < 4; c++) {
     double a = cases[c][0], b = cases[c][1], q = cases[c][2], r = cases[c][3], X = -1;
     // b^2 x^2 + (r - a^2 r - q b^2) x - q r = 0, positive root
