@@ -52,7 +52,7 @@ struct sp_ctrl {
   double* K;       // (nk) gains used when a call passes K == NULL
   double* lo;      // (nu) lower action limits, -INFINITY for none
   double* hi;      // (nu) upper action limits, +INFINITY for none
-  int* saturated;  // (nu) set by act: 1 where the last action was clamped
+  int* saturated;  // (nu) set by act, jac, vjp: 1 where the last action was clamped
   double* raw;     // (nu) scratch: the last unclamped action
   double* jac;     // (nu x (nx + nr + nk)) scratch for the generic vjp
   double* g;       // (nu) scratch: g with saturated channels zeroed

@@ -271,6 +271,20 @@ TEST(continuous_design_on_the_lighter_pendulum_is_unstable_at_dt_0_01) {
     }
 }
 
+TEST(report_measures_how_far_the_design_point_is_from_equilibrium) {
+  sp_model* m;
+  CHECK_INT(sp_model_new_class(&m, &cartpole, NULL, 0.01), 0);
+  double K[4], x0[4] = {0, 0.1, 0, 0}, u0[1] = {0}, R[1] = {1}, xn[4];
+  sp_lqr_report rep;
+  CHECK_INT(sp_lqr_design(K, &rep, m, x0, u0, Q4, R, SP_LQR_DISCRETE), 0);
+  sp_model_step(m, xn, x0, u0);
+  double want = 0;
+  for (int i = 0; i < 4; i++) want = fmax(want, fabs(xn[i] - x0[i]));
+  CHECK(want > 0);
+  CHECK_CLOSE(rep.drift, want, 1e-12, 0);
+  sp_model_free(m);
+}
+
 TEST(continuous_design_of_a_discrete_class_is_unsupported) {
   sp_model_class disc = cartpole;
   disc.name = "test_cartpole_discrete";
