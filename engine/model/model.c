@@ -30,10 +30,14 @@
 #define SP_MODEL_MAX_CLASSES 128
 
 // built-in classes, one per file in engine/model/
-extern const sp_model_class sp__model_unicycle_accel;
+extern const sp_model_class sp__model_unicycle_accel, sp__model_car_drag, sp__model_unicycle_vel,
+    sp__model_bicycle_kin, sp__model_bicycle_dyn, sp__model_pendulum, sp__model_double_pendulum,
+    sp__model_cartpole;
 
 static const sp_model_class* const builtins[] = {
-    &sp__model_unicycle_accel,
+    &sp__model_unicycle_accel, &sp__model_car_drag,      &sp__model_unicycle_vel,
+    &sp__model_bicycle_kin,    &sp__model_bicycle_dyn,   &sp__model_pendulum,
+    &sp__model_double_pendulum, &sp__model_cartpole,
 };
 
 static const sp_model_class* registry[SP_MODEL_MAX_CLASSES];
