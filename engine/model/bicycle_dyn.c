@@ -18,7 +18,8 @@
 // speed, bounds the slip angles at rest, and keeps tyre forces opposing lateral sliding when
 // reversing. The Jacobians are the exact derivatives of this regularised function (v_min is a
 // parameter like any other, with its own column in P). Linear tyres do not saturate: the model is
-// meant for moderate slip angles.
+// meant for moderate slip angles. The lateral dynamics are stiff at low speed, with rates up to
+// about (C_f + C_r) / (m w): keep dt times that under about 2.5 for RK4 (use sub-steps).
 // Defaults are illustrative passenger-car values (m = 1500 kg, Iz = 2250 kg m^2, l_f = 1.2 m,
 // l_r = 1.4 m, C_f = C_r = 8e4 N/rad, v_min = 1 m/s); set your vehicle's.
 #include <math.h>
