@@ -266,7 +266,7 @@ static void advance(sp_model* m, work* w, const double* x0, const double* u) {
   // discrete class: one application of the map, S = [fx fu fp]
   if (m->cls->discrete) {
     memcpy(w->xs, w->x, (size_t)n * sizeof(double));
-    memcpy(w->T, w->S, (size_t)n * N * sizeof(double));
+    if (any_on(w)) memcpy(w->T, w->S, (size_t)n * N * sizeof(double));
     stage(m, w, u);
     memcpy(w->x, w->k, (size_t)n * sizeof(double));
     if (any_on(w)) memcpy(w->S, w->dk, (size_t)n * N * sizeof(double));
