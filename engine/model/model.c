@@ -307,6 +307,16 @@ static void advance(sp_model* m, work* w, const double* x0, const double* u) {
   }
 }
 
+void sp_model_f(sp_model* m, double* xdot, const double* x, const double* u) {
+  m->cls->f(m, xdot, x, u, m->p);
+}
+
+void sp_model_f_jac(sp_model* m, double* fx, double* fu, double* fp, const double* x,
+                    const double* u) {
+  work w = carve(m);
+  m->cls->f_jac(m, fx ? fx : w.fx, m->nu ? fu : NULL, m->np ? fp : NULL, x, u, m->p);
+}
+
 void sp_model_step(sp_model* m, double* x_next, const double* x, const double* u) {
   work w = carve(m);
   advance(m, &w, x, u);

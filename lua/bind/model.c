@@ -7,6 +7,7 @@
 //   local A, B, P, xn = m:jac(x, u)       -- (nx x nx), (nx x nu), (nx x np), (nx)
 //   local gx, gu, gp = m:vjp(x, u, g)     -- A^T g, B^T g, P^T g
 //   local xd = m:f(x, u)                  -- continuous-time dynamics (the map, if discrete)
+//   local fx, fu, fp = m:f_jac(x, u)      -- its Jacobians
 //   m.nx  m.nu  m.np  m.name  m.doc  m.x_names  m.u_names  m.p_names
 //   m.params                              -- a copy, by name; change with m:set_param(name, v)
 //   m.dt  m.integrator  m.substeps        -- readable and assignable
@@ -268,8 +269,20 @@ static int m_f(lua_State* L) {
   double *x, *u;
   check_xu(L, lm, &x, &u);
   sp_model* m = lm->m;
-  m->cls->f(m, new_vec(L, m->nx), x, u, m->p);
+  sp_model_f(m, new_vec(L, m->nx), x, u);
   return 1;
+}
+
+static int m_f_jac(lua_State* L) {
+  lmodel* lm = checklmodel(L, 1);
+  double *x, *u;
+  check_xu(L, lm, &x, &u);
+  sp_model* m = lm->m;
+  double* fx = new_mat(L, m->nx, m->nx);
+  double* fu = new_mat(L, m->nx, m->nu);
+  double* fp = new_mat(L, m->nx, m->np);
+  sp_model_f_jac(m, fx, fu, fp, x, u);
+  return 3;
 }
 
 static int m_jac(lua_State* L) {
@@ -350,6 +363,7 @@ static const luaL_Reg methods[] = {
     {"jac", m_jac},
     {"vjp", m_vjp},
     {"f", m_f},
+    {"f_jac", m_f_jac},
     {"set_param", m_set_param},
     {"get_param", m_get_param},
     {"close", m_close},

@@ -124,6 +124,17 @@ describe("spinal.model", function()
     end
   end)
 
+  it("gives the continuous-time dynamics and their Jacobians", function()
+    local m = M.new("pendulum", { m = 2, l = 0.5, g = 10, b = 0.1 })
+    local xd = m:f({ 0.3, -1 }, 0.4)
+    assert.is_true(close(xd[1], -1))
+    assert.is_true(close(xd[2], (0.4 + 0.1) / (2 * 0.25) + 10 / 0.5 * math.sin(0.3)))
+    local fx, fu, fp = m:f_jac({ 0, 0 }, 0)
+    assert.same({ { 0, 1 }, { 20, -0.1 / 0.5 } }, fx:totable())
+    assert.same({ { 0 }, { 1 / 0.5 } }, fu:totable())
+    assert.same({ 2, 4 }, fp.shape)
+  end)
+
   it("does not change its inputs", function()
     local m = M.new("unicycle_accel")
     local x, u = A.new { 1, 2, 3, 0.5 }, { 0.1, 0.2 }

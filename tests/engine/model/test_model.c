@@ -282,6 +282,21 @@ TEST(step_jac_with_nothing_wanted_still_steps) {
   sp_model_free(m);
 }
 
+TEST(f_and_f_jac_use_the_instance_parameters) {
+  sp_model* m;
+  const double p[] = {0.25, -3};
+  CHECK_INT(sp_model_new_class(&m, &linear, p, 0.1), SP_OK);
+  double x = 2, u = 0.5, xd, fx, fu, fp[2];
+  sp_model_f(m, &xd, &x, &u);
+  CHECK(xd == 0.25 * 2 - 3 * 0.5);
+  sp_model_f_jac(m, &fx, &fu, fp, &x, &u);
+  CHECK(fx == 0.25 && fu == -3 && fp[0] == 2 && fp[1] == 0.5);
+  fu = 9;
+  sp_model_f_jac(m, NULL, NULL, fp, &x, &u);  // fx not wanted: the class still gets a buffer
+  CHECK(fp[0] == 2 && fu == 9);
+  sp_model_free(m);
+}
+
 // x' = -x: no action, no parameters
 static void decay_f(const sp_model* m, double* xd, const double* x, const double* u,
                     const double* p) {
