@@ -2,7 +2,8 @@
 //
 // Angle theta is measured from UPRIGHT (theta = 0 is the unstable equilibrium, theta = pi hangs
 // down), positive counter-clockwise. State x = (theta, omega), action u = (torque), parameters
-// p = (m, l, g, b). From Newton's law about the pivot, m l^2 omega' = tau - b omega + m g l sin(theta):
+// p = (m, l, g, b). From Newton's law about the pivot,
+// m l^2 omega' = tau - b omega + m g l sin(theta):
 //   theta' = omega,   omega' = (tau - b omega) / (m l^2) + (g / l) sin(theta).
 // The energy E = m l^2 omega^2 / 2 + m g l cos(theta) is conserved when tau = b = 0.
 // Defaults m = 1 kg, l = 1 m, g = 9.81 m/s^2, b = 0.

@@ -162,7 +162,8 @@ describe("spinal.model", function()
     assert.equal(0.05, m.dt)
     assert.equal("euler", m.integrator)
     assert.equal(4, m.substeps)
-    assert.matches("expected dt a positive number, got 0", error_of(function() m.dt = 0 end), 1, true)
+    assert.matches("expected dt a positive number, got 0",
+                   error_of(function() m.dt = 0 end), 1, true)
     assert.matches("expected integrator 'euler' or 'rk4', got midpoint",
                    error_of(function() m.integrator = "midpoint" end), 1, true)
     assert.matches("expected substeps a positive integer, got 0",
@@ -179,8 +180,9 @@ describe("spinal.model", function()
                    error_of(function() return m:step({ 1, 2, 3 }, { 0, 0 }) end), 1, true)
     assert.matches("bad argument #2 to 'jac' (expected an action of length 2, got 1)",
                    error_of(function() return m:jac({ 1, 2, 3, 4 }, { 0 }) end), 1, true)
-    assert.matches("bad argument #3 to 'vjp' (expected a gradient of the next state of length 4, got 2)",
-                   error_of(function() return m:vjp({ 1, 2, 3, 4 }, { 0, 0 }, { 1, 2 }) end), 1, true)
+    assert.matches(
+      "bad argument #3 to 'vjp' (expected a gradient of the next state of length 4, got 2)",
+      error_of(function() return m:vjp({ 1, 2, 3, 4 }, { 0, 0 }, { 1, 2 }) end), 1, true)
     assert.matches("expected a state of length 4, got string",
                    error_of(function() return m:step("x", { 0, 0 }) end), 1, true)
     assert.matches("expected a state of length 4, got an array of shape",
