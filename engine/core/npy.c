@@ -147,7 +147,8 @@ static int parse_header(npy_header* h, char* dict, const char* path, char* msg, 
     return sp_errorf(msg, n, SP_EFORMAT, "%s: 'fortran_order' is neither True nor False", path);
 
   const char* s = find_key(dict, "shape");
-  if (!s || *s != '(') return sp_errorf(msg, n, SP_EFORMAT, "%s: header has no 'shape' tuple", path);
+  if (!s || *s != '(')
+    return sp_errorf(msg, n, SP_EFORMAT, "%s: header has no 'shape' tuple", path);
   s++;
   for (;;) {
     while (*s == ' ' || *s == ',') s++;

@@ -16,7 +16,7 @@
 
 int luaopen_spinal_array(lua_State* L);
 
-// ---- helpers shared with other bindings ----------------------------------------------------------
+// ---- helpers shared with other bindings --------------------------------------------------------
 
 static void ensure_metatable(lua_State* L) {
   if (luaL_getmetatable(L, SP_ARRAY_MT) == LUA_TNIL) {

@@ -126,8 +126,9 @@ TEST(loads_other_dtypes_and_byte_orders_as_float64) {
 
 TEST(fortran_order_and_version_2_headers_load_in_logical_order) {
   double col_major[6] = {0, 3, 1, 4, 2, 5};  // the 2x3 matrix [[0,1,2],[3,4,5]]
-  const char* path = write_npy("f.npy", "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }",
-                               col_major, sizeof col_major, 2);
+  const char* path = write_npy(
+      "f.npy", "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }", col_major,
+      sizeof col_major, 2);
   sp_array a;
   char msg[256];
   CHECK_INT(sp_npy_load(&a, path, msg, sizeof msg), 0);
