@@ -211,6 +211,20 @@ int sp_array_transpose(sp_array* dst, const sp_array* src, int d1, int d2) {
   return SP_OK;
 }
 
+int sp_array_unsqueeze(sp_array* dst, const sp_array* src, int dim) {
+  if (dim < 0 || dim > src->ndim || src->ndim == SP_MAXDIM) return SP_EINVAL;
+  sp_array v = *src;
+  for (int d = src->ndim; d > dim; d--) {
+    v.shape[d] = src->shape[d - 1];
+    v.stride[d] = src->stride[d - 1];
+  }
+  v.shape[dim] = 1;
+  v.stride[dim] = 0;
+  v.ndim++;
+  sp_array_retain(dst, &v);
+  return SP_OK;
+}
+
 int sp_array_reshape(sp_array* dst, const sp_array* src, int ndim, const int64_t* shape) {
   if (ndim < 0 || ndim > SP_MAXDIM || (ndim > 0 && !shape)) return SP_EINVAL;
   int64_t want[SP_MAXDIM], known = 1, n = sp_array_size(src);
@@ -257,10 +271,28 @@ int sp_array_reshape(sp_array* dst, const sp_array* src, int ndim, const int64_t
 // the row's first element of operand k and s[k] is its innermost stride
 typedef void (*run_fn)(void* ctx, int64_t n, double* const* p, const int64_t* s);
 
-static void for_rows(int nop, double* const* base, int64_t st[][SP_MAXDIM], int ndim,
-                     const int64_t* shape, run_fn run, void* ctx) {
-  for (int d = 0; d < ndim; d++)
-    if (shape[d] == 0) return;
+static void for_rows(int nop, double* const* base, int64_t st_in[][SP_MAXDIM], int ndim_in,
+                     const int64_t* shape_in, run_fn run, void* ctx) {
+  for (int d = 0; d < ndim_in; d++)
+    if (shape_in[d] == 0) return;
+  // drop unit dimensions and merge neighbours that every operand walks as one, so contiguous
+  // data becomes a single long row
+  int64_t shape[SP_MAXDIM], st[3][SP_MAXDIM];
+  int ndim = 0;
+  for (int d = 0; d < ndim_in; d++) {
+    if (shape_in[d] == 1) continue;
+    int merge = ndim > 0;
+    for (int k = 0; k < nop && merge; k++)
+      merge = st[k][ndim - 1] == st_in[k][d] * shape_in[d];
+    if (merge) {
+      shape[ndim - 1] *= shape_in[d];
+      for (int k = 0; k < nop; k++) st[k][ndim - 1] = st_in[k][d];
+    } else {
+      shape[ndim] = shape_in[d];
+      for (int k = 0; k < nop; k++) st[k][ndim] = st_in[k][d];
+      ndim++;
+    }
+  }
   double* p[3];
   int64_t s[3] = {0, 0, 0};
   if (ndim == 0) {
@@ -352,6 +384,32 @@ int sp_array_copy(sp_array* dst, const sp_array* src) {
   int rc = sp_array_new(dst, src->ndim, src->shape);
   if (rc) return rc;
   copy_into(dst, src);
+  return SP_OK;
+}
+
+int sp_array_cat(sp_array* dst, const sp_array* const* parts, int n, int dim) {
+  if (n < 1 || dim < 0 || dim >= parts[0]->ndim) return SP_EINVAL;
+  const sp_array* first = parts[0];
+  int64_t shape[SP_MAXDIM];
+  for (int d = 0; d < first->ndim; d++) shape[d] = first->shape[d];
+  shape[dim] = 0;
+  for (int i = 0; i < n; i++) {
+    if (parts[i]->ndim != first->ndim) return SP_ESHAPE;
+    for (int d = 0; d < first->ndim; d++)
+      if (d != dim && parts[i]->shape[d] != first->shape[d]) return SP_ESHAPE;
+    shape[dim] += parts[i]->shape[dim];
+  }
+  int rc = sp_array_new(dst, first->ndim, shape);
+  if (rc) return rc;
+  // copy each part into its slab of dst
+  int64_t at = 0;
+  for (int i = 0; i < n; i++) {
+    sp_array slab = *dst;
+    if (parts[i]->shape[dim] > 0) slab.data += at * dst->stride[dim];
+    slab.shape[dim] = parts[i]->shape[dim];
+    copy_into(&slab, parts[i]);
+    at += parts[i]->shape[dim];
+  }
   return SP_OK;
 }
 

@@ -162,6 +162,16 @@ describe("views", function()
     assert.same({1, 5, 9}, a:slice(nil, 2):totable())
   end)
 
+  it("cat and stack join arrays along an existing or a new dimension", function()
+    local a, b = A{ {1, 2} }, A{ {3, 4} }
+    assert.same({ {1, 2}, {3, 4} }, A.cat{a, b}:totable())
+    assert.same({ {1, 2, 3, 4} }, A.cat({a, b}, 2):totable())
+    assert.same({ {1, 3}, {2, 4} }, A.stack({A{1, 2}, A{3, 4}}, 2):totable())
+    assert.same({ {1}, {2} }, A{1, 2}:unsqueeze(2):totable())
+    assert_error_matches("expected arrays that agree in shape, got 2 at %[1%] and 1 at %[2%]",
+                         function() return A.stack{A{1, 2}, A{3}} end)
+  end)
+
   it("transpose, contiguous and copy behave as documented", function()
     local a = A.arange(24):reshape(2, 3, 4)
     local t = a:transpose(1, 3)

@@ -146,6 +146,34 @@ TEST(reshape_is_a_view_when_contiguous_and_a_copy_otherwise) {
   sp_array_release(&a);
 }
 
+TEST(cat_joins_views_along_a_dimension_and_checks_the_others) {
+  sp_array a, b, t, out, bad;
+  sp_array_new(&a, 2, shape2(2, 3));
+  sp_array_new(&b, 2, shape2(3, 2));
+  for (int i = 0; i < 6; i++) a.data[i] = i, b.data[i] = 10 + i;
+  sp_array_transpose(&t, &b, 0, 1);  // 2x3: [[10,12,14],[11,13,15]]
+  const sp_array* parts[2] = {&a, &t};
+  CHECK_INT(sp_array_cat(&out, parts, 2, 0), 0);
+  CHECK_INT(out.shape[0], 4);
+  CHECK(get2(&out, 1, 2) == 5 && get2(&out, 2, 1) == 12 && get2(&out, 3, 0) == 11);
+  sp_array_release(&out);
+  CHECK_INT(sp_array_cat(&out, parts, 2, 1), 0);
+  CHECK_INT(out.shape[1], 6);
+  CHECK(get2(&out, 0, 3) == 10 && get2(&out, 1, 5) == 15);
+  sp_array_release(&out);
+  const sp_array* mismatched[2] = {&a, &b};
+  CHECK_INT(sp_array_cat(&bad, mismatched, 2, 0), SP_ESHAPE);
+  sp_array u;
+  CHECK_INT(sp_array_unsqueeze(&u, &a, 1), 0);
+  CHECK_INT(u.ndim, 3);
+  CHECK_INT(u.shape[1], 1);
+  CHECK(*sp_array_at(&u, (int64_t[]){1, 0, 2}) == 5);
+  sp_array_release(&u);
+  sp_array_release(&a);
+  sp_array_release(&b);
+  sp_array_release(&t);
+}
+
 TEST(broadcast_shapes_follow_numpy_rules) {
   sp_array a, b, c, d;
   int64_t three = 3, two = 2;
