@@ -174,6 +174,33 @@ TEST(cat_joins_views_along_a_dimension_and_checks_the_others) {
   sp_array_release(&t);
 }
 
+TEST(elementwise_ops_reductions_and_views_on_existing_arrays_do_not_allocate) {
+  sp_array a, b, out, row, t;
+  int64_t three = 3;
+  sp_array_new(&a, 2, shape2(4, 3));
+  sp_array_new(&b, 1, &three);
+  sp_array_new(&out, 2, shape2(4, 3));
+  sp_array_fill(&a, 2);
+  uint64_t before = sp_alloc_count();
+  double s;
+  for (int i = 0; i < 100; i++) {
+    sp_array_binop(&out, &a, &b, SP_OP_MUL);
+    sp_array_binop(&a, &a, &b, SP_OP_ADD);
+    sp_array_binop_scalar(&out, &out, 0.5, SP_OP_MUL, 0);
+    sp_array_unop(&out, &a, SP_OP_TANH);
+    sp_array_reduce_all(&s, &out, SP_REDUCE_SUM);
+    sp_array_select(&row, &a, 0, 1);
+    sp_array_transpose(&t, &a, 0, 1);
+    sp_array_assign(&row, &b);
+    sp_array_release(&row);
+    sp_array_release(&t);
+  }
+  CHECK_INT(sp_alloc_count() - before, 0);
+  sp_array_release(&a);
+  sp_array_release(&b);
+  sp_array_release(&out);
+}
+
 TEST(broadcast_shapes_follow_numpy_rules) {
   sp_array a, b, c, d;
   int64_t three = 3, two = 2;
