@@ -144,7 +144,8 @@ typedef enum sp_reduce { SP_REDUCE_SUM, SP_REDUCE_MEAN, SP_REDUCE_MIN, SP_REDUCE
 // Reduce all elements to *out. SP_EINVAL for min/max/mean of an empty array.
 int sp_array_reduce_all(double* out, const sp_array* a, sp_reduce op);
 
-// Reduce along dim: out has a's shape without dim (a 0-d array for 1-D a), caller-allocated.
+// Reduce along dim: out has a's shape without dim (a 0-d array for 1-D a), caller-allocated,
+// and must not overlap a (SP_EINVAL).
 int sp_array_reduce(sp_array* out, const sp_array* a, int dim, sp_reduce op);
 
 // Index (0-based, first occurrence) of the largest (want_max=1) or smallest element of 1-D a.
