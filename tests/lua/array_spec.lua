@@ -95,11 +95,14 @@ describe("indexing", function()
 
   it("raises an error rather than crashing out of range", function()
     local a = A.zeros(2, 3)
-    assert_error_matches("index 3 out of range for dimension 1 of size 2", function() return a[3] end)
+    assert_error_matches("index 3 out of range for dimension 1 of size 2",
+                         function() return a[3] end)
     assert_error_matches("index 0 out of range", function() return a[0] end)
-    assert_error_matches("bad argument #2 to 'get' %(index 4 out of range for dimension 2 of size 3%)",
+    assert_error_matches(
+      "bad argument #2 to 'get' %(index 4 out of range for dimension 2 of size 3%)",
                          function() return a:get(1, 4) end)
-    assert_error_matches("expected 2 indices for a 2%-D array, got 1", function() return a:get(1) end)
+    assert_error_matches("expected 2 indices for a 2%-D array, got 1",
+                         function() return a:get(1) end)
     assert_error_matches("expected a number", function() local v = A.zeros(2); v[1] = "x" end)
   end)
 end)
@@ -152,7 +155,8 @@ describe("views", function()
     c[1] = -1
     assert.equal(42, a[1])
     assert.same({42, 3, 1, 4, 2, 5}, r:t():reshape{6}:totable())
-    assert_error_matches("expected a shape with 6 elements, got 4x2", function() return a:reshape(4, 2) end)
+    assert_error_matches("expected a shape with 6 elements, got 4x2",
+                         function() return a:reshape(4, 2) end)
   end)
 
   it("slice takes ranges with steps, indices and whole dimensions", function()
@@ -187,7 +191,8 @@ describe("views", function()
 
   it("checks view arguments and says what it expected", function()
     local a = A.zeros(2, 3)
-    assert_error_matches("bad argument #1 to 'narrow' %(dimension 3 out of range for a 2%-D array%)",
+    assert_error_matches(
+      "bad argument #1 to 'narrow' %(dimension 3 out of range for a 2%-D array%)",
                          function() return a:narrow(3, 1, 1) end)
     assert_error_matches("expected a length in 0..2 from start 2, got 3",
                          function() return a:narrow(2, 2, 3) end)
@@ -433,7 +438,8 @@ end)
 
 describe("argument checks", function()
   it("reject a non-array where an array is expected", function()
-    assert_error_matches("bad argument #1 to 'dot' %(expected an array or a table of numbers, got string%)",
+    assert_error_matches(
+      "bad argument #1 to 'dot' %(expected an array or a table of numbers, got string%)",
                          function() return A.zeros(2):dot("x") end)
     assert_error_matches("expected non%-negative extents", A.zeros, 2, -1)
     assert_error_matches("expected an integer extent, got 1.5", A.zeros, 1.5)

@@ -32,7 +32,8 @@ describe("spinal.linalg", function()
   it("solve and inv refuse a singular matrix by name", function()
     assert_error_matches("solve: matrix is singular",
                          function() return L.solve(A{ {1, 2}, {2, 4} }, A{1, 1}) end)
-    assert_error_matches("inv: matrix is singular", function() return L.inv(A{ {0, 0}, {0, 0} }) end)
+    assert_error_matches("inv: matrix is singular",
+                         function() return L.inv(A{ {0, 0}, {0, 0} }) end)
   end)
 
   it("inv times the matrix is the identity and det of a product multiplies", function()
@@ -47,7 +48,7 @@ describe("spinal.linalg", function()
     assert.equal(-2, L.det{ {1, 2}, {3, 4} })
   end)
 
-  it("cholesky gives a lower factor with L L^T = A and names a non-positive-definite input", function()
+  it("cholesky gives a lower factor with L L^T = A, naming a non-positive-definite input", function()
     local g = R.new(9)
     local B = A.randn({4, 4}, g)
     local S = B:matmul(B:t()) + A.eye(4)
@@ -96,7 +97,8 @@ describe("spinal.linalg", function()
   it("checks shapes and says what it expected", function()
     assert_error_matches("bad argument #1 to 'inv' %(expected a square matrix, got 2x3%)",
                          function() return L.inv(A.zeros(2, 3)) end)
-    assert_error_matches("bad argument #2 to 'solve' %(expected a vector or matrix with 2 rows, got shape 3%)",
+    assert_error_matches(
+      "bad argument #2 to 'solve' %(expected a vector or matrix with 2 rows, got shape 3%)",
                          function() return L.solve(A.eye(2), A.zeros(3)) end)
     assert_error_matches("expected a 2%-D matrix, got a 1%-D array of shape 3",
                          function() return L.qr(A.zeros(3)) end)
