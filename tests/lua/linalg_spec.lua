@@ -48,7 +48,7 @@ describe("spinal.linalg", function()
     assert.equal(-2, L.det{ {1, 2}, {3, 4} })
   end)
 
-  it("cholesky gives a lower factor with L L^T = A, naming a non-positive-definite input", function()
+  it("cholesky gives L with L L^T = A and names a non-positive-definite input", function()
     local g = R.new(9)
     local B = A.randn({4, 4}, g)
     local S = B:matmul(B:t()) + A.eye(4)
