@@ -83,9 +83,9 @@ static void check_options(lua_State* L, int arg, const char* fname, const char* 
       }
       luaL_pushresult(&b);
       if (lua_type(L, -2) != LUA_TSTRING)
-        luaL_error(L, "bad argument #1 to '%s' (expected named options (%s), got a %s key)", fname,
-                   lua_tostring(L, -1), luaL_typename(L, -2));
-      luaL_error(L, "bad argument #1 to '%s' (unknown option '%s'; valid: %s)", fname,
+        luaL_error(L, "bad argument #%d to '%s' (expected named options (%s), got a %s key)", arg,
+                   fname, lua_tostring(L, -1), luaL_typename(L, -2));
+      luaL_error(L, "bad argument #%d to '%s' (unknown option '%s'; valid: %s)", arg, fname,
                  lua_tostring(L, -2), lua_tostring(L, -1));
     }
   }
@@ -98,7 +98,7 @@ static double opt_number(lua_State* L, int arg, const char* fname, const char* k
   if (t == LUA_TNUMBER)
     v = lua_tonumber(L, -1);
   else if (t != LUA_TNIL)
-    luaL_error(L, "bad argument #1 to '%s' (expected %s = a number, got %s)", fname, key,
+    luaL_error(L, "bad argument #%d to '%s' (expected %s = a number, got %s)", arg, fname, key,
                luaL_typename(L, -1));
   lua_pop(L, 1);
   return v;
@@ -111,7 +111,7 @@ static const char* opt_string(lua_State* L, int arg, const char* fname, const ch
   if (t == LUA_TSTRING)
     v = lua_tostring(L, -1);  // the options table keeps the string alive
   else if (t != LUA_TNIL)
-    luaL_error(L, "bad argument #1 to '%s' (expected %s = a string, got %s)", fname, key,
+    luaL_error(L, "bad argument #%d to '%s' (expected %s = a string, got %s)", arg, fname, key,
                luaL_typename(L, -1));
   lua_pop(L, 1);
   return v;
@@ -126,7 +126,7 @@ static lua_Integer opt_integer(lua_State* L, int arg, const char* fname, const c
     v = lua_tointegerx(L, -1, &isint);
     if (!isint)
       luaL_error(
-          L, "bad argument #1 to '%s' (expected %s = an integer, got %s)", fname, key,
+          L, "bad argument #%d to '%s' (expected %s = an integer, got %s)", arg, fname, key,
           t == LUA_TNUMBER ? lua_pushfstring(L, "%f", lua_tonumber(L, -1)) : luaL_typename(L, -1));
   }
   lua_pop(L, 1);
@@ -139,7 +139,7 @@ static int opt_boolean(lua_State* L, int arg, const char* fname, const char* key
   if (t == LUA_TBOOLEAN)
     v = lua_toboolean(L, -1);
   else if (t != LUA_TNIL)
-    luaL_error(L, "bad argument #1 to '%s' (expected %s = a boolean, got %s)", fname, key,
+    luaL_error(L, "bad argument #%d to '%s' (expected %s = a boolean, got %s)", arg, fname, key,
                luaL_typename(L, -1));
   lua_pop(L, 1);
   return v;
@@ -163,22 +163,23 @@ static const double* contiguous(lua_State* L, const sp_array* a) {
   return c->data;
 }
 
-// new userdata holding net m (pushed); for float64 nets, moves the parameters into arrays
-static lmlp* push_mlp(lua_State* L, sp_mlp** m) {
+// push an empty network userdata (safe to collect before it holds a net)
+static lmlp* push_empty_mlp(lua_State* L) {
   lmlp* u = lua_newuserdatauv(L, sizeof *u, 0);
   memset(u, 0, sizeof *u);
-  luaL_setmetatable(L, MLP_MT);
-  u->m = *m;  // owned by the userdata from here, so an error below cannot leak it
-  *m = NULL;
   u->in_ndim = 2;
-  if (u->m->dtype == SP_F64) {
-    int64_t n = (int64_t)u->m->nparams;
-    int rc = sp_array_new(&u->params, 1, &n);
-    if (!rc) rc = sp_array_new(&u->grads, 1, &n);
-    if (rc) spL_raise(L, rc, "mlp");
-    sp_mlp_use_storage(u->m, u->params.data, u->grads.data);
-  }
+  luaL_setmetatable(L, MLP_MT);
   return u;
+}
+
+// for a float64 net just placed in u, move its parameters and gradients into arrays
+static void adopt_storage(lua_State* L, lmlp* u) {
+  if (u->m->dtype != SP_F64) return;
+  int64_t n = (int64_t)u->m->nparams;
+  int rc = sp_array_new(&u->params, 1, &n);
+  if (!rc) rc = sp_array_new(&u->grads, 1, &n);
+  if (rc) spL_raise(L, rc, "mlp");
+  sp_mlp_use_storage(u->m, u->params.data, u->grads.data);
 }
 
 // ---- nn.mlp -------------------------------------------------------------------------------------
@@ -232,16 +233,12 @@ static int l_mlp(lua_State* L) {
   // build
   sp_act acts[SP_MLP_MAXLAYERS];
   for (int l = 0; l < nlayers; l++) acts[l] = l == nlayers - 1 ? out_act : act;
-  sp_mlp* m;
-  int rc = sp_mlp_new(&m, nlayers, sizes, acts, dtype, (int)batch);
+  lmlp* u = push_empty_mlp(L);
+  int rc = sp_mlp_new(&u->m, nlayers, sizes, acts, dtype, (int)batch);
+  if (!rc) rc = sp_mlp_init(u->m, init, (uint64_t)seed);
+  if (!rc && zero_last) rc = sp_mlp_zero_layer(u->m, -1);
   if (rc) spL_raise(L, rc, "mlp");
-  rc = sp_mlp_init(m, init, (uint64_t)seed);
-  if (!rc && zero_last) rc = sp_mlp_zero_layer(m, -1);
-  if (rc) {
-    sp_mlp_free(m);
-    spL_raise(L, rc, "mlp");
-  }
-  push_mlp(L, &m);
+  adopt_storage(L, u);
   return 1;
 }
 
@@ -749,23 +746,18 @@ static int l_load(lua_State* L) {
     if (batch < 1 || batch > (1 << 24))
       return luaL_error(L, "bad argument #2 to 'load' (expected batch >= 1, got %d)", (int)batch);
   }
-  sp_mlp* m;
-  sp_optim* o;
+  // both userdata first, empty, so nothing read below can leak
+  loptim* lo = lua_newuserdatauv(L, sizeof *lo, 0);
+  memset(lo, 0, sizeof *lo);
+  luaL_setmetatable(L, OPTIM_MT);
+  lmlp* u = push_empty_mlp(L);
   char msg[512];
-  int rc = sp_checkpoint_read(path, &m, &o, (int)batch, msg, sizeof msg);
+  int rc = sp_checkpoint_read(path, &u->m, &lo->o, (int)batch, msg, sizeof msg);
   if (rc) return spL_failure(L, "%s", msg);
-  // the optimiser first (empty), so nothing leaks if pushing the net raises
-  loptim* lo = NULL;
-  if (o) {
-    lo = lua_newuserdatauv(L, sizeof *lo, 0);
-    memset(lo, 0, sizeof *lo);
-    luaL_setmetatable(L, OPTIM_MT);
-    lo->cfg = o->cfg;
-    lo->o = o;
-  }
-  push_mlp(L, &m);
-  if (!o) return 1;
-  lua_insert(L, -2);
+  adopt_storage(L, u);
+  if (!lo->o) return 1;
+  lo->cfg = lo->o->cfg;
+  lua_insert(L, -2);  // net, opt
   return 2;
 }
 
