@@ -333,4 +333,46 @@ TEST(writes_replace_the_file_atomically_and_leave_no_temporary_behind) {
   remove_dir();
 }
 
+static int fail_after(size_t n, void* user) {
+  (void)n;
+  int* budget = user;
+  return (*budget)-- <= 0;
+}
+
+TEST(out_of_memory_while_saving_or_reading_is_reported_and_leaks_nothing) {
+  int sizes[] = {4, 8, 8, 2};
+  fresh_dir();
+  sp_mlp* a = make_net(sizes, SP_F64, 8);
+  sp_optim_config c = sp_optim_adam_config(0.01);
+  sp_optim* o;
+  sp_optim_new(&o, &c, SP_F64, a->nparams);
+  char msg[256];
+  CHECK_INT(sp_checkpoint_save(path, a, o, msg, sizeof msg), 0);
+  int failures = 0;
+  for (int k = 0; k < 12; k++) {
+    int budget = k;
+    sp_alloc_set_hook(fail_after, &budget);
+    sp_mlp* b = NULL;
+    sp_optim* ob = NULL;
+    int rs = sp_checkpoint_save(path, a, o, msg, sizeof msg);
+    int rr = sp_checkpoint_read(path, &b, &ob, 1, msg, sizeof msg);
+    sp_alloc_set_hook(NULL, NULL);
+    CHECK(rs == 0 || rs == SP_ENOMEM);
+    CHECK(rr == 0 || rr == SP_ENOMEM);
+    CHECK(rr != 0 || (b && ob));
+    CHECK(rr == 0 || (!b && !ob));
+    failures += rs != 0 || rr != 0;
+    sp_mlp_free(b);
+    sp_optim_free(ob);
+  }
+  CHECK(failures >= 4);
+  CHECK_INT(temp_files(), 0);
+  sp_mlp* b;
+  CHECK_INT(sp_checkpoint_read(path, &b, NULL, 1, msg, sizeof msg), 0);  // the file is intact
+  sp_mlp_free(b);
+  sp_optim_free(o);
+  sp_mlp_free(a);
+  remove_dir();
+}
+
 TEST_MAIN()

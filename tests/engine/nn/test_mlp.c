@@ -402,6 +402,37 @@ TEST(workspaces_backpropagate_through_repeated_applications_of_one_net) {
   }
 }
 
+// fail the allocation numbered *budget (0-based) from now on, counting down
+static int fail_after(size_t n, void* user) {
+  (void)n;
+  int* budget = user;
+  return (*budget)-- <= 0;
+}
+
+TEST(out_of_memory_at_any_allocation_is_reported_and_leaks_nothing) {
+  int sizes[] = {3, 8, 2};
+  sp_act acts[] = {SP_ACT_TANH, SP_ACT_IDENTITY};
+  int failures = 0;
+  for (int k = 0; k < 20; k++) {
+    int budget = k;
+    sp_alloc_set_hook(fail_after, &budget);
+    sp_mlp* m = NULL;
+    sp_mlp_work* ws = NULL;
+    int rc = sp_mlp_new(&m, 2, sizes, acts, SP_F64, 4);
+    if (!rc) rc = sp_mlp_init(m, SP_INIT_ORTHOGONAL, 1);
+    if (!rc) rc = sp_mlp_work_new(&ws, m, 4);
+    if (!rc) rc = sp_mlp_reserve(m, NULL, 64);
+    sp_alloc_set_hook(NULL, NULL);
+    if (rc) {
+      CHECK_INT(rc, SP_ENOMEM);
+      failures++;
+    }
+    sp_mlp_work_free(ws);
+    sp_mlp_free(m);  // everything acquired so far is released (AddressSanitizer checks leaks)
+  }
+  CHECK(failures >= 6);
+}
+
 TEST(forward_and_backward_do_not_allocate_in_either_precision) {
   int sizes[] = {6, 32, 32, 4};
   for (int t = 0; t < 2; t++) {
