@@ -15,6 +15,8 @@
 
 #include <stddef.h>
 
+#include "engine/core/error.h"  // SP_OK, SP_E* returned below
+
 typedef struct sp_model sp_model;
 
 typedef enum sp_integrator {
@@ -30,10 +32,11 @@ typedef struct sp_model_class {
   const char* const* u_names;      // (nu)
   const char* const* p_names;      // (np)
   const double* p_default;         // (np)
-  int discrete;                    // 1: f is the discrete map itself, integrator ignored
+  int discrete;                    // 1: f is the discrete map itself; integrator, substeps ignored
   // dynamics: xdot (nx) from x (nx), u (nu), p (np); m gives access to dt and user data
   void (*f)(const sp_model* m, double* xdot, const double* x, const double* u, const double* p);
-  // Jacobians of f, row-major: fx (nx x nx), fu (nx x nu), fp (nx x np); any may be NULL
+  // Jacobians of f, row-major: fx (nx x nx), fu (nx x nu), fp (nx x np); fu and fp may be NULL
+  // (not wanted), fx never is. f_jac writes every entry of each matrix it is given, zeros too.
   void (*f_jac)(const sp_model* m, double* fx, double* fu, double* fp, const double* x,
                 const double* u, const double* p);
 } sp_model_class;
@@ -50,22 +53,34 @@ struct sp_model {
 };
 
 // Registry. Built-in classes are registered on first use; sp_model_register adds user classes
-// (the class must outlive every model made from it). Returns SP_EINVAL on a duplicate name.
+// (the class must outlive every model made from it). Returns SP_EINVAL on a duplicate name or an
+// invalid class (no name, nx < 1, NULL f or f_jac, missing names or defaults), SP_ERANGE when the
+// registry (128 classes) is full. The registry is thread-safe; sp_model_find returns NULL for an
+// unknown name.
 int sp_model_register(const sp_model_class* cls);
 const sp_model_class* sp_model_find(const char* name);
 // Fill names (up to n) with registered class names; returns the total number registered.
 int sp_model_list(const char** names, int n);
 
-// Create an instance of a registered class. p may be NULL (defaults). dt > 0.
+// Create an instance of a registered class. p may be NULL (defaults). dt > 0. A new instance
+// integrates with RK4, one sub-step. SP_ENOTFOUND for an unknown name, SP_EINVAL for a NULL out or
+// class, an invalid class, or dt not positive and finite; SP_ENOMEM. *out is NULL on failure.
 int sp_model_new(sp_model** out, const char* name, const double* p, double dt);
 int sp_model_new_class(sp_model** out, const sp_model_class* cls, const double* p, double dt);
-void sp_model_free(sp_model* m);
+void sp_model_free(sp_model* m);  // NULL is a no-op
 
-// Parameter access by name; SP_ENOTFOUND for an unknown name.
+// Set step length, integrator and sub-steps together, after checking them (SP_EINVAL: dt not
+// positive and finite, unknown integrator, substeps < 1; m is then unchanged).
+int sp_model_configure(sp_model* m, double dt, sp_integrator integrator, int substeps);
+
+// Parameter access by name; SP_ENOTFOUND for an unknown name. param_index returns the index
+// (>= 0) into m->p.
 int sp_model_param_index(const sp_model* m, const char* name);
 int sp_model_set_param(sp_model* m, const char* name, double value);
+int sp_model_get_param(const sp_model* m, const char* name, double* value);
 
-// x_next (nx) = step(x, u). x_next may not alias x.
+// x_next (nx) = step(x, u): substeps integrator steps of length dt / substeps. x_next may not
+// alias x. step, step_jac and step_vjp never allocate and never write x, u or g.
 void sp_model_step(sp_model* m, double* x_next, const double* x, const double* u);
 
 // Step and its exact Jacobians: A (nx x nx), B (nx x nu), P (nx x np), row-major; x_next, A, B,

@@ -11,8 +11,10 @@
 #include <lua.h>
 
 #include "engine/core/array.h"
+#include "engine/core/rng.h"
 
 #define SP_ARRAY_MT "spinal.array"
+#define SP_RNG_MT "spinal.rng"
 
 // The array userdata at arg, or a Lua error naming the argument and what was given.
 sp_array* spL_checkarray(lua_State* L, int arg);
@@ -20,11 +22,19 @@ sp_array* spL_checkarray(lua_State* L, int arg);
 sp_array* spL_testarray(lua_State* L, int arg);
 // Push a new zero-filled array userdata of the given shape and return its descriptor.
 sp_array* spL_newarray(lua_State* L, int ndim, const int64_t* shape);
-// Push a userdata describing view, which must reference (retain) a buffer already owned elsewhere.
+// Push a userdata describing view; it takes its own reference to view's buffer (retain), so the
+// caller still releases any reference it holds. A borrowed (wrapped) view is copied instead.
 sp_array* spL_pushview(lua_State* L, const sp_array* view);
 // Accept an array or a (nested) table of numbers at arg: returns the array, converting a table
 // into a new array pushed on the stack (so it stays alive until the C function returns).
 sp_array* spL_toarray(lua_State* L, int arg);
+// Accept a number or an array/table at arg, like spL_toarray, returning NULL for a number.
+sp_array* spL_optarray_or_number(lua_State* L, int arg, double* number);
+// Parse a shape given either as one table/number at arg or as integers arg..last (last < arg:
+// up to the top of the stack). Raises "expected ..." errors naming the argument.
+int spL_checkshape(lua_State* L, int arg, int last, int64_t* shape);
+// The rng userdata at arg (require "spinal.rng"), or a Lua error (implemented in rng.c).
+sp_rng* spL_checkrng(lua_State* L, int arg);
 // Raise a Lua error for an SP_E* code: "<what>: <sp_strerror(code)>".
 int spL_raise(lua_State* L, int code, const char* what);
 // Return nil, message (the Lua convention for I/O failures): pushes 2 values, returns 2.
