@@ -33,7 +33,7 @@ enum {
   SP_FLAG_POLICY_ERROR = 1u << 5,  // the policy callback returned an error
   SP_FLAG_SAFE = 1u << 6,          // the safe command was sent this tick (any fault)
   // set by the control loop (hal/loop.c)
-  SP_FLAG_LATE = 1u << 8,          // the tick started after its deadline had passed (overrun)
+  SP_FLAG_LATE = 1u << 8,          // the previous tick overran its period; deadlines were skipped
   SP_FLAG_DROPPED = 1u << 9,       // no new state this tick (read failed or state not new)
   SP_FLAG_HELD = 1u << 10,         // loop held by the operator: safe command by request
   SP_FLAG_WRITE_ERROR = 1u << 11,  // the plant refused the command
