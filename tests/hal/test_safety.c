@@ -113,7 +113,7 @@ TEST(policy_error_sends_the_safe_command) {
 
 TEST(watchdog_fires_within_the_timeout_on_missing_or_repeated_state) {
   for (int variant = 0; variant < 2; variant++) {
-    sp_safety* s = make(0.05, NULL, 0);
+    sp_safety* s = make(0.055, NULL, 0);
     double u[2] = {0.5, 0.2}, out[2], x[2] = {0, 0};
     double t_fired = -1;
     for (int k = 0; k < 100 && t_fired < 0; k++) {
@@ -132,7 +132,7 @@ TEST(watchdog_fires_within_the_timeout_on_missing_or_repeated_state) {
         CHECK(out[0] == 0.5);
       }
     }
-    // last new state at t = 0.19: fires at the first tick more than 0.05 s later
+    // last new state at t = 0.19: fires at the first tick more than 0.055 s later
     CHECK_CLOSE(t_fired, 0.25, 0, 1e-9);
     sp_safety_stats st;
     sp_safety_stats_get(s, &st);
