@@ -25,8 +25,14 @@ static int add_backend(const sp_plant_backend* b) {
   return 0;
 }
 
-// built-in backends compiled into libspinal register here (none until the model backend lands)
-static void register_builtins(void) {}
+// built-in backends, compiled into libspinal
+extern const sp_plant_backend sp__plant_model_backend;
+
+static void register_builtins(void) {
+  pthread_mutex_lock(&registry_lock);
+  add_backend(&sp__plant_model_backend);
+  pthread_mutex_unlock(&registry_lock);
+}
 
 int sp_plant_register(const sp_plant_backend* b) {
   if (!b || !b->scheme || !b->scheme[0] || !b->open || !b->close) return SP_EINVAL;
