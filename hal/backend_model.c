@@ -21,18 +21,18 @@ typedef struct model_plant {
   sp_rng rng_w, rng_v;  // process and sensor noise streams
 
   // one allocation, carved: see model_open
-  double* p;            // (np) true parameters
-  double* x0;           // (nx) default initial state
-  double* wstd;         // (nx) process noise std (zeros: none)
-  double* vstd;         // (nx) sensor noise std
-  double* u_init;       // (nu)
-  double* u_min;        // (nu)
-  double* u_max;        // (nu)
-  double* x;            // (nx) true state
-  double* x_next;       // (nx)
-  double* y;            // (nx) what read returns
-  double* pending;      // (delay x nu) commands written but not yet acting, oldest at head
-  double* u_act;        // (nu) the command acting this step
+  double* p;        // (np) true parameters
+  double* x0;       // (nx) default initial state
+  double* wstd;     // (nx) process noise std (zeros: none)
+  double* vstd;     // (nx) sensor noise std
+  double* u_init;   // (nu)
+  double* u_min;    // (nu)
+  double* u_max;    // (nu)
+  double* x;        // (nx) true state
+  double* x_next;   // (nx)
+  double* y;        // (nx) what read returns
+  double* pending;  // (delay x nu) commands written but not yet acting, oldest at head
+  double* u_act;    // (nu) the command acting this step
   int has_w, has_v, has_limits;
   int head;
   int64_t t_ns;
@@ -66,7 +66,8 @@ static int model_open(sp_plant* p, const char* uri, const void* config, char* ms
     return sp_errorf(msg, len, SP_EINVAL, "model plant: unknown integrator %d", (int)c->integrator);
   int nx = cls->nx, nu = cls->nu, np = cls->np;
   for (int i = 0; i < nx; i++) {
-    if ((c->process_std && !(c->process_std[i] >= 0)) || (c->sensor_std && !(c->sensor_std[i] >= 0)))
+    if ((c->process_std && !(c->process_std[i] >= 0)) ||
+        (c->sensor_std && !(c->sensor_std[i] >= 0)))
       return sp_errorf(msg, len, SP_EINVAL, "model plant: noise std of state %d must be >= 0", i);
   }
 
@@ -135,8 +136,9 @@ static int model_configure(sp_plant* p, char* msg, size_t len) {
   model_plant* mp = p->impl;
   int rc = sp_model_new_class(&mp->m, mp->cls, mp->p, 1.0 / mp->rate_hz);
   if (!rc) rc = sp_model_configure(mp->m, 1.0 / mp->rate_hz, mp->integrator, mp->substeps);
-  if (rc) return sp_errorf(msg, len, rc, "model plant: cannot build model '%s': %s",
-                           mp->cls->name, sp_strerror(rc));
+  if (rc)
+    return sp_errorf(msg, len, rc, "model plant: cannot build model '%s': %s", mp->cls->name,
+                     sp_strerror(rc));
   p->caps.robot = mp->robot;
   p->caps.nx = mp->nx;
   p->caps.nu = mp->nu;

@@ -21,20 +21,20 @@
 #include "hal/hal.h"
 
 typedef struct sp_plant_model_config {
-  const char* model;           // registered model class name, required ("unicycle_accel")
-  const double* p;             // (np) the plant's true parameters, NULL: the class defaults
-  const char* robot;           // robot name for capabilities, NULL: the model name
-  double rate_hz;              // control rate, required (> 0); one write = one period
-  int substeps;                // integrator sub-steps per tick (0 means 1)
-  sp_integrator integrator;    // SP_INTEGRATOR_EULER (0) or SP_INTEGRATOR_RK4
-  const double* x0;            // (nx) default initial state for reset(NULL), NULL: zeros
-  const double* process_std;   // (nx) process noise std per tick, NULL: none
-  const double* sensor_std;    // (nx) sensor noise std, NULL: none
-  int delay_ticks;             // a command written at tick k acts during tick k + delay_ticks
-  const double* u_init;        // (nu) command acting before the first delayed one, NULL: zeros
-  const double* u_min;         // (nu) limits reported in the capabilities, NULL: unbounded
-  const double* u_max;         // (nu)
-  uint64_t seed;               // noise seed (sp_plant_seed changes it)
+  const char* model;          // registered model class name, required ("unicycle_accel")
+  const double* p;            // (np) the plant's true parameters, NULL: the class defaults
+  const char* robot;          // robot name for capabilities, NULL: the model name
+  double rate_hz;             // control rate, required (> 0); one write = one period
+  int substeps;               // integrator sub-steps per tick (0 means 1)
+  sp_integrator integrator;   // SP_INTEGRATOR_EULER (0) or SP_INTEGRATOR_RK4
+  const double* x0;           // (nx) default initial state for reset(NULL), NULL: zeros
+  const double* process_std;  // (nx) process noise std per tick, NULL: none
+  const double* sensor_std;   // (nx) sensor noise std, NULL: none
+  int delay_ticks;            // a command written at tick k acts during tick k + delay_ticks
+  const double* u_init;       // (nu) command acting before the first delayed one, NULL: zeros
+  const double* u_min;        // (nu) limits reported in the capabilities, NULL: unbounded
+  const double* u_max;        // (nu)
+  uint64_t seed;              // noise seed (sp_plant_seed changes it)
 } sp_plant_model_config;
 
 // The plant's true state without sensor noise (for tests and ground truth). x (nx).

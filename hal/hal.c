@@ -180,14 +180,20 @@ int sp_plant_seed(sp_plant* p, uint64_t seed) {
   return p->backend->seed ? p->backend->seed(p, seed) : 0;
 }
 
-const sp_plant_caps* sp_plant_capabilities(const sp_plant* p) { return p ? &p->caps : NULL; }
+const sp_plant_caps* sp_plant_capabilities(const sp_plant* p) {
+  return p ? &p->caps : NULL;
+}
 
 const char* sp_plant_state_name(sp_plant_state s) {
   switch (s) {
-    case SP_PLANT_CLOSED: return "closed";
-    case SP_PLANT_OPENED: return "opened";
-    case SP_PLANT_CONFIGURED: return "configured";
-    case SP_PLANT_ACTIVE: return "active";
+    case SP_PLANT_CLOSED:
+      return "closed";
+    case SP_PLANT_OPENED:
+      return "opened";
+    case SP_PLANT_CONFIGURED:
+      return "configured";
+    case SP_PLANT_ACTIVE:
+      return "active";
   }
   return "unknown";
 }

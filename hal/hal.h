@@ -54,15 +54,15 @@ typedef enum sp_plant_state {
 // What a plant offers; filled by the backend at configure, read-only for users. Pointers are
 // owned by the backend and stay valid until close.
 typedef struct sp_plant_caps {
-  const char* robot;              // robot name ("rc_car"), never NULL after configure
-  const char* backend;            // scheme of the backend ("model")
-  int nx, nu;                     // state and action sizes
-  double rate_hz;                 // nominal control rate
-  const char* const* x_names;     // (nx)
-  const char* const* u_names;     // (nu)
-  const double* u_min;            // (nu) command limits the plant accepts, NULL when unbounded
-  const double* u_max;            // (nu)
-  int can_reset;                  // 1 if reset(x0) is available
+  const char* robot;           // robot name ("rc_car"), never NULL after configure
+  const char* backend;         // scheme of the backend ("model")
+  int nx, nu;                  // state and action sizes
+  double rate_hz;              // nominal control rate
+  const char* const* x_names;  // (nx)
+  const char* const* u_names;  // (nu)
+  const double* u_min;         // (nu) command limits the plant accepts, NULL when unbounded
+  const double* u_max;         // (nu)
+  int can_reset;               // 1 if reset(x0) is available
 } sp_plant_caps;
 
 typedef struct sp_plant sp_plant;
@@ -80,7 +80,7 @@ typedef struct sp_plant_backend {
   void (*close)(sp_plant* p);  // free p->impl; called from any state
   // x (nx), t_ns: measurement time, status: SP_FLAG_PLANT_* bits
   int (*read)(sp_plant* p, double* x, int64_t* t_ns, uint32_t* status);
-  int (*write)(sp_plant* p, const double* u);  // u (nu)
+  int (*write)(sp_plant* p, const double* u);   // u (nu)
   int (*reset)(sp_plant* p, const double* x0);  // x0 (nx), NULL: the backend's default
   int (*seed)(sp_plant* p, uint64_t seed);      // reseed noise sources
 } sp_plant_backend;

@@ -19,20 +19,20 @@
 
 struct sp_log {
   int nx, nu;
-  size_t stride;    // doubles per slot
-  size_t cap, mask; // ring slots (power of two)
-  double* ring;     // (cap x stride)
+  size_t stride;       // doubles per slot
+  size_t cap, mask;    // ring slots (power of two)
+  double* ring;        // (cap x stride)
   atomic_size_t head;  // next slot the producer writes (producer-owned)
   atomic_size_t tail;  // next slot the consumer reads (consumer-owned)
   atomic_uint_fast64_t overflows, pushed;
 
   // consumer-side arrays
   long n, n_cap;
-  long* k;         // (n_cap)
-  double* t;       // (n_cap)
-  uint32_t* flags; // (n_cap)
-  double* x;       // (n_cap x nx)
-  double* u;       // (n_cap x nu)
+  long* k;          // (n_cap)
+  double* t;        // (n_cap)
+  uint32_t* flags;  // (n_cap)
+  double* x;        // (n_cap x nx)
+  double* u;        // (n_cap x nu)
   const char* const* x_names;
   const char* const* u_names;
 };
@@ -138,19 +138,37 @@ long sp_log_drain(sp_log* g) {
   return avail;
 }
 
-long sp_log_count(const sp_log* g) { return g->n; }
-const long* sp_log_k(const sp_log* g) { return g->k; }
-const double* sp_log_t(const sp_log* g) { return g->t; }
-const uint32_t* sp_log_flags(const sp_log* g) { return g->flags; }
-const double* sp_log_x(const sp_log* g) { return g->x; }
-const double* sp_log_u(const sp_log* g) { return g->u; }
-void sp_log_clear(sp_log* g) { g->n = 0; }
+long sp_log_count(const sp_log* g) {
+  return g->n;
+}
+const long* sp_log_k(const sp_log* g) {
+  return g->k;
+}
+const double* sp_log_t(const sp_log* g) {
+  return g->t;
+}
+const uint32_t* sp_log_flags(const sp_log* g) {
+  return g->flags;
+}
+const double* sp_log_x(const sp_log* g) {
+  return g->x;
+}
+const double* sp_log_u(const sp_log* g) {
+  return g->u;
+}
+void sp_log_clear(sp_log* g) {
+  g->n = 0;
+}
 
 uint64_t sp_log_overflows(const sp_log* g) {
   return atomic_load(&((sp_log*)g)->overflows);
 }
-uint64_t sp_log_pushed(const sp_log* g) { return atomic_load(&((sp_log*)g)->pushed); }
-size_t sp_log_capacity(const sp_log* g) { return g->cap; }
+uint64_t sp_log_pushed(const sp_log* g) {
+  return atomic_load(&((sp_log*)g)->pushed);
+}
+size_t sp_log_capacity(const sp_log* g) {
+  return g->cap;
+}
 
 size_t sp_log_pending(const sp_log* g) {
   sp_log* m = (sp_log*)g;
@@ -160,8 +178,8 @@ size_t sp_log_pending(const sp_log* g) {
 
 // ---- saving -----------------------------------------------------------------------------------
 
-static int save_npy(const char* dir, const char* name, double* data, long n, int cols,
-                    char* msg, size_t msglen) {
+static int save_npy(const char* dir, const char* name, double* data, long n, int cols, char* msg,
+                    size_t msglen) {
   char path[1024];
   if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
     return sp_errorf(msg, msglen, SP_EINVAL, "log: path too long: %s/%s", dir, name);
@@ -215,7 +233,6 @@ int sp_log_save(const sp_log* g, const char* dir, char* msg, size_t msglen) {
     for (int j = 0; j < g->nu; j++) fprintf(f, ",%.17g", g->u[(size_t)i * g->nu + j]);
     fputc('\n', f);
   }
-  if (ferror(f) | fclose(f))
-    return sp_errorf(msg, msglen, SP_EIO, "log: error writing %s", path);
+  if (ferror(f) | fclose(f)) return sp_errorf(msg, msglen, SP_EIO, "log: error writing %s", path);
   return 0;
 }

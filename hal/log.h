@@ -31,11 +31,11 @@ int sp_log_push(sp_log* g, long k, double t, const double* x, const double* u, u
 long sp_log_drain(sp_log* g);
 // Samples in the arrays, and the arrays themselves (valid until the next drain or clear).
 long sp_log_count(const sp_log* g);
-const long* sp_log_k(const sp_log* g);           // (count)
-const double* sp_log_t(const sp_log* g);         // (count)
-const uint32_t* sp_log_flags(const sp_log* g);   // (count)
-const double* sp_log_x(const sp_log* g);         // (count x nx)
-const double* sp_log_u(const sp_log* g);         // (count x nu)
+const long* sp_log_k(const sp_log* g);          // (count)
+const double* sp_log_t(const sp_log* g);        // (count)
+const uint32_t* sp_log_flags(const sp_log* g);  // (count)
+const double* sp_log_x(const sp_log* g);        // (count x nx)
+const double* sp_log_u(const sp_log* g);        // (count x nu)
 // Forget the drained samples (the ring and the overflow count are untouched).
 void sp_log_clear(sp_log* g);
 

@@ -78,9 +78,15 @@ static void sleep_until(int64_t t_ns) {
   }
 }
 
-static uint64_t ld(counter* c) { return atomic_load_explicit(c, memory_order_relaxed); }
-static void st(counter* c, uint64_t v) { atomic_store_explicit(c, v, memory_order_relaxed); }
-static void add(counter* c, uint64_t v) { st(c, ld(c) + v); }
+static uint64_t ld(counter* c) {
+  return atomic_load_explicit(c, memory_order_relaxed);
+}
+static void st(counter* c, uint64_t v) {
+  atomic_store_explicit(c, v, memory_order_relaxed);
+}
+static void add(counter* c, uint64_t v) {
+  st(c, ld(c) + v);
+}
 static void maxv(counter* c, uint64_t v) {
   if (v > ld(c)) st(c, v);
 }
@@ -93,7 +99,7 @@ static uint64_t fnv1a(const void* data, size_t n) {
 }
 
 static void reset_stats(sp_loop* l) {
-  counter* all[] = {&l->ticks,  &l->overruns, &l->missed, &l->faults, &l->jit_sum,
+  counter* all[] = {&l->ticks,   &l->overruns, &l->missed, &l->faults,  &l->jit_sum,
                     &l->jit_max, &l->per_sum,  &l->per_n,  &l->per_max, &l->rd_sum,
                     &l->rd_max,  &l->wr_sum,   &l->wr_max, &l->tk_sum,  &l->tk_max};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) st(all[i], 0);
@@ -107,8 +113,10 @@ int sp_loop_new(sp_loop** out, sp_plant* plant, sp_safety* safety, const sp_loop
                 char* msg, size_t msglen) {
   if (!out) return SP_EINVAL;
   *out = NULL;
-  if (!plant || !safety || !c) return sp_errorf(msg, msglen, SP_EINVAL, "loop: plant, safety "
-                                                "and config are required");
+  if (!plant || !safety || !c)
+    return sp_errorf(msg, msglen, SP_EINVAL,
+                     "loop: plant, safety "
+                     "and config are required");
   if (plant->state != SP_PLANT_CONFIGURED && plant->state != SP_PLANT_ACTIVE)
     return sp_errorf(msg, msglen, SP_ESTATE, "loop: plant is %s, expected configured or active",
                      sp_plant_state_name(plant->state));
@@ -197,8 +205,12 @@ static void apply_cmds(sp_loop* l) {
   size_t h = atomic_load_explicit(&l->q_head, memory_order_acquire);
   for (; t != h; t++) {
     switch (l->q[t & (QUEUE_CAP - 1)]) {
-      case CMD_HOLD: l->held = 1; break;
-      case CMD_RESUME: l->held = 0; break;
+      case CMD_HOLD:
+        l->held = 1;
+        break;
+      case CMD_RESUME:
+        l->held = 0;
+        break;
       case CMD_PARAMS:
         atomic_store_explicit(&l->front, 1 - atomic_load(&l->front), memory_order_release);
         atomic_store_explicit(&l->swap_pending, 0, memory_order_release);
@@ -208,8 +220,12 @@ static void apply_cmds(sp_loop* l) {
   atomic_store_explicit(&l->q_tail, t, memory_order_release);
 }
 
-int sp_loop_hold(sp_loop* l) { return push_cmd(l, CMD_HOLD); }
-int sp_loop_resume(sp_loop* l) { return push_cmd(l, CMD_RESUME); }
+int sp_loop_hold(sp_loop* l) {
+  return push_cmd(l, CMD_HOLD);
+}
+int sp_loop_resume(sp_loop* l) {
+  return push_cmd(l, CMD_RESUME);
+}
 
 int sp_loop_estop(sp_loop* l) {
   sp_safety_estop(l->safety);
@@ -264,8 +280,11 @@ static int tick(sp_loop* l, double t, uint32_t extra) {
   if (!hold) perr = l->cfg.act(l->cfg.user, l->u_pol, l->x_last, t, l->k) != 0;
 
   // safety
-  sp_safety_input in = {.t = t, .x = rrc ? NULL : l->x, .t_state_ns = ts,
-                        .u = (hold || perr) ? NULL : l->u_pol, .policy_error = perr,
+  sp_safety_input in = {.t = t,
+                        .x = rrc ? NULL : l->x,
+                        .t_state_ns = ts,
+                        .u = (hold || perr) ? NULL : l->u_pol,
+                        .policy_error = perr,
                         .hold = hold};
   sp_safety_result r = sp_safety_tick(l->safety, l->u_out, &in);
   int64_t t2 = now_ns();
@@ -456,7 +475,9 @@ int sp_loop_stop(sp_loop* l) {
   return sp_loop_wait(l);
 }
 
-int sp_loop_running(const sp_loop* l) { return atomic_load(&((sp_loop*)l)->running); }
+int sp_loop_running(const sp_loop* l) {
+  return atomic_load(&((sp_loop*)l)->running);
+}
 
 // ---- statistics -------------------------------------------------------------------------------
 
@@ -499,7 +520,9 @@ void sp_loop_stats_get(const sp_loop* lc, sp_loop_stats* o) {
   }
 }
 
-sp_log* sp_loop_log(sp_loop* l) { return l->log; }
+sp_log* sp_loop_log(sp_loop* l) {
+  return l->log;
+}
 
 // ---- rollouts ---------------------------------------------------------------------------------
 

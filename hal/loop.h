@@ -36,25 +36,25 @@ typedef enum sp_loop_mode { SP_LOOP_LOCKSTEP = 0, SP_LOOP_REALTIME = 1 } sp_loop
 
 typedef struct sp_loop_config {
   sp_loop_mode mode;
-  double rate_hz;         // ticks per second; 0: the plant's rate
-  sp_act_fn act;          // required
-  void* user;             // passed to act
-  size_t log_capacity;    // log ring slots; 0: two seconds of ticks, at least 4096
-  int stop_on_fault;      // 1: stop after the tick that sent the safe command for a fault
-  int start_held;         // 1: start held (safe command, policy not called) until resumed
-  int rt_priority;        // > 0: ask for SCHED_FIFO at this priority (falls back if refused)
-  int nparams;            // size of the double-buffered parameter vector (0: none)
-  const double* params;   // (nparams) initial parameters, may be NULL (zeros)
-  const char* robot;      // name for trajectory metadata; NULL: the plant's
+  double rate_hz;        // ticks per second; 0: the plant's rate
+  sp_act_fn act;         // required
+  void* user;            // passed to act
+  size_t log_capacity;   // log ring slots; 0: two seconds of ticks, at least 4096
+  int stop_on_fault;     // 1: stop after the tick that sent the safe command for a fault
+  int start_held;        // 1: start held (safe command, policy not called) until resumed
+  int rt_priority;       // > 0: ask for SCHED_FIFO at this priority (falls back if refused)
+  int nparams;           // size of the double-buffered parameter vector (0: none)
+  const double* params;  // (nparams) initial parameters, may be NULL (zeros)
+  const char* robot;     // name for trajectory metadata; NULL: the plant's
 } sp_loop_config;
 
 typedef struct sp_loop_stats {
-  uint64_t ticks;             // ticks run since the last start/run
-  uint64_t overruns;          // ticks that finished after the next deadline
-  uint64_t missed;            // deadlines skipped because of overruns
-  uint64_t faults;            // ticks that sent the safe command because of a fault
-  uint64_t log_overflows;     // samples the log ring dropped (must stay 0)
-  int sched_fifo;             // 1 when the control thread runs under SCHED_FIFO
+  uint64_t ticks;          // ticks run since the last start/run
+  uint64_t overruns;       // ticks that finished after the next deadline
+  uint64_t missed;         // deadlines skipped because of overruns
+  uint64_t faults;         // ticks that sent the safe command because of a fault
+  uint64_t log_overflows;  // samples the log ring dropped (must stay 0)
+  int sched_fifo;          // 1 when the control thread runs under SCHED_FIFO
   // real time only, microseconds: wake-up latency after the deadline, and the actual period
   double jitter_mean_us, jitter_p50_us, jitter_p99_us, jitter_max_us;
   double period_min_us, period_mean_us, period_max_us;
@@ -65,25 +65,25 @@ typedef struct sp_loop_stats {
 // What a rollout recorded. Row i of x is the state the policy saw at tick i; row n is the state
 // read after the last command. Arrays are owned (sp_traj_free).
 typedef struct sp_traj {
-  long n;             // ticks recorded
+  long n;  // ticks recorded
   int nx, nu;
-  double* t;          // (n + 1) loop time of each tick, then of the final read
-  double* x;          // (n + 1 x nx)
-  double* u;          // (n x nu) commands actually sent (after safety)
-  uint32_t* flags;    // (n) SP_FLAG_*
-  long* k;            // (n) tick indices (a gap means a sample was lost: see lost)
-  uint64_t lost;      // samples the log ring dropped during the rollout
-  double dt;          // nominal tick period (s)
-  uint64_t seed;      // seed the plant was given
+  double* t;             // (n + 1) loop time of each tick, then of the final read
+  double* x;             // (n + 1 x nx)
+  double* u;             // (n x nu) commands actually sent (after safety)
+  uint32_t* flags;       // (n) SP_FLAG_*
+  long* k;               // (n) tick indices (a gap means a sample was lost: see lost)
+  uint64_t lost;         // samples the log ring dropped during the rollout
+  double dt;             // nominal tick period (s)
+  uint64_t seed;         // seed the plant was given
   uint64_t params_hash;  // FNV-1a of the parameter vector at the start
   char robot[64], backend[32];
 } sp_traj;
 
 typedef struct sp_rollout_opts {
-  long steps;          // ticks to run; if 0, seconds * rate (rounded)
+  long steps;  // ticks to run; if 0, seconds * rate (rounded)
   double seconds;
-  const double* x0;    // (nx) initial state for the plant's reset; NULL: its default
-  uint64_t seed;       // passed to sp_plant_seed before the reset
+  const double* x0;  // (nx) initial state for the plant's reset; NULL: its default
+  uint64_t seed;     // passed to sp_plant_seed before the reset
 } sp_rollout_opts;
 
 // Build a loop over a configured plant and a safety filter (both borrowed: they must outlive the

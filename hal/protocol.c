@@ -30,7 +30,9 @@ static void put_f64(uint8_t* p, double d) {
   put_u64(p, v);
 }
 
-static uint16_t get_u16(const uint8_t* p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint16_t get_u16(const uint8_t* p) {
+  return (uint16_t)(p[0] | (p[1] << 8));
+}
 
 static uint32_t get_u32(const uint8_t* p) {
   uint32_t v = 0;
@@ -123,8 +125,9 @@ int sp_proto_encode_hello(uint8_t* buf, size_t cap, const sp_proto_header* h, in
   put_u32(p + 16, hello->watchdog_ms);
   p += 20;
   for (int i = -1; i < hello->nx + hello->nu; i++) {
-    const char* s = i < 0 ? hello->name : i < hello->nx ? hello->x_names[i]
-                                                         : hello->u_names[i - hello->nx];
+    const char* s = i < 0           ? hello->name
+                    : i < hello->nx ? hello->x_names[i]
+                                    : hello->u_names[i - hello->nx];
     size_t n = strnlen(s, SP_PROTO_MAX_NAME);
     *p++ = (uint8_t)n;
     memcpy(p, s, n);
@@ -305,33 +308,55 @@ int sp_proto_decode(sp_proto_msg* m, const uint8_t* buf, size_t len) {
 
 const char* sp_proto_strerror(int code) {
   switch (code) {
-    case 0: return "success";
-    case SP_PROTO_ETRUNCATED: return "truncated frame";
-    case SP_PROTO_EOVERSIZED: return "oversized frame or payload";
-    case SP_PROTO_EMAGIC: return "bad magic (not a spinal frame)";
-    case SP_PROTO_EVERSION: return "unsupported protocol version";
-    case SP_PROTO_ECRC: return "CRC mismatch";
-    case SP_PROTO_ELENGTH: return "datagram longer than its frame";
-    case SP_PROTO_ETYPE: return "unknown message type";
-    case SP_PROTO_EFLAGS: return "reserved bits set";
-    case SP_PROTO_EPAYLOAD: return "payload length does not match its contents";
-    case SP_PROTO_EVECTOR: return "vector longer than the maximum";
-    case SP_PROTO_ENAME: return "bad name (too long or contains NUL)";
-    case SP_PROTO_ESPACE: return "output buffer too small";
-    case SP_PROTO_EINVAL: return "invalid argument";
-    default: return "unknown protocol error";
+    case 0:
+      return "success";
+    case SP_PROTO_ETRUNCATED:
+      return "truncated frame";
+    case SP_PROTO_EOVERSIZED:
+      return "oversized frame or payload";
+    case SP_PROTO_EMAGIC:
+      return "bad magic (not a spinal frame)";
+    case SP_PROTO_EVERSION:
+      return "unsupported protocol version";
+    case SP_PROTO_ECRC:
+      return "CRC mismatch";
+    case SP_PROTO_ELENGTH:
+      return "datagram longer than its frame";
+    case SP_PROTO_ETYPE:
+      return "unknown message type";
+    case SP_PROTO_EFLAGS:
+      return "reserved bits set";
+    case SP_PROTO_EPAYLOAD:
+      return "payload length does not match its contents";
+    case SP_PROTO_EVECTOR:
+      return "vector longer than the maximum";
+    case SP_PROTO_ENAME:
+      return "bad name (too long or contains NUL)";
+    case SP_PROTO_ESPACE:
+      return "output buffer too small";
+    case SP_PROTO_EINVAL:
+      return "invalid argument";
+    default:
+      return "unknown protocol error";
   }
 }
 
 const char* sp_proto_type_name(int type) {
   switch (type) {
-    case SP_PROTO_HELLO: return "HELLO";
-    case SP_PROTO_CONFIG: return "CONFIG";
-    case SP_PROTO_STATE: return "STATE";
-    case SP_PROTO_COMMAND: return "COMMAND";
-    case SP_PROTO_HEARTBEAT: return "HEARTBEAT";
-    case SP_PROTO_ESTOP: return "ESTOP";
-    default: return "UNKNOWN";
+    case SP_PROTO_HELLO:
+      return "HELLO";
+    case SP_PROTO_CONFIG:
+      return "CONFIG";
+    case SP_PROTO_STATE:
+      return "STATE";
+    case SP_PROTO_COMMAND:
+      return "COMMAND";
+    case SP_PROTO_HEARTBEAT:
+      return "HEARTBEAT";
+    case SP_PROTO_ESTOP:
+      return "ESTOP";
+    default:
+      return "UNKNOWN";
   }
 }
 

@@ -46,10 +46,10 @@ enum {
 #define SP_PROTO_HFLAG_ESTOP 0x0001u  // the sender's e-stop is latched
 
 // STATE status bits
-#define SP_PROTO_STATUS_WATCHDOG 0x0001u  // robot watchdog tripped (no commands in time)
+#define SP_PROTO_STATUS_WATCHDOG 0x0001u   // robot watchdog tripped (no commands in time)
 #define SP_PROTO_STATUS_SAFE_STOP 0x0002u  // robot is applying its safe command
-#define SP_PROTO_STATUS_ESTOP 0x0004u     // robot e-stop latched
-#define SP_PROTO_STATUS_FAULT 0x0008u     // robot-side fault (sensor, driver, limit)
+#define SP_PROTO_STATUS_ESTOP 0x0004u      // robot e-stop latched
+#define SP_PROTO_STATUS_FAULT 0x0008u      // robot-side fault (sensor, driver, limit)
 
 // ESTOP reasons
 enum {
@@ -88,11 +88,11 @@ typedef struct sp_proto_header {
 
 // HELLO and CONFIG share one payload
 typedef struct sp_proto_hello {
-  uint16_t proto_version;  // highest protocol version the sender speaks
-  uint16_t nx, nu;         // state and action sizes (HELLO may send 0: not yet known)
-  double rate_hz;          // control rate
-  uint32_t watchdog_ms;    // robot watchdog timeout
-  char name[SP_PROTO_MAX_NAME];                       // robot name, NUL-terminated
+  uint16_t proto_version;        // highest protocol version the sender speaks
+  uint16_t nx, nu;               // state and action sizes (HELLO may send 0: not yet known)
+  double rate_hz;                // control rate
+  uint32_t watchdog_ms;          // robot watchdog timeout
+  char name[SP_PROTO_MAX_NAME];  // robot name, NUL-terminated
   char x_names[SP_PROTO_MAX_DIM][SP_PROTO_MAX_NAME];  // (nx) state names
   char u_names[SP_PROTO_MAX_DIM][SP_PROTO_MAX_NAME];  // (nu) action names
 } sp_proto_hello;
@@ -148,11 +148,11 @@ const char* sp_proto_type_name(int type);
 enum { SP_SEQ_FRESH = 0, SP_SEQ_DUPLICATE = 1, SP_SEQ_STALE = 2 };
 
 typedef struct sp_seq_tracker {
-  uint32_t last;     // newest sequence number accepted
-  uint64_t window;   // bit i set: last - i has been seen
-  int started;       // 0 until the first packet
+  uint32_t last;                     // newest sequence number accepted
+  uint64_t window;                   // bit i set: last - i has been seen
+  int started;                       // 0 until the first packet
   uint64_t fresh, duplicate, stale;  // counters by class
-  uint64_t lost;     // sequence numbers skipped over by fresh packets (never seen)
+  uint64_t lost;                     // sequence numbers skipped over by fresh packets (never seen)
 } sp_seq_tracker;
 
 // Forget everything (a new session, e.g. after HELLO/CONFIG); counters are kept unless zeroed.

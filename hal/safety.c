@@ -23,7 +23,7 @@ struct sp_safety {
   double t_last_new;     // loop time of the last new state
   int64_t t_state_last;  // plant timestamp of the last new state
   int have_state;
-  int latched;           // a fault latched (latch_faults)
+  int latched;  // a fault latched (latch_faults)
 
   // shared with other threads
   atomic_int estop;
@@ -57,15 +57,15 @@ int sp_safety_new(sp_safety** out, const sp_safety_config* c, char* msg, size_t 
   for (int i = 0; i < nu; i++) {
     double lo = c->u_min ? c->u_min[i] : -INFINITY, hi = c->u_max ? c->u_max[i] : INFINITY;
     if (isnan(lo) || isnan(hi) || lo > hi)
-      return sp_errorf(msg, msglen, SP_EINVAL, "safety: limits of channel %d are [%g, %g]", i,
-                       lo, hi);
+      return sp_errorf(msg, msglen, SP_EINVAL, "safety: limits of channel %d are [%g, %g]", i, lo,
+                       hi);
     if (!isfinite(c->u_safe[i]) || c->u_safe[i] < lo || c->u_safe[i] > hi)
       return sp_errorf(msg, msglen, SP_ERANGE,
                        "safety: safe command %g of channel %d is outside its limits [%g, %g]",
                        c->u_safe[i], i, lo, hi);
     if (c->rate_max && !(c->rate_max[i] > 0))
-      return sp_errorf(msg, msglen, SP_EINVAL, "safety: rate limit of channel %d must be > 0, got %g",
-                       i, c->rate_max[i]);
+      return sp_errorf(msg, msglen, SP_EINVAL,
+                       "safety: rate limit of channel %d must be > 0, got %g", i, c->rate_max[i]);
   }
 
   // one allocation: the struct followed by its five arrays
@@ -96,7 +96,9 @@ int sp_safety_new(sp_safety** out, const sp_safety_config* c, char* msg, size_t 
   return 0;
 }
 
-void sp_safety_free(sp_safety* s) { sp_free(s); }
+void sp_safety_free(sp_safety* s) {
+  sp_free(s);
+}
 
 void sp_safety_reset(sp_safety* s, double t) {
   memcpy(s->u_prev, s->u_safe, (size_t)s->nu * sizeof(double));
@@ -113,8 +115,7 @@ void sp_safety_reset(sp_safety* s, double t) {
 }
 
 static void bump(atomic_uint_fast64_t* c) {
-  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-                        memory_order_relaxed);
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
 }
 
 sp_safety_result sp_safety_tick(sp_safety* s, double* u_out, const sp_safety_input* in) {
@@ -148,13 +149,13 @@ sp_safety_result sp_safety_tick(sp_safety* s, double* u_out, const sp_safety_inp
   if (watchdog) r.flags |= SP_FLAG_WATCHDOG;
   if (nan_state || nan_cmd) r.flags |= SP_FLAG_NAN;
   if (in->policy_error) r.flags |= SP_FLAG_POLICY_ERROR;
-  r.cause = estop             ? SP_CAUSE_ESTOP
-            : s->latched      ? SP_CAUSE_LATCHED
-            : watchdog        ? SP_CAUSE_WATCHDOG
-            : nan_state       ? SP_CAUSE_NAN_STATE
+  r.cause = estop              ? SP_CAUSE_ESTOP
+            : s->latched       ? SP_CAUSE_LATCHED
+            : watchdog         ? SP_CAUSE_WATCHDOG
+            : nan_state        ? SP_CAUSE_NAN_STATE
             : in->policy_error ? SP_CAUSE_POLICY_ERROR
-            : nan_cmd         ? SP_CAUSE_NAN_COMMAND
-                              : SP_CAUSE_NONE;
+            : nan_cmd          ? SP_CAUSE_NAN_COMMAND
+                               : SP_CAUSE_NONE;
 
   // fault or hold: the safe command, this tick
   if (r.cause != SP_CAUSE_NONE || in->hold) {
@@ -193,14 +194,18 @@ sp_safety_result sp_safety_tick(sp_safety* s, double* u_out, const sp_safety_inp
   return r;
 }
 
-void sp_safety_estop(sp_safety* s) { atomic_store(&s->estop, 1); }
+void sp_safety_estop(sp_safety* s) {
+  atomic_store(&s->estop, 1);
+}
 
 void sp_safety_clear(sp_safety* s) {
   atomic_store(&s->estop, 0);
   atomic_store(&s->clear_req, 1);
 }
 
-int sp_safety_estopped(const sp_safety* s) { return atomic_load(&((sp_safety*)s)->estop); }
+int sp_safety_estopped(const sp_safety* s) {
+  return atomic_load(&((sp_safety*)s)->estop);
+}
 
 void sp_safety_stats_get(const sp_safety* s, sp_safety_stats* out) {
   sp_safety* m = (sp_safety*)s;
@@ -213,18 +218,28 @@ void sp_safety_stats_get(const sp_safety* s, sp_safety_stats* out) {
   out->first_fault_t = atomic_load(&m->first_fault_t);
 }
 
-const double* sp_safety_safe_command(const sp_safety* s) { return s->u_safe; }
+const double* sp_safety_safe_command(const sp_safety* s) {
+  return s->u_safe;
+}
 
 const char* sp_safety_cause_name(sp_safety_cause c) {
   switch (c) {
-    case SP_CAUSE_NONE: return "none";
-    case SP_CAUSE_ESTOP: return "estop";
-    case SP_CAUSE_LATCHED: return "latched";
-    case SP_CAUSE_WATCHDOG: return "watchdog";
-    case SP_CAUSE_NAN_STATE: return "nan_state";
-    case SP_CAUSE_POLICY_ERROR: return "policy_error";
-    case SP_CAUSE_NAN_COMMAND: return "nan_command";
-    case SP_CAUSE_COUNT: break;
+    case SP_CAUSE_NONE:
+      return "none";
+    case SP_CAUSE_ESTOP:
+      return "estop";
+    case SP_CAUSE_LATCHED:
+      return "latched";
+    case SP_CAUSE_WATCHDOG:
+      return "watchdog";
+    case SP_CAUSE_NAN_STATE:
+      return "nan_state";
+    case SP_CAUSE_POLICY_ERROR:
+      return "policy_error";
+    case SP_CAUSE_NAN_COMMAND:
+      return "nan_command";
+    case SP_CAUSE_COUNT:
+      break;
   }
   return "unknown";
 }

@@ -47,12 +47,12 @@ typedef struct sp_safety_config {
 
 // What the control loop hands over each tick.
 typedef struct sp_safety_input {
-  double t;             // loop time of this tick, seconds
-  const double* x;      // (nx) state read this tick, NULL if the read failed
-  int64_t t_state_ns;   // timestamp of x (plant clock); a new state has a later timestamp
-  const double* u;      // (nu) policy command, NULL when the policy did not produce one
-  int policy_error;     // nonzero: the policy callback returned an error
-  int hold;             // nonzero: the operator holds the loop; send the safe command (no fault)
+  double t;            // loop time of this tick, seconds
+  const double* x;     // (nx) state read this tick, NULL if the read failed
+  int64_t t_state_ns;  // timestamp of x (plant clock); a new state has a later timestamp
+  const double* u;     // (nu) policy command, NULL when the policy did not produce one
+  int policy_error;    // nonzero: the policy callback returned an error
+  int hold;            // nonzero: the operator holds the loop; send the safe command (no fault)
 } sp_safety_input;
 
 typedef struct sp_safety_result {

@@ -8,7 +8,7 @@
 #include "hal/hal.h"
 
 typedef struct fake_config {
-  int n;              // nx = nu = n (<= 8)
+  int n;  // nx = nu = n (<= 8)
   double rate_hz;
   long fail_reads_from;   // read returns SP_EIO from this write count on (0: never)
   long freeze_time_from;  // timestamps stop advancing from this write count on (0: never)
@@ -44,7 +44,9 @@ static int fake_configure(sp_plant* p, char* msg, size_t len) {
   return 0;
 }
 
-static void fake_close(sp_plant* p) { sp_free(p->impl); }
+static void fake_close(sp_plant* p) {
+  sp_free(p->impl);
+}
 
 static int fake_read(sp_plant* p, double* x, int64_t* t_ns, uint32_t* status) {
   fake_impl* f = p->impl;
@@ -87,6 +89,8 @@ static const sp_plant_backend fake_backend = {
 };
 
 // register once per process (a second registration reports SP_EINVAL, which is fine here)
-static inline void fake_register(void) { sp_plant_register(&fake_backend); }
+static inline void fake_register(void) {
+  sp_plant_register(&fake_backend);
+}
 
 #endif  // SP_TESTS_FAKE_PLANT_H

@@ -1,9 +1,8 @@
 // test_backend_model.c: hal/backend_model.c: parameters, sub-steps, delay, noise and seeding.
-#include "hal/backend_model.h"
-
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
+#include "hal/backend_model.h"
 #include "hal/loop.h"
 #include "test.h"
 
@@ -21,8 +20,8 @@ static sp_plant* open_cfg(const sp_plant_model_config* c) {
 
 static sp_plant_model_config base(void) {
   static const double x0[4] = {0.0, 0.0, 1.0, 0.3};
-  return (sp_plant_model_config){.model = "unicycle_accel", .rate_hz = 50, .x0 = x0,
-                                 .integrator = SP_INTEGRATOR_RK4};
+  return (sp_plant_model_config){
+      .model = "unicycle_accel", .rate_hz = 50, .x0 = x0, .integrator = SP_INTEGRATOR_RK4};
 }
 
 // a bounded, varying command sequence

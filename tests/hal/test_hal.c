@@ -1,7 +1,6 @@
 // test_hal.c: hal/hal.c backend registry, URI dispatch and lifecycle rules.
-#include "hal/hal.h"
-
 #include "fake_plant.h"
+#include "hal/hal.h"
 #include "test.h"
 
 static fake_config cfg2 = {.n = 2, .rate_hz = 100.0};

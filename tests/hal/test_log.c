@@ -1,7 +1,5 @@
 // test_log.c: hal/log.c ring: order, overflow accounting, no allocation in push, concurrent
 // producer/consumer, NPY/CSV output, and no sample lost at 1 kHz for 10 s in real-time mode.
-#include "hal/log.h"
-
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -11,6 +9,7 @@
 #include "engine/core/error.h"
 #include "engine/core/npy.h"
 #include "fake_plant.h"
+#include "hal/log.h"
 #include "hal/loop.h"
 #include "hal/safety.h"
 #include "test.h"
@@ -176,9 +175,11 @@ TEST(no_sample_is_lost_at_1khz_for_10_seconds_in_real_time) {
     if (sp_log_k(g)[k] != k || sp_log_u(g)[k] != 0.1) SP_FAIL_("tick %ld missing or wrong", k);
   // the loop really ran at 1 kHz: the last tick came after 9999 periods plus the skipped ones
   CHECK_CLOSE(sp_log_t(g)[9999], 0.001 * (9999 + (double)st.missed), 0, 0.05);
-  printf("  1 kHz x 10 s: jitter p50 %.0f us, p99 %.0f us, max %.0f us; overruns %llu; "
-         "SCHED_FIFO %d\n", st.jitter_p50_us, st.jitter_p99_us, st.jitter_max_us,
-         (unsigned long long)st.overruns, st.sched_fifo);
+  printf(
+      "  1 kHz x 10 s: jitter p50 %.0f us, p99 %.0f us, max %.0f us; overruns %llu; "
+      "SCHED_FIFO %d\n",
+      st.jitter_p50_us, st.jitter_p99_us, st.jitter_max_us, (unsigned long long)st.overruns,
+      st.sched_fifo);
   sp_loop_free(l);
   sp_safety_free(s);
   sp_plant_close(p);

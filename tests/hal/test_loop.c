@@ -1,6 +1,4 @@
 // test_loop.c: hal/loop.c lockstep and real-time drivers, rollouts, statistics, command queue.
-#include "hal/loop.h"
-
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -8,6 +6,7 @@
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
 #include "fake_plant.h"
+#include "hal/loop.h"
 #include "test.h"
 
 typedef struct rig {
@@ -23,10 +22,14 @@ static int rig_open(rig* r, sp_loop_mode mode, double rate, sp_act_fn act, void*
   memset(r, 0, sizeof *r);
   fake_config fc = fcfg ? *fcfg : (fake_config){.n = 2, .rate_hz = rate};
   static const double safe[2] = {-7.0, -7.0};
-  sp_safety_config sc = {.nx = 2, .nu = 2, .u_safe = safe, .period_s = 1.0 / rate,
-                         .watchdog_s = watchdog_s};
-  sp_loop_config lc = {.mode = mode, .act = act, .user = user, .nparams = nparams,
-                       .stop_on_fault = stop_on_fault, .robot = "testbot"};
+  sp_safety_config sc = {
+      .nx = 2, .nu = 2, .u_safe = safe, .period_s = 1.0 / rate, .watchdog_s = watchdog_s};
+  sp_loop_config lc = {.mode = mode,
+                       .act = act,
+                       .user = user,
+                       .nparams = nparams,
+                       .stop_on_fault = stop_on_fault,
+                       .robot = "testbot"};
   char msg[256];
   int rc = sp_plant_open(&r->p, "fake", &fc, msg, sizeof msg);
   if (!rc) rc = sp_plant_configure(r->p, msg, sizeof msg);

@@ -1,7 +1,7 @@
-// test_protocol.c: hal/protocol.c round trips, rejection of every malformed frame, sequence tracker.
-#include "hal/protocol.h"
-
+// test_protocol.c: hal/protocol.c round trips, rejection of every malformed frame, sequence
+// tracker.
 #include "engine/core/crc32.h"
+#include "hal/protocol.h"
 #include "test.h"
 
 static sp_proto_header hdr(uint32_t seq) {
@@ -185,8 +185,8 @@ TEST(truncated_frames_at_every_length_are_rejected) {
   uint8_t buf[SP_PROTO_MAX_FRAME];
   sp_proto_msg m;
   int n = encode_state(buf, 1);
-  for (int len = 0; len < n; len++) CHECK_INT(sp_proto_decode(&m, buf, (size_t)len),
-                                              SP_PROTO_ETRUNCATED);
+  for (int len = 0; len < n; len++)
+    CHECK_INT(sp_proto_decode(&m, buf, (size_t)len), SP_PROTO_ETRUNCATED);
 }
 
 TEST(trailing_bytes_and_oversized_frames_are_rejected) {

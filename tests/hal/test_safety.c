@@ -1,20 +1,25 @@
 // test_safety.c: hal/safety.c limits, rate limits, NaN guard, watchdog, e-stop latch, safe command.
-#include "hal/safety.h"
-
 #include <pthread.h>
 
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
 #include "hal/hal.h"
+#include "hal/safety.h"
 #include "test.h"
 
 static const double umin[2] = {-1.0, -0.5}, umax[2] = {1.0, 0.5}, usafe[2] = {0.0, 0.1};
 static const double rate[2] = {10.0, 1000.0};  // per second; period 0.01 -> 0.1 and 10 per tick
 
 static sp_safety* make(double watchdog_s, const double* rate_max, int latch) {
-  sp_safety_config c = {.nx = 2, .nu = 2, .u_min = umin, .u_max = umax, .rate_max = rate_max,
-                        .u_safe = usafe, .period_s = 0.01, .watchdog_s = watchdog_s,
+  sp_safety_config c = {.nx = 2,
+                        .nu = 2,
+                        .u_min = umin,
+                        .u_max = umax,
+                        .rate_max = rate_max,
+                        .u_safe = usafe,
+                        .period_s = 0.01,
+                        .watchdog_s = watchdog_s,
                         .latch_faults = latch};
   sp_safety* s = NULL;
   char msg[128];
@@ -120,8 +125,8 @@ TEST(watchdog_fires_within_the_timeout_on_missing_or_repeated_state) {
       double t = 0.01 * k;
       // fresh states until t = 0.2, then nothing new: reads fail (variant 0) or repeat (1)
       int fresh = t < 0.2 - 1e-9;
-      sp_safety_input in = {.t = t, .x = (fresh || variant) ? x : NULL,
-                            .t_state_ns = fresh ? k + 1 : 20, .u = u};
+      sp_safety_input in = {
+          .t = t, .x = (fresh || variant) ? x : NULL, .t_state_ns = fresh ? k + 1 : 20, .u = u};
       sp_safety_result r = sp_safety_tick(s, out, &in);
       CHECK_INT(r.state_new, fresh);
       if (r.flags & SP_FLAG_WATCHDOG) {
@@ -206,8 +211,8 @@ TEST(bad_configs_are_refused_naming_the_problem) {
   sp_safety* s = (sp_safety*)1;
   char msg[160];
   double unsafe[2] = {0.0, 0.9};  // channel 1 above its limit 0.5
-  sp_safety_config c = {.nx = 2, .nu = 2, .u_min = umin, .u_max = umax, .u_safe = unsafe,
-                        .period_s = 0.01};
+  sp_safety_config c = {
+      .nx = 2, .nu = 2, .u_min = umin, .u_max = umax, .u_safe = unsafe, .period_s = 0.01};
   CHECK_INT(sp_safety_new(&s, &c, msg, sizeof msg), SP_ERANGE);
   CHECK(s == NULL);
   CHECK(strstr(msg, "channel 1") != NULL);
