@@ -211,6 +211,20 @@ int sp_array_transpose(sp_array* dst, const sp_array* src, int d1, int d2) {
   return SP_OK;
 }
 
+int sp_array_unsqueeze(sp_array* dst, const sp_array* src, int dim) {
+  if (dim < 0 || dim > src->ndim || src->ndim == SP_MAXDIM) return SP_EINVAL;
+  sp_array v = *src;
+  for (int d = src->ndim; d > dim; d--) {
+    v.shape[d] = src->shape[d - 1];
+    v.stride[d] = src->stride[d - 1];
+  }
+  v.shape[dim] = 1;
+  v.stride[dim] = 0;
+  v.ndim++;
+  sp_array_retain(dst, &v);
+  return SP_OK;
+}
+
 int sp_array_reshape(sp_array* dst, const sp_array* src, int ndim, const int64_t* shape) {
   if (ndim < 0 || ndim > SP_MAXDIM || (ndim > 0 && !shape)) return SP_EINVAL;
   int64_t want[SP_MAXDIM], known = 1, n = sp_array_size(src);
@@ -257,10 +271,28 @@ int sp_array_reshape(sp_array* dst, const sp_array* src, int ndim, const int64_t
 // the row's first element of operand k and s[k] is its innermost stride
 typedef void (*run_fn)(void* ctx, int64_t n, double* const* p, const int64_t* s);
 
-static void for_rows(int nop, double* const* base, int64_t st[][SP_MAXDIM], int ndim,
-                     const int64_t* shape, run_fn run, void* ctx) {
-  for (int d = 0; d < ndim; d++)
-    if (shape[d] == 0) return;
+static void for_rows(int nop, double* const* base, int64_t st_in[][SP_MAXDIM], int ndim_in,
+                     const int64_t* shape_in, run_fn run, void* ctx) {
+  for (int d = 0; d < ndim_in; d++)
+    if (shape_in[d] == 0) return;
+  // drop unit dimensions and merge neighbours that every operand walks as one, so contiguous
+  // data becomes a single long row
+  int64_t shape[SP_MAXDIM], st[3][SP_MAXDIM];
+  int ndim = 0;
+  for (int d = 0; d < ndim_in; d++) {
+    if (shape_in[d] == 1) continue;
+    int merge = ndim > 0;
+    for (int k = 0; k < nop && merge; k++)
+      merge = st[k][ndim - 1] == st_in[k][d] * shape_in[d];
+    if (merge) {
+      shape[ndim - 1] *= shape_in[d];
+      for (int k = 0; k < nop; k++) st[k][ndim - 1] = st_in[k][d];
+    } else {
+      shape[ndim] = shape_in[d];
+      for (int k = 0; k < nop; k++) st[k][ndim] = st_in[k][d];
+      ndim++;
+    }
+  }
   double* p[3];
   int64_t s[3] = {0, 0, 0};
   if (ndim == 0) {
@@ -355,6 +387,32 @@ int sp_array_copy(sp_array* dst, const sp_array* src) {
   return SP_OK;
 }
 
+int sp_array_cat(sp_array* dst, const sp_array* const* parts, int n, int dim) {
+  if (n < 1 || dim < 0 || dim >= parts[0]->ndim) return SP_EINVAL;
+  const sp_array* first = parts[0];
+  int64_t shape[SP_MAXDIM];
+  for (int d = 0; d < first->ndim; d++) shape[d] = first->shape[d];
+  shape[dim] = 0;
+  for (int i = 0; i < n; i++) {
+    if (parts[i]->ndim != first->ndim) return SP_ESHAPE;
+    for (int d = 0; d < first->ndim; d++)
+      if (d != dim && parts[i]->shape[d] != first->shape[d]) return SP_ESHAPE;
+    shape[dim] += parts[i]->shape[dim];
+  }
+  int rc = sp_array_new(dst, first->ndim, shape);
+  if (rc) return rc;
+  // copy each part into its slab of dst
+  int64_t at = 0;
+  for (int i = 0; i < n; i++) {
+    sp_array slab = *dst;
+    if (parts[i]->shape[dim] > 0) slab.data += at * dst->stride[dim];
+    slab.shape[dim] = parts[i]->shape[dim];
+    copy_into(&slab, parts[i]);
+    at += parts[i]->shape[dim];
+  }
+  return SP_OK;
+}
+
 static int broadcasts_to(const sp_array* in, const sp_array* out) {
   if (in->ndim > out->ndim) return 0;
   int off = out->ndim - in->ndim;
@@ -405,7 +463,15 @@ static void run_bin(void* ctx, int64_t n, double* const* p, const int64_t* s) {
   double* o = p[0];
   const double *a = p[1], *b = p[2];
   int64_t so = s[0], sa = s[1], sb = s[2];
-  // the common cases get plain loops the compiler can vectorise
+  // unit strides (contiguous rows) get loops the compiler can vectorise
+  if (so == 1 && sa == 1 && sb == 1 && op <= SP_OP_DIV) {
+    switch (op) {
+      case SP_OP_ADD: for (int64_t i = 0; i < n; i++) o[i] = a[i] + b[i]; return;
+      case SP_OP_SUB: for (int64_t i = 0; i < n; i++) o[i] = a[i] - b[i]; return;
+      case SP_OP_MUL: for (int64_t i = 0; i < n; i++) o[i] = a[i] * b[i]; return;
+      default: for (int64_t i = 0; i < n; i++) o[i] = a[i] / b[i]; return;
+    }
+  }
   switch (op) {
     case SP_OP_ADD: for (int64_t i = 0; i < n; i++) o[i * so] = a[i * sa] + b[i * sb]; return;
     case SP_OP_SUB: for (int64_t i = 0; i < n; i++) o[i * so] = a[i * sa] - b[i * sb]; return;
@@ -872,28 +938,41 @@ static int format_number(char* t, size_t n, double x, const number_fmt* f) {
   return snprintf(t, n, "%*s", f->width, raw);
 }
 
+// advance idx to the next printed element (summarised dimensions skip their middle); 0 at the end
+static int next_shown(int64_t* idx, const sp_array* a, int summary) {
+  for (int d = a->ndim - 1; d >= 0; d--) {
+    idx[d]++;
+    if (summary && a->shape[d] > 2 * EDGE_ITEMS && idx[d] == EDGE_ITEMS)
+      idx[d] = a->shape[d] - EDGE_ITEMS;
+    if (idx[d] < a->shape[d]) return 1;
+    idx[d] = 0;
+  }
+  return 0;
+}
+
+// numpy's FloatingFormat over the printed elements: fixed or scientific, digits and widths
 static void choose_format(number_fmt* f, const sp_array* a) {
   memset(f, 0, sizeof *f);
+  f->summary = sp_array_size(a) > THRESHOLD;
   double maxv = 0, minv = INFINITY;
-  int64_t n = sp_array_size(a), idx[SP_MAXDIM] = {0};
-  int nonfinite = 0;
-  f->summary = n > THRESHOLD;
-  // pass 1: magnitudes decide fixed or scientific (numpy's FloatingFormat rule)
-  for (int64_t i = 0; i < n; i++) {
-    double x = fabs(*sp_array_at(a, idx));
+  int nonfinite = 0, neginf = 0;
+  int64_t idx[SP_MAXDIM] = {0};
+  // pass 1: magnitudes decide the notation
+  do {
+    double x = *sp_array_at(a, idx);
     if (isfinite(x)) {
-      if (x > maxv) maxv = x;
-      if (x > 0 && x < minv) minv = x;
+      maxv = fmax(maxv, fabs(x));
+      if (x != 0) minv = fmin(minv, fabs(x));
     } else {
       nonfinite = 1;
+      neginf |= isinf(x) && x < 0;
     }
-    for (int d = a->ndim - 1; d >= 0 && ++idx[d] == a->shape[d]; d--) idx[d] = 0;
-  }
+  } while (next_shown(idx, a, f->summary));
   f->sci = maxv >= 1e8 || (isfinite(minv) && (minv < 1e-4 || maxv / minv > 1e3));
-  // pass 2: widths
-  memset(idx, 0, sizeof idx);
+  // pass 2: digits after the point and, in fixed notation, the widths around it
   char t[64];
-  for (int64_t i = 0; i < n; i++) {
+  memset(idx, 0, sizeof idx);
+  do {
     double x = *sp_array_at(a, idx);
     if (isfinite(x)) {
       trimmed(t, sizeof t, x, f->sci);
@@ -905,12 +984,12 @@ static void choose_format(number_fmt* f, const sp_array* a) {
         if (fd > f->fracw) f->fracw = fd;
       }
     }
-    for (int d = a->ndim - 1; d >= 0 && ++idx[d] == a->shape[d]; d--) idx[d] = 0;
-  }
+  } while (next_shown(idx, a, f->summary));
+  // pass 3: the common width
   int w = 0;
   if (f->sci) {
     memset(idx, 0, sizeof idx);
-    for (int64_t i = 0; i < n; i++) {
+    do {
       double x = *sp_array_at(a, idx);
       if (isfinite(x)) {
         number_fmt g = *f;
@@ -918,22 +997,11 @@ static void choose_format(number_fmt* f, const sp_array* a) {
         int l = format_number(t, sizeof t, x, &g);
         if (l > w) w = l;
       }
-      for (int d = a->ndim - 1; d >= 0 && ++idx[d] == a->shape[d]; d--) idx[d] = 0;
-    }
-  } else {
+    } while (next_shown(idx, a, f->summary));
+  } else if (f->intw > 0) {
     w = f->intw + 1 + f->fracw;
-    if (w == 1) w = 0;  // no finite values
   }
-  if (nonfinite && w < 3) w = 3;
-  if (nonfinite && w < 4) {
-    // "-inf" needs four columns
-    memset(idx, 0, sizeof idx);
-    for (int64_t i = 0; i < n; i++) {
-      double x = *sp_array_at(a, idx);
-      if (isinf(x) && x < 0) w = 4;
-      for (int d = a->ndim - 1; d >= 0 && ++idx[d] == a->shape[d]; d--) idx[d] = 0;
-    }
-  }
+  if (nonfinite && w < (neginf ? 4 : 3)) w = neginf ? 4 : 3;
   if (!f->sci && f->intw + 1 + f->fracw < w) f->intw = w - 1 - f->fracw;
   f->width = w;
 }

@@ -88,6 +88,9 @@ int sp_array_select(sp_array* dst, const sp_array* src, int dim, int64_t i);
 // Swap dimensions d1 and d2.
 int sp_array_transpose(sp_array* dst, const sp_array* src, int d1, int d2);
 
+// A new dimension of size 1 at position dim (0..ndim), as numpy's expand_dims.
+int sp_array_unsqueeze(sp_array* dst, const sp_array* src, int dim);
+
 // Same elements in a new shape (row-major order). One extent may be -1 (inferred). A view when
 // src is contiguous, otherwise a new contiguous copy. SP_ESHAPE when the sizes differ.
 int sp_array_reshape(sp_array* dst, const sp_array* src, int ndim, const int64_t* shape);
@@ -100,6 +103,10 @@ int sp_array_copy(sp_array* dst, const sp_array* src);
 // Copy src's values into dst, broadcasting src to dst's shape (SP_ESHAPE if it does not).
 // Overlapping storage is handled (src is read before dst is written).
 int sp_array_assign(sp_array* dst, const sp_array* src);
+
+// A new contiguous array joining parts[0..n-1] along dim; they must agree in every other
+// dimension (SP_ESHAPE otherwise).
+int sp_array_cat(sp_array* dst, const sp_array* const* parts, int n, int dim);
 
 // Set every element of a to v.
 void sp_array_fill(sp_array* a, double v);
@@ -137,7 +144,8 @@ typedef enum sp_reduce { SP_REDUCE_SUM, SP_REDUCE_MEAN, SP_REDUCE_MIN, SP_REDUCE
 // Reduce all elements to *out. SP_EINVAL for min/max/mean of an empty array.
 int sp_array_reduce_all(double* out, const sp_array* a, sp_reduce op);
 
-// Reduce along dim: out has a's shape without dim (a 0-d array for 1-D a), caller-allocated.
+// Reduce along dim: out has a's shape without dim (a 0-d array for 1-D a), caller-allocated,
+// and must not overlap a (SP_EINVAL).
 int sp_array_reduce(sp_array* out, const sp_array* a, int dim, sp_reduce op);
 
 // Index (0-based, first occurrence) of the largest (want_max=1) or smallest element of 1-D a.

@@ -147,7 +147,8 @@ static int parse_header(npy_header* h, char* dict, const char* path, char* msg, 
     return sp_errorf(msg, n, SP_EFORMAT, "%s: 'fortran_order' is neither True nor False", path);
 
   const char* s = find_key(dict, "shape");
-  if (!s || *s != '(') return sp_errorf(msg, n, SP_EFORMAT, "%s: header has no 'shape' tuple", path);
+  if (!s || *s != '(')
+    return sp_errorf(msg, n, SP_EFORMAT, "%s: header has no 'shape' tuple", path);
   s++;
   for (;;) {
     while (*s == ' ' || *s == ',') s++;
@@ -203,6 +204,8 @@ static double convert(const unsigned char* p, const npy_header* h) {
 static int load_file(sp_array* a, FILE* f, const char* path, char* msg, size_t n) {
   unsigned char pre[12];
   size_t got = fread(pre, 1, 10, f);
+  if (got < 10 && ferror(f))
+    return sp_errorf(msg, n, SP_EIO, "%s: read failed (%s)", path, strerror(errno));
   if (got < 8 || memcmp(pre, magic, 6))
     return sp_errorf(msg, n, SP_EFORMAT, "%s: not an NPY file (bad magic)", path);
   int major = pre[6], minor = pre[7];

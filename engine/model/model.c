@@ -30,10 +30,14 @@
 #define SP_MODEL_MAX_CLASSES 128
 
 // built-in classes, one per file in engine/model/
-extern const sp_model_class sp__model_unicycle_accel;
+extern const sp_model_class sp__model_unicycle_accel, sp__model_car_drag, sp__model_unicycle_vel,
+    sp__model_bicycle_kin, sp__model_bicycle_dyn, sp__model_pendulum, sp__model_double_pendulum,
+    sp__model_cartpole;
 
 static const sp_model_class* const builtins[] = {
-    &sp__model_unicycle_accel,
+    &sp__model_unicycle_accel, &sp__model_car_drag,      &sp__model_unicycle_vel,
+    &sp__model_bicycle_kin,    &sp__model_bicycle_dyn,   &sp__model_pendulum,
+    &sp__model_double_pendulum, &sp__model_cartpole,
 };
 
 static const sp_model_class* registry[SP_MODEL_MAX_CLASSES];
@@ -262,7 +266,7 @@ static void advance(sp_model* m, work* w, const double* x0, const double* u) {
   // discrete class: one application of the map, S = [fx fu fp]
   if (m->cls->discrete) {
     memcpy(w->xs, w->x, (size_t)n * sizeof(double));
-    memcpy(w->T, w->S, (size_t)n * N * sizeof(double));
+    if (any_on(w)) memcpy(w->T, w->S, (size_t)n * N * sizeof(double));
     stage(m, w, u);
     memcpy(w->x, w->k, (size_t)n * sizeof(double));
     if (any_on(w)) memcpy(w->S, w->dk, (size_t)n * N * sizeof(double));
@@ -301,6 +305,16 @@ static void advance(sp_model* m, work* w, const double* x0, const double* u) {
     for (int i = 0; i < n; i++) w->x[i] += h / 6 * w->acc[i];
     if (any_on(w)) cols_axpy(w, w->S, w->S, h / 6, w->dacc);
   }
+}
+
+void sp_model_f(sp_model* m, double* xdot, const double* x, const double* u) {
+  m->cls->f(m, xdot, x, u, m->p);
+}
+
+void sp_model_f_jac(sp_model* m, double* fx, double* fu, double* fp, const double* x,
+                    const double* u) {
+  work w = carve(m);
+  m->cls->f_jac(m, fx ? fx : w.fx, m->nu ? fu : NULL, m->np ? fp : NULL, x, u, m->p);
 }
 
 void sp_model_step(sp_model* m, double* x_next, const double* x, const double* u) {

@@ -79,6 +79,14 @@ int sp_model_param_index(const sp_model* m, const char* name);
 int sp_model_set_param(sp_model* m, const char* name, double value);
 int sp_model_get_param(const sp_model* m, const char* name, double* value);
 
+// The continuous-time dynamics at the instance's parameters (for a discrete class, the map):
+// xdot (nx) = f(x, u; m->p), and its Jacobians fx (nx x nx), fu (nx x nu), fp (nx x np), each of
+// which may be NULL. Neither allocates. Use these for continuous-time designs (CARE, linearising
+// at an equilibrium); use step_jac for the discrete map the controller actually runs with.
+void sp_model_f(sp_model* m, double* xdot, const double* x, const double* u);
+void sp_model_f_jac(sp_model* m, double* fx, double* fu, double* fp, const double* x,
+                    const double* u);
+
 // x_next (nx) = step(x, u): substeps integrator steps of length dt / substeps. x_next may not
 // alias x. step, step_jac and step_vjp never allocate and never write x, u or g.
 void sp_model_step(sp_model* m, double* x_next, const double* x, const double* u);

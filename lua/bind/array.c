@@ -16,7 +16,7 @@
 
 int luaopen_spinal_array(lua_State* L);
 
-// ---- helpers shared with other bindings ----------------------------------------------------------
+// ---- helpers shared with other bindings --------------------------------------------------------
 
 static void ensure_metatable(lua_State* L) {
   if (luaL_getmetatable(L, SP_ARRAY_MT) == LUA_TNIL) {
@@ -185,8 +185,8 @@ static int64_t check_extent(lua_State* L, int arg, int idx) {
                                           lua_type(L, idx) == LUA_TNUMBER
                                               ? lua_pushfstring(L, "%f", lua_tonumber(L, idx))
                                               : luaL_typename(L, idx)));
-  if (v < -1) luaL_argerror(L, arg, lua_pushfstring(L, "expected a non-negative extent, got %d",
-                                                     (int)v));
+  if (v < -1) luaL_argerror(L, arg, lua_pushfstring(L, "expected a non-negative extent, got %I",
+                                                     (lua_Integer)v));
   return (int64_t)v;
 }
 
@@ -227,8 +227,8 @@ static int check_dim(lua_State* L, int arg, const sp_array* a) {
   lua_Integer d = luaL_checkinteger(L, arg);
   if (d < 0) d += a->ndim + 1;
   if (d < 1 || d > a->ndim)
-    luaL_argerror(L, arg, lua_pushfstring(L, "dimension %d out of range for a %d-D array",
-                                          (int)luaL_checkinteger(L, arg), a->ndim));
+    luaL_argerror(L, arg, lua_pushfstring(L, "dimension %I out of range for a %d-D array",
+                                          luaL_checkinteger(L, arg), a->ndim));
   return (int)d - 1;
 }
 
@@ -238,9 +238,9 @@ static int64_t check_index(lua_State* L, int arg, lua_Integer i, const sp_array*
   int64_t j = i < 0 ? i + n : i - 1;
   if (j < 0 || j >= n) {
     if (arg > 0)
-      luaL_argerror(L, arg, lua_pushfstring(L, "index %d out of range for dimension %d of size %d",
-                                            (int)i, dim + 1, (int)n));
-    luaL_error(L, "index %d out of range for dimension %d of size %d", (int)i, dim + 1, (int)n);
+      luaL_argerror(L, arg, lua_pushfstring(L, "index %I out of range for dimension %d of size %I",
+                                            i, dim + 1, (lua_Integer)n));
+    luaL_error(L, "index %I out of range for dimension %d of size %I", i, dim + 1, (lua_Integer)n);
   }
   return j;
 }
@@ -295,8 +295,8 @@ static int l_full(lua_State* L) {
 
 static int l_eye(lua_State* L) {
   lua_Integer n = luaL_checkinteger(L, 1), m = luaL_optinteger(L, 2, n);
-  if (n < 0) luaL_argerror(L, 1, lua_pushfstring(L, "expected a size >= 0, got %d", (int)n));
-  if (m < 0) luaL_argerror(L, 2, lua_pushfstring(L, "expected a size >= 0, got %d", (int)m));
+  if (n < 0) luaL_argerror(L, 1, lua_pushfstring(L, "expected a size >= 0, got %I", n));
+  if (m < 0) luaL_argerror(L, 2, lua_pushfstring(L, "expected a size >= 0, got %I", m));
   int64_t shape[2] = {n, m};
   sp_array* a = spL_newarray(L, 2, shape);
   for (int64_t i = 0; i < n && i < m; i++) a->data[i * m + i] = 1;
@@ -325,7 +325,7 @@ static int l_arange(lua_State* L) {
 static int l_linspace(lua_State* L) {
   double lo = luaL_checknumber(L, 1), hi = luaL_checknumber(L, 2);
   lua_Integer n = luaL_optinteger(L, 3, 50);
-  if (n < 0) luaL_argerror(L, 3, lua_pushfstring(L, "expected a count >= 0, got %d", (int)n));
+  if (n < 0) luaL_argerror(L, 3, lua_pushfstring(L, "expected a count >= 0, got %I", n));
   int64_t shape[1] = {n};
   sp_array* a = spL_newarray(L, 1, shape);
   for (int64_t i = 0; i < n; i++)
@@ -355,8 +355,8 @@ static int l_is_array(lua_State* L) {
 
 static int m_index(lua_State* L) {
   sp_array* a = spL_checkarray(L, 1);
-  int isint;
-  lua_Integer i = lua_tointegerx(L, 2, &isint);
+  int isint = 0;
+  lua_Integer i = lua_type(L, 2) == LUA_TNUMBER ? lua_tointegerx(L, 2, &isint) : 0;
   if (isint) {
     if (a->ndim == 0) luaL_error(L, "cannot index a 0-D array (use get())");
     int64_t j = check_index(L, 0, i, a, 0);
@@ -395,8 +395,8 @@ static int m_index(lua_State* L) {
 
 static int m_newindex(lua_State* L) {
   sp_array* a = spL_checkarray(L, 1);
-  int isint;
-  lua_Integer i = lua_tointegerx(L, 2, &isint);
+  int isint = 0;
+  lua_Integer i = lua_type(L, 2) == LUA_TNUMBER ? lua_tointegerx(L, 2, &isint) : 0;
   if (!isint)
     luaL_error(L, "cannot assign to field '%s' of an array (expected an integer index)",
                luaL_tolstring(L, 2, NULL));
@@ -533,11 +533,11 @@ static int m_narrow(lua_State* L) {
   int64_t n = a->shape[dim];
   if (start < 0) start += n + 1;
   if (start < 1 || start > n + 1)
-    luaL_argerror(L, 3, lua_pushfstring(L, "expected a start in 1..%d for dimension %d, got %d",
-                                        (int)n + 1, dim + 1, (int)luaL_checkinteger(L, 3)));
-  if (len < 0 || start - 1 + len > n)
-    luaL_argerror(L, 4, lua_pushfstring(L, "expected a length in 0..%d from start %d, got %d",
-                                        (int)(n - start + 1), (int)start, (int)len));
+    luaL_argerror(L, 3, lua_pushfstring(L, "expected a start in 1..%I for dimension %d, got %I",
+                                        (lua_Integer)n + 1, dim + 1, luaL_checkinteger(L, 3)));
+  if (len < 0 || len > n - (start - 1))
+    luaL_argerror(L, 4, lua_pushfstring(L, "expected a length in 0..%I from start %I, got %I",
+                                        (lua_Integer)(n - start + 1), start, len));
   sp_array v;
   sp_array_narrow(&v, a, dim, start - 1, len);
   push_owned(L, &v);
@@ -644,7 +644,7 @@ static int m_slice(lua_State* L) {
       int empty = step[k] > 0 ? l < f : l > f;
       if (!empty && (f < 1 || f > n || l < 1 || l > n))
         luaL_argerror(L, arg, lua_pushfstring(L, "expected a range inside 1..%d of dimension "
-                                              "%d, got %d..%d", (int)n, k + 1, (int)f, (int)l));
+                                              "%d, got %I..%I", (int)n, k + 1, f, l));
       first[k] = empty ? 0 : f - 1;
       stop[k] = empty ? 0 : (step[k] > 0 ? l : l - 2);
       if (empty) step[k] = 1;
@@ -665,6 +665,85 @@ static int m_slice(lua_State* L) {
   push_owned(L, &v);
   return 1;
 }
+
+static int m_unsqueeze(lua_State* L) {
+  sp_array* a = spL_checkarray(L, 1);
+  lua_Integer d = luaL_checkinteger(L, 2);
+  if (d < 0) d += a->ndim + 2;
+  if (d < 1 || d > a->ndim + 1 || a->ndim == SP_MAXDIM)
+    luaL_argerror(L, 2, lua_pushfstring(L, "expected a position in 1..%d for a %d-D array, got %I",
+                                        a->ndim + 1, a->ndim, luaL_checkinteger(L, 2)));
+  sp_array v;
+  sp_array_unsqueeze(&v, a, (int)d - 1);
+  push_owned(L, &v);
+  return 1;
+}
+
+// A.cat(list, dim) and A.stack(list, dim): join arrays along an existing or a new dimension
+static int join(lua_State* L, int stack) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_Integer given = luaL_optinteger(L, 2, 1);
+  lua_settop(L, 2);
+  int n = (int)lua_rawlen(L, 1);
+  if (n < 1) luaL_argerror(L, 1, "expected a non-empty list of arrays, got an empty table");
+  luaL_checkstack(L, n + 4, "cat");
+  int base = lua_gettop(L) + 1;
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, 1, i);
+    sp_array* a = spL_testarray(L, -1);
+    if (!a && lua_type(L, -1) != LUA_TTABLE)
+      luaL_argerror(L, 1, lua_pushfstring(L, "expected a list of arrays, got %s at [%d]",
+                                          luaL_typename(L, -1), i));
+    if (!a) {
+      from_table(L, -1);
+      lua_replace(L, -2);
+    } else if (!a->data) {
+      luaL_argerror(L, 1, lua_pushfstring(L, "expected a list of arrays, got a closed array at "
+                                          "[%d]", i));
+    }
+  }
+  sp_array* first = lua_touserdata(L, base);
+  int nd = first->ndim + stack;
+  lua_Integer d = given < 0 ? given + nd + 1 : given;
+  if (d < 1 || d > nd)
+    luaL_argerror(L, 2, lua_pushfstring(L, "dimension %I out of range for %d-D %s", given,
+                                        nd, stack ? "results" : "arrays"));
+  const sp_array* parts[256];
+  sp_array views[256];
+  if (n > 256) luaL_argerror(L, 1, lua_pushfstring(L, "expected at most 256 arrays, got %d", n));
+  for (int i = 0; i < n; i++) {
+    sp_array* a = lua_touserdata(L, base + i);
+    char s1[SP_MAXDIM * 24], s2[SP_MAXDIM * 24];
+    int same = a->ndim == first->ndim;
+    for (int k = 0; k < a->ndim && same; k++)
+      same = (!stack && k == d - 1) || a->shape[k] == first->shape[k];
+    if (!same || (stack && a->ndim == SP_MAXDIM))
+      luaL_argerror(L, 1, lua_pushfstring(L, "expected arrays that agree %s, got %s at [1] and %s "
+                                          "at [%d]",
+                                          stack ? "in shape" : "off the joined dimension",
+                                          sp_array_shape_str(s1, sizeof s1, first),
+                                          sp_array_shape_str(s2, sizeof s2, a), i + 1));
+    views[i] = *a;
+    if (stack) {
+      // a size-1 dimension at d (stride 0, no reference taken: a stays on the stack)
+      for (int k = a->ndim; k > d - 1; k--) {
+        views[i].shape[k] = a->shape[k - 1];
+        views[i].stride[k] = a->stride[k - 1];
+      }
+      views[i].shape[d - 1] = 1;
+      views[i].stride[d - 1] = 0;
+      views[i].ndim++;
+    }
+    parts[i] = &views[i];
+  }
+  sp_array* out = push_empty(L);
+  int rc = sp_array_cat(out, parts, n, (int)d - 1);
+  if (rc) spL_raise(L, rc, stack ? "stack" : "cat");
+  return 1;
+}
+
+static int l_cat(lua_State* L) { return join(L, 0); }
+static int l_stack(lua_State* L) { return join(L, 1); }
 
 static int m_copy(lua_State* L) {
   sp_array* a = spL_checkarray(L, 1);
@@ -947,6 +1026,7 @@ static const luaL_Reg methods[] = {
     {"t", m_t},             {"reshape", m_reshape},
     {"view", m_reshape},    {"flatten", m_flatten},
     {"slice", m_slice},     {"copy", m_copy},
+    {"unsqueeze", m_unsqueeze},
     {"clone", m_copy},      {"contiguous", m_contiguous},
     {"fill_", m_fill_},     {"zero_", m_zero_},
     {"copy_", m_copy_},     {"clamp", m_clamp},
@@ -968,7 +1048,8 @@ static const luaL_Reg functions[] = {
     {"full", l_full},         {"eye", l_eye},             {"arange", l_arange},
     {"linspace", l_linspace}, {"rand", l_rand},           {"randn", l_randn},
     {"matmul", l_matmul},     {"allclose", l_allclose},   {"load", l_load},
-    {"is_array", l_is_array}, {NULL, NULL},
+    {"is_array", l_is_array}, {"cat", l_cat},             {"stack", l_stack},
+    {NULL, NULL},
 };
 
 static const struct {

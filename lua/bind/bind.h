@@ -12,9 +12,11 @@
 
 #include "engine/core/array.h"
 #include "engine/core/rng.h"
+#include "engine/model/model.h"
 
 #define SP_ARRAY_MT "spinal.array"
 #define SP_RNG_MT "spinal.rng"
+#define SP_MODEL_MT "spinal.model"
 
 // The array userdata at arg, or a Lua error naming the argument and what was given.
 sp_array* spL_checkarray(lua_State* L, int arg);
@@ -35,6 +37,9 @@ sp_array* spL_optarray_or_number(lua_State* L, int arg, double* number);
 int spL_checkshape(lua_State* L, int arg, int last, int64_t* shape);
 // The rng userdata at arg (require "spinal.rng"), or a Lua error (implemented in rng.c).
 sp_rng* spL_checkrng(lua_State* L, int arg);
+// The open model userdata at arg (require "spinal.model"), or a Lua error (model.c). The model
+// stays owned by the userdata: keep it alive (e.g. as a user value) while the pointer is used.
+sp_model* spL_checkmodel(lua_State* L, int arg);
 // Raise a Lua error for an SP_E* code: "<what>: <sp_strerror(code)>".
 int spL_raise(lua_State* L, int code, const char* what);
 // Return nil, message (the Lua convention for I/O failures): pushes 2 values, returns 2.

@@ -20,7 +20,7 @@ sp_rng* spL_checkrng(lua_State* L, int arg) {
 static uint64_t check_seed(lua_State* L, int arg, lua_Integer def) {
   lua_Integer v = luaL_optinteger(L, arg, def);
   if (v < 0)
-    luaL_argerror(L, arg, lua_pushfstring(L, "expected a non-negative integer, got %d", (int)v));
+    luaL_argerror(L, arg, lua_pushfstring(L, "expected a non-negative integer, got %I", v));
   return (uint64_t)v;
 }
 
@@ -66,7 +66,7 @@ static int m_normal(lua_State* L) {
 static int m_integer(lua_State* L) {
   sp_rng* r = spL_checkrng(L, 1);
   lua_Integer n = luaL_checkinteger(L, 2);
-  if (n < 1) luaL_argerror(L, 2, lua_pushfstring(L, "expected an integer >= 1, got %d", (int)n));
+  if (n < 1) luaL_argerror(L, 2, lua_pushfstring(L, "expected an integer >= 1, got %I", n));
   lua_pushinteger(L, (lua_Integer)sp_rng_below(r, (uint64_t)n) + 1);
   return 1;
 }

@@ -1,4 +1,10 @@
-// main.c: the spinal binary (minimal bootstrap; the full command line lives in lua/host/).
+// main.c: the spinal binary: command line, Lua state set-up, script and chunk runner.
+//
+// spinal SCRIPT.lua [key=value ...] | -e CODE [key=value ...] | repl | --version | --help.
+// Subcommands are one entry each in the commands table below. Every lua/bind module is
+// preloaded from the CMake-generated preload.h; the Lua library is found next to the source tree
+// or installed under share/spinal/lua. docs/cli.md is the user's reference.
+#include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -6,7 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "host.h"
 #include "preload.h"
+
+// ---- state set-up -------------------------------------------------------------------------------
 
 // register every lua/bind module in package.preload
 static void preload_all(lua_State* L) {
@@ -18,12 +27,16 @@ static void preload_all(lua_State* L) {
   lua_pop(L, 1);
 }
 
-// prepend spinal's Lua library directory to package.path
-static void set_lua_path(lua_State* L) {
-  const char* dir = SP_SOURCE_LUA_DIR;
+// the directory holding spinal/init.lua: the source tree if present, else the installed copy
+static const char* lua_dir(void) {
   if (access(SP_INSTALL_LUA_DIR "/spinal/init.lua", R_OK) == 0 &&
       access(SP_SOURCE_LUA_DIR "/spinal/init.lua", R_OK) != 0)
-    dir = SP_INSTALL_LUA_DIR;
+    return SP_INSTALL_LUA_DIR;
+  return SP_SOURCE_LUA_DIR;
+}
+
+// prepend spinal's Lua library directory to package.path
+static void set_lua_path(lua_State* L, const char* dir) {
   lua_getglobal(L, "package");
   lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", dir, dir);
   lua_getfield(L, -2, "path");
@@ -32,35 +45,212 @@ static void set_lua_path(lua_State* L) {
   lua_pop(L, 1);
 }
 
-static int msghandler(lua_State* L) {
-  const char* msg = lua_tostring(L, 1);
-  if (!msg) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-  luaL_traceback(L, L, msg, 1);
-  return 1;
+// key=value with key matching ^[%a_][%w_.]* (ASCII letters)
+static int is_override(const char* s) {
+  const char* p = s;
+  if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) return 0;
+  for (p++; *p && *p != '='; p++) {
+    int ok = *p == '_' || *p == '.' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+             (*p >= '0' && *p <= '9');
+    if (!ok) return 0;
+  }
+  return *p == '=';
+}
+
+// a fresh state: libraries, preloads, package.path, "spinal.host", the global arg table
+// (arg[0] = argv[first], arg[1..] = what follows, negative indices = what precedes, as lua.c)
+static lua_State* new_state(int argc, char** argv, int first) {
+  lua_State* L = luaL_newstate();
+  if (!L) {
+    fprintf(stderr, "spinal: cannot create the Lua state (out of memory)\n");
+    return NULL;
+  }
+  luaL_openlibs(L);
+  preload_all(L);
+  const char* dir = lua_dir();
+  set_lua_path(L, dir);
+
+  char* overrides[argc > 0 ? argc : 1];
+  int n = 0;
+  for (int i = first + 1; i < argc; i++)
+    if (is_override(argv[i])) overrides[n++] = argv[i];
+  sp_host_preload(L, dir, overrides, n);
+
+  lua_createtable(L, argc - first - 1, first + 1);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - first);
+  }
+  lua_setglobal(L, "arg");
+  sp_host_interrupt_install(L);
+
+  // the library as the global spinal (scripts may still write local sp = require "spinal")
+  lua_pushcfunction(L, sp_host_msghandler);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "spinal");
+  if (lua_pcall(L, 1, 1, -3) != LUA_OK) {
+    sp_host_report(L, 1);
+    lua_close(L);
+    return NULL;
+  }
+  lua_setglobal(L, "spinal");
+  lua_pop(L, 1);
+  return L;
+}
+
+// report the outcome, close the state (so __gc/__close handlers flush) and pick the exit code
+static int finish(lua_State* L, int status) {
+  int code = SP_EXIT_OK;
+  if (status != LUA_OK) {
+    fflush(stdout);
+    sp_host_report(L, 1);
+    code = SP_EXIT_ERROR;
+  }
+  if (sp_host_interrupted()) {
+    if (status == LUA_OK) fprintf(stderr, "spinal: interrupted\n");
+    code = SP_EXIT_INTERRUPTED;
+  }
+  sp_host_interrupt_unhook(L);
+  lua_close(L);
+  return code;
+}
+
+// call the chunk on top of the stack with arg[1..] as its varargs, under a traceback handler
+static int call_main(lua_State* L, int argc, char** argv, int first) {
+  int base = lua_gettop(L);
+  lua_pushcfunction(L, sp_host_msghandler);
+  lua_insert(L, base);
+  if (!lua_checkstack(L, argc + LUA_MINSTACK)) {
+    lua_settop(L, base - 1);
+    lua_pushliteral(L, "too many arguments");
+    return LUA_ERRMEM;
+  }
+  for (int i = first + 1; i < argc; i++) lua_pushstring(L, argv[i]);
+  int status = lua_pcall(L, argc - first - 1, 0, base);
+  lua_remove(L, base);
+  return status;
+}
+
+// ---- commands ---------------------------------------------------------------------------------
+
+static const char* progname = "spinal";
+
+static int run_script(int argc, char** argv, int first) {
+  const char* path = argv[first];
+  FILE* f = fopen(path, "r");
+  if (!f) {
+    fprintf(stderr, "%s: cannot open %s (%s)\n", progname, path, strerror(errno));
+    return SP_EXIT_ERROR;
+  }
+  fclose(f);
+  lua_State* L = new_state(argc, argv, first);
+  if (!L) return SP_EXIT_ERROR;
+  int status = luaL_loadfile(L, path);
+  if (status == LUA_OK) status = call_main(L, argc, argv, first);
+  return finish(L, status);
+}
+
+static void usage(FILE* out);
+static void usage_hint(void);
+
+static int cmd_eval(int argc, char** argv, int first) {
+  if (first + 1 >= argc) {
+    fprintf(stderr, "%s: '-e' needs a chunk of Lua code\n", progname);
+    usage_hint();
+    return SP_EXIT_USAGE;
+  }
+  first++;  // arg[0] is the code
+  lua_State* L = new_state(argc, argv, first);
+  if (!L) return SP_EXIT_ERROR;
+  const char* code = argv[first];
+  int status = luaL_loadbuffer(L, code, strlen(code), "=(command line)");
+  if (status == LUA_OK) status = call_main(L, argc, argv, first);
+  return finish(L, status);
+}
+
+static int cmd_repl(int argc, char** argv, int first) {
+  for (int i = first + 1; i < argc; i++) {
+    if (!is_override(argv[i])) {
+      fprintf(stderr, "%s repl: unexpected argument '%s' (only key=value overrides)\n", progname,
+              argv[i]);
+      usage_hint();
+      return SP_EXIT_USAGE;
+    }
+  }
+  lua_State* L = new_state(argc, argv, first);
+  if (!L) return SP_EXIT_ERROR;
+  int code = sp_host_repl(L);
+  sp_host_interrupt_unhook(L);
+  lua_close(L);
+  return code;
+}
+
+static int cmd_version(int argc, char** argv, int first) {
+  printf("spinal %s\n%s\nBLAS: %s\n", SP_VERSION, LUA_RELEASE, sp_host_blas());
+  return SP_EXIT_OK;
+}
+
+static int cmd_help(int argc, char** argv, int first) {
+  usage(stdout);
+  return SP_EXIT_OK;
+}
+
+// one entry per subcommand or option; argv[first] is the entry's own name
+typedef struct command {
+  const char* name;
+  const char* alias;
+  const char* args;  // shown in the usage line
+  const char* what;
+  int (*run)(int argc, char** argv, int first);
+} command;
+
+static const command commands[] = {
+    {"repl", NULL, "[key=value ...]", "interactive Lua prompt with spinal loaded", cmd_repl},
+    {"-e", NULL, "CODE [key=value ...]", "run a chunk of Lua", cmd_eval},
+    {"--version", "-v", "", "print the versions of spinal, Lua and the BLAS", cmd_version},
+    {"--help", "-h", "", "print this help", cmd_help},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+// after a usage error: one line pointing at the help
+static void usage_hint(void) {
+  fprintf(stderr, "run '%s --help' for usage\n", progname);
+}
+
+static void usage(FILE* out) {
+  fprintf(out, "usage: spinal SCRIPT.lua [key=value ...]   run a script\n");
+  for (const command* c = commands; c->name; c++) {
+    char left[64];
+    snprintf(left, sizeof left, "%s%s%s", c->name, *c->args ? " " : "", c->args);
+    fprintf(out, "       spinal %-28s %s\n", left, c->what);
+  }
+  fprintf(out,
+          "key=value arguments reach the script as spinal.args (numbers and true/false parsed,\n"
+          "a.b=1 nests) and spinal.settings(defaults); every argument is also in the global arg.\n"
+          "Ctrl-C sets spinal.interrupted(); a script still running %.0f s later (or at a second\n"
+          "Ctrl-C) gets an \"interrupted\" error; exit status 130. See docs/cli.md.\n",
+          SP_INTERRUPT_GRACE);
 }
 
 int main(int argc, char** argv) {
-  lua_State* L = luaL_newstate();
-  luaL_openlibs(L);
-  preload_all(L);
-  set_lua_path(L);
   if (argc < 2) {
-    fprintf(stderr, "usage: spinal SCRIPT.lua [args]\n");
-    return 2;
+    usage(stderr);
+    return SP_EXIT_USAGE;
   }
-  lua_createtable(L, argc, 1);
-  for (int i = 0; i < argc; i++) {
-    lua_pushstring(L, argv[i]);
-    lua_rawseti(L, -2, i - 1);
+  const char* word = argv[1];
+  for (const command* c = commands; c->name; c++)
+    if (strcmp(word, c->name) == 0 || (c->alias && strcmp(word, c->alias) == 0))
+      return c->run(argc, argv, 1);
+  if (word[0] == '-') {
+    fprintf(stderr, "%s: unknown option '%s'\n", progname, word);
+    usage_hint();
+    return SP_EXIT_USAGE;
   }
-  lua_setglobal(L, "arg");
-  lua_pushcfunction(L, msghandler);
-  int status = luaL_loadfile(L, argv[1]);
-  if (status == LUA_OK) {
-    for (int i = 2; i < argc; i++) lua_pushstring(L, argv[i]);
-    status = lua_pcall(L, argc - 2, 0, 1);
+  // a bare word that is not a file is a mistyped subcommand, not a script
+  if (!strchr(word, '/') && !strchr(word, '.') && access(word, F_OK) != 0) {
+    fprintf(stderr, "%s: unknown command '%s'\n", progname, word);
+    usage_hint();
+    return SP_EXIT_USAGE;
   }
-  if (status != LUA_OK) fprintf(stderr, "spinal: %s\n", lua_tostring(L, -1));
-  lua_close(L);
-  return status == LUA_OK ? 0 : 1;
+  return run_script(argc, argv, 1);
 }

@@ -282,4 +282,48 @@ TEST(step_jac_with_nothing_wanted_still_steps) {
   sp_model_free(m);
 }
 
+TEST(f_and_f_jac_use_the_instance_parameters) {
+  sp_model* m;
+  const double p[] = {0.25, -3};
+  CHECK_INT(sp_model_new_class(&m, &linear, p, 0.1), SP_OK);
+  double x = 2, u = 0.5, xd, fx, fu, fp[2];
+  sp_model_f(m, &xd, &x, &u);
+  CHECK(xd == 0.25 * 2 - 3 * 0.5);
+  sp_model_f_jac(m, &fx, &fu, fp, &x, &u);
+  CHECK(fx == 0.25 && fu == -3 && fp[0] == 2 && fp[1] == 0.5);
+  fu = 9;
+  sp_model_f_jac(m, NULL, NULL, fp, &x, &u);  // fx not wanted: the class still gets a buffer
+  CHECK(fp[0] == 2 && fu == 9);
+  sp_model_free(m);
+}
+
+// x' = -x: no action, no parameters
+static void decay_f(const sp_model* m, double* xd, const double* x, const double* u,
+                    const double* p) {
+  xd[0] = -x[0];
+}
+static void decay_jac(const sp_model* m, double* fx, double* fu, double* fp, const double* x,
+                      const double* u, const double* p) {
+  fx[0] = -1;
+}
+static const sp_model_class decay = {
+    .name = "test_decay", .doc = "x' = -x", .nx = 1, .x_names = lin_x,
+    .f = decay_f, .f_jac = decay_jac,
+};
+
+TEST(a_class_without_actions_or_parameters_steps_and_differentiates) {
+  sp_model* m;
+  CHECK_INT(sp_model_new_class(&m, &decay, NULL, 0.5), SP_OK);
+  double x = 2, xn, A, B = 7, P = 8, gx = 0, gu = 5, gp = 6, g = 1;
+  sp_model_step_jac(m, &xn, &A, &B, &P, &x, NULL);
+  CHECK_CLOSE(xn, 2 * rk4_lin(-1, 0, 1, 0, 0.5), 1e-15, 0);
+  CHECK_CLOSE(A, rk4_lin(-1, 0, 1, 0, 0.5), 1e-15, 0);
+  CHECK(B == 7 && P == 8);  // zero-width blocks: nothing written
+  sp_model_step_vjp(m, &gx, &gu, &gp, &x, NULL, &g);
+  CHECK_CLOSE(gx, A, 1e-15, 0);
+  CHECK(gu == 5 && gp == 6);
+  CHECK_INT(sp_model_param_index(m, "a"), SP_ENOTFOUND);
+  sp_model_free(m);
+}
+
 TEST_MAIN()

@@ -104,7 +104,8 @@ static int nclasses(const char** names) { return sp_model_list(names, 64); }
 TEST(registry_holds_every_builtin_model) {
   const char* names[64];
   int n = nclasses(names);
-  const char* expected[] = {"unicycle_accel"};
+  const char* expected[] = {"unicycle_accel", "car_drag",        "unicycle_vel", "bicycle_kin",
+                            "bicycle_dyn",    "double_pendulum", "pendulum",     "cartpole"};
   for (size_t k = 0; k < sizeof expected / sizeof expected[0]; k++) {
     int found = 0;
     for (int i = 0; i < n; i++) found |= strcmp(names[i], expected[k]) == 0;

@@ -1,0 +1,381 @@
+// task.c: the Lua binding of engine/task (require "spinal.task"): reference generators, the
+// active circle, the cost reference vector and the progress estimate (docs/api/tasks_costs.md).
+//
+//   local T = require "spinal.task"
+//   local task = T.figure_eight { radius = 1.5, period = 5.5 }
+//   local r, drdt = task:eval(1.2)          -- arrays of 6: x, y, xdot, ydot, xddot, yddot
+//   local ref = task:ref(1.2)               -- array of 10: r, then cx, cy, radius, dir
+//   local s = task:progress(x, y, s_prev)   -- progress in [0, 1), hinted by the previous value
+//   T.circle { center = { 0, 0 }, radius = 2, period = 8, dir = -1, angle0 = 0 }
+//   T.lemniscate { a = 2, period = 10 }
+//   T.sampled { t = { ... }, xy = { { x, y }, ... }, interp = "cubic", periodic = true }
+//   T.sample(function(t) return x, y end, { t0 = 0, t1 = 10, n = 201, periodic = true })
+#include "engine/task/task.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "bind.h"
+#include "engine/core/error.h"
+
+#define SP_TASK_MT "spinal.task"
+
+typedef struct {
+  sp_task* task;
+} task_ud;
+
+static sp_task* checktask(lua_State* L, int arg) {
+  task_ud* u = luaL_testudata(L, arg, SP_TASK_MT);
+  if (!u)
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "expected a spinal.task, got %s", luaL_typename(L, arg)));
+  if (!u->task) luaL_argerror(L, arg, "expected a spinal.task, got a closed task");
+  return u->task;
+}
+
+// an empty task userdata (safe to collect) on the stack
+static task_ud* push_task(lua_State* L) {
+  task_ud* u = lua_newuserdatauv(L, sizeof(task_ud), 0);
+  u->task = NULL;
+  luaL_setmetatable(L, SP_TASK_MT);
+  return u;
+}
+
+// field `key` of the options table at arg as a number (def when absent)
+static double opt_field(lua_State* L, int arg, const char* fname, const char* key, double def) {
+  if (lua_isnoneornil(L, arg)) return def;
+  lua_getfield(L, arg, key);
+  double v = def;
+  if (!lua_isnil(L, -1)) {
+    if (!lua_isnumber(L, -1))
+      luaL_error(L, "bad argument #%d to '%s' (expected field '%s' to be a number, got %s)", arg,
+                 fname, key, luaL_typename(L, -1));
+    v = lua_tonumber(L, -1);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static void check_options(lua_State* L, int arg, const char* fname) {
+  if (!lua_isnoneornil(L, arg) && !lua_istable(L, arg))
+    luaL_error(L, "bad argument #%d to '%s' (expected a table of options, got %s)", arg, fname,
+               luaL_typename(L, arg));
+}
+
+static double check_positive(lua_State* L, double v, const char* fname, const char* key) {
+  if (!(v > 0) || !isfinite(v))
+    luaL_error(L, "bad argument #1 to '%s' (expected '%s' > 0, got %f)", fname, key, v);
+  return v;
+}
+
+static int l_figure_eight(lua_State* L) {
+  check_options(L, 1, "figure_eight");
+  double R =
+      check_positive(L, opt_field(L, 1, "figure_eight", "radius", 1.5), "figure_eight", "radius");
+  double T =
+      check_positive(L, opt_field(L, 1, "figure_eight", "period", 5.5), "figure_eight", "period");
+  task_ud* u = push_task(L);
+  int rc = sp_task_figure_eight_new(&u->task, R, T);
+  if (rc) return spL_raise(L, rc, "figure_eight");
+  return 1;
+}
+
+static int l_circle(lua_State* L) {
+  check_options(L, 1, "circle");
+  double c[2] = {0, 0};
+  if (lua_istable(L, 1)) {
+    lua_getfield(L, 1, "center");
+    if (!lua_isnil(L, -1)) {
+      if (!lua_istable(L, -1) || lua_rawlen(L, -1) != 2)
+        return luaL_error(L,
+                          "bad argument #1 to 'circle' (expected field 'center' to be "
+                          "{ x, y }, got %s)",
+                          luaL_typename(L, -1));
+      for (int i = 0; i < 2; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        if (!lua_isnumber(L, -1))
+          return luaL_error(L,
+                            "bad argument #1 to 'circle' (expected field 'center' to hold "
+                            "numbers, got %s)",
+                            luaL_typename(L, -1));
+        c[i] = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 1);
+  }
+  double R = check_positive(L, opt_field(L, 1, "circle", "radius", 1.5), "circle", "radius");
+  double T = check_positive(L, opt_field(L, 1, "circle", "period", 5.5), "circle", "period");
+  double dir = opt_field(L, 1, "circle", "dir", 1), a0 = opt_field(L, 1, "circle", "angle0", 0);
+  if (dir != 1 && dir != -1)
+    return luaL_error(L, "bad argument #1 to 'circle' (expected 'dir' 1 or -1, got %f)", dir);
+  task_ud* u = push_task(L);
+  int rc = sp_task_circle_new(&u->task, c[0], c[1], R, T, (int)dir, a0);
+  if (rc) return spL_raise(L, rc, "circle");
+  return 1;
+}
+
+static int l_lemniscate(lua_State* L) {
+  check_options(L, 1, "lemniscate");
+  double a = check_positive(L, opt_field(L, 1, "lemniscate", "a", 1.5), "lemniscate", "a");
+  double T = check_positive(L, opt_field(L, 1, "lemniscate", "period", 10), "lemniscate", "period");
+  task_ud* u = push_task(L);
+  int rc = sp_task_lemniscate_new(&u->task, a, T);
+  if (rc) return spL_raise(L, rc, "lemniscate");
+  return 1;
+}
+
+// interpolation and closure options shared by sampled and sample
+static void interp_options(lua_State* L, int arg, const char* fname, sp_task_interp* interp,
+                           int* periodic) {
+  *interp = SP_TASK_CUBIC;
+  *periodic = 0;
+  if (!lua_istable(L, arg)) return;
+  lua_getfield(L, arg, "interp");
+  if (!lua_isnil(L, -1)) {
+    const char* s = lua_tostring(L, -1);
+    if (s && strcmp(s, "linear") == 0)
+      *interp = SP_TASK_LINEAR;
+    else if (!s || strcmp(s, "cubic") != 0)
+      luaL_error(L, "bad argument #%d to '%s' (expected 'interp' \"linear\" or \"cubic\", got %s)",
+                 arg, fname, s ? s : luaL_typename(L, -1));
+  }
+  lua_getfield(L, arg, "periodic");
+  *periodic = lua_toboolean(L, -1);
+  lua_pop(L, 2);
+}
+
+// the reason sp_task_sampled_new refused knots, in words
+static int sampled_error(lua_State* L, const char* fname, const double* t, const double* xy, int n,
+                         sp_task_interp interp, int periodic) {
+  int nmin = interp == SP_TASK_LINEAR ? 2 : (periodic ? 4 : 3);
+  if (n < nmin)
+    return luaL_error(L, "%s: expected at least %d knots for %s%s interpolation, got %d", fname,
+                      nmin, periodic ? "periodic " : "",
+                      interp == SP_TASK_LINEAR ? "linear" : "cubic", n);
+  for (int i = 0; i + 1 < n; i++)
+    if (!(t[i + 1] > t[i]))
+      return luaL_error(L, "%s: expected strictly increasing times, got t[%d] = %f after %f", fname,
+                        i + 2, t[i + 1], t[i]);
+  if (periodic && (xy[0] != xy[2 * (n - 1)] || xy[1] != xy[2 * (n - 1) + 1]))
+    return luaL_error(L,
+                      "%s: expected a closed path (last knot equal to the first) for a "
+                      "periodic task",
+                      fname);
+  return luaL_error(L, "%s: expected finite knot times and positions", fname);
+}
+
+static int l_sampled(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "t");
+  if (lua_isnil(L, -1))
+    return luaL_error(L, "bad argument #1 to 'sampled' (expected field 't', got nil)");
+  sp_array* t = spL_toarray(L, -1);
+  lua_getfield(L, 1, "xy");
+  if (lua_isnil(L, -1))
+    return luaL_error(L, "bad argument #1 to 'sampled' (expected field 'xy', got nil)");
+  sp_array* xy = spL_toarray(L, -1);
+  int64_t n = sp_array_size(t);
+  if (t->ndim != 1)
+    return luaL_error(L,
+                      "bad argument #1 to 'sampled' (expected 't' to be a vector, got %d "
+                      "dimensions)",
+                      t->ndim);
+  if (xy->ndim != 2 || xy->shape[0] != n || xy->shape[1] != 2) {
+    char buf[SP_MAXDIM * 24];
+    return luaL_error(L, "bad argument #1 to 'sampled' (expected 'xy' of shape (%d, 2), got %s)",
+                      (int)n, sp_array_shape_str(buf, sizeof buf, xy));
+  }
+  sp_task_interp interp;
+  int periodic;
+  interp_options(L, 1, "sampled", &interp, &periodic);
+  // contiguous copies owned by the Lua stack
+  sp_array* tc = spL_newarray(L, 1, t->shape);
+  sp_array* xyc = spL_newarray(L, 2, xy->shape);
+  sp_array_assign(tc, t);
+  sp_array_assign(xyc, xy);
+  task_ud* u = push_task(L);
+  int rc = sp_task_sampled_new(&u->task, tc->data, xyc->data, (int)n, interp, periodic);
+  if (rc == SP_EINVAL)
+    return sampled_error(L, "sampled", tc->data, xyc->data, (int)n, interp, periodic);
+  if (rc) return spL_raise(L, rc, "sampled");
+  return 1;
+}
+
+// sample(f, opts): knots f(t) -> x, y at n times evenly spaced over [t0, t1]
+static int l_sample(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  check_options(L, 2, "sample");
+  double t0 = opt_field(L, 2, "sample", "t0", 0), t1 = opt_field(L, 2, "sample", "t1", NAN);
+  double nn = opt_field(L, 2, "sample", "n", 201);
+  if (!(t1 > t0) || !isfinite(t0) || !isfinite(t1))
+    return luaL_error(L, "bad argument #2 to 'sample' (expected finite t0 < t1, got %f and %f)", t0,
+                      t1);
+  if (!(nn >= 2) || nn != floor(nn) || nn > 1e7)
+    return luaL_error(L, "bad argument #2 to 'sample' (expected an integer n >= 2, got %f)", nn);
+  int n = (int)nn;
+  sp_task_interp interp;
+  int periodic;
+  interp_options(L, 2, "sample", &interp, &periodic);
+  int64_t shape[2] = {n, 2};
+  sp_array* tt = spL_newarray(L, 1, shape);
+  sp_array* xy = spL_newarray(L, 2, shape);
+  for (int i = 0; i < n; i++) {
+    double t = i == n - 1 ? t1 : t0 + (t1 - t0) * i / (n - 1);
+    tt->data[i] = t;
+    lua_pushvalue(L, 1);
+    lua_pushnumber(L, t);
+    lua_call(L, 1, 2);
+    if (!lua_isnumber(L, -2) || !lua_isnumber(L, -1))
+      return luaL_error(L,
+                        "sample: expected f(t) to return two numbers x, y, got %s and %s at "
+                        "t = %f",
+                        luaL_typename(L, -2), luaL_typename(L, -1), t);
+    xy->data[2 * i] = lua_tonumber(L, -2);
+    xy->data[2 * i + 1] = lua_tonumber(L, -1);
+    lua_pop(L, 2);
+  }
+  if (periodic) {
+    // a closed path: f(t1) must return to f(t0); make the closure exact
+    double dx = xy->data[2 * (n - 1)] - xy->data[0], dy = xy->data[2 * (n - 1) + 1] - xy->data[1];
+    double scale = 1 + fabs(xy->data[0]) + fabs(xy->data[1]);
+    if (hypot(dx, dy) > 1e-6 * scale)
+      return luaL_error(L,
+                        "sample: expected f(t1) == f(t0) for a periodic path, they differ by "
+                        "%f",
+                        hypot(dx, dy));
+    xy->data[2 * (n - 1)] = xy->data[0];
+    xy->data[2 * (n - 1) + 1] = xy->data[1];
+  }
+  task_ud* u = push_task(L);
+  int rc = sp_task_sampled_new(&u->task, tt->data, xy->data, n, interp, periodic);
+  if (rc == SP_EINVAL) return sampled_error(L, "sample", tt->data, xy->data, n, interp, periodic);
+  if (rc) return spL_raise(L, rc, "sample");
+  return 1;
+}
+
+static sp_array* push_vector(lua_State* L, int64_t n) {
+  return spL_newarray(L, 1, &n);
+}
+
+static int m_eval(lua_State* L) {
+  sp_task* task = checktask(L, 1);
+  double t = luaL_checknumber(L, 2);
+  sp_array* r = push_vector(L, SP_TASK_NR);
+  sp_array* d = push_vector(L, SP_TASK_NR);
+  sp_task_eval(task, r->data, d->data, t);
+  return 2;
+}
+
+static int m_eval_s(lua_State* L) {
+  sp_task* task = checktask(L, 1);
+  double s = luaL_checknumber(L, 2);
+  sp_array* r = push_vector(L, SP_TASK_NR);
+  sp_array* d = push_vector(L, SP_TASK_NR);
+  sp_task_eval_s(task, r->data, d->data, s);
+  return 2;
+}
+
+static int m_ref(lua_State* L) {
+  sp_task* task = checktask(L, 1);
+  double t = luaL_checknumber(L, 2);
+  sp_array* ref = push_vector(L, SP_TASK_NREF);
+  int rc = sp_task_ref(task, ref->data, t);
+  lua_pushboolean(L, rc == 0);
+  return 2;
+}
+
+static int m_circle(lua_State* L) {
+  sp_task* task = checktask(L, 1);
+  double t = luaL_checknumber(L, 2), c[2], R, dir;
+  int rc = sp_task_circle(task, c, &R, &dir, t);
+  if (rc) return spL_failure(L, "circle: the reference has no osculating circle at t = %f", t);
+  lua_pushnumber(L, c[0]);
+  lua_pushnumber(L, c[1]);
+  lua_pushnumber(L, R);
+  lua_pushinteger(L, (lua_Integer)dir);
+  return 4;
+}
+
+static int m_progress(lua_State* L) {
+  sp_task* task = checktask(L, 1);
+  double x = luaL_checknumber(L, 2), y = luaL_checknumber(L, 3);
+  double hint = luaL_optnumber(L, 4, -1), window = luaL_optnumber(L, 5, 0);
+  if (!isfinite(x) || !isfinite(y))
+    return luaL_error(L, "bad argument #%d to 'progress' (expected a finite position, got %f)",
+                      isfinite(x) ? 3 : 2, isfinite(x) ? y : x);
+  if (window > 0.5)
+    return luaL_error(
+        L, "bad argument #5 to 'progress' (expected a window <= 0.5 of a lap, got %f)", window);
+  lua_pushnumber(L, sp_task_progress(task, x, y, hint, window));
+  return 1;
+}
+
+static int l_phase_features(lua_State* L) {
+  double f[2];
+  sp_task_phase_features(f, luaL_checknumber(L, 1));
+  lua_pushnumber(L, f[0]);
+  lua_pushnumber(L, f[1]);
+  return 2;
+}
+
+static int m_period(lua_State* L) {
+  lua_pushnumber(L, sp_task_period(checktask(L, 1)));
+  return 1;
+}
+
+static int m_name(lua_State* L) {
+  lua_pushstring(L, sp_task_name(checktask(L, 1)));
+  return 1;
+}
+
+static int m_tostring(lua_State* L) {
+  task_ud* u = luaL_checkudata(L, 1, SP_TASK_MT);
+  if (!u->task) {
+    lua_pushliteral(L, "spinal.task (closed)");
+    return 1;
+  }
+  lua_pushfstring(L, "spinal.task %s (period %f s)", sp_task_name(u->task),
+                  sp_task_period(u->task));
+  return 1;
+}
+
+static int m_gc(lua_State* L) {
+  task_ud* u = luaL_checkudata(L, 1, SP_TASK_MT);
+  sp_task_free(u->task);
+  u->task = NULL;
+  return 0;
+}
+
+static const luaL_Reg methods[] = {
+    {"eval", m_eval},     {"eval_s", m_eval_s},     {"ref", m_ref},
+    {"circle", m_circle}, {"progress", m_progress}, {"period", m_period},
+    {"name", m_name},     {"close", m_gc},          {NULL, NULL},
+};
+
+static const luaL_Reg functions[] = {
+    {"figure_eight", l_figure_eight},
+    {"circle", l_circle},
+    {"lemniscate", l_lemniscate},
+    {"sampled", l_sampled},
+    {"sample", l_sample},
+    {"phase_features", l_phase_features},
+    {NULL, NULL},
+};
+
+int luaopen_spinal_task(lua_State* L) {
+  if (luaL_newmetatable(L, SP_TASK_MT)) {
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, m_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushcfunction(L, m_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, m_gc);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_pop(L, 1);
+  luaL_newlib(L, functions);
+  return 1;
+}

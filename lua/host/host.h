@@ -1,0 +1,39 @@
+// host.h: pieces of the spinal binary shared between main.c, interrupt.c, hostlib.c and repl.c.
+//
+// The host owns the process: command line, signals, the terminal. Everything a script can call
+// goes through the preloaded C module "spinal.host" (hostlib.c) or the Lua library lua/spinal/.
+#ifndef SP_HOST_H
+#define SP_HOST_H
+
+#include <lua.h>
+
+// exit codes of the binary
+enum { SP_EXIT_OK = 0, SP_EXIT_ERROR = 1, SP_EXIT_USAGE = 2, SP_EXIT_INTERRUPTED = 130 };
+
+// seconds a script has after the first Ctrl-C before "interrupted" is raised inside it
+#define SP_INTERRUPT_GRACE 2.0
+
+// Install the SIGINT handler for state L (no SA_RESTART, so blocking reads return EINTR).
+void sp_host_interrupt_install(lua_State* L);
+// True once Ctrl-C was pressed (and not cleared since).
+int sp_host_interrupted(void);
+// Forget pending Ctrl-Cs and remove the interrupt hook from L (the REPL does this per line).
+void sp_host_interrupt_clear(lua_State* L);
+// Remove the interrupt hook only, keeping the flag (before lua_close, so __gc/__close run whole).
+void sp_host_interrupt_unhook(lua_State* L);
+
+// Register "spinal.host" in package.preload; overrides are the key=value arguments (count n).
+void sp_host_preload(lua_State* L, const char* lua_dir, char** overrides, int n);
+// Monotonic wall-clock time in seconds.
+double sp_host_clock(void);
+// Message handler for lua_pcall: appends a traceback to the error message.
+int sp_host_msghandler(lua_State* L);
+// Print the error on top of L to stderr, prefixed with "spinal: " when prefix is non-zero.
+void sp_host_report(lua_State* L, int prefix);
+// The BLAS in use, as one short line (static storage).
+const char* sp_host_blas(void);
+
+// Run the interactive prompt (or read lines from a non-tty stdin); returns the exit code.
+int sp_host_repl(lua_State* L);
+
+#endif  // SP_HOST_H

@@ -1,0 +1,140 @@
+// hostlib.c: the preloaded C module "spinal.host" (what the binary offers scripts and the Lua
+// library: Ctrl-C flag, command-line overrides, tty test, monotonic clock, directory listing).
+#include <dirent.h>
+#include <errno.h>
+#include <lauxlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host.h"
+
+// provided by OpenBLAS (declared here so the host needs no BLAS header path)
+char* openblas_get_config(void);
+
+const char* sp_host_blas(void) {
+  return openblas_get_config();
+}
+
+// interrupted() -> true once Ctrl-C was pressed
+static int host_interrupted(lua_State* L) {
+  lua_pushboolean(L, sp_host_interrupted());
+  return 1;
+}
+
+// clear_interrupt(): forget a Ctrl-C the script has handled, so the run may go on
+static int host_clear_interrupt(lua_State* L) {
+  sp_host_interrupt_clear(L);
+  return 0;
+}
+
+// overrides() -> { "key=value", ... } as given on the command line, in order
+static int host_overrides(lua_State* L) {
+  lua_getfield(L, lua_upvalueindex(1), "list");
+  int n = (int)luaL_len(L, -1);
+  lua_createtable(L, n, 0);
+  for (int i = 1; i <= n; i++) {
+    lua_geti(L, -2, i);
+    lua_rawseti(L, -2, i);
+  }
+  return 1;
+}
+
+// isatty(fd | file) -> boolean
+static int host_isatty(lua_State* L) {
+  int fd;
+  luaL_Stream* s = luaL_testudata(L, 1, LUA_FILEHANDLE);
+  if (s) {
+    luaL_argcheck(L, s->closef != NULL, 1, "attempt to use a closed file");
+    fd = fileno(s->f);
+  } else if (lua_isinteger(L, 1)) {
+    fd = (int)lua_tointeger(L, 1);
+  } else {
+    return luaL_typeerror(L, 1, "file or file descriptor");
+  }
+  lua_pushboolean(L, isatty(fd));
+  return 1;
+}
+
+// clock() -> monotonic seconds (for rates and ETAs; os.clock is CPU time)
+static int host_clock(lua_State* L) {
+  lua_pushnumber(L, sp_host_clock());
+  return 1;
+}
+
+// listdir(path) -> { names... } sorted by the caller, or nil, message
+static int host_listdir(lua_State* L) {
+  const char* path = luaL_checkstring(L, 1);
+  DIR* d = opendir(path);
+  if (!d) {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "%s: %s", path, strerror(errno));
+    return 2;
+  }
+  lua_newtable(L);
+  int n = 0;
+  for (struct dirent* e = readdir(d); e; e = readdir(d)) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    lua_pushstring(L, e->d_name);
+    lua_rawseti(L, -2, ++n);
+  }
+  closedir(d);
+  return 1;
+}
+
+static int open_host(lua_State* L) {
+  static const luaL_Reg funcs[] = {
+      {"interrupted", host_interrupted},
+      {"clear_interrupt", host_clear_interrupt},
+      {"overrides", host_overrides},
+      {"isatty", host_isatty},
+      {"clock", host_clock},
+      {"listdir", host_listdir},
+      {NULL, NULL},
+  };
+  luaL_newlibtable(L, funcs);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  luaL_setfuncs(L, funcs, 1);
+  lua_getfield(L, lua_upvalueindex(1), "lua_dir");
+  lua_setfield(L, -2, "lua_dir");
+  lua_pushliteral(L, SP_VERSION);
+  lua_setfield(L, -2, "version");
+  lua_pushstring(L, sp_host_blas());
+  lua_setfield(L, -2, "blas");
+  return 1;
+}
+
+void sp_host_preload(lua_State* L, const char* lua_dir, char** overrides, int n) {
+  // one private table shared by the module's functions: the Lua dir and the raw overrides
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_createtable(L, 0, 2);
+  lua_pushstring(L, lua_dir);
+  lua_setfield(L, -2, "lua_dir");
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushstring(L, overrides[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "list");
+  lua_pushcclosure(L, open_host, 1);
+  lua_setfield(L, -2, "spinal.host");
+  lua_pop(L, 1);
+}
+
+int sp_host_msghandler(lua_State* L) {
+  const char* msg = lua_tostring(L, 1);
+  if (!msg) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+void sp_host_report(lua_State* L, int prefix) {
+  const char* msg = lua_tostring(L, -1);
+  if (!msg) msg = "(error object is not a string)";
+  fprintf(stderr, "%s%s\n", prefix ? "spinal: " : "", msg);
+  fflush(stderr);
+  lua_pop(L, 1);
+}

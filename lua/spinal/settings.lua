@@ -1,0 +1,182 @@
+-- settings.lua: key=value command-line overrides and spinal.settings(defaults [, opts]).
+--
+-- `spinal train.lua iters=30 opt.lr=1e-3 name=run1` gives the script
+--   spinal.args = { iters = 30, opt = { lr = 0.001 }, name = "run1" }
+-- ("true"/"false" become booleans, numbers go through tonumber, the rest stay strings; dotted
+-- keys nest, a numeric segment indexes a list). spinal.settings(defaults) merges the same
+-- overrides over a defaults table, converting each to the type of its default and rejecting keys
+-- the defaults do not have.
+local M = {}
+
+local has_host, host = pcall(require, "spinal.host")
+if not has_host then host = nil end
+
+-- the value of an override's text when nothing says what type it should have
+function M.value(text)
+  if text == "true" then return true end
+  if text == "false" then return false end
+  local n = tonumber(text)
+  if n ~= nil then return n end
+  return text
+end
+
+-- "a.b.2=x" -> { "a", "b", 2 }, "x"; nil when item is not an override
+local function split(item)
+  if type(item) ~= "string" then return nil end
+  local key, text = item:match "^([%a_][%w_.]*)=(.*)$"
+  if not key then return nil end
+  local path = {}
+  for segment in (key .. "."):gmatch "([^.]*)%." do
+    if segment == "" then error(("bad override '%s' (empty name in '%s')"):format(item, key), 0) end
+    path[#path + 1] = math.tointeger(tonumber(segment)) or segment
+  end
+  return path, text
+end
+M.split = split
+
+-- the raw key=value arguments given on the command line
+function M.overrides()
+  return host and host.overrides() or {}
+end
+
+-- parse a list of "key=value" strings (other items are skipped) into a nested table
+function M.parse(list)
+  local args, origin = {}, {}
+  for _, item in ipairs(list or {}) do
+    local path, text = split(item)
+    if path then
+      local t, key = args, ""
+      for i = 1, #path - 1 do
+        key = key .. path[i] .. "."
+        local next_t = t[path[i]]
+        if next_t == nil then
+          next_t = {}
+          t[path[i]] = next_t
+        elseif type(next_t) ~= "table" then
+          error(("conflicting overrides '%s' and '%s'"):format(origin[key:sub(1, -2)], item), 0)
+        end
+        t = next_t
+      end
+      key = key .. path[#path]
+      if type(t[path[#path]]) == "table" then
+        local other
+        for k, v in pairs(origin) do
+          if k:sub(1, #key + 1) == key .. "." then other = v end
+        end
+        error(("conflicting overrides '%s' and '%s'"):format(other, item), 0)
+      end
+      t[path[#path]] = M.value(text)
+      origin[key] = item
+    end
+  end
+  return args
+end
+
+local function is_list(t)
+  return type(t) == "table" and #t > 0 and next(t, #t) == nil
+end
+
+local function deepcopy(v)
+  if type(v) ~= "table" then return v end
+  local c = {}
+  for k, x in pairs(v) do c[k] = deepcopy(x) end
+  return setmetatable(c, getmetatable(v))
+end
+
+-- every settable name in defaults, dotted, sorted
+function M.names(defaults, prefix, out)
+  out = out or {}
+  for k, v in pairs(defaults) do
+    local name = (prefix or "") .. tostring(k)
+    if type(v) == "table" and not is_list(v) then
+      M.names(v, name .. ".", out)
+    else
+      out[#out + 1] = name
+    end
+  end
+  if not prefix then table.sort(out) end
+  return out
+end
+
+-- convert an override's text to the type of its default
+local function convert(default, text, item)
+  local kind = type(default)
+  if kind == "number" then
+    local n = tonumber(text)
+    if n == nil then error(("bad override '%s' (expected a number)"):format(item), 0) end
+    if math.type(default) == "integer" then
+      local i = math.tointeger(n)
+      if i == nil then error(("bad override '%s' (expected an integer)"):format(item), 0) end
+      return i
+    end
+    return n + 0.0
+  elseif kind == "boolean" then
+    if text == "true" then return true end
+    if text == "false" then return false end
+    error(("bad override '%s' (expected true or false)"):format(item), 0)
+  elseif kind == "string" then
+    return text
+  elseif is_list(default) then
+    local list = {}
+    for piece in (text .. ","):gmatch "([^,]*)," do
+      if piece ~= "" or text ~= "" then list[#list + 1] = convert(default[1], piece, item) end
+    end
+    return list
+  elseif kind == "table" then
+    error(("bad override '%s' (a group of settings: set its fields, e.g. %s.%s=...)")
+      :format(item, item:match "^[^=]*", M.names(default)[1] or "name"), 0)
+  end
+  error(("bad override '%s' (a %s setting cannot be set from the command line)")
+    :format(item, kind), 0)
+end
+
+local function unknown(item, defaults)
+  local valid = table.concat(M.names(defaults), ", ")
+  error(("unknown setting in '%s' (valid: %s)"):format(item, valid ~= "" and valid or "none"), 0)
+end
+
+-- defaults merged with the overrides (opts.args: a list of "key=value", default: the command
+-- line), each converted to its default's type; unknown keys are errors unless opts.allow_unknown
+function M.settings(defaults, opts)
+  if type(defaults) ~= "table" then
+    error(("bad argument #1 to 'settings' (expected a table of defaults, got %s)")
+      :format(type(defaults)), 2)
+  end
+  opts = opts or {}
+  local result = deepcopy(defaults)
+  for _, item in ipairs(opts.args or M.overrides()) do
+    local path, text = split(item)
+    if path then
+      local def, res = defaults, result
+      for i, key in ipairs(path) do
+        local d
+        if type(def) == "table" then d = def[key] end
+        if d == nil then
+          if not opts.allow_unknown then unknown(item, defaults) end
+          if type(res) ~= "table" then
+            error(("bad override '%s' (%s is not a group of settings)")
+              :format(item, table.concat(path, ".", 1, i - 1)), 0)
+          end
+          for j = i, #path - 1 do
+            if type(res[path[j]]) ~= "table" then res[path[j]] = {} end
+            res = res[path[j]]
+          end
+          res[path[#path]] = M.value(text)
+          break
+        end
+        if i == #path then
+          res[key] = convert(d, text, item)
+        elseif type(d) ~= "table" then
+          unknown(item, defaults)
+        else
+          def, res = d, res[key]
+        end
+      end
+    end
+  end
+  return result
+end
+
+return setmetatable(M, {
+  __call = function(_, defaults, opts) return M.settings(defaults, opts) end,
+})

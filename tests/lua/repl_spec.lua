@@ -1,0 +1,105 @@
+-- repl_spec.lua: the Lua side of the REPL: pretty printer, :commands, completion candidates.
+local repl = require "spinal.repl"
+
+describe("repl.pretty", function()
+  it("prints scalars as Lua would write them, strings quoted", function()
+    assert.equal("42", repl.pretty(42))
+    assert.equal("1.5", repl.pretty(1.5))
+    assert.equal("nil", repl.pretty(nil))
+    assert.equal('"a\\"b\\n"', repl.pretty('a"b\n'))
+  end)
+
+  it("prints lists, then other keys sorted (numbers first), inline when they fit", function()
+    assert.equal("{}", repl.pretty {})
+    assert.equal('{ 1, 2, { a = 1 }, [10] = 0, b = "x", ["not id"] = true }',
+      repl.pretty { 1, 2, { a = 1 }, b = "x", ["not id"] = true, [10] = 0 })
+  end)
+
+  it("summarises long tables with their size", function()
+    local t = {}
+    for i = 1, 1000 do t[i] = i end
+    assert.equal("{ 1, 2, 3, ... (1000 items) }", repl.pretty(t, { items = 3 }))
+  end)
+
+  it("stops at the depth limit, saying how much is hidden", function()
+    assert.equal("{ a = { b = { ... (2 items) } } }",
+      repl.pretty({ a = { b = { c = 1, d = 2 } } }, { depth = 2 }))
+    assert.equal("{ a = { ... (1 item) } }", repl.pretty({ a = { 1 } }, { depth = 1 }))
+  end)
+
+  it("marks cycles instead of following them, but prints shared tables twice", function()
+    local t = { n = 1 }
+    t.me = t
+    assert.matches("^{ me = <cycle: .+>, n = 1 }$", repl.pretty(t))
+    local shared = { 1 }
+    assert.equal("{ { 1 }, { 1 } }", repl.pretty { shared, shared })
+  end)
+
+  it("breaks a wide table into one item per line, indented", function()
+    local t = { alpha = ("a"):rep(30), beta = ("b"):rep(30), gamma = { ("c"):rep(30) } }
+    assert.equal(
+      '{\n  alpha = "' .. ("a"):rep(30) .. '",\n  beta = "' .. ("b"):rep(30) ..
+      '",\n  gamma = { "' .. ("c"):rep(30) .. '" }\n}', repl.pretty(t))
+  end)
+
+  it("uses __tostring for tables and userdata that define it, even when it fails", function()
+    local obj = setmetatable({}, { __tostring = function() return "OBJ" end })
+    assert.equal("{ OBJ }", repl.pretty { obj })
+    assert.matches("^file %(", repl.pretty(io.stdout))
+    local bad = setmetatable({}, { __tostring = function() error "no" end })
+    assert.matches("^<table: __tostring failed", repl.pretty(bad))
+  end)
+end)
+
+describe("repl.complete", function()
+  it("completes global names and keywords", function()
+    local got = repl.complete("setm", "setm")
+    assert.same({ "setmetatable" }, got)
+    assert.same({ "function" }, repl.complete("functio", "functio"))
+  end)
+
+  it("completes fields after a dot, as full words", function()
+    assert.same({ "string.upper" }, repl.complete("string.up", "string.up"))
+    local got = repl.complete("math.", "math.")
+    assert.truthy(#got > 10)
+    for _, w in ipairs(got) do assert.matches("^math%.", w) end
+  end)
+
+  it("completes methods after a colon through a table __index, as on userdata", function()
+    local got = repl.complete("io.stdout:wr", "io.stdout:wr")
+    assert.same({ "io.stdout:write" }, got)
+    _G.__repl_spec_obj = setmetatable({ field = 1 }, { __index = { method = function() end } })
+    assert.same({ "__repl_spec_obj:method" }, repl.complete("__repl_spec_obj:", "x"))
+    assert.same({ "__repl_spec_obj.field", "__repl_spec_obj.method" },
+      repl.complete("__repl_spec_obj.", "x"))
+    _G.__repl_spec_obj = nil
+  end)
+
+  it("lists spinal modules that are not loaded yet", function()
+    _G.spinal = _G.spinal or require "spinal"
+    local got = repl.complete("spinal.prog", "spinal.prog")
+    assert.same({ "spinal.progress" }, got)
+  end)
+
+  it("completes REPL commands at the start of a line", function()
+    assert.same({ ":help" }, repl.complete(":he", ":he"))
+  end)
+
+  it("returns nothing for an unknown or non-table base", function()
+    assert.same({}, repl.complete("nosuchthing.x", "nosuchthing.x"))
+    assert.same({}, repl.complete("math.pi.x", "math.pi.x"))
+  end)
+end)
+
+describe("repl.command", function()
+  it("answers :quit with true and other commands with false", function()
+    assert.is_true(repl.command ":quit")
+    local saved = io.stdout
+    local out = {}
+    io.stdout = { write = function(_, ...) out[#out + 1] = table.concat { ... } end }
+    local quit = repl.command ":help"
+    io.stdout = saved
+    assert.is_false(quit)
+    assert.matches(":help", table.concat(out))
+  end)
+end)

@@ -1,0 +1,138 @@
+-- settings_spec.lua: key=value overrides (spinal.args) and spinal.settings(defaults [, opts]).
+local settings = require "spinal.settings"
+
+local function with(list, defaults, opts)
+  opts = opts or {}
+  opts.args = list
+  return settings(defaults, opts)
+end
+
+local function error_of(f, ...)
+  local ok, err = pcall(f, ...)
+  assert.is_false(ok, "expected an error")
+  return err
+end
+
+describe("settings.parse", function()
+  it("turns numbers, true/false and other text into numbers, booleans and strings", function()
+    local a = settings.parse { "i=3", "f=2.5", "e=1e-3", "t=true", "n=false", "s=abc", "z=" }
+    assert.equal(3, a.i)
+    assert.equal("integer", math.type(a.i))
+    assert.equal(2.5, a.f)
+    assert.equal(1e-3, a.e)
+    assert.is_true(a.t)
+    assert.is_false(a.n)
+    assert.equal("abc", a.s)
+    assert.equal("", a.z)
+  end)
+
+  it("nests dotted keys and indexes lists with numeric segments", function()
+    local a = settings.parse { "opt.lr=0.1", "opt.adam.beta=0.9", "hidden.2=32" }
+    assert.same({ lr = 0.1, adam = { beta = 0.9 } }, a.opt)
+    assert.same({ [2] = 32 }, a.hidden)
+  end)
+
+  it("ignores arguments that are not key=value", function()
+    assert.same({ k = 1 }, settings.parse { "--flag=1", "file.lua", "k=1", "=3", "1x=2" })
+  end)
+
+  it("lets the last of two equal keys win", function()
+    assert.same({ k = 2 }, settings.parse { "k=1", "k=2" })
+  end)
+
+  it("rejects a key that is both a value and a group", function()
+    assert.equal("conflicting overrides 'a=1' and 'a.b=2'",
+      error_of(settings.parse, { "a=1", "a.b=2" }))
+    assert.equal("conflicting overrides 'a.b=2' and 'a=1'",
+      error_of(settings.parse, { "a.b=2", "a=1" }))
+  end)
+
+  it("rejects an empty segment in a dotted key", function()
+    assert.matches("^bad override 'a%.%.b=1'", error_of(settings.parse, { "a..b=1" }))
+  end)
+end)
+
+describe("spinal.settings", function()
+  local defaults = {
+    iters = 10, lr = 0.1, name = "run", verbose = false, hidden = { 64, 64 },
+    opt = { beta = 0.9, kind = "adam" },
+  }
+
+  it("returns the defaults, as a copy, when nothing is overridden", function()
+    local s = with({}, defaults)
+    assert.same(defaults, s)
+    assert.are_not.equal(defaults, s)
+    assert.are_not.equal(defaults.opt, s.opt)
+  end)
+
+  it("converts each override to the type of its default", function()
+    local s = with({ "iters=3", "lr=1", "name=007", "verbose=true", "opt.beta=0.5" }, defaults)
+    assert.equal(3, s.iters)
+    assert.equal("integer", math.type(s.iters))
+    assert.equal(1.0, s.lr)
+    assert.equal("float", math.type(s.lr))
+    assert.equal("007", s.name)
+    assert.is_true(s.verbose)
+    assert.equal(0.5, s.opt.beta)
+    assert.equal("adam", s.opt.kind)
+  end)
+
+  it("does not change the defaults table", function()
+    with({ "iters=3", "opt.beta=0.1", "hidden=1,2,3" }, defaults)
+    assert.equal(10, defaults.iters)
+    assert.equal(0.9, defaults.opt.beta)
+    assert.same({ 64, 64 }, defaults.hidden)
+  end)
+
+  it("reads a list default from comma-separated text or by index", function()
+    assert.same({ 32, 16, 8 }, with({ "hidden=32,16,8" }, defaults).hidden)
+    assert.same({ 64, 5 }, with({ "hidden.2=5" }, defaults).hidden)
+  end)
+
+  it("rejects text that is not a number for a number default", function()
+    assert.equal("bad override 'iters=abc' (expected a number)",
+      error_of(with, { "iters=abc" }, defaults))
+    assert.equal("bad override 'lr=' (expected a number)", error_of(with, { "lr=" }, defaults))
+  end)
+
+  it("rejects a fraction for an integer default", function()
+    assert.equal("bad override 'iters=2.5' (expected an integer)",
+      error_of(with, { "iters=2.5" }, defaults))
+  end)
+
+  it("rejects anything but true or false for a boolean default", function()
+    assert.equal("bad override 'verbose=yes' (expected true or false)",
+      error_of(with, { "verbose=yes" }, defaults))
+  end)
+
+  it("rejects a value for a group of settings", function()
+    assert.matches("^bad override 'opt=1' %(a group of settings",
+      error_of(with, { "opt=1" }, defaults))
+  end)
+
+  it("rejects an unknown key, listing the valid ones", function()
+    assert.equal("unknown setting in 'iterz=3' (valid: hidden, iters, lr, name, opt.beta, "
+      .. "opt.kind, verbose)", error_of(with, { "iterz=3" }, defaults))
+    assert.matches("^unknown setting in 'opt%.gamma=1'",
+      error_of(with, { "opt.gamma=1" }, defaults))
+    assert.matches("^unknown setting in 'iters%.x=1'", error_of(with, { "iters.x=1" }, defaults))
+  end)
+
+  it("keeps unknown keys, parsed, when opts.allow_unknown is set", function()
+    local s = with({ "extra=3", "opt.new=true", "deep.a.b=x" }, defaults, { allow_unknown = true })
+    assert.equal(3, s.extra)
+    assert.is_true(s.opt.new)
+    assert.equal("x", s.deep.a.b)
+    assert.equal(10, s.iters)
+  end)
+
+  it("rejects defaults that are not a table", function()
+    assert.matches("expected a table of defaults, got number", error_of(settings, 3))
+  end)
+
+  it("is reachable as spinal.settings, with the command line as spinal.args", function()
+    local spinal = require "spinal"
+    assert.equal(settings, spinal.settings)
+    assert.same(settings.parse(settings.overrides()), spinal.args)
+  end)
+end)
