@@ -1,7 +1,8 @@
 // fuzz_protocol.c: libFuzzer target for the HAL protocol decoder (hal/protocol.c).
 //
-// Not part of the CTest suite (tests/hal/test_protocol.c runs a short deterministic mutation
-// test there). A longer run, from the repository root:
+// sources: hal/protocol.c engine/core/crc32.c
+// The suite runs it for 10 s (tests/integration/fuzz_short.sh); tests/hal/test_protocol.c adds a
+// deterministic mutation test. A longer run, from the repository root:
 //   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_protocol.c \
 //         hal/protocol.c engine/core/crc32.c -o /tmp/fuzz_protocol
 //   /tmp/fuzz_protocol -max_total_time=600 -max_len=8300
