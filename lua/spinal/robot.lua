@@ -21,7 +21,7 @@ local INF = math.huge
 -- the plant backends a robot file can configure, in the order they are listed
 local PLANTS = { "model", "mujoco", "udp" }
 
--- ---- describing values and paths ---------------------------------------------------------------
+-- ---- describing values and paths ----------------------------------------------------------------
 
 -- "string \"1\"", "number 2.5", "boolean true", "a table", "nil"
 local function describe(v)
@@ -32,7 +32,7 @@ local function describe(v)
       return c == '"' and '\\"' or c == "\\" and "\\\\" or string.format("\\%d", c:byte())
     end) .. '"'
   elseif t == "number" then
-    return "number " .. tostring(v)
+    return "number " .. (v ~= v and "nan" or tostring(v))
   elseif t == "boolean" then
     return "boolean " .. tostring(v)
   elseif t == "nil" then
@@ -51,17 +51,21 @@ local function join(path, key)
   return path .. "[" .. k .. "]"
 end
 
--- edit distance (Levenshtein), for "did you mean"
+-- edit distance (Levenshtein, plus swapped neighbours), for "did you mean"
 local function distance(a, b)
-  local prev, cur = {}, {}
+  local older, prev, cur = {}, {}, {}
   for j = 0, #b do prev[j] = j end
   for i = 1, #a do
     cur[0] = i
     for j = 1, #b do
       local cost = a:byte(i) == b:byte(j) and 0 or 1
       cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+      -- a swap of two neighbours counts as one edit (optimal string alignment)
+      if i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
+        cur[j] = math.min(cur[j], older[j - 2] + 1)
+      end
     end
-    prev, cur = cur, prev
+    older, prev, cur = prev, cur, older
   end
   return prev[#b]
 end
@@ -93,7 +97,7 @@ local function fmt(v)
   return string.format("%.6g", v)
 end
 
--- ---- the problem collector ---------------------------------------------------------------------
+-- ---- the problem collector ----------------------------------------------------------------------
 
 local Check = {}
 Check.__index = Check
@@ -147,7 +151,8 @@ function Check:number(v, path, opt, optional)
   opt = opt or {}
   local what = opt.integer and "an integer" or "a number"
   if opt.above then what = what .. " > " .. fmt(opt.above)
-  elseif opt.min and opt.max then what = what .. " in [" .. fmt(opt.min) .. ", " .. fmt(opt.max) .. "]"
+  elseif opt.min and opt.max then
+    what = what .. " in [" .. fmt(opt.min) .. ", " .. fmt(opt.max) .. "]"
   elseif opt.min then what = what .. " >= " .. fmt(opt.min) end
   if v == nil then
     if not optional then self:add(path, "missing (expected %s)", what) end
@@ -221,8 +226,8 @@ function Check:vector(v, path, n, names, opt, optional)
   if not t then return nil end
   local ok = true
   if n and #t ~= n then
-    self:add(path, "expected %d entries (%s), got %d", n,
-      names and "one per " .. names or "", #t)
+    self:add(path, "expected %d entries%s, got %d", n,
+      names and " (one per " .. names .. ")" or "", #t)
     ok = false
   end
   local out = {}
@@ -269,7 +274,7 @@ function Check:named(v, path, names, what, optional)
   return t
 end
 
--- ---- running the file --------------------------------------------------------------------------
+-- ---- running the file ---------------------------------------------------------------------------
 
 -- run a robot file; returns the table, or nil and "file:line: message"
 local function run_file(path)
@@ -304,7 +309,7 @@ local function run_file(path)
   return result
 end
 
--- ---- validation --------------------------------------------------------------------------------
+-- ---- validation ---------------------------------------------------------------------------------
 
 local TOP = { "name", "doc", "state", "action", "rate", "model", "controller", "limits",
   "safety", "plants" }
@@ -320,8 +325,8 @@ end
 local function check_model_class(ck, t, path, default_name)
   local name = t.name
   if name == nil then
-    name = default_name
-    if name == nil then
+    name = default_name or nil
+    if default_name == nil then
       ck:add(join(path, "name"), "missing (expected a string naming a registered model)")
     end
   else
@@ -372,7 +377,7 @@ local function check_names(ck, v, path, what)
       ck:add(join(path, i), "expected a name (letters, digits, _), got %s", describe(n))
       ok = false
     elseif seen[n] then
-      ck:add(join(path, i), "duplicate %s name '%s' (also [%d])", what, n, seen[n])
+      ck:add(join(path, i), "duplicate %s name '%s' (also %s)", what, n, join(path, seen[n]))
       ok = false
     else
       seen[n] = i
@@ -487,8 +492,9 @@ local function check_controller(ck, v, path, r)
     if c.variant and nx and nu then
       local want = TRACKER_SIZE[c.variant]
       if nx ~= want[1] or nu ~= want[2] then
-        ck:add(join(path, "variant"), "the %s tracker needs %d states and %d actions, "
-          .. "the robot has %d and %d", c.variant, want[1], want[2], nx, nu)
+        ck:add(t.variant ~= nil and join(path, "variant") or path,
+          "the %s tracker needs %d states and %d actions, the robot has %d and %d", c.variant,
+          want[1], want[2], nx, nu)
       end
     end
     local g = ck:named(t.gains, gp, TRACKER_GAINS, "gain", true) or {}
@@ -551,18 +557,20 @@ end
 local function check_plant_model(ck, t, path, r, approx)
   ck:keys(t, path, { "name", "params", "integrator", "substeps", "x0", "process_noise",
     "sensor_noise", "delay", "u_init", "seed" })
-  local m = check_model_class(ck, t, path, approx and approx.name)
+  -- the name defaults to the approximate model's (false: that one is invalid, already reported)
+  local m = check_model_class(ck, t, path, approx and approx.name or approx)
   local out = { backend = "model" }
   if m then
     out.model, out.integrator, out.substeps = m.name, m.integrator, m.substeps
     local base = approx and approx.name == m.name and approx.params or nil
     out.p, out.params = check_params(ck, t.params, join(path, "params"), m.info, base)
     out.p_names = m.info.p_names
-    if r.nx and m.info.nx ~= r.nx then
+    local same = approx and approx.name == m.name  -- its sizes are already checked
+    if r.nx and m.info.nx ~= r.nx and not same then
       ck:add(join(path, "name"), "model %s has %d states (%s), the robot has %d", m.name,
         m.info.nx, table.concat(m.info.x_names, ", "), r.nx)
     end
-    if r.nu and m.info.nu ~= r.nu then
+    if r.nu and m.info.nu ~= r.nu and not same then
       ck:add(join(path, "name"), "model %s has %d actions (%s), the robot has %d", m.name,
         m.info.nu, table.concat(m.info.u_names, ", "), r.nu)
     end
@@ -633,7 +641,8 @@ local function check_plant_mujoco(ck, t, path, r)
   ck:keys(t, path, { "mjcf", "state", "actuators", "substeps", "keyframe", "sensor_noise",
     "delay", "seed" })
   local out = { backend = "mujoco" }
-  local mjcf = ck:string(t.mjcf, join(path, "mjcf"), "the MJCF file name, relative to the robot file")
+  local mjcf = ck:string(t.mjcf, join(path, "mjcf"),
+    "the MJCF file name, relative to the robot file")
   if mjcf then
     out.mjcf = mjcf:sub(1, 1) == "/" and mjcf or (r.dir == "." and mjcf or r.dir .. "/" .. mjcf)
     if not file_exists(out.mjcf) then
@@ -712,7 +721,7 @@ local function validate(ck, t, path)
   local r = { file = path, dir = path:match "^(.*)/[^/]*$" or "." }
   ck:keys(t, "", TOP)
 
-  local name = ck:string(t.name, "name", "a string")
+  local name = ck:string(t.name, "name", "a string naming the robot")
   if name and not name:match "^[%a_][%w_%-]*$" then
     ck:add("name", "expected a name of letters, digits, _ and -, got %s", describe(name))
   elseif name and #name > 63 then
@@ -729,10 +738,10 @@ local function validate(ck, t, path)
 
   -- the approximate model
   local mt = ck:table(t.model, "model", "a table { name = ..., params = ... }")
-  local approx
+  local approx = false  -- false: declared but invalid
   if mt then
     ck:keys(mt, "model", { "name", "params", "integrator", "substeps" })
-    approx = check_model_class(ck, mt, "model")
+    approx = check_model_class(ck, mt, "model") or false
     if approx then
       approx.p, approx.params = check_params(ck, mt.params, "model.params", approx.info)
       local info = approx.info
@@ -746,7 +755,7 @@ local function validate(ck, t, path)
       end
     end
   end
-  r.model = approx
+  r.model = approx or nil
 
   check_limits(ck, t.limits, "limits", r)
   check_safety(ck, t.safety, "safety", r)
@@ -755,7 +764,7 @@ local function validate(ck, t, path)
   return r
 end
 
--- ---- building ------------------------------------------------------------------------------------
+-- ---- building -----------------------------------------------------------------------------------
 
 local function zeros(n)
   local z = {}
@@ -829,7 +838,7 @@ local function build(ck, r)
   return model, ctl, ref, report
 end
 
--- ---- the robot object ----------------------------------------------------------------------------
+-- ---- the robot object ---------------------------------------------------------------------------
 
 local Robot = {}
 Robot.__index = Robot
@@ -858,7 +867,9 @@ end
 -- returns scheme, config (a fresh table the caller may change), uri; or nil, message
 function Robot:plant_config(uri)
   uri = uri or "model"
-  if type(uri) ~= "string" then return nil, "expected a backend name or URI, got " .. describe(uri) end
+  if type(uri) ~= "string" then
+    return nil, "expected a backend name or URI, got " .. describe(uri)
+  end
   local scheme, rest = uri:match "^([%a][%w+.-]*)://(.*)$"
   scheme = scheme or uri
   local declared = self.plants[scheme]
@@ -896,7 +907,7 @@ function Robot:close()
   if self.model then self.model:close() end
 end
 
--- ---- entry points ----------------------------------------------------------------------------------
+-- ---- entry points -------------------------------------------------------------------------------
 
 -- validate and (when everything is valid) build; returns robot or nil, and the checker
 local function process(path)
@@ -945,7 +956,9 @@ end
 -- Load a robot file: the robot object, or an error listing every problem (one per line).
 function M.load(path)
   local robot, ck = process(path)
-  if not robot then error(table.concat(ck.problems, "\n"), 2) end
+  -- each problem already names the file and field: no position prefix (level 0)
+  if not robot then error(table.concat(ck.problems, "\n"), 0) end
+  robot.warnings = ck.warnings
   return robot
 end
 
@@ -969,13 +982,13 @@ function M.main(paths, out, err)
     for _, w in ipairs(warnings) do err:write(w, "\n") end
     if ok then
       out:write(string.format("%s: ok (%s: %s)\n", path, robot.name, M.summary(robot)))
+      out:flush()
     else
       for _, p in ipairs(problems) do err:write(p, "\n") end
       err:write(string.format("%s: %d problem%s\n", path, #problems, #problems == 1 and "" or "s"))
       status = 1
     end
   end
-  out:flush()
   return status
 end
 
