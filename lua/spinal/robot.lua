@@ -276,9 +276,28 @@ end
 
 -- ---- running the file ---------------------------------------------------------------------------
 
--- run a robot file; returns the table, or nil and "file:line: message"
-local function run_file(path)
+-- run a robot file; returns the table, or nil and "file:line: message". The file sees the
+-- globals through its own environment (its assignments do not leak) plus include(name), which
+-- runs another robot file named relative to this one and returns a fresh copy of its table.
+local MAX_INCLUDE = 8
+
+local function run_file(path, depth)
+  depth = depth or 0
   local env = setmetatable({}, { __index = _G })
+  env.include = function(name)
+    if type(name) ~= "string" then
+      error("include: expected a robot file name, got " .. describe(name), 2)
+    end
+    if depth >= MAX_INCLUDE then
+      error(string.format("include: more than %d levels deep (does a file include itself?)",
+        MAX_INCLUDE), 2)
+    end
+    local dir = path:match "^(.*)/[^/]*$"
+    local target = (name:sub(1, 1) == "/" or not dir) and name or dir .. "/" .. name
+    local t, err = run_file(target, depth + 1)
+    if not t then error(err, 0) end
+    return t
+  end
   local chunk, err = loadfile(path, "t", env)
   if not chunk then
     local reason = err:match "^cannot open .-: (.*)$"
@@ -300,7 +319,7 @@ local function run_file(path)
   end)
   if not ok then
     local msg = type(result) == "string" and result or "error object is " .. describe(result)
-    if not msg:find(path, 1, true) and where then msg = where .. ": " .. msg end
+    if not msg:find(path, 1, true) then msg = (where or path) .. ": " .. msg end
     return nil, msg
   end
   if type(result) ~= "table" then

@@ -256,6 +256,18 @@ describe("spinal.robot.load", function()
     assert.is_nil(rawget(_G, "leaked_global"))
     r:close()
   end)
+
+  it("include runs another robot file named relative to this one", function()
+    local r = robot.load(FIX .. "includes_minimal.lua")
+    assert.equal("minimal_heavy", r.name)
+    assert.equal(2, r.model.params.m)
+    assert.equal(1, r.model.params.l)  -- the class default, as in the included file
+    r:close()
+    local base = robot.load(FIX .. "ok_minimal.lua")
+    assert.equal("minimal", base.name)  -- including never changes the included file's robot
+    assert.equal(1, base.model.params.m)
+    base:close()
+  end)
 end)
 
 describe("spinal.robot.check reports", function()
@@ -271,6 +283,12 @@ describe("spinal.robot.check reports", function()
 
   it("an error raised with a non-string value at the line that raised it", function()
     assert.same({ ":2: error object is a table" }, problems_of "raises_table.lua")
+  end)
+
+  it("an error in an included file with the including file and the included file's line",
+    function()
+    assert.same({ ":1: " .. FIX .. "syntax_error.lua:4: '}' expected (to close '{' at line 3) "
+      .. "near 'action'" }, problems_of "includes_broken.lua")
   end)
 
   it("a file that returns something other than a table", function()
