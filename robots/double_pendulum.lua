@@ -33,12 +33,12 @@ return {
   -- dt = 0.01 (discrete closed-loop eigenvalue near -2.3): `spinal check` reports it.
   controller = {
     kind = "lqr",
+    x_eq = { 0, 0, 0, 0 },       -- the set point: u = u_eq - K (x - x_eq)
+    u_eq = { 0, 0 },
     design = {
       Q = { 250, 250, 10, 10 },  -- a list: the diagonal; a list of rows: the full matrix
       R = { 1, 1 },
       method = "discrete",
-      x_eq = { 0, 0, 0, 0 },
-      u_eq = { 0, 0 },
     },
   },
 

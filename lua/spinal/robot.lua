@@ -97,6 +97,12 @@ local function fmt(v)
   return string.format("%.6g", v)
 end
 
+local function zeros(n)
+  local z = {}
+  for i = 1, n do z[i] = 0 end
+  return z
+end
+
 -- ---- the problem collector ----------------------------------------------------------------------
 
 local Check = {}
@@ -499,8 +505,11 @@ local function check_controller(ck, v, path, r)
   local kind = ck:choice(t.kind, join(path, "kind"), { "tracker", "pd", "lqr" }, nil)
   if t.kind == nil then ck:add(join(path, "kind"), "missing (expected one of tracker, pd, lqr)") end
   local keys = { "kind", "limits" }
-  local extra = { tracker = { "variant", "gains" }, pd = { "gains" }, lqr = { "gains", "design" } }
-  for _, k in ipairs(extra[kind] or { "variant", "gains", "design" }) do keys[#keys + 1] = k end
+  local extra = { tracker = { "variant", "gains" }, pd = { "gains" },
+    lqr = { "gains", "design", "x_eq", "u_eq" } }
+  for _, k in ipairs(extra[kind] or { "variant", "gains", "design", "x_eq", "u_eq" }) do
+    keys[#keys + 1] = k
+  end
   ck:keys(t, path, keys)
   c.kind = kind
   local nx, nu = r.nx, r.nu
@@ -548,19 +557,18 @@ local function check_controller(ck, v, path, r)
     local dp = join(path, "design")
     local d = ck:table(t.design, dp, "a table { Q = ..., R = ... }", true)
     if d and nx and nu then
-      ck:keys(d, dp, { "Q", "R", "method", "x_eq", "u_eq" })
+      ck:keys(d, dp, { "Q", "R", "method" })
       c.design = {
-        Q = ck:matrix(d.Q, join(dp, "Q"), nx, nx, { min = -INF }),
+        Q = ck:matrix(d.Q, join(dp, "Q"), nx, nx),
         R = ck:matrix(d.R, join(dp, "R"), nu, nu),
         method = ck:choice(d.method, join(dp, "method"), { "discrete", "continuous" }, "discrete"),
       }
-      if d.Q == nil then c.design.Q = nil end
     end
-    local xp, up = join(dp, "x_eq"), join(dp, "u_eq")
-    c.x_eq = d and d.x_eq ~= nil and ck:vector(d.x_eq, xp, nx, "state") or nil
-    c.u_eq = d and d.u_eq ~= nil and ck:vector(d.u_eq, up, nu, "action") or nil
-    if nx and not c.x_eq then c.x_eq = {} for i = 1, nx do c.x_eq[i] = 0 end end
-    if nu and not c.u_eq then c.u_eq = {} for i = 1, nu do c.u_eq[i] = 0 end end
+    -- the set point: u = u_eq - K (x - x_eq)
+    c.x_eq = t.x_eq ~= nil and ck:vector(t.x_eq, join(path, "x_eq"), nx, "state") or nil
+    c.u_eq = t.u_eq ~= nil and ck:vector(t.u_eq, join(path, "u_eq"), nu, "action") or nil
+    if nx and not c.x_eq then c.x_eq = zeros(nx) end
+    if nu and not c.u_eq then c.u_eq = zeros(nu) end
   end
 
   -- the controller's own clamps: default the robot's action limits
@@ -785,12 +793,6 @@ end
 
 -- ---- building -----------------------------------------------------------------------------------
 
-local function zeros(n)
-  local z = {}
-  for i = 1, n do z[i] = 0 end
-  return z
-end
-
 local function cat(a, b)
   local out = {}
   for i = 1, #a do out[#out + 1] = a[i] end
@@ -814,40 +816,40 @@ local function build(ck, r)
     ctl = ctrl_lib.pd(r.nu, c.kp, c.kd)
     ref = zeros(3 * r.nu)
   elseif c.kind == "lqr" then
-    local K = c.K
+    local A, B = model:jac(c.x_eq, c.u_eq)
+    local K, method = c.K and array.new(c.K), "given"
     if not K then
       local d = c.design
-      local A, B = model:jac(c.x_eq, c.u_eq)
       local Q, R = array.new(d.Q), array.new(d.R)
-      local Kd, err
+      local err
+      method = d.method
       if d.method == "continuous" then
         local fx, fu = model:f_jac(c.x_eq, c.u_eq)
-        Kd, err = ctrl_lib.lqr_gain(fx, fu, Q, R, "continuous")
+        K, err = ctrl_lib.lqr_gain(fx, fu, Q, R, "continuous")
       else
-        Kd, err = ctrl_lib.lqr_gain(A, B, Q, R, "discrete")
+        K, err = ctrl_lib.lqr_gain(A, B, Q, R, "discrete")
       end
-      if not Kd then
+      if not K then
         ck:add("controller.design", "no stabilising LQR gain for this model at x_eq, u_eq (%s)",
           tostring(err))
         return model
       end
-      local rho = ctrl_lib.closed_loop(A, B, Kd)
-      local drift = 0
-      local xn = model:step(c.x_eq, c.u_eq)
-      for i = 1, r.nx do drift = math.max(drift, math.abs(xn[i] - c.x_eq[i])) end
-      report = { rho = rho, drift = drift, method = d.method }
-      if rho >= 1 then
-        ck:add("controller.design", "the %s design is unstable on the model's discrete step "
-          .. "(spectral radius %.3g at dt = %g)%s", d.method, rho, 1 / r.rate,
-          d.method == "continuous" and "; use method = \"discrete\"" or "")
-      end
-      if drift > 1e-9 * math.max(1, r.rate) then
-        ck:warn("controller.design", "x_eq is not an equilibrium of the model under u_eq "
-          .. "(one step moves it by %.3g)", drift)
-      end
-      K = Kd
-    else
-      K = array.new(K)
+    end
+    -- every gain, designed or given, must stabilise the model's discrete step
+    local rho = ctrl_lib.closed_loop(A, B, K)
+    local drift = 0
+    local xn = model:step(c.x_eq, c.u_eq)
+    for i = 1, r.nx do drift = math.max(drift, math.abs(xn[i] - c.x_eq[i])) end
+    report = { rho = rho, drift = drift, method = method }
+    local where = c.K and "controller.gains" or "controller.design"
+    if rho >= 1 then
+      ck:add(where, "the %s is unstable on the model's discrete step (spectral radius %.3g at "
+        .. "dt = %g)%s", c.K and "gain" or method .. " design", rho, 1 / r.rate,
+        method == "continuous" and "; use method = \"discrete\"" or "")
+    end
+    if drift * r.rate > 1e-6 then
+      ck:warn(c.K and "controller" or "controller.design", "x_eq is not an equilibrium of the "
+        .. "model under u_eq (one step moves it by %.3g)", drift)
     end
     ctl = ctrl_lib.lqr(K)
     ref = cat(c.x_eq, c.u_eq)
