@@ -473,7 +473,7 @@ local function check_safety(ck, v, path, r)
     r.u_safe = ck:vector(t.safe_command, sp, r.nu, "action")
   end
   -- the safe command must respect the limits (checked once here, sent unfiltered on a fault)
-  if r.u_safe and r.u_min then
+  if r.nu and r.u_safe and r.u_min then
     for i = 1, r.nu do
       if r.u_safe[i] < r.u_min[i] or r.u_safe[i] > r.u_max[i] then
         ck:add(t.safe_command == nil and sp or join(sp, i),
@@ -744,8 +744,10 @@ local function check_plants(ck, v, path, r, approx)
 end
 
 -- validate a robot table; returns the normalised declaration (r) filled as far as it is valid
+local TABLE_LABEL = "(robot table)"
+
 local function validate(ck, t, path)
-  local r = { file = path, dir = path:match "^(.*)/[^/]*$" or "." }
+  local r = { file = path, dir = path ~= TABLE_LABEL and path:match "^(.*)/[^/]*$" or "." }
   ck:keys(t, "", TOP)
 
   local name = ck:string(t.name, "name", "a string naming the robot")
@@ -931,13 +933,16 @@ end
 -- ---- entry points -------------------------------------------------------------------------------
 
 -- validate and (when everything is valid) build; returns robot or nil, and the checker
-local function process(path)
+-- (src: a file path, or a robot table written in a script; problems then start "(robot table)")
+local function process(src)
+  local path = type(src) == "table" and TABLE_LABEL or src
   local ck = new_check(path)
-  if type(path) ~= "string" then
-    ck.problems[1] = "expected a path to a robot file, got " .. describe(path)
+  if type(src) ~= "string" and type(src) ~= "table" then
+    ck.problems[1] = "expected a robot file name or a robot table, got " .. describe(src)
     return nil, ck
   end
-  local t, err = run_file(path)
+  local t, err = src, nil
+  if type(src) == "string" then t, err = run_file(src) end
   if not t then
     ck.problems[1] = err
     return nil, ck
@@ -974,7 +979,8 @@ local function process(path)
   return robot, ck
 end
 
--- Load a robot file: the robot object, or an error listing every problem (one per line).
+-- Load a robot file (or a robot table): the robot object, or an error listing every problem (one
+-- per line).
 function M.load(path)
   local robot, ck = process(path)
   -- each problem already names the file and field: no position prefix (level 0)

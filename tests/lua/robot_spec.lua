@@ -466,3 +466,68 @@ describe("spinal check", function()
     assert.matches("^spinal check: expected one or more robot files", err)
   end)
 end)
+
+describe("robot tables written in a script", function()
+  it("load like files, problems labelled (robot table)", function()
+    local t = dofile "tests/lua/fixtures/robots/ok_minimal.lua"
+    local r = robot.load(t)
+    assert.equal("minimal", r.name)
+    r:close()
+    t.rate = -1
+    local ok, problems = robot.check(t)
+    assert.is_false(ok)
+    assert.same({ "(robot table): rate: expected a number > 0, got number -1" }, problems)
+  end)
+end)
+
+describe("robot.check on randomly broken robots", function()
+  local rng = require "spinal.rng"
+  local VALUES = { false, 0, -1, 1.5, 0 / 0, math.huge, -math.huge, "", "x", "rk4", true, {},
+    { 1 }, { "a" }, { {} }, { 1, 2, 3, 4, 5 }, { x = 1 }, 2 ^ 63 }
+
+  -- every (table, key) pair below t, as a list of { parent, key }
+  local function slots(t, out)
+    out = out or {}
+    for k, v in pairs(t) do
+      out[#out + 1] = { t, k }
+      if type(v) == "table" then slots(v, out) end
+    end
+    return out
+  end
+
+  it("reports problems naming the table and never raises, over many seeds", function()
+    local files = { "robots/rc_car.lua", "robots/double_pendulum.lua", "robots/quadruped.lua",
+      FIX .. "ok_minimal.lua" }
+    local broken, total = 0, 0
+    for seed = 1, 40 do
+      local g = rng.new(seed)
+      for _, file in ipairs(files) do
+        local t = dofile(file)
+        local list = slots(t)
+        for _ = 1, g:integer(3) do
+          local slot = list[g:integer(#list)]
+          local choice = g:integer(#VALUES + 2)
+          if choice == #VALUES + 1 then
+            slot[1][slot[2]] = nil
+          elseif choice == #VALUES + 2 then
+            slot[1][tostring(slot[2]) .. "x"] = 1  -- a typo'd extra key
+          else
+            local v = VALUES[choice]
+            slot[1][slot[2]] = type(v) == "table" and { table.unpack(v) } or v
+          end
+        end
+        local ok, result, problems = pcall(robot.check, t)
+        assert(ok, "check raised on seed " .. seed .. " (" .. file .. "): " .. tostring(result))
+        total = total + 1
+        if not result then
+          broken = broken + 1
+          assert.is_true(#problems >= 1)
+          for _, p in ipairs(problems) do
+            assert.equal("(robot table): ", p:sub(1, 15))
+          end
+        end
+      end
+    end
+    assert.is_true(broken > total / 2, broken .. " of " .. total .. " mutations were caught")
+  end)
+end)
