@@ -62,6 +62,11 @@ struct sp_loop {
   counter jit_sum, jit_max, per_sum, per_n, per_min, per_max;
   counter rd_sum, rd_max, wr_sum, wr_max, tk_sum, tk_max;
   atomic_uint_fast32_t hist[HIST_US + 1];
+
+  // latest tick for readers on other threads: a seqlock over 64-bit words
+  // [k, t, flags, x (nx), u (nu)] stored as bit patterns
+  counter latest_seq;
+  counter* latest;
 };
 
 // ---- small helpers ----------------------------------------------------------------------------
@@ -143,8 +148,10 @@ int sp_loop_new(sp_loop** out, sp_plant* plant, sp_safety* safety, const sp_loop
   size_t nd = 3 * (size_t)l->nx + 2 * (size_t)l->nu + 2 * (size_t)l->np;
   l->mem = sp_calloc(nd ? nd : 1, sizeof(double));
   size_t cap = c->log_capacity ? c->log_capacity : (size_t)fmax(4096, 2 * rate);
-  int rc = l->mem ? sp_log_new(&l->log, l->nx, l->nu, cap) : SP_ENOMEM;
+  l->latest = sp_calloc(3 + (size_t)l->nx + (size_t)l->nu, sizeof(counter));
+  int rc = l->mem && l->latest ? sp_log_new(&l->log, l->nx, l->nu, cap) : SP_ENOMEM;
   if (rc) {
+    sp_free(l->latest);
     sp_free(l->mem);
     sp_free(l);
     return sp_errorf(msg, msglen, rc, "loop: cannot allocate (log of %zu samples)", cap);
@@ -169,6 +176,7 @@ int sp_loop_new(sp_loop** out, sp_plant* plant, sp_safety* safety, const sp_loop
   atomic_init(&l->stop_flag, 0);
   atomic_init(&l->log_stop, 0);
   atomic_init(&l->sched_fifo, 0);
+  atomic_init(&l->latest_seq, 0);
   reset_stats(l);
   *out = l;
   return 0;
@@ -179,6 +187,7 @@ void sp_loop_free(sp_loop* l) {
   sp_loop_stop(l);
   pthread_mutex_destroy(&l->q_lock);
   sp_log_free(l->log);
+  sp_free(l->latest);
   sp_free(l->mem);
   sp_free(l);
 }
@@ -256,6 +265,61 @@ const double* sp_loop_params(const sp_loop* l) {
   return l->params[atomic_load_explicit(&((sp_loop*)l)->front, memory_order_acquire)];
 }
 
+// ---- latest sample (seqlock) ------------------------------------------------------------------
+
+static uint64_t bits(double d) {
+  uint64_t v;
+  memcpy(&v, &d, 8);
+  return v;
+}
+
+static double from_bits(uint64_t v) {
+  double d;
+  memcpy(&d, &v, 8);
+  return d;
+}
+
+static void pub(counter* c, uint64_t v) {
+  atomic_store_explicit(c, v, memory_order_release);
+}
+static uint64_t sub(counter* c) {
+  return atomic_load_explicit(c, memory_order_acquire);
+}
+
+// writer (control thread): odd sequence while writing, even when done
+static void publish_latest(sp_loop* l, double t, uint32_t flags) {
+  // release stores keep the odd sequence number ahead of the data (Boehm 2012, "Can seqlocks get
+  // along with programming language memory models?"), without fences
+  uint64_t s = ld(&l->latest_seq);
+  atomic_store_explicit(&l->latest_seq, s + 1, memory_order_relaxed);
+  counter* w = l->latest;
+  pub(&w[0], (uint64_t)l->k);
+  pub(&w[1], bits(t));
+  pub(&w[2], flags);
+  for (int i = 0; i < l->nx; i++) pub(&w[3 + i], bits(l->have_state ? l->x_last[i] : NAN));
+  for (int i = 0; i < l->nu; i++) pub(&w[3 + l->nx + i], bits(l->u_out[i]));
+  atomic_store_explicit(&l->latest_seq, s + 2, memory_order_release);
+}
+
+int sp_loop_latest(const sp_loop* lc, double* x, double* u, double* t, long* k, uint32_t* flags) {
+  if (!lc) return SP_EINVAL;
+  sp_loop* l = (sp_loop*)lc;
+  counter* w = l->latest;
+  for (int tries = 0; tries < 100000; tries++) {
+    uint64_t s1 = atomic_load_explicit(&l->latest_seq, memory_order_acquire);
+    if (s1 == 0) return SP_ENOTFOUND;
+    if (s1 & 1) continue;
+    // acquire loads keep the second sequence read after the data
+    if (k) *k = (long)sub(&w[0]);
+    if (t) *t = from_bits(sub(&w[1]));
+    if (flags) *flags = (uint32_t)sub(&w[2]);
+    for (int i = 0; x && i < l->nx; i++) x[i] = from_bits(sub(&w[3 + i]));
+    for (int i = 0; u && i < l->nu; i++) u[i] = from_bits(sub(&w[3 + l->nx + i]));
+    if (atomic_load_explicit(&l->latest_seq, memory_order_relaxed) == s1) return 0;
+  }
+  return SP_ETIMEOUT;
+}
+
 // ---- one tick ---------------------------------------------------------------------------------
 
 // read -> act -> safety -> write -> log at loop time t; extra: flags from the driver (LATE).
@@ -299,6 +363,7 @@ static int tick(sp_loop* l, double t, uint32_t extra) {
   if (!r.state_new) flags |= SP_FLAG_DROPPED;
   if (wrc) flags |= SP_FLAG_WRITE_ERROR;
   sp_log_push(l->log, l->k, t, l->have_state ? l->x_last : NULL, l->u_out, flags);
+  publish_latest(l, t, flags);
   int64_t t4 = now_ns();
 
   // statistics

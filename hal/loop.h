@@ -124,6 +124,12 @@ int sp_loop_set_params(sp_loop* l, const double* p, int n);
 const double* sp_loop_params(const sp_loop* l);
 
 void sp_loop_stats_get(const sp_loop* l, sp_loop_stats* out);
+
+// The latest tick as a consistent snapshot, from any thread without disturbing the loop (a
+// seqlock: the control thread never waits; a reader retries while a tick is being published).
+// x (nx), u (nu), t, k, flags may each be NULL. SP_ENOTFOUND before the first tick, SP_ETIMEOUT if
+// no consistent snapshot could be taken (practically never).
+int sp_loop_latest(const sp_loop* l, double* x, double* u, double* t, long* k, uint32_t* flags);
 // The loop's log. Its arrays are complete after sp_loop_run returns or after sp_loop_stop/wait;
 // while a real-time loop runs, its log thread is the consumer and they must not be touched.
 sp_log* sp_loop_log(sp_loop* l);

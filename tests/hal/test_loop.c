@@ -293,6 +293,37 @@ TEST(estop_from_another_thread_puts_a_running_loop_in_its_safe_command) {
   rig_close(&r);
 }
 
+static int act_k(void* user, double* u, const double* x, double t, long k) {
+  u[0] = u[1] = (double)k;
+  return 0;
+}
+
+TEST(latest_sample_is_a_consistent_snapshot_while_the_loop_runs) {
+  rig r;
+  CHECK_INT(rig_open(&r, SP_LOOP_REALTIME, 1000, act_k, NULL, NULL, 0, 0, 0), 0);
+  double x[2], u[2], t;
+  long k;
+  uint32_t f;
+  CHECK_INT(sp_loop_latest(r.l, x, u, &t, &k, &f), SP_ENOTFOUND);
+  CHECK_INT(sp_loop_start(r.l, 0), 0);
+  long last = -1, reads = 0;
+  struct timespec t0, now;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  do {
+    if (sp_loop_latest(r.l, x, u, &t, &k, &f) == 0) {
+      // the policy wrote u = (k, k) at tick k: a torn snapshot would mix ticks
+      if (u[0] != (double)k || u[1] != (double)k) SP_FAIL_("torn snapshot at tick %ld", k);
+      if (k < last) SP_FAIL_("tick went back from %ld to %ld", last, k);
+      last = k;
+      reads++;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &now);
+  } while ((now.tv_sec - t0.tv_sec) * 1000000000L + (now.tv_nsec - t0.tv_nsec) < 100000000L);
+  CHECK_INT(sp_loop_stop(r.l), 0);
+  CHECK(reads > 0 && last > 10);
+  rig_close(&r);
+}
+
 TEST(real_time_rollout_returns_every_tick) {
   rig r;
   CHECK_INT(rig_open(&r, SP_LOOP_REALTIME, 500, act_fb, NULL, NULL, 0.1, 0, 0), 0);
