@@ -586,9 +586,9 @@ local function check_plant_model(ck, t, path, r, approx)
     "sensor_noise", "delay", "u_init", "seed" })
   -- the name defaults to the approximate model's (false: that one is invalid, already reported)
   local m = check_model_class(ck, t, path, approx and approx.name or approx)
-  local out = { backend = "model" }
+  local out = {}
   if m then
-    out.model, out.integrator, out.substeps = m.name, m.integrator, m.substeps
+    out.name, out.integrator, out.substeps = m.name, m.integrator, m.substeps
     local base = approx and approx.name == m.name and approx.params or nil
     out.p, out.params = check_params(ck, t.params, join(path, "params"), m.info, base)
     out.p_names = m.info.p_names
@@ -604,11 +604,11 @@ local function check_plant_model(ck, t, path, r, approx)
   end
   local nx, nu = r.nx, r.nu
   out.x0 = t.x0 ~= nil and ck:vector(t.x0, join(path, "x0"), nx, "state") or nil
-  out.process_std = t.process_noise ~= nil and ck:vector(t.process_noise,
+  out.process_noise = t.process_noise ~= nil and ck:vector(t.process_noise,
     join(path, "process_noise"), nx, "state", { min = 0, scalar = true }) or nil
-  out.sensor_std = t.sensor_noise ~= nil and ck:vector(t.sensor_noise,
+  out.sensor_noise = t.sensor_noise ~= nil and ck:vector(t.sensor_noise,
     join(path, "sensor_noise"), nx, "state", { min = 0, scalar = true }) or nil
-  out.delay_ticks = ck:number(t.delay, join(path, "delay"), { integer = true, min = 0 }, true) or 0
+  out.delay = ck:number(t.delay, join(path, "delay"), { integer = true, min = 0 }, true) or 0
   out.u_init = t.u_init ~= nil and ck:vector(t.u_init, join(path, "u_init"), nu, "action") or nil
   out.seed = ck:number(t.seed, join(path, "seed"), { integer = true, min = 0 }, true) or 0
   return out
@@ -667,7 +667,7 @@ end
 local function check_plant_mujoco(ck, t, path, r)
   ck:keys(t, path, { "mjcf", "state", "actuators", "substeps", "keyframe", "sensor_noise",
     "delay", "seed" })
-  local out = { backend = "mujoco" }
+  local out = {}
   local mjcf = ck:string(t.mjcf, join(path, "mjcf"),
     "the MJCF file name, relative to the robot file")
   if mjcf then
@@ -709,16 +709,16 @@ local function check_plant_mujoco(ck, t, path, r)
   out.substeps = ck:number(t.substeps, join(path, "substeps"), { integer = true, min = 1 }, true)
     or 0
   out.keyframe = ck:string(t.keyframe, join(path, "keyframe"), "a keyframe name in the MJCF", true)
-  out.sensor_std = t.sensor_noise ~= nil and ck:vector(t.sensor_noise,
+  out.sensor_noise = t.sensor_noise ~= nil and ck:vector(t.sensor_noise,
     join(path, "sensor_noise"), r.nx, "state", { min = 0, scalar = true }) or nil
-  out.delay_ticks = ck:number(t.delay, join(path, "delay"), { integer = true, min = 0 }, true) or 0
+  out.delay = ck:number(t.delay, join(path, "delay"), { integer = true, min = 0 }, true) or 0
   out.seed = ck:number(t.seed, join(path, "seed"), { integer = true, min = 0 }, true) or 0
   return out
 end
 
 local function check_plant_udp(ck, t, path)
   ck:keys(t, path, { "address", "port" })
-  local out = { backend = "udp" }
+  local out = {}
   out.address = ck:string(t.address, join(path, "address"), "a host name or IP address")
   out.port = ck:number(t.port, join(path, "port"), { integer = true, min = 1, max = 65535 })
   return out
@@ -887,7 +887,8 @@ local function copy(v)
 end
 
 -- the HAL configuration for a backend ("model", "mujoco") or a URI ("udp://host:port"):
--- returns scheme, config (a fresh table the caller may change), uri; or nil, message
+-- returns scheme, config (a fresh table the caller may change, fields named as spinal.hal.open
+-- reads them), uri; or nil, message
 function Robot:plant_config(uri)
   uri = uri or "model"
   if type(uri) ~= "string" then
@@ -895,12 +896,13 @@ function Robot:plant_config(uri)
   end
   local scheme, rest = uri:match "^([%a][%w+.-]*)://(.*)$"
   scheme = scheme or uri
-  local declared = self.plants[scheme]
+  local d = self.plants[scheme]
+  local cfg = { robot = self.name, rate = self.rate }
   if scheme == "udp" then
-    local cfg = copy(declared) or { backend = "udp" }
+    if d then cfg.address, cfg.port = d.address, d.port end
     if rest and rest ~= "" then
       local host, port = rest:match "^%[?([^%]]*)%]?:(%d+)$"
-      if not host then
+      if not host or host == "" or tonumber(port) < 1 or tonumber(port) > 65535 then
         return nil, "bad udp URI '" .. uri .. "' (expected udp://host:port)"
       end
       cfg.address, cfg.port = host, tonumber(port)
@@ -908,20 +910,34 @@ function Robot:plant_config(uri)
     if not cfg.address then
       return nil, self.file .. " declares no udp plant; give its address: udp://host:port"
     end
-    cfg.robot, cfg.rate_hz = self.name, self.rate
     return "udp", cfg, string.format("udp://%s:%d", cfg.address, cfg.port)
   end
-  if not declared then
+  if not d then
     local have = {}
     for _, b in ipairs(PLANTS) do if self.plants[b] then have[#have + 1] = b end end
     return nil, string.format("%s declares no %s plant (declared: %s)", self.file, scheme,
       table.concat(have, ", "))
   end
-  local cfg = copy(declared)
-  cfg.robot, cfg.rate_hz = self.name, self.rate
-  cfg.u_min, cfg.u_max = copy(self.safety.u_min), copy(self.safety.u_max)
   cfg.x_names, cfg.u_names = copy(self.state), copy(self.action)
+  cfg.u_min, cfg.u_max = copy(self.safety.u_min), copy(self.safety.u_max)
+  cfg.substeps, cfg.delay, cfg.seed = d.substeps, d.delay, d.seed
+  cfg.sensor_std = copy(d.sensor_noise)
+  if scheme == "model" then
+    cfg.model, cfg.params, cfg.p_names = d.name, copy(d.p), copy(d.p_names)
+    cfg.integrator, cfg.x0, cfg.u_init = d.integrator, copy(d.x0), copy(d.u_init)
+    cfg.process_std = copy(d.process_noise)
+  else
+    cfg.mjcf, cfg.state, cfg.actuators = d.mjcf, copy(d.state), copy(d.actuators)
+    cfg.keyframe = d.keyframe
+  end
   return scheme, cfg, scheme
+end
+
+-- open the plant through the HAL (spinal.hal): the plant, or nil, message
+function Robot:open(uri)
+  local scheme, cfg = self:plant_config(uri)
+  if not scheme then return nil, cfg end
+  return require("spinal.hal").open(scheme, cfg)
 end
 
 -- free the model and controller now (they are also collected)
@@ -968,11 +984,11 @@ local function process(src)
     model = model, controller = ctl, reference = ref, design = report,
     spec = r,
     limits = { action_min = r.u_min, action_max = r.u_max, rate = r.rate_max },
+    -- named as plant:rollout reads them (safe, u_min, u_max, rate_max, watchdog)
     safety = {
-      nu = r.nu, u_min = r.u_min, u_max = r.u_max, rate_max = r.rate_max, u_safe = r.u_safe,
-      period_s = 1 / r.rate, watchdog_s = r.watchdog, on_fault = r.on_fault,
-      latch_faults = r.on_fault == "hold" and 1 or 0,
-      stop_on_fault = r.on_fault == "stop" and 1 or 0,
+      u_min = r.u_min, u_max = r.u_max, rate_max = r.rate_max, safe = r.u_safe,
+      watchdog = r.watchdog, period = 1 / r.rate, on_fault = r.on_fault,
+      latch_faults = r.on_fault == "hold", stop_on_fault = r.on_fault == "stop",
     },
     plants = r.plants,
   }, Robot)

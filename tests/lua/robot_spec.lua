@@ -98,16 +98,20 @@ describe("the shipped robots", function()
     assert.equal("model", scheme)
     assert.equal("car_drag", cfg.model)
     assert.same({ "k_a", "c_d", "k_s", "b_s" }, cfg.p_names)
-    assert.same({ 11.25, 0.55, 6.5, 0.1 }, cfg.p)
-    assert.equal(50, cfg.rate_hz)
+    assert.same({ 11.25, 0.55, 6.5, 0.1 }, cfg.params)
+    assert.equal(50, cfg.rate)
     assert.equal("rc_car", cfg.robot)
+    assert.equal("rk4", cfg.integrator)
+    assert.equal(4, cfg.substeps)
+    assert.equal(0, cfg.delay)
+    assert.same({ 0, 0, 0, 0 }, cfg.process_std)
     assert.same({ -0.75, -1 }, cfg.u_min)
     assert.same({ 0.75, 1 }, cfg.u_max)
-    assert.same({ 0, 0 }, car.safety.u_safe)
+    assert.same({ 0, 0 }, car.safety.safe)
     assert.same({ 15, 25 }, car.safety.rate_max)
-    assert.equal(0.1, car.safety.watchdog_s)
-    assert.equal(1, car.safety.stop_on_fault)
-    assert.equal(0, car.safety.latch_faults)
+    assert.equal(0.1, car.safety.watchdog)
+    assert.is_true(car.safety.stop_on_fault)
+    assert.is_false(car.safety.latch_faults)
     car:close()
   end)
 
@@ -156,7 +160,7 @@ describe("the shipped robots", function()
     local dp = robot.load "robots/double_pendulum.lua"
     local _, cfg = dp:plant_config "model"
     local m = dp.model.params
-    local real = cfg.params
+    local real = dp.plants.model.params
     for _, k in ipairs { "m1", "m2" } do assert.near(0.7 * real[k], m[k], 1e-12) end
     for _, k in ipairs { "l1", "l2" } do assert.near(0.9 * real[k], m[k], 1e-12) end
     assert.equal(0.1, real.m1)
@@ -172,7 +176,7 @@ describe("the shipped robots", function()
     assert.equal("lqr", dp.controller.name)
     assert.is_true(dp.design.rho < 1)
     local _, cfg = dp:plant_config "model"
-    local plant = model_lib.new(cfg.model, cfg.params,
+    local plant = model_lib.new(cfg.model, dp.plants.model.params,
       { dt = dp.dt, integrator = cfg.integrator, substeps = cfg.substeps })
     for _, th1 in ipairs { 5 * math.pi / 8, -5 * math.pi / 8, 0.3 } do
       local x = array { th1, 0, 0, 0 }
@@ -187,6 +191,24 @@ describe("the shipped robots", function()
     dp:close()
   end)
 
+  it("double_pendulum opens its model plant through spinal.hal, and a rollout of its LQR with "
+    .. "its safety settings brings the real pendulum upright", function()
+    local dp = robot.load "robots/double_pendulum.lua"
+    local plant = assert(dp:open "model")
+    assert.equal("double_pendulum", plant.robot)
+    assert.equal(100, plant.rate)
+    local opts = { steps = 300, seed = 1, policy = { K = dp.controller:gains():reshape { 2, 4 },
+      x_ref = { 0, 0, 0, 0 }, u_ff = { 0, 0 } } }
+    for k, v in pairs(dp.safety) do opts[k] = v end
+    local tr = plant:rollout(opts)
+    assert.equal(300, tr.n)
+    assert.near(5 * math.pi / 8, tr.x[1][1], 1e-12)  -- the plant's x0 from the robot file
+    for i = 1, 4 do assert.is_true(math.abs(tr.x[301][i]) < 1e-2) end
+    for k = 1, tr.n do assert.equal(0, tr.flags[k]) end  -- no clamp, no fault on the way
+    plant:close()
+    dp:close()
+  end)
+
   it("quadruped is the velocity unicycle with its tracker and the real robot's bias", function()
     local q = robot.load "robots/quadruped.lua"
     assert.equal("unicycle_vel", q.model.name)
@@ -196,7 +218,7 @@ describe("the shipped robots", function()
     assert.is_true(array.allclose(hi, array { 1, 3 }))
     assert.is_true(array.allclose(lo, array { -1, -3 }))
     local _, cfg = q:plant_config "model"
-    assert.same({ 1.18, 0.1 }, cfg.p)
+    assert.same({ 1.18, 0.1 }, cfg.params)
     q:close()
   end)
 end)
@@ -207,14 +229,14 @@ describe("spinal.robot.load", function()
     assert.is_nil(r.controller)
     assert.equal("rk4", r.model.integrator)
     assert.equal(1, r.model.substeps)
-    assert.same({ 0 }, r.safety.u_safe)
+    assert.same({ 0 }, r.safety.safe)
     assert.same({ math.huge }, r.safety.rate_max)
-    assert.near(10 / 100, r.safety.watchdog_s, 1e-15)
+    assert.near(10 / 100, r.safety.watchdog, 1e-15)
     assert.equal("stop", r.safety.on_fault)
     local _, cfg = r:plant_config "model"
-    assert.equal("pendulum", cfg.model)       -- the approximate model's class
-    assert.same(r.model.params, cfg.params)    -- and its parameters: no mismatch declared
-    assert.equal(0, cfg.delay_ticks)
+    assert.equal("pendulum", cfg.model)                  -- the approximate model's class
+    assert.same(r.model.params, r.plants.model.params)  -- and its parameters: no mismatch
+    assert.equal(0, cfg.delay)
     assert.equal(1, cfg.substeps)
     assert.equal("robot minimal (2 states, 1 action, 100 Hz, plants: model)", tostring(r))
     r:close()
