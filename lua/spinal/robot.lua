@@ -13,6 +13,7 @@
 local model_lib = require "spinal.model"
 local ctrl_lib = require "spinal.ctrl"
 local array = require "spinal.array"
+local linalg = require "spinal.linalg"
 
 local M = {}
 
@@ -498,6 +499,30 @@ local TRACKER_DEFAULT = {
 }
 local TRACKER_SIZE = { car = { 4, 2 }, quadruped = { 3, 2 } }
 
+-- an LQR weight: symmetric, positive semi-definite (Q) or positive definite (R)
+local function check_weight(ck, v, path, n, definite)
+  local W = ck:matrix(v, path, n, n)
+  if not W then return nil end
+  for i = 1, n do
+    for j = i + 1, n do
+      if W[i][j] ~= W[j][i] then
+        ck:add(path, "expected a symmetric matrix, got [%d][%d] = %s and [%d][%d] = %s", i, j,
+          fmt(W[i][j]), j, i, fmt(W[j][i]))
+        return nil
+      end
+    end
+  end
+  local w = linalg.eigh(array.new(W))
+  local scale = 0
+  for i = 1, n do scale = math.max(scale, math.abs(w[i])) end
+  if w[1] < -1e-12 * scale or (definite and not (w[1] > 1e-12 * scale)) then
+    ck:add(path, "expected a positive %s matrix, its smallest eigenvalue is %s",
+      definite and "definite" or "semi-definite", fmt(w[1]))
+    return nil
+  end
+  return W
+end
+
 local function check_controller(ck, v, path, r)
   local t = ck:table(v, path, "a table", true)
   if not t then return nil end
@@ -559,8 +584,8 @@ local function check_controller(ck, v, path, r)
     if d and nx and nu then
       ck:keys(d, dp, { "Q", "R", "method" })
       c.design = {
-        Q = ck:matrix(d.Q, join(dp, "Q"), nx, nx),
-        R = ck:matrix(d.R, join(dp, "R"), nu, nu),
+        Q = check_weight(ck, d.Q, join(dp, "Q"), nx, false),
+        R = check_weight(ck, d.R, join(dp, "R"), nu, true),
         method = ck:choice(d.method, join(dp, "method"), { "discrete", "continuous" }, "discrete"),
       }
     end

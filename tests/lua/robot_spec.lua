@@ -405,6 +405,29 @@ describe("spinal.robot.check reports", function()
       problems_of "unstable_design.lua")
   end)
 
+  it("LQR weights that are not symmetric or not positive (semi-)definite", function()
+    local path = robot_file [[
+      local r = dofile "robots/double_pendulum.lua"
+      r.controller.design.Q = { { 1, 2, 0, 0 }, { 0, 1, 0, 0 }, { 0, 0, 1, 0 }, { 0, 0, 0, 1 } }
+      r.controller.design.R = { 0, 1 }
+      return r
+    ]]
+    local _, problems = robot.check(path)
+    assert.same({
+      path .. ": controller.design.Q: expected a symmetric matrix, got [1][2] = 2 and [2][1] = 0",
+      path .. ": controller.design.R: expected a positive definite matrix, its smallest "
+        .. "eigenvalue is 0",
+    }, problems)
+    path = robot_file [[
+      local r = dofile "robots/double_pendulum.lua"
+      r.controller.design.Q = { -250, 250, 10, 10 }
+      return r
+    ]]
+    _, problems = robot.check(path)
+    assert.same({ path .. ": controller.design.Q: expected a positive semi-definite matrix, its "
+      .. "smallest eigenvalue is -250" }, problems)
+  end)
+
   it("a mujoco mapping with unknown, missing and malformed entries", function()
     assert.same({
       ": plants.mujoco.state.vv: unknown state (did you mean 'v'?)",
