@@ -911,11 +911,12 @@ local function copy(v)
   return out
 end
 
--- the HAL configuration for a backend ("model", "mujoco") or a URI ("udp://host:port"):
+-- the HAL configuration for a backend ("model", "mujoco") or a URI ("udp://host:port"), by
+-- default the robot's default plant (the first declared of model, mujoco, udp):
 -- returns scheme, config (a fresh table the caller may change, fields named as spinal.hal.open
 -- reads them), uri; or nil, message
 function Robot:plant_config(uri)
-  uri = uri or "model"
+  uri = uri or self.default_plant
   if type(uri) ~= "string" then
     return nil, "expected a backend name or URI, got " .. describe(uri)
   end
@@ -1017,6 +1018,9 @@ local function process(src)
     },
     plants = r.plants,
   }, Robot)
+  for _, b in ipairs(PLANTS) do
+    if r.plants[b] and not robot.default_plant then robot.default_plant = b end
+  end
   return robot, ck
 end
 

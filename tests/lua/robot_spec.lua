@@ -144,6 +144,24 @@ describe("the shipped robots", function()
     car:close()
   end)
 
+  it("without a backend, plant_config gives the first declared of model, mujoco, udp", function()
+    local car = robot.load "robots/rc_car.lua"
+    assert.equal("model", car.default_plant)
+    assert.equal("model", (car:plant_config()))
+    car:close()
+    local path = robot_file [[
+      local r = dofile "robots/quadruped.lua"
+      r.plants.model = nil
+      return r
+    ]]
+    local q = robot.load(path)
+    assert.equal("udp", q.default_plant)
+    local scheme, cfg = q:plant_config()
+    assert.equal("udp", scheme)
+    assert.equal("192.168.123.161", cfg.address)
+    q:close()
+  end)
+
   it("asking for a plant the file does not declare says which it declares", function()
     local dp = robot.load "robots/double_pendulum.lua"
     local scheme, msg = dp:plant_config "mujoco"
