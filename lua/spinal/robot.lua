@@ -307,8 +307,8 @@ local function run_file(path, depth)
   end
   local chunk, err = loadfile(path, "t", env)
   if not chunk then
-    local reason = err:match "^cannot open .-: (.*)$"
-    if reason then return nil, path .. ": cannot open the file (" .. reason .. ")" end
+    local verb, reason = err:match "^cannot (%a+) .-: (.*)$"
+    if verb then return nil, path .. ": cannot " .. verb .. " the file (" .. reason .. ")" end
     return nil, err
   end
   local where
