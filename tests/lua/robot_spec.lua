@@ -530,6 +530,18 @@ describe("spinal check", function()
   end)
 end)
 
+describe("docs/robots.md", function()
+  it("its worked example passes check with the summary the page shows", function()
+    local page = assert(slurp "docs/robots.md")
+    local code = page:match "```lua\n(%-%- robots/pendulum%.lua.-)```"
+    assert.is_string(code)
+    local ok, problems, _, r = robot.check(robot_file(code))
+    assert.same({}, problems)
+    assert.is_true(ok)
+    assert.matches("(pendulum: " .. robot.summary(r) .. ")", page, 1, true)
+  end)
+end)
+
 describe("robot tables written in a script", function()
   it("load like files, problems labelled (robot table)", function()
     local t = dofile "tests/lua/fixtures/robots/ok_minimal.lua"
