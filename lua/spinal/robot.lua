@@ -1064,7 +1064,4 @@ function M.main(paths, out, err)
   return status
 end
 
-M.describe = describe
-M.suggest = suggest
-
 return M
