@@ -9,6 +9,7 @@
 #include <lua.h>
 #include <lualib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -27,11 +28,26 @@ static void preload_all(lua_State* L) {
   lua_pop(L, 1);
 }
 
-// the directory holding spinal/init.lua: the source tree if present, else the installed copy
+// the directory holding spinal/init.lua: $SPINAL_LUA_DIR, else the installed copy next to the
+// binary (<prefix>/bin/spinal -> <prefix>/share/spinal/lua, so an installed tree can be moved),
+// else the source tree the binary was built from
 static const char* lua_dir(void) {
-  if (access(SP_INSTALL_LUA_DIR "/spinal/init.lua", R_OK) == 0 &&
-      access(SP_SOURCE_LUA_DIR "/spinal/init.lua", R_OK) != 0)
-    return SP_INSTALL_LUA_DIR;
+  static char buf[4096];
+  const char* env = getenv("SPINAL_LUA_DIR");
+  if (env && *env) return env;
+  char exe[4000];  // shorter than buf, so the suffix always fits
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = 0;
+    char* slash = strrchr(exe, '/');
+    if (slash) {
+      *slash = 0;
+      snprintf(buf, sizeof buf, "%s/../share/spinal/lua", exe);
+      char probe[4200];
+      snprintf(probe, sizeof probe, "%s/spinal/init.lua", buf);
+      if (access(probe, R_OK) == 0) return buf;
+    }
+  }
   return SP_SOURCE_LUA_DIR;
 }
 
