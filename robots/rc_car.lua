@@ -84,10 +84,11 @@ return {
         phi = { yaw = "chassis" },              -- heading from the free joint's quaternion
       },
       actuators = {
-        throttle = "throttle",                  -- motor on the rear wheels
-        steer = { actuator = "steer", scale = 0.4 },  -- steering angle (rad) = 0.4 * steer
+        throttle = "throttle",  -- the rear-axle motor, ctrl in [-1, 1]
+        -- the steering servo takes an angle in [-0.45, 0.45] rad: |steer| = 1 is full lock
+        steer = { actuator = "steer", scale = 0.45 },
       },
-      -- substeps: MuJoCo steps per tick; omitted: 0.02 s / the MJCF's timestep
+      -- substeps: MuJoCo steps per tick; omitted: 0.02 s / the MJCF's 2 ms timestep = 10
     },
 
     -- a real car (or `spinal bridge robots/rc_car.lua --listen 0.0.0.0:9870`) over UDP

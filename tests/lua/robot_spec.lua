@@ -127,7 +127,7 @@ describe("the shipped robots", function()
     assert.same({ source = "yaw", name = "chassis", index = 1, scale = 1, offset = 0 },
       cfg.state[4])
     assert.same({ { name = "throttle", scale = 1, offset = 0 } }, cfg.actuators[1])
-    assert.same({ { name = "steer", scale = 0.4, offset = 0 } }, cfg.actuators[2])
+    assert.same({ { name = "steer", scale = 0.45, offset = 0 } }, cfg.actuators[2])
     car:close()
   end)
 
