@@ -201,6 +201,36 @@ static int cmd_repl(int argc, char** argv, int first) {
   return code;
 }
 
+// spinal check ROBOT.lua ...: validate robot files through spinal.robot (lua/spinal/robot.lua)
+static int cmd_check(int argc, char** argv, int first) {
+  if (first + 1 >= argc) {
+    fprintf(stderr, "%s check: expected one or more robot files (spinal check ROBOT.lua ...)\n",
+            progname);
+    usage_hint();
+    return SP_EXIT_USAGE;
+  }
+  lua_State* L = new_state(argc, argv, first);
+  if (!L) return SP_EXIT_ERROR;
+  static const char chunk[] = "return require('spinal.robot').main({...})";
+  int status = luaL_loadbuffer(L, chunk, sizeof chunk - 1, "=(check)");
+  int code = SP_EXIT_ERROR;
+  if (status == LUA_OK) {
+    int base = lua_gettop(L);
+    lua_pushcfunction(L, sp_host_msghandler);
+    lua_insert(L, base);
+    for (int i = first + 1; i < argc; i++) lua_pushstring(L, argv[i]);
+    status = lua_pcall(L, argc - first - 1, 1, base);
+    lua_remove(L, base);
+    if (status == LUA_OK) {
+      code = (int)lua_tointeger(L, -1);
+      lua_pop(L, 1);
+    }
+  }
+  if (status != LUA_OK) return finish(L, status);
+  int fin = finish(L, LUA_OK);
+  return fin != SP_EXIT_OK ? fin : code;
+}
+
 static int cmd_version(int argc, char** argv, int first) {
   printf("spinal %s\n%s\nBLAS: %s\n", SP_VERSION, LUA_RELEASE, sp_host_blas());
   return SP_EXIT_OK;
@@ -223,6 +253,7 @@ typedef struct command {
 static const command commands[] = {
     {"repl", NULL, "[key=value ...]", "interactive Lua prompt with spinal loaded", cmd_repl},
     {"-e", NULL, "CODE [key=value ...]", "run a chunk of Lua", cmd_eval},
+    {"check", NULL, "ROBOT.lua ...", "validate robot files, naming every problem", cmd_check},
     {"--version", "-v", "", "print the versions of spinal, Lua and the BLAS", cmd_version},
     {"--help", "-h", "", "print this help", cmd_help},
     {NULL, NULL, NULL, NULL, NULL},
