@@ -1,0 +1,65 @@
+// feedback.c: method 1's gradient estimator (Westenbroek, Levy, Fridovich-Keil, "Feedback is All
+// You Need", arXiv 2307.08168; METHODS.md, method 1).
+//
+// The recorded trajectory (x[k], u[k]) comes from the real system; only the derivatives come
+// from the approximate model, evaluated at the recorded points. Reverse (adjoint) form:
+//   lam[T] = grad_x c_T(x[T])
+//   for k = T-1 .. 0:
+//     mu[k]  = grad_u c[k] + B[k]^T lam[k+1]
+//     lam[k] = grad_x c[k] + A[k]^T lam[k+1] + Px[k]^T mu[k]
+//     g     += Pt[k]^T mu[k]
+// A[k]^T lam and B[k]^T lam are one sp_model_step_vjp; Px^T mu and Pt^T mu one sp_policy_vjp,
+// so a gradient costs O(T) vector-Jacobian products and no dense Jacobian. With segment N > 0,
+// lam[k] is cut to zero at k = N, 2N, ...: the state there is the recorded one, a constant.
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/core/alloc.h"
+#include "engine/core/error.h"
+#include "engine/grad/grad.h"
+
+double sp__grad_adjoint(double* g, sp_policy* p, sp_model* m, const sp_objective* obj,
+                        const sp_traj* tr, int segment, double* work) {
+  int nx = tr->nx, nu = tr->nu, T = tr->T;
+  double* lam = work;        // (nx) lam[k+1]
+  double* lam_k = lam + nx;  // (nx) lam[k]
+  double* mu = lam_k + nx;   // (nu)
+  double* ref = mu + nu;     // (SP_TASK_NREF)
+  double J = sp__objective_step(obj, lam, NULL, ref, tr->X + (size_t)T * nx, NULL, tr->t[T], T, T,
+                                nx, nu);
+  for (int k = T - 1; k >= 0; k--) {
+    const double* x = tr->X + (size_t)k * nx;
+    const double* u = tr->U + (size_t)k * nu;
+    // the step's cost gradients start lam[k] and mu[k]; the model adds A^T lam, B^T lam
+    J += sp__objective_step(obj, lam_k, mu, ref, x, u, tr->t[k], k, T, nx, nu);
+    sp_model_step_vjp(m, lam_k, mu, NULL, x, u, lam);
+    // the policy adds Px^T mu to lam[k] and Pt^T mu to g
+    sp_policy_vjp(p, lam_k, g, x, tr->t[k], mu);
+    if (segment > 0 && k % segment == 0) memset(lam_k, 0, sizeof(double) * nx);
+    double* s = lam;
+    lam = lam_k, lam_k = s;
+  }
+  return J;
+}
+
+// shared argument checks of the trajectory estimators
+int sp__grad_check(sp_policy* p, sp_model* m, const sp_objective* obj, const sp_traj* tr);
+int sp__grad_check(sp_policy* p, sp_model* m, const sp_objective* obj, const sp_traj* tr) {
+  if (!p || !obj || !tr || !tr->X || !tr->U || !tr->t || tr->T < 1) return SP_EINVAL;
+  if (tr->nx != p->nx || tr->nu != p->nu) return SP_ESHAPE;
+  if (m && (m->nx != p->nx || m->nu != p->nu)) return SP_ESHAPE;
+  return sp_objective_check(obj, p->nx, p->nu);
+}
+
+int sp_grad_feedback(double* g, double* J, sp_policy* p, sp_model* m, const sp_objective* obj,
+                     const sp_traj* tr, int segment) {
+  if (!g || !m) return SP_EINVAL;
+  int rc = sp__grad_check(p, m, obj, tr);
+  if (rc) return rc;
+  double* work = sp_malloc(sizeof(double) * (2 * (size_t)p->nx + p->nu + SP_TASK_NREF));
+  if (!work) return SP_ENOMEM;
+  double v = sp__grad_adjoint(g, p, m, obj, tr, segment, work);
+  sp_free(work);
+  if (J) *J = v;
+  return 0;
+}
