@@ -10,7 +10,9 @@
 //     g     += Pt[k]^T mu[k]
 // A[k]^T lam and B[k]^T lam are one sp_model_step_vjp; Px^T mu and Pt^T mu one sp_policy_vjp,
 // so a gradient costs O(T) vector-Jacobian products and no dense Jacobian. With segment N > 0,
-// lam[k] is cut to zero at k = N, 2N, ...: the state there is the recorded one, a constant.
+// each segment starts from the recorded state (the reference implementation re-plans there): at
+// k = N, 2N, ... the state's own cost still counts (it is where the previous segment ended), but
+// nothing downstream flows back through it: lam[k] = grad_x c[k].
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +25,8 @@ double sp__grad_adjoint(double* g, sp_policy* p, sp_model* m, const sp_objective
   int nx = tr->nx, nu = tr->nu, T = tr->T;
   double* lam = work;        // (nx) lam[k+1]
   double* lam_k = lam + nx;  // (nx) lam[k]
-  double* mu = lam_k + nx;   // (nu)
+  double* cx = lam_k + nx;   // (nx) the step's own cost gradient
+  double* mu = cx + nx;      // (nu)
   double* ref = mu + nu;     // (SP_TASK_NREF)
   double J = sp__objective_step(obj, lam, NULL, ref, tr->X + (size_t)T * nx, NULL, tr->t[T], T, T,
                                 nx, nu);
@@ -32,10 +35,13 @@ double sp__grad_adjoint(double* g, sp_policy* p, sp_model* m, const sp_objective
     const double* u = tr->U + (size_t)k * nu;
     // the step's cost gradients start lam[k] and mu[k]; the model adds A^T lam, B^T lam
     J += sp__objective_step(obj, lam_k, mu, ref, x, u, tr->t[k], k, T, nx, nu);
+    int cut = segment > 0 && k > 0 && k % segment == 0;
+    if (cut) memcpy(cx, lam_k, sizeof(double) * nx);
     sp_model_step_vjp(m, lam_k, mu, NULL, x, u, lam);
     // the policy adds Px^T mu to lam[k] and Pt^T mu to g
     sp_policy_vjp(p, lam_k, g, x, tr->t[k], mu);
-    if (segment > 0 && k % segment == 0) memset(lam_k, 0, sizeof(double) * nx);
+    // at a segment start only the state's own cost flows back into the previous segment
+    if (cut) memcpy(lam_k, cx, sizeof(double) * nx);
     double* s = lam;
     lam = lam_k, lam_k = s;
   }
@@ -56,7 +62,7 @@ int sp_grad_feedback(double* g, double* J, sp_policy* p, sp_model* m, const sp_o
   if (!g || !m) return SP_EINVAL;
   int rc = sp__grad_check(p, m, obj, tr);
   if (rc) return rc;
-  double* work = sp_malloc(sizeof(double) * (2 * (size_t)p->nx + p->nu + SP_TASK_NREF));
+  double* work = sp_malloc(sizeof(double) * (3 * (size_t)p->nx + p->nu + SP_TASK_NREF));
   if (!work) return SP_ENOMEM;
   double v = sp__grad_adjoint(g, p, m, obj, tr, segment, work);
   sp_free(work);

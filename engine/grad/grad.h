@@ -17,9 +17,10 @@
 //                   mu[k]  = grad_u c[k] + B[k]^T lam[k+1]
 //                   lam[k] = grad_x c[k] + A[k]^T lam[k+1] + Px[k]^T mu[k]
 //                   g     += Pt[k]^T mu[k]
-//                 segment N > 0 truncates: the states x[N], x[2N], ... are treated as given (the
-//                 reference implementation re-plans each segment from the recorded state), so
-//                 lam is cut to zero there. N <= 0 or N >= T is the full horizon.
+//                 segment N > 0 truncates: each segment starts from its recorded state (the
+//                 reference implementation re-plans each segment there), so at k = N, 2N, ...
+//                 only the state's own cost flows back, lam[k] = grad_x c[k] (the segment's
+//                 sensitivities restart from zero). N <= 0 or N >= T is the full horizon.
 //   model_bptt.c  backpropagation through a rollout of the MODEL alone from the recorded x[0] and
 //                 t[0] (the "hallucinated experience" baseline); J is the model's predicted cost.
 //   reinforce.c   likelihood ratio with Gaussian exploration (sp_policy_set_noise):
@@ -72,7 +73,7 @@ double sp__objective_step(const sp_objective* obj, double* gx, double* gu, doubl
 int sp_grad_feedback(double* g, double* J, sp_policy* p, sp_model* m, const sp_objective* obj,
                      const sp_traj* tr, int segment);
 
-// The adjoint pass alone (no checks, no allocation): work holds 2 nx + nu + SP_TASK_NREF
+// The adjoint pass alone (no checks, no allocation): work holds 3 nx + nu + SP_TASK_NREF
 // doubles. For estimators that already hold a trajectory.
 double sp__grad_adjoint(double* g, sp_policy* p, sp_model* m, const sp_objective* obj,
                         const sp_traj* tr, int segment, double* work);

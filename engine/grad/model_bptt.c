@@ -18,7 +18,7 @@ int sp_grad_model_bptt(double* g, double* J, sp_policy* p, sp_model* m, const sp
   sp_traj im;
   rc = sp_traj_new(&im, tr->T, tr->nx, tr->nu);
   if (rc) return rc;
-  double* work = sp_malloc(sizeof(double) * (2 * (size_t)p->nx + p->nu + SP_TASK_NREF));
+  double* work = sp_malloc(sizeof(double) * (3 * (size_t)p->nx + p->nu + SP_TASK_NREF));
   if (!work) {
     sp_traj_free(&im);
     return SP_ENOMEM;

@@ -27,14 +27,14 @@ typedef struct fixture {
   sp_policy* pol;
 } fixture;
 
-static void fixture_free(fixture* f) {
+static inline void fixture_free(fixture* f) {
   sp_policy_free(f->pol);
   sp_ctrl_free(f->ctrl);
   sp_task_free(f->task);
   memset(f, 0, sizeof(*f));
 }
 
-static int car_fixture(fixture* f, int hidden_width, uint64_t seed, int init_last) {
+static inline int car_fixture(fixture* f, int hidden_width, uint64_t seed, int init_last) {
   memset(f, 0, sizeof(*f));
   int rc = sp_task_figure_eight_new(&f->task, 1.5, 5.5);
   if (!rc) rc = sp_tracker_new(&f->ctrl, SP_TRACKER_CAR);
@@ -59,14 +59,14 @@ static int car_fixture(fixture* f, int hidden_width, uint64_t seed, int init_las
 }
 
 // DARE LQR gain of the double pendulum model m about upright (x = 0, u = 0)
-static int pendulum_gain(double* K, sp_model* m) {
+static inline int pendulum_gain(double* K, sp_model* m) {
   double x0[4] = {0}, u0[2] = {0};
   double Q[16] = {0}, R[4] = {1, 0, 0, 1};
   Q[0] = 250, Q[5] = 250, Q[10] = 10, Q[15] = 10;
   return sp_lqr_design(K, NULL, m, x0, u0, Q, R, SP_LQR_DISCRETE);
 }
 
-static int pendulum_fixture(fixture* f, sp_model* m, int hidden_width, uint64_t seed,
+static inline int pendulum_fixture(fixture* f, sp_model* m, int hidden_width, uint64_t seed,
                             int init_last) {
   memset(f, 0, sizeof(*f));
   double K[8];
@@ -91,7 +91,7 @@ static int pendulum_fixture(fixture* f, sp_model* m, int hidden_width, uint64_t 
   return sp_policy_new(&f->pol, &cfg);
 }
 
-static int open_fixture(fixture* f, sp_policy_features feat, int hidden_width, uint64_t seed,
+static inline int open_fixture(fixture* f, sp_policy_features feat, int hidden_width, uint64_t seed,
                         int init_last) {
   memset(f, 0, sizeof(*f));
   sp_policy_output outs[2] = {{SP_POLICY_OUT_ACTION, 0, 0.5}, {SP_POLICY_OUT_ACTION, 1, 0.5}};
@@ -115,7 +115,7 @@ static int open_fixture(fixture* f, sp_policy_features feat, int hidden_width, u
 
 // a car state near the reference at time t: position within 0.5 m, speed 0.5..3.5, heading near
 // the reference's
-static void car_state_near(double* x, const sp_task* task, double t, sp_rng* r) {
+static inline void car_state_near(double* x, const sp_task* task, double t, sp_rng* r) {
   double ref[6];
   sp_task_eval(task, ref, NULL, t);
   x[0] = ref[0] + 0.5 * (2 * sp_rng_uniform(r) - 1);
