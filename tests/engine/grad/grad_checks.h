@@ -7,6 +7,7 @@
 #include "engine/core/alloc.h"
 #include "engine/cost/cost.h"
 #include "engine/grad/grad.h"
+#include "engine/la/la.h"
 
 // J of a deterministic rollout of p on plant from x0 over T steps (tr is scratch of that size)
 static inline double plant_cost(sp_policy* p, sp_model* plant, const sp_objective* obj, sp_traj* tr,
@@ -126,6 +127,40 @@ static inline int regulation_objective(sp_objective* obj, sp_cost** step, sp_cos
   if (!rc) rc = sp_cost_add_quadratic(*term, 5, idx, ref_idx, tgt, W, nx) < 0;
   *obj = (sp_objective){*step, *term, NULL, 0, 1};
   return rc;
+}
+
+// ---- a small linear-quadratic problem ----------------------------------------------------------
+// x+ = A x + B u, x = (position, velocity), u = (force, push) with A, B a discretised double
+// integrator (dt = 0.1) and a second input channel, registered as the discrete class "lq_test".
+static const double lq_A[4] = {1, 0.1, 0, 1};
+static const double lq_B[4] = {0.005, 0.002, 0.1, -0.05};
+static void lq_f(const sp_model* m, double* xn, const double* x, const double* u,
+                 const double* p) {
+  for (int i = 0; i < 2; i++)
+    xn[i] = lq_A[2 * i] * x[0] + lq_A[2 * i + 1] * x[1] + lq_B[2 * i] * u[0] +
+            lq_B[2 * i + 1] * u[1];
+}
+static void lq_jac(const sp_model* m, double* fx, double* fu, double* fp, const double* x,
+                   const double* u, const double* p) {
+  memcpy(fx, lq_A, sizeof lq_A);
+  if (fu) memcpy(fu, lq_B, sizeof lq_B);
+}
+static const char* const lq_xn[2] = {"pos", "vel"};
+static const char* const lq_un[2] = {"force", "push"};
+static const sp_model_class lq_class = {
+    "lq_test", "linear test system", 2, 2, 0, lq_xn, lq_un, NULL, NULL, 1, lq_f, lq_jac};
+
+// the LQ model, and an open-loop policy linear in theta: u = 0.5 (W (cos, sin)(2 pi t / 2) + b)
+static inline int lq_setup(sp_model** m, sp_policy** p, uint64_t seed) {
+  if (!sp_model_find("lq_test")) sp_model_register(&lq_class);
+  int rc = sp_model_new(m, "lq_test", NULL, 0.1);
+  if (rc) return rc;
+  sp_policy_output outs[2] = {{SP_POLICY_OUT_ACTION, 0, 0.5}, {SP_POLICY_OUT_ACTION, 1, 0.5}};
+  sp_policy_config cfg = {.nx = 2, .nu = 2, .features = SP_POLICY_FEATURES_PHASE, .period = 2.0,
+                          .nhidden = 0, .hidden_act = SP_ACT_IDENTITY,
+                          .out_act = SP_ACT_IDENTITY, .nout = 2, .outputs = outs, .seed = seed,
+                          .init_last = 1};
+  return sp_policy_new(p, &cfg);
 }
 
 #endif  // SP_TEST_GRAD_CHECKS_H
