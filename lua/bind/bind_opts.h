@@ -25,8 +25,10 @@ static inline void spO_check_keys(lua_State* L, int arg, const char* fname,
         luaL_addstring(&b, *v);
       }
       luaL_pushresult(&b);
-      luaL_error(L, "bad argument #%d to '%s' (unknown option '%s'; valid: %s)", arg, fname,
-                 luaL_tolstring(L, -2, NULL), lua_tostring(L, -2));
+      const char* list = lua_tostring(L, -1);
+      const char* key = luaL_tolstring(L, -2, NULL);
+      luaL_error(L, "bad argument #%d to '%s' (unknown option '%s'; valid: %s)", arg, fname, key,
+                 list);
     }
   }
 }

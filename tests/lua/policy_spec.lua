@@ -148,7 +148,8 @@ describe("spinal.policy errors", function()
   it("refuses unknown options and says which are valid", function()
     local ok, err = pcall(P.tracking, { task = task, controller = ctrl.tracker "car", hiden = {} })
     assert.is_false(ok)
-    assert.truthy(err:find("unknown option 'hiden'", 1, true))
+    assert.truthy(err:find("bad argument #1 to 'tracking' (unknown option 'hiden'; valid: task, "
+                           .. "controller, hidden,", 1, true))
   end)
 
   it("says expected vs given for a state of the wrong length", function()
