@@ -20,32 +20,41 @@
 #include "engine/core/error.h"
 #include "engine/grad/grad.h"
 
-double sp__grad_adjoint(double* g, sp_policy* p, sp_model* m, const sp_objective* obj,
-                        const sp_traj* tr, int segment, double* work) {
+int sp__grad_adjoint(double* g, double* J, sp_policy* p, sp_model* m, const sp_objective* obj,
+                     const sp_traj* tr, int segment, double* work) {
   int nx = tr->nx, nu = tr->nu, T = tr->T;
+  size_t np = p->nparams;
   double* lam = work;        // (nx) lam[k+1]
   double* lam_k = lam + nx;  // (nx) lam[k]
   double* cx = lam_k + nx;   // (nx) the step's own cost gradient
   double* mu = cx + nx;      // (nu)
-  double* ref = mu + nu;     // (SP_TASK_NREF)
-  double J = sp__objective_step(obj, lam, NULL, ref, tr->X + (size_t)T * nx, NULL, tr->t[T], T, T,
-                                nx, nu);
-  for (int k = T - 1; k >= 0; k--) {
+  double* tmp = mu + nu;     // (nx + nu) cost-function scratch
+  double* ref = tmp + nx + nu;    // (SP_TASK_NREF)
+  double* gacc = ref + SP_TASK_NREF;  // (np) this trajectory's gradient
+  memset(gacc, 0, sizeof(double) * np);
+  double sum, c;
+  int rc = sp__objective_step(obj, &sum, lam, NULL, ref, tmp, tr->X + (size_t)T * nx, NULL,
+                              tr->t[T], T, T, nx, nu);
+  for (int k = T - 1; k >= 0 && !rc; k--) {
     const double* x = tr->X + (size_t)k * nx;
     const double* u = tr->U + (size_t)k * nu;
     // the step's cost gradients start lam[k] and mu[k]; the model adds A^T lam, B^T lam
-    J += sp__objective_step(obj, lam_k, mu, ref, x, u, tr->t[k], k, T, nx, nu);
+    rc = sp__objective_step(obj, &c, lam_k, mu, ref, tmp, x, u, tr->t[k], k, T, nx, nu);
+    sum += c;
     int cut = segment > 0 && k > 0 && k % segment == 0;
     if (cut) memcpy(cx, lam_k, sizeof(double) * nx);
     sp_model_step_vjp(m, lam_k, mu, NULL, x, u, lam);
-    // the policy adds Px^T mu to lam[k] and Pt^T mu to g
-    sp_policy_vjp(p, lam_k, g, x, tr->t[k], mu);
+    // the policy adds Px^T mu to lam[k] and Pt^T mu to the gradient
+    sp_policy_vjp(p, lam_k, gacc, x, tr->t[k], mu);
     // at a segment start only the state's own cost flows back into the previous segment
     if (cut) memcpy(lam_k, cx, sizeof(double) * nx);
     double* s = lam;
     lam = lam_k, lam_k = s;
   }
-  return J;
+  if (rc) return rc;
+  for (size_t j = 0; j < np; j++) g[j] += gacc[j];
+  *J = sum;
+  return 0;
 }
 
 // shared argument checks of the trajectory estimators
@@ -62,10 +71,11 @@ int sp_grad_feedback(double* g, double* J, sp_policy* p, sp_model* m, const sp_o
   if (!g || !m) return SP_EINVAL;
   int rc = sp__grad_check(p, m, obj, tr);
   if (rc) return rc;
-  double* work = sp_malloc(sizeof(double) * (3 * (size_t)p->nx + p->nu + SP_TASK_NREF));
+  double* work = sp_malloc(sizeof(double) * SP_GRAD_ADJOINT_WORK(p->nx, p->nu, p->nparams));
   if (!work) return SP_ENOMEM;
-  double v = sp__grad_adjoint(g, p, m, obj, tr, segment, work);
+  double v = 0;
+  rc = sp__grad_adjoint(g, &v, p, m, obj, tr, segment, work);
   sp_free(work);
-  if (J) *J = v;
-  return 0;
+  if (!rc && J) *J = v;
+  return rc;
 }

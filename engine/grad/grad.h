@@ -47,12 +47,22 @@
 #include "engine/policy/rollout.h"
 #include "engine/task/task.h"
 
+// A cost written by the caller (e.g. a Lua function), added to the cost terms: *c = its value
+// at (x, u, t) for step k, and gx (nx), gu (nu) OVERWRITTEN by its gradients. At the terminal
+// step (k == T) u and gu are NULL. Returns 0 or an SP_E* code, which stops the estimator (it
+// returns the code and leaves g unchanged).
+typedef int (*sp_objective_fn)(void* user, double* c, double* gx, double* gu, const double* x,
+                               const double* u, double t, int k, int T);
+
 typedef struct sp_objective {
   const sp_cost* step;      // per-step cost (nx, nu), may be NULL
   const sp_cost* terminal;  // terminal cost (nx, nu = 0), may be NULL
   const sp_task* task;      // reference for both; NULL: ref is zero
   int k0;                   // first step whose per-step cost counts (>= 0)
   double scale;             // multiplies everything; 0 is read as 1
+  sp_objective_fn step_fn;      // optional per-step cost function (counted from k0 like step)
+  sp_objective_fn terminal_fn;  // optional terminal cost function
+  void* user;                   // passed to both functions
 } sp_objective;
 
 // SP_ESHAPE when the costs do not fit (nx, nu); SP_EINVAL for k0 < 0 or a non-finite scale.
@@ -61,22 +71,25 @@ int sp_objective_check(const sp_objective* obj, int nx, int nu);
 // J of a trajectory (objective.c). Returns 0 or an sp_objective_check code.
 int sp_objective_value(double* J, const sp_objective* obj, const sp_traj* tr);
 
-// Per-step pieces for estimators: returns c_k (scaled) and OVERWRITES gx (nx) = dc_k/dx and
+// Per-step pieces for estimators: *c = c_k (scaled); OVERWRITES gx (nx) = dc_k/dx and
 // gu (nu) = dc_k/du (either may be NULL; at k = T the terminal cost applies and gu is zeroed).
-// ref is (SP_TASK_NREF) scratch.
-double sp__objective_step(const sp_objective* obj, double* gx, double* gu, double* ref,
-                          const double* x, const double* u, double t, int k, int T, int nx,
-                          int nu);
+// ref is (SP_TASK_NREF) scratch, tmp (nx + nu) scratch for the cost functions. Returns 0 or a
+// cost function's error code.
+int sp__objective_step(const sp_objective* obj, double* c, double* gx, double* gu, double* ref,
+                       double* tmp, const double* x, const double* u, double t, int k, int T,
+                       int nx, int nu);
 
 // Method 1's estimator on trajectory tr recorded from any plant; m is the approximate model.
 // g (p->nparams) +=, J = objective of tr. segment: see above. SP_ESHAPE on size mismatches.
 int sp_grad_feedback(double* g, double* J, sp_policy* p, sp_model* m, const sp_objective* obj,
                      const sp_traj* tr, int segment);
 
-// The adjoint pass alone (no checks, no allocation): work holds 3 nx + nu + SP_TASK_NREF
-// doubles. For estimators that already hold a trajectory.
-double sp__grad_adjoint(double* g, sp_policy* p, sp_model* m, const sp_objective* obj,
-                        const sp_traj* tr, int segment, double* work);
+// The adjoint pass alone (no checks, no allocation): *J = the objective, g (nparams) += the
+// gradient; work holds SP_GRAD_ADJOINT_WORK(nx, nu, nparams) doubles. Returns 0 or a cost
+// function's error code (g is then unchanged).
+#define SP_GRAD_ADJOINT_WORK(nx, nu, np) (4 * (size_t)(nx) + 2 * (size_t)(nu) + SP_TASK_NREF + (np))
+int sp__grad_adjoint(double* g, double* J, sp_policy* p, sp_model* m, const sp_objective* obj,
+                     const sp_traj* tr, int segment, double* work);
 
 // Backpropagation through the model's own rollout from tr's x[0], t[0] over tr->T steps.
 int sp_grad_model_bptt(double* g, double* J, sp_policy* p, sp_model* m, const sp_objective* obj,

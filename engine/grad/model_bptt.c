@@ -18,16 +18,15 @@ int sp_grad_model_bptt(double* g, double* J, sp_policy* p, sp_model* m, const sp
   sp_traj im;
   rc = sp_traj_new(&im, tr->T, tr->nx, tr->nu);
   if (rc) return rc;
-  double* work = sp_malloc(sizeof(double) * (3 * (size_t)p->nx + p->nu + SP_TASK_NREF));
+  double* work = sp_malloc(sizeof(double) * SP_GRAD_ADJOINT_WORK(p->nx, p->nu, p->nparams));
   if (!work) {
     sp_traj_free(&im);
     return SP_ENOMEM;
   }
   rc = sp_policy_rollout(&im, p, m, tr->X, tr->t[0], 0);
-  if (!rc) {
-    double v = sp__grad_adjoint(g, p, m, obj, &im, 0, work);
-    if (J) *J = v;
-  }
+  double v = 0;
+  if (!rc) rc = sp__grad_adjoint(g, &v, p, m, obj, &im, 0, work);
+  if (!rc && J) *J = v;
   sp_free(work);
   sp_traj_free(&im);
   return rc;

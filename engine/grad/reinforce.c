@@ -28,22 +28,30 @@ int sp_grad_reinforce(double* g, double* J, sp_policy* p, const sp_objective* ob
   int T = trs[0].T, nx = p->nx, nu = p->nu;
 
   // cost-to-go C (n x (T+1)) and its column sums
-  double* C = sp_malloc(sizeof(double) * ((size_t)n * (T + 1) + (T + 1)));
+  size_t np = p->nparams;
+  double* C = sp_calloc((size_t)n * (T + 1) + (T + 1) + nx + nu + np, sizeof(double));
   if (!C) return SP_ENOMEM;
   double* sum = C + (size_t)n * (T + 1);
-  memset(sum, 0, sizeof(double) * (T + 1));
+  double* tmp = sum + (T + 1);
+  double* gacc = tmp + nx + nu;  // (np) added to g only when every cost evaluated
   double ref[SP_TASK_NREF], Jsum = 0;
-  for (int i = 0; i < n; i++) {
+  int rc = 0;
+  for (int i = 0; i < n && !rc; i++) {
     const sp_traj* tr = &trs[i];
     double* Ci = C + (size_t)i * (T + 1);
-    double acc = 0;
-    for (int k = T; k >= 0; k--) {
-      acc += sp__objective_step(obj, NULL, NULL, ref, tr->X + (size_t)k * nx,
-                                k < T ? tr->U + (size_t)k * nu : NULL, tr->t[k], k, T, nx, nu);
+    double acc = 0, c;
+    for (int k = T; k >= 0 && !rc; k--) {
+      rc = sp__objective_step(obj, &c, NULL, NULL, ref, tmp, tr->X + (size_t)k * nx,
+                              k < T ? tr->U + (size_t)k * nu : NULL, tr->t[k], k, T, nx, nu);
+      acc += c;
       Ci[k] = acc;
       sum[k] += acc;
     }
     Jsum += Ci[0];
+  }
+  if (rc) {
+    sp_free(C);
+    return rc;
   }
 
   // score-function terms weighted by the advantage over the baseline
@@ -52,10 +60,11 @@ int sp_grad_reinforce(double* g, double* J, sp_policy* p, const sp_objective* ob
     const double* Ci = C + (size_t)i * (T + 1);
     for (int k = 0; k < T; k++) {
       double b = n > 1 ? (sum[k] - Ci[k]) / (n - 1) : 0;
-      sp_policy_logp_vjp(p, NULL, g, tr->X + (size_t)k * nx, tr->t[k], tr->U + (size_t)k * nu,
+      sp_policy_logp_vjp(p, NULL, gacc, tr->X + (size_t)k * nx, tr->t[k], tr->U + (size_t)k * nu,
                          (Ci[k] - b) / n);
     }
   }
+  for (size_t j = 0; j < np; j++) g[j] += gacc[j];
   sp_free(C);
   if (J) *J = Jsum / n;
   return 0;

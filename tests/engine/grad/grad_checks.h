@@ -58,18 +58,18 @@ static inline void forward_sensitivity(double* g, sp_policy* p, sp_model* m, con
   double* Pt = sp_calloc((size_t)nu * np, sizeof(double));  // (nu x np)
   double* Sn = sp_calloc((size_t)nx * np, sizeof(double));
   double* du = sp_calloc(np, sizeof(double));
-  double A[64], B[32], Px[32], cx[8], cu[8], ref[SP_TASK_NREF], e[8];
+  double A[64], B[32], Px[32], cx[8], cu[8], ref[SP_TASK_NREF], e[8], tmp[16], cv;
   memset(g, 0, sizeof(double) * np);
   for (int k = 0; k <= tr->T; k++) {
     const double* x = tr->X + (size_t)k * nx;
     if (k == tr->T) {
-      sp__objective_step(obj, cx, NULL, ref, x, NULL, tr->t[k], k, tr->T, nx, nu);
+      sp__objective_step(obj, &cv, cx, NULL, ref, tmp, x, NULL, tr->t[k], k, tr->T, nx, nu);
       for (int i = 0; i < nx; i++)
         for (size_t j = 0; j < np; j++) g[j] += cx[i] * S[i * np + j];
       break;
     }
     const double* u = tr->U + (size_t)k * nu;
-    sp__objective_step(obj, cx, cu, ref, x, u, tr->t[k], k, tr->T, nx, nu);
+    sp__objective_step(obj, &cv, cx, cu, ref, tmp, x, u, tr->t[k], k, tr->T, nx, nu);
     sp_policy_jac_x(p, Px, x, tr->t[k]);
     memset(Pt, 0, sizeof(double) * nu * np);
     for (int a = 0; a < nu; a++) {
@@ -109,7 +109,7 @@ static inline int car_objective(sp_objective* obj, sp_cost** step, sp_cost** ter
   int rc = sp_cost_new_car(step, 4, 2, 0, 1, 2, 3);
   if (!rc) rc = sp_cost_new(term, 4, 0);
   if (!rc) rc = sp_cost_add_radial(*term, 2.0, 0, 1) < 0;
-  *obj = (sp_objective){*step, *term, task, 0, 1};
+  *obj = (sp_objective){.step = *step, .terminal = *term, .task = task, .scale = 1};
   return rc;
 }
 
@@ -125,7 +125,7 @@ static inline int regulation_objective(sp_objective* obj, sp_cost** step, sp_cos
   if (!rc) rc = sp_cost_add_action(*step, wu, Wu) < 0;
   if (!rc) rc = sp_cost_new(term, nx, 0);
   if (!rc) rc = sp_cost_add_quadratic(*term, 5, idx, ref_idx, tgt, W, nx) < 0;
-  *obj = (sp_objective){*step, *term, NULL, 0, 1};
+  *obj = (sp_objective){.step = *step, .terminal = *term, .scale = 1};
   return rc;
 }
 

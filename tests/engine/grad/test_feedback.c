@@ -218,4 +218,56 @@ TEST(size_mismatches_are_shape_errors_and_missing_arguments_invalid) {
   sp_model_free(uni);
 }
 
+// squared distance of the double pendulum's end effector to (0.5, 1.5), a cost the term library
+// does not have (METHODS.md's pendulum cost), as a caller's cost function
+static int end_effector(void* user, double* c, double* gx, double* gu, const double* x,
+                        const double* u, double t, int k, int T) {
+  int* fail_at = user;
+  if (fail_at && k == *fail_at) return SP_EIO;
+  double s1 = sin(x[0]), c1 = cos(x[0]), s12 = sin(x[0] + x[1]), c12 = cos(x[0] + x[1]);
+  double ex = s1 + s12 - 0.5, ey = c1 + c12 - 1.5, w = k == T ? 10 : 1;
+  *c = w * (ex * ex + ey * ey);
+  gx[0] = w * 2 * (ex * (c1 + c12) - ey * (s1 + s12));
+  gx[1] = w * 2 * (ex * c12 - ey * s12);
+  gx[2] = gx[3] = 0;
+  if (gu) gu[0] = gu[1] = 0;
+  return 0;
+}
+
+TEST(cost_functions_are_differentiated_exactly_and_their_errors_stop_the_estimator) {
+  for (uint64_t seed = 1; seed <= 2; seed++) {
+    sp_model* plant;
+    CHECK_INT(sp_model_new(&plant, "double_pendulum", NULL, 0.01), 0);
+    fixture f;
+    CHECK_INT(pendulum_fixture(&f, plant, 8, seed, 1), 0);
+    sp_objective obj = {.step_fn = end_effector, .terminal_fn = end_effector, .scale = 0.5};
+    sp_traj tr;
+    int T = 200;
+    CHECK_INT(sp_traj_new(&tr, T, 4, 2), 0);
+    double x0[4] = {0.5, -0.2, 0.1, 0};
+    CHECK_INT(sp_policy_rollout(&tr, f.pol, plant, x0, 0, 0), 0);
+    size_t n = f.pol->nparams;
+    double* g = sp_calloc(n, sizeof(double));
+    double* gfd = sp_calloc(n, sizeof(double));
+    double J;
+    CHECK_INT(sp_grad_feedback(g, &J, f.pol, plant, &obj, &tr, 0), 0);
+    plant_cost_fd(gfd, f.pol, plant, &obj, &tr, x0, 1e-6);
+    CHECK(rel_err(g, gfd, n) < 1e-5);
+    // an error from the function is returned and g is left alone
+    int fail_at = 17;
+    obj.user = &fail_at;
+    double* g2 = sp_calloc(n, sizeof(double));
+    CHECK_INT(sp_grad_feedback(g2, &J, f.pol, plant, &obj, &tr, 0), SP_EIO);
+    CHECK_INT(sp_grad_model_bptt(g2, &J, f.pol, plant, &obj, &tr), SP_EIO);
+    CHECK_INT(sp_objective_value(&J, &obj, &tr), SP_EIO);
+    for (size_t k = 0; k < n; k++) CHECK(g2[k] == 0);
+    sp_free(g);
+    sp_free(g2);
+    sp_free(gfd);
+    sp_traj_free(&tr);
+    fixture_free(&f);
+    sp_model_free(plant);
+  }
+}
+
 TEST_MAIN()
