@@ -10,6 +10,9 @@
 //   local J = G.objective(traj, opts)
 //   local log_norm, cond = G.sensitivity(pol, model, traj, { feedback = true })
 //   local s = G.stats(Gmat)                               -- { mean_norm, norm_of_mean, ... }
+//   opts.cost / opts.terminal may also be Lua functions f(x, u, t, k) -> c, gx, gu (x, u tables;
+//   u nil at the terminal step; k the 1-based row of X), or G.autodiff(f) for an f(x, u, t, k)
+//   written with spinal.autodiff's math that returns the cost alone.
 // A trajectory is a table { X = (T+1, nx), U = (T, nu), t = (T+1) } of arrays (what
 // pol:rollout returns, or what a plant recorded). g is a new array of nparams, unless
 // opts.into names an array of nparams to accumulate into (it is then returned).
@@ -30,13 +33,107 @@ typedef struct {
   sp_task* t;
 } task_head;
 
+// Lua cost functions, called from the estimators through sp_objective_fn
+typedef struct lcost {
+  lua_State* L;
+  int istep, iterm;  // absolute stack indices of the functions (0: none)
+  int nx, nu;
+  int failed;  // 1: a Lua error (message at errref); 2: bad results (message in msg)
+  int errref;
+  char msg[160];
+} lcost;
+
+// n numbers from the table or array at idx into out; 0 or -1 (wrong type or length)
+static int read_numbers(lua_State* L, int idx, double* out, int n) {
+  sp_array* a = spL_testarray(L, idx);
+  if (a) {
+    if (sp_array_size(a) != n) return -1;
+    spO_gather(a, out);
+    return 0;
+  }
+  if (!lua_istable(L, idx) || (int)lua_rawlen(L, idx) != n) return -1;
+  for (int i = 0; i < n; i++) {
+    int isnum;
+    lua_rawgeti(L, idx, i + 1);
+    out[i] = lua_tonumberx(L, -1, &isnum);
+    lua_pop(L, 1);
+    if (!isnum) return -1;
+  }
+  return 0;
+}
+
+static void push_numbers(lua_State* L, const double* v, int n) {
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushnumber(L, v[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
+static int lua_cost(void* user, double* c, double* gx, double* gu, const double* x,
+                    const double* u, double t, int k, int T) {
+  lcost* lc = user;
+  lua_State* L = lc->L;
+  if (!lua_checkstack(L, 8)) return SP_ENOMEM;
+  lua_pushvalue(L, k < T ? lc->istep : lc->iterm);
+  push_numbers(L, x, lc->nx);
+  if (u)
+    push_numbers(L, u, lc->nu);
+  else
+    lua_pushnil(L);
+  lua_pushnumber(L, t);
+  lua_pushinteger(L, k + 1);
+  if (lua_pcall(L, 4, 3, 0) != LUA_OK) {
+    lc->failed = 1;
+    lc->errref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return SP_ESTATE;
+  }
+  int isnum, top = lua_gettop(L);
+  *c = lua_tonumberx(L, top - 2, &isnum);
+  int bad = !isnum || read_numbers(L, top - 1, gx, lc->nx);
+  if (!bad && u) {
+    if (lua_isnil(L, top))
+      memset(gu, 0, sizeof(double) * lc->nu);
+    else
+      bad = read_numbers(L, top, gu, lc->nu);
+  }
+  lua_settop(L, top - 3);
+  if (bad) {
+    lc->failed = 2;
+    if (u)
+      snprintf(lc->msg, sizeof lc->msg,
+               "expected the cost function to return c (a number), gx (%d numbers) and gu (%d "
+               "numbers, or nil)", lc->nx, lc->nu);
+    else
+      snprintf(lc->msg, sizeof lc->msg,
+               "expected the terminal cost function to return c (a number) and gx (%d numbers)",
+               lc->nx);
+    return SP_EINVAL;
+  }
+  return 0;
+}
+
+// after an estimator: raise the cost function's failure, if any
+static void cost_failure(lua_State* L, lcost* lc, const char* fname) {
+  if (lc->failed == 1) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lc->errref);
+    luaL_unref(L, LUA_REGISTRYINDEX, lc->errref);
+    lua_error(L);
+  }
+  if (lc->failed == 2) luaL_error(L, "%s: %s", fname, lc->msg);
+}
+
 static const char* const est_keys[] = {"cost", "terminal", "task", "skip", "scale", "segment",
                                        "into", NULL};
 
 // the options table at arg into obj; *into is the accumulation target (or NULL)
 static void read_objective(lua_State* L, int arg, const char* fname, sp_objective* obj,
-                           sp_policy* p, sp_array** into, int* segment) {
+                           sp_policy* p, sp_array** into, int* segment, lcost* lc) {
   memset(obj, 0, sizeof *obj);
+  memset(lc, 0, sizeof *lc);
+  lc->L = L;
+  lc->errref = LUA_NOREF;
+  if (p) lc->nx = p->nx, lc->nu = p->nu;
   *into = NULL;
   if (segment) *segment = 0;
   obj->task = p ? p->task : NULL;
@@ -45,11 +142,20 @@ static void read_objective(lua_State* L, int arg, const char* fname, sp_objectiv
   spO_check_keys(L, arg, fname, est_keys);
   const char* ckeys[2] = {"cost", "terminal"};
   for (int i = 0; i < 2; i++) {
-    if (lua_getfield(L, arg, ckeys[i]) != LUA_TNIL) {
+    if (lua_getfield(L, arg, ckeys[i]) == LUA_TFUNCTION) {
+      // stays on the stack (at a fixed index) while the estimator runs
+      if (i == 0)
+        lc->istep = lua_gettop(L), obj->step_fn = lua_cost;
+      else
+        lc->iterm = lua_gettop(L), obj->terminal_fn = lua_cost;
+      obj->user = lc;
+      continue;
+    }
+    if (!lua_isnil(L, -1)) {
       cost_head* h = luaL_testudata(L, -1, "spinal.cost");
       if (!h || !h->c)
-        luaL_error(L, "bad argument #%d to '%s' (expected %s = an open spinal.cost, got %s)", arg,
-                   fname, ckeys[i], h ? "a closed cost" : luaL_typename(L, -1));
+        luaL_error(L, "bad argument #%d to '%s' (expected %s = an open spinal.cost or a function, "
+                      "got %s)", arg, fname, ckeys[i], h ? "a closed cost" : luaL_typename(L, -1));
       if (i == 0)
         obj->step = h->c;
       else
@@ -173,11 +279,13 @@ static int trajectory_estimator(lua_State* L, const char* fname, int bptt) {
   sp_objective obj;
   sp_array* into;
   int segment;
-  read_objective(L, 4, fname, &obj, p, &into, bptt ? NULL : &segment);
+  lcost lc;
+  read_objective(L, 4, fname, &obj, p, &into, bptt ? NULL : &segment, &lc);
   sp_array* g = push_target(L, into, p->nparams);
   double J;
   int rc = bptt ? sp_grad_model_bptt(g->data, &J, p, m, &obj, &tr)
                 : sp_grad_feedback(g->data, &J, p, m, &obj, &tr, segment);
+  cost_failure(L, &lc, fname);
   if (rc) return spL_raise(L, rc, fname);
   lua_pushnumber(L, J);
   return 2;
@@ -202,7 +310,8 @@ static int l_reinforce(lua_State* L) {
                                "none");
   sp_objective obj;
   sp_array* into;
-  read_objective(L, 3, "reinforce", &obj, p, &into, NULL);
+  lcost lc;
+  read_objective(L, 3, "reinforce", &obj, p, &into, NULL, &lc);
   sp_traj* trs = lua_newuserdatauv(L, sizeof(sp_traj) * n, 0);
   for (int i = 0; i < n; i++) {
     luaL_checkstack(L, 8, "reinforce: too many trajectories");
@@ -216,6 +325,7 @@ static int l_reinforce(lua_State* L) {
   sp_array* g = push_target(L, into, p->nparams);
   double J;
   int rc = sp_grad_reinforce(g->data, &J, p, &obj, trs, n);
+  cost_failure(L, &lc, "reinforce");
   if (rc) return spL_raise(L, rc, "reinforce");
   lua_pushnumber(L, J);
   return 2;
@@ -305,13 +415,16 @@ static int l_objective(lua_State* L) {
   sp_traj tr = check_traj(L, 1, "objective", -1, -1, 0);
   sp_objective obj;
   sp_array* into;
-  read_objective(L, 2, "objective", &obj, NULL, &into, NULL);
+  lcost lc;
+  read_objective(L, 2, "objective", &obj, NULL, &into, NULL, &lc);
+  lc.nx = tr.nx, lc.nu = tr.nu;
   if ((obj.step && (obj.step->nx != tr.nx || obj.step->nu != tr.nu)) ||
       (obj.terminal && obj.terminal->nx != tr.nx))
     return luaL_error(L, "bad argument #2 to 'objective' (expected costs for nx = %d, nu = %d)",
                       tr.nx, tr.nu);
   double J;
   int rc = sp_objective_value(&J, &obj, &tr);
+  cost_failure(L, &lc, "objective");
   if (rc) return spL_raise(L, rc, "objective");
   lua_pushnumber(L, J);
   return 1;
@@ -364,7 +477,36 @@ static const luaL_Reg functions[] = {
     {"stats", l_stats},         {NULL, NULL},
 };
 
+// G.autodiff(f): a cost function returning c, gx, gu from an f(x, u, t, k) that returns c alone,
+// its gradients by spinal.autodiff's forward mode over z = (x, u)
+static const char autodiff_chunk[] =
+    "return function(f)\n"
+    "  if type(f) ~= 'function' then\n"
+    "    error(\"bad argument #1 to 'autodiff' (expected a function, got \" .. type(f) .. \")\", 2)\n"
+    "  end\n"
+    "  local ad = require 'spinal.autodiff'\n"
+    "  return function(x, u, t, k)\n"
+    "    local nx, nu, z = #x, u and #u or 0, {}\n"
+    "    for i = 1, nx do z[i] = x[i] end\n"
+    "    for i = 1, nu do z[nx + i] = u[i] end\n"
+    "    local c, g = ad.gradient(function(zz)\n"
+    "      local xx, uu = {}, nil\n"
+    "      for i = 1, nx do xx[i] = zz[i] end\n"
+    "      if u then uu = {} for i = 1, nu do uu[i] = zz[nx + i] end end\n"
+    "      return f(xx, uu, t, k)\n"
+    "    end, z)\n"
+    "    local gx, gu = {}, {}\n"
+    "    for i = 1, nx do gx[i] = g[i] end\n"
+    "    for i = 1, nu do gu[i] = g[nx + i] end\n"
+    "    return c, gx, u and gu or nil\n"
+    "  end\n"
+    "end\n";
+
 int luaopen_spinal_grad(lua_State* L) {
   luaL_newlib(L, functions);
+  if (luaL_loadbuffer(L, autodiff_chunk, sizeof autodiff_chunk - 1, "=spinal.grad.autodiff"))
+    return lua_error(L);
+  lua_call(L, 0, 1);
+  lua_setfield(L, -2, "autodiff");
   return 1;
 }

@@ -162,6 +162,77 @@ describe("spinal.grad other estimators and diagnostics", function()
   end)
 end)
 
+describe("spinal.grad cost functions", function()
+  local pend = M.new("double_pendulum", nil, { dt = 0.01 })
+  local A_, B_ = pend:jac({ 0, 0, 0, 0 }, { 0, 0 })
+  local K = ctrl.lqr_gain(A_, B_, A.eye(4) * 50, A.eye(2), "discrete")
+  local function pend_policy(seed)
+    return P.lqr { controller = ctrl.lqr(K), period = 3, hidden = { 6 }, seed = seed,
+                   init_last = true }
+  end
+
+  it("takes a Lua function returning c, gx, gu like the equivalent cost terms", function()
+    local pol = pend_policy(1)
+    local traj = pol:rollout(pend, { 0.4, -0.2, 0, 0 }, 100)
+    local quad = C.new { nx = 4, nu = 2 }
+      :quadratic { weight = 1, index = { 1, 2, 3, 4 }, W = A.eye(4) }
+      :action { weight = 0.1 }
+    local function f(x, u)
+      local c, gx = 0, {}
+      for i = 1, 4 do c, gx[i] = c + x[i] ^ 2, 2 * x[i] end
+      return c + 0.1 * (u[1] ^ 2 + u[2] ^ 2), gx, { 0.2 * u[1], 0.2 * u[2] }
+    end
+    local g1, J1 = G.feedback(pol, pend, traj, { cost = quad })
+    local g2, J2 = G.feedback(pol, pend, traj, { cost = f })
+    local g3, J3 = G.feedback(pol, pend, traj, { cost = G.autodiff(function(x, u)
+      return x[1] ^ 2 + x[2] ^ 2 + x[3] ^ 2 + x[4] ^ 2 + 0.1 * (u[1] ^ 2 + u[2] ^ 2)
+    end) })
+    assert.is_near(J1, J2, 1e-10 * J1)
+    assert.is_near(J1, J3, 1e-10 * J1)
+    assert.is_true((g1 - g2):norm() < 1e-10 * g1:norm())
+    assert.is_true((g1 - g3):norm() < 1e-10 * g1:norm())
+  end)
+
+  it("differentiates an autodiff end-effector cost exactly (plant finite differences)", function()
+    local m = require("spinal.autodiff").math
+    local ee = G.autodiff(function(x, u, t, k)
+      local ex = m.sin(x[1]) + m.sin(x[1] + x[2]) - 0.5
+      local ey = m.cos(x[1]) + m.cos(x[1] + x[2]) - 1.5
+      return (u and 1 or 10) * (ex * ex + ey * ey)
+    end)
+    local pol = pend_policy(2)
+    local x0 = { 0.5, -0.2, 0.1, 0 }
+    local opts = { cost = ee, terminal = ee }
+    local traj = pol:rollout(pend, x0, 60)
+    local g = G.feedback(pol, pend, traj, opts)
+    local theta, h, d, s = pol:params(), 1e-6, 0, 0
+    for k = 1, pol.nparams do
+      local keep = theta[k]
+      theta[k] = keep + h
+      local a = G.objective(pol:rollout(pend, x0, 60), opts)
+      theta[k] = keep - h
+      local b = G.objective(pol:rollout(pend, x0, 60), opts)
+      theta[k] = keep
+      d, s = d + (g[k] - (a - b) / (2 * h)) ^ 2, s + ((a - b) / (2 * h)) ^ 2
+    end
+    assert.is_true(math.sqrt(d / s) < 1e-5)
+  end)
+
+  it("passes on a cost function's error and says what it must return", function()
+    local pol = pend_policy(3)
+    local traj = pol:rollout(pend, { 0.1, 0, 0, 0 }, 10)
+    assert.has_error(function()
+      G.feedback(pol, pend, traj, { cost = function() error("my cost failed", 0) end })
+    end, "my cost failed")
+    assert.has_error(function()
+      G.feedback(pol, pend, traj, { cost = function() return 1 end })
+    end, "feedback: expected the cost function to return c (a number), gx (4 numbers) and gu "
+      .. "(2 numbers, or nil)")
+    assert.has_error(function() G.autodiff(3) end,
+      "bad argument #1 to 'autodiff' (expected a function, got number)")
+  end)
+end)
+
 describe("method 1 on the simulated car", function()
   it("cuts the nominal tracker's radial error with a gamma = 0.5 model", function()
     local dt, gamma = 0.02, 0.5
