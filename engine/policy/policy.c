@@ -181,7 +181,7 @@ void sp_policy_features_eval(const sp_policy* p, double* f, double* Df, const do
 // the network's output y at (x, t), and the corrected reference and gains (closed loop)
 static int forward(sp_policy* p, const double* x, double t, int want_Df) {
   sp_policy_features_eval(p, p->f, want_Df ? p->Df : NULL, x, t);
-  sp_mlp_forward(p->net, p->y, p->f, 1);
+  sp_mlp_forward(p->net, NULL, p->y, p->f, 1);
   if (p->ctrl) {
     if (p->task)
       sp_task_eval(p->task, p->r, NULL, t);
@@ -247,7 +247,7 @@ static void backward(sp_policy* p, double* gx, double* gtheta, const double* x, 
   sp_mlp* net = p->net;
   void* own = net->grads;
   net->grads = gtheta ? gtheta : p->sink;
-  sp_mlp_backward(net, p->gf, p->gy);
+  sp_mlp_backward(net, NULL, p->gf, p->gy);
   net->grads = own;
   // and the features: gx += Df^T gf
   if (gx && p->features != SP_POLICY_FEATURES_PHASE)

@@ -413,7 +413,7 @@ static int m_rollout(lua_State* L) {
     sp_safety_free(s);
     return spL_failure(L, "rollout: %s", msg);
   }
-  sp_traj tr;
+  sp_loop_traj tr;
   sp_rollout_opts o = {
       .steps = (long)steps, .seconds = seconds, .x0 = has_x0 ? x0 : NULL, .seed = (uint64_t)seed};
   rc = sp_loop_rollout(l, &tr, &o);
@@ -446,7 +446,7 @@ static int m_rollout(lua_State* L) {
   lua_setfield(L, out, "robot");
   lua_pushstring(L, tr.backend);
   lua_setfield(L, out, "backend");
-  sp_traj_free(&tr);
+  sp_loop_traj_free(&tr);
   return 1;
 }
 
