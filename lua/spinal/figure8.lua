@@ -11,7 +11,6 @@
 --   local F = require "spinal.figure8"
 --   local car = F.setup { gamma = 0.5, radius = 1.5, period = 5.5, seconds = 21.5, seed = 1,
 --                         hidden = { 64, 64 } }
---                         seed = 1 }
 --   local traj = car:rollout()                      -- the policy on the plant (HAL, lockstep)
 --   local g, J = car:gradient(traj)                 -- the feedback estimate (or estimator = ...)
 --   car:radial_error(traj)                          -- mean |distance to the active centre - R|
