@@ -41,7 +41,7 @@ local cfg = sp.settings {
   out = "",
 }
 
-local robot = sp.robot.load(cfg.robot)
+local robot = sp.robot.load(sp.run.resolve(cfg.robot))
 local plant = assert(robot:open "model")
 local rate = robot.rate
 local steps = math.floor(cfg.seconds * rate + 0.5)

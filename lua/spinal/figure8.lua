@@ -53,7 +53,7 @@ function M.setup(cfg)
   local o = {}
   for k, v in pairs(M.defaults) do o[k] = v end
   for k, v in pairs(cfg or {}) do o[k] = v end
-  local robot = robot_lib.load(o.robot)
+  local robot = robot_lib.load(require("spinal.run").resolve(o.robot))
   local plant = assert(robot:open "model")
   local task = T.figure_eight { radius = o.radius, period = o.period }
   local rate = robot.rate

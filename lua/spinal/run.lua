@@ -8,6 +8,7 @@
 --   run:plot { file = "cost.png", ... }       -- spinal.plot.png, file relative to the run
 --   run:summary { iters = 15, costs = {...} } -- summary.json (flat keys and lists)
 --   run:path "cost.png"                       -- the file's path inside the run
+--   sp.run.resolve "robots/rc_car.lua"        -- from the working directory or the project
 --
 -- metrics.csv is flushed after every row, so an interrupted run keeps what it measured. A missing
 -- gnuplot is reported once on stderr and the plots are skipped; nothing else about the run
@@ -34,6 +35,27 @@ local function write_file(path, text)
   if not f then error(("run: cannot write %s (%s)"):format(path, err), 0) end
   f:write(text)
   f:close()
+end
+
+-- a data file named relative to the working directory, or failing that to the project the
+-- running script belongs to (the parent of its directory: experiments/x.lua -> robots/y.lua)
+function M.resolve(path)
+  local f = io.open(path, "r")
+  if f then
+    f:close()
+    return path
+  end
+  local script = arg and arg[0]
+  local dir = type(script) == "string" and script:match "^(.*)/[^/]*$"
+  if dir and path:sub(1, 1) ~= "/" then
+    local candidate = dir .. "/../" .. path
+    f = io.open(candidate, "r")
+    if f then
+      f:close()
+      return candidate
+    end
+  end
+  return path
 end
 
 -- start a run: opts.name (required), opts.settings (written to settings.json; its `out`, when a
