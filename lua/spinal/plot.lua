@@ -26,6 +26,11 @@ local function quote(s)
   return '"' .. tostring(s):gsub('[\\"]', "\\%0") .. '"'
 end
 
+-- text for titles, labels and keys: enhanced-mode markup characters printed as themselves
+local function text(s)
+  return '"' .. tostring(s):gsub('[\\"]', "\\%0"):gsub("[_^{}@&~]", "\\\\%0") .. '"'
+end
+
 local function num(v)
   if v == nil or v ~= v or v == math.huge or v == -math.huge then return "NaN" end
   return ("%.10g"):format(v)
@@ -63,9 +68,9 @@ function M.png(spec)
     "set key " .. (spec.key or "top right") .. " box opaque",
     "set datafile missing 'NaN'",
   }
-  if spec.title then lines[#lines + 1] = "set title " .. quote(spec.title) end
-  if spec.xlabel then lines[#lines + 1] = "set xlabel " .. quote(spec.xlabel) end
-  if spec.ylabel then lines[#lines + 1] = "set ylabel " .. quote(spec.ylabel) end
+  if spec.title then lines[#lines + 1] = "set title " .. text(spec.title) end
+  if spec.xlabel then lines[#lines + 1] = "set xlabel " .. text(spec.xlabel) end
+  if spec.ylabel then lines[#lines + 1] = "set ylabel " .. text(spec.ylabel) end
   if spec.logy then lines[#lines + 1] = "set logscale y" end
   if spec.logx then lines[#lines + 1] = "set logscale x" end
   if spec.square then lines[#lines + 1] = "set size ratio -1" end
@@ -80,7 +85,7 @@ function M.png(spec)
       or style == "dashed" and "lines lw 2 dt 2"
       or "linespoints lw 2 pt 7 ps 0.8"
     plots[#plots + 1] = ("%s index %d using 1:2 with %s title %s"):format(
-      i == 1 and quote(dat) or "''", i - 1, with, quote(s.label or ("series " .. i)))
+      i == 1 and quote(dat) or "''", i - 1, with, text(s.label or ("series " .. i)))
   end
   if #plots == 0 then return nil, "plot.png: no series" end
   lines[#lines + 1] = "plot " .. table.concat(plots, ", \\\n     ")
