@@ -89,14 +89,19 @@ local p3 = run:plot { file = "path.png", square = true, key = "below", height = 
 
 -- the before/after table
 print()
-print(("car figure-eight: model gamma = %g, R = %g m, T = %g s, %d iterations x %g s "
-  .. "(%.1f s of plant data), %s lr %g, seed %d"):format(cfg.gamma, cfg.radius, cfg.period,
-  cfg.iters, cfg.seconds, result.data_seconds, cfg.optim, cfg.lr, cfg.seed))
+print(("car figure-eight, R = %g m, T = %g s; approximate model: every car parameter x %g")
+  :format(cfg.radius, cfg.period, cfg.gamma))
+print(("%d iterations x %g s = %.1f s of plant data; %s lr %g; seed %d"):format(cfg.iters,
+  cfg.seconds, result.data_seconds, cfg.optim, cfg.lr, cfg.seed))
 print(("  %-22s %18s %12s"):format("", "radial error (m)", "cost"))
 print(("  %-22s %18.3f %12.1f"):format("nominal tracker", nominal, result.costs[1]))
 print(("  %-22s %18.3f %12.1f"):format("learned policy", learned, result.costs[#result.costs]))
 print(("  %-22s %17.1fx %11.1fx"):format("reduction", nominal / learned,
   result.costs[1] / result.costs[#result.costs]))
 print("run: " .. run.dir)
-if p1 then print("plots: " .. p1 .. ", " .. (p3 or "") .. ", " .. run:path "cost.png") end
+if p1 then
+  print("plots: " .. p1)
+  print("       " .. (p3 or ""))
+  print("       " .. run:path "cost.png")
+end
 run:close()
