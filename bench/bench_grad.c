@@ -53,9 +53,16 @@ int main(int argc, char** argv) {
     fprintf(stderr, "bench_grad: setup failed\n");
     return 1;
   }
-  sp_policy_config cfg = {.ctrl = c, .task = task, .features = SP_POLICY_FEATURES_CAR,
-                          .nhidden = 2, .hidden = hidden, .hidden_act = SP_ACT_TANH,
-                          .out_act = SP_ACT_TANH, .nout = 10, .outputs = outs, .seed = 1,
+  sp_policy_config cfg = {.ctrl = c,
+                          .task = task,
+                          .features = SP_POLICY_FEATURES_CAR,
+                          .nhidden = 2,
+                          .hidden = hidden,
+                          .hidden_act = SP_ACT_TANH,
+                          .out_act = SP_ACT_TANH,
+                          .nout = 10,
+                          .outputs = outs,
+                          .seed = 1,
                           .init_last = 1};
   sp_traj tr;
   if (sp_policy_new(&p, &cfg) || sp_traj_new(&tr, STEPS, 4, 2)) return 1;

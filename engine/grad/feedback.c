@@ -24,12 +24,12 @@ int sp__grad_adjoint(double* g, double* J, sp_policy* p, sp_model* m, const sp_o
                      const sp_traj* tr, int segment, double* work) {
   int nx = tr->nx, nu = tr->nu, T = tr->T;
   size_t np = p->nparams;
-  double* lam = work;        // (nx) lam[k+1]
-  double* lam_k = lam + nx;  // (nx) lam[k]
-  double* cx = lam_k + nx;   // (nx) the step's own cost gradient
-  double* mu = cx + nx;      // (nu)
-  double* tmp = mu + nu;     // (nx + nu) cost-function scratch
-  double* ref = tmp + nx + nu;    // (SP_TASK_NREF)
+  double* lam = work;                 // (nx) lam[k+1]
+  double* lam_k = lam + nx;           // (nx) lam[k]
+  double* cx = lam_k + nx;            // (nx) the step's own cost gradient
+  double* mu = cx + nx;               // (nu)
+  double* tmp = mu + nu;              // (nx + nu) cost-function scratch
+  double* ref = tmp + nx + nu;        // (SP_TASK_NREF)
   double* gacc = ref + SP_TASK_NREF;  // (np) this trajectory's gradient
   memset(gacc, 0, sizeof(double) * np);
   double sum, c;

@@ -55,11 +55,11 @@ typedef int (*sp_objective_fn)(void* user, double* c, double* gx, double* gu, co
                                const double* u, double t, int k, int T);
 
 typedef struct sp_objective {
-  const sp_cost* step;      // per-step cost (nx, nu), may be NULL
-  const sp_cost* terminal;  // terminal cost (nx, nu = 0), may be NULL
-  const sp_task* task;      // reference for both; NULL: ref is zero
-  int k0;                   // first step whose per-step cost counts (>= 0)
-  double scale;             // multiplies everything; 0 is read as 1
+  const sp_cost* step;          // per-step cost (nx, nu), may be NULL
+  const sp_cost* terminal;      // terminal cost (nx, nu = 0), may be NULL
+  const sp_task* task;          // reference for both; NULL: ref is zero
+  int k0;                       // first step whose per-step cost counts (>= 0)
+  double scale;                 // multiplies everything; 0 is read as 1
   sp_objective_fn step_fn;      // optional per-step cost function (counted from k0 like step)
   sp_objective_fn terminal_fn;  // optional terminal cost function
   void* user;                   // passed to both functions

@@ -146,8 +146,7 @@ double* sp_policy_params(sp_policy* p) {
   return p->net->params;
 }
 
-void sp_policy_features_eval(const sp_policy* p, double* f, double* Df, const double* x,
-                             double t) {
+void sp_policy_features_eval(const sp_policy* p, double* f, double* Df, const double* x, double t) {
   int nx = p->nx, nf = p->nf;
   double s = t / p->period;
   s -= floor(s);

@@ -63,22 +63,22 @@ typedef struct sp_policy_output {
 } sp_policy_output;
 
 typedef struct sp_policy_config {
-  sp_ctrl* ctrl;         // embedded controller (borrowed); NULL for an open-loop policy
-  const sp_task* task;   // closed loop: reference r(t) (ctrl->nr must be SP_TASK_NR); may be NULL
-  const double* r0;      // (ctrl->nr) constant reference used when task is NULL; NULL: zeros
-  const double* K0;      // (ctrl->nk) base gains; NULL: the controller's gains ctrl->K
-  int nx, nu;            // open loop only (a closed loop takes them from ctrl)
-  const double* u_ff;    // open loop: (nu) feed-forward action; NULL: zeros
+  sp_ctrl* ctrl;        // embedded controller (borrowed); NULL for an open-loop policy
+  const sp_task* task;  // closed loop: reference r(t) (ctrl->nr must be SP_TASK_NR); may be NULL
+  const double* r0;     // (ctrl->nr) constant reference used when task is NULL; NULL: zeros
+  const double* K0;     // (ctrl->nk) base gains; NULL: the controller's gains ctrl->K
+  int nx, nu;           // open loop only (a closed loop takes them from ctrl)
+  const double* u_ff;   // open loop: (nu) feed-forward action; NULL: zeros
   sp_policy_features features;
-  double period;         // phase period in seconds; <= 0: the task's period (SP_EINVAL if none)
-  int nhidden;           // number of hidden layers (>= 0)
-  const int* hidden;     // (nhidden) widths
-  sp_act hidden_act;     // activation of hidden layers (reference impl: tanh)
-  sp_act out_act;        // activation of the output layer (reference impl: tanh)
-  int nout;              // number of outputs (>= 1)
+  double period;      // phase period in seconds; <= 0: the task's period (SP_EINVAL if none)
+  int nhidden;        // number of hidden layers (>= 0)
+  const int* hidden;  // (nhidden) widths
+  sp_act hidden_act;  // activation of hidden layers (reference impl: tanh)
+  sp_act out_act;     // activation of the output layer (reference impl: tanh)
+  int nout;           // number of outputs (>= 1)
   const sp_policy_output* outputs;  // (nout)
-  uint64_t seed;         // Xavier initialisation of the hidden layers
-  int init_last;         // 0 (default): last layer zero (nominal controller); 1: Xavier too
+  uint64_t seed;                    // Xavier initialisation of the hidden layers
+  int init_last;  // 0 (default): last layer zero (nominal controller); 1: Xavier too
 } sp_policy_config;
 
 typedef struct sp_policy {
@@ -88,13 +88,13 @@ typedef struct sp_policy {
   size_t nparams;
   sp_policy_features features;
   double period;
-  sp_mlp* net;              // owned; its params are theta
+  sp_mlp* net;                // owned; its params are theta
   sp_policy_output* outputs;  // (nout)
-  double* r0;     // (nr) constant reference
-  double* K0;     // (nk) base gains
-  double* u_ff;   // (nu) open-loop feed-forward
-  double* sigma;  // (nu) exploration standard deviations; all zero: deterministic
-  sp_rng rng;     // exploration noise
+  double* r0;                 // (nr) constant reference
+  double* K0;                 // (nk) base gains
+  double* u_ff;               // (nu) open-loop feed-forward
+  double* sigma;              // (nu) exploration standard deviations; all zero: deterministic
+  sp_rng rng;                 // exploration noise
   // scratch
   double* f;     // (nf) features
   double* Df;    // (nf x nx) feature Jacobian

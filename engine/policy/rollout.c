@@ -17,8 +17,8 @@ int sp_traj_new(sp_traj* tr, int T, int nx, int nu) {
   size_t n = (size_t)(T + 1) * nx + (size_t)T * nu + (size_t)(T + 1);
   double* d = sp_calloc(n, sizeof(double));
   if (!d) return SP_ENOMEM;
-  *tr = sp_traj_view(d, d + (size_t)(T + 1) * nx, d + (size_t)(T + 1) * nx + (size_t)T * nu, T,
-                     nx, nu);
+  *tr = sp_traj_view(d, d + (size_t)(T + 1) * nx, d + (size_t)(T + 1) * nx + (size_t)T * nu, T, nx,
+                     nu);
   tr->own = d;
   return 0;
 }

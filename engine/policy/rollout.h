@@ -14,7 +14,7 @@
 #include "engine/policy/policy.h"
 
 typedef struct sp_traj {
-  int T;      // steps (>= 1)
+  int T;  // steps (>= 1)
   int nx, nu;
   double* X;  // ((T+1) x nx)
   double* U;  // (T x nu)

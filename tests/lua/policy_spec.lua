@@ -12,8 +12,9 @@ local task = T.figure_eight { radius = 1.5, period = 5.5 }
 
 local function car_policy(opts)
   opts = opts or {}
-  return P.tracking { task = task, controller = ctrl.tracker "car", hidden = opts.hidden or { 8, 8 },
-                      seed = opts.seed or 1, init_last = opts.init_last }
+  return P.tracking { task = task, controller = ctrl.tracker "car",
+                      hidden = opts.hidden or { 8, 8 }, seed = opts.seed or 1,
+                      init_last = opts.init_last }
 end
 
 describe("spinal.policy tracking", function()
@@ -163,8 +164,8 @@ describe("spinal.policy errors", function()
     local m = M.new("unicycle_vel", nil, { dt = 0.02 })
     local ok, err = pcall(pol.rollout, pol, m, { 0, 0, 0 }, 10)
     assert.is_false(ok)
-    assert.truthy(err:find("expected a model with nx = 4, nu = 2 (the policy's), got nx = 3, nu = 2",
-                           1, true))
+    assert.truthy(err:find(
+      "expected a model with nx = 4, nu = 2 (the policy's), got nx = 3, nu = 2", 1, true))
   end)
 
   it("refuses negative exploration noise", function()

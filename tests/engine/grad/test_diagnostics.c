@@ -22,10 +22,11 @@ TEST(sensitivity_products_stay_bounded_with_feedback_and_grow_without_it) {
     CHECK_INT(sp_grad_sensitivity(ln_open, NULL, f.pol, m, &tr, 0), 0);
     double max_fb = -INFINITY;
     for (int h = 0; h < T; h++) max_fb = fmax(max_fb, ln_fb[h]);
-    printf("  seed %d: ||Phi|| with feedback max %.3g, at 3 s %.3g (cond %.3g); without: "
-           "1 s %.3g, 2 s %.3g, 3 s %.3g\n",
-           (int)seed, exp(max_fb), exp(ln_fb[T - 1]), cond[T - 1], exp(ln_open[99]),
-           exp(ln_open[199]), exp(ln_open[T - 1]));
+    printf(
+        "  seed %d: ||Phi|| with feedback max %.3g, at 3 s %.3g (cond %.3g); without: "
+        "1 s %.3g, 2 s %.3g, 3 s %.3g\n",
+        (int)seed, exp(max_fb), exp(ln_fb[T - 1]), cond[T - 1], exp(ln_open[99]), exp(ln_open[199]),
+        exp(ln_open[T - 1]));
     CHECK(max_fb < log(10.0));
     CHECK(ln_fb[T - 1] < log(0.5));  // the loop contracts
     CHECK(ln_open[T - 1] > log(100.0));
@@ -54,8 +55,8 @@ TEST(sensitivity_products_match_direct_multiplication) {
     sp_model_step_jac(m, NULL, A, B, NULL, tr.X + 4 * k, tr.U + 2 * k);
     sp_policy_jac_x(f.pol, Px, tr.X + 4 * k, tr.t[k]);
     for (int i = 0; i < 4; i++)
-      for (int j = 0; j < 4; j++) M[i * 4 + j] = A[i * 4 + j] + B[i * 2] * Px[j] +
-                                                 B[i * 2 + 1] * Px[4 + j];
+      for (int j = 0; j < 4; j++)
+        M[i * 4 + j] = A[i * 4 + j] + B[i * 2] * Px[j] + B[i * 2 + 1] * Px[4 + j];
     for (int i = 0; i < 4; i++)
       for (int j = 0; j < 4; j++) {
         tmp[i * 4 + j] = 0;

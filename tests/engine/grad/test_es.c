@@ -53,8 +53,8 @@ TEST(es_is_unbiased_when_the_cost_is_quadratic_in_the_parameters) {
       double se = sqrt((sq[k] - mean[k] * mean[k]) / (B - 1));
       band += 25 * se * se;
       if (!(fabs(mean[k] - exact[k]) <= 5 * se))
-        SP_FAIL_("seed %d param %d: mean %g exact %g se %g", (int)seed, (int)k, mean[k],
-                 exact[k], se);
+        SP_FAIL_("seed %d param %d: mean %g exact %g se %g", (int)seed, (int)k, mean[k], exact[k],
+                 se);
     }
     printf("  seed %d: |exact| %.3f, 5-se band %.3f\n", (int)seed, norm2(exact, np), sqrt(band));
     CHECK(sqrt(band) < 0.5 * norm2(exact, np));

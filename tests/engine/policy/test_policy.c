@@ -272,8 +272,12 @@ TEST(configuration_errors_are_invalid_arguments) {
   CHECK_INT(sp_task_figure_eight_new(&task, 1.5, 5.5), 0);
   CHECK_INT(sp_tracker_new(&c, SP_TRACKER_CAR), 0);
   sp_policy_output outs[2] = {{SP_POLICY_OUT_REF, 0, 0.5}, {SP_POLICY_OUT_GAIN, 6, 0.3}};
-  sp_policy_config cfg = {.ctrl = c, .task = task, .features = SP_POLICY_FEATURES_CAR,
-                          .hidden_act = SP_ACT_TANH, .out_act = SP_ACT_TANH, .nout = 2,
+  sp_policy_config cfg = {.ctrl = c,
+                          .task = task,
+                          .features = SP_POLICY_FEATURES_CAR,
+                          .hidden_act = SP_ACT_TANH,
+                          .out_act = SP_ACT_TANH,
+                          .nout = 2,
                           .outputs = outs};
   sp_policy* p = (sp_policy*)1;
   CHECK_INT(sp_policy_new(&p, &cfg), SP_EINVAL);  // gain index 6 of 6
