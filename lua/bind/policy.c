@@ -176,7 +176,8 @@ static const char* const tracking_keys[] = {"task",    "controller", "hidden",  
                                             "out_act", "seed",       "init_last",  "features",
                                             "period",  "ref_scale",  "gain_scale", NULL};
 
-// P.tracking { task, controller, hidden, ref_scale = {0.5, 0.5, 1, 1}, gain_scale = 0.3, ... }
+// P.tracking { task, controller, hidden, ref_scale = {0.5, 0.5, 1, 1}, gain_scale = 0.3, ... };
+// an output whose scale is zero is left out
 static int l_tracking(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   spO_check_keys(L, 1, "tracking", tracking_keys);
@@ -200,8 +201,15 @@ static int l_tracking(lua_State* L) {
   read_scales(L, 1, "tracking", "gain_scale", gs, c->nk);
   sp_policy_output outs[4 + 64];
   int nout = 0;
-  for (int j = 0; j < 4; j++) outs[nout++] = (sp_policy_output){SP_POLICY_OUT_REF, j, rs[j]};
-  for (int j = 0; j < c->nk; j++) outs[nout++] = (sp_policy_output){SP_POLICY_OUT_GAIN, j, gs[j]};
+  // a zero scale drops that output (e.g. gain_scale = 0: reference corrections only)
+  for (int j = 0; j < 4; j++)
+    if (rs[j] != 0) outs[nout++] = (sp_policy_output){SP_POLICY_OUT_REF, j, rs[j]};
+  for (int j = 0; j < c->nk; j++)
+    if (gs[j] != 0) outs[nout++] = (sp_policy_output){SP_POLICY_OUT_GAIN, j, gs[j]};
+  if (nout == 0)
+    return luaL_error(L,
+                      "bad argument #1 to 'tracking' (expected at least one nonzero scale in "
+                      "ref_scale or gain_scale, got none)");
   sp_policy_config cfg = {.ctrl = c,
                           .task = task,
                           .features = o.features,
