@@ -52,11 +52,11 @@ int main(int argc, char** argv) {
   for (int k = -20; k < reps; k++) {
     double t0 = now_ms();
     sp_mlp_zero_grad(m);
-    sp_mlp_forward_f32(m, NULL, x, BATCH);
-    const float* y = sp_mlp_output(m);
+    sp_mlp_forward_f32(m, NULL, NULL, x, BATCH);
+    const float* y = sp_mlp_output(m, NULL);
     const float s = 2.0f / (BATCH * NOUT);
     for (int i = 0; i < BATCH * NOUT; i++) gy[i] = s * (y[i] - t[i]);
-    sp_mlp_backward_f32(m, NULL, gy);
+    sp_mlp_backward_f32(m, NULL, NULL, gy);
     sp_optim_step(o, m->params, m->grads);
     if (k >= 0) times[k] = now_ms() - t0;
   }

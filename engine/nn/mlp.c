@@ -33,17 +33,63 @@ size_t sp_mlp_count_params(int nlayers, const int* sizes) {
   return n;
 }
 
-// workspace elements for batch rows: every a[l] plus two scratch blocks
-static size_t work_elems(const sp_mlp* m, int batch, size_t* act_off) {
-  size_t off = 0;
+// ---- workspaces ---------------------------------------------------------------------------------
+
+// elements a workspace for batch rows needs: every a[l], then two scratch blocks; fills off
+static size_t work_elems(const sp_mlp* m, int batch, size_t* off) {
+  size_t n = 0;
   for (int l = 0; l <= m->nlayers; l++) {
-    int width = l == 0 ? m->layers[0].nin : m->layers[l - 1].nout;
-    if (act_off) act_off[l] = off;
-    off += (size_t)batch * width;
+    int width = l == 0 ? m->nin : m->layers[l - 1].nout;
+    if (off) off[l] = n;
+    n += (size_t)batch * width;
   }
-  if (act_off) act_off[m->nlayers + 1] = off;
-  return off + 2 * (size_t)batch * m->max_width;
+  if (off) off[m->nlayers + 1] = n;
+  return n + 2 * (size_t)batch * m->max_width;
 }
+
+// allocate ws's storage for batch rows (ws->off already allocated)
+static int work_init(const sp_mlp* m, sp_mlp_work* ws, int batch) {
+  if (batch < 1) return SP_EINVAL;
+  if ((int64_t)batch * m->max_width > INT_MAX) return SP_ERANGE;
+  void* d = sp_calloc(work_elems(m, batch, NULL), sp_dtype_size(m->dtype));
+  if (!d) return SP_ENOMEM;
+  sp_free(ws->data);
+  ws->data = d;
+  ws->net = m;
+  ws->max_batch = batch;
+  ws->batch = 0;
+  work_elems(m, batch, ws->off);
+  return 0;
+}
+
+int sp_mlp_work_new(sp_mlp_work** out, const sp_mlp* m, int max_batch) {
+  *out = NULL;
+  sp_mlp_work* ws = sp_calloc(1, sizeof *ws);
+  if (!ws) return SP_ENOMEM;
+  ws->off = sp_calloc((size_t)m->nlayers + 2, sizeof *ws->off);
+  int rc = ws->off ? work_init(m, ws, max_batch) : SP_ENOMEM;
+  if (rc) {
+    sp_mlp_work_free(ws);
+    return rc;
+  }
+  *out = ws;
+  return 0;
+}
+
+void sp_mlp_work_free(sp_mlp_work* ws) {
+  if (!ws) return;
+  sp_free(ws->data);
+  sp_free(ws->off);
+  sp_free(ws);
+}
+
+int sp_mlp_reserve(sp_mlp* m, sp_mlp_work* ws, int batch) {
+  if (!ws) ws = &m->ws;
+  if (ws->net != m || batch < 1) return SP_EINVAL;
+  return batch <= ws->max_batch ? 0 : work_init(m, ws, batch);
+}
+
+// ---- create and destroy -------------------------------------------------------------------------
 
 int sp_mlp_new(sp_mlp** out, int nlayers, const int* sizes, const sp_act* acts, sp_dtype dtype,
                int max_batch) {
@@ -68,8 +114,8 @@ int sp_mlp_new(sp_mlp** out, int nlayers, const int* sizes, const sp_act* acts, 
   m->nout = sizes[nlayers];
   m->max_width = max_width;
   m->layers = sp_calloc((size_t)nlayers, sizeof *m->layers);
-  m->act_off = sp_calloc((size_t)nlayers + 2, sizeof *m->act_off);
-  if (!m->layers || !m->act_off) goto nomem;
+  m->ws.off = sp_calloc((size_t)nlayers + 2, sizeof *m->ws.off);
+  if (!m->layers || !m->ws.off) goto nomem;
 
   // layers are views into the flat vectors: W_l then b_l
   size_t off = 0;
@@ -88,10 +134,7 @@ int sp_mlp_new(sp_mlp** out, int nlayers, const int* sizes, const sp_act* acts, 
   m->params = sp_calloc(m->nparams, es);
   m->grads = sp_calloc(m->nparams, es);
   if (!m->params || !m->grads) goto nomem;
-
-  m->max_batch = max_batch;
-  m->work = sp_calloc(work_elems(m, max_batch, m->act_off), es);
-  if (!m->work) goto nomem;
+  if (work_init(m, &m->ws, max_batch)) goto nomem;
   *out = m;
   return 0;
 
@@ -102,12 +145,12 @@ nomem:
 
 void sp_mlp_free(sp_mlp* m) {
   if (!m) return;
-  sp_free(m->work);
+  sp_free(m->ws.data);
+  sp_free(m->ws.off);
   if (!m->borrowed) {
     sp_free(m->grads);
     sp_free(m->params);
   }
-  sp_free(m->act_off);
   sp_free(m->layers);
   sp_free(m);
 }
@@ -125,73 +168,88 @@ void sp_mlp_use_storage(sp_mlp* m, void* params, void* grads) {
   m->borrowed = 1;
 }
 
-int sp_mlp_reserve(sp_mlp* m, int batch) {
-  if (batch < 1) return SP_EINVAL;
-  if (batch <= m->max_batch) return 0;
-  if ((int64_t)batch * m->max_width > INT_MAX) return SP_ERANGE;
-  void* w = sp_calloc(work_elems(m, batch, NULL), sp_dtype_size(m->dtype));
-  if (!w) return SP_ENOMEM;
-  sp_free(m->work);
-  m->work = w;
-  m->max_batch = batch;
-  m->batch = 0;
-  work_elems(m, batch, m->act_off);
-  return 0;
+// ---- forward and backward -----------------------------------------------------------------------
+
+// the workspace to use, or NULL when ws belongs to another net
+static sp_mlp_work* pick(sp_mlp* m, sp_mlp_work* ws) {
+  if (!ws) return &m->ws;
+  return ws->net == m ? ws : NULL;
 }
 
-int sp_mlp_forward(sp_mlp* m, double* y, const double* x, int batch) {
-  if (batch < 1 || batch > m->max_batch) return SP_ERANGE;
+int sp_mlp_forward(sp_mlp* m, sp_mlp_work* ws, double* y, const double* x, int batch) {
+  if (!(ws = pick(m, ws))) return SP_EINVAL;
+  if (batch < 1 || batch > ws->max_batch) return SP_ERANGE;
   size_t nout = (size_t)batch * m->nout;
   if (m->dtype == SP_F64) {
-    forward_f64(m, x, batch);
-    if (y) memcpy(y, (double*)m->work + m->act_off[m->nlayers], nout * sizeof(double));
+    forward_f64(m, ws, x, batch);
+    if (y) memcpy(y, (double*)ws->data + ws->off[m->nlayers], nout * sizeof(double));
     return 0;
   }
   // float32 net: convert the input into a[0], the output back out
-  float* a0 = (float*)m->work + m->act_off[0];
+  float* a0 = (float*)ws->data + ws->off[0];
   for (size_t i = 0, n = (size_t)batch * m->nin; i < n; i++) a0[i] = (float)x[i];
-  forward_f32(m, a0, batch);
-  const float* aL = (float*)m->work + m->act_off[m->nlayers];
+  forward_f32(m, ws, a0, batch);
+  const float* aL = (float*)ws->data + ws->off[m->nlayers];
   if (y)
     for (size_t i = 0; i < nout; i++) y[i] = aL[i];
   return 0;
 }
 
-int sp_mlp_backward(sp_mlp* m, double* gx, const double* gy) {
-  if (m->batch < 1) return SP_ESTATE;
+// backward at the float64 boundary, with or without parameter gradients
+static int backward64(sp_mlp* m, sp_mlp_work* ws, double* gx, const double* gy, int params) {
+  if (!(ws = pick(m, ws))) return SP_EINVAL;
+  if (ws->batch < 1) return SP_ESTATE;
   if (m->dtype == SP_F64) {
-    backward_f64(m, gx, gy, gx != NULL);
+    backward_f64(m, ws, gx, gy, gx != NULL, params);
     return 0;
   }
   // float32 net: gy into the first scratch block, input gradients back out
-  float* s0 = (float*)m->work + m->act_off[m->nlayers + 1];
-  for (size_t i = 0, n = (size_t)m->batch * m->nout; i < n; i++) s0[i] = (float)gy[i];
-  const float* g = backward_f32(m, NULL, s0, gx != NULL);
+  float* s0 = (float*)ws->data + ws->off[m->nlayers + 1];
+  for (size_t i = 0, n = (size_t)ws->batch * m->nout; i < n; i++) s0[i] = (float)gy[i];
+  const float* g = backward_f32(m, ws, NULL, s0, gx != NULL, params);
   if (gx)
-    for (size_t i = 0, n = (size_t)m->batch * m->nin; i < n; i++) gx[i] = g[i];
+    for (size_t i = 0, n = (size_t)ws->batch * m->nin; i < n; i++) gx[i] = g[i];
   return 0;
 }
 
-int sp_mlp_forward_f32(sp_mlp* m, float* y, const float* x, int batch) {
-  if (m->dtype != SP_F32) return SP_EINVAL;
-  if (batch < 1 || batch > m->max_batch) return SP_ERANGE;
-  forward_f32(m, x, batch);
-  if (y)
-    memcpy(y, (float*)m->work + m->act_off[m->nlayers], (size_t)batch * m->nout * sizeof(float));
+int sp_mlp_backward(sp_mlp* m, sp_mlp_work* ws, double* gx, const double* gy) {
+  return backward64(m, ws, gx, gy, 1);
+}
+
+int sp_mlp_backward_input(sp_mlp* m, sp_mlp_work* ws, double* gx, const double* gy) {
+  return backward64(m, ws, gx, gy, 0);
+}
+
+int sp_mlp_forward_f32(sp_mlp* m, sp_mlp_work* ws, float* y, const float* x, int batch) {
+  if (m->dtype != SP_F32 || !(ws = pick(m, ws))) return SP_EINVAL;
+  if (batch < 1 || batch > ws->max_batch) return SP_ERANGE;
+  forward_f32(m, ws, x, batch);
+  if (y) memcpy(y, (float*)ws->data + ws->off[m->nlayers], (size_t)batch * m->nout * sizeof(float));
   return 0;
 }
 
-int sp_mlp_backward_f32(sp_mlp* m, float* gx, const float* gy) {
-  if (m->dtype != SP_F32) return SP_EINVAL;
-  if (m->batch < 1) return SP_ESTATE;
-  backward_f32(m, gx, gy, gx != NULL);
+static int backward32(sp_mlp* m, sp_mlp_work* ws, float* gx, const float* gy, int params) {
+  if (m->dtype != SP_F32 || !(ws = pick(m, ws))) return SP_EINVAL;
+  if (ws->batch < 1) return SP_ESTATE;
+  backward_f32(m, ws, gx, gy, gx != NULL, params);
   return 0;
 }
 
-const void* sp_mlp_output(const sp_mlp* m) {
-  if (m->batch < 1) return NULL;
-  return (const char*)m->work + m->act_off[m->nlayers] * sp_dtype_size(m->dtype);
+int sp_mlp_backward_f32(sp_mlp* m, sp_mlp_work* ws, float* gx, const float* gy) {
+  return backward32(m, ws, gx, gy, 1);
 }
+
+int sp_mlp_backward_input_f32(sp_mlp* m, sp_mlp_work* ws, float* gx, const float* gy) {
+  return backward32(m, ws, gx, gy, 0);
+}
+
+const void* sp_mlp_output(const sp_mlp* m, const sp_mlp_work* ws) {
+  if (!ws) ws = &m->ws;
+  if (ws->net != m || ws->batch < 1) return NULL;
+  return (const char*)ws->data + ws->off[m->nlayers] * sp_dtype_size(m->dtype);
+}
+
+// ---- parameters ---------------------------------------------------------------------------------
 
 void sp_mlp_zero_grad(sp_mlp* m) {
   memset(m->grads, 0, m->nparams * sp_dtype_size(m->dtype));

@@ -10,10 +10,14 @@
 // sp_mlp_backward) accept either kind of network and convert at the boundary; the _f32 entry
 // points are the zero-conversion path for float32 networks.
 //
-// Activations for up to max_batch rows are preallocated (at creation, or by sp_mlp_reserve, which
-// is the only call besides new/free that allocates). forward keeps a copy of its input and every
-// layer's output; backward uses them, so the caller may reuse its buffers in between. backward
-// ACCUMULATES parameter gradients (sp_mlp_zero_grad clears them) and returns input gradients.
+// forward keeps a copy of its input and every layer's output in a workspace (sp_mlp_work);
+// backward uses them, so the caller may reuse its buffers in between. backward ACCUMULATES
+// parameter gradients (sp_mlp_zero_grad clears them) and returns input gradients. Every net has
+// its own workspace (pass ws = NULL); backpropagation through several applications of the same
+// net (a world model rolled out over H steps) keeps one workspace per application
+// (sp_mlp_work_new), then calls backward on each in reverse order. Workspaces are preallocated
+// for max_batch rows (sp_mlp_new, sp_mlp_work_new, or later sp_mlp_reserve, the only calls that
+// allocate); forward, backward and zero_grad never allocate.
 #ifndef SP_NN_MLP_H
 #define SP_NN_MLP_H
 
@@ -32,6 +36,15 @@ typedef struct sp_layer {
   size_t b;       // offset of b (nout) in params / grads
 } sp_layer;
 
+// Activations of one forward pass, kept for its backward pass. Belongs to one network.
+typedef struct sp_mlp_work {
+  const struct sp_mlp* net;  // the network it was made for
+  int max_batch;             // rows it holds
+  int batch;                 // rows of the last forward into it; 0 before the first
+  size_t* off;               // (L + 2) offsets in data (elements) of a[0..L] and the scratch
+  void* data;                // a[l] (max_batch x sizes[l]) for l = 0..L, two scratch blocks
+} sp_mlp_work;
+
 typedef struct sp_mlp {
   sp_dtype dtype;
   int nlayers;       // L >= 1
@@ -39,13 +52,10 @@ typedef struct sp_mlp {
   int max_width;     // largest of sizes[]
   sp_layer* layers;  // (L)
   size_t nparams;
-  void* params;     // (nparams) double or float, per dtype
-  void* grads;      // (nparams) same layout
-  int max_batch;    // rows the workspace holds
-  int batch;        // rows of the last forward; 0 before the first
-  size_t* act_off;  // (L + 2) offsets in work (elements) of a[0..L] (max_batch x sizes[l]), scratch
-  void* work;       // activations, then two scratch blocks (max_batch x max_width) each
-  int borrowed;     // 1 after sp_mlp_use_storage: params and grads belong to the caller
+  void* params;    // (nparams) double or float, per dtype
+  void* grads;     // (nparams) same layout
+  int borrowed;    // 1 after sp_mlp_use_storage: params and grads belong to the caller
+  sp_mlp_work ws;  // the net's own workspace (ws = NULL in the calls below)
 } sp_mlp;
 
 // Create an MLP with sizes (nlayers + 1) and one activation per layer (acts, nlayers), parameters
@@ -61,24 +71,37 @@ void sp_mlp_free(sp_mlp* m);
 // arrays handed to Lua are views that outlive the network. Does not allocate.
 void sp_mlp_use_storage(sp_mlp* m, void* params, void* grads);
 
-// Grow the workspace to hold batch rows (no-op when it already does). Invalidates the stored
-// forward pass (a backward must follow a new forward). SP_ENOMEM leaves the net unchanged.
-int sp_mlp_reserve(sp_mlp* m, int batch);
+// A workspace for this net holding max_batch rows (>= 1); free it with sp_mlp_work_free (before
+// or after the net).
+int sp_mlp_work_new(sp_mlp_work** out, const sp_mlp* m, int max_batch);
+void sp_mlp_work_free(sp_mlp_work* ws);
 
-// y (batch x nout) = net(x (batch x nin)), float64 at the boundary for either dtype. y may be
-// NULL (read the output with sp_mlp_output). SP_ERANGE when batch is not in [1, max_batch].
-int sp_mlp_forward(sp_mlp* m, double* y, const double* x, int batch);
-// Backward through the last forward: given gy = dL/dy (batch x nout), ACCUMULATE parameter
-// gradients into grads and write gx = dL/dx (batch x nin) unless gx is NULL. gy is not modified.
-// SP_ESTATE when there was no forward since creation or the last reserve.
-int sp_mlp_backward(sp_mlp* m, double* gx, const double* gy);
+// Grow workspace ws (NULL: the net's own) to hold batch rows; a no-op when it already does.
+// Growing forgets the stored forward pass. SP_ENOMEM leaves it unchanged.
+int sp_mlp_reserve(sp_mlp* m, sp_mlp_work* ws, int batch);
+
+// y (batch x nout) = net(x (batch x nin)), float64 at the boundary for either dtype, keeping the
+// pass in ws (NULL: the net's own workspace). y may be NULL (read it with sp_mlp_output).
+// SP_ERANGE when batch is not in [1, ws->max_batch]; SP_EINVAL for another net's workspace.
+int sp_mlp_forward(sp_mlp* m, sp_mlp_work* ws, double* y, const double* x, int batch);
+// Backward through the pass stored in ws: given gy = dL/dy (batch x nout), ACCUMULATE parameter
+// gradients into grads and write gx = dL/dx (batch x nin) unless gx is NULL. gy is not modified;
+// ws keeps its pass (backward may run again). SP_ESTATE when ws holds no forward pass.
+int sp_mlp_backward(sp_mlp* m, sp_mlp_work* ws, double* gx, const double* gy);
+
+// Input gradients only: as sp_mlp_backward with the parameter gradients left untouched (and not
+// computed), for backpropagating through a frozen net, e.g. a policy trained through a world
+// model whose own gradients are not wanted.
+int sp_mlp_backward_input(sp_mlp* m, sp_mlp_work* ws, double* gx, const double* gy);
 
 // The same in float32, for float32 networks only (SP_EINVAL otherwise).
-int sp_mlp_forward_f32(sp_mlp* m, float* y, const float* x, int batch);
-int sp_mlp_backward_f32(sp_mlp* m, float* gx, const float* gy);
+int sp_mlp_forward_f32(sp_mlp* m, sp_mlp_work* ws, float* y, const float* x, int batch);
+int sp_mlp_backward_f32(sp_mlp* m, sp_mlp_work* ws, float* gx, const float* gy);
+int sp_mlp_backward_input_f32(sp_mlp* m, sp_mlp_work* ws, float* gx, const float* gy);
 
-// The output of the last forward (batch x nout), in the net's dtype; NULL before a forward.
-const void* sp_mlp_output(const sp_mlp* m);
+// The output of the last forward into ws (NULL: the net's own), (batch x nout) in the net's
+// dtype; NULL before a forward.
+const void* sp_mlp_output(const sp_mlp* m, const sp_mlp_work* ws);
 
 // grads = 0.
 void sp_mlp_zero_grad(sp_mlp* m);

@@ -1,10 +1,12 @@
 // nn.c: the Lua binding of the neural-network core (require "spinal.nn"): MLPs, optimisers and
 // checkpoints over engine/nn (see docs/api/nn.md).
 //
-// Two userdata types. "spinal.nn.mlp" holds an sp_mlp; for float64 nets its parameters and
+// Three userdata types. "spinal.nn.mlp" holds an sp_mlp; for float64 nets its parameters and
 // gradients live in two spinal arrays, so net:params() and net:grads() are views that stay valid
-// after the net is collected. "spinal.nn.optim" holds an optimiser configuration and, from the
-// first step (or save/load), its state sized for the parameters it was first given.
+// after the net is collected. "spinal.nn.workspace" holds one extra forward pass of a net (for
+// backpropagation through several applications of it) and keeps its net alive.
+// "spinal.nn.optim" holds an optimiser configuration and, from the first step (or save/load), its
+// state sized for the parameters it was first given.
 // Arrays cross the boundary as float64; float32 nets convert inside sp_mlp_forward/backward.
 #include <math.h>
 #include <string.h>
@@ -18,6 +20,7 @@
 
 #define MLP_MT "spinal.nn.mlp"
 #define OPTIM_MT "spinal.nn.optim"
+#define WS_MT "spinal.nn.workspace"
 
 typedef struct lmlp {
   sp_mlp* m;        // NULL once closed
@@ -26,13 +29,17 @@ typedef struct lmlp {
   int in_ndim;      // 1 or 2: shape of the last forward's input
 } lmlp;
 
+typedef struct lws {
+  sp_mlp_work* w;  // NULL once closed; user value 1 is the network
+  int in_ndim;     // 1 or 2: shape of the last forward's input
+} lws;
+
 typedef struct loptim {
   sp_optim_config cfg;
   sp_optim* o;  // NULL until the first step, save or load
 } loptim;
 
-// ---- helpers
-// -------------------------------------------------------------------------------------
+// ---- helpers ------------------------------------------------------------------------------------
 
 static lmlp* checkmlp(lua_State* L, int arg) {
   lmlp* u = luaL_checkudata(L, arg, MLP_MT);
@@ -76,9 +83,9 @@ static void check_options(lua_State* L, int arg, const char* fname, const char* 
       }
       luaL_pushresult(&b);
       if (lua_type(L, -2) != LUA_TSTRING)
-        luaL_error(L, "bad argument #1 to '%s' (expected named options (%s), got a %s key)", fname,
-                   lua_tostring(L, -1), luaL_typename(L, -2));
-      luaL_error(L, "bad argument #1 to '%s' (unknown option '%s'; valid: %s)", fname,
+        luaL_error(L, "bad argument #%d to '%s' (expected named options (%s), got a %s key)", arg,
+                   fname, lua_tostring(L, -1), luaL_typename(L, -2));
+      luaL_error(L, "bad argument #%d to '%s' (unknown option '%s'; valid: %s)", arg, fname,
                  lua_tostring(L, -2), lua_tostring(L, -1));
     }
   }
@@ -91,7 +98,7 @@ static double opt_number(lua_State* L, int arg, const char* fname, const char* k
   if (t == LUA_TNUMBER)
     v = lua_tonumber(L, -1);
   else if (t != LUA_TNIL)
-    luaL_error(L, "bad argument #1 to '%s' (expected %s = a number, got %s)", fname, key,
+    luaL_error(L, "bad argument #%d to '%s' (expected %s = a number, got %s)", arg, fname, key,
                luaL_typename(L, -1));
   lua_pop(L, 1);
   return v;
@@ -104,7 +111,7 @@ static const char* opt_string(lua_State* L, int arg, const char* fname, const ch
   if (t == LUA_TSTRING)
     v = lua_tostring(L, -1);  // the options table keeps the string alive
   else if (t != LUA_TNIL)
-    luaL_error(L, "bad argument #1 to '%s' (expected %s = a string, got %s)", fname, key,
+    luaL_error(L, "bad argument #%d to '%s' (expected %s = a string, got %s)", arg, fname, key,
                luaL_typename(L, -1));
   lua_pop(L, 1);
   return v;
@@ -119,7 +126,7 @@ static lua_Integer opt_integer(lua_State* L, int arg, const char* fname, const c
     v = lua_tointegerx(L, -1, &isint);
     if (!isint)
       luaL_error(
-          L, "bad argument #1 to '%s' (expected %s = an integer, got %s)", fname, key,
+          L, "bad argument #%d to '%s' (expected %s = an integer, got %s)", arg, fname, key,
           t == LUA_TNUMBER ? lua_pushfstring(L, "%f", lua_tonumber(L, -1)) : luaL_typename(L, -1));
   }
   lua_pop(L, 1);
@@ -132,7 +139,7 @@ static int opt_boolean(lua_State* L, int arg, const char* fname, const char* key
   if (t == LUA_TBOOLEAN)
     v = lua_toboolean(L, -1);
   else if (t != LUA_TNIL)
-    luaL_error(L, "bad argument #1 to '%s' (expected %s = a boolean, got %s)", fname, key,
+    luaL_error(L, "bad argument #%d to '%s' (expected %s = a boolean, got %s)", arg, fname, key,
                luaL_typename(L, -1));
   lua_pop(L, 1);
   return v;
@@ -156,26 +163,26 @@ static const double* contiguous(lua_State* L, const sp_array* a) {
   return c->data;
 }
 
-// new userdata holding net m (pushed); for float64 nets, moves the parameters into arrays
-static lmlp* push_mlp(lua_State* L, sp_mlp** m) {
+// push an empty network userdata (safe to collect before it holds a net)
+static lmlp* push_empty_mlp(lua_State* L) {
   lmlp* u = lua_newuserdatauv(L, sizeof *u, 0);
   memset(u, 0, sizeof *u);
-  luaL_setmetatable(L, MLP_MT);
-  u->m = *m;  // owned by the userdata from here, so an error below cannot leak it
-  *m = NULL;
   u->in_ndim = 2;
-  if (u->m->dtype == SP_F64) {
-    int64_t n = (int64_t)u->m->nparams;
-    int rc = sp_array_new(&u->params, 1, &n);
-    if (!rc) rc = sp_array_new(&u->grads, 1, &n);
-    if (rc) spL_raise(L, rc, "mlp");
-    sp_mlp_use_storage(u->m, u->params.data, u->grads.data);
-  }
+  luaL_setmetatable(L, MLP_MT);
   return u;
 }
 
-// ---- nn.mlp
-// --------------------------------------------------------------------------------------
+// for a float64 net just placed in u, move its parameters and gradients into arrays
+static void adopt_storage(lua_State* L, lmlp* u) {
+  if (u->m->dtype != SP_F64) return;
+  int64_t n = (int64_t)u->m->nparams;
+  int rc = sp_array_new(&u->params, 1, &n);
+  if (!rc) rc = sp_array_new(&u->grads, 1, &n);
+  if (rc) spL_raise(L, rc, "mlp");
+  sp_mlp_use_storage(u->m, u->params.data, u->grads.data);
+}
+
+// ---- nn.mlp -------------------------------------------------------------------------------------
 
 static const char* const mlp_options[] = {"sizes",     "act",  "out_act", "dtype", "init",
                                           "zero_last", "seed", "batch",   NULL};
@@ -226,32 +233,50 @@ static int l_mlp(lua_State* L) {
   // build
   sp_act acts[SP_MLP_MAXLAYERS];
   for (int l = 0; l < nlayers; l++) acts[l] = l == nlayers - 1 ? out_act : act;
-  sp_mlp* m;
-  int rc = sp_mlp_new(&m, nlayers, sizes, acts, dtype, (int)batch);
+  lmlp* u = push_empty_mlp(L);
+  int rc = sp_mlp_new(&u->m, nlayers, sizes, acts, dtype, (int)batch);
+  if (!rc) rc = sp_mlp_init(u->m, init, (uint64_t)seed);
+  if (!rc && zero_last) rc = sp_mlp_zero_layer(u->m, -1);
   if (rc) spL_raise(L, rc, "mlp");
-  rc = sp_mlp_init(m, init, (uint64_t)seed);
-  if (!rc && zero_last) rc = sp_mlp_zero_layer(m, -1);
-  if (rc) {
-    sp_mlp_free(m);
-    spL_raise(L, rc, "mlp");
-  }
-  push_mlp(L, &m);
+  adopt_storage(L, u);
   return 1;
 }
 
-// ---- network methods
-// -----------------------------------------------------------------------------
+// ---- network methods ----------------------------------------------------------------------------
+
+// the workspace argument at arg (none: the net's own), checked to belong to the net at 1; sets
+// *in_ndim to where the input's rank is remembered
+static sp_mlp_work* optws(lua_State* L, int arg, lmlp* u, int** in_ndim) {
+  *in_ndim = &u->in_ndim;
+  if (lua_isnoneornil(L, arg)) return NULL;
+  lws* w = luaL_testudata(L, arg, WS_MT);
+  if (!w)
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "expected a workspace from net:workspace(), got %s",
+                                  luaL_typename(L, arg)));
+  lua_getiuservalue(L, arg, 1);
+  int mine = lua_rawequal(L, -1, 1);
+  lua_pop(L, 1);
+  if (!w->w || !mine)
+    luaL_argerror(L, arg,
+                  w->w ? "expected a workspace of this network, got another network's"
+                       : "expected a workspace, got a closed one");
+  *in_ndim = &w->in_ndim;
+  return w->w;
+}
 
 static int m_forward(lua_State* L) {
+  lua_settop(L, 3);  // a table argument is converted into an array pushed above
   lmlp* u = checkmlp(L, 1);
   sp_mlp* m = u->m;
   sp_array* x = spL_toarray(L, 2);
-  if (x->ndim != 1 && x->ndim != 2)
-    return luaL_argerror(L, 2,
-                         lua_pushfstring(L,
-                                         "expected an array of shape (%d) or (batch, %d), "
-                                         "got shape %s",
-                                         m->nin, m->nin, shape_str(L, x)));
+  int* in_ndim;
+  sp_mlp_work* ws = optws(L, 3, u, &in_ndim);
+  if (x->ndim != 1 && x->ndim != 2) {
+    lua_pushfstring(L, "expected an array of shape (%d) or (batch, %d), got shape %s", m->nin,
+                    m->nin, shape_str(L, x));
+    return luaL_argerror(L, 2, lua_tostring(L, -1));
+  }
   int64_t width = x->shape[x->ndim - 1];
   if (width != m->nin)
     return luaL_argerror(
@@ -261,25 +286,30 @@ static int m_forward(lua_State* L) {
     return luaL_argerror(L, 2,
                          lua_pushfstring(L, "expected 1 to %d rows, got %d", 1 << 24, (int)batch));
   const double* xd = contiguous(L, x);
-  int rc = sp_mlp_reserve(m, (int)batch);
+  int rc = sp_mlp_reserve(m, ws, (int)batch);
   if (rc) return spL_raise(L, rc, "forward");
   int64_t shape[2] = {batch, m->nout};
   sp_array* y = x->ndim == 2 ? spL_newarray(L, 2, shape) : spL_newarray(L, 1, shape + 1);
-  sp_mlp_forward(m, y->data, xd, (int)batch);
-  u->in_ndim = x->ndim;
+  sp_mlp_forward(m, ws, y->data, xd, (int)batch);
+  *in_ndim = x->ndim;
   return 1;
 }
 
-static int m_backward(lua_State* L) {
+// backward (params set: accumulate parameter gradients) or backward_input
+static int backward(lua_State* L, int params) {
+  lua_settop(L, 3);  // a table argument is converted into an array pushed above
   lmlp* u = checkmlp(L, 1);
   sp_mlp* m = u->m;
   sp_array* g = spL_toarray(L, 2);
-  if (m->batch < 1) return luaL_error(L, "backward: no forward pass to differentiate");
-  int ok = g->ndim == u->in_ndim && g->shape[g->ndim - 1] == m->nout &&
-           (g->ndim == 1 || g->shape[0] == m->batch);
+  int* in_ndim;
+  sp_mlp_work* ws = optws(L, 3, u, &in_ndim);
+  int batch = ws ? ws->batch : m->ws.batch;
+  if (batch < 1) return luaL_error(L, "backward: no forward pass to differentiate");
+  int ok = g->ndim == *in_ndim && g->shape[g->ndim - 1] == m->nout &&
+           (g->ndim == 1 || g->shape[0] == batch);
   if (!ok) {
-    if (u->in_ndim == 2)
-      lua_pushfstring(L, "expected an output gradient of shape (%d, %d), got shape %s", m->batch,
+    if (*in_ndim == 2)
+      lua_pushfstring(L, "expected an output gradient of shape (%d, %d), got shape %s", batch,
                       m->nout, shape_str(L, g));
     else
       lua_pushfstring(L, "expected an output gradient of shape (%d), got shape %s", m->nout,
@@ -287,10 +317,52 @@ static int m_backward(lua_State* L) {
     return luaL_argerror(L, 2, lua_tostring(L, -1));
   }
   const double* gd = contiguous(L, g);
-  int64_t shape[2] = {m->batch, m->nin};
-  sp_array* gx = u->in_ndim == 2 ? spL_newarray(L, 2, shape) : spL_newarray(L, 1, shape + 1);
-  int rc = sp_mlp_backward(m, gx->data, gd);
+  int64_t shape[2] = {batch, m->nin};
+  sp_array* gx = *in_ndim == 2 ? spL_newarray(L, 2, shape) : spL_newarray(L, 1, shape + 1);
+  int rc =
+      params ? sp_mlp_backward(m, ws, gx->data, gd) : sp_mlp_backward_input(m, ws, gx->data, gd);
   if (rc) return spL_raise(L, rc, "backward");
+  return 1;
+}
+
+static int m_backward(lua_State* L) {
+  return backward(L, 1);
+}
+static int m_backward_input(lua_State* L) {
+  return backward(L, 0);
+}
+
+// net:workspace([batch]) -> a workspace keeping one forward pass for a later backward
+static int m_workspace(lua_State* L) {
+  lmlp* u = checkmlp(L, 1);
+  lua_Integer b = luaL_optinteger(L, 2, 1);
+  if (b < 1 || b > (1 << 24))
+    return luaL_argerror(L, 2, lua_pushfstring(L, "expected a batch size >= 1, got %d", (int)b));
+  lws* w = lua_newuserdatauv(L, sizeof *w, 1);
+  memset(w, 0, sizeof *w);
+  w->in_ndim = 2;
+  luaL_setmetatable(L, WS_MT);
+  lua_pushvalue(L, 1);  // the workspace keeps its network alive
+  lua_setiuservalue(L, -2, 1);
+  int rc = sp_mlp_work_new(&w->w, u->m, (int)b);
+  if (rc) return spL_raise(L, rc, "workspace");
+  return 1;
+}
+
+static int w_gc(lua_State* L) {
+  lws* w = luaL_checkudata(L, 1, WS_MT);
+  sp_mlp_work_free(w->w);
+  w->w = NULL;
+  return 0;
+}
+
+static int w_tostring(lua_State* L) {
+  lws* w = luaL_checkudata(L, 1, WS_MT);
+  if (!w->w)
+    lua_pushliteral(L, "workspace (closed)");
+  else
+    lua_pushfstring(L, "workspace (%d rows, %s)", w->w->max_batch,
+                    w->w->batch ? "holding a forward pass" : "empty");
   return 1;
 }
 
@@ -344,7 +416,7 @@ static int m_reserve(lua_State* L) {
   lua_Integer b = luaL_checkinteger(L, 2);
   if (b < 1 || b > (1 << 24))
     return luaL_argerror(L, 2, lua_pushfstring(L, "expected a batch size >= 1, got %d", (int)b));
-  int rc = sp_mlp_reserve(u->m, (int)b);
+  int rc = sp_mlp_reserve(u->m, NULL, (int)b);
   if (rc) return spL_raise(L, rc, "reserve");
   lua_settop(L, 1);
   return 1;
@@ -415,11 +487,13 @@ static int m_tostring(lua_State* L) {
 static const luaL_Reg mlp_methods[] = {
     {"forward", m_forward},
     {"backward", m_backward},
+    {"backward_input", m_backward_input},
     {"zero_grad", m_zero_grad},
     {"params", m_params},
     {"grads", m_grads},
     {"set_params", m_set_params},
     {"reserve", m_reserve},
+    {"workspace", m_workspace},
     {"save", m_save},
     {"load", m_load},
     {"close", m_gc},
@@ -443,7 +517,7 @@ static int m_index(lua_State* L) {
   } else if (!strcmp(k, "dtype")) {
     lua_pushstring(L, sp_dtype_name(m->dtype));
   } else if (!strcmp(k, "max_batch")) {
-    lua_pushinteger(L, m->max_batch);
+    lua_pushinteger(L, m->ws.max_batch);
   } else if (!strcmp(k, "sizes") || !strcmp(k, "acts")) {
     int acts = k[0] == 'a';
     lua_createtable(L, m->nlayers + 1, 0);
@@ -464,8 +538,7 @@ static int m_index(lua_State* L) {
   return 1;
 }
 
-// ---- optimisers
-// ----------------------------------------------------------------------------------
+// ---- optimisers ---------------------------------------------------------------------------------
 
 static loptim* push_optim(lua_State* L, const sp_optim_config* cfg, const char* fname) {
   char msg[256];
@@ -601,9 +674,14 @@ static int o_tostring(lua_State* L) {
   else
     lua_pushfstring(L, "sgd (lr %f, momentum %f", c->lr, c->momentum);
   luaL_addvalue(&b);
-  if (c->clip > 0) lua_pushfstring(L, ", clip %f", c->clip), luaL_addvalue(&b);
-  if (c->weight_decay > 0)
-    lua_pushfstring(L, ", weight_decay %f", c->weight_decay), luaL_addvalue(&b);
+  if (c->clip > 0) {
+    lua_pushfstring(L, ", clip %f", c->clip);
+    luaL_addvalue(&b);
+  }
+  if (c->weight_decay > 0) {
+    lua_pushfstring(L, ", weight_decay %f", c->weight_decay);
+    luaL_addvalue(&b);
+  }
   lua_pushfstring(L, "; %d steps)", o->o ? (int)o->o->t : 0);
   luaL_addvalue(&b);
   luaL_pushresult(&b);
@@ -654,8 +732,7 @@ static int o_newindex(lua_State* L) {
   return 0;
 }
 
-// ---- nn.load
-// -------------------------------------------------------------------------------------
+// ---- nn.load ------------------------------------------------------------------------------------
 
 // nn.load(path [, {batch = n}]) -> net [, opt] | nil, message
 static int l_load(lua_State* L) {
@@ -669,28 +746,22 @@ static int l_load(lua_State* L) {
     if (batch < 1 || batch > (1 << 24))
       return luaL_error(L, "bad argument #2 to 'load' (expected batch >= 1, got %d)", (int)batch);
   }
-  sp_mlp* m;
-  sp_optim* o;
+  // both userdata first, empty, so nothing read below can leak
+  loptim* lo = lua_newuserdatauv(L, sizeof *lo, 0);
+  memset(lo, 0, sizeof *lo);
+  luaL_setmetatable(L, OPTIM_MT);
+  lmlp* u = push_empty_mlp(L);
   char msg[512];
-  int rc = sp_checkpoint_read(path, &m, &o, (int)batch, msg, sizeof msg);
+  int rc = sp_checkpoint_read(path, &u->m, &lo->o, (int)batch, msg, sizeof msg);
   if (rc) return spL_failure(L, "%s", msg);
-  // the optimiser first (empty), so nothing leaks if pushing the net raises
-  loptim* lo = NULL;
-  if (o) {
-    lo = lua_newuserdatauv(L, sizeof *lo, 0);
-    memset(lo, 0, sizeof *lo);
-    luaL_setmetatable(L, OPTIM_MT);
-    lo->cfg = o->cfg;
-    lo->o = o;
-  }
-  push_mlp(L, &m);
-  if (!o) return 1;
-  lua_insert(L, -2);
+  adopt_storage(L, u);
+  if (!lo->o) return 1;
+  lo->cfg = lo->o->cfg;
+  lua_insert(L, -2);  // net, opt
   return 2;
 }
 
-// ---- module
-// --------------------------------------------------------------------------------------
+// ---- module -------------------------------------------------------------------------------------
 
 static const luaL_Reg functions[] = {
     {"mlp", l_mlp}, {"sgd", l_sgd}, {"adam", l_adam}, {"load", l_load}, {NULL, NULL},
@@ -707,6 +778,19 @@ int luaopen_spinal_nn(lua_State* L) {
   lua_setfield(L, -2, "__close");
   lua_pushcfunction(L, m_tostring);
   lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+
+  luaL_newmetatable(L, WS_MT);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, w_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, w_gc);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, w_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushcfunction(L, w_gc);
+  lua_setfield(L, -2, "close");
   lua_pop(L, 1);
 
   luaL_newmetatable(L, OPTIM_MT);

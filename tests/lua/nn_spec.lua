@@ -145,6 +145,17 @@ describe("forward and backward", function()
     assert.equal(0, net:grads():abs():max())
   end)
 
+  it("backward_input returns the same input gradient without touching parameter gradients", function()
+    local net = nn.mlp { sizes = { 3, 5, 2 }, seed = 8 }
+    local x = array.randn({ 2, 3 }, rng.new(8, 0))
+    net:forward(x)
+    local g1 = net:backward(array.ones({ 2, 2 }))
+    local before = net:grads():clone()
+    local g2 = net:backward_input(array.ones({ 2, 2 }))
+    assert.is_true(array.allclose(g1, g2, 0, 0))
+    assert.is_true(array.allclose(net:grads(), before, 0, 0))
+  end)
+
   it("hand out parameter views that write through and outlive the network", function()
     local net = nn.mlp { sizes = { 2, 3, 1 }, zero_last = true }
     local p = net:params()
@@ -165,6 +176,31 @@ describe("forward and backward", function()
     assert.equal(2.5, net:forward { 1, 1 }[1])
     assert.matches("expected 13 parameters, got 3",
       err(function() return net:set_params(array.zeros(3)) end), 1, true)
+  end)
+
+  it("backpropagate through a rollout with one workspace per step", function()
+    local net = nn.mlp { sizes = { 2, 8, 2 }, seed = 6 }
+    local ws = { net:workspace(), net:workspace(), net:workspace() }
+    local function rollout(x)
+      for k = 1, 3 do x = net:forward(x, ws[k]) end
+      return x:sum()
+    end
+    local x0 = array.new { 0.3, -0.4 }
+    rollout(x0)
+    local g = array.ones(2)
+    for k = 3, 1, -1 do g = net:backward(g, ws[k]) end
+    local h = 1e-6
+    for i = 1, 2 do
+      local xp, xm = x0:clone(), x0:clone()
+      xp[i], xm[i] = x0[i] + h, x0[i] - h
+      local fd = (rollout(xp) - rollout(xm)) / (2 * h)
+      assert.is_true(math.abs(fd - g[i]) <= 1e-7 + 1e-5 * math.abs(fd))
+    end
+    local other = nn.mlp { sizes = { 2, 8, 2 } }
+    assert.matches("bad argument #2 to 'forward' (expected a workspace of this network",
+      err(function() return other:forward(x0, ws[1]) end), 1, true)
+    assert.matches("expected a workspace from net:workspace(), got table",
+      err(function() return net:forward(x0, {}) end), 1, true)
   end)
 
   it("refuse use after close", function()

@@ -66,10 +66,10 @@ static void train(sp_mlp* m, sp_optim* o, int steps) {
   double x[8 * 4], y[8 * 2], gy[8 * 2];
   for (int i = 0; i < 32; i++) x[i] = sin(0.7 * i);
   for (int s = 0; s < steps; s++) {
-    sp_mlp_forward(m, y, x, 8);
+    sp_mlp_forward(m, NULL, y, x, 8);
     for (int i = 0; i < 16; i++) gy[i] = y[i] - cos(0.3 * i);
     sp_mlp_zero_grad(m);
-    sp_mlp_backward(m, NULL, gy);
+    sp_mlp_backward(m, NULL, NULL, gy);
     sp_optim_step(o, m->params, m->grads);
   }
 }
@@ -329,6 +329,48 @@ TEST(writes_replace_the_file_atomically_and_leave_no_temporary_behind) {
   snprintf(sub, sizeof sub, "%s/nope/model.ckpt", dir);
   CHECK_INT(sp_checkpoint_save(sub, a, NULL, msg, sizeof msg), SP_EIO);
   CHECK(file_size(path) > 0);
+  sp_mlp_free(a);
+  remove_dir();
+}
+
+static int fail_after(size_t n, void* user) {
+  (void)n;
+  int* budget = user;
+  return (*budget)-- <= 0;
+}
+
+TEST(out_of_memory_while_saving_or_reading_is_reported_and_leaks_nothing) {
+  int sizes[] = {4, 8, 8, 2};
+  fresh_dir();
+  sp_mlp* a = make_net(sizes, SP_F64, 8);
+  sp_optim_config c = sp_optim_adam_config(0.01);
+  sp_optim* o;
+  sp_optim_new(&o, &c, SP_F64, a->nparams);
+  char msg[256];
+  CHECK_INT(sp_checkpoint_save(path, a, o, msg, sizeof msg), 0);
+  int failures = 0;
+  for (int k = 0; k < 12; k++) {
+    int budget = k;
+    sp_alloc_set_hook(fail_after, &budget);
+    sp_mlp* b = NULL;
+    sp_optim* ob = NULL;
+    int rs = sp_checkpoint_save(path, a, o, msg, sizeof msg);
+    int rr = sp_checkpoint_read(path, &b, &ob, 1, msg, sizeof msg);
+    sp_alloc_set_hook(NULL, NULL);
+    CHECK(rs == 0 || rs == SP_ENOMEM);
+    CHECK(rr == 0 || rr == SP_ENOMEM);
+    CHECK(rr != 0 || (b && ob));
+    CHECK(rr == 0 || (!b && !ob));
+    failures += rs != 0 || rr != 0;
+    sp_mlp_free(b);
+    sp_optim_free(ob);
+  }
+  CHECK(failures >= 4);
+  CHECK_INT(temp_files(), 0);
+  sp_mlp* b;
+  CHECK_INT(sp_checkpoint_read(path, &b, NULL, 1, msg, sizeof msg), 0);  // the file is intact
+  sp_mlp_free(b);
+  sp_optim_free(o);
   sp_mlp_free(a);
   remove_dir();
 }

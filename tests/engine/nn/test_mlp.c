@@ -34,7 +34,7 @@ static sp_mlp* make(int nl, const int* sizes, sp_act act, sp_act out_act, sp_dty
 
 // L = sum(w .* net(x)) for weights w (batch x nout)
 static double loss(sp_mlp* m, const double* x, const double* w, int batch, double* y) {
-  sp_mlp_forward(m, y, x, batch);
+  sp_mlp_forward(m, NULL, y, x, batch);
   double s = 0;
   for (int i = 0; i < batch * m->nout; i++) s += w[i] * y[i];
   return s;
@@ -59,7 +59,7 @@ TEST(gradients_match_central_finite_differences_for_every_activation) {
         sp_rng_fill_normal(&r, w, (size_t)batch * m->nout, 0, 1);
         sp_mlp_zero_grad(m);
         loss(m, x, w, batch, y);
-        CHECK_INT(sp_mlp_backward(m, gx, w), 0);
+        CHECK_INT(sp_mlp_backward(m, NULL, gx, w), 0);
         double* p = m->params;
         const double* g = m->grads;
         const double h = 1e-6;
@@ -98,15 +98,40 @@ TEST(backward_accumulates_parameter_gradients_until_zero_grad) {
   sp_rng_seed(&r, 5, 1);
   sp_rng_fill_normal(&r, x, 12, 0, 1);
   sp_rng_fill_normal(&r, gy, 8, 0, 1);
-  sp_mlp_forward(m, NULL, x, 4);
-  sp_mlp_backward(m, NULL, gy);
+  sp_mlp_forward(m, NULL, NULL, x, 4);
+  sp_mlp_backward(m, NULL, NULL, gy);
   memcpy(g1, m->grads, m->nparams * sizeof(double));
-  sp_mlp_backward(m, NULL, gy);
+  sp_mlp_backward(m, NULL, NULL, gy);
   const double* g = m->grads;
   for (size_t i = 0; i < m->nparams; i++) CHECK_CLOSE(g[i], 2 * g1[i], 1e-15, 0);
   sp_mlp_zero_grad(m);
   for (size_t i = 0; i < m->nparams; i++) CHECK(g[i] == 0);
   sp_mlp_free(m);
+}
+
+TEST(backward_input_gives_the_same_input_gradients_and_leaves_parameter_gradients_alone) {
+  int sizes[] = {4, 9, 3};
+  for (int t = 0; t < 2; t++) {
+    sp_mlp* m = make(2, sizes, SP_ACT_ELU, SP_ACT_TANH, (sp_dtype)t, 5, 21);
+    CHECK(m);
+    double x[20], gy[15], gx1[20], gx2[20];
+    sp_rng r;
+    sp_rng_seed(&r, 21, 0);
+    sp_rng_fill_normal(&r, x, 20, 0, 1);
+    sp_rng_fill_normal(&r, gy, 15, 0, 1);
+    sp_mlp_forward(m, NULL, NULL, x, 5);
+    sp_mlp_backward(m, NULL, gx1, gy);
+    double* g0 = malloc(m->nparams * sizeof(double));
+    double* g1 = malloc(m->nparams * sizeof(double));
+    sp_mlp_get_grads(m, g0);
+    CHECK_INT(sp_mlp_backward_input(m, NULL, gx2, gy), 0);
+    sp_mlp_get_grads(m, g1);
+    CHECK(!memcmp(g0, g1, m->nparams * sizeof(double)));
+    CHECK(!memcmp(gx1, gx2, sizeof gx1));
+    free(g0);
+    free(g1);
+    sp_mlp_free(m);
+  }
 }
 
 TEST(forward_and_backward_do_not_mutate_their_inputs) {
@@ -120,8 +145,8 @@ TEST(forward_and_backward_do_not_mutate_their_inputs) {
   sp_rng_fill_normal(&r, gy, 8, 0, 1);
   memcpy(x0, x, sizeof x);
   memcpy(gy0, gy, sizeof gy);
-  sp_mlp_forward(m, NULL, x, 4);
-  sp_mlp_backward(m, gx, gy);
+  sp_mlp_forward(m, NULL, NULL, x, 4);
+  sp_mlp_backward(m, NULL, gx, gy);
   CHECK(!memcmp(x, x0, sizeof x));
   CHECK(!memcmp(gy, gy0, sizeof gy));
   sp_mlp_free(m);
@@ -132,11 +157,11 @@ TEST(backward_uses_the_stored_forward_even_if_the_caller_reuses_its_buffer) {
   sp_mlp* m = make(2, sizes, SP_ACT_TANH, SP_ACT_IDENTITY, SP_F64, 1, 7);
   CHECK(m);
   double x[2] = {0.3, -0.7}, gy[1] = {1}, gx1[2], gx2[2];
-  sp_mlp_forward(m, NULL, x, 1);
-  sp_mlp_backward(m, gx1, gy);
-  sp_mlp_forward(m, NULL, x, 1);
+  sp_mlp_forward(m, NULL, NULL, x, 1);
+  sp_mlp_backward(m, NULL, gx1, gy);
+  sp_mlp_forward(m, NULL, NULL, x, 1);
   x[0] = 100;
-  sp_mlp_backward(m, gx2, gy);
+  sp_mlp_backward(m, NULL, gx2, gy);
   CHECK(gx1[0] == gx2[0] && gx1[1] == gx2[1]);
   sp_mlp_free(m);
 }
@@ -154,10 +179,10 @@ TEST(float32_agrees_with_float64_to_float32_precision) {
       sp_rng_seed(&r, (uint64_t)seed, 2);
       sp_rng_fill_normal(&r, x, 48, 0, 1);
       sp_rng_fill_normal(&r, gy, 80, 0, 1);
-      sp_mlp_forward(m64, y64, x, 8);
-      sp_mlp_forward(m32, y32, x, 8);
-      sp_mlp_backward(m64, gx64, gy);
-      sp_mlp_backward(m32, gx32, gy);
+      sp_mlp_forward(m64, NULL, y64, x, 8);
+      sp_mlp_forward(m32, NULL, y32, x, 8);
+      sp_mlp_backward(m64, NULL, gx64, gy);
+      sp_mlp_backward(m32, NULL, gx32, gy);
       double scale = 0;
       for (int i = 0; i < 80; i++) scale = fmax(scale, fabs(y64[i]));
       for (int i = 0; i < 80; i++) CHECK_CLOSE(y32[i], y64[i], 1e-5, 1e-5 * scale);
@@ -185,10 +210,10 @@ TEST(float32_entry_points_match_the_float64_boundary) {
   double x[9], gy[6], y[6], gx[9];
   for (int i = 0; i < 9; i++) x[i] = xf[i] = (float)(0.1 * i - 0.4);
   for (int i = 0; i < 6; i++) gy[i] = gyf[i] = (float)(0.5 - 0.2 * i);
-  CHECK_INT(sp_mlp_forward_f32(m, yf, xf, 3), 0);
-  CHECK_INT(sp_mlp_backward_f32(m, gxf, gyf), 0);
-  CHECK_INT(sp_mlp_forward(m, y, x, 3), 0);
-  CHECK_INT(sp_mlp_backward(m, gx, gy), 0);
+  CHECK_INT(sp_mlp_forward_f32(m, NULL, yf, xf, 3), 0);
+  CHECK_INT(sp_mlp_backward_f32(m, NULL, gxf, gyf), 0);
+  CHECK_INT(sp_mlp_forward(m, NULL, y, x, 3), 0);
+  CHECK_INT(sp_mlp_backward(m, NULL, gx, gy), 0);
   for (int i = 0; i < 6; i++) CHECK(y[i] == yf[i]);
   for (int i = 0; i < 9; i++) CHECK(gx[i] == gxf[i]);
   sp_mlp_free(m);
@@ -204,11 +229,11 @@ TEST(zero_last_layer_gives_exactly_zero_output_and_nonzero_last_layer_gradients)
     sp_rng r;
     sp_rng_seed(&r, (uint64_t)seed, 3);
     sp_rng_fill_normal(&r, x, 30, 0, 2);
-    sp_mlp_forward(m, y, x, 5);
+    sp_mlp_forward(m, NULL, y, x, 5);
     for (int i = 0; i < 50; i++) CHECK(y[i] == 0.0);
     for (int i = 0; i < 50; i++) gy[i] = 1;
     sp_mlp_zero_grad(m);
-    sp_mlp_backward(m, NULL, gy);
+    sp_mlp_backward(m, NULL, NULL, gy);
     // the zero layer still learns: its weight gradient is the hidden activations
     const double* g = (const double*)m->grads + m->layers[2].w;
     CHECK(sp_norm2(g, SP_F64, 640) > 0);
@@ -221,13 +246,13 @@ TEST(batches_beyond_the_reserve_are_refused_until_reserve_grows_it) {
   sp_mlp* m = make(2, sizes, SP_ACT_TANH, SP_ACT_IDENTITY, SP_F64, 2, 1);
   CHECK(m);
   double x[10] = {0}, y[5], gy[5] = {1, 1, 1, 1, 1};
-  CHECK_INT(sp_mlp_backward(m, NULL, gy), SP_ESTATE);
-  CHECK_INT(sp_mlp_forward(m, y, x, 5), SP_ERANGE);
-  CHECK_INT(sp_mlp_forward(m, y, x, 0), SP_ERANGE);
-  CHECK_INT(sp_mlp_reserve(m, 5), 0);
-  CHECK_INT(m->max_batch, 5);
-  CHECK_INT(sp_mlp_forward(m, y, x, 5), 0);
-  CHECK_INT(sp_mlp_backward(m, NULL, gy), 0);
+  CHECK_INT(sp_mlp_backward(m, NULL, NULL, gy), SP_ESTATE);
+  CHECK_INT(sp_mlp_forward(m, NULL, y, x, 5), SP_ERANGE);
+  CHECK_INT(sp_mlp_forward(m, NULL, y, x, 0), SP_ERANGE);
+  CHECK_INT(sp_mlp_reserve(m, NULL, 5), 0);
+  CHECK_INT(m->ws.max_batch, 5);
+  CHECK_INT(sp_mlp_forward(m, NULL, y, x, 5), 0);
+  CHECK_INT(sp_mlp_backward(m, NULL, NULL, gy), 0);
   sp_mlp_free(m);
 }
 
@@ -239,9 +264,9 @@ TEST(a_batch_equals_its_rows_run_one_at_a_time) {
   sp_rng r;
   sp_rng_seed(&r, 12, 0);
   sp_rng_fill_normal(&r, x, 24, 0, 1);
-  sp_mlp_forward(m, y, x, 6);
+  sp_mlp_forward(m, NULL, y, x, 6);
   for (int b = 0; b < 6; b++) {
-    sp_mlp_forward(m, y1, x + 4 * b, 1);
+    sp_mlp_forward(m, NULL, y1, x + 4 * b, 1);
     for (int j = 0; j < 3; j++) CHECK_CLOSE(y1[j], y[3 * b + j], 1e-14, 1e-14);
   }
   sp_mlp_free(m);
@@ -259,7 +284,7 @@ TEST(bad_sizes_activations_and_dtypes_are_refused) {
   CHECK_INT(sp_mlp_new(&m, 2, ok, acts, SP_F64, 0), SP_EINVAL);
   CHECK_INT(sp_mlp_new(&m, 2, ok, acts, SP_F64, 1), 0);
   float f[3];
-  CHECK_INT(sp_mlp_forward_f32(m, f, f, 1), SP_EINVAL);
+  CHECK_INT(sp_mlp_forward_f32(m, NULL, f, f, 1), SP_EINVAL);
   sp_mlp_free(m);
 }
 
@@ -287,22 +312,125 @@ TEST(caller_storage_keeps_the_values_and_is_used_from_then_on) {
   sp_mlp* m = make(2, sizes, SP_ACT_TANH, SP_ACT_IDENTITY, SP_F64, 1, 3);
   CHECK(m);
   double x[3] = {0.1, 0.2, 0.3}, y0[2], y1[2], gy[2] = {1, -1};
-  sp_mlp_forward(m, y0, x, 1);
-  sp_mlp_backward(m, NULL, gy);
+  sp_mlp_forward(m, NULL, y0, x, 1);
+  sp_mlp_backward(m, NULL, NULL, gy);
   double* p = malloc(m->nparams * sizeof(double));
   double* g = malloc(m->nparams * sizeof(double));
   double g0 = ((double*)m->grads)[0];
   sp_mlp_use_storage(m, p, g);
   CHECK(m->params == p && m->grads == g);
   CHECK(g[0] == g0);
-  sp_mlp_forward(m, y1, x, 1);
+  sp_mlp_forward(m, NULL, y1, x, 1);
   CHECK(y0[0] == y1[0] && y0[1] == y1[1]);
   p[m->layers[1].b] += 1;  // the output bias, through the caller's storage
-  sp_mlp_forward(m, y1, x, 1);
+  sp_mlp_forward(m, NULL, y1, x, 1);
   CHECK_CLOSE(y1[0], y0[0] + 1, 1e-15, 1e-15);
   sp_mlp_free(m);  // leaves the caller's storage alone
   free(p);
   free(g);
+}
+
+// L = w . f(f(f(x0))) with one workspace per application (the net's own for the first)
+static double rollout(sp_mlp* m, sp_mlp_work** ws, const double* x0, const double* w, int batch,
+                      int steps) {
+  double a[2][4 * 3];
+  const double* in = x0;
+  for (int k = 0; k < steps; k++) {
+    sp_mlp_forward(m, k ? ws[k] : NULL, a[k % 2], in, batch);
+    in = a[k % 2];
+  }
+  double s = 0;
+  for (int i = 0; i < batch * 3; i++) s += w[i] * in[i];
+  return s;
+}
+
+TEST(workspaces_backpropagate_through_repeated_applications_of_one_net) {
+  int sizes[] = {3, 6, 3};
+  for (int seed = 1; seed <= 3; seed++) {
+    sp_mlp* m = make(2, sizes, SP_ACT_TANH, SP_ACT_IDENTITY, SP_F64, 4, (uint64_t)seed);
+    CHECK(m);
+    sp_mlp_work* ws[3] = {NULL, NULL, NULL};
+    CHECK_INT(sp_mlp_work_new(&ws[1], m, 4), 0);
+    CHECK_INT(sp_mlp_work_new(&ws[2], m, 2), 0);
+    CHECK_INT(sp_mlp_reserve(m, ws[2], 4), 0);
+    double x0[12], w[12], g[2][12], gx[12];
+    sp_rng r;
+    sp_rng_seed(&r, (uint64_t)seed, 4);
+    sp_rng_fill_normal(&r, x0, 12, 0, 1);
+    sp_rng_fill_normal(&r, w, 12, 0, 1);
+    sp_mlp_zero_grad(m);
+    rollout(m, ws, x0, w, 4, 3);
+    // backward in reverse order, each through its own stored pass
+    CHECK_INT(sp_mlp_backward(m, ws[2], g[0], w), 0);
+    CHECK_INT(sp_mlp_backward(m, ws[1], g[1], g[0]), 0);
+    CHECK_INT(sp_mlp_backward(m, NULL, gx, g[1]), 0);
+    double* p = m->params;
+    const double* G = m->grads;
+    const double h = 1e-6;
+    for (size_t i = 0; i < m->nparams; i++) {
+      double s0 = p[i];
+      p[i] = s0 + h;
+      double lp = rollout(m, ws, x0, w, 4, 3);
+      p[i] = s0 - h;
+      double lm = rollout(m, ws, x0, w, 4, 3);
+      p[i] = s0;
+      CHECK_CLOSE(G[i], (lp - lm) / (2 * h), 1e-5, 1e-8);
+    }
+    for (int i = 0; i < 12; i++) {
+      double s0 = x0[i];
+      x0[i] = s0 + h;
+      double lp = rollout(m, ws, x0, w, 4, 3);
+      x0[i] = s0 - h;
+      double lm = rollout(m, ws, x0, w, 4, 3);
+      x0[i] = s0;
+      CHECK_CLOSE(gx[i], (lp - lm) / (2 * h), 1e-5, 1e-8);
+    }
+    // a workspace serves only the net it was made for
+    sp_mlp* other = make(2, sizes, SP_ACT_TANH, SP_ACT_IDENTITY, SP_F64, 4, 99);
+    CHECK_INT(sp_mlp_forward(other, ws[1], NULL, x0, 1), SP_EINVAL);
+    CHECK_INT(sp_mlp_backward(other, ws[1], NULL, w), SP_EINVAL);
+    sp_mlp_work* fresh;
+    CHECK_INT(sp_mlp_work_new(&fresh, m, 1), 0);
+    CHECK_INT(sp_mlp_backward(m, fresh, NULL, w), SP_ESTATE);
+    CHECK(sp_mlp_output(m, fresh) == NULL);
+    CHECK(sp_mlp_output(other, ws[1]) == NULL);
+    sp_mlp_work_free(fresh);
+    sp_mlp_free(other);
+    sp_mlp_free(m);  // workspaces may outlive their net; they are freed on their own
+    sp_mlp_work_free(ws[1]);
+    sp_mlp_work_free(ws[2]);
+  }
+}
+
+// fail the allocation numbered *budget (0-based) from now on, counting down
+static int fail_after(size_t n, void* user) {
+  (void)n;
+  int* budget = user;
+  return (*budget)-- <= 0;
+}
+
+TEST(out_of_memory_at_any_allocation_is_reported_and_leaks_nothing) {
+  int sizes[] = {3, 8, 2};
+  sp_act acts[] = {SP_ACT_TANH, SP_ACT_IDENTITY};
+  int failures = 0;
+  for (int k = 0; k < 20; k++) {
+    int budget = k;
+    sp_alloc_set_hook(fail_after, &budget);
+    sp_mlp* m = NULL;
+    sp_mlp_work* ws = NULL;
+    int rc = sp_mlp_new(&m, 2, sizes, acts, SP_F64, 4);
+    if (!rc) rc = sp_mlp_init(m, SP_INIT_ORTHOGONAL, 1);
+    if (!rc) rc = sp_mlp_work_new(&ws, m, 4);
+    if (!rc) rc = sp_mlp_reserve(m, NULL, 64);
+    sp_alloc_set_hook(NULL, NULL);
+    if (rc) {
+      CHECK_INT(rc, SP_ENOMEM);
+      failures++;
+    }
+    sp_mlp_work_free(ws);
+    sp_mlp_free(m);  // everything acquired so far is released (AddressSanitizer checks leaks)
+  }
+  CHECK(failures >= 6);
 }
 
 TEST(forward_and_backward_do_not_allocate_in_either_precision) {
@@ -312,17 +440,22 @@ TEST(forward_and_backward_do_not_allocate_in_either_precision) {
     CHECK(m);
     double x[16 * 6] = {0}, y[16 * 4], gx[16 * 6];
     float xf[16 * 6] = {0}, yf[16 * 4], gxf[16 * 6];
+    sp_mlp_work* ws;
+    CHECK_INT(sp_mlp_work_new(&ws, m, 16), 0);
     uint64_t before = sp_alloc_count();
     for (int k = 0; k < 50; k++) {
-      sp_mlp_forward(m, y, x, 1 + k % 16);
-      sp_mlp_backward(m, gx, y);
+      sp_mlp_forward(m, NULL, y, x, 1 + k % 16);
+      sp_mlp_forward(m, ws, y, x, 1 + k % 16);
+      sp_mlp_backward(m, ws, gx, y);
+      sp_mlp_backward(m, NULL, gx, y);
       if (t == SP_F32) {
-        sp_mlp_forward_f32(m, yf, xf, 16);
-        sp_mlp_backward_f32(m, gxf, yf);
+        sp_mlp_forward_f32(m, NULL, yf, xf, 16);
+        sp_mlp_backward_f32(m, NULL, gxf, yf);
       }
       sp_mlp_zero_grad(m);
     }
     CHECK_INT(sp_alloc_count() - before, 0);
+    sp_mlp_work_free(ws);
     sp_mlp_free(m);
   }
 }

@@ -116,7 +116,7 @@ TEST(adam_trains_a_small_regression_network) {
       t[i] = sin(1.5 * x[i]);
     }
     for (int it = 0; it < 1500; it++) {
-      sp_mlp_forward(m, y, x, 32);
+      sp_mlp_forward(m, NULL, y, x, 32);
       double L = 0;
       for (int i = 0; i < 32; i++) {
         L += (y[i] - t[i]) * (y[i] - t[i]) / 32;
@@ -125,7 +125,7 @@ TEST(adam_trains_a_small_regression_network) {
       if (it == 0) first = L;
       last = L;
       sp_mlp_zero_grad(m);
-      sp_mlp_backward(m, NULL, gy);
+      sp_mlp_backward(m, NULL, NULL, gy);
       sp_optim_step(o, m->params, m->grads);
     }
     CHECK(last < 1e-3);
