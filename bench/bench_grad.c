@@ -64,8 +64,8 @@ int main(int argc, char** argv) {
                           .outputs = outs,
                           .seed = 1,
                           .init_last = 1};
-  sp_traj tr;
-  if (sp_policy_new(&p, &cfg) || sp_traj_new(&tr, STEPS, 4, 2)) return 1;
+  sp_trajview tr;
+  if (sp_policy_new(&p, &cfg) || sp_trajview_new(&tr, STEPS, 4, 2)) return 1;
   // small last-layer weights: an active high level that keeps the car on the track
   double* th = sp_policy_params(p);
   size_t last = p->net->layers[p->net->nlayers - 1].w;
@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
   free(theta0);
   free(grad);
   free(times);
-  sp_traj_free(&tr);
+  sp_trajview_free(&tr);
   sp_policy_free(p);
   sp_cost_free(cost);
   sp_model_free(model);

@@ -90,7 +90,7 @@ int sp_policy_new(sp_policy** out, const sp_policy_config* cfg) {
 
   // one allocation: struct, outputs, then every double array
   size_t nd = (size_t)nr + nk + nu + nu + nf + (size_t)nf * nx + cfg->nout + nr + nk + nr + nk +
-              cfg->nout + nf + nu + nu + net->nparams;
+              cfg->nout + nf + nu + nu;
   size_t head = (sizeof(sp_policy) + sizeof(sp_policy_output) * cfg->nout + 15) / 16 * 16;
   char* mem = sp_calloc(1, head + nd * sizeof(double));
   if (!mem) {
@@ -115,8 +115,7 @@ int sp_policy_new(sp_policy** out, const sp_policy_config* cfg) {
   p->gy = d, d += cfg->nout;
   p->gf = d, d += nf;
   p->mean = d, d += nu;
-  p->e = d, d += nu;
-  p->sink = d;
+  p->e = d;
 
   p->ctrl = cfg->ctrl;
   p->task = cfg->task;
@@ -180,7 +179,7 @@ void sp_policy_features_eval(const sp_policy* p, double* f, double* Df, const do
 // the network's output y at (x, t), and the corrected reference and gains (closed loop)
 static int forward(sp_policy* p, const double* x, double t, int want_Df) {
   sp_policy_features_eval(p, p->f, want_Df ? p->Df : NULL, x, t);
-  sp_mlp_forward(p->net, p->y, p->f, 1);
+  sp_mlp_forward(p->net, NULL, p->y, p->f, 1);
   if (p->ctrl) {
     if (p->task)
       sp_task_eval(p->task, p->r, NULL, t);
@@ -242,12 +241,16 @@ static void backward(sp_policy* p, double* gx, double* gtheta, const double* x, 
   } else {
     for (int j = 0; j < p->nout; j++) p->gy[j] = p->outputs[j].scale * mu[p->outputs[j].index];
   }
-  // through the network, its parameter gradients accumulating into gtheta
+  // through the network, its parameter gradients accumulating into gtheta (when wanted)
   sp_mlp* net = p->net;
-  void* own = net->grads;
-  net->grads = gtheta ? gtheta : p->sink;
-  sp_mlp_backward(net, p->gf, p->gy);
-  net->grads = own;
+  if (gtheta) {
+    void* own = net->grads;
+    net->grads = gtheta;
+    sp_mlp_backward(net, NULL, p->gf, p->gy);
+    net->grads = own;
+  } else {
+    sp_mlp_backward_input(net, NULL, p->gf, p->gy);
+  }
   // and the features: gx += Df^T gf
   if (gx && p->features != SP_POLICY_FEATURES_PHASE)
     for (int a = 0; a < p->nf - 2; a++) {

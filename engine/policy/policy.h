@@ -107,7 +107,6 @@ typedef struct sp_policy {
   double* gf;    // (nf)
   double* mean;  // (nu)
   double* e;     // (nu) unit vector / scaled residual
-  double* sink;  // (nparams) parameter gradients nobody asked for
 } sp_policy;
 
 // Number of features of a kind for a state of size nx (0 for an unknown kind).

@@ -224,7 +224,7 @@ static double* contiguous(lua_State* L, sp_array* a) {
 }
 
 // trajectory table at arg (index idx in a list, 0 for a lone argument); nx, nu < 0: any
-static sp_traj check_traj(lua_State* L, int arg, const char* fname, int nx, int nu, int idx) {
+static sp_trajview check_traj(lua_State* L, int arg, const char* fname, int nx, int nu, int idx) {
   char what[32];
   if (idx)
     snprintf(what, sizeof what, "trajectory %d", idx);
@@ -259,7 +259,7 @@ static sp_traj check_traj(lua_State* L, int arg, const char* fname, int nx, int 
   double* X = contiguous(L, a[0]);
   double* U = contiguous(L, a[1]);
   double* t = contiguous(L, a[2]);
-  return sp_traj_view(X, U, t, T, (int)a[0]->shape[1], (int)a[1]->shape[1]);
+  return sp_trajview_of(X, U, t, T, (int)a[0]->shape[1], (int)a[1]->shape[1]);
 }
 
 // the gradient target: opts.into, or a new zero array (pushed)
@@ -286,7 +286,7 @@ static int trajectory_estimator(lua_State* L, const char* fname, int bptt) {
   sp_policy* p = spL_checkpolicy(L, 1);
   sp_model* m = spL_checkmodel(L, 2);
   check_model_fits(L, 2, m, p);
-  sp_traj tr = check_traj(L, 3, fname, p->nx, p->nu, 0);
+  sp_trajview tr = check_traj(L, 3, fname, p->nx, p->nu, 0);
   sp_objective obj;
   sp_array* into;
   int segment;
@@ -324,7 +324,7 @@ static int l_reinforce(lua_State* L) {
   sp_array* into;
   lcost lc;
   read_objective(L, 3, "reinforce", &obj, p, &into, NULL, &lc);
-  sp_traj* trs = lua_newuserdatauv(L, sizeof(sp_traj) * n, 0);
+  sp_trajview* trs = lua_newuserdatauv(L, sizeof(sp_trajview) * n, 0);
   for (int i = 0; i < n; i++) {
     luaL_checkstack(L, 8, "reinforce: too many trajectories");
     lua_rawgeti(L, 2, i + 1);
@@ -428,7 +428,7 @@ static int l_es(lua_State* L) {
 }
 
 static int l_objective(lua_State* L) {
-  sp_traj tr = check_traj(L, 1, "objective", -1, -1, 0);
+  sp_trajview tr = check_traj(L, 1, "objective", -1, -1, 0);
   sp_objective obj;
   sp_array* into;
   lcost lc;
@@ -452,7 +452,7 @@ static int l_sensitivity(lua_State* L) {
   sp_policy* p = spL_checkpolicy(L, 1);
   sp_model* m = spL_checkmodel(L, 2);
   check_model_fits(L, 2, m, p);
-  sp_traj tr = check_traj(L, 3, "sensitivity", p->nx, p->nu, 0);
+  sp_trajview tr = check_traj(L, 3, "sensitivity", p->nx, p->nu, 0);
   int feedback = 1;
   if (!lua_isnoneornil(L, 4)) {
     luaL_checktype(L, 4, LUA_TTABLE);

@@ -495,7 +495,7 @@ static int m_rollout(lua_State* L) {
   lua_setfield(L, 6, "U");
   sp_array* tt = spL_newarray(L, 1, &st);
   lua_setfield(L, 6, "t");
-  sp_traj tr = sp_traj_view(X->data, U->data, tt->data, (int)T, p->nx, p->nu);
+  sp_trajview tr = sp_trajview_of(X->data, U->data, tt->data, (int)T, p->nx, p->nu);
   int rc = sp_policy_rollout(&tr, p, m, u->buf, t0, explore);
   if (rc) {
     lua_pushfstring(L, "rollout: %s", sp_strerror(rc));

@@ -10,8 +10,8 @@
 #include "engine/la/la.h"
 
 // J of a deterministic rollout of p on plant from x0 over T steps (tr is scratch of that size)
-static inline double plant_cost(sp_policy* p, sp_model* plant, const sp_objective* obj, sp_traj* tr,
-                                const double* x0) {
+static inline double plant_cost(sp_policy* p, sp_model* plant, const sp_objective* obj,
+                                sp_trajview* tr, const double* x0) {
   double J = NAN;
   if (sp_policy_rollout(tr, p, plant, x0, 0, 0)) return NAN;
   sp_objective_value(&J, obj, tr);
@@ -20,7 +20,7 @@ static inline double plant_cost(sp_policy* p, sp_model* plant, const sp_objectiv
 
 // central finite-difference gradient of the plant's cost in theta (g, nparams)
 static inline void plant_cost_fd(double* g, sp_policy* p, sp_model* plant, const sp_objective* obj,
-                                 sp_traj* tr, const double* x0, double h) {
+                                 sp_trajview* tr, const double* x0, double h) {
   double* th = sp_policy_params(p);
   for (size_t k = 0; k < p->nparams; k++) {
     double keep = th[k];
@@ -51,7 +51,8 @@ static inline double norm2(const double* a, size_t n) {
 // with segment N > 0, s restarts from 0 at k = N, 2N, ... after the cost of x[k] has been counted
 // (the segment starts from the recorded state). Slow (O(T nx nparams)); tests only.
 static inline void forward_sensitivity(double* g, sp_policy* p, sp_model* m,
-                                       const sp_objective* obj, const sp_traj* tr, int segment) {
+                                       const sp_objective* obj, const sp_trajview* tr,
+                                       int segment) {
   int nx = p->nx, nu = p->nu;
   size_t np = p->nparams;
   double* S = sp_calloc((size_t)nx * np, sizeof(double));   // ds/dtheta (nx x np)
