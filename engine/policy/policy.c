@@ -302,3 +302,11 @@ int sp_policy_logp_vjp(sp_policy* p, double* logp, double* gtheta, const double*
   if (gtheta) backward(p, NULL, gtheta, x, p->e);
   return rc;
 }
+
+int sp_policy_loop_act(void* user, double* u, const double* x, double t, long k) {
+  return sp_policy_act(user, u, x, t);
+}
+
+int sp_policy_loop_sample(void* user, double* u, const double* x, double t, long k) {
+  return sp_policy_sample(user, u, x, t);
+}

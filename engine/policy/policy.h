@@ -149,4 +149,9 @@ int sp_policy_jac_x(sp_policy* p, double* Px, const double* x, double t);
 int sp_policy_logp_vjp(sp_policy* p, double* logp, double* gtheta, const double* x, double t,
                        const double* u, double w);
 
+// Adapters with the control loop's policy signature (hal/loop.h sp_act_fn), user = the policy:
+// the mean action, or a sample with the exploration noise. k is not used (time is t).
+int sp_policy_loop_act(void* user, double* u, const double* x, double t, long k);
+int sp_policy_loop_sample(void* user, double* u, const double* x, double t, long k);
+
 #endif  // SP_POLICY_POLICY_H

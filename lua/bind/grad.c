@@ -14,7 +14,8 @@
 //   u nil at the terminal step; k the 1-based row of X), or G.autodiff(f) for an f(x, u, t, k)
 //   written with spinal.autodiff's math that returns the cost alone.
 // A trajectory is a table { X = (T+1, nx), U = (T, nu), t = (T+1) } of arrays (what
-// pol:rollout returns, or what a plant recorded). g is a new array of nparams, unless
+// pol:rollout returns, or what a plant recorded; lowercase x and u, as the HAL's rollouts name
+// them, are accepted too). g is a new array of nparams, unless
 // opts.into names an array of nparams to accumulate into (it is then returned).
 #include "engine/grad/grad.h"
 
@@ -235,8 +236,12 @@ static sp_trajview check_traj(lua_State* L, int arg, const char* fname, int nx, 
                what, luaL_typename(L, arg));
   sp_array* a[3];
   const char* keys[3] = {"X", "U", "t"};
+  const char* alt[3] = {"x", "u", "t"};  // the HAL's rollout tables name them x, u, t
   for (int i = 0; i < 3; i++) {
-    lua_getfield(L, arg, keys[i]);
+    if (lua_getfield(L, arg, keys[i]) == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_getfield(L, arg, alt[i]);
+    }
     a[i] = spL_testarray(L, -1);
     if (!a[i])
       luaL_error(L, "bad argument #%d to '%s' (expected %s with %s = an array, got %s)", arg, fname,

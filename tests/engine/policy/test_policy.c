@@ -249,6 +249,20 @@ TEST(act_vjp_and_jacobian_do_not_allocate_or_mutate_inputs) {
   fixture_free(&f);
 }
 
+TEST(loop_adapters_act_and_sample_as_the_policy) {
+  fixture f;
+  CHECK_INT(car_fixture(&f, 8, 2, 1), 0);
+  double x[4] = {0.2, -0.1, 2.0, 1.4}, u[2], v[2];
+  CHECK_INT(sp_policy_loop_act(f.pol, u, x, 1.5, 75), 0);
+  sp_policy_act(f.pol, v, x, 1.5);
+  CHECK(u[0] == v[0] && u[1] == v[1]);
+  double sigma[2] = {0.1, 0.1};
+  sp_policy_set_noise(f.pol, sigma, 3);
+  CHECK_INT(sp_policy_loop_sample(f.pol, u, x, 1.5, 75), 0);
+  CHECK(u[0] != v[0] && u[1] != v[1]);
+  fixture_free(&f);
+}
+
 TEST(vjp_accumulates_into_its_outputs) {
   fixture f;
   CHECK_INT(car_fixture(&f, 8, 2, 1), 0);
