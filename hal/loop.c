@@ -591,7 +591,7 @@ sp_log* sp_loop_log(sp_loop* l) {
 
 // ---- rollouts ---------------------------------------------------------------------------------
 
-void sp_loop_traj_free(sp_loop_traj* tr) {
+void sp_traj_free(sp_traj* tr) {
   if (!tr) return;
   sp_free(tr->t);
   sp_free(tr->x);
@@ -601,7 +601,7 @@ void sp_loop_traj_free(sp_loop_traj* tr) {
   memset(tr, 0, sizeof *tr);
 }
 
-int sp_loop_rollout(sp_loop* l, sp_loop_traj* out, const sp_rollout_opts* o) {
+int sp_loop_rollout(sp_loop* l, sp_traj* out, const sp_rollout_opts* o) {
   if (!l || !out || !o) return SP_EINVAL;
   memset(out, 0, sizeof *out);
   if (l->threads_live || atomic_load(&l->running)) return SP_ESTATE;
@@ -641,7 +641,7 @@ int sp_loop_rollout(sp_loop* l, sp_loop_traj* out, const sp_rollout_opts* o) {
   out->flags = sp_malloc((size_t)(n ? n : 1) * sizeof(uint32_t));
   out->k = sp_malloc((size_t)(n ? n : 1) * sizeof(long));
   if (!out->t || !out->x || !out->u || !out->flags || !out->k) {
-    sp_loop_traj_free(out);
+    sp_traj_free(out);
     return SP_ENOMEM;
   }
   out->n = n;

@@ -63,8 +63,8 @@ typedef struct sp_loop_stats {
 } sp_loop_stats;
 
 // What a rollout recorded. Row i of x is the state the policy saw at tick i; row n is the state
-// read after the last command. Arrays are owned (sp_loop_traj_free).
-typedef struct sp_loop_traj {
+// read after the last command. Arrays are owned (sp_traj_free).
+typedef struct sp_traj {
   long n;  // ticks recorded
   int nx, nu;
   double* t;             // (n + 1) loop time of each tick, then of the final read
@@ -77,7 +77,7 @@ typedef struct sp_loop_traj {
   uint64_t seed;         // seed the plant was given
   uint64_t params_hash;  // FNV-1a of the parameter vector at the start
   char robot[64], backend[32];
-} sp_loop_traj;
+} sp_traj;
 
 typedef struct sp_rollout_opts {
   long steps;  // ticks to run; if 0, seconds * rate (rounded)
@@ -110,8 +110,8 @@ int sp_loop_running(const sp_loop* l);
 
 // Run a rollout from a fresh start: seed and reset the plant, reset the safety filter and the
 // log, run (in this thread or in real time, by the loop's mode) and collect the trajectory.
-int sp_loop_rollout(sp_loop* l, sp_loop_traj* out, const sp_rollout_opts* o);
-void sp_loop_traj_free(sp_loop_traj* tr);
+int sp_loop_rollout(sp_loop* l, sp_traj* out, const sp_rollout_opts* o);
+void sp_traj_free(sp_traj* tr);
 
 // Commands from any thread; applied by the control thread at the next tick boundary.
 int sp_loop_hold(sp_loop* l);    // send the safe command, stop calling the policy

@@ -14,7 +14,7 @@
 #include "engine/la/la.h"
 
 int sp_grad_sensitivity(double* log_norm, double* cond, sp_policy* p, sp_model* m,
-                        const sp_traj* tr, int feedback) {
+                        const sp_trajview* tr, int feedback) {
   if (!log_norm || !p || !m || !tr || !tr->X || !tr->U || !tr->t || tr->T < 1) return SP_EINVAL;
   if (tr->nx != p->nx || tr->nu != p->nu || m->nx != p->nx || m->nu != p->nu) return SP_ESHAPE;
   int nx = p->nx, nu = p->nu;

@@ -21,15 +21,15 @@
 #include "engine/grad/grad.h"
 
 int sp__grad_adjoint(double* g, double* J, sp_policy* p, sp_model* m, const sp_objective* obj,
-                     const sp_traj* tr, int segment, double* work) {
+                     const sp_trajview* tr, int segment, double* work) {
   int nx = tr->nx, nu = tr->nu, T = tr->T;
   size_t np = p->nparams;
-  double* lam = work;        // (nx) lam[k+1]
-  double* lam_k = lam + nx;  // (nx) lam[k]
-  double* cx = lam_k + nx;   // (nx) the step's own cost gradient
-  double* mu = cx + nx;      // (nu)
-  double* tmp = mu + nu;     // (nx + nu) cost-function scratch
-  double* ref = tmp + nx + nu;    // (SP_TASK_NREF)
+  double* lam = work;                 // (nx) lam[k+1]
+  double* lam_k = lam + nx;           // (nx) lam[k]
+  double* cx = lam_k + nx;            // (nx) the step's own cost gradient
+  double* mu = cx + nx;               // (nu)
+  double* tmp = mu + nu;              // (nx + nu) cost-function scratch
+  double* ref = tmp + nx + nu;        // (SP_TASK_NREF)
   double* gacc = ref + SP_TASK_NREF;  // (np) this trajectory's gradient
   memset(gacc, 0, sizeof(double) * np);
   double sum, c;
@@ -58,8 +58,8 @@ int sp__grad_adjoint(double* g, double* J, sp_policy* p, sp_model* m, const sp_o
 }
 
 // shared argument checks of the trajectory estimators
-int sp__grad_check(sp_policy* p, sp_model* m, const sp_objective* obj, const sp_traj* tr);
-int sp__grad_check(sp_policy* p, sp_model* m, const sp_objective* obj, const sp_traj* tr) {
+int sp__grad_check(sp_policy* p, sp_model* m, const sp_objective* obj, const sp_trajview* tr);
+int sp__grad_check(sp_policy* p, sp_model* m, const sp_objective* obj, const sp_trajview* tr) {
   if (!p || !obj || !tr || !tr->X || !tr->U || !tr->t || tr->T < 1) return SP_EINVAL;
   if (tr->nx != p->nx || tr->nu != p->nu) return SP_ESHAPE;
   if (m && (m->nx != p->nx || m->nu != p->nu)) return SP_ESHAPE;
@@ -67,7 +67,7 @@ int sp__grad_check(sp_policy* p, sp_model* m, const sp_objective* obj, const sp_
 }
 
 int sp_grad_feedback(double* g, double* J, sp_policy* p, sp_model* m, const sp_objective* obj,
-                     const sp_traj* tr, int segment) {
+                     const sp_trajview* tr, int segment) {
   if (!g || !m) return SP_EINVAL;
   int rc = sp__grad_check(p, m, obj, tr);
   if (rc) return rc;

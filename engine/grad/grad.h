@@ -55,11 +55,11 @@ typedef int (*sp_objective_fn)(void* user, double* c, double* gx, double* gu, co
                                const double* u, double t, int k, int T);
 
 typedef struct sp_objective {
-  const sp_cost* step;      // per-step cost (nx, nu), may be NULL
-  const sp_cost* terminal;  // terminal cost (nx, nu = 0), may be NULL
-  const sp_task* task;      // reference for both; NULL: ref is zero
-  int k0;                   // first step whose per-step cost counts (>= 0)
-  double scale;             // multiplies everything; 0 is read as 1
+  const sp_cost* step;          // per-step cost (nx, nu), may be NULL
+  const sp_cost* terminal;      // terminal cost (nx, nu = 0), may be NULL
+  const sp_task* task;          // reference for both; NULL: ref is zero
+  int k0;                       // first step whose per-step cost counts (>= 0)
+  double scale;                 // multiplies everything; 0 is read as 1
   sp_objective_fn step_fn;      // optional per-step cost function (counted from k0 like step)
   sp_objective_fn terminal_fn;  // optional terminal cost function
   void* user;                   // passed to both functions
@@ -69,7 +69,7 @@ typedef struct sp_objective {
 int sp_objective_check(const sp_objective* obj, int nx, int nu);
 
 // J of a trajectory (objective.c). Returns 0 or an sp_objective_check code.
-int sp_objective_value(double* J, const sp_objective* obj, const sp_traj* tr);
+int sp_objective_value(double* J, const sp_objective* obj, const sp_trajview* tr);
 
 // Per-step pieces for estimators: *c = c_k (scaled); OVERWRITES gx (nx) = dc_k/dx and
 // gu (nu) = dc_k/du (either may be NULL; at k = T the terminal cost applies and gu is zeroed).
@@ -82,23 +82,23 @@ int sp__objective_step(const sp_objective* obj, double* c, double* gx, double* g
 // Method 1's estimator on trajectory tr recorded from any plant; m is the approximate model.
 // g (p->nparams) +=, J = objective of tr. segment: see above. SP_ESHAPE on size mismatches.
 int sp_grad_feedback(double* g, double* J, sp_policy* p, sp_model* m, const sp_objective* obj,
-                     const sp_traj* tr, int segment);
+                     const sp_trajview* tr, int segment);
 
 // The adjoint pass alone (no checks, no allocation): *J = the objective, g (nparams) += the
 // gradient; work holds SP_GRAD_ADJOINT_WORK(nx, nu, nparams) doubles. Returns 0 or a cost
 // function's error code (g is then unchanged).
 #define SP_GRAD_ADJOINT_WORK(nx, nu, np) (4 * (size_t)(nx) + 2 * (size_t)(nu) + SP_TASK_NREF + (np))
 int sp__grad_adjoint(double* g, double* J, sp_policy* p, sp_model* m, const sp_objective* obj,
-                     const sp_traj* tr, int segment, double* work);
+                     const sp_trajview* tr, int segment, double* work);
 
 // Backpropagation through the model's own rollout from tr's x[0], t[0] over tr->T steps.
 int sp_grad_model_bptt(double* g, double* J, sp_policy* p, sp_model* m, const sp_objective* obj,
-                       const sp_traj* tr);
+                       const sp_trajview* tr);
 
 // REINFORCE over n >= 1 trajectories of equal length recorded with sp_policy_sample at the
 // policy's current theta and noise. SP_ESTATE when the policy has no exploration noise.
 int sp_grad_reinforce(double* g, double* J, sp_policy* p, const sp_objective* obj,
-                      const sp_traj* trs, int n);
+                      const sp_trajview* trs, int n);
 
 // A caller's rollout: *J = objective at parameters theta (n). Returns 0 or an SP_E* code (which
 // sp_grad_es passes on).
@@ -117,7 +117,7 @@ int sp_grad_es(double* g, double* J, const double* theta, size_t n, sp_grad_es_f
 // its 2-norm condition number sigma_max / sigma_min (INFINITY when singular). Products are
 // renormalised every step, so they do not overflow.
 int sp_grad_sensitivity(double* log_norm, double* cond, sp_policy* p, sp_model* m,
-                        const sp_traj* tr, int feedback);
+                        const sp_trajview* tr, int feedback);
 
 // Statistics of S gradient estimates G (S x n, row-major), e.g. one per seed.
 typedef struct sp_grad_stats {

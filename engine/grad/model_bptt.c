@@ -8,19 +8,19 @@
 #include "engine/core/error.h"
 #include "engine/grad/grad.h"
 
-int sp__grad_check(sp_policy* p, sp_model* m, const sp_objective* obj, const sp_traj* tr);
+int sp__grad_check(sp_policy* p, sp_model* m, const sp_objective* obj, const sp_trajview* tr);
 
 int sp_grad_model_bptt(double* g, double* J, sp_policy* p, sp_model* m, const sp_objective* obj,
-                       const sp_traj* tr) {
+                       const sp_trajview* tr) {
   if (!g || !m) return SP_EINVAL;
   int rc = sp__grad_check(p, m, obj, tr);
   if (rc) return rc;
-  sp_traj im;
-  rc = sp_traj_new(&im, tr->T, tr->nx, tr->nu);
+  sp_trajview im;
+  rc = sp_trajview_new(&im, tr->T, tr->nx, tr->nu);
   if (rc) return rc;
   double* work = sp_malloc(sizeof(double) * SP_GRAD_ADJOINT_WORK(p->nx, p->nu, p->nparams));
   if (!work) {
-    sp_traj_free(&im);
+    sp_trajview_free(&im);
     return SP_ENOMEM;
   }
   rc = sp_policy_rollout(&im, p, m, tr->X, tr->t[0], 0);
@@ -28,6 +28,6 @@ int sp_grad_model_bptt(double* g, double* J, sp_policy* p, sp_model* m, const sp
   if (!rc) rc = sp__grad_adjoint(g, &v, p, m, obj, &im, 0, work);
   if (!rc && J) *J = v;
   sp_free(work);
-  sp_traj_free(&im);
+  sp_trajview_free(&im);
   return rc;
 }

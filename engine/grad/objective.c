@@ -48,7 +48,7 @@ int sp__objective_step(const sp_objective* obj, double* c, double* gx, double* g
   return 0;
 }
 
-int sp_objective_value(double* J, const sp_objective* obj, const sp_traj* tr) {
+int sp_objective_value(double* J, const sp_objective* obj, const sp_trajview* tr) {
   if (!J || !tr) return SP_EINVAL;
   int rc = sp_objective_check(obj, tr->nx, tr->nu);
   if (rc) return rc;

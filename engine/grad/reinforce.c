@@ -12,10 +12,10 @@
 #include "engine/core/error.h"
 #include "engine/grad/grad.h"
 
-int sp__grad_check(sp_policy* p, sp_model* m, const sp_objective* obj, const sp_traj* tr);
+int sp__grad_check(sp_policy* p, sp_model* m, const sp_objective* obj, const sp_trajview* tr);
 
 int sp_grad_reinforce(double* g, double* J, sp_policy* p, const sp_objective* obj,
-                      const sp_traj* trs, int n) {
+                      const sp_trajview* trs, int n) {
   if (!g || !trs || n < 1) return SP_EINVAL;
   for (int i = 0; i < n; i++) {
     int rc = sp__grad_check(p, NULL, obj, &trs[i]);
@@ -37,7 +37,7 @@ int sp_grad_reinforce(double* g, double* J, sp_policy* p, const sp_objective* ob
   double ref[SP_TASK_NREF], Jsum = 0;
   int rc = 0;
   for (int i = 0; i < n && !rc; i++) {
-    const sp_traj* tr = &trs[i];
+    const sp_trajview* tr = &trs[i];
     double* Ci = C + (size_t)i * (T + 1);
     double acc = 0, c;
     for (int k = T; k >= 0 && !rc; k--) {
@@ -56,7 +56,7 @@ int sp_grad_reinforce(double* g, double* J, sp_policy* p, const sp_objective* ob
 
   // score-function terms weighted by the advantage over the baseline
   for (int i = 0; i < n; i++) {
-    const sp_traj* tr = &trs[i];
+    const sp_trajview* tr = &trs[i];
     const double* Ci = C + (size_t)i * (T + 1);
     for (int k = 0; k < T; k++) {
       double b = n > 1 ? (sum[k] - Ci[k]) / (n - 1) : 0;

@@ -90,7 +90,7 @@ int sp_policy_new(sp_policy** out, const sp_policy_config* cfg) {
 
   // one allocation: struct, outputs, then every double array
   size_t nd = (size_t)nr + nk + nu + nu + nf + (size_t)nf * nx + cfg->nout + nr + nk + nr + nk +
-              cfg->nout + nf + nu + nu + net->nparams;
+              cfg->nout + nf + nu + nu;
   size_t head = (sizeof(sp_policy) + sizeof(sp_policy_output) * cfg->nout + 15) / 16 * 16;
   char* mem = sp_calloc(1, head + nd * sizeof(double));
   if (!mem) {
@@ -115,8 +115,7 @@ int sp_policy_new(sp_policy** out, const sp_policy_config* cfg) {
   p->gy = d, d += cfg->nout;
   p->gf = d, d += nf;
   p->mean = d, d += nu;
-  p->e = d, d += nu;
-  p->sink = d;
+  p->e = d;
 
   p->ctrl = cfg->ctrl;
   p->task = cfg->task;
@@ -146,8 +145,7 @@ double* sp_policy_params(sp_policy* p) {
   return p->net->params;
 }
 
-void sp_policy_features_eval(const sp_policy* p, double* f, double* Df, const double* x,
-                             double t) {
+void sp_policy_features_eval(const sp_policy* p, double* f, double* Df, const double* x, double t) {
   int nx = p->nx, nf = p->nf;
   double s = t / p->period;
   s -= floor(s);
@@ -243,12 +241,16 @@ static void backward(sp_policy* p, double* gx, double* gtheta, const double* x, 
   } else {
     for (int j = 0; j < p->nout; j++) p->gy[j] = p->outputs[j].scale * mu[p->outputs[j].index];
   }
-  // through the network, its parameter gradients accumulating into gtheta
+  // through the network, its parameter gradients accumulating into gtheta (when wanted)
   sp_mlp* net = p->net;
-  void* own = net->grads;
-  net->grads = gtheta ? gtheta : p->sink;
-  sp_mlp_backward(net, NULL, p->gf, p->gy);
-  net->grads = own;
+  if (gtheta) {
+    void* own = net->grads;
+    net->grads = gtheta;
+    sp_mlp_backward(net, NULL, p->gf, p->gy);
+    net->grads = own;
+  } else {
+    sp_mlp_backward_input(net, NULL, p->gf, p->gy);
+  }
   // and the features: gx += Df^T gf
   if (gx && p->features != SP_POLICY_FEATURES_PHASE)
     for (int a = 0; a < p->nf - 2; a++) {
@@ -299,4 +301,12 @@ int sp_policy_logp_vjp(sp_policy* p, double* logp, double* gtheta, const double*
   if (logp) *logp = lp;
   if (gtheta) backward(p, NULL, gtheta, x, p->e);
   return rc;
+}
+
+int sp_policy_loop_act(void* user, double* u, const double* x, double t, long k) {
+  return sp_policy_act(user, u, x, t);
+}
+
+int sp_policy_loop_sample(void* user, double* u, const double* x, double t, long k) {
+  return sp_policy_sample(user, u, x, t);
 }

@@ -63,22 +63,22 @@ typedef struct sp_policy_output {
 } sp_policy_output;
 
 typedef struct sp_policy_config {
-  sp_ctrl* ctrl;         // embedded controller (borrowed); NULL for an open-loop policy
-  const sp_task* task;   // closed loop: reference r(t) (ctrl->nr must be SP_TASK_NR); may be NULL
-  const double* r0;      // (ctrl->nr) constant reference used when task is NULL; NULL: zeros
-  const double* K0;      // (ctrl->nk) base gains; NULL: the controller's gains ctrl->K
-  int nx, nu;            // open loop only (a closed loop takes them from ctrl)
-  const double* u_ff;    // open loop: (nu) feed-forward action; NULL: zeros
+  sp_ctrl* ctrl;        // embedded controller (borrowed); NULL for an open-loop policy
+  const sp_task* task;  // closed loop: reference r(t) (ctrl->nr must be SP_TASK_NR); may be NULL
+  const double* r0;     // (ctrl->nr) constant reference used when task is NULL; NULL: zeros
+  const double* K0;     // (ctrl->nk) base gains; NULL: the controller's gains ctrl->K
+  int nx, nu;           // open loop only (a closed loop takes them from ctrl)
+  const double* u_ff;   // open loop: (nu) feed-forward action; NULL: zeros
   sp_policy_features features;
-  double period;         // phase period in seconds; <= 0: the task's period (SP_EINVAL if none)
-  int nhidden;           // number of hidden layers (>= 0)
-  const int* hidden;     // (nhidden) widths
-  sp_act hidden_act;     // activation of hidden layers (reference impl: tanh)
-  sp_act out_act;        // activation of the output layer (reference impl: tanh)
-  int nout;              // number of outputs (>= 1)
+  double period;      // phase period in seconds; <= 0: the task's period (SP_EINVAL if none)
+  int nhidden;        // number of hidden layers (>= 0)
+  const int* hidden;  // (nhidden) widths
+  sp_act hidden_act;  // activation of hidden layers (reference impl: tanh)
+  sp_act out_act;     // activation of the output layer (reference impl: tanh)
+  int nout;           // number of outputs (>= 1)
   const sp_policy_output* outputs;  // (nout)
-  uint64_t seed;         // Xavier initialisation of the hidden layers
-  int init_last;         // 0 (default): last layer zero (nominal controller); 1: Xavier too
+  uint64_t seed;                    // Xavier initialisation of the hidden layers
+  int init_last;  // 0 (default): last layer zero (nominal controller); 1: Xavier too
 } sp_policy_config;
 
 typedef struct sp_policy {
@@ -88,13 +88,13 @@ typedef struct sp_policy {
   size_t nparams;
   sp_policy_features features;
   double period;
-  sp_mlp* net;              // owned; its params are theta
+  sp_mlp* net;                // owned; its params are theta
   sp_policy_output* outputs;  // (nout)
-  double* r0;     // (nr) constant reference
-  double* K0;     // (nk) base gains
-  double* u_ff;   // (nu) open-loop feed-forward
-  double* sigma;  // (nu) exploration standard deviations; all zero: deterministic
-  sp_rng rng;     // exploration noise
+  double* r0;                 // (nr) constant reference
+  double* K0;                 // (nk) base gains
+  double* u_ff;               // (nu) open-loop feed-forward
+  double* sigma;              // (nu) exploration standard deviations; all zero: deterministic
+  sp_rng rng;                 // exploration noise
   // scratch
   double* f;     // (nf) features
   double* Df;    // (nf x nx) feature Jacobian
@@ -107,7 +107,6 @@ typedef struct sp_policy {
   double* gf;    // (nf)
   double* mean;  // (nu)
   double* e;     // (nu) unit vector / scaled residual
-  double* sink;  // (nparams) parameter gradients nobody asked for
 } sp_policy;
 
 // Number of features of a kind for a state of size nx (0 for an unknown kind).
@@ -149,5 +148,10 @@ int sp_policy_jac_x(sp_policy* p, double* Px, const double* x, double t);
 // zero.
 int sp_policy_logp_vjp(sp_policy* p, double* logp, double* gtheta, const double* x, double t,
                        const double* u, double w);
+
+// Adapters with the control loop's policy signature (hal/loop.h sp_act_fn), user = the policy:
+// the mean action, or a sample with the exploration noise. k is not used (time is t).
+int sp_policy_loop_act(void* user, double* u, const double* x, double t, long k);
+int sp_policy_loop_sample(void* user, double* u, const double* x, double t, long k);
 
 #endif  // SP_POLICY_POLICY_H

@@ -7,29 +7,29 @@
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
 
-sp_traj sp_traj_view(double* X, double* U, double* t, int T, int nx, int nu) {
-  sp_traj tr = {T, nx, nu, X, U, t, NULL};
+sp_trajview sp_trajview_of(double* X, double* U, double* t, int T, int nx, int nu) {
+  sp_trajview tr = {T, nx, nu, X, U, t, NULL};
   return tr;
 }
 
-int sp_traj_new(sp_traj* tr, int T, int nx, int nu) {
+int sp_trajview_new(sp_trajview* tr, int T, int nx, int nu) {
   if (!tr || T < 1 || nx < 1 || nu < 1) return SP_EINVAL;
   size_t n = (size_t)(T + 1) * nx + (size_t)T * nu + (size_t)(T + 1);
   double* d = sp_calloc(n, sizeof(double));
   if (!d) return SP_ENOMEM;
-  *tr = sp_traj_view(d, d + (size_t)(T + 1) * nx, d + (size_t)(T + 1) * nx + (size_t)T * nu, T,
-                     nx, nu);
+  *tr = sp_trajview_of(d, d + (size_t)(T + 1) * nx, d + (size_t)(T + 1) * nx + (size_t)T * nu, T,
+                       nx, nu);
   tr->own = d;
   return 0;
 }
 
-void sp_traj_free(sp_traj* tr) {
+void sp_trajview_free(sp_trajview* tr) {
   if (!tr || !tr->own) return;
   sp_free(tr->own);
   memset(tr, 0, sizeof(*tr));
 }
 
-int sp_policy_rollout(sp_traj* tr, sp_policy* p, sp_model* m, const double* x0, double t0,
+int sp_policy_rollout(sp_trajview* tr, sp_policy* p, sp_model* m, const double* x0, double t0,
                       int explore) {
   if (!tr || !p || !m || !x0 || !tr->X || !tr->U || !tr->t || tr->T < 1) return SP_EINVAL;
   if (tr->nx != p->nx || tr->nu != p->nu || m->nx != p->nx || m->nu != p->nu) return SP_ESHAPE;

@@ -54,15 +54,14 @@ static inline lua_Integer spO_integer(lua_State* L, int arg, const char* fname, 
     int isint;
     v = lua_tointegerx(L, -1, &isint);
     if (!isint)
-      luaL_error(L, "bad argument #%d to '%s' (expected %s = an integer, got %s)", arg, fname,
-                 key, luaL_tolstring(L, -1, NULL));
+      luaL_error(L, "bad argument #%d to '%s' (expected %s = an integer, got %s)", arg, fname, key,
+                 luaL_tolstring(L, -1, NULL));
   }
   lua_pop(L, 1);
   return v;
 }
 
-static inline int spO_boolean(lua_State* L, int arg, const char* fname, const char* key,
-                              int def) {
+static inline int spO_boolean(lua_State* L, int arg, const char* fname, const char* key, int def) {
   int t = lua_getfield(L, arg, key);
   int v = def;
   if (t == LUA_TBOOLEAN)

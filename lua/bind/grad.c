@@ -14,7 +14,8 @@
 //   u nil at the terminal step; k the 1-based row of X), or G.autodiff(f) for an f(x, u, t, k)
 //   written with spinal.autodiff's math that returns the cost alone.
 // A trajectory is a table { X = (T+1, nx), U = (T, nu), t = (T+1) } of arrays (what
-// pol:rollout returns, or what a plant recorded). g is a new array of nparams, unless
+// pol:rollout returns, or what a plant recorded; lowercase x and u, as the HAL's rollouts name
+// them, are accepted too). g is a new array of nparams, unless
 // opts.into names an array of nparams to accumulate into (it is then returned).
 #include "engine/grad/grad.h"
 
@@ -70,8 +71,8 @@ static void push_numbers(lua_State* L, const double* v, int n) {
   }
 }
 
-static int lua_cost(void* user, double* c, double* gx, double* gu, const double* x,
-                    const double* u, double t, int k, int T) {
+static int lua_cost(void* user, double* c, double* gx, double* gu, const double* x, const double* u,
+                    double t, int k, int T) {
   lcost* lc = user;
   lua_State* L = lc->L;
   if (!lua_checkstack(L, 8)) return SP_ENOMEM;
@@ -103,7 +104,8 @@ static int lua_cost(void* user, double* c, double* gx, double* gu, const double*
     if (u)
       snprintf(lc->msg, sizeof lc->msg,
                "expected the cost function to return c (a number), gx (%d numbers) and gu (%d "
-               "numbers, or nil)", lc->nx, lc->nu);
+               "numbers, or nil)",
+               lc->nx, lc->nu);
     else
       snprintf(lc->msg, sizeof lc->msg,
                "expected the terminal cost function to return c (a number) and gx (%d numbers)",
@@ -123,8 +125,8 @@ static void cost_failure(lua_State* L, lcost* lc, const char* fname) {
   if (lc->failed == 2) luaL_error(L, "%s: %s", fname, lc->msg);
 }
 
-static const char* const est_keys[] = {"cost", "terminal", "task", "skip", "scale", "segment",
-                                       "into", NULL};
+static const char* const est_keys[] = {"cost",  "terminal", "task", "skip",
+                                       "scale", "segment",  "into", NULL};
 
 // the options table at arg into obj; *into is the accumulation target (or NULL)
 static void read_objective(lua_State* L, int arg, const char* fname, sp_objective* obj,
@@ -154,8 +156,10 @@ static void read_objective(lua_State* L, int arg, const char* fname, sp_objectiv
     if (!lua_isnil(L, -1)) {
       cost_head* h = luaL_testudata(L, -1, "spinal.cost");
       if (!h || !h->c)
-        luaL_error(L, "bad argument #%d to '%s' (expected %s = an open spinal.cost or a function, "
-                      "got %s)", arg, fname, ckeys[i], h ? "a closed cost" : luaL_typename(L, -1));
+        luaL_error(L,
+                   "bad argument #%d to '%s' (expected %s = an open spinal.cost or a function, "
+                   "got %s)",
+                   arg, fname, ckeys[i], h ? "a closed cost" : luaL_typename(L, -1));
       if (i == 0)
         obj->step = h->c;
       else
@@ -189,20 +193,26 @@ static void read_objective(lua_State* L, int arg, const char* fname, sp_objectiv
   if (lua_getfield(L, arg, "into") != LUA_TNIL) {
     sp_array* a = spL_testarray(L, -1);
     if (!a || !sp_array_is_contiguous(a) || (p && sp_array_size(a) != (int64_t)p->nparams))
-      luaL_error(L, "bad argument #%d to '%s' (expected into = a contiguous array of %d "
-                    "gradients, got %s)", arg, fname, p ? (int)p->nparams : 0,
-                 a ? lua_pushfstring(L, "an array of %d", (int)sp_array_size(a))
-                   : luaL_typename(L, -1));
+      luaL_error(
+          L,
+          "bad argument #%d to '%s' (expected into = a contiguous array of %d "
+          "gradients, got %s)",
+          arg, fname, p ? (int)p->nparams : 0,
+          a ? lua_pushfstring(L, "an array of %d", (int)sp_array_size(a)) : luaL_typename(L, -1));
     *into = a;
   }
   lua_pop(L, 1);
   int nx = p ? p->nx : 0, nu = p ? p->nu : 0;
   if (p && obj->step && (obj->step->nx != nx || obj->step->nu != nu))
-    luaL_error(L, "bad argument #%d to '%s' (expected cost for nx = %d, nu = %d, got nx = %d, nu "
-                  "= %d)", arg, fname, nx, nu, obj->step->nx, obj->step->nu);
+    luaL_error(L,
+               "bad argument #%d to '%s' (expected cost for nx = %d, nu = %d, got nx = %d, nu "
+               "= %d)",
+               arg, fname, nx, nu, obj->step->nx, obj->step->nu);
   if (p && obj->terminal && (obj->terminal->nx != nx || obj->terminal->nu != 0))
-    luaL_error(L, "bad argument #%d to '%s' (expected terminal = a cost with nx = %d, nu = 0, got "
-                  "nx = %d, nu = %d)", arg, fname, nx, obj->terminal->nx, obj->terminal->nu);
+    luaL_error(L,
+               "bad argument #%d to '%s' (expected terminal = a cost with nx = %d, nu = 0, got "
+               "nx = %d, nu = %d)",
+               arg, fname, nx, obj->terminal->nx, obj->terminal->nu);
 }
 
 // a contiguous float64 view of array a (a itself or a copy pushed on the stack)
@@ -215,7 +225,7 @@ static double* contiguous(lua_State* L, sp_array* a) {
 }
 
 // trajectory table at arg (index idx in a list, 0 for a lone argument); nx, nu < 0: any
-static sp_traj check_traj(lua_State* L, int arg, const char* fname, int nx, int nu, int idx) {
+static sp_trajview check_traj(lua_State* L, int arg, const char* fname, int nx, int nu, int idx) {
   char what[32];
   if (idx)
     snprintf(what, sizeof what, "trajectory %d", idx);
@@ -226,12 +236,16 @@ static sp_traj check_traj(lua_State* L, int arg, const char* fname, int nx, int 
                what, luaL_typename(L, arg));
   sp_array* a[3];
   const char* keys[3] = {"X", "U", "t"};
+  const char* alt[3] = {"x", "u", "t"};  // the HAL's rollout tables name them x, u, t
   for (int i = 0; i < 3; i++) {
-    lua_getfield(L, arg, keys[i]);
+    if (lua_getfield(L, arg, keys[i]) == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_getfield(L, arg, alt[i]);
+    }
     a[i] = spL_testarray(L, -1);
     if (!a[i])
-      luaL_error(L, "bad argument #%d to '%s' (expected %s with %s = an array, got %s)", arg,
-                 fname, what, keys[i], luaL_typename(L, -1));
+      luaL_error(L, "bad argument #%d to '%s' (expected %s with %s = an array, got %s)", arg, fname,
+                 what, keys[i], luaL_typename(L, -1));
     lua_pop(L, 1);  // the table keeps it alive
   }
   char shape[64];
@@ -250,7 +264,7 @@ static sp_traj check_traj(lua_State* L, int arg, const char* fname, int nx, int 
   double* X = contiguous(L, a[0]);
   double* U = contiguous(L, a[1]);
   double* t = contiguous(L, a[2]);
-  return sp_traj_view(X, U, t, T, (int)a[0]->shape[1], (int)a[1]->shape[1]);
+  return sp_trajview_of(X, U, t, T, (int)a[0]->shape[1], (int)a[1]->shape[1]);
 }
 
 // the gradient target: opts.into, or a new zero array (pushed)
@@ -265,9 +279,11 @@ static sp_array* push_target(lua_State* L, sp_array* into, size_t n) {
 
 static int check_model_fits(lua_State* L, int arg, sp_model* m, sp_policy* p) {
   if (m->nx != p->nx || m->nu != p->nu)
-    return luaL_argerror(L, arg, lua_pushfstring(L, "expected a model with nx = %d, nu = %d (the "
-                                                    "policy's), got nx = %d, nu = %d",
-                                                 p->nx, p->nu, m->nx, m->nu));
+    return luaL_argerror(L, arg,
+                         lua_pushfstring(L,
+                                         "expected a model with nx = %d, nu = %d (the "
+                                         "policy's), got nx = %d, nu = %d",
+                                         p->nx, p->nu, m->nx, m->nu));
   return 0;
 }
 
@@ -275,7 +291,7 @@ static int trajectory_estimator(lua_State* L, const char* fname, int bptt) {
   sp_policy* p = spL_checkpolicy(L, 1);
   sp_model* m = spL_checkmodel(L, 2);
   check_model_fits(L, 2, m, p);
-  sp_traj tr = check_traj(L, 3, fname, p->nx, p->nu, 0);
+  sp_trajview tr = check_traj(L, 3, fname, p->nx, p->nu, 0);
   sp_objective obj;
   sp_array* into;
   int segment;
@@ -306,20 +322,23 @@ static int l_reinforce(lua_State* L) {
   int any = 0;
   for (int i = 0; i < p->nu; i++) any |= p->sigma[i] > 0;
   if (!any)
-    return luaL_argerror(L, 1, "expected a policy with exploration noise (pol:set_noise), got "
-                               "none");
+    return luaL_argerror(L, 1,
+                         "expected a policy with exploration noise (pol:set_noise), got "
+                         "none");
   sp_objective obj;
   sp_array* into;
   lcost lc;
   read_objective(L, 3, "reinforce", &obj, p, &into, NULL, &lc);
-  sp_traj* trs = lua_newuserdatauv(L, sizeof(sp_traj) * n, 0);
+  sp_trajview* trs = lua_newuserdatauv(L, sizeof(sp_trajview) * n, 0);
   for (int i = 0; i < n; i++) {
     luaL_checkstack(L, 8, "reinforce: too many trajectories");
     lua_rawgeti(L, 2, i + 1);
     trs[i] = check_traj(L, lua_gettop(L), "reinforce", p->nx, p->nu, i + 1);
     if (trs[i].T != trs[0].T)
-      return luaL_error(L, "bad argument #2 to 'reinforce' (expected trajectories of %d steps "
-                           "each, got %d in trajectory %d)", trs[0].T, trs[i].T, i + 1);
+      return luaL_error(L,
+                        "bad argument #2 to 'reinforce' (expected trajectories of %d steps "
+                        "each, got %d in trajectory %d)",
+                        trs[0].T, trs[i].T, i + 1);
     // any contiguous copies stay alive on the stack until we return
   }
   sp_array* g = push_target(L, into, p->nparams);
@@ -335,8 +354,8 @@ static int l_reinforce(lua_State* L) {
 typedef struct es_user {
   lua_State* L;
   sp_policy* p;
-  int ipol, ifn;   // stack slots of the policy and the function
-  int failed;      // 1 after a Lua error (its message left in the registry slot below)
+  int ipol, ifn;  // stack slots of the policy and the function
+  int failed;     // 1 after a Lua error (its message left in the registry slot below)
   int errref;
 } es_user;
 
@@ -378,8 +397,10 @@ static int l_es(lua_State* L) {
     if (lua_getfield(L, 3, "into") != LUA_TNIL) {
       into = spL_testarray(L, -1);
       if (!into || !sp_array_is_contiguous(into) || sp_array_size(into) != (int64_t)p->nparams)
-        return luaL_error(L, "bad argument #3 to 'es' (expected into = a contiguous array of %d "
-                             "gradients)", (int)p->nparams);
+        return luaL_error(L,
+                          "bad argument #3 to 'es' (expected into = a contiguous array of %d "
+                          "gradients)",
+                          (int)p->nparams);
     }
     lua_pop(L, 1);
   }
@@ -412,7 +433,7 @@ static int l_es(lua_State* L) {
 }
 
 static int l_objective(lua_State* L) {
-  sp_traj tr = check_traj(L, 1, "objective", -1, -1, 0);
+  sp_trajview tr = check_traj(L, 1, "objective", -1, -1, 0);
   sp_objective obj;
   sp_array* into;
   lcost lc;
@@ -436,7 +457,7 @@ static int l_sensitivity(lua_State* L) {
   sp_policy* p = spL_checkpolicy(L, 1);
   sp_model* m = spL_checkmodel(L, 2);
   check_model_fits(L, 2, m, p);
-  sp_traj tr = check_traj(L, 3, "sensitivity", p->nx, p->nu, 0);
+  sp_trajview tr = check_traj(L, 3, "sensitivity", p->nx, p->nu, 0);
   int feedback = 1;
   if (!lua_isnoneornil(L, 4)) {
     luaL_checktype(L, 4, LUA_TTABLE);
@@ -454,8 +475,11 @@ static int l_sensitivity(lua_State* L) {
 static int l_stats(lua_State* L) {
   sp_array* a = spL_toarray(L, 1);
   if (a->ndim != 2 || a->shape[0] < 1 || a->shape[1] < 1)
-    return luaL_argerror(L, 1, lua_pushfstring(L, "expected a matrix of gradients (S, n), got %d "
-                                                  "dimensions", a->ndim));
+    return luaL_argerror(L, 1,
+                         lua_pushfstring(L,
+                                         "expected a matrix of gradients (S, n), got %d "
+                                         "dimensions",
+                                         a->ndim));
   double* G = contiguous(L, a);
   sp_grad_stats s;
   sp_grad_stats_compute(&s, G, (int)a->shape[0], (size_t)a->shape[1]);
@@ -472,8 +496,9 @@ static int l_stats(lua_State* L) {
 }
 
 static const luaL_Reg functions[] = {
-    {"feedback", l_feedback},   {"model_bptt", l_model_bptt},   {"reinforce", l_reinforce},
-    {"es", l_es},               {"objective", l_objective},     {"sensitivity", l_sensitivity},
+    {"feedback", l_feedback},   {"model_bptt", l_model_bptt},
+    {"reinforce", l_reinforce}, {"es", l_es},
+    {"objective", l_objective}, {"sensitivity", l_sensitivity},
     {"stats", l_stats},         {NULL, NULL},
 };
 
@@ -482,7 +507,8 @@ static const luaL_Reg functions[] = {
 static const char autodiff_chunk[] =
     "return function(f)\n"
     "  if type(f) ~= 'function' then\n"
-    "    error(\"bad argument #1 to 'autodiff' (expected a function, got \" .. type(f) .. \")\", 2)\n"
+    "    error(\"bad argument #1 to 'autodiff' (expected a function, got \" .. type(f) .. \")\", "
+    "2)\n"
     "  end\n"
     "  local ad = require 'spinal.autodiff'\n"
     "  return function(x, u, t, k)\n"

@@ -368,18 +368,6 @@ static void push_array(lua_State* L, const double* data, int ndim, int64_t d0, i
     memcpy(a->data, data, sizeof(double) * (size_t)(d0 * (ndim == 2 ? d1 : 1)));
 }
 
-// a spinal.policy as the loop's act callback: the mean action, or mean + exploration noise
-typedef struct policy_act {
-  sp_policy* p;
-  int explore;
-} policy_act;
-
-static int act_policy(void* user, double* u, const double* x, double t, long k) {
-  const policy_act* a = user;
-  (void)k;
-  return a->explore ? sp_policy_sample(a->p, u, x, t) : sp_policy_act(a->p, u, x, t);
-}
-
 // plant:rollout(opts) with opts.policy a linear feedback table, or plant:rollout(policy, opts)
 // with a spinal.policy acting in C
 static int m_rollout(lua_State* L) {
@@ -448,10 +436,10 @@ static int m_rollout(lua_State* L) {
                          .period_s = 1.0 / p->caps.rate_hz,
                          .watchdog_s = watchdog};
   linear_policy lin = {nx, nu, K, x_ref, u_ff};
-  policy_act pa = {pol, explore};
+  sp_act_fn act = !pol ? act_linear : explore ? sp_policy_loop_sample : sp_policy_loop_act;
   sp_loop_config lc = {.mode = SP_LOOP_LOCKSTEP,
-                       .act = pol ? act_policy : act_linear,
-                       .user = pol ? (void*)&pa : (void*)&lin};
+                       .act = act,
+                       .user = pol ? (void*)pol : (void*)&lin};
   sp_safety* s = NULL;
   sp_loop* l = NULL;
   int rc = sp_safety_new(&s, &sc, msg, sizeof msg);
@@ -460,7 +448,7 @@ static int m_rollout(lua_State* L) {
     sp_safety_free(s);
     return spL_failure(L, "rollout: %s", msg);
   }
-  sp_loop_traj tr;
+  sp_traj tr;
   sp_rollout_opts ro = {
       .steps = (long)steps, .seconds = seconds, .x0 = has_x0 ? x0 : NULL, .seed = (uint64_t)seed};
   rc = sp_loop_rollout(l, &tr, &ro);
@@ -499,7 +487,7 @@ static int m_rollout(lua_State* L) {
   lua_setfield(L, out, "robot");
   lua_pushstring(L, tr.backend);
   lua_setfield(L, out, "backend");
-  sp_loop_traj_free(&tr);
+  sp_traj_free(&tr);
   return 1;
 }
 

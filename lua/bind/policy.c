@@ -117,8 +117,8 @@ static void read_net_opts(lua_State* L, int arg, const char* fname, net_opts* o,
   else if (!strcmp(f, "phase"))
     o->features = SP_POLICY_FEATURES_PHASE;
   else
-    luaL_error(L, "bad argument #%d to '%s' (unknown features '%s'; valid: car, state, phase)",
-               arg, fname, f);
+    luaL_error(L, "bad argument #%d to '%s' (unknown features '%s'; valid: car, state, phase)", arg,
+               fname, f);
   o->period = spO_number(L, arg, fname, "period", 0);
   if (!(o->period >= 0) || !isfinite(o->period))
     luaL_error(L, "bad argument #%d to '%s' (expected period = a positive number, got %f)", arg,
@@ -156,9 +156,11 @@ static int push_policy(lua_State* L, const char* fname, const char* kind, sp_pol
   lua_setiuservalue(L, -2, 2);
   int rc = sp_policy_new(&u->p, cfg);
   if (rc == SP_EINVAL)
-    return luaL_error(L, "bad argument #1 to '%s' (inconsistent policy: check sizes, output "
-                         "indices, features (car features need a state of at least 4) and "
-                         "period)", fname);
+    return luaL_error(L,
+                      "bad argument #1 to '%s' (inconsistent policy: check sizes, output "
+                      "indices, features (car features need a state of at least 4) and "
+                      "period)",
+                      fname);
   if (rc) return spL_raise(L, rc, fname);
   int64_t n = (int64_t)u->p->nparams;
   rc = sp_array_new(&u->params, 1, &n);
@@ -170,11 +172,12 @@ static int push_policy(lua_State* L, const char* fname, const char* kind, sp_pol
 
 // ---- constructors -------------------------------------------------------------------------------
 
-static const char* const tracking_keys[] = {
-    "task", "controller", "hidden", "act", "out_act", "seed", "init_last", "features", "period",
-    "ref_scale", "gain_scale", NULL};
+static const char* const tracking_keys[] = {"task",    "controller", "hidden",     "act",
+                                            "out_act", "seed",       "init_last",  "features",
+                                            "period",  "ref_scale",  "gain_scale", NULL};
 
-// P.tracking { task, controller, hidden, ref_scale = {0.5, 0.5, 1, 1}, gain_scale = 0.3, ... }
+// P.tracking { task, controller, hidden, ref_scale = {0.5, 0.5, 1, 1}, gain_scale = 0.3, ... };
+// an output whose scale is zero is left out
 static int l_tracking(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   spO_check_keys(L, 1, "tracking", tracking_keys);
@@ -184,8 +187,10 @@ static int l_tracking(lua_State* L) {
   sp_ctrl* c = optctrl(L, 1, "tracking", 2);
   const sp_task* task = opttask(L, 1, "tracking", 3, 1);
   if (c->nr != SP_TASK_NR)
-    return luaL_error(L, "bad argument #1 to 'tracking' (expected a controller with a reference "
-                         "of %d (a tracker), got %d)", SP_TASK_NR, c->nr);
+    return luaL_error(L,
+                      "bad argument #1 to 'tracking' (expected a controller with a reference "
+                      "of %d (a tracker), got %d)",
+                      SP_TASK_NR, c->nr);
   net_opts o;
   read_net_opts(L, 1, "tracking", &o, c->nx >= 4 ? "car" : "state");
   // default scales: 0.5 m for positions, 1 m/s for velocities, 0.3 for gains
@@ -196,18 +201,33 @@ static int l_tracking(lua_State* L) {
   read_scales(L, 1, "tracking", "gain_scale", gs, c->nk);
   sp_policy_output outs[4 + 64];
   int nout = 0;
-  for (int j = 0; j < 4; j++) outs[nout++] = (sp_policy_output){SP_POLICY_OUT_REF, j, rs[j]};
-  for (int j = 0; j < c->nk; j++) outs[nout++] = (sp_policy_output){SP_POLICY_OUT_GAIN, j, gs[j]};
-  sp_policy_config cfg = {.ctrl = c, .task = task, .features = o.features, .period = o.period,
-                          .nhidden = o.nhidden, .hidden = o.hidden, .hidden_act = o.act,
-                          .out_act = o.out_act, .nout = nout, .outputs = outs, .seed = o.seed,
+  // a zero scale drops that output (e.g. gain_scale = 0: reference corrections only)
+  for (int j = 0; j < 4; j++)
+    if (rs[j] != 0) outs[nout++] = (sp_policy_output){SP_POLICY_OUT_REF, j, rs[j]};
+  for (int j = 0; j < c->nk; j++)
+    if (gs[j] != 0) outs[nout++] = (sp_policy_output){SP_POLICY_OUT_GAIN, j, gs[j]};
+  if (nout == 0)
+    return luaL_error(L,
+                      "bad argument #1 to 'tracking' (expected at least one nonzero scale in "
+                      "ref_scale or gain_scale, got none)");
+  sp_policy_config cfg = {.ctrl = c,
+                          .task = task,
+                          .features = o.features,
+                          .period = o.period,
+                          .nhidden = o.nhidden,
+                          .hidden = o.hidden,
+                          .hidden_act = o.act,
+                          .out_act = o.out_act,
+                          .nout = nout,
+                          .outputs = outs,
+                          .seed = o.seed,
                           .init_last = o.init_last};
   return push_policy(L, "tracking", "tracking", &cfg, 2, 3);
 }
 
-static const char* const lqr_keys[] = {"controller", "x_set", "u_ff", "hidden", "act", "out_act",
-                                       "seed", "init_last", "features", "period", "set_scale",
-                                       "gain_scale", NULL};
+static const char* const lqr_keys[] = {
+    "controller", "x_set",    "u_ff",   "hidden",    "act",        "out_act", "seed",
+    "init_last",  "features", "period", "set_scale", "gain_scale", NULL};
 
 // P.lqr { controller = ctrl.lqr(K), x_set, u_ff, set_scale = 0.3, gain_scale = 1, period, ... }
 static int l_lqr(lua_State* L) {
@@ -218,16 +238,19 @@ static int l_lqr(lua_State* L) {
   lua_pushnil(L);  // 3: no task
   sp_ctrl* c = optctrl(L, 1, "lqr", 2);
   if (c->nr != c->nx + c->nu || c->nk != c->nx * c->nu)
-    return luaL_error(L, "bad argument #1 to 'lqr' (expected a linear state-feedback controller "
-                         "(spinal.ctrl.lqr), got one with a reference of %d and %d gains)",
+    return luaL_error(L,
+                      "bad argument #1 to 'lqr' (expected a linear state-feedback controller "
+                      "(spinal.ctrl.lqr), got one with a reference of %d and %d gains)",
                       c->nr, c->nk);
   net_opts o;
   read_net_opts(L, 1, "lqr", &o, "state");
   if (!(o.period > 0))
-    return luaL_error(L, "bad argument #1 to 'lqr' (expected period = a positive number of "
-                         "seconds (the phase feature's period), got none)");
+    return luaL_error(L,
+                      "bad argument #1 to 'lqr' (expected period = a positive number of "
+                      "seconds (the phase feature's period), got none)");
   int nx = c->nx, nu = c->nu;
-  if (nx > 64 || nx * nu > 256) return luaL_error(L, "lqr: the system is too large (%d, %d)", nx, nu);
+  if (nx > 64 || nx * nu > 256)
+    return luaL_error(L, "lqr: the system is too large (%d, %d)", nx, nu);
   double r0[64 + 64] = {0}, ss[64], gs[256];
   if (nu > 64) return luaL_error(L, "lqr: at most 64 actions, got %d", nu);
   spO_field_vector(L, 1, "lqr", "x_set", r0, nx);
@@ -239,17 +262,24 @@ static int l_lqr(lua_State* L) {
   sp_policy_output outs[64 + 256];
   int nout = 0;
   for (int j = 0; j < nx; j++) outs[nout++] = (sp_policy_output){SP_POLICY_OUT_REF, j, ss[j]};
-  for (int j = 0; j < nx * nu; j++)
-    outs[nout++] = (sp_policy_output){SP_POLICY_OUT_GAIN, j, gs[j]};
-  sp_policy_config cfg = {.ctrl = c, .r0 = r0, .features = o.features, .period = o.period,
-                          .nhidden = o.nhidden, .hidden = o.hidden, .hidden_act = o.act,
-                          .out_act = o.out_act, .nout = nout, .outputs = outs, .seed = o.seed,
+  for (int j = 0; j < nx * nu; j++) outs[nout++] = (sp_policy_output){SP_POLICY_OUT_GAIN, j, gs[j]};
+  sp_policy_config cfg = {.ctrl = c,
+                          .r0 = r0,
+                          .features = o.features,
+                          .period = o.period,
+                          .nhidden = o.nhidden,
+                          .hidden = o.hidden,
+                          .hidden_act = o.act,
+                          .out_act = o.out_act,
+                          .nout = nout,
+                          .outputs = outs,
+                          .seed = o.seed,
                           .init_last = o.init_last};
   return push_policy(L, "lqr", "lqr", &cfg, 2, 3);
 }
 
-static const char* const open_keys[] = {"nx", "nu", "u_ff", "scale", "hidden", "act", "out_act",
-                                        "seed", "init_last", "features", "period", NULL};
+static const char* const open_keys[] = {"nx",      "nu",   "u_ff",      "scale",    "hidden", "act",
+                                        "out_act", "seed", "init_last", "features", "period", NULL};
 
 // P.open_loop { nx, nu, u_ff, scale = 1, features = "state", period, ... }: u = u_ff + scale y
 static int l_open_loop(lua_State* L) {
@@ -261,23 +291,35 @@ static int l_open_loop(lua_State* L) {
   lua_Integer nx = spO_integer(L, 1, "open_loop", "nx", 0);
   lua_Integer nu = spO_integer(L, 1, "open_loop", "nu", 0);
   if (nx < 1 || nx > 1024 || nu < 1 || nu > 64)
-    return luaL_error(L, "bad argument #1 to 'open_loop' (expected nx >= 1 and 1 <= nu <= 64, "
-                         "got nx = %d, nu = %d)", (int)nx, (int)nu);
+    return luaL_error(L,
+                      "bad argument #1 to 'open_loop' (expected nx >= 1 and 1 <= nu <= 64, "
+                      "got nx = %d, nu = %d)",
+                      (int)nx, (int)nu);
   net_opts o;
   read_net_opts(L, 1, "open_loop", &o, "state");
   if (!(o.period > 0))
-    return luaL_error(L, "bad argument #1 to 'open_loop' (expected period = a positive number of "
-                         "seconds, got none)");
+    return luaL_error(L,
+                      "bad argument #1 to 'open_loop' (expected period = a positive number of "
+                      "seconds, got none)");
   double uff[64] = {0}, sc[64];
   spO_field_vector(L, 1, "open_loop", "u_ff", uff, nu);
   fill(sc, (int)nu, 1.0);
   read_scales(L, 1, "open_loop", "scale", sc, (int)nu);
   sp_policy_output outs[64];
   for (int j = 0; j < nu; j++) outs[j] = (sp_policy_output){SP_POLICY_OUT_ACTION, j, sc[j]};
-  sp_policy_config cfg = {.nx = (int)nx, .nu = (int)nu, .u_ff = uff, .features = o.features,
-                          .period = o.period, .nhidden = o.nhidden, .hidden = o.hidden,
-                          .hidden_act = o.act, .out_act = o.out_act, .nout = (int)nu,
-                          .outputs = outs, .seed = o.seed, .init_last = o.init_last};
+  sp_policy_config cfg = {.nx = (int)nx,
+                          .nu = (int)nu,
+                          .u_ff = uff,
+                          .features = o.features,
+                          .period = o.period,
+                          .nhidden = o.nhidden,
+                          .hidden = o.hidden,
+                          .hidden_act = o.act,
+                          .out_act = o.out_act,
+                          .nout = (int)nu,
+                          .outputs = outs,
+                          .seed = o.seed,
+                          .init_last = o.init_last};
   return push_policy(L, "open_loop", "open_loop", &cfg, 2, 3);
 }
 
@@ -382,8 +424,9 @@ static int m_set_params(lua_State* L) {
   lpolicy* u = checklpolicy(L, 1);
   sp_array* a = spL_toarray(L, 2);
   if (sp_array_size(a) != (int64_t)u->p->nparams)
-    return luaL_argerror(L, 2, lua_pushfstring(L, "expected %d parameters, got %d",
-                                               (int)u->p->nparams, (int)sp_array_size(a)));
+    return luaL_argerror(L, 2,
+                         lua_pushfstring(L, "expected %d parameters, got %d", (int)u->p->nparams,
+                                         (int)sp_array_size(a)));
   double* tmp = lua_newuserdatauv(L, sizeof(double) * u->p->nparams, 0);
   spO_gather(a, tmp);
   memcpy(u->params.data, tmp, sizeof(double) * u->p->nparams);
@@ -403,8 +446,8 @@ static int m_set_noise(lua_State* L) {
   lua_Integer seed = luaL_optinteger(L, 3, 0);
   for (int i = 0; i < p->nu; i++)
     if (!(s[i] >= 0) || !isfinite(s[i]))
-      return luaL_argerror(L, 2, lua_pushfstring(L, "expected standard deviations >= 0, got %f",
-                                                 s[i]));
+      return luaL_argerror(L, 2,
+                           lua_pushfstring(L, "expected standard deviations >= 0, got %f", s[i]));
   sp_policy_set_noise(p, s, (uint64_t)seed);
   lua_settop(L, 1);
   return 1;
@@ -426,9 +469,11 @@ static int m_rollout(lua_State* L) {
   sp_policy* p = u->p;
   sp_model* m = spL_checkmodel(L, 2);
   if (m->nx != p->nx || m->nu != p->nu)
-    return luaL_argerror(L, 2, lua_pushfstring(L, "expected a model with nx = %d, nu = %d (the "
-                                                  "policy's), got nx = %d, nu = %d",
-                                               p->nx, p->nu, m->nx, m->nu));
+    return luaL_argerror(L, 2,
+                         lua_pushfstring(L,
+                                         "expected a model with nx = %d, nu = %d (the "
+                                         "policy's), got nx = %d, nu = %d",
+                                         p->nx, p->nu, m->nx, m->nu));
   spO_vector(L, 3, "rollout", u->buf, p->nx, "an initial state");
   lua_Integer T = luaL_checkinteger(L, 4);
   if (T < 1 || T > (1 << 26))
@@ -450,7 +495,7 @@ static int m_rollout(lua_State* L) {
   lua_setfield(L, 6, "U");
   sp_array* tt = spL_newarray(L, 1, &st);
   lua_setfield(L, 6, "t");
-  sp_traj tr = sp_traj_view(X->data, U->data, tt->data, (int)T, p->nx, p->nu);
+  sp_trajview tr = sp_trajview_of(X->data, U->data, tt->data, (int)T, p->nx, p->nu);
   int rc = sp_policy_rollout(&tr, p, m, u->buf, t0, explore);
   if (rc) {
     lua_pushfstring(L, "rollout: %s", sp_strerror(rc));
@@ -482,11 +527,20 @@ static int m_tostring(lua_State* L) {
 }
 
 static const luaL_Reg methods[] = {
-    {"act", m_act},           {"sample", m_sample},       {"jac", m_jac},
-    {"vjp", m_vjp},           {"features", m_features},   {"params", m_params},
-    {"grads", m_grads},       {"zero_grad", m_zero_grad}, {"set_params", m_set_params},
-    {"set_noise", m_set_noise}, {"noise", m_noise},       {"rollout", m_rollout},
-    {"close", m_close},       {NULL, NULL},
+    {"act", m_act},
+    {"sample", m_sample},
+    {"jac", m_jac},
+    {"vjp", m_vjp},
+    {"features", m_features},
+    {"params", m_params},
+    {"grads", m_grads},
+    {"zero_grad", m_zero_grad},
+    {"set_params", m_set_params},
+    {"set_noise", m_set_noise},
+    {"noise", m_noise},
+    {"rollout", m_rollout},
+    {"close", m_close},
+    {NULL, NULL},
 };
 
 static int m_index(lua_State* L) {

@@ -229,7 +229,7 @@ TEST(same_seed_gives_the_same_trajectory_and_another_seed_does_not) {
   sp_loop_config lc = {.mode = SP_LOOP_LOCKSTEP, .act = act_track};
   CHECK_INT(sp_safety_new(&s, &sc, NULL, 0), 0);
   CHECK_INT(sp_loop_new(&l, p, s, &lc, NULL, 0), 0);
-  sp_loop_traj a, b, d;
+  sp_traj a, b, d;
   sp_rollout_opts o = {.steps = 250, .seed = 5};
   CHECK_INT(sp_loop_rollout(l, &a, &o), 0);
   CHECK_INT(sp_loop_rollout(l, &b, &o), 0);
@@ -241,9 +241,9 @@ TEST(same_seed_gives_the_same_trajectory_and_another_seed_does_not) {
   CHECK(memcmp(a.x, b.x, sizeof(double) * 4 * 251) == 0);
   CHECK(memcmp(a.u, b.u, sizeof(double) * 2 * 250) == 0);
   CHECK(memcmp(a.x, d.x, sizeof(double) * 4 * 251) != 0);
-  sp_loop_traj_free(&a);
-  sp_loop_traj_free(&b);
-  sp_loop_traj_free(&d);
+  sp_traj_free(&a);
+  sp_traj_free(&b);
+  sp_traj_free(&d);
   sp_loop_free(l);
   sp_safety_free(s);
   sp_plant_close(p);

@@ -90,7 +90,7 @@ TEST(a_saved_log_replays_the_recorded_states_with_their_names) {
   sp_loop_config lc = {.mode = SP_LOOP_LOCKSTEP, .act = act_drive};
   CHECK_INT(sp_safety_new(&s, &sc, NULL, 0), 0);
   CHECK_INT(sp_loop_new(&l, p, s, &lc, NULL, 0), 0);
-  sp_loop_traj rec;
+  sp_traj rec;
   sp_rollout_opts o = {.steps = 120, .seed = 8};
   CHECK_INT(sp_loop_rollout(l, &rec, &o), 0);
   char dir[] = "/tmp/sp_test_replay_XXXXXX";
@@ -113,15 +113,15 @@ TEST(a_saved_log_replays_the_recorded_states_with_their_names) {
   CHECK_INT(sp_safety_new(&s, &sc1, NULL, 0), 0);
   lc.act = act_zero;
   CHECK_INT(sp_loop_new(&l, p, s, &lc, NULL, 0), 0);
-  sp_loop_traj rep;
+  sp_traj rep;
   sp_rollout_opts o2 = {.steps = 120};
   CHECK_INT(sp_loop_rollout(l, &rep, &o2), 0);
   CHECK_INT(rep.n, 120);
   CHECK(memcmp(rep.x, rec.x, sizeof(double) * 4 * 120) == 0);
   for (long i = 0; i < 120; i++) CHECK_INT(rep.flags[i] & SP_FLAG_DROPPED, 0);
   CHECK(isnan(rep.x[4 * 120]));  // after the last sample: end of recording
-  sp_loop_traj_free(&rec);
-  sp_loop_traj_free(&rep);
+  sp_traj_free(&rec);
+  sp_traj_free(&rep);
   sp_loop_free(l);
   sp_safety_free(s);
   sp_plant_close(p);

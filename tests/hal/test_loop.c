@@ -57,7 +57,7 @@ TEST(lockstep_rollouts_from_the_same_start_are_identical) {
   CHECK_INT(rig_open(&r, SP_LOOP_LOCKSTEP, 100, act_fb, NULL, NULL, 0, 0, 0), 0);
   double x0[2] = {1.0, -0.5};
   sp_rollout_opts o = {.steps = 300, .x0 = x0, .seed = 4};
-  sp_loop_traj a, b;
+  sp_traj a, b;
   CHECK_INT(sp_loop_rollout(r.l, &a, &o), 0);
   CHECK_INT(sp_loop_rollout(r.l, &b, &o), 0);
   CHECK_INT(a.n, 300);
@@ -66,8 +66,8 @@ TEST(lockstep_rollouts_from_the_same_start_are_identical) {
   CHECK(memcmp(a.u, b.u, sizeof(double) * 2 * 300) == 0);
   CHECK(memcmp(a.t, b.t, sizeof(double) * 301) == 0);
   CHECK(a.x[0] == 1.0 && a.x[1] == -0.5);
-  sp_loop_traj_free(&a);
-  sp_loop_traj_free(&b);
+  sp_traj_free(&a);
+  sp_traj_free(&b);
   rig_close(&r);
 }
 
@@ -76,7 +76,7 @@ TEST(rollout_records_states_commands_times_and_metadata) {
   CHECK_INT(rig_open(&r, SP_LOOP_LOCKSTEP, 50, act_fb, NULL, NULL, 0, 3, 0), 0);
   double x0[2] = {0.2, 0.1};
   sp_rollout_opts o = {.seconds = 1.0, .x0 = x0, .seed = 77};
-  sp_loop_traj tr;
+  sp_traj tr;
   CHECK_INT(sp_loop_rollout(r.l, &tr, &o), 0);
   CHECK_INT(tr.n, 50);
   CHECK_INT(tr.nx, 2);
@@ -95,7 +95,7 @@ TEST(rollout_records_states_commands_times_and_metadata) {
     CHECK_INT(tr.flags[i] & SP_FLAG_SAFE, 0);
   }
   CHECK_CLOSE(tr.t[50], 1.0, 0, 1e-12);
-  sp_loop_traj_free(&tr);
+  sp_traj_free(&tr);
   rig_close(&r);
 }
 
@@ -119,14 +119,14 @@ TEST(policy_failure_sends_the_safe_command_and_stops_when_asked) {
   rig r;
   CHECK_INT(rig_open(&r, SP_LOOP_LOCKSTEP, 100, act_fail_at_5, NULL, NULL, 0, 0, 1), 0);
   sp_rollout_opts o = {.steps = 20};
-  sp_loop_traj tr;
+  sp_traj tr;
   CHECK_INT(sp_loop_rollout(r.l, &tr, &o), 0);
   CHECK_INT(tr.n, 6);  // ticks 0..5, stopped after the fault
   CHECK(tr.u[2 * 4] == 1.0);
   CHECK(tr.flags[5] & SP_FLAG_POLICY_ERROR);
   CHECK(tr.flags[5] & SP_FLAG_SAFE);
   CHECK(tr.u[2 * 5] == -7.0 && tr.u[2 * 5 + 1] == -7.0);
-  sp_loop_traj_free(&tr);
+  sp_traj_free(&tr);
   rig_close(&r);
 }
 
@@ -135,7 +135,7 @@ TEST(watchdog_in_the_loop_fires_within_its_timeout_when_state_stops_arriving) {
   fake_config fc = {.n = 2, .rate_hz = 100, .freeze_time_from = 30};
   CHECK_INT(rig_open(&r, SP_LOOP_LOCKSTEP, 100, act_fb, NULL, &fc, 0.055, 0, 0), 0);
   sp_rollout_opts o = {.steps = 60};
-  sp_loop_traj tr;
+  sp_traj tr;
   CHECK_INT(sp_loop_rollout(r.l, &tr, &o), 0);
   long first = -1;
   for (long i = 0; i < tr.n; i++) {
@@ -145,7 +145,7 @@ TEST(watchdog_in_the_loop_fires_within_its_timeout_when_state_stops_arriving) {
   }
   // last new state at tick 29 (t = 0.29): the watchdog trips at the first tick after 0.345
   CHECK_INT(first, 35);
-  sp_loop_traj_free(&tr);
+  sp_traj_free(&tr);
   rig_close(&r);
 }
 
@@ -329,13 +329,13 @@ TEST(real_time_rollout_returns_every_tick) {
   CHECK_INT(rig_open(&r, SP_LOOP_REALTIME, 500, act_fb, NULL, NULL, 0.1, 0, 0), 0);
   double x0[2] = {0.3, 0.3};
   sp_rollout_opts o = {.steps = 100, .x0 = x0};
-  sp_loop_traj tr;
+  sp_traj tr;
   CHECK_INT(sp_loop_rollout(r.l, &tr, &o), 0);
   CHECK_INT(tr.n, 100);
   CHECK_INT(tr.lost, 0);
   CHECK(tr.x[0] == 0.3);
   for (long i = 1; i <= 100; i++) CHECK(tr.t[i] > tr.t[i - 1]);
-  sp_loop_traj_free(&tr);
+  sp_traj_free(&tr);
   rig_close(&r);
 }
 

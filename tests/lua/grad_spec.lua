@@ -61,6 +61,15 @@ describe("spinal.grad feedback", function()
     assert.is_true((g0 - g7):norm() > 1e-3 * g0:norm())
   end)
 
+  it("accepts trajectories with lowercase x and u, as the HAL records them", function()
+    local plant = M.new("car_drag", nil, { dt = 0.02 })
+    local pol = car_policy(9)
+    local traj = pol:rollout(plant, x0, 30)
+    local g = G.feedback(pol, plant, traj, { cost = cost })
+    local g2 = G.feedback(pol, plant, { x = traj.X, u = traj.U, t = traj.t }, { cost = cost })
+    assert.are.equal(0, (g - g2):norm())
+  end)
+
   it("accumulates into the array given as into", function()
     local plant = M.new("car_drag", nil, { dt = 0.02 })
     local pol = car_policy(4)
@@ -100,7 +109,8 @@ describe("spinal.grad other estimators and diagnostics", function()
   it("runs REINFORCE on trajectories recorded with exploration", function()
     local plant = M.new("car_drag", nil, { dt = 0.02 })
     local pol = car_policy(6)
-    assert.has_error(function() G.reinforce(pol, { pol:rollout(plant, x0, 10) }, { cost = cost }) end,
+    local plain = { pol:rollout(plant, x0, 10) }
+    assert.has_error(function() G.reinforce(pol, plain, { cost = cost }) end,
       "bad argument #1 to 'reinforce' (expected a policy with exploration noise (pol:set_noise), "
       .. "got none)")
     pol:set_noise({ 0.05, 0.05 }, 1)
@@ -155,8 +165,8 @@ describe("spinal.grad other estimators and diagnostics", function()
       "bad argument #3 to 'feedback' (expected a trajectory.X of shape 11x4, got 10x4)")
     assert.has_error(function() G.feedback(pol, plant, {}, { cost = cost }) end,
       "bad argument #3 to 'feedback' (expected a trajectory with X = an array, got nil)")
-    local ok, err = pcall(G.feedback, pol, plant, pol:rollout(plant, x0, 5), { cost = C.new { nx = 3,
-                                                                                 nu = 1 } })
+    local small = C.new { nx = 3, nu = 1 }
+    local ok, err = pcall(G.feedback, pol, plant, pol:rollout(plant, x0, 5), { cost = small })
     assert.is_false(ok)
     assert.truthy(err:find("expected cost for nx = 4, nu = 2, got nx = 3, nu = 1", 1, true))
   end)

@@ -12,8 +12,9 @@ local task = T.figure_eight { radius = 1.5, period = 5.5 }
 
 local function car_policy(opts)
   opts = opts or {}
-  return P.tracking { task = task, controller = ctrl.tracker "car", hidden = opts.hidden or { 8, 8 },
-                      seed = opts.seed or 1, init_last = opts.init_last }
+  return P.tracking { task = task, controller = ctrl.tracker "car",
+                      hidden = opts.hidden or { 8, 8 }, seed = opts.seed or 1,
+                      init_last = opts.init_last }
 end
 
 describe("spinal.policy tracking", function()
@@ -114,6 +115,28 @@ describe("spinal.policy tracking", function()
   end)
 end)
 
+describe("spinal.policy tracking variants", function()
+  it("leaves out outputs whose scale is zero", function()
+    local pol = P.tracking { task = task, controller = ctrl.tracker "car", hidden = { 4 },
+                             ref_scale = { 0.5, 0.5, 0, 0 }, gain_scale = 0 }
+    assert.are.equal(2, pol.nout)
+    assert.has_error(function()
+      P.tracking { task = task, controller = ctrl.tracker "car", ref_scale = 0, gain_scale = 0 }
+    end, "bad argument #1 to 'tracking' (expected at least one nonzero scale in ref_scale or "
+      .. "gain_scale, got none)")
+  end)
+
+  it("builds the quadruped's policy on state features and acts as its tracker", function()
+    local c = ctrl.tracker "quadruped"
+    local pol = P.tracking { task = task, controller = c, hidden = { 8 } }
+    assert.are.equal(3 + 2, pol.nf)
+    local x = { 0.2, 0.1, 1.0 }
+    local u, ub = pol:act(x, 2.0), c:act(x, (task:eval(2.0)))
+    assert.are.equal(ub[1], u[1])
+    assert.are.equal(ub[2], u[2])
+  end)
+end)
+
 describe("spinal.policy lqr and open_loop", function()
   local pend = M.new("double_pendulum", nil, { dt = 0.01 })
   local K = { { 10, 5, 3, 1 }, { 2, 8, 1, 2 } }
@@ -163,8 +186,8 @@ describe("spinal.policy errors", function()
     local m = M.new("unicycle_vel", nil, { dt = 0.02 })
     local ok, err = pcall(pol.rollout, pol, m, { 0, 0, 0 }, 10)
     assert.is_false(ok)
-    assert.truthy(err:find("expected a model with nx = 4, nu = 2 (the policy's), got nx = 3, nu = 2",
-                           1, true))
+    assert.truthy(err:find(
+      "expected a model with nx = 4, nu = 2 (the policy's), got nx = 3, nu = 2", 1, true))
   end)
 
   it("refuses negative exploration noise", function()

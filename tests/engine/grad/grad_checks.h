@@ -10,8 +10,8 @@
 #include "engine/la/la.h"
 
 // J of a deterministic rollout of p on plant from x0 over T steps (tr is scratch of that size)
-static inline double plant_cost(sp_policy* p, sp_model* plant, const sp_objective* obj, sp_traj* tr,
-                         const double* x0) {
+static inline double plant_cost(sp_policy* p, sp_model* plant, const sp_objective* obj,
+                                sp_trajview* tr, const double* x0) {
   double J = NAN;
   if (sp_policy_rollout(tr, p, plant, x0, 0, 0)) return NAN;
   sp_objective_value(&J, obj, tr);
@@ -20,7 +20,7 @@ static inline double plant_cost(sp_policy* p, sp_model* plant, const sp_objectiv
 
 // central finite-difference gradient of the plant's cost in theta (g, nparams)
 static inline void plant_cost_fd(double* g, sp_policy* p, sp_model* plant, const sp_objective* obj,
-                          sp_traj* tr, const double* x0, double h) {
+                                 sp_trajview* tr, const double* x0, double h) {
   double* th = sp_policy_params(p);
   for (size_t k = 0; k < p->nparams; k++) {
     double keep = th[k];
@@ -50,8 +50,9 @@ static inline double norm2(const double* a, size_t n) {
 // reference: s[k+1] = (A + B Px) s[k] + B Pt, g = sum_k cx s_k + cu (Px s_k + Pt) + cT s_T;
 // with segment N > 0, s restarts from 0 at k = N, 2N, ... after the cost of x[k] has been counted
 // (the segment starts from the recorded state). Slow (O(T nx nparams)); tests only.
-static inline void forward_sensitivity(double* g, sp_policy* p, sp_model* m, const sp_objective* obj,
-                                const sp_traj* tr, int segment) {
+static inline void forward_sensitivity(double* g, sp_policy* p, sp_model* m,
+                                       const sp_objective* obj, const sp_trajview* tr,
+                                       int segment) {
   int nx = p->nx, nu = p->nu;
   size_t np = p->nparams;
   double* S = sp_calloc((size_t)nx * np, sizeof(double));   // ds/dtheta (nx x np)
@@ -105,7 +106,8 @@ static inline void forward_sensitivity(double* g, sp_policy* p, sp_model* m, con
 }
 
 // method 1's car cost plus a radial terminal cost
-static inline int car_objective(sp_objective* obj, sp_cost** step, sp_cost** term, const sp_task* task) {
+static inline int car_objective(sp_objective* obj, sp_cost** step, sp_cost** term,
+                                const sp_task* task) {
   int rc = sp_cost_new_car(step, 4, 2, 0, 1, 2, 3);
   if (!rc) rc = sp_cost_new(term, 4, 0);
   if (!rc) rc = sp_cost_add_radial(*term, 2.0, 0, 1) < 0;
@@ -115,7 +117,7 @@ static inline int car_objective(sp_objective* obj, sp_cost** step, sp_cost** ter
 
 // quadratic regulation of the state to zero, small action cost, quadratic terminal cost
 static inline int regulation_objective(sp_objective* obj, sp_cost** step, sp_cost** term, int nx,
-                                int nu, double wu) {
+                                       int nu, double wu) {
   int idx[8], ref_idx[8];
   double W[64] = {0}, Wu[64] = {0}, tgt[8] = {0};
   for (int i = 0; i < nx; i++) idx[i] = i, ref_idx[i] = -1, W[i * nx + i] = 1;
@@ -134,11 +136,10 @@ static inline int regulation_objective(sp_objective* obj, sp_cost** step, sp_cos
 // integrator (dt = 0.1) and a second input channel, registered as the discrete class "lq_test".
 static const double lq_A[4] = {1, 0.1, 0, 1};
 static const double lq_B[4] = {0.005, 0.002, 0.1, -0.05};
-static void lq_f(const sp_model* m, double* xn, const double* x, const double* u,
-                 const double* p) {
+static void lq_f(const sp_model* m, double* xn, const double* x, const double* u, const double* p) {
   for (int i = 0; i < 2; i++)
-    xn[i] = lq_A[2 * i] * x[0] + lq_A[2 * i + 1] * x[1] + lq_B[2 * i] * u[0] +
-            lq_B[2 * i + 1] * u[1];
+    xn[i] =
+        lq_A[2 * i] * x[0] + lq_A[2 * i + 1] * x[1] + lq_B[2 * i] * u[0] + lq_B[2 * i + 1] * u[1];
 }
 static void lq_jac(const sp_model* m, double* fx, double* fu, double* fp, const double* x,
                    const double* u, const double* p) {
@@ -156,9 +157,16 @@ static inline int lq_setup(sp_model** m, sp_policy** p, uint64_t seed) {
   int rc = sp_model_new(m, "lq_test", NULL, 0.1);
   if (rc) return rc;
   sp_policy_output outs[2] = {{SP_POLICY_OUT_ACTION, 0, 0.5}, {SP_POLICY_OUT_ACTION, 1, 0.5}};
-  sp_policy_config cfg = {.nx = 2, .nu = 2, .features = SP_POLICY_FEATURES_PHASE, .period = 2.0,
-                          .nhidden = 0, .hidden_act = SP_ACT_IDENTITY,
-                          .out_act = SP_ACT_IDENTITY, .nout = 2, .outputs = outs, .seed = seed,
+  sp_policy_config cfg = {.nx = 2,
+                          .nu = 2,
+                          .features = SP_POLICY_FEATURES_PHASE,
+                          .period = 2.0,
+                          .nhidden = 0,
+                          .hidden_act = SP_ACT_IDENTITY,
+                          .out_act = SP_ACT_IDENTITY,
+                          .nout = 2,
+                          .outputs = outs,
+                          .seed = seed,
                           .init_last = 1};
   return sp_policy_new(p, &cfg);
 }

@@ -10,7 +10,7 @@ typedef struct lq_user {
   sp_policy* p;
   sp_model* m;
   const sp_objective* obj;
-  sp_traj* tr;
+  sp_trajview* tr;
   const double* x0;
   int fail;
 } lq_user;
@@ -31,8 +31,8 @@ TEST(es_is_unbiased_when_the_cost_is_quadratic_in_the_parameters) {
     sp_objective obj;
     sp_cost *c, *ct;
     CHECK_INT(regulation_objective(&obj, &c, &ct, 2, 2, 0.1), 0);
-    sp_traj tr;
-    CHECK_INT(sp_traj_new(&tr, 20, 2, 2), 0);
+    sp_trajview tr;
+    CHECK_INT(sp_trajview_new(&tr, 20, 2, 2), 0);
     double x0[2] = {1, 0}, exact[8] = {0}, theta[8], g[8], mean[8] = {0}, sq[8] = {0};
     size_t np = p->nparams;
     CHECK_INT(sp_policy_rollout(&tr, p, m, x0, 0, 0), 0);
@@ -53,12 +53,12 @@ TEST(es_is_unbiased_when_the_cost_is_quadratic_in_the_parameters) {
       double se = sqrt((sq[k] - mean[k] * mean[k]) / (B - 1));
       band += 25 * se * se;
       if (!(fabs(mean[k] - exact[k]) <= 5 * se))
-        SP_FAIL_("seed %d param %d: mean %g exact %g se %g", (int)seed, (int)k, mean[k],
-                 exact[k], se);
+        SP_FAIL_("seed %d param %d: mean %g exact %g se %g", (int)seed, (int)k, mean[k], exact[k],
+                 se);
     }
     printf("  seed %d: |exact| %.3f, 5-se band %.3f\n", (int)seed, norm2(exact, np), sqrt(band));
     CHECK(sqrt(band) < 0.5 * norm2(exact, np));
-    sp_traj_free(&tr);
+    sp_trajview_free(&tr);
     sp_cost_free(c);
     sp_cost_free(ct);
     sp_policy_free(p);
@@ -73,8 +73,8 @@ TEST(a_failing_rollout_is_passed_on_and_leaves_the_gradient_alone) {
   sp_objective obj;
   sp_cost *c, *ct;
   CHECK_INT(regulation_objective(&obj, &c, &ct, 2, 2, 0.1), 0);
-  sp_traj tr;
-  CHECK_INT(sp_traj_new(&tr, 5, 2, 2), 0);
+  sp_trajview tr;
+  CHECK_INT(sp_trajview_new(&tr, 5, 2, 2), 0);
   double x0[2] = {1, 0}, g[8] = {1, 2, 3, 4, 5, 6, 7, 8}, theta[8] = {0};
   lq_user u = {p, m, &obj, &tr, x0, 1};
   sp_rng r;
@@ -82,7 +82,7 @@ TEST(a_failing_rollout_is_passed_on_and_leaves_the_gradient_alone) {
   CHECK_INT(sp_grad_es(g, NULL, theta, p->nparams, lq_cost, &u, 0.1, 2, &r), SP_EIO);
   for (int k = 0; k < 8; k++) CHECK(g[k] == k + 1);
   CHECK_INT(sp_grad_es(g, NULL, theta, p->nparams, lq_cost, &u, 0, 2, &r), SP_EINVAL);
-  sp_traj_free(&tr);
+  sp_trajview_free(&tr);
   sp_cost_free(c);
   sp_cost_free(ct);
   sp_policy_free(p);

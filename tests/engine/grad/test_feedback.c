@@ -17,9 +17,9 @@ TEST(car_estimate_equals_finite_differences_of_the_plant_cost_with_a_perfect_mod
     sp_cost *c, *ct;
     CHECK_INT(car_objective(&obj, &c, &ct, f.task), 0);
     obj.k0 = 20;
-    sp_traj tr;
+    sp_trajview tr;
     int T = 300;
-    CHECK_INT(sp_traj_new(&tr, T, 4, 2), 0);
+    CHECK_INT(sp_trajview_new(&tr, T, 4, 2), 0);
     double x0[4] = {0.1, -0.1, 2.0, 1.5};
     CHECK_INT(sp_policy_rollout(&tr, f.pol, plant, x0, 0, 0), 0);
     size_t n = f.pol->nparams;
@@ -38,7 +38,7 @@ TEST(car_estimate_equals_finite_differences_of_the_plant_cost_with_a_perfect_mod
     CHECK(e < 1e-5);
     sp_free(g);
     sp_free(gfd);
-    sp_traj_free(&tr);
+    sp_trajview_free(&tr);
     sp_cost_free(c);
     sp_cost_free(ct);
     fixture_free(&f);
@@ -55,9 +55,9 @@ TEST(pendulum_estimate_equals_finite_differences_of_the_plant_cost_with_a_perfec
     sp_objective obj;
     sp_cost *c, *ct;
     CHECK_INT(regulation_objective(&obj, &c, &ct, 4, 2, 0.01), 0);
-    sp_traj tr;
+    sp_trajview tr;
     int T = 300;
-    CHECK_INT(sp_traj_new(&tr, T, 4, 2), 0);
+    CHECK_INT(sp_trajview_new(&tr, T, 4, 2), 0);
     double x0[4] = {0.6 + 0.1 * seed, -0.3, 0.2, 0};
     CHECK_INT(sp_policy_rollout(&tr, f.pol, plant, x0, 0, 0), 0);
     size_t n = f.pol->nparams;
@@ -73,7 +73,7 @@ TEST(pendulum_estimate_equals_finite_differences_of_the_plant_cost_with_a_perfec
     CHECK(e < 1e-5);
     sp_free(g);
     sp_free(gfd);
-    sp_traj_free(&tr);
+    sp_trajview_free(&tr);
     sp_cost_free(c);
     sp_cost_free(ct);
     fixture_free(&f);
@@ -91,8 +91,8 @@ TEST(adjoint_equals_forward_sensitivities_full_and_truncated_under_model_mismatc
   sp_objective obj;
   sp_cost *c, *ct;
   CHECK_INT(car_objective(&obj, &c, &ct, f.task), 0);
-  sp_traj tr;
-  CHECK_INT(sp_traj_new(&tr, 120, 4, 2), 0);
+  sp_trajview tr;
+  CHECK_INT(sp_trajview_new(&tr, 120, 4, 2), 0);
   double x0[4] = {0, 0, 1.5, 1.6};
   CHECK_INT(sp_policy_rollout(&tr, f.pol, plant, x0, 0, 0), 0);
   size_t n = f.pol->nparams;
@@ -108,7 +108,7 @@ TEST(adjoint_equals_forward_sensitivities_full_and_truncated_under_model_mismatc
   }
   sp_free(g);
   sp_free(gf);
-  sp_traj_free(&tr);
+  sp_trajview_free(&tr);
   sp_cost_free(c);
   sp_cost_free(ct);
   fixture_free(&f);
@@ -124,9 +124,9 @@ TEST(truncation_with_a_segment_at_least_the_horizon_is_the_full_horizon) {
   sp_objective obj;
   sp_cost *c, *ct;
   CHECK_INT(car_objective(&obj, &c, &ct, f.task), 0);
-  sp_traj tr;
+  sp_trajview tr;
   int T = 150;
-  CHECK_INT(sp_traj_new(&tr, T, 4, 2), 0);
+  CHECK_INT(sp_trajview_new(&tr, T, 4, 2), 0);
   double x0[4] = {0, 0, 2, 1.6};
   CHECK_INT(sp_policy_rollout(&tr, f.pol, plant, x0, 0, 0), 0);
   size_t n = f.pol->nparams;
@@ -147,7 +147,7 @@ TEST(truncation_with_a_segment_at_least_the_horizon_is_the_full_horizon) {
   sp_free(g0);
   sp_free(g1);
   sp_free(g7);
-  sp_traj_free(&tr);
+  sp_trajview_free(&tr);
   sp_cost_free(c);
   sp_cost_free(ct);
   fixture_free(&f);
@@ -162,9 +162,9 @@ TEST(gradients_of_two_trajectories_accumulate) {
   sp_objective obj;
   sp_cost *c, *ct;
   CHECK_INT(car_objective(&obj, &c, &ct, f.task), 0);
-  sp_traj a, b;
-  CHECK_INT(sp_traj_new(&a, 60, 4, 2), 0);
-  CHECK_INT(sp_traj_new(&b, 60, 4, 2), 0);
+  sp_trajview a, b;
+  CHECK_INT(sp_trajview_new(&a, 60, 4, 2), 0);
+  CHECK_INT(sp_trajview_new(&b, 60, 4, 2), 0);
   double x0[4] = {0, 0, 2, 1.6}, x1[4] = {0.2, 0.1, 1, 1.3};
   sp_policy_rollout(&a, f.pol, plant, x0, 0, 0);
   sp_policy_rollout(&b, f.pol, plant, x1, 0, 0);
@@ -180,8 +180,8 @@ TEST(gradients_of_two_trajectories_accumulate) {
   sp_free(ga);
   sp_free(gb);
   sp_free(gab);
-  sp_traj_free(&a);
-  sp_traj_free(&b);
+  sp_trajview_free(&a);
+  sp_trajview_free(&b);
   sp_cost_free(c);
   sp_cost_free(ct);
   fixture_free(&f);
@@ -197,8 +197,8 @@ TEST(size_mismatches_are_shape_errors_and_missing_arguments_invalid) {
   sp_objective obj;
   sp_cost *c, *ct;
   CHECK_INT(car_objective(&obj, &c, &ct, f.task), 0);
-  sp_traj tr;
-  CHECK_INT(sp_traj_new(&tr, 10, 4, 2), 0);
+  sp_trajview tr;
+  CHECK_INT(sp_trajview_new(&tr, 10, 4, 2), 0);
   double x0[4] = {0, 0, 1, 1}, g[4096] = {0};
   CHECK_INT(sp_policy_rollout(&tr, f.pol, car, x0, 0, 0), 0);
   CHECK_INT(sp_grad_feedback(g, NULL, f.pol, pend, &obj, &tr, 0), 0);  // same sizes: allowed
@@ -209,7 +209,7 @@ TEST(size_mismatches_are_shape_errors_and_missing_arguments_invalid) {
   CHECK_INT(sp_grad_feedback(NULL, NULL, f.pol, car, &obj, &tr, 0), SP_EINVAL);
   obj.k0 = -1;
   CHECK_INT(sp_grad_feedback(g, NULL, f.pol, car, &obj, &tr, 0), SP_EINVAL);
-  sp_traj_free(&tr);
+  sp_trajview_free(&tr);
   sp_cost_free(c);
   sp_cost_free(ct);
   fixture_free(&f);
@@ -241,9 +241,9 @@ TEST(cost_functions_are_differentiated_exactly_and_their_errors_stop_the_estimat
     fixture f;
     CHECK_INT(pendulum_fixture(&f, plant, 8, seed, 1), 0);
     sp_objective obj = {.step_fn = end_effector, .terminal_fn = end_effector, .scale = 0.5};
-    sp_traj tr;
+    sp_trajview tr;
     int T = 200;
-    CHECK_INT(sp_traj_new(&tr, T, 4, 2), 0);
+    CHECK_INT(sp_trajview_new(&tr, T, 4, 2), 0);
     double x0[4] = {0.5, -0.2, 0.1, 0};
     CHECK_INT(sp_policy_rollout(&tr, f.pol, plant, x0, 0, 0), 0);
     size_t n = f.pol->nparams;
@@ -264,7 +264,7 @@ TEST(cost_functions_are_differentiated_exactly_and_their_errors_stop_the_estimat
     sp_free(g);
     sp_free(g2);
     sp_free(gfd);
-    sp_traj_free(&tr);
+    sp_trajview_free(&tr);
     fixture_free(&f);
     sp_model_free(plant);
   }

@@ -15,8 +15,8 @@ TEST(model_bptt_equals_feedback_when_the_model_is_the_plant) {
     sp_objective obj;
     sp_cost *c, *ct;
     CHECK_INT(car_objective(&obj, &c, &ct, f.task), 0);
-    sp_traj tr;
-    CHECK_INT(sp_traj_new(&tr, 200, 4, 2), 0);
+    sp_trajview tr;
+    CHECK_INT(sp_trajview_new(&tr, 200, 4, 2), 0);
     double x0[4] = {0.1 * seed, 0, 2, 1.5};
     CHECK_INT(sp_policy_rollout(&tr, f.pol, plant, x0, 0, 0), 0);
     size_t n = f.pol->nparams;
@@ -29,7 +29,7 @@ TEST(model_bptt_equals_feedback_when_the_model_is_the_plant) {
     CHECK(rel_err(gb, g, n) < 1e-12);
     sp_free(g);
     sp_free(gb);
-    sp_traj_free(&tr);
+    sp_trajview_free(&tr);
     sp_cost_free(c);
     sp_cost_free(ct);
     fixture_free(&f);
@@ -48,8 +48,8 @@ TEST(model_bptt_is_the_exact_gradient_of_the_models_cost_and_biased_for_the_plan
     sp_objective obj;
     sp_cost *c, *ct;
     CHECK_INT(car_objective(&obj, &c, &ct, f.task), 0);
-    sp_traj tr;
-    CHECK_INT(sp_traj_new(&tr, 150, 4, 2), 0);
+    sp_trajview tr;
+    CHECK_INT(sp_trajview_new(&tr, 150, 4, 2), 0);
     double x0[4] = {0, 0.1, 2, 1.5};
     CHECK_INT(sp_policy_rollout(&tr, f.pol, plant, x0, 0, 0), 0);
     size_t n = f.pol->nparams;
@@ -58,8 +58,8 @@ TEST(model_bptt_is_the_exact_gradient_of_the_models_cost_and_biased_for_the_plan
     double* gp = sp_calloc(n, sizeof(double));
     double Jb, Jm;
     CHECK_INT(sp_grad_model_bptt(gb, &Jb, f.pol, model, &obj, &tr), 0);
-    sp_traj im;
-    CHECK_INT(sp_traj_new(&im, 150, 4, 2), 0);
+    sp_trajview im;
+    CHECK_INT(sp_trajview_new(&im, 150, 4, 2), 0);
     Jm = plant_cost(f.pol, model, &obj, &im, x0);
     CHECK_CLOSE(Jb, Jm, 1e-12, 0);
     plant_cost_fd(gm, f.pol, model, &obj, &im, x0, 1e-6);
@@ -71,8 +71,8 @@ TEST(model_bptt_is_the_exact_gradient_of_the_models_cost_and_biased_for_the_plan
     sp_free(gb);
     sp_free(gm);
     sp_free(gp);
-    sp_traj_free(&tr);
-    sp_traj_free(&im);
+    sp_trajview_free(&tr);
+    sp_trajview_free(&im);
     sp_cost_free(c);
     sp_cost_free(ct);
     fixture_free(&f);

@@ -67,7 +67,7 @@ static inline int pendulum_gain(double* K, sp_model* m) {
 }
 
 static inline int pendulum_fixture(fixture* f, sp_model* m, int hidden_width, uint64_t seed,
-                            int init_last) {
+                                   int init_last) {
   memset(f, 0, sizeof(*f));
   double K[8];
   int rc = pendulum_gain(K, m);
@@ -92,7 +92,7 @@ static inline int pendulum_fixture(fixture* f, sp_model* m, int hidden_width, ui
 }
 
 static inline int open_fixture(fixture* f, sp_policy_features feat, int hidden_width, uint64_t seed,
-                        int init_last) {
+                               int init_last) {
   memset(f, 0, sizeof(*f));
   sp_policy_output outs[2] = {{SP_POLICY_OUT_ACTION, 0, 0.5}, {SP_POLICY_OUT_ACTION, 1, 0.5}};
   int hidden[1] = {hidden_width};

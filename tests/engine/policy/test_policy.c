@@ -249,6 +249,20 @@ TEST(act_vjp_and_jacobian_do_not_allocate_or_mutate_inputs) {
   fixture_free(&f);
 }
 
+TEST(loop_adapters_act_and_sample_as_the_policy) {
+  fixture f;
+  CHECK_INT(car_fixture(&f, 8, 2, 1), 0);
+  double x[4] = {0.2, -0.1, 2.0, 1.4}, u[2], v[2];
+  CHECK_INT(sp_policy_loop_act(f.pol, u, x, 1.5, 75), 0);
+  sp_policy_act(f.pol, v, x, 1.5);
+  CHECK(u[0] == v[0] && u[1] == v[1]);
+  double sigma[2] = {0.1, 0.1};
+  sp_policy_set_noise(f.pol, sigma, 3);
+  CHECK_INT(sp_policy_loop_sample(f.pol, u, x, 1.5, 75), 0);
+  CHECK(u[0] != v[0] && u[1] != v[1]);
+  fixture_free(&f);
+}
+
 TEST(vjp_accumulates_into_its_outputs) {
   fixture f;
   CHECK_INT(car_fixture(&f, 8, 2, 1), 0);
@@ -272,8 +286,12 @@ TEST(configuration_errors_are_invalid_arguments) {
   CHECK_INT(sp_task_figure_eight_new(&task, 1.5, 5.5), 0);
   CHECK_INT(sp_tracker_new(&c, SP_TRACKER_CAR), 0);
   sp_policy_output outs[2] = {{SP_POLICY_OUT_REF, 0, 0.5}, {SP_POLICY_OUT_GAIN, 6, 0.3}};
-  sp_policy_config cfg = {.ctrl = c, .task = task, .features = SP_POLICY_FEATURES_CAR,
-                          .hidden_act = SP_ACT_TANH, .out_act = SP_ACT_TANH, .nout = 2,
+  sp_policy_config cfg = {.ctrl = c,
+                          .task = task,
+                          .features = SP_POLICY_FEATURES_CAR,
+                          .hidden_act = SP_ACT_TANH,
+                          .out_act = SP_ACT_TANH,
+                          .nout = 2,
                           .outputs = outs};
   sp_policy* p = (sp_policy*)1;
   CHECK_INT(sp_policy_new(&p, &cfg), SP_EINVAL);  // gain index 6 of 6
