@@ -17,6 +17,7 @@
 #define SP_ARRAY_MT "spinal.array"
 #define SP_RNG_MT "spinal.rng"
 #define SP_MODEL_MT "spinal.model"
+#define SP_CTRL_MT "spinal.ctrl"
 
 // The array userdata at arg, or a Lua error naming the argument and what was given.
 sp_array* spL_checkarray(lua_State* L, int arg);
@@ -43,6 +44,10 @@ sp_model* spL_checkmodel(lua_State* L, int arg);
 // The open policy userdata at arg (require "spinal.policy"), or a Lua error (policy.c).
 struct sp_policy;
 struct sp_policy* spL_checkpolicy(lua_State* L, int arg);
+// The open controller userdata at arg (require "spinal.ctrl"), or a Lua error (ctrl.c). Keep the
+// userdata alive while the pointer is used.
+struct sp_ctrl;
+struct sp_ctrl* spL_checkctrl(lua_State* L, int arg);
 // Raise a Lua error for an SP_E* code: "<what>: <sp_strerror(code)>".
 int spL_raise(lua_State* L, int code, const char* what);
 // Return nil, message (the Lua convention for I/O failures): pushes 2 values, returns 2.

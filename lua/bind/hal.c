@@ -14,6 +14,7 @@
 //   local tr = plant:rollout(policy, { seconds = 21.5, x0 = ..., seed = 1, explore = false })
 //                                          -- a spinal.policy acts in C inside the loop; tr.X tr.U
 //                                          -- tr.t as the estimators read them, tr.data_seconds
+//   local tr = plant:rollout(ctrl, { steps = 300, r = {...} })  -- a spinal.ctrl: kappa(x, r, K)
 //   local tr = plant:rollout { steps = 500 (or seconds = 10), x0 = ..., seed = 3,
 //                              policy = { K = K, x_ref = ..., u_ff = ... },  -- u = u_ff - K (x -
 //                              x_ref) safe = {...}, u_min = {...}, u_max = {...}, rate_max = {...},
@@ -31,6 +32,7 @@
 #include "bind.h"
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
+#include "engine/ctrl/ctrl.h"
 #include "engine/model/model.h"
 #include "engine/policy/policy.h"
 #include "hal/backend_model.h"
@@ -368,14 +370,35 @@ static void push_array(lua_State* L, const double* data, int ndim, int64_t d0, i
     memcpy(a->data, data, sizeof(double) * (size_t)(d0 * (ndim == 2 ? d1 : 1)));
 }
 
+// a spinal.ctrl as the loop's act callback: u = kappa(x, r, K) with a constant reference r and
+// the controller's own gains
+typedef struct ctrl_act {
+  sp_ctrl* c;
+  const double* r;  // (nr)
+} ctrl_act;
+
+static int act_ctrl(void* user, double* u, const double* x, double t, long k) {
+  const ctrl_act* a = user;
+  (void)t, (void)k;
+  return sp_ctrl_act(a->c, u, x, a->r, NULL);
+}
+
 // plant:rollout(opts) with opts.policy a linear feedback table, or plant:rollout(policy, opts)
 // with a spinal.policy acting in C
 static int m_rollout(lua_State* L) {
   sp_plant* p = checkplant(L, 1);
   int nx = p->caps.nx, nu = p->caps.nu;
   sp_policy* pol = NULL;
+  sp_ctrl* ctl = NULL;
   int o = 2;
-  if (lua_type(L, 2) == LUA_TUSERDATA) {
+  if (luaL_testudata(L, 2, SP_CTRL_MT)) {
+    ctl = spL_checkctrl(L, 2);
+    if (ctl->nx != nx || ctl->nu != nu)
+      luaL_argerror(L, 2,
+                    lua_pushfstring(L, "expected a controller with nx = %d, nu = %d (the plant's), "
+                                    "got nx = %d, nu = %d", nx, nu, ctl->nx, ctl->nu));
+    o = 3;
+  } else if (lua_type(L, 2) == LUA_TUSERDATA) {
     pol = spL_checkpolicy(L, 2);
     if (pol->nx != nx || pol->nu != nu)
       luaL_argerror(L, 2,
@@ -408,7 +431,14 @@ static int m_rollout(lua_State* L) {
   int has_max = field_vec(L, o, o, "u_max", nu, umax);
   int has_rate = field_vec(L, o, o, "rate_max", nu, rate);
   field_vec(L, o, o, "safe", nu, safe);
-  if (!pol) {
+  double* r = NULL;
+  if (ctl) {
+    r = scratch(L, (size_t)ctl->nr);
+    if (!field_vec(L, o, o, "r", ctl->nr, r) && ctl->nr > 0)
+      luaL_argerror(L, o,
+                    lua_pushfstring(L, "field 'r': expected the controller's reference (%d "
+                                    "numbers), got nil", ctl->nr));
+  } else if (!pol) {
     if (lua_getfield(L, o, "policy") != LUA_TTABLE)
       luaL_argerror(L, o,
                     lua_pushfstring(L,
@@ -436,10 +466,13 @@ static int m_rollout(lua_State* L) {
                          .period_s = 1.0 / p->caps.rate_hz,
                          .watchdog_s = watchdog};
   linear_policy lin = {nx, nu, K, x_ref, u_ff};
-  sp_act_fn act = !pol ? act_linear : explore ? sp_policy_loop_sample : sp_policy_loop_act;
-  sp_loop_config lc = {.mode = SP_LOOP_LOCKSTEP,
-                       .act = act,
-                       .user = pol ? (void*)pol : (void*)&lin};
+  ctrl_act ca = {ctl, r};
+  sp_act_fn act = ctl   ? act_ctrl
+                  : !pol ? act_linear
+                  : explore ? sp_policy_loop_sample
+                            : sp_policy_loop_act;
+  void* user = ctl ? (void*)&ca : pol ? (void*)pol : (void*)&lin;
+  sp_loop_config lc = {.mode = SP_LOOP_LOCKSTEP, .act = act, .user = user};
   sp_safety* s = NULL;
   sp_loop* l = NULL;
   int rc = sp_safety_new(&s, &sc, msg, sizeof msg);

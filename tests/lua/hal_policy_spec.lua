@@ -74,3 +74,32 @@ describe("plant:rollout with a spinal.policy", function()
     assert.are.equal(51, tr.X.shape[1])
   end)
 end)
+
+describe("plant:rollout with a spinal.ctrl", function()
+  local A = require "spinal.array"
+  local pend = M.new("double_pendulum", nil, { dt = 0.01 })
+  local Am, Bm = pend:jac({ 0, 0, 0, 0 }, { 0, 0 })
+  local K = ctrl.lqr_gain(Am, Bm, A.eye(4) * 50, A.eye(2), "discrete")
+
+  it("runs the controller alone in the loop, as the nominal policy over it does", function()
+    for seed = 1, 3 do
+      local c = ctrl.lqr(K)
+      local plant = assert(hal.open("model", { model = "double_pendulum", rate = 100,
+                                               integrator = "rk4" }))
+      local x0 = { 0.1 * seed, -0.05 * seed, 0, 0.02 }
+      local tr = plant:rollout(c, { steps = 150, x0 = x0, r = { 0, 0, 0, 0, 0, 0 } })
+      local pol = P.lqr { controller = c, period = 1.5, hidden = { 4 }, seed = seed }
+      local ref = pol:rollout(pend, x0, 150)
+      assert.are.equal(151, tr.X.shape[1])
+      assert.is_true((tr.X - ref.X):norm() < 1e-9 * ref.X:norm())
+      assert.is_true(math.abs(tr.X[151][1]) < 0.3 * math.abs(x0[1]))  -- it stabilises upright
+    end
+  end)
+
+  it("asks for the controller's reference, saying how long it is", function()
+    local plant = assert(hal.open("model", { model = "double_pendulum", rate = 100 }))
+    local ok, err = pcall(plant.rollout, plant, ctrl.lqr(K), { steps = 5 })
+    assert.is_false(ok)
+    assert.matches("field 'r': expected the controller's reference %(6 numbers%), got nil", err)
+  end)
+end)
