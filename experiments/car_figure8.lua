@@ -12,6 +12,10 @@
 --                                      [segment=0] [hidden=64,64] [out=DIR]
 -- Writes runs/car_figure8/<time>/ (or out=DIR): settings.json, metrics.csv, summary.json,
 -- radial_error.png, cost.png, path.png and the nominal and learned trajectories (NPY).
+-- summary.json: nominal_radial_error_m, learned_radial_error_m (mean |distance to the active
+-- circle's centre - R| after the first lap), data_seconds (plant time the updates used; the
+-- evaluation rollout is eval_seconds), iters, seed, gamma, radius, period, and costs /
+-- radial_errors_m: iters + 1 values, [1] the nominal tracker, [iters + 1] the learned policy.
 local sp = require "spinal"
 local F = require "spinal.figure8"
 
