@@ -383,8 +383,8 @@ static int act_ctrl(void* user, double* u, const double* x, double t, long k) {
   return sp_ctrl_act(a->c, u, x, a->r, NULL);
 }
 
-// plant:rollout(opts) with opts.policy a linear feedback table, or plant:rollout(policy, opts)
-// with a spinal.policy acting in C
+// plant:rollout(opts) with opts.policy a linear feedback table, plant:rollout(policy, opts) with
+// a spinal.policy, or plant:rollout(ctrl, opts) with a spinal.ctrl and opts.r; each acts in C
 static int m_rollout(lua_State* L) {
   sp_plant* p = checkplant(L, 1);
   int nx = p->caps.nx, nu = p->caps.nu;
