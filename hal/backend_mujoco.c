@@ -468,7 +468,7 @@ static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, 
                        "mujoco plant: state %d: sensor noise must be >= 0 and x0 finite", i + 1);
   }
   for (int i = 0; i < m->nv; i++) {
-    mp->wstd[i] = c->process_std ? c->process_std[i] : 0.0;
+    mp->wstd[i] = c->process_std ? c->process_std[i] : c->process_std_all;
     if (!(mp->wstd[i] >= 0))
       return sp_errorf(msg, len, SP_EINVAL, "mujoco plant: process noise of dof %d must be >= 0",
                        i + 1);
@@ -480,7 +480,7 @@ static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, 
   }
   mp->has_x0 = c->x0 && c->nx;
   mp->has_v = c->sensor_std && c->nx;
-  mp->has_w = c->process_std != NULL;
+  mp->has_w = c->process_std != NULL || c->process_std_all > 0;
   mp->has_limits = c->u_min || c->u_max;
 
   // the file's values, then the data and the configured perturbations

@@ -130,7 +130,8 @@ typedef struct sp_plant_mujoco_config {
   const char* const* wheels;   // (nwheels) hinge joints rolled at reset; NULL: the MJCF's
   int nwheels;                 //   custom text "spinal_wheels" (if any)
   const double* sensor_std;    // (nx) sensor noise std, NULL: none
-  const double* process_std;   // (nv) std of the velocity kick per tick, NULL: none
+  const double* process_std;   // (nv) std of the velocity kick per tick, NULL: process_std_all
+  double process_std_all;      // the same std for every dof (0: no process noise)
   int delay_ticks;             // a command written at tick k acts during tick k + delay_ticks
   const double* u_init;        // (nu) command acting before the first delayed one, NULL: zeros
   const double* u_min;         // (nu) limits reported in the capabilities, NULL: unbounded
