@@ -477,7 +477,7 @@ static void parse_mujoco_config(lua_State* L, int arg, sp_plant_mujoco_config* c
         luaL_argerror(L, arg,
                       lua_pushfstring(L, "field 'actuators': no actuator for action %d%s%s", j + 1,
                                       c->u_names ? " " : "", c->u_names ? c->u_names[j] : ""));
-      nact += is_target_list(L, -1) ? (int)lua_rawlen(L, -1) : 1;
+      nact += is_target_list(L, lua_gettop(L)) ? (int)lua_rawlen(L, -1) : 1;
       lua_pop(L, 1);
     }
     sp_plant_mujoco_actuator* a = scratch_bytes(L, sizeof *a * (size_t)nact);
@@ -652,7 +652,8 @@ static int m_perturb(lua_State* L) {
   parse_mj_perturb(L, 2, 2, &q);
   char msg[512];
   int rc = sp_plant_mujoco_perturb(p, lua_isnoneornil(L, 2) ? NULL : &q, msg, sizeof msg);
-  if (rc == SP_ENOTFOUND || rc == SP_EINVAL) return luaL_argerror(L, 2, msg);
+  if (rc == SP_ENOTFOUND || rc == SP_EINVAL)
+    return luaL_error(L, "bad argument #2 to 'perturb' (%s)", msg);
   if (rc) return spL_raise(L, rc, "perturb");
   lua_settop(L, 1);
   return 1;
