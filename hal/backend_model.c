@@ -22,17 +22,17 @@ typedef struct model_plant {
   sp_rng rng_w, rng_v;  // process and sensor noise streams
 
   // one allocation, carved: see model_open
-  double* p;        // (np) true parameters
-  double* x0;       // (nx) default initial state
-  double* wstd;     // (nx) process noise std (zeros: none)
-  double* vstd;     // (nx) sensor noise std
-  double* u_init;   // (nu)
-  double* u_min;    // (nu)
-  double* u_max;    // (nu)
-  double* x;        // (nx) true state
-  double* x_next;   // (nx)
-  double* y;        // (nx) what read returns
-  double* u_act;    // (nu) the command acting this step
+  double* p;       // (np) true parameters
+  double* x0;      // (nx) default initial state
+  double* wstd;    // (nx) process noise std (zeros: none)
+  double* vstd;    // (nx) sensor noise std
+  double* u_init;  // (nu)
+  double* u_min;   // (nu)
+  double* u_max;   // (nu)
+  double* x;       // (nx) true state
+  double* x_next;  // (nx)
+  double* y;       // (nx) what read returns
+  double* u_act;   // (nu) the command acting this step
   sp__delay delay_line;
   int has_w, has_v, has_limits;
   int64_t t_ns;

@@ -47,25 +47,25 @@ typedef struct mj_plant {
   sp_rng rng_w, rng_v;  // process and sensor noise streams
 
   // one allocation, carved: see layout
-  entry* x_map;         // (nx)
-  act_map* u_map;       // (nact)
-  int* wheel;           // (nwheel) hinge joint ids
-  double* radius;       // (nwheel) wheel radii
-  const char** x_names; // (nx) into names
-  const char** u_names; // (nu)
-  char* names;          // ((nx + nu) x NAME_LEN)
-  double* x0;           // (nx)
-  double* vstd;         // (nx)
-  double* wstd;         // (nv)
-  double* y;            // (nx) what read returns
-  double* u_init;       // (nu)
-  double* u_min;        // (nu)
-  double* u_max;        // (nu)
-  double* u_act;        // (nu)
-  double* mass0;        // (nbody) the file's values, for reversible perturbations
-  double* inertia0;     // (nbody x 3)
-  double* friction0;    // (ngeom x 3)
-  double* gear0;        // (nu_mj x 6)
+  entry* x_map;          // (nx)
+  act_map* u_map;        // (nact)
+  int* wheel;            // (nwheel) hinge joint ids
+  double* radius;        // (nwheel) wheel radii
+  const char** x_names;  // (nx) into names
+  const char** u_names;  // (nu)
+  char* names;           // ((nx + nu) x NAME_LEN)
+  double* x0;            // (nx)
+  double* vstd;          // (nx)
+  double* wstd;          // (nv)
+  double* y;             // (nx) what read returns
+  double* u_init;        // (nu)
+  double* u_min;         // (nu)
+  double* u_max;         // (nu)
+  double* u_act;         // (nu)
+  double* mass0;         // (nbody) the file's values, for reversible perturbations
+  double* inertia0;      // (nbody x 3)
+  double* friction0;     // (ngeom x 3)
+  double* gear0;         // (nu_mj x 6)
   sp__delay delay_line;
   int has_x0, has_v, has_w, has_limits, fault;
   int bad_warnings;  // MuJoCo's instability warnings counted so far
@@ -167,10 +167,10 @@ static int resolve_state(mj_plant* mp, entry* e, const sp_plant_mujoco_state* s,
   if (!isfinite(e->scale) || !isfinite(e->offset))
     return sp_errorf(msg, len, SP_EINVAL, "mujoco plant: state %d: scale and offset must be finite",
                      i + 1);
-  int type = s->source == SP_MJ_SENSOR                                 ? mjOBJ_SENSOR
-             : (s->source == SP_MJ_QPOS || s->source == SP_MJ_QVEL ||
-                s->source == SP_MJ_YAW)                                ? mjOBJ_JOINT
-                                                                       : mjOBJ_BODY;
+  int type = s->source == SP_MJ_SENSOR ? mjOBJ_SENSOR
+             : (s->source == SP_MJ_QPOS || s->source == SP_MJ_QVEL || s->source == SP_MJ_YAW)
+                 ? mjOBJ_JOINT
+                 : mjOBJ_BODY;
   const char* kind = type == mjOBJ_SENSOR ? "sensor" : type == mjOBJ_JOINT ? "joint" : "body";
   if (!s->name && !(s->source == SP_MJ_QPOS || s->source == SP_MJ_QVEL))
     return sp_errorf(msg, len, SP_EINVAL, "mujoco plant: state %d (%s): a %s name is required",
@@ -178,8 +178,9 @@ static int resolve_state(mj_plant* mp, entry* e, const sp_plant_mujoco_state* s,
   if (s->name) {
     e->id = mj_name2id(m, type, s->name);
     if (e->id < 0)
-      return sp_errorf(msg, len, SP_ENOTFOUND, "mujoco plant: state %d (%s): no %s named '%s' in %s",
-                       i + 1, what, kind, s->name, mp->file);
+      return sp_errorf(msg, len, SP_ENOTFOUND,
+                       "mujoco plant: state %d (%s): no %s named '%s' in %s", i + 1, what, kind,
+                       s->name, mp->file);
   }
 
   // the component count of the source, to check the index
@@ -231,11 +232,11 @@ static int resolve_state(mj_plant* mp, entry* e, const sp_plant_mujoco_state* s,
 static size_t layout(mj_plant* mp, int nx, int nu, int nact, int nwheel, const mjModel* m) {
   size_t off = sizeof(mj_plant);
   char* base = (char*)mp;
-#define CARVE(field, type, count)                                \
-  do {                                                           \
-    off = (off + 15) & ~(size_t)15;                              \
-    if (mp) mp->field = (type*)(void*)(base + off);              \
-    off += sizeof(type) * (size_t)(count);                       \
+#define CARVE(field, type, count)                   \
+  do {                                              \
+    off = (off + 15) & ~(size_t)15;                 \
+    if (mp) mp->field = (type*)(void*)(base + off); \
+    off += sizeof(type) * (size_t)(count);          \
   } while (0)
   CARVE(x_map, entry, nx);
   CARVE(u_map, act_map, nact);
@@ -287,7 +288,8 @@ static int wheel_names(const mjModel* m, const sp_plant_mujoco_config* c, const 
 
 #define MAX_WHEELS 32
 
-static int perturb_apply(mj_plant* mp, const sp_plant_mujoco_perturbation* q, char* msg, size_t len);
+static int perturb_apply(mj_plant* mp, const sp_plant_mujoco_perturbation* q, char* msg,
+                         size_t len);
 static int mj_reset(sp_plant* p, const double* x0);
 
 static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, size_t len) {
@@ -422,8 +424,9 @@ static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, 
     a->offset = s->offset;
     a->id = s->name ? mj_name2id(m, mjOBJ_ACTUATOR, s->name) : -1;
     if (a->id < 0)
-      return sp_errorf(msg, len, SP_ENOTFOUND, "mujoco plant: action %d: no actuator named '%s' in %s",
-                       s->action + 1, s->name ? s->name : "(null)", path);
+      return sp_errorf(msg, len, SP_ENOTFOUND,
+                       "mujoco plant: action %d: no actuator named '%s' in %s", s->action + 1,
+                       s->name ? s->name : "(null)", path);
   }
   for (int j = 0; j < nu; j++) {
     int first = -1;
@@ -736,7 +739,8 @@ static int scale_ok(double s) {
   return s > 0 && isfinite(s);
 }
 
-static int perturb_apply(mj_plant* mp, const sp_plant_mujoco_perturbation* q, char* msg, size_t len) {
+static int perturb_apply(mj_plant* mp, const sp_plant_mujoco_perturbation* q, char* msg,
+                         size_t len) {
   mjModel* m = mp->m;
   mjData* d = mp->d;
   sp_plant_mujoco_perturbation none = {0};

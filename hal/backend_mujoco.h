@@ -137,7 +137,7 @@ typedef struct sp_plant_mujoco_config {
   const double* u_min;         // (nu) limits reported in the capabilities, NULL: unbounded
   const double* u_max;         // (nu)
   const sp_plant_mujoco_perturbation* perturb;  // applied at open, NULL: none
-  uint64_t seed;                           // noise seed (sp_plant_seed changes it)
+  uint64_t seed;                                // noise seed (sp_plant_seed changes it)
 } sp_plant_mujoco_config;
 
 // Apply perturbations (NULL: restore the MJCF's values) to a configured mujoco plant. Every name

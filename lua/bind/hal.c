@@ -198,7 +198,6 @@ static void parse_model_config(lua_State* L, int arg, sp_plant_model_config* c) 
   if (field_vec(L, arg, arg, "u_max", nu, umax)) c->u_max = umax;
 }
 
-
 // ---- the mujoco backend's config ----------------------------------------------------------------
 
 // scratch bytes owned by a userdata on the stack
@@ -646,7 +645,8 @@ static int m_seed(lua_State* L) {
 static int m_perturb(lua_State* L) {
   sp_plant* p = checkplant(L, 1);
   if (strcmp(p->caps.backend, "mujoco"))
-    return luaL_error(L, "perturb: only mujoco plants have model perturbations (this is a %s plant)",
+    return luaL_error(L,
+                      "perturb: only mujoco plants have model perturbations (this is a %s plant)",
                       p->caps.backend);
   sp_plant_mujoco_perturbation q;
   parse_mj_perturb(L, 2, 2, &q);

@@ -121,9 +121,10 @@ TEST(bad_mjcf_path_and_malformed_xml_give_clear_messages) {
 
   // a valid file the mapping does not fit
   f = fopen(bad, "w");
-  fputs("<mujoco><worldbody><body><freejoint name=\"j\"/><geom size=\"0.1\"/></body></worldbody>"
-        "</mujoco>\n",
-        f);
+  fputs(
+      "<mujoco><worldbody><body><freejoint name=\"j\"/><geom size=\"0.1\"/></body></worldbody>"
+      "</mujoco>\n",
+      f);
   fclose(f);
   CHECK_INT(sp_plant_open(&p, "mujoco", &c, msg, sizeof msg), SP_ENOTFOUND);
   CHECK(strstr(msg, "'chassis'") != NULL);
@@ -210,7 +211,8 @@ TEST(reset_puts_the_car_at_the_requested_pose_heading_and_speed) {
   CHECK(p);
   CHECK_STR(sp_plant_capabilities(p)->x_names[5], "chassis.body_vel0");
   const double poses[5][4] = {
-      {0, 0, 0, 0}, {1.5, -2, 1.0, 0.7}, {-3, 0.5, 2.5, -2.9}, {0.2, 0.1, -1, 3.1}, {0, 0, 1.5, 8.0},
+      {0, 0, 0, 0},        {1.5, -2, 1.0, 0.7}, {-3, 0.5, 2.5, -2.9},
+      {0.2, 0.1, -1, 3.1}, {0, 0, 1.5, 8.0},
   };
   for (int i = 0; i < 5; i++) {
     double x0[7] = {poses[i][0], poses[i][1], poses[i][2], poses[i][3], 0, 0, 0}, x[7];
@@ -403,7 +405,8 @@ TEST(perturbations_change_mass_friction_and_gear_and_restore_exactly) {
   CHECK(p);
   mjModel* m = sp_plant_mujoco_model(p);
   int chassis = mj_name2id(m, mjOBJ_BODY, "chassis"), tyre = mj_name2id(m, mjOBJ_GEOM, "rear_left");
-  int thr = mj_name2id(m, mjOBJ_ACTUATOR, "throttle"), steer = mj_name2id(m, mjOBJ_ACTUATOR, "steer");
+  int thr = mj_name2id(m, mjOBJ_ACTUATOR, "throttle"),
+      steer = mj_name2id(m, mjOBJ_ACTUATOR, "steer");
   double mass = m->body_mass[chassis], inertia = m->body_inertia[3 * chassis + 2];
   double mu = m->geom_friction[3 * tyre], gear = m->actuator_gear[6 * thr];
   double total = m->body_subtreemass[0];
@@ -433,9 +436,10 @@ TEST(perturbations_change_mass_friction_and_gear_and_restore_exactly) {
   CHECK_CLOSE(m->actuator_gear[6 * thr], gear, 1e-15, 0);
   double v_slip = speed_after_1s(p);
   CHECK(v_slip < 0.9 * v_nominal);
-  printf("  speed after 1 s of full throttle: nominal %.2f, mass x1.5 %.2f, motor x1.3 %.2f, "
-         "friction x0.2 %.2f m/s\n",
-         v_nominal, v_heavy, v_strong, v_slip);
+  printf(
+      "  speed after 1 s of full throttle: nominal %.2f, mass x1.5 %.2f, motor x1.3 %.2f, "
+      "friction x0.2 %.2f m/s\n",
+      v_nominal, v_heavy, v_strong, v_slip);
   q = (sp_plant_mujoco_perturbation){.actuator_gear = &motor, .nactuator_gear = 1};
   CHECK_INT(sp_plant_mujoco_perturb(p, &q, NULL, 0), 0);
 
@@ -568,9 +572,10 @@ TEST(mujoco_car_behaves_like_method_1_car_models_loosely) {
   }
   printf("  best fit unicycle_accel: k_a = %.2f, k_s = %.2f (heading-rate residual %.0f%%)\n", ka,
          ks, 100 * sqrt(e2 / s2));
-  printf("  best fit car_drag: k_a = %.2f, c_d = %.3f, k_s = %.2f, b_s = %.3f "
-         "(method 1's car: 11.25, 0.55, 6.5, 0.1)\n",
-         kd[0], kd[1], sd[0], sd[1]);
+  printf(
+      "  best fit car_drag: k_a = %.2f, c_d = %.3f, k_s = %.2f, b_s = %.3f "
+      "(method 1's car: 11.25, 0.55, 6.5, 0.1)\n",
+      kd[0], kd[1], sd[0], sd[1]);
 
   // the same signs and orders of magnitude as the simple car: throttle accelerates, positive
   // steer turns left, drag slows a fast car; steering as curvature = 0.4 rad / wheelbase 0.32 m
