@@ -506,6 +506,36 @@ TEST(ticks_and_resets_allocate_nothing_in_spinal_or_in_mujoco) {
   sp_plant_close(p);
 }
 
+static int mj_warnings;
+static void quiet_warning(const char* msg) {
+  mj_warnings++;
+}
+
+TEST(a_blown_up_simulation_is_reported_as_a_fault_until_reset) {
+  sp_plant_mujoco_config c = car();
+  sp_plant* p = open_cfg("mujoco", &c);
+  CHECK(p);
+  void (*old)(const char*) = mju_user_warning;
+  mju_user_warning = quiet_warning;  // MuJoCo would print and write MUJOCO_LOG.TXT
+  double x[4], u[2] = {0.5, 0};
+  uint32_t status = 0;
+  CHECK_INT(sp_plant_write(p, u), 0);
+  sp_plant_mujoco_data(p)->qvel[0] = NAN;
+  CHECK_INT(sp_plant_write(p, u), SP_ENUMERIC);
+  CHECK_INT(sp_plant_read(p, x, NULL, &status), 0);
+  CHECK(status & SP_FLAG_PLANT_FAULT);
+  CHECK(isfinite(x[0]) && isfinite(x[2]));  // MuJoCo reset the data itself
+  CHECK_INT(sp_plant_write(p, u), 0);       // later ticks are fine, the fault stays reported
+  CHECK_INT(sp_plant_read(p, x, NULL, &status), 0);
+  CHECK(status & SP_FLAG_PLANT_FAULT);
+  CHECK_INT(sp_plant_reset(p, NULL), 0);
+  CHECK_INT(sp_plant_read(p, x, NULL, &status), 0);
+  CHECK_INT(status, 0);
+  CHECK(mj_warnings > 0);
+  mju_user_warning = old;
+  sp_plant_close(p);
+}
+
 // least squares of y on the columns of A (n x k, k <= 3), via the normal equations
 static void lsq(double* beta, const double* A, const double* y, int n, int k) {
   double G[9] = {0}, r[3] = {0};
