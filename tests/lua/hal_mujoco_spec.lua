@@ -79,6 +79,26 @@ describe("spinal.hal mujoco plants", function()
     assert.is_true(drive(p, { 0.5, 0 }, 50)[1] > 0.3)
   end)
 
+  it("carries method 1's tracker around the figure-eight with steer at 2 rad per unit", function()
+    local robot = require("spinal.robot").load "robots/rc_car.lua"
+    local task = require("spinal.task").figure_eight { radius = 1.5, period = 5.5 }
+    local scheme, cfg = robot:plant_config "mujoco"
+    cfg.actuators[2] = { { name = "steer", scale = 2 } }
+    local p <close> = assert(hal.open(scheme, cfg))
+    p:activate()
+    local c, err, n = robot.controller, 0, 0
+    for k = 0, 2 * 275 - 1 do  -- two laps of 5.5 s at 50 Hz
+      local x, t = p:read(), k / 50
+      p:write(c:act(x, (task:eval(t))))
+      if t >= 5.5 then
+        local ref = task:ref(t)  -- r (6), then the active circle: cx, cy, radius, dir
+        local dx, dy = x[1] - ref[7], x[2] - ref[8]
+        err, n = err + math.abs(math.sqrt(dx * dx + dy * dy) - ref[9]), n + 1
+      end
+    end
+    assert.is_true(err / n < 0.8, "mean radial error " .. err / n)
+  end)
+
   it("perturbs mass and gear and restores the file's values", function()
     local p <close> = car()
     p:activate()
