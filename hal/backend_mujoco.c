@@ -13,6 +13,7 @@
 #include <mujoco/mujoco.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
@@ -91,6 +92,19 @@ static const char* source_name(int s) {
   static const char* names[] = {"qpos",     "qvel",     "sensor",   "yaw",
                                 "body_pos", "body_yaw", "body_vel", "body_angvel"};
   return s >= 0 && s <= SP_MJ_BODY_ANGVEL ? names[s] : "unknown";
+}
+
+// MuJoCo's multi-line messages as one line: runs of white space become one space
+static const char* one_line(char* s) {
+  char* w = s;
+  for (const char* r = s; *r; r++) {
+    int space = *r == ' ' || *r == '\n' || *r == '\t' || *r == '\r';
+    if (space && (w == s || w[-1] == ' ')) continue;
+    *w++ = space ? ' ' : *r;
+  }
+  while (w > s && w[-1] == ' ') w--;
+  *w = 0;
+  return s;
 }
 
 // the free joint a body moves on (its first joint), or -1
@@ -320,9 +334,12 @@ static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, 
     return sp_errorf(msg, len, SP_EIO, "mujoco plant: cannot open MJCF '%s': %s", path,
                      strerror(errno));
   fclose(f);
+  struct stat sb;
+  if (!stat(path, &sb) && S_ISDIR(sb.st_mode))
+    return sp_errorf(msg, len, SP_EIO, "mujoco plant: MJCF '%s' is a directory", path);
   char err[512] = "";
   mjModel* m = mj_loadXML(path, NULL, err, sizeof err);
-  if (!m) return sp_errorf(msg, len, SP_EFORMAT, "mujoco plant: %s: %s", path, err);
+  if (!m) return sp_errorf(msg, len, SP_EFORMAT, "mujoco plant: %s: %s", path, one_line(err));
 
   // rate and sub-steps against the model's timestep
   double ts = m->opt.timestep, rate = c->rate_hz;

@@ -117,7 +117,18 @@ TEST(bad_mjcf_path_and_malformed_xml_give_clear_messages) {
   c.mjcf = bad;
   CHECK_INT(sp_plant_open(&p, "mujoco", &c, msg, sizeof msg), SP_EFORMAT);
   CHECK(strstr(msg, bad) != NULL);
-  CHECK(strstr(msg, "line") != NULL || strstr(msg, "rror") != NULL);
+  CHECK(strstr(msg, "XML") != NULL && strstr(msg, "=3") != NULL);  // parser error, line 3
+  CHECK(strchr(msg, '\n') == NULL);
+  f = fopen(bad, "w");
+  fputs(
+      "<mujoco>\n  <worldbody>\n    <geom size=\"0.1\" colour=\"red\"/>\n  </worldbody>\n"
+      "</mujoco>\n",
+      f);
+  fclose(f);
+  CHECK_INT(sp_plant_open(&p, "mujoco", &c, msg, sizeof msg), SP_EFORMAT);
+  CHECK(strstr(msg, "unrecognized attribute: 'colour'") != NULL && strstr(msg, "line 3") != NULL);
+  CHECK_INT(sp_plant_open(&p, "mujoco://.", NULL, msg, sizeof msg), SP_EIO);
+  CHECK(strstr(msg, "is a directory") != NULL);
 
   // a valid file the mapping does not fit
   f = fopen(bad, "w");
