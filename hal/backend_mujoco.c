@@ -275,7 +275,8 @@ static size_t layout(mj_plant* mp, int nx, int nu, int nact, int nwheel, const m
   return off;
 }
 
-// wheel joints from the config, or from the MJCF's custom text "spinal_wheels"; n < 0: count only
+// wheel joints from the config, or from the MJCF's custom text "spinal_wheels": how many there
+// are (out and buf hold the first max)
 static int wheel_names(const mjModel* m, const sp_plant_mujoco_config* c, const char** out,
                        char (*buf)[NAME_LEN], int max) {
   if (c && c->wheels) {
