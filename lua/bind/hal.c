@@ -446,6 +446,17 @@ static void parse_mujoco_config(lua_State* L, int arg, sp_plant_mujoco_config* c
   if (lua_istable(L, at) && lua_rawlen(L, at) > 0) nu = (int)lua_rawlen(L, at);
   if (lua_isnil(L, st)) nx = 0;
   if (lua_isnil(L, at)) nu = 0;
+  lua_pushnil(L);
+  if (!nx && lua_istable(L, st) && lua_next(L, st)) {
+    luaL_argerror(L, arg, "field 'state': a table keyed by state name needs 'x_names' (the order)");
+  }
+  lua_settop(L, at);
+  lua_pushnil(L);
+  if (!nu && lua_istable(L, at) && lua_next(L, at)) {
+    luaL_argerror(L, arg,
+                  "field 'actuators': a table keyed by action name needs 'u_names' (the order)");
+  }
+  lua_settop(L, at);
 
   const char** names = scratch_bytes(L, sizeof(char*) * (size_t)(nx + nu + 1));
   const char** xn = names;

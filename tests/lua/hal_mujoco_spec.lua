@@ -167,6 +167,8 @@ describe("spinal.hal mujoco plants", function()
     assert.matches("field 'perturb.mass': expected a scale > 0",
       error_of(hal.open, "mujoco", { mjcf = XML, perturb = { mass = -1 } }))
     assert.matches("field 'mjcf'", error_of(hal.open, "mujoco", { rate = 50 }))
+    assert.matches("field 'state': a table keyed by state name needs 'x_names'",
+      error_of(hal.open, "mujoco", { mjcf = XML, state = { px = { qpos = "chassis" } } }))
     local p <close> = car()
     assert.matches("no body named 'trailer'", error_of(p.perturb, p, { mass = { trailer = 2 } }))
   end)
