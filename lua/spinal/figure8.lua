@@ -37,6 +37,7 @@ M.defaults = {
   hidden = { 64, 64 },
   seed = 1,
   segment = 0,      -- feedback truncation in control steps (0: full horizon)
+  plant = "model",  -- the robot's plant section to learn on ("model" or "mujoco")
 }
 
 local Car = {}
@@ -54,7 +55,7 @@ function M.setup(cfg)
   for k, v in pairs(M.defaults) do o[k] = v end
   for k, v in pairs(cfg or {}) do o[k] = v end
   local robot = robot_lib.load(require("spinal.run").resolve(o.robot))
-  local plant = assert(robot:open "model")
+  local plant = assert(robot:open(o.plant))
   local task = T.figure_eight { radius = o.radius, period = o.period }
   local rate = robot.rate
   local r0 = task:eval(0)
@@ -172,6 +173,90 @@ function M.learn(car, opts)
     if opts.on_iter then opts.on_iter(it, row) end
   end
   return out
+end
+
+-- the whole car experiment (car_figure8.lua, car_mujoco.lua): learn, write the run directory
+-- (settings, metrics, summary, trajectories, plots), print the before/after table; returns the run
+function M.experiment(name, cfg)
+  local sp = require "spinal"
+  local F = M
+  local run = sp.run.start { name = name, settings = cfg }
+  local car = F.setup(cfg)
+  local progress = sp.progress { total = cfg.iters + 1, label = name }
+  local result = F.learn(car, {
+    iters = cfg.iters, lr = cfg.lr, optim = cfg.optim,
+    on_iter = function(it, row)
+      run:log(row)
+      progress:update(it + 1, { cost = row.cost, radial_m = row.radial_error_m })
+    end,
+  })
+  progress:done()
+
+  local nominal, learned = result.errors[1], result.errors[#result.errors]
+  run:save_traj("nominal", result.first)
+  run:save_traj("learned", result.last)
+  run:summary {
+    plant = cfg.plant or "model",
+    nominal_radial_error_m = nominal,
+    learned_radial_error_m = learned,
+    reduction = nominal / learned,
+    nominal_cost = result.costs[1],
+    learned_cost = result.costs[#result.costs],
+    data_seconds = result.data_seconds,
+    eval_seconds = result.last.data_seconds,
+    iters = cfg.iters,
+    seed = cfg.seed,
+    gamma = cfg.gamma,
+    radius = cfg.radius,
+    period = cfg.period,
+    lr = cfg.lr,
+    optim = cfg.optim,
+    costs = result.costs,
+    radial_errors_m = result.errors,
+  }
+
+  -- plots
+  local its = {}
+  for i = 1, #result.costs do its[i] = i - 1 end
+  local p1 = run:plot { file = "radial_error.png", title = ("car figure-eight, gamma = %g: mean "
+    .. "radial error"):format(cfg.gamma), xlabel = "iteration (0 = nominal tracker)",
+    ylabel = "mean |r - R| after lap 1 (m)",
+    series = { { x = its, y = result.errors, label = "learned policy" },
+               { x = { 0, cfg.iters }, y = { nominal, nominal }, label = "nominal tracker",
+                 style = "dashed" } } }
+  run:plot { file = "cost.png", title = "car figure-eight: cost per iteration", logy = true,
+    xlabel = "iteration (0 = nominal tracker)", ylabel = "cost J (plant)",
+    series = { { x = its, y = result.costs, label = "J" } } }
+  local rx, ry = car:reference_path()
+  local nx, ny = car:path(result.first)
+  local lx, ly = car:path(result.last)
+  local p3 = run:plot { file = "path.png", square = true, key = "below", height = 560,
+    title = ("car path after lap 1 (R = %g m, T = %g s)"):format(cfg.radius, cfg.period),
+    xlabel = "x (m)", ylabel = "y (m)",
+    series = { { x = rx, y = ry, label = "reference", style = "dashed" },
+               { x = nx, y = ny, label = "nominal", style = "lines" },
+               { x = lx, y = ly, label = ("learned (%d iterations)"):format(cfg.iters),
+                 style = "lines" } } }
+
+  -- the before/after table
+  print()
+  print(("car figure-eight (R = %g m, T = %g s) on the %s plant; approximate model: every car")
+    :format(cfg.radius, cfg.period, cfg.plant or "model"))
+  print(("parameter x %g; %d iterations x %g s = %.1f s of plant data; %s lr %g; seed %d")
+    :format(cfg.gamma, cfg.iters, cfg.seconds, result.data_seconds, cfg.optim, cfg.lr, cfg.seed))
+  print(("  %-22s %18s %12s"):format("", "radial error (m)", "cost"))
+  print(("  %-22s %18.3f %12.1f"):format("nominal tracker", nominal, result.costs[1]))
+  print(("  %-22s %18.3f %12.1f"):format("learned policy", learned, result.costs[#result.costs]))
+  print(("  %-22s %17.1fx %11.1fx"):format("reduction", nominal / learned,
+    result.costs[1] / result.costs[#result.costs]))
+  print("run: " .. run.dir)
+  if p1 then
+    print("plots: " .. p1)
+    print("       " .. (p3 or ""))
+    print("       " .. run:path "cost.png")
+  end
+  run:close()
+  return run
 end
 
 return M
