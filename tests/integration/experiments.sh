@@ -54,6 +54,15 @@ if "$BIN" "$SRC/experiments/car_figure8.lua" gamma=half out="$tmp/bad" >/dev/nul
 fi
 grep -q "gamma=half" "$tmp/err" || { cat "$tmp/err"; echo "FAIL: error does not name it"; exit 1; }
 
+# car_mujoco: the MuJoCo car (when the backend is built), 6 iterations
+if "$BIN" -e 'for _, b in ipairs(require("spinal.hal").backends()) do
+                if b == "mujoco" then os.exit(0) end end os.exit(1)'; then
+  "$BIN" "$SRC/experiments/car_mujoco.lua" iters=6 out="$tmp/mujoco" >/dev/null 2>&1
+  check "$tmp/mujoco/summary.json" "s.plant == 'mujoco' and s.iters == 6 and #s.costs == 7" \
+    "s.nominal_radial_error_m > 0.3 and s.nominal_radial_error_m < 0.6" \
+    "s.learned_radial_error_m < 0.85 * s.nominal_radial_error_m"
+fi
+
 # mismatch_sweep: two gammas, two seeds, three iterations
 "$BIN" "$SRC/experiments/mismatch_sweep.lua" gammas=1,0.5 seeds=2 iters=3 out="$tmp/sweep" \
   >/dev/null 2>&1
