@@ -1,9 +1,10 @@
 -- figure8.lua: method 1's car on the figure-eight (METHODS.md, "Car"), shared by the car
--- experiments and the benchmark (spinal.figure8).
+-- experiments (spinal.figure8).
 --
 -- The robot is robots/rc_car.lua: its `model` plant (car_drag with the car's true parameters,
--- RK4, 4 substeps) is the "real" car, reached through the HAL exactly as a real car would be; its
--- tracker (gains and clamps) is the embedded low-level controller. The approximate model the
+-- RK4, 4 substeps) or its `mujoco` plant (rc_car.xml) is the "real" car, reached through the HAL
+-- exactly as a real car would be; its tracker (gains and clamps) is the embedded low-level
+-- controller. The approximate model the
 -- estimator differentiates is car_drag with every parameter scaled by gamma (explicit Euler, the
 -- reference implementation's discrete model). The cost is METHODS.md's per-step car cost summed
 -- after the first lap.
@@ -12,9 +13,10 @@
 --   local car = F.setup { gamma = 0.5, radius = 1.5, period = 5.5, seconds = 21.5, seed = 1,
 --                         hidden = { 64, 64 } }
 --   local traj = car:rollout()                      -- the policy on the plant (HAL, lockstep)
---   local g, J = car:gradient(traj)                 -- the feedback estimate (or estimator = ...)
+--   local g, J = car:gradient(traj)                 -- the feedback estimate
 --   car:radial_error(traj)                          -- mean |distance to the active centre - R|
 --   F.learn(car, { iters = 15, lr = 3e-3, on_iter = function(it, row) ... end })
+--   F.experiment("car_figure8", cfg)   -- the whole experiment: run directory, plots, table
 local M = {}
 
 local robot_lib = require "spinal.robot"
