@@ -4,10 +4,9 @@
 -- The robot is robots/rc_car.lua: its `model` plant (car_drag with the car's true parameters,
 -- RK4, 4 substeps) or its `mujoco` plant (rc_car.xml) is the "real" car, reached through the HAL
 -- exactly as a real car would be; its tracker (gains and clamps) is the embedded low-level
--- controller. The approximate model the
--- estimator differentiates is car_drag with every parameter scaled by gamma (explicit Euler, the
--- reference implementation's discrete model). The cost is METHODS.md's per-step car cost summed
--- after the first lap.
+-- controller. The approximate model the estimator differentiates is car_drag with every
+-- parameter scaled by gamma (explicit Euler, the reference implementation's discrete model). The
+-- cost is METHODS.md's per-step car cost summed after the first lap.
 --
 --   local F = require "spinal.figure8"
 --   local car = F.setup { gamma = 0.5, radius = 1.5, period = 5.5, seconds = 21.5, seed = 1,
