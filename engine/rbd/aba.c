@@ -59,6 +59,7 @@ void sp_rbd_aba(double* qdd, sp_rbd_data* d, const double* q, const double* v, c
         sp_si_mulv(col, Ii, S);
         for (int k = 0; k < 6; k++) U[6 * c + k] = col[k];
         u[c] = tau[l->iv + c] - l->damping * v[l->iv + c] - sp_sv_dot(S, pi);
+        if (l->nq == 1) u[c] -= l->stiffness * (q[l->iq] - l->springref);
       }
       for (int r = 0; r < n; r++)
         for (int c = 0; c < n; c++)

@@ -16,7 +16,8 @@
 // derivative along q (+) eps e_j (for a ball joint, a rotation about local axis j).
 //
 // Dynamics (world coordinates, Featherstone 2008; derivatives: Carpentier & Mansard, RSS 2018):
-//   tau = M(q) a + b(q, v) + damping .* v      with M including the armature on its diagonal
+//   tau = M(q) a + b(q, v) + damping .* v + stiffness .* (q - springref)
+// with M including the armature on its diagonal (MuJoCo's conventions for all four).
 // Every algorithm takes an sp_rbd_data built once per tree and never allocates.
 #ifndef SP_RBD_RBD_H
 #define SP_RBD_RBD_H
@@ -49,6 +50,8 @@ typedef struct sp_rbd_link {
   double inertia[6];   // about the centre of mass, link axes: ixx iyy izz ixy ixz iyz
   double damping;      // N m s/rad (or N s/m) per dof: tau_passive = -damping v
   double armature;     // kg m^2 (or kg) added to the diagonal of M per dof
+  double stiffness;    // revolute/prismatic: tau_passive = -stiffness (q - springref)
+  double springref;    // q at which the spring is at rest
   int actuated;        // 1: each dof of this joint receives one action u (times gear)
   double gear;         // u -> generalised force scale
   // filled by sp_rbd_add / sp_rbd_finalize
@@ -144,13 +147,13 @@ void sp_rbd_fk(sp_rbd_data* d, const double* q);
 // `point` (link frame; NULL for the origin): rows 0-2 the world angular velocity, rows 3-5 the
 // world velocity of the point, J v = (w, pdot).
 void sp_rbd_jacobian(double* J, const sp_rbd_data* d, int link, const double* point);
-// rnea.c: tau (nv) = M(q) a + b(q, v) + damping .* v (inverse dynamics).
+// rnea.c: tau (nv) = M(q) a + b(q, v) + damping .* v + stiffness .* (q - springref).
 void sp_rbd_rnea(double* tau, sp_rbd_data* d, const double* q, const double* v, const double* a);
 // rnea.c: b (nv) = Coriolis, centrifugal and gravity forces (MuJoCo's qfrc_bias), no damping.
 void sp_rbd_bias(double* b, sp_rbd_data* d, const double* q, const double* v);
 // crba.c: M (nv x nv, full symmetric) = the joint-space inertia at q, armature included.
 void sp_rbd_crba(double* M, sp_rbd_data* d, const double* q);
-// aba.c: qdd (nv) = M^-1 (tau - b - damping .* v) (forward dynamics).
+// aba.c: qdd (nv) = M^-1 (tau - b - damping .* v - stiffness .* (q - springref)).
 void sp_rbd_aba(double* qdd, sp_rbd_data* d, const double* q, const double* v, const double* tau);
 // rnea_derivatives.c: dtau_dq, dtau_dv (nv x nv) of sp_rbd_rnea; dtau/da is M (sp_rbd_crba).
 void sp_rbd_rnea_derivatives(double* dtau_dq, double* dtau_dv, sp_rbd_data* d, const double* q,

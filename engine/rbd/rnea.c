@@ -54,6 +54,7 @@ void sp_rbd_rnea(double* tau, sp_rbd_data* d, const double* q, const double* v, 
   for (int k = 0; k < t->nv; k++) {
     const sp_rbd_link* l = &t->links[t->dof_link[k]];
     tau[k] += l->armature * a[k] + l->damping * v[k];
+    if (l->nq == 1) tau[k] += l->stiffness * (q[l->iq] - l->springref);
   }
 }
 

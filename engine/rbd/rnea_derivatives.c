@@ -66,6 +66,7 @@ void sp_rbd_rnea_derivatives(double* dq, double* dv, sp_rbd_data* d, const doubl
       if (dv) dv[k * nv + j] = sp_sv_dot(d->phid + 6 * j, y1) + sp_sv_dot(d->S + 6 * j, y2);
     }
     if (dv) dv[k * nv + k] += lk->damping;
+    if (dq && lk->nq == 1) dq[k * nv + k] += lk->stiffness;
   }
   // rows of strict ancestors k of dof j: S_k . dF_b/dq_j
   for (int j = 0; j < nv; j++) {

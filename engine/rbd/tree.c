@@ -89,8 +89,12 @@ int sp_rbd_add(sp_rbd* t, const sp_rbd_link* l, int* index, char* msg, size_t n)
   if (!inertia_ok(l->inertia))
     return sp_errorf(msg, n, SP_EINVAL,
                      "link '%s': inertia must be symmetric positive semi-definite", nm);
-  if (!(l->damping >= 0) || !(l->armature >= 0))
-    return sp_errorf(msg, n, SP_EINVAL, "link '%s': damping and armature must be >= 0", nm);
+  if (!(l->damping >= 0) || !(l->armature >= 0) || !(l->stiffness >= 0))
+    return sp_errorf(msg, n, SP_EINVAL,
+                     "link '%s': damping, armature and stiffness must be >= 0", nm);
+  if (l->stiffness != 0 && l->joint != SP_RBD_REVOLUTE && l->joint != SP_RBD_PRISMATIC)
+    return sp_errorf(msg, n, SP_EINVAL, "link '%s': stiffness needs a revolute or prismatic joint",
+                     nm);
   int rc;
   sp_rbd_link c = *l;
   if (an > 0) for (int i = 0; i < 3; i++) c.axis[i] /= an;
@@ -148,6 +152,8 @@ static void list_params(sp_rbd* t) {
     if (l->joint != SP_RBD_FIXED) {
       add_param(t, &l->damping, l->name, "damping");
       add_param(t, &l->armature, l->name, "armature");
+      if (l->joint == SP_RBD_REVOLUTE || l->joint == SP_RBD_PRISMATIC)
+        add_param(t, &l->stiffness, l->name, "stiffness");
     }
   }
 }

@@ -67,6 +67,8 @@ static inline sp_rbd* rt_tree(uint64_t seed, int n, int free_base, int passive) 
     l.inertia[0] = I[0], l.inertia[1] = I[4], l.inertia[2] = I[8];
     l.inertia[3] = I[1], l.inertia[4] = I[2], l.inertia[5] = I[5];
     if (!passive) l.damping = rt_u(&r, 0, 0.5), l.armature = rt_u(&r, 0, 0.1);
+    if (!passive && (j == SP_RBD_REVOLUTE || j == SP_RBD_PRISMATIC))
+      l.stiffness = rt_u(&r, 0, 2), l.springref = rt_u(&r, -0.5, 0.5);
     l.actuated = j == SP_RBD_REVOLUTE || j == SP_RBD_PRISMATIC;
     l.gear = rt_u(&r, 0.5, 2);
     if (sp_rbd_add(t, &l, &idx[i], NULL, 0)) return NULL;

@@ -52,7 +52,11 @@ TEST(crba_columns_are_rnea_responses_to_unit_accelerations) {
     rt_state(t, &r, q, v, NULL);
     sp_rbd_bias(b, d, q, v);
     sp_rbd_rnea(g, d, q, v, z);
-    for (int i = 0; i < nv; i++) g[i] -= t->links[t->dof_link[i]].damping * v[i];
+    for (int i = 0; i < nv; i++) {
+      const sp_rbd_link* l = &t->links[t->dof_link[i]];
+      g[i] -= l->damping * v[i];
+      if (l->nq == 1) g[i] -= l->stiffness * (q[l->iq] - l->springref);
+    }
     CHECK(rt_err(b, g, nv) < 1e-12);
     sp_rbd_data_free(d);
     sp_rbd_free(t);
