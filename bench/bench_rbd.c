@@ -36,11 +36,11 @@ static void line(const char* model, const char* figure, double us, const char* e
 }
 
 // mean microseconds per call of a block run reps times
-#define TIME_US(reps, block)                          \
-  ({                                                  \
-    double t0_ = now();                               \
-    for (int k_ = 0; k_ < (reps); k_++) block;        \
-    1e6 * (now() - t0_) / (reps);                     \
+#define TIME_US(reps, block)                   \
+  ({                                           \
+    double t0_ = now();                        \
+    for (int k_ = 0; k_ < (reps); k_++) block; \
+    1e6 * (now() - t0_) / (reps);              \
   })
 
 static int run(const char* name, const char* path) {
@@ -80,8 +80,7 @@ static int run(const char* name, const char* path) {
   line(name, "aba", t_aba, extra);
   line(name, "rnea_derivatives", t_drnea, extra);
   line(name, "aba_derivatives", t_daba, extra);
-  snprintf(extra, sizeof extra, ",\"ratio_to_aba\":%.2f,\"pinocchio_ratio\":3.9",
-           t_daba / t_aba);
+  snprintf(extra, sizeof extra, ",\"ratio_to_aba\":%.2f,\"pinocchio_ratio\":3.9", t_daba / t_aba);
   line(name, "aba_derivatives_over_aba", t_daba, extra);
   line(name, "step_jacobians_analytic", t_step, NULL);
   int mnx = 0, mnu = 0;

@@ -50,15 +50,25 @@ int sp_mjcf_rbd_from_model(sp_rbd** out, const mjModel* m, char* msg, size_t n) 
       sp_rbd_joint type = SP_RBD_FIXED;
       if (j >= 0) {
         switch (m->jnt_type[j]) {
-          case mjJNT_FREE: type = SP_RBD_FREE; break;
-          case mjJNT_BALL: type = SP_RBD_BALL; break;
-          case mjJNT_SLIDE: type = SP_RBD_PRISMATIC; break;
-          default: type = SP_RBD_REVOLUTE; break;
+          case mjJNT_FREE:
+            type = SP_RBD_FREE;
+            break;
+          case mjJNT_BALL:
+            type = SP_RBD_BALL;
+            break;
+          case mjJNT_SLIDE:
+            type = SP_RBD_PRISMATIC;
+            break;
+          default:
+            type = SP_RBD_REVOLUTE;
+            break;
         }
       }
       char name[SP_RBD_NAME];
-      if (c == nj - 1 || nj == 0) snprintf(name, sizeof name, "%s", bn);
-      else snprintf(name, sizeof name, "%s/%s", bn, joint_name(m, j, jb, sizeof jb));
+      if (c == nj - 1 || nj == 0)
+        snprintf(name, sizeof name, "%s", bn);
+      else
+        snprintf(name, sizeof name, "%s/%s", bn, joint_name(m, j, jb, sizeof jb));
       sp_rbd_link_init(&l, name, parent, type);
       if (c == 0 && type != SP_RBD_FREE) {
         for (int k = 0; k < 3; k++) l.pos[k] = m->body_pos[3 * b + k];
@@ -75,8 +85,7 @@ int sp_mjcf_rbd_from_model(sp_rbd** out, const mjModel* m, char* msg, size_t n) 
           l.springref = m->qpos_spring[qa];
         } else if (m->jnt_stiffness[j] != 0) {
           rc = sp_errorf(msg, n, SP_EUNSUPPORTED,
-                         "mjcf: body '%s': stiffness on a ball or free joint is not supported",
-                         bn);
+                         "mjcf: body '%s': stiffness on a ball or free joint is not supported", bn);
           goto done;
         }
         l.damping = m->dof_damping[da];
@@ -119,8 +128,10 @@ int sp_mjcf_rbd_from_model(sp_rbd** out, const mjModel* m, char* msg, size_t n) 
     }
     sp_rbd_link* l = &t->links[jlink[j]];
     if (l->actuated) {
-      rc = sp_errorf(msg, n, SP_EUNSUPPORTED, "mjcf: actuator %d ('%s'): a second actuator on "
-                     "joint '%s'", a, an ? an : "", l->name);
+      rc = sp_errorf(msg, n, SP_EUNSUPPORTED,
+                     "mjcf: actuator %d ('%s'): a second actuator on "
+                     "joint '%s'",
+                     a, an ? an : "", l->name);
       goto done;
     }
     l->actuated = 1;
@@ -150,8 +161,10 @@ int sp_mjcf_rbd_from_model(sp_rbd** out, const mjModel* m, char* msg, size_t n) 
 done:
   sp_free(last);
   sp_free(jlink);
-  if (rc) sp_rbd_free(t);
-  else *out = t;
+  if (rc)
+    sp_rbd_free(t);
+  else
+    *out = t;
   return rc;
 }
 

@@ -19,7 +19,8 @@ static int small_inverse(double* Ainv, double* A, int n) {
     for (int r = 0; r < n; r++) {
       if (r == c) continue;
       double f = A[r * n + c];
-      for (int j = 0; j < n; j++) A[r * n + j] -= f * A[c * n + j], Ainv[r * n + j] -= f * Ainv[c * n + j];
+      for (int j = 0; j < n; j++)
+        A[r * n + j] -= f * A[c * n + j], Ainv[r * n + j] -= f * Ainv[c * n + j];
     }
   }
   return 1;

@@ -2,41 +2,48 @@
 // Mansard (RSS 2018, sec. IV-C), they follow from those of inverse dynamics at qdd = ABA(q, v,
 // tau): since RNEA(q, v, ABA(q, v, tau)) = tau,
 //   dqdd/dq = -M^-1 dRNEA/dq,  dqdd/dv = -M^-1 dRNEA/dv,  dqdd/dtau = M^-1,
-// with M from CRBA and a dense Cholesky factorisation (not the paper's fully recursive form).
+// with M from CRBA factorised as M = L^T L with the tree's sparsity (Featherstone 2008, sec. 6.5),
+// so each solve costs O(nv depth) per column; not the paper's fully recursive dABA.
 #include <math.h>
 #include <string.h>
 
 #include "engine/rbd/internal.h"
 
-int sp__rbd_cholesky(double* M, int n) {
-  for (int j = 0; j < n; j++) {
-    double s = M[j * n + j];
-    for (int k = 0; k < j; k++) s -= M[j * n + k] * M[j * n + k];
-    if (!(s > 0)) return SP_ESINGULAR;
-    double l = sqrt(s);
-    M[j * n + j] = l;
-    for (int i = j + 1; i < n; i++) {
-      double r = M[i * n + j];
-      for (int k = 0; k < j; k++) r -= M[i * n + k] * M[j * n + k];
-      M[i * n + j] = r / l;
-    }
+int sp__rbd_ltl(double* M, const int* lambda, int n) {
+  // M = L^T L with L lower triangular and nonzero only at (k, ancestors of k): Featherstone 2008,
+  // table 6.3. L overwrites the lower triangle of M (and the diagonal).
+  for (int k = n - 1; k >= 0; k--) {
+    if (!(M[k * n + k] > 0)) return SP_ESINGULAR;
+    double l = sqrt(M[k * n + k]);
+    M[k * n + k] = l;
+    for (int i = lambda[k]; i >= 0; i = lambda[i]) M[k * n + i] /= l;
+    for (int i = lambda[k]; i >= 0; i = lambda[i])
+      for (int j = i; j >= 0; j = lambda[j]) M[i * n + j] -= M[k * n + i] * M[k * n + j];
   }
   return SP_OK;
 }
 
-void sp__rbd_cholesky_solve(const double* L, int n, double* X, int m) {
-  // L y = x, then L^T z = y, column by column
-  for (int c = 0; c < m; c++) {
-    for (int i = 0; i < n; i++) {
-      double s = X[i * m + c];
-      for (int k = 0; k < i; k++) s -= L[i * n + k] * X[k * m + c];
-      X[i * m + c] = s / L[i * n + i];
+void sp__rbd_ltl_solve(const double* L, const int* lambda, int n, double* X, int m) {
+  // L^T y = x from the leaves up, then L z = y from the root down, all m columns at once
+  for (int i = n - 1; i >= 0; i--) {
+    double inv = 1.0 / L[i * n + i];
+    double* xi = X + (size_t)i * (size_t)m;
+    for (int c = 0; c < m; c++) xi[c] *= inv;
+    for (int j = lambda[i]; j >= 0; j = lambda[j]) {
+      double lij = L[i * n + j];
+      double* xj = X + (size_t)j * (size_t)m;
+      for (int c = 0; c < m; c++) xj[c] -= lij * xi[c];
     }
-    for (int i = n - 1; i >= 0; i--) {
-      double s = X[i * m + c];
-      for (int k = i + 1; k < n; k++) s -= L[k * n + i] * X[k * m + c];
-      X[i * m + c] = s / L[i * n + i];
+  }
+  for (int i = 0; i < n; i++) {
+    double* xi = X + (size_t)i * (size_t)m;
+    for (int j = lambda[i]; j >= 0; j = lambda[j]) {
+      double lij = L[i * n + j];
+      const double* xj = X + (size_t)j * (size_t)m;
+      for (int c = 0; c < m; c++) xi[c] -= lij * xj[c];
     }
+    double inv = 1.0 / L[i * n + i];
+    for (int c = 0; c < m; c++) xi[c] *= inv;
   }
 }
 
@@ -51,20 +58,20 @@ int sp_rbd_aba_derivatives(double* qdd, double* dqdd_dq, double* dqdd_dv, double
   double* L = d->M;
   sp__rbd_composite(d);
   sp__rbd_mass_matrix(d, L);
-  int rc = sp__rbd_cholesky(L, nv);
+  int rc = sp__rbd_ltl(L, t->dof_parent, nv);
   if (rc) return rc;
   if (dqdd_dq || dqdd_dv) {
     double* gq = dqdd_dq ? dqdd_dq : d->tmp + 4 * nv;
     double* gv = dqdd_dv ? dqdd_dv : d->tmp + 4 * nv + nn;
     sp_rbd_rnea_derivatives(gq, gv, d, q, v, acc);
     for (size_t i = 0; i < nn; i++) gq[i] = -gq[i], gv[i] = -gv[i];
-    if (dqdd_dq) sp__rbd_cholesky_solve(L, nv, dqdd_dq, nv);
-    if (dqdd_dv) sp__rbd_cholesky_solve(L, nv, dqdd_dv, nv);
+    if (dqdd_dq) sp__rbd_ltl_solve(L, t->dof_parent, nv, dqdd_dq, nv);
+    if (dqdd_dv) sp__rbd_ltl_solve(L, t->dof_parent, nv, dqdd_dv, nv);
   }
   if (dqdd_dtau) {
     memset(dqdd_dtau, 0, nn * sizeof *dqdd_dtau);
     for (int i = 0; i < nv; i++) dqdd_dtau[i * nv + i] = 1.0;
-    sp__rbd_cholesky_solve(L, nv, dqdd_dtau, nv);
+    sp__rbd_ltl_solve(L, t->dof_parent, nv, dqdd_dtau, nv);
   }
   return SP_OK;
 }

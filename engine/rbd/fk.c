@@ -76,8 +76,10 @@ void sp_rbd_jacobian(double* J, const sp_rbd_data* d, int link, const double* po
   memset(J, 0, (size_t)(6 * nv) * sizeof *J);
   double pw[3];
   const double* R = d->R + 9 * link;
-  if (point) sp_m3_mulv(pw, R, point);
-  else pw[0] = pw[1] = pw[2] = 0;
+  if (point)
+    sp_m3_mulv(pw, R, point);
+  else
+    pw[0] = pw[1] = pw[2] = 0;
   for (int k = 0; k < 3; k++) pw[k] += d->p[3 * link + k];
   // the last dof on the path from the link to the root, then up the dof chain
   int k = -1;

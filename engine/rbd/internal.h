@@ -10,9 +10,10 @@ void sp__rbd_rnea_passes(sp_rbd_data* d, double* tau, const double* v, const dou
 // crba.c: composite inertias d->Ic from d->I; M (nv x nv) from them, armature included
 void sp__rbd_composite(sp_rbd_data* d);
 void sp__rbd_mass_matrix(sp_rbd_data* d, double* M);
-// aba_derivatives.c: in-place Cholesky of the SPD M (nv x nv, lower factor); SP_ESINGULAR
-int sp__rbd_cholesky(double* M, int n);
-// X (n x m) <- M^-1 X given the lower Cholesky factor L of M
-void sp__rbd_cholesky_solve(const double* L, int n, double* X, int m);
+// aba_derivatives.c: M = L^T L in place, L with the tree's sparsity (lambda: each dof's parent
+// dof, -1 at the root; lambda[k] < k); SP_ESINGULAR when M is not positive definite
+int sp__rbd_ltl(double* M, const int* lambda, int n);
+// X (n x m) <- M^-1 X given that factor
+void sp__rbd_ltl_solve(const double* L, const int* lambda, int n, double* X, int m);
 
 #endif  // SP_RBD_INTERNAL_H

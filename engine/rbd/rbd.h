@@ -66,13 +66,13 @@ typedef struct sp_rbd {
   double gravity[3];   // world linear acceleration of gravity, e.g. (0, 0, -9.81)
   int nq, nv, nu;      // configuration, velocity (tangent) and action sizes
   int finalized;
-  int* dof_link;       // (nv) link of each dof
-  int* dof_parent;     // (nv) previous dof on the path to the root, -1 at the root
-  int* act_dof;        // (nu) dof driven by each action
-  double* act_gear;    // (nu)
+  int* dof_link;     // (nv) link of each dof
+  int* dof_parent;   // (nv) previous dof on the path to the root, -1 at the root
+  int* act_dof;      // (nu) dof driven by each action
+  double* act_gear;  // (nu)
   // named, perturbable parameters: pointers into links
   int np;
-  double** param;      // (np)
+  double** param;                       // (np)
   char (*param_name)[2 * SP_RBD_NAME];  // (np)
 } sp_rbd;
 
@@ -80,25 +80,25 @@ typedef struct sp_rbd {
 typedef struct sp_rbd_data {
   const sp_rbd* tree;
   int nlinks, nv;
-  double* R;      // (nlinks x 9) world rotation of each link frame
-  double* p;      // (nlinks x 3) world position of each link origin
-  double* S;      // (nv x 6) world motion subspace column of each dof
-  double* I;      // (nlinks x 36) world spatial inertia
-  double* Ic;     // (nlinks x 36) composite inertia of the subtree
-  double* Bc;     // (nlinks x 36) composite bias matrix (derivatives)
-  double* v;      // (nlinks x 6) world spatial velocity
-  double* a;      // (nlinks x 6) world spatial acceleration, gravity included (a_world = -g)
-  double* f;      // (nlinks x 6) force of the subtree (after rnea's backward pass)
-  double* c;      // (nlinks x 6) ABA velocity-product acceleration
-  double* pA;     // (nlinks x 6) ABA bias force
-  double* U;      // (nv x 6) ABA I^A S
-  double* Dinv;   // (nlinks x 36) ABA inverse joint-space inertia of each joint (nv_i x nv_i)
-  double* uu;     // (nv) ABA u
-  double* psi;    // (nv x 6) derivative terms (RSS 2018)
-  double* phi;    // (nv x 6)
-  double* phid;   // (nv x 6)
-  double* M;      // (nv x nv) scratch: mass matrix / its Cholesky factor
-  double* tmp;    // (4 nv + 5 nv^2) scratch
+  double* R;     // (nlinks x 9) world rotation of each link frame
+  double* p;     // (nlinks x 3) world position of each link origin
+  double* S;     // (nv x 6) world motion subspace column of each dof
+  double* I;     // (nlinks x 36) world spatial inertia
+  double* Ic;    // (nlinks x 36) composite inertia of the subtree
+  double* Bc;    // (nlinks x 36) composite bias matrix (derivatives)
+  double* v;     // (nlinks x 6) world spatial velocity
+  double* a;     // (nlinks x 6) world spatial acceleration, gravity included (a_world = -g)
+  double* f;     // (nlinks x 6) force of the subtree (after rnea's backward pass)
+  double* c;     // (nlinks x 6) ABA velocity-product acceleration
+  double* pA;    // (nlinks x 6) ABA bias force
+  double* U;     // (nv x 6) ABA I^A S
+  double* Dinv;  // (nlinks x 36) ABA inverse joint-space inertia of each joint (nv_i x nv_i)
+  double* uu;    // (nv) ABA u
+  double* psi;   // (nv x 6) derivative terms (RSS 2018)
+  double* phi;   // (nv x 6)
+  double* phid;  // (nv x 6)
+  double* M;     // (nv x nv) scratch: mass matrix / its Cholesky factor
+  double* tmp;   // (4 nv + 5 nv^2) scratch
 } sp_rbd_data;
 
 // building ---------------------------------------------------------------------------------------
@@ -129,7 +129,7 @@ void sp_rbd_difference(const sp_rbd* t, double* dv, const double* q0, const doub
 
 // named parameters, e.g. "shin.mass", "shin.com_x", "shin.ixy", "shin.pos_z", "shin.damping",
 // "shin.armature". Values change the tree in place (the next evaluation uses them).
-int sp_rbd_param_index(const sp_rbd* t, const char* name);  // -1 if unknown
+int sp_rbd_param_index(const sp_rbd* t, const char* name);               // -1 if unknown
 int sp_rbd_param_get(const sp_rbd* t, const char* name, double* value);  // SP_ENOTFOUND
 int sp_rbd_param_set(sp_rbd* t, const char* name, double value);         // SP_ENOTFOUND
 

@@ -1,11 +1,12 @@
 // rbd_model.c: an articulated rigid-body tree as an sp_model class: continuous dynamics
 // (qdot, ABA) with exact ambient-coordinate Jacobians from aba_derivatives.c, or the discrete
 // semi-implicit Euler map of step.c.
+#include "engine/rbd/rbd_model.h"
+
 #include <stdio.h>
 #include <string.h>
 
 #include "engine/core/alloc.h"
-#include "engine/rbd/rbd_model.h"
 
 typedef struct rbd_user {
   sp_model_class cls;
@@ -24,7 +25,9 @@ typedef struct rbd_user {
   double* Bu;            // (2nv x nu)
 } rbd_user;
 
-static rbd_user* user_of(const sp_model* m) { return (rbd_user*)m->user; }
+static rbd_user* user_of(const sp_model* m) {
+  return (rbd_user*)m->user;
+}
 
 // quaternion product o = a * b (w, x, y, z)
 static void qmul(double* o, const double* a, const double* b) {
@@ -69,19 +72,18 @@ static void cont_jac(const sp_model* m, double* fx, double* fu, double* fp, cons
       const double* z = q + l->iq;
       const double* w = v + l->iv;
       // d(quat * (0, w) / 2)/dquat: right multiplication by (0, w/2)
-      double Rw[16] = {0, -w[0], -w[1], -w[2], w[0], 0, w[2], -w[1],
-                       w[1], -w[2], 0, w[0], w[2], w[1], -w[0], 0};
+      double Rw[16] = {0,    -w[0], -w[1], -w[2], w[0], 0,    w[2],  -w[1],
+                       w[1], -w[2], 0,     w[0],  w[2], w[1], -w[0], 0};
       // d/dw: quat * (0, e_k) / 2
-      double Lq[12] = {-z[1], -z[2], -z[3], z[0], -z[3], z[2],
-                       z[3], z[0], -z[1], -z[2], z[1], z[0]};
+      double Lq[12] = {-z[1], -z[2], -z[3], z[0],  -z[3], z[2],
+                       z[3],  z[0],  -z[1], -z[2], z[1],  z[0]};
       for (int r = 0; r < 4; r++) {
         for (int c = 0; c < 4; c++) fx[(l->iq + r) * nx + l->iq + c] = 0.5 * Rw[4 * r + c];
         for (int c = 0; c < 3; c++) fx[(l->iq + r) * nx + nq + l->iv + c] = 0.5 * Lq[3 * r + c];
       }
       // tangent from ambient: dtheta = 2 Im(conj(quat) dquat) / |quat|^2
       double n2 = z[0] * z[0] + z[1] * z[1] + z[2] * z[2] + z[3] * z[3];
-      double T[12] = {-z[1], z[0], z[3], -z[2], -z[2], -z[3], z[0], z[1],
-                      -z[3], z[2], -z[1], z[0]};
+      double T[12] = {-z[1], z[0], z[3], -z[2], -z[2], -z[3], z[0], z[1], -z[3], z[2], -z[1], z[0]};
       for (int r = 0; r < nv; r++)
         for (int c = 0; c < 4; c++) {
           double sum = 0;
@@ -115,7 +117,9 @@ static void semi_jac(const sp_model* m, double* fx, double* fu, double* fp, cons
   if (fu) memcpy(fu, s->Bu, (size_t)nx * (size_t)nu * sizeof *fu);
 }
 
-sp_rbd* sp_rbd_model_tree(const sp_model* m) { return user_of(m)->t; }
+sp_rbd* sp_rbd_model_tree(const sp_model* m) {
+  return user_of(m)->t;
+}
 
 static void user_free(rbd_user* s) {
   if (!s) return;
@@ -143,19 +147,25 @@ static int make_names(rbd_user* s) {
     const sp_rbd_link* l = &t->links[i];
     for (int k = 0; k < l->nq; k++) {
       char* b = s->names + (size_t)(l->iq + k) * per;
-      if (l->nq == 1) snprintf(b, per, "q.%s", l->name);
-      else snprintf(b, per, "q.%s.%s", l->name, qs[k]);
+      if (l->nq == 1)
+        snprintf(b, per, "q.%s", l->name);
+      else
+        snprintf(b, per, "q.%s.%s", l->name, qs[k]);
       s->x_names[l->iq + k] = b;
     }
     for (int k = 0; k < l->nv; k++) {
       char* b = s->names + (size_t)(t->nq + l->iv + k) * per;
-      if (l->nv == 1) snprintf(b, per, "v.%s", l->name);
-      else snprintf(b, per, "v.%s.%s", l->name, ws[k]);
+      if (l->nv == 1)
+        snprintf(b, per, "v.%s", l->name);
+      else
+        snprintf(b, per, "v.%s.%s", l->name, ws[k]);
       s->x_names[t->nq + l->iv + k] = b;
       if (l->actuated) {
         char* c = s->names + (size_t)(nx + a) * per;
-        if (l->nv == 1) snprintf(c, per, "u.%s", l->name);
-        else snprintf(c, per, "u.%s.%s", l->name, ws[k]);
+        if (l->nv == 1)
+          snprintf(c, per, "u.%s", l->name);
+        else
+          snprintf(c, per, "u.%s.%s", l->name, ws[k]);
         s->u_names[a++] = c;
       }
     }
@@ -163,8 +173,7 @@ static int make_names(rbd_user* s) {
   return SP_OK;
 }
 
-int sp_rbd_model_new(sp_model** out, sp_rbd* t, double dt, sp_rbd_scheme scheme,
-                     const char* name) {
+int sp_rbd_model_new(sp_model** out, sp_rbd* t, double dt, sp_rbd_scheme scheme, const char* name) {
   *out = NULL;
   if (!t || !t->finalized || t->nv < 1) return SP_EINVAL;
   if (scheme == SP_RBD_SEMI_IMPLICIT && t->nq != t->nv) return SP_EUNSUPPORTED;

@@ -28,7 +28,8 @@ void sp_rbd_rnea_derivatives(double* dq, double* dv, sp_rbd_data* d, const doubl
   sp__rbd_rnea_passes(d, tau, v, a);
   sp__rbd_composite(d);
   // composite bias matrices
-  for (int i = 0; i < t->nlinks; i++) sp_si_bias_matrix(d->Bc + 36 * i, d->I + 36 * i, d->v + 6 * i);
+  for (int i = 0; i < t->nlinks; i++)
+    sp_si_bias_matrix(d->Bc + 36 * i, d->I + 36 * i, d->v + 6 * i);
   for (int i = t->nlinks - 1; i >= 0; i--) {
     int p = t->links[i].parent;
     if (p >= 0)

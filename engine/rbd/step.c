@@ -24,8 +24,10 @@ static void ball_blocks(double* Dq, double* Dv, const double* w) {
     for (int c = 0; c < 3; c++) Dq[3 * r + c] = R[3 * c + r];
   sp_m3_mul(W2, W, W);
   double a, b;
-  if (th > 1e-6) a = (1 - cos(th)) / th2, b = (th - sin(th)) / (th2 * th);
-  else a = 0.5 - th2 / 24, b = 1.0 / 6 - th2 / 120;
+  if (th > 1e-6)
+    a = (1 - cos(th)) / th2, b = (th - sin(th)) / (th2 * th);
+  else
+    a = 0.5 - th2 / 24, b = 1.0 / 6 - th2 / 120;
   for (int k = 0; k < 9; k++) Dv[k] = (k % 4 == 0) - a * W[k] + b * W2[k];
 }
 

@@ -90,14 +90,15 @@ int sp_rbd_add(sp_rbd* t, const sp_rbd_link* l, int* index, char* msg, size_t n)
     return sp_errorf(msg, n, SP_EINVAL,
                      "link '%s': inertia must be symmetric positive semi-definite", nm);
   if (!(l->damping >= 0) || !(l->armature >= 0) || !(l->stiffness >= 0))
-    return sp_errorf(msg, n, SP_EINVAL,
-                     "link '%s': damping, armature and stiffness must be >= 0", nm);
+    return sp_errorf(msg, n, SP_EINVAL, "link '%s': damping, armature and stiffness must be >= 0",
+                     nm);
   if (l->stiffness != 0 && l->joint != SP_RBD_REVOLUTE && l->joint != SP_RBD_PRISMATIC)
     return sp_errorf(msg, n, SP_EINVAL, "link '%s': stiffness needs a revolute or prismatic joint",
                      nm);
   int rc;
   sp_rbd_link c = *l;
-  if (an > 0) for (int i = 0; i < 3; i++) c.axis[i] /= an;
+  if (an > 0)
+    for (int i = 0; i < 3; i++) c.axis[i] /= an;
   c.hidden = 0;
   if (l->joint == SP_RBD_FREE) {
     // three massless prismatic links along the parent axes, then the ball carrying the body
@@ -146,9 +147,11 @@ static void list_params(sp_rbd* t) {
     if (l->hidden) continue;
     char f[16];
     add_param(t, &l->mass, l->name, "mass");
-    for (int k = 0; k < 3; k++) snprintf(f, sizeof f, "com_%s", xyz[k]), add_param(t, &l->com[k], l->name, f);
+    for (int k = 0; k < 3; k++)
+      snprintf(f, sizeof f, "com_%s", xyz[k]), add_param(t, &l->com[k], l->name, f);
     for (int k = 0; k < 6; k++) add_param(t, &l->inertia[k], l->name, in[k]);
-    for (int k = 0; k < 3; k++) snprintf(f, sizeof f, "pos_%s", xyz[k]), add_param(t, &l->pos[k], l->name, f);
+    for (int k = 0; k < 3; k++)
+      snprintf(f, sizeof f, "pos_%s", xyz[k]), add_param(t, &l->pos[k], l->name, f);
     if (l->joint != SP_RBD_FIXED) {
       add_param(t, &l->damping, l->name, "damping");
       add_param(t, &l->armature, l->name, "armature");
@@ -166,9 +169,15 @@ int sp_rbd_finalize(sp_rbd* t, char* msg, size_t n) {
     sp_rbd_link* l = &t->links[i];
     int q = 0, v = 0;
     switch (l->joint) {
-      case SP_RBD_REVOLUTE: case SP_RBD_PRISMATIC: q = v = 1; break;
-      case SP_RBD_BALL: q = 4, v = 3; break;
-      default: break;
+      case SP_RBD_REVOLUTE:
+      case SP_RBD_PRISMATIC:
+        q = v = 1;
+        break;
+      case SP_RBD_BALL:
+        q = 4, v = 3;
+        break;
+      default:
+        break;
     }
     l->iq = nq, l->nq = q, l->iv = nv, l->nv = v;
     nq += q, nv += v;
@@ -184,8 +193,7 @@ int sp_rbd_finalize(sp_rbd* t, char* msg, size_t n) {
   int np = t->np ? t->np : 1;
   t->param = sp_malloc((size_t)np * sizeof *t->param);
   t->param_name = sp_malloc((size_t)np * sizeof *t->param_name);
-  if (!t->dof_link || !t->dof_parent || !t->act_dof || !t->act_gear || !t->param ||
-      !t->param_name)
+  if (!t->dof_link || !t->dof_parent || !t->act_dof || !t->act_gear || !t->param || !t->param_name)
     return sp_errorf(msg, n, SP_ENOMEM, "tree: out of memory");
   list_params(t);
   // dof chain: the previous dof on the path to the root
@@ -242,7 +250,8 @@ void sp_rbd_normalize(const sp_rbd* t, double* q) {
     if (l->nq != 4) continue;
     double* z = q + l->iq;
     double s = sqrt(z[0] * z[0] + z[1] * z[1] + z[2] * z[2] + z[3] * z[3]);
-    if (s > 0) for (int k = 0; k < 4; k++) z[k] /= s;
+    if (s > 0)
+      for (int k = 0; k < 4; k++) z[k] /= s;
   }
 }
 
@@ -279,16 +288,33 @@ int sp_rbd_data_new(sp_rbd_data** out, const sp_rbd* t) {
   *out = NULL;
   if (!t || !t->finalized) return SP_EINVAL;
   size_t L = (size_t)t->nlinks, V = (size_t)(t->nv ? t->nv : 1);
-  size_t sizes[] = {9 * L, 3 * L, 6 * V, 36 * L, 36 * L, 36 * L, 6 * L, 6 * L, 6 * L, 6 * L,
-                    6 * L, 6 * V, 36 * L, V,     6 * V,  6 * V,  6 * V, V * V, 4 * V + 5 * V * V};
+  size_t sizes[] = {9 * L,
+                    3 * L,
+                    6 * V,
+                    36 * L,
+                    36 * L,
+                    36 * L,
+                    6 * L,
+                    6 * L,
+                    6 * L,
+                    6 * L,
+                    6 * L,
+                    6 * V,
+                    36 * L,
+                    V,
+                    6 * V,
+                    6 * V,
+                    6 * V,
+                    V * V,
+                    4 * V + 5 * V * V};
   size_t total = 0;
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) total += sizes[i];
   sp_rbd_data* d = sp_calloc(1, sizeof *d + total * sizeof(double));
   if (!d) return SP_ENOMEM;
   double* w = (double*)(d + 1);
-  double** slots[] = {&d->R,  &d->p,  &d->S,  &d->I,  &d->Ic, &d->Bc, &d->v,
-                      &d->a,  &d->f,  &d->c,  &d->pA, &d->U,  &d->Dinv, &d->uu,
-                      &d->psi, &d->phi, &d->phid, &d->M, &d->tmp};
+  double** slots[] = {&d->R,   &d->p,   &d->S,    &d->I,  &d->Ic, &d->Bc,   &d->v,
+                      &d->a,   &d->f,   &d->c,    &d->pA, &d->U,  &d->Dinv, &d->uu,
+                      &d->psi, &d->phi, &d->phid, &d->M,  &d->tmp};
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) *slots[i] = w, w += sizes[i];
   d->tree = t;
   d->nlinks = t->nlinks;
@@ -297,7 +323,9 @@ int sp_rbd_data_new(sp_rbd_data** out, const sp_rbd* t) {
   return SP_OK;
 }
 
-void sp_rbd_data_free(sp_rbd_data* d) { sp_free(d); }
+void sp_rbd_data_free(sp_rbd_data* d) {
+  sp_free(d);
+}
 
 void sp_rbd_difference(const sp_rbd* t, double* dv, const double* q0, const double* q1) {
   for (int i = 0; i < t->nlinks; i++) {
@@ -313,7 +341,8 @@ void sp_rbd_difference(const sp_rbd* t, double* dv, const double* q0, const doub
     double n1 = b[0] * b[0] + b[1] * b[1] + b[2] * b[2] + b[3] * b[3];
     double s = 1.0 / sqrt(n0 * n1);
     for (int k = 0; k < 4; k++) z[k] *= s;
-    if (z[0] < 0) for (int k = 0; k < 4; k++) z[k] = -z[k];
+    if (z[0] < 0)
+      for (int k = 0; k < 4; k++) z[k] = -z[k];
     double sn = sqrt(z[1] * z[1] + z[2] * z[2] + z[3] * z[3]);
     double th = 2 * atan2(sn, z[0]);
     double f = sn > 1e-12 ? th / sn : 2.0;

@@ -16,13 +16,14 @@
 //   t:model { dt = 0.01, scheme = "continuous" | "semi_implicit", integrator = "rk4" | "euler",
 //             substeps = 1 } -> a spinal.model
 // Errors name the body and field: "bodies[3] ('shin'): inertia must be ...".
+#include "engine/rbd/rbd.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bind.h"
 #include "engine/core/alloc.h"
-#include "engine/rbd/rbd.h"
 #include "engine/rbd/rbd_model.h"
 #include "engine/rbd/spatial.h"
 #include "hal/mjcf_rbd.h"
@@ -32,10 +33,10 @@ int luaopen_spinal_rbd(lua_State* L);
 #define TREE_MT "spinal.rbd.tree"
 
 typedef struct {
-  sp_rbd* t;         // NULL until built, and once freed
-  sp_rbd_data* d;    // workspace for the methods
-  double* buf;       // scratch: q (nq), v (nv), x (nv), u (nu)
-  int models;        // spinal.models made from it (they keep it alive; close then only marks it)
+  sp_rbd* t;       // NULL until built, and once freed
+  sp_rbd_data* d;  // workspace for the methods
+  double* buf;     // scratch: q (nq), v (nv), x (nv), u (nu)
+  int models;      // spinal.models made from it (they keep it alive; close then only marks it)
   int closed;
 } ltree;
 
@@ -49,8 +50,8 @@ static void tree_release(ltree* lt) {
 static ltree* checkltree(lua_State* L, int arg) {
   ltree* lt = luaL_testudata(L, arg, TREE_MT);
   if (!lt)
-    luaL_argerror(L, arg, lua_pushfstring(L, "expected a spinal.rbd tree, got %s",
-                                          luaL_typename(L, arg)));
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "expected a spinal.rbd tree, got %s", luaL_typename(L, arg)));
   if (lt->closed || !lt->t) luaL_argerror(L, arg, "expected a spinal.rbd tree, got a closed tree");
   return lt;
 }
@@ -89,8 +90,10 @@ static double get_num(ctx* c, int idx, const char* key, double def) {
   lua_State* L = c->L;
   int t = lua_getfield(L, idx, key);
   double x = def;
-  if (t == LUA_TNUMBER) x = lua_tonumber(L, -1);
-  else if (t != LUA_TNIL) cx_error(c, "%s must be a number, got %s", key, luaL_typename(L, -1));
+  if (t == LUA_TNUMBER)
+    x = lua_tonumber(L, -1);
+  else if (t != LUA_TNIL)
+    cx_error(c, "%s must be a number, got %s", key, luaL_typename(L, -1));
   if (!isfinite(x)) cx_error(c, "%s must be finite%s", key, "");
   lua_pop(L, 1);
   return x;
@@ -156,8 +159,8 @@ static void parse_body(lua_State* L, ltree* lt, ctx* c, int bi) {
     for (int k = 0; joint_types[k]; k++)
       if (!strcmp(s, joint_types[k])) found = k;
     if (found < 0)
-      cx_error(c, "joint.type must be one of fixed, revolute, prismatic, ball, free, got '%s'%s",
-               s, "");
+      cx_error(c, "joint.type must be one of fixed, revolute, prismatic, ball, free, got '%s'%s", s,
+               "");
     type = (sp_rbd_joint)found;
     lua_pop(L, 1);
   } else if (tj != LUA_TNIL) {
@@ -230,8 +233,9 @@ static int l_tree(lua_State* L) {
     memcpy(lt->t->gravity, g, sizeof g);
   }
   if (lua_getfield(L, 1, "bodies") != LUA_TTABLE)
-    luaL_argerror(L, 1, lua_pushfstring(L, "expected bodies, a list of body tables, got %s",
-                                        luaL_typename(L, -1)));
+    luaL_argerror(
+        L, 1,
+        lua_pushfstring(L, "expected bodies, a list of body tables, got %s", luaL_typename(L, -1)));
   int nb = (int)luaL_len(L, -1);
   if (nb < 1) luaL_argerror(L, 1, "expected bodies, a list of body tables, got an empty list");
   for (int i = 1; i <= nb; i++) {
@@ -266,13 +270,15 @@ static int l_load_mjcf(lua_State* L) {
 static void check_vec(lua_State* L, int arg, int n, const char* what, double* out) {
   int t = lua_type(L, arg);
   if (t != LUA_TTABLE && !spL_testarray(L, arg))
-    luaL_argerror(L, arg, lua_pushfstring(L, "expected %s of length %d, got %s", what, n,
-                                          luaL_typename(L, arg)));
+    luaL_argerror(
+        L, arg,
+        lua_pushfstring(L, "expected %s of length %d, got %s", what, n, luaL_typename(L, arg)));
   int top = lua_gettop(L);
   sp_array* a = spL_toarray(L, arg);
   if (a->ndim != 1 || a->shape[0] != n)
-    luaL_argerror(L, arg, lua_pushfstring(L, "expected %s of length %d, got %d", what, n,
-                                          a->ndim == 1 ? (int)a->shape[0] : -1));
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "expected %s of length %d, got %d", what, n,
+                                  a->ndim == 1 ? (int)a->shape[0] : -1));
   for (int i = 0; i < n; i++) out[i] = a->data[i * a->stride[0]];
   lua_settop(L, top);
 }
@@ -288,8 +294,8 @@ static double* new_mat(lua_State* L, int rows, int cols) {
 }
 
 // q (nq) at arg, then optionally two nv vectors (names given); pointers into lt->buf
-static void check_qvx(lua_State* L, ltree* lt, int arg, const char* n2, const char* n3,
-                      double** q, double** v, double** x) {
+static void check_qvx(lua_State* L, ltree* lt, int arg, const char* n2, const char* n3, double** q,
+                      double** v, double** x) {
   const sp_rbd* t = lt->t;
   *q = lt->buf, *v = lt->buf + t->nq, *x = lt->buf + t->nq + t->nv;
   check_vec(L, arg, t->nq, "a configuration q", *q);
@@ -426,8 +432,9 @@ static int check_param(lua_State* L, ltree* lt, int arg) {
   const char* name = luaL_checkstring(L, arg);
   int i = sp_rbd_param_index(lt->t, name);
   if (i < 0)
-    luaL_argerror(L, arg, lua_pushfstring(L, "expected a parameter name (e.g. '%s'), got '%s'",
-                                          lt->t->np ? lt->t->param_name[0] : "", name));
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "expected a parameter name (e.g. '%s'), got '%s'",
+                                  lt->t->np ? lt->t->param_name[0] : "", name));
   return i;
 }
 
@@ -438,10 +445,9 @@ static int t_set_param(lua_State* L) {
   if (!isfinite(x)) luaL_argerror(L, 3, "expected a finite number");
   const char* name = lt->t->param_name[i];
   const char* field = strrchr(name, '.') + 1;
-  int nonneg = !strcmp(field, "mass") || !strcmp(field, "damping") ||
-               !strcmp(field, "armature") || !strcmp(field, "stiffness");
-  if (nonneg && x < 0)
-    luaL_argerror(L, 3, lua_pushfstring(L, "expected %s >= 0, got %f", name, x));
+  int nonneg = !strcmp(field, "mass") || !strcmp(field, "damping") || !strcmp(field, "armature") ||
+               !strcmp(field, "stiffness");
+  if (nonneg && x < 0) luaL_argerror(L, 3, lua_pushfstring(L, "expected %s >= 0, got %f", name, x));
   *lt->t->param[i] = x;
   return 0;
 }
@@ -464,8 +470,9 @@ static int opt_enum(lua_State* L, int t, const char* key, const char* const* nam
     for (int k = 0; names[k]; k++)
       if (!strcmp(s, names[k])) r = k;
     if (r < 0)
-      luaL_argerror(L, 2, lua_pushfstring(L, "expected %s '%s' or '%s', got %s", key, names[0],
-                                          names[1], luaL_tolstring(L, -1, NULL)));
+      luaL_argerror(L, 2,
+                    lua_pushfstring(L, "expected %s '%s' or '%s', got %s", key, names[0], names[1],
+                                    luaL_tolstring(L, -1, NULL)));
   }
   lua_pop(L, 1);
   return r;
@@ -484,8 +491,9 @@ static int t_model(lua_State* L) {
   if (lua_getfield(L, 2, "dt") != LUA_TNIL) {
     dt = lua_tonumber(L, -1);
     if (!lua_isnumber(L, -1) || !(dt > 0) || !isfinite(dt))
-      luaL_argerror(L, 2, lua_pushfstring(L, "expected dt a positive number, got %s",
-                                          luaL_tolstring(L, -1, NULL)));
+      luaL_argerror(
+          L, 2,
+          lua_pushfstring(L, "expected dt a positive number, got %s", luaL_tolstring(L, -1, NULL)));
   }
   lua_pop(L, 1);
   int scheme = opt_enum(L, 2, "scheme", schemes, 0);
@@ -495,15 +503,17 @@ static int t_model(lua_State* L) {
     int isint;
     lua_Integer n = lua_tointegerx(L, -1, &isint);
     if (!isint || n < 1 || n > 1000000)
-      luaL_argerror(L, 2, lua_pushfstring(L, "expected substeps a positive integer, got %s",
-                                          luaL_tolstring(L, -1, NULL)));
+      luaL_argerror(L, 2,
+                    lua_pushfstring(L, "expected substeps a positive integer, got %s",
+                                    luaL_tolstring(L, -1, NULL)));
     substeps = (int)n;
   }
   lua_pop(L, 1);
   const sp_rbd* t = lt->t;
   if (scheme == SP_RBD_SEMI_IMPLICIT && t->nq != t->nv)
-    luaL_argerror(L, 2, "expected scheme 'continuous' for a tree with ball or free joints, got "
-                        "'semi_implicit' (use t:step for the manifold semi-implicit step)");
+    luaL_argerror(L, 2,
+                  "expected scheme 'continuous' for a tree with ball or free joints, got "
+                  "'semi_implicit' (use t:step for the manifold semi-implicit step)");
   int nx = scheme == SP_RBD_SEMI_IMPLICIT ? 2 * t->nv : t->nq + t->nv;
   sp_model** slot = spL_newmodel(L, nx, t->nu, sp_rbd_model_free, 1);
   sp_model* m;
@@ -530,10 +540,11 @@ static int t_gc(lua_State* L) {
 
 static int t_tostring(lua_State* L) {
   ltree* lt = luaL_checkudata(L, 1, TREE_MT);
-  if (lt->closed || !lt->t) lua_pushstring(L, "spinal.rbd tree (closed)");
+  if (lt->closed || !lt->t)
+    lua_pushstring(L, "spinal.rbd tree (closed)");
   else
-    lua_pushfstring(L, "spinal.rbd tree (%d links, nq=%d, nv=%d, nu=%d)", lt->t->nlinks,
-                    lt->t->nq, lt->t->nv, lt->t->nu);
+    lua_pushfstring(L, "spinal.rbd tree (%d links, nq=%d, nv=%d, nu=%d)", lt->t->nlinks, lt->t->nq,
+                    lt->t->nv, lt->t->nu);
   return 1;
 }
 
@@ -565,10 +576,14 @@ static int t_index(lua_State* L) {
   lua_settop(L, 2);
   if (lt->closed || !lt->t) return luaL_error(L, "attempt to read field '%s' of a closed tree", k);
   const sp_rbd* t = lt->t;
-  if (!strcmp(k, "nq")) lua_pushinteger(L, t->nq);
-  else if (!strcmp(k, "nv")) lua_pushinteger(L, t->nv);
-  else if (!strcmp(k, "nu")) lua_pushinteger(L, t->nu);
-  else if (!strcmp(k, "nlinks")) lua_pushinteger(L, t->nlinks);
+  if (!strcmp(k, "nq"))
+    lua_pushinteger(L, t->nq);
+  else if (!strcmp(k, "nv"))
+    lua_pushinteger(L, t->nv);
+  else if (!strcmp(k, "nu"))
+    lua_pushinteger(L, t->nu);
+  else if (!strcmp(k, "nlinks"))
+    lua_pushinteger(L, t->nlinks);
   else if (!strcmp(k, "gravity")) {
     lua_createtable(L, 3, 0);
     for (int i = 0; i < 3; i++) lua_pushnumber(L, t->gravity[i]), lua_rawseti(L, -2, i + 1);
@@ -580,7 +595,8 @@ static int t_index(lua_State* L) {
     lua_createtable(L, 0, t->np);
     for (int i = 0; i < t->np; i++)
       lua_pushnumber(L, *t->param[i]), lua_setfield(L, -2, t->param_name[i]);
-  } else lua_pushnil(L);
+  } else
+    lua_pushnil(L);
   return 1;
 }
 
@@ -589,8 +605,8 @@ int luaopen_spinal_rbd(lua_State* L) {
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "__methods");
     const luaL_Reg meta[] = {
-        {"__index", t_index}, {"__gc", t_gc}, {"__close", t_close}, {"__tostring", t_tostring},
-        {NULL, NULL},
+        {"__index", t_index},       {"__gc", t_gc}, {"__close", t_close},
+        {"__tostring", t_tostring}, {NULL, NULL},
     };
     luaL_setfuncs(L, meta, 0);
   }

@@ -64,8 +64,8 @@ static void compare(int* sp_failed_, const char* path, int nstates) {
     sp_rbd_aba(qdd, w, d->qpos, d->qvel, tau);
     ea = fmax(ea, rel(qdd, d->qacc, nv));
   }
-  printf("  %s: nq %d nv %d nu %d: M %.1e, bias %.1e, qacc %.1e\n", path, m->nq, nv, m->nu, eM,
-         eb, ea);
+  printf("  %s: nq %d nv %d nu %d: M %.1e, bias %.1e, qacc %.1e\n", path, m->nq, nv, m->nu, eM, eb,
+         ea);
   free(M);
   sp_rbd_data_free(w);
   sp_rbd_free(t);
@@ -76,9 +76,15 @@ static void compare(int* sp_failed_, const char* path, int nstates) {
   CHECK(ea < 1e-9);
 }
 
-TEST(arm3_matches_mujoco) { compare(sp_failed_, robot("arm3.xml"), 20); }
-TEST(cartpole_matches_mujoco) { compare(sp_failed_, robot("cartpole.xml"), 20); }
-TEST(humanoid_sample_matches_mujoco) { compare(sp_failed_, HUMANOID, 20); }
+TEST(arm3_matches_mujoco) {
+  compare(sp_failed_, robot("arm3.xml"), 20);
+}
+TEST(cartpole_matches_mujoco) {
+  compare(sp_failed_, robot("cartpole.xml"), 20);
+}
+TEST(humanoid_sample_matches_mujoco) {
+  compare(sp_failed_, HUMANOID, 20);
+}
 TEST(free_floating_quadruped_tree_matches_mujoco) {
   compare(sp_failed_, robot("quadruped_tree.xml"), 20);
 }
@@ -108,9 +114,10 @@ TEST(missing_file_and_unsupported_actuator_are_reported) {
   CHECK_INT(sp_mjcf_rbd_load(&t, "/nonexistent/robot.xml", msg, sizeof msg), SP_EFORMAT);
   CHECK(t == NULL);
   CHECK(strstr(msg, "/nonexistent/robot.xml") != NULL);
-  const char* xml = "<mujoco><worldbody><body name='b'><joint name='j' axis='0 1 0'/>"
-                    "<geom size='.1' mass='1'/></body></worldbody>"
-                    "<actuator><position name='servo' joint='j' kp='10'/></actuator></mujoco>";
+  const char* xml =
+      "<mujoco><worldbody><body name='b'><joint name='j' axis='0 1 0'/>"
+      "<geom size='.1' mass='1'/></body></worldbody>"
+      "<actuator><position name='servo' joint='j' kp='10'/></actuator></mujoco>";
   char path[] = "/tmp/spinal_mjcf_XXXXXX";
   int fd = mkstemp(path);
   CHECK(fd >= 0);

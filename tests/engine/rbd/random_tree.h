@@ -10,7 +10,9 @@
 #include "engine/rbd/rbd.h"
 #include "engine/rbd/spatial.h"
 
-static inline double rt_u(sp_rng* r, double lo, double hi) { return lo + (hi - lo) * sp_rng_uniform(r); }
+static inline double rt_u(sp_rng* r, double lo, double hi) {
+  return lo + (hi - lo) * sp_rng_uniform(r);
+}
 
 static inline void rt_unit(sp_rng* r, double* a) {
   double n;

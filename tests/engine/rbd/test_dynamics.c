@@ -139,8 +139,8 @@ TEST(algorithms_do_not_allocate_or_write_their_inputs) {
   sp_rng r;
   sp_rng_seed(&r, 5, 5);
   int nv = t->nv, nq = t->nq;
-  double q[64], v[64], a[64], q0[64], v0[64], a0[64], out[64], M[64 * 64], M2[64 * 64],
-      M3[64 * 64], qn[64], vn[64], A[128 * 128], B[128 * 64];
+  double q[64], v[64], a[64], q0[64], v0[64], a0[64], out[64], M[64 * 64], M2[64 * 64], M3[64 * 64],
+      qn[64], vn[64], A[128 * 128], B[128 * 64];
   rt_state(t, &r, q, v, a);
   memcpy(q0, q, sizeof q), memcpy(v0, v, sizeof v), memcpy(a0, a, sizeof a);
   uint64_t n0 = sp_alloc_count();

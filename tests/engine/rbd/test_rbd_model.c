@@ -18,8 +18,10 @@ static double fd_err_f(sp_model* m, const double* x, const double* u) {
   for (int j = 0; j < nx + nu; j++) {
     memcpy(xp, x, sizeof xp), memcpy(xm, x, sizeof xm);
     memcpy(up, u, sizeof up), memcpy(um, u, sizeof um);
-    if (j < nx) xp[j] += h, xm[j] -= h;
-    else up[j - nx] += h, um[j - nx] -= h;
+    if (j < nx)
+      xp[j] += h, xm[j] -= h;
+    else
+      up[j - nx] += h, um[j - nx] -= h;
     sp_model_f(m, fp, xp, up);
     sp_model_f(m, fm, xm, um);
     for (int i = 0; i < nx; i++) {
@@ -38,8 +40,10 @@ static double fd_err_step(sp_model* m, const double* x, const double* u) {
   for (int j = 0; j < nx + nu; j++) {
     memcpy(xp, x, sizeof xp), memcpy(xm, x, sizeof xm);
     memcpy(up, u, sizeof up), memcpy(um, u, sizeof um);
-    if (j < nx) xp[j] += h, xm[j] -= h;
-    else up[j - nx] += h, um[j - nx] -= h;
+    if (j < nx)
+      xp[j] += h, xm[j] -= h;
+    else
+      up[j - nx] += h, um[j - nx] -= h;
     sp_model_step(m, fp, xp, up);
     sp_model_step(m, fm, xm, um);
     for (int i = 0; i < nx; i++) {
@@ -62,7 +66,8 @@ TEST(continuous_model_jacobians_match_central_differences_with_quaternions) {
     double x[128], u[64];
     rt_state(t, &r, x, x + t->nq, u);
     // off the unit sphere too: the Jacobian is of the map as defined, not only on the manifold
-    if (s % 2) for (int k = 0; k < t->nq; k++) x[k] *= 1.1;
+    if (s % 2)
+      for (int k = 0; k < t->nq; k++) x[k] *= 1.1;
     CHECK(fd_err_f(m, x, u) < 1e-6);
     CHECK(fd_err_step(m, x, u) < 1e-6);
     sp_rbd_model_free(m);

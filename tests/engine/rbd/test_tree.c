@@ -103,7 +103,9 @@ TEST(difference_inverts_integrate_on_the_manifold) {
 }
 
 static int oom_left;
-static int oom_hook(size_t n, void* user) { return oom_left-- <= 0; }
+static int oom_hook(size_t n, void* user) {
+  return oom_left-- <= 0;
+}
 
 TEST(building_fails_cleanly_when_memory_runs_out) {
   // fail the k-th allocation for every k until building a tree and its workspace succeeds
