@@ -23,25 +23,24 @@ int sp__rbd_ltl(double* M, const int* lambda, int n) {
   return SP_OK;
 }
 
+// y -= a x over m entries (distinct rows of one matrix)
+static inline void row_axpy(double* restrict y, double a, const double* restrict x, int m) {
+  for (int c = 0; c < m; c++) y[c] -= a * x[c];
+}
+
 void sp__rbd_ltl_solve(const double* L, const int* lambda, int n, double* X, int m) {
   // L^T y = x from the leaves up, then L z = y from the root down, all m columns at once
   for (int i = n - 1; i >= 0; i--) {
     double inv = 1.0 / L[i * n + i];
     double* xi = X + (size_t)i * (size_t)m;
     for (int c = 0; c < m; c++) xi[c] *= inv;
-    for (int j = lambda[i]; j >= 0; j = lambda[j]) {
-      double lij = L[i * n + j];
-      double* xj = X + (size_t)j * (size_t)m;
-      for (int c = 0; c < m; c++) xj[c] -= lij * xi[c];
-    }
+    for (int j = lambda[i]; j >= 0; j = lambda[j])
+      row_axpy(X + (size_t)j * (size_t)m, L[i * n + j], xi, m);
   }
   for (int i = 0; i < n; i++) {
     double* xi = X + (size_t)i * (size_t)m;
-    for (int j = lambda[i]; j >= 0; j = lambda[j]) {
-      double lij = L[i * n + j];
-      const double* xj = X + (size_t)j * (size_t)m;
-      for (int c = 0; c < m; c++) xi[c] -= lij * xj[c];
-    }
+    for (int j = lambda[i]; j >= 0; j = lambda[j])
+      row_axpy(xi, L[i * n + j], X + (size_t)j * (size_t)m, m);
     double inv = 1.0 / L[i * n + i];
     for (int c = 0; c < m; c++) xi[c] *= inv;
   }

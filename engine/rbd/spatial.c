@@ -5,12 +5,6 @@
 #include <math.h>
 #include <string.h>
 
-void sp_v3_cross(double* out, const double* a, const double* b) {
-  out[0] = a[1] * b[2] - a[2] * b[1];
-  out[1] = a[2] * b[0] - a[0] * b[2];
-  out[2] = a[0] * b[1] - a[1] * b[0];
-}
-
 void sp_m3_mul(double* out, const double* A, const double* B) {
   for (int i = 0; i < 3; i++)
     for (int j = 0; j < 3; j++)
@@ -57,30 +51,6 @@ void sp_m3_from_quat(double* R, const double* q) {
   R[8] = 1 - s * (x * x + y * y);
 }
 
-void sp_sv_cross_m(double* out, const double* a, const double* b) {
-  // (wa, va) x (wb, vb) = (wa x wb, wa x vb + va x wb)
-  double t[3];
-  sp_v3_cross(out, a, b);
-  sp_v3_cross(out + 3, a, b + 3);
-  sp_v3_cross(t, a + 3, b);
-  for (int i = 0; i < 3; i++) out[3 + i] += t[i];
-}
-
-void sp_sv_cross_f(double* out, const double* a, const double* f) {
-  // (w, v) x* (n, f) = (w x n + v x f, w x f)
-  double t[3];
-  sp_v3_cross(out, a, f);
-  sp_v3_cross(t, a + 3, f + 3);
-  for (int i = 0; i < 3; i++) out[i] += t[i];
-  sp_v3_cross(out + 3, a, f + 3);
-}
-
-double sp_sv_dot(const double* m, const double* f) {
-  double s = 0;
-  for (int i = 0; i < 6; i++) s += m[i] * f[i];
-  return s;
-}
-
 void sp_si_build(double* I, double m, const double* c, const double* Ic) {
   // rotational block about the origin: Ic + m (|c|^2 1 - c c^T) (parallel axis)
   double cc = c[0] * c[0] + c[1] * c[1] + c[2] * c[2];
@@ -92,20 +62,6 @@ void sp_si_build(double* I, double m, const double* c, const double* Ic) {
       I[6 * (3 + i) + j] = -m * cx[3 * i + j];
       I[6 * (3 + i) + 3 + j] = i == j ? m : 0.0;
     }
-  }
-}
-
-void sp_si_mulv(double* out, const double* I, const double* x) {
-  for (int i = 0; i < 6; i++) {
-    const double* r = I + 6 * i;
-    out[i] = r[0] * x[0] + r[1] * x[1] + r[2] * x[2] + r[3] * x[3] + r[4] * x[4] + r[5] * x[5];
-  }
-}
-
-void sp_si_mulv_add(double* out, const double* I, const double* x) {
-  for (int i = 0; i < 6; i++) {
-    const double* r = I + 6 * i;
-    out[i] += r[0] * x[0] + r[1] * x[1] + r[2] * x[2] + r[3] * x[3] + r[4] * x[4] + r[5] * x[5];
   }
 }
 
