@@ -80,8 +80,8 @@ static int run(const char* name, const char* path) {
   double t_crba = TIME_US(reps, sp_rbd_crba(M, d, q));
   double t_aba = TIME_US(reps, sp_rbd_aba(out, d, q, v, a));
   double t_drnea = TIME_US(reps / 4, sp_rbd_rnea_derivatives(G1, G2, d, q, v, a));
-  double t_daba = TIME_US(reps / 4, sp_rbd_aba_derivatives(out, G1, G2, G3, d, q, v, a));
-  double t_step = TIME_US(reps / 4, sp_rbd_step(qn, vn, A, B, d, q, v, u, 0.005));
+  double t_daba = TIME_US(reps / 4, sp_rbd_aba_derivatives(out, G1, G2, G3, NULL, d, q, v, a));
+  double t_step = TIME_US(reps / 4, sp_rbd_step(qn, vn, A, B, NULL, d, q, v, u, 0.005));
   line(name, "rnea", t_rnea, extra);
   line(name, "crba", t_crba, extra);
   line(name, "aba", t_aba, extra);

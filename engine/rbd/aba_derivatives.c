@@ -47,7 +47,8 @@ void sp__rbd_ltl_solve(const double* L, const int* lambda, int n, double* X, int
 }
 
 int sp_rbd_aba_derivatives(double* qdd, double* dqdd_dq, double* dqdd_dv, double* dqdd_dtau,
-                           sp_rbd_data* d, const double* q, const double* v, const double* tau) {
+                           double* dqdd_dp, sp_rbd_data* d, const double* q, const double* v,
+                           const double* tau) {
   const sp_rbd* t = d->tree;
   int nv = t->nv;
   size_t nn = (size_t)nv * (size_t)nv;
@@ -66,6 +67,11 @@ int sp_rbd_aba_derivatives(double* qdd, double* dqdd_dq, double* dqdd_dv, double
     for (size_t i = 0; i < nn; i++) gq[i] = -gq[i], gv[i] = -gv[i];
     if (dqdd_dq) sp__rbd_ltl_solve(L, t->dof_parent, nv, dqdd_dq, nv);
     if (dqdd_dv) sp__rbd_ltl_solve(L, t->dof_parent, nv, dqdd_dv, nv);
+  }
+  if (dqdd_dp && t->np) {
+    sp_rbd_rnea_dparams(dqdd_dp, d, q, v, acc);
+    for (size_t i = 0; i < (size_t)nv * (size_t)t->np; i++) dqdd_dp[i] = -dqdd_dp[i];
+    sp__rbd_ltl_solve(L, t->dof_parent, nv, dqdd_dp, t->np);
   }
   if (dqdd_dtau) {
     memset(dqdd_dtau, 0, nn * sizeof *dqdd_dtau);

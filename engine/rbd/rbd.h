@@ -36,6 +36,17 @@ typedef enum sp_rbd_joint {
   SP_RBD_FREE = 4,  // expanded on add into 3 hidden prismatic links and a ball link
 } sp_rbd_joint;
 
+// what a named parameter is (its offset within a group, e.g. SP_RBD_P_COM + 2 is com_z)
+typedef enum sp_rbd_param_kind {
+  SP_RBD_P_MASS = 0,
+  SP_RBD_P_COM = 1,       // 3: com_x, com_y, com_z
+  SP_RBD_P_INERTIA = 4,   // 6: ixx iyy izz ixy ixz iyz
+  SP_RBD_P_POS = 10,      // 3: pos_x, pos_y, pos_z
+  SP_RBD_P_DAMPING = 13,
+  SP_RBD_P_ARMATURE = 14,
+  SP_RBD_P_STIFFNESS = 15,
+} sp_rbd_param_kind;
+
 typedef struct sp_rbd_link {
   char name[SP_RBD_NAME];
   int parent;          // link index (< this link's), -1 for the world
@@ -74,6 +85,8 @@ typedef struct sp_rbd {
   int np;
   double** param;                       // (np)
   char (*param_name)[2 * SP_RBD_NAME];  // (np)
+  int* param_link;                      // (np) link each parameter belongs to
+  int* param_kind;                      // (np) an sp_rbd_param_kind
 } sp_rbd;
 
 // Workspace: world placements, motion subspaces and the recursions' intermediates.
@@ -99,6 +112,7 @@ typedef struct sp_rbd_data {
   double* phid;  // (nv x 6)
   double* M;     // (nv x nv) scratch: mass matrix / its Cholesky factor
   double* tmp;   // (4 nv + 5 nv^2) scratch
+  double* dp;    // (nv x np) scratch
 } sp_rbd_data;
 
 // building ---------------------------------------------------------------------------------------
@@ -158,18 +172,24 @@ void sp_rbd_aba(double* qdd, sp_rbd_data* d, const double* q, const double* v, c
 // rnea_derivatives.c: dtau_dq, dtau_dv (nv x nv) of sp_rbd_rnea; dtau/da is M (sp_rbd_crba).
 void sp_rbd_rnea_derivatives(double* dtau_dq, double* dtau_dv, sp_rbd_data* d, const double* q,
                              const double* v, const double* a);
-// aba_derivatives.c: qdd (nv, may be NULL) and dqdd_dq, dqdd_dv, dqdd_dtau (= M^-1) (nv x nv,
-// each may be NULL) of sp_rbd_aba. SP_ESINGULAR when M is not positive definite.
+// param_derivatives.c: dtau_dp (nv x np) of sp_rbd_rnea with respect to the named parameters.
+void sp_rbd_rnea_dparams(double* dtau_dp, sp_rbd_data* d, const double* q, const double* v,
+                         const double* a);
+// aba_derivatives.c: qdd (nv, may be NULL) and dqdd_dq, dqdd_dv, dqdd_dtau (= M^-1) (nv x nv)
+// and dqdd_dp (nv x np), each may be NULL, of sp_rbd_aba. SP_ESINGULAR when M is not positive
+// definite.
 int sp_rbd_aba_derivatives(double* qdd, double* dqdd_dq, double* dqdd_dv, double* dqdd_dtau,
-                           sp_rbd_data* d, const double* q, const double* v, const double* tau);
+                           double* dqdd_dp, sp_rbd_data* d, const double* q, const double* v,
+                           const double* tau);
 
 // generalised forces from actions: tau (nv) = B u, B (nv x nu) holding the gears
 void sp_rbd_actuate(const sp_rbd* t, double* tau, const double* u);
 
 // step.c: semi-implicit Euler on the manifold, v+ = v + dt qdd(q, v, B u), q+ = q (+) dt v+,
-// and its exact Jacobians in the tangent space: A (2nv x 2nv) wrt (dq, v), Bu (2nv x nu);
-// each of q_next, v_next, A, Bu may be NULL. SP_ESINGULAR as aba_derivatives.
-int sp_rbd_step(double* q_next, double* v_next, double* A, double* Bu, sp_rbd_data* d,
-                const double* q, const double* v, const double* u, double dt);
+// and its exact Jacobians in the tangent space: A (2nv x 2nv) wrt (dq, v), Bu (2nv x nu) and
+// P (2nv x np) wrt the named parameters; each of q_next, v_next, A, Bu, P may be NULL.
+// SP_ESINGULAR as aba_derivatives.
+int sp_rbd_step(double* q_next, double* v_next, double* A, double* Bu, double* P,
+                sp_rbd_data* d, const double* q, const double* v, const double* u, double dt);
 
 #endif  // SP_RBD_RBD_H

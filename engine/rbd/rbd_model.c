@@ -61,7 +61,7 @@ static void cont_jac(const sp_model* m, double* fx, double* fu, double* fp, cons
   int nq = t->nq, nv = t->nv, nx = nq + nv, nu = t->nu;
   const double *q = x, *v = x + nq;
   sp_rbd_actuate(t, s->tau, u);
-  sp_rbd_aba_derivatives(s->qdd, s->Gq, s->Gv, fu ? s->Mi : NULL, s->d, q, v, s->tau);
+  sp_rbd_aba_derivatives(s->qdd, s->Gq, s->Gv, fu ? s->Mi : NULL, NULL, s->d, q, v, s->tau);
   memset(fx, 0, (size_t)nx * (size_t)nx * sizeof *fx);
   for (int i = 0; i < t->nlinks; i++) {
     const sp_rbd_link* l = &t->links[i];
@@ -106,14 +106,14 @@ static void semi_f(const sp_model* m, double* xn, const double* x, const double*
                    const double* p) {
   rbd_user* s = user_of(m);
   int nq = s->t->nq;
-  sp_rbd_step(xn, xn + nq, NULL, NULL, s->d, x, x + nq, u, m->dt);
+  sp_rbd_step(xn, xn + nq, NULL, NULL, NULL, s->d, x, x + nq, u, m->dt);
 }
 
 static void semi_jac(const sp_model* m, double* fx, double* fu, double* fp, const double* x,
                      const double* u, const double* p) {
   rbd_user* s = user_of(m);
   int nq = s->t->nq, nx = 2 * s->t->nv, nu = s->t->nu;
-  sp_rbd_step(NULL, NULL, fx, s->Bu, s->d, x, x + nq, u, m->dt);
+  sp_rbd_step(NULL, NULL, fx, s->Bu, NULL, s->d, x, x + nq, u, m->dt);
   if (fu) memcpy(fu, s->Bu, (size_t)nx * (size_t)nu * sizeof *fu);
 }
 

@@ -19,10 +19,9 @@
 #include "engine/rbd/internal.h"
 #include "engine/rbd/spatial.h"
 
-void sp_rbd_rnea_derivatives(double* dq, double* dv, sp_rbd_data* d, const double* q,
-                             const double* v, const double* a) {
+void sp__rbd_derivative_passes(sp_rbd_data* d, const double* q, const double* v,
+                               const double* a) {
   const sp_rbd* t = d->tree;
-  int nv = t->nv;
   double* tau = d->tmp;  // (nv) unused value of tau
   sp_rbd_fk(d, q);
   sp__rbd_rnea_passes(d, tau, v, a);
@@ -35,6 +34,13 @@ void sp_rbd_rnea_derivatives(double* dq, double* dv, sp_rbd_data* d, const doubl
     if (p >= 0)
       for (int k = 0; k < 36; k++) d->Bc[36 * p + k] += d->Bc[36 * i + k];
   }
+}
+
+void sp_rbd_rnea_derivatives(double* dq, double* dv, sp_rbd_data* d, const double* q,
+                             const double* v, const double* a) {
+  const sp_rbd* t = d->tree;
+  int nv = t->nv;
+  sp__rbd_derivative_passes(d, q, v, a);
   // psi, phi, phid per dof
   double v0[6] = {0}, a0[6] = {0, 0, 0, -t->gravity[0], -t->gravity[1], -t->gravity[2]};
   for (int j = 0; j < nv; j++) {

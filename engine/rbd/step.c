@@ -53,8 +53,8 @@ static void apply_blocks(const sp_rbd* t, const double* vnext, double dt, int wh
   }
 }
 
-int sp_rbd_step(double* q_next, double* v_next, double* A, double* Bu, sp_rbd_data* d,
-                const double* q, const double* v, const double* u, double dt) {
+int sp_rbd_step(double* q_next, double* v_next, double* A, double* Bu, double* P,
+                sp_rbd_data* d, const double* q, const double* v, const double* u, double dt) {
   const sp_rbd* t = d->tree;
   int nv = t->nv, nu = t->nu, n2 = 2 * nv;
   size_t nn = (size_t)nv * (size_t)nv;
@@ -62,8 +62,10 @@ int sp_rbd_step(double* q_next, double* v_next, double* A, double* Bu, sp_rbd_da
   double *Gq = d->tmp + 4 * nv + 2 * nn, *Gv = Gq + nn, *Mi = Gv + nn;
   sp_rbd_actuate(t, tau, u);
   int rc;
-  if (A || Bu) {
-    rc = sp_rbd_aba_derivatives(vn, Gq, Gv, Bu ? Mi : NULL, d, q, v, tau);
+  int np = t->np;
+  if (A || Bu || P) {
+    rc = sp_rbd_aba_derivatives(vn, A ? Gq : NULL, A ? Gv : NULL, Bu ? Mi : NULL,
+                                P && np ? d->dp : NULL, d, q, v, tau);
     if (rc) return rc;
   } else {
     sp_rbd_aba(vn, d, q, v, tau);
@@ -96,6 +98,13 @@ int sp_rbd_step(double* q_next, double* v_next, double* A, double* Bu, sp_rbd_da
         Bu[(nv + r) * nu + a] = dt * Mi[r * nv + t->act_dof[a]] * t->act_gear[a];
     apply_blocks(t, vn, dt, 1, Bu, nu, Bu + nv * nu, nu, nu);
     for (int r = 0; r < nv * nu; r++) Bu[r] *= dt;
+  }
+  if (P && np) {
+    // dv+/dp = dt dqdd/dp, dq+/dp = Dv dt dv+/dp
+    for (int r = 0; r < nv; r++)
+      for (int c = 0; c < np; c++) P[(nv + r) * np + c] = dt * d->dp[r * np + c];
+    apply_blocks(t, vn, dt, 1, P, np, P + nv * np, np, np);
+    for (int r = 0; r < nv * np; r++) P[r] *= dt;
   }
   if (v_next) memcpy(v_next, vn, (size_t)nv * sizeof *vn);
   return SP_OK;

@@ -27,6 +27,8 @@ void sp_rbd_free(sp_rbd* t) {
   sp_free(t->act_gear);
   sp_free(t->param);
   sp_free(t->param_name);
+  sp_free(t->param_link);
+  sp_free(t->param_kind);
   sp_free(t);
 }
 
@@ -129,9 +131,12 @@ int sp_rbd_add(sp_rbd* t, const sp_rbd_link* l, int* index, char* msg, size_t n)
   return SP_OK;
 }
 
-static void add_param(sp_rbd* t, double* ptr, const char* link, const char* field) {
+static void add_param(sp_rbd* t, double* ptr, int i, int kind, const char* field) {
+  const char* link = t->links[i].name;
   if (t->param_name) {
     t->param[t->np] = ptr;
+    t->param_link[t->np] = i;
+    t->param_kind[t->np] = kind;
     snprintf(t->param_name[t->np], sizeof t->param_name[0], "%s.%s", link, field);
   }
   t->np++;
@@ -146,17 +151,17 @@ static void list_params(sp_rbd* t) {
     sp_rbd_link* l = &t->links[i];
     if (l->hidden) continue;
     char f[16];
-    add_param(t, &l->mass, l->name, "mass");
+    add_param(t, &l->mass, i, SP_RBD_P_MASS, "mass");
     for (int k = 0; k < 3; k++)
-      snprintf(f, sizeof f, "com_%s", xyz[k]), add_param(t, &l->com[k], l->name, f);
-    for (int k = 0; k < 6; k++) add_param(t, &l->inertia[k], l->name, in[k]);
+      snprintf(f, sizeof f, "com_%s", xyz[k]), add_param(t, &l->com[k], i, SP_RBD_P_COM + k, f);
+    for (int k = 0; k < 6; k++) add_param(t, &l->inertia[k], i, SP_RBD_P_INERTIA + k, in[k]);
     for (int k = 0; k < 3; k++)
-      snprintf(f, sizeof f, "pos_%s", xyz[k]), add_param(t, &l->pos[k], l->name, f);
+      snprintf(f, sizeof f, "pos_%s", xyz[k]), add_param(t, &l->pos[k], i, SP_RBD_P_POS + k, f);
     if (l->joint != SP_RBD_FIXED) {
-      add_param(t, &l->damping, l->name, "damping");
-      add_param(t, &l->armature, l->name, "armature");
+      add_param(t, &l->damping, i, SP_RBD_P_DAMPING, "damping");
+      add_param(t, &l->armature, i, SP_RBD_P_ARMATURE, "armature");
       if (l->joint == SP_RBD_REVOLUTE || l->joint == SP_RBD_PRISMATIC)
-        add_param(t, &l->stiffness, l->name, "stiffness");
+        add_param(t, &l->stiffness, i, SP_RBD_P_STIFFNESS, "stiffness");
     }
   }
 }
@@ -193,7 +198,10 @@ int sp_rbd_finalize(sp_rbd* t, char* msg, size_t n) {
   int np = t->np ? t->np : 1;
   t->param = sp_malloc((size_t)np * sizeof *t->param);
   t->param_name = sp_malloc((size_t)np * sizeof *t->param_name);
-  if (!t->dof_link || !t->dof_parent || !t->act_dof || !t->act_gear || !t->param || !t->param_name)
+  t->param_link = sp_malloc((size_t)np * sizeof *t->param_link);
+  t->param_kind = sp_malloc((size_t)np * sizeof *t->param_kind);
+  if (!t->dof_link || !t->dof_parent || !t->act_dof || !t->act_gear || !t->param || !t->param_name ||
+      !t->param_link || !t->param_kind)
     return sp_errorf(msg, n, SP_ENOMEM, "tree: out of memory");
   list_params(t);
   // dof chain: the previous dof on the path to the root
@@ -306,7 +314,8 @@ int sp_rbd_data_new(sp_rbd_data** out, const sp_rbd* t) {
                     6 * V,
                     6 * V,
                     V * V,
-                    4 * V + 5 * V * V};
+                    4 * V + 5 * V * V,
+                    V * (size_t)(t->np ? t->np : 1)};
   size_t total = 0;
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) total += sizes[i];
   sp_rbd_data* d = sp_calloc(1, sizeof *d + total * sizeof(double));
@@ -314,7 +323,7 @@ int sp_rbd_data_new(sp_rbd_data** out, const sp_rbd* t) {
   double* w = (double*)(d + 1);
   double** slots[] = {&d->R,   &d->p,   &d->S,    &d->I,  &d->Ic, &d->Bc,   &d->v,
                       &d->a,   &d->f,   &d->c,    &d->pA, &d->U,  &d->Dinv, &d->uu,
-                      &d->psi, &d->phi, &d->phid, &d->M,  &d->tmp};
+                      &d->psi, &d->phi, &d->phid, &d->M,  &d->tmp, &d->dp};
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) *slots[i] = w, w += sizes[i];
   d->tree = t;
   d->nlinks = t->nlinks;

@@ -355,7 +355,7 @@ static int t_aba_derivatives(lua_State* L) {
   double* dq = new_mat(L, nv, nv);
   double* dv = new_mat(L, nv, nv);
   double* dt = new_mat(L, nv, nv);
-  int rc = sp_rbd_aba_derivatives(qdd, dq, dv, dt, lt->d, q, v, tau);
+  int rc = sp_rbd_aba_derivatives(qdd, dq, dv, dt, NULL, lt->d, q, v, tau);
   if (rc) return spL_raise(L, rc, "aba_derivatives");
   return 4;
 }
@@ -378,7 +378,7 @@ static int t_step(lua_State* L) {
   double* vn = new_vec(L, t->nv);
   double* A = new_mat(L, 2 * t->nv, 2 * t->nv);
   double* B = new_mat(L, 2 * t->nv, t->nu);
-  int rc = sp_rbd_step(qn, vn, A, B, lt->d, q, v, u, dt);
+  int rc = sp_rbd_step(qn, vn, A, B, NULL, lt->d, q, v, u, dt);
   if (rc) return spL_raise(L, rc, "step");
   return 4;
 }

@@ -70,7 +70,7 @@ TEST(aba_derivatives_match_central_differences) {
     double q[64], v[64], tau[64], qdd[64], qdd2[64], dq[4096], dv[4096], dt[4096], fq[4096],
         fv[4096], ft[4096];
     rt_state(t, &r, q, v, tau);
-    CHECK_INT(sp_rbd_aba_derivatives(qdd, dq, dv, dt, d, q, v, tau), SP_OK);
+    CHECK_INT(sp_rbd_aba_derivatives(qdd, dq, dv, dt, NULL, d, q, v, tau), SP_OK);
     sp_rbd_aba(qdd2, d, q, v, tau);
     CHECK(max_rel(qdd, qdd2, nv) < 1e-12);
     fd(fq, nv, sp_rbd_aba, d, q, v, tau, 0);
@@ -91,7 +91,7 @@ static void step_out(double* out, sp_rbd_data* d, const double* q, const double*
                      const double* u) {
   const sp_rbd* t = d->tree;
   double qn[64];
-  sp_rbd_step(qn, out + t->nv, NULL, NULL, d, q, v, u ? u : step_u, 0.05);
+  sp_rbd_step(qn, out + t->nv, NULL, NULL, NULL, d, q, v, u ? u : step_u, 0.05);
   sp_rbd_difference(t, out, step_ref, qn);
 }
 
@@ -106,7 +106,7 @@ TEST(step_jacobians_match_central_differences_in_the_tangent_space) {
     double q[64], v[64], u[64], qn[64], vn[64], A[128 * 128], B[128 * 64];
     rt_state(t, &r, q, v, u);
     for (int k = 0; k < nv; k++) v[k] *= 3;  // large rotations in one step
-    CHECK_INT(sp_rbd_step(qn, vn, A, B, d, q, v, u, 0.05), SP_OK);
+    CHECK_INT(sp_rbd_step(qn, vn, A, B, NULL, d, q, v, u, 0.05), SP_OK);
     step_ref = qn;
     // columns wrt q, v: (2nv x nv) each, compared with A's column blocks
     double Fq[128 * 64], Fv[128 * 64];
@@ -130,6 +130,54 @@ TEST(step_jacobians_match_central_differences_in_the_tangent_space) {
       for (int i = 0; i < n2; i++) eu = fmax(eu, fabs(B[i * nu + a] - (op[i] - om[i]) / (2 * H)));
     }
     CHECK(eu < 1e-6);
+    sp_rbd_data_free(d);
+    sp_rbd_free(t);
+  }
+}
+
+// central differences over the tree's named parameters of out = fn(...) (rows entries)
+static void fd_params(double* J, int rows, eval_fn fn, sp_rbd_data* d, const double* q,
+                      const double* v, const double* x) {
+  const sp_rbd* t = d->tree;
+  int np = t->np;
+  double op[128], om[128];
+  for (int i = 0; i < np; i++) {
+    double p0 = *t->param[i], h = 1e-6 * fmax(1, fabs(p0));
+    *t->param[i] = p0 + h;
+    fn(op, d, q, v, x);
+    *t->param[i] = p0 - h;
+    fn(om, d, q, v, x);
+    *t->param[i] = p0;
+    for (int r = 0; r < rows; r++) J[r * np + i] = (op[r] - om[r]) / (2 * h);
+  }
+}
+
+TEST(parameter_derivatives_of_rnea_aba_and_the_step_match_central_differences) {
+  static double an[128 * 400], num[128 * 400], P[128 * 400];
+  for (int s = 0; s < NS; s++) {
+    sp_rbd* t = rt_tree(1200 + s, 7, s % 2, 0);
+    sp_rbd_data* d;
+    CHECK_INT(sp_rbd_data_new(&d, t), SP_OK);
+    CHECK(t->np <= 400);
+    sp_rng r;
+    sp_rng_seed(&r, s, 12);
+    int nv = t->nv, np = t->np;
+    double q[64], v[64], a[64], qn[64], vn[64];
+    rt_state(t, &r, q, v, a);
+    sp_rbd_rnea_dparams(an, d, q, v, a);
+    fd_params(num, nv, sp_rbd_rnea, d, q, v, a);
+    CHECK(max_rel(an, num, nv * np) < 1e-6);
+    double big = 0;  // the parameters matter: the comparison is not between zeros
+    for (int k = 0; k < nv * np; k++) big = fmax(big, fabs(num[k]));
+    CHECK(big > 0.1);
+    CHECK_INT(sp_rbd_aba_derivatives(NULL, NULL, NULL, NULL, an, d, q, v, a), SP_OK);
+    fd_params(num, nv, sp_rbd_aba, d, q, v, a);
+    CHECK(max_rel(an, num, nv * np) < 1e-6);
+    // the step: u = a's first nu entries
+    CHECK_INT(sp_rbd_step(qn, vn, NULL, NULL, P, d, q, v, a, 0.05), SP_OK);
+    step_ref = qn;
+    fd_params(num, 2 * nv, step_out, d, q, v, a);
+    CHECK(max_rel(P, num, 2 * nv * np) < 1e-6);
     sp_rbd_data_free(d);
     sp_rbd_free(t);
   }

@@ -94,7 +94,7 @@ TEST(semi_implicit_model_is_sp_rbd_step_with_its_jacobians) {
     sp_model_step(m, xn, x, u);
     sp_rbd_data* d;
     CHECK_INT(sp_rbd_data_new(&d, t), SP_OK);
-    sp_rbd_step(qn, vn, NULL, NULL, d, x, x + t->nq, u, 0.02);
+    sp_rbd_step(qn, vn, NULL, NULL, NULL, d, x, x + t->nq, u, 0.02);
     CHECK(rt_err(xn, qn, t->nq) < 1e-14);
     CHECK(rt_err(xn + t->nq, vn, t->nv) < 1e-14);
     CHECK(fd_err_step(m, x, u) < 1e-6);
