@@ -15,6 +15,9 @@ typedef struct rbd_user {
   char name[SP_RBD_NAME];
   const char** x_names;  // (nx)
   const char** u_names;  // (nu)
+  const char** p_names;  // (np) the tree's parameter names
+  double* p0;            // (np) the tree's parameters when the model was made
+  double* Gp;            // (nv x np)
   char* names;           // storage
   double* Gq;            // (nv x nv)
   double* Gv;            // (nv x nv)
@@ -27,6 +30,12 @@ typedef struct rbd_user {
 
 static rbd_user* user_of(const sp_model* m) {
   return (rbd_user*)m->user;
+}
+
+// the model's parameters become the tree's before every evaluation
+static void apply(rbd_user* s, const double* p) {
+  sp_rbd* t = s->t;
+  for (int i = 0; i < t->np; i++) *t->param[i] = p[i];
 }
 
 // quaternion product o = a * b (w, x, y, z)
@@ -42,6 +51,7 @@ static void cont_f(const sp_model* m, double* xd, const double* x, const double*
   rbd_user* s = user_of(m);
   const sp_rbd* t = s->t;
   const double *q = x, *v = x + t->nq;
+  apply(s, p);
   for (int i = 0; i < t->nlinks; i++) {
     const sp_rbd_link* l = &t->links[i];
     if (l->nq == 1) xd[l->iq] = v[l->iv];
@@ -60,8 +70,10 @@ static void cont_jac(const sp_model* m, double* fx, double* fu, double* fp, cons
   const sp_rbd* t = s->t;
   int nq = t->nq, nv = t->nv, nx = nq + nv, nu = t->nu;
   const double *q = x, *v = x + nq;
+  apply(s, p);
   sp_rbd_actuate(t, s->tau, u);
-  sp_rbd_aba_derivatives(s->qdd, s->Gq, s->Gv, fu ? s->Mi : NULL, NULL, s->d, q, v, s->tau);
+  sp_rbd_aba_derivatives(s->qdd, s->Gq, s->Gv, fu ? s->Mi : NULL, fp && t->np ? s->Gp : NULL, s->d,
+                         q, v, s->tau);
   memset(fx, 0, (size_t)nx * (size_t)nx * sizeof *fx);
   for (int i = 0; i < t->nlinks; i++) {
     const sp_rbd_link* l = &t->links[i];
@@ -100,12 +112,18 @@ static void cont_jac(const sp_model* m, double* fx, double* fu, double* fp, cons
       for (int a = 0; a < nu; a++)
         fu[(nq + r) * nu + a] = s->Mi[r * nv + t->act_dof[a]] * t->act_gear[a];
   }
+  if (fp && t->np) {
+    int np = t->np;
+    memset(fp, 0, (size_t)nq * (size_t)np * sizeof *fp);
+    memcpy(fp + (size_t)nq * (size_t)np, s->Gp, (size_t)nv * (size_t)np * sizeof *fp);
+  }
 }
 
 static void semi_f(const sp_model* m, double* xn, const double* x, const double* u,
                    const double* p) {
   rbd_user* s = user_of(m);
   int nq = s->t->nq;
+  apply(s, p);
   sp_rbd_step(xn, xn + nq, NULL, NULL, NULL, s->d, x, x + nq, u, m->dt);
 }
 
@@ -113,7 +131,8 @@ static void semi_jac(const sp_model* m, double* fx, double* fu, double* fp, cons
                      const double* u, const double* p) {
   rbd_user* s = user_of(m);
   int nq = s->t->nq, nx = 2 * s->t->nv, nu = s->t->nu;
-  sp_rbd_step(NULL, NULL, fx, s->Bu, NULL, s->d, x, x + nq, u, m->dt);
+  apply(s, p);
+  sp_rbd_step(NULL, NULL, fx, s->Bu, fp && s->t->np ? fp : NULL, s->d, x, x + nq, u, m->dt);
   if (fu) memcpy(fu, s->Bu, (size_t)nx * (size_t)nu * sizeof *fu);
 }
 
@@ -126,6 +145,9 @@ static void user_free(rbd_user* s) {
   sp_rbd_data_free(s->d);
   sp_free(s->x_names);
   sp_free(s->u_names);
+  sp_free(s->p_names);
+  sp_free(s->p0);
+  sp_free(s->Gp);
   sp_free(s->names);
   sp_free(s->Gq);
   sp_free(s);
@@ -186,6 +208,15 @@ int sp_rbd_model_new(sp_model** out, sp_rbd* t, double dt, sp_rbd_scheme scheme,
   int rc = sp_rbd_data_new(&s->d, t);
   if (!rc) rc = make_names(s);
   if (!rc) {
+    int np = t->np ? t->np : 1;
+    s->p_names = sp_calloc((size_t)np, sizeof *s->p_names);
+    s->p0 = sp_calloc((size_t)np, sizeof *s->p0);
+    s->Gp = sp_calloc((size_t)nv * (size_t)np, sizeof *s->Gp);
+    if (!s->p_names || !s->p0 || !s->Gp) rc = SP_ENOMEM;
+    for (int i = 0; !rc && i < t->np; i++)
+      s->p_names[i] = t->param_name[i], s->p0[i] = *t->param[i];
+  }
+  if (!rc) {
     s->Gq = sp_malloc((3 * nn + 2 * (size_t)nv + 4 * nn + 2 * (size_t)nv * (size_t)(nu + 1)) *
                       sizeof(double));
     if (!s->Gq) rc = SP_ENOMEM;
@@ -197,8 +228,6 @@ int sp_rbd_model_new(sp_model** out, sp_rbd* t, double dt, sp_rbd_scheme scheme,
   s->Gv = s->Gq + nn, s->Mi = s->Gv + nn, s->tau = s->Mi + nn, s->qdd = s->tau + nv;
   s->A = s->qdd + nv, s->Bu = s->A + 4 * nn;
   snprintf(s->name, sizeof s->name, "%s", name ? name : "rbd");
-  static const double no_p[1] = {0};
-  static const char* const no_names[1] = {NULL};
   s->cls = (sp_model_class){
       .name = s->name,
       .doc = scheme == SP_RBD_SEMI_IMPLICIT
@@ -206,11 +235,11 @@ int sp_rbd_model_new(sp_model** out, sp_rbd* t, double dt, sp_rbd_scheme scheme,
                  : "articulated rigid-body tree, xdot = (qdot, ABA) (engine/rbd)",
       .nx = scheme == SP_RBD_SEMI_IMPLICIT ? 2 * nv : t->nq + nv,
       .nu = nu,
-      .np = 0,
+      .np = t->np,
       .x_names = s->x_names,
       .u_names = s->u_names,
-      .p_names = no_names,
-      .p_default = no_p,
+      .p_names = s->p_names,
+      .p_default = s->p0,
       .discrete = scheme == SP_RBD_SEMI_IMPLICIT,
       .f = scheme == SP_RBD_SEMI_IMPLICIT ? semi_f : cont_f,
       .f_jac = scheme == SP_RBD_SEMI_IMPLICIT ? semi_jac : cont_jac,

@@ -14,8 +14,10 @@
 //                       Jacobians of step.c. Only for trees without ball/free joints (where the
 //                       tangent and ambient coordinates agree); sp_rbd_step gives the manifold
 //                       version with tangent-space Jacobians for any tree.
-// The model has no sp_model parameters (np = 0): perturb the tree's named parameters
-// (sp_rbd_param_set) and the model uses them at its next evaluation.
+// The model's parameters are the tree's named parameters (np, p_names, defaults = their values
+// when the model is made), with exact Jacobians P = dstep/dp. The model writes its parameters
+// into the tree before every evaluation, so change them on the model (sp_model_set_param); a
+// later sp_rbd_param_set on the tree is overridden at the model's next evaluation.
 #ifndef SP_RBD_RBD_MODEL_H
 #define SP_RBD_RBD_MODEL_H
 

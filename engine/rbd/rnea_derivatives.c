@@ -19,8 +19,7 @@
 #include "engine/rbd/internal.h"
 #include "engine/rbd/spatial.h"
 
-void sp__rbd_derivative_passes(sp_rbd_data* d, const double* q, const double* v,
-                               const double* a) {
+void sp__rbd_derivative_passes(sp_rbd_data* d, const double* q, const double* v, const double* a) {
   const sp_rbd* t = d->tree;
   double* tau = d->tmp;  // (nv) unused value of tau
   sp_rbd_fk(d, q);

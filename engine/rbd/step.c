@@ -53,8 +53,8 @@ static void apply_blocks(const sp_rbd* t, const double* vnext, double dt, int wh
   }
 }
 
-int sp_rbd_step(double* q_next, double* v_next, double* A, double* Bu, double* P,
-                sp_rbd_data* d, const double* q, const double* v, const double* u, double dt) {
+int sp_rbd_step(double* q_next, double* v_next, double* A, double* Bu, double* P, sp_rbd_data* d,
+                const double* q, const double* v, const double* u, double dt) {
   const sp_rbd* t = d->tree;
   int nv = t->nv, nu = t->nu, n2 = 2 * nv;
   size_t nn = (size_t)nv * (size_t)nv;

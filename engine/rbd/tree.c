@@ -200,8 +200,8 @@ int sp_rbd_finalize(sp_rbd* t, char* msg, size_t n) {
   t->param_name = sp_malloc((size_t)np * sizeof *t->param_name);
   t->param_link = sp_malloc((size_t)np * sizeof *t->param_link);
   t->param_kind = sp_malloc((size_t)np * sizeof *t->param_kind);
-  if (!t->dof_link || !t->dof_parent || !t->act_dof || !t->act_gear || !t->param || !t->param_name ||
-      !t->param_link || !t->param_kind)
+  if (!t->dof_link || !t->dof_parent || !t->act_dof || !t->act_gear || !t->param ||
+      !t->param_name || !t->param_link || !t->param_kind)
     return sp_errorf(msg, n, SP_ENOMEM, "tree: out of memory");
   list_params(t);
   // dof chain: the previous dof on the path to the root
@@ -321,8 +321,8 @@ int sp_rbd_data_new(sp_rbd_data** out, const sp_rbd* t) {
   sp_rbd_data* d = sp_calloc(1, sizeof *d + total * sizeof(double));
   if (!d) return SP_ENOMEM;
   double* w = (double*)(d + 1);
-  double** slots[] = {&d->R,   &d->p,   &d->S,    &d->I,  &d->Ic, &d->Bc,   &d->v,
-                      &d->a,   &d->f,   &d->c,    &d->pA, &d->U,  &d->Dinv, &d->uu,
+  double** slots[] = {&d->R,   &d->p,   &d->S,    &d->I,  &d->Ic,  &d->Bc,   &d->v,
+                      &d->a,   &d->f,   &d->c,    &d->pA, &d->U,   &d->Dinv, &d->uu,
                       &d->psi, &d->phi, &d->phid, &d->M,  &d->tmp, &d->dp};
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) *slots[i] = w, w += sizes[i];
   d->tree = t;

@@ -14,7 +14,8 @@
 //   t:step(q, v, u, dt) -> q+, v+, A, B      t:integrate(q, v, dt)  t:neutral()
 //   t:jacobian(q, link [, point]) -> J (6 x nv)     t:placement(q, link) -> R, p
 //   t:model { dt = 0.01, scheme = "continuous" | "semi_implicit", integrator = "rk4" | "euler",
-//             substeps = 1 } -> a spinal.model
+//             substeps = 1 } -> a spinal.model whose parameters are the tree's (m.p_names);
+//             it writes them into the tree at each evaluation (use m:set_param once it exists)
 // Errors name the body and field: "bodies[3] ('shin'): inertia must be ...".
 #include "engine/rbd/rbd.h"
 

@@ -116,6 +116,26 @@ describe("spinal.rbd", function()
                                                                                  true))
   end)
 
+  it("gives the model the tree's named parameters, with exact parameter Jacobians", function()
+    local t = assert(rbd.load_mjcf(src .. "/robots/cartpole.xml"))
+    local m = t:model { dt = 0.01 }
+    local n = 0
+    for _ in pairs(t.params) do n = n + 1 end
+    assert.equal(n, m.np)
+    local x, u = { 0.1, 0.2, 0.3, -0.1 }, { 0.5 }
+    local _, _, P = m:jac(x, u)
+    local j
+    for k, name in ipairs(m.p_names) do if name == "pole.mass" then j = k end end
+    local p0, h = m.params["pole.mass"], 1e-6
+    m:set_param("pole.mass", p0 + h)
+    local a = m:step(x, u)
+    m:set_param("pole.mass", p0 - h)
+    local b = m:step(x, u)
+    m:set_param("pole.mass", p0)
+    for i = 1, 4 do assert.is_true(math.abs(P[i][j] - (a[i] - b[i]) / (2 * h)) < 1e-6) end
+    assert.is_true(math.abs(a[4] - b[4]) > 1e-9)
+  end)
+
   it("keeps its tree alive while a model made from it lives", function()
     local m
     do

@@ -1,7 +1,7 @@
 // test_rbd_model.c: a tree as an sp_model: the continuous class's Jacobians in ambient
-// coordinates (quaternions included) and model.c's RK4 step Jacobians against central
-// differences, the semi-implicit class against sp_rbd_step, and an LQR designed on a cart-pole
-// tree through sp_lqr_design that balances it.
+// coordinates (quaternions included) and model.c's RK4 step Jacobians, parameters included,
+// against central differences, the semi-implicit class against sp_rbd_step, and an LQR designed on
+// a cart-pole tree through sp_lqr_design that balances it.
 #include <string.h>
 
 #include "engine/core/alloc.h"
@@ -54,6 +54,27 @@ static double fd_err_step(sp_model* m, const double* x, const double* u) {
   return e;
 }
 
+// max relative error of the parameter Jacobian P of the step against central differences of m->p
+static double fd_err_params(sp_model* m, const double* x, const double* u) {
+  static double P[128 * 400];
+  int nx = m->nx, np = m->np;
+  double fp[128], fm[128], e = 0;
+  sp_model_step_jac(m, NULL, NULL, NULL, P, x, u);
+  for (int j = 0; j < np; j++) {
+    double p0 = m->p[j], h = 1e-6 * fmax(1, fabs(p0));
+    m->p[j] = p0 + h;
+    sp_model_step(m, fp, x, u);
+    m->p[j] = p0 - h;
+    sp_model_step(m, fm, x, u);
+    m->p[j] = p0;
+    for (int i = 0; i < nx; i++) {
+      double an = P[i * np + j];
+      e = fmax(e, fabs(an - (fp[i] - fm[i]) / (2 * h)) / (1 + fabs(an)));
+    }
+  }
+  return e;
+}
+
 TEST(continuous_model_jacobians_match_central_differences_with_quaternions) {
   for (int s = 0; s < 4; s++) {
     sp_rbd* t = rt_tree(900 + s, 7, 1, 0);
@@ -70,6 +91,8 @@ TEST(continuous_model_jacobians_match_central_differences_with_quaternions) {
       for (int k = 0; k < t->nq; k++) x[k] *= 1.1;
     CHECK(fd_err_f(m, x, u) < 1e-6);
     CHECK(fd_err_step(m, x, u) < 1e-6);
+    CHECK_INT(m->np, t->np);
+    CHECK(fd_err_params(m, x, u) < 1e-6);
     sp_rbd_model_free(m);
     sp_rbd_free(t);
   }
@@ -98,6 +121,7 @@ TEST(semi_implicit_model_is_sp_rbd_step_with_its_jacobians) {
     CHECK(rt_err(xn, qn, t->nq) < 1e-14);
     CHECK(rt_err(xn + t->nq, vn, t->nv) < 1e-14);
     CHECK(fd_err_step(m, x, u) < 1e-6);
+    CHECK(fd_err_params(m, x, u) < 1e-6);
     uint64_t n0 = sp_alloc_count();
     double A[128 * 128], B[128 * 64];
     for (int k = 0; k < 5; k++) sp_model_step_jac(m, xn, A, B, NULL, x, u);
