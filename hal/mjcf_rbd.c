@@ -36,6 +36,20 @@ int sp_mjcf_rbd_from_model(sp_rbd** out, const mjModel* m, char* msg, size_t n) 
     rc = sp_errorf(msg, n, SP_ENOMEM, "mjcf: out of memory");
     goto done;
   }
+  // smooth passive forces the tree does not model: refuse rather than disagree silently
+  if (m->opt.density != 0 || m->opt.viscosity != 0) {
+    rc = sp_errorf(msg, n, SP_EUNSUPPORTED,
+                   "mjcf: option density/viscosity (fluid forces) is not supported");
+    goto done;
+  }
+  for (int k = 0; k < m->ntendon; k++)
+    if (m->tendon_stiffness[k] != 0 || m->tendon_damping[k] != 0) {
+      const char* tn = mj_id2name(m, mjOBJ_TENDON, k);
+      rc = sp_errorf(msg, n, SP_EUNSUPPORTED,
+                     "mjcf: tendon %d ('%s'): tendon stiffness and damping are not supported", k,
+                     tn ? tn : "");
+      goto done;
+    }
   for (int k = 0; k < 3; k++) t->gravity[k] = m->opt.gravity[k];
   last[0] = -1;
   // links in body order, so q and v follow MuJoCo's joint order
@@ -113,36 +127,60 @@ int sp_mjcf_rbd_from_model(sp_rbd** out, const mjModel* m, char* msg, size_t n) 
     }
     last[b] = parent;
   }
-  // motor actuators on hinges and slides
+  // actuators on hinges and slides: force = gain u + b0 + b1 length + b2 velocity with
+  // length = gear q, so tau = gear gain u plus a spring (-gear^2 b1) and damper (-gear^2 b2)
   for (int a = 0; a < m->nu; a++) {
     int j = m->actuator_trnid[2 * a];
     const char* an = mj_id2name(m, mjOBJ_ACTUATOR, a);
+    int affine = m->actuator_biastype[a] == mjBIAS_AFFINE;
     if (m->actuator_trntype[a] != mjTRN_JOINT || m->actuator_dyntype[a] != mjDYN_NONE ||
-        m->actuator_gaintype[a] != mjGAIN_FIXED || m->actuator_biastype[a] != mjBIAS_NONE ||
+        m->actuator_gaintype[a] != mjGAIN_FIXED ||
+        (m->actuator_biastype[a] != mjBIAS_NONE && !affine) ||
         (m->jnt_type[j] != mjJNT_HINGE && m->jnt_type[j] != mjJNT_SLIDE)) {
       rc = sp_errorf(msg, n, SP_EUNSUPPORTED,
-                     "mjcf: actuator %d ('%s'): only motors (fixed gain, no bias, no dynamics) on "
-                     "a hinge or slide joint are supported",
+                     "mjcf: actuator %d ('%s'): only fixed-gain actuators with no or affine bias "
+                     "and no activation dynamics (motor, position, velocity) on a hinge or slide "
+                     "joint are supported",
                      a, an ? an : "");
       goto done;
     }
     sp_rbd_link* l = &t->links[jlink[j]];
-    if (l->actuated) {
-      rc = sp_errorf(msg, n, SP_EUNSUPPORTED,
-                     "mjcf: actuator %d ('%s'): a second actuator on "
-                     "joint '%s'",
-                     a, an ? an : "", l->name);
-      goto done;
-    }
     l->actuated = 1;
-    l->gear = m->actuator_gear[6 * a] * m->actuator_gainprm[mjNGAIN * a];
+    if (affine) {
+      double g = m->actuator_gear[6 * a];
+      const double* b = m->actuator_biasprm + mjNBIAS * a;
+      double k = -g * g * b[1], c = -g * g * b[2], f0 = g * b[0];
+      if (k < 0 || c < 0 || (k == 0 && f0 != 0)) {
+        rc = sp_errorf(msg, n, SP_EUNSUPPORTED,
+                       "mjcf: actuator %d ('%s'): its bias is not a spring and damper on the joint",
+                       a, an ? an : "");
+        goto done;
+      }
+      // combine with the joint's spring: k_j (q - r_j) + k (q - f0 / k)
+      if (k > 0) {
+        l->springref = (l->stiffness * l->springref + f0) / (l->stiffness + k);
+        l->stiffness += k;
+      }
+      l->damping += c;
+    }
   }
   if ((rc = sp_rbd_finalize(t, msg, n))) goto done;
-  // u in MuJoCo's actuator order
+  // u in MuJoCo's actuator order (several actuators may drive one joint)
+  if (m->nu > 0) {
+    int* ad = sp_realloc(t->act_dof, (size_t)m->nu * sizeof *ad);
+    if (ad) t->act_dof = ad;
+    double* ag = ad ? sp_realloc(t->act_gear, (size_t)m->nu * sizeof *ag) : NULL;
+    if (ag) t->act_gear = ag;
+    if (!ad || !ag) {
+      rc = sp_errorf(msg, n, SP_ENOMEM, "mjcf: out of memory");
+      goto done;
+    }
+  }
+  t->nu = m->nu;
   for (int a = 0; a < m->nu; a++) {
     const sp_rbd_link* l = &t->links[jlink[m->actuator_trnid[2 * a]]];
     t->act_dof[a] = l->iv;
-    t->act_gear[a] = l->gear;
+    t->act_gear[a] = m->actuator_gear[6 * a] * m->actuator_gainprm[mjNGAIN * a];
   }
   // q and v must have MuJoCo's layout
   for (int j = 0; j < m->njnt; j++) {

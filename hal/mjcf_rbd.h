@@ -6,10 +6,12 @@
 // Mapping: a body with k joints becomes k links, the first placed at body_pos/quat, the last named
 // after the body and carrying its inertia, the others named "<body>/<joint>"; a body without
 // joints becomes a fixed link. q and v then have MuJoCo's qpos and qvel layout (checked), and u
-// MuJoCo's ctrl order, tau = gear * gain * u (ctrl is not clamped by the tree). Not imported (an
-// SP_EUNSUPPORTED error naming the element): actuators other than a fixed-gain, bias-free motor on
-// a hinge or slide, springs on ball/free joints. Ignored: contacts, joint limits, friction loss,
-// equality constraints, tendons (the tree is the smooth, unconstrained dynamics).
+// MuJoCo's ctrl order, tau = gear * gain * u (ctrl and forces are not clamped by the tree); an
+// affine bias (position and velocity servos) becomes joint stiffness, springref and damping.
+// Refused (SP_EUNSUPPORTED, naming the element): other actuators (activation dynamics, non-joint
+// transmissions, non-fixed gains), springs on ball/free joints, tendon stiffness or damping, fluid
+// forces (density, viscosity). Ignored: contacts, joint limits, friction loss, equality
+// constraints and tendon geometry (the tree is the smooth, unconstrained dynamics).
 #ifndef SP_HAL_MJCF_RBD_H
 #define SP_HAL_MJCF_RBD_H
 

@@ -164,7 +164,6 @@ static int make_names(rbd_user* s) {
   if (!s->names || !s->x_names || !s->u_names) return SP_ENOMEM;
   static const char* const qs[] = {"w", "x", "y", "z"};
   static const char* const ws[] = {"wx", "wy", "wz"};
-  int a = 0;
   for (int i = 0; i < t->nlinks; i++) {
     const sp_rbd_link* l = &t->links[i];
     for (int k = 0; k < l->nq; k++) {
@@ -182,15 +181,19 @@ static int make_names(rbd_user* s) {
       else
         snprintf(b, per, "v.%s.%s", l->name, ws[k]);
       s->x_names[t->nq + l->iv + k] = b;
-      if (l->actuated) {
-        char* c = s->names + (size_t)(nx + a) * per;
-        if (l->nv == 1)
-          snprintf(c, per, "u.%s", l->name);
-        else
-          snprintf(c, per, "u.%s.%s", l->name, ws[k]);
-        s->u_names[a++] = c;
-      }
     }
+  }
+  // actions in the tree's actuator order; a dof driven twice gets "#2"
+  for (int a = 0; a < nu; a++) {
+    int k = t->act_dof[a], dup = 1;
+    for (int b = 0; b < a; b++) dup += t->act_dof[b] == k;
+    const sp_rbd_link* l = &t->links[t->dof_link[k]];
+    char* c = s->names + (size_t)(nx + a) * per;
+    if (dup > 1)
+      snprintf(c, per, "u.%s#%d", l->name, dup);
+    else
+      snprintf(c, per, "u.%s", l->name);
+    s->u_names[a] = c;
   }
   return SP_OK;
 }

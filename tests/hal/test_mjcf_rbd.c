@@ -89,6 +89,51 @@ TEST(free_floating_quadruped_tree_matches_mujoco) {
   compare(sp_failed_, robot("quadruped_tree.xml"), 20);
 }
 
+// write xml to a temporary file; path receives its name (remove it after use)
+static int write_tmp(char* path, const char* xml) {
+  strcpy(path, "/tmp/spinal_mjcf_XXXXXX");
+  int fd = mkstemp(path);
+  if (fd < 0) return -1;
+  FILE* f = fdopen(fd, "w");
+  fputs(xml, f);
+  fclose(f);
+  return 0;
+}
+
+// servos (position, velocity), two actuators on one joint, springs with springref, refs, a ball
+// joint and a body with three joints
+static const char* servo_xml =
+    "<mujoco><option gravity='0.5 0 -9.81'/><worldbody>"
+    "<body name='a' pos='0 0 1' quat='0.9 0.1 0.2 0.3'>"
+    "  <joint name='ja' axis='0 1 0' ref='0.3' stiffness='2' springref='0.5' damping='0.2'/>"
+    "  <joint name='jb' type='slide' axis='1 0 1' ref='0.1' armature='0.05'/>"
+    "  <joint name='jc' axis='1 0 0' pos='0 0 0.1'/>"
+    "  <geom type='capsule' fromto='0 0 0 0.3 0 0' size='0.05'/>"
+    "  <body name='b' pos='0.3 0 0'><joint name='jd' type='ball' pos='0 0 0.05' damping='0.1'/>"
+    "    <geom type='box' size='0.1 0.05 0.02' pos='0.1 0 0'/></body>"
+    "</body></worldbody><actuator>"
+    "  <position name='pa' joint='ja' kp='30' gear='2'/>"
+    "  <velocity name='vb' joint='jb' kv='4'/>"
+    "  <motor name='mc' joint='jc' gear='3'/>"
+    "  <motor name='ma' joint='ja' gear='1.5'/>"
+    "</actuator></mujoco>";
+
+TEST(servo_actuators_springs_refs_and_ball_joints_match_mujoco) {
+  char path[64];
+  CHECK(write_tmp(path, servo_xml) == 0);
+  int failed = 0;
+  compare(&failed, path, 20);
+  sp_rbd* t;
+  char msg[256];
+  int rc = sp_mjcf_rbd_load(&t, path, msg, sizeof msg);
+  remove(path);
+  CHECK(!failed);
+  CHECK_INT(rc, SP_OK);
+  CHECK_INT(t->nu, 4);
+  CHECK_INT(t->act_dof[0], t->act_dof[3]);  // two actuators on ja
+  sp_rbd_free(t);
+}
+
 TEST(import_keeps_mujoco_layout_names_and_actuator_order) {
   sp_rbd* t;
   char msg[256];
@@ -117,7 +162,7 @@ TEST(missing_file_and_unsupported_actuator_are_reported) {
   const char* xml =
       "<mujoco><worldbody><body name='b'><joint name='j' axis='0 1 0'/>"
       "<geom size='.1' mass='1'/></body></worldbody>"
-      "<actuator><position name='servo' joint='j' kp='10'/></actuator></mujoco>";
+      "<actuator><general name='servo' joint='j' dyntype='filter'/></actuator></mujoco>";
   char path[] = "/tmp/spinal_mjcf_XXXXXX";
   int fd = mkstemp(path);
   CHECK(fd >= 0);
@@ -128,6 +173,14 @@ TEST(missing_file_and_unsupported_actuator_are_reported) {
   remove(path);
   CHECK_INT(rc, SP_EUNSUPPORTED);
   CHECK(strstr(msg, "'servo'") != NULL);
+  // fluid forces would make the tree disagree with MuJoCo: refused, not ignored
+  CHECK(write_tmp(path,
+                  "<mujoco><option density='1.2'/><worldbody><body><joint/>"
+                  "<geom size='.1'/></body></worldbody></mujoco>") == 0);
+  rc = sp_mjcf_rbd_load(&t, path, msg, sizeof msg);
+  remove(path);
+  CHECK_INT(rc, SP_EUNSUPPORTED);
+  CHECK(strstr(msg, "density") != NULL);
 }
 
 TEST_MAIN()
