@@ -89,6 +89,58 @@ TEST(free_floating_quadruped_tree_matches_mujoco) {
   compare(sp_failed_, robot("quadruped_tree.xml"), 20);
 }
 
+// our manifold semi-implicit step's exact A, B against MuJoCo's own finite-difference transition
+// Jacobians (mjd_transitionFD, tangent space) of its Euler step, with damping removed (MuJoCo's
+// Euler treats damping implicitly, the tree's step explicitly)
+static void compare_step(int* sp_failed_, const char* path) {
+  char err[512] = "";
+  mjModel* m = mj_loadXML(path, NULL, err, sizeof err);
+  if (!m) SP_FAIL_("cannot load %s: %s", path, err);
+  m->opt.disableflags |= mjDSBL_CONTACT | mjDSBL_LIMIT | mjDSBL_EQUALITY | mjDSBL_FRICTIONLOSS;
+  m->opt.integrator = mjINT_EULER;
+  for (int i = 0; i < m->nv; i++) m->dof_damping[i] = 0;
+  mjData* d = mj_makeData(m);
+  sp_rbd* t;
+  char msg[256];
+  if (sp_mjcf_rbd_from_model(&t, m, msg, sizeof msg)) SP_FAIL_("%s: %s", path, msg);
+  sp_rbd_data* w;
+  CHECK_INT(sp_rbd_data_new(&w, t), SP_OK);
+  int nv = m->nv, nu = m->nu, n = 2 * nv;
+  double* buf = malloc(sizeof(double) * (size_t)(2 * n * n + 2 * n * nu + 2 * nv + 8));
+  double *A = buf, *Am = A + n * n, *B = Am + n * n, *Bm = B + n * nu, *qn = Bm + n * nu;
+  double* vn = qn + nv + 8;
+  sp_rng r;
+  sp_rng_seed(&r, 5, 0);
+  double ea = 0, eb = 0;
+  for (int s = 0; s < 3; s++) {
+    mj_resetData(m, d);
+    for (int i = 0; i < nv; i++) d->qvel[i] = sp_rng_normal(&r);
+    mj_integratePos(m, d->qpos, d->qvel, 0.3);
+    for (int i = 0; i < nv; i++) d->qvel[i] = sp_rng_normal(&r);
+    for (int a = 0; a < nu; a++) d->ctrl[a] = sp_rng_uniform(&r) - 0.5;
+    mj_forward(m, d);
+    mjd_transitionFD(m, d, 1e-7, 1, Am, nu ? Bm : NULL, NULL, NULL);
+    CHECK_INT(sp_rbd_step(qn, vn, A, B, NULL, w, d->qpos, d->qvel, d->ctrl, m->opt.timestep),
+              SP_OK);
+    ea = fmax(ea, rel(A, Am, n * n));
+    if (nu) eb = fmax(eb, rel(B, Bm, n * nu));
+  }
+  printf("  %s: step A %.1e, B %.1e (vs mjd_transitionFD)\n", path, ea, eb);
+  free(buf);
+  sp_rbd_data_free(w);
+  sp_rbd_free(t);
+  mj_deleteData(d);
+  mj_deleteModel(m);
+  CHECK(ea < 1e-6);
+  CHECK(eb < 1e-6);
+}
+
+TEST(step_jacobians_match_mujoco_transition_fd_on_free_floating_trees) {
+  compare_step(sp_failed_, HUMANOID);
+  compare_step(sp_failed_, robot("quadruped_tree.xml"));
+  compare_step(sp_failed_, robot("arm3.xml"));
+}
+
 // write xml to a temporary file; path receives its name (remove it after use)
 static int write_tmp(char* path, const char* xml) {
   strcpy(path, "/tmp/spinal_mjcf_XXXXXX");
