@@ -10,8 +10,9 @@
 //   local t2 = assert(rbd.load_mjcf "robots/arm3.xml")
 //   t.nq t.nv t.nu t.links t.params          t:set_param("link1.mass", 1.2)  t:get_param(name)
 //   t:rnea(q, v, a)  t:bias(q, v)  t:crba(q)  t:aba(q, v, tau)
-//   t:rnea_derivatives(q, v, a) -> dq, dv    t:aba_derivatives(q, v, tau) -> qdd, dq, dv, dtau
-//   t:step(q, v, u, dt) -> q+, v+, A, B      t:integrate(q, v, dt)  t:neutral()
+//   t:rnea_derivatives(q, v, a) -> dq, dv    t:aba_derivatives(q, v, tau) -> qdd, dq, dv, dtau, dp
+//   t:step(q, v, u, dt) -> q+, v+, A, B, P   t:integrate(q, v, dt)  t:neutral()
+//   (dp, P: with respect to the named parameters, columns in the order of t.param_names)
 //   t:jacobian(q, link [, point]) -> J (6 x nv)     t:placement(q, link) -> R, p
 //   t:model { dt = 0.01, scheme = "continuous" | "semi_implicit", integrator = "rk4" | "euler",
 //             substeps = 1 } -> a spinal.model whose parameters are the tree's (m.p_names);
@@ -356,9 +357,10 @@ static int t_aba_derivatives(lua_State* L) {
   double* dq = new_mat(L, nv, nv);
   double* dv = new_mat(L, nv, nv);
   double* dt = new_mat(L, nv, nv);
-  int rc = sp_rbd_aba_derivatives(qdd, dq, dv, dt, NULL, lt->d, q, v, tau);
+  double* dp = new_mat(L, nv, lt->t->np);
+  int rc = sp_rbd_aba_derivatives(qdd, dq, dv, dt, dp, lt->d, q, v, tau);
   if (rc) return spL_raise(L, rc, "aba_derivatives");
-  return 4;
+  return 5;
 }
 
 static double check_dt(lua_State* L, int arg) {
@@ -379,9 +381,10 @@ static int t_step(lua_State* L) {
   double* vn = new_vec(L, t->nv);
   double* A = new_mat(L, 2 * t->nv, 2 * t->nv);
   double* B = new_mat(L, 2 * t->nv, t->nu);
-  int rc = sp_rbd_step(qn, vn, A, B, NULL, lt->d, q, v, u, dt);
+  double* P = new_mat(L, 2 * t->nv, t->np);
+  int rc = sp_rbd_step(qn, vn, A, B, P, lt->d, q, v, u, dt);
   if (rc) return spL_raise(L, rc, "step");
-  return 4;
+  return 5;
 }
 
 static int t_integrate(lua_State* L) {
@@ -592,6 +595,9 @@ static int t_index(lua_State* L) {
     lua_createtable(L, t->nlinks, 0);
     for (int i = 0; i < t->nlinks; i++)
       lua_pushstring(L, t->links[i].name), lua_rawseti(L, -2, i + 1);
+  } else if (!strcmp(k, "param_names")) {
+    lua_createtable(L, t->np, 0);
+    for (int i = 0; i < t->np; i++) lua_pushstring(L, t->param_name[i]), lua_rawseti(L, -2, i + 1);
   } else if (!strcmp(k, "params")) {
     lua_createtable(L, 0, t->np);
     for (int i = 0; i < t->np; i++)

@@ -73,7 +73,8 @@ describe("spinal.rbd", function()
   it("returns derivatives that match finite differences of aba", function()
     local t = assert(rbd.load_mjcf(src .. "/robots/arm3.xml"))
     local q, v, tau = { 0.3, -0.5, 0.8 }, { 0.2, 0.1, -0.4 }, { 1, -2, 0.5 }
-    local _, dq, dv = t:aba_derivatives(q, v, tau)
+    local _, dq, dv, _, dp = t:aba_derivatives(q, v, tau)
+    assert.same({ 3, #t.param_names }, dp.shape)
     local h = 1e-6
     for j = 1, 3 do
       local qp, qm = { q[1], q[2], q[3] }, { q[1], q[2], q[3] }
