@@ -219,21 +219,18 @@ static int l_tree(lua_State* L) {
   ltree* lt = new_ltree(L);  // index 2
   if (sp_rbd_new(&lt->t)) return spL_raise(L, SP_ENOMEM, "rbd.tree");
   ctx c = {L, 0, "?"};
-  double g[3];
+  // gravity: a list of 3 numbers, default (0, 0, -9.81)
   int tg = lua_getfield(L, 1, "gravity");
-  lua_pop(L, 1);
   if (tg != LUA_TNIL) {
-    if (tg != LUA_TTABLE || luaL_len(L, (lua_getfield(L, 1, "gravity"), -1)) != 3)
-      luaL_argerror(L, 1, "gravity must be a list of 3 numbers");
-    for (int k = 0; k < 3; k++) {
-      lua_geti(L, -1, k + 1);
-      if (!lua_isnumber(L, -1)) luaL_argerror(L, 1, "gravity must be a list of 3 numbers");
-      g[k] = lua_tonumber(L, -1);
+    int ok = tg == LUA_TTABLE && luaL_len(L, -1) == 3;
+    for (int k = 0; ok && k < 3; k++) {
+      ok = lua_geti(L, -1, k + 1) == LUA_TNUMBER;
+      if (ok) lt->t->gravity[k] = lua_tonumber(L, -1);
       lua_pop(L, 1);
     }
-    lua_pop(L, 1);
-    memcpy(lt->t->gravity, g, sizeof g);
+    if (!ok) luaL_argerror(L, 1, "gravity must be a list of 3 numbers");
   }
+  lua_pop(L, 1);
   if (lua_getfield(L, 1, "bodies") != LUA_TTABLE)
     luaL_argerror(
         L, 1,

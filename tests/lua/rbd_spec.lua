@@ -35,6 +35,27 @@ describe("spinal.rbd", function()
     end
   end)
 
+  it("builds free-floating bodies whose base falls with gravity", function()
+    local t = rbd.tree {
+      gravity = { 0, 0, -9.81 },
+      bodies = {
+        { name = "base", joint = { type = "free" }, mass = 2, inertia = { 0.1, 0.2, 0.3 } },
+        { name = "arm", parent = "base", pos = { 0.2, 0, 0 },
+          joint = { type = "revolute", axis = { 0, 0, 1 } }, mass = 0.5, com = { 0.1, 0, 0 },
+          inertia = { 0.001, 0.001, 0.001 } },
+      },
+    }
+    assert.equal(8, t.nq)
+    assert.equal(7, t.nv)
+    assert.equal(1, t.nu)
+    local q = t:neutral()
+    local qdd = t:aba(q, { 0, 0, 0, 0, 0, 0, 0 }, { 0, 0, 0, 0, 0, 0, 0 })
+    assert.is_true(math.abs(qdd[3] + 9.81) < 1e-12)
+    assert.is_true(math.abs(qdd[1]) < 1e-12 and math.abs(qdd[7]) < 1e-12)
+    assert.truthy(error_of(rbd.tree, { gravity = { 0, 0 }, bodies = { { name = "a" } } })
+      :find("gravity must be a list of 3 numbers", 1, true))
+  end)
+
   it("names the body and field in description errors", function()
     local err = error_of(rbd.tree, { bodies = {
       { name = "thigh", joint = { type = "revolute", axis = { 0, 1, 0 } }, mass = 1 },
