@@ -55,21 +55,22 @@ int sp_rbd_aba_derivatives(double* qdd, double* dqdd_dq, double* dqdd_dv, double
   double* acc = d->tmp + nv;  // (nv)
   sp_rbd_aba(acc, d, q, v, tau);
   if (qdd) memcpy(qdd, acc, (size_t)nv * sizeof *qdd);
+  // one set of passes at (q, v, qdd) serves M and every derivative (fk is current from aba)
+  sp__rbd_derivative_passes(d, NULL, v, acc);
   double* L = d->M;
-  sp__rbd_composite(d);
   sp__rbd_mass_matrix(d, L);
   int rc = sp__rbd_ltl(L, t->dof_parent, nv);
   if (rc) return rc;
   if (dqdd_dq || dqdd_dv) {
     double* gq = dqdd_dq ? dqdd_dq : d->tmp + 4 * nv;
     double* gv = dqdd_dv ? dqdd_dv : d->tmp + 4 * nv + nn;
-    sp_rbd_rnea_derivatives(gq, gv, d, q, v, acc);
+    sp__rbd_rnea_derivatives_after(gq, gv, d);
     for (size_t i = 0; i < nn; i++) gq[i] = -gq[i], gv[i] = -gv[i];
     if (dqdd_dq) sp__rbd_ltl_solve(L, t->dof_parent, nv, dqdd_dq, nv);
     if (dqdd_dv) sp__rbd_ltl_solve(L, t->dof_parent, nv, dqdd_dv, nv);
   }
   if (dqdd_dp && t->np) {
-    sp_rbd_rnea_dparams(dqdd_dp, d, q, v, acc);
+    sp__rbd_rnea_dparams_after(dqdd_dp, d, q, v, acc);
     for (size_t i = 0; i < (size_t)nv * (size_t)t->np; i++) dqdd_dp[i] = -dqdd_dp[i];
     sp__rbd_ltl_solve(L, t->dof_parent, nv, dqdd_dp, t->np);
   }

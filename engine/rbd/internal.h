@@ -7,9 +7,13 @@
 // rnea.c: velocities, accelerations (a may be NULL: zero) and subtree forces after fk; tau
 // (nv) = S^T f without armature and damping
 void sp__rbd_rnea_passes(sp_rbd_data* d, double* tau, const double* v, const double* a);
-// rnea_derivatives.c: fk, rnea passes, composite inertias Ic and composite bias matrices Bc
-void sp__rbd_derivative_passes(sp_rbd_data* d, const double* q, const double* v,
-                               const double* a);
+// rnea_derivatives.c: fk (skipped when q is NULL: d already holds it), rnea passes, composite
+// inertias Ic and composite bias matrices Bc
+void sp__rbd_derivative_passes(sp_rbd_data* d, const double* q, const double* v, const double* a);
+// rnea_derivatives.c, param_derivatives.c: the derivatives from those passes
+void sp__rbd_rnea_derivatives_after(double* dq, double* dv, sp_rbd_data* d);
+void sp__rbd_rnea_dparams_after(double* dp, sp_rbd_data* d, const double* q, const double* v,
+                                const double* a);
 // crba.c: composite inertias d->Ic from d->I; M (nv x nv) from them, armature included
 void sp__rbd_composite(sp_rbd_data* d);
 void sp__rbd_mass_matrix(sp_rbd_data* d, double* M);

@@ -62,11 +62,10 @@ static void inertia_variation(double* dI, const sp_rbd_data* d, int b, int kind)
   }
 }
 
-void sp_rbd_rnea_dparams(double* dp, sp_rbd_data* d, const double* q, const double* v,
-                         const double* a) {
+void sp__rbd_rnea_dparams_after(double* dp, sp_rbd_data* d, const double* q, const double* v,
+                                const double* a) {
   const sp_rbd* t = d->tree;
   int nv = t->nv, np = t->np;
-  sp__rbd_derivative_passes(d, q, v, a);
   memset(dp, 0, (size_t)nv * (size_t)np * sizeof *dp);
   double v0[6] = {0}, a0[6] = {0, 0, 0, -t->gravity[0], -t->gravity[1], -t->gravity[2]};
   for (int i = 0; i < np; i++) {
@@ -119,4 +118,10 @@ void sp_rbd_rnea_dparams(double* dp, sp_rbd_data* d, const double* q, const doub
         dp[k * np + i] = sp_sv_dot(d->S + 6 * k, df);
     }
   }
+}
+
+void sp_rbd_rnea_dparams(double* dp, sp_rbd_data* d, const double* q, const double* v,
+                         const double* a) {
+  sp__rbd_derivative_passes(d, q, v, a);
+  sp__rbd_rnea_dparams_after(dp, d, q, v, a);
 }

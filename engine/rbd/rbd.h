@@ -39,9 +39,9 @@ typedef enum sp_rbd_joint {
 // what a named parameter is (its offset within a group, e.g. SP_RBD_P_COM + 2 is com_z)
 typedef enum sp_rbd_param_kind {
   SP_RBD_P_MASS = 0,
-  SP_RBD_P_COM = 1,       // 3: com_x, com_y, com_z
-  SP_RBD_P_INERTIA = 4,   // 6: ixx iyy izz ixy ixz iyz
-  SP_RBD_P_POS = 10,      // 3: pos_x, pos_y, pos_z
+  SP_RBD_P_COM = 1,      // 3: com_x, com_y, com_z
+  SP_RBD_P_INERTIA = 4,  // 6: ixx iyy izz ixy ixz iyz
+  SP_RBD_P_POS = 10,     // 3: pos_x, pos_y, pos_z
   SP_RBD_P_DAMPING = 13,
   SP_RBD_P_ARMATURE = 14,
   SP_RBD_P_STIFFNESS = 15,
@@ -189,7 +189,7 @@ void sp_rbd_actuate(const sp_rbd* t, double* tau, const double* u);
 // and its exact Jacobians in the tangent space: A (2nv x 2nv) wrt (dq, v), Bu (2nv x nu) and
 // P (2nv x np) wrt the named parameters; each of q_next, v_next, A, Bu, P may be NULL.
 // SP_ESINGULAR as aba_derivatives.
-int sp_rbd_step(double* q_next, double* v_next, double* A, double* Bu, double* P,
-                sp_rbd_data* d, const double* q, const double* v, const double* u, double dt);
+int sp_rbd_step(double* q_next, double* v_next, double* A, double* Bu, double* P, sp_rbd_data* d,
+                const double* q, const double* v, const double* u, double dt);
 
 #endif  // SP_RBD_RBD_H

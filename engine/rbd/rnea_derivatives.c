@@ -22,7 +22,7 @@
 void sp__rbd_derivative_passes(sp_rbd_data* d, const double* q, const double* v, const double* a) {
   const sp_rbd* t = d->tree;
   double* tau = d->tmp;  // (nv) unused value of tau
-  sp_rbd_fk(d, q);
+  if (q) sp_rbd_fk(d, q);
   sp__rbd_rnea_passes(d, tau, v, a);
   sp__rbd_composite(d);
   // composite bias matrices
@@ -35,11 +35,9 @@ void sp__rbd_derivative_passes(sp_rbd_data* d, const double* q, const double* v,
   }
 }
 
-void sp_rbd_rnea_derivatives(double* dq, double* dv, sp_rbd_data* d, const double* q,
-                             const double* v, const double* a) {
+void sp__rbd_rnea_derivatives_after(double* dq, double* dv, sp_rbd_data* d) {
   const sp_rbd* t = d->tree;
   int nv = t->nv;
-  sp__rbd_derivative_passes(d, q, v, a);
   // psi, phi, phid per dof
   double v0[6] = {0}, a0[6] = {0, 0, 0, -t->gravity[0], -t->gravity[1], -t->gravity[2]};
   for (int j = 0; j < nv; j++) {
@@ -90,4 +88,10 @@ void sp_rbd_rnea_derivatives(double* dq, double* dv, sp_rbd_data* d, const doubl
       if (dv) dv[k * nv + j] = sp_sv_dot(d->S + 6 * k, Dv);
     }
   }
+}
+
+void sp_rbd_rnea_derivatives(double* dq, double* dv, sp_rbd_data* d, const double* q,
+                             const double* v, const double* a) {
+  sp__rbd_derivative_passes(d, q, v, a);
+  sp__rbd_rnea_derivatives_after(dq, dv, d);
 }
