@@ -1,0 +1,42 @@
+// checkpoint.h: save and load an MLP's parameters and its optimiser's state.
+//
+// File layout (version 1, all integers and floats little-endian):
+//   "SPNNCKPT"  u32 version  u32 0  u64 file length
+//   u32 dtype (0 f64, 1 f32)  u32 L  u32 sizes[L + 1]  u32 acts[L]  u64 nparams
+//   u32 optimiser (0 none, 1 sgd, 2 adam); when present: f64 lr, momentum, beta1, beta2, eps,
+//       clip, weight_decay; i64 t; u32 has_m; u32 has_v
+//   params (nparams, in dtype); then m and v when present (nparams each, in dtype)
+//   u32 CRC-32 (engine/core/crc32.h) of every byte before it
+// Writes are atomic: a temporary file in the same directory is written, fsync'ed and renamed over
+// the target, so a crash leaves either the old or the new file, and no temporary behind.
+//
+// Errors fill msg (may be NULL) naming the file and what is wrong: SP_EIO (cannot open, read or
+// write), SP_EFORMAT (not a checkpoint, unsupported version, truncated, inconsistent header),
+// SP_ECHECKSUM (corrupt), SP_EMISMATCH (the file describes a different network or optimiser,
+// e.g. "model.ckpt: layer 2 has 64 outputs in the file, 32 in the network").
+#ifndef SP_NN_CHECKPOINT_H
+#define SP_NN_CHECKPOINT_H
+
+#include <stddef.h>
+
+#include "engine/nn/mlp.h"
+#include "engine/nn/optim.h"
+
+#define SP_CHECKPOINT_VERSION 1
+
+// Save net and (when opt is not NULL) opt's configuration and state to path. opt->n must equal
+// net->nparams and opt->dtype net->dtype (SP_EINVAL otherwise).
+int sp_checkpoint_save(const char* path, const sp_mlp* net, const sp_optim* opt, char* msg,
+                       size_t msg_size);
+
+// Load into an existing net (same architecture and dtype, else SP_EMISMATCH) and, when opt is
+// not NULL, its state (step count and moments; opt's own configuration is kept). The file must
+// then hold optimiser state of the same kind. Nothing is modified unless the whole load succeeds.
+int sp_checkpoint_load(const char* path, sp_mlp* net, sp_optim* opt, char* msg, size_t msg_size);
+
+// Create the network (workspace for max_batch rows) and, when the file holds one and opt is not
+// NULL, the optimiser described by the file. *opt is NULL when the file has no optimiser.
+int sp_checkpoint_read(const char* path, sp_mlp** net, sp_optim** opt, int max_batch, char* msg,
+                       size_t msg_size);
+
+#endif  // SP_NN_CHECKPOINT_H

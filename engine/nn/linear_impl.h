@@ -1,0 +1,36 @@
+// linear_impl.h: the affine layer written once for a REAL type (included by linear.c).
+//
+// Expects REAL, SFX(name) and GEMM (cblas_dgemm or cblas_sgemm).
+
+void SFX(sp_linear_forward)(REAL* y, const REAL* x, const REAL* W, const REAL* b, int batch,
+                            int nin, int nout) {
+  // rows of y start as b, then y += x W^T
+  for (int r = 0; r < batch; r++) {
+    REAL* yr = y + (size_t)r * nout;
+    if (b)
+      for (int j = 0; j < nout; j++) yr[j] = b[j];
+    else
+      for (int j = 0; j < nout; j++) yr[j] = 0;
+  }
+  if (batch > 0 && nin > 0 && nout > 0)
+    GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, batch, nout, nin, 1, x, nin, W, nin, 1, y, nout);
+}
+
+void SFX(sp_linear_backward)(REAL* gx, REAL* gW, REAL* gb, const REAL* gy, const REAL* x,
+                             const REAL* W, int batch, int nin, int nout) {
+  if (batch <= 0) return;
+  // gW += gy^T x
+  if (gW)
+    GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, nout, nin, batch, 1, gy, nout, x, nin, 1, gW,
+         nin);
+  // gb += column sums of gy
+  if (gb)
+    for (int r = 0; r < batch; r++) {
+      const REAL* gr = gy + (size_t)r * nout;
+      for (int j = 0; j < nout; j++) gb[j] += gr[j];
+    }
+  // gx = gy W
+  if (gx)
+    GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, nin, nout, 1, gy, nout, W, nin, 0, gx,
+         nin);
+}

@@ -1,0 +1,39 @@
+// optim_impl.h: optimiser updates written once for a REAL type (included by optim.c).
+//
+// Expects REAL, SFX(name) and SQRT. scale is the clipping factor (1 when not clipping).
+
+static double SFX(norm)(const REAL* x, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+  return sqrt(s);
+}
+
+static void SFX(sgd)(sp_optim* o, REAL* p, const REAL* g, REAL scale) {
+  const REAL lr = (REAL)o->cfg.lr, mu = (REAL)o->cfg.momentum, wd = (REAL)o->cfg.weight_decay;
+  REAL* b = o->m;
+  for (size_t i = 0; i < o->n; i++) {
+    REAL gi = scale * g[i] + wd * p[i];
+    if (b) {
+      b[i] = mu * b[i] + gi;
+      gi = b[i];
+    }
+    p[i] -= lr * gi;
+  }
+}
+
+static void SFX(adam)(sp_optim* o, REAL* p, const REAL* g, REAL scale) {
+  const double t = (double)(o->t + 1);
+  const REAL b1 = (REAL)o->cfg.beta1, b2 = (REAL)o->cfg.beta2, wd = (REAL)o->cfg.weight_decay;
+  const REAL eps = (REAL)o->cfg.eps;
+  // bias corrections folded into the step size and the denominator
+  const REAL step = (REAL)(o->cfg.lr / (1 - pow(o->cfg.beta1, t)));
+  const REAL rc2 = (REAL)(1 / sqrt(1 - pow(o->cfg.beta2, t)));
+  REAL* m = o->m;
+  REAL* v = o->v;
+  for (size_t i = 0; i < o->n; i++) {
+    REAL gi = scale * g[i] + wd * p[i];
+    m[i] = b1 * m[i] + (1 - b1) * gi;
+    v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+    p[i] -= step * m[i] / (SQRT(v[i]) * rc2 + eps);
+  }
+}

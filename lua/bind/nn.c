@@ -1,0 +1,818 @@
+// nn.c: the Lua binding of the neural-network core (require "spinal.nn"): MLPs, optimisers and
+// checkpoints over engine/nn (see docs/api/nn.md).
+//
+// Three userdata types. "spinal.nn.mlp" holds an sp_mlp; for float64 nets its parameters and
+// gradients live in two spinal arrays, so net:params() and net:grads() are views that stay valid
+// after the net is collected. "spinal.nn.workspace" holds one extra forward pass of a net (for
+// backpropagation through several applications of it) and keeps its net alive.
+// "spinal.nn.optim" holds an optimiser configuration and, from the first step (or save/load), its
+// state sized for the parameters it was first given.
+// Arrays cross the boundary as float64; float32 nets convert inside sp_mlp_forward/backward.
+#include <math.h>
+#include <string.h>
+
+#include "bind.h"
+#include "engine/core/error.h"
+#include "engine/nn/checkpoint.h"
+#include "engine/nn/init.h"
+#include "engine/nn/mlp.h"
+#include "engine/nn/optim.h"
+
+#define MLP_MT "spinal.nn.mlp"
+#define OPTIM_MT "spinal.nn.optim"
+#define WS_MT "spinal.nn.workspace"
+
+typedef struct lmlp {
+  sp_mlp* m;        // NULL once closed
+  sp_array params;  // (nparams) storage of a float64 net; empty for float32 nets
+  sp_array grads;   // (nparams) likewise
+  int in_ndim;      // 1 or 2: shape of the last forward's input
+} lmlp;
+
+typedef struct lws {
+  sp_mlp_work* w;  // NULL once closed; user value 1 is the network
+  int in_ndim;     // 1 or 2: shape of the last forward's input
+} lws;
+
+typedef struct loptim {
+  sp_optim_config cfg;
+  sp_optim* o;  // NULL until the first step, save or load
+} loptim;
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+static lmlp* checkmlp(lua_State* L, int arg) {
+  lmlp* u = luaL_checkudata(L, arg, MLP_MT);
+  if (!u->m) luaL_error(L, "attempt to use a closed network");
+  return u;
+}
+
+static loptim* checkoptim(lua_State* L, int arg) {
+  return luaL_checkudata(L, arg, OPTIM_MT);
+}
+
+// "(6)" or "(4, 6)", pushed
+static const char* shape_str(lua_State* L, const sp_array* a) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addchar(&b, '(');
+  for (int d = 0; d < a->ndim; d++) {
+    if (d) luaL_addstring(&b, ", ");
+    lua_pushfstring(L, "%I", (lua_Integer)a->shape[d]);
+    luaL_addvalue(&b);
+  }
+  luaL_addchar(&b, ')');
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
+// refuse keys of the options table at arg that are not in valid (NULL-terminated)
+static void check_options(lua_State* L, int arg, const char* fname, const char* const* valid) {
+  lua_pushnil(L);
+  while (lua_next(L, arg)) {
+    lua_pop(L, 1);
+    int ok = 0;
+    if (lua_type(L, -1) == LUA_TSTRING)
+      for (const char* const* v = valid; *v && !ok; v++) ok = !strcmp(*v, lua_tostring(L, -1));
+    if (!ok) {
+      luaL_Buffer b;
+      luaL_buffinit(L, &b);
+      for (const char* const* v = valid; *v; v++) {
+        if (v != valid) luaL_addstring(&b, ", ");
+        luaL_addstring(&b, *v);
+      }
+      luaL_pushresult(&b);
+      if (lua_type(L, -2) != LUA_TSTRING)
+        luaL_error(L, "bad argument #%d to '%s' (expected named options (%s), got a %s key)", arg,
+                   fname, lua_tostring(L, -1), luaL_typename(L, -2));
+      luaL_error(L, "bad argument #%d to '%s' (unknown option '%s'; valid: %s)", arg, fname,
+                 lua_tostring(L, -2), lua_tostring(L, -1));
+    }
+  }
+}
+
+// option field of the table at arg: number (default def when absent)
+static double opt_number(lua_State* L, int arg, const char* fname, const char* key, double def) {
+  int t = lua_getfield(L, arg, key);
+  double v = def;
+  if (t == LUA_TNUMBER)
+    v = lua_tonumber(L, -1);
+  else if (t != LUA_TNIL)
+    luaL_error(L, "bad argument #%d to '%s' (expected %s = a number, got %s)", arg, fname, key,
+               luaL_typename(L, -1));
+  lua_pop(L, 1);
+  return v;
+}
+
+static const char* opt_string(lua_State* L, int arg, const char* fname, const char* key,
+                              const char* def) {
+  int t = lua_getfield(L, arg, key);
+  const char* v = def;
+  if (t == LUA_TSTRING)
+    v = lua_tostring(L, -1);  // the options table keeps the string alive
+  else if (t != LUA_TNIL)
+    luaL_error(L, "bad argument #%d to '%s' (expected %s = a string, got %s)", arg, fname, key,
+               luaL_typename(L, -1));
+  lua_pop(L, 1);
+  return v;
+}
+
+static lua_Integer opt_integer(lua_State* L, int arg, const char* fname, const char* key,
+                               lua_Integer def) {
+  int t = lua_getfield(L, arg, key);
+  lua_Integer v = def;
+  int isint = 0;
+  if (t != LUA_TNIL) {
+    v = lua_tointegerx(L, -1, &isint);
+    if (!isint)
+      luaL_error(
+          L, "bad argument #%d to '%s' (expected %s = an integer, got %s)", arg, fname, key,
+          t == LUA_TNUMBER ? lua_pushfstring(L, "%f", lua_tonumber(L, -1)) : luaL_typename(L, -1));
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static int opt_boolean(lua_State* L, int arg, const char* fname, const char* key, int def) {
+  int t = lua_getfield(L, arg, key);
+  int v = def;
+  if (t == LUA_TBOOLEAN)
+    v = lua_toboolean(L, -1);
+  else if (t != LUA_TNIL)
+    luaL_error(L, "bad argument #%d to '%s' (expected %s = a boolean, got %s)", arg, fname, key,
+               luaL_typename(L, -1));
+  lua_pop(L, 1);
+  return v;
+}
+
+static sp_act opt_act(lua_State* L, int arg, const char* key, const char* def) {
+  const char* name = opt_string(L, arg, "mlp", key, def);
+  sp_act a;
+  if (sp_act_parse(&a, name))
+    luaL_error(L, "bad argument #1 to 'mlp' (unknown activation '%s' for %s; valid: %s)", name, key,
+               sp_act_names());
+  return a;
+}
+
+// a contiguous version of a (a itself, or a copy pushed on the stack)
+static const double* contiguous(lua_State* L, const sp_array* a) {
+  if (sp_array_is_contiguous(a)) return a->data;
+  sp_array* c = spL_newarray(L, a->ndim, a->shape);
+  int rc = sp_array_assign(c, a);
+  if (rc) spL_raise(L, rc, "array");
+  return c->data;
+}
+
+// push an empty network userdata (safe to collect before it holds a net)
+static lmlp* push_empty_mlp(lua_State* L) {
+  lmlp* u = lua_newuserdatauv(L, sizeof *u, 0);
+  memset(u, 0, sizeof *u);
+  u->in_ndim = 2;
+  luaL_setmetatable(L, MLP_MT);
+  return u;
+}
+
+// for a float64 net just placed in u, move its parameters and gradients into arrays
+static void adopt_storage(lua_State* L, lmlp* u) {
+  if (u->m->dtype != SP_F64) return;
+  int64_t n = (int64_t)u->m->nparams;
+  int rc = sp_array_new(&u->params, 1, &n);
+  if (!rc) rc = sp_array_new(&u->grads, 1, &n);
+  if (rc) spL_raise(L, rc, "mlp");
+  sp_mlp_use_storage(u->m, u->params.data, u->grads.data);
+}
+
+// ---- nn.mlp -------------------------------------------------------------------------------------
+
+static const char* const mlp_options[] = {"sizes",     "act",  "out_act", "dtype", "init",
+                                          "zero_last", "seed", "batch",   NULL};
+
+static int l_mlp(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  check_options(L, 1, "mlp", mlp_options);
+
+  // sizes
+  int sizes[SP_MLP_MAXLAYERS + 1];
+  if (lua_getfield(L, 1, "sizes") != LUA_TTABLE)
+    luaL_error(L, "bad argument #1 to 'mlp' (expected sizes = a list of layer widths, got %s)",
+               luaL_typename(L, -1));
+  lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+  if (n < 2 || n > SP_MLP_MAXLAYERS + 1)
+    luaL_error(L, "bad argument #1 to 'mlp' (expected sizes with 2 to %d widths, got %d)",
+               SP_MLP_MAXLAYERS + 1, (int)n);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, -1, i);
+    int isint;
+    lua_Integer w = lua_tointegerx(L, -1, &isint);
+    if (!isint || w < 1 || w > (1 << 24))
+      luaL_error(L, "bad argument #1 to 'mlp' (expected sizes[%d] = a positive integer, got %s)",
+                 (int)i, luaL_tolstring(L, -1, NULL));
+    sizes[i - 1] = (int)w;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  int nlayers = (int)n - 1;
+
+  // everything else
+  sp_act act = opt_act(L, 1, "act", "tanh");
+  sp_act out_act = opt_act(L, 1, "out_act", "identity");
+  const char* dname = opt_string(L, 1, "mlp", "dtype", "f64");
+  sp_dtype dtype;
+  if (sp_dtype_parse(&dtype, dname))
+    luaL_error(L, "bad argument #1 to 'mlp' (unknown dtype '%s'; valid: f64, f32)", dname);
+  const char* iname = opt_string(L, 1, "mlp", "init", "xavier");
+  sp_init init;
+  if (sp_init_parse(&init, iname))
+    luaL_error(L, "bad argument #1 to 'mlp' (unknown init '%s'; valid: xavier, orthogonal)", iname);
+  int zero_last = opt_boolean(L, 1, "mlp", "zero_last", 0);
+  lua_Integer seed = opt_integer(L, 1, "mlp", "seed", 0);
+  lua_Integer batch = opt_integer(L, 1, "mlp", "batch", 1);
+  if (batch < 1 || batch > (1 << 24))
+    luaL_error(L, "bad argument #1 to 'mlp' (expected batch >= 1, got %d)", (int)batch);
+
+  // build
+  sp_act acts[SP_MLP_MAXLAYERS];
+  for (int l = 0; l < nlayers; l++) acts[l] = l == nlayers - 1 ? out_act : act;
+  lmlp* u = push_empty_mlp(L);
+  int rc = sp_mlp_new(&u->m, nlayers, sizes, acts, dtype, (int)batch);
+  if (!rc) rc = sp_mlp_init(u->m, init, (uint64_t)seed);
+  if (!rc && zero_last) rc = sp_mlp_zero_layer(u->m, -1);
+  if (rc) spL_raise(L, rc, "mlp");
+  adopt_storage(L, u);
+  return 1;
+}
+
+// ---- network methods ----------------------------------------------------------------------------
+
+// the workspace argument at arg (none: the net's own), checked to belong to the net at 1; sets
+// *in_ndim to where the input's rank is remembered
+static sp_mlp_work* optws(lua_State* L, int arg, lmlp* u, int** in_ndim) {
+  *in_ndim = &u->in_ndim;
+  if (lua_isnoneornil(L, arg)) return NULL;
+  lws* w = luaL_testudata(L, arg, WS_MT);
+  if (!w)
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "expected a workspace from net:workspace(), got %s",
+                                  luaL_typename(L, arg)));
+  lua_getiuservalue(L, arg, 1);
+  int mine = lua_rawequal(L, -1, 1);
+  lua_pop(L, 1);
+  if (!w->w || !mine)
+    luaL_argerror(L, arg,
+                  w->w ? "expected a workspace of this network, got another network's"
+                       : "expected a workspace, got a closed one");
+  *in_ndim = &w->in_ndim;
+  return w->w;
+}
+
+static int m_forward(lua_State* L) {
+  lua_settop(L, 3);  // a table argument is converted into an array pushed above
+  lmlp* u = checkmlp(L, 1);
+  sp_mlp* m = u->m;
+  sp_array* x = spL_toarray(L, 2);
+  int* in_ndim;
+  sp_mlp_work* ws = optws(L, 3, u, &in_ndim);
+  if (x->ndim != 1 && x->ndim != 2) {
+    lua_pushfstring(L, "expected an array of shape (%d) or (batch, %d), got shape %s", m->nin,
+                    m->nin, shape_str(L, x));
+    return luaL_argerror(L, 2, lua_tostring(L, -1));
+  }
+  int64_t width = x->shape[x->ndim - 1];
+  if (width != m->nin)
+    return luaL_argerror(
+        L, 2, lua_pushfstring(L, "expected %d inputs per row, got %d", m->nin, (int)width));
+  int64_t batch = x->ndim == 2 ? x->shape[0] : 1;
+  if (batch < 1 || batch > (1 << 24))
+    return luaL_argerror(L, 2,
+                         lua_pushfstring(L, "expected 1 to %d rows, got %d", 1 << 24, (int)batch));
+  const double* xd = contiguous(L, x);
+  int rc = sp_mlp_reserve(m, ws, (int)batch);
+  if (rc) return spL_raise(L, rc, "forward");
+  int64_t shape[2] = {batch, m->nout};
+  sp_array* y = x->ndim == 2 ? spL_newarray(L, 2, shape) : spL_newarray(L, 1, shape + 1);
+  sp_mlp_forward(m, ws, y->data, xd, (int)batch);
+  *in_ndim = x->ndim;
+  return 1;
+}
+
+// backward (params set: accumulate parameter gradients) or backward_input
+static int backward(lua_State* L, int params) {
+  lua_settop(L, 3);  // a table argument is converted into an array pushed above
+  lmlp* u = checkmlp(L, 1);
+  sp_mlp* m = u->m;
+  sp_array* g = spL_toarray(L, 2);
+  int* in_ndim;
+  sp_mlp_work* ws = optws(L, 3, u, &in_ndim);
+  int batch = ws ? ws->batch : m->ws.batch;
+  if (batch < 1) return luaL_error(L, "backward: no forward pass to differentiate");
+  int ok = g->ndim == *in_ndim && g->shape[g->ndim - 1] == m->nout &&
+           (g->ndim == 1 || g->shape[0] == batch);
+  if (!ok) {
+    if (*in_ndim == 2)
+      lua_pushfstring(L, "expected an output gradient of shape (%d, %d), got shape %s", batch,
+                      m->nout, shape_str(L, g));
+    else
+      lua_pushfstring(L, "expected an output gradient of shape (%d), got shape %s", m->nout,
+                      shape_str(L, g));
+    return luaL_argerror(L, 2, lua_tostring(L, -1));
+  }
+  const double* gd = contiguous(L, g);
+  int64_t shape[2] = {batch, m->nin};
+  sp_array* gx = *in_ndim == 2 ? spL_newarray(L, 2, shape) : spL_newarray(L, 1, shape + 1);
+  int rc =
+      params ? sp_mlp_backward(m, ws, gx->data, gd) : sp_mlp_backward_input(m, ws, gx->data, gd);
+  if (rc) return spL_raise(L, rc, "backward");
+  return 1;
+}
+
+static int m_backward(lua_State* L) {
+  return backward(L, 1);
+}
+static int m_backward_input(lua_State* L) {
+  return backward(L, 0);
+}
+
+// net:workspace([batch]) -> a workspace keeping one forward pass for a later backward
+static int m_workspace(lua_State* L) {
+  lmlp* u = checkmlp(L, 1);
+  lua_Integer b = luaL_optinteger(L, 2, 1);
+  if (b < 1 || b > (1 << 24))
+    return luaL_argerror(L, 2, lua_pushfstring(L, "expected a batch size >= 1, got %d", (int)b));
+  lws* w = lua_newuserdatauv(L, sizeof *w, 1);
+  memset(w, 0, sizeof *w);
+  w->in_ndim = 2;
+  luaL_setmetatable(L, WS_MT);
+  lua_pushvalue(L, 1);  // the workspace keeps its network alive
+  lua_setiuservalue(L, -2, 1);
+  int rc = sp_mlp_work_new(&w->w, u->m, (int)b);
+  if (rc) return spL_raise(L, rc, "workspace");
+  return 1;
+}
+
+static int w_gc(lua_State* L) {
+  lws* w = luaL_checkudata(L, 1, WS_MT);
+  sp_mlp_work_free(w->w);
+  w->w = NULL;
+  return 0;
+}
+
+static int w_tostring(lua_State* L) {
+  lws* w = luaL_checkudata(L, 1, WS_MT);
+  if (!w->w)
+    lua_pushliteral(L, "workspace (closed)");
+  else
+    lua_pushfstring(L, "workspace (%d rows, %s)", w->w->max_batch,
+                    w->w->batch ? "holding a forward pass" : "empty");
+  return 1;
+}
+
+static int m_zero_grad(lua_State* L) {
+  sp_mlp_zero_grad(checkmlp(L, 1)->m);
+  lua_settop(L, 1);
+  return 1;
+}
+
+// params() / grads(): views for float64 nets, copies for float32 nets
+static int flat(lua_State* L, int grads) {
+  lmlp* u = checkmlp(L, 1);
+  if (u->m->dtype == SP_F64) {
+    spL_pushview(L, grads ? &u->grads : &u->params);
+    return 1;
+  }
+  int64_t n = (int64_t)u->m->nparams;
+  sp_array* a = spL_newarray(L, 1, &n);
+  if (grads)
+    sp_mlp_get_grads(u->m, a->data);
+  else
+    sp_mlp_get_params(u->m, a->data);
+  return 1;
+}
+
+static int m_params(lua_State* L) {
+  return flat(L, 0);
+}
+static int m_grads(lua_State* L) {
+  return flat(L, 1);
+}
+
+static int m_set_params(lua_State* L) {
+  lmlp* u = checkmlp(L, 1);
+  sp_array* a = spL_toarray(L, 2);
+  int64_t n = sp_array_size(a);
+  if (n != (int64_t)u->m->nparams)
+    return luaL_argerror(
+        L, 2, lua_pushfstring(L, "expected %d parameters, got %d", (int)u->m->nparams, (int)n));
+  const double* d = contiguous(L, a);
+  if (u->m->dtype == SP_F64)
+    memmove(u->m->params, d, (size_t)n * sizeof(double));  // a may be our own view
+  else
+    sp_mlp_set_params(u->m, d);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int m_reserve(lua_State* L) {
+  lmlp* u = checkmlp(L, 1);
+  lua_Integer b = luaL_checkinteger(L, 2);
+  if (b < 1 || b > (1 << 24))
+    return luaL_argerror(L, 2, lua_pushfstring(L, "expected a batch size >= 1, got %d", (int)b));
+  int rc = sp_mlp_reserve(u->m, NULL, (int)b);
+  if (rc) return spL_raise(L, rc, "reserve");
+  lua_settop(L, 1);
+  return 1;
+}
+
+// make sure the optimiser has state for this net (save/load need it before any step)
+static int ensure_state(lua_State* L, loptim* o, const sp_mlp* m, int arg, const char* fname) {
+  if (o->o) {
+    if (o->o->n != m->nparams || o->o->dtype != m->dtype)
+      return luaL_argerror(L, arg,
+                           lua_pushfstring(L,
+                                           "expected an optimiser for %d %s parameters,"
+                                           " got one for %d %s parameters",
+                                           (int)m->nparams, sp_dtype_name(m->dtype), (int)o->o->n,
+                                           sp_dtype_name(o->o->dtype)));
+    return 0;
+  }
+  int rc = sp_optim_new(&o->o, &o->cfg, m->dtype, m->nparams);
+  if (rc) spL_raise(L, rc, fname);
+  return 0;
+}
+
+static int m_save(lua_State* L) {
+  lmlp* u = checkmlp(L, 1);
+  const char* path = luaL_checkstring(L, 2);
+  loptim* o = lua_isnoneornil(L, 3) ? NULL : checkoptim(L, 3);
+  if (o) ensure_state(L, o, u->m, 3, "save");
+  char msg[512];
+  int rc = sp_checkpoint_save(path, u->m, o ? o->o : NULL, msg, sizeof msg);
+  if (rc) return spL_failure(L, "%s", msg);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int m_load(lua_State* L) {
+  lmlp* u = checkmlp(L, 1);
+  const char* path = luaL_checkstring(L, 2);
+  loptim* o = lua_isnoneornil(L, 3) ? NULL : checkoptim(L, 3);
+  if (o) ensure_state(L, o, u->m, 3, "load");
+  char msg[512];
+  int rc = sp_checkpoint_load(path, u->m, o ? o->o : NULL, msg, sizeof msg);
+  if (rc) return spL_failure(L, "%s", msg);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int m_gc(lua_State* L) {
+  lmlp* u = luaL_checkudata(L, 1, MLP_MT);
+  sp_mlp_free(u->m);
+  u->m = NULL;
+  sp_array_release(&u->params);  // views handed out keep their own references
+  sp_array_release(&u->grads);
+  return 0;
+}
+
+static int m_tostring(lua_State* L) {
+  lmlp* u = luaL_checkudata(L, 1, MLP_MT);
+  if (!u->m) {
+    lua_pushliteral(L, "mlp (closed)");
+    return 1;
+  }
+  char buf[64 * (SP_MLP_MAXLAYERS + 2)];
+  sp_mlp_describe(u->m, buf, sizeof buf);
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+static const luaL_Reg mlp_methods[] = {
+    {"forward", m_forward},
+    {"backward", m_backward},
+    {"backward_input", m_backward_input},
+    {"zero_grad", m_zero_grad},
+    {"params", m_params},
+    {"grads", m_grads},
+    {"set_params", m_set_params},
+    {"reserve", m_reserve},
+    {"workspace", m_workspace},
+    {"save", m_save},
+    {"load", m_load},
+    {"close", m_gc},
+    {NULL, NULL},
+};
+
+static int m_index(lua_State* L) {
+  lmlp* u = luaL_checkudata(L, 1, MLP_MT);
+  const char* k = luaL_checkstring(L, 2);
+  if (lua_getfield(L, lua_upvalueindex(1), k) != LUA_TNIL) return 1;
+  if (!u->m) return luaL_error(L, "attempt to use a closed network");
+  const sp_mlp* m = u->m;
+  if (!strcmp(k, "nparams")) {
+    lua_pushinteger(L, (lua_Integer)m->nparams);
+  } else if (!strcmp(k, "nin")) {
+    lua_pushinteger(L, m->nin);
+  } else if (!strcmp(k, "nout")) {
+    lua_pushinteger(L, m->nout);
+  } else if (!strcmp(k, "nlayers")) {
+    lua_pushinteger(L, m->nlayers);
+  } else if (!strcmp(k, "dtype")) {
+    lua_pushstring(L, sp_dtype_name(m->dtype));
+  } else if (!strcmp(k, "max_batch")) {
+    lua_pushinteger(L, m->ws.max_batch);
+  } else if (!strcmp(k, "sizes") || !strcmp(k, "acts")) {
+    int acts = k[0] == 'a';
+    lua_createtable(L, m->nlayers + 1, 0);
+    if (!acts) {
+      lua_pushinteger(L, m->nin);
+      lua_rawseti(L, -2, 1);
+    }
+    for (int l = 0; l < m->nlayers; l++) {
+      if (acts)
+        lua_pushstring(L, sp_act_name(m->layers[l].act));
+      else
+        lua_pushinteger(L, m->layers[l].nout);
+      lua_rawseti(L, -2, l + (acts ? 1 : 2));
+    }
+  } else {
+    lua_pushnil(L);
+  }
+  return 1;
+}
+
+// ---- optimisers ---------------------------------------------------------------------------------
+
+static loptim* push_optim(lua_State* L, const sp_optim_config* cfg, const char* fname) {
+  char msg[256];
+  if (sp_optim_check(cfg, msg, sizeof msg))
+    luaL_error(L, "bad argument #1 to '%s' (%s)", fname, msg);
+  loptim* o = lua_newuserdatauv(L, sizeof *o, 0);
+  memset(o, 0, sizeof *o);
+  o->cfg = *cfg;
+  luaL_setmetatable(L, OPTIM_MT);
+  return o;
+}
+
+static const char* const sgd_options[] = {"lr", "momentum", "clip", "weight_decay", NULL};
+static const char* const adam_options[] = {"lr", "betas", "eps", "clip", "weight_decay", NULL};
+
+static int l_sgd(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  check_options(L, 1, "sgd", sgd_options);
+  if (lua_getfield(L, 1, "lr") == LUA_TNIL)
+    luaL_error(L, "bad argument #1 to 'sgd' (expected lr = a number, got nil)");
+  lua_pop(L, 1);
+  sp_optim_config c = sp_optim_sgd_config(opt_number(L, 1, "sgd", "lr", 0));
+  c.momentum = opt_number(L, 1, "sgd", "momentum", 0);
+  c.clip = opt_number(L, 1, "sgd", "clip", 0);
+  c.weight_decay = opt_number(L, 1, "sgd", "weight_decay", 0);
+  push_optim(L, &c, "sgd");
+  return 1;
+}
+
+static int l_adam(lua_State* L) {
+  if (lua_isnoneornil(L, 1)) {
+    lua_settop(L, 0);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  check_options(L, 1, "adam", adam_options);
+  sp_optim_config c = sp_optim_adam_config(opt_number(L, 1, "adam", "lr", 1e-3));
+  int t = lua_getfield(L, 1, "betas");
+  if (t == LUA_TTABLE) {
+    int ok = lua_rawlen(L, -1) == 2;
+    ok = ok && lua_rawgeti(L, -1, 1) == LUA_TNUMBER && lua_rawgeti(L, -2, 2) == LUA_TNUMBER;
+    if (!ok) luaL_error(L, "bad argument #1 to 'adam' (expected betas = {beta1, beta2})");
+    c.beta1 = lua_tonumber(L, -2);
+    c.beta2 = lua_tonumber(L, -1);
+    lua_pop(L, 2);
+  } else if (t != LUA_TNIL) {
+    luaL_error(L, "bad argument #1 to 'adam' (expected betas = {beta1, beta2}, got %s)",
+               luaL_typename(L, -1));
+  }
+  lua_pop(L, 1);
+  c.eps = opt_number(L, 1, "adam", "eps", c.eps);
+  c.clip = opt_number(L, 1, "adam", "clip", 0);
+  c.weight_decay = opt_number(L, 1, "adam", "weight_decay", 0);
+  push_optim(L, &c, "adam");
+  return 1;
+}
+
+// opt:step(net) or opt:step(params, grads) -> gradient norm before clipping
+static int o_step(lua_State* L) {
+  loptim* o = checkoptim(L, 1);
+  void* params;
+  const void* grads;
+  size_t n;
+  sp_dtype dtype = SP_F64;
+  lmlp* u = luaL_testudata(L, 2, MLP_MT);
+  if (u) {
+    u = checkmlp(L, 2);
+    params = u->m->params;
+    grads = u->m->grads;
+    n = u->m->nparams;
+    dtype = u->m->dtype;
+  } else if (spL_testarray(L, 2)) {
+    sp_array* p = spL_checkarray(L, 2);
+    sp_array* g = spL_checkarray(L, 3);
+    if (!sp_array_is_contiguous(p))
+      return luaL_argerror(L, 2,
+                           "expected a contiguous parameter array (a view of storage the "
+                           "update can write through), got a strided view");
+    if (sp_array_size(g) != sp_array_size(p))
+      return luaL_argerror(L, 3,
+                           lua_pushfstring(L,
+                                           "expected %d gradients (one per parameter), "
+                                           "got %d",
+                                           (int)sp_array_size(p), (int)sp_array_size(g)));
+    params = p->data;
+    grads = contiguous(L, g);
+    n = (size_t)sp_array_size(p);
+  } else {
+    return luaL_argerror(
+        L, 2,
+        lua_pushfstring(L, "expected a network or a parameter array, got %s", luaL_typename(L, 2)));
+  }
+  if (o->o && (o->o->n != n || o->o->dtype != dtype))
+    return luaL_argerror(
+        L, 2,
+        lua_pushfstring(L,
+                        "expected %d %s parameters (this optimiser's "
+                        "state), got %d %s",
+                        (int)o->o->n, sp_dtype_name(o->o->dtype), (int)n, sp_dtype_name(dtype)));
+  if (!o->o) {
+    int rc = sp_optim_new(&o->o, &o->cfg, dtype, n);
+    if (rc) return spL_raise(L, rc, "step");
+  }
+  int rc = sp_optim_step(o->o, params, grads);
+  if (rc == SP_ENUMERIC)
+    return luaL_error(L, "step: the gradient is not finite (norm %f); parameters unchanged",
+                      o->o->last_norm);
+  lua_pushnumber(L, o->o->last_norm);
+  return 1;
+}
+
+static int o_reset(lua_State* L) {
+  loptim* o = checkoptim(L, 1);
+  if (o->o) sp_optim_reset(o->o);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int o_gc(lua_State* L) {
+  loptim* o = checkoptim(L, 1);
+  sp_optim_free(o->o);
+  o->o = NULL;
+  return 0;
+}
+
+static int o_tostring(lua_State* L) {
+  loptim* o = checkoptim(L, 1);
+  const sp_optim_config* c = &o->cfg;
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  if (c->kind == SP_OPTIM_ADAM)
+    lua_pushfstring(L, "adam (lr %f, betas %f %f, eps %f", c->lr, c->beta1, c->beta2, c->eps);
+  else
+    lua_pushfstring(L, "sgd (lr %f, momentum %f", c->lr, c->momentum);
+  luaL_addvalue(&b);
+  if (c->clip > 0) {
+    lua_pushfstring(L, ", clip %f", c->clip);
+    luaL_addvalue(&b);
+  }
+  if (c->weight_decay > 0) {
+    lua_pushfstring(L, ", weight_decay %f", c->weight_decay);
+    luaL_addvalue(&b);
+  }
+  lua_pushfstring(L, "; %d steps)", o->o ? (int)o->o->t : 0);
+  luaL_addvalue(&b);
+  luaL_pushresult(&b);
+  return 1;
+}
+
+static const luaL_Reg optim_methods[] = {
+    {"step", o_step},
+    {"reset", o_reset},
+    {"close", o_gc},
+    {NULL, NULL},
+};
+
+static int o_index(lua_State* L) {
+  loptim* o = checkoptim(L, 1);
+  const char* k = luaL_checkstring(L, 2);
+  if (lua_getfield(L, lua_upvalueindex(1), k) != LUA_TNIL) return 1;
+  const sp_optim_config* c = &o->cfg;
+  if (!strcmp(k, "lr"))
+    lua_pushnumber(L, c->lr);
+  else if (!strcmp(k, "kind"))
+    lua_pushstring(L, sp_optim_kind_name(c->kind));
+  else if (!strcmp(k, "t"))
+    lua_pushinteger(L, o->o ? o->o->t : 0);
+  else if (!strcmp(k, "last_norm"))
+    lua_pushnumber(L, o->o ? o->o->last_norm : 0);
+  else if (!strcmp(k, "momentum"))
+    lua_pushnumber(L, c->momentum);
+  else if (!strcmp(k, "clip"))
+    lua_pushnumber(L, c->clip);
+  else if (!strcmp(k, "weight_decay"))
+    lua_pushnumber(L, c->weight_decay);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+// opt.lr = x (learning-rate schedules); other fields are fixed at creation
+static int o_newindex(lua_State* L) {
+  loptim* o = checkoptim(L, 1);
+  const char* k = luaL_checkstring(L, 2);
+  if (strcmp(k, "lr")) return luaL_error(L, "cannot set field '%s' of an optimiser (only lr)", k);
+  double lr = luaL_checknumber(L, 3);
+  if (!(lr >= 0 && isfinite(lr)))
+    return luaL_error(L, "bad value for lr (expected a finite number >= 0, got %f)", lr);
+  o->cfg.lr = lr;
+  if (o->o) o->o->cfg.lr = lr;
+  return 0;
+}
+
+// ---- nn.load ------------------------------------------------------------------------------------
+
+// nn.load(path [, {batch = n}]) -> net [, opt] | nil, message
+static int l_load(lua_State* L) {
+  const char* path = luaL_checkstring(L, 1);
+  lua_Integer batch = 1;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    static const char* const valid[] = {"batch", NULL};
+    check_options(L, 2, "load", valid);
+    batch = opt_integer(L, 2, "load", "batch", 1);
+    if (batch < 1 || batch > (1 << 24))
+      return luaL_error(L, "bad argument #2 to 'load' (expected batch >= 1, got %d)", (int)batch);
+  }
+  // both userdata first, empty, so nothing read below can leak
+  loptim* lo = lua_newuserdatauv(L, sizeof *lo, 0);
+  memset(lo, 0, sizeof *lo);
+  luaL_setmetatable(L, OPTIM_MT);
+  lmlp* u = push_empty_mlp(L);
+  char msg[512];
+  int rc = sp_checkpoint_read(path, &u->m, &lo->o, (int)batch, msg, sizeof msg);
+  if (rc) return spL_failure(L, "%s", msg);
+  adopt_storage(L, u);
+  if (!lo->o) return 1;
+  lo->cfg = lo->o->cfg;
+  lua_insert(L, -2);  // net, opt
+  return 2;
+}
+
+// ---- module -------------------------------------------------------------------------------------
+
+static const luaL_Reg functions[] = {
+    {"mlp", l_mlp}, {"sgd", l_sgd}, {"adam", l_adam}, {"load", l_load}, {NULL, NULL},
+};
+
+int luaopen_spinal_nn(lua_State* L) {
+  luaL_newmetatable(L, MLP_MT);
+  luaL_newlib(L, mlp_methods);
+  lua_pushcclosure(L, m_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, m_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, m_gc);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, m_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+
+  luaL_newmetatable(L, WS_MT);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, w_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, w_gc);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, w_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushcfunction(L, w_gc);
+  lua_setfield(L, -2, "close");
+  lua_pop(L, 1);
+
+  luaL_newmetatable(L, OPTIM_MT);
+  luaL_newlib(L, optim_methods);
+  lua_pushcclosure(L, o_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, o_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushcfunction(L, o_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, o_gc);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, o_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+
+  luaL_newlib(L, functions);
+  lua_createtable(L, SP_ACT_COUNT, 0);
+  for (int a = 0; a < SP_ACT_COUNT; a++) {
+    lua_pushstring(L, sp_act_name((sp_act)a));
+    lua_rawseti(L, -2, a + 1);
+  }
+  lua_setfield(L, -2, "activations");
+  return 1;
+}
