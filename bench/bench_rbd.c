@@ -31,8 +31,8 @@ static const char* find_robot(const char* file, char* buf, size_t n) {
 }
 
 static void line(const char* model, const char* figure, double us, const char* extra) {
-  printf("{\"bench\":\"rbd\",\"model\":\"%s\",\"figure\":\"%s\",\"us\":%.3f%s}\n", model, figure,
-         us, extra ? extra : "");
+  printf("{\"name\":\"rbd_%s\",\"model\":\"%s\",\"us\":%.3f%s}\n", figure, model, us,
+         extra ? extra : "");
 }
 
 // microseconds per call of a block: the best of 5 batches of reps / 5 calls (the machine is
@@ -54,7 +54,7 @@ static int run(const char* name, const char* path) {
   sp_rbd* t;
   char msg[600];
   if (!path || sp_mjcf_rbd_load(&t, path, msg, sizeof msg)) {
-    printf("{\"bench\":\"rbd\",\"model\":\"%s\",\"error\":\"cannot load %s\"}\n", name,
+    printf("{\"name\":\"rbd\",\"model\":\"%s\",\"error\":\"cannot load %s\"}\n", name,
            path ? path : "(not found)");
     return 1;
   }
