@@ -9,7 +9,8 @@
 #include "engine/core/alloc.h"
 
 typedef struct rbd_user {
-  sp_model_class cls;
+  sp_model_class cls;  // first: a model's class pointer is its rbd_user
+  int registered;      // 1: owned by the model registry, never freed
   sp_rbd* t;
   sp_rbd_data* d;
   char name[SP_RBD_NAME];
@@ -28,8 +29,10 @@ typedef struct rbd_user {
   double* Bu;            // (2nv x nu)
 } rbd_user;
 
+// models made by sp_model_new from a registered class have no user pointer: the class is the
+// first member of its rbd_user, so the class pointer leads to it in both cases
 static rbd_user* user_of(const sp_model* m) {
-  return (rbd_user*)m->user;
+  return (rbd_user*)(void*)m->cls;
 }
 
 // the model's parameters become the tree's before every evaluation
@@ -198,7 +201,7 @@ static int make_names(rbd_user* s) {
   return SP_OK;
 }
 
-int sp_rbd_model_new(sp_model** out, sp_rbd* t, double dt, sp_rbd_scheme scheme, const char* name) {
+static int user_new(rbd_user** out, sp_rbd* t, sp_rbd_scheme scheme, const char* name) {
   *out = NULL;
   if (!t || !t->finalized || t->nv < 1) return SP_EINVAL;
   if (scheme == SP_RBD_SEMI_IMPLICIT && t->nq != t->nv) return SP_EUNSUPPORTED;
@@ -247,6 +250,15 @@ int sp_rbd_model_new(sp_model** out, sp_rbd* t, double dt, sp_rbd_scheme scheme,
       .f = scheme == SP_RBD_SEMI_IMPLICIT ? semi_f : cont_f,
       .f_jac = scheme == SP_RBD_SEMI_IMPLICIT ? semi_jac : cont_jac,
   };
+  *out = s;
+  return SP_OK;
+}
+
+int sp_rbd_model_new(sp_model** out, sp_rbd* t, double dt, sp_rbd_scheme scheme, const char* name) {
+  *out = NULL;
+  rbd_user* s;
+  int rc = user_new(&s, t, scheme, name);
+  if (rc) return rc;
   sp_model* m;
   rc = sp_model_new_class(&m, &s->cls, NULL, dt);
   if (rc) {
@@ -260,6 +272,17 @@ int sp_rbd_model_new(sp_model** out, sp_rbd* t, double dt, sp_rbd_scheme scheme,
 
 void sp_rbd_model_free(sp_model* m) {
   if (!m) return;
-  user_free(user_of(m));
+  if (!user_of(m)->registered) user_free(user_of(m));
   sp_model_free(m);
+}
+
+int sp_rbd_model_register(sp_rbd* t, const char* name, sp_rbd_scheme scheme) {
+  if (!name || !name[0] || sp_model_find(name)) return SP_EINVAL;
+  rbd_user* s;
+  int rc = user_new(&s, t, scheme, name);
+  if (rc) return rc;
+  s->registered = 1;
+  rc = sp_model_register(&s->cls);
+  if (rc) user_free(s);
+  return rc;
 }

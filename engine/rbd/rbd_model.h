@@ -34,7 +34,14 @@ typedef enum sp_rbd_scheme {
 // quaternion), SP_ENOMEM. Free with sp_rbd_model_free (not sp_model_free).
 int sp_rbd_model_new(sp_model** out, sp_rbd* t, double dt, sp_rbd_scheme scheme, const char* name);
 void sp_rbd_model_free(sp_model* m);  // NULL is a no-op
-// The tree and workspace behind a model made by sp_rbd_model_new.
+// The tree behind a model made by sp_rbd_model_new or from a registered tree class.
 sp_rbd* sp_rbd_model_tree(const sp_model* m);
+
+// Register the tree as a model class named name, so sp_model_new(name, p, dt) (and robot files,
+// { model = { name = ... } }) make models of it like any built-in class. The tree then belongs to
+// the registry for the life of the process: do not free it. All models of a registered tree share
+// one workspace, so they must not be evaluated from several threads at once. SP_EINVAL for an
+// empty or taken name (and as sp_rbd_model_new), SP_ERANGE when the registry is full, SP_ENOMEM.
+int sp_rbd_model_register(sp_rbd* t, const char* name, sp_rbd_scheme scheme);
 
 #endif  // SP_RBD_RBD_MODEL_H

@@ -14,6 +14,7 @@
 //   t:step(q, v, u, dt) -> q+, v+, A, B, P   t:integrate(q, v, dt)  t:neutral()
 //   (dp, P: with respect to the named parameters, columns in the order of t.param_names)
 //   t:jacobian(q, link [, point]) -> J (6 x nv)     t:placement(q, link) -> R, p
+//   t:register(name [, { scheme = ... }])  -> spinal.model.new(name, ...) and robot files use it
 //   t:model { dt = 0.01, scheme = "continuous" | "semi_implicit", integrator = "rk4" | "euler",
 //             substeps = 1 } -> a spinal.model whose parameters are the tree's (m.p_names);
 //             it writes them into the tree at each evaluation (use m:set_param once it exists)
@@ -39,12 +40,13 @@ typedef struct {
   sp_rbd_data* d;  // workspace for the methods
   double* buf;     // scratch: q (nq), v (nv), x (nv), u (nu)
   int models;      // spinal.models made from it (they keep it alive; close then only marks it)
+  int registered;  // the model registry owns t (tree:register): never freed here
   int closed;
 } ltree;
 
 static void tree_release(ltree* lt) {
   sp_rbd_data_free(lt->d);
-  sp_rbd_free(lt->t);
+  if (!lt->registered) sp_rbd_free(lt->t);
   sp_free(lt->buf);
   lt->d = NULL, lt->t = NULL, lt->buf = NULL;
 }
@@ -471,7 +473,7 @@ static int opt_enum(lua_State* L, int t, const char* key, const char* const* nam
     for (int k = 0; names[k]; k++)
       if (!strcmp(s, names[k])) r = k;
     if (r < 0)
-      luaL_argerror(L, 2,
+      luaL_argerror(L, t,
                     lua_pushfstring(L, "expected %s '%s' or '%s', got %s", key, names[0], names[1],
                                     luaL_tolstring(L, -1, NULL)));
   }
@@ -526,6 +528,31 @@ static int t_model(lua_State* L) {
   return 1;
 }
 
+// t:register(name [, { scheme = ... }]): a model class by that name for spinal.model.new and
+// robot files; the tree then lives as long as the process
+static int t_register(lua_State* L) {
+  ltree* lt = checkltree(L, 1);
+  const char* name = luaL_checkstring(L, 2);
+  int scheme = 0;
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    scheme = opt_enum(L, 3, "scheme", schemes, 0);
+  }
+  if (!name[0] || sp_model_find(name))
+    luaL_argerror(L, 2,
+                  lua_pushfstring(L, "expected a new model name, got '%s' (%s)", name,
+                                  name[0] ? "already registered" : "empty"));
+  const sp_rbd* t = lt->t;
+  if (scheme == SP_RBD_SEMI_IMPLICIT && t->nq != t->nv)
+    luaL_argerror(L, 3,
+                  "expected scheme 'continuous' for a tree with ball or free joints, got "
+                  "'semi_implicit'");
+  int rc = sp_rbd_model_register(lt->t, name, (sp_rbd_scheme)scheme);
+  if (rc) return spL_raise(L, rc, "register");
+  lt->registered = 1;
+  return 0;
+}
+
 static int t_close(lua_State* L) {
   ltree* lt = luaL_checkudata(L, 1, TREE_MT);
   lt->closed = 1;
@@ -564,6 +591,7 @@ static const luaL_Reg methods[] = {
     {"set_param", t_set_param},
     {"get_param", t_get_param},
     {"model", t_model},
+    {"register", t_register},
     {"close", t_close},
     {NULL, NULL},
 };

@@ -158,6 +158,19 @@ describe("spinal.rbd", function()
     assert.is_true(math.abs(a[4] - b[4]) > 1e-9)
   end)
 
+  it("registers a tree as a model class that spinal.model makes by name", function()
+    local M = require "spinal.model"
+    local t = assert(rbd.load_mjcf(src .. "/robots/arm3.xml"))
+    t:register("spec_arm3_tree")
+    local m = M.new("spec_arm3_tree", { ["forearm.mass"] = 1.0 }, { dt = 0.01 })
+    assert.equal(6, m.nx)
+    assert.equal(3, m.nu)
+    assert.equal(1.0, m.params["forearm.mass"])
+    local xn = m:step({ 0, 0.5, 0, 0, 0, 0 }, { 0, 0, 0 })
+    assert.is_true(xn[5] ~= 0)  -- gravity pulls the pitched arm
+    assert.truthy(error_of(t.register, t, "spec_arm3_tree"):find("already registered", 1, true))
+  end)
+
   it("keeps its tree alive while a model made from it lives", function()
     local m
     do

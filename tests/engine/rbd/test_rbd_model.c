@@ -183,4 +183,26 @@ TEST(lqr_designed_on_a_cartpole_tree_balances_it) {
   sp_rbd_free(t);
 }
 
+TEST(a_registered_tree_is_made_by_name_like_any_model) {
+  sp_rbd* t = cartpole();  // owned by the registry from now on
+  CHECK_INT(sp_rbd_model_register(t, "test_cartpole_tree", SP_RBD_CONTINUOUS), SP_OK);
+  CHECK_INT(sp_rbd_model_register(t, "test_cartpole_tree", SP_RBD_CONTINUOUS), SP_EINVAL);
+  sp_model *byname, *direct;
+  CHECK_INT(sp_model_new(&byname, "test_cartpole_tree", NULL, 0.01), SP_OK);
+  CHECK_INT(sp_rbd_model_new(&direct, t, 0.01, SP_RBD_CONTINUOUS, NULL), SP_OK);
+  CHECK_INT(byname->nx, 4);
+  CHECK_INT(byname->np, t->np);
+  double x[4] = {0.1, 0.2, -0.3, 0.4}, u[1] = {0.7}, a[4], b[4];
+  sp_model_step(byname, a, x, u);
+  sp_model_step(direct, b, x, u);
+  for (int i = 0; i < 4; i++) CHECK(a[i] == b[i]);
+  // its parameters are set by name as for any class
+  CHECK_INT(sp_model_set_param(byname, "pole.mass", 0.2), SP_OK);
+  sp_model_step(byname, a, x, u);
+  CHECK(a[3] != b[3]);
+  CHECK(fd_err_params(byname, x, u) < 1e-6);
+  sp_model_free(byname);
+  sp_rbd_model_free(direct);
+}
+
 TEST_MAIN()
