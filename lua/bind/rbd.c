@@ -641,6 +641,8 @@ int luaopen_spinal_rbd(lua_State* L) {
         {"__tostring", t_tostring}, {NULL, NULL},
     };
     luaL_setfuncs(L, meta, 0);
+    lua_pushstring(L, TREE_MT);
+    lua_setfield(L, -2, "__name");
   }
   lua_pop(L, 1);
   const luaL_Reg lib[] = {
