@@ -171,6 +171,18 @@ describe("spinal.rbd", function()
     assert.truthy(error_of(t.register, t, "spec_arm3_tree"):find("already registered", 1, true))
   end)
 
+  it("serves a robot file whose LQR, designed on a wrong tree, balances the true one", function()
+    local robot = require("spinal.robot").load(src .. "/robots/cartpole_rbd.lua")
+    assert.equal("cartpole_rbd", robot.model.name)
+    local plant = assert(robot:open "model")
+    local opts = { steps = 500, x0 = { 0.1, 0.15, 0, 0 },
+                   policy = { K = robot.controller:gains():reshape { 1, 4 } } }
+    for k, v in pairs(robot.safety) do opts[k] = v end
+    local tr = plant:rollout(opts)
+    for j = 1, 4 do assert.is_true(math.abs(tr.x[tr.n][j]) < 1e-2) end
+    plant:close()
+  end)
+
   it("keeps its tree alive while a model made from it lives", function()
     local m
     do
