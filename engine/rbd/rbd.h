@@ -113,6 +113,9 @@ typedef struct sp_rbd_data {
   double* M;     // (nv x nv) scratch: mass matrix / its Cholesky factor
   double* tmp;   // (4 nv + 5 nv^2) scratch
   double* dp;    // (nv x np) scratch
+  double* sA;    // (2nv x 2nv) step_vjp scratch
+  double* sB;    // (2nv x nu) step_vjp scratch
+  double* sP;    // (2nv x np) step_vjp scratch
 } sp_rbd_data;
 
 // building ---------------------------------------------------------------------------------------
@@ -191,5 +194,10 @@ void sp_rbd_actuate(const sp_rbd* t, double* tau, const double* u);
 // SP_ESINGULAR as aba_derivatives.
 int sp_rbd_step(double* q_next, double* v_next, double* A, double* Bu, double* P, sp_rbd_data* d,
                 const double* q, const double* v, const double* u, double dt);
+// step.c: the backward form: given g = dL/d(dq+, v+) (2nv, tangent), ACCUMULATE
+// gx += A^T g (2nv: tangent of q, then v), gu += Bu^T g (nu), gp += P^T g (np); any of gx, gu,
+// gp may be NULL. Same errors as sp_rbd_step; on error nothing is accumulated.
+int sp_rbd_step_vjp(double* gx, double* gu, double* gp, sp_rbd_data* d, const double* q,
+                    const double* v, const double* u, double dt, const double* g);
 
 #endif  // SP_RBD_RBD_H

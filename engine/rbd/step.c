@@ -3,6 +3,7 @@
 // and its exact Jacobians in the tangent space. For a ball joint q+ = q exp(w), w = dt v+ (local),
 // so dq+/dq = R(w)^T and dq+/dw = Jr(w), the right Jacobian of SO(3)'s exponential
 // (Sola, Deray & Atchuthan, "A micro Lie theory", 2018, eq. 143); other joints give 1 and 1.
+// The backward form multiplies g by the transposed Jacobians.
 #include <math.h>
 #include <string.h>
 
@@ -107,5 +108,26 @@ int sp_rbd_step(double* q_next, double* v_next, double* A, double* Bu, double* P
     for (int r = 0; r < nv * np; r++) P[r] *= dt;
   }
   if (v_next) memcpy(v_next, vn, (size_t)nv * sizeof *vn);
+  return SP_OK;
+}
+
+int sp_rbd_step_vjp(double* gx, double* gu, double* gp, sp_rbd_data* d, const double* q,
+                    const double* v, const double* u, double dt, const double* g) {
+  const sp_rbd* t = d->tree;
+  int n2 = 2 * t->nv, nu = t->nu, np = t->np;
+  int rc = sp_rbd_step(NULL, NULL, gx ? d->sA : NULL, gu ? d->sB : NULL, gp ? d->sP : NULL, d, q, v,
+                       u, dt);
+  if (rc) return rc;
+  // transposed products, row by row so each Jacobian is read contiguously
+  for (int r = 0; r < n2; r++) {
+    double gr = g[r];
+    if (gr == 0) continue;
+    if (gx)
+      for (int c = 0; c < n2; c++) gx[c] += d->sA[r * n2 + c] * gr;
+    if (gu)
+      for (int c = 0; c < nu; c++) gu[c] += d->sB[r * nu + c] * gr;
+    if (gp)
+      for (int c = 0; c < np; c++) gp[c] += d->sP[r * np + c] * gr;
+  }
   return SP_OK;
 }

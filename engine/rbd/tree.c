@@ -315,15 +315,18 @@ int sp_rbd_data_new(sp_rbd_data** out, const sp_rbd* t) {
                     6 * V,
                     V * V,
                     4 * V + 5 * V * V,
-                    V * (size_t)(t->np ? t->np : 1)};
+                    V * (size_t)(t->np ? t->np : 1),
+                    4 * V * V,
+                    2 * V * (size_t)(t->nu ? t->nu : 1),
+                    2 * V * (size_t)(t->np ? t->np : 1)};
   size_t total = 0;
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) total += sizes[i];
   sp_rbd_data* d = sp_calloc(1, sizeof *d + total * sizeof(double));
   if (!d) return SP_ENOMEM;
   double* w = (double*)(d + 1);
-  double** slots[] = {&d->R,   &d->p,   &d->S,    &d->I,  &d->Ic,  &d->Bc,   &d->v,
-                      &d->a,   &d->f,   &d->c,    &d->pA, &d->U,   &d->Dinv, &d->uu,
-                      &d->psi, &d->phi, &d->phid, &d->M,  &d->tmp, &d->dp};
+  double** slots[] = {&d->R,    &d->p, &d->S,   &d->I,  &d->Ic,   &d->Bc, &d->v,   &d->a,
+                      &d->f,    &d->c, &d->pA,  &d->U,  &d->Dinv, &d->uu, &d->psi, &d->phi,
+                      &d->phid, &d->M, &d->tmp, &d->dp, &d->sA,   &d->sB, &d->sP};
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) *slots[i] = w, w += sizes[i];
   d->tree = t;
   d->nlinks = t->nlinks;

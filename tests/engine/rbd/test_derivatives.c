@@ -183,4 +183,45 @@ TEST(parameter_derivatives_of_rnea_aba_and_the_step_match_central_differences) {
   }
 }
 
+TEST(step_vjp_accumulates_the_transposed_jacobians_without_allocating) {
+  static double A[128 * 128], B[128 * 64], P[128 * 400];
+  for (int s = 0; s < 3; s++) {
+    sp_rbd* t = rt_tree(1300 + s, 6, s % 2, 0);
+    sp_rbd_data* d;
+    CHECK_INT(sp_rbd_data_new(&d, t), SP_OK);
+    sp_rng r;
+    sp_rng_seed(&r, s, 13);
+    int nv = t->nv, nu = t->nu, np = t->np, n2 = 2 * nv;
+    CHECK(np <= 400);
+    double q[64], v[64], u[64], g[128], gx[128], gu[64], gp[400];
+    rt_state(t, &r, q, v, u);
+    for (int k = 0; k < n2; k++) g[k] = sp_rng_normal(&r);
+    // start from ones: the result must be 1 + J^T g (accumulated, not overwritten)
+    for (int k = 0; k < n2; k++) gx[k] = 1;
+    for (int k = 0; k < nu; k++) gu[k] = 1;
+    for (int k = 0; k < np; k++) gp[k] = 1;
+    uint64_t n0 = sp_alloc_count();
+    CHECK_INT(sp_rbd_step_vjp(gx, gu, gp, d, q, v, u, 0.02, g), SP_OK);
+    CHECK_INT(sp_alloc_count() - n0, 0);
+    CHECK_INT(sp_rbd_step(NULL, NULL, A, B, P, d, q, v, u, 0.02), SP_OK);
+    for (int c = 0; c < n2; c++) {
+      double e = 1;
+      for (int k = 0; k < n2; k++) e += A[k * n2 + c] * g[k];
+      CHECK(fabs(gx[c] - e) < 1e-12 * (1 + fabs(e)));
+    }
+    for (int c = 0; c < nu; c++) {
+      double e = 1;
+      for (int k = 0; k < n2; k++) e += B[k * nu + c] * g[k];
+      CHECK(fabs(gu[c] - e) < 1e-12 * (1 + fabs(e)));
+    }
+    for (int c = 0; c < np; c++) {
+      double e = 1;
+      for (int k = 0; k < n2; k++) e += P[k * np + c] * g[k];
+      CHECK(fabs(gp[c] - e) < 1e-12 * (1 + fabs(e)));
+    }
+    sp_rbd_data_free(d);
+    sp_rbd_free(t);
+  }
+}
+
 TEST_MAIN()
