@@ -3,14 +3,16 @@
 // semi-implicit Euler map of step.c.
 #include "engine/rbd/rbd_model.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "engine/core/alloc.h"
 
 typedef struct rbd_user {
-  sp_model_class cls;  // first: a model's class pointer is its rbd_user
-  int registered;      // 1: owned by the model registry, never freed
+  sp_model_class cls;    // first: a model's class pointer is its rbd_user
+  int registered;        // 1: owned by the model registry, never freed
+  pthread_mutex_t lock;  // serialises evaluations: all models of a registered tree share s
   sp_rbd* t;
   sp_rbd_data* d;
   char name[SP_RBD_NAME];
@@ -49,8 +51,8 @@ static void qmul(double* o, const double* a, const double* b) {
   o[3] = a[0] * b[3] + a[1] * b[2] - a[2] * b[1] + a[3] * b[0];
 }
 
-static void cont_f(const sp_model* m, double* xd, const double* x, const double* u,
-                   const double* p) {
+static void cont_f_unlocked(const sp_model* m, double* xd, const double* x, const double* u,
+                            const double* p) {
   rbd_user* s = user_of(m);
   const sp_rbd* t = s->t;
   const double *q = x, *v = x + t->nq;
@@ -67,8 +69,8 @@ static void cont_f(const sp_model* m, double* xd, const double* x, const double*
   sp_rbd_aba(xd + t->nq, s->d, q, v, s->tau);
 }
 
-static void cont_jac(const sp_model* m, double* fx, double* fu, double* fp, const double* x,
-                     const double* u, const double* p) {
+static void cont_jac_unlocked(const sp_model* m, double* fx, double* fu, double* fp,
+                              const double* x, const double* u, const double* p) {
   rbd_user* s = user_of(m);
   const sp_rbd* t = s->t;
   int nq = t->nq, nv = t->nv, nx = nq + nv, nu = t->nu;
@@ -122,21 +124,55 @@ static void cont_jac(const sp_model* m, double* fx, double* fu, double* fp, cons
   }
 }
 
-static void semi_f(const sp_model* m, double* xn, const double* x, const double* u,
-                   const double* p) {
+static void semi_f_unlocked(const sp_model* m, double* xn, const double* x, const double* u,
+                            const double* p) {
   rbd_user* s = user_of(m);
   int nq = s->t->nq;
   apply(s, p);
   sp_rbd_step(xn, xn + nq, NULL, NULL, NULL, s->d, x, x + nq, u, m->dt);
 }
 
-static void semi_jac(const sp_model* m, double* fx, double* fu, double* fp, const double* x,
-                     const double* u, const double* p) {
+static void semi_jac_unlocked(const sp_model* m, double* fx, double* fu, double* fp,
+                              const double* x, const double* u, const double* p) {
   rbd_user* s = user_of(m);
   int nq = s->t->nq, nx = 2 * s->t->nv, nu = s->t->nu;
   apply(s, p);
   sp_rbd_step(NULL, NULL, fx, s->Bu, fp && s->t->np ? fp : NULL, s->d, x, x + nq, u, m->dt);
   if (fu) memcpy(fu, s->Bu, (size_t)nx * (size_t)nu * sizeof *fu);
+}
+
+// the class's entry points: one evaluation at a time per tree class (the shared workspace and the
+// parameters written into the tree), so a plant thread and a design in Lua may use one class
+static void cont_f(const sp_model* m, double* xd, const double* x, const double* u,
+                   const double* p) {
+  rbd_user* s = user_of(m);
+  pthread_mutex_lock(&s->lock);
+  cont_f_unlocked(m, xd, x, u, p);
+  pthread_mutex_unlock(&s->lock);
+}
+
+static void cont_jac(const sp_model* m, double* fx, double* fu, double* fp, const double* x,
+                     const double* u, const double* p) {
+  rbd_user* s = user_of(m);
+  pthread_mutex_lock(&s->lock);
+  cont_jac_unlocked(m, fx, fu, fp, x, u, p);
+  pthread_mutex_unlock(&s->lock);
+}
+
+static void semi_f(const sp_model* m, double* xn, const double* x, const double* u,
+                   const double* p) {
+  rbd_user* s = user_of(m);
+  pthread_mutex_lock(&s->lock);
+  semi_f_unlocked(m, xn, x, u, p);
+  pthread_mutex_unlock(&s->lock);
+}
+
+static void semi_jac(const sp_model* m, double* fx, double* fu, double* fp, const double* x,
+                     const double* u, const double* p) {
+  rbd_user* s = user_of(m);
+  pthread_mutex_lock(&s->lock);
+  semi_jac_unlocked(m, fx, fu, fp, x, u, p);
+  pthread_mutex_unlock(&s->lock);
 }
 
 sp_rbd* sp_rbd_model_tree(const sp_model* m) {
@@ -145,6 +181,7 @@ sp_rbd* sp_rbd_model_tree(const sp_model* m) {
 
 static void user_free(rbd_user* s) {
   if (!s) return;
+  pthread_mutex_destroy(&s->lock);
   sp_rbd_data_free(s->d);
   sp_free(s->x_names);
   sp_free(s->u_names);
@@ -208,6 +245,7 @@ static int user_new(rbd_user** out, sp_rbd* t, sp_rbd_scheme scheme, const char*
   if (scheme != SP_RBD_SEMI_IMPLICIT && scheme != SP_RBD_CONTINUOUS) return SP_EINVAL;
   rbd_user* s = sp_calloc(1, sizeof *s);
   if (!s) return SP_ENOMEM;
+  pthread_mutex_init(&s->lock, NULL);
   s->t = t;
   int nv = t->nv, nu = t->nu;
   size_t nn = (size_t)nv * (size_t)nv;

@@ -40,7 +40,8 @@ sp_rbd* sp_rbd_model_tree(const sp_model* m);
 // Register the tree as a model class named name, so sp_model_new(name, p, dt) (and robot files,
 // { model = { name = ... } }) make models of it like any built-in class. The tree then belongs to
 // the registry for the life of the process: do not free it. All models of a registered tree share
-// one workspace, so they must not be evaluated from several threads at once. SP_EINVAL for an
+// one workspace, and a lock makes their evaluations take turns (safe from several threads, but a
+// plant thread may wait for a design running in another). SP_EINVAL for an
 // empty or taken name (and as sp_rbd_model_new), SP_ERANGE when the registry is full, SP_ENOMEM.
 int sp_rbd_model_register(sp_rbd* t, const char* name, sp_rbd_scheme scheme);
 
