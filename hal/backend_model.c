@@ -1,0 +1,213 @@
+// backend_model.c: the "model" plant backend (see backend_model.h).
+#include "hal/backend_model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/core/alloc.h"
+#include "engine/core/error.h"
+#include "engine/core/rng.h"
+
+typedef struct model_plant {
+  const sp_model_class* cls;
+  sp_model* m;
+  int nx, nu, np;
+  double rate_hz;
+  int substeps, delay;
+  sp_integrator integrator;
+  uint64_t seed;
+  char robot[64];
+  sp_rng rng_w, rng_v;  // process and sensor noise streams
+
+  // one allocation, carved: see model_open
+  double* p;        // (np) true parameters
+  double* x0;       // (nx) default initial state
+  double* wstd;     // (nx) process noise std (zeros: none)
+  double* vstd;     // (nx) sensor noise std
+  double* u_init;   // (nu)
+  double* u_min;    // (nu)
+  double* u_max;    // (nu)
+  double* x;        // (nx) true state
+  double* x_next;   // (nx)
+  double* y;        // (nx) what read returns
+  double* pending;  // (delay x nu) commands written but not yet acting, oldest at head
+  double* u_act;    // (nu) the command acting this step
+  int has_w, has_v, has_limits;
+  int head;
+  int64_t t_ns;
+  long steps;
+} model_plant;
+
+static void draw_sensor(model_plant* mp) {
+  for (int i = 0; i < mp->nx; i++)
+    mp->y[i] = mp->x[i] + (mp->has_v ? mp->vstd[i] * sp_rng_normal(&mp->rng_v) : 0.0);
+}
+
+static void copy_or(double* dst, const double* src, int n, double fill) {
+  for (int i = 0; i < n; i++) dst[i] = src ? src[i] : fill;
+}
+
+static int model_open(sp_plant* p, const char* uri, const void* config, char* msg, size_t len) {
+  const sp_plant_model_config* c = config;
+  if (!c) return sp_errorf(msg, len, SP_EINVAL, "model plant: a sp_plant_model_config is required");
+  if (!c->model)
+    return sp_errorf(msg, len, SP_EINVAL, "model plant: field 'model' (a model name) is required");
+  const sp_model_class* cls = sp_model_find(c->model);
+  if (!cls) return sp_errorf(msg, len, SP_ENOTFOUND, "model plant: no model named '%s'", c->model);
+  if (!(c->rate_hz > 0) || !isfinite(c->rate_hz))
+    return sp_errorf(msg, len, SP_EINVAL, "model plant: field 'rate_hz' must be > 0, got %g",
+                     c->rate_hz);
+  if (c->substeps < 0 || c->delay_ticks < 0 || c->delay_ticks > 100000)
+    return sp_errorf(msg, len, SP_EINVAL,
+                     "model plant: 'substeps' and 'delay_ticks' must be >= 0, got %d and %d",
+                     c->substeps, c->delay_ticks);
+  if (c->integrator != SP_INTEGRATOR_EULER && c->integrator != SP_INTEGRATOR_RK4)
+    return sp_errorf(msg, len, SP_EINVAL, "model plant: unknown integrator %d", (int)c->integrator);
+  int nx = cls->nx, nu = cls->nu, np = cls->np;
+  for (int i = 0; i < nx; i++) {
+    if ((c->process_std && !(c->process_std[i] >= 0)) ||
+        (c->sensor_std && !(c->sensor_std[i] >= 0)))
+      return sp_errorf(msg, len, SP_EINVAL, "model plant: noise std of state %d must be >= 0", i);
+  }
+
+  // struct and every array in one allocation
+  size_t nd = (size_t)np + 6 * (size_t)nx + 4 * (size_t)nu + (size_t)c->delay_ticks * nu;
+  model_plant* mp = sp_calloc(1, sizeof *mp + nd * sizeof(double));
+  if (!mp) return SP_ENOMEM;
+  double* d = (double*)(mp + 1);
+  mp->p = d, d += np;
+  mp->x0 = d, d += nx;
+  mp->wstd = d, d += nx;
+  mp->vstd = d, d += nx;
+  mp->x = d, d += nx;
+  mp->x_next = d, d += nx;
+  mp->y = d, d += nx;
+  mp->u_init = d, d += nu;
+  mp->u_min = d, d += nu;
+  mp->u_max = d, d += nu;
+  mp->u_act = d, d += nu;
+  mp->pending = d;
+  mp->cls = cls;
+  mp->nx = nx;
+  mp->nu = nu;
+  mp->np = np;
+  mp->rate_hz = c->rate_hz;
+  mp->substeps = c->substeps ? c->substeps : 1;
+  mp->delay = c->delay_ticks;
+  mp->integrator = c->integrator;
+  mp->seed = c->seed;
+  snprintf(mp->robot, sizeof mp->robot, "%s", c->robot ? c->robot : cls->name);
+  copy_or(mp->p, c->p ? c->p : cls->p_default, np, 0.0);
+  copy_or(mp->x0, c->x0, nx, 0.0);
+  copy_or(mp->wstd, c->process_std, nx, 0.0);
+  copy_or(mp->vstd, c->sensor_std, nx, 0.0);
+  copy_or(mp->u_init, c->u_init, nu, 0.0);
+  copy_or(mp->u_min, c->u_min, nu, -INFINITY);
+  copy_or(mp->u_max, c->u_max, nu, INFINITY);
+  mp->has_w = c->process_std != NULL;
+  mp->has_v = c->sensor_std != NULL;
+  mp->has_limits = c->u_min || c->u_max;
+  p->impl = mp;
+  return 0;
+}
+
+static int model_reset(sp_plant* p, const double* x0) {
+  model_plant* mp = p->impl;
+  memcpy(mp->x, x0 ? x0 : mp->x0, (size_t)mp->nx * sizeof(double));
+  for (int k = 0; k < mp->delay; k++)
+    memcpy(mp->pending + (size_t)k * mp->nu, mp->u_init, (size_t)mp->nu * sizeof(double));
+  mp->head = 0;
+  mp->t_ns = 0;
+  mp->steps = 0;
+  draw_sensor(mp);
+  return 0;
+}
+
+static int model_seed(sp_plant* p, uint64_t seed) {
+  model_plant* mp = p->impl;
+  mp->seed = seed;
+  sp_rng_seed(&mp->rng_w, seed, 1);
+  sp_rng_seed(&mp->rng_v, seed, 2);
+  return 0;
+}
+
+static int model_configure(sp_plant* p, char* msg, size_t len) {
+  model_plant* mp = p->impl;
+  int rc = sp_model_new_class(&mp->m, mp->cls, mp->p, 1.0 / mp->rate_hz);
+  if (!rc) rc = sp_model_configure(mp->m, 1.0 / mp->rate_hz, mp->integrator, mp->substeps);
+  if (rc)
+    return sp_errorf(msg, len, rc, "model plant: cannot build model '%s': %s", mp->cls->name,
+                     sp_strerror(rc));
+  p->caps.robot = mp->robot;
+  p->caps.nx = mp->nx;
+  p->caps.nu = mp->nu;
+  p->caps.rate_hz = mp->rate_hz;
+  p->caps.x_names = mp->cls->x_names;
+  p->caps.u_names = mp->cls->u_names;
+  p->caps.u_min = mp->has_limits ? mp->u_min : NULL;
+  p->caps.u_max = mp->has_limits ? mp->u_max : NULL;
+  p->caps.can_reset = 1;
+  model_seed(p, mp->seed);
+  return model_reset(p, NULL);
+}
+
+static void model_close(sp_plant* p) {
+  model_plant* mp = p->impl;
+  if (!mp) return;
+  sp_model_free(mp->m);
+  sp_free(mp);
+  p->impl = NULL;
+}
+
+static int model_read(sp_plant* p, double* x, int64_t* t_ns, uint32_t* status) {
+  model_plant* mp = p->impl;
+  memcpy(x, mp->y, (size_t)mp->nx * sizeof(double));
+  *t_ns = mp->t_ns;
+  *status = 0;
+  return 0;
+}
+
+static int model_write(sp_plant* p, const double* u) {
+  model_plant* mp = p->impl;
+  int nu = mp->nu, nx = mp->nx;
+
+  // the delay line: the command acting now was written delay ticks ago
+  if (mp->delay == 0) {
+    memcpy(mp->u_act, u, (size_t)nu * sizeof(double));
+  } else {
+    double* slot = mp->pending + (size_t)mp->head * nu;
+    memcpy(mp->u_act, slot, (size_t)nu * sizeof(double));
+    memcpy(slot, u, (size_t)nu * sizeof(double));
+    mp->head = (mp->head + 1) % mp->delay;
+  }
+
+  // one control period of the true dynamics, then process and sensor noise
+  sp_model_step(mp->m, mp->x_next, mp->x, mp->u_act);
+  for (int i = 0; i < nx; i++)
+    mp->x[i] = mp->x_next[i] + (mp->has_w ? mp->wstd[i] * sp_rng_normal(&mp->rng_w) : 0.0);
+  mp->steps++;
+  mp->t_ns = (int64_t)llround((double)mp->steps * 1e9 / mp->rate_hz);
+  draw_sensor(mp);
+  return 0;
+}
+
+const sp_plant_backend sp__plant_model_backend = {
+    .scheme = "model",
+    .open = model_open,
+    .configure = model_configure,
+    .close = model_close,
+    .read = model_read,
+    .write = model_write,
+    .reset = model_reset,
+    .seed = model_seed,
+};
+
+int sp_plant_model_true_state(const sp_plant* p, double* x) {
+  if (!p || !x || p->backend != &sp__plant_model_backend || !p->impl ||
+      p->state < SP_PLANT_CONFIGURED)
+    return SP_EINVAL;
+  model_plant* mp = p->impl;
+  memcpy(x, mp->x, (size_t)mp->nx * sizeof(double));
+  return 0;
+}
