@@ -47,7 +47,8 @@ bench: build
 	@bench/run $(BUILD)
 
 install: build
-	cmake --install $(BUILD) --prefix $(PREFIX)
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake --install $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan

@@ -46,12 +46,12 @@ static int run(sp_loop_mode mode, double rate, double seconds) {
   sp_loop_stats_get(l, &st);
   if (mode == SP_LOOP_LOCKSTEP) {
     printf(
-        "{\"bench\": \"loop_lockstep\", \"ticks\": %llu, \"ticks_per_s\": %.0f, "
+        "{\"name\": \"loop_lockstep\", \"ticks\": %llu, \"ticks_per_s\": %.0f, "
         "\"tick_mean_us\": %.3f, \"tick_max_us\": %.3f}\n",
         (unsigned long long)st.ticks, (double)st.ticks / wall, st.tick_mean_us, st.tick_max_us);
   } else {
     printf(
-        "{\"bench\": \"loop_realtime\", \"rate_hz\": %.0f, \"ticks\": %llu, "
+        "{\"name\": \"loop_realtime\", \"rate_hz\": %.0f, \"ticks\": %llu, "
         "\"sched_fifo\": %d, \"jitter_p50_us\": %.0f, \"jitter_p99_us\": %.0f, "
         "\"jitter_max_us\": %.1f, \"period_min_us\": %.1f, \"period_mean_us\": %.2f, "
         "\"period_max_us\": %.1f, \"overruns\": %llu, \"missed\": %llu, "

@@ -12,6 +12,8 @@ const char* sp_strerror(int code) {
     SP_ERRORS(SP_ERROR_CASE)
 #undef SP_ERROR_CASE
   }
+  if (code <= SP_EPROTO_FIRST && code >= SP_EPROTO_LAST)
+    return "malformed protocol message (details: sp_proto_strerror)";
   return "unknown error";
 }
 

@@ -31,6 +31,11 @@ enum {
 #undef SP_ERROR_ENUM
 };
 
+// Codes -101 .. -199 belong to the HAL wire protocol (hal/protocol.h, SP_PROTO_E*), which keeps
+// its own table so that firmware can reuse the protocol file alone; sp_strerror names the range.
+#define SP_EPROTO_FIRST (-101)
+#define SP_EPROTO_LAST (-199)
+
 // Message for an error code; never NULL ("unknown error" for codes not in the table).
 const char* sp_strerror(int code);
 

@@ -9,6 +9,7 @@
 #include <lua.h>
 #include <lualib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -27,11 +28,26 @@ static void preload_all(lua_State* L) {
   lua_pop(L, 1);
 }
 
-// the directory holding spinal/init.lua: the source tree if present, else the installed copy
+// the directory holding spinal/init.lua: $SPINAL_LUA_DIR, else the installed copy next to the
+// binary (<prefix>/bin/spinal -> <prefix>/share/spinal/lua, so an installed tree can be moved),
+// else the source tree the binary was built from
 static const char* lua_dir(void) {
-  if (access(SP_INSTALL_LUA_DIR "/spinal/init.lua", R_OK) == 0 &&
-      access(SP_SOURCE_LUA_DIR "/spinal/init.lua", R_OK) != 0)
-    return SP_INSTALL_LUA_DIR;
+  static char buf[4096];
+  const char* env = getenv("SPINAL_LUA_DIR");
+  if (env && *env) return env;
+  char exe[4000];  // shorter than buf, so the suffix always fits
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = 0;
+    char* slash = strrchr(exe, '/');
+    if (slash) {
+      *slash = 0;
+      snprintf(buf, sizeof buf, "%s/../share/spinal/lua", exe);
+      char probe[4200];
+      snprintf(probe, sizeof probe, "%s/spinal/init.lua", buf);
+      if (access(probe, R_OK) == 0) return buf;
+    }
+  }
   return SP_SOURCE_LUA_DIR;
 }
 
@@ -210,6 +226,36 @@ static int cmd_repl(int argc, char** argv, int first) {
   return code;
 }
 
+// spinal check ROBOT.lua ...: validate robot files through spinal.robot (lua/spinal/robot.lua)
+static int cmd_check(int argc, char** argv, int first) {
+  if (first + 1 >= argc) {
+    fprintf(stderr, "%s check: expected one or more robot files (spinal check ROBOT.lua ...)\n",
+            progname);
+    usage_hint();
+    return SP_EXIT_USAGE;
+  }
+  lua_State* L = new_state(argc, argv, first);
+  if (!L) return SP_EXIT_ERROR;
+  static const char chunk[] = "return require('spinal.robot').main({...})";
+  int status = luaL_loadbuffer(L, chunk, sizeof chunk - 1, "=(check)");
+  int code = SP_EXIT_ERROR;
+  if (status == LUA_OK) {
+    int base = lua_gettop(L);
+    lua_pushcfunction(L, sp_host_msghandler);
+    lua_insert(L, base);
+    for (int i = first + 1; i < argc; i++) lua_pushstring(L, argv[i]);
+    status = lua_pcall(L, argc - first - 1, 1, base);
+    lua_remove(L, base);
+    if (status == LUA_OK) {
+      code = (int)lua_tointeger(L, -1);
+      lua_pop(L, 1);
+    }
+  }
+  if (status != LUA_OK) return finish(L, status);
+  int fin = finish(L, LUA_OK);
+  return fin != SP_EXIT_OK ? fin : code;
+}
+
 static int cmd_version(int argc, char** argv, int first) {
   printf("spinal %s\n%s\nBLAS: %s\n", SP_VERSION, LUA_RELEASE, sp_host_blas());
   return SP_EXIT_OK;
@@ -234,6 +280,7 @@ static const command commands[] = {
      cmd_bridge},
     {"repl", NULL, "[key=value ...]", "interactive Lua prompt with spinal loaded", cmd_repl},
     {"-e", NULL, "CODE [key=value ...]", "run a chunk of Lua", cmd_eval},
+    {"check", NULL, "ROBOT.lua ...", "validate robot files, naming every problem", cmd_check},
     {"--version", "-v", "", "print the versions of spinal, Lua and the BLAS", cmd_version},
     {"--help", "-h", "", "print this help", cmd_help},
     {NULL, NULL, NULL, NULL, NULL},

@@ -1,0 +1,51 @@
+-- quadruped.lua: a Unitree-class quadruped commanded through its own walking controller, 10 Hz.
+--
+-- Method 1's quadruped (METHODS.md): the high level sends a forward speed and a turn rate to the
+-- robot's walking controller, so the approximate model is a velocity-input unicycle. The "real"
+-- robot (the model plant) walks 18 % faster than commanded and drifts left at 0.1 rad/s.
+-- Copy this file for any robot you drive through velocity commands (a legged robot's walking
+-- controller, a differential-drive base).
+
+return {
+  name = "quadruped",
+  doc = "quadruped through its walking controller: velocity-input unicycle; method 1",
+
+  state = { "px", "py", "phi" },  -- position (m), heading (rad)
+  action = { "v", "w" },          -- forward speed (m/s), turn rate (rad/s)
+
+  rate = 10,  -- the high-level rate; the walking controller runs its own faster loop
+
+  model = {
+    name = "unicycle_vel",
+    params = { k_v = 1, b_w = 0 },  -- the nominal model: the robot does what it is told
+    integrator = "euler",           -- the paper's discrete model
+  },
+
+  controller = {
+    kind = "tracker",
+    variant = "quadruped",
+    gains = { kx = 0.2, ky = 0.2, kv = 0.95, kphi = 2.5, ka = 0, kw = 0 },
+  },
+
+  limits = {
+    action = { 1, 3 },  -- |v| <= 1 m/s, |w| <= 3 rad/s
+  },
+
+  safety = {
+    safe_command = { 0, 0 },  -- stand still
+    on_fault = "stop",
+    watchdog = 0.3,           -- three ticks
+  },
+
+  plants = {
+    -- the simulated "real" robot: v = 1.18 u1, dphi/dt = u2 + 0.1
+    model = {
+      name = "unicycle_vel",
+      params = { k_v = 1.18, b_w = 0.1 },
+      integrator = "rk4",
+      substeps = 4,
+    },
+    -- the robot's walking controller behind a spinal UDP gateway
+    udp = { address = "192.168.123.161", port = 9870 },
+  },
+}
