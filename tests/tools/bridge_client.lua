@@ -41,17 +41,18 @@ local contiguous = true
 for i = 1, tr.n do if tr.k[i] ~= i - 1 then contiguous = false end end
 check("ticks_contiguous", contiguous)
 
--- every state that arrived was logged once: rows marked new differ from the previous new row,
--- and there are no more of them than states the link accepted
+-- every state that arrived was logged once: rows marked new differ from the previous new row
+-- once the car moves (at rest, before the first command, states legitimately repeat), and there
+-- are no more of them than states the link accepted
 local new, repeated, prev = 0, 0, nil
 local first_plant_wd
 for i = 1, tr.n do
   local f = math.tointeger(tr.flags[i])
   if f & FLAG_DROPPED == 0 then
     new = new + 1
-    local px = tr.x[i][1]
-    if prev and px == prev then repeated = repeated + 1 end
-    prev = px
+    local x = tr.x[i]
+    if prev and x[3] ~= 0 and x[1] == prev[1] and x[2] == prev[2] then repeated = repeated + 1 end
+    prev = { x[1], x[2] }
   end
   if f & PLANT_WATCHDOG ~= 0 and not first_plant_wd then first_plant_wd = i end
 end
