@@ -29,6 +29,7 @@ typedef struct udp_plant {
   char exp_x[SP_PROTO_MAX_DIM][SP_PROTO_MAX_NAME], exp_u[SP_PROTO_MAX_DIM][SP_PROTO_MAX_NAME];
   double rate_req, wd_req, timeout_s;
   int64_t heartbeat_ns;
+  int heartbeat_auto;  // heartbeat_ns follows the robot's watchdog (watchdog / 4)
 
   // the robot's CONFIG: written once by the I/O thread before got_config is released
   sp_proto_hello cfg;
@@ -135,7 +136,12 @@ static void on_recv(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const struc
                           cls == SP_SEQ_DUPLICATE ? SP_UDP_DROP_DUPLICATE : SP_UDP_DROP_STALE);
         return;
       }
-      if (!configured) up->cfg = m->body.hello;  // the first CONFIG fixes the capabilities
+      if (!configured) {  // the first CONFIG fixes the capabilities
+        up->cfg = m->body.hello;
+        // unless told otherwise, a heartbeat after a quarter of the robot's watchdog of silence
+        if (up->heartbeat_auto && up->cfg.watchdog_ms)
+          up->heartbeat_ns = (int64_t)up->cfg.watchdog_ms * 250000;
+      }
       up->hello_pending = 0;
       atomic_store(&up->estop_rx, 0);
       sp__udp_link_accept(&up->link, m);
@@ -312,6 +318,7 @@ static int udp_open(sp_plant* p, const char* uri, const void* config, char* msg,
   up->rate_req = c->rate_hz;
   up->wd_req = c->watchdog_s;
   up->timeout_s = c->timeout_s > 0 ? c->timeout_s : 2.0;
+  up->heartbeat_auto = !(c->heartbeat_s > 0);
   up->heartbeat_ns = (int64_t)llround((c->heartbeat_s > 0 ? c->heartbeat_s : 0.05) * 1e9);
   atomic_init(&up->got_config, 0);
   atomic_init(&up->quiet, 0);

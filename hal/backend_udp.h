@@ -14,7 +14,8 @@
 // a robot that stops sending leaves the timestamp unchanged, which is what the safety filter's
 // watchdog sees. write queues one COMMAND (SP_EIO when 16 are already waiting).
 //
-// Heartbeats: the I/O thread sends HEARTBEAT when nothing else went out for heartbeat_s. After
+// Heartbeats: the I/O thread sends HEARTBEAT when nothing else went out for heartbeat_s (by
+// default a quarter of the watchdog time in the robot's CONFIG, 50 ms if it reports none). After
 // deactivate it sends nothing at all, so the robot's watchdog applies its safe command; activate
 // sends a new HELLO (a new session, which re-arms a robot whose watchdog tripped).
 //
@@ -35,7 +36,7 @@ typedef struct sp_plant_udp_config {
   double rate_hz;               // rate asked for in HELLO, 0: the robot's
   double watchdog_s;            // robot watchdog asked for in HELLO, 0: the robot's
   double timeout_s;             // handshake timeout, 0: 2 s
-  double heartbeat_s;           // idle time before a HEARTBEAT, 0: 50 ms
+  double heartbeat_s;           // idle time before a HEARTBEAT, 0: the robot's watchdog / 4
 } sp_plant_udp_config;
 
 // Link counters of a configured udp plant. SP_EINVAL if p is not a udp plant.
