@@ -21,10 +21,8 @@ static int act(void* user, double* u, const double* x, double t, long k) {
 
 static int run(double rate, double seconds) {
   static const double safe[2] = {0, 0};
-  sp_plant_model_config mc = {.model = "unicycle_accel",
-                              .rate_hz = rate,
-                              .substeps = 4,
-                              .integrator = SP_INTEGRATOR_RK4};
+  sp_plant_model_config mc = {
+      .model = "unicycle_accel", .rate_hz = rate, .substeps = 4, .integrator = SP_INTEGRATOR_RK4};
   sp_bridge_config bc = {.listen = "127.0.0.1:0", .watchdog_s = 0.5, .u_safe = safe};
   sp_safety_config sc = {
       .nx = 4, .nu = 2, .u_safe = safe, .period_s = 1.0 / rate, .watchdog_s = 0.1};
@@ -67,7 +65,8 @@ static int run(double rate, double seconds) {
         us.rtt_max_us, us.rtt_mean_us, (unsigned long long)us.rtt_samples, st.jitter_p50_us,
         st.jitter_p99_us, st.jitter_max_us, st.period_mean_us, (unsigned long long)st.overruns,
         st.read_mean_us, st.write_mean_us, (unsigned long long)st.faults,
-        (unsigned long long)bs.steps, (unsigned long long)(us.dropped_total + bs.link.dropped_total),
+        (unsigned long long)bs.steps,
+        (unsigned long long)(us.dropped_total + bs.link.dropped_total),
         (unsigned long long)(us.lost + bs.link.lost));
   }
   sp_loop_free(l);

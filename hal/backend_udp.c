@@ -14,9 +14,9 @@
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
 
-#define RING 16                       // queued commands (power of two)
-#define HELLO_PERIOD_NS 100000000LL   // HELLO repeat while waiting for CONFIG
-#define TIMER_MS 5                    // I/O housekeeping period
+#define RING 16                      // queued commands (power of two)
+#define HELLO_PERIOD_NS 100000000LL  // HELLO repeat while waiting for CONFIG
+#define TIMER_MS 5                   // I/O housekeeping period
 
 enum { REQ_HELLO = 1, REQ_ESTOP = 2, REQ_STOP = 4 };
 
@@ -44,11 +44,11 @@ typedef struct udp_plant {
   uv_timer_t timer;
   uv_thread_t thread;
   int io_live, deactivated;
-  int hello_pending;       // I/O: repeat HELLO until a CONFIG answers
-  int64_t last_hello_ns;   // I/O
-  int64_t last_t_state;    // I/O: robot time of the latest accepted state
+  int hello_pending;      // I/O: repeat HELLO until a CONFIG answers
+  int64_t last_hello_ns;  // I/O
+  int64_t last_t_state;   // I/O: robot time of the latest accepted state
   atomic_int got_config, quiet, requests;
-  atomic_uint estop_rx;    // the robot sent ESTOP (until the next CONFIG)
+  atomic_uint estop_rx;      // the robot sent ESTOP (until the next CONFIG)
   atomic_uint estop_reason;  // reason for the ESTOP frames we are asked to send
   sp__udp_link link;
   sp_proto_msg msg;
@@ -99,8 +99,7 @@ static void send_hello(udp_plant* up) {
   up->last_hello_ns = sp__now_ns();
 }
 
-static void on_closed(uv_handle_t* h) {
-}
+static void on_closed(uv_handle_t* h) {}
 
 static void io_close_handles(udp_plant* up) {
   uv_udp_recv_stop(&up->sock);
@@ -221,8 +220,9 @@ static void io_main(void* arg) {
 // create the loop and its handles; on failure everything is closed again
 static int io_start(udp_plant* up, char* msg, size_t len) {
   int rc = uv_loop_init(&up->loop);
-  if (rc) return sp_errorf(msg, len, SP_EIO, "udp plant: cannot create the I/O loop: %s",
-                           uv_strerror(rc));
+  if (rc)
+    return sp_errorf(msg, len, SP_EIO, "udp plant: cannot create the I/O loop: %s",
+                     uv_strerror(rc));
   uv_udp_init(&up->loop, &up->sock);
   uv_async_init(&up->loop, &up->wake, on_wake);
   uv_timer_init(&up->loop, &up->timer);
@@ -267,8 +267,10 @@ static int copy_names(char (*dst)[SP_PROTO_MAX_NAME], const char* const* src, in
                       const char* what, char* msg, size_t len) {
   for (int i = 0; i < n; i++) {
     if (!src[i] || strlen(src[i]) >= SP_PROTO_MAX_NAME)
-      return sp_errorf(msg, len, SP_EINVAL, "udp plant: %s name %d is missing or longer than %d "
-                       "bytes", what, i + 1, SP_PROTO_MAX_NAME - 1);
+      return sp_errorf(msg, len, SP_EINVAL,
+                       "udp plant: %s name %d is missing or longer than %d "
+                       "bytes",
+                       what, i + 1, SP_PROTO_MAX_NAME - 1);
     strcpy(dst[i], src[i]);
   }
   return 0;
@@ -334,17 +336,17 @@ static int check_config(udp_plant* up, char* msg, size_t len) {
   const sp_proto_hello* r = &up->cfg;
   const char* w = up->where;
   if (r->proto_version < 1)
-    return sp_errorf(msg, len, SP_EMISMATCH, "udp plant: robot at %s speaks protocol version %d",
-                     w, r->proto_version);
+    return sp_errorf(msg, len, SP_EMISMATCH, "udp plant: robot at %s speaks protocol version %d", w,
+                     r->proto_version);
   if (up->exp_robot[0] && strcmp(up->exp_robot, r->name))
     return sp_errorf(msg, len, SP_EMISMATCH, "udp plant: robot at %s is '%s', expected '%s'", w,
                      r->name, up->exp_robot);
   if (up->exp_nx && r->nx != up->exp_nx)
-    return sp_errorf(msg, len, SP_EMISMATCH,
-                     "udp plant: robot at %s has %d states, expected %d", w, r->nx, up->exp_nx);
+    return sp_errorf(msg, len, SP_EMISMATCH, "udp plant: robot at %s has %d states, expected %d", w,
+                     r->nx, up->exp_nx);
   if (up->exp_nu && r->nu != up->exp_nu)
-    return sp_errorf(msg, len, SP_EMISMATCH,
-                     "udp plant: robot at %s has %d actions, expected %d", w, r->nu, up->exp_nu);
+    return sp_errorf(msg, len, SP_EMISMATCH, "udp plant: robot at %s has %d actions, expected %d",
+                     w, r->nu, up->exp_nu);
   for (int i = 0; up->has_xn && i < r->nx; i++)
     if (strcmp(r->x_names[i], up->exp_x[i]))
       return sp_errorf(msg, len, SP_EMISMATCH,
@@ -359,8 +361,8 @@ static int check_config(udp_plant* up, char* msg, size_t len) {
     return sp_errorf(msg, len, SP_EMISMATCH, "udp plant: robot at %s reports rate %g Hz", w,
                      r->rate_hz);
   if (up->rate_req > 0 && fabs(r->rate_hz - up->rate_req) > 1e-9 * up->rate_req)
-    return sp_errorf(msg, len, SP_EMISMATCH, "udp plant: robot at %s runs at %g Hz, expected %g",
-                     w, r->rate_hz, up->rate_req);
+    return sp_errorf(msg, len, SP_EMISMATCH, "udp plant: robot at %s runs at %g Hz, expected %g", w,
+                     r->rate_hz, up->rate_req);
   return 0;
 }
 
@@ -373,8 +375,7 @@ static int udp_configure(sp_plant* p, char* msg, size_t len) {
 
   // the handshake: the I/O thread repeats HELLO until CONFIG comes back
   int64_t deadline = sp__now_ns() + (int64_t)llround(up->timeout_s * 1e9);
-  while (!atomic_load_explicit(&up->got_config, memory_order_acquire) &&
-         sp__now_ns() < deadline) {
+  while (!atomic_load_explicit(&up->got_config, memory_order_acquire) && sp__now_ns() < deadline) {
     struct timespec ts = {0, 1000000};
     nanosleep(&ts, NULL);
   }

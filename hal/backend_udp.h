@@ -29,14 +29,14 @@
 #include "hal/udp_link.h"
 
 typedef struct sp_plant_udp_config {
-  const char* robot;            // expected robot name, NULL: any
-  int nx, nu;                   // expected sizes, 0: any
-  const char* const* x_names;   // (nx) expected state names, NULL: any
-  const char* const* u_names;   // (nu) expected action names, NULL: any
-  double rate_hz;               // rate asked for in HELLO, 0: the robot's
-  double watchdog_s;            // robot watchdog asked for in HELLO, 0: the robot's
-  double timeout_s;             // handshake timeout, 0: 2 s
-  double heartbeat_s;           // idle time before a HEARTBEAT, 0: the robot's watchdog / 4
+  const char* robot;           // expected robot name, NULL: any
+  int nx, nu;                  // expected sizes, 0: any
+  const char* const* x_names;  // (nx) expected state names, NULL: any
+  const char* const* u_names;  // (nu) expected action names, NULL: any
+  double rate_hz;              // rate asked for in HELLO, 0: the robot's
+  double watchdog_s;           // robot watchdog asked for in HELLO, 0: the robot's
+  double timeout_s;            // handshake timeout, 0: 2 s
+  double heartbeat_s;          // idle time before a HEARTBEAT, 0: the robot's watchdog / 4
 } sp_plant_udp_config;
 
 // Link counters of a configured udp plant. SP_EINVAL if p is not a udp plant.

@@ -148,7 +148,7 @@ static void lockstep_step_and_reply(sp_bridge* b, const double* u) {
 }
 
 static void new_session(sp_bridge* b, const sp_proto_hello* hello) {
-  int64_t wd = b->wd_cfg_ns ? b->wd_cfg_ns
+  int64_t wd = b->wd_cfg_ns         ? b->wd_cfg_ns
                : hello->watchdog_ms ? (int64_t)hello->watchdog_ms * 1000000
                                     : DEFAULT_WATCHDOG_NS;
   put(&b->wd_ns, (uint64_t)wd);
@@ -216,8 +216,7 @@ static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf) {
   *buf = uv_buf_init((char*)b->rx, sizeof b->rx);
 }
 
-static void on_closed(uv_handle_t* h) {
-}
+static void on_closed(uv_handle_t* h) {}
 
 static void close_handles(sp_bridge* b) {
   uv_udp_recv_stop(&b->sock);
@@ -311,8 +310,10 @@ int sp_bridge_new(sp_bridge** out, sp_plant* plant, const sp_bridge_config* c, c
                      sp_plant_state_name(plant->state));
   const sp_plant_caps* caps = sp_plant_capabilities(plant);
   if (caps->nx > SP_PROTO_MAX_DIM || caps->nu > SP_PROTO_MAX_DIM)
-    return sp_errorf(msg, msglen, SP_ERANGE, "bridge: the protocol carries at most %d states and "
-                     "actions, the plant has %d and %d", SP_PROTO_MAX_DIM, caps->nx, caps->nu);
+    return sp_errorf(msg, msglen, SP_ERANGE,
+                     "bridge: the protocol carries at most %d states and "
+                     "actions, the plant has %d and %d",
+                     SP_PROTO_MAX_DIM, caps->nx, caps->nu);
   double rate = c->rate_hz > 0 ? c->rate_hz : caps->rate_hz;
   if (!(rate > 0) || rate > 100000)
     return sp_errorf(msg, msglen, SP_EINVAL, "bridge: rate must be in (0, 100000] Hz, got %g",

@@ -33,20 +33,20 @@
 typedef struct sp_bridge sp_bridge;
 
 typedef struct sp_bridge_config {
-  const char* listen;     // "HOST:PORT" to bind; port 0 picks a free port (sp_bridge_port)
-  int realtime;           // 1: paced at rate_hz; 0: lockstep, one step per fresh COMMAND
-  double rate_hz;         // 0: the plant's rate
-  double watchdog_s;      // > 0: in force whatever the host asks; 0: the host's request or 0.2 s
-  const double* u_safe;   // (nu) the robot's safe command, NULL: zeros
-  const char* robot;      // name sent in CONFIG, NULL: the plant's
+  const char* listen;    // "HOST:PORT" to bind; port 0 picks a free port (sp_bridge_port)
+  int realtime;          // 1: paced at rate_hz; 0: lockstep, one step per fresh COMMAND
+  double rate_hz;        // 0: the plant's rate
+  double watchdog_s;     // > 0: in force whatever the host asks; 0: the host's request or 0.2 s
+  const double* u_safe;  // (nu) the robot's safe command, NULL: zeros
+  const char* robot;     // name sent in CONFIG, NULL: the plant's
 } sp_bridge_config;
 
 typedef struct sp_bridge_stats {
-  sp_udp_stats link;         // the robot side's link counters
-  uint64_t steps;            // plant steps
-  uint64_t commands;         // fresh commands received
-  uint64_t safe_steps;       // steps taken with the safe command
-  uint64_t sessions;         // sessions started (fresh HELLOs)
+  sp_udp_stats link;    // the robot side's link counters
+  uint64_t steps;       // plant steps
+  uint64_t commands;    // fresh commands received
+  uint64_t safe_steps;  // steps taken with the safe command
+  uint64_t sessions;    // sessions started (fresh HELLOs)
   uint64_t watchdog_trips;
   double last_trip_silence_s;  // silence that preceded the latest trip (NaN if none)
   double watchdog_s;           // the watchdog time in force

@@ -4,8 +4,8 @@
 
 #include <arpa/inet.h>
 #include <math.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -143,8 +143,8 @@ int sp__udp_link_recv(sp__udp_link* k, sp_proto_msg* m, const uint8_t* buf, ssiz
   int c = sp_seq_classify(&k->trk, m->h.seq);
   st(&k->lost, k->trk.lost);
   *seq_class = c;
-  int always = m->h.type == SP_PROTO_HELLO || m->h.type == SP_PROTO_CONFIG ||
-               m->h.type == SP_PROTO_ESTOP;
+  int always =
+      m->h.type == SP_PROTO_HELLO || m->h.type == SP_PROTO_CONFIG || m->h.type == SP_PROTO_ESTOP;
   if (c != SP_SEQ_FRESH && !always) {
     sp__udp_link_drop(k, c == SP_SEQ_DUPLICATE ? SP_UDP_DROP_DUPLICATE : SP_UDP_DROP_STALE);
     return 0;

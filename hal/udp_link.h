@@ -17,13 +17,13 @@
 
 // Why a datagram was dropped (never acted on).
 typedef enum sp_udp_drop {
-  SP_UDP_DROP_MALFORMED = 0,  // failed decoding: truncated, oversized, bad magic, length, fields
-  SP_UDP_DROP_CRC = 1,        // checksum mismatch: corrupted in transit
-  SP_UDP_DROP_VERSION = 2,    // a protocol version this side does not speak
-  SP_UDP_DROP_DUPLICATE = 3,  // a sequence number already seen
-  SP_UDP_DROP_STALE = 4,      // out of order or late: older than what was already accepted
-  SP_UDP_DROP_FOREIGN = 5,    // from an address that is not the session's peer
-  SP_UDP_DROP_UNEXPECTED = 6, // valid, but not meaningful here (direction, vector size, phase)
+  SP_UDP_DROP_MALFORMED = 0,   // failed decoding: truncated, oversized, bad magic, length, fields
+  SP_UDP_DROP_CRC = 1,         // checksum mismatch: corrupted in transit
+  SP_UDP_DROP_VERSION = 2,     // a protocol version this side does not speak
+  SP_UDP_DROP_DUPLICATE = 3,   // a sequence number already seen
+  SP_UDP_DROP_STALE = 4,       // out of order or late: older than what was already accepted
+  SP_UDP_DROP_FOREIGN = 5,     // from an address that is not the session's peer
+  SP_UDP_DROP_UNEXPECTED = 6,  // valid, but not meaningful here (direction, vector size, phase)
   SP_UDP_DROP_COUNT = 7,
 } sp_udp_drop;
 
@@ -51,13 +51,13 @@ const char* sp_udp_drop_name(int reason);
 typedef atomic_uint_fast64_t sp__counter;
 
 typedef struct sp__udp_link {
-  uv_udp_t* sock;                 // the owner's socket (I/O thread)
-  struct sockaddr_storage peer;   // where frames go
+  uv_udp_t* sock;                // the owner's socket (I/O thread)
+  struct sockaddr_storage peer;  // where frames go
   int have_peer;
-  sp_seq_tracker trk;             // peer's sequence numbers
-  uint32_t tx_seq;                // next sequence number to send
-  int64_t echo_ns;                // t_send of the latest frame accepted from the peer
-  uint16_t tx_flags;              // header flags to send (SP_PROTO_HFLAG_ESTOP)
+  sp_seq_tracker trk;  // peer's sequence numbers
+  uint32_t tx_seq;     // next sequence number to send
+  int64_t echo_ns;     // t_send of the latest frame accepted from the peer
+  uint16_t tx_flags;   // header flags to send (SP_PROTO_HFLAG_ESTOP)
   sp__counter received, accepted, dropped[SP_UDP_DROP_COUNT], sent, send_errors, lost;
   sp__counter rtt_n, rtt_sum, rtt_max, rtt_last, last_rx_ns, last_tx_ns;
   atomic_uint_fast32_t rtt_hist[SP__RTT_BUCKETS + 1];
@@ -92,8 +92,7 @@ void sp__udp_link_drop(sp__udp_link* k, sp_udp_drop reason);
 // Send a frame to the peer; each fills the header (seq, t_send, t_echo, flags). 0 or an error
 // (counted); never blocks (uv_udp_try_send).
 int sp__udp_link_send_hello(sp__udp_link* k, int type, const sp_proto_hello* hello);
-int sp__udp_link_send_state(sp__udp_link* k, int64_t t_ns, uint32_t status, const double* x,
-                            int n);
+int sp__udp_link_send_state(sp__udp_link* k, int64_t t_ns, uint32_t status, const double* x, int n);
 int sp__udp_link_send_command(sp__udp_link* k, const double* u, int n);
 int sp__udp_link_send_heartbeat(sp__udp_link* k);
 int sp__udp_link_send_estop(sp__udp_link* k, uint32_t reason);

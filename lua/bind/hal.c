@@ -223,9 +223,10 @@ static int field_names(lua_State* L, int t, int arg, const char* field, const ch
     lua_geti(L, -1, i + 1);
     if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) >= SP_PROTO_MAX_NAME)
       luaL_argerror(L, arg,
-                    lua_pushfstring(L, "field '%s': name %d: expected a string of at most %d "
-                                    "bytes, got %s", field, i + 1, SP_PROTO_MAX_NAME - 1,
-                                    luaL_typename(L, -1)));
+                    lua_pushfstring(L,
+                                    "field '%s': name %d: expected a string of at most %d "
+                                    "bytes, got %s",
+                                    field, i + 1, SP_PROTO_MAX_NAME - 1, luaL_typename(L, -1)));
     out[i] = lua_tostring(L, -1);
     lua_pop(L, 1);
   }
@@ -256,7 +257,8 @@ static void parse_udp_config(lua_State* L, int arg, sp_plant_udp_config* c, char
   c->heartbeat_s = field_num(L, arg, arg, "heartbeat", 0, 0);
   if (!(c->rate_hz >= 0) || !(c->watchdog_s >= 0) || !(c->timeout_s >= 0) ||
       !(c->heartbeat_s >= 0) || c->timeout_s > 3600 || c->watchdog_s > 3600)
-    luaL_argerror(L, arg, "fields 'rate', 'watchdog', 'timeout', 'heartbeat': expected numbers "
+    luaL_argerror(L, arg,
+                  "fields 'rate', 'watchdog', 'timeout', 'heartbeat': expected numbers "
                   ">= 0 (seconds at most 3600)");
   c->nx = field_names(L, arg, arg, "x_names", names);
   c->nu = field_names(L, arg, arg, "u_names", names + SP_PROTO_MAX_DIM);
@@ -487,9 +489,9 @@ typedef struct lbridge {
 static lbridge* checkbridge(lua_State* L, int arg) {
   lbridge* lb = luaL_testudata(L, arg, BRIDGE_MT);
   if (!lb)
-    luaL_argerror(L, arg,
-                  lua_pushfstring(L, "expected a bridge (from hal.bridge), got %s",
-                                  luaL_typename(L, arg)));
+    luaL_argerror(
+        L, arg,
+        lua_pushfstring(L, "expected a bridge (from hal.bridge), got %s", luaL_typename(L, arg)));
   return lb;
 }
 

@@ -36,9 +36,9 @@ static void sleep_s(double s) {
 // ---- rigs -------------------------------------------------------------------------------------
 
 typedef struct rig {
-  sp_plant* robot;   // the fake plant the bridge serves
+  sp_plant* robot;  // the fake plant the bridge serves
   sp_bridge* bridge;
-  sp_plant* host;    // the udp plant talking to it
+  sp_plant* host;  // the udp plant talking to it
   char uri[64];
 } rig;
 
