@@ -31,11 +31,12 @@ typedef struct udp_plant {
   int64_t heartbeat_ns;
   int heartbeat_auto;  // heartbeat_ns follows the robot's watchdog (watchdog / 4)
 
-  // the robot's CONFIG: written once by the I/O thread before got_config is released
+  // the robot's CONFIG and its sizes: written once by the I/O thread before got_config is
+  // released (read by the caller only after)
   sp_proto_hello cfg;
+  int nx, nu;
   const char* xp[SP_PROTO_MAX_DIM];
   const char* up[SP_PROTO_MAX_DIM];
-  int nx, nu;
 
   // I/O thread
   uv_loop_t loop;
@@ -137,6 +138,8 @@ static void on_recv(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const struc
       }
       if (!configured) {  // the first CONFIG fixes the capabilities
         up->cfg = m->body.hello;
+        up->nx = up->cfg.nx;  // before got_config is released: states may follow at once
+        up->nu = up->cfg.nu;
         // unless told otherwise, a heartbeat after a quarter of the robot's watchdog of silence
         if (up->heartbeat_auto && up->cfg.watchdog_ms)
           up->heartbeat_ns = (int64_t)up->cfg.watchdog_ms * 250000;
@@ -400,9 +403,7 @@ static int udp_configure(sp_plant* p, char* msg, size_t len) {
     return rc;
   }
 
-  // the robot's declaration becomes the capabilities
-  up->nx = up->cfg.nx;
-  up->nu = up->cfg.nu;
+  // the robot's declaration becomes the capabilities (nx, nu were set with the CONFIG)
   for (int i = 0; i < up->nx; i++) up->xp[i] = up->cfg.x_names[i];
   for (int i = 0; i < up->nu; i++) up->up[i] = up->cfg.u_names[i];
   p->caps.robot = up->cfg.name;
