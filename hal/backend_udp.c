@@ -131,9 +131,15 @@ static void on_recv(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const struc
   int configured = atomic_load_explicit(&up->got_config, memory_order_relaxed);
   switch (m->h.type) {
     case SP_PROTO_CONFIG:
-      if (cls != SP_SEQ_FRESH) {
-        sp__udp_link_drop(&up->link,
-                          cls == SP_SEQ_DUPLICATE ? SP_UDP_DROP_DUPLICATE : SP_UDP_DROP_STALE);
+      // only the answer to our HELLO counts; repeats and copies are dropped
+      if (!up->hello_pending) {
+        sp__udp_link_drop(&up->link, cls == SP_SEQ_DUPLICATE ? SP_UDP_DROP_DUPLICATE
+                                     : cls == SP_SEQ_STALE   ? SP_UDP_DROP_STALE
+                                                             : SP_UDP_DROP_UNEXPECTED);
+        return;
+      }
+      if (configured && (m->body.hello.nx != up->cfg.nx || m->body.hello.nu != up->cfg.nu)) {
+        sp__udp_link_drop(&up->link, SP_UDP_DROP_UNEXPECTED);  // not the robot we configured
         return;
       }
       if (!configured) {  // the first CONFIG fixes the capabilities
@@ -144,6 +150,10 @@ static void on_recv(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const struc
         if (up->heartbeat_auto && up->cfg.watchdog_ms)
           up->heartbeat_ns = (int64_t)up->cfg.watchdog_ms * 250000;
       }
+      // a new session: the robot may have restarted, its numbering and clock with it
+      sp_seq_reset(&up->link.trk);
+      sp_seq_classify(&up->link.trk, m->h.seq);
+      up->last_t_state = INT64_MIN;
       up->hello_pending = 0;
       atomic_store(&up->estop_rx, 0);
       sp__udp_link_accept(&up->link, m);
@@ -154,7 +164,7 @@ static void on_recv(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const struc
         sp__udp_link_drop(&up->link, SP_UDP_DROP_UNEXPECTED);
         return;
       }
-      if (m->body.state.t_ns <= up->last_t_state && atomic_load(&up->st_count)) {
+      if (m->body.state.t_ns <= up->last_t_state) {
         sp__udp_link_drop(&up->link, SP_UDP_DROP_STALE);  // fresh number, old measurement
         return;
       }

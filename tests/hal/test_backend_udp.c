@@ -320,6 +320,46 @@ TEST(read_and_write_do_not_allocate) {
   rig_close(&r);
 }
 
+TEST(a_restarted_robot_is_picked_up_again_after_a_rearm) {
+  rig r;
+  CHECK_INT(rig_open(&r, 0, 100, 0.5), 0);
+  CHECK_INT(sp_plant_activate(r.host), 0);
+  double x[2], u[2] = {1.0, 1.0};
+  int64_t t = -1;
+  uint32_t st;
+  CHECK_INT(wait_state(r.host, -1, 1.0, x, &t, &st), 0);
+  for (int k = 0; k < 20; k++) {
+    CHECK_INT(sp_plant_write(r.host, u), 0);
+    CHECK_INT(wait_state(r.host, t, 1.0, x, &t, &st), 0);
+  }
+  CHECK_CLOSE(x[0], 0.2, 1e-12, 0);
+
+  // the robot restarts on the same port: new plant (time from 0), numbering from 0
+  int port = sp_bridge_port(r.bridge);
+  sp_bridge_free(r.bridge);
+  sp_plant_close(r.robot);
+  fake_config fc = {.n = 2, .rate_hz = 100};
+  char msg[256], listen[32];
+  snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+  sp_bridge_config bc = {.listen = listen, .robot = "fakebot"};
+  CHECK_INT(sp_plant_open(&r.robot, "fake", &fc, msg, sizeof msg), 0);
+  CHECK_INT(sp_plant_configure(r.robot, msg, sizeof msg), 0);
+  CHECK_INT(sp_bridge_new(&r.bridge, r.robot, &bc, msg, sizeof msg), 0);
+
+  // re-arm: a new session; the restarted robot's states are accepted although older
+  CHECK_INT(sp_plant_udp_rearm(r.host), 0);
+  double end = now_s() + 1.0;
+  int ok = 0;
+  while (!ok && now_s() < end) {
+    CHECK_INT(sp_plant_write(r.host, u), 0);
+    sleep_s(0.01);
+    ok = sp_plant_read(r.host, x, &t, &st) == 0 && x[0] < 0.1;
+  }
+  CHECK(ok);
+  CHECK(t < 200000000);  // the new robot's clock
+  rig_close(&r);
+}
+
 // ---- injected packets --------------------------------------------------------------------------
 
 TEST(host_drops_and_counts_malformed_duplicate_stale_foreign_and_unexpected_packets) {
