@@ -555,12 +555,12 @@ TEST(bridge_watchdog_applies_the_safe_command_in_time_and_latches_until_rearmed)
     }
     sleep_s(0.0005);
   }
-  CHECK(seen > 0.09 && seen < 0.2);
+  CHECK(seen > 0.09 && seen < 0.25);  // the watchdog time, plus slack for a loaded machine
   CHECK(st & SP_FLAG_PLANT_SAFE_STOP);
   sp_bridge_stats bs;
   sp_bridge_stats_get(r.bridge, &bs);
   CHECK_INT(bs.watchdog_trips, 1);
-  CHECK(bs.last_trip_silence_s >= 0.1 && bs.last_trip_silence_s < 0.15);
+  CHECK(bs.last_trip_silence_s >= 0.1 && bs.last_trip_silence_s < 0.2);
   // the safe command (-1, -1) now drives the plant: x falls
   double x_trip = x[0];
   sleep_s(0.05);
@@ -618,7 +618,7 @@ TEST(client_safety_watchdog_stops_the_loop_when_the_bridge_dies_and_keeps_every_
   rig r;
   CHECK_INT(rig_open(&r, 1, 200, 0.2), 0);
   sp_safety_config sc = {
-      .nx = 2, .nu = 2, .u_safe = safe_cmd, .period_s = 1.0 / 200, .watchdog_s = 0.15};
+      .nx = 2, .nu = 2, .u_safe = safe_cmd, .period_s = 1.0 / 200, .watchdog_s = 0.2};
   sp_loop_config lc = {.mode = SP_LOOP_REALTIME, .act = act_one, .stop_on_fault = 1};
   sp_safety* s = NULL;
   sp_loop* l = NULL;
@@ -639,7 +639,7 @@ TEST(client_safety_watchdog_stops_the_loop_when_the_bridge_dies_and_keeps_every_
   r.bridge = NULL;
   CHECK_INT(sp_loop_wait(l), 0);
   double took = now_s() - t_kill;
-  CHECK(took >= 0.15 && took < 0.6);
+  CHECK(took >= 0.19 && took < 0.8);
   sp_loop_stats ls;
   sp_loop_stats_get(l, &ls);
   sp_log* g = sp_loop_log(l);

@@ -71,15 +71,16 @@ wait $client || fail "client checks failed"
 t1=$(date +%s.%N)
 cat "$tmp/client.out"
 
-# the host noticed within its watchdog (0.1 s) plus scheduling slack
+# the host noticed within its watchdog (0.25 s) plus scheduling slack
 awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 1.0) }' || fail "host took $(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}') s to stop"
 
-# the bridge's watchdog fired once, within its time, and applied the safe command
+# the bridge's watchdog fired once, within its time (checked every 1 ms; 0.1 s of slack for a
+# loaded machine), and applied the safe command
 cat "$tmp/bridge.err"
 trips=$(grep -c "watchdog tripped" "$tmp/bridge.err" || true)
 [[ $trips -eq 1 ]] || fail "expected one watchdog trip on the bridge, got $trips"
 silence=$(sed -n 's/.*watchdog tripped after \([0-9.]*\) s.*/\1/p' "$tmp/bridge.err")
-awk -v s="$silence" -v w=$WATCHDOG 'BEGIN { exit !(s >= w && s < w + 0.05) }' \
+awk -v s="$silence" -v w=$WATCHDOG 'BEGIN { exit !(s >= w && s < w + 0.1) }' \
   || fail "bridge watchdog fired after $silence s (limit $WATCHDOG s)"
 grep -q "applying the safe command (0, 0)" "$tmp/bridge.err" || fail "no safe command on the bridge"
 echo "ok bridge watchdog after $silence s"

@@ -20,8 +20,9 @@ print("client: connected to " .. tostring(plant))
 io.stdout:flush()
 
 -- drive forward and turn gently until something stops the loop (at most 10 s)
-local tr = plant:rollout { seconds = 10, realtime = true, stop_on_fault = true, watchdog = 0.1,
-  safe = { 0, 0 }, policy = { K = { 0, 0, 0, 0, 0, 0, 0, 0 }, u_ff = { 0.5, 0.2 } } }
+local tr = plant:rollout { seconds = 10, realtime = true, stop_on_fault = true,
+  watchdog = 0.25, safe = { 0, 0 },
+  policy = { K = { 0, 0, 0, 0, 0, 0, 0, 0 }, u_ff = { 0.5, 0.2 } } }
 local s = plant:stats()
 print(string.format("client: %d ticks; link received %d accepted %d dropped %d (crc %d, "
   .. "malformed %d, duplicate %d, stale %d), lost %d, rtt p50 %.0f us p99 %.0f us",
