@@ -30,6 +30,8 @@ typedef struct udp_plant {
   double rate_req, wd_req, timeout_s;
   int64_t heartbeat_ns;
   int heartbeat_auto;  // heartbeat_ns follows the robot's watchdog (watchdog / 4)
+  int64_t wait_ns;     // read waits this long for a state it has not returned (0: never)
+  uint64_t returned;   // control thread: st_count of the latest state read returned
 
   // the robot's CONFIG and its sizes: written once by the I/O thread before got_config is
   // released (read by the caller only after)
@@ -300,9 +302,10 @@ static int udp_open(sp_plant* p, const char* uri, const void* config, char* msg,
     return sp_errorf(msg, len, SP_EINVAL, "udp plant: expected sizes 0..%d, got nx %d, nu %d",
                      SP_PROTO_MAX_DIM, c->nx, c->nu);
   if (!(c->rate_hz >= 0) || !(c->watchdog_s >= 0) || !(c->timeout_s >= 0) ||
-      !(c->heartbeat_s >= 0) || c->watchdog_s > 4e6)
+      !(c->heartbeat_s >= 0) || !(c->wait_s >= 0) || c->watchdog_s > 3600 || c->wait_s > 60)
     return sp_errorf(msg, len, SP_EINVAL,
-                     "udp plant: rate, watchdog, timeout and heartbeat must be >= 0");
+                     "udp plant: rate, watchdog, timeout, heartbeat and wait must be >= 0 "
+                     "(watchdog <= 3600 s, wait <= 60 s)");
   if (c->robot && strlen(c->robot) >= SP_PROTO_MAX_NAME)
     return sp_errorf(msg, len, SP_EINVAL, "udp plant: robot name longer than %d bytes",
                      SP_PROTO_MAX_NAME - 1);
@@ -333,6 +336,7 @@ static int udp_open(sp_plant* p, const char* uri, const void* config, char* msg,
   up->rate_req = c->rate_hz;
   up->wd_req = c->watchdog_s;
   up->timeout_s = c->timeout_s > 0 ? c->timeout_s : 2.0;
+  up->wait_ns = (int64_t)llround(c->wait_s * 1e9);
   up->heartbeat_auto = !(c->heartbeat_s > 0);
   up->heartbeat_ns = (int64_t)llround((c->heartbeat_s > 0 ? c->heartbeat_s : 0.05) * 1e9);
   atomic_init(&up->got_config, 0);
@@ -451,7 +455,18 @@ static void udp_close(sp_plant* p) {
 
 static int udp_read(sp_plant* p, double* x, int64_t* t_ns, uint32_t* status) {
   udp_plant* up = p->impl;
-  if (!atomic_load_explicit(&up->st_count, memory_order_acquire)) return SP_ENOTFOUND;
+  // lockstep use: wait (bounded) for a state this call has not returned yet
+  uint64_t n = atomic_load_explicit(&up->st_count, memory_order_acquire);
+  if (up->wait_ns > 0 && n == up->returned) {
+    int64_t end = sp__now_ns() + up->wait_ns;
+    while ((n = atomic_load_explicit(&up->st_count, memory_order_acquire)) == up->returned &&
+           sp__now_ns() < end) {
+      struct timespec ts = {0, 20000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  if (!n) return SP_ENOTFOUND;
+  up->returned = n;
   for (int tries = 0; tries < 100000; tries++) {
     uint64_t s1 = atomic_load_explicit(&up->st_seq, memory_order_acquire);
     if (s1 & 1) continue;

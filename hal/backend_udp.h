@@ -14,6 +14,12 @@
 // a robot that stops sending leaves the timestamp unchanged, which is what the safety filter's
 // watchdog sees. write queues one COMMAND (SP_EIO when 16 are already waiting).
 //
+// Lockstep: against a robot stepped per command (`spinal bridge` without --realtime), a lockstep
+// loop can wait for each answer: with wait_s > 0, read waits (polling, at most wait_s) until a
+// state it has not returned yet has arrived, so each tick sees the state its previous command
+// produced and a rollout is as deterministic as on the plant itself. Leave it 0 for real-time
+// loops, where read must never wait.
+//
 // Heartbeats: the I/O thread sends HEARTBEAT when nothing else went out for heartbeat_s (by
 // default a quarter of the watchdog time in the robot's CONFIG, 50 ms if it reports none). After
 // deactivate it sends nothing at all, so the robot's watchdog applies its safe command; activate
@@ -37,6 +43,7 @@ typedef struct sp_plant_udp_config {
   double watchdog_s;           // robot watchdog asked for in HELLO, 0: the robot's
   double timeout_s;            // handshake timeout, 0: 2 s
   double heartbeat_s;          // idle time before a HEARTBEAT, 0: the robot's watchdog / 4
+  double wait_s;               // lockstep: read waits up to this for a new state, 0: never
 } sp_plant_udp_config;
 
 // Link counters of a configured udp plant. SP_EINVAL if p is not a udp plant.

@@ -19,7 +19,7 @@
 //   tr.backend tr.lost
 //   local robot = hal.open("udp://127.0.0.1:9870", { robot = "rc_car", x_names = {...},
 //                                                   u_names = {...}, rate = 50, watchdog = 0.2,
-//                                                   timeout = 2, heartbeat = 0.05 })
+//                                                   timeout = 2, heartbeat = 0.05, wait = 0 })
 //   robot:stats()  robot:rearm()  robot:estop()           -- udp plants: link counters, session
 //   local b = hal.bridge(plant, { listen = "127.0.0.1:9870", realtime = true, watchdog = 0.2,
 //                                 safe = {...}, robot = "rc_car", rate = 50 })
@@ -255,11 +255,13 @@ static void parse_udp_config(lua_State* L, int arg, sp_plant_udp_config* c, char
   c->watchdog_s = field_num(L, arg, arg, "watchdog", 0, 0);
   c->timeout_s = field_num(L, arg, arg, "timeout", 0, 0);
   c->heartbeat_s = field_num(L, arg, arg, "heartbeat", 0, 0);
+  c->wait_s = field_num(L, arg, arg, "wait", 0, 0);
   if (!(c->rate_hz >= 0) || !(c->watchdog_s >= 0) || !(c->timeout_s >= 0) ||
-      !(c->heartbeat_s >= 0) || c->timeout_s > 3600 || c->watchdog_s > 3600)
+      !(c->heartbeat_s >= 0) || !(c->wait_s >= 0) || c->timeout_s > 3600 ||
+      c->watchdog_s > 3600 || c->wait_s > 60)
     luaL_argerror(L, arg,
-                  "fields 'rate', 'watchdog', 'timeout', 'heartbeat': expected numbers "
-                  ">= 0 (seconds at most 3600)");
+                  "fields 'rate', 'watchdog', 'timeout', 'heartbeat', 'wait': expected numbers "
+                  ">= 0 (seconds at most 3600, wait at most 60)");
   c->nx = field_names(L, arg, arg, "x_names", names);
   c->nu = field_names(L, arg, arg, "u_names", names + SP_PROTO_MAX_DIM);
   if (c->nx) c->x_names = names;

@@ -14,6 +14,7 @@
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
 #include "fake_plant.h"
+#include "hal/backend_model.h"
 #include "hal/backend_udp.h"
 #include "hal/bridge.h"
 #include "hal/loop.h"
@@ -301,6 +302,65 @@ TEST(lockstep_bridge_steps_once_per_command_and_states_match_the_plant) {
   CHECK(hs.rtt_p50_us > 0 && hs.rtt_p50_us <= hs.rtt_p99_us + 1 && hs.rtt_max_us < 1e6);
   CHECK(hs.sent >= 61);
   rig_close(&r);
+}
+
+// the car's speed and heading loop
+static int act_car(void* user, double* u, const double* x, double t, long k) {
+  u[0] = 1.0 - x[2] + 0.3 * sin(0.05 * (double)k);
+  u[1] = 0.4 - 0.5 * x[3];
+  return 0;
+}
+
+// a lockstep rollout of 200 ticks on plant p; the trajectory in tr
+static int car_rollout(sp_plant* p, sp_traj* tr) {
+  static const double safe[2] = {0, 0};
+  sp_safety_config sc = {.nx = 4, .nu = 2, .u_safe = safe, .period_s = 0.01, .watchdog_s = 0.05};
+  sp_loop_config lc = {.mode = SP_LOOP_LOCKSTEP, .act = act_car};
+  sp_safety* s = NULL;
+  sp_loop* l = NULL;
+  char msg[256];
+  int rc = sp_safety_new(&s, &sc, msg, sizeof msg);
+  if (!rc) rc = sp_loop_new(&l, p, s, &lc, msg, sizeof msg);
+  sp_rollout_opts o = {.steps = 200};
+  if (!rc) rc = sp_loop_rollout(l, tr, &o);
+  sp_loop_free(l);
+  sp_safety_free(s);
+  return rc;
+}
+
+TEST(lockstep_rollout_through_a_lockstep_bridge_equals_the_rollout_on_the_plant) {
+  sp_plant_model_config mc = {.model = "unicycle_accel",
+                              .rate_hz = 100,
+                              .substeps = 2,
+                              .integrator = SP_INTEGRATOR_RK4};
+  char msg[256], uri[64];
+  sp_plant *local = NULL, *robot = NULL, *host = NULL;
+  sp_bridge* b = NULL;
+  CHECK_INT(sp_plant_open(&local, "model", &mc, msg, sizeof msg), 0);
+  CHECK_INT(sp_plant_configure(local, msg, sizeof msg), 0);
+  CHECK_INT(sp_plant_open(&robot, "model", &mc, msg, sizeof msg), 0);
+  CHECK_INT(sp_plant_configure(robot, msg, sizeof msg), 0);
+  sp_bridge_config bc = {.listen = "127.0.0.1:0"};
+  CHECK_INT(sp_bridge_new(&b, robot, &bc, msg, sizeof msg), 0);
+  snprintf(uri, sizeof uri, "udp://127.0.0.1:%d", sp_bridge_port(b));
+  sp_plant_udp_config uc = {.wait_s = 1.0};
+  CHECK_INT(sp_plant_open(&host, uri, &uc, msg, sizeof msg), 0);
+  CHECK_INT(sp_plant_configure(host, msg, sizeof msg), 0);
+
+  sp_traj a, c;
+  CHECK_INT(car_rollout(local, &a), 0);
+  CHECK_INT(car_rollout(host, &c), 0);
+  CHECK_INT(c.n, 200);
+  CHECK(memcmp(a.x, c.x, sizeof(double) * 4 * 201) == 0);
+  CHECK(memcmp(a.u, c.u, sizeof(double) * 2 * 200) == 0);
+  for (long i = 0; i < c.n; i++) CHECK_INT(c.flags[i] & (SP_FLAG_DROPPED | SP_FLAG_SAFE), 0);
+  CHECK(c.x[4 * 200 + 2] > 0.5);  // the car did move
+  sp_traj_free(&a);
+  sp_traj_free(&c);
+  sp_plant_close(host);
+  sp_bridge_free(b);
+  sp_plant_close(robot);
+  sp_plant_close(local);
 }
 
 TEST(read_and_write_do_not_allocate) {
