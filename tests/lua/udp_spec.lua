@@ -73,6 +73,21 @@ describe("spinal.hal over udp", function()
     assert.equal(1, bs.sessions)
   end)
 
+  it("gives the same lockstep rollout through a lockstep bridge as on the plant", function()
+    local plant <close> = car_plant()
+    local twin <close> = car_plant()
+    local b <close> = hal.bridge(plant, { listen = "127.0.0.1:0" })
+    local r <close> = assert(hal.open("udp://127.0.0.1:" .. b.port, { wait = 1 }))
+    local opts = { steps = 50, safe = { 0, 0 }, watchdog = 0.05,
+      policy = { K = { 0, 0, 1, 0, 0, 0, 0, 0.5 }, x_ref = { 0, 0, 1, 0.2 }, u_ff = { 0, 0 } } }
+    local a, c = twin:rollout(opts), r:rollout(opts)
+    assert.equal(50, c.n)
+    for i = 1, 51 do
+      for j = 1, 4 do assert.equal(a.x[i][j], c.x[i][j]) end
+    end
+    assert.is_true(c.x[51][3] > 0.3)
+  end)
+
   it("refuses to close a plant a bridge serves, and closes after the bridge", function()
     local plant = car_plant()
     local b = hal.bridge(plant, { listen = "127.0.0.1:0" })
