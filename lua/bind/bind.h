@@ -40,6 +40,9 @@ sp_rng* spL_checkrng(lua_State* L, int arg);
 // The open model userdata at arg (require "spinal.model"), or a Lua error (model.c). The model
 // stays owned by the userdata: keep it alive (e.g. as a user value) while the pointer is used.
 sp_model* spL_checkmodel(lua_State* L, int arg);
+// The open policy userdata at arg (require "spinal.policy"), or a Lua error (policy.c).
+struct sp_policy;
+struct sp_policy* spL_checkpolicy(lua_State* L, int arg);
 // Raise a Lua error for an SP_E* code: "<what>: <sp_strerror(code)>".
 int spL_raise(lua_State* L, int code, const char* what);
 // Return nil, message (the Lua convention for I/O failures): pushes 2 values, returns 2.
