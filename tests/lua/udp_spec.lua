@@ -164,4 +164,19 @@ describe("spinal bridge options", function()
       .. "127.0.0.1:%d+", table.concat(out))
     assert.matches("stopped after %d+ steps", table.concat(err))
   end)
+
+  it("serves the robot file's mujoco plant to a host that checks the robot's names", function()
+    local robots = require "spinal.robot"
+    local car = robots.load((os.getenv("SPINAL_SOURCE_DIR") or ".") .. "/robots/rc_car.lua")
+    local plant <close> = assert(car:open "mujoco")
+    local b <close> = hal.bridge(plant, { listen = "127.0.0.1:0", realtime = true,
+      safe = car.safety.safe, robot = car.name })
+    local r <close> = assert(hal.open("udp://127.0.0.1:" .. b.port,
+      { robot = "rc_car", x_names = car.state, u_names = car.action, rate = car.rate }))
+    local tr = r:rollout { seconds = 0.4, realtime = true, stop_on_fault = true, watchdog = 0.2,
+      safe = car.safety.safe, policy = { K = ZERO_K, u_ff = { 0.5, 0 } } }
+    assert.equal(20, tr.n)
+    assert.is_true(tr.x[tr.n + 1][3] > 0.1)  -- the simulated car drove off
+    car:close()
+  end)
 end)
