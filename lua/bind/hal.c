@@ -18,9 +18,10 @@
 //   local tr = plant:rollout { steps = 500 (or seconds = 10), x0 = ..., seed = 3,
 //                              policy = { K = K, x_ref = ..., u_ff = ... },  -- u = u_ff - K (x -
 //                              x_ref) safe = {...}, u_min = {...}, u_max = {...}, rate_max = {...},
-//                              watchdog = 0.1 }
-//   tr.t (n+1) tr.x (n+1, nx) tr.u (n, nu) tr.flags (n) tr.n tr.dt tr.seed tr.robot tr.backend
-//   tr.lost
+//                              watchdog = 0.1,
+//                              realtime = false, stop_on_fault = false }
+//   tr.t (n+1) tr.x (n+1, nx) tr.u (n, nu) tr.flags (n) tr.k (n) tr.n tr.dt tr.seed tr.robot
+//   tr.backend tr.lost
 //   local car = hal.open("mujoco", { mjcf = "robots/rc_car.xml", rate = 50,
 //     state = { { qpos = "chassis", index = 1 }, { qpos = "chassis", index = 2 },
 //               { sensor = "chassis_vel" }, { yaw = "chassis" } },
@@ -29,6 +30,13 @@
 //     process_std = 0.01, x0 = {...}, keyframe = "rest", wheels = {...}, seed = 1,
 //     perturb = { mass = 1.1, friction = 0.8, gear = { throttle = 0.9 } } })
 //   car:perturb { mass = { chassis = 1.2 } }    car:perturb()  -- back to the MJCF's values
+//   local robot = hal.open("udp://127.0.0.1:9870", { robot = "rc_car", x_names = {...},
+//                                                   u_names = {...}, rate = 50, watchdog = 0.2,
+//                                                   timeout = 2, heartbeat = 0.05, wait = 0 })
+//   robot:stats()  robot:rearm()  robot:estop()           -- udp plants: link counters, session
+//   local b = hal.bridge(plant, { listen = "127.0.0.1:9870", realtime = true, watchdog = 0.2,
+//                                 safe = {...}, robot = "rc_car", rate = 50 })
+//   b.port  b:stats()  b:wait(seconds)  b:close()        -- serve a plant over the protocol
 // The policy is the built-in linear state feedback, computed in C inside the loop (Lua never sits
 // inside a control tick). Configuration mistakes raise errors naming the field; failures of the
 // plant itself (a backend that cannot open) return nil, message.
@@ -36,6 +44,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "bind.h"
 #include "engine/core/alloc.h"
@@ -45,13 +54,17 @@
 #include "engine/policy/policy.h"
 #include "hal/backend_model.h"
 #include "hal/backend_mujoco.h"
+#include "hal/backend_udp.h"
+#include "hal/bridge.h"
 #include "hal/loop.h"
 #include "hal/safety.h"
 
 #define PLANT_MT "spinal.hal.plant"
+#define BRIDGE_MT "spinal.hal.bridge"
 
 typedef struct lplant {
   sp_plant* p;  // NULL until opened, and after close
+  int served;   // bridges serving this plant (it cannot be closed under them)
 } lplant;
 
 static lplant* checklplant(lua_State* L, int arg) {
@@ -556,6 +569,72 @@ static void parse_mujoco_config(lua_State* L, int arg, sp_plant_mujoco_config* c
   if (!lua_isnil(L, pt)) c->perturb = q;
 }
 
+// a list of n names (strings) in field of the table at t, pointers into out (kept alive by the
+// table); returns n, 0 when the field is nil
+static int field_name_list(lua_State* L, int t, int arg, const char* field, const char** out) {
+  lua_getfield(L, t, field);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (!lua_istable(L, -1))
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "field '%s': expected a list of names, got %s", field,
+                                  luaL_typename(L, -1)));
+  int n = (int)luaL_len(L, -1);
+  if (n > SP_PROTO_MAX_DIM)
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "field '%s': expected at most %d names, got %d", field,
+                                  SP_PROTO_MAX_DIM, n));
+  for (int i = 0; i < n; i++) {
+    lua_geti(L, -1, i + 1);
+    if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) >= SP_PROTO_MAX_NAME)
+      luaL_argerror(L, arg,
+                    lua_pushfstring(L,
+                                    "field '%s': name %d: expected a string of at most %d "
+                                    "bytes, got %s",
+                                    field, i + 1, SP_PROTO_MAX_NAME - 1, luaL_typename(L, -1)));
+    out[i] = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return n;
+}
+
+// parse a "udp" backend config at arg (may be absent) into c; with scheme "udp" alone the address
+// comes from the fields address and port (as robot files declare it), written into uri
+static void parse_udp_config(lua_State* L, int arg, sp_plant_udp_config* c, char* uri,
+                             size_t urilen, const char** names) {
+  memset(c, 0, sizeof *c);
+  int has = !lua_isnoneornil(L, arg);
+  if (has) luaL_checktype(L, arg, LUA_TTABLE);
+  if (!strcmp(uri, "udp")) {
+    const char* host = has ? field_str(L, arg, arg, "address", 0) : NULL;
+    double port = has ? field_num(L, arg, arg, "port", 0, 0) : 0;
+    if (!host || !(port >= 1 && port <= 65535 && port == floor(port)))
+      luaL_argerror(L, arg,
+                    "expected fields 'address' and 'port' (1..65535), or a URI udp://HOST:PORT");
+    snprintf(uri, urilen, strchr(host, ':') ? "udp://[%s]:%d" : "udp://%s:%d", host, (int)port);
+  }
+  if (!has) return;
+  c->robot = field_str(L, arg, arg, "robot", 0);
+  c->rate_hz = field_num(L, arg, arg, "rate", 0, 0);
+  c->watchdog_s = field_num(L, arg, arg, "watchdog", 0, 0);
+  c->timeout_s = field_num(L, arg, arg, "timeout", 0, 0);
+  c->heartbeat_s = field_num(L, arg, arg, "heartbeat", 0, 0);
+  c->wait_s = field_num(L, arg, arg, "wait", 0, 0);
+  if (!(c->rate_hz >= 0) || !(c->watchdog_s >= 0) || !(c->timeout_s >= 0) ||
+      !(c->heartbeat_s >= 0) || !(c->wait_s >= 0) || c->timeout_s > 3600 || c->watchdog_s > 3600 ||
+      c->wait_s > 60)
+    luaL_argerror(L, arg,
+                  "fields 'rate', 'watchdog', 'timeout', 'heartbeat', 'wait': expected numbers "
+                  ">= 0 (seconds at most 3600, wait at most 60)");
+  c->nx = field_name_list(L, arg, arg, "x_names", names);
+  c->nu = field_name_list(L, arg, arg, "u_names", names + SP_PROTO_MAX_DIM);
+  if (c->nx) c->x_names = names;
+  if (c->nu) c->u_names = names + SP_PROTO_MAX_DIM;
+}
+
 static int l_open(lua_State* L) {
   // hal.open(robot [, uri]): a robot object (spinal.robot) opens its own plant configuration
   if (lua_istable(L, 1)) {
@@ -571,6 +650,9 @@ static int l_open(lua_State* L) {
   sp_plant_model_config mc;
   sp_plant_mujoco_config jc;
   sp_plant_mujoco_perturbation jq;
+  sp_plant_udp_config uc;
+  const char* names[2 * SP_PROTO_MAX_DIM];
+  char udp_uri[128];
   const void* cfg = NULL;
   if (!strcmp(uri, "model") || !strncmp(uri, "model://", 8)) {
     parse_model_config(L, 2, &mc);
@@ -580,6 +662,11 @@ static int l_open(lua_State* L) {
     if (!jc.mjcf && strncmp(uri, "mujoco://", 9))
       luaL_argerror(L, 2, "field 'mjcf': expected the MJCF file name (or open \"mujoco://PATH\")");
     cfg = &jc;
+  } else if (!strcmp(uri, "udp") || !strncmp(uri, "udp://", 6)) {
+    snprintf(udp_uri, sizeof udp_uri, "%s", uri);
+    parse_udp_config(L, 2, &uc, udp_uri, sizeof udp_uri, names);
+    uri = udp_uri;
+    cfg = &uc;
   } else if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
   }
@@ -587,6 +674,7 @@ static int l_open(lua_State* L) {
   // the userdata exists (empty, safe to collect) before the plant is opened
   lplant* lp = lua_newuserdatauv(L, sizeof(lplant), 0);
   lp->p = NULL;
+  lp->served = 0;
   luaL_setmetatable(L, PLANT_MT);
   char msg[768];
   sp_plant* p = NULL;
@@ -705,6 +793,7 @@ static int m_deactivate(lua_State* L) {
 
 static int m_close(lua_State* L) {
   lplant* lp = checklplant(L, 1);
+  if (lp->served) return luaL_error(L, "close: the plant is served by a bridge (close it first)");
   sp_plant_close(lp->p);
   lp->p = NULL;
   return 0;
@@ -729,6 +818,191 @@ static void push_names(lua_State* L, const char* const* names, int n) {
     lua_rawseti(L, -2, i + 1);
   }
 }
+
+// ---- udp link counters, re-arm, e-stop ----------------------------------------------------------
+
+static void set_num(lua_State* L, const char* k, double v) {
+  lua_pushnumber(L, v);
+  lua_setfield(L, -2, k);
+}
+
+static void set_int(lua_State* L, const char* k, uint64_t v) {
+  lua_pushinteger(L, (lua_Integer)v);
+  lua_setfield(L, -2, k);
+}
+
+// the link counters as a table: received, accepted, dropped = { crc = n, ... }, rtt_*_us, ...
+static void push_link_stats(lua_State* L, const sp_udp_stats* s) {
+  lua_createtable(L, 0, 16);
+  set_int(L, "received", s->received);
+  set_int(L, "accepted", s->accepted);
+  set_int(L, "dropped_total", s->dropped_total);
+  set_int(L, "lost", s->lost);
+  set_int(L, "sent", s->sent);
+  set_int(L, "send_errors", s->send_errors);
+  set_int(L, "rtt_samples", s->rtt_samples);
+  set_num(L, "rtt_last_us", s->rtt_last_us);
+  set_num(L, "rtt_mean_us", s->rtt_mean_us);
+  set_num(L, "rtt_p50_us", s->rtt_p50_us);
+  set_num(L, "rtt_p99_us", s->rtt_p99_us);
+  set_num(L, "rtt_max_us", s->rtt_max_us);
+  set_num(L, "since_rx", s->since_rx_s);
+  lua_createtable(L, 0, SP_UDP_DROP_COUNT);
+  for (int i = 0; i < SP_UDP_DROP_COUNT; i++) set_int(L, sp_udp_drop_name(i), s->dropped[i]);
+  lua_setfield(L, -2, "dropped");
+}
+
+static int m_stats(lua_State* L) {
+  sp_plant* p = checkplant(L, 1);
+  sp_udp_stats s;
+  if (sp_plant_udp_stats(p, &s))
+    return spL_failure(L, "stats: link counters exist for udp plants only (this one is %s)",
+                       p->caps.backend);
+  uint32_t status = 0;
+  sp_plant_udp_status(p, &status);
+  push_link_stats(L, &s);
+  set_int(L, "status", status);
+  return 1;
+}
+
+static int m_rearm(lua_State* L) {
+  sp_plant* p = checkplant(L, 1);
+  int rc = sp_plant_udp_rearm(p);
+  if (rc == SP_EINVAL) return luaL_error(L, "rearm: only udp plants can be re-armed");
+  if (rc) return lifecycle_error(L, p, "rearm", rc);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int m_estop(lua_State* L) {
+  sp_plant* p = checkplant(L, 1);
+  int rc = sp_plant_udp_estop(p, SP_PROTO_ESTOP_OPERATOR);
+  if (rc == SP_EINVAL) return luaL_error(L, "estop: only udp plants take a remote e-stop");
+  if (rc) return lifecycle_error(L, p, "estop", rc);
+  lua_settop(L, 1);
+  return 1;
+}
+
+// ---- bridge -----------------------------------------------------------------------------------
+
+typedef struct lbridge {
+  sp_bridge* b;  // NULL after close
+  lplant* lp;    // the plant it serves (kept alive by the user value)
+} lbridge;
+
+static lbridge* checkbridge(lua_State* L, int arg) {
+  lbridge* lb = luaL_testudata(L, arg, BRIDGE_MT);
+  if (!lb)
+    luaL_argerror(
+        L, arg,
+        lua_pushfstring(L, "expected a bridge (from hal.bridge), got %s", luaL_typename(L, arg)));
+  return lb;
+}
+
+// hal.bridge(plant, { listen = "127.0.0.1:9870", realtime = true, rate = 50, watchdog = 0.2,
+//                     safe = { 0, 0 }, robot = "rc_car" })
+static int l_bridge(lua_State* L) {
+  lplant* lp = checklplant(L, 1);
+  if (!lp->p) luaL_argerror(L, 1, "expected an open plant, got a closed one");
+  luaL_checktype(L, 2, LUA_TTABLE);
+  sp_plant* p = lp->p;
+  sp_bridge_config c = {0};
+  c.listen = field_str(L, 2, 2, "listen", 1);
+  lua_getfield(L, 2, "realtime");
+  c.realtime = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  c.rate_hz = field_num(L, 2, 2, "rate", 0, 0);
+  c.watchdog_s = field_num(L, 2, 2, "watchdog", 0, 0);
+  if (!(c.rate_hz >= 0) || !(c.watchdog_s >= 0) || c.watchdog_s > 3600)
+    luaL_argerror(L, 2, "fields 'rate', 'watchdog': expected numbers >= 0 (watchdog <= 3600 s)");
+  c.robot = field_str(L, 2, 2, "robot", 0);
+  double* safe = scratch(L, (size_t)p->caps.nu);
+  if (field_vec(L, 2, 2, "safe", p->caps.nu, safe)) c.u_safe = safe;
+  if (p->state != SP_PLANT_CONFIGURED && p->state != SP_PLANT_ACTIVE)
+    return lifecycle_error(L, p, "bridge", SP_ESTATE);
+
+  lbridge* lb = lua_newuserdatauv(L, sizeof(lbridge), 1);
+  lb->b = NULL;
+  lb->lp = lp;
+  luaL_setmetatable(L, BRIDGE_MT);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);
+  char msg[256];
+  int rc = sp_bridge_new(&lb->b, p, &c, msg, sizeof msg);
+  if (rc) return spL_failure(L, "%s", msg);
+  lp->served++;
+  return 1;
+}
+
+static int b_close(lua_State* L) {
+  lbridge* lb = checkbridge(L, 1);
+  if (lb->b) {
+    sp_bridge_free(lb->b);
+    lb->b = NULL;
+    lb->lp->served--;
+  }
+  return 0;
+}
+
+static sp_bridge* checkopenbridge(lua_State* L, int arg) {
+  lbridge* lb = checkbridge(L, arg);
+  if (!lb->b) luaL_argerror(L, arg, "expected an open bridge, got a closed one");
+  return lb->b;
+}
+
+static int b_stats(lua_State* L) {
+  sp_bridge_stats s;
+  sp_bridge_stats_get(checkopenbridge(L, 1), &s);
+  push_link_stats(L, &s.link);
+  set_int(L, "steps", s.steps);
+  set_int(L, "commands", s.commands);
+  set_int(L, "safe_steps", s.safe_steps);
+  set_int(L, "sessions", s.sessions);
+  set_int(L, "watchdog_trips", s.watchdog_trips);
+  set_num(L, "last_trip_silence", s.last_trip_silence_s);
+  set_num(L, "watchdog", s.watchdog_s);
+  set_int(L, "status", s.status);
+  set_int(L, "port", (uint64_t)s.port);
+  return 1;
+}
+
+// bridge:wait(seconds): sleep (the bridge's threads keep serving); returns early on a signal
+static int b_wait(lua_State* L) {
+  checkopenbridge(L, 1);
+  double s = luaL_checknumber(L, 2);
+  if (!(s >= 0) || s > 3600)
+    luaL_argerror(L, 2, lua_pushfstring(L, "expected seconds in [0, 3600], got %f", s));
+  struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
+  lua_pushboolean(L, nanosleep(&ts, NULL) == 0);
+  return 1;
+}
+
+static int b_index(lua_State* L) {
+  lbridge* lb = checkbridge(L, 1);
+  const char* k = luaL_checkstring(L, 2);
+  if (!strcmp(k, "port")) return lua_pushinteger(L, lb->b ? sp_bridge_port(lb->b) : 0), 1;
+  luaL_getmetatable(L, BRIDGE_MT);
+  lua_getfield(L, -1, "__methods");
+  lua_getfield(L, -1, k);
+  return 1;
+}
+
+static int b_tostring(lua_State* L) {
+  lbridge* lb = checkbridge(L, 1);
+  if (!lb->b)
+    lua_pushliteral(L, "spinal.hal.bridge (closed)");
+  else
+    lua_pushfstring(L, "spinal.hal.bridge serving %s on port %d", lb->lp->p->caps.robot,
+                    sp_bridge_port(lb->b));
+  return 1;
+}
+
+static const luaL_Reg bridge_methods[] = {
+    {"stats", b_stats},
+    {"wait", b_wait},
+    {"close", b_close},
+    {NULL, NULL},
+};
 
 // ---- rollout ----------------------------------------------------------------------------------
 
@@ -807,7 +1081,11 @@ static int m_rollout(lua_State* L) {
                   lua_pushfstring(L, "field 'watchdog': expected seconds >= 0, got %f", watchdog));
   lua_getfield(L, o, "explore");
   int explore = lua_toboolean(L, -1);
-  lua_pop(L, 1);
+  lua_getfield(L, o, "realtime");
+  int realtime = lua_toboolean(L, -1);
+  lua_getfield(L, o, "stop_on_fault");
+  int stop_on_fault = lua_toboolean(L, -1);
+  lua_pop(L, 3);
   double* d = scratch(L, 3 * (size_t)nx + (size_t)nu * nx + 6 * (size_t)nu);
   double *x0 = d, *x_ref = x0 + nx, *K = x_ref + nx, *u_ff = K + (size_t)nu * nx;
   double *safe = u_ff + nu, *umin = safe + nu, *umax = umin + nu, *rate = umax + nu;
@@ -857,7 +1135,10 @@ static int m_rollout(lua_State* L) {
                   : explore ? sp_policy_loop_sample
                             : sp_policy_loop_act;
   void* user = ctl ? (void*)&ca : pol ? (void*)pol : (void*)&lin;
-  sp_loop_config lc = {.mode = SP_LOOP_LOCKSTEP, .act = act, .user = user};
+  sp_loop_config lc = {.mode = realtime ? SP_LOOP_REALTIME : SP_LOOP_LOCKSTEP,
+                       .act = act,
+                       .user = user,
+                       .stop_on_fault = stop_on_fault};
   sp_safety* s = NULL;
   sp_loop* l = NULL;
   int rc = sp_safety_new(&s, &sc, msg, sizeof msg);
@@ -891,6 +1172,9 @@ static int m_rollout(lua_State* L) {
   sp_array* f = spL_newarray(L, 1, shape);
   for (long i = 0; i < tr.n; i++) f->data[i] = (double)tr.flags[i];
   lua_setfield(L, out, "flags");
+  sp_array* ks = spL_newarray(L, 1, shape);
+  for (long i = 0; i < tr.n; i++) ks->data[i] = (double)tr.k[i];
+  lua_setfield(L, out, "k");
   lua_pushinteger(L, tr.n);
   lua_setfield(L, out, "n");
   lua_pushnumber(L, tr.dt);
@@ -934,12 +1218,14 @@ static const luaL_Reg plant_methods[] = {
     {"read", m_read},   {"write", m_write},       {"reset", m_reset},
     {"seed", m_seed},   {"activate", m_activate}, {"deactivate", m_deactivate},
     {"close", m_close}, {"rollout", m_rollout},   {"perturb", m_perturb},
+    {"stats", m_stats}, {"rearm", m_rearm},       {"estop", m_estop},
     {NULL, NULL},
 };
 
 static const luaL_Reg funcs[] = {
     {"open", l_open},
     {"backends", l_backends},
+    {"bridge", l_bridge},
     {NULL, NULL},
 };
 
@@ -954,6 +1240,19 @@ int luaopen_spinal_hal(lua_State* L) {
     lua_pushcfunction(L, m_close);
     lua_setfield(L, -2, "__close");
     lua_pushcfunction(L, m_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, BRIDGE_MT)) {
+    luaL_newlib(L, bridge_methods);
+    lua_setfield(L, -2, "__methods");
+    lua_pushcfunction(L, b_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, b_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, b_close);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, b_tostring);
     lua_setfield(L, -2, "__tostring");
   }
   lua_pop(L, 1);

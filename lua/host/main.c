@@ -184,6 +184,31 @@ static int cmd_eval(int argc, char** argv, int first) {
   return finish(L, status);
 }
 
+// spinal bridge [ROBOT.lua] --listen ADDR ...: serve a plant over the UDP protocol
+// (lua/spinal/bridge.lua parses the options and reports; hal/bridge.c serves)
+static int cmd_bridge(int argc, char** argv, int first) {
+  lua_State* L = new_state(argc, argv, first);
+  if (!L) return SP_EXIT_ERROR;
+  static const char chunk[] = "return require('spinal.bridge').main({...})";
+  int status = luaL_loadbuffer(L, chunk, sizeof chunk - 1, "=(bridge)");
+  int code = SP_EXIT_ERROR;
+  if (status == LUA_OK) {
+    int base = lua_gettop(L);
+    lua_pushcfunction(L, sp_host_msghandler);
+    lua_insert(L, base);
+    for (int i = first + 1; i < argc; i++) lua_pushstring(L, argv[i]);
+    status = lua_pcall(L, argc - first - 1, 1, base);
+    lua_remove(L, base);
+    if (status == LUA_OK) {
+      code = (int)lua_tointeger(L, -1);
+      lua_pop(L, 1);
+    }
+  }
+  if (status != LUA_OK) return finish(L, status);
+  int fin = finish(L, LUA_OK);
+  return fin != SP_EXIT_OK ? fin : code;
+}
+
 static int cmd_repl(int argc, char** argv, int first) {
   for (int i = first + 1; i < argc; i++) {
     if (!is_override(argv[i])) {
@@ -251,6 +276,8 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"bridge", NULL, "[ROBOT.lua] --listen ADDR ...", "serve a plant over the UDP protocol",
+     cmd_bridge},
     {"repl", NULL, "[key=value ...]", "interactive Lua prompt with spinal loaded", cmd_repl},
     {"-e", NULL, "CODE [key=value ...]", "run a chunk of Lua", cmd_eval},
     {"check", NULL, "ROBOT.lua ...", "validate robot files, naming every problem", cmd_check},

@@ -207,6 +207,18 @@ TEST(hold_sends_the_safe_command_without_a_fault) {
   sp_safety_free(s);
 }
 
+TEST(hold_without_a_command_or_state_is_not_a_fault) {
+  // what the loop hands over before the first state has arrived
+  sp_safety* s = make(0, NULL, 0);
+  double out[2];
+  sp_safety_input in = {.t = 0, .x = NULL, .u = NULL, .hold = 1};
+  sp_safety_result r = sp_safety_tick(s, out, &in);
+  CHECK_INT(r.cause, SP_CAUSE_NONE);
+  CHECK_INT(r.flags, SP_FLAG_SAFE | SP_FLAG_HELD);
+  CHECK(out[0] == usafe[0] && out[1] == usafe[1]);
+  sp_safety_free(s);
+}
+
 TEST(bad_configs_are_refused_naming_the_problem) {
   sp_safety* s = (sp_safety*)1;
   char msg[160];
