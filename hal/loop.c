@@ -337,6 +337,9 @@ static int tick(sp_loop* l, double t, uint32_t extra) {
     memcpy(l->x_last, l->x, (size_t)l->nx * sizeof(double));
     l->have_state = 1;
   }
+  // a robot that reports its e-stop latched latches ours too (docs/protocol.md): this tick
+  // already sends the safe command, and it stays latched until cleared here
+  if (!rrc && (status & SP_FLAG_PLANT_ESTOP)) sp_safety_estop(l->safety);
 
   // act, unless held or no state has ever arrived
   int hold = l->held || !l->have_state;

@@ -952,6 +952,10 @@ function Robot:plant_config(uri)
   local d = self.plants[scheme]
   local cfg = { robot = self.name, rate = self.rate }
   if scheme == "udp" then
+    -- the handshake checks the robot's names and sizes against these, and asks the robot for
+    -- the same watchdog the host's safety filter uses
+    cfg.x_names, cfg.u_names = copy(self.state), copy(self.action)
+    cfg.watchdog = self.safety and self.safety.watchdog or nil
     if d then cfg.address, cfg.port = d.address, d.port end
     if rest and rest ~= "" then
       local host, port = rest:match "^%[?([^%]]*)%]?:(%d+)$"

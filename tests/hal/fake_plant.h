@@ -12,6 +12,7 @@ typedef struct fake_config {
   double rate_hz;
   long fail_reads_from;   // read returns SP_EIO from this write count on (0: never)
   long freeze_time_from;  // timestamps stop advancing from this write count on (0: never)
+  long estop_from;        // read reports SP_FLAG_PLANT_ESTOP from this write count on (0: never)
 } fake_config;
 
 typedef struct fake_impl {
@@ -53,7 +54,7 @@ static int fake_read(sp_plant* p, double* x, int64_t* t_ns, uint32_t* status) {
   if (f->cfg.fail_reads_from && f->writes >= f->cfg.fail_reads_from) return SP_EIO;
   for (int i = 0; i < f->cfg.n; i++) x[i] = f->x[i];
   *t_ns = f->t_ns;
-  *status = 0;
+  *status = f->cfg.estop_from && f->writes >= f->cfg.estop_from ? SP_FLAG_PLANT_ESTOP : 0;
   return 0;
 }
 

@@ -149,6 +149,24 @@ TEST(watchdog_in_the_loop_fires_within_its_timeout_when_state_stops_arriving) {
   rig_close(&r);
 }
 
+TEST(robot_reporting_its_estop_latches_the_loops_estop_in_the_same_tick) {
+  rig r;
+  fake_config fc = {.n = 2, .rate_hz = 100, .estop_from = 10};
+  CHECK_INT(rig_open(&r, SP_LOOP_LOCKSTEP, 100, act_fb, NULL, &fc, 0, 0, 0), 0);
+  sp_rollout_opts o = {.steps = 20};
+  sp_traj tr;
+  CHECK_INT(sp_loop_rollout(r.l, &tr, &o), 0);
+  CHECK_INT(tr.flags[9] & SP_FLAG_SAFE, 0);
+  for (long i = 10; i < tr.n; i++) {
+    CHECK(tr.flags[i] & SP_FLAG_PLANT_ESTOP);
+    CHECK(tr.flags[i] & SP_FLAG_SAFE);
+    CHECK(tr.u[2 * i] == -7.0 && tr.u[2 * i + 1] == -7.0);
+  }
+  CHECK(sp_safety_estopped(r.s));
+  sp_traj_free(&tr);
+  rig_close(&r);
+}
+
 TEST(hold_and_resume_take_effect_at_the_next_tick_boundary) {
   rig r;
   CHECK_INT(rig_open(&r, SP_LOOP_LOCKSTEP, 100, act_fb, NULL, NULL, 0, 0, 0), 0);

@@ -144,6 +144,16 @@ describe("the shipped robots", function()
     car:close()
   end)
 
+  it("a udp plant config carries the names and watchdog the handshake checks", function()
+    local car = robot.load "robots/rc_car.lua"
+    local _, cfg = car:plant_config "udp"
+    assert.same({ "px", "py", "v", "phi" }, cfg.x_names)
+    assert.same({ "throttle", "steer" }, cfg.u_names)
+    assert.equal(car.safety.watchdog, cfg.watchdog)
+    assert.equal(50, cfg.rate)
+    car:close()
+  end)
+
   it("without a backend, plant_config gives the first declared of model, mujoco, udp", function()
     local car = robot.load "robots/rc_car.lua"
     assert.equal("model", car.default_plant)
