@@ -1,5 +1,5 @@
-// bind_opts.h: option-table and vector helpers shared by the policy and grad bindings
-// (lua/bind/policy.c, lua/bind/grad.c). Every helper raises "bad argument" errors that say what
+// bind_opts.h: option-table and vector helpers shared by the bindings that take named options
+// (lua/bind/nn.c, policy.c, grad.c). Every helper raises "bad argument" errors that say what
 // was expected and what was given, before the caller has any side effect.
 #ifndef SP_BIND_OPTS_H
 #define SP_BIND_OPTS_H
@@ -25,10 +25,11 @@ static inline void spO_check_keys(lua_State* L, int arg, const char* fname,
         luaL_addstring(&b, *v);
       }
       luaL_pushresult(&b);
-      const char* list = lua_tostring(L, -1);
-      const char* key = luaL_tolstring(L, -2, NULL);
-      luaL_error(L, "bad argument #%d to '%s' (unknown option '%s'; valid: %s)", arg, fname, key,
-                 list);
+      if (lua_type(L, -2) != LUA_TSTRING)
+        luaL_error(L, "bad argument #%d to '%s' (expected named options (%s), got a %s key)", arg,
+                   fname, lua_tostring(L, -1), luaL_typename(L, -2));
+      luaL_error(L, "bad argument #%d to '%s' (unknown option '%s'; valid: %s)", arg, fname,
+                 lua_tostring(L, -2), lua_tostring(L, -1));
     }
   }
 }

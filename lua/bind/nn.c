@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "bind.h"
+#include "bind_opts.h"
 #include "engine/core/error.h"
 #include "engine/nn/checkpoint.h"
 #include "engine/nn/init.h"
@@ -66,30 +67,6 @@ static const char* shape_str(lua_State* L, const sp_array* a) {
   return lua_tostring(L, -1);
 }
 
-// refuse keys of the options table at arg that are not in valid (NULL-terminated)
-static void check_options(lua_State* L, int arg, const char* fname, const char* const* valid) {
-  lua_pushnil(L);
-  while (lua_next(L, arg)) {
-    lua_pop(L, 1);
-    int ok = 0;
-    if (lua_type(L, -1) == LUA_TSTRING)
-      for (const char* const* v = valid; *v && !ok; v++) ok = !strcmp(*v, lua_tostring(L, -1));
-    if (!ok) {
-      luaL_Buffer b;
-      luaL_buffinit(L, &b);
-      for (const char* const* v = valid; *v; v++) {
-        if (v != valid) luaL_addstring(&b, ", ");
-        luaL_addstring(&b, *v);
-      }
-      luaL_pushresult(&b);
-      if (lua_type(L, -2) != LUA_TSTRING)
-        luaL_error(L, "bad argument #%d to '%s' (expected named options (%s), got a %s key)", arg,
-                   fname, lua_tostring(L, -1), luaL_typename(L, -2));
-      luaL_error(L, "bad argument #%d to '%s' (unknown option '%s'; valid: %s)", arg, fname,
-                 lua_tostring(L, -2), lua_tostring(L, -1));
-    }
-  }
-}
 
 // option field of the table at arg: number (default def when absent)
 static double opt_number(lua_State* L, int arg, const char* fname, const char* key, double def) {
@@ -189,7 +166,7 @@ static const char* const mlp_options[] = {"sizes",     "act",  "out_act", "dtype
 
 static int l_mlp(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
-  check_options(L, 1, "mlp", mlp_options);
+  spO_check_keys(L, 1, "mlp", mlp_options);
 
   // sizes
   int sizes[SP_MLP_MAXLAYERS + 1];
@@ -556,7 +533,7 @@ static const char* const adam_options[] = {"lr", "betas", "eps", "clip", "weight
 
 static int l_sgd(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
-  check_options(L, 1, "sgd", sgd_options);
+  spO_check_keys(L, 1, "sgd", sgd_options);
   if (lua_getfield(L, 1, "lr") == LUA_TNIL)
     luaL_error(L, "bad argument #1 to 'sgd' (expected lr = a number, got nil)");
   lua_pop(L, 1);
@@ -574,7 +551,7 @@ static int l_adam(lua_State* L) {
     lua_newtable(L);
   }
   luaL_checktype(L, 1, LUA_TTABLE);
-  check_options(L, 1, "adam", adam_options);
+  spO_check_keys(L, 1, "adam", adam_options);
   sp_optim_config c = sp_optim_adam_config(opt_number(L, 1, "adam", "lr", 1e-3));
   int t = lua_getfield(L, 1, "betas");
   if (t == LUA_TTABLE) {
@@ -741,7 +718,7 @@ static int l_load(lua_State* L) {
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
     static const char* const valid[] = {"batch", NULL};
-    check_options(L, 2, "load", valid);
+    spO_check_keys(L, 2, "load", valid);
     batch = opt_integer(L, 2, "load", "batch", 1);
     if (batch < 1 || batch > (1 << 24))
       return luaL_error(L, "bad argument #2 to 'load' (expected batch >= 1, got %d)", (int)batch);
