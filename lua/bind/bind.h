@@ -53,6 +53,17 @@ struct sp_ctrl* spL_checkctrl(lua_State* L, int arg);
 // (NULL: sp_model_free); the value at index owner (0: none) is kept alive as its user value
 // (model.c).
 sp_model** spL_newmodel(lua_State* L, int nx, int nu, void (*release)(sp_model*), int owner);
+// Userdata that own one engine object (tasks, costs): the object is the only field, NULL after
+// close. spL_newhandle pushes an empty handle with metatable mt (safe to collect before the object
+// exists); spL_tohandle returns the handle at idx if it has metatable mt, else NULL, so other
+// bindings can take such objects without knowing the owning binding's internals.
+typedef struct spL_handle {
+  void* obj;
+} spL_handle;
+#define SP_TASK_MT "spinal.task"
+#define SP_COST_MT "spinal.cost"
+spL_handle* spL_newhandle(lua_State* L, const char* mt);
+spL_handle* spL_tohandle(lua_State* L, int idx, const char* mt);
 // Raise a Lua error for an SP_E* code: "<what>: <sp_strerror(code)>".
 int spL_raise(lua_State* L, int code, const char* what);
 // Return nil, message (the Lua convention for I/O failures): pushes 2 values, returns 2.

@@ -20,27 +20,16 @@
 #include "bind.h"
 #include "engine/core/error.h"
 
-#define SP_COST_MT "spinal.cost"
-
-typedef struct {
-  sp_cost* cost;
-} cost_ud;
 
 static sp_cost* checkcost(lua_State* L, int arg) {
-  cost_ud* u = luaL_testudata(L, arg, SP_COST_MT);
+  spL_handle* u = spL_tohandle(L, arg, SP_COST_MT);
   if (!u)
     luaL_argerror(L, arg,
                   lua_pushfstring(L, "expected a spinal.cost, got %s", luaL_typename(L, arg)));
-  if (!u->cost) luaL_argerror(L, arg, "expected a spinal.cost, got a closed cost");
-  return u->cost;
+  if (!u->obj) luaL_argerror(L, arg, "expected a spinal.cost, got a closed cost");
+  return u->obj;
 }
 
-static cost_ud* push_cost(lua_State* L) {
-  cost_ud* u = lua_newuserdatauv(L, sizeof(cost_ud), 0);
-  u->cost = NULL;
-  luaL_setmetatable(L, SP_COST_MT);
-  return u;
-}
 
 // ---- option tables ---------------------------------------------------------------------------
 
@@ -126,8 +115,10 @@ static int l_new(lua_State* L) {
     return luaL_error(L, "bad argument #1 to 'new' (expected an integer nx >= 1, got %f)", nx);
   if (!(nu >= 0) || nu != floor(nu) || nu > 1e6)
     return luaL_error(L, "bad argument #1 to 'new' (expected an integer nu >= 0, got %f)", nu);
-  cost_ud* u = push_cost(L);
-  int rc = sp_cost_new(&u->cost, (int)nx, (int)nu);
+  spL_handle* u = spL_newhandle(L, SP_COST_MT);
+  sp_cost* obj = NULL;
+  int rc = sp_cost_new(&obj, (int)nx, (int)nu);
+  u->obj = obj;
   if (rc) return spL_raise(L, rc, "new");
   return 1;
 }
@@ -148,8 +139,10 @@ static int l_car(lua_State* L) {
   int ix = index_field(L, 1, "car", "x", 1, &probe), iy = index_field(L, 1, "car", "y", 2, &probe);
   int iv = index_field(L, 1, "car", "v", 3, &probe);
   int iphi = index_field(L, 1, "car", "phi", 4, &probe);
-  cost_ud* u = push_cost(L);
-  int rc = sp_cost_new_car(&u->cost, (int)nx, (int)nu, ix, iy, iv, iphi);
+  spL_handle* u = spL_newhandle(L, SP_COST_MT);
+  sp_cost* obj = NULL;
+  int rc = sp_cost_new_car(&obj, (int)nx, (int)nu, ix, iy, iv, iphi);
+  u->obj = obj;
   if (rc) return spL_raise(L, rc, "car");
   return 1;
 }
@@ -367,19 +360,20 @@ static int m_sizes(lua_State* L) {
 }
 
 static int m_tostring(lua_State* L) {
-  cost_ud* u = luaL_checkudata(L, 1, SP_COST_MT);
-  if (!u->cost) {
+  spL_handle* u = luaL_checkudata(L, 1, SP_COST_MT);
+  if (!u->obj) {
     lua_pushliteral(L, "spinal.cost (closed)");
     return 1;
   }
-  lua_pushfstring(L, "spinal.cost (nx %d, nu %d, %d terms)", u->cost->nx, u->cost->nu, u->cost->n);
+  lua_pushfstring(L, "spinal.cost (nx %d, nu %d, %d terms)", ((sp_cost*)u->obj)->nx, ((sp_cost*)u->obj)->nu,
+                  ((sp_cost*)u->obj)->n);
   return 1;
 }
 
 static int m_gc(lua_State* L) {
-  cost_ud* u = luaL_checkudata(L, 1, SP_COST_MT);
-  sp_cost_free(u->cost);
-  u->cost = NULL;
+  spL_handle* u = luaL_checkudata(L, 1, SP_COST_MT);
+  sp_cost_free(u->obj);
+  u->obj = NULL;
   return 0;
 }
 

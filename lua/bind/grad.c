@@ -26,13 +26,6 @@
 #include "bind_opts.h"
 #include "engine/core/error.h"
 
-// the first field of the cost and task userdata (lua/bind/cost.c, lua/bind/task.c)
-typedef struct {
-  sp_cost* c;
-} cost_head;
-typedef struct {
-  sp_task* t;
-} task_head;
 
 // Lua cost functions, called from the estimators through sp_objective_fn
 typedef struct lcost {
@@ -154,25 +147,25 @@ static void read_objective(lua_State* L, int arg, const char* fname, sp_objectiv
       continue;
     }
     if (!lua_isnil(L, -1)) {
-      cost_head* h = luaL_testudata(L, -1, "spinal.cost");
-      if (!h || !h->c)
+      spL_handle* h = spL_tohandle(L, -1, SP_COST_MT);
+      if (!h || !h->obj)
         luaL_error(L,
                    "bad argument #%d to '%s' (expected %s = an open spinal.cost or a function, "
                    "got %s)",
                    arg, fname, ckeys[i], h ? "a closed cost" : luaL_typename(L, -1));
       if (i == 0)
-        obj->step = h->c;
+        obj->step = h->obj;
       else
-        obj->terminal = h->c;
+        obj->terminal = h->obj;
     }
     lua_pop(L, 1);  // the options table keeps it alive
   }
   if (lua_getfield(L, arg, "task") != LUA_TNIL) {
-    task_head* h = luaL_testudata(L, -1, "spinal.task");
-    if (!h || !h->t)
+    spL_handle* h = spL_tohandle(L, -1, SP_TASK_MT);
+    if (!h || !h->obj)
       luaL_error(L, "bad argument #%d to '%s' (expected task = an open spinal.task, got %s)", arg,
                  fname, h ? "a closed task" : luaL_typename(L, -1));
-    obj->task = h->t;
+    obj->task = h->obj;
   }
   lua_pop(L, 1);
   lua_Integer k0 = spO_integer(L, arg, fname, "skip", 0);

@@ -24,13 +24,10 @@
 
 #define POLICY_MT "spinal.policy"
 
-// the first field of the ctrl and task userdata (lua/bind/ctrl.c, lua/bind/task.c)
+// the first field of the ctrl userdata (lua/bind/ctrl.c; tasks are spL_handles, bind.h)
 typedef struct {
   sp_ctrl* c;
 } ctrl_head;
-typedef struct {
-  sp_task* t;
-} task_head;
 
 typedef struct lpolicy {
   sp_policy* p;      // NULL until created, and after close
@@ -56,12 +53,12 @@ static const sp_task* opttask(lua_State* L, int arg, const char* fname, int idx,
     lua_replace(L, idx);
     return NULL;
   }
-  task_head* h = luaL_testudata(L, -1, "spinal.task");
-  if (!h || !h->t)
+  spL_handle* h = spL_tohandle(L, -1, SP_TASK_MT);
+  if (!h || !h->obj)
     luaL_error(L, "bad argument #%d to '%s' (expected task = an open spinal.task, got %s)", arg,
                fname, h ? "a closed task" : luaL_typename(L, -1));
   lua_replace(L, idx);
-  return h->t;
+  return h->obj;
 }
 
 // hidden widths (default 64, 64), activations, seed, init_last, features, period

@@ -18,28 +18,16 @@
 #include "bind.h"
 #include "engine/core/error.h"
 
-#define SP_TASK_MT "spinal.task"
-
-typedef struct {
-  sp_task* task;
-} task_ud;
 
 static sp_task* checktask(lua_State* L, int arg) {
-  task_ud* u = luaL_testudata(L, arg, SP_TASK_MT);
+  spL_handle* u = spL_tohandle(L, arg, SP_TASK_MT);
   if (!u)
     luaL_argerror(L, arg,
                   lua_pushfstring(L, "expected a spinal.task, got %s", luaL_typename(L, arg)));
-  if (!u->task) luaL_argerror(L, arg, "expected a spinal.task, got a closed task");
-  return u->task;
+  if (!u->obj) luaL_argerror(L, arg, "expected a spinal.task, got a closed task");
+  return u->obj;
 }
 
-// an empty task userdata (safe to collect) on the stack
-static task_ud* push_task(lua_State* L) {
-  task_ud* u = lua_newuserdatauv(L, sizeof(task_ud), 0);
-  u->task = NULL;
-  luaL_setmetatable(L, SP_TASK_MT);
-  return u;
-}
 
 // field `key` of the options table at arg as a number (def when absent)
 static double opt_field(lua_State* L, int arg, const char* fname, const char* key, double def) {
@@ -74,8 +62,10 @@ static int l_figure_eight(lua_State* L) {
       check_positive(L, opt_field(L, 1, "figure_eight", "radius", 1.5), "figure_eight", "radius");
   double T =
       check_positive(L, opt_field(L, 1, "figure_eight", "period", 5.5), "figure_eight", "period");
-  task_ud* u = push_task(L);
-  int rc = sp_task_figure_eight_new(&u->task, R, T);
+  spL_handle* u = spL_newhandle(L, SP_TASK_MT);
+  sp_task* obj = NULL;
+  int rc = sp_task_figure_eight_new(&obj, R, T);
+  u->obj = obj;
   if (rc) return spL_raise(L, rc, "figure_eight");
   return 1;
 }
@@ -109,8 +99,10 @@ static int l_circle(lua_State* L) {
   double dir = opt_field(L, 1, "circle", "dir", 1), a0 = opt_field(L, 1, "circle", "angle0", 0);
   if (dir != 1 && dir != -1)
     return luaL_error(L, "bad argument #1 to 'circle' (expected 'dir' 1 or -1, got %f)", dir);
-  task_ud* u = push_task(L);
-  int rc = sp_task_circle_new(&u->task, c[0], c[1], R, T, (int)dir, a0);
+  spL_handle* u = spL_newhandle(L, SP_TASK_MT);
+  sp_task* obj = NULL;
+  int rc = sp_task_circle_new(&obj, c[0], c[1], R, T, (int)dir, a0);
+  u->obj = obj;
   if (rc) return spL_raise(L, rc, "circle");
   return 1;
 }
@@ -119,8 +111,10 @@ static int l_lemniscate(lua_State* L) {
   check_options(L, 1, "lemniscate");
   double a = check_positive(L, opt_field(L, 1, "lemniscate", "a", 1.5), "lemniscate", "a");
   double T = check_positive(L, opt_field(L, 1, "lemniscate", "period", 10), "lemniscate", "period");
-  task_ud* u = push_task(L);
-  int rc = sp_task_lemniscate_new(&u->task, a, T);
+  spL_handle* u = spL_newhandle(L, SP_TASK_MT);
+  sp_task* obj = NULL;
+  int rc = sp_task_lemniscate_new(&obj, a, T);
+  u->obj = obj;
   if (rc) return spL_raise(L, rc, "lemniscate");
   return 1;
 }
@@ -194,8 +188,10 @@ static int l_sampled(lua_State* L) {
   sp_array* xyc = spL_newarray(L, 2, xy->shape);
   sp_array_assign(tc, t);
   sp_array_assign(xyc, xy);
-  task_ud* u = push_task(L);
-  int rc = sp_task_sampled_new(&u->task, tc->data, xyc->data, (int)n, interp, periodic);
+  spL_handle* u = spL_newhandle(L, SP_TASK_MT);
+  sp_task* obj = NULL;
+  int rc = sp_task_sampled_new(&obj, tc->data, xyc->data, (int)n, interp, periodic);
+  u->obj = obj;
   if (rc == SP_EINVAL)
     return sampled_error(L, "sampled", tc->data, xyc->data, (int)n, interp, periodic);
   if (rc) return spL_raise(L, rc, "sampled");
@@ -247,8 +243,10 @@ static int l_sample(lua_State* L) {
     xy->data[2 * (n - 1)] = xy->data[0];
     xy->data[2 * (n - 1) + 1] = xy->data[1];
   }
-  task_ud* u = push_task(L);
-  int rc = sp_task_sampled_new(&u->task, tt->data, xy->data, n, interp, periodic);
+  spL_handle* u = spL_newhandle(L, SP_TASK_MT);
+  sp_task* obj = NULL;
+  int rc = sp_task_sampled_new(&obj, tt->data, xy->data, n, interp, periodic);
+  u->obj = obj;
   if (rc == SP_EINVAL) return sampled_error(L, "sample", tt->data, xy->data, n, interp, periodic);
   if (rc) return spL_raise(L, rc, "sample");
   return 1;
@@ -330,20 +328,20 @@ static int m_name(lua_State* L) {
 }
 
 static int m_tostring(lua_State* L) {
-  task_ud* u = luaL_checkudata(L, 1, SP_TASK_MT);
-  if (!u->task) {
+  spL_handle* u = luaL_checkudata(L, 1, SP_TASK_MT);
+  if (!u->obj) {
     lua_pushliteral(L, "spinal.task (closed)");
     return 1;
   }
-  lua_pushfstring(L, "spinal.task %s (period %f s)", sp_task_name(u->task),
-                  sp_task_period(u->task));
+  lua_pushfstring(L, "spinal.task %s (period %f s)", sp_task_name(u->obj),
+                  sp_task_period(u->obj));
   return 1;
 }
 
 static int m_gc(lua_State* L) {
-  task_ud* u = luaL_checkudata(L, 1, SP_TASK_MT);
-  sp_task_free(u->task);
-  u->task = NULL;
+  spL_handle* u = luaL_checkudata(L, 1, SP_TASK_MT);
+  sp_task_free(u->obj);
+  u->obj = NULL;
   return 0;
 }
 
