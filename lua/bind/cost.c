@@ -365,8 +365,8 @@ static int m_tostring(lua_State* L) {
     lua_pushliteral(L, "spinal.cost (closed)");
     return 1;
   }
-  lua_pushfstring(L, "spinal.cost (nx %d, nu %d, %d terms)", ((sp_cost*)u->obj)->nx, ((sp_cost*)u->obj)->nu,
-                  ((sp_cost*)u->obj)->n);
+  const sp_cost* c = u->obj;
+  lua_pushfstring(L, "spinal.cost (nx %d, nu %d, %d terms)", c->nx, c->nu, c->n);
   return 1;
 }
 
