@@ -41,6 +41,20 @@ sp_rng* spL_checkrng(lua_State* L, int arg);
 // The open model userdata at arg (require "spinal.model"), or a Lua error (model.c). The model
 // stays owned by the userdata: keep it alive (e.g. as a user value) while the pointer is used.
 sp_model* spL_checkmodel(lua_State* L, int arg);
+// Models written in Lua (model_lua.c, spinal.model.define). spL_model_define is M.define.
+// spL_model_is_lua: whether a class was defined in Lua (such a class runs only on the OS thread
+// of the Lua state that defined it: never in a real-time loop or a bridge). spL_model_usable: 0
+// for a Lua class that belongs to another (or a closed) Lua state. A Lua model's errors are
+// recorded, not raised, while engine code runs it (its outputs are then NaN): every binding that
+// ran engine code which may step a model calls spL_model_check afterwards, which raises the first
+// recorded error of this state ("my_car.f: models/my_car.lua:12: ...") and clears it; it costs one
+// atomic load when nothing is pending. spL_model_pending says whether check would raise (free
+// what you hold first).
+int spL_model_define(lua_State* L);
+int spL_model_is_lua(const sp_model_class* cls);
+int spL_model_usable(lua_State* L, const sp_model_class* cls);
+int spL_model_pending(lua_State* L);
+void spL_model_check(lua_State* L);
 // The open policy userdata at arg (require "spinal.policy"), or a Lua error (policy.c).
 struct sp_policy;
 struct sp_policy* spL_checkpolicy(lua_State* L, int arg);

@@ -295,6 +295,7 @@ static int trajectory_estimator(lua_State* L, const char* fname, int bptt) {
   int rc = bptt ? sp_grad_model_bptt(g->data, &J, p, m, &obj, &tr)
                 : sp_grad_feedback(g->data, &J, p, m, &obj, &tr, segment);
   cost_failure(L, &lc, fname);
+  spL_model_check(L);
   if (rc) return spL_raise(L, rc, fname);
   lua_pushnumber(L, J);
   return 2;
@@ -461,6 +462,7 @@ static int l_sensitivity(lua_State* L) {
   sp_array* ln = spL_newarray(L, 1, &T);
   sp_array* cond = spL_newarray(L, 1, &T);
   int rc = sp_grad_sensitivity(ln->data, cond->data, p, m, &tr, feedback);
+  spL_model_check(L);
   if (rc) return spL_raise(L, rc, "sensitivity");
   return 2;
 }

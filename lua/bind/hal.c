@@ -65,6 +65,7 @@
 typedef struct lplant {
   sp_plant* p;  // NULL until opened, and after close
   int served;   // bridges serving this plant (it cannot be closed under them)
+  const char* lua_model;  // a model plant running a model written in Lua: its name, else NULL
 } lplant;
 
 static lplant* checklplant(lua_State* L, int arg) {
@@ -654,9 +655,15 @@ static int l_open(lua_State* L) {
   const char* names[2 * SP_PROTO_MAX_DIM];
   char udp_uri[128];
   const void* cfg = NULL;
+  const sp_model_class* lua_cls = NULL;
   if (!strcmp(uri, "model") || !strncmp(uri, "model://", 8)) {
     parse_model_config(L, 2, &mc);
     cfg = &mc;
+    const sp_model_class* cls = mc.model ? sp_model_find(mc.model) : NULL;
+    if (cls && !spL_model_usable(L, cls))
+      luaL_argerror(L, 2, lua_pushfstring(L, "expected a model of this Lua state, got '%s' (a "
+                                          "model written in Lua in another state)", cls->name));
+    if (spL_model_is_lua(cls)) lua_cls = cls;
   } else if ((!strcmp(uri, "mujoco") || !strncmp(uri, "mujoco://", 9)) && !lua_isnoneornil(L, 2)) {
     parse_mujoco_config(L, 2, &jc, &jq);
     if (!jc.mjcf && strncmp(uri, "mujoco://", 9))
@@ -675,6 +682,7 @@ static int l_open(lua_State* L) {
   lplant* lp = lua_newuserdatauv(L, sizeof(lplant), 0);
   lp->p = NULL;
   lp->served = 0;
+  lp->lua_model = lua_cls ? lua_cls->name : NULL;
   luaL_setmetatable(L, PLANT_MT);
   char msg[768];
   sp_plant* p = NULL;
@@ -728,6 +736,7 @@ static int m_write(lua_State* L) {
       luaL_argerror(
           L, 2, lua_pushfstring(L, "expected a finite command, got %f in channel %d", u[i], i + 1));
   int rc = sp_plant_write(p, u);
+  spL_model_check(L);
   if (rc == SP_ESTATE) return lifecycle_error(L, p, "write", rc);
   if (rc) return spL_failure(L, "write: %s", sp_strerror(rc));
   lua_settop(L, 1);
@@ -906,6 +915,10 @@ static int l_bridge(lua_State* L) {
   if (!lp->p) luaL_argerror(L, 1, "expected an open plant, got a closed one");
   luaL_checktype(L, 2, LUA_TTABLE);
   sp_plant* p = lp->p;
+  if (lp->lua_model)
+    luaL_argerror(L, 1, lua_pushfstring(L, "expected a plant the bridge's threads can step, got a "
+                                        "model plant of '%s', a model written in Lua (it runs "
+                                        "only on its Lua state's thread)", lp->lua_model));
   sp_bridge_config c = {0};
   c.listen = field_str(L, 2, 2, "listen", 1);
   lua_getfield(L, 2, "realtime");
@@ -1086,6 +1099,11 @@ static int m_rollout(lua_State* L) {
   lua_getfield(L, o, "stop_on_fault");
   int stop_on_fault = lua_toboolean(L, -1);
   lua_pop(L, 3);
+  if (realtime && checklplant(L, 1)->lua_model)
+    luaL_argerror(L, o, lua_pushfstring(L, "expected realtime = false for a model plant of '%s', "
+                                        "a model written in Lua (it runs only in lockstep: the "
+                                        "real-time thread never calls Lua)",
+                                        checklplant(L, 1)->lua_model));
   double* d = scratch(L, 3 * (size_t)nx + (size_t)nu * nx + 6 * (size_t)nu);
   double *x0 = d, *x_ref = x0 + nx, *K = x_ref + nx, *u_ff = K + (size_t)nu * nx;
   double *safe = u_ff + nu, *umin = safe + nu, *umax = umin + nu, *rate = umax + nu;
@@ -1153,6 +1171,8 @@ static int m_rollout(lua_State* L) {
   rc = sp_loop_rollout(l, &tr, &ro);
   sp_loop_free(l);
   sp_safety_free(s);
+  if (!rc && spL_model_pending(L)) sp_traj_free(&tr);
+  spL_model_check(L);
   if (rc) return spL_failure(L, "rollout: %s", sp_strerror(rc));
 
   // the trajectory as a table of arrays (flags as numbers: exact for 32-bit values)

@@ -12,6 +12,8 @@
 //   m.params                              -- a copy, by name; change with m:set_param(name, v)
 //   m.dt  m.integrator  m.substeps        -- readable and assignable
 //   M.list()  M.info(name)
+//   M.define { name = "my_car", x = {...}, u = {...}, p = {...}, defaults = {...},
+//              f = function(x, u, p) ... end }  -- a model written in Lua (model_lua.c)
 // Errors are raised here only, after every argument is checked and before any side effect.
 #include <math.h>
 #include <string.h>
@@ -176,6 +178,9 @@ static int l_new(lua_State* L) {
   if (!cls)
     luaL_argerror(L, 1, lua_pushfstring(L, "expected a model name (%s), got '%s'",
                                         push_model_names(L), name));
+  if (!spL_model_usable(L, cls))
+    luaL_argerror(L, 1, lua_pushfstring(L, "expected a model of this Lua state, got '%s' (a "
+                                        "model written in Lua in another state)", name));
   int nbuf = 2 * cls->nx + cls->nu;
   if (cls->np > nbuf) nbuf = cls->np;
   // an empty, closed userdata first: safe to collect if a check below raises
@@ -244,6 +249,7 @@ static int l_info(lua_State* L) {
   push_names(L, cls->p_names, cls->np), lua_setfield(L, -2, "p_names");
   push_params(L, cls, cls->p_default), lua_setfield(L, -2, "defaults");
   lua_pushboolean(L, cls->discrete), lua_setfield(L, -2, "discrete");
+  lua_pushboolean(L, spL_model_is_lua(cls)), lua_setfield(L, -2, "lua");
   return 1;
 }
 
@@ -263,6 +269,7 @@ static int m_step(lua_State* L) {
   double *x, *u;
   check_xu(L, lm, &x, &u);
   sp_model_step(lm->m, new_vec(L, lm->m->nx), x, u);
+  spL_model_check(L);
   return 1;
 }
 
@@ -272,6 +279,7 @@ static int m_f(lua_State* L) {
   check_xu(L, lm, &x, &u);
   sp_model* m = lm->m;
   sp_model_f(m, new_vec(L, m->nx), x, u);
+  spL_model_check(L);
   return 1;
 }
 
@@ -284,6 +292,7 @@ static int m_f_jac(lua_State* L) {
   double* fu = new_mat(L, m->nx, m->nu);
   double* fp = new_mat(L, m->nx, m->np);
   sp_model_f_jac(m, fx, fu, fp, x, u);
+  spL_model_check(L);
   return 3;
 }
 
@@ -297,6 +306,7 @@ static int m_jac(lua_State* L) {
   double* P = new_mat(L, m->nx, m->np);
   double* xn = new_vec(L, m->nx);
   sp_model_step_jac(m, xn, A, m->nu ? B : NULL, m->np ? P : NULL, x, u);
+  spL_model_check(L);
   return 4;
 }
 
@@ -311,6 +321,7 @@ static int m_vjp(lua_State* L) {
   double* gu = new_vec(L, m->nu);
   double* gp = new_vec(L, m->np);
   sp_model_step_vjp(m, gx, m->nu ? gu : NULL, m->np ? gp : NULL, x, u, g);
+  spL_model_check(L);
   return 3;
 }
 
@@ -469,6 +480,7 @@ int luaopen_spinal_model(lua_State* L) {
       {"new", l_new},
       {"list", l_list},
       {"info", l_info},
+      {"define", spL_model_define},
       {NULL, NULL},
   };
   luaL_newlib(L, lib);

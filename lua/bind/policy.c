@@ -494,6 +494,7 @@ static int m_rollout(lua_State* L) {
   lua_setfield(L, 6, "t");
   sp_trajview tr = sp_trajview_of(X->data, U->data, tt->data, (int)T, p->nx, p->nu);
   int rc = sp_policy_rollout(&tr, p, m, u->buf, t0, explore);
+  spL_model_check(L);
   if (rc) {
     lua_pushfstring(L, "rollout: %s", sp_strerror(rc));
     return 2;
