@@ -237,3 +237,23 @@ describe("spinal.model.define", function()
     assert.equal(-6, m:step({ 3 }, {})[1])  -- existing instances use the new function
   end)
 end)
+
+describe("a robot file with a model written in Lua", function()
+  it("designs its LQR on the Lua model and balances its model plant in lockstep", function()
+    local robot = require "spinal.robot"
+    for _ = 1, 2 do  -- loading again replaces the definition (replace = true in the file)
+      local r = robot.load "tests/lua/fixtures/lua_pendulum_robot.lua"
+      assert.equal("fixture_lua_pendulum", r.model.name)
+      local c = M.new("pendulum", { l = 0.9 }, { dt = 0.01 })
+      local A2, B2 = c:jac({ 0, 0 }, 0)
+      local K = ctrl.lqr_gain(A2, B2, { { 10, 0 }, { 0, 1 } }, A.eye(1), "discrete")
+      assert.is_true(maxrel(r.controller:gains():reshape { 1, 2 }, K) < 1e-10)
+      local plant = assert(r:open "model")
+      local tr = plant:rollout { steps = 300, policy = { K = K, x_ref = { 0, 0 }, u_ff = { 0 } } }
+      assert.near(0.3, tr.x[1][1], 1e-12)
+      assert.is_true(math.abs(tr.x[301][1]) < 1e-2)
+      plant:close()
+      r:close()
+    end
+  end)
+end)
