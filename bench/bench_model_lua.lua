@@ -1,5 +1,6 @@
 -- bench_model_lua.lua: how much slower a model written in Lua (spinal.model.define, Jacobians
--- by forward-mode autodiff) is than the same model in C. Run: build/spinal bench/bench_model_lua.lua
+-- by forward-mode autodiff) is than the same model in C.
+-- Run: build/spinal bench/bench_model_lua.lua
 -- Prints JSON: seconds per m:jac call (RK4 step and A, B, P, from Lua: both include the
 -- binding's array handling) and per feedback gradient over 200 steps (the engine calls the
 -- model's step VJP from C), for car_drag and its Lua re-implementation.

@@ -275,7 +275,7 @@ static int check_names(lua_State* L, const char* key, int allow_empty, const cha
     define_error(L, "expected %s = a list of names, got %s", key, luaL_typename(L, -1));
   int n = (int)lua_rawlen(L, -1);
   if ((n < 1 && !allow_empty) || n > MAXDIM)
-    luaL_error(L, "bad argument #1 to 'define' (expected %s = a list of 1 to %d names, got %d)",
+    luaL_error(L, "bad argument #1 to 'define' (expected %s = a list of %d to %d names, got %d)",
                key, allow_empty ? 0 : 1, MAXDIM, n);
   for (int i = 0; i < n; i++) {
     lua_rawgeti(L, -1, i + 1);
