@@ -32,7 +32,7 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 demo: build
-	$(SPINAL) experiments/demo.lua
+	$(SPINAL) experiments/car_figure8.lua
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

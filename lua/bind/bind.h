@@ -17,6 +17,7 @@
 #define SP_ARRAY_MT "spinal.array"
 #define SP_RNG_MT "spinal.rng"
 #define SP_MODEL_MT "spinal.model"
+#define SP_CTRL_MT "spinal.ctrl"
 
 // The array userdata at arg, or a Lua error naming the argument and what was given.
 sp_array* spL_checkarray(lua_State* L, int arg);
@@ -48,6 +49,10 @@ struct sp_policy* spL_checkpolicy(lua_State* L, int arg);
 // (NULL: sp_model_free); the value at index owner (0: none) is kept alive as its user value
 // (model.c).
 sp_model** spL_newmodel(lua_State* L, int nx, int nu, void (*release)(sp_model*), int owner);
+// The open controller userdata at arg (require "spinal.ctrl"), or a Lua error (ctrl.c). Keep the
+// userdata alive while the pointer is used.
+struct sp_ctrl;
+struct sp_ctrl* spL_checkctrl(lua_State* L, int arg);
 // Raise a Lua error for an SP_E* code: "<what>: <sp_strerror(code)>".
 int spL_raise(lua_State* L, int code, const char* what);
 // Return nil, message (the Lua convention for I/O failures): pushes 2 values, returns 2.

@@ -25,7 +25,7 @@
 #include "engine/ctrl/tvlqr.h"
 #include "engine/la/riccati.h"
 
-#define CTRL_MT "spinal.ctrl"
+#define CTRL_MT SP_CTRL_MT
 
 typedef struct lctrl {
   sp_ctrl* c;   // NULL until created, and after close
@@ -92,6 +92,15 @@ static lctrl* checkctrl(lua_State* L, int arg) {
   lctrl* u = luaL_checkudata(L, arg, CTRL_MT);
   if (!u->c) luaL_argerror(L, arg, "controller is closed");
   return u;
+}
+
+sp_ctrl* spL_checkctrl(lua_State* L, int arg) {
+  lctrl* u = luaL_testudata(L, arg, CTRL_MT);
+  if (!u)
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "expected a spinal.ctrl, got %s", luaL_typename(L, arg)));
+  if (!u->c) luaL_argerror(L, arg, "expected a spinal.ctrl, got a closed controller");
+  return u->c;
 }
 
 // push an empty userdata with room for the gather buffer, metatable set (safe to collect)

@@ -10,6 +10,11 @@
 //   local x, t, status = plant:read()      -- state array, time in seconds, SP_FLAG_PLANT_* bits
 //   plant:write(u)   plant:reset(x0)   plant:seed(n)   plant:deactivate()   plant:close()
 //   plant.nx plant.nu plant.robot plant.backend plant.rate plant.state plant.x_names plant.u_names
+//   local plant = hal.open(robot, "model")  -- a robot (spinal.robot.load) opens its plant section
+//   local tr = plant:rollout(policy, { seconds = 21.5, x0 = ..., seed = 1, explore = false })
+//                                          -- a spinal.policy acts in C inside the loop; tr.X tr.U
+//                                          -- tr.t as the estimators read them, tr.data_seconds
+//   local tr = plant:rollout(ctrl, { steps = 300, r = {...} })  -- a spinal.ctrl: kappa(x, r, K)
 //   local tr = plant:rollout { steps = 500 (or seconds = 10), x0 = ..., seed = 3,
 //                              policy = { K = K, x_ref = ..., u_ff = ... },  -- u = u_ff - K (x -
 //                              x_ref) safe = {...}, u_min = {...}, u_max = {...}, rate_max = {...},
@@ -35,7 +40,9 @@
 #include "bind.h"
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
+#include "engine/ctrl/ctrl.h"
 #include "engine/model/model.h"
+#include "engine/policy/policy.h"
 #include "hal/backend_model.h"
 #include "hal/backend_mujoco.h"
 #include "hal/loop.h"
@@ -550,6 +557,16 @@ static void parse_mujoco_config(lua_State* L, int arg, sp_plant_mujoco_config* c
 }
 
 static int l_open(lua_State* L) {
+  // hal.open(robot [, uri]): a robot object (spinal.robot) opens its own plant configuration
+  if (lua_istable(L, 1)) {
+    if (lua_getfield(L, 1, "open") != LUA_TFUNCTION)
+      luaL_argerror(L, 1, "expected a plant URI or a robot (from spinal.robot.load), got a table");
+    int top = lua_gettop(L) - 1;
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_call(L, 2, LUA_MULTRET);
+    return lua_gettop(L) - top;
+  }
   const char* uri = luaL_checkstring(L, 1);
   sp_plant_model_config mc;
   sp_plant_mujoco_config jc;
@@ -738,43 +755,88 @@ static void push_array(lua_State* L, const double* data, int ndim, int64_t d0, i
     memcpy(a->data, data, sizeof(double) * (size_t)(d0 * (ndim == 2 ? d1 : 1)));
 }
 
+// a spinal.ctrl as the loop's act callback: u = kappa(x, r, K) with a constant reference r and
+// the controller's own gains
+typedef struct ctrl_act {
+  sp_ctrl* c;
+  const double* r;  // (nr)
+} ctrl_act;
+
+static int act_ctrl(void* user, double* u, const double* x, double t, long k) {
+  const ctrl_act* a = user;
+  (void)t, (void)k;
+  return sp_ctrl_act(a->c, u, x, a->r, NULL);
+}
+
+// plant:rollout(opts) with opts.policy a linear feedback table, plant:rollout(policy, opts) with
+// a spinal.policy, or plant:rollout(ctrl, opts) with a spinal.ctrl and opts.r; each acts in C
 static int m_rollout(lua_State* L) {
   sp_plant* p = checkplant(L, 1);
-  luaL_checktype(L, 2, LUA_TTABLE);
   int nx = p->caps.nx, nu = p->caps.nu;
+  sp_policy* pol = NULL;
+  sp_ctrl* ctl = NULL;
+  int o = 2;
+  if (luaL_testudata(L, 2, SP_CTRL_MT)) {
+    ctl = spL_checkctrl(L, 2);
+    if (ctl->nx != nx || ctl->nu != nu)
+      luaL_argerror(L, 2,
+                    lua_pushfstring(L, "expected a controller with nx = %d, nu = %d (the plant's), "
+                                    "got nx = %d, nu = %d", nx, nu, ctl->nx, ctl->nu));
+    o = 3;
+  } else if (lua_type(L, 2) == LUA_TUSERDATA) {
+    pol = spL_checkpolicy(L, 2);
+    if (pol->nx != nx || pol->nu != nu)
+      luaL_argerror(L, 2,
+                    lua_pushfstring(L, "expected a policy with nx = %d, nu = %d (the plant's), "
+                                    "got nx = %d, nu = %d", nx, nu, pol->nx, pol->nu));
+    o = 3;
+  }
+  luaL_checktype(L, o, LUA_TTABLE);
 
   // every check before any side effect
-  double steps = field_num(L, 2, 2, "steps", 0, 0), seconds = field_num(L, 2, 2, "seconds", 0, 0);
+  double steps = field_num(L, o, o, "steps", 0, 0), seconds = field_num(L, o, o, "seconds", 0, 0);
   if (steps < 0 || steps != floor(steps) || seconds < 0 || !isfinite(seconds) ||
       (steps == 0 && seconds == 0))
-    luaL_argerror(L, 2, "expected field 'steps' (an integer > 0) or 'seconds' (a number > 0)");
-  double seed = field_num(L, 2, 2, "seed", 0, 0);
+    luaL_argerror(L, o, "expected field 'steps' (an integer > 0) or 'seconds' (a number > 0)");
+  double seed = field_num(L, o, o, "seed", 0, 0);
   if (seed < 0 || seed != floor(seed))
-    luaL_argerror(L, 2, lua_pushfstring(L, "field 'seed': expected an integer >= 0, got %f", seed));
-  double watchdog = field_num(L, 2, 2, "watchdog", 0, 0);
+    luaL_argerror(L, o, lua_pushfstring(L, "field 'seed': expected an integer >= 0, got %f", seed));
+  double watchdog = field_num(L, o, o, "watchdog", 0, 0);
   if (!(watchdog >= 0))
-    luaL_argerror(L, 2,
+    luaL_argerror(L, o,
                   lua_pushfstring(L, "field 'watchdog': expected seconds >= 0, got %f", watchdog));
+  lua_getfield(L, o, "explore");
+  int explore = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   double* d = scratch(L, 3 * (size_t)nx + (size_t)nu * nx + 6 * (size_t)nu);
   double *x0 = d, *x_ref = x0 + nx, *K = x_ref + nx, *u_ff = K + (size_t)nu * nx;
   double *safe = u_ff + nu, *umin = safe + nu, *umax = umin + nu, *rate = umax + nu;
-  int has_x0 = field_vec(L, 2, 2, "x0", nx, x0);
-  int has_min = field_vec(L, 2, 2, "u_min", nu, umin);
-  int has_max = field_vec(L, 2, 2, "u_max", nu, umax);
-  int has_rate = field_vec(L, 2, 2, "rate_max", nu, rate);
-  field_vec(L, 2, 2, "safe", nu, safe);
-  if (lua_getfield(L, 2, "policy") != LUA_TTABLE)
-    luaL_argerror(L, 2,
-                  lua_pushfstring(L,
-                                  "field 'policy': expected a table { K = (%d x %d), "
-                                  "x_ref = (%d), u_ff = (%d) }, got %s",
-                                  nu, nx, nx, nu, luaL_typename(L, -1)));
-  int pol = lua_gettop(L);
-  if (!field_vec(L, pol, 2, "K", nu * nx, K))
-    luaL_argerror(L, 2, lua_pushfstring(L, "field 'policy.K': expected a %d x %d gain", nu, nx));
-  field_vec(L, pol, 2, "x_ref", nx, x_ref);
-  field_vec(L, pol, 2, "u_ff", nu, u_ff);
-  lua_pop(L, 1);
+  int has_x0 = field_vec(L, o, o, "x0", nx, x0);
+  int has_min = field_vec(L, o, o, "u_min", nu, umin);
+  int has_max = field_vec(L, o, o, "u_max", nu, umax);
+  int has_rate = field_vec(L, o, o, "rate_max", nu, rate);
+  field_vec(L, o, o, "safe", nu, safe);
+  double* r = NULL;
+  if (ctl) {
+    r = scratch(L, (size_t)ctl->nr);
+    if (!field_vec(L, o, o, "r", ctl->nr, r) && ctl->nr > 0)
+      luaL_argerror(L, o,
+                    lua_pushfstring(L, "field 'r': expected the controller's reference (%d "
+                                    "numbers), got nil", ctl->nr));
+  } else if (!pol) {
+    if (lua_getfield(L, o, "policy") != LUA_TTABLE)
+      luaL_argerror(L, o,
+                    lua_pushfstring(L,
+                                    "field 'policy': expected a table { K = (%d x %d), "
+                                    "x_ref = (%d), u_ff = (%d) }, got %s",
+                                    nu, nx, nx, nu, luaL_typename(L, -1)));
+    int pt = lua_gettop(L);
+    if (!field_vec(L, pt, o, "K", nu * nx, K))
+      luaL_argerror(L, o, lua_pushfstring(L, "field 'policy.K': expected a %d x %d gain", nu, nx));
+    field_vec(L, pt, o, "x_ref", nx, x_ref);
+    field_vec(L, pt, o, "u_ff", nu, u_ff);
+    lua_pop(L, 1);
+  }
   if (p->state != SP_PLANT_CONFIGURED && p->state != SP_PLANT_ACTIVE)
     return lifecycle_error(L, p, "rollout", SP_ESTATE);
 
@@ -789,19 +851,25 @@ static int m_rollout(lua_State* L) {
                          .period_s = 1.0 / p->caps.rate_hz,
                          .watchdog_s = watchdog};
   linear_policy lin = {nx, nu, K, x_ref, u_ff};
-  sp_loop_config lc = {.mode = SP_LOOP_LOCKSTEP, .act = act_linear, .user = &lin};
+  ctrl_act ca = {ctl, r};
+  sp_act_fn act = ctl   ? act_ctrl
+                  : !pol ? act_linear
+                  : explore ? sp_policy_loop_sample
+                            : sp_policy_loop_act;
+  void* user = ctl ? (void*)&ca : pol ? (void*)pol : (void*)&lin;
+  sp_loop_config lc = {.mode = SP_LOOP_LOCKSTEP, .act = act, .user = user};
   sp_safety* s = NULL;
   sp_loop* l = NULL;
   int rc = sp_safety_new(&s, &sc, msg, sizeof msg);
-  if (rc) return luaL_argerror(L, 2, msg);
+  if (rc) return luaL_argerror(L, o, msg);
   if ((rc = sp_loop_new(&l, p, s, &lc, msg, sizeof msg))) {
     sp_safety_free(s);
     return spL_failure(L, "rollout: %s", msg);
   }
   sp_traj tr;
-  sp_rollout_opts o = {
+  sp_rollout_opts ro = {
       .steps = (long)steps, .seconds = seconds, .x0 = has_x0 ? x0 : NULL, .seed = (uint64_t)seed};
-  rc = sp_loop_rollout(l, &tr, &o);
+  rc = sp_loop_rollout(l, &tr, &ro);
   sp_loop_free(l);
   sp_safety_free(s);
   if (rc) return spL_failure(L, "rollout: %s", sp_strerror(rc));
@@ -812,8 +880,12 @@ static int m_rollout(lua_State* L) {
   push_array(L, tr.t, 1, tr.n + 1, 0);
   lua_setfield(L, out, "t");
   push_array(L, tr.x, 2, tr.n + 1, nx);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, out, "X");  // the estimators' names (spinal.grad) for the same arrays
   lua_setfield(L, out, "x");
   push_array(L, tr.u, 2, tr.n, nu);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, out, "U");
   lua_setfield(L, out, "u");
   int64_t shape[1] = {tr.n};
   sp_array* f = spL_newarray(L, 1, shape);
@@ -823,6 +895,8 @@ static int m_rollout(lua_State* L) {
   lua_setfield(L, out, "n");
   lua_pushnumber(L, tr.dt);
   lua_setfield(L, out, "dt");
+  lua_pushnumber(L, (double)tr.n * tr.dt);
+  lua_setfield(L, out, "data_seconds");  // plant time this rollout used
   lua_pushinteger(L, (lua_Integer)tr.seed);
   lua_setfield(L, out, "seed");
   lua_pushinteger(L, (lua_Integer)tr.lost);

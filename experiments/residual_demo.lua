@@ -1,4 +1,4 @@
--- demo.lua: learn what an approximate car model gets wrong, from one minute of sampled data.
+-- residual_demo.lua: learn what an approximate car model gets wrong, from a minute of data.
 --
 -- The "real" car is METHODS.md's simulated car (car_drag: dv/dt = 11.25 u1 - 0.55 v|v|,
 -- dphi/dt = (6.5 u2 + 0.1) v); the approximate model is the same structure with every parameter
@@ -8,7 +8,7 @@
 -- so that model + g predicts the real car. The table at the end compares the one-step prediction
 -- error of the model alone and of model + learned residual on held-out data.
 --
---   spinal experiments/demo.lua [seconds=60] [iters=1500] [hidden=32] [lr=0.003] [seed=1]
+--   spinal experiments/residual_demo.lua [seconds=60] [iters=1500] [hidden=32] [lr=0.003] [seed=1]
 local sp = require "spinal"
 local A = require "spinal.array"
 local M = require "spinal.model"

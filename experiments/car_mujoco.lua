@@ -1,0 +1,32 @@
+-- car_mujoco.lua: method 1 on the MuJoCo car (robots/rc_car.xml through the HAL's mujoco
+-- backend): the same learning as car_figure8.lua, but the "real" car is now a rigid-body
+-- simulation with tyres on soft contacts, a lagged motor with losses, an open differential and
+-- Ackermann steering through a position servo, none of which the approximate model (car_drag,
+-- METHODS.md's simulated car with every parameter scaled by gamma) describes.
+--
+--   spinal experiments/car_mujoco.lua [gamma=0.5] [radius=1.5] [period=5.5] [iters=15]
+--                                     [lr=0.003] [optim=adam] [seed=1] [seconds=21.5]
+--                                     [segment=0] [hidden=64,64] [out=DIR]
+-- Writes runs/car_mujoco/<time>/ (or out=DIR) with the same files and summary keys as
+-- car_figure8.lua (nominal_radial_error_m, learned_radial_error_m, data_seconds, iters, seed,
+-- gamma, radius, period, costs), plus plant = "mujoco".
+local sp = require "spinal"
+local F = require "spinal.figure8"
+
+local cfg = sp.settings {
+  gamma = 0.5,        -- approximate model = gamma x METHODS.md's simulated car parameters
+  radius = 1.5,       -- m
+  period = 5.5,       -- s per lap
+  seconds = 21.5,     -- s of plant data per iteration
+  iters = 15,
+  lr = 3e-3,
+  optim = "adam",
+  seed = 1,
+  segment = 0,
+  hidden = { 64, 64 },
+  robot = "robots/rc_car.lua",
+  plant = "mujoco",   -- the robot file's plant section
+  out = "",
+}
+
+F.experiment("car_mujoco", cfg)

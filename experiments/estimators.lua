@@ -1,0 +1,144 @@
+-- estimators.lua: method 1's feedback estimator against the baselines it positions itself
+-- against (METHODS.md; Westenbroek et al., arXiv 2307.08168), on the simulated car, same seeds,
+-- same policy, same optimiser (Adam), cost against seconds of plant data.
+--
+--   feedback    one deterministic rollout per update; model Jacobians along it (method 1)
+--   model_bptt  backpropagation through the model's own rollout from the recorded start state
+--               (learning from "hallucinated" experience: it uses the plant rollout only for its
+--               start state, yet we charge it the rollout, which also measures its cost)
+--   reinforce   `rollouts` rollouts with Gaussian exploration (`sigma`) per update, likelihood
+--               ratio with a leave-one-out baseline
+--   es          antithetic random directions in parameter space, `pairs` pairs = 2 x pairs
+--               deterministic rollouts per update
+-- x axis: plant seconds the updates consumed. y: the plant cost of the current (deterministic)
+-- policy; for reinforce and es it is measured with an extra rollout that is not charged.
+-- Target: `target_frac` (0.5) of the nominal tracker's cost; data_seconds_to_target is where
+-- the mean cost over seeds first gets there (null if it never does within the budget).
+--
+--   spinal experiments/estimators.lua [estimators=feedback,model_bptt,reinforce,es] [seeds=3]
+--                                     [budget=1290] [lr=0.003] [gamma=0.5] [out=DIR]
+local sp = require "spinal"
+local F = require "spinal.figure8"
+local G = require "spinal.grad"
+local json = require "spinal.json"
+
+local cfg = sp.settings {
+  estimators = { "feedback", "model_bptt", "reinforce", "es" },
+  seeds = 3,
+  budget = 1290.0,       -- plant seconds per estimator and seed (60 rollouts of 21.5 s)
+  lr = 3e-3,             -- Adam, every estimator
+  gamma = 0.5,
+  radius = 1.5,
+  period = 5.5,
+  seconds = 21.5,
+  hidden = { 64, 64 },
+  target_frac = 0.5,     -- target cost = this x the nominal tracker's cost
+  rollouts = 4,          -- reinforce: rollouts per update
+  sigma = 0.1,           -- reinforce: exploration std of each action
+  pairs = 4,             -- es: antithetic pairs per update
+  es_sigma = 0.02,       -- es: parameter perturbation std
+  robot = "robots/rc_car.lua",
+  out = "",
+}
+
+local run = sp.run.start { name = "estimators", settings = cfg }
+
+-- one learning run: { x = data seconds, y = cost } per update
+local function learn(name, seed)
+  local car = F.setup { gamma = cfg.gamma, radius = cfg.radius, period = cfg.period,
+                        seconds = cfg.seconds, hidden = cfg.hidden, seed = seed,
+                        robot = cfg.robot }
+  local pol, opts = car.policy, car:objective_opts()
+  local opt = F.optimiser("adam", cfg.lr)
+  local theta = pol:params()
+  local xs, ys, used = {}, {}, 0
+  local per = cfg.seconds
+  if name == "reinforce" then
+    per = cfg.rollouts * cfg.seconds
+    pol:set_noise({ cfg.sigma, cfg.sigma }, seed)
+  elseif name == "es" then
+    per = 2 * cfg.pairs * cfg.seconds
+  end
+  local it = 0
+  while true do
+    local g, J
+    local traj = car:rollout()
+    local cost = car:objective(traj)
+    xs[#xs + 1], ys[#ys + 1] = used, cost
+    run:log { estimator = name, seed = seed, iter = it, data_seconds = used, cost = cost }
+    if used + per > cfg.budget + 1e-9 or cost ~= cost then break end
+    if name == "feedback" then
+      g, J = car:gradient(traj)
+    elseif name == "model_bptt" then
+      g, J = G.model_bptt(pol, car.model, traj, opts)
+    elseif name == "reinforce" then
+      local trajs = {}
+      for i = 1, cfg.rollouts do
+        trajs[i] = car:rollout(pol, { explore = true, seed = it * cfg.rollouts + i })
+      end
+      g, J = G.reinforce(pol, trajs, opts)
+    elseif name == "es" then
+      g, J = G.es(pol, function(p) return car:objective(car:rollout(p)) end,
+                  { sigma = cfg.es_sigma, pairs = cfg.pairs, seed = seed * 100003 + it })
+    else
+      error(("unknown estimator '%s' (expected feedback, model_bptt, reinforce or es)")
+        :format(name), 0)
+    end
+    used = used + per
+    it = it + 1
+    opt:step(theta, g)
+  end
+  return xs, ys
+end
+
+local total = #cfg.estimators * cfg.seeds
+local progress = sp.progress { total = total, label = "estimators" }
+local summary = { data_seconds_to_target = {}, final_cost_mean = {}, seeds = cfg.seeds,
+                  budget = cfg.budget, gamma = cfg.gamma, target_frac = cfg.target_frac }
+local series, done, nominal = {}, 0, nil
+for _, name in ipairs(cfg.estimators) do
+  local mean_x, mean_y = nil, {}
+  for seed = 1, cfg.seeds do
+    local xs, ys = learn(name, seed)
+    nominal = nominal or ys[1]
+    mean_x = mean_x or xs
+    for i = 1, #xs do mean_y[i] = (mean_y[i] or 0) + ys[i] / cfg.seeds end
+    done = done + 1
+    progress:update(done, { estimator = name, cost = ys[#ys] })
+  end
+  local target = cfg.target_frac * nominal
+  local reached = json.null
+  for i = 1, #mean_y do
+    if mean_y[i] <= target then
+      reached = mean_x[i]
+      break
+    end
+  end
+  summary.data_seconds_to_target[name] = reached
+  summary.final_cost_mean[name] = mean_y[#mean_y]
+  series[#series + 1] = { x = mean_x, y = mean_y, label = name }
+end
+progress:done()
+summary.nominal_cost = nominal
+summary.target_cost = cfg.target_frac * nominal
+run:summary(summary)
+series[#series + 1] = { x = { 0, cfg.budget }, y = { summary.target_cost, summary.target_cost },
+                        label = "target", style = "dashed" }
+local plot = run:plot { file = "cost_vs_data.png", logy = true,
+  title = ("car figure-eight (gamma = %g): mean cost over %d seeds"):format(cfg.gamma, cfg.seeds),
+  xlabel = "plant data used by the updates (s)", ylabel = "cost J of the current policy (plant)",
+  series = series }
+
+print()
+print(("estimators on the car (gamma = %g, %d seeds, budget %g s of plant data each); target: "
+  .. "cost <= %.1f (%g x nominal %.1f)"):format(cfg.gamma, cfg.seeds, cfg.budget,
+  summary.target_cost, cfg.target_frac, nominal))
+print(("  %-12s %24s %22s"):format("estimator", "plant seconds to target", "final mean cost"))
+for _, name in ipairs(cfg.estimators) do
+  local r = summary.data_seconds_to_target[name]
+  print(("  %-12s %24s %22.1f"):format(name, r == json.null and "never" or ("%.1f"):format(r),
+    summary.final_cost_mean[name]))
+end
+print("run: " .. run.dir)
+if plot then print("plot: " .. plot) end
+run:close()

@@ -1,0 +1,99 @@
+-- mismatch_sweep.lua: how much model error method 1 tolerates (METHODS.md, "Car": the mismatch
+-- study). For each gamma (approximate model = gamma x every true car parameter) and each seed
+-- (the network's initialisation), learn the figure-eight for `iters` iterations of one ~21.5 s
+-- plant rollout and record the final cost: the cost of a last rollout of the learned policy.
+--
+--   spinal experiments/mismatch_sweep.lua [gammas=1,0.75,0.5,0.25] [seeds=10] [iters=24]
+--                                         [lr=0.003] [radius=1.5] [period=5.5] [out=DIR]
+-- Summary: final_cost_mean and final_cost_sd keyed by gamma ("0.5": ...), the same for the
+-- radial error, and the nominal cost; plot: mean cost per iteration for each gamma.
+local sp = require "spinal"
+local F = require "spinal.figure8"
+
+local cfg = sp.settings {
+  gammas = { 1.0, 0.75, 0.5, 0.25 },
+  seeds = 10,           -- seeds 1..seeds
+  iters = 24,
+  lr = 3e-3,
+  optim = "adam",
+  radius = 1.5,
+  period = 5.5,
+  seconds = 21.5,
+  hidden = { 64, 64 },
+  robot = "robots/rc_car.lua",
+  out = "",
+}
+
+local function key(g) return ("%g"):format(g) end
+
+local function mean_sd(xs)
+  local m = 0
+  for _, x in ipairs(xs) do m = m + x end
+  m = m / #xs
+  local v = 0
+  for _, x in ipairs(xs) do v = v + (x - m) ^ 2 end
+  return m, #xs > 1 and math.sqrt(v / (#xs - 1)) or 0
+end
+
+local run = sp.run.start { name = "mismatch_sweep", settings = cfg }
+local progress = sp.progress { total = #cfg.gammas * cfg.seeds, label = "mismatch_sweep" }
+local started = os.time()
+local clock0 = os.clock()
+local summary = { final_cost_mean = {}, final_cost_sd = {}, final_radial_error_mean_m = {},
+                  final_radial_error_sd_m = {}, iters = cfg.iters, seeds = cfg.seeds,
+                  gammas = cfg.gammas }
+local curves, done = {}, 0
+for _, gamma in ipairs(cfg.gammas) do
+  local finals, errors, mean_curve = {}, {}, {}
+  for seed = 1, cfg.seeds do
+    local car = F.setup { gamma = gamma, radius = cfg.radius, period = cfg.period,
+                          seconds = cfg.seconds, hidden = cfg.hidden, seed = seed,
+                          robot = cfg.robot }
+    local r = F.learn(car, {
+      iters = cfg.iters, lr = cfg.lr, optim = cfg.optim,
+      on_iter = function(it, row)
+        run:log { gamma = gamma, seed = seed, iter = it, cost = row.cost,
+                  radial_error_m = row.radial_error_m }
+      end,
+    })
+    finals[#finals + 1] = r.costs[#r.costs]
+    errors[#errors + 1] = r.errors[#r.errors]
+    for i, c in ipairs(r.costs) do mean_curve[i] = (mean_curve[i] or 0) + c / cfg.seeds end
+    summary.nominal_cost = summary.nominal_cost or r.costs[1]
+    summary.nominal_radial_error_m = summary.nominal_radial_error_m or r.errors[1]
+    done = done + 1
+    progress:update(done, { gamma = gamma, final_cost = r.costs[#r.costs] })
+  end
+  local k = key(gamma)
+  summary.final_cost_mean[k], summary.final_cost_sd[k] = mean_sd(finals)
+  summary.final_radial_error_mean_m[k], summary.final_radial_error_sd_m[k] = mean_sd(errors)
+  curves[#curves + 1] = { gamma = gamma, y = mean_curve }
+end
+progress:done()
+summary.wall_seconds = os.time() - started
+summary.cpu_seconds = os.clock() - clock0
+run:summary(summary)
+
+local series = {}
+for _, c in ipairs(curves) do
+  local xs = {}
+  for i = 1, #c.y do xs[i] = i - 1 end
+  series[#series + 1] = { x = xs, y = c.y, label = "gamma = " .. key(c.gamma) }
+end
+local plot = run:plot { file = "cost.png", logy = true,
+  title = ("car figure-eight: mean cost over %d seeds per model mismatch"):format(cfg.seeds),
+  xlabel = "iteration (0 = nominal tracker)", ylabel = "cost J (plant)", series = series }
+
+print()
+print(("final cost after %d iterations (%d seeds each; nominal tracker: cost %.1f, radial error "
+  .. "%.3f m)"):format(cfg.iters, cfg.seeds, summary.nominal_cost, summary.nominal_radial_error_m))
+print(("  %-8s %22s %26s"):format("gamma", "final cost mean +- sd", "radial error (m) mean +- sd"))
+for _, g in ipairs(cfg.gammas) do
+  local k = key(g)
+  print(("  %-8s %13.2f +- %-6.2f %17.3f +- %-6.3f"):format(k, summary.final_cost_mean[k],
+    summary.final_cost_sd[k], summary.final_radial_error_mean_m[k],
+    summary.final_radial_error_sd_m[k]))
+end
+print(("run: %s (%.0f s)"):format(run.dir, summary.cpu_seconds))
+if plot then print("plot: " .. plot) end
+run:close()

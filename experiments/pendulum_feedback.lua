@@ -1,0 +1,217 @@
+-- pendulum_feedback.lua: method 1's feedback ablation on the double pendulum (METHODS.md, "Double
+-- pendulum"; Westenbroek et al., arXiv 2307.08168): the same learning with and without an
+-- embedded model-designed controller, with and without model mismatch, over many seeds.
+--
+-- Plant: robots/double_pendulum.lua's `model` plant (m = 0.1 kg, l = 1 m, g = 1, RK4) through the
+-- HAL, 3 s rollouts at 100 Hz from theta1 = 5 pi / 8. Task: bring the end effector to the point
+-- (tx, ty) and hold it; cost per step |ee - target|^2, terminal 10 |ee - target|^2 (geometry of
+-- the real arm). The model: the plant's own parameters ("perfect") or the robot file's mismatch
+-- (masses x0.7, lengths x0.9). The target pose q* (elbow-left inverse kinematics of the target)
+-- and its gravity torque u* are computed on the MODEL, so mismatch leaves the nominal controller
+-- with an error that learning has to remove.
+--   feedback:  u = u* - (K + dK)(x - (q*, 0) - dx)   K: DARE on the model linearised at (q*, u*),
+--              Q = diag(250, 250, 10, 10), R = I; the network gives dx and dK
+--   open loop: u = u* + network(x, phase)            gravity compensation at q* + network
+-- The network (32-32, tanh) starts with a zero last layer, so iteration 0 is the nominal design.
+-- Success: the learned policy's cost below `success_cost` (100: two thirds of the nominal
+-- feedback design's 150.7 on the perfect model) and its end effector, averaged over the last
+-- 0.5 s, within `tol` (0.1 m) of the target.
+--
+--   spinal experiments/pendulum_feedback.lua [seeds=16] [iters=40] [lr=0.01] [tol=0.1]
+--                                            [success_cost=100] [out=DIR]
+local sp = require "spinal"
+local A = require "spinal.array"
+local M = require "spinal.model"
+local P = require "spinal.policy"
+local G = require "spinal.grad"
+local ctrl = require "spinal.ctrl"
+local nn = require "spinal.nn"
+
+local cfg = sp.settings {
+  seeds = 16,
+  iters = 40,
+  lr = 1e-2,            -- Adam
+  tol = 0.1,            -- m, success: final end-effector distance below this ...
+  success_cost = 100.0, -- ... and the final cost below this
+  tx = 0.5,             -- m, target point (x right, y up; the base at the origin)
+  ty = 1.5,
+  seconds = 3.0,
+  hidden = { 32, 32 },
+  robot = "robots/double_pendulum.lua",
+  out = "",
+}
+
+local robot = sp.robot.load(sp.run.resolve(cfg.robot))
+local plant = assert(robot:open "model")
+local rate = robot.rate
+local steps = math.floor(cfg.seconds * rate + 0.5)
+local real = { m1 = 0.1, m2 = 0.1, l1 = 1.0, l2 = 1.0, g = 1.0 }
+local x0 = { 5 * math.pi / 8, 0, 0, 0 }
+
+-- end-effector cost on the real arm's geometry: c, gx (and gu = 0)
+local function ee(x)
+  local s1, c1 = math.sin(x[1]), math.cos(x[1])
+  local s12, c12 = math.sin(x[1] + x[2]), math.cos(x[1] + x[2])
+  local ex = real.l1 * s1 + real.l2 * s12 - cfg.tx
+  local ey = real.l1 * c1 + real.l2 * c12 - cfg.ty
+  return ex, ey, real.l1 * c1 + real.l2 * c12, real.l2 * c12, -real.l1 * s1 - real.l2 * s12,
+    -real.l2 * s12
+end
+local function step_cost(x, u, t, k, w)
+  local ex, ey, ax1, ax2, ay1, ay2 = ee(x)
+  w = w or 1
+  return w * (ex * ex + ey * ey),
+    { w * 2 * (ex * ax1 + ey * ay1), w * 2 * (ex * ax2 + ey * ay2), 0, 0 }, u and { 0, 0 }
+end
+local function terminal_cost(x, u, t, k) return step_cost(x, nil, t, k, 10) end
+local objective = { cost = step_cost, terminal = terminal_cost }
+
+local function distance(x)
+  local ex, ey = ee(x)
+  return math.sqrt(ex * ex + ey * ey)
+end
+
+-- mean end-effector distance over the last 0.5 s of a trajectory
+local function final_distance(traj)
+  local n, s = 0, 0
+  local last = traj.X.shape[1]
+  for k = last - math.floor(0.5 * rate) + 1, last do
+    s, n = s + distance(traj.X[k]), n + 1
+  end
+  return s / n
+end
+
+-- the model: the plant's parameters, or the robot file's mismatched ones
+local function make_model(mismatch)
+  local p = mismatch and robot.model.params or real
+  return M.new("double_pendulum", p, { dt = 1 / rate, integrator = "rk4" })
+end
+
+-- on the model: the target pose (inverse kinematics) and its gravity torque
+local function design(model)
+  local p = model.params
+  local l1, l2 = p.l1, p.l2
+  local d2 = cfg.tx ^ 2 + cfg.ty ^ 2
+  local c2 = math.max(-1, math.min(1, (d2 - l1 * l1 - l2 * l2) / (2 * l1 * l2)))
+  local th2 = math.acos(c2)
+  local th1 = math.atan(cfg.tx, cfg.ty) - math.atan(l2 * math.sin(th2), l1 + l2 * c2)
+  local s1, s12 = math.sin(th1), math.sin(th1 + th2)
+  -- static torque: dV/dq with V = g (m1 + m2) l1 cos th1 + g m2 l2 cos(th1 + th2)
+  local u = { -p.g * ((p.m1 + p.m2) * l1 * s1 + p.m2 * l2 * s12), -p.g * p.m2 * l2 * s12 }
+  local q = { th1, th2, 0, 0 }
+  local Am, Bm = model:jac(q, u)
+  local K = ctrl.lqr_gain(Am, Bm, A { { 250, 0, 0, 0 }, { 0, 250, 0, 0 }, { 0, 0, 10, 0 },
+                                       { 0, 0, 0, 10 } }, A.eye(2), "discrete")
+  local rho = ctrl.closed_loop(Am, Bm, K)
+  return q, u, K, rho
+end
+
+local function make_policy(kind, q, u, K, seed)
+  if kind == "feedback" then
+    local c = ctrl.lqr(K)
+    c:set_limits({ -30, -30 }, { 30, 30 })
+    return P.lqr { controller = c, x_set = q, u_ff = u, period = cfg.seconds,
+                   hidden = cfg.hidden, seed = seed }
+  end
+  return P.open_loop { nx = 4, nu = 2, u_ff = u, period = cfg.seconds, hidden = cfg.hidden,
+                       seed = seed, scale = 1 }
+end
+
+local run = sp.run.start { name = "pendulum_feedback", settings = cfg }
+local configs = {
+  { name = "feedback", kind = "feedback", mismatch = false },
+  { name = "feedback_mismatch", kind = "feedback", mismatch = true },
+  { name = "open_loop", kind = "open_loop", mismatch = false },
+  { name = "open_loop_mismatch", kind = "open_loop", mismatch = true },
+}
+local progress = sp.progress { total = #configs * cfg.seeds, label = "pendulum_feedback" }
+local summary = { success_cost = cfg.success_cost, success_rate = {}, final_cost_median = {},
+                  final_distance_median_m = {},
+                  nominal_distance_m = {}, grad_norm_median = {}, grad_norm_max = {},
+                  closed_loop_rho = {}, seeds = cfg.seeds, iters = cfg.iters, tol = cfg.tol,
+                  data_seconds_per_run = cfg.iters * cfg.seconds }
+local curves, done = {}, 0
+
+local function median(xs)
+  local s = {}
+  for i, x in ipairs(xs) do s[i] = x ~= x and math.huge or x end
+  table.sort(s)
+  local n = #s
+  if n == 0 then return 0 / 0 end
+  return n % 2 == 1 and s[(n + 1) // 2] or 0.5 * (s[n // 2] + s[n // 2 + 1])
+end
+
+for _, c in ipairs(configs) do
+  local model = make_model(c.mismatch)
+  local q, u, K, rho = design(model)
+  summary.closed_loop_rho[c.name] = c.kind == "feedback" and rho or 0 / 0
+  local successes, finals, dists, norms, curve = 0, {}, {}, {}, {}
+  for seed = 1, cfg.seeds do
+    local pol = make_policy(c.kind, q, u, K, seed)
+    local opt = nn.adam { lr = cfg.lr }
+    local theta = pol:params()
+    local J, traj
+    for it = 0, cfg.iters do
+      traj = plant:rollout(pol, { steps = steps, x0 = x0 })
+      if it == cfg.iters then
+        J = G.objective(traj, objective)
+        break
+      end
+      local g
+      g, J = G.feedback(pol, model, traj, objective)
+      local gn = g:norm()
+      norms[#norms + 1] = gn
+      if it == 0 and seed == 1 then summary.nominal_distance_m[c.name] = final_distance(traj) end
+      run:log { config = c.name, seed = seed, iter = it, cost = J, grad_norm = gn,
+                distance_m = final_distance(traj) }
+      curve[it + 1] = (curve[it + 1] or 0) + (J == J and J or 0) / cfg.seeds
+      if gn == gn and gn < math.huge then opt:step(theta, g) end
+    end
+    local d = final_distance(traj)
+    if d == d and d < cfg.tol and J == J and J < cfg.success_cost then
+      successes = successes + 1
+    end
+    finals[#finals + 1], dists[#dists + 1] = J, d
+    run:log { config = c.name, seed = seed, iter = cfg.iters, cost = J, distance_m = d }
+    done = done + 1
+    progress:update(done, { config = c.name, distance = d })
+  end
+  summary.success_rate[c.name] = successes / cfg.seeds
+  summary.final_cost_median[c.name] = median(finals)
+  summary.final_distance_median_m[c.name] = median(dists)
+  summary.grad_norm_median[c.name] = median(norms)
+  local mx = 0
+  for _, n in ipairs(norms) do if n ~= n or n > mx then mx = n end end
+  summary.grad_norm_max[c.name] = mx
+  curves[#curves + 1] = { name = c.name, y = curve }
+end
+progress:done()
+run:summary(summary)
+
+local series = {}
+for _, cv in ipairs(curves) do
+  local xs = {}
+  for i = 1, #cv.y do xs[i] = i - 1 end
+  series[#series + 1] = { x = xs, y = cv.y, label = cv.name:gsub("_", " ") }
+end
+local plot = run:plot { file = "cost.png", logy = true,
+  title = ("double pendulum: mean cost over %d seeds, with and without feedback"):format(cfg.seeds),
+  xlabel = "iteration (0 = nominal design)", ylabel = "cost J (plant)", series = series }
+
+print()
+print(("double pendulum to (%g, %g), %d seeds x %d iterations of %g s; success: cost < %g and "
+  .. "final distance < %g m"):format(cfg.tx, cfg.ty, cfg.seeds, cfg.iters, cfg.seconds,
+  cfg.success_cost, cfg.tol))
+print(("  %-20s %8s %13s %14s %14s %14s"):format("", "success", "nominal d (m)", "final d (m)",
+  "final cost", "|g| median"))
+for _, c in ipairs(configs) do
+  local n = c.name
+  print(("  %-20s %7.0f%% %13.3f %14.3f %14.3g %14.3g"):format(n:gsub("_", " "),
+    100 * summary.success_rate[n], summary.nominal_distance_m[n] or 0 / 0,
+    summary.final_distance_median_m[n], summary.final_cost_median[n],
+    summary.grad_norm_median[n]))
+end
+print("  (final distance, cost and gradient norm: medians over seeds)")
+print("run: " .. run.dir)
+if plot then print("plot: " .. plot) end
+run:close()
