@@ -178,7 +178,7 @@ local function write_real_mjcf(path)
   local text = f:read "a"
   f:close()
   local n
-  text, n = text:gsub("<joint name=", ('<joint frictionloss="%.17g" name='):format(cfg.friction))
+  text, n = text:gsub("<joint name=", ('<joint frictionloss="%.15g" name='):format(cfg.friction))
   assert(n == nq, ("arm_reach: expected %d named joints in %s, found %d"):format(nq, mjcf, n))
   f = assert(io.open(path, "w"))
   f:write(text)
