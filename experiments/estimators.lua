@@ -130,9 +130,10 @@ local plot = run:plot { file = "cost_vs_data.png", logy = true,
   series = series }
 
 print()
-print(("estimators on the car (gamma = %g, %d seeds, budget %g s of plant data each); target: "
-  .. "cost <= %.1f (%g x nominal %.1f)"):format(cfg.gamma, cfg.seeds, cfg.budget,
-  summary.target_cost, cfg.target_frac, nominal))
+print(("estimators on the car (gamma = %g, %d seeds, budget %g s of plant data each)")
+  :format(cfg.gamma, cfg.seeds, cfg.budget))
+print(("target: cost <= %.1f (%g x the nominal tracker's %.1f)"):format(summary.target_cost,
+  cfg.target_frac, nominal))
 print(("  %-12s %24s %22s"):format("estimator", "plant seconds to target", "final mean cost"))
 for _, name in ipairs(cfg.estimators) do
   local r = summary.data_seconds_to_target[name]

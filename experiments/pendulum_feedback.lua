@@ -155,6 +155,7 @@ for _, c in ipairs(configs) do
       traj = plant:rollout(pol, { steps = steps, x0 = x0 })
       if it == cfg.iters then
         J = G.objective(traj, objective)
+        curve[it + 1] = (curve[it + 1] or 0) + (J == J and J or 0) / cfg.seeds
         break
       end
       local g
@@ -199,9 +200,10 @@ local plot = run:plot { file = "cost.png", logy = true,
   xlabel = "iteration (0 = nominal design)", ylabel = "cost J (plant)", series = series }
 
 print()
-print(("double pendulum to (%g, %g), %d seeds x %d iterations of %g s; success: cost < %g and "
-  .. "final distance < %g m"):format(cfg.tx, cfg.ty, cfg.seeds, cfg.iters, cfg.seconds,
-  cfg.success_cost, cfg.tol))
+print(("double pendulum, end effector to (%g, %g), %d seeds x %d iterations of %g s")
+  :format(cfg.tx, cfg.ty, cfg.seeds, cfg.iters, cfg.seconds))
+print(("success: final cost < %g and final end-effector distance < %g m"):format(cfg.success_cost,
+  cfg.tol))
 print(("  %-20s %8s %13s %14s %14s %14s"):format("", "success", "nominal d (m)", "final d (m)",
   "final cost", "|g| median"))
 for _, c in ipairs(configs) do
