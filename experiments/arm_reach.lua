@@ -167,6 +167,9 @@ local weights = robot.spec.controller.design
 local Am, Bm = model:jac(x_set, u_star)
 local K = ctrl.lqr_gain(Am, Bm, weight(weights.Q), weight(weights.R), "discrete")
 local rho = ctrl.closed_loop(Am, Bm, K)
+if not (rho < 1) then
+  refuse(("the LQR at the target pose is unstable on the model (spectral radius %g)"):format(rho))
+end
 
 -- ---- the real arm: MuJoCo on a perturbed copy of arm3.xml ---------------------------------------
 
