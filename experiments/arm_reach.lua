@@ -22,7 +22,7 @@
 --
 --   spinal experiments/arm_reach.lua [seed=1] [iters=30] [lr=0.003] [mass_scale=1.3]
 --                                    [friction=0.3] [target=0.35,0.3,0.5] [seconds=2]
---                                    [settle=0.5] [hidden=32,32] [out=DIR]
+--                                    [settle=0.5] [process_noise=0] [hidden=32,32] [out=DIR]
 -- Writes runs/arm_reach/<time>/ (or out=DIR): settings.json, metrics.csv (one row per
 -- iteration), summary.json (nominal_cost, learned_cost, nominal_error_m, learned_error_m, iters,
 -- seed, data_seconds, costs, errors_m, ...), the nominal and learned trajectories (NPY), the
@@ -45,6 +45,7 @@ local cfg = sp.settings {
   target = { 0.35, 0.3, 0.5 }, -- m, world frame (the base stands at the origin, z up)
   seconds = 2.0,               -- s of plant data per rollout
   settle = 0.5,                -- s before the per-step cost counts
+  process_noise = 0.0,         -- rad/s, std of a random kick of every joint rate each tick
   hidden = { 32, 32 },
   set_scale = 0.2,             -- network output scale of the set-point offsets (rad, rad/s)
   gain_scale = 1.0,            -- ... and of the gain corrections (command per rad, per rad/s)
@@ -70,6 +71,9 @@ if #target ~= 3 then
 end
 if not (cfg.mass_scale > 0) then
   refuse(("mass_scale: expected > 0, got %g"):format(cfg.mass_scale))
+end
+if not (cfg.process_noise >= 0) then
+  refuse(("process_noise: expected >= 0 rad/s, got %g"):format(cfg.process_noise))
 end
 if not (cfg.friction >= 0) then
   refuse(("friction: expected >= 0 N m, got %g"):format(cfg.friction))
@@ -193,6 +197,7 @@ write_real_mjcf(real_mjcf)
 local _, pcfg = robot:plant_config "mujoco"
 pcfg.mjcf = real_mjcf
 pcfg.perturb = { mass = cfg.mass_scale }
+pcfg.process_std = cfg.process_noise
 local plant = assert(sp.hal.open("mujoco", pcfg))
 local x0 = {}
 for i = 1, robot.nx do x0[i] = robot.reference[i] end
@@ -219,8 +224,9 @@ end
 local objective = { cost = step_cost, terminal = step_cost, skip = skip }
 
 local safety = { u_min = robot.safety.u_min, u_max = robot.safety.u_max, safe = robot.safety.safe }
-local function rollout()
-  local opts = { steps = steps, x0 = x0 }
+-- rollout i draws its process noise from stream (seed, i)
+local function rollout(i)
+  local opts = { steps = steps, x0 = x0, seed = 1000 * cfg.seed + i }
   for k, v in pairs(safety) do opts[k] = v end
   return plant:rollout(pol, opts)
 end
@@ -241,7 +247,7 @@ local theta = pol:params()
 local costs, errors, data_seconds = {}, {}, 0
 local first, last
 for it = 0, cfg.iters do
-  local traj = rollout()
+  local traj = rollout(it)
   local row = { iter = it, data_seconds = data_seconds }
   if it < cfg.iters then
     local g, J = G.feedback(pol, model, traj, objective)
