@@ -142,7 +142,7 @@ sp_safety_result sp_safety_tick(sp_safety* s, double* u_out, const sp_safety_inp
     if (r.state_new) s->t_last_new = in->t;
   }
   int watchdog = s->watchdog_s > 0 && in->t - s->t_last_new > s->watchdog_s;
-  int nan_cmd = !in->policy_error && (!in->u || !all_finite(in->u, nu));
+  int nan_cmd = !in->hold && !in->policy_error && (!in->u || !all_finite(in->u, nu));
 
   // flags for every condition present, the cause for the highest-priority one
   if (estop) r.flags |= SP_FLAG_ESTOP;

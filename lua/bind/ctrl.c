@@ -94,6 +94,16 @@ static lctrl* checkctrl(lua_State* L, int arg) {
   return u;
 }
 
+sp_ctrl* spL_checkctrl(lua_State* L, int arg) {
+  lctrl* u = luaL_testudata(L, arg, CTRL_MT);
+  if (!u)
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "expected a controller (spinal.ctrl), got %s",
+                                  luaL_typename(L, arg)));
+  if (!u->c) luaL_argerror(L, arg, "expected an open controller, got a closed one");
+  return u->c;
+}
+
 // push an empty userdata with room for the gather buffer, metatable set (safe to collect)
 static lctrl* push_ctrl(lua_State* L, int nx, int nu, int nr, int nk) {
   size_t nbuf = (size_t)nx + nr + nk + nu;

@@ -8,7 +8,13 @@
 #include <lua.h>
 
 // exit codes of the binary
-enum { SP_EXIT_OK = 0, SP_EXIT_ERROR = 1, SP_EXIT_USAGE = 2, SP_EXIT_INTERRUPTED = 130 };
+enum {
+  SP_EXIT_OK = 0,
+  SP_EXIT_ERROR = 1,
+  SP_EXIT_USAGE = 2,
+  SP_EXIT_INTERRUPTED = 130,
+  SP_EXIT_TERMINATED = 143,
+};
 
 // seconds a script has after the first Ctrl-C before "interrupted" is raised inside it
 #define SP_INTERRUPT_GRACE 2.0
@@ -35,5 +41,12 @@ const char* sp_host_blas(void);
 
 // Run the interactive prompt (or read lines from a non-tty stdin); returns the exit code.
 int sp_host_repl(lua_State* L);
+// The REPL on the robot: open the robot file's plant and live loop (lua/spinal/live.lua; uri
+// NULL: the robot's default plant), run the prompt, then stop safely. Returns the exit code.
+int sp_host_repl_robot(lua_State* L, const char* robot, const char* uri);
+// SIGTERM for state L: a flag the REPL polls, and an error "terminated" raised in a running
+// command at its next instruction.
+void sp_host_terminate_install(lua_State* L);
+int sp_host_terminated(void);
 
 #endif  // SP_HOST_H

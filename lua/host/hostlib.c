@@ -5,6 +5,8 @@
 #include <lauxlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "host.h"
@@ -82,6 +84,41 @@ static int host_listdir(lua_State* L) {
   return 1;
 }
 
+// sleep(seconds): a monotonic sleep; Ctrl-C (SIGINT) ends it early, then the interrupt applies
+static int host_sleep(lua_State* L) {
+  double s = luaL_checknumber(L, 1);
+  if (!(s >= 0) || s > 1e6) return luaL_argerror(L, 1, "expected seconds in [0, 1e6]");
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !sp_host_interrupted() &&
+         !sp_host_terminated()) {
+  }
+  return 0;
+}
+
+// mkdir(path) -> true, creating missing parents (as mkdir -p), or nil, message
+static int host_mkdir(lua_State* L) {
+  size_t len;
+  const char* path = luaL_checklstring(L, 1, &len);
+  char buf[4096];
+  if (len == 0 || len >= sizeof buf) return luaL_argerror(L, 1, "expected a non-empty path");
+  memcpy(buf, path, len + 1);
+  for (char* p = buf + 1;; p++) {
+    if (*p == '/' || *p == 0) {
+      char c = *p;
+      *p = 0;
+      if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "%s: %s", buf, strerror(errno));
+        return 2;
+      }
+      *p = c;
+      if (!c) break;
+    }
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int open_host(lua_State* L) {
   static const luaL_Reg funcs[] = {
       {"interrupted", host_interrupted},
@@ -90,6 +127,8 @@ static int open_host(lua_State* L) {
       {"isatty", host_isatty},
       {"clock", host_clock},
       {"listdir", host_listdir},
+      {"mkdir", host_mkdir},
+      {"sleep", host_sleep},
       {NULL, NULL},
   };
   luaL_newlibtable(L, funcs);

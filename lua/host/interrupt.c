@@ -53,6 +53,38 @@ static void on_sigint(int sig) {
   }
 }
 
+// ---- SIGTERM (the REPL on the robot): leave cleanly --------------------------------------------
+
+static volatile sig_atomic_t terminated;
+
+static void terminate_hook(lua_State* L, lua_Debug* ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  luaL_error(L, "terminated");
+}
+
+static void on_sigterm(int sig) {
+  (void)sig;
+  terminated = 1;
+  lua_State* L = main_state;
+  if (closing || !L) return;
+  lua_sethook(L, terminate_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
+}
+
+void sp_host_terminate_install(lua_State* L) {
+  main_state = L;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigterm;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // a blocking read returns EINTR so the REPL sees it
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+int sp_host_terminated(void) {
+  return terminated != 0;
+}
+
 void sp_host_interrupt_install(lua_State* L) {
   main_state = L;
   struct sigaction sa;

@@ -1,6 +1,7 @@
 // main.c: the spinal binary: command line, Lua state set-up, script and chunk runner.
 //
-// spinal SCRIPT.lua [key=value ...] | -e CODE [key=value ...] | repl | --version | --help.
+// spinal SCRIPT.lua [key=value ...] | -e CODE [key=value ...] | repl [ROBOT.lua [--hal URI]] |
+// check ROBOT.lua ... | --version | --help.
 // Subcommands are one entry each in the commands table below. Every lua/bind module is
 // preloaded from the CMake-generated preload.h; the Lua library is found next to the source tree
 // or installed under share/spinal/lua. docs/cli.md is the user's reference.
@@ -184,18 +185,42 @@ static int cmd_eval(int argc, char** argv, int first) {
   return finish(L, status);
 }
 
+// spinal repl [ROBOT.lua [--hal URI]] [key=value ...]
 static int cmd_repl(int argc, char** argv, int first) {
+  const char* robot = NULL;
+  const char* uri = NULL;
   for (int i = first + 1; i < argc; i++) {
-    if (!is_override(argv[i])) {
-      fprintf(stderr, "%s repl: unexpected argument '%s' (only key=value overrides)\n", progname,
-              argv[i]);
-      usage_hint();
-      return SP_EXIT_USAGE;
+    const char* a = argv[i];
+    if (is_override(a)) continue;
+    if (!strcmp(a, "--hal") || !strncmp(a, "--hal=", 6)) {
+      const char* v = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
+      if (!v || !*v) {
+        fprintf(stderr, "%s repl: '--hal' needs a plant URI (model, mujoco, udp://HOST:PORT)\n",
+                progname);
+        usage_hint();
+        return SP_EXIT_USAGE;
+      }
+      uri = v;
+      continue;
     }
+    if (a[0] != '-' && !robot) {
+      robot = a;
+      continue;
+    }
+    fprintf(stderr, "%s repl: unexpected argument '%s' (expected ROBOT.lua, --hal URI or "
+            "key=value)\n", progname, a);
+    usage_hint();
+    return SP_EXIT_USAGE;
+  }
+  if (uri && !robot) {
+    fprintf(stderr, "%s repl: '--hal' needs a robot file (spinal repl ROBOT.lua --hal URI)\n",
+            progname);
+    usage_hint();
+    return SP_EXIT_USAGE;
   }
   lua_State* L = new_state(argc, argv, first);
   if (!L) return SP_EXIT_ERROR;
-  int code = sp_host_repl(L);
+  int code = robot ? sp_host_repl_robot(L, robot, uri) : sp_host_repl(L);
   sp_host_interrupt_unhook(L);
   lua_close(L);
   return code;
@@ -251,7 +276,8 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"repl", NULL, "[key=value ...]", "interactive Lua prompt with spinal loaded", cmd_repl},
+    {"repl", NULL, "[ROBOT.lua [--hal URI]]", "interactive Lua; with a robot: its live loop",
+     cmd_repl},
     {"-e", NULL, "CODE [key=value ...]", "run a chunk of Lua", cmd_eval},
     {"check", NULL, "ROBOT.lua ...", "validate robot files, naming every problem", cmd_check},
     {"--version", "-v", "", "print the versions of spinal, Lua and the BLAS", cmd_version},
