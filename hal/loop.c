@@ -10,6 +10,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -623,6 +624,8 @@ void sp_loop_record_release(sp_loop* l) {
     atomic_store(&l->rec_count, 0);
 }
 
+static int start_threads(sp_loop* l, long steps);
+
 static int start_ctl_thread(sp_loop* l) {
   if (l->cfg.rt_priority > 0) {
     pthread_attr_t a;
@@ -648,6 +651,18 @@ int sp_loop_start(sp_loop* l, long steps) {
   if (l->cfg.mode != SP_LOOP_REALTIME || l->threads_live) return SP_ESTATE;
   int rc = ensure_active(l);
   if (rc) return rc;
+  // the loop's threads block every signal (they inherit this mask): a process-directed signal
+  // such as SIGINT then reaches the caller's thread (the REPL) and never runs on the control thread
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  rc = start_threads(l, steps);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return rc;
+}
+
+static int start_threads(sp_loop* l, long steps) {
+  int rc;
   reset_stats(l);
   l->rt_steps = steps;
   atomic_store(&l->stop_flag, 0);

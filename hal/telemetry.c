@@ -7,6 +7,7 @@
 #include <math.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -186,7 +187,13 @@ int sp_telemetry_new(sp_telemetry** out, const sp_loop* l, const sp_telemetry_co
   atomic_init(&tm->stop, 0);
   atomic_init(&tm->sent, 0);
   atomic_init(&tm->dropped, 0);
-  if (pthread_create(&tm->thread, NULL, sender_main, tm)) {
+  // the sender blocks every signal (inherited mask): signals go to the application's threads
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  int prc = pthread_create(&tm->thread, NULL, sender_main, tm);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (prc) {
     close(tm->fd);
     sp_free(v);
     sp_free(tm);

@@ -217,10 +217,11 @@ static int read_line(const char* prompt, char** out) {
   errno = 0;
   ssize_t len = getline(&buf, &cap, stdin);
   if (len < 0) {
+    int err = errno;
     free(buf);
     if (sp_host_terminated()) return LINE_EOF;
     // on the robot, Ctrl-C while waiting for a line e-stops; a second one leaves
-    if (robot_mode && sp_host_interrupted() && errno == EINTR) {
+    if (robot_mode && sp_host_interrupted() && err == EINTR) {
       sp_host_interrupt_clear(repl_state);
       clearerr(stdin);
       if (robot_ctrl_c(repl_state)) return LINE_INTERRUPTED;
