@@ -23,6 +23,8 @@
 #include "hal/loop.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 
@@ -322,6 +324,53 @@ static int l_new(lua_State* L) {
 
 // ---- lifecycle and commands ---------------------------------------------------------------------
 
+// Loops start from one long-lived spawner thread, made at the first start: threads inherit their
+// creator's scheduling priority, and the REPL on the robot lowers its own thread's priority once
+// the loop runs (so a long command cannot crowd the control thread out); a loop restarted from
+// the prompt must still get its control thread at the original priority.
+static pthread_mutex_t spawn_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t spawn_cv = PTHREAD_COND_INITIALIZER;
+static int spawn_up, spawn_pending, spawn_rc;
+static sp_loop* spawn_loop;
+
+static void* spawner_main(void* arg) {
+  (void)arg;
+  pthread_mutex_lock(&spawn_mu);
+  for (;;) {
+    while (!spawn_pending) pthread_cond_wait(&spawn_cv, &spawn_mu);
+    spawn_rc = sp_loop_start(spawn_loop, 0);
+    spawn_pending = 0;
+    pthread_cond_broadcast(&spawn_cv);
+  }
+  return NULL;
+}
+
+static int start_loop(sp_loop* l) {
+  pthread_mutex_lock(&spawn_mu);
+  if (!spawn_up) {
+    pthread_t t;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(&t, NULL, spawner_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc) {
+      pthread_mutex_unlock(&spawn_mu);
+      return sp_loop_start(l, 0);  // no spawner: start from this thread
+    }
+    pthread_detach(t);
+    spawn_up = 1;
+  }
+  while (spawn_pending) pthread_cond_wait(&spawn_cv, &spawn_mu);
+  spawn_loop = l;
+  spawn_pending = 1;
+  pthread_cond_broadcast(&spawn_cv);
+  while (spawn_pending) pthread_cond_wait(&spawn_cv, &spawn_mu);
+  int rc = spawn_rc;
+  pthread_mutex_unlock(&spawn_mu);
+  return rc;
+}
+
 static void stop_telemetry(lloop* o) {
   sp_telemetry_free(o->tm);
   o->tm = NULL;
@@ -333,7 +382,7 @@ static int m_start(lua_State* L) {
   if (o->started) return luaL_error(L, "loop:start(): the loop is already running");
   // start held: the hold command is applied before the first tick
   sp_loop_hold(o->loop);
-  int rc = sp_loop_start(o->loop, 0);
+  int rc = start_loop(o->loop);
   if (rc == SP_ESTATE)
     return luaL_error(L, "loop:start(): the plant cannot be activated (it is %s)",
                       sp_plant_state_name(o->plant->p->state));

@@ -5,7 +5,9 @@
 #include <lauxlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -95,6 +97,24 @@ static int host_sleep(lua_State* L) {
   return 0;
 }
 
+// lower_priority(n): make the calling thread n nice levels nicer (Linux: this thread only, and
+// for good: an unprivileged thread cannot take it back) -> the new nice value, or nil, message
+static int host_lower_priority(lua_State* L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, n >= 0 && n <= 39, 1, "expected 0..39 nice levels");
+  pid_t tid = (pid_t)syscall(SYS_gettid);
+  errno = 0;
+  int cur = getpriority(PRIO_PROCESS, (id_t)tid);
+  int want = cur + (int)n > 19 ? 19 : cur + (int)n;
+  if ((cur == -1 && errno) || setpriority(PRIO_PROCESS, (id_t)tid, want) != 0) {
+    luaL_pushfail(L);
+    lua_pushstring(L, strerror(errno));
+    return 2;
+  }
+  lua_pushinteger(L, want);
+  return 1;
+}
+
 // mkdir(path) -> true, creating missing parents (as mkdir -p), or nil, message
 static int host_mkdir(lua_State* L) {
   size_t len;
@@ -129,6 +149,7 @@ static int open_host(lua_State* L) {
       {"listdir", host_listdir},
       {"mkdir", host_mkdir},
       {"sleep", host_sleep},
+      {"lower_priority", host_lower_priority},
       {NULL, NULL},
   };
   luaL_newlibtable(L, funcs);

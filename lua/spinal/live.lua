@@ -16,6 +16,9 @@ M.autosave = "runs/repl"
 
 M.session = nil  -- { robot, plant, loop } of the current session
 
+-- nice levels the REPL's own thread gives up once the loop runs (0: none)
+M.nice = 10
+
 local function fmt_vec(v, n)
   local out = {}
   for i = 1, n do out[i] = string.format("%g", v[i]) end
@@ -85,6 +88,8 @@ function M.open(path, uri)
   -- the first held tick has gone out before the prompt appears
   local t0 = host.clock()
   while not loop:state() and host.clock() - t0 < 2 do host.sleep(0.002) end
+  -- the prompt's thread yields to the control thread: a long command cannot crowd it out
+  if M.nice and M.nice > 0 then host.lower_priority(M.nice) end
   local s = { robot = robot, plant = plant, loop = loop, uri = uri or robot.default_plant }
   M.session = s
   _G.robot, _G.plant, _G.loop = robot, plant, loop
