@@ -22,10 +22,12 @@
 // source: its act and its parameter vector theta.
 #include "hal/loop.h"
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "bind.h"
@@ -741,6 +743,21 @@ static int m_recording(lua_State* L) {
   return 1;
 }
 
+// create dir's missing parents (dir itself is made by sp_log_save); 0 or errno
+static int make_parents(const char* dir) {
+  char buf[1024];
+  size_t n = strlen(dir);
+  if (n >= sizeof buf) return ENAMETOOLONG;
+  memcpy(buf, dir, n + 1);
+  for (char* p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return errno;
+    *p = '/';
+  }
+  return 0;
+}
+
 // save(dir [, wait]): finish the recording (a bounded one is waited for unless wait == false, or
 // until Ctrl-C), write dir/{k,t,flags,x,u}.npy and dir/log.csv; returns dir, ticks, or nil, message
 static int m_save(lua_State* L) {
@@ -765,7 +782,10 @@ static int m_save(lua_State* L) {
   char msg[256];
   sp_log* g = sp_loop_log(o->loop);
   long count = sp_log_count(g);
-  rc = sp_log_save(g, dir, msg, sizeof msg);
+  int perr = make_parents(dir);
+  if (perr) snprintf(msg, sizeof msg, "loop:save(): cannot create the parents of %s: %s", dir,
+                     strerror(perr));
+  rc = perr ? SP_EIO : sp_log_save(g, dir, msg, sizeof msg);
   sp_loop_record_release(o->loop);
   if (rc) return spL_failure(L, "%s", msg);
   lua_pushstring(L, dir);
