@@ -384,12 +384,20 @@ static int m_start(lua_State* L) {
   if (o->started) return luaL_error(L, "loop:start(): the loop is already running");
   // start held: the hold command is applied before the first tick
   sp_loop_hold(o->loop);
+  long k0 = -1, k = -1;
+  sp_loop_latest(o->loop, NULL, NULL, NULL, &k0, NULL);
   int rc = start_loop(o->loop);
   if (rc == SP_ESTATE)
     return luaL_error(L, "loop:start(): the plant cannot be activated (it is %s)",
                       sp_plant_state_name(o->plant->p->state));
   if (rc) return spL_raise(L, rc, "loop:start()");
   o->started = 1;
+  // return once the first tick is out (up to 1 s), so state() describes the running loop
+  for (int i = 0; i < 1000 && sp_loop_running(o->loop); i++) {
+    if (sp_loop_latest(o->loop, NULL, NULL, NULL, &k, NULL) == 0 && k != k0) break;
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+  }
   lua_settop(L, 1);
   return 1;
 }
