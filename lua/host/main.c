@@ -185,22 +185,72 @@ static int cmd_eval(int argc, char** argv, int first) {
   return finish(L, status);
 }
 
-// spinal repl [ROBOT.lua [--hal URI]] [key=value ...]
+// the value of option name at argv[*i] ("--name V" or "--name=V"); NULL when it is not that option;
+// *bad set when the value is missing
+static const char* option(int argc, char** argv, int* i, const char* name, int* bad) {
+  size_t n = strlen(name);
+  const char* a = argv[*i];
+  if (strncmp(a, name, n) || (a[n] && a[n] != '=')) return NULL;
+  const char* v = a[n] == '=' ? a + n + 1 : (*i + 1 < argc ? argv[++*i] : NULL);
+  if (!v || !*v) {
+    *bad = 1;
+    return NULL;
+  }
+  return v;
+}
+
+// spinal repl [ROBOT.lua [--hal URI] [--listen ADDR [--listen-any]]] [key=value ...]
+//        | repl --connect ADDR --token T
 static int cmd_repl(int argc, char** argv, int first) {
   const char* robot = NULL;
   const char* uri = NULL;
+  const char* listen = NULL;
+  const char* connect = NULL;
+  const char* token = NULL;
+  int any = 0;
   for (int i = first + 1; i < argc; i++) {
     const char* a = argv[i];
     if (is_override(a)) continue;
-    if (!strcmp(a, "--hal") || !strncmp(a, "--hal=", 6)) {
-      const char* v = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
-      if (!v || !*v) {
+    int bad = 0;
+    const char* v;
+    if ((v = option(argc, argv, &i, "--hal", &bad)) || bad) {
+      if (bad) {
         fprintf(stderr, "%s repl: '--hal' needs a plant URI (model, mujoco, udp://HOST:PORT)\n",
                 progname);
         usage_hint();
         return SP_EXIT_USAGE;
       }
       uri = v;
+      continue;
+    }
+    if ((v = option(argc, argv, &i, "--listen", &bad)) || (bad && strcmp(a, "--listen-any"))) {
+      if (bad) {
+        fprintf(stderr, "%s repl: '--listen' needs tcp://127.0.0.1:PORT or unix:/PATH\n",
+                progname);
+        usage_hint();
+        return SP_EXIT_USAGE;
+      }
+      listen = v;
+      continue;
+    }
+    if (!strcmp(a, "--listen-any")) {
+      any = 1;
+      continue;
+    }
+    if ((v = option(argc, argv, &i, "--connect", &bad)) || bad) {
+      if (bad) {
+        fprintf(stderr, "%s repl: '--connect' needs an address\n", progname);
+        return SP_EXIT_USAGE;
+      }
+      connect = v;
+      continue;
+    }
+    if ((v = option(argc, argv, &i, "--token", &bad)) || bad) {
+      if (bad) {
+        fprintf(stderr, "%s repl: '--token' needs the token the server printed\n", progname);
+        return SP_EXIT_USAGE;
+      }
+      token = v;
       continue;
     }
     if (a[0] != '-' && !robot) {
@@ -212,15 +262,32 @@ static int cmd_repl(int argc, char** argv, int first) {
     usage_hint();
     return SP_EXIT_USAGE;
   }
-  if (uri && !robot) {
-    fprintf(stderr, "%s repl: '--hal' needs a robot file (spinal repl ROBOT.lua --hal URI)\n",
-            progname);
+  if (connect) {
+    if (robot || uri || listen || !token) {
+      fprintf(stderr, "%s repl: --connect ADDR takes --token T and nothing else\n", progname);
+      usage_hint();
+      return SP_EXIT_USAGE;
+    }
+    return sp_host_repl_connect(connect, token);
+  }
+  if ((uri || listen) && !robot) {
+    fprintf(stderr, "%s repl: '%s' needs a robot file (spinal repl ROBOT.lua %s ...)\n", progname,
+            uri ? "--hal" : "--listen", uri ? "--hal" : "--listen");
     usage_hint();
     return SP_EXIT_USAGE;
   }
+  if (any && !listen) {
+    fprintf(stderr, "%s repl: '--listen-any' goes with --listen ADDR\n", progname);
+    usage_hint();
+    return SP_EXIT_USAGE;
+  }
+  if (listen) {
+    int chk = sp_host_listen_check(listen, any);
+    if (chk) return chk;
+  }
   lua_State* L = new_state(argc, argv, first);
   if (!L) return SP_EXIT_ERROR;
-  int code = robot ? sp_host_repl_robot(L, robot, uri) : sp_host_repl(L);
+  int code = robot ? sp_host_repl_robot(L, robot, uri, listen, any) : sp_host_repl(L);
   sp_host_interrupt_unhook(L);
   lua_close(L);
   return code;
@@ -276,8 +343,8 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"repl", NULL, "[ROBOT.lua [--hal URI]]", "interactive Lua; with a robot: its live loop",
-     cmd_repl},
+    {"repl", NULL, "[ROBOT.lua [--hal URI] [--listen ADDR]]",
+     "interactive Lua; with a robot: its live loop", cmd_repl},
     {"-e", NULL, "CODE [key=value ...]", "run a chunk of Lua", cmd_eval},
     {"check", NULL, "ROBOT.lua ...", "validate robot files, naming every problem", cmd_check},
     {"--version", "-v", "", "print the versions of spinal, Lua and the BLAS", cmd_version},

@@ -402,7 +402,8 @@ int sp_host_repl(lua_State* L) {
   return code;
 }
 
-int sp_host_repl_robot(lua_State* L, const char* robot, const char* uri) {
+int sp_host_repl_robot(lua_State* L, const char* robot, const char* uri, const char* listen,
+                       int any) {
   // open the session: robot file, plant, loop started held, globals and banner
   lua_pushcfunction(L, sp_host_msghandler);
   int handler = lua_gettop(L);
@@ -432,7 +433,7 @@ int sp_host_repl_robot(lua_State* L, const char* robot, const char* uri) {
   sp_host_terminate_install(L);
   robot_mode = 1;
 
-  int code = sp_host_repl(L);
+  int code = listen ? sp_host_repl_serve(L, listen, any) : sp_host_repl(L);
 
   // the safe stop, whatever ended the session; not interruptible by a pending Ctrl-C
   sp_host_interrupt_clear(L);

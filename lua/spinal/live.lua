@@ -163,6 +163,19 @@ function M.close(reason)
   return saved
 end
 
+-- the remote REPL (lua/host/remote.c): a client connected (it gets the banner), a client left
+function M.show_banner()
+  if M.session then io.stdout:write(M.banner(M.session), "\n") io.stdout:flush() end
+end
+
+function M.client_left()
+  local s = M.session
+  if not s then return end
+  pcall(s.loop.hold, s.loop)
+  io.stderr:write("spinal repl: client left; the loop is held (safe command)\n")
+  io.stderr:flush()
+end
+
 -- :status and :estop in the REPL, and completion of the loop's methods
 function M.install_commands()
   local repl = require "spinal.repl"
