@@ -199,6 +199,7 @@ int sp_host_repl_serve(lua_State* L, const char* where, int any) {
   mode_t old_mask = umask(0077);  // a unix socket file is created 0600
   int brc = ls < 0 ? -1 : bind(ls, (struct sockaddr*)&a.sa, a.len);
   umask(old_mask);
+  if (!brc && a.family == AF_UNIX) brc = chmod(a.path, 0600);
   if (brc || listen(ls, 1)) {
     fprintf(stderr, "spinal repl: cannot listen on %s: %s\n", where, strerror(errno));
     if (ls >= 0) close(ls);
