@@ -4,6 +4,7 @@
 // Real-time pacing follows the usual cyclic-executive pattern for Linux (e.g. the PREEMPT_RT
 // "cyclictest" tool): absolute deadlines t0 + k T on CLOCK_MONOTONIC slept to with
 // clock_nanosleep(TIMER_ABSTIME); on an overrun the missed deadlines are skipped and counted.
+#define _GNU_SOURCE  // cpu_set_t and sched_setaffinity, for pin_cpu
 #include "hal/loop.h"
 
 #include <errno.h>
@@ -486,6 +487,13 @@ int sp_loop_run(sp_loop* l, long steps) {
 
 static void* ctl_main(void* arg) {
   sp_loop* l = arg;
+  if (l->cfg.pin_cpu > 0 && l->cfg.pin_cpu <= CPU_SETSIZE) {
+    // best effort: a CPU that is not ours leaves the thread where it is
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(l->cfg.pin_cpu - 1, &set);
+    sched_setaffinity(0, sizeof set, &set);
+  }
   int64_t period = l->period_ns;
   int64_t t0 = now_ns() + period;  // first deadline one period from now
   double t_base = l->t_next;

@@ -48,6 +48,7 @@ typedef struct sp_loop_config {
   const char* robot;     // name for trajectory metadata; NULL: the plant's
   int record_on_request;  // real time: 1: the log keeps samples only while a recording asked by
                           // sp_loop_record runs (a live loop may run for hours); 0: keep all
+  int pin_cpu;            // real time: k > 0: run the control thread on CPU k - 1 only; 0: any
 } sp_loop_config;
 
 typedef struct sp_loop_stats {

@@ -213,7 +213,7 @@ static void set_bool(lua_State* L, const char* k, int v) {
 
 // live.new(plant, { controller =, reference =, gains =, safety = { safe =, u_min =, u_max =,
 //   rate_max =, watchdog =, latch_faults =, stop_on_fault = }, rate =, log_seconds =,
-//   rt_priority =, robot = })
+//   rt_priority =, cpu =, robot = })
 static int l_new(lua_State* L) {
   spL_plant* pl = spL_checkplant(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -248,6 +248,9 @@ static int l_new(lua_State* L) {
   double prio = field_num(L, 2, 2, "rt_priority", 0);
   if (prio < 0 || prio > 99 || prio != floor(prio))
     luaL_argerror(L, 2, "field 'rt_priority': expected an integer in [0, 99]");
+  double cpu = field_num(L, 2, 2, "cpu", -1);
+  if (cpu != floor(cpu) || cpu < -1 || cpu > 1023)
+    luaL_argerror(L, 2, "field 'cpu': expected a CPU number >= 0");
   lua_getfield(L, 2, "robot");
   const char* robot = lua_tostring(L, -1);  // kept on the stack
   double* d = scratch(L, (size_t)np + 5 * (size_t)nu);
@@ -312,7 +315,8 @@ static int l_new(lua_State* L) {
                        .nparams = np,
                        .params = params,
                        .robot = o->robot,
-                       .record_on_request = 1};
+                       .record_on_request = 1,
+                       .pin_cpu = (int)cpu + 1};
   int rc = sp_loop_new(&o->loop, p, o->safety, &lc, msg, sizeof msg);
   if (rc) return luaL_error(L, "%s", msg);
   // the plant stays alive and refuses direct use while this loop exists

@@ -1,8 +1,10 @@
 // hostlib.c: the preloaded C module "spinal.host" (what the binary offers scripts and the Lua
 // library: Ctrl-C flag, command-line overrides, tty test, monotonic clock, directory listing).
+#define _GNU_SOURCE  // cpu_set_t and sched_setaffinity
 #include <dirent.h>
 #include <errno.h>
 #include <lauxlib.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -115,6 +117,27 @@ static int host_lower_priority(lua_State* L) {
   return 1;
 }
 
+// pin_cpu(k): run the calling thread on CPU k only -> true, or nil, message; cpus() -> CPUs online
+static int host_pin_cpu(lua_State* L) {
+  lua_Integer k = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, k >= 0 && k < CPU_SETSIZE, 1, "expected a CPU number");
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET((int)k, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0) {
+    luaL_pushfail(L);
+    lua_pushstring(L, strerror(errno));
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int host_cpus(lua_State* L) {
+  lua_pushinteger(L, sysconf(_SC_NPROCESSORS_ONLN));
+  return 1;
+}
+
 // mkdir(path) -> true, creating missing parents (as mkdir -p), or nil, message
 static int host_mkdir(lua_State* L) {
   size_t len;
@@ -150,6 +173,8 @@ static int open_host(lua_State* L) {
       {"mkdir", host_mkdir},
       {"sleep", host_sleep},
       {"lower_priority", host_lower_priority},
+      {"pin_cpu", host_pin_cpu},
+      {"cpus", host_cpus},
       {NULL, NULL},
   };
   luaL_newlibtable(L, funcs);

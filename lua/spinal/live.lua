@@ -19,6 +19,9 @@ M.session = nil  -- { robot, plant, loop } of the current session
 -- nice levels the REPL's own thread gives up once the loop runs (0: none)
 M.nice = 10
 
+-- a CPU for the control thread alone (nil: any), e.g. one kept free with isolcpus= on the robot
+M.cpu = nil
+
 local function fmt_vec(v, n)
   local out = {}
   for i = 1, n do out[i] = string.format("%g", v[i]) end
@@ -34,6 +37,7 @@ function M.loop(robot, plant, opts)
   return require("spinal.loop").new(plant, {
     controller = robot.controller, reference = robot.reference, safety = robot.safety,
     rate = opts.rate or robot.rate, robot = robot.name, rt_priority = opts.rt_priority,
+    cpu = opts.cpu,
   })
 end
 
@@ -77,7 +81,7 @@ function M.open(path, uri)
     robot:close()
     return nil, string.format("cannot open the %s plant: %s", uri or robot.default_plant, err)
   end
-  local okl, loop = pcall(M.loop, robot, plant)
+  local okl, loop = pcall(M.loop, robot, plant, { cpu = M.cpu })
   if okl then okl, err = pcall(loop.start, loop) else err = loop end
   if not okl then
     if type(loop) == "userdata" then loop:close() end
