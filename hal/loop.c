@@ -573,13 +573,17 @@ static void* log_main(void* arg) {
   sp_loop* l = arg;
   int rec = l->cfg.record_on_request;
   while (!atomic_load(&l->log_stop)) {
-    if (rec) record_step(l, 0);
-    else sp_log_drain(l->log);
+    if (rec)
+      record_step(l, 0);
+    else
+      sp_log_drain(l->log);
     struct timespec ts = {0, 2000000};
     nanosleep(&ts, NULL);
   }
-  if (rec) record_step(l, 1);
-  else sp_log_drain(l->log);
+  if (rec)
+    record_step(l, 1);
+  else
+    sp_log_drain(l->log);
   return NULL;
 }
 

@@ -3,11 +3,11 @@
 #include "hal/telemetry.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <math.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,8 +58,10 @@ static void put(jbuf* o, const char* fmt, ...) {
 }
 
 static void put_num(jbuf* o, double v) {
-  if (isfinite(v)) put(o, "%.9g", v);
-  else put(o, "null");
+  if (isfinite(v))
+    put(o, "%.9g", v);
+  else
+    put(o, "null");
 }
 
 // a JSON string: names are identifiers in practice; quotes, backslashes, controls are escaped
@@ -71,9 +73,12 @@ static void put_name(jbuf* o, const char* name, const char* prefix, int i) {
   put(o, "\"");
   for (const char* s = name; *s; s++) {
     unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') put(o, "\\%c", c);
-    else if (c < 0x20) put(o, "\\u%04x", c);
-    else put(o, "%c", c);
+    if (c == '"' || c == '\\')
+      put(o, "\\%c", c);
+    else if (c < 0x20)
+      put(o, "\\u%04x", c);
+    else
+      put(o, "%c", c);
   }
   put(o, "\"");
 }

@@ -97,9 +97,9 @@ static lctrl* checkctrl(lua_State* L, int arg) {
 sp_ctrl* spL_checkctrl(lua_State* L, int arg) {
   lctrl* u = luaL_testudata(L, arg, CTRL_MT);
   if (!u)
-    luaL_argerror(L, arg,
-                  lua_pushfstring(L, "expected a controller (spinal.ctrl), got %s",
-                                  luaL_typename(L, arg)));
+    luaL_argerror(
+        L, arg,
+        lua_pushfstring(L, "expected a controller (spinal.ctrl), got %s", luaL_typename(L, arg)));
   if (!u->c) luaL_argerror(L, arg, "expected an open controller, got a closed one");
   return u->c;
 }

@@ -58,8 +58,8 @@ static sp_plant* checkplant(lua_State* L, int arg) {
   lplant* lp = spL_checkplant(L, arg);
   if (lp->users > 0) {
     lua_Debug ar;
-    const char* name = lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.name ? ar.name
-                                                                                    : "?";
+    const char* name =
+        lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.name ? ar.name : "?";
     luaL_error(L,
                "plant:%s(): the plant is driven by a live loop (use loop:state(), loop:reset(x0); "
                "loop:close() releases the plant)",

@@ -78,10 +78,14 @@ static sp_ctrl* copy_ctrl(const sp_ctrl* c, const char** why) {
   sp_ctrl* d = NULL;
   int rc = SP_EUNSUPPORTED;
   const char* name = c->cls->name;
-  if (!strcmp(name, "tracker_car")) rc = sp_tracker_new(&d, SP_TRACKER_CAR);
-  else if (!strcmp(name, "tracker_quadruped")) rc = sp_tracker_new(&d, SP_TRACKER_QUADRUPED);
-  else if (!strcmp(name, "pd")) rc = sp_pd_new(&d, c->nu, c->K, c->K + c->nu);
-  else if (!strcmp(name, "lqr")) rc = sp_lqr_new(&d, c->K, c->nx, c->nu);
+  if (!strcmp(name, "tracker_car"))
+    rc = sp_tracker_new(&d, SP_TRACKER_CAR);
+  else if (!strcmp(name, "tracker_quadruped"))
+    rc = sp_tracker_new(&d, SP_TRACKER_QUADRUPED);
+  else if (!strcmp(name, "pd"))
+    rc = sp_pd_new(&d, c->nu, c->K, c->K + c->nu);
+  else if (!strcmp(name, "lqr"))
+    rc = sp_lqr_new(&d, c->K, c->nx, c->nu);
   if (!rc && (d->nx != c->nx || d->nu != c->nu || d->nr != c->nr || d->nk != c->nk))
     rc = SP_EMISMATCH;
   if (!rc) rc = sp_ctrl_set_gains(d, c->K);
@@ -100,9 +104,8 @@ static sp_ctrl* copy_ctrl(const sp_ctrl* c, const char** why) {
 static lloop* checkloop(lua_State* L, int arg) {
   lloop* o = luaL_testudata(L, arg, LOOP_MT);
   if (!o)
-    luaL_argerror(L, arg,
-                  lua_pushfstring(L, "expected a loop (spinal.loop), got %s",
-                                  luaL_typename(L, arg)));
+    luaL_argerror(
+        L, arg, lua_pushfstring(L, "expected a loop (spinal.loop), got %s", luaL_typename(L, arg)));
   if (!o->loop) luaL_argerror(L, arg, "expected an open loop, got a closed one");
   return o;
 }
@@ -132,14 +135,14 @@ static void check_vec(lua_State* L, int idx, int arg, int n, double* out, const 
   sp_array* a = (lua_istable(L, idx) || spL_testarray(L, idx)) ? spL_toarray(L, idx) : NULL;
   if (!a || sp_array_size(a) != n)
     luaL_argerror(L, arg,
-                  lua_pushfstring(L, "expected %s of %d numbers, got %s", what, n,
-                                  a ? lua_pushfstring(L, "%d", (int)sp_array_size(a))
-                                    : luaL_typename(L, idx)));
+                  lua_pushfstring(
+                      L, "expected %s of %d numbers, got %s", what, n,
+                      a ? lua_pushfstring(L, "%d", (int)sp_array_size(a)) : luaL_typename(L, idx)));
   gather(a, out);
   for (int i = 0; i < n; i++)
     if (!isfinite(out[i]))
-      luaL_argerror(L, arg, lua_pushfstring(L, "expected finite %s, got %f at %d", what, out[i],
-                                            i + 1));
+      luaL_argerror(L, arg,
+                    lua_pushfstring(L, "expected finite %s, got %f at %d", what, out[i], i + 1));
   lua_settop(L, top);
 }
 
@@ -154,10 +157,10 @@ static int field_vec(lua_State* L, int t, int arg, const char* field, int n, dou
   }
   sp_array* a = (lua_istable(L, v) || spL_testarray(L, v)) ? spL_toarray(L, v) : NULL;
   if (!a || sp_array_size(a) != n)
-    luaL_argerror(L, arg,
-                  lua_pushfstring(L, "field '%s': expected %d numbers, got %s", field, n,
-                                  a ? lua_pushfstring(L, "%d", (int)sp_array_size(a))
-                                    : luaL_typename(L, v)));
+    luaL_argerror(
+        L, arg,
+        lua_pushfstring(L, "field '%s': expected %d numbers, got %s", field, n,
+                        a ? lua_pushfstring(L, "%d", (int)sp_array_size(a)) : luaL_typename(L, v)));
   gather(a, out);
   for (int i = 0; finite && i < n; i++)
     if (!isfinite(out[i]))
@@ -169,10 +172,12 @@ static int field_vec(lua_State* L, int t, int arg, const char* field, int n, dou
 static double field_num(lua_State* L, int t, int arg, const char* field, double def) {
   lua_getfield(L, t, field);
   double v = def;
-  if (lua_isnumber(L, -1)) v = lua_tonumber(L, -1);
+  if (lua_isnumber(L, -1))
+    v = lua_tonumber(L, -1);
   else if (!lua_isnil(L, -1))
-    luaL_argerror(L, arg, lua_pushfstring(L, "field '%s': expected a number, got %s", field,
-                                          luaL_typename(L, -1)));
+    luaL_argerror(
+        L, arg,
+        lua_pushfstring(L, "field '%s': expected a number, got %s", field, luaL_typename(L, -1)));
   lua_pop(L, 1);
   return v;
 }
@@ -222,8 +227,9 @@ static int l_new(lua_State* L) {
   int nx = caps->nx, nu = caps->nu;
   if (pl->users > 0) luaL_argerror(L, 1, "expected a free plant, got one a live loop drives");
   if (p->state != SP_PLANT_CONFIGURED && p->state != SP_PLANT_ACTIVE)
-    luaL_argerror(L, 1, lua_pushfstring(L, "expected a configured plant, got one %s",
-                                        sp_plant_state_name(p->state)));
+    luaL_argerror(L, 1,
+                  lua_pushfstring(L, "expected a configured plant, got one %s",
+                                  sp_plant_state_name(p->state)));
 
   // the policy source: a controller
   lua_getfield(L, 2, "controller");
@@ -241,7 +247,8 @@ static int l_new(lua_State* L) {
   // every option checked before anything is built
   double rate = field_num(L, 2, 2, "rate", caps->rate_hz);
   if (!(rate > 0) || rate > 10000)
-    luaL_argerror(L, 2, lua_pushfstring(L, "field 'rate': expected Hz in (0, 10000], got %f", rate));
+    luaL_argerror(L, 2,
+                  lua_pushfstring(L, "field 'rate': expected Hz in (0, 10000], got %f", rate));
   double log_s = field_num(L, 2, 2, "log_seconds", 2);
   if (!(log_s > 0) || log_s > 600)
     luaL_argerror(L, 2, "field 'log_seconds': expected seconds in (0, 600]");
@@ -259,8 +266,11 @@ static int l_new(lua_State* L) {
   field_vec(L, 2, 2, "gains", nk, params, 1);
   field_vec(L, 2, 2, "reference", nr, params + nk, 1);
   if (lua_getfield(L, 2, "safety") != LUA_TTABLE)
-    luaL_argerror(L, 2, lua_pushfstring(L, "field 'safety': expected a table (robot.safety), got "
-                                        "%s", luaL_typename(L, -1)));
+    luaL_argerror(L, 2,
+                  lua_pushfstring(L,
+                                  "field 'safety': expected a table (robot.safety), got "
+                                  "%s",
+                                  luaL_typename(L, -1)));
   int is = lua_gettop(L);
   if (!field_vec(L, is, 2, "safe", nu, safe, 1))
     luaL_argerror(L, 2, "field 'safety.safe': the safe command is required");
@@ -291,8 +301,8 @@ static int l_new(lua_State* L) {
   o->scratch = o->shadow + np;
   memcpy(o->shadow, params, sizeof(double) * (size_t)np);
   if (!(o->ctrl = copy_ctrl(c, &why)))
-    return luaL_argerror(L, 2, lua_pushfstring(L, "field 'controller': %s (%s)", why,
-                                               c->cls->name));
+    return luaL_argerror(L, 2,
+                         lua_pushfstring(L, "field 'controller': %s (%s)", why, c->cls->name));
   sp_safety_config sc = {.nx = nx,
                          .nu = nu,
                          .u_min = has_min ? umin : caps->u_min,
@@ -673,11 +683,13 @@ static int m_set_gains(lua_State* L) {
       if (lua_type(L, -2) == LUA_TSTRING) {
         int count, i = gain_index(o->ctrl, lua_tostring(L, -2), &count);
         if (i < 0)
-          luaL_argerror(L, 2, lua_pushfstring(L, "unknown gain '%s' for a %s controller",
-                                              lua_tostring(L, -2), o->ctrl->cls->name));
+          luaL_argerror(L, 2,
+                        lua_pushfstring(L, "unknown gain '%s' for a %s controller",
+                                        lua_tostring(L, -2), o->ctrl->cls->name));
         if (count == 1 && lua_type(L, -1) == LUA_TNUMBER) {
           K[i] = lua_tonumber(L, -1);
-        } else if (count > 1 && lua_type(L, -1) == LUA_TNUMBER && strcmp(lua_tostring(L, -2), "K")) {
+        } else if (count > 1 && lua_type(L, -1) == LUA_TNUMBER &&
+                   strcmp(lua_tostring(L, -2), "K")) {
           for (int j = 0; j < count; j++) K[i + j] = lua_tonumber(L, -1);
         } else {
           check_vec(L, lua_gettop(L), 2, count, K + i, lua_tostring(L, -2));
@@ -778,8 +790,7 @@ static int m_save(lua_State* L) {
   int wait = lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
   long n;
   sp_loop_rec r = sp_loop_record_state(o->loop, &n);
-  if (r == SP_LOOP_REC_IDLE)
-    return spL_failure(L, "nothing recorded (loop:record(seconds) first)");
+  if (r == SP_LOOP_REC_IDLE) return spL_failure(L, "nothing recorded (loop:record(seconds) first)");
   // a bounded recording runs to its end; a hook appearing on L means Ctrl-C: save what is there
   lua_Hook hook = lua_gethook(L);
   while (wait && o->started && sp_loop_running(o->loop) && lua_gethook(L) == hook) {
@@ -795,8 +806,9 @@ static int m_save(lua_State* L) {
   sp_log* g = sp_loop_log(o->loop);
   long count = sp_log_count(g);
   int perr = make_parents(dir);
-  if (perr) snprintf(msg, sizeof msg, "loop:save(): cannot create the parents of %s: %s", dir,
-                     strerror(perr));
+  if (perr)
+    snprintf(msg, sizeof msg, "loop:save(): cannot create the parents of %s: %s", dir,
+             strerror(perr));
   rc = perr ? SP_EIO : sp_log_save(g, dir, msg, sizeof msg);
   sp_loop_record_release(o->loop);
   if (rc) return spL_failure(L, "%s", msg);
@@ -815,8 +827,10 @@ static int m_telemetry(lua_State* L) {
     lua_settop(L, 1);
     return 1;
   }
-  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
-  else lua_newtable(L), lua_replace(L, 2);
+  if (!lua_isnoneornil(L, 2))
+    luaL_checktype(L, 2, LUA_TTABLE);
+  else
+    lua_newtable(L), lua_replace(L, 2);
   lua_settop(L, 2);
   lua_getfield(L, 2, "host");
   const char* host = lua_isnil(L, -1) ? "127.0.0.1" : lua_tostring(L, -1);
@@ -826,8 +840,13 @@ static int m_telemetry(lua_State* L) {
     luaL_argerror(L, 2, "field 'port': expected an integer in [1, 65535]");
   if (!(rate > 0) || rate > 1000) luaL_argerror(L, 2, "field 'rate': expected Hz in (0, 1000]");
   const sp_plant_caps* caps = sp_plant_capabilities(o->plant->p);
-  sp_telemetry_config tc = {.host = host, .port = (int)port, .rate_hz = rate, .nx = o->nx,
-                            .nu = o->nu, .x_names = caps->x_names, .u_names = caps->u_names};
+  sp_telemetry_config tc = {.host = host,
+                            .port = (int)port,
+                            .rate_hz = rate,
+                            .nx = o->nx,
+                            .nu = o->nu,
+                            .x_names = caps->x_names,
+                            .u_names = caps->u_names};
   stop_telemetry(o);
   char msg[256];
   if (sp_telemetry_new(&o->tm, o->loop, &tc, msg, sizeof msg)) return spL_failure(L, "%s", msg);
@@ -847,12 +866,12 @@ static int m_tostring(lua_State* L) {
   uint32_t flags = 0;
   int have = sp_loop_latest(o->loop, NULL, NULL, NULL, NULL, &flags) == 0;
   const char* what = !o->started && sp_safety_estopped(o->safety) ? "stopped, E-STOPPED"
-                     : !o->started                     ? "stopped"
-                     : !have                           ? "starting"
-                     : sp_safety_estopped(o->safety)   ? "running, E-STOPPED"
-                     : have && (flags & SP_FLAG_HELD)  ? "running, held (safe command)"
-                     : have && (flags & SP_FLAG_SAFE)  ? "running, safe command (fault)"
-                                                       : "running, policy acting";
+                     : !o->started                                ? "stopped"
+                     : !have                                      ? "starting"
+                     : sp_safety_estopped(o->safety)              ? "running, E-STOPPED"
+                     : have && (flags & SP_FLAG_HELD)             ? "running, held (safe command)"
+                     : have && (flags & SP_FLAG_SAFE)             ? "running, safe command (fault)"
+                                                                  : "running, policy acting";
   lua_pushfstring(L, "spinal.loop %s on %s at %f Hz, %s controller: %s", o->robot,
                   sp_plant_capabilities(o->plant->p)->backend, o->rate, o->ctrl->cls->name, what);
   return 1;
@@ -861,8 +880,10 @@ static int m_tostring(lua_State* L) {
 static void push_names(lua_State* L, const char* const* names, int n, const char* prefix) {
   lua_createtable(L, n, 0);
   for (int i = 0; i < n; i++) {
-    if (names) lua_pushstring(L, names[i]);
-    else lua_pushfstring(L, "%s%d", prefix, i);
+    if (names)
+      lua_pushstring(L, names[i]);
+    else
+      lua_pushfstring(L, "%s%d", prefix, i);
     lua_rawseti(L, -2, i + 1);
   }
 }

@@ -225,8 +225,7 @@ static int cmd_repl(int argc, char** argv, int first) {
     }
     if ((v = option(argc, argv, &i, "--listen", &bad)) || (bad && strcmp(a, "--listen-any"))) {
       if (bad) {
-        fprintf(stderr, "%s repl: '--listen' needs tcp://127.0.0.1:PORT or unix:/PATH\n",
-                progname);
+        fprintf(stderr, "%s repl: '--listen' needs tcp://127.0.0.1:PORT or unix:/PATH\n", progname);
         usage_hint();
         return SP_EXIT_USAGE;
       }
@@ -257,8 +256,10 @@ static int cmd_repl(int argc, char** argv, int first) {
       robot = a;
       continue;
     }
-    fprintf(stderr, "%s repl: unexpected argument '%s' (expected ROBOT.lua, --hal URI or "
-            "key=value)\n", progname, a);
+    fprintf(stderr,
+            "%s repl: unexpected argument '%s' (expected ROBOT.lua, --hal URI or "
+            "key=value)\n",
+            progname, a);
     usage_hint();
     return SP_EXIT_USAGE;
   }

@@ -124,8 +124,8 @@ static int read_token_line(int fd, char* buf, size_t n, int timeout_s) {
   clock_gettime(CLOCK_MONOTONIC, &t0);
   while (got < n - 1) {
     clock_gettime(CLOCK_MONOTONIC, &now);
-    int left = timeout_s * 1000 - (int)((now.tv_sec - t0.tv_sec) * 1000 +
-                                        (now.tv_nsec - t0.tv_nsec) / 1000000);
+    int left = timeout_s * 1000 -
+               (int)((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
     if (left <= 0) return -1;
     struct pollfd p = {.fd = fd, .events = POLLIN};
     int pr = poll(&p, 1, left);
@@ -239,10 +239,11 @@ int sp_host_repl_serve(lua_State* L, const char* where, int any) {
     return SP_EXIT_ERROR;
   }
   close(tf);
-  printf("remote REPL on %s, one client at a time; token %s (also in %s)\n"
-         "connect: spinal repl --connect %s --token %s\n"
-         "here: Ctrl-C = e-stop, Ctrl-C twice or SIGTERM = safe stop and exit\n",
-         shown, token, tpath, shown, token);
+  printf(
+      "remote REPL on %s, one client at a time; token %s (also in %s)\n"
+      "connect: spinal repl --connect %s --token %s\n"
+      "here: Ctrl-C = e-stop, Ctrl-C twice or SIGTERM = safe stop and exit\n",
+      shown, token, tpath, shown, token);
   fflush(stdout);
 
   // a client that goes away must not kill the robot's process

@@ -418,8 +418,10 @@ int sp_host_repl_robot(lua_State* L, const char* robot, const char* uri, const c
   lua_getfield(L, -1, "open");
   lua_remove(L, -2);
   lua_pushstring(L, robot);
-  if (uri) lua_pushstring(L, uri);
-  else lua_pushnil(L);
+  if (uri)
+    lua_pushstring(L, uri);
+  else
+    lua_pushnil(L);
   int status = lua_pcall(L, 2, 2, handler);
   if (status != LUA_OK || lua_isnil(L, -2)) {
     // the robot loader's or the plant's messages; nothing was started
@@ -442,9 +444,9 @@ int sp_host_repl_robot(lua_State* L, const char* robot, const char* uri, const c
   lua_rawgeti(L, LUA_REGISTRYINDEX, live_module);
   lua_getfield(L, -1, "close");
   lua_remove(L, -2);
-  lua_pushstring(L, sp_host_terminated()            ? "SIGTERM"
-                    : code == SP_EXIT_INTERRUPTED   ? "Ctrl-C"
-                                                    : "end of session");
+  lua_pushstring(L, sp_host_terminated()          ? "SIGTERM"
+                    : code == SP_EXIT_INTERRUPTED ? "Ctrl-C"
+                                                  : "end of session");
   if (lua_pcall(L, 1, 0, handler) != LUA_OK) {
     sp_host_report(L, 1);
     if (code == SP_EXIT_OK) code = SP_EXIT_ERROR;

@@ -81,7 +81,11 @@ function M.open(path, uri)
     robot:close()
     return nil, string.format("cannot open the %s plant: %s", uri or robot.default_plant, err)
   end
-  local okl, loop = pcall(M.loop, robot, plant, { cpu = M.cpu })
+  -- `spinal repl ROBOT.lua cpu=3` pins the control thread to CPU 3
+  local cpu = M.cpu
+  local args = require("spinal").args
+  if cpu == nil and math.type(args.cpu) == "integer" then cpu = args.cpu end
+  local okl, loop = pcall(M.loop, robot, plant, { cpu = cpu })
   if okl then okl, err = pcall(loop.start, loop) else err = loop end
   if not okl then
     if type(loop) == "userdata" then loop:close() end

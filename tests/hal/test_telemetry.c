@@ -22,8 +22,9 @@ TEST(datagram_is_one_json_object_with_named_state_and_command) {
   double x[2] = {0.5, -1.25}, u[2] = {NAN, 2.0};
   int n = sp_telemetry_format(buf, sizeof buf, &c, 1.5, 42, x, u, 64);
   CHECK(n > 0 && (size_t)n == strlen(buf));
-  CHECK(strcmp(buf, "{\"t\":1.5,\"k\":42,\"x\":{\"px\":0.5,\"py\":-1.25},"
-                    "\"u\":{\"throttle\":null,\"steer\":2},\"flags\":64}") == 0);
+  CHECK(strcmp(buf,
+               "{\"t\":1.5,\"k\":42,\"x\":{\"px\":0.5,\"py\":-1.25},"
+               "\"u\":{\"throttle\":null,\"steer\":2},\"flags\":64}") == 0);
   // unnamed entries are x0.., u0..; a buffer too small is refused, not cut
   c.x_names = c.u_names = NULL;
   n = sp_telemetry_format(buf, sizeof buf, &c, 0, 0, x, u, 0);
@@ -68,8 +69,13 @@ TEST(a_listener_on_loopback_receives_the_running_loop_at_the_telemetry_rate) {
   sp_telemetry_config bad = {.port = 70000, .nx = 2, .nu = 2};
   CHECK_INT(sp_telemetry_new(&tm, l, &bad, msg, sizeof msg), SP_EINVAL);
   CHECK(strstr(msg, "port") != NULL);
-  sp_telemetry_config tc = {.host = "127.0.0.1", .port = ntohs(a.sin_port), .rate_hz = 50,
-                            .nx = 2, .nu = 2, .x_names = xn, .u_names = un};
+  sp_telemetry_config tc = {.host = "127.0.0.1",
+                            .port = ntohs(a.sin_port),
+                            .rate_hz = 50,
+                            .nx = 2,
+                            .nu = 2,
+                            .x_names = xn,
+                            .u_names = un};
   CHECK_INT(sp_telemetry_new(&tm, l, &tc, msg, sizeof msg), 0);
 
   // nothing before the first tick
