@@ -337,6 +337,13 @@ static void eval_print(lua_State* L) {
     if (n > 0 && call_repl(L, "show", n, 0) != LUA_OK) report(L);
   }
   lua_settop(L, base - 1);
+  // on the robot: say what the loop did meanwhile (a fault that stopped it, a recording saved)
+  if (robot_mode) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, live_module);
+    lua_getfield(L, -1, "after_line");
+    lua_remove(L, -2);
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) report(L);
+  }
   fflush(stdout);
   sp_host_interrupt_clear(L);
 }

@@ -98,7 +98,8 @@ function M.open(path, uri)
   while not loop:state() and host.clock() - t0 < 2 do host.sleep(0.002) end
   -- the prompt's thread yields to the control thread: a long command cannot crowd it out
   if M.nice and M.nice > 0 then host.lower_priority(M.nice) end
-  local s = { robot = robot, plant = plant, loop = loop, uri = uri or robot.default_plant }
+  local s = { robot = robot, plant = plant, loop = loop, uri = uri or robot.default_plant,
+              was_running = true }
   M.session = s
   _G.robot, _G.plant, _G.loop = robot, plant, loop
   _G.estop, _G.sleep = M.estop, host.sleep
@@ -169,6 +170,28 @@ function M.close(reason)
   if s.robot then s.robot:close() end
   io.stdout:flush()
   return saved
+end
+
+-- after each REPL line: if the loop stopped by itself (a fault with on_fault = "stop"), say why
+-- and save a recording that was running, as on the way out
+function M.after_line()
+  local s = M.session
+  if not s or not s.loop then return end
+  local running = s.loop.running
+  if s.was_running and not running then
+    local f = s.loop.faults
+    io.stdout:write(string.format("loop stopped by a fault: %s at t = %.3f s (%s); the safe "
+      .. "command was sent\n", f.first, f.first_t or 0, f.why))
+    local rec = s.loop:recording()
+    if rec.state ~= "idle" then
+      local dir = string.format("%s/%s-%s", M.autosave, s.robot.name, os.date "!%Y%m%d-%H%M%S")
+      host.mkdir(M.autosave)
+      local d, n = s.loop:save(dir, false)
+      if d then io.stdout:write(string.format("recording saved: %s (%d ticks)\n", d, n)) end
+    end
+    io.stdout:flush()
+  end
+  s.was_running = running
 end
 
 -- the remote REPL (lua/host/remote.c): a client connected (it gets the banner), a client left

@@ -158,6 +158,8 @@ check(lines[0] == "k,t,flags,th1,th2,w1,w2,tau1,tau2" and len(lines) == 101,
 s.send("estop()")
 check(s.expect(r"E-STOP latched") is not None, "estop() says the e-stop is latched")
 s.send("sleep(0.1)")
+check(s.expect(r"loop stopped by a fault: estop at t = [0-9.]+ s") is not None,
+      "the REPL says the loop stopped and why")
 st = s.ask('(function() local x = loop:state() return x.estop and x.u[1] == 0 and x.u[2] == 0 '
            'and x.flag_names:find "estop" ~= nil and not loop.running and '
            'loop.faults.first == "estop" end)()')
