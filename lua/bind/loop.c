@@ -406,6 +406,9 @@ static int m_start(lua_State* L) {
                       sp_plant_state_name(o->plant->p->state));
   if (rc) return spL_raise(L, rc, "loop:start()");
   o->started = 1;
+  // the parameters as last sent, again: a swap queued just before a stop would otherwise be
+  // applied at the restart over a later change made while stopped
+  sp_loop_set_params(o->loop, o->shadow, o->np);
   // return once the first tick is out (up to 1 s), so state() describes the running loop
   for (int i = 0; i < 1000 && sp_loop_running(o->loop); i++) {
     if (sp_loop_latest(o->loop, NULL, NULL, NULL, &k, NULL) == 0 && k != k0) break;
