@@ -160,6 +160,22 @@ TEST(plant_reset_while_running_applies_at_a_tick_and_the_watchdog_stays_quiet) {
   rig_close(&r);
 }
 
+TEST(a_live_loop_with_resets_and_no_recording_does_not_allocate) {
+  rig r;
+  CHECK_INT(rig_open(&r, 1000, 0.05), 0);
+  CHECK_INT(sp_loop_start(r.l, 0), 0);
+  sleep_s(0.05);
+  uint64_t before = sp_alloc_count();
+  double x0[2] = {1.0, 2.0};
+  for (int i = 0; i < 5; i++) {
+    CHECK_INT(sp_loop_reset_plant(r.l, i % 2 ? x0 : NULL), 0);
+    sleep_s(0.02);
+  }
+  CHECK(sp_alloc_count() == before);
+  CHECK_INT(sp_loop_stop(r.l), 0);
+  rig_close(&r);
+}
+
 TEST(log_discard_and_truncate_leave_the_other_side_alone) {
   sp_log* g;
   CHECK_INT(sp_log_new(&g, 1, 1, 8), 0);
