@@ -8,33 +8,33 @@
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
+#include "hal/delay.h"
 
 typedef struct model_plant {
   const sp_model_class* cls;
   sp_model* m;
   int nx, nu, np;
   double rate_hz;
-  int substeps, delay;
+  int substeps;
   sp_integrator integrator;
   uint64_t seed;
   char robot[64];
   sp_rng rng_w, rng_v;  // process and sensor noise streams
 
   // one allocation, carved: see model_open
-  double* p;        // (np) true parameters
-  double* x0;       // (nx) default initial state
-  double* wstd;     // (nx) process noise std (zeros: none)
-  double* vstd;     // (nx) sensor noise std
-  double* u_init;   // (nu)
-  double* u_min;    // (nu)
-  double* u_max;    // (nu)
-  double* x;        // (nx) true state
-  double* x_next;   // (nx)
-  double* y;        // (nx) what read returns
-  double* pending;  // (delay x nu) commands written but not yet acting, oldest at head
-  double* u_act;    // (nu) the command acting this step
+  double* p;       // (np) true parameters
+  double* x0;      // (nx) default initial state
+  double* wstd;    // (nx) process noise std (zeros: none)
+  double* vstd;    // (nx) sensor noise std
+  double* u_init;  // (nu)
+  double* u_min;   // (nu)
+  double* u_max;   // (nu)
+  double* x;       // (nx) true state
+  double* x_next;  // (nx)
+  double* y;       // (nx) what read returns
+  double* u_act;   // (nu) the command acting this step
+  sp__delay delay_line;
   int has_w, has_v, has_limits;
-  int head;
   int64_t t_ns;
   long steps;
 } model_plant;
@@ -87,14 +87,13 @@ static int model_open(sp_plant* p, const char* uri, const void* config, char* ms
   mp->u_min = d, d += nu;
   mp->u_max = d, d += nu;
   mp->u_act = d, d += nu;
-  mp->pending = d;
+  sp__delay_init(&mp->delay_line, d, c->delay_ticks, nu);
   mp->cls = cls;
   mp->nx = nx;
   mp->nu = nu;
   mp->np = np;
   mp->rate_hz = c->rate_hz;
   mp->substeps = c->substeps ? c->substeps : 1;
-  mp->delay = c->delay_ticks;
   mp->integrator = c->integrator;
   mp->seed = c->seed;
   snprintf(mp->robot, sizeof mp->robot, "%s", c->robot ? c->robot : cls->name);
@@ -115,9 +114,7 @@ static int model_open(sp_plant* p, const char* uri, const void* config, char* ms
 static int model_reset(sp_plant* p, const double* x0) {
   model_plant* mp = p->impl;
   memcpy(mp->x, x0 ? x0 : mp->x0, (size_t)mp->nx * sizeof(double));
-  for (int k = 0; k < mp->delay; k++)
-    memcpy(mp->pending + (size_t)k * mp->nu, mp->u_init, (size_t)mp->nu * sizeof(double));
-  mp->head = 0;
+  sp__delay_reset(&mp->delay_line, mp->u_init);
   mp->t_ns = 0;
   mp->steps = 0;
   draw_sensor(mp);
@@ -170,17 +167,10 @@ static int model_read(sp_plant* p, double* x, int64_t* t_ns, uint32_t* status) {
 
 static int model_write(sp_plant* p, const double* u) {
   model_plant* mp = p->impl;
-  int nu = mp->nu, nx = mp->nx;
+  int nx = mp->nx;
 
   // the delay line: the command acting now was written delay ticks ago
-  if (mp->delay == 0) {
-    memcpy(mp->u_act, u, (size_t)nu * sizeof(double));
-  } else {
-    double* slot = mp->pending + (size_t)mp->head * nu;
-    memcpy(mp->u_act, slot, (size_t)nu * sizeof(double));
-    memcpy(slot, u, (size_t)nu * sizeof(double));
-    mp->head = (mp->head + 1) % mp->delay;
-  }
+  sp__delay_push(&mp->delay_line, mp->u_act, u);
 
   // one control period of the true dynamics, then process and sensor noise
   sp_model_step(mp->m, mp->x_next, mp->x, mp->u_act);

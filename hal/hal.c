@@ -28,11 +28,13 @@ static int add_backend(const sp_plant_backend* b) {
 // built-in backends, compiled into libspinal
 extern const sp_plant_backend sp__plant_model_backend;
 extern const sp_plant_backend sp__plant_replay_backend;
+extern const sp_plant_backend sp__plant_mujoco_backend;
 
 static void register_builtins(void) {
   pthread_mutex_lock(&registry_lock);
   add_backend(&sp__plant_model_backend);
   add_backend(&sp__plant_replay_backend);
+  add_backend(&sp__plant_mujoco_backend);
   pthread_mutex_unlock(&registry_lock);
 }
 

@@ -85,8 +85,13 @@ return {
       },
       actuators = {
         throttle = "throttle",  -- the rear-axle motor, ctrl in [-1, 1]
-        -- the steering servo takes an angle in [-0.45, 0.45] rad: |steer| = 1 is full lock
-        steer = { actuator = "steer", scale = 0.45 },
+        -- the steering servo takes an angle in [-0.45, 0.45] rad. The model's steer is a
+        -- curvature (phidot = v * steer); on a 0.32 m wheelbase a wheel angle delta gives
+        -- curvature tan(delta) / 0.32 ~ 3 delta, so ~2 rad per unit keeps small commands
+        -- comparable to method 1's car (full lock at |steer| ~ 0.22; the servo clamps beyond).
+        -- With 0.45 the default tracker could not follow the figure-eight (mean radial error
+        -- ~3 m on the MuJoCo car, against ~0.44 m with 2).
+        steer = { actuator = "steer", scale = 2 },
       },
       -- substeps: MuJoCo steps per tick; omitted: 0.02 s / the MJCF's 2 ms timestep = 10
     },

@@ -53,6 +53,14 @@ typedef struct spL_plant {
 } spL_plant;
 // The open plant userdata at arg, or a Lua error.
 spL_plant* spL_checkplant(lua_State* L, int arg);
+// The open policy userdata at arg (require "spinal.policy"), or a Lua error (policy.c).
+struct sp_policy;
+struct sp_policy* spL_checkpolicy(lua_State* L, int arg);
+// Push a new, closed spinal.model userdata for a model of size nx, nu made elsewhere (e.g. by
+// spinal.rbd): the caller stores the model in the returned slot once it exists. release frees it
+// (NULL: sp_model_free); the value at index owner (0: none) is kept alive as its user value
+// (model.c).
+sp_model** spL_newmodel(lua_State* L, int nx, int nu, void (*release)(sp_model*), int owner);
 // Raise a Lua error for an SP_E* code: "<what>: <sp_strerror(code)>".
 int spL_raise(lua_State* L, int code, const char* what);
 // Return nil, message (the Lua convention for I/O failures): pushes 2 values, returns 2.

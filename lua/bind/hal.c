@@ -16,6 +16,14 @@
 //                              watchdog = 0.1 }
 //   tr.t (n+1) tr.x (n+1, nx) tr.u (n, nu) tr.flags (n) tr.n tr.dt tr.seed tr.robot tr.backend
 //   tr.lost
+//   local car = hal.open("mujoco", { mjcf = "robots/rc_car.xml", rate = 50,
+//     state = { { qpos = "chassis", index = 1 }, { qpos = "chassis", index = 2 },
+//               { sensor = "chassis_vel" }, { yaw = "chassis" } },
+//     actuators = { "throttle", { actuator = "steer", scale = 0.4 } },
+//     x_names = {...}, u_names = {...}, substeps = 10, delay = 1, sensor_std = {...},
+//     process_std = 0.01, x0 = {...}, keyframe = "rest", wheels = {...}, seed = 1,
+//     perturb = { mass = 1.1, friction = 0.8, gear = { throttle = 0.9 } } })
+//   car:perturb { mass = { chassis = 1.2 } }    car:perturb()  -- back to the MJCF's values
 // The policy is the built-in linear state feedback, computed in C inside the loop (Lua never sits
 // inside a control tick). Configuration mistakes raise errors naming the field; failures of the
 // plant itself (a backend that cannot open) return nil, message.
@@ -29,6 +37,7 @@
 #include "engine/core/error.h"
 #include "engine/model/model.h"
 #include "hal/backend_model.h"
+#include "hal/backend_mujoco.h"
 #include "hal/loop.h"
 #include "hal/safety.h"
 
@@ -204,13 +213,371 @@ static void parse_model_config(lua_State* L, int arg, sp_plant_model_config* c) 
   if (field_vec(L, arg, arg, "u_max", nu, umax)) c->u_max = umax;
 }
 
+// ---- the mujoco backend's config ----------------------------------------------------------------
+
+// scratch bytes owned by a userdata on the stack
+static void* scratch_bytes(lua_State* L, size_t n) {
+  void* d = lua_newuserdatauv(L, n ? n : 1, 0);
+  memset(d, 0, n ? n : 1);
+  return d;
+}
+
+static const char* const mj_sources[] = {"qpos",     "qvel",     "sensor",   "yaw",
+                                         "body_pos", "body_yaw", "body_vel", "body_angvel"};
+
+// the names list at field (a list of strings) into out (n), or 0 when the field is nil
+static int field_names(lua_State* L, int t, int arg, const char* field, int n, const char** out) {
+  lua_getfield(L, t, field);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (!lua_istable(L, -1) || (int)lua_rawlen(L, -1) != n)
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "field '%s': expected a list of %d names, got %s", field, n,
+                                  luaL_typename(L, -1)));
+  for (int i = 0; i < n; i++) {
+    if (lua_rawgeti(L, -1, i + 1) != LUA_TSTRING)
+      luaL_argerror(L, arg,
+                    lua_pushfstring(L, "field '%s[%d]': expected a string, got %s", field, i + 1,
+                                    luaL_typename(L, -1)));
+    out[i] = lua_tostring(L, -1);  // kept alive by the config table
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return 1;
+}
+
+// the entry of a state or action list: list[i], or list[names[i]] for a table keyed by name
+static int get_entry(lua_State* L, int list, int i, const char* const* names) {
+  int t = lua_rawgeti(L, list, i + 1);
+  if (t == LUA_TNIL && names) {
+    lua_pop(L, 1);
+    t = lua_getfield(L, list, names[i]);
+  }
+  return t;
+}
+
+// one state source at the top of the stack: { qpos = "joint", index = 1, scale, offset } (any
+// source key), or the robot files' resolved form { source = "qpos", name = "joint", ... }
+static void parse_mj_state(lua_State* L, int arg, int i, sp_plant_mujoco_state* s) {
+  int e = lua_gettop(L);
+  if (!lua_istable(L, e))
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L,
+                                  "field 'state[%d]': expected a source such as "
+                                  "{ qpos = \"joint\", index = 1 }, got %s",
+                                  i + 1, luaL_typename(L, e)));
+  int found = 0;
+  const char* src = field_str(L, e, arg, "source", 0);
+  for (int k = 0; k < 8; k++) {
+    if (src && !strcmp(src, mj_sources[k])) {
+      s->source = (sp_plant_mujoco_source)k;
+      s->name = field_str(L, e, arg, "name", 0);
+      found++;
+    }
+    lua_getfield(L, e, mj_sources[k]);
+    if (!lua_isnil(L, -1)) {
+      if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L, "field 'state[%d].%s': expected a name, got %s", i + 1,
+                                      mj_sources[k], luaL_typename(L, -1)));
+      s->source = (sp_plant_mujoco_source)k;
+      s->name = lua_tostring(L, -1);
+      found++;
+    }
+    lua_pop(L, 1);
+  }
+  if (found != 1)
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L,
+                                  "field 'state[%d]': expected exactly one source (qpos, qvel, "
+                                  "sensor, yaw, body_pos, body_yaw, body_vel, body_angvel), got %d",
+                                  i + 1, found));
+  double index = field_num(L, e, arg, "index", 1, 0);
+  if (index < 1 || index != floor(index) || index > 1e6)
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "field 'state[%d].index': expected an integer >= 1, got %f",
+                                  i + 1, index));
+  s->index = (int)index - 1;
+  s->scale = field_num(L, e, arg, "scale", 1, 0);
+  s->offset = field_num(L, e, arg, "offset", 0, 0);
+  if (s->scale == 0 || !isfinite(s->scale) || !isfinite(s->offset))
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L,
+                                  "field 'state[%d]': expected a finite, nonzero scale and a "
+                                  "finite offset",
+                                  i + 1));
+}
+
+// one actuator target at stack index e: "name" or { actuator | name = "name", scale, offset }
+static void parse_mj_actuator(lua_State* L, int arg, int e, int action, int j,
+                              sp_plant_mujoco_actuator* a) {
+  a->action = action;
+  a->scale = 1;
+  if (lua_type(L, e) == LUA_TSTRING) {
+    a->name = lua_tostring(L, e);
+    return;
+  }
+  if (!lua_istable(L, e))
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L,
+                                  "field 'actuators[%d]': expected an actuator name or "
+                                  "{ actuator = name, scale = s, offset = o }, got %s",
+                                  action + 1, luaL_typename(L, e)));
+  a->name = field_str(L, e, arg, "actuator", 0);
+  if (!a->name) a->name = field_str(L, e, arg, "name", 0);
+  if (!a->name)
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "field 'actuators[%d][%d]': expected an actuator name",
+                                  action + 1, j + 1));
+  a->scale = field_num(L, e, arg, "scale", 1, 0);
+  a->offset = field_num(L, e, arg, "offset", 0, 0);
+  if (a->scale == 0 || !isfinite(a->scale) || !isfinite(a->offset))
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L,
+                                  "field 'actuators[%d]': expected a finite, nonzero scale and "
+                                  "a finite offset",
+                                  action + 1));
+}
+
+// an action's targets at stack index e: one target, or a list of them
+static int is_target_list(lua_State* L, int e) {
+  if (!lua_istable(L, e) || lua_rawlen(L, e) == 0) return 0;
+  lua_getfield(L, e, "actuator");
+  lua_getfield(L, e, "name");
+  int single = !lua_isnil(L, -1) || !lua_isnil(L, -2);
+  lua_pop(L, 2);
+  return !single;
+}
+
+// perturbations: { mass = s | { body = s }, friction = s | { geom = s }, gear = s | { act = s } }
+static void parse_mj_perturb(lua_State* L, int t, int arg, sp_plant_mujoco_perturbation* q) {
+  memset(q, 0, sizeof *q);
+  if (lua_isnoneornil(L, t)) return;
+  if (!lua_istable(L, t))
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "expected perturbations { mass, friction, gear }, got %s",
+                                  luaL_typename(L, t)));
+  static const char* const keys[3] = {"mass", "friction", "gear"};
+  double* global[3] = {&q->mass, &q->friction, &q->gear};
+  const sp_plant_mujoco_scale** lists[3] = {&q->body_mass, &q->geom_friction, &q->actuator_gear};
+  int* counts[3] = {&q->nbody_mass, &q->ngeom_friction, &q->nactuator_gear};
+  for (int k = 0; k < 3; k++) {
+    lua_getfield(L, t, keys[k]);
+    int v = lua_gettop(L);
+    if (lua_isnumber(L, v)) {
+      *global[k] = lua_tonumber(L, v);
+      if (!(*global[k] > 0) || !isfinite(*global[k]))
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L, "field 'perturb.%s': expected a scale > 0, got %f",
+                                      keys[k], *global[k]));
+    } else if (lua_istable(L, v)) {
+      int n = 0;
+      for (lua_pushnil(L); lua_next(L, v); lua_pop(L, 1)) n++;
+      sp_plant_mujoco_scale* s = scratch_bytes(L, sizeof *s * (size_t)n);
+      lua_insert(L, v);  // keep the scratch below the table
+      v++;
+      int i = 0;
+      for (lua_pushnil(L); lua_next(L, v); lua_pop(L, 1)) {
+        if (lua_type(L, -2) != LUA_TSTRING || !lua_isnumber(L, -1) || !(lua_tonumber(L, -1) > 0))
+          luaL_argerror(L, arg,
+                        lua_pushfstring(L,
+                                        "field 'perturb.%s': expected { name = scale > 0, ... }, "
+                                        "got a %s key with a %s value",
+                                        keys[k], luaL_typename(L, -2), luaL_typename(L, -1)));
+        s[i].name = lua_tostring(L, -2);
+        s[i].scale = lua_tonumber(L, -1);
+        i++;
+      }
+      *lists[k] = s;
+      *counts[k] = n;
+    } else if (!lua_isnil(L, v)) {
+      luaL_argerror(L, arg,
+                    lua_pushfstring(L,
+                                    "field 'perturb.%s': expected a scale or { name = scale }, "
+                                    "got %s",
+                                    keys[k], luaL_typename(L, v)));
+    }
+    lua_pop(L, 1);  // the value; scratch stays on the stack
+  }
+}
+
+// parse a "mujoco" backend config at arg into c, with arrays in userdata scratch on the stack
+static void parse_mujoco_config(lua_State* L, int arg, sp_plant_mujoco_config* c,
+                                sp_plant_mujoco_perturbation* q) {
+  luaL_checktype(L, arg, LUA_TTABLE);
+  memset(c, 0, sizeof *c);
+  c->mjcf = field_str(L, arg, arg, "mjcf", 0);
+  c->robot = field_str(L, arg, arg, "robot", 0);
+  c->keyframe = field_str(L, arg, arg, "keyframe", 0);
+  c->rate_hz = field_num(L, arg, arg, "rate", 0, 0);
+  if (!(c->rate_hz >= 0) || !isfinite(c->rate_hz))
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "field 'rate': expected a number >= 0, got %f", c->rate_hz));
+  double sub = field_num(L, arg, arg, "substeps", 0, 0);
+  double delay = field_num(L, arg, arg, "delay", 0, 0);
+  double seed = field_num(L, arg, arg, "seed", 0, 0);
+  if (sub < 0 || sub != floor(sub) || sub > 1e6)
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "field 'substeps': expected an integer >= 0, got %f", sub));
+  if (delay < 0 || delay != floor(delay) || delay > 100000)
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "field 'delay': expected an integer >= 0, got %f", delay));
+  if (seed < 0 || seed != floor(seed))
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "field 'seed': expected an integer >= 0, got %f", seed));
+  c->substeps = (int)sub;
+  c->delay_ticks = (int)delay;
+  c->seed = (uint64_t)seed;
+  c->process_std_all = field_num(L, arg, arg, "process_std", 0, 0);
+  if (!(c->process_std_all >= 0))
+    luaL_argerror(L, arg, "field 'process_std': expected a number >= 0 (the std of every dof)");
+
+  // sizes: from the state and actuator lists (or their names)
+  lua_getfield(L, arg, "state");
+  int st = lua_gettop(L);
+  lua_getfield(L, arg, "actuators");
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_getfield(L, arg, "action");
+  }
+  int at = lua_gettop(L);
+  if (!lua_isnil(L, st) && !lua_istable(L, st))
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "field 'state': expected a list of sources, got %s",
+                                  luaL_typename(L, st)));
+  if (!lua_isnil(L, at) && !lua_istable(L, at))
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "field 'actuators': expected a list per action, got %s",
+                                  luaL_typename(L, at)));
+  lua_getfield(L, arg, "x_names");
+  int nx = lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0;
+  lua_pop(L, 1);
+  lua_getfield(L, arg, "u_names");
+  int nu = lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0;
+  lua_pop(L, 1);
+  if (lua_istable(L, st) && lua_rawlen(L, st) > 0) nx = (int)lua_rawlen(L, st);
+  if (lua_istable(L, at) && lua_rawlen(L, at) > 0) nu = (int)lua_rawlen(L, at);
+  if (lua_isnil(L, st)) nx = 0;
+  if (lua_isnil(L, at)) nu = 0;
+  lua_pushnil(L);
+  if (!nx && lua_istable(L, st) && lua_next(L, st)) {
+    luaL_argerror(L, arg, "field 'state': a table keyed by state name needs 'x_names' (the order)");
+  }
+  lua_settop(L, at);
+  lua_pushnil(L);
+  if (!nu && lua_istable(L, at) && lua_next(L, at)) {
+    luaL_argerror(L, arg,
+                  "field 'actuators': a table keyed by action name needs 'u_names' (the order)");
+  }
+  lua_settop(L, at);
+
+  const char** names = scratch_bytes(L, sizeof(char*) * (size_t)(nx + nu + 1));
+  const char** xn = names;
+  const char** un = names + nx;
+  if (nx && field_names(L, arg, arg, "x_names", nx, xn)) c->x_names = xn;
+  if (nu && field_names(L, arg, arg, "u_names", nu, un)) c->u_names = un;
+
+  // state sources
+  if (nx) {
+    sp_plant_mujoco_state* s = scratch_bytes(L, sizeof *s * (size_t)nx);
+    for (int i = 0; i < nx; i++) {
+      if (get_entry(L, st, i, c->x_names) == LUA_TNIL)
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L, "field 'state': no source for state %d%s%s", i + 1,
+                                      c->x_names ? " " : "", c->x_names ? c->x_names[i] : ""));
+      parse_mj_state(L, arg, i, &s[i]);
+      lua_pop(L, 1);
+    }
+    c->nx = nx;
+    c->state = s;
+  }
+
+  // actuator targets: count, then fill
+  if (nu) {
+    int nact = 0;
+    for (int j = 0; j < nu; j++) {
+      if (get_entry(L, at, j, c->u_names) == LUA_TNIL)
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L, "field 'actuators': no actuator for action %d%s%s", j + 1,
+                                      c->u_names ? " " : "", c->u_names ? c->u_names[j] : ""));
+      nact += is_target_list(L, lua_gettop(L)) ? (int)lua_rawlen(L, -1) : 1;
+      lua_pop(L, 1);
+    }
+    sp_plant_mujoco_actuator* a = scratch_bytes(L, sizeof *a * (size_t)nact);
+    int k = 0;
+    for (int j = 0; j < nu; j++) {
+      get_entry(L, at, j, c->u_names);
+      int e = lua_gettop(L);
+      if (is_target_list(L, e)) {
+        int n = (int)lua_rawlen(L, e);
+        for (int r = 0; r < n; r++) {
+          lua_rawgeti(L, e, r + 1);
+          parse_mj_actuator(L, arg, lua_gettop(L), j, r, &a[k++]);
+          lua_pop(L, 1);
+        }
+      } else {
+        parse_mj_actuator(L, arg, e, j, 0, &a[k++]);
+      }
+      lua_pop(L, 1);
+    }
+    c->nu = nu;
+    c->actuators = a;
+    c->nactuators = nact;
+  }
+
+  // vectors over the state and the command
+  double* d = scratch(L, 2 * (size_t)nx + 3 * (size_t)nu);
+  double *x0 = d, *vstd = x0 + nx, *uinit = vstd + nx, *umin = uinit + nu, *umax = umin + nu;
+  if (nx && field_vec(L, arg, arg, "x0", nx, x0)) c->x0 = x0;
+  lua_getfield(L, arg, "sensor_std");
+  if (lua_isnumber(L, -1)) {
+    double v = lua_tonumber(L, -1);
+    for (int i = 0; i < nx; i++) vstd[i] = v;
+    if (nx) c->sensor_std = vstd;
+    lua_pop(L, 1);
+  } else {
+    lua_pop(L, 1);
+    if (nx && field_vec(L, arg, arg, "sensor_std", nx, vstd)) c->sensor_std = vstd;
+  }
+  if (nu && field_vec(L, arg, arg, "u_init", nu, uinit)) c->u_init = uinit;
+  if (nu && field_vec(L, arg, arg, "u_min", nu, umin)) c->u_min = umin;
+  if (nu && field_vec(L, arg, arg, "u_max", nu, umax)) c->u_max = umax;
+
+  // wheels and perturbations
+  lua_getfield(L, arg, "wheels");
+  if (!lua_isnil(L, -1)) {
+    int n = lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : -1;
+    lua_pop(L, 1);
+    if (n < 0) luaL_argerror(L, arg, "field 'wheels': expected a list of joint names");
+    const char** w = scratch_bytes(L, sizeof(char*) * (size_t)(n + 1));
+    field_names(L, arg, arg, "wheels", n, w);
+    c->wheels = w;
+    c->nwheels = n;
+  } else {
+    lua_pop(L, 1);
+  }
+  lua_getfield(L, arg, "perturb");
+  int pt = lua_gettop(L);
+  parse_mj_perturb(L, pt, arg, q);
+  if (!lua_isnil(L, pt)) c->perturb = q;
+}
+
 static int l_open(lua_State* L) {
   const char* uri = luaL_checkstring(L, 1);
   sp_plant_model_config mc;
+  sp_plant_mujoco_config jc;
+  sp_plant_mujoco_perturbation jq;
   const void* cfg = NULL;
   if (!strcmp(uri, "model") || !strncmp(uri, "model://", 8)) {
     parse_model_config(L, 2, &mc);
     cfg = &mc;
+  } else if ((!strcmp(uri, "mujoco") || !strncmp(uri, "mujoco://", 9)) && !lua_isnoneornil(L, 2)) {
+    parse_mujoco_config(L, 2, &jc, &jq);
+    if (!jc.mjcf && strncmp(uri, "mujoco://", 9))
+      luaL_argerror(L, 2, "field 'mjcf': expected the MJCF file name (or open \"mujoco://PATH\")");
+    cfg = &jc;
   } else if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
   }
@@ -220,7 +587,7 @@ static int l_open(lua_State* L) {
   lp->p = NULL;
   lp->users = 0;
   luaL_setmetatable(L, PLANT_MT);
-  char msg[256];
+  char msg[768];
   sp_plant* p = NULL;
   int rc = sp_plant_open(&p, uri, cfg, msg, sizeof msg);
   if (!rc && (rc = sp_plant_configure(p, msg, sizeof msg))) sp_plant_close(p);
@@ -297,6 +664,24 @@ static int m_seed(lua_State* L) {
   if (s < 0) luaL_argerror(L, 2, lua_pushfstring(L, "expected a seed >= 0, got %I", s));
   int rc = sp_plant_seed(p, (uint64_t)s);
   if (rc) return spL_raise(L, rc, "seed");
+  lua_settop(L, 1);
+  return 1;
+}
+
+// plant:perturb { mass = ..., friction = ..., gear = ... } (mujoco plants); no table: restore
+static int m_perturb(lua_State* L) {
+  sp_plant* p = checkplant(L, 1);
+  if (strcmp(p->caps.backend, "mujoco"))
+    return luaL_error(L,
+                      "perturb: only mujoco plants have model perturbations (this is a %s plant)",
+                      p->caps.backend);
+  sp_plant_mujoco_perturbation q;
+  parse_mj_perturb(L, 2, 2, &q);
+  char msg[512];
+  int rc = sp_plant_mujoco_perturb(p, lua_isnoneornil(L, 2) ? NULL : &q, msg, sizeof msg);
+  if (rc == SP_ENOTFOUND || rc == SP_EINVAL)
+    return luaL_error(L, "bad argument #2 to 'perturb' (%s)", msg);
+  if (rc) return spL_raise(L, rc, "perturb");
   lua_settop(L, 1);
   return 1;
 }
@@ -501,7 +886,8 @@ static int m_index(lua_State* L) {
 static const luaL_Reg plant_methods[] = {
     {"read", m_read},   {"write", m_write},       {"reset", m_reset},
     {"seed", m_seed},   {"activate", m_activate}, {"deactivate", m_deactivate},
-    {"close", m_close}, {"rollout", m_rollout},   {NULL, NULL},
+    {"close", m_close}, {"rollout", m_rollout},   {"perturb", m_perturb},
+    {NULL, NULL},
 };
 
 static const luaL_Reg funcs[] = {

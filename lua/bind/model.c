@@ -22,7 +22,8 @@
 int luaopen_spinal_model(lua_State* L);
 
 typedef struct {
-  sp_model* m;     // NULL once closed
+  sp_model* m;                  // NULL once closed
+  void (*release)(sp_model*);  // frees m: sp_model_free, or a constructor's own (spL_newmodel)
   double buf[];    // scratch: x (nx), u (nu), g (nx); parameters (np) while constructing
 } lmodel;
 
@@ -180,6 +181,7 @@ static int l_new(lua_State* L) {
   // an empty, closed userdata first: safe to collect if a check below raises
   lmodel* lm = lua_newuserdatauv(L, sizeof(lmodel) + (size_t)nbuf * sizeof(double), 0);
   lm->m = NULL;
+  lm->release = sp_model_free;
   luaL_setmetatable(L, SP_MODEL_MT);
   if (cls->np > 0) memcpy(lm->buf, cls->p_default, (size_t)cls->np * sizeof(double));
   check_params(L, 2, cls, lm->buf);
@@ -338,9 +340,28 @@ static int m_get_param(lua_State* L) {
   return 1;
 }
 
+sp_model** spL_newmodel(lua_State* L, int nx, int nu, void (*release)(sp_model*), int owner) {
+  if (owner) owner = lua_absindex(L, owner);
+  // the metatable exists once spinal.model has been opened; open it if nobody has yet
+  if (luaL_getmetatable(L, SP_MODEL_MT) == LUA_TNIL) {
+    luaL_requiref(L, "spinal.model", luaopen_spinal_model, 0);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lmodel* lm = lua_newuserdatauv(L, sizeof(lmodel) + (size_t)(2 * nx + nu) * sizeof(double), 1);
+  lm->m = NULL;
+  lm->release = release ? release : sp_model_free;
+  luaL_setmetatable(L, SP_MODEL_MT);
+  if (owner) {
+    lua_pushvalue(L, owner);
+    lua_setiuservalue(L, -2, 1);
+  }
+  return &lm->m;
+}
+
 static int m_close(lua_State* L) {
   lmodel* lm = luaL_checkudata(L, 1, SP_MODEL_MT);
-  sp_model_free(lm->m);
+  if (lm->m) lm->release(lm->m);
   lm->m = NULL;
   return 0;
 }

@@ -640,25 +640,34 @@ local function check_plant_model(ck, t, path, r, approx)
 end
 
 -- one state source of plants.mujoco.state: { qpos = joint, index = i } | { qvel = joint, ... } |
--- { sensor = name, ... } | { yaw = free or ball joint }, each with optional scale and offset
-local SOURCES = { "qpos", "qvel", "sensor", "yaw" }
+-- { sensor = name, ... } | { yaw = free or ball joint } | { body_pos = body, index = i } |
+-- { body_yaw = body } | { body_vel = body, index = i } | { body_angvel = body, index = i }, each
+-- with optional scale and offset (the mujoco backend's sources, docs/api/hal.md)
+local SOURCES = { "qpos", "qvel", "sensor", "yaw", "body_pos", "body_yaw", "body_vel",
+  "body_angvel" }
+local SOURCE_LIST = table.concat(SOURCES, ", ")
+local NAME_OF = { sensor = "sensor", yaw = "joint", qpos = "joint", qvel = "joint" }
 
 local function check_mujoco_source(ck, e, path)
   local t = ck:table(e, path, "a table such as { qpos = \"joint\", index = 1 }")
   if not t then return nil end
-  ck:keys(t, path, { "qpos", "qvel", "sensor", "yaw", "index", "scale", "offset" })
+  local keys = { "index", "scale", "offset" }
+  for _, k in ipairs(SOURCES) do keys[#keys + 1] = k end
+  ck:keys(t, path, keys)
   local kind, found = nil, 0
   for _, k in ipairs(SOURCES) do
     if t[k] ~= nil then kind, found = k, found + 1 end
   end
   if found ~= 1 then
-    ck:add(path, found == 0 and "expected one source: qpos, qvel, sensor or yaw"
-      or "expected exactly one source (qpos, qvel, sensor or yaw), got %d", found)
+    ck:add(path, found == 0 and "expected one source: " .. SOURCE_LIST
+      or "expected exactly one source (" .. SOURCE_LIST .. "), got %d", found)
     return nil
   end
-  local name = ck:string(t[kind], join(path, kind), "a " .. (kind == "sensor" and "sensor" or
-    "joint") .. " name in the MJCF")
-  if kind == "yaw" and t.index ~= nil then ck:add(join(path, "index"), "yaw takes no index") end
+  local name = ck:string(t[kind], join(path, kind), "a " .. (NAME_OF[kind] or "body")
+    .. " name in the MJCF")
+  if (kind == "yaw" or kind == "body_yaw") and t.index ~= nil then
+    ck:add(join(path, "index"), "%s takes no index", kind)
+  end
   local s = {
     source = kind, name = name,
     index = ck:number(t.index, join(path, "index"), { integer = true, min = 1 }, true) or 1,
@@ -691,7 +700,7 @@ end
 
 local function check_plant_mujoco(ck, t, path, r)
   ck:keys(t, path, { "mjcf", "state", "actuators", "substeps", "keyframe", "sensor_noise",
-    "delay", "seed" })
+    "process_noise", "wheels", "perturb", "delay", "seed" })
   local out = {}
   local mjcf = ck:string(t.mjcf, join(path, "mjcf"),
     "the MJCF file name, relative to the robot file")
@@ -736,6 +745,24 @@ local function check_plant_mujoco(ck, t, path, r)
   out.keyframe = ck:string(t.keyframe, join(path, "keyframe"), "a keyframe name in the MJCF", true)
   out.sensor_noise = t.sensor_noise ~= nil and ck:vector(t.sensor_noise,
     join(path, "sensor_noise"), r.nx, "state", { min = 0, scalar = true }) or nil
+  out.process_noise = ck:number(t.process_noise, join(path, "process_noise"), { min = 0 }, true)
+  if t.wheels ~= nil then
+    local w = ck:table(t.wheels, join(path, "wheels"), "a list of wheel joint names")
+    if w then
+      out.wheels = {}
+      for i = 1, #w do
+        out.wheels[i] = ck:string(w[i], join(join(path, "wheels"), i), "a joint name in the MJCF")
+      end
+    end
+  end
+  if t.perturb ~= nil then
+    -- checked in full by the backend when the plant opens (it knows the MJCF's names)
+    local q = ck:table(t.perturb, join(path, "perturb"), "{ mass = s, friction = s, gear = s }")
+    if q then
+      ck:keys(q, join(path, "perturb"), { "mass", "friction", "gear" })
+      out.perturb = q
+    end
+  end
   out.delay = ck:number(t.delay, join(path, "delay"), { integer = true, min = 0 }, true) or 0
   out.seed = ck:number(t.seed, join(path, "seed"), { integer = true, min = 0 }, true) or 0
   return out
@@ -954,7 +981,8 @@ function Robot:plant_config(uri)
     cfg.process_std = copy(d.process_noise)
   else
     cfg.mjcf, cfg.state, cfg.actuators = d.mjcf, copy(d.state), copy(d.actuators)
-    cfg.keyframe = d.keyframe
+    cfg.keyframe, cfg.wheels, cfg.perturb = d.keyframe, copy(d.wheels), copy(d.perturb)
+    cfg.process_std = d.process_noise
   end
   return scheme, cfg, scheme
 end

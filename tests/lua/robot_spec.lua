@@ -127,7 +127,7 @@ describe("the shipped robots", function()
     assert.same({ source = "yaw", name = "chassis", index = 1, scale = 1, offset = 0 },
       cfg.state[4])
     assert.same({ { name = "throttle", scale = 1, offset = 0 } }, cfg.actuators[1])
-    assert.same({ { name = "steer", scale = 0.45, offset = 0 } }, cfg.actuators[2])
+    assert.same({ { name = "steer", scale = 2, offset = 0 } }, cfg.actuators[2])
     car:close()
   end)
 
@@ -449,7 +449,8 @@ describe("spinal.robot.check reports", function()
   it("a mujoco mapping with unknown, missing and malformed entries", function()
     assert.same({
       ": plants.mujoco.state.vv: unknown state (did you mean 'v'?)",
-      ": plants.mujoco.state.px: expected exactly one source (qpos, qvel, sensor or yaw), got 2",
+      ": plants.mujoco.state.px: expected exactly one source (qpos, qvel, sensor, yaw, "
+        .. "body_pos, body_yaw, body_vel, body_angvel), got 2",
       ": plants.mujoco.state.py.sensor: expected a sensor name in the MJCF, got number 3",
       ': plants.mujoco.state.v: missing (expected where state \'v\' comes from, e.g. '
         .. '{ qpos = "joint", index = 1 })',
@@ -604,5 +605,53 @@ describe("robot.check on randomly broken robots", function()
       end
     end
     assert.is_true(broken > total / 2, broken .. " of " .. total .. " mutations were caught")
+  end)
+end)
+
+describe("plants.mujoco accepts what the mujoco backend reads", function()
+  local tmp = os.tmpname()
+  after_each(function() os.remove(tmp) end)
+
+  local function car_with(extra)
+    local f = assert(io.open(tmp, "w"))
+    f:write(([[
+      local car = include "%s/robots/rc_car.lua"
+      %s
+      return car
+    ]]):format(os.getenv("SPINAL_SOURCE_DIR") or ".", extra))
+    f:close()
+  end
+
+  it("body sources, wheels, process noise and perturbations pass check and reach the config",
+    function()
+      car_with [[
+        car.plants.mujoco.mjcf = os.getenv("SPINAL_SOURCE_DIR") .. "/robots/rc_car.xml"
+        car.plants.mujoco.state.phi = { body_yaw = "chassis" }
+        car.plants.mujoco.process_noise = 0.01
+        car.plants.mujoco.wheels = { "rear_left", "rear_right" }
+        car.plants.mujoco.perturb = { mass = 1.1, friction = 0.8 }
+      ]]
+      local ok, problems = robot.check(tmp)
+      assert.is_true(ok, table.concat(problems or {}, "\n"))
+      local car = robot.load(tmp)
+      local _, cfg = car:plant_config "mujoco"
+      assert.same({ source = "body_yaw", name = "chassis", index = 1, scale = 1, offset = 0 },
+        cfg.state[4])
+      assert.equal(0.01, cfg.process_std)
+      assert.same({ "rear_left", "rear_right" }, cfg.wheels)
+      assert.same({ mass = 1.1, friction = 0.8 }, cfg.perturb)
+      car:close()
+    end)
+
+  it("a misspelt perturbation and an indexed body_yaw are reported by field", function()
+    car_with [[
+      car.plants.mujoco.state.phi = { body_yaw = "chassis", index = 2 }
+      car.plants.mujoco.perturb = { mas = 1.1 }
+    ]]
+    local ok, problems = robot.check(tmp)
+    assert.is_false(ok)
+    local text = table.concat(problems, "\n")
+    assert.matches("plants%.mujoco%.state%.phi%.index: body_yaw takes no index", text)
+    assert.matches("plants%.mujoco%.perturb%.mas", text)
   end)
 end)

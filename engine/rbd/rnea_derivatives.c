@@ -1,0 +1,97 @@
+// rnea_derivatives.c: analytic partial derivatives of inverse dynamics, dtau/dq and dtau/dv, in
+// world coordinates after Carpentier & Mansard, "Analytical Derivatives of Rigid Body Dynamics
+// Algorithms", RSS 2018 (their algorithm 1, derived here with composite quantities).
+//
+// Moving dof j (link b, parent link l) displaces everything in b's subtree by the twist S_j, so a
+// world quantity X attached there changes by S_j x X, except for the terms
+//   dv/dq_j = S_j x v + psi_j,  psi_j = v_l x S_j
+//   da/dq_j = S_j x a + psi_j x v + phi_j,  phi_j = a_l x S_j + v_l x psi_j
+//   da/dv_j = S_j x v + phid_j,  phid_j = (v_b + v_l) x S_j
+// Summing f = I a + v x* I v over a subtree gives dF/dq_j = S_j x* F + Ic phi_j + Bc psi_j and
+// dF/dv_j = Ic phid_j + Bc S_j, with Ic the composite inertia and Bc the composite of
+// B(y) = v x* I y - I (v x y) + y x* I v. Then, for dofs k and j:
+//   k's link below or at j's: dtau_k/dq_j = S_k . (Ic phi_j + Bc psi_j)  (composites at k's link;
+//                             the transport terms cancel since S_k moves with j too)
+//   k strictly above j:       dtau_k/dq_j = S_k . dF_b/dq_j              (composites at b)
+// and the same for v with (phid_j, S_j) in place of (phi_j, psi_j) and no transport term.
+#include <string.h>
+
+#include "engine/rbd/internal.h"
+#include "engine/rbd/spatial.h"
+
+void sp__rbd_derivative_passes(sp_rbd_data* d, const double* q, const double* v, const double* a) {
+  const sp_rbd* t = d->tree;
+  double* tau = d->tmp;  // (nv) unused value of tau
+  if (q) sp_rbd_fk(d, q);
+  sp__rbd_rnea_passes(d, tau, v, a);
+  sp__rbd_composite(d);
+  // composite bias matrices
+  for (int i = 0; i < t->nlinks; i++)
+    sp_si_bias_matrix(d->Bc + 36 * i, d->I + 36 * i, d->v + 6 * i);
+  for (int i = t->nlinks - 1; i >= 0; i--) {
+    int p = t->links[i].parent;
+    if (p >= 0)
+      for (int k = 0; k < 36; k++) d->Bc[36 * p + k] += d->Bc[36 * i + k];
+  }
+}
+
+void sp__rbd_rnea_derivatives_after(double* dq, double* dv, sp_rbd_data* d) {
+  const sp_rbd* t = d->tree;
+  int nv = t->nv;
+  // psi, phi, phid per dof
+  double v0[6] = {0}, a0[6] = {0, 0, 0, -t->gravity[0], -t->gravity[1], -t->gravity[2]};
+  for (int j = 0; j < nv; j++) {
+    int b = t->dof_link[j], l = t->links[b].parent;
+    const double* vl = l >= 0 ? d->v + 6 * l : v0;
+    const double* al = l >= 0 ? d->a + 6 * l : a0;
+    const double* S = d->S + 6 * j;
+    double *psi = d->psi + 6 * j, *phi = d->phi + 6 * j, *phid = d->phid + 6 * j, t6[6], w[6];
+    sp_sv_cross_m(psi, vl, S);
+    sp_sv_cross_m(phi, al, S);
+    sp_sv_cross_m(t6, vl, psi);
+    for (int k = 0; k < 6; k++) phi[k] += t6[k], w[k] = d->v[6 * b + k] + vl[k];
+    sp_sv_cross_m(phid, w, S);
+  }
+  if (dq) memset(dq, 0, (size_t)nv * (size_t)nv * sizeof *dq);
+  if (dv) memset(dv, 0, (size_t)nv * (size_t)nv * sizeof *dv);
+  for (int k = 0; k < nv; k++) {
+    int bk = t->dof_link[k];
+    const sp_rbd_link* lk = &t->links[bk];
+    const double *Ic = d->Ic + 36 * bk, *Bc = d->Bc + 36 * bk, *S = d->S + 6 * k;
+    // y1 = Ic S_k, y2 = Bc^T S_k
+    double y1[6], y2[6] = {0};
+    sp_si_mulv(y1, Ic, S);
+    for (int r = 0; r < 6; r++)
+      for (int c = 0; c < 6; c++) y2[c] += Bc[6 * r + c] * S[r];
+    // j in k's link, then up the dof chain
+    int j = lk->iv + lk->nv - 1;
+    for (; j >= 0; j = t->dof_parent[j]) {
+      if (dq) dq[k * nv + j] = sp_sv_dot(d->phi + 6 * j, y1) + sp_sv_dot(d->psi + 6 * j, y2);
+      if (dv) dv[k * nv + j] = sp_sv_dot(d->phid + 6 * j, y1) + sp_sv_dot(d->S + 6 * j, y2);
+    }
+    if (dv) dv[k * nv + k] += lk->damping;
+    if (dq && lk->nq == 1) dq[k * nv + k] += lk->stiffness;
+  }
+  // rows of strict ancestors k of dof j: S_k . dF_b/dq_j
+  for (int j = 0; j < nv; j++) {
+    int b = t->dof_link[j];
+    const sp_rbd_link* lb = &t->links[b];
+    const double *Ic = d->Ic + 36 * b, *Bc = d->Bc + 36 * b, *S = d->S + 6 * j;
+    double Dq[6], Dv[6];
+    sp_sv_cross_f(Dq, S, d->f + 6 * b);
+    sp_si_mulv_add(Dq, Ic, d->phi + 6 * j);
+    sp_si_mulv_add(Dq, Bc, d->psi + 6 * j);
+    sp_si_mulv(Dv, Ic, d->phid + 6 * j);
+    sp_si_mulv_add(Dv, Bc, S);
+    for (int k = t->dof_parent[lb->iv]; k >= 0; k = t->dof_parent[k]) {
+      if (dq) dq[k * nv + j] = sp_sv_dot(d->S + 6 * k, Dq);
+      if (dv) dv[k * nv + j] = sp_sv_dot(d->S + 6 * k, Dv);
+    }
+  }
+}
+
+void sp_rbd_rnea_derivatives(double* dq, double* dv, sp_rbd_data* d, const double* q,
+                             const double* v, const double* a) {
+  sp__rbd_derivative_passes(d, q, v, a);
+  sp__rbd_rnea_derivatives_after(dq, dv, d);
+}

@@ -1,0 +1,867 @@
+// backend_mujoco.c: the "mujoco" plant backend (see backend_mujoco.h).
+//
+// MuJoCo's C API (mujoco.h, 2.2): mj_loadXML, mj_makeData, mj_step = mj_step1 + mj_step2.
+// A tick runs mj_step2 on the state its last mj_step1 measured, the remaining sub-steps as
+// mj_step, and ends with mj_step1 on the new state: the same arithmetic as `substeps` mj_step
+// calls, with kinematics, velocities and sensors of the final state ready to read (after a plain
+// mj_step they describe the state before the step). RK4 cannot be split (mj_step2 integrates
+// with Euler), so there a tick ends with mj_forward instead.
+#include "hal/backend_mujoco.h"
+
+#include <errno.h>
+#include <math.h>
+#include <mujoco/mujoco.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "engine/core/alloc.h"
+#include "engine/core/error.h"
+#include "engine/core/rng.h"
+#include "hal/delay.h"
+
+#define NAME_LEN 64
+
+typedef struct entry {
+  int source;
+  int id;     // joint, sensor or body id (-1: whole-vector qpos/qvel)
+  int adr;    // qpos/qvel/sensordata address for those sources
+  int index;  // component
+  double scale, offset;
+  double prev;  // headings: the last value reported, for continuity
+} entry;
+
+typedef struct act_map {
+  int action, id;
+  double scale, offset;
+} act_map;
+
+typedef struct mj_plant {
+  mjModel* m;
+  mjData* d;
+  int nx, nu, nact, nwheel;
+  int substeps, split, key;
+  double rate_hz;
+  uint64_t seed;
+  char robot[NAME_LEN];
+  char file[256];
+  sp_rng rng_w, rng_v;  // process and sensor noise streams
+
+  // one allocation, carved: see layout
+  entry* x_map;          // (nx)
+  act_map* u_map;        // (nact)
+  int* wheel;            // (nwheel) hinge joint ids
+  double* radius;        // (nwheel) wheel radii
+  const char** x_names;  // (nx) into names
+  const char** u_names;  // (nu)
+  char* names;           // ((nx + nu) x NAME_LEN)
+  double* x0;            // (nx)
+  double* vstd;          // (nx)
+  double* wstd;          // (nv)
+  double* y;             // (nx) what read returns
+  double* u_init;        // (nu)
+  double* u_min;         // (nu)
+  double* u_max;         // (nu)
+  double* u_act;         // (nu)
+  double* mass0;         // (nbody) the file's values, for reversible perturbations
+  double* inertia0;      // (nbody x 3)
+  double* friction0;     // (ngeom x 3)
+  double* gear0;         // (nu_mj x 6)
+  sp__delay delay_line;
+  int has_x0, has_v, has_w, has_limits, fault;
+  int bad_warnings;  // MuJoCo's instability warnings counted so far
+  int64_t t_ns;
+  long steps;
+} mj_plant;
+
+// ---- small helpers ----------------------------------------------------------------------------
+
+static double wrap(double a) {
+  return a - 2 * M_PI * ceil((a - M_PI) / (2 * M_PI));
+}
+
+static double yaw_of_quat(const double* q) {
+  return atan2(2 * (q[0] * q[3] + q[1] * q[2]), 1 - 2 * (q[2] * q[2] + q[3] * q[3]));
+}
+
+static int is_heading(int source) {
+  return source == SP_MJ_YAW || source == SP_MJ_BODY_YAW;
+}
+
+static const char* source_name(int s) {
+  static const char* names[] = {"qpos",     "qvel",     "sensor",   "yaw",
+                                "body_pos", "body_yaw", "body_vel", "body_angvel"};
+  return s >= 0 && s <= SP_MJ_BODY_ANGVEL ? names[s] : "unknown";
+}
+
+// MuJoCo's multi-line messages as one line: runs of white space become one space
+static const char* one_line(char* s) {
+  char* w = s;
+  for (const char* r = s; *r; r++) {
+    int space = *r == ' ' || *r == '\n' || *r == '\t' || *r == '\r';
+    if (space && (w == s || w[-1] == ' ')) continue;
+    *w++ = space ? ' ' : *r;
+  }
+  while (w > s && w[-1] == ' ') w--;
+  *w = 0;
+  return s;
+}
+
+// the free joint a body moves on (its first joint), or -1
+static int free_joint_of_body(const mjModel* m, int b) {
+  if (b <= 0 || m->body_jntnum[b] < 1) return -1;
+  int j = m->body_jntadr[b];
+  return m->jnt_type[j] == mjJNT_FREE ? j : -1;
+}
+
+static int bad_warnings(const mjData* d) {
+  return d->warning[mjWARN_BADQPOS].number + d->warning[mjWARN_BADQVEL].number +
+         d->warning[mjWARN_BADQACC].number;
+}
+
+// body-frame velocity of body b: res[0..2] angular, res[3..5] linear at the body's origin
+static void body_velocity(const mjModel* m, const mjData* d, int b, double* res) {
+  mj_objectVelocity(m, d, mjOBJ_XBODY, b, res, 1);
+}
+
+// ---- measuring the state ----------------------------------------------------------------------
+
+static double raw_value(const mj_plant* mp, const entry* e) {
+  const mjModel* m = mp->m;
+  const mjData* d = mp->d;
+  double v[6];
+  switch (e->source) {
+    case SP_MJ_QPOS:
+      return d->qpos[e->adr];
+    case SP_MJ_QVEL:
+      return d->qvel[e->adr];
+    case SP_MJ_SENSOR:
+      return d->sensordata[e->adr];
+    case SP_MJ_YAW:
+      return yaw_of_quat(d->qpos + e->adr);
+    case SP_MJ_BODY_POS:
+      return d->xpos[3 * e->id + e->index];
+    case SP_MJ_BODY_YAW:
+      return atan2(d->xmat[9 * e->id + 3], d->xmat[9 * e->id]);
+    case SP_MJ_BODY_VEL:
+      body_velocity(m, d, e->id, v);
+      return v[3 + e->index];
+    case SP_MJ_BODY_ANGVEL:
+      body_velocity(m, d, e->id, v);
+      return v[e->index];
+  }
+  return NAN;
+}
+
+// y = the mapped state plus sensor noise (one draw per tick); headings continue from prev
+static void measure(mj_plant* mp) {
+  for (int i = 0; i < mp->nx; i++) {
+    entry* e = &mp->x_map[i];
+    double v = raw_value(mp, e);
+    if (is_heading(e->source)) v = e->prev = e->prev + wrap(v - e->prev);
+    mp->y[i] = e->offset + e->scale * v;
+    if (mp->has_v) mp->y[i] += mp->vstd[i] * sp_rng_normal(&mp->rng_v);
+  }
+}
+
+// ---- opening: resolve every name against the model --------------------------------------------
+
+static int resolve_state(mj_plant* mp, entry* e, const sp_plant_mujoco_state* s, int i, char* msg,
+                         size_t len) {
+  const mjModel* m = mp->m;
+  e->source = s->source;
+  e->index = s->index;
+  e->scale = s->scale == 0 ? 1.0 : s->scale;
+  e->offset = s->offset;
+  e->id = -1;
+  const char* what = source_name(s->source);
+  if (s->source < SP_MJ_QPOS || s->source > SP_MJ_BODY_ANGVEL)
+    return sp_errorf(msg, len, SP_EINVAL, "mujoco plant: state %d: unknown source %d", i + 1,
+                     (int)s->source);
+  if (!isfinite(e->scale) || !isfinite(e->offset))
+    return sp_errorf(msg, len, SP_EINVAL, "mujoco plant: state %d: scale and offset must be finite",
+                     i + 1);
+  int type = s->source == SP_MJ_SENSOR ? mjOBJ_SENSOR
+             : (s->source == SP_MJ_QPOS || s->source == SP_MJ_QVEL || s->source == SP_MJ_YAW)
+                 ? mjOBJ_JOINT
+                 : mjOBJ_BODY;
+  const char* kind = type == mjOBJ_SENSOR ? "sensor" : type == mjOBJ_JOINT ? "joint" : "body";
+  if (!s->name && !(s->source == SP_MJ_QPOS || s->source == SP_MJ_QVEL))
+    return sp_errorf(msg, len, SP_EINVAL, "mujoco plant: state %d (%s): a %s name is required",
+                     i + 1, what, kind);
+  if (s->name) {
+    e->id = mj_name2id(m, type, s->name);
+    if (e->id < 0)
+      return sp_errorf(msg, len, SP_ENOTFOUND,
+                       "mujoco plant: state %d (%s): no %s named '%s' in %s", i + 1, what, kind,
+                       s->name, mp->file);
+  }
+
+  // the component count of the source, to check the index
+  int n = 1;
+  switch (s->source) {
+    case SP_MJ_QPOS:
+    case SP_MJ_QVEL: {
+      int q = s->source == SP_MJ_QPOS;
+      if (e->id < 0) {
+        n = q ? m->nq : m->nv;
+        e->adr = s->index;
+      } else {
+        int t = m->jnt_type[e->id];
+        n = t == mjJNT_FREE ? (q ? 7 : 6) : t == mjJNT_BALL ? (q ? 4 : 3) : 1;
+        e->adr = (q ? m->jnt_qposadr[e->id] : m->jnt_dofadr[e->id]) + s->index;
+      }
+      break;
+    }
+    case SP_MJ_SENSOR:
+      n = m->sensor_dim[e->id];
+      e->adr = m->sensor_adr[e->id] + s->index;
+      break;
+    case SP_MJ_YAW: {
+      int t = m->jnt_type[e->id];
+      if (t != mjJNT_FREE && t != mjJNT_BALL)
+        return sp_errorf(msg, len, SP_EINVAL,
+                         "mujoco plant: state %d (yaw): joint '%s' is not a free or ball joint",
+                         i + 1, s->name);
+      e->adr = m->jnt_qposadr[e->id] + (t == mjJNT_FREE ? 3 : 0);
+      e->index = 0;
+      n = 1;
+      break;
+    }
+    case SP_MJ_BODY_YAW:
+      e->index = 0;
+      n = 1;
+      break;
+    default:
+      n = 3;  // body_pos, body_vel, body_angvel
+  }
+  if (s->index < 0 || s->index >= n)
+    return sp_errorf(msg, len, SP_ERANGE,
+                     "mujoco plant: state %d (%s '%s'): index %d out of range [0, %d)", i + 1, what,
+                     s->name ? s->name : "(all)", s->index, n);
+  return 0;
+}
+
+// size of the one allocation; with mp non-NULL, also carve it
+static size_t layout(mj_plant* mp, int nx, int nu, int nact, int nwheel, const mjModel* m) {
+  size_t off = sizeof(mj_plant);
+  char* base = (char*)mp;
+#define CARVE(field, type, count)                   \
+  do {                                              \
+    off = (off + 15) & ~(size_t)15;                 \
+    if (mp) mp->field = (type*)(void*)(base + off); \
+    off += sizeof(type) * (size_t)(count);          \
+  } while (0)
+  CARVE(x_map, entry, nx);
+  CARVE(u_map, act_map, nact);
+  CARVE(wheel, int, nwheel);
+  CARVE(radius, double, nwheel);
+  CARVE(x_names, const char*, nx);
+  CARVE(u_names, const char*, nu);
+  CARVE(names, char, (size_t)(nx + nu) * NAME_LEN);
+  CARVE(x0, double, nx);
+  CARVE(vstd, double, nx);
+  CARVE(wstd, double, m->nv);
+  CARVE(y, double, nx);
+  CARVE(u_init, double, nu);
+  CARVE(u_min, double, nu);
+  CARVE(u_max, double, nu);
+  CARVE(u_act, double, nu);
+  CARVE(mass0, double, m->nbody);
+  CARVE(inertia0, double, 3 * m->nbody);
+  CARVE(friction0, double, 3 * m->ngeom);
+  CARVE(gear0, double, 6 * m->nu);
+#undef CARVE
+  return off;
+}
+
+// wheel joints from the config, or from the MJCF's custom text "spinal_wheels": how many there
+// are (out and buf hold the first max)
+static int wheel_names(const mjModel* m, const sp_plant_mujoco_config* c, const char** out,
+                       char (*buf)[NAME_LEN], int max) {
+  if (c && c->wheels) {
+    for (int i = 0; i < c->nwheels && i < max; i++) out[i] = c->wheels[i];
+    return c->nwheels;
+  }
+  int t = mj_name2id(m, mjOBJ_TEXT, "spinal_wheels");
+  if (t < 0) return 0;
+  const char* s = m->text_data + m->text_adr[t];
+  int n = 0;
+  while (*s) {
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == ',') s++;
+    if (!*s) break;
+    size_t k = strcspn(s, " \t\n,");
+    if (n < max) {
+      snprintf(buf[n], NAME_LEN, "%.*s", (int)k, s);
+      out[n] = buf[n];
+    }
+    n++;
+    s += k;
+  }
+  return n;
+}
+
+#define MAX_WHEELS 32
+
+static int perturb_apply(mj_plant* mp, const sp_plant_mujoco_perturbation* q, char* msg,
+                         size_t len);
+static int mj_reset(sp_plant* p, const double* x0);
+
+static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, size_t len) {
+  const sp_plant_mujoco_config* c = config;
+  sp_plant_mujoco_config none = {0};
+  if (!c) c = &none;
+  const char* path = c->mjcf;
+  if (!path && !strncmp(uri, "mujoco://", 9) && uri[9]) path = uri + 9;
+  if (!path)
+    return sp_errorf(msg, len, SP_EINVAL,
+                     "mujoco plant: no MJCF file (set the config's 'mjcf' or open mujoco://PATH)");
+  if (c->rate_hz < 0 || !isfinite(c->rate_hz))
+    return sp_errorf(msg, len, SP_EINVAL, "mujoco plant: field 'rate_hz' must be >= 0, got %g",
+                     c->rate_hz);
+  if (c->substeps < 0 || c->delay_ticks < 0 || c->delay_ticks > 100000)
+    return sp_errorf(msg, len, SP_EINVAL,
+                     "mujoco plant: 'substeps' and 'delay_ticks' must be >= 0, got %d and %d",
+                     c->substeps, c->delay_ticks);
+  if (c->nx < 0 || c->nu < 0 || c->nactuators < 0 || (c->nx > 0 && !c->state) ||
+      (c->nu > 0 && (!c->actuators || c->nactuators < 1)))
+    return sp_errorf(msg, len, SP_EINVAL,
+                     "mujoco plant: nx = %d needs a state map and nu = %d an actuator map", c->nx,
+                     c->nu);
+
+  // load the model: a missing file and a bad file are told apart
+  FILE* f = fopen(path, "r");
+  if (!f)
+    return sp_errorf(msg, len, SP_EIO, "mujoco plant: cannot open MJCF '%s': %s", path,
+                     strerror(errno));
+  fclose(f);
+  struct stat sb;
+  if (!stat(path, &sb) && S_ISDIR(sb.st_mode))
+    return sp_errorf(msg, len, SP_EIO, "mujoco plant: MJCF '%s' is a directory", path);
+  char err[512] = "";
+  mjModel* m = mj_loadXML(path, NULL, err, sizeof err);
+  if (!m) return sp_errorf(msg, len, SP_EFORMAT, "mujoco plant: %s: %s", path, one_line(err));
+
+  // rate and sub-steps against the model's timestep
+  double ts = m->opt.timestep, rate = c->rate_hz;
+  int substeps = c->substeps;
+  if (rate == 0) {
+    rate = 1.0 / (ts * (substeps ? substeps : 1));
+    if (!substeps) substeps = 1;
+  }
+  if (substeps > 0) {
+    m->opt.timestep = 1.0 / (rate * substeps);
+  } else {
+    double r = 1.0 / (rate * ts);
+    substeps = (int)llround(r);
+    if (substeps < 1 || fabs(r - substeps) > 1e-6 * r) {
+      mj_deleteModel(m);
+      return sp_errorf(msg, len, SP_EINVAL,
+                       "mujoco plant: a %g Hz tick is %.6g steps of the MJCF's timestep %g s in "
+                       "%s: not an integer (set 'substeps' or change the rate or timestep)",
+                       rate, r, ts, path);
+    }
+  }
+
+  int nx = c->nx ? c->nx : m->nq + m->nv;
+  int nu = c->nu ? c->nu : m->nu;
+  int nact = c->nu ? c->nactuators : m->nu;
+  const char* wnames[MAX_WHEELS];
+  char wbuf[MAX_WHEELS][NAME_LEN];
+  int nwheel = wheel_names(m, c, wnames, wbuf, MAX_WHEELS);
+  if (nwheel > MAX_WHEELS) {
+    mj_deleteModel(m);
+    return sp_errorf(msg, len, SP_ERANGE, "mujoco plant: at most %d wheels, got %d", MAX_WHEELS,
+                     nwheel);
+  }
+
+  size_t bytes = layout(NULL, nx, nu, nact, nwheel, m);
+  size_t dbytes = (size_t)c->delay_ticks * nu * sizeof(double);
+  mj_plant* mp = sp_calloc(1, bytes + dbytes + 16);
+  if (!mp) {
+    mj_deleteModel(m);
+    return SP_ENOMEM;
+  }
+  layout(mp, nx, nu, nact, nwheel, m);
+  sp__delay_init(&mp->delay_line, (double*)(void*)((char*)mp + ((bytes + 15) & ~(size_t)15)),
+                 c->delay_ticks, nu);
+  p->impl = mp;
+  mp->m = m;
+  mp->nx = nx;
+  mp->nu = nu;
+  mp->nact = nact;
+  mp->nwheel = nwheel;
+  mp->rate_hz = rate;
+  mp->substeps = substeps;
+  mp->split = m->opt.integrator != mjINT_RK4;
+  mp->seed = c->seed;
+  mp->key = -1;
+  snprintf(mp->file, sizeof mp->file, "%s", path);
+  snprintf(mp->robot, sizeof mp->robot, "%s", c->robot ? c->robot : m->names);
+
+  // state map: the config's, or (qpos, qvel)
+  for (int i = 0; i < nx; i++) {
+    int rc;
+    if (c->nx) {
+      rc = resolve_state(mp, &mp->x_map[i], &c->state[i], i, msg, len);
+    } else {
+      sp_plant_mujoco_state s = {i < m->nq ? SP_MJ_QPOS : SP_MJ_QVEL, NULL,
+                                 i < m->nq ? i : i - m->nq, 1, 0};
+      rc = resolve_state(mp, &mp->x_map[i], &s, i, msg, len);
+    }
+    if (rc) return rc;
+    char* nm = mp->names + (size_t)i * NAME_LEN;
+    const entry* e = &mp->x_map[i];
+    if (c->nx && c->x_names) {
+      snprintf(nm, NAME_LEN, "%s", c->x_names[i]);
+    } else if (!c->nx) {
+      snprintf(nm, NAME_LEN, "%s%d", i < m->nq ? "qpos" : "qvel", e->index);
+    } else if (e->source == SP_MJ_YAW || e->source == SP_MJ_BODY_YAW) {
+      snprintf(nm, NAME_LEN, "%s.%s", c->state[i].name, source_name(e->source));
+    } else {
+      snprintf(nm, NAME_LEN, "%s.%s%d", c->state[i].name ? c->state[i].name : "all",
+               source_name(e->source), e->index);
+    }
+    mp->x_names[i] = nm;
+  }
+
+  // actuator map: the config's, or ctrl itself
+  for (int k = 0; k < nact; k++) {
+    act_map* a = &mp->u_map[k];
+    if (!c->nu) {
+      *a = (act_map){k, k, 1, 0};
+      continue;
+    }
+    const sp_plant_mujoco_actuator* s = &c->actuators[k];
+    if (s->action < 0 || s->action >= nu)
+      return sp_errorf(msg, len, SP_ERANGE,
+                       "mujoco plant: actuator map %d: action %d out of range [0, %d)", k + 1,
+                       s->action, nu);
+    a->action = s->action;
+    a->scale = s->scale == 0 ? 1.0 : s->scale;
+    a->offset = s->offset;
+    a->id = s->name ? mj_name2id(m, mjOBJ_ACTUATOR, s->name) : -1;
+    if (a->id < 0)
+      return sp_errorf(msg, len, SP_ENOTFOUND,
+                       "mujoco plant: action %d: no actuator named '%s' in %s", s->action + 1,
+                       s->name ? s->name : "(null)", path);
+  }
+  for (int j = 0; j < nu; j++) {
+    int first = -1;
+    for (int k = 0; k < nact && first < 0; k++)
+      if (mp->u_map[k].action == j) first = mp->u_map[k].id;
+    if (first < 0)
+      return sp_errorf(msg, len, SP_EINVAL, "mujoco plant: action %d drives no actuator", j + 1);
+    char* nm = mp->names + (size_t)(nx + j) * NAME_LEN;
+    const char* an = mj_id2name(m, mjOBJ_ACTUATOR, first);
+    snprintf(nm, NAME_LEN, "%s", c->nu && c->u_names ? c->u_names[j] : an ? an : "ctrl");
+    mp->u_names[j] = nm;
+  }
+
+  // wheels: hinge joints on bodies whose first geom gives the radius
+  for (int w = 0; w < nwheel; w++) {
+    int j = mj_name2id(m, mjOBJ_JOINT, wnames[w]);
+    if (j < 0)
+      return sp_errorf(msg, len, SP_ENOTFOUND, "mujoco plant: wheel %d: no joint named '%s' in %s",
+                       w + 1, wnames[w], path);
+    int b = m->jnt_bodyid[j];
+    if (m->jnt_type[j] != mjJNT_HINGE || m->body_geomnum[b] < 1)
+      return sp_errorf(msg, len, SP_EINVAL,
+                       "mujoco plant: wheel '%s' must be a hinge joint on a body with a geom",
+                       wnames[w]);
+    mp->wheel[w] = j;
+    mp->radius[w] = m->geom_size[3 * m->body_geomadr[b]];
+  }
+
+  if (c->keyframe) {
+    mp->key = mj_name2id(m, mjOBJ_KEY, c->keyframe);
+    if (mp->key < 0)
+      return sp_errorf(msg, len, SP_ENOTFOUND, "mujoco plant: no keyframe named '%s' in %s",
+                       c->keyframe, path);
+  }
+
+  // vectors
+  for (int i = 0; i < nx; i++) {
+    mp->x0[i] = c->x0 && c->nx ? c->x0[i] : 0.0;
+    mp->vstd[i] = c->sensor_std && c->nx ? c->sensor_std[i] : 0.0;
+    if (!(mp->vstd[i] >= 0) || !isfinite(mp->x0[i]))
+      return sp_errorf(msg, len, SP_EINVAL,
+                       "mujoco plant: state %d: sensor noise must be >= 0 and x0 finite", i + 1);
+  }
+  for (int i = 0; i < m->nv; i++) {
+    mp->wstd[i] = c->process_std ? c->process_std[i] : c->process_std_all;
+    if (!(mp->wstd[i] >= 0))
+      return sp_errorf(msg, len, SP_EINVAL, "mujoco plant: process noise of dof %d must be >= 0",
+                       i + 1);
+  }
+  for (int j = 0; j < nu; j++) {
+    mp->u_init[j] = c->u_init ? c->u_init[j] : 0.0;
+    mp->u_min[j] = c->u_min ? c->u_min[j] : -INFINITY;
+    mp->u_max[j] = c->u_max ? c->u_max[j] : INFINITY;
+  }
+  mp->has_x0 = c->x0 && c->nx;
+  mp->has_v = c->sensor_std && c->nx;
+  mp->has_w = c->process_std != NULL || c->process_std_all > 0;
+  mp->has_limits = c->u_min || c->u_max;
+
+  // the file's values, then the data and the configured perturbations
+  memcpy(mp->mass0, m->body_mass, sizeof(double) * m->nbody);
+  memcpy(mp->inertia0, m->body_inertia, sizeof(double) * 3 * m->nbody);
+  memcpy(mp->friction0, m->geom_friction, sizeof(double) * 3 * m->ngeom);
+  memcpy(mp->gear0, m->actuator_gear, sizeof(double) * 6 * m->nu);
+  mp->d = mj_makeData(m);
+  if (!mp->d) return sp_errorf(msg, len, SP_ENOMEM, "mujoco plant: cannot allocate mjData");
+  return c->perturb ? perturb_apply(mp, c->perturb, msg, len) : 0;
+}
+
+// ---- lifecycle --------------------------------------------------------------------------------
+
+static int mj_seed(sp_plant* p, uint64_t seed) {
+  mj_plant* mp = p->impl;
+  mp->seed = seed;
+  sp_rng_seed(&mp->rng_w, seed, 1);
+  sp_rng_seed(&mp->rng_v, seed, 2);
+  return 0;
+}
+
+static int mj_configure(sp_plant* p, char* msg, size_t len) {
+  mj_plant* mp = p->impl;
+  p->caps.robot = mp->robot;
+  p->caps.nx = mp->nx;
+  p->caps.nu = mp->nu;
+  p->caps.rate_hz = mp->rate_hz;
+  p->caps.x_names = mp->x_names;
+  p->caps.u_names = mp->u_names;
+  p->caps.u_min = mp->has_limits ? mp->u_min : NULL;
+  p->caps.u_max = mp->has_limits ? mp->u_max : NULL;
+  p->caps.can_reset = 1;
+  mj_seed(p, mp->seed);
+  return mj_reset(p, NULL);
+}
+
+static void mj_close(sp_plant* p) {
+  mj_plant* mp = p->impl;
+  if (!mp) return;
+  if (mp->d) mj_deleteData(mp->d);
+  if (mp->m) mj_deleteModel(mp->m);
+  sp_free(mp);
+  p->impl = NULL;
+}
+
+static int mj_read(sp_plant* p, double* x, int64_t* t_ns, uint32_t* status) {
+  mj_plant* mp = p->impl;
+  memcpy(x, mp->y, (size_t)mp->nx * sizeof(double));
+  *t_ns = mp->t_ns;
+  *status = mp->fault ? SP_FLAG_PLANT_FAULT : 0;
+  return 0;
+}
+
+static int mj_write(sp_plant* p, const double* u) {
+  mj_plant* mp = p->impl;
+  mjModel* m = mp->m;
+  mjData* d = mp->d;
+
+  // the command acting now, into ctrl
+  sp__delay_push(&mp->delay_line, mp->u_act, u);
+  for (int k = 0; k < mp->nact; k++) {
+    const act_map* a = &mp->u_map[k];
+    d->ctrl[a->id] = a->offset + a->scale * mp->u_act[a->action];
+  }
+
+  // one control period, then the process noise on the velocities, then the new state's kinematics
+  int s = 0;
+  if (mp->split) {
+    mj_step2(m, d);
+    s = 1;
+  }
+  for (; s < mp->substeps; s++) mj_step(m, d);
+  if (mp->has_w)
+    for (int i = 0; i < m->nv; i++) d->qvel[i] += mp->wstd[i] * sp_rng_normal(&mp->rng_w);
+  if (mp->split) {
+    mj_step1(m, d);
+  } else {
+    mj_forward(m, d);
+  }
+  mp->steps++;
+  mp->t_ns = (int64_t)llround((double)mp->steps * 1e9 / mp->rate_hz);
+  measure(mp);
+
+  // MuJoCo resets the data itself when the simulation blows up: report it
+  int bad = bad_warnings(d);
+  if (bad != mp->bad_warnings) {
+    mp->bad_warnings = bad;
+    mp->fault = 1;
+    return SP_ENUMERIC;
+  }
+  return 0;
+}
+
+// ---- reset ------------------------------------------------------------------------------------
+
+static void set_heading(double* quat, double yaw) {
+  quat[0] = cos(0.5 * yaw);
+  quat[1] = 0;
+  quat[2] = 0;
+  quat[3] = sin(0.5 * yaw);
+}
+
+// positions: qpos, yaw, body_pos, body_yaw, jointpos sensors
+static void reset_position(mj_plant* mp, const entry* e, double v) {
+  const mjModel* m = mp->m;
+  mjData* d = mp->d;
+  int j;
+  switch (e->source) {
+    case SP_MJ_QPOS:
+      d->qpos[e->adr] = v;
+      break;
+    case SP_MJ_YAW:
+      set_heading(d->qpos + e->adr, v);
+      break;
+    case SP_MJ_BODY_POS:
+      if ((j = free_joint_of_body(m, e->id)) >= 0) d->qpos[m->jnt_qposadr[j] + e->index] = v;
+      break;
+    case SP_MJ_BODY_YAW:
+      if ((j = free_joint_of_body(m, e->id)) >= 0) set_heading(d->qpos + m->jnt_qposadr[j] + 3, v);
+      break;
+    case SP_MJ_SENSOR:
+      if (m->sensor_type[e->id] == mjSENS_JOINTPOS && m->sensor_objtype[e->id] == mjOBJ_JOINT)
+        d->qpos[m->jnt_qposadr[m->sensor_objid[e->id]]] = v;
+      break;
+  }
+}
+
+// velocities, given the kinematics of the new pose; angular (pass 0) before linear (pass 1).
+// Returns 1 when it changed the free joint's velocity (what other entries measure then changes)
+static int reset_velocity(mj_plant* mp, const entry* e, double v, int pass) {
+  const mjModel* m = mp->m;
+  mjData* d = mp->d;
+  int b = -1, linear = 0, axis = e->index;
+  const double* frame = NULL;  // rotation of the frame the value is measured in
+  double cur = raw_value(mp, e);
+  switch (e->source) {
+    case SP_MJ_QVEL:
+      if (pass == 1) d->qvel[e->adr] = v;
+      return pass == 1;
+    case SP_MJ_SENSOR: {
+      int st = m->sensor_type[e->id], obj = m->sensor_objid[e->id];
+      if (st == mjSENS_JOINTVEL && m->sensor_objtype[e->id] == mjOBJ_JOINT) {
+        if (pass == 1) d->qvel[m->jnt_dofadr[obj]] = v;
+        return pass == 1;
+      }
+      if ((st != mjSENS_VELOCIMETER && st != mjSENS_GYRO) || m->sensor_objtype[e->id] != mjOBJ_SITE)
+        return 0;
+      b = m->site_bodyid[obj];
+      frame = d->site_xmat + 9 * obj;
+      linear = st == mjSENS_VELOCIMETER;
+      break;
+    }
+    case SP_MJ_BODY_VEL:
+    case SP_MJ_BODY_ANGVEL:
+      b = e->id;
+      frame = d->xmat + 9 * b;
+      linear = e->source == SP_MJ_BODY_VEL;
+      break;
+    default:
+      return 0;
+  }
+  int j = free_joint_of_body(m, b);
+  if (j < 0 || pass != linear) return 0;
+
+  // change the free joint's velocity along the measuring axis by what is missing
+  double dv = v - cur, w[3];
+  for (int r = 0; r < 3; r++) w[r] = frame[3 * r + axis] * dv;  // world direction of the axis
+  double* qv = d->qvel + m->jnt_dofadr[j];
+  if (linear) {
+    for (int r = 0; r < 3; r++) qv[r] += w[r];
+  } else {
+    // the free joint's angular velocity is in the body frame: R_body^T w
+    const double* R = d->xmat + 9 * b;
+    for (int r = 0; r < 3; r++) qv[3 + r] += R[r] * w[0] + R[3 + r] * w[1] + R[6 + r] * w[2];
+  }
+  return 1;
+}
+
+// spin every wheel so that its lowest point does not slide along its rolling direction
+static void roll_wheels(mj_plant* mp) {
+  const mjModel* m = mp->m;
+  mjData* d = mp->d;
+  for (int w = 0; w < mp->nwheel; w++) {
+    int j = mp->wheel[w], b = m->jnt_bodyid[j], parent = m->body_parentid[b];
+    const double* a = d->xaxis + 3 * j;
+    double roll[3] = {a[1], -a[0], 0};  // a x z: the direction the wheel rolls in
+    double n2 = roll[0] * roll[0] + roll[1] * roll[1];
+    if (n2 < 1e-2) continue;  // axle (nearly) vertical: not a wheel on the ground
+    double vc[6], vp[6];
+    mj_objectVelocity(m, d, mjOBJ_XBODY, b, vc, 0);
+    mj_objectVelocity(m, d, mjOBJ_XBODY, parent, vp, 0);
+    double along = (vc[3] * roll[0] + vc[4] * roll[1]) / n2;
+    double spin = along / mp->radius[w];
+    double carried = vp[0] * a[0] + vp[1] * a[1] + vp[2] * a[2];
+    d->qvel[m->jnt_dofadr[j]] = spin - carried;
+  }
+}
+
+static int mj_reset(sp_plant* p, const double* x0) {
+  mj_plant* mp = p->impl;
+  mjModel* m = mp->m;
+  mjData* d = mp->d;
+  if (!x0 && mp->has_x0) x0 = mp->x0;
+  if (mp->key >= 0) {
+    mj_resetDataKeyframe(m, d, mp->key);
+  } else {
+    mj_resetData(m, d);
+  }
+  mp->bad_warnings = 0;
+  mp->fault = 0;
+
+  // pose, then velocities in the new pose (angular first: they move the points that linear
+  // velocities are measured at), then the wheels roll
+  if (x0) {
+    for (int i = 0; i < mp->nx; i++) {
+      const entry* e = &mp->x_map[i];
+      reset_position(mp, e, (x0[i] - e->offset) / e->scale);
+    }
+    mj_forward(m, d);
+    for (int pass = 0; pass < 2; pass++) {
+      for (int i = 0; i < mp->nx; i++) {
+        const entry* e = &mp->x_map[i];
+        if (reset_velocity(mp, e, (x0[i] - e->offset) / e->scale, pass)) mj_forward(m, d);
+      }
+    }
+  } else {
+    mj_forward(m, d);
+  }
+  if (mp->nwheel) {
+    roll_wheels(mp);
+    mj_forward(m, d);
+  }
+
+  // headings continue from the requested value (x0 may hold a heading beyond +-pi)
+  for (int i = 0; i < mp->nx; i++) {
+    entry* e = &mp->x_map[i];
+    if (!is_heading(e->source)) continue;
+    double raw = raw_value(mp, e);
+    e->prev = x0 ? (x0[i] - e->offset) / e->scale : raw;
+    e->prev += wrap(raw - e->prev);
+  }
+  sp__delay_reset(&mp->delay_line, mp->u_init);
+  mp->steps = 0;
+  mp->t_ns = 0;
+  measure(mp);
+  return 0;
+}
+
+// ---- perturbations ----------------------------------------------------------------------------
+
+static int scale_ok(double s) {
+  return s > 0 && isfinite(s);
+}
+
+static int perturb_apply(mj_plant* mp, const sp_plant_mujoco_perturbation* q, char* msg,
+                         size_t len) {
+  mjModel* m = mp->m;
+  mjData* d = mp->d;
+  sp_plant_mujoco_perturbation none = {0};
+  if (!q) q = &none;
+
+  // every check first: nothing changes on an error
+  double gm = q->mass == 0 ? 1 : q->mass, gf = q->friction == 0 ? 1 : q->friction;
+  double gg = q->gear == 0 ? 1 : q->gear;
+  if (!scale_ok(gm) || !scale_ok(gf) || !scale_ok(gg))
+    return sp_errorf(msg, len, SP_EINVAL,
+                     "mujoco plant: perturbation scales must be > 0, got mass %g friction %g "
+                     "gear %g",
+                     q->mass, q->friction, q->gear);
+  struct {
+    const sp_plant_mujoco_scale* s;
+    int n, type;
+    const char* what;
+  } lists[3] = {{q->body_mass, q->nbody_mass, mjOBJ_BODY, "body"},
+                {q->geom_friction, q->ngeom_friction, mjOBJ_GEOM, "geom"},
+                {q->actuator_gear, q->nactuator_gear, mjOBJ_ACTUATOR, "actuator"}};
+  for (int l = 0; l < 3; l++) {
+    for (int k = 0; k < lists[l].n; k++) {
+      const sp_plant_mujoco_scale* s = &lists[l].s[k];
+      if (!s->name || mj_name2id(m, lists[l].type, s->name) < 0)
+        return sp_errorf(msg, len, SP_ENOTFOUND, "mujoco plant: perturb: no %s named '%s' in %s",
+                         lists[l].what, s->name ? s->name : "(null)", mp->file);
+      if (!scale_ok(s->scale))
+        return sp_errorf(msg, len, SP_EINVAL,
+                         "mujoco plant: perturb: scale of %s '%s' must be > 0, got %g",
+                         lists[l].what, s->name, s->scale);
+    }
+  }
+
+  // from the file's values: global factor, then per-name factors
+  for (int b = 0; b < m->nbody; b++) {
+    m->body_mass[b] = gm * mp->mass0[b];
+    for (int r = 0; r < 3; r++) m->body_inertia[3 * b + r] = gm * mp->inertia0[3 * b + r];
+  }
+  for (int g = 0; g < 3 * m->ngeom; g++) m->geom_friction[g] = gf * mp->friction0[g];
+  for (int a = 0; a < 6 * m->nu; a++) m->actuator_gear[a] = gg * mp->gear0[a];
+  for (int k = 0; k < q->nbody_mass; k++) {
+    int b = mj_name2id(m, mjOBJ_BODY, q->body_mass[k].name);
+    m->body_mass[b] *= q->body_mass[k].scale;
+    for (int r = 0; r < 3; r++) m->body_inertia[3 * b + r] *= q->body_mass[k].scale;
+  }
+  for (int k = 0; k < q->ngeom_friction; k++) {
+    int g = mj_name2id(m, mjOBJ_GEOM, q->geom_friction[k].name);
+    for (int r = 0; r < 3; r++) m->geom_friction[3 * g + r] *= q->geom_friction[k].scale;
+  }
+  for (int k = 0; k < q->nactuator_gear; k++) {
+    int a = mj_name2id(m, mjOBJ_ACTUATOR, q->actuator_gear[k].name);
+    for (int r = 0; r < 6; r++) m->actuator_gear[6 * a + r] *= q->actuator_gear[k].scale;
+  }
+
+  // derived constants (subtree masses, inverse weights) follow; mj_setConst runs at qpos0, so
+  // the simulation state is kept aside and restored
+  size_t nq = (size_t)m->nq, nv = (size_t)m->nv, na = (size_t)m->na;
+  double* keep = sp_malloc(sizeof(double) * (nq + nv + na + 1));
+  if (!keep) return SP_ENOMEM;
+  memcpy(keep, d->qpos, sizeof(double) * nq);
+  memcpy(keep + nq, d->qvel, sizeof(double) * nv);
+  memcpy(keep + nq + nv, d->act, sizeof(double) * na);
+  double time = d->time;
+  mj_setConst(m, d);
+  memcpy(d->qpos, keep, sizeof(double) * nq);
+  memcpy(d->qvel, keep + nq, sizeof(double) * nv);
+  memcpy(d->act, keep + nq + nv, sizeof(double) * na);
+  d->time = time;
+  sp_free(keep);
+  mj_forward(m, d);
+  return 0;
+}
+
+int sp_plant_mujoco_perturb(sp_plant* p, const sp_plant_mujoco_perturbation* q, char* msg,
+                            size_t msglen) {
+  if (!sp_plant_mujoco_model(p)) return SP_EINVAL;
+  return perturb_apply(p->impl, q, msg, msglen);
+}
+
+// ---- vtable and accessors ---------------------------------------------------------------------
+
+const sp_plant_backend sp__plant_mujoco_backend = {
+    .scheme = "mujoco",
+    .open = mj_open,
+    .configure = mj_configure,
+    .close = mj_close,
+    .read = mj_read,
+    .write = mj_write,
+    .reset = mj_reset,
+    .seed = mj_seed,
+};
+
+struct mjModel_* sp_plant_mujoco_model(sp_plant* p) {
+  if (!p || p->backend != &sp__plant_mujoco_backend || !p->impl || p->state < SP_PLANT_CONFIGURED)
+    return NULL;
+  return ((mj_plant*)p->impl)->m;
+}
+
+struct mjData_* sp_plant_mujoco_data(sp_plant* p) {
+  return sp_plant_mujoco_model(p) ? ((mj_plant*)p->impl)->d : NULL;
+}
+
+int sp_plant_mujoco_substeps(const sp_plant* p) {
+  if (!p || p->backend != &sp__plant_mujoco_backend || !p->impl) return 0;
+  return ((const mj_plant*)p->impl)->substeps;
+}

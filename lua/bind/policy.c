@@ -1,0 +1,596 @@
+// policy.c: the Lua binding of engine/policy (require "spinal.policy"): method 1's policies, a
+// learned high level over an embedded controller, and rollouts on engine models
+// (docs/api/policy_grad.md).
+//
+//   local P = require "spinal.policy"
+//   local pol = P.tracking { task = task, controller = ctrl.tracker "car", hidden = { 64, 64 } }
+//   local pol = P.lqr { controller = ctrl.lqr(K), x_set = { 0, 0, 0, 0 }, period = 3 }
+//   local pol = P.open_loop { nx = 4, nu = 2, u_ff = { 0, 0 }, features = "phase", period = 3 }
+//   local u = pol:act(x, t)                 -- mean action; pol:sample(x, t) adds exploration
+//   local Px = pol:jac(x, t)                -- du/dx (nu, nx)
+//   local gx, gtheta = pol:vjp(x, t, mu)    -- Px' mu, Pt' mu
+//   local theta = pol:params()              -- view of the flat parameters (optimisers write it)
+//   local traj = pol:rollout(model, x0, steps, { t0 = 0, explore = false })  -- { X =, U =, t = }
+//   pol:set_noise({ 0.1, 0.1 }, seed)       pol.nx pol.nu pol.nparams pol.nout pol.nf pol.kind
+#include "engine/policy/policy.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "bind.h"
+#include "bind_opts.h"
+#include "engine/core/error.h"
+#include "engine/policy/rollout.h"
+
+#define POLICY_MT "spinal.policy"
+
+// the first field of the ctrl and task userdata (lua/bind/ctrl.c, lua/bind/task.c)
+typedef struct {
+  sp_ctrl* c;
+} ctrl_head;
+typedef struct {
+  sp_task* t;
+} task_head;
+
+typedef struct lpolicy {
+  sp_policy* p;      // NULL until created, and after close
+  sp_array params;   // (nparams) theta, the network's storage
+  sp_array grads;    // (nparams) the network's gradient storage, returned by grads()
+  const char* kind;  // "tracking", "lqr", "open_loop"
+  double buf[];      // scratch: x (nx), mu (nu)
+} lpolicy;
+
+static sp_ctrl* optctrl(lua_State* L, int arg, const char* fname, int idx) {
+  lua_getfield(L, arg, "controller");
+  ctrl_head* h = luaL_testudata(L, -1, "spinal.ctrl");
+  if (!h || !h->c)
+    luaL_error(L, "bad argument #%d to '%s' (expected controller = an open spinal.ctrl, got %s)",
+               arg, fname, h ? "a closed controller" : luaL_typename(L, -1));
+  lua_replace(L, idx);
+  return h->c;
+}
+
+static const sp_task* opttask(lua_State* L, int arg, const char* fname, int idx, int required) {
+  lua_getfield(L, arg, "task");
+  if (lua_isnil(L, -1) && !required) {
+    lua_replace(L, idx);
+    return NULL;
+  }
+  task_head* h = luaL_testudata(L, -1, "spinal.task");
+  if (!h || !h->t)
+    luaL_error(L, "bad argument #%d to '%s' (expected task = an open spinal.task, got %s)", arg,
+               fname, h ? "a closed task" : luaL_typename(L, -1));
+  lua_replace(L, idx);
+  return h->t;
+}
+
+// hidden widths (default 64, 64), activations, seed, init_last, features, period
+typedef struct {
+  int nhidden;
+  int hidden[SP_MLP_MAXLAYERS];
+  sp_act act, out_act;
+  uint64_t seed;
+  int init_last;
+  sp_policy_features features;
+  double period;
+} net_opts;
+
+static void read_net_opts(lua_State* L, int arg, const char* fname, net_opts* o,
+                          const char* def_features) {
+  o->nhidden = 2, o->hidden[0] = o->hidden[1] = 64;
+  int t = lua_getfield(L, arg, "hidden");
+  if (t == LUA_TTABLE) {
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    if (n > SP_MLP_MAXLAYERS - 1)
+      luaL_error(L, "bad argument #%d to '%s' (expected at most %d hidden layers, got %d)", arg,
+                 fname, SP_MLP_MAXLAYERS - 1, (int)n);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, -1, i);
+      int isint;
+      lua_Integer w = lua_tointegerx(L, -1, &isint);
+      if (!isint || w < 1 || w > (1 << 20))
+        luaL_error(L, "bad argument #%d to '%s' (expected hidden[%d] = a positive integer, got %s)",
+                   arg, fname, (int)i, luaL_tolstring(L, -1, NULL));
+      o->hidden[i - 1] = (int)w;
+      lua_pop(L, 1);
+    }
+    o->nhidden = (int)n;
+  } else if (t != LUA_TNIL) {
+    luaL_error(L, "bad argument #%d to '%s' (expected hidden = a list of widths, got %s)", arg,
+               fname, luaL_typename(L, -1));
+  }
+  lua_pop(L, 1);
+  const char* names[2] = {spO_string(L, arg, fname, "act", "tanh"),
+                          spO_string(L, arg, fname, "out_act", "tanh")};
+  sp_act* acts[2] = {&o->act, &o->out_act};
+  for (int i = 0; i < 2; i++)
+    if (sp_act_parse(acts[i], names[i]))
+      luaL_error(L, "bad argument #%d to '%s' (unknown activation '%s'; valid: %s)", arg, fname,
+                 names[i], sp_act_names());
+  o->seed = (uint64_t)spO_integer(L, arg, fname, "seed", 0);
+  o->init_last = spO_boolean(L, arg, fname, "init_last", 0);
+  const char* f = spO_string(L, arg, fname, "features", def_features);
+  if (!strcmp(f, "car"))
+    o->features = SP_POLICY_FEATURES_CAR;
+  else if (!strcmp(f, "state"))
+    o->features = SP_POLICY_FEATURES_STATE;
+  else if (!strcmp(f, "phase"))
+    o->features = SP_POLICY_FEATURES_PHASE;
+  else
+    luaL_error(L, "bad argument #%d to '%s' (unknown features '%s'; valid: car, state, phase)", arg,
+               fname, f);
+  o->period = spO_number(L, arg, fname, "period", 0);
+  if (!(o->period >= 0) || !isfinite(o->period))
+    luaL_error(L, "bad argument #%d to '%s' (expected period = a positive number, got %f)", arg,
+               fname, o->period);
+}
+
+// scale option: a number (every entry) or a list of n numbers, into out (left alone if absent)
+static void read_scales(lua_State* L, int arg, const char* fname, const char* key, double* out,
+                        int n) {
+  int t = lua_getfield(L, arg, key);
+  if (t == LUA_TNIL || t == LUA_TNUMBER) {
+    for (int i = 0; t == LUA_TNUMBER && i < n; i++) out[i] = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pop(L, 1);
+  spO_field_vector(L, arg, fname, key, out, n);
+}
+
+static void fill(double* out, int n, double v) {
+  for (int i = 0; i < n; i++) out[i] = v;
+}
+
+// build the policy and push its userdata; uv 1 = controller, uv 2 = task (at ictrl, itask)
+static int push_policy(lua_State* L, const char* fname, const char* kind, sp_policy_config* cfg,
+                       int ictrl, int itask) {
+  int nx = cfg->ctrl ? cfg->ctrl->nx : cfg->nx, nu = cfg->ctrl ? cfg->ctrl->nu : cfg->nu;
+  lpolicy* u = lua_newuserdatauv(L, sizeof(lpolicy) + sizeof(double) * (nx + nu), 2);
+  memset(u, 0, sizeof *u);
+  u->kind = kind;
+  luaL_setmetatable(L, POLICY_MT);
+  lua_pushvalue(L, ictrl);
+  lua_setiuservalue(L, -2, 1);
+  lua_pushvalue(L, itask);
+  lua_setiuservalue(L, -2, 2);
+  int rc = sp_policy_new(&u->p, cfg);
+  if (rc == SP_EINVAL)
+    return luaL_error(L,
+                      "bad argument #1 to '%s' (inconsistent policy: check sizes, output "
+                      "indices, features (car features need a state of at least 4) and "
+                      "period)",
+                      fname);
+  if (rc) return spL_raise(L, rc, fname);
+  int64_t n = (int64_t)u->p->nparams;
+  rc = sp_array_new(&u->params, 1, &n);
+  if (!rc) rc = sp_array_new(&u->grads, 1, &n);
+  if (rc) return spL_raise(L, rc, fname);
+  sp_mlp_use_storage(u->p->net, u->params.data, u->grads.data);
+  return 1;
+}
+
+// ---- constructors -------------------------------------------------------------------------------
+
+static const char* const tracking_keys[] = {"task",    "controller", "hidden",     "act",
+                                            "out_act", "seed",       "init_last",  "features",
+                                            "period",  "ref_scale",  "gain_scale", NULL};
+
+// P.tracking { task, controller, hidden, ref_scale = {0.5, 0.5, 1, 1}, gain_scale = 0.3, ... };
+// an output whose scale is zero is left out
+static int l_tracking(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  spO_check_keys(L, 1, "tracking", tracking_keys);
+  lua_settop(L, 1);
+  lua_pushnil(L);  // 2: controller
+  lua_pushnil(L);  // 3: task
+  sp_ctrl* c = optctrl(L, 1, "tracking", 2);
+  const sp_task* task = opttask(L, 1, "tracking", 3, 1);
+  if (c->nr != SP_TASK_NR)
+    return luaL_error(L,
+                      "bad argument #1 to 'tracking' (expected a controller with a reference "
+                      "of %d (a tracker), got %d)",
+                      SP_TASK_NR, c->nr);
+  net_opts o;
+  read_net_opts(L, 1, "tracking", &o, c->nx >= 4 ? "car" : "state");
+  // default scales: 0.5 m for positions, 1 m/s for velocities, 0.3 for gains
+  double rs[4] = {0.5, 0.5, 1.0, 1.0}, gs[64];
+  if (c->nk > 64) return luaL_error(L, "tracking: at most 64 gains, got %d", c->nk);
+  fill(gs, c->nk, 0.3);
+  read_scales(L, 1, "tracking", "ref_scale", rs, 4);
+  read_scales(L, 1, "tracking", "gain_scale", gs, c->nk);
+  sp_policy_output outs[4 + 64];
+  int nout = 0;
+  // a zero scale drops that output (e.g. gain_scale = 0: reference corrections only)
+  for (int j = 0; j < 4; j++)
+    if (rs[j] != 0) outs[nout++] = (sp_policy_output){SP_POLICY_OUT_REF, j, rs[j]};
+  for (int j = 0; j < c->nk; j++)
+    if (gs[j] != 0) outs[nout++] = (sp_policy_output){SP_POLICY_OUT_GAIN, j, gs[j]};
+  if (nout == 0)
+    return luaL_error(L,
+                      "bad argument #1 to 'tracking' (expected at least one nonzero scale in "
+                      "ref_scale or gain_scale, got none)");
+  sp_policy_config cfg = {.ctrl = c,
+                          .task = task,
+                          .features = o.features,
+                          .period = o.period,
+                          .nhidden = o.nhidden,
+                          .hidden = o.hidden,
+                          .hidden_act = o.act,
+                          .out_act = o.out_act,
+                          .nout = nout,
+                          .outputs = outs,
+                          .seed = o.seed,
+                          .init_last = o.init_last};
+  return push_policy(L, "tracking", "tracking", &cfg, 2, 3);
+}
+
+static const char* const lqr_keys[] = {
+    "controller", "x_set",    "u_ff",   "hidden",    "act",        "out_act", "seed",
+    "init_last",  "features", "period", "set_scale", "gain_scale", NULL};
+
+// P.lqr { controller = ctrl.lqr(K), x_set, u_ff, set_scale = 0.3, gain_scale = 1, period, ... }
+static int l_lqr(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  spO_check_keys(L, 1, "lqr", lqr_keys);
+  lua_settop(L, 1);
+  lua_pushnil(L);  // 2: controller
+  lua_pushnil(L);  // 3: no task
+  sp_ctrl* c = optctrl(L, 1, "lqr", 2);
+  if (c->nr != c->nx + c->nu || c->nk != c->nx * c->nu)
+    return luaL_error(L,
+                      "bad argument #1 to 'lqr' (expected a linear state-feedback controller "
+                      "(spinal.ctrl.lqr), got one with a reference of %d and %d gains)",
+                      c->nr, c->nk);
+  net_opts o;
+  read_net_opts(L, 1, "lqr", &o, "state");
+  if (!(o.period > 0))
+    return luaL_error(L,
+                      "bad argument #1 to 'lqr' (expected period = a positive number of "
+                      "seconds (the phase feature's period), got none)");
+  int nx = c->nx, nu = c->nu;
+  if (nx > 64 || nx * nu > 256)
+    return luaL_error(L, "lqr: the system is too large (%d, %d)", nx, nu);
+  double r0[64 + 64] = {0}, ss[64], gs[256];
+  if (nu > 64) return luaL_error(L, "lqr: at most 64 actions, got %d", nu);
+  spO_field_vector(L, 1, "lqr", "x_set", r0, nx);
+  spO_field_vector(L, 1, "lqr", "u_ff", r0 + nx, nu);
+  fill(ss, nx, 0.3);
+  fill(gs, nx * nu, 1.0);
+  read_scales(L, 1, "lqr", "set_scale", ss, nx);
+  read_scales(L, 1, "lqr", "gain_scale", gs, nx * nu);
+  sp_policy_output outs[64 + 256];
+  int nout = 0;
+  for (int j = 0; j < nx; j++) outs[nout++] = (sp_policy_output){SP_POLICY_OUT_REF, j, ss[j]};
+  for (int j = 0; j < nx * nu; j++) outs[nout++] = (sp_policy_output){SP_POLICY_OUT_GAIN, j, gs[j]};
+  sp_policy_config cfg = {.ctrl = c,
+                          .r0 = r0,
+                          .features = o.features,
+                          .period = o.period,
+                          .nhidden = o.nhidden,
+                          .hidden = o.hidden,
+                          .hidden_act = o.act,
+                          .out_act = o.out_act,
+                          .nout = nout,
+                          .outputs = outs,
+                          .seed = o.seed,
+                          .init_last = o.init_last};
+  return push_policy(L, "lqr", "lqr", &cfg, 2, 3);
+}
+
+static const char* const open_keys[] = {"nx",      "nu",   "u_ff",      "scale",    "hidden", "act",
+                                        "out_act", "seed", "init_last", "features", "period", NULL};
+
+// P.open_loop { nx, nu, u_ff, scale = 1, features = "state", period, ... }: u = u_ff + scale y
+static int l_open_loop(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  spO_check_keys(L, 1, "open_loop", open_keys);
+  lua_settop(L, 1);
+  lua_pushnil(L);
+  lua_pushnil(L);
+  lua_Integer nx = spO_integer(L, 1, "open_loop", "nx", 0);
+  lua_Integer nu = spO_integer(L, 1, "open_loop", "nu", 0);
+  if (nx < 1 || nx > 1024 || nu < 1 || nu > 64)
+    return luaL_error(L,
+                      "bad argument #1 to 'open_loop' (expected nx >= 1 and 1 <= nu <= 64, "
+                      "got nx = %d, nu = %d)",
+                      (int)nx, (int)nu);
+  net_opts o;
+  read_net_opts(L, 1, "open_loop", &o, "state");
+  if (!(o.period > 0))
+    return luaL_error(L,
+                      "bad argument #1 to 'open_loop' (expected period = a positive number of "
+                      "seconds, got none)");
+  double uff[64] = {0}, sc[64];
+  spO_field_vector(L, 1, "open_loop", "u_ff", uff, nu);
+  fill(sc, (int)nu, 1.0);
+  read_scales(L, 1, "open_loop", "scale", sc, (int)nu);
+  sp_policy_output outs[64];
+  for (int j = 0; j < nu; j++) outs[j] = (sp_policy_output){SP_POLICY_OUT_ACTION, j, sc[j]};
+  sp_policy_config cfg = {.nx = (int)nx,
+                          .nu = (int)nu,
+                          .u_ff = uff,
+                          .features = o.features,
+                          .period = o.period,
+                          .nhidden = o.nhidden,
+                          .hidden = o.hidden,
+                          .hidden_act = o.act,
+                          .out_act = o.out_act,
+                          .nout = (int)nu,
+                          .outputs = outs,
+                          .seed = o.seed,
+                          .init_last = o.init_last};
+  return push_policy(L, "open_loop", "open_loop", &cfg, 2, 3);
+}
+
+// ---- methods ------------------------------------------------------------------------------------
+
+sp_policy* spL_checkpolicy(lua_State* L, int arg) {
+  lpolicy* u = luaL_testudata(L, arg, POLICY_MT);
+  if (!u)
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "expected a spinal.policy, got %s", luaL_typename(L, arg)));
+  if (!u->p) luaL_argerror(L, arg, "expected a spinal.policy, got a closed policy");
+  return u->p;
+}
+
+static lpolicy* checklpolicy(lua_State* L, int arg) {
+  spL_checkpolicy(L, arg);
+  return lua_touserdata(L, arg);
+}
+
+static double check_time(lua_State* L, int arg) {
+  double t = luaL_checknumber(L, arg);
+  if (!isfinite(t)) luaL_argerror(L, arg, "expected a finite time in seconds");
+  return t;
+}
+
+static int act_common(lua_State* L, const char* fname, int sample) {
+  lpolicy* u = checklpolicy(L, 1);
+  sp_policy* p = u->p;
+  spO_vector(L, 2, fname, u->buf, p->nx, "a state");
+  double t = check_time(L, 3);
+  int64_t n = p->nu;
+  sp_array* a = spL_newarray(L, 1, &n);
+  if (sample)
+    sp_policy_sample(p, a->data, u->buf, t);
+  else
+    sp_policy_act(p, a->data, u->buf, t);
+  return 1;
+}
+
+static int m_act(lua_State* L) {
+  return act_common(L, "act", 0);
+}
+static int m_sample(lua_State* L) {
+  return act_common(L, "sample", 1);
+}
+
+static int m_jac(lua_State* L) {
+  lpolicy* u = checklpolicy(L, 1);
+  sp_policy* p = u->p;
+  spO_vector(L, 2, "jac", u->buf, p->nx, "a state");
+  double t = check_time(L, 3);
+  int64_t shape[2] = {p->nu, p->nx};
+  sp_array* a = spL_newarray(L, 2, shape);
+  sp_policy_jac_x(p, a->data, u->buf, t);
+  return 1;
+}
+
+static int m_vjp(lua_State* L) {
+  lpolicy* u = checklpolicy(L, 1);
+  sp_policy* p = u->p;
+  spO_vector(L, 2, "vjp", u->buf, p->nx, "a state");
+  double t = check_time(L, 3);
+  spO_vector(L, 4, "vjp", u->buf + p->nx, p->nu, "an action gradient");
+  int64_t nx = p->nx, np = (int64_t)p->nparams;
+  sp_array* gx = spL_newarray(L, 1, &nx);
+  sp_array* gt = spL_newarray(L, 1, &np);
+  sp_policy_vjp(p, gx->data, gt->data, u->buf, t, u->buf + p->nx);
+  return 2;
+}
+
+static int m_features(lua_State* L) {
+  lpolicy* u = checklpolicy(L, 1);
+  sp_policy* p = u->p;
+  spO_vector(L, 2, "features", u->buf, p->nx, "a state");
+  double t = check_time(L, 3);
+  int64_t nf = p->nf;
+  sp_array* a = spL_newarray(L, 1, &nf);
+  sp_policy_features_eval(p, a->data, NULL, u->buf, t);
+  return 1;
+}
+
+static int m_params(lua_State* L) {
+  lpolicy* u = checklpolicy(L, 1);
+  spL_pushview(L, &u->params);
+  return 1;
+}
+
+static int m_grads(lua_State* L) {
+  lpolicy* u = checklpolicy(L, 1);
+  spL_pushview(L, &u->grads);
+  return 1;
+}
+
+static int m_zero_grad(lua_State* L) {
+  lpolicy* u = checklpolicy(L, 1);
+  sp_array_fill(&u->grads, 0);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int m_set_params(lua_State* L) {
+  lpolicy* u = checklpolicy(L, 1);
+  sp_array* a = spL_toarray(L, 2);
+  if (sp_array_size(a) != (int64_t)u->p->nparams)
+    return luaL_argerror(L, 2,
+                         lua_pushfstring(L, "expected %d parameters, got %d", (int)u->p->nparams,
+                                         (int)sp_array_size(a)));
+  double* tmp = lua_newuserdatauv(L, sizeof(double) * u->p->nparams, 0);
+  spO_gather(a, tmp);
+  memcpy(u->params.data, tmp, sizeof(double) * u->p->nparams);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int m_set_noise(lua_State* L) {
+  lpolicy* u = checklpolicy(L, 1);
+  sp_policy* p = u->p;
+  double* s = u->buf;
+  if (lua_type(L, 2) == LUA_TNUMBER) {
+    for (int i = 0; i < p->nu; i++) s[i] = lua_tonumber(L, 2);
+  } else {
+    spO_vector(L, 2, "set_noise", s, p->nu, "noise standard deviations");
+  }
+  lua_Integer seed = luaL_optinteger(L, 3, 0);
+  for (int i = 0; i < p->nu; i++)
+    if (!(s[i] >= 0) || !isfinite(s[i]))
+      return luaL_argerror(L, 2,
+                           lua_pushfstring(L, "expected standard deviations >= 0, got %f", s[i]));
+  sp_policy_set_noise(p, s, (uint64_t)seed);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int m_noise(lua_State* L) {
+  lpolicy* u = checklpolicy(L, 1);
+  int64_t n = u->p->nu;
+  sp_array* a = spL_newarray(L, 1, &n);
+  memcpy(a->data, u->p->sigma, sizeof(double) * n);
+  return 1;
+}
+
+static const char* const rollout_keys[] = {"t0", "explore", NULL};
+
+// pol:rollout(model, x0, steps [, { t0 = 0, explore = false }]) -> { X =, U =, t = } [, message]
+static int m_rollout(lua_State* L) {
+  lpolicy* u = checklpolicy(L, 1);
+  sp_policy* p = u->p;
+  sp_model* m = spL_checkmodel(L, 2);
+  if (m->nx != p->nx || m->nu != p->nu)
+    return luaL_argerror(L, 2,
+                         lua_pushfstring(L,
+                                         "expected a model with nx = %d, nu = %d (the "
+                                         "policy's), got nx = %d, nu = %d",
+                                         p->nx, p->nu, m->nx, m->nu));
+  spO_vector(L, 3, "rollout", u->buf, p->nx, "an initial state");
+  lua_Integer T = luaL_checkinteger(L, 4);
+  if (T < 1 || T > (1 << 26))
+    return luaL_argerror(L, 4, lua_pushfstring(L, "expected a number of steps >= 1, got %I", T));
+  double t0 = 0;
+  int explore = 0;
+  if (!lua_isnoneornil(L, 5)) {
+    luaL_checktype(L, 5, LUA_TTABLE);
+    spO_check_keys(L, 5, "rollout", rollout_keys);
+    t0 = spO_number(L, 5, "rollout", "t0", 0);
+    explore = spO_boolean(L, 5, "rollout", "explore", 0);
+  }
+  lua_settop(L, 5);
+  lua_createtable(L, 0, 3);
+  int64_t sx[2] = {T + 1, p->nx}, su[2] = {T, p->nu}, st = T + 1;
+  sp_array* X = spL_newarray(L, 2, sx);
+  lua_setfield(L, 6, "X");
+  sp_array* U = spL_newarray(L, 2, su);
+  lua_setfield(L, 6, "U");
+  sp_array* tt = spL_newarray(L, 1, &st);
+  lua_setfield(L, 6, "t");
+  sp_trajview tr = sp_trajview_of(X->data, U->data, tt->data, (int)T, p->nx, p->nu);
+  int rc = sp_policy_rollout(&tr, p, m, u->buf, t0, explore);
+  if (rc) {
+    lua_pushfstring(L, "rollout: %s", sp_strerror(rc));
+    return 2;
+  }
+  return 1;
+}
+
+static int m_close(lua_State* L) {
+  lpolicy* u = luaL_checkudata(L, 1, POLICY_MT);
+  sp_policy_free(u->p);  // frees the network; the parameter arrays below outlive it in views
+  u->p = NULL;
+  sp_array_release(&u->params);
+  sp_array_release(&u->grads);
+  return 0;
+}
+
+static int m_tostring(lua_State* L) {
+  lpolicy* u = luaL_checkudata(L, 1, POLICY_MT);
+  if (!u->p) {
+    lua_pushliteral(L, "policy (closed)");
+    return 1;
+  }
+  char net[64 * (SP_MLP_MAXLAYERS + 2)];
+  sp_mlp_describe(u->p->net, net, sizeof net);
+  lua_pushfstring(L, "policy %s (nx %d, nu %d, %d outputs; %s)", u->kind, u->p->nx, u->p->nu,
+                  u->p->nout, net);
+  return 1;
+}
+
+static const luaL_Reg methods[] = {
+    {"act", m_act},
+    {"sample", m_sample},
+    {"jac", m_jac},
+    {"vjp", m_vjp},
+    {"features", m_features},
+    {"params", m_params},
+    {"grads", m_grads},
+    {"zero_grad", m_zero_grad},
+    {"set_params", m_set_params},
+    {"set_noise", m_set_noise},
+    {"noise", m_noise},
+    {"rollout", m_rollout},
+    {"close", m_close},
+    {NULL, NULL},
+};
+
+static int m_index(lua_State* L) {
+  lpolicy* u = luaL_checkudata(L, 1, POLICY_MT);
+  const char* k = luaL_checkstring(L, 2);
+  if (lua_getfield(L, lua_upvalueindex(1), k) != LUA_TNIL) return 1;
+  if (!u->p) return luaL_error(L, "attempt to use a closed policy");
+  const sp_policy* p = u->p;
+  if (!strcmp(k, "nx"))
+    lua_pushinteger(L, p->nx);
+  else if (!strcmp(k, "nu"))
+    lua_pushinteger(L, p->nu);
+  else if (!strcmp(k, "nparams"))
+    lua_pushinteger(L, (lua_Integer)p->nparams);
+  else if (!strcmp(k, "nout"))
+    lua_pushinteger(L, p->nout);
+  else if (!strcmp(k, "nf"))
+    lua_pushinteger(L, p->nf);
+  else if (!strcmp(k, "period"))
+    lua_pushnumber(L, p->period);
+  else if (!strcmp(k, "kind"))
+    lua_pushstring(L, u->kind);
+  else if (!strcmp(k, "controller"))
+    lua_getiuservalue(L, 1, 1);
+  else if (!strcmp(k, "task"))
+    lua_getiuservalue(L, 1, 2);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+static const luaL_Reg functions[] = {
+    {"tracking", l_tracking},
+    {"lqr", l_lqr},
+    {"open_loop", l_open_loop},
+    {NULL, NULL},
+};
+
+int luaopen_spinal_policy(lua_State* L) {
+  luaL_newmetatable(L, POLICY_MT);
+  luaL_newlib(L, methods);
+  lua_pushcclosure(L, m_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, m_close);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, m_close);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, m_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+  luaL_newlib(L, functions);
+  return 1;
+}
