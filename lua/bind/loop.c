@@ -33,6 +33,7 @@
 #include "bind.h"
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
+#include "engine/policy/policy.h"
 #include "hal/log.h"
 #include "hal/safety.h"
 #include "hal/telemetry.h"
@@ -50,7 +51,9 @@ typedef struct source {
 struct lloop {
   sp_loop* loop;  // NULL until created, and after close
   sp_safety* safety;
-  sp_ctrl* ctrl;  // the loop's own controller (source "controller")
+  sp_ctrl* ctrl;          // the loop's own controller (source "controller")
+  sp_policy* pol;         // the policy it drives (source "policy"; the userdata is uservalue 2)
+  const double* pol_src;  // the parameter buffer last copied into the policy's theta
   spL_plant* plant;
   sp_telemetry* tm;
   source src;
@@ -71,6 +74,31 @@ static int act_ctrl(void* user, double* u, const double* x, double t, long k) {
   lloop* o = user;
   const double* p = sp_loop_params(o->loop);
   return sp_ctrl_act(o->ctrl, u, x, p + o->nk, p) == SP_EINVAL;
+}
+
+// the policy source: theta is the loop's parameter vector. At most one swap happens per tick
+// boundary (sp_loop_set_params waits for the previous one), so a new front buffer is a new
+// pointer: it is copied into the policy's own theta once, in the tick, without allocating.
+static int act_policy(void* user, double* u, const double* x, double t, long k) {
+  (void)k;
+  lloop* o = user;
+  const double* p = sp_loop_params(o->loop);
+  if (p != o->pol_src) {
+    memcpy(sp_policy_params(o->pol), p, sizeof(double) * (size_t)o->np);
+    o->pol_src = p;
+  }
+  return sp_policy_act(o->pol, u, x, t) == SP_EINVAL;
+}
+
+static int act_policy_sample(void* user, double* u, const double* x, double t, long k) {
+  (void)k;
+  lloop* o = user;
+  const double* p = sp_loop_params(o->loop);
+  if (p != o->pol_src) {
+    memcpy(sp_policy_params(o->pol), p, sizeof(double) * (size_t)o->np);
+    o->pol_src = p;
+  }
+  return sp_policy_sample(o->pol, u, x, t) == SP_EINVAL;
 }
 
 // a private copy of controller c (same class, gains, limits), or NULL with *why set
@@ -231,18 +259,28 @@ static int l_new(lua_State* L) {
                   lua_pushfstring(L, "expected a configured plant, got one %s",
                                   sp_plant_state_name(p->state)));
 
-  // the policy source: a controller
+  // the policy source: a controller, or a policy (spinal.policy)
+  lua_getfield(L, 2, "policy");
+  int ipol = lua_gettop(L);
+  sp_policy* pol = lua_isnil(L, ipol) ? NULL : spL_checkpolicy(L, ipol);
   lua_getfield(L, 2, "controller");
   int ictrl = lua_gettop(L);
-  if (lua_isnil(L, ictrl)) luaL_argerror(L, 2, "field 'controller': expected a spinal.ctrl");
-  sp_ctrl* c = spL_checkctrl(L, ictrl);
-  if (c->nx != nx || c->nu != nu)
+  if (!pol && lua_isnil(L, ictrl))
+    luaL_argerror(L, 2, "field 'controller': expected a spinal.ctrl (or field 'policy')");
+  if (pol && !lua_isnil(L, ictrl))
+    luaL_argerror(L, 2, "expected field 'controller' or field 'policy', got both");
+  sp_ctrl* c = pol ? NULL : spL_checkctrl(L, ictrl);
+  int cnx = pol ? pol->nx : c->nx, cnu = pol ? pol->nu : c->nu;
+  if (cnx != nx || cnu != nu)
     luaL_argerror(L, 2,
                   lua_pushfstring(L,
-                                  "field 'controller': expected a controller for %d states and %d "
-                                  "actions (the plant's), got %d and %d",
-                                  nx, nu, c->nx, c->nu));
-  int nr = c->nr, nk = c->nk, np = nk + nr;
+                                  "field '%s': expected a %s for %d states and %d actions (the "
+                                  "plant's), got %d and %d",
+                                  pol ? "policy" : "controller", pol ? "policy" : "controller", nx,
+                                  nu, cnx, cnu));
+  if (pol && pol->nparams > (1u << 24)) luaL_argerror(L, 2, "field 'policy': too many parameters");
+  int nr = pol ? 0 : c->nr, nk = pol ? (int)pol->nparams : c->nk, np = nk + nr;
+  int explore = field_bool(L, 2, "explore");
 
   // every option checked before anything is built
   double rate = field_num(L, 2, 2, "rate", caps->rate_hz);
@@ -262,9 +300,11 @@ static int l_new(lua_State* L) {
   const char* robot = lua_tostring(L, -1);  // kept on the stack
   double* d = scratch(L, (size_t)np + 5 * (size_t)nu);
   double *params = d, *safe = d + np, *umin = safe + nu, *umax = umin + nu, *rmax = umax + nu;
-  memcpy(params, c->K, sizeof(double) * (size_t)nk);
-  field_vec(L, 2, 2, "gains", nk, params, 1);
-  field_vec(L, 2, 2, "reference", nr, params + nk, 1);
+  memcpy(params, pol ? sp_policy_params(pol) : c->K, sizeof(double) * (size_t)nk);
+  if (!pol) {
+    field_vec(L, 2, 2, "gains", nk, params, 1);
+    field_vec(L, 2, 2, "reference", nr, params + nk, 1);
+  }
   if (lua_getfield(L, 2, "safety") != LUA_TTABLE)
     luaL_argerror(L, 2,
                   lua_pushfstring(L,
@@ -292,7 +332,8 @@ static int l_new(lua_State* L) {
   o->nk = nk;
   o->np = np;
   o->rate = rate;
-  o->src = (source){"controller", act_ctrl};
+  o->src = pol ? (source){"policy", explore ? act_policy_sample : act_policy}
+               : (source){"controller", act_ctrl};
   snprintf(o->robot, sizeof o->robot, "%s", robot ? robot : caps->robot);
   char msg[256];
   const char* why = NULL;
@@ -300,7 +341,12 @@ static int l_new(lua_State* L) {
   if (!o->shadow) return spL_raise(L, SP_ENOMEM, "loop");
   o->scratch = o->shadow + np;
   memcpy(o->shadow, params, sizeof(double) * (size_t)np);
-  if (!(o->ctrl = copy_ctrl(c, &why)))
+  if (pol) {
+    // the policy object itself runs in the loop; the loop keeps its userdata alive
+    o->pol = pol;
+    lua_pushvalue(L, ipol);
+    lua_setiuservalue(L, io, 2);
+  } else if (!(o->ctrl = copy_ctrl(c, &why)))
     return luaL_argerror(L, 2,
                          lua_pushfstring(L, "field 'controller': %s (%s)", why, c->cls->name));
   sp_safety_config sc = {.nx = nx,
@@ -491,6 +537,7 @@ static int m_close(lua_State* L) {
   o->safety = NULL;
   sp_ctrl_free(o->ctrl);
   o->ctrl = NULL;
+  o->pol = NULL;
   sp_free(o->shadow);
   o->shadow = NULL;
   if (o->plant) {
@@ -673,8 +720,14 @@ static int gain_index(const sp_ctrl* c, const char* name, int* count) {
 
 // set_gains(K): nk numbers (an LQR gain as a nu x nx matrix), or named gains { kx = 0.5 } that
 // change only those; applied between two ticks
+static void check_ctrl_source(lua_State* L, lloop* o, const char* what) {
+  if (!o->ctrl)
+    luaL_error(L, "loop:%s(): this loop runs a policy; use loop:set_params(theta)", what);
+}
+
 static int m_set_gains(lua_State* L) {
   lloop* o = checkloop(L, 1);
+  check_ctrl_source(L, o, "set_gains");
   lua_settop(L, 2);
   luaL_checkany(L, 2);
   double* K = o->scratch;  // nx + nu + np >= nk
@@ -718,12 +771,32 @@ static int m_gains(lua_State* L) {
 
 static int m_set_reference(lua_State* L) {
   lloop* o = checkloop(L, 1);
+  check_ctrl_source(L, o, "set_reference");
   lua_settop(L, 2);
   double* r = o->scratch;
   check_vec(L, 2, 2, o->nr, r, "a reference");
   memcpy(o->shadow + o->nk, r, sizeof(double) * (size_t)o->nr);
   send_params(L, o, "loop:set_reference()");
   lua_settop(L, 1);
+  return 1;
+}
+
+// set_params(p): the whole parameter vector (a policy's theta; a controller's K then r), applied
+// between two ticks
+static int m_set_params(lua_State* L) {
+  lloop* o = checkloop(L, 1);
+  lua_settop(L, 2);
+  double* d = o->scratch;  // nx + nu + np doubles
+  check_vec(L, 2, 2, o->np, d, "parameters");
+  memcpy(o->shadow, d, sizeof(double) * (size_t)o->np);
+  send_params(L, o, "loop:set_params()");
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int m_params(lua_State* L) {
+  lloop* o = checkloop(L, 1);
+  push_vec(L, o->shadow, o->np);
   return 1;
 }
 
@@ -875,8 +948,9 @@ static int m_tostring(lua_State* L) {
                      : have && (flags & SP_FLAG_HELD)             ? "running, held (safe command)"
                      : have && (flags & SP_FLAG_SAFE)             ? "running, safe command (fault)"
                                                                   : "running, policy acting";
-  lua_pushfstring(L, "spinal.loop %s on %s at %f Hz, %s controller: %s", o->robot,
-                  sp_plant_capabilities(o->plant->p)->backend, o->rate, o->ctrl->cls->name, what);
+  lua_pushfstring(L, "spinal.loop %s on %s at %f Hz, %s: %s", o->robot,
+                  sp_plant_capabilities(o->plant->p)->backend, o->rate,
+                  o->ctrl ? o->ctrl->cls->name : "policy", what);
   return 1;
 }
 
@@ -930,6 +1004,8 @@ static const luaL_Reg methods[] = {
     {"gains", m_gains},
     {"set_reference", m_set_reference},
     {"reference", m_reference},
+    {"set_params", m_set_params},
+    {"params", m_params},
     {"record", m_record},
     {"recording", m_recording},
     {"save", m_save},

@@ -58,7 +58,7 @@ function M.banner(s)
       loop.rate, r.controller.name, fmt_vec(r.safety.safe, r.nu)),
     string.format("  safety %s; watchdog %g s; on fault: %s", table.concat(lim, ", "),
       r.safety.watchdog or 0, r.safety.on_fault),
-    "  globals robot, plant, loop, estop(), sleep(s)",
+    "  globals robot, plant, loop, estop(), sleep(s), switch(policy or controller)",
     "    loop:resume()        the controller acts       loop:hold()      back to the safe command",
     "    estop() or Ctrl-C    e-stop, latched           loop:clear()     release it",
     "    loop:state()  loop:stats()  loop.faults        loop:set_gains{...}  loop:reset(x0)",
@@ -99,14 +99,46 @@ function M.open(path, uri)
   -- the prompt's thread yields to the control thread: a long command cannot crowd it out
   if M.nice and M.nice > 0 then host.lower_priority(M.nice) end
   local s = { robot = robot, plant = plant, loop = loop, uri = uri or robot.default_plant,
-              was_running = true }
+              was_running = true, cpu = cpu }
   M.session = s
   _G.robot, _G.plant, _G.loop = robot, plant, loop
-  _G.estop, _G.sleep = M.estop, host.sleep
+  _G.estop, _G.sleep, _G.switch = M.estop, host.sleep, M.switch
   M.install_commands()
   io.stdout:write(M.banner(s), "\n")
   io.stdout:flush()
   return s
+end
+
+-- switch(src): run another policy source: a spinal.policy or a spinal.ctrl (reference: opts.reference
+-- or the robot's). The old loop stops (safe command; an open recording is saved first), the new
+-- one starts HELD; the global loop is the new one.
+function M.switch(src, opts)
+  local s = M.session
+  if not s then error("no live session", 2) end
+  opts = opts or {}
+  local is_policy = getmetatable(src) and getmetatable(src).__name == "spinal.policy"
+  local cfg = { safety = s.robot.safety, rate = s.robot.rate, robot = s.robot.name,
+                cpu = s.cpu, explore = opts.explore }
+  if is_policy then cfg.policy = src else
+    cfg.controller, cfg.reference = src, opts.reference or s.robot.reference
+  end
+  local old = s.loop
+  if old:recording().state ~= "idle" then M.after_line_save(s) end
+  old:stop()
+  old:close()
+  s.loop = require("spinal.loop").new(s.plant, cfg)
+  s.loop:start()
+  _G.loop = s.loop
+  return s.loop
+end
+
+-- save a running or finished recording of the session's loop to the autosave directory
+function M.after_line_save(s)
+  local dir = string.format("%s/%s-%s", M.autosave, s.robot.name, os.date "!%Y%m%d-%H%M%S")
+  host.mkdir(M.autosave)
+  local d, n = s.loop:save(dir, false)
+  if d then io.stdout:write(string.format("recording saved: %s (%d ticks)\n", d, n)) end
+  return d, n
 end
 
 -- the global estop(): latch the e-stop now; the safe command goes out at the next tick
@@ -182,13 +214,7 @@ function M.after_line()
     local f = s.loop.faults
     io.stdout:write(string.format("loop stopped by a fault: %s at t = %.3f s (%s); the safe "
       .. "command was sent\n", f.first, f.first_t or 0, f.why))
-    local rec = s.loop:recording()
-    if rec.state ~= "idle" then
-      local dir = string.format("%s/%s-%s", M.autosave, s.robot.name, os.date "!%Y%m%d-%H%M%S")
-      host.mkdir(M.autosave)
-      local d, n = s.loop:save(dir, false)
-      if d then io.stdout:write(string.format("recording saved: %s (%d ticks)\n", d, n)) end
-    end
+    if s.loop:recording().state ~= "idle" then M.after_line_save(s) end
     io.stdout:flush()
   end
   s.was_running = running

@@ -186,11 +186,20 @@ if m:
 check(re.search(r"loop stopped \(end of session\): safe command sent", s.out) is not None,
       "the session ends with the loop stopped in its safe command")
 
-# ---- SIGTERM ------------------------------------------------------------------------------------
+# ---- switch to a learned policy (spinal.policy), then SIGTERM -----------------------------------
 s = Pipe()
 s.expect("HELD")
-s.send("loop:resume()")
-s.ask("1")
+s.send('P, ctrl = require "spinal.policy", require "spinal.ctrl"')
+s.send("pol = P.lqr { controller = ctrl.lqr(robot.controller:gains():reshape(2, 4)), period = 3, "
+       "hidden = { 8 } }")
+s.send("switch(pol)")
+st = s.ask('loop.policy .. " " .. tostring(loop:state().held)')
+check(st == "policy true", "switch(policy) restarts the loop held with the policy")
+s.send("loop:reset { 0.15, -0.1, 0, 0 }:resume()")
+s.send("sleep(1.5)")
+st = s.ask('(function() local x = loop:state().x return math.abs(x[1]) < 0.05 and '
+           'math.abs(x[2]) < 0.05 end)()')
+check(st == "true", "the policy (nominal LQR inside) holds the pendulum up")
 s.p.send_signal(signal.SIGTERM)
 code = s.finish()
 check(code == 143 and "loop stopped (SIGTERM): safe command sent" in s.out,

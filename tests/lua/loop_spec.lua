@@ -154,6 +154,36 @@ describe("spinal.loop", function()
     plant:close()
   end)
 
+  it("runs a spinal.policy, whose parameters swap in whole between ticks", function()
+    local robot = robot_lib.load(PENDULUM)
+    local plant = assert(robot:open())
+    local P, ctrl = require "spinal.policy", require "spinal.ctrl"
+    local pol = P.lqr { controller = ctrl.lqr(robot.controller:gains():reshape(2, 4)), period = 3,
+                        hidden = { 8 }, seed = 2 }
+    assert.error_matches(function()
+      live.new(plant, { policy = pol, controller = robot.controller, safety = robot.safety })
+    end, "got both")
+    local loop = live.new(plant, { policy = pol, safety = robot.safety })
+    assert.equal("policy", loop.policy)
+    assert.equal(pol.nparams, #loop:params())
+    loop:start()
+    loop:reset { 0.15, -0.1, 0, 0 }
+    loop:resume()
+    host.sleep(1.5)
+    local x = loop:state().x
+    -- a zero last layer: the policy is the nominal LQR, which balances
+    assert.is_true(math.abs(x[1]) < 0.05 and math.abs(x[2]) < 0.05, tostring(x))
+    assert.is_true(pol:params():sum() ~= 0)
+    loop:set_params(loop:params() * 0)
+    host.sleep(0.1)
+    assert.equal(0, pol:params():abs():sum())   -- the loop copied the new theta into the policy
+    assert.error_matches(function() loop:set_params { 1, 2 } end,
+      "expected parameters of " .. pol.nparams .. " numbers, got 2")
+    assert.error_matches(function() loop:set_gains { 1 } end, "runs a policy")
+    loop:close()
+    plant:close()
+  end)
+
   it("streams telemetry JSON to a UDP port", function()
     local _, plant, loop = open()
     loop:start()
