@@ -5,21 +5,22 @@
 //   local live = require "spinal.loop"
 //   local loop = live.new(plant, { controller = robot.controller, reference = robot.reference,
 //                                  safety = robot.safety, rate = robot.rate, robot = robot.name })
+//   -- or { policy = pol, explore = false, safety = ... } for a spinal.policy
 //   loop:start()                 -- the control thread runs, HELD: the safe command goes out
 //   loop:resume()  loop:hold()  loop:estop()  loop:clear()  loop:stop()  loop:close()
 //   loop:state()                 -- { k, t, x, u, flags, held, safe, estop, running }
 //   loop:stats()                 -- ticks, missed deadlines, jitter p50/p99/max (us), rates, ...
 //   loop:set_gains(K)  loop:gains()  loop:set_reference(r)  loop:reference()
+//   loop:set_params(p)  loop:params()     -- the whole vector (a policy's theta)
 //   loop:reset(x0)               -- reset a simulated plant at a tick boundary
 //   loop:record(seconds)  loop:recording()  loop:save(dir)   -- every tick, NPY + CSV
 //   loop:telemetry { host = "127.0.0.1", port = 9870, rate = 50 }   loop:telemetry(false)
 //   loop.faults  loop.running  loop.rate  loop.nx  loop.nu  loop.robot
 //
 // The policy is a source with a C act function and a flat parameter vector; Lua never runs inside
-// a tick. The one source today is a controller of spinal.ctrl (u = kappa(x, r, K), parameters
-// (K, r)); the loop runs its own copy of the controller, so calling the robot's controller from
-// Lua never races with the control thread. A learned policy (spinal.policy) plugs in as another
-// source: its act and its parameter vector theta.
+// a tick. Sources: a controller of spinal.ctrl (u = kappa(x, r, K), parameters (K, r)), run as the
+// loop's own copy so calling the robot's controller from Lua never races with the control thread;
+// or a policy of spinal.policy (parameters theta), which the loop drives itself.
 #include "hal/loop.h"
 
 #include <errno.h>

@@ -6,7 +6,8 @@
 --   live.open(path, uri)      -> session, or nil, message (nothing started on failure)
 --   live.interrupt(second)    Ctrl-C at an empty prompt: e-stop (second == true: leaving)
 --   live.close(reason)        the safe stop; returns the directory of a saved recording, if any
--- Everything else is Lua a user can call from the prompt (docs/cli.md, "The REPL on the robot").
+--   live.after_line()         after each line: announce a loop a fault stopped, save its recording
+-- Everything else is Lua a user can call from the prompt (estop, switch) (docs/cli.md, "The REPL on the robot").
 local M = {}
 
 local host = require "spinal.host"
