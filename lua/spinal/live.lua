@@ -7,7 +7,8 @@
 --   live.interrupt(second)    Ctrl-C at an empty prompt: e-stop (second == true: leaving)
 --   live.close(reason)        the safe stop; returns the directory of a saved recording, if any
 --   live.after_line()         after each line: announce a loop a fault stopped, save its recording
--- Everything else is Lua a user can call from the prompt (estop, switch) (docs/cli.md, "The REPL on the robot").
+-- Everything else is Lua a user can call from the prompt (estop, switch; docs/cli.md, "The REPL
+-- on the robot").
 local M = {}
 
 local host = require "spinal.host"
@@ -110,9 +111,9 @@ function M.open(path, uri)
   return s
 end
 
--- switch(src): run another policy source: a spinal.policy or a spinal.ctrl (reference: opts.reference
--- or the robot's). The old loop stops (safe command; an open recording is saved first), the new
--- one starts HELD; the global loop is the new one.
+-- switch(src): run another policy source: a spinal.policy or a spinal.ctrl (reference:
+-- opts.reference or the robot's). The old loop stops (safe command; an open recording is saved
+-- first), the new one starts HELD; the global loop is the new one.
 function M.switch(src, opts)
   local s = M.session
   if not s then error("no live session", 2) end

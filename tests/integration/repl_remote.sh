@@ -21,17 +21,22 @@ set +e
 code=$?
 set -e
 check "a non-loopback --listen is refused (exit 2) before the robot starts" \
-  '[ $code = 2 ] && grep -q "not a loopback address" "$WORK/any.err" && ! grep -q "on the robot" "$WORK/any.out"'
+  '[ $code = 2 ] && grep -q "not a loopback address" "$WORK/any.err" &&
+   ! grep -q "on the robot" "$WORK/any.out"'
 
 for where in tcp unix; do
   if [ $where = tcp ]; then LISTEN=tcp://127.0.0.1:0; else LISTEN=unix:$WORK/repl.sock; fi
   "$BIN" repl "$ROBOT" --listen "$LISTEN" > "$WORK/srv.out" 2> "$WORK/srv.err" < /dev/null &
   SERVER=$!
-  for i in $(seq 100); do grep -q "^remote REPL on" "$WORK/srv.out" 2>/dev/null && break; sleep 0.05; done
+  for i in $(seq 100); do
+    grep -q "^remote REPL on" "$WORK/srv.out" 2>/dev/null && break
+    sleep 0.05
+  done
   ADDR=$(sed -n 's/^remote REPL on \([^,]*\),.*/\1/p' "$WORK/srv.out")
   TOKEN=$(cat "$WORK/token")
   check "$where: the server prints its address and token; the token file is 0600" \
-    '[ -n "$ADDR" ] && [ ${#TOKEN} = 32 ] && grep -q "token $TOKEN" "$WORK/srv.out" && [ "$(stat -c %a "$WORK/token")" = 600 ]'
+    '[ -n "$ADDR" ] && [ ${#TOKEN} = 32 ] && grep -q "token $TOKEN" "$WORK/srv.out" &&
+     [ "$(stat -c %a "$WORK/token")" = 600 ]'
   if [ $where = unix ]; then
     check "unix: the socket file is 0600" '[ "$(stat -c %a "$WORK/repl.sock")" = 600 ]'
   fi
@@ -39,11 +44,14 @@ for where in tcp unix; do
   out=$(printf 'loop\n' | "$BIN" repl --connect "$ADDR" --token 0123456789abcdef0123456789abcdef)
   check "$where: a wrong token is refused" '[ "$out" = "spinal: bad token" ]'
 
-  out=$(printf 'loop:reset{0.1,0,0,0}:resume()\nsleep(0.3)\nerror("boom")\nprint(loop:state().held, loop.running)\n' \
-        | "$BIN" repl --connect "$ADDR" --token "$TOKEN" 2>&1)
+  session='loop:reset{0.1,0,0,0}:resume()\nsleep(0.3)\nerror("boom")\n'
+  session+='print(loop:state().held, loop.running)\n'
+  out=$(printf "$session" | "$BIN" repl --connect "$ADDR" --token "$TOKEN" 2>&1)
   check "$where: a client with the token gets the banner and the REPL, errors included" \
-    'grep -q "on the robot: double_pendulum" <<<"$out" && grep -q "boom" <<<"$out" && grep -q "^false	true$" <<<"$out"'
-  out=$(printf 'print(loop:state().held, loop.running)\n' | "$BIN" repl --connect "$ADDR" --token "$TOKEN" 2>&1)
+    'grep -q "on the robot: double_pendulum" <<<"$out" && grep -q "boom" <<<"$out" &&
+     grep -q "^false	true$" <<<"$out"'
+  out=$(printf 'print(loop:state().held, loop.running)\n' |
+        "$BIN" repl --connect "$ADDR" --token "$TOKEN" 2>&1)
   check "$where: when a client leaves the loop is held (safe command), still running" \
     'grep -q "^true	true$" <<<"$out" && grep -q "client left; the loop is held" "$WORK/srv.err"'
 
@@ -54,6 +62,7 @@ for where in tcp unix; do
   set -e
   SERVER=
   check "$where: SIGTERM: safe stop, exit 143, token file removed" \
-    '[ $code = 143 ] && grep -q "loop stopped (SIGTERM): safe command sent" "$WORK/srv.out" && [ ! -e "$WORK/token" ]'
+    '[ $code = 143 ] && grep -q "loop stopped (SIGTERM): safe command sent" "$WORK/srv.out" &&
+     [ ! -e "$WORK/token" ]'
 done
 exit $fail

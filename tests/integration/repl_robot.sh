@@ -122,8 +122,8 @@ ok_window = False
 for attempt in range(2):
     idle = window("sleep(2)")
     busy = window("do local t = spinal.host.clock() while spinal.host.clock() - t < 2 do end end")
-    print("  idle 2 s: %d ticks, %d missed deadlines; busy 2 s: %d ticks, %d missed, jitter p99 %d us"
-          % (idle[0], idle[1], busy[0], busy[1], busy[2]))
+    print("  idle 2 s: %d ticks, %d missed deadlines; busy 2 s: %d ticks, %d missed, "
+          "jitter p99 %d us" % (idle[0], idle[1], busy[0], busy[1], busy[2]))
     if busy[0] >= 190 and busy[1] <= idle[1] + 2:
         ok_window = True
         break

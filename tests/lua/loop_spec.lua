@@ -71,7 +71,7 @@ describe("spinal.loop", function()
     plant:close()
   end)
 
-  it("e-stop sends the safe command in the next tick, names the cause and stops the loop", function()
+  it("e-stop sends the safe command at the next tick, names the cause, stops the loop", function()
     local _, plant, loop = open()
     loop:start()
     loop:reset { 0.1, 0, 0, 0 }
