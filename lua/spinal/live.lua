@@ -231,6 +231,13 @@ function M.client_left()
   local s = M.session
   if not s then return end
   pcall(s.loop.hold, s.loop)
+  -- the hold takes effect at the next tick: say so once it has
+  local t0 = host.clock()
+  while s.loop.running and host.clock() - t0 < 1 do
+    local st = s.loop:state()
+    if st and st.held then break end
+    host.sleep(0.002)
+  end
   io.stderr:write("spinal repl: client left; the loop is held (safe command)\n")
   io.stderr:flush()
 end
