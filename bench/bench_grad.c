@@ -88,6 +88,19 @@ int main(int argc, char** argv) {
   qsort(times, (size_t)reps, sizeof(double), cmp);
   printf("feedback_grad_car_1075_64x64 %.4f\n", times[reps / 2]);
 
+  // one control tick's policy work: the car policy's act (features, 64-64 MLP, tracker)
+  {
+    double u[2], x[4] = {0.3, -0.2, 2.0, 1.0};
+    const int n = 20000;
+    for (int r = 0; r < reps; r++) {
+      double t0 = now_ms();
+      for (int i = 0; i < n; i++) sp_policy_act(p, u, x, 0.02 * i);
+      times[r] = (now_ms() - t0) * 1000.0 / n;  // microseconds per act
+    }
+    qsort(times, (size_t)reps, sizeof(double), cmp);
+    printf("{\"name\":\"policy_act_car_64x64\",\"us\":%.3f}\n", times[reps / 2]);
+  }
+
   // a whole learning run: 16 rollouts and gradients, 15 Adam steps (the car_figure8 loop)
   int runs = reps < 5 ? reps : 5;
   sp_optim_config oc = sp_optim_adam_config(3e-3);

@@ -160,6 +160,17 @@ void sp_log_clear(sp_log* g) {
   g->n = 0;
 }
 
+void sp_log_truncate(sp_log* g, long n) {
+  if (n >= 0 && n < g->n) g->n = n;
+}
+
+long sp_log_discard(sp_log* g) {
+  size_t tl = atomic_load_explicit(&g->tail, memory_order_relaxed);
+  size_t h = atomic_load_explicit(&g->head, memory_order_acquire);
+  atomic_store_explicit(&g->tail, h, memory_order_release);
+  return (long)(h - tl);
+}
+
 uint64_t sp_log_overflows(const sp_log* g) {
   return atomic_load(&((sp_log*)g)->overflows);
 }

@@ -38,6 +38,11 @@ const double* sp_log_x(const sp_log* g);        // (count x nx)
 const double* sp_log_u(const sp_log* g);        // (count x nu)
 // Forget the drained samples (the ring and the overflow count are untouched).
 void sp_log_clear(sp_log* g);
+// Consumer side: keep only the first n drained samples (no-op when there are fewer).
+void sp_log_truncate(sp_log* g, long n);
+// Consumer side: drop every sample waiting in the ring without storing it (the arrays are not
+// touched); returns the number dropped. For a consumer that is not recording.
+long sp_log_discard(sp_log* g);
 
 // Samples waiting in the ring (either side; exact on the consumer side).
 size_t sp_log_pending(const sp_log* g);

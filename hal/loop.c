@@ -4,12 +4,14 @@
 // Real-time pacing follows the usual cyclic-executive pattern for Linux (e.g. the PREEMPT_RT
 // "cyclictest" tool): absolute deadlines t0 + k T on CLOCK_MONOTONIC slept to with
 // clock_nanosleep(TIMER_ABSTIME); on an overrun the missed deadlines are skipped and counted.
+#define _GNU_SOURCE  // cpu_set_t and sched_setaffinity, for pin_cpu
 #include "hal/loop.h"
 
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,7 +23,7 @@
 #define QUEUE_CAP 64  // power of two
 #define HIST_US 2000  // jitter histogram: 1 us buckets, the last one collects everything above
 
-enum { CMD_HOLD = 1, CMD_RESUME = 2, CMD_PARAMS = 3 };
+enum { CMD_HOLD = 1, CMD_RESUME = 2, CMD_PARAMS = 3, CMD_RESET = 4 };
 
 typedef atomic_uint_fast64_t counter;
 
@@ -35,9 +37,18 @@ struct sp_loop {
   int64_t period_ns;
   char robot[64];
 
-  // one allocation: x, x_last, x_final (nx), u_pol, u_out (nu), params[0], params[1] (np)
+  // one allocation: x, x_last, x_final, x_reset (nx), u_pol, u_out (nu), params[0], params[1] (np)
   double* mem;
-  double *x, *x_last, *x_final, *u_pol, *u_out, *params[2];
+  double *x, *x_last, *x_final, *x_reset, *u_pol, *u_out, *params[2];
+
+  // plant resets at a tick boundary, and the timestamp offset that keeps the plant clock rising
+  int reset_has_x0;
+  atomic_int reset_pending, reset_rc;
+  int64_t ts_offset, ts_seen;
+
+  // recording on request: state (sp_loop_rec), ticks wanted (0: open-ended), samples kept
+  atomic_int rec_state;
+  atomic_long rec_want, rec_count;
 
   // control-thread state
   int have_state, held, have_final;
@@ -145,7 +156,7 @@ int sp_loop_new(sp_loop** out, sp_plant* plant, sp_safety* safety, const sp_loop
   l->dt = 1.0 / rate;
   l->period_ns = (int64_t)llround(1e9 / rate);
   snprintf(l->robot, sizeof l->robot, "%s", c->robot ? c->robot : caps->robot);
-  size_t nd = 3 * (size_t)l->nx + 2 * (size_t)l->nu + 2 * (size_t)l->np;
+  size_t nd = 4 * (size_t)l->nx + 2 * (size_t)l->nu + 2 * (size_t)l->np;
   l->mem = sp_calloc(nd ? nd : 1, sizeof(double));
   size_t cap = c->log_capacity ? c->log_capacity : (size_t)fmax(4096, 2 * rate);
   l->latest = sp_calloc(3 + (size_t)l->nx + (size_t)l->nu, sizeof(counter));
@@ -161,7 +172,8 @@ int sp_loop_new(sp_loop** out, sp_plant* plant, sp_safety* safety, const sp_loop
   l->x = d;
   l->x_last = d + l->nx;
   l->x_final = d + 2 * l->nx;
-  l->u_pol = d + 3 * l->nx;
+  l->x_reset = d + 3 * l->nx;
+  l->u_pol = d + 4 * l->nx;
   l->u_out = l->u_pol + l->nu;
   l->params[0] = l->u_out + l->nu;
   l->params[1] = l->params[0] + l->np;
@@ -177,6 +189,11 @@ int sp_loop_new(sp_loop** out, sp_plant* plant, sp_safety* safety, const sp_loop
   atomic_init(&l->log_stop, 0);
   atomic_init(&l->sched_fifo, 0);
   atomic_init(&l->latest_seq, 0);
+  atomic_init(&l->reset_pending, 0);
+  atomic_init(&l->reset_rc, 0);
+  atomic_init(&l->rec_state, SP_LOOP_REC_IDLE);
+  atomic_init(&l->rec_want, 0);
+  atomic_init(&l->rec_count, 0);
   reset_stats(l);
   *out = l;
   return 0;
@@ -193,6 +210,15 @@ void sp_loop_free(sp_loop* l) {
 }
 
 // ---- command queue ----------------------------------------------------------------------------
+
+// reset the plant (control thread, or any thread while stopped); a plant clock that restarts is
+// offset past the last timestamp seen, so the next state still counts as new
+static void do_reset(sp_loop* l) {
+  int rc = sp_plant_reset(l->plant, l->reset_has_x0 ? l->x_reset : NULL);
+  if (!rc) l->ts_offset = l->ts_seen + 1;
+  atomic_store_explicit(&l->reset_rc, rc, memory_order_relaxed);
+  atomic_store_explicit(&l->reset_pending, 0, memory_order_release);
+}
 
 static int push_cmd(sp_loop* l, int cmd) {
   pthread_mutex_lock(&l->q_lock);
@@ -223,6 +249,9 @@ static void apply_cmds(sp_loop* l) {
       case CMD_PARAMS:
         atomic_store_explicit(&l->front, 1 - atomic_load(&l->front), memory_order_release);
         atomic_store_explicit(&l->swap_pending, 0, memory_order_release);
+        break;
+      case CMD_RESET:
+        do_reset(l);
         break;
     }
   }
@@ -259,6 +288,44 @@ int sp_loop_set_params(sp_loop* l, const double* p, int n) {
   int rc = push_cmd(l, CMD_PARAMS);
   if (rc) atomic_store(&l->swap_pending, 0);
   return rc;
+}
+
+// wait (non-RT side, up to 1 s) until *flag drops to 0; SP_ETIMEOUT otherwise
+static int wait_clear(atomic_int* flag) {
+  for (int i = 0; atomic_load_explicit(flag, memory_order_acquire); i++) {
+    if (i == 20000) return SP_ETIMEOUT;
+    struct timespec ts = {0, 50000};
+    nanosleep(&ts, NULL);
+  }
+  return 0;
+}
+
+int sp_loop_reset_plant(sp_loop* l, const double* x0) {
+  if (!l) return SP_EINVAL;
+  int rc = wait_clear(&l->reset_pending);
+  if (rc) return rc;
+  if (x0) memcpy(l->x_reset, x0, (size_t)l->nx * sizeof(double));
+  l->reset_has_x0 = x0 != NULL;
+  if (!atomic_load(&l->running)) {
+    do_reset(l);
+  } else {
+    atomic_store_explicit(&l->reset_pending, 1, memory_order_release);
+    if ((rc = push_cmd(l, CMD_RESET))) {
+      atomic_store(&l->reset_pending, 0);
+      return rc;
+    }
+    // a loop that stops meanwhile never takes the command: do it here once it has stopped
+    for (int i = 0; atomic_load_explicit(&l->reset_pending, memory_order_acquire); i++) {
+      if (!atomic_load(&l->running)) {
+        do_reset(l);
+        break;
+      }
+      if (i == 20000) return SP_ETIMEOUT;
+      struct timespec ts = {0, 50000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  return atomic_load(&l->reset_rc);
 }
 
 const double* sp_loop_params(const sp_loop* l) {
@@ -333,6 +400,8 @@ static int tick(sp_loop* l, double t, uint32_t extra) {
   uint32_t status = 0;
   int rrc = sp_plant_read(l->plant, l->x, &ts, &status);
   int64_t t1 = now_ns();
+  ts += l->ts_offset;
+  if (!rrc && ts > l->ts_seen) l->ts_seen = ts;
   if (!rrc) {
     memcpy(l->x_last, l->x, (size_t)l->nx * sizeof(double));
     l->have_state = 1;
@@ -421,6 +490,13 @@ int sp_loop_run(sp_loop* l, long steps) {
 
 static void* ctl_main(void* arg) {
   sp_loop* l = arg;
+  if (l->cfg.pin_cpu > 0 && l->cfg.pin_cpu <= CPU_SETSIZE) {
+    // best effort: a CPU that is not ours leaves the thread where it is
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(l->cfg.pin_cpu - 1, &set);
+    sched_setaffinity(0, sizeof set, &set);
+  }
   int64_t period = l->period_ns;
   int64_t t0 = now_ns() + period;  // first deadline one period from now
   double t_base = l->t_next;
@@ -472,16 +548,98 @@ static void* ctl_main(void* arg) {
   return NULL;
 }
 
+// one pass of the log consumer in record-on-request mode; final: the loop has stopped
+static void record_step(sp_loop* l, int final) {
+  sp_log* g = l->log;
+  int st = atomic_load_explicit(&l->rec_state, memory_order_acquire);
+  if (st == SP_LOOP_REC_REQUESTED) {
+    // start from the ticks after the request: older ones are dropped
+    sp_log_discard(g);
+    sp_log_clear(g);
+    atomic_store(&l->rec_count, 0);
+    st = SP_LOOP_REC_RECORDING;
+    atomic_store_explicit(&l->rec_state, st, memory_order_release);
+  }
+  if (st != SP_LOOP_REC_RECORDING && st != SP_LOOP_REC_STOPPING) {
+    sp_log_discard(g);
+    return;
+  }
+  sp_log_drain(g);
+  long want = atomic_load(&l->rec_want);
+  if (want > 0) sp_log_truncate(g, want);
+  atomic_store(&l->rec_count, sp_log_count(g));
+  if (st == SP_LOOP_REC_STOPPING || final || (want > 0 && sp_log_count(g) >= want))
+    atomic_store_explicit(&l->rec_state, SP_LOOP_REC_DONE, memory_order_release);
+}
+
 static void* log_main(void* arg) {
   sp_loop* l = arg;
+  int rec = l->cfg.record_on_request;
   while (!atomic_load(&l->log_stop)) {
-    sp_log_drain(l->log);
+    if (rec)
+      record_step(l, 0);
+    else
+      sp_log_drain(l->log);
     struct timespec ts = {0, 2000000};
     nanosleep(&ts, NULL);
   }
-  sp_log_drain(l->log);
+  if (rec)
+    record_step(l, 1);
+  else
+    sp_log_drain(l->log);
   return NULL;
 }
+
+int sp_loop_record(sp_loop* l, long ticks) {
+  if (!l || ticks < 0) return SP_EINVAL;
+  if (!l->cfg.record_on_request || l->cfg.mode != SP_LOOP_REALTIME || !l->threads_live ||
+      !atomic_load(&l->running))
+    return SP_ESTATE;
+  int st = atomic_load(&l->rec_state);
+  if (st == SP_LOOP_REC_REQUESTED || st == SP_LOOP_REC_RECORDING || st == SP_LOOP_REC_STOPPING)
+    return SP_ESTATE;
+  atomic_store(&l->rec_want, ticks);
+  atomic_store(&l->rec_count, 0);
+  atomic_store_explicit(&l->rec_state, SP_LOOP_REC_REQUESTED, memory_order_release);
+  return 0;
+}
+
+int sp_loop_record_stop(sp_loop* l) {
+  if (!l) return SP_EINVAL;
+  int st = atomic_load(&l->rec_state);
+  if (st == SP_LOOP_REC_IDLE) return SP_ENOTFOUND;
+  if (st == SP_LOOP_REC_DONE) return 0;
+  if (!l->threads_live) {
+    // no log thread: whatever was recorded is final (the exiting log thread drained it)
+    atomic_store(&l->rec_state, SP_LOOP_REC_DONE);
+    return 0;
+  }
+  int want = st;
+  if (st == SP_LOOP_REC_REQUESTED || st == SP_LOOP_REC_RECORDING)
+    atomic_compare_exchange_strong(&l->rec_state, &want, SP_LOOP_REC_STOPPING);
+  for (int i = 0; atomic_load_explicit(&l->rec_state, memory_order_acquire) != SP_LOOP_REC_DONE;
+       i++) {
+    if (i == 20000) return SP_ETIMEOUT;
+    struct timespec ts = {0, 50000};
+    nanosleep(&ts, NULL);
+  }
+  return 0;
+}
+
+sp_loop_rec sp_loop_record_state(const sp_loop* lc, long* count) {
+  sp_loop* l = (sp_loop*)lc;
+  if (count) *count = atomic_load(&l->rec_count);
+  return (sp_loop_rec)atomic_load_explicit(&l->rec_state, memory_order_acquire);
+}
+
+void sp_loop_record_release(sp_loop* l) {
+  if (!l) return;
+  int st = SP_LOOP_REC_DONE;
+  if (atomic_compare_exchange_strong(&l->rec_state, &st, SP_LOOP_REC_IDLE))
+    atomic_store(&l->rec_count, 0);
+}
+
+static int start_threads(sp_loop* l, long steps);
 
 static int start_ctl_thread(sp_loop* l) {
   if (l->cfg.rt_priority > 0) {
@@ -508,6 +666,18 @@ int sp_loop_start(sp_loop* l, long steps) {
   if (l->cfg.mode != SP_LOOP_REALTIME || l->threads_live) return SP_ESTATE;
   int rc = ensure_active(l);
   if (rc) return rc;
+  // the loop's threads block every signal (they inherit this mask): a process-directed signal
+  // such as SIGINT then reaches the caller's thread (the REPL) and never runs on the control thread
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  rc = start_threads(l, steps);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return rc;
+}
+
+static int start_threads(sp_loop* l, long steps) {
+  int rc;
   reset_stats(l);
   l->rt_steps = steps;
   atomic_store(&l->stop_flag, 0);

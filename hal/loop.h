@@ -46,6 +46,9 @@ typedef struct sp_loop_config {
   int nparams;           // size of the double-buffered parameter vector (0: none)
   const double* params;  // (nparams) initial parameters, may be NULL (zeros)
   const char* robot;     // name for trajectory metadata; NULL: the plant's
+  int record_on_request;  // real time: 1: the log keeps samples only while a recording asked by
+                          // sp_loop_record runs (a live loop may run for hours); 0: keep all
+  int pin_cpu;            // real time: k > 0: run the control thread on CPU k - 1 only; 0: any
 } sp_loop_config;
 
 typedef struct sp_loop_stats {
@@ -122,6 +125,31 @@ int sp_loop_estop(sp_loop* l);   // latch the safety filter's e-stop (immediatel
 int sp_loop_set_params(sp_loop* l, const double* p, int n);
 // For the policy, inside act: the current parameters (nparams), stable for the whole tick.
 const double* sp_loop_params(const sp_loop* l);
+// Reset the plant to x0 (nx; NULL: its default) at the next tick boundary and wait (non-RT side,
+// up to 1 s) for the plant's answer: 0, SP_EUNSUPPORTED (a real robot), SP_ETIMEOUT. Calls the
+// plant directly when the loop is not running. The plant's clock may restart at a reset: the loop
+// offsets later timestamps so the watchdog still sees every new state as new.
+int sp_loop_reset_plant(sp_loop* l, const double* x0);
+
+// Recording on request (cfg.record_on_request, real time). The log thread owns the log's arrays
+// while a recording runs; they belong to the caller again once it is done.
+typedef enum sp_loop_rec {
+  SP_LOOP_REC_IDLE = 0,       // nothing recorded; samples are dropped as they are drained
+  SP_LOOP_REC_REQUESTED = 1,  // asked, not yet started by the log thread
+  SP_LOOP_REC_RECORDING = 2,  // every tick is kept
+  SP_LOOP_REC_STOPPING = 3,   // asked to stop
+  SP_LOOP_REC_DONE = 4,       // complete: sp_loop_log's arrays hold the recording
+} sp_loop_rec;
+// Start recording the next ticks (0: until sp_loop_record_stop). Drops a finished recording not
+// yet released. SP_ESTATE unless a real-time loop with record_on_request is running.
+int sp_loop_record(sp_loop* l, long ticks);
+// Finish the recording now (waits up to 1 s for the log thread); then the log's arrays are the
+// caller's until sp_loop_record_release. 0, or SP_ENOTFOUND when nothing was recorded.
+int sp_loop_record_stop(sp_loop* l);
+// The recording state and the samples kept so far (any thread).
+sp_loop_rec sp_loop_record_state(const sp_loop* l, long* count);
+// Hand the arrays back (the recording is forgotten; state idle).
+void sp_loop_record_release(sp_loop* l);
 
 void sp_loop_stats_get(const sp_loop* l, sp_loop_stats* out);
 

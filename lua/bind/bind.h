@@ -12,7 +12,9 @@
 
 #include "engine/core/array.h"
 #include "engine/core/rng.h"
+#include "engine/ctrl/ctrl.h"
 #include "engine/model/model.h"
+#include "hal/hal.h"
 
 #define SP_ARRAY_MT "spinal.array"
 #define SP_RNG_MT "spinal.rng"
@@ -41,6 +43,22 @@ sp_rng* spL_checkrng(lua_State* L, int arg);
 // The open model userdata at arg (require "spinal.model"), or a Lua error (model.c). The model
 // stays owned by the userdata: keep it alive (e.g. as a user value) while the pointer is used.
 sp_model* spL_checkmodel(lua_State* L, int arg);
+// The open controller at arg (require "spinal.ctrl"), or a Lua error (ctrl.c). The controller stays
+// owned by the userdata.
+sp_ctrl* spL_checkctrl(lua_State* L, int arg);
+// The plant userdata (require "spinal.hal", hal.c): the plant (NULL once closed), the number of
+// live loops driving it (while users > 0 the plant refuses direct use from Lua: read, write, ...)
+// and of bridges serving it (it cannot be closed under them). lua_model: for a model plant
+// running a model written in Lua, its name (such a plant runs in lockstep only: live loops and
+// bridges refuse it), else NULL.
+typedef struct spL_plant {
+  sp_plant* p;
+  int users;
+  int served;
+  const char* lua_model;
+} spL_plant;
+// The open plant userdata at arg, or a Lua error.
+spL_plant* spL_checkplant(lua_State* L, int arg);
 // Models written in Lua (model_lua.c, spinal.model.define). spL_model_define is M.define.
 // spL_model_is_lua: whether a class was defined in Lua (such a class runs only on the OS thread
 // of the Lua state that defined it: never in a real-time loop or a bridge). spL_model_usable: 0

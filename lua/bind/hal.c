@@ -62,11 +62,9 @@
 #define PLANT_MT "spinal.hal.plant"
 #define BRIDGE_MT "spinal.hal.bridge"
 
-typedef struct lplant {
-  sp_plant* p;  // NULL until opened, and after close
-  int served;   // bridges serving this plant (it cannot be closed under them)
-  const char* lua_model;  // a model plant running a model written in Lua: its name, else NULL
-} lplant;
+// the userdata: spL_plant (bind.h): the plant (NULL until opened, and after close), the number of
+// live loops (spinal.loop) driving it and of bridges serving it, the Lua model it runs (if any)
+typedef spL_plant lplant;
 
 static lplant* checklplant(lua_State* L, int arg) {
   lplant* lp = luaL_testudata(L, arg, PLANT_MT);
@@ -77,9 +75,24 @@ static lplant* checklplant(lua_State* L, int arg) {
   return lp;
 }
 
-static sp_plant* checkplant(lua_State* L, int arg) {
+spL_plant* spL_checkplant(lua_State* L, int arg) {
   lplant* lp = checklplant(L, arg);
   if (!lp->p) luaL_argerror(L, arg, "expected an open plant, got a closed one");
+  return lp;
+}
+
+// the open plant at arg, refused while a live loop drives it (its thread owns the plant then)
+static sp_plant* checkplant(lua_State* L, int arg) {
+  lplant* lp = spL_checkplant(L, arg);
+  if (lp->users > 0) {
+    lua_Debug ar;
+    const char* name =
+        lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.name ? ar.name : "?";
+    luaL_error(L,
+               "plant:%s(): the plant is driven by a live loop (use loop:state(), loop:reset(x0); "
+               "loop:close() releases the plant)",
+               name);
+  }
   return lp->p;
 }
 
@@ -682,6 +695,7 @@ static int l_open(lua_State* L) {
   lplant* lp = lua_newuserdatauv(L, sizeof(lplant), 0);
   lp->p = NULL;
   lp->served = 0;
+  lp->users = 0;
   lp->lua_model = lua_cls ? lua_cls->name : NULL;
   luaL_setmetatable(L, PLANT_MT);
   char msg[768];
@@ -803,6 +817,17 @@ static int m_deactivate(lua_State* L) {
 static int m_close(lua_State* L) {
   lplant* lp = checklplant(L, 1);
   if (lp->served) return luaL_error(L, "close: the plant is served by a bridge (close it first)");
+  if (lp->p) checkplant(L, 1);
+  sp_plant_close(lp->p);
+  lp->p = NULL;
+  return 0;
+}
+
+// collected while a loop or a bridge still uses it (only at lua_close, in an unusual order): leave
+// it open rather than pull the plant from under their threads
+static int m_gc(lua_State* L) {
+  lplant* lp = checklplant(L, 1);
+  if (lp->users > 0 || lp->served > 0) return 0;
   sp_plant_close(lp->p);
   lp->p = NULL;
   return 0;
@@ -1255,7 +1280,7 @@ int luaopen_spinal_hal(lua_State* L) {
     lua_setfield(L, -2, "__methods");
     lua_pushcfunction(L, m_index);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, m_close);
+    lua_pushcfunction(L, m_gc);
     lua_setfield(L, -2, "__gc");
     lua_pushcfunction(L, m_close);
     lua_setfield(L, -2, "__close");

@@ -8,7 +8,13 @@
 #include <lua.h>
 
 // exit codes of the binary
-enum { SP_EXIT_OK = 0, SP_EXIT_ERROR = 1, SP_EXIT_USAGE = 2, SP_EXIT_INTERRUPTED = 130 };
+enum {
+  SP_EXIT_OK = 0,
+  SP_EXIT_ERROR = 1,
+  SP_EXIT_USAGE = 2,
+  SP_EXIT_INTERRUPTED = 130,
+  SP_EXIT_TERMINATED = 143,
+};
 
 // seconds a script has after the first Ctrl-C before "interrupted" is raised inside it
 #define SP_INTERRUPT_GRACE 2.0
@@ -35,5 +41,21 @@ const char* sp_host_blas(void);
 
 // Run the interactive prompt (or read lines from a non-tty stdin); returns the exit code.
 int sp_host_repl(lua_State* L);
+// The REPL on the robot: open the robot file's plant and live loop (lua/spinal/live.lua; uri
+// NULL: the robot's default plant), run the prompt, then stop safely. Returns the exit code.
+// listen (may be NULL): serve the REPL on that address instead of the terminal (remote.c); any:
+// allow a non-loopback address.
+int sp_host_repl_robot(lua_State* L, const char* robot, const char* uri, const char* listen,
+                       int any);
+// The remote REPL (remote.c): serve clients one at a time until Ctrl-C twice or SIGTERM, and the
+// client that relays a terminal or a pipe to it. Both return an exit code.
+int sp_host_repl_serve(lua_State* L, const char* where, int any);
+// Check a --listen address before anything starts (parse; loopback unless any): an exit code.
+int sp_host_listen_check(const char* where, int any);
+int sp_host_repl_connect(const char* where, const char* token);
+// SIGTERM for state L: a flag the REPL polls, and an error "terminated" raised in a running
+// command at its next instruction.
+void sp_host_terminate_install(lua_State* L);
+int sp_host_terminated(void);
 
 #endif  // SP_HOST_H

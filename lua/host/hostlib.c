@@ -1,10 +1,16 @@
 // hostlib.c: the preloaded C module "spinal.host" (what the binary offers scripts and the Lua
 // library: Ctrl-C flag, command-line overrides, tty test, monotonic clock, directory listing).
+#define _GNU_SOURCE  // cpu_set_t and sched_setaffinity
 #include <dirent.h>
 #include <errno.h>
 #include <lauxlib.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "host.h"
@@ -82,6 +88,80 @@ static int host_listdir(lua_State* L) {
   return 1;
 }
 
+// sleep(seconds): a monotonic sleep; Ctrl-C (SIGINT) ends it early, then the interrupt applies
+static int host_sleep(lua_State* L) {
+  double s = luaL_checknumber(L, 1);
+  if (!(s >= 0) || s > 1e6) return luaL_argerror(L, 1, "expected seconds in [0, 1e6]");
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !sp_host_interrupted() &&
+         !sp_host_terminated()) {
+  }
+  return 0;
+}
+
+// lower_priority(n): make the calling thread n nice levels nicer (Linux: this thread only, and
+// for good: an unprivileged thread cannot take it back) -> the new nice value, or nil, message
+static int host_lower_priority(lua_State* L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, n >= 0 && n <= 39, 1, "expected 0..39 nice levels");
+  pid_t tid = (pid_t)syscall(SYS_gettid);
+  errno = 0;
+  int cur = getpriority(PRIO_PROCESS, (id_t)tid);
+  int want = cur + (int)n > 19 ? 19 : cur + (int)n;
+  if ((cur == -1 && errno) || setpriority(PRIO_PROCESS, (id_t)tid, want) != 0) {
+    luaL_pushfail(L);
+    lua_pushstring(L, strerror(errno));
+    return 2;
+  }
+  lua_pushinteger(L, want);
+  return 1;
+}
+
+// pin_cpu(k): run the calling thread on CPU k only -> true, or nil, message; cpus() -> CPUs online
+static int host_pin_cpu(lua_State* L) {
+  lua_Integer k = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, k >= 0 && k < CPU_SETSIZE, 1, "expected a CPU number");
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET((int)k, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0) {
+    luaL_pushfail(L);
+    lua_pushstring(L, strerror(errno));
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int host_cpus(lua_State* L) {
+  lua_pushinteger(L, sysconf(_SC_NPROCESSORS_ONLN));
+  return 1;
+}
+
+// mkdir(path) -> true, creating missing parents (as mkdir -p), or nil, message
+static int host_mkdir(lua_State* L) {
+  size_t len;
+  const char* path = luaL_checklstring(L, 1, &len);
+  char buf[4096];
+  if (len == 0 || len >= sizeof buf) return luaL_argerror(L, 1, "expected a non-empty path");
+  memcpy(buf, path, len + 1);
+  for (char* p = buf + 1;; p++) {
+    if (*p == '/' || *p == 0) {
+      char c = *p;
+      *p = 0;
+      if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "%s: %s", buf, strerror(errno));
+        return 2;
+      }
+      *p = c;
+      if (!c) break;
+    }
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int open_host(lua_State* L) {
   static const luaL_Reg funcs[] = {
       {"interrupted", host_interrupted},
@@ -90,6 +170,11 @@ static int open_host(lua_State* L) {
       {"isatty", host_isatty},
       {"clock", host_clock},
       {"listdir", host_listdir},
+      {"mkdir", host_mkdir},
+      {"sleep", host_sleep},
+      {"lower_priority", host_lower_priority},
+      {"pin_cpu", host_pin_cpu},
+      {"cpus", host_cpus},
       {NULL, NULL},
   };
   luaL_newlibtable(L, funcs);

@@ -6,6 +6,7 @@
 // A third one gives up on the Lua state and exits 130 at once. Hooks are per Lua thread: a script
 // spinning inside a coroutine is only reached by the flag or by the third Ctrl-C.
 #include <lauxlib.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -33,8 +34,19 @@ static void interrupt_hook(lua_State* L, lua_Debug* ar) {
   luaL_error(L, "interrupted");
 }
 
+// a process-directed signal may land on any thread that does not block it (OpenBLAS workers, for
+// one); the REPL's blocking read only returns EINTR on the main thread, so forward it there
+static pthread_t main_thread;
+static volatile sig_atomic_t have_main;
+
+static int forwarded(int sig) {
+  if (!have_main || pthread_equal(pthread_self(), main_thread)) return 0;
+  pthread_kill(main_thread, sig);
+  return 1;
+}
+
 static void on_sigint(int sig) {
-  (void)sig;
+  if (forwarded(sig)) return;
   presses++;
   lua_State* L = main_state;
   if (presses >= 3) {
@@ -53,8 +65,42 @@ static void on_sigint(int sig) {
   }
 }
 
+// ---- SIGTERM (the REPL on the robot): leave cleanly --------------------------------------------
+
+static volatile sig_atomic_t terminated;
+
+static void terminate_hook(lua_State* L, lua_Debug* ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  luaL_error(L, "terminated");
+}
+
+static void on_sigterm(int sig) {
+  if (forwarded(sig)) return;
+  terminated = 1;
+  lua_State* L = main_state;
+  if (closing || !L) return;
+  lua_sethook(L, terminate_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
+}
+
+void sp_host_terminate_install(lua_State* L) {
+  main_state = L;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigterm;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // a blocking read returns EINTR so the REPL sees it
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+int sp_host_terminated(void) {
+  return terminated != 0;
+}
+
 void sp_host_interrupt_install(lua_State* L) {
   main_state = L;
+  main_thread = pthread_self();
+  have_main = 1;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_sigint;

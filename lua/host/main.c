@@ -1,6 +1,7 @@
 // main.c: the spinal binary: command line, Lua state set-up, script and chunk runner.
 //
-// spinal SCRIPT.lua [key=value ...] | -e CODE [key=value ...] | repl | --version | --help.
+// spinal SCRIPT.lua [key=value ...] | -e CODE [key=value ...] | repl [ROBOT.lua [--hal URI]] |
+// check ROBOT.lua ... | --version | --help.
 // Subcommands are one entry each in the commands table below. Every lua/bind module is
 // preloaded from the CMake-generated preload.h; the Lua library is found next to the source tree
 // or installed under share/spinal/lua. docs/cli.md is the user's reference.
@@ -209,18 +210,110 @@ static int cmd_bridge(int argc, char** argv, int first) {
   return fin != SP_EXIT_OK ? fin : code;
 }
 
+// the value of option name at argv[*i] ("--name V" or "--name=V"); NULL when it is not that option;
+// *bad set when the value is missing
+static const char* option(int argc, char** argv, int* i, const char* name, int* bad) {
+  size_t n = strlen(name);
+  const char* a = argv[*i];
+  if (strncmp(a, name, n) || (a[n] && a[n] != '=')) return NULL;
+  const char* v = a[n] == '=' ? a + n + 1 : (*i + 1 < argc ? argv[++*i] : NULL);
+  if (!v || !*v) {
+    *bad = 1;
+    return NULL;
+  }
+  return v;
+}
+
+// spinal repl [ROBOT.lua [--hal URI] [--listen ADDR [--listen-any]]] [key=value ...]
+//        | repl --connect ADDR --token T
 static int cmd_repl(int argc, char** argv, int first) {
+  const char* robot = NULL;
+  const char* uri = NULL;
+  const char* listen = NULL;
+  const char* connect = NULL;
+  const char* token = NULL;
+  int any = 0;
   for (int i = first + 1; i < argc; i++) {
-    if (!is_override(argv[i])) {
-      fprintf(stderr, "%s repl: unexpected argument '%s' (only key=value overrides)\n", progname,
-              argv[i]);
+    const char* a = argv[i];
+    if (is_override(a)) continue;
+    int bad = 0;
+    const char* v;
+    if ((v = option(argc, argv, &i, "--hal", &bad)) || bad) {
+      if (bad) {
+        fprintf(stderr, "%s repl: '--hal' needs a plant URI (model, mujoco, udp://HOST:PORT)\n",
+                progname);
+        usage_hint();
+        return SP_EXIT_USAGE;
+      }
+      uri = v;
+      continue;
+    }
+    if ((v = option(argc, argv, &i, "--listen", &bad)) || (bad && strcmp(a, "--listen-any"))) {
+      if (bad) {
+        fprintf(stderr, "%s repl: '--listen' needs tcp://127.0.0.1:PORT or unix:/PATH\n", progname);
+        usage_hint();
+        return SP_EXIT_USAGE;
+      }
+      listen = v;
+      continue;
+    }
+    if (!strcmp(a, "--listen-any")) {
+      any = 1;
+      continue;
+    }
+    if ((v = option(argc, argv, &i, "--connect", &bad)) || bad) {
+      if (bad) {
+        fprintf(stderr, "%s repl: '--connect' needs an address\n", progname);
+        return SP_EXIT_USAGE;
+      }
+      connect = v;
+      continue;
+    }
+    if ((v = option(argc, argv, &i, "--token", &bad)) || bad) {
+      if (bad) {
+        fprintf(stderr, "%s repl: '--token' needs the token the server printed\n", progname);
+        return SP_EXIT_USAGE;
+      }
+      token = v;
+      continue;
+    }
+    if (a[0] != '-' && !robot) {
+      robot = a;
+      continue;
+    }
+    fprintf(stderr,
+            "%s repl: unexpected argument '%s' (expected ROBOT.lua, --hal URI or "
+            "key=value)\n",
+            progname, a);
+    usage_hint();
+    return SP_EXIT_USAGE;
+  }
+  if (connect) {
+    if (robot || uri || listen || !token) {
+      fprintf(stderr, "%s repl: --connect ADDR takes --token T and nothing else\n", progname);
       usage_hint();
       return SP_EXIT_USAGE;
     }
+    return sp_host_repl_connect(connect, token);
+  }
+  if ((uri || listen) && !robot) {
+    fprintf(stderr, "%s repl: '%s' needs a robot file (spinal repl ROBOT.lua %s ...)\n", progname,
+            uri ? "--hal" : "--listen", uri ? "--hal" : "--listen");
+    usage_hint();
+    return SP_EXIT_USAGE;
+  }
+  if (any && !listen) {
+    fprintf(stderr, "%s repl: '--listen-any' goes with --listen ADDR\n", progname);
+    usage_hint();
+    return SP_EXIT_USAGE;
+  }
+  if (listen) {
+    int chk = sp_host_listen_check(listen, any);
+    if (chk) return chk;
   }
   lua_State* L = new_state(argc, argv, first);
   if (!L) return SP_EXIT_ERROR;
-  int code = sp_host_repl(L);
+  int code = robot ? sp_host_repl_robot(L, robot, uri, listen, any) : sp_host_repl(L);
   sp_host_interrupt_unhook(L);
   lua_close(L);
   return code;
@@ -278,7 +371,8 @@ typedef struct command {
 static const command commands[] = {
     {"bridge", NULL, "[ROBOT.lua] --listen ADDR ...", "serve a plant over the UDP protocol",
      cmd_bridge},
-    {"repl", NULL, "[key=value ...]", "interactive Lua prompt with spinal loaded", cmd_repl},
+    {"repl", NULL, "[ROBOT.lua [--hal URI] [--listen ADDR]]",
+     "interactive Lua; with a robot: its live loop", cmd_repl},
     {"-e", NULL, "CODE [key=value ...]", "run a chunk of Lua", cmd_eval},
     {"check", NULL, "ROBOT.lua ...", "validate robot files, naming every problem", cmd_check},
     {"--version", "-v", "", "print the versions of spinal, Lua and the BLAS", cmd_version},

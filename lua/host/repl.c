@@ -25,6 +25,31 @@ static int repl_module;        // registry reference to the lua/spinal/repl.lua 
 static int interactive;
 static int line_cancelled;  // the last line was ended by Ctrl-C
 
+// the REPL on the robot (sp_host_repl_robot): Ctrl-C at a fresh prompt e-stops, twice leaves
+static int robot_mode;
+static int live_module = LUA_NOREF;  // registry reference to lua/spinal/live.lua
+static int typed;                    // characters read since the prompt appeared
+static int at_primary;               // the prompt is "> " (not a continuation)
+static int robot_presses;            // Ctrl-Cs at a fresh prompt with nothing entered between
+static int leave;                    // leave the REPL after this line (second Ctrl-C, SIGTERM)
+
+// call live.interrupt(second) (prints the e-stop message and latches it)
+static void robot_interrupt(lua_State* L, int second) {
+  int top = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, live_module);
+  lua_getfield(L, -1, "interrupt");
+  lua_pushboolean(L, second);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) sp_host_report(L, 1);
+  lua_settop(L, top);
+}
+
+// a Ctrl-C while waiting for input; returns 1 when the REPL must leave
+static int robot_ctrl_c(lua_State* L) {
+  robot_presses++;
+  robot_interrupt(L, robot_presses >= 2);
+  return robot_presses >= 2;
+}
+
 // ---- history: one entry per line, plain text, bounded ------------------------------------------
 
 static char* history_path;
@@ -99,13 +124,24 @@ static int repl_getc(FILE* unused) {
     if (r == 0) return -1;
     if (r < 0) {
       if (errno != EINTR) return -1;
+      if (sp_host_terminated()) {
+        leave = 1;
+        line_cancelled = 1;
+        return '\n';
+      }
       if (sp_host_interrupted()) {
         sp_host_interrupt_clear(repl_state);
         line_cancelled = 1;
+        if (robot_mode && at_primary && typed == 0) {
+          if (robot_ctrl_c(repl_state)) leave = 1;
+        } else {
+          robot_presses = 0;
+        }
         return '\n';
       }
       continue;
     }
+    typed++;
     if (n == 0 && c < 0x80) return c;
     bytes[n++] = (char)c;
     wchar_t wc;
@@ -158,14 +194,21 @@ enum { LINE_OK, LINE_CANCELLED, LINE_EOF, LINE_INTERRUPTED };
 // one line without its newline in *out (malloc'd); prompts only when interactive
 static int read_line(const char* prompt, char** out) {
   *out = NULL;
+  if (leave || sp_host_terminated()) return LINE_EOF;
   if (interactive) {
     line_cancelled = 0;
+    typed = 0;
+    at_primary = prompt[0] == '>' && prompt[1] == ' ';
     char* line = readline(prompt);
-    if (!line) return LINE_EOF;
+    if (!line || leave) {
+      free(line);
+      return LINE_EOF;
+    }
     if (line_cancelled) {
       free(line);
       return LINE_CANCELLED;
     }
+    if (*line) robot_presses = 0;
     *out = line;
     return LINE_OK;
   }
@@ -174,9 +217,19 @@ static int read_line(const char* prompt, char** out) {
   errno = 0;
   ssize_t len = getline(&buf, &cap, stdin);
   if (len < 0) {
+    int err = errno;
     free(buf);
+    if (sp_host_terminated()) return LINE_EOF;
+    // on the robot, Ctrl-C while waiting for a line e-stops; a second one leaves
+    if (robot_mode && sp_host_interrupted() && err == EINTR) {
+      sp_host_interrupt_clear(repl_state);
+      clearerr(stdin);
+      if (robot_ctrl_c(repl_state)) return LINE_INTERRUPTED;
+      return LINE_CANCELLED;
+    }
     return sp_host_interrupted() ? LINE_INTERRUPTED : LINE_EOF;
   }
+  robot_presses = 0;
   if (len > 0 && buf[len - 1] == '\n') buf[--len] = '\0';
   *out = buf;
   return LINE_OK;
@@ -284,6 +337,13 @@ static void eval_print(lua_State* L) {
     if (n > 0 && call_repl(L, "show", n, 0) != LUA_OK) report(L);
   }
   lua_settop(L, base - 1);
+  // on the robot: say what the loop did meanwhile (a fault that stopped it, a recording saved)
+  if (robot_mode) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, live_module);
+    lua_getfield(L, -1, "after_line");
+    lua_remove(L, -2);
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) report(L);
+  }
   fflush(stdout);
   sp_host_interrupt_clear(L);
 }
@@ -324,13 +384,15 @@ int sp_host_repl(lua_State* L) {
     rl_initialize();
     using_history();
     history_load();
-    printf("spinal %s (%s)  :help for help, Ctrl-D to quit\n", SP_VERSION, LUA_RELEASE);
+    if (!robot_mode)
+      printf("spinal %s (%s)  :help for help, Ctrl-D to quit\n", SP_VERSION, LUA_RELEASE);
     fflush(stdout);
   }
   int code = SP_EXIT_OK;
   int quit = 0;
   while (!quit) {
     int got = read_chunk(L, &quit);
+    if (got == LINE_EOF && leave && robot_presses >= 2) code = SP_EXIT_INTERRUPTED;
     if (got == LINE_EOF) break;
     if (got == LINE_INTERRUPTED) {
       code = SP_EXIT_INTERRUPTED;
@@ -339,9 +401,64 @@ int sp_host_repl(lua_State* L) {
     if (got == LINE_OK) eval_print(L);
   }
   if (interactive && !quit) printf("\n");
+  if (sp_host_terminated()) code = SP_EXIT_TERMINATED;
   fflush(stdout);
   free(history_path);
   free(history_last);
   history_path = history_last = NULL;
+  return code;
+}
+
+int sp_host_repl_robot(lua_State* L, const char* robot, const char* uri, const char* listen,
+                       int any) {
+  // open the session: robot file, plant, loop started held, globals and banner
+  lua_pushcfunction(L, sp_host_msghandler);
+  int handler = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "spinal.live");
+  if (lua_pcall(L, 1, 1, handler) != LUA_OK) {
+    sp_host_report(L, 1);
+    return SP_EXIT_ERROR;
+  }
+  live_module = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, live_module);
+  lua_getfield(L, -1, "open");
+  lua_remove(L, -2);
+  lua_pushstring(L, robot);
+  if (uri)
+    lua_pushstring(L, uri);
+  else
+    lua_pushnil(L);
+  int status = lua_pcall(L, 2, 2, handler);
+  if (status != LUA_OK || lua_isnil(L, -2)) {
+    // the robot loader's or the plant's messages; nothing was started
+    fflush(stdout);
+    if (status == LUA_OK) lua_remove(L, -2);
+    sp_host_report(L, status != LUA_OK);
+    lua_settop(L, handler - 1);
+    return SP_EXIT_ERROR;
+  }
+  lua_settop(L, handler - 1);
+  sp_host_terminate_install(L);
+  robot_mode = 1;
+
+  int code = listen ? sp_host_repl_serve(L, listen, any) : sp_host_repl(L);
+
+  // the safe stop, whatever ended the session; not interruptible by a pending Ctrl-C
+  sp_host_interrupt_clear(L);
+  lua_pushcfunction(L, sp_host_msghandler);
+  handler = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, live_module);
+  lua_getfield(L, -1, "close");
+  lua_remove(L, -2);
+  lua_pushstring(L, sp_host_terminated()          ? "SIGTERM"
+                    : code == SP_EXIT_INTERRUPTED ? "Ctrl-C"
+                                                  : "end of session");
+  if (lua_pcall(L, 1, 0, handler) != LUA_OK) {
+    sp_host_report(L, 1);
+    if (code == SP_EXIT_OK) code = SP_EXIT_ERROR;
+  }
+  lua_settop(L, handler - 1);
+  robot_mode = 0;
   return code;
 }

@@ -219,6 +219,27 @@ TEST(hold_without_a_command_or_state_is_not_a_fault) {
   sp_safety_free(s);
 }
 
+// the loop passes no command while held: that is the hold, not a NaN-command fault (a robot with
+// on_fault = "stop" would otherwise stop at its first held tick)
+TEST(hold_without_a_policy_command_is_not_a_fault) {
+  sp_safety* s = make(0, NULL, 1);
+  double out[2], x[2] = {0, 0};
+  for (int k = 0; k < 3; k++) {
+    sp_safety_input in = {.t = 0.01 * k, .x = x, .t_state_ns = k + 1, .u = NULL, .hold = 1};
+    sp_safety_result r = sp_safety_tick(s, out, &in);
+    CHECK_INT(r.cause, SP_CAUSE_NONE);
+    CHECK_INT(r.flags, SP_FLAG_SAFE | SP_FLAG_HELD);
+  }
+  sp_safety_stats st;
+  sp_safety_stats_get(s, &st);
+  CHECK(st.faults == 0);
+  // and once resumed, a command passes (nothing latched while held)
+  double u[2] = {0.2, 0.2};
+  CHECK_INT(tick(s, out, 0.05, u).cause, SP_CAUSE_NONE);
+  CHECK(out[0] == 0.2);
+  sp_safety_free(s);
+}
+
 TEST(bad_configs_are_refused_naming_the_problem) {
   sp_safety* s = (sp_safety*)1;
   char msg[160];

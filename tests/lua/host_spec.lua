@@ -88,12 +88,22 @@ describe("usage errors", function()
     assert.matches("unknown command 'bnech'", err)
   end)
 
-  it("reject -e without code and repl with a positional argument", function()
+  it("reject -e without code and repl with a second positional argument", function()
     local _, _, code = run "-e"
     assert.equal(2, code)
-    local _, err, code2 = run "repl robots/car.lua"
+    local _, err, code2 = run "repl robots/car.lua robots/other.lua"
     assert.equal(2, code2)
-    assert.matches("unexpected argument 'robots/car.lua'", err)
+    assert.matches("unexpected argument 'robots/other.lua'", err)
+    local _, err3, code3 = run "repl --hal model"
+    assert.equal(2, code3)
+    assert.matches("'%-%-hal' needs a robot file", err3)
+  end)
+
+  it("give the robot loader's message and status 1 for a robot file that is not there", function()
+    local out, err, code = run "repl robots/no_such_robot.lua"
+    assert.equal(1, code)
+    assert.matches("robots/no_such_robot.lua", err)
+    assert.equal("", out)
   end)
 end)
 

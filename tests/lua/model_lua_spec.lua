@@ -140,7 +140,7 @@ describe("spinal.model.define", function()
     end
   end)
 
-  it("steps a model plant in lockstep and refuses the real-time thread and bridges", function()
+  it("steps a model plant in lockstep; real-time rollouts, live loops and bridges refuse it", function()
     local p <close> = assert(hal.open("model", { model = "lua_unicycle_accel", rate = 50,
                                                  x0 = { 0, 0, 1, 0 } }))
     local q <close> = assert(hal.open("model", { model = "unicycle_accel", rate = 50,
@@ -153,6 +153,8 @@ describe("spinal.model.define", function()
       error_of(p.rollout, p, { steps = 5, policy = pol, realtime = true }), 1, true)
     assert.matches("a model written in Lua",
       error_of(hal.bridge, p, { listen = "127.0.0.1:0" }), 1, true)
+    assert.matches("model plant of 'lua_unicycle_accel', a model written in Lua",
+      error_of(require("spinal.loop").new, p, { controller = ctrl.tracker "car" }), 1, true)
   end)
 
   it("raises an error in f with the model's name and line, and the next call works", function()

@@ -1,0 +1,325 @@
+-- arm_reach.lua: method 1 (METHODS.md; Westenbroek et al., arXiv 2307.08168) on a 3-DoF arm whose
+-- approximate model is the rigid-body tree of its own MJCF (spinal.rbd, docs/rbd.md).
+--
+-- Robot: robots/arm3.lua (arm3.xml: shoulder yaw, shoulder pitch, elbow; torque motors, ctrl in
+-- [-1, 1] x gear). The "real" arm is MuJoCo on arm3.xml through the HAL's mujoco backend, made
+-- different from the file in two ways the model does not know: every body's mass and inertia
+-- scaled by `mass_scale` (the backend's perturbation), and dry (Coulomb) friction of `friction`
+-- N m on every joint (MJCF frictionloss, written into a copy of arm3.xml in the run directory;
+-- the tree leaves friction loss out by design). The approximate model is the tree imported from
+-- the unperturbed arm3.xml (RK4 at the control rate).
+--
+-- Task: from the robot's home pose at rest, bring the tip (the MJCF's `tip` site: 0.35 m along
+-- the forearm) to the point `target` and hold it there. The set point q* is the inverse
+-- kinematics of the target on the tree (damped least squares from home); the feed-forward u* is
+-- the model's gravity torque at q*. Policy: u = u* - (K + dK)(x - (q*, 0) - dx), K from the DARE
+-- on the model linearised at (q*, u*) with the robot file's weights; a network (zero last layer:
+-- iteration 0 is exactly the nominal design) outputs the set-point offsets dx and the gain
+-- corrections dK. On the heavier, stickier plant the nominal design sags and stops short.
+-- Cost per step from `settle` seconds on: |tip - target|^2 (m^2), the tip from the tree's forward
+-- kinematics and its gradient from the tree's frame Jacobian. The feedback estimator takes the
+-- model's Jacobians along each recorded MuJoCo rollout; Adam steps the network.
+--
+--   spinal experiments/arm_reach.lua [seed=1] [iters=30] [lr=0.003] [mass_scale=1.3]
+--                                    [friction=0.3] [target=0.35,0.3,0.5] [seconds=2]
+--                                    [settle=0.5] [process_noise=0] [hidden=32,32] [out=DIR]
+-- Writes runs/arm_reach/<time>/ (or out=DIR): settings.json, metrics.csv (one row per
+-- iteration), summary.json (nominal_cost, learned_cost, nominal_error_m, learned_error_m, iters,
+-- seed, data_seconds, costs, errors_m, ...), the nominal and learned trajectories (NPY), the
+-- perturbed MJCF (arm3_real.xml) and plots (cost.png, error.png, distance.png).
+local sp = require "spinal"
+local rbd = require "spinal.rbd"
+local array = require "spinal.array"
+local P = require "spinal.policy"
+local G = require "spinal.grad"
+local ctrl = require "spinal.ctrl"
+local nn = require "spinal.nn"
+local linalg = require "spinal.linalg"
+
+local cfg = sp.settings {
+  seed = 1,                    -- network initialisation
+  iters = 30,                  -- learning iterations (one rollout each)
+  lr = 3e-3,                   -- Adam
+  mass_scale = 1.3,            -- the real arm: every body's mass and inertia x this
+  friction = 0.3,              -- the real arm: dry friction on every joint (N m)
+  target = { 0.35, 0.3, 0.5 }, -- m, world frame (the base stands at the origin, z up)
+  seconds = 2.0,               -- s of plant data per rollout
+  settle = 0.5,                -- s before the per-step cost counts
+  process_noise = 0.0,         -- rad/s, std of a random kick of every joint rate each tick
+  hidden = { 32, 32 },
+  set_scale = 0.2,             -- network output scale of the set-point offsets (rad, rad/s)
+  gain_scale = 1.0,            -- ... and of the gain corrections (command per rad, per rad/s)
+  robot = "robots/arm3.lua",
+  out = "",
+}
+
+-- ---- the arm ------------------------------------------------------------------------------------
+
+local robot = sp.robot.load(sp.run.resolve(cfg.robot))
+local mjcf = robot.plants.mujoco.mjcf
+local tree = assert(rbd.load_mjcf(mjcf))
+local model = robot.model
+local rate = robot.rate
+local steps = math.floor(cfg.seconds * rate + 0.5)
+local skip = math.floor(cfg.settle * rate + 0.5)
+local nq = tree.nq
+local TIP_LINK, TIP = "forearm", { 0.35, 0, 0 }   -- arm3.xml's site "tip", in the forearm frame
+local target = cfg.target
+local function refuse(what) error("arm_reach: " .. what, 0) end
+if #target ~= 3 then
+  refuse(("target: expected 3 numbers (x, y, z in m), got %d"):format(#target))
+end
+if not (cfg.mass_scale > 0) then
+  refuse(("mass_scale: expected > 0, got %g"):format(cfg.mass_scale))
+end
+if not (cfg.process_noise >= 0) then
+  refuse(("process_noise: expected >= 0 rad/s, got %g"):format(cfg.process_noise))
+end
+if not (cfg.friction >= 0) then
+  refuse(("friction: expected >= 0 N m, got %g"):format(cfg.friction))
+end
+if not (cfg.settle >= 0 and cfg.seconds >= cfg.settle + 0.5) then
+  refuse(("seconds: expected at least settle + 0.5 s (%g), got %g"):format(cfg.settle + 0.5,
+    cfg.seconds))
+end
+if not (math.type(cfg.iters) == "integer" and cfg.iters >= 0) then
+  refuse(("iters: expected an integer >= 0, got %s"):format(tostring(cfg.iters)))
+end
+
+-- the tip's world position at joint angles q, and its Jacobian dtip/dq (3 x nq, a table of rows)
+local function tip(q, with_jacobian)
+  local R, p = tree:placement(q, TIP_LINK)
+  local w = {}
+  for i = 1, 3 do
+    w[i] = p[i] + R[i][1] * TIP[1] + R[i][2] * TIP[2] + R[i][3] * TIP[3]
+  end
+  if not with_jacobian then return w end
+  local J = tree:jacobian(q, TIP_LINK, TIP)
+  local Jp = {}
+  for i = 1, 3 do
+    Jp[i] = {}
+    for j = 1, nq do Jp[i][j] = J[3 + i][j] end
+  end
+  return w, Jp
+end
+
+local function distance(x)
+  local w = tip({ x[1], x[2], x[3] })
+  return math.sqrt((w[1] - target[1]) ^ 2 + (w[2] - target[2]) ^ 2 + (w[3] - target[3]) ^ 2)
+end
+
+-- inverse kinematics on the tree: damped least squares from home, to 1e-10 m
+local function inverse_kinematics()
+  local q = { robot.reference[1], robot.reference[2], robot.reference[3] }
+  for _ = 1, 100 do
+    local w, J = tip(q, true)
+    local e = { target[1] - w[1], target[2] - w[2], target[3] - w[3] }
+    if math.sqrt(e[1] ^ 2 + e[2] ^ 2 + e[3] ^ 2) < 1e-10 then return q end
+    -- dq = J' (J J' + lambda^2 I)^-1 e
+    local JJ = {}
+    for i = 1, 3 do
+      JJ[i] = {}
+      for k = 1, 3 do
+        local s = i == k and 1e-4 or 0
+        for j = 1, nq do s = s + J[i][j] * J[k][j] end
+        JJ[i][k] = s
+      end
+    end
+    local y = linalg.solve(array(JJ), array(e))
+    for j = 1, nq do
+      q[j] = q[j] + J[1][j] * y[1] + J[2][j] * y[2] + J[3][j] * y[3]
+    end
+  end
+  error(("arm_reach: target (%g, %g, %g) is out of reach"):format(target[1], target[2],
+    target[3]), 0)
+end
+
+-- the command that holds x still on the model: accelerations are affine in u, qdd = a0 + Bv u
+local function holding_command(x)
+  local zero = {}
+  for i = 1, robot.nu do zero[i] = 0 end
+  local f = model:f(x, zero)
+  local _, fu = model:f_jac(x, zero)
+  local a0, Bv = {}, {}
+  for i = 1, nq do
+    a0[i] = -f[nq + i]
+    Bv[i] = {}
+    for j = 1, robot.nu do Bv[i][j] = fu[nq + i][j] end
+  end
+  local u = linalg.solve(array(Bv), array(a0))
+  local out = {}
+  for j = 1, robot.nu do out[j] = u[j] end
+  return out
+end
+
+-- the LQR at (q*, u*) with the robot file's weights (a diagonal or rows), on the model's exact
+-- step Jacobians
+local function weight(v)
+  if type(v[1]) == "table" then return array(v) end
+  local m = {}
+  for i = 1, #v do
+    m[i] = {}
+    for j = 1, #v do m[i][j] = i == j and v[i] or 0 end
+  end
+  return array(m)
+end
+
+local q_star = inverse_kinematics()
+local x_set = { q_star[1], q_star[2], q_star[3], 0, 0, 0 }
+local u_star = holding_command(x_set)
+local weights = robot.spec.controller.design
+local Am, Bm = model:jac(x_set, u_star)
+local K = ctrl.lqr_gain(Am, Bm, weight(weights.Q), weight(weights.R), "discrete")
+local rho = ctrl.closed_loop(Am, Bm, K)
+if not (rho < 1) then
+  refuse(("the LQR at the target pose is unstable on the model (spectral radius %g)"):format(rho))
+end
+
+-- ---- the real arm: MuJoCo on a perturbed copy of arm3.xml ---------------------------------------
+
+local run = sp.run.start { name = "arm_reach", settings = cfg }
+
+-- dry friction on every joint: a frictionloss attribute on each <joint> of the copy
+local function write_real_mjcf(path)
+  local f = assert(io.open(mjcf, "r"))
+  local text = f:read "a"
+  f:close()
+  local n
+  text, n = text:gsub("<joint name=", ('<joint frictionloss="%.15g" name='):format(cfg.friction))
+  assert(n == nq, ("arm_reach: expected %d named joints in %s, found %d"):format(nq, mjcf, n))
+  f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+local real_mjcf = run:path "arm3_real.xml"
+write_real_mjcf(real_mjcf)
+local _, pcfg = robot:plant_config "mujoco"
+pcfg.mjcf = real_mjcf
+pcfg.perturb = { mass = cfg.mass_scale }
+pcfg.process_std = cfg.process_noise
+local plant = assert(sp.hal.open("mujoco", pcfg))
+local x0 = {}
+for i = 1, robot.nx do x0[i] = robot.reference[i] end
+
+-- ---- policy, cost, learning ---------------------------------------------------------------------
+
+local lqr = ctrl.lqr(K)
+lqr:set_limits(robot.limits.action_min, robot.limits.action_max)
+local pol = P.lqr { controller = lqr, x_set = x_set, u_ff = u_star, period = cfg.seconds,
+                    hidden = cfg.hidden, seed = cfg.seed, set_scale = cfg.set_scale,
+                    gain_scale = cfg.gain_scale }
+
+-- |tip - target|^2 on the tree's kinematics: c, dc/dx, dc/du
+local zero_u = {}
+for i = 1, robot.nu do zero_u[i] = 0 end
+local function step_cost(x, u, t, k)
+  local w, J = tip({ x[1], x[2], x[3] }, true)
+  local e = { w[1] - target[1], w[2] - target[2], w[3] - target[3] }
+  local gx = {}
+  for j = 1, robot.nx do gx[j] = 0 end
+  for j = 1, nq do gx[j] = 2 * (e[1] * J[1][j] + e[2] * J[2][j] + e[3] * J[3][j]) end
+  return e[1] ^ 2 + e[2] ^ 2 + e[3] ^ 2, gx, u and zero_u
+end
+local objective = { cost = step_cost, terminal = step_cost, skip = skip }
+
+local safety = { u_min = robot.safety.u_min, u_max = robot.safety.u_max, safe = robot.safety.safe }
+-- rollout i draws its process noise from stream (seed, i)
+local function rollout(i)
+  local opts = { steps = steps, x0 = x0, seed = 1000 * cfg.seed + i }
+  for k, v in pairs(safety) do opts[k] = v end
+  return plant:rollout(pol, opts)
+end
+
+-- mean tip distance to the target over the last 0.5 s
+local function final_error(traj)
+  local last = traj.X.shape[1]
+  local n, s = 0, 0
+  for k = last - math.floor(0.5 * rate) + 1, last do
+    s, n = s + distance(traj.X[k]), n + 1
+  end
+  return s / n
+end
+
+local progress = sp.progress { total = cfg.iters + 1, label = "arm_reach" }
+local opt = nn.adam { lr = cfg.lr }
+local theta = pol:params()
+local costs, errors, data_seconds = {}, {}, 0
+local first, last
+for it = 0, cfg.iters do
+  local traj = rollout(it)
+  local row = { iter = it, data_seconds = data_seconds }
+  if it < cfg.iters then
+    local g, J = G.feedback(pol, model, traj, objective)
+    row.cost, row.grad_norm = J, g:norm()
+    opt:step(theta, g)
+    data_seconds = data_seconds + traj.data_seconds
+  else
+    row.cost = G.objective(traj, objective)
+  end
+  row.error_m = final_error(traj)
+  costs[#costs + 1], errors[#errors + 1] = row.cost, row.error_m
+  if it == 0 then first = traj end
+  last = traj
+  run:log(row)
+  progress:update(it + 1, { cost = row.cost, error_m = row.error_m })
+end
+progress:done()
+
+-- ---- results ------------------------------------------------------------------------------------
+
+run:save_traj("nominal", first)
+run:save_traj("learned", last)
+local nominal_error, learned_error = errors[1], errors[#errors]
+run:summary {
+  nominal_cost = costs[1],
+  learned_cost = costs[#costs],
+  nominal_error_m = nominal_error,
+  learned_error_m = learned_error,
+  iters = cfg.iters,
+  seed = cfg.seed,
+  data_seconds = data_seconds,
+  mass_scale = cfg.mass_scale,
+  friction = cfg.friction,
+  target = target,
+  q_set = q_star,
+  u_set = u_star,
+  closed_loop_rho = rho,
+  lr = cfg.lr,
+  costs = costs,
+  errors_m = errors,
+}
+
+local its = {}
+for i = 1, #costs do its[i] = i - 1 end
+local p1 = run:plot { file = "cost.png", logy = true, title = "arm reach: cost per iteration",
+  xlabel = "iteration (0 = nominal LQR)", ylabel = "cost J (MuJoCo plant)",
+  series = { { x = its, y = costs, label = "J" } } }
+run:plot { file = "error.png", title = "arm reach: tip error over the last 0.5 s",
+  xlabel = "iteration (0 = nominal LQR)", ylabel = "mean |tip - target| (m)",
+  series = { { x = its, y = errors, label = "learned policy" },
+             { x = { 0, cfg.iters }, y = { nominal_error, nominal_error }, label = "nominal LQR",
+               style = "dashed" } } }
+local ts, dn, dl = {}, {}, {}
+for k = 1, first.X.shape[1] do
+  ts[k], dn[k], dl[k] = first.t[k], distance(first.X[k]), distance(last.X[k])
+end
+run:plot { file = "distance.png", logy = true, title = "arm reach: tip distance to the target",
+  xlabel = "time (s)", ylabel = "|tip - target| (m)",
+  series = { { x = ts, y = dn, label = "nominal LQR" },
+             { x = ts, y = dl, label = ("learned (%d iterations)"):format(cfg.iters) } } }
+
+print()
+print(("3-DoF arm (arm3.xml) reaching (%g, %g, %g) m on MuJoCo with masses x%g and %g N m joint "
+  .. "friction;"):format(target[1], target[2], target[3], cfg.mass_scale, cfg.friction))
+print(("model: the rigid-body tree of the unperturbed MJCF; %d iterations x %g s = %.1f s of "
+  .. "plant data; Adam lr %g; seed %d"):format(cfg.iters, cfg.seconds, data_seconds, cfg.lr,
+  cfg.seed))
+print(("  %-16s %16s %12s"):format("", "tip error (m)", "cost"))
+print(("  %-16s %16.4f %12.4g"):format("nominal LQR", nominal_error, costs[1]))
+print(("  %-16s %16.4f %12.4g"):format("learned policy", learned_error, costs[#costs]))
+print(("  %-16s %15.1fx %11.1fx"):format("reduction", nominal_error / learned_error,
+  costs[1] / costs[#costs]))
+print("run: " .. run.dir)
+if p1 then print("plots: " .. p1 .. ", error.png, distance.png") end
+run:close()

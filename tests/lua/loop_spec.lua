@@ -1,0 +1,201 @@
+-- loop_spec.lua: spinal.loop, the live real-time loop driven from Lua (lua/bind/loop.c).
+local live = require "spinal.loop"
+local robot_lib = require "spinal.robot"
+local host = require "spinal.host"
+
+local src = os.getenv "SPINAL_SOURCE_DIR" or "."
+local PENDULUM = src .. "/robots/double_pendulum.lua"
+
+local function wait_for(pred, seconds)
+  local t0 = host.clock()
+  while host.clock() - t0 < (seconds or 2) do
+    if pred() then return true end
+    host.sleep(0.002)
+  end
+  return pred()
+end
+
+local function open(opts)
+  local robot = robot_lib.load(PENDULUM)
+  local plant = assert(robot:open())
+  local cfg = { controller = robot.controller, reference = robot.reference,
+                safety = robot.safety, rate = robot.rate, robot = robot.name }
+  for k, v in pairs(opts or {}) do cfg[k] = v end
+  return robot, plant, live.new(plant, cfg)
+end
+
+describe("spinal.loop", function()
+  it("starts held: the safe command goes out and the policy is not called", function()
+    local robot, plant, loop = open()
+    assert.is_nil(loop:state())
+    loop:start()
+    assert.is_true(wait_for(function() local s = loop:state() return s and s.k >= 5 end))
+    local s = loop:state()
+    assert.is_true(s.held and s.safe and s.running)
+    assert.same({ 0, 0 }, { s.u[1], s.u[2] })
+    assert.matches("held", tostring(loop))
+    loop:close()
+    plant:close()
+  end)
+
+  it("after resume the controller balances the pendulum reset near upright", function()
+    local _, plant, loop = open()
+    loop:start()
+    loop:reset { 0.15, -0.1, 0, 0 }
+    loop:resume()
+    host.sleep(1.5)
+    local s = loop:state()
+    assert.is_false(s.held)
+    assert.is_true(math.abs(s.x[1]) < 0.05 and math.abs(s.x[2]) < 0.05, tostring(s.x))
+    assert.equal(0, loop.faults.count)
+    loop:close()
+    plant:close()
+  end)
+
+  it("applies new gains at a tick boundary and reports them", function()
+    local robot, plant, loop = open()
+    loop:start()
+    loop:reset { 0.1, 0, 0, 0 }
+    loop:resume()
+    -- a zero gain: the command becomes u_eq = 0 on every channel
+    loop:set_gains { K = { { 0, 0, 0, 0 }, { 0, 0, 0, 0 } } }
+    assert.is_true(wait_for(function()
+      local s = loop:state()
+      return s.u[1] == 0 and s.u[2] == 0
+    end, 1))
+    assert.equal(0, loop:gains():sum())
+    assert.error_matches(function() loop:set_gains { 1, 2 } end,
+      "expected gains of 8 numbers, got 2")
+    assert.error_matches(function() loop:set_gains { kx = 1 } end, "unknown gain 'kx'")
+    loop:close()
+    plant:close()
+  end)
+
+  it("e-stop sends the safe command at the next tick, names the cause, stops the loop", function()
+    local _, plant, loop = open()
+    loop:start()
+    loop:reset { 0.1, 0, 0, 0 }
+    loop:resume()
+    host.sleep(0.1)
+    loop:estop()
+    assert.is_true(wait_for(function() return not loop.running end, 1))
+    local s = loop:state()
+    assert.is_true(s.estop and s.safe)
+    assert.matches("estop", s.flag_names)
+    assert.same({ 0, 0 }, { s.u[1], s.u[2] })
+    local f = loop.faults
+    assert.equal("estop", f.first)
+    assert.is_true(f.count >= 1 and f.estop)
+    assert.matches("loop:clear%(%)", f.why)
+    -- released and restarted, held again
+    loop:clear()
+    loop:start()
+    assert.is_true(wait_for(function() local st = loop:state() return st.held and not st.estop end))
+    loop:close()
+    plant:close()
+  end)
+
+  it("records every tick of the window and saves NPY and CSV", function()
+    local _, plant, loop = open()
+    loop:start()
+    loop:record(0.3)
+    local dir = os.tmpname()
+    os.remove(dir)
+    local d, n = loop:save(dir)
+    assert.equal(dir, d)
+    assert.equal(30, n)
+    local f = assert(io.open(dir .. "/log.csv"))
+    local header = f:read "l"
+    local rows, ks = 0, {}
+    for line in f:lines() do
+      rows = rows + 1
+      ks[rows] = tonumber(line:match "^(%d+),")
+    end
+    f:close()
+    assert.equal("k,t,flags,th1,th2,w1,w2,tau1,tau2", header)
+    assert.equal(30, rows)
+    for i = 2, rows do assert.equal(ks[1] + i - 1, ks[i]) end
+    local x = spinal.array.load(dir .. "/x.npy")
+    assert.same({ 30, 4 }, { x.shape[1], x.shape[2] })
+    assert.is_nil((loop:save(dir)))
+    os.execute("rm -rf '" .. dir .. "'")
+    loop:close()
+    plant:close()
+  end)
+
+  it("keeps the plant to itself while it exists", function()
+    local _, plant, loop = open()
+    assert.error_matches(function() plant:read() end, "driven by a live loop")
+    assert.error_matches(function() plant:write { 0, 0 } end, "driven by a live loop")
+    assert.error_matches(function() plant:close() end, "driven by a live loop")
+    assert.error_matches(function() live.new(plant, {}) end, "one a live loop drives")
+    loop:close()
+    assert.is_truthy(plant:read())
+    plant:close()
+  end)
+
+  it("checks its options before starting anything", function()
+    local robot = robot_lib.load(PENDULUM)
+    local plant = assert(robot:open())
+    local base = { controller = robot.controller, safety = robot.safety }
+    assert.error_matches(function() live.new(plant, { safety = robot.safety }) end,
+      "field 'controller'")
+    assert.error_matches(function() live.new(plant, { controller = robot.controller }) end,
+      "field 'safety'")
+    local quad = require("spinal.ctrl").tracker "quadruped"
+    assert.error_matches(function()
+      live.new(plant, { controller = quad, safety = robot.safety })
+    end, "expected a controller for 4 states and 2 actions %(the plant's%), got 3 and 2")
+    base.rate = -1
+    assert.error_matches(function() live.new(plant, base) end, "field 'rate'")
+    base.rate, base.reference = nil, { 1, 2 }
+    assert.error_matches(function() live.new(plant, base) end, "field 'reference'")
+    assert.is_truthy(plant:read())  -- still free: no loop was made
+    plant:close()
+  end)
+
+  it("runs a spinal.policy, whose parameters swap in whole between ticks", function()
+    local robot = robot_lib.load(PENDULUM)
+    local plant = assert(robot:open())
+    local P, ctrl = require "spinal.policy", require "spinal.ctrl"
+    local pol = P.lqr { controller = ctrl.lqr(robot.controller:gains():reshape(2, 4)), period = 3,
+                        hidden = { 8 }, seed = 2 }
+    assert.error_matches(function()
+      live.new(plant, { policy = pol, controller = robot.controller, safety = robot.safety })
+    end, "got both")
+    local loop = live.new(plant, { policy = pol, safety = robot.safety })
+    assert.equal("policy", loop.policy)
+    assert.equal(pol.nparams, #loop:params())
+    loop:start()
+    loop:reset { 0.15, -0.1, 0, 0 }
+    loop:resume()
+    host.sleep(1.5)
+    local x = loop:state().x
+    -- a zero last layer: the policy is the nominal LQR, which balances
+    assert.is_true(math.abs(x[1]) < 0.05 and math.abs(x[2]) < 0.05, tostring(x))
+    assert.is_true(pol:params():sum() ~= 0)
+    loop:set_params(loop:params() * 0)
+    host.sleep(0.1)
+    assert.equal(0, pol:params():abs():sum())   -- the loop copied the new theta into the policy
+    assert.error_matches(function() loop:set_params { 1, 2 } end,
+      "expected parameters of " .. pol.nparams .. " numbers, got 2")
+    assert.error_matches(function() loop:set_gains { 1 } end, "runs a policy")
+    loop:close()
+    plant:close()
+  end)
+
+  it("streams telemetry JSON to a UDP port", function()
+    local _, plant, loop = open()
+    loop:start()
+    assert.is_nil((loop:telemetry { host = "no.such.host.invalid" }))
+    assert.error_matches(function() loop:telemetry { port = 70000 } end, "field 'port'")
+    loop:telemetry { host = "127.0.0.1", port = 9, rate = 100 }  -- discard port
+    host.sleep(0.2)
+    local st = loop:stats()
+    assert.is_true(st.telemetry.sent + st.telemetry.dropped >= 5)
+    loop:telemetry(false)
+    assert.is_nil(loop:stats().telemetry)
+    loop:close()
+    plant:close()
+  end)
+end)
