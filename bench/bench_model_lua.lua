@@ -46,6 +46,6 @@ local opts = { cost = C.car { nx = 4, nu = 2 }, task = task }
 local fl = per_call(function() G.feedback(pol, ml, tr, opts) end, 0.5)
 local fc = per_call(function() G.feedback(pol, mc, tr, opts) end, 0.5)
 
-print(string.format('{"jac_c_s": %.3g, "jac_lua_s": %.3g, "jac_ratio": %.1f, '
+print(string.format('{"name": "model_lua_vs_c_car_drag", "jac_c_s": %.3g, "jac_lua_s": %.3g, "jac_ratio": %.1f, '
   .. '"feedback200_c_s": %.3g, "feedback200_lua_s": %.3g, "feedback_ratio": %.1f}',
   jc, jl, jl / jc, fc, fl, fl / fc))
