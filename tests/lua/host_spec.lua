@@ -1,52 +1,15 @@
 -- host_spec.lua: the spinal binary as a user drives it (command line, scripts, REPL over a pipe,
 -- Ctrl-C). The binary is $SPINAL_BIN; each case runs it through the shell.
-local BIN = assert(os.getenv("SPINAL_BIN"), "SPINAL_BIN is not set")
+local S = require "support"
+local BIN = assert(S.BIN, "SPINAL_BIN is not set")
+local q, slurp, spit, tmpfile, run = S.q, S.slurp, S.spit, S.tmpfile, S.run
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read "a"
-  f:close()
-  return s
-end
-
-local function spit(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
-
-local tmp = {}
-local function tmpfile(text)
-  local path = os.tmpname()
-  tmp[#tmp + 1] = path
-  if text then spit(path, text) end
-  return path
-end
-
--- run "spinal <args>" (args already quoted) with optional stdin text: stdout, stderr, exit code
-local function run(args, input, prefix)
-  local out, err = tmpfile(), tmpfile()
-  local cmd = (prefix or "") .. q(BIN) .. " " .. args .. " >" .. out .. " 2>" .. err
-  if input then cmd = cmd .. " <" .. tmpfile(input) else cmd = cmd .. " </dev/null" end
-  local _, _, code = os.execute(cmd)
-  return slurp(out), slurp(err), code
-end
-
+-- a script file ending in .lua, from text
 local function script(text)
-  local path = tmpfile(text)
-  os.rename(path, path .. ".lua")
-  tmp[#tmp + 1] = path .. ".lua"
-  return path .. ".lua"
+  return tmpfile(text, ".lua")
 end
 
-teardown(function()
-  for _, path in ipairs(tmp) do os.remove(path) end
-end)
+teardown(S.cleanup)
 
 describe("spinal --version", function()
   it("prints the spinal, Lua and BLAS versions and exits 0", function()

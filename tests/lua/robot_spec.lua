@@ -7,46 +7,22 @@ local model_lib = require "spinal.model"
 local ctrl_lib = require "spinal.ctrl"
 local array = require "spinal.array"
 
-local BIN = assert(os.getenv("SPINAL_BIN"), "SPINAL_BIN is not set")
 local FIX = "tests/lua/fixtures/robots/"
 
-local tmp = {}
+local S = require "support"
+local slurp, tmpfile = S.slurp, S.tmpfile
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read "a"
-  f:close()
-  return s
-end
-
-local function tmpfile()
-  local path = os.tmpname()
-  tmp[#tmp + 1] = path
-  return path
-end
-
--- a robot file in a temporary directory-free path ending in .lua, from text
+-- a robot file at a temporary path ending in .lua, from text
 local function robot_file(text)
-  local path = tmpfile() .. ".lua"
-  tmp[#tmp + 1] = path
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-  return path
+  return tmpfile(text, ".lua")
 end
 
 -- run "spinal check <args>": stdout, stderr, exit code
 local function check_cli(args)
-  local out, err = tmpfile(), tmpfile()
-  local _, _, code = os.execute("'" .. BIN .. "' check " .. args .. " >" .. out .. " 2>" .. err
-    .. " </dev/null")
-  return slurp(out), slurp(err), code
+  return S.run("check " .. args)
 end
 
-teardown(function()
-  for _, path in ipairs(tmp) do os.remove(path) end
-end)
+teardown(S.cleanup)
 
 -- the problems check reports for a fixture, without the "file: " prefix
 local function problems_of(name)
