@@ -187,27 +187,38 @@ static int cmd_eval(int argc, char** argv, int first) {
 
 // spinal bridge [ROBOT.lua] --listen ADDR ...: serve a plant over the UDP protocol
 // (lua/spinal/bridge.lua parses the options and reports; hal/bridge.c serves)
-static int cmd_bridge(int argc, char** argv, int first) {
+// a subcommand written in Lua: require(module).main(args...) returns the exit status
+static int run_lua_main(int argc, char** argv, int first, const char* module) {
   lua_State* L = new_state(argc, argv, first);
   if (!L) return SP_EXIT_ERROR;
-  static const char chunk[] = "return require('spinal.bridge').main({...})";
-  int status = luaL_loadbuffer(L, chunk, sizeof chunk - 1, "=(bridge)");
+  lua_pushcfunction(L, sp_host_msghandler);
+  int base = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, module);
+  int status = lua_pcall(L, 1, 1, base);
   int code = SP_EXIT_ERROR;
   if (status == LUA_OK) {
-    int base = lua_gettop(L);
-    lua_pushcfunction(L, sp_host_msghandler);
-    lua_insert(L, base);
-    for (int i = first + 1; i < argc; i++) lua_pushstring(L, argv[i]);
-    status = lua_pcall(L, argc - first - 1, 1, base);
-    lua_remove(L, base);
+    lua_getfield(L, -1, "main");
+    lua_remove(L, -2);
+    lua_newtable(L);
+    for (int i = first + 1; i < argc; i++) {
+      lua_pushstring(L, argv[i]);
+      lua_rawseti(L, -2, i - first);
+    }
+    status = lua_pcall(L, 1, 1, base);
     if (status == LUA_OK) {
       code = (int)lua_tointeger(L, -1);
       lua_pop(L, 1);
     }
   }
+  lua_remove(L, base);
   if (status != LUA_OK) return finish(L, status);
   int fin = finish(L, LUA_OK);
   return fin != SP_EXIT_OK ? fin : code;
+}
+
+static int cmd_bridge(int argc, char** argv, int first) {
+  return run_lua_main(argc, argv, first, "spinal.bridge");
 }
 
 // the value of option name at argv[*i] ("--name V" or "--name=V"); NULL when it is not that option;
@@ -321,32 +332,7 @@ static int cmd_repl(int argc, char** argv, int first) {
 
 // spinal check ROBOT.lua ...: validate robot files through spinal.robot (lua/spinal/robot.lua)
 static int cmd_check(int argc, char** argv, int first) {
-  if (first + 1 >= argc) {
-    fprintf(stderr, "%s check: expected one or more robot files (spinal check ROBOT.lua ...)\n",
-            progname);
-    usage_hint();
-    return SP_EXIT_USAGE;
-  }
-  lua_State* L = new_state(argc, argv, first);
-  if (!L) return SP_EXIT_ERROR;
-  static const char chunk[] = "return require('spinal.robot').main({...})";
-  int status = luaL_loadbuffer(L, chunk, sizeof chunk - 1, "=(check)");
-  int code = SP_EXIT_ERROR;
-  if (status == LUA_OK) {
-    int base = lua_gettop(L);
-    lua_pushcfunction(L, sp_host_msghandler);
-    lua_insert(L, base);
-    for (int i = first + 1; i < argc; i++) lua_pushstring(L, argv[i]);
-    status = lua_pcall(L, argc - first - 1, 1, base);
-    lua_remove(L, base);
-    if (status == LUA_OK) {
-      code = (int)lua_tointeger(L, -1);
-      lua_pop(L, 1);
-    }
-  }
-  if (status != LUA_OK) return finish(L, status);
-  int fin = finish(L, LUA_OK);
-  return fin != SP_EXIT_OK ? fin : code;
+  return run_lua_main(argc, argv, first, "spinal.robot");
 }
 
 static int cmd_version(int argc, char** argv, int first) {
