@@ -6,6 +6,14 @@
 -- keys nest, a numeric segment indexes a list). spinal.settings(defaults) merges the same
 -- overrides over a defaults table, converting each to the type of its default and rejecting keys
 -- the defaults do not have.
+
+-- a mistake in the command line's overrides: its message alone is what the user needs (the host
+-- prints an error object's __tostring without a traceback), so it is raised as such an object
+local USAGE = { __tostring = function(e) return e.message end }
+local function usage(msg, level)
+  error(setmetatable({ message = msg }, USAGE), level)
+end
+
 local M = {}
 
 local has_host, host = pcall(require, "spinal.host")
@@ -27,7 +35,7 @@ local function split(item)
   if not key then return nil end
   local path = {}
   for segment in (key .. "."):gmatch "([^.]*)%." do
-    if segment == "" then error(("bad override '%s' (empty name in '%s')"):format(item, key), 0) end
+    if segment == "" then usage(("bad override '%s' (empty name in '%s')"):format(item, key), 0) end
     path[#path + 1] = math.tointeger(tonumber(segment)) or segment
   end
   return path, text
@@ -53,7 +61,7 @@ function M.parse(list)
           next_t = {}
           t[path[i]] = next_t
         elseif type(next_t) ~= "table" then
-          error(("conflicting overrides '%s' and '%s'"):format(origin[key:sub(1, -2)], item), 0)
+          usage(("conflicting overrides '%s' and '%s'"):format(origin[key:sub(1, -2)], item), 0)
         end
         t = next_t
       end
@@ -63,7 +71,7 @@ function M.parse(list)
         for k, v in pairs(origin) do
           if k:sub(1, #key + 1) == key .. "." then other = v end
         end
-        error(("conflicting overrides '%s' and '%s'"):format(other, item), 0)
+        usage(("conflicting overrides '%s' and '%s'"):format(other, item), 0)
       end
       t[path[#path]] = M.value(text)
       origin[key] = item
@@ -103,17 +111,17 @@ local function convert(default, text, item)
   local kind = type(default)
   if kind == "number" then
     local n = tonumber(text)
-    if n == nil then error(("bad override '%s' (expected a number)"):format(item), 0) end
+    if n == nil then usage(("bad override '%s' (expected a number)"):format(item), 0) end
     if math.type(default) == "integer" then
       local i = math.tointeger(n)
-      if i == nil then error(("bad override '%s' (expected an integer)"):format(item), 0) end
+      if i == nil then usage(("bad override '%s' (expected an integer)"):format(item), 0) end
       return i
     end
     return n + 0.0
   elseif kind == "boolean" then
     if text == "true" then return true end
     if text == "false" then return false end
-    error(("bad override '%s' (expected true or false)"):format(item), 0)
+    usage(("bad override '%s' (expected true or false)"):format(item), 0)
   elseif kind == "string" then
     return text
   elseif is_list(default) then
@@ -123,16 +131,16 @@ local function convert(default, text, item)
     end
     return list
   elseif kind == "table" then
-    error(("bad override '%s' (a group of settings: set its fields, e.g. %s.%s=...)")
+    usage(("bad override '%s' (a group of settings: set its fields, e.g. %s.%s=...)")
       :format(item, item:match "^[^=]*", M.names(default)[1] or "name"), 0)
   end
-  error(("bad override '%s' (a %s setting cannot be set from the command line)")
+  usage(("bad override '%s' (a %s setting cannot be set from the command line)")
     :format(item, kind), 0)
 end
 
 local function unknown(item, defaults)
   local valid = table.concat(M.names(defaults), ", ")
-  error(("unknown setting in '%s' (valid: %s)"):format(item, valid ~= "" and valid or "none"), 0)
+  usage(("unknown setting in '%s' (valid: %s)"):format(item, valid ~= "" and valid or "none"), 0)
 end
 
 -- defaults merged with the overrides (opts.args: a list of "key=value", default: the command
@@ -154,7 +162,7 @@ function M.settings(defaults, opts)
         if d == nil then
           if not opts.allow_unknown then unknown(item, defaults) end
           if type(res) ~= "table" then
-            error(("bad override '%s' (%s is not a group of settings)")
+            usage(("bad override '%s' (%s is not a group of settings)")
               :format(item, table.concat(path, ".", 1, i - 1)), 0)
           end
           for j = i, #path - 1 do

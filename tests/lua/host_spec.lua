@@ -125,6 +125,7 @@ describe("running a script", function()
     local _, err, code = run(q(path) .. " iters=abc")
     assert.equal(1, code)
     assert.matches("^spinal: bad override 'iters=abc' %(expected a number%)\n", err)
+    assert.is_nil(err:find("stack traceback", 1, true))  -- a usage mistake, not a crash
   end)
 
   it("stops with an error listing the valid keys when an override is unknown", function()

@@ -10,7 +10,7 @@ end
 local function error_of(f, ...)
   local ok, err = pcall(f, ...)
   assert.is_false(ok, "expected an error")
-  return err
+  return tostring(err)  -- override mistakes are error objects whose text is their __tostring
 end
 
 describe("settings.parse", function()
