@@ -5,8 +5,8 @@
 -- [-1, 1] x gear). The "real" arm is MuJoCo on arm3.xml through the HAL's mujoco backend, made
 -- different from the file in two ways the model does not know: every body's mass and inertia
 -- scaled by `mass_scale` (the backend's perturbation), and dry (Coulomb) friction of `friction`
--- N m on every joint (MJCF frictionloss, written into a copy of arm3.xml in the run directory;
--- the tree leaves friction loss out by design). The approximate model is the tree imported from
+-- N m on every joint (MuJoCo's frictionloss, added by the backend's perturbation; the tree
+-- leaves friction loss out by design). The approximate model is the tree imported from
 -- the unperturbed arm3.xml (RK4 at the control rate).
 --
 -- Task: from the robot's home pose at rest, bring the tip (the MJCF's `tip` site: 0.35 m along
@@ -25,8 +25,8 @@
 --                                    [settle=0.5] [process_noise=0] [hidden=32,32] [out=DIR]
 -- Writes runs/arm_reach/<time>/ (or out=DIR): settings.json, metrics.csv (one row per
 -- iteration), summary.json (nominal_cost, learned_cost, nominal_error_m, learned_error_m, iters,
--- seed, data_seconds, costs, errors_m, ...), the nominal and learned trajectories (NPY), the
--- perturbed MJCF (arm3_real.xml) and plots (cost.png, error.png, distance.png).
+-- seed, data_seconds, costs, errors_m, ...), the nominal and learned trajectories (NPY) and
+-- plots (cost.png, error.png, distance.png).
 local sp = require "spinal"
 local rbd = require "spinal.rbd"
 local array = require "spinal.array"
@@ -175,28 +175,14 @@ if not (rho < 1) then
   refuse(("the LQR at the target pose is unstable on the model (spectral radius %g)"):format(rho))
 end
 
--- ---- the real arm: MuJoCo on a perturbed copy of arm3.xml ---------------------------------------
+-- ---- the real arm: MuJoCo on arm3.xml, perturbed ---------------------------------------
 
 local run = sp.run.start { name = "arm_reach", settings = cfg }
 
--- dry friction on every joint: a frictionloss attribute on each <joint> of the copy
-local function write_real_mjcf(path)
-  local f = assert(io.open(mjcf, "r"))
-  local text = f:read "a"
-  f:close()
-  local n
-  text, n = text:gsub("<joint name=", ('<joint frictionloss="%.15g" name='):format(cfg.friction))
-  assert(n == nq, ("arm_reach: expected %d named joints in %s, found %d"):format(nq, mjcf, n))
-  f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local real_mjcf = run:path "arm3_real.xml"
-write_real_mjcf(real_mjcf)
+-- the real arm: heavier links and dry friction on every joint, through the backend's
+-- perturbations (relative to arm3.xml, whose joints have no friction loss)
 local _, pcfg = robot:plant_config "mujoco"
-pcfg.mjcf = real_mjcf
-pcfg.perturb = { mass = cfg.mass_scale }
+pcfg.perturb = { mass = cfg.mass_scale, frictionloss = cfg.friction }
 pcfg.process_std = cfg.process_noise
 local plant = assert(sp.hal.open("mujoco", pcfg))
 local x0 = {}

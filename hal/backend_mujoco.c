@@ -67,6 +67,8 @@ typedef struct mj_plant {
   double* inertia0;      // (nbody x 3)
   double* friction0;     // (ngeom x 3)
   double* gear0;         // (nu_mj x 6)
+  double* damping0;      // (nv)
+  double* frictionloss0; // (nv)
   sp__delay delay_line;
   int has_x0, has_v, has_w, has_limits, fault;
   int bad_warnings;  // MuJoCo's instability warnings counted so far
@@ -271,6 +273,8 @@ static size_t layout(mj_plant* mp, int nx, int nu, int nact, int nwheel, const m
   CARVE(inertia0, double, 3 * m->nbody);
   CARVE(friction0, double, 3 * m->ngeom);
   CARVE(gear0, double, 6 * m->nu);
+  CARVE(damping0, double, m->nv);
+  CARVE(frictionloss0, double, m->nv);
 #undef CARVE
   return off;
 }
@@ -509,6 +513,8 @@ static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, 
   memcpy(mp->inertia0, m->body_inertia, sizeof(double) * 3 * m->nbody);
   memcpy(mp->friction0, m->geom_friction, sizeof(double) * 3 * m->ngeom);
   memcpy(mp->gear0, m->actuator_gear, sizeof(double) * 6 * m->nu);
+  memcpy(mp->damping0, m->dof_damping, sizeof(double) * m->nv);
+  memcpy(mp->frictionloss0, m->dof_frictionloss, sizeof(double) * m->nv);
   mp->d = mj_makeData(m);
   if (!mp->d) return sp_errorf(msg, len, SP_ENOMEM, "mujoco plant: cannot allocate mjData");
   return c->perturb ? perturb_apply(mp, c->perturb, msg, len) : 0;
@@ -766,12 +772,16 @@ static int perturb_apply(mj_plant* mp, const sp_plant_mujoco_perturbation* q, ch
 
   // every check first: nothing changes on an error
   double gm = q->mass == 0 ? 1 : q->mass, gf = q->friction == 0 ? 1 : q->friction;
-  double gg = q->gear == 0 ? 1 : q->gear;
-  if (!scale_ok(gm) || !scale_ok(gf) || !scale_ok(gg))
+  double gg = q->gear == 0 ? 1 : q->gear, gd = q->damping == 0 ? 1 : q->damping;
+  if (!scale_ok(gm) || !scale_ok(gf) || !scale_ok(gg) || !scale_ok(gd))
     return sp_errorf(msg, len, SP_EINVAL,
                      "mujoco plant: perturbation scales must be > 0, got mass %g friction %g "
-                     "gear %g",
-                     q->mass, q->friction, q->gear);
+                     "gear %g damping %g",
+                     q->mass, q->friction, q->gear, q->damping);
+  if (!(q->frictionloss >= 0) || !isfinite(q->frictionloss))
+    return sp_errorf(msg, len, SP_EINVAL,
+                     "mujoco plant: perturb: frictionloss must be a force or torque >= 0, got %g",
+                     q->frictionloss);
   struct {
     const sp_plant_mujoco_scale* s;
     int n, type;
@@ -799,6 +809,10 @@ static int perturb_apply(mj_plant* mp, const sp_plant_mujoco_perturbation* q, ch
   }
   for (int g = 0; g < 3 * m->ngeom; g++) m->geom_friction[g] = gf * mp->friction0[g];
   for (int a = 0; a < 6 * m->nu; a++) m->actuator_gear[a] = gg * mp->gear0[a];
+  for (int v = 0; v < m->nv; v++) {
+    m->dof_damping[v] = gd * mp->damping0[v];
+    m->dof_frictionloss[v] = mp->frictionloss0[v] + q->frictionloss;
+  }
   for (int k = 0; k < q->nbody_mass; k++) {
     int b = mj_name2id(m, mjOBJ_BODY, q->body_mass[k].name);
     m->body_mass[b] *= q->body_mass[k].scale;

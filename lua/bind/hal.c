@@ -376,12 +376,29 @@ static void parse_mj_perturb(lua_State* L, int t, int arg, sp_plant_mujoco_pertu
   if (lua_isnoneornil(L, t)) return;
   if (!lua_istable(L, t))
     luaL_argerror(L, arg,
-                  lua_pushfstring(L, "expected perturbations { mass, friction, gear }, got %s",
+                  lua_pushfstring(L, "expected perturbations { mass, friction, gear, damping, "
+                                  "frictionloss }, got %s",
                                   luaL_typename(L, t)));
   static const char* const keys[3] = {"mass", "friction", "gear"};
   double* global[3] = {&q->mass, &q->friction, &q->gear};
   const sp_plant_mujoco_scale** lists[3] = {&q->body_mass, &q->geom_friction, &q->actuator_gear};
   int* counts[3] = {&q->nbody_mass, &q->ngeom_friction, &q->nactuator_gear};
+  // joint losses: damping is a global scale, frictionloss an added force or torque
+  lua_getfield(L, t, "damping");
+  if (!lua_isnil(L, -1)) {
+    q->damping = lua_tonumber(L, -1);
+    if (!lua_isnumber(L, -1) || !(q->damping > 0) || !isfinite(q->damping))
+      luaL_argerror(L, arg, "field 'perturb.damping': expected a scale > 0");
+  }
+  lua_getfield(L, t, "frictionloss");
+  if (!lua_isnil(L, -1)) {
+    q->frictionloss = lua_tonumber(L, -1);
+    if (!lua_isnumber(L, -1) || !(q->frictionloss >= 0) || !isfinite(q->frictionloss))
+      luaL_argerror(L, arg,
+                    "field 'perturb.frictionloss': expected a force or torque >= 0 added to every "
+                    "joint");
+  }
+  lua_pop(L, 2);
   for (int k = 0; k < 3; k++) {
     lua_getfield(L, t, keys[k]);
     int v = lua_gettop(L);

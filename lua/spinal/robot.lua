@@ -757,9 +757,10 @@ local function check_plant_mujoco(ck, t, path, r)
   end
   if t.perturb ~= nil then
     -- checked in full by the backend when the plant opens (it knows the MJCF's names)
-    local q = ck:table(t.perturb, join(path, "perturb"), "{ mass = s, friction = s, gear = s }")
+    local q = ck:table(t.perturb, join(path, "perturb"),
+      "{ mass = s, friction = s, gear = s, damping = s, frictionloss = f }")
     if q then
-      ck:keys(q, join(path, "perturb"), { "mass", "friction", "gear" })
+      ck:keys(q, join(path, "perturb"), { "mass", "friction", "gear", "damping", "frictionloss" })
       out.perturb = q
     end
   end

@@ -410,6 +410,49 @@ static double speed_after_1s(sp_plant* p) {
   return x[2];
 }
 
+TEST(joint_damping_and_dry_friction_slow_the_car_and_restore_exactly) {
+  sp_plant_mujoco_config c = car();
+  sp_plant* p = open_cfg("mujoco", &c);
+  CHECK(p);
+  mjModel* m = sp_plant_mujoco_model(p);
+  int nv = m->nv;
+  double v_nominal = speed_after_1s(p);
+  double damping0 = 0, friction0 = 0;
+  for (int v = 0; v < nv; v++) damping0 += m->dof_damping[v], friction0 += m->dof_frictionloss[v];
+
+  // damping scales every dof's damping; frictionloss adds to every dof's
+  sp_plant_mujoco_perturbation q = {.damping = 3};
+  CHECK_INT(sp_plant_mujoco_perturb(p, &q, NULL, 0), 0);
+  double sum = 0;
+  for (int v = 0; v < nv; v++) sum += m->dof_damping[v];
+  CHECK_CLOSE(sum, 3 * damping0, 1e-12, 0);
+  CHECK(damping0 > 0);
+  double v_damped = speed_after_1s(p);
+  CHECK(v_damped < v_nominal);
+  q = (sp_plant_mujoco_perturbation){.frictionloss = 0.05};
+  CHECK_INT(sp_plant_mujoco_perturb(p, &q, NULL, 0), 0);
+  for (int v = 0; v < nv; v++) CHECK(m->dof_frictionloss[v] >= 0.05);
+  double v_sticky = speed_after_1s(p);
+  CHECK(v_sticky < v_nominal);
+  printf("  speed after 1 s: nominal %.2f, damping x3 %.2f, +0.05 dry friction %.2f m/s\n",
+         v_nominal, v_damped, v_sticky);
+
+  // a negative friction or scale changes nothing
+  char msg[256];
+  q = (sp_plant_mujoco_perturbation){.frictionloss = -1};
+  CHECK_INT(sp_plant_mujoco_perturb(p, &q, msg, sizeof msg), SP_EINVAL);
+  CHECK(strstr(msg, "frictionloss") != NULL);
+  for (int v = 0; v < nv; v++) CHECK(m->dof_frictionloss[v] >= 0.05);
+
+  // NULL restores the file's values: the same trajectory bit for bit
+  CHECK_INT(sp_plant_mujoco_perturb(p, NULL, NULL, 0), 0);
+  double dsum = 0, fsum = 0;
+  for (int v = 0; v < nv; v++) dsum += m->dof_damping[v], fsum += m->dof_frictionloss[v];
+  CHECK(dsum == damping0 && fsum == friction0);
+  CHECK(speed_after_1s(p) == v_nominal);
+  sp_plant_close(p);
+}
+
 TEST(perturbations_change_mass_friction_and_gear_and_restore_exactly) {
   sp_plant_mujoco_config c = car();
   sp_plant* p = open_cfg("mujoco", &c);
