@@ -33,7 +33,10 @@ pc=$prefix/lib/pkgconfig
 [ -d "$pc" ] || pc=$(dirname "$(find "$prefix" -name spinal.pc | head -1)")
 # the .pc file's paths hang off ${prefix}, so --define-prefix follows the moved tree
 flags=$(PKG_CONFIG_PATH=$pc pkg-config --define-prefix --cflags --libs spinal)
-cc use.c -o use $flags -Wl,-rpath,"$(dirname "$pc")"
+# a sanitizer build installs a sanitized library: its users must be built the same way
+san=
+if ldd "$(dirname "$pc")/libspinal.so" | grep -q libasan; then san=-fsanitize=address,undefined; fi
+cc $san use.c -o use $flags -Wl,-rpath,"$(dirname "$pc")"
 y=$(./use)
 awk -v y="$y" 'BEGIN { exit !(y > 0.1 && y < 0.101) }' || { echo "FAIL: pendulum step gave $y"; exit 1; }
 echo "installed tree: binary, Lua library, headers and pkg-config all usable after a move"
