@@ -128,9 +128,10 @@ local progress = sp.progress { total = #configs * cfg.seeds, label = "pendulum_f
 local summary = { success_cost = cfg.success_cost, success_rate = {}, final_cost_median = {},
                   final_distance_median_m = {},
                   nominal_distance_m = {}, grad_norm_median = {}, grad_norm_max = {},
-                  closed_loop_rho = {}, seeds = cfg.seeds, iters = cfg.iters, tol = cfg.tol,
+                  closed_loop_rho = {}, grad_rel_std = {}, sensitivity_norm_final = {},
+                  sensitivity_norm_max = {}, seeds = cfg.seeds, iters = cfg.iters, tol = cfg.tol,
                   data_seconds_per_run = cfg.iters * cfg.seconds }
-local curves, done = {}, 0
+local curves, sens_curves, done = {}, {}, 0
 
 local function median(xs)
   local s = {}
@@ -145,7 +146,7 @@ for _, c in ipairs(configs) do
   local model = make_model(c.mismatch)
   local q, u, K, rho = design(model)
   summary.closed_loop_rho[c.name] = c.kind == "feedback" and rho or 0 / 0
-  local successes, finals, dists, norms, curve = 0, {}, {}, {}, {}
+  local successes, finals, dists, norms, curve, first = 0, {}, {}, {}, {}, {}
   for seed = 1, cfg.seeds do
     local pol = make_policy(c.kind, q, u, K, seed)
     local opt = nn.adam { lr = cfg.lr }
@@ -162,7 +163,23 @@ for _, c in ipairs(configs) do
       g, J = G.feedback(pol, model, traj, objective)
       local gn = g:norm()
       norms[#norms + 1] = gn
-      if it == 0 and seed == 1 then summary.nominal_distance_m[c.name] = final_distance(traj) end
+      if it == 0 then first[seed] = g:totable() end
+      if it == 0 and seed == 1 then
+        summary.nominal_distance_m[c.name] = final_distance(traj)
+        -- diagnostics on the nominal rollout: ||prod (A + B Px)|| (feedback) or ||prod A||
+        -- (open loop) against horizon, along the recorded trajectory
+        local ln, cond = G.sensitivity(pol, model, traj, { feedback = c.kind == "feedback" })
+        local xs, ys, peak = {}, {}, -math.huge
+        for h = 1, ln.shape[1] do
+          xs[h], ys[h] = h / rate, math.exp(ln[h])
+          if ln[h] > peak then peak = ln[h] end
+        end
+        sens_curves[#sens_curves + 1] = { name = c.name, x = xs, y = ys }
+        summary.sensitivity_norm_final[c.name] = ys[#ys]
+        summary.sensitivity_norm_max[c.name] = math.exp(peak)
+        summary.sensitivity_cond_final = summary.sensitivity_cond_final or {}
+        summary.sensitivity_cond_final[c.name] = cond[cond.shape[1]]
+      end
       run:log { config = c.name, seed = seed, iter = it, cost = J, grad_norm = gn,
                 distance_m = final_distance(traj) }
       curve[it + 1] = (curve[it + 1] or 0) + (J == J and J or 0) / cfg.seeds
@@ -181,6 +198,8 @@ for _, c in ipairs(configs) do
   summary.final_cost_median[c.name] = median(finals)
   summary.final_distance_median_m[c.name] = median(dists)
   summary.grad_norm_median[c.name] = median(norms)
+  -- spread of the first gradient across seeds (the networks' hidden layers differ by seed)
+  summary.grad_rel_std[c.name] = #first > 1 and G.stats(A(first)).rel_std or 0 / 0
   local mx = 0
   for _, n in ipairs(norms) do if n ~= n or n > mx then mx = n end end
   summary.grad_norm_max[c.name] = mx
@@ -199,6 +218,15 @@ local plot = run:plot { file = "cost.png", logy = true,
   title = ("double pendulum: mean cost over %d seeds, with and without feedback"):format(cfg.seeds),
   xlabel = "iteration (0 = nominal design)", ylabel = "cost J (plant)", series = series }
 
+local sseries = {}
+for _, cv in ipairs(sens_curves) do
+  sseries[#sseries + 1] = { x = cv.x, y = cv.y, label = cv.name:gsub("_", " "), style = "lines" }
+end
+local splot = run:plot { file = "sensitivity.png", logy = true,
+  title = "closed-loop sensitivity along the nominal rollout (seed 1)",
+  xlabel = "horizon (s)", ylabel = "||prod_k (A_k + B_k Px_k)||_2 (open loop: ||prod A_k||)",
+  series = sseries }
+
 print()
 print(("double pendulum, end effector to (%g, %g), %d seeds x %d iterations of %g s")
   :format(cfg.tx, cfg.ty, cfg.seeds, cfg.iters, cfg.seconds))
@@ -214,6 +242,14 @@ for _, c in ipairs(configs) do
     summary.grad_norm_median[n]))
 end
 print("  (final distance, cost and gradient norm: medians over seeds)")
+print(("  %-20s %14s %14s %16s"):format("", "|Phi_T|", "max |Phi_h|", "rel std of g0"))
+for _, c in ipairs(configs) do
+  local n = c.name
+  print(("  %-20s %14.3g %14.3g %16.3g"):format(n:gsub("_", " "),
+    summary.sensitivity_norm_final[n] or 0 / 0, summary.sensitivity_norm_max[n] or 0 / 0,
+    summary.grad_rel_std[n]))
+end
 print("run: " .. run.dir)
 if plot then print("plot: " .. plot) end
+if splot then print("plot: " .. splot) end
 run:close()

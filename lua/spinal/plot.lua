@@ -71,7 +71,10 @@ function M.png(spec)
   if spec.title then lines[#lines + 1] = "set title " .. text(spec.title) end
   if spec.xlabel then lines[#lines + 1] = "set xlabel " .. text(spec.xlabel) end
   if spec.ylabel then lines[#lines + 1] = "set ylabel " .. text(spec.ylabel) end
-  if spec.logy then lines[#lines + 1] = "set logscale y" end
+  if spec.logy then
+    lines[#lines + 1] = "set logscale y"
+    lines[#lines + 1] = "set format y '10^{%L}'"
+  end
   if spec.logx then lines[#lines + 1] = "set logscale x" end
   if spec.square then lines[#lines + 1] = "set size ratio -1" end
   if spec.yrange then
