@@ -68,62 +68,8 @@ static const char* shape_str(lua_State* L, const sp_array* a) {
 }
 
 
-// option field of the table at arg: number (default def when absent)
-static double opt_number(lua_State* L, int arg, const char* fname, const char* key, double def) {
-  int t = lua_getfield(L, arg, key);
-  double v = def;
-  if (t == LUA_TNUMBER)
-    v = lua_tonumber(L, -1);
-  else if (t != LUA_TNIL)
-    luaL_error(L, "bad argument #%d to '%s' (expected %s = a number, got %s)", arg, fname, key,
-               luaL_typename(L, -1));
-  lua_pop(L, 1);
-  return v;
-}
-
-static const char* opt_string(lua_State* L, int arg, const char* fname, const char* key,
-                              const char* def) {
-  int t = lua_getfield(L, arg, key);
-  const char* v = def;
-  if (t == LUA_TSTRING)
-    v = lua_tostring(L, -1);  // the options table keeps the string alive
-  else if (t != LUA_TNIL)
-    luaL_error(L, "bad argument #%d to '%s' (expected %s = a string, got %s)", arg, fname, key,
-               luaL_typename(L, -1));
-  lua_pop(L, 1);
-  return v;
-}
-
-static lua_Integer opt_integer(lua_State* L, int arg, const char* fname, const char* key,
-                               lua_Integer def) {
-  int t = lua_getfield(L, arg, key);
-  lua_Integer v = def;
-  int isint = 0;
-  if (t != LUA_TNIL) {
-    v = lua_tointegerx(L, -1, &isint);
-    if (!isint)
-      luaL_error(
-          L, "bad argument #%d to '%s' (expected %s = an integer, got %s)", arg, fname, key,
-          t == LUA_TNUMBER ? lua_pushfstring(L, "%f", lua_tonumber(L, -1)) : luaL_typename(L, -1));
-  }
-  lua_pop(L, 1);
-  return v;
-}
-
-static int opt_boolean(lua_State* L, int arg, const char* fname, const char* key, int def) {
-  int t = lua_getfield(L, arg, key);
-  int v = def;
-  if (t == LUA_TBOOLEAN)
-    v = lua_toboolean(L, -1);
-  else if (t != LUA_TNIL)
-    luaL_error(L, "bad argument #%d to '%s' (expected %s = a boolean, got %s)", arg, fname, key,
-               luaL_typename(L, -1));
-  lua_pop(L, 1);
-  return v;
-}
-
 static sp_act opt_act(lua_State* L, int arg, const char* key, const char* def) {
-  const char* name = opt_string(L, arg, "mlp", key, def);
+  const char* name = spO_string(L, arg, "mlp", key, def);
   sp_act a;
   if (sp_act_parse(&a, name))
     luaL_error(L, "bad argument #1 to 'mlp' (unknown activation '%s' for %s; valid: %s)", name, key,
@@ -193,17 +139,17 @@ static int l_mlp(lua_State* L) {
   // everything else
   sp_act act = opt_act(L, 1, "act", "tanh");
   sp_act out_act = opt_act(L, 1, "out_act", "identity");
-  const char* dname = opt_string(L, 1, "mlp", "dtype", "f64");
+  const char* dname = spO_string(L, 1, "mlp", "dtype", "f64");
   sp_dtype dtype;
   if (sp_dtype_parse(&dtype, dname))
     luaL_error(L, "bad argument #1 to 'mlp' (unknown dtype '%s'; valid: f64, f32)", dname);
-  const char* iname = opt_string(L, 1, "mlp", "init", "xavier");
+  const char* iname = spO_string(L, 1, "mlp", "init", "xavier");
   sp_init init;
   if (sp_init_parse(&init, iname))
     luaL_error(L, "bad argument #1 to 'mlp' (unknown init '%s'; valid: xavier, orthogonal)", iname);
-  int zero_last = opt_boolean(L, 1, "mlp", "zero_last", 0);
-  lua_Integer seed = opt_integer(L, 1, "mlp", "seed", 0);
-  lua_Integer batch = opt_integer(L, 1, "mlp", "batch", 1);
+  int zero_last = spO_boolean(L, 1, "mlp", "zero_last", 0);
+  lua_Integer seed = spO_integer(L, 1, "mlp", "seed", 0);
+  lua_Integer batch = spO_integer(L, 1, "mlp", "batch", 1);
   if (batch < 1 || batch > (1 << 24))
     luaL_error(L, "bad argument #1 to 'mlp' (expected batch >= 1, got %d)", (int)batch);
 
@@ -537,10 +483,10 @@ static int l_sgd(lua_State* L) {
   if (lua_getfield(L, 1, "lr") == LUA_TNIL)
     luaL_error(L, "bad argument #1 to 'sgd' (expected lr = a number, got nil)");
   lua_pop(L, 1);
-  sp_optim_config c = sp_optim_sgd_config(opt_number(L, 1, "sgd", "lr", 0));
-  c.momentum = opt_number(L, 1, "sgd", "momentum", 0);
-  c.clip = opt_number(L, 1, "sgd", "clip", 0);
-  c.weight_decay = opt_number(L, 1, "sgd", "weight_decay", 0);
+  sp_optim_config c = sp_optim_sgd_config(spO_number(L, 1, "sgd", "lr", 0));
+  c.momentum = spO_number(L, 1, "sgd", "momentum", 0);
+  c.clip = spO_number(L, 1, "sgd", "clip", 0);
+  c.weight_decay = spO_number(L, 1, "sgd", "weight_decay", 0);
   push_optim(L, &c, "sgd");
   return 1;
 }
@@ -552,7 +498,7 @@ static int l_adam(lua_State* L) {
   }
   luaL_checktype(L, 1, LUA_TTABLE);
   spO_check_keys(L, 1, "adam", adam_options);
-  sp_optim_config c = sp_optim_adam_config(opt_number(L, 1, "adam", "lr", 1e-3));
+  sp_optim_config c = sp_optim_adam_config(spO_number(L, 1, "adam", "lr", 1e-3));
   int t = lua_getfield(L, 1, "betas");
   if (t == LUA_TTABLE) {
     int ok = lua_rawlen(L, -1) == 2;
@@ -566,9 +512,9 @@ static int l_adam(lua_State* L) {
                luaL_typename(L, -1));
   }
   lua_pop(L, 1);
-  c.eps = opt_number(L, 1, "adam", "eps", c.eps);
-  c.clip = opt_number(L, 1, "adam", "clip", 0);
-  c.weight_decay = opt_number(L, 1, "adam", "weight_decay", 0);
+  c.eps = spO_number(L, 1, "adam", "eps", c.eps);
+  c.clip = spO_number(L, 1, "adam", "clip", 0);
+  c.weight_decay = spO_number(L, 1, "adam", "weight_decay", 0);
   push_optim(L, &c, "adam");
   return 1;
 }
@@ -719,7 +665,7 @@ static int l_load(lua_State* L) {
     luaL_checktype(L, 2, LUA_TTABLE);
     static const char* const valid[] = {"batch", NULL};
     spO_check_keys(L, 2, "load", valid);
-    batch = opt_integer(L, 2, "load", "batch", 1);
+    batch = spO_integer(L, 2, "load", "batch", 1);
     if (batch < 1 || batch > (1 << 24))
       return luaL_error(L, "bad argument #2 to 'load' (expected batch >= 1, got %d)", (int)batch);
   }
