@@ -67,7 +67,6 @@ static const char* shape_str(lua_State* L, const sp_array* a) {
   return lua_tostring(L, -1);
 }
 
-
 static sp_act opt_act(lua_State* L, int arg, const char* key, const char* def) {
   const char* name = spO_string(L, arg, "mlp", key, def);
   sp_act a;
