@@ -14,6 +14,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "engine/model/mass2.h"
 #include "engine/model/model.h"
 
 enum { P, TH, PD, THD, NX };
@@ -46,13 +47,10 @@ static void f(const sp_model* m, double* xd, const double* x, const double* u, c
   xd[THD] = d.qdd[1];
 }
 
-// column j of rows PD, THD: M^{-1} (dz - dM qdd), dM given as (11, 12, 22)
+// column j of rows PD, THD: M^{-1} (dz - dM qdd) (mass2.h)
 static void put(const dyn* d, double* J, int ncol, int j, const double dM[3],
                 const double dz[2]) {
-  double r0 = dz[0] - (dM[0] * d->qdd[0] + dM[1] * d->qdd[1]);
-  double r1 = dz[1] - (dM[1] * d->qdd[0] + dM[2] * d->qdd[1]);
-  J[PD * ncol + j] = d->Mi[0] * r0 + d->Mi[1] * r1;
-  J[THD * ncol + j] = d->Mi[1] * r0 + d->Mi[2] * r1;
+  sp__mass2_column(J, ncol, j, PD, THD, d->Mi, d->qdd, dM, dz);
 }
 
 static void f_jac(const sp_model* m, double* fx, double* fu, double* fp, const double* x,

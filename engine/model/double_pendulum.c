@@ -19,6 +19,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "engine/model/mass2.h"
 #include "engine/model/model.h"
 
 enum { TH1, TH2, W1, W2, NX };
@@ -63,13 +64,10 @@ static void f(const sp_model* m, double* xd, const double* x, const double* u, c
   xd[W2] = d.qdd[1];
 }
 
-// write M^{-1} (dz - dM qdd) into rows W1, W2 of column j of a matrix with ncol columns
+// column j of rows W1, W2: M^{-1} (dz - dM qdd) (mass2.h)
 static void put(const dyn* d, double* J, int ncol, int j, const double dM[3],
                 const double dz[2]) {
-  double r0 = dz[0] - (dM[0] * d->qdd[0] + dM[1] * d->qdd[1]);
-  double r1 = dz[1] - (dM[1] * d->qdd[0] + dM[2] * d->qdd[1]);
-  J[W1 * ncol + j] = d->Mi[0] * r0 + d->Mi[1] * r1;
-  J[W2 * ncol + j] = d->Mi[1] * r0 + d->Mi[2] * r1;
+  sp__mass2_column(J, ncol, j, W1, W2, d->Mi, d->qdd, dM, dz);
 }
 
 static void f_jac(const sp_model* m, double* fx, double* fu, double* fp, const double* x,
