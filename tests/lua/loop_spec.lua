@@ -173,10 +173,14 @@ describe("spinal.loop", function()
     local x = loop:state().x
     -- a zero last layer: the policy is the nominal LQR, which balances
     assert.is_true(math.abs(x[1]) < 0.05 and math.abs(x[2]) < 0.05, tostring(x))
-    assert.is_true(pol:params():sum() ~= 0)
+    local theta = pol:params():sum()
+    assert.is_true(theta ~= 0)
     loop:set_params(loop:params() * 0)
     host.sleep(0.1)
-    assert.equal(0, pol:params():abs():sum())   -- the loop copied the new theta into the policy
+    assert.equal(0, loop:params():abs():sum())
+    -- the loop evaluates its own theta in its own workspace: the policy shared with Lua is read,
+    -- never written by the control thread
+    assert.equal(theta, pol:params():sum())
     assert.error_matches(function() loop:set_params { 1, 2 } end,
       "expected parameters of " .. pol.nparams .. " numbers, got 2")
     assert.error_matches(function() loop:set_gains { 1 } end, "runs a policy")
