@@ -66,8 +66,26 @@ describe("spinal.loop", function()
     assert.equal(0, loop:gains():sum())
     assert.error_matches(function() loop:set_gains { 1, 2 } end,
       "expected gains of 8 numbers, got 2")
-    assert.error_matches(function() loop:set_gains { kx = 1 } end, "unknown gain 'kx'")
+    assert.error_matches(function() loop:set_gains { kx = 1 } end,
+      "unknown gain 'kx' for a lqr controller")
+    assert.error_matches(function() loop:set_gains { K = 1 } end,
+      "expected K of 8 numbers, got number")
     loop:close()
+    plant:close()
+  end)
+
+  it("shares the robot's controller: Lua may call it, not change its limits or close it", function()
+    local robot, plant, loop = open()
+    loop:start()
+    loop:reset { 0.1, 0, 0, 0 }
+    loop:resume()
+    local c = robot.controller
+    assert.equal(2, #c:act({ 0.1, 0, 0, 0 }, robot.reference))
+    assert.error_matches(function() c:set_limits(-1, 1) end,
+      "ctrl:set_limits%(%): a live loop is running this controller %(close the loop first%)")
+    assert.error_matches(function() c:close() end, "a live loop is running this controller")
+    loop:close()
+    c:set_limits(-1, 1)  -- free again once the loop is closed
     plant:close()
   end)
 
