@@ -110,8 +110,8 @@ int sp_ctrl_data_new(sp_ctrl_data** out, const sp_ctrl* c) {
   if (!c) return SP_EINVAL;
   int nx = c->nx, nu = c->nu, nr = c->nr, nk = c->nk;
   // doubles: raw, jac, g, fd, work; then the saturation flags
-  size_t nd = (size_t)nu + (size_t)nu * (nx + nr + nk) + nu + ((size_t)nx + nr + nk + 2 * (size_t)nu) +
-              (size_t)c->nwork;
+  size_t nd = (size_t)nu + (size_t)nu * (nx + nr + nk) + nu +
+              ((size_t)nx + nr + nk + 2 * (size_t)nu) + (size_t)c->nwork;
   size_t head = align16(sizeof(sp_ctrl_data));
   size_t dbytes = align16(nd * sizeof(double));
   char* mem = sp_calloc(1, head + dbytes + (size_t)nu * sizeof(int));

@@ -89,7 +89,8 @@ int sp_lqr_closed_loop(double* re, double* im, double* rho, double* alpha, const
 
 // ---- the controller u = u_ff - K (x - x_set) ----------------------------------------------------
 
-static void lqr_raw(const sp_ctrl* c, sp_ctrl_data* d, double* u, const double* x, const double* r, const double* K) {
+static void lqr_raw(const sp_ctrl* c, sp_ctrl_data* d, double* u, const double* x, const double* r,
+                    const double* K) {
   int nx = c->nx, nu = c->nu;
   for (int i = 0; i < nu; i++) {
     double s = r[nx + i];
@@ -134,7 +135,8 @@ static void lqr_raw_vjp(const sp_ctrl* c, sp_ctrl_data* d, double* gx, double* g
 }
 
 static const sp_ctrl_block lqr_gains[] = {{"K", SP_CTRL_MATRIX}};
-static const sp_ctrl_block lqr_refs[] = {{"x_set", SP_CTRL_PER_STATE}, {"u_ff", SP_CTRL_PER_ACTION}};
+static const sp_ctrl_block lqr_refs[] = {{"x_set", SP_CTRL_PER_STATE},
+                                         {"u_ff", SP_CTRL_PER_ACTION}};
 
 static const sp_ctrl_class lqr_class = {
     .name = "lqr",

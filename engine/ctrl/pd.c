@@ -9,7 +9,8 @@
 #include "engine/core/error.h"
 #include "engine/ctrl/ctrl.h"
 
-static void pd_raw(const sp_ctrl* c, sp_ctrl_data* d, double* u, const double* x, const double* r, const double* K) {
+static void pd_raw(const sp_ctrl* c, sp_ctrl_data* d, double* u, const double* x, const double* r,
+                   const double* K) {
   int n = c->nu;
   for (int i = 0; i < n; i++)
     u[i] = r[2 * n + i] + K[i] * (r[i] - x[i]) + K[n + i] * (r[n + i] - x[n + i]);

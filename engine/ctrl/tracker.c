@@ -86,7 +86,8 @@ static void forward(fwd* f, int quad, const double* x, const double* r, const do
   f->dw_dya = xv * sp;
 }
 
-static void tracker_raw(const sp_ctrl* c, sp_ctrl_data* d, double* u, const double* x, const double* r, const double* K) {
+static void tracker_raw(const sp_ctrl* c, sp_ctrl_data* d, double* u, const double* x,
+                        const double* r, const double* K) {
   int quad = ((const tracker_data*)c->data)->quad;
   fwd f;
   forward(&f, quad, x, r, K);
@@ -154,8 +155,8 @@ static void tracker_raw_jac(const sp_ctrl* c, sp_ctrl_data* d, double* Dx, doubl
 
 static const sp_ctrl_block tracker_gains[] = {{"kx", 1},   {"ky", 1}, {"kv", 1},
                                               {"kphi", 1}, {"ka", 1}, {"kw", 1}};
-static const sp_ctrl_block tracker_refs[] = {{"x_d", 1},     {"y_d", 1},     {"xdot_d", 1},
-                                             {"ydot_d", 1},  {"xddot_d", 1}, {"yddot_d", 1}};
+static const sp_ctrl_block tracker_refs[] = {{"x_d", 1},    {"y_d", 1},     {"xdot_d", 1},
+                                             {"ydot_d", 1}, {"xddot_d", 1}, {"yddot_d", 1}};
 
 static const sp_ctrl_class tracker_car = {
     .name = "tracker_car",
@@ -181,7 +182,7 @@ int sp_tracker_new(sp_ctrl** out, sp_tracker_kind kind) {
   int quad = kind == SP_TRACKER_QUADRUPED;
   sp_ctrl* c;
   int rc = sp_ctrl_new_class(&c, quad ? &tracker_quad : &tracker_car, quad ? 3 : 4, 2, 6, 6, 0,
-                        (int)sizeof(tracker_data));
+                             (int)sizeof(tracker_data));
   if (rc) return rc;
   ((tracker_data*)c->data)->quad = quad;
   // defaults from METHODS.md (reference implementation settings)

@@ -66,8 +66,8 @@ int sp_grad_reinforce(double* g, double* J, const sp_policy* p, const sp_objecti
     const double* Ci = C + (size_t)i * (T + 1);
     for (int k = 0; k < T; k++) {
       double b = n > 1 ? (sum[k] - Ci[k]) / (n - 1) : 0;
-      sp_policy_logp_vjp(p, pd, NULL, gacc, tr->X + (size_t)k * nx, tr->t[k], tr->U + (size_t)k * nu,
-                         (Ci[k] - b) / n);
+      sp_policy_logp_vjp(p, pd, NULL, gacc, tr->X + (size_t)k * nx, tr->t[k],
+                         tr->U + (size_t)k * nu, (Ci[k] - b) / n);
     }
   }
   for (size_t j = 0; j < np; j++) g[j] += gacc[j];

@@ -35,8 +35,8 @@ extern const sp_model_class sp__model_unicycle_accel, sp__model_car_drag, sp__mo
     sp__model_cartpole;
 
 static const sp_model_class* const builtins[] = {
-    &sp__model_unicycle_accel, &sp__model_car_drag,      &sp__model_unicycle_vel,
-    &sp__model_bicycle_kin,    &sp__model_bicycle_dyn,   &sp__model_pendulum,
+    &sp__model_unicycle_accel,  &sp__model_car_drag,    &sp__model_unicycle_vel,
+    &sp__model_bicycle_kin,     &sp__model_bicycle_dyn, &sp__model_pendulum,
     &sp__model_double_pendulum, &sp__model_cartpole,
 };
 
@@ -80,7 +80,9 @@ static void register_builtins(void) {
   pthread_mutex_unlock(&registry_lock);
 }
 
-static void ensure_builtins(void) { pthread_once(&builtins_once, register_builtins); }
+static void ensure_builtins(void) {
+  pthread_once(&builtins_once, register_builtins);
+}
 
 int sp_model_register(const sp_model_class* cls) {
   ensure_builtins();
@@ -149,7 +151,9 @@ int sp_model_new(sp_model** out, const char* name, const double* p, double dt) {
   return sp_model_new_class(out, cls, p, dt);
 }
 
-void sp_model_free(sp_model* m) { sp_free(m); }
+void sp_model_free(sp_model* m) {
+  sp_free(m);
+}
 
 int sp_model_data_new(sp_model_data** out, const sp_model* m) {
   if (!out) return SP_EINVAL;
@@ -168,7 +172,9 @@ int sp_model_data_new(sp_model_data** out, const sp_model* m) {
   return SP_OK;
 }
 
-void sp_model_data_free(sp_model_data* d) { sp_free(d); }
+void sp_model_data_free(sp_model_data* d) {
+  sp_free(d);
+}
 
 int sp_model_configure(sp_model* m, double dt, sp_integrator integrator, int substeps) {
   if (!m || !(dt > 0) || !isfinite(dt) || substeps < 1 ||
@@ -234,7 +240,9 @@ static work carve(const sp_model* m, sp_model_data* d) {
   return w;
 }
 
-static int any_on(const work* w) { return w->on[0] || w->on[1] || w->on[2]; }
+static int any_on(const work* w) {
+  return w->on[0] || w->on[1] || w->on[2];
+}
 
 // y = a + c b over the carried columns of nx x N matrices
 static void cols_axpy(const work* w, double* y, const double* a, double c, const double* b) {
@@ -310,14 +318,18 @@ static void advance(const sp_model* m, work* w, const double* x0, const double* 
       double ch = c[st] * h;
       for (int i = 0; i < n; i++) w->xs[i] = w->x[i] + ch * (st ? w->k[i] : 0);
       if (any_on(w)) {
-        if (st == 0) memcpy(w->T, w->S, (size_t)n * N * sizeof(double));
-        else cols_axpy(w, w->T, w->S, ch, w->dk);
+        if (st == 0)
+          memcpy(w->T, w->S, (size_t)n * N * sizeof(double));
+        else
+          cols_axpy(w, w->T, w->S, ch, w->dk);
       }
       stage(m, w, u);
       for (int i = 0; i < n; i++) w->acc[i] = (st ? w->acc[i] : 0) + b[st] * w->k[i];
       if (any_on(w)) {
-        if (st == 0) memcpy(w->dacc, w->dk, (size_t)n * N * sizeof(double));
-        else cols_axpy(w, w->dacc, w->dacc, b[st], w->dk);
+        if (st == 0)
+          memcpy(w->dacc, w->dk, (size_t)n * N * sizeof(double));
+        else
+          cols_axpy(w, w->dacc, w->dacc, b[st], w->dk);
       }
     }
     for (int i = 0; i < n; i++) w->x[i] += h / 6 * w->acc[i];

@@ -32,14 +32,14 @@ typedef enum sp_integrator {
 } sp_integrator;
 
 typedef struct sp_model_class {
-  const char* name;                // registry key, e.g. "unicycle_accel"
-  const char* doc;                 // one line: what it models and where the equations come from
-  int nx, nu, np;                  // state, action and parameter sizes
-  const char* const* x_names;      // (nx)
-  const char* const* u_names;      // (nu)
-  const char* const* p_names;      // (np)
-  const double* p_default;         // (np)
-  int discrete;                    // 1: f is the discrete map itself; integrator, substeps ignored
+  const char* name;            // registry key, e.g. "unicycle_accel"
+  const char* doc;             // one line: what it models and where the equations come from
+  int nx, nu, np;              // state, action and parameter sizes
+  const char* const* x_names;  // (nx)
+  const char* const* u_names;  // (nu)
+  const char* const* p_names;  // (np)
+  const double* p_default;     // (np)
+  int discrete;                // 1: f is the discrete map itself; integrator, substeps ignored
   // dynamics: xdot (nx) from x (nx), u (nu), p (np); m gives access to dt and user data
   void (*f)(const sp_model* m, double* xdot, const double* x, const double* u, const double* p);
   // Jacobians of f, row-major: fx (nx x nx), fu (nx x nu), fp (nx x np); fu and fp may be NULL
@@ -51,18 +51,18 @@ typedef struct sp_model_class {
 struct sp_model {
   const sp_model_class* cls;
   int nx, nu, np;
-  double* p;              // (np) parameters, owned; edit directly or via sp_model_set_param
-  double dt;              // step length in seconds
-  int substeps;           // integrator sub-steps per step (>= 1), each of length dt / substeps
+  double* p;     // (np) parameters, owned; edit directly or via sp_model_set_param
+  double dt;     // step length in seconds
+  int substeps;  // integrator sub-steps per step (>= 1), each of length dt / substeps
   sp_integrator integrator;
-  void* user;             // class-specific data (e.g. a Lua-defined model's state), may be NULL
+  void* user;  // class-specific data (e.g. a Lua-defined model's state), may be NULL
 };
 
 // Scratch for one evaluation at a time of a model of its sizes (nx, nu, np).
 struct sp_model_data {
   const sp_model* model;  // the model it was made for (any model of the same sizes may use it)
   int nx, nu, np;
-  double* work;           // integrator stages and sensitivities
+  double* work;  // integrator stages and sensitivities
 };
 
 // Registry. Built-in classes are registered on first use; sp_model_register adds user classes

@@ -40,7 +40,8 @@ int sp_policy_rollout(sp_trajview* tr, const sp_policy* p, sp_policy_data* pd, c
   for (int k = 0; k < tr->T; k++) {
     double* x = tr->X + (size_t)k * nx;
     double* u = tr->U + (size_t)k * nu;
-    int rc = explore ? sp_policy_sample(p, pd, u, x, tr->t[k]) : sp_policy_act(p, pd, u, x, tr->t[k]);
+    int rc =
+        explore ? sp_policy_sample(p, pd, u, x, tr->t[k]) : sp_policy_act(p, pd, u, x, tr->t[k]);
     if (rc) return rc;
     sp_model_step(m, md, x + nx, x, u);
     tr->t[k + 1] = t0 + (k + 1) * m->dt;

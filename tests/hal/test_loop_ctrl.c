@@ -13,8 +13,8 @@
 #include "test.h"
 
 // the test's class: u_i = g_i (target_i - x_i) + bias, gains (g (nu), bias), reference target (nx)
-static void pull_raw(const sp_ctrl* c, sp_ctrl_data* d, double* u, const double* x,
-                     const double* r, const double* K) {
+static void pull_raw(const sp_ctrl* c, sp_ctrl_data* d, double* u, const double* x, const double* r,
+                     const double* K) {
   (void)d;
   for (int i = 0; i < c->nu; i++) u[i] = K[i] * (r[i] - x[i]) + K[c->nu];
 }
