@@ -4,6 +4,7 @@
 // not cover its sizes.
 #include <time.h>
 
+#include "engine/core/alloc.h"
 #include "engine/core/error.h"
 #include "engine/ctrl/ctrl.h"
 #include "engine/ctrl/lqr.h"
@@ -108,6 +109,14 @@ TEST(a_class_defined_here_runs_in_a_live_loop_with_gains_set_by_name) {
   CHECK_INT(sp_loop_ctrl_set_gain(c, params, "g", gv, 2, NULL), 0);
   CHECK_INT(sp_loop_set_params(l, params, 5), 0);
   CHECK(acts_with(l, gv, 0.25, target));
+  // ticks and parameter swaps of the running controller allocate nothing
+  uint64_t before = sp_alloc_count();
+  for (int i = 0; i < 5; i++) {
+    params[3] = 0.1 * i;
+    CHECK_INT(sp_loop_set_params(l, params, 5), 0);
+    sleep_s(0.01);
+  }
+  CHECK(sp_alloc_count() == before);
   CHECK_INT(sp_loop_stop(l), 0);
 
   // the controller description itself never changed
