@@ -199,6 +199,8 @@ describe("spinal.loop", function()
     -- the loop evaluates its own theta in its own workspace: the policy shared with Lua is read,
     -- never written by the control thread
     assert.equal(theta, pol:params():sum())
+    -- and Lua may evaluate the policy while the control thread runs it
+    assert.equal(2, #pol:act({ 0.1, 0, 0, 0 }, 0))
     assert.error_matches(function() loop:set_params { 1, 2 } end,
       "expected parameters of " .. pol.nparams .. " numbers, got 2")
     assert.error_matches(function() loop:set_gains { 1 } end, "runs a policy")
