@@ -235,17 +235,26 @@ TEST(act_vjp_and_jacobian_do_not_allocate_or_mutate_inputs) {
   memcpy(x0, x, sizeof x);
   memcpy(mu0, mu, sizeof mu);
   double* g = sp_calloc(f.pol->nparams, sizeof(double));
+  double* theta0 = sp_calloc(f.pol->nparams, sizeof(double));
+  memcpy(theta0, sp_policy_params(f.pol), sizeof(double) * f.pol->nparams);
+  sp_policy_data* d;
+  CHECK_INT(sp_policy_data_new(&d, f.pol), 0);
   uint64_t before = sp_alloc_count();
   for (int k = 0; k < 500; k++) {
-    sp_policy_act(f.pol, policy_ws(f.pol), u, x, 0.02 * k);
-    sp_policy_sample(f.pol, policy_ws(f.pol), u, x, 0.02 * k);
-    sp_policy_vjp(f.pol, policy_ws(f.pol), gx, g, x, 0.02 * k, mu);
-    sp_policy_jac_x(f.pol, policy_ws(f.pol), Px, x, 0.02 * k);
-    sp_policy_logp_vjp(f.pol, policy_ws(f.pol), &lp, g, x, 0.02 * k, u, 1);
+    sp_policy_act(f.pol, d, u, x, 0.02 * k);
+    sp_policy_sample(f.pol, d, u, x, 0.02 * k);
+    sp_policy_vjp(f.pol, d, gx, g, x, 0.02 * k, mu);
+    sp_policy_jac_x(f.pol, d, Px, x, 0.02 * k);
+    sp_policy_logp_vjp(f.pol, d, &lp, g, x, 0.02 * k, u, 1);
   }
   CHECK_INT(sp_alloc_count() - before, 0);
   CHECK(memcmp(x, x0, sizeof x) == 0);
   CHECK(memcmp(mu, mu0, sizeof mu) == 0);
+  // nor the policy: theta and the network's own gradient buffer are left alone
+  CHECK(memcmp(theta0, sp_policy_params(f.pol), sizeof(double) * f.pol->nparams) == 0);
+  for (size_t k = 0; k < f.pol->nparams; k++) CHECK(((double*)f.pol->net->grads)[k] == 0);
+  sp_policy_data_free(d);
+  sp_free(theta0);
   sp_free(g);
   fixture_free(&f);
 }
