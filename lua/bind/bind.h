@@ -51,7 +51,7 @@ sp_ctrl* spL_checkctrl(lua_State* L, int arg);
 // Its workspace for calls from this Lua state (made on first use).
 sp_ctrl_data* spL_ctrldata(lua_State* L, int arg);
 // Its count of live loops driving it (they keep the userdata alive); while > 0 the controller
-// refuses set_limits and close.
+// refuses set_limits, and a close hides it from Lua but frees it only when it is collected.
 int* spL_ctrl_users(lua_State* L, int arg);
 // The plant userdata (require "spinal.hal", hal.c): the plant (NULL once closed), the number of
 // live loops driving it (while users > 0 the plant refuses direct use from Lua: read, write, ...)

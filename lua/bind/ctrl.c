@@ -31,7 +31,8 @@
 typedef struct lctrl {
   sp_ctrl* c;        // NULL until created, and after close
   sp_ctrl_data* d;   // the Lua state's workspace for c, made on first use
-  int users;         // live loops driving c (spinal.loop): c's limits and c itself stay put
+  int users;         // live loops driving c (spinal.loop): c's limits stay put, c stays alive
+  sp_ctrl* held;     // c after a close while loops drove it: freed when the userdata is collected
   double* buf;       // (nx + nr + nk + nu) gathered x, r, K, g
 } lctrl;
 
@@ -136,6 +137,7 @@ static lctrl* push_ctrl(lua_State* L, int nx, int nu, int nr, int nk) {
   u->c = NULL;
   u->d = NULL;
   u->users = 0;
+  u->held = NULL;
   u->buf = (double*)(u + 1);
   luaL_setmetatable(L, CTRL_MT);
   return u;
@@ -301,13 +303,30 @@ static int m_saturated(lua_State* L) {
   return 1;
 }
 
-static int m_close(lua_State* L) {
-  lctrl* u = luaL_checkudata(L, 1, CTRL_MT);
-  check_unused(L, u, "close");
+static void release(lctrl* u) {
   sp_ctrl_data_free(u->d);
   u->d = NULL;
   sp_ctrl_free(u->c);
   u->c = NULL;
+  sp_ctrl_free(u->held);
+  u->held = NULL;
+}
+
+// close (and __close): closed for Lua at once; a controller a live loop runs is freed only when
+// the userdata is collected (the loop keeps it alive until the loop is gone)
+static int m_close(lua_State* L) {
+  lctrl* u = luaL_checkudata(L, 1, CTRL_MT);
+  if (u->users > 0 && u->c) {
+    u->held = u->c;
+    u->c = NULL;
+    return 0;
+  }
+  release(u);
+  return 0;
+}
+
+static int m_gc(lua_State* L) {
+  release(luaL_checkudata(L, 1, CTRL_MT));
   return 0;
 }
 
@@ -499,7 +518,7 @@ int luaopen_spinal_ctrl(lua_State* L) {
     lua_setfield(L, -2, "__tostring");
     lua_pushcfunction(L, m_close);
     lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, m_close);
+    lua_pushcfunction(L, m_gc);
     lua_setfield(L, -2, "__gc");
   }
   lua_pop(L, 1);

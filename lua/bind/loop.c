@@ -315,7 +315,7 @@ static int l_new(lua_State* L) {
     lua_pushvalue(L, ipol);
     lua_setiuservalue(L, io, 2);
   } else {
-    // the controller likewise; while the loop lives it refuses set_limits and close
+    // the controller likewise; while the loop lives it refuses set_limits and outlives a close
     if (sp_loop_ctrl_init(&o->cs, c)) return spL_raise(L, SP_ENOMEM, "loop");
     o->ctrl = c;
     o->ctrl_users = spL_ctrl_users(L, ictrl);

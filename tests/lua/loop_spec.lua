@@ -74,7 +74,7 @@ describe("spinal.loop", function()
     plant:close()
   end)
 
-  it("shares the robot's controller: Lua may call it, not change its limits or close it", function()
+  it("shares the robot's controller: Lua may call it, not change its limits under it", function()
     local robot, plant, loop = open()
     loop:start()
     loop:reset { 0.1, 0, 0, 0 }
@@ -83,9 +83,24 @@ describe("spinal.loop", function()
     assert.equal(2, #c:act({ 0.1, 0, 0, 0 }, robot.reference))
     assert.error_matches(function() c:set_limits(-1, 1) end,
       "ctrl:set_limits%(%): a live loop is running this controller %(close the loop first%)")
-    assert.error_matches(function() c:close() end, "a live loop is running this controller")
     loop:close()
     c:set_limits(-1, 1)  -- free again once the loop is closed
+    plant:close()
+  end)
+
+  it("keeps running a controller that Lua closed", function()
+    local robot, plant, loop = open()
+    loop:start()
+    loop:reset { 0.1, 0, 0, 0 }
+    loop:resume()
+    robot:close()  -- closes robot.controller for Lua; the loop still holds it
+    assert.error_matches(function() robot.controller:act({ 0, 0, 0, 0 }, robot.reference) end,
+      "controller is closed")
+    local k = loop:state().k
+    assert.is_true(wait_for(function() return loop:state().k > k + 5 end, 1))
+    local x = loop:state().x
+    assert.is_true(math.abs(x[1]) < 0.2, tostring(x))
+    loop:close()
     plant:close()
   end)
 
