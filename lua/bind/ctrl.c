@@ -29,11 +29,11 @@
 #define CTRL_MT SP_CTRL_MT
 
 typedef struct lctrl {
-  sp_ctrl* c;        // NULL until created, and after close
-  sp_ctrl_data* d;   // the Lua state's workspace for c, made on first use
-  int users;         // live loops driving c (spinal.loop): c's limits stay put, c stays alive
-  sp_ctrl* held;     // c after a close while loops drove it: freed when the userdata is collected
-  double* buf;       // (nx + nr + nk + nu) gathered x, r, K, g
+  sp_ctrl* c;       // NULL until created, and after close
+  sp_ctrl_data* d;  // the Lua state's workspace for c, made on first use
+  int users;        // live loops driving c (spinal.loop): c's limits stay put, c stays alive
+  sp_ctrl* held;    // c after a close while loops drove it: freed when the userdata is collected
+  double* buf;      // (nx + nr + nk + nu) gathered x, r, K, g
 } lctrl;
 
 // ---- argument helpers ---------------------------------------------------------------------------
@@ -112,8 +112,7 @@ int* spL_ctrl_users(lua_State* L, int arg) {
 // refuse to change a controller a live loop reads
 static void check_unused(lua_State* L, lctrl* u, const char* what) {
   if (u->users > 0)
-    luaL_error(L, "ctrl:%s(): a live loop is running this controller (close the loop first)",
-               what);
+    luaL_error(L, "ctrl:%s(): a live loop is running this controller (close the loop first)", what);
 }
 
 sp_ctrl_data* spL_ctrldata(lua_State* L, int arg) {
@@ -207,7 +206,8 @@ static int m_act(lua_State* L) {
   sp_ctrl* c = u->c;
   int64_t shape[1] = {c->nu};
   sp_array* out = spL_newarray(L, 1, shape);
-  sp_ctrl_act(c, data_of(L, u), out->data, u->buf, u->buf + c->nx, K);  // a NaN action is returned as NaN
+  sp_ctrl_act(c, data_of(L, u), out->data, u->buf, u->buf + c->nx,
+              K);  // a NaN action is returned as NaN
   return 1;
 }
 

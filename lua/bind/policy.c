@@ -30,12 +30,12 @@ typedef struct {
 } ctrl_head;
 
 typedef struct lpolicy {
-  sp_policy* p;      // NULL until created, and after close
-  sp_policy_data* d; // the Lua state's workspace for p (its rng: the noise of pol:sample)
-  sp_array params;   // (nparams) theta, the network's storage
-  sp_array grads;    // (nparams) the network's gradient storage, returned by grads()
-  const char* kind;  // "tracking", "lqr", "open_loop"
-  double buf[];      // scratch: x (nx), mu (nu)
+  sp_policy* p;       // NULL until created, and after close
+  sp_policy_data* d;  // the Lua state's workspace for p (its rng: the noise of pol:sample)
+  sp_array params;    // (nparams) theta, the network's storage
+  sp_array grads;     // (nparams) the network's gradient storage, returned by grads()
+  const char* kind;   // "tracking", "lqr", "open_loop"
+  double buf[];       // scratch: x (nx), mu (nu)
 } lpolicy;
 
 static sp_ctrl* optctrl(lua_State* L, int arg, const char* fname, int idx) {

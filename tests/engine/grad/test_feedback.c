@@ -205,7 +205,8 @@ TEST(size_mismatches_are_shape_errors_and_missing_arguments_invalid) {
   sp_model* uni;
   CHECK_INT(sp_model_new(&uni, "unicycle_vel", NULL, 0.02), 0);
   CHECK_INT(sp_grad_feedback(g, NULL, f.pol, uni, &obj, &tr, 0), SP_ESHAPE);
-  CHECK_INT(sp_policy_rollout(&tr, f.pol, policy_ws(f.pol), uni, model_ws(uni), x0, 0, 0), SP_ESHAPE);
+  CHECK_INT(sp_policy_rollout(&tr, f.pol, policy_ws(f.pol), uni, model_ws(uni), x0, 0, 0),
+            SP_ESHAPE);
   CHECK_INT(sp_grad_feedback(NULL, NULL, f.pol, car, &obj, &tr, 0), SP_EINVAL);
   obj.k0 = -1;
   CHECK_INT(sp_grad_feedback(g, NULL, f.pol, car, &obj, &tr, 0), SP_EINVAL);

@@ -28,7 +28,8 @@ TEST(reinforce_is_unbiased_on_a_linear_quadratic_problem) {
     double sigma[2] = {0.3, 0.3};
     CHECK_INT(set_noise(p, sigma, 1000 + seed), 0);
     for (int b = 0; b < B; b++) {
-      for (int i = 0; i < n; i++) CHECK_INT(sp_policy_rollout(&trs[i], p, policy_ws(p), m, model_ws(m), x0, 0, 1), 0);
+      for (int i = 0; i < n; i++)
+        CHECK_INT(sp_policy_rollout(&trs[i], p, policy_ws(p), m, model_ws(m), x0, 0, 1), 0);
       memset(g, 0, sizeof g);
       double J;
       CHECK_INT(sp_grad_reinforce(g, &J, p, &obj, trs, n), 0);
