@@ -17,8 +17,8 @@ static double now(void) {
 }
 
 // central differences of the step in x, u and p: the reference the exact Jacobians replace
-static void jac_fd(sp_model* m, sp_model_data* d, double* A, double* B, double* P,
-                   const double* x, const double* u) {
+static void jac_fd(sp_model* m, sp_model_data* d, double* A, double* B, double* P, const double* x,
+                   const double* u) {
   double xx[MAXN], uu[MAXN], fa[MAXN], fb[MAXN];
   memcpy(xx, x, sizeof(double) * m->nx);
   memcpy(uu, u, sizeof(double) * m->nu);

@@ -55,11 +55,11 @@ typedef struct source {
 struct lloop {
   sp_loop* loop;  // NULL until created, and after close
   sp_safety* safety;
-  const sp_ctrl* ctrl;    // the controller it drives (source "controller"; uservalue 2)
-  sp_loop_ctrl cs;        // the controller source: the loop's workspace for ctrl
-  int* ctrl_users;        // the controller userdata's count of loops driving it
-  const sp_policy* pol;   // the policy it drives (source "policy"; uservalue 2)
-  sp_policy_data* pd;     // the loop's workspace for pol (its theta: the loop's parameters)
+  const sp_ctrl* ctrl;   // the controller it drives (source "controller"; uservalue 2)
+  sp_loop_ctrl cs;       // the controller source: the loop's workspace for ctrl
+  int* ctrl_users;       // the controller userdata's count of loops driving it
+  const sp_policy* pol;  // the policy it drives (source "policy"; uservalue 2)
+  sp_policy_data* pd;    // the loop's workspace for pol (its theta: the loop's parameters)
   spL_plant* plant;
   sp_telemetry* tm;
   source src;

@@ -303,7 +303,8 @@ TEST(f_and_f_jac_use_the_instance_parameters) {
   sp_model_f_jac(m, model_ws(m), &fx, &fu, fp, &x, &u);
   CHECK(fx == 0.25 && fu == -3 && fp[0] == 2 && fp[1] == 0.5);
   fu = 9;
-  sp_model_f_jac(m, model_ws(m), NULL, NULL, fp, &x, &u);  // fx not wanted: the class still gets a buffer
+  // fx not wanted: the class still gets a buffer
+  sp_model_f_jac(m, model_ws(m), NULL, NULL, fp, &x, &u);
   CHECK(fp[0] == 2 && fu == 9);
   sp_model_free(m);
 }
