@@ -16,6 +16,9 @@
 #include <stddef.h>
 
 #include "engine/core/error.h"  // SP_OK, SP_E* returned below
+#include "engine/core/export.h"
+
+SP_API_BEGIN
 
 typedef struct sp_model sp_model;
 
@@ -100,5 +103,7 @@ void sp_model_step_jac(sp_model* m, double* x_next, double* A, double* B, double
 // gp += P^T g (np). Any of gx, gu, gp may be NULL.
 void sp_model_step_vjp(sp_model* m, double* gx, double* gu, double* gp, const double* x,
                        const double* u, const double* g);
+
+SP_API_END
 
 #endif  // SP_MODEL_MODEL_H

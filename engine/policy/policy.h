@@ -43,6 +43,9 @@
 #include "engine/ctrl/ctrl.h"
 #include "engine/nn/mlp.h"
 #include "engine/task/task.h"
+#include "engine/core/export.h"
+
+SP_API_BEGIN
 
 typedef enum sp_policy_features {
   SP_POLICY_FEATURES_CAR = 0,    // 6: px, py, v cos phi, v sin phi, cos 2 pi s, sin 2 pi s
@@ -153,5 +156,7 @@ int sp_policy_logp_vjp(sp_policy* p, double* logp, double* gtheta, const double*
 // the mean action, or a sample with the exploration noise. k is not used (time is t).
 int sp_policy_loop_act(void* user, double* u, const double* x, double t, long k);
 int sp_policy_loop_sample(void* user, double* u, const double* x, double t, long k);
+
+SP_API_END
 
 #endif  // SP_POLICY_POLICY_H

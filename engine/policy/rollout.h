@@ -13,6 +13,9 @@
 
 #include "engine/model/model.h"
 #include "engine/policy/policy.h"
+#include "engine/core/export.h"
+
+SP_API_BEGIN
 
 typedef struct sp_trajview {
   int T;  // steps (>= 1)
@@ -38,5 +41,7 @@ void sp_trajview_free(sp_trajview* tr);
 // Does not allocate.
 int sp_policy_rollout(sp_trajview* tr, sp_policy* p, sp_model* m, const double* x0, double t0,
                       int explore);
+
+SP_API_END
 
 #endif  // SP_POLICY_ROLLOUT_H
