@@ -17,9 +17,9 @@
 
 #include <stdint.h>
 
+#include "engine/core/export.h"
 #include "engine/model/model.h"
 #include "hal/hal.h"
-#include "engine/core/export.h"
 
 SP_API_BEGIN
 

@@ -62,8 +62,8 @@
 
 #include <stdint.h>
 
-#include "hal/hal.h"
 #include "engine/core/export.h"
+#include "hal/hal.h"
 
 SP_API_BEGIN
 

@@ -31,9 +31,9 @@
 
 #include <stdint.h>
 
+#include "engine/core/export.h"
 #include "hal/hal.h"
 #include "hal/udp_link.h"
-#include "engine/core/export.h"
 
 SP_API_BEGIN
 

@@ -27,9 +27,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
 #include "hal/hal.h"
 #include "hal/udp_link.h"
-#include "engine/core/export.h"
 
 SP_API_BEGIN
 

@@ -22,10 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
 #include "hal/hal.h"
 #include "hal/log.h"
 #include "hal/safety.h"
-#include "engine/core/export.h"
 
 SP_API_BEGIN
 

@@ -17,8 +17,8 @@
 
 #include <stddef.h>
 
-#include "engine/rbd/rbd.h"
 #include "engine/core/export.h"
+#include "engine/rbd/rbd.h"
 
 SP_API_BEGIN
 

@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hal/loop.h"
 #include "engine/core/export.h"
+#include "hal/loop.h"
 
 SP_API_BEGIN
 

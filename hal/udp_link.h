@@ -13,8 +13,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "hal/protocol.h"
 #include "engine/core/export.h"
+#include "hal/protocol.h"
 
 SP_API_BEGIN
 

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
 #include "engine/core/export.h"
 
 SP_API_BEGIN

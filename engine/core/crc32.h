@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
 #include "engine/core/export.h"
 
 SP_API_BEGIN

@@ -6,6 +6,7 @@
 #define SP_CORE_ERROR_H
 
 #include <stddef.h>
+
 #include "engine/core/export.h"
 
 SP_API_BEGIN

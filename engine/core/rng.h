@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
 #include "engine/core/export.h"
 
 SP_API_BEGIN

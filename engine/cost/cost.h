@@ -29,8 +29,8 @@
 #ifndef SP_COST_COST_H
 #define SP_COST_COST_H
 
-#include "engine/task/task.h"
 #include "engine/core/export.h"
+#include "engine/task/task.h"
 
 SP_API_BEGIN
 

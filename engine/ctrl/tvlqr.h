@@ -14,8 +14,8 @@
 #ifndef SP_CTRL_TVLQR_H
 #define SP_CTRL_TVLQR_H
 
-#include "engine/model/model.h"
 #include "engine/core/export.h"
+#include "engine/model/model.h"
 
 SP_API_BEGIN
 

@@ -40,13 +40,13 @@
 
 #include <stddef.h>
 
+#include "engine/core/export.h"
 #include "engine/core/rng.h"
 #include "engine/cost/cost.h"
 #include "engine/model/model.h"
 #include "engine/policy/policy.h"
 #include "engine/policy/rollout.h"
 #include "engine/task/task.h"
-#include "engine/core/export.h"
 
 SP_API_BEGIN
 

@@ -9,6 +9,7 @@
 #define SP_NN_ACT_H
 
 #include <stddef.h>
+
 #include "engine/core/export.h"
 
 SP_API_BEGIN

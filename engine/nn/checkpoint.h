@@ -19,9 +19,9 @@
 
 #include <stddef.h>
 
+#include "engine/core/export.h"
 #include "engine/nn/mlp.h"
 #include "engine/nn/optim.h"
-#include "engine/core/export.h"
 
 SP_API_BEGIN
 

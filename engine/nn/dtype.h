@@ -7,6 +7,7 @@
 #define SP_NN_DTYPE_H
 
 #include <stddef.h>
+
 #include "engine/core/export.h"
 
 SP_API_BEGIN

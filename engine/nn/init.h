@@ -11,9 +11,9 @@
 
 #include <stdint.h>
 
+#include "engine/core/export.h"
 #include "engine/core/rng.h"
 #include "engine/nn/mlp.h"
-#include "engine/core/export.h"
 
 SP_API_BEGIN
 

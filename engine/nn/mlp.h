@@ -24,9 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
 #include "engine/nn/act.h"
 #include "engine/nn/dtype.h"
-#include "engine/core/export.h"
 
 SP_API_BEGIN
 

@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/nn/dtype.h"
 #include "engine/core/export.h"
+#include "engine/nn/dtype.h"
 
 SP_API_BEGIN
 

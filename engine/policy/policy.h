@@ -39,11 +39,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
 #include "engine/core/rng.h"
 #include "engine/ctrl/ctrl.h"
 #include "engine/nn/mlp.h"
 #include "engine/task/task.h"
-#include "engine/core/export.h"
 
 SP_API_BEGIN
 

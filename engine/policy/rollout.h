@@ -11,9 +11,9 @@
 #ifndef SP_POLICY_ROLLOUT_H
 #define SP_POLICY_ROLLOUT_H
 
+#include "engine/core/export.h"
 #include "engine/model/model.h"
 #include "engine/policy/policy.h"
-#include "engine/core/export.h"
 
 SP_API_BEGIN
 

@@ -21,9 +21,9 @@
 #ifndef SP_RBD_RBD_MODEL_H
 #define SP_RBD_RBD_MODEL_H
 
+#include "engine/core/export.h"
 #include "engine/model/model.h"
 #include "engine/rbd/rbd.h"
-#include "engine/core/export.h"
 
 SP_API_BEGIN
 
