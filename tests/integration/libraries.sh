@@ -16,6 +16,7 @@ needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
 for lib in $(needed "$engine_lib"); do
   case "$lib" in
     libm.so.*|libc.so.*|libopenblas.so.*|libblas.so.*|liblapacke.so.*|liblapack.so.*) ;;
+    libasan.so.*|libubsan.so.*) ;;  # the sanitizer build (make test-asan)
     *) fail "libspinal_engine links $lib (the engine links only BLAS/LAPACKE and libm)" ;;
   esac
 done
