@@ -213,6 +213,13 @@ function Check:list(v, path, what, optional)
       return nil
     end
   end
+  -- # of a table with holes is any border: every entry up to it must be there
+  for i = 1, n do
+    if t[i] == nil then
+      self:add(join(path, i), "missing (%s has no holes)", what)
+      return nil
+    end
+  end
   return t
 end
 
@@ -283,14 +290,133 @@ end
 
 -- ---- running the file ---------------------------------------------------------------------------
 
--- run a robot file; returns the table, or nil and "file:line: message". The file sees the
--- globals through its own environment (its assignments do not leak) plus include(name), which
--- runs another robot file named relative to this one and returns a fresh copy of its table.
+-- A robot file runs in a restricted environment (docs/robots.md, "What a robot file may do"):
+-- the pure parts of the standard library, a few of spinal's modules, include() and a text-only
+-- load; nothing that touches files, processes or the host (io, os.execute, os.exit, binary
+-- chunks). Its run is limited to MAX_INSTRUCTIONS Lua instructions, so a file that loops for ever
+-- gets a clear problem instead of hanging check or the REPL.
 local MAX_INCLUDE = 8
+M.MAX_INSTRUCTIONS = 50000000
+local HOOK_EVERY = 10000
 
-local function run_file(path, depth)
-  depth = depth or 0
-  local env = setmetatable({}, { __index = _G })
+-- the spinal modules a robot file may require (read-only views of them)
+local MODULES = { "spinal.array", "spinal.linalg", "spinal.model", "spinal.rbd", "spinal.ctrl" }
+
+local RULES = "docs/robots.md, 'What a robot file may do'"
+
+local function readonly(mod, name)
+  return setmetatable({}, {
+    __index = mod,
+    __newindex = function(_, k)
+      error(string.format("%s is read-only in a robot file (cannot set '%s')", name, tostring(k)),
+        2)
+    end,
+    __metatable = false,
+    __pairs = function() return next, mod, nil end,
+    __call = function(_, ...) return mod(...) end,  -- spinal.array(t) makes an array
+  })
+end
+
+-- a fresh copy of a library table, so the file cannot change the host's
+local function copy_lib(lib, skip)
+  local out = {}
+  for k, v in pairs(lib) do if not (skip and skip[k]) then out[k] = v end end
+  return out
+end
+
+-- a table whose every field is an error naming what is not available
+local function forbidden(name)
+  return setmetatable({}, {
+    __index = function(_, k)
+      error(string.format("%s.%s is not available in a robot file (%s)", name, tostring(k),
+        RULES), 2)
+    end,
+    __metatable = false,
+  })
+end
+
+-- the budget of one top-level run (include shares it): exhausted once, it stays exhausted, and
+-- the file's own pcall cannot swallow it
+local function new_budget()
+  return { left = M.MAX_INSTRUCTIONS, over = false }
+end
+
+local function budget_message()
+  return string.format("ran more than %d million Lua instructions (an endless loop?); robot "
+    .. "files must finish quickly (%s)", M.MAX_INSTRUCTIONS // 1000000, RULES)
+end
+
+local run_file
+
+local function sandbox(path, depth, budget)
+  local env = {}
+  for _, k in ipairs { "assert", "error", "ipairs", "next", "pairs", "select", "tonumber",
+    "tostring", "type", "rawequal", "rawget", "rawlen", "rawset", "setmetatable", "print",
+    "_VERSION" } do
+    env[k] = _G[k]
+  end
+  env.getmetatable = function(v)
+    -- the string metatable would hand out the host's string library
+    if type(v) ~= "table" then return nil end
+    return getmetatable(v)
+  end
+  -- pcall and xpcall that re-raise once the instruction budget is spent
+  local function recheck(...)
+    if budget.over then error(budget_message(), 0) end
+    return ...
+  end
+  env.pcall = function(...) return recheck(pcall(...)) end
+  env.xpcall = function(f, h, ...) return recheck(xpcall(f, h, ...)) end
+  env.math = copy_lib(math)
+  env.string = copy_lib(string, { dump = true })
+  env.table = copy_lib(table)
+  env.utf8 = copy_lib(utf8)
+  env.os = copy_lib({ clock = os.clock, time = os.time, date = os.date, getenv = os.getenv,
+    difftime = os.difftime })
+  setmetatable(env.os, { __index = function(_, k)
+    error(string.format("os.%s is not available in a robot file (%s)", tostring(k), RULES), 2)
+  end })
+  env.io = forbidden "io"
+  env.package = forbidden "package"
+  env.coroutine = forbidden "coroutine"
+  env.collectgarbage = nil
+  -- debug.getinfo for the file's own position (robots/arm3.lua finds its directory this way)
+  env.debug = setmetatable({
+    getinfo = function(level, what)
+      if math.type(level) ~= "integer" then
+        error("debug.getinfo: expected a stack level in a robot file", 2)
+      end
+      local info = debug.getinfo(level + 1, "Sl")
+      if not info then return nil end
+      return { source = info.source, short_src = info.short_src, currentline = info.currentline,
+        linedefined = info.linedefined, what = info.what }
+    end,
+    traceback = function(msg) return tostring(msg) end,
+  }, { __index = function(_, k)
+    error(string.format("debug.%s is not available in a robot file (%s)", tostring(k), RULES), 2)
+  end })
+  env.require = function(name)
+    for _, m in ipairs(MODULES) do
+      if name == m then return readonly(require(name), name) end
+    end
+    error(string.format("require: a robot file may require only %s, not %s (%s)",
+      table.concat(MODULES, ", "), describe(name), RULES), 2)
+  end
+  env.load = function(chunk, name, mode, e)
+    if mode ~= nil and mode ~= "t" then
+      error("load: a robot file may load text chunks only (mode \"t\")", 2)
+    end
+    return load(chunk, name, "t", e == nil and env or e)
+  end
+  env.dofile = function(name)
+    if type(name) ~= "string" then
+      error("dofile: expected a file name, got " .. describe(name), 2)
+    end
+    local chunk, err = loadfile(name, "t", env)
+    if not chunk then error(err, 2) end
+    return chunk()
+  end
+  env.loadfile = nil
   env.include = function(name)
     if type(name) ~= "string" then
       error("include: expected a robot file name, got " .. describe(name), 2)
@@ -301,18 +427,35 @@ local function run_file(path, depth)
     end
     local dir = path:match "^(.*)/[^/]*$"
     local target = (name:sub(1, 1) == "/" or not dir) and name or dir .. "/" .. name
-    local t, err = run_file(target, depth + 1)
+    local t, err = run_file(target, depth + 1, budget)
     if not t then error(err, 0) end
     return t
   end
+  env._G = env
+  return env
+end
+
+-- run a robot file; returns the table, or nil and "file:line: message". The file sees the
+-- sandbox's globals through its own environment (its assignments do not leak) plus
+-- include(name), which runs another robot file named relative to this one and returns a fresh
+-- copy of its table. The top-level run happens in a coroutine carrying the instruction hook, so
+-- the host's own hooks (Ctrl-C) are untouched.
+function run_file(path, depth, budget)
+  depth = depth or 0
+  local top = budget == nil
+  budget = budget or new_budget()
+  local env = sandbox(path, depth, budget)
   local chunk, err = loadfile(path, "t", env)
   if not chunk then
     local verb, reason = err:match "^cannot (%a+) .-: (.*)$"
     if verb then return nil, path .. ": cannot " .. verb .. " the file (" .. reason .. ")" end
+    if err:find "attempt to load a binary chunk" then
+      return nil, path .. ": a robot file must be Lua source text, not a compiled chunk"
+    end
     return nil, err
   end
   local where
-  local ok, result = xpcall(chunk, function(msg)
+  local function handler(msg)
     -- the innermost line of the robot file itself, for errors raised without a position
     for level = 2, 50 do
       local info = debug.getinfo(level, "Sl")
@@ -323,7 +466,28 @@ local function run_file(path, depth)
       end
     end
     return msg
-  end)
+  end
+  local ok, result
+  if top then
+    local co = coroutine.create(function() return xpcall(chunk, handler) end)
+    debug.sethook(co, function()
+      budget.left = budget.left - HOOK_EVERY
+      if budget.left <= 0 then
+        budget.over = true
+        error(budget_message(), 0)
+      end
+    end, "", HOOK_EVERY)
+    local resumed, a, b = coroutine.resume(co)
+    if resumed then ok, result = a, b else ok, result = false, a end
+    if coroutine.status(co) == "suspended" then
+      ok, result = false, "the file yielded (robot files run to the end)"
+    end
+  else
+    ok, result = xpcall(chunk, handler)
+  end
+  if budget.over then
+    return nil, (top and path .. ": " or "") .. budget_message()
+  end
   if not ok then
     local msg = type(result) == "string" and result or "error object is " .. describe(result)
     if not msg:find(path, 1, true) then msg = (where or path) .. ": " .. msg end
@@ -333,6 +497,35 @@ local function run_file(path, depth)
     return nil, path .. ": expected the file to return a robot table, got " .. describe(result)
   end
   return result
+end
+
+-- ---- a plain copy of the robot table ------------------------------------------------------------
+
+-- The robot table as plain data: tables copied with raw access (no metamethod of the file's runs
+-- during validation: a throwing __index or __pairs cannot reach the checker), metatables
+-- dropped. A table that contains itself or nests deeper than MAX_DEPTH is a problem.
+local MAX_DEPTH = 32
+
+local function plain(ck, v, path, depth, open)
+  if type(v) ~= "table" then return v end
+  if open[v] then
+    ck:add(path, "refers back to %s (a robot table cannot contain itself)",
+      open[v] == "" and "the robot table" or open[v])
+    return nil
+  end
+  if depth > MAX_DEPTH then
+    ck:add(path, "nested more than %d tables deep", MAX_DEPTH)
+    return nil
+  end
+  open[v] = path
+  local out = {}
+  local k, x = next(v)
+  while k ~= nil do
+    out[k] = plain(ck, x, join(path, k), depth + 1, open)
+    k, x = next(v, k)
+  end
+  open[v] = nil
+  return out
 end
 
 -- ---- validation ---------------------------------------------------------------------------------
@@ -1022,6 +1215,8 @@ local function process(src)
     ck.problems[1] = err
     return nil, ck
   end
+  t = plain(ck, t, "", 0, {})
+  if #ck.problems > 0 then return nil, ck end
   local r = validate(ck, t, path)
   if #ck.problems > 0 then return nil, ck end
 

@@ -641,3 +641,118 @@ describe("plants.mujoco accepts what the mujoco backend reads", function()
     assert.matches("plants%.mujoco%.perturb%.mas", text)
   end)
 end)
+
+describe("a robot file runs restricted", function()
+  -- the file's only problem, without the "file: " prefix
+  local function only_problem(text)
+    local path = robot_file(text)
+    local ok, problems = robot.check(path)
+    assert.is_false(ok)
+    assert.equal(1, #problems, table.concat(problems, "\n"))
+    assert.equal(path, problems[1]:sub(1, #path))
+    return problems[1]:sub(#path + 1)
+  end
+  local RULES = "(docs/robots.md, 'What a robot file may do')"
+
+  it("and an endless loop is stopped with the limit named", function()
+    local limit = robot.MAX_INSTRUCTIONS
+    robot.MAX_INSTRUCTIONS = 2000000
+    local a = only_problem "while true do end"
+    local b = only_problem "while true do pcall(function() while true do end end) end"
+    local c = only_problem "local t = {} for i = 1, 1e9 do xpcall(error, print, i) end"
+    robot.MAX_INSTRUCTIONS = limit
+    local want = ": ran more than 2 million Lua instructions (an endless loop?); robot files "
+      .. "must finish quickly " .. RULES
+    assert.equal(want, a)
+    assert.equal(want, b)  -- its own pcall cannot swallow the limit
+    assert.equal(want, c)
+  end)
+
+  it("and an endless loop in an included file is stopped too", function()
+    local limit = robot.MAX_INSTRUCTIONS
+    robot.MAX_INSTRUCTIONS = 1000000
+    local inner = robot_file "while true do end"
+    local p = only_problem("return include " .. string.format("%q", inner))
+    robot.MAX_INSTRUCTIONS = limit
+    assert.equal(": ran more than 1 million Lua instructions (an endless loop?); robot files "
+      .. "must finish quickly " .. RULES, p)
+  end)
+
+  it("without os.exit, os.execute, io or binary chunks", function()
+    assert.equal(":1: os.exit is not available in a robot file " .. RULES,
+      only_problem "os.exit(0)")
+    assert.equal(":1: os.execute is not available in a robot file " .. RULES,
+      only_problem "os.execute 'touch /tmp/spinal_robot_pwned'")
+    assert.equal(":1: io.open is not available in a robot file " .. RULES,
+      only_problem "io.open('/tmp/spinal_robot_pwned', 'w')")
+    assert.equal(":1: attempt to call a nil value (field 'dump')",
+      only_problem "load(string.dump(function() end))")
+    assert.equal(":2: load: a robot file may load text chunks only (mode \"t\")",
+      only_problem "local f = load\nf('\\27Lua', 'x', 'b')")
+    assert.equal(":1: require: a robot file may require only spinal.array, spinal.linalg, "
+      .. "spinal.model, spinal.rbd, spinal.ctrl, not string \"spinal.hal\" " .. RULES,
+      only_problem "require 'spinal.hal'")
+  end)
+
+  it("and cannot change the host's libraries or spinal's modules", function()
+    local p = robot_file [[
+      string.rep = nil
+      math.floor = nil
+      local ok, err = pcall(function() require("spinal.model").new = nil end)
+      assert(not ok and err:find "spinal.model is read%-only", err)
+      assert(getmetatable("") == nil)
+      return dofile "tests/lua/fixtures/robots/ok_minimal.lua"
+    ]]
+    local r = robot.load(p)
+    assert.is_function(string.rep)
+    assert.is_function(math.floor)
+    assert.is_function(model_lib.new)
+    r:close()
+  end)
+
+  it("and spinal check stops a looping or exiting file with a non-zero status", function()
+    local loop, exit = robot_file "while true do end", robot_file "os.exit(0)"
+    local out, err, code = check_cli(loop .. " " .. exit)
+    assert.equal("", out)
+    assert.equal(loop .. ": ran more than 50 million Lua instructions (an endless loop?); robot "
+      .. "files must finish quickly " .. RULES .. "\n" .. loop .. ": 1 problem\n"
+      .. exit .. ":1: os.exit is not available in a robot file " .. RULES .. "\n"
+      .. exit .. ": 1 problem\n", err)
+    assert.equal(1, code)
+  end)
+end)
+
+describe("a robot table is read as plain data", function()
+  it("a throwing metamethod is never called", function()
+    local boom = { __index = function() error "boom" end, __pairs = function() error "boom" end,
+      __len = function() error "boom" end }
+    local t = setmetatable({}, boom)
+    local ok, problems = robot.check(t)
+    assert.is_false(ok)
+    assert.equal("(robot table): name: missing (expected a string naming the robot)",
+      problems[1])
+    local ok2, problems2 = robot.check { name = "x", state = setmetatable({ "a" }, boom) }
+    assert.is_false(ok2)
+    assert.is_nil(table.concat(problems2, "\n"):find "boom")
+  end)
+
+  it("a table that contains itself is a problem, not a stack overflow", function()
+    local t = { name = "loop", model = {} }
+    t.model.params = t
+    local ok, problems = robot.check(t)
+    assert.is_false(ok)
+    assert.same({ "(robot table): model.params: refers back to the robot table (a robot table "
+      .. "cannot contain itself)" }, problems)
+  end)
+
+  it("a list with a hole is a problem (libFuzzer finding: eigh of a 0 x 0 weight)", function()
+    local t = dofile "robots/double_pendulum.lua"
+    local action = { "tau1", "tau2" }
+    action[1] = nil                     -- # may still say 2
+    t.action = action
+    t.controller.design.R = {}
+    local ok, problems = robot.check(t)
+    assert.is_false(ok)
+    for _, p in ipairs(problems) do assert.is_nil(p:find "eigh", p) end
+  end)
+end)
