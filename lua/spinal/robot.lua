@@ -14,6 +14,8 @@ local model_lib = require "spinal.model"
 local ctrl_lib = require "spinal.ctrl"
 local array = require "spinal.array"
 local linalg = require "spinal.linalg"
+-- the limits every plant applies to substeps and delay (hal/hal.h): check applies the same
+local PLANT_LIMITS = require("spinal.hal").limits
 
 local M = {}
 
@@ -553,8 +555,8 @@ local function check_model_class(ck, t, path, default_name)
   end
   local out = {}
   out.integrator = ck:choice(t.integrator, join(path, "integrator"), { "euler", "rk4" }, "rk4")
-  out.substeps = ck:number(t.substeps, join(path, "substeps"), { integer = true, min = 1 }, true)
-    or 1
+  out.substeps = ck:number(t.substeps, join(path, "substeps"),
+    { integer = true, min = 1, max = PLANT_LIMITS.substeps }, true) or 1
   if not name then return nil end
   local info = model_lib.info(name)
   if not info then
@@ -566,6 +568,41 @@ local function check_model_class(ck, t, path, default_name)
   return out
 end
 
+-- parameters that are physical quantities: what they are and the bound that makes them
+-- physical (above: exclusive, min: inclusive). By class for the built-in models; by name pattern
+-- for rigid-body trees (spinal.rbd's "<body>.mass", "<body>.ixx", ...)
+local PHYSICAL = {
+  car_drag = { c_d = { "a drag coefficient", min = 0 } },
+  bicycle_kin = { l_f = { "a length", above = 0 }, l_r = { "a length", above = 0 } },
+  bicycle_dyn = { m = { "a mass", above = 0 }, Iz = { "an inertia", above = 0 },
+    l_f = { "a length", above = 0 }, l_r = { "a length", above = 0 },
+    C_f = { "a cornering stiffness", above = 0 }, C_r = { "a cornering stiffness", above = 0 },
+    v_min = { "a speed", above = 0 } },
+  pendulum = { m = { "a mass", above = 0 }, l = { "a length", above = 0 },
+    b = { "a damping", min = 0 } },
+  double_pendulum = { m1 = { "a mass", above = 0 }, m2 = { "a mass", above = 0 },
+    l1 = { "a length", above = 0 }, l2 = { "a length", above = 0 }, b = { "a damping", min = 0 } },
+  cartpole = { m_c = { "a mass", above = 0 }, m_p = { "a mass", above = 0 },
+    l = { "a length", above = 0 } },
+}
+local PHYSICAL_TREE = {
+  { "%.mass$", "a mass", min = 0 }, { "%.i[xyz][xyz]$", "an inertia", min = 0, diagonal = true },
+  { "%.damping$", "a damping", min = 0 }, { "%.armature$", "an armature", min = 0 },
+  { "%.stiffness$", "a stiffness", min = 0 },
+}
+
+-- the physical bound of parameter n of class cls, or nil
+local function physical(cls, n)
+  local rule = PHYSICAL[cls] and PHYSICAL[cls][n]
+  if rule then return rule end
+  for _, r in ipairs(PHYSICAL_TREE) do
+    if n:find(r[1]) and not (r.diagonal and n:sub(-2, -2) ~= n:sub(-1)) then
+      return { r[2], min = r.min }
+    end
+  end
+  return nil
+end
+
 -- parameters by name over a base (defaults); returns the full vector in p_names order
 local function check_params(ck, v, path, info, base)
   local p, byname = {}, {}
@@ -575,7 +612,16 @@ local function check_params(ck, v, path, info, base)
   local t = ck:named(v, path, info.p_names, "parameter of " .. info.name, true)
   if t then
     for _, n in ipairs(info.p_names) do
-      if t[n] ~= nil then byname[n] = ck:number(t[n], join(path, n)) end
+      if t[n] ~= nil then
+        local rule = physical(info.name, n)
+        local x = ck:number(t[n], join(path, n))
+        if x and rule and not ((rule.above and x > rule.above) or (rule.min and x >= rule.min)) then
+          ck:add(join(path, n), "expected %s %s %s, got %s", rule[1], rule.above and ">" or ">=",
+            fmt(rule.above or rule.min), fmt(x))
+          x = nil
+        end
+        byname[n] = x
+      end
     end
   end
   for i, n in ipairs(info.p_names) do p[i] = byname[n] end
@@ -826,7 +872,8 @@ local function check_plant_model(ck, t, path, r, approx)
     join(path, "process_noise"), nx, "state", { min = 0, scalar = true }) or nil
   out.sensor_noise = t.sensor_noise ~= nil and ck:vector(t.sensor_noise,
     join(path, "sensor_noise"), nx, "state", { min = 0, scalar = true }) or nil
-  out.delay = ck:number(t.delay, join(path, "delay"), { integer = true, min = 0 }, true) or 0
+  out.delay = ck:number(t.delay, join(path, "delay"),
+    { integer = true, min = 0, max = PLANT_LIMITS.delay }, true) or 0
   out.u_init = t.u_init ~= nil and ck:vector(t.u_init, join(path, "u_init"), nu, "action") or nil
   out.seed = ck:number(t.seed, join(path, "seed"), { integer = true, min = 0 }, true) or 0
   return out
@@ -867,6 +914,10 @@ local function check_mujoco_source(ck, e, path)
     scale = ck:number(t.scale, join(path, "scale"), nil, true) or 1,
     offset = ck:number(t.offset, join(path, "offset"), nil, true) or 0,
   }
+  if s.scale == 0 then
+    ck:add(join(path, "scale"), "expected a nonzero number, got 0")
+    return nil
+  end
   return name and s or nil
 end
 
@@ -881,6 +932,10 @@ local function check_actuator(ck, e, path)
     scale = ck:number(t.scale, join(path, "scale"), nil, true) or 1,
     offset = ck:number(t.offset, join(path, "offset"), nil, true) or 0,
   }
+  if a.scale == 0 then
+    ck:add(join(path, "scale"), "expected a nonzero number, got 0")
+    return nil
+  end
   return a.name and a or nil
 end
 
@@ -933,8 +988,8 @@ local function check_plant_mujoco(ck, t, path, r)
       end
     end
   end
-  out.substeps = ck:number(t.substeps, join(path, "substeps"), { integer = true, min = 1 }, true)
-    or 0
+  out.substeps = ck:number(t.substeps, join(path, "substeps"),
+    { integer = true, min = 1, max = PLANT_LIMITS.substeps }, true) or 0
   out.keyframe = ck:string(t.keyframe, join(path, "keyframe"), "a keyframe name in the MJCF", true)
   out.sensor_noise = t.sensor_noise ~= nil and ck:vector(t.sensor_noise,
     join(path, "sensor_noise"), r.nx, "state", { min = 0, scalar = true }) or nil
@@ -953,11 +1008,33 @@ local function check_plant_mujoco(ck, t, path, r)
     local q = ck:table(t.perturb, join(path, "perturb"),
       "{ mass = s, friction = s, gear = s, damping = s, frictionloss = f }")
     if q then
-      ck:keys(q, join(path, "perturb"), { "mass", "friction", "gear", "damping", "frictionloss" })
+      local pp = join(path, "perturb")
+      ck:keys(q, pp, { "mass", "friction", "gear", "damping", "frictionloss" })
+      -- the values the backend accepts (the names are checked against the MJCF when it opens)
+      for _, k in ipairs { "mass", "friction", "gear" } do
+        local e = q[k]
+        if type(e) == "table" then
+          for _, name in ipairs(sorted_keys(e)) do
+            if type(name) ~= "string" then
+              ck:add(join(join(pp, k), name), "expected { name = scale > 0, ... }, got a %s key",
+                type(name))
+            else
+              ck:number(e[name], join(join(pp, k), name), { above = 0 })
+            end
+          end
+        elseif e ~= nil and type(e) ~= "number" then
+          ck:add(join(pp, k), "expected a scale > 0 or { name = scale }, got %s", describe(e))
+        else
+          ck:number(e, join(pp, k), { above = 0 }, true)
+        end
+      end
+      ck:number(q.damping, join(pp, "damping"), { above = 0 }, true)
+      ck:number(q.frictionloss, join(pp, "frictionloss"), { min = 0 }, true)
       out.perturb = q
     end
   end
-  out.delay = ck:number(t.delay, join(path, "delay"), { integer = true, min = 0 }, true) or 0
+  out.delay = ck:number(t.delay, join(path, "delay"),
+    { integer = true, min = 0, max = PLANT_LIMITS.delay }, true) or 0
   out.seed = ck:number(t.seed, join(path, "seed"), { integer = true, min = 0 }, true) or 0
   return out
 end
@@ -1048,6 +1125,17 @@ local function cat(a, b)
   return out
 end
 
+-- are the r x c entries of the matrix a all finite?
+local function finite(a, r, c)
+  for i = 1, r do
+    for j = 1, c do
+      local v = a[i][j]
+      if v ~= v or v == INF or v == -INF then return false end
+    end
+  end
+  return true
+end
+
 -- build the model and the controller of a valid declaration; design problems go to ck.
 -- returns model, controller, reference, design report (the caller closes them on failure)
 local function build(ck, r)
@@ -1065,18 +1153,31 @@ local function build(ck, r)
     ref = zeros(3 * r.nu)
   elseif c.kind == "lqr" then
     local A, B = model:jac(c.x_eq, c.u_eq)
+    if not (finite(A, r.nx, r.nx) and finite(B, r.nx, r.nu)) then
+      ck:add("controller", "the model's Jacobians at x_eq, u_eq are not finite (is the set point "
+        .. "or a model parameter out of the model's range?)")
+      return model
+    end
     local K, method = c.K and array.new(c.K), "given"
     if not K then
       local d = c.design
       local Q, R = array.new(d.Q), array.new(d.R)
-      local err
+      local ok, err
       method = d.method
       if d.method == "continuous" then
         local fx, fu = model:f_jac(c.x_eq, c.u_eq)
-        K, err = ctrl_lib.lqr_gain(fx, fu, Q, R, "continuous")
+        if not (finite(fx, r.nx, r.nx) and finite(fu, r.nx, r.nu)) then
+          ck:add("controller", "the model's continuous Jacobians at x_eq, u_eq are not finite "
+            .. "(is the set point or a model parameter out of the model's range?)")
+          return model
+        end
+        ok, K, err = pcall(ctrl_lib.lqr_gain, fx, fu, Q, R, "continuous")
       else
-        K, err = ctrl_lib.lqr_gain(A, B, Q, R, "discrete")
+        ok, K, err = pcall(ctrl_lib.lqr_gain, A, B, Q, R, "discrete")
       end
+      if not ok then K, err = nil, K end
+      -- the engine's wording without its position or function prefix
+      err = tostring(err):gsub("^[^:]*%.lua:%d+: ", ""):gsub("^lqr_gain: ", "")
       if not K then
         ck:add("controller.design", "no stabilising LQR gain for this model at x_eq, u_eq (%s)",
           tostring(err))
@@ -1222,7 +1323,9 @@ local function process(src)
 
   local ok, model, ctl, ref, report = pcall(build, ck, r)
   if not ok then
-    ck:add("", "cannot build the model or controller: %s", tostring(model))
+    -- one line without the library's position: the file and what failed
+    ck:add("", "cannot build the model or controller: %s",
+      (tostring(model):gsub("^[^:\n]*%.lua:%d+: ", "")))
     return nil, ck
   end
   if #ck.problems > 0 then

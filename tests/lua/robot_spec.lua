@@ -756,3 +756,82 @@ describe("a robot table is read as plain data", function()
     for _, p in ipairs(problems) do assert.is_nil(p:find "eigh", p) end
   end)
 end)
+
+describe("spinal check applies the plant's own limits", function()
+  local hal = require "spinal.hal"
+
+  -- the double pendulum with changes applied to its table
+  local function problems_with(change)
+    local t = dofile "robots/double_pendulum.lua"
+    change(t)
+    local ok, problems = robot.check(t)
+    assert.is_false(ok)
+    return problems
+  end
+
+  it("substeps and delay above what the plant opens with are refused, the bound named", function()
+    assert.same({ substeps = 10000, delay = 100000 }, hal.limits)
+    assert.same({
+      "(robot table): model.substeps: expected an integer in [1, 10000], got number 100000000.0",
+      "(robot table): plants.model.substeps: expected an integer in [1, 10000], got number "
+        .. "100000000.0",
+      "(robot table): plants.model.delay: expected an integer in [0, 100000], got number "
+        .. "1000000000.0",
+    }, problems_with(function(t)
+      t.model.substeps = 1e8
+      t.plants.model.substeps = 1e8
+      t.plants.model.delay = 1e9
+    end))
+  end)
+
+  it("a file at the limits passes and its plant opens", function()
+    local t = dofile "robots/double_pendulum.lua"
+    t.plants.model.delay = hal.limits.delay
+    t.plants.model.substeps = 2
+    local r = robot.load(t)
+    local plant = assert(r:open "model")
+    plant:close()
+    r:close()
+  end)
+
+  it("non-physical parameters are refused with the field named", function()
+    assert.same({
+      "(robot table): model.params.m1: expected a mass > 0, got -1",
+      "(robot table): plants.model.params.l2: expected a length > 0, got 0",
+      "(robot table): plants.model.params.b: expected a damping >= 0, got -0.5",
+    }, problems_with(function(t)
+      t.model.params.m1 = -1
+      t.plants.model.params = { l2 = 0, b = -0.5 }
+    end))
+    local ok, problems = robot.check(robot_file [[
+      local t = dofile "robots/cartpole_rbd.lua"
+      t.plants.model.params = { ["pole.mass"] = -0.2, ["cart.ixx"] = -1, ["cart.ixy"] = -1 }
+      return t
+    ]])
+    assert.is_false(ok)
+    assert.equal(2, #problems)
+    assert.truthy(problems[1]:find(': plants.model.params%["cart.ixx"%]: expected an inertia >= 0, '
+      .. 'got %-1$'))
+    assert.truthy(problems[2]:find(': plants.model.params%["pole.mass"%]: expected a mass >= 0, '
+      .. 'got %-0.2$'))
+  end)
+
+  it("a set point where the model's Jacobians are not finite is one line, not lqr_gain's", function()
+    assert.same({ "(robot table): controller: the model's Jacobians at x_eq, u_eq are not finite "
+      .. "(is the set point or a model parameter out of the model's range?)" },
+      problems_with(function(t) t.controller.x_eq = { 0, 0, 1e300, 0 } end))
+  end)
+
+  it("a zero scale of a mujoco source is refused as the plant would", function()
+    local ok, problems = robot.check(robot_file [[
+      local t = dofile "robots/rc_car.lua"
+      t.plants.mujoco.state.v.scale = 0
+      t.plants.mujoco.perturb = { mass = -1 }
+      return t
+    ]])
+    assert.is_false(ok)
+    assert.truthy(problems[1]:find ": plants.mujoco.state.v.scale: expected a nonzero number, got 0$")
+    assert.truthy(problems[2]:find(": plants.mujoco.perturb.mass: expected a number > 0, got "
+      .. "number %-1$"))
+  end)
+end)
