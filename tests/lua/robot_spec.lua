@@ -344,13 +344,13 @@ describe("spinal.robot.check reports", function()
     assert.same({
       ": name: expected a string naming the robot, got number 7",
       ': rate: expected a number > 0, got string "50"',
-      ": model.substeps: expected an integer >= 1, got number 1.5",
+      ": model.substeps: expected an integer in [1, 10000], got number 1.5",
       ': limits.action[2]: expected a number (|u| <= m) or a pair { lo, hi }, got string "1"',
       ": limits.rate[2]: expected a number > 0, got number -1",
       ': safety.safe_command: expected a list of 2 numbers, got string "zero"',
       ": safety.watchdog: expected a number >= 0, got number -0.1",
       ": plants.model.sensor_noise[4]: expected a number >= 0, got boolean true",
-      ": plants.model.delay: expected an integer >= 0, got number 1.5",
+      ": plants.model.delay: expected an integer in [0, 100000], got number 1.5",
       ": plants.udp.address: missing (expected a host name or IP address)",
       ": plants.udp.port: expected an integer in [1, 65535], got number 70000",
     }, problems_of "wrong_types.lua")
