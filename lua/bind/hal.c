@@ -1131,6 +1131,16 @@ static int m_rollout(lua_State* L) {
   if (steps < 0 || steps != floor(steps) || seconds < 0 || !isfinite(seconds) ||
       (steps == 0 && seconds == 0))
     luaL_argerror(L, o, "expected field 'steps' (an integer > 0) or 'seconds' (a number > 0)");
+  // refused up front when the trajectory could not fit in memory (it grows as the rollout runs)
+  long max_steps = sp_loop_max_steps(nx, nu);
+  if ((steps > 0 ? steps : seconds * p->caps.rate_hz) > (double)max_steps)
+    luaL_argerror(L, o,
+                  lua_pushfstring(L,
+                                  "field '%s': %s = %f is longer than this machine's memory "
+                                  "allows: at most %d steps (%f s at %f Hz)",
+                                  steps > 0 ? "steps" : "seconds", steps > 0 ? "steps" : "seconds",
+                                  steps > 0 ? steps : seconds, (lua_Integer)max_steps,
+                                  max_steps / p->caps.rate_hz, p->caps.rate_hz));
   double seed = field_num(L, o, o, "seed", 0, 0);
   if (seed < 0 || seed != floor(seed))
     luaL_argerror(L, o, lua_pushfstring(L, "field 'seed': expected an integer >= 0, got %f", seed));

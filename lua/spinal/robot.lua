@@ -54,36 +54,8 @@ local function join(path, key)
   return path .. "[" .. k .. "]"
 end
 
--- edit distance (Levenshtein, plus swapped neighbours), for "did you mean"
-local function distance(a, b)
-  local older, prev, cur = {}, {}, {}
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    cur[0] = i
-    for j = 1, #b do
-      local cost = a:byte(i) == b:byte(j) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-      -- a swap of two neighbours counts as one edit (optimal string alignment)
-      if i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
-        cur[j] = math.min(cur[j], older[j - 2] + 1)
-      end
-    end
-    older, prev, cur = prev, cur, older
-  end
-  return prev[#b]
-end
-
 -- the valid name closest to name, if it is close enough to be a likely typo
-local function suggest(name, valid)
-  if type(name) ~= "string" then return nil end
-  local best, bestd
-  for _, v in ipairs(valid) do
-    local d = distance(name:lower(), v:lower())
-    if d < (bestd or INF) then best, bestd = v, d end
-  end
-  if bestd and bestd <= math.max(1, math.min(2, #name // 3)) then return best end
-  return nil
-end
+local suggest = require("spinal.suggest").closest
 
 local function sorted_keys(t)
   local keys = {}
