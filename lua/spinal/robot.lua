@@ -274,7 +274,8 @@ M.MAX_INSTRUCTIONS = 50000000
 local HOOK_EVERY = 10000
 
 -- the spinal modules a robot file may require (read-only views of them)
-local MODULES = { "spinal.array", "spinal.linalg", "spinal.model", "spinal.rbd", "spinal.ctrl" }
+local MODULES = { "spinal.array", "spinal.linalg", "spinal.model", "spinal.rbd", "spinal.ctrl",
+  "spinal.autodiff" }
 
 local RULES = "docs/robots.md, 'What a robot file may do'"
 

@@ -690,7 +690,8 @@ describe("a robot file runs restricted", function()
     assert.equal(":2: load: a robot file may load text chunks only (mode \"t\")",
       only_problem "local f = load\nf('\\27Lua', 'x', 'b')")
     assert.equal(":1: require: a robot file may require only spinal.array, spinal.linalg, "
-      .. "spinal.model, spinal.rbd, spinal.ctrl, not string \"spinal.hal\" " .. RULES,
+      .. "spinal.model, spinal.rbd, spinal.ctrl, spinal.autodiff, not string \"spinal.hal\" "
+      .. RULES,
       only_problem "require 'spinal.hal'")
   end)
 
