@@ -737,6 +737,17 @@ describe("a robot table is read as plain data", function()
     assert.is_nil(table.concat(problems2, "\n"):find "boom")
   end)
 
+  it("a file whose table's __index recurses is checked, not a C stack overflow", function()
+    local path = robot_file [[
+      local mt = {}
+      mt.__index = function(t, k) return t[k] end
+      return setmetatable({}, mt)
+    ]]
+    local ok, problems = robot.check(path)
+    assert.is_false(ok)
+    assert.equal(path .. ": name: missing (expected a string naming the robot)", problems[1])
+  end)
+
   it("a table that contains itself is a problem, not a stack overflow", function()
     local t = { name = "loop", model = {} }
     t.model.params = t
