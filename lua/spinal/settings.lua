@@ -52,6 +52,9 @@ M.RANGES = {
   gain_scale = { min = 0, max = 1e6 },
   tol = { above = 0, max = 1e6 },
   success_cost = { above = 0, max = 1e12 },
+  target = { min = -100, max = 100 },        -- m, a point in the world (each coordinate)
+  tx = { min = -100, max = 100 },
+  ty = { min = -100, max = 100 },
 }
 
 local EXACT = 2 ^ 53

@@ -192,3 +192,30 @@ describe("spinal.settings", function()
     assert.same(settings.parse(settings.overrides()), spinal.args)
   end)
 end)
+
+describe("the experiments' settings", function()
+  -- the defaults table an experiment passes to spinal.settings (the script stops right there)
+  local function defaults_of(path)
+    local real, stop = settings.settings, {}
+    local got
+    settings.settings = function(d) got = d; error(stop) end
+    local ok, err = pcall(dofile, path)
+    settings.settings = real
+    assert(not ok and err == stop, path .. " did not call spinal.settings: " .. tostring(err))
+    return got
+  end
+
+  it("every numeric setting of every experiment has a range", function()
+    local checked = 0
+    for path in io.popen("ls experiments/*.lua"):lines() do
+      for name, v in pairs(defaults_of(path)) do
+        local numeric = type(v) == "number" or (type(v) == "table" and type(v[1]) == "number")
+        if numeric then
+          assert.is_table(settings.RANGES[name], path .. ": setting '" .. name .. "' has no range")
+          checked = checked + 1
+        end
+      end
+    end
+    assert.is_true(checked > 40)
+  end)
+end)
