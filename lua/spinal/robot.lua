@@ -326,9 +326,15 @@ local run_file
 local function sandbox(path, depth, budget)
   local env = {}
   for _, k in ipairs { "assert", "error", "ipairs", "next", "pairs", "select", "tonumber",
-    "tostring", "type", "rawequal", "rawget", "rawlen", "rawset", "setmetatable", "print",
-    "_VERSION" } do
+    "tostring", "type", "rawequal", "rawget", "rawlen", "rawset", "print", "_VERSION" } do
     env[k] = _G[k]
+  end
+  -- a finalizer would run later, in the host, outside the instruction limit
+  env.setmetatable = function(t, mt)
+    if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+      error("setmetatable: __gc is not available in a robot file (" .. RULES .. ")", 2)
+    end
+    return setmetatable(t, mt)
   end
   env.getmetatable = function(v)
     -- the string metatable would hand out the host's string library

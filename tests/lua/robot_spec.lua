@@ -689,6 +689,8 @@ describe("a robot file runs restricted", function()
       only_problem "load(string.dump(function() end))")
     assert.equal(":2: load: a robot file may load text chunks only (mode \"t\")",
       only_problem "local f = load\nf('\\27Lua', 'x', 'b')")
+    assert.equal(":1: setmetatable: __gc is not available in a robot file " .. RULES,
+      only_problem "setmetatable({}, { __gc = function() while true do end end })")
     assert.equal(":1: require: a robot file may require only spinal.array, spinal.linalg, "
       .. "spinal.model, spinal.rbd, spinal.ctrl, spinal.autodiff, not string \"spinal.hal\" "
       .. RULES,
