@@ -287,6 +287,13 @@ mjModel* sp_mjcf_load(const char* path, char* msg, size_t n) {
   return m;
 }
 
+int sp_mjcf_check_file(const char* path, char* msg, size_t n) {
+  mjModel* m = sp_mjcf_load(path, msg, n);
+  if (!m) return SP_EFORMAT;
+  mj_deleteModel(m);
+  return 0;
+}
+
 int sp_mjcf_rbd_load(sp_rbd** out, const char* path, char* msg, size_t n) {
   *out = NULL;
   mjModel* m = sp_mjcf_load(path, msg, n);

@@ -38,6 +38,9 @@ int sp_mjcf_check(const struct mjModel_* m, const char* path, char* msg, size_t 
 // mj_loadXML that also refuses what sp_mjcf_check refuses and an XML MuJoCo warns contains a NaN
 // (its compiler replaces it silently): the model, or NULL with msg naming path and the problem.
 struct mjModel_* sp_mjcf_load(const char* path, char* msg, size_t n);
+// sp_mjcf_load and free: 0, or SP_EFORMAT with msg naming path (what `spinal check` runs on a
+// robot file's MJCF, so a file that passes check loads in the mujoco plant).
+int sp_mjcf_check_file(const char* path, char* msg, size_t n);
 
 // Benchmark helper (bench/bench_rbd.c links libspinal only): load path with contacts, limits and
 // equality constraints disabled, set a random state (seeded), and return the mean seconds per

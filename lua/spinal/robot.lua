@@ -936,6 +936,10 @@ local function check_plant_mujoco(ck, t, path, r)
     if not file_exists(out.mjcf) then
       ck:warn(join(path, "mjcf"), "%s does not exist: the mujoco plant cannot open until it does",
         out.mjcf)
+    else
+      -- what the plant refuses when it opens (NaN, a bad timestep, XML errors), refused here
+      local ok, err = require("spinal.rbd").check_mjcf(out.mjcf)
+      if not ok then ck:add(join(path, "mjcf"), "%s", err) end
     end
   end
   local sp, ap = join(path, "state"), join(path, "actuators")

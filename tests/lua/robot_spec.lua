@@ -830,10 +830,31 @@ describe("spinal check applies the plant's own limits", function()
       .. 'got %-0.2$'))
   end)
 
-  it("a set point where the model's Jacobians are not finite is one line, not lqr_gain's", function()
+  it("a set point where the model's Jacobians are not finite is one line, not lqr_gain's",
+    function()
     assert.same({ "(robot table): controller: the model's Jacobians at x_eq, u_eq are not finite "
       .. "(is the set point or a model parameter out of the model's range?)" },
       problems_with(function(t) t.controller.x_eq = { 0, 0, 1e300, 0 } end))
+  end)
+
+  it("an MJCF the mujoco plant would refuse (a NaN, a zero timestep) is a problem", function()
+    local xml = slurp "robots/cartpole.xml"
+    local nan = tmpfile((xml:gsub('<body name="pole" pos="0 0 0">',
+      '<body name="pole" pos="nan 0 0">')))
+    local zero = tmpfile((xml:gsub('timestep="0.005"', 'timestep="0"')))
+    for _, case in ipairs {
+      { nan, nan .. ": a number in the XML is NaN (MuJoCo only warns about it)" },
+      { zero, zero .. ": option timestep must be a positive number of seconds, got 0" },
+    } do
+      local ok, problems = robot.check(robot_file(string.format([[
+        local t = dofile "robots/cartpole_rbd.lua"
+        t.plants.mujoco.mjcf = %q
+        return t
+      ]], case[1])))
+      assert.is_false(ok)
+      assert.equal(1, #problems)
+      assert.truthy(problems[1]:find(": plants.mujoco.mjcf: " .. case[2], 1, true), problems[1])
+    end
   end)
 
   it("a zero scale of a mujoco source is refused as the plant would", function()
@@ -844,7 +865,8 @@ describe("spinal check applies the plant's own limits", function()
       return t
     ]])
     assert.is_false(ok)
-    assert.truthy(problems[1]:find ": plants.mujoco.state.v.scale: expected a nonzero number, got 0$")
+    assert.truthy(problems[1]:find(": plants.mujoco.state.v.scale: expected a nonzero number, "
+      .. "got 0$"))
     assert.truthy(problems[2]:find(": plants.mujoco.perturb.mass: expected a number > 0, got "
       .. "number %-1$"))
   end)

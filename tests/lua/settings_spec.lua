@@ -94,13 +94,15 @@ describe("spinal.settings", function()
       error_of(with, { "iters=abc" }, defaults))
     assert.equal("bad override 'lr=' (expected a number > 0 and <= 10)",
       error_of(with, { "lr=" }, defaults))
-    assert.equal("bad override 'x=abc' (expected a number)", error_of(with, { "x=abc" }, { x = 1.5 }))
+    assert.equal("bad override 'x=abc' (expected a number)",
+      error_of(with, { "x=abc" }, { x = 1.5 }))
   end)
 
   it("rejects a fraction for an integer default", function()
     assert.equal("bad override 'iters=2.5' (expected an integer in [1, 100000])",
       error_of(with, { "iters=2.5" }, defaults))
-    assert.equal("bad override 'n=2.5' (expected an integer)", error_of(with, { "n=2.5" }, { n = 1 }))
+    assert.equal("bad override 'n=2.5' (expected an integer)",
+      error_of(with, { "n=2.5" }, { n = 1 }))
   end)
 
   it("refuses values outside a setting's range, naming the range (one line)", function()
@@ -153,7 +155,8 @@ describe("spinal.settings", function()
     assert.equal("unknown setting in 'iterz=3' (did you mean 'iters'? valid: hidden, iters, lr, "
       .. "name, opt.beta, opt.kind, verbose)", error_of(with, { "iterz=3" }, defaults))
     assert.equal("unknown setting in 'opt.btea=3' (did you mean 'opt.beta'? valid: hidden, "
-      .. "iters, lr, name, opt.beta, opt.kind, verbose)", error_of(with, { "opt.btea=3" }, defaults))
+      .. "iters, lr, name, opt.beta, opt.kind, verbose)",
+      error_of(with, { "opt.btea=3" }, defaults))
   end)
 
   it("rejects anything but true or false for a boolean default", function()
