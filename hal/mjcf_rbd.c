@@ -226,22 +226,29 @@ int sp_mjcf_check(const mjModel* m, const char* path, char* msg, size_t n) {
     int width, obj;
     const char* field;
   } arrays[] = {
-      {m->body_pos, 3, mjOBJ_BODY, "pos"},       {m->body_quat, 4, mjOBJ_BODY, "quat"},
-      {m->body_ipos, 3, mjOBJ_BODY, "ipos"},     {m->body_iquat, 4, mjOBJ_BODY, "iquat"},
-      {m->body_mass, 1, mjOBJ_BODY, "mass"},     {m->body_inertia, 3, mjOBJ_BODY, "inertia"},
-      {m->jnt_pos, 3, mjOBJ_JOINT, "pos"},       {m->jnt_axis, 3, mjOBJ_JOINT, "axis"},
+      {m->body_pos, 3, mjOBJ_BODY, "pos"},
+      {m->body_quat, 4, mjOBJ_BODY, "quat"},
+      {m->body_ipos, 3, mjOBJ_BODY, "ipos"},
+      {m->body_iquat, 4, mjOBJ_BODY, "iquat"},
+      {m->body_mass, 1, mjOBJ_BODY, "mass"},
+      {m->body_inertia, 3, mjOBJ_BODY, "inertia"},
+      {m->jnt_pos, 3, mjOBJ_JOINT, "pos"},
+      {m->jnt_axis, 3, mjOBJ_JOINT, "axis"},
       {m->jnt_stiffness, 1, mjOBJ_JOINT, "stiffness"},
-      {m->geom_pos, 3, mjOBJ_GEOM, "pos"},       {m->geom_quat, 4, mjOBJ_GEOM, "quat"},
+      {m->geom_pos, 3, mjOBJ_GEOM, "pos"},
+      {m->geom_quat, 4, mjOBJ_GEOM, "quat"},
       {m->geom_size, 3, mjOBJ_GEOM, "size"},
   };
   for (size_t a = 0; a < sizeof arrays / sizeof arrays[0]; a++) {
-    long count = arrays[a].obj == mjOBJ_BODY ? m->nbody : arrays[a].obj == mjOBJ_JOINT ? m->njnt
-                                                                                        : m->ngeom;
+    long count = arrays[a].obj == mjOBJ_BODY    ? m->nbody
+                 : arrays[a].obj == mjOBJ_JOINT ? m->njnt
+                                                : m->ngeom;
     long bad = first_nonfinite(arrays[a].v, count * arrays[a].width);
     if (bad < 0) continue;
     long id = bad / arrays[a].width;
-    const char* kind = arrays[a].obj == mjOBJ_BODY ? "body" : arrays[a].obj == mjOBJ_JOINT ? "joint"
-                                                                                           : "geom";
+    const char* kind = arrays[a].obj == mjOBJ_BODY    ? "body"
+                       : arrays[a].obj == mjOBJ_JOINT ? "joint"
+                                                      : "geom";
     const char* name = mj_id2name(m, arrays[a].obj, (int)id);
     return sp_errorf(msg, n, SP_EFORMAT, "%s: %s '%s' (number %ld): %s is not finite (NaN or Inf)",
                      path, kind, name ? name : "", id, arrays[a].field);
@@ -277,9 +284,10 @@ mjModel* sp_mjcf_load(const char* path, char* msg, size_t n) {
     sp_errorf(msg, n, SP_EFORMAT, "%s: %s", path, err[0] ? err : "cannot load");
     return NULL;
   }
-  int rc = load_saw_nan ? sp_errorf(msg, n, SP_EFORMAT,
-                                    "%s: a number in the XML is NaN (MuJoCo only warns about it)", path)
-                        : sp_mjcf_check(m, path, msg, n);
+  int rc = load_saw_nan
+               ? sp_errorf(msg, n, SP_EFORMAT,
+                           "%s: a number in the XML is NaN (MuJoCo only warns about it)", path)
+               : sp_mjcf_check(m, path, msg, n);
   if (rc) {
     mj_deleteModel(m);
     return NULL;

@@ -1134,13 +1134,13 @@ static int m_rollout(lua_State* L) {
   // refused up front when the trajectory could not fit in memory (it grows as the rollout runs)
   long max_steps = sp_loop_max_steps(nx, nu);
   if ((steps > 0 ? steps : seconds * p->caps.rate_hz) > (double)max_steps)
-    luaL_argerror(L, o,
-                  lua_pushfstring(L,
-                                  "field '%s': %f is longer than this machine's memory allows: "
-                                  "at most %d steps (%f s at %f Hz)",
-                                  steps > 0 ? "steps" : "seconds", steps > 0 ? steps : seconds,
-                                  (lua_Integer)max_steps,
-                                  max_steps / p->caps.rate_hz, p->caps.rate_hz));
+    luaL_argerror(
+        L, o,
+        lua_pushfstring(L,
+                        "field '%s': %f is longer than this machine's memory allows: "
+                        "at most %d steps (%f s at %f Hz)",
+                        steps > 0 ? "steps" : "seconds", steps > 0 ? steps : seconds,
+                        (lua_Integer)max_steps, max_steps / p->caps.rate_hz, p->caps.rate_hz));
   double seed = field_num(L, o, o, "seed", 0, 0);
   if (seed < 0 || seed != floor(seed))
     luaL_argerror(L, o, lua_pushfstring(L, "field 'seed': expected an integer >= 0, got %f", seed));

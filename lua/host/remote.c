@@ -6,10 +6,10 @@
 // first line within 5 s; the token is 32 hex digits from /dev/urandom, printed on the local
 // terminal and written to a 0600 file. The whole line is compared, in constant time (a NUL or
 // anything after the token fails), and up to 8 clients are heard at once, each with its own
-// deadline, so a client that connects and stays silent delays no other. An accepted client gets the same REPL as a pipe would:
-// its socket becomes the REPL's stdin, stdout and stderr for the session. When it leaves, the
-// loop is held (no operator: safe command) and the next client may connect. docs/cli.md has the
-// security model.
+// deadline, so a client that connects and stays silent delays no other. An accepted client gets the
+// same REPL as a pipe would: its socket becomes the REPL's stdin, stdout and stderr for the
+// session. When it leaves, the loop is held (no operator: safe command) and the next client may
+// connect. docs/cli.md has the security model.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -127,7 +127,7 @@ static int token_equal(const char* token, const char* got, size_t n) {
 
 typedef struct pending {
   int fd;
-  size_t n;                   // bytes of the first line so far (TOKEN_HEX + 1: longer than it)
+  size_t n;  // bytes of the first line so far (TOKEN_HEX + 1: longer than it)
   char line[TOKEN_HEX + 1];
   struct timespec deadline;
 } pending;
@@ -150,19 +150,19 @@ static int expired(const struct timespec* now, const struct timespec* t) {
   return now->tv_sec > t->tv_sec || (now->tv_sec == t->tv_sec && now->tv_nsec >= t->tv_nsec);
 }
 
-static void refuse(int fd, const char* why) {
-  ssize_t w = write(fd, "spinal: bad token\n", 18);
+static void say(int fd, const char* s) {
+  ssize_t w = write(fd, s, strlen(s));
   (void)w;
+}
+
+// tell a waiting client why it is refused, close it, and log the reason here
+static void refuse(int fd, const char* reply, const char* why) {
+  say(fd, reply);
   close(fd);
   fprintf(stderr, "spinal repl: a client was refused (%s)\n", why);
 }
 
 // ---- the server ---------------------------------------------------------------------------------
-
-static void say(int fd, const char* s) {
-  ssize_t w = write(fd, s, strlen(s));
-  (void)w;
-}
 
 // call live.<name>() (no arguments, results dropped)
 static void call_live(lua_State* L, const char* name) {
@@ -243,8 +243,10 @@ static int next_client(lua_State* L, int ls, const char* token, int* presses, in
       if (st == 1 && token_equal(token, pend[i].line, pend[i].n)) {
         found = pend[i].fd;
       } else if (st != 0 || expired(&now, &pend[i].deadline)) {
-        refuse(pend[i].fd, st == 1 ? "bad token" : st < 0 ? "it left before sending the token"
-                                                           : "no token within 5 s");
+        refuse(pend[i].fd, "spinal: bad token\n",
+               st == 1  ? "bad token"
+               : st < 0 ? "it left before sending a token"
+                        : "no token within 5 s");
       } else {
         continue;
       }
@@ -254,7 +256,7 @@ static int next_client(lua_State* L, int ls, const char* token, int* presses, in
     if (found < 0 && (p[0].revents & POLLIN)) {
       int c = accept(ls, NULL, NULL);
       if (c >= 0 && np == MAX_PENDING) {
-        refuse(c, "too many clients waiting to send a token");
+        refuse(c, "spinal: busy, try again\n", "too many clients waiting");
       } else if (c >= 0) {
         fcntl(c, F_SETFD, FD_CLOEXEC);
         fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK);

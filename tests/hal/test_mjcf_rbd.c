@@ -249,8 +249,9 @@ static void refused(int* sp_failed_, const char* xml, const char* want) {
 }
 
 TEST(nan_numbers_and_non_positive_timesteps_are_refused_with_the_file_named) {
-  const char* body = "<worldbody><body name='b' pos='0 0 1'><joint name='j' axis='0 1 0'/>"
-                     "<geom size='.1' mass='1'/></body></worldbody></mujoco>";
+  const char* body =
+      "<worldbody><body name='b' pos='0 0 1'><joint name='j' axis='0 1 0'/>"
+      "<geom size='.1' mass='1'/></body></worldbody></mujoco>";
   char xml[512];
   snprintf(xml, sizeof xml, "<mujoco><option timestep='0'/>%s", body);
   refused(sp_failed_, xml, "option timestep must be a positive number of seconds, got 0");
