@@ -62,8 +62,12 @@ local EXACT = 2 ^ 53
 -- "an integer in [1, 100000]", "a number > 0 and <= 10"
 local function range_text(integer, r)
   local kind = integer and "an integer" or "a number"
-  local function f(v) return math.type(v) == "float" and v == math.floor(v) and v < EXACT
-    and string.format("%d", v) or string.format("%.6g", v) end
+  local function f(v)
+    if math.type(v) == "integer" or (v == math.floor(v) and math.abs(v) <= EXACT) then
+      return string.format("%d", v)
+    end
+    return string.format("%.6g", v)
+  end
   if not r then return kind end
   if r.above and r.max then return kind .. " > " .. f(r.above) .. " and <= " .. f(r.max) end
   if r.min and r.max then return kind .. " in [" .. f(r.min) .. ", " .. f(r.max) .. "]" end
