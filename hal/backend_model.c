@@ -59,10 +59,12 @@ static int model_open(sp_plant* p, const char* uri, const void* config, char* ms
   if (!(c->rate_hz > 0) || !isfinite(c->rate_hz))
     return sp_errorf(msg, len, SP_EINVAL, "model plant: field 'rate_hz' must be > 0, got %g",
                      c->rate_hz);
-  if (c->substeps < 0 || c->delay_ticks < 0 || c->delay_ticks > 100000)
+  if (c->substeps < 0 || c->delay_ticks < 0 || c->delay_ticks > SP_PLANT_MAX_DELAY ||
+      c->substeps > SP_PLANT_MAX_SUBSTEPS)
     return sp_errorf(msg, len, SP_EINVAL,
-                     "model plant: 'substeps' and 'delay_ticks' must be >= 0, got %d and %d",
-                     c->substeps, c->delay_ticks);
+                     "model plant: 'substeps' must be in [0, %d] and 'delay_ticks' in "
+                     "[0, %d], got %d and %d",
+                     SP_PLANT_MAX_SUBSTEPS, SP_PLANT_MAX_DELAY, c->substeps, c->delay_ticks);
   if (c->integrator != SP_INTEGRATOR_EULER && c->integrator != SP_INTEGRATOR_RK4)
     return sp_errorf(msg, len, SP_EINVAL, "model plant: unknown integrator %d", (int)c->integrator);
   int nx = cls->nx, nu = cls->nu, np = cls->np;

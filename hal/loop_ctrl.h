@@ -10,7 +10,10 @@
 #define SP_HAL_LOOP_CTRL_H
 
 #include "engine/ctrl/ctrl.h"
+#include "engine/core/export.h"
 #include "hal/loop.h"
+
+SP_API_BEGIN
 
 typedef struct sp_loop_ctrl {
   const sp_ctrl* ctrl;  // the controller (borrowed: it must outlive the loop)
@@ -34,5 +37,7 @@ int sp_loop_ctrl_act(void* user, double* u, const double* x, double t, long k);
 // SP_EINVAL for a non-finite value (params is unchanged on error).
 int sp_loop_ctrl_set_gain(const sp_ctrl* c, double* params, const char* name, const double* v,
                           int n, int* count);
+
+SP_API_END
 
 #endif  // SP_HAL_LOOP_CTRL_H

@@ -42,6 +42,10 @@
 #ifndef SP_CTRL_CTRL_H
 #define SP_CTRL_CTRL_H
 
+#include "engine/core/export.h"
+
+SP_API_BEGIN
+
 typedef struct sp_ctrl sp_ctrl;
 typedef struct sp_ctrl_data sp_ctrl_data;
 
@@ -164,5 +168,7 @@ int sp_pd_new(sp_ctrl** out, int n, const double* kp, const double* kd);
 // Linear state feedback: x (nx), r = (x_set (nx), u_ff (nu)), K (nu x nx) row-major,
 // u = u_ff - K (x - x_set). K0 (nu x nx) may be NULL (zero gain). No limits by default.
 int sp_lqr_new(sp_ctrl** out, const double* K0, int nx, int nu);
+
+SP_API_END
 
 #endif  // SP_CTRL_CTRL_H

@@ -14,7 +14,10 @@
 #ifndef SP_CTRL_LQR_H
 #define SP_CTRL_LQR_H
 
+#include "engine/core/export.h"
 #include "engine/model/model.h"
+
+SP_API_BEGIN
 
 // K (nu x nx) from the DARE with A (nx x nx), B (nx x nu), Q (nx x nx), R (nu x nu); row-major.
 // Errors as sp_dare_solve; K is untouched on failure.
@@ -51,5 +54,7 @@ typedef struct sp_lqr_report {
 // makes it possible. Riccati failures as sp_dare_solve / sp_care_solve.
 int sp_lqr_design(double* K, sp_lqr_report* rep, const sp_model* m, const double* x_eq,
                   const double* u_eq, const double* Q, const double* R, sp_lqr_mode mode);
+
+SP_API_END
 
 #endif  // SP_CTRL_LQR_H

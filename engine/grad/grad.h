@@ -41,12 +41,15 @@
 
 #include <stddef.h>
 
+#include "engine/core/export.h"
 #include "engine/core/rng.h"
 #include "engine/cost/cost.h"
 #include "engine/model/model.h"
 #include "engine/policy/policy.h"
 #include "engine/policy/rollout.h"
 #include "engine/task/task.h"
+
+SP_API_BEGIN
 
 // A cost written by the caller (e.g. a Lua function), added to the cost terms: *c = its value
 // at (x, u, t) for step k, and gx (nx), gu (nu) OVERWRITTEN by its gradients. At the terminal
@@ -130,5 +133,7 @@ typedef struct sp_grad_stats {
 } sp_grad_stats;
 
 int sp_grad_stats_compute(sp_grad_stats* out, const double* G, int S, size_t n);
+
+SP_API_END
 
 #endif  // SP_GRAD_GRAD_H

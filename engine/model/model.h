@@ -22,6 +22,9 @@
 #include <stddef.h>
 
 #include "engine/core/error.h"  // SP_OK, SP_E* returned below
+#include "engine/core/export.h"
+
+SP_API_BEGIN
 
 typedef struct sp_model sp_model;
 typedef struct sp_model_data sp_model_data;
@@ -123,5 +126,7 @@ void sp_model_step_jac(const sp_model* m, sp_model_data* d, double* x_next, doub
 // gp += P^T g (np). Any of gx, gu, gp may be NULL.
 void sp_model_step_vjp(const sp_model* m, sp_model_data* d, double* gx, double* gu, double* gp,
                        const double* x, const double* u, const double* g);
+
+SP_API_END
 
 #endif  // SP_MODEL_MODEL_H

@@ -45,10 +45,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
 #include "engine/core/rng.h"
 #include "engine/ctrl/ctrl.h"
 #include "engine/nn/mlp.h"
 #include "engine/task/task.h"
+
+SP_API_BEGIN
 
 typedef enum sp_policy_features {
   SP_POLICY_FEATURES_CAR = 0,    // 6: px, py, v cos phi, v sin phi, cos 2 pi s, sin 2 pi s
@@ -180,5 +183,7 @@ int sp_policy_logp_vjp(const sp_policy* p, sp_policy_data* d, double* logp, doub
 // noise. k is not used (time is t).
 int sp_policy_loop_act(void* user, double* u, const double* x, double t, long k);
 int sp_policy_loop_sample(void* user, double* u, const double* x, double t, long k);
+
+SP_API_END
 
 #endif  // SP_POLICY_POLICY_H

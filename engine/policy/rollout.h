@@ -11,8 +11,11 @@
 #ifndef SP_POLICY_ROLLOUT_H
 #define SP_POLICY_ROLLOUT_H
 
+#include "engine/core/export.h"
 #include "engine/model/model.h"
 #include "engine/policy/policy.h"
+
+SP_API_BEGIN
 
 typedef struct sp_trajview {
   int T;  // steps (>= 1)
@@ -40,5 +43,7 @@ void sp_trajview_free(sp_trajview* tr);
 // workspaces and trajectory. Does not allocate.
 int sp_policy_rollout(sp_trajview* tr, const sp_policy* p, sp_policy_data* pd, const sp_model* m,
                       sp_model_data* md, const double* x0, double t0, int explore);
+
+SP_API_END
 
 #endif  // SP_POLICY_ROLLOUT_H
