@@ -2,6 +2,7 @@
 // so Lua names the function and numbers the argument (not counting self in a method call).
 #include "args.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -138,7 +139,7 @@ double spA_range(const spA_table* t, const char* key, double def, double lo, dou
   double v = def;
   if (ty == LUA_TNUMBER) v = lua_tonumber(L, -1);
   if ((ty != LUA_TNUMBER && (ty != LUA_TNIL || required)) ||
-      (ty == LUA_TNUMBER && (isnan(v) || (!isnan(lo) && v < lo) || (!isnan(hi) && v > hi)))) {
+      (ty == LUA_TNUMBER && (!isfinite(v) || (!isnan(lo) && v < lo) || (!isnan(hi) && v > hi)))) {
     const char* got = given(L, -1);
     spA_fielderror(t, key, "expected %s, got %s", describe(L, "a number", lo, hi), got);
   }
@@ -171,7 +172,7 @@ lua_Integer spA_integer(const spA_table* t, const char* key, lua_Integer def, lu
   }
   if (!ok) {
     double dlo = lo == LUA_MININTEGER ? NAN : (double)lo;
-    double dhi = hi == LUA_MAXINTEGER ? NAN : (double)hi;
+    double dhi = hi >= INT_MAX ? NAN : (double)hi;
     const char* got = given(L, -1);
     spA_fielderror(t, key, "expected %s, got %s", describe(L, "an integer", dlo, dhi), got);
   }

@@ -60,14 +60,15 @@ void spA_check_keys(const spA_table* t, const char* const* valid);
 int spA_has(const spA_table* t, const char* key);
 // A number (any value, even non-finite); def when absent.
 double spA_number(const spA_table* t, const char* key, double def);
-// A number in [lo, hi] (so finite when both are finite; NAN bounds: that side is open); def when
-// absent. Errors say "expected a number >= lo", "<= hi" or "in [lo, hi]". required: nil raises.
+// A finite number in [lo, hi] (NAN bounds: that side is open); def when absent. Errors say
+// "expected a number >= lo", "<= hi" or "in [lo, hi]". required: nil raises.
 double spA_range(const spA_table* t, const char* key, double def, double lo, double hi,
                  int required);
 // A number > 0 and finite (rates, periods, steps); def when absent; required: nil raises.
 double spA_positive(const spA_table* t, const char* key, double def, int required);
 // An integer in [lo, hi] (floats with an integral value are accepted, as Lua's math does);
-// def when absent; required: nil raises. Errors: "expected an integer >= lo" or "in [lo, hi]".
+// def when absent; required: nil raises. Errors: "expected an integer >= lo" or "in [lo, hi]"
+// (hi >= INT_MAX reads as no upper bound in messages).
 lua_Integer spA_integer(const spA_table* t, const char* key, lua_Integer def, lua_Integer lo,
                         lua_Integer hi, int required);
 // A boolean (type-checked: 0 or 1 is refused); def when absent.
