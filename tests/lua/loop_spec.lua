@@ -65,7 +65,7 @@ describe("spinal.loop", function()
     end, 1))
     assert.equal(0, loop:gains():sum())
     assert.error_matches(function() loop:set_gains { 1, 2 } end,
-      "expected gains of 8 numbers, got 2")
+      "bad argument #1 to 'set_gains' (expected gains of length 8, got 2)", nil, true)
     assert.error_matches(function() loop:set_gains { kx = 1 } end, "unknown gain 'kx'")
     loop:close()
     plant:close()
@@ -178,7 +178,8 @@ describe("spinal.loop", function()
     host.sleep(0.1)
     assert.equal(0, pol:params():abs():sum())   -- the loop copied the new theta into the policy
     assert.error_matches(function() loop:set_params { 1, 2 } end,
-      "expected parameters of " .. pol.nparams .. " numbers, got 2")
+      "bad argument #1 to 'set_params' (expected parameters of length " .. pol.nparams
+        .. ", got 2)", nil, true)
     assert.error_matches(function() loop:set_gains { 1 } end, "runs a policy")
     loop:close()
     plant:close()
