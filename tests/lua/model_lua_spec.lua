@@ -190,6 +190,27 @@ describe("spinal.model.define", function()
     assert.is_number(select(2, G.feedback(pol, m, tr, { cost = quad })))
   end)
 
+  -- the error is raised after the rollout's loop, safety filter and trajectory exist: they belong
+  -- to a userdata made first, so nothing leaks (make test-asan checks leaks on this path)
+  it("raises a Lua model's error from a plant rollout, and the next rollout works", function()
+    local fail = false
+    M.define {
+      name = "lua_flaky_plant", x = { "a", "b" }, u = { "c" },
+      f = function(x, u)
+        if fail then return { x[1] + nil, 0 } end
+        return { x[2], u[1] }
+      end,
+    }
+    local p <close> = assert(hal.open("model", { model = "lua_flaky_plant", rate = 50 }))
+    local pol = { K = { { 1, 1 } } }
+    fail = true
+    assert.matches("lua_flaky_plant.f: .*model_lua_spec.lua:%d+: attempt to perform arithmetic",
+      error_of(function() local tr = p:rollout { steps = 20, policy = pol } return tr end))
+    fail = false
+    local tr = p:rollout { steps = 20, policy = pol }
+    assert.equal(20, tr.n)
+  end)
+
   it("says when f returns the wrong shape or uses math on duals", function()
     M.define { name = "lua_short", x = { "a", "b", "c", "d" }, u = { "e" },
                f = function(x) return { x[1], x[2], x[3] } end }
