@@ -17,7 +17,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "bind.h"
+#include "args.h"
 #include "bind_opts.h"
 #include "engine/core/error.h"
 #include "engine/policy/rollout.h"
@@ -41,8 +41,8 @@ static sp_ctrl* optctrl(lua_State* L, int arg, const char* fname, int idx) {
   lua_getfield(L, arg, "controller");
   ctrl_head* h = luaL_testudata(L, -1, "spinal.ctrl");
   if (!h || !h->c)
-    luaL_error(L, "bad argument #%d to '%s' (expected controller = an open spinal.ctrl, got %s)",
-               arg, fname, h ? "a closed controller" : luaL_typename(L, -1));
+    spA_argerror(L, arg, "field 'controller': expected an open spinal.ctrl, got %s",
+                 h ? "a closed controller" : luaL_typename(L, -1));
   lua_replace(L, idx);
   return h->c;
 }
@@ -55,8 +55,8 @@ static const sp_task* opttask(lua_State* L, int arg, const char* fname, int idx,
   }
   spL_handle* h = spL_tohandle(L, -1, SP_TASK_MT);
   if (!h || !h->obj)
-    luaL_error(L, "bad argument #%d to '%s' (expected task = an open spinal.task, got %s)", arg,
-               fname, h ? "a closed task" : luaL_typename(L, -1));
+    spA_argerror(L, arg, "field 'task': expected an open spinal.task, got %s",
+                 h ? "a closed task" : luaL_typename(L, -1));
   lua_replace(L, idx);
   return h->obj;
 }
@@ -79,31 +79,31 @@ static void read_net_opts(lua_State* L, int arg, const char* fname, net_opts* o,
   if (t == LUA_TTABLE) {
     lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
     if (n > SP_MLP_MAXLAYERS - 1)
-      luaL_error(L, "bad argument #%d to '%s' (expected at most %d hidden layers, got %d)", arg,
-                 fname, SP_MLP_MAXLAYERS - 1, (int)n);
+      spA_argerror(L, arg, "expected at most %d hidden layers, got %d", SP_MLP_MAXLAYERS - 1,
+                   (int)n);
     for (lua_Integer i = 1; i <= n; i++) {
       lua_rawgeti(L, -1, i);
       int isint;
       lua_Integer w = lua_tointegerx(L, -1, &isint);
       if (!isint || w < 1 || w > (1 << 20))
-        luaL_error(L, "bad argument #%d to '%s' (expected hidden[%d] = a positive integer, got %s)",
-                   arg, fname, (int)i, luaL_tolstring(L, -1, NULL));
+        spA_argerror(L, arg, "field 'hidden[%d]': expected a positive integer, got %s", (int)i,
+                     luaL_tolstring(L, -1, NULL));
       o->hidden[i - 1] = (int)w;
       lua_pop(L, 1);
     }
     o->nhidden = (int)n;
   } else if (t != LUA_TNIL) {
-    luaL_error(L, "bad argument #%d to '%s' (expected hidden = a list of widths, got %s)", arg,
-               fname, luaL_typename(L, -1));
+    spA_argerror(L, arg, "field 'hidden': expected a list of widths, got %s", luaL_typename(L, -1));
   }
   lua_pop(L, 1);
   const char* names[2] = {spO_string(L, arg, fname, "act", "tanh"),
                           spO_string(L, arg, fname, "out_act", "tanh")};
   sp_act* acts[2] = {&o->act, &o->out_act};
+  const char* keys[2] = {"act", "out_act"};
   for (int i = 0; i < 2; i++)
     if (sp_act_parse(acts[i], names[i]))
-      luaL_error(L, "bad argument #%d to '%s' (unknown activation '%s'; valid: %s)", arg, fname,
-                 names[i], sp_act_names());
+      spA_argerror(L, arg, "field '%s': unknown activation '%s'; valid: %s", keys[i], names[i],
+                   sp_act_names());
   o->seed = (uint64_t)spO_integer(L, arg, fname, "seed", 0);
   o->init_last = spO_boolean(L, arg, fname, "init_last", 0);
   const char* f = spO_string(L, arg, fname, "features", def_features);
@@ -114,12 +114,10 @@ static void read_net_opts(lua_State* L, int arg, const char* fname, net_opts* o,
   else if (!strcmp(f, "phase"))
     o->features = SP_POLICY_FEATURES_PHASE;
   else
-    luaL_error(L, "bad argument #%d to '%s' (unknown features '%s'; valid: car, state, phase)", arg,
-               fname, f);
+    spA_argerror(L, arg, "field 'features': unknown features '%s'; valid: car, state, phase", f);
   o->period = spO_number(L, arg, fname, "period", 0);
   if (!(o->period >= 0) || !isfinite(o->period))
-    luaL_error(L, "bad argument #%d to '%s' (expected period = a positive number, got %f)", arg,
-               fname, o->period);
+    spA_argerror(L, arg, "field 'period': expected a positive number, got %f", o->period);
 }
 
 // scale option: a number (every entry) or a list of n numbers, into out (left alone if absent)
@@ -153,11 +151,9 @@ static int push_policy(lua_State* L, const char* fname, const char* kind, sp_pol
   lua_setiuservalue(L, -2, 2);
   int rc = sp_policy_new(&u->p, cfg);
   if (rc == SP_EINVAL)
-    return luaL_error(L,
-                      "bad argument #1 to '%s' (inconsistent policy: check sizes, output "
-                      "indices, features (car features need a state of at least 4) and "
-                      "period)",
-                      fname);
+    return spA_argerror(L, 1,
+                        "inconsistent policy: check sizes, output indices, features (car features "
+                        "need a state of at least 4) and period");
   if (rc) return spL_raise(L, rc, fname);
   int64_t n = (int64_t)u->p->nparams;
   rc = sp_array_new(&u->params, 1, &n);
@@ -184,10 +180,8 @@ static int l_tracking(lua_State* L) {
   sp_ctrl* c = optctrl(L, 1, "tracking", 2);
   const sp_task* task = opttask(L, 1, "tracking", 3, 1);
   if (c->nr != SP_TASK_NR)
-    return luaL_error(L,
-                      "bad argument #1 to 'tracking' (expected a controller with a reference "
-                      "of %d (a tracker), got %d)",
-                      SP_TASK_NR, c->nr);
+    return spA_argerror(L, 1, "expected a controller with a reference of %d (a tracker), got %d",
+                        SP_TASK_NR, c->nr);
   net_opts o;
   read_net_opts(L, 1, "tracking", &o, c->nx >= 4 ? "car" : "state");
   // default scales: 0.5 m for positions, 1 m/s for velocities, 0.3 for gains
@@ -204,9 +198,8 @@ static int l_tracking(lua_State* L) {
   for (int j = 0; j < c->nk; j++)
     if (gs[j] != 0) outs[nout++] = (sp_policy_output){SP_POLICY_OUT_GAIN, j, gs[j]};
   if (nout == 0)
-    return luaL_error(L,
-                      "bad argument #1 to 'tracking' (expected at least one nonzero scale in "
-                      "ref_scale or gain_scale, got none)");
+    return spA_argerror(L, 1,
+                        "expected at least one nonzero scale in ref_scale or gain_scale, got none");
   sp_policy_config cfg = {.ctrl = c,
                           .task = task,
                           .features = o.features,
@@ -235,16 +228,16 @@ static int l_lqr(lua_State* L) {
   lua_pushnil(L);  // 3: no task
   sp_ctrl* c = optctrl(L, 1, "lqr", 2);
   if (c->nr != c->nx + c->nu || c->nk != c->nx * c->nu)
-    return luaL_error(L,
-                      "bad argument #1 to 'lqr' (expected a linear state-feedback controller "
-                      "(spinal.ctrl.lqr), got one with a reference of %d and %d gains)",
-                      c->nr, c->nk);
+    return spA_argerror(L, 1,
+                        "expected a linear state-feedback controller (spinal.ctrl.lqr), got one "
+                        "with a reference of %d and %d gains",
+                        c->nr, c->nk);
   net_opts o;
   read_net_opts(L, 1, "lqr", &o, "state");
   if (!(o.period > 0))
-    return luaL_error(L,
-                      "bad argument #1 to 'lqr' (expected period = a positive number of "
-                      "seconds (the phase feature's period), got none)");
+    return spA_argerror(L, 1,
+                        "field 'period': expected a positive number of seconds (the phase "
+                        "feature's period), got none");
   int nx = c->nx, nu = c->nu;
   if (nx > 64 || nx * nu > 256)
     return luaL_error(L, "lqr: the system is too large (%d, %d)", nx, nu);
@@ -288,16 +281,12 @@ static int l_open_loop(lua_State* L) {
   lua_Integer nx = spO_integer(L, 1, "open_loop", "nx", 0);
   lua_Integer nu = spO_integer(L, 1, "open_loop", "nu", 0);
   if (nx < 1 || nx > 1024 || nu < 1 || nu > 64)
-    return luaL_error(L,
-                      "bad argument #1 to 'open_loop' (expected nx >= 1 and 1 <= nu <= 64, "
-                      "got nx = %d, nu = %d)",
-                      (int)nx, (int)nu);
+    return spA_argerror(L, 1, "expected nx >= 1 and 1 <= nu <= 64, got nx = %d, nu = %d", (int)nx,
+                        (int)nu);
   net_opts o;
   read_net_opts(L, 1, "open_loop", &o, "state");
   if (!(o.period > 0))
-    return luaL_error(L,
-                      "bad argument #1 to 'open_loop' (expected period = a positive number of "
-                      "seconds, got none)");
+    return spA_argerror(L, 1, "field 'period': expected a positive number of seconds, got none");
   double uff[64] = {0}, sc[64];
   spO_field_vector(L, 1, "open_loop", "u_ff", uff, nu);
   fill(sc, (int)nu, 1.0);

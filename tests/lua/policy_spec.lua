@@ -165,7 +165,7 @@ end)
 describe("spinal.policy errors", function()
   it("names a missing controller", function()
     assert.has_error(function() P.tracking { task = task } end,
-      "bad argument #1 to 'tracking' (expected controller = an open spinal.ctrl, got nil)")
+      "bad argument #1 to 'tracking' (field 'controller': expected an open spinal.ctrl, got nil)")
   end)
 
   it("refuses unknown options and says which are valid", function()
