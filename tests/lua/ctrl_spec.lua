@@ -85,7 +85,7 @@ describe("spinal.ctrl tracker", function()
     assert.has_error(function() c:act(x0, { 1 }) end,
       "bad argument #2 to 'act' (expected a reference of length 6, got 1)")
     assert.error_matches(function() c:vjp(x0, r0, nil) end,
-      "bad argument #4 to 'vjp' (expected an array or a table of numbers, got nil)", nil, true)
+      "bad argument #4 to 'vjp' (expected an action gradient of length 2, got nil)", nil, true)
     assert.error_matches(function() local b = ctrl.tracker "boat" return b end,
       "bad argument #1 to 'tracker' (invalid option 'boat')", nil, true)
   end)
