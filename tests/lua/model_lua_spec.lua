@@ -229,19 +229,24 @@ describe("spinal.model.define", function()
 
   it("checks the definition, naming the field", function()
     local f = function(x) return { x[1] } end
-    assert.matches("expected x = a list of names, got nil",
-      error_of(M.define, { name = "lua_d1", f = f }), 1, true)
-    assert.matches("expected f = a function f(x, u, p), got nil",
-      error_of(M.define, { name = "lua_d1", x = { "a" } }), 1, true)
-    assert.matches("expected defaults.k = a number",
-      error_of(M.define, { name = "lua_d1", x = { "a" }, p = { "k" }, f = f }), 1, true)
-    assert.matches("defaults.z is not a parameter listed in p",
-      error_of(M.define, { name = "lua_d1", x = { "a" }, p = { "k" },
-                           defaults = { k = 1, z = 2 }, f = f }), 1, true)
-    assert.matches("unknown field 'params'",
-      error_of(M.define, { name = "lua_d1", x = { "a" }, params = {}, f = f }), 1, true)
-    assert.matches("x lists 'a' twice",
-      error_of(M.define, { name = "lua_d1", x = { "a", "a" }, f = f }), 1, true)
+    local function define_error(def)
+      return error_of(function() local c = M.define(def) return c end)
+    end
+    assert.matches("bad argument #1 to 'define' (field 'x': expected a list of names, got nil)",
+      define_error { name = "lua_d1", f = f }, 1, true)
+    assert.matches("(field 'f': expected a function f(x, u, p), got nil)",
+      define_error { name = "lua_d1", x = { "a" } }, 1, true)
+    assert.matches("(field 'defaults.k': expected a number",
+      define_error { name = "lua_d1", x = { "a" }, p = { "k" }, f = f }, 1, true)
+    assert.matches("(field 'defaults.z': not a parameter listed in p)",
+      define_error { name = "lua_d1", x = { "a" }, p = { "k" }, defaults = { k = 1, z = 2 },
+                     f = f }, 1, true)
+    assert.matches("(unknown option 'params'; valid: name, doc, x, u, p, defaults, f, discrete, "
+      .. "replace)", define_error { name = "lua_d1", x = { "a" }, params = {}, f = f }, 1, true)
+    assert.matches("(field 'x': lists 'a' twice)",
+      define_error { name = "lua_d1", x = { "a", "a" }, f = f }, 1, true)
+    assert.matches("(field 'discrete': expected a boolean, got number)",
+      define_error { name = "lua_d1", x = { "a" }, f = f, discrete = 1 }, 1, true)
     assert.is_nil(M.info("lua_d1"))
   end)
 
