@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include "args.h"
-#include "bind_opts.h"
 #include "engine/core/error.h"
 #include "engine/policy/rollout.h"
 
@@ -36,6 +35,12 @@ typedef struct lpolicy {
   const char* kind;  // "tracking", "lqr", "open_loop"
   double buf[];      // scratch: x (nx), mu (nu)
 } lpolicy;
+
+// the options table at arg (an argument of the calling binding)
+static spA_table opts_at(lua_State* L, int arg) {
+  spA_table t = {L, arg, lua_absindex(L, arg), ""};
+  return t;
+}
 
 static sp_ctrl* optctrl(lua_State* L, int arg, const char* fname, int idx) {
   lua_getfield(L, arg, "controller");
@@ -74,6 +79,7 @@ typedef struct {
 
 static void read_net_opts(lua_State* L, int arg, const char* fname, net_opts* o,
                           const char* def_features) {
+  spA_table o_t = opts_at(L, arg);
   o->nhidden = 2, o->hidden[0] = o->hidden[1] = 64;
   int t = lua_getfield(L, arg, "hidden");
   if (t == LUA_TTABLE) {
@@ -96,17 +102,17 @@ static void read_net_opts(lua_State* L, int arg, const char* fname, net_opts* o,
     spA_argerror(L, arg, "field 'hidden': expected a list of widths, got %s", luaL_typename(L, -1));
   }
   lua_pop(L, 1);
-  const char* names[2] = {spO_string(L, arg, fname, "act", "tanh"),
-                          spO_string(L, arg, fname, "out_act", "tanh")};
+  const char* names[2] = {spA_string(&o_t, "act", "tanh", 0),
+                          spA_string(&o_t, "out_act", "tanh", 0)};
   sp_act* acts[2] = {&o->act, &o->out_act};
   const char* keys[2] = {"act", "out_act"};
   for (int i = 0; i < 2; i++)
     if (sp_act_parse(acts[i], names[i]))
       spA_argerror(L, arg, "field '%s': unknown activation '%s'; valid: %s", keys[i], names[i],
                    sp_act_names());
-  o->seed = (uint64_t)spO_integer(L, arg, fname, "seed", 0);
-  o->init_last = spO_boolean(L, arg, fname, "init_last", 0);
-  const char* f = spO_string(L, arg, fname, "features", def_features);
+  o->seed = (uint64_t)spA_integer(&o_t, "seed", 0, LUA_MININTEGER, LUA_MAXINTEGER, 0);
+  o->init_last = spA_boolean(&o_t, "init_last", 0);
+  const char* f = spA_string(&o_t, "features", def_features, 0);
   if (!strcmp(f, "car"))
     o->features = SP_POLICY_FEATURES_CAR;
   else if (!strcmp(f, "state"))
@@ -115,7 +121,7 @@ static void read_net_opts(lua_State* L, int arg, const char* fname, net_opts* o,
     o->features = SP_POLICY_FEATURES_PHASE;
   else
     spA_argerror(L, arg, "field 'features': unknown features '%s'; valid: car, state, phase", f);
-  o->period = spO_number(L, arg, fname, "period", 0);
+  o->period = spA_number(&o_t, "period", 0);
   if (!(o->period >= 0) || !isfinite(o->period))
     spA_argerror(L, arg, "field 'period': expected a positive number, got %f", o->period);
 }
@@ -123,6 +129,7 @@ static void read_net_opts(lua_State* L, int arg, const char* fname, net_opts* o,
 // scale option: a number (every entry) or a list of n numbers, into out (left alone if absent)
 static void read_scales(lua_State* L, int arg, const char* fname, const char* key, double* out,
                         int n) {
+  spA_table o_t = opts_at(L, arg);
   int t = lua_getfield(L, arg, key);
   if (t == LUA_TNIL || t == LUA_TNUMBER) {
     for (int i = 0; t == LUA_TNUMBER && i < n; i++) out[i] = lua_tonumber(L, -1);
@@ -130,7 +137,7 @@ static void read_scales(lua_State* L, int arg, const char* fname, const char* ke
     return;
   }
   lua_pop(L, 1);
-  spO_field_vector(L, arg, fname, key, out, n);
+  spA_field_vector(&o_t, key, out, n, 0);
 }
 
 static void fill(double* out, int n, double v) {
@@ -172,8 +179,9 @@ static const char* const tracking_keys[] = {"task",    "controller", "hidden",  
 // P.tracking { task, controller, hidden, ref_scale = {0.5, 0.5, 1, 1}, gain_scale = 0.3, ... };
 // an output whose scale is zero is left out
 static int l_tracking(lua_State* L) {
+  spA_table o_t = opts_at(L, 1);
   luaL_checktype(L, 1, LUA_TTABLE);
-  spO_check_keys(L, 1, "tracking", tracking_keys);
+  spA_check_keys(&o_t, tracking_keys);
   lua_settop(L, 1);
   lua_pushnil(L);  // 2: controller
   lua_pushnil(L);  // 3: task
@@ -221,8 +229,9 @@ static const char* const lqr_keys[] = {
 
 // P.lqr { controller = ctrl.lqr(K), x_set, u_ff, set_scale = 0.3, gain_scale = 1, period, ... }
 static int l_lqr(lua_State* L) {
+  spA_table o_t = opts_at(L, 1);
   luaL_checktype(L, 1, LUA_TTABLE);
-  spO_check_keys(L, 1, "lqr", lqr_keys);
+  spA_check_keys(&o_t, lqr_keys);
   lua_settop(L, 1);
   lua_pushnil(L);  // 2: controller
   lua_pushnil(L);  // 3: no task
@@ -243,8 +252,8 @@ static int l_lqr(lua_State* L) {
     return luaL_error(L, "lqr: the system is too large (%d, %d)", nx, nu);
   double r0[64 + 64] = {0}, ss[64], gs[256];
   if (nu > 64) return luaL_error(L, "lqr: at most 64 actions, got %d", nu);
-  spO_field_vector(L, 1, "lqr", "x_set", r0, nx);
-  spO_field_vector(L, 1, "lqr", "u_ff", r0 + nx, nu);
+  spA_field_vector(&o_t, "x_set", r0, nx, 0);
+  spA_field_vector(&o_t, "u_ff", r0 + nx, nu, 0);
   fill(ss, nx, 0.3);
   fill(gs, nx * nu, 1.0);
   read_scales(L, 1, "lqr", "set_scale", ss, nx);
@@ -273,13 +282,14 @@ static const char* const open_keys[] = {"nx",      "nu",   "u_ff",      "scale",
 
 // P.open_loop { nx, nu, u_ff, scale = 1, features = "state", period, ... }: u = u_ff + scale y
 static int l_open_loop(lua_State* L) {
+  spA_table o_t = opts_at(L, 1);
   luaL_checktype(L, 1, LUA_TTABLE);
-  spO_check_keys(L, 1, "open_loop", open_keys);
+  spA_check_keys(&o_t, open_keys);
   lua_settop(L, 1);
   lua_pushnil(L);
   lua_pushnil(L);
-  lua_Integer nx = spO_integer(L, 1, "open_loop", "nx", 0);
-  lua_Integer nu = spO_integer(L, 1, "open_loop", "nu", 0);
+  lua_Integer nx = spA_integer(&o_t, "nx", 0, LUA_MININTEGER, LUA_MAXINTEGER, 0);
+  lua_Integer nu = spA_integer(&o_t, "nu", 0, LUA_MININTEGER, LUA_MAXINTEGER, 0);
   if (nx < 1 || nx > 1024 || nu < 1 || nu > 64)
     return spA_argerror(L, 1, "expected nx >= 1 and 1 <= nu <= 64, got nx = %d, nu = %d", (int)nx,
                         (int)nu);
@@ -288,7 +298,7 @@ static int l_open_loop(lua_State* L) {
   if (!(o.period > 0))
     return spA_argerror(L, 1, "field 'period': expected a positive number of seconds, got none");
   double uff[64] = {0}, sc[64];
-  spO_field_vector(L, 1, "open_loop", "u_ff", uff, nu);
+  spA_field_vector(&o_t, "u_ff", uff, nu, 0);
   fill(sc, (int)nu, 1.0);
   read_scales(L, 1, "open_loop", "scale", sc, (int)nu);
   sp_policy_output outs[64];
@@ -334,7 +344,7 @@ static double check_time(lua_State* L, int arg) {
 static int act_common(lua_State* L, const char* fname, int sample) {
   lpolicy* u = checklpolicy(L, 1);
   sp_policy* p = u->p;
-  spO_vector(L, 2, fname, u->buf, p->nx, "a state");
+  spA_vector(L, 2, u->buf, p->nx, "a state", 0);
   double t = check_time(L, 3);
   int64_t n = p->nu;
   sp_array* a = spL_newarray(L, 1, &n);
@@ -355,7 +365,7 @@ static int m_sample(lua_State* L) {
 static int m_jac(lua_State* L) {
   lpolicy* u = checklpolicy(L, 1);
   sp_policy* p = u->p;
-  spO_vector(L, 2, "jac", u->buf, p->nx, "a state");
+  spA_vector(L, 2, u->buf, p->nx, "a state", 0);
   double t = check_time(L, 3);
   int64_t shape[2] = {p->nu, p->nx};
   sp_array* a = spL_newarray(L, 2, shape);
@@ -366,9 +376,9 @@ static int m_jac(lua_State* L) {
 static int m_vjp(lua_State* L) {
   lpolicy* u = checklpolicy(L, 1);
   sp_policy* p = u->p;
-  spO_vector(L, 2, "vjp", u->buf, p->nx, "a state");
+  spA_vector(L, 2, u->buf, p->nx, "a state", 0);
   double t = check_time(L, 3);
-  spO_vector(L, 4, "vjp", u->buf + p->nx, p->nu, "an action gradient");
+  spA_vector(L, 4, u->buf + p->nx, p->nu, "an action gradient", 0);
   int64_t nx = p->nx, np = (int64_t)p->nparams;
   sp_array* gx = spL_newarray(L, 1, &nx);
   sp_array* gt = spL_newarray(L, 1, &np);
@@ -379,7 +389,7 @@ static int m_vjp(lua_State* L) {
 static int m_features(lua_State* L) {
   lpolicy* u = checklpolicy(L, 1);
   sp_policy* p = u->p;
-  spO_vector(L, 2, "features", u->buf, p->nx, "a state");
+  spA_vector(L, 2, u->buf, p->nx, "a state", 0);
   double t = check_time(L, 3);
   int64_t nf = p->nf;
   sp_array* a = spL_newarray(L, 1, &nf);
@@ -414,7 +424,7 @@ static int m_set_params(lua_State* L) {
                          lua_pushfstring(L, "expected %d parameters, got %d", (int)u->p->nparams,
                                          (int)sp_array_size(a)));
   double* tmp = lua_newuserdatauv(L, sizeof(double) * u->p->nparams, 0);
-  spO_gather(a, tmp);
+  spA_gather(a, tmp);
   memcpy(u->params.data, tmp, sizeof(double) * u->p->nparams);
   lua_settop(L, 1);
   return 1;
@@ -427,7 +437,7 @@ static int m_set_noise(lua_State* L) {
   if (lua_type(L, 2) == LUA_TNUMBER) {
     for (int i = 0; i < p->nu; i++) s[i] = lua_tonumber(L, 2);
   } else {
-    spO_vector(L, 2, "set_noise", s, p->nu, "noise standard deviations");
+    spA_vector(L, 2, s, p->nu, "noise standard deviations", 0);
   }
   lua_Integer seed = luaL_optinteger(L, 3, 0);
   for (int i = 0; i < p->nu; i++)
@@ -451,6 +461,7 @@ static const char* const rollout_keys[] = {"t0", "explore", NULL};
 
 // pol:rollout(model, x0, steps [, { t0 = 0, explore = false }]) -> { X =, U =, t = } [, message]
 static int m_rollout(lua_State* L) {
+  spA_table o_t = opts_at(L, 5);
   lpolicy* u = checklpolicy(L, 1);
   sp_policy* p = u->p;
   sp_model* m = spL_checkmodel(L, 2);
@@ -460,7 +471,7 @@ static int m_rollout(lua_State* L) {
                                          "expected a model with nx = %d, nu = %d (the "
                                          "policy's), got nx = %d, nu = %d",
                                          p->nx, p->nu, m->nx, m->nu));
-  spO_vector(L, 3, "rollout", u->buf, p->nx, "an initial state");
+  spA_vector(L, 3, u->buf, p->nx, "an initial state", 0);
   lua_Integer T = luaL_checkinteger(L, 4);
   if (T < 1 || T > (1 << 26))
     return luaL_argerror(L, 4, lua_pushfstring(L, "expected a number of steps >= 1, got %I", T));
@@ -468,9 +479,9 @@ static int m_rollout(lua_State* L) {
   int explore = 0;
   if (!lua_isnoneornil(L, 5)) {
     luaL_checktype(L, 5, LUA_TTABLE);
-    spO_check_keys(L, 5, "rollout", rollout_keys);
-    t0 = spO_number(L, 5, "rollout", "t0", 0);
-    explore = spO_boolean(L, 5, "rollout", "explore", 0);
+    spA_check_keys(&o_t, rollout_keys);
+    t0 = spA_number(&o_t, "t0", 0);
+    explore = spA_boolean(&o_t, "explore", 0);
   }
   lua_settop(L, 5);
   lua_createtable(L, 0, 3);
