@@ -215,6 +215,36 @@ static void check_opts(const spA_table* t, const sp_plant_caps* caps, loop_opts*
   o->robot = spA_string(t, "robot", NULL, 0);
 }
 
+// the source in field 'policy' (a spinal.policy) or 'controller' (a spinal.ctrl) of the options t,
+// sized for the plant; both fields stay on the stack (at ipol, ictrl) while the loop is built
+typedef struct loop_source {
+  sp_policy* pol;
+  sp_ctrl* c;
+  int ipol, ictrl;
+} loop_source;
+
+static void check_source(const spA_table* t, int nx, int nu, loop_source* s) {
+  lua_State* L = t->L;
+  lua_getfield(L, t->idx, "policy");
+  s->ipol = lua_gettop(L);
+  s->pol = lua_isnil(L, s->ipol) ? NULL : spL_checkpolicy(L, s->ipol);
+  lua_getfield(L, t->idx, "controller");
+  s->ictrl = lua_gettop(L);
+  if (!s->pol && lua_isnil(L, s->ictrl))
+    spA_fielderror(t, "controller", "expected a spinal.ctrl (or field 'policy')");
+  if (s->pol && !lua_isnil(L, s->ictrl))
+    spA_argerror(L, t->arg, "expected field 'controller' or field 'policy', got both");
+  s->c = s->pol ? NULL : spL_checkctrl(L, s->ictrl);
+  int cnx = s->pol ? s->pol->nx : s->c->nx, cnu = s->pol ? s->pol->nu : s->c->nu;
+  const char* kind = s->pol ? "policy" : "controller";
+  if (cnx != nx || cnu != nu)
+    spA_fielderror(t, kind,
+                   "expected a %s for %d states and %d actions (the plant's), got %d and %d", kind,
+                   nx, nu, cnx, cnu);
+  if (s->pol && s->pol->nparams > (1u << 24))
+    spA_fielderror(t, "policy", "too many parameters (%d)", (int)s->pol->nparams);
+}
+
 // live.new(plant, { controller =, reference =, gains =, safety = { safe =, u_min =, u_max =,
 //   rate_max =, watchdog =, latch_faults =, stop_on_fault = }, rate =, log_seconds =,
 //   rt_priority =, cpu =, robot = })
@@ -226,22 +256,12 @@ static int l_new(lua_State* L) {
   int nx = caps->nx, nu = caps->nu;
 
   // the policy source: a controller, or a policy (spinal.policy)
-  lua_getfield(L, 2, "policy");
-  int ipol = lua_gettop(L);
-  sp_policy* pol = lua_isnil(L, ipol) ? NULL : spL_checkpolicy(L, ipol);
-  lua_getfield(L, 2, "controller");
-  int ictrl = lua_gettop(L);
-  if (!pol && lua_isnil(L, ictrl))
-    luaL_argerror(L, 2, "field 'controller': expected a spinal.ctrl (or field 'policy')");
-  if (pol && !lua_isnil(L, ictrl))
-    luaL_argerror(L, 2, "expected field 'controller' or field 'policy', got both");
-  sp_ctrl* c = pol ? NULL : spL_checkctrl(L, ictrl);
-  int cnx = pol ? pol->nx : c->nx, cnu = pol ? pol->nu : c->nu;
-  if (cnx != nx || cnu != nu)
-    spA_fielderror(&t, pol ? "policy" : "controller",
-                   "expected a %s for %d states and %d actions (the plant's), got %d and %d",
-                   pol ? "policy" : "controller", nx, nu, cnx, cnu);
-  if (pol && pol->nparams > (1u << 24)) luaL_argerror(L, 2, "field 'policy': too many parameters");
+  loop_source ls;
+  check_source(&t, nx, nu, &ls);
+  sp_policy* pol = ls.pol;
+  sp_ctrl* c = ls.c;
+  int ipol = ls.ipol, ictrl = ls.ictrl;  // both stay on the stack while the loop is built
+  (void)ictrl;
   int nr = pol ? 0 : c->nr, nk = pol ? (int)pol->nparams : c->nk, np = nk + nr;
 
   // every option checked before anything is built
