@@ -12,8 +12,8 @@
 
 void spH_sim_settings(const spA_table* t, int min_substeps, int* substeps, int* delay,
                       uint64_t* seed) {
-  *substeps = (int)spA_integer(t, "substeps", min_substeps, min_substeps, 1000000, 0);
-  *delay = (int)spA_integer(t, "delay", 0, 0, 100000, 0);
+  *substeps = (int)spA_integer(t, "substeps", min_substeps, min_substeps, SP_PLANT_MAX_SUBSTEPS, 0);
+  *delay = (int)spA_integer(t, "delay", 0, 0, SP_PLANT_MAX_DELAY, 0);
   *seed = (uint64_t)spA_integer(t, "seed", 0, 0, LUA_MAXINTEGER, 0);
 }
 

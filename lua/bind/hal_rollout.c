@@ -73,14 +73,15 @@ static int act_linear(void* user, double* u, const double* x, double t, long k) 
 
 // a spinal.ctrl: u = kappa(x, r, K) with a constant reference r and the controller's own gains
 typedef struct ctrl_act {
-  sp_ctrl* c;
+  const sp_ctrl* c;
+  sp_ctrl_data* d;  // the controller userdata's workspace
   const double* r;  // (nr)
 } ctrl_act;
 
 static int act_ctrl(void* user, double* u, const double* x, double t, long k) {
   const ctrl_act* a = user;
   (void)t, (void)k;
-  return sp_ctrl_act(a->c, u, x, a->r, NULL);
+  return sp_ctrl_act(a->c, a->d, u, x, a->r, NULL);
 }
 
 // the acting object at argument 2 (a controller or a policy) sized for the plant; returns the
@@ -182,6 +183,14 @@ int spH_rollout(lua_State* L) {
   double seconds = spA_range(&t, "seconds", 0, 0, NAN, 0);
   if (steps == 0 && seconds == 0)
     spA_argerror(L, o, "expected field 'steps' (an integer > 0) or 'seconds' (a number > 0)");
+  // refused up front when the trajectory could not fit in memory (it grows as the rollout runs)
+  long max_steps = sp_loop_max_steps(nx, nu);
+  if ((steps > 0 ? (double)steps : seconds * p->caps.rate_hz) > (double)max_steps)
+    spA_fielderror(&t, steps > 0 ? "steps" : "seconds",
+                   "%f is longer than this machine's memory allows: at most %I steps (%f s at %f "
+                   "Hz)",
+                   steps > 0 ? (double)steps : seconds, (lua_Integer)max_steps,
+                   max_steps / p->caps.rate_hz, p->caps.rate_hz);
   uint64_t seed = (uint64_t)spA_integer(&t, "seed", 0, 0, LUA_MAXINTEGER, 0);
   int explore = spA_boolean(&t, "explore", 0);
   int realtime = spA_boolean(&t, "realtime", 0);
@@ -195,7 +204,7 @@ int spH_rollout(lua_State* L) {
   spH_safety sc;
   spH_safety_opts(&t, &p->caps, 1.0 / p->caps.rate_hz, 0, &sc);
   linear_policy lin = {0};
-  ctrl_act ca = {ctl, NULL};
+  ctrl_act ca = {ctl, ctl ? spL_ctrldata(L, 2) : NULL, NULL};
   if (ctl) {
     double* r = spA_scratch(L, (size_t)ctl->nr);
     if (!spA_field_vector(&t, "r", r, ctl->nr, 0) && ctl->nr > 0)
@@ -213,7 +222,7 @@ int spH_rollout(lua_State* L) {
                   : !pol    ? act_linear
                   : explore ? sp_policy_loop_sample
                             : sp_policy_loop_act;
-  void* user = ctl ? (void*)&ca : pol ? (void*)pol : (void*)&lin;
+  void* user = ctl ? (void*)&ca : pol ? (void*)spL_policydata(L, 2) : (void*)&lin;
   sp_loop_config lc = {.mode = realtime ? SP_LOOP_REALTIME : SP_LOOP_LOCKSTEP,
                        .act = act,
                        .user = user,
