@@ -41,7 +41,10 @@ describe("the binding layer", function()
     assert.equal("bad argument #1 to 'write' (expected a command of length 2, got 3)",
       message(function() local p = plant:write { 1, 2, 3 } return p end))
     assert.equal("bad argument #2 to 'value' (expected a state of length 4, got 3)",
-      message(function() local v = cost.value(cost, { 1, 2, 3 }, { 0, 0 }, A.zeros(10)) return v end))
+      message(function()
+        local v = cost.value(cost, { 1, 2, 3 }, { 0, 0 }, A.zeros(10))
+        return v
+      end))
   end)
 
   it("words a field of the wrong type the same in every module", function()
@@ -60,7 +63,10 @@ describe("the binding layer", function()
     local plant <close> = car_plant()
     local lin = { K = { { 0, 0, 0, 0 }, { 0, 0, 0, 0 } } }
     assert.equal("bad argument #1 to 'rollout' (field 'realtime': expected a boolean, got number)",
-      message(function() local tr = plant:rollout { steps = 2, policy = lin, realtime = 1 } return tr end))
+      message(function()
+        local tr = plant:rollout { steps = 2, policy = lin, realtime = 1 }
+        return tr
+      end))
     assert.equal("bad argument #1 to 'mlp' (field 'zero_last': expected a boolean, got string)",
       message(function() local m = nn.mlp { sizes = { 2, 3 }, zero_last = "yes" } return m end))
     assert.equal("bad argument #2 to 'sample' (field 'periodic': expected a boolean, got number)",
@@ -71,8 +77,8 @@ describe("the binding layer", function()
   end)
 
   it("checks a plant's delay in one place, for every simulated backend", function()
-    local expected = "bad argument #2 to 'open' (field 'delay': expected an integer in [0, 100000], "
-      .. "got 1.5)"
+    local expected = "bad argument #2 to 'open' (field 'delay': expected an integer in "
+      .. "[0, 100000], got 1.5)"
     assert.equal(expected, message(function()
       local p = hal.open("model", { model = "unicycle_accel", rate = 50, delay = 1.5 })
       return p

@@ -169,10 +169,11 @@ describe("spinal.grad other estimators and diagnostics", function()
     local small = C.new { nx = 3, nu = 1 }
     local short = pol:rollout(plant, x0, 5)
     assert.has_error(function() G.feedback(pol, plant, short, { cost = small }) end,
-      "bad argument #4 to 'feedback' (field 'cost': expected a cost for nx = 4, nu = 2, got nx = 3, "
-      .. "nu = 1)")
+      "bad argument #4 to 'feedback' (field 'cost': expected a cost for nx = 4, nu = 2, got "
+      .. "nx = 3, nu = 1)")
     assert.has_error(function() G.feedback(pol, plant, short, { cost = cost, skip = -1 }) end,
-      "bad argument #4 to 'feedback' (field 'skip': expected an integer in [0, 1073741824], got -1)")
+      "bad argument #4 to 'feedback' (field 'skip': expected an integer in [0, 1073741824], "
+      .. "got -1)")
   end)
 end)
 
