@@ -316,10 +316,11 @@ static void parse_mj_state(lua_State* L, int arg, int i, sp_plant_mujoco_state* 
                                   "sensor, yaw, body_pos, body_yaw, body_vel, body_angvel), got %d",
                                   i + 1, found));
   double index = field_num(L, e, arg, "index", 1, 0);
-  if (index < 1 || index != floor(index) || index > 1e6)
-    luaL_argerror(L, arg,
-                  lua_pushfstring(L, "field 'state[%d].index': expected an integer >= 1, got %f",
-                                  i + 1, index));
+  if (index < 1 || index != floor(index) || index > SP_PLANT_MAX_INDEX)
+    luaL_argerror(
+        L, arg,
+        lua_pushfstring(L, "field 'state[%d].index': expected an integer in [1, %d], got %f", i + 1,
+                        SP_PLANT_MAX_INDEX, index));
   s->index = (int)index - 1;
   s->scale = field_num(L, e, arg, "scale", 1, 0);
   s->offset = field_num(L, e, arg, "offset", 0, 0);
@@ -1334,11 +1335,13 @@ int luaopen_spinal_hal(lua_State* L) {
   lua_pop(L, 1);
   luaL_newlib(L, funcs);
   // the limits every plant applies (robot files are checked against the same numbers)
-  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, 3);
   lua_pushinteger(L, SP_PLANT_MAX_SUBSTEPS);
   lua_setfield(L, -2, "substeps");
   lua_pushinteger(L, SP_PLANT_MAX_DELAY);
   lua_setfield(L, -2, "delay");
+  lua_pushinteger(L, SP_PLANT_MAX_INDEX);
+  lua_setfield(L, -2, "index");
   lua_setfield(L, -2, "limits");
   return 1;
 }
