@@ -1,9 +1,10 @@
 -- robot.lua: robot definitions: load, validate and build a robot from a robots/*.lua file.
 --
 -- A robot file is Lua returning one table (docs/robots.md describes every field). load(path)
--- runs it in its own environment, validates the whole table, reporting EVERY problem at once,
--- each as "<file>: <field path>: <what is wrong>", and only when nothing is wrong builds the
--- approximate model (spinal.model), the default controller (spinal.ctrl) and the normalised plant
+-- runs it in its own restricted environment under an instruction limit, validates the whole
+-- table (read as plain data), reporting EVERY problem at once, each as
+-- "<file>: <field path>: <what is wrong>", and only when nothing is wrong builds the approximate
+-- model (spinal.model), the default controller (spinal.ctrl) and the normalised plant
 -- and safety configurations the HAL opens. Nothing is built from a file with a problem, so a bad
 -- file never half-starts a plant.
 --
