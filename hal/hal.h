@@ -21,6 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
+
+SP_API_BEGIN
+
 // Per-sample flags recorded with every control tick (trajectories, logs). One table for the
 // whole HAL so every consumer reads the same bits.
 enum {
@@ -126,5 +130,7 @@ int sp_plant_reset(sp_plant* p, const double* x0);
 int sp_plant_seed(sp_plant* p, uint64_t seed);
 const sp_plant_caps* sp_plant_capabilities(const sp_plant* p);
 const char* sp_plant_state_name(sp_plant_state s);
+
+SP_API_END
 
 #endif  // SP_HAL_HAL_H

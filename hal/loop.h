@@ -22,9 +22,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
 #include "hal/hal.h"
 #include "hal/log.h"
 #include "hal/safety.h"
+
+SP_API_BEGIN
 
 typedef struct sp_loop sp_loop;
 
@@ -165,5 +168,7 @@ int sp_loop_latest(const sp_loop* l, double* x, double* u, double* t, long* k, u
 // The loop's log. Its arrays are complete after sp_loop_run returns or after sp_loop_stop/wait;
 // while a real-time loop runs, its log thread is the consumer and they must not be touched.
 sp_log* sp_loop_log(sp_loop* l);
+
+SP_API_END
 
 #endif  // SP_HAL_LOOP_H

@@ -17,7 +17,10 @@
 
 #include <stddef.h>
 
+#include "engine/core/export.h"
 #include "engine/rbd/rbd.h"
+
+SP_API_BEGIN
 
 struct mjModel_;
 
@@ -48,5 +51,7 @@ int sp_mjcf_check_file(const char* path, char* msg, size_t n);
 // warm-up, or a negative SP_E* code. *nx and *nu (may be NULL) receive MuJoCo's sizes
 // (2 nv + na and nu).
 double sp_mjcf_time_transition_fd(const char* path, int reps, unsigned long seed, int* nx, int* nu);
+
+SP_API_END
 
 #endif  // SP_HAL_MJCF_RBD_H

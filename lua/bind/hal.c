@@ -1092,14 +1092,15 @@ static void push_array(lua_State* L, const double* data, int ndim, int64_t d0, i
 // a spinal.ctrl as the loop's act callback: u = kappa(x, r, K) with a constant reference r and
 // the controller's own gains
 typedef struct ctrl_act {
-  sp_ctrl* c;
+  const sp_ctrl* c;
+  sp_ctrl_data* d;  // the controller userdata's workspace
   const double* r;  // (nr)
 } ctrl_act;
 
 static int act_ctrl(void* user, double* u, const double* x, double t, long k) {
   const ctrl_act* a = user;
   (void)t, (void)k;
-  return sp_ctrl_act(a->c, u, x, a->r, NULL);
+  return sp_ctrl_act(a->c, a->d, u, x, a->r, NULL);
 }
 
 // plant:rollout(opts) with opts.policy a linear feedback table, plant:rollout(policy, opts) with
@@ -1204,12 +1205,12 @@ static int m_rollout(lua_State* L) {
                          .period_s = 1.0 / p->caps.rate_hz,
                          .watchdog_s = watchdog};
   linear_policy lin = {nx, nu, K, x_ref, u_ff};
-  ctrl_act ca = {ctl, r};
+  ctrl_act ca = {ctl, ctl ? spL_ctrldata(L, 2) : NULL, r};
   sp_act_fn act = ctl   ? act_ctrl
                   : !pol ? act_linear
                   : explore ? sp_policy_loop_sample
                             : sp_policy_loop_act;
-  void* user = ctl ? (void*)&ca : pol ? (void*)pol : (void*)&lin;
+  void* user = ctl ? (void*)&ca : pol ? (void*)spL_policydata(L, 2) : (void*)&lin;
   sp_loop_config lc = {.mode = realtime ? SP_LOOP_REALTIME : SP_LOOP_LOCKSTEP,
                        .act = act,
                        .user = user,

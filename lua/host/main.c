@@ -4,7 +4,7 @@
 // check ROBOT.lua ... | --version | --help.
 // Subcommands are one entry each in the commands table below. Every lua/bind module is
 // preloaded from the CMake-generated preload.h; the Lua library is found next to the source tree
-// or installed under share/spinal/lua. docs/cli.md is the user's reference.
+// or installed under share/lua/5.4. docs/cli.md is the user's reference.
 #include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -30,8 +30,8 @@ static void preload_all(lua_State* L) {
 }
 
 // the directory holding spinal/init.lua: $SPINAL_LUA_DIR, else the installed copy next to the
-// binary (<prefix>/bin/spinal -> <prefix>/share/spinal/lua, so an installed tree can be moved),
-// else the source tree the binary was built from
+// binary (<prefix>/bin/spinal -> <prefix>/share/lua/5.4, where a stock lua5.4 finds it too; so an
+// installed tree can be moved), else the source tree the binary was built from
 static const char* lua_dir(void) {
   static char buf[4096];
   const char* env = getenv("SPINAL_LUA_DIR");
@@ -43,7 +43,7 @@ static const char* lua_dir(void) {
     char* slash = strrchr(exe, '/');
     if (slash) {
       *slash = 0;
-      snprintf(buf, sizeof buf, "%s/../share/spinal/lua", exe);
+      snprintf(buf, sizeof buf, "%s/../%s", exe, SP_INSTALL_LUA_DIR);
       char probe[4200];
       snprintf(probe, sizeof probe, "%s/spinal/init.lua", buf);
       if (access(probe, R_OK) == 0) return buf;

@@ -711,11 +711,18 @@ local function check_safety(ck, v, path, r)
   r.watchdog = wd
 end
 
--- the controller: kind tracker | pd | lqr
-local TRACKER_GAINS = { "kx", "ky", "kv", "kphi", "ka", "kw" }
-local TRACKER_DEFAULT = {
-  car = { kx = 0.45, ky = 0.45, kv = 0.35, kphi = 0.35, ka = 0, kw = 0 },
-  quadruped = { kx = 0.2, ky = 0.2, kv = 0.95, kphi = 2.5, ka = 0, kw = 0 },
+-- the controller: kind tracker | pd | lqr. Gain names and default gains are the controller
+-- class's own (engine/ctrl), read once from a controller of each class when this module loads
+-- (checking a file builds nothing).
+local function class_gains(c)
+  local names, K = c.gain_names, c:gains()
+  c:close()
+  return { names = names, K = K }
+end
+local CLASS_GAINS = {
+  tracker = { car = class_gains(ctrl_lib.tracker "car"),
+              quadruped = class_gains(ctrl_lib.tracker "quadruped") },
+  pd = class_gains(ctrl_lib.pd(1)),
 }
 local TRACKER_SIZE = { car = { 4, 2 }, quadruped = { 3, 2 } }
 
@@ -770,10 +777,12 @@ local function check_controller(ck, v, path, r)
           want[1], want[2], nx, nu)
       end
     end
-    local g = ck:named(t.gains, gp, TRACKER_GAINS, "gain", true) or {}
+    local cg = CLASS_GAINS.tracker[c.variant or "car"]
+    local names, K0 = cg.names, cg.K
+    local g = ck:named(t.gains, gp, names, "gain", true) or {}
     c.gains = {}
-    for i, n in ipairs(TRACKER_GAINS) do
-      c.gains[i] = TRACKER_DEFAULT[c.variant or "car"][n]
+    for i, n in ipairs(names) do
+      c.gains[i] = K0[i]
       if g[n] ~= nil then c.gains[i] = ck:number(g[n], join(gp, n)) end
     end
   elseif kind == "pd" then
@@ -783,7 +792,7 @@ local function check_controller(ck, v, path, r)
     end
     local g = ck:table(t.gains, gp, "a table { kp = ..., kd = ... }")
     if g then
-      ck:keys(g, gp, { "kp", "kd" })
+      ck:keys(g, gp, CLASS_GAINS.pd.names)
       c.kp = ck:vector(g.kp, join(gp, "kp"), nu, "action", { scalar = true })
       c.kd = ck:vector(g.kd, join(gp, "kd"), nu, "action", { scalar = true }, true)
       if g.kd == nil and nu then
