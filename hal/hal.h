@@ -52,6 +52,7 @@ enum {
 // binding exports them as spinal.hal.limits), so a robot file that passes check opens.
 #define SP_PLANT_MAX_SUBSTEPS 10000  // integration or physics substeps per control tick
 #define SP_PLANT_MAX_DELAY 100000    // command delay, in control ticks
+#define SP_PLANT_MAX_INDEX 1000000   // index of a mujoco state source into its joint or sensor
 
 typedef enum sp_plant_state {
   SP_PLANT_CLOSED = 0,

@@ -101,11 +101,13 @@ int luaopen_spinal_hal(lua_State* L) {
   spH_bridge_open(L);
   luaL_newlib(L, funcs);
   // the limits every plant applies (robot files are checked against the same numbers)
-  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, 3);
   lua_pushinteger(L, SP_PLANT_MAX_SUBSTEPS);
   lua_setfield(L, -2, "substeps");
   lua_pushinteger(L, SP_PLANT_MAX_DELAY);
   lua_setfield(L, -2, "delay");
+  lua_pushinteger(L, SP_PLANT_MAX_INDEX);
+  lua_setfield(L, -2, "index");
   lua_setfield(L, -2, "limits");
   return 1;
 }

@@ -90,7 +90,7 @@ static void parse_state(const spA_table* t, int i, sp_plant_mujoco_state* s) {
                  "field '%s': expected exactly one source (qpos, qvel, sensor, yaw, body_pos, "
                  "body_yaw, body_vel, body_angvel), got %d",
                  e.path, found);
-  s->index = (int)spA_integer(&e, "index", 1, 1, INT_MAX, 0) - 1;
+  s->index = (int)spA_integer(&e, "index", 1, 1, SP_PLANT_MAX_INDEX, 0) - 1;
   scale_offset(&e, &s->scale, &s->offset);
 }
 

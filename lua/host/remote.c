@@ -266,7 +266,13 @@ static int next_client(lua_State* L, int ls, const char* token, int* presses, in
       }
     }
   }
-  for (int i = 0; i < np; i++) close(pend[i].fd);
+  // the others still waiting: one client at a time
+  for (int i = 0; i < np; i++)
+    if (found >= 0)
+      refuse(pend[i].fd, "spinal: busy, another client has the REPL; try again later\n",
+             "another client has the REPL");
+    else
+      close(pend[i].fd);
   if (found >= 0) {
     fcntl(found, F_SETFL, fcntl(found, F_GETFL) & ~O_NONBLOCK);
     *presses = 0;

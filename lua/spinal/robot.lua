@@ -1,9 +1,10 @@
 -- robot.lua: robot definitions: load, validate and build a robot from a robots/*.lua file.
 --
 -- A robot file is Lua returning one table (docs/robots.md describes every field). load(path)
--- runs it in its own environment, validates the whole table, reporting EVERY problem at once,
--- each as "<file>: <field path>: <what is wrong>", and only when nothing is wrong builds the
--- approximate model (spinal.model), the default controller (spinal.ctrl) and the normalised plant
+-- runs it in its own restricted environment under an instruction limit, validates the whole
+-- table (read as plain data), reporting EVERY problem at once, each as
+-- "<file>: <field path>: <what is wrong>", and only when nothing is wrong builds the approximate
+-- model (spinal.model), the default controller (spinal.ctrl) and the normalised plant
 -- and safety configurations the HAL opens. Nothing is built from a file with a problem, so a bad
 -- file never half-starts a plant.
 --
@@ -69,6 +70,7 @@ end
 
 local function fmt(v)
   if v == INF then return "inf" elseif v == -INF then return "-inf" end
+  if v == math.floor(v) and math.abs(v) < 2 ^ 53 then return string.format("%d", v) end
   return string.format("%.6g", v)
 end
 
@@ -898,7 +900,8 @@ local function check_mujoco_source(ck, e, path)
   end
   local s = {
     source = kind, name = name,
-    index = ck:number(t.index, join(path, "index"), { integer = true, min = 1 }, true) or 1,
+    index = ck:number(t.index, join(path, "index"),
+      { integer = true, min = 1, max = PLANT_LIMITS.index }, true) or 1,
     scale = ck:number(t.scale, join(path, "scale"), nil, true) or 1,
     offset = ck:number(t.offset, join(path, "offset"), nil, true) or 0,
   }
@@ -1278,11 +1281,18 @@ function Robot:plant_config(uri)
   return scheme, cfg, scheme
 end
 
--- open the plant through the HAL (spinal.hal): the plant, or nil, message
+-- open the plant through the HAL (spinal.hal): the plant, or nil, message (one line: a
+-- configuration the binding refuses is reported, not raised)
 function Robot:open(uri)
   local scheme, cfg = self:plant_config(uri)
   if not scheme then return nil, cfg end
-  return require("spinal.hal").open(scheme, cfg)
+  local ok, plant, err = pcall(require("spinal.hal").open, scheme, cfg)
+  if not ok then
+    local msg = tostring(plant):gsub("^[^:\n]*%.lua:%d+: ", "")
+    msg = msg:match "^bad argument #%d+ to '[^']*' %((.*)%)$" or msg
+    return nil, string.format("the %s plant's configuration: %s", scheme, msg)
+  end
+  return plant, err
 end
 
 -- free the model and controller now (they are also collected)

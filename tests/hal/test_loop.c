@@ -99,6 +99,22 @@ TEST(rollout_records_states_commands_times_and_metadata) {
   rig_close(&r);
 }
 
+TEST(a_rollout_longer_than_memory_allows_is_refused_before_it_starts) {
+  rig r;
+  CHECK_INT(rig_open(&r, SP_LOOP_LOCKSTEP, 50, act_fb, NULL, NULL, 0, 0, 0), 0);
+  long max = sp_loop_max_steps(2, 2);
+  CHECK(max > 1000000);  // hours of data at 50 Hz still fit
+  CHECK(sp_loop_max_steps(200, 100) < max);
+  sp_traj tr;
+  sp_rollout_opts o = {.steps = max + 1};
+  CHECK_INT(sp_loop_rollout(r.l, &tr, &o), SP_ERANGE);
+  CHECK(tr.n == 0 && tr.x == NULL);
+  sp_rollout_opts big = {.seconds = 1e300};  // would overflow a step count
+  CHECK_INT(sp_loop_rollout(r.l, &tr, &big), SP_ERANGE);
+  CHECK_INT(((fake_impl*)r.p->impl)->writes, 0);  // nothing ran
+  rig_close(&r);
+}
+
 TEST(lockstep_ticks_do_not_allocate) {
   rig r;
   CHECK_INT(rig_open(&r, SP_LOOP_LOCKSTEP, 100, act_fb, NULL, NULL, 0.5, 0, 0), 0);

@@ -177,7 +177,7 @@ describe("spinal.hal mujoco plants", function()
     assert.matches("field 'state%[1%]': expected exactly one source",
       error_of(hal.open, "mujoco", { mjcf = XML, state = { { qpos = "a", yaw = "b" } },
                                      actuators = { "throttle" } }))
-    assert.matches("field 'state%[1%].index': expected an integer >= 1",
+    assert.matches("field 'state%[1%].index': expected an integer in %[1, 1000000%]",
       error_of(hal.open, "mujoco", { mjcf = XML, state = { { qpos = "chassis", index = 0 } },
                                      actuators = { "throttle" } }))
     assert.matches("field 'actuators%[2%]'",

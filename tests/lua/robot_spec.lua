@@ -784,7 +784,7 @@ describe("spinal check applies the plant's own limits", function()
   end
 
   it("substeps and delay above what the plant opens with are refused, the bound named", function()
-    assert.same({ substeps = 10000, delay = 100000 }, hal.limits)
+    assert.same({ substeps = 10000, delay = 100000, index = 1000000 }, hal.limits)
     assert.same({
       "(robot table): model.substeps: expected an integer in [1, 10000], got number 100000000.0",
       "(robot table): plants.model.substeps: expected an integer in [1, 10000], got number "
@@ -796,6 +796,27 @@ describe("spinal check applies the plant's own limits", function()
       t.plants.model.substeps = 1e8
       t.plants.model.delay = 1e9
     end))
+  end)
+
+  it("robot:open reports a configuration the binding refuses in one line, never raises", function()
+    local r = robot.load "robots/double_pendulum.lua"
+    r.plants.model.delay = 1e9  -- changed after the checks ran
+    local plant, err = r:open "model"
+    assert.is_nil(plant)
+    assert.equal("the model plant's configuration: field 'delay': expected an integer in "
+      .. "[0, 100000], got 1000000000.0", err)
+    r:close()
+  end)
+
+  it("a mujoco state source index above the plant's limit is refused", function()
+    local ok, problems = robot.check(robot_file [[
+      local t = dofile "robots/rc_car.lua"
+      t.plants.mujoco.state.px.index = 2000000
+      return t
+    ]])
+    assert.is_false(ok)
+    assert.truthy(problems[1]:find(": plants.mujoco.state.px.index: expected an integer in "
+      .. "[1, 1000000], got number 2000000", 1, true), problems[1])
   end)
 
   it("a file at the limits passes and its plant opens", function()
