@@ -48,6 +48,11 @@ enum {
   SP_FLAG_PLANT_FAULT = 1u << 19,      // robot-side fault
 };
 
+// Limits every backend applies to its configuration; `spinal check` applies the same ones (the Lua
+// binding exports them as spinal.hal.limits), so a robot file that passes check opens.
+#define SP_PLANT_MAX_SUBSTEPS 10000  // integration or physics substeps per control tick
+#define SP_PLANT_MAX_DELAY 100000    // command delay, in control ticks
+
 typedef enum sp_plant_state {
   SP_PLANT_CLOSED = 0,
   SP_PLANT_OPENED = 1,

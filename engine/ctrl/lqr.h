@@ -52,7 +52,7 @@ typedef struct sp_lqr_report {
 // returns SP_EUNSUPPORTED. The gain is returned even when rep->rho >= 1 (a continuous design
 // that the discrete loop does not tolerate): checking is the caller's decision, and the report
 // makes it possible. Riccati failures as sp_dare_solve / sp_care_solve.
-int sp_lqr_design(double* K, sp_lqr_report* rep, sp_model* m, const double* x_eq,
+int sp_lqr_design(double* K, sp_lqr_report* rep, const sp_model* m, const double* x_eq,
                   const double* u_eq, const double* Q, const double* R, sp_lqr_mode mode);
 
 SP_API_END

@@ -30,7 +30,7 @@ int sp_tvlqr_solve(double* K, double* P0, const double* A, const double* B, cons
 // (xs[k], us[k]), xs (T x nx), us (T x nu) (the reference need not be a trajectory of m; where it
 // is not, the gains are those of the linearisation about the given points). P0 may be NULL. Errors
 // as sp_tvlqr_solve, plus SP_ENOMEM.
-int sp_tvlqr_design(double* K, double* P0, sp_model* m, const double* xs, const double* us,
+int sp_tvlqr_design(double* K, double* P0, const sp_model* m, const double* xs, const double* us,
                     const double* Q, const double* R, const double* Qf, int T);
 
 SP_API_END

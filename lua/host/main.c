@@ -62,15 +62,13 @@ static void set_lua_path(lua_State* L, const char* dir) {
   lua_pop(L, 1);
 }
 
-// key=value with key matching ^[%a_][%w_.]* (ASCII letters)
+// key=value with a key that starts with an ASCII letter or _ and has no space or '/' (a path is
+// not an override); spinal.settings refuses a key that is not a setting name (h.-1=5) by name
 static int is_override(const char* s) {
   const char* p = s;
   if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) return 0;
-  for (p++; *p && *p != '='; p++) {
-    int ok = *p == '_' || *p == '.' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-             (*p >= '0' && *p <= '9');
-    if (!ok) return 0;
-  }
+  for (p++; *p && *p != '='; p++)
+    if (*p <= ' ' || *p == '/' || *p == 127) return 0;
   return *p == '=';
 }
 

@@ -57,10 +57,12 @@ cat > use.c <<'C'
 #include "engine/model/model.h"
 int main(void) {
   sp_model* m;
-  if (sp_model_new(&m, "pendulum", NULL, 0.01)) return 1;
+  sp_model_data* d;
+  if (sp_model_new(&m, "pendulum", NULL, 0.01) || sp_model_data_new(&d, m)) return 1;
   double x[2] = {0.1, 0}, u[1] = {0}, y[2];
-  sp_model_step(m, y, x, u);
+  sp_model_step(m, d, y, x, u);
   printf("%.6f\n", y[0]);
+  sp_model_data_free(d);
   sp_model_free(m);
   return 0;
 }
