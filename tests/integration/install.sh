@@ -25,7 +25,7 @@ esac
 # lua5.4 (not built with ASan) cannot load them, so that check is left to the ordinary build
 libdir=$(dirname "$(find "$prefix" -name 'libspinal_engine.so' | head -1)")
 san=
-if ldd "$libdir/libspinal_engine.so" | grep -q libasan; then san=-fsanitize=address,undefined; fi
+if grep -q libasan <<< "$(ldd "$libdir/libspinal_engine.so")"; then san=-fsanitize=address,undefined; fi
 
 # a stock lua5.4: the tree's share/lua/5.4 and lib/lua/5.4 stand where lua5.4 looks under
 # /usr/local, so its own default paths, moved to this prefix, must find both halves of the module
@@ -81,7 +81,7 @@ for pkg in spinal-engine spinal; do
   cc $san use.c -o "use-$pkg" $flags -Wl,-rpath,"$libdir"
   check_step "./use-$pkg" "pkg-config $pkg"
 done
-ldd ./use-spinal-engine | grep -qE 'libspinal_hal|libuv|libmujoco|liblua' \
+grep -qE 'libspinal_hal|libuv|libmujoco|liblua' <<< "$(ldd ./use-spinal-engine)" \
   && fail "a program on spinal-engine pulls in more than the engine: $(ldd ./use-spinal-engine)"
 
 # CMake: find_package(spinal) from the moved tree, one program per exported target

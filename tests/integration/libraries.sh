@@ -24,23 +24,27 @@ if ldd "$engine_lib" | grep -E 'liblua|libuv|libmujoco|libspinal_hal'; then
   fail "libspinal_engine pulls in a library above its layer (ldd above)"
 fi
 # the hal: on top of the engine, with libuv and MuJoCo, without Lua
-needed "$hal_lib" | grep -qx 'libspinal_engine.so.0' || fail "libspinal_hal does not link libspinal_engine"
+# (outputs are captured first: grep -q in a pipeline would end the writer early under pipefail)
+hal_needed=$(needed "$hal_lib")
+grep -qx 'libspinal_engine.so.0' <<< "$hal_needed" || fail "libspinal_hal does not link libspinal_engine"
 if ldd "$hal_lib" | grep -E 'liblua'; then fail "libspinal_hal pulls in Lua (ldd above)"; fi
 
 # exports: public sp_ names only, no sp__ internal, in both libraries
 for lib in "$engine_lib" "$hal_lib"; do
   syms=$(nm -D --defined-only "$lib" | awk 'NF == 3 { print $3 }')
-  [ "$(echo "$syms" | grep -c '^sp_')" -gt 50 ] || fail "$(basename "$lib") exports almost nothing"
+  [ "$(grep -c '^sp_' <<< "$syms")" -gt 50 ] || fail "$(basename "$lib") exports almost nothing"
   internal=$(echo "$syms" | grep '^sp__' || true)
   [ -z "$internal" ] || fail "$(basename "$lib") exports internals: $(echo $internal)"
   other=$(echo "$syms" | grep -v '^sp_' || true)
   [ -z "$other" ] || fail "$(basename "$lib") exports non-spinal names: $(echo $other)"
 done
 # every public function named in a public header the binding uses is there (a few spot checks)
-# (grep without -q: under pipefail, grep -q quitting early would SIGPIPE nm and fail the check)
-nm -D --defined-only "$engine_lib" | grep -w sp_model_step >/dev/null || fail "sp_model_step is not exported"
-nm -D --defined-only "$hal_lib" | grep -w sp_plant_open >/dev/null || fail "sp_plant_open is not exported"
-mod=$(nm -D --defined-only "$lua_module" | awk 'NF == 3 { print $3 }')
+engine_syms=$(nm -D --defined-only "$engine_lib")
+hal_syms=$(nm -D --defined-only "$hal_lib")
+grep -qw sp_model_step <<< "$engine_syms" || fail "sp_model_step is not exported"
+grep -qw sp_plant_open <<< "$hal_syms" || fail "sp_plant_open is not exported"
+# (the linker's own __bss_start, _edata and _end may appear and are no API)
+mod=$(nm -D --defined-only "$lua_module" | awk 'NF == 3 && $3 !~ /^(__bss_start|_edata|_end)$/ { print $3 }')
 [ "$mod" = "luaopen_spinal_core" ] || fail "spinal/core.so exports: $(echo $mod)"
 
 # the headers: compile probes with each library's own include path
