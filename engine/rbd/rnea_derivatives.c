@@ -21,21 +21,27 @@
 
 void sp__rbd_derivative_passes(sp_rbd_data* d, const double* q, const double* v, const double* a) {
   const sp_rbd* t = d->tree;
-  double* tau = d->tmp;  // (nv) unused value of tau
   if (q) sp_rbd_fk(d, q);
-  sp__rbd_rnea_passes(d, tau, v, a);
-  sp__rbd_composite(d);
-  // composite bias matrices
-  for (int i = 0; i < t->nlinks; i++)
-    sp_si_bias_matrix(d->Bc + 36 * i, d->I + 36 * i, d->v + 6 * i);
+  if (v) sp__rbd_kinematics(d, v, a);
+  // one pass from the leaves: each link's force, inertia and bias matrix, then its children's sums
+  size_t L = (size_t)t->nlinks;
+  memset(d->f, 0, 6 * L * sizeof *d->f);
+  memset(d->Ic, 0, 36 * L * sizeof *d->Ic);
+  memset(d->Bc, 0, 36 * L * sizeof *d->Bc);
   for (int i = t->nlinks - 1; i >= 0; i--) {
+    double *fi = d->f + 6 * i, *Ic = d->Ic + 36 * i, *Bc = d->Bc + 36 * i, h[6];
+    const double* I = d->I + 36 * i;
+    sp__rbd_body_force(fi, h, I, d->v + 6 * i, d->a + 6 * i);
+    sp_si_bias_matrix_add(Bc, I, d->v + 6 * i, h);
+    for (int k = 0; k < 36; k++) Ic[k] += I[k];
     int p = t->links[i].parent;
-    if (p >= 0)
-      for (int k = 0; k < 36; k++) d->Bc[36 * p + k] += d->Bc[36 * i + k];
+    if (p < 0) continue;
+    for (int k = 0; k < 6; k++) d->f[6 * p + k] += fi[k];
+    for (int k = 0; k < 36; k++) d->Ic[36 * p + k] += Ic[k], d->Bc[36 * p + k] += Bc[k];
   }
 }
 
-void sp__rbd_rnea_derivatives_after(double* dq, double* dv, sp_rbd_data* d) {
+void sp__rbd_rnea_derivatives_after(double* dq, double* dv, int ld, sp_rbd_data* d) {
   const sp_rbd* t = d->tree;
   int nv = t->nv;
   // psi, phi, phid per dof
@@ -52,8 +58,10 @@ void sp__rbd_rnea_derivatives_after(double* dq, double* dv, sp_rbd_data* d) {
     for (int k = 0; k < 6; k++) phi[k] += t6[k], w[k] = d->v[6 * b + k] + vl[k];
     sp_sv_cross_m(phid, w, S);
   }
-  if (dq) memset(dq, 0, (size_t)nv * (size_t)nv * sizeof *dq);
-  if (dv) memset(dv, 0, (size_t)nv * (size_t)nv * sizeof *dv);
+  for (int k = 0; k < nv; k++) {
+    if (dq) memset(dq + (size_t)k * ld, 0, (size_t)nv * sizeof *dq);
+    if (dv) memset(dv + (size_t)k * ld, 0, (size_t)nv * sizeof *dv);
+  }
   for (int k = 0; k < nv; k++) {
     int bk = t->dof_link[k];
     const sp_rbd_link* lk = &t->links[bk];
@@ -66,11 +74,11 @@ void sp__rbd_rnea_derivatives_after(double* dq, double* dv, sp_rbd_data* d) {
     // j in k's link, then up the dof chain
     int j = lk->iv + lk->nv - 1;
     for (; j >= 0; j = t->dof_parent[j]) {
-      if (dq) dq[k * nv + j] = sp_sv_dot(d->phi + 6 * j, y1) + sp_sv_dot(d->psi + 6 * j, y2);
-      if (dv) dv[k * nv + j] = sp_sv_dot(d->phid + 6 * j, y1) + sp_sv_dot(d->S + 6 * j, y2);
+      if (dq) dq[k * ld + j] = sp_sv_dot(d->phi + 6 * j, y1) + sp_sv_dot(d->psi + 6 * j, y2);
+      if (dv) dv[k * ld + j] = sp_sv_dot(d->phid + 6 * j, y1) + sp_sv_dot(d->S + 6 * j, y2);
     }
-    if (dv) dv[k * nv + k] += lk->damping;
-    if (dq && lk->nq == 1) dq[k * nv + k] += lk->stiffness;
+    if (dv) dv[k * ld + k] += lk->damping;
+    if (dq && lk->nq == 1) dq[k * ld + k] += lk->stiffness;
   }
   // rows of strict ancestors k of dof j: S_k . dF_b/dq_j
   for (int j = 0; j < nv; j++) {
@@ -84,14 +92,15 @@ void sp__rbd_rnea_derivatives_after(double* dq, double* dv, sp_rbd_data* d) {
     sp_si_mulv(Dv, Ic, d->phid + 6 * j);
     sp_si_mulv_add(Dv, Bc, S);
     for (int k = t->dof_parent[lb->iv]; k >= 0; k = t->dof_parent[k]) {
-      if (dq) dq[k * nv + j] = sp_sv_dot(d->S + 6 * k, Dq);
-      if (dv) dv[k * nv + j] = sp_sv_dot(d->S + 6 * k, Dv);
+      if (dq) dq[k * ld + j] = sp_sv_dot(d->S + 6 * k, Dq);
+      if (dv) dv[k * ld + j] = sp_sv_dot(d->S + 6 * k, Dv);
     }
   }
 }
 
 void sp_rbd_rnea_derivatives(double* dq, double* dv, sp_rbd_data* d, const double* q,
                              const double* v, const double* a) {
+  const sp_rbd* t = d->tree;
   sp__rbd_derivative_passes(d, q, v, a);
-  sp__rbd_rnea_derivatives_after(dq, dv, d);
+  sp__rbd_rnea_derivatives_after(dq, dv, t->nv, d);
 }
