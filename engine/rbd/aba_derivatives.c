@@ -22,11 +22,37 @@
 // after the rbd headers: OpenBLAS's cblas.h brings complex.h, whose macro I names inertias there
 #include <cblas.h>
 
+// the sweeps below are short loops over columns: let GCC vectorise them at RelWithDebInfo's -O2
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+
+// y[lo, hi) += s x[lo, hi)
+static inline void axpy(double* restrict y, double s, const double* restrict x, int lo, int hi) {
+  for (int c = lo; c < hi; c++) y[c] += s * x[c];
+}
+
+// rows[a][lo, hi) <- sum_b Dinv[a][b] rows[b][lo, hi) for the n (<= 3) rows of one joint, using
+// tmp (3 x nv) as scratch
+static void times_dinv(double** rows, const double* Dinv, int n, int lo, int hi, double* tmp,
+                       int nv) {
+  if (n == 1) {
+    for (int c = lo; c < hi; c++) rows[0][c] *= Dinv[0];
+    return;
+  }
+  for (int a = 0; a < n; a++) memcpy(tmp + a * nv + lo, rows[a] + lo, (size_t)(hi - lo) * 8);
+  for (int a = 0; a < n; a++) {
+    memset(rows[a] + lo, 0, (size_t)(hi - lo) * 8);
+    for (int b = 0; b < n; b++) axpy(rows[a], Dinv[a * n + b], tmp + b * nv, lo, hi);
+  }
+}
+
 // Mi (nv x nv, full) = M^-1 from the U and D^-1 of sp__rbd_aba_passes
 static void minv(double* Mi, sp_rbd_data* d) {
   const sp_rbd* t = d->tree;
   int nv = t->nv;
-  size_t ln = 6 * (size_t)nv;  // one link's block of F: 6 rows of nv columns
+  size_t ln = 6 * (size_t)nv;            // one link's block of F: 6 rows of nv columns
+  double* tmp = d->F + ln * t->nlinks;  // the block after the last link's: scratch
   for (int i = 0; i < t->nlinks; i++) {
     int lo = t->links[i].iv, hi = d->dof_end[i];
     for (int r = 0; r < 6; r++) memset(d->F + ln * i + r * nv + lo, 0, (size_t)(hi - lo) * 8);
@@ -37,38 +63,22 @@ static void minv(double* Mi, sp_rbd_data* d) {
     int n = l->nv, lo = l->iv, hi = d->dof_end[i], p = l->parent;
     double* Fi = d->F + ln * i;
     if (n) {
-      const double* Di = d->Dinv + 36 * i;
       double* row[3];
       for (int a = 0; a < n; a++) {
         const double* S = d->S + 6 * (lo + a);
         row[a] = Mi + (size_t)(lo + a) * nv;
-        for (int c = lo; c < hi; c++) {
-          double s = 0;
-          for (int r = 0; r < 6; r++) s += S[r] * Fi[r * nv + c];
-          row[a][c] = -s;
-        }
+        memset(row[a] + lo, 0, (size_t)(hi - lo) * sizeof *Mi);
+        for (int r = 0; r < 6; r++) axpy(row[a], -S[r], Fi + r * nv, lo, hi);
         row[a][lo + a] += 1.0;
       }
-      for (int c = lo; c < hi; c++) {
-        double x[3];
-        for (int a = 0; a < n; a++) x[a] = row[a][c];
-        for (int a = 0; a < n; a++) {
-          double s = 0;
-          for (int b = 0; b < n; b++) s += Di[a * n + b] * x[b];
-          row[a][c] = s;
-        }
-      }
+      times_dinv(row, d->Dinv + 36 * i, n, lo, hi, tmp, nv);
       for (int a = 0; a < n; a++) {
         const double* U = d->U + 6 * (lo + a);
-        for (int r = 0; r < 6; r++)
-          for (int c = lo; c < hi; c++) Fi[r * nv + c] += U[r] * row[a][c];
+        for (int r = 0; r < 6; r++) axpy(Fi + r * nv, U[r], row[a], lo, hi);
       }
     }
-    if (p >= 0) {
-      double* Fp = d->F + ln * p;
-      for (int r = 0; r < 6; r++)
-        for (int c = lo; c < hi; c++) Fp[r * nv + c] += Fi[r * nv + c];
-    }
+    if (p >= 0)
+      for (int r = 0; r < 6; r++) axpy(d->F + ln * p + r * nv, 1.0, Fi + r * nv, lo, hi);
   }
   // forward: the parent's acceleration into the rows of i, A_i over columns [lo, nv) into F
   for (int i = 0; i < t->nlinks; i++) {
@@ -76,37 +86,34 @@ static void minv(double* Mi, sp_rbd_data* d) {
     int n = l->nv, lo = l->iv, hi = d->dof_end[i], p = l->parent;
     double* Ai = d->F + ln * i;
     const double* Ap = p >= 0 ? d->F + ln * p : NULL;
-    if (!n) {
-      for (int r = 0; r < 6; r++)
-        for (int c = lo; c < nv; c++) Ai[r * nv + c] = Ap ? Ap[r * nv + c] : 0.0;
-      continue;
+    for (int r = 0; r < 6; r++) {
+      if (Ap)
+        memcpy(Ai + r * nv + lo, Ap + r * nv + lo, (size_t)(nv - lo) * sizeof *Ai);
+      else
+        memset(Ai + r * nv + lo, 0, (size_t)(nv - lo) * sizeof *Ai);
     }
-    const double* Di = d->Dinv + 36 * i;
+    if (!n) continue;
     double* row[3];
     for (int a = 0; a < n; a++) {
       row[a] = Mi + (size_t)(lo + a) * nv;
       memset(row[a] + hi, 0, (size_t)(nv - hi) * sizeof *Mi);
     }
-    for (int c = lo; c < nv; c++) {
-      if (Ap) {
-        double y[3];
-        for (int a = 0; a < n; a++) {
-          const double* U = d->U + 6 * (lo + a);
-          double s = 0;
-          for (int r = 0; r < 6; r++) s += U[r] * Ap[r * nv + c];
-          y[a] = s;
-        }
-        for (int a = 0; a < n; a++) {
-          double s = 0;
-          for (int b = 0; b < n; b++) s += Di[a * n + b] * y[b];
-          row[a][c] -= s;
-        }
+    if (Ap) {
+      // rows -= D^-1 U^T A_parent
+      double* y[3];
+      for (int a = 0; a < n; a++) {
+        const double* U = d->U + 6 * (lo + a);
+        y[a] = tmp + a * nv;
+        memset(y[a] + lo, 0, (size_t)(nv - lo) * sizeof *tmp);
+        for (int r = 0; r < 6; r++) axpy(y[a], U[r], Ap + r * nv, lo, nv);
       }
-      for (int r = 0; r < 6; r++) {
-        double s = Ap ? Ap[r * nv + c] : 0.0;
-        for (int a = 0; a < n; a++) s += d->S[6 * (lo + a) + r] * row[a][c];
-        Ai[r * nv + c] = s;
-      }
+      const double* Di = d->Dinv + 36 * i;
+      for (int a = 0; a < n; a++)
+        for (int b = 0; b < n; b++) axpy(row[a], -Di[a * n + b], y[b], lo, nv);
+    }
+    for (int a = 0; a < n; a++) {
+      const double* S = d->S + 6 * (lo + a);
+      for (int r = 0; r < 6; r++) axpy(Ai + r * nv, S[r], row[a], lo, nv);
     }
   }
   for (int r = 0; r < nv; r++)

@@ -111,7 +111,8 @@ typedef struct sp_rbd_data {
   double* phi;   // (nv x 6)
   double* phid;  // (nv x 6)
   double* M;     // (nv x nv) scratch: M^-1 when the caller does not ask for it
-  double* F;     // (nlinks x 6 x nv) M^-1 recursion: force, then acceleration, per unit tau
+  double* F;     // ((nlinks + 1) x 6 x nv) M^-1 recursion: force, then acceleration, per unit
+                 // tau, for each link; scratch
   double* tmp;   // (4 nv + 5 nv^2) scratch
   double* dp;    // (nv x np) scratch
   double* dtp;   // (nv x np) scratch: dtau/dp before the product with M^-1

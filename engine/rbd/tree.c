@@ -314,7 +314,7 @@ int sp_rbd_data_new(sp_rbd_data** out, const sp_rbd* t) {
                     6 * V,
                     6 * V,
                     V * V,
-                    6 * L * V,
+                    6 * (L + 1) * V,
                     4 * V + 5 * V * V,
                     V * (size_t)(t->np ? t->np : 1),
                     V * (size_t)(t->np ? t->np : 1),
