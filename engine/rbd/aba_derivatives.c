@@ -120,34 +120,57 @@ static void minv(double* Mi, sp_rbd_data* d) {
     for (int c = r + 1; c < nv; c++) Mi[(size_t)c * nv + r] = Mi[(size_t)r * nv + c];
 }
 
+// ABA (qdd, may be NULL), M^-1 into Mi (NULL: scratch), and when asked the matrices whose products
+// with -M^-1 are the derivatives: G = [dtau/dq | dtau/dv] (nv x 2nv, in d->tmp + 4 nv; a half not
+// asked for is left unset) and dtau/dp (nv x np, in d->dtp). Returns the M^-1 used.
+static double* passes(int* rc, double* qdd, double* Mi, int want_dq, int want_dv, int want_dp,
+                      sp_rbd_data* d, const double* q, const double* v, const double* tau) {
+  int nv = d->tree->nv;
+  double* acc = d->tmp + nv;  // (nv)
+  *rc = sp__rbd_aba_passes(acc, d, q, v, tau);
+  if (qdd) memcpy(qdd, acc, (size_t)nv * sizeof *qdd);
+  if (*rc || !nv) return NULL;
+  if (!Mi) Mi = d->M;
+  minv(Mi, d);
+  if (!(want_dq || want_dv || want_dp)) return Mi;
+  // composites at (q, v, qdd): fk, v and a are current from ABA
+  sp__rbd_derivative_passes(d, NULL, NULL, acc);
+  double* G = d->tmp + 4 * nv;
+  if (want_dq || want_dv)
+    sp__rbd_rnea_derivatives_after(want_dq ? G : NULL, want_dv ? G + nv : NULL, 2 * nv, d);
+  if (want_dp) sp__rbd_rnea_dparams_after(d->dtp, d, q, v, acc);
+  return Mi;
+}
+
+// C (m x n, row stride ldc) = alpha Mi B with Mi (m x m) and B (m x n, row stride ldb)
+static void times_minv(double* C, int ldc, double alpha, const double* Mi, const double* B, int ldb,
+                       int m, int n) {
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, m, alpha, Mi, m, B, ldb, 0.0, C,
+              ldc);
+}
+
 int sp_rbd_aba_derivatives(double* qdd, double* dqdd_dq, double* dqdd_dv, double* dqdd_dtau,
                            double* dqdd_dp, sp_rbd_data* d, const double* q, const double* v,
                            const double* tau) {
-  const sp_rbd* t = d->tree;
-  int nv = t->nv, np = dqdd_dp ? t->np : 0;
-  double* acc = d->tmp + nv;  // (nv)
-  int rc = sp__rbd_aba_passes(acc, d, q, v, tau);
-  if (qdd) memcpy(qdd, acc, (size_t)nv * sizeof *qdd);
-  if (rc || !nv || !(dqdd_dq || dqdd_dv || dqdd_dtau || np)) return rc;
-  double* Mi = dqdd_dtau ? dqdd_dtau : d->M;
-  minv(Mi, d);
-  if (!(dqdd_dq || dqdd_dv || np)) return SP_OK;
-  // composites at (q, v, qdd): fk, v and a are current from ABA
-  sp__rbd_derivative_passes(d, NULL, NULL, acc);
-  if (dqdd_dq || dqdd_dv) {
-    double* G = d->tmp + 4 * nv;  // (nv x 2nv): [dtau/dq | dtau/dv]
-    sp__rbd_rnea_derivatives_after(dqdd_dq ? G : NULL, dqdd_dv ? G + nv : NULL, 2 * nv, d);
-    if (dqdd_dq)
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nv, nv, nv, -1.0, Mi, nv, G, 2 * nv,
-                  0.0, dqdd_dq, nv);
-    if (dqdd_dv)
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nv, nv, nv, -1.0, Mi, nv, G + nv,
-                  2 * nv, 0.0, dqdd_dv, nv);
-  }
-  if (np) {
-    sp__rbd_rnea_dparams_after(d->dtp, d, q, v, acc);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nv, np, nv, -1.0, Mi, nv, d->dtp, np,
-                0.0, dqdd_dp, np);
-  }
+  int nv = d->tree->nv, np = dqdd_dp ? d->tree->np : 0, rc;
+  if (!(dqdd_dq || dqdd_dv || dqdd_dtau || np)) return sp__rbd_aba_passes(qdd ? qdd : d->tmp, d, q, v, tau);
+  const double* Mi = passes(&rc, qdd, dqdd_dtau, dqdd_dq != NULL, dqdd_dv != NULL, np > 0, d, q,
+                            v, tau);
+  if (!Mi) return rc;
+  const double* G = d->tmp + 4 * nv;
+  if (dqdd_dq) times_minv(dqdd_dq, nv, -1.0, Mi, G, 2 * nv, nv, nv);
+  if (dqdd_dv) times_minv(dqdd_dv, nv, -1.0, Mi, G + nv, 2 * nv, nv, nv);
+  if (np) times_minv(dqdd_dp, np, -1.0, Mi, d->dtp, np, nv, np);
+  return SP_OK;
+}
+
+int sp__rbd_aba_derivatives_scaled(double* qdd, double* G, int ldg, double* Mi, double* dp, int ldp,
+                                   double scale, sp_rbd_data* d, const double* q, const double* v,
+                                   const double* tau) {
+  int nv = d->tree->nv, np = dp ? d->tree->np : 0, rc;
+  const double* M1 = passes(&rc, qdd, Mi, G != NULL, G != NULL, np > 0, d, q, v, tau);
+  if (!M1) return rc;
+  if (G) times_minv(G, ldg, -scale, M1, d->tmp + 4 * nv, 2 * nv, nv, 2 * nv);
+  if (np) times_minv(dp, ldp, -scale, M1, d->dtp, np, nv, np);
   return SP_OK;
 }

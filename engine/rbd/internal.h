@@ -22,6 +22,12 @@ static inline void sp__rbd_body_force(double* f, double* h, const double* I, con
 // articulated inertia S^T IA S + armature is not positive definite (then neither is M)
 int sp__rbd_aba_passes(double* qdd, sp_rbd_data* d, const double* q, const double* v,
                        const double* tau);
+// aba_derivatives.c: sp_rbd_aba_derivatives for the step: G (nv x 2nv, row stride ldg) =
+// scale [dqdd/dq | dqdd/dv], Mi (nv x nv) = M^-1, dp (nv x np, row stride ldp) = scale dqdd/dp;
+// each may be NULL
+int sp__rbd_aba_derivatives_scaled(double* qdd, double* G, int ldg, double* Mi, double* dp, int ldp,
+                                   double scale, sp_rbd_data* d, const double* q, const double* v,
+                                   const double* tau);
 // rnea_derivatives.c: fk (skipped when q is NULL: d already holds it), kinematics (skipped when v
 // is NULL: d->v and d->a already hold them, as after sp__rbd_aba_passes), then one backward pass
 // for the subtree forces f, composite inertias Ic and composite bias matrices Bc
