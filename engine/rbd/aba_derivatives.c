@@ -62,6 +62,24 @@ static void minv(double* Mi, sp_rbd_data* d) {
     const sp_rbd_link* l = &t->links[i];
     int n = l->nv, lo = l->iv, hi = d->dof_end[i], p = l->parent;
     double* Fi = d->F + ln * i;
+    if (n == 1) {
+      // one pass over the columns for the common single-dof joint
+      const double *S = d->S + 6 * lo, *U = d->U + 6 * lo, Dinv = d->Dinv[36 * i];
+      double* row = Mi + (size_t)lo * nv;
+      double* Fp = p >= 0 ? d->F + ln * p : NULL;
+      for (int c = lo; c < hi; c++) {
+        double s = (c == lo) - (S[0] * Fi[c] + S[1] * Fi[nv + c] + S[2] * Fi[2 * nv + c] +
+                                S[3] * Fi[3 * nv + c] + S[4] * Fi[4 * nv + c] + S[5] * Fi[5 * nv + c]);
+        double x = Dinv * s;
+        row[c] = x;
+        for (int r = 0; r < 6; r++) {
+          double f = Fi[r * nv + c] + U[r] * x;
+          Fi[r * nv + c] = f;
+          if (Fp) Fp[r * nv + c] += f;
+        }
+      }
+      continue;
+    }
     if (n) {
       double* row[3];
       for (int a = 0; a < n; a++) {
@@ -86,6 +104,19 @@ static void minv(double* Mi, sp_rbd_data* d) {
     int n = l->nv, lo = l->iv, hi = d->dof_end[i], p = l->parent;
     double* Ai = d->F + ln * i;
     const double* Ap = p >= 0 ? d->F + ln * p : NULL;
+    if (n == 1) {
+      const double *S = d->S + 6 * lo, *U = d->U + 6 * lo, Dinv = d->Dinv[36 * i];
+      double* row = Mi + (size_t)lo * nv;
+      for (int c = lo; c < nv; c++) {
+        double x = c < hi ? row[c] : 0.0;
+        if (Ap)
+          x -= Dinv * (U[0] * Ap[c] + U[1] * Ap[nv + c] + U[2] * Ap[2 * nv + c] +
+                       U[3] * Ap[3 * nv + c] + U[4] * Ap[4 * nv + c] + U[5] * Ap[5 * nv + c]);
+        row[c] = x;
+        for (int r = 0; r < 6; r++) Ai[r * nv + c] = (Ap ? Ap[r * nv + c] : 0.0) + S[r] * x;
+      }
+      continue;
+    }
     for (int r = 0; r < 6; r++) {
       if (Ap)
         memcpy(Ai + r * nv + lo, Ap + r * nv + lo, (size_t)(nv - lo) * sizeof *Ai);
