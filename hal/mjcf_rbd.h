@@ -31,8 +31,8 @@ int sp_mjcf_rbd_from_model(sp_rbd** out, const struct mjModel_* m, char* msg, si
 // Benchmark helper (bench/bench_rbd.c links libspinal only): load path with contacts, limits and
 // equality constraints disabled, set a random state (seeded), and return the seconds per call of
 // mjd_transitionFD (centred differences, eps 1e-6, A and B) after a warm-up: the least over 5
-// batches of reps / 5 calls, in the calling thread's CPU time; or a negative SP_E* code. *nx and *nu (may be NULL) receive MuJoCo's sizes
-// (2 nv + na and nu).
+// batches of reps / 5 calls, in the calling thread's CPU time; or a negative SP_E* code. *nx and
+// *nu (may be NULL) receive MuJoCo's sizes (2 nv + na and nu).
 double sp_mjcf_time_transition_fd(const char* path, int reps, unsigned long seed, int* nx, int* nu);
 
 #endif  // SP_HAL_MJCF_RBD_H

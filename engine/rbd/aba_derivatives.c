@@ -51,7 +51,7 @@ static void times_dinv(double** rows, const double* Dinv, int n, int lo, int hi,
 static void minv(double* Mi, sp_rbd_data* d) {
   const sp_rbd* t = d->tree;
   int nv = t->nv;
-  size_t ln = 6 * (size_t)nv;            // one link's block of F: 6 rows of nv columns
+  size_t ln = 6 * (size_t)nv;           // one link's block of F: 6 rows of nv columns
   double* tmp = d->F + ln * t->nlinks;  // the block after the last link's: scratch
   for (int i = 0; i < t->nlinks; i++) {
     int lo = t->links[i].iv, hi = d->dof_end[i];
@@ -68,8 +68,9 @@ static void minv(double* Mi, sp_rbd_data* d) {
       double* row = Mi + (size_t)lo * nv;
       double* Fp = p >= 0 ? d->F + ln * p : NULL;
       for (int c = lo; c < hi; c++) {
-        double s = (c == lo) - (S[0] * Fi[c] + S[1] * Fi[nv + c] + S[2] * Fi[2 * nv + c] +
-                                S[3] * Fi[3 * nv + c] + S[4] * Fi[4 * nv + c] + S[5] * Fi[5 * nv + c]);
+        double s =
+            (c == lo) - (S[0] * Fi[c] + S[1] * Fi[nv + c] + S[2] * Fi[2 * nv + c] +
+                         S[3] * Fi[3 * nv + c] + S[4] * Fi[4 * nv + c] + S[5] * Fi[5 * nv + c]);
         double x = Dinv * s;
         row[c] = x;
         for (int r = 0; r < 6; r++) {
@@ -184,9 +185,10 @@ int sp_rbd_aba_derivatives(double* qdd, double* dqdd_dq, double* dqdd_dv, double
                            double* dqdd_dp, sp_rbd_data* d, const double* q, const double* v,
                            const double* tau) {
   int nv = d->tree->nv, np = dqdd_dp ? d->tree->np : 0, rc;
-  if (!(dqdd_dq || dqdd_dv || dqdd_dtau || np)) return sp__rbd_aba_passes(qdd ? qdd : d->tmp, d, q, v, tau);
-  const double* Mi = passes(&rc, qdd, dqdd_dtau, dqdd_dq != NULL, dqdd_dv != NULL, np > 0, d, q,
-                            v, tau);
+  if (!(dqdd_dq || dqdd_dv || dqdd_dtau || np))
+    return sp__rbd_aba_passes(qdd ? qdd : d->tmp, d, q, v, tau);
+  const double* Mi =
+      passes(&rc, qdd, dqdd_dtau, dqdd_dq != NULL, dqdd_dv != NULL, np > 0, d, q, v, tau);
   if (!Mi) return rc;
   const double* G = d->tmp + 4 * nv;
   if (dqdd_dq) times_minv(dqdd_dq, nv, -1.0, Mi, G, 2 * nv, nv, nv);

@@ -324,9 +324,9 @@ int sp_rbd_data_new(sp_rbd_data** out, const sp_rbd* t) {
   sp_rbd_data* d = sp_calloc(1, sizeof *d + total * sizeof(double) + L * sizeof(int));
   if (!d) return SP_ENOMEM;
   double* w = (double*)(d + 1);
-  double** slots[] = {&d->R,  &d->p,  &d->S,    &d->I,  &d->Ic, &d->Bc, &d->v,  &d->a,
-                      &d->f,  &d->c,  &d->pA,   &d->U,  &d->Dinv, &d->uu, &d->W, &d->M,
-                      &d->F,  &d->tmp, &d->dp,  &d->dtp, &d->sA, &d->sB, &d->sP};
+  double** slots[] = {&d->R, &d->p,   &d->S,  &d->I,   &d->Ic,   &d->Bc, &d->v, &d->a,
+                      &d->f, &d->c,   &d->pA, &d->U,   &d->Dinv, &d->uu, &d->W, &d->M,
+                      &d->F, &d->tmp, &d->dp, &d->dtp, &d->sA,   &d->sB, &d->sP};
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) *slots[i] = w, w += sizes[i];
   // subtree dof ranges: every dof below a link comes after its own (parents precede children)
   d->dof_end = (int*)w;
