@@ -9,6 +9,10 @@
 #ifndef SP_RBD_SPATIAL_H
 #define SP_RBD_SPATIAL_H
 
+#include "engine/core/export.h"
+
+SP_API_BEGIN
+
 // 3-vectors and 3x3 matrices (row-major)
 // out may not alias a or b
 static inline void sp_v3_cross(double* out, const double* a, const double* b) {
@@ -71,5 +75,7 @@ static inline void sp_si_mulv_add(double* out, const double* I, const double* x)
 void sp_si_bias_matrix(double* B, const double* I, const double* v);
 // B += that matrix, given h = I v (closed form: crf(v) I, its transpose and a skew part of h)
 void sp_si_bias_matrix_add(double* B, const double* I, const double* v, const double* h);
+
+SP_API_END
 
 #endif  // SP_RBD_SPATIAL_H
