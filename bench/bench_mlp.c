@@ -1,5 +1,9 @@
-// bench_mlp.c: time one training step (forward + backward + Adam) of an MLP with three hidden
-// layers of 256 tanh units, batch 256, float32; the PyTorch twin is bench/torch_mlp.py.
+// bench_mlp.c: time one training step (zero_grad, forward, mean-squared-error gradient, backward,
+// Adam) of two MLPs; the PyTorch twin is bench/torch_mlp.py, which prints the same names.
+//   mlp_train_step_3x256_b256_f32       64-256-256-256-64 tanh, batch 256, float32
+//   mlp_train_step_6x64x64x10_b{1,16}_{f32,f64}  6-64-64-10 tanh, a policy-sized net at the small
+//                                       batches of online learning, in both precisions (float32
+//                                       must never be slower than float64)
 //
 // Prints "name median_ms" per benchmark; bench/run turns that into JSON next to the reference.
 // Usage: bench_mlp [repetitions]. Threads: whatever OPENBLAS_NUM_THREADS says (bench/run sets it).
@@ -12,8 +16,6 @@
 #include "engine/nn/mlp.h"
 #include "engine/nn/optim.h"
 
-enum { NIN = 64, HID = 256, NOUT = 64, BATCH = 256 };
-
 static double now_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -25,48 +27,72 @@ static int cmp(const void* a, const void* b) {
   return (x > y) - (x < y);
 }
 
-int main(int argc, char** argv) {
-  int reps = argc > 1 ? atoi(argv[1]) : 200;
-  if (reps < 1) reps = 1;
-  int sizes[] = {NIN, HID, HID, HID, NOUT};
-  sp_act acts[] = {SP_ACT_TANH, SP_ACT_TANH, SP_ACT_TANH, SP_ACT_IDENTITY};
+// median milliseconds of one training step of a tanh MLP (identity output) with these sizes
+static int bench(const char* name, int nlayers, const int* sizes, sp_dtype dtype, int batch,
+                 int reps) {
+  sp_act acts[8];
+  for (int l = 0; l < nlayers; l++) acts[l] = l + 1 < nlayers ? SP_ACT_TANH : SP_ACT_IDENTITY;
+  int nin = sizes[0], nout = sizes[nlayers];
   sp_mlp* m;
   sp_optim* o;
   sp_optim_config c = sp_optim_adam_config(1e-3);
-  if (sp_mlp_new(&m, 4, sizes, acts, SP_F32, BATCH) || sp_mlp_init(m, SP_INIT_XAVIER, 1) ||
-      sp_optim_new(&o, &c, SP_F32, m->nparams)) {
+  if (sp_mlp_new(&m, nlayers, sizes, acts, dtype, batch) || sp_mlp_init(m, SP_INIT_XAVIER, 1) ||
+      sp_optim_new(&o, &c, dtype, m->nparams)) {
     fprintf(stderr, "bench_mlp: cannot create the network\n");
     return 1;
   }
-  float* x = malloc(sizeof(float) * BATCH * NIN);
-  float* t = malloc(sizeof(float) * BATCH * NOUT);
-  float* gy = malloc(sizeof(float) * BATCH * NOUT);
+  size_t nx = (size_t)batch * nin, ny = (size_t)batch * nout;
+  double *x = malloc(sizeof(double) * nx), *t = malloc(sizeof(double) * ny);
+  double* gy = malloc(sizeof(double) * ny);
+  float *xf = malloc(sizeof(float) * nx), *tf = malloc(sizeof(float) * ny);
+  float* gyf = malloc(sizeof(float) * ny);
   double* times = malloc(sizeof(double) * (size_t)reps);
-  if (!x || !t || !gy || !times) return 1;
+  if (!x || !t || !gy || !xf || !tf || !gyf || !times) return 1;
   sp_rng r;
   sp_rng_seed(&r, 1, 0);
-  for (int i = 0; i < BATCH * NIN; i++) x[i] = (float)sp_rng_normal(&r);
-  for (int i = 0; i < BATCH * NOUT; i++) t[i] = (float)sp_rng_normal(&r);
+  for (size_t i = 0; i < nx; i++) xf[i] = (float)(x[i] = sp_rng_normal(&r));
+  for (size_t i = 0; i < ny; i++) tf[i] = (float)(t[i] = sp_rng_normal(&r));
 
   // one step: mean squared error against fixed targets, as the PyTorch twin computes it
   for (int k = -20; k < reps; k++) {
     double t0 = now_ms();
     sp_mlp_zero_grad(m);
-    sp_mlp_forward_f32(m, NULL, NULL, x, BATCH);
-    const float* y = sp_mlp_output(m, NULL);
-    const float s = 2.0f / (BATCH * NOUT);
-    for (int i = 0; i < BATCH * NOUT; i++) gy[i] = s * (y[i] - t[i]);
-    sp_mlp_backward_f32(m, NULL, NULL, gy);
+    if (dtype == SP_F32) {
+      sp_mlp_forward_f32(m, NULL, NULL, xf, batch);
+      const float* y = sp_mlp_output(m, NULL);
+      const float s = 2.0f / (float)ny;
+      for (size_t i = 0; i < ny; i++) gyf[i] = s * (y[i] - tf[i]);
+      sp_mlp_backward_f32(m, NULL, NULL, gyf);
+    } else {
+      sp_mlp_forward(m, NULL, NULL, x, batch);
+      const double* y = sp_mlp_output(m, NULL);
+      const double s = 2.0 / (double)ny;
+      for (size_t i = 0; i < ny; i++) gy[i] = s * (y[i] - t[i]);
+      sp_mlp_backward(m, NULL, NULL, gy);
+    }
     sp_optim_step(o, m->params, m->grads);
     if (k >= 0) times[k] = now_ms() - t0;
   }
   qsort(times, (size_t)reps, sizeof *times, cmp);
-  printf("mlp_train_step_3x256_b256_f32 %.4f\n", times[reps / 2]);
+  printf("%s %.4f\n", name, times[reps / 2]);
   free(times);
-  free(gy);
-  free(t);
-  free(x);
+  free(gyf), free(tf), free(xf);
+  free(gy), free(t), free(x);
   sp_optim_free(o);
   sp_mlp_free(m);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  int reps = argc > 1 ? atoi(argv[1]) : 200;
+  if (reps < 1) reps = 1;
+  const int big[] = {64, 256, 256, 256, 64}, small[] = {6, 64, 64, 10};
+  int rc = bench("mlp_train_step_3x256_b256_f32", 4, big, SP_F32, 256, reps);
+  // small steps take microseconds: more repetitions for a stable median
+  int sreps = 20 * reps;
+  rc |= bench("mlp_train_step_6x64x64x10_b1_f32", 3, small, SP_F32, 1, sreps);
+  rc |= bench("mlp_train_step_6x64x64x10_b1_f64", 3, small, SP_F64, 1, sreps);
+  rc |= bench("mlp_train_step_6x64x64x10_b16_f32", 3, small, SP_F32, 16, sreps);
+  rc |= bench("mlp_train_step_6x64x64x10_b16_f64", 3, small, SP_F64, 16, sreps);
+  return rc;
 }

@@ -3,6 +3,8 @@
 // derivatives (dqdd/dq, dqdd/dv, dqdd/dtau) and the exact step Jacobians A, B of the manifold
 // semi-implicit Euler step, against MuJoCo's mjd_transitionFD (centred finite differences) on the
 // same model in the same process. One JSON line per figure; timings are informative only.
+// Both sides are timed the same way: the best of 5 batches in the calling thread's CPU time, so
+// that other processes on a shared machine (preemption) do not enter the figures or the ratios.
 // Robots are found under $SPINAL_SOURCE_DIR, else the current directory or its parent.
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,7 @@
 
 static double now(void) {
   struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -35,7 +37,7 @@ static void line(const char* model, const char* figure, double us, const char* e
          extra ? extra : "");
 }
 
-// microseconds per call of a block: the best of 5 batches of reps / 5 calls (the machine is
+// CPU microseconds per call of a block: the best of 5 batches of reps / 5 calls (the machine is
 // shared, so the minimum is the figure least disturbed by other processes)
 #define TIME_US(reps, block)                  \
   ({                                          \

@@ -46,10 +46,10 @@ struct mjModel_* sp_mjcf_load(const char* path, char* msg, size_t n);
 int sp_mjcf_check_file(const char* path, char* msg, size_t n);
 
 // Benchmark helper (bench/bench_rbd.c links libspinal only): load path with contacts, limits and
-// equality constraints disabled, set a random state (seeded), and return the mean seconds per
-// call of mjd_transitionFD (centred differences, eps 1e-6, A and B) over reps calls after a
-// warm-up, or a negative SP_E* code. *nx and *nu (may be NULL) receive MuJoCo's sizes
-// (2 nv + na and nu).
+// equality constraints disabled, set a random state (seeded), and return the seconds per call of
+// mjd_transitionFD (centred differences, eps 1e-6, A and B) after a warm-up: the least over 5
+// batches of reps / 5 calls, in the calling thread's CPU time; or a negative SP_E* code. *nx and
+// *nu (may be NULL) receive MuJoCo's sizes (2 nv + na and nu).
 double sp_mjcf_time_transition_fd(const char* path, int reps, unsigned long seed, int* nx, int* nu);
 
 SP_API_END

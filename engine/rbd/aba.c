@@ -26,8 +26,10 @@ static int small_inverse(double* Ainv, double* A, int n) {
   return 1;
 }
 
-void sp_rbd_aba(double* qdd, sp_rbd_data* d, const double* q, const double* v, const double* tau) {
+int sp__rbd_aba_passes(double* qdd, sp_rbd_data* d, const double* q, const double* v,
+                       const double* tau) {
   const sp_rbd* t = d->tree;
+  int ok = 1;
   sp_rbd_fk(d, q);
   double* IA = d->Ic;  // reused as articulated inertias
   double v0[6] = {0};
@@ -65,7 +67,7 @@ void sp_rbd_aba(double* qdd, sp_rbd_data* d, const double* q, const double* v, c
       for (int r = 0; r < n; r++)
         for (int c = 0; c < n; c++)
           D[r * n + c] = sp_sv_dot(d->S + 6 * (l->iv + r), U + 6 * c) + (r == c ? l->armature : 0);
-      small_inverse(Di, D, n);
+      ok &= small_inverse(Di, D, n);
       // Ia = IA - U D^-1 U^T; pa = pA + Ia c + U D^-1 u
       double W[18] = {0}, Du[6] = {0};
       for (int c = 0; c < n; c++)
@@ -105,4 +107,9 @@ void sp_rbd_aba(double* qdd, sp_rbd_data* d, const double* q, const double* v, c
     for (int c = 0; c < n; c++)
       for (int k = 0; k < 6; k++) ai[k] += d->S[6 * (l->iv + c) + k] * qdd[l->iv + c];
   }
+  return ok ? SP_OK : SP_ESINGULAR;
+}
+
+void sp_rbd_aba(double* qdd, sp_rbd_data* d, const double* q, const double* v, const double* tau) {
+  sp__rbd_aba_passes(qdd, d, q, v, tau);
 }

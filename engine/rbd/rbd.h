@@ -110,15 +110,17 @@ typedef struct sp_rbd_data {
   double* U;     // (nv x 6) ABA I^A S
   double* Dinv;  // (nlinks x 36) ABA inverse joint-space inertia of each joint (nv_i x nv_i)
   double* uu;    // (nv) ABA u
-  double* psi;   // (nv x 6) derivative terms (RSS 2018)
-  double* phi;   // (nv x 6)
-  double* phid;  // (nv x 6)
-  double* M;     // (nv x nv) scratch: mass matrix / its Cholesky factor
+  double* W;     // (nv x 24) derivative terms per dof (RSS 2018): phi, psi, phid and S
+  double* M;     // (nv x nv) scratch: M^-1 when the caller does not ask for it
+  double* F;     // ((nlinks + 1) x 6 x nv) M^-1 recursion: force, then acceleration, per unit
+                 // tau, for each link; scratch
   double* tmp;   // (4 nv + 5 nv^2) scratch
   double* dp;    // (nv x np) scratch
+  double* dtp;   // (nv x np) scratch: dtau/dp before the product with M^-1
   double* sA;    // (2nv x 2nv) step_vjp scratch
   double* sB;    // (2nv x nu) step_vjp scratch
   double* sP;    // (2nv x np) step_vjp scratch
+  int* dof_end;  // (nlinks) one past the largest dof index in each link's subtree
 } sp_rbd_data;
 
 // building ---------------------------------------------------------------------------------------

@@ -7,14 +7,13 @@
 #include "engine/rbd/internal.h"
 #include "engine/rbd/spatial.h"
 
-// forward and backward passes; leaves v, a, f (subtree forces) in d; tau without rotor terms
-void sp__rbd_rnea_passes(sp_rbd_data* d, double* tau, const double* v, const double* a) {
+void sp__rbd_kinematics(sp_rbd_data* d, const double* v, const double* a) {
   const sp_rbd* t = d->tree;
   double a0[6] = {0, 0, 0, -t->gravity[0], -t->gravity[1], -t->gravity[2]};
   double v0[6] = {0};
   for (int i = 0; i < t->nlinks; i++) {
     const sp_rbd_link* l = &t->links[i];
-    double *vi = d->v + 6 * i, *ai = d->a + 6 * i, *fi = d->f + 6 * i;
+    double *vi = d->v + 6 * i, *ai = d->a + 6 * i;
     const double* vp = l->parent >= 0 ? d->v + 6 * l->parent : v0;
     const double* ap = l->parent >= 0 ? d->a + 6 * l->parent : a0;
     // v_i = v_p + S qd, a_i = a_p + S qdd + v_i x (S qd)
@@ -31,16 +30,19 @@ void sp__rbd_rnea_passes(sp_rbd_data* d, double* tau, const double* v, const dou
     for (int k = 0; k < 6; k++) vi[k] += sq[k];
     sp_sv_cross_m(cr, vi, sq);
     for (int k = 0; k < 6; k++) ai[k] += cr[k];
-    // f_i = I a + v x* I v
-    double h[6];
-    sp_si_mulv(fi, d->I + 36 * i, ai);
-    sp_si_mulv(h, d->I + 36 * i, vi);
-    sp_sv_cross_f(cr, vi, h);
-    for (int k = 0; k < 6; k++) fi[k] += cr[k];
   }
+}
+
+void sp__rbd_rnea_passes(sp_rbd_data* d, double* tau, const double* v, const double* a) {
+  const sp_rbd* t = d->tree;
+  sp__rbd_kinematics(d, v, a);
+  // subtree forces, leaves to root: f_i = I a + v x* I v plus the children's
+  memset(d->f, 0, (size_t)(6 * t->nlinks) * sizeof *d->f);
   for (int i = t->nlinks - 1; i >= 0; i--) {
     const sp_rbd_link* l = &t->links[i];
-    const double* fi = d->f + 6 * i;
+    double* fi = d->f + 6 * i;
+    double h[6];
+    sp__rbd_body_force(fi, h, d->I + 36 * i, d->v + 6 * i, d->a + 6 * i);
     for (int c = 0; c < l->nv; c++) tau[l->iv + c] = sp_sv_dot(d->S + 6 * (l->iv + c), fi);
     if (l->parent >= 0)
       for (int k = 0; k < 6; k++) d->f[6 * l->parent + k] += fi[k];

@@ -65,19 +65,31 @@ void sp_si_build(double* I, double m, const double* c, const double* Ic) {
   }
 }
 
+// B += -[x] in the 3x3 block of B at (r0, c0)
+static void add_neg_skew(double* B, int r0, int c0, const double* x) {
+  B[6 * r0 + c0 + 1] += x[2];
+  B[6 * r0 + c0 + 2] -= x[1];
+  B[6 * (r0 + 1) + c0] -= x[2];
+  B[6 * (r0 + 1) + c0 + 2] += x[0];
+  B[6 * (r0 + 2) + c0] += x[1];
+  B[6 * (r0 + 2) + c0 + 1] -= x[0];
+}
+
+void sp_si_bias_matrix_add(double* B, const double* I, const double* v, const double* h) {
+  // v x* (I y) is C y with C = crf(v) I; -I (v x y) is C^T y since crm(v) = -crf(v)^T and I is
+  // symmetric; y x* h is [[-[h_n], -[h_f]], [-[h_f], 0]] y
+  double C[36];  // row k holds column k of crf(v) I, the cross product with row (= column) k of I
+  for (int k = 0; k < 6; k++) sp_sv_cross_f(C + 6 * k, v, I + 6 * k);
+  for (int r = 0; r < 6; r++)
+    for (int k = 0; k < 6; k++) B[6 * r + k] += C[6 * k + r] + C[6 * r + k];
+  add_neg_skew(B, 0, 0, h);
+  add_neg_skew(B, 0, 3, h + 3);
+  add_neg_skew(B, 3, 0, h + 3);
+}
+
 void sp_si_bias_matrix(double* B, const double* I, const double* v) {
-  // column by column: B e_k = v x* (I e_k) - I (v x e_k) + e_k x* h
-  double h[6], e[6] = {0}, t[6], y[6], col[6];
+  double h[6];
   sp_si_mulv(h, I, v);
-  for (int k = 0; k < 6; k++) {
-    e[k] = 1.0;
-    double ic[6];
-    for (int i = 0; i < 6; i++) ic[i] = I[6 * i + k];
-    sp_sv_cross_f(col, v, ic);
-    sp_sv_cross_m(t, v, e);
-    sp_si_mulv(y, I, t);
-    sp_sv_cross_f(t, e, h);
-    for (int i = 0; i < 6; i++) B[6 * i + k] = col[i] - y[i] + t[i];
-    e[k] = 0.0;
-  }
+  memset(B, 0, 36 * sizeof *B);
+  sp_si_bias_matrix_add(B, I, v, h);
 }

@@ -73,6 +73,8 @@ static inline void sp_si_mulv_add(double* out, const double* I, const double* x)
 // B (6x6) such that for every motion y: B y = v x* (I y) - I (v x y) + y x* h, with h = I v:
 // the derivative of the force v x* I v + I a along velocity changes (RSS 2018 eq. for dF/dv)
 void sp_si_bias_matrix(double* B, const double* I, const double* v);
+// B += that matrix, given h = I v (closed form: crf(v) I, its transpose and a skew part of h)
+void sp_si_bias_matrix_add(double* B, const double* I, const double* v, const double* h);
 
 SP_API_END
 

@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "engine/rbd/rbd.h"
+#include "engine/rbd/internal.h"
 #include "engine/rbd/spatial.h"
 
 // per-link blocks Dq (dq+/dq) and Dv (dq+/dw) of q (+) w, applied to rows
@@ -32,81 +32,66 @@ static void ball_blocks(double* Dq, double* Dv, const double* w) {
   for (int k = 0; k < 9; k++) Dv[k] = (k % 4 == 0) - a * W[k] + b * W2[k];
 }
 
-// out (nv x m, row stride ld) = D X where D is the block-diagonal map of the tree's joints
-static void apply_blocks(const sp_rbd* t, const double* vnext, double dt, int which, double* out,
-                         int ld, const double* X, int ldx, int m) {
-  for (int i = 0; i < t->nlinks; i++) {
-    const sp_rbd_link* l = &t->links[i];
-    if (l->nv == 1) {
-      for (int c = 0; c < m; c++) out[l->iv * ld + c] = X[l->iv * ldx + c];
-    } else if (l->nv == 3) {
-      double w[3], Dq[9], Dv[9];
-      for (int k = 0; k < 3; k++) w[k] = dt * vnext[l->iv + k];
-      ball_blocks(Dq, Dv, w);
-      const double* D = which ? Dv : Dq;
-      for (int r = 0; r < 3; r++)
-        for (int c = 0; c < m; c++) {
-          double s = 0;
-          for (int k = 0; k < 3; k++) s += D[3 * r + k] * X[(l->iv + k) * ldx + c];
-          out[(l->iv + r) * ld + c] = s;
-        }
-    }
+// the top rows (dq+) of a step Jacobian X (2nv x m, row stride ld) from its bottom rows (dv+):
+// dq+ = Dv dt dv+ per joint, plus Dq on the diagonal when diag (the columns of dq in A)
+static void top_rows(double* X, int ld, int m, int diag, int nv, const sp_rbd_link* l,
+                     const double* Dq, const double* Dv, double dt) {
+  const double* bottom = X + (size_t)nv * ld;
+  if (l->nv == 1) {
+    int k = l->iv;
+    for (int c = 0; c < m; c++) X[k * ld + c] = dt * bottom[k * ld + c];
+    if (diag) X[k * ld + k] += 1.0;
+    return;
+  }
+  for (int r = 0; r < 3; r++) {
+    double* row = X + (size_t)(l->iv + r) * ld;
+    const double* b = bottom + (size_t)l->iv * ld;
+    double w0 = dt * Dv[3 * r], w1 = dt * Dv[3 * r + 1], w2 = dt * Dv[3 * r + 2];
+    for (int c = 0; c < m; c++) row[c] = w0 * b[c] + w1 * b[ld + c] + w2 * b[2 * ld + c];
+    if (diag)
+      for (int k = 0; k < 3; k++) row[l->iv + k] += Dq[3 * r + k];
   }
 }
 
 int sp_rbd_step(double* q_next, double* v_next, double* A, double* Bu, double* P, sp_rbd_data* d,
                 const double* q, const double* v, const double* u, double dt) {
   const sp_rbd* t = d->tree;
-  int nv = t->nv, nu = t->nu, n2 = 2 * nv;
+  int nv = t->nv, nu = t->nu, n2 = 2 * nv, np = P ? t->np : 0;
   size_t nn = (size_t)nv * (size_t)nv;
-  double *tau = d->tmp + 2 * nv, *vn = d->tmp + 3 * nv;
-  double *Gq = d->tmp + 4 * nv + 2 * nn, *Gv = Gq + nn, *Mi = Gv + nn;
+  double *tau = d->tmp + 2 * nv, *vn = d->tmp + 3 * nv, *Mi = d->tmp + 4 * nv + 2 * nn;
   sp_rbd_actuate(t, tau, u);
-  int rc;
-  int np = t->np;
-  if (A || Bu || P) {
-    rc = sp_rbd_aba_derivatives(vn, A ? Gq : NULL, A ? Gv : NULL, Bu ? Mi : NULL,
-                                P && np ? d->dp : NULL, d, q, v, tau);
+  if (A || Bu || np) {
+    // bottom rows: dv+/d(dq, v) = dt dqdd/d(q, v) (+ 1 on dv+/dv), dv+/dp = dt dqdd/dp
+    int rc = sp__rbd_aba_derivatives_scaled(vn, A ? A + (size_t)nv * n2 : NULL, n2, Mi,
+                                            np ? P + (size_t)nv * np : NULL, np, dt, d, q, v, tau);
     if (rc) return rc;
   } else {
     sp_rbd_aba(vn, d, q, v, tau);
   }
   for (int k = 0; k < nv; k++) vn[k] = v[k] + dt * vn[k];
   if (q_next) sp_rbd_integrate(t, q_next, q, vn, dt);
-  if (A) {
-    // bottom: dv+/dq = dt Gq, dv+/dv = 1 + dt Gv
-    for (int r = 0; r < nv; r++)
-      for (int c = 0; c < nv; c++) {
-        A[(nv + r) * n2 + c] = dt * Gq[r * nv + c];
-        A[(nv + r) * n2 + nv + c] = dt * Gv[r * nv + c] + (r == c);
-      }
-    // top: dq+/dq = Dq + Dv dt dv+/dq, dq+/dv = Dv dt dv+/dv
-    apply_blocks(t, vn, dt, 1, A, n2, A + nv * n2, n2, n2);
-    for (int r = 0; r < nv; r++)
-      for (int c = 0; c < n2; c++) A[r * n2 + c] *= dt;
-    double* I = Gq;  // reuse as identity
-    memset(I, 0, nn * sizeof *I);
-    for (int k = 0; k < nv; k++) I[k * nv + k] = 1.0;
-    double* Dq = Gv;
-    apply_blocks(t, vn, dt, 0, Dq, nv, I, nv, nv);
-    for (int r = 0; r < nv; r++)
-      for (int c = 0; c < nv; c++) A[r * n2 + c] += Dq[r * nv + c];
-  }
-  if (Bu) {
-    // dv+/du = dt M^-1 B, dq+/du = Dv dt dv+/du
+  if (A)
+    for (int k = 0; k < nv; k++) A[(size_t)(nv + k) * n2 + nv + k] += 1.0;
+  // dv+/du = dt M^-1 B
+  if (Bu)
     for (int r = 0; r < nv; r++)
       for (int a = 0; a < nu; a++)
         Bu[(nv + r) * nu + a] = dt * Mi[r * nv + t->act_dof[a]] * t->act_gear[a];
-    apply_blocks(t, vn, dt, 1, Bu, nu, Bu + nv * nu, nu, nu);
-    for (int r = 0; r < nv * nu; r++) Bu[r] *= dt;
-  }
-  if (P && np) {
-    // dv+/dp = dt dqdd/dp, dq+/dp = Dv dt dv+/dp
-    for (int r = 0; r < nv; r++)
-      for (int c = 0; c < np; c++) P[(nv + r) * np + c] = dt * d->dp[r * np + c];
-    apply_blocks(t, vn, dt, 1, P, np, P + nv * np, np, np);
-    for (int r = 0; r < nv * np; r++) P[r] *= dt;
-  }
+  // top rows joint by joint: dq+/dq = Dq + Dv dt dv+/dq, dq+/(v, u, p) = Dv dt dv+/(v, u, p)
+  if (A || Bu || np)
+    for (int i = 0; i < t->nlinks; i++) {
+      const sp_rbd_link* l = &t->links[i];
+      if (!l->nv) continue;
+      double Dq[9] = {0}, Dv[9] = {0};
+      if (l->nv == 3) {
+        double w[3];
+        for (int k = 0; k < 3; k++) w[k] = dt * vn[l->iv + k];
+        ball_blocks(Dq, Dv, w);
+      }
+      if (A) top_rows(A, n2, n2, 1, nv, l, Dq, Dv, dt);
+      if (Bu) top_rows(Bu, nu, nu, 0, nv, l, Dq, Dv, dt);
+      if (np) top_rows(P, np, np, 0, nv, l, Dq, Dv, dt);
+    }
   if (v_next) memcpy(v_next, vn, (size_t)nv * sizeof *vn);
   return SP_OK;
 }

@@ -310,24 +310,31 @@ int sp_rbd_data_new(sp_rbd_data** out, const sp_rbd* t) {
                     6 * V,
                     36 * L,
                     V,
-                    6 * V,
-                    6 * V,
-                    6 * V,
+                    24 * V,
                     V * V,
+                    6 * (L + 1) * V,
                     4 * V + 5 * V * V,
+                    V * (size_t)(t->np ? t->np : 1),
                     V * (size_t)(t->np ? t->np : 1),
                     4 * V * V,
                     2 * V * (size_t)(t->nu ? t->nu : 1),
                     2 * V * (size_t)(t->np ? t->np : 1)};
   size_t total = 0;
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) total += sizes[i];
-  sp_rbd_data* d = sp_calloc(1, sizeof *d + total * sizeof(double));
+  sp_rbd_data* d = sp_calloc(1, sizeof *d + total * sizeof(double) + L * sizeof(int));
   if (!d) return SP_ENOMEM;
   double* w = (double*)(d + 1);
-  double** slots[] = {&d->R,    &d->p, &d->S,   &d->I,  &d->Ic,   &d->Bc, &d->v,   &d->a,
-                      &d->f,    &d->c, &d->pA,  &d->U,  &d->Dinv, &d->uu, &d->psi, &d->phi,
-                      &d->phid, &d->M, &d->tmp, &d->dp, &d->sA,   &d->sB, &d->sP};
+  double** slots[] = {&d->R, &d->p,   &d->S,  &d->I,   &d->Ic,   &d->Bc, &d->v, &d->a,
+                      &d->f, &d->c,   &d->pA, &d->U,   &d->Dinv, &d->uu, &d->W, &d->M,
+                      &d->F, &d->tmp, &d->dp, &d->dtp, &d->sA,   &d->sB, &d->sP};
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) *slots[i] = w, w += sizes[i];
+  // subtree dof ranges: every dof below a link comes after its own (parents precede children)
+  d->dof_end = (int*)w;
+  for (int i = 0; i < t->nlinks; i++) d->dof_end[i] = t->links[i].iv + t->links[i].nv;
+  for (int i = t->nlinks - 1; i >= 0; i--) {
+    int p = t->links[i].parent;
+    if (p >= 0 && d->dof_end[i] > d->dof_end[p]) d->dof_end[p] = d->dof_end[i];
+  }
   d->tree = t;
   d->nlinks = t->nlinks;
   d->nv = t->nv;

@@ -224,4 +224,63 @@ TEST(step_vjp_accumulates_the_transposed_jacobians_without_allocating) {
   }
 }
 
+// dqdd/dtau comes from its own sweeps over the tree (no mass matrix): it must invert CRBA's M, on
+// trees whose subtrees are not contiguous dof ranges (random parents)
+TEST(aba_derivatives_inverse_mass_matrix_inverts_crba_and_is_symmetric) {
+  for (int s = 0; s < NS; s++) {
+    sp_rbd* t = rt_tree(900 + s, 12, s % 2, s % 3 == 0);
+    sp_rbd_data* d;
+    CHECK_INT(sp_rbd_data_new(&d, t), SP_OK);
+    sp_rng r;
+    sp_rng_seed(&r, s, 9);
+    int nv = t->nv;
+    double q[64], v[64], tau[64], M[4096], Mi[4096];
+    rt_state(t, &r, q, v, tau);
+    CHECK_INT(sp_rbd_aba_derivatives(NULL, NULL, NULL, Mi, NULL, d, q, v, tau), SP_OK);
+    sp_rbd_crba(M, d, q);
+    double err = 0, scale = 0;
+    for (int i = 0; i < nv; i++)
+      for (int j = 0; j < nv; j++) {
+        double p = 0;
+        for (int k = 0; k < nv; k++) p += M[i * nv + k] * Mi[k * nv + j];
+        err = fmax(err, fabs(p - (i == j)));
+        scale = fmax(scale, fabs(Mi[i * nv + j]));
+        CHECK(Mi[i * nv + j] == Mi[j * nv + i]);
+      }
+    CHECK(scale > 0);
+    CHECK(err < 1e-10);
+    sp_rbd_data_free(d);
+    sp_rbd_free(t);
+  }
+}
+
+// a leaf joint with nothing to move (no mass, inertia or armature) makes M singular
+TEST(aba_derivatives_and_the_step_refuse_a_singular_mass_matrix) {
+  for (int armature = 0; armature < 2; armature++) {
+    sp_rbd* t;
+    CHECK_INT(sp_rbd_new(&t), SP_OK);
+    sp_rbd_link l;
+    int base;
+    sp_rbd_link_init(&l, "base", -1, SP_RBD_REVOLUTE);
+    l.axis[0] = 1, l.axis[2] = 0;
+    l.mass = 1, l.com[1] = 0.3, l.inertia[0] = l.inertia[1] = l.inertia[2] = 0.01;
+    l.actuated = 1;
+    CHECK_INT(sp_rbd_add(t, &l, &base, NULL, 0), SP_OK);
+    sp_rbd_link_init(&l, "empty", base, SP_RBD_REVOLUTE);
+    l.pos[1] = 0.5;
+    l.armature = armature ? 0.01 : 0.0;
+    CHECK_INT(sp_rbd_add(t, &l, NULL, NULL, 0), SP_OK);
+    CHECK_INT(sp_rbd_finalize(t, NULL, 0), SP_OK);
+    sp_rbd_data* d;
+    CHECK_INT(sp_rbd_data_new(&d, t), SP_OK);
+    double q[2] = {0.3, -0.2}, v[2] = {0.1, 0.4}, tau[2] = {0.5, 0}, qn[2], vn[2], A[16], B[4];
+    double Mi[4], G[4];
+    int want = armature ? SP_OK : SP_ESINGULAR;
+    CHECK_INT(sp_rbd_aba_derivatives(NULL, G, NULL, Mi, NULL, d, q, v, tau), want);
+    CHECK_INT(sp_rbd_step(qn, vn, A, B, NULL, d, q, v, tau, 0.01), want);
+    sp_rbd_data_free(d);
+    sp_rbd_free(t);
+  }
+}
+
 TEST_MAIN()
