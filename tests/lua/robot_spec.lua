@@ -804,7 +804,7 @@ describe("spinal check applies the plant's own limits", function()
     local plant, err = r:open "model"
     assert.is_nil(plant)
     assert.equal("the model plant's configuration: field 'delay': expected an integer in "
-      .. "[0, 100000], got 1000000000.0", err)
+      .. "[0, 100000], got 1000000000", err)
     r:close()
   end)
 
