@@ -139,28 +139,51 @@ function Car:path(traj)
   return xs, ys
 end
 
--- an optimiser over the policy's flat parameters: "adam" (default) or "sgd"
+-- an optimiser over the policy's flat parameters: "adam" (default) or "sgd"; "gn" (the
+-- Gauss-Newton trust-region step, spinal.gn) needs the trajectory and is made by M.stepper
 function M.optimiser(kind, lr)
   if kind == "sgd" then return nn.sgd { lr = lr } end
   if kind == "adam" then return nn.adam { lr = lr } end
-  error(("unknown optimiser '%s' (expected adam or sgd)"):format(tostring(kind)), 0)
+  error(("unknown optimiser '%s' (expected adam, sgd or gn)"):format(tostring(kind)), 0)
+end
+
+-- one learning step per recorded trajectory, whatever the optimiser: step(traj) -> J, |g|.
+-- kind "gn": Gauss-Newton with a trust region on the action change (radius = the initial RMS
+-- action change); "adam", "sgd": the feedback gradient and a first-order step of rate lr.
+-- pol, model and objective are those of the feedback estimator (objective: G.feedback's opts).
+function M.stepper(kind, pol, model, objective, o)
+  o = o or {}
+  if kind == "gn" then
+    local opt = require("spinal.gn").new(pol, model, { radius = o.radius, subspace = o.subspace })
+    return function(traj)
+      local info = opt:step(traj, objective)
+      return info.J, info.grad_norm, info
+    end
+  end
+  local opt, theta = M.optimiser(kind, o.lr), pol:params()
+  return function(traj)
+    local g, J = G.feedback(pol, model, traj, objective)
+    opt:step(theta, g)
+    return J, g:norm()
+  end
 end
 
 -- method 1: iters x (rollout on the plant, feedback gradient, optimiser step), then one
--- evaluation rollout. opts: iters, lr, optim, on_iter(it, row) after each rollout (it = 0 is
+-- evaluation rollout. opts: iters, lr, optim ("adam", "sgd" or "gn"), radius and subspace (gn),
+-- on_iter(it, row) after each rollout (it = 0 is
 -- the nominal controller). Returns { costs, errors (iters + 1 each: the last is the evaluation),
 -- first = nominal trajectory, last = learned trajectory, data_seconds (learning only) }
 function M.learn(car, opts)
-  local opt = M.optimiser(opts.optim or "adam", opts.lr or 3e-3)
-  local theta = car.policy:params()
+  local objective = car:objective_opts()
+  objective.segment = car.cfg.segment
+  local step = M.stepper(opts.optim or "adam", car.policy, car.model, objective,
+                         { lr = opts.lr or 3e-3, radius = opts.radius, subspace = opts.subspace })
   local out = { costs = {}, errors = {}, grad_norms = {}, data_seconds = 0 }
   for it = 0, opts.iters do
     local traj = car:rollout()
     local row = { iter = it, data_seconds = out.data_seconds }
     if it < opts.iters then
-      local g, J = car:gradient(traj)
-      row.cost, row.grad_norm = J, g:norm()
-      opt:step(theta, g)
+      row.cost, row.grad_norm = step(traj)
       out.data_seconds = out.data_seconds + traj.data_seconds
     else
       row.cost = car:objective(traj)
@@ -185,7 +208,7 @@ function M.experiment(name, cfg)
   local car = F.setup(cfg)
   local progress = sp.progress { total = cfg.iters + 1, label = name }
   local result = F.learn(car, {
-    iters = cfg.iters, lr = cfg.lr, optim = cfg.optim,
+    iters = cfg.iters, lr = cfg.lr, optim = cfg.optim, radius = cfg.trust,
     on_iter = function(it, row)
       run:log(row)
       progress:update(it + 1, { cost = row.cost, radial_m = row.radial_error_m })
