@@ -154,7 +154,8 @@ end
 function M.stepper(kind, pol, model, objective, o)
   o = o or {}
   if kind == "gn" then
-    local opt = require("spinal.gn").new(pol, model, { radius = o.radius, subspace = o.subspace })
+    local opt = require("spinal.gn").new(pol, model, { radius = o.radius, subspace = o.subspace,
+                                                       radius_max = o.radius_max })
     return function(traj)
       local info = opt:step(traj, objective)
       return info.J, info.grad_norm, info
