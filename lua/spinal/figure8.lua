@@ -139,46 +139,26 @@ function Car:path(traj)
   return xs, ys
 end
 
--- an optimiser over the policy's flat parameters: "adam" (default) or "sgd"; "gn" (the
--- Gauss-Newton trust-region step, spinal.gn) needs the trajectory and is made by M.stepper
+-- an optimiser over the policy's flat parameters: "adam" (default) or "sgd" (the Gauss-Newton
+-- step needs the trajectory: spinal.optimiser makes any of the three as a step function)
 function M.optimiser(kind, lr)
   if kind == "sgd" then return nn.sgd { lr = lr } end
   if kind == "adam" then return nn.adam { lr = lr } end
   error(("unknown optimiser '%s' (expected adam, sgd or gn)"):format(tostring(kind)), 0)
 end
 
--- one learning step per recorded trajectory, whatever the optimiser: step(traj) -> J, |g|.
--- kind "gn": Gauss-Newton with a trust region on the action change (radius = the initial RMS
--- action change); "adam", "sgd": the feedback gradient and a first-order step of rate lr.
--- pol, model and objective are those of the feedback estimator (objective: G.feedback's opts).
-function M.stepper(kind, pol, model, objective, o)
-  o = o or {}
-  if kind == "gn" then
-    local opt = require("spinal.gn").new(pol, model, { radius = o.radius, subspace = o.subspace,
-                                                       radius_max = o.radius_max })
-    return function(traj)
-      local info = opt:step(traj, objective)
-      return info.J, info.grad_norm, info
-    end
-  end
-  local opt, theta = M.optimiser(kind, o.lr), pol:params()
-  return function(traj)
-    local g, J = G.feedback(pol, model, traj, objective)
-    opt:step(theta, g)
-    return J, g:norm()
-  end
-end
-
 -- method 1: iters x (rollout on the plant, feedback gradient, optimiser step), then one
--- evaluation rollout. opts: iters, lr, optim ("adam", "sgd" or "gn"), radius and subspace (gn),
+-- evaluation rollout. opts: iters, lr, optim ("adam", "sgd" or "gn"), radius, radius_max and
+-- subspace (gn),
 -- on_iter(it, row) after each rollout (it = 0 is
 -- the nominal controller). Returns { costs, errors (iters + 1 each: the last is the evaluation),
 -- first = nominal trajectory, last = learned trajectory, data_seconds (learning only) }
 function M.learn(car, opts)
   local objective = car:objective_opts()
   objective.segment = car.cfg.segment
-  local step = M.stepper(opts.optim or "adam", car.policy, car.model, objective,
-                         { lr = opts.lr or 3e-3, radius = opts.radius, subspace = opts.subspace })
+  local step = require("spinal.optimiser").new(opts.optim or "adam", car.policy, car.model,
+    objective, { lr = opts.lr or 3e-3, radius = opts.radius, radius_max = opts.radius_max,
+                 subspace = opts.subspace })
   local out = { costs = {}, errors = {}, grad_norms = {}, data_seconds = 0 }
   for it = 0, opts.iters do
     local traj = car:rollout()
@@ -210,6 +190,7 @@ function M.experiment(name, cfg)
   local progress = sp.progress { total = cfg.iters + 1, label = name }
   local result = F.learn(car, {
     iters = cfg.iters, lr = cfg.lr, optim = cfg.optim, radius = cfg.trust,
+    radius_max = cfg.trust_max,
     on_iter = function(it, row)
       run:log(row)
       progress:update(it + 1, { cost = row.cost, radial_m = row.radial_error_m })
@@ -236,6 +217,8 @@ function M.experiment(name, cfg)
     period = cfg.period,
     lr = cfg.lr,
     optim = cfg.optim,
+    trust = cfg.trust,
+    trust_max = cfg.trust_max,
     costs = result.costs,
     radial_errors_m = result.errors,
   }
@@ -267,8 +250,10 @@ function M.experiment(name, cfg)
   print()
   print(("car figure-eight (R = %g m, T = %g s) on the %s plant; approximate model: every car")
     :format(cfg.radius, cfg.period, cfg.plant or "model"))
-  print(("parameter x %g; %d iterations x %g s = %.1f s of plant data; %s lr %g; seed %d")
-    :format(cfg.gamma, cfg.iters, cfg.seconds, result.data_seconds, cfg.optim, cfg.lr, cfg.seed))
+  local how = cfg.optim == "gn" and ("gn trust %g..%g"):format(cfg.trust, cfg.trust_max)
+              or ("%s lr %g"):format(cfg.optim, cfg.lr)
+  print(("parameter x %g; %d iterations x %g s = %.1f s of plant data; %s; seed %d")
+    :format(cfg.gamma, cfg.iters, cfg.seconds, result.data_seconds, how, cfg.seed))
   print(("  %-22s %18s %12s"):format("", "radial error (m)", "cost"))
   print(("  %-22s %18.3f %12.1f"):format("nominal tracker", nominal, result.costs[1]))
   print(("  %-22s %18.3f %12.1f"):format("learned policy", learned, result.costs[#result.costs]))
