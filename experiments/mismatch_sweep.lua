@@ -4,7 +4,7 @@
 -- plant rollout and record the final cost: the cost of a last rollout of the learned policy.
 --
 --   spinal experiments/mismatch_sweep.lua [gammas=1,0.75,0.5,0.25] [seeds=10] [iters=24]
---                                         [optim=gn] [trust=0.05] [trust_max=0.2] [lr=0.003]
+--                                         [optim=gn] [trust=0.1] [trust_max=0.2] [lr=0.003]
 --                                         [radius=1.5] [period=5.5] [out=DIR]
 -- optim: gn (Gauss-Newton with a trust region on the RMS action change, starting at trust and
 -- at most trust_max; docs/api/policy_grad.md), adam or sgd (step size lr).
@@ -19,7 +19,7 @@ local cfg = sp.settings {
   iters = 24,
   lr = 3e-3,            -- adam, sgd
   optim = "gn",
-  trust = 0.05,         -- gn: initial trust radius (RMS action change on the recorded states)
+  trust = 0.1,          -- gn: initial trust radius (RMS action change on the recorded states)
   trust_max = 0.2,      -- gn: largest trust radius
   radius = 1.5,
   period = 5.5,

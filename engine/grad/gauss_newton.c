@@ -78,16 +78,18 @@ int sp_gn_new(sp_gn** out, const sp_policy* p, const sp_gn_config* cfg) {
   if (!out) return SP_EINVAL;
   *out = NULL;
   if (!p || p->nparams < 1) return SP_EINVAL;
-  sp_gn_config c = {30, 0.05, 1e-4, 1, 0};
+  sp_gn_config c = {30, 0.05, 1e-4, 1, 0, 0.65};
   if (cfg) {
     if (cfg->subspace < 0 || cfg->subspace > 1000 || !(cfg->radius >= 0) ||
-        !(cfg->radius_min >= 0) || !(cfg->radius_max >= 0) || !isfinite(cfg->eta))
+        !(cfg->radius_min >= 0) || !(cfg->radius_max >= 0) || !isfinite(cfg->eta) ||
+        !(cfg->max_decrease >= 0) || cfg->max_decrease > 1)
       return SP_EINVAL;
     if (cfg->subspace) c.subspace = cfg->subspace;
     if (cfg->radius > 0) c.radius = cfg->radius;
     if (cfg->radius_min > 0) c.radius_min = cfg->radius_min;
     if (cfg->radius_max > 0) c.radius_max = cfg->radius_max;
     c.eta = cfg->eta;
+    if (cfg->max_decrease > 0) c.max_decrease = cfg->max_decrease;
     if (c.radius_min > c.radius_max) return SP_EINVAL;
   }
   if ((size_t)c.subspace > p->nparams) c.subspace = (int)p->nparams;
@@ -475,6 +477,26 @@ void sp_gn_solve(sp_gn* gn, double* d, sp_gn_info* info, double radius) {
   }
 }
 
+// the trust-region step, shrunk further when it predicts removing more than the fraction
+// cfg.max_decrease of the current cost J: the model cannot see how low the plant's cost can go,
+// and a step predicting J -> 0 from an imperfect model overshoots (pred is monotone in the
+// radius, so bisection on the radius finds the cap)
+static void capped_solve(sp_gn* gn, double* d, sp_gn_info* info, double J) {
+  sp_gn_solve(gn, d, info, gn->radius);
+  double cap = gn->cfg.max_decrease * J;
+  if (!(info->pred > cap) || !(cap > 0)) return;
+  double lo = 0, hi = info->dact;
+  for (int it = 0; it < 40; it++) {
+    double mid = 0.5 * (lo + hi);
+    sp_gn_solve(gn, d, info, mid);
+    if (info->pred > cap)
+      hi = mid;
+    else
+      lo = mid;
+  }
+  sp_gn_solve(gn, d, info, lo);
+}
+
 int sp_gn_step(sp_gn* gn, sp_gn_info* info, sp_policy* p, sp_model* m, const sp_objective* obj,
                const sp_trajview* tr, int segment) {
   if (!gn || !p || p->nparams != gn->np) return SP_EINVAL;
@@ -503,7 +525,7 @@ int sp_gn_step(sp_gn* gn, sp_gn_info* info, sp_policy* p, sp_model* m, const sp_
       info->accepted = 0;
       memcpy(theta, gn->theta0, sizeof(double) * np);
       double* d = gn->GV;  // scratch: GV is not needed again for this subspace
-      sp_gn_solve(gn, d, info, gn->radius);
+      capped_solve(gn, d, info, gn->J0);
       for (size_t i = 0; i < np; i++) theta[i] += d[i];
       gn->pred = info->pred, gn->dact = info->dact;
       info->grad_norm = sqrt(dot(gn->g, gn->g, np));
@@ -515,7 +537,7 @@ int sp_gn_step(sp_gn* gn, sp_gn_info* info, sp_policy* p, sp_model* m, const sp_
   if (rc) return rc;
   sp_gn_subspace(gn);
   double* d = gn->GV + (size_t)(gn->mcap - 1) * np;  // scratch once the subspace is projected
-  sp_gn_solve(gn, d, info, gn->radius);
+  capped_solve(gn, d, info, J);
   memcpy(gn->theta0, theta, sizeof(double) * np);
   for (size_t i = 0; i < np; i++) theta[i] += d[i];
   gn->J0 = J, gn->pred = info->pred, gn->dact = info->dact, gn->pending = 1;

@@ -54,6 +54,7 @@ typedef struct sp_gn_config {
   double radius_min;  // 0: 1e-4
   double radius_max;  // 0: 1
   double eta;         // rejection threshold on rho (a step with rho < eta is undone); 0 allowed
+  double max_decrease;  // a step predicts removing at most this fraction of J (0, 1]; 0: 0.65
 } sp_gn_config;
 
 typedef struct sp_gn_info {

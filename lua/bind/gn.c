@@ -37,8 +37,8 @@ static lgn* check_gn(lua_State* L, int arg) {
   return u;
 }
 
-static const char* const new_keys[] = {"subspace", "radius", "radius_min", "radius_max", "eta",
-                                       NULL};
+static const char* const new_keys[] = {"subspace",   "radius", "radius_min",  "radius_max",
+                                       "eta",        "max_decrease", NULL};
 
 static int l_new(lua_State* L) {
   sp_policy* p = spL_checkpolicy(L, 1);
@@ -74,6 +74,10 @@ static int l_new(lua_State* L) {
     cfg.eta = spO_number(L, 3, "new", "eta", 0);
     if (!isfinite(cfg.eta) || cfg.eta >= 0.25)
       return luaL_error(L, "bad argument #3 to 'new' (expected eta < 0.25, got %f)", cfg.eta);
+    cfg.max_decrease = spO_number(L, 3, "new", "max_decrease", 0.65);
+    if (!(cfg.max_decrease > 0) || cfg.max_decrease > 1)
+      return luaL_error(L, "bad argument #3 to 'new' (expected max_decrease in (0, 1], got %f)",
+                        cfg.max_decrease);
   }
   // the userdata exists empty (safe to collect) before the engine object does
   lgn* u = lua_newuserdatauv(L, sizeof *u, 2);

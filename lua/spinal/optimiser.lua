@@ -18,7 +18,8 @@ function M.new(kind, pol, model, objective, o)
   o = o or {}
   if kind == "gn" then
     local opt = require("spinal.gn").new(pol, model, { radius = o.radius, subspace = o.subspace,
-                                                       radius_max = o.radius_max })
+                                                       radius_max = o.radius_max,
+                                                       max_decrease = o.max_decrease })
     return function(traj)
       local info = opt:step(traj, objective)
       return info.J, info.grad_norm, info
