@@ -3,8 +3,9 @@
 // Hessian of J, so G v equals central differences of the gradient and one undamped step reaches
 // the optimum; on the car under model mismatch G v equals an explicit J^T H J built from dense
 // sensitivities and an independent eigen-decomposition; G is symmetric and positive
-// semi-definite; the gradient is the feedback estimator's; the step respects its radius; a
-// rejected step returns to its start; the products and the solve do not allocate.
+// semi-definite; the gradient is the feedback estimator's; the step respects its radius and its
+// cap on the predicted decrease; a rejected step returns to its start; the products and the solve
+// do not allocate.
 #include "engine/grad/gauss_newton.h"
 
 #include "engine/core/error.h"
@@ -390,6 +391,29 @@ TEST(a_step_whose_rollout_did_not_pay_is_undone_and_replaced_by_a_smaller_one) {
   car_case_free(&k);
 }
 
+TEST(a_step_never_predicts_removing_more_than_its_fraction_of_the_cost) {
+  car_case k;
+  CHECK_INT(car_case_new(&k, 300, 2), 0);
+  for (int i = 0; i < 2; i++) {
+    double frac = i ? 0.05 : 0.5;
+    sp_gn_config cfg = {.radius = 1, .max_decrease = frac};
+    sp_gn* gn;
+    CHECK_INT(sp_gn_new(&gn, k.f.pol, &cfg), 0);
+    double* th0 = sp_calloc(k.f.pol->nparams, sizeof(double));
+    memcpy(th0, sp_policy_params(k.f.pol), sizeof(double) * k.f.pol->nparams);
+    sp_gn_info a;
+    CHECK_INT(sp_gn_step(gn, &a, k.f.pol, k.model, &k.obj, &k.tr, 0), 0);
+    printf("  max_decrease %.2f: J %.3f, predicted decrease %.4f, action change %.4f\n", frac, a.J,
+           a.pred, a.dact);
+    CHECK(a.pred <= frac * a.J * (1 + 1e-9));
+    if (i) CHECK(a.pred >= 0.99 * frac * a.J);  // at the cap, not below it
+    memcpy(sp_policy_params(k.f.pol), th0, sizeof(double) * k.f.pol->nparams);
+    sp_free(th0);
+    sp_gn_free(gn);
+  }
+  car_case_free(&k);
+}
+
 TEST(bad_arguments_are_errors) {
   car_case k;
   CHECK_INT(car_case_new(&k, 20, 1), 0);
@@ -399,6 +423,8 @@ TEST(bad_arguments_are_errors) {
   sp_gn_config bad = {.radius_min = 2, .radius_max = 1};
   CHECK_INT(sp_gn_new(&gn, k.f.pol, &bad), SP_EINVAL);
   bad = (sp_gn_config){.subspace = -1};
+  CHECK_INT(sp_gn_new(&gn, k.f.pol, &bad), SP_EINVAL);
+  bad = (sp_gn_config){.max_decrease = 1.5};
   CHECK_INT(sp_gn_new(&gn, k.f.pol, &bad), SP_EINVAL);
   CHECK_INT(sp_gn_new(&gn, k.f.pol, NULL), 0);
   CHECK_INT(sp_gn_build(gn, k.f.pol, NULL, &k.obj, &k.tr, 0), SP_EINVAL);
