@@ -162,9 +162,8 @@ static int cost_grad(const sp_objective* obj, double* c, double* gz, double* ref
 
 // H (nz x nz) = PSD part of the cost's Hessian at step k, by central differences of its gradient.
 // work: 4 nz + nz * nz * 3 doubles
-static int cost_hessian(const sp_objective* obj, double* H, double* work, double* ref,
-                        double* tmp, const double* x, const double* u, double t, int k, int T,
-                        int nx, int nu) {
+static int cost_hessian(const sp_objective* obj, double* H, double* work, double* ref, double* tmp,
+                        const double* x, const double* u, double t, int k, int T, int nx, int nu) {
   int nz = nx + nu, n = k < T ? nz : nx;
   double *z = work, *gp = z + nz, *gm = gp + nz, *w = gm + nz, *S = w + nz, *V = S + nz * nz;
   memcpy(z, x, sizeof(double) * nx);
@@ -264,8 +263,8 @@ static void forward(sp_gn* gn, double* w, const double* v) {
       if (w) w[(size_t)k * nu + i] = wi;
       z[nx + i] = wi + dot(Px + (size_t)i * nx, dx, nx);
     }
-    for (int i = 0; i < nx; i++) dxn[i] = dot(A + (size_t)i * nx, dx, nx) +
-                                          dot(B + (size_t)i * nu, z + nx, nu);
+    for (int i = 0; i < nx; i++)
+      dxn[i] = dot(A + (size_t)i * nx, dx, nx) + dot(B + (size_t)i * nu, z + nx, nu);
     memcpy(dx, dxn, sizeof(double) * nx);
   }
   double* zT = gn->dz + (size_t)T * nz;
@@ -299,8 +298,8 @@ int sp_gn_build(sp_gn* gn, sp_policy* p, sp_model* m, const sp_objective* obj,
   int nx = gn->nx, nu = gn->nu, nz = gn->nz, T = tr->T;
   size_t np = gn->np;
   gn->T = T, gn->k0 = obj->k0, gn->segment = segment, gn->m = 0;
-  double* buf = sp_malloc(sizeof(double) * (SP_TASK_NREF + 2 * (size_t)nz + nu + 4 * nz +
-                                            3 * (size_t)nz * nz));
+  double* buf = sp_malloc(sizeof(double) *
+                          (SP_TASK_NREF + 2 * (size_t)nz + nu + 4 * nz + 3 * (size_t)nz * nz));
   if (!buf) return SP_ENOMEM;
   double *ref = buf, *tmp = ref + SP_TASK_NREF, *e = tmp + nz, *hw = e + nu;
   double J = 0, c;
@@ -312,8 +311,8 @@ int sp_gn_build(sp_gn* gn, sp_policy* p, sp_model* m, const sp_objective* obj,
     memset(cg, 0, sizeof(double) * nz);
     rc = sp__objective_step(obj, &c, cg, k < T ? cg + nx : NULL, ref, tmp, x, u, t, k, T, nx, nu);
     J += c;
-    if (!rc) rc = cost_hessian(obj, gn->H + (size_t)k * nz * nz, hw, ref, tmp, x, u, t, k, T, nx,
-                               nu);
+    if (!rc)
+      rc = cost_hessian(obj, gn->H + (size_t)k * nz * nz, hw, ref, tmp, x, u, t, k, T, nx, nu);
     if (rc || k == T) continue;
     // the model's step Jacobians and the policy's, row by row (one backward pass per action)
     sp_model_step_jac(m, NULL, gn->A + (size_t)k * nx * nx, gn->B + (size_t)k * nx * nu, NULL, x,
@@ -367,8 +366,8 @@ int sp_gn_subspace(sp_gn* gn) {
     gn->gm[i] = dot(vi, gn->g, np);
     for (int j = 0; j <= i; j++) {
       const double* vj = gn->V + (size_t)j * np;
-      double gij = 0.5 * (dot(vi, gn->GV + (size_t)j * np, np) +
-                          dot(vj, gn->GV + (size_t)i * np, np));
+      double gij =
+          0.5 * (dot(vi, gn->GV + (size_t)j * np, np) + dot(vj, gn->GV + (size_t)i * np, np));
       double dij = dot(gn->W + (size_t)i * tn, gn->W + (size_t)j * tn, tn) / gn->T;
       gn->Gm[i * m + j] = gn->Gm[j * m + i] = gij;
       gn->Dm[i * m + j] = gn->Dm[j * m + i] = dij;

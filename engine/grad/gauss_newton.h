@@ -19,7 +19,7 @@
 // Trust region on actions. The step d changes the actions on the recorded states by
 // w[k] = Pt[k] d to first order; D = (1/T) sum_k Pt[k]^T Pt[k] measures it:
 // |d|_D = sqrt(d^T D d) is the root-mean-square action change. The step solves
-//   min_d  q(d) = g^T d + 1/2 d^T G d   subject to  |d|_D <= radius,
+//   min_d  q(d) = g^T d + 1/2 d^T G d   subject to  |d|_(D + eps I) <= radius,
 // i.e. (G + lambda (D + eps I)) d = -g with the smallest lambda >= 0 that keeps the action
 // change within the radius (Levenberg-Marquardt damping in the action metric plus eps I, eps =
 // 0.1 x the mean eigenvalue of D in the subspace: it keeps the step off parameter directions whose
@@ -37,7 +37,9 @@
 // radius to 1/4 of the step taken, rho > 3/4 with the step on the boundary doubles it, and a
 // step whose rollout cost more than it saved by eta (rho < eta) is rejected: theta returns to
 // the previous point and a smaller step is solved from the previous (stored) subspace, so the
-// rejected rollout is the only data that step used.
+// rejected rollout is the only data that step used. A step is also shrunk until it predicts
+// removing at most max_decrease (0.65) of the current cost: an approximate model cannot see how
+// low the plant's cost can go, and steps predicting J -> 0 overshot on the car under mismatch.
 //
 // Memory: sp_gn_build allocates (the caches grow with T: Pt is T x nu x nparams doubles);
 // sp_gn_gvp, sp_gn_dvp and sp_gn_solve never allocate. One sp_gn per policy and thread.
@@ -49,30 +51,30 @@
 #include "engine/grad/grad.h"
 
 typedef struct sp_gn_config {
-  int subspace;       // Krylov dimension m (>= 1); 0: 30
-  double radius;      // initial trust radius (RMS action change); 0: 0.05
-  double radius_min;  // 0: 1e-4
-  double radius_max;  // 0: 1
-  double eta;         // rejection threshold on rho (a step with rho < eta is undone); 0 allowed
+  int subspace;         // Krylov dimension m (>= 1); 0: 30
+  double radius;        // initial trust radius (RMS action change); 0: 0.05
+  double radius_min;    // 0: 1e-4
+  double radius_max;    // 0: 1
+  double eta;           // rejection threshold on rho (a step with rho < eta is undone); 0 allowed
   double max_decrease;  // a step predicts removing at most this fraction of J (0, 1]; 0: 0.65
 } sp_gn_config;
 
 typedef struct sp_gn_info {
-  double J;           // objective of the trajectory just given
-  double grad_norm;   // |g| at the point the step was taken from
-  double rho;         // actual / predicted decrease of the previous step (NAN on the first call)
-  double pred;        // predicted decrease q(0) - q(d) of the step just taken (>= 0)
-  double dact;        // its RMS action change |d|_D
-  double lambda;      // its damping
-  double radius;      // the radius it was taken with
-  int accepted;       // 0: the previous step was rejected and theta returned to its start
-  int subspace;       // dimension of the subspace actually built (Lanczos may stop early)
+  double J;          // objective of the trajectory just given
+  double grad_norm;  // |g| at the point the step was taken from
+  double rho;        // actual / predicted decrease of the previous step (NAN on the first call)
+  double pred;       // predicted decrease q(0) - q(d) of the step just taken (>= 0)
+  double dact;       // its RMS action change |d|_D
+  double lambda;     // its damping
+  double radius;     // the radius it was taken with
+  int accepted;      // 0: the previous step was rejected and theta returned to its start
+  int subspace;      // dimension of the subspace actually built (Lanczos may stop early)
 } sp_gn_info;
 
 typedef struct sp_gn {
   int nx, nu, nz;  // nz = nx + nu
   size_t np;
-  int T, Tcap;     // steps of the trajectory the caches hold, and their capacity
+  int T, Tcap;  // steps of the trajectory the caches hold, and their capacity
   int k0, segment;
   sp_gn_config cfg;
   // caches along the recorded trajectory (sp_gn_build)

@@ -13,14 +13,13 @@
 //   local Gv, w = opt:gvp(v)              -- Gauss-Newton product and action changes Pt v
 //   local Dv = opt:dvp(v)                 -- action metric product
 //   local d, info = opt:solve(radius)     -- trust-region step (math.huge: undamped)
-#include "engine/grad/gauss_newton.h"
-
 #include <math.h>
 #include <string.h>
 
 #include "bind.h"
 #include "bind_opts.h"
 #include "engine/core/error.h"
+#include "engine/grad/gauss_newton.h"
 #include "grad_args.h"
 
 #define GN_MT "spinal.gn"
@@ -37,8 +36,8 @@ static lgn* check_gn(lua_State* L, int arg) {
   return u;
 }
 
-static const char* const new_keys[] = {"subspace",   "radius", "radius_min",  "radius_max",
-                                       "eta",        "max_decrease", NULL};
+static const char* const new_keys[] = {"subspace", "radius",       "radius_min", "radius_max",
+                                       "eta",      "max_decrease", NULL};
 
 static int l_new(lua_State* L) {
   sp_policy* p = spL_checkpolicy(L, 1);
@@ -229,7 +228,7 @@ static int l_tostring(lua_State* L) {
 }
 
 static const luaL_Reg methods[] = {
-    {"step", l_step}, {"build", l_build},   {"gvp", l_gvp},   {"dvp", l_dvp},
+    {"step", l_step},   {"build", l_build},   {"gvp", l_gvp},     {"dvp", l_dvp},
     {"solve", l_solve}, {"radius", l_radius}, {"close", l_close}, {NULL, NULL},
 };
 

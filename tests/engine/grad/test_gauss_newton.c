@@ -6,10 +6,9 @@
 // semi-definite; the gradient is the feedback estimator's; the step respects its radius and its
 // cap on the predicted decrease; a rejected step returns to its start; the products and the solve
 // do not allocate.
-#include "engine/grad/gauss_newton.h"
-
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
+#include "engine/grad/gauss_newton.h"
 #include "grad_checks.h"
 #include "test.h"
 
@@ -39,9 +38,9 @@ static int lq_closed(sp_model** m, sp_ctrl** c, sp_policy** p) {
 }
 
 // helpers return the first failing code
-#define TRY(x)          \
-  do {                  \
-    int rc_ = (x);      \
+#define TRY(x)           \
+  do {                   \
+    int rc_ = (x);       \
     if (rc_) return rc_; \
   } while (0)
 
@@ -181,7 +180,7 @@ static void car_case_free(car_case* k) {
 // H (n x n) = PSD part of the Hessian of the cost at step k in z, by differences of the cost's
 // gradient and LAPACK's symmetric eigen-decomposition (independent of the engine's)
 static int explicit_hessian(double* H, const sp_objective* obj, const double* x, const double* u,
-                             double t, int k, int T) {
+                            double t, int k, int T) {
   int n = k < T ? 6 : 4;
   double z[6], gp[6], gm[6], S[36], w[6], V[36], ref[SP_TASK_NREF], tmp[8], c;
   memcpy(z, x, sizeof(double) * 4);
