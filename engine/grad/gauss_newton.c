@@ -20,7 +20,8 @@
 // moves the actions far more than |d|_D predicts (measured on the car: 15x at eps = 1e-6)
 #define SP_GN_EPS 0.1
 
-int sp__grad_check(sp_policy* p, sp_model* m, const sp_objective* obj, const sp_trajview* tr);
+int sp__grad_check(const sp_policy* p, const sp_model* m, const sp_objective* obj,
+                   const sp_trajview* tr);
 
 // cyclic Jacobi eigen-decomposition of a symmetric a (n x n, destroyed): w (n) eigenvalues,
 // V (n x n) eigenvectors as columns
@@ -287,7 +288,7 @@ void sp_gn_dvp(const sp_gn* gn, double* out, const double* v) {
     }
 }
 
-int sp_gn_build(sp_gn* gn, sp_policy* p, sp_model* m, const sp_objective* obj,
+int sp_gn_build(sp_gn* gn, const sp_policy* p, const sp_model* m, const sp_objective* obj,
                 const sp_trajview* tr, int segment) {
   if (!gn || !m) return SP_EINVAL;
   int rc = sp__grad_check(p, m, obj, tr);
@@ -300,7 +301,13 @@ int sp_gn_build(sp_gn* gn, sp_policy* p, sp_model* m, const sp_objective* obj,
   gn->T = T, gn->k0 = obj->k0, gn->segment = segment, gn->m = 0;
   double* buf = sp_malloc(sizeof(double) *
                           (SP_TASK_NREF + 2 * (size_t)nz + nu + 4 * nz + 3 * (size_t)nz * nz));
-  if (!buf) return SP_ENOMEM;
+  sp_policy_data* pd = NULL;
+  sp_model_data* md = NULL;
+  if (!buf || sp_policy_data_new(&pd, p) || sp_model_data_new(&md, m)) {
+    sp_policy_data_free(pd);
+    sp_free(buf);
+    return SP_ENOMEM;
+  }
   double *ref = buf, *tmp = ref + SP_TASK_NREF, *e = tmp + nz, *hw = e + nu;
   double J = 0, c;
   for (int k = 0; k <= T && !rc; k++) {
@@ -315,7 +322,7 @@ int sp_gn_build(sp_gn* gn, sp_policy* p, sp_model* m, const sp_objective* obj,
       rc = cost_hessian(obj, gn->H + (size_t)k * nz * nz, hw, ref, tmp, x, u, t, k, T, nx, nu);
     if (rc || k == T) continue;
     // the model's step Jacobians and the policy's, row by row (one backward pass per action)
-    sp_model_step_jac(m, NULL, gn->A + (size_t)k * nx * nx, gn->B + (size_t)k * nx * nu, NULL, x,
+    sp_model_step_jac(m, md, NULL, gn->A + (size_t)k * nx * nx, gn->B + (size_t)k * nx * nu, NULL, x,
                       u);
     double* Px = gn->Px + (size_t)k * nu * nx;
     double* Pt = gn->Pt + (size_t)k * nu * np;
@@ -324,9 +331,11 @@ int sp_gn_build(sp_gn* gn, sp_policy* p, sp_model* m, const sp_objective* obj,
     for (int i = 0; i < nu && !rc; i++) {
       memset(e, 0, sizeof(double) * nu);
       e[i] = 1;
-      rc = sp_policy_vjp(p, Px + (size_t)i * nx, Pt + (size_t)i * np, x, t, e);
+      rc = sp_policy_vjp(p, pd, Px + (size_t)i * nx, Pt + (size_t)i * np, x, t, e);
     }
   }
+  sp_model_data_free(md);
+  sp_policy_data_free(pd);
   sp_free(buf);
   if (rc) return rc;
   gn->J = J;
@@ -496,8 +505,8 @@ static void capped_solve(sp_gn* gn, double* d, sp_gn_info* info, double J) {
   sp_gn_solve(gn, d, info, lo);
 }
 
-int sp_gn_step(sp_gn* gn, sp_gn_info* info, sp_policy* p, sp_model* m, const sp_objective* obj,
-               const sp_trajview* tr, int segment) {
+int sp_gn_step(sp_gn* gn, sp_gn_info* info, sp_policy* p, const sp_model* m,
+               const sp_objective* obj, const sp_trajview* tr, int segment) {
   if (!gn || !p || p->nparams != gn->np) return SP_EINVAL;
   sp_gn_info tmp_info;
   if (!info) info = &tmp_info;

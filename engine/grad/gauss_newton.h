@@ -41,14 +41,19 @@
 // removing at most max_decrease (0.65) of the current cost: an approximate model cannot see how
 // low the plant's cost can go, and steps predicting J -> 0 overshot on the car under mismatch.
 //
-// Memory: sp_gn_build allocates (the caches grow with T: Pt is T x nu x nparams doubles);
-// sp_gn_gvp, sp_gn_dvp and sp_gn_solve never allocate. One sp_gn per policy and thread.
+// Memory: sp_gn_build allocates (the caches grow with T: Pt is T x nu x nparams doubles, and it
+// makes and frees its own policy and model workspaces); sp_gn_gvp, sp_gn_dvp and sp_gn_solve
+// never allocate. The policy and the model are only read (sp_gn_step writes theta); one sp_gn
+// per thread.
 #ifndef SP_GRAD_GAUSS_NEWTON_H
 #define SP_GRAD_GAUSS_NEWTON_H
 
 #include <stddef.h>
 
+#include "engine/core/export.h"
 #include "engine/grad/grad.h"
+
+SP_API_BEGIN
 
 typedef struct sp_gn_config {
   int subspace;         // Krylov dimension m (>= 1); 0: 30
@@ -112,7 +117,7 @@ void sp_gn_free(sp_gn* gn);  // NULL is a no-op
 // Evaluate and cache the Jacobians, cost Hessians, the gradient gn->g and gn->J along trajectory
 // tr recorded from any plant (m the approximate model). Allocates when tr is longer than before.
 // SP_ESHAPE / SP_EINVAL as sp_grad_feedback; a cost function's error code.
-int sp_gn_build(sp_gn* gn, sp_policy* p, sp_model* m, const sp_objective* obj,
+int sp_gn_build(sp_gn* gn, const sp_policy* p, const sp_model* m, const sp_objective* obj,
                 const sp_trajview* tr, int segment);
 
 // out (np) = G v; w (T x nu, may be NULL) = the first-order action changes Pt[k] v. out may not
@@ -133,7 +138,9 @@ void sp_gn_solve(sp_gn* gn, double* d, sp_gn_info* info, double radius);
 // previous step (rho), then either take a new step from tr (accepted) or undo the previous one
 // and take a smaller one from its subspace (rejected). theta (sp_policy_params) is updated in
 // place. info may be NULL.
-int sp_gn_step(sp_gn* gn, sp_gn_info* info, sp_policy* p, sp_model* m, const sp_objective* obj,
-               const sp_trajview* tr, int segment);
+int sp_gn_step(sp_gn* gn, sp_gn_info* info, sp_policy* p, const sp_model* m,
+               const sp_objective* obj, const sp_trajview* tr, int segment);
+
+SP_API_END
 
 #endif  // SP_GRAD_GAUSS_NEWTON_H

@@ -48,7 +48,7 @@ static int lq_closed(sp_model** m, sp_ctrl** c, sp_policy** p) {
 static int plant_grad(double* g, double* J, sp_policy* p, sp_model* m, const sp_objective* obj,
                       sp_trajview* tr, const double* x0) {
   memset(g, 0, sizeof(double) * p->nparams);
-  TRY(sp_policy_rollout(tr, p, m, x0, 0, 0));
+  TRY(sp_policy_rollout(tr, p, policy_ws(p), m, model_ws(m), x0, 0, 0));
   return sp_grad_feedback(g, J, p, m, obj, tr, 0);
 }
 
@@ -97,7 +97,7 @@ TEST(gn_product_equals_finite_differences_of_the_gradient_on_linear_quadratic_pr
     sp_free(g), sp_free(gp), sp_free(gm), sp_free(v), sp_free(Gv), sp_free(fd);
     sp_trajview_free(&tr);
     sp_cost_free(cs), sp_cost_free(ct);
-    sp_policy_free(p), sp_ctrl_free(c), sp_model_free(m);
+    policy_free(p), sp_ctrl_free(c), sp_model_free(m);
   }
 }
 
@@ -145,7 +145,7 @@ TEST(one_undamped_step_reaches_the_optimum_of_a_linear_quadratic_problem) {
   sp_free(g), sp_free(d);
   sp_trajview_free(&tr);
   sp_cost_free(cs), sp_cost_free(ct);
-  sp_policy_free(p), sp_ctrl_free(c), sp_model_free(m);
+  policy_free(p), sp_ctrl_free(c), sp_model_free(m);
 }
 
 // the car under model mismatch (gamma = 0.5): a recorded plant trajectory, the halved model
@@ -167,7 +167,8 @@ static int car_case_new(car_case* k, int T, uint64_t seed) {
   k->obj.k0 = 10;
   TRY(sp_trajview_new(&k->tr, T, 4, 2));
   double x0[4] = {0.1, -0.1, 2.0, 1.5};
-  return sp_policy_rollout(&k->tr, k->f.pol, k->plant, x0, 0, 0);
+  return sp_policy_rollout(&k->tr, k->f.pol, policy_ws(k->f.pol), k->plant, model_ws(k->plant), x0, 0,
+                           0);
 }
 
 static void car_case_free(car_case* k) {
@@ -225,11 +226,11 @@ TEST(gn_product_equals_an_explicit_jacobian_construction_on_the_car_under_mismat
     memcpy(Jz, S, sizeof(double) * 4 * n);
     double A[16], B[8], Px[8], e[2];
     if (s < T) {
-      sp_model_step_jac(k.model, NULL, A, B, NULL, x, u);
-      CHECK_INT(sp_policy_jac_x(p, Px, x, k.tr.t[s]), 0);
+      sp_model_step_jac(k.model, model_ws(k.model), NULL, A, B, NULL, x, u);
+      CHECK_INT(sp_policy_jac_x(p, policy_ws(p), Px, x, k.tr.t[s]), 0);
       for (int a = 0; a < 2; a++) {
         e[0] = a == 0, e[1] = a == 1;
-        CHECK_INT(sp_policy_vjp(p, NULL, Jz + (4 + a) * n, x, k.tr.t[s], e), 0);
+        CHECK_INT(sp_policy_vjp(p, policy_ws(p), NULL, Jz + (4 + a) * n, x, k.tr.t[s], e), 0);
         for (int i = 0; i < 4; i++)
           for (size_t j = 0; j < n; j++) Jz[(4 + a) * n + j] += Px[a * 4 + i] * S[i * n + j];
       }
