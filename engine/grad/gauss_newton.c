@@ -322,8 +322,8 @@ int sp_gn_build(sp_gn* gn, const sp_policy* p, const sp_model* m, const sp_objec
       rc = cost_hessian(obj, gn->H + (size_t)k * nz * nz, hw, ref, tmp, x, u, t, k, T, nx, nu);
     if (rc || k == T) continue;
     // the model's step Jacobians and the policy's, row by row (one backward pass per action)
-    sp_model_step_jac(m, md, NULL, gn->A + (size_t)k * nx * nx, gn->B + (size_t)k * nx * nu, NULL, x,
-                      u);
+    sp_model_step_jac(m, md, NULL, gn->A + (size_t)k * nx * nx, gn->B + (size_t)k * nx * nu, NULL,
+                      x, u);
     double* Px = gn->Px + (size_t)k * nu * nx;
     double* Pt = gn->Pt + (size_t)k * nu * np;
     memset(Px, 0, sizeof(double) * nu * nx);

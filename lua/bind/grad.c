@@ -26,7 +26,6 @@
 #include "bind_opts.h"
 #include "engine/core/error.h"
 
-
 // Lua cost functions, called from the estimators through sp_objective_fn
 typedef struct lcost {
   lua_State* L;
@@ -534,8 +533,8 @@ int luaopen_spinal_grad(lua_State* L) {
 
 // shared with the Gauss-Newton binding (gn.c, grad_args.h): the estimators' options and
 // trajectories, read exactly as the estimators read them
-void* spL_grad_objective(lua_State* L, int arg, const char* fname, sp_objective* obj,
-                         sp_policy* p, int* segment) {
+void* spL_grad_objective(lua_State* L, int arg, const char* fname, sp_objective* obj, sp_policy* p,
+                         int* segment) {
   lcost* lc = lua_newuserdatauv(L, sizeof *lc, 0);  // lives on the stack until the caller returns
   sp_array* into;
   read_objective(L, arg, fname, obj, p, &into, segment, lc);

@@ -167,8 +167,8 @@ static int car_case_new(car_case* k, int T, uint64_t seed) {
   k->obj.k0 = 10;
   TRY(sp_trajview_new(&k->tr, T, 4, 2));
   double x0[4] = {0.1, -0.1, 2.0, 1.5};
-  return sp_policy_rollout(&k->tr, k->f.pol, policy_ws(k->f.pol), k->plant, model_ws(k->plant), x0, 0,
-                           0);
+  return sp_policy_rollout(&k->tr, k->f.pol, policy_ws(k->f.pol), k->plant, model_ws(k->plant), x0,
+                           0, 0);
 }
 
 static void car_case_free(car_case* k) {
