@@ -702,10 +702,20 @@ static int m_set_gains(lua_State* L) {
         // per-action block) or the block's numbers
         const char* name = lua_tostring(L, -2);
         int count, i = sp_ctrl_gain_index(o->ctrl, name, &count, NULL);
-        if (i < 0)
+        if (i < 0) {
+          // name the gains the class has
+          const sp_ctrl_class* cls = o->ctrl->cls;
+          luaL_Buffer b;
+          luaL_buffinit(L, &b);
+          for (int j = 0; j < cls->ngains; j++) {
+            if (j) luaL_addstring(&b, ", ");
+            luaL_addstring(&b, cls->gains[j].name);
+          }
+          luaL_pushresult(&b);
           luaL_argerror(L, 2,
-                        lua_pushfstring(L, "unknown gain '%s' for a %s controller", name,
-                                        o->ctrl->cls->name));
+                        lua_pushfstring(L, "unknown gain '%s' for a %s controller (its gains: %s)",
+                                        name, cls->name, lua_tostring(L, -1)));
+        }
         double v = lua_tonumber(L, -1);
         int rc = lua_type(L, -1) == LUA_TNUMBER
                      ? sp_loop_ctrl_set_gain(o->ctrl, K, name, &v, 1, NULL)

@@ -37,6 +37,7 @@ for lib in "$engine_lib" "$hal_lib"; do
   [ -z "$other" ] || fail "$(basename "$lib") exports non-spinal names: $(echo $other)"
 done
 # every public function named in a public header the binding uses is there (a few spot checks)
+# (grep without -q: under pipefail, grep -q quitting early would SIGPIPE nm and fail the check)
 nm -D --defined-only "$engine_lib" | grep -w sp_model_step >/dev/null || fail "sp_model_step is not exported"
 nm -D --defined-only "$hal_lib" | grep -w sp_plant_open >/dev/null || fail "sp_plant_open is not exported"
 mod=$(nm -D --defined-only "$lua_module" | awk 'NF == 3 { print $3 }')

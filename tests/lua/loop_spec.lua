@@ -67,7 +67,7 @@ describe("spinal.loop", function()
     assert.error_matches(function() loop:set_gains { 1, 2 } end,
       "expected gains of 8 numbers, got 2")
     assert.error_matches(function() loop:set_gains { kx = 1 } end,
-      "unknown gain 'kx' for a lqr controller")
+      "unknown gain 'kx' for a lqr controller %(its gains: K%)")
     assert.error_matches(function() loop:set_gains { K = 1 } end,
       "expected K of 8 numbers, got number")
     loop:close()
