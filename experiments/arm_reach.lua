@@ -18,9 +18,11 @@
 -- corrections dK. On the heavier, stickier plant the nominal design sags and stops short.
 -- Cost per step from `settle` seconds on: |tip - target|^2 (m^2), the tip from the tree's forward
 -- kinematics and its gradient from the tree's frame Jacobian. The feedback estimator takes the
--- model's Jacobians along each recorded MuJoCo rollout; Adam steps the network.
+-- model's Jacobians along each recorded MuJoCo rollout; Adam (or optim=gn, the Gauss-Newton
+-- trust-region step on the same Jacobians) steps the network.
 --
---   spinal experiments/arm_reach.lua [seed=1] [iters=30] [lr=0.003] [mass_scale=1.3]
+--   spinal experiments/arm_reach.lua [seed=1] [iters=30] [optim=adam] [lr=0.003] [trust=0.05]
+--                                    [trust_max=0.2] [mass_scale=1.3]
 --                                    [friction=0.3] [target=0.35,0.3,0.5] [seconds=2]
 --                                    [settle=0.5] [process_noise=0] [hidden=32,32] [out=DIR]
 -- Writes runs/arm_reach/<time>/ (or out=DIR): settings.json, metrics.csv (one row per
@@ -33,13 +35,15 @@ local array = require "spinal.array"
 local P = require "spinal.policy"
 local G = require "spinal.grad"
 local ctrl = require "spinal.ctrl"
-local nn = require "spinal.nn"
 local linalg = require "spinal.linalg"
 
 local cfg = sp.settings {
   seed = 1,                    -- network initialisation
   iters = 30,                  -- learning iterations (one rollout each)
-  lr = 3e-3,                   -- Adam
+  optim = "adam",              -- adam, sgd (step lr) or gn (Gauss-Newton, trust region)
+  lr = 3e-3,                   -- adam, sgd
+  trust = 0.05,                -- gn: initial trust radius (RMS action change, motor commands)
+  trust_max = 0.2,             -- gn: largest trust radius
   mass_scale = 1.3,            -- the real arm: every body's mass and inertia x this
   friction = 0.3,              -- the real arm: dry friction on every joint (N m)
   target = { 0.35, 0.3, 0.5 }, -- m, world frame (the base stands at the origin, z up)
@@ -228,17 +232,15 @@ local function final_error(traj)
 end
 
 local progress = sp.progress { total = cfg.iters + 1, label = "arm_reach" }
-local opt = nn.adam { lr = cfg.lr }
-local theta = pol:params()
+local step = sp.optimiser.new(cfg.optim, pol, model, objective,
+                              { lr = cfg.lr, radius = cfg.trust, radius_max = cfg.trust_max })
 local costs, errors, data_seconds = {}, {}, 0
 local first, last
 for it = 0, cfg.iters do
   local traj = rollout(it)
   local row = { iter = it, data_seconds = data_seconds }
   if it < cfg.iters then
-    local g, J = G.feedback(pol, model, traj, objective)
-    row.cost, row.grad_norm = J, g:norm()
-    opt:step(theta, g)
+    row.cost, row.grad_norm = step(traj)
     data_seconds = data_seconds + traj.data_seconds
   else
     row.cost = G.objective(traj, objective)
@@ -272,6 +274,7 @@ run:summary {
   u_set = u_star,
   closed_loop_rho = rho,
   lr = cfg.lr,
+  optim = cfg.optim,
   costs = costs,
   errors_m = errors,
 }
@@ -299,8 +302,9 @@ print()
 print(("3-DoF arm (arm3.xml) reaching (%g, %g, %g) m on MuJoCo with masses x%g and %g N m joint "
   .. "friction;"):format(target[1], target[2], target[3], cfg.mass_scale, cfg.friction))
 print(("model: the rigid-body tree of the unperturbed MJCF; %d iterations x %g s = %.1f s of "
-  .. "plant data; Adam lr %g; seed %d"):format(cfg.iters, cfg.seconds, data_seconds, cfg.lr,
-  cfg.seed))
+  .. "plant data; %s; seed %d"):format(cfg.iters, cfg.seconds, data_seconds,
+  cfg.optim == "gn" and ("gn trust %g..%g"):format(cfg.trust, cfg.trust_max)
+  or ("%s lr %g"):format(cfg.optim, cfg.lr), cfg.seed))
 print(("  %-16s %16s %12s"):format("", "tip error (m)", "cost"))
 print(("  %-16s %16.4f %12.4g"):format("nominal LQR", nominal_error, costs[1]))
 print(("  %-16s %16.4f %12.4g"):format("learned policy", learned_error, costs[#costs]))

@@ -5,7 +5,8 @@
 -- docs/methods.md's simulated car with every parameter scaled by gamma) describes.
 --
 --   spinal experiments/car_mujoco.lua [gamma=0.5] [radius=1.5] [period=5.5] [iters=15]
---                                     [lr=0.003] [optim=adam] [seed=1] [seconds=21.5]
+--                                     [optim=gn] [trust=0.1] [trust_max=0.2] [lr=0.003]
+--                                     [seed=1] [seconds=21.5]
 --                                     [segment=0] [hidden=64,64] [out=DIR]
 -- Writes runs/car_mujoco/<time>/ (or out=DIR) with the same files and summary keys as
 -- car_figure8.lua (nominal_radial_error_m, learned_radial_error_m, data_seconds, iters, seed,
@@ -19,8 +20,10 @@ local cfg = sp.settings {
   period = 5.5,       -- s per lap
   seconds = 21.5,     -- s of plant data per iteration
   iters = 15,
-  lr = 3e-3,
-  optim = "adam",
+  optim = "gn",       -- gn (Gauss-Newton, trust region on the action change), adam or sgd
+  trust = 0.1,        -- gn: initial trust radius, RMS action change on the recorded states
+  trust_max = 0.2,    -- gn: largest trust radius
+  lr = 3e-3,          -- adam, sgd
   seed = 1,
   segment = 0,
   hidden = { 64, 64 },

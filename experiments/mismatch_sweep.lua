@@ -4,7 +4,10 @@
 -- plant rollout and record the final cost: the cost of a last rollout of the learned policy.
 --
 --   spinal experiments/mismatch_sweep.lua [gammas=1,0.75,0.5,0.25] [seeds=10] [iters=24]
---                                         [lr=0.003] [radius=1.5] [period=5.5] [out=DIR]
+--                                         [optim=gn] [trust=0.1] [trust_max=0.2] [lr=0.003]
+--                                         [radius=1.5] [period=5.5] [out=DIR]
+-- optim: gn (Gauss-Newton with a trust region on the RMS action change, starting at trust and
+-- at most trust_max; docs/api/policy_grad.md), adam or sgd (step size lr).
 -- Summary: final_cost_mean and final_cost_sd keyed by gamma ("0.5": ...), the same for the
 -- radial error, and the nominal cost; plot: mean cost per iteration for each gamma.
 local sp = require "spinal"
@@ -14,8 +17,10 @@ local cfg = sp.settings {
   gammas = { 1.0, 0.75, 0.5, 0.25 },
   seeds = 10,           -- seeds 1..seeds
   iters = 24,
-  lr = 3e-3,
-  optim = "adam",
+  lr = 3e-3,            -- adam, sgd
+  optim = "gn",
+  trust = 0.1,          -- gn: initial trust radius (RMS action change on the recorded states)
+  trust_max = 0.2,      -- gn: largest trust radius
   radius = 1.5,
   period = 5.5,
   seconds = 21.5,
@@ -40,8 +45,8 @@ local progress = sp.progress { total = #cfg.gammas * cfg.seeds, label = "mismatc
 local started = os.time()
 local clock0 = os.clock()
 local summary = { final_cost_mean = {}, final_cost_sd = {}, final_radial_error_mean_m = {},
-                  final_radial_error_sd_m = {}, iters = cfg.iters, seeds = cfg.seeds,
-                  gammas = cfg.gammas }
+                  final_radial_error_sd_m = {}, final_cost_max = {}, iters = cfg.iters,
+                  seeds = cfg.seeds, gammas = cfg.gammas, optim = cfg.optim }
 local curves, done = {}, 0
 for _, gamma in ipairs(cfg.gammas) do
   local finals, errors, mean_curve = {}, {}, {}
@@ -50,7 +55,8 @@ for _, gamma in ipairs(cfg.gammas) do
                           seconds = cfg.seconds, hidden = cfg.hidden, seed = seed,
                           robot = cfg.robot }
     local r = F.learn(car, {
-      iters = cfg.iters, lr = cfg.lr, optim = cfg.optim,
+      iters = cfg.iters, lr = cfg.lr, optim = cfg.optim, radius = cfg.trust,
+      radius_max = cfg.trust_max,
       on_iter = function(it, row)
         run:log { gamma = gamma, seed = seed, iter = it, cost = row.cost,
                   radial_error_m = row.radial_error_m }
@@ -66,6 +72,7 @@ for _, gamma in ipairs(cfg.gammas) do
   end
   local k = key(gamma)
   summary.final_cost_mean[k], summary.final_cost_sd[k] = mean_sd(finals)
+  summary.final_cost_max[k] = math.max(table.unpack(finals))
   summary.final_radial_error_mean_m[k], summary.final_radial_error_sd_m[k] = mean_sd(errors)
   curves[#curves + 1] = { gamma = gamma, y = mean_curve }
 end
@@ -85,13 +92,15 @@ local plot = run:plot { file = "cost.png", logy = true,
   xlabel = "iteration (0 = nominal tracker)", ylabel = "cost J (plant)", series = series }
 
 print()
-print(("final cost after %d iterations (%d seeds each; nominal tracker: cost %.1f, radial error "
-  .. "%.3f m)"):format(cfg.iters, cfg.seeds, summary.nominal_cost, summary.nominal_radial_error_m))
-print(("  %-8s %22s %26s"):format("gamma", "final cost mean +- sd", "radial error (m) mean +- sd"))
+print(("final cost after %d iterations of %s (%d seeds each; nominal tracker: cost %.1f, radial "
+  .. "error %.3f m)"):format(cfg.iters, cfg.optim, cfg.seeds, summary.nominal_cost,
+  summary.nominal_radial_error_m))
+print(("  %-8s %22s %10s %26s"):format("gamma", "final cost mean +- sd", "worst",
+  "radial error (m) mean +- sd"))
 for _, g in ipairs(cfg.gammas) do
   local k = key(g)
-  print(("  %-8s %13.2f +- %-6.2f %17.3f +- %-6.3f"):format(k, summary.final_cost_mean[k],
-    summary.final_cost_sd[k], summary.final_radial_error_mean_m[k],
+  print(("  %-8s %13.2f +- %-6.2f %10.2f %17.3f +- %-6.3f"):format(k, summary.final_cost_mean[k],
+    summary.final_cost_sd[k], summary.final_cost_max[k], summary.final_radial_error_mean_m[k],
     summary.final_radial_error_sd_m[k]))
 end
 print(("run: %s (%.0f s)"):format(run.dir, summary.cpu_seconds))

@@ -17,20 +17,25 @@
 -- feedback design's 150.7 on the perfect model) and its end effector, averaged over the last
 -- 0.5 s, within `tol` (0.1 m) of the target.
 --
---   spinal experiments/pendulum_feedback.lua [seeds=16] [iters=40] [lr=0.01] [tol=0.1]
+--   spinal experiments/pendulum_feedback.lua [seeds=16] [iters=40] [optim=adam] [lr=0.01]
+--                                            [trust=0.05] [trust_max=0.2] [tol=0.1]
 --                                            [success_cost=100] [out=DIR]
+-- optim: adam or sgd (step lr), or gn (Gauss-Newton with a trust region on the RMS action
+-- change, torques in N m, from trust up to trust_max); the gradient diagnostics are the same.
 local sp = require "spinal"
 local A = require "spinal.array"
 local M = require "spinal.model"
 local P = require "spinal.policy"
 local G = require "spinal.grad"
 local ctrl = require "spinal.ctrl"
-local nn = require "spinal.nn"
 
 local cfg = sp.settings {
   seeds = 16,
   iters = 40,
-  lr = 1e-2,            -- Adam
+  optim = "adam",       -- adam, sgd or gn
+  lr = 1e-2,            -- adam, sgd
+  trust = 0.05,         -- gn: initial trust radius (RMS torque change, N m)
+  trust_max = 0.2,      -- gn: largest trust radius
   tol = 0.1,            -- m, success: final end-effector distance below this ...
   success_cost = 100.0, -- ... and the final cost below this
   tx = 0.5,             -- m, target point (x right, y up; the base at the origin)
@@ -149,8 +154,8 @@ for _, c in ipairs(configs) do
   local successes, finals, dists, norms, curve, first = 0, {}, {}, {}, {}, {}
   for seed = 1, cfg.seeds do
     local pol = make_policy(c.kind, q, u, K, seed)
-    local opt = nn.adam { lr = cfg.lr }
-    local theta = pol:params()
+    local step = sp.optimiser.new(cfg.optim, pol, model, objective,
+                                  { lr = cfg.lr, radius = cfg.trust, radius_max = cfg.trust_max })
     local J, traj
     for it = 0, cfg.iters do
       traj = plant:rollout(pol, { steps = steps, x0 = x0 })
@@ -183,7 +188,8 @@ for _, c in ipairs(configs) do
       run:log { config = c.name, seed = seed, iter = it, cost = J, grad_norm = gn,
                 distance_m = final_distance(traj) }
       curve[it + 1] = (curve[it + 1] or 0) + (J == J and J or 0) / cfg.seeds
-      if gn == gn and gn < math.huge then opt:step(theta, g) end
+      -- the optimiser takes its step from the same trajectory (no other plant data)
+      if gn == gn and gn < math.huge then step(traj) end
     end
     local d = final_distance(traj)
     if d == d and d < cfg.tol and J == J and J < cfg.success_cost then

@@ -498,3 +498,19 @@ int luaopen_spinal_grad(lua_State* L) {
   lua_setfield(L, -2, "autodiff");
   return 1;
 }
+
+// shared with the Gauss-Newton binding (gn.c, grad_args.h): the estimators' options and
+// trajectories, read exactly as the estimators read them
+void* spL_grad_objective(lua_State* L, int arg, const char* fname, sp_objective* obj, sp_policy* p,
+                         int* segment) {
+  lcost* lc = lua_newuserdatauv(L, sizeof *lc, 0);  // lives on the stack until the caller returns
+  sp_array* into;
+  read_objective(L, arg, fname, obj, p, &into, segment, lc);
+  return lc;
+}
+void spL_grad_cost_failure(lua_State* L, void* lc, const char* fname) {
+  cost_failure(L, lc, fname);
+}
+sp_trajview spL_grad_traj(lua_State* L, int arg, const char* fname, int nx, int nu) {
+  return check_traj(L, arg, fname, nx, nu, 0);
+}

@@ -139,28 +139,32 @@ function Car:path(traj)
   return xs, ys
 end
 
--- an optimiser over the policy's flat parameters: "adam" (default) or "sgd"
+-- an optimiser over the policy's flat parameters: "adam" (default) or "sgd" (the Gauss-Newton
+-- step needs the trajectory: spinal.optimiser makes any of the three as a step function)
 function M.optimiser(kind, lr)
   if kind == "sgd" then return nn.sgd { lr = lr } end
   if kind == "adam" then return nn.adam { lr = lr } end
-  error(("unknown optimiser '%s' (expected adam or sgd)"):format(tostring(kind)), 0)
+  error(("unknown optimiser '%s' (expected adam, sgd or gn)"):format(tostring(kind)), 0)
 end
 
 -- method 1: iters x (rollout on the plant, feedback gradient, optimiser step), then one
--- evaluation rollout. opts: iters, lr, optim, on_iter(it, row) after each rollout (it = 0 is
+-- evaluation rollout. opts: iters, lr, optim ("adam", "sgd" or "gn"), radius, radius_max and
+-- subspace (gn),
+-- on_iter(it, row) after each rollout (it = 0 is
 -- the nominal controller). Returns { costs, errors (iters + 1 each: the last is the evaluation),
 -- first = nominal trajectory, last = learned trajectory, data_seconds (learning only) }
 function M.learn(car, opts)
-  local opt = M.optimiser(opts.optim or "adam", opts.lr or 3e-3)
-  local theta = car.policy:params()
+  local objective = car:objective_opts()
+  objective.segment = car.cfg.segment
+  local step = require("spinal.optimiser").new(opts.optim or "adam", car.policy, car.model,
+    objective, { lr = opts.lr or 3e-3, radius = opts.radius, radius_max = opts.radius_max,
+                 subspace = opts.subspace })
   local out = { costs = {}, errors = {}, grad_norms = {}, data_seconds = 0 }
   for it = 0, opts.iters do
     local traj = car:rollout()
     local row = { iter = it, data_seconds = out.data_seconds }
     if it < opts.iters then
-      local g, J = car:gradient(traj)
-      row.cost, row.grad_norm = J, g:norm()
-      opt:step(theta, g)
+      row.cost, row.grad_norm = step(traj)
       out.data_seconds = out.data_seconds + traj.data_seconds
     else
       row.cost = car:objective(traj)
@@ -185,7 +189,8 @@ function M.experiment(name, cfg)
   local car = F.setup(cfg)
   local progress = sp.progress { total = cfg.iters + 1, label = name }
   local result = F.learn(car, {
-    iters = cfg.iters, lr = cfg.lr, optim = cfg.optim,
+    iters = cfg.iters, lr = cfg.lr, optim = cfg.optim, radius = cfg.trust,
+    radius_max = cfg.trust_max,
     on_iter = function(it, row)
       run:log(row)
       progress:update(it + 1, { cost = row.cost, radial_m = row.radial_error_m })
@@ -212,6 +217,8 @@ function M.experiment(name, cfg)
     period = cfg.period,
     lr = cfg.lr,
     optim = cfg.optim,
+    trust = cfg.trust,
+    trust_max = cfg.trust_max,
     costs = result.costs,
     radial_errors_m = result.errors,
   }
@@ -243,8 +250,10 @@ function M.experiment(name, cfg)
   print()
   print(("car figure-eight (R = %g m, T = %g s) on the %s plant; approximate model: every car")
     :format(cfg.radius, cfg.period, cfg.plant or "model"))
-  print(("parameter x %g; %d iterations x %g s = %.1f s of plant data; %s lr %g; seed %d")
-    :format(cfg.gamma, cfg.iters, cfg.seconds, result.data_seconds, cfg.optim, cfg.lr, cfg.seed))
+  local how = cfg.optim == "gn" and ("gn trust %g..%g"):format(cfg.trust, cfg.trust_max)
+              or ("%s lr %g"):format(cfg.optim, cfg.lr)
+  print(("parameter x %g; %d iterations x %g s = %.1f s of plant data; %s; seed %d")
+    :format(cfg.gamma, cfg.iters, cfg.seconds, result.data_seconds, how, cfg.seed))
   print(("  %-22s %18s %12s"):format("", "radial error (m)", "cost"))
   print(("  %-22s %18.3f %12.1f"):format("nominal tracker", nominal, result.costs[1]))
   print(("  %-22s %18.3f %12.1f"):format("learned policy", learned, result.costs[#result.costs]))

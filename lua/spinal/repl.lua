@@ -109,10 +109,18 @@ end
 
 -- ---- commands -----------------------------------------------------------------------------------
 
+-- C modules have no first comment line to read; those with a summary here list it instead
+local c_summaries = {
+  gn = "Method 1's Gauss-Newton optimiser, with a trust region on the change of actions.",
+}
+
 local function module_summary(name)
   local path = package.searchpath("spinal." .. name, package.path)
   local f = path and io.open(path)
-  if not f then return package.preload["spinal." .. name] and "(C module)" or "" end
+  if not f then
+    if not package.preload["spinal." .. name] then return "" end
+    return c_summaries[name] or "(C module)"
+  end
   local first = f:read "l" or ""
   f:close()
   return first:match "^%-%-%s*[%w_.]+%.lua:%s*(.*)$" or first:match "^%-%-%s*(.*)$" or ""

@@ -30,6 +30,8 @@ M.RANGES = {
   seed = { min = 0, max = 2 ^ 53 },
   seconds = { above = 0, max = 86400 },       -- plant time of one rollout: a day at most
   lr = { above = 0, max = 10 },
+  trust = { above = 0, max = 1e6 },           -- gn: trust radius, RMS action change
+  trust_max = { above = 0, max = 1e6 },
   hidden = { min = 1, max = 4096 },           -- units per hidden layer
   batch = { min = 1, max = 1000000 },
   rate = { above = 0, max = 100000 },         -- Hz

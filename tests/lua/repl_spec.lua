@@ -101,5 +101,9 @@ describe("repl.command", function()
     io.stdout = saved
     assert.is_false(quit)
     assert.matches(":help", table.concat(out))
+    -- the Gauss-Newton module (C) is listed with a whole sentence
+    local gn_line = "\n  gn%s+Method 1's Gauss%-Newton optimiser, with a trust region on the "
+      .. "change of actions%.\n"
+    assert.matches(gn_line, table.concat(out))
   end)
 end)

@@ -1,0 +1,146 @@
+// gauss_newton.h: a Gauss-Newton (Levenberg-Marquardt) step with a trust region on the change of
+// actions, for method 1's policies, from one recorded trajectory (docs/api/policy_grad.md).
+//
+// Method 1 (Westenbroek et al., arXiv 2307.08168; METHODS.md) differentiates the real system's
+// cost J(theta) = sum_k c(x[k], u[k]) + c_T(x[T]) (grad.h's objective) with the MODEL's Jacobians
+// A[k] = df/dx, B[k] = df/du at the RECORDED points and the policy's Px[k] = dpi/dx,
+// Pt[k] = dpi/dtheta. The same Jacobians give the closed loop's forward sensitivities for a
+// parameter direction v (feedback.c's adjoint, run forwards):
+//   dx[0] = 0,  du[k] = Px[k] dx[k] + Pt[k] v,  dx[k+1] = A[k] dx[k] + B[k] du[k]
+// i.e. the Jacobian Jz = d(x[k], u[k])/dtheta of the whole trajectory. The generalised
+// Gauss-Newton matrix (Schraudolph 2002) of the trajectory cost is
+//   G = sum_k Jz[k]^T H[k] Jz[k],   H[k] = PSD part of the Hessian of c in z = (x[k], u[k])
+// (H by central differences of the cost gradient, negative eigenvalues set to zero), so G is
+// positive semi-definite and equals the Hessian of J for a linear model, a policy linear in
+// (x, theta) and a quadratic cost. G v is one forward sensitivity pass and one adjoint pass
+// weighted by H (no dense Jacobian). Truncation (segment N) restarts dx at k = N, 2N, ... as
+// feedback.c's lam does, so g and G describe the same truncated model.
+//
+// Trust region on actions. The step d changes the actions on the recorded states by
+// w[k] = Pt[k] d to first order; D = (1/T) sum_k Pt[k]^T Pt[k] measures it:
+// |d|_D = sqrt(d^T D d) is the root-mean-square action change. The step solves
+//   min_d  q(d) = g^T d + 1/2 d^T G d   subject to  |d|_(D + eps I) <= radius,
+// i.e. (G + lambda (D + eps I)) d = -g with the smallest lambda >= 0 that keeps the action
+// change within the radius (Levenberg-Marquardt damping in the action metric plus eps I, eps =
+// 0.1 x the mean eigenvalue of D in the subspace: it keeps the step off parameter directions whose
+// first-order action changes cancel, where the network's curvature would move the actions much
+// further than the linearisation says). It is solved in the Krylov subspace
+// span{g, G g, ..., G^(m-1) g} built by Lanczos with full re-orthogonalisation (m products
+// G v; the conjugate-gradient solution of the undamped system lies in the same subspace), where
+// the projected problem is small and dense: whitening with M = V^T D V + eps I and one
+// symmetric eigen-decomposition make |a|_M a monotone function of lambda (bisection).
+//
+// Radius from the next rollout (no extra plant data). sp_gn_step is called once per recorded
+// rollout. The previous step's predicted decrease pred = -q(d) is compared with the decrease the
+// new rollout actually shows, rho = (J_prev - J) / pred (Moré, "Recent developments in algorithms
+// and software for trust region methods", 1983; Nocedal & Wright ch. 4): rho < 1/4 shrinks the
+// radius to 1/4 of the step taken, rho > 3/4 with the step on the boundary doubles it, and a
+// step whose rollout cost more than it saved by eta (rho < eta) is rejected: theta returns to
+// the previous point and a smaller step is solved from the previous (stored) subspace, so the
+// rejected rollout is the only data that step used. A step is also shrunk until it predicts
+// removing at most max_decrease (0.65) of the current cost: an approximate model cannot see how
+// low the plant's cost can go, and steps predicting J -> 0 overshot on the car under mismatch.
+//
+// Memory: sp_gn_build allocates (the caches grow with T: Pt is T x nu x nparams doubles, and it
+// makes and frees its own policy and model workspaces); sp_gn_gvp, sp_gn_dvp and sp_gn_solve
+// never allocate. The policy and the model are only read (sp_gn_step writes theta); one sp_gn
+// per thread.
+#ifndef SP_GRAD_GAUSS_NEWTON_H
+#define SP_GRAD_GAUSS_NEWTON_H
+
+#include <stddef.h>
+
+#include "engine/core/export.h"
+#include "engine/grad/grad.h"
+
+SP_API_BEGIN
+
+typedef struct sp_gn_config {
+  int subspace;         // Krylov dimension m (>= 1); 0: 30
+  double radius;        // initial trust radius (RMS action change); 0: 0.05
+  double radius_min;    // 0: 1e-4
+  double radius_max;    // 0: 1
+  double eta;           // rejection threshold on rho (a step with rho < eta is undone); 0 allowed
+  double max_decrease;  // a step predicts removing at most this fraction of J (0, 1]; 0: 0.65
+} sp_gn_config;
+
+typedef struct sp_gn_info {
+  double J;          // objective of the trajectory just given
+  double grad_norm;  // |g| at the point the step was taken from
+  double rho;        // actual / predicted decrease of the previous step (NAN on the first call)
+  double pred;       // predicted decrease q(0) - q(d) of the step just taken (>= 0)
+  double dact;       // its RMS action change |d|_D
+  double lambda;     // its damping
+  double radius;     // the radius it was taken with
+  int accepted;      // 0: the previous step was rejected and theta returned to its start
+  int subspace;      // dimension of the subspace actually built (Lanczos may stop early)
+} sp_gn_info;
+
+typedef struct sp_gn {
+  int nx, nu, nz;  // nz = nx + nu
+  size_t np;
+  int T, Tcap;  // steps of the trajectory the caches hold, and their capacity
+  int k0, segment;
+  sp_gn_config cfg;
+  // caches along the recorded trajectory (sp_gn_build)
+  double* A;   // (T x nx x nx) model step Jacobians
+  double* B;   // (T x nx x nu)
+  double* Px;  // (T x nu x nx) policy feedback
+  double* Pt;  // (T x nu x np) policy parameter Jacobian
+  double* H;   // ((T+1) x nz x nz) PSD cost Hessians (terminal: the x block of row T)
+  double* cg;  // ((T+1) x nz) cost gradients in z (terminal: x part of row T)
+  double* g;   // (np) gradient of J (equals sp_grad_feedback's)
+  double J;    // objective of the trajectory
+  // product scratch
+  double* dz;   // ((T+1) x nz) forward perturbations (dx[k], du[k]); row T holds dx[T]
+  double* vec;  // (4 nz) lam, lam_k, y, mu
+  // Krylov subspace (sp_gn_subspace)
+  int m, mcap;
+  double* V;   // (mcap x np) orthonormal basis
+  double* GV;  // (mcap x np) G V
+  double* W;   // (mcap x T x nu) action changes Pt V
+  double* Gm;  // (mcap x mcap) V^T G V
+  double* Dm;  // (mcap x mcap) V^T D V
+  double* gm;  // (mcap) V^T g
+  double* sm;  // (6 mcap x mcap) solve scratch
+  // trust-region state (sp_gn_step)
+  double radius;
+  double* theta0;  // (np) where the pending step started
+  double J0, pred, dact;
+  int pending;
+} sp_gn;
+
+// Create for policy p. cfg may be NULL (defaults). SP_EINVAL for a bad config; SP_ENOMEM.
+int sp_gn_new(sp_gn** out, const sp_policy* p, const sp_gn_config* cfg);
+void sp_gn_free(sp_gn* gn);  // NULL is a no-op
+
+// Evaluate and cache the Jacobians, cost Hessians, the gradient gn->g and gn->J along trajectory
+// tr recorded from any plant (m the approximate model). Allocates when tr is longer than before.
+// SP_ESHAPE / SP_EINVAL as sp_grad_feedback; a cost function's error code.
+int sp_gn_build(sp_gn* gn, const sp_policy* p, const sp_model* m, const sp_objective* obj,
+                const sp_trajview* tr, int segment);
+
+// out (np) = G v; w (T x nu, may be NULL) = the first-order action changes Pt[k] v. out may not
+// alias v. No allocation.
+void sp_gn_gvp(sp_gn* gn, double* out, double* w, const double* v);
+
+// out (np) = D v = (1/T) sum_k Pt[k]^T Pt[k] v. No allocation.
+void sp_gn_dvp(const sp_gn* gn, double* out, const double* v);
+
+// Build the Krylov subspace of G from g (cfg.subspace products). Returns its dimension.
+int sp_gn_subspace(sp_gn* gn);
+
+// d (np) = the trust-region step in the current subspace for radius (INFINITY: the undamped
+// Gauss-Newton step); info's pred, dact, lambda and radius are filled. No allocation.
+void sp_gn_solve(sp_gn* gn, double* d, sp_gn_info* info, double radius);
+
+// One iteration on the trajectory tr just recorded with the policy's current theta: judge the
+// previous step (rho), then either take a new step from tr (accepted) or undo the previous one
+// and take a smaller one from its subspace (rejected). theta (sp_policy_params) is updated in
+// place. info may be NULL.
+int sp_gn_step(sp_gn* gn, sp_gn_info* info, sp_policy* p, const sp_model* m,
+               const sp_objective* obj, const sp_trajview* tr, int segment);
+
+SP_API_END
+
+#endif  // SP_GRAD_GAUSS_NEWTON_H

@@ -1,0 +1,45 @@
+-- optimiser.lua: method 1's learning step, whatever the optimiser (spinal.optimiser), shared by
+-- the method-1 experiments (car_figure8, car_mujoco, mismatch_sweep, arm_reach,
+-- pendulum_feedback): one step per trajectory recorded on the plant, no other plant data.
+--
+--   local O = require "spinal.optimiser"
+--   local step = O.new("gn", pol, model, objective, { radius = 0.05, radius_max = 0.2 })
+--   local J, grad_norm, info = step(traj)       -- updates pol's parameters in place
+--
+-- kinds: "gn" (spinal.gn: Gauss-Newton with a trust region on the RMS action change, radius =
+-- its initial size, radius_max its largest, subspace the Krylov dimension; info is the step's
+-- table), "adam" and "sgd" (the feedback gradient, spinal.grad, and a first-order step of rate
+-- lr). objective: G.feedback's options (cost, terminal, task, skip, scale, segment).
+local M = {}
+
+M.kinds = { "gn", "adam", "sgd" }
+
+function M.new(kind, pol, model, objective, o)
+  o = o or {}
+  if kind == "gn" then
+    local opt = require("spinal.gn").new(pol, model, { radius = o.radius, subspace = o.subspace,
+                                                       radius_max = o.radius_max,
+                                                       max_decrease = o.max_decrease })
+    return function(traj)
+      local info = opt:step(traj, objective)
+      return info.J, info.grad_norm, info
+    end
+  end
+  local nn, G = require "spinal.nn", require "spinal.grad"
+  local opt
+  if kind == "adam" then
+    opt = nn.adam { lr = o.lr or 3e-3 }
+  elseif kind == "sgd" then
+    opt = nn.sgd { lr = o.lr or 3e-3 }
+  else
+    error(("unknown optimiser '%s' (expected gn, adam or sgd)"):format(tostring(kind)), 0)
+  end
+  local theta = pol:params()
+  return function(traj)
+    local g, J = G.feedback(pol, model, traj, objective)
+    opt:step(theta, g)
+    return J, g:norm()
+  end
+end
+
+return M

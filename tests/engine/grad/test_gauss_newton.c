@@ -1,0 +1,438 @@
+// test_gauss_newton.c: the Gauss-Newton trust-region step (engine/grad/gauss_newton.c). On a
+// linear-quadratic problem (linear model, policy linear in x and theta, quadratic cost) G is the
+// Hessian of J, so G v equals central differences of the gradient and one undamped step reaches
+// the optimum; on the car under model mismatch G v equals an explicit J^T H J built from dense
+// sensitivities and an independent eigen-decomposition; G is symmetric and positive
+// semi-definite; the gradient is the feedback estimator's; the step respects its radius and its
+// cap on the predicted decrease; a rejected step returns to its start; the products and the solve
+// do not allocate.
+#include "engine/core/error.h"
+#include "engine/core/rng.h"
+#include "engine/grad/gauss_newton.h"
+#include "grad_checks.h"
+#include "test.h"
+
+// the LQ problem in closed loop: lq_test model, LQR u = u_ff - K (x - x_set) whose set point
+// and feed-forward are corrected by a linear function of the phase: u is linear in x and theta
+static int lq_closed(sp_model** m, sp_ctrl** c, sp_policy** p) {
+  if (!sp_model_find("lq_test")) sp_model_register(&lq_class);
+  int rc = sp_model_new(m, "lq_test", NULL, 0.1);
+  double K[4] = {1.0, 1.5, 0.2, 0.1};
+  if (!rc) rc = sp_lqr_new(c, K, 2, 2);
+  if (rc) return rc;
+  sp_policy_output outs[4] = {{SP_POLICY_OUT_REF, 0, 0.5},
+                              {SP_POLICY_OUT_REF, 1, 0.5},
+                              {SP_POLICY_OUT_REF, 2, 0.5},
+                              {SP_POLICY_OUT_REF, 3, 0.5}};
+  sp_policy_config cfg = {.ctrl = *c,
+                          .features = SP_POLICY_FEATURES_PHASE,
+                          .period = 2.0,
+                          .nhidden = 0,
+                          .hidden_act = SP_ACT_IDENTITY,
+                          .out_act = SP_ACT_IDENTITY,
+                          .nout = 4,
+                          .outputs = outs,
+                          .seed = 3,
+                          .init_last = 1};
+  return sp_policy_new(p, &cfg);
+}
+
+// helpers return the first failing code
+#define TRY(x)           \
+  do {                   \
+    int rc_ = (x);       \
+    if (rc_) return rc_; \
+  } while (0)
+
+// the feedback gradient of the plant's cost at theta (plant = model: the exact gradient)
+static int plant_grad(double* g, double* J, sp_policy* p, sp_model* m, const sp_objective* obj,
+                      sp_trajview* tr, const double* x0) {
+  memset(g, 0, sizeof(double) * p->nparams);
+  TRY(sp_policy_rollout(tr, p, policy_ws(p), m, model_ws(m), x0, 0, 0));
+  return sp_grad_feedback(g, J, p, m, obj, tr, 0);
+}
+
+TEST(gn_product_equals_finite_differences_of_the_gradient_on_linear_quadratic_problems) {
+  for (int closed = 0; closed <= 1; closed++) {
+    sp_model* m;
+    sp_ctrl* c = NULL;
+    sp_policy* p;
+    if (closed)
+      CHECK_INT(lq_closed(&m, &c, &p), 0);
+    else
+      CHECK_INT(lq_setup(&m, &p, 5), 0);
+    sp_objective obj;
+    sp_cost *cs, *ct;
+    CHECK_INT(regulation_objective(&obj, &cs, &ct, 2, 2, 0.1), 0);
+    sp_trajview tr;
+    CHECK_INT(sp_trajview_new(&tr, 40, 2, 2), 0);
+    double x0[2] = {1.0, -0.5}, J;
+    size_t n = p->nparams;
+    double *g = sp_calloc(n, sizeof(double)), *gp = sp_calloc(n, sizeof(double));
+    double *gm = sp_calloc(n, sizeof(double)), *v = sp_calloc(n, sizeof(double));
+    double *Gv = sp_calloc(n, sizeof(double)), *fd = sp_calloc(n, sizeof(double));
+    CHECK_INT(plant_grad(g, &J, p, m, &obj, &tr, x0), 0);
+    sp_gn* gn;
+    CHECK_INT(sp_gn_new(&gn, p, NULL), 0);
+    CHECK_INT(sp_gn_build(gn, p, m, &obj, &tr, 0), 0);
+    sp_rng r;
+    sp_rng_seed(&r, 11, 0);
+    double* th = sp_policy_params(p);
+    for (int trial = 0; trial < 3; trial++) {
+      for (size_t i = 0; i < n; i++) v[i] = sp_rng_normal(&r);
+      sp_gn_gvp(gn, Gv, NULL, v);
+      double h = 1e-4;
+      for (size_t i = 0; i < n; i++) th[i] += h * v[i];
+      CHECK_INT(plant_grad(gp, &J, p, m, &obj, &tr, x0), 0);
+      for (size_t i = 0; i < n; i++) th[i] -= 2 * h * v[i];
+      CHECK_INT(plant_grad(gm, &J, p, m, &obj, &tr, x0), 0);
+      for (size_t i = 0; i < n; i++) th[i] += h * v[i], fd[i] = (gp[i] - gm[i]) / (2 * h);
+      double e = rel_err(Gv, fd, n);
+      printf("  %s loop, trial %d: |Gv| %.4g rel err vs FD of the gradient %.2e\n",
+             closed ? "closed" : "open", trial, norm2(Gv, n), e);
+      CHECK(norm2(Gv, n) > 1e-3);
+      CHECK(e < 1e-7);
+    }
+    sp_gn_free(gn);
+    sp_free(g), sp_free(gp), sp_free(gm), sp_free(v), sp_free(Gv), sp_free(fd);
+    sp_trajview_free(&tr);
+    sp_cost_free(cs), sp_cost_free(ct);
+    policy_free(p), sp_ctrl_free(c), sp_model_free(m);
+  }
+}
+
+TEST(one_undamped_step_reaches_the_optimum_of_a_linear_quadratic_problem) {
+  sp_model* m;
+  sp_ctrl* c;
+  sp_policy* p;
+  CHECK_INT(lq_closed(&m, &c, &p), 0);
+  sp_objective obj;
+  sp_cost *cs, *ct;
+  CHECK_INT(regulation_objective(&obj, &cs, &ct, 2, 2, 0.1), 0);
+  sp_trajview tr;
+  CHECK_INT(sp_trajview_new(&tr, 40, 2, 2), 0);
+  double x0[2] = {1.0, -0.5}, J0, J1, J2;
+  size_t n = p->nparams;
+  double *g = sp_calloc(n, sizeof(double)), *d = sp_calloc(n, sizeof(double));
+  CHECK_INT(plant_grad(g, &J0, p, m, &obj, &tr, x0), 0);
+  double g0 = norm2(g, n);
+  sp_gn_config cfg = {.subspace = (int)n};
+  sp_gn* gn;
+  CHECK_INT(sp_gn_new(&gn, p, &cfg), 0);
+  CHECK_INT(sp_gn_build(gn, p, m, &obj, &tr, 0), 0);
+  CHECK(sp_gn_subspace(gn) >= 1);  // the Krylov space may close early (G has few distinct modes)
+  sp_gn_info info;
+  sp_gn_solve(gn, d, &info, INFINITY);
+  CHECK_CLOSE(info.lambda, 0, 0, 0);
+  double* th = sp_policy_params(p);
+  for (size_t i = 0; i < n; i++) th[i] += d[i];
+  CHECK_INT(plant_grad(g, &J1, p, m, &obj, &tr, x0), 0);
+  printf("  J %.6f -> %.6f (predicted %.6f), |g| %.3g -> %.3g\n", J0, J1, J0 - info.pred, g0,
+         norm2(g, n));
+  CHECK(J1 < J0);
+  CHECK_CLOSE(J1, J0 - info.pred, 1e-9, 1e-12);
+  CHECK(norm2(g, n) < 1e-8 * g0);
+  // and it is a minimum: moving away in any direction costs more
+  sp_rng r;
+  sp_rng_seed(&r, 2, 0);
+  for (int trial = 0; trial < 5; trial++) {
+    for (size_t i = 0; i < n; i++) d[i] = 0.01 * sp_rng_normal(&r), th[i] += d[i];
+    CHECK_INT(plant_grad(g, &J2, p, m, &obj, &tr, x0), 0);
+    for (size_t i = 0; i < n; i++) th[i] -= d[i];
+    CHECK(J2 > J1);
+  }
+  sp_gn_free(gn);
+  sp_free(g), sp_free(d);
+  sp_trajview_free(&tr);
+  sp_cost_free(cs), sp_cost_free(ct);
+  policy_free(p), sp_ctrl_free(c), sp_model_free(m);
+}
+
+// the car under model mismatch (gamma = 0.5): a recorded plant trajectory, the halved model
+typedef struct car_case {
+  sp_model *plant, *model;
+  fixture f;
+  sp_objective obj;
+  sp_cost *c, *ct;
+  sp_trajview tr;
+} car_case;
+
+static int car_case_new(car_case* k, int T, uint64_t seed) {
+  memset(k, 0, sizeof *k);
+  TRY(sp_model_new(&k->plant, "car_drag", NULL, 0.02));
+  TRY(sp_model_new(&k->model, "car_drag", NULL, 0.02));
+  for (int i = 0; i < k->model->np; i++) k->model->p[i] *= 0.5;
+  TRY(car_fixture(&k->f, 4, seed, 1));
+  TRY(car_objective(&k->obj, &k->c, &k->ct, k->f.task));
+  k->obj.k0 = 10;
+  TRY(sp_trajview_new(&k->tr, T, 4, 2));
+  double x0[4] = {0.1, -0.1, 2.0, 1.5};
+  return sp_policy_rollout(&k->tr, k->f.pol, policy_ws(k->f.pol), k->plant, model_ws(k->plant), x0,
+                           0, 0);
+}
+
+static void car_case_free(car_case* k) {
+  sp_trajview_free(&k->tr);
+  sp_cost_free(k->c), sp_cost_free(k->ct);
+  fixture_free(&k->f);
+  sp_model_free(k->plant), sp_model_free(k->model);
+}
+
+// H (n x n) = PSD part of the Hessian of the cost at step k in z, by differences of the cost's
+// gradient and LAPACK's symmetric eigen-decomposition (independent of the engine's)
+static int explicit_hessian(double* H, const sp_objective* obj, const double* x, const double* u,
+                            double t, int k, int T) {
+  int n = k < T ? 6 : 4;
+  double z[6], gp[6], gm[6], S[36], w[6], V[36], ref[SP_TASK_NREF], tmp[8], c;
+  memcpy(z, x, sizeof(double) * 4);
+  if (k < T) memcpy(z + 4, u, sizeof(double) * 2);
+  memset(H, 0, sizeof(double) * 36);
+  for (int i = 0; i < n; i++) {
+    double keep = z[i], h = 1e-5 * fmax(1, fabs(keep));
+    z[i] = keep + h;
+    sp__objective_step(obj, &c, gp, k < T ? gp + 4 : NULL, ref, tmp, z, k < T ? z + 4 : NULL, t, k,
+                       T, 4, 2);
+    z[i] = keep - h;
+    sp__objective_step(obj, &c, gm, k < T ? gm + 4 : NULL, ref, tmp, z, k < T ? z + 4 : NULL, t, k,
+                       T, 4, 2);
+    z[i] = keep;
+    for (int j = 0; j < n; j++) S[j * n + i] = (gp[j] - gm[j]) / (2 * h);
+  }
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < i; j++) S[i * n + j] = S[j * n + i] = 0.5 * (S[i * n + j] + S[j * n + i]);
+  TRY(sp_la_eigh(w, V, S, n));
+  for (int e = 0; e < n; e++)
+    for (int i = 0; i < n && w[e] > 0; i++)
+      for (int j = 0; j < n; j++) H[i * 6 + j] += w[e] * V[i * n + e] * V[j * n + e];
+  return 0;
+}
+
+TEST(gn_product_equals_an_explicit_jacobian_construction_on_the_car_under_mismatch) {
+  car_case k;
+  int T = 120;
+  CHECK_INT(car_case_new(&k, T, 4), 0);
+  sp_policy* p = k.f.pol;
+  size_t n = p->nparams;
+  // dense closed-loop sensitivities Jz[k] = d(x[k], u[k]) / dtheta (6 x n), forward
+  double* S = sp_calloc(4 * n, sizeof(double));
+  double* Sn = sp_calloc(4 * n, sizeof(double));
+  double* Jz = sp_calloc(6 * n, sizeof(double));
+  double* G = sp_calloc(n * n, sizeof(double));
+  double* HJ = sp_calloc(6 * n, sizeof(double));
+  for (int s = 0; s <= T; s++) {
+    const double* x = k.tr.X + 4 * s;
+    const double* u = s < T ? k.tr.U + 2 * s : NULL;
+    memset(Jz, 0, sizeof(double) * 6 * n);
+    memcpy(Jz, S, sizeof(double) * 4 * n);
+    double A[16], B[8], Px[8], e[2];
+    if (s < T) {
+      sp_model_step_jac(k.model, model_ws(k.model), NULL, A, B, NULL, x, u);
+      CHECK_INT(sp_policy_jac_x(p, policy_ws(p), Px, x, k.tr.t[s]), 0);
+      for (int a = 0; a < 2; a++) {
+        e[0] = a == 0, e[1] = a == 1;
+        CHECK_INT(sp_policy_vjp(p, policy_ws(p), NULL, Jz + (4 + a) * n, x, k.tr.t[s], e), 0);
+        for (int i = 0; i < 4; i++)
+          for (size_t j = 0; j < n; j++) Jz[(4 + a) * n + j] += Px[a * 4 + i] * S[i * n + j];
+      }
+    }
+    double H[36];
+    CHECK_INT(explicit_hessian(H, &k.obj, x, u, k.tr.t[s], s, T), 0);
+    // G += Jz^T H Jz
+    for (int i = 0; i < 6; i++)
+      for (size_t j = 0; j < n; j++) {
+        double v = 0;
+        for (int l = 0; l < 6; l++) v += H[i * 6 + l] * Jz[l * n + j];
+        HJ[i * n + j] = v;
+      }
+    for (int i = 0; i < 6; i++)
+      for (size_t a = 0; a < n; a++)
+        for (size_t b = 0; b < n; b++) G[a * n + b] += Jz[i * n + a] * HJ[i * n + b];
+    if (s == T) break;
+    // S+ = A S + B dU
+    for (int i = 0; i < 4; i++)
+      for (size_t j = 0; j < n; j++) {
+        double v = 0;
+        for (int l = 0; l < 4; l++) v += A[i * 4 + l] * S[l * n + j];
+        for (int l = 0; l < 2; l++) v += B[i * 2 + l] * Jz[(4 + l) * n + j];
+        Sn[i * n + j] = v;
+      }
+    memcpy(S, Sn, sizeof(double) * 4 * n);
+  }
+  sp_gn* gn;
+  CHECK_INT(sp_gn_new(&gn, p, NULL), 0);
+  CHECK_INT(sp_gn_build(gn, p, k.model, &k.obj, &k.tr, 0), 0);
+  double *v = sp_calloc(n, sizeof(double)), *Gv = sp_calloc(n, sizeof(double));
+  double* ref = sp_calloc(n, sizeof(double));
+  sp_rng r;
+  sp_rng_seed(&r, 5, 0);
+  for (int trial = 0; trial < 3; trial++) {
+    for (size_t i = 0; i < n; i++) v[i] = sp_rng_normal(&r);
+    sp_gn_gvp(gn, Gv, NULL, v);
+    for (size_t a = 0; a < n; a++) ref[a] = 0;
+    for (size_t a = 0; a < n; a++)
+      for (size_t b = 0; b < n; b++) ref[a] += G[a * n + b] * v[b];
+    double e = rel_err(Gv, ref, n);
+    printf("  trial %d: |Gv| %.4g rel err vs explicit J^T H J v %.2e\n", trial, norm2(Gv, n), e);
+    CHECK(norm2(Gv, n) > 1e-3);
+    CHECK(e < 1e-6);
+  }
+  sp_gn_free(gn);
+  sp_free(S), sp_free(Sn), sp_free(Jz), sp_free(G), sp_free(HJ), sp_free(v), sp_free(Gv);
+  sp_free(ref);
+  car_case_free(&k);
+}
+
+TEST(gn_matrix_is_symmetric_and_positive_semidefinite_and_its_gradient_is_the_feedback_estimate) {
+  for (int segment = 0; segment <= 7; segment += 7) {
+    car_case k;
+    CHECK_INT(car_case_new(&k, 300, 2), 0);
+    sp_policy* p = k.f.pol;
+    size_t n = p->nparams;
+    sp_gn* gn;
+    CHECK_INT(sp_gn_new(&gn, p, NULL), 0);
+    CHECK_INT(sp_gn_build(gn, p, k.model, &k.obj, &k.tr, segment), 0);
+    double* g = sp_calloc(n, sizeof(double));
+    double J;
+    CHECK_INT(sp_grad_feedback(g, &J, p, k.model, &k.obj, &k.tr, segment), 0);
+    CHECK_CLOSE(gn->J, J, 1e-12, 0);
+    CHECK(rel_err(gn->g, g, n) < 1e-12);
+    double *a = sp_calloc(n, sizeof(double)), *b = sp_calloc(n, sizeof(double));
+    double *Ga = sp_calloc(n, sizeof(double)), *Gb = sp_calloc(n, sizeof(double));
+    sp_rng r;
+    sp_rng_seed(&r, 9, 0);
+    for (int trial = 0; trial < 5; trial++) {
+      for (size_t i = 0; i < n; i++) a[i] = sp_rng_normal(&r), b[i] = sp_rng_normal(&r);
+      sp_gn_gvp(gn, Ga, NULL, a);
+      sp_gn_gvp(gn, Gb, NULL, b);
+      double aGb = 0, bGa = 0, aGa = 0, aa = 0;
+      for (size_t i = 0; i < n; i++) aGb += a[i] * Gb[i], bGa += b[i] * Ga[i], aGa += a[i] * Ga[i];
+      for (size_t i = 0; i < n; i++) aa += a[i] * a[i];
+      CHECK_CLOSE(aGb, bGa, 1e-10, 1e-12);
+      CHECK(aGa >= 0);
+      // the action metric too
+      sp_gn_dvp(gn, Ga, a);
+      double aDa = 0;
+      for (size_t i = 0; i < n; i++) aDa += a[i] * Ga[i];
+      CHECK(aDa >= 0);
+    }
+    // and along its own Krylov basis: the projected matrix has no negative eigenvalue
+    int m = sp_gn_subspace(gn);
+    CHECK(m > 1);
+    double* w = sp_calloc((size_t)m, sizeof(double));
+    CHECK_INT(sp_la_eigh(w, NULL, gn->Gm, m), 0);
+    printf("  segment %d: subspace %d, eigenvalues of V'GV in [%.3g, %.3g]\n", segment, m, w[0],
+           w[m - 1]);
+    CHECK(w[0] > -1e-9 * w[m - 1]);
+    sp_free(w), sp_free(g), sp_free(a), sp_free(b), sp_free(Ga), sp_free(Gb);
+    sp_gn_free(gn);
+    car_case_free(&k);
+  }
+}
+
+TEST(steps_respect_the_radius_and_products_and_solves_do_not_allocate) {
+  car_case k;
+  CHECK_INT(car_case_new(&k, 300, 3), 0);
+  sp_policy* p = k.f.pol;
+  size_t n = p->nparams;
+  sp_gn* gn;
+  CHECK_INT(sp_gn_new(&gn, p, NULL), 0);
+  CHECK_INT(sp_gn_build(gn, p, k.model, &k.obj, &k.tr, 0), 0);
+  sp_gn_subspace(gn);
+  double *d = sp_calloc(n, sizeof(double)), *out = sp_calloc(n, sizeof(double));
+  double* w = sp_calloc((size_t)k.tr.T * 2, sizeof(double));
+  uint64_t before = sp_alloc_count();
+  double prev = 0;
+  for (double radius = 0.001; radius < 1; radius *= 4) {
+    sp_gn_info info;
+    sp_gn_solve(gn, d, &info, radius);
+    sp_gn_gvp(gn, out, w, d);
+    sp_gn_dvp(gn, out, d);
+    // the realised first-order action change is the reported one, within the radius
+    double s = 0;
+    for (int i = 0; i < 2 * k.tr.T; i++) s += w[i] * w[i];
+    CHECK_CLOSE(sqrt(s / k.tr.T), info.dact, 1e-8, 1e-12);
+    CHECK(info.dact <= radius * (1 + 1e-8));
+    CHECK(info.pred >= prev * (1 - 1e-12));  // a larger region never predicts less
+    prev = info.pred;
+  }
+  CHECK(sp_alloc_count() == before);
+  sp_free(d), sp_free(out), sp_free(w);
+  sp_gn_free(gn);
+  car_case_free(&k);
+}
+
+TEST(a_step_whose_rollout_did_not_pay_is_undone_and_replaced_by_a_smaller_one) {
+  car_case k;
+  CHECK_INT(car_case_new(&k, 300, 1), 0);
+  sp_policy* p = k.f.pol;
+  size_t n = p->nparams;
+  sp_gn_config cfg = {.radius = 0.05, .eta = 0.1};
+  sp_gn* gn;
+  CHECK_INT(sp_gn_new(&gn, p, &cfg), 0);
+  double* th0 = sp_calloc(n, sizeof(double));
+  memcpy(th0, sp_policy_params(p), sizeof(double) * n);
+  sp_gn_info a, b;
+  CHECK_INT(sp_gn_step(gn, &a, p, k.model, &k.obj, &k.tr, 0), 0);
+  CHECK(a.accepted && isnan(a.rho) && a.pred > 0);
+  CHECK(a.dact <= 0.05 * (1 + 1e-8) && a.dact > 0.03);
+  // the same trajectory again: the step saved nothing (rho = 0 < eta), so it is undone
+  CHECK_INT(sp_gn_step(gn, &b, p, k.model, &k.obj, &k.tr, 0), 0);
+  CHECK(!b.accepted);
+  CHECK_CLOSE(b.rho, 0, 0, 1e-12);
+  CHECK(b.radius <= 0.25 * a.dact * (1 + 1e-12));
+  CHECK(b.dact <= b.radius * (1 + 1e-8) && b.pred > 0 && b.pred < a.pred);
+  // theta = the first point + the smaller step (not + both)
+  double* d = sp_calloc(n, sizeof(double));
+  sp_gn_solve(gn, d, NULL, b.radius);
+  const double* th = sp_policy_params(p);
+  for (size_t i = 0; i < n; i++) CHECK_CLOSE(th[i], th0[i] + d[i], 1e-12, 1e-15);
+  sp_free(d), sp_free(th0);
+  sp_gn_free(gn);
+  car_case_free(&k);
+}
+
+TEST(a_step_never_predicts_removing_more_than_its_fraction_of_the_cost) {
+  car_case k;
+  CHECK_INT(car_case_new(&k, 300, 2), 0);
+  for (int i = 0; i < 2; i++) {
+    double frac = i ? 0.05 : 0.5;
+    sp_gn_config cfg = {.radius = 1, .max_decrease = frac};
+    sp_gn* gn;
+    CHECK_INT(sp_gn_new(&gn, k.f.pol, &cfg), 0);
+    double* th0 = sp_calloc(k.f.pol->nparams, sizeof(double));
+    memcpy(th0, sp_policy_params(k.f.pol), sizeof(double) * k.f.pol->nparams);
+    sp_gn_info a;
+    CHECK_INT(sp_gn_step(gn, &a, k.f.pol, k.model, &k.obj, &k.tr, 0), 0);
+    printf("  max_decrease %.2f: J %.3f, predicted decrease %.4f, action change %.4f\n", frac, a.J,
+           a.pred, a.dact);
+    CHECK(a.pred <= frac * a.J * (1 + 1e-9));
+    if (i) CHECK(a.pred >= 0.99 * frac * a.J);  // at the cap, not below it
+    memcpy(sp_policy_params(k.f.pol), th0, sizeof(double) * k.f.pol->nparams);
+    sp_free(th0);
+    sp_gn_free(gn);
+  }
+  car_case_free(&k);
+}
+
+TEST(bad_arguments_are_errors) {
+  car_case k;
+  CHECK_INT(car_case_new(&k, 20, 1), 0);
+  sp_gn* gn = (sp_gn*)1;
+  CHECK_INT(sp_gn_new(&gn, NULL, NULL), SP_EINVAL);
+  CHECK(gn == NULL);
+  sp_gn_config bad = {.radius_min = 2, .radius_max = 1};
+  CHECK_INT(sp_gn_new(&gn, k.f.pol, &bad), SP_EINVAL);
+  bad = (sp_gn_config){.subspace = -1};
+  CHECK_INT(sp_gn_new(&gn, k.f.pol, &bad), SP_EINVAL);
+  bad = (sp_gn_config){.max_decrease = 1.5};
+  CHECK_INT(sp_gn_new(&gn, k.f.pol, &bad), SP_EINVAL);
+  CHECK_INT(sp_gn_new(&gn, k.f.pol, NULL), 0);
+  CHECK_INT(sp_gn_build(gn, k.f.pol, NULL, &k.obj, &k.tr, 0), SP_EINVAL);
+  sp_trajview wrong = sp_trajview_of(k.tr.X, k.tr.U, k.tr.t, k.tr.T, 3, 2);
+  CHECK_INT(sp_gn_build(gn, k.f.pol, k.model, &k.obj, &wrong, 0), SP_ESHAPE);
+  sp_gn_free(gn);
+  sp_gn_free(NULL);
+  car_case_free(&k);
+}
+
+TEST_MAIN()
