@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "bind.h"
-#include "bind_opts.h"
+#include "args.h"
 #include "engine/core/error.h"
 #include "engine/grad/gauss_newton.h"
 #include "grad_args.h"
@@ -50,33 +50,20 @@ static int l_new(lua_State* L) {
                                          p->nx, p->nu, m->nx, m->nu));
   sp_gn_config cfg = {0};
   if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
-    spO_check_keys(L, 3, "new", new_keys);
-    lua_Integer sub = spO_integer(L, 3, "new", "subspace", 30);
-    if (sub < 1 || sub > 1000)
-      return luaL_error(L, "bad argument #3 to 'new' (expected subspace in 1..1000, got %I)", sub);
-    cfg.subspace = (int)sub;
-    const char* names[3] = {"radius", "radius_min", "radius_max"};
-    double defs[3] = {0.05, 1e-4, 1}, vals[3];
-    for (int i = 0; i < 3; i++) {
-      vals[i] = spO_number(L, 3, "new", names[i], defs[i]);
-      if (!(vals[i] > 0) || !isfinite(vals[i]))
-        return luaL_error(L, "bad argument #3 to 'new' (expected %s > 0 and finite, got %f)",
-                          names[i], vals[i]);
-    }
-    cfg.radius = vals[0], cfg.radius_min = vals[1], cfg.radius_max = vals[2];
+    spA_table t = spA_opts(L, 3, 0);
+    spA_check_keys(&t, new_keys);
+    cfg.subspace = (int)spA_integer(&t, "subspace", 30, 1, 1000, 0);
+    cfg.radius = spA_positive(&t, "radius", 0.05, 0);
+    cfg.radius_min = spA_positive(&t, "radius_min", 1e-4, 0);
+    cfg.radius_max = spA_positive(&t, "radius_max", 1, 0);
     if (cfg.radius_min > cfg.radius_max)
-      return luaL_error(L,
-                        "bad argument #3 to 'new' (expected radius_min <= radius_max, got %f > "
-                        "%f)",
-                        cfg.radius_min, cfg.radius_max);
-    cfg.eta = spO_number(L, 3, "new", "eta", 0);
-    if (!isfinite(cfg.eta) || cfg.eta >= 0.25)
-      return luaL_error(L, "bad argument #3 to 'new' (expected eta < 0.25, got %f)", cfg.eta);
-    cfg.max_decrease = spO_number(L, 3, "new", "max_decrease", 0.65);
-    if (!(cfg.max_decrease > 0) || cfg.max_decrease > 1)
-      return luaL_error(L, "bad argument #3 to 'new' (expected max_decrease in (0, 1], got %f)",
-                        cfg.max_decrease);
+      spA_fielderror(&t, "radius_min", "expected a number <= radius_max (%f), got %f",
+                     cfg.radius_max, cfg.radius_min);
+    cfg.eta = spA_range(&t, "eta", 0, NAN, 0.25, 0);
+    if (cfg.eta == 0.25) spA_fielderror(&t, "eta", "expected a number < 0.25, got 0.25");
+    cfg.max_decrease = spA_range(&t, "max_decrease", 0.65, 0, 1, 0);
+    if (cfg.max_decrease == 0)
+      spA_fielderror(&t, "max_decrease", "expected a number in (0, 1], got 0");
   }
   // the userdata exists empty (safe to collect) before the engine object does
   lgn* u = lua_newuserdatauv(L, sizeof *u, 2);
@@ -158,7 +145,8 @@ static int l_build(lua_State* L) {
 static double* check_vector(lua_State* L, int arg, const char* fname, sp_gn* gn) {
   int64_t n = (int64_t)gn->np;
   sp_array* v = spL_newarray(L, 1, &n);
-  spO_vector(L, arg, fname, v->data, n, "v");
+  (void)fname;
+  spA_vector(L, arg, v->data, n, "v", 1);
   return v->data;
 }
 

@@ -126,15 +126,16 @@ describe("spinal.gn", function()
       "bad argument #2 to 'new' (expected a model with nx = 4, nu = 2 (the policy's), got nx = 2,"
       .. " nu = 1)")
     assert.has_error(function() GN.new(pol, half_model(), { radius = -1 }) end,
-      "bad argument #3 to 'new' (expected radius > 0 and finite, got -1.0)")
+      "bad argument #3 to 'new' (field 'radius': expected a number > 0, got -1)")
     assert.has_error(function() GN.new(pol, half_model(), { radius_min = 2, radius_max = 1 }) end,
-      "bad argument #3 to 'new' (expected radius_min <= radius_max, got 2.0 > 1.0)")
+      "bad argument #3 to 'new' (field 'radius_min': expected a number <= radius_max "
+        .. "(1.0), got 2.0)")
     local opt = GN.new(pol, half_model())
     assert.has_error(function() opt:gvp({}) end,
       "gvp: call build (or step) with a trajectory first")
     opt:build(pol:rollout(half_model(), x0, 20), { cost = cost, task = task })
     assert.has_error(function() opt:gvp({ 1, 2 }) end,
-      ("bad argument #2 to 'gvp' (expected v of length %d, got 2)"):format(pol.nparams))
+      ("bad argument #1 to 'gvp' (expected v of length %d, got 2)"):format(pol.nparams))
     assert.matches("^gn %(", tostring(opt))
     opt:close()
     assert.are.equal("gn (closed)", tostring(opt))
