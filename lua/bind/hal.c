@@ -951,7 +951,8 @@ static lbridge* checkbridge(lua_State* L, int arg) {
 }
 
 // hal.bridge(plant, { listen = "127.0.0.1:9870", realtime = true, rate = 50, watchdog = 0.2,
-//                     safe = { 0, 0 }, robot = "rc_car" })
+//                     safe = { 0, 0 }, robot = "rc_car", u_min =, u_max =, rate_max =,
+//                     watchdog_max = 0.2 })
 static int l_bridge(lua_State* L) {
   lplant* lp = checklplant(L, 1);
   if (!lp->p) luaL_argerror(L, 1, "expected an open plant, got a closed one");
@@ -971,8 +972,15 @@ static int l_bridge(lua_State* L) {
   if (!(c.rate_hz >= 0) || !(c.watchdog_s >= 0) || c.watchdog_s > 3600)
     luaL_argerror(L, 2, "fields 'rate', 'watchdog': expected numbers >= 0 (watchdog <= 3600 s)");
   c.robot = field_str(L, 2, 2, "robot", 0);
-  double* safe = scratch(L, (size_t)p->caps.nu);
-  if (field_vec(L, 2, 2, "safe", p->caps.nu, safe)) c.u_safe = safe;
+  c.watchdog_max_s = field_num(L, 2, 2, "watchdog_max", 0, 0);
+  if (!(c.watchdog_max_s >= 0) || c.watchdog_max_s > 3600)
+    luaL_argerror(L, 2, "field 'watchdog_max': expected seconds in [0, 3600]");
+  int nu = p->caps.nu;
+  double* safe = scratch(L, 4 * (size_t)nu);
+  if (field_vec(L, 2, 2, "safe", nu, safe)) c.u_safe = safe;
+  if (field_vec(L, 2, 2, "u_min", nu, safe + nu)) c.u_min = safe + nu;
+  if (field_vec(L, 2, 2, "u_max", nu, safe + 2 * nu)) c.u_max = safe + 2 * nu;
+  if (field_vec(L, 2, 2, "rate_max", nu, safe + 3 * nu)) c.rate_max = safe + 3 * nu;
   if (p->state != SP_PLANT_CONFIGURED && p->state != SP_PLANT_ACTIVE)
     return lifecycle_error(L, p, "bridge", SP_ESTATE);
 
@@ -1016,6 +1024,10 @@ static int b_stats(lua_State* L) {
   set_int(L, "watchdog_trips", s.watchdog_trips);
   set_num(L, "last_trip_silence", s.last_trip_silence_s);
   set_num(L, "watchdog", s.watchdog_s);
+  set_num(L, "watchdog_asked", s.watchdog_asked_s);
+  set_int(L, "rejected", s.rejected);
+  set_int(L, "limited", s.limited);
+  set_int(L, "goodbyes", s.goodbyes);
   set_int(L, "status", s.status);
   set_int(L, "port", (uint64_t)s.port);
   return 1;
