@@ -88,6 +88,44 @@ describe("spinal.hal over udp", function()
     assert.is_true(c.x[51][3] > 0.3)
   end)
 
+  it("says goodbye when the host closes: the bridge stops safe without a watchdog trip", function()
+    local plant <close> = car_plant()
+    local b <close> = hal.bridge(plant, { listen = "127.0.0.1:0", watchdog = 0.05 })
+    local r = assert(hal.open("udp://127.0.0.1:" .. b.port, { wait = 1 }))
+    r:rollout { steps = 5, safe = { 0, 0 }, policy = { K = ZERO_K, u_ff = { 1, 0 } } }
+    r:close()
+    b:wait(0.2)  -- four watchdog periods
+    local s = b:stats()
+    assert.equal(1, s.goodbyes)
+    assert.equal(0, s.watchdog_trips)
+    assert.equal(2, s.status & 2)  -- SAFE_STOP
+  end)
+
+  it("bounds the watchdog a host asks for by watchdog_max", function()
+    local plant <close> = car_plant()
+    local b <close> = hal.bridge(plant, { listen = "127.0.0.1:0", watchdog_max = 0.25 })
+    local r <close> = assert(hal.open("udp://127.0.0.1:" .. b.port, { watchdog = 3000 }))
+    local s = b:stats()
+    assert.near(0.25, s.watchdog, 1e-9)
+    assert.near(3000, s.watchdog_asked, 1e-9)
+  end)
+
+  it("clamps commands to the bridge's limits and replaces non-finite ones", function()
+    local plant <close> = car_plant()
+    local twin <close> = car_plant()
+    local b <close> = hal.bridge(plant, { listen = "127.0.0.1:0", u_min = { -0.5, -1 },
+      u_max = { 0.5, 1 } })
+    local r <close> = assert(hal.open("udp://127.0.0.1:" .. b.port, { wait = 1 }))
+    local opts = { steps = 10, safe = { 0, 0 }, policy = { K = ZERO_K, u_ff = { 100, 0 } } }
+    local c = r:rollout(opts)
+    opts.policy.u_ff = { 0.5, 0 }
+    local a = twin:rollout(opts)
+    for j = 1, 4 do assert.equal(a.x[11][j], c.x[11][j]) end
+    local s = b:stats()
+    assert.equal(10, s.limited)
+    assert.equal(0, s.rejected)
+  end)
+
   it("refuses to close a plant a bridge serves, and closes after the bridge", function()
     local plant = car_plant()
     local b = hal.bridge(plant, { listen = "127.0.0.1:0" })
@@ -162,7 +200,7 @@ describe("spinal bridge options", function()
     assert.equal(0, code)
     assert.matches("serving rc_car %(model plant, 4 states, 2 actions, 50 Hz, realtime%) on "
       .. "127.0.0.1:%d+", table.concat(out))
-    assert.matches("stopped after %d+ steps", table.concat(err))
+    assert.matches("stopped %(%-%-seconds%) after %d+ steps", table.concat(err))
   end)
 
   it("serves the robot file's mujoco plant to a host that checks the robot's names", function()
