@@ -14,7 +14,7 @@
 //   loop:set_params(p)  loop:params()     -- the whole vector (a policy's theta)
 //   loop:reset(x0)               -- reset a simulated plant at a tick boundary
 //   loop:record(seconds)  loop:recording()  loop:save(dir)   -- every tick, NPY + CSV
-//   loop:telemetry { host = "127.0.0.1", port = 9870, rate = 50 }   loop:telemetry(false)
+//   loop:telemetry { host = "127.0.0.1", port = 9871, rate = 50 }   loop:telemetry(false)
 //   loop.faults  loop.running  loop.rate  loop.nx  loop.nu  loop.robot
 //
 // The policy is a source with a C act function and a flat parameter vector; Lua never runs inside
@@ -24,6 +24,8 @@
 #include "hal/loop.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -916,9 +918,18 @@ static int m_telemetry(lua_State* L) {
   lua_getfield(L, 2, "host");
   const char* host = lua_isnil(L, -1) ? "127.0.0.1" : lua_tostring(L, -1);
   if (!host) luaL_argerror(L, 2, "field 'host': expected a string");
-  double port = field_num(L, 2, 2, "port", 9870), rate = field_num(L, 2, 2, "rate", 50);
+  double port = field_num(L, 2, 2, "port", SP_TELEMETRY_PORT);
+  double rate = field_num(L, 2, 2, "rate", 50);
   if (port < 1 || port > 65535 || port != floor(port))
     luaL_argerror(L, 2, "field 'port': expected an integer in [1, 65535]");
+  // JSON into the robot's own port would land among its commands: say so
+  const char* uri = o->plant->p->uri;
+  const char* colon = strrchr(uri, ':');
+  if (!strncmp(uri, "udp://", 6) && colon && atoi(colon + 1) == (int)port)
+    fprintf(stderr,
+            "spinal.loop: warning: telemetry port %d is the plant's (%s): the robot will drop "
+            "the JSON as malformed; PlotJuggler usually listens on %d\n",
+            (int)port, uri, SP_TELEMETRY_PORT);
   if (!(rate > 0) || rate > 1000) luaL_argerror(L, 2, "field 'rate': expected Hz in (0, 1000]");
   const sp_plant_caps* caps = sp_plant_capabilities(o->plant->p);
   sp_telemetry_config tc = {.host = host,

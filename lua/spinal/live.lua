@@ -64,7 +64,7 @@ function M.banner(s)
     "    loop:resume()        the controller acts       loop:hold()      back to the safe command",
     "    estop() or Ctrl-C    e-stop, latched           loop:clear()     release it",
     "    loop:state()  loop:stats()  loop.faults        loop:set_gains{...}  loop:reset(x0)",
-    "    loop:record(5)  loop:save \"runs/try1\"         loop:telemetry{ port = 9870 }",
+    "    loop:record(5)  loop:save \"runs/try1\"         loop:telemetry{ port = 9871 }",
     "  Ctrl-D or :quit: safe command, loop stopped, recording saved.  :help for more",
   }
   return table.concat(lines, "\n")

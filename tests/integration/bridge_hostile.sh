@@ -45,6 +45,22 @@ grep -q "non-finite commands replaced by the safe command" "$tmp/a.err" || fail 
 grep -q "ended by the host (goodbye)" "$tmp/a.err" || fail "no goodbye message"
 if grep -q "watchdog tripped" "$tmp/a.err"; then fail "a goodbye tripped the watchdog"; fi
 
+# telemetry aimed at the plant's own port is warned about; the default port is not the bridge's
+"$BIN" -e '
+  local robot = require("spinal.robot").load(arg[1])
+  local plant = assert(robot:open("udp://127.0.0.1:" .. arg[2]))
+  local loop = require("spinal.loop").new(plant, { controller = robot.controller,
+    reference = robot.reference, safety = robot.safety, rate = robot.rate })
+  loop:start()
+  loop:telemetry { port = tonumber(arg[2]) }
+  loop:telemetry {}
+  loop:close()
+  plant:close()' "$SRC/robots/rc_car.lua" "$(cat "$tmp/b.port")" >"$tmp/tm.out" 2>"$tmp/tm.err" \
+  || fail "telemetry script: $(cat "$tmp/tm.err")"
+[[ $(grep -c "warning: telemetry port $(cat "$tmp/b.port") is the plant's" "$tmp/tm.err") -eq 1 ]] \
+  || fail "expected one telemetry warning, got: $(cat "$tmp/tm.err")"
+echo "ok telemetry into the plant's port warned once"
+
 # Ctrl-C: a clean stop with the counters, exit status 0
 kill -INT "$a_pid"
 rc=0
