@@ -55,6 +55,8 @@ struct lloop {
   sp_loop* loop;  // NULL until created, and after close
   sp_safety* safety;
   sp_ctrl* ctrl;          // the loop's own controller (source "controller")
+  sp_ctrl* safe_ctrl;     // the safe behaviour's controller (safety.safe_controller), or NULL
+  double* safe_ref;       // (its nr) its reference, in the shadow allocation
   sp_policy* pol;         // the policy it drives (source "policy"; the userdata is uservalue 2)
   const double* pol_src;  // the parameter buffer last copied into the policy's theta
   spL_plant* plant;
@@ -77,6 +79,13 @@ static int act_ctrl(void* user, double* u, const double* x, double t, long k) {
   lloop* o = user;
   const double* p = sp_loop_params(o->loop);
   return sp_ctrl_act(o->ctrl, u, x, p + o->nk, p) == SP_EINVAL;
+}
+
+// the safe behaviour (hal/safety.h): the safe controller on the last finite state
+static int act_safe(void* user, double* u, const double* x, double t) {
+  (void)t;
+  lloop* o = user;
+  return sp_ctrl_act(o->safe_ctrl, u, x, o->safe_ref, NULL) == SP_EINVAL;
 }
 
 // the policy source: theta is the loop's parameter vector. At most one swap happens per tick
@@ -327,6 +336,20 @@ static int l_new(lua_State* L) {
   double watchdog = field_num(L, is, 2, "watchdog", 0);
   if (!(watchdog >= 0)) luaL_argerror(L, 2, "field 'safety.watchdog': expected seconds >= 0");
   int latch = field_bool(L, is, "latch_faults"), stop_on_fault = field_bool(L, is, "stop_on_fault");
+  // the safe behaviour: a controller run on faults, e-stop and hold (robot.safety.safe_controller)
+  lua_getfield(L, is, "safe_controller");
+  sp_ctrl* sctl = NULL;
+  if (!lua_isnil(L, -1)) {
+    sctl = luaL_testudata(L, -1, "spinal.ctrl") ? spL_checkctrl(L, lua_gettop(L)) : NULL;
+    if (!sctl || sctl->nx != nx || sctl->nu != nu)
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'safety.safe_controller': expected a "
+                                          "spinal.ctrl for %d states and %d actions, got %s",
+                                          nx, nu, sctl ? "other sizes" : luaL_typename(L, -1)));
+  }
+  lua_pop(L, 1);
+  int snr = sctl ? sctl->nr : 0;
+  double* sref = scratch(L, (size_t)snr);
+  if (sctl) field_vec(L, is, 2, "safe_reference", snr, sref, 1);
 
   // the userdata first (empty, safe to collect), then what it owns
   lloop* o = lua_newuserdatauv(L, sizeof(lloop), 2);
@@ -344,9 +367,15 @@ static int l_new(lua_State* L) {
   snprintf(o->robot, sizeof o->robot, "%s", robot ? robot : caps->robot);
   char msg[256];
   const char* why = NULL;
-  o->shadow = sp_calloc((size_t)np + (size_t)nx + (size_t)nu + (size_t)np + 1, sizeof(double));
+  o->shadow = sp_calloc((size_t)np + (size_t)nx + (size_t)nu + (size_t)np + (size_t)snr + 1,
+                        sizeof(double));
   if (!o->shadow) return spL_raise(L, SP_ENOMEM, "loop");
   o->scratch = o->shadow + np;
+  o->safe_ref = o->scratch + nx + nu + np;
+  memcpy(o->safe_ref, sref, sizeof(double) * (size_t)snr);
+  if (sctl && !(o->safe_ctrl = copy_ctrl(sctl, &why)))
+    return luaL_argerror(L, 2, lua_pushfstring(L, "field 'safety.safe_controller': %s (%s)", why,
+                                               sctl->cls->name));
   memcpy(o->shadow, params, sizeof(double) * (size_t)np);
   if (pol) {
     // the policy object itself runs in the loop; the loop keeps its userdata alive
@@ -364,7 +393,9 @@ static int l_new(lua_State* L) {
                          .u_safe = safe,
                          .period_s = 1.0 / rate,
                          .watchdog_s = watchdog,
-                         .latch_faults = latch};
+                         .latch_faults = latch,
+                         .safe_act = o->safe_ctrl ? act_safe : NULL,
+                         .safe_user = o};
   if (sp_safety_new(&o->safety, &sc, msg, sizeof msg))
     return luaL_argerror(L, 2, lua_pushfstring(L, "field 'safety': %s", msg));
   sp_loop_config lc = {.mode = SP_LOOP_REALTIME,
@@ -544,6 +575,8 @@ static int m_close(lua_State* L) {
   o->safety = NULL;
   sp_ctrl_free(o->ctrl);
   o->ctrl = NULL;
+  sp_ctrl_free(o->safe_ctrl);
+  o->safe_ctrl = NULL;
   o->pol = NULL;
   sp_free(o->shadow);
   o->shadow = NULL;

@@ -199,3 +199,60 @@ describe("spinal.loop", function()
     plant:close()
   end)
 end)
+
+-- a double pendulum balanced upright (th = 0): its zero command is not safe, it falls
+local function upright(safe_controller)
+  local t = dofile(PENDULUM)
+  t.plants.model.x0 = { 0.2, -0.2, 0, 0 }
+  t.safety.on_fault = "hold"
+  t.safety.safe_controller = safe_controller
+  return robot_lib.load(t)
+end
+
+local SIT = { kind = "pd", gains = { kp = { 3, 3 }, kd = { 1, 1 } }, reference = { 0, 0, 0, 0, 0, 0 } }
+
+describe("spinal.loop with a safe controller", function()
+  local function run(robot, seconds, then_estop)
+    local plant = assert(robot:open())
+    local loop = live.new(plant, { controller = robot.controller, reference = robot.reference,
+      safety = robot.safety, rate = robot.rate })
+    loop:start()
+    if then_estop then
+      loop:resume()
+      host.sleep(0.3)
+      loop:estop()
+    end
+    host.sleep(seconds)
+    local st = loop:state()
+    loop:close()
+    plant:close()
+    robot:close()
+    return st
+  end
+
+  it("holds an unstable robot with its safe controller while held, where zero torque drops it",
+    function()
+    local fell = run(upright(nil), 1.5)
+    local held = run(upright(SIT), 1.5)
+    assert.is_true(math.abs(fell.x[1]) > 0.5, "zero torque: th1 " .. fell.x[1])
+    assert.is_true(math.abs(held.x[1]) < 0.1, "safe controller: th1 " .. held.x[1])
+    assert.is_true(held.safe)
+    assert.is_true(math.abs(held.u[1]) > 0)  -- not the zero safe command
+  end)
+
+  it("switches to the safe controller on an e-stop", function()
+    local st = run(upright(SIT), 1.0, true)
+    assert.is_true(st.estop)
+    assert.is_true(math.abs(st.x[1]) < 0.1, "th1 " .. st.x[1])
+  end)
+
+  it("checks the safe controller in the robot file", function()
+    local ok, err = pcall(upright, { kind = "pd", gains = { kp = 1 }, reference = { 0, 0 } })
+    assert.is_false(ok)
+    assert.matches("safety.safe_controller.reference: expected 6 entries (the pd controller's "
+      .. "reference), got 2", tostring(err), 1, true)
+    ok, err = pcall(upright, { kind = "walk" })
+    assert.is_false(ok)
+    assert.matches("safety.safe_controller.kind", tostring(err), 1, true)
+  end)
+end)
