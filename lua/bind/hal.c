@@ -939,7 +939,16 @@ static int m_estop(lua_State* L) {
 typedef struct lbridge {
   sp_bridge* b;  // NULL after close
   lplant* lp;    // the plant it serves (kept alive by the user value)
+  sp_ctrl* safe_ctrl;  // the safe behaviour's controller (borrowed, user value 2), or NULL
+  double* safe_ref;    // its reference (user value 3)
 } lbridge;
+
+// the bridge's safe behaviour, on its plant thread
+static int bridge_safe_act(void* user, double* u, const double* x, double t) {
+  (void)t;
+  lbridge* lb = user;
+  return sp_ctrl_act(lb->safe_ctrl, u, x, lb->safe_ref, NULL) == SP_EINVAL;
+}
 
 static lbridge* checkbridge(lua_State* L, int arg) {
   lbridge* lb = luaL_testudata(L, arg, BRIDGE_MT);
@@ -952,7 +961,9 @@ static lbridge* checkbridge(lua_State* L, int arg) {
 
 // hal.bridge(plant, { listen = "127.0.0.1:9870", realtime = true, rate = 50, watchdog = 0.2,
 //                     safe = { 0, 0 }, robot = "rc_car", u_min =, u_max =, rate_max =,
-//                     watchdog_max = 0.2 })
+//                     watchdog_max = 0.2, safe_controller = ctl, safe_reference = {...} })
+// A safe controller is borrowed: the bridge runs it on its plant thread (do not call it from Lua
+// while the bridge serves).
 static int l_bridge(lua_State* L) {
   lplant* lp = checklplant(L, 1);
   if (!lp->p) luaL_argerror(L, 1, "expected an open plant, got a closed one");
@@ -981,15 +992,38 @@ static int l_bridge(lua_State* L) {
   if (field_vec(L, 2, 2, "u_min", nu, safe + nu)) c.u_min = safe + nu;
   if (field_vec(L, 2, 2, "u_max", nu, safe + 2 * nu)) c.u_max = safe + 2 * nu;
   if (field_vec(L, 2, 2, "rate_max", nu, safe + 3 * nu)) c.rate_max = safe + 3 * nu;
+  lua_getfield(L, 2, "safe_controller");
+  int isc = lua_gettop(L);
+  sp_ctrl* sctl = NULL;
+  if (!lua_isnil(L, isc)) {
+    sctl = luaL_testudata(L, isc, "spinal.ctrl") ? spL_checkctrl(L, isc) : NULL;
+    if (!sctl || sctl->nx != p->caps.nx || sctl->nu != nu)
+      luaL_argerror(L, 2, lua_pushfstring(L, "field 'safe_controller': expected a spinal.ctrl "
+                                          "for %d states and %d actions", p->caps.nx, nu));
+  }
+  double* sref = lua_newuserdatauv(L, sizeof(double) * (sctl && sctl->nr ? sctl->nr : 1), 0);
+  int iref = lua_gettop(L);
+  memset(sref, 0, sizeof(double) * (sctl && sctl->nr ? sctl->nr : 1));
+  if (sctl) field_vec(L, 2, 2, "safe_reference", sctl->nr, sref);
   if (p->state != SP_PLANT_CONFIGURED && p->state != SP_PLANT_ACTIVE)
     return lifecycle_error(L, p, "bridge", SP_ESTATE);
 
-  lbridge* lb = lua_newuserdatauv(L, sizeof(lbridge), 1);
+  lbridge* lb = lua_newuserdatauv(L, sizeof(lbridge), 3);
   lb->b = NULL;
   lb->lp = lp;
+  lb->safe_ctrl = sctl;
+  lb->safe_ref = sref;
   luaL_setmetatable(L, BRIDGE_MT);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);
+  lua_pushvalue(L, isc);
+  lua_setiuservalue(L, -2, 2);
+  lua_pushvalue(L, iref);
+  lua_setiuservalue(L, -2, 3);
+  if (sctl) {
+    c.safe_act = bridge_safe_act;
+    c.safe_user = lb;
+  }
   char msg[256];
   int rc = sp_bridge_new(&lb->b, p, &c, msg, sizeof msg);
   if (rc) return spL_failure(L, "%s", msg);

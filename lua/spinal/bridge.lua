@@ -114,7 +114,8 @@ function M.open_plant(o)
     local sf = robot.safety
     return plant, { name = robot.name, safe = o.safe or sf.safe, backend = scheme,
                     rate = o.rate or robot.rate, u_min = sf.u_min, u_max = sf.u_max,
-                    rate_max = sf.rate_max, watchdog_max = sf.watchdog }
+                    rate_max = sf.rate_max, watchdog_max = sf.watchdog,
+                    safe_controller = sf.safe_controller, safe_reference = sf.safe_reference }
   end
   local ok, plant, err = pcall(hal.open, "model", { model = o.model, rate = o.rate or 50 })
   if not ok or not plant then
@@ -154,7 +155,8 @@ function M.main(args, out, err)
   local b, berr = hal.bridge(plant, { listen = o.listen, realtime = o.realtime,
     watchdog = o.watchdog, safe = info.safe, robot = info.name, rate = o.rate,
     u_min = info.u_min, u_max = info.u_max, rate_max = info.rate_max,
-    watchdog_max = info.watchdog_max })
+    watchdog_max = info.watchdog_max, safe_controller = info.safe_controller,
+    safe_reference = info.safe_reference })
   if not b then
     err:write("spinal bridge: ", berr, "\n")
     plant:close()

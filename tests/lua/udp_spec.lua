@@ -126,6 +126,30 @@ describe("spinal.hal over udp", function()
     assert.equal(0, s.rejected)
   end)
 
+  it("runs the robot's safe controller on the bridge under e-stop, where zero torque drops it",
+    function()
+    local src = os.getenv "SPINAL_SOURCE_DIR" or "."
+    local function final_angle(safe_controller)
+      local t = dofile(src .. "/robots/double_pendulum.lua")
+      t.plants.model.x0 = { 0.2, -0.2, 0, 0 }
+      t.safety.safe_controller = safe_controller
+      local robot = require("spinal.robot").load(t)
+      local plant <close> = assert(robot:open())
+      local sf = robot.safety
+      local b <close> = hal.bridge(plant, { listen = "127.0.0.1:0", safe = sf.safe,
+        safe_controller = sf.safe_controller, safe_reference = sf.safe_reference })
+      local r <close> = assert(hal.open("udp://127.0.0.1:" .. b.port, { wait = 1 }))
+      r:estop()
+      local tr = r:rollout { steps = 150, safe = { 0, 0 }, policy = { K = { 0, 0, 0, 0, 0, 0, 0, 0 },
+        u_ff = { 0, 0 } } }
+      assert.equal(150, b:stats().safe_steps)
+      return tr.x[151][1]
+    end
+    local SIT = { kind = "pd", gains = { kp = { 3, 3 }, kd = { 1, 1 } } }
+    assert.is_true(math.abs(final_angle(nil)) > 0.5)
+    assert.is_true(math.abs(final_angle(SIT)) < 0.1)
+  end)
+
   it("refuses to close a plant a bridge serves, and closes after the bridge", function()
     local plant = car_plant()
     local b = hal.bridge(plant, { listen = "127.0.0.1:0" })
