@@ -514,10 +514,26 @@ static int m_stop(lua_State* L) {
   return 1;
 }
 
+// after hold/resume: wait (at most 1 s) for a tick that applied it, so what the caller sees next
+// (loop:state(), the REPL's printout of the loop) already tells the new mode
+static void wait_applied(lloop* o, int held) {
+  long k0 = -1, k;
+  uint32_t flags;
+  sp_loop_latest(o->loop, NULL, NULL, NULL, &k0, NULL);
+  for (int i = 0; i < 20000 && sp_loop_running(o->loop); i++) {
+    if (sp_loop_latest(o->loop, NULL, NULL, NULL, &k, &flags) == 0 && k > k0 &&
+        !(flags & SP_FLAG_HELD) == !held)
+      return;
+    struct timespec ts = {0, 50000};
+    nanosleep(&ts, NULL);
+  }
+}
+
 static int m_hold(lua_State* L) {
   lloop* o = checkloop(L, 1);
   int rc = sp_loop_hold(o->loop);
   if (rc) return spL_raise(L, rc, "loop:hold()");
+  if (o->started) wait_applied(o, 1);
   lua_settop(L, 1);
   return 1;
 }
@@ -528,6 +544,7 @@ static int m_resume(lua_State* L) {
   if (!o->started) return luaL_error(L, "loop:resume(): the loop is not running (loop:start())");
   int rc = sp_loop_resume(o->loop);
   if (rc) return spL_raise(L, rc, "loop:resume()");
+  wait_applied(o, 0);
   lua_settop(L, 1);
   return 1;
 }

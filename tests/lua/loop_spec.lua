@@ -184,6 +184,16 @@ describe("spinal.loop", function()
     plant:close()
   end)
 
+  it("returns from resume and hold once a tick applied them, so the loop prints its new mode",
+    function()
+    local robot, plant, loop = open()
+    loop:start()
+    assert.matches("running, policy acting$", tostring(loop:set_reference(robot.reference):resume()))
+    assert.matches("running, held %(safe command%)$", tostring(loop:hold()))
+    loop:close()
+    plant:close()
+  end)
+
   it("streams telemetry JSON to a UDP port", function()
     local _, plant, loop = open()
     loop:start()
