@@ -368,6 +368,8 @@ static int repl_setup(lua_State* L) {
   lua_getglobal(L, "require");
   lua_pushliteral(L, "spinal.repl");
   if (lua_pcall(L, 1, 1, handler) != LUA_OK) return 0;
+  lua_getfield(L, -1, "help");  // help(x): docs/api on any spinal function, module or object
+  lua_setglobal(L, "help");
   repl_module = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pop(L, 1);
   return 1;

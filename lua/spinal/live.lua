@@ -56,8 +56,10 @@ function M.banner(s)
     string.format("         state %s; action %s", table.concat(r.state, " "),
       table.concat(r.action, " ")),
     string.format("  plant  %s (%s)", s.uri, tostring(s.plant):gsub("^spinal%.hal%.plant ", "")),
-    string.format("  loop   %g Hz real time, %s controller, HELD: sending the safe command %s",
-      loop.rate, r.controller.name, fmt_vec(r.safety.safe, r.nu)),
+    string.format("  loop   %g Hz real time, %s controller, HELD: %s", loop.rate,
+      r.controller.name, r.safety.safe_controller
+        and string.format("the safe controller (%s) acts", r.safety.safe_controller.name)
+        or "sending the safe command " .. fmt_vec(r.safety.safe, r.nu)),
     string.format("  safety %s; watchdog %g s; on fault: %s", table.concat(lim, ", "),
       r.safety.watchdog or 0, r.safety.on_fault),
     "  globals robot, plant, loop, estop(), sleep(s), switch(policy or controller)",
