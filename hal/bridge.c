@@ -383,8 +383,8 @@ int sp_bridge_new(sp_bridge** out, sp_plant* plant, const sp_bridge_config* c, c
     return sp_errorf(msg, msglen, SP_EINVAL, "bridge: watchdog must be in [0, 3600] s, got %g",
                      c->watchdog_s);
   if (!(c->watchdog_max_s >= 0) || c->watchdog_max_s > 3600)
-    return sp_errorf(msg, msglen, SP_EINVAL,
-                     "bridge: watchdog_max must be in [0, 3600] s, got %g", c->watchdog_max_s);
+    return sp_errorf(msg, msglen, SP_EINVAL, "bridge: watchdog_max must be in [0, 3600] s, got %g",
+                     c->watchdog_max_s);
   struct sockaddr_storage addr;
   if (sp__udp_addr_parse(&addr, c->listen))
     return sp_errorf(msg, msglen, SP_EINVAL,
@@ -418,8 +418,8 @@ int sp_bridge_new(sp_bridge** out, sp_plant* plant, const sp_bridge_config* c, c
   }
   b->filter = filter;
   b->t0_ns = sp__now_ns();
-  b->wd_max_ns = c->watchdog_max_s > 0 ? (int64_t)llround(c->watchdog_max_s * 1e9)
-                                       : DEFAULT_WATCHDOG_MAX_NS;
+  b->wd_max_ns =
+      c->watchdog_max_s > 0 ? (int64_t)llround(c->watchdog_max_s * 1e9) : DEFAULT_WATCHDOG_MAX_NS;
   for (int i = 0; i < caps->nu; i++) {
     b->lo[i] = sc.u_min ? sc.u_min[i] : -INFINITY;
     b->hi[i] = sc.u_max ? sc.u_max[i] : INFINITY;

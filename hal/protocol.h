@@ -52,7 +52,7 @@ enum {
 #define SP_PROTO_STATUS_ESTOP 0x0004u      // robot e-stop latched
 #define SP_PROTO_STATUS_FAULT 0x0008u      // robot-side fault (sensor, driver, limit)
 #define SP_PROTO_STATUS_LIMITED 0x0010u    // the robot clamped or rate limited the command
-#define SP_PROTO_STATUS_REJECTED 0x0020u   // the robot replaced a non-finite command by its safe one
+#define SP_PROTO_STATUS_REJECTED 0x0020u  // the robot replaced a non-finite command by its safe one
 
 // ESTOP reasons
 enum {

@@ -998,8 +998,11 @@ static int l_bridge(lua_State* L) {
   if (!lua_isnil(L, isc)) {
     sctl = luaL_testudata(L, isc, "spinal.ctrl") ? spL_checkctrl(L, isc) : NULL;
     if (!sctl || sctl->nx != p->caps.nx || sctl->nu != nu)
-      luaL_argerror(L, 2, lua_pushfstring(L, "field 'safe_controller': expected a spinal.ctrl "
-                                          "for %d states and %d actions", p->caps.nx, nu));
+      luaL_argerror(L, 2,
+                    lua_pushfstring(L,
+                                    "field 'safe_controller': expected a spinal.ctrl "
+                                    "for %d states and %d actions",
+                                    p->caps.nx, nu));
   }
   double* sref = lua_newuserdatauv(L, sizeof(double) * (sctl && sctl->nr ? sctl->nr : 1), 0);
   int iref = lua_gettop(L);

@@ -24,11 +24,11 @@
 #include "hal/loop.h"
 
 #include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -342,9 +342,11 @@ static int l_new(lua_State* L) {
   if (!lua_isnil(L, -1)) {
     sctl = luaL_testudata(L, -1, "spinal.ctrl") ? spL_checkctrl(L, lua_gettop(L)) : NULL;
     if (!sctl || sctl->nx != nx || sctl->nu != nu)
-      luaL_argerror(L, 2, lua_pushfstring(L, "field 'safety.safe_controller': expected a "
-                                          "spinal.ctrl for %d states and %d actions, got %s",
-                                          nx, nu, sctl ? "other sizes" : luaL_typename(L, -1)));
+      luaL_argerror(L, 2,
+                    lua_pushfstring(L,
+                                    "field 'safety.safe_controller': expected a "
+                                    "spinal.ctrl for %d states and %d actions, got %s",
+                                    nx, nu, sctl ? "other sizes" : luaL_typename(L, -1)));
   }
   lua_pop(L, 1);
   int snr = sctl ? sctl->nr : 0;
@@ -374,8 +376,8 @@ static int l_new(lua_State* L) {
   o->safe_ref = o->scratch + nx + nu + np;
   memcpy(o->safe_ref, sref, sizeof(double) * (size_t)snr);
   if (sctl && !(o->safe_ctrl = copy_ctrl(sctl, &why)))
-    return luaL_argerror(L, 2, lua_pushfstring(L, "field 'safety.safe_controller': %s (%s)", why,
-                                               sctl->cls->name));
+    return luaL_argerror(
+        L, 2, lua_pushfstring(L, "field 'safety.safe_controller': %s (%s)", why, sctl->cls->name));
   memcpy(o->shadow, params, sizeof(double) * (size_t)np);
   if (pol) {
     // the policy object itself runs in the loop; the loop keeps its userdata alive

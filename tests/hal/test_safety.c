@@ -117,8 +117,14 @@ static int safe_pd(void* user, double* u, const double* x, double t) {
 }
 
 static sp_safety* make_behaviour(void* user) {
-  sp_safety_config c = {.nx = 2, .nu = 2, .u_min = umin, .u_max = umax, .u_safe = usafe,
-                        .period_s = 0.01, .safe_act = safe_pd, .safe_user = user};
+  sp_safety_config c = {.nx = 2,
+                        .nu = 2,
+                        .u_min = umin,
+                        .u_max = umax,
+                        .u_safe = usafe,
+                        .period_s = 0.01,
+                        .safe_act = safe_pd,
+                        .safe_user = user};
   sp_safety* s = NULL;
   char msg[128];
   return sp_safety_new(&s, &c, msg, sizeof msg) ? NULL : s;
