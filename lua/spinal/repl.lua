@@ -108,6 +108,64 @@ function M.show(...)
   io.stdout:write(table.concat(out, "\t"), "\n")
 end
 
+-- ---- gains and references with their names ---------------------------------------------------
+
+-- the blocks of a controller class's gains and reference: { { name, size or names } ... } for the
+-- classes spinal ships; a block of n entries with entry names gets them (state or action names)
+local function blocks(class, nx, nu, x_names, u_names)
+  local per_x = x_names or nx
+  local per_u = u_names or nu
+  if class:match "^tracker" then
+    return { "kx", "ky", "kv", "kphi", "ka", "kw" },
+      { "x_d", "y_d", "xdot_d", "ydot_d", "xddot_d", "yddot_d" }
+  elseif class == "pd" then
+    return { { "kp", per_u }, { "kd", per_u } },
+      { { "q_d", per_u }, { "qdot_d", per_u }, { "u_ff", per_u } }
+  elseif class == "lqr" then
+    local rows = {}
+    for i = 1, nu do rows[i] = { "K[" .. (u_names and u_names[i] or i) .. "]", per_x } end
+    return rows, { { "x_set", per_x }, { "u_ff", per_u } }
+  end
+  return nil
+end
+
+-- "name = value" for every block of v (a list or array) laid out as spec says
+local function name_blocks(v, spec)
+  local out, k = {}, 0
+  for _, b in ipairs(spec) do
+    if type(b) == "string" then
+      k = k + 1
+      out[#out + 1] = ("%s = %s"):format(b, M.pretty(v[k]))
+    else
+      local names, n = b[2], type(b[2]) == "table" and #b[2] or b[2]
+      local items = {}
+      for i = 1, n do
+        k = k + 1
+        items[i] = (type(names) == "table" and names[i] .. " = " or "") .. M.pretty(v[k])
+      end
+      out[#out + 1] = ("%s = { %s }"):format(b[1], table.concat(items, ", "))
+    end
+  end
+  return out
+end
+
+-- the lines that show a controller's gains K and reference r with their names (ctrl: a
+-- spinal.ctrl; x_names, u_names: the robot's, may be nil); unknown classes print the vectors
+function M.named_params(ctrl, K, r, x_names, u_names)
+  local g, ref = blocks(ctrl.name, ctrl.nx, ctrl.nu, x_names, u_names)
+  local lines = {}
+  if not g then
+    lines[1] = "gains " .. M.pretty(K)
+    lines[2] = "reference " .. M.pretty(r)
+    return lines
+  end
+  lines[#lines + 1] = ("gains (%s): %s"):format(ctrl.name, table.concat(name_blocks(K, g), ", "))
+  if ctrl.nr > 0 and r then
+    lines[#lines + 1] = "reference: " .. table.concat(name_blocks(r, ref), ", ")
+  end
+  return lines
+end
+
 -- ---- commands -----------------------------------------------------------------------------------
 
 -- ---- help: docs/api is the reference ----------------------------------------------------------

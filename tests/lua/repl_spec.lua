@@ -161,3 +161,14 @@ describe("repl.help", function()
     assert.is_nil(out:find("items)", 1, true))
   end)
 end)
+
+describe("repl.named_params", function()
+  it("names a controller's gain and reference blocks, entries by state and action", function()
+    local pd = require("spinal.ctrl").pd(2, { 1, 2 }, { 3, 4 })
+    local lines = repl.named_params(pd, { 1, 2, 3, 4 }, { 0.5, 0, 0, 0, 0, 0 }, nil,
+      { "hip", "knee" })
+    assert.same({ "gains (pd): kp = { hip = 1, knee = 2 }, kd = { hip = 3, knee = 4 }",
+      "reference: q_d = { hip = 0.5, knee = 0 }, qdot_d = { hip = 0, knee = 0 }, "
+        .. "u_ff = { hip = 0, knee = 0 }" }, lines)
+  end)
+end)
