@@ -61,6 +61,15 @@ if grep -q "watchdog tripped" "$tmp/a.err"; then fail "a goodbye tripped the wat
   || fail "expected one telemetry warning, got: $(cat "$tmp/tm.err")"
 echo "ok telemetry into the plant's port warned once"
 
+# a clean REPL exit (end of input) says goodbye: the robot stops safe, its watchdog does not trip
+start_bridge c
+printf 'loop:resume()\nsleep(0.3)\n' | "$BIN" repl "$SRC/robots/rc_car.lua" \
+  --hal "udp://127.0.0.1:$(cat "$tmp/c.port")" >"$tmp/repl.out" 2>&1 || fail "repl over udp failed"
+sleep 0.3  # three of the robot's watchdog periods
+grep -q "session 1 ended by the host (goodbye)" "$tmp/c.err" || fail "no goodbye from the REPL"
+if grep -q "watchdog tripped" "$tmp/c.err"; then fail "a clean REPL exit tripped the watchdog"; fi
+echo "ok a clean REPL exit ends the robot's session without a watchdog trip"
+
 # Ctrl-C: a clean stop with the counters, exit status 0
 kill -INT "$a_pid"
 rc=0
