@@ -37,9 +37,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
 #include "hal/hal.h"
 #include "hal/safety.h"
 #include "hal/udp_link.h"
+
+SP_API_BEGIN
 
 typedef struct sp_bridge sp_bridge;
 
@@ -85,5 +88,7 @@ void sp_bridge_free(sp_bridge* b);
 // The bound UDP port.
 int sp_bridge_port(const sp_bridge* b);
 void sp_bridge_stats_get(const sp_bridge* b, sp_bridge_stats* out);
+
+SP_API_END
 
 #endif  // SP_HAL_BRIDGE_H

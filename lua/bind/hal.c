@@ -193,12 +193,14 @@ static void parse_model_config(lua_State* L, int arg, sp_plant_model_config* c) 
                   lua_pushfstring(L, "field 'rate': expected a number > 0, got %f", c->rate_hz));
   double sub = field_num(L, arg, arg, "substeps", 1, 0);
   double delay = field_num(L, arg, arg, "delay", 0, 0);
-  if (sub < 1 || sub != floor(sub) || sub > 1e6)
+  if (sub < 1 || sub != floor(sub) || sub > SP_PLANT_MAX_SUBSTEPS)
     luaL_argerror(L, arg,
-                  lua_pushfstring(L, "field 'substeps': expected an integer >= 1, got %f", sub));
-  if (delay < 0 || delay != floor(delay) || delay > 100000)
+                  lua_pushfstring(L, "field 'substeps': expected an integer in [1, %d], got %f",
+                                  SP_PLANT_MAX_SUBSTEPS, sub));
+  if (delay < 0 || delay != floor(delay) || delay > SP_PLANT_MAX_DELAY)
     luaL_argerror(L, arg,
-                  lua_pushfstring(L, "field 'delay': expected an integer >= 0, got %f", delay));
+                  lua_pushfstring(L, "field 'delay': expected an integer in [0, %d], got %f",
+                                  SP_PLANT_MAX_DELAY, delay));
   c->substeps = (int)sub;
   c->delay_ticks = (int)delay;
   const char* integ = field_str(L, arg, arg, "integrator", 0);
@@ -454,12 +456,14 @@ static void parse_mujoco_config(lua_State* L, int arg, sp_plant_mujoco_config* c
   double sub = field_num(L, arg, arg, "substeps", 0, 0);
   double delay = field_num(L, arg, arg, "delay", 0, 0);
   double seed = field_num(L, arg, arg, "seed", 0, 0);
-  if (sub < 0 || sub != floor(sub) || sub > 1e6)
+  if (sub < 0 || sub != floor(sub) || sub > SP_PLANT_MAX_SUBSTEPS)
     luaL_argerror(L, arg,
-                  lua_pushfstring(L, "field 'substeps': expected an integer >= 0, got %f", sub));
-  if (delay < 0 || delay != floor(delay) || delay > 100000)
+                  lua_pushfstring(L, "field 'substeps': expected an integer in [0, %d], got %f",
+                                  SP_PLANT_MAX_SUBSTEPS, sub));
+  if (delay < 0 || delay != floor(delay) || delay > SP_PLANT_MAX_DELAY)
     luaL_argerror(L, arg,
-                  lua_pushfstring(L, "field 'delay': expected an integer >= 0, got %f", delay));
+                  lua_pushfstring(L, "field 'delay': expected an integer in [0, %d], got %f",
+                                  SP_PLANT_MAX_DELAY, delay));
   if (seed < 0 || seed != floor(seed))
     luaL_argerror(L, arg,
                   lua_pushfstring(L, "field 'seed': expected an integer >= 0, got %f", seed));
@@ -939,15 +943,17 @@ static int m_estop(lua_State* L) {
 typedef struct lbridge {
   sp_bridge* b;  // NULL after close
   lplant* lp;    // the plant it serves (kept alive by the user value)
-  sp_ctrl* safe_ctrl;  // the safe behaviour's controller (borrowed, user value 2), or NULL
-  double* safe_ref;    // its reference (user value 3)
+  const sp_ctrl* safe_ctrl;  // the safe behaviour's controller (user value 2), or NULL
+  sp_ctrl_data* safe_data;   // the bridge's workspace for it
+  int* safe_users;           // its userdata's count of loops and bridges driving it
+  double* safe_ref;          // its reference (user value 3)
 } lbridge;
 
 // the bridge's safe behaviour, on its plant thread
 static int bridge_safe_act(void* user, double* u, const double* x, double t) {
   (void)t;
   lbridge* lb = user;
-  return sp_ctrl_act(lb->safe_ctrl, u, x, lb->safe_ref, NULL) == SP_EINVAL;
+  return sp_ctrl_act(lb->safe_ctrl, lb->safe_data, u, x, lb->safe_ref, NULL) == SP_EINVAL;
 }
 
 static lbridge* checkbridge(lua_State* L, int arg) {
@@ -962,8 +968,8 @@ static lbridge* checkbridge(lua_State* L, int arg) {
 // hal.bridge(plant, { listen = "127.0.0.1:9870", realtime = true, rate = 50, watchdog = 0.2,
 //                     safe = { 0, 0 }, robot = "rc_car", u_min =, u_max =, rate_max =,
 //                     watchdog_max = 0.2, safe_controller = ctl, safe_reference = {...} })
-// A safe controller is borrowed: the bridge runs it on its plant thread (do not call it from Lua
-// while the bridge serves).
+// A safe controller runs on the bridge's plant thread in a workspace of the bridge's own (the
+// controller itself is shared, read-only, and stays alive while the bridge serves).
 static int l_bridge(lua_State* L) {
   lplant* lp = checklplant(L, 1);
   if (!lp->p) luaL_argerror(L, 1, "expected an open plant, got a closed one");
@@ -1012,9 +1018,8 @@ static int l_bridge(lua_State* L) {
     return lifecycle_error(L, p, "bridge", SP_ESTATE);
 
   lbridge* lb = lua_newuserdatauv(L, sizeof(lbridge), 3);
-  lb->b = NULL;
+  memset(lb, 0, sizeof *lb);
   lb->lp = lp;
-  lb->safe_ctrl = sctl;
   lb->safe_ref = sref;
   luaL_setmetatable(L, BRIDGE_MT);
   lua_pushvalue(L, 1);
@@ -1024,6 +1029,10 @@ static int l_bridge(lua_State* L) {
   lua_pushvalue(L, iref);
   lua_setiuservalue(L, -2, 3);
   if (sctl) {
+    if (sp_ctrl_data_new(&lb->safe_data, sctl)) return spL_raise(L, SP_ENOMEM, "hal.bridge");
+    lb->safe_ctrl = sctl;
+    lb->safe_users = spL_ctrl_users(L, isc);
+    (*lb->safe_users)++;
     c.safe_act = bridge_safe_act;
     c.safe_user = lb;
   }
@@ -1041,6 +1050,10 @@ static int b_close(lua_State* L) {
     lb->b = NULL;
     lb->lp->served--;
   }
+  sp_ctrl_data_free(lb->safe_data);
+  lb->safe_data = NULL;
+  if (lb->safe_users) (*lb->safe_users)--;
+  lb->safe_users = NULL;
   return 0;
 }
 
@@ -1136,14 +1149,15 @@ static void push_array(lua_State* L, const double* data, int ndim, int64_t d0, i
 // a spinal.ctrl as the loop's act callback: u = kappa(x, r, K) with a constant reference r and
 // the controller's own gains
 typedef struct ctrl_act {
-  sp_ctrl* c;
+  const sp_ctrl* c;
+  sp_ctrl_data* d;  // the controller userdata's workspace
   const double* r;  // (nr)
 } ctrl_act;
 
 static int act_ctrl(void* user, double* u, const double* x, double t, long k) {
   const ctrl_act* a = user;
   (void)t, (void)k;
-  return sp_ctrl_act(a->c, u, x, a->r, NULL);
+  return sp_ctrl_act(a->c, a->d, u, x, a->r, NULL);
 }
 
 // plant:rollout(opts) with opts.policy a linear feedback table, plant:rollout(policy, opts) with
@@ -1176,6 +1190,16 @@ static int m_rollout(lua_State* L) {
   if (steps < 0 || steps != floor(steps) || seconds < 0 || !isfinite(seconds) ||
       (steps == 0 && seconds == 0))
     luaL_argerror(L, o, "expected field 'steps' (an integer > 0) or 'seconds' (a number > 0)");
+  // refused up front when the trajectory could not fit in memory (it grows as the rollout runs)
+  long max_steps = sp_loop_max_steps(nx, nu);
+  if ((steps > 0 ? steps : seconds * p->caps.rate_hz) > (double)max_steps)
+    luaL_argerror(
+        L, o,
+        lua_pushfstring(L,
+                        "field '%s': %f is longer than this machine's memory allows: "
+                        "at most %d steps (%f s at %f Hz)",
+                        steps > 0 ? "steps" : "seconds", steps > 0 ? steps : seconds,
+                        (lua_Integer)max_steps, max_steps / p->caps.rate_hz, p->caps.rate_hz));
   double seed = field_num(L, o, o, "seed", 0, 0);
   if (seed < 0 || seed != floor(seed))
     luaL_argerror(L, o, lua_pushfstring(L, "field 'seed': expected an integer >= 0, got %f", seed));
@@ -1238,12 +1262,12 @@ static int m_rollout(lua_State* L) {
                          .period_s = 1.0 / p->caps.rate_hz,
                          .watchdog_s = watchdog};
   linear_policy lin = {nx, nu, K, x_ref, u_ff};
-  ctrl_act ca = {ctl, r};
+  ctrl_act ca = {ctl, ctl ? spL_ctrldata(L, 2) : NULL, r};
   sp_act_fn act = ctl   ? act_ctrl
                   : !pol ? act_linear
                   : explore ? sp_policy_loop_sample
                             : sp_policy_loop_act;
-  void* user = ctl ? (void*)&ca : pol ? (void*)pol : (void*)&lin;
+  void* user = ctl ? (void*)&ca : pol ? (void*)spL_policydata(L, 2) : (void*)&lin;
   sp_loop_config lc = {.mode = realtime ? SP_LOOP_REALTIME : SP_LOOP_LOCKSTEP,
                        .act = act,
                        .user = user,
@@ -1368,5 +1392,12 @@ int luaopen_spinal_hal(lua_State* L) {
   }
   lua_pop(L, 1);
   luaL_newlib(L, funcs);
+  // the limits every plant applies (robot files are checked against the same numbers)
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, SP_PLANT_MAX_SUBSTEPS);
+  lua_setfield(L, -2, "substeps");
+  lua_pushinteger(L, SP_PLANT_MAX_DELAY);
+  lua_setfield(L, -2, "delay");
+  lua_setfield(L, -2, "limits");
   return 1;
 }

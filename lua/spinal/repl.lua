@@ -220,13 +220,22 @@ local function wrap(prefix, text, width, indent)
   return table.concat(lines, "\n")
 end
 
--- where docs/api is: next to the Lua library (the source tree's docs/api, or
--- <prefix>/share/spinal/docs/api when installed); M.docs_dir overrides
+-- where docs/api is, from the Lua library's place: the source tree's docs/api (lua/../docs/api),
+-- or <prefix>/share/spinal/docs/api when installed (the library in <prefix>/share/lua/5.4);
+-- M.docs_dir overrides
 local function docs_dir()
   if M.docs_dir then return M.docs_dir end
   local path = package.searchpath("spinal.repl", package.path)
   local dir = path and path:match "^(.*)/spinal/repl%.lua$"
-  return dir and dir .. "/../docs/api"
+  if not dir then return nil end
+  for _, d in ipairs { dir .. "/../docs/api", dir .. "/../../spinal/docs/api" } do
+    local f = io.open(d .. "/hal.md")
+    if f then
+      f:close()
+      return d
+    end
+  end
+  return nil
 end
 
 local doc_cache
