@@ -47,14 +47,14 @@ SP_API_BEGIN
 typedef struct sp_bridge sp_bridge;
 
 typedef struct sp_bridge_config {
-  const char* listen;    // "HOST:PORT" to bind; port 0 picks a free port (sp_bridge_port)
-  int realtime;          // 1: paced at rate_hz; 0: lockstep, one step per fresh COMMAND
-  double rate_hz;        // 0: the plant's rate
-  double watchdog_s;     // > 0: in force whatever the host asks; 0: the host's request or 0.2 s
-  const double* u_safe;  // (nu) the robot's safe command, NULL: zeros
-  const char* robot;     // name sent in CONFIG, NULL: the plant's
-  const double* u_min;   // (nu) command limits, NULL: the plant's (caps), else none
-  const double* u_max;   // (nu)
+  const char* listen;      // "HOST:PORT" to bind; port 0 picks a free port (sp_bridge_port)
+  int realtime;            // 1: paced at rate_hz; 0: lockstep, one step per fresh COMMAND
+  double rate_hz;          // 0: the plant's rate
+  double watchdog_s;       // > 0: in force whatever the host asks; 0: the host's request or 0.2 s
+  const double* u_safe;    // (nu) the robot's safe command, NULL: zeros
+  const char* robot;       // name sent in CONFIG, NULL: the plant's
+  const double* u_min;     // (nu) command limits, NULL: the plant's (caps), else none
+  const double* u_max;     // (nu)
   const double* rate_max;  // (nu) max |du/dt| per second, NULL: none
   double watchdog_max_s;   // > 0: the longest watchdog a HELLO may ask for; 0: 1 s
   sp_safe_fn safe_act;     // optional safe behaviour (hal/safety.h), on the plant's thread

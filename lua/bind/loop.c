@@ -62,10 +62,11 @@ struct lloop {
   int* ctrl_users;       // the controller userdata's count of loops driving it
   const sp_policy* pol;  // the policy it drives (source "policy"; uservalue 2)
   sp_policy_data* pd;    // the loop's workspace for pol (its theta: the loop's parameters)
-  const sp_ctrl* safe_ctrl;  // the safe behaviour's controller (safety.safe_controller; uservalue 3)
-  sp_ctrl_data* safe_data;   // the loop's workspace for it
-  int* safe_users;           // its userdata's count of loops driving it
-  double* safe_ref;          // (its nr) its reference, in the shadow allocation
+  const sp_ctrl*
+      safe_ctrl;            // the safe behaviour's controller (safety.safe_controller; uservalue 3)
+  sp_ctrl_data* safe_data;  // the loop's workspace for it
+  int* safe_users;          // its userdata's count of loops driving it
+  double* safe_ref;         // (its nr) its reference, in the shadow allocation
   spL_plant* plant;
   sp_telemetry* tm;
   source src;

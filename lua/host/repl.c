@@ -5,6 +5,7 @@
 // on the next line (prompt ">> "). Printing, :commands and completion candidates are computed in
 // Lua (lua/spinal/repl.lua: show, command, complete) so users can extend them. With a non-tty
 // stdin there are no prompts and no libedit: lines are read as they come.
+#include <editline/readline.h>
 #include <errno.h>
 #include <lauxlib.h>
 #include <locale.h>
@@ -13,8 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <wchar.h>
-
-#include <editline/readline.h>
 
 #include "host.h"
 
@@ -317,8 +316,10 @@ static int read_chunk(lua_State* L, int* quit) {
     got = read_line(">> ", &line);
     if (got != LINE_OK) {
       lua_remove(L, -2);
-      if (got == LINE_EOF) report(L);  // the input ended inside the chunk: say what is missing
-      else lua_pop(L, 1);
+      if (got == LINE_EOF)
+        report(L);  // the input ended inside the chunk: say what is missing
+      else
+        lua_pop(L, 1);
       return got;
     }
     lua_pop(L, 1);
