@@ -1,4 +1,4 @@
--- hal_spec.lua: the spinal.hal binding (lua/bind/hal.c): plants and lockstep rollouts.
+-- hal_spec.lua: the spinal.hal binding (lua/bind/hal*.c): plants and lockstep rollouts.
 local hal = require "spinal.hal"
 
 local function error_of(f, ...)

@@ -65,11 +65,12 @@ describe("spinal.loop", function()
     end, 1))
     assert.equal(0, loop:gains():sum())
     assert.error_matches(function() loop:set_gains { 1, 2 } end,
-      "expected gains of 8 numbers, got 2")
+      "bad argument #1 to 'set_gains' (expected gains of length 8, got 2)", nil, true)
     assert.error_matches(function() loop:set_gains { kx = 1 } end,
-      "unknown gain 'kx' for a lqr controller")
+      "bad argument #1 to 'set_gains' (unknown gain 'kx' for a lqr controller)", nil, true)
     assert.error_matches(function() loop:set_gains { K = 1 } end,
-      "expected K of 8 numbers, got number")
+      "bad argument #1 to 'set_gains' (field 'K': expected a vector of length 8, got number)", nil,
+      true)
     loop:close()
     plant:close()
   end)
@@ -217,7 +218,8 @@ describe("spinal.loop", function()
     -- and Lua may evaluate the policy while the control thread runs it
     assert.equal(2, #pol:act({ 0.1, 0, 0, 0 }, 0))
     assert.error_matches(function() loop:set_params { 1, 2 } end,
-      "expected parameters of " .. pol.nparams .. " numbers, got 2")
+      "bad argument #1 to 'set_params' (expected parameters of length " .. pol.nparams
+        .. ", got 2)", nil, true)
     assert.error_matches(function() loop:set_gains { 1 } end, "runs a policy")
     loop:close()
     plant:close()
@@ -293,6 +295,29 @@ describe("spinal.loop with a safe controller", function()
     local st = run(upright(SIT), 1.0, true)
     assert.is_true(st.estop)
     assert.is_true(math.abs(st.x[1]) < 0.1, "th1 " .. st.x[1])
+  end)
+
+  it("checks the safe controller it is given with the one safety parser's wording", function()
+    local robot = upright(nil)
+    local plant = assert(robot:open())
+    local function new(safe_controller, safe_reference)
+      local sf = {}
+      for k, v in pairs(robot.safety) do sf[k] = v end
+      sf.safe_controller, sf.safe_reference = safe_controller, safe_reference
+      local ok, err = pcall(live.new, plant, { controller = robot.controller,
+        reference = robot.reference, safety = sf, rate = robot.rate })
+      assert.is_false(ok)
+      return tostring(err)
+    end
+    assert.equal("bad argument #2 to 'spinal.loop.new' (field 'safety.safe_controller': expected a spinal.ctrl "
+      .. "for 4 states and 2 actions, got string)", new("pd"))
+    assert.equal("bad argument #2 to 'spinal.loop.new' (field 'safety.safe_controller': expected a spinal.ctrl "
+      .. "for 4 states and 2 actions, got 2 and 1)", new(require("spinal.ctrl").pd(1, 1, 1)))
+    local sc = require("spinal.ctrl").pd(2, 1, 1)
+    assert.equal("bad argument #2 to 'spinal.loop.new' (field 'safety.safe_reference': expected finite "
+      .. "numbers, got inf at 2)", new(sc, { 0, math.huge, 0, 0, 0, 0 }))
+    plant:close()
+    robot:close()
   end)
 
   it("checks the safe controller in the robot file", function()

@@ -165,20 +165,26 @@ end)
 describe("spinal.policy errors", function()
   it("names a missing controller", function()
     assert.has_error(function() P.tracking { task = task } end,
-      "bad argument #1 to 'tracking' (expected controller = an open spinal.ctrl, got nil)")
+      "bad argument #1 to 'tracking' (field 'controller': expected an open spinal.ctrl, got nil)")
   end)
 
   it("refuses unknown options and says which are valid", function()
-    local ok, err = pcall(P.tracking, { task = task, controller = ctrl.tracker "car", hiden = {} })
+    local ok, err = pcall(function()
+      local p = P.tracking { task = task, controller = ctrl.tracker "car", hiden = {} }
+      return p
+    end)
     assert.is_false(ok)
     assert.truthy(err:find("bad argument #1 to 'tracking' (unknown option 'hiden'; valid: task, "
                            .. "controller, hidden,", 1, true))
   end)
 
+  -- the same mistake reads the same on a controller and a policy: Lua does not count self
   it("says expected vs given for a state of the wrong length", function()
     local pol = car_policy()
     assert.has_error(function() pol:act({ 1, 2, 3 }, 0) end,
-      "bad argument #2 to 'act' (expected a state of length 4, got 3)")
+      "bad argument #1 to 'act' (expected a state of length 4, got 3)")
+    assert.has_error(function() ctrl.tracker("car"):act({ 1, 2, 3 }) end,
+      "bad argument #1 to 'act' (expected a state of length 4, got 3)")
   end)
 
   it("refuses a model of other sizes for a rollout", function()
@@ -200,7 +206,8 @@ describe("spinal.policy errors", function()
   it("errors on use after close", function()
     local pol = car_policy()
     pol:close()
-    assert.has_error(function() pol:act({ 0, 0, 0, 0 }, 0) end)
+    assert.error_matches(function() pol:act({ 0, 0, 0, 0 }, 0) end,
+      "calling 'act' on bad self (expected a spinal.policy, got a closed policy)", nil, true)
     assert.are.equal("policy (closed)", tostring(pol))
   end)
 end)

@@ -1,5 +1,6 @@
--- udp_spec.lua: udp plants and bridges from Lua (lua/bind/hal.c over hal/backend_udp.c and
--- hal/bridge.c), and the `spinal bridge` command line (lua/spinal/bridge.lua). Loopback only.
+-- udp_spec.lua: udp plants and bridges from Lua (lua/bind/hal_udp.c, hal_bridge.c over
+-- hal/backend_udp.c and hal/bridge.c), and the `spinal bridge` command line
+-- (lua/spinal/bridge.lua). Loopback only.
 local hal = require "spinal.hal"
 local bridge_cli = require "spinal.bridge"
 
@@ -148,6 +149,30 @@ describe("spinal.hal over udp", function()
     local SIT = { kind = "pd", gains = { kp = { 3, 3 }, kd = { 1, 1 } } }
     assert.is_true(math.abs(final_angle(nil)) > 0.5)
     assert.is_true(math.abs(final_angle(SIT)) < 0.1)
+  end)
+
+  it("checks the bridge's safety settings with the one safety parser's wording", function()
+    local plant <close> = car_plant()
+    assert.equal("bad argument #2 to 'spinal.hal.bridge' (field 'watchdog_max': expected a number in "
+      .. "[0, 3600], got 4000)",
+      error_of(hal.bridge, plant, { listen = "127.0.0.1:0", watchdog_max = 4000 }))
+    assert.equal("bad argument #2 to 'spinal.hal.bridge' (field 'u_min': expected a vector of length 2, "
+      .. "got length 3)",
+      error_of(hal.bridge, plant, { listen = "127.0.0.1:0", u_min = { 0, 0, 0 } }))
+    assert.equal("bad argument #2 to 'spinal.hal.bridge' (field 'safe_controller': expected a spinal.ctrl "
+      .. "for 4 states and 2 actions, got table)",
+      error_of(hal.bridge, plant, { listen = "127.0.0.1:0", safe_controller = { kind = "pd" } }))
+    local sc = require("spinal.ctrl").pd(2, 1, 1)
+    assert.equal("bad argument #2 to 'spinal.hal.bridge' (field 'safe_reference': expected a vector of "
+      .. "length " .. sc.nr .. ", got length 1)",
+      error_of(hal.bridge, plant, { listen = "127.0.0.1:0", safe_controller = sc,
+        safe_reference = { 1 } }))
+    assert.matches("bad argument #1 to 'rollout' (field 'safe_controller': expected nil (a rollout "
+      .. "falls back to the constant safe command), got a spinal.ctrl)",
+      error_of(function()
+        return plant:rollout { steps = 1, safe = { 0, 0 }, safe_controller = sc,
+          policy = { K = ZERO_K, u_ff = { 0, 0 } } }
+      end), 1, true)
   end)
 
   it("refuses to close a plant a bridge serves, and closes after the bridge", function()
