@@ -196,6 +196,10 @@ static void on_wake(uv_async_t* a) {
   udp_plant* up = a->data;
   int req = atomic_exchange(&up->requests, 0);
   if (req & REQ_STOP) {
+    // leaving on purpose: GOODBYE (three times, UDP may drop one), so the robot applies its safe
+    // command without counting a watchdog trip; an old robot drops it and its watchdog trips
+    if (atomic_load(&up->got_config))
+      for (int i = 0; i < 3; i++) sp__udp_link_send_goodbye(&up->link);
     io_close_handles(up);
     return;
   }

@@ -18,6 +18,7 @@
 #include "engine/core/error.h"
 
 #define DEFAULT_WATCHDOG_NS 200000000LL
+#define DEFAULT_WATCHDOG_MAX_NS 1000000000LL
 #define TIMER_MS 1
 
 typedef sp__counter counter;
@@ -26,8 +27,15 @@ struct sp_bridge {
   sp_plant* plant;
   int nx, nu, realtime, activated;
   double rate_hz;
-  int64_t period_ns, wd_cfg_ns;
+  int64_t period_ns, wd_cfg_ns, wd_max_ns, t0_ns;
   double u_safe[SP_PROTO_MAX_DIM], u[SP_PROTO_MAX_DIM], x[SP_PROTO_MAX_DIM];
+  double lo[SP_PROTO_MAX_DIM], hi[SP_PROTO_MAX_DIM];  // command limits (for the counters)
+
+  // the robot's own safety filter, on the thread that steps the plant
+  sp_safety* filter;
+  double u_out[SP_PROTO_MAX_DIM];
+  int have_x;
+  int64_t t_x;
   sp_proto_hello conf;  // CONFIG template: name, sizes, names, rate
 
   // I/O thread
@@ -54,6 +62,7 @@ struct sp_bridge {
   counter cmd_seq, cmd_words[SP_PROTO_MAX_DIM];
   counter st_seq, st_gen, st_words[2 + SP_PROTO_MAX_DIM];
   counter steps, commands, safe_steps, sessions, trips, trip_silence_ns;
+  counter rejected, limited, goodbyes, wd_asked_ms;
   atomic_uint status;
 };
 
@@ -98,8 +107,8 @@ static int slot_read(counter* seq, counter* w, uint64_t* v, int n) {
 }
 
 // the status bits a STATE carries now
-static uint32_t current_status(sp_bridge* b, uint32_t plant_status) {
-  uint32_t s = (plant_status >> 16) & 0xFFu;
+static uint32_t current_status(sp_bridge* b, uint32_t plant_status, uint32_t extra) {
+  uint32_t s = ((plant_status >> 16) & 0xFFu) | extra;
   if (atomic_load(&b->estop)) s |= SP_PROTO_STATUS_ESTOP | SP_PROTO_STATUS_SAFE_STOP;
   if (atomic_load(&b->tripped)) s |= SP_PROTO_STATUS_WATCHDOG | SP_PROTO_STATUS_SAFE_STOP;
   if (!atomic_load(&b->armed)) s |= SP_PROTO_STATUS_SAFE_STOP;
@@ -110,16 +119,38 @@ static int use_safe(sp_bridge* b) {
   return atomic_load(&b->estop) || atomic_load(&b->tripped) || !atomic_load(&b->armed);
 }
 
-// one plant step with u (or the safe command); reads the state into b->x. Returns the status.
+// read the plant into b->x (the filter's safe behaviour acts on the last state read)
+static int read_plant(sp_bridge* b, int64_t* t_ns, uint32_t* ps) {
+  *t_ns = 0;
+  *ps = 0;
+  int rc = sp_plant_read(b->plant, b->x, t_ns, ps);
+  if (!rc) {
+    b->have_x = 1;
+    b->t_x = *t_ns;
+  }
+  return rc;
+}
+
+// one plant step with u through the robot's safety filter (the safe command when not armed,
+// tripped or e-stopped); reads the state into b->x. Returns the status.
 static uint32_t step(sp_bridge* b, const double* u, int64_t* t_ns) {
   int safe = use_safe(b);
-  sp_plant_write(b->plant, safe ? b->u_safe : u);
+  sp_safety_input in = {.t = (double)(sp__now_ns() - b->t0_ns) * 1e-9,
+                        .x = b->have_x ? b->x : NULL,
+                        .t_state_ns = b->t_x,
+                        .u = safe ? NULL : u,
+                        .hold = safe};
+  sp_safety_result r = sp_safety_tick(b->filter, b->u_out, &in);
+  uint32_t extra = 0;
+  if (!safe && r.cause != SP_CAUSE_NONE)
+    extra |= SP_PROTO_STATUS_REJECTED | SP_PROTO_STATUS_SAFE_STOP;
+  if (r.flags & (SP_FLAG_CLAMPED | SP_FLAG_RATE_LIMITED)) extra |= SP_PROTO_STATUS_LIMITED;
+  sp_plant_write(b->plant, b->u_out);
   inc(&b->steps);
-  if (safe) inc(&b->safe_steps);
-  uint32_t ps = 0;
-  *t_ns = 0;
-  sp_plant_read(b->plant, b->x, t_ns, &ps);
-  uint32_t s = current_status(b, ps);
+  if (r.flags & SP_FLAG_SAFE) inc(&b->safe_steps);
+  uint32_t ps;
+  read_plant(b, t_ns, &ps);
+  uint32_t s = current_status(b, ps, extra);
   atomic_store(&b->status, s);
   return s;
 }
@@ -133,10 +164,10 @@ static void send_config(sp_bridge* b) {
 
 // lockstep: read the plant as it is and send it
 static void send_current_state(sp_bridge* b) {
-  int64_t t = 0;
-  uint32_t ps = 0;
-  sp_plant_read(b->plant, b->x, &t, &ps);
-  uint32_t s = current_status(b, ps);
+  int64_t t;
+  uint32_t ps;
+  read_plant(b, &t, &ps);
+  uint32_t s = current_status(b, ps, 0);
   atomic_store(&b->status, s);
   sp__udp_link_send_state(&b->link, t, s, b->x, b->nx);
 }
@@ -148,15 +179,32 @@ static void lockstep_step_and_reply(sp_bridge* b, const double* u) {
 }
 
 static void new_session(sp_bridge* b, const sp_proto_hello* hello) {
-  int64_t wd = b->wd_cfg_ns         ? b->wd_cfg_ns
-               : hello->watchdog_ms ? (int64_t)hello->watchdog_ms * 1000000
-                                    : DEFAULT_WATCHDOG_NS;
+  // the host's request, bounded by the robot's limit (0xffffffff ms would switch it off)
+  int64_t asked = hello->watchdog_ms ? (int64_t)hello->watchdog_ms * 1000000 : DEFAULT_WATCHDOG_NS;
+  if (asked > b->wd_max_ns) asked = b->wd_max_ns;
+  int64_t wd = b->wd_cfg_ns ? b->wd_cfg_ns : asked;
+  put(&b->wd_asked_ms, hello->watchdog_ms);
   put(&b->wd_ns, (uint64_t)wd);
   atomic_store(&b->armed, 0);
   atomic_store(&b->tripped, 0);
   atomic_store(&b->estop, 0);
   b->session = 1;
   inc(&b->sessions);
+}
+
+// count a command the filter will reject (non-finite) or clamp (outside the limits)
+static void count_command(sp_bridge* b, const double* u) {
+  int bad = 0, out = 0;
+  for (int i = 0; i < b->nu; i++) {
+    if (!isfinite(u[i]))
+      bad = 1;
+    else if (u[i] < b->lo[i] || u[i] > b->hi[i])
+      out = 1;
+  }
+  if (bad)
+    inc(&b->rejected);
+  else if (out)
+    inc(&b->limited);
 }
 
 static void on_recv(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const struct sockaddr* addr,
@@ -183,6 +231,7 @@ static void on_recv(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const struc
       }
       sp__udp_link_accept(&b->link, m);
       inc(&b->commands);
+      count_command(b, m->body.command.u);
       put(&b->last_feed_ns, (uint64_t)now);
       if (b->realtime) {  // the command first, so the pacer never applies an older one armed
         uint64_t w[SP_PROTO_MAX_DIM];
@@ -204,6 +253,18 @@ static void on_recv(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const struc
       sp__udp_link_accept(&b->link, m);
       atomic_store(&b->estop, 1);
       if (!b->realtime && b->session) send_current_state(b);
+      return;
+    case SP_PROTO_GOODBYE:
+      // the host leaves on purpose: the safe command, and no watchdog trip (session over)
+      if (!b->session) {
+        sp__udp_link_drop(&b->link, SP_UDP_DROP_UNEXPECTED);
+        return;
+      }
+      sp__udp_link_accept(&b->link, m);
+      atomic_store(&b->armed, 0);
+      inc(&b->goodbyes);
+      if (!b->realtime) lockstep_step_and_reply(b, b->u_safe);
+      b->session = 0;
       return;
     default:  // CONFIG and STATE travel robot -> host only
       sp__udp_link_drop(&b->link, SP_UDP_DROP_UNEXPECTED);
@@ -321,6 +382,9 @@ int sp_bridge_new(sp_bridge** out, sp_plant* plant, const sp_bridge_config* c, c
   if (!(c->watchdog_s >= 0) || c->watchdog_s > 3600)
     return sp_errorf(msg, msglen, SP_EINVAL, "bridge: watchdog must be in [0, 3600] s, got %g",
                      c->watchdog_s);
+  if (!(c->watchdog_max_s >= 0) || c->watchdog_max_s > 3600)
+    return sp_errorf(msg, msglen, SP_EINVAL, "bridge: watchdog_max must be in [0, 3600] s, got %g",
+                     c->watchdog_max_s);
   struct sockaddr_storage addr;
   if (sp__udp_addr_parse(&addr, c->listen))
     return sp_errorf(msg, msglen, SP_EINVAL,
@@ -330,8 +394,36 @@ int sp_bridge_new(sp_bridge** out, sp_plant* plant, const sp_bridge_config* c, c
     if (!isfinite(c->u_safe[i]))
       return sp_errorf(msg, msglen, SP_EINVAL, "bridge: safe command %d is not finite", i + 1);
 
+  // the robot's own safety filter: limits (the config's, else the plant's), rate limits, NaN guard
+  double u_safe[SP_PROTO_MAX_DIM];
+  for (int i = 0; i < caps->nu; i++) u_safe[i] = c->u_safe ? c->u_safe[i] : 0.0;
+  sp_safety_config sc = {.nx = caps->nx,
+                         .nu = caps->nu,
+                         .u_min = c->u_min ? c->u_min : caps->u_min,
+                         .u_max = c->u_max ? c->u_max : caps->u_max,
+                         .rate_max = c->rate_max,
+                         .u_safe = u_safe,
+                         .period_s = 1.0 / rate,
+                         .safe_act = c->safe_act,
+                         .safe_user = c->safe_user};
+  sp_safety* filter = NULL;
+  char fmsg[200];
+  int frc = sp_safety_new(&filter, &sc, fmsg, sizeof fmsg);
+  if (frc) return sp_errorf(msg, msglen, frc, "bridge: %s", fmsg);
+
   sp_bridge* b = sp_calloc(1, sizeof *b);
-  if (!b) return sp_errorf(msg, msglen, SP_ENOMEM, "bridge: out of memory");
+  if (!b) {
+    sp_safety_free(filter);
+    return sp_errorf(msg, msglen, SP_ENOMEM, "bridge: out of memory");
+  }
+  b->filter = filter;
+  b->t0_ns = sp__now_ns();
+  b->wd_max_ns =
+      c->watchdog_max_s > 0 ? (int64_t)llround(c->watchdog_max_s * 1e9) : DEFAULT_WATCHDOG_MAX_NS;
+  for (int i = 0; i < caps->nu; i++) {
+    b->lo[i] = sc.u_min ? sc.u_min[i] : -INFINITY;
+    b->hi[i] = sc.u_max ? sc.u_max[i] : INFINITY;
+  }
   b->plant = plant;
   b->nx = caps->nx;
   b->nu = caps->nu;
@@ -358,6 +450,7 @@ int sp_bridge_new(sp_bridge** out, sp_plant* plant, const sp_bridge_config* c, c
   if (plant->state == SP_PLANT_CONFIGURED) {
     rc = sp_plant_activate(plant);
     if (rc) {
+      sp_safety_free(b->filter);
       sp_free(b);
       return sp_errorf(msg, msglen, rc, "bridge: cannot activate the plant: %s", sp_strerror(rc));
     }
@@ -387,6 +480,7 @@ int sp_bridge_new(sp_bridge** out, sp_plant* plant, const sp_bridge_config* c, c
     uv_run(&b->loop, UV_RUN_DEFAULT);
     uv_loop_close(&b->loop);
     if (b->activated) sp_plant_deactivate(plant);
+    sp_safety_free(b->filter);
     sp_free(b);
     return sp_errorf(msg, msglen, SP_EIO, "bridge: cannot listen on %s: %s", c->listen,
                      uv_strerror(rc));
@@ -417,6 +511,7 @@ void sp_bridge_free(sp_bridge* b) {
   // leaving: the plant holds the safe command
   sp_plant_write(b->plant, b->u_safe);
   if (b->activated) sp_plant_deactivate(b->plant);
+  sp_safety_free(b->filter);
   sp_free(b);
 }
 
@@ -435,6 +530,10 @@ void sp_bridge_stats_get(const sp_bridge* cb, sp_bridge_stats* o) {
   o->watchdog_trips = ld(&b->trips);
   o->last_trip_silence_s = o->watchdog_trips ? (double)ld(&b->trip_silence_ns) * 1e-9 : NAN;
   o->watchdog_s = (double)ld(&b->wd_ns) * 1e-9;
+  o->watchdog_asked_s = (double)ld(&b->wd_asked_ms) * 1e-3;
+  o->rejected = ld(&b->rejected);
+  o->limited = ld(&b->limited);
+  o->goodbyes = ld(&b->goodbyes);
   o->status = atomic_load(&b->status);
   o->port = b->port;
 }

@@ -20,7 +20,17 @@
 // STATE), reports WATCHDOG | SAFE_STOP in every STATE and ignores commands until the next fresh
 // HELLO: recovery needs an explicit re-arm by the host (sp_plant_udp_rearm; activate after a
 // deactivate does it). ESTOP latches the same way with ESTOP | SAFE_STOP. Heartbeats go out when
-// nothing was sent for a quarter of the watchdog time.
+// nothing was sent for a quarter of the watchdog time. The watchdog a HELLO asks for is bounded by
+// watchdog_max_s (a host cannot switch it off with 0xffffffff ms).
+//
+// Commands: every command passes the robot's own safety filter (hal/safety.h) before it reaches
+// the plant, whatever the host claims to have filtered: a non-finite command is replaced by the
+// safe command (status REJECTED | SAFE_STOP, counted), one outside the limits is clamped or rate
+// limited (status LIMITED, counted). The safe command itself is the safe behaviour when one is
+// configured (a controller on the last state), else the constant u_safe.
+//
+// GOODBYE: the host leaves on purpose; the bridge applies the safe command, ends the session
+// without a watchdog trip and waits for the next HELLO.
 #ifndef SP_HAL_BRIDGE_H
 #define SP_HAL_BRIDGE_H
 
@@ -29,6 +39,7 @@
 
 #include "engine/core/export.h"
 #include "hal/hal.h"
+#include "hal/safety.h"
 #include "hal/udp_link.h"
 
 SP_API_BEGIN
@@ -36,12 +47,18 @@ SP_API_BEGIN
 typedef struct sp_bridge sp_bridge;
 
 typedef struct sp_bridge_config {
-  const char* listen;    // "HOST:PORT" to bind; port 0 picks a free port (sp_bridge_port)
-  int realtime;          // 1: paced at rate_hz; 0: lockstep, one step per fresh COMMAND
-  double rate_hz;        // 0: the plant's rate
-  double watchdog_s;     // > 0: in force whatever the host asks; 0: the host's request or 0.2 s
-  const double* u_safe;  // (nu) the robot's safe command, NULL: zeros
-  const char* robot;     // name sent in CONFIG, NULL: the plant's
+  const char* listen;      // "HOST:PORT" to bind; port 0 picks a free port (sp_bridge_port)
+  int realtime;            // 1: paced at rate_hz; 0: lockstep, one step per fresh COMMAND
+  double rate_hz;          // 0: the plant's rate
+  double watchdog_s;       // > 0: in force whatever the host asks; 0: the host's request or 0.2 s
+  const double* u_safe;    // (nu) the robot's safe command, NULL: zeros
+  const char* robot;       // name sent in CONFIG, NULL: the plant's
+  const double* u_min;     // (nu) command limits, NULL: the plant's (caps), else none
+  const double* u_max;     // (nu)
+  const double* rate_max;  // (nu) max |du/dt| per second, NULL: none
+  double watchdog_max_s;   // > 0: the longest watchdog a HELLO may ask for; 0: 1 s
+  sp_safe_fn safe_act;     // optional safe behaviour (hal/safety.h), on the plant's thread
+  void* safe_user;
 } sp_bridge_config;
 
 typedef struct sp_bridge_stats {
@@ -53,6 +70,10 @@ typedef struct sp_bridge_stats {
   uint64_t watchdog_trips;
   double last_trip_silence_s;  // silence that preceded the latest trip (NaN if none)
   double watchdog_s;           // the watchdog time in force
+  double watchdog_asked_s;     // what the latest HELLO asked for (0: nothing)
+  uint64_t rejected;           // non-finite commands replaced by the safe command
+  uint64_t limited;            // commands outside the limits (clamped)
+  uint64_t goodbyes;           // sessions the host ended with GOODBYE
   uint32_t status;             // SP_PROTO_STATUS_* currently reported
   int port;                    // the bound port
 } sp_bridge_stats;

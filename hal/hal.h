@@ -46,6 +46,8 @@ enum {
   SP_FLAG_PLANT_SAFE_STOP = 1u << 17,  // the robot is applying its safe command
   SP_FLAG_PLANT_ESTOP = 1u << 18,      // the robot's e-stop is latched
   SP_FLAG_PLANT_FAULT = 1u << 19,      // robot-side fault
+  SP_FLAG_PLANT_LIMITED = 1u << 20,    // the robot clamped or rate limited the command it got
+  SP_FLAG_PLANT_REJECTED = 1u << 21,   // the robot replaced a non-finite command by its safe one
 };
 
 // Limits every backend applies to its configuration; `spinal check` applies the same ones (the Lua

@@ -175,6 +175,13 @@ int sp_proto_encode_heartbeat(uint8_t* buf, size_t cap, const sp_proto_header* h
   return seal(buf, 0);
 }
 
+int sp_proto_encode_goodbye(uint8_t* buf, size_t cap, const sp_proto_header* h) {
+  int rc = check_out(buf, cap, h, 0);
+  if (rc) return rc;
+  put_header(buf, h, SP_PROTO_GOODBYE, 0);
+  return seal(buf, 0);
+}
+
 int sp_proto_encode_estop(uint8_t* buf, size_t cap, const sp_proto_header* h, uint32_t reason) {
   int rc = check_out(buf, cap, h, 4);
   if (rc) return rc;
@@ -198,6 +205,8 @@ int sp_proto_encode(uint8_t* buf, size_t cap, const sp_proto_msg* m) {
       return sp_proto_encode_heartbeat(buf, cap, &m->h);
     case SP_PROTO_ESTOP:
       return sp_proto_encode_estop(buf, cap, &m->h, m->body.estop.reason);
+    case SP_PROTO_GOODBYE:
+      return sp_proto_encode_goodbye(buf, cap, &m->h);
     default:
       return SP_PROTO_ETYPE;
   }
@@ -296,6 +305,7 @@ int sp_proto_decode(sp_proto_msg* m, const uint8_t* buf, size_t len) {
       return 0;
     }
     case SP_PROTO_HEARTBEAT:
+    case SP_PROTO_GOODBYE:
       return plen == 0 ? 0 : SP_PROTO_EPAYLOAD;
     case SP_PROTO_ESTOP:
       if (plen != 4) return SP_PROTO_EPAYLOAD;
@@ -355,6 +365,8 @@ const char* sp_proto_type_name(int type) {
       return "HEARTBEAT";
     case SP_PROTO_ESTOP:
       return "ESTOP";
+    case SP_PROTO_GOODBYE:
+      return "GOODBYE";
     default:
       return "UNKNOWN";
   }
@@ -366,6 +378,7 @@ void sp_seq_reset(sp_seq_tracker* t) {
   t->last = 0;
   t->window = 0;
   t->started = 0;
+  t->cand_n = 0;
 }
 
 int sp_seq_classify(sp_seq_tracker* t, uint32_t seq) {
@@ -378,6 +391,20 @@ int sp_seq_classify(sp_seq_tracker* t, uint32_t seq) {
   }
   // signed distance modulo 2^32: positive means newer than the newest seen
   int32_t d = (int32_t)(seq - t->last);
+  if (d > SP_SEQ_JUMP_MAX) {
+    // far ahead: adopted only when the frames that follow continue it
+    uint32_t step = seq - t->cand;
+    if (t->cand_n > 0 && step > 0 && step <= SP_SEQ_CONFIRM_GAP)
+      t->cand_n++;
+    else
+      t->cand_n = 1;
+    t->cand = seq;
+    if (t->cand_n < SP_SEQ_CONFIRM) {
+      t->suspect++;
+      return SP_SEQ_SUSPECT;
+    }
+  }
+  t->cand_n = 0;
   if (d > 0) {
     t->window = d >= 64 ? 1 : (t->window << d) | 1;
     t->lost += (uint64_t)(d - 1);

@@ -44,6 +44,7 @@ enum {
   SP_PROTO_COMMAND = 4,    // host -> robot: action vector
   SP_PROTO_HEARTBEAT = 5,  // either way: keeps the watchdog fed, carries timestamps for RTT
   SP_PROTO_ESTOP = 6,      // either way: latch the emergency stop
+  SP_PROTO_GOODBYE = 7,    // host -> robot: the host leaves on purpose (safe stop, no trip)
 };
 
 // header flags (all other bits are reserved and must be zero in version 1)
@@ -54,6 +55,8 @@ enum {
 #define SP_PROTO_STATUS_SAFE_STOP 0x0002u  // robot is applying its safe command
 #define SP_PROTO_STATUS_ESTOP 0x0004u      // robot e-stop latched
 #define SP_PROTO_STATUS_FAULT 0x0008u      // robot-side fault (sensor, driver, limit)
+#define SP_PROTO_STATUS_LIMITED 0x0010u    // the robot clamped or rate limited the command
+#define SP_PROTO_STATUS_REJECTED 0x0020u  // the robot replaced a non-finite command by its safe one
 
 // ESTOP reasons
 enum {
@@ -131,6 +134,7 @@ int sp_proto_encode_command(uint8_t* buf, size_t cap, const sp_proto_header* h, 
                             int n);
 int sp_proto_encode_heartbeat(uint8_t* buf, size_t cap, const sp_proto_header* h);
 int sp_proto_encode_estop(uint8_t* buf, size_t cap, const sp_proto_header* h, uint32_t reason);
+int sp_proto_encode_goodbye(uint8_t* buf, size_t cap, const sp_proto_header* h);
 // Encode any message: dispatches on m->h.type.
 int sp_proto_encode(uint8_t* buf, size_t cap, const sp_proto_msg* m);
 
@@ -147,9 +151,16 @@ const char* sp_proto_type_name(int type);
 
 // Receiver-side sequence tracker: classifies each arriving sequence number as fresh (newer than
 // anything seen), duplicate (seen already, within the last 64) or stale (older than the newest
-// and not a duplicate: reordered or delayed). Only fresh packets should be acted on. Comparison
-// is modulo 2^32 (RFC 1982 serial arithmetic), so wrap-around is handled.
-enum { SP_SEQ_FRESH = 0, SP_SEQ_DUPLICATE = 1, SP_SEQ_STALE = 2 };
+// and not a duplicate: reordered or delayed) or suspect (more than SP_SEQ_JUMP_MAX ahead of the
+// newest: counted, not adopted, so one frame far ahead cannot make every later one stale). A jump
+// is adopted once SP_SEQ_CONFIRM frames in a row continue it (each at most SP_SEQ_CONFIRM_GAP
+// after the previous one): a link that really lost that many frames recovers at once. Only fresh
+// packets should be acted on. Comparison is modulo 2^32 (RFC 1982 serial arithmetic), so
+// wrap-around is handled.
+enum { SP_SEQ_FRESH = 0, SP_SEQ_DUPLICATE = 1, SP_SEQ_STALE = 2, SP_SEQ_SUSPECT = 3 };
+#define SP_SEQ_JUMP_MAX 4096   // a fresh frame may skip at most this many sequence numbers - 1
+#define SP_SEQ_CONFIRM 3       // frames in a row that confirm a larger jump
+#define SP_SEQ_CONFIRM_GAP 64  // largest step between two confirming frames
 
 typedef struct sp_seq_tracker {
   uint32_t last;                     // newest sequence number accepted
@@ -157,11 +168,15 @@ typedef struct sp_seq_tracker {
   int started;                       // 0 until the first packet
   uint64_t fresh, duplicate, stale;  // counters by class
   uint64_t lost;                     // sequence numbers skipped over by fresh packets (never seen)
+  uint64_t suspect;                  // frames too far ahead, not adopted
+  uint32_t cand;                     // the latest suspect sequence number
+  int cand_n;                        // suspect frames in a row continuing cand (0: none)
 } sp_seq_tracker;
 
 // Forget everything (a new session, e.g. after HELLO/CONFIG); counters are kept unless zeroed.
 void sp_seq_reset(sp_seq_tracker* t);
-// Classify seq and update counters; returns SP_SEQ_FRESH, SP_SEQ_DUPLICATE or SP_SEQ_STALE.
+// Classify seq and update counters; returns SP_SEQ_FRESH, SP_SEQ_DUPLICATE, SP_SEQ_STALE or
+// SP_SEQ_SUSPECT.
 int sp_seq_classify(sp_seq_tracker* t, uint32_t seq);
 
 SP_API_END

@@ -18,6 +18,10 @@ struct sp_safety {
   double* step_max;  // (nu) rate_max * period_s
   double* u_safe;    // (nu)
   double* u_prev;    // (nu) last command sent
+  double* x_good;    // (nx) last finite state, for the safe behaviour
+  sp_safe_fn safe_act;
+  void* safe_user;
+  int have_good;
 
   // control-thread state
   double t_last_new;     // loop time of the last new state
@@ -28,7 +32,7 @@ struct sp_safety {
   // shared with other threads
   atomic_int estop;
   atomic_int clear_req;
-  atomic_uint_fast64_t ticks, faults, clamped, rate_limited;
+  atomic_uint_fast64_t ticks, faults, clamped, rate_limited, safe_behaviour, safe_fallback;
   atomic_uint_fast64_t by_cause[SP_CAUSE_COUNT];
   atomic_int first_cause;
   _Atomic double first_fault_t;
@@ -68,8 +72,8 @@ int sp_safety_new(sp_safety** out, const sp_safety_config* c, char* msg, size_t 
                        "safety: rate limit of channel %d must be > 0, got %g", i, c->rate_max[i]);
   }
 
-  // one allocation: the struct followed by its five arrays
-  size_t bytes = sizeof(sp_safety) + 5 * (size_t)nu * sizeof(double);
+  // one allocation: the struct followed by its six arrays
+  size_t bytes = sizeof(sp_safety) + (5 * (size_t)nu + (size_t)c->nx) * sizeof(double);
   sp_safety* s = sp_calloc(1, bytes);
   if (!s) return sp_errorf(msg, msglen, SP_ENOMEM, "safety: out of memory");
   double* d = (double*)(s + 1);
@@ -78,6 +82,9 @@ int sp_safety_new(sp_safety** out, const sp_safety_config* c, char* msg, size_t 
   s->step_max = d + 2 * nu;
   s->u_safe = d + 3 * nu;
   s->u_prev = d + 4 * nu;
+  s->x_good = d + 5 * nu;
+  s->safe_act = c->safe_act;
+  s->safe_user = c->safe_user;
   s->nx = c->nx;
   s->nu = nu;
   s->period_s = c->period_s;
@@ -105,7 +112,10 @@ void sp_safety_reset(sp_safety* s, double t) {
   s->t_last_new = t;
   s->t_state_last = 0;
   s->have_state = 0;
+  s->have_good = 0;
   atomic_store(&s->ticks, 0);
+  atomic_store(&s->safe_behaviour, 0);
+  atomic_store(&s->safe_fallback, 0);
   atomic_store(&s->faults, 0);
   atomic_store(&s->clamped, 0);
   atomic_store(&s->rate_limited, 0);
@@ -116,6 +126,20 @@ void sp_safety_reset(sp_safety* s, double t) {
 
 static void bump(atomic_uint_fast64_t* c) {
   atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+// the command a fault or hold sends: the safe behaviour's (clamped) or the constant one
+static void safe_command(sp_safety* s, double* u, double t) {
+  int nu = s->nu;
+  if (s->safe_act && s->have_good) {
+    if (s->safe_act(s->safe_user, u, s->x_good, t) == 0 && all_finite(u, nu)) {
+      for (int i = 0; i < nu; i++) u[i] = fmin(fmax(u[i], s->u_min[i]), s->u_max[i]);
+      bump(&s->safe_behaviour);
+      return;
+    }
+    bump(&s->safe_fallback);
+  }
+  memcpy(u, s->u_safe, (size_t)nu * sizeof(double));
 }
 
 sp_safety_result sp_safety_tick(sp_safety* s, double* u_out, const sp_safety_input* in) {
@@ -140,6 +164,10 @@ sp_safety_result sp_safety_tick(sp_safety* s, double* u_out, const sp_safety_inp
       r.state_new = 0;
     }
     if (r.state_new) s->t_last_new = in->t;
+    if (!nan_state && s->safe_act) {
+      memcpy(s->x_good, in->x, (size_t)s->nx * sizeof(double));
+      s->have_good = 1;
+    }
   }
   int watchdog = s->watchdog_s > 0 && in->t - s->t_last_new > s->watchdog_s;
   // held (by the operator, or before the first state) there is no policy command to check
@@ -160,8 +188,8 @@ sp_safety_result sp_safety_tick(sp_safety* s, double* u_out, const sp_safety_inp
 
   // fault or hold: the safe command, this tick
   if (r.cause != SP_CAUSE_NONE || in->hold) {
-    memcpy(u_out, s->u_safe, (size_t)nu * sizeof(double));
-    memcpy(s->u_prev, s->u_safe, (size_t)nu * sizeof(double));
+    safe_command(s, u_out, in->t);
+    memcpy(s->u_prev, u_out, (size_t)nu * sizeof(double));
     r.flags |= SP_FLAG_SAFE;
     if (in->hold) r.flags |= SP_FLAG_HELD;
     if (r.cause != SP_CAUSE_NONE) {
@@ -214,6 +242,8 @@ void sp_safety_stats_get(const sp_safety* s, sp_safety_stats* out) {
   out->faults = atomic_load(&m->faults);
   out->clamped = atomic_load(&m->clamped);
   out->rate_limited = atomic_load(&m->rate_limited);
+  out->safe_behaviour = atomic_load(&m->safe_behaviour);
+  out->safe_fallback = atomic_load(&m->safe_fallback);
   for (int i = 0; i < SP_CAUSE_COUNT; i++) out->by_cause[i] = atomic_load(&m->by_cause[i]);
   out->first_cause = atomic_load(&m->first_cause);
   out->first_fault_t = atomic_load(&m->first_fault_t);

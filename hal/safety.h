@@ -7,6 +7,14 @@
 // against the previous command sent, then clamped to its limits, so what leaves always respects
 // the limits.
 //
+// Safe behaviour. A robot whose zero command is not safe (a legged robot falls, an inverted
+// pendulum drops) may declare a safe behaviour instead of a constant: safe_act computes the command
+// from the last finite state (e.g. a damped joint PD to a sitting posture). On a fault or hold the
+// filter then sends safe_act's command clamped to the limits (rate limits do not apply: the fault
+// may need an immediate change); the constant safe command goes out instead when no finite state
+// has arrived yet, when safe_act fails, or when its command is not finite. SP_FLAG_SAFE is set
+// either way, so logs and counters do not depend on which of the two went out.
+//
 // The watchdog tracks the loop time of the last *new* state: a read that succeeded with a
 // timestamp later than the previous one. Missing reads and repeated timestamps (a robot that
 // stopped sending) both age it; when the age exceeds watchdog_s the filter faults.
@@ -38,6 +46,10 @@ typedef enum sp_safety_cause {
   SP_CAUSE_COUNT = 7,
 } sp_safety_cause;
 
+// The safe behaviour: write u (nu) for the last finite state x (nx) at loop time t; 0 on success.
+// Runs on the thread that calls sp_safety_tick; must not allocate, lock or block.
+typedef int (*sp_safe_fn)(void* user, double* u, const double* x, double t);
+
 typedef struct sp_safety_config {
   int nx, nu;
   const double* u_min;     // (nu) lower limits, NULL: none (entries may be -INFINITY)
@@ -47,6 +59,8 @@ typedef struct sp_safety_config {
   double period_s;         // nominal control period (> 0), for rate limits per tick
   double watchdog_s;       // > 0: fault when no new state for this long; 0: no watchdog
   int latch_faults;        // 1: any fault holds the safe command until sp_safety_clear
+  sp_safe_fn safe_act;     // optional safe behaviour (see above), NULL: the constant u_safe
+  void* safe_user;         // passed to safe_act
 } sp_safety_config;
 
 // What the control loop hands over each tick.
@@ -67,6 +81,8 @@ typedef struct sp_safety_result {
 
 typedef struct sp_safety_stats {
   uint64_t ticks, faults, clamped, rate_limited;
+  uint64_t safe_behaviour;            // safe ticks whose command came from safe_act
+  uint64_t safe_fallback;             // safe ticks where safe_act failed (or gave NaN): u_safe
   uint64_t by_cause[SP_CAUSE_COUNT];  // fault ticks per cause
   int first_cause;                    // cause of the first fault since reset, NONE if none
   double first_fault_t;               // its loop time (NaN if none)

@@ -146,7 +146,7 @@ int sp_telemetry_new(sp_telemetry** out, const sp_loop* l, const sp_telemetry_co
   if (!(rate <= 1000) || c->rate_hz < 0)
     return sp_errorf(msg, msglen, SP_EINVAL, "telemetry: rate must be in (0, 1000] Hz, got %g",
                      c->rate_hz);
-  int port = c->port ? c->port : 9870;
+  int port = c->port ? c->port : SP_TELEMETRY_PORT;
   if (port < 1 || port > 65535)
     return sp_errorf(msg, msglen, SP_EINVAL, "telemetry: port must be in [1, 65535], got %d",
                      c->port);

@@ -21,11 +21,15 @@ SP_API_BEGIN
 
 typedef struct sp_telemetry sp_telemetry;
 
+// The default destination port: not 9870, the port `spinal bridge` and robot files use for the
+// plant itself (telemetry sent there would land in the robot's command socket).
+#define SP_TELEMETRY_PORT 9871
+
 typedef struct sp_telemetry_config {
-  const char* host;  // destination host or address; NULL: "127.0.0.1"
-  int port;          // destination UDP port; 0: 9870
-  double rate_hz;    // datagrams per second at most; 0: 50 (range (0, 1000])
-  int nx, nu;        // sizes of the loop's state and command
+  const char* host;            // destination host or address; NULL: "127.0.0.1"
+  int port;                    // destination UDP port; 0: SP_TELEMETRY_PORT
+  double rate_hz;              // datagrams per second at most; 0: 50 (range (0, 1000])
+  int nx, nu;                  // sizes of the loop's state and command
   const char* const* x_names;  // (nx) names of the state entries; NULL: x0, x1, ...
   const char* const* u_names;  // (nu) names of the command entries; NULL: u0, u1, ...
 } sp_telemetry_config;

@@ -12,7 +12,7 @@
 #include "engine/core/error.h"
 
 static const char* const drop_names[SP_UDP_DROP_COUNT] = {
-    "malformed", "crc", "version", "duplicate", "stale", "foreign", "unexpected",
+    "malformed", "crc", "version", "duplicate", "stale", "foreign", "unexpected", "suspect",
 };
 
 const char* sp_udp_drop_name(int reason) {
@@ -146,8 +146,16 @@ int sp__udp_link_recv(sp__udp_link* k, sp_proto_msg* m, const uint8_t* buf, ssiz
   int always =
       m->h.type == SP_PROTO_HELLO || m->h.type == SP_PROTO_CONFIG || m->h.type == SP_PROTO_ESTOP;
   if (c != SP_SEQ_FRESH && !always) {
-    sp__udp_link_drop(k, c == SP_SEQ_DUPLICATE ? SP_UDP_DROP_DUPLICATE : SP_UDP_DROP_STALE);
+    sp__udp_link_drop(k, c == SP_SEQ_DUPLICATE ? SP_UDP_DROP_DUPLICATE
+                         : c == SP_SEQ_SUSPECT ? SP_UDP_DROP_SUSPECT
+                                               : SP_UDP_DROP_STALE);
     return 0;
+  }
+  // a HELLO or CONFIG far ahead starts the numbering over (it starts a session anyway)
+  if (c == SP_SEQ_SUSPECT && m->h.type != SP_PROTO_ESTOP) {
+    sp_seq_reset(&k->trk);
+    sp_seq_classify(&k->trk, m->h.seq);
+    *seq_class = SP_SEQ_FRESH;
   }
   return result;
 }
@@ -221,6 +229,12 @@ int sp__udp_link_send_heartbeat(sp__udp_link* k) {
   sp_proto_header h;
   header(k, &h);
   return send_buf(k, sp_proto_encode_heartbeat(k->tx, sizeof k->tx, &h));
+}
+
+int sp__udp_link_send_goodbye(sp__udp_link* k) {
+  sp_proto_header h;
+  header(k, &h);
+  return send_buf(k, sp_proto_encode_goodbye(k->tx, sizeof k->tx, &h));
 }
 
 int sp__udp_link_send_estop(sp__udp_link* k, uint32_t reason) {

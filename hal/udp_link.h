@@ -27,7 +27,8 @@ typedef enum sp_udp_drop {
   SP_UDP_DROP_STALE = 4,       // out of order or late: older than what was already accepted
   SP_UDP_DROP_FOREIGN = 5,     // from an address that is not the session's peer
   SP_UDP_DROP_UNEXPECTED = 6,  // valid, but not meaningful here (direction, vector size, phase)
-  SP_UDP_DROP_COUNT = 7,
+  SP_UDP_DROP_SUSPECT = 7,     // a sequence number too far ahead (SP_SEQ_JUMP_MAX), not adopted
+  SP_UDP_DROP_COUNT = 8,
 } sp_udp_drop;
 
 // Counters of one link end (all since the link was created).
@@ -82,8 +83,9 @@ int sp__udp_addr_parse(struct sockaddr_storage* addr, const char* s);
 // Returns 0 when it was dropped (and counted), 1 when m is a candidate the owner may act on (its
 // sequence class in *seq_class), 2 when it is a HELLO from a new sender that became the peer (only
 // with hello_from_any; the peer's numbering starts over). Frames from other senders are foreign.
-// Duplicates and stale frames are dropped unless they are HELLO, CONFIG or ESTOP (acted on even
-// when not fresh, docs/protocol.md).
+// Duplicates, stale and suspect frames are dropped unless they are HELLO, CONFIG or ESTOP (acted
+// on even when not fresh, docs/protocol.md; a suspect HELLO or CONFIG restarts the peer's
+// numbering, since it is what starts a session).
 int sp__udp_link_recv(sp__udp_link* k, sp_proto_msg* m, const uint8_t* buf, ssize_t nread,
                       const struct sockaddr* addr, unsigned flags, int hello_from_any,
                       int* seq_class);
@@ -99,6 +101,7 @@ int sp__udp_link_send_state(sp__udp_link* k, int64_t t_ns, uint32_t status, cons
 int sp__udp_link_send_command(sp__udp_link* k, const double* u, int n);
 int sp__udp_link_send_heartbeat(sp__udp_link* k);
 int sp__udp_link_send_estop(sp__udp_link* k, uint32_t reason);
+int sp__udp_link_send_goodbye(sp__udp_link* k);
 // Nanoseconds since the last frame sent (INT64_MAX if none).
 int64_t sp__udp_link_idle_ns(sp__udp_link* k, int64_t now);
 

@@ -62,11 +62,20 @@ void spH_sim_settings(const spA_table* t, int min_substeps, int* substeps, int* 
 
 // The safety filter's settings in the table t: safe (the safe command; required when
 // safe_required, else zeros), u_min, u_max (default: the plant's), rate_max, watchdog (seconds in
-// [0, 3600]), latch_faults, stop_on_fault. The arrays live in a scratch userdata pushed on the
-// stack. Each setting is validated here and nowhere else in the bindings.
+// [0, 3600]), watchdog_max (the longest watchdog a bridge's host may ask for, seconds in
+// [0, 3600]), latch_faults, stop_on_fault, safe_controller (a spinal.ctrl for the plant's states
+// and actions, run instead of the constant safe command) and safe_reference (its reference,
+// zeros when absent). The arrays live in scratch userdata pushed on the stack, and so does the
+// safe controller's userdata (at safe_ctrl_idx, 0 when none) so the caller can keep it alive.
+// Each setting is validated here and nowhere else in the bindings; the caller gives the safe
+// controller a workspace and sets c.safe_act.
 typedef struct spH_safety {
   sp_safety_config c;
   int stop_on_fault;
+  double watchdog_max_s;
+  const sp_ctrl* safe_ctrl;  // NULL: none
+  int safe_ctrl_idx;         // its stack index
+  const double* safe_ref;    // (safe_ctrl->nr) its reference
 } spH_safety;
 void spH_safety_opts(const spA_table* t, const sp_plant_caps* caps, double period_s,
                      int safe_required, spH_safety* out);

@@ -3,7 +3,9 @@
 // silent longer than its watchdog.
 //
 //   local b = hal.bridge(plant, { listen = "127.0.0.1:9870", realtime = true, watchdog = 0.2,
-//                                 safe = {...}, robot = "rc_car", rate = 50 })
+//                                 safe = {...}, robot = "rc_car", rate = 50, u_min =, u_max =,
+//                                 rate_max =, watchdog_max = 0.2, safe_controller = ctl,
+//                                 safe_reference = {...} })
 //   b.port  b:stats()  b:wait(seconds)  b:close()
 #include <math.h>
 #include <string.h>
@@ -13,9 +15,20 @@
 #include "hal_bind.h"
 
 typedef struct lbridge {
-  sp_bridge* b;   // NULL until served, and after close
-  spL_plant* lp;  // the plant it serves (kept alive by the user value)
+  sp_bridge* b;              // NULL until served, and after close
+  spL_plant* lp;             // the plant it serves (kept alive by the user value)
+  const sp_ctrl* safe_ctrl;  // the safe behaviour's controller (user value 2), or NULL
+  sp_ctrl_data* safe_data;   // the bridge's workspace for it
+  int* safe_users;           // its userdata's count of loops and bridges driving it
+  double* safe_ref;          // its reference (user value 3)
 } lbridge;
+
+// the bridge's safe behaviour, on its plant thread
+static int bridge_safe_act(void* user, double* u, const double* x, double t) {
+  (void)t;
+  lbridge* lb = user;
+  return sp_ctrl_act(lb->safe_ctrl, lb->safe_data, u, x, lb->safe_ref, NULL) == SP_EINVAL;
+}
 
 static lbridge* checkbridge(lua_State* L, int arg) {
   lbridge* lb = luaL_testudata(L, arg, SP_BRIDGE_MT);
@@ -31,7 +44,11 @@ static sp_bridge* checkopenbridge(lua_State* L, int arg) {
 }
 
 // hal.bridge(plant, { listen = "127.0.0.1:9870", realtime = true, rate = 50, watchdog = 0.2,
-//                     safe = { 0, 0 }, robot = "rc_car" })
+//                     safe = { 0, 0 }, robot = "rc_car", u_min =, u_max =, rate_max =,
+//                     watchdog_max = 0.2, safe_controller = ctl, safe_reference = {...} })
+// The safety settings are read by the one safety parser (hal_safety.c). A safe controller runs
+// on the bridge's plant thread in a workspace of the bridge's own (the controller itself is
+// shared, read-only, and stays alive while the bridge serves).
 int spH_bridge(lua_State* L) {
   spL_plant* lp = spH_checklplant(L, 1);
   if (!lp->p) luaL_argerror(L, 1, "expected an open plant, got a closed one");
@@ -50,17 +67,42 @@ int spH_bridge(lua_State* L) {
   spH_safety s;
   spH_safety_opts(&t, &p->caps, 1.0 / p->caps.rate_hz, 0, &s);
   c.watchdog_s = s.c.watchdog_s;
+  c.watchdog_max_s = s.watchdog_max_s;
   if (spA_has(&t, "safe")) c.u_safe = s.c.u_safe;
+  c.u_min = s.c.u_min;  // the plant's when absent
+  c.u_max = s.c.u_max;
+  c.rate_max = s.c.rate_max;
+  int nr = s.safe_ctrl ? s.safe_ctrl->nr : 0;
   if (p->state != SP_PLANT_CONFIGURED && p->state != SP_PLANT_ACTIVE)
     return spH_lifecycle_error(L, p, "bridge", SP_ESTATE);
 
   // the userdata first (empty, safe to collect), then the bridge it owns
-  lbridge* lb = lua_newuserdatauv(L, sizeof(lbridge), 1);
-  lb->b = NULL;
+  // (its reference in a userdata of its own, user value 3: the scratch one may be collected)
+  double* sref = lua_newuserdatauv(L, sizeof(double) * (size_t)(nr ? nr : 1), 0);
+  int iref = lua_gettop(L);
+  memset(sref, 0, sizeof(double) * (size_t)(nr ? nr : 1));
+  if (nr) memcpy(sref, s.safe_ref, sizeof(double) * (size_t)nr);
+  lbridge* lb = lua_newuserdatauv(L, sizeof(lbridge), 3);
+  memset(lb, 0, sizeof *lb);
   lb->lp = lp;
+  lb->safe_ref = sref;
   luaL_setmetatable(L, SP_BRIDGE_MT);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);
+  if (s.safe_ctrl) {
+    lua_pushvalue(L, s.safe_ctrl_idx);
+    lua_setiuservalue(L, -2, 2);
+  }
+  lua_pushvalue(L, iref);
+  lua_setiuservalue(L, -2, 3);
+  if (s.safe_ctrl) {
+    if (sp_ctrl_data_new(&lb->safe_data, s.safe_ctrl)) return spL_raise(L, SP_ENOMEM, "hal.bridge");
+    lb->safe_ctrl = s.safe_ctrl;
+    lb->safe_users = spL_ctrl_users(L, s.safe_ctrl_idx);
+    (*lb->safe_users)++;
+    c.safe_act = bridge_safe_act;
+    c.safe_user = lb;
+  }
   char msg[256];
   int rc = sp_bridge_new(&lb->b, p, &c, msg, sizeof msg);
   if (rc) return spL_failure(L, "%s", msg);
@@ -75,6 +117,10 @@ static int b_close(lua_State* L) {
     lb->b = NULL;
     lb->lp->served--;
   }
+  sp_ctrl_data_free(lb->safe_data);
+  lb->safe_data = NULL;
+  if (lb->safe_users) (*lb->safe_users)--;
+  lb->safe_users = NULL;
   return 0;
 }
 
@@ -89,6 +135,10 @@ static int b_stats(lua_State* L) {
   spH_set_int(L, "watchdog_trips", s.watchdog_trips);
   spH_set_num(L, "last_trip_silence", s.last_trip_silence_s);
   spH_set_num(L, "watchdog", s.watchdog_s);
+  spH_set_num(L, "watchdog_asked", s.watchdog_asked_s);
+  spH_set_int(L, "rejected", s.rejected);
+  spH_set_int(L, "limited", s.limited);
+  spH_set_int(L, "goodbyes", s.goodbyes);
   spH_set_int(L, "status", s.status);
   spH_set_int(L, "port", (uint64_t)s.port);
   return 1;

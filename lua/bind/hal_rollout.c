@@ -203,6 +203,10 @@ int spH_rollout(lua_State* L) {
   int has_x0 = spA_field_vector(&t, "x0", x0, nx, 0);
   spH_safety sc;
   spH_safety_opts(&t, &p->caps, 1.0 / p->caps.rate_hz, 0, &sc);
+  if (sc.safe_ctrl)
+    spA_fielderror(&t, "safe_controller",
+                   "expected nil (a rollout falls back to the constant safe command), got a "
+                   "spinal.ctrl");
   linear_policy lin = {0};
   ctrl_act ca = {ctl, ctl ? spL_ctrldata(L, 2) : NULL, NULL};
   if (ctl) {

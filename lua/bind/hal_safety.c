@@ -19,8 +19,36 @@ void spH_safety_opts(const spA_table* t, const sp_plant_caps* caps, double perio
   int has_max = spA_field_vector(t, "u_max", umax, nu, 0);
   int has_rate = spA_field_vector(t, "rate_max", rmax, nu, 0);
   double watchdog = spA_range(t, "watchdog", 0, 0, 3600, 0);
+  out->watchdog_max_s = spA_range(t, "watchdog_max", 0, 0, 3600, 0);
   int latch = spA_boolean(t, "latch_faults", 0);
   out->stop_on_fault = spA_boolean(t, "stop_on_fault", 0);
+
+  // the safe behaviour: a controller run on faults, e-stop and hold (robot.safety.safe_controller)
+  lua_State* L = t->L;
+  out->safe_ctrl = NULL;
+  out->safe_ctrl_idx = 0;
+  out->safe_ref = NULL;
+  if (t->idx) {
+    lua_getfield(L, t->idx, "safe_controller");
+    if (!lua_isnil(L, -1)) {
+      sp_ctrl* sc = luaL_testudata(L, -1, SP_CTRL_MT) ? spL_checkctrl(L, lua_gettop(L)) : NULL;
+      if (!sc)
+        spA_fielderror(t, "safe_controller",
+                       "expected a spinal.ctrl for %d states and %d actions, got %s", nx, nu,
+                       luaL_typename(L, -1));
+      if (sc->nx != nx || sc->nu != nu)
+        spA_fielderror(t, "safe_controller",
+                       "expected a spinal.ctrl for %d states and %d actions, got %d and %d", nx, nu,
+                       sc->nx, sc->nu);
+      out->safe_ctrl = sc;
+      out->safe_ctrl_idx = lua_gettop(L);  // stays on the stack
+      double* r = spA_scratch(L, (size_t)sc->nr + 1);
+      spA_field_vector(t, "safe_reference", r, sc->nr, 1);
+      out->safe_ref = r;
+    } else {
+      lua_pop(L, 1);
+    }
+  }
   out->c = (sp_safety_config){.nx = nx,
                               .nu = nu,
                               .u_min = has_min ? umin : caps->u_min,

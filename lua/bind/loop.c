@@ -14,7 +14,7 @@
 //   loop:set_params(p)  loop:params()     -- the whole vector (a policy's theta)
 //   loop:reset(x0)               -- reset a simulated plant at a tick boundary
 //   loop:record(seconds)  loop:recording()  loop:save(dir)   -- every tick, NPY + CSV
-//   loop:telemetry { host = "127.0.0.1", port = 9870, rate = 50 }   loop:telemetry(false)
+//   loop:telemetry { host = "127.0.0.1", port = 9871, rate = 50 }   loop:telemetry(false)
 //   loop.faults  loop.running  loop.rate  loop.nx  loop.nu  loop.robot
 //
 // The policy is a source with a C act function and a flat parameter vector; Lua never runs inside
@@ -29,6 +29,8 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -60,6 +62,11 @@ struct lloop {
   int* ctrl_users;       // the controller userdata's count of loops driving it
   const sp_policy* pol;  // the policy it drives (source "policy"; uservalue 2)
   sp_policy_data* pd;    // the loop's workspace for pol (its theta: the loop's parameters)
+  const sp_ctrl*
+      safe_ctrl;            // the safe behaviour's controller (safety.safe_controller; uservalue 3)
+  sp_ctrl_data* safe_data;  // the loop's workspace for it
+  int* safe_users;          // its userdata's count of loops driving it
+  double* safe_ref;         // (its nr) its reference, in the shadow allocation
   spL_plant* plant;
   sp_telemetry* tm;
   source src;
@@ -72,6 +79,14 @@ struct lloop {
 };
 
 // ---- the policy source --------------------------------------------------------------------------
+
+// the safe behaviour (hal/safety.h): the safe controller on the last finite state, in the loop's
+// own workspace
+static int act_safe(void* user, double* u, const double* x, double t) {
+  (void)t;
+  lloop* o = user;
+  return sp_ctrl_act(o->safe_ctrl, o->safe_data, u, x, o->safe_ref, NULL) == SP_EINVAL;
+}
 
 // theta is the loop's parameter vector, read in place from the current buffer (stable for the
 // tick): the shared policy's own theta is never written
@@ -225,9 +240,11 @@ static int l_new(lua_State* L) {
   spA_table st = spA_subtable(&t, "safety", 1);
   spH_safety sc;
   spH_safety_opts(&st, caps, 1.0 / rate, 1, &sc);
+  const sp_ctrl* sctl = sc.safe_ctrl;
+  int snr = sctl ? sctl->nr : 0;
 
   // the userdata first (empty, safe to collect), then what it owns
-  lloop* o = lua_newuserdatauv(L, sizeof(lloop), 2);
+  lloop* o = lua_newuserdatauv(L, sizeof(lloop), 3);
   memset(o, 0, sizeof *o);
   luaL_setmetatable(L, LOOP_MT);
   int io = lua_gettop(L);
@@ -241,9 +258,21 @@ static int l_new(lua_State* L) {
                : (source){"controller", sp_loop_ctrl_act};
   snprintf(o->robot, sizeof o->robot, "%s", robot ? robot : caps->robot);
   char msg[256];
-  o->shadow = sp_calloc((size_t)np + (size_t)nx + (size_t)nu + (size_t)np + 1, sizeof(double));
+  o->shadow = sp_calloc((size_t)np + (size_t)nx + (size_t)nu + (size_t)np + (size_t)snr + 1,
+                        sizeof(double));
   if (!o->shadow) return spL_raise(L, SP_ENOMEM, "loop");
   o->scratch = o->shadow + np;
+  o->safe_ref = o->scratch + nx + nu + np;
+  if (sctl) memcpy(o->safe_ref, sc.safe_ref, sizeof(double) * (size_t)snr);
+  if (sctl) {
+    // the safe controller runs in a workspace of the loop's; its userdata stays alive with it
+    if (sp_ctrl_data_new(&o->safe_data, sctl)) return spL_raise(L, SP_ENOMEM, "loop");
+    o->safe_ctrl = sctl;
+    o->safe_users = spL_ctrl_users(L, sc.safe_ctrl_idx);
+    (*o->safe_users)++;
+    lua_pushvalue(L, sc.safe_ctrl_idx);
+    lua_setiuservalue(L, io, 3);
+  }
   memcpy(o->shadow, params, sizeof(double) * (size_t)np);
   if (pol) {
     // the policy runs in the loop's own workspace, its noise continuing the Lua workspace's
@@ -261,6 +290,10 @@ static int l_new(lua_State* L) {
     (*o->ctrl_users)++;
     lua_pushvalue(L, ictrl);
     lua_setiuservalue(L, io, 2);
+  }
+  if (sctl) {
+    sc.c.safe_act = act_safe;
+    sc.c.safe_user = o;
   }
   if (sp_safety_new(&o->safety, &sc.c, msg, sizeof msg))
     return luaL_argerror(L, 2, lua_pushfstring(L, "field 'safety': %s", msg));
@@ -381,10 +414,26 @@ static int m_stop(lua_State* L) {
   return 1;
 }
 
+// after hold/resume: wait (at most 1 s) for a tick that applied it, so what the caller sees next
+// (loop:state(), the REPL's printout of the loop) already tells the new mode
+static void wait_applied(lloop* o, int held) {
+  long k0 = -1, k;
+  uint32_t flags;
+  sp_loop_latest(o->loop, NULL, NULL, NULL, &k0, NULL);
+  for (int i = 0; i < 20000 && sp_loop_running(o->loop); i++) {
+    if (sp_loop_latest(o->loop, NULL, NULL, NULL, &k, &flags) == 0 && k > k0 &&
+        !(flags & SP_FLAG_HELD) == !held)
+      return;
+    struct timespec ts = {0, 50000};
+    nanosleep(&ts, NULL);
+  }
+}
+
 static int m_hold(lua_State* L) {
   lloop* o = checkloop(L, 1);
   int rc = sp_loop_hold(o->loop);
   if (rc) return spL_raise(L, rc, "loop:hold()");
+  if (o->started) wait_applied(o, 1);
   lua_settop(L, 1);
   return 1;
 }
@@ -395,6 +444,7 @@ static int m_resume(lua_State* L) {
   if (!o->started) return luaL_error(L, "loop:resume(): the loop is not running (loop:start())");
   int rc = sp_loop_resume(o->loop);
   if (rc) return spL_raise(L, rc, "loop:resume()");
+  wait_applied(o, 0);
   lua_settop(L, 1);
   return 1;
 }
@@ -446,6 +496,11 @@ static int m_close(lua_State* L) {
   o->ctrl = NULL;
   sp_policy_data_free(o->pd);
   o->pd = NULL;
+  sp_ctrl_data_free(o->safe_data);
+  o->safe_data = NULL;
+  if (o->safe_users) (*o->safe_users)--;
+  o->safe_users = NULL;
+  o->safe_ctrl = NULL;
   o->pol = NULL;
   sp_free(o->shadow);
   o->shadow = NULL;
@@ -806,9 +861,17 @@ static int m_telemetry(lua_State* L) {
   }
   spA_table t = spA_opts(L, 2, 1);
   const char* host = spA_string(&t, "host", "127.0.0.1", 0);
-  int port = (int)spA_integer(&t, "port", 9870, 1, 65535, 0);
+  int port = (int)spA_integer(&t, "port", SP_TELEMETRY_PORT, 1, 65535, 0);
   double rate = spA_range(&t, "rate", 50, 0, 1000, 0);
   if (!(rate > 0)) spA_fielderror(&t, "rate", "expected Hz in (0, 1000], got %f", rate);
+  // JSON into the robot's own port would land among its commands: say so
+  const char* uri = o->plant->p->uri;
+  const char* colon = strrchr(uri, ':');
+  if (!strncmp(uri, "udp://", 6) && colon && atoi(colon + 1) == port)
+    fprintf(stderr,
+            "spinal.loop: warning: telemetry port %d is the plant's (%s): the robot will drop "
+            "the JSON as malformed; PlotJuggler usually listens on %d\n",
+            port, uri, SP_TELEMETRY_PORT);
   const sp_plant_caps* caps = sp_plant_capabilities(o->plant->p);
   sp_telemetry_config tc = {.host = host,
                             .port = port,

@@ -5,6 +5,7 @@
 // on the next line (prompt ">> "). Printing, :commands and completion candidates are computed in
 // Lua (lua/spinal/repl.lua: show, command, complete) so users can extend them. With a non-tty
 // stdin there are no prompts and no libedit: lines are read as they come.
+#include <editline/readline.h>
 #include <errno.h>
 #include <lauxlib.h>
 #include <locale.h>
@@ -13,8 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <wchar.h>
-
-#include <editline/readline.h>
 
 #include "host.h"
 
@@ -25,10 +24,11 @@ static int repl_module;        // registry reference to the lua/spinal/repl.lua 
 static int interactive;
 static int line_cancelled;  // the last line was ended by Ctrl-C
 
-// the REPL on the robot (sp_host_repl_robot): Ctrl-C at a fresh prompt e-stops, twice leaves
+// the REPL on the robot (sp_host_repl_robot): Ctrl-C at an empty prompt e-stops, twice leaves;
+// whether the prompt was empty is decided from the line itself when Ctrl-C ends it, so text typed
+// and erased before does not matter
 static int robot_mode;
 static int live_module = LUA_NOREF;  // registry reference to lua/spinal/live.lua
-static int typed;                    // characters read since the prompt appeared
 static int at_primary;               // the prompt is "> " (not a continuation)
 static int robot_presses;            // Ctrl-Cs at a fresh prompt with nothing entered between
 static int leave;                    // leave the REPL after this line (second Ctrl-C, SIGTERM)
@@ -130,18 +130,13 @@ static int repl_getc(FILE* unused) {
         return '\n';
       }
       if (sp_host_interrupted()) {
+        // end the line here; read_line decides from its content what the Ctrl-C meant
         sp_host_interrupt_clear(repl_state);
         line_cancelled = 1;
-        if (robot_mode && at_primary && typed == 0) {
-          if (robot_ctrl_c(repl_state)) leave = 1;
-        } else {
-          robot_presses = 0;
-        }
         return '\n';
       }
       continue;
     }
-    typed++;
     if (n == 0 && c < 0x80) return c;
     bytes[n++] = (char)c;
     wchar_t wc;
@@ -197,7 +192,6 @@ static int read_line(const char* prompt, char** out) {
   if (leave || sp_host_terminated()) return LINE_EOF;
   if (interactive) {
     line_cancelled = 0;
-    typed = 0;
     at_primary = prompt[0] == '>' && prompt[1] == ' ';
     char* line = readline(prompt);
     if (!line || leave) {
@@ -205,8 +199,20 @@ static int read_line(const char* prompt, char** out) {
       return LINE_EOF;
     }
     if (line_cancelled) {
+      // on the robot: Ctrl-C at an empty prompt e-stops (whatever was typed and erased before);
+      // on a line with text, or inside an unfinished chunk, it only clears, and says so
+      int empty = strspn(line, " \t") == strlen(line);
       free(line);
-      return LINE_CANCELLED;
+      if (robot_mode && at_primary && empty) {
+        if (robot_ctrl_c(repl_state)) leave = 1;
+      } else {
+        robot_presses = 0;
+        if (robot_mode) {
+          printf("line cleared; e-stop NOT latched (Ctrl-C at an empty prompt e-stops)\n");
+          fflush(stdout);
+        }
+      }
+      return leave ? LINE_EOF : LINE_CANCELLED;
     }
     if (*line) robot_presses = 0;
     *out = line;
@@ -310,8 +316,10 @@ static int read_chunk(lua_State* L, int* quit) {
     got = read_line(">> ", &line);
     if (got != LINE_OK) {
       lua_remove(L, -2);
-      if (got == LINE_EOF) report(L);  // the input ended inside the chunk: say what is missing
-      else lua_pop(L, 1);
+      if (got == LINE_EOF)
+        report(L);  // the input ended inside the chunk: say what is missing
+      else
+        lua_pop(L, 1);
       return got;
     }
     lua_pop(L, 1);
@@ -361,6 +369,8 @@ static int repl_setup(lua_State* L) {
   lua_getglobal(L, "require");
   lua_pushliteral(L, "spinal.repl");
   if (lua_pcall(L, 1, 1, handler) != LUA_OK) return 0;
+  lua_getfield(L, -1, "help");  // help(x): docs/api on any spinal function, module or object
+  lua_setglobal(L, "help");
   repl_module = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pop(L, 1);
   return 1;

@@ -3,6 +3,8 @@
 -- (hal/bridge.c through spinal.hal.bridge); this file parses the command line, opens the plant
 -- (from a robot file through spinal.robot, or a registered model by name), reports sessions and
 -- watchdog trips on stderr and prints the link counters when it stops (Ctrl-C or --seconds).
+-- Every command passes the robot file's safety filter on the bridge (limits, rate limits, NaN
+-- guard), and the watchdog a host asks for is bounded by the robot file's safety.watchdog.
 --
 --   spinal bridge robots/rc_car.lua --listen 127.0.0.1:9870 --backend mujoco --realtime
 --   spinal bridge --model unicycle_accel --rate 100 --listen 127.0.0.1:0 --watchdog 0.1
@@ -16,7 +18,8 @@ usage: spinal bridge [ROBOT.lua] --listen HOST:PORT [options]
   --listen HOST:PORT   address to serve on (port 0: any free port, printed at start)
   --backend NAME       plant to serve: model or mujoco (default: the robot file's first)
   --realtime           step the plant at its rate (default: one step per command, lockstep)
-  --watchdog SECONDS   robot watchdog in force (default: the host's request, else 0.2)
+  --watchdog SECONDS   robot watchdog in force (default: the host's request, else 0.2,
+                       at most the robot file's safety.watchdog, else 1)
   --rate HZ            control rate (default: the robot's or the model plant's, else 50)
   --model NAME         without a robot file: serve this registered model as a model plant
   --safe U1,U2,...     safe command (default: the robot file's, else zeros)
@@ -108,8 +111,11 @@ function M.open_plant(o)
     if o.rate then cfg.rate = o.rate end
     local ok3, plant, err = pcall(hal.open, scheme, cfg)
     if not ok3 or not plant then return nil, tostring(ok3 and err or plant) end
-    return plant, { name = robot.name, safe = o.safe or robot.safety.safe, backend = scheme,
-                    rate = o.rate or robot.rate }
+    local sf = robot.safety
+    return plant, { name = robot.name, safe = o.safe or sf.safe, backend = scheme,
+                    rate = o.rate or robot.rate, u_min = sf.u_min, u_max = sf.u_max,
+                    rate_max = sf.rate_max, watchdog_max = sf.watchdog,
+                    safe_controller = sf.safe_controller, safe_reference = sf.safe_reference }
   end
   local ok, plant, err = pcall(hal.open, "model", { model = o.model, rate = o.rate or 50 })
   if not ok or not plant then
@@ -121,7 +127,7 @@ end
 local function drops(s)
   local out = {}
   for _, k in ipairs { "malformed", "crc", "version", "duplicate", "stale", "foreign",
-                       "unexpected" } do
+                       "unexpected", "suspect" } do
     out[#out + 1] = string.format("%s %d", k, s.dropped[k])
   end
   return table.concat(out, ", ")
@@ -147,7 +153,10 @@ function M.main(args, out, err)
     return 2
   end
   local b, berr = hal.bridge(plant, { listen = o.listen, realtime = o.realtime,
-    watchdog = o.watchdog, safe = info.safe, robot = info.name, rate = o.rate })
+    watchdog = o.watchdog, safe = info.safe, robot = info.name, rate = o.rate,
+    u_min = info.u_min, u_max = info.u_max, rate_max = info.rate_max,
+    watchdog_max = info.watchdog_max, safe_controller = info.safe_controller,
+    safe_reference = info.safe_reference })
   if not b then
     err:write("spinal bridge: ", berr, "\n")
     plant:close()
@@ -162,12 +171,30 @@ function M.main(args, out, err)
   -- serve; report sessions and watchdog trips as they happen
   local t_end = o.seconds and host.clock() + o.seconds
   local last = b:stats()
+  local reported = { rejected = 0, limited = 0, t = 0 }
   while not host.interrupted() and not (t_end and host.clock() >= t_end) do
     b:wait(0.01)
     local s = b:stats()
     if s.sessions > last.sessions then
-      err:write(string.format("spinal bridge: session %d started (watchdog %g s)\n", s.sessions,
-        s.watchdog))
+      local asked = ""
+      if s.watchdog_asked > s.watchdog and not o.watchdog then
+        asked = string.format("; the host asked for %g s, bounded by the robot's limit",
+          s.watchdog_asked)
+      end
+      err:write(string.format("spinal bridge: session %d started (watchdog %g s%s)\n", s.sessions,
+        s.watchdog, asked))
+    end
+    if s.goodbyes > last.goodbyes then
+      err:write(string.format("spinal bridge: session %d ended by the host (goodbye): applying "
+        .. "the safe command until the next session\n", s.sessions))
+    end
+    -- bad commands: said when they appear, then at most every 5 s, with the totals
+    local now = host.clock()
+    if (s.rejected > reported.rejected or s.limited > reported.limited) and now >= reported.t then
+      err:write(string.format("spinal bridge: robot safety filter: %d non-finite commands "
+        .. "replaced by the safe command, %d commands outside the limits clamped (so far)\n",
+        s.rejected, s.limited))
+      reported.rejected, reported.limited, reported.t = s.rejected, s.limited, now + 5
     end
     if s.watchdog_trips > last.watchdog_trips then
       local safe = {}
@@ -180,11 +207,14 @@ function M.main(args, out, err)
     last = s
   end
 
+  -- Ctrl-C is how a bridge is meant to stop: a clean stop, exit status 0
+  local why = host.interrupted() and "Ctrl-C" or "--seconds"
+  if host.interrupted() then host.clear_interrupt() end
   local s = b:stats()
-  err:write(string.format("spinal bridge: stopped after %d steps, %d commands (%d safe steps, "
-    .. "%d watchdog trips); received %d, accepted %d, dropped %d (%s), lost %d\n", s.steps,
-    s.commands, s.safe_steps, s.watchdog_trips, s.received, s.accepted, s.dropped_total, drops(s),
-    s.lost))
+  err:write(string.format("spinal bridge: stopped (%s) after %d steps, %d commands (%d safe "
+    .. "steps, %d watchdog trips, %d rejected, %d limited); received %d, accepted %d, dropped %d "
+    .. "(%s), lost %d\n", why, s.steps, s.commands, s.safe_steps, s.watchdog_trips, s.rejected,
+    s.limited, s.received, s.accepted, s.dropped_total, drops(s), s.lost))
   b:close()
   plant:close()
   return 0

@@ -56,15 +56,17 @@ function M.banner(s)
     string.format("         state %s; action %s", table.concat(r.state, " "),
       table.concat(r.action, " ")),
     string.format("  plant  %s (%s)", s.uri, tostring(s.plant):gsub("^spinal%.hal%.plant ", "")),
-    string.format("  loop   %g Hz real time, %s controller, HELD: sending the safe command %s",
-      loop.rate, r.controller.name, fmt_vec(r.safety.safe, r.nu)),
+    string.format("  loop   %g Hz real time, %s controller, HELD: %s", loop.rate,
+      r.controller.name, r.safety.safe_controller
+        and string.format("the safe controller (%s) acts", r.safety.safe_controller.name)
+        or "sending the safe command " .. fmt_vec(r.safety.safe, r.nu)),
     string.format("  safety %s; watchdog %g s; on fault: %s", table.concat(lim, ", "),
       r.safety.watchdog or 0, r.safety.on_fault),
     "  globals robot, plant, loop, estop(), sleep(s), switch(policy or controller)",
     "    loop:resume()        the controller acts       loop:hold()      back to the safe command",
     "    estop() or Ctrl-C    e-stop, latched           loop:clear()     release it",
-    "    loop:state()  loop:stats()  loop.faults        loop:set_gains{...}  loop:reset(x0)",
-    "    loop:record(5)  loop:save \"runs/try1\"         loop:telemetry{ port = 9870 }",
+    "    loop:state()  loop:stats()  loop.faults        loop:set_gains{...}  :gains (named)",
+    "    loop:record(5)  loop:save \"runs/try1\"         loop:telemetry{ port = 9871 }",
     "  Ctrl-D or :quit: safe command, loop stopped, recording saved.  :help for more",
   }
   return table.concat(lines, "\n")
@@ -109,7 +111,8 @@ function M.open(path, uri)
   while not loop:state() and host.clock() - t0 < 2 do host.sleep(0.002) end
   -- the prompt's thread yields to the control thread: a long command cannot crowd it out
   if M.nice and M.nice > 0 then host.lower_priority(M.nice) end
-  local s = { robot = robot, plant = plant, loop = loop, uri = uri or robot.default_plant,
+  local s = { robot = robot, plant = plant, loop = loop, ctrl = robot.controller,
+              uri = uri or robot.default_plant,
               was_running = true, cpu = cpu }
   M.session = s
   _G.robot, _G.plant, _G.loop = robot, plant, loop
@@ -133,6 +136,7 @@ function M.switch(src, opts)
   if is_policy then cfg.policy = src else
     cfg.controller, cfg.reference = src, opts.reference or s.robot.reference
   end
+  s.ctrl = not is_policy and src or nil
   local old = s.loop
   if old:recording().state ~= "idle" then M.after_line_save(s) end
   old:stop()
@@ -271,6 +275,13 @@ function M.install_commands()
       stats.missed, loop.faults.count))
   end }
   repl.commands.estop = { "latch the e-stop (same as estop())", function() M.estop() end }
+  repl.commands.gains = { "the loop's gains and reference, with their names", function()
+    local s = M.session
+    if not s or not s.ctrl then print "no live loop driven by a controller" return end
+    local lines = repl.named_params(s.ctrl, s.loop:gains(), s.loop:reference(), s.robot.state,
+      s.robot.action)
+    print(table.concat(lines, "\n"))
+  end }
   local methods = require("spinal.loop").methods
   table.insert(repl.completers, function(v, names)
     local mt = getmetatable(v)

@@ -4,7 +4,8 @@
 --   repl.show(...)              to print a line's results (tab-separated, tables pretty-printed)
 --   repl.command(line)          for a line starting with ':' (true means quit)
 --   repl.complete(word, line)   for the candidates that may replace the word before the cursor
--- Change these fields (or add to repl.commands / repl.completers) to extend the REPL.
+-- and sets the global help(x) to repl.help: the docs/api entries for any spinal function,
+-- module or object. Change these fields (or add to repl.commands / repl.completers) to extend the REPL.
 local M = {}
 
 -- ---- pretty printer -----------------------------------------------------------------------------
@@ -107,23 +108,302 @@ function M.show(...)
   io.stdout:write(table.concat(out, "\t"), "\n")
 end
 
+-- ---- gains and references with their names ---------------------------------------------------
+
+-- the blocks of a controller class's gains and reference: { { name, size or names } ... } for the
+-- classes spinal ships; a block of n entries with entry names gets them (state or action names)
+local function blocks(class, nx, nu, x_names, u_names)
+  local per_x = x_names or nx
+  local per_u = u_names or nu
+  if class:match "^tracker" then
+    return { "kx", "ky", "kv", "kphi", "ka", "kw" },
+      { "x_d", "y_d", "xdot_d", "ydot_d", "xddot_d", "yddot_d" }
+  elseif class == "pd" then
+    return { { "kp", per_u }, { "kd", per_u } },
+      { { "q_d", per_u }, { "qdot_d", per_u }, { "u_ff", per_u } }
+  elseif class == "lqr" then
+    local rows = {}
+    for i = 1, nu do rows[i] = { "K[" .. (u_names and u_names[i] or i) .. "]", per_x } end
+    return rows, { { "x_set", per_x }, { "u_ff", per_u } }
+  end
+  return nil
+end
+
+-- "name = value" for every block of v (a list or array) laid out as spec says
+local function name_blocks(v, spec)
+  local out, k = {}, 0
+  for _, b in ipairs(spec) do
+    if type(b) == "string" then
+      k = k + 1
+      out[#out + 1] = ("%s = %s"):format(b, M.pretty(v[k]))
+    else
+      local names, n = b[2], type(b[2]) == "table" and #b[2] or b[2]
+      local items = {}
+      for i = 1, n do
+        k = k + 1
+        items[i] = (type(names) == "table" and names[i] .. " = " or "") .. M.pretty(v[k])
+      end
+      out[#out + 1] = ("%s = { %s }"):format(b[1], table.concat(items, ", "))
+    end
+  end
+  return out
+end
+
+-- the lines that show a controller's gains K and reference r with their names (ctrl: a
+-- spinal.ctrl; x_names, u_names: the robot's, may be nil); unknown classes print the vectors
+function M.named_params(ctrl, K, r, x_names, u_names)
+  local g, ref = blocks(ctrl.name, ctrl.nx, ctrl.nu, x_names, u_names)
+  local lines = {}
+  if not g then
+    lines[1] = "gains " .. M.pretty(K)
+    lines[2] = "reference " .. M.pretty(r)
+    return lines
+  end
+  lines[#lines + 1] = ("gains (%s): %s"):format(ctrl.name, table.concat(name_blocks(K, g), ", "))
+  if ctrl.nr > 0 and r then
+    lines[#lines + 1] = "reference: " .. table.concat(name_blocks(r, ref), ", ")
+  end
+  return lines
+end
+
 -- ---- commands -----------------------------------------------------------------------------------
 
--- C modules have no first comment line to read; those with a summary here list it instead
-local c_summaries = {
+-- ---- help: docs/api is the reference ----------------------------------------------------------
+
+-- one line for each module written in C (their sources are not installed)
+M.summaries = {
+  array = "n-dimensional double arrays: creation, views, arithmetic, NPY files.",
+  cost = "differentiable costs and tasks' running and terminal costs.",
+  ctrl = "differentiable feedback controllers (tracker, pd, lqr) and LQR design.",
   gn = "Method 1's Gauss-Newton optimiser, with a trust region on the change of actions.",
+  grad = "policy-gradient estimators: feedback (method 1), BPTT, REINFORCE, ES.",
+  hal = "plants (model, mujoco, replay, udp), lockstep rollouts, the UDP bridge.",
+  host = "the spinal binary's services: Ctrl-C, clock, sleep, directories, CPUs.",
+  linalg = "dense linear algebra on arrays: solve, eigh, Cholesky, Riccati.",
+  loop = "the live real-time control loop over a plant, driven from Lua.",
+  model = "dynamics models: step, Jacobians, the model registry.",
+  nn = "multilayer perceptrons with forward and backward passes.",
+  policy = "policies: a controller corrected by a network, with parameters theta.",
+  rbd = "rigid-body dynamics: trees, RNEA, ABA, their derivatives, MJCF import.",
+  rng = "seeded random number generators (uniform, normal).",
+  task = "tasks: reference trajectories and the costs an experiment optimises.",
 }
 
+-- the first sentence of a Lua module's header comment, whole (it may span lines)
 local function module_summary(name)
+  if M.summaries[name] then return M.summaries[name] end
   local path = package.searchpath("spinal." .. name, package.path)
   local f = path and io.open(path)
-  if not f then
-    if not package.preload["spinal." .. name] then return "" end
-    return c_summaries[name] or "(C module)"
+  if not f then return "(see docs/api)" end
+  local text = {}
+  for line in f:lines() do
+    local c = line:match "^%-%-%s?(.*)$"
+    if not c or c == "" then break end
+    text[#text + 1] = c
   end
-  local first = f:read "l" or ""
   f:close()
-  return first:match "^%-%-%s*[%w_.]+%.lua:%s*(.*)$" or first:match "^%-%-%s*(.*)$" or ""
+  local all = table.concat(text, " "):gsub("^[%w_.]+%.lua:%s*", "")
+  return all:match "^(.-%.)%s" or all:match "^(.-%.)$" or all
+end
+
+-- prefix .. text wrapped to width columns, later lines indented by indent spaces
+local function wrap(prefix, text, width, indent)
+  local lines, line = {}, prefix
+  for word in text:gmatch "%S+" do
+    if #line > #prefix and #line + 1 + #word > width then
+      lines[#lines + 1] = line
+      line = (" "):rep(indent) .. word
+    else
+      line = #line > #prefix and line .. " " .. word or line .. word
+    end
+  end
+  lines[#lines + 1] = line
+  return table.concat(lines, "\n")
+end
+
+-- where docs/api is, from the Lua library's place: the source tree's docs/api (lua/../docs/api),
+-- or <prefix>/share/spinal/docs/api when installed (the library in <prefix>/share/lua/5.4);
+-- M.docs_dir overrides
+local function docs_dir()
+  if M.docs_dir then return M.docs_dir end
+  local path = package.searchpath("spinal.repl", package.path)
+  local dir = path and path:match "^(.*)/spinal/repl%.lua$"
+  if not dir then return nil end
+  for _, d in ipairs { dir .. "/../docs/api", dir .. "/../../spinal/docs/api" } do
+    local f = io.open(d .. "/hal.md")
+    if f then
+      f:close()
+      return d
+    end
+  end
+  return nil
+end
+
+local doc_cache
+-- every docs/api/*.md as { name, lines }
+local function docs()
+  if doc_cache then return doc_cache end
+  local dir = docs_dir()
+  local ok, host = pcall(require, "spinal.host")
+  local names = dir and ok and host.listdir(dir) or {}
+  table.sort(names)
+  doc_cache = {}
+  for _, n in ipairs(names) do
+    local f = n:match "%.md$" and io.open(dir .. "/" .. n)
+    if f then
+      local lines = {}
+      for line in f:lines() do lines[#lines + 1] = line end
+      f:close()
+      doc_cache[#doc_cache + 1] = { name = "docs/api/" .. n, lines = lines }
+    end
+  end
+  return doc_cache
+end
+
+-- the methods of a userdata type: its __index table, or the table a C __index closure looks in
+local function methods_of(mt)
+  local idx = type(mt) == "table" and rawget(mt, "__index")
+  if type(idx) == "table" then return idx end
+  if type(idx) == "function" then
+    local _, up = debug.getupvalue(idx, 1)
+    if type(up) == "table" then return up end
+  end
+  return nil
+end
+
+-- what v is called: { { module = m, key = k }, { type = "spinal.loop", key = k }, ... }
+local function names_of(v)
+  local out = {}
+  local spinal = package.loaded.spinal
+  if v == spinal then return { { module = "spinal" } } end
+  for _, m in ipairs(spinal and spinal.modules() or {}) do
+    local mod = package.loaded["spinal." .. m]
+    if mod ~= nil and mod == v then out[#out + 1] = { module = m } end
+    if type(mod) == "table" then
+      for k, x in pairs(mod) do
+        if x == v and type(k) == "string" then out[#out + 1] = { module = m, key = k } end
+      end
+    end
+  end
+  for name, mt in pairs(debug.getregistry()) do
+    if type(name) == "string" and name:match "^spinal%." and type(mt) == "table" then
+      for _, t in ipairs { mt, methods_of(mt) or {} } do
+        if type(t) == "table" then
+          for k, x in pairs(t) do
+            if x == v and type(k) == "string" and not k:match "^__" then
+              out[#out + 1] = { type = name, key = k }
+            end
+          end
+        end
+      end
+    end
+  end
+  local mt = getmetatable(v)
+  local tname = type(mt) == "table" and rawget(mt, "__name")
+  if #out == 0 and type(tname) == "string" and tname:match "^spinal%." then
+    out[#out + 1] = { type = tname }
+  end
+  return out
+end
+
+-- the paragraph (or table row) around line i
+local function passage(lines, i)
+  if lines[i]:match "^|" then return { lines[i] } end
+  local a, b = i, i
+  while a > 1 and lines[a - 1]:match "%S" and not lines[a - 1]:match "^[#|]" do a = a - 1 end
+  while b < #lines and lines[b + 1]:match "%S" and not lines[b + 1]:match "^[#|]" do b = b + 1 end
+  if b - a > 7 then a, b = math.max(a, i - 3), math.min(b, i + 4) end
+  local out = {}
+  for k = a, b do out[#out + 1] = lines[k] end
+  return out
+end
+
+-- lines of docs/api mentioning a function key (as `x.key(`, `x:key(` or `key(` in code) or,
+-- without a key, the sections whose heading names spinal.<module>
+local function find(module, key)
+  local hits = {}
+  for _, d in ipairs(docs()) do
+    local seen = {}
+    for i, line in ipairs(d.lines) do
+      local found = false
+      if key then
+        for code in line:gmatch "`([^`]+)`" do
+          local k = code:match "[%.:]([%w_]+)%s*[%({]" or code:match "^([%w_]+)%s*%(" or
+            code:match "[%.:]([%w_]+)$"
+          if k == key and (not module or code:find(module, 1, true) or
+              not code:find "^[%w_]+[%.:]") then
+            found = true
+          end
+        end
+      elseif line:match "^#" and line:find("spinal." .. module, 1, true) then
+        found = true
+      end
+      if found and not seen[i] then
+        local p = passage(d.lines, i)
+        if line:match "^#" then
+          local j = i + 1
+          while d.lines[j] and not d.lines[j]:match "%S" do j = j + 1 end
+          p = d.lines[j] and { line, table.unpack(passage(d.lines, j)) } or { line }
+        end
+        for k = i, i + #p do seen[k] = true end
+        hits[#hits + 1] = { where = d.name .. ":" .. i, text = p }
+      end
+    end
+  end
+  return hits
+end
+
+local function sorted_keys(t, pred)
+  local out = {}
+  for k, x in pairs(t) do
+    if type(k) == "string" and not k:match "^__" and (not pred or pred(x)) then out[#out + 1] = k end
+  end
+  table.sort(out)
+  return out
+end
+
+-- help(x): what docs/api says about x (a spinal function, module or object), with file:line
+function M.help(...)
+  local out = {}
+  if select("#", ...) == 0 then
+    M.commands.help[2]()
+    return
+  end
+  local v = ...
+  local names = names_of(v)
+  if #names == 0 then
+    out[#out + 1] = ("help: %s is not a spinal function, module or object (try help(sp.hal) or "
+      .. ":help)"):format(type(v) == "string" and quote(v) or safe_tostring(v))
+  end
+  local limit = 6
+  for _, n in ipairs(names) do
+    local module = n.module or (n.type and n.type:match "^spinal%.([%w_]+)")
+    local title = n.module and n.key and ("spinal.%s.%s"):format(n.module, n.key)
+      or n.type and n.key and ("%s:%s"):format(n.type, n.key)
+      or n.module and ("spinal." .. n.module) or n.type
+    out[#out + 1] = title .. (type(v) == "function" and " (function)" or "")
+    local hits = find(n.key and (n.module and n.module or nil) or module, n.key)
+    if n.key and #hits == 0 and n.module then hits = find(nil, n.key) end
+    for i, h in ipairs(hits) do
+      if i > limit then
+        out[#out + 1] = ("  ... %d more in docs/api"):format(#hits - limit)
+        break
+      end
+      out[#out + 1] = "  " .. h.where
+      for _, l in ipairs(h.text) do out[#out + 1] = "    " .. l end
+    end
+    if #hits == 0 then out[#out + 1] = "  (no entry in docs/api)" end
+    -- what a module or an object offers
+    local t = n.key == nil and (type(v) == "table" and v or methods_of(getmetatable(v)))
+    if type(t) == "table" then
+      local fs = sorted_keys(t, function(x) return type(x) == "function" end)
+      if #fs > 0 then
+        out[#out + 1] = wrap(n.type and "  methods: " or "  functions: ", table.concat(fs, " "),
+          100, 4)
+      end
+    end
+  end
+  io.stdout:write(table.concat(out, "\n"), "\n")
 end
 
 M.commands = {
@@ -140,14 +420,37 @@ M.commands = {
       out[#out + 1] = "modules (spinal.<name>, also as sp.<name>):"
       local spinal = require "spinal"
       for _, name in ipairs(spinal.modules()) do
-        out[#out + 1] = ("  %-12s %s"):format(name, module_summary(name))
+        out[#out + 1] = wrap(("  %-12s "):format(name), module_summary(name), 100, 15)
       end
-      out[#out + 1] = "Expressions print their values; a chunk left open continues on '>>'."
+      out[#out + 1] = "help(x) prints what docs/api says about a spinal function, module or object,"
+      out[#out + 1] = "  e.g. help(sp.grad.feedback), help(sp.hal), help(loop.stats)."
+      out[#out + 1] = "Expressions print their values (long tables cut; :show EXPR prints them whole);"
+      out[#out + 1] = "a chunk left open continues on '>>'."
       out[#out + 1] = "Tab completes names and fields; Ctrl-C clears the line; Ctrl-D quits."
       io.stdout:write(table.concat(out, "\n"), "\n")
     end,
   },
   quit = { "leave the REPL (Ctrl-D does the same)", function() return true end },
+  show = {
+    "print the value of EXPR whole: every item, every level (e.g. :show loop:stats())",
+    function(expr)
+      local f, err = load("return " .. expr, "=show", "t")
+      if not f then
+        io.stderr:write(err, "\n")
+        return
+      end
+      local out = {}
+      local vals = table.pack(pcall(f))
+      if not vals[1] then
+        io.stderr:write(tostring(vals[2]), "\n")
+        return
+      end
+      for i = 2, vals.n do
+        out[#out + 1] = M.pretty(vals[i], { depth = math.huge, items = math.huge })
+      end
+      io.stdout:write(table.concat(out, "\t"), "\n")
+    end,
+  },
 }
 
 -- run ":name args"; returns true to quit

@@ -683,7 +683,7 @@ end
 
 local function check_safety(ck, v, path, r)
   local t = ck:table(v, path, "a table", true) or {}
-  ck:keys(t, path, { "safe_command", "on_fault", "watchdog" })
+  ck:keys(t, path, { "safe_command", "on_fault", "watchdog", "safe_controller" })
   local sp = join(path, "safe_command")
   if t.safe_command == nil then
     if r.nu then
@@ -1107,6 +1107,21 @@ local function validate(ck, t, path)
   check_limits(ck, t.limits, "limits", r)
   check_safety(ck, t.safety, "safety", r)
   r.controller = check_controller(ck, t.controller, "controller", r)
+  -- the safe behaviour: a controller declared like the main one, plus its reference
+  local sc = type(t.safety) == "table" and t.safety.safe_controller
+  if sc ~= nil and sc ~= false then
+    local sp = "safety.safe_controller"
+    local decl = {}
+    if type(sc) == "table" then
+      for k, v in pairs(sc) do if k ~= "reference" then decl[k] = v end end
+    else
+      decl = sc
+    end
+    r.safe_controller = check_controller(ck, decl, sp, r)
+    if r.safe_controller and type(sc) == "table" and sc.reference ~= nil then
+      r.safe_controller.reference = ck:vector(sc.reference, join(sp, "reference"), nil, "entry")
+    end
+  end
   r.plants = check_plants(ck, t.plants, "plants", r, approx)
   return r
 end
@@ -1133,12 +1148,25 @@ end
 
 -- build the model and the controller of a valid declaration; design problems go to ck.
 -- returns model, controller, reference, design report (the caller closes them on failure)
+local build_controller
+
 local function build(ck, r)
   local a = r.model
   local model = model_lib.new(a.name, a.params, {
     dt = 1 / r.rate, integrator = a.integrator, substeps = a.substeps })
-  local c = r.controller
-  if not c then return model end
+  local safe_ctl, safe_ref
+  if r.safe_controller then
+    safe_ctl, safe_ref = build_controller(ck, r, r.safe_controller, model,
+      "safety.safe_controller")
+  end
+  if not r.controller then return model, nil, nil, nil, safe_ctl, safe_ref end
+  local ctl, ref, report = build_controller(ck, r, r.controller, model, "controller")
+  return model, ctl, ref, report, safe_ctl, safe_ref
+end
+
+-- the controller c (a checked declaration) for the model; design problems go to ck under path.
+-- Returns controller, reference, design report; nil when the design failed
+function build_controller(ck, r, c, model, path)
   local ctl, ref, report
   if c.kind == "tracker" then
     ctl = ctrl_lib.tracker(c.variant)
@@ -1174,9 +1202,9 @@ local function build(ck, r)
       -- the engine's wording without its position or function prefix
       err = tostring(err):gsub("^[^:]*%.lua:%d+: ", ""):gsub("^lqr_gain: ", "")
       if not K then
-        ck:add("controller.design", "no stabilising LQR gain for this model at x_eq, u_eq (%s)",
+        ck:add(path .. ".design", "no stabilising LQR gain for this model at x_eq, u_eq (%s)",
           tostring(err))
-        return model
+        return nil
       end
     end
     -- every gain, designed or given, must stabilise the model's discrete step
@@ -1185,14 +1213,14 @@ local function build(ck, r)
     local xn = model:step(c.x_eq, c.u_eq)
     for i = 1, r.nx do drift = math.max(drift, math.abs(xn[i] - c.x_eq[i])) end
     report = { rho = rho, drift = drift, method = method }
-    local where = c.K and "controller.gains" or "controller.design"
+    local where = path .. (c.K and ".gains" or ".design")
     if rho >= 1 then
       ck:add(where, "the %s is unstable on the model's discrete step (spectral radius %.3g at "
         .. "dt = %g)%s", c.K and "gain" or method .. " design", rho, 1 / r.rate,
         method == "continuous" and "; use method = \"discrete\"" or "")
     end
     if drift * r.rate > 1e-6 then
-      ck:warn(c.K and "controller" or "controller.design", "x_eq is not an equilibrium of the "
+      ck:warn(c.K and path or path .. ".design", "x_eq is not an equilibrium of the "
         .. "model under u_eq (one step moves it by %.3g)", drift)
     end
     ctl = ctrl_lib.lqr(K)
@@ -1200,7 +1228,15 @@ local function build(ck, r)
   end
   local lo, hi = c.lo, c.hi
   if lo then ctl:set_limits(lo, hi) else ctl:set_limits(nil, nil) end
-  return model, ctl, ref, report
+  -- a reference given with the declaration (the safe controller's posture)
+  if c.reference then
+    if #c.reference ~= ctl.nr then
+      ck:add(path .. ".reference", "expected %d entries (the %s controller's reference), got %d",
+        ctl.nr, ctl.name, #c.reference)
+    end
+    ref = c.reference
+  end
+  return ctl, ref, report
 end
 
 -- ---- the robot object ---------------------------------------------------------------------------
@@ -1298,6 +1334,7 @@ end
 -- free the model and controller now (they are also collected)
 function Robot:close()
   if self.controller then self.controller:close() end
+  if self.safety.safe_controller then self.safety.safe_controller:close() end
   if self.model then self.model:close() end
 end
 
@@ -1323,7 +1360,7 @@ local function process(src)
   local r = validate(ck, t, path)
   if #ck.problems > 0 then return nil, ck end
 
-  local ok, model, ctl, ref, report = pcall(build, ck, r)
+  local ok, model, ctl, ref, report, safe_ctl, safe_ref = pcall(build, ck, r)
   if not ok then
     -- one line without the library's position: the file and what failed
     ck:add("", "cannot build the model or controller: %s",
@@ -1332,6 +1369,7 @@ local function process(src)
   end
   if #ck.problems > 0 then
     if ctl then ctl:close() end
+    if safe_ctl then safe_ctl:close() end
     model:close()
     return nil, ck
   end
@@ -1348,6 +1386,9 @@ local function process(src)
       u_min = r.u_min, u_max = r.u_max, rate_max = r.rate_max, safe = r.u_safe,
       watchdog = r.watchdog, period = 1 / r.rate, on_fault = r.on_fault,
       latch_faults = r.on_fault == "hold", stop_on_fault = r.on_fault == "stop",
+      -- the safe behaviour, when declared: a controller and its reference (spinal.loop runs it
+      -- on faults, e-stop and hold instead of the constant safe command)
+      safe_controller = safe_ctl, safe_reference = safe_ref,
     },
     plants = r.plants,
   }, Robot)

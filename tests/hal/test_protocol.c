@@ -321,4 +321,33 @@ TEST(tracker_handles_wraparound_and_far_jumps) {
   CHECK_INT(sp_seq_classify(&t, 5u), SP_SEQ_FRESH);  // a new session starts anywhere
 }
 
+TEST(one_frame_far_ahead_is_suspect_and_does_not_make_later_frames_stale) {
+  sp_seq_tracker t = {0};
+  CHECK_INT(sp_seq_classify(&t, 100u), SP_SEQ_FRESH);
+  CHECK_INT(sp_seq_classify(&t, 100u + SP_SEQ_JUMP_MAX), SP_SEQ_FRESH);  // the largest jump
+  CHECK_INT(sp_seq_classify(&t, 101u + 2 * SP_SEQ_JUMP_MAX), SP_SEQ_SUSPECT);
+  CHECK_INT(sp_seq_classify(&t, 0x80000000u), SP_SEQ_SUSPECT);
+  CHECK_INT(t.suspect, 2);
+  // the ordinary numbering carries on: nothing was adopted
+  CHECK_INT(sp_seq_classify(&t, 101u + SP_SEQ_JUMP_MAX), SP_SEQ_FRESH);
+  CHECK_INT(t.last, 101u + SP_SEQ_JUMP_MAX);
+}
+
+TEST(a_far_jump_confirmed_by_the_following_frames_is_adopted) {
+  sp_seq_tracker t = {0};
+  CHECK_INT(sp_seq_classify(&t, 7u), SP_SEQ_FRESH);
+  // a link that lost a million frames: three in a row continue the jump
+  CHECK_INT(sp_seq_classify(&t, 1000007u), SP_SEQ_SUSPECT);
+  CHECK_INT(sp_seq_classify(&t, 1000008u), SP_SEQ_SUSPECT);
+  CHECK_INT(sp_seq_classify(&t, 1000010u), SP_SEQ_FRESH);  // one lost between: still continuous
+  CHECK_INT(t.last, 1000010u);
+  CHECK_INT(sp_seq_classify(&t, 1000011u), SP_SEQ_FRESH);
+  CHECK_INT(sp_seq_classify(&t, 1000008u), SP_SEQ_STALE);
+  // scattered far frames never confirm each other
+  CHECK_INT(sp_seq_classify(&t, 3000000u), SP_SEQ_SUSPECT);
+  CHECK_INT(sp_seq_classify(&t, 5000000u), SP_SEQ_SUSPECT);
+  CHECK_INT(sp_seq_classify(&t, 7000000u), SP_SEQ_SUSPECT);
+  CHECK_INT(t.last, 1000011u);
+}
+
 TEST_MAIN()

@@ -105,6 +105,83 @@ TEST(nan_or_inf_in_command_or_state_sends_the_safe_command_that_tick) {
   sp_safety_free(s);
 }
 
+// a safe behaviour: a PD pulling channel 0 to x0 = 0.5 (nonzero: zero is not safe here)
+static int calls;
+static int safe_pd(void* user, double* u, const double* x, double t) {
+  (void)t;
+  calls++;
+  if (user) return -1;  // a failing safe behaviour
+  u[0] = 4.0 * (0.5 - x[0]) - 1.0 * x[1];
+  u[1] = 0.1;
+  return 0;
+}
+
+static sp_safety* make_behaviour(void* user) {
+  sp_safety_config c = {.nx = 2,
+                        .nu = 2,
+                        .u_min = umin,
+                        .u_max = umax,
+                        .u_safe = usafe,
+                        .period_s = 0.01,
+                        .safe_act = safe_pd,
+                        .safe_user = user};
+  sp_safety* s = NULL;
+  char msg[128];
+  return sp_safety_new(&s, &c, msg, sizeof msg) ? NULL : s;
+}
+
+TEST(a_safe_behaviour_acts_on_the_last_finite_state_on_faults_and_holds) {
+  sp_safety* s = make_behaviour(NULL);
+  CHECK(s);
+  double out[2], u[2] = {0.2, 0.2}, nan_u[2] = {NAN, 0};
+  // no state yet: the constant safe command
+  sp_safety_input in0 = {.t = 0, .x = NULL, .u = NULL, .hold = 1};
+  sp_safety_tick(s, out, &in0);
+  CHECK(out[0] == usafe[0] && out[1] == usafe[1]);
+  // x = (0, 1): 4 (0.5 - 0) - 1 = 1, within the limit 1
+  CHECK_INT(tick(s, out, 0.01, u).cause, SP_CAUSE_NONE);
+  sp_safety_result r = tick(s, out, 0.02, nan_u);
+  CHECK_INT(r.cause, SP_CAUSE_NAN_COMMAND);
+  CHECK(r.flags & SP_FLAG_SAFE);
+  CHECK_CLOSE(out[0], 1.0, 0, 0);
+  CHECK_CLOSE(out[1], 0.1, 0, 0);
+  // a NaN state: the behaviour uses the last finite one, clamped to the limits
+  double x2[2] = {-1.0, 0.0}, xn[2] = {NAN, NAN};
+  sp_safety_input in1 = {.t = 0.03, .x = x2, .t_state_ns = 40000000, .u = u};
+  sp_safety_tick(s, out, &in1);
+  sp_safety_input in2 = {.t = 0.04, .x = xn, .t_state_ns = 50000000, .u = u};
+  r = sp_safety_tick(s, out, &in2);
+  CHECK_INT(r.cause, SP_CAUSE_NAN_STATE);
+  CHECK_CLOSE(out[0], 1.0, 0, 0);  // 4 * 1.5 = 6, clamped to 1
+  // an e-stop and a hold use it too
+  sp_safety_estop(s);
+  CHECK_INT(tick(s, out, 0.05, u).cause, SP_CAUSE_ESTOP);
+  CHECK_CLOSE(out[1], 0.1, 0, 0);
+  sp_safety_clear(s);
+  sp_safety_input in3 = {.t = 0.06, .x = x2, .t_state_ns = 70000000, .hold = 1};
+  r = sp_safety_tick(s, out, &in3);
+  CHECK(r.flags & SP_FLAG_HELD);
+  CHECK_CLOSE(out[0], 1.0, 0, 0);
+  sp_safety_stats st;
+  sp_safety_stats_get(s, &st);
+  CHECK_INT(st.safe_behaviour, 4);
+  CHECK_INT(st.safe_fallback, 0);
+  sp_safety_free(s);
+}
+
+TEST(a_failing_safe_behaviour_falls_back_to_the_safe_command) {
+  int fail = 1;
+  sp_safety* s = make_behaviour(&fail);
+  double out[2], u[2] = {0.2, 0.2}, nan_u[2] = {NAN, 0};
+  tick(s, out, 0.0, u);
+  tick(s, out, 0.01, nan_u);
+  CHECK(out[0] == usafe[0] && out[1] == usafe[1]);
+  sp_safety_stats st;
+  sp_safety_stats_get(s, &st);
+  CHECK_INT(st.safe_fallback, 1);
+  sp_safety_free(s);
+}
+
 TEST(policy_error_sends_the_safe_command) {
   sp_safety* s = make(0, NULL, 0);
   double out[2] = {9, 9}, x[2] = {0, 0};

@@ -20,6 +20,9 @@ case "$out" in
   "$prefix/bin/../share/lua/5.4"*2*) ;;
   *) fail "installed spinal printed: $out" ;;
 esac
+# the REPL's help(x) finds the installed docs/api
+help=$(echo 'help(sp.grad.feedback)' | "$prefix/bin/spinal" repl 2>&1)
+grep -q "docs/api/policy_grad.md:[0-9]" <<<"$help" || fail "help() in the installed REPL: $help"
 
 # a sanitizer build installs sanitized libraries: C users must be built the same way, and a stock
 # lua5.4 (not built with ASan) cannot load them, so that check is left to the ordinary build

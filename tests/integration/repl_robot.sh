@@ -267,10 +267,16 @@ if pid:
     pump(0.3)
     os.write(fd, b"\x03")
     pump(0.3)
-    check("E-STOP" not in out, "Ctrl-C with text typed clears the line, no e-stop")
+    check("E-STOP" not in out and "line cleared; e-stop NOT latched" in out,
+          "Ctrl-C with text typed clears the line and says the e-stop is not latched")
+    # a keystroke typed and erased leaves the prompt empty: Ctrl-C must e-stop
+    os.write(fd, b"x")
+    pump(0.2)
+    os.write(fd, b"\x7f")
+    pump(0.2)
     os.write(fd, b"\x03")
     pump(0.5)
-    check("E-STOP latched" in out, "Ctrl-C at a fresh prompt e-stops")
+    check("E-STOP latched" in out, "Ctrl-C at an empty prompt e-stops, after an erased keystroke")
     os.write(fd, b"\x03")
     pump(1.5)
     _, status = os.waitpid(pid, 0)

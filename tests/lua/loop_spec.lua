@@ -226,6 +226,16 @@ describe("spinal.loop", function()
     plant:close()
   end)
 
+  it("returns from resume and hold once a tick applied them, so the loop prints its new mode",
+    function()
+    local robot, plant, loop = open()
+    loop:start()
+    assert.matches("running, policy acting$", tostring(loop:set_reference(robot.reference):resume()))
+    assert.matches("running, held %(safe command%)$", tostring(loop:hold()))
+    loop:close()
+    plant:close()
+  end)
+
   it("streams telemetry JSON to a UDP port", function()
     local _, plant, loop = open()
     loop:start()
@@ -239,5 +249,85 @@ describe("spinal.loop", function()
     assert.is_nil(loop:stats().telemetry)
     loop:close()
     plant:close()
+  end)
+end)
+
+-- a double pendulum balanced upright (th = 0): its zero command is not safe, it falls
+local function upright(safe_controller)
+  local t = dofile(PENDULUM)
+  t.plants.model.x0 = { 0.2, -0.2, 0, 0 }
+  t.safety.on_fault = "hold"
+  t.safety.safe_controller = safe_controller
+  return robot_lib.load(t)
+end
+
+local SIT = { kind = "pd", gains = { kp = { 3, 3 }, kd = { 1, 1 } }, reference = { 0, 0, 0, 0, 0, 0 } }
+
+describe("spinal.loop with a safe controller", function()
+  local function run(robot, seconds, then_estop)
+    local plant = assert(robot:open())
+    local loop = live.new(plant, { controller = robot.controller, reference = robot.reference,
+      safety = robot.safety, rate = robot.rate })
+    loop:start()
+    if then_estop then
+      loop:resume()
+      host.sleep(0.3)
+      loop:estop()
+    end
+    host.sleep(seconds)
+    local st = loop:state()
+    loop:close()
+    plant:close()
+    robot:close()
+    return st
+  end
+
+  it("holds an unstable robot with its safe controller while held, where zero torque drops it",
+    function()
+    local fell = run(upright(nil), 1.5)
+    local held = run(upright(SIT), 1.5)
+    assert.is_true(math.abs(fell.x[1]) > 0.5, "zero torque: th1 " .. fell.x[1])
+    assert.is_true(math.abs(held.x[1]) < 0.1, "safe controller: th1 " .. held.x[1])
+    assert.is_true(held.safe)
+    assert.is_true(math.abs(held.u[1]) > 0)  -- not the zero safe command
+  end)
+
+  it("switches to the safe controller on an e-stop", function()
+    local st = run(upright(SIT), 1.0, true)
+    assert.is_true(st.estop)
+    assert.is_true(math.abs(st.x[1]) < 0.1, "th1 " .. st.x[1])
+  end)
+
+  it("checks the safe controller it is given with the one safety parser's wording", function()
+    local robot = upright(nil)
+    local plant = assert(robot:open())
+    local function new(safe_controller, safe_reference)
+      local sf = {}
+      for k, v in pairs(robot.safety) do sf[k] = v end
+      sf.safe_controller, sf.safe_reference = safe_controller, safe_reference
+      local ok, err = pcall(live.new, plant, { controller = robot.controller,
+        reference = robot.reference, safety = sf, rate = robot.rate })
+      assert.is_false(ok)
+      return tostring(err)
+    end
+    assert.equal("bad argument #2 to 'spinal.loop.new' (field 'safety.safe_controller': expected a spinal.ctrl "
+      .. "for 4 states and 2 actions, got string)", new("pd"))
+    assert.equal("bad argument #2 to 'spinal.loop.new' (field 'safety.safe_controller': expected a spinal.ctrl "
+      .. "for 4 states and 2 actions, got 2 and 1)", new(require("spinal.ctrl").pd(1, 1, 1)))
+    local sc = require("spinal.ctrl").pd(2, 1, 1)
+    assert.equal("bad argument #2 to 'spinal.loop.new' (field 'safety.safe_reference': expected finite "
+      .. "numbers, got inf at 2)", new(sc, { 0, math.huge, 0, 0, 0, 0 }))
+    plant:close()
+    robot:close()
+  end)
+
+  it("checks the safe controller in the robot file", function()
+    local ok, err = pcall(upright, { kind = "pd", gains = { kp = 1 }, reference = { 0, 0 } })
+    assert.is_false(ok)
+    assert.matches("safety.safe_controller.reference: expected 6 entries (the pd controller's "
+      .. "reference), got 2", tostring(err), 1, true)
+    ok, err = pcall(upright, { kind = "walk" })
+    assert.is_false(ok)
+    assert.matches("safety.safe_controller.kind", tostring(err), 1, true)
   end)
 end)

@@ -107,3 +107,72 @@ describe("repl.command", function()
     assert.matches(gn_line, table.concat(out))
   end)
 end)
+
+-- what repl.help / a command prints (io.stdout replaced while f runs)
+local function printed(f, ...)
+  local saved, out = io.stdout, {}
+  io.stdout = { write = function(_, ...) out[#out + 1] = table.concat { ... } end }
+  local ok, err = pcall(f, ...)
+  io.stdout = saved
+  assert(ok, err)
+  return table.concat(out)
+end
+
+describe("repl.help", function()
+  local sp = require "spinal"
+
+  it("prints the docs/api entry of a spinal function, with file and line", function()
+    local out = printed(repl.help, sp.grad.feedback)
+    assert.matches("^spinal.grad.feedback %(function%)\n", out)
+    assert.matches("docs/api/policy_grad.md:%d+\n", out)
+    assert.matches("`G.feedback(pol, model, traj, opts)`", out, 1, true)
+  end)
+
+  it("prints a module's section and its functions", function()
+    local out = printed(repl.help, sp.hal)
+    assert.matches("## Lua: `spinal.hal`", out, 1, true)
+    assert.matches("functions: backends bridge open", out, 1, true)
+  end)
+
+  it("names what is not spinal's", function()
+    assert.equal("help: 42 is not a spinal function, module or object (try help(sp.hal) or "
+      .. ":help)\n", printed(repl.help, 42))
+  end)
+
+  it(":help gives every module a whole sentence", function()
+    local out = printed(repl.command, ":help")
+    assert.is_nil(out:find("(C module)", 1, true))
+    local modules = out:match "modules %(spinal.<name>, also as sp.<name>%):\n(.-)\nhelp%(x%)"
+    local entries = {}
+    for line in modules:gmatch "[^\n]+" do
+      local name, text = line:match "^  (%S+)%s+(.*)$"
+      if name then
+        entries[#entries + 1] = text
+      else
+        entries[#entries] = entries[#entries] .. " " .. line:match "^%s+(.*)$"
+      end
+    end
+    for _, e in ipairs(entries) do assert.matches("%.$", e) end
+    assert.equal(#sp.modules(), #entries)
+  end)
+
+  it(":show prints a table whole", function()
+    _G.big = {}
+    for i = 1, 100 do big[i] = { i } end
+    local out = printed(repl.command, ":show big")
+    _G.big = nil
+    assert.matches("{ 100 }", out, 1, true)
+    assert.is_nil(out:find("items)", 1, true))
+  end)
+end)
+
+describe("repl.named_params", function()
+  it("names a controller's gain and reference blocks, entries by state and action", function()
+    local pd = require("spinal.ctrl").pd(2, { 1, 2 }, { 3, 4 })
+    local lines = repl.named_params(pd, { 1, 2, 3, 4 }, { 0.5, 0, 0, 0, 0, 0 }, nil,
+      { "hip", "knee" })
+    assert.same({ "gains (pd): kp = { hip = 1, knee = 2 }, kd = { hip = 3, knee = 4 }",
+      "reference: q_d = { hip = 0.5, knee = 0 }, qdot_d = { hip = 0, knee = 0 }, "
+        .. "u_ff = { hip = 0, knee = 0 }" }, lines)
+  end)
+end)

@@ -89,6 +89,92 @@ describe("spinal.hal over udp", function()
     assert.is_true(c.x[51][3] > 0.3)
   end)
 
+  it("says goodbye when the host closes: the bridge stops safe without a watchdog trip", function()
+    local plant <close> = car_plant()
+    local b <close> = hal.bridge(plant, { listen = "127.0.0.1:0", watchdog = 0.05 })
+    local r = assert(hal.open("udp://127.0.0.1:" .. b.port, { wait = 1 }))
+    r:rollout { steps = 5, safe = { 0, 0 }, policy = { K = ZERO_K, u_ff = { 1, 0 } } }
+    r:close()
+    b:wait(0.2)  -- four watchdog periods
+    local s = b:stats()
+    assert.equal(1, s.goodbyes)
+    assert.equal(0, s.watchdog_trips)
+    assert.equal(2, s.status & 2)  -- SAFE_STOP
+  end)
+
+  it("bounds the watchdog a host asks for by watchdog_max", function()
+    local plant <close> = car_plant()
+    local b <close> = hal.bridge(plant, { listen = "127.0.0.1:0", watchdog_max = 0.25 })
+    local r <close> = assert(hal.open("udp://127.0.0.1:" .. b.port, { watchdog = 3000 }))
+    local s = b:stats()
+    assert.near(0.25, s.watchdog, 1e-9)
+    assert.near(3000, s.watchdog_asked, 1e-9)
+  end)
+
+  it("clamps commands to the bridge's limits and replaces non-finite ones", function()
+    local plant <close> = car_plant()
+    local twin <close> = car_plant()
+    local b <close> = hal.bridge(plant, { listen = "127.0.0.1:0", u_min = { -0.5, -1 },
+      u_max = { 0.5, 1 } })
+    local r <close> = assert(hal.open("udp://127.0.0.1:" .. b.port, { wait = 1 }))
+    local opts = { steps = 10, safe = { 0, 0 }, policy = { K = ZERO_K, u_ff = { 100, 0 } } }
+    local c = r:rollout(opts)
+    opts.policy.u_ff = { 0.5, 0 }
+    local a = twin:rollout(opts)
+    for j = 1, 4 do assert.equal(a.x[11][j], c.x[11][j]) end
+    local s = b:stats()
+    assert.equal(10, s.limited)
+    assert.equal(0, s.rejected)
+  end)
+
+  it("runs the robot's safe controller on the bridge under e-stop, where zero torque drops it",
+    function()
+    local src = os.getenv "SPINAL_SOURCE_DIR" or "."
+    local function final_angle(safe_controller)
+      local t = dofile(src .. "/robots/double_pendulum.lua")
+      t.plants.model.x0 = { 0.2, -0.2, 0, 0 }
+      t.safety.safe_controller = safe_controller
+      local robot = require("spinal.robot").load(t)
+      local plant <close> = assert(robot:open())
+      local sf = robot.safety
+      local b <close> = hal.bridge(plant, { listen = "127.0.0.1:0", safe = sf.safe,
+        safe_controller = sf.safe_controller, safe_reference = sf.safe_reference })
+      local r <close> = assert(hal.open("udp://127.0.0.1:" .. b.port, { wait = 1 }))
+      r:estop()
+      local tr = r:rollout { steps = 150, safe = { 0, 0 }, policy = { K = { 0, 0, 0, 0, 0, 0, 0, 0 },
+        u_ff = { 0, 0 } } }
+      assert.equal(150, b:stats().safe_steps)
+      return tr.x[151][1]
+    end
+    local SIT = { kind = "pd", gains = { kp = { 3, 3 }, kd = { 1, 1 } } }
+    assert.is_true(math.abs(final_angle(nil)) > 0.5)
+    assert.is_true(math.abs(final_angle(SIT)) < 0.1)
+  end)
+
+  it("checks the bridge's safety settings with the one safety parser's wording", function()
+    local plant <close> = car_plant()
+    assert.equal("bad argument #2 to 'spinal.hal.bridge' (field 'watchdog_max': expected a number in "
+      .. "[0, 3600], got 4000)",
+      error_of(hal.bridge, plant, { listen = "127.0.0.1:0", watchdog_max = 4000 }))
+    assert.equal("bad argument #2 to 'spinal.hal.bridge' (field 'u_min': expected a vector of length 2, "
+      .. "got length 3)",
+      error_of(hal.bridge, plant, { listen = "127.0.0.1:0", u_min = { 0, 0, 0 } }))
+    assert.equal("bad argument #2 to 'spinal.hal.bridge' (field 'safe_controller': expected a spinal.ctrl "
+      .. "for 4 states and 2 actions, got table)",
+      error_of(hal.bridge, plant, { listen = "127.0.0.1:0", safe_controller = { kind = "pd" } }))
+    local sc = require("spinal.ctrl").pd(2, 1, 1)
+    assert.equal("bad argument #2 to 'spinal.hal.bridge' (field 'safe_reference': expected a vector of "
+      .. "length " .. sc.nr .. ", got length 1)",
+      error_of(hal.bridge, plant, { listen = "127.0.0.1:0", safe_controller = sc,
+        safe_reference = { 1 } }))
+    assert.matches("bad argument #1 to 'rollout' (field 'safe_controller': expected nil (a rollout "
+      .. "falls back to the constant safe command), got a spinal.ctrl)",
+      error_of(function()
+        return plant:rollout { steps = 1, safe = { 0, 0 }, safe_controller = sc,
+          policy = { K = ZERO_K, u_ff = { 0, 0 } } }
+      end), 1, true)
+  end)
+
   it("refuses to close a plant a bridge serves, and closes after the bridge", function()
     local plant = car_plant()
     local b = hal.bridge(plant, { listen = "127.0.0.1:0" })
@@ -163,7 +249,7 @@ describe("spinal bridge options", function()
     assert.equal(0, code)
     assert.matches("serving rc_car %(model plant, 4 states, 2 actions, 50 Hz, realtime%) on "
       .. "127.0.0.1:%d+", table.concat(out))
-    assert.matches("stopped after %d+ steps", table.concat(err))
+    assert.matches("stopped %(%-%-seconds%) after %d+ steps", table.concat(err))
   end)
 
   it("serves the robot file's mujoco plant to a host that checks the robot's names", function()
