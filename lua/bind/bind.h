@@ -76,6 +76,9 @@ void spL_model_check(lua_State* L);
 // The open policy userdata at arg (require "spinal.policy"), or a Lua error (policy.c).
 struct sp_policy;
 struct sp_policy* spL_checkpolicy(lua_State* L, int arg);
+// the state of the spinal.nn optimiser at arg for n float64 parameters (created on first use);
+// an argument error when it already holds state of another size (lua/bind/nn.c)
+struct sp_optim* spL_optim_state(lua_State* L, int arg, size_t n);
 // The open controller userdata at arg (require "spinal.ctrl"), or a Lua error (ctrl.c). Keep the
 // userdata alive while the pointer is used.
 struct sp_ctrl;
