@@ -1177,6 +1177,19 @@ static int m_rollout(lua_State* L) {
   }
   if (p->state != SP_PLANT_CONFIGURED && p->state != SP_PLANT_ACTIVE)
     return lifecycle_error(L, p, "rollout", SP_ESTATE);
+  if (has_x0 && !p->caps.can_reset) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    lua_pushfstring(L, "%s plants cannot reset to x0: start the robot at (", p->caps.backend);
+    luaL_addvalue(&b);
+    for (int i = 0; i < nx; i++) {
+      lua_pushfstring(L, i ? ", %f" : "%f", x0[i]);
+      luaL_addvalue(&b);
+    }
+    luaL_addstring(&b, ") or leave x0 out");
+    luaL_pushresult(&b);
+    return luaL_argerror(L, o, lua_tostring(L, -1));
+  }
 
   // safety filter and lockstep loop for this rollout
   char msg[256];
@@ -1265,6 +1278,7 @@ static int m_index(lua_State* L) {
     if (!strcmp(k, "rate")) return lua_pushnumber(L, c->rate_hz), 1;
     if (!strcmp(k, "robot")) return lua_pushstring(L, c->robot), 1;
     if (!strcmp(k, "backend")) return lua_pushstring(L, c->backend), 1;
+    if (!strcmp(k, "can_reset")) return lua_pushboolean(L, c->can_reset), 1;
     if (!strcmp(k, "x_names")) return push_names(L, c->x_names, c->nx), 1;
     if (!strcmp(k, "u_names")) return push_names(L, c->u_names, c->nu), 1;
   }
