@@ -31,7 +31,9 @@ local cfg = sp.settings {
   segment = 0,        -- feedback truncation in control steps (0: full horizon; reference: 7)
   hidden = { 64, 64 },
   robot = "robots/rc_car.lua",
+  plant = "model",    -- the robot file's plant section, or a HAL address (udp://host:port)
   out = "",           -- write the run here instead of runs/car_figure8/<time>/
+  resume = "",        -- a run directory: continue that run from its last checkpoint
 }
 
 F.experiment("car_figure8", cfg)

@@ -25,8 +25,9 @@ local cfg = sp.settings {
   segment = 0,
   hidden = { 64, 64 },
   robot = "robots/rc_car.lua",
-  plant = "mujoco",   -- the robot file's plant section
+  plant = "mujoco",   -- the robot file's plant section, or a HAL address (udp://host:port)
   out = "",
+  resume = "",        -- a run directory: continue that run from its last checkpoint
 }
 
 F.experiment("car_mujoco", cfg)

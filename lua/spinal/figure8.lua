@@ -16,6 +16,10 @@
 --   car:radial_error(traj)                          -- mean |distance to the active centre - R|
 --   F.learn(car, { iters = 15, lr = 3e-3, on_iter = function(it, row) ... end })
 --   F.experiment("car_figure8", cfg)   -- the whole experiment: run directory, plots, table
+--
+-- cfg.plant is the robot file's plant section ("model", "mujoco") or any HAL address
+-- ("udp://127.0.0.1:9870": a robot behind `spinal bridge`). A plant that cannot reset (udp) is
+-- not sent x0: each rollout starts where the robot is.
 local M = {}
 
 local robot_lib = require "spinal.robot"
@@ -25,6 +29,11 @@ local C = require "spinal.cost"
 local P = require "spinal.policy"
 local G = require "spinal.grad"
 local nn = require "spinal.nn"
+local run_lib = require "spinal.run"
+local json = require "spinal.json"
+
+-- what the car experiments read from the robot file, by position
+M.needs = { state = { "px", "py", "v", "phi" }, action = { "throttle", "steer" } }
 
 -- METHODS.md's simulated car: dv/dt = 11.25 u1 - 0.55 v|v|, dphi/dt = (6.5 u2 + 0.1) v
 M.car = { k_a = 11.25, c_d = 0.55, k_s = 6.5, b_s = 0.1 }
@@ -38,7 +47,7 @@ M.defaults = {
   hidden = { 64, 64 },
   seed = 1,
   segment = 0,      -- feedback truncation in control steps (0: full horizon)
-  plant = "model",  -- the robot's plant section to learn on ("model" or "mujoco")
+  plant = "model",  -- the plant to learn on: a robot plant section or a HAL address (udp://...)
 }
 
 local Car = {}
@@ -55,8 +64,15 @@ function M.setup(cfg)
   local o = {}
   for k, v in pairs(M.defaults) do o[k] = v end
   for k, v in pairs(cfg or {}) do o[k] = v end
-  local robot = robot_lib.load(require("spinal.run").resolve(o.robot))
-  local plant = assert(robot:open(o.plant))
+  local robot = robot_lib.load(run_lib.resolve(o.robot))
+  run_lib.require_robot(robot, M.needs, o.experiment or "figure8")
+  -- a robot over udp in lockstep: each tick waits (up to 0.2 s) for the robot's reply
+  local scheme, pcfg = robot:plant_config(o.plant)
+  if scheme == "udp" then pcfg.wait = pcfg.wait or 0.2 end
+  local plant, err
+  if scheme then plant, err = require("spinal.hal").open(scheme, pcfg) else err = pcfg end
+  if not plant then error(("%s: plant=%s: %s"):format(o.experiment or "figure8",
+    tostring(o.plant), tostring(err)), 0) end
   local task = T.figure_eight { radius = o.radius, period = o.period }
   local rate = robot.rate
   local r0 = task:eval(0)
@@ -72,6 +88,8 @@ function M.setup(cfg)
     skip = math.floor(o.period * rate + 0.5),   -- the first lap is not scored
     -- start where the reference starts, at rest, facing along it
     x0 = { r0[1], r0[2], 0, math.atan(r0[4], r0[3]) },
+    -- a plant that cannot reset (a robot over udp) starts each rollout where it is
+    resets = plant.can_reset,
   }, Car)
   self.policy = self:new_policy(o.seed)
   return self
@@ -83,10 +101,27 @@ function Car:new_policy(seed)
                       hidden = self.cfg.hidden, seed = seed }
 end
 
+-- a udp robot: a new session, then wait (up to 1 s) until its state no longer reports the
+-- tripped watchdog (protocol status bit 0x1), so the rollout's first command arms it
+function Car:rearm()
+  local host = require "spinal.host"
+  self.plant:rearm()
+  local t0 = host.clock()
+  repeat
+    local st = self.plant:stats()
+    if st and st.status & 1 == 0 then return end
+    host.sleep(0.005)
+  until host.clock() - t0 > 1
+end
+
 -- one rollout of the policy (default: the car's) on the plant through the HAL
 function Car:rollout(pol, opts)
   opts = opts or {}
-  return self.plant:rollout(pol or self.policy, { steps = self.steps, x0 = self.x0,
+  -- a robot over udp trips its watchdog while the host computes between rollouts: a new session
+  -- clears it (the robot holds its safe command until the first command of the rollout)
+  if self.plant.backend == "udp" then self:rearm() end
+  return self.plant:rollout(pol or self.policy, { steps = self.steps,
+                                                  x0 = self.resets and self.x0 or nil,
                                                   seed = opts.seed or 0,
                                                   explore = opts.explore })
 end
@@ -116,7 +151,8 @@ function Car:radial_error(traj)
     local dx, dy = X[k][1] - ref[7], X[k][2] - ref[8]
     s, n = s + math.abs(math.sqrt(dx * dx + dy * dy) - ref[9]), n + 1
   end
-  return s / math.max(n, 1)
+  if n == 0 then return 0 / 0 end  -- a rollout no longer than the unscored first lap
+  return s / n
 end
 
 -- the reference path over one lap, as two lists (for plots)
@@ -147,16 +183,21 @@ function M.optimiser(kind, lr)
 end
 
 -- method 1: iters x (rollout on the plant, feedback gradient, optimiser step), then one
--- evaluation rollout. opts: iters, lr, optim, on_iter(it, row) after each rollout (it = 0 is
--- the nominal controller). Returns { costs, errors (iters + 1 each: the last is the evaluation),
--- first = nominal trajectory, last = learned trajectory, data_seconds (learning only) }
+-- evaluation rollout. opts: iters, lr, optim (or optimiser: one made already), on_iter(it, row,
+-- traj) after each rollout (it = 0 is the nominal controller), on_step(it, opt, out) after each
+-- rollout's bookkeeping (checkpoints), state (out of an earlier call, to continue from
+-- state.next). Returns { costs, errors, grad_norms, faults (iters + 1 each: the last is the
+-- evaluation; faults counts the ticks a fault flag was set), first = nominal trajectory, last =
+-- learned trajectory, data_seconds (learning only), next }. A step that would make the
+-- parameters non-finite raises (spinal.nn).
 function M.learn(car, opts)
-  local opt = M.optimiser(opts.optim or "adam", opts.lr or 3e-3)
+  local opt = opts.optimiser or M.optimiser(opts.optim or "adam", opts.lr or 3e-3)
   local theta = car.policy:params()
-  local out = { costs = {}, errors = {}, grad_norms = {}, data_seconds = 0 }
-  for it = 0, opts.iters do
+  local out = opts.state or { costs = {}, errors = {}, grad_norms = {}, faults = {},
+                              data_seconds = 0, next = 0 }
+  for it = out.next, opts.iters do
     local traj = car:rollout()
-    local row = { iter = it, data_seconds = out.data_seconds }
+    local row = { iter = it, data_seconds = out.data_seconds, faults = run_lib.faults(traj) }
     if it < opts.iters then
       local g, J = car:gradient(traj)
       row.cost, row.grad_norm = J, g:norm()
@@ -166,43 +207,134 @@ function M.learn(car, opts)
       row.cost = car:objective(traj)
     end
     row.radial_error_m = car:radial_error(traj)
-    out.costs[#out.costs + 1] = row.cost
-    out.errors[#out.errors + 1] = row.radial_error_m
-    out.grad_norms[#out.grad_norms + 1] = row.grad_norm
+    out.costs[it + 1] = row.cost
+    out.errors[it + 1] = row.radial_error_m
+    out.grad_norms[it + 1] = row.grad_norm or json.null
+    out.faults[it + 1] = row.faults
     if it == 0 then out.first = traj end
     out.last = traj
-    if opts.on_iter then opts.on_iter(it, row) end
+    out.next = it + 1
+    if opts.on_iter then opts.on_iter(it, row, traj) end
+    if opts.on_step then opts.on_step(it, opt, out) end
   end
   return out
 end
 
+-- the progress a checkpoint's note records (everything learn's loop carries but the policy)
+local function progress_note(out)
+  return json.encode { next = out.next, data_seconds = out.data_seconds, costs = out.costs,
+                       errors = out.errors, grad_norms = out.grad_norms, faults = out.faults }
+end
+
+-- a trajectory saved by run:save_traj, read back (for a resumed run's nominal rollout)
+local function load_traj(run, name)
+  local A = require "spinal.array"
+  local t = {}
+  for _, field in ipairs { "X", "U", "t" } do
+    local a, err = A.load(run:path(("%s_%s.npy"):format(name, field)))
+    if not a then error(("run: cannot resume %s (%s)"):format(run.dir, err), 0) end
+    t[field] = a
+  end
+  return t
+end
+
+-- the settings of a run to resume (cfg.resume = its directory), checked against the command line
+function M.resume_settings(cfg)
+  local sp = require "spinal"
+  local stored = run_lib.resume_settings(cfg.resume, cfg, sp.args)
+  local merged = {}
+  for k, v in pairs(cfg) do merged[k] = v end
+  for k, v in pairs(stored) do
+    if k ~= "resume" and k ~= "out" then merged[k] = v end
+  end
+  return merged
+end
+
 -- the whole car experiment (car_figure8.lua, car_mujoco.lua): learn, write the run directory
--- (settings, metrics, summary, trajectories, plots), print the before/after table; returns the run
-function M.experiment(name, cfg)
+-- (settings, metrics, policy checkpoint, summary, trajectories, plots), print the before/after
+-- table; returns the run. cfg.resume = a run directory continues that run where its checkpoint
+-- stopped. opts (tests): interrupted = a function for the progress line (spinal.progress).
+function M.experiment(name, cfg, opts)
   local sp = require "spinal"
   local F = M
-  local run = sp.run.start { name = name, settings = cfg }
-  local car = F.setup(cfg)
-  local progress = sp.progress { total = cfg.iters + 1, label = name }
+  opts = opts or {}
+  local resume = type(cfg.resume) == "string" and cfg.resume ~= "" and cfg.resume or nil
+  if resume then cfg = F.resume_settings(cfg) end
+  local setup = {}
+  for k, v in pairs(cfg) do setup[k] = v end
+  setup.experiment = name
+  local car = F.setup(setup)
+  local run = sp.run.start { name = name, settings = cfg, resume = resume }
+  local names = { states = car.robot.state, actions = car.robot.action }
+  local ckpt = run:path "policy.ckpt"
+  local optimiser = F.optimiser(cfg.optim or "adam", cfg.lr or 3e-3)
+
+  -- a resumed run: the policy, optimiser, rng and progress from the checkpoint
+  local state
+  if resume then
+    local note, err = car.policy:load(ckpt, optimiser)
+    if not note then error(("run: cannot resume %s (%s)"):format(resume, err), 0) end
+    state = assert(json.decode(note))
+    if state.next > cfg.iters then
+      error(("run: %s is complete (%d iterations): nothing to resume"):format(resume, cfg.iters), 0)
+    end
+    state.first = load_traj(run, "nominal")
+    -- metrics rows of iterations the checkpoint does not hold are redone
+    run:trim_metrics(function(row) return (tonumber(row.iter) or math.huge) < state.next end)
+  end
+
+  local progress = sp.progress { total = cfg.iters, label = name, interrupted = opts.interrupted }
+  if state then progress:update(state.next) end
   local result = F.learn(car, {
-    iters = cfg.iters, lr = cfg.lr, optim = cfg.optim,
-    on_iter = function(it, row)
+    iters = cfg.iters, optimiser = optimiser, state = state,
+    on_iter = function(it, row, traj)
       run:log(row)
-      progress:update(it + 1, { cost = row.cost, radial_m = row.radial_error_m })
+      if it == 0 then run:save_traj("nominal", traj, names) end
+    end,
+    on_step = function(it, opt, out)
+      local ok, err = car.policy:save(ckpt, opt, progress_note(out))
+      if not ok then error("run: cannot write " .. ckpt .. " (" .. err .. ")", 0) end
+      -- iterations counted as updates done: the last rollout only evaluates them
+      if it < cfg.iters then
+        progress:update(it + 1, { cost = out.costs[it + 1], radial_m = out.errors[it + 1] })
+      end
     end,
   })
   progress:done()
+  F.report(name, cfg, car, run, result, names)
+  run:close()
+  return run
+end
 
+-- faults over the learned rollouts and the evaluation; the summary's validity flags
+local function fault_summary(result)
+  local total, learning = 0, 0
+  for i, n in ipairs(result.faults) do
+    total = total + n
+    if i < #result.faults then learning = learning + n end
+  end
+  return total, learning, result.faults[1] or 0, result.faults[#result.faults] or 0
+end
+
+-- write the summary, trajectories and plots of a finished learning run and print the table
+function M.report(name, cfg, car, run, result, names)
   local nominal, learned = result.errors[1], result.errors[#result.errors]
-  run:save_traj("nominal", result.first)
-  run:save_traj("learned", result.last)
+  local total, _, nominal_faults, learned_faults = fault_summary(result)
+  local nominal_valid, learned_valid = nominal_faults == 0, learned_faults == 0
+  run:save_traj("learned", result.last, names)
   run:summary {
     plant = cfg.plant or "model",
     nominal_radial_error_m = nominal,
     learned_radial_error_m = learned,
-    reduction = nominal / learned,
+    nominal_valid = nominal_valid,
+    learned_valid = learned_valid,
+    reduction = (nominal_valid and learned_valid) and nominal / learned or json.null,
     nominal_cost = result.costs[1],
     learned_cost = result.costs[#result.costs],
+    nominal_faults = nominal_faults,
+    learned_faults = learned_faults,
+    faults = total,
+    faults_per_iter = result.faults,
     data_seconds = result.data_seconds,
     eval_seconds = result.last.data_seconds,
     iters = cfg.iters,
@@ -214,9 +346,16 @@ function M.experiment(name, cfg)
     optim = cfg.optim,
     costs = result.costs,
     radial_errors_m = result.errors,
+    policy = "policy.ckpt",
   }
+  if total > 0 then
+    io.stderr:write(("%s: warning: the policy faulted on %d ticks (NaN command or state, or the "
+      .. "safety filter's safe command%s): metrics of faulted rollouts are marked invalid in "
+      .. "summary.json\n"):format(name, total, learned_valid and "" or "; the learned policy's "
+      .. "evaluation faulted"))
+  end
 
-  -- plots
+  -- plots (iteration 0 is the nominal tracker)
   local its = {}
   for i = 1, #result.costs do its[i] = i - 1 end
   local p1 = run:plot { file = "radial_error.png", title = ("car figure-eight, gamma = %g: mean "
@@ -225,8 +364,8 @@ function M.experiment(name, cfg)
     series = { { x = its, y = result.errors, label = "learned policy" },
                { x = { 0, cfg.iters }, y = { nominal, nominal }, label = "nominal tracker",
                  style = "dashed" } } }
-  run:plot { file = "cost.png", title = "car figure-eight: cost per iteration", logy = true,
-    xlabel = "iteration (0 = nominal tracker)", ylabel = "cost J (plant)",
+  local p2 = run:plot { file = "cost.png", title = "car figure-eight: cost per iteration",
+    logy = true, xlabel = "iteration (0 = nominal tracker)", ylabel = "cost J (plant)",
     series = { { x = its, y = result.costs, label = "J" } } }
   local rx, ry = car:reference_path()
   local nx, ny = car:path(result.first)
@@ -239,25 +378,29 @@ function M.experiment(name, cfg)
                { x = lx, y = ly, label = ("learned (%d iterations)"):format(cfg.iters),
                  style = "lines" } } }
 
-  -- the before/after table
+  -- the before/after table; a faulted rollout's metric is shown as invalid
+  local function metric(v, valid, fmt, width)
+    if valid then return (fmt):format(v) end
+    return ("%" .. width .. "s"):format("invalid")
+  end
   print()
   print(("car figure-eight (R = %g m, T = %g s) on the %s plant; approximate model: every car")
     :format(cfg.radius, cfg.period, cfg.plant or "model"))
   print(("parameter x %g; %d iterations x %g s = %.1f s of plant data; %s lr %g; seed %d")
     :format(cfg.gamma, cfg.iters, cfg.seconds, result.data_seconds, cfg.optim, cfg.lr, cfg.seed))
-  print(("  %-22s %18s %12s"):format("", "radial error (m)", "cost"))
-  print(("  %-22s %18.3f %12.1f"):format("nominal tracker", nominal, result.costs[1]))
-  print(("  %-22s %18.3f %12.1f"):format("learned policy", learned, result.costs[#result.costs]))
-  print(("  %-22s %17.1fx %11.1fx"):format("reduction", nominal / learned,
-    result.costs[1] / result.costs[#result.costs]))
-  print("run: " .. run.dir)
-  if p1 then
-    print("plots: " .. p1)
-    print("       " .. (p3 or ""))
-    print("       " .. run:path "cost.png")
+  print(("  %-22s %18s %12s %8s"):format("", "radial error (m)", "cost", "faults"))
+  print(("  %-22s %s %s %8d"):format("nominal tracker", metric(nominal, nominal_valid, "%18.3f", 18),
+    metric(result.costs[1], nominal_valid, "%12.1f", 12), nominal_faults))
+  print(("  %-22s %s %s %8d"):format("learned policy", metric(learned, learned_valid, "%18.3f", 18),
+    metric(result.costs[#result.costs], learned_valid, "%12.1f", 12), learned_faults))
+  if nominal_valid and learned_valid then
+    print(("  %-22s %17.1fx %11.1fx"):format("reduction", nominal / learned,
+      result.costs[1] / result.costs[#result.costs]))
   end
-  run:close()
-  return run
+  print("run: " .. run.dir)
+  local plots = {}
+  for _, p in ipairs { p1, p3, p2 } do plots[#plots + 1] = p end
+  for i, p in ipairs(plots) do print((i == 1 and "plots: " or "       ") .. p) end
 end
 
 return M

@@ -113,6 +113,35 @@ function M.build_info()
   return { version = version or json.null, commit = commit ~= "" and commit or json.null }
 end
 
+-- check that a robot has what an experiment needs: needs.state and needs.action, lists of names
+-- the robot's state and action vectors must start with, in that order (the experiment's cost and
+-- policy read them by position). Raises "WHO: ROBOT-FILE is not a robot for WHO: ..." naming
+-- what is missing and what the robot has.
+function M.require_robot(robot, needs, who)
+  local problems = {}
+  for _, part in ipairs { "state", "action" } do
+    local want, have = needs[part] or {}, robot[part] or {}
+    local ok = #have >= #want
+    for i = 1, #want do ok = ok and have[i] == want[i] end
+    if not ok then
+      local missing = {}
+      local present = {}
+      for _, n in ipairs(have) do present[n] = true end
+      for _, n in ipairs(want) do
+        if not present[n] then missing[#missing + 1] = n end
+      end
+      problems[#problems + 1] = ("its %s must start with %s (%s; it has %s)"):format(part,
+        table.concat(want, ", "), #missing > 0 and "missing: " .. table.concat(missing, ", ")
+          or "in that order", #have > 0 and table.concat(have, ", ") or "none")
+    end
+  end
+  if #problems > 0 then
+    error(("%s: %s is not a robot for %s: %s"):format(who, tostring(robot.file or robot.name), who,
+      table.concat(problems, "; ")), 0)
+  end
+  return robot
+end
+
 -- start a run: opts.name (required), opts.settings (written to settings.json with the spinal
 -- version and commit under "spinal"; its `out`, when a non-empty string, is the directory),
 -- opts.out, opts.root (default "runs"). opts.resume = DIR reopens an existing run directory
@@ -272,13 +301,18 @@ M.FAULT_MASK = (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 16) 
   | (1 << 18) | (1 << 19)
 
 -- the number of ticks of a trajectory whose flags include a fault (M.FAULT_MASK), and a count
--- per flag name over those ticks
+-- per flag name over those ticks. The robot-reported bits (16 to 19) of the first tick, and of
+-- the ticks after it that got no new state (dropped), predate the rollout's first command (a
+-- robot over udp holds its safe command until a session's first command): they are not counted.
 function M.faults(traj)
   local flags = traj and traj.flags
   if not flags then return 0, {} end
   local n, by = 0, {}
+  local leading = true
   for k = 1, flags:numel() do
     local f = math.tointeger(flags[k]) or 0
+    if k > 1 and f & (1 << 9) == 0 then leading = false end
+    if leading then f = f & ~(0xf << 16) end
     if f & M.FAULT_MASK ~= 0 then
       n = n + 1
       for _, d in ipairs(M.FLAGS) do
@@ -322,7 +356,7 @@ end
 
 -- save a trajectory's arrays as NAME_<field>.npy (X, U, t as float64; flags as uint32) and a
 -- sidecar NAME.json naming the columns: names = { states = {...}, actions = {...} } (e.g. the
--- robot file's state and action lists); the flag bits are always named
+-- robot file's state and action lists) and the flag bits ({ nan = 4, safe = 64, ... }: masks)
 function Run:save_traj(name, traj, names)
   names = names or {}
   local side = { files = {}, flags = {} }
@@ -348,7 +382,7 @@ function Run:save_traj(name, traj, names)
   end
   side.states = check(names.states, traj.X and traj.X.shape[2], "state")
   side.actions = check(names.actions, traj.U and traj.U.shape[2], "action")
-  for _, d in ipairs(M.FLAGS) do side.flags[#side.flags + 1] = { bit = d.bit, name = d.name } end
+  for _, d in ipairs(M.FLAGS) do side.flags[d.name] = 1 << d.bit end
   side.columns = { X = side.states, U = side.actions, t = { "t" } }
   write_file(self:path(name .. ".json"), json.encode(side, { indent = 2 }) .. "\n")
 end
