@@ -480,8 +480,7 @@ int sp_checkpoint_read(const char* path, sp_mlp** net, sp_optim** opt, int max_b
   return rc;
 }
 
-int sp_checkpoint_read_meta(const char* path, void** meta, size_t* meta_len, char* msg,
-                            size_t ms) {
+int sp_checkpoint_read_meta(const char* path, void** meta, size_t* meta_len, char* msg, size_t ms) {
   *meta = NULL;
   *meta_len = 0;
   ckpt c;

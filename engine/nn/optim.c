@@ -114,7 +114,8 @@ int sp_optim_step(sp_optim* o, void* params, const void* grads) {
   int adam = o->cfg.kind == SP_OPTIM_ADAM;
   // refuse a step that would leave a parameter or moment non-finite (e.g. a huge lr)
   if (o->dtype == SP_F64)
-    o->bad = adam ? adam_check_f64(o, params, grads, scale) : sgd_check_f64(o, params, grads, scale);
+    o->bad =
+        adam ? adam_check_f64(o, params, grads, scale) : sgd_check_f64(o, params, grads, scale);
   else
     o->bad = adam ? adam_check_f32(o, params, grads, (float)scale)
                   : sgd_check_f32(o, params, grads, (float)scale);

@@ -93,7 +93,7 @@ static size_t meta_size(const sp_policy* p, size_t label_len, size_t user_len) {
 int sp_policy_save(const char* path, const sp_policy* p, const sp_optim* opt, const char* label,
                    const void* user, size_t user_len, char* msg, size_t ms) {
   size_t ll = label ? strlen(label) : 0;
-  if (ll >= sizeof ((desc*)0)->label)
+  if (ll >= sizeof((desc*)0)->label)
     return sp_errorf(msg, ms, SP_EINVAL, "%s: label longer than 31 bytes", path);
   size_t n = meta_size(p, ll, user_len);
   buf b = {sp_malloc(n), 0, n};
@@ -208,8 +208,8 @@ static int match(const desc* d, const sp_policy* p, const char* path, char* msg,
     return sp_errorf(msg, ms, SP_EMISMATCH, "%s: an %s policy in the file, %s given", path,
                      d->open ? "open-loop" : "closed-loop", p->ctrl ? "closed-loop" : "open-loop");
   const char* names[5] = {"nx", "nu", "nr (reference size)", "nk (gain count)", "nout (outputs)"};
-  int have[5] = {p->nx, p->nu, p->nr, p->nk, p->nout}, want[5] = {d->nx, d->nu, d->nr, d->nk,
-                                                                  d->nout};
+  int have[5] = {p->nx, p->nu, p->nr, p->nk, p->nout},
+      want[5] = {d->nx, d->nu, d->nr, d->nk, d->nout};
   for (int i = 0; i < 5; i++)
     if (have[i] != want[i])
       return sp_errorf(msg, ms, SP_EMISMATCH, "%s: %s is %d in the file, %d in the policy", path,
@@ -234,8 +234,8 @@ static int match(const desc* d, const sp_policy* p, const char* path, char* msg,
     return sp_errorf(msg, ms, SP_EMISMATCH, "%s: reference entry %d is %g in the file, %g here",
                      path, i, d->r0[i - 1], p->r0[i - 1]);
   if ((i = differ(d->K0, p->K0, d->nk)))
-    return sp_errorf(msg, ms, SP_EMISMATCH, "%s: gain %d is %g in the file, %g in the policy",
-                     path, i, d->K0[i - 1], p->K0[i - 1]);
+    return sp_errorf(msg, ms, SP_EMISMATCH, "%s: gain %d is %g in the file, %g in the policy", path,
+                     i, d->K0[i - 1], p->K0[i - 1]);
   if ((i = differ(d->u_ff, p->u_ff, d->nu)))
     return sp_errorf(msg, ms, SP_EMISMATCH,
                      "%s: feed-forward %d is %g in the file, %g in the policy", path, i,
@@ -285,8 +285,8 @@ int sp_policy_info_read(const char* path, sp_policy_info* info, char* msg, size_
     return rc;
   }
   // the hidden widths after the outputs and vectors in the same allocation
-  size_t head = sizeof(sp_policy_output) * d.nout + sizeof(double) *
-                ((size_t)d.nr + d.nk + 2 * (size_t)d.nu);
+  size_t head =
+      sizeof(sp_policy_output) * d.nout + sizeof(double) * ((size_t)d.nr + d.nk + 2 * (size_t)d.nu);
   int nh = net->nlayers - 1;
   void* mem = sp_malloc(head + sizeof(int) * (nh > 0 ? nh : 1));
   if (!mem) {

@@ -584,10 +584,12 @@ static int o_step(lua_State* L) {
   if (rc == SP_ENUMERIC && o->o->bad >= 0) {
     char num[32];
     snprintf(num, sizeof num, "%g", o->cfg.lr);
-    return luaL_error(L,
-                      "step: %s (lr %s) would make parameter %d of %d non-finite; step refused, "
-                      "parameters unchanged",
-                      sp_optim_kind_name(o->cfg.kind), num, (int)o->o->bad + 1, (int)o->o->n);
+    // no position prefix: the message is the whole story for the user of an experiment
+    lua_pushfstring(L,
+                    "step: %s (lr %s) would make parameter %d of %d non-finite; step refused, "
+                    "parameters unchanged",
+                    sp_optim_kind_name(o->cfg.kind), num, (int)o->o->bad + 1, (int)o->o->n);
+    return lua_error(L);
   }
   if (rc == SP_ENUMERIC)
     return luaL_error(L, "step: the gradient is not finite (norm %f); parameters unchanged",

@@ -646,8 +646,9 @@ static int l_load(lua_State* L) {
   cfg.outputs = outs, cfg.hidden = hidden, cfg.u_ff = uff;
   cfg.r0 = cfg.r0 ? r0 : NULL;
   cfg.K0 = cfg.K0 ? K0 : NULL;
-  const char* kind = !strcmp(label, "tracking") ? "tracking" : !strcmp(label, "lqr") ? "lqr"
-                                                                                      : "open_loop";
+  const char* kind = !strcmp(label, "tracking") ? "tracking"
+                     : !strcmp(label, "lqr")    ? "lqr"
+                                                : "open_loop";
   if (!open) {
     if (lua_isnil(L, 2) || lua_getfield(L, 2, "controller") == LUA_TNIL)
       return luaL_error(L,
@@ -676,10 +677,10 @@ static int l_load(lua_State* L) {
 }
 
 static const luaL_Reg functions[] = {
-    {"load", l_load},
     {"tracking", l_tracking},
     {"lqr", l_lqr},
     {"open_loop", l_open_loop},
+    {"load", l_load},
     {NULL, NULL},
 };
 

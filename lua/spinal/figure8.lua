@@ -389,9 +389,11 @@ function M.report(name, cfg, car, run, result, names)
   print(("parameter x %g; %d iterations x %g s = %.1f s of plant data; %s lr %g; seed %d")
     :format(cfg.gamma, cfg.iters, cfg.seconds, result.data_seconds, cfg.optim, cfg.lr, cfg.seed))
   print(("  %-22s %18s %12s %8s"):format("", "radial error (m)", "cost", "faults"))
-  print(("  %-22s %s %s %8d"):format("nominal tracker", metric(nominal, nominal_valid, "%18.3f", 18),
+  print(("  %-22s %s %s %8d"):format("nominal tracker",
+    metric(nominal, nominal_valid, "%18.3f", 18),
     metric(result.costs[1], nominal_valid, "%12.1f", 12), nominal_faults))
-  print(("  %-22s %s %s %8d"):format("learned policy", metric(learned, learned_valid, "%18.3f", 18),
+  print(("  %-22s %s %s %8d"):format("learned policy",
+    metric(learned, learned_valid, "%18.3f", 18),
     metric(result.costs[#result.costs], learned_valid, "%12.1f", 12), learned_faults))
   if nominal_valid and learned_valid then
     print(("  %-22s %17.1fx %11.1fx"):format("reduction", nominal / learned,
