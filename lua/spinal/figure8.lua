@@ -293,7 +293,10 @@ function M.experiment(name, cfg, opts)
     end,
     on_step = function(it, opt, out)
       local ok, err = car.policy:save(ckpt, opt, progress_note(out))
-      if not ok then error("run: cannot write " .. ckpt .. " (" .. err .. ")", 0) end
+      if not ok then
+        error(("run: cannot write %s (%s)"):format(ckpt,
+          err:gsub("^" .. ckpt:gsub("%p", "%%%0") .. ": ", "")), 0)
+      end
       -- iterations counted as updates done: the last rollout only evaluates them
       if it < cfg.iters then
         progress:update(it + 1, { cost = out.costs[it + 1], radial_m = out.errors[it + 1] })
