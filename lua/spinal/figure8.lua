@@ -66,13 +66,7 @@ function M.setup(cfg)
   for k, v in pairs(cfg or {}) do o[k] = v end
   local robot = robot_lib.load(run_lib.resolve(o.robot))
   run_lib.require_robot(robot, M.needs, o.experiment or "figure8")
-  -- a robot over udp in lockstep: each tick waits (up to 0.2 s) for the robot's reply
-  local scheme, pcfg = robot:plant_config(o.plant)
-  if scheme == "udp" then pcfg.wait = pcfg.wait or 0.2 end
-  local plant, err
-  if scheme then plant, err = require("spinal.hal").open(scheme, pcfg) else err = pcfg end
-  if not plant then error(("%s: plant=%s: %s"):format(o.experiment or "figure8",
-    tostring(o.plant), tostring(err)), 0) end
+  local plant = run_lib.open_plant(robot, o.plant, o.experiment or "figure8")
   local task = T.figure_eight { radius = o.radius, period = o.period }
   local rate = robot.rate
   local r0 = task:eval(0)
@@ -88,8 +82,6 @@ function M.setup(cfg)
     skip = math.floor(o.period * rate + 0.5),   -- the first lap is not scored
     -- start where the reference starts, at rest, facing along it
     x0 = { r0[1], r0[2], 0, math.atan(r0[4], r0[3]) },
-    -- a plant that cannot reset (a robot over udp) starts each rollout where it is
-    resets = plant.can_reset,
   }, Car)
   self.policy = self:new_policy(o.seed)
   return self
@@ -101,29 +93,12 @@ function Car:new_policy(seed)
                       hidden = self.cfg.hidden, seed = seed }
 end
 
--- a udp robot: a new session, then wait (up to 1 s) until its state no longer reports the
--- tripped watchdog (protocol status bit 0x1), so the rollout's first command arms it
-function Car:rearm()
-  local host = require "spinal.host"
-  self.plant:rearm()
-  local t0 = host.clock()
-  repeat
-    local st = self.plant:stats()
-    if st and st.status & 1 == 0 then return end
-    host.sleep(0.005)
-  until host.clock() - t0 > 1
-end
-
 -- one rollout of the policy (default: the car's) on the plant through the HAL
 function Car:rollout(pol, opts)
   opts = opts or {}
-  -- a robot over udp trips its watchdog while the host computes between rollouts: a new session
-  -- clears it (the robot holds its safe command until the first command of the rollout)
-  if self.plant.backend == "udp" then self:rearm() end
-  return self.plant:rollout(pol or self.policy, { steps = self.steps,
-                                                  x0 = self.resets and self.x0 or nil,
-                                                  seed = opts.seed or 0,
-                                                  explore = opts.explore })
+  return run_lib.rollout(self.plant, pol or self.policy, { steps = self.steps, x0 = self.x0,
+                                                          seed = opts.seed or 0,
+                                                          explore = opts.explore })
 end
 
 function Car:objective_opts()

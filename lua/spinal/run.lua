@@ -142,6 +142,45 @@ function M.require_robot(robot, needs, who)
   return robot
 end
 
+-- open an experiment's plant: `where` is a plant section of the robot file ("model", "mujoco")
+-- or a HAL address ("udp://127.0.0.1:9870", a robot behind `spinal bridge`); tweak(scheme, cfg),
+-- when given, may change the configuration first (e.g. the MuJoCo perturbations). A robot over
+-- udp runs in lockstep with each tick waiting up to 0.2 s for its reply. Raises
+-- "WHO: plant=WHERE: reason" when the plant cannot be opened.
+function M.open_plant(robot, where, who, tweak)
+  local scheme, cfg = robot:plant_config(where)
+  if not scheme then error(("%s: plant=%s: %s"):format(who, tostring(where), tostring(cfg)), 0) end
+  if scheme == "udp" then cfg.wait = cfg.wait or 0.2 end
+  if tweak then tweak(scheme, cfg) end
+  local plant, err = require("spinal.hal").open(scheme, cfg)
+  if not plant then error(("%s: plant=%s: %s"):format(who, tostring(where), tostring(err)), 0) end
+  return plant
+end
+
+-- plant:rollout(policy, opts) for an experiment on any plant: a plant that cannot reset (a robot
+-- over udp) is not sent opts.x0 (each rollout starts where the robot is), and a robot over udp
+-- gets a new session first (its watchdog trips while the host computes between rollouts; the
+-- session clears it), waiting up to 1 s for a state without the tripped-watchdog status
+function M.rollout(plant, policy, opts)
+  if plant.backend == "udp" then
+    local host = require "spinal.host"
+    plant:rearm()
+    local t0 = host.clock()
+    repeat
+      local st = plant:stats()
+      if st and st.status & 1 == 0 then break end
+      host.sleep(0.005)
+    until host.clock() - t0 > 1
+  end
+  if opts.x0 and not plant.can_reset then
+    local copy = {}
+    for k, v in pairs(opts) do copy[k] = v end
+    copy.x0 = nil
+    opts = copy
+  end
+  return plant:rollout(policy, opts)
+end
+
 -- start a run: opts.name (required), opts.settings (written to settings.json with the spinal
 -- version and commit under "spinal"; its `out`, when a non-empty string, is the directory),
 -- opts.out, opts.root (default "runs"). opts.resume = DIR reopens an existing run directory
