@@ -21,6 +21,7 @@ local cfg = sp.settings {
   seconds = 21.5,
   hidden = { 64, 64 },
   robot = "robots/rc_car.lua",
+  plant = "model",       -- the robot file's plant section, or a HAL address (udp://host:port)
   out = "",
 }
 
@@ -42,20 +43,26 @@ local clock0 = os.clock()
 local summary = { final_cost_mean = {}, final_cost_sd = {}, final_radial_error_mean_m = {},
                   final_radial_error_sd_m = {}, iters = cfg.iters, seeds = cfg.seeds,
                   gammas = cfg.gammas }
-local curves, done = {}, 0
+local curves, done, faults = {}, 0, 0
 for _, gamma in ipairs(cfg.gammas) do
   local finals, errors, mean_curve = {}, {}, {}
   for seed = 1, cfg.seeds do
     local car = F.setup { gamma = gamma, radius = cfg.radius, period = cfg.period,
                           seconds = cfg.seconds, hidden = cfg.hidden, seed = seed,
-                          robot = cfg.robot }
+                          robot = cfg.robot, plant = cfg.plant, experiment = "mismatch_sweep" }
     local r = F.learn(car, {
       iters = cfg.iters, lr = cfg.lr, optim = cfg.optim,
       on_iter = function(it, row)
         run:log { gamma = gamma, seed = seed, iter = it, cost = row.cost,
-                  radial_error_m = row.radial_error_m }
+                  radial_error_m = row.radial_error_m, faults = row.faults }
+      end,
+      on_step = function(it, opt)
+        if it == cfg.iters then
+          run:save_policy(("policy_gamma%s_seed%d.ckpt"):format(key(gamma), seed), car.policy, opt)
+        end
       end,
     })
+    for _, n in ipairs(r.faults) do faults = faults + n end
     finals[#finals + 1] = r.costs[#r.costs]
     errors[#errors + 1] = r.errors[#r.errors]
     for i, c in ipairs(r.costs) do mean_curve[i] = (mean_curve[i] or 0) + c / cfg.seeds end
@@ -70,6 +77,7 @@ for _, gamma in ipairs(cfg.gammas) do
   curves[#curves + 1] = { gamma = gamma, y = mean_curve }
 end
 progress:done()
+summary.faults = faults
 summary.wall_seconds = os.time() - started
 summary.cpu_seconds = os.clock() - clock0
 run:summary(summary)
@@ -93,6 +101,12 @@ for _, g in ipairs(cfg.gammas) do
   print(("  %-8s %13.2f +- %-6.2f %17.3f +- %-6.3f"):format(k, summary.final_cost_mean[k],
     summary.final_cost_sd[k], summary.final_radial_error_mean_m[k],
     summary.final_radial_error_sd_m[k]))
+end
+if faults > 0 then
+  -- a rollout the safety filter took over measures the filter, not the policy
+  io.stderr:write(("mismatch_sweep: warning: the policies faulted on %d ticks (NaN or safety "
+    .. "takeover): the costs above include rollouts that are not the policies'\n"):format(faults))
+  print(("  faults: %d ticks (see metrics.csv): the figures above are not valid"):format(faults))
 end
 print(("run: %s (%.0f s)"):format(run.dir, summary.cpu_seconds))
 if plot then print("plot: " .. plot) end

@@ -267,11 +267,7 @@ function M.experiment(name, cfg, opts)
       if it == 0 then run:save_traj("nominal", traj, names) end
     end,
     on_step = function(it, opt, out)
-      local ok, err = car.policy:save(ckpt, opt, progress_note(out))
-      if not ok then
-        error(("run: cannot write %s (%s)"):format(ckpt,
-          err:gsub("^" .. ckpt:gsub("%p", "%%%0") .. ": ", "")), 0)
-      end
+      run:save_policy("policy.ckpt", car.policy, opt, progress_note(out))
       -- iterations counted as updates done: the last rollout only evaluates them
       if it < cfg.iters then
         progress:update(it + 1, { cost = out.costs[it + 1], radial_m = out.errors[it + 1] })

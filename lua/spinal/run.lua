@@ -426,6 +426,18 @@ function Run:save_traj(name, traj, names)
   write_file(self:path(name .. ".json"), json.encode(side, { indent = 2 }) .. "\n")
 end
 
+-- save a policy (spinal.policy: network, optimiser state when opt is given, noise, rng) as FILE in
+-- the run, atomically, with an optional note (a string); raises like every other run file
+function Run:save_policy(file, policy, opt, note)
+  local path = self:path(file)
+  local ok, err = policy:save(path, opt, note)
+  if not ok then
+    error(("run: cannot write %s (%s)"):format(path, tostring(err):gsub("^" .. path:gsub("%p",
+      "%%%0") .. ": ", "")), 0)
+  end
+  return path
+end
+
 -- write summary.json (sorted keys, indented) and return its path
 function Run:summary(t)
   self.summary_table = t
