@@ -50,12 +50,17 @@ local cfg = sp.settings {
   set_scale = 0.2,             -- network output scale of the set-point offsets (rad, rad/s)
   gain_scale = 1.0,            -- ... and of the gain corrections (command per rad, per rad/s)
   robot = "robots/arm3.lua",
+  plant = "mujoco",            -- the perturbed MuJoCo arm; or another plant section or a HAL
+                               -- address (udp://host:port: mass_scale and friction do not apply)
   out = "",
 }
 
 -- ---- the arm ------------------------------------------------------------------------------------
 
 local robot = sp.robot.load(sp.run.resolve(cfg.robot))
+sp.run.require_robot(robot, { state = { "yaw", "pitch", "elbow", "yaw_rate", "pitch_rate",
+                                        "elbow_rate" },
+                              action = { "shoulder_yaw", "shoulder_pitch", "elbow" } }, "arm_reach")
 local mjcf = robot.plants.mujoco.mjcf
 local tree = assert(rbd.load_mjcf(mjcf))
 local model = robot.model
@@ -181,10 +186,12 @@ local run = sp.run.start { name = "arm_reach", settings = cfg }
 
 -- the real arm: heavier links and dry friction on every joint, through the backend's
 -- perturbations (relative to arm3.xml, whose joints have no friction loss)
-local _, pcfg = robot:plant_config "mujoco"
-pcfg.perturb = { mass = cfg.mass_scale, frictionloss = cfg.friction }
-pcfg.process_std = cfg.process_noise
-local plant = assert(sp.hal.open("mujoco", pcfg))
+local plant = sp.run.open_plant(robot, cfg.plant, "arm_reach", function(scheme, pcfg)
+  if scheme == "mujoco" then
+    pcfg.perturb = { mass = cfg.mass_scale, frictionloss = cfg.friction }
+    pcfg.process_std = cfg.process_noise
+  end
+end)
 local x0 = {}
 for i = 1, robot.nx do x0[i] = robot.reference[i] end
 
@@ -214,7 +221,7 @@ local safety = { u_min = robot.safety.u_min, u_max = robot.safety.u_max, safe = 
 local function rollout(i)
   local opts = { steps = steps, x0 = x0, seed = 1000 * cfg.seed + i }
   for k, v in pairs(safety) do opts[k] = v end
-  return plant:rollout(pol, opts)
+  return sp.run.rollout(plant, pol, opts)
 end
 
 -- mean tip distance to the target over the last 0.5 s
@@ -227,14 +234,14 @@ local function final_error(traj)
   return s / n
 end
 
-local progress = sp.progress { total = cfg.iters + 1, label = "arm_reach" }
+local progress = sp.progress { total = cfg.iters, label = "arm_reach" }
 local opt = nn.adam { lr = cfg.lr }
 local theta = pol:params()
-local costs, errors, data_seconds = {}, {}, 0
+local costs, errors, faults, data_seconds = {}, {}, {}, 0
 local first, last
 for it = 0, cfg.iters do
   local traj = rollout(it)
-  local row = { iter = it, data_seconds = data_seconds }
+  local row = { iter = it, data_seconds = data_seconds, faults = sp.run.faults(traj) }
   if it < cfg.iters then
     local g, J = G.feedback(pol, model, traj, objective)
     row.cost, row.grad_norm = J, g:norm()
@@ -245,19 +252,33 @@ for it = 0, cfg.iters do
   end
   row.error_m = final_error(traj)
   costs[#costs + 1], errors[#errors + 1] = row.cost, row.error_m
+  faults[#faults + 1] = row.faults
   if it == 0 then first = traj end
   last = traj
   run:log(row)
-  progress:update(it + 1, { cost = row.cost, error_m = row.error_m })
+  run:save_policy("policy.ckpt", pol, opt)
+  -- iterations counted as updates done: the last rollout only evaluates them
+  if it < cfg.iters then progress:update(it + 1, { cost = row.cost, error_m = row.error_m }) end
 end
 progress:done()
 
 -- ---- results ------------------------------------------------------------------------------------
 
-run:save_traj("nominal", first)
-run:save_traj("learned", last)
+local names = { states = robot.state, actions = robot.action }
+run:save_traj("nominal", first, names)
+run:save_traj("learned", last, names)
 local nominal_error, learned_error = errors[1], errors[#errors]
+-- a rollout the safety filter took over (NaN, limits) measures the filter, not the policy
+local nominal_valid, learned_valid = faults[1] == 0, faults[#faults] == 0
+local total_faults = 0
+for _, n in ipairs(faults) do total_faults = total_faults + n end
 run:summary {
+  nominal_valid = nominal_valid,
+  learned_valid = learned_valid,
+  faults = total_faults,
+  faults_per_iter = faults,
+  plant = cfg.plant,
+  policy = "policy.ckpt",
   nominal_cost = costs[1],
   learned_cost = costs[#costs],
   nominal_error_m = nominal_error,
@@ -278,10 +299,14 @@ run:summary {
 
 local its = {}
 for i = 1, #costs do its[i] = i - 1 end
-local p1 = run:plot { file = "cost.png", logy = true, title = "arm reach: cost per iteration",
+local plots = {}
+local function draw(spec)  -- the plots drawn (gnuplot may be missing)
+  plots[#plots + 1] = run:plot(spec)
+end
+draw { file = "cost.png", logy = true, title = "arm reach: cost per iteration",
   xlabel = "iteration (0 = nominal LQR)", ylabel = "cost J (MuJoCo plant)",
   series = { { x = its, y = costs, label = "J" } } }
-run:plot { file = "error.png", title = "arm reach: tip error over the last 0.5 s",
+draw { file = "error.png", title = "arm reach: tip error over the last 0.5 s",
   xlabel = "iteration (0 = nominal LQR)", ylabel = "mean |tip - target| (m)",
   series = { { x = its, y = errors, label = "learned policy" },
              { x = { 0, cfg.iters }, y = { nominal_error, nominal_error }, label = "nominal LQR",
@@ -290,7 +315,7 @@ local ts, dn, dl = {}, {}, {}
 for k = 1, first.X.shape[1] do
   ts[k], dn[k], dl[k] = first.t[k], distance(first.X[k]), distance(last.X[k])
 end
-run:plot { file = "distance.png", logy = true, title = "arm reach: tip distance to the target",
+draw { file = "distance.png", logy = true, title = "arm reach: tip distance to the target",
   xlabel = "time (s)", ylabel = "|tip - target| (m)",
   series = { { x = ts, y = dn, label = "nominal LQR" },
              { x = ts, y = dl, label = ("learned (%d iterations)"):format(cfg.iters) } } }
@@ -301,11 +326,25 @@ print(("3-DoF arm (arm3.xml) reaching (%g, %g, %g) m on MuJoCo with masses x%g a
 print(("model: the rigid-body tree of the unperturbed MJCF; %d iterations x %g s = %.1f s of "
   .. "plant data; Adam lr %g; seed %d"):format(cfg.iters, cfg.seconds, data_seconds, cfg.lr,
   cfg.seed))
-print(("  %-16s %16s %12s"):format("", "tip error (m)", "cost"))
-print(("  %-16s %16.4f %12.4g"):format("nominal LQR", nominal_error, costs[1]))
-print(("  %-16s %16.4f %12.4g"):format("learned policy", learned_error, costs[#costs]))
-print(("  %-16s %15.1fx %11.1fx"):format("reduction", nominal_error / learned_error,
-  costs[1] / costs[#costs]))
+print(("  %-16s %16s %12s %8s"):format("", "tip error (m)", "cost", "faults"))
+local function row(label, e, c, valid, n)
+  if valid then
+    print(("  %-16s %16.4f %12.4g %8d"):format(label, e, c, n))
+  else
+    print(("  %-16s %16s %12s %8d"):format(label, "invalid", "invalid", n))
+  end
+end
+row("nominal LQR", nominal_error, costs[1], nominal_valid, faults[1])
+row("learned policy", learned_error, costs[#costs], learned_valid, faults[#faults])
+if nominal_valid and learned_valid then
+  print(("  %-16s %15.1fx %11.1fx"):format("reduction", nominal_error / learned_error,
+    costs[1] / costs[#costs]))
+end
+if total_faults > 0 then
+  io.stderr:write(("arm_reach: warning: the policy faulted on %d ticks (NaN command or state, or "
+    .. "the safety filter's safe command): metrics of faulted rollouts are marked invalid in "
+    .. "summary.json\n"):format(total_faults))
+end
 print("run: " .. run.dir)
-if p1 then print("plots: " .. p1 .. ", error.png, distance.png") end
+if #plots > 0 then print("plots: " .. table.concat(plots, ", ")) end
 run:close()
