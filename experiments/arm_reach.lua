@@ -22,11 +22,13 @@
 --
 --   spinal experiments/arm_reach.lua [seed=1] [iters=30] [lr=0.003] [mass_scale=1.3]
 --                                    [friction=0.3] [target=0.35,0.3,0.5] [seconds=2]
---                                    [settle=0.5] [process_noise=0] [hidden=32,32] [out=DIR]
+--                                    [settle=0.5] [process_noise=0] [hidden=32,32]
+--                                    [plant=mujoco] [out=DIR]
 -- Writes runs/arm_reach/<time>/ (or out=DIR): settings.json, metrics.csv (one row per
 -- iteration), summary.json (nominal_cost, learned_cost, nominal_error_m, learned_error_m, iters,
 -- seed, data_seconds, costs, errors_m, ...), the nominal and learned trajectories (NPY) and
--- plots (cost.png, error.png, distance.png).
+-- plots (cost.png, error.png, distance.png), policy.ckpt (the policy and optimiser state, after
+-- every iteration); faulted rollouts are counted and their metrics marked invalid.
 local sp = require "spinal"
 local rbd = require "spinal.rbd"
 local array = require "spinal.array"

@@ -16,7 +16,8 @@
 -- the mean cost over seeds first gets there (null if it never does within the budget).
 --
 --   spinal experiments/estimators.lua [estimators=feedback,model_bptt,reinforce,es] [seeds=3]
---                                     [budget=1290] [lr=0.003] [gamma=0.5] [out=DIR]
+--                                     [budget=1290] [lr=0.003] [gamma=0.5] [plant=model]
+--                                     [out=DIR]
 local sp = require "spinal"
 local F = require "spinal.figure8"
 local G = require "spinal.grad"

@@ -4,7 +4,8 @@
 -- plant rollout and record the final cost: the cost of a last rollout of the learned policy.
 --
 --   spinal experiments/mismatch_sweep.lua [gammas=1,0.75,0.5,0.25] [seeds=10] [iters=24]
---                                         [lr=0.003] [radius=1.5] [period=5.5] [out=DIR]
+--                                         [lr=0.003] [radius=1.5] [period=5.5] [plant=model]
+--                                         [out=DIR]
 -- Summary: final_cost_mean and final_cost_sd keyed by gamma ("0.5": ...), the same for the
 -- radial error, and the nominal cost; plot: mean cost per iteration for each gamma.
 local sp = require "spinal"

@@ -18,7 +18,7 @@
 -- 0.5 s, within `tol` (0.1 m) of the target.
 --
 --   spinal experiments/pendulum_feedback.lua [seeds=16] [iters=40] [lr=0.01] [tol=0.1]
---                                            [success_cost=100] [out=DIR]
+--                                            [success_cost=100] [plant=model] [out=DIR]
 local sp = require "spinal"
 local A = require "spinal.array"
 local M = require "spinal.model"
