@@ -8,7 +8,8 @@
 --
 -- Each series is written to a data file next to the PNG (FILE.dat, kept: it is the plot's data)
 -- and drawn by a gnuplot script (FILE.gp, kept: edit and rerun it to restyle). x defaults to
--- 1..#y; a nil or NaN y leaves a gap. `square = true` gives equal axis scales (paths in x-y).
+-- 0..#y-1 (the first value is iteration 0, as in every experiment's metrics); a nil or NaN y
+-- leaves a gap. `square = true` gives equal axis scales (paths in x-y).
 -- Without gnuplot, png returns nil, message and draws nothing: plots are never what fails a run.
 -- Every file is written whole or not at all: the data and script through spec.write (default: a
 -- plain checked write; spinal.run passes its atomic writer), the PNG drawn to a temporary name,
@@ -80,7 +81,7 @@ function M.png(spec)
     local n = type(y) == "table" and #y or y:numel()
     out[#out + 1] = ("# %s\n"):format(s.label or ("series " .. i))
     for k = 1, n do
-      out[#out + 1] = num(x and x[k] or k) .. " " .. num(y[k]) .. "\n"
+      out[#out + 1] = num(x and x[k] or k - 1) .. " " .. num(y[k]) .. "\n"
     end
     out[#out + 1] = "\n\n"
   end

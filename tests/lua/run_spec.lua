@@ -192,6 +192,15 @@ describe("spinal.run", function()
     end)
   end)
 
+  it("numbers the points of a series without x from 0 (iteration 0 first)", function()
+    if not plot.available() then return end
+    local dir = tmpdir()
+    local run = run_lib.start { name = "t", out = dir }
+    assert(run:plot { file = "c.png", series = { { y = { 3, 2, 1 }, label = "J" } } })
+    assert.are.equal("# J\n0 3\n1 2\n2 1\n\n\n", read(dir .. "/c.dat"))
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
   it("draws a PNG with gnuplot, or says why not without failing", function()
     local dir = tmpdir()
     local run = run_lib.start { name = "t", out = dir }
