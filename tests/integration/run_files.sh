@@ -109,4 +109,6 @@ check() {
 check "$tmp/udp/summary.json" "s.plant == 'udp://127.0.0.1:$port' and #s.costs == 3"
 check "$tmp/udp/summary.json" "s.learned_valid and s.learned_faults == 0"
 grep -q "learned policy" "$tmp/udp.out" || fail "no table"
+# the progress line counts the updates the summary calls iterations (2, not 3 rollouts)
+grep -q "car_figure8  2/2  100%" "$tmp/udp.err" || fail "progress: $(cat "$tmp/udp.err")"
 echo "ok learning through udp://127.0.0.1:$port"
