@@ -253,6 +253,12 @@ function M.experiment(name, cfg, opts)
     if state.next > cfg.iters then
       error(("run: %s is complete (%d iterations): nothing to resume"):format(resume, cfg.iters), 0)
     end
+    -- JSON has no NaN: a NaN cost or error was stored as null
+    for _, list in ipairs { state.costs, state.errors } do
+      for i, v in ipairs(list) do
+        if v == json.null then list[i] = 0 / 0 end
+      end
+    end
     state.first = load_traj(run, "nominal")
     -- metrics rows of iterations the checkpoint does not hold are redone
     run:trim_metrics(function(row) return (tonumber(row.iter) or math.huge) < state.next end)
@@ -280,20 +286,17 @@ function M.experiment(name, cfg, opts)
   return run
 end
 
--- faults over the learned rollouts and the evaluation; the summary's validity flags
+-- fault ticks over every rollout, of the nominal one and of the evaluation
 local function fault_summary(result)
-  local total, learning = 0, 0
-  for i, n in ipairs(result.faults) do
-    total = total + n
-    if i < #result.faults then learning = learning + n end
-  end
-  return total, learning, result.faults[1] or 0, result.faults[#result.faults] or 0
+  local total = 0
+  for _, n in ipairs(result.faults) do total = total + n end
+  return total, result.faults[1] or 0, result.faults[#result.faults] or 0
 end
 
 -- write the summary, trajectories and plots of a finished learning run and print the table
 function M.report(name, cfg, car, run, result, names)
   local nominal, learned = result.errors[1], result.errors[#result.errors]
-  local total, _, nominal_faults, learned_faults = fault_summary(result)
+  local total, nominal_faults, learned_faults = fault_summary(result)
   local nominal_valid, learned_valid = nominal_faults == 0, learned_faults == 0
   run:save_traj("learned", result.last, names)
   run:summary {
