@@ -92,8 +92,8 @@ local function learn(name, seed)
     used = used + per
     it = it + 1
     opt:step(theta, g)
+    run:save_policy(("policy_%s_seed%d.ckpt"):format(name, seed), pol, opt)
   end
-  run:save_policy(("policy_%s_seed%d.ckpt"):format(name, seed), pol, opt)
   return xs, ys, faults
 end
 

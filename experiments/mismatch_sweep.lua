@@ -57,10 +57,8 @@ for _, gamma in ipairs(cfg.gammas) do
         run:log { gamma = gamma, seed = seed, iter = it, cost = row.cost,
                   radial_error_m = row.radial_error_m, faults = row.faults }
       end,
-      on_step = function(it, opt)
-        if it == cfg.iters then
-          run:save_policy(("policy_gamma%s_seed%d.ckpt"):format(key(gamma), seed), car.policy, opt)
-        end
+      on_step = function(_, opt)  -- the run's policy after every iteration
+        run:save_policy(("policy_gamma%s_seed%d.ckpt"):format(key(gamma), seed), car.policy, opt)
       end,
     })
     for _, n in ipairs(r.faults) do faults = faults + n end

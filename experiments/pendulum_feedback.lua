@@ -191,6 +191,7 @@ for _, c in ipairs(configs) do
                 distance_m = final_distance(traj), faults = nf }
       curve[it + 1] = (curve[it + 1] or 0) + (J == J and J or 0) / cfg.seeds
       if gn == gn and gn < math.huge then opt:step(theta, g) end
+      run:save_policy(("policy_%s_seed%d.ckpt"):format(c.name, seed), pol, opt)
     end
     local d = final_distance(traj)
     -- a final rollout the safety filter took over is no success, whatever it measured
@@ -201,7 +202,6 @@ for _, c in ipairs(configs) do
     finals[#finals + 1], dists[#dists + 1] = J, d
     run:log { config = c.name, seed = seed, iter = cfg.iters, cost = J, distance_m = d,
               faults = final_faults }
-    run:save_policy(("policy_%s_seed%d.ckpt"):format(c.name, seed), pol, opt)
     done = done + 1
     progress:update(done, { config = c.name, distance = d })
   end
