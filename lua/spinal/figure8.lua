@@ -195,34 +195,9 @@ function M.learn(car, opts)
   return out
 end
 
--- the progress a checkpoint's note records (everything learn's loop carries but the policy)
-local function progress_note(out)
-  return json.encode { next = out.next, data_seconds = out.data_seconds, costs = out.costs,
-                       errors = out.errors, grad_norms = out.grad_norms, faults = out.faults }
-end
-
--- a trajectory saved by run:save_traj, read back (for a resumed run's nominal rollout)
-local function load_traj(run, name)
-  local A = require "spinal.array"
-  local t = {}
-  for _, field in ipairs { "X", "U", "t" } do
-    local a, err = A.load(run:path(("%s_%s.npy"):format(name, field)))
-    if not a then error(("run: cannot resume %s (%s)"):format(run.dir, err), 0) end
-    t[field] = a
-  end
-  return t
-end
-
 -- the settings of a run to resume (cfg.resume = its directory), checked against the command line
 function M.resume_settings(cfg)
-  local sp = require "spinal"
-  local stored = run_lib.resume_settings(cfg.resume, cfg, sp.args)
-  local merged = {}
-  for k, v in pairs(cfg) do merged[k] = v end
-  for k, v in pairs(stored) do
-    if k ~= "resume" and k ~= "out" then merged[k] = v end
-  end
-  return merged
+  return run_lib.resumed_settings(cfg)
 end
 
 -- the whole car experiment (car_figure8.lua, car_mujoco.lua): learn, write the run directory
@@ -241,28 +216,10 @@ function M.experiment(name, cfg, opts)
   local car = F.setup(setup)
   local run = sp.run.start { name = name, settings = cfg, resume = resume }
   local names = { states = car.robot.state, actions = car.robot.action }
-  local ckpt = run:path "policy.ckpt"
   local optimiser = F.optimiser(cfg.optim or "adam", cfg.lr or 3e-3)
 
   -- a resumed run: the policy, optimiser, rng and progress from the checkpoint
-  local state
-  if resume then
-    local note, err = car.policy:load(ckpt, optimiser)
-    if not note then error(("run: cannot resume %s (%s)"):format(resume, err), 0) end
-    state = assert(json.decode(note))
-    if state.next > cfg.iters then
-      error(("run: %s is complete (%d iterations): nothing to resume"):format(resume, cfg.iters), 0)
-    end
-    -- JSON has no NaN: a NaN cost or error was stored as null
-    for _, list in ipairs { state.costs, state.errors } do
-      for i, v in ipairs(list) do
-        if v == json.null then list[i] = 0 / 0 end
-      end
-    end
-    state.first = load_traj(run, "nominal")
-    -- metrics rows of iterations the checkpoint does not hold are redone
-    run:trim_metrics(function(row) return (tonumber(row.iter) or math.huge) < state.next end)
-  end
+  local state = resume and run:resume_state(car.policy, optimiser, cfg.iters) or nil
 
   local progress = sp.progress { total = cfg.iters, label = name, interrupted = opts.interrupted }
   if state then progress:update(state.next) end
@@ -273,7 +230,7 @@ function M.experiment(name, cfg, opts)
       if it == 0 then run:save_traj("nominal", traj, names) end
     end,
     on_step = function(it, opt, out)
-      run:save_policy("policy.ckpt", car.policy, opt, progress_note(out))
+      run:save_policy("policy.ckpt", car.policy, opt, run_lib.progress_note(out))
       -- iterations counted as updates done: the last rollout only evaluates them
       if it < cfg.iters then
         progress:update(it + 1, { cost = out.costs[it + 1], radial_m = out.errors[it + 1] })

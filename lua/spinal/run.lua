@@ -241,6 +241,65 @@ function M.resume_settings(dir, cfg, given)
   return stored
 end
 
+-- cfg for a run that continues cfg.resume (a run directory): its stored settings over cfg,
+-- after checking the command line's overrides against them (M.resume_settings); cfg itself when
+-- cfg.resume is empty
+function M.resumed_settings(cfg)
+  if type(cfg.resume) ~= "string" or cfg.resume == "" then return cfg end
+  local ok, sp = pcall(require, "spinal")
+  local stored = M.resume_settings(cfg.resume, cfg, ok and sp.args or {})
+  local merged = {}
+  for k, v in pairs(cfg) do merged[k] = v end
+  for k, v in pairs(stored) do
+    if k ~= "resume" and k ~= "out" then merged[k] = v end
+  end
+  return merged
+end
+
+-- the progress note a learning loop saves with its checkpoint: a table with `next` (the first
+-- iteration not yet done) and lists; as JSON
+function M.progress_note(state)
+  local t = {}
+  for k, v in pairs(state) do
+    if type(v) ~= "userdata" and k ~= "first" and k ~= "last" then t[k] = v end
+  end
+  return json.encode(t)
+end
+
+-- a resumed run's learning state from its checkpoint FILE (default policy.ckpt): loads the
+-- policy and the optimiser's state, decodes the note (JSON nulls in lists back to NaN), refuses a
+-- run whose `next` is past iters, reads the nominal trajectory back (NAME_X/U/t.npy, default
+-- "nominal") as state.first, and drops the metrics rows of iterations >= next
+function Run:resume_state(policy, opt, iters, file, nominal)
+  local path = self:path(file or "policy.ckpt")
+  local note, err = policy:load(path, opt)
+  if not note then error(("run: cannot resume %s (%s)"):format(self.dir, err), 0) end
+  local state = json.decode(note)
+  if type(state) ~= "table" or math.type(state.next) ~= "integer" then
+    error(("run: cannot resume %s (%s holds no progress note)"):format(self.dir, path), 0)
+  end
+  if state.next > iters then
+    error(("run: %s is complete (%d iterations): nothing to resume"):format(self.dir, iters), 0)
+  end
+  for _, v in pairs(state) do
+    if type(v) == "table" then
+      for i, x in ipairs(v) do
+        if x == json.null then v[i] = 0 / 0 end
+      end
+    end
+  end
+  local A = require "spinal.array"
+  local first = {}
+  for _, field in ipairs { "X", "U", "t" } do
+    local a, aerr = A.load(self:path(("%s_%s.npy"):format(nominal or "nominal", field)))
+    if not a then error(("run: cannot resume %s (%s)"):format(self.dir, aerr), 0) end
+    first[field] = a
+  end
+  state.first = first
+  self:trim_metrics(function(row) return (tonumber(row.iter) or math.huge) < state.next end)
+  return state
+end
+
 function Run:path(file)
   return self.dir .. "/" .. file
 end
