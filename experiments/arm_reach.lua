@@ -23,7 +23,7 @@
 --   spinal experiments/arm_reach.lua [seed=1] [iters=30] [lr=0.003] [mass_scale=1.3]
 --                                    [friction=0.3] [target=0.35,0.3,0.5] [seconds=2]
 --                                    [settle=0.5] [process_noise=0] [hidden=32,32]
---                                    [plant=mujoco] [out=DIR]
+--                                    [plant=mujoco] [out=DIR] [resume=DIR]
 -- Writes runs/arm_reach/<time>/ (or out=DIR): settings.json, metrics.csv (one row per
 -- iteration), summary.json (nominal_cost, learned_cost, nominal_error_m, learned_error_m, iters,
 -- seed, data_seconds, costs, errors_m, ...), the nominal and learned trajectories (NPY) and
@@ -55,7 +55,10 @@ local cfg = sp.settings {
   plant = "mujoco",            -- the perturbed MuJoCo arm; or another plant section or a HAL
                                -- address (udp://host:port: mass_scale and friction do not apply)
   out = "",
+  resume = "",                 -- a run directory: continue that run from its last checkpoint
 }
+cfg = sp.run.resumed_settings(cfg)
+local resume = cfg.resume ~= "" and cfg.resume or nil
 
 -- ---- the arm ------------------------------------------------------------------------------------
 
@@ -184,7 +187,7 @@ end
 
 -- ---- the real arm: MuJoCo on arm3.xml, perturbed ---------------------------------------
 
-local run = sp.run.start { name = "arm_reach", settings = cfg }
+local run = sp.run.start { name = "arm_reach", settings = cfg, resume = resume }
 
 -- the real arm: heavier links and dry friction on every joint, through the backend's
 -- perturbations (relative to arm3.xml, whose joints have no friction loss)
@@ -239,9 +242,15 @@ end
 local progress = sp.progress { total = cfg.iters, label = "arm_reach" }
 local opt = nn.adam { lr = cfg.lr }
 local theta = pol:params()
-local costs, errors, faults, data_seconds = {}, {}, {}, 0
-local first, last
-for it = 0, cfg.iters do
+-- the learning state: fresh, or from a resumed run's checkpoint (policy, optimiser, progress)
+local state = resume and run:resume_state(pol, opt, cfg.iters)
+  or { next = 0, costs = {}, errors = {}, faults = {}, data_seconds = 0 }
+local costs, errors, faults, data_seconds = state.costs, state.errors, state.faults,
+  state.data_seconds
+local first, last = state.first, nil
+local names = { states = robot.state, actions = robot.action }
+if state.next > 0 then progress:update(state.next) end
+for it = state.next, cfg.iters do
   local traj = rollout(it)
   local row = { iter = it, data_seconds = data_seconds, faults = sp.run.faults(traj) }
   if it < cfg.iters then
@@ -253,12 +262,15 @@ for it = 0, cfg.iters do
     row.cost = G.objective(traj, objective)
   end
   row.error_m = final_error(traj)
-  costs[#costs + 1], errors[#errors + 1] = row.cost, row.error_m
-  faults[#faults + 1] = row.faults
-  if it == 0 then first = traj end
+  costs[it + 1], errors[it + 1], faults[it + 1] = row.cost, row.error_m, row.faults
+  if it == 0 then
+    first = traj
+    run:save_traj("nominal", first, names)
+  end
   last = traj
   run:log(row)
-  run:save_policy("policy.ckpt", pol, opt)
+  run:save_policy("policy.ckpt", pol, opt, sp.run.progress_note { next = it + 1, costs = costs,
+    errors = errors, faults = faults, data_seconds = data_seconds })
   -- iterations counted as updates done: the last rollout only evaluates them
   if it < cfg.iters then progress:update(it + 1, { cost = row.cost, error_m = row.error_m }) end
 end
@@ -266,8 +278,6 @@ progress:done()
 
 -- ---- results ------------------------------------------------------------------------------------
 
-local names = { states = robot.state, actions = robot.action }
-run:save_traj("nominal", first, names)
 run:save_traj("learned", last, names)
 local nominal_error, learned_error = errors[1], errors[#errors]
 -- a rollout the safety filter took over (NaN, limits) measures the filter, not the policy

@@ -3,7 +3,8 @@
 # full disk (a 64 KiB tmpfs) ends with a non-zero status naming the file and the reason, and what
 # it wrote stays whole; lr=1e308 is refused; a robot file for another experiment is refused
 # naming what is missing; resume= refuses a changed setting and a finished run; a learning run
-# goes through a UDP robot (`spinal bridge` on loopback), which cannot reset to x0. About 20 s.
+# goes through a UDP robot (`spinal bridge` on loopback), which cannot reset to x0; an arm run
+# stopped by Ctrl-C and resumed ends bitwise as the uninterrupted run. About 30 s.
 set -euo pipefail
 BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
 SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
@@ -112,3 +113,29 @@ grep -q "learned policy" "$tmp/udp.out" || fail "no table"
 # the progress line counts the updates the summary calls iterations (2, not 3 rollouts)
 grep -q "car_figure8  2/2  100%" "$tmp/udp.err" || fail "progress: $(cat "$tmp/udp.err")"
 echo "ok learning through udp://127.0.0.1:$port"
+
+# ---- Ctrl-C, then resume=: bitwise the uninterrupted run (the arm: MuJoCo, ~0.2 s an iteration) --
+arm() { "$BIN" "$SRC/experiments/arm_reach.lua" iters=12 hidden=16,16 "$@"; }
+arm out="$tmp/arm_whole" >/dev/null 2>&1 || fail "arm_reach failed"
+# job control on: a background job of a script otherwise starts with SIGINT ignored
+set -m
+arm out="$tmp/arm_cut" >/dev/null 2>"$tmp/arm_cut.err" &
+pid=$!
+set +m
+# Ctrl-C once the first checkpoint is there
+for _ in $(seq 400); do [[ -s $tmp/arm_cut/policy.ckpt ]] && break; sleep 0.01; done
+kill -INT -- "-$pid"  # its process group: the job is a subshell running spinal
+status=0
+wait "$pid" || status=$?
+[[ $status -eq 130 ]] || fail "Ctrl-C: exit status $status, expected 130"
+[[ ! -e $tmp/arm_cut/summary.json ]] || fail "the interrupted run finished anyway"
+whole "$tmp/arm_cut"
+arm resume="$tmp/arm_cut" >/dev/null 2>"$tmp/arm_resume.err" || fail "resume failed"
+for f in learned_X.npy learned_U.npy metrics.csv policy.ckpt; do
+  cmp -s "$tmp/arm_whole/$f" "$tmp/arm_cut/$f" || fail "resumed $f differs from the whole run's"
+done
+A=$tmp/arm_whole/summary.json B=$tmp/arm_cut/summary.json "$BIN" -e '
+  local json = require "spinal.json"
+  local a, b = json.read(os.getenv "A"), json.read(os.getenv "B")
+  if json.encode(a) ~= json.encode(b) then os.exit(1) end' || fail "resumed summary differs"
+echo "ok Ctrl-C, then resume=: bitwise the uninterrupted run"
