@@ -4,7 +4,8 @@
 --   local run = sp.run.start { name = "car_figure8", settings = cfg }
 --     -- runs/car_figure8/YYYYmmdd-HHMMSS/ (UTC), or cfg.out when it is a non-empty string
 --   run:log { iter = 1, cost = 149.5 }       -- appends a row to metrics.csv (header: first row)
---   run:save_traj("nominal", traj)            -- nominal_X.npy, nominal_U.npy, nominal_t.npy
+--   run:save_traj("nominal", traj, names)     -- nominal_{X,U,t,flags}.npy, nominal.json
+--   run:save_policy("policy.ckpt", pol, opt)  -- the policy and its optimiser state
 --   run:plot { file = "cost.png", ... }       -- spinal.plot.png, file relative to the run
 --   run:summary { iters = 15, costs = {...} } -- summary.json (flat keys and lists)
 --   run:path "cost.png"                       -- the file's path inside the run
@@ -15,7 +16,8 @@
 -- "run: cannot write DIR/FILE (reason)", so the script ends with a non-zero status naming the
 -- file, and every file already written stays whole. metrics.csv is rewritten (atomically) after
 -- every row, so an interrupted run keeps what it measured. A missing gnuplot is reported once on
--- stderr and the plots are skipped; nothing else about the run changes.
+-- stderr and the plots are skipped; nothing else about the run changes. The helpers below also
+-- give experiments their plant (any HAL address), their robot check, fault counts and resume=.
 local json = require "spinal.json"
 local plot = require "spinal.plot"
 
