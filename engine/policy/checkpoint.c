@@ -79,6 +79,7 @@ typedef struct desc {
   double *r0, *K0, *u_ff, *sigma;
   sp_rng rng;
   char label[32];
+  char ctrl[32];        // the embedded controller's class name ("" for open loop)
   const uint8_t* user;  // into the meta bytes
   size_t user_len;
   void* mem;
@@ -95,7 +96,10 @@ int sp_policy_save(const char* path, const sp_policy* p, const sp_optim* opt, co
   size_t ll = label ? strlen(label) : 0;
   if (ll >= sizeof((desc*)0)->label)
     return sp_errorf(msg, ms, SP_EINVAL, "%s: label longer than 31 bytes", path);
-  size_t n = meta_size(p, ll, user_len);
+  const char* cname = p->ctrl && p->ctrl->cls && p->ctrl->cls->name ? p->ctrl->cls->name : "";
+  size_t cl = strlen(cname);
+  if (cl >= sizeof((desc*)0)->ctrl) cl = sizeof((desc*)0)->ctrl - 1;
+  size_t n = meta_size(p, ll + 4 + cl, user_len);
   buf b = {sp_malloc(n), 0, n};
   if (!b.p) return sp_errorf(msg, ms, SP_ENOMEM, "%s: out of memory", path);
   put(&b, magic, 8);
@@ -119,6 +123,8 @@ int sp_policy_save(const char* path, const sp_policy* p, const sp_optim* opt, co
   put_u32(&b, (uint32_t)p->rng.has_spare);
   put_u32(&b, (uint32_t)ll);
   if (ll) put(&b, label, ll);
+  put_u32(&b, (uint32_t)cl);
+  if (cl) put(&b, cname, cl);
   put_u64(&b, user_len);
   if (user_len) put(&b, user, user_len);
   int rc = sp_checkpoint_save_meta(path, p->net, opt, b.p, b.n, msg, ms);
@@ -171,10 +177,17 @@ static int parse(desc* d, const uint8_t* m, size_t n, const char* path, char* ms
   fail = fail || get_f64(&b, &d->rng.spare) || get_u32(&b, &spare) || get_u32(&b, &ll);
   d->rng.has_spare = spare != 0;
   if (!fail && (ll >= sizeof d->label || n - b.n < ll)) fail = 1;
+  uint32_t cl = 0;
   if (!fail) {
     memcpy(d->label, m + b.n, ll);
     d->label[ll] = 0;
     b.n += ll;
+    fail = get_u32(&b, &cl) || cl >= sizeof d->ctrl || n - b.n < cl;
+  }
+  if (!fail) {
+    memcpy(d->ctrl, m + b.n, cl);
+    d->ctrl[cl] = 0;
+    b.n += cl;
     fail = get_u64(&b, &ul) || ul != n - b.n;
   }
   if (fail) {
@@ -207,6 +220,10 @@ static int match(const desc* d, const sp_policy* p, const char* path, char* msg,
   if ((d->open != 0) != (p->ctrl == NULL))
     return sp_errorf(msg, ms, SP_EMISMATCH, "%s: an %s policy in the file, %s given", path,
                      d->open ? "open-loop" : "closed-loop", p->ctrl ? "closed-loop" : "open-loop");
+  const char* cname = p->ctrl && p->ctrl->cls && p->ctrl->cls->name ? p->ctrl->cls->name : "";
+  if (p->ctrl && d->ctrl[0] && strcmp(d->ctrl, cname))
+    return sp_errorf(msg, ms, SP_EMISMATCH, "%s: the controller is %s in the file, %s given", path,
+                     d->ctrl, cname);
   const char* names[5] = {"nx", "nu", "nr (reference size)", "nk (gain count)", "nout (outputs)"};
   int have[5] = {p->nx, p->nu, p->nr, p->nk, p->nout},
       want[5] = {d->nx, d->nu, d->nr, d->nk, d->nout};
@@ -315,6 +332,7 @@ int sp_policy_info_read(const char* path, sp_policy_info* info, char* msg, size_
   info->open_loop = (int)d.open;
   info->nx = d.nx, info->nu = d.nu, info->nr = d.nr, info->nk = d.nk;
   memcpy(info->label, d.label, sizeof info->label);
+  memcpy(info->ctrl, d.ctrl, sizeof info->ctrl);
   info->mem = mem;
   sp_mlp_free(net);
   sp_free(d.mem);

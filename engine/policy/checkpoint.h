@@ -5,6 +5,7 @@
 //   u32 features  i32 nx nu nr nk nout  f64 period  (u32 kind, i32 index, f64 scale) x nout
 //   f64 r0 (nr)  K0 (nk)  u_ff (nu)  sigma (nu)  u64 rng s[4]  f64 spare  u32 has_spare
 //   u32 label length + label (the caller's name of the class, e.g. "tracking")
+//   u32 length + the embedded controller's class name ("tracker_car", "lqr"; empty: open loop)
 //   u64 user length + user bytes (the caller's own record, e.g. a run's progress)
 // The file is written atomically (engine/nn/checkpoint.c): a crash leaves the old or the new one.
 // Hidden widths and activations are the network's (in the checkpoint's header). The embedded
@@ -25,10 +26,10 @@
 int sp_policy_save(const char* path, const sp_policy* p, const sp_optim* opt, const char* label,
                    const void* user, size_t user_len, char* msg, size_t msg_size);
 
-// Load into p, which must describe the same policy (sizes, features, period, outputs, base
-// reference, gains and feed-forward, network), and into opt when not NULL (its state). Nothing
-// changes unless everything loads. *user (sp_malloc'ed, free with sp_free; NULL when empty) and
-// *user_len get the user bytes when user is not NULL.
+// Load into p, which must describe the same policy (controller class, sizes, features, period,
+// outputs, base reference, gains and feed-forward, network), and into opt when not NULL (its
+// state). Nothing changes unless everything loads. *user (sp_malloc'ed, free with sp_free; NULL
+// when empty) and *user_len get the user bytes when user is not NULL.
 int sp_policy_load(const char* path, sp_policy* p, sp_optim* opt, void** user, size_t* user_len,
                    char* msg, size_t msg_size);
 
@@ -40,7 +41,8 @@ typedef struct sp_policy_info {
   int open_loop;  // 1: no controller; else the controller must have nx, nu, nr, nk below
   int nx, nu, nr, nk;
   char label[32];
-  void* mem;  // owned storage
+  char ctrl[32];  // the embedded controller's class name ("" for an open-loop policy)
+  void* mem;      // owned storage
 } sp_policy_info;
 
 int sp_policy_info_read(const char* path, sp_policy_info* info, char* msg, size_t msg_size);

@@ -121,6 +121,16 @@ TEST(another_policys_file_is_refused_naming_the_field_and_nothing_changes) {
   snprintf(want, sizeof want, "%s: period is 5.5 in the file, 3 in the policy", path);
   CHECK_STR(msg, want);
   CHECK(sp_policy_params(b.pol)[0] == before);
+  // another controller class
+  b.pol->period = 5.5;
+  sp_ctrl_class other = *b.ctrl->cls;
+  const sp_ctrl_class* real = b.ctrl->cls;
+  other.name = "lqr";
+  b.ctrl->cls = &other;
+  CHECK_INT(sp_policy_load(path, b.pol, NULL, NULL, NULL, msg, sizeof msg), SP_EMISMATCH);
+  snprintf(want, sizeof want, "%s: the controller is tracker_car in the file, lqr given", path);
+  CHECK_STR(msg, want);
+  b.ctrl->cls = real;
   // another network: the nn checkpoint names the layer
   CHECK_INT(sp_policy_load(path, n.pol, NULL, NULL, NULL, msg, sizeof msg), SP_EMISMATCH);
   snprintf(want, sizeof want, "%s: layer 1 has 8 outputs in the file, 16 in the network", path);
