@@ -1,6 +1,6 @@
 // checkpoint.h: save and load an MLP's parameters and its optimiser's state.
 //
-// File layout (version 1, all integers and floats little-endian):
+// File layout (versions 1 and 2, all integers and floats little-endian):
 //   "SPNNCKPT"  u32 version  u32 0  u64 file length
 //   u32 dtype (0 f64, 1 f32)  u32 L  u32 sizes[L + 1]  u32 acts[L]  u64 nparams
 //   u32 optimiser (0 none, 1 sgd, 2 adam); when present: f64 lr, momentum, beta1, beta2, eps,
