@@ -85,10 +85,12 @@ typedef struct desc {
   void* mem;
 } desc;
 
-static size_t meta_size(const sp_policy* p, size_t label_len, size_t user_len) {
+// bytes of the description: magic, version, open, features, 5 sizes, period, outputs, vectors,
+// rng, the label and controller class (each with its length) and the user bytes (with theirs)
+static size_t meta_size(const sp_policy* p, size_t label_len, size_t ctrl_len, size_t user_len) {
   return 8 + 4 * 3 + 4 * 5 + 8 + (size_t)p->nout * 16 +
-         8 * ((size_t)p->nr + p->nk + 2 * (size_t)p->nu) + 4 * 8 + 8 + 4 + 4 + label_len + 8 +
-         user_len;
+         8 * ((size_t)p->nr + p->nk + 2 * (size_t)p->nu) + 4 * 8 + 8 + 4 + 4 + label_len + 4 +
+         ctrl_len + 8 + user_len;
 }
 
 int sp_policy_save(const char* path, const sp_policy* p, const sp_optim* opt, const char* label,
@@ -99,7 +101,7 @@ int sp_policy_save(const char* path, const sp_policy* p, const sp_optim* opt, co
   const char* cname = p->ctrl && p->ctrl->cls && p->ctrl->cls->name ? p->ctrl->cls->name : "";
   size_t cl = strlen(cname);
   if (cl >= sizeof((desc*)0)->ctrl) cl = sizeof((desc*)0)->ctrl - 1;
-  size_t n = meta_size(p, ll + 4 + cl, user_len);
+  size_t n = meta_size(p, ll, cl, user_len);
   buf b = {sp_malloc(n), 0, n};
   if (!b.p) return sp_errorf(msg, ms, SP_ENOMEM, "%s: out of memory", path);
   put(&b, magic, 8);
