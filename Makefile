@@ -1,12 +1,14 @@
 # Makefile: the front door. It installs missing Debian packages (tools/install-deps), configures
 # CMake in build/ and drives it. The two commands a new user needs are `make demo` and `make test`.
 #
-#   make            install deps, build libspinal and the spinal binary
-#   make demo       ... and run the main experiment on the embedded default plant
-#   make test       ... and run the whole suite through CTest
+#   make            install deps, build the libraries, the binary, the tests and the benchmarks
+#   make demo       build only the spinal binary and its two libraries, quietly (the compiler's
+#                   output goes to build/demo-build.log), then run the main experiment
+#   make test       build everything and run the whole suite through CTest
 #   make test-asan  the suite again under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench      benchmarks (prints JSON lines; never fails on timing)
-#   make install    binary, library, headers, Lua modules and pkg-config file (PREFIX=/usr/local)
+#   make install    binary, libraries, public headers, Lua module, pkg-config files and CMake
+#                   package under PREFIX (default /usr/local); the tree can be moved afterwards
 
 BUILD    ?= build
 PREFIX   ?= /usr/local
@@ -31,8 +33,17 @@ $(BUILD)/CMakeCache.txt: | deps
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
-demo: build
-	$(SPINAL) experiments/car_figure8.lua
+DEMO_LOG := $(BUILD)/demo-build.log
+
+demo: deps
+	@mkdir -p $(BUILD)
+	@echo "make demo: building the spinal binary and its libraries (log: $(DEMO_LOG))"
+	@{ [ -f $(BUILD)/CMakeCache.txt ] || \
+	     cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS); \
+	   cmake --build $(BUILD) --target spinal_bin -j $(JOBS); } >$(DEMO_LOG) 2>&1 || \
+	 { tail -n 30 $(DEMO_LOG); echo "make demo: the build failed (whole log: $(DEMO_LOG))"; exit 1; }
+	@echo "make demo: running experiments/car_figure8.lua"
+	@$(SPINAL) experiments/car_figure8.lua
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -76,7 +76,10 @@ int main(int argc, char** argv) {
   sp_objective obj = {.step = cost, .task = task, .k0 = SKIP, .scale = 1};
   double* grad = calloc(p->nparams, sizeof(double));
   double* times = malloc(sizeof(double) * (size_t)reps);
-  if (!grad || !times || sp_policy_rollout(&tr, p, plant, x0, 0, 0)) return 1;
+  sp_policy_data* pd;
+  sp_model_data* md;
+  if (sp_policy_data_new(&pd, p) || sp_model_data_new(&md, plant)) return 1;
+  if (!grad || !times || sp_policy_rollout(&tr, p, pd, plant, md, x0, 0, 0)) return 1;
 
   // one gradient from the recorded trajectory
   for (int k = -3; k < reps; k++) {
@@ -94,7 +97,7 @@ int main(int argc, char** argv) {
     const int n = 20000;
     for (int r = 0; r < reps; r++) {
       double t0 = now_ms();
-      for (int i = 0; i < n; i++) sp_policy_act(p, u, x, 0.02 * i);
+      for (int i = 0; i < n; i++) sp_policy_act(p, pd, u, x, 0.02 * i);
       times[r] = (now_ms() - t0) * 1000.0 / n;  // microseconds per act
     }
     qsort(times, (size_t)reps, sizeof(double), cmp);
@@ -113,7 +116,7 @@ int main(int argc, char** argv) {
     memcpy(th, theta0, sizeof(double) * p->nparams);
     double t0 = now_ms();
     for (int it = 0; it < 16; it++) {
-      sp_policy_rollout(&tr, p, plant, x0, 0, 0);
+      sp_policy_rollout(&tr, p, pd, plant, md, x0, 0, 0);
       memset(grad, 0, sizeof(double) * p->nparams);
       sp_grad_feedback(grad, NULL, p, model, &obj, &tr, 0);
       if (it < 15) sp_optim_step(o, th, grad);
@@ -128,6 +131,8 @@ int main(int argc, char** argv) {
   free(grad);
   free(times);
   sp_trajview_free(&tr);
+  sp_model_data_free(md);
+  sp_policy_data_free(pd);
   sp_policy_free(p);
   sp_cost_free(cost);
   sp_model_free(model);

@@ -17,7 +17,7 @@ static double now(void) {
 }
 
 // central differences of the step in x, u and p: the reference the exact Jacobians replace
-static void jac_fd(sp_model* m, double* A, double* B, double* P, const double* x,
+static void jac_fd(sp_model* m, sp_model_data* d, double* A, double* B, double* P, const double* x,
                    const double* u) {
   double xx[MAXN], uu[MAXN], fa[MAXN], fb[MAXN];
   memcpy(xx, x, sizeof(double) * m->nx);
@@ -29,9 +29,9 @@ static void jac_fd(sp_model* m, double* A, double* B, double* P, const double* x
     for (int j = 0; j < n[b]; j++) {
       double z0 = z[b][j], h = 1e-6 * (z0 > 1 || z0 < -1 ? (z0 > 0 ? z0 : -z0) : 1);
       z[b][j] = z0 + h;
-      sp_model_step(m, fa, xx, uu);
+      sp_model_step(m, d, fa, xx, uu);
       z[b][j] = z0 - h;
-      sp_model_step(m, fb, xx, uu);
+      sp_model_step(m, d, fb, xx, uu);
       z[b][j] = z0;
       for (int i = 0; i < m->nx; i++) J[b][i * n[b] + j] = (fa[i] - fb[i]) / (2 * h);
     }
@@ -46,6 +46,8 @@ int main(void) {
       sp_model* m;
       if (sp_model_new(&m, names[c], NULL, 0.01)) return 1;
       sp_model_configure(m, 0.01, (sp_integrator)integ, 1);
+      sp_model_data* d;
+      if (sp_model_data_new(&d, m)) return 1;
       sp_rng r;
       sp_rng_seed(&r, 1, 0);
       double x[MAXN], u[MAXN], xn[MAXN], A[MAXN * MAXN], B[MAXN * MAXN], P[MAXN * MAXN];
@@ -54,16 +56,17 @@ int main(void) {
       if (strcmp(names[c], "bicycle_dyn") == 0) x[3] = 5;
       int reps = 20000;
       double t0 = now();
-      for (int k = 0; k < reps; k++) sp_model_step(m, xn, x, u);
+      for (int k = 0; k < reps; k++) sp_model_step(m, d, xn, x, u);
       double t1 = now();
-      for (int k = 0; k < reps; k++) sp_model_step_jac(m, xn, A, B, P, x, u);
+      for (int k = 0; k < reps; k++) sp_model_step_jac(m, d, xn, A, B, P, x, u);
       double t2 = now();
-      for (int k = 0; k < reps / 10; k++) jac_fd(m, A, B, P, x, u);
+      for (int k = 0; k < reps / 10; k++) jac_fd(m, d, A, B, P, x, u);
       double t3 = now();
       printf("{\"name\": \"model_step_jac\", \"model\": \"%s\", \"integrator\": \"%s\", "
              "\"step_ns\": %.1f, \"step_jac_ns\": %.1f, \"fd_jac_ns\": %.1f}\n",
              names[c], integ_names[integ], 1e9 * (t1 - t0) / reps, 1e9 * (t2 - t1) / reps,
              1e9 * (t3 - t2) / (reps / 10));
+      sp_model_data_free(d);
       sp_model_free(m);
     }
   }

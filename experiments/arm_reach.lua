@@ -1,5 +1,5 @@
--- arm_reach.lua: method 1 (METHODS.md; Westenbroek et al., arXiv 2307.08168) on a 3-DoF arm whose
--- approximate model is the rigid-body tree of its own MJCF (spinal.rbd, docs/rbd.md).
+-- arm_reach.lua: method 1 (docs/methods.md; Westenbroek et al., arXiv 2307.08168) on a 3-DoF
+-- arm whose approximate model is the rigid-body tree of its own MJCF (spinal.rbd, docs/rbd.md).
 --
 -- Robot: robots/arm3.lua (arm3.xml: shoulder yaw, shoulder pitch, elbow; torque motors, ctrl in
 -- [-1, 1] x gear). The "real" arm is MuJoCo on arm3.xml through the HAL's mujoco backend, made

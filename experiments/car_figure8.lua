@@ -1,4 +1,4 @@
--- car_figure8.lua: method 1 on the simulated car (METHODS.md, "Car"; Westenbroek et al., arXiv
+-- car_figure8.lua: method 1 on the simulated car (docs/methods.md, "Car"; Westenbroek et al., arXiv
 -- 2307.08168): learn a figure-eight from a few minutes of plant data with an approximate model
 -- whose every parameter is off by a factor gamma.
 --

@@ -2,7 +2,7 @@
 -- backend): the same learning as car_figure8.lua, but the "real" car is now a rigid-body
 -- simulation with tyres on soft contacts, a lagged motor with losses, an open differential and
 -- Ackermann steering through a position servo, none of which the approximate model (car_drag,
--- METHODS.md's simulated car with every parameter scaled by gamma) describes.
+-- docs/methods.md's simulated car with every parameter scaled by gamma) describes.
 --
 --   spinal experiments/car_mujoco.lua [gamma=0.5] [radius=1.5] [period=5.5] [iters=15]
 --                                     [lr=0.003] [optim=adam] [seed=1] [seconds=21.5]
@@ -16,7 +16,7 @@ local sp = require "spinal"
 local F = require "spinal.figure8"
 
 local cfg = sp.settings {
-  gamma = 0.5,        -- approximate model = gamma x METHODS.md's simulated car parameters
+  gamma = 0.5,        -- approximate model = gamma x docs/methods.md's simulated car parameters
   radius = 1.5,       -- m
   period = 5.5,       -- s per lap
   seconds = 21.5,     -- s of plant data per iteration

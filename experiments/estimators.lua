@@ -1,6 +1,6 @@
 -- estimators.lua: method 1's feedback estimator against the baselines it positions itself
--- against (METHODS.md; Westenbroek et al., arXiv 2307.08168), on the simulated car, same seeds,
--- same policy, same optimiser (Adam), cost against seconds of plant data.
+-- against (docs/methods.md; Westenbroek et al., arXiv 2307.08168), on the simulated car, same
+-- seeds, same policy, same optimiser (Adam), cost against seconds of plant data.
 --
 --   feedback    one deterministic rollout per update; model Jacobians along it (method 1)
 --   model_bptt  backpropagation through the model's own rollout from the recorded start state

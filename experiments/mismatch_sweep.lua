@@ -1,4 +1,4 @@
--- mismatch_sweep.lua: how much model error method 1 tolerates (METHODS.md, "Car": the mismatch
+-- mismatch_sweep.lua: how much model error method 1 tolerates (docs/methods.md, "Car": the mismatch
 -- study). For each gamma (approximate model = gamma x every true car parameter) and each seed
 -- (the network's initialisation), learn the figure-eight for `iters` iterations of one ~21.5 s
 -- plant rollout and record the final cost: the cost of a last rollout of the learned policy.

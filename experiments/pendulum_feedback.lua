@@ -1,5 +1,5 @@
--- pendulum_feedback.lua: method 1's feedback ablation on the double pendulum (METHODS.md, "Double
--- pendulum"; Westenbroek et al., arXiv 2307.08168): the same learning with and without an
+-- pendulum_feedback.lua: method 1's feedback ablation on the double pendulum (docs/methods.md,
+-- "Double pendulum"; Westenbroek et al., arXiv 2307.08168): the same learning with and without an
 -- embedded model-designed controller, with and without model mismatch, over many seeds.
 --
 -- Plant: robots/double_pendulum.lua's `model` plant (m = 0.1 kg, l = 1 m, g = 1, RK4) through the

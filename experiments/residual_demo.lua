@@ -1,6 +1,6 @@
 -- residual_demo.lua: learn what an approximate car model gets wrong, from a minute of data.
 --
--- The "real" car is METHODS.md's simulated car (car_drag: dv/dt = 11.25 u1 - 0.55 v|v|,
+-- The "real" car is docs/methods.md's simulated car (car_drag: dv/dt = 11.25 u1 - 0.55 v|v|,
 -- dphi/dt = (6.5 u2 + 0.1) v); the approximate model is the same structure with every parameter
 -- halved (gamma = 0.5), the mismatch method 1 is built to tolerate. We record transitions of the
 -- real car at 50 Hz under random commands, then train a small MLP on the residual

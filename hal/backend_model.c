@@ -13,6 +13,7 @@
 typedef struct model_plant {
   const sp_model_class* cls;
   sp_model* m;
+  sp_model_data* md;  // the plant's workspace for m
   int nx, nu, np;
   double rate_hz;
   int substeps;
@@ -58,10 +59,12 @@ static int model_open(sp_plant* p, const char* uri, const void* config, char* ms
   if (!(c->rate_hz > 0) || !isfinite(c->rate_hz))
     return sp_errorf(msg, len, SP_EINVAL, "model plant: field 'rate_hz' must be > 0, got %g",
                      c->rate_hz);
-  if (c->substeps < 0 || c->delay_ticks < 0 || c->delay_ticks > 100000)
+  if (c->substeps < 0 || c->delay_ticks < 0 || c->delay_ticks > SP_PLANT_MAX_DELAY ||
+      c->substeps > SP_PLANT_MAX_SUBSTEPS)
     return sp_errorf(msg, len, SP_EINVAL,
-                     "model plant: 'substeps' and 'delay_ticks' must be >= 0, got %d and %d",
-                     c->substeps, c->delay_ticks);
+                     "model plant: 'substeps' must be in [0, %d] and 'delay_ticks' in "
+                     "[0, %d], got %d and %d",
+                     SP_PLANT_MAX_SUBSTEPS, SP_PLANT_MAX_DELAY, c->substeps, c->delay_ticks);
   if (c->integrator != SP_INTEGRATOR_EULER && c->integrator != SP_INTEGRATOR_RK4)
     return sp_errorf(msg, len, SP_EINVAL, "model plant: unknown integrator %d", (int)c->integrator);
   int nx = cls->nx, nu = cls->nu, np = cls->np;
@@ -133,6 +136,7 @@ static int model_configure(sp_plant* p, char* msg, size_t len) {
   model_plant* mp = p->impl;
   int rc = sp_model_new_class(&mp->m, mp->cls, mp->p, 1.0 / mp->rate_hz);
   if (!rc) rc = sp_model_configure(mp->m, 1.0 / mp->rate_hz, mp->integrator, mp->substeps);
+  if (!rc) rc = sp_model_data_new(&mp->md, mp->m);
   if (rc)
     return sp_errorf(msg, len, rc, "model plant: cannot build model '%s': %s", mp->cls->name,
                      sp_strerror(rc));
@@ -152,6 +156,7 @@ static int model_configure(sp_plant* p, char* msg, size_t len) {
 static void model_close(sp_plant* p) {
   model_plant* mp = p->impl;
   if (!mp) return;
+  sp_model_data_free(mp->md);
   sp_model_free(mp->m);
   sp_free(mp);
   p->impl = NULL;
@@ -173,7 +178,7 @@ static int model_write(sp_plant* p, const double* u) {
   sp__delay_push(&mp->delay_line, mp->u_act, u);
 
   // one control period of the true dynamics, then process and sensor noise
-  sp_model_step(mp->m, mp->x_next, mp->x, mp->u_act);
+  sp_model_step(mp->m, mp->md, mp->x_next, mp->x, mp->u_act);
   for (int i = 0; i < nx; i++)
     mp->x[i] = mp->x_next[i] + (mp->has_w ? mp->wstd[i] * sp_rng_normal(&mp->rng_w) : 0.0);
   mp->steps++;

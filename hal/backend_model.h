@@ -17,8 +17,11 @@
 
 #include <stdint.h>
 
+#include "engine/core/export.h"
 #include "engine/model/model.h"
 #include "hal/hal.h"
+
+SP_API_BEGIN
 
 typedef struct sp_plant_model_config {
   const char* model;          // registered model class name, required ("unicycle_accel")
@@ -40,5 +43,7 @@ typedef struct sp_plant_model_config {
 // The plant's true state without sensor noise (for tests and ground truth). x (nx).
 // SP_EINVAL if p is not a configured model plant.
 int sp_plant_model_true_state(const sp_plant* p, double* x);
+
+SP_API_END
 
 #endif  // SP_HAL_BACKEND_MODEL_H

@@ -19,6 +19,7 @@
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
 #include "hal/delay.h"
+#include "hal/mjcf_rbd.h"
 
 #define NAME_LEN 64
 
@@ -323,10 +324,12 @@ static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, 
   if (c->rate_hz < 0 || !isfinite(c->rate_hz))
     return sp_errorf(msg, len, SP_EINVAL, "mujoco plant: field 'rate_hz' must be >= 0, got %g",
                      c->rate_hz);
-  if (c->substeps < 0 || c->delay_ticks < 0 || c->delay_ticks > 100000)
+  if (c->substeps < 0 || c->delay_ticks < 0 || c->delay_ticks > SP_PLANT_MAX_DELAY ||
+      c->substeps > SP_PLANT_MAX_SUBSTEPS)
     return sp_errorf(msg, len, SP_EINVAL,
-                     "mujoco plant: 'substeps' and 'delay_ticks' must be >= 0, got %d and %d",
-                     c->substeps, c->delay_ticks);
+                     "mujoco plant: 'substeps' must be in [0, %d] and 'delay_ticks' in "
+                     "[0, %d], got %d and %d",
+                     SP_PLANT_MAX_SUBSTEPS, SP_PLANT_MAX_DELAY, c->substeps, c->delay_ticks);
   if (c->nx < 0 || c->nu < 0 || c->nactuators < 0 || (c->nx > 0 && !c->state) ||
       (c->nu > 0 && (!c->actuators || c->nactuators < 1)))
     return sp_errorf(msg, len, SP_EINVAL,
@@ -343,8 +346,8 @@ static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, 
   if (!stat(path, &sb) && S_ISDIR(sb.st_mode))
     return sp_errorf(msg, len, SP_EIO, "mujoco plant: MJCF '%s' is a directory", path);
   char err[512] = "";
-  mjModel* m = mj_loadXML(path, NULL, err, sizeof err);
-  if (!m) return sp_errorf(msg, len, SP_EFORMAT, "mujoco plant: %s: %s", path, one_line(err));
+  mjModel* m = sp_mjcf_load(path, err, sizeof err);
+  if (!m) return sp_errorf(msg, len, SP_EFORMAT, "mujoco plant: %s", one_line(err));
 
   // rate and sub-steps against the model's timestep
   double ts = m->opt.timestep, rate = c->rate_hz;

@@ -62,7 +62,10 @@
 
 #include <stdint.h>
 
+#include "engine/core/export.h"
 #include "hal/hal.h"
+
+SP_API_BEGIN
 
 struct mjModel_;
 struct mjData_;
@@ -157,5 +160,7 @@ struct mjModel_* sp_plant_mujoco_model(sp_plant* p);
 struct mjData_* sp_plant_mujoco_data(sp_plant* p);
 // MuJoCo steps per control tick (0 for other plants).
 int sp_plant_mujoco_substeps(const sp_plant* p);
+
+SP_API_END
 
 #endif  // SP_HAL_BACKEND_MUJOCO_H

@@ -14,6 +14,10 @@
 #ifndef SP_HAL_BACKEND_REPLAY_H
 #define SP_HAL_BACKEND_REPLAY_H
 
+#include "engine/core/export.h"
+
+SP_API_BEGIN
+
 typedef struct sp_plant_replay_config {
   long n;                      // samples (>= 1)
   int nx, nu;                  // state size; action size the plant reports (commands ignored)
@@ -24,5 +28,7 @@ typedef struct sp_plant_replay_config {
   const char* const* x_names;  // (nx) NULL: x1, x2, ...
   const char* const* u_names;  // (nu) NULL: u1, u2, ...
 } sp_plant_replay_config;
+
+SP_API_END
 
 #endif  // SP_HAL_BACKEND_REPLAY_H

@@ -31,8 +31,11 @@
 
 #include <stdint.h>
 
+#include "engine/core/export.h"
 #include "hal/hal.h"
 #include "hal/udp_link.h"
+
+SP_API_BEGIN
 
 typedef struct sp_plant_udp_config {
   const char* robot;           // expected robot name, NULL: any
@@ -55,5 +58,7 @@ int sp_plant_udp_status(const sp_plant* p, uint32_t* status);
 int sp_plant_udp_rearm(sp_plant* p);
 // Send ESTOP (three times, as the protocol asks) with reason SP_PROTO_ESTOP_*. Any thread.
 int sp_plant_udp_estop(sp_plant* p, uint32_t reason);
+
+SP_API_END
 
 #endif  // SP_HAL_BACKEND_UDP_H

@@ -27,8 +27,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
 #include "hal/hal.h"
 #include "hal/udp_link.h"
+
+SP_API_BEGIN
 
 typedef struct sp_bridge sp_bridge;
 
@@ -64,5 +67,7 @@ void sp_bridge_free(sp_bridge* b);
 // The bound UDP port.
 int sp_bridge_port(const sp_bridge* b);
 void sp_bridge_stats_get(const sp_bridge* b, sp_bridge_stats* out);
+
+SP_API_END
 
 #endif  // SP_HAL_BRIDGE_H

@@ -21,6 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
+
+SP_API_BEGIN
+
 // Per-sample flags recorded with every control tick (trajectories, logs). One table for the
 // whole HAL so every consumer reads the same bits.
 enum {
@@ -43,6 +47,11 @@ enum {
   SP_FLAG_PLANT_ESTOP = 1u << 18,      // the robot's e-stop is latched
   SP_FLAG_PLANT_FAULT = 1u << 19,      // robot-side fault
 };
+
+// Limits every backend applies to its configuration; `spinal check` applies the same ones (the Lua
+// binding exports them as spinal.hal.limits), so a robot file that passes check opens.
+#define SP_PLANT_MAX_SUBSTEPS 10000  // integration or physics substeps per control tick
+#define SP_PLANT_MAX_DELAY 100000    // command delay, in control ticks
 
 typedef enum sp_plant_state {
   SP_PLANT_CLOSED = 0,
@@ -120,5 +129,7 @@ int sp_plant_reset(sp_plant* p, const double* x0);
 int sp_plant_seed(sp_plant* p, uint64_t seed);
 const sp_plant_caps* sp_plant_capabilities(const sp_plant* p);
 const char* sp_plant_state_name(sp_plant_state s);
+
+SP_API_END
 
 #endif  // SP_HAL_HAL_H

@@ -13,6 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
+
+SP_API_BEGIN
+
 typedef struct sp_log sp_log;
 
 // capacity: ring slots (rounded up to a power of two, >= 2).
@@ -55,5 +59,7 @@ size_t sp_log_capacity(const sp_log* g);
 // Consumer side: write dir/k.npy, t.npy, flags.npy (n), x.npy (n x nx), u.npy (n x nu) (all
 // float64) and dir/log.csv (header k,t,flags,<x names>,<u names>). dir is created if missing.
 int sp_log_save(const sp_log* g, const char* dir, char* msg, size_t msglen);
+
+SP_API_END
 
 #endif  // SP_HAL_LOG_H

@@ -8,6 +8,7 @@
 #include "hal/loop.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
@@ -774,11 +776,22 @@ void sp_traj_free(sp_traj* tr) {
   memset(tr, 0, sizeof *tr);
 }
 
+long sp_loop_max_steps(int nx, int nu) {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  double mem = pages > 0 && page > 0 ? (double)pages * (double)page : 1e9;
+  // three copies of (t, x, u) in doubles, plus the flags and tick index of each
+  double tick = 3.0 * sizeof(double) * (1.0 + nx + nu) + sizeof(uint32_t) + 2 * sizeof(long);
+  double n = mem / 4 / tick;
+  return n > (double)LONG_MAX / 2 ? LONG_MAX / 2 : (long)n;
+}
+
 int sp_loop_rollout(sp_loop* l, sp_traj* out, const sp_rollout_opts* o) {
   if (!l || !out || !o) return SP_EINVAL;
   memset(out, 0, sizeof *out);
   if (l->threads_live || atomic_load(&l->running)) return SP_ESTATE;
-  long steps = o->steps > 0 ? o->steps : lround(o->seconds / l->dt);
+  double want = o->steps > 0 ? (double)o->steps : o->seconds / l->dt;
+  if (want > (double)sp_loop_max_steps(l->nx, l->nu)) return SP_ERANGE;
+  long steps = o->steps > 0 ? o->steps : lround(want);
   if (steps <= 0) return SP_EINVAL;
 
   // a fresh start: plant seeded and reset, filter, clock and log cleared

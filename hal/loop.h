@@ -22,9 +22,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
 #include "hal/hal.h"
 #include "hal/log.h"
 #include "hal/safety.h"
+
+SP_API_BEGIN
 
 typedef struct sp_loop sp_loop;
 
@@ -113,7 +116,11 @@ int sp_loop_running(const sp_loop* l);
 
 // Run a rollout from a fresh start: seed and reset the plant, reset the safety filter and the
 // log, run (in this thread or in real time, by the loop's mode) and collect the trajectory.
+// A rollout longer than sp_loop_max_steps is refused before it starts (SP_ERANGE).
 int sp_loop_rollout(sp_loop* l, sp_traj* out, const sp_rollout_opts* o);
+// The longest rollout this machine's memory allows for nx states and nu actions: a quarter of
+// physical memory over what one tick costs (its log entry, the trajectory and a caller's copy).
+long sp_loop_max_steps(int nx, int nu);
 void sp_traj_free(sp_traj* tr);
 
 // Commands from any thread; applied by the control thread at the next tick boundary.
@@ -161,5 +168,7 @@ int sp_loop_latest(const sp_loop* l, double* x, double* u, double* t, long* k, u
 // The loop's log. Its arrays are complete after sp_loop_run returns or after sp_loop_stop/wait;
 // while a real-time loop runs, its log thread is the consumer and they must not be touched.
 sp_log* sp_loop_log(sp_loop* l);
+
+SP_API_END
 
 #endif  // SP_HAL_LOOP_H

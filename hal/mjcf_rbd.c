@@ -206,11 +206,106 @@ done:
   return rc;
 }
 
+// the index of the first non-finite entry of v (n), or -1
+static long first_nonfinite(const mjtNum* v, long n) {
+  for (long i = 0; i < n; i++)
+    if (!isfinite(v[i])) return i;
+  return -1;
+}
+
+int sp_mjcf_check(const mjModel* m, const char* path, char* msg, size_t n) {
+  if (!(m->opt.timestep > 0) || !isfinite(m->opt.timestep))
+    return sp_errorf(msg, n, SP_EFORMAT,
+                     "%s: option timestep must be a positive number of seconds, got %g", path,
+                     m->opt.timestep);
+  if (first_nonfinite(m->opt.gravity, 3) >= 0)
+    return sp_errorf(msg, n, SP_EFORMAT, "%s: option gravity is not finite", path);
+  // per element: the array, its width, the element's kind and count
+  const struct {
+    const mjtNum* v;
+    int width, obj;
+    const char* field;
+  } arrays[] = {
+      {m->body_pos, 3, mjOBJ_BODY, "pos"},
+      {m->body_quat, 4, mjOBJ_BODY, "quat"},
+      {m->body_ipos, 3, mjOBJ_BODY, "ipos"},
+      {m->body_iquat, 4, mjOBJ_BODY, "iquat"},
+      {m->body_mass, 1, mjOBJ_BODY, "mass"},
+      {m->body_inertia, 3, mjOBJ_BODY, "inertia"},
+      {m->jnt_pos, 3, mjOBJ_JOINT, "pos"},
+      {m->jnt_axis, 3, mjOBJ_JOINT, "axis"},
+      {m->jnt_stiffness, 1, mjOBJ_JOINT, "stiffness"},
+      {m->geom_pos, 3, mjOBJ_GEOM, "pos"},
+      {m->geom_quat, 4, mjOBJ_GEOM, "quat"},
+      {m->geom_size, 3, mjOBJ_GEOM, "size"},
+  };
+  for (size_t a = 0; a < sizeof arrays / sizeof arrays[0]; a++) {
+    long count = arrays[a].obj == mjOBJ_BODY    ? m->nbody
+                 : arrays[a].obj == mjOBJ_JOINT ? m->njnt
+                                                : m->ngeom;
+    long bad = first_nonfinite(arrays[a].v, count * arrays[a].width);
+    if (bad < 0) continue;
+    long id = bad / arrays[a].width;
+    const char* kind = arrays[a].obj == mjOBJ_BODY    ? "body"
+                       : arrays[a].obj == mjOBJ_JOINT ? "joint"
+                                                      : "geom";
+    const char* name = mj_id2name(m, arrays[a].obj, (int)id);
+    return sp_errorf(msg, n, SP_EFORMAT, "%s: %s '%s' (number %ld): %s is not finite (NaN or Inf)",
+                     path, kind, name ? name : "", id, arrays[a].field);
+  }
+  long bad = first_nonfinite(m->qpos0, m->nq);
+  if (bad >= 0)
+    return sp_errorf(msg, n, SP_EFORMAT, "%s: the default joint position qpos0[%ld] is not finite",
+                     path, bad);
+  bad = first_nonfinite(m->dof_damping, m->nv);
+  if (bad < 0) bad = first_nonfinite(m->dof_armature, m->nv);
+  if (bad >= 0)
+    return sp_errorf(msg, n, SP_EFORMAT, "%s: the damping or armature of dof %ld is not finite",
+                     path, bad);
+  return 0;
+}
+
+// MuJoCo's warnings while one model loads (its NaN warning is the only sign of a NaN in the XML)
+static _Thread_local int load_saw_nan;
+static void load_warning(const char* text) {
+  if (strstr(text, "NaN")) load_saw_nan = 1;
+}
+
+mjModel* sp_mjcf_load(const char* path, char* msg, size_t n) {
+  char err[512] = "";
+  void (*saved)(const char*) = mju_user_warning;
+  load_saw_nan = 0;
+  mju_user_warning = load_warning;
+  mjModel* m = mj_loadXML(path, NULL, err, sizeof err);
+  mju_user_warning = saved;
+  if (!m) {
+    for (char* c = err; *c; c++)
+      if (*c == '\n') *c = ' ';
+    sp_errorf(msg, n, SP_EFORMAT, "%s: %s", path, err[0] ? err : "cannot load");
+    return NULL;
+  }
+  int rc = load_saw_nan
+               ? sp_errorf(msg, n, SP_EFORMAT,
+                           "%s: a number in the XML is NaN (MuJoCo only warns about it)", path)
+               : sp_mjcf_check(m, path, msg, n);
+  if (rc) {
+    mj_deleteModel(m);
+    return NULL;
+  }
+  return m;
+}
+
+int sp_mjcf_check_file(const char* path, char* msg, size_t n) {
+  mjModel* m = sp_mjcf_load(path, msg, n);
+  if (!m) return SP_EFORMAT;
+  mj_deleteModel(m);
+  return 0;
+}
+
 int sp_mjcf_rbd_load(sp_rbd** out, const char* path, char* msg, size_t n) {
   *out = NULL;
-  char err[512] = "";
-  mjModel* m = mj_loadXML(path, NULL, err, sizeof err);
-  if (!m) return sp_errorf(msg, n, SP_EFORMAT, "%s: %s", path, err[0] ? err : "cannot load");
+  mjModel* m = sp_mjcf_load(path, msg, n);
+  if (!m) return SP_EFORMAT;
   char inner[400] = "";
   int rc = sp_mjcf_rbd_from_model(out, m, inner, sizeof inner);
   if (rc) sp_errorf(msg, n, rc, "%s: %s", path, inner);

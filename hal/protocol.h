@@ -14,6 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
+
+SP_API_BEGIN
+
 #define SP_PROTO_VERSION 1
 #define SP_PROTO_MAGIC0 0x53  // 'S'
 #define SP_PROTO_MAGIC1 0x50  // 'P'
@@ -159,5 +163,7 @@ typedef struct sp_seq_tracker {
 void sp_seq_reset(sp_seq_tracker* t);
 // Classify seq and update counters; returns SP_SEQ_FRESH, SP_SEQ_DUPLICATE or SP_SEQ_STALE.
 int sp_seq_classify(sp_seq_tracker* t, uint32_t seq);
+
+SP_API_END
 
 #endif  // SP_HAL_PROTOCOL_H

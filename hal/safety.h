@@ -20,6 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
+
+SP_API_BEGIN
+
 typedef struct sp_safety sp_safety;
 
 // Fault causes, in priority order (the highest-priority active one is reported).
@@ -88,5 +92,7 @@ int sp_safety_estopped(const sp_safety* s);
 void sp_safety_stats_get(const sp_safety* s, sp_safety_stats* out);
 const double* sp_safety_safe_command(const sp_safety* s);  // (nu)
 const char* sp_safety_cause_name(sp_safety_cause c);
+
+SP_API_END
 
 #endif  // SP_HAL_SAFETY_H

@@ -14,7 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
 #include "hal/loop.h"
+
+SP_API_BEGIN
 
 typedef struct sp_telemetry sp_telemetry;
 
@@ -40,5 +43,7 @@ uint64_t sp_telemetry_dropped(const sp_telemetry* t);
 // fit. x (nx), u (nu) with the config's names.
 int sp_telemetry_format(char* buf, size_t cap, const sp_telemetry_config* c, double t, long k,
                         const double* x, const double* u, uint32_t flags);
+
+SP_API_END
 
 #endif  // SP_HAL_TELEMETRY_H

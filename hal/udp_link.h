@@ -13,7 +13,10 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "engine/core/export.h"
 #include "hal/protocol.h"
+
+SP_API_BEGIN
 
 // Why a datagram was dropped (never acted on).
 typedef enum sp_udp_drop {
@@ -100,5 +103,7 @@ int sp__udp_link_send_estop(sp__udp_link* k, uint32_t reason);
 int64_t sp__udp_link_idle_ns(sp__udp_link* k, int64_t now);
 
 void sp__udp_link_stats(sp__udp_link* k, sp_udp_stats* out);
+
+SP_API_END
 
 #endif  // SP_HAL_UDP_LINK_H

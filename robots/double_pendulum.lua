@@ -1,6 +1,6 @@
 -- double_pendulum.lua: an actuated double pendulum balanced upright by LQR, 100 Hz.
 --
--- Method 1's feedback ablation (METHODS.md, "Double pendulum"): point masses m = 0.1 kg at the
+-- Method 1's feedback ablation (docs/methods.md, "Double pendulum"): point masses m = 0.1 kg at the
 -- ends of links l = 1 m, gravity g = 1, dt = 0.01 s. The approximate model is deliberately wrong:
 -- masses x0.7 and lengths x0.9 of the "real" pendulum that the model plant simulates.
 -- Copy this file for any system balanced about an equilibrium by LQR (cart-pole, pendulum, ...):

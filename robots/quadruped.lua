@@ -1,8 +1,8 @@
 -- quadruped.lua: a Unitree-class quadruped commanded through its own walking controller, 10 Hz.
 --
--- Method 1's quadruped (METHODS.md): the high level sends a forward speed and a turn rate to the
--- robot's walking controller, so the approximate model is a velocity-input unicycle. The "real"
--- robot (the model plant) walks 18 % faster than commanded and drifts left at 0.1 rad/s.
+-- Method 1's quadruped (docs/methods.md): the high level sends a forward speed and a turn rate
+-- to the robot's walking controller, so the approximate model is a velocity-input unicycle. The
+-- "real" robot (the model plant) walks 18 % faster than commanded and drifts left at 0.1 rad/s.
 -- Copy this file for any robot you drive through velocity commands (a legged robot's walking
 -- controller, a differential-drive base).
 

@@ -2,7 +2,8 @@
 --
 -- A robot file is plain Lua returning one table. Copy this file to describe your own car: change
 -- the names, the limits and the plant sections, then run `spinal check robots/my_car.lua`.
--- docs/robots.md describes every field; METHODS.md (method 1, "Car") is where the numbers are from.
+-- docs/robots.md describes every field; docs/methods.md (method 1, "Car") is where the numbers
+-- are from.
 --
 -- Which approximate model? The classic description of this car is the acceleration-input
 -- unicycle (model `unicycle_accel`: v' = u1, phi' = v u2). The experiments of method 1 instead
@@ -16,7 +17,7 @@
 
 local gamma = 0.5  -- model mismatch: the approximate model's parameters are gamma x the car's
 
--- the "real" car of METHODS.md: dv/dt = 11.25 u1 - 0.55 v|v|, dphi/dt = (6.5 u2 + 0.1) v
+-- the "real" car of docs/methods.md: dv/dt = 11.25 u1 - 0.55 v|v|, dphi/dt = (6.5 u2 + 0.1) v
 local car = { k_a = 11.25, c_d = 0.55, k_s = 6.5, b_s = 0.1 }
 
 return {

@@ -4,13 +4,22 @@
 // and run in file order from TEST_MAIN(). Checks report file:line and the values involved, and a
 // failing check ends its test. The last line printed is "N passed, M failed", which CTest and CI
 // read; the exit status is non-zero when any test failed.
+//
+// Each test runs in its own child process, so a test that fails half-way (or crashes) cannot leak
+// threads, sockets, handles or global state into the next one; a crash is that test's failure
+// ("killed by signal 11"). Tests therefore share nothing through static variables. Arguments
+// select tests by name substring; SP_TEST_NOFORK=1 runs them in one process (for a debugger).
 #ifndef SP_TEST_H
 #define SP_TEST_H
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 typedef void (*sp_test_fn)(int* failed);
 typedef struct {
@@ -70,12 +79,54 @@ static inline void sp_test_register(const char* name, sp_test_fn fn) {
       SP_FAIL_("%s ~= %s: got %.17g and %.17g (diff %.3g)", #a, #b, a_, b_, fabs(a_ - b_)); \
   } while (0)
 
+// run test i in a child process: 0 passed, 1 failed (the reason is on stderr)
+static inline int sp_test_run_forked(int i) {
+  fflush(NULL);  // nothing buffered may be written twice
+  pid_t pid = fork();
+  if (pid < 0) {
+    perror("  fork");
+    return 1;
+  }
+  if (pid == 0) {
+    int f = 0;
+    sp_tests[i].fn(&f);
+    exit(f ? 1 : 0);  // exit, not _exit: LeakSanitizer checks each test on the way out
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      perror("  waitpid");
+      return 1;
+    }
+  }
+  if (WIFSIGNALED(status)) {
+    fprintf(stderr, "  killed by signal %d\n", WTERMSIG(status));
+    return 1;
+  }
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+  if (code > 1) fprintf(stderr, "  exited with status %d (a sanitizer report above?)\n", code);
+  return code != 0;
+}
+
+static inline int sp_test_selected(int argc, char** argv, const char* name) {
+  if (argc < 2) return 1;
+  for (int a = 1; a < argc; a++)
+    if (strstr(name, argv[a])) return 1;
+  return 0;
+}
+
 #define TEST_MAIN()                                                       \
-  int main(void) {                                                        \
+  int main(int argc, char** argv) {                                       \
     int passed = 0, failed = 0;                                           \
+    const char* nofork = getenv("SP_TEST_NOFORK");                        \
+    int fork_each = !(nofork && *nofork && strcmp(nofork, "0"));          \
     for (int i = 0; i < sp_ntests; i++) {                                 \
+      if (!sp_test_selected(argc, argv, sp_tests[i].name)) continue;      \
       int f = 0;                                                          \
-      sp_tests[i].fn(&f);                                                 \
+      if (fork_each)                                                      \
+        f = sp_test_run_forked(i);                                        \
+      else                                                                \
+        sp_tests[i].fn(&f);                                               \
       printf("%s %s\n", f ? "FAIL" : "ok  ", sp_tests[i].name);          \
       fflush(stdout);                                                     \
       if (f) failed++; else passed++;                                     \

@@ -9,6 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
+
+SP_API_BEGIN
+
 void* sp_malloc(size_t n);
 void* sp_calloc(size_t count, size_t size);
 void* sp_realloc(void* p, size_t n);
@@ -21,5 +25,7 @@ uint64_t sp_alloc_count(void);
 // returning non-zero makes that allocation fail (NULL), to exercise out-of-memory paths.
 typedef int (*sp_alloc_hook)(size_t n, void* user);
 void sp_alloc_set_hook(sp_alloc_hook hook, void* user);
+
+SP_API_END
 
 #endif  // SP_CORE_ALLOC_H

@@ -19,6 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
+
+SP_API_BEGIN
+
 #define SP_MAXDIM 8
 
 typedef struct sp_buffer sp_buffer;  // opaque, reference-counted storage
@@ -177,5 +181,7 @@ int sp_array_allclose(const sp_array* a, const sp_array* b, double rtol, double 
 // more than 1000 elements with "..." (3 items at each edge). Writes at most n bytes including
 // the terminating NUL and returns the length of the full text, like snprintf.
 size_t sp_array_format(char* buf, size_t n, const sp_array* a);
+
+SP_API_END
 
 #endif  // SP_CORE_ARRAY_H

@@ -8,6 +8,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
+
+SP_API_BEGIN
+
 uint32_t sp_crc32(uint32_t crc, const void* data, size_t n);
+
+SP_API_END
 
 #endif  // SP_CORE_CRC32_H

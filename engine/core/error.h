@@ -7,6 +7,10 @@
 
 #include <stddef.h>
 
+#include "engine/core/export.h"
+
+SP_API_BEGIN
+
 // X-macro: code name, value, message
 #define SP_ERRORS(X)                                                  \
   X(SP_OK, 0, "success")                                              \
@@ -46,5 +50,7 @@ int sp_errorf(char* buf, size_t n, int code, const char* fmt, ...)
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
+
+SP_API_END
 
 #endif  // SP_CORE_ERROR_H

@@ -12,6 +12,9 @@
 #include <stddef.h>
 
 #include "array.h"
+#include "engine/core/export.h"
+
+SP_API_BEGIN
 
 // Write a to path. SP_EIO when the file cannot be written (msg names the file and the reason).
 int sp_npy_save(const char* path, const sp_array* a, char* msg, size_t n);
@@ -19,5 +22,7 @@ int sp_npy_save(const char* path, const sp_array* a, char* msg, size_t n);
 // Read path into a new array (a is overwritten). SP_EIO when the file cannot be opened or read,
 // SP_EFORMAT for a bad magic, header, unsupported dtype or truncated data, SP_ENOMEM.
 int sp_npy_load(sp_array* a, const char* path, char* msg, size_t n);
+
+SP_API_END
 
 #endif  // SP_CORE_NPY_H

@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
+
+SP_API_BEGIN
+
 typedef struct sp_rng {
   uint64_t s[4];      // xoshiro256** state
   double spare;       // second normal from the last polar draw
@@ -27,5 +31,7 @@ uint64_t sp_rng_below(sp_rng* r, uint64_t n);  // uniform integer in [0, n), unb
 // Fill out (n) with uniform values in [lo, hi) or normal values with mean mu and std sigma.
 void sp_rng_fill_uniform(sp_rng* r, double* out, size_t n, double lo, double hi);
 void sp_rng_fill_normal(sp_rng* r, double* out, size_t n, double mu, double sigma);
+
+SP_API_END
 
 #endif  // SP_CORE_RNG_H

@@ -29,7 +29,10 @@
 #ifndef SP_COST_COST_H
 #define SP_COST_COST_H
 
+#include "engine/core/export.h"
 #include "engine/task/task.h"
+
+SP_API_BEGIN
 
 typedef enum sp_cost_kind {
   SP_COST_QUADRATIC = 0,
@@ -97,5 +100,7 @@ double sp_cost_grad(const sp_cost* c, double* gx, double* gu, double* gref, cons
 
 // Angle wrapped to (-pi, pi].
 double sp_cost_wrap_angle(double a);
+
+SP_API_END
 
 #endif  // SP_COST_COST_H

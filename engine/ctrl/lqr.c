@@ -89,7 +89,8 @@ int sp_lqr_closed_loop(double* re, double* im, double* rho, double* alpha, const
 
 // ---- the controller u = u_ff - K (x - x_set) ----------------------------------------------------
 
-static void lqr_raw(sp_ctrl* c, double* u, const double* x, const double* r, const double* K) {
+static void lqr_raw(const sp_ctrl* c, sp_ctrl_data* d, double* u, const double* x, const double* r,
+                    const double* K) {
   int nx = c->nx, nu = c->nu;
   for (int i = 0; i < nu; i++) {
     double s = r[nx + i];
@@ -98,8 +99,8 @@ static void lqr_raw(sp_ctrl* c, double* u, const double* x, const double* r, con
   }
 }
 
-static void lqr_raw_jac(sp_ctrl* c, double* Dx, double* Dr, double* DK, const double* x,
-                        const double* r, const double* K) {
+static void lqr_raw_jac(const sp_ctrl* c, sp_ctrl_data* d, double* Dx, double* Dr, double* DK,
+                        const double* x, const double* r, const double* K) {
   int nx = c->nx, nu = c->nu, nr = c->nr, nk = c->nk;
   for (int i = 0; i < nu; i++) {
     for (int j = 0; j < nx; j++) {
@@ -117,8 +118,8 @@ static void lqr_raw_jac(sp_ctrl* c, double* Dx, double* Dr, double* DK, const do
   }
 }
 
-static void lqr_raw_vjp(sp_ctrl* c, double* gx, double* gr, double* gK, const double* x,
-                        const double* r, const double* K, const double* g) {
+static void lqr_raw_vjp(const sp_ctrl* c, sp_ctrl_data* d, double* gx, double* gr, double* gK,
+                        const double* x, const double* r, const double* K, const double* g) {
   int nx = c->nx, nu = c->nu;
   for (int i = 0; i < nu; i++) {
     double gi = g[i];
@@ -133,12 +134,25 @@ static void lqr_raw_vjp(sp_ctrl* c, double* gx, double* gr, double* gK, const do
   }
 }
 
-static const sp_ctrl_class lqr_class = {"lqr", lqr_raw, lqr_raw_jac, lqr_raw_vjp};
+static const sp_ctrl_block lqr_gains[] = {{"K", SP_CTRL_MATRIX}};
+static const sp_ctrl_block lqr_refs[] = {{"x_set", SP_CTRL_PER_STATE},
+                                         {"u_ff", SP_CTRL_PER_ACTION}};
+
+static const sp_ctrl_class lqr_class = {
+    .name = "lqr",
+    .ngains = 1,
+    .gains = lqr_gains,
+    .nrefs = 2,
+    .refs = lqr_refs,
+    .raw = lqr_raw,
+    .raw_jac = lqr_raw_jac,
+    .raw_vjp = lqr_raw_vjp,
+};
 
 int sp_lqr_new(sp_ctrl** out, const double* K0, int nx, int nu) {
   if (!out || nx < 1 || nu < 1) return SP_EINVAL;
   sp_ctrl* c;
-  int rc = sp__ctrl_new(&c, &lqr_class, nx, nu, nx + nu, nx * nu, 0, 0);
+  int rc = sp_ctrl_new_class(&c, &lqr_class, nx, nu, nx + nu, nx * nu, 0, 0);
   if (rc) return rc;
   if (K0) memcpy(c->K, K0, sizeof(double) * (size_t)nx * nu);
   *out = c;
@@ -147,7 +161,7 @@ int sp_lqr_new(sp_ctrl** out, const double* K0, int nx, int nu) {
 
 // ---- design from a model ------------------------------------------------------------------------
 
-int sp_lqr_design(double* K, sp_lqr_report* rep, sp_model* m, const double* x_eq,
+int sp_lqr_design(double* K, sp_lqr_report* rep, const sp_model* m, const double* x_eq,
                   const double* u_eq, const double* Q, const double* R, sp_lqr_mode mode) {
   if (!K || !m || !x_eq || !u_eq || !Q || !R) return SP_EINVAL;
   if (mode != SP_LQR_DISCRETE && mode != SP_LQR_CONTINUOUS) return SP_EINVAL;
@@ -156,12 +170,16 @@ int sp_lqr_design(double* K, sp_lqr_report* rep, sp_model* m, const double* x_eq
   if (mode == SP_LQR_CONTINUOUS && (m->cls->discrete || !m->cls->f_jac)) return SP_EUNSUPPORTED;
   size_t n2 = (size_t)nx * nx, nm = (size_t)nx * nu;
   double* w = sp_malloc(sizeof(double) * (2 * n2 + 3 * nm + nx));
-  if (!w) return SP_ENOMEM;
+  sp_model_data* d = NULL;
+  if (!w || sp_model_data_new(&d, m)) {
+    sp_free(w);
+    return SP_ENOMEM;
+  }
   double *A = w, *B = A + n2, *Fx = B + nm, *Fu = Fx + n2, *Kt = Fu + nm, *xn = Kt + nm;
   sp_lqr_report r = {.rho = NAN, .alpha = NAN, .drift = 0};
 
   // the step Jacobians always: the discrete design uses them, and both designs are judged on them
-  sp_model_step_jac(m, xn, A, B, NULL, x_eq, u_eq);
+  sp_model_step_jac(m, d, xn, A, B, NULL, x_eq, u_eq);
   for (int i = 0; i < nx; i++) r.drift = fmax(r.drift, fabs(xn[i] - x_eq[i]));
   int rc;
   if (mode == SP_LQR_DISCRETE) {
@@ -176,6 +194,7 @@ int sp_lqr_design(double* K, sp_lqr_report* rep, sp_model* m, const double* x_eq
     memcpy(K, Kt, sizeof(double) * nm);
     if (rep) *rep = r;
   }
+  sp_model_data_free(d);
   sp_free(w);
   return rc;
 }

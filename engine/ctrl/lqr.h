@@ -14,7 +14,10 @@
 #ifndef SP_CTRL_LQR_H
 #define SP_CTRL_LQR_H
 
+#include "engine/core/export.h"
 #include "engine/model/model.h"
+
+SP_API_BEGIN
 
 // K (nu x nx) from the DARE with A (nx x nx), B (nx x nu), Q (nx x nx), R (nu x nu); row-major.
 // Errors as sp_dare_solve; K is untouched on failure.
@@ -49,7 +52,9 @@ typedef struct sp_lqr_report {
 // returns SP_EUNSUPPORTED. The gain is returned even when rep->rho >= 1 (a continuous design
 // that the discrete loop does not tolerate): checking is the caller's decision, and the report
 // makes it possible. Riccati failures as sp_dare_solve / sp_care_solve.
-int sp_lqr_design(double* K, sp_lqr_report* rep, sp_model* m, const double* x_eq,
+int sp_lqr_design(double* K, sp_lqr_report* rep, const sp_model* m, const double* x_eq,
                   const double* u_eq, const double* Q, const double* R, sp_lqr_mode mode);
+
+SP_API_END
 
 #endif  // SP_CTRL_LQR_H

@@ -9,14 +9,15 @@
 #include "engine/core/error.h"
 #include "engine/ctrl/ctrl.h"
 
-static void pd_raw(sp_ctrl* c, double* u, const double* x, const double* r, const double* K) {
+static void pd_raw(const sp_ctrl* c, sp_ctrl_data* d, double* u, const double* x, const double* r,
+                   const double* K) {
   int n = c->nu;
   for (int i = 0; i < n; i++)
     u[i] = r[2 * n + i] + K[i] * (r[i] - x[i]) + K[n + i] * (r[n + i] - x[n + i]);
 }
 
-static void pd_raw_jac(sp_ctrl* c, double* Dx, double* Dr, double* DK, const double* x,
-                       const double* r, const double* K) {
+static void pd_raw_jac(const sp_ctrl* c, sp_ctrl_data* d, double* Dx, double* Dr, double* DK,
+                       const double* x, const double* r, const double* K) {
   int n = c->nu;
   if (Dx) memset(Dx, 0, sizeof(double) * (size_t)n * 2 * n);
   if (Dr) memset(Dr, 0, sizeof(double) * (size_t)n * 3 * n);
@@ -38,8 +39,8 @@ static void pd_raw_jac(sp_ctrl* c, double* Dx, double* Dr, double* DK, const dou
   }
 }
 
-static void pd_raw_vjp(sp_ctrl* c, double* gx, double* gr, double* gK, const double* x,
-                       const double* r, const double* K, const double* g) {
+static void pd_raw_vjp(const sp_ctrl* c, sp_ctrl_data* d, double* gx, double* gr, double* gK,
+                       const double* x, const double* r, const double* K, const double* g) {
   int n = c->nu;
   for (int i = 0; i < n; i++) {
     if (gx) {
@@ -58,12 +59,25 @@ static void pd_raw_vjp(sp_ctrl* c, double* gx, double* gr, double* gK, const dou
   }
 }
 
-static const sp_ctrl_class pd_class = {"pd", pd_raw, pd_raw_jac, pd_raw_vjp};
+static const sp_ctrl_block pd_gains[] = {{"kp", SP_CTRL_PER_ACTION}, {"kd", SP_CTRL_PER_ACTION}};
+static const sp_ctrl_block pd_refs[] = {
+    {"q_d", SP_CTRL_PER_ACTION}, {"qdot_d", SP_CTRL_PER_ACTION}, {"u_ff", SP_CTRL_PER_ACTION}};
+
+static const sp_ctrl_class pd_class = {
+    .name = "pd",
+    .ngains = 2,
+    .gains = pd_gains,
+    .nrefs = 3,
+    .refs = pd_refs,
+    .raw = pd_raw,
+    .raw_jac = pd_raw_jac,
+    .raw_vjp = pd_raw_vjp,
+};
 
 int sp_pd_new(sp_ctrl** out, int n, const double* kp, const double* kd) {
   if (!out || n < 1) return SP_EINVAL;
   sp_ctrl* c;
-  int rc = sp__ctrl_new(&c, &pd_class, 2 * n, n, 3 * n, 2 * n, 0, 0);
+  int rc = sp_ctrl_new_class(&c, &pd_class, 2 * n, n, 3 * n, 2 * n, 0, 0);
   if (rc) return rc;
   if (kp) memcpy(c->K, kp, sizeof(double) * (size_t)n);
   if (kd) memcpy(c->K + n, kd, sizeof(double) * (size_t)n);

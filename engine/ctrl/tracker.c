@@ -86,7 +86,8 @@ static void forward(fwd* f, int quad, const double* x, const double* r, const do
   f->dw_dya = xv * sp;
 }
 
-static void tracker_raw(sp_ctrl* c, double* u, const double* x, const double* r, const double* K) {
+static void tracker_raw(const sp_ctrl* c, sp_ctrl_data* d, double* u, const double* x,
+                        const double* r, const double* K) {
   int quad = ((const tracker_data*)c->data)->quad;
   fwd f;
   forward(&f, quad, x, r, K);
@@ -94,8 +95,8 @@ static void tracker_raw(sp_ctrl* c, double* u, const double* x, const double* r,
   u[1] = K[5] * f.wff + K[3] * f.ephi;
 }
 
-static void tracker_raw_jac(sp_ctrl* c, double* Dx, double* Dr, double* DK, const double* x,
-                            const double* r, const double* K) {
+static void tracker_raw_jac(const sp_ctrl* c, sp_ctrl_data* d, double* Dx, double* Dr, double* DK,
+                            const double* x, const double* r, const double* K) {
   int quad = ((const tracker_data*)c->data)->quad, nx = c->nx;
   fwd f;
   forward(&f, quad, x, r, K);
@@ -152,15 +153,36 @@ static void tracker_raw_jac(sp_ctrl* c, double* Dx, double* Dr, double* DK, cons
   }
 }
 
-static const sp_ctrl_class tracker_car = {"tracker_car", tracker_raw, tracker_raw_jac, NULL};
-static const sp_ctrl_class tracker_quad = {"tracker_quadruped", tracker_raw, tracker_raw_jac, NULL};
+static const sp_ctrl_block tracker_gains[] = {{"kx", 1},   {"ky", 1}, {"kv", 1},
+                                              {"kphi", 1}, {"ka", 1}, {"kw", 1}};
+static const sp_ctrl_block tracker_refs[] = {{"x_d", 1},    {"y_d", 1},     {"xdot_d", 1},
+                                             {"ydot_d", 1}, {"xddot_d", 1}, {"yddot_d", 1}};
+
+static const sp_ctrl_class tracker_car = {
+    .name = "tracker_car",
+    .ngains = 6,
+    .gains = tracker_gains,
+    .nrefs = 6,
+    .refs = tracker_refs,
+    .raw = tracker_raw,
+    .raw_jac = tracker_raw_jac,
+};
+static const sp_ctrl_class tracker_quad = {
+    .name = "tracker_quadruped",
+    .ngains = 6,
+    .gains = tracker_gains,
+    .nrefs = 6,
+    .refs = tracker_refs,
+    .raw = tracker_raw,
+    .raw_jac = tracker_raw_jac,
+};
 
 int sp_tracker_new(sp_ctrl** out, sp_tracker_kind kind) {
   if (!out || (kind != SP_TRACKER_CAR && kind != SP_TRACKER_QUADRUPED)) return SP_EINVAL;
   int quad = kind == SP_TRACKER_QUADRUPED;
   sp_ctrl* c;
-  int rc = sp__ctrl_new(&c, quad ? &tracker_quad : &tracker_car, quad ? 3 : 4, 2, 6, 6, 0,
-                        (int)sizeof(tracker_data));
+  int rc = sp_ctrl_new_class(&c, quad ? &tracker_quad : &tracker_car, quad ? 3 : 4, 2, 6, 6, 0,
+                             (int)sizeof(tracker_data));
   if (rc) return rc;
   ((tracker_data*)c->data)->quad = quad;
   // defaults from METHODS.md (reference implementation settings)

@@ -59,18 +59,23 @@ int sp_tvlqr_solve(double* K, double* P0, const double* A, const double* B, cons
   return rc;
 }
 
-int sp_tvlqr_design(double* K, double* P0, sp_model* m, const double* xs, const double* us,
+int sp_tvlqr_design(double* K, double* P0, const sp_model* m, const double* xs, const double* us,
                     const double* Q, const double* R, const double* Qf, int T) {
   if (!K || !m || !xs || !us || !Q || !R || !Qf || T < 1 || m->nx < 1 || m->nu < 1)
     return SP_EINVAL;
   int nx = m->nx, nu = m->nu;
   size_t n2 = (size_t)nx * nx, nm = (size_t)nx * nu;
   double* w = sp_malloc(sizeof(double) * (size_t)T * (n2 + nm));
-  if (!w) return SP_ENOMEM;
+  sp_model_data* d = NULL;
+  if (!w || sp_model_data_new(&d, m)) {
+    sp_free(w);
+    return SP_ENOMEM;
+  }
   double *A = w, *B = A + (size_t)T * n2;
   for (int k = 0; k < T; k++)
-    sp_model_step_jac(m, NULL, A + k * n2, B + k * nm, NULL, xs + (size_t)k * nx,
+    sp_model_step_jac(m, d, NULL, A + k * n2, B + k * nm, NULL, xs + (size_t)k * nx,
                       us + (size_t)k * nu);
+  sp_model_data_free(d);
   int rc = sp_tvlqr_solve(K, P0, A, B, Q, R, Qf, T, nx, nu);
   sp_free(w);
   return rc;

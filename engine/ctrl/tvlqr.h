@@ -14,7 +14,10 @@
 #ifndef SP_CTRL_TVLQR_H
 #define SP_CTRL_TVLQR_H
 
+#include "engine/core/export.h"
 #include "engine/model/model.h"
+
+SP_API_BEGIN
 
 // Gains K (T x nu x nx) from A (T x nx x nx), B (T x nx x nu), Q, Qf (nx x nx, symmetric PSD),
 // R (nu x nu, symmetric PD); all row-major and stacked by time. P0 (nx x nx, the cost-to-go
@@ -27,7 +30,9 @@ int sp_tvlqr_solve(double* K, double* P0, const double* A, const double* B, cons
 // (xs[k], us[k]), xs (T x nx), us (T x nu) (the reference need not be a trajectory of m; where it
 // is not, the gains are those of the linearisation about the given points). P0 may be NULL. Errors
 // as sp_tvlqr_solve, plus SP_ENOMEM.
-int sp_tvlqr_design(double* K, double* P0, sp_model* m, const double* xs, const double* us,
+int sp_tvlqr_design(double* K, double* P0, const sp_model* m, const double* xs, const double* us,
                     const double* Q, const double* R, const double* Qf, int T);
+
+SP_API_END
 
 #endif  // SP_CTRL_TVLQR_H

@@ -13,14 +13,20 @@
 #include "engine/grad/grad.h"
 #include "engine/la/la.h"
 
-int sp_grad_sensitivity(double* log_norm, double* cond, sp_policy* p, sp_model* m,
+int sp_grad_sensitivity(double* log_norm, double* cond, const sp_policy* p, const sp_model* m,
                         const sp_trajview* tr, int feedback) {
   if (!log_norm || !p || !m || !tr || !tr->X || !tr->U || !tr->t || tr->T < 1) return SP_EINVAL;
   if (tr->nx != p->nx || tr->nu != p->nu || m->nx != p->nx || m->nu != p->nu) return SP_ESHAPE;
   int nx = p->nx, nu = p->nu;
   size_t nn = (size_t)nx * nx;
   double* buf = sp_malloc(sizeof(double) * (6 * nn + 2 * (size_t)nx * nu + nx));
-  if (!buf) return SP_ENOMEM;
+  sp_policy_data* pd = NULL;
+  sp_model_data* md = NULL;
+  if (!buf || sp_policy_data_new(&pd, p) || sp_model_data_new(&md, m)) {
+    sp_policy_data_free(pd);
+    sp_free(buf);
+    return SP_ENOMEM;
+  }
   double *Phi = buf, *M = Phi + nn, *tmp = M + nn, *A = tmp + nn, *U = A + nn, *Vt = U + nn;
   double *B = Vt + nn, *Px = B + (size_t)nx * nu, *S = Px + (size_t)nx * nu;
   int rc = 0;
@@ -31,10 +37,10 @@ int sp_grad_sensitivity(double* log_norm, double* cond, sp_policy* p, sp_model* 
     const double* x = tr->X + (size_t)k * nx;
     const double* u = tr->U + (size_t)k * nu;
     // M = A + B Px
-    sp_model_step_jac(m, NULL, A, B, NULL, x, u);
+    sp_model_step_jac(m, md, NULL, A, B, NULL, x, u);
     memcpy(M, A, sizeof(double) * nn);
     if (feedback) {
-      sp_policy_jac_x(p, Px, x, tr->t[k]);
+      sp_policy_jac_x(p, pd, Px, x, tr->t[k]);
       for (int i = 0; i < nx; i++)
         for (int j = 0; j < nx; j++) {
           double s = 0;
@@ -67,6 +73,8 @@ int sp_grad_sensitivity(double* log_norm, double* cond, sp_policy* p, sp_model* 
     log_norm[k] = log_scale + log(S[0]);
     if (cond) cond[k] = S[nx - 1] > 0 ? S[0] / S[nx - 1] : INFINITY;
   }
+  sp_model_data_free(md);
+  sp_policy_data_free(pd);
   sp_free(buf);
   return rc;
 }

@@ -20,7 +20,8 @@
 #include "engine/core/error.h"
 #include "engine/grad/grad.h"
 
-int sp__grad_adjoint(double* g, double* J, sp_policy* p, sp_model* m, const sp_objective* obj,
+int sp__grad_adjoint(double* g, double* J, const sp_policy* p, sp_policy_data* pd,
+                     const sp_model* m, sp_model_data* md, const sp_objective* obj,
                      const sp_trajview* tr, int segment, double* work) {
   int nx = tr->nx, nu = tr->nu, T = tr->T;
   size_t np = p->nparams;
@@ -43,9 +44,9 @@ int sp__grad_adjoint(double* g, double* J, sp_policy* p, sp_model* m, const sp_o
     sum += c;
     int cut = segment > 0 && k > 0 && k % segment == 0;
     if (cut) memcpy(cx, lam_k, sizeof(double) * nx);
-    sp_model_step_vjp(m, lam_k, mu, NULL, x, u, lam);
+    sp_model_step_vjp(m, md, lam_k, mu, NULL, x, u, lam);
     // the policy adds Px^T mu to lam[k] and Pt^T mu to the gradient
-    sp_policy_vjp(p, lam_k, gacc, x, tr->t[k], mu);
+    sp_policy_vjp(p, pd, lam_k, gacc, x, tr->t[k], mu);
     // at a segment start only the state's own cost flows back into the previous segment
     if (cut) memcpy(lam_k, cx, sizeof(double) * nx);
     double* s = lam;
@@ -58,23 +59,29 @@ int sp__grad_adjoint(double* g, double* J, sp_policy* p, sp_model* m, const sp_o
 }
 
 // shared argument checks of the trajectory estimators
-int sp__grad_check(sp_policy* p, sp_model* m, const sp_objective* obj, const sp_trajview* tr);
-int sp__grad_check(sp_policy* p, sp_model* m, const sp_objective* obj, const sp_trajview* tr) {
+int sp__grad_check(const sp_policy* p, const sp_model* m, const sp_objective* obj,
+                   const sp_trajview* tr);
+int sp__grad_check(const sp_policy* p, const sp_model* m, const sp_objective* obj,
+                   const sp_trajview* tr) {
   if (!p || !obj || !tr || !tr->X || !tr->U || !tr->t || tr->T < 1) return SP_EINVAL;
   if (tr->nx != p->nx || tr->nu != p->nu) return SP_ESHAPE;
   if (m && (m->nx != p->nx || m->nu != p->nu)) return SP_ESHAPE;
   return sp_objective_check(obj, p->nx, p->nu);
 }
 
-int sp_grad_feedback(double* g, double* J, sp_policy* p, sp_model* m, const sp_objective* obj,
-                     const sp_trajview* tr, int segment) {
+int sp_grad_feedback(double* g, double* J, const sp_policy* p, const sp_model* m,
+                     const sp_objective* obj, const sp_trajview* tr, int segment) {
   if (!g || !m) return SP_EINVAL;
   int rc = sp__grad_check(p, m, obj, tr);
   if (rc) return rc;
   double* work = sp_malloc(sizeof(double) * SP_GRAD_ADJOINT_WORK(p->nx, p->nu, p->nparams));
-  if (!work) return SP_ENOMEM;
+  sp_policy_data* pd = NULL;
+  sp_model_data* md = NULL;
+  if (!work || sp_policy_data_new(&pd, p) || sp_model_data_new(&md, m)) rc = SP_ENOMEM;
   double v = 0;
-  rc = sp__grad_adjoint(g, &v, p, m, obj, tr, segment, work);
+  if (!rc) rc = sp__grad_adjoint(g, &v, p, pd, m, md, obj, tr, segment, work);
+  sp_model_data_free(md);
+  sp_policy_data_free(pd);
   sp_free(work);
   if (!rc && J) *J = v;
   return rc;

@@ -8,8 +8,9 @@
 //
 // Estimators (one file each). Every estimator ACCUMULATES into g (nparams: the policy's flat
 // theta, sp_policy_params), so gradients of several trajectories add up; zero g first for one
-// gradient. J is overwritten. They allocate their scratch (sp_malloc) and free it before
-// returning: call them between rollouts, not inside a control tick.
+// gradient. J is overwritten. They allocate their scratch and workspaces (sp_policy_data,
+// sp_model_data) and free them before returning: call them between rollouts, not inside a control
+// tick. The policy and the model are only read, so estimates may run on several threads at once.
 //   feedback.c    method 1 (Westenbroek et al., arXiv 2307.08168; METHODS.md): the MODEL's step
 //                 Jacobians evaluated along the RECORDED trajectory, adjoint recursion through the
 //                 closed loop, O(T) vector-Jacobian products:
@@ -40,12 +41,15 @@
 
 #include <stddef.h>
 
+#include "engine/core/export.h"
 #include "engine/core/rng.h"
 #include "engine/cost/cost.h"
 #include "engine/model/model.h"
 #include "engine/policy/policy.h"
 #include "engine/policy/rollout.h"
 #include "engine/task/task.h"
+
+SP_API_BEGIN
 
 // A cost written by the caller (e.g. a Lua function), added to the cost terms: *c = its value
 // at (x, u, t) for step k, and gx (nx), gu (nu) OVERWRITTEN by its gradients. At the terminal
@@ -81,23 +85,24 @@ int sp__objective_step(const sp_objective* obj, double* c, double* gx, double* g
 
 // Method 1's estimator on trajectory tr recorded from any plant; m is the approximate model.
 // g (p->nparams) +=, J = objective of tr. segment: see above. SP_ESHAPE on size mismatches.
-int sp_grad_feedback(double* g, double* J, sp_policy* p, sp_model* m, const sp_objective* obj,
-                     const sp_trajview* tr, int segment);
+int sp_grad_feedback(double* g, double* J, const sp_policy* p, const sp_model* m,
+                     const sp_objective* obj, const sp_trajview* tr, int segment);
 
 // The adjoint pass alone (no checks, no allocation): *J = the objective, g (nparams) += the
-// gradient; work holds SP_GRAD_ADJOINT_WORK(nx, nu, nparams) doubles. Returns 0 or a cost
-// function's error code (g is then unchanged).
+// gradient; pd and md are workspaces of p and m, work holds SP_GRAD_ADJOINT_WORK(nx, nu, nparams)
+// doubles. Returns 0 or a cost function's error code (g is then unchanged).
 #define SP_GRAD_ADJOINT_WORK(nx, nu, np) (4 * (size_t)(nx) + 2 * (size_t)(nu) + SP_TASK_NREF + (np))
-int sp__grad_adjoint(double* g, double* J, sp_policy* p, sp_model* m, const sp_objective* obj,
+int sp__grad_adjoint(double* g, double* J, const sp_policy* p, sp_policy_data* pd,
+                     const sp_model* m, sp_model_data* md, const sp_objective* obj,
                      const sp_trajview* tr, int segment, double* work);
 
 // Backpropagation through the model's own rollout from tr's x[0], t[0] over tr->T steps.
-int sp_grad_model_bptt(double* g, double* J, sp_policy* p, sp_model* m, const sp_objective* obj,
-                       const sp_trajview* tr);
+int sp_grad_model_bptt(double* g, double* J, const sp_policy* p, const sp_model* m,
+                       const sp_objective* obj, const sp_trajview* tr);
 
 // REINFORCE over n >= 1 trajectories of equal length recorded with sp_policy_sample at the
 // policy's current theta and noise. SP_ESTATE when the policy has no exploration noise.
-int sp_grad_reinforce(double* g, double* J, sp_policy* p, const sp_objective* obj,
+int sp_grad_reinforce(double* g, double* J, const sp_policy* p, const sp_objective* obj,
                       const sp_trajview* trs, int n);
 
 // A caller's rollout: *J = objective at parameters theta (n). Returns 0 or an SP_E* code (which
@@ -116,7 +121,7 @@ int sp_grad_es(double* g, double* J, const double* theta, size_t n, sp_grad_es_f
 // dependence removed). log_norm (T): ln of the spectral norm of Phi_h; cond (T, may be NULL):
 // its 2-norm condition number sigma_max / sigma_min (INFINITY when singular). Products are
 // renormalised every step, so they do not overflow.
-int sp_grad_sensitivity(double* log_norm, double* cond, sp_policy* p, sp_model* m,
+int sp_grad_sensitivity(double* log_norm, double* cond, const sp_policy* p, const sp_model* m,
                         const sp_trajview* tr, int feedback);
 
 // Statistics of S gradient estimates G (S x n, row-major), e.g. one per seed.
@@ -128,5 +133,7 @@ typedef struct sp_grad_stats {
 } sp_grad_stats;
 
 int sp_grad_stats_compute(sp_grad_stats* out, const double* G, int S, size_t n);
+
+SP_API_END
 
 #endif  // SP_GRAD_GRAD_H

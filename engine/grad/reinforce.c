@@ -12,9 +12,10 @@
 #include "engine/core/error.h"
 #include "engine/grad/grad.h"
 
-int sp__grad_check(sp_policy* p, sp_model* m, const sp_objective* obj, const sp_trajview* tr);
+int sp__grad_check(const sp_policy* p, const sp_model* m, const sp_objective* obj,
+                   const sp_trajview* tr);
 
-int sp_grad_reinforce(double* g, double* J, sp_policy* p, const sp_objective* obj,
+int sp_grad_reinforce(double* g, double* J, const sp_policy* p, const sp_objective* obj,
                       const sp_trajview* trs, int n) {
   if (!g || !trs || n < 1) return SP_EINVAL;
   for (int i = 0; i < n; i++) {
@@ -30,7 +31,11 @@ int sp_grad_reinforce(double* g, double* J, sp_policy* p, const sp_objective* ob
   // cost-to-go C (n x (T+1)) and its column sums
   size_t np = p->nparams;
   double* C = sp_calloc((size_t)n * (T + 1) + (T + 1) + nx + nu + np, sizeof(double));
-  if (!C) return SP_ENOMEM;
+  sp_policy_data* pd = NULL;
+  if (!C || sp_policy_data_new(&pd, p)) {
+    sp_free(C);
+    return SP_ENOMEM;
+  }
   double* sum = C + (size_t)n * (T + 1);
   double* tmp = sum + (T + 1);
   double* gacc = tmp + nx + nu;  // (np) added to g only when every cost evaluated
@@ -50,6 +55,7 @@ int sp_grad_reinforce(double* g, double* J, sp_policy* p, const sp_objective* ob
     Jsum += Ci[0];
   }
   if (rc) {
+    sp_policy_data_free(pd);
     sp_free(C);
     return rc;
   }
@@ -60,11 +66,12 @@ int sp_grad_reinforce(double* g, double* J, sp_policy* p, const sp_objective* ob
     const double* Ci = C + (size_t)i * (T + 1);
     for (int k = 0; k < T; k++) {
       double b = n > 1 ? (sum[k] - Ci[k]) / (n - 1) : 0;
-      sp_policy_logp_vjp(p, NULL, gacc, tr->X + (size_t)k * nx, tr->t[k], tr->U + (size_t)k * nu,
-                         (Ci[k] - b) / n);
+      sp_policy_logp_vjp(p, pd, NULL, gacc, tr->X + (size_t)k * nx, tr->t[k],
+                         tr->U + (size_t)k * nu, (Ci[k] - b) / n);
     }
   }
   for (size_t j = 0; j < np; j++) g[j] += gacc[j];
+  sp_policy_data_free(pd);
   sp_free(C);
   if (J) *J = Jsum / n;
   return 0;

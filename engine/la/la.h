@@ -13,6 +13,10 @@
 #ifndef SP_LA_LA_H
 #define SP_LA_LA_H
 
+#include "engine/core/export.h"
+
+SP_API_BEGIN
+
 // X (n x nrhs) solving A (n x n) X = B (n x nrhs). X may be B. SP_ESINGULAR for an exactly zero
 // pivot in the LU factorisation with partial pivoting.
 int sp_la_solve(double* X, const double* A, const double* B, int n, int nrhs);
@@ -47,5 +51,7 @@ int sp_la_eigh(double* w, double* V, const double* A, int n);
 // *rho = largest |eigenvalue| of A (n x n): a discrete-time closed loop x+ = A x is
 // asymptotically stable iff rho < 1.
 int sp_la_spectral_radius(double* rho, const double* A, int n);
+
+SP_API_END
 
 #endif  // SP_LA_LA_H

@@ -39,6 +39,9 @@
 #define SP_LA_RICCATI_H
 
 #include "engine/core/array.h"
+#include "engine/core/export.h"
+
+SP_API_BEGIN
 
 // Stabilising solution X of the DARE above.
 int sp_dare_solve(double* X, const double* A, const double* B, const double* Q, const double* R,
@@ -70,5 +73,7 @@ int sp__lqr_check_weights(const double* Q, const double* R, int nx, int nu);
 // Eigenvalues (re, im, each n) of a general real matrix M (n x n), via LAPACKE_dgeev. Allocates
 // scratch. SP_ENUMERIC when the QR algorithm does not converge.
 int sp__eig(double* re, double* im, const double* M, int n);
+
+SP_API_END
 
 #endif  // SP_LA_RICCATI_H

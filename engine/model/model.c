@@ -35,8 +35,8 @@ extern const sp_model_class sp__model_unicycle_accel, sp__model_car_drag, sp__mo
     sp__model_cartpole;
 
 static const sp_model_class* const builtins[] = {
-    &sp__model_unicycle_accel, &sp__model_car_drag,      &sp__model_unicycle_vel,
-    &sp__model_bicycle_kin,    &sp__model_bicycle_dyn,   &sp__model_pendulum,
+    &sp__model_unicycle_accel,  &sp__model_car_drag,    &sp__model_unicycle_vel,
+    &sp__model_bicycle_kin,     &sp__model_bicycle_dyn, &sp__model_pendulum,
     &sp__model_double_pendulum, &sp__model_cartpole,
 };
 
@@ -80,7 +80,9 @@ static void register_builtins(void) {
   pthread_mutex_unlock(&registry_lock);
 }
 
-static void ensure_builtins(void) { pthread_once(&builtins_once, register_builtins); }
+static void ensure_builtins(void) {
+  pthread_once(&builtins_once, register_builtins);
+}
 
 int sp_model_register(const sp_model_class* cls) {
   ensure_builtins();
@@ -108,7 +110,7 @@ int sp_model_list(const char** names, int n) {
   return total;
 }
 
-// ---- instances ----------------------------------------------------------------------------------
+// ---- instances and workspaces -------------------------------------------------------------------
 
 // scratch layout (doubles), N = nx + nu + np columns of the sensitivity:
 //   x, xs, k, acc (nx each) | fx (nx*nx) | fu (nx*nu) | fp (nx*np) | S, dk, dacc, T (nx*N each)
@@ -122,7 +124,7 @@ int sp_model_new_class(sp_model** out, const sp_model_class* cls, const double* 
   *out = NULL;
   if (!class_is_valid(cls) || !(dt > 0) || !isfinite(dt)) return SP_EINVAL;
   size_t head = (sizeof(sp_model) + sizeof(double) - 1) / sizeof(double);
-  size_t total = head + (size_t)cls->np + work_size(cls->nx, cls->nu, cls->np);
+  size_t total = head + (size_t)(cls->np ? cls->np : 1);
   double* block = sp_calloc(total, sizeof(double));
   if (!block) return SP_ENOMEM;
   sp_model* m = (sp_model*)block;
@@ -131,7 +133,6 @@ int sp_model_new_class(sp_model** out, const sp_model_class* cls, const double* 
   m->nu = cls->nu;
   m->np = cls->np;
   m->p = block + head;
-  m->work = m->p + cls->np;
   m->dt = dt;
   m->substeps = 1;
   m->integrator = SP_INTEGRATOR_RK4;
@@ -150,7 +151,30 @@ int sp_model_new(sp_model** out, const char* name, const double* p, double dt) {
   return sp_model_new_class(out, cls, p, dt);
 }
 
-void sp_model_free(sp_model* m) { sp_free(m); }
+void sp_model_free(sp_model* m) {
+  sp_free(m);
+}
+
+int sp_model_data_new(sp_model_data** out, const sp_model* m) {
+  if (!out) return SP_EINVAL;
+  *out = NULL;
+  if (!m) return SP_EINVAL;
+  size_t head = (sizeof(sp_model_data) + sizeof(double) - 1) / sizeof(double);
+  double* block = sp_calloc(head + work_size(m->nx, m->nu, m->np), sizeof(double));
+  if (!block) return SP_ENOMEM;
+  sp_model_data* d = (sp_model_data*)block;
+  d->model = m;
+  d->nx = m->nx;
+  d->nu = m->nu;
+  d->np = m->np;
+  d->work = block + head;
+  *out = d;
+  return SP_OK;
+}
+
+void sp_model_data_free(sp_model_data* d) {
+  sp_free(d);
+}
 
 int sp_model_configure(sp_model* m, double dt, sp_integrator integrator, int substeps) {
   if (!m || !(dt > 0) || !isfinite(dt) || substeps < 1 ||
@@ -191,12 +215,12 @@ typedef struct {
   int lo[3], hi[3], on[3];  // column blocks of S: x, u, p; on[b] when carried
 } work;
 
-static work carve(sp_model* m) {
+static work carve(const sp_model* m, sp_model_data* d) {
   work w;
   int n = m->nx, nu = m->nu, np = m->np;
   w.n = n;
   w.N = n + nu + np;
-  double* q = m->work;
+  double* q = d->work;
   w.x = q, q += n;
   w.xs = q, q += n;
   w.k = q, q += n;
@@ -216,7 +240,9 @@ static work carve(sp_model* m) {
   return w;
 }
 
-static int any_on(const work* w) { return w->on[0] || w->on[1] || w->on[2]; }
+static int any_on(const work* w) {
+  return w->on[0] || w->on[1] || w->on[2];
+}
 
 // y = a + c b over the carried columns of nx x N matrices
 static void cols_axpy(const work* w, double* y, const double* a, double c, const double* b) {
@@ -231,7 +257,7 @@ static void cols_axpy(const work* w, double* y, const double* a, double c, const
 }
 
 // one stage: k = f(xs), and when sensitivities are carried dk = fx T + [0 fu fp]
-static void stage(sp_model* m, work* w, const double* u) {
+static void stage(const sp_model* m, work* w, const double* u) {
   const sp_model_class* cls = m->cls;
   cls->f(m, w->k, w->xs, u, m->p);
   if (!any_on(w)) return;
@@ -255,7 +281,7 @@ static void stage(sp_model* m, work* w, const double* u) {
 }
 
 // advance w->x (and S when carried) by one step of length dt
-static void advance(sp_model* m, work* w, const double* x0, const double* u) {
+static void advance(const sp_model* m, work* w, const double* x0, const double* u) {
   int n = w->n, N = w->N;
   memcpy(w->x, x0, (size_t)n * sizeof(double));
   if (any_on(w)) {
@@ -292,14 +318,18 @@ static void advance(sp_model* m, work* w, const double* x0, const double* u) {
       double ch = c[st] * h;
       for (int i = 0; i < n; i++) w->xs[i] = w->x[i] + ch * (st ? w->k[i] : 0);
       if (any_on(w)) {
-        if (st == 0) memcpy(w->T, w->S, (size_t)n * N * sizeof(double));
-        else cols_axpy(w, w->T, w->S, ch, w->dk);
+        if (st == 0)
+          memcpy(w->T, w->S, (size_t)n * N * sizeof(double));
+        else
+          cols_axpy(w, w->T, w->S, ch, w->dk);
       }
       stage(m, w, u);
       for (int i = 0; i < n; i++) w->acc[i] = (st ? w->acc[i] : 0) + b[st] * w->k[i];
       if (any_on(w)) {
-        if (st == 0) memcpy(w->dacc, w->dk, (size_t)n * N * sizeof(double));
-        else cols_axpy(w, w->dacc, w->dacc, b[st], w->dk);
+        if (st == 0)
+          memcpy(w->dacc, w->dk, (size_t)n * N * sizeof(double));
+        else
+          cols_axpy(w, w->dacc, w->dacc, b[st], w->dk);
       }
     }
     for (int i = 0; i < n; i++) w->x[i] += h / 6 * w->acc[i];
@@ -307,18 +337,21 @@ static void advance(sp_model* m, work* w, const double* x0, const double* u) {
   }
 }
 
-void sp_model_f(sp_model* m, double* xdot, const double* x, const double* u) {
+void sp_model_f(const sp_model* m, sp_model_data* d, double* xdot, const double* x,
+                const double* u) {
+  (void)d;
   m->cls->f(m, xdot, x, u, m->p);
 }
 
-void sp_model_f_jac(sp_model* m, double* fx, double* fu, double* fp, const double* x,
-                    const double* u) {
-  work w = carve(m);
+void sp_model_f_jac(const sp_model* m, sp_model_data* d, double* fx, double* fu, double* fp,
+                    const double* x, const double* u) {
+  work w = carve(m, d);
   m->cls->f_jac(m, fx ? fx : w.fx, m->nu ? fu : NULL, m->np ? fp : NULL, x, u, m->p);
 }
 
-void sp_model_step(sp_model* m, double* x_next, const double* x, const double* u) {
-  work w = carve(m);
+void sp_model_step(const sp_model* m, sp_model_data* d, double* x_next, const double* x,
+                   const double* u) {
+  work w = carve(m, d);
   advance(m, &w, x, u);
   memcpy(x_next, w.x, (size_t)w.n * sizeof(double));
 }
@@ -331,9 +364,9 @@ static void copy_block(const work* w, double* out, int bl) {
       out[(size_t)i * width + j] = w->S[(size_t)i * w->N + w->lo[bl] + j];
 }
 
-void sp_model_step_jac(sp_model* m, double* x_next, double* A, double* B, double* P,
-                       const double* x, const double* u) {
-  work w = carve(m);
+void sp_model_step_jac(const sp_model* m, sp_model_data* d, double* x_next, double* A, double* B,
+                       double* P, const double* x, const double* u) {
+  work w = carve(m, d);
   w.on[0] = A != NULL;
   w.on[1] = B != NULL && m->nu > 0;
   w.on[2] = P != NULL && m->np > 0;
@@ -344,9 +377,9 @@ void sp_model_step_jac(sp_model* m, double* x_next, double* A, double* B, double
   if (w.on[2]) copy_block(&w, P, 2);
 }
 
-void sp_model_step_vjp(sp_model* m, double* gx, double* gu, double* gp, const double* x,
-                       const double* u, const double* g) {
-  work w = carve(m);
+void sp_model_step_vjp(const sp_model* m, sp_model_data* d, double* gx, double* gu, double* gp,
+                       const double* x, const double* u, const double* g) {
+  work w = carve(m, d);
   w.on[0] = gx != NULL;
   w.on[1] = gu != NULL && m->nu > 0;
   w.on[2] = gp != NULL && m->np > 0;

@@ -10,6 +10,10 @@
 
 #include <stddef.h>
 
+#include "engine/core/export.h"
+
+SP_API_BEGIN
+
 typedef enum sp_act {
   SP_ACT_IDENTITY = 0,
   SP_ACT_TANH = 1,
@@ -32,5 +36,7 @@ void sp_act_forward_f32(sp_act a, float* y, const float* z, size_t n);
 // gz (n) = gy * act'(z), with act' computed from the output y (n); gz may alias gy.
 void sp_act_backward_f64(sp_act a, double* gz, const double* gy, const double* y, size_t n);
 void sp_act_backward_f32(sp_act a, float* gz, const float* gy, const float* y, size_t n);
+
+SP_API_END
 
 #endif  // SP_NN_ACT_H

@@ -22,8 +22,11 @@
 
 #include <stddef.h>
 
+#include "engine/core/export.h"
 #include "engine/nn/mlp.h"
 #include "engine/nn/optim.h"
+
+SP_API_BEGIN
 
 #define SP_CHECKPOINT_VERSION 2  // the newest version this build reads and writes
 
@@ -51,5 +54,7 @@ int sp_checkpoint_load(const char* path, sp_mlp* net, sp_optim* opt, char* msg, 
 // NULL, the optimiser described by the file. *opt is NULL when the file has no optimiser.
 int sp_checkpoint_read(const char* path, sp_mlp** net, sp_optim** opt, int max_batch, char* msg,
                        size_t msg_size);
+
+SP_API_END
 
 #endif  // SP_NN_CHECKPOINT_H

@@ -8,6 +8,10 @@
 
 #include <stddef.h>
 
+#include "engine/core/export.h"
+
+SP_API_BEGIN
+
 typedef enum sp_dtype {
   SP_F64 = 0,
   SP_F32 = 1,
@@ -19,5 +23,7 @@ size_t sp_dtype_size(sp_dtype t);
 const char* sp_dtype_name(sp_dtype t);
 // Parse "f64"/"float64"/"double" or "f32"/"float32"/"float"; SP_EINVAL otherwise.
 int sp_dtype_parse(sp_dtype* out, const char* name);
+
+SP_API_END
 
 #endif  // SP_NN_DTYPE_H

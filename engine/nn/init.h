@@ -11,8 +11,11 @@
 
 #include <stdint.h>
 
+#include "engine/core/export.h"
 #include "engine/core/rng.h"
 #include "engine/nn/mlp.h"
+
+SP_API_BEGIN
 
 typedef enum sp_init {
   SP_INIT_XAVIER = 0,
@@ -35,5 +38,7 @@ int sp_mlp_init_layer(sp_mlp* m, int l, sp_init kind, double gain, sp_rng* r);
 // Set layer l's weights and bias to zero (negative l counts from the end). With the last layer
 // zeroed the network's output is exactly act(0) for every input (0 for tanh, relu, elu, identity).
 int sp_mlp_zero_layer(sp_mlp* m, int l);
+
+SP_API_END
 
 #endif  // SP_NN_INIT_H

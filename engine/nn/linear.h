@@ -9,6 +9,10 @@
 #ifndef SP_NN_LINEAR_H
 #define SP_NN_LINEAR_H
 
+#include "engine/core/export.h"
+
+SP_API_BEGIN
+
 void sp_linear_forward_f64(double* y, const double* x, const double* W, const double* b, int batch,
                            int nin, int nout);
 void sp_linear_forward_f32(float* y, const float* x, const float* W, const float* b, int batch,
@@ -20,5 +24,7 @@ void sp_linear_backward_f64(double* gx, double* gW, double* gb, const double* gy
                             const double* W, int batch, int nin, int nout);
 void sp_linear_backward_f32(float* gx, float* gW, float* gb, const float* gy, const float* x,
                             const float* W, int batch, int nin, int nout);
+
+SP_API_END
 
 #endif  // SP_NN_LINEAR_H

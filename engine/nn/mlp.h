@@ -24,8 +24,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
 #include "engine/nn/act.h"
 #include "engine/nn/dtype.h"
+
+SP_API_BEGIN
 
 #define SP_MLP_MAXLAYERS 64
 
@@ -123,5 +126,7 @@ size_t sp_mlp_count_params(int nlayers, const int* sizes);
 // "mlp f64: 6 -> 64 tanh -> 64 tanh -> 10 identity (5258 parameters)".
 // Returns the length snprintf would have written.
 int sp_mlp_describe(const sp_mlp* m, char* buf, size_t n);
+
+SP_API_END
 
 #endif  // SP_NN_MLP_H

@@ -16,7 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
 #include "engine/nn/dtype.h"
+
+SP_API_BEGIN
 
 typedef enum sp_optim_kind {
   SP_OPTIM_SGD = 1,
@@ -69,5 +72,7 @@ int sp_optim_step(sp_optim* o, void* params, const void* grads);
 
 // Global L2 norm of x (n) in the given dtype, accumulated in float64.
 double sp_norm2(const void* x, sp_dtype dtype, size_t n);
+
+SP_API_END
 
 #endif  // SP_NN_OPTIM_H

@@ -78,6 +78,7 @@ typedef struct desc {
   sp_policy_output* outputs;  // (nout)
   double *r0, *K0, *u_ff, *sigma;
   sp_rng rng;
+  int has_rng;  // the file holds a workspace's rng
   char label[32];
   char ctrl[32];        // the embedded controller's class name ("" for open loop)
   const uint8_t* user;  // into the meta bytes
@@ -89,12 +90,13 @@ typedef struct desc {
 // rng, the label and controller class (each with its length) and the user bytes (with theirs)
 static size_t meta_size(const sp_policy* p, size_t label_len, size_t ctrl_len, size_t user_len) {
   return 8 + 4 * 3 + 4 * 5 + 8 + (size_t)p->nout * 16 +
-         8 * ((size_t)p->nr + p->nk + 2 * (size_t)p->nu) + 4 * 8 + 8 + 4 + 4 + label_len + 4 +
+         8 * ((size_t)p->nr + p->nk + 2 * (size_t)p->nu) + 4 + 4 * 8 + 8 + 4 + 4 + label_len + 4 +
          ctrl_len + 8 + user_len;
 }
 
-int sp_policy_save(const char* path, const sp_policy* p, const sp_optim* opt, const char* label,
-                   const void* user, size_t user_len, char* msg, size_t ms) {
+int sp_policy_save(const char* path, const sp_policy* p, const sp_policy_data* d,
+                   const sp_optim* opt, const char* label, const void* user, size_t user_len,
+                   char* msg, size_t ms) {
   size_t ll = label ? strlen(label) : 0;
   if (ll >= sizeof((desc*)0)->label)
     return sp_errorf(msg, ms, SP_EINVAL, "%s: label longer than 31 bytes", path);
@@ -120,9 +122,12 @@ int sp_policy_save(const char* path, const sp_policy* p, const sp_optim* opt, co
   put_f64s(&b, p->K0, p->nk);
   put_f64s(&b, p->u_ff, p->nu);
   put_f64s(&b, p->sigma, p->nu);
-  for (int i = 0; i < 4; i++) put_u64(&b, p->rng.s[i]);
-  put_f64(&b, p->rng.spare);
-  put_u32(&b, (uint32_t)p->rng.has_spare);
+  sp_rng none = {{0, 0, 0, 0}, 0, 0};
+  const sp_rng* rng = d ? &d->rng : &none;
+  put_u32(&b, d != NULL);
+  for (int i = 0; i < 4; i++) put_u64(&b, rng->s[i]);
+  put_f64(&b, rng->spare);
+  put_u32(&b, (uint32_t)rng->has_spare);
   put_u32(&b, (uint32_t)ll);
   if (ll) put(&b, label, ll);
   put_u32(&b, (uint32_t)cl);
@@ -173,6 +178,9 @@ static int parse(desc* d, const uint8_t* m, size_t n, const char* path, char* ms
   }
   fail = fail || get_f64s(&b, d->r0, d->nr) || get_f64s(&b, d->K0, d->nk) ||
          get_f64s(&b, d->u_ff, d->nu) || get_f64s(&b, d->sigma, d->nu);
+  uint32_t has_rng = 0;
+  fail = fail || get_u32(&b, &has_rng);
+  d->has_rng = has_rng != 0;
   for (int i = 0; i < 4 && !fail; i++) fail = get_u64(&b, &d->rng.s[i]);
   uint32_t spare = 0, ll = 0;
   uint64_t ul = 0;
@@ -262,8 +270,8 @@ static int match(const desc* d, const sp_policy* p, const char* path, char* msg,
   return 0;
 }
 
-int sp_policy_load(const char* path, sp_policy* p, sp_optim* opt, void** user, size_t* user_len,
-                   char* msg, size_t ms) {
+int sp_policy_load(const char* path, sp_policy* p, sp_policy_data* pd, sp_optim* opt, void** user,
+                   size_t* user_len, char* msg, size_t ms) {
   if (user) *user = NULL;
   if (user_len) *user_len = 0;
   void* meta = NULL;
@@ -277,7 +285,7 @@ int sp_policy_load(const char* path, sp_policy* p, sp_optim* opt, void** user, s
   if (!rc) rc = sp_checkpoint_load(path, p->net, opt, msg, ms);
   if (!rc) {
     memcpy(p->sigma, d.sigma, sizeof(double) * (size_t)p->nu);
-    p->rng = d.rng;
+    if (pd && d.has_rng) pd->rng = d.rng;
     if (copy) {
       memcpy(copy, d.user, d.user_len);
       *user = copy;

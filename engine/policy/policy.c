@@ -1,5 +1,6 @@
 // policy.c: method 1's policy class (policy.h): features -> MLP -> scaled reference and gain
-// corrections -> embedded controller, with its vector-Jacobian products in x and theta.
+// corrections -> embedded controller, with its vector-Jacobian products in x and theta. The
+// policy is read-only during evaluation; every intermediate lives in the caller's sp_policy_data.
 //
 // Westenbroek et al., arXiv 2307.08168 (METHODS.md, method 1). With y = g_theta(phi(x, t)):
 //   u = kappa(x, r(t) + S_r y, K0 + S_K y)          (closed loop)
@@ -89,8 +90,7 @@ int sp_policy_new(sp_policy** out, const sp_policy_config* cfg) {
   }
 
   // one allocation: struct, outputs, then every double array
-  size_t nd = (size_t)nr + nk + nu + nu + nf + (size_t)nf * nx + cfg->nout + nr + nk + nr + nk +
-              cfg->nout + nf + nu + nu;
+  size_t nd = (size_t)nr + nk + nu + nu;
   size_t head = (sizeof(sp_policy) + sizeof(sp_policy_output) * cfg->nout + 15) / 16 * 16;
   char* mem = sp_calloc(1, head + nd * sizeof(double));
   if (!mem) {
@@ -104,18 +104,7 @@ int sp_policy_new(sp_policy** out, const sp_policy_config* cfg) {
   p->r0 = d, d += nr;
   p->K0 = d, d += nk;
   p->u_ff = d, d += nu;
-  p->sigma = d, d += nu;
-  p->f = d, d += nf;
-  p->Df = d, d += (size_t)nf * nx;
-  p->y = d, d += cfg->nout;
-  p->r = d, d += nr;
-  p->K = d, d += nk;
-  p->gr = d, d += nr;
-  p->gK = d, d += nk;
-  p->gy = d, d += cfg->nout;
-  p->gf = d, d += nf;
-  p->mean = d, d += nu;
-  p->e = d;
+  p->sigma = d;
 
   p->ctrl = cfg->ctrl;
   p->task = cfg->task;
@@ -130,9 +119,57 @@ int sp_policy_new(sp_policy** out, const sp_policy_config* cfg) {
   } else if (cfg->u_ff) {
     memcpy(p->u_ff, cfg->u_ff, sizeof(double) * nu);
   }
-  sp_rng_seed(&p->rng, cfg->seed, 1);
+  p->seed = cfg->seed;
   *out = p;
   return 0;
+}
+
+void sp_policy_data_free(sp_policy_data* d) {
+  if (!d) return;
+  sp_ctrl_data_free(d->ctrl);
+  sp_mlp_work_free(d->act);
+  sp_free(d);
+}
+
+int sp_policy_data_new(sp_policy_data** out, const sp_policy* p) {
+  if (!out) return SP_EINVAL;
+  *out = NULL;
+  if (!p) return SP_EINVAL;
+  int nx = p->nx, nu = p->nu, nr = p->nr, nk = p->nk, nf = p->nf, nout = p->nout;
+  size_t nd = (size_t)nf + (size_t)nf * nx + nout + nr + nk + nr + nk + nout + nf + nu + nu;
+  size_t head = (sizeof(sp_policy_data) + 15) / 16 * 16;
+  char* mem = sp_calloc(1, head + nd * sizeof(double));
+  if (!mem) return SP_ENOMEM;
+  sp_policy_data* w = (sp_policy_data*)mem;
+  w->policy = p;
+  int rc = sp_mlp_work_new(&w->act, p->net, 1);
+  if (!rc && p->ctrl) rc = sp_ctrl_data_new(&w->ctrl, p->ctrl);
+  if (rc) {
+    sp_policy_data_free(w);
+    return rc;
+  }
+  // the activations belong to the view, the network as this workspace evaluates it
+  w->view = *p->net;
+  w->act->net = &w->view;
+  double* d = (double*)(mem + head);
+  w->f = d, d += nf;
+  w->Df = d, d += (size_t)nf * nx;
+  w->y = d, d += nout;
+  w->r = d, d += nr;
+  w->K = d, d += nk;
+  w->gr = d, d += nr;
+  w->gK = d, d += nk;
+  w->gy = d, d += nout;
+  w->gf = d, d += nf;
+  w->mean = d, d += nu;
+  w->e = d;
+  sp_rng_seed(&w->rng, p->seed, 1);
+  *out = w;
+  return 0;
+}
+
+void sp_policy_data_seed(sp_policy_data* d, uint64_t seed, uint64_t stream) {
+  sp_rng_seed(&d->rng, seed, stream);
 }
 
 void sp_policy_free(sp_policy* p) {
@@ -176,137 +213,155 @@ void sp_policy_features_eval(const sp_policy* p, double* f, double* Df, const do
   f[nf - 2] = cs, f[nf - 1] = sn;
 }
 
+// the network as evaluated by d: the policy's, with the workspace's theta (when set) and
+// gradients accumulating into grads (NULL: none are written)
+static sp_mlp* view(const sp_policy* p, sp_policy_data* d, double* grads) {
+  d->view = *p->net;
+  if (d->theta) d->view.params = (void*)d->theta;
+  d->view.grads = grads;
+  return &d->view;
+}
+
 // the network's output y at (x, t), and the corrected reference and gains (closed loop)
-static int forward(sp_policy* p, const double* x, double t, int want_Df) {
-  sp_policy_features_eval(p, p->f, want_Df ? p->Df : NULL, x, t);
-  sp_mlp_forward(p->net, NULL, p->y, p->f, 1);
+static int forward(const sp_policy* p, sp_policy_data* d, const double* x, double t, int want_Df) {
+  sp_policy_features_eval(p, d->f, want_Df ? d->Df : NULL, x, t);
+  sp_mlp_forward(view(p, d, NULL), d->act, d->y, d->f, 1);
   if (p->ctrl) {
     if (p->task)
-      sp_task_eval(p->task, p->r, NULL, t);
+      sp_task_eval(p->task, d->r, NULL, t);
     else
-      memcpy(p->r, p->r0, sizeof(double) * p->nr);
-    memcpy(p->K, p->K0, sizeof(double) * p->nk);
+      memcpy(d->r, p->r0, sizeof(double) * p->nr);
+    memcpy(d->K, p->K0, sizeof(double) * p->nk);
     for (int j = 0; j < p->nout; j++) {
       const sp_policy_output* o = &p->outputs[j];
       if (o->kind == SP_POLICY_OUT_REF)
-        p->r[o->index] += o->scale * p->y[j];
+        d->r[o->index] += o->scale * d->y[j];
       else
-        p->K[o->index] += o->scale * p->y[j];
+        d->K[o->index] += o->scale * d->y[j];
     }
   }
   return 0;
 }
 
-// the mean action, with forward's results left in the scratch
-static int mean_action(sp_policy* p, double* u, const double* x, double t, int want_Df) {
-  forward(p, x, t, want_Df);
-  if (p->ctrl) return sp_ctrl_act(p->ctrl, u, x, p->r, p->K) ? SP_ENUMERIC : 0;
+// the mean action, with forward's results left in the workspace
+static int mean_action(const sp_policy* p, sp_policy_data* d, double* u, const double* x, double t,
+                       int want_Df) {
+  forward(p, d, x, t, want_Df);
+  if (p->ctrl) return sp_ctrl_act(p->ctrl, d->ctrl, u, x, d->r, d->K) ? SP_ENUMERIC : 0;
   memcpy(u, p->u_ff, sizeof(double) * p->nu);
-  for (int j = 0; j < p->nout; j++) u[p->outputs[j].index] += p->outputs[j].scale * p->y[j];
+  for (int j = 0; j < p->nout; j++) u[p->outputs[j].index] += p->outputs[j].scale * d->y[j];
   for (int i = 0; i < p->nu; i++)
     if (!isfinite(u[i])) return SP_ENUMERIC;
   return 0;
 }
 
-int sp_policy_act(sp_policy* p, double* u, const double* x, double t) {
-  return mean_action(p, u, x, t, 0);
+static int bad_call(const sp_policy* p, const sp_policy_data* d) {
+  return !p || !d || d->policy != p;
 }
 
-int sp_policy_sample(sp_policy* p, double* u, const double* x, double t) {
-  int rc = mean_action(p, u, x, t, 0);
+int sp_policy_act(const sp_policy* p, sp_policy_data* d, double* u, const double* x, double t) {
+  if (bad_call(p, d)) return SP_EINVAL;
+  return mean_action(p, d, u, x, t, 0);
+}
+
+int sp_policy_sample(const sp_policy* p, sp_policy_data* d, double* u, const double* x, double t) {
+  if (bad_call(p, d)) return SP_EINVAL;
+  int rc = mean_action(p, d, u, x, t, 0);
   for (int i = 0; i < p->nu; i++)
-    if (p->sigma[i] > 0) u[i] += p->sigma[i] * sp_rng_normal(&p->rng);
+    if (p->sigma[i] > 0) u[i] += p->sigma[i] * sp_rng_normal(&d->rng);
   return rc;
 }
 
-int sp_policy_set_noise(sp_policy* p, const double* sigma, uint64_t seed) {
+int sp_policy_set_noise(sp_policy* p, const double* sigma) {
   for (int i = 0; sigma && i < p->nu; i++)
     if (!(sigma[i] >= 0) || !isfinite(sigma[i])) return SP_EINVAL;
   for (int i = 0; i < p->nu; i++) p->sigma[i] = sigma ? sigma[i] : 0;
-  sp_rng_seed(&p->rng, seed, 0);
   return 0;
 }
 
 // backward through the last forward (at x) for mu; the controller's x term goes to gx
-static void backward(sp_policy* p, double* gx, double* gtheta, const double* x, const double* mu) {
+static void backward(const sp_policy* p, sp_policy_data* d, double* gx, double* gtheta,
+                     const double* x, const double* mu) {
   // gradient at the network's output
   if (p->ctrl) {
-    memset(p->gr, 0, sizeof(double) * p->nr);
-    memset(p->gK, 0, sizeof(double) * p->nk);
-    sp_ctrl_vjp(p->ctrl, gx, p->gr, p->gK, x, p->r, p->K, mu);
+    memset(d->gr, 0, sizeof(double) * p->nr);
+    memset(d->gK, 0, sizeof(double) * p->nk);
+    sp_ctrl_vjp(p->ctrl, d->ctrl, gx, d->gr, d->gK, x, d->r, d->K, mu);
     for (int j = 0; j < p->nout; j++) {
       const sp_policy_output* o = &p->outputs[j];
-      p->gy[j] = o->scale * (o->kind == SP_POLICY_OUT_REF ? p->gr[o->index] : p->gK[o->index]);
+      d->gy[j] = o->scale * (o->kind == SP_POLICY_OUT_REF ? d->gr[o->index] : d->gK[o->index]);
     }
   } else {
-    for (int j = 0; j < p->nout; j++) p->gy[j] = p->outputs[j].scale * mu[p->outputs[j].index];
+    for (int j = 0; j < p->nout; j++) d->gy[j] = p->outputs[j].scale * mu[p->outputs[j].index];
   }
   // through the network, its parameter gradients accumulating into gtheta (when wanted)
-  sp_mlp* net = p->net;
-  if (gtheta) {
-    void* own = net->grads;
-    net->grads = gtheta;
-    sp_mlp_backward(net, NULL, p->gf, p->gy);
-    net->grads = own;
-  } else {
-    sp_mlp_backward_input(net, NULL, p->gf, p->gy);
-  }
+  if (gtheta)
+    sp_mlp_backward(view(p, d, gtheta), d->act, d->gf, d->gy);
+  else
+    sp_mlp_backward_input(view(p, d, NULL), d->act, d->gf, d->gy);
   // and the features: gx += Df^T gf
   if (gx && p->features != SP_POLICY_FEATURES_PHASE)
     for (int a = 0; a < p->nf - 2; a++) {
-      double ga = p->gf[a];
+      double ga = d->gf[a];
       if (ga == 0) continue;
-      const double* row = p->Df + (size_t)a * p->nx;
+      const double* row = d->Df + (size_t)a * p->nx;
       for (int i = 0; i < p->nx; i++) gx[i] += row[i] * ga;
     }
 }
 
-int sp_policy_vjp(sp_policy* p, double* gx, double* gtheta, const double* x, double t,
-                  const double* mu) {
-  int rc = mean_action(p, p->mean, x, t, 1);
-  backward(p, gx, gtheta, x, mu);
+int sp_policy_vjp(const sp_policy* p, sp_policy_data* d, double* gx, double* gtheta,
+                  const double* x, double t, const double* mu) {
+  if (bad_call(p, d)) return SP_EINVAL;
+  int rc = mean_action(p, d, d->mean, x, t, 1);
+  backward(p, d, gx, gtheta, x, mu);
   return rc;
 }
 
-int sp_policy_jac_x(sp_policy* p, double* Px, const double* x, double t) {
-  int rc = mean_action(p, p->mean, x, t, 1);
+int sp_policy_jac_x(const sp_policy* p, sp_policy_data* d, double* Px, const double* x, double t) {
+  if (bad_call(p, d)) return SP_EINVAL;
+  int rc = mean_action(p, d, d->mean, x, t, 1);
   for (int i = 0; i < p->nu; i++) {
     double* row = Px + (size_t)i * p->nx;
     memset(row, 0, sizeof(double) * p->nx);
-    memset(p->e, 0, sizeof(double) * p->nu);
-    p->e[i] = 1;
-    backward(p, row, NULL, x, p->e);
+    memset(d->e, 0, sizeof(double) * p->nu);
+    d->e[i] = 1;
+    backward(p, d, row, NULL, x, d->e);
   }
   return rc;
 }
 
-int sp_policy_logp_vjp(sp_policy* p, double* logp, double* gtheta, const double* x, double t,
-                       const double* u, double w) {
+int sp_policy_logp_vjp(const sp_policy* p, sp_policy_data* d, double* logp, double* gtheta,
+                       const double* x, double t, const double* u, double w) {
+  if (bad_call(p, d)) return SP_EINVAL;
   int any = 0;
   for (int i = 0; i < p->nu; i++) any |= p->sigma[i] > 0;
   if (!any) return SP_ESTATE;
-  int rc = mean_action(p, p->mean, x, t, 0);
+  int rc = mean_action(p, d, d->mean, x, t, 0);
   // log N and d logN / d mean = (u - mean) / sigma^2
   double lp = 0;
   for (int i = 0; i < p->nu; i++) {
     double s = p->sigma[i];
     if (!(s > 0)) {
-      p->e[i] = 0;
+      d->e[i] = 0;
       continue;
     }
-    double z = (u[i] - p->mean[i]) / s;
+    double z = (u[i] - d->mean[i]) / s;
     lp += -0.5 * z * z - log(s) - 0.91893853320467274178;  // log sqrt(2 pi)
-    p->e[i] = w * z / s;
+    d->e[i] = w * z / s;
   }
   if (logp) *logp = lp;
-  if (gtheta) backward(p, NULL, gtheta, x, p->e);
+  if (gtheta) backward(p, d, NULL, gtheta, x, d->e);
   return rc;
 }
 
 int sp_policy_loop_act(void* user, double* u, const double* x, double t, long k) {
-  return sp_policy_act(user, u, x, t);
+  (void)k;
+  sp_policy_data* d = user;
+  return sp_policy_act(d->policy, d, u, x, t);
 }
 
 int sp_policy_loop_sample(void* user, double* u, const double* x, double t, long k) {
-  return sp_policy_sample(user, u, x, t);
+  (void)k;
+  sp_policy_data* d = user;
+  return sp_policy_sample(d->policy, d, u, x, t);
 }

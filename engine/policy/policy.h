@@ -26,23 +26,32 @@
 // derivative), as in engine/ctrl.
 //
 // Exploration. With a noise level sigma (nu) set, sp_policy_sample draws u = mean + sigma eps,
-// eps ~ N(0, I), from the policy's own seeded rng (after the clamp: the sample may leave the
+// eps ~ N(0, I), from the workspace's seeded rng (after the clamp: the sample may leave the
 // controller's limits, the plant's safety layer is where commands are bounded).
 // sp_policy_logp_vjp gives log N(u; mean(x, t), diag sigma^2) and its theta gradient (REINFORCE).
 //
-// act, sample, vjp, jac_x and logp_vjp never allocate and never modify x or mu. They use the
-// policy's scratch (and the controller's and MLP's), so a policy is used by one thread at a time.
-// The policy borrows the controller and the task: both must outlive it.
+// Description and workspace (as sp_rbd / sp_rbd_data). An sp_policy is the read-only description:
+// network and theta, outputs, base reference and gains, noise level. Every evaluation takes it
+// const together with a caller-owned workspace (sp_policy_data: features, network activations,
+// the controller's workspace, the exploration rng), so one policy serves several threads at once,
+// each with its own workspace; results do not depend on which workspace is used (except the
+// noise, which comes from the workspace's rng). Changing a policy (theta, set_noise) must not
+// overlap its evaluations. act, sample, vjp, jac_x and logp_vjp never allocate and never modify
+// the policy, x or mu. The policy borrows the controller and the task: both must outlive it and
+// every workspace.
 #ifndef SP_POLICY_POLICY_H
 #define SP_POLICY_POLICY_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/core/export.h"
 #include "engine/core/rng.h"
 #include "engine/ctrl/ctrl.h"
 #include "engine/nn/mlp.h"
 #include "engine/task/task.h"
+
+SP_API_BEGIN
 
 typedef enum sp_policy_features {
   SP_POLICY_FEATURES_CAR = 0,    // 6: px, py, v cos phi, v sin phi, cos 2 pi s, sin 2 pi s
@@ -63,7 +72,7 @@ typedef struct sp_policy_output {
 } sp_policy_output;
 
 typedef struct sp_policy_config {
-  sp_ctrl* ctrl;        // embedded controller (borrowed); NULL for an open-loop policy
+  const sp_ctrl* ctrl;  // embedded controller (borrowed); NULL for an open-loop policy
   const sp_task* task;  // closed loop: reference r(t) (ctrl->nr must be SP_TASK_NR); may be NULL
   const double* r0;     // (ctrl->nr) constant reference used when task is NULL; NULL: zeros
   const double* K0;     // (ctrl->nk) base gains; NULL: the controller's gains ctrl->K
@@ -82,7 +91,7 @@ typedef struct sp_policy_config {
 } sp_policy_config;
 
 typedef struct sp_policy {
-  sp_ctrl* ctrl;  // NULL for open loop
+  const sp_ctrl* ctrl;  // NULL for open loop
   const sp_task* task;
   int nx, nu, nr, nk, nf, nout;
   size_t nparams;
@@ -94,23 +103,40 @@ typedef struct sp_policy {
   double* K0;                 // (nk) base gains
   double* u_ff;               // (nu) open-loop feed-forward
   double* sigma;              // (nu) exploration standard deviations; all zero: deterministic
-  sp_rng rng;                 // exploration noise
-  // scratch
-  double* f;     // (nf) features
-  double* Df;    // (nf x nx) feature Jacobian
-  double* y;     // (nout) network output
-  double* r;     // (nr) corrected reference
-  double* K;     // (nk) corrected gains
-  double* gr;    // (nr)
-  double* gK;    // (nk)
-  double* gy;    // (nout)
-  double* gf;    // (nf)
-  double* mean;  // (nu)
-  double* e;     // (nu) unit vector / scaled residual
+  uint64_t seed;              // the configuration's seed (a new workspace's rng: seed, stream 1)
 } sp_policy;
+
+// Scratch for one evaluation at a time of a policy (made for that policy).
+typedef struct sp_policy_data {
+  const sp_policy* policy;  // the policy it was made for
+  sp_ctrl_data* ctrl;       // the embedded controller's workspace; NULL for open loop
+  sp_mlp_work* act;         // the network's activations
+  sp_mlp view;              // the network as evaluated: the policy's, with theta and the gradient
+                            // buffer of the call (so the shared network is never written)
+  const double* theta;      // (nparams) parameters to evaluate with; NULL: the policy's theta
+  sp_rng rng;               // exploration noise
+  double* f;                // (nf) features
+  double* Df;               // (nf x nx) feature Jacobian
+  double* y;                // (nout) network output
+  double* r;                // (nr) corrected reference
+  double* K;                // (nk) corrected gains
+  double* gr;               // (nr)
+  double* gK;               // (nk)
+  double* gy;               // (nout)
+  double* gf;               // (nf)
+  double* mean;             // (nu)
+  double* e;                // (nu) unit vector / scaled residual
+} sp_policy_data;
 
 // Number of features of a kind for a state of size nx (0 for an unknown kind).
 int sp_policy_feature_count(sp_policy_features kind, int nx);
+
+// A workspace for policy p, its rng seeded from (p->seed, stream 1). SP_EINVAL, SP_ENOMEM; *out
+// is NULL on failure.
+int sp_policy_data_new(sp_policy_data** out, const sp_policy* p);
+void sp_policy_data_free(sp_policy_data* d);  // NULL is a no-op
+// Reseed the workspace's exploration rng from (seed, stream).
+void sp_policy_data_seed(sp_policy_data* d, uint64_t seed, uint64_t stream);
 
 // Create a policy. SP_EINVAL for inconsistent sizes (an output index out of range, an output kind
 // that does not fit the loop, car features with nx < 4, a task with ctrl->nr != 6, no period);
@@ -124,34 +150,40 @@ double* sp_policy_params(sp_policy* p);
 // Features f (nf) and, when Df is not NULL, their Jacobian Df (nf x nx) at (x, t).
 void sp_policy_features_eval(const sp_policy* p, double* f, double* Df, const double* x, double t);
 
+// Evaluation. Every call below takes the policy p and a workspace d made for it; SP_EINVAL when d
+// belongs to another policy.
+//
 // u (nu) = the policy's mean action at state x (nx), time t (seconds). Returns 0, or
 // SP_ENUMERIC when the action is not finite (u is still written).
-int sp_policy_act(sp_policy* p, double* u, const double* x, double t);
+int sp_policy_act(const sp_policy* p, sp_policy_data* d, double* u, const double* x, double t);
 
-// u (nu) = mean + sigma eps (the policy's rng advances). Deterministic when sigma is zero.
-int sp_policy_sample(sp_policy* p, double* u, const double* x, double t);
+// u (nu) = mean + sigma eps (the workspace's rng advances). Deterministic when sigma is zero.
+int sp_policy_sample(const sp_policy* p, sp_policy_data* d, double* u, const double* x, double t);
 
-// Set the exploration noise: sigma (nu, each >= 0 and finite; NULL: zeros) and reseed the rng
-// from (seed, stream 0). SP_EINVAL on a negative or non-finite sigma (nothing changes then).
-int sp_policy_set_noise(sp_policy* p, const double* sigma, uint64_t seed);
+// Set the exploration noise sigma (nu, each >= 0 and finite; NULL: zeros). SP_EINVAL on a
+// negative or non-finite sigma (nothing changes then). Seed workspaces with sp_policy_data_seed.
+int sp_policy_set_noise(sp_policy* p, const double* sigma);
 
 // Backward form at (x, t) for mu = dL/du (nu): gx (nx) += Px^T mu, gtheta (nparams) += Pt^T mu.
 // gx or gtheta may be NULL. Returns 0 or SP_ENUMERIC (non-finite mean action).
-int sp_policy_vjp(sp_policy* p, double* gx, double* gtheta, const double* x, double t,
-                  const double* mu);
+int sp_policy_vjp(const sp_policy* p, sp_policy_data* d, double* gx, double* gtheta,
+                  const double* x, double t, const double* mu);
 
 // Px (nu x nx) = du/dx at (x, t), row-major, by nu backward passes.
-int sp_policy_jac_x(sp_policy* p, double* Px, const double* x, double t);
+int sp_policy_jac_x(const sp_policy* p, sp_policy_data* d, double* Px, const double* x, double t);
 
 // log N(u; mean(x, t), diag sigma^2) into *logp, and gtheta (nparams) += w d logp / dtheta.
 // Channels with sigma = 0 are left out (they carry no likelihood). SP_ESTATE when every sigma is
 // zero.
-int sp_policy_logp_vjp(sp_policy* p, double* logp, double* gtheta, const double* x, double t,
-                       const double* u, double w);
+int sp_policy_logp_vjp(const sp_policy* p, sp_policy_data* d, double* logp, double* gtheta,
+                       const double* x, double t, const double* u, double w);
 
-// Adapters with the control loop's policy signature (hal/loop.h sp_act_fn), user = the policy:
-// the mean action, or a sample with the exploration noise. k is not used (time is t).
+// Adapters with the control loop's policy signature (hal/loop.h sp_act_fn), user = a workspace
+// (sp_policy_data, its policy d->policy): the mean action, or a sample with the exploration
+// noise. k is not used (time is t).
 int sp_policy_loop_act(void* user, double* u, const double* x, double t, long k);
 int sp_policy_loop_sample(void* user, double* u, const double* x, double t, long k);
+
+SP_API_END
 
 #endif  // SP_POLICY_POLICY_H

@@ -29,9 +29,10 @@ void sp_trajview_free(sp_trajview* tr) {
   memset(tr, 0, sizeof(*tr));
 }
 
-int sp_policy_rollout(sp_trajview* tr, sp_policy* p, sp_model* m, const double* x0, double t0,
-                      int explore) {
-  if (!tr || !p || !m || !x0 || !tr->X || !tr->U || !tr->t || tr->T < 1) return SP_EINVAL;
+int sp_policy_rollout(sp_trajview* tr, const sp_policy* p, sp_policy_data* pd, const sp_model* m,
+                      sp_model_data* md, const double* x0, double t0, int explore) {
+  if (!tr || !p || !pd || !m || !md || !x0 || !tr->X || !tr->U || !tr->t || tr->T < 1)
+    return SP_EINVAL;
   if (tr->nx != p->nx || tr->nu != p->nu || m->nx != p->nx || m->nu != p->nu) return SP_ESHAPE;
   int nx = p->nx, nu = p->nu;
   memcpy(tr->X, x0, sizeof(double) * nx);
@@ -39,9 +40,10 @@ int sp_policy_rollout(sp_trajview* tr, sp_policy* p, sp_model* m, const double* 
   for (int k = 0; k < tr->T; k++) {
     double* x = tr->X + (size_t)k * nx;
     double* u = tr->U + (size_t)k * nu;
-    int rc = explore ? sp_policy_sample(p, u, x, tr->t[k]) : sp_policy_act(p, u, x, tr->t[k]);
+    int rc =
+        explore ? sp_policy_sample(p, pd, u, x, tr->t[k]) : sp_policy_act(p, pd, u, x, tr->t[k]);
     if (rc) return rc;
-    sp_model_step(m, x + nx, x, u);
+    sp_model_step(m, md, x + nx, x, u);
     tr->t[k + 1] = t0 + (k + 1) * m->dt;
     for (int i = 0; i < nx; i++)
       if (!isfinite(x[nx + i])) return SP_ENUMERIC;

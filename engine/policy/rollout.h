@@ -11,8 +11,11 @@
 #ifndef SP_POLICY_ROLLOUT_H
 #define SP_POLICY_ROLLOUT_H
 
+#include "engine/core/export.h"
 #include "engine/model/model.h"
 #include "engine/policy/policy.h"
+
+SP_API_BEGIN
 
 typedef struct sp_trajview {
   int T;  // steps (>= 1)
@@ -35,8 +38,12 @@ void sp_trajview_free(sp_trajview* tr);
 // u[k] = act (explore = 0) or sample (explore = 1) at (x[k], t[k]), x[k+1] = step(x[k], u[k]).
 // tr must have the policy's and model's sizes (SP_ESHAPE otherwise). SP_ENUMERIC when a state or
 // action stops being finite (the rollout stops there; later rows are left as they were).
-// Does not allocate.
-int sp_policy_rollout(sp_trajview* tr, sp_policy* p, sp_model* m, const double* x0, double t0,
-                      int explore);
+// pd is a workspace of p (its rng gives the exploration noise), md one of m: p and m are only
+// read, so several threads may roll out one policy on one model at once, each with its own
+// workspaces and trajectory. Does not allocate.
+int sp_policy_rollout(sp_trajview* tr, const sp_policy* p, sp_policy_data* pd, const sp_model* m,
+                      sp_model_data* md, const double* x0, double t0, int explore);
+
+SP_API_END
 
 #endif  // SP_POLICY_ROLLOUT_H

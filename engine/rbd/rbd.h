@@ -25,6 +25,9 @@
 #include <stddef.h>
 
 #include "engine/core/error.h"
+#include "engine/core/export.h"
+
+SP_API_BEGIN
 
 #define SP_RBD_NAME 64
 
@@ -199,5 +202,7 @@ int sp_rbd_step(double* q_next, double* v_next, double* A, double* Bu, double* P
 // gp may be NULL. Same errors as sp_rbd_step; on error nothing is accumulated.
 int sp_rbd_step_vjp(double* gx, double* gu, double* gp, sp_rbd_data* d, const double* q,
                     const double* v, const double* u, double dt, const double* g);
+
+SP_API_END
 
 #endif  // SP_RBD_RBD_H

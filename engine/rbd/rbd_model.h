@@ -21,8 +21,11 @@
 #ifndef SP_RBD_RBD_MODEL_H
 #define SP_RBD_RBD_MODEL_H
 
+#include "engine/core/export.h"
 #include "engine/model/model.h"
 #include "engine/rbd/rbd.h"
+
+SP_API_BEGIN
 
 typedef enum sp_rbd_scheme {
   SP_RBD_CONTINUOUS = 0,
@@ -44,5 +47,7 @@ sp_rbd* sp_rbd_model_tree(const sp_model* m);
 // plant thread may wait for a design running in another). SP_EINVAL for an
 // empty or taken name (and as sp_rbd_model_new), SP_ERANGE when the registry is full, SP_ENOMEM.
 int sp_rbd_model_register(sp_rbd* t, const char* name, sp_rbd_scheme scheme);
+
+SP_API_END
 
 #endif  // SP_RBD_RBD_MODEL_H

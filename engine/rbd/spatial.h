@@ -9,6 +9,10 @@
 #ifndef SP_RBD_SPATIAL_H
 #define SP_RBD_SPATIAL_H
 
+#include "engine/core/export.h"
+
+SP_API_BEGIN
+
 // 3-vectors and 3x3 matrices (row-major)
 // out may not alias a or b
 static inline void sp_v3_cross(double* out, const double* a, const double* b) {
@@ -69,5 +73,7 @@ static inline void sp_si_mulv_add(double* out, const double* I, const double* x)
 // B (6x6) such that for every motion y: B y = v x* (I y) - I (v x y) + y x* h, with h = I v:
 // the derivative of the force v x* I v + I a along velocity changes (RSS 2018 eq. for dF/dv)
 void sp_si_bias_matrix(double* B, const double* I, const double* v);
+
+SP_API_END
 
 #endif  // SP_RBD_SPATIAL_H

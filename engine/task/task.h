@@ -20,6 +20,10 @@
 #ifndef SP_TASK_TASK_H
 #define SP_TASK_TASK_H
 
+#include "engine/core/export.h"
+
+SP_API_BEGIN
+
 // layout of the reference vector given to cost terms
 enum {
   SP_TASK_X = 0,       // x_d
@@ -124,5 +128,7 @@ double sp_task_progress(const sp_task* task, double x, double y, double s_hint, 
 
 // Policy features of a progress value: out (2) = (cos 2 pi s, sin 2 pi s).
 void sp_task_phase_features(double* out, double s);
+
+SP_API_END
 
 #endif  // SP_TASK_TASK_H

@@ -43,9 +43,16 @@ sp_rng* spL_checkrng(lua_State* L, int arg);
 // The open model userdata at arg (require "spinal.model"), or a Lua error (model.c). The model
 // stays owned by the userdata: keep it alive (e.g. as a user value) while the pointer is used.
 sp_model* spL_checkmodel(lua_State* L, int arg);
+// The workspace of the model at arg for calls from this Lua state (made on first use).
+sp_model_data* spL_modeldata(lua_State* L, int arg);
 // The open controller at arg (require "spinal.ctrl"), or a Lua error (ctrl.c). The controller stays
 // owned by the userdata.
 sp_ctrl* spL_checkctrl(lua_State* L, int arg);
+// Its workspace for calls from this Lua state (made on first use).
+sp_ctrl_data* spL_ctrldata(lua_State* L, int arg);
+// Its count of live loops driving it (they keep the userdata alive); while > 0 the controller
+// refuses set_limits, and a close hides it from Lua but frees it only when it is collected.
+int* spL_ctrl_users(lua_State* L, int arg);
 // The plant userdata (require "spinal.hal", hal.c): the plant (NULL once closed), the number of
 // live loops driving it (while users > 0 the plant refuses direct use from Lua: read, write, ...)
 // and of bridges serving it (it cannot be closed under them). lua_model: for a model plant
@@ -76,8 +83,12 @@ void spL_model_check(lua_State* L);
 // The open policy userdata at arg (require "spinal.policy"), or a Lua error (policy.c).
 struct sp_policy;
 struct sp_policy* spL_checkpolicy(lua_State* L, int arg);
+// Its workspace for calls from this Lua state (the rng of pol:sample).
+struct sp_policy_data;
+struct sp_policy_data* spL_policydata(lua_State* L, int arg);
 // the state of the spinal.nn optimiser at arg for n float64 parameters (created on first use);
 // an argument error when it already holds state of another size (lua/bind/nn.c)
+struct sp_optim;
 struct sp_optim* spL_optim_state(lua_State* L, int arg, size_t n);
 // The open controller userdata at arg (require "spinal.ctrl"), or a Lua error (ctrl.c). Keep the
 // userdata alive while the pointer is used.

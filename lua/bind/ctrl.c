@@ -7,6 +7,7 @@
 //   local Dx, Dr, DK = c:jac(x, r, K)            -- (nu, nx), (nu, nr), (nu, nk)
 //   local gx, gr, gK = c:vjp(x, r, K, g)         -- J' g for g = dL/du; K may be nil
 //   c.nx c.nu c.nr c.nk c.name  c:gains() c:set_gains(K) c:limits() c:set_limits(lo, hi)
+//   c.gain_names c.ref_names                     -- the class's named blocks, e.g. { "kp", "kd" }
 //   c:saturated()                                -- booleans: which channels the last act clamped
 //   local X = ctrl.dare(A, B, Q, R)               -- also ctrl.care; nil, message on failure
 //   local K = ctrl.lqr_gain(A, B, Q, R, "discrete")  -- or "continuous"
@@ -28,8 +29,11 @@
 #define CTRL_MT SP_CTRL_MT
 
 typedef struct lctrl {
-  sp_ctrl* c;   // NULL until created, and after close
-  double* buf;  // (nx + nr + nk + nu) gathered x, r, K, g
+  sp_ctrl* c;       // NULL until created, and after close
+  sp_ctrl_data* d;  // the Lua state's workspace for c, made on first use
+  int users;        // live loops driving c (spinal.loop): c's limits stay put, c stays alive
+  sp_ctrl* held;    // c after a close while loops drove it: freed when the userdata is collected
+  double* buf;      // (nx + nr + nk + nu) gathered x, r, K, g
 } lctrl;
 
 // ---- argument helpers ---------------------------------------------------------------------------
@@ -94,6 +98,28 @@ static lctrl* checkctrl(lua_State* L, int arg) {
   return u;
 }
 
+// the controller's workspace for calls from Lua, made on first use
+static sp_ctrl_data* data_of(lua_State* L, lctrl* u) {
+  if (!u->d && sp_ctrl_data_new(&u->d, u->c)) spL_raise(L, SP_ENOMEM, "ctrl");
+  return u->d;
+}
+
+int* spL_ctrl_users(lua_State* L, int arg) {
+  spL_checkctrl(L, arg);
+  return &((lctrl*)lua_touserdata(L, arg))->users;
+}
+
+// refuse to change a controller a live loop reads
+static void check_unused(lua_State* L, lctrl* u, const char* what) {
+  if (u->users > 0)
+    luaL_error(L, "ctrl:%s(): a live loop is running this controller (close the loop first)", what);
+}
+
+sp_ctrl_data* spL_ctrldata(lua_State* L, int arg) {
+  spL_checkctrl(L, arg);
+  return data_of(L, lua_touserdata(L, arg));
+}
+
 sp_ctrl* spL_checkctrl(lua_State* L, int arg) {
   lctrl* u = luaL_testudata(L, arg, CTRL_MT);
   if (!u)
@@ -108,6 +134,9 @@ static lctrl* push_ctrl(lua_State* L, int nx, int nu, int nr, int nk) {
   size_t nbuf = (size_t)nx + nr + nk + nu;
   lctrl* u = lua_newuserdatauv(L, sizeof(lctrl) + sizeof(double) * nbuf, 0);
   u->c = NULL;
+  u->d = NULL;
+  u->users = 0;
+  u->held = NULL;
   u->buf = (double*)(u + 1);
   luaL_setmetatable(L, CTRL_MT);
   return u;
@@ -177,7 +206,8 @@ static int m_act(lua_State* L) {
   sp_ctrl* c = u->c;
   int64_t shape[1] = {c->nu};
   sp_array* out = spL_newarray(L, 1, shape);
-  sp_ctrl_act(c, out->data, u->buf, u->buf + c->nx, K);  // a NaN action is returned as NaN
+  sp_ctrl_act(c, data_of(L, u), out->data, u->buf, u->buf + c->nx,
+              K);  // a NaN action is returned as NaN
   return 1;
 }
 
@@ -189,7 +219,7 @@ static int m_jac(lua_State* L) {
   double* Dx = new_matrix(L, c->nu, c->nx);
   double* Dr = new_matrix(L, c->nu, c->nr);
   double* DK = new_matrix(L, c->nu, c->nk);
-  sp_ctrl_jac(c, Dx, Dr, DK, u->buf, u->buf + c->nx, K);
+  sp_ctrl_jac(c, data_of(L, u), Dx, Dr, DK, u->buf, u->buf + c->nx, K);
   return 3;
 }
 
@@ -204,7 +234,7 @@ static int m_vjp(lua_State* L) {
   double* gx = spL_newarray(L, 1, sx)->data;
   double* gr = spL_newarray(L, 1, sr)->data;
   double* gK = spL_newarray(L, 1, sk)->data;
-  sp_ctrl_vjp(c, gx, gr, gK, u->buf, u->buf + c->nx, K, g);
+  sp_ctrl_vjp(c, data_of(L, u), gx, gr, gK, u->buf, u->buf + c->nx, K, g);
   return 3;
 }
 
@@ -246,6 +276,7 @@ static void check_limit(lua_State* L, int arg, double* out, int nu, double none)
 
 static int m_set_limits(lua_State* L) {
   lua_settop(L, 3);  // missing arguments read as nil; scratch goes above them
+  check_unused(L, checkctrl(L, 1), "set_limits");
   sp_ctrl* c = checkctrl(L, 1)->c;
   double* lim = scratch(L, 2 * (size_t)c->nu);
   check_limit(L, 2, lim, c->nu, -INFINITY);
@@ -261,19 +292,41 @@ static int m_set_limits(lua_State* L) {
 }
 
 static int m_saturated(lua_State* L) {
-  sp_ctrl* c = checkctrl(L, 1)->c;
+  lctrl* u = checkctrl(L, 1);
+  sp_ctrl* c = u->c;
+  sp_ctrl_data* d = data_of(L, u);
   lua_createtable(L, c->nu, 0);
   for (int i = 0; i < c->nu; i++) {
-    lua_pushboolean(L, c->saturated[i]);
+    lua_pushboolean(L, d->saturated[i]);
     lua_rawseti(L, -2, i + 1);
   }
   return 1;
 }
 
-static int m_close(lua_State* L) {
-  lctrl* u = luaL_checkudata(L, 1, CTRL_MT);
+static void release(lctrl* u) {
+  sp_ctrl_data_free(u->d);
+  u->d = NULL;
   sp_ctrl_free(u->c);
   u->c = NULL;
+  sp_ctrl_free(u->held);
+  u->held = NULL;
+}
+
+// close (and __close): closed for Lua at once; a controller a live loop runs is freed only when
+// the userdata is collected (the loop keeps it alive until the loop is gone)
+static int m_close(lua_State* L) {
+  lctrl* u = luaL_checkudata(L, 1, CTRL_MT);
+  if (u->users > 0 && u->c) {
+    u->held = u->c;
+    u->c = NULL;
+    return 0;
+  }
+  release(u);
+  return 0;
+}
+
+static int m_gc(lua_State* L) {
+  release(luaL_checkudata(L, 1, CTRL_MT));
   return 0;
 }
 
@@ -287,7 +340,16 @@ static int m_tostring(lua_State* L) {
   return 1;
 }
 
-// fields nx, nu, nr, nk, name; otherwise the methods table (upvalue 1)
+// the names of a class's blocks as a list
+static void push_blocks(lua_State* L, const sp_ctrl_block* b, int n) {
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushstring(L, b[i].name);
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
+// fields nx, nu, nr, nk, name, gain_names, ref_names; otherwise the methods table (upvalue 1)
 static int m_index(lua_State* L) {
   lctrl* u = luaL_checkudata(L, 1, CTRL_MT);
   const char* k = lua_tostring(L, 2);
@@ -297,6 +359,9 @@ static int m_index(lua_State* L) {
     if (!strcmp(k, "nr")) return lua_pushinteger(L, u->c->nr), 1;
     if (!strcmp(k, "nk")) return lua_pushinteger(L, u->c->nk), 1;
     if (!strcmp(k, "name")) return lua_pushstring(L, u->c->cls->name), 1;
+    const sp_ctrl_class* cls = u->c->cls;
+    if (!strcmp(k, "gain_names")) return push_blocks(L, cls->gains, cls->ngains), 1;
+    if (!strcmp(k, "ref_names")) return push_blocks(L, cls->refs, cls->nrefs), 1;
   }
   lua_pushvalue(L, 2);
   lua_gettable(L, lua_upvalueindex(1));
@@ -453,7 +518,7 @@ int luaopen_spinal_ctrl(lua_State* L) {
     lua_setfield(L, -2, "__tostring");
     lua_pushcfunction(L, m_close);
     lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, m_close);
+    lua_pushcfunction(L, m_gc);
     lua_setfield(L, -2, "__gc");
   }
   lua_pop(L, 1);

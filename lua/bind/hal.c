@@ -193,12 +193,14 @@ static void parse_model_config(lua_State* L, int arg, sp_plant_model_config* c) 
                   lua_pushfstring(L, "field 'rate': expected a number > 0, got %f", c->rate_hz));
   double sub = field_num(L, arg, arg, "substeps", 1, 0);
   double delay = field_num(L, arg, arg, "delay", 0, 0);
-  if (sub < 1 || sub != floor(sub) || sub > 1e6)
+  if (sub < 1 || sub != floor(sub) || sub > SP_PLANT_MAX_SUBSTEPS)
     luaL_argerror(L, arg,
-                  lua_pushfstring(L, "field 'substeps': expected an integer >= 1, got %f", sub));
-  if (delay < 0 || delay != floor(delay) || delay > 100000)
+                  lua_pushfstring(L, "field 'substeps': expected an integer in [1, %d], got %f",
+                                  SP_PLANT_MAX_SUBSTEPS, sub));
+  if (delay < 0 || delay != floor(delay) || delay > SP_PLANT_MAX_DELAY)
     luaL_argerror(L, arg,
-                  lua_pushfstring(L, "field 'delay': expected an integer >= 0, got %f", delay));
+                  lua_pushfstring(L, "field 'delay': expected an integer in [0, %d], got %f",
+                                  SP_PLANT_MAX_DELAY, delay));
   c->substeps = (int)sub;
   c->delay_ticks = (int)delay;
   const char* integ = field_str(L, arg, arg, "integrator", 0);
@@ -454,12 +456,14 @@ static void parse_mujoco_config(lua_State* L, int arg, sp_plant_mujoco_config* c
   double sub = field_num(L, arg, arg, "substeps", 0, 0);
   double delay = field_num(L, arg, arg, "delay", 0, 0);
   double seed = field_num(L, arg, arg, "seed", 0, 0);
-  if (sub < 0 || sub != floor(sub) || sub > 1e6)
+  if (sub < 0 || sub != floor(sub) || sub > SP_PLANT_MAX_SUBSTEPS)
     luaL_argerror(L, arg,
-                  lua_pushfstring(L, "field 'substeps': expected an integer >= 0, got %f", sub));
-  if (delay < 0 || delay != floor(delay) || delay > 100000)
+                  lua_pushfstring(L, "field 'substeps': expected an integer in [0, %d], got %f",
+                                  SP_PLANT_MAX_SUBSTEPS, sub));
+  if (delay < 0 || delay != floor(delay) || delay > SP_PLANT_MAX_DELAY)
     luaL_argerror(L, arg,
-                  lua_pushfstring(L, "field 'delay': expected an integer >= 0, got %f", delay));
+                  lua_pushfstring(L, "field 'delay': expected an integer in [0, %d], got %f",
+                                  SP_PLANT_MAX_DELAY, delay));
   if (seed < 0 || seed != floor(seed))
     luaL_argerror(L, arg,
                   lua_pushfstring(L, "field 'seed': expected an integer >= 0, got %f", seed));
@@ -1087,14 +1091,15 @@ static void push_array(lua_State* L, const double* data, int ndim, int64_t d0, i
 // a spinal.ctrl as the loop's act callback: u = kappa(x, r, K) with a constant reference r and
 // the controller's own gains
 typedef struct ctrl_act {
-  sp_ctrl* c;
+  const sp_ctrl* c;
+  sp_ctrl_data* d;  // the controller userdata's workspace
   const double* r;  // (nr)
 } ctrl_act;
 
 static int act_ctrl(void* user, double* u, const double* x, double t, long k) {
   const ctrl_act* a = user;
   (void)t, (void)k;
-  return sp_ctrl_act(a->c, u, x, a->r, NULL);
+  return sp_ctrl_act(a->c, a->d, u, x, a->r, NULL);
 }
 
 // plant:rollout(opts) with opts.policy a linear feedback table, plant:rollout(policy, opts) with
@@ -1127,6 +1132,16 @@ static int m_rollout(lua_State* L) {
   if (steps < 0 || steps != floor(steps) || seconds < 0 || !isfinite(seconds) ||
       (steps == 0 && seconds == 0))
     luaL_argerror(L, o, "expected field 'steps' (an integer > 0) or 'seconds' (a number > 0)");
+  // refused up front when the trajectory could not fit in memory (it grows as the rollout runs)
+  long max_steps = sp_loop_max_steps(nx, nu);
+  if ((steps > 0 ? steps : seconds * p->caps.rate_hz) > (double)max_steps)
+    luaL_argerror(
+        L, o,
+        lua_pushfstring(L,
+                        "field '%s': %f is longer than this machine's memory allows: "
+                        "at most %d steps (%f s at %f Hz)",
+                        steps > 0 ? "steps" : "seconds", steps > 0 ? steps : seconds,
+                        (lua_Integer)max_steps, max_steps / p->caps.rate_hz, p->caps.rate_hz));
   double seed = field_num(L, o, o, "seed", 0, 0);
   if (seed < 0 || seed != floor(seed))
     luaL_argerror(L, o, lua_pushfstring(L, "field 'seed': expected an integer >= 0, got %f", seed));
@@ -1202,12 +1217,12 @@ static int m_rollout(lua_State* L) {
                          .period_s = 1.0 / p->caps.rate_hz,
                          .watchdog_s = watchdog};
   linear_policy lin = {nx, nu, K, x_ref, u_ff};
-  ctrl_act ca = {ctl, r};
+  ctrl_act ca = {ctl, ctl ? spL_ctrldata(L, 2) : NULL, r};
   sp_act_fn act = ctl   ? act_ctrl
                   : !pol ? act_linear
                   : explore ? sp_policy_loop_sample
                             : sp_policy_loop_act;
-  void* user = ctl ? (void*)&ca : pol ? (void*)pol : (void*)&lin;
+  void* user = ctl ? (void*)&ca : pol ? (void*)spL_policydata(L, 2) : (void*)&lin;
   sp_loop_config lc = {.mode = realtime ? SP_LOOP_REALTIME : SP_LOOP_LOCKSTEP,
                        .act = act,
                        .user = user,
@@ -1333,5 +1348,12 @@ int luaopen_spinal_hal(lua_State* L) {
   }
   lua_pop(L, 1);
   luaL_newlib(L, funcs);
+  // the limits every plant applies (robot files are checked against the same numbers)
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, SP_PLANT_MAX_SUBSTEPS);
+  lua_setfield(L, -2, "substeps");
+  lua_pushinteger(L, SP_PLANT_MAX_DELAY);
+  lua_setfield(L, -2, "delay");
+  lua_setfield(L, -2, "limits");
   return 1;
 }

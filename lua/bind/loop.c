@@ -18,9 +18,11 @@
 //   loop.faults  loop.running  loop.rate  loop.nx  loop.nu  loop.robot
 //
 // The policy is a source with a C act function and a flat parameter vector; Lua never runs inside
-// a tick. Sources: a controller of spinal.ctrl (u = kappa(x, r, K), parameters (K, r)), run as the
-// loop's own copy so calling the robot's controller from Lua never races with the control thread;
-// or a policy of spinal.policy (parameters theta), which the loop drives itself.
+// a tick. Sources: a controller of spinal.ctrl (u = kappa(x, r, K), parameters (K, r), any class:
+// gains are found by the names the class gives them, hal/loop_ctrl.h), or a policy of
+// spinal.policy (parameters theta). Either description is shared with Lua, read-only; the loop
+// evaluates it in a workspace of its own, so calling the robot's controller or policy from Lua
+// never races with the control thread (and the controller's limits cannot change under it).
 #include "hal/loop.h"
 
 #include <errno.h>
@@ -36,6 +38,7 @@
 #include "engine/core/error.h"
 #include "engine/policy/policy.h"
 #include "hal/log.h"
+#include "hal/loop_ctrl.h"
 #include "hal/safety.h"
 #include "hal/telemetry.h"
 
@@ -52,9 +55,11 @@ typedef struct source {
 struct lloop {
   sp_loop* loop;  // NULL until created, and after close
   sp_safety* safety;
-  sp_ctrl* ctrl;          // the loop's own controller (source "controller")
-  sp_policy* pol;         // the policy it drives (source "policy"; the userdata is uservalue 2)
-  const double* pol_src;  // the parameter buffer last copied into the policy's theta
+  const sp_ctrl* ctrl;   // the controller it drives (source "controller"; uservalue 2)
+  sp_loop_ctrl cs;       // the controller source: the loop's workspace for ctrl
+  int* ctrl_users;       // the controller userdata's count of loops driving it
+  const sp_policy* pol;  // the policy it drives (source "policy"; uservalue 2)
+  sp_policy_data* pd;    // the loop's workspace for pol (its theta: the loop's parameters)
   spL_plant* plant;
   sp_telemetry* tm;
   source src;
@@ -66,66 +71,22 @@ struct lloop {
   char robot[64];
 };
 
-// ---- the controller source ----------------------------------------------------------------------
+// ---- the policy source --------------------------------------------------------------------------
 
-// parameters: K (nk) then r (nr); a non-finite action is left to the safety filter's NaN guard
-static int act_ctrl(void* user, double* u, const double* x, double t, long k) {
-  (void)t;
-  (void)k;
-  lloop* o = user;
-  const double* p = sp_loop_params(o->loop);
-  return sp_ctrl_act(o->ctrl, u, x, p + o->nk, p) == SP_EINVAL;
-}
-
-// the policy source: theta is the loop's parameter vector. At most one swap happens per tick
-// boundary (sp_loop_set_params waits for the previous one), so a new front buffer is a new
-// pointer: it is copied into the policy's own theta once, in the tick, without allocating.
+// theta is the loop's parameter vector, read in place from the current buffer (stable for the
+// tick): the shared policy's own theta is never written
 static int act_policy(void* user, double* u, const double* x, double t, long k) {
   (void)k;
   lloop* o = user;
-  const double* p = sp_loop_params(o->loop);
-  if (p != o->pol_src) {
-    memcpy(sp_policy_params(o->pol), p, sizeof(double) * (size_t)o->np);
-    o->pol_src = p;
-  }
-  return sp_policy_act(o->pol, u, x, t) == SP_EINVAL;
+  o->pd->theta = sp_loop_params(o->loop);
+  return sp_policy_act(o->pol, o->pd, u, x, t) == SP_EINVAL;
 }
 
 static int act_policy_sample(void* user, double* u, const double* x, double t, long k) {
   (void)k;
   lloop* o = user;
-  const double* p = sp_loop_params(o->loop);
-  if (p != o->pol_src) {
-    memcpy(sp_policy_params(o->pol), p, sizeof(double) * (size_t)o->np);
-    o->pol_src = p;
-  }
-  return sp_policy_sample(o->pol, u, x, t) == SP_EINVAL;
-}
-
-// a private copy of controller c (same class, gains, limits), or NULL with *why set
-static sp_ctrl* copy_ctrl(const sp_ctrl* c, const char** why) {
-  sp_ctrl* d = NULL;
-  int rc = SP_EUNSUPPORTED;
-  const char* name = c->cls->name;
-  if (!strcmp(name, "tracker_car"))
-    rc = sp_tracker_new(&d, SP_TRACKER_CAR);
-  else if (!strcmp(name, "tracker_quadruped"))
-    rc = sp_tracker_new(&d, SP_TRACKER_QUADRUPED);
-  else if (!strcmp(name, "pd"))
-    rc = sp_pd_new(&d, c->nu, c->K, c->K + c->nu);
-  else if (!strcmp(name, "lqr"))
-    rc = sp_lqr_new(&d, c->K, c->nx, c->nu);
-  if (!rc && (d->nx != c->nx || d->nu != c->nu || d->nr != c->nr || d->nk != c->nk))
-    rc = SP_EMISMATCH;
-  if (!rc) rc = sp_ctrl_set_gains(d, c->K);
-  if (!rc) rc = sp_ctrl_set_limits(d, c->lo, c->hi);
-  if (rc) {
-    sp_ctrl_free(d);
-    *why = rc == SP_EUNSUPPORTED ? "this controller class cannot run in the live loop"
-                                 : sp_strerror(rc);
-    return NULL;
-  }
-  return d;
+  o->pd->theta = sp_loop_params(o->loop);
+  return sp_policy_sample(o->pol, o->pd, u, x, t) == SP_EINVAL;
 }
 
 // ---- helpers ------------------------------------------------------------------------------------
@@ -338,22 +299,30 @@ static int l_new(lua_State* L) {
   o->np = np;
   o->rate = rate;
   o->src = pol ? (source){"policy", explore ? act_policy_sample : act_policy}
-               : (source){"controller", act_ctrl};
+               : (source){"controller", sp_loop_ctrl_act};
   snprintf(o->robot, sizeof o->robot, "%s", robot ? robot : caps->robot);
   char msg[256];
-  const char* why = NULL;
   o->shadow = sp_calloc((size_t)np + (size_t)nx + (size_t)nu + (size_t)np + 1, sizeof(double));
   if (!o->shadow) return spL_raise(L, SP_ENOMEM, "loop");
   o->scratch = o->shadow + np;
   memcpy(o->shadow, params, sizeof(double) * (size_t)np);
   if (pol) {
-    // the policy object itself runs in the loop; the loop keeps its userdata alive
+    // the policy runs in the loop's own workspace, its noise continuing the Lua workspace's
+    // stream; the loop keeps the policy's userdata alive
+    if (sp_policy_data_new(&o->pd, pol)) return spL_raise(L, SP_ENOMEM, "loop");
+    o->pd->rng = spL_policydata(L, ipol)->rng;
     o->pol = pol;
     lua_pushvalue(L, ipol);
     lua_setiuservalue(L, io, 2);
-  } else if (!(o->ctrl = copy_ctrl(c, &why)))
-    return luaL_argerror(L, 2,
-                         lua_pushfstring(L, "field 'controller': %s (%s)", why, c->cls->name));
+  } else {
+    // the controller likewise; while the loop lives it refuses set_limits and outlives a close
+    if (sp_loop_ctrl_init(&o->cs, c)) return spL_raise(L, SP_ENOMEM, "loop");
+    o->ctrl = c;
+    o->ctrl_users = spL_ctrl_users(L, ictrl);
+    (*o->ctrl_users)++;
+    lua_pushvalue(L, ictrl);
+    lua_setiuservalue(L, io, 2);
+  }
   sp_safety_config sc = {.nx = nx,
                          .nu = nu,
                          .u_min = has_min ? umin : caps->u_min,
@@ -368,7 +337,7 @@ static int l_new(lua_State* L) {
   sp_loop_config lc = {.mode = SP_LOOP_REALTIME,
                        .rate_hz = rate,
                        .act = o->src.act,
-                       .user = o,
+                       .user = pol ? (void*)o : (void*)&o->cs,
                        .log_capacity = (size_t)fmax(1024, ceil(log_s * rate)),
                        .stop_on_fault = stop_on_fault,
                        .start_held = 1,
@@ -380,6 +349,7 @@ static int l_new(lua_State* L) {
                        .pin_cpu = (int)cpu + 1};
   int rc = sp_loop_new(&o->loop, p, o->safety, &lc, msg, sizeof msg);
   if (rc) return luaL_error(L, "%s", msg);
+  o->cs.loop = o->loop;
   // the plant stays alive and refuses direct use while this loop exists
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, io, 1);
@@ -540,8 +510,12 @@ static int m_close(lua_State* L) {
   }
   sp_safety_free(o->safety);
   o->safety = NULL;
-  sp_ctrl_free(o->ctrl);
+  sp_loop_ctrl_release(&o->cs);
+  if (o->ctrl_users) (*o->ctrl_users)--;
+  o->ctrl_users = NULL;
   o->ctrl = NULL;
+  sp_policy_data_free(o->pd);
+  o->pd = NULL;
   o->pol = NULL;
   sp_free(o->shadow);
   o->shadow = NULL;
@@ -705,24 +679,6 @@ static void send_params(lua_State* L, lloop* o, const char* what) {
   if (rc) spL_raise(L, rc, what);
 }
 
-// gains named by the controller class (tracker: kx ky kv kphi ka kw; pd: kp kd per joint)
-static int gain_index(const sp_ctrl* c, const char* name, int* count) {
-  static const char* const tracker[] = {"kx", "ky", "kv", "kphi", "ka", "kw"};
-  *count = 1;
-  if (!strncmp(c->cls->name, "tracker", 7)) {
-    for (int i = 0; i < 6; i++)
-      if (!strcmp(name, tracker[i])) return i;
-  } else if (!strcmp(c->cls->name, "pd")) {
-    *count = c->nu;
-    if (!strcmp(name, "kp")) return 0;
-    if (!strcmp(name, "kd")) return c->nu;
-  } else if (!strcmp(c->cls->name, "lqr") && !strcmp(name, "K")) {
-    *count = c->nk;
-    return 0;
-  }
-  return -1;
-}
-
 // set_gains(K): nk numbers (an LQR gain as a nu x nx matrix), or named gains { kx = 0.5 } that
 // change only those; applied between two ticks
 static void check_ctrl_source(lua_State* L, lloop* o, const char* what) {
@@ -742,20 +698,20 @@ static int m_set_gains(lua_State* L) {
     lua_pushnil(L);
     while (lua_next(L, 2)) {
       if (lua_type(L, -2) == LUA_TSTRING) {
-        int count, i = gain_index(o->ctrl, lua_tostring(L, -2), &count);
+        // the block the controller's class names so: one number (every entry of a per-state or
+        // per-action block) or the block's numbers
+        const char* name = lua_tostring(L, -2);
+        int count, i = sp_ctrl_gain_index(o->ctrl, name, &count, NULL);
         if (i < 0)
           luaL_argerror(L, 2,
-                        lua_pushfstring(L, "unknown gain '%s' for a %s controller",
-                                        lua_tostring(L, -2), o->ctrl->cls->name));
-        if (count == 1 && lua_type(L, -1) == LUA_TNUMBER) {
-          K[i] = lua_tonumber(L, -1);
-        } else if (count > 1 && lua_type(L, -1) == LUA_TNUMBER &&
-                   strcmp(lua_tostring(L, -2), "K")) {
-          for (int j = 0; j < count; j++) K[i + j] = lua_tonumber(L, -1);
-        } else {
-          check_vec(L, lua_gettop(L), 2, count, K + i, lua_tostring(L, -2));
-        }
-        if (!isfinite(K[i])) luaL_argerror(L, 2, "expected finite gains");
+                        lua_pushfstring(L, "unknown gain '%s' for a %s controller", name,
+                                        o->ctrl->cls->name));
+        double v = lua_tonumber(L, -1);
+        int rc = lua_type(L, -1) == LUA_TNUMBER
+                     ? sp_loop_ctrl_set_gain(o->ctrl, K, name, &v, 1, NULL)
+                     : SP_ESHAPE;
+        if (rc == SP_ESHAPE) check_vec(L, lua_gettop(L), 2, count, K + i, name);
+        if (rc == SP_EINVAL) luaL_argerror(L, 2, "expected finite gains");
         named++;
       }
       lua_pop(L, 1);

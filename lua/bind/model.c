@@ -25,6 +25,7 @@ int luaopen_spinal_model(lua_State* L);
 
 typedef struct {
   sp_model* m;                  // NULL once closed
+  sp_model_data* d;             // the Lua state's workspace for m, made on first use
   void (*release)(sp_model*);  // frees m: sp_model_free, or a constructor's own (spL_newmodel)
   double buf[];    // scratch: x (nx), u (nu), g (nx); parameters (np) while constructing
 } lmodel;
@@ -44,6 +45,16 @@ sp_model* spL_checkmodel(lua_State* L, int arg) {
 static lmodel* checklmodel(lua_State* L, int arg) {
   spL_checkmodel(L, arg);
   return lua_touserdata(L, arg);
+}
+
+// the model's workspace for calls from this Lua state, made on first use
+static sp_model_data* data_of(lua_State* L, lmodel* lm) {
+  if (!lm->d && sp_model_data_new(&lm->d, lm->m)) spL_raise(L, SP_ENOMEM, "model");
+  return lm->d;
+}
+
+sp_model_data* spL_modeldata(lua_State* L, int arg) {
+  return data_of(L, checklmodel(L, arg));
 }
 
 // push "a, b, c" from a NULL-free list of n names
@@ -186,6 +197,7 @@ static int l_new(lua_State* L) {
   // an empty, closed userdata first: safe to collect if a check below raises
   lmodel* lm = lua_newuserdatauv(L, sizeof(lmodel) + (size_t)nbuf * sizeof(double), 0);
   lm->m = NULL;
+  lm->d = NULL;
   lm->release = sp_model_free;
   luaL_setmetatable(L, SP_MODEL_MT);
   if (cls->np > 0) memcpy(lm->buf, cls->p_default, (size_t)cls->np * sizeof(double));
@@ -268,7 +280,7 @@ static int m_step(lua_State* L) {
   lmodel* lm = checklmodel(L, 1);
   double *x, *u;
   check_xu(L, lm, &x, &u);
-  sp_model_step(lm->m, new_vec(L, lm->m->nx), x, u);
+  sp_model_step(lm->m, data_of(L, lm), new_vec(L, lm->m->nx), x, u);
   spL_model_check(L);
   return 1;
 }
@@ -278,7 +290,7 @@ static int m_f(lua_State* L) {
   double *x, *u;
   check_xu(L, lm, &x, &u);
   sp_model* m = lm->m;
-  sp_model_f(m, new_vec(L, m->nx), x, u);
+  sp_model_f(m, data_of(L, lm), new_vec(L, m->nx), x, u);
   spL_model_check(L);
   return 1;
 }
@@ -291,7 +303,7 @@ static int m_f_jac(lua_State* L) {
   double* fx = new_mat(L, m->nx, m->nx);
   double* fu = new_mat(L, m->nx, m->nu);
   double* fp = new_mat(L, m->nx, m->np);
-  sp_model_f_jac(m, fx, fu, fp, x, u);
+  sp_model_f_jac(m, data_of(L, lm), fx, fu, fp, x, u);
   spL_model_check(L);
   return 3;
 }
@@ -305,7 +317,7 @@ static int m_jac(lua_State* L) {
   double* B = new_mat(L, m->nx, m->nu);
   double* P = new_mat(L, m->nx, m->np);
   double* xn = new_vec(L, m->nx);
-  sp_model_step_jac(m, xn, A, m->nu ? B : NULL, m->np ? P : NULL, x, u);
+  sp_model_step_jac(m, data_of(L, lm), xn, A, m->nu ? B : NULL, m->np ? P : NULL, x, u);
   spL_model_check(L);
   return 4;
 }
@@ -320,7 +332,7 @@ static int m_vjp(lua_State* L) {
   double* gx = new_vec(L, m->nx);
   double* gu = new_vec(L, m->nu);
   double* gp = new_vec(L, m->np);
-  sp_model_step_vjp(m, gx, m->nu ? gu : NULL, m->np ? gp : NULL, x, u, g);
+  sp_model_step_vjp(m, data_of(L, lm), gx, m->nu ? gu : NULL, m->np ? gp : NULL, x, u, g);
   spL_model_check(L);
   return 3;
 }
@@ -361,6 +373,7 @@ sp_model** spL_newmodel(lua_State* L, int nx, int nu, void (*release)(sp_model*)
   lua_pop(L, 1);
   lmodel* lm = lua_newuserdatauv(L, sizeof(lmodel) + (size_t)(2 * nx + nu) * sizeof(double), 1);
   lm->m = NULL;
+  lm->d = NULL;
   lm->release = release ? release : sp_model_free;
   luaL_setmetatable(L, SP_MODEL_MT);
   if (owner) {
@@ -372,6 +385,8 @@ sp_model** spL_newmodel(lua_State* L, int nx, int nu, void (*release)(sp_model*)
 
 static int m_close(lua_State* L) {
   lmodel* lm = luaL_checkudata(L, 1, SP_MODEL_MT);
+  sp_model_data_free(lm->d);
+  lm->d = NULL;
   if (lm->m) lm->release(lm->m);
   lm->m = NULL;
   return 0;

@@ -35,11 +35,12 @@ typedef struct {
 } ctrl_head;
 
 typedef struct lpolicy {
-  sp_policy* p;      // NULL until created, and after close
-  sp_array params;   // (nparams) theta, the network's storage
-  sp_array grads;    // (nparams) the network's gradient storage, returned by grads()
-  const char* kind;  // "tracking", "lqr", "open_loop"
-  double buf[];      // scratch: x (nx), mu (nu)
+  sp_policy* p;       // NULL until created, and after close
+  sp_policy_data* d;  // the Lua state's workspace for p (its rng: the noise of pol:sample)
+  sp_array params;    // (nparams) theta, the network's storage
+  sp_array grads;     // (nparams) the network's gradient storage, returned by grads()
+  const char* kind;   // "tracking", "lqr", "open_loop"
+  double buf[];       // scratch: x (nx), mu (nu)
 } lpolicy;
 
 static sp_ctrl* optctrl(lua_State* L, int arg, const char* fname, int idx) {
@@ -169,6 +170,8 @@ static int push_policy(lua_State* L, const char* fname, const char* kind, sp_pol
   if (!rc) rc = sp_array_new(&u->grads, 1, &n);
   if (rc) return spL_raise(L, rc, fname);
   sp_mlp_use_storage(u->p->net, u->params.data, u->grads.data);
+  rc = sp_policy_data_new(&u->d, u->p);
+  if (rc) return spL_raise(L, rc, fname);
   return 1;
 }
 
@@ -341,6 +344,10 @@ static lpolicy* checklpolicy(lua_State* L, int arg) {
   return lua_touserdata(L, arg);
 }
 
+sp_policy_data* spL_policydata(lua_State* L, int arg) {
+  return checklpolicy(L, arg)->d;
+}
+
 static double check_time(lua_State* L, int arg) {
   double t = luaL_checknumber(L, arg);
   if (!isfinite(t)) luaL_argerror(L, arg, "expected a finite time in seconds");
@@ -355,9 +362,9 @@ static int act_common(lua_State* L, const char* fname, int sample) {
   int64_t n = p->nu;
   sp_array* a = spL_newarray(L, 1, &n);
   if (sample)
-    sp_policy_sample(p, a->data, u->buf, t);
+    sp_policy_sample(p, u->d, a->data, u->buf, t);
   else
-    sp_policy_act(p, a->data, u->buf, t);
+    sp_policy_act(p, u->d, a->data, u->buf, t);
   return 1;
 }
 
@@ -375,7 +382,7 @@ static int m_jac(lua_State* L) {
   double t = check_time(L, 3);
   int64_t shape[2] = {p->nu, p->nx};
   sp_array* a = spL_newarray(L, 2, shape);
-  sp_policy_jac_x(p, a->data, u->buf, t);
+  sp_policy_jac_x(p, u->d, a->data, u->buf, t);
   return 1;
 }
 
@@ -388,7 +395,7 @@ static int m_vjp(lua_State* L) {
   int64_t nx = p->nx, np = (int64_t)p->nparams;
   sp_array* gx = spL_newarray(L, 1, &nx);
   sp_array* gt = spL_newarray(L, 1, &np);
-  sp_policy_vjp(p, gx->data, gt->data, u->buf, t, u->buf + p->nx);
+  sp_policy_vjp(p, u->d, gx->data, gt->data, u->buf, t, u->buf + p->nx);
   return 2;
 }
 
@@ -450,7 +457,8 @@ static int m_set_noise(lua_State* L) {
     if (!(s[i] >= 0) || !isfinite(s[i]))
       return luaL_argerror(L, 2,
                            lua_pushfstring(L, "expected standard deviations >= 0, got %f", s[i]));
-  sp_policy_set_noise(p, s, (uint64_t)seed);
+  sp_policy_set_noise(p, s);
+  sp_policy_data_seed(u->d, (uint64_t)seed, 0);
   lua_settop(L, 1);
   return 1;
 }
@@ -498,7 +506,7 @@ static int m_rollout(lua_State* L) {
   sp_array* tt = spL_newarray(L, 1, &st);
   lua_setfield(L, 6, "t");
   sp_trajview tr = sp_trajview_of(X->data, U->data, tt->data, (int)T, p->nx, p->nu);
-  int rc = sp_policy_rollout(&tr, p, m, u->buf, t0, explore);
+  int rc = sp_policy_rollout(&tr, p, u->d, m, spL_modeldata(L, 2), u->buf, t0, explore);
   spL_model_check(L);
   if (rc) {
     lua_pushfstring(L, "rollout: %s", sp_strerror(rc));
@@ -516,7 +524,7 @@ static int m_save(lua_State* L) {
   size_t nlen = 0;
   const char* note = luaL_optlstring(L, 4, "", &nlen);
   char msg[512];
-  if (sp_policy_save(path, u->p, o, u->kind, note, nlen, msg, sizeof msg))
+  if (sp_policy_save(path, u->p, u->d, o, u->kind, note, nlen, msg, sizeof msg))
     return spL_failure(L, "%s", msg);
   lua_pushboolean(L, 1);
   return 1;
@@ -530,7 +538,7 @@ static int m_load(lua_State* L) {
   char msg[512];
   void* note = NULL;
   size_t nlen = 0;
-  if (sp_policy_load(path, u->p, o, &note, &nlen, msg, sizeof msg))
+  if (sp_policy_load(path, u->p, u->d, o, &note, &nlen, msg, sizeof msg))
     return spL_failure(L, "%s", msg);
   lua_pushlstring(L, note ? note : "", nlen);
   sp_free(note);
@@ -539,6 +547,8 @@ static int m_load(lua_State* L) {
 
 static int m_close(lua_State* L) {
   lpolicy* u = luaL_checkudata(L, 1, POLICY_MT);
+  sp_policy_data_free(u->d);
+  u->d = NULL;
   sp_policy_free(u->p);  // frees the network; the parameter arrays below outlive it in views
   u->p = NULL;
   sp_array_release(&u->params);
@@ -669,7 +679,7 @@ static int l_load(lua_State* L) {
   lpolicy* u = lua_touserdata(L, -1);
   void* note = NULL;
   size_t nlen = 0;
-  if (sp_policy_load(path, u->p, NULL, &note, &nlen, msg, sizeof msg))
+  if (sp_policy_load(path, u->p, u->d, NULL, &note, &nlen, msg, sizeof msg))
     return spL_failure(L, "%s", msg);
   lua_pushlstring(L, note ? note : "", nlen);
   sp_free(note);

@@ -266,6 +266,16 @@ static int l_load_mjcf(lua_State* L) {
   return 1;
 }
 
+// rbd.check_mjcf(path) -> true | nil, message: MuJoCo compiles it, its timestep is positive and
+// no number is NaN or infinite (what the mujoco plant and load_mjcf both require)
+static int l_check_mjcf(lua_State* L) {
+  const char* path = luaL_checkstring(L, 1);
+  char msg[600];
+  if (sp_mjcf_check_file(path, msg, sizeof msg)) return spL_failure(L, "%s", msg);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 // ---- methods ---------------------------------------------------------------------------------
 
 static void check_vec(lua_State* L, int arg, int n, const char* what, double* out) {
@@ -648,6 +658,7 @@ int luaopen_spinal_rbd(lua_State* L) {
   const luaL_Reg lib[] = {
       {"tree", l_tree},
       {"load_mjcf", l_load_mjcf},
+      {"check_mjcf", l_check_mjcf},
       {NULL, NULL},
   };
   luaL_newlib(L, lib);

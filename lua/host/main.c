@@ -4,7 +4,7 @@
 // check ROBOT.lua ... | --version | --help.
 // Subcommands are one entry each in the commands table below. Every lua/bind module is
 // preloaded from the CMake-generated preload.h; the Lua library is found next to the source tree
-// or installed under share/spinal/lua. docs/cli.md is the user's reference.
+// or installed under share/lua/5.4. docs/cli.md is the user's reference.
 #include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -30,8 +30,8 @@ static void preload_all(lua_State* L) {
 }
 
 // the directory holding spinal/init.lua: $SPINAL_LUA_DIR, else the installed copy next to the
-// binary (<prefix>/bin/spinal -> <prefix>/share/spinal/lua, so an installed tree can be moved),
-// else the source tree the binary was built from
+// binary (<prefix>/bin/spinal -> <prefix>/share/lua/5.4, where a stock lua5.4 finds it too; so an
+// installed tree can be moved), else the source tree the binary was built from
 static const char* lua_dir(void) {
   static char buf[4096];
   const char* env = getenv("SPINAL_LUA_DIR");
@@ -43,7 +43,7 @@ static const char* lua_dir(void) {
     char* slash = strrchr(exe, '/');
     if (slash) {
       *slash = 0;
-      snprintf(buf, sizeof buf, "%s/../share/spinal/lua", exe);
+      snprintf(buf, sizeof buf, "%s/../%s", exe, SP_INSTALL_LUA_DIR);
       char probe[4200];
       snprintf(probe, sizeof probe, "%s/spinal/init.lua", buf);
       if (access(probe, R_OK) == 0) return buf;
@@ -62,15 +62,13 @@ static void set_lua_path(lua_State* L, const char* dir) {
   lua_pop(L, 1);
 }
 
-// key=value with key matching ^[%a_][%w_.]* (ASCII letters)
+// key=value with a key that starts with an ASCII letter or _ and has no space or '/' (a path is
+// not an override); spinal.settings refuses a key that is not a setting name (h.-1=5) by name
 static int is_override(const char* s) {
   const char* p = s;
   if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) return 0;
-  for (p++; *p && *p != '='; p++) {
-    int ok = *p == '_' || *p == '.' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-             (*p >= '0' && *p <= '9');
-    if (!ok) return 0;
-  }
+  for (p++; *p && *p != '='; p++)
+    if (*p <= ' ' || *p == '/' || *p == 127) return 0;
   return *p == '=';
 }
 

@@ -4,10 +4,12 @@
 // The server listens on tcp://HOST:PORT (loopback only unless --listen-any) or unix:/PATH (a
 // socket file made 0600), one client at a time. A client must send the session's token as its
 // first line within 5 s; the token is 32 hex digits from /dev/urandom, printed on the local
-// terminal and written to a 0600 file. An accepted client gets the same REPL as a pipe would:
-// its socket becomes the REPL's stdin, stdout and stderr for the session. When it leaves, the
-// loop is held (no operator: safe command) and the next client may connect. docs/cli.md has the
-// security model.
+// terminal and written to a 0600 file. The whole line is compared, in constant time (a NUL or
+// anything after the token fails), and up to 8 clients are heard at once, each with its own
+// deadline, so a client that connects and stays silent delays no other. An accepted client gets the
+// same REPL as a pipe would: its socket becomes the REPL's stdin, stdout and stderr for the
+// session. When it leaves, the loop is held (no operator: safe command) and the next client may
+// connect. docs/cli.md has the security model.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -110,42 +112,57 @@ static int make_token(char* hex) {
   return 0;
 }
 
-// compare without an early exit on the first differing byte
-static int token_equal(const char* a, const char* b) {
-  unsigned char d = 0;
-  for (int i = 0; i < TOKEN_HEX; i++) d |= (unsigned char)(a[i] ^ b[i]);
-  return d == 0 && b[TOKEN_HEX] == 0;
+// the whole first line against the token, in time independent of where they differ: got holds
+// n bytes (NULs included), and a line of another length is refused by the same loop
+static int token_equal(const char* token, const char* got, size_t n) {
+  unsigned char d = n != TOKEN_HEX;
+  for (size_t i = 0; i < TOKEN_HEX; i++) d |= (unsigned char)(token[i] ^ (i < n ? got[i] : 0));
+  return d == 0;
 }
 
-// the first line from fd within timeout_s (no more than n - 1 bytes); -1 on timeout or error
-static int read_token_line(int fd, char* buf, size_t n, int timeout_s) {
-  size_t got = 0;
-  struct timespec t0, now;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  while (got < n - 1) {
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    int left = timeout_s * 1000 -
-               (int)((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
-    if (left <= 0) return -1;
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    int pr = poll(&p, 1, left);
-    if (pr < 0 && errno == EINTR) return -1;
-    if (pr <= 0) return -1;
-    char c;
-    if (read(fd, &c, 1) != 1) return -1;
-    if (c == '\n') break;
-    if (c != '\r') buf[got++] = c;
+// clients waiting to send their token: each has its own deadline, so one silent client delays no
+// other (they are served as their bytes arrive)
+#define MAX_PENDING 8
+#define TOKEN_SECONDS 5
+
+typedef struct pending {
+  int fd;
+  size_t n;  // bytes of the first line so far (TOKEN_HEX + 1: longer than it)
+  char line[TOKEN_HEX + 1];
+  struct timespec deadline;
+} pending;
+
+// read what pending client c has sent, without blocking: 1 when its line is complete, 0 when
+// more is to come, -1 when it left
+static int pending_read(pending* c) {
+  char ch;
+  for (;;) {
+    ssize_t r = read(c->fd, &ch, 1);  // one byte at a time: what follows the line is the REPL's
+    if (r == 0) return -1;
+    if (r < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+    if (ch == '\n') return 1;
+    if (ch == '\r') continue;
+    if (c->n < sizeof c->line) c->line[c->n++] = ch;
   }
-  buf[got] = 0;
-  return 0;
 }
 
-// ---- the server ---------------------------------------------------------------------------------
+static int expired(const struct timespec* now, const struct timespec* t) {
+  return now->tv_sec > t->tv_sec || (now->tv_sec == t->tv_sec && now->tv_nsec >= t->tv_nsec);
+}
 
 static void say(int fd, const char* s) {
   ssize_t w = write(fd, s, strlen(s));
   (void)w;
 }
+
+// tell a waiting client why it is refused, close it, and log the reason here
+static void refuse(int fd, const char* reply, const char* why) {
+  say(fd, reply);
+  close(fd);
+  fprintf(stderr, "spinal repl: a client was refused (%s)\n", why);
+}
+
+// ---- the server ---------------------------------------------------------------------------------
 
 // call live.<name>() (no arguments, results dropped)
 static void call_live(lua_State* L, const char* name) {
@@ -176,6 +193,87 @@ int sp_host_listen_check(const char* where, int any) {
   return SP_EXIT_OK;
 }
 
+// Ctrl-C with no client: e-stop; twice: leave (returns 1)
+static int interrupt_waiting(lua_State* L, int* presses) {
+  sp_host_interrupt_clear(L);
+  (*presses)++;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "spinal.live");
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
+    lua_getfield(L, -1, "interrupt");
+    lua_pushboolean(L, *presses >= 2);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) sp_host_report(L, 1);
+  }
+  lua_settop(L, 0);
+  return *presses >= 2;
+}
+
+// wait for a client that sends the token: its socket (blocking again), or -1 with *code set when
+// the server must stop (SIGTERM, Ctrl-C twice). Up to MAX_PENDING clients are heard at once.
+static int next_client(lua_State* L, int ls, const char* token, int* presses, int* code) {
+  pending pend[MAX_PENDING];
+  int np = 0, found = -1;
+  while (found < 0) {
+    if (sp_host_terminated()) {
+      *code = SP_EXIT_TERMINATED;
+      break;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    struct pollfd p[1 + MAX_PENDING] = {{.fd = ls, .events = POLLIN}};
+    int timeout = -1;
+    for (int i = 0; i < np; i++) {
+      p[1 + i] = (struct pollfd){.fd = pend[i].fd, .events = POLLIN};
+      long ms = (pend[i].deadline.tv_sec - now.tv_sec) * 1000 +
+                (pend[i].deadline.tv_nsec - now.tv_nsec) / 1000000 + 1;
+      if (ms < 0) ms = 0;
+      if (timeout < 0 || ms < timeout) timeout = (int)ms;
+    }
+    if (poll(p, (nfds_t)(1 + np), timeout) < 0) {
+      if (errno == EINTR && sp_host_interrupted() && interrupt_waiting(L, presses)) {
+        *code = SP_EXIT_INTERRUPTED;
+        break;
+      }
+      continue;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    // the waiting clients, newest first so removing one keeps the others' poll slots
+    for (int i = np - 1; i >= 0 && found < 0; i--) {
+      int st = p[1 + i].revents ? pending_read(&pend[i]) : 0;
+      if (st == 1 && token_equal(token, pend[i].line, pend[i].n)) {
+        found = pend[i].fd;
+      } else if (st != 0 || expired(&now, &pend[i].deadline)) {
+        refuse(pend[i].fd, "spinal: bad token\n",
+               st == 1  ? "bad token"
+               : st < 0 ? "it left before sending a token"
+                        : "no token within 5 s");
+      } else {
+        continue;
+      }
+      pend[i] = pend[--np];
+      p[1 + i] = p[1 + np];
+    }
+    if (found < 0 && (p[0].revents & POLLIN)) {
+      int c = accept(ls, NULL, NULL);
+      if (c >= 0 && np == MAX_PENDING) {
+        refuse(c, "spinal: busy, try again\n", "too many clients waiting");
+      } else if (c >= 0) {
+        fcntl(c, F_SETFD, FD_CLOEXEC);
+        fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK);
+        pend[np] = (pending){.fd = c, .deadline = now};
+        pend[np].deadline.tv_sec += TOKEN_SECONDS;
+        np++;
+      }
+    }
+  }
+  for (int i = 0; i < np; i++) close(pend[i].fd);
+  if (found >= 0) {
+    fcntl(found, F_SETFL, fcntl(found, F_GETFL) & ~O_NONBLOCK);
+    *presses = 0;
+  }
+  return found;
+}
+
 int sp_host_repl_serve(lua_State* L, const char* where, int any) {
   char err[300];
   addr a;
@@ -200,7 +298,7 @@ int sp_host_repl_serve(lua_State* L, const char* where, int any) {
   int brc = ls < 0 ? -1 : bind(ls, (struct sockaddr*)&a.sa, a.len);
   umask(old_mask);
   if (!brc && a.family == AF_UNIX) brc = chmod(a.path, 0600);
-  if (brc || listen(ls, 1)) {
+  if (brc || listen(ls, MAX_PENDING)) {
     fprintf(stderr, "spinal repl: cannot listen on %s: %s\n", where, strerror(errno));
     if (ls >= 0) close(ls);
     return SP_EXIT_ERROR;
@@ -252,44 +350,8 @@ int sp_host_repl_serve(lua_State* L, const char* where, int any) {
   int saved[3] = {dup(0), dup(1), dup(2)};
   int presses = 0;
   for (;;) {
-    if (sp_host_terminated()) {
-      code = SP_EXIT_TERMINATED;
-      break;
-    }
-    int c = accept(ls, NULL, NULL);
-    if (c >= 0) fcntl(c, F_SETFD, FD_CLOEXEC);
-    if (c < 0) {
-      if (errno != EINTR) continue;
-      if (sp_host_interrupted()) {
-        // Ctrl-C here, with no client: e-stop; twice: leave
-        sp_host_interrupt_clear(L);
-        presses++;
-        lua_getglobal(L, "require");
-        lua_pushliteral(L, "spinal.live");
-        if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
-          lua_getfield(L, -1, "interrupt");
-          lua_pushboolean(L, presses >= 2);
-          if (lua_pcall(L, 1, 0, 0) != LUA_OK) sp_host_report(L, 1);
-        }
-        lua_settop(L, 0);
-        if (presses >= 2) {
-          code = SP_EXIT_INTERRUPTED;
-          break;
-        }
-      }
-      continue;
-    }
-    presses = 0;
-    char line[128];
-    if (read_token_line(c, line, sizeof line, 5) || strlen(line) != TOKEN_HEX ||
-        !token_equal(token, line)) {
-      say(c, "spinal: bad token\n");
-      close(c);
-      fprintf(stderr, "spinal repl: a client was refused (bad or missing token)\n");
-      struct timespec ts = {1, 0};  // slows down guessing
-      nanosleep(&ts, NULL);
-      continue;
-    }
+    int c = next_client(L, ls, token, &presses, &code);
+    if (c < 0) break;
     fprintf(stderr, "spinal repl: client connected\n");
     say(c, "spinal: ok\n");
 

@@ -1,4 +1,4 @@
--- figure8.lua: method 1's car on the figure-eight (METHODS.md, "Car"), shared by the car
+-- figure8.lua: method 1's car on the figure-eight (docs/methods.md, "Car"), shared by the car
 -- experiments (spinal.figure8).
 --
 -- The robot is robots/rc_car.lua: its `model` plant (car_drag with the car's true parameters,
@@ -6,7 +6,7 @@
 -- exactly as a real car would be; its tracker (gains and clamps) is the embedded low-level
 -- controller. The approximate model the estimator differentiates is car_drag with every
 -- parameter scaled by gamma (explicit Euler, the reference implementation's discrete model). The
--- cost is METHODS.md's per-step car cost summed after the first lap.
+-- cost is docs/methods.md's per-step car cost summed after the first lap.
 --
 --   local F = require "spinal.figure8"
 --   local car = F.setup { gamma = 0.5, radius = 1.5, period = 5.5, seconds = 21.5, seed = 1,
@@ -35,7 +35,7 @@ local json = require "spinal.json"
 -- what the car experiments read from the robot file, by position
 M.needs = { state = { "px", "py", "v", "phi" }, action = { "throttle", "steer" } }
 
--- METHODS.md's simulated car: dv/dt = 11.25 u1 - 0.55 v|v|, dphi/dt = (6.5 u2 + 0.1) v
+-- docs/methods.md's simulated car: dv/dt = 11.25 u1 - 0.55 v|v|, dphi/dt = (6.5 u2 + 0.1) v
 M.car = { k_a = 11.25, c_d = 0.55, k_s = 6.5, b_s = 0.1 }
 
 M.defaults = {

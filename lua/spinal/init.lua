@@ -3,6 +3,12 @@
 -- spinal.<name> requires "spinal.<name>" the first time it is read and caches it, so a new
 -- module (a lua/spinal/<name>.lua file or a lua/bind/<name>.c binding) appears without editing
 -- this file. Reading a name that is no module gives nil. docs/cli.md describes args/settings.
+-- under a stock lua5.4 (not the spinal binary, which preloads them) the C modules come from one
+-- library on package.cpath, spinal/core.so, which registers each in package.preload
+if package.preload["spinal.array"] == nil and package.searchpath("spinal.core", package.cpath) then
+  require "spinal.core"
+end
+
 local settings = require "spinal.settings"
 
 local has_host, host = pcall(require, "spinal.host")

@@ -78,6 +78,15 @@ function M.open(path, uri)
     robot:close()
     return nil, path .. ": declares no controller; the REPL on the robot needs one"
   end
+  -- a model written in Lua steps only in lockstep: say so before opening (not from deep inside)
+  local scheme, cfg = robot:plant_config(uri)
+  local info = scheme == "model" and require("spinal.model").info(cfg.model)
+  if info and info.lua then
+    robot:close()
+    return nil, string.format("%s: the model plant runs '%s', a model written in Lua, which "
+      .. "steps only in lockstep; the REPL's real-time loop needs a C model or the mujoco plant "
+      .. "(--hal mujoco), or run it from a script with plant:rollout", path, cfg.model)
+  end
   local plant, err = robot:open(uri)
   if not plant then
     robot:close()
@@ -93,7 +102,7 @@ function M.open(path, uri)
     if type(loop) == "userdata" then loop:close() end
     plant:close()
     robot:close()
-    return nil, tostring(err)
+    return nil, (tostring(err):gsub("^[^:\n]*%.lua:%d+: ", ""))  -- no internal file position
   end
   -- the first held tick has gone out before the prompt appears
   local t0 = host.clock()

@@ -14,6 +14,8 @@ local model_lib = require "spinal.model"
 local ctrl_lib = require "spinal.ctrl"
 local array = require "spinal.array"
 local linalg = require "spinal.linalg"
+-- the limits every plant applies to substeps and delay (hal/hal.h): check applies the same
+local PLANT_LIMITS = require("spinal.hal").limits
 
 local M = {}
 
@@ -52,36 +54,8 @@ local function join(path, key)
   return path .. "[" .. k .. "]"
 end
 
--- edit distance (Levenshtein, plus swapped neighbours), for "did you mean"
-local function distance(a, b)
-  local older, prev, cur = {}, {}, {}
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    cur[0] = i
-    for j = 1, #b do
-      local cost = a:byte(i) == b:byte(j) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-      -- a swap of two neighbours counts as one edit (optimal string alignment)
-      if i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
-        cur[j] = math.min(cur[j], older[j - 2] + 1)
-      end
-    end
-    older, prev, cur = prev, cur, older
-  end
-  return prev[#b]
-end
-
 -- the valid name closest to name, if it is close enough to be a likely typo
-local function suggest(name, valid)
-  if type(name) ~= "string" then return nil end
-  local best, bestd
-  for _, v in ipairs(valid) do
-    local d = distance(name:lower(), v:lower())
-    if d < (bestd or INF) then best, bestd = v, d end
-  end
-  if bestd and bestd <= math.max(1, math.min(2, #name // 3)) then return best end
-  return nil
-end
+local suggest = require("spinal.suggest").closest
 
 local function sorted_keys(t)
   local keys = {}
@@ -213,6 +187,13 @@ function Check:list(v, path, what, optional)
       return nil
     end
   end
+  -- # of a table with holes is any border: every entry up to it must be there
+  for i = 1, n do
+    if t[i] == nil then
+      self:add(join(path, i), "missing (%s has no holes)", what)
+      return nil
+    end
+  end
   return t
 end
 
@@ -283,14 +264,140 @@ end
 
 -- ---- running the file ---------------------------------------------------------------------------
 
--- run a robot file; returns the table, or nil and "file:line: message". The file sees the
--- globals through its own environment (its assignments do not leak) plus include(name), which
--- runs another robot file named relative to this one and returns a fresh copy of its table.
+-- A robot file runs in a restricted environment (docs/robots.md, "What a robot file may do"):
+-- the pure parts of the standard library, a few of spinal's modules, include() and a text-only
+-- load; nothing that touches files, processes or the host (io, os.execute, os.exit, binary
+-- chunks). Its run is limited to MAX_INSTRUCTIONS Lua instructions, so a file that loops for ever
+-- gets a clear problem instead of hanging check or the REPL.
 local MAX_INCLUDE = 8
+M.MAX_INSTRUCTIONS = 50000000
+local HOOK_EVERY = 10000
 
-local function run_file(path, depth)
-  depth = depth or 0
-  local env = setmetatable({}, { __index = _G })
+-- the spinal modules a robot file may require (read-only views of them)
+local MODULES = { "spinal.array", "spinal.linalg", "spinal.model", "spinal.rbd", "spinal.ctrl",
+  "spinal.autodiff" }
+
+local RULES = "docs/robots.md, 'What a robot file may do'"
+
+local function readonly(mod, name)
+  return setmetatable({}, {
+    __index = mod,
+    __newindex = function(_, k)
+      error(string.format("%s is read-only in a robot file (cannot set '%s')", name, tostring(k)),
+        2)
+    end,
+    __metatable = false,
+    __pairs = function() return next, mod, nil end,
+    __call = function(_, ...) return mod(...) end,  -- spinal.array(t) makes an array
+  })
+end
+
+-- a fresh copy of a library table, so the file cannot change the host's
+local function copy_lib(lib, skip)
+  local out = {}
+  for k, v in pairs(lib) do if not (skip and skip[k]) then out[k] = v end end
+  return out
+end
+
+-- a table whose every field is an error naming what is not available
+local function forbidden(name)
+  return setmetatable({}, {
+    __index = function(_, k)
+      error(string.format("%s.%s is not available in a robot file (%s)", name, tostring(k),
+        RULES), 2)
+    end,
+    __metatable = false,
+  })
+end
+
+-- the budget of one top-level run (include shares it): exhausted once, it stays exhausted, and
+-- the file's own pcall cannot swallow it
+local function new_budget()
+  return { left = M.MAX_INSTRUCTIONS, over = false }
+end
+
+local function budget_message()
+  return string.format("ran more than %d million Lua instructions (an endless loop?); robot "
+    .. "files must finish quickly (%s)", M.MAX_INSTRUCTIONS // 1000000, RULES)
+end
+
+local run_file
+
+local function sandbox(path, depth, budget)
+  local env = {}
+  for _, k in ipairs { "assert", "error", "ipairs", "next", "pairs", "select", "tonumber",
+    "tostring", "type", "rawequal", "rawget", "rawlen", "rawset", "print", "_VERSION" } do
+    env[k] = _G[k]
+  end
+  -- a finalizer would run later, in the host, outside the instruction limit
+  env.setmetatable = function(t, mt)
+    if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+      error("setmetatable: __gc is not available in a robot file (" .. RULES .. ")", 2)
+    end
+    return setmetatable(t, mt)
+  end
+  env.getmetatable = function(v)
+    -- the string metatable would hand out the host's string library
+    if type(v) ~= "table" then return nil end
+    return getmetatable(v)
+  end
+  -- pcall and xpcall that re-raise once the instruction budget is spent
+  local function recheck(...)
+    if budget.over then error(budget_message(), 0) end
+    return ...
+  end
+  env.pcall = function(...) return recheck(pcall(...)) end
+  env.xpcall = function(f, h, ...) return recheck(xpcall(f, h, ...)) end
+  env.math = copy_lib(math)
+  env.string = copy_lib(string, { dump = true })
+  env.table = copy_lib(table)
+  env.utf8 = copy_lib(utf8)
+  env.os = copy_lib({ clock = os.clock, time = os.time, date = os.date, getenv = os.getenv,
+    difftime = os.difftime })
+  setmetatable(env.os, { __index = function(_, k)
+    error(string.format("os.%s is not available in a robot file (%s)", tostring(k), RULES), 2)
+  end })
+  env.io = forbidden "io"
+  env.package = forbidden "package"
+  env.coroutine = forbidden "coroutine"
+  env.collectgarbage = nil
+  -- debug.getinfo for the file's own position (robots/arm3.lua finds its directory this way)
+  env.debug = setmetatable({
+    getinfo = function(level, what)
+      if math.type(level) ~= "integer" then
+        error("debug.getinfo: expected a stack level in a robot file", 2)
+      end
+      local info = debug.getinfo(level + 1, "Sl")
+      if not info then return nil end
+      return { source = info.source, short_src = info.short_src, currentline = info.currentline,
+        linedefined = info.linedefined, what = info.what }
+    end,
+    traceback = function(msg) return tostring(msg) end,
+  }, { __index = function(_, k)
+    error(string.format("debug.%s is not available in a robot file (%s)", tostring(k), RULES), 2)
+  end })
+  env.require = function(name)
+    for _, m in ipairs(MODULES) do
+      if name == m then return readonly(require(name), name) end
+    end
+    error(string.format("require: a robot file may require only %s, not %s (%s)",
+      table.concat(MODULES, ", "), describe(name), RULES), 2)
+  end
+  env.load = function(chunk, name, mode, e)
+    if mode ~= nil and mode ~= "t" then
+      error("load: a robot file may load text chunks only (mode \"t\")", 2)
+    end
+    return load(chunk, name, "t", e == nil and env or e)
+  end
+  env.dofile = function(name)
+    if type(name) ~= "string" then
+      error("dofile: expected a file name, got " .. describe(name), 2)
+    end
+    local chunk, err = loadfile(name, "t", env)
+    if not chunk then error(err, 2) end
+    return chunk()
+  end
+  env.loadfile = nil
   env.include = function(name)
     if type(name) ~= "string" then
       error("include: expected a robot file name, got " .. describe(name), 2)
@@ -301,18 +408,35 @@ local function run_file(path, depth)
     end
     local dir = path:match "^(.*)/[^/]*$"
     local target = (name:sub(1, 1) == "/" or not dir) and name or dir .. "/" .. name
-    local t, err = run_file(target, depth + 1)
+    local t, err = run_file(target, depth + 1, budget)
     if not t then error(err, 0) end
     return t
   end
+  env._G = env
+  return env
+end
+
+-- run a robot file; returns the table, or nil and "file:line: message". The file sees the
+-- sandbox's globals through its own environment (its assignments do not leak) plus
+-- include(name), which runs another robot file named relative to this one and returns a fresh
+-- copy of its table. The top-level run happens in a coroutine carrying the instruction hook, so
+-- the host's own hooks (Ctrl-C) are untouched.
+function run_file(path, depth, budget)
+  depth = depth or 0
+  local top = budget == nil
+  budget = budget or new_budget()
+  local env = sandbox(path, depth, budget)
   local chunk, err = loadfile(path, "t", env)
   if not chunk then
     local verb, reason = err:match "^cannot (%a+) .-: (.*)$"
     if verb then return nil, path .. ": cannot " .. verb .. " the file (" .. reason .. ")" end
+    if err:find "attempt to load a binary chunk" then
+      return nil, path .. ": a robot file must be Lua source text, not a compiled chunk"
+    end
     return nil, err
   end
   local where
-  local ok, result = xpcall(chunk, function(msg)
+  local function handler(msg)
     -- the innermost line of the robot file itself, for errors raised without a position
     for level = 2, 50 do
       local info = debug.getinfo(level, "Sl")
@@ -323,7 +447,28 @@ local function run_file(path, depth)
       end
     end
     return msg
-  end)
+  end
+  local ok, result
+  if top then
+    local co = coroutine.create(function() return xpcall(chunk, handler) end)
+    debug.sethook(co, function()
+      budget.left = budget.left - HOOK_EVERY
+      if budget.left <= 0 then
+        budget.over = true
+        error(budget_message(), 0)
+      end
+    end, "", HOOK_EVERY)
+    local resumed, a, b = coroutine.resume(co)
+    if resumed then ok, result = a, b else ok, result = false, a end
+    if coroutine.status(co) == "suspended" then
+      ok, result = false, "the file yielded (robot files run to the end)"
+    end
+  else
+    ok, result = xpcall(chunk, handler)
+  end
+  if budget.over then
+    return nil, (top and path .. ": " or "") .. budget_message()
+  end
   if not ok then
     local msg = type(result) == "string" and result or "error object is " .. describe(result)
     if not msg:find(path, 1, true) then msg = (where or path) .. ": " .. msg end
@@ -333,6 +478,35 @@ local function run_file(path, depth)
     return nil, path .. ": expected the file to return a robot table, got " .. describe(result)
   end
   return result
+end
+
+-- ---- a plain copy of the robot table ------------------------------------------------------------
+
+-- The robot table as plain data: tables copied with raw access (no metamethod of the file's runs
+-- during validation: a throwing __index or __pairs cannot reach the checker), metatables
+-- dropped. A table that contains itself or nests deeper than MAX_DEPTH is a problem.
+local MAX_DEPTH = 32
+
+local function plain(ck, v, path, depth, open)
+  if type(v) ~= "table" then return v end
+  if open[v] then
+    ck:add(path, "refers back to %s (a robot table cannot contain itself)",
+      open[v] == "" and "the robot table" or open[v])
+    return nil
+  end
+  if depth > MAX_DEPTH then
+    ck:add(path, "nested more than %d tables deep", MAX_DEPTH)
+    return nil
+  end
+  open[v] = path
+  local out = {}
+  local k, x = next(v)
+  while k ~= nil do
+    out[k] = plain(ck, x, join(path, k), depth + 1, open)
+    k, x = next(v, k)
+  end
+  open[v] = nil
+  return out
 end
 
 -- ---- validation ---------------------------------------------------------------------------------
@@ -360,8 +534,8 @@ local function check_model_class(ck, t, path, default_name)
   end
   local out = {}
   out.integrator = ck:choice(t.integrator, join(path, "integrator"), { "euler", "rk4" }, "rk4")
-  out.substeps = ck:number(t.substeps, join(path, "substeps"), { integer = true, min = 1 }, true)
-    or 1
+  out.substeps = ck:number(t.substeps, join(path, "substeps"),
+    { integer = true, min = 1, max = PLANT_LIMITS.substeps }, true) or 1
   if not name then return nil end
   local info = model_lib.info(name)
   if not info then
@@ -373,6 +547,41 @@ local function check_model_class(ck, t, path, default_name)
   return out
 end
 
+-- parameters that are physical quantities: what they are and the bound that makes them
+-- physical (above: exclusive, min: inclusive). By class for the built-in models; by name pattern
+-- for rigid-body trees (spinal.rbd's "<body>.mass", "<body>.ixx", ...)
+local PHYSICAL = {
+  car_drag = { c_d = { "a drag coefficient", min = 0 } },
+  bicycle_kin = { l_f = { "a length", above = 0 }, l_r = { "a length", above = 0 } },
+  bicycle_dyn = { m = { "a mass", above = 0 }, Iz = { "an inertia", above = 0 },
+    l_f = { "a length", above = 0 }, l_r = { "a length", above = 0 },
+    C_f = { "a cornering stiffness", above = 0 }, C_r = { "a cornering stiffness", above = 0 },
+    v_min = { "a speed", above = 0 } },
+  pendulum = { m = { "a mass", above = 0 }, l = { "a length", above = 0 },
+    b = { "a damping", min = 0 } },
+  double_pendulum = { m1 = { "a mass", above = 0 }, m2 = { "a mass", above = 0 },
+    l1 = { "a length", above = 0 }, l2 = { "a length", above = 0 }, b = { "a damping", min = 0 } },
+  cartpole = { m_c = { "a mass", above = 0 }, m_p = { "a mass", above = 0 },
+    l = { "a length", above = 0 } },
+}
+local PHYSICAL_TREE = {
+  { "%.mass$", "a mass", min = 0 }, { "%.i[xyz][xyz]$", "an inertia", min = 0, diagonal = true },
+  { "%.damping$", "a damping", min = 0 }, { "%.armature$", "an armature", min = 0 },
+  { "%.stiffness$", "a stiffness", min = 0 },
+}
+
+-- the physical bound of parameter n of class cls, or nil
+local function physical(cls, n)
+  local rule = PHYSICAL[cls] and PHYSICAL[cls][n]
+  if rule then return rule end
+  for _, r in ipairs(PHYSICAL_TREE) do
+    if n:find(r[1]) and not (r.diagonal and n:sub(-2, -2) ~= n:sub(-1)) then
+      return { r[2], min = r.min }
+    end
+  end
+  return nil
+end
+
 -- parameters by name over a base (defaults); returns the full vector in p_names order
 local function check_params(ck, v, path, info, base)
   local p, byname = {}, {}
@@ -382,7 +591,16 @@ local function check_params(ck, v, path, info, base)
   local t = ck:named(v, path, info.p_names, "parameter of " .. info.name, true)
   if t then
     for _, n in ipairs(info.p_names) do
-      if t[n] ~= nil then byname[n] = ck:number(t[n], join(path, n)) end
+      if t[n] ~= nil then
+        local rule = physical(info.name, n)
+        local x = ck:number(t[n], join(path, n))
+        if x and rule and not ((rule.above and x > rule.above) or (rule.min and x >= rule.min)) then
+          ck:add(join(path, n), "expected %s %s %s, got %s", rule[1], rule.above and ">" or ">=",
+            fmt(rule.above or rule.min), fmt(x))
+          x = nil
+        end
+        byname[n] = x
+      end
     end
   end
   for i, n in ipairs(info.p_names) do p[i] = byname[n] end
@@ -491,11 +709,18 @@ local function check_safety(ck, v, path, r)
   r.watchdog = wd
 end
 
--- the controller: kind tracker | pd | lqr
-local TRACKER_GAINS = { "kx", "ky", "kv", "kphi", "ka", "kw" }
-local TRACKER_DEFAULT = {
-  car = { kx = 0.45, ky = 0.45, kv = 0.35, kphi = 0.35, ka = 0, kw = 0 },
-  quadruped = { kx = 0.2, ky = 0.2, kv = 0.95, kphi = 2.5, ka = 0, kw = 0 },
+-- the controller: kind tracker | pd | lqr. Gain names and default gains are the controller
+-- class's own (engine/ctrl), read once from a controller of each class when this module loads
+-- (checking a file builds nothing).
+local function class_gains(c)
+  local names, K = c.gain_names, c:gains()
+  c:close()
+  return { names = names, K = K }
+end
+local CLASS_GAINS = {
+  tracker = { car = class_gains(ctrl_lib.tracker "car"),
+              quadruped = class_gains(ctrl_lib.tracker "quadruped") },
+  pd = class_gains(ctrl_lib.pd(1)),
 }
 local TRACKER_SIZE = { car = { 4, 2 }, quadruped = { 3, 2 } }
 
@@ -550,10 +775,12 @@ local function check_controller(ck, v, path, r)
           want[1], want[2], nx, nu)
       end
     end
-    local g = ck:named(t.gains, gp, TRACKER_GAINS, "gain", true) or {}
+    local cg = CLASS_GAINS.tracker[c.variant or "car"]
+    local names, K0 = cg.names, cg.K
+    local g = ck:named(t.gains, gp, names, "gain", true) or {}
     c.gains = {}
-    for i, n in ipairs(TRACKER_GAINS) do
-      c.gains[i] = TRACKER_DEFAULT[c.variant or "car"][n]
+    for i, n in ipairs(names) do
+      c.gains[i] = K0[i]
       if g[n] ~= nil then c.gains[i] = ck:number(g[n], join(gp, n)) end
     end
   elseif kind == "pd" then
@@ -563,7 +790,7 @@ local function check_controller(ck, v, path, r)
     end
     local g = ck:table(t.gains, gp, "a table { kp = ..., kd = ... }")
     if g then
-      ck:keys(g, gp, { "kp", "kd" })
+      ck:keys(g, gp, CLASS_GAINS.pd.names)
       c.kp = ck:vector(g.kp, join(gp, "kp"), nu, "action", { scalar = true })
       c.kd = ck:vector(g.kd, join(gp, "kd"), nu, "action", { scalar = true }, true)
       if g.kd == nil and nu then
@@ -633,7 +860,8 @@ local function check_plant_model(ck, t, path, r, approx)
     join(path, "process_noise"), nx, "state", { min = 0, scalar = true }) or nil
   out.sensor_noise = t.sensor_noise ~= nil and ck:vector(t.sensor_noise,
     join(path, "sensor_noise"), nx, "state", { min = 0, scalar = true }) or nil
-  out.delay = ck:number(t.delay, join(path, "delay"), { integer = true, min = 0 }, true) or 0
+  out.delay = ck:number(t.delay, join(path, "delay"),
+    { integer = true, min = 0, max = PLANT_LIMITS.delay }, true) or 0
   out.u_init = t.u_init ~= nil and ck:vector(t.u_init, join(path, "u_init"), nu, "action") or nil
   out.seed = ck:number(t.seed, join(path, "seed"), { integer = true, min = 0 }, true) or 0
   return out
@@ -674,6 +902,10 @@ local function check_mujoco_source(ck, e, path)
     scale = ck:number(t.scale, join(path, "scale"), nil, true) or 1,
     offset = ck:number(t.offset, join(path, "offset"), nil, true) or 0,
   }
+  if s.scale == 0 then
+    ck:add(join(path, "scale"), "expected a nonzero number, got 0")
+    return nil
+  end
   return name and s or nil
 end
 
@@ -688,6 +920,10 @@ local function check_actuator(ck, e, path)
     scale = ck:number(t.scale, join(path, "scale"), nil, true) or 1,
     offset = ck:number(t.offset, join(path, "offset"), nil, true) or 0,
   }
+  if a.scale == 0 then
+    ck:add(join(path, "scale"), "expected a nonzero number, got 0")
+    return nil
+  end
   return a.name and a or nil
 end
 
@@ -709,6 +945,10 @@ local function check_plant_mujoco(ck, t, path, r)
     if not file_exists(out.mjcf) then
       ck:warn(join(path, "mjcf"), "%s does not exist: the mujoco plant cannot open until it does",
         out.mjcf)
+    else
+      -- what the plant refuses when it opens (NaN, a bad timestep, XML errors), refused here
+      local ok, err = require("spinal.rbd").check_mjcf(out.mjcf)
+      if not ok then ck:add(join(path, "mjcf"), "%s", err) end
     end
   end
   local sp, ap = join(path, "state"), join(path, "actuators")
@@ -740,8 +980,8 @@ local function check_plant_mujoco(ck, t, path, r)
       end
     end
   end
-  out.substeps = ck:number(t.substeps, join(path, "substeps"), { integer = true, min = 1 }, true)
-    or 0
+  out.substeps = ck:number(t.substeps, join(path, "substeps"),
+    { integer = true, min = 1, max = PLANT_LIMITS.substeps }, true) or 0
   out.keyframe = ck:string(t.keyframe, join(path, "keyframe"), "a keyframe name in the MJCF", true)
   out.sensor_noise = t.sensor_noise ~= nil and ck:vector(t.sensor_noise,
     join(path, "sensor_noise"), r.nx, "state", { min = 0, scalar = true }) or nil
@@ -760,11 +1000,33 @@ local function check_plant_mujoco(ck, t, path, r)
     local q = ck:table(t.perturb, join(path, "perturb"),
       "{ mass = s, friction = s, gear = s, damping = s, frictionloss = f }")
     if q then
-      ck:keys(q, join(path, "perturb"), { "mass", "friction", "gear", "damping", "frictionloss" })
+      local pp = join(path, "perturb")
+      ck:keys(q, pp, { "mass", "friction", "gear", "damping", "frictionloss" })
+      -- the values the backend accepts (the names are checked against the MJCF when it opens)
+      for _, k in ipairs { "mass", "friction", "gear" } do
+        local e = q[k]
+        if type(e) == "table" then
+          for _, name in ipairs(sorted_keys(e)) do
+            if type(name) ~= "string" then
+              ck:add(join(join(pp, k), name), "expected { name = scale > 0, ... }, got a %s key",
+                type(name))
+            else
+              ck:number(e[name], join(join(pp, k), name), { above = 0 })
+            end
+          end
+        elseif e ~= nil and type(e) ~= "number" then
+          ck:add(join(pp, k), "expected a scale > 0 or { name = scale }, got %s", describe(e))
+        else
+          ck:number(e, join(pp, k), { above = 0 }, true)
+        end
+      end
+      ck:number(q.damping, join(pp, "damping"), { above = 0 }, true)
+      ck:number(q.frictionloss, join(pp, "frictionloss"), { min = 0 }, true)
       out.perturb = q
     end
   end
-  out.delay = ck:number(t.delay, join(path, "delay"), { integer = true, min = 0 }, true) or 0
+  out.delay = ck:number(t.delay, join(path, "delay"),
+    { integer = true, min = 0, max = PLANT_LIMITS.delay }, true) or 0
   out.seed = ck:number(t.seed, join(path, "seed"), { integer = true, min = 0 }, true) or 0
   return out
 end
@@ -855,6 +1117,17 @@ local function cat(a, b)
   return out
 end
 
+-- are the r x c entries of the matrix a all finite?
+local function finite(a, r, c)
+  for i = 1, r do
+    for j = 1, c do
+      local v = a[i][j]
+      if v ~= v or v == INF or v == -INF then return false end
+    end
+  end
+  return true
+end
+
 -- build the model and the controller of a valid declaration; design problems go to ck.
 -- returns model, controller, reference, design report (the caller closes them on failure)
 local function build(ck, r)
@@ -872,18 +1145,31 @@ local function build(ck, r)
     ref = zeros(3 * r.nu)
   elseif c.kind == "lqr" then
     local A, B = model:jac(c.x_eq, c.u_eq)
+    if not (finite(A, r.nx, r.nx) and finite(B, r.nx, r.nu)) then
+      ck:add("controller", "the model's Jacobians at x_eq, u_eq are not finite (is the set point "
+        .. "or a model parameter out of the model's range?)")
+      return model
+    end
     local K, method = c.K and array.new(c.K), "given"
     if not K then
       local d = c.design
       local Q, R = array.new(d.Q), array.new(d.R)
-      local err
+      local ok, err
       method = d.method
       if d.method == "continuous" then
         local fx, fu = model:f_jac(c.x_eq, c.u_eq)
-        K, err = ctrl_lib.lqr_gain(fx, fu, Q, R, "continuous")
+        if not (finite(fx, r.nx, r.nx) and finite(fu, r.nx, r.nu)) then
+          ck:add("controller", "the model's continuous Jacobians at x_eq, u_eq are not finite "
+            .. "(is the set point or a model parameter out of the model's range?)")
+          return model
+        end
+        ok, K, err = pcall(ctrl_lib.lqr_gain, fx, fu, Q, R, "continuous")
       else
-        K, err = ctrl_lib.lqr_gain(A, B, Q, R, "discrete")
+        ok, K, err = pcall(ctrl_lib.lqr_gain, A, B, Q, R, "discrete")
       end
+      if not ok then K, err = nil, K end
+      -- the engine's wording without its position or function prefix
+      err = tostring(err):gsub("^[^:]*%.lua:%d+: ", ""):gsub("^lqr_gain: ", "")
       if not K then
         ck:add("controller.design", "no stabilising LQR gain for this model at x_eq, u_eq (%s)",
           tostring(err))
@@ -1022,12 +1308,16 @@ local function process(src)
     ck.problems[1] = err
     return nil, ck
   end
+  t = plain(ck, t, "", 0, {})
+  if #ck.problems > 0 then return nil, ck end
   local r = validate(ck, t, path)
   if #ck.problems > 0 then return nil, ck end
 
   local ok, model, ctl, ref, report = pcall(build, ck, r)
   if not ok then
-    ck:add("", "cannot build the model or controller: %s", tostring(model))
+    -- one line without the library's position: the file and what failed
+    ck:add("", "cannot build the model or controller: %s",
+      (tostring(model):gsub("^[^:\n]*%.lua:%d+: ", "")))
     return nil, ck
   end
   if #ck.problems > 0 then

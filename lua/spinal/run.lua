@@ -1,5 +1,5 @@
 -- run.lua: the directory an experiment writes (spinal.run): settings, metrics, trajectories,
--- plots and the headline summary, as DESIGN.md lays it out.
+-- plots and the headline summary, as docs/api/run.md describes.
 --
 --   local run = sp.run.start { name = "car_figure8", settings = cfg }
 --     -- runs/car_figure8/YYYYmmdd-HHMMSS/ (UTC), or cfg.out when it is a non-empty string

@@ -19,6 +19,70 @@ local M = {}
 local has_host, host = pcall(require, "spinal.host")
 if not has_host then host = nil end
 
+-- Ranges: a setting may declare the values it accepts, { min = a, max = b } (inclusive) or
+-- { above = a, max = b } (a excluded), through opts.ranges (by dotted name); a list's range
+-- holds for each entry. The names below, common to spinal's experiments, have these ranges
+-- unless the caller declares others. Every number must be finite and every integer's magnitude
+-- at most 2^53 whatever its range.
+M.RANGES = {
+  iters = { min = 1, max = 100000 },          -- learning iterations
+  seeds = { min = 1, max = 10000 },           -- how many seeds
+  seed = { min = 0, max = 2 ^ 53 },
+  seconds = { above = 0, max = 86400 },       -- plant time of one rollout: a day at most
+  lr = { above = 0, max = 10 },
+  hidden = { min = 1, max = 4096 },           -- units per hidden layer
+  batch = { min = 1, max = 1000000 },
+  rate = { above = 0, max = 100000 },         -- Hz
+  segment = { min = 0, max = 1000000 },       -- control steps (0: the whole horizon)
+  gamma = { above = 0, max = 100 },           -- model mismatch factor
+  gammas = { above = 0, max = 100 },
+  radius = { above = 0, max = 1000 },         -- m
+  period = { above = 0, max = 86400 },        -- s
+  rollouts = { min = 1, max = 10000 },
+  pairs = { min = 1, max = 10000 },
+  budget = { above = 0, max = 1e7 },          -- plant seconds
+  sigma = { min = 0, max = 1e6 },
+  es_sigma = { min = 0, max = 1e6 },
+  target_frac = { above = 0, max = 100 },
+  settle = { min = 0, max = 86400 },          -- s
+  process_noise = { min = 0, max = 1e6 },
+  mass_scale = { above = 0, max = 1000 },
+  friction = { min = 0, max = 1e6 },
+  set_scale = { min = 0, max = 1e6 },
+  gain_scale = { min = 0, max = 1e6 },
+  tol = { above = 0, max = 1e6 },
+  success_cost = { above = 0, max = 1e12 },
+  target = { min = -100, max = 100 },        -- m, a point in the world (each coordinate)
+  tx = { min = -100, max = 100 },
+  ty = { min = -100, max = 100 },
+}
+
+local EXACT = 2 ^ 53
+
+-- "an integer in [1, 100000]", "a number > 0 and <= 10"
+local function range_text(integer, r)
+  local kind = integer and "an integer" or "a number"
+  local function f(v)
+    if math.type(v) == "integer" or (v == math.floor(v) and math.abs(v) <= EXACT) then
+      return string.format("%d", v)
+    end
+    return string.format("%.6g", v)
+  end
+  if not r then return kind end
+  if r.above and r.max then return kind .. " > " .. f(r.above) .. " and <= " .. f(r.max) end
+  if r.min and r.max then return kind .. " in [" .. f(r.min) .. ", " .. f(r.max) .. "]" end
+  if r.above then return kind .. " > " .. f(r.above) end
+  if r.min then return kind .. " >= " .. f(r.min) end
+  if r.max then return kind .. " <= " .. f(r.max) end
+  return kind
+end
+
+local function in_range(v, r)
+  if not r then return true end
+  return (r.min == nil or v >= r.min) and (r.above == nil or v > r.above)
+    and (r.max == nil or v <= r.max)
+end
+
 -- the value of an override's text when nothing says what type it should have
 function M.value(text)
   if text == "true" then return true end
@@ -106,18 +170,30 @@ function M.names(defaults, prefix, out)
   return out
 end
 
--- convert an override's text to the type of its default
-local function convert(default, text, item)
+-- convert an override's text to the type of its default, within range r (or nil)
+local function convert(default, text, item, r)
   local kind = type(default)
   if kind == "number" then
-    local n = tonumber(text)
-    if n == nil then usage(("bad override '%s' (expected a number)"):format(item), 0) end
-    if math.type(default) == "integer" then
-      local i = math.tointeger(n)
-      if i == nil then usage(("bad override '%s' (expected an integer)"):format(item), 0) end
-      return i
+    local integer = math.type(default) == "integer"
+    local function bad()
+      usage(("bad override '%s' (expected %s)"):format(item, range_text(integer, r)), 0)
     end
-    return n + 0.0
+    local n = tonumber(text)
+    if n == nil or n ~= n or n == math.huge or n == -math.huge then bad() end
+    -- hexadecimal integers wrap around silently (0x10000000000000005 reads as 5)
+    if math.type(n) == "integer" and text:find "^%s*[-+]?0[xX]" then
+      local exact = tonumber(text:gsub("%s+$", "") .. "p0")
+      if exact ~= n then bad() end
+    end
+    if integer then
+      local i = math.tointeger(n)
+      if i == nil or i > EXACT or i < -EXACT then bad() end
+      n = i
+    else
+      n = n + 0.0
+    end
+    if not in_range(n, r) then bad() end
+    return n
   elseif kind == "boolean" then
     if text == "true" then return true end
     if text == "false" then return false end
@@ -127,7 +203,7 @@ local function convert(default, text, item)
   elseif is_list(default) then
     local list = {}
     for piece in (text .. ","):gmatch "([^,]*)," do
-      if piece ~= "" or text ~= "" then list[#list + 1] = convert(default[1], piece, item) end
+      if piece ~= "" or text ~= "" then list[#list + 1] = convert(default[1], piece, item, r) end
     end
     return list
   elseif kind == "table" then
@@ -139,8 +215,18 @@ local function convert(default, text, item)
 end
 
 local function unknown(item, defaults)
-  local valid = table.concat(M.names(defaults), ", ")
-  usage(("unknown setting in '%s' (valid: %s)"):format(item, valid ~= "" and valid or "none"), 0)
+  local names = M.names(defaults)
+  local valid = table.concat(names, ", ")
+  local close = require("spinal.suggest").closest(item:match "^[^=]*", names)
+  usage(("unknown setting in '%s' (%svalid: %s)"):format(item,
+    close and "did you mean '" .. close .. "'? " or "", valid ~= "" and valid or "none"), 0)
+end
+
+-- an argument that looks like key=value but whose key is not one (h.-1=5)
+local function bad_key(item)
+  usage(("bad override '%s' (the key '%s' is not a setting name: names of letters, digits "
+    .. "and _ joined by dots, list entries as name.1, name.2, ...)"):format(item,
+    item:match "^[^=]*"), 0)
 end
 
 -- defaults merged with the overrides (opts.args: a list of "key=value", default: the command
@@ -151,14 +237,21 @@ function M.settings(defaults, opts)
       :format(type(defaults)), 2)
   end
   opts = opts or {}
+  local ranges = opts.ranges or {}
   local result = deepcopy(defaults)
   for _, item in ipairs(opts.args or M.overrides()) do
     local path, text = split(item)
+    if not path and type(item) == "string" and item:match "^[%a_][^=]*=" then bad_key(item) end
     if path then
       local def, res = defaults, result
       for i, key in ipairs(path) do
         local d
         if type(def) == "table" then d = def[key] end
+        if d == nil and math.type(key) == "integer" and is_list(def) then
+          usage(("bad override '%s' (%s has entries 1 to %d; set the whole list with %s=%s)")
+            :format(item, table.concat(path, ".", 1, i - 1), #def,
+              table.concat(path, ".", 1, i - 1), table.concat(def, ",")), 0)
+        end
         if d == nil then
           if not opts.allow_unknown then unknown(item, defaults) end
           if type(res) ~= "table" then
@@ -173,7 +266,11 @@ function M.settings(defaults, opts)
           break
         end
         if i == #path then
-          res[key] = convert(d, text, item)
+          -- the range of the setting (a list entry takes its list's)
+          local name = table.concat(path, ".", 1, math.type(key) == "integer" and i - 1 or i)
+          local r = ranges[name]
+          if r == nil and not name:find "%." then r = M.RANGES[name] end
+          res[key] = convert(d, text, item, r)
         elseif type(d) ~= "table" then
           unknown(item, defaults)
         else

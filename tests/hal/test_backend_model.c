@@ -5,6 +5,7 @@
 #include "hal/backend_model.h"
 #include "hal/loop.h"
 #include "test.h"
+#include "workspace.h"
 
 static sp_plant* open_cfg(const sp_plant_model_config* c) {
   sp_plant* p = NULL;
@@ -77,7 +78,7 @@ TEST(noise_free_plant_steps_the_model_with_its_own_parameters_and_substeps) {
   for (long k = 0; k < 200; k++) {
     command(u, k, 0);
     CHECK_INT(sp_plant_write(p, u), 0);
-    sp_model_step(m, xn, x, u);
+    sp_model_step(m, model_ws(m), xn, x, u);
     memcpy(x, xn, sizeof x);
     CHECK_INT(sp_plant_read(p, y, &t, NULL), 0);
     CHECK(memcmp(x, y, sizeof x) == 0);

@@ -235,4 +235,34 @@ TEST(missing_file_and_unsupported_actuator_are_reported) {
   CHECK(strstr(msg, "density") != NULL);
 }
 
+// a model no simulation can use is refused by the import and by the mujoco plant, naming the file
+static void refused(int* sp_failed_, const char* xml, const char* want) {
+  char path[64], msg[512], want_msg[600];
+  CHECK(write_tmp(path, xml) == 0);
+  sp_rbd* t = NULL;
+  int rc = sp_mjcf_rbd_load(&t, path, msg, sizeof msg);
+  remove(path);
+  CHECK_INT(rc, SP_EFORMAT);
+  CHECK(t == NULL);
+  snprintf(want_msg, sizeof want_msg, "%s: %s", path, want);
+  CHECK_STR(msg, want_msg);
+}
+
+TEST(nan_numbers_and_non_positive_timesteps_are_refused_with_the_file_named) {
+  const char* body =
+      "<worldbody><body name='b' pos='0 0 1'><joint name='j' axis='0 1 0'/>"
+      "<geom size='.1' mass='1'/></body></worldbody></mujoco>";
+  char xml[512];
+  snprintf(xml, sizeof xml, "<mujoco><option timestep='0'/>%s", body);
+  refused(sp_failed_, xml, "option timestep must be a positive number of seconds, got 0");
+  snprintf(xml, sizeof xml, "<mujoco><option timestep='-0.01'/>%s", body);
+  refused(sp_failed_, xml, "option timestep must be a positive number of seconds, got -0.01");
+  snprintf(xml, sizeof xml, "<mujoco><option timestep='nan'/>%s", body);
+  refused(sp_failed_, xml, "a number in the XML is NaN (MuJoCo only warns about it)");
+  refused(sp_failed_,
+          "<mujoco><worldbody><body name='b' pos='nan 0 1'><joint name='j' axis='0 1 0'/>"
+          "<geom size='.1' mass='1'/></body></worldbody></mujoco>",
+          "a number in the XML is NaN (MuJoCo only warns about it)");
+}
+
 TEST_MAIN()

@@ -20,7 +20,7 @@ static int rig_open(rig* r, sp_policy* pol) {
   static const double safe[2] = {0, 0};
   sp_plant_model_config pc = {.model = "car_drag", .rate_hz = 50, .integrator = SP_INTEGRATOR_RK4};
   sp_safety_config sc = {.nx = 4, .nu = 2, .u_safe = safe, .period_s = 0.02};
-  sp_loop_config lc = {.mode = SP_LOOP_LOCKSTEP, .act = sp_policy_loop_act, .user = pol};
+  sp_loop_config lc = {.mode = SP_LOOP_LOCKSTEP, .act = sp_policy_loop_act, .user = policy_ws(pol)};
   char msg[256];
   int rc = sp_plant_open(&r->p, "model", &pc, msg, sizeof msg);
   if (!rc) rc = sp_plant_configure(r->p, msg, sizeof msg);

@@ -3,6 +3,7 @@
 # suite. Each target names its sources (globs allowed) in a "// sources:" line and may add compiler
 # and linker flags in a "// flags:" line (${BUILD} is the build directory). Longer runs are
 # documented in docs/protocol.md; crashes leave their input in the build directory's fuzz/ folder.
+# Inputs under tests/fuzz/corpus/<target>/ (past findings) are replayed first.
 set -euo pipefail
 SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
 SECONDS_EACH=${SPINAL_FUZZ_SECONDS:-10}
@@ -19,6 +20,12 @@ for target in "$SRC"/tests/fuzz/fuzz_*.c; do
   flags=$(BUILD=$BUILD eval "echo $flags")
   (cd "$SRC" && "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -I. "$target" $sources \
      $flags -o "$out/$name")
+  # past findings first: every input under tests/fuzz/corpus/<target>/ must run clean
+  corpus=$SRC/tests/fuzz/corpus/$name
+  if [ -d "$corpus" ]; then
+    echo "== $name: replaying $(ls "$corpus" | wc -l) past finding(s)"
+    (cd "$out" && ./"$name" "$corpus"/* 2>&1 | tail -2)
+  fi
   echo "== $name: ${SECONDS_EACH}s"
   (cd "$out" && ./"$name" -max_total_time="$SECONDS_EACH" -print_final_stats=1 2>&1 | tail -4)
 done

@@ -3,6 +3,8 @@
 # loopback and over a unix socket; the token (0600 file) is required first, a wrong one is
 # refused, non-loopback addresses are refused without --listen-any, a client gets the REPL and
 # the loop is held when it leaves, SIGTERM stops everything safely and removes the token file.
+# The token is the whole first line (TOKEN\0garbage is refused), and a client that connects and
+# stays silent does not hold up one that sends the token.
 set -euo pipefail
 BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
 SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
@@ -43,6 +45,29 @@ for where in tcp unix; do
 
   out=$(printf 'loop\n' | "$BIN" repl --connect "$ADDR" --token 0123456789abcdef0123456789abcdef)
   check "$where: a wrong token is refused" '[ "$out" = "spinal: bad token" ]'
+
+  if [ $where = tcp ]; then
+    PORT=${ADDR##*:}
+    # the whole line is the token: a NUL and anything after it make it wrong
+    exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+    printf '%s\0garbage\n' "$TOKEN" >&3
+    IFS= read -r -t 5 reply <&3 || reply=
+    exec 3<&-
+    check "tcp: the token followed by a NUL and more is refused" '[ "$reply" = "spinal: bad token" ]'
+    exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+    printf '%sx\n' "$TOKEN" >&3
+    IFS= read -r -t 5 reply <&3 || reply=
+    exec 3<&-
+    check "tcp: the token with one more character is refused" '[ "$reply" = "spinal: bad token" ]'
+    # a client that connects and says nothing delays no other
+    exec 4<>"/dev/tcp/127.0.0.1/$PORT"
+    start=$(date +%s%N)
+    out=$(printf 'print(40 + 2)\n' | "$BIN" repl --connect "$ADDR" --token "$TOKEN" 2>&1)
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    check "tcp: a silent client does not hold up one with the token (${ms} ms)" \
+      'grep -q "^42$" <<<"$out" && [ $ms -lt 2500 ]'
+    exec 4<&-
+  fi
 
   session='loop:reset{0.1,0,0,0}:resume()\nsleep(0.3)\nerror("boom")\n'
   session+='print(loop:state().held, loop.running)\n'

@@ -100,6 +100,18 @@ describe("spinal.ctrl tracker", function()
   end)
 end)
 
+describe("spinal.ctrl names", function()
+  it("lists the gain and reference blocks its class names", function()
+    local t, p, l = ctrl.tracker "car", ctrl.pd(3), ctrl.lqr { { 1, 2 } }
+    assert.are.same({ "kx", "ky", "kv", "kphi", "ka", "kw" }, t.gain_names)
+    assert.are.same({ "x_d", "y_d", "xdot_d", "ydot_d", "xddot_d", "yddot_d" }, t.ref_names)
+    assert.are.same({ "kp", "kd" }, p.gain_names)
+    assert.are.same({ "q_d", "qdot_d", "u_ff" }, p.ref_names)
+    assert.are.same({ "K" }, l.gain_names)
+    assert.are.same({ "x_set", "u_ff" }, l.ref_names)
+  end)
+end)
+
 describe("spinal.ctrl pd and lqr", function()
   it("computes PD with scalar gains broadcast to every joint", function()
     local c = ctrl.pd(2, 10, 1)

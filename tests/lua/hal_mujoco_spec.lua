@@ -147,6 +147,25 @@ describe("spinal.hal mujoco plants", function()
     assert.matches(bad, err, 1, true)
   end)
 
+  it("refuses an MJCF with a NaN or a timestep that is not positive, naming the file", function()
+    local xml = assert(io.open(XML)):read "a"
+    for _, case in ipairs {
+      { (xml:gsub('pos="0 0 0.0498"', 'pos="nan 0 0.0498"')),
+        "a number in the XML is NaN (MuJoCo only warns about it)" },
+      { (xml:gsub('timestep="0.002"', 'timestep="-0.002"')),
+        "option timestep must be a positive number of seconds, got -0.002" },
+    } do
+      local path = os.tmpname()
+      local f = assert(io.open(path, "w"))
+      f:write(case[1])
+      f:close()
+      local p, err = hal.open("mujoco", { mjcf = path, rate = 50 })
+      os.remove(path)
+      assert.is_nil(p)
+      assert.equal("mujoco plant: " .. path .. ": " .. case[2], err)
+    end
+  end)
+
   it("returns nil and a message naming a joint the MJCF lacks", function()
     local p, err = hal.open("mujoco", { mjcf = XML, state = { { qpos = "trailer" } },
                                         actuators = { "throttle" } })

@@ -84,6 +84,21 @@ describe("spinal.hal", function()
     assert.near(0.02, tr.dt, 1e-15)
   end)
 
+  it("refuses up front a rollout longer than memory allows, stating the bound", function()
+    local p <close> = car()
+    local pol = { K = { { 0, 0, 0, 0 }, { 0, 0, 0, 0 } } }
+    local t0 = os.clock()
+    local ok, err = pcall(p.rollout, p, { seconds = 1e9, policy = pol })
+    assert.is_false(ok)
+    assert.matches("field 'seconds': 1000000000%.0 is longer than this machine's memory allows: "
+      .. "at most (%d+) steps %([%d.]+ s at 50%.0 Hz%)", err)
+    local bound = tonumber(err:match "at most (%d+) steps")
+    assert.is_true(bound > 1e6)  -- a long but possible rollout still runs
+    assert.matches("field 'steps': [%d.]+ is longer",
+      select(2, pcall(p.rollout, p, { steps = bound + 1, policy = pol })))
+    assert.is_true(os.clock() - t0 < 1)  -- refused before running, not after
+  end)
+
   it("clamps rollout commands to the given limits and flags them", function()
     local p <close> = car()
     local K = { { 0, 0, 10, 0 }, { 0, 0, 0, 0 } }

@@ -124,7 +124,8 @@ describe("running a script", function()
     local path = script "spinal.settings { iters = 10 }"
     local _, err, code = run(q(path) .. " iters=abc")
     assert.equal(1, code)
-    assert.matches("^spinal: bad override 'iters=abc' %(expected a number%)\n", err)
+    assert.matches("^spinal: bad override 'iters=abc' %(expected an integer in %[1, 100000%]%)\n",
+      err)
     assert.is_nil(err:find("stack traceback", 1, true))  -- a usage mistake, not a crash
   end)
 
@@ -132,7 +133,17 @@ describe("running a script", function()
     local path = script "spinal.settings { iters = 10, lr = 0.1 }"
     local _, err, code = run(q(path) .. " iterz=5")
     assert.equal(1, code)
-    assert.matches("^spinal: unknown setting in 'iterz=5' %(valid: iters, lr%)\n", err)
+    assert.matches("^spinal: unknown setting in 'iterz=5' %(did you mean 'iters'%? valid: "
+      .. "iters, lr%)\n", err)
+  end)
+
+  it("passes a key=value whose key is not a name to the settings, which refuse it by name",
+    function()
+    local path = script "spinal.settings { hidden = { 64, 64 } }"
+    local _, err, code = run(q(path) .. " h.-1=5")
+    assert.equal(1, code)
+    assert.equal("spinal: bad override 'h.-1=5' (the key 'h.-1' is not a setting name: names of "
+      .. "letters, digits and _ joined by dots, list entries as name.1, name.2, ...)\n", err)
   end)
 
   it("exits 1 printing the error with file:line and a traceback", function()

@@ -66,7 +66,40 @@ describe("spinal.loop", function()
     assert.equal(0, loop:gains():sum())
     assert.error_matches(function() loop:set_gains { 1, 2 } end,
       "expected gains of 8 numbers, got 2")
-    assert.error_matches(function() loop:set_gains { kx = 1 } end, "unknown gain 'kx'")
+    assert.error_matches(function() loop:set_gains { kx = 1 } end,
+      "unknown gain 'kx' for a lqr controller")
+    assert.error_matches(function() loop:set_gains { K = 1 } end,
+      "expected K of 8 numbers, got number")
+    loop:close()
+    plant:close()
+  end)
+
+  it("shares the robot's controller: Lua may call it, not change its limits under it", function()
+    local robot, plant, loop = open()
+    loop:start()
+    loop:reset { 0.1, 0, 0, 0 }
+    loop:resume()
+    local c = robot.controller
+    assert.equal(2, #c:act({ 0.1, 0, 0, 0 }, robot.reference))
+    assert.error_matches(function() c:set_limits(-1, 1) end,
+      "ctrl:set_limits%(%): a live loop is running this controller %(close the loop first%)")
+    loop:close()
+    c:set_limits(-1, 1)  -- free again once the loop is closed
+    plant:close()
+  end)
+
+  it("keeps running a controller that Lua closed", function()
+    local robot, plant, loop = open()
+    loop:start()
+    loop:reset { 0.1, 0, 0, 0 }
+    loop:resume()
+    robot:close()  -- closes robot.controller for Lua; the loop still holds it
+    assert.error_matches(function() robot.controller:act({ 0, 0, 0, 0 }, robot.reference) end,
+      "controller is closed")
+    local k = loop:state().k
+    assert.is_true(wait_for(function() return loop:state().k > k + 5 end, 1))
+    local x = loop:state().x
+    assert.is_true(math.abs(x[1]) < 0.2, tostring(x))
     loop:close()
     plant:close()
   end)
@@ -173,10 +206,16 @@ describe("spinal.loop", function()
     local x = loop:state().x
     -- a zero last layer: the policy is the nominal LQR, which balances
     assert.is_true(math.abs(x[1]) < 0.05 and math.abs(x[2]) < 0.05, tostring(x))
-    assert.is_true(pol:params():sum() ~= 0)
+    local theta = pol:params():sum()
+    assert.is_true(theta ~= 0)
     loop:set_params(loop:params() * 0)
     host.sleep(0.1)
-    assert.equal(0, pol:params():abs():sum())   -- the loop copied the new theta into the policy
+    assert.equal(0, loop:params():abs():sum())
+    -- the loop evaluates its own theta in its own workspace: the policy shared with Lua is read,
+    -- never written by the control thread
+    assert.equal(theta, pol:params():sum())
+    -- and Lua may evaluate the policy while the control thread runs it
+    assert.equal(2, #pol:act({ 0.1, 0, 0, 0 }, 0))
     assert.error_matches(function() loop:set_params { 1, 2 } end,
       "expected parameters of " .. pol.nparams .. " numbers, got 2")
     assert.error_matches(function() loop:set_gains { 1 } end, "runs a policy")

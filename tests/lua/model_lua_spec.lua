@@ -258,4 +258,16 @@ describe("a robot file with a model written in Lua", function()
       r:close()
     end
   end)
+
+  it("is refused by the REPL on the robot in one line naming the file and the model", function()
+    local S = require "support"
+    local out, err, code = S.run "repl tests/lua/fixtures/lua_pendulum_robot.lua"
+    assert.equal(1, code)
+    assert.equal("", out)
+    assert.equal("tests/lua/fixtures/lua_pendulum_robot.lua: the model plant runs "
+      .. "'fixture_lua_pendulum', a model written in Lua, which steps only in lockstep; the REPL's "
+      .. "real-time loop needs a C model or the mujoco plant (--hal mujoco), or run it from a "
+      .. "script with plant:rollout\n", err)
+    S.cleanup()
+  end)
 end)

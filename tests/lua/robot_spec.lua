@@ -344,13 +344,13 @@ describe("spinal.robot.check reports", function()
     assert.same({
       ": name: expected a string naming the robot, got number 7",
       ': rate: expected a number > 0, got string "50"',
-      ": model.substeps: expected an integer >= 1, got number 1.5",
+      ": model.substeps: expected an integer in [1, 10000], got number 1.5",
       ': limits.action[2]: expected a number (|u| <= m) or a pair { lo, hi }, got string "1"',
       ": limits.rate[2]: expected a number > 0, got number -1",
       ': safety.safe_command: expected a list of 2 numbers, got string "zero"',
       ": safety.watchdog: expected a number >= 0, got number -0.1",
       ": plants.model.sensor_noise[4]: expected a number >= 0, got boolean true",
-      ": plants.model.delay: expected an integer >= 0, got number 1.5",
+      ": plants.model.delay: expected an integer in [0, 100000], got number 1.5",
       ": plants.udp.address: missing (expected a host name or IP address)",
       ": plants.udp.port: expected an integer in [1, 65535], got number 70000",
     }, problems_of "wrong_types.lua")
@@ -639,5 +639,235 @@ describe("plants.mujoco accepts what the mujoco backend reads", function()
     local text = table.concat(problems, "\n")
     assert.matches("plants%.mujoco%.state%.phi%.index: body_yaw takes no index", text)
     assert.matches("plants%.mujoco%.perturb%.mas", text)
+  end)
+end)
+
+describe("a robot file runs restricted", function()
+  -- the file's only problem, without the "file: " prefix
+  local function only_problem(text)
+    local path = robot_file(text)
+    local ok, problems = robot.check(path)
+    assert.is_false(ok)
+    assert.equal(1, #problems, table.concat(problems, "\n"))
+    assert.equal(path, problems[1]:sub(1, #path))
+    return problems[1]:sub(#path + 1)
+  end
+  local RULES = "(docs/robots.md, 'What a robot file may do')"
+
+  it("and an endless loop is stopped with the limit named", function()
+    local limit = robot.MAX_INSTRUCTIONS
+    robot.MAX_INSTRUCTIONS = 2000000
+    local a = only_problem "while true do end"
+    local b = only_problem "while true do pcall(function() while true do end end) end"
+    local c = only_problem "local t = {} for i = 1, 1e9 do xpcall(error, print, i) end"
+    robot.MAX_INSTRUCTIONS = limit
+    local want = ": ran more than 2 million Lua instructions (an endless loop?); robot files "
+      .. "must finish quickly " .. RULES
+    assert.equal(want, a)
+    assert.equal(want, b)  -- its own pcall cannot swallow the limit
+    assert.equal(want, c)
+  end)
+
+  it("and an endless loop in an included file is stopped too", function()
+    local limit = robot.MAX_INSTRUCTIONS
+    robot.MAX_INSTRUCTIONS = 1000000
+    local inner = robot_file "while true do end"
+    local p = only_problem("return include " .. string.format("%q", inner))
+    robot.MAX_INSTRUCTIONS = limit
+    assert.equal(": ran more than 1 million Lua instructions (an endless loop?); robot files "
+      .. "must finish quickly " .. RULES, p)
+  end)
+
+  it("without os.exit, os.execute, io or binary chunks", function()
+    assert.equal(":1: os.exit is not available in a robot file " .. RULES,
+      only_problem "os.exit(0)")
+    assert.equal(":1: os.execute is not available in a robot file " .. RULES,
+      only_problem "os.execute 'touch /tmp/spinal_robot_pwned'")
+    assert.equal(":1: io.open is not available in a robot file " .. RULES,
+      only_problem "io.open('/tmp/spinal_robot_pwned', 'w')")
+    assert.equal(":1: attempt to call a nil value (field 'dump')",
+      only_problem "load(string.dump(function() end))")
+    assert.equal(":2: load: a robot file may load text chunks only (mode \"t\")",
+      only_problem "local f = load\nf('\\27Lua', 'x', 'b')")
+    assert.equal(":1: setmetatable: __gc is not available in a robot file " .. RULES,
+      only_problem "setmetatable({}, { __gc = function() while true do end end })")
+    assert.equal(":1: require: a robot file may require only spinal.array, spinal.linalg, "
+      .. "spinal.model, spinal.rbd, spinal.ctrl, spinal.autodiff, not string \"spinal.hal\" "
+      .. RULES,
+      only_problem "require 'spinal.hal'")
+  end)
+
+  it("and cannot change the host's libraries or spinal's modules", function()
+    local p = robot_file [[
+      string.rep = nil
+      math.floor = nil
+      local ok, err = pcall(function() require("spinal.model").new = nil end)
+      assert(not ok and err:find "spinal.model is read%-only", err)
+      assert(getmetatable("") == nil)
+      return dofile "tests/lua/fixtures/robots/ok_minimal.lua"
+    ]]
+    local r = robot.load(p)
+    assert.is_function(string.rep)
+    assert.is_function(math.floor)
+    assert.is_function(model_lib.new)
+    r:close()
+  end)
+
+  it("and spinal check stops a looping or exiting file with a non-zero status", function()
+    local loop, exit = robot_file "while true do end", robot_file "os.exit(0)"
+    local out, err, code = check_cli(loop .. " " .. exit)
+    assert.equal("", out)
+    assert.equal(loop .. ": ran more than 50 million Lua instructions (an endless loop?); robot "
+      .. "files must finish quickly " .. RULES .. "\n" .. loop .. ": 1 problem\n"
+      .. exit .. ":1: os.exit is not available in a robot file " .. RULES .. "\n"
+      .. exit .. ": 1 problem\n", err)
+    assert.equal(1, code)
+  end)
+end)
+
+describe("a robot table is read as plain data", function()
+  it("a throwing metamethod is never called", function()
+    local boom = { __index = function() error "boom" end, __pairs = function() error "boom" end,
+      __len = function() error "boom" end }
+    local t = setmetatable({}, boom)
+    local ok, problems = robot.check(t)
+    assert.is_false(ok)
+    assert.equal("(robot table): name: missing (expected a string naming the robot)",
+      problems[1])
+    local ok2, problems2 = robot.check { name = "x", state = setmetatable({ "a" }, boom) }
+    assert.is_false(ok2)
+    assert.is_nil(table.concat(problems2, "\n"):find "boom")
+  end)
+
+  it("a file whose table's __index recurses is checked, not a C stack overflow", function()
+    local path = robot_file [[
+      local mt = {}
+      mt.__index = function(t, k) return t[k] end
+      return setmetatable({}, mt)
+    ]]
+    local ok, problems = robot.check(path)
+    assert.is_false(ok)
+    assert.equal(path .. ": name: missing (expected a string naming the robot)", problems[1])
+  end)
+
+  it("a table that contains itself is a problem, not a stack overflow", function()
+    local t = { name = "loop", model = {} }
+    t.model.params = t
+    local ok, problems = robot.check(t)
+    assert.is_false(ok)
+    assert.same({ "(robot table): model.params: refers back to the robot table (a robot table "
+      .. "cannot contain itself)" }, problems)
+  end)
+
+  it("a list with a hole is a problem (libFuzzer finding: eigh of a 0 x 0 weight)", function()
+    local t = dofile "robots/double_pendulum.lua"
+    local action = { "tau1", "tau2" }
+    action[1] = nil                     -- # may still say 2
+    t.action = action
+    t.controller.design.R = {}
+    local ok, problems = robot.check(t)
+    assert.is_false(ok)
+    for _, p in ipairs(problems) do assert.is_nil(p:find "eigh", p) end
+  end)
+end)
+
+describe("spinal check applies the plant's own limits", function()
+  local hal = require "spinal.hal"
+
+  -- the double pendulum with changes applied to its table
+  local function problems_with(change)
+    local t = dofile "robots/double_pendulum.lua"
+    change(t)
+    local ok, problems = robot.check(t)
+    assert.is_false(ok)
+    return problems
+  end
+
+  it("substeps and delay above what the plant opens with are refused, the bound named", function()
+    assert.same({ substeps = 10000, delay = 100000 }, hal.limits)
+    assert.same({
+      "(robot table): model.substeps: expected an integer in [1, 10000], got number 100000000.0",
+      "(robot table): plants.model.substeps: expected an integer in [1, 10000], got number "
+        .. "100000000.0",
+      "(robot table): plants.model.delay: expected an integer in [0, 100000], got number "
+        .. "1000000000.0",
+    }, problems_with(function(t)
+      t.model.substeps = 1e8
+      t.plants.model.substeps = 1e8
+      t.plants.model.delay = 1e9
+    end))
+  end)
+
+  it("a file at the limits passes and its plant opens", function()
+    local t = dofile "robots/double_pendulum.lua"
+    t.plants.model.delay = hal.limits.delay
+    t.plants.model.substeps = 2
+    local r = robot.load(t)
+    local plant = assert(r:open "model")
+    plant:close()
+    r:close()
+  end)
+
+  it("non-physical parameters are refused with the field named", function()
+    assert.same({
+      "(robot table): model.params.m1: expected a mass > 0, got -1",
+      "(robot table): plants.model.params.l2: expected a length > 0, got 0",
+      "(robot table): plants.model.params.b: expected a damping >= 0, got -0.5",
+    }, problems_with(function(t)
+      t.model.params.m1 = -1
+      t.plants.model.params = { l2 = 0, b = -0.5 }
+    end))
+    local ok, problems = robot.check(robot_file [[
+      local t = dofile "robots/cartpole_rbd.lua"
+      t.plants.model.params = { ["pole.mass"] = -0.2, ["cart.ixx"] = -1, ["cart.ixy"] = -1 }
+      return t
+    ]])
+    assert.is_false(ok)
+    assert.equal(2, #problems)
+    assert.truthy(problems[1]:find(': plants.model.params%["cart.ixx"%]: expected an inertia >= 0, '
+      .. 'got %-1$'))
+    assert.truthy(problems[2]:find(': plants.model.params%["pole.mass"%]: expected a mass >= 0, '
+      .. 'got %-0.2$'))
+  end)
+
+  it("a set point where the model's Jacobians are not finite is one line, not lqr_gain's",
+    function()
+    assert.same({ "(robot table): controller: the model's Jacobians at x_eq, u_eq are not finite "
+      .. "(is the set point or a model parameter out of the model's range?)" },
+      problems_with(function(t) t.controller.x_eq = { 0, 0, 1e300, 0 } end))
+  end)
+
+  it("an MJCF the mujoco plant would refuse (a NaN, a zero timestep) is a problem", function()
+    local xml = slurp "robots/cartpole.xml"
+    local nan = tmpfile((xml:gsub('<body name="pole" pos="0 0 0">',
+      '<body name="pole" pos="nan 0 0">')))
+    local zero = tmpfile((xml:gsub('timestep="0.005"', 'timestep="0"')))
+    for _, case in ipairs {
+      { nan, nan .. ": a number in the XML is NaN (MuJoCo only warns about it)" },
+      { zero, zero .. ": option timestep must be a positive number of seconds, got 0" },
+    } do
+      local ok, problems = robot.check(robot_file(string.format([[
+        local t = dofile "robots/cartpole_rbd.lua"
+        t.plants.mujoco.mjcf = %q
+        return t
+      ]], case[1])))
+      assert.is_false(ok)
+      assert.equal(1, #problems)
+      assert.truthy(problems[1]:find(": plants.mujoco.mjcf: " .. case[2], 1, true), problems[1])
+    end
+  end)
+
+  it("a zero scale of a mujoco source is refused as the plant would", function()
+    local ok, problems = robot.check(robot_file [[
+      local t = dofile "robots/rc_car.lua"
+      t.plants.mujoco.state.v.scale = 0
+      t.plants.mujoco.perturb = { mass = -1 }
+      return t
+    ]])
+    assert.is_false(ok)
+    assert.truthy(problems[1]:find(": plants.mujoco.state.v.scale: expected a nonzero number, "
+      .. "got 0$"))
+    assert.truthy(problems[2]:find(": plants.mujoco.perturb.mass: expected a number > 0, got "
+      .. "number %-1$"))
   end)
 end)

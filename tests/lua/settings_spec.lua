@@ -90,14 +90,73 @@ describe("spinal.settings", function()
   end)
 
   it("rejects text that is not a number for a number default", function()
-    assert.equal("bad override 'iters=abc' (expected a number)",
+    assert.equal("bad override 'iters=abc' (expected an integer in [1, 100000])",
       error_of(with, { "iters=abc" }, defaults))
-    assert.equal("bad override 'lr=' (expected a number)", error_of(with, { "lr=" }, defaults))
+    assert.equal("bad override 'lr=' (expected a number > 0 and <= 10)",
+      error_of(with, { "lr=" }, defaults))
+    assert.equal("bad override 'x=abc' (expected a number)",
+      error_of(with, { "x=abc" }, { x = 1.5 }))
   end)
 
   it("rejects a fraction for an integer default", function()
-    assert.equal("bad override 'iters=2.5' (expected an integer)",
+    assert.equal("bad override 'iters=2.5' (expected an integer in [1, 100000])",
       error_of(with, { "iters=2.5" }, defaults))
+    assert.equal("bad override 'n=2.5' (expected an integer)",
+      error_of(with, { "n=2.5" }, { n = 1 }))
+  end)
+
+  it("refuses values outside a setting's range, naming the range (one line)", function()
+    for _, case in ipairs {
+      { "iters=-5", "an integer in [1, 100000]" },
+      { "iters=0", "an integer in [1, 100000]" },
+      { "iters=1e12", "an integer in [1, 100000]" },
+      { "iters=0x7fffffffffffffffff", "an integer in [1, 100000]" },  -- wraps around to -1
+      { "iters=0x10000000000000005", "an integer in [1, 100000]" },   -- wraps around to 5
+      { "seconds=1e9", "a number > 0 and <= 86400" },
+      { "seconds=0", "a number > 0 and <= 86400" },
+      { "lr=inf", "a number > 0 and <= 10" },
+      { "lr=nan", "a number > 0 and <= 10" },
+      { "hidden=64,0", "an integer in [1, 4096]" },
+      { "hidden.1=-1", "an integer in [1, 4096]" },
+    } do
+      assert.equal("bad override '" .. case[1] .. "' (expected " .. case[2] .. ")",
+        error_of(with, { case[1] }, { iters = 10, seconds = 21.5, lr = 0.1, hidden = { 64, 64 } }))
+    end
+    assert.equal(100000, with({ "iters=100000" }, defaults).iters)
+    assert.equal(16, with({ "iters=0x10" }, defaults).iters)
+  end)
+
+  it("takes a caller's ranges over the standard ones, a list's range for each entry", function()
+    local ranges = { iters = { min = 0, max = 5 }, ["opt.beta"] = { min = 0, max = 1 },
+      hidden = { min = 8, max = 16 } }
+    assert.equal(0, with({ "iters=0" }, defaults, { ranges = ranges }).iters)
+    assert.equal("bad override 'iters=6' (expected an integer in [0, 5])",
+      error_of(with, { "iters=6" }, defaults, { ranges = ranges }))
+    assert.equal("bad override 'opt.beta=1.5' (expected a number in [0, 1])",
+      error_of(with, { "opt.beta=1.5" }, defaults, { ranges = ranges }))
+    assert.equal("bad override 'hidden=8,32' (expected an integer in [8, 16])",
+      error_of(with, { "hidden=8,32" }, defaults, { ranges = ranges }))
+    assert.equal("bad override 'hidden.2=4' (expected an integer in [8, 16])",
+      error_of(with, { "hidden.2=4" }, defaults, { ranges = ranges }))
+    -- an integer without a range still cannot leave the doubles' exact integers
+    assert.equal("bad override 'n=1e300' (expected an integer)",
+      error_of(with, { "n=1e300" }, { n = 1 }))
+  end)
+
+  it("refuses a key that is not a setting name and a list index past the list", function()
+    assert.equal("bad override 'h.-1=5' (the key 'h.-1' is not a setting name: names of "
+      .. "letters, digits and _ joined by dots, list entries as name.1, name.2, ...)",
+      error_of(with, { "h.-1=5" }, defaults))
+    assert.equal("bad override 'hidden.3=5' (hidden has entries 1 to 2; set the whole list "
+      .. "with hidden=64,64)", error_of(with, { "hidden.3=5" }, defaults))
+  end)
+
+  it("suggests the closest name for a misspelled setting", function()
+    assert.equal("unknown setting in 'iterz=3' (did you mean 'iters'? valid: hidden, iters, lr, "
+      .. "name, opt.beta, opt.kind, verbose)", error_of(with, { "iterz=3" }, defaults))
+    assert.equal("unknown setting in 'opt.btea=3' (did you mean 'opt.beta'? valid: hidden, "
+      .. "iters, lr, name, opt.beta, opt.kind, verbose)",
+      error_of(with, { "opt.btea=3" }, defaults))
   end)
 
   it("rejects anything but true or false for a boolean default", function()
@@ -111,8 +170,8 @@ describe("spinal.settings", function()
   end)
 
   it("rejects an unknown key, listing the valid ones", function()
-    assert.equal("unknown setting in 'iterz=3' (valid: hidden, iters, lr, name, opt.beta, "
-      .. "opt.kind, verbose)", error_of(with, { "iterz=3" }, defaults))
+    assert.equal("unknown setting in 'speed=3' (valid: hidden, iters, lr, name, opt.beta, "
+      .. "opt.kind, verbose)", error_of(with, { "speed=3" }, defaults))
     assert.matches("^unknown setting in 'opt%.gamma=1'",
       error_of(with, { "opt.gamma=1" }, defaults))
     assert.matches("^unknown setting in 'iters%.x=1'", error_of(with, { "iters.x=1" }, defaults))
@@ -134,5 +193,32 @@ describe("spinal.settings", function()
     local spinal = require "spinal"
     assert.equal(settings, spinal.settings)
     assert.same(settings.parse(settings.overrides()), spinal.args)
+  end)
+end)
+
+describe("the experiments' settings", function()
+  -- the defaults table an experiment passes to spinal.settings (the script stops right there)
+  local function defaults_of(path)
+    local real, stop = settings.settings, {}
+    local got
+    settings.settings = function(d) got = d; error(stop) end
+    local ok, err = pcall(dofile, path)
+    settings.settings = real
+    assert(not ok and err == stop, path .. " did not call spinal.settings: " .. tostring(err))
+    return got
+  end
+
+  it("every numeric setting of every experiment has a range", function()
+    local checked = 0
+    for path in io.popen("ls experiments/*.lua"):lines() do
+      for name, v in pairs(defaults_of(path)) do
+        local numeric = type(v) == "number" or (type(v) == "table" and type(v[1]) == "number")
+        if numeric then
+          assert.is_table(settings.RANGES[name], path .. ": setting '" .. name .. "' has no range")
+          checked = checked + 1
+        end
+      end
+    end
+    assert.is_true(checked > 40)
   end)
 end)

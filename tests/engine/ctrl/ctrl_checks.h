@@ -12,6 +12,7 @@
 #include "engine/core/alloc.h"
 #include "engine/core/rng.h"
 #include "engine/ctrl/ctrl.h"
+#include "workspace.h"
 
 #define CC_MAX 64
 
@@ -22,9 +23,9 @@ static void cc_fd(sp_ctrl* c, double* D, double* v, int n, const double* x, cons
   for (int j = 0; j < n; j++) {
     double v0 = v[j];
     v[j] = v0 + h;
-    sp_ctrl_act(c, up, x, r, K);
+    sp_ctrl_act(c, ctrl_ws(c), up, x, r, K);
     v[j] = v0 - h;
-    sp_ctrl_act(c, um, x, r, K);
+    sp_ctrl_act(c, ctrl_ws(c), um, x, r, K);
     v[j] = v0;
     for (int i = 0; i < c->nu; i++) D[i * n + j] = (up[i] - um[i]) / (2 * h);
   }
@@ -51,7 +52,7 @@ static int cc_check_jac(sp_ctrl* c, const double* x0, const double* r0, const do
   memcpy(x, x0, sizeof(double) * nx);
   memcpy(r, r0, sizeof(double) * nr);
   memcpy(K, K0, sizeof(double) * nk);
-  if (sp_ctrl_jac(c, Dx, Dr, DK, x, r, K)) return 1;
+  if (sp_ctrl_jac(c, ctrl_ws(c), Dx, Dr, DK, x, r, K)) return 1;
   cc_fd(c, Fx, x, nx, x, r, K, 1e-6);
   cc_fd(c, Fr, r, nr, x, r, K, 1e-6);
   cc_fd(c, FK, K, nk, x, r, K, 1e-6);
@@ -71,13 +72,13 @@ static int cc_check_vjp(sp_ctrl* c, sp_rng* g_, const double* x, const double* r
   memcpy(ex, gx, sizeof(double) * nx);
   memcpy(er, gr, sizeof(double) * nr);
   memcpy(eK, gK, sizeof(double) * nk);
-  if (sp_ctrl_jac(c, Dx, Dr, DK, x, r, K)) return 1;
+  if (sp_ctrl_jac(c, ctrl_ws(c), Dx, Dr, DK, x, r, K)) return 1;
   for (int i = 0; i < nu; i++) {
     for (int j = 0; j < nx; j++) ex[j] += Dx[i * nx + j] * g[i];
     for (int j = 0; j < nr; j++) er[j] += Dr[i * nr + j] * g[i];
     for (int j = 0; j < nk; j++) eK[j] += DK[i * nk + j] * g[i];
   }
-  if (sp_ctrl_vjp(c, gx, gr, gK, x, r, K, g)) return 1;
+  if (sp_ctrl_vjp(c, ctrl_ws(c), gx, gr, gK, x, r, K, g)) return 1;
   return cc_close("gx", gx, ex, nx, 1e-12) || cc_close("gr", gr, er, nr, 1e-12) ||
          cc_close("gK", gK, eK, nk, 1e-12);
 }
@@ -92,27 +93,31 @@ static int cc_check_no_mutation(sp_ctrl* c, const double* x0, const double* r0, 
   memcpy(r, r0, sizeof(double) * nr);
   memcpy(K, K0, sizeof(double) * nk);
   for (int i = 0; i < nu; i++) g[i] = 1.0 + i;
-  sp_ctrl_act(c, u, x, r, K);
-  sp_ctrl_jac(c, Dx, Dr, DK, x, r, K);
-  sp_ctrl_vjp(c, gx, gr, gK, x, r, K, g);
-  sp_ctrl_jac_fd(c, Dx, Dr, DK, x, r, K, 1e-6);
+  sp_ctrl_act(c, ctrl_ws(c), u, x, r, K);
+  sp_ctrl_jac(c, ctrl_ws(c), Dx, Dr, DK, x, r, K);
+  sp_ctrl_vjp(c, ctrl_ws(c), gx, gr, gK, x, r, K, g);
+  sp_ctrl_jac_fd(c, ctrl_ws(c), Dx, Dr, DK, x, r, K, 1e-6);
   return memcmp(x, x0, sizeof(double) * nx) || memcmp(r, r0, sizeof(double) * nr) ||
          memcmp(K, K0, sizeof(double) * nk);
 }
 
-// 1000 ticks of act + jac + vjp allocate nothing
+// 1000 ticks of act + jac + vjp in a workspace made beforehand allocate nothing
 static int cc_check_no_alloc(sp_ctrl* c, const double* x, const double* r, const double* K) {
   double u[CC_MAX], g[CC_MAX], Dx[CC_MAX * CC_MAX], Dr[CC_MAX * CC_MAX], DK[CC_MAX * CC_MAX * 4];
   double gx[CC_MAX] = {0}, gr[CC_MAX] = {0}, gK[CC_MAX * 4] = {0};
   for (int i = 0; i < c->nu; i++) g[i] = 1.0;
+  sp_ctrl_data* d;
+  if (sp_ctrl_data_new(&d, c)) return 1;
   uint64_t before = sp_alloc_count();
   for (int t = 0; t < 1000; t++) {
-    sp_ctrl_act(c, u, x, r, K);
-    sp_ctrl_jac(c, Dx, Dr, DK, x, r, K);
-    sp_ctrl_vjp(c, gx, gr, gK, x, r, K, g);
-    sp_ctrl_act(c, u, x, r, NULL);
+    sp_ctrl_act(c, d, u, x, r, K);
+    sp_ctrl_jac(c, d, Dx, Dr, DK, x, r, K);
+    sp_ctrl_vjp(c, d, gx, gr, gK, x, r, K, g);
+    sp_ctrl_act(c, d, u, x, r, NULL);
   }
-  return sp_alloc_count() != before;
+  uint64_t after = sp_alloc_count();
+  sp_ctrl_data_free(d);
+  return after != before;
 }
 
 #endif  // SP_TEST_CTRL_CHECKS_H

@@ -7,6 +7,7 @@
 #include "engine/la/riccati.h"
 #include "engine/model/model.h"
 #include "test.h"
+#include "workspace.h"
 
 // ---- test models
 // ---------------------------------------------------------------------------------- Both give f
@@ -139,7 +140,7 @@ static sp_model* make_dpend(int mismatched, sp_integrator integ) {
 // spectral radius of A - B K for the step Jacobians of m at the origin
 static double discrete_rho(sp_model* m, const double* K) {
   double A[16], B[8], x0[4] = {0}, u0[2] = {0}, rho = INFINITY;
-  sp_model_step_jac(m, NULL, A, B, NULL, x0, u0);
+  sp_model_step_jac(m, model_ws(m), NULL, A, B, NULL, x0, u0);
   if (sp_lqr_closed_loop(NULL, NULL, &rho, NULL, A, B, K, m->nx, m->nu)) return INFINITY;
   return rho;
 }
@@ -195,7 +196,7 @@ TEST(lqr_gain_stabilises_linearised_cartpole) {
     for (int k = 0; k < 1000; k++) {
       u[0] = 0;
       for (int j = 0; j < 4; j++) u[0] -= K[j] * x[j];
-      sp_model_step(m, xn, x, u);
+      sp_model_step(m, model_ws(m), xn, x, u);
       memcpy(x, xn, sizeof x);
     }
     for (int j = 0; j < 4; j++) CHECK(fabs(x[j]) < 1e-3);
@@ -251,7 +252,7 @@ TEST(continuous_design_on_the_lighter_pendulum_is_unstable_at_dt_0_01) {
       CHECK_INT(sp_lqr_design(K, &rep, m, x0, u0, Q4, I2, SP_LQR_CONTINUOUS), 0);
       CHECK(rep.alpha < 0);
       CHECK_CLOSE(discrete_rho(m, K), rep.rho, 1e-12, 0);
-      sp_model_step_jac(m, NULL, A, B, NULL, x0, u0);
+      sp_model_step_jac(m, model_ws(m), NULL, A, B, NULL, x0, u0);
       CHECK_INT(sp_lqr_closed_loop(re, im, NULL, NULL, A, B, K, 4, 2), 0);
       int worst = 0;
       for (int i = 1; i < 4; i++)
@@ -277,7 +278,7 @@ TEST(report_measures_how_far_the_design_point_is_from_equilibrium) {
   double K[4], x0[4] = {0, 0.1, 0, 0}, u0[1] = {0}, R[1] = {1}, xn[4];
   sp_lqr_report rep;
   CHECK_INT(sp_lqr_design(K, &rep, m, x0, u0, Q4, R, SP_LQR_DISCRETE), 0);
-  sp_model_step(m, xn, x0, u0);
+  sp_model_step(m, model_ws(m), xn, x0, u0);
   double want = 0;
   for (int i = 0; i < 4; i++) want = fmax(want, fabs(xn[i] - x0[i]));
   CHECK(want > 0);
@@ -325,7 +326,7 @@ TEST(controller_computes_u_ff_minus_k_times_the_state_error) {
   CHECK_INT(sp_lqr_new(&c, K, 3, 2), 0);
   CHECK_INT(c->nr, 5);
   CHECK_INT(c->nk, 6);
-  CHECK_INT(sp_ctrl_act(c, u, x, r, NULL), 0);
+  CHECK_INT(sp_ctrl_act(c, ctrl_ws(c), u, x, r, NULL), 0);
   CHECK_CLOSE(u[0], 1.0 - (0.1 * 1 + (-0.3) * 2 + 0.1 * 3), 1e-15, 1e-15);
   CHECK_CLOSE(u[1], -1.0 - (0.1 * -1 + (-0.3) * 0.5), 1e-15, 1e-15);
   sp_ctrl_free(c);
@@ -348,9 +349,9 @@ TEST(controller_derivatives_vjp_purity_and_allocation) {
     double lo[3] = {-0.5, -0.5, -0.5}, hi[3] = {0.5, 0.5, 0.5};
     CHECK_INT(sp_ctrl_set_limits(c, lo, hi), 0);
     double u[3];
-    sp_ctrl_act(c, u, x, r, K);
+    sp_ctrl_act(c, ctrl_ws(c), u, x, r, K);
     int near = 0;
-    for (int i = 0; i < nu; i++) near |= fabs(fabs(c->raw[i]) - 0.5) < 1e-4;
+    for (int i = 0; i < nu; i++) near |= fabs(fabs(ctrl_ws(c)->raw[i]) - 0.5) < 1e-4;
     if (!near) {
       CHECK(!cc_check_jac(c, x, r, K, 1e-8));
       CHECK(!cc_check_vjp(c, &g, x, r, K));

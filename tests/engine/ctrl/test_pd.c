@@ -3,6 +3,7 @@
 #include "ctrl_checks.h"
 #include "engine/core/error.h"
 #include "test.h"
+#include "workspace.h"
 
 TEST(pd_computes_feed_forward_plus_per_channel_feedback) {
   double kp[2] = {50, 10}, kd[2] = {0.5, 2};
@@ -13,7 +14,7 @@ TEST(pd_computes_feed_forward_plus_per_channel_feedback) {
   CHECK_INT(c->nr, 6);
   CHECK_INT(c->nk, 4);
   double x[4] = {0.1, -0.2, 1.0, 0.0}, r[6] = {0.2, 0.0, 0.5, 0.1, 3.0, -1.0}, u[2];
-  CHECK_INT(sp_ctrl_act(c, u, x, r, NULL), 0);
+  CHECK_INT(sp_ctrl_act(c, ctrl_ws(c), u, x, r, NULL), 0);
   CHECK_CLOSE(u[0], 3.0 + 50 * 0.1 + 0.5 * (0.5 - 1.0), 1e-14, 0);
   CHECK_CLOSE(u[1], -1.0 + 10 * 0.2 + 2 * 0.1, 1e-14, 0);
   sp_ctrl_free(c);
@@ -52,15 +53,15 @@ TEST(limits_clamp_the_torque_and_stop_its_gradient) {
   double lo[1] = {-2}, hi[1] = {2};
   CHECK_INT(sp_ctrl_set_limits(c, lo, hi), 0);
   double x[2] = {0, 0}, r[3] = {1, 0, 0}, u[1], g[1] = {1}, gx[2] = {0}, gr[3] = {0}, gK[2] = {0};
-  CHECK_INT(sp_ctrl_act(c, u, x, r, NULL), 0);
-  CHECK(u[0] == 2 && c->saturated[0]);
-  CHECK_INT(sp_ctrl_vjp(c, gx, gr, gK, x, r, NULL, g), 0);
+  CHECK_INT(sp_ctrl_act(c, ctrl_ws(c), u, x, r, NULL), 0);
+  CHECK(u[0] == 2 && ctrl_ws(c)->saturated[0]);
+  CHECK_INT(sp_ctrl_vjp(c, ctrl_ws(c), gx, gr, gK, x, r, NULL, g), 0);
   CHECK(gx[0] == 0 && gr[0] == 0 && gK[0] == 0);
   // one-sided limit: only an upper bound
   CHECK_INT(sp_ctrl_set_limits(c, NULL, hi), 0);
   r[0] = -1;
-  CHECK_INT(sp_ctrl_act(c, u, x, r, NULL), 0);
-  CHECK(u[0] == -50 && !c->saturated[0]);
+  CHECK_INT(sp_ctrl_act(c, ctrl_ws(c), u, x, r, NULL), 0);
+  CHECK(u[0] == -50 && !ctrl_ws(c)->saturated[0]);
   sp_ctrl_free(c);
 }
 
@@ -74,8 +75,8 @@ TEST(bad_arguments_return_einval) {
   CHECK_INT(sp_ctrl_set_limits(c, lo, NULL), SP_EINVAL);
   CHECK_INT(sp_ctrl_set_gains(c, NULL), SP_EINVAL);
   double x[2] = {0}, u[1];
-  CHECK_INT(sp_ctrl_act(c, u, x, NULL, NULL), SP_EINVAL);
-  CHECK_INT(sp_ctrl_jac_fd(c, NULL, NULL, NULL, x, x, NULL, 0), SP_EINVAL);
+  CHECK_INT(sp_ctrl_act(c, ctrl_ws(c), u, x, NULL, NULL), SP_EINVAL);
+  CHECK_INT(sp_ctrl_jac_fd(c, ctrl_ws(c), NULL, NULL, NULL, x, x, NULL, 0), SP_EINVAL);
   sp_ctrl_free(c);
 }
 
@@ -91,6 +92,15 @@ TEST(creation_reports_out_of_memory) {
   sp_alloc_set_hook(NULL, NULL);
   CHECK_INT(rc, SP_ENOMEM);
   CHECK_INT(rt, SP_ENOMEM);
+  // and a workspace likewise, leaving *out NULL
+  CHECK_INT(sp_pd_new(&c, 2, NULL, NULL), 0);
+  sp_ctrl_data* d = (sp_ctrl_data*)&c;
+  sp_alloc_set_hook(refuse_all, NULL);
+  rc = sp_ctrl_data_new(&d, c);
+  sp_alloc_set_hook(NULL, NULL);
+  CHECK_INT(rc, SP_ENOMEM);
+  CHECK(d == NULL);
+  sp_ctrl_free(c);
 }
 
 TEST_MAIN()

@@ -4,6 +4,7 @@
 #include "ctrl_checks.h"
 #include "engine/core/error.h"
 #include "test.h"
+#include "workspace.h"
 
 // a random point where no channel is near its clamp, v_d is well away from zero and the heading
 // error is well inside (-pi, pi): the derivatives exist there
@@ -27,7 +28,7 @@ static int draw_point(sp_ctrl* c, sp_rng* g, double* x, double* r, double* K) {
       x[3] = phi;
     }
     double u[2];
-    sp_ctrl_act(c, u, x, r, K);
+    sp_ctrl_act(c, ctrl_ws(c), u, x, r, K);
     double eph = fabs(phid - phi - 2 * M_PI * round((phid - phi) / (2 * M_PI)));
     if (hypot(xs, ys) > 0.2 && eph < 2.5 && fabs(u[0]) < 0.95 * c->hi[0] &&
         fabs(u[1]) < 0.95 * c->hi[1])
@@ -45,7 +46,7 @@ TEST(car_tracker_computes_the_method_1_equations) {
   CHECK_INT(c->nk, 6);
   // default gains, reference ahead along +x at 1 m/s, car at the origin heading 0.1, v = 0.5
   double x[4] = {0, 0, 0.5, 0.1}, r[6] = {0.2, 0.1, 1.0, 0, 0, 0}, u[2];
-  CHECK_INT(sp_ctrl_act(c, u, x, r, NULL), 0);
+  CHECK_INT(sp_ctrl_act(c, ctrl_ws(c), u, x, r, NULL), 0);
   double xs = 1.0 + 0.45 * 0.2, ys = 0.45 * 0.1;
   CHECK_CLOSE(u[0], 0.35 * (hypot(xs, ys) - 0.5), 1e-14, 0);
   CHECK_CLOSE(u[1], 0.35 * (atan2(ys, xs) - 0.1), 1e-14, 0);
@@ -53,7 +54,7 @@ TEST(car_tracker_computes_the_method_1_equations) {
   // along the path, a_ff = 0.3 and the curvature is 1/2
   double K[6] = {0.45, 0.45, 0.35, 0.35, 1.0, 1.0};
   double rc[6] = {0, 0, 1.0, 0, 0.3, 0.5}, xc[4] = {0, 0, 1.0, 0};
-  CHECK_INT(sp_ctrl_act(c, u, xc, rc, K), 0);
+  CHECK_INT(sp_ctrl_act(c, ctrl_ws(c), u, xc, rc, K), 0);
   CHECK_CLOSE(u[0], 0.3, 1e-5, 0);
   CHECK_CLOSE(u[1], 0.5, 1e-5, 0);
   sp_ctrl_free(c);
@@ -64,13 +65,13 @@ TEST(quadruped_tracker_computes_velocity_commands) {
   CHECK_INT(sp_tracker_new(&c, SP_TRACKER_QUADRUPED), 0);
   CHECK_INT(c->nx, 3);
   double x[3] = {0, 0, 0.1}, r[6] = {0.2, 0.1, 0.5, 0, 0, 0}, u[2];
-  CHECK_INT(sp_ctrl_act(c, u, x, r, NULL), 0);
+  CHECK_INT(sp_ctrl_act(c, ctrl_ws(c), u, x, r, NULL), 0);
   double xs = 0.5 + 0.2 * 0.2, ys = 0.2 * 0.1;
   CHECK_CLOSE(u[0], 0.95 * hypot(xs, ys), 1e-14, 0);
   CHECK_CLOSE(u[1], 2.5 * (atan2(ys, xs) - 0.1), 1e-14, 0);
   // turn-rate feed-forward: circle of radius 1 at 0.5 m/s turns at 0.5 rad/s
   double K[6] = {0.2, 0.2, 0.95, 2.5, 0, 1.0}, rc[6] = {0, 0, 0.5, 0, 0, 0.25}, xc[3] = {0, 0, 0};
-  CHECK_INT(sp_ctrl_act(c, u, xc, rc, K), 0);
+  CHECK_INT(sp_ctrl_act(c, ctrl_ws(c), u, xc, rc, K), 0);
   CHECK_CLOSE(u[1], 0.5, 1e-5, 0);
   sp_ctrl_free(c);
 }
@@ -82,18 +83,18 @@ TEST(actions_are_clamped_and_saturated_channels_have_zero_derivative) {
   CHECK_INT(sp_tracker_new(&quad, SP_TRACKER_QUADRUPED), 0);
   // far behind a fast reference, heading away from it
   double x[4] = {0, 0, 0, 3.0}, r[6] = {10, 0, 5, 0, 0, 0}, u[2];
-  CHECK_INT(sp_ctrl_act(car, u, x, r, NULL), 0);
+  CHECK_INT(sp_ctrl_act(car, ctrl_ws(car), u, x, r, NULL), 0);
   CHECK(u[0] == 0.75 && u[1] == -1.0);
-  CHECK(car->saturated[0] && car->saturated[1]);
+  CHECK(ctrl_ws(car)->saturated[0] && ctrl_ws(car)->saturated[1]);
   double Dx[8], Dr[12], DK[12];
-  CHECK_INT(sp_ctrl_jac(car, Dx, Dr, DK, x, r, NULL), 0);
+  CHECK_INT(sp_ctrl_jac(car, ctrl_ws(car), Dx, Dr, DK, x, r, NULL), 0);
   for (int i = 0; i < 8; i++) CHECK(Dx[i] == 0);
   for (int i = 0; i < 12; i++) CHECK(Dr[i] == 0 && DK[i] == 0);
   double g[2] = {1, 1}, gx[4] = {0}, gr[6] = {0}, gK[6] = {0};
-  CHECK_INT(sp_ctrl_vjp(car, gx, gr, gK, x, r, NULL, g), 0);
+  CHECK_INT(sp_ctrl_vjp(car, ctrl_ws(car), gx, gr, gK, x, r, NULL, g), 0);
   for (int i = 0; i < 4; i++) CHECK(gx[i] == 0);
   double xq[3] = {0, 0, -2.0};
-  CHECK_INT(sp_ctrl_act(quad, u, xq, r, NULL), 0);
+  CHECK_INT(sp_ctrl_act(quad, ctrl_ws(quad), u, xq, r, NULL), 0);
   CHECK(u[0] == 1.0 && u[1] == 3.0);
   sp_ctrl_free(car);
   sp_ctrl_free(quad);
@@ -104,13 +105,13 @@ TEST(heading_error_is_wrapped_so_whole_turns_do_not_change_the_steer) {
   CHECK_INT(sp_tracker_new(&c, SP_TRACKER_CAR), 0);
   double r[6] = {0, 0, -1, 0.01, 0, 0}, u0[2], u1[2], u2[2];  // reference heading near pi
   double x[4] = {0, 0, 1, -3.0};  // heading -3: the short way round is -0.13 rad, not 6.15
-  CHECK_INT(sp_ctrl_act(c, u0, x, r, NULL), 0);
+  CHECK_INT(sp_ctrl_act(c, ctrl_ws(c), u0, x, r, NULL), 0);
   double e = atan2(0.01, -1) - (-3.0) - 2 * M_PI;
   CHECK_CLOSE(u0[1], 0.35 * e, 1e-12, 0);
   x[3] += 4 * M_PI;
-  CHECK_INT(sp_ctrl_act(c, u1, x, r, NULL), 0);
+  CHECK_INT(sp_ctrl_act(c, ctrl_ws(c), u1, x, r, NULL), 0);
   x[3] -= 10 * M_PI;
-  CHECK_INT(sp_ctrl_act(c, u2, x, r, NULL), 0);
+  CHECK_INT(sp_ctrl_act(c, ctrl_ws(c), u2, x, r, NULL), 0);
   CHECK_CLOSE(u0[1], u1[1], 0, 1e-12);
   CHECK_CLOSE(u0[1], u2[1], 0, 1e-12);
   sp_ctrl_free(c);
@@ -139,8 +140,8 @@ TEST(library_finite_differences_agree_with_the_analytic_jacobian) {
   sp_rng_seed(&g, 3, 0);
   double x[4], r[6], K[6], Dx[8], Dr[12], DK[12], Fx[8], Fr[12], FK[12];
   CHECK(draw_point(c, &g, x, r, K));
-  CHECK_INT(sp_ctrl_jac(c, Dx, Dr, DK, x, r, K), 0);
-  CHECK_INT(sp_ctrl_jac_fd(c, Fx, Fr, FK, x, r, K, 1e-6), 0);
+  CHECK_INT(sp_ctrl_jac(c, ctrl_ws(c), Dx, Dr, DK, x, r, K), 0);
+  CHECK_INT(sp_ctrl_jac_fd(c, ctrl_ws(c), Fx, Fr, FK, x, r, K, 1e-6), 0);
   CHECK(!cc_close("x", Dx, Fx, 8, 1e-7) && !cc_close("r", Dr, Fr, 12, 1e-7));
   CHECK(!cc_close("K", DK, FK, 12, 1e-7));
   sp_ctrl_free(c);
@@ -176,7 +177,7 @@ static double car_circle_error(sp_ctrl* c, const double* K, int real) {
   int n = 0;
   for (int k = 0; k < 3000; k++) {
     circle(r, k * dt, 1.5, s);
-    if (sp_ctrl_act(c, u, x, r, K)) return INFINITY;
+    if (sp_ctrl_act(c, ctrl_ws(c), u, x, r, K)) return INFINITY;
     double vdot = real ? 11.25 * u[0] - 0.55 * x[2] * x[2] : u[0];
     double phidot = real ? (6.5 * u[1] + 0.1) * x[2] : x[2] * u[1];
     double xn[4] = {x[0] + x[2] * cos(x[3]) * dt, x[1] + x[2] * sin(x[3]) * dt, x[2] + vdot * dt,
@@ -215,7 +216,7 @@ TEST(quadruped_tracker_follows_a_circle_on_the_velocity_unicycle) {
   int n = 0;
   for (int k = 0; k < 600; k++) {
     circle(r, k * dt, 1.5, 0.5);
-    CHECK_INT(sp_ctrl_act(c, u, x, r, NULL), 0);
+    CHECK_INT(sp_ctrl_act(c, ctrl_ws(c), u, x, r, NULL), 0);
     double xn[3] = {x[0] + u[0] * cos(x[2]) * dt, x[1] + u[0] * sin(x[2]) * dt, x[2] + u[1] * dt};
     memcpy(x, xn, sizeof xn);
     if (k >= 300) {
@@ -233,15 +234,22 @@ TEST(bad_arguments_return_einval) {
   CHECK_INT(sp_tracker_new(NULL, SP_TRACKER_CAR), SP_EINVAL);
   CHECK_INT(sp_tracker_new(&c, SP_TRACKER_CAR), 0);
   double x[4] = {0}, r[6] = {0}, u[2];
-  CHECK_INT(sp_ctrl_act(c, u, NULL, r, NULL), SP_EINVAL);
-  CHECK_INT(sp_ctrl_act(c, u, x, NULL, NULL), SP_EINVAL);
-  CHECK_INT(sp_ctrl_act(c, NULL, x, r, NULL), SP_EINVAL);
-  CHECK_INT(sp_ctrl_vjp(c, NULL, NULL, NULL, x, r, NULL, NULL), SP_EINVAL);
+  CHECK_INT(sp_ctrl_act(c, ctrl_ws(c), u, NULL, r, NULL), SP_EINVAL);
+  CHECK_INT(sp_ctrl_act(c, ctrl_ws(c), u, x, NULL, NULL), SP_EINVAL);
+  CHECK_INT(sp_ctrl_act(c, ctrl_ws(c), NULL, x, r, NULL), SP_EINVAL);
+  CHECK_INT(sp_ctrl_vjp(c, ctrl_ws(c), NULL, NULL, NULL, x, r, NULL, NULL), SP_EINVAL);
+  // no workspace, or one made for a controller of other sizes
+  sp_ctrl* q;
+  CHECK_INT(sp_tracker_new(&q, SP_TRACKER_QUADRUPED), 0);
+  CHECK_INT(sp_ctrl_act(c, NULL, u, x, r, NULL), SP_EINVAL);
+  CHECK_INT(sp_ctrl_act(c, ctrl_ws(q), u, x, r, NULL), SP_EINVAL);
+  CHECK_INT(sp_ctrl_data_new(NULL, c), SP_EINVAL);
+  sp_ctrl_free(q);
   double lo[2] = {1, 0}, hi[2] = {0, 1};
   CHECK_INT(sp_ctrl_set_limits(c, lo, hi), SP_EINVAL);
   CHECK(c->hi[0] == 0.75);  // unchanged after the refused call
   double nan_x[4] = {NAN, 0, 0, 0};
-  CHECK_INT(sp_ctrl_act(c, u, nan_x, r, NULL), SP_ENUMERIC);
+  CHECK_INT(sp_ctrl_act(c, ctrl_ws(c), u, nan_x, r, NULL), SP_ENUMERIC);
   sp_ctrl_free(c);
 }
 

@@ -11,6 +11,7 @@
 #include "engine/ctrl/tvlqr.h"
 #include "engine/model/model.h"
 #include "test.h"
+#include "workspace.h"
 
 TEST(gains_converge_to_the_dare_gain_far_from_the_horizon_end) {
   for (uint64_t seed = 1; seed <= 5; seed++) {
@@ -75,26 +76,32 @@ TEST(tvlqr_tracks_a_curved_reference_of_the_car_model) {
   for (int k = 0; k < T; k++) {
     us[2 * k] = 0.2 * sin(0.05 * k);
     us[2 * k + 1] = 0.5;
-    sp_model_step(m, xs + 4 * (k + 1), xs + 4 * k, us + 2 * k);
+    sp_model_step(m, model_ws(m), xs + 4 * (k + 1), xs + 4 * k, us + 2 * k);
   }
   double Q[16] = {10, 0, 0, 0, 0, 10, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1}, R[4] = {1, 0, 0, 1};
   CHECK_INT(sp_tvlqr_design(K, NULL, m, xs, us, Q, R, Q, T), 0);
   sp_ctrl* c;
   CHECK_INT(sp_lqr_new(&c, NULL, 4, 2), 0);
   double err[2], K0[8] = {0};
+  sp_ctrl_data* cd;
+  sp_model_data* md;
+  CHECK_INT(sp_ctrl_data_new(&cd, c), 0);
+  CHECK_INT(sp_model_data_new(&md, m), 0);
   uint64_t before = sp_alloc_count();
   for (int fb = 0; fb < 2; fb++) {
     double x[4] = {0.0, 0.2, 1.0, 0.1}, xn[4], u[2], r[6];
     for (int k = 0; k < T; k++) {
       memcpy(r, xs + 4 * k, sizeof(double) * 4);
       memcpy(r + 4, us + 2 * k, sizeof(double) * 2);
-      CHECK_INT(sp_ctrl_act(c, u, x, r, fb ? K + 8 * k : K0), 0);
-      sp_model_step(m, xn, x, u);
+      CHECK_INT(sp_ctrl_act(c, cd, u, x, r, fb ? K + 8 * k : K0), 0);
+      sp_model_step(m, md, xn, x, u);
       memcpy(x, xn, sizeof x);
     }
     err[fb] = hypot(x[0] - xs[4 * T], x[1] - xs[4 * T + 1]);
   }
   CHECK(sp_alloc_count() == before);
+  sp_model_data_free(md);
+  sp_ctrl_data_free(cd);
   CHECK(err[1] < 0.02);  // with the gains: on the reference
   CHECK(err[0] > 0.2);   // open loop: the initial offset and heading error persist
   sp_ctrl_free(c);

@@ -8,12 +8,13 @@
 #include "engine/cost/cost.h"
 #include "engine/grad/grad.h"
 #include "engine/la/la.h"
+#include "workspace.h"
 
 // J of a deterministic rollout of p on plant from x0 over T steps (tr is scratch of that size)
 static inline double plant_cost(sp_policy* p, sp_model* plant, const sp_objective* obj,
                                 sp_trajview* tr, const double* x0) {
   double J = NAN;
-  if (sp_policy_rollout(tr, p, plant, x0, 0, 0)) return NAN;
+  if (sp_policy_rollout(tr, p, policy_ws(p), plant, model_ws(plant), x0, 0, 0)) return NAN;
   sp_objective_value(&J, obj, tr);
   return J;
 }
@@ -71,14 +72,14 @@ static inline void forward_sensitivity(double* g, sp_policy* p, sp_model* m,
     }
     const double* u = tr->U + (size_t)k * nu;
     sp__objective_step(obj, &cv, cx, cu, ref, tmp, x, u, tr->t[k], k, tr->T, nx, nu);
-    sp_policy_jac_x(p, Px, x, tr->t[k]);
+    sp_policy_jac_x(p, policy_ws(p), Px, x, tr->t[k]);
     memset(Pt, 0, sizeof(double) * nu * np);
     for (int a = 0; a < nu; a++) {
       memset(e, 0, sizeof e);
       e[a] = 1;
-      sp_policy_vjp(p, NULL, Pt + a * np, x, tr->t[k], e);
+      sp_policy_vjp(p, policy_ws(p), NULL, Pt + a * np, x, tr->t[k], e);
     }
-    sp_model_step_jac(m, NULL, A, B, NULL, x, u);
+    sp_model_step_jac(m, model_ws(m), NULL, A, B, NULL, x, u);
     // du/dtheta = Px S + Pt, then the cost and the next sensitivity
     for (int i = 0; i < nx; i++)
       for (size_t j = 0; j < np; j++) g[j] += cx[i] * S[i * np + j];

@@ -5,6 +5,7 @@
 #include "engine/core/error.h"
 #include "grad_checks.h"
 #include "test.h"
+#include "workspace.h"
 
 TEST(sensitivity_products_stay_bounded_with_feedback_and_grow_without_it) {
   for (uint64_t seed = 1; seed <= 3; seed++) {
@@ -16,7 +17,7 @@ TEST(sensitivity_products_stay_bounded_with_feedback_and_grow_without_it) {
     sp_trajview tr;
     CHECK_INT(sp_trajview_new(&tr, T, 4, 2), 0);
     double x0[4] = {0.2 * seed, -0.1, 0, 0.1};
-    CHECK_INT(sp_policy_rollout(&tr, f.pol, m, x0, 0, 0), 0);
+    CHECK_INT(sp_policy_rollout(&tr, f.pol, policy_ws(f.pol), m, model_ws(m), x0, 0, 0), 0);
     double ln_fb[300], ln_open[300], cond[300];
     CHECK_INT(sp_grad_sensitivity(ln_fb, cond, f.pol, m, &tr, 1), 0);
     CHECK_INT(sp_grad_sensitivity(ln_open, NULL, f.pol, m, &tr, 0), 0);
@@ -46,14 +47,14 @@ TEST(sensitivity_products_match_direct_multiplication) {
   sp_trajview tr;
   CHECK_INT(sp_trajview_new(&tr, T, 4, 2), 0);
   double x0[4] = {0, 0, 2, 1.5};
-  CHECK_INT(sp_policy_rollout(&tr, f.pol, m, x0, 0, 0), 0);
+  CHECK_INT(sp_policy_rollout(&tr, f.pol, policy_ws(f.pol), m, model_ws(m), x0, 0, 0), 0);
   double ln[40], cond[40];
   CHECK_INT(sp_grad_sensitivity(ln, cond, f.pol, m, &tr, 1), 0);
   double Phi[16] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1}, A[16], B[8], Px[8], M[16];
   double tmp[16], U[16], S[4], Vt[16];
   for (int k = 0; k < T; k++) {
-    sp_model_step_jac(m, NULL, A, B, NULL, tr.X + 4 * k, tr.U + 2 * k);
-    sp_policy_jac_x(f.pol, Px, tr.X + 4 * k, tr.t[k]);
+    sp_model_step_jac(m, model_ws(m), NULL, A, B, NULL, tr.X + 4 * k, tr.U + 2 * k);
+    sp_policy_jac_x(f.pol, policy_ws(f.pol), Px, tr.X + 4 * k, tr.t[k]);
     for (int i = 0; i < 4; i++)
       for (int j = 0; j < 4; j++)
         M[i * 4 + j] = A[i * 4 + j] + B[i * 2] * Px[j] + B[i * 2 + 1] * Px[4 + j];
@@ -80,7 +81,7 @@ TEST(open_loop_policy_sensitivities_are_the_models_alone) {
   sp_trajview tr;
   CHECK_INT(sp_trajview_new(&tr, 100, 4, 2), 0);
   double x0[4] = {0.1, 0, 0, 0}, a[100], b[100];
-  CHECK_INT(sp_policy_rollout(&tr, f.pol, m, x0, 0, 0), 0);
+  CHECK_INT(sp_policy_rollout(&tr, f.pol, policy_ws(f.pol), m, model_ws(m), x0, 0, 0), 0);
   CHECK_INT(sp_grad_sensitivity(a, NULL, f.pol, m, &tr, 1), 0);
   CHECK_INT(sp_grad_sensitivity(b, NULL, f.pol, m, &tr, 0), 0);
   for (int k = 0; k < 100; k++) CHECK(a[k] == b[k]);

@@ -35,7 +35,7 @@ TEST(es_is_unbiased_when_the_cost_is_quadratic_in_the_parameters) {
     CHECK_INT(sp_trajview_new(&tr, 20, 2, 2), 0);
     double x0[2] = {1, 0}, exact[8] = {0}, theta[8], g[8], mean[8] = {0}, sq[8] = {0};
     size_t np = p->nparams;
-    CHECK_INT(sp_policy_rollout(&tr, p, m, x0, 0, 0), 0);
+    CHECK_INT(sp_policy_rollout(&tr, p, policy_ws(p), m, model_ws(m), x0, 0, 0), 0);
     CHECK_INT(sp_grad_feedback(exact, NULL, p, m, &obj, &tr, 0), 0);
     memcpy(theta, sp_policy_params(p), sizeof(double) * np);
     lq_user u = {p, m, &obj, &tr, x0, 0};
@@ -61,7 +61,7 @@ TEST(es_is_unbiased_when_the_cost_is_quadratic_in_the_parameters) {
     sp_trajview_free(&tr);
     sp_cost_free(c);
     sp_cost_free(ct);
-    sp_policy_free(p);
+    policy_free(p);
     sp_model_free(m);
   }
 }
@@ -85,7 +85,7 @@ TEST(a_failing_rollout_is_passed_on_and_leaves_the_gradient_alone) {
   sp_trajview_free(&tr);
   sp_cost_free(c);
   sp_cost_free(ct);
-  sp_policy_free(p);
+  policy_free(p);
   sp_model_free(m);
 }
 

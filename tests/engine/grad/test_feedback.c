@@ -21,7 +21,7 @@ TEST(car_estimate_equals_finite_differences_of_the_plant_cost_with_a_perfect_mod
     int T = 300;
     CHECK_INT(sp_trajview_new(&tr, T, 4, 2), 0);
     double x0[4] = {0.1, -0.1, 2.0, 1.5};
-    CHECK_INT(sp_policy_rollout(&tr, f.pol, plant, x0, 0, 0), 0);
+    CHECK_INT(sp_policy_rollout(&tr, f.pol, policy_ws(f.pol), plant, model_ws(plant), x0, 0, 0), 0);
     size_t n = f.pol->nparams;
     double* g = sp_calloc(n, sizeof(double));
     double* gfd = sp_calloc(n, sizeof(double));
@@ -59,7 +59,7 @@ TEST(pendulum_estimate_equals_finite_differences_of_the_plant_cost_with_a_perfec
     int T = 300;
     CHECK_INT(sp_trajview_new(&tr, T, 4, 2), 0);
     double x0[4] = {0.6 + 0.1 * seed, -0.3, 0.2, 0};
-    CHECK_INT(sp_policy_rollout(&tr, f.pol, plant, x0, 0, 0), 0);
+    CHECK_INT(sp_policy_rollout(&tr, f.pol, policy_ws(f.pol), plant, model_ws(plant), x0, 0, 0), 0);
     size_t n = f.pol->nparams;
     double* g = sp_calloc(n, sizeof(double));
     double* gfd = sp_calloc(n, sizeof(double));
@@ -94,7 +94,7 @@ TEST(adjoint_equals_forward_sensitivities_full_and_truncated_under_model_mismatc
   sp_trajview tr;
   CHECK_INT(sp_trajview_new(&tr, 120, 4, 2), 0);
   double x0[4] = {0, 0, 1.5, 1.6};
-  CHECK_INT(sp_policy_rollout(&tr, f.pol, plant, x0, 0, 0), 0);
+  CHECK_INT(sp_policy_rollout(&tr, f.pol, policy_ws(f.pol), plant, model_ws(plant), x0, 0, 0), 0);
   size_t n = f.pol->nparams;
   double* g = sp_calloc(n, sizeof(double));
   double* gf = sp_calloc(n, sizeof(double));
@@ -128,7 +128,7 @@ TEST(truncation_with_a_segment_at_least_the_horizon_is_the_full_horizon) {
   int T = 150;
   CHECK_INT(sp_trajview_new(&tr, T, 4, 2), 0);
   double x0[4] = {0, 0, 2, 1.6};
-  CHECK_INT(sp_policy_rollout(&tr, f.pol, plant, x0, 0, 0), 0);
+  CHECK_INT(sp_policy_rollout(&tr, f.pol, policy_ws(f.pol), plant, model_ws(plant), x0, 0, 0), 0);
   size_t n = f.pol->nparams;
   double* g0 = sp_calloc(n, sizeof(double));
   double* g1 = sp_calloc(n, sizeof(double));
@@ -166,8 +166,8 @@ TEST(gradients_of_two_trajectories_accumulate) {
   CHECK_INT(sp_trajview_new(&a, 60, 4, 2), 0);
   CHECK_INT(sp_trajview_new(&b, 60, 4, 2), 0);
   double x0[4] = {0, 0, 2, 1.6}, x1[4] = {0.2, 0.1, 1, 1.3};
-  sp_policy_rollout(&a, f.pol, plant, x0, 0, 0);
-  sp_policy_rollout(&b, f.pol, plant, x1, 0, 0);
+  sp_policy_rollout(&a, f.pol, policy_ws(f.pol), plant, model_ws(plant), x0, 0, 0);
+  sp_policy_rollout(&b, f.pol, policy_ws(f.pol), plant, model_ws(plant), x1, 0, 0);
   size_t n = f.pol->nparams;
   double* ga = sp_calloc(n, sizeof(double));
   double* gb = sp_calloc(n, sizeof(double));
@@ -200,12 +200,13 @@ TEST(size_mismatches_are_shape_errors_and_missing_arguments_invalid) {
   sp_trajview tr;
   CHECK_INT(sp_trajview_new(&tr, 10, 4, 2), 0);
   double x0[4] = {0, 0, 1, 1}, g[4096] = {0};
-  CHECK_INT(sp_policy_rollout(&tr, f.pol, car, x0, 0, 0), 0);
+  CHECK_INT(sp_policy_rollout(&tr, f.pol, policy_ws(f.pol), car, model_ws(car), x0, 0, 0), 0);
   CHECK_INT(sp_grad_feedback(g, NULL, f.pol, pend, &obj, &tr, 0), 0);  // same sizes: allowed
   sp_model* uni;
   CHECK_INT(sp_model_new(&uni, "unicycle_vel", NULL, 0.02), 0);
   CHECK_INT(sp_grad_feedback(g, NULL, f.pol, uni, &obj, &tr, 0), SP_ESHAPE);
-  CHECK_INT(sp_policy_rollout(&tr, f.pol, uni, x0, 0, 0), SP_ESHAPE);
+  CHECK_INT(sp_policy_rollout(&tr, f.pol, policy_ws(f.pol), uni, model_ws(uni), x0, 0, 0),
+            SP_ESHAPE);
   CHECK_INT(sp_grad_feedback(NULL, NULL, f.pol, car, &obj, &tr, 0), SP_EINVAL);
   obj.k0 = -1;
   CHECK_INT(sp_grad_feedback(g, NULL, f.pol, car, &obj, &tr, 0), SP_EINVAL);
@@ -245,7 +246,7 @@ TEST(cost_functions_are_differentiated_exactly_and_their_errors_stop_the_estimat
     int T = 200;
     CHECK_INT(sp_trajview_new(&tr, T, 4, 2), 0);
     double x0[4] = {0.5, -0.2, 0.1, 0};
-    CHECK_INT(sp_policy_rollout(&tr, f.pol, plant, x0, 0, 0), 0);
+    CHECK_INT(sp_policy_rollout(&tr, f.pol, policy_ws(f.pol), plant, model_ws(plant), x0, 0, 0), 0);
     size_t n = f.pol->nparams;
     double* g = sp_calloc(n, sizeof(double));
     double* gfd = sp_calloc(n, sizeof(double));

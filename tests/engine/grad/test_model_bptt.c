@@ -18,7 +18,7 @@ TEST(model_bptt_equals_feedback_when_the_model_is_the_plant) {
     sp_trajview tr;
     CHECK_INT(sp_trajview_new(&tr, 200, 4, 2), 0);
     double x0[4] = {0.1 * seed, 0, 2, 1.5};
-    CHECK_INT(sp_policy_rollout(&tr, f.pol, plant, x0, 0, 0), 0);
+    CHECK_INT(sp_policy_rollout(&tr, f.pol, policy_ws(f.pol), plant, model_ws(plant), x0, 0, 0), 0);
     size_t n = f.pol->nparams;
     double* g = sp_calloc(n, sizeof(double));
     double* gb = sp_calloc(n, sizeof(double));
@@ -51,7 +51,7 @@ TEST(model_bptt_is_the_exact_gradient_of_the_models_cost_and_biased_for_the_plan
     sp_trajview tr;
     CHECK_INT(sp_trajview_new(&tr, 150, 4, 2), 0);
     double x0[4] = {0, 0.1, 2, 1.5};
-    CHECK_INT(sp_policy_rollout(&tr, f.pol, plant, x0, 0, 0), 0);
+    CHECK_INT(sp_policy_rollout(&tr, f.pol, policy_ws(f.pol), plant, model_ws(plant), x0, 0, 0), 0);
     size_t n = f.pol->nparams;
     double* gb = sp_calloc(n, sizeof(double));
     double* gm = sp_calloc(n, sizeof(double));

@@ -22,13 +22,14 @@ TEST(reinforce_is_unbiased_on_a_linear_quadratic_problem) {
     sp_trajview det, trs[10];
     CHECK_INT(sp_trajview_new(&det, T, 2, 2), 0);
     for (int i = 0; i < n; i++) CHECK_INT(sp_trajview_new(&trs[i], T, 2, 2), 0);
-    CHECK_INT(sp_policy_rollout(&det, p, m, x0, 0, 0), 0);
+    CHECK_INT(sp_policy_rollout(&det, p, policy_ws(p), m, model_ws(m), x0, 0, 0), 0);
     double exact[8] = {0}, g[8], mean[8] = {0}, sq[8] = {0};
     CHECK_INT(sp_grad_feedback(exact, NULL, p, m, &obj, &det, 0), 0);
     double sigma[2] = {0.3, 0.3};
-    CHECK_INT(sp_policy_set_noise(p, sigma, 1000 + seed), 0);
+    CHECK_INT(set_noise(p, sigma, 1000 + seed), 0);
     for (int b = 0; b < B; b++) {
-      for (int i = 0; i < n; i++) CHECK_INT(sp_policy_rollout(&trs[i], p, m, x0, 0, 1), 0);
+      for (int i = 0; i < n; i++)
+        CHECK_INT(sp_policy_rollout(&trs[i], p, policy_ws(p), m, model_ws(m), x0, 0, 1), 0);
       memset(g, 0, sizeof g);
       double J;
       CHECK_INT(sp_grad_reinforce(g, &J, p, &obj, trs, n), 0);
@@ -48,7 +49,7 @@ TEST(reinforce_is_unbiased_on_a_linear_quadratic_problem) {
     sp_trajview_free(&det);
     sp_cost_free(c);
     sp_cost_free(ct);
-    sp_policy_free(p);
+    policy_free(p);
     sp_model_free(m);
   }
 }
@@ -63,13 +64,13 @@ TEST(reinforce_without_exploration_noise_is_a_state_error) {
   sp_trajview tr;
   CHECK_INT(sp_trajview_new(&tr, 5, 2, 2), 0);
   double x0[2] = {1, 0}, g[8] = {0};
-  CHECK_INT(sp_policy_rollout(&tr, p, m, x0, 0, 0), 0);
+  CHECK_INT(sp_policy_rollout(&tr, p, policy_ws(p), m, model_ws(m), x0, 0, 0), 0);
   CHECK_INT(sp_grad_reinforce(g, NULL, p, &obj, &tr, 1), SP_ESTATE);
   CHECK_INT(sp_grad_reinforce(g, NULL, p, &obj, &tr, 0), SP_EINVAL);
   sp_trajview_free(&tr);
   sp_cost_free(c);
   sp_cost_free(ct);
-  sp_policy_free(p);
+  policy_free(p);
   sp_model_free(m);
 }
 

@@ -5,6 +5,7 @@
 
 #include "engine/model/model.h"
 #include "test.h"
+#include "workspace.h"
 
 enum { PX, PY, PHI, VX, VY, R };
 enum { MASS, IZ, LF, LR, CF, CR, VMIN };
@@ -67,7 +68,7 @@ TEST(steady_cornering_matches_the_understeer_gradient) {
     double u[2] = {0, delta};
     m->cls->f(m, xd, x, u, m->p);
     u[0] = -xd[VX];
-    sp_model_step(m, xn, x, u);
+    sp_model_step(m, model_ws(m), xn, x, u);
     for (int i = 0; i < 6; i++) x[i] = xn[i];
   }
   CHECK_CLOSE(x[VX], vx, 1e-6, 0);

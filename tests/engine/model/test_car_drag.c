@@ -3,13 +3,14 @@
 
 #include "engine/model/model.h"
 #include "test.h"
+#include "workspace.h"
 
 enum { KA, CD, KS, BS };
 
 static void rollout(sp_model* m, double* x, const double* u, int steps) {
   double xn[4];
   for (int k = 0; k < steps; k++) {
-    sp_model_step(m, xn, x, u);
+    sp_model_step(m, model_ws(m), xn, x, u);
     for (int i = 0; i < 4; i++) x[i] = xn[i];
   }
 }

@@ -4,6 +4,7 @@
 #include "engine/core/rng.h"
 #include "engine/model/model.h"
 #include "test.h"
+#include "workspace.h"
 
 enum { MC, MP, L, G };
 
@@ -39,7 +40,7 @@ TEST(rk4_nearly_conserves_energy_when_unforced) {
   CHECK_INT(sp_model_new(&m, "cartpole", NULL, 0.01), SP_OK);
   double x[4] = {0, 2.5, 0.3, 0}, xn[4], F = 0, e0 = energy(m->p, x);
   for (int k = 0; k < 300; k++) {
-    sp_model_step(m, xn, x, &F);
+    sp_model_step(m, model_ws(m), xn, x, &F);
     for (int i = 0; i < 4; i++) x[i] = xn[i];
   }
   CHECK_CLOSE(energy(m->p, x), e0, 0, 1e-6 * m->p[MP] * m->p[G] * m->p[L]);

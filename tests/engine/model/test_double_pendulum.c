@@ -5,6 +5,7 @@
 #include "engine/core/rng.h"
 #include "engine/model/model.h"
 #include "test.h"
+#include "workspace.h"
 
 enum { M1, M2, L1, L2, G, B };
 
@@ -30,7 +31,7 @@ static double energy(const double* p, const double* x) {
 static void rollout(sp_model* m, double* x, const double* u, int steps) {
   double xn[4];
   for (int k = 0; k < steps; k++) {
-    sp_model_step(m, xn, x, u);
+    sp_model_step(m, model_ws(m), xn, x, u);
     for (int i = 0; i < 4; i++) x[i] = xn[i];
   }
 }

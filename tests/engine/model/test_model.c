@@ -10,6 +10,7 @@
 #include "engine/core/error.h"
 #include "engine/model/model.h"
 #include "test.h"
+#include "workspace.h"
 
 // x' = a x + b u with p = (a, b)
 static void lin_f(const sp_model* m, double* xd, const double* x, const double* u,
@@ -150,6 +151,16 @@ TEST(new_reports_out_of_memory) {
   sp_alloc_set_hook(NULL, NULL);
   CHECK_INT(rc, SP_ENOMEM);
   CHECK(m == NULL);
+  // a workspace likewise
+  CHECK_INT(sp_model_new(&m, "unicycle_accel", NULL, 0.1), SP_OK);
+  sp_model_data* d = (sp_model_data*)&m;
+  sp_alloc_set_hook(refuse_all, NULL);
+  rc = sp_model_data_new(&d, m);
+  sp_alloc_set_hook(NULL, NULL);
+  CHECK_INT(rc, SP_ENOMEM);
+  CHECK(d == NULL);
+  CHECK_INT(sp_model_data_new(&d, NULL), SP_EINVAL);
+  sp_model_free(m);
 }
 
 TEST(parameters_are_read_and_set_by_name) {
@@ -202,19 +213,19 @@ TEST(euler_and_rk4_steps_match_their_closed_forms_on_a_linear_system) {
   CHECK_INT(sp_model_new_class(&m, &linear, NULL, 0.3), SP_OK);
   double a = m->p[0], b = m->p[1], x = 1.3, u = -0.4, xn, A, B, P[2];
   CHECK_INT(sp_model_configure(m, 0.3, SP_INTEGRATOR_EULER, 1), SP_OK);
-  sp_model_step(m, &xn, &x, &u);
+  sp_model_step(m, model_ws(m), &xn, &x, &u);
   CHECK_CLOSE(xn, euler_lin(a, b, x, u, 0.3), 1e-15, 0);
-  sp_model_step_jac(m, NULL, &A, &B, P, &x, &u);
+  sp_model_step_jac(m, model_ws(m), NULL, &A, &B, P, &x, &u);
   CHECK_CLOSE(A, 1 + 0.3 * a, 1e-15, 0);
   CHECK_CLOSE(B, 0.3 * b, 1e-15, 0);
   CHECK_CLOSE(P[0], 0.3 * x, 1e-15, 0);
   CHECK_CLOSE(P[1], 0.3 * u, 1e-15, 0);
   CHECK_INT(sp_model_configure(m, 0.3, SP_INTEGRATOR_RK4, 1), SP_OK);
-  sp_model_step(m, &xn, &x, &u);
+  sp_model_step(m, model_ws(m), &xn, &x, &u);
   CHECK_CLOSE(xn, rk4_lin(a, b, x, u, 0.3), 1e-15, 0);
   // A is the stability polynomial R(h a), B is h S(h a) b
   double z = 0.3 * a;
-  sp_model_step_jac(m, NULL, &A, &B, NULL, &x, &u);
+  sp_model_step_jac(m, model_ws(m), NULL, &A, &B, NULL, &x, &u);
   CHECK_CLOSE(A, 1 + z + z * z / 2 + z * z * z / 6 + z * z * z * z / 24, 1e-15, 0);
   CHECK_CLOSE(B, 0.3 * (1 + z / 2 + z * z / 6 + z * z * z / 24) * b, 1e-15, 0);
   sp_model_free(m);
@@ -226,7 +237,7 @@ TEST(substeps_equal_repeated_steps_of_the_shorter_length) {
     CHECK_INT(sp_model_new_class(&m, &linear, NULL, 0.3), SP_OK);
     CHECK_INT(sp_model_configure(m, 0.3, (sp_integrator)integ, 3), SP_OK);
     double a = m->p[0], b = m->p[1], x = 0.9, u = 0.6, xn, A;
-    sp_model_step_jac(m, &xn, &A, NULL, NULL, &x, &u);
+    sp_model_step_jac(m, model_ws(m), &xn, &A, NULL, NULL, &x, &u);
     double e = x, ea = 1;
     for (int s = 0; s < 3; s++) {
       e = integ ? rk4_lin(a, b, e, u, 0.1) : euler_lin(a, b, e, u, 0.1);
@@ -248,7 +259,7 @@ TEST(rk4_error_shrinks_sixteenfold_when_the_step_halves) {
     int steps = 20 << k;
     CHECK_INT(sp_model_configure(m, 1.0 / steps, SP_INTEGRATOR_RK4, 1), SP_OK);
     double x = x0, xn;
-    for (int s = 0; s < steps; s++) sp_model_step(m, &xn, &x, &u), x = xn;
+    for (int s = 0; s < steps; s++) sp_model_step(m, model_ws(m), &xn, &x, &u), x = xn;
     err[k] = fabs(x - exp(-1.3));
   }
   CHECK_CLOSE(err[0] / err[1], 16, 0.06, 0);
@@ -262,10 +273,10 @@ TEST(a_discrete_class_steps_by_its_map_whatever_the_integrator) {
   for (int integ = 0; integ < 2; integ++) {
     CHECK_INT(sp_model_configure(m, 0.1, (sp_integrator)integ, 3), SP_OK);
     double x = 1.5, u = 0.25, xn, A, B, P, gx = 1, gu = 2, gp = 3, g = 0.5;
-    sp_model_step_jac(m, &xn, &A, &B, &P, &x, &u);
+    sp_model_step_jac(m, model_ws(m), &xn, &A, &B, &P, &x, &u);
     CHECK(xn == 0.5 * 1.5 * 1.5 + 0.25);
     CHECK(A == 1.5 && B == 1 && P == 2.25);
-    sp_model_step_vjp(m, &gx, &gu, &gp, &x, &u, &g);
+    sp_model_step_vjp(m, model_ws(m), &gx, &gu, &gp, &x, &u, &g);
     CHECK(gx == 1 + 0.75 && gu == 2.5 && gp == 3 + 1.125);
   }
   sp_model_free(m);
@@ -275,10 +286,10 @@ TEST(step_jac_with_nothing_wanted_still_steps) {
   sp_model* m;
   CHECK_INT(sp_model_new_class(&m, &linear, NULL, 0.2), SP_OK);
   double x = 0.4, u = 1, xn = 0, xs;
-  sp_model_step_jac(m, &xn, NULL, NULL, NULL, &x, &u);
-  sp_model_step(m, &xs, &x, &u);
+  sp_model_step_jac(m, model_ws(m), &xn, NULL, NULL, NULL, &x, &u);
+  sp_model_step(m, model_ws(m), &xs, &x, &u);
   CHECK(xn == xs);
-  sp_model_step_vjp(m, NULL, NULL, NULL, &x, &u, &x);
+  sp_model_step_vjp(m, model_ws(m), NULL, NULL, NULL, &x, &u, &x);
   sp_model_free(m);
 }
 
@@ -287,12 +298,13 @@ TEST(f_and_f_jac_use_the_instance_parameters) {
   const double p[] = {0.25, -3};
   CHECK_INT(sp_model_new_class(&m, &linear, p, 0.1), SP_OK);
   double x = 2, u = 0.5, xd, fx, fu, fp[2];
-  sp_model_f(m, &xd, &x, &u);
+  sp_model_f(m, model_ws(m), &xd, &x, &u);
   CHECK(xd == 0.25 * 2 - 3 * 0.5);
-  sp_model_f_jac(m, &fx, &fu, fp, &x, &u);
+  sp_model_f_jac(m, model_ws(m), &fx, &fu, fp, &x, &u);
   CHECK(fx == 0.25 && fu == -3 && fp[0] == 2 && fp[1] == 0.5);
   fu = 9;
-  sp_model_f_jac(m, NULL, NULL, fp, &x, &u);  // fx not wanted: the class still gets a buffer
+  // fx not wanted: the class still gets a buffer
+  sp_model_f_jac(m, model_ws(m), NULL, NULL, fp, &x, &u);
   CHECK(fp[0] == 2 && fu == 9);
   sp_model_free(m);
 }
@@ -315,11 +327,11 @@ TEST(a_class_without_actions_or_parameters_steps_and_differentiates) {
   sp_model* m;
   CHECK_INT(sp_model_new_class(&m, &decay, NULL, 0.5), SP_OK);
   double x = 2, xn, A, B = 7, P = 8, gx = 0, gu = 5, gp = 6, g = 1;
-  sp_model_step_jac(m, &xn, &A, &B, &P, &x, NULL);
+  sp_model_step_jac(m, model_ws(m), &xn, &A, &B, &P, &x, NULL);
   CHECK_CLOSE(xn, 2 * rk4_lin(-1, 0, 1, 0, 0.5), 1e-15, 0);
   CHECK_CLOSE(A, rk4_lin(-1, 0, 1, 0, 0.5), 1e-15, 0);
   CHECK(B == 7 && P == 8);  // zero-width blocks: nothing written
-  sp_model_step_vjp(m, &gx, &gu, &gp, &x, NULL, &g);
+  sp_model_step_vjp(m, model_ws(m), &gx, &gu, &gp, &x, NULL, &g);
   CHECK_CLOSE(gx, A, 1e-15, 0);
   CHECK(gu == 5 && gp == 6);
   CHECK_INT(sp_model_param_index(m, "a"), SP_ENOTFOUND);

@@ -11,6 +11,7 @@
 #include "engine/core/rng.h"
 #include "engine/model/model.h"
 #include "test.h"
+#include "workspace.h"
 
 #define MAXN 16
 #define NSEEDS 4
@@ -91,9 +92,9 @@ static void step_fd(sp_model* m, double* J, int which, const double* x, const do
   for (int j = 0; j < n; j++) {
     double z0 = z[j], h = 1e-6 * fmax(1, fabs(z0));
     z[j] = z0 + h;
-    sp_model_step(m, fa, xx, uu);
+    sp_model_step(m, model_ws(m), fa, xx, uu);
     z[j] = z0 - h;
-    sp_model_step(m, fb, xx, uu);
+    sp_model_step(m, model_ws(m), fb, xx, uu);
     z[j] = z0;
     for (int i = 0; i < m->nx; i++) J[i * n + j] = (fa[i] - fb[i]) / (2 * h);
   }
@@ -189,8 +190,8 @@ TEST(step_jacobians_match_central_differences_of_the_step) {
           double A[MAXN * MAXN], B[MAXN * MAXN], P[MAXN * MAXN];
           double dA[MAXN * MAXN], dB[MAXN * MAXN], dP[MAXN * MAXN];
           sample_point(&r, m, x, u, m->p);
-          sp_model_step_jac(m, xn, A, B, P, x, u);
-          sp_model_step(m, xn2, x, u);
+          sp_model_step_jac(m, model_ws(m), xn, A, B, P, x, u);
+          sp_model_step(m, model_ws(m), xn2, x, u);
           step_fd(m, dA, 0, x, u);
           step_fd(m, dB, 1, x, u);
           step_fd(m, dP, 2, x, u);
@@ -205,7 +206,7 @@ TEST(step_jacobians_match_central_differences_of_the_step) {
           ok = ok && memcmp(xn, xn2, sizeof(double) * nx) == 0;
           // asking for one block gives the same numbers as asking for all
           double B1[MAXN * MAXN];
-          sp_model_step_jac(m, NULL, NULL, B1, NULL, x, u);
+          sp_model_step_jac(m, model_ws(m), NULL, NULL, B1, NULL, x, u);
           ok = ok && memcmp(B, B1, sizeof(double) * nx * nu) == 0;
           if (!ok) sp_model_free(m);
           CHECK(ok);
@@ -239,9 +240,9 @@ TEST(vjp_equals_transposed_jacobians_and_accumulates) {
         memcpy(gx, gx0, sizeof gx);
         memcpy(gu, gu0, sizeof gu);
         memcpy(gp, gp0, sizeof gp);
-        sp_model_step_jac(m, NULL, A, B, P, x, u);
+        sp_model_step_jac(m, model_ws(m), NULL, A, B, P, x, u);
         for (int times = 1; times <= 2; times++) {
-          sp_model_step_vjp(m, gx, gu, gp, x, u, g);
+          sp_model_step_vjp(m, model_ws(m), gx, gu, gp, x, u, g);
           for (int j = 0; j < nx; j++) {
             double e = gx0[j];
             for (int i = 0; i < nx; i++) e += times * A[i * nx + j] * g[i];
@@ -261,7 +262,7 @@ TEST(vjp_equals_transposed_jacobians_and_accumulates) {
         // only gu wanted: gx and gp untouched, gu accumulates once more
         double gu_before[MAXN];
         memcpy(gu_before, gu, sizeof gu);
-        sp_model_step_vjp(m, NULL, gu, NULL, x, u, g);
+        sp_model_step_vjp(m, model_ws(m), NULL, gu, NULL, x, u, g);
         for (int j = 0; j < nu; j++) {
           double e = gu_before[j];
           for (int i = 0; i < nx; i++) e += B[i * nu + j] * g[i];
@@ -291,9 +292,9 @@ TEST(step_does_not_mutate_its_inputs) {
     memcpy(uc, u, sizeof u);
     memcpy(gc, g, sizeof g);
     memcpy(pc, m->p, sizeof(double) * np);
-    sp_model_step(m, xn, x, u);
-    sp_model_step_jac(m, xn, A, B, P, x, u);
-    sp_model_step_vjp(m, gx, gu, gp, x, u, g);
+    sp_model_step(m, model_ws(m), xn, x, u);
+    sp_model_step_jac(m, model_ws(m), xn, A, B, P, x, u);
+    sp_model_step_vjp(m, model_ws(m), gx, gu, gp, x, u, g);
     int ok = memcmp(x, xc, sizeof(double) * nx) == 0 && memcmp(u, uc, sizeof(double) * nu) == 0 &&
              memcmp(g, gc, sizeof(double) * nx) == 0 &&
              memcmp(m->p, pc, sizeof(double) * np) == 0;
@@ -317,13 +318,16 @@ TEST(step_jacobians_and_vjp_do_not_allocate) {
     double gx[MAXN] = {0}, gu[MAXN] = {0}, gp[MAXN] = {0};
     sample_point(&r, m, x, u, m->p);
     sp_rng_fill_normal(&r, g, (size_t)m->nx, 0, 1);
+    sp_model_data* d;
+    CHECK_INT(sp_model_data_new(&d, m), SP_OK);
     uint64_t before = sp_alloc_count();
     for (int k = 0; k < 100; k++) {
-      sp_model_step(m, xn, x, u);
-      sp_model_step_jac(m, xn, A, B, P, x, u);
-      sp_model_step_vjp(m, gx, gu, gp, x, u, g);
+      sp_model_step(m, d, xn, x, u);
+      sp_model_step_jac(m, d, xn, A, B, P, x, u);
+      sp_model_step_vjp(m, d, gx, gu, gp, x, u, g);
     }
     uint64_t after = sp_alloc_count();
+    sp_model_data_free(d);
     sp_model_free(m);
     CHECK_INT(after - before, 0);
   }

@@ -4,6 +4,7 @@
 #include "engine/core/rng.h"
 #include "engine/model/model.h"
 #include "test.h"
+#include "workspace.h"
 
 enum { M, L, G, B };
 
@@ -15,7 +16,7 @@ static double energy(const sp_model* m, const double* x) {
 static void rollout(sp_model* m, double* x, double u, int steps) {
   double xn[2];
   for (int k = 0; k < steps; k++) {
-    sp_model_step(m, xn, x, &u);
+    sp_model_step(m, model_ws(m), xn, x, &u);
     x[0] = xn[0], x[1] = xn[1];
   }
 }

@@ -5,6 +5,7 @@
 #include "engine/core/rng.h"
 #include "engine/model/model.h"
 #include "test.h"
+#include "workspace.h"
 
 TEST(euler_step_with_defaults_is_the_papers_discrete_car_model) {
   sp_model* m;
@@ -17,7 +18,7 @@ TEST(euler_step_with_defaults_is_the_papers_discrete_car_model) {
     double x[4], u[2], xn[4], A[16], B[8];
     sp_rng_fill_uniform(&r, x, 4, -3, 3);
     sp_rng_fill_uniform(&r, u, 2, -1, 1);
-    sp_model_step_jac(m, xn, A, B, NULL, x, u);
+    sp_model_step_jac(m, model_ws(m), xn, A, B, NULL, x, u);
     CHECK(xn[0] == x[0] + x[2] * cos(x[3]) * dt);
     CHECK(xn[1] == x[1] + x[2] * sin(x[3]) * dt);
     CHECK(xn[2] == x[2] + u[0] * dt);
@@ -40,7 +41,7 @@ TEST(parameters_scale_acceleration_and_turn_rate) {
   CHECK_INT(sp_model_new(&m, "unicycle_accel", p, 0.1), SP_OK);
   CHECK_INT(sp_model_configure(m, 0.1, SP_INTEGRATOR_EULER, 1), SP_OK);
   double x[4] = {0, 0, 2, 0}, u[2] = {0.5, 0.25}, xn[4];
-  sp_model_step(m, xn, x, u);
+  sp_model_step(m, model_ws(m), xn, x, u);
   CHECK_CLOSE(xn[2], 2 + 2 * 0.5 * 0.1, 1e-15, 0);
   CHECK_CLOSE(xn[3], 3 * 2 * 0.25 * 0.1, 1e-15, 0);
   sp_model_free(m);
@@ -53,7 +54,7 @@ TEST(rk4_drives_a_circle_of_radius_one_over_curvature) {
   double x[4] = {0, 0, 1.5, 0}, u[2] = {0, 0.5}, xn[4];
   int steps = (int)lround(2 * M_PI / (1.5 * 0.5) / 0.01);
   for (int k = 0; k < steps; k++) {
-    sp_model_step(m, xn, x, u);
+    sp_model_step(m, model_ws(m), xn, x, u);
     for (int i = 0; i < 4; i++) x[i] = xn[i];
   }
   // period is not a whole number of steps: position within one step of travel of the start

@@ -4,6 +4,7 @@
 #include "engine/core/rng.h"
 #include "engine/model/model.h"
 #include "test.h"
+#include "workspace.h"
 
 TEST(euler_step_with_defaults_is_the_papers_quadruped_model) {
   sp_model* m;
@@ -16,7 +17,7 @@ TEST(euler_step_with_defaults_is_the_papers_quadruped_model) {
     double x[3], u[2], xn[3];
     sp_rng_fill_uniform(&r, x, 3, -3, 3);
     sp_rng_fill_uniform(&r, u, 2, -1, 1);
-    sp_model_step(m, xn, x, u);
+    sp_model_step(m, model_ws(m), xn, x, u);
     CHECK(xn[0] == x[0] + u[0] * cos(x[2]) * dt);
     CHECK(xn[1] == x[1] + u[0] * sin(x[2]) * dt);
     CHECK(xn[2] == x[2] + u[1] * dt);

@@ -20,6 +20,7 @@
 #include "engine/model/model.h"
 #include "engine/policy/policy.h"
 #include "engine/task/task.h"
+#include "workspace.h"
 
 typedef struct fixture {
   sp_task* task;
@@ -28,7 +29,7 @@ typedef struct fixture {
 } fixture;
 
 static inline void fixture_free(fixture* f) {
-  sp_policy_free(f->pol);
+  policy_free(f->pol);
   sp_ctrl_free(f->ctrl);
   sp_task_free(f->task);
   memset(f, 0, sizeof(*f));

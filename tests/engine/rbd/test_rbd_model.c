@@ -9,12 +9,13 @@
 #include "engine/rbd/rbd_model.h"
 #include "random_tree.h"
 #include "test.h"
+#include "workspace.h"
 
 static double fd_err_f(sp_model* m, const double* x, const double* u) {
   int nx = m->nx, nu = m->nu;
   double fx[128 * 128], fu[128 * 64], xp[128], xm[128], up[64], um[64], fp[128], fm[128], e = 0;
   double h = 1e-6;
-  sp_model_f_jac(m, fx, fu, NULL, x, u);
+  sp_model_f_jac(m, model_ws(m), fx, fu, NULL, x, u);
   for (int j = 0; j < nx + nu; j++) {
     memcpy(xp, x, sizeof xp), memcpy(xm, x, sizeof xm);
     memcpy(up, u, sizeof up), memcpy(um, u, sizeof um);
@@ -22,8 +23,8 @@ static double fd_err_f(sp_model* m, const double* x, const double* u) {
       xp[j] += h, xm[j] -= h;
     else
       up[j - nx] += h, um[j - nx] -= h;
-    sp_model_f(m, fp, xp, up);
-    sp_model_f(m, fm, xm, um);
+    sp_model_f(m, model_ws(m), fp, xp, up);
+    sp_model_f(m, model_ws(m), fm, xm, um);
     for (int i = 0; i < nx; i++) {
       double an = j < nx ? fx[i * nx + j] : fu[i * nu + j - nx];
       e = fmax(e, fabs(an - (fp[i] - fm[i]) / (2 * h)) / (1 + fabs(an)));
@@ -36,7 +37,7 @@ static double fd_err_step(sp_model* m, const double* x, const double* u) {
   int nx = m->nx, nu = m->nu;
   double A[128 * 128], B[128 * 64], xp[128], xm[128], up[64], um[64], fp[128], fm[128], e = 0;
   double h = 1e-6;
-  sp_model_step_jac(m, NULL, A, B, NULL, x, u);
+  sp_model_step_jac(m, model_ws(m), NULL, A, B, NULL, x, u);
   for (int j = 0; j < nx + nu; j++) {
     memcpy(xp, x, sizeof xp), memcpy(xm, x, sizeof xm);
     memcpy(up, u, sizeof up), memcpy(um, u, sizeof um);
@@ -44,8 +45,8 @@ static double fd_err_step(sp_model* m, const double* x, const double* u) {
       xp[j] += h, xm[j] -= h;
     else
       up[j - nx] += h, um[j - nx] -= h;
-    sp_model_step(m, fp, xp, up);
-    sp_model_step(m, fm, xm, um);
+    sp_model_step(m, model_ws(m), fp, xp, up);
+    sp_model_step(m, model_ws(m), fm, xm, um);
     for (int i = 0; i < nx; i++) {
       double an = j < nx ? A[i * nx + j] : B[i * nu + j - nx];
       e = fmax(e, fabs(an - (fp[i] - fm[i]) / (2 * h)) / (1 + fabs(an)));
@@ -59,13 +60,13 @@ static double fd_err_params(sp_model* m, const double* x, const double* u) {
   static double P[128 * 400];
   int nx = m->nx, np = m->np;
   double fp[128], fm[128], e = 0;
-  sp_model_step_jac(m, NULL, NULL, NULL, P, x, u);
+  sp_model_step_jac(m, model_ws(m), NULL, NULL, NULL, P, x, u);
   for (int j = 0; j < np; j++) {
     double p0 = m->p[j], h = 1e-6 * fmax(1, fabs(p0));
     m->p[j] = p0 + h;
-    sp_model_step(m, fp, x, u);
+    sp_model_step(m, model_ws(m), fp, x, u);
     m->p[j] = p0 - h;
-    sp_model_step(m, fm, x, u);
+    sp_model_step(m, model_ws(m), fm, x, u);
     m->p[j] = p0;
     for (int i = 0; i < nx; i++) {
       double an = P[i * np + j];
@@ -114,7 +115,7 @@ TEST(semi_implicit_model_is_sp_rbd_step_with_its_jacobians) {
     sp_rng_seed(&r, s, 10);
     double x[128], u[64], xn[128], qn[64], vn[64];
     rt_state(t, &r, x, x + t->nq, u);
-    sp_model_step(m, xn, x, u);
+    sp_model_step(m, model_ws(m), xn, x, u);
     sp_rbd_data* d;
     CHECK_INT(sp_rbd_data_new(&d, t), SP_OK);
     sp_rbd_step(qn, vn, NULL, NULL, NULL, d, x, x + t->nq, u, 0.02);
@@ -124,7 +125,7 @@ TEST(semi_implicit_model_is_sp_rbd_step_with_its_jacobians) {
     CHECK(fd_err_params(m, x, u) < 1e-6);
     uint64_t n0 = sp_alloc_count();
     double A[128 * 128], B[128 * 64];
-    for (int k = 0; k < 5; k++) sp_model_step_jac(m, xn, A, B, NULL, x, u);
+    for (int k = 0; k < 5; k++) sp_model_step_jac(m, model_ws(m), xn, A, B, NULL, x, u);
     CHECK_INT(sp_alloc_count() - n0, 0);
     sp_rbd_data_free(d);
     sp_rbd_model_free(m);
@@ -175,7 +176,7 @@ TEST(lqr_designed_on_a_cartpole_tree_balances_it) {
   for (int k = 0; k < 1000; k++) {
     double u = 0;
     for (int i = 0; i < 4; i++) u -= K[i] * x[i];
-    sp_model_step(m, xn, x, &u);
+    sp_model_step(m, model_ws(m), xn, x, &u);
     memcpy(x, xn, sizeof x);
   }
   for (int i = 0; i < 4; i++) CHECK(fabs(x[i]) < 1e-3);
@@ -193,12 +194,12 @@ TEST(a_registered_tree_is_made_by_name_like_any_model) {
   CHECK_INT(byname->nx, 4);
   CHECK_INT(byname->np, t->np);
   double x[4] = {0.1, 0.2, -0.3, 0.4}, u[1] = {0.7}, a[4], b[4];
-  sp_model_step(byname, a, x, u);
-  sp_model_step(direct, b, x, u);
+  sp_model_step(byname, model_ws(byname), a, x, u);
+  sp_model_step(direct, model_ws(direct), b, x, u);
   for (int i = 0; i < 4; i++) CHECK(a[i] == b[i]);
   // its parameters are set by name as for any class
   CHECK_INT(sp_model_set_param(byname, "pole.mass", 0.2), SP_OK);
-  sp_model_step(byname, a, x, u);
+  sp_model_step(byname, model_ws(byname), a, x, u);
   CHECK(a[3] != b[3]);
   CHECK(fd_err_params(byname, x, u) < 1e-6);
   sp_model_free(byname);
