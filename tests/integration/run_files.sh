@@ -62,8 +62,9 @@ fi
 if car iters=2 seconds=6 lr=1e308 out="$tmp/huge" >/dev/null 2>"$tmp/huge.err"; then
   fail "lr=1e308 exited 0"
 fi
-grep -q "step: adam (lr 1e+308) would make parameter 1 of 5258 non-finite; step refused" \
-  "$tmp/huge.err" || fail "lr=1e308: $(cat "$tmp/huge.err")"
+# the override's range refuses it first (spinal.settings); a script that passes such an lr to the
+# optimiser itself gets the refused step (tests/lua/figure8_spec.lua)
+grep -q "bad override 'lr=1e308'" "$tmp/huge.err" || fail "lr=1e308: $(cat "$tmp/huge.err")"
 [[ ! -e $tmp/huge/summary.json ]] || fail "lr=1e308 wrote a summary"
 echo "ok lr=1e308 refused"
 
