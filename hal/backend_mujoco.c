@@ -49,27 +49,27 @@ typedef struct mj_plant {
   sp_rng rng_w, rng_v;  // process and sensor noise streams
 
   // one allocation, carved: see layout
-  entry* x_map;          // (nx)
-  act_map* u_map;        // (nact)
-  int* wheel;            // (nwheel) hinge joint ids
-  double* radius;        // (nwheel) wheel radii
-  const char** x_names;  // (nx) into names
-  const char** u_names;  // (nu)
-  char* names;           // ((nx + nu) x NAME_LEN)
-  double* x0;            // (nx)
-  double* vstd;          // (nx)
-  double* wstd;          // (nv)
-  double* y;             // (nx) what read returns
-  double* u_init;        // (nu)
-  double* u_min;         // (nu)
-  double* u_max;         // (nu)
-  double* u_act;         // (nu)
-  double* mass0;         // (nbody) the file's values, for reversible perturbations
-  double* inertia0;      // (nbody x 3)
-  double* friction0;     // (ngeom x 3)
-  double* gear0;         // (nu_mj x 6)
-  double* damping0;      // (nv)
-  double* frictionloss0; // (nv)
+  entry* x_map;           // (nx)
+  act_map* u_map;         // (nact)
+  int* wheel;             // (nwheel) hinge joint ids
+  double* radius;         // (nwheel) wheel radii
+  const char** x_names;   // (nx) into names
+  const char** u_names;   // (nu)
+  char* names;            // ((nx + nu) x NAME_LEN)
+  double* x0;             // (nx)
+  double* vstd;           // (nx)
+  double* wstd;           // (nv)
+  double* y;              // (nx) what read returns
+  double* u_init;         // (nu)
+  double* u_min;          // (nu)
+  double* u_max;          // (nu)
+  double* u_act;          // (nu)
+  double* mass0;          // (nbody) the file's values, for reversible perturbations
+  double* inertia0;       // (nbody x 3)
+  double* friction0;      // (ngeom x 3)
+  double* gear0;          // (nu_mj x 6)
+  double* damping0;       // (nv)
+  double* frictionloss0;  // (nv)
   sp__delay delay_line;
   int has_x0, has_v, has_w, has_limits, fault;
   int bad_warnings;  // MuJoCo's instability warnings counted so far
@@ -312,13 +312,15 @@ static int perturb_apply(mj_plant* mp, const sp_plant_mujoco_perturbation* q, ch
                          size_t len);
 static int mj_reset(sp_plant* p, const double* x0);
 
-static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, size_t len) {
-  const sp_plant_mujoco_config* c = config;
-  sp_plant_mujoco_config none = {0};
-  if (!c) c = &none;
-  const char* path = c->mjcf;
-  if (!path && !strncmp(uri, "mujoco://", 9) && uri[9]) path = uri + 9;
-  if (!path)
+// ---- open, step by step
+// --------------------------------------------------------------------------
+
+// the config's own consistency, and the MJCF path (the config's, or the URI's)
+static int check_config(const sp_plant_mujoco_config* c, const char* uri, const char** path,
+                        char* msg, size_t len) {
+  *path = c->mjcf;
+  if (!*path && !strncmp(uri, "mujoco://", 9) && uri[9]) *path = uri + 9;
+  if (!*path)
     return sp_errorf(msg, len, SP_EINVAL,
                      "mujoco plant: no MJCF file (set the config's 'mjcf' or open mujoco://PATH)");
   if (c->rate_hz < 0 || !isfinite(c->rate_hz))
@@ -335,8 +337,12 @@ static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, 
     return sp_errorf(msg, len, SP_EINVAL,
                      "mujoco plant: nx = %d needs a state map and nu = %d an actuator map", c->nx,
                      c->nu);
+  return 0;
+}
 
-  // load the model: a missing file and a bad file are told apart
+// load the model: a missing file and a bad file are told apart
+static int load_model(mjModel** out, const char* path, char* msg, size_t len) {
+  *out = NULL;
   FILE* f = fopen(path, "r");
   if (!f)
     return sp_errorf(msg, len, SP_EIO, "mujoco plant: cannot open MJCF '%s': %s", path,
@@ -346,10 +352,14 @@ static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, 
   if (!stat(path, &sb) && S_ISDIR(sb.st_mode))
     return sp_errorf(msg, len, SP_EIO, "mujoco plant: MJCF '%s' is a directory", path);
   char err[512] = "";
-  mjModel* m = sp_mjcf_load(path, err, sizeof err);
-  if (!m) return sp_errorf(msg, len, SP_EFORMAT, "mujoco plant: %s", one_line(err));
+  *out = sp_mjcf_load(path, err, sizeof err);
+  if (!*out) return sp_errorf(msg, len, SP_EFORMAT, "mujoco plant: %s", one_line(err));
+  return 0;
+}
 
-  // rate and sub-steps against the model's timestep
+// the tick rate and sub-steps against the model's timestep (which it may set)
+static int fit_rate(mjModel* m, const sp_plant_mujoco_config* c, const char* path, double* rate_out,
+                    int* substeps_out, char* msg, size_t len) {
   double ts = m->opt.timestep, rate = c->rate_hz;
   int substeps = c->substeps;
   if (rate == 0) {
@@ -361,53 +371,21 @@ static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, 
   } else {
     double r = 1.0 / (rate * ts);
     substeps = (int)llround(r);
-    if (substeps < 1 || fabs(r - substeps) > 1e-6 * r) {
-      mj_deleteModel(m);
+    if (substeps < 1 || fabs(r - substeps) > 1e-6 * r)
       return sp_errorf(msg, len, SP_EINVAL,
                        "mujoco plant: a %g Hz tick is %.6g steps of the MJCF's timestep %g s in "
                        "%s: not an integer (set 'substeps' or change the rate or timestep)",
                        rate, r, ts, path);
-    }
   }
+  *rate_out = rate;
+  *substeps_out = substeps;
+  return 0;
+}
 
-  int nx = c->nx ? c->nx : m->nq + m->nv;
-  int nu = c->nu ? c->nu : m->nu;
-  int nact = c->nu ? c->nactuators : m->nu;
-  const char* wnames[MAX_WHEELS];
-  char wbuf[MAX_WHEELS][NAME_LEN];
-  int nwheel = wheel_names(m, c, wnames, wbuf, MAX_WHEELS);
-  if (nwheel > MAX_WHEELS) {
-    mj_deleteModel(m);
-    return sp_errorf(msg, len, SP_ERANGE, "mujoco plant: at most %d wheels, got %d", MAX_WHEELS,
-                     nwheel);
-  }
-
-  size_t bytes = layout(NULL, nx, nu, nact, nwheel, m);
-  size_t dbytes = (size_t)c->delay_ticks * nu * sizeof(double);
-  mj_plant* mp = sp_calloc(1, bytes + dbytes + 16);
-  if (!mp) {
-    mj_deleteModel(m);
-    return SP_ENOMEM;
-  }
-  layout(mp, nx, nu, nact, nwheel, m);
-  sp__delay_init(&mp->delay_line, (double*)(void*)((char*)mp + ((bytes + 15) & ~(size_t)15)),
-                 c->delay_ticks, nu);
-  p->impl = mp;
-  mp->m = m;
-  mp->nx = nx;
-  mp->nu = nu;
-  mp->nact = nact;
-  mp->nwheel = nwheel;
-  mp->rate_hz = rate;
-  mp->substeps = substeps;
-  mp->split = m->opt.integrator != mjINT_RK4;
-  mp->seed = c->seed;
-  mp->key = -1;
-  snprintf(mp->file, sizeof mp->file, "%s", path);
-  snprintf(mp->robot, sizeof mp->robot, "%s", c->robot ? c->robot : m->names);
-
-  // state map: the config's, or (qpos, qvel)
-  for (int i = 0; i < nx; i++) {
+// state map: the config's, or (qpos, qvel); with the state names
+static int map_states(mj_plant* mp, const sp_plant_mujoco_config* c, char* msg, size_t len) {
+  const mjModel* m = mp->m;
+  for (int i = 0; i < mp->nx; i++) {
     int rc;
     if (c->nx) {
       rc = resolve_state(mp, &mp->x_map[i], &c->state[i], i, msg, len);
@@ -431,9 +409,15 @@ static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, 
     }
     mp->x_names[i] = nm;
   }
+  return 0;
+}
 
-  // actuator map: the config's, or ctrl itself
-  for (int k = 0; k < nact; k++) {
+// actuator map: the config's, or ctrl itself; every action drives an actuator, named after it
+static int map_actuators(mj_plant* mp, const sp_plant_mujoco_config* c, const char* path, char* msg,
+                         size_t len) {
+  const mjModel* m = mp->m;
+  int nx = mp->nx, nu = mp->nu;
+  for (int k = 0; k < mp->nact; k++) {
     act_map* a = &mp->u_map[k];
     if (!c->nu) {
       *a = (act_map){k, k, 1, 0};
@@ -455,7 +439,7 @@ static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, 
   }
   for (int j = 0; j < nu; j++) {
     int first = -1;
-    for (int k = 0; k < nact && first < 0; k++)
+    for (int k = 0; k < mp->nact && first < 0; k++)
       if (mp->u_map[k].action == j) first = mp->u_map[k].id;
     if (first < 0)
       return sp_errorf(msg, len, SP_EINVAL, "mujoco plant: action %d drives no actuator", j + 1);
@@ -464,9 +448,14 @@ static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, 
     snprintf(nm, NAME_LEN, "%s", c->nu && c->u_names ? c->u_names[j] : an ? an : "ctrl");
     mp->u_names[j] = nm;
   }
+  return 0;
+}
 
-  // wheels: hinge joints on bodies whose first geom gives the radius
-  for (int w = 0; w < nwheel; w++) {
+// wheels: hinge joints on bodies whose first geom gives the radius; and the keyframe
+static int find_wheels_and_key(mj_plant* mp, const sp_plant_mujoco_config* c,
+                               const char* const* wnames, const char* path, char* msg, size_t len) {
+  const mjModel* m = mp->m;
+  for (int w = 0; w < mp->nwheel; w++) {
     int j = mj_name2id(m, mjOBJ_JOINT, wnames[w]);
     if (j < 0)
       return sp_errorf(msg, len, SP_ENOTFOUND, "mujoco plant: wheel %d: no joint named '%s' in %s",
@@ -479,29 +468,31 @@ static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, 
     mp->wheel[w] = j;
     mp->radius[w] = m->geom_size[3 * m->body_geomadr[b]];
   }
-
   if (c->keyframe) {
     mp->key = mj_name2id(m, mjOBJ_KEY, c->keyframe);
     if (mp->key < 0)
       return sp_errorf(msg, len, SP_ENOTFOUND, "mujoco plant: no keyframe named '%s' in %s",
                        c->keyframe, path);
   }
+  return 0;
+}
 
-  // vectors
-  for (int i = 0; i < nx; i++) {
+// initial state, noise and command limits
+static int copy_vectors(mj_plant* mp, const sp_plant_mujoco_config* c, char* msg, size_t len) {
+  for (int i = 0; i < mp->nx; i++) {
     mp->x0[i] = c->x0 && c->nx ? c->x0[i] : 0.0;
     mp->vstd[i] = c->sensor_std && c->nx ? c->sensor_std[i] : 0.0;
     if (!(mp->vstd[i] >= 0) || !isfinite(mp->x0[i]))
       return sp_errorf(msg, len, SP_EINVAL,
                        "mujoco plant: state %d: sensor noise must be >= 0 and x0 finite", i + 1);
   }
-  for (int i = 0; i < m->nv; i++) {
+  for (int i = 0; i < mp->m->nv; i++) {
     mp->wstd[i] = c->process_std ? c->process_std[i] : c->process_std_all;
     if (!(mp->wstd[i] >= 0))
       return sp_errorf(msg, len, SP_EINVAL, "mujoco plant: process noise of dof %d must be >= 0",
                        i + 1);
   }
-  for (int j = 0; j < nu; j++) {
+  for (int j = 0; j < mp->nu; j++) {
     mp->u_init[j] = c->u_init ? c->u_init[j] : 0.0;
     mp->u_min[j] = c->u_min ? c->u_min[j] : -INFINITY;
     mp->u_max[j] = c->u_max ? c->u_max[j] : INFINITY;
@@ -510,14 +501,79 @@ static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, 
   mp->has_v = c->sensor_std && c->nx;
   mp->has_w = c->process_std != NULL || c->process_std_all > 0;
   mp->has_limits = c->u_min || c->u_max;
+  return 0;
+}
 
-  // the file's values, then the data and the configured perturbations
+// the file's values of what perturbations change, to restore them
+static void save_file_values(mj_plant* mp) {
+  const mjModel* m = mp->m;
   memcpy(mp->mass0, m->body_mass, sizeof(double) * m->nbody);
   memcpy(mp->inertia0, m->body_inertia, sizeof(double) * 3 * m->nbody);
   memcpy(mp->friction0, m->geom_friction, sizeof(double) * 3 * m->ngeom);
   memcpy(mp->gear0, m->actuator_gear, sizeof(double) * 6 * m->nu);
   memcpy(mp->damping0, m->dof_damping, sizeof(double) * m->nv);
   memcpy(mp->frictionloss0, m->dof_frictionloss, sizeof(double) * m->nv);
+}
+
+static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, size_t len) {
+  const sp_plant_mujoco_config* c = config;
+  sp_plant_mujoco_config none = {0};
+  if (!c) c = &none;
+  const char* path = NULL;
+  mjModel* m = NULL;
+  int rc = check_config(c, uri, &path, msg, len);
+  if (!rc) rc = load_model(&m, path, msg, len);
+  if (rc) return rc;
+  double rate = 0;
+  int substeps = 0;
+  if ((rc = fit_rate(m, c, path, &rate, &substeps, msg, len))) {
+    mj_deleteModel(m);
+    return rc;
+  }
+
+  // sizes, then the plant in one allocation (the delay line after the named arrays)
+  int nx = c->nx ? c->nx : m->nq + m->nv;
+  int nu = c->nu ? c->nu : m->nu;
+  int nact = c->nu ? c->nactuators : m->nu;
+  const char* wnames[MAX_WHEELS];
+  char wbuf[MAX_WHEELS][NAME_LEN];
+  int nwheel = wheel_names(m, c, wnames, wbuf, MAX_WHEELS);
+  if (nwheel > MAX_WHEELS) {
+    mj_deleteModel(m);
+    return sp_errorf(msg, len, SP_ERANGE, "mujoco plant: at most %d wheels, got %d", MAX_WHEELS,
+                     nwheel);
+  }
+  size_t bytes = layout(NULL, nx, nu, nact, nwheel, m);
+  size_t dbytes = (size_t)c->delay_ticks * nu * sizeof(double);
+  mj_plant* mp = sp_calloc(1, bytes + dbytes + 16);
+  if (!mp) {
+    mj_deleteModel(m);
+    return SP_ENOMEM;
+  }
+  layout(mp, nx, nu, nact, nwheel, m);
+  sp__delay_init(&mp->delay_line, (double*)(void*)((char*)mp + ((bytes + 15) & ~(size_t)15)),
+                 c->delay_ticks, nu);
+  p->impl = mp;  // from here the plant's close frees mp and the model
+  mp->m = m;
+  mp->nx = nx;
+  mp->nu = nu;
+  mp->nact = nact;
+  mp->nwheel = nwheel;
+  mp->rate_hz = rate;
+  mp->substeps = substeps;
+  mp->split = m->opt.integrator != mjINT_RK4;
+  mp->seed = c->seed;
+  mp->key = -1;
+  snprintf(mp->file, sizeof mp->file, "%s", path);
+  snprintf(mp->robot, sizeof mp->robot, "%s", c->robot ? c->robot : m->names);
+
+  if ((rc = map_states(mp, c, msg, len)) || (rc = map_actuators(mp, c, path, msg, len)) ||
+      (rc = find_wheels_and_key(mp, c, wnames, path, msg, len)) ||
+      (rc = copy_vectors(mp, c, msg, len)))
+    return rc;
+
+  // the file's values, then the data and the configured perturbations
+  save_file_values(mp);
   mp->d = mj_makeData(m);
   if (!mp->d) return sp_errorf(msg, len, SP_ENOMEM, "mujoco plant: cannot allocate mjData");
   return c->perturb ? perturb_apply(mp, c->perturb, msg, len) : 0;

@@ -48,7 +48,12 @@ typedef enum sp_cost_heading_mode {
   SP_COST_HEADING_REF = 1,     // heading of the reference velocity
 } sp_cost_heading_mode;
 
+// A term's class (engine/cost/internal.h): its name and evaluation; one file per term under
+// engine/cost/terms/.
+typedef struct sp_cost_term_class sp_cost_term_class;
+
 typedef struct sp_cost_term {
+  const sp_cost_term_class* cls;
   sp_cost_kind kind;
   double weight;
   int m;           // number of indices (quadratic: m; others: fixed)

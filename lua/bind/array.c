@@ -428,9 +428,11 @@ static int m_newindex(lua_State* L) {
 
 // the element addressed by the integers at arg .. arg+ndim-1
 static double* element(lua_State* L, sp_array* a, int arg, int given, const char* fname) {
+  (void)fname;
   if (given != a->ndim)
-    luaL_error(L, "bad argument #%d to '%s' (expected %d indices for a %d-D array, got %d)",
-               given < a->ndim ? given + 1 : a->ndim + 1, fname, a->ndim, a->ndim, given);
+    luaL_argerror(L, arg + (given < a->ndim ? given : a->ndim),
+                  lua_pushfstring(L, "expected %d indices for a %d-D array, got %d", a->ndim,
+                                  a->ndim, given));
   int64_t idx[SP_MAXDIM];
   for (int d = 0; d < a->ndim; d++)
     idx[d] = check_index(L, arg + d, luaL_checkinteger(L, arg + d), a, d);

@@ -20,7 +20,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "bind.h"
+#include "args.h"
 #include "engine/core/error.h"
 #include "engine/ctrl/lqr.h"
 #include "engine/ctrl/tvlqr.h"
@@ -38,26 +38,9 @@ typedef struct lctrl {
 
 // ---- argument helpers ---------------------------------------------------------------------------
 
-// copy the elements of a into out in row-major order (a may be a strided view)
-static void gather(const sp_array* a, double* out) {
-  int64_t n = sp_array_size(a), idx[SP_MAXDIM] = {0};
-  for (int64_t k = 0; k < n; k++) {
-    out[k] = *sp_array_at(a, idx);
-    for (int d = a->ndim - 1; d >= 0; d--) {
-      if (++idx[d] < a->shape[d]) break;
-      idx[d] = 0;
-    }
-  }
-}
-
-// a vector argument of n elements, gathered into out
+// a vector argument of n elements (array of any shape or table), gathered into out
 static void check_vec(lua_State* L, int arg, double* out, int64_t n, const char* what) {
-  sp_array* a = spL_toarray(L, arg);
-  int64_t got = sp_array_size(a);
-  if (got != n)
-    luaL_argerror(L, arg,
-                  lua_pushfstring(L, "expected %s of length %d, got %d", what, (int)n, (int)got));
-  gather(a, out);
+  spA_vector(L, arg, out, n, what, 0);
 }
 
 // a matrix argument; rows, cols < 0 accept any extent and receive it. Returns the array.
@@ -181,7 +164,7 @@ static int l_lqr(lua_State* L) {
   int nu = -1, nx = -1;
   sp_array* K = check_mat(L, 1, &nu, &nx, "a gain K");
   double* k = scratch(L, (size_t)nu * nx);
-  gather(K, k);
+  spA_gather(K, k);
   lctrl* u = push_ctrl(L, nx, nu, nx + nu, nx * nu);
   int rc = sp_lqr_new(&u->c, k, nx, nu);
   if (rc) return spL_raise(L, rc, "lqr");
@@ -382,10 +365,10 @@ static double* check_abqr(lua_State* L, int* nx, int* nu) {
   int r = m;
   sp_array* R = check_mat(L, 4, &m, &r, "R");
   double* w = scratch(L, 2 * (size_t)n * n + (size_t)n * m + (size_t)m * m);
-  gather(A, w);
-  gather(B, w + (size_t)n * n);
-  gather(Q, w + (size_t)n * n + (size_t)n * m);
-  gather(R, w + 2 * (size_t)n * n + (size_t)n * m);
+  spA_gather(A, w);
+  spA_gather(B, w + (size_t)n * n);
+  spA_gather(Q, w + (size_t)n * n + (size_t)n * m);
+  spA_gather(R, w + 2 * (size_t)n * n + (size_t)n * m);
   *nx = n;
   *nu = m;
   return w;
@@ -437,9 +420,9 @@ static int l_closed_loop(lua_State* L) {
   int nx = n;
   sp_array* K = check_mat(L, 3, &m, &nx, "K");
   double* w = scratch(L, (size_t)n * n + 2 * (size_t)n * m);
-  gather(A, w);
-  gather(B, w + (size_t)n * n);
-  gather(K, w + (size_t)n * n + (size_t)n * m);
+  spA_gather(A, w);
+  spA_gather(B, w + (size_t)n * n);
+  spA_gather(K, w + (size_t)n * n + (size_t)n * m);
   int64_t shape[1] = {n};
   double rho, alpha;
   double* re = spL_newarray(L, 1, shape)->data;
@@ -472,11 +455,11 @@ static int l_tvlqr(lua_State* L) {
   size_t n2 = (size_t)nx * nx, nm = (size_t)nx * nu;
   double* w = scratch(L, (size_t)T * (n2 + nm) + 2 * n2 + (size_t)nu * nu);
   double *a = w, *b = a + (size_t)T * n2, *qq = b + (size_t)T * nm, *qf = qq + n2, *rr = qf + n2;
-  gather(A, a);
-  gather(B, b);
-  gather(Q, qq);
-  gather(Qf, qf);
-  gather(R, rr);
+  spA_gather(A, a);
+  spA_gather(B, b);
+  spA_gather(Q, qq);
+  spA_gather(Qf, qf);
+  spA_gather(R, rr);
   int64_t shape[3] = {T, nu, nx};
   double* K = spL_newarray(L, 3, shape)->data;
   int rc = sp_tvlqr_solve(K, NULL, a, b, qq, rr, qf, T, nx, nu);

@@ -22,10 +22,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "bind.h"
-#include "bind_opts.h"
+#include "args.h"
 #include "engine/core/error.h"
-
 
 // Lua cost functions, called from the estimators through sp_objective_fn
 typedef struct lcost {
@@ -42,7 +40,7 @@ static int read_numbers(lua_State* L, int idx, double* out, int n) {
   sp_array* a = spL_testarray(L, idx);
   if (a) {
     if (sp_array_size(a) != n) return -1;
-    spO_gather(a, out);
+    spA_gather(a, out);
     return 0;
   }
   if (!lua_istable(L, idx) || (int)lua_rawlen(L, idx) != n) return -1;
@@ -133,8 +131,8 @@ static void read_objective(lua_State* L, int arg, const char* fname, sp_objectiv
   if (segment) *segment = 0;
   obj->task = p ? p->task : NULL;
   if (lua_isnoneornil(L, arg)) return;
-  luaL_checktype(L, arg, LUA_TTABLE);
-  spO_check_keys(L, arg, fname, est_keys);
+  spA_table t = spA_opts(L, arg, 0);
+  spA_check_keys(&t, est_keys);
   const char* ckeys[2] = {"cost", "terminal"};
   for (int i = 0; i < 2; i++) {
     if (lua_getfield(L, arg, ckeys[i]) == LUA_TFUNCTION) {
@@ -149,10 +147,8 @@ static void read_objective(lua_State* L, int arg, const char* fname, sp_objectiv
     if (!lua_isnil(L, -1)) {
       spL_handle* h = spL_tohandle(L, -1, SP_COST_MT);
       if (!h || !h->obj)
-        luaL_error(L,
-                   "bad argument #%d to '%s' (expected %s = an open spinal.cost or a function, "
-                   "got %s)",
-                   arg, fname, ckeys[i], h ? "a closed cost" : luaL_typename(L, -1));
+        spA_argerror(L, arg, "field '%s': expected an open spinal.cost or a function, got %s",
+                     ckeys[i], h ? "a closed cost" : luaL_typename(L, -1));
       if (i == 0)
         obj->step = h->obj;
       else
@@ -163,49 +159,32 @@ static void read_objective(lua_State* L, int arg, const char* fname, sp_objectiv
   if (lua_getfield(L, arg, "task") != LUA_TNIL) {
     spL_handle* h = spL_tohandle(L, -1, SP_TASK_MT);
     if (!h || !h->obj)
-      luaL_error(L, "bad argument #%d to '%s' (expected task = an open spinal.task, got %s)", arg,
-                 fname, h ? "a closed task" : luaL_typename(L, -1));
+      spA_argerror(L, arg, "field 'task': expected an open spinal.task, got %s",
+                   h ? "a closed task" : luaL_typename(L, -1));
     obj->task = h->obj;
   }
   lua_pop(L, 1);
-  lua_Integer k0 = spO_integer(L, arg, fname, "skip", 0);
-  if (k0 < 0 || k0 > (1 << 30))
-    luaL_error(L, "bad argument #%d to '%s' (expected skip = a number of steps >= 0, got %I)", arg,
-               fname, k0);
-  obj->k0 = (int)k0;
-  obj->scale = spO_number(L, arg, fname, "scale", 1);
-  if (!isfinite(obj->scale))
-    luaL_error(L, "bad argument #%d to '%s' (expected scale = a finite number)", arg, fname);
-  if (segment) {
-    lua_Integer s = spO_integer(L, arg, fname, "segment", 0);
-    if (s < 0 || s > (1 << 30))
-      luaL_error(L, "bad argument #%d to '%s' (expected segment = a number of steps >= 0, got %I)",
-                 arg, fname, s);
-    *segment = (int)s;
-  }
+  obj->k0 = (int)spA_integer(&t, "skip", 0, 0, 1 << 30, 0);
+  obj->scale = spA_range(&t, "scale", 1, NAN, NAN, 0);
+  if (segment) *segment = (int)spA_integer(&t, "segment", 0, 0, 1 << 30, 0);
   if (lua_getfield(L, arg, "into") != LUA_TNIL) {
     sp_array* a = spL_testarray(L, -1);
     if (!a || !sp_array_is_contiguous(a) || (p && sp_array_size(a) != (int64_t)p->nparams))
-      luaL_error(
-          L,
-          "bad argument #%d to '%s' (expected into = a contiguous array of %d "
-          "gradients, got %s)",
-          arg, fname, p ? (int)p->nparams : 0,
+      spA_argerror(
+          L, arg, "field 'into': expected a contiguous array of %d gradients, got %s",
+          p ? (int)p->nparams : 0,
           a ? lua_pushfstring(L, "an array of %d", (int)sp_array_size(a)) : luaL_typename(L, -1));
     *into = a;
   }
   lua_pop(L, 1);
   int nx = p ? p->nx : 0, nu = p ? p->nu : 0;
   if (p && obj->step && (obj->step->nx != nx || obj->step->nu != nu))
-    luaL_error(L,
-               "bad argument #%d to '%s' (expected cost for nx = %d, nu = %d, got nx = %d, nu "
-               "= %d)",
-               arg, fname, nx, nu, obj->step->nx, obj->step->nu);
+    spA_argerror(L, arg, "field 'cost': expected a cost for nx = %d, nu = %d, got nx = %d, nu = %d",
+                 nx, nu, obj->step->nx, obj->step->nu);
   if (p && obj->terminal && (obj->terminal->nx != nx || obj->terminal->nu != 0))
-    luaL_error(L,
-               "bad argument #%d to '%s' (expected terminal = a cost with nx = %d, nu = 0, got "
-               "nx = %d, nu = %d)",
-               arg, fname, nx, obj->terminal->nx, obj->terminal->nu);
+    spA_argerror(L, arg,
+                 "field 'terminal': expected a cost with nx = %d, nu = 0, got nx = %d, nu = %d", nx,
+                 obj->terminal->nx, obj->terminal->nu);
 }
 
 // a contiguous float64 view of array a (a itself or a copy pushed on the stack)
@@ -225,8 +204,7 @@ static sp_trajview check_traj(lua_State* L, int arg, const char* fname, int nx, 
   else
     snprintf(what, sizeof what, "a trajectory");
   if (!lua_istable(L, arg))
-    luaL_error(L, "bad argument #%d to '%s' (expected %s { X =, U =, t = }, got %s)", arg, fname,
-               what, luaL_typename(L, arg));
+    spA_argerror(L, arg, "expected %s { X =, U =, t = }, got %s", what, luaL_typename(L, arg));
   sp_array* a[3];
   const char* keys[3] = {"X", "U", "t"};
   const char* alt[3] = {"x", "u", "t"};  // the HAL's rollout tables name them x, u, t
@@ -237,23 +215,23 @@ static sp_trajview check_traj(lua_State* L, int arg, const char* fname, int nx, 
     }
     a[i] = spL_testarray(L, -1);
     if (!a[i])
-      luaL_error(L, "bad argument #%d to '%s' (expected %s with %s = an array, got %s)", arg, fname,
-                 what, keys[i], luaL_typename(L, -1));
+      spA_argerror(L, arg, "expected %s with %s = an array, got %s", what, keys[i],
+                   luaL_typename(L, -1));
     lua_pop(L, 1);  // the table keeps it alive
   }
   char shape[64];
   int64_t nU = a[1]->ndim == 2 ? a[1]->shape[0] : -1;
   if (nU < 1 || (nu >= 0 && a[1]->shape[1] != nu))
-    luaL_error(L, "bad argument #%d to '%s' (expected %s.U of shape T x %d with T >= 1, got %s)",
-               arg, fname, what, nu, sp_array_shape_str(shape, sizeof shape, a[1]));
+    spA_argerror(L, arg, "expected %s.U of shape T x %d with T >= 1, got %s", what, nu,
+                 sp_array_shape_str(shape, sizeof shape, a[1]));
   int T = (int)nU;
   if (a[0]->ndim != 2 || a[0]->shape[0] != T + 1 || (nx >= 0 && a[0]->shape[1] != nx))
-    luaL_error(L, "bad argument #%d to '%s' (expected %s.X of shape %dx%d, got %s)", arg, fname,
-               what, T + 1, nx >= 0 ? nx : (int)(a[0]->ndim == 2 ? a[0]->shape[1] : 0),
-               sp_array_shape_str(shape, sizeof shape, a[0]));
+    spA_argerror(L, arg, "expected %s.X of shape %dx%d, got %s", what, T + 1,
+                 nx >= 0 ? nx : (int)(a[0]->ndim == 2 ? a[0]->shape[1] : 0),
+                 sp_array_shape_str(shape, sizeof shape, a[0]));
   if (sp_array_size(a[2]) != T + 1)
-    luaL_error(L, "bad argument #%d to '%s' (expected %s.t with %d times, got %d)", arg, fname,
-               what, T + 1, (int)sp_array_size(a[2]));
+    spA_argerror(L, arg, "expected %s.t with %d times, got %d", what, T + 1,
+                 (int)sp_array_size(a[2]));
   double* X = contiguous(L, a[0]);
   double* U = contiguous(L, a[1]);
   double* t = contiguous(L, a[2]);
@@ -329,10 +307,8 @@ static int l_reinforce(lua_State* L) {
     lua_rawgeti(L, 2, i + 1);
     trs[i] = check_traj(L, lua_gettop(L), "reinforce", p->nx, p->nu, i + 1);
     if (trs[i].T != trs[0].T)
-      return luaL_error(L,
-                        "bad argument #2 to 'reinforce' (expected trajectories of %d steps "
-                        "each, got %d in trajectory %d)",
-                        trs[0].T, trs[i].T, i + 1);
+      return spA_argerror(L, 2, "expected trajectories of %d steps each, got %d in trajectory %d",
+                          trs[0].T, trs[i].T, i + 1);
     // any contiguous copies stay alive on the stack until we return
   }
   sp_array* g = push_target(L, into, p->nparams);
@@ -383,25 +359,19 @@ static int l_es(lua_State* L) {
   lua_Integer pairs = 8, seed = 0;
   sp_array* into = NULL;
   if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
-    spO_check_keys(L, 3, "es", es_keys);
-    sigma = spO_number(L, 3, "es", "sigma", sigma);
-    pairs = spO_integer(L, 3, "es", "pairs", pairs);
-    seed = spO_integer(L, 3, "es", "seed", seed);
+    spA_table t = spA_opts(L, 3, 0);
+    spA_check_keys(&t, es_keys);
+    sigma = spA_positive(&t, "sigma", sigma, 0);
+    pairs = spA_integer(&t, "pairs", pairs, 1, 1 << 20, 0);
+    seed = spA_integer(&t, "seed", seed, LUA_MININTEGER, LUA_MAXINTEGER, 0);
     if (lua_getfield(L, 3, "into") != LUA_TNIL) {
       into = spL_testarray(L, -1);
       if (!into || !sp_array_is_contiguous(into) || sp_array_size(into) != (int64_t)p->nparams)
-        return luaL_error(L,
-                          "bad argument #3 to 'es' (expected into = a contiguous array of %d "
-                          "gradients)",
-                          (int)p->nparams);
+        return spA_argerror(L, 3, "field 'into': expected a contiguous array of %d gradients",
+                            (int)p->nparams);
     }
     lua_pop(L, 1);
   }
-  if (!(sigma > 0) || !isfinite(sigma))
-    return luaL_error(L, "bad argument #3 to 'es' (expected sigma > 0, got %f)", sigma);
-  if (pairs < 1 || pairs > (1 << 20))
-    return luaL_error(L, "bad argument #3 to 'es' (expected pairs >= 1, got %I)", pairs);
   lua_settop(L, 3);
   sp_array* g = push_target(L, into, p->nparams);  // 4
   int64_t n = (int64_t)p->nparams;
@@ -435,8 +405,7 @@ static int l_objective(lua_State* L) {
   lc.nx = tr.nx, lc.nu = tr.nu;
   if ((obj.step && (obj.step->nx != tr.nx || obj.step->nu != tr.nu)) ||
       (obj.terminal && obj.terminal->nx != tr.nx))
-    return luaL_error(L, "bad argument #2 to 'objective' (expected costs for nx = %d, nu = %d)",
-                      tr.nx, tr.nu);
+    return spA_argerror(L, 2, "field 'cost': expected costs for nx = %d, nu = %d", tr.nx, tr.nu);
   double J;
   int rc = sp_objective_value(&J, &obj, &tr);
   cost_failure(L, &lc, "objective");
@@ -453,11 +422,9 @@ static int l_sensitivity(lua_State* L) {
   check_model_fits(L, 2, m, p);
   sp_trajview tr = check_traj(L, 3, "sensitivity", p->nx, p->nu, 0);
   int feedback = 1;
-  if (!lua_isnoneornil(L, 4)) {
-    luaL_checktype(L, 4, LUA_TTABLE);
-    spO_check_keys(L, 4, "sensitivity", sens_keys);
-    feedback = spO_boolean(L, 4, "sensitivity", "feedback", 1);
-  }
+  spA_table o = spA_opts(L, 4, 1);
+  spA_check_keys(&o, sens_keys);
+  feedback = spA_boolean(&o, "feedback", 1);
   int64_t T = tr.T;
   sp_array* ln = spL_newarray(L, 1, &T);
   sp_array* cond = spL_newarray(L, 1, &T);

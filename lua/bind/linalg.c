@@ -3,7 +3,7 @@
 //
 // Every function checks its arguments (2-D, square, matching sizes) before doing anything;
 // numerical failures raise errors that say what went wrong ("not positive definite", "singular").
-#include "bind.h"
+#include "args.h"
 #include "engine/core/error.h"
 #include "engine/la/la.h"
 
@@ -99,7 +99,7 @@ static int l_svd(lua_State* L) {
 
 static int l_eig(lua_State* L) {
   const sp_array* A = check_matrix(L, 1, 1);
-  int want_vectors = lua_toboolean(L, 2);
+  int want_vectors = spA_optboolean(L, 2, 0);
   int64_t n = A->shape[0];
   sp_array* re = spL_newarray(L, 1, &n);
   sp_array* im = spL_newarray(L, 1, &n);

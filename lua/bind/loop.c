@@ -33,7 +33,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "bind.h"
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
 #include "engine/policy/policy.h"
@@ -41,6 +40,7 @@
 #include "hal/loop_ctrl.h"
 #include "hal/safety.h"
 #include "hal/telemetry.h"
+#include "hal_bind.h"
 
 #define LOOP_MT "spinal.loop"
 
@@ -108,83 +108,6 @@ static void reap(lloop* o) {
   }
 }
 
-static void gather(const sp_array* a, double* out) {
-  int64_t n = sp_array_size(a), idx[SP_MAXDIM] = {0};
-  for (int64_t k = 0; k < n; k++) {
-    out[k] = *sp_array_at(a, idx);
-    for (int d = a->ndim - 1; d >= 0; d--) {
-      if (++idx[d] < a->shape[d]) break;
-      idx[d] = 0;
-    }
-  }
-}
-
-// the value at idx (array or table of numbers, any shape) with exactly n finite elements
-static void check_vec(lua_State* L, int idx, int arg, int n, double* out, const char* what) {
-  int top = lua_gettop(L);
-  sp_array* a = (lua_istable(L, idx) || spL_testarray(L, idx)) ? spL_toarray(L, idx) : NULL;
-  if (!a || sp_array_size(a) != n)
-    luaL_argerror(L, arg,
-                  lua_pushfstring(
-                      L, "expected %s of %d numbers, got %s", what, n,
-                      a ? lua_pushfstring(L, "%d", (int)sp_array_size(a)) : luaL_typename(L, idx)));
-  gather(a, out);
-  for (int i = 0; i < n; i++)
-    if (!isfinite(out[i]))
-      luaL_argerror(L, arg,
-                    lua_pushfstring(L, "expected finite %s, got %f at %d", what, out[i], i + 1));
-  lua_settop(L, top);
-}
-
-// optional vector field of the table at t into out; 0 when absent
-static int field_vec(lua_State* L, int t, int arg, const char* field, int n, double* out,
-                     int finite) {
-  lua_getfield(L, t, field);
-  int v = lua_gettop(L);
-  if (lua_isnil(L, v)) {
-    lua_pop(L, 1);
-    return 0;
-  }
-  sp_array* a = (lua_istable(L, v) || spL_testarray(L, v)) ? spL_toarray(L, v) : NULL;
-  if (!a || sp_array_size(a) != n)
-    luaL_argerror(
-        L, arg,
-        lua_pushfstring(L, "field '%s': expected %d numbers, got %s", field, n,
-                        a ? lua_pushfstring(L, "%d", (int)sp_array_size(a)) : luaL_typename(L, v)));
-  gather(a, out);
-  for (int i = 0; finite && i < n; i++)
-    if (!isfinite(out[i]))
-      luaL_argerror(L, arg, lua_pushfstring(L, "field '%s': expected finite numbers", field));
-  lua_settop(L, v - 1);
-  return 1;
-}
-
-static double field_num(lua_State* L, int t, int arg, const char* field, double def) {
-  lua_getfield(L, t, field);
-  double v = def;
-  if (lua_isnumber(L, -1))
-    v = lua_tonumber(L, -1);
-  else if (!lua_isnil(L, -1))
-    luaL_argerror(
-        L, arg,
-        lua_pushfstring(L, "field '%s': expected a number, got %s", field, luaL_typename(L, -1)));
-  lua_pop(L, 1);
-  return v;
-}
-
-static int field_bool(lua_State* L, int t, const char* field) {
-  lua_getfield(L, t, field);
-  int b = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  return b;
-}
-
-static double* scratch(lua_State* L, size_t n) {
-  double* d = lua_newuserdatauv(L, sizeof(double) * (n ? n : 1), 0);
-  memset(d, 0, sizeof(double) * (n ? n : 1));
-  return d;
-}
-
 static void push_vec(lua_State* L, const double* v, int n) {
   int64_t shape[1] = {n};
   sp_array* a = spL_newarray(L, 1, shape);
@@ -206,86 +129,102 @@ static void set_bool(lua_State* L, const char* k, int v) {
 
 // ---- live.new -----------------------------------------------------------------------------------
 
+// the plant at 1: open, free, steppable from the real-time thread, configured
+static spL_plant* check_plant(lua_State* L) {
+  spL_plant* pl = spL_checkplant(L, 1);
+  sp_plant* p = pl->p;
+  if (pl->users > 0) luaL_argerror(L, 1, "expected a free plant, got one a live loop drives");
+  if (pl->lua_model)
+    spA_argerror(L, 1,
+                 "expected a plant the real-time thread can step, got a model plant of '%s', a "
+                 "model written in Lua (it runs only in lockstep)",
+                 pl->lua_model);
+  if (p->state != SP_PLANT_CONFIGURED && p->state != SP_PLANT_ACTIVE)
+    spA_argerror(L, 1, "expected a configured plant, got one %s", sp_plant_state_name(p->state));
+  return pl;
+}
+
+// the loop's settings besides its source and safety
+typedef struct loop_opts {
+  double rate, log_s;
+  int prio, cpu, explore;
+  const char* robot;
+} loop_opts;
+
+static void check_opts(const spA_table* t, const sp_plant_caps* caps, loop_opts* o) {
+  o->explore = spA_boolean(t, "explore", 0);
+  o->rate = spA_range(t, "rate", caps->rate_hz, 0, 10000, 0);
+  if (!(o->rate > 0)) spA_fielderror(t, "rate", "expected Hz in (0, 10000], got %f", o->rate);
+  o->log_s = spA_range(t, "log_seconds", 2, 0, 600, 0);
+  if (!(o->log_s > 0)) spA_fielderror(t, "log_seconds", "expected seconds in (0, 600]");
+  o->prio = (int)spA_integer(t, "rt_priority", 0, 0, 99, 0);
+  o->cpu = (int)spA_integer(t, "cpu", -1, -1, 1023, 0);
+  o->robot = spA_string(t, "robot", NULL, 0);
+}
+
+// the source in field 'policy' (a spinal.policy) or 'controller' (a spinal.ctrl) of the options t,
+// sized for the plant; both fields stay on the stack (at ipol, ictrl) while the loop is built
+typedef struct loop_source {
+  sp_policy* pol;
+  sp_ctrl* c;
+  int ipol, ictrl;
+} loop_source;
+
+static void check_source(const spA_table* t, int nx, int nu, loop_source* s) {
+  lua_State* L = t->L;
+  lua_getfield(L, t->idx, "policy");
+  s->ipol = lua_gettop(L);
+  s->pol = lua_isnil(L, s->ipol) ? NULL : spL_checkpolicy(L, s->ipol);
+  lua_getfield(L, t->idx, "controller");
+  s->ictrl = lua_gettop(L);
+  if (!s->pol && lua_isnil(L, s->ictrl))
+    spA_fielderror(t, "controller", "expected a spinal.ctrl (or field 'policy')");
+  if (s->pol && !lua_isnil(L, s->ictrl))
+    spA_argerror(L, t->arg, "expected field 'controller' or field 'policy', got both");
+  s->c = s->pol ? NULL : spL_checkctrl(L, s->ictrl);
+  int cnx = s->pol ? s->pol->nx : s->c->nx, cnu = s->pol ? s->pol->nu : s->c->nu;
+  const char* kind = s->pol ? "policy" : "controller";
+  if (cnx != nx || cnu != nu)
+    spA_fielderror(t, kind,
+                   "expected a %s for %d states and %d actions (the plant's), got %d and %d", kind,
+                   nx, nu, cnx, cnu);
+  if (s->pol && s->pol->nparams > (1u << 24))
+    spA_fielderror(t, "policy", "too many parameters (%d)", (int)s->pol->nparams);
+}
+
 // live.new(plant, { controller =, reference =, gains =, safety = { safe =, u_min =, u_max =,
 //   rate_max =, watchdog =, latch_faults =, stop_on_fault = }, rate =, log_seconds =,
 //   rt_priority =, cpu =, robot = })
 static int l_new(lua_State* L) {
-  spL_plant* pl = spL_checkplant(L, 1);
-  luaL_checktype(L, 2, LUA_TTABLE);
+  spL_plant* pl = check_plant(L);
+  spA_table t = spA_opts(L, 2, 0);
   sp_plant* p = pl->p;
   const sp_plant_caps* caps = sp_plant_capabilities(p);
   int nx = caps->nx, nu = caps->nu;
-  if (pl->users > 0) luaL_argerror(L, 1, "expected a free plant, got one a live loop drives");
-  if (pl->lua_model)
-    luaL_argerror(L, 1, lua_pushfstring(L, "expected a plant the real-time thread can step, got a "
-                                        "model plant of '%s', a model written in Lua (it runs "
-                                        "only in lockstep)", pl->lua_model));
-  if (p->state != SP_PLANT_CONFIGURED && p->state != SP_PLANT_ACTIVE)
-    luaL_argerror(L, 1,
-                  lua_pushfstring(L, "expected a configured plant, got one %s",
-                                  sp_plant_state_name(p->state)));
 
   // the policy source: a controller, or a policy (spinal.policy)
-  lua_getfield(L, 2, "policy");
-  int ipol = lua_gettop(L);
-  sp_policy* pol = lua_isnil(L, ipol) ? NULL : spL_checkpolicy(L, ipol);
-  lua_getfield(L, 2, "controller");
-  int ictrl = lua_gettop(L);
-  if (!pol && lua_isnil(L, ictrl))
-    luaL_argerror(L, 2, "field 'controller': expected a spinal.ctrl (or field 'policy')");
-  if (pol && !lua_isnil(L, ictrl))
-    luaL_argerror(L, 2, "expected field 'controller' or field 'policy', got both");
-  sp_ctrl* c = pol ? NULL : spL_checkctrl(L, ictrl);
-  int cnx = pol ? pol->nx : c->nx, cnu = pol ? pol->nu : c->nu;
-  if (cnx != nx || cnu != nu)
-    luaL_argerror(L, 2,
-                  lua_pushfstring(L,
-                                  "field '%s': expected a %s for %d states and %d actions (the "
-                                  "plant's), got %d and %d",
-                                  pol ? "policy" : "controller", pol ? "policy" : "controller", nx,
-                                  nu, cnx, cnu));
-  if (pol && pol->nparams > (1u << 24)) luaL_argerror(L, 2, "field 'policy': too many parameters");
+  loop_source ls;
+  check_source(&t, nx, nu, &ls);
+  sp_policy* pol = ls.pol;
+  sp_ctrl* c = ls.c;
+  int ipol = ls.ipol, ictrl = ls.ictrl;  // both stay on the stack while the loop is built
   int nr = pol ? 0 : c->nr, nk = pol ? (int)pol->nparams : c->nk, np = nk + nr;
-  int explore = field_bool(L, 2, "explore");
 
   // every option checked before anything is built
-  double rate = field_num(L, 2, 2, "rate", caps->rate_hz);
-  if (!(rate > 0) || rate > 10000)
-    luaL_argerror(L, 2,
-                  lua_pushfstring(L, "field 'rate': expected Hz in (0, 10000], got %f", rate));
-  double log_s = field_num(L, 2, 2, "log_seconds", 2);
-  if (!(log_s > 0) || log_s > 600)
-    luaL_argerror(L, 2, "field 'log_seconds': expected seconds in (0, 600]");
-  double prio = field_num(L, 2, 2, "rt_priority", 0);
-  if (prio < 0 || prio > 99 || prio != floor(prio))
-    luaL_argerror(L, 2, "field 'rt_priority': expected an integer in [0, 99]");
-  double cpu = field_num(L, 2, 2, "cpu", -1);
-  if (cpu != floor(cpu) || cpu < -1 || cpu > 1023)
-    luaL_argerror(L, 2, "field 'cpu': expected a CPU number >= 0");
-  lua_getfield(L, 2, "robot");
-  const char* robot = lua_tostring(L, -1);  // kept on the stack
-  double* d = scratch(L, (size_t)np + 5 * (size_t)nu);
-  double *params = d, *safe = d + np, *umin = safe + nu, *umax = umin + nu, *rmax = umax + nu;
+  loop_opts lo;
+  check_opts(&t, caps, &lo);
+  double rate = lo.rate, log_s = lo.log_s;
+  int explore = lo.explore;
+  const char* robot = lo.robot;
+  double* params = spA_scratch(L, (size_t)np);
   memcpy(params, pol ? sp_policy_params(pol) : c->K, sizeof(double) * (size_t)nk);
   if (!pol) {
-    field_vec(L, 2, 2, "gains", nk, params, 1);
-    field_vec(L, 2, 2, "reference", nr, params + nk, 1);
+    spA_field_vector(&t, "gains", params, nk, 1);
+    spA_field_vector(&t, "reference", params + nk, nr, 1);
   }
-  if (lua_getfield(L, 2, "safety") != LUA_TTABLE)
-    luaL_argerror(L, 2,
-                  lua_pushfstring(L,
-                                  "field 'safety': expected a table (robot.safety), got "
-                                  "%s",
-                                  luaL_typename(L, -1)));
-  int is = lua_gettop(L);
-  if (!field_vec(L, is, 2, "safe", nu, safe, 1))
-    luaL_argerror(L, 2, "field 'safety.safe': the safe command is required");
-  int has_min = field_vec(L, is, 2, "u_min", nu, umin, 0);
-  int has_max = field_vec(L, is, 2, "u_max", nu, umax, 0);
-  int has_rate = field_vec(L, is, 2, "rate_max", nu, rmax, 0);
-  double watchdog = field_num(L, is, 2, "watchdog", 0);
-  if (!(watchdog >= 0)) luaL_argerror(L, 2, "field 'safety.watchdog': expected seconds >= 0");
-  int latch = field_bool(L, is, "latch_faults"), stop_on_fault = field_bool(L, is, "stop_on_fault");
+  spA_table st = spA_subtable(&t, "safety", 1);
+  spH_safety sc;
+  spH_safety_opts(&st, caps, 1.0 / rate, 1, &sc);
 
   // the userdata first (empty, safe to collect), then what it owns
   lloop* o = lua_newuserdatauv(L, sizeof(lloop), 2);
@@ -323,30 +262,21 @@ static int l_new(lua_State* L) {
     lua_pushvalue(L, ictrl);
     lua_setiuservalue(L, io, 2);
   }
-  sp_safety_config sc = {.nx = nx,
-                         .nu = nu,
-                         .u_min = has_min ? umin : caps->u_min,
-                         .u_max = has_max ? umax : caps->u_max,
-                         .rate_max = has_rate ? rmax : NULL,
-                         .u_safe = safe,
-                         .period_s = 1.0 / rate,
-                         .watchdog_s = watchdog,
-                         .latch_faults = latch};
-  if (sp_safety_new(&o->safety, &sc, msg, sizeof msg))
+  if (sp_safety_new(&o->safety, &sc.c, msg, sizeof msg))
     return luaL_argerror(L, 2, lua_pushfstring(L, "field 'safety': %s", msg));
   sp_loop_config lc = {.mode = SP_LOOP_REALTIME,
                        .rate_hz = rate,
                        .act = o->src.act,
                        .user = pol ? (void*)o : (void*)&o->cs,
                        .log_capacity = (size_t)fmax(1024, ceil(log_s * rate)),
-                       .stop_on_fault = stop_on_fault,
+                       .stop_on_fault = sc.stop_on_fault,
                        .start_held = 1,
-                       .rt_priority = (int)prio,
+                       .rt_priority = lo.prio,
                        .nparams = np,
                        .params = params,
                        .robot = o->robot,
                        .record_on_request = 1,
-                       .pin_cpu = (int)cpu + 1};
+                       .pin_cpu = lo.cpu + 1};
   int rc = sp_loop_new(&o->loop, p, o->safety, &lc, msg, sizeof msg);
   if (rc) return luaL_error(L, "%s", msg);
   o->cs.loop = o->loop;
@@ -489,7 +419,7 @@ static int m_reset(lua_State* L) {
   double* x0 = NULL;
   if (!lua_isnil(L, 2)) {
     x0 = o->scratch;
-    check_vec(L, 2, 2, o->nx, x0, "a state");
+    spA_vector(L, 2, x0, o->nx, "a state", 1);
   }
   reap(o);
   int rc = sp_loop_reset_plant(o->loop, x0);
@@ -695,6 +625,7 @@ static int m_set_gains(lua_State* L) {
   memcpy(K, o->shadow, sizeof(double) * (size_t)o->nk);
   int named = 0;
   if (lua_istable(L, 2)) {
+    spA_table gt = spA_opts(L, 2, 0);
     lua_pushnil(L);
     while (lua_next(L, 2)) {
       if (lua_type(L, -2) == LUA_TSTRING) {
@@ -703,21 +634,19 @@ static int m_set_gains(lua_State* L) {
         const char* name = lua_tostring(L, -2);
         int count, i = sp_ctrl_gain_index(o->ctrl, name, &count, NULL);
         if (i < 0)
-          luaL_argerror(L, 2,
-                        lua_pushfstring(L, "unknown gain '%s' for a %s controller", name,
-                                        o->ctrl->cls->name));
+          spA_argerror(L, 2, "unknown gain '%s' for a %s controller", name, o->ctrl->cls->name);
         double v = lua_tonumber(L, -1);
         int rc = lua_type(L, -1) == LUA_TNUMBER
                      ? sp_loop_ctrl_set_gain(o->ctrl, K, name, &v, 1, NULL)
                      : SP_ESHAPE;
-        if (rc == SP_ESHAPE) check_vec(L, lua_gettop(L), 2, count, K + i, name);
-        if (rc == SP_EINVAL) luaL_argerror(L, 2, "expected finite gains");
+        if (rc == SP_ESHAPE) spA_field_vector(&gt, name, K + i, count, 1);
+        if (rc == SP_EINVAL) spA_fielderror(&gt, name, "expected finite gains");
         named++;
       }
       lua_pop(L, 1);
     }
   }
-  if (!named) check_vec(L, 2, 2, o->nk, K, "gains");
+  if (!named) spA_vector(L, 2, K, o->nk, "gains", 1);
   memcpy(o->shadow, K, sizeof(double) * (size_t)o->nk);
   send_params(L, o, "loop:set_gains()");
   lua_settop(L, 1);
@@ -735,7 +664,7 @@ static int m_set_reference(lua_State* L) {
   check_ctrl_source(L, o, "set_reference");
   lua_settop(L, 2);
   double* r = o->scratch;
-  check_vec(L, 2, 2, o->nr, r, "a reference");
+  spA_vector(L, 2, r, o->nr, "a reference", 1);
   memcpy(o->shadow + o->nk, r, sizeof(double) * (size_t)o->nr);
   send_params(L, o, "loop:set_reference()");
   lua_settop(L, 1);
@@ -748,7 +677,7 @@ static int m_set_params(lua_State* L) {
   lloop* o = checkloop(L, 1);
   lua_settop(L, 2);
   double* d = o->scratch;  // nx + nu + np doubles
-  check_vec(L, 2, 2, o->np, d, "parameters");
+  spA_vector(L, 2, d, o->np, "parameters", 1);
   memcpy(o->shadow, d, sizeof(double) * (size_t)o->np);
   send_params(L, o, "loop:set_params()");
   lua_settop(L, 1);
@@ -824,7 +753,7 @@ static int make_parents(const char* dir) {
 static int m_save(lua_State* L) {
   lloop* o = checkloop(L, 1);
   const char* dir = luaL_checkstring(L, 2);
-  int wait = lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
+  int wait = spA_optboolean(L, 3, 1);
   long n;
   sp_loop_rec r = sp_loop_record_state(o->loop, &n);
   if (r == SP_LOOP_REC_IDLE) return spL_failure(L, "nothing recorded (loop:record(seconds) first)");
@@ -864,21 +793,14 @@ static int m_telemetry(lua_State* L) {
     lua_settop(L, 1);
     return 1;
   }
-  if (!lua_isnoneornil(L, 2))
-    luaL_checktype(L, 2, LUA_TTABLE);
-  else
-    lua_newtable(L), lua_replace(L, 2);
-  lua_settop(L, 2);
-  lua_getfield(L, 2, "host");
-  const char* host = lua_isnil(L, -1) ? "127.0.0.1" : lua_tostring(L, -1);
-  if (!host) luaL_argerror(L, 2, "field 'host': expected a string");
-  double port = field_num(L, 2, 2, "port", 9870), rate = field_num(L, 2, 2, "rate", 50);
-  if (port < 1 || port > 65535 || port != floor(port))
-    luaL_argerror(L, 2, "field 'port': expected an integer in [1, 65535]");
-  if (!(rate > 0) || rate > 1000) luaL_argerror(L, 2, "field 'rate': expected Hz in (0, 1000]");
+  spA_table t = spA_opts(L, 2, 1);
+  const char* host = spA_string(&t, "host", "127.0.0.1", 0);
+  int port = (int)spA_integer(&t, "port", 9870, 1, 65535, 0);
+  double rate = spA_range(&t, "rate", 50, 0, 1000, 0);
+  if (!(rate > 0)) spA_fielderror(&t, "rate", "expected Hz in (0, 1000], got %f", rate);
   const sp_plant_caps* caps = sp_plant_capabilities(o->plant->p);
   sp_telemetry_config tc = {.host = host,
-                            .port = (int)port,
+                            .port = port,
                             .rate_hz = rate,
                             .nx = o->nx,
                             .nu = o->nu,

@@ -15,19 +15,20 @@
 //   M.define { name = "my_car", x = {...}, u = {...}, p = {...}, defaults = {...},
 //              f = function(x, u, p) ... end }  -- a model written in Lua (model_lua.c)
 // Errors are raised here only, after every argument is checked and before any side effect.
+#include "engine/model/model.h"
+
 #include <math.h>
 #include <string.h>
 
-#include "bind.h"
-#include "engine/model/model.h"
+#include "args.h"
 
 int luaopen_spinal_model(lua_State* L);
 
 typedef struct {
-  sp_model* m;                  // NULL once closed
-  sp_model_data* d;             // the Lua state's workspace for m, made on first use
+  sp_model* m;                 // NULL once closed
+  sp_model_data* d;            // the Lua state's workspace for m, made on first use
   void (*release)(sp_model*);  // frees m: sp_model_free, or a constructor's own (spL_newmodel)
-  double buf[];    // scratch: x (nx), u (nu), g (nx); parameters (np) while constructing
+  double buf[];  // scratch: x (nx), u (nu), g (nx); parameters (np) while constructing
 } lmodel;
 
 static const char* const integrator_names[] = {"euler", "rk4", NULL};
@@ -35,9 +36,11 @@ static const char* const integrator_names[] = {"euler", "rk4", NULL};
 sp_model* spL_checkmodel(lua_State* L, int arg) {
   lmodel* lm = luaL_testudata(L, arg, SP_MODEL_MT);
   if (!lm)
-    luaL_argerror(L, arg, lua_pushfstring(L, "expected a spinal.model (from require "
-                                          "'spinal.model'.new(name, ...)), got %s",
-                                          luaL_typename(L, arg)));
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L,
+                                  "expected a spinal.model (from require "
+                                  "'spinal.model'.new(name, ...)), got %s",
+                                  luaL_typename(L, arg)));
   if (!lm->m) luaL_argerror(L, arg, "expected a spinal.model, got a closed model");
   return lm->m;
 }
@@ -78,26 +81,21 @@ static const char* push_model_names(lua_State* L) {
 // copy a vector argument of length n into out: an array or table of n numbers, or a number when
 // n == 1; what names it in errors ("a state of length 4")
 static void check_vec(lua_State* L, int arg, int n, const char* what, double* out) {
-  int t = lua_type(L, arg);
-  if (t == LUA_TNUMBER && n == 1) {
+  if (lua_type(L, arg) == LUA_TNUMBER && n == 1) {
     out[0] = lua_tonumber(L, arg);
     return;
   }
-  if (t != LUA_TTABLE && !spL_testarray(L, arg))
-    luaL_argerror(L, arg, lua_pushfstring(L, "expected %s of length %d, got %s", what, n,
-                                          luaL_typename(L, arg)));
+  // a state or an action is a vector: a matrix of the right size is refused
   int top = lua_gettop(L);
-  sp_array* a = spL_toarray(L, arg);
-  if (a->ndim != 1) {
+  if (lua_type(L, arg) == LUA_TTABLE || spL_testarray(L, arg)) {
+    sp_array* a = spL_toarray(L, arg);
     char shape[SP_MAXDIM * 24];
-    luaL_argerror(L, arg, lua_pushfstring(L, "expected %s of length %d, got an array of shape %s",
-                                          what, n, sp_array_shape_str(shape, sizeof shape, a)));
+    if (a->ndim != 1)
+      spA_argerror(L, arg, "expected %s of length %d, got an array of shape %s", what, n,
+                   sp_array_shape_str(shape, sizeof shape, a));
+    lua_settop(L, top);
   }
-  if (a->shape[0] != n)
-    luaL_argerror(L, arg, lua_pushfstring(L, "expected %s of length %d, got %d", what, n,
-                                          (int)a->shape[0]));
-  for (int i = 0; i < n; i++) out[i] = a->data[i * a->stride[0]];
-  lua_settop(L, top);
+  spA_vector(L, arg, out, n, what, 0);
 }
 
 static double* new_vec(lua_State* L, int n) {
@@ -116,8 +114,9 @@ static double* new_mat(lua_State* L, int rows, int cols) {
 static void check_params(lua_State* L, int arg, const sp_model_class* cls, double* p) {
   if (lua_isnoneornil(L, arg)) return;
   if (!lua_istable(L, arg))
-    luaL_argerror(L, arg, lua_pushfstring(L, "expected a table of parameters by name, got %s",
-                                          luaL_typename(L, arg)));
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "expected a table of parameters by name, got %s",
+                                  luaL_typename(L, arg)));
   lua_pushnil(L);
   while (lua_next(L, arg)) {
     int i = -1, key = lua_gettop(L) - 1;
@@ -127,12 +126,14 @@ static void check_params(lua_State* L, int arg, const sp_model_class* cls, doubl
     if (i < 0) {
       const char* given = luaL_tolstring(L, key, NULL);
       const char* expected = push_joined(L, cls->p_names, cls->np);
-      luaL_argerror(L, arg, lua_pushfstring(L, "expected parameters of %s (%s), got '%s'",
-                                            cls->name, expected, given));
+      luaL_argerror(L, arg,
+                    lua_pushfstring(L, "expected parameters of %s (%s), got '%s'", cls->name,
+                                    expected, given));
     }
     if (lua_type(L, -1) != LUA_TNUMBER)
-      luaL_argerror(L, arg, lua_pushfstring(L, "expected a number for parameter '%s', got %s",
-                                            cls->p_names[i], luaL_typename(L, -1)));
+      luaL_argerror(L, arg,
+                    lua_pushfstring(L, "expected a number for parameter '%s', got %s",
+                                    cls->p_names[i], luaL_typename(L, -1)));
     p[i] = lua_tonumber(L, -1);
     lua_pop(L, 1);
   }
@@ -143,42 +144,14 @@ typedef struct {
   int integrator, substeps;
 } options;
 
+static const char* const option_keys[] = {"dt", "integrator", "substeps", NULL};
+
 static void check_options(lua_State* L, int arg, options* o) {
-  if (lua_isnoneornil(L, arg)) return;
-  if (!lua_istable(L, arg))
-    luaL_argerror(L, arg, lua_pushfstring(L, "expected a table of options (dt, integrator, "
-                                          "substeps), got %s", luaL_typename(L, arg)));
-  lua_pushnil(L);
-  while (lua_next(L, arg)) {
-    const char* key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
-    if (strcmp(key, "dt") == 0) {
-      double dt = lua_tonumber(L, -1);
-      if (lua_type(L, -1) != LUA_TNUMBER || !(dt > 0) || !isfinite(dt))
-        luaL_argerror(L, arg, lua_pushfstring(L, "expected dt a positive number, got %s",
-                                              luaL_tolstring(L, -1, NULL)));
-      o->dt = dt;
-    } else if (strcmp(key, "integrator") == 0) {
-      const char* s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
-      int k = -1;
-      for (int i = 0; integrator_names[i]; i++)
-        if (strcmp(s, integrator_names[i]) == 0) k = i;
-      if (k < 0)
-        luaL_argerror(L, arg, lua_pushfstring(L, "expected integrator 'euler' or 'rk4', got %s",
-                                              luaL_tolstring(L, -1, NULL)));
-      o->integrator = k;
-    } else if (strcmp(key, "substeps") == 0) {
-      int isint;
-      lua_Integer n = lua_tointegerx(L, -1, &isint);
-      if (!isint || n < 1 || n > 1000000)
-        luaL_argerror(L, arg, lua_pushfstring(L, "expected substeps a positive integer, got %s",
-                                              luaL_tolstring(L, -1, NULL)));
-      o->substeps = (int)n;
-    } else {
-      luaL_argerror(L, arg, lua_pushfstring(L, "expected options dt, integrator, substeps, got "
-                                            "'%s'", luaL_tolstring(L, -2, NULL)));
-    }
-    lua_pop(L, 1);
-  }
+  spA_table t = spA_opts(L, arg, 1);
+  spA_check_keys(&t, option_keys);
+  o->dt = spA_positive(&t, "dt", o->dt, 0);
+  o->integrator = spA_option(&t, "integrator", o->integrator, integrator_names);
+  o->substeps = (int)spA_integer(&t, "substeps", o->substeps, 1, 1000000, 0);
 }
 
 // M.new(name [, params] [, options])
@@ -187,11 +160,15 @@ static int l_new(lua_State* L) {
   const char* name = luaL_checkstring(L, 1);
   const sp_model_class* cls = sp_model_find(name);
   if (!cls)
-    luaL_argerror(L, 1, lua_pushfstring(L, "expected a model name (%s), got '%s'",
-                                        push_model_names(L), name));
+    luaL_argerror(
+        L, 1,
+        lua_pushfstring(L, "expected a model name (%s), got '%s'", push_model_names(L), name));
   if (!spL_model_usable(L, cls))
-    luaL_argerror(L, 1, lua_pushfstring(L, "expected a model of this Lua state, got '%s' (a "
-                                        "model written in Lua in another state)", name));
+    luaL_argerror(L, 1,
+                  lua_pushfstring(L,
+                                  "expected a model of this Lua state, got '%s' (a "
+                                  "model written in Lua in another state)",
+                                  name));
   int nbuf = 2 * cls->nx + cls->nu;
   if (cls->np > nbuf) nbuf = cls->np;
   // an empty, closed userdata first: safe to collect if a check below raises
@@ -342,8 +319,9 @@ static int check_param_name(lua_State* L, int arg, const sp_model* m) {
   int i = sp_model_param_index(m, name);
   if (i < 0) {
     const char* expected = push_joined(L, m->cls->p_names, m->np);
-    luaL_argerror(L, arg, lua_pushfstring(L, "expected a parameter of %s (%s), got '%s'",
-                                          m->cls->name, expected, name));
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "expected a parameter of %s (%s), got '%s'", m->cls->name,
+                                  expected, name));
   }
   return i;
 }
@@ -399,8 +377,8 @@ static int m_tostring(lua_State* L) {
     lua_pushstring(L, "spinal.model (closed)");
     return 1;
   }
-  lua_pushfstring(L, "spinal.model %s (nx=%d, nu=%d, np=%d, dt=%f, %s%s x%d)", m->cls->name,
-                  m->nx, m->nu, m->np, m->dt, m->cls->discrete ? "discrete, " : "",
+  lua_pushfstring(L, "spinal.model %s (nx=%d, nu=%d, np=%d, dt=%f, %s%s x%d)", m->cls->name, m->nx,
+                  m->nu, m->np, m->dt, m->cls->discrete ? "discrete, " : "",
                   integrator_names[m->integrator], m->substeps);
   return 1;
 }
@@ -428,20 +406,34 @@ static int m_index(lua_State* L) {
   sp_model* m = lm->m;
   if (!m) return luaL_error(L, "attempt to read field '%s' of a closed spinal.model", k);
   const sp_model_class* cls = m->cls;
-  if (strcmp(k, "nx") == 0) lua_pushinteger(L, m->nx);
-  else if (strcmp(k, "nu") == 0) lua_pushinteger(L, m->nu);
-  else if (strcmp(k, "np") == 0) lua_pushinteger(L, m->np);
-  else if (strcmp(k, "dt") == 0) lua_pushnumber(L, m->dt);
-  else if (strcmp(k, "substeps") == 0) lua_pushinteger(L, m->substeps);
-  else if (strcmp(k, "integrator") == 0) lua_pushstring(L, integrator_names[m->integrator]);
-  else if (strcmp(k, "name") == 0) lua_pushstring(L, cls->name);
-  else if (strcmp(k, "doc") == 0) lua_pushstring(L, cls->doc ? cls->doc : "");
-  else if (strcmp(k, "discrete") == 0) lua_pushboolean(L, cls->discrete);
-  else if (strcmp(k, "params") == 0) push_params(L, cls, m->p);
-  else if (strcmp(k, "x_names") == 0) push_names(L, cls->x_names, cls->nx);
-  else if (strcmp(k, "u_names") == 0) push_names(L, cls->u_names, cls->nu);
-  else if (strcmp(k, "p_names") == 0) push_names(L, cls->p_names, cls->np);
-  else lua_pushnil(L);
+  if (strcmp(k, "nx") == 0)
+    lua_pushinteger(L, m->nx);
+  else if (strcmp(k, "nu") == 0)
+    lua_pushinteger(L, m->nu);
+  else if (strcmp(k, "np") == 0)
+    lua_pushinteger(L, m->np);
+  else if (strcmp(k, "dt") == 0)
+    lua_pushnumber(L, m->dt);
+  else if (strcmp(k, "substeps") == 0)
+    lua_pushinteger(L, m->substeps);
+  else if (strcmp(k, "integrator") == 0)
+    lua_pushstring(L, integrator_names[m->integrator]);
+  else if (strcmp(k, "name") == 0)
+    lua_pushstring(L, cls->name);
+  else if (strcmp(k, "doc") == 0)
+    lua_pushstring(L, cls->doc ? cls->doc : "");
+  else if (strcmp(k, "discrete") == 0)
+    lua_pushboolean(L, cls->discrete);
+  else if (strcmp(k, "params") == 0)
+    push_params(L, cls, m->p);
+  else if (strcmp(k, "x_names") == 0)
+    push_names(L, cls->x_names, cls->nx);
+  else if (strcmp(k, "u_names") == 0)
+    push_names(L, cls->u_names, cls->nu);
+  else if (strcmp(k, "p_names") == 0)
+    push_names(L, cls->p_names, cls->np);
+  else
+    lua_pushnil(L);
   return 1;
 }
 
@@ -471,8 +463,10 @@ static int m_newindex(lua_State* L) {
                         luaL_tolstring(L, 3, NULL));
     substeps = (int)n;
   } else {
-    return luaL_error(L, "cannot set field '%s' of a spinal.model (settable: dt, integrator, "
-                      "substeps; parameters with set_param)", k);
+    return luaL_error(L,
+                      "cannot set field '%s' of a spinal.model (settable: dt, integrator, "
+                      "substeps; parameters with set_param)",
+                      k);
   }
   sp_model_configure(m, dt, (sp_integrator)integrator, substeps);
   return 0;
@@ -483,8 +477,8 @@ int luaopen_spinal_model(lua_State* L) {
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "__methods");
     const luaL_Reg meta[] = {
-        {"__index", m_index},   {"__newindex", m_newindex}, {"__gc", m_close},
-        {"__close", m_close},   {"__tostring", m_tostring}, {NULL, NULL},
+        {"__index", m_index}, {"__newindex", m_newindex}, {"__gc", m_close},
+        {"__close", m_close}, {"__tostring", m_tostring}, {NULL, NULL},
     };
     luaL_setfuncs(L, meta, 0);
     lua_pushstring(L, SP_MODEL_MT);
@@ -492,10 +486,7 @@ int luaopen_spinal_model(lua_State* L) {
   }
   lua_pop(L, 1);
   const luaL_Reg lib[] = {
-      {"new", l_new},
-      {"list", l_list},
-      {"info", l_info},
-      {"define", spL_model_define},
+      {"new", l_new}, {"list", l_list}, {"info", l_info}, {"define", spL_model_define},
       {NULL, NULL},
   };
   luaL_newlib(L, lib);

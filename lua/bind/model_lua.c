@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bind.h"
+#include "args.h"
 #include "engine/core/alloc.h"
 
 #define LSTATE_MT "spinal.model.luastate"
@@ -29,24 +29,24 @@
 typedef struct lstate lstate;
 
 typedef struct lclass {
-  sp_model_class cls;      // first: the registry and every instance hold &cls
-  lua_State* T;            // helper thread running f; NULL once the defining state closed
-  lstate* owner;           // the defining state's record; NULL once it closed
-  pthread_t thread;        // the only OS thread that may call into T
-  int eval_ref;            // registry reference (defining state) of the evaluator closure
-  atomic_int foreign;      // calls refused because they came from another thread
-  int failed;              // 1: err holds the first error since the last check
-  unsigned long seq;       // order of failure among the state's classes
+  sp_model_class cls;  // first: the registry and every instance hold &cls
+  lua_State* T;        // helper thread running f; NULL once the defining state closed
+  lstate* owner;       // the defining state's record; NULL once it closed
+  pthread_t thread;    // the only OS thread that may call into T
+  int eval_ref;        // registry reference (defining state) of the evaluator closure
+  atomic_int foreign;  // calls refused because they came from another thread
+  int failed;          // 1: err holds the first error since the last check
+  unsigned long seq;   // order of failure among the state's classes
   char err[768];
-  struct lclass* next;     // the owner's list
-  const char** names;      // (nx + nu + np) x_names, u_names, p_names
-  double* p_default;       // (np)
+  struct lclass* next;  // the owner's list
+  const char** names;   // (nx + nu + np) x_names, u_names, p_names
+  double* p_default;    // (np)
   char doc[256];
 } lclass;
 
 struct lstate {
   lclass* classes;
-  lua_State* T;            // helper thread (the userdata's user value keeps it alive)
+  lua_State* T;  // helper thread (the userdata's user value keeps it alive)
   unsigned long seq;
 };
 
@@ -238,8 +238,10 @@ void spL_model_check(lua_State* L) {
   if (first)
     lua_pushstring(L, first->err);
   else
-    lua_pushfstring(L, "%s.f: called %d time(s) from another thread (a model written in Lua runs "
-                    "only on the thread of the Lua state that defined it)", fname, foreign);
+    lua_pushfstring(L,
+                    "%s.f: called %d time(s) from another thread (a model written in Lua runs "
+                    "only on the thread of the Lua state that defined it)",
+                    fname, foreign);
   for (lclass* c = s->classes; c; c = c->next)
     if (c->failed) {
       c->failed = 0;
@@ -257,11 +259,11 @@ int spL_model_usable(lua_State* L, const sp_model_class* cls) {
 
 // ---- define -------------------------------------------------------------------------------------
 
-static const char* const define_keys[] = {"name", "doc", "x", "u", "p", "defaults", "f",
-                                          "discrete", "replace", NULL};
+static const char* const define_keys[] = {"name",     "doc", "x",        "u",       "p",
+                                          "defaults", "f",   "discrete", "replace", NULL};
 
 static int define_error(lua_State* L, const char* fmt, const char* a, const char* b) {
-  return luaL_error(L, "bad argument #1 to 'define' (%s)", lua_pushfstring(L, fmt, a, b));
+  return spA_argerror(L, 1, "%s", lua_pushfstring(L, fmt, a, b));
 }
 
 // the list of names in field key (absent and allow_empty: 0 names) into names; returns the count
@@ -272,21 +274,20 @@ static int check_names(lua_State* L, const char* key, int allow_empty, const cha
     return 0;
   }
   if (t != LUA_TTABLE)
-    define_error(L, "expected %s = a list of names, got %s", key, luaL_typename(L, -1));
+    define_error(L, "field '%s': expected a list of names, got %s", key, luaL_typename(L, -1));
   int n = (int)lua_rawlen(L, -1);
   if ((n < 1 && !allow_empty) || n > MAXDIM)
-    luaL_error(L, "bad argument #1 to 'define' (expected %s = a list of %d to %d names, got %d)",
-               key, allow_empty ? 0 : 1, MAXDIM, n);
+    spA_argerror(L, 1, "field '%s': expected a list of %d to %d names, got %d", key,
+                 allow_empty ? 0 : 1, MAXDIM, n);
   for (int i = 0; i < n; i++) {
     lua_rawgeti(L, -1, i + 1);
     size_t len;
     const char* s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
     if (!s || len == 0 || len >= MAXNAME)
-      luaL_error(L, "bad argument #1 to 'define' (expected %s[%d] = a name of 1 to %d "
-                 "characters, got %s)", key, i + 1, MAXNAME - 1, luaL_tolstring(L, -1, NULL));
+      spA_argerror(L, 1, "field '%s[%d]': expected a name of 1 to %d characters, got %s", key,
+                   i + 1, MAXNAME - 1, luaL_tolstring(L, -1, NULL));
     for (int j = 0; j < i; j++)
-      if (!strcmp(names[j], s))
-        luaL_error(L, "bad argument #1 to 'define' (%s lists '%s' twice)", key, s);
+      if (!strcmp(names[j], s)) spA_argerror(L, 1, "field '%s': lists '%s' twice", key, s);
     names[i] = s;  // kept alive by the definition table
     lua_pop(L, 1);
   }
@@ -341,25 +342,17 @@ int spL_model_define(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   // keys first
-  lua_pushnil(L);
-  while (lua_next(L, 1)) {
-    lua_pop(L, 1);
-    int ok = 0;
-    for (int i = 0; define_keys[i] && !ok; i++)
-      ok = lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), define_keys[i]);
-    if (!ok)
-      define_error(L, "unknown field '%s' (valid: name, doc, x, u, p, defaults, f, discrete, "
-                   "replace)%s", luaL_tolstring(L, -1, NULL), "");
-  }
+  spA_table t = spA_opts(L, 1, 0);
+  spA_check_keys(&t, define_keys);
   lua_getfield(L, 1, "name");
   size_t len;
   const char* name = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
   if (!name || len == 0 || len >= MAXNAME)
-    define_error(L, "expected name = a string of 1 to 63 characters, got %s",
+    define_error(L, "field 'name': expected a string of 1 to 63 characters, got %s",
                  luaL_tolstring(L, -1, NULL), "");
   lua_getfield(L, 1, "f");
   if (!lua_isfunction(L, -1))
-    define_error(L, "expected f = a function f(x, u, p), got %s", luaL_typename(L, -1), "");
+    define_error(L, "field 'f': expected a function f(x, u, p), got %s", luaL_typename(L, -1), "");
   int f_idx = lua_gettop(L) - 0;
   const char* names[3 * MAXDIM];
   int nx = check_names(L, "x", 0, names);
@@ -368,12 +361,14 @@ int spL_model_define(lua_State* L) {
   double p_default[MAXDIM];
   int dt = lua_getfield(L, 1, "defaults");
   if (dt != LUA_TNIL && dt != LUA_TTABLE)
-    define_error(L, "expected defaults = a table of parameter values by name, got %s",
+    define_error(L, "field 'defaults': expected a table of parameter values by name, got %s",
                  luaL_typename(L, -1), "");
   for (int i = 0; i < np; i++) {
     if (dt != LUA_TTABLE || lua_getfield(L, -1, names[nx + nu + i]) != LUA_TNUMBER)
-      define_error(L, "expected defaults.%s = a number (every parameter in p needs a default), "
-                   "got %s", names[nx + nu + i], dt == LUA_TTABLE ? luaL_typename(L, -1) : "nil");
+      define_error(L,
+                   "field 'defaults.%s': expected a number (every parameter in p needs a "
+                   "default), got %s",
+                   names[nx + nu + i], dt == LUA_TTABLE ? luaL_typename(L, -1) : "nil");
     p_default[i] = lua_tonumber(L, -1);
     lua_pop(L, 1);
   }
@@ -385,42 +380,37 @@ int spL_model_define(lua_State* L) {
       for (int i = 0; i < np && !ok; i++)
         ok = lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), names[nx + nu + i]);
       if (!ok)
-        define_error(L, "defaults.%s is not a parameter listed in p%s",
+        define_error(L, "field 'defaults.%s': not a parameter listed in p%s",
                      luaL_tolstring(L, -1, NULL), "");
     }
   }
   lua_pop(L, 1);
-  int dtype = lua_getfield(L, 1, "discrete");
-  int rtype = lua_getfield(L, 1, "replace");
-  if ((dtype != LUA_TNIL && dtype != LUA_TBOOLEAN) || (rtype != LUA_TNIL && rtype != LUA_TBOOLEAN))
-    define_error(L, "expected discrete and replace = booleans, got %s and %s",
-                 luaL_typename(L, -2), luaL_typename(L, -1));
-  int discrete = lua_toboolean(L, -2), replace = lua_toboolean(L, -1);
-  lua_pop(L, 2);
-  int doct = lua_getfield(L, 1, "doc");
-  if (doct != LUA_TNIL && doct != LUA_TSTRING)
-    define_error(L, "expected doc = a string, got %s", luaL_typename(L, -1), "");
-  const char* doc = doct == LUA_TSTRING ? lua_tostring(L, -1) : "a model written in Lua";
-  lua_pop(L, 1);
+  int discrete = spA_boolean(&t, "discrete", 0), replace = spA_boolean(&t, "replace", 0);
+  const char* doc = spA_string(&t, "doc", "a model written in Lua", 0);
 
   // an existing name: replaced only when asked, only a Lua class of this state, same shape
   const sp_model_class* old = sp_model_find(name);
   lclass* c = NULL;
   if (old) {
     if (!spL_model_is_lua(old))
-      luaL_error(L, "define: model '%s' is already defined (a built-in C model); choose "
-                 "another name", name);
+      luaL_error(L,
+                 "define: model '%s' is already defined (a built-in C model); choose "
+                 "another name",
+                 name);
     c = (lclass*)old;
     if (!replace)
-      luaL_error(L, "define: model '%s' is already defined; pass replace = true to replace its "
-                 "function, defaults and doc", name);
+      luaL_error(L,
+                 "define: model '%s' is already defined; pass replace = true to replace its "
+                 "function, defaults and doc",
+                 name);
     if (c->owner && c->owner != find_state(L))
       luaL_error(L, "define: model '%s' belongs to another Lua state", name);
-    if (old->nx != nx || old->nu != nu || old->np != np ||
-        !same_names(old->x_names, names, nx) || !same_names(old->u_names, names + nx, nu) ||
-        !same_names(old->p_names, names + nx + nu, np))
-      luaL_error(L, "define: replacing model '%s' must keep its states, actions and parameters "
-                 "(names and order); define a new name instead", name);
+    if (old->nx != nx || old->nu != nu || old->np != np || !same_names(old->x_names, names, nx) ||
+        !same_names(old->u_names, names + nx, nu) || !same_names(old->p_names, names + nx + nu, np))
+      luaL_error(L,
+                 "define: replacing model '%s' must keep its states, actions and parameters "
+                 "(names and order); define a new name instead",
+                 name);
   }
 
   // the evaluator closure, then every side effect
@@ -451,9 +441,9 @@ int spL_model_define(lua_State* L) {
     if (rc) {
       sp_free(c);
       luaL_unref(L, LUA_REGISTRYINDEX, ref);
-      return luaL_error(L, "define: cannot register model '%s': %s", name,
-                        rc == SP_ERANGE ? "the registry is full (128 models)"
-                                        : "the name was taken meanwhile");
+      return luaL_error(
+          L, "define: cannot register model '%s': %s", name,
+          rc == SP_ERANGE ? "the registry is full (128 models)" : "the name was taken meanwhile");
     }
   } else if (c->owner) {
     luaL_unref(L, LUA_REGISTRYINDEX, c->eval_ref);

@@ -12,8 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bind.h"
-#include "bind_opts.h"
+#include "args.h"
 #include "engine/core/error.h"
 #include "engine/nn/checkpoint.h"
 #include "engine/nn/init.h"
@@ -68,12 +67,11 @@ static const char* shape_str(lua_State* L, const sp_array* a) {
   return lua_tostring(L, -1);
 }
 
-static sp_act opt_act(lua_State* L, int arg, const char* key, const char* def) {
-  const char* name = spO_string(L, arg, "mlp", key, def);
+static sp_act opt_act(const spA_table* t, const char* key, const char* def) {
+  const char* name = spA_string(t, key, def, 0);
   sp_act a;
   if (sp_act_parse(&a, name))
-    luaL_error(L, "bad argument #1 to 'mlp' (unknown activation '%s' for %s; valid: %s)", name, key,
-               sp_act_names());
+    spA_fielderror(t, key, "unknown activation '%s'; valid: %s", name, sp_act_names());
   return a;
 }
 
@@ -111,25 +109,25 @@ static const char* const mlp_options[] = {"sizes",     "act",  "out_act", "dtype
                                           "zero_last", "seed", "batch",   NULL};
 
 static int l_mlp(lua_State* L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  spO_check_keys(L, 1, "mlp", mlp_options);
+  spA_table t = spA_opts(L, 1, 0);
+  spA_check_keys(&t, mlp_options);
 
   // sizes
   int sizes[SP_MLP_MAXLAYERS + 1];
   if (lua_getfield(L, 1, "sizes") != LUA_TTABLE)
-    luaL_error(L, "bad argument #1 to 'mlp' (expected sizes = a list of layer widths, got %s)",
-               luaL_typename(L, -1));
+    spA_fielderror(&t, "sizes", "expected a list of layer widths, got %s", luaL_typename(L, -1));
   lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
   if (n < 2 || n > SP_MLP_MAXLAYERS + 1)
-    luaL_error(L, "bad argument #1 to 'mlp' (expected sizes with 2 to %d widths, got %d)",
-               SP_MLP_MAXLAYERS + 1, (int)n);
+    spA_fielderror(&t, "sizes", "expected 2 to %d widths, got %d", SP_MLP_MAXLAYERS + 1, (int)n);
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, -1, i);
     int isint;
     lua_Integer w = lua_tointegerx(L, -1, &isint);
-    if (!isint || w < 1 || w > (1 << 24))
-      luaL_error(L, "bad argument #1 to 'mlp' (expected sizes[%d] = a positive integer, got %s)",
-                 (int)i, luaL_tolstring(L, -1, NULL));
+    if (!isint || w < 1 || w > (1 << 24)) {
+      const char* got = luaL_tolstring(L, -1, NULL);
+      spA_fielderror(&t, lua_pushfstring(L, "sizes[%d]", (int)i),
+                     "expected a positive integer, got %s", got);
+    }
     sizes[i - 1] = (int)w;
     lua_pop(L, 1);
   }
@@ -137,21 +135,19 @@ static int l_mlp(lua_State* L) {
   int nlayers = (int)n - 1;
 
   // everything else
-  sp_act act = opt_act(L, 1, "act", "tanh");
-  sp_act out_act = opt_act(L, 1, "out_act", "identity");
-  const char* dname = spO_string(L, 1, "mlp", "dtype", "f64");
+  sp_act act = opt_act(&t, "act", "tanh");
+  sp_act out_act = opt_act(&t, "out_act", "identity");
+  const char* dname = spA_string(&t, "dtype", "f64", 0);
   sp_dtype dtype;
   if (sp_dtype_parse(&dtype, dname))
-    luaL_error(L, "bad argument #1 to 'mlp' (unknown dtype '%s'; valid: f64, f32)", dname);
-  const char* iname = spO_string(L, 1, "mlp", "init", "xavier");
+    spA_fielderror(&t, "dtype", "unknown dtype '%s'; valid: f64, f32", dname);
+  const char* iname = spA_string(&t, "init", "xavier", 0);
   sp_init init;
   if (sp_init_parse(&init, iname))
-    luaL_error(L, "bad argument #1 to 'mlp' (unknown init '%s'; valid: xavier, orthogonal)", iname);
-  int zero_last = spO_boolean(L, 1, "mlp", "zero_last", 0);
-  lua_Integer seed = spO_integer(L, 1, "mlp", "seed", 0);
-  lua_Integer batch = spO_integer(L, 1, "mlp", "batch", 1);
-  if (batch < 1 || batch > (1 << 24))
-    luaL_error(L, "bad argument #1 to 'mlp' (expected batch >= 1, got %d)", (int)batch);
+    spA_fielderror(&t, "init", "unknown init '%s'; valid: xavier, orthogonal", iname);
+  int zero_last = spA_boolean(&t, "zero_last", 0);
+  lua_Integer seed = spA_integer(&t, "seed", 0, LUA_MININTEGER, LUA_MAXINTEGER, 0);
+  lua_Integer batch = spA_integer(&t, "batch", 1, 1, 1 << 24, 0);
 
   // build
   sp_act acts[SP_MLP_MAXLAYERS];
@@ -365,11 +361,9 @@ static int ensure_state(lua_State* L, loptim* o, const sp_mlp* m, int arg, const
 struct sp_optim* spL_optim_state(lua_State* L, int arg, size_t n) {
   loptim* o = checkoptim(L, arg);
   if (o->o && (o->o->n != n || o->o->dtype != SP_F64))
-    luaL_argerror(L, arg,
-                  lua_pushfstring(L,
-                                  "expected an optimiser for %d float64 parameters, got one "
-                                  "for %d %s parameters",
-                                  (int)n, (int)o->o->n, sp_dtype_name(o->o->dtype)));
+    spA_argerror(L, arg,
+                 "expected an optimiser for %d f64 parameters, got one for %d %s parameters",
+                 (int)n, (int)o->o->n, sp_dtype_name(o->o->dtype));
   if (!o->o) {
     int rc = sp_optim_new(&o->o, &o->cfg, SP_F64, n);
     if (rc) spL_raise(L, rc, "optimiser");
@@ -478,10 +472,9 @@ static int m_index(lua_State* L) {
 
 // ---- optimisers ---------------------------------------------------------------------------------
 
-static loptim* push_optim(lua_State* L, const sp_optim_config* cfg, const char* fname) {
+static loptim* push_optim(lua_State* L, const sp_optim_config* cfg) {
   char msg[256];
-  if (sp_optim_check(cfg, msg, sizeof msg))
-    luaL_error(L, "bad argument #1 to '%s' (%s)", fname, msg);
+  if (sp_optim_check(cfg, msg, sizeof msg)) luaL_argerror(L, 1, msg);
   loptim* o = lua_newuserdatauv(L, sizeof *o, 0);
   memset(o, 0, sizeof *o);
   o->cfg = *cfg;
@@ -493,44 +486,28 @@ static const char* const sgd_options[] = {"lr", "momentum", "clip", "weight_deca
 static const char* const adam_options[] = {"lr", "betas", "eps", "clip", "weight_decay", NULL};
 
 static int l_sgd(lua_State* L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  spO_check_keys(L, 1, "sgd", sgd_options);
-  if (lua_getfield(L, 1, "lr") == LUA_TNIL)
-    luaL_error(L, "bad argument #1 to 'sgd' (expected lr = a number, got nil)");
-  lua_pop(L, 1);
-  sp_optim_config c = sp_optim_sgd_config(spO_number(L, 1, "sgd", "lr", 0));
-  c.momentum = spO_number(L, 1, "sgd", "momentum", 0);
-  c.clip = spO_number(L, 1, "sgd", "clip", 0);
-  c.weight_decay = spO_number(L, 1, "sgd", "weight_decay", 0);
-  push_optim(L, &c, "sgd");
+  spA_table t = spA_opts(L, 1, 0);
+  spA_check_keys(&t, sgd_options);
+  sp_optim_config c = sp_optim_sgd_config(spA_range(&t, "lr", 0, NAN, NAN, 1));
+  c.momentum = spA_number(&t, "momentum", 0);
+  c.clip = spA_number(&t, "clip", 0);
+  c.weight_decay = spA_number(&t, "weight_decay", 0);
+  push_optim(L, &c);
   return 1;
 }
 
 static int l_adam(lua_State* L) {
-  if (lua_isnoneornil(L, 1)) {
-    lua_settop(L, 0);
-    lua_newtable(L);
-  }
-  luaL_checktype(L, 1, LUA_TTABLE);
-  spO_check_keys(L, 1, "adam", adam_options);
-  sp_optim_config c = sp_optim_adam_config(spO_number(L, 1, "adam", "lr", 1e-3));
-  int t = lua_getfield(L, 1, "betas");
-  if (t == LUA_TTABLE) {
-    int ok = lua_rawlen(L, -1) == 2;
-    ok = ok && lua_rawgeti(L, -1, 1) == LUA_TNUMBER && lua_rawgeti(L, -2, 2) == LUA_TNUMBER;
-    if (!ok) luaL_error(L, "bad argument #1 to 'adam' (expected betas = {beta1, beta2})");
-    c.beta1 = lua_tonumber(L, -2);
-    c.beta2 = lua_tonumber(L, -1);
-    lua_pop(L, 2);
-  } else if (t != LUA_TNIL) {
-    luaL_error(L, "bad argument #1 to 'adam' (expected betas = {beta1, beta2}, got %s)",
-               luaL_typename(L, -1));
-  }
-  lua_pop(L, 1);
-  c.eps = spO_number(L, 1, "adam", "eps", c.eps);
-  c.clip = spO_number(L, 1, "adam", "clip", 0);
-  c.weight_decay = spO_number(L, 1, "adam", "weight_decay", 0);
-  push_optim(L, &c, "adam");
+  spA_table t = spA_opts(L, 1, 1);
+  spA_check_keys(&t, adam_options);
+  sp_optim_config c = sp_optim_adam_config(spA_number(&t, "lr", 1e-3));
+  double betas[2] = {c.beta1, c.beta2};
+  spA_field_vector(&t, "betas", betas, 2, 0);
+  c.beta1 = betas[0];
+  c.beta2 = betas[1];
+  c.eps = spA_number(&t, "eps", c.eps);
+  c.clip = spA_number(&t, "clip", 0);
+  c.weight_decay = spA_number(&t, "weight_decay", 0);
+  push_optim(L, &c);
   return 1;
 }
 
@@ -686,13 +663,11 @@ static int o_newindex(lua_State* L) {
 static int l_load(lua_State* L) {
   const char* path = luaL_checkstring(L, 1);
   lua_Integer batch = 1;
-  if (!lua_isnoneornil(L, 2)) {
-    luaL_checktype(L, 2, LUA_TTABLE);
+  {
+    spA_table t = spA_opts(L, 2, 1);
     static const char* const valid[] = {"batch", NULL};
-    spO_check_keys(L, 2, "load", valid);
-    batch = spO_integer(L, 2, "load", "batch", 1);
-    if (batch < 1 || batch > (1 << 24))
-      return luaL_error(L, "bad argument #2 to 'load' (expected batch >= 1, got %d)", (int)batch);
+    spA_check_keys(&t, valid);
+    batch = spA_integer(&t, "batch", 1, 1, 1 << 24, 0);
   }
   // both userdata first, empty, so nothing read below can leak
   loptim* lo = lua_newuserdatauv(L, sizeof *lo, 0);

@@ -20,8 +20,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "bind.h"
-#include "bind_opts.h"
+#include "args.h"
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
 #include "engine/policy/checkpoint.h"
@@ -43,12 +42,18 @@ typedef struct lpolicy {
   double buf[];       // scratch: x (nx), mu (nu)
 } lpolicy;
 
+// the options table at arg (an argument of the calling binding)
+static spA_table opts_at(lua_State* L, int arg) {
+  spA_table t = {L, arg, lua_absindex(L, arg), ""};
+  return t;
+}
+
 static sp_ctrl* optctrl(lua_State* L, int arg, const char* fname, int idx) {
   lua_getfield(L, arg, "controller");
   ctrl_head* h = luaL_testudata(L, -1, "spinal.ctrl");
   if (!h || !h->c)
-    luaL_error(L, "bad argument #%d to '%s' (expected controller = an open spinal.ctrl, got %s)",
-               arg, fname, h ? "a closed controller" : luaL_typename(L, -1));
+    spA_argerror(L, arg, "field 'controller': expected an open spinal.ctrl, got %s",
+                 h ? "a closed controller" : luaL_typename(L, -1));
   lua_replace(L, idx);
   return h->c;
 }
@@ -61,8 +66,8 @@ static const sp_task* opttask(lua_State* L, int arg, const char* fname, int idx,
   }
   spL_handle* h = spL_tohandle(L, -1, SP_TASK_MT);
   if (!h || !h->obj)
-    luaL_error(L, "bad argument #%d to '%s' (expected task = an open spinal.task, got %s)", arg,
-               fname, h ? "a closed task" : luaL_typename(L, -1));
+    spA_argerror(L, arg, "field 'task': expected an open spinal.task, got %s",
+                 h ? "a closed task" : luaL_typename(L, -1));
   lua_replace(L, idx);
   return h->obj;
 }
@@ -80,39 +85,40 @@ typedef struct {
 
 static void read_net_opts(lua_State* L, int arg, const char* fname, net_opts* o,
                           const char* def_features) {
+  spA_table o_t = opts_at(L, arg);
   o->nhidden = 2, o->hidden[0] = o->hidden[1] = 64;
   int t = lua_getfield(L, arg, "hidden");
   if (t == LUA_TTABLE) {
     lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
     if (n > SP_MLP_MAXLAYERS - 1)
-      luaL_error(L, "bad argument #%d to '%s' (expected at most %d hidden layers, got %d)", arg,
-                 fname, SP_MLP_MAXLAYERS - 1, (int)n);
+      spA_argerror(L, arg, "expected at most %d hidden layers, got %d", SP_MLP_MAXLAYERS - 1,
+                   (int)n);
     for (lua_Integer i = 1; i <= n; i++) {
       lua_rawgeti(L, -1, i);
       int isint;
       lua_Integer w = lua_tointegerx(L, -1, &isint);
       if (!isint || w < 1 || w > (1 << 20))
-        luaL_error(L, "bad argument #%d to '%s' (expected hidden[%d] = a positive integer, got %s)",
-                   arg, fname, (int)i, luaL_tolstring(L, -1, NULL));
+        spA_argerror(L, arg, "field 'hidden[%d]': expected a positive integer, got %s", (int)i,
+                     luaL_tolstring(L, -1, NULL));
       o->hidden[i - 1] = (int)w;
       lua_pop(L, 1);
     }
     o->nhidden = (int)n;
   } else if (t != LUA_TNIL) {
-    luaL_error(L, "bad argument #%d to '%s' (expected hidden = a list of widths, got %s)", arg,
-               fname, luaL_typename(L, -1));
+    spA_argerror(L, arg, "field 'hidden': expected a list of widths, got %s", luaL_typename(L, -1));
   }
   lua_pop(L, 1);
-  const char* names[2] = {spO_string(L, arg, fname, "act", "tanh"),
-                          spO_string(L, arg, fname, "out_act", "tanh")};
+  const char* names[2] = {spA_string(&o_t, "act", "tanh", 0),
+                          spA_string(&o_t, "out_act", "tanh", 0)};
   sp_act* acts[2] = {&o->act, &o->out_act};
+  const char* keys[2] = {"act", "out_act"};
   for (int i = 0; i < 2; i++)
     if (sp_act_parse(acts[i], names[i]))
-      luaL_error(L, "bad argument #%d to '%s' (unknown activation '%s'; valid: %s)", arg, fname,
-                 names[i], sp_act_names());
-  o->seed = (uint64_t)spO_integer(L, arg, fname, "seed", 0);
-  o->init_last = spO_boolean(L, arg, fname, "init_last", 0);
-  const char* f = spO_string(L, arg, fname, "features", def_features);
+      spA_argerror(L, arg, "field '%s': unknown activation '%s'; valid: %s", keys[i], names[i],
+                   sp_act_names());
+  o->seed = (uint64_t)spA_integer(&o_t, "seed", 0, LUA_MININTEGER, LUA_MAXINTEGER, 0);
+  o->init_last = spA_boolean(&o_t, "init_last", 0);
+  const char* f = spA_string(&o_t, "features", def_features, 0);
   if (!strcmp(f, "car"))
     o->features = SP_POLICY_FEATURES_CAR;
   else if (!strcmp(f, "state"))
@@ -120,17 +126,16 @@ static void read_net_opts(lua_State* L, int arg, const char* fname, net_opts* o,
   else if (!strcmp(f, "phase"))
     o->features = SP_POLICY_FEATURES_PHASE;
   else
-    luaL_error(L, "bad argument #%d to '%s' (unknown features '%s'; valid: car, state, phase)", arg,
-               fname, f);
-  o->period = spO_number(L, arg, fname, "period", 0);
+    spA_argerror(L, arg, "field 'features': unknown features '%s'; valid: car, state, phase", f);
+  o->period = spA_number(&o_t, "period", 0);
   if (!(o->period >= 0) || !isfinite(o->period))
-    luaL_error(L, "bad argument #%d to '%s' (expected period = a positive number, got %f)", arg,
-               fname, o->period);
+    spA_argerror(L, arg, "field 'period': expected a positive number, got %f", o->period);
 }
 
 // scale option: a number (every entry) or a list of n numbers, into out (left alone if absent)
 static void read_scales(lua_State* L, int arg, const char* fname, const char* key, double* out,
                         int n) {
+  spA_table o_t = opts_at(L, arg);
   int t = lua_getfield(L, arg, key);
   if (t == LUA_TNIL || t == LUA_TNUMBER) {
     for (int i = 0; t == LUA_TNUMBER && i < n; i++) out[i] = lua_tonumber(L, -1);
@@ -138,7 +143,7 @@ static void read_scales(lua_State* L, int arg, const char* fname, const char* ke
     return;
   }
   lua_pop(L, 1);
-  spO_field_vector(L, arg, fname, key, out, n);
+  spA_field_vector(&o_t, key, out, n, 0);
 }
 
 static void fill(double* out, int n, double v) {
@@ -159,11 +164,9 @@ static int push_policy(lua_State* L, const char* fname, const char* kind, sp_pol
   lua_setiuservalue(L, -2, 2);
   int rc = sp_policy_new(&u->p, cfg);
   if (rc == SP_EINVAL)
-    return luaL_error(L,
-                      "bad argument #1 to '%s' (inconsistent policy: check sizes, output "
-                      "indices, features (car features need a state of at least 4) and "
-                      "period)",
-                      fname);
+    return spA_argerror(L, 1,
+                        "inconsistent policy: check sizes, output indices, features (car features "
+                        "need a state of at least 4) and period");
   if (rc) return spL_raise(L, rc, fname);
   int64_t n = (int64_t)u->p->nparams;
   rc = sp_array_new(&u->params, 1, &n);
@@ -184,18 +187,17 @@ static const char* const tracking_keys[] = {"task",    "controller", "hidden",  
 // P.tracking { task, controller, hidden, ref_scale = {0.5, 0.5, 1, 1}, gain_scale = 0.3, ... };
 // an output whose scale is zero is left out
 static int l_tracking(lua_State* L) {
+  spA_table o_t = opts_at(L, 1);
   luaL_checktype(L, 1, LUA_TTABLE);
-  spO_check_keys(L, 1, "tracking", tracking_keys);
+  spA_check_keys(&o_t, tracking_keys);
   lua_settop(L, 1);
   lua_pushnil(L);  // 2: controller
   lua_pushnil(L);  // 3: task
   sp_ctrl* c = optctrl(L, 1, "tracking", 2);
   const sp_task* task = opttask(L, 1, "tracking", 3, 1);
   if (c->nr != SP_TASK_NR)
-    return luaL_error(L,
-                      "bad argument #1 to 'tracking' (expected a controller with a reference "
-                      "of %d (a tracker), got %d)",
-                      SP_TASK_NR, c->nr);
+    return spA_argerror(L, 1, "expected a controller with a reference of %d (a tracker), got %d",
+                        SP_TASK_NR, c->nr);
   net_opts o;
   read_net_opts(L, 1, "tracking", &o, c->nx >= 4 ? "car" : "state");
   // default scales: 0.5 m for positions, 1 m/s for velocities, 0.3 for gains
@@ -212,9 +214,8 @@ static int l_tracking(lua_State* L) {
   for (int j = 0; j < c->nk; j++)
     if (gs[j] != 0) outs[nout++] = (sp_policy_output){SP_POLICY_OUT_GAIN, j, gs[j]};
   if (nout == 0)
-    return luaL_error(L,
-                      "bad argument #1 to 'tracking' (expected at least one nonzero scale in "
-                      "ref_scale or gain_scale, got none)");
+    return spA_argerror(L, 1,
+                        "expected at least one nonzero scale in ref_scale or gain_scale, got none");
   sp_policy_config cfg = {.ctrl = c,
                           .task = task,
                           .features = o.features,
@@ -236,30 +237,31 @@ static const char* const lqr_keys[] = {
 
 // P.lqr { controller = ctrl.lqr(K), x_set, u_ff, set_scale = 0.3, gain_scale = 1, period, ... }
 static int l_lqr(lua_State* L) {
+  spA_table o_t = opts_at(L, 1);
   luaL_checktype(L, 1, LUA_TTABLE);
-  spO_check_keys(L, 1, "lqr", lqr_keys);
+  spA_check_keys(&o_t, lqr_keys);
   lua_settop(L, 1);
   lua_pushnil(L);  // 2: controller
   lua_pushnil(L);  // 3: no task
   sp_ctrl* c = optctrl(L, 1, "lqr", 2);
   if (c->nr != c->nx + c->nu || c->nk != c->nx * c->nu)
-    return luaL_error(L,
-                      "bad argument #1 to 'lqr' (expected a linear state-feedback controller "
-                      "(spinal.ctrl.lqr), got one with a reference of %d and %d gains)",
-                      c->nr, c->nk);
+    return spA_argerror(L, 1,
+                        "expected a linear state-feedback controller (spinal.ctrl.lqr), got one "
+                        "with a reference of %d and %d gains",
+                        c->nr, c->nk);
   net_opts o;
   read_net_opts(L, 1, "lqr", &o, "state");
   if (!(o.period > 0))
-    return luaL_error(L,
-                      "bad argument #1 to 'lqr' (expected period = a positive number of "
-                      "seconds (the phase feature's period), got none)");
+    return spA_argerror(L, 1,
+                        "field 'period': expected a positive number of seconds (the phase "
+                        "feature's period), got none");
   int nx = c->nx, nu = c->nu;
   if (nx > 64 || nx * nu > 256)
     return luaL_error(L, "lqr: the system is too large (%d, %d)", nx, nu);
   double r0[64 + 64] = {0}, ss[64], gs[256];
   if (nu > 64) return luaL_error(L, "lqr: at most 64 actions, got %d", nu);
-  spO_field_vector(L, 1, "lqr", "x_set", r0, nx);
-  spO_field_vector(L, 1, "lqr", "u_ff", r0 + nx, nu);
+  spA_field_vector(&o_t, "x_set", r0, nx, 0);
+  spA_field_vector(&o_t, "u_ff", r0 + nx, nu, 0);
   fill(ss, nx, 0.3);
   fill(gs, nx * nu, 1.0);
   read_scales(L, 1, "lqr", "set_scale", ss, nx);
@@ -288,26 +290,23 @@ static const char* const open_keys[] = {"nx",      "nu",   "u_ff",      "scale",
 
 // P.open_loop { nx, nu, u_ff, scale = 1, features = "state", period, ... }: u = u_ff + scale y
 static int l_open_loop(lua_State* L) {
+  spA_table o_t = opts_at(L, 1);
   luaL_checktype(L, 1, LUA_TTABLE);
-  spO_check_keys(L, 1, "open_loop", open_keys);
+  spA_check_keys(&o_t, open_keys);
   lua_settop(L, 1);
   lua_pushnil(L);
   lua_pushnil(L);
-  lua_Integer nx = spO_integer(L, 1, "open_loop", "nx", 0);
-  lua_Integer nu = spO_integer(L, 1, "open_loop", "nu", 0);
+  lua_Integer nx = spA_integer(&o_t, "nx", 0, LUA_MININTEGER, LUA_MAXINTEGER, 0);
+  lua_Integer nu = spA_integer(&o_t, "nu", 0, LUA_MININTEGER, LUA_MAXINTEGER, 0);
   if (nx < 1 || nx > 1024 || nu < 1 || nu > 64)
-    return luaL_error(L,
-                      "bad argument #1 to 'open_loop' (expected nx >= 1 and 1 <= nu <= 64, "
-                      "got nx = %d, nu = %d)",
-                      (int)nx, (int)nu);
+    return spA_argerror(L, 1, "expected nx >= 1 and 1 <= nu <= 64, got nx = %d, nu = %d", (int)nx,
+                        (int)nu);
   net_opts o;
   read_net_opts(L, 1, "open_loop", &o, "state");
   if (!(o.period > 0))
-    return luaL_error(L,
-                      "bad argument #1 to 'open_loop' (expected period = a positive number of "
-                      "seconds, got none)");
+    return spA_argerror(L, 1, "field 'period': expected a positive number of seconds, got none");
   double uff[64] = {0}, sc[64];
-  spO_field_vector(L, 1, "open_loop", "u_ff", uff, nu);
+  spA_field_vector(&o_t, "u_ff", uff, nu, 0);
   fill(sc, (int)nu, 1.0);
   read_scales(L, 1, "open_loop", "scale", sc, (int)nu);
   sp_policy_output outs[64];
@@ -357,7 +356,7 @@ static double check_time(lua_State* L, int arg) {
 static int act_common(lua_State* L, const char* fname, int sample) {
   lpolicy* u = checklpolicy(L, 1);
   sp_policy* p = u->p;
-  spO_vector(L, 2, fname, u->buf, p->nx, "a state");
+  spA_vector(L, 2, u->buf, p->nx, "a state", 0);
   double t = check_time(L, 3);
   int64_t n = p->nu;
   sp_array* a = spL_newarray(L, 1, &n);
@@ -378,7 +377,7 @@ static int m_sample(lua_State* L) {
 static int m_jac(lua_State* L) {
   lpolicy* u = checklpolicy(L, 1);
   sp_policy* p = u->p;
-  spO_vector(L, 2, "jac", u->buf, p->nx, "a state");
+  spA_vector(L, 2, u->buf, p->nx, "a state", 0);
   double t = check_time(L, 3);
   int64_t shape[2] = {p->nu, p->nx};
   sp_array* a = spL_newarray(L, 2, shape);
@@ -389,9 +388,9 @@ static int m_jac(lua_State* L) {
 static int m_vjp(lua_State* L) {
   lpolicy* u = checklpolicy(L, 1);
   sp_policy* p = u->p;
-  spO_vector(L, 2, "vjp", u->buf, p->nx, "a state");
+  spA_vector(L, 2, u->buf, p->nx, "a state", 0);
   double t = check_time(L, 3);
-  spO_vector(L, 4, "vjp", u->buf + p->nx, p->nu, "an action gradient");
+  spA_vector(L, 4, u->buf + p->nx, p->nu, "an action gradient", 0);
   int64_t nx = p->nx, np = (int64_t)p->nparams;
   sp_array* gx = spL_newarray(L, 1, &nx);
   sp_array* gt = spL_newarray(L, 1, &np);
@@ -402,7 +401,7 @@ static int m_vjp(lua_State* L) {
 static int m_features(lua_State* L) {
   lpolicy* u = checklpolicy(L, 1);
   sp_policy* p = u->p;
-  spO_vector(L, 2, "features", u->buf, p->nx, "a state");
+  spA_vector(L, 2, u->buf, p->nx, "a state", 0);
   double t = check_time(L, 3);
   int64_t nf = p->nf;
   sp_array* a = spL_newarray(L, 1, &nf);
@@ -437,7 +436,7 @@ static int m_set_params(lua_State* L) {
                          lua_pushfstring(L, "expected %d parameters, got %d", (int)u->p->nparams,
                                          (int)sp_array_size(a)));
   double* tmp = lua_newuserdatauv(L, sizeof(double) * u->p->nparams, 0);
-  spO_gather(a, tmp);
+  spA_gather(a, tmp);
   memcpy(u->params.data, tmp, sizeof(double) * u->p->nparams);
   lua_settop(L, 1);
   return 1;
@@ -450,7 +449,7 @@ static int m_set_noise(lua_State* L) {
   if (lua_type(L, 2) == LUA_TNUMBER) {
     for (int i = 0; i < p->nu; i++) s[i] = lua_tonumber(L, 2);
   } else {
-    spO_vector(L, 2, "set_noise", s, p->nu, "noise standard deviations");
+    spA_vector(L, 2, s, p->nu, "noise standard deviations", 0);
   }
   lua_Integer seed = luaL_optinteger(L, 3, 0);
   for (int i = 0; i < p->nu; i++)
@@ -475,6 +474,7 @@ static const char* const rollout_keys[] = {"t0", "explore", NULL};
 
 // pol:rollout(model, x0, steps [, { t0 = 0, explore = false }]) -> { X =, U =, t = } [, message]
 static int m_rollout(lua_State* L) {
+  spA_table o_t = opts_at(L, 5);
   lpolicy* u = checklpolicy(L, 1);
   sp_policy* p = u->p;
   sp_model* m = spL_checkmodel(L, 2);
@@ -484,7 +484,7 @@ static int m_rollout(lua_State* L) {
                                          "expected a model with nx = %d, nu = %d (the "
                                          "policy's), got nx = %d, nu = %d",
                                          p->nx, p->nu, m->nx, m->nu));
-  spO_vector(L, 3, "rollout", u->buf, p->nx, "an initial state");
+  spA_vector(L, 3, u->buf, p->nx, "an initial state", 0);
   lua_Integer T = luaL_checkinteger(L, 4);
   if (T < 1 || T > (1 << 26))
     return luaL_argerror(L, 4, lua_pushfstring(L, "expected a number of steps >= 1, got %I", T));
@@ -492,9 +492,9 @@ static int m_rollout(lua_State* L) {
   int explore = 0;
   if (!lua_isnoneornil(L, 5)) {
     luaL_checktype(L, 5, LUA_TTABLE);
-    spO_check_keys(L, 5, "rollout", rollout_keys);
-    t0 = spO_number(L, 5, "rollout", "t0", 0);
-    explore = spO_boolean(L, 5, "rollout", "explore", 0);
+    spA_check_keys(&o_t, rollout_keys);
+    t0 = spA_number(&o_t, "t0", 0);
+    explore = spA_boolean(&o_t, "explore", 0);
   }
   lua_settop(L, 5);
   lua_createtable(L, 0, 3);
@@ -623,10 +623,8 @@ static const char* const load_keys[] = {"controller", "task", NULL};
 // a file (pol:save); a closed-loop policy needs its controller (and task, if it had one) again
 static int l_load(lua_State* L) {
   const char* path = luaL_checkstring(L, 1);
-  if (!lua_isnoneornil(L, 2)) {
-    luaL_checktype(L, 2, LUA_TTABLE);
-    spO_check_keys(L, 2, "load", load_keys);
-  }
+  spA_table o_t = spA_opts(L, 2, 1);
+  spA_check_keys(&o_t, load_keys);
   lua_settop(L, 2);
   lua_pushnil(L);  // 3: controller
   lua_pushnil(L);  // 4: task
@@ -660,18 +658,17 @@ static int l_load(lua_State* L) {
                      : !strcmp(label, "lqr")    ? "lqr"
                                                 : "open_loop";
   if (!open) {
-    if (lua_isnil(L, 2) || lua_getfield(L, 2, "controller") == LUA_TNIL)
-      return luaL_error(L,
-                        "bad argument #2 to 'load' (%s holds a %s policy: expected controller = "
-                        "its controller (nx %d, nu %d, %d reference entries, %d gains))",
-                        path, kind, nx, nu, nr, nk);
-    lua_pop(L, 1);
+    if (!spA_has(&o_t, "controller"))
+      return spA_fielderror(&o_t, "controller",
+                            "%s holds a %s policy: expected its controller (nx %d, nu %d, %d "
+                            "reference entries, %d gains), got nil",
+                            path, kind, nx, nu, nr, nk);
     sp_ctrl* c = optctrl(L, 2, "load", 3);
     if (c->nx != nx || c->nu != nu || c->nr != nr || c->nk != nk)
-      return luaL_error(L,
-                        "bad argument #2 to 'load' (expected a controller with nx %d, nu %d, %d "
-                        "reference entries and %d gains (%s's), got %d, %d, %d, %d)",
-                        nx, nu, nr, nk, path, c->nx, c->nu, c->nr, c->nk);
+      return spA_fielderror(&o_t, "controller",
+                            "expected a controller with nx %d, nu %d, %d reference entries and "
+                            "%d gains (%s's), got %d, %d, %d, %d",
+                            nx, nu, nr, nk, path, c->nx, c->nu, c->nr, c->nk);
     cfg.ctrl = c;
     if (!strcmp(kind, "tracking")) cfg.task = opttask(L, 2, "load", 4, 1);
   }
@@ -687,11 +684,8 @@ static int l_load(lua_State* L) {
 }
 
 static const luaL_Reg functions[] = {
-    {"tracking", l_tracking},
-    {"lqr", l_lqr},
-    {"open_loop", l_open_loop},
-    {"load", l_load},
-    {NULL, NULL},
+    {"tracking", l_tracking}, {"lqr", l_lqr}, {"open_loop", l_open_loop},
+    {"load", l_load},         {NULL, NULL},
 };
 
 int luaopen_spinal_policy(lua_State* L) {

@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bind.h"
+#include "args.h"
 #include "engine/core/alloc.h"
 #include "engine/rbd/rbd_model.h"
 #include "engine/rbd/spatial.h"
@@ -279,19 +279,7 @@ static int l_check_mjcf(lua_State* L) {
 // ---- methods ---------------------------------------------------------------------------------
 
 static void check_vec(lua_State* L, int arg, int n, const char* what, double* out) {
-  int t = lua_type(L, arg);
-  if (t != LUA_TTABLE && !spL_testarray(L, arg))
-    luaL_argerror(
-        L, arg,
-        lua_pushfstring(L, "expected %s of length %d, got %s", what, n, luaL_typename(L, arg)));
-  int top = lua_gettop(L);
-  sp_array* a = spL_toarray(L, arg);
-  if (a->ndim != 1 || a->shape[0] != n)
-    luaL_argerror(L, arg,
-                  lua_pushfstring(L, "expected %s of length %d, got %d", what, n,
-                                  a->ndim == 1 ? (int)a->shape[0] : -1));
-  for (int i = 0; i < n; i++) out[i] = a->data[i * a->stride[0]];
-  lua_settop(L, top);
+  spA_vector(L, arg, out, n, what, 0);
 }
 
 static double* new_vec(lua_State* L, int n) {
@@ -474,54 +462,15 @@ static int t_get_param(lua_State* L) {
 static const char* const schemes[] = {"continuous", "semi_implicit", NULL};
 static const char* const integrators[] = {"euler", "rk4", NULL};
 
-static int opt_enum(lua_State* L, int t, const char* key, const char* const* names, int def) {
-  int ty = lua_getfield(L, t, key);
-  int r = def;
-  if (ty != LUA_TNIL) {
-    const char* s = ty == LUA_TSTRING ? lua_tostring(L, -1) : "";
-    r = -1;
-    for (int k = 0; names[k]; k++)
-      if (!strcmp(s, names[k])) r = k;
-    if (r < 0)
-      luaL_argerror(L, t,
-                    lua_pushfstring(L, "expected %s '%s' or '%s', got %s", key, names[0], names[1],
-                                    luaL_tolstring(L, -1, NULL)));
-  }
-  lua_pop(L, 1);
-  return r;
-}
-
 // t:model { dt, scheme, integrator, substeps }
 static int t_model(lua_State* L) {
   ltree* lt = checkltree(L, 1);
-  if (lua_isnoneornil(L, 2)) {
-    lua_settop(L, 1);
-    lua_newtable(L);
-  }
-  luaL_checktype(L, 2, LUA_TTABLE);
+  spA_table o = spA_opts(L, 2, 1);
+  double dt = spA_positive(&o, "dt", 0.01, 0);
+  int scheme = spA_option(&o, "scheme", 0, schemes);
+  int integ = spA_option(&o, "integrator", 1, integrators);
+  int substeps = (int)spA_integer(&o, "substeps", 1, 1, 1000000, 0);
   lua_settop(L, 2);
-  double dt = 0.01;
-  if (lua_getfield(L, 2, "dt") != LUA_TNIL) {
-    dt = lua_tonumber(L, -1);
-    if (!lua_isnumber(L, -1) || !(dt > 0) || !isfinite(dt))
-      luaL_argerror(
-          L, 2,
-          lua_pushfstring(L, "expected dt a positive number, got %s", luaL_tolstring(L, -1, NULL)));
-  }
-  lua_pop(L, 1);
-  int scheme = opt_enum(L, 2, "scheme", schemes, 0);
-  int integ = opt_enum(L, 2, "integrator", integrators, 1);
-  int substeps = 1;
-  if (lua_getfield(L, 2, "substeps") != LUA_TNIL) {
-    int isint;
-    lua_Integer n = lua_tointegerx(L, -1, &isint);
-    if (!isint || n < 1 || n > 1000000)
-      luaL_argerror(L, 2,
-                    lua_pushfstring(L, "expected substeps a positive integer, got %s",
-                                    luaL_tolstring(L, -1, NULL)));
-    substeps = (int)n;
-  }
-  lua_pop(L, 1);
   const sp_rbd* t = lt->t;
   if (scheme == SP_RBD_SEMI_IMPLICIT && t->nq != t->nv)
     luaL_argerror(L, 2,
@@ -543,11 +492,8 @@ static int t_model(lua_State* L) {
 static int t_register(lua_State* L) {
   ltree* lt = checkltree(L, 1);
   const char* name = luaL_checkstring(L, 2);
-  int scheme = 0;
-  if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
-    scheme = opt_enum(L, 3, "scheme", schemes, 0);
-  }
+  spA_table o = spA_opts(L, 3, 1);
+  int scheme = spA_option(&o, "scheme", 0, schemes);
   if (!name[0] || sp_model_find(name))
     luaL_argerror(L, 2,
                   lua_pushfstring(L, "expected a new model name, got '%s' (%s)", name,

@@ -15,53 +15,19 @@
 #include <math.h>
 #include <string.h>
 
-#include "bind.h"
+#include "args.h"
 #include "engine/core/error.h"
-
 
 static sp_task* checktask(lua_State* L, int arg) {
   spL_handle* u = spL_tohandle(L, arg, SP_TASK_MT);
-  if (!u)
-    luaL_argerror(L, arg,
-                  lua_pushfstring(L, "expected a spinal.task, got %s", luaL_typename(L, arg)));
+  if (!u) spA_argerror(L, arg, "expected a spinal.task, got %s", luaL_typename(L, arg));
   if (!u->obj) luaL_argerror(L, arg, "expected a spinal.task, got a closed task");
   return u->obj;
 }
 
-
-// field `key` of the options table at arg as a number (def when absent)
-static double opt_field(lua_State* L, int arg, const char* fname, const char* key, double def) {
-  if (lua_isnoneornil(L, arg)) return def;
-  lua_getfield(L, arg, key);
-  double v = def;
-  if (!lua_isnil(L, -1)) {
-    if (!lua_isnumber(L, -1))
-      luaL_error(L, "bad argument #%d to '%s' (expected field '%s' to be a number, got %s)", arg,
-                 fname, key, luaL_typename(L, -1));
-    v = lua_tonumber(L, -1);
-  }
-  lua_pop(L, 1);
-  return v;
-}
-
-static void check_options(lua_State* L, int arg, const char* fname) {
-  if (!lua_isnoneornil(L, arg) && !lua_istable(L, arg))
-    luaL_error(L, "bad argument #%d to '%s' (expected a table of options, got %s)", arg, fname,
-               luaL_typename(L, arg));
-}
-
-static double check_positive(lua_State* L, double v, const char* fname, const char* key) {
-  if (!(v > 0) || !isfinite(v))
-    luaL_error(L, "bad argument #1 to '%s' (expected '%s' > 0, got %f)", fname, key, v);
-  return v;
-}
-
 static int l_figure_eight(lua_State* L) {
-  check_options(L, 1, "figure_eight");
-  double R =
-      check_positive(L, opt_field(L, 1, "figure_eight", "radius", 1.5), "figure_eight", "radius");
-  double T =
-      check_positive(L, opt_field(L, 1, "figure_eight", "period", 5.5), "figure_eight", "period");
+  spA_table o = spA_opts(L, 1, 1);
+  double R = spA_positive(&o, "radius", 1.5, 0), T = spA_positive(&o, "period", 5.5, 0);
   spL_handle* u = spL_newhandle(L, SP_TASK_MT);
   sp_task* obj = NULL;
   int rc = sp_task_figure_eight_new(&obj, R, T);
@@ -71,46 +37,24 @@ static int l_figure_eight(lua_State* L) {
 }
 
 static int l_circle(lua_State* L) {
-  check_options(L, 1, "circle");
+  spA_table o = spA_opts(L, 1, 1);
   double c[2] = {0, 0};
-  if (lua_istable(L, 1)) {
-    lua_getfield(L, 1, "center");
-    if (!lua_isnil(L, -1)) {
-      if (!lua_istable(L, -1) || lua_rawlen(L, -1) != 2)
-        return luaL_error(L,
-                          "bad argument #1 to 'circle' (expected field 'center' to be "
-                          "{ x, y }, got %s)",
-                          luaL_typename(L, -1));
-      for (int i = 0; i < 2; i++) {
-        lua_rawgeti(L, -1, i + 1);
-        if (!lua_isnumber(L, -1))
-          return luaL_error(L,
-                            "bad argument #1 to 'circle' (expected field 'center' to hold "
-                            "numbers, got %s)",
-                            luaL_typename(L, -1));
-        c[i] = lua_tonumber(L, -1);
-        lua_pop(L, 1);
-      }
-    }
-    lua_pop(L, 1);
-  }
-  double R = check_positive(L, opt_field(L, 1, "circle", "radius", 1.5), "circle", "radius");
-  double T = check_positive(L, opt_field(L, 1, "circle", "period", 5.5), "circle", "period");
-  double dir = opt_field(L, 1, "circle", "dir", 1), a0 = opt_field(L, 1, "circle", "angle0", 0);
-  if (dir != 1 && dir != -1)
-    return luaL_error(L, "bad argument #1 to 'circle' (expected 'dir' 1 or -1, got %f)", dir);
+  spA_field_vector(&o, "center", c, 2, 1);
+  double R = spA_positive(&o, "radius", 1.5, 0), T = spA_positive(&o, "period", 5.5, 0);
+  int dir = (int)spA_integer(&o, "dir", 1, -1, 1, 0);
+  if (dir == 0) spA_fielderror(&o, "dir", "expected 1 or -1, got 0");
+  double a0 = spA_range(&o, "angle0", 0, NAN, NAN, 0);
   spL_handle* u = spL_newhandle(L, SP_TASK_MT);
   sp_task* obj = NULL;
-  int rc = sp_task_circle_new(&obj, c[0], c[1], R, T, (int)dir, a0);
+  int rc = sp_task_circle_new(&obj, c[0], c[1], R, T, dir, a0);
   u->obj = obj;
   if (rc) return spL_raise(L, rc, "circle");
   return 1;
 }
 
 static int l_lemniscate(lua_State* L) {
-  check_options(L, 1, "lemniscate");
-  double a = check_positive(L, opt_field(L, 1, "lemniscate", "a", 1.5), "lemniscate", "a");
-  double T = check_positive(L, opt_field(L, 1, "lemniscate", "period", 10), "lemniscate", "period");
+  spA_table o = spA_opts(L, 1, 1);
+  double a = spA_positive(&o, "a", 1.5, 0), T = spA_positive(&o, "period", 10, 0);
   spL_handle* u = spL_newhandle(L, SP_TASK_MT);
   sp_task* obj = NULL;
   int rc = sp_task_lemniscate_new(&obj, a, T);
@@ -119,24 +63,12 @@ static int l_lemniscate(lua_State* L) {
   return 1;
 }
 
+static const char* const interps[] = {"linear", "cubic", NULL};
+
 // interpolation and closure options shared by sampled and sample
-static void interp_options(lua_State* L, int arg, const char* fname, sp_task_interp* interp,
-                           int* periodic) {
-  *interp = SP_TASK_CUBIC;
-  *periodic = 0;
-  if (!lua_istable(L, arg)) return;
-  lua_getfield(L, arg, "interp");
-  if (!lua_isnil(L, -1)) {
-    const char* s = lua_tostring(L, -1);
-    if (s && strcmp(s, "linear") == 0)
-      *interp = SP_TASK_LINEAR;
-    else if (!s || strcmp(s, "cubic") != 0)
-      luaL_error(L, "bad argument #%d to '%s' (expected 'interp' \"linear\" or \"cubic\", got %s)",
-                 arg, fname, s ? s : luaL_typename(L, -1));
-  }
-  lua_getfield(L, arg, "periodic");
-  *periodic = lua_toboolean(L, -1);
-  lua_pop(L, 2);
+static void interp_options(const spA_table* o, sp_task_interp* interp, int* periodic) {
+  *interp = spA_option(o, "interp", 1, interps) ? SP_TASK_CUBIC : SP_TASK_LINEAR;
+  *periodic = spA_boolean(o, "periodic", 0);
 }
 
 // the reason sp_task_sampled_new refused knots, in words
@@ -159,30 +91,28 @@ static int sampled_error(lua_State* L, const char* fname, const double* t, const
   return luaL_error(L, "%s: expected finite knot times and positions", fname);
 }
 
+// field key of o as an array (tables converted; pushed on the stack)
+static sp_array* field_array(const spA_table* o, const char* key) {
+  int ty = lua_getfield(o->L, o->idx, key);
+  if (ty != LUA_TTABLE && !spL_testarray(o->L, -1))
+    spA_fielderror(o, key, "expected an array, got %s", luaL_typename(o->L, -1));
+  return spL_toarray(o->L, lua_gettop(o->L));
+}
+
 static int l_sampled(lua_State* L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_getfield(L, 1, "t");
-  if (lua_isnil(L, -1))
-    return luaL_error(L, "bad argument #1 to 'sampled' (expected field 't', got nil)");
-  sp_array* t = spL_toarray(L, -1);
-  lua_getfield(L, 1, "xy");
-  if (lua_isnil(L, -1))
-    return luaL_error(L, "bad argument #1 to 'sampled' (expected field 'xy', got nil)");
-  sp_array* xy = spL_toarray(L, -1);
+  spA_table o = spA_opts(L, 1, 0);
+  sp_array* t = field_array(&o, "t");
+  sp_array* xy = field_array(&o, "xy");
   int64_t n = sp_array_size(t);
-  if (t->ndim != 1)
-    return luaL_error(L,
-                      "bad argument #1 to 'sampled' (expected 't' to be a vector, got %d "
-                      "dimensions)",
-                      t->ndim);
+  if (t->ndim != 1) spA_fielderror(&o, "t", "expected a vector, got %d dimensions", t->ndim);
   if (xy->ndim != 2 || xy->shape[0] != n || xy->shape[1] != 2) {
     char buf[SP_MAXDIM * 24];
-    return luaL_error(L, "bad argument #1 to 'sampled' (expected 'xy' of shape (%d, 2), got %s)",
-                      (int)n, sp_array_shape_str(buf, sizeof buf, xy));
+    spA_fielderror(&o, "xy", "expected an array of shape (%d, 2), got %s", (int)n,
+                   sp_array_shape_str(buf, sizeof buf, xy));
   }
   sp_task_interp interp;
   int periodic;
-  interp_options(L, 1, "sampled", &interp, &periodic);
+  interp_options(&o, &interp, &periodic);
   // contiguous copies owned by the Lua stack
   sp_array* tc = spL_newarray(L, 1, t->shape);
   sp_array* xyc = spL_newarray(L, 2, xy->shape);
@@ -201,18 +131,13 @@ static int l_sampled(lua_State* L) {
 // sample(f, opts): knots f(t) -> x, y at n times evenly spaced over [t0, t1]
 static int l_sample(lua_State* L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  check_options(L, 2, "sample");
-  double t0 = opt_field(L, 2, "sample", "t0", 0), t1 = opt_field(L, 2, "sample", "t1", NAN);
-  double nn = opt_field(L, 2, "sample", "n", 201);
-  if (!(t1 > t0) || !isfinite(t0) || !isfinite(t1))
-    return luaL_error(L, "bad argument #2 to 'sample' (expected finite t0 < t1, got %f and %f)", t0,
-                      t1);
-  if (!(nn >= 2) || nn != floor(nn) || nn > 1e7)
-    return luaL_error(L, "bad argument #2 to 'sample' (expected an integer n >= 2, got %f)", nn);
-  int n = (int)nn;
+  spA_table o = spA_opts(L, 2, 0);
+  double t0 = spA_range(&o, "t0", 0, NAN, NAN, 0), t1 = spA_range(&o, "t1", 0, NAN, NAN, 1);
+  if (!(t1 > t0)) return spA_argerror(L, 2, "expected t0 < t1, got %f and %f", t0, t1);
+  int n = (int)spA_integer(&o, "n", 201, 2, 10000000, 0);
   sp_task_interp interp;
   int periodic;
-  interp_options(L, 2, "sample", &interp, &periodic);
+  interp_options(&o, &interp, &periodic);
   int64_t shape[2] = {n, 2};
   sp_array* tt = spL_newarray(L, 1, shape);
   sp_array* xy = spL_newarray(L, 2, shape);
@@ -300,11 +225,9 @@ static int m_progress(lua_State* L) {
   double x = luaL_checknumber(L, 2), y = luaL_checknumber(L, 3);
   double hint = luaL_optnumber(L, 4, -1), window = luaL_optnumber(L, 5, 0);
   if (!isfinite(x) || !isfinite(y))
-    return luaL_error(L, "bad argument #%d to 'progress' (expected a finite position, got %f)",
-                      isfinite(x) ? 3 : 2, isfinite(x) ? y : x);
-  if (window > 0.5)
-    return luaL_error(
-        L, "bad argument #5 to 'progress' (expected a window <= 0.5 of a lap, got %f)", window);
+    return spA_argerror(L, isfinite(x) ? 3 : 2, "expected a finite position, got %f",
+                        isfinite(x) ? y : x);
+  if (window > 0.5) return spA_argerror(L, 5, "expected a window <= 0.5 of a lap, got %f", window);
   lua_pushnumber(L, sp_task_progress(task, x, y, hint, window));
   return 1;
 }
@@ -333,8 +256,7 @@ static int m_tostring(lua_State* L) {
     lua_pushliteral(L, "spinal.task (closed)");
     return 1;
   }
-  lua_pushfstring(L, "spinal.task %s (period %f s)", sp_task_name(u->obj),
-                  sp_task_period(u->obj));
+  lua_pushfstring(L, "spinal.task %s (period %f s)", sp_task_name(u->obj), sp_task_period(u->obj));
   return 1;
 }
 

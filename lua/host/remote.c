@@ -274,6 +274,88 @@ static int next_client(lua_State* L, int ls, const char* token, int* presses, in
   return found;
 }
 
+// the listening socket on a (a unix socket file is created 0600); -1 with the reason printed
+static int open_listener(const addr* a, const char* where) {
+  int ls = socket(a->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (ls >= 0 && a->family != AF_UNIX) setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (a->family == AF_UNIX) {
+    struct stat st;
+    if (lstat(a->path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(a->path);
+  }
+  mode_t old_mask = umask(0077);
+  int brc = ls < 0 ? -1 : bind(ls, (const struct sockaddr*)&a->sa, a->len);
+  umask(old_mask);
+  if (!brc && a->family == AF_UNIX) brc = chmod(a->path, 0600);
+  if (brc || listen(ls, MAX_PENDING)) {
+    fprintf(stderr, "spinal repl: cannot listen on %s: %s\n", where, strerror(errno));
+    if (ls >= 0) close(ls);
+    return -1;
+  }
+  return ls;
+}
+
+// the address clients connect to, as a URI (the port the system chose for port 0)
+static void shown_address(int ls, const addr* a, const char* where, char* shown, size_t n) {
+  snprintf(shown, n, "%s", where);
+  if (a->family == AF_UNIX) return;
+  struct sockaddr_storage got;
+  socklen_t gl = sizeof got;
+  char h[INET6_ADDRSTRLEN] = "?";
+  getsockname(ls, (struct sockaddr*)&got, &gl);
+  int port = 0;
+  if (got.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &((struct sockaddr_in*)&got)->sin_addr, h, sizeof h);
+    port = ntohs(((struct sockaddr_in*)&got)->sin_port);
+  } else {
+    inet_ntop(AF_INET6, &((struct sockaddr_in6*)&got)->sin6_addr, h, sizeof h);
+    port = ntohs(((struct sockaddr_in6*)&got)->sin6_port);
+  }
+  snprintf(shown, n, got.ss_family == AF_INET6 ? "tcp://[%s]:%d" : "tcp://%s:%d", h, port);
+}
+
+// the token file, 0600: $SPINAL_TOKEN_FILE, else ~/.spinal_repl_token; its path into tpath
+static int write_token_file(const char* token, char* tpath, size_t n) {
+  const char* env = getenv("SPINAL_TOKEN_FILE");
+  const char* home = getenv("HOME");
+  snprintf(tpath, n, "%s%s", env && *env ? env : (home ? home : "."),
+           env && *env ? "" : "/.spinal_repl_token");
+  int tf = open(tpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (tf < 0 || fchmod(tf, 0600) || write(tf, token, TOKEN_HEX) != TOKEN_HEX ||
+      write(tf, "\n", 1) != 1) {
+    fprintf(stderr, "spinal repl: cannot write the token file %s: %s\n", tpath, strerror(errno));
+    if (tf >= 0) close(tf);
+    return -1;
+  }
+  close(tf);
+  return 0;
+}
+
+// one session: the client's socket c is the REPL's stdin, stdout and stderr (saved: the
+// process's own, restored after); then, with no operator any more, the loop holds its safe
+// command. Returns the REPL's exit code.
+static int serve_client(lua_State* L, int c, const int* saved) {
+  fflush(stdout);
+  fflush(stderr);
+  dup2(c, 0);
+  dup2(c, 1);
+  dup2(c, 2);
+  close(c);
+  __fpurge(stdin);
+  clearerr(stdin);
+  call_live(L, "show_banner");
+  int rc = sp_host_repl(L);
+  fflush(stdout);
+  fflush(stderr);
+  dup2(saved[0], 0);
+  dup2(saved[1], 1);
+  dup2(saved[2], 2);
+  __fpurge(stdin);
+  clearerr(stdin);
+  call_live(L, "client_left");
+  return rc;
+}
+
 int sp_host_repl_serve(lua_State* L, const char* where, int any) {
   char err[300];
   addr a;
@@ -285,58 +367,14 @@ int sp_host_repl_serve(lua_State* L, const char* where, int any) {
     fprintf(stderr, "spinal repl: cannot read /dev/urandom for the token\n");
     return SP_EXIT_ERROR;
   }
-
-  // the listening socket
-  int ls = socket(a.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  if (ls >= 0 && a.family != AF_UNIX) setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (a.family == AF_UNIX) {
-    struct stat st;
-    if (lstat(a.path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(a.path);
-  }
-  mode_t old_mask = umask(0077);  // a unix socket file is created 0600
-  int brc = ls < 0 ? -1 : bind(ls, (struct sockaddr*)&a.sa, a.len);
-  umask(old_mask);
-  if (!brc && a.family == AF_UNIX) brc = chmod(a.path, 0600);
-  if (brc || listen(ls, MAX_PENDING)) {
-    fprintf(stderr, "spinal repl: cannot listen on %s: %s\n", where, strerror(errno));
-    if (ls >= 0) close(ls);
-    return SP_EXIT_ERROR;
-  }
-  char shown[160];
-  snprintf(shown, sizeof shown, "%s", where);
-  if (a.family != AF_UNIX) {
-    struct sockaddr_storage got;
-    socklen_t gl = sizeof got;
-    char h[INET6_ADDRSTRLEN] = "?";
-    getsockname(ls, (struct sockaddr*)&got, &gl);
-    int port = 0;
-    if (got.ss_family == AF_INET) {
-      inet_ntop(AF_INET, &((struct sockaddr_in*)&got)->sin_addr, h, sizeof h);
-      port = ntohs(((struct sockaddr_in*)&got)->sin_port);
-    } else {
-      inet_ntop(AF_INET6, &((struct sockaddr_in6*)&got)->sin6_addr, h, sizeof h);
-      port = ntohs(((struct sockaddr_in6*)&got)->sin6_port);
-    }
-    snprintf(shown, sizeof shown, got.ss_family == AF_INET6 ? "tcp://[%s]:%d" : "tcp://%s:%d", h,
-             port);
-  }
-
-  // the token file, 0600: $SPINAL_TOKEN_FILE, else ~/.spinal_repl_token
-  char tpath[4096];
-  const char* env = getenv("SPINAL_TOKEN_FILE");
-  const char* home = getenv("HOME");
-  snprintf(tpath, sizeof tpath, "%s%s", env && *env ? env : (home ? home : "."),
-           env && *env ? "" : "/.spinal_repl_token");
-  int tf = open(tpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (tf < 0 || fchmod(tf, 0600) || write(tf, token, TOKEN_HEX) != TOKEN_HEX ||
-      write(tf, "\n", 1) != 1) {
-    fprintf(stderr, "spinal repl: cannot write the token file %s: %s\n", tpath, strerror(errno));
-    if (tf >= 0) close(tf);
+  int ls = open_listener(&a, where);
+  if (ls < 0) return SP_EXIT_ERROR;
+  char shown[160], tpath[4096];
+  shown_address(ls, &a, where, shown, sizeof shown);
+  if (write_token_file(token, tpath, sizeof tpath)) {
     close(ls);
     return SP_EXIT_ERROR;
   }
-  close(tf);
   printf(
       "remote REPL on %s, one client at a time; token %s (also in %s)\n"
       "connect: spinal repl --connect %s --token %s\n"
@@ -344,7 +382,7 @@ int sp_host_repl_serve(lua_State* L, const char* where, int any) {
       shown, token, tpath, shown, token);
   fflush(stdout);
 
-  // a client that goes away must not kill the robot's process
+  // clients one at a time; a client that goes away must not kill the robot's process
   signal(SIGPIPE, SIG_IGN);
   int code = SP_EXIT_OK;
   int saved[3] = {dup(0), dup(1), dup(2)};
@@ -354,27 +392,7 @@ int sp_host_repl_serve(lua_State* L, const char* where, int any) {
     if (c < 0) break;
     fprintf(stderr, "spinal repl: client connected\n");
     say(c, "spinal: ok\n");
-
-    // the client's socket is the REPL's stdin, stdout and stderr for this session
-    fflush(stdout);
-    fflush(stderr);
-    dup2(c, 0);
-    dup2(c, 1);
-    dup2(c, 2);
-    close(c);
-    __fpurge(stdin);
-    clearerr(stdin);
-    call_live(L, "show_banner");
-    int rc = sp_host_repl(L);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(saved[0], 0);
-    dup2(saved[1], 1);
-    dup2(saved[2], 2);
-    __fpurge(stdin);
-    clearerr(stdin);
-    // no operator any more: hold the loop in its safe command
-    call_live(L, "client_left");
+    int rc = serve_client(L, c, saved);
     if (rc == SP_EXIT_INTERRUPTED || rc == SP_EXIT_TERMINATED) {
       code = rc;
       break;

@@ -101,7 +101,7 @@ describe("indexing", function()
     assert_error_matches(
       "bad argument #2 to 'get' %(index 4 out of range for dimension 2 of size 3%)",
                          function() return a:get(1, 4) end)
-    assert_error_matches("expected 2 indices for a 2%-D array, got 1",
+    assert_error_matches("bad argument #2 to 'get' %(expected 2 indices for a 2%-D array, got 1%)",
                          function() return a:get(1) end)
     assert_error_matches("expected a number", function() local v = A.zeros(2); v[1] = "x" end)
   end)

@@ -88,37 +88,40 @@ describe("spinal.cost", function()
     assert.is_true(close(gx[1], 1.0))
     assert.is_nil(gu)
     assert.has_error(function() c:value({ 3.5, 0, 0, 0 }, { 1 }, ref) end,
-      "bad argument #3 to 'value' (expected nil for a terminal cost, got table)")
+      "bad argument #2 to 'value' (expected nil for a terminal cost, got table)")
     assert.has_error(function() c:action {} end,
-      "bad argument #1 to 'action' (expected a cost with actions, got a terminal cost (nu = 0))")
+      "calling 'action' on bad self (expected a cost with actions, got a terminal cost (nu = 0))")
   end)
 
+  -- a method call does not count self, as in Lua's own messages: c:value(x, ...) -> #1 is x
   it("refuses bad arguments with messages saying what was expected", function()
     local c = C.new { nx = 4, nu = 2 }:radial {}
     local ref = task:ref(0)
     assert.has_error(function() c:value({ 1, 2, 3 }, { 0, 0 }, ref) end,
-      "bad argument #2 to 'value' (expected a state of length 4, got 3)")
+      "bad argument #1 to 'value' (expected a state of length 4, got 3)")
     assert.has_error(function() c:grad({ 1, 2, 3, 4 }, { 0 }, ref) end,
-      "bad argument #3 to 'grad' (expected an action of length 2, got 1)")
+      "bad argument #2 to 'grad' (expected an action of length 2, got 1)")
     assert.has_error(function() c:value({ 1, 2, 3, 4 }, { 0, 0 }, { 1, 2 }) end,
-      "bad argument #4 to 'value' (expected a task reference (task:ref(t)) of length 10, got 2)")
+      "bad argument #3 to 'value' (expected a task reference (task:ref(t)) of length 10, got 2)")
     assert.has_error(function() c:quadratic { index = { 1, 9 } } end,
-      "bad argument #2 to 'quadratic' (expected index[2] in 1..6, got 9)")
+      "bad argument #1 to 'quadratic' (field 'index[2]': expected an integer in [1, 6], got 9)")
     assert.has_error(function() c:quadratic { index = { 1 }, target = { "z" } } end,
-      "bad argument #2 to 'quadratic' (expected target[1] to be a number or one of x, y, xdot, "
-        .. "ydot, xddot, yddot, cx, cy, radius, got \"z\")")
+      "bad argument #1 to 'quadratic' (field 'target[1]': expected a number or one of x, y, "
+        .. "xdot, ydot, xddot, yddot, cx, cy, radius, got 'z')")
     assert.has_error(function() c:quadratic { index = { 1, 2 }, W = { { 1 } } } end,
-      "bad argument #2 to 'quadratic' (expected field 'W' of shape (2, 2), got 1x1)")
+      "bad argument #1 to 'quadratic' (field 'W': expected a matrix of shape (2, 2), got 1x1)")
     assert.has_error(function() c:limit { lo = 0 } end,
-      "bad argument #2 to 'limit' (expected field 'index', got nil)")
+      "bad argument #1 to 'limit' (field 'index': expected an integer in [1, 6], got nil)")
     assert.has_error(function() c:limit { index = 1, lo = 1, hi = 0 } end,
-      "bad argument #2 to 'limit' (expected lo <= hi, got 1.0 and 0.0)")
+      "bad argument #1 to 'limit' (expected lo <= hi, got 1.0 and 0.0)")
     assert.has_error(function() c:heading { mode = "north" } end,
-      "bad argument #2 to 'heading' (expected 'mode' \"circle\" or \"ref\", got north)")
+      "bad argument #1 to 'heading' (field 'mode': expected one of 'circle', 'ref', got 'north')")
     assert.has_error(function() c:radial { x = 7 } end,
-      "bad argument #2 to 'radial' (expected field 'x' to be an index 1..6 into (x, u), got 7.0)")
+      "bad argument #1 to 'radial' (field 'x': expected an integer in [1, 6], got 7)")
     assert.has_error(function() C.new { nx = 0 } end,
-      "bad argument #1 to 'new' (expected an integer nx >= 1, got 0.0)")
+      "bad argument #1 to 'new' (field 'nx': expected an integer in [1, 1000000], got 0)")
+    assert.has_error(function() c:radial { x = 1, weight = "1" } end,
+      "bad argument #1 to 'radial' (field 'weight': expected a number, got string)")
     assert.are.equal(1, #c)   -- nothing was added by the refused calls
   end)
 end)

@@ -84,14 +84,17 @@ describe("spinal.ctrl tracker", function()
       "bad argument #1 to 'act' (expected a state of length 4, got 3)")
     assert.has_error(function() c:act(x0, { 1 }) end,
       "bad argument #2 to 'act' (expected a reference of length 6, got 1)")
-    assert.has_error(function() c:vjp(x0, r0, nil) end)
-    assert.has_error(function() ctrl.tracker "boat" end)
+    assert.error_matches(function() c:vjp(x0, r0, nil) end,
+      "bad argument #4 to 'vjp' (expected an action gradient of length 2, got nil)", nil, true)
+    assert.error_matches(function() local b = ctrl.tracker "boat" return b end,
+      "bad argument #1 to 'tracker' (invalid option 'boat')", nil, true)
   end)
 
   it("refuses calls after close, and closes with <close>", function()
     local c = ctrl.tracker "car"
     c:close()
-    assert.has_error(function() c:act(x0, r0) end)
+    assert.error_matches(function() c:act(x0, r0) end,
+      "calling 'act' on bad self (controller is closed)", nil, true)
     assert.matches("closed", tostring(c))
     do
       local d <close> = ctrl.tracker "quadruped"

@@ -1,5 +1,5 @@
--- hal_mujoco_spec.lua: mujoco plants from Lua (lua/bind/hal.c over hal/backend_mujoco.c): opening
--- from a table and from the robot file, the mapping, perturbations and config errors.
+-- hal_mujoco_spec.lua: mujoco plants from Lua (lua/bind/hal_mujoco.c over hal/backend_mujoco.c):
+-- opening from a table and from the robot file, the mapping, perturbations and config errors.
 local hal = require "spinal.hal"
 
 local XML = "robots/rc_car.xml"

@@ -1,4 +1,4 @@
--- hal_spec.lua: the spinal.hal binding (lua/bind/hal.c): plants and lockstep rollouts.
+-- hal_spec.lua: the spinal.hal binding (lua/bind/hal*.c): plants and lockstep rollouts.
 local hal = require "spinal.hal"
 
 local function error_of(f, ...)
@@ -26,6 +26,7 @@ describe("spinal.hal", function()
     assert.equal(2, p.nu)
     assert.equal("car", p.robot)
     assert.equal("model", p.backend)
+    assert.is_true(p.can_reset) -- a model plant resets to any x0 (udp: false, run_files.sh)
     assert.equal(50, p.rate)
     assert.same({ "px", "py", "v", "phi" }, p.x_names)
     assert.equal("configured", p.state)

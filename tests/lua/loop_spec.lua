@@ -65,11 +65,12 @@ describe("spinal.loop", function()
     end, 1))
     assert.equal(0, loop:gains():sum())
     assert.error_matches(function() loop:set_gains { 1, 2 } end,
-      "expected gains of 8 numbers, got 2")
+      "bad argument #1 to 'set_gains' (expected gains of length 8, got 2)", nil, true)
     assert.error_matches(function() loop:set_gains { kx = 1 } end,
-      "unknown gain 'kx' for a lqr controller")
+      "bad argument #1 to 'set_gains' (unknown gain 'kx' for a lqr controller)", nil, true)
     assert.error_matches(function() loop:set_gains { K = 1 } end,
-      "expected K of 8 numbers, got number")
+      "bad argument #1 to 'set_gains' (field 'K': expected a vector of length 8, got number)", nil,
+      true)
     loop:close()
     plant:close()
   end)
@@ -217,7 +218,8 @@ describe("spinal.loop", function()
     -- and Lua may evaluate the policy while the control thread runs it
     assert.equal(2, #pol:act({ 0.1, 0, 0, 0 }, 0))
     assert.error_matches(function() loop:set_params { 1, 2 } end,
-      "expected parameters of " .. pol.nparams .. " numbers, got 2")
+      "bad argument #1 to 'set_params' (expected parameters of length " .. pol.nparams
+        .. ", got 2)", nil, true)
     assert.error_matches(function() loop:set_gains { 1 } end, "runs a policy")
     loop:close()
     plant:close()

@@ -196,9 +196,9 @@ describe("spinal.model", function()
                    error_of(M.new, "pendulum", { zz = 1 }), 1, true)
     assert.matches("expected a number for parameter 'm', got string",
                    error_of(M.new, "pendulum", { m = "heavy" }), 1, true)
-    assert.matches("expected options dt, integrator, substeps, got 'intgrator'",
+    assert.matches("(unknown option 'intgrator'; valid: dt, integrator, substeps)",
                    error_of(M.new, "pendulum", nil, { intgrator = "rk4" }), 1, true)
-    assert.matches("expected dt a positive number, got -1",
+    assert.matches("(field 'dt': expected a number > 0, got -1)",
                    error_of(M.new, "pendulum", nil, { dt = -1 }), 1, true)
     local m = M.new("pendulum")
     assert.matches("bad argument #1 to 'set_param' (expected a parameter of pendulum (m, l, g, b), "

@@ -73,17 +73,17 @@ describe("nn.mlp", function()
   end)
 
   it("refuses unknown options, activations and bad sizes, naming the valid choices", function()
-    assert.matches("unknown activation 'sigmoid' for act; valid: identity, tanh, relu, elu",
+    assert.matches("(field 'act': unknown activation 'sigmoid'; valid: identity, tanh, relu, elu)",
       err(nn.mlp, { sizes = { 2, 3 }, act = "sigmoid" }), 1, true)
-    assert.matches("unknown activation 'soft' for out_act", err(nn.mlp, { sizes = { 2, 3 },
+    assert.matches("field 'out_act': unknown activation 'soft'", err(nn.mlp, { sizes = { 2, 3 },
       out_act = "soft" }), 1, true)
     assert.matches("unknown option 'hidden'; valid: sizes, act, out_act, dtype, init, zero_last, "
       .. "seed, batch", err(nn.mlp, { sizes = { 2, 3 }, hidden = 4 }), 1, true)
     assert.matches("expected named options (sizes, act, out_act, dtype, init, zero_last, seed, "
       .. "batch), got a number key", err(nn.mlp, { 6, 64, 10 }), 1, true)
-    assert.matches("expected sizes with 2 to 65 widths, got 1", err(nn.mlp, { sizes = { 2 } }), 1,
+    assert.matches("field 'sizes': expected 2 to 65 widths, got 1", err(nn.mlp, { sizes = { 2 } }), 1,
       true)
-    assert.matches("expected sizes[2] = a positive integer, got 0", err(nn.mlp, { sizes = { 2, 0 } }),
+    assert.matches("field 'sizes[2]': expected a positive integer, got 0", err(nn.mlp, { sizes = { 2, 0 } }),
       1, true)
     assert.matches("unknown dtype 'f16'; valid: f64, f32", err(nn.mlp, { sizes = { 2, 3 },
       dtype = "f16" }), 1, true)
@@ -249,8 +249,11 @@ describe("optimisers", function()
 
   it("refuse bad settings and parameters of another size", function()
     assert.matches("bad argument #1 to 'adam' (beta2 must be in [0, 1), got 1)",
-      err(nn.adam, { betas = { 0.9, 1 } }), 1, true)
-    assert.matches("expected lr = a number, got nil", err(nn.sgd, { momentum = 0.9 }), 1, true)
+      err(function() local o = nn.adam { betas = { 0.9, 1 } } return o end), 1, true)
+    assert.matches("bad argument #1 to 'sgd' (field 'lr': expected a number, got nil)",
+      err(function() local o = nn.sgd { momentum = 0.9 } return o end), 1, true)
+    assert.matches("bad argument #1 to 'adam' (field 'betas': expected a vector of length 2, got "
+      .. "length 3)", err(function() local o = nn.adam { betas = { 1, 2, 3 } } return o end), 1, true)
     assert.matches("unknown option 'beta'", err(nn.adam, { beta = 0.9 }), 1, true)
     local opt = nn.adam {}
     opt:step(array.zeros(3), array.ones(3))

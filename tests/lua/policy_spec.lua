@@ -165,20 +165,26 @@ end)
 describe("spinal.policy errors", function()
   it("names a missing controller", function()
     assert.has_error(function() P.tracking { task = task } end,
-      "bad argument #1 to 'tracking' (expected controller = an open spinal.ctrl, got nil)")
+      "bad argument #1 to 'tracking' (field 'controller': expected an open spinal.ctrl, got nil)")
   end)
 
   it("refuses unknown options and says which are valid", function()
-    local ok, err = pcall(P.tracking, { task = task, controller = ctrl.tracker "car", hiden = {} })
+    local ok, err = pcall(function()
+      local p = P.tracking { task = task, controller = ctrl.tracker "car", hiden = {} }
+      return p
+    end)
     assert.is_false(ok)
     assert.truthy(err:find("bad argument #1 to 'tracking' (unknown option 'hiden'; valid: task, "
                            .. "controller, hidden,", 1, true))
   end)
 
+  -- the same mistake reads the same on a controller and a policy: Lua does not count self
   it("says expected vs given for a state of the wrong length", function()
     local pol = car_policy()
     assert.has_error(function() pol:act({ 1, 2, 3 }, 0) end,
-      "bad argument #2 to 'act' (expected a state of length 4, got 3)")
+      "bad argument #1 to 'act' (expected a state of length 4, got 3)")
+    assert.has_error(function() ctrl.tracker("car"):act({ 1, 2, 3 }) end,
+      "bad argument #1 to 'act' (expected a state of length 4, got 3)")
   end)
 
   it("refuses a model of other sizes for a rollout", function()
@@ -200,7 +206,8 @@ describe("spinal.policy errors", function()
   it("errors on use after close", function()
     local pol = car_policy()
     pol:close()
-    assert.has_error(function() pol:act({ 0, 0, 0, 0 }, 0) end)
+    assert.error_matches(function() pol:act({ 0, 0, 0, 0 }, 0) end,
+      "calling 'act' on bad self (expected a spinal.policy, got a closed policy)", nil, true)
     assert.are.equal("policy (closed)", tostring(pol))
   end)
 end)
@@ -238,9 +245,19 @@ describe("spinal.policy save and load", function()
     local path = tmpfile()
     local pol = car_policy()
     assert(pol:save(path))
+    local small = require("spinal.nn").adam { lr = 1e-2 }
+    small:step(A.zeros(3), A.ones(3))
+    assert.has_error(function() pol:save(path, small) end,
+      ("bad argument #2 to 'save' (expected an optimiser for %d f64 parameters, got one for "
+        .. "3 f64 parameters)"):format(pol.nparams))
     assert.has_error(function() P.load(path) end,
-      ("bad argument #2 to 'load' (%s holds a tracking policy: expected controller = its "
-        .. "controller (nx 4, nu 2, 6 reference entries, 6 gains))"):format(path))
+      ("bad argument #2 to 'load' (field 'controller': %s holds a tracking policy: expected "
+        .. "its controller (nx 4, nu 2, 6 reference entries, 6 gains), got nil)"):format(path))
+    assert.has_error(function() P.load(path, { controller = ctrl.lqr(A { { 1, 0, 0, 0 } }) }) end,
+      ("bad argument #2 to 'load' (field 'controller': expected a controller with nx 4, nu 2, 6 "
+        .. "reference entries and 6 gains (%s's), got 4, 1, 5, 4)"):format(path))
+    assert.has_error(function() P.load(path, { controler = 1 }) end,
+      "bad argument #2 to 'load' (unknown option 'controler'; valid: controller, task)")
     local other = P.tracking { task = T.figure_eight { radius = 1.5, period = 4 },
                                controller = ctrl.tracker "car", hidden = { 8, 8 } }
     local before = other:params()[1]

@@ -83,7 +83,9 @@ describe("spinal.run", function()
     assert.are.equal('iter,cost,note\n1,2.5,"a,b"\n', read(dir .. "/metrics.csv"))
     run:log { iter = 2, cost = 1 }
     assert.are.equal('iter,cost,note\n1,2.5,"a,b"\n2,1,\n', read(dir .. "/metrics.csv"))
-    assert.has_error(function() run:log { iter = 3, other = 1 } end)
+    assert.error_matches(function() run:log { iter = 3, other = 1 } end,
+      "run:log: column 'other' is not in metrics.csv (its first row fixed: iter, cost, note)", nil,
+      true)
     run:close()
     os.execute("rm -rf '" .. dir .. "'")
   end)

@@ -88,24 +88,28 @@ describe("spinal.task", function()
 
   it("refuses bad options with messages saying what was expected", function()
     assert.has_error(function() T.figure_eight { radius = -1 } end,
-      "bad argument #1 to 'figure_eight' (expected 'radius' > 0, got -1.0)")
+      "bad argument #1 to 'figure_eight' (field 'radius': expected a number > 0, got -1)")
     assert.has_error(function() T.figure_eight { period = "fast" } end,
-      "bad argument #1 to 'figure_eight' (expected field 'period' to be a number, got string)")
+      "bad argument #1 to 'figure_eight' (field 'period': expected a number > 0, got string)")
+    assert.has_error(function() T.figure_eight(3) end,
+      "bad argument #1 to 'figure_eight' (expected a table of options, got number)")
+    assert.has_error(function() T.sample(function(t) return t, t end, { t1 = 1, periodic = 1 }) end,
+      "bad argument #2 to 'sample' (field 'periodic': expected a boolean, got number)")
     assert.has_error(function() T.circle { dir = 0 } end,
-      "bad argument #1 to 'circle' (expected 'dir' 1 or -1, got 0.0)")
+      "bad argument #1 to 'circle' (field 'dir': expected 1 or -1, got 0)")
     assert.has_error(function() T.sampled { t = { 0, 1, 1 }, xy = { { 0, 0 }, { 1, 1 }, { 2, 2 } } } end,
       "sampled: expected strictly increasing times, got t[3] = 1.0 after 1.0")
     assert.has_error(function()
       T.sampled { t = { 0, 1, 2, 3 }, xy = { { 0, 0 }, { 1, 1 }, { 2, 2 }, { 3, 3 } }, periodic = true }
     end, "sampled: expected a closed path (last knot equal to the first) for a periodic task")
     assert.has_error(function() T.sampled { t = { 0, 1 }, xy = { { 0, 0 }, { 1, 1 }, { 2, 2 } } } end,
-      "bad argument #1 to 'sampled' (expected 'xy' of shape (2, 2), got 3x2)")
+      "bad argument #1 to 'sampled' (field 'xy': expected an array of shape (2, 2), got 3x2)")
     assert.has_error(function() T.sample(function() return 1 end, { t1 = 1 }) end,
       "sample: expected f(t) to return two numbers x, y, got number and nil at t = 0.0")
     assert.has_error(function() T.sample(function(t) return t, 0 end, { t1 = 1, periodic = true }) end,
       "sample: expected f(t1) == f(t0) for a periodic path, they differ by 1.0")
     assert.has_error(function() T.figure_eight():progress(0, 0, 0.1, 0.9) end,
-      "bad argument #5 to 'progress' (expected a window <= 0.5 of a lap, got 0.9)")
+      "bad argument #4 to 'progress' (expected a window <= 0.5 of a lap, got 0.9)")
   end)
 
   it("can be closed early and then refuses use", function()

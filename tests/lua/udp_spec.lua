@@ -1,5 +1,6 @@
--- udp_spec.lua: udp plants and bridges from Lua (lua/bind/hal.c over hal/backend_udp.c and
--- hal/bridge.c), and the `spinal bridge` command line (lua/spinal/bridge.lua). Loopback only.
+-- udp_spec.lua: udp plants and bridges from Lua (lua/bind/hal_udp.c, hal_bridge.c over
+-- hal/backend_udp.c and hal/bridge.c), and the `spinal bridge` command line
+-- (lua/spinal/bridge.lua). Loopback only.
 local hal = require "spinal.hal"
 local bridge_cli = require "spinal.bridge"
 
