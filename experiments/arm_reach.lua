@@ -24,16 +24,19 @@
 --   spinal experiments/arm_reach.lua [seed=1] [iters=30] [optim=adam] [lr=0.003] [trust=0.05]
 --                                    [trust_max=0.2] [mass_scale=1.3]
 --                                    [friction=0.3] [target=0.35,0.3,0.5] [seconds=2]
---                                    [settle=0.5] [process_noise=0] [hidden=32,32] [out=DIR]
+--                                    [settle=0.5] [process_noise=0] [hidden=32,32]
+--                                    [plant=mujoco] [out=DIR] [resume=DIR]
 -- Writes runs/arm_reach/<time>/ (or out=DIR): settings.json, metrics.csv (one row per
 -- iteration), summary.json (nominal_cost, learned_cost, nominal_error_m, learned_error_m, iters,
 -- seed, data_seconds, costs, errors_m, ...), the nominal and learned trajectories (NPY) and
--- plots (cost.png, error.png, distance.png).
+-- plots (cost.png, error.png, distance.png), policy.ckpt (the policy and optimiser state, after
+-- every iteration); faulted rollouts are counted and their metrics marked invalid.
 local sp = require "spinal"
 local rbd = require "spinal.rbd"
 local array = require "spinal.array"
 local P = require "spinal.policy"
 local G = require "spinal.grad"
+local nn = require "spinal.nn"
 local ctrl = require "spinal.ctrl"
 local linalg = require "spinal.linalg"
 
@@ -54,12 +57,24 @@ local cfg = sp.settings {
   set_scale = 0.2,             -- network output scale of the set-point offsets (rad, rad/s)
   gain_scale = 1.0,            -- ... and of the gain corrections (command per rad, per rad/s)
   robot = "robots/arm3.lua",
+  plant = "mujoco",            -- the perturbed MuJoCo arm; or another plant section or a HAL
+                               -- address (udp://host:port: mass_scale and friction do not apply)
   out = "",
+  resume = "",                 -- a run directory: continue that run from its last checkpoint
 }
+cfg = sp.run.resumed_settings(cfg)
+local resume = cfg.resume ~= "" and cfg.resume or nil
+if resume and cfg.optim == "gn" then
+  error("arm_reach: resume= needs a run made with optim=adam or optim=sgd (optim=gn does not "
+    .. "checkpoint its trust region)", 0)
+end
 
 -- ---- the arm ------------------------------------------------------------------------------------
 
 local robot = sp.robot.load(sp.run.resolve(cfg.robot))
+sp.run.require_robot(robot, { state = { "yaw", "pitch", "elbow", "yaw_rate", "pitch_rate",
+                                        "elbow_rate" },
+                              action = { "shoulder_yaw", "shoulder_pitch", "elbow" } }, "arm_reach")
 local mjcf = robot.plants.mujoco.mjcf
 local tree = assert(rbd.load_mjcf(mjcf))
 local model = robot.model
@@ -181,14 +196,16 @@ end
 
 -- ---- the real arm: MuJoCo on arm3.xml, perturbed ---------------------------------------
 
-local run = sp.run.start { name = "arm_reach", settings = cfg }
+local run = sp.run.start { name = "arm_reach", settings = cfg, resume = resume }
 
 -- the real arm: heavier links and dry friction on every joint, through the backend's
 -- perturbations (relative to arm3.xml, whose joints have no friction loss)
-local _, pcfg = robot:plant_config "mujoco"
-pcfg.perturb = { mass = cfg.mass_scale, frictionloss = cfg.friction }
-pcfg.process_std = cfg.process_noise
-local plant = assert(sp.hal.open("mujoco", pcfg))
+local plant = sp.run.open_plant(robot, cfg.plant, "arm_reach", function(scheme, pcfg)
+  if scheme == "mujoco" then
+    pcfg.perturb = { mass = cfg.mass_scale, frictionloss = cfg.friction }
+    pcfg.process_std = cfg.process_noise
+  end
+end)
 local x0 = {}
 for i = 1, robot.nx do x0[i] = robot.reference[i] end
 
@@ -218,7 +235,7 @@ local safety = { u_min = robot.safety.u_min, u_max = robot.safety.u_max, safe = 
 local function rollout(i)
   local opts = { steps = steps, x0 = x0, seed = 1000 * cfg.seed + i }
   for k, v in pairs(safety) do opts[k] = v end
-  return plant:rollout(pol, opts)
+  return sp.run.rollout(plant, pol, opts)
 end
 
 -- mean tip distance to the target over the last 0.5 s
@@ -231,14 +248,23 @@ local function final_error(traj)
   return s / n
 end
 
-local progress = sp.progress { total = cfg.iters + 1, label = "arm_reach" }
+local progress = sp.progress { total = cfg.iters, label = "arm_reach" }
+-- the nn optimiser whose state the checkpoint holds (adam, sgd; gn keeps none: resume= refuses it)
+local opt = (cfg.optim == "adam" or cfg.optim == "sgd") and nn[cfg.optim] { lr = cfg.lr } or nil
 local step = sp.optimiser.new(cfg.optim, pol, model, objective,
-                              { lr = cfg.lr, radius = cfg.trust, radius_max = cfg.trust_max })
-local costs, errors, data_seconds = {}, {}, 0
-local first, last
-for it = 0, cfg.iters do
+                              { lr = cfg.lr, radius = cfg.trust, radius_max = cfg.trust_max,
+                                optimiser = opt })
+-- the learning state: fresh, or from a resumed run's checkpoint (policy, optimiser, progress)
+local state = resume and run:resume_state(pol, opt, cfg.iters)
+  or { next = 0, costs = {}, errors = {}, faults = {}, data_seconds = 0 }
+local costs, errors, faults, data_seconds = state.costs, state.errors, state.faults,
+  state.data_seconds
+local first, last = state.first, nil
+local names = { states = robot.state, actions = robot.action }
+if state.next > 0 then progress:update(state.next) end
+for it = state.next, cfg.iters do
   local traj = rollout(it)
-  local row = { iter = it, data_seconds = data_seconds }
+  local row = { iter = it, data_seconds = data_seconds, faults = sp.run.faults(traj) }
   if it < cfg.iters then
     row.cost, row.grad_norm = step(traj)
     data_seconds = data_seconds + traj.data_seconds
@@ -246,20 +272,35 @@ for it = 0, cfg.iters do
     row.cost = G.objective(traj, objective)
   end
   row.error_m = final_error(traj)
-  costs[#costs + 1], errors[#errors + 1] = row.cost, row.error_m
-  if it == 0 then first = traj end
+  costs[it + 1], errors[it + 1], faults[it + 1] = row.cost, row.error_m, row.faults
+  if it == 0 then
+    first = traj
+    run:save_traj("nominal", first, names)
+  end
   last = traj
   run:log(row)
-  progress:update(it + 1, { cost = row.cost, error_m = row.error_m })
+  run:save_policy("policy.ckpt", pol, opt, sp.run.progress_note { next = it + 1, costs = costs,
+    errors = errors, faults = faults, data_seconds = data_seconds })
+  -- iterations counted as updates done: the last rollout only evaluates them
+  if it < cfg.iters then progress:update(it + 1, { cost = row.cost, error_m = row.error_m }) end
 end
 progress:done()
 
 -- ---- results ------------------------------------------------------------------------------------
 
-run:save_traj("nominal", first)
-run:save_traj("learned", last)
+run:save_traj("learned", last, names)
 local nominal_error, learned_error = errors[1], errors[#errors]
+-- a rollout the safety filter took over (NaN, limits) measures the filter, not the policy
+local nominal_valid, learned_valid = faults[1] == 0, faults[#faults] == 0
+local total_faults = 0
+for _, n in ipairs(faults) do total_faults = total_faults + n end
 run:summary {
+  nominal_valid = nominal_valid,
+  learned_valid = learned_valid,
+  faults = total_faults,
+  faults_per_iter = faults,
+  plant = cfg.plant,
+  policy = "policy.ckpt",
   nominal_cost = costs[1],
   learned_cost = costs[#costs],
   nominal_error_m = nominal_error,
@@ -281,10 +322,14 @@ run:summary {
 
 local its = {}
 for i = 1, #costs do its[i] = i - 1 end
-local p1 = run:plot { file = "cost.png", logy = true, title = "arm reach: cost per iteration",
+local plots = {}
+local function draw(spec)  -- the plots drawn (gnuplot may be missing)
+  plots[#plots + 1] = run:plot(spec)
+end
+draw { file = "cost.png", logy = true, title = "arm reach: cost per iteration",
   xlabel = "iteration (0 = nominal LQR)", ylabel = "cost J (MuJoCo plant)",
   series = { { x = its, y = costs, label = "J" } } }
-run:plot { file = "error.png", title = "arm reach: tip error over the last 0.5 s",
+draw { file = "error.png", title = "arm reach: tip error over the last 0.5 s",
   xlabel = "iteration (0 = nominal LQR)", ylabel = "mean |tip - target| (m)",
   series = { { x = its, y = errors, label = "learned policy" },
              { x = { 0, cfg.iters }, y = { nominal_error, nominal_error }, label = "nominal LQR",
@@ -293,7 +338,7 @@ local ts, dn, dl = {}, {}, {}
 for k = 1, first.X.shape[1] do
   ts[k], dn[k], dl[k] = first.t[k], distance(first.X[k]), distance(last.X[k])
 end
-run:plot { file = "distance.png", logy = true, title = "arm reach: tip distance to the target",
+draw { file = "distance.png", logy = true, title = "arm reach: tip distance to the target",
   xlabel = "time (s)", ylabel = "|tip - target| (m)",
   series = { { x = ts, y = dn, label = "nominal LQR" },
              { x = ts, y = dl, label = ("learned (%d iterations)"):format(cfg.iters) } } }
@@ -305,11 +350,25 @@ print(("model: the rigid-body tree of the unperturbed MJCF; %d iterations x %g s
   .. "plant data; %s; seed %d"):format(cfg.iters, cfg.seconds, data_seconds,
   cfg.optim == "gn" and ("gn trust %g..%g"):format(cfg.trust, cfg.trust_max)
   or ("%s lr %g"):format(cfg.optim, cfg.lr), cfg.seed))
-print(("  %-16s %16s %12s"):format("", "tip error (m)", "cost"))
-print(("  %-16s %16.4f %12.4g"):format("nominal LQR", nominal_error, costs[1]))
-print(("  %-16s %16.4f %12.4g"):format("learned policy", learned_error, costs[#costs]))
-print(("  %-16s %15.1fx %11.1fx"):format("reduction", nominal_error / learned_error,
-  costs[1] / costs[#costs]))
+print(("  %-16s %16s %12s %8s"):format("", "tip error (m)", "cost", "faults"))
+local function row(label, e, c, valid, n)
+  if valid then
+    print(("  %-16s %16.4f %12.4g %8d"):format(label, e, c, n))
+  else
+    print(("  %-16s %16s %12s %8d"):format(label, "invalid", "invalid", n))
+  end
+end
+row("nominal LQR", nominal_error, costs[1], nominal_valid, faults[1])
+row("learned policy", learned_error, costs[#costs], learned_valid, faults[#faults])
+if nominal_valid and learned_valid then
+  print(("  %-16s %15.1fx %11.1fx"):format("reduction", nominal_error / learned_error,
+    costs[1] / costs[#costs]))
+end
+if total_faults > 0 then
+  io.stderr:write(("arm_reach: warning: the policy faulted on %d ticks (NaN command or state, or "
+    .. "the safety filter's safe command): metrics of faulted rollouts are marked invalid in "
+    .. "summary.json\n"):format(total_faults))
+end
 print("run: " .. run.dir)
-if p1 then print("plots: " .. p1 .. ", error.png, distance.png") end
+if #plots > 0 then print("plots: " .. table.concat(plots, ", ")) end
 run:close()

@@ -10,9 +10,16 @@
 --   spinal experiments/car_figure8.lua [gamma=0.5] [radius=1.5] [period=5.5] [iters=15]
 --                                      [optim=gn] [trust=0.1] [trust_max=0.2] [lr=0.003]
 --                                      [seed=1] [seconds=21.5]
---                                      [segment=0] [hidden=64,64] [out=DIR]
+--                                      [segment=0] [hidden=64,64] [plant=model] [out=DIR]
+--                                      [resume=DIR]
+-- plant= is the robot file's plant section or any HAL address (udp://127.0.0.1:9870: a robot
+-- behind `spinal bridge`); resume=DIR continues an interrupted run from its checkpoint (optim=adam
+-- or sgd: gn's trust region is not checkpointed, so resume= refuses a gn run).
 -- Writes runs/car_figure8/<time>/ (or out=DIR): settings.json, metrics.csv, summary.json,
--- radial_error.png, cost.png, path.png and the nominal and learned trajectories (NPY).
+-- policy.ckpt (the policy and optimiser state, after every iteration), radial_error.png,
+-- cost.png, path.png and the nominal and learned trajectories (NPY, with a JSON sidecar naming
+-- the columns). Faulted rollouts (NaN, safety takeover) are counted and their metrics marked
+-- invalid (nominal_valid, learned_valid, faults).
 -- summary.json: nominal_radial_error_m, learned_radial_error_m (mean |distance to the active
 -- circle's centre - R| after the first lap), data_seconds (plant time the updates used; the
 -- evaluation rollout is eval_seconds), iters, seed, gamma, radius, period, and costs /
@@ -34,7 +41,9 @@ local cfg = sp.settings {
   segment = 0,        -- feedback truncation in control steps (0: full horizon; reference: 7)
   hidden = { 64, 64 },
   robot = "robots/rc_car.lua",
+  plant = "model",    -- the robot file's plant section, or a HAL address (udp://host:port)
   out = "",           -- write the run here instead of runs/car_figure8/<time>/
+  resume = "",        -- a run directory: continue that run from its last checkpoint
 }
 
 F.experiment("car_figure8", cfg)

@@ -7,10 +7,12 @@
 --   spinal experiments/car_mujoco.lua [gamma=0.5] [radius=1.5] [period=5.5] [iters=15]
 --                                     [optim=gn] [trust=0.1] [trust_max=0.2] [lr=0.003]
 --                                     [seed=1] [seconds=21.5]
---                                     [segment=0] [hidden=64,64] [out=DIR]
+--                                     [segment=0] [hidden=64,64] [plant=mujoco] [out=DIR]
+--                                     [resume=DIR]
 -- Writes runs/car_mujoco/<time>/ (or out=DIR) with the same files and summary keys as
 -- car_figure8.lua (nominal_radial_error_m, learned_radial_error_m, data_seconds, iters, seed,
--- gamma, radius, period, costs), plus plant = "mujoco".
+-- gamma, radius, period, costs, faults, learned_valid), plus plant = "mujoco"; policy.ckpt and
+-- resume=DIR as car_figure8.lua.
 local sp = require "spinal"
 local F = require "spinal.figure8"
 
@@ -28,8 +30,9 @@ local cfg = sp.settings {
   segment = 0,
   hidden = { 64, 64 },
   robot = "robots/rc_car.lua",
-  plant = "mujoco",   -- the robot file's plant section
+  plant = "mujoco",   -- the robot file's plant section, or a HAL address (udp://host:port)
   out = "",
+  resume = "",        -- a run directory: continue that run from its last checkpoint
 }
 
 F.experiment("car_mujoco", cfg)

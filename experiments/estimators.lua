@@ -16,7 +16,8 @@
 -- the mean cost over seeds first gets there (null if it never does within the budget).
 --
 --   spinal experiments/estimators.lua [estimators=feedback,model_bptt,reinforce,es] [seeds=3]
---                                     [budget=1290] [lr=0.003] [gamma=0.5] [out=DIR]
+--                                     [budget=1290] [lr=0.003] [gamma=0.5] [plant=model]
+--                                     [out=DIR]
 local sp = require "spinal"
 local F = require "spinal.figure8"
 local G = require "spinal.grad"
@@ -38,6 +39,7 @@ local cfg = sp.settings {
   pairs = 4,             -- es: antithetic pairs per update
   es_sigma = 0.02,       -- es: parameter perturbation std
   robot = "robots/rc_car.lua",
+  plant = "model",       -- the robot file's plant section, or a HAL address (udp://host:port)
   out = "",
 }
 
@@ -47,7 +49,7 @@ local run = sp.run.start { name = "estimators", settings = cfg }
 local function learn(name, seed)
   local car = F.setup { gamma = cfg.gamma, radius = cfg.radius, period = cfg.period,
                         seconds = cfg.seconds, hidden = cfg.hidden, seed = seed,
-                        robot = cfg.robot }
+                        robot = cfg.robot, plant = cfg.plant, experiment = "estimators" }
   local pol, opts = car.policy, car:objective_opts()
   local opt = F.optimiser("adam", cfg.lr)
   local theta = pol:params()
@@ -59,13 +61,16 @@ local function learn(name, seed)
   elseif name == "es" then
     per = 2 * cfg.pairs * cfg.seconds
   end
-  local it = 0
+  local it, faults = 0, 0
   while true do
     local g, J
     local traj = car:rollout()
     local cost = car:objective(traj)
+    local nf = sp.run.faults(traj)
+    faults = faults + nf
     xs[#xs + 1], ys[#ys + 1] = used, cost
-    run:log { estimator = name, seed = seed, iter = it, data_seconds = used, cost = cost }
+    run:log { estimator = name, seed = seed, iter = it, data_seconds = used, cost = cost,
+              faults = nf }
     if used + per > cfg.budget + 1e-9 or cost ~= cost then break end
     if name == "feedback" then
       g, J = car:gradient(traj)
@@ -87,19 +92,22 @@ local function learn(name, seed)
     used = used + per
     it = it + 1
     opt:step(theta, g)
+    run:save_policy(("policy_%s_seed%d.ckpt"):format(name, seed), pol, opt)
   end
-  return xs, ys
+  return xs, ys, faults
 end
 
 local total = #cfg.estimators * cfg.seeds
 local progress = sp.progress { total = total, label = "estimators" }
-local summary = { data_seconds_to_target = {}, final_cost_mean = {}, seeds = cfg.seeds,
-                  budget = cfg.budget, gamma = cfg.gamma, target_frac = cfg.target_frac }
+local summary = { data_seconds_to_target = {}, final_cost_mean = {}, faults = {},
+                  seeds = cfg.seeds, budget = cfg.budget, gamma = cfg.gamma,
+                  target_frac = cfg.target_frac }
 local series, done, nominal = {}, 0, nil
 for _, name in ipairs(cfg.estimators) do
   local mean_x, mean_y = nil, {}
   for seed = 1, cfg.seeds do
-    local xs, ys = learn(name, seed)
+    local xs, ys, faults = learn(name, seed)
+    summary.faults[name] = (summary.faults[name] or 0) + faults
     nominal = nominal or ys[1]
     mean_x = mean_x or xs
     for i = 1, #xs do mean_y[i] = (mean_y[i] or 0) + ys[i] / cfg.seeds end
@@ -134,11 +142,18 @@ print(("estimators on the car (gamma = %g, %d seeds, budget %g s of plant data e
   :format(cfg.gamma, cfg.seeds, cfg.budget))
 print(("target: cost <= %.1f (%g x the nominal tracker's %.1f)"):format(summary.target_cost,
   cfg.target_frac, nominal))
-print(("  %-12s %24s %22s"):format("estimator", "plant seconds to target", "final mean cost"))
+print(("  %-12s %24s %22s %8s"):format("estimator", "plant seconds to target", "final mean cost",
+  "faults"))
 for _, name in ipairs(cfg.estimators) do
   local r = summary.data_seconds_to_target[name]
-  print(("  %-12s %24s %22.1f"):format(name, r == json.null and "never" or ("%.1f"):format(r),
-    summary.final_cost_mean[name]))
+  local faults = summary.faults[name]
+  -- a rollout the safety filter took over measures the filter, not the policy
+  print(("  %-12s %24s %22s %8d"):format(name, r == json.null and "never" or ("%.1f"):format(r),
+    faults > 0 and "invalid" or ("%.1f"):format(summary.final_cost_mean[name]), faults))
+  if faults > 0 then
+    io.stderr:write(("estimators: warning: %s faulted on %d ticks (NaN or safety takeover); its "
+      .. "costs are not the policy's\n"):format(name, faults))
+  end
 end
 print("run: " .. run.dir)
 if plot then print("plot: " .. plot) end

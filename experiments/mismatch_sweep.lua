@@ -5,7 +5,7 @@
 --
 --   spinal experiments/mismatch_sweep.lua [gammas=1,0.75,0.5,0.25] [seeds=10] [iters=24]
 --                                         [optim=gn] [trust=0.1] [trust_max=0.2] [lr=0.003]
---                                         [radius=1.5] [period=5.5] [out=DIR]
+--                                         [radius=1.5] [period=5.5] [plant=model] [out=DIR]
 -- optim: gn (Gauss-Newton with a trust region on the RMS action change, starting at trust and
 -- at most trust_max; docs/api/policy_grad.md), adam or sgd (step size lr).
 -- Summary: final_cost_mean and final_cost_sd keyed by gamma ("0.5": ...), the same for the
@@ -26,6 +26,7 @@ local cfg = sp.settings {
   seconds = 21.5,
   hidden = { 64, 64 },
   robot = "robots/rc_car.lua",
+  plant = "model",       -- the robot file's plant section, or a HAL address (udp://host:port)
   out = "",
 }
 
@@ -47,21 +48,25 @@ local clock0 = os.clock()
 local summary = { final_cost_mean = {}, final_cost_sd = {}, final_radial_error_mean_m = {},
                   final_radial_error_sd_m = {}, final_cost_max = {}, iters = cfg.iters,
                   seeds = cfg.seeds, gammas = cfg.gammas, optim = cfg.optim }
-local curves, done = {}, 0
+local curves, done, faults = {}, 0, 0
 for _, gamma in ipairs(cfg.gammas) do
   local finals, errors, mean_curve = {}, {}, {}
   for seed = 1, cfg.seeds do
     local car = F.setup { gamma = gamma, radius = cfg.radius, period = cfg.period,
                           seconds = cfg.seconds, hidden = cfg.hidden, seed = seed,
-                          robot = cfg.robot }
+                          robot = cfg.robot, plant = cfg.plant, experiment = "mismatch_sweep" }
     local r = F.learn(car, {
       iters = cfg.iters, lr = cfg.lr, optim = cfg.optim, radius = cfg.trust,
       radius_max = cfg.trust_max,
       on_iter = function(it, row)
         run:log { gamma = gamma, seed = seed, iter = it, cost = row.cost,
-                  radial_error_m = row.radial_error_m }
+                  radial_error_m = row.radial_error_m, faults = row.faults }
+      end,
+      on_step = function(_, opt)  -- the run's policy after every iteration
+        run:save_policy(("policy_gamma%s_seed%d.ckpt"):format(key(gamma), seed), car.policy, opt)
       end,
     })
+    for _, n in ipairs(r.faults) do faults = faults + n end
     finals[#finals + 1] = r.costs[#r.costs]
     errors[#errors + 1] = r.errors[#r.errors]
     for i, c in ipairs(r.costs) do mean_curve[i] = (mean_curve[i] or 0) + c / cfg.seeds end
@@ -77,6 +82,7 @@ for _, gamma in ipairs(cfg.gammas) do
   curves[#curves + 1] = { gamma = gamma, y = mean_curve }
 end
 progress:done()
+summary.faults = faults
 summary.wall_seconds = os.time() - started
 summary.cpu_seconds = os.clock() - clock0
 run:summary(summary)
@@ -102,6 +108,12 @@ for _, g in ipairs(cfg.gammas) do
   print(("  %-8s %13.2f +- %-6.2f %10.2f %17.3f +- %-6.3f"):format(k, summary.final_cost_mean[k],
     summary.final_cost_sd[k], summary.final_cost_max[k], summary.final_radial_error_mean_m[k],
     summary.final_radial_error_sd_m[k]))
+end
+if faults > 0 then
+  -- a rollout the safety filter took over measures the filter, not the policy
+  io.stderr:write(("mismatch_sweep: warning: the policies faulted on %d ticks (NaN or safety "
+    .. "takeover): the costs above include rollouts that are not the policies'\n"):format(faults))
+  print(("  faults: %d ticks (see metrics.csv): the figures above are not valid"):format(faults))
 end
 print(("run: %s (%.0f s)"):format(run.dir, summary.cpu_seconds))
 if plot then print("plot: " .. plot) end

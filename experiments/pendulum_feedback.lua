@@ -19,7 +19,7 @@
 --
 --   spinal experiments/pendulum_feedback.lua [seeds=16] [iters=40] [optim=adam] [lr=0.01]
 --                                            [trust=0.05] [trust_max=0.2] [tol=0.1]
---                                            [success_cost=100] [out=DIR]
+--                                            [success_cost=100] [plant=model] [out=DIR]
 -- optim: adam or sgd (step lr), or gn (Gauss-Newton with a trust region on the RMS action
 -- change, torques in N m, from trust up to trust_max); the gradient diagnostics are the same.
 local sp = require "spinal"
@@ -27,6 +27,7 @@ local A = require "spinal.array"
 local M = require "spinal.model"
 local P = require "spinal.policy"
 local G = require "spinal.grad"
+local nn = require "spinal.nn"
 local ctrl = require "spinal.ctrl"
 
 local cfg = sp.settings {
@@ -43,11 +44,14 @@ local cfg = sp.settings {
   seconds = 3.0,
   hidden = { 32, 32 },
   robot = "robots/double_pendulum.lua",
+  plant = "model",      -- the robot file's plant section, or a HAL address (udp://host:port)
   out = "",
 }
 
 local robot = sp.robot.load(sp.run.resolve(cfg.robot))
-local plant = assert(robot:open "model")
+sp.run.require_robot(robot, { state = { "th1", "th2", "w1", "w2" }, action = { "tau1", "tau2" } },
+  "pendulum_feedback")
+local plant = sp.run.open_plant(robot, cfg.plant, "pendulum_feedback")
 local rate = robot.rate
 local steps = math.floor(cfg.seconds * rate + 0.5)
 local real = { m1 = 0.1, m2 = 0.1, l1 = 1.0, l2 = 1.0, g = 1.0 }
@@ -131,6 +135,7 @@ local configs = {
 }
 local progress = sp.progress { total = #configs * cfg.seeds, label = "pendulum_feedback" }
 local summary = { success_cost = cfg.success_cost, success_rate = {}, final_cost_median = {},
+                  faults = {},
                   final_distance_median_m = {},
                   nominal_distance_m = {}, grad_norm_median = {}, grad_norm_max = {},
                   closed_loop_rho = {}, grad_rel_std = {}, sensitivity_norm_final = {},
@@ -152,13 +157,18 @@ for _, c in ipairs(configs) do
   local q, u, K, rho = design(model)
   summary.closed_loop_rho[c.name] = c.kind == "feedback" and rho or 0 / 0
   local successes, finals, dists, norms, curve, first = 0, {}, {}, {}, {}, {}
+  local faults = 0
   for seed = 1, cfg.seeds do
     local pol = make_policy(c.kind, q, u, K, seed)
+    local opt = (cfg.optim == "adam" or cfg.optim == "sgd") and nn[cfg.optim] { lr = cfg.lr } or nil
     local step = sp.optimiser.new(cfg.optim, pol, model, objective,
-                                  { lr = cfg.lr, radius = cfg.trust, radius_max = cfg.trust_max })
+                                  { lr = cfg.lr, radius = cfg.trust, radius_max = cfg.trust_max,
+                                    optimiser = opt })
     local J, traj
     for it = 0, cfg.iters do
-      traj = plant:rollout(pol, { steps = steps, x0 = x0 })
+      traj = sp.run.rollout(plant, pol, { steps = steps, x0 = x0 })
+      local nf = sp.run.faults(traj)
+      faults = faults + nf
       if it == cfg.iters then
         J = G.objective(traj, objective)
         curve[it + 1] = (curve[it + 1] or 0) + (J == J and J or 0) / cfg.seeds
@@ -186,21 +196,27 @@ for _, c in ipairs(configs) do
         summary.sensitivity_cond_final[c.name] = cond[cond.shape[1]]
       end
       run:log { config = c.name, seed = seed, iter = it, cost = J, grad_norm = gn,
-                distance_m = final_distance(traj) }
+                distance_m = final_distance(traj), faults = nf }
       curve[it + 1] = (curve[it + 1] or 0) + (J == J and J or 0) / cfg.seeds
       -- the optimiser takes its step from the same trajectory (no other plant data)
       if gn == gn and gn < math.huge then step(traj) end
+      -- the checkpoint holds the nn optimiser's state (none for gn: the policy alone)
+      run:save_policy(("policy_%s_seed%d.ckpt"):format(c.name, seed), pol, opt)
     end
     local d = final_distance(traj)
-    if d == d and d < cfg.tol and J == J and J < cfg.success_cost then
+    -- a final rollout the safety filter took over is no success, whatever it measured
+    local final_faults = sp.run.faults(traj)
+    if d == d and d < cfg.tol and J == J and J < cfg.success_cost and final_faults == 0 then
       successes = successes + 1
     end
     finals[#finals + 1], dists[#dists + 1] = J, d
-    run:log { config = c.name, seed = seed, iter = cfg.iters, cost = J, distance_m = d }
+    run:log { config = c.name, seed = seed, iter = cfg.iters, cost = J, distance_m = d,
+              faults = final_faults }
     done = done + 1
     progress:update(done, { config = c.name, distance = d })
   end
   summary.success_rate[c.name] = successes / cfg.seeds
+  summary.faults[c.name] = faults
   summary.final_cost_median[c.name] = median(finals)
   summary.final_distance_median_m[c.name] = median(dists)
   summary.grad_norm_median[c.name] = median(norms)
@@ -248,6 +264,15 @@ for _, c in ipairs(configs) do
     summary.grad_norm_median[n]))
 end
 print("  (final distance, cost and gradient norm: medians over seeds)")
+for _, c in ipairs(configs) do
+  local n = summary.faults[c.name]
+  if n > 0 then
+    -- a rollout the safety filter took over measures the filter, not the policy
+    print(("  %s: %d fault ticks (NaN or safety takeover): its figures are not valid")
+      :format(c.name:gsub("_", " "), n))
+    io.stderr:write(("pendulum_feedback: warning: %s faulted on %d ticks\n"):format(c.name, n))
+  end
+end
 print(("  %-20s %14s %14s %16s"):format("", "|Phi_T|", "max |Phi_h|", "rel std of g0"))
 for _, c in ipairs(configs) do
   local n = c.name

@@ -85,9 +85,10 @@ static void get_reals(void* out, const uint8_t* p, sp_dtype t, size_t n) {
 
 // ---- save ---------------------------------------------------------------------------------------
 
-static size_t header_size(int nlayers, int has_opt) {
+static size_t header_size(int nlayers, int has_opt, int has_meta) {
   size_t n = FIXED_HEADER + 8 + 4 * ((size_t)nlayers + 1) + 4 * (size_t)nlayers + 8 + 4;
   if (has_opt) n += 7 * 8 + 8 + 4 + 4;
+  if (has_meta) n += 8;
   return n;
 }
 
@@ -168,13 +169,20 @@ static int write_atomic(const char* path, const uint8_t* buf, size_t n, char* ms
 
 int sp_checkpoint_save(const char* path, const sp_mlp* net, const sp_optim* opt, char* msg,
                        size_t ms) {
+  return sp_checkpoint_save_meta(path, net, opt, NULL, 0, msg, ms);
+}
+
+int sp_checkpoint_save_meta(const char* path, const sp_mlp* net, const sp_optim* opt,
+                            const void* meta, size_t meta_len, char* msg, size_t ms) {
   if (opt && (opt->n != net->nparams || opt->dtype != net->dtype))
     return sp_errorf(msg, ms, SP_EINVAL,
                      "%s: the optimiser holds %zu %s parameters, the network %zu %s", path, opt->n,
                      sp_dtype_name(opt->dtype), net->nparams, sp_dtype_name(net->dtype));
   size_t es = sp_dtype_size(net->dtype);
   size_t nstate = opt ? (opt->m != NULL) + (opt->v != NULL) : 0;
-  size_t total = header_size(net->nlayers, opt != NULL) + (1 + nstate) * net->nparams * es + 4;
+  int has_meta = meta_len > 0;
+  size_t total = header_size(net->nlayers, opt != NULL, has_meta) +
+                 (1 + nstate) * net->nparams * es + meta_len + 4;
   uint8_t* buf = sp_malloc(total);
   if (!buf) return sp_errorf(msg, ms, SP_ENOMEM, "%s: out of memory (%zu bytes)", path, total);
   writer w = {buf, 0};
@@ -182,7 +190,7 @@ int sp_checkpoint_save(const char* path, const sp_mlp* net, const sp_optim* opt,
   // header
   memcpy(buf, magic, 8);
   w.n = 8;
-  put_u32(&w, SP_CHECKPOINT_VERSION);
+  put_u32(&w, has_meta ? 2 : 1);
   put_u32(&w, 0);
   put_u64(&w, total);
   put_u32(&w, (uint32_t)net->dtype);
@@ -205,11 +213,16 @@ int sp_checkpoint_save(const char* path, const sp_mlp* net, const sp_optim* opt,
     put_u32(&w, opt->m != NULL);
     put_u32(&w, opt->v != NULL);
   }
+  if (has_meta) put_u64(&w, meta_len);
 
-  // payload and checksum
+  // payload, meta and checksum
   put_reals(&w, net->params, net->dtype, net->nparams);
   if (opt && opt->m) put_reals(&w, opt->m, opt->dtype, opt->n);
   if (opt && opt->v) put_reals(&w, opt->v, opt->dtype, opt->n);
+  if (has_meta) {
+    memcpy(w.p + w.n, meta, meta_len);
+    w.n += meta_len;
+  }
   put_u32(&w, sp_crc32(0, buf, w.n));
 
   int rc = write_atomic(path, buf, w.n, msg, ms);
@@ -234,6 +247,8 @@ typedef struct ckpt {
   const uint8_t* params;
   const uint8_t* m;
   const uint8_t* v;
+  const uint8_t* meta;  // (meta_len) or NULL
+  size_t meta_len;
 } ckpt;
 
 static int read_file(const char* path, uint8_t** out, size_t* size, char* msg, size_t ms) {
@@ -281,9 +296,10 @@ static int parse(ckpt* c, const char* path, char* msg, size_t ms) {
     return sp_errorf(msg, ms, SP_EFORMAT, "%s: truncated (%zu bytes, the header alone needs %d)",
                      path, size, FIXED_HEADER + 4);
   uint32_t version = get_u32(b + 8);
-  if (version != SP_CHECKPOINT_VERSION)
-    return sp_errorf(msg, ms, SP_EFORMAT, "%s: checkpoint version %u, this build reads version %d",
-                     path, version, SP_CHECKPOINT_VERSION);
+  if (version < 1 || version > SP_CHECKPOINT_VERSION)
+    return sp_errorf(msg, ms, SP_EFORMAT,
+                     "%s: checkpoint version %u, this build reads versions 1 to %d", path, version,
+                     SP_CHECKPOINT_VERSION);
   uint64_t length = get_u64(b + 16);
   if (size < length)
     return sp_errorf(msg, ms, SP_EFORMAT, "%s: truncated (%zu of %llu bytes)", path, size,
@@ -353,14 +369,25 @@ static int parse(ckpt* c, const char* path, char* msg, size_t ms) {
         c->has_v != (kind == SP_OPTIM_ADAM))
       return sp_errorf(msg, ms, SP_EFORMAT, "%s: inconsistent optimiser description", path);
   }
+  uint64_t meta_len = 0;
+  if (version >= 2) {
+    NEED(8);
+    meta_len = get_u64(b + p);
+    p += 8;
+    if (meta_len > end - p)
+      return sp_errorf(msg, ms, SP_EFORMAT, "%s: meta of %llu bytes overruns the file", path,
+                       (unsigned long long)meta_len);
+  }
 #undef NEED
 
   // the payload must fill the rest exactly
   size_t block = c->nparams * sp_dtype_size(c->dtype);
   size_t blocks = 1 + (size_t)c->has_m + (size_t)c->has_v;
-  if (end - p != blocks * block)
+  if (end - p - meta_len != blocks * block)
     return sp_errorf(msg, ms, SP_EFORMAT, "%s: payload of %zu bytes, the header describes %zu",
-                     path, end - p, blocks * block);
+                     path, end - p - (size_t)meta_len, blocks * block);
+  c->meta_len = (size_t)meta_len;
+  c->meta = meta_len ? b + p + blocks * block : NULL;
   c->params = b + p;
   c->m = c->has_m ? c->params + block : NULL;
   c->v = c->has_v ? c->params + block * (1 + (size_t)c->has_m) : NULL;
@@ -448,6 +475,23 @@ int sp_checkpoint_read(const char* path, sp_mlp** net, sp_optim** opt, int max_b
   } else {
     sp_mlp_free(m);
     sp_optim_free(o);
+  }
+  sp_free(c.buf);
+  return rc;
+}
+
+int sp_checkpoint_read_meta(const char* path, void** meta, size_t* meta_len, char* msg, size_t ms) {
+  *meta = NULL;
+  *meta_len = 0;
+  ckpt c;
+  int rc = parse(&c, path, msg, ms);
+  if (!rc && c.meta_len) {
+    if (!(*meta = sp_malloc(c.meta_len))) {
+      rc = sp_errorf(msg, ms, SP_ENOMEM, "%s: out of memory", path);
+    } else {
+      memcpy(*meta, c.meta, c.meta_len);
+      *meta_len = c.meta_len;
+    }
   }
   sp_free(c.buf);
   return rc;

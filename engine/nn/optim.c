@@ -73,6 +73,7 @@ int sp_optim_new(sp_optim** out, const sp_optim_config* cfg, sp_dtype dtype, siz
   sp_optim* o = sp_calloc(1, sizeof *o);
   if (!o) return SP_ENOMEM;
   o->cfg = *cfg;
+  o->bad = -1;
   o->dtype = dtype;
   o->n = n;
   size_t es = sp_dtype_size(dtype);
@@ -100,6 +101,7 @@ void sp_optim_reset(sp_optim* o) {
   if (o->v) memset(o->v, 0, o->n * es);
   o->t = 0;
   o->last_norm = 0;
+  o->bad = -1;
 }
 
 double sp_norm2(const void* x, sp_dtype dtype, size_t n) {
@@ -109,9 +111,18 @@ double sp_norm2(const void* x, sp_dtype dtype, size_t n) {
 int sp_optim_step(sp_optim* o, void* params, const void* grads) {
   double norm = sp_norm2(grads, o->dtype, o->n);
   o->last_norm = norm;
+  o->bad = -1;
   if (!isfinite(norm)) return SP_ENUMERIC;
   double scale = o->cfg.clip > 0 && norm > o->cfg.clip ? o->cfg.clip / norm : 1.0;
   int adam = o->cfg.kind == SP_OPTIM_ADAM;
+  // refuse a step that would leave a parameter or moment non-finite (e.g. a huge lr)
+  if (o->dtype == SP_F64)
+    o->bad =
+        adam ? adam_check_f64(o, params, grads, scale) : sgd_check_f64(o, params, grads, scale);
+  else
+    o->bad = adam ? adam_check_f32(o, params, grads, (float)scale)
+                  : sgd_check_f32(o, params, grads, (float)scale);
+  if (o->bad >= 0) return SP_ENUMERIC;
   if (o->dtype == SP_F64) {
     if (adam)
       adam_f64(o, params, grads, scale);

@@ -44,6 +44,7 @@ typedef struct sp_optim {
   void* m;           // (n) sgd momentum buffer or adam first moment; NULL when unused
   void* v;           // (n) adam second moment; NULL for sgd
   double last_norm;  // global gradient norm before clipping, at the last step
+  long bad;          // after a refused step: the first parameter it would make non-finite; else -1
 } sp_optim;
 
 // Defaults: sgd (momentum 0), adam (betas 0.9, 0.999, eps 1e-8); no clipping or decay.
@@ -63,8 +64,10 @@ void sp_optim_free(sp_optim* o);
 // Forget the state (moments zero, t = 0); the configuration stays.
 void sp_optim_reset(sp_optim* o);
 
-// Update params (n) in place from grads (n), both in o->dtype. SP_ENUMERIC (and no update) when
-// the gradient norm is not finite.
+// Update params (n) in place from grads (n), both in o->dtype. SP_ENUMERIC, and nothing changes
+// (parameters, moments, t), when the gradient norm is not finite (o->bad = -1) or when the step
+// would make a parameter or a moment non-finite (o->bad = the first such index, e.g. with a huge
+// lr): an optimiser never writes a NaN or an infinity into the parameters.
 int sp_optim_step(sp_optim* o, void* params, const void* grads);
 
 // Global L2 norm of x (n) in the given dtype, accumulated in float64.

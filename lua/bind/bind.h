@@ -86,6 +86,10 @@ struct sp_policy* spL_checkpolicy(lua_State* L, int arg);
 // Its workspace for calls from this Lua state (the rng of pol:sample).
 struct sp_policy_data;
 struct sp_policy_data* spL_policydata(lua_State* L, int arg);
+// the state of the spinal.nn optimiser at arg for n float64 parameters (created on first use);
+// an argument error when it already holds state of another size (lua/bind/nn.c)
+struct sp_optim;
+struct sp_optim* spL_optim_state(lua_State* L, int arg, size_t n);
 // The open controller userdata at arg (require "spinal.ctrl"), or a Lua error (ctrl.c). Keep the
 // userdata alive while the pointer is used.
 struct sp_ctrl;

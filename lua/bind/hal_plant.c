@@ -5,6 +5,7 @@
 //   local x, t, status = plant:read()      -- state array, time in seconds, SP_FLAG_PLANT_* bits
 //   plant:write(u)   plant:reset(x0)   plant:seed(n)   plant:deactivate()   plant:close()
 //   plant.nx plant.nu plant.robot plant.backend plant.rate plant.state plant.x_names plant.u_names
+//   plant.can_reset (false for udp: rollout refuses x0)
 //   car:perturb { mass = { chassis = 1.2 } }    car:perturb()  -- mujoco plants; back to the MJCF
 //   robot:stats()  robot:rearm()  robot:estop()           -- udp plants: link counters, session
 #include <math.h>
@@ -253,6 +254,7 @@ static int m_index(lua_State* L) {
     if (!strcmp(k, "rate")) return lua_pushnumber(L, c->rate_hz), 1;
     if (!strcmp(k, "robot")) return lua_pushstring(L, c->robot), 1;
     if (!strcmp(k, "backend")) return lua_pushstring(L, c->backend), 1;
+    if (!strcmp(k, "can_reset")) return lua_pushboolean(L, c->can_reset), 1;
     if (!strcmp(k, "x_names")) return push_names(L, c->x_names, c->nx), 1;
     if (!strcmp(k, "u_names")) return push_names(L, c->u_names, c->nu), 1;
   }

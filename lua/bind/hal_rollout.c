@@ -219,6 +219,18 @@ int spH_rollout(lua_State* L) {
   }
   if (p->state != SP_PLANT_CONFIGURED && p->state != SP_PLANT_ACTIVE)
     return spH_lifecycle_error(L, p, "rollout", SP_ESTATE);
+  if (has_x0 && !p->caps.can_reset) {  // a robot over udp starts where it is
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 0; i < nx; i++) {
+      lua_pushfstring(L, i ? ", %f" : "%f", x0[i]);
+      luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    return spA_fielderror(&t, "x0",
+                          "%s plants cannot reset to x0: start the robot at (%s) or leave x0 out",
+                          p->caps.backend, lua_tostring(L, -1));
+  }
 
   // the owner of the run first (empty, safe to collect), then the safety filter and the loop
   run* r = newrun(L);

@@ -9,6 +9,7 @@
 // state sized for the parameters it was first given.
 // Arrays cross the boundary as float64; float32 nets convert inside sp_mlp_forward/backward.
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "args.h"
@@ -357,6 +358,19 @@ static int ensure_state(lua_State* L, loptim* o, const sp_mlp* m, int arg, const
   return 0;
 }
 
+struct sp_optim* spL_optim_state(lua_State* L, int arg, size_t n) {
+  loptim* o = checkoptim(L, arg);
+  if (o->o && (o->o->n != n || o->o->dtype != SP_F64))
+    spA_argerror(L, arg,
+                 "expected an optimiser for %d f64 parameters, got one for %d %s parameters",
+                 (int)n, (int)o->o->n, sp_dtype_name(o->o->dtype));
+  if (!o->o) {
+    int rc = sp_optim_new(&o->o, &o->cfg, SP_F64, n);
+    if (rc) spL_raise(L, rc, "optimiser");
+  }
+  return o->o;
+}
+
 static int m_save(lua_State* L) {
   lmlp* u = checkmlp(L, 1);
   const char* path = luaL_checkstring(L, 2);
@@ -544,6 +558,16 @@ static int o_step(lua_State* L) {
     if (rc) return spL_raise(L, rc, "step");
   }
   int rc = sp_optim_step(o->o, params, grads);
+  if (rc == SP_ENUMERIC && o->o->bad >= 0) {
+    char num[32];
+    snprintf(num, sizeof num, "%g", o->cfg.lr);
+    // no position prefix: the message is the whole story for the user of an experiment
+    lua_pushfstring(L,
+                    "step: %s (lr %s) would make parameter %d of %d non-finite; step refused, "
+                    "parameters unchanged",
+                    sp_optim_kind_name(o->cfg.kind), num, (int)o->o->bad + 1, (int)o->o->n);
+    return lua_error(L);
+  }
   if (rc == SP_ENUMERIC)
     return luaL_error(L, "step: the gradient is not finite (norm %f); parameters unchanged",
                       o->o->last_norm);

@@ -12,13 +12,18 @@
 //   local theta = pol:params()              -- view of the flat parameters (optimisers write it)
 //   local traj = pol:rollout(model, x0, steps, { t0 = 0, explore = false })  -- { X =, U =, t = }
 //   pol:set_noise({ 0.1, 0.1 }, seed)       pol.nx pol.nu pol.nparams pol.nout pol.nf pol.kind
+//   pol:save(path [, opt [, note]])         -- the whole policy (+ optimiser state), atomically
+//   local note = pol:load(path [, opt])     -- into the same policy; P.load(path, { controller =,
+//                                           -- task = }) builds one from the file
 #include "engine/policy/policy.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "args.h"
+#include "engine/core/alloc.h"
 #include "engine/core/error.h"
+#include "engine/policy/checkpoint.h"
 #include "engine/policy/rollout.h"
 
 #define POLICY_MT "spinal.policy"
@@ -510,6 +515,36 @@ static int m_rollout(lua_State* L) {
   return 1;
 }
 
+// pol:save(path [, opt [, note]]) -> true | nil, message: network, optimiser state, exploration
+// noise and rng, the description and the note (a string, e.g. a run's progress), atomically
+static int m_save(lua_State* L) {
+  lpolicy* u = checklpolicy(L, 1);
+  const char* path = luaL_checkstring(L, 2);
+  sp_optim* o = lua_isnoneornil(L, 3) ? NULL : spL_optim_state(L, 3, u->p->nparams);
+  size_t nlen = 0;
+  const char* note = luaL_optlstring(L, 4, "", &nlen);
+  char msg[512];
+  if (sp_policy_save(path, u->p, u->d, o, u->kind, note, nlen, msg, sizeof msg))
+    return spL_failure(L, "%s", msg);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+// pol:load(path [, opt]) -> note (a string, "" when none) | nil, message
+static int m_load(lua_State* L) {
+  lpolicy* u = checklpolicy(L, 1);
+  const char* path = luaL_checkstring(L, 2);
+  sp_optim* o = lua_isnoneornil(L, 3) ? NULL : spL_optim_state(L, 3, u->p->nparams);
+  char msg[512];
+  void* note = NULL;
+  size_t nlen = 0;
+  if (sp_policy_load(path, u->p, u->d, o, &note, &nlen, msg, sizeof msg))
+    return spL_failure(L, "%s", msg);
+  lua_pushlstring(L, note ? note : "", nlen);
+  sp_free(note);
+  return 1;
+}
+
 static int m_close(lua_State* L) {
   lpolicy* u = luaL_checkudata(L, 1, POLICY_MT);
   sp_policy_data_free(u->d);
@@ -547,6 +582,8 @@ static const luaL_Reg methods[] = {
     {"set_noise", m_set_noise},
     {"noise", m_noise},
     {"rollout", m_rollout},
+    {"save", m_save},
+    {"load", m_load},
     {"close", m_close},
     {NULL, NULL},
 };
@@ -580,11 +617,75 @@ static int m_index(lua_State* L) {
   return 1;
 }
 
+static const char* const load_keys[] = {"controller", "task", NULL};
+
+// P.load(path [, { controller =, task = }]) -> policy, note | nil, message: a policy rebuilt from
+// a file (pol:save); a closed-loop policy needs its controller (and task, if it had one) again
+static int l_load(lua_State* L) {
+  const char* path = luaL_checkstring(L, 1);
+  spA_table o_t = spA_opts(L, 2, 1);
+  spA_check_keys(&o_t, load_keys);
+  lua_settop(L, 2);
+  lua_pushnil(L);  // 3: controller
+  lua_pushnil(L);  // 4: task
+  sp_policy_info info;
+  char msg[512];
+  if (sp_policy_info_read(path, &info, msg, sizeof msg)) return spL_failure(L, "%s", msg);
+  // the info's storage must be freed on every path, errors included: copy what is needed first
+  sp_policy_config cfg = info.cfg;
+  int nout = cfg.nout, nh = cfg.nhidden;
+  if (nout > 4 + 256 + 64 || nh > SP_MLP_MAXLAYERS || info.nr > 128 || info.nk > 256 ||
+      info.nu > 64) {
+    sp_policy_info_free(&info);
+    return spL_failure(L, "%s: the policy is larger than this loader supports", path);
+  }
+  sp_policy_output outs[4 + 256 + 64];
+  int hidden[SP_MLP_MAXLAYERS];
+  double r0[128], K0[256], uff[64];
+  memcpy(outs, cfg.outputs, sizeof(sp_policy_output) * nout);
+  memcpy(hidden, cfg.hidden, sizeof(int) * (nh > 0 ? nh : 0));
+  if (cfg.r0) memcpy(r0, cfg.r0, sizeof(double) * info.nr);
+  if (cfg.K0) memcpy(K0, cfg.K0, sizeof(double) * info.nk);
+  memcpy(uff, cfg.u_ff, sizeof(double) * info.nu);
+  char label[32];
+  memcpy(label, info.label, sizeof label);
+  int open = info.open_loop, nx = info.nx, nu = info.nu, nr = info.nr, nk = info.nk;
+  sp_policy_info_free(&info);
+  cfg.outputs = outs, cfg.hidden = hidden, cfg.u_ff = uff;
+  cfg.r0 = cfg.r0 ? r0 : NULL;
+  cfg.K0 = cfg.K0 ? K0 : NULL;
+  const char* kind = !strcmp(label, "tracking") ? "tracking"
+                     : !strcmp(label, "lqr")    ? "lqr"
+                                                : "open_loop";
+  if (!open) {
+    if (!spA_has(&o_t, "controller"))
+      return spA_fielderror(&o_t, "controller",
+                            "%s holds a %s policy: expected its controller (nx %d, nu %d, %d "
+                            "reference entries, %d gains), got nil",
+                            path, kind, nx, nu, nr, nk);
+    sp_ctrl* c = optctrl(L, 2, "load", 3);
+    if (c->nx != nx || c->nu != nu || c->nr != nr || c->nk != nk)
+      return spA_fielderror(&o_t, "controller",
+                            "expected a controller with nx %d, nu %d, %d reference entries and "
+                            "%d gains (%s's), got %d, %d, %d, %d",
+                            nx, nu, nr, nk, path, c->nx, c->nu, c->nr, c->nk);
+    cfg.ctrl = c;
+    if (!strcmp(kind, "tracking")) cfg.task = opttask(L, 2, "load", 4, 1);
+  }
+  push_policy(L, "load", kind, &cfg, 3, 4);
+  lpolicy* u = lua_touserdata(L, -1);
+  void* note = NULL;
+  size_t nlen = 0;
+  if (sp_policy_load(path, u->p, u->d, NULL, &note, &nlen, msg, sizeof msg))
+    return spL_failure(L, "%s", msg);
+  lua_pushlstring(L, note ? note : "", nlen);
+  sp_free(note);
+  return 2;
+}
+
 static const luaL_Reg functions[] = {
-    {"tracking", l_tracking},
-    {"lqr", l_lqr},
-    {"open_loop", l_open_loop},
-    {NULL, NULL},
+    {"tracking", l_tracking}, {"lqr", l_lqr}, {"open_loop", l_open_loop},
+    {"load", l_load},         {NULL, NULL},
 };
 
 int luaopen_spinal_policy(lua_State* L) {

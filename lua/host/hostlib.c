@@ -184,6 +184,12 @@ static int open_host(lua_State* L) {
   lua_setfield(L, -2, "lua_dir");
   lua_pushliteral(L, SP_VERSION);
   lua_setfield(L, -2, "version");
+#ifdef SP_GIT_COMMIT
+  if (SP_GIT_COMMIT[0]) {  // the checkout's commit, baked in at configure time (CMakeLists.txt)
+    lua_pushliteral(L, SP_GIT_COMMIT);
+    lua_setfield(L, -2, "commit");
+  }
+#endif
   lua_pushstring(L, sp_host_blas());
   lua_setfield(L, -2, "blas");
   return 1;

@@ -16,6 +16,10 @@
 --   car:radial_error(traj)                          -- mean |distance to the active centre - R|
 --   F.learn(car, { iters = 15, lr = 3e-3, on_iter = function(it, row) ... end })
 --   F.experiment("car_figure8", cfg)   -- the whole experiment: run directory, plots, table
+--
+-- cfg.plant is the robot file's plant section ("model", "mujoco") or any HAL address
+-- ("udp://127.0.0.1:9870": a robot behind `spinal bridge`). A plant that cannot reset (udp) is
+-- not sent x0: each rollout starts where the robot is.
 local M = {}
 
 local robot_lib = require "spinal.robot"
@@ -25,6 +29,11 @@ local C = require "spinal.cost"
 local P = require "spinal.policy"
 local G = require "spinal.grad"
 local nn = require "spinal.nn"
+local run_lib = require "spinal.run"
+local json = require "spinal.json"
+
+-- what the car experiments read from the robot file, by position
+M.needs = { state = { "px", "py", "v", "phi" }, action = { "throttle", "steer" } }
 
 -- docs/methods.md's simulated car: dv/dt = 11.25 u1 - 0.55 v|v|, dphi/dt = (6.5 u2 + 0.1) v
 M.car = { k_a = 11.25, c_d = 0.55, k_s = 6.5, b_s = 0.1 }
@@ -38,7 +47,7 @@ M.defaults = {
   hidden = { 64, 64 },
   seed = 1,
   segment = 0,      -- feedback truncation in control steps (0: full horizon)
-  plant = "model",  -- the robot's plant section to learn on ("model" or "mujoco")
+  plant = "model",  -- the plant to learn on: a robot plant section or a HAL address (udp://...)
 }
 
 local Car = {}
@@ -55,8 +64,9 @@ function M.setup(cfg)
   local o = {}
   for k, v in pairs(M.defaults) do o[k] = v end
   for k, v in pairs(cfg or {}) do o[k] = v end
-  local robot = robot_lib.load(require("spinal.run").resolve(o.robot))
-  local plant = assert(robot:open(o.plant))
+  local robot = robot_lib.load(run_lib.resolve(o.robot))
+  run_lib.require_robot(robot, M.needs, o.experiment or "figure8")
+  local plant = run_lib.open_plant(robot, o.plant, o.experiment or "figure8")
   local task = T.figure_eight { radius = o.radius, period = o.period }
   local rate = robot.rate
   local r0 = task:eval(0)
@@ -86,9 +96,9 @@ end
 -- one rollout of the policy (default: the car's) on the plant through the HAL
 function Car:rollout(pol, opts)
   opts = opts or {}
-  return self.plant:rollout(pol or self.policy, { steps = self.steps, x0 = self.x0,
-                                                  seed = opts.seed or 0,
-                                                  explore = opts.explore })
+  return run_lib.rollout(self.plant, pol or self.policy, { steps = self.steps, x0 = self.x0,
+                                                          seed = opts.seed or 0,
+                                                          explore = opts.explore })
 end
 
 function Car:objective_opts()
@@ -116,7 +126,8 @@ function Car:radial_error(traj)
     local dx, dy = X[k][1] - ref[7], X[k][2] - ref[8]
     s, n = s + math.abs(math.sqrt(dx * dx + dy * dy) - ref[9]), n + 1
   end
-  return s / math.max(n, 1)
+  if n == 0 then return 0 / 0 end  -- a rollout no longer than the unscored first lap
+  return s / n
 end
 
 -- the reference path over one lap, as two lists (for plots)
@@ -148,21 +159,28 @@ function M.optimiser(kind, lr)
 end
 
 -- method 1: iters x (rollout on the plant, feedback gradient, optimiser step), then one
--- evaluation rollout. opts: iters, lr, optim ("adam", "sgd" or "gn"), radius, radius_max and
--- subspace (gn),
--- on_iter(it, row) after each rollout (it = 0 is
--- the nominal controller). Returns { costs, errors (iters + 1 each: the last is the evaluation),
--- first = nominal trajectory, last = learned trajectory, data_seconds (learning only) }
+-- evaluation rollout. opts: iters, lr, optim ("adam", "sgd" or "gn"; or optimiser: an nn
+-- optimiser made already, adam or sgd), radius, radius_max and subspace (gn), on_iter(it, row,
+-- traj) after each rollout (it = 0 is the nominal controller), on_step(it, opt, out) after each
+-- rollout's bookkeeping (checkpoints; opt is nil for gn), state (out of an earlier call, to
+-- continue from state.next). Returns { costs, errors, grad_norms, faults (iters + 1 each: the
+-- last is the evaluation; faults counts the ticks a fault flag was set), first = nominal
+-- trajectory, last = learned trajectory, data_seconds (learning only), next }. A step that would
+-- make the parameters non-finite raises (spinal.nn).
 function M.learn(car, opts)
   local objective = car:objective_opts()
   objective.segment = car.cfg.segment
-  local step = require("spinal.optimiser").new(opts.optim or "adam", car.policy, car.model,
-    objective, { lr = opts.lr or 3e-3, radius = opts.radius, radius_max = opts.radius_max,
-                 subspace = opts.subspace })
-  local out = { costs = {}, errors = {}, grad_norms = {}, data_seconds = 0 }
-  for it = 0, opts.iters do
+  local kind = opts.optim or "adam"
+  local opt = opts.optimiser
+  if not opt and kind ~= "gn" then opt = M.optimiser(kind, opts.lr or 3e-3) end
+  local step = require("spinal.optimiser").new(kind, car.policy, car.model, objective,
+    { lr = opts.lr or 3e-3, radius = opts.radius, radius_max = opts.radius_max,
+      subspace = opts.subspace, optimiser = opt })
+  local out = opts.state or { costs = {}, errors = {}, grad_norms = {}, faults = {},
+                              data_seconds = 0, next = 0 }
+  for it = out.next, opts.iters do
     local traj = car:rollout()
-    local row = { iter = it, data_seconds = out.data_seconds }
+    local row = { iter = it, data_seconds = out.data_seconds, faults = run_lib.faults(traj) }
     if it < opts.iters then
       row.cost, row.grad_norm = step(traj)
       out.data_seconds = out.data_seconds + traj.data_seconds
@@ -170,44 +188,99 @@ function M.learn(car, opts)
       row.cost = car:objective(traj)
     end
     row.radial_error_m = car:radial_error(traj)
-    out.costs[#out.costs + 1] = row.cost
-    out.errors[#out.errors + 1] = row.radial_error_m
-    out.grad_norms[#out.grad_norms + 1] = row.grad_norm
+    out.costs[it + 1] = row.cost
+    out.errors[it + 1] = row.radial_error_m
+    out.grad_norms[it + 1] = row.grad_norm or json.null
+    out.faults[it + 1] = row.faults
     if it == 0 then out.first = traj end
     out.last = traj
-    if opts.on_iter then opts.on_iter(it, row) end
+    out.next = it + 1
+    if opts.on_iter then opts.on_iter(it, row, traj) end
+    if opts.on_step then opts.on_step(it, opt, out) end
   end
   return out
 end
 
+-- the settings of a run to resume (cfg.resume = its directory), checked against the command line
+function M.resume_settings(cfg)
+  return run_lib.resumed_settings(cfg)
+end
+
 -- the whole car experiment (car_figure8.lua, car_mujoco.lua): learn, write the run directory
--- (settings, metrics, summary, trajectories, plots), print the before/after table; returns the run
-function M.experiment(name, cfg)
+-- (settings, metrics, policy checkpoint, summary, trajectories, plots), print the before/after
+-- table; returns the run. cfg.resume = a run directory continues that run where its checkpoint
+-- stopped. opts (tests): interrupted = a function for the progress line (spinal.progress).
+function M.experiment(name, cfg, opts)
   local sp = require "spinal"
   local F = M
-  local run = sp.run.start { name = name, settings = cfg }
-  local car = F.setup(cfg)
-  local progress = sp.progress { total = cfg.iters + 1, label = name }
+  opts = opts or {}
+  local resume = type(cfg.resume) == "string" and cfg.resume ~= "" and cfg.resume or nil
+  if resume then cfg = F.resume_settings(cfg) end
+  if resume and cfg.optim == "gn" then
+    error(("%s: resume= needs a run made with optim=adam or optim=sgd (optim=gn does not "
+      .. "checkpoint its trust region)"):format(name), 0)
+  end
+  local setup = {}
+  for k, v in pairs(cfg) do setup[k] = v end
+  setup.experiment = name
+  local car = F.setup(setup)
+  local run = sp.run.start { name = name, settings = cfg, resume = resume }
+  local names = { states = car.robot.state, actions = car.robot.action }
+  -- gn keeps its trust region in memory only: its checkpoint holds the policy, not a step state
+  local optimiser = cfg.optim ~= "gn" and F.optimiser(cfg.optim or "adam", cfg.lr or 3e-3) or nil
+
+  -- a resumed run: the policy, optimiser, rng and progress from the checkpoint
+  local state = resume and run:resume_state(car.policy, optimiser, cfg.iters) or nil
+
+  local progress = sp.progress { total = cfg.iters, label = name, interrupted = opts.interrupted }
+  if state then progress:update(state.next) end
   local result = F.learn(car, {
-    iters = cfg.iters, lr = cfg.lr, optim = cfg.optim, radius = cfg.trust,
-    radius_max = cfg.trust_max,
-    on_iter = function(it, row)
+    iters = cfg.iters, optim = cfg.optim, lr = cfg.lr, optimiser = optimiser, state = state,
+    radius = cfg.trust, radius_max = cfg.trust_max,
+    on_iter = function(it, row, traj)
       run:log(row)
-      progress:update(it + 1, { cost = row.cost, radial_m = row.radial_error_m })
+      if it == 0 then run:save_traj("nominal", traj, names) end
+    end,
+    on_step = function(it, opt, out)
+      run:save_policy("policy.ckpt", car.policy, opt, run_lib.progress_note(out))
+      -- iterations counted as updates done: the last rollout only evaluates them
+      if it < cfg.iters then
+        progress:update(it + 1, { cost = out.costs[it + 1], radial_m = out.errors[it + 1] })
+      end
     end,
   })
   progress:done()
+  F.report(name, cfg, car, run, result, names)
+  run:close()
+  return run
+end
 
+-- fault ticks over every rollout, of the nominal one and of the evaluation
+local function fault_summary(result)
+  local total = 0
+  for _, n in ipairs(result.faults) do total = total + n end
+  return total, result.faults[1] or 0, result.faults[#result.faults] or 0
+end
+
+-- write the summary, trajectories and plots of a finished learning run and print the table
+function M.report(name, cfg, car, run, result, names)
   local nominal, learned = result.errors[1], result.errors[#result.errors]
-  run:save_traj("nominal", result.first)
-  run:save_traj("learned", result.last)
+  local total, nominal_faults, learned_faults = fault_summary(result)
+  local nominal_valid, learned_valid = nominal_faults == 0, learned_faults == 0
+  run:save_traj("learned", result.last, names)
   run:summary {
     plant = cfg.plant or "model",
     nominal_radial_error_m = nominal,
     learned_radial_error_m = learned,
-    reduction = nominal / learned,
+    nominal_valid = nominal_valid,
+    learned_valid = learned_valid,
+    reduction = (nominal_valid and learned_valid) and nominal / learned or json.null,
     nominal_cost = result.costs[1],
     learned_cost = result.costs[#result.costs],
+    nominal_faults = nominal_faults,
+    learned_faults = learned_faults,
+    faults = total,
+    faults_per_iter = result.faults,
     data_seconds = result.data_seconds,
     eval_seconds = result.last.data_seconds,
     iters = cfg.iters,
@@ -221,9 +294,16 @@ function M.experiment(name, cfg)
     trust_max = cfg.trust_max,
     costs = result.costs,
     radial_errors_m = result.errors,
+    policy = "policy.ckpt",
   }
+  if total > 0 then
+    io.stderr:write(("%s: warning: the policy faulted on %d ticks (NaN command or state, or the "
+      .. "safety filter's safe command%s): metrics of faulted rollouts are marked invalid in "
+      .. "summary.json\n"):format(name, total, learned_valid and "" or "; the learned policy's "
+      .. "evaluation faulted"))
+  end
 
-  -- plots
+  -- plots (iteration 0 is the nominal tracker)
   local its = {}
   for i = 1, #result.costs do its[i] = i - 1 end
   local p1 = run:plot { file = "radial_error.png", title = ("car figure-eight, gamma = %g: mean "
@@ -232,8 +312,8 @@ function M.experiment(name, cfg)
     series = { { x = its, y = result.errors, label = "learned policy" },
                { x = { 0, cfg.iters }, y = { nominal, nominal }, label = "nominal tracker",
                  style = "dashed" } } }
-  run:plot { file = "cost.png", title = "car figure-eight: cost per iteration", logy = true,
-    xlabel = "iteration (0 = nominal tracker)", ylabel = "cost J (plant)",
+  local p2 = run:plot { file = "cost.png", title = "car figure-eight: cost per iteration",
+    logy = true, xlabel = "iteration (0 = nominal tracker)", ylabel = "cost J (plant)",
     series = { { x = its, y = result.costs, label = "J" } } }
   local rx, ry = car:reference_path()
   local nx, ny = car:path(result.first)
@@ -246,7 +326,11 @@ function M.experiment(name, cfg)
                { x = lx, y = ly, label = ("learned (%d iterations)"):format(cfg.iters),
                  style = "lines" } } }
 
-  -- the before/after table
+  -- the before/after table; a faulted rollout's metric is shown as invalid
+  local function metric(v, valid, fmt, width)
+    if valid then return (fmt):format(v) end
+    return ("%" .. width .. "s"):format("invalid")
+  end
   print()
   print(("car figure-eight (R = %g m, T = %g s) on the %s plant; approximate model: every car")
     :format(cfg.radius, cfg.period, cfg.plant or "model"))
@@ -254,19 +338,21 @@ function M.experiment(name, cfg)
               or ("%s lr %g"):format(cfg.optim, cfg.lr)
   print(("parameter x %g; %d iterations x %g s = %.1f s of plant data; %s; seed %d")
     :format(cfg.gamma, cfg.iters, cfg.seconds, result.data_seconds, how, cfg.seed))
-  print(("  %-22s %18s %12s"):format("", "radial error (m)", "cost"))
-  print(("  %-22s %18.3f %12.1f"):format("nominal tracker", nominal, result.costs[1]))
-  print(("  %-22s %18.3f %12.1f"):format("learned policy", learned, result.costs[#result.costs]))
-  print(("  %-22s %17.1fx %11.1fx"):format("reduction", nominal / learned,
-    result.costs[1] / result.costs[#result.costs]))
-  print("run: " .. run.dir)
-  if p1 then
-    print("plots: " .. p1)
-    print("       " .. (p3 or ""))
-    print("       " .. run:path "cost.png")
+  print(("  %-22s %18s %12s %8s"):format("", "radial error (m)", "cost", "faults"))
+  print(("  %-22s %s %s %8d"):format("nominal tracker",
+    metric(nominal, nominal_valid, "%18.3f", 18),
+    metric(result.costs[1], nominal_valid, "%12.1f", 12), nominal_faults))
+  print(("  %-22s %s %s %8d"):format("learned policy",
+    metric(learned, learned_valid, "%18.3f", 18),
+    metric(result.costs[#result.costs], learned_valid, "%12.1f", 12), learned_faults))
+  if nominal_valid and learned_valid then
+    print(("  %-22s %17.1fx %11.1fx"):format("reduction", nominal / learned,
+      result.costs[1] / result.costs[#result.costs]))
   end
-  run:close()
-  return run
+  print("run: " .. run.dir)
+  local plots = {}
+  for _, p in ipairs { p1, p3, p2 } do plots[#plots + 1] = p end
+  for i, p in ipairs(plots) do print((i == 1 and "plots: " or "       ") .. p) end
 end
 
 return M

@@ -9,7 +9,8 @@
 -- kinds: "gn" (spinal.gn: Gauss-Newton with a trust region on the RMS action change, radius =
 -- its initial size, radius_max its largest, subspace the Krylov dimension; info is the step's
 -- table), "adam" and "sgd" (the feedback gradient, spinal.grad, and a first-order step of rate
--- lr). objective: G.feedback's options (cost, terminal, task, skip, scale, segment).
+-- lr; o.optimiser = an nn optimiser made already, e.g. one restored from a checkpoint). objective:
+-- G.feedback's options (cost, terminal, task, skip, scale, segment).
 local M = {}
 
 M.kinds = { "gn", "adam", "sgd" }
@@ -26,8 +27,12 @@ function M.new(kind, pol, model, objective, o)
     end
   end
   local nn, G = require "spinal.nn", require "spinal.grad"
-  local opt
-  if kind == "adam" then
+  local opt = o.optimiser
+  if opt then
+    if kind ~= "adam" and kind ~= "sgd" then
+      error(("unknown optimiser '%s' (expected gn, adam or sgd)"):format(tostring(kind)), 0)
+    end
+  elseif kind == "adam" then
     opt = nn.adam { lr = o.lr or 3e-3 }
   elseif kind == "sgd" then
     opt = nn.sgd { lr = o.lr or 3e-3 }

@@ -8,8 +8,13 @@
 --
 -- Each series is written to a data file next to the PNG (FILE.dat, kept: it is the plot's data)
 -- and drawn by a gnuplot script (FILE.gp, kept: edit and rerun it to restyle). x defaults to
--- 1..#y; a nil or NaN y leaves a gap. `square = true` gives equal axis scales (paths in x-y).
+-- 0..#y-1 (the first value is iteration 0, as in every experiment's metrics); a nil or NaN y
+-- leaves a gap. `square = true` gives equal axis scales (paths in x-y).
 -- Without gnuplot, png returns nil, message and draws nothing: plots are never what fails a run.
+-- Every file is written whole or not at all: the data and script through spec.write (default: a
+-- plain checked write; spinal.run passes its atomic writer), the PNG drawn to a temporary name,
+-- checked to end with PNG's IEND chunk and renamed into place. A file that cannot be written
+-- returns nil, message, "io" (the message names the file and the reason).
 local M = {}
 
 local available
@@ -36,30 +41,55 @@ local function num(v)
   return ("%.10g"):format(v)
 end
 
--- write the PNG described by spec: true, or nil, message
+-- the default writer: text (a string or a list of strings) to path, checked
+local function write_plain(path, text)
+  local f, err = io.open(path, "wb")
+  if not f then return nil, ("cannot write %s (%s)"):format(path, err) end
+  local ok, werr = f:write(type(text) == "table" and table.concat(text) or text)
+  local cok, cerr = f:close()
+  if not ok or not cok then return nil, ("cannot write %s (%s)"):format(path, werr or cerr) end
+  return true
+end
+
+-- does the file at path hold a whole PNG (signature and a final IEND chunk)?
+local function whole_png(path)
+  local f = io.open(path, "rb")
+  if not f then return false end
+  local head = f:read(8)
+  local size = f:seek "end"
+  local tail = size and size >= 20 and f:seek("set", size - 12) and f:read(12)
+  f:close()
+  return head == "\137PNG\r\n\26\n" and tail == "\0\0\0\0IEND\174\66\96\130"
+end
+
+-- write the PNG described by spec: true, or nil, message [, "io" when a file cannot be written]
 function M.png(spec)
   assert(type(spec) == "table" and type(spec.file) == "string",
     "plot.png: expected a table with file = a path")
   if not M.available() then return nil, "gnuplot not found (install gnuplot-nox): no plots" end
+  local write = spec.write or write_plain
+  local rename = spec.rename or os.rename
   local series = spec.series or {}
+  if #series == 0 then return nil, "plot.png: no series" end
   local base = spec.file:gsub("%.png$", "")
   local dat, gp = base .. ".dat", base .. ".gp"
 
   -- the data: one block per series, separated by two blank lines (gnuplot's `index`)
-  local f, err = io.open(dat, "w")
-  if not f then return nil, err end
+  local out = {}
   for i, s in ipairs(series) do
     local y, x = s.y, s.x
     local n = type(y) == "table" and #y or y:numel()
-    f:write(("# %s\n"):format(s.label or ("series " .. i)))
+    out[#out + 1] = ("# %s\n"):format(s.label or ("series " .. i))
     for k = 1, n do
-      f:write(num(x and x[k] or k), " ", num(y[k]), "\n")
+      out[#out + 1] = num(x and x[k] or k - 1) .. " " .. num(y[k]) .. "\n"
     end
-    f:write "\n\n"
+    out[#out + 1] = "\n\n"
   end
-  f:close()
+  local ok, err = write(dat, out)
+  if not ok then return nil, err, "io" end
 
-  -- the script
+  -- the script (it draws into a temporary file, renamed to spec.file once whole)
+  local tmp = base .. ".tmp.png"
   local lines = {
     ("set terminal pngcairo size %d,%d enhanced font 'sans,11'"):format(spec.width or 900,
       spec.height or 600),
@@ -90,17 +120,33 @@ function M.png(spec)
     plots[#plots + 1] = ("%s index %d using 1:2 with %s title %s"):format(
       i == 1 and quote(dat) or "''", i - 1, with, text(s.label or ("series " .. i)))
   end
-  if #plots == 0 then return nil, "plot.png: no series" end
   lines[#lines + 1] = "plot " .. table.concat(plots, ", \\\n     ")
-  f, err = io.open(gp, "w")
-  if not f then return nil, err end
-  f:write(table.concat(lines, "\n"), "\n")
-  f:close()
+  ok, err = write(gp, table.concat(lines, "\n") .. "\n")
+  if not ok then return nil, err, "io" end
 
-  local p = io.popen("gnuplot " .. ("'%s'"):format(gp:gsub("'", "'\\''")) .. " 2>&1")
-  local out = p:read "a"
-  local ok = p:close()
-  if not ok then return nil, "gnuplot failed: " .. out end
+  -- draw from a temporary copy of the script whose output is the temporary PNG
+  lines[2] = "set output " .. quote(tmp)
+  local tmp_gp = base .. ".tmp.gp"
+  ok, err = write(tmp_gp, table.concat(lines, "\n") .. "\n")
+  if not ok then return nil, err, "io" end
+  local p = io.popen("gnuplot " .. ("'%s'"):format(tmp_gp:gsub("'", "'\\''")) .. " 2>&1")
+  local gout = p:read "a"
+  local drawn = p:close()
+  os.remove(tmp_gp)
+  if not drawn then
+    os.remove(tmp)
+    return nil, "gnuplot failed: " .. gout
+  end
+  if not whole_png(tmp) then
+    os.remove(tmp)
+    return nil, ("cannot write %s (gnuplot wrote an incomplete PNG: is the disk full?)")
+      :format(spec.file), "io"
+  end
+  local rok, rerr = rename(tmp, spec.file)
+  if not rok then
+    os.remove(tmp)
+    return nil, ("cannot write %s (%s)"):format(spec.file, tostring(rerr)), "io"
+  end
   return true
 end
 

@@ -30,7 +30,7 @@ check() {
 for seed in 1 2; do
   "$BIN" "$SRC/experiments/arm_reach.lua" iters=10 seed=$seed out="$tmp/arm$seed" \
     >"$tmp/out" 2>&1 || { cat "$tmp/out"; echo "FAIL: seed $seed did not run"; exit 1; }
-  grep -q "arm_reach  11/11  100%" "$tmp/out" \
+  grep -q "arm_reach  10/10  100%" "$tmp/out" \
     || { cat "$tmp/out"; echo "FAIL: no progress line"; exit 1; }
   grep -q "nominal LQR" "$tmp/out" || { cat "$tmp/out"; echo "FAIL: no table"; exit 1; }
   check "$tmp/arm$seed/summary.json" \

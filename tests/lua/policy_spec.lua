@@ -211,3 +211,63 @@ describe("spinal.policy errors", function()
     assert.are.equal("policy (closed)", tostring(pol))
   end)
 end)
+
+describe("spinal.policy save and load", function()
+  local function tmpfile()
+    local p = os.tmpname()
+    os.remove(p)
+    return p
+  end
+
+  it("rebuilds an lqr or open-loop policy that acts exactly as the saved one", function()
+    local nn = require "spinal.nn"
+    local K = A { { 1, 0.5, 0, 0 }, { 0, 1, 0.2, 0 } }
+    local lqr = P.lqr { controller = ctrl.lqr(K), x_set = { 0.1, 0, 0, 0 }, u_ff = { 0.3, 0 },
+                        period = 3, hidden = { 8 }, seed = 4, init_last = true }
+    local open = P.open_loop { nx = 4, nu = 2, u_ff = { 0.1, 0.2 }, period = 3, hidden = { 8 },
+                               seed = 5, init_last = true }
+    for _, pol in ipairs { lqr, open } do
+      local path = tmpfile()
+      local opt = nn.adam { lr = 1e-2 }
+      opt:step(pol:params(), pol:params() * 0 + 1)
+      assert.is_true(pol:save(path, opt, "n"))
+      local back, note = assert(P.load(path, { controller = pol.kind == "lqr" and ctrl.lqr(K)
+                                                             or nil }))
+      assert.are.equal("n", note)
+      assert.are.equal(pol.kind, back.kind)
+      local x = { 0.2, -0.1, 0.3, 0.05 }
+      assert.are.equal(0, (pol:act(x, 1.1) - back:act(x, 1.1)):abs():max())
+      os.remove(path)
+    end
+  end)
+
+  it("says what a closed-loop file needs and refuses another policy's file", function()
+    local path = tmpfile()
+    local pol = car_policy()
+    assert(pol:save(path))
+    local small = require("spinal.nn").adam { lr = 1e-2 }
+    small:step(A.zeros(3), A.ones(3))
+    assert.has_error(function() pol:save(path, small) end,
+      ("bad argument #2 to 'save' (expected an optimiser for %d f64 parameters, got one for "
+        .. "3 f64 parameters)"):format(pol.nparams))
+    assert.has_error(function() P.load(path) end,
+      ("bad argument #2 to 'load' (field 'controller': %s holds a tracking policy: expected "
+        .. "its controller (nx 4, nu 2, 6 reference entries, 6 gains), got nil)"):format(path))
+    assert.has_error(function() P.load(path, { controller = ctrl.lqr(A { { 1, 0, 0, 0 } }) }) end,
+      ("bad argument #2 to 'load' (field 'controller': expected a controller with nx 4, nu 2, 6 "
+        .. "reference entries and 6 gains (%s's), got 4, 1, 5, 4)"):format(path))
+    assert.has_error(function() P.load(path, { controler = 1 }) end,
+      "bad argument #2 to 'load' (unknown option 'controler'; valid: controller, task)")
+    local other = P.tracking { task = T.figure_eight { radius = 1.5, period = 4 },
+                               controller = ctrl.tracker "car", hidden = { 8, 8 } }
+    local before = other:params()[1]
+    local ok, err = other:load(path)
+    assert.is_nil(ok)
+    assert.are.equal(path .. ": period is 5.5 in the file, 4 in the policy", err)
+    assert.are.equal(before, other:params()[1])
+    local missing, merr = P.load(path .. ".none")
+    assert.is_nil(missing)
+    assert.matches("cannot open", merr)
+    os.remove(path)
+  end)
+end)

@@ -52,7 +52,13 @@ describe("spinal.run", function()
     local dir = tmpdir()
     local run = run_lib.start { name = "t", settings = { gamma = 0.5, out = dir } }
     assert.are.equal(dir, run.dir)
-    assert.are.same({ gamma = 0.5, out = dir }, json.read(dir .. "/settings.json"))
+    local settings = json.read(dir .. "/settings.json")
+    local spinal = settings.spinal
+    settings.spinal = nil
+    assert.are.same({ gamma = 0.5, out = dir }, settings)
+    -- the version, and the commit of a build from a git checkout (null elsewhere)
+    assert.are.equal(require("spinal.host").version, spinal.version)
+    assert.is_true(spinal.commit == json.null or spinal.commit:match "^%x+" ~= nil)
     run:summary { iters = 3, costs = { 3, 2, 1 }, by = { ["0.5"] = 1 } }
     local s = assert(json.read(dir .. "/summary.json"))
     assert.are.same({ 3, 2, 1 }, s.costs)
@@ -92,6 +98,108 @@ describe("spinal.run", function()
     assert.are.same({ 3, 4 }, { A.load(dir .. "/nominal_X.npy").shape[1],
                                 A.load(dir .. "/nominal_X.npy").shape[2] })
     assert.are.equal(2, A.load(dir .. "/nominal_t.npy")[3])
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  it("names the columns of a trajectory in a sidecar and saves its flags as integers", function()
+    local A = require "spinal.array"
+    local dir = tmpdir()
+    local run = run_lib.start { name = "t", out = dir }
+    run:save_traj("learned", { X = A.ones(3, 4), U = A.zeros(2, 2), t = A { 0, 1, 2 },
+                               flags = A { 0, 68, 2 ^ 19 } },
+                  { states = { "px", "py", "v", "phi" }, actions = { "throttle", "steer" } })
+    local side = json.read(dir .. "/learned.json")
+    assert.are.same({ "px", "py", "v", "phi" }, side.columns.X)
+    assert.are.same({ "throttle", "steer" }, side.columns.U)
+    assert.are.equal(4, side.flags.nan)
+    assert.are.equal(64, side.flags.safe)
+    assert.are.equal("learned_flags.npy", side.files.flags)
+    local raw = read(dir .. "/learned_flags.npy")
+    assert.matches("'descr': '<u4'", raw)
+    local flags = A.load(dir .. "/learned_flags.npy")
+    assert.are.same({ 0, 68, 524288 }, { flags[1], flags[2], flags[3] })
+    assert.are.equal(string.pack("<I4<I4<I4", 0, 68, 524288), raw:sub(-12))
+    assert.has_error(function()
+      run:save_traj("bad", { X = A.ones(3, 4) }, { states = { "a" } })
+    end, "run:save_traj: 1 state names for 4 columns")
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  it("counts a trajectory's fault ticks (NaN, safe command, robot faults)", function()
+    local A = require "spinal.array"
+    -- robot status bits on the first ticks (before any command reached it) are not faults
+    local n, by = run_lib.faults { flags = A { 2 ^ 17, 2 ^ 17 + 2 ^ 9, 0, 4 + 64, 1, 2 ^ 19 } }
+    assert.are.equal(2, n)
+    assert.are.same({ nan = 1, safe = 1, plant_fault = 1 }, by)
+  end)
+
+  describe("when a file cannot be written", function()
+    local saved
+    before_each(function() saved = run_lib.fs.open end)
+    after_each(function() run_lib.fs.open = saved end)
+
+    -- writes fail from now on as on a full disk (ENOSPC at close, after a buffered write)
+    local function disk_full()
+      run_lib.fs.open = function(path, mode)
+        local f = assert(saved(path, mode))
+        return {
+          write = function(_, s) return f:write(s:sub(1, 3)) end,
+          close = function()
+            f:close()
+            return nil, "No space left on device"
+          end,
+        }
+      end
+    end
+
+    local function leftovers(dir)
+      local names = {}
+      for name in io.popen("ls -A '" .. dir .. "'"):lines() do names[#names + 1] = name end
+      table.sort(names)
+      return names
+    end
+
+    it("raises naming the file and the reason, and keeps what was written whole", function()
+      local dir = tmpdir()
+      local run = run_lib.start { name = "t", settings = { a = 1 }, out = dir }
+      run:log { iter = 0, cost = 2.5 }
+      run:summary { iters = 1, cost = 2.5 }
+      disk_full()
+      assert.has_error(function() run:summary { iters = 2, cost = 1.5 } end,
+        "run: cannot write " .. dir .. "/summary.json (No space left on device)")
+      assert.has_error(function() run:log { iter = 1, cost = 1.5 } end,
+        "run: cannot write " .. dir .. "/metrics.csv (No space left on device)")
+      assert.has_error(function()
+        run:save_traj("x", { t = require("spinal.array") { 1, 2 } })
+      end, "run: cannot write " .. dir .. "/x.json (No space left on device)")
+      run_lib.fs.open = saved
+      assert.are.same({ iters = 1, cost = 2.5 }, json.read(dir .. "/summary.json"))
+      assert.are.equal("iter,cost\n0,2.5\n", read(dir .. "/metrics.csv"))
+      assert.are.same({ "metrics.csv", "settings.json", "summary.json", "x_t.npy" },
+        leftovers(dir))
+      os.execute("rm -rf '" .. dir .. "'")
+    end)
+
+    it("raises for a plot whose files cannot be written", function()
+      if not plot.available() then return end
+      local dir = tmpdir()
+      local run = run_lib.start { name = "t", out = dir }
+      disk_full()
+      assert.has_error(function()
+        run:plot { file = "c.png", series = { { y = { 3, 2, 1 } } } }
+      end, "run: cannot write " .. dir .. "/c.dat (No space left on device)")
+      run_lib.fs.open = saved
+      assert.are.same({ "settings.json" }, leftovers(dir))
+      os.execute("rm -rf '" .. dir .. "'")
+    end)
+  end)
+
+  it("numbers the points of a series without x from 0 (iteration 0 first)", function()
+    if not plot.available() then return end
+    local dir = tmpdir()
+    local run = run_lib.start { name = "t", out = dir }
+    assert(run:plot { file = "c.png", series = { { y = { 3, 2, 1 }, label = "J" } } })
+    assert.are.equal("# J\n0 3\n1 2\n2 1\n\n\n", read(dir .. "/c.dat"))
     os.execute("rm -rf '" .. dir .. "'")
   end)
 

@@ -375,4 +375,34 @@ TEST(out_of_memory_while_saving_or_reading_is_reported_and_leaks_nothing) {
   remove_dir();
 }
 
+// meta bytes ride along (version 2); a file without them is still version 1 and has none
+TEST(meta_bytes_round_trip_and_files_without_them_stay_version_1) {
+  int sizes[] = {4, 8, 8, 2};
+  fresh_dir();
+  sp_mlp* a = make_net(sizes, SP_F64, 5);
+  char msg[256];
+  CHECK_INT(sp_checkpoint_save_meta(path, a, NULL, "abc\0def", 7, msg, sizeof msg), 0);
+  size_t n;
+  unsigned char* bytes = read_bytes(path, &n);
+  CHECK(bytes && bytes[8] == 2);
+  free(bytes);
+  void* meta = NULL;
+  size_t len = 0;
+  CHECK_INT(sp_checkpoint_read_meta(path, &meta, &len, msg, sizeof msg), 0);
+  CHECK(len == 7 && !memcmp(meta, "abc\0def", 7));
+  sp_free(meta);
+  sp_mlp* b = make_net(sizes, SP_F64, 6);
+  CHECK_INT(sp_checkpoint_load(path, b, NULL, msg, sizeof msg), 0);
+  CHECK(!memcmp(a->params, b->params, sizeof(double) * a->nparams));
+  CHECK_INT(sp_checkpoint_save(path, a, NULL, msg, sizeof msg), 0);
+  bytes = read_bytes(path, &n);
+  CHECK(bytes && bytes[8] == 1);
+  free(bytes);
+  CHECK_INT(sp_checkpoint_read_meta(path, &meta, &len, msg, sizeof msg), 0);
+  CHECK(meta == NULL && len == 0);
+  sp_mlp_free(a);
+  sp_mlp_free(b);
+  remove_dir();
+}
+
 TEST_MAIN()

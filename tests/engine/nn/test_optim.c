@@ -176,6 +176,43 @@ TEST(non_finite_gradients_are_refused_without_an_update) {
   sp_optim_free(o);
 }
 
+// a step whose result would not be finite (a huge lr) changes nothing and names the parameter
+TEST(steps_that_would_make_parameters_non_finite_are_refused_unchanged) {
+  for (int k = 0; k < 2; k++)
+    for (int t = 0; t < 2; t++) {
+      sp_optim_config c = k ? sp_optim_adam_config(1e308) : sp_optim_sgd_config(1e308);
+      c.momentum = k ? 0 : 0.5;
+      sp_optim* o;
+      CHECK_INT(sp_optim_new(&o, &c, (sp_dtype)t, 3), 0);
+      double pd[3] = {1, 2, 3}, gd[3] = {0, 0, 1};
+      float pf[3] = {1, 2, 3}, gf[3] = {0, 0, 1};
+      void* p = t ? (void*)pf : (void*)pd;
+      const void* g = t ? (const void*)gf : (const void*)gd;
+      // float32 overflows at 1e308 at once; float64 when the step meets p = -1e308
+      if (!t) pd[2] = -1e308;
+      CHECK_INT(sp_optim_step(o, p, g), SP_ENUMERIC);
+      // the first index whose update is not finite: 2 where the step size itself is finite
+      // (float64 sgd); 0 where lr overflows the dtype (inf x 0 is NaN)
+      CHECK_INT(o->bad, t == 0 && k == 0 ? 2 : 0);
+      CHECK_INT(o->t, 0);
+      if (t)
+        CHECK(pf[0] == 1 && pf[1] == 2 && pf[2] == 3);
+      else
+        CHECK(pd[0] == 1 && pd[1] == 2 && pd[2] == -1e308);
+      if (o->m) {
+        size_t es = sp_dtype_size((sp_dtype)t);
+        const unsigned char* m = o->m;
+        for (size_t i = 0; i < 3 * es; i++) CHECK(m[i] == 0);
+      }
+      // a finite step afterwards goes through and clears bad
+      o->cfg.lr = 1e-3;
+      CHECK_INT(sp_optim_step(o, p, g), 0);
+      CHECK_INT(o->bad, -1);
+      CHECK_INT(o->t, 1);
+      sp_optim_free(o);
+    }
+}
+
 TEST(bad_settings_are_refused_naming_the_field) {
   char msg[128];
   sp_optim_config c = sp_optim_adam_config(0.1);
