@@ -62,10 +62,11 @@ int main(void) {
       double t2 = now();
       for (int k = 0; k < reps / 10; k++) jac_fd(m, d, A, B, P, x, u);
       double t3 = now();
-      printf("{\"name\": \"model_step_jac\", \"model\": \"%s\", \"integrator\": \"%s\", "
-             "\"step_ns\": %.1f, \"step_jac_ns\": %.1f, \"fd_jac_ns\": %.1f}\n",
-             names[c], integ_names[integ], 1e9 * (t1 - t0) / reps, 1e9 * (t2 - t1) / reps,
-             1e9 * (t3 - t2) / (reps / 10));
+      printf(
+          "{\"name\": \"model_step_jac\", \"model\": \"%s\", \"integrator\": \"%s\", "
+          "\"step_ns\": %.1f, \"step_jac_ns\": %.1f, \"fd_jac_ns\": %.1f}\n",
+          names[c], integ_names[integ], 1e9 * (t1 - t0) / reps, 1e9 * (t2 - t1) / reps,
+          1e9 * (t3 - t2) / (reps / 10));
       sp_model_data_free(d);
       sp_model_free(m);
     }

@@ -43,11 +43,11 @@
 // Perturbations (sp_plant_mujoco_perturb, and the config's `perturb`): scale the masses and
 // inertias of bodies, the friction coefficients of geoms and the gear of actuators, each by one
 // global factor times an optional per-name factor; scale every dof's damping, and add dry
-// (Coulomb) friction to every dof (frictionloss) -- the joint losses a model usually lacks. They are applied to the plant's own model
-// relative to the file's values, so setting a scale to 1 (or passing NULL) restores the original.
-// The gear of a motor scales its force; the gear of a position servo also scales its target
-// (angle = ctrl / gear), so scale only the motors with a per-actuator entry to keep the
-// steering calibrated.
+// (Coulomb) friction to every dof (frictionloss) -- the joint losses a model usually lacks. They
+// are applied to the plant's own model relative to the file's values, so setting a scale to 1 (or
+// passing NULL) restores the original. The gear of a motor scales its force; the gear of a position
+// servo also scales its target (angle = ctrl / gear), so scale only the motors with a per-actuator
+// entry to keep the steering calibrated.
 //
 // MuJoCo allocates its model and data itself (not through sp_malloc). After configure no call
 // allocates: a tick is mj_step and reads of arrays; MuJoCo's own errors (rare: out of memory,
@@ -105,10 +105,10 @@ typedef struct sp_plant_mujoco_scale {
 
 // Model perturbations, relative to the MJCF's values. A global factor of 0 means 1.
 typedef struct sp_plant_mujoco_perturbation {
-  double mass;      // every body's mass and inertia
-  double friction;  // every geom's friction coefficients (sliding, torsional, rolling)
-  double gear;      // every actuator's gear
-  double damping;   // every degree of freedom's damping
+  double mass;          // every body's mass and inertia
+  double friction;      // every geom's friction coefficients (sliding, torsional, rolling)
+  double gear;          // every actuator's gear
+  double damping;       // every degree of freedom's damping
   double frictionloss;  // dry (Coulomb) friction ADDED to every dof's frictionloss (N m or N);
                         // 0: none, not a scale (the file's value is often 0)
   const sp_plant_mujoco_scale* body_mass;  // (nbody_mass) per body, times the global factor

@@ -39,16 +39,16 @@ typedef enum sp_loop_mode { SP_LOOP_LOCKSTEP = 0, SP_LOOP_REALTIME = 1 } sp_loop
 
 typedef struct sp_loop_config {
   sp_loop_mode mode;
-  double rate_hz;        // ticks per second; 0: the plant's rate
-  sp_act_fn act;         // required
-  void* user;            // passed to act
-  size_t log_capacity;   // log ring slots; 0: two seconds of ticks, at least 4096
-  int stop_on_fault;     // 1: stop after the tick that sent the safe command for a fault
-  int start_held;        // 1: start held (safe command, policy not called) until resumed
-  int rt_priority;       // > 0: ask for SCHED_FIFO at this priority (falls back if refused)
-  int nparams;           // size of the double-buffered parameter vector (0: none)
-  const double* params;  // (nparams) initial parameters, may be NULL (zeros)
-  const char* robot;     // name for trajectory metadata; NULL: the plant's
+  double rate_hz;         // ticks per second; 0: the plant's rate
+  sp_act_fn act;          // required
+  void* user;             // passed to act
+  size_t log_capacity;    // log ring slots; 0: two seconds of ticks, at least 4096
+  int stop_on_fault;      // 1: stop after the tick that sent the safe command for a fault
+  int start_held;         // 1: start held (safe command, policy not called) until resumed
+  int rt_priority;        // > 0: ask for SCHED_FIFO at this priority (falls back if refused)
+  int nparams;            // size of the double-buffered parameter vector (0: none)
+  const double* params;   // (nparams) initial parameters, may be NULL (zeros)
+  const char* robot;      // name for trajectory metadata; NULL: the plant's
   int record_on_request;  // real time: 1: the log keeps samples only while a recording asked by
                           // sp_loop_record runs (a live loop may run for hours); 0: keep all
   int pin_cpu;            // real time: k > 0: run the control thread on CPU k - 1 only; 0: any

@@ -9,8 +9,8 @@
 #ifndef SP_HAL_LOOP_CTRL_H
 #define SP_HAL_LOOP_CTRL_H
 
-#include "engine/ctrl/ctrl.h"
 #include "engine/core/export.h"
+#include "engine/ctrl/ctrl.h"
 #include "hal/loop.h"
 
 SP_API_BEGIN

@@ -8,7 +8,9 @@ static atomic_uint_fast64_t count;
 static sp_alloc_hook hook;
 static void* hook_user;
 
-static int refused(size_t n) { return hook && hook(n, hook_user); }
+static int refused(size_t n) {
+  return hook && hook(n, hook_user);
+}
 
 void* sp_malloc(size_t n) {
   if (refused(n)) return NULL;
@@ -31,9 +33,13 @@ void* sp_realloc(void* p, size_t n) {
   return q;
 }
 
-void sp_free(void* p) { free(p); }
+void sp_free(void* p) {
+  free(p);
+}
 
-uint64_t sp_alloc_count(void) { return atomic_load(&count); }
+uint64_t sp_alloc_count(void) {
+  return atomic_load(&count);
+}
 
 void sp_alloc_set_hook(sp_alloc_hook h, void* user) {
   hook = h;

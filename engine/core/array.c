@@ -25,7 +25,9 @@ struct sp_buffer {
 
 // ---- lifetime --------------------------------------------------------------------------------
 
-static void clear(sp_array* a) { memset(a, 0, sizeof *a); }
+static void clear(sp_array* a) {
+  memset(a, 0, sizeof *a);
+}
 
 int sp_array_new(sp_array* a, int ndim, const int64_t* shape) {
   clear(a);
@@ -72,7 +74,9 @@ void sp_array_retain(sp_array* dst, const sp_array* src) {
   if (dst->buf) dst->buf->refs++;
 }
 
-int sp_array_refcount(const sp_array* a) { return a->buf ? a->buf->refs : 0; }
+int sp_array_refcount(const sp_array* a) {
+  return a->buf ? a->buf->refs : 0;
+}
 
 // ---- shape -------------------------------------------------------------------------------------
 
@@ -282,8 +286,7 @@ static void for_rows(int nop, double* const* base, int64_t st_in[][SP_MAXDIM], i
   for (int d = 0; d < ndim_in; d++) {
     if (shape_in[d] == 1) continue;
     int merge = ndim > 0;
-    for (int k = 0; k < nop && merge; k++)
-      merge = st[k][ndim - 1] == st_in[k][d] * shape_in[d];
+    for (int k = 0; k < nop && merge; k++) merge = st[k][ndim - 1] == st_in[k][d] * shape_in[d];
     if (merge) {
       shape[ndim - 1] *= shape_in[d];
       for (int k = 0; k < nop; k++) st[k][ndim - 1] = st_in[k][d];
@@ -324,7 +327,10 @@ static int extent(const sp_array* a, uintptr_t* lo, uintptr_t* hi) {
   int64_t l = 0, h = 0;
   for (int d = 0; d < a->ndim; d++) {
     int64_t e = (a->shape[d] - 1) * a->stride[d];
-    if (e < 0) l += e; else h += e;
+    if (e < 0)
+      l += e;
+    else
+      h += e;
   }
   *lo = (uintptr_t)a->data + (uintptr_t)(l * (int64_t)sizeof(double));
   *hi = (uintptr_t)a->data + (uintptr_t)(h * (int64_t)sizeof(double));
@@ -447,13 +453,20 @@ void sp_array_fill(sp_array* a, double v) {
 
 static double apply_bin(sp_binop op, double x, double y) {
   switch (op) {
-    case SP_OP_ADD: return x + y;
-    case SP_OP_SUB: return x - y;
-    case SP_OP_MUL: return x * y;
-    case SP_OP_DIV: return x / y;
-    case SP_OP_POW: return pow(x, y);
-    case SP_OP_MIN: return isnan(x) || isnan(y) ? NAN : fmin(x, y);
-    case SP_OP_MAX: return isnan(x) || isnan(y) ? NAN : fmax(x, y);
+    case SP_OP_ADD:
+      return x + y;
+    case SP_OP_SUB:
+      return x - y;
+    case SP_OP_MUL:
+      return x * y;
+    case SP_OP_DIV:
+      return x / y;
+    case SP_OP_POW:
+      return pow(x, y);
+    case SP_OP_MIN:
+      return isnan(x) || isnan(y) ? NAN : fmin(x, y);
+    case SP_OP_MAX:
+      return isnan(x) || isnan(y) ? NAN : fmax(x, y);
   }
   return NAN;
 }
@@ -466,18 +479,35 @@ static void run_bin(void* ctx, int64_t n, double* const* p, const int64_t* s) {
   // unit strides (contiguous rows) get loops the compiler can vectorise
   if (so == 1 && sa == 1 && sb == 1 && op <= SP_OP_DIV) {
     switch (op) {
-      case SP_OP_ADD: for (int64_t i = 0; i < n; i++) o[i] = a[i] + b[i]; return;
-      case SP_OP_SUB: for (int64_t i = 0; i < n; i++) o[i] = a[i] - b[i]; return;
-      case SP_OP_MUL: for (int64_t i = 0; i < n; i++) o[i] = a[i] * b[i]; return;
-      default: for (int64_t i = 0; i < n; i++) o[i] = a[i] / b[i]; return;
+      case SP_OP_ADD:
+        for (int64_t i = 0; i < n; i++) o[i] = a[i] + b[i];
+        return;
+      case SP_OP_SUB:
+        for (int64_t i = 0; i < n; i++) o[i] = a[i] - b[i];
+        return;
+      case SP_OP_MUL:
+        for (int64_t i = 0; i < n; i++) o[i] = a[i] * b[i];
+        return;
+      default:
+        for (int64_t i = 0; i < n; i++) o[i] = a[i] / b[i];
+        return;
     }
   }
   switch (op) {
-    case SP_OP_ADD: for (int64_t i = 0; i < n; i++) o[i * so] = a[i * sa] + b[i * sb]; return;
-    case SP_OP_SUB: for (int64_t i = 0; i < n; i++) o[i * so] = a[i * sa] - b[i * sb]; return;
-    case SP_OP_MUL: for (int64_t i = 0; i < n; i++) o[i * so] = a[i * sa] * b[i * sb]; return;
-    case SP_OP_DIV: for (int64_t i = 0; i < n; i++) o[i * so] = a[i * sa] / b[i * sb]; return;
-    default: for (int64_t i = 0; i < n; i++) o[i * so] = apply_bin(op, a[i * sa], b[i * sb]);
+    case SP_OP_ADD:
+      for (int64_t i = 0; i < n; i++) o[i * so] = a[i * sa] + b[i * sb];
+      return;
+    case SP_OP_SUB:
+      for (int64_t i = 0; i < n; i++) o[i * so] = a[i * sa] - b[i * sb];
+      return;
+    case SP_OP_MUL:
+      for (int64_t i = 0; i < n; i++) o[i * so] = a[i * sa] * b[i * sb];
+      return;
+    case SP_OP_DIV:
+      for (int64_t i = 0; i < n; i++) o[i * so] = a[i * sa] / b[i * sb];
+      return;
+    default:
+      for (int64_t i = 0; i < n; i++) o[i * so] = apply_bin(op, a[i * sa], b[i * sb]);
   }
 }
 
@@ -489,8 +519,10 @@ int sp_array_binop(sp_array* out, const sp_array* a, const sp_array* b, sp_binop
     return SP_ESHAPE;
   sp_array ta, tb;
   int rc = detach(&ta, &a, out);
-  if (!rc) rc = detach(&tb, &b, out);
-  else clear(&tb);
+  if (!rc)
+    rc = detach(&tb, &b, out);
+  else
+    clear(&tb);
   if (!rc) {
     int64_t st[3][SP_MAXDIM];
     memcpy(st[0], out->stride, sizeof st[0]);
@@ -519,16 +551,26 @@ typedef struct {
 
 static double apply_un(sp_unop op, double x) {
   switch (op) {
-    case SP_OP_NEG: return -x;
-    case SP_OP_ABS: return fabs(x);
-    case SP_OP_EXP: return exp(x);
-    case SP_OP_LOG: return log(x);
-    case SP_OP_SQRT: return sqrt(x);
-    case SP_OP_TANH: return tanh(x);
-    case SP_OP_SIN: return sin(x);
-    case SP_OP_COS: return cos(x);
-    case SP_OP_SIGMOID: return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
-    case SP_OP_SIGN: return x > 0 ? 1 : x < 0 ? -1 : x;
+    case SP_OP_NEG:
+      return -x;
+    case SP_OP_ABS:
+      return fabs(x);
+    case SP_OP_EXP:
+      return exp(x);
+    case SP_OP_LOG:
+      return log(x);
+    case SP_OP_SQRT:
+      return sqrt(x);
+    case SP_OP_TANH:
+      return tanh(x);
+    case SP_OP_SIN:
+      return sin(x);
+    case SP_OP_COS:
+      return cos(x);
+    case SP_OP_SIGMOID:
+      return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
+    case SP_OP_SIGN:
+      return x > 0 ? 1 : x < 0 ? -1 : x;
   }
   return NAN;
 }
@@ -603,10 +645,14 @@ static void run_reduce(void* ctx, int64_t n, double* const* p, const int64_t* s)
 
 static double reduce_start(sp_reduce op) {
   switch (op) {
-    case SP_REDUCE_PROD: return 1;
-    case SP_REDUCE_MIN: return INFINITY;
-    case SP_REDUCE_MAX: return -INFINITY;
-    default: return 0;
+    case SP_REDUCE_PROD:
+      return 1;
+    case SP_REDUCE_MIN:
+      return INFINITY;
+    case SP_REDUCE_MAX:
+      return -INFINITY;
+    default:
+      return 0;
   }
 }
 
@@ -628,8 +674,7 @@ int sp_array_reduce(sp_array* out, const sp_array* a, int dim, sp_reduce op) {
   if (out->ndim != a->ndim - 1) return SP_ESHAPE;
   for (int d = 0, k = 0; d < a->ndim; d++)
     if (d != dim && out->shape[k++] != a->shape[d]) return SP_ESHAPE;
-  if (a->shape[dim] == 0 && op != SP_REDUCE_SUM && op != SP_REDUCE_PROD &&
-      sp_array_size(out) > 0)
+  if (a->shape[dim] == 0 && op != SP_REDUCE_SUM && op != SP_REDUCE_PROD && sp_array_size(out) > 0)
     return SP_EINVAL;
   if (overlaps(out, a)) return SP_EINVAL;
   // walk the output; each element reduces the line of a along dim
@@ -794,8 +839,10 @@ int sp_array_matmul(sp_array* out, const sp_array* a, const sp_array* b) {
   int direct = !overlaps(out, a) && !overlaps(out, b);
   int ot = 0, old = 1;
   if (direct) {
-    if (ndim == 2) direct = blas_layout(out, &ot, &old) && !ot;
-    else direct = (out->shape[0] <= 1 || out->stride[0] >= 1) && out->stride[0] <= INT_MAX;
+    if (ndim == 2)
+      direct = blas_layout(out, &ot, &old) && !ot;
+    else
+      direct = (out->shape[0] <= 1 || out->stride[0] >= 1) && out->stride[0] <= INT_MAX;
   }
   if (!direct) {
     rc = sp_array_new(&to, ndim, shape);
@@ -807,16 +854,18 @@ int sp_array_matmul(sp_array* out, const sp_array* a, const sp_array* b) {
   }
   int at = 0, ald = 1, bt = 0, bld = 1;
   rc = blas_ready(&ta, &a, &at, &ald);
-  if (!rc) rc = blas_ready(&tb, &b, &bt, &bld);
-  else clear(&tb);
+  if (!rc)
+    rc = blas_ready(&tb, &b, &bt, &bld);
+  else
+    clear(&tb);
   if (!rc) {
     int64_t k = b->shape[0];
     if (k == 0 || sp_array_size(&o) == 0) {
       sp_array_fill(&o, 0);
     } else if (a->ndim == 2 && b->ndim == 2) {
       cblas_dgemm(CblasRowMajor, at ? CblasTrans : CblasNoTrans, bt ? CblasTrans : CblasNoTrans,
-                  (int)a->shape[0], (int)b->shape[1], (int)k, 1.0, a->data, ald, b->data, bld,
-                  0.0, o.data, old);
+                  (int)a->shape[0], (int)b->shape[1], (int)k, 1.0, a->data, ald, b->data, bld, 0.0,
+                  o.data, old);
     } else if (a->ndim == 2) {
       // y (m) = A (m x k) x (k); a transposed view is A^T stored row-major with k rows
       int rows = at ? (int)k : (int)a->shape[0], cols = at ? (int)a->shape[0] : (int)k;
@@ -879,7 +928,9 @@ static void emit(sink* o, const char* s, size_t k) {
   }
 }
 
-static void emits(sink* o, const char* s) { emit(o, s, strlen(s)); }
+static void emits(sink* o, const char* s) {
+  emit(o, s, strlen(s));
+}
 
 static void spaces(sink* o, size_t k) {
   for (size_t i = 0; i < k; i++) emit(o, " ", 1);
@@ -1038,16 +1089,20 @@ static void format_level(sink* o, const sp_array* a, const number_fmt* f, int di
           emits(o, " ");
         }
       }
-      if (dots) emits(o, "...");
-      else emit(o, t, wl);
+      if (dots)
+        emits(o, "...");
+      else
+        emit(o, t, wl);
     } else {
       if (i > 0) {
         emits(o, ",");
         for (int k = 0; k < left - 1; k++) emits(o, "\n");
         spaces(o, hang);
       }
-      if (dots) emits(o, "...");
-      else format_level(o, a, f, dim + 1, p + i * a->stride[dim], hang + 1, width - 1);
+      if (dots)
+        emits(o, "...");
+      else
+        format_level(o, a, f, dim + 1, p + i * a->stride[dim], hang + 1, width - 1);
     }
     if (dots) i = n - EDGE_ITEMS - 1;
   }

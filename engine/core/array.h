@@ -28,11 +28,11 @@ SP_API_BEGIN
 typedef struct sp_buffer sp_buffer;  // opaque, reference-counted storage
 
 typedef struct sp_array {
-  double* data;                 // first element (NULL for an empty/released array)
-  int ndim;                     // 0 (scalar) .. SP_MAXDIM
-  int64_t shape[SP_MAXDIM];     // (ndim)
-  int64_t stride[SP_MAXDIM];    // (ndim) in elements, may be 0 or negative for views
-  sp_buffer* buf;               // owner; NULL when data is borrowed (sp_array_wrap)
+  double* data;               // first element (NULL for an empty/released array)
+  int ndim;                   // 0 (scalar) .. SP_MAXDIM
+  int64_t shape[SP_MAXDIM];   // (ndim)
+  int64_t stride[SP_MAXDIM];  // (ndim) in elements, may be 0 or negative for views
+  sp_buffer* buf;             // owner; NULL when data is borrowed (sp_array_wrap)
 } sp_array;
 
 // ---- lifetime --------------------------------------------------------------------------------
@@ -118,12 +118,26 @@ void sp_array_fill(sp_array* a, double v);
 // ---- elementwise -------------------------------------------------------------------------------
 
 typedef enum sp_binop {
-  SP_OP_ADD, SP_OP_SUB, SP_OP_MUL, SP_OP_DIV, SP_OP_POW, SP_OP_MIN, SP_OP_MAX
+  SP_OP_ADD,
+  SP_OP_SUB,
+  SP_OP_MUL,
+  SP_OP_DIV,
+  SP_OP_POW,
+  SP_OP_MIN,
+  SP_OP_MAX
 } sp_binop;
 
 typedef enum sp_unop {
-  SP_OP_NEG, SP_OP_ABS, SP_OP_EXP, SP_OP_LOG, SP_OP_SQRT, SP_OP_TANH, SP_OP_SIN, SP_OP_COS,
-  SP_OP_SIGMOID, SP_OP_SIGN
+  SP_OP_NEG,
+  SP_OP_ABS,
+  SP_OP_EXP,
+  SP_OP_LOG,
+  SP_OP_SQRT,
+  SP_OP_TANH,
+  SP_OP_SIN,
+  SP_OP_COS,
+  SP_OP_SIGMOID,
+  SP_OP_SIGN
 } sp_unop;
 
 // out = a op b with broadcasting; out must already have the broadcast shape (SP_ESHAPE if not).
@@ -142,8 +156,13 @@ int sp_array_clamp(sp_array* out, const sp_array* a, double lo, double hi);
 
 // ---- reductions --------------------------------------------------------------------------------
 
-typedef enum sp_reduce { SP_REDUCE_SUM, SP_REDUCE_MEAN, SP_REDUCE_MIN, SP_REDUCE_MAX,
-                         SP_REDUCE_PROD } sp_reduce;
+typedef enum sp_reduce {
+  SP_REDUCE_SUM,
+  SP_REDUCE_MEAN,
+  SP_REDUCE_MIN,
+  SP_REDUCE_MAX,
+  SP_REDUCE_PROD
+} sp_reduce;
 
 // Reduce all elements to *out. SP_EINVAL for min/max/mean of an empty array.
 int sp_array_reduce_all(double* out, const sp_array* a, sp_reduce op);

@@ -4,7 +4,7 @@
 
 #define P 0xEDB88320u
 // one table entry: 8 rounds of the bitwise algorithm on byte n
-#define R1(c) (((c) & 1u) ? (P ^ ((c) >> 1)) : ((c) >> 1))
+#define R1(c) (((c)&1u) ? (P ^ ((c) >> 1)) : ((c) >> 1))
 #define R8(n) R1(R1(R1(R1(R1(R1(R1(R1((uint32_t)(n)))))))))
 #define T4(n) R8(n), R8((n) + 1), R8((n) + 2), R8((n) + 3)
 #define T16(n) T4(n), T4((n) + 4), T4((n) + 8), T4((n) + 12)

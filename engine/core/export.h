@@ -14,7 +14,9 @@
 
 #ifdef __cplusplus
 #define SP_API_BEGIN _Pragma("GCC visibility push(default)") extern "C" {
-#define SP_API_END } _Pragma("GCC visibility pop")
+#define SP_API_END \
+  }                \
+  _Pragma("GCC visibility pop")
 #else
 #define SP_API_BEGIN _Pragma("GCC visibility push(default)")
 #define SP_API_END _Pragma("GCC visibility pop")

@@ -86,10 +86,10 @@ int sp_npy_save(const char* path, const sp_array* a, char* msg, size_t n) {
 // ---- load --------------------------------------------------------------------------------------
 
 typedef struct {
-  char kind;     // 'f', 'i', 'u', 'b'
-  int size;      // bytes per element
-  int swap;      // file byte order differs from the host's
-  int fortran;   // column-major data
+  char kind;    // 'f', 'i', 'u', 'b'
+  int size;     // bytes per element
+  int swap;     // file byte order differs from the host's
+  int fortran;  // column-major data
   int ndim;
   int64_t shape[SP_MAXDIM];
 } npy_header;
@@ -126,23 +126,24 @@ static int parse_header(npy_header* h, char* dict, const char* path, char* msg, 
   char order = descr[0], kind = descr[1];
   char* end;
   long size = strtol(descr + 2, &end, 10);
-  int known = (order == '<' || order == '>' || order == '|' || order == '=') && *end == '\0' &&
-              ((kind == 'f' && (size == 4 || size == 8)) ||
-               ((kind == 'i' || kind == 'u') && (size == 1 || size == 2 || size == 4 ||
-                                                 size == 8)) ||
-               (kind == 'b' && size == 1));
+  int known =
+      (order == '<' || order == '>' || order == '|' || order == '=') && *end == '\0' &&
+      ((kind == 'f' && (size == 4 || size == 8)) ||
+       ((kind == 'i' || kind == 'u') && (size == 1 || size == 2 || size == 4 || size == 8)) ||
+       (kind == 'b' && size == 1));
   if (!known)
     return sp_errorf(msg, n, SP_EFORMAT,
                      "%s: unsupported dtype '%s' (expected float64, float32, signed or "
-                     "unsigned integers, or bool)", path, descr);
+                     "unsigned integers, or bool)",
+                     path, descr);
   h->kind = kind;
   h->size = (int)size;
-  h->swap = size > 1 && order != '|' && order != '=' &&
-            (order == '<') != host_little_endian();
+  h->swap = size > 1 && order != '|' && order != '=' && (order == '<') != host_little_endian();
 
   const char* fo = find_key(dict, "fortran_order");
   if (!fo) return sp_errorf(msg, n, SP_EFORMAT, "%s: header has no 'fortran_order'", path);
-  if (!strncmp(fo, "True", 4)) h->fortran = 1;
+  if (!strncmp(fo, "True", 4))
+    h->fortran = 1;
   else if (strncmp(fo, "False", 5))
     return sp_errorf(msg, n, SP_EFORMAT, "%s: 'fortran_order' is neither True nor False", path);
 
@@ -184,17 +185,46 @@ static double convert(const unsigned char* p, const npy_header* h) {
       }
     case 'i':
       switch (h->size) {
-        case 1: { int8_t v; memcpy(&v, b, 1); return v; }
-        case 2: { int16_t v; memcpy(&v, b, 2); return v; }
-        case 4: { int32_t v; memcpy(&v, b, 4); return v; }
-        default: { int64_t v; memcpy(&v, b, 8); return (double)v; }
+        case 1: {
+          int8_t v;
+          memcpy(&v, b, 1);
+          return v;
+        }
+        case 2: {
+          int16_t v;
+          memcpy(&v, b, 2);
+          return v;
+        }
+        case 4: {
+          int32_t v;
+          memcpy(&v, b, 4);
+          return v;
+        }
+        default: {
+          int64_t v;
+          memcpy(&v, b, 8);
+          return (double)v;
+        }
       }
     case 'u':
       switch (h->size) {
-        case 1: return b[0];
-        case 2: { uint16_t v; memcpy(&v, b, 2); return v; }
-        case 4: { uint32_t v; memcpy(&v, b, 4); return v; }
-        default: { uint64_t v; memcpy(&v, b, 8); return (double)v; }
+        case 1:
+          return b[0];
+        case 2: {
+          uint16_t v;
+          memcpy(&v, b, 2);
+          return v;
+        }
+        case 4: {
+          uint32_t v;
+          memcpy(&v, b, 4);
+          return v;
+        }
+        default: {
+          uint64_t v;
+          memcpy(&v, b, 8);
+          return (double)v;
+        }
       }
     default:
       return b[0] != 0;
@@ -258,8 +288,8 @@ static int load_file(sp_array* a, FILE* f, const char* path, char* msg, size_t n
   }
   if (read < bytes) {
     sp_array_release(&raw);
-    return sp_errorf(msg, n, SP_EFORMAT, "%s: truncated data (expected %lld bytes, got %lld)",
-                     path, (long long)bytes, (long long)read);
+    return sp_errorf(msg, n, SP_EFORMAT, "%s: truncated data (expected %lld bytes, got %lld)", path,
+                     (long long)bytes, (long long)read);
   }
   if (!h.fortran) {
     *a = raw;

@@ -10,7 +10,9 @@ static uint64_t splitmix64(uint64_t* x) {
   return z ^ (z >> 31);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 
 void sp_rng_seed(sp_rng* r, uint64_t seed, uint64_t stream) {
   // mix the stream into the seed through one splitmix round so nearby streams differ everywhere
@@ -34,7 +36,9 @@ uint64_t sp_rng_next(sp_rng* r) {
   return result;
 }
 
-double sp_rng_uniform(sp_rng* r) { return (double)(sp_rng_next(r) >> 11) * 0x1.0p-53; }
+double sp_rng_uniform(sp_rng* r) {
+  return (double)(sp_rng_next(r) >> 11) * 0x1.0p-53;
+}
 
 uint64_t sp_rng_below(sp_rng* r, uint64_t n) {
   // rejection on the top of the range removes modulo bias

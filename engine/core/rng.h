@@ -15,17 +15,17 @@
 SP_API_BEGIN
 
 typedef struct sp_rng {
-  uint64_t s[4];      // xoshiro256** state
-  double spare;       // second normal from the last polar draw
+  uint64_t s[4];  // xoshiro256** state
+  double spare;   // second normal from the last polar draw
   int has_spare;
 } sp_rng;
 
 // Seed from a user seed and a stream index; different streams are statistically independent.
 void sp_rng_seed(sp_rng* r, uint64_t seed, uint64_t stream);
 
-uint64_t sp_rng_next(sp_rng* r);          // 64 random bits
-double sp_rng_uniform(sp_rng* r);         // [0, 1), 53 bits of precision
-double sp_rng_normal(sp_rng* r);          // standard normal
+uint64_t sp_rng_next(sp_rng* r);               // 64 random bits
+double sp_rng_uniform(sp_rng* r);              // [0, 1), 53 bits of precision
+double sp_rng_normal(sp_rng* r);               // standard normal
 uint64_t sp_rng_below(sp_rng* r, uint64_t n);  // uniform integer in [0, n), unbiased; n > 0
 
 // Fill out (n) with uniform values in [lo, hi) or normal values with mean mu and std sigma.

@@ -146,8 +146,8 @@ int sp_la_eig(double* wr, double* wi, double* V, const double* A, int n) {
   double* a = dup(A, nn);
   if (!a) return SP_ENOMEM;
   double dummy = 0;
-  lapack_int info = LAPACKE_dgeev(LAPACK_ROW_MAJOR, 'N', V ? 'V' : 'N', n, a, n, wr, wi, &dummy,
-                                  1, V ? V : &dummy, V ? n : 1);
+  lapack_int info = LAPACKE_dgeev(LAPACK_ROW_MAJOR, 'N', V ? 'V' : 'N', n, a, n, wr, wi, &dummy, 1,
+                                  V ? V : &dummy, V ? n : 1);
   sp_free(a);
   return info == 0 ? SP_OK : info > 0 ? SP_ENUMERIC : SP_EINVAL;
 }

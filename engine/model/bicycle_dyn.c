@@ -154,8 +154,9 @@ static const double p_default[NP] = {1500, 2250, 1.2, 1.4, 8e4, 8e4, 1};
 
 const sp_model_class sp__model_bicycle_dyn = {
     .name = "bicycle_dyn",
-    .doc = "dynamic bicycle with linear tyres and a low-speed regularised slip angle (Rajamani "
-           "sec. 2.3)",
+    .doc =
+        "dynamic bicycle with linear tyres and a low-speed regularised slip angle (Rajamani "
+        "sec. 2.3)",
     .nx = NX,
     .nu = NU,
     .np = NP,

@@ -61,8 +61,9 @@ static const double p_default[NP] = {11.25, 0.55, 6.5, 0.1};
 
 const sp_model_class sp__model_car_drag = {
     .name = "car_drag",
-    .doc = "unicycle car with quadratic drag and steering bias; method 1's simulated car "
-           "(arXiv 2307.08168)",
+    .doc =
+        "unicycle car with quadratic drag and steering bias; method 1's simulated car "
+        "(arXiv 2307.08168)",
     .nx = NX,
     .nu = NU,
     .np = NP,

@@ -48,8 +48,7 @@ static void f(const sp_model* m, double* xd, const double* x, const double* u, c
 }
 
 // column j of rows PD, THD: M^{-1} (dz - dM qdd) (mass2.h)
-static void put(const dyn* d, double* J, int ncol, int j, const double dM[3],
-                const double dz[2]) {
+static void put(const dyn* d, double* J, int ncol, int j, const double dM[3], const double dz[2]) {
   sp__mass2_column(J, ncol, j, PD, THD, d->Mi, d->qdd, dM, dz);
 }
 
@@ -110,8 +109,9 @@ static const double p_default[NP] = {1, 0.1, 0.5, 9.81};
 
 const sp_model_class sp__model_cartpole = {
     .name = "cartpole",
-    .doc = "cart-pole with a point mass at the pole tip, theta from upright (Tedrake, "
-           "Underactuated Robotics, ch. 3)",
+    .doc =
+        "cart-pole with a point mass at the pole tip, theta from upright (Tedrake, "
+        "Underactuated Robotics, ch. 3)",
     .nx = NX,
     .nu = NU,
     .np = NP,

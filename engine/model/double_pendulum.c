@@ -27,10 +27,10 @@ enum { TAU1, TAU2, NU };
 enum { M1, M2, L1, L2, G, B, NP };
 
 typedef struct {
-  double M[3];    // M11, M12, M22
-  double Mi[3];   // inverse, same layout
-  double z[2];    // tau - c - G - b qd
-  double qdd[2];  // M^{-1} z
+  double M[3];                            // M11, M12, M22
+  double Mi[3];                           // inverse, same layout
+  double z[2];                            // tau - c - G - b qd
+  double qdd[2];                          // M^{-1} z
   double s1, s2, c1, c2, s12, c12, h, k;  // k = 2 w1 w2 + w2^2
 } dyn;
 
@@ -65,8 +65,7 @@ static void f(const sp_model* m, double* xd, const double* x, const double* u, c
 }
 
 // column j of rows W1, W2: M^{-1} (dz - dM qdd) (mass2.h)
-static void put(const dyn* d, double* J, int ncol, int j, const double dM[3],
-                const double dz[2]) {
+static void put(const dyn* d, double* J, int ncol, int j, const double dM[3], const double dz[2]) {
   sp__mass2_column(J, ncol, j, W1, W2, d->Mi, d->qdd, dM, dz);
 }
 
@@ -153,8 +152,9 @@ static const double p_default[NP] = {0.1, 0.1, 1, 1, 1, 0};
 
 const sp_model_class sp__model_double_pendulum = {
     .name = "double_pendulum",
-    .doc = "double pendulum, point masses at link ends, th1 from upright, th2 relative; method "
-           "1's feedback ablation",
+    .doc =
+        "double pendulum, point masses at link ends, th1 from upright, th2 relative; method "
+        "1's feedback ablation",
     .nx = NX,
     .nu = NU,
     .np = NP,

@@ -26,7 +26,9 @@ static void ensure_metatable(lua_State* L) {
   lua_pop(L, 1);
 }
 
-sp_array* spL_testarray(lua_State* L, int arg) { return luaL_testudata(L, arg, SP_ARRAY_MT); }
+sp_array* spL_testarray(lua_State* L, int arg) {
+  return luaL_testudata(L, arg, SP_ARRAY_MT);
+}
 
 static const char* shape_of(lua_State* L, const sp_array* a) {
   char buf[SP_MAXDIM * 24];
@@ -97,10 +99,12 @@ static void fill_from_table(lua_State* L, int arg, int idx, const sp_array* a, i
     luaL_buffinit(L, &b);
     for (int d = 0; d < dim; d++) lua_pushfstring(L, "[%d]", (int)path[d]), luaL_addvalue(&b);
     luaL_pushresult(&b);
-    luaL_argerror(L, arg,
-                  lua_pushfstring(L, "expected a rectangular table, got length %d at %s where %d "
-                                  "was expected", (int)n, dim ? lua_tostring(L, -1) : "the top",
-                                  (int)a->shape[dim]));
+    luaL_argerror(
+        L, arg,
+        lua_pushfstring(L,
+                        "expected a rectangular table, got length %d at %s where %d "
+                        "was expected",
+                        (int)n, dim ? lua_tostring(L, -1) : "the top", (int)a->shape[dim]));
   }
   luaL_checkstack(L, 4, "array nesting");
   for (int64_t i = 1; i <= n; i++) {
@@ -112,8 +116,9 @@ static void fill_from_table(lua_State* L, int arg, int idx, const sp_array* a, i
         luaL_buffinit(L, &b);
         for (int d = 0; d <= dim; d++) lua_pushfstring(L, "[%d]", (int)path[d]), luaL_addvalue(&b);
         luaL_pushresult(&b);
-        luaL_argerror(L, arg, lua_pushfstring(L, "expected a number at %s, got %s",
-                                              lua_tostring(L, -1), luaL_typename(L, -2)));
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L, "expected a number at %s, got %s", lua_tostring(L, -1),
+                                      luaL_typename(L, -2)));
       }
       *(*out)++ = lua_tonumber(L, -1);
     } else {
@@ -122,8 +127,9 @@ static void fill_from_table(lua_State* L, int arg, int idx, const sp_array* a, i
         luaL_buffinit(L, &b);
         for (int d = 0; d <= dim; d++) lua_pushfstring(L, "[%d]", (int)path[d]), luaL_addvalue(&b);
         luaL_pushresult(&b);
-        luaL_argerror(L, arg, lua_pushfstring(L, "expected a table at %s, got %s",
-                                              lua_tostring(L, -1), luaL_typename(L, -2)));
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L, "expected a table at %s, got %s", lua_tostring(L, -1),
+                                      luaL_typename(L, -2)));
       }
       fill_from_table(L, arg, lua_gettop(L), a, dim + 1, path, out);
     }
@@ -161,8 +167,9 @@ sp_array* spL_toarray(lua_State* L, int arg) {
   sp_array* a = spL_testarray(L, arg);
   if (a) return spL_checkarray(L, arg);
   if (lua_type(L, arg) == LUA_TTABLE) return from_table(L, arg);
-  luaL_argerror(L, arg, lua_pushfstring(L, "expected an array or a table of numbers, got %s",
-                                        luaL_typename(L, arg)));
+  luaL_argerror(
+      L, arg,
+      lua_pushfstring(L, "expected an array or a table of numbers, got %s", luaL_typename(L, arg)));
   return NULL;
 }
 
@@ -172,8 +179,9 @@ sp_array* spL_optarray_or_number(lua_State* L, int arg, double* number) {
     return NULL;
   }
   if (spL_testarray(L, arg) || lua_type(L, arg) == LUA_TTABLE) return spL_toarray(L, arg);
-  luaL_argerror(L, arg, lua_pushfstring(L, "expected a number, an array or a table, got %s",
-                                        luaL_typename(L, arg)));
+  luaL_argerror(
+      L, arg,
+      lua_pushfstring(L, "expected a number, an array or a table, got %s", luaL_typename(L, arg)));
   return NULL;
 }
 
@@ -181,12 +189,14 @@ static int64_t check_extent(lua_State* L, int arg, int idx) {
   int isint;
   lua_Integer v = lua_tointegerx(L, idx, &isint);
   if (!isint)
-    luaL_argerror(L, arg, lua_pushfstring(L, "expected an integer extent, got %s",
-                                          lua_type(L, idx) == LUA_TNUMBER
-                                              ? lua_pushfstring(L, "%f", lua_tonumber(L, idx))
-                                              : luaL_typename(L, idx)));
-  if (v < -1) luaL_argerror(L, arg, lua_pushfstring(L, "expected a non-negative extent, got %I",
-                                                     (lua_Integer)v));
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "expected an integer extent, got %s",
+                                  lua_type(L, idx) == LUA_TNUMBER
+                                      ? lua_pushfstring(L, "%f", lua_tonumber(L, idx))
+                                      : luaL_typename(L, idx)));
+  if (v < -1)
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "expected a non-negative extent, got %I", (lua_Integer)v));
   return (int64_t)v;
 }
 
@@ -205,8 +215,9 @@ int spL_checkshape(lua_State* L, int arg, int last, int64_t* shape) {
   if (last < arg) last = lua_gettop(L);
   int n = last - arg + 1;
   if (n <= 0 || lua_isnoneornil(L, arg))
-    luaL_argerror(L, arg, lua_pushfstring(L, "expected a shape (integers or a table), got %s",
-                                          luaL_typename(L, arg)));
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "expected a shape (integers or a table), got %s",
+                                  luaL_typename(L, arg)));
   if (n > SP_MAXDIM)
     luaL_argerror(L, arg, lua_pushfstring(L, "expected at most 8 dimensions, got %d", n));
   for (int d = 0; d < n; d++) shape[d] = check_extent(L, arg + d, arg + d);
@@ -227,8 +238,9 @@ static int check_dim(lua_State* L, int arg, const sp_array* a) {
   lua_Integer d = luaL_checkinteger(L, arg);
   if (d < 0) d += a->ndim + 1;
   if (d < 1 || d > a->ndim)
-    luaL_argerror(L, arg, lua_pushfstring(L, "dimension %I out of range for a %d-D array",
-                                          luaL_checkinteger(L, arg), a->ndim));
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "dimension %I out of range for a %d-D array",
+                                  luaL_checkinteger(L, arg), a->ndim));
   return (int)d - 1;
 }
 
@@ -238,8 +250,9 @@ static int64_t check_index(lua_State* L, int arg, lua_Integer i, const sp_array*
   int64_t j = i < 0 ? i + n : i - 1;
   if (j < 0 || j >= n) {
     if (arg > 0)
-      luaL_argerror(L, arg, lua_pushfstring(L, "index %I out of range for dimension %d of size %I",
-                                            i, dim + 1, (lua_Integer)n));
+      luaL_argerror(L, arg,
+                    lua_pushfstring(L, "index %I out of range for dimension %d of size %I", i,
+                                    dim + 1, (lua_Integer)n));
     luaL_error(L, "index %I out of range for dimension %d of size %I", i, dim + 1, (lua_Integer)n);
   }
   return j;
@@ -338,13 +351,19 @@ static int random_array(lua_State* L, int normal) {
   int n = check_new_shape(L, 1, 1, shape);
   sp_rng* r = spL_checkrng(L, 2);
   sp_array* a = spL_newarray(L, n, shape);
-  if (normal) sp_rng_fill_normal(r, a->data, (size_t)sp_array_size(a), 0, 1);
-  else sp_rng_fill_uniform(r, a->data, (size_t)sp_array_size(a), 0, 1);
+  if (normal)
+    sp_rng_fill_normal(r, a->data, (size_t)sp_array_size(a), 0, 1);
+  else
+    sp_rng_fill_uniform(r, a->data, (size_t)sp_array_size(a), 0, 1);
   return 1;
 }
 
-static int l_rand(lua_State* L) { return random_array(L, 0); }
-static int l_randn(lua_State* L) { return random_array(L, 1); }
+static int l_rand(lua_State* L) {
+  return random_array(L, 0);
+}
+static int l_randn(lua_State* L) {
+  return random_array(L, 1);
+}
 
 static int l_is_array(lua_State* L) {
   lua_pushboolean(L, spL_testarray(L, 1) != NULL);
@@ -535,11 +554,13 @@ static int m_narrow(lua_State* L) {
   int64_t n = a->shape[dim];
   if (start < 0) start += n + 1;
   if (start < 1 || start > n + 1)
-    luaL_argerror(L, 3, lua_pushfstring(L, "expected a start in 1..%I for dimension %d, got %I",
-                                        (lua_Integer)n + 1, dim + 1, luaL_checkinteger(L, 3)));
+    luaL_argerror(L, 3,
+                  lua_pushfstring(L, "expected a start in 1..%I for dimension %d, got %I",
+                                  (lua_Integer)n + 1, dim + 1, luaL_checkinteger(L, 3)));
   if (len < 0 || len > n - (start - 1))
-    luaL_argerror(L, 4, lua_pushfstring(L, "expected a length in 0..%I from start %I, got %I",
-                                        (lua_Integer)(n - start + 1), start, len));
+    luaL_argerror(L, 4,
+                  lua_pushfstring(L, "expected a length in 0..%I from start %I, got %I",
+                                  (lua_Integer)(n - start + 1), start, len));
   sp_array v;
   sp_array_narrow(&v, a, dim, start - 1, len);
   push_owned(L, &v);
@@ -559,8 +580,8 @@ static int m_select(lua_State* L) {
 static int m_transpose(lua_State* L) {
   sp_array* a = spL_checkarray(L, 1);
   if (a->ndim < 2 && lua_isnoneornil(L, 2))
-    luaL_argerror(L, 1, lua_pushfstring(L, "expected at least 2 dimensions, got a %d-D array",
-                                        a->ndim));
+    luaL_argerror(L, 1,
+                  lua_pushfstring(L, "expected at least 2 dimensions, got a %d-D array", a->ndim));
   int d1 = lua_isnoneornil(L, 2) ? 0 : check_dim(L, 2, a);
   int d2 = lua_isnoneornil(L, 3) ? 1 : check_dim(L, 3, a);
   sp_array v;
@@ -572,11 +593,16 @@ static int m_transpose(lua_State* L) {
 static int m_t(lua_State* L) {
   sp_array* a = spL_checkarray(L, 1);
   if (a->ndim > 2)
-    luaL_argerror(L, 1, lua_pushfstring(L, "expected a 1-D or 2-D array, got %d-D (use "
-                                        "transpose(d1, d2))", a->ndim));
+    luaL_argerror(L, 1,
+                  lua_pushfstring(L,
+                                  "expected a 1-D or 2-D array, got %d-D (use "
+                                  "transpose(d1, d2))",
+                                  a->ndim));
   sp_array v;
-  if (a->ndim == 2) sp_array_transpose(&v, a, 0, 1);
-  else sp_array_retain(&v, a);
+  if (a->ndim == 2)
+    sp_array_transpose(&v, a, 0, 1);
+  else
+    sp_array_retain(&v, a);
   push_owned(L, &v);
   return 1;
 }
@@ -595,8 +621,9 @@ static int m_reshape(lua_State* L) {
     for (int d = 0; d < n; d++) t.shape[d] = shape[d];
     char want[SP_MAXDIM * 24];
     sp_array_shape_str(want, sizeof want, &t);
-    luaL_argerror(L, 2, lua_pushfstring(L, "expected a shape with %d elements, got %s",
-                                        (int)sp_array_size(a), want));
+    luaL_argerror(L, 2,
+                  lua_pushfstring(L, "expected a shape with %d elements, got %s",
+                                  (int)sp_array_size(a), want));
   }
   if (rc) spL_raise(L, rc, "reshape");
   push_owned(L, &v);
@@ -618,8 +645,11 @@ static int m_slice(lua_State* L) {
   sp_array* a = spL_checkarray(L, 1);
   int nspec = lua_gettop(L) - 1;
   if (nspec > a->ndim)
-    luaL_argerror(L, a->ndim + 2, lua_pushfstring(L, "expected at most %d specs for a %d-D "
-                                                  "array, got %d", a->ndim, a->ndim, nspec));
+    luaL_argerror(L, a->ndim + 2,
+                  lua_pushfstring(L,
+                                  "expected at most %d specs for a %d-D "
+                                  "array, got %d",
+                                  a->ndim, a->ndim, nspec));
   // check every spec before taking any reference
   int64_t first[SP_MAXDIM], stop[SP_MAXDIM], step[SP_MAXDIM];
   int kind[SP_MAXDIM];  // 0 keep, 1 select, 2 range
@@ -645,22 +675,30 @@ static int m_slice(lua_State* L) {
       if (l < 0) l += n + 1;
       int empty = step[k] > 0 ? l < f : l > f;
       if (!empty && (f < 1 || f > n || l < 1 || l > n))
-        luaL_argerror(L, arg, lua_pushfstring(L, "expected a range inside 1..%d of dimension "
-                                              "%d, got %I..%I", (int)n, k + 1, f, l));
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L,
+                                      "expected a range inside 1..%d of dimension "
+                                      "%d, got %I..%I",
+                                      (int)n, k + 1, f, l));
       first[k] = empty ? 0 : f - 1;
       stop[k] = empty ? 0 : (step[k] > 0 ? l : l - 2);
       if (empty) step[k] = 1;
     } else {
-      luaL_argerror(L, arg, lua_pushfstring(L, "expected nil, an index or a {first, last, step} "
-                                            "table, got %s", luaL_typename(L, arg)));
+      luaL_argerror(L, arg,
+                    lua_pushfstring(L,
+                                    "expected nil, an index or a {first, last, step} "
+                                    "table, got %s",
+                                    luaL_typename(L, arg)));
     }
   }
   sp_array v, w;
   sp_array_retain(&v, a);
   for (int k = nspec - 1; k >= 0; k--) {  // from the last so selects keep earlier dims in place
     if (kind[k] == 0) continue;
-    if (kind[k] == 1) sp_array_select(&w, &v, k, first[k]);
-    else sp_array_slice(&w, &v, k, first[k], stop[k], step[k]);
+    if (kind[k] == 1)
+      sp_array_select(&w, &v, k, first[k]);
+    else
+      sp_array_slice(&w, &v, k, first[k], stop[k], step[k]);
     sp_array_release(&v);
     v = w;
   }
@@ -673,8 +711,9 @@ static int m_unsqueeze(lua_State* L) {
   lua_Integer d = luaL_checkinteger(L, 2);
   if (d < 0) d += a->ndim + 2;
   if (d < 1 || d > a->ndim + 1 || a->ndim == SP_MAXDIM)
-    luaL_argerror(L, 2, lua_pushfstring(L, "expected a position in 1..%d for a %d-D array, got %I",
-                                        a->ndim + 1, a->ndim, luaL_checkinteger(L, 2)));
+    luaL_argerror(L, 2,
+                  lua_pushfstring(L, "expected a position in 1..%d for a %d-D array, got %I",
+                                  a->ndim + 1, a->ndim, luaL_checkinteger(L, 2)));
   sp_array v;
   sp_array_unsqueeze(&v, a, (int)d - 1);
   push_owned(L, &v);
@@ -694,22 +733,27 @@ static int join(lua_State* L, int stack) {
     lua_rawgeti(L, 1, i);
     sp_array* a = spL_testarray(L, -1);
     if (!a && lua_type(L, -1) != LUA_TTABLE)
-      luaL_argerror(L, 1, lua_pushfstring(L, "expected a list of arrays, got %s at [%d]",
-                                          luaL_typename(L, -1), i));
+      luaL_argerror(
+          L, 1,
+          lua_pushfstring(L, "expected a list of arrays, got %s at [%d]", luaL_typename(L, -1), i));
     if (!a) {
       from_table(L, -1);
       lua_replace(L, -2);
     } else if (!a->data) {
-      luaL_argerror(L, 1, lua_pushfstring(L, "expected a list of arrays, got a closed array at "
-                                          "[%d]", i));
+      luaL_argerror(L, 1,
+                    lua_pushfstring(L,
+                                    "expected a list of arrays, got a closed array at "
+                                    "[%d]",
+                                    i));
     }
   }
   sp_array* first = lua_touserdata(L, base);
   int nd = first->ndim + stack;
   lua_Integer d = given < 0 ? given + nd + 1 : given;
   if (d < 1 || d > nd)
-    luaL_argerror(L, 2, lua_pushfstring(L, "dimension %I out of range for %d-D %s", given,
-                                        nd, stack ? "results" : "arrays"));
+    luaL_argerror(L, 2,
+                  lua_pushfstring(L, "dimension %I out of range for %d-D %s", given, nd,
+                                  stack ? "results" : "arrays"));
   const sp_array* parts[256];
   sp_array views[256];
   if (n > 256) luaL_argerror(L, 1, lua_pushfstring(L, "expected at most 256 arrays, got %d", n));
@@ -720,11 +764,13 @@ static int join(lua_State* L, int stack) {
     for (int k = 0; k < a->ndim && same; k++)
       same = (!stack && k == d - 1) || a->shape[k] == first->shape[k];
     if (!same || (stack && a->ndim == SP_MAXDIM))
-      luaL_argerror(L, 1, lua_pushfstring(L, "expected arrays that agree %s, got %s at [1] and %s "
-                                          "at [%d]",
-                                          stack ? "in shape" : "off the joined dimension",
-                                          sp_array_shape_str(s1, sizeof s1, first),
-                                          sp_array_shape_str(s2, sizeof s2, a), i + 1));
+      luaL_argerror(L, 1,
+                    lua_pushfstring(L,
+                                    "expected arrays that agree %s, got %s at [1] and %s "
+                                    "at [%d]",
+                                    stack ? "in shape" : "off the joined dimension",
+                                    sp_array_shape_str(s1, sizeof s1, first),
+                                    sp_array_shape_str(s2, sizeof s2, a), i + 1));
     views[i] = *a;
     if (stack) {
       // a size-1 dimension at d (stride 0, no reference taken: a stays on the stack)
@@ -744,8 +790,12 @@ static int join(lua_State* L, int stack) {
   return 1;
 }
 
-static int l_cat(lua_State* L) { return join(L, 0); }
-static int l_stack(lua_State* L) { return join(L, 1); }
+static int l_cat(lua_State* L) {
+  return join(L, 0);
+}
+static int l_stack(lua_State* L) {
+  return join(L, 1);
+}
 
 static int m_copy(lua_State* L) {
   sp_array* a = spL_checkarray(L, 1);
@@ -792,8 +842,8 @@ static int arith(lua_State* L, sp_binop op, int method) {
   if (sp_array_broadcast_shape(&ndim, shape, x, y)) {
     const char *sa = shape_of(L, x), *sb = shape_of(L, y);
     if (method)
-      luaL_argerror(L, 2, lua_pushfstring(L, "expected shapes that broadcast, got %s and %s", sa,
-                                          sb));
+      luaL_argerror(L, 2,
+                    lua_pushfstring(L, "expected shapes that broadcast, got %s and %s", sa, sb));
     luaL_error(L, "bad operands to '%s' (expected shapes that broadcast, got %s and %s)",
                binop_names[op], sa, sb);
   }
@@ -803,11 +853,21 @@ static int arith(lua_State* L, sp_binop op, int method) {
   return 1;
 }
 
-static int m_add(lua_State* L) { return arith(L, SP_OP_ADD, 0); }
-static int m_sub(lua_State* L) { return arith(L, SP_OP_SUB, 0); }
-static int m_mul(lua_State* L) { return arith(L, SP_OP_MUL, 0); }
-static int m_div(lua_State* L) { return arith(L, SP_OP_DIV, 0); }
-static int m_pow(lua_State* L) { return arith(L, SP_OP_POW, 0); }
+static int m_add(lua_State* L) {
+  return arith(L, SP_OP_ADD, 0);
+}
+static int m_sub(lua_State* L) {
+  return arith(L, SP_OP_SUB, 0);
+}
+static int m_mul(lua_State* L) {
+  return arith(L, SP_OP_MUL, 0);
+}
+static int m_div(lua_State* L) {
+  return arith(L, SP_OP_DIV, 0);
+}
+static int m_pow(lua_State* L) {
+  return arith(L, SP_OP_POW, 0);
+}
 
 // a:add(b) and friends: the operator under a method name (errors name the argument)
 static int m_binop(lua_State* L) {
@@ -830,8 +890,9 @@ static int m_binop_(lua_State* L) {
   sp_array* b = spL_optarray_or_number(L, 2, &s);
   int rc = b ? sp_array_binop(a, a, b, op) : sp_array_binop_scalar(a, a, s, op, 0);
   if (rc == SP_ESHAPE)
-    luaL_argerror(L, 2, lua_pushfstring(L, "expected a shape that broadcasts to %s, got %s",
-                                        shape_of(L, a), shape_of(L, b)));
+    luaL_argerror(L, 2,
+                  lua_pushfstring(L, "expected a shape that broadcasts to %s, got %s",
+                                  shape_of(L, a), shape_of(L, b)));
   if (rc) spL_raise(L, rc, "in-place operation");
   lua_settop(L, 1);
   return 1;
@@ -859,8 +920,9 @@ static int m_copy_(lua_State* L) {
   } else {
     int rc = sp_array_assign(a, b);
     if (rc == SP_ESHAPE)
-      luaL_argerror(L, 2, lua_pushfstring(L, "expected a shape that broadcasts to %s, got %s",
-                                          shape_of(L, a), shape_of(L, b)));
+      luaL_argerror(L, 2,
+                    lua_pushfstring(L, "expected a shape that broadcasts to %s, got %s",
+                                    shape_of(L, a), shape_of(L, b)));
     if (rc) spL_raise(L, rc, "copy_");
   }
   lua_settop(L, 1);
@@ -890,8 +952,12 @@ static int clamp(lua_State* L, int inplace) {
   return 1;
 }
 
-static int m_clamp(lua_State* L) { return clamp(L, 0); }
-static int m_clamp_(lua_State* L) { return clamp(L, 1); }
+static int m_clamp(lua_State* L) {
+  return clamp(L, 0);
+}
+static int m_clamp_(lua_State* L) {
+  return clamp(L, 1);
+}
 
 // ---- reductions and products -------------------------------------------------------------------
 
@@ -907,8 +973,11 @@ static int m_reduce(lua_State* L) {
   }
   int dim = check_dim(L, 2, a);
   if (a->shape[dim] == 0 && op != SP_REDUCE_SUM && op != SP_REDUCE_PROD)
-    luaL_argerror(L, 2, lua_pushfstring(L, "expected a non-empty dimension, dimension %d has "
-                                        "size 0", dim + 1));
+    luaL_argerror(L, 2,
+                  lua_pushfstring(L,
+                                  "expected a non-empty dimension, dimension %d has "
+                                  "size 0",
+                                  dim + 1));
   int64_t shape[SP_MAXDIM];
   for (int d = 0, k = 0; d < a->ndim; d++)
     if (d != dim) shape[k++] = a->shape[d];
@@ -929,23 +998,33 @@ static int argext(lua_State* L, int want_max) {
   return 1;
 }
 
-static int m_argmax(lua_State* L) { return argext(L, 1); }
-static int m_argmin(lua_State* L) { return argext(L, 0); }
+static int m_argmax(lua_State* L) {
+  return argext(L, 1);
+}
+static int m_argmin(lua_State* L) {
+  return argext(L, 0);
+}
 
 static int m_norm(lua_State* L) {
   sp_array* a = spL_checkarray(L, 1);
   double p = 2;
   if (lua_type(L, 2) == LUA_TSTRING) {
     const char* s = lua_tostring(L, 2);
-    if (!strcmp(s, "fro")) p = 2;
-    else if (!strcmp(s, "inf")) p = HUGE_VAL;
-    else luaL_argerror(L, 2, lua_pushfstring(L, "expected 1, 2, math.huge, 'inf' or 'fro', got "
-                                             "'%s'", s));
+    if (!strcmp(s, "fro"))
+      p = 2;
+    else if (!strcmp(s, "inf"))
+      p = HUGE_VAL;
+    else
+      luaL_argerror(L, 2,
+                    lua_pushfstring(L,
+                                    "expected 1, 2, math.huge, 'inf' or 'fro', got "
+                                    "'%s'",
+                                    s));
   } else if (!lua_isnoneornil(L, 2)) {
     p = luaL_checknumber(L, 2);
     if (p != 1 && p != 2 && p != HUGE_VAL)
-      luaL_argerror(L, 2, lua_pushfstring(L, "expected 1, 2, math.huge, 'inf' or 'fro', got %f",
-                                          p));
+      luaL_argerror(L, 2,
+                    lua_pushfstring(L, "expected 1, 2, math.huge, 'inf' or 'fro', got %f", p));
   }
   double v;
   sp_array_norm(&v, a, p);
@@ -959,8 +1038,9 @@ static int m_dot(lua_State* L) {
   if (a->ndim != 1)
     luaL_argerror(L, 1, lua_pushfstring(L, "expected a 1-D array, got %d-D", a->ndim));
   if (b->ndim != 1 || b->shape[0] != a->shape[0])
-    luaL_argerror(L, 2, lua_pushfstring(L, "expected a 1-D array of length %d, got shape %s",
-                                        (int)a->shape[0], shape_of(L, b)));
+    luaL_argerror(L, 2,
+                  lua_pushfstring(L, "expected a 1-D array of length %d, got shape %s",
+                                  (int)a->shape[0], shape_of(L, b)));
   double v;
   sp_array_dot(&v, a, b);
   lua_pushnumber(L, v);
@@ -977,8 +1057,9 @@ static int l_matmul(lua_State* L) {
   if (b->ndim < 1 || b->ndim > 2)
     luaL_argerror(L, 2, lua_pushfstring(L, "expected a 1-D or 2-D array, got %d-D", b->ndim));
   if (sp_array_matmul_shape(&ndim, shape, a, b))
-    luaL_argerror(L, 2, lua_pushfstring(L, "expected inner dimensions to agree, got %s and %s",
-                                        shape_of(L, a), shape_of(L, b)));
+    luaL_argerror(L, 2,
+                  lua_pushfstring(L, "expected inner dimensions to agree, got %s and %s",
+                                  shape_of(L, a), shape_of(L, b)));
   sp_array* out = spL_newarray(L, ndim, shape);
   int rc = sp_array_matmul(out, a, b);
   if (rc) spL_raise(L, rc, "matmul");
@@ -992,8 +1073,9 @@ static int l_allclose(lua_State* L) {
   double rtol = luaL_optnumber(L, 3, 1e-5), atol = luaL_optnumber(L, 4, 1e-8);
   int r = sp_array_allclose(a, b, rtol, atol);
   if (r < 0)
-    luaL_argerror(L, 2, lua_pushfstring(L, "expected shapes that broadcast, got %s and %s",
-                                        shape_of(L, a), shape_of(L, b)));
+    luaL_argerror(L, 2,
+                  lua_pushfstring(L, "expected shapes that broadcast, got %s and %s",
+                                  shape_of(L, a), shape_of(L, b)));
   lua_pushboolean(L, r);
   return 1;
 }
@@ -1020,54 +1102,66 @@ static int l_load(lua_State* L) {
 // ---- module ------------------------------------------------------------------------------------
 
 static const luaL_Reg methods[] = {
-    {"get", m_get},         {"set", m_set},
-    {"size", m_size},       {"numel", m_numel},
-    {"dim", m_dim},         {"is_contiguous", m_is_contiguous},
-    {"totable", m_totable}, {"narrow", m_narrow},
-    {"select", m_select},   {"transpose", m_transpose},
-    {"t", m_t},             {"reshape", m_reshape},
-    {"view", m_reshape},    {"flatten", m_flatten},
-    {"slice", m_slice},     {"copy", m_copy},
+    {"get", m_get},
+    {"set", m_set},
+    {"size", m_size},
+    {"numel", m_numel},
+    {"dim", m_dim},
+    {"is_contiguous", m_is_contiguous},
+    {"totable", m_totable},
+    {"narrow", m_narrow},
+    {"select", m_select},
+    {"transpose", m_transpose},
+    {"t", m_t},
+    {"reshape", m_reshape},
+    {"view", m_reshape},
+    {"flatten", m_flatten},
+    {"slice", m_slice},
+    {"copy", m_copy},
     {"unsqueeze", m_unsqueeze},
-    {"clone", m_copy},      {"contiguous", m_contiguous},
-    {"fill_", m_fill_},     {"zero_", m_zero_},
-    {"copy_", m_copy_},     {"clamp", m_clamp},
-    {"clamp_", m_clamp_},   {"argmax", m_argmax},
-    {"argmin", m_argmin},   {"norm", m_norm},
-    {"dot", m_dot},         {"matmul", l_matmul},
-    {"save", m_save},       {NULL, NULL},
+    {"clone", m_copy},
+    {"contiguous", m_contiguous},
+    {"fill_", m_fill_},
+    {"zero_", m_zero_},
+    {"copy_", m_copy_},
+    {"clamp", m_clamp},
+    {"clamp_", m_clamp_},
+    {"argmax", m_argmax},
+    {"argmin", m_argmin},
+    {"norm", m_norm},
+    {"dot", m_dot},
+    {"matmul", l_matmul},
+    {"save", m_save},
+    {NULL, NULL},
 };
 
 static const luaL_Reg metamethods[] = {
-    {"__newindex", m_newindex}, {"__len", m_len},   {"__tostring", m_tostring},
-    {"__gc", m_gc},             {"__close", m_gc},  {"__add", m_add},
-    {"__sub", m_sub},           {"__mul", m_mul},   {"__div", m_div},
-    {"__pow", m_pow},           {"__unm", m_unm},   {NULL, NULL},
+    {"__newindex", m_newindex}, {"__len", m_len}, {"__tostring", m_tostring}, {"__gc", m_gc},
+    {"__close", m_gc},          {"__add", m_add}, {"__sub", m_sub},           {"__mul", m_mul},
+    {"__div", m_div},           {"__pow", m_pow}, {"__unm", m_unm},           {NULL, NULL},
 };
 
 static const luaL_Reg functions[] = {
-    {"new", l_new},           {"zeros", l_zeros},         {"ones", l_ones},
-    {"full", l_full},         {"eye", l_eye},             {"arange", l_arange},
-    {"linspace", l_linspace}, {"rand", l_rand},           {"randn", l_randn},
-    {"matmul", l_matmul},     {"allclose", l_allclose},   {"load", l_load},
-    {"is_array", l_is_array}, {"cat", l_cat},             {"stack", l_stack},
-    {NULL, NULL},
+    {"new", l_new},           {"zeros", l_zeros},   {"ones", l_ones},         {"full", l_full},
+    {"eye", l_eye},           {"arange", l_arange}, {"linspace", l_linspace}, {"rand", l_rand},
+    {"randn", l_randn},       {"matmul", l_matmul}, {"allclose", l_allclose}, {"load", l_load},
+    {"is_array", l_is_array}, {"cat", l_cat},       {"stack", l_stack},       {NULL, NULL},
 };
 
 static const struct {
   const char* name;
   sp_unop op;
 } unops[] = {
-    {"neg", SP_OP_NEG},   {"abs", SP_OP_ABS},   {"exp", SP_OP_EXP},         {"log", SP_OP_LOG},
-    {"sqrt", SP_OP_SQRT}, {"tanh", SP_OP_TANH}, {"sin", SP_OP_SIN},         {"cos", SP_OP_COS},
-    {"sigmoid", SP_OP_SIGMOID},                 {"sign", SP_OP_SIGN},
+    {"neg", SP_OP_NEG},         {"abs", SP_OP_ABS},   {"exp", SP_OP_EXP}, {"log", SP_OP_LOG},
+    {"sqrt", SP_OP_SQRT},       {"tanh", SP_OP_TANH}, {"sin", SP_OP_SIN}, {"cos", SP_OP_COS},
+    {"sigmoid", SP_OP_SIGMOID}, {"sign", SP_OP_SIGN},
 };
 
 static const struct {
   const char* name;
   sp_binop op;
 } binops[] = {
-    {"add", SP_OP_ADD}, {"sub", SP_OP_SUB}, {"mul", SP_OP_MUL}, {"div", SP_OP_DIV},
+    {"add", SP_OP_ADD}, {"sub", SP_OP_SUB},     {"mul", SP_OP_MUL},     {"div", SP_OP_DIV},
     {"pow", SP_OP_POW}, {"minimum", SP_OP_MIN}, {"maximum", SP_OP_MAX},
 };
 

@@ -16,8 +16,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "bind.h"
 #include "args.h"
+#include "bind.h"
 #include "engine/core/error.h"
 #include "engine/grad/gauss_newton.h"
 #include "grad_args.h"

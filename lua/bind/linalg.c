@@ -12,11 +12,13 @@ static const sp_array* check_matrix(lua_State* L, int arg, int square) {
   sp_array* a = spL_toarray(L, arg);
   char shape[SP_MAXDIM * 24];
   if (a->ndim != 2)
-    luaL_argerror(L, arg, lua_pushfstring(L, "expected a 2-D matrix, got a %d-D array of shape %s",
-                                          a->ndim, sp_array_shape_str(shape, sizeof shape, a)));
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "expected a 2-D matrix, got a %d-D array of shape %s", a->ndim,
+                                  sp_array_shape_str(shape, sizeof shape, a)));
   if (square && a->shape[0] != a->shape[1])
-    luaL_argerror(L, arg, lua_pushfstring(L, "expected a square matrix, got %s",
-                                          sp_array_shape_str(shape, sizeof shape, a)));
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "expected a square matrix, got %s",
+                                  sp_array_shape_str(shape, sizeof shape, a)));
   if (a->shape[0] > 1 << 20 || a->shape[1] > 1 << 20)
     luaL_argerror(L, arg, "expected a matrix with fewer than 2^20 rows and columns");
   if (sp_array_is_contiguous(a)) return a;
@@ -39,8 +41,9 @@ static int l_solve(lua_State* L) {
   int n = (int)A->shape[0];
   char shape[SP_MAXDIM * 24];
   if ((b->ndim != 1 && b->ndim != 2) || b->shape[0] != n)
-    luaL_argerror(L, 2, lua_pushfstring(L, "expected a vector or matrix with %d rows, got shape %s",
-                                        n, sp_array_shape_str(shape, sizeof shape, b)));
+    luaL_argerror(L, 2,
+                  lua_pushfstring(L, "expected a vector or matrix with %d rows, got shape %s", n,
+                                  sp_array_shape_str(shape, sizeof shape, b)));
   int nrhs = b->ndim == 2 ? (int)b->shape[1] : 1;
   sp_array* x = spL_newarray(L, b->ndim, b->shape);
   sp_array_assign(x, b);
@@ -129,9 +132,16 @@ static int l_spectral_radius(lua_State* L) {
 }
 
 static const luaL_Reg functions[] = {
-    {"solve", l_solve}, {"inv", l_inv}, {"det", l_det},   {"cholesky", l_cholesky},
-    {"qr", l_qr},       {"svd", l_svd}, {"eig", l_eig},   {"eigh", l_eigh},
-    {"spectral_radius", l_spectral_radius},               {NULL, NULL},
+    {"solve", l_solve},
+    {"inv", l_inv},
+    {"det", l_det},
+    {"cholesky", l_cholesky},
+    {"qr", l_qr},
+    {"svd", l_svd},
+    {"eig", l_eig},
+    {"eigh", l_eigh},
+    {"spectral_radius", l_spectral_radius},
+    {NULL, NULL},
 };
 
 int luaopen_spinal_linalg(lua_State* L) {

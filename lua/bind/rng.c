@@ -12,8 +12,11 @@
 sp_rng* spL_checkrng(lua_State* L, int arg) {
   sp_rng* r = luaL_testudata(L, arg, SP_RNG_MT);
   if (!r)
-    luaL_argerror(L, arg, lua_pushfstring(L, "expected a spinal.rng (from require 'spinal.rng'"
-                                          ".new(seed, stream)), got %s", luaL_typename(L, arg)));
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L,
+                                  "expected a spinal.rng (from require 'spinal.rng'"
+                                  ".new(seed, stream)), got %s",
+                                  luaL_typename(L, arg)));
   return r;
 }
 
@@ -48,8 +51,8 @@ static int m_uniform(lua_State* L) {
     lo = 0;
   }
   if (!(lo <= hi) || !isfinite(lo) || !isfinite(hi))
-    luaL_argerror(L, 3, lua_pushfstring(L, "expected finite bounds lo <= hi, got %f and %f", lo,
-                                        hi));
+    luaL_argerror(L, 3,
+                  lua_pushfstring(L, "expected finite bounds lo <= hi, got %f and %f", lo, hi));
   lua_pushnumber(L, lo + (hi - lo) * sp_rng_uniform(r));
   return 1;
 }
@@ -78,7 +81,9 @@ static int m_tostring(lua_State* L) {
 }
 
 // nothing to free: the state lives in the userdata; __close is accepted for `local g <close>`
-static int m_close(lua_State* L) { return 0; }
+static int m_close(lua_State* L) {
+  return 0;
+}
 
 static const luaL_Reg methods[] = {
     {"seed", m_seed},       {"uniform", m_uniform}, {"normal", m_normal},

@@ -329,10 +329,8 @@ static int car_rollout(sp_plant* p, sp_traj* tr) {
 }
 
 TEST(lockstep_rollout_through_a_lockstep_bridge_equals_the_rollout_on_the_plant) {
-  sp_plant_model_config mc = {.model = "unicycle_accel",
-                              .rate_hz = 100,
-                              .substeps = 2,
-                              .integrator = SP_INTEGRATOR_RK4};
+  sp_plant_model_config mc = {
+      .model = "unicycle_accel", .rate_hz = 100, .substeps = 2, .integrator = SP_INTEGRATOR_RK4};
   char msg[256], uri[64];
   sp_plant *local = NULL, *robot = NULL, *host = NULL;
   sp_bridge* b = NULL;

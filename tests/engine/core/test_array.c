@@ -1,8 +1,7 @@
 // test_array.c: storage sharing and lifetime, views, broadcasting, reductions, BLAS products
 // against naive loops, and numpy-compatible printing of engine/core/array.c.
-#include "engine/core/array.h"
-
 #include "engine/core/alloc.h"
+#include "engine/core/array.h"
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
 #include "test.h"
@@ -49,7 +48,9 @@ TEST(new_rejects_bad_rank_and_negative_extents) {
   CHECK(a.data == NULL);
 }
 
-static int refuse_all(size_t n, void* user) { return 1; }
+static int refuse_all(size_t n, void* user) {
+  return 1;
+}
 
 TEST(new_reports_out_of_memory) {
   sp_array a;
@@ -492,8 +493,9 @@ TEST(format_summarises_long_arrays_like_numpy) {
   for (int i = 0; i < 2000; i++) a.data[i] = i;
   char buf[512];
   sp_array_format(buf, sizeof buf, &a);
-  CHECK_STR(buf, "array([0.000e+00, 1.000e+00, 2.000e+00, ..., 1.997e+03, 1.998e+03,\n"
-                 "       1.999e+03])");
+  CHECK_STR(buf,
+            "array([0.000e+00, 1.000e+00, 2.000e+00, ..., 1.997e+03, 1.998e+03,\n"
+            "       1.999e+03])");
   sp_array_release(&a);
 }
 

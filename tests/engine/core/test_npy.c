@@ -1,10 +1,9 @@
 // test_npy.c: NPY round trips and header edge cases of engine/core/npy.c (numpy.lib.format).
-#include "engine/core/npy.h"
-
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "engine/core/error.h"
+#include "engine/core/npy.h"
 #include "test.h"
 
 static char dir[64];
@@ -126,9 +125,9 @@ TEST(loads_other_dtypes_and_byte_orders_as_float64) {
 
 TEST(fortran_order_and_version_2_headers_load_in_logical_order) {
   double col_major[6] = {0, 3, 1, 4, 2, 5};  // the 2x3 matrix [[0,1,2],[3,4,5]]
-  const char* path = write_npy(
-      "f.npy", "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }", col_major,
-      sizeof col_major, 2);
+  const char* path =
+      write_npy("f.npy", "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }", col_major,
+                sizeof col_major, 2);
   sp_array a;
   char msg[256];
   CHECK_INT(sp_npy_load(&a, path, msg, sizeof msg), 0);
@@ -154,8 +153,10 @@ TEST(malformed_magic_is_a_format_error_naming_the_file) {
 
 TEST(truncated_data_is_a_format_error_saying_how_much_is_missing) {
   double d[3] = {1, 2, 3};
-  const char* path = write_npy("short.npy", "{'descr': '<f8', 'fortran_order': False, "
-                               "'shape': (4,), }", d, sizeof d, 1);
+  const char* path = write_npy("short.npy",
+                               "{'descr': '<f8', 'fortran_order': False, "
+                               "'shape': (4,), }",
+                               d, sizeof d, 1);
   sp_array a;
   char msg[256];
   CHECK_INT(sp_npy_load(&a, path, msg, sizeof msg), SP_EFORMAT);
@@ -181,8 +182,10 @@ TEST(truncated_header_is_a_format_error) {
 
 TEST(unsupported_dtype_is_a_format_error_naming_it) {
   double d[4] = {0};
-  const char* path = write_npy("c16.npy", "{'descr': '<c16', 'fortran_order': False, "
-                               "'shape': (2,), }", d, sizeof d, 1);
+  const char* path = write_npy("c16.npy",
+                               "{'descr': '<c16', 'fortran_order': False, "
+                               "'shape': (2,), }",
+                               d, sizeof d, 1);
   sp_array a;
   char msg[256];
   CHECK_INT(sp_npy_load(&a, path, msg, sizeof msg), SP_EFORMAT);

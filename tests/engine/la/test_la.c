@@ -1,9 +1,8 @@
 // test_la.c: engine/la against identities (A x = b, Q R = A, U S V^T = A, L L^T = A,
 // A v = lambda v, det(A B) = det A det B) on random matrices over several seeds.
-#include "engine/la/la.h"
-
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
+#include "engine/la/la.h"
 #include "test.h"
 
 #define NMAX 8

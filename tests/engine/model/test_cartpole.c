@@ -58,8 +58,14 @@ TEST(linearisation_at_upright_is_the_textbook_one) {
   m->cls->f(m, xd, x, &F, m->p);
   for (int i = 0; i < 4; i++) CHECK(xd[i] == 0);
   m->cls->f_jac(m, fx, fu, NULL, x, &F, m->p);
-  const double A[16] = {0, 0, 1, 0, 0, 0, 0, 1, 0, -p[MP] * p[G] / p[MC], 0, 0,
-                        0, (p[MC] + p[MP]) * p[G] / (p[MC] * p[L]), 0, 0};
+  const double A[16] = {0, 0,
+                        1, 0,
+                        0, 0,
+                        0, 1,
+                        0, -p[MP] * p[G] / p[MC],
+                        0, 0,
+                        0, (p[MC] + p[MP]) * p[G] / (p[MC] * p[L]),
+                        0, 0};
   const double Bu[4] = {0, 0, 1 / p[MC], -1 / (p[MC] * p[L])};
   for (int i = 0; i < 16; i++) CHECK_CLOSE(fx[i], A[i], 1e-14, 1e-15);
   for (int i = 0; i < 4; i++) CHECK_CLOSE(fu[i], Bu[i], 1e-14, 1e-15);

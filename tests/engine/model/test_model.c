@@ -28,14 +28,21 @@ static const char* const lin_u[] = {"u"};
 static const char* const lin_p[] = {"a", "b"};
 static const double lin_p0[] = {-0.7, 2.0};
 static const sp_model_class linear = {
-    .name = "test_linear", .doc = "x' = a x + b u", .nx = 1, .nu = 1, .np = 2,
-    .x_names = lin_x, .u_names = lin_u, .p_names = lin_p, .p_default = lin_p0,
-    .f = lin_f, .f_jac = lin_jac,
+    .name = "test_linear",
+    .doc = "x' = a x + b u",
+    .nx = 1,
+    .nu = 1,
+    .np = 2,
+    .x_names = lin_x,
+    .u_names = lin_u,
+    .p_names = lin_p,
+    .p_default = lin_p0,
+    .f = lin_f,
+    .f_jac = lin_jac,
 };
 
 // discrete map x+ = c x^2 + u with p = (c)
-static void sq_f(const sp_model* m, double* xn, const double* x, const double* u,
-                 const double* p) {
+static void sq_f(const sp_model* m, double* xn, const double* x, const double* u, const double* p) {
   xn[0] = p[0] * x[0] * x[0] + u[0];
 }
 static void sq_jac(const sp_model* m, double* fx, double* fu, double* fp, const double* x,
@@ -47,9 +54,18 @@ static void sq_jac(const sp_model* m, double* fx, double* fu, double* fp, const 
 static const char* const sq_p[] = {"c"};
 static const double sq_p0[] = {0.5};
 static const sp_model_class square = {
-    .name = "test_square_map", .doc = "x+ = c x^2 + u", .nx = 1, .nu = 1, .np = 1,
-    .x_names = lin_x, .u_names = lin_u, .p_names = sq_p, .p_default = sq_p0, .discrete = 1,
-    .f = sq_f, .f_jac = sq_jac,
+    .name = "test_square_map",
+    .doc = "x+ = c x^2 + u",
+    .nx = 1,
+    .nu = 1,
+    .np = 1,
+    .x_names = lin_x,
+    .u_names = lin_u,
+    .p_names = sq_p,
+    .p_default = sq_p0,
+    .discrete = 1,
+    .f = sq_f,
+    .f_jac = sq_jac,
 };
 
 // ---- registry -----------------------------------------------------------------------------------
@@ -142,7 +158,9 @@ TEST(new_refuses_a_step_length_that_is_not_positive_and_finite) {
   CHECK_INT(sp_model_new_class(&m, NULL, NULL, 0.1), SP_EINVAL);
 }
 
-static int refuse_all(size_t n, void* user) { return 1; }
+static int refuse_all(size_t n, void* user) {
+  return 1;
+}
 
 TEST(new_reports_out_of_memory) {
   sp_model* m = (sp_model*)&m;
@@ -319,8 +337,12 @@ static void decay_jac(const sp_model* m, double* fx, double* fu, double* fp, con
   fx[0] = -1;
 }
 static const sp_model_class decay = {
-    .name = "test_decay", .doc = "x' = -x", .nx = 1, .x_names = lin_x,
-    .f = decay_f, .f_jac = decay_jac,
+    .name = "test_decay",
+    .doc = "x' = -x",
+    .nx = 1,
+    .x_names = lin_x,
+    .f = decay_f,
+    .f_jac = decay_jac,
 };
 
 TEST(a_class_without_actions_or_parameters_steps_and_differentiates) {

@@ -20,12 +20,12 @@
 // sampling ranges for classes whose dynamics need them (default: every entry in [-1.5, 1.5])
 typedef struct {
   const char* name;
-  int index;        // state entry
+  int index;  // state entry
   double lo, hi;
 } range;
 
 static const range x_ranges[] = {
-    {"bicycle_dyn", 3, 1.0, 6.0},   // forward speed away from the low-speed regularisation
+    {"bicycle_dyn", 3, 1.0, 6.0},  // forward speed away from the low-speed regularisation
     {"bicycle_kin", 3, -3.0, 3.0},
 };
 
@@ -34,8 +34,7 @@ static void sample_point(sp_rng* r, const sp_model* m, double* x, double* u, dou
   sp_rng_fill_uniform(r, u, (size_t)m->nu, -1.5, 1.5);
   for (size_t k = 0; k < sizeof x_ranges / sizeof x_ranges[0]; k++)
     if (strcmp(x_ranges[k].name, m->cls->name) == 0)
-      x[x_ranges[k].index] = x_ranges[k].lo +
-                             (x_ranges[k].hi - x_ranges[k].lo) * sp_rng_uniform(r);
+      x[x_ranges[k].index] = x_ranges[k].lo + (x_ranges[k].hi - x_ranges[k].lo) * sp_rng_uniform(r);
   // parameters near their defaults (a small positive shift so zero defaults are exercised too)
   for (int i = 0; i < m->np; i++)
     p[i] = m->cls->p_default[i] * (0.8 + 0.4 * sp_rng_uniform(r)) + 0.05 * sp_rng_uniform(r);
@@ -100,7 +99,9 @@ static void step_fd(sp_model* m, double* J, int which, const double* x, const do
   }
 }
 
-static int nclasses(const char** names) { return sp_model_list(names, 64); }
+static int nclasses(const char** names) {
+  return sp_model_list(names, 64);
+}
 
 TEST(registry_holds_every_builtin_model) {
   const char* names[64];
@@ -296,8 +297,7 @@ TEST(step_does_not_mutate_its_inputs) {
     sp_model_step_jac(m, model_ws(m), xn, A, B, P, x, u);
     sp_model_step_vjp(m, model_ws(m), gx, gu, gp, x, u, g);
     int ok = memcmp(x, xc, sizeof(double) * nx) == 0 && memcmp(u, uc, sizeof(double) * nu) == 0 &&
-             memcmp(g, gc, sizeof(double) * nx) == 0 &&
-             memcmp(m->p, pc, sizeof(double) * np) == 0;
+             memcmp(g, gc, sizeof(double) * nx) == 0 && memcmp(m->p, pc, sizeof(double) * np) == 0;
     sp_model_free(m);
     if (!ok) fprintf(stderr, "  %s mutated an input\n", names[c]);
     CHECK(ok);

@@ -28,7 +28,9 @@ static void swing(sp_model* m, sp_integrator integ, int n, double* x) {
   rollout(m, x, 0.3, n);
 }
 
-static double err(const double* a, const double* b) { return hypot(a[0] - b[0], a[1] - b[1]); }
+static double err(const double* a, const double* b) {
+  return hypot(a[0] - b[0], a[1] - b[1]);
+}
 
 TEST(rk4_converges_at_fourth_order_and_euler_at_first) {
   sp_model* m;

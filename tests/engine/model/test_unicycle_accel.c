@@ -24,10 +24,22 @@ TEST(euler_step_with_defaults_is_the_papers_discrete_car_model) {
     CHECK(xn[2] == x[2] + u[0] * dt);
     CHECK(xn[3] == x[3] + x[2] * u[1] * dt);
     // the Jacobians the paper's estimator evaluates along recorded data
-    const double Ae[16] = {1, 0, cos(x[3]) * dt, -x[2] * sin(x[3]) * dt,
-                           0, 1, sin(x[3]) * dt, x[2] * cos(x[3]) * dt,
-                           0, 0, 1, 0,
-                           0, 0, u[1] * dt, 1};
+    const double Ae[16] = {1,
+                           0,
+                           cos(x[3]) * dt,
+                           -x[2] * sin(x[3]) * dt,
+                           0,
+                           1,
+                           sin(x[3]) * dt,
+                           x[2] * cos(x[3]) * dt,
+                           0,
+                           0,
+                           1,
+                           0,
+                           0,
+                           0,
+                           u[1] * dt,
+                           1};
     const double Be[8] = {0, 0, 0, 0, dt, 0, 0, x[2] * dt};
     for (int i = 0; i < 16; i++) CHECK_CLOSE(A[i], Ae[i], 1e-15, 1e-18);
     for (int i = 0; i < 8; i++) CHECK_CLOSE(B[i], Be[i], 1e-15, 1e-18);
