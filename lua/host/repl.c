@@ -5,9 +5,6 @@
 // on the next line (prompt ">> "). Printing, :commands and completion candidates are computed in
 // Lua (lua/spinal/repl.lua: show, command, complete) so users can extend them. With a non-tty
 // stdin there are no prompts and no libedit: lines are read as they come.
-// clang-format off: editline's header needs <stdio.h> (FILE) included before it
-#include <editline/readline.h>
-// clang-format on
 #include <errno.h>
 #include <lauxlib.h>
 #include <locale.h>
@@ -16,6 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <wchar.h>
+
+// editline's header needs <stdio.h> (FILE) included before it
+// clang-format off
+#include <editline/readline.h>
+// clang-format on
 
 #include "host.h"
 

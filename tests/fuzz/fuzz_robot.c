@@ -1,15 +1,17 @@
 // fuzz_robot.c: libFuzzer target for the robot-file loader (lua/spinal/robot.lua, spinal check).
 //
+// (the sources and flags lines are read whole by fuzz_short.sh: clang-format leaves them be)
+// clang-format off
 // sources: lua/bind/*.c
-// flags: -I${BUILD}/gen -L${BUILD} -lspinal_hal -lspinal_engine -Wl,-rpath,${BUILD} $(pkg-config
-// --cflags --libs lua5.4 openblas lapacke) The suite runs it for 10 s
-// (tests/integration/fuzz_short.sh). Each input drives tests/fuzz/fuzz_robot.lua: an even first
-// byte makes the rest a robot file's source text; an odd one applies byte-driven mutations
-// (replace, delete, retype, resize fields) to a shipped robot's table. Property: robot.check
-// reports problems, it never raises, and building a robot from an accepted table never crashes; a
-// Lua error escaping check aborts (a finding). Robot files may run code, so the harness removes
-// os.execute/remove/rename/exit and io.popen/open-for-writing, and a count hook stops runaway
-// loops.
+// flags: -I${BUILD}/gen -L${BUILD} -lspinal_hal -lspinal_engine -Wl,-rpath,${BUILD} $(pkg-config --cflags --libs lua5.4 openblas lapacke)
+// The suite runs it for 10 s (tests/integration/fuzz_short.sh). Each input drives
+// tests/fuzz/fuzz_robot.lua: an even first byte makes the rest a robot file's source text; an odd
+// one applies byte-driven mutations (replace, delete, retype, resize fields) to a shipped robot's
+// table. Property: robot.check reports problems, it never raises, and building a robot from an
+// accepted table never crashes; a Lua error escaping check aborts (a finding). Robot files may run
+// code, so the harness removes os.execute/remove/rename/exit and io.popen/open-for-writing, and a
+// count hook stops runaway loops.
+// clang-format on
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
