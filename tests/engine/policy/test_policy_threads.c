@@ -131,9 +131,11 @@ TEST(a_workspace_made_for_another_policy_is_refused) {
   CHECK_INT(sp_policy_act(a.pol, d, u, x, 0), 0);
   CHECK_INT(sp_policy_act(b.pol, d, u, x, 0), SP_EINVAL);
   CHECK_INT(sp_policy_act(a.pol, NULL, u, x, 0), SP_EINVAL);
-  CHECK_INT(sp_policy_data_new(&d, NULL), SP_EINVAL);
-  CHECK(d == NULL);
+  sp_policy_data* none;
+  CHECK_INT(sp_policy_data_new(&none, NULL), SP_EINVAL);
+  CHECK(none == NULL);
   sp_policy_data_free(NULL);
+  sp_policy_data_free(d);
   fixture_free(&a);
   fixture_free(&b);
 }
