@@ -115,6 +115,7 @@ void sp_gait_reset(const sp_gait* g, sp_gait_data* d, const double* qpos) {
   d->yaw_d = d->hold[2];
   d->h_ref = qpos[2];
   d->vi[0] = d->vi[1] = 0;
+  d->settling = 0;
   for (int l = 0; l < SP_GAIT_NLEG; l++) d->stance[l] = d->planted[l] = 1;
 }
 
@@ -188,8 +189,9 @@ int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const do
       d->sit_t0 = t;
       d->vi[0] = d->vi[1] = 0;
     } else if (mode == SP_GAIT_STAND) {
+      d->settling = d->mode == SP_GAIT_WALK;  // walk on at zero command until slow, then plant
       d->hold[0] = qpos[0], d->hold[1] = qpos[1], d->hold[2] = yaw;
-      for (int l = 0; l < SP_GAIT_NLEG; l++) d->planted[l] = d->mode == SP_GAIT_SIT || d->stance[l];
+      for (int l = 0; l < SP_GAIT_NLEG; l++) d->planted[l] = 1;
     } else {  // walk: restart the clock so every leg starts from its stance
       d->t0 = t;
       d->yaw_d = yaw;
@@ -202,6 +204,15 @@ int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const do
     for (int l = 0; l < SP_GAIT_NLEG; l++) d->stance[l] = 1;
     goto clamp;
   }
+
+  if (mode == SP_GAIT_STAND && d->settling &&
+      fabs(d->cmd[0]) + fabs(d->cmd[1]) + fabs(d->cmd[2]) < 1e-9 &&
+      hypot(qvel[0], qvel[1]) < 0.1 && fabs(qvel[5]) < 0.2) {
+    d->settling = 0;
+    d->hold[0] = qpos[0], d->hold[1] = qpos[1], d->hold[2] = yaw;
+    for (int l = 0; l < SP_GAIT_NLEG; l++) d->planted[l] = d->stance[l];
+  }
+  int walking = mode == SP_GAIT_WALK || d->settling;
 
   // commands, rate-limited, in the heading frame
   {
@@ -220,7 +231,7 @@ int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const do
   double cy = cos(yaw), sy = sin(yaw);
   double vd[3] = {cy * d->cmd[0] - sy * d->cmd[1], sy * d->cmd[0] + cy * d->cmd[1], 0};
   double wd[3] = {0, 0, d->cmd[2]};
-  if (mode == SP_GAIT_STAND) {
+  if (!walking) {
     d->yaw_d = d->hold[2];
   } else {
     d->yaw_d = wrap(d->yaw_d + d->cmd[2] * dt);
@@ -265,7 +276,7 @@ int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const do
   for (int l = 0; l < SP_GAIT_NLEG; l++) {
     double s;
     int st = sp_gait_phase(gait, l, p->period, p->duty, t - d->t0, &s);
-    if (mode == SP_GAIT_STAND) {
+    if (!walking) {
       if (d->planted[l] || (st && !d->stance[l])) d->planted[l] = 1;
       if (d->planted[l]) st = 1;
     }
@@ -300,11 +311,11 @@ int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const do
   // stance feet: the body wrench as foot forces
   if (nst > 0) {
     double m = g->mass, wr[6], e[3];
-    double kxy = mode == SP_GAIT_STAND ? p->kp_xy : 0;
+    double kxy = walking ? 0 : p->kp_xy;
     // velocity error integrated in the heading frame (a steady push, slope or model error),
     // bounded so that it cannot ask for more than vi_max of velocity correction
     double ex = vd[0] - qvel[0], ey = vd[1] - qvel[1];
-    if (mode == SP_GAIT_WALK) {
+    if (walking) {
       d->vi[0] = clampd(d->vi[0] + (cy * ex + sy * ey) * dt, -p->vi_max, p->vi_max);
       d->vi[1] = clampd(d->vi[1] + (-sy * ex + cy * ey) * dt, -p->vi_max, p->vi_max);
     }

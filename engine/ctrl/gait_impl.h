@@ -29,6 +29,7 @@ struct sp_gait_data {
   double vi[2];              // integrated velocity error, heading frame, m
   int stance[SP_GAIT_NLEG];  // scheduled contact of the last tick
   int planted[SP_GAIT_NLEG];  // stand mode: leg done with its last swing
+  int settling;               // stand mode: still walking at zero command, not yet slow
   double p0[SP_GAIT_NLEG][3];      // lift-off positions
   double target[SP_GAIT_NLEG][3];  // landing targets
   double sit_q0[SP_GAIT_NJ], sit_t0;
