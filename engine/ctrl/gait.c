@@ -18,8 +18,10 @@ int sp_gait_create(sp_gait** out, const sp_rbd* t, char* msg, size_t n) {
   }
   if (t->nq != 19 || t->nv != 18 || t->nu != SP_GAIT_NJ) {
     if (msg && n)
-      snprintf(msg, n, "gait: the tree has nq %d, nv %d, nu %d; a quadruped has 19, 18, 12 (a free "
-                       "trunk and 12 motors)", t->nq, t->nv, t->nu);
+      snprintf(msg, n,
+               "gait: the tree has nq %d, nv %d, nu %d; a quadruped has 19, 18, 12 (a free "
+               "trunk and 12 motors)",
+               t->nq, t->nv, t->nu);
     return SP_EINVAL;
   }
   sp_gait* g = sp_calloc(1, sizeof *g);
@@ -34,8 +36,10 @@ int sp_gait_create(sp_gait** out, const sp_rbd* t, char* msg, size_t n) {
       int i = sp_rbd_find(t, name);
       if (i < 0) {
         if (msg && n)
-          snprintf(msg, n, "gait: the tree has no link '%s' (legs FR FL RR RL with links "
-                           "<leg>_thigh and <leg>_calf, as robots/quadruped.xml)", name);
+          snprintf(msg, n,
+                   "gait: the tree has no link '%s' (legs FR FL RR RL with links "
+                   "<leg>_thigh and <leg>_calf, as robots/quadruped.xml)",
+                   name);
         sp_free(g);
         return SP_EINVAL;
       }
@@ -47,8 +51,10 @@ int sp_gait_create(sp_gait** out, const sp_rbd* t, char* msg, size_t n) {
     g->damping[a] = t->links[t->dof_link[g->dof[a]]].damping;
     if (g->dof[a] != 6 + a) {
       if (msg && n)
-        snprintf(msg, n, "gait: actuator %d drives dof %d; the motors must follow the joints in "
-                         "leg order (FR FL RR RL)", a, g->dof[a]);
+        snprintf(msg, n,
+                 "gait: actuator %d drives dof %d; the motors must follow the joints in "
+                 "leg order (FR FL RR RL)",
+                 a, g->dof[a]);
       sp_free(g);
       return SP_EINVAL;
     }
@@ -73,7 +79,9 @@ int sp_gait_create(sp_gait** out, const sp_rbd* t, char* msg, size_t n) {
   return SP_OK;
 }
 
-void sp_gait_free(sp_gait* g) { sp_free(g); }
+void sp_gait_free(sp_gait* g) {
+  sp_free(g);
+}
 
 int sp_gait_data_create(sp_gait_data** out, const sp_gait* g) {
   if (out) *out = NULL;
@@ -104,7 +112,9 @@ static double yaw_of(const double* quat) {
   return atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z));
 }
 
-static double wrap(double a) { return atan2(sin(a), cos(a)); }
+static double wrap(double a) {
+  return atan2(sin(a), cos(a));
+}
 
 void sp_gait_reset(const sp_gait* g, sp_gait_data* d, const double* qpos) {
   (void)g;
@@ -127,7 +137,9 @@ void sp_gait_foot_target(const sp_gait_data* d, int leg, double p[3]) {
   if (leg >= 0 && leg < SP_GAIT_NLEG) memcpy(p, d->target[leg], 3 * sizeof(double));
 }
 
-static double clampd(double x, double lo, double hi) { return x < lo ? lo : x > hi ? hi : x; }
+static double clampd(double x, double lo, double hi) {
+  return x < lo ? lo : x > hi ? hi : x;
+}
 
 static double ramp(double x, double to, double rate, double dt) {
   return x + clampd(to - x, -rate * dt, rate * dt);
@@ -135,9 +147,12 @@ static double ramp(double x, double to, double rate, double dt) {
 
 static void quat_to_R(double* R, const double* q) {
   double w = q[0], x = q[1], y = q[2], z = q[3], s = 1 / (w * w + x * x + y * y + z * z);
-  R[0] = 1 - 2 * s * (y * y + z * z), R[1] = 2 * s * (x * y - w * z), R[2] = 2 * s * (x * z + w * y);
-  R[3] = 2 * s * (x * y + w * z), R[4] = 1 - 2 * s * (x * x + z * z), R[5] = 2 * s * (y * z - w * x);
-  R[6] = 2 * s * (x * z - w * y), R[7] = 2 * s * (y * z + w * x), R[8] = 1 - 2 * s * (x * x + y * y);
+  R[0] = 1 - 2 * s * (y * y + z * z), R[1] = 2 * s * (x * y - w * z),
+  R[2] = 2 * s * (x * z + w * y);
+  R[3] = 2 * s * (x * y + w * z), R[4] = 1 - 2 * s * (x * x + z * z),
+  R[5] = 2 * s * (y * z - w * x);
+  R[6] = 2 * s * (x * z - w * y), R[7] = 2 * s * (y * z + w * x),
+  R[8] = 1 - 2 * s * (x * x + y * y);
 }
 
 static void matvec(double* y, const double* R, const double* x) {
@@ -145,7 +160,8 @@ static void matvec(double* y, const double* R, const double* x) {
 }
 
 static void cross(double* c, const double* a, const double* b) {
-  double x = a[1] * b[2] - a[2] * b[1], y = a[2] * b[0] - a[0] * b[2], z = a[0] * b[1] - a[1] * b[0];
+  double x = a[1] * b[2] - a[2] * b[1], y = a[2] * b[0] - a[0] * b[2],
+         z = a[0] * b[1] - a[1] * b[0];
   c[0] = x, c[1] = y, c[2] = z;
 }
 
@@ -206,8 +222,8 @@ int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const do
   }
 
   if (mode == SP_GAIT_STAND && d->settling &&
-      fabs(d->cmd[0]) + fabs(d->cmd[1]) + fabs(d->cmd[2]) < 1e-9 &&
-      hypot(qvel[0], qvel[1]) < 0.1 && fabs(qvel[5]) < 0.2) {
+      fabs(d->cmd[0]) + fabs(d->cmd[1]) + fabs(d->cmd[2]) < 1e-9 && hypot(qvel[0], qvel[1]) < 0.1 &&
+      fabs(qvel[5]) < 0.2) {
     d->settling = 0;
     d->hold[0] = qpos[0], d->hold[1] = qpos[1], d->hold[2] = yaw;
     for (int l = 0; l < SP_GAIT_NLEG; l++) d->planted[l] = d->stance[l];
@@ -218,11 +234,10 @@ int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const do
   {
     double c[3] = {0, 0, 0};
     if (mode == SP_GAIT_WALK && cmd) {
+      if (!isfinite(cmd[0]) || !isfinite(cmd[1]) || !isfinite(cmd[2])) return SP_ENUMERIC;
       c[0] = clampd(cmd[0], -p->vx_max, p->vx_max);
       c[1] = clampd(cmd[1], -p->vy_max, p->vy_max);
       c[2] = clampd(cmd[2], -p->wz_max, p->wz_max);
-      for (int k = 0; k < 3; k++)
-        if (!isfinite(c[k])) return SP_ENUMERIC;
     }
     d->cmd[0] = ramp(d->cmd[0], c[0], p->acc_max, dt);
     d->cmd[1] = ramp(d->cmd[1], c[1], p->acc_max, dt);
@@ -291,7 +306,8 @@ int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const do
     double hb[3], hw[3], vh[3], vc[3];
     matvec(hb, R, g->hip[l]);
     cross(vh, w, hb);
-    double hy[3] = {cy * g->hip[l][0] - sy * g->hip[l][1], sy * g->hip[l][0] + cy * g->hip[l][1], 0};
+    double hy[3] = {cy * g->hip[l][0] - sy * g->hip[l][1], sy * g->hip[l][0] + cy * g->hip[l][1],
+                    0};
     cross(vc, wd, hy);
     for (int i = 0; i < 3; i++) hw[i] = qpos[i] + hb[i], vh[i] += qvel[i], vc[i] += vd[i];
     double* tg = d->target[l];
@@ -339,8 +355,9 @@ int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const do
       const double* J = d->J + l * 6 * nv;
       for (int j = 0; j < 3; j++) {
         int a = 3 * l + j, c = g->dof[a];
-        tau[a] = -(J[3 * nv + c] * f[3 * k] + J[4 * nv + c] * f[3 * k + 1] +
-                   J[5 * nv + c] * f[3 * k + 2]);
+        // the leg holds its own weight (bias) and passes the foot force to the trunk
+        tau[a] = d->bias[c] - (J[3 * nv + c] * f[3 * k] + J[4 * nv + c] * f[3 * k + 1] +
+                               J[5 * nv + c] * f[3 * k + 2]);
       }
       memcpy(d->target[l], foot[l], sizeof d->target[l]);
     }

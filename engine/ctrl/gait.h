@@ -69,7 +69,8 @@ void sp_gait_data_free(sp_gait_data* d);  // NULL is a no-op
 void sp_gait_reset(const sp_gait* g, sp_gait_data* d, const double* qpos);
 // One control tick at time t (s, non-decreasing since reset). cmd may be NULL (zero). Writes tau
 // (12). Returns 0, SP_EINVAL (unknown mode, NULL pointers) with tau zeroed, or SP_ENUMERIC when
-// the state or the result is not finite (tau zeroed).
+// the state, a walk command or the result is not finite (tau zeroed). Commands beyond the
+// vx_max, vy_max, wz_max parameters are clamped to them.
 int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const double* qpos,
                  const double* qvel, const double cmd[3], double* tau);
 

@@ -15,7 +15,8 @@ typedef struct {
   const char* doc;
 } param;
 
-#define P(f, def, lo, hi, doc) {#f, offsetof(sp_gait_params, f), def, lo, hi, doc}
+#define P(f, def, lo, hi, doc) \
+  { #f, offsetof(sp_gait_params, f), def, lo, hi, doc }
 static const param table[] = {
     P(gait, 0, 0, 2, "gait pattern: 0 trot (diagonals), 1 pace (sides), 2 bound (front/rear)"),
     P(period, 0.3, 0.2, 1.0, "gait period, s"),
@@ -70,11 +71,21 @@ static int find(const char* name) {
   return -1;
 }
 
-int sp_gait_param_count(void) { return NPARAM; }
-const char* sp_gait_param_name(int i) { return i >= 0 && i < NPARAM ? table[i].name : NULL; }
-const char* sp_gait_param_doc(int i) { return i >= 0 && i < NPARAM ? table[i].doc : NULL; }
-double sp_gait_param_min(int i) { return i >= 0 && i < NPARAM ? table[i].lo : NAN; }
-double sp_gait_param_max(int i) { return i >= 0 && i < NPARAM ? table[i].hi : NAN; }
+int sp_gait_param_count(void) {
+  return NPARAM;
+}
+const char* sp_gait_param_name(int i) {
+  return i >= 0 && i < NPARAM ? table[i].name : NULL;
+}
+const char* sp_gait_param_doc(int i) {
+  return i >= 0 && i < NPARAM ? table[i].doc : NULL;
+}
+double sp_gait_param_min(int i) {
+  return i >= 0 && i < NPARAM ? table[i].lo : NAN;
+}
+double sp_gait_param_max(int i) {
+  return i >= 0 && i < NPARAM ? table[i].hi : NAN;
+}
 
 int sp_gait_set(sp_gait* g, const char* name, double value, char* msg, size_t n) {
   int i = find(name);

@@ -10,23 +10,23 @@ SP_API_BEGIN
 
 // Every named parameter (gait_params.c documents ranges and units).
 typedef struct sp_gait_params {
-  double gait;                 // SP_GAIT_TROT, SP_GAIT_PACE, SP_GAIT_BOUND
-  double period, duty;         // s; fraction of the period a foot is on the ground
-  double height;               // trunk height to keep, m
-  double swing_height;         // foot apex above its lift-off height, m
-  double raibert_k;            // foot placement velocity feedback, s
-  double kp_z, kd_z;           // height PD, 1/s^2 and 1/s
-  double kp_xy, kd_v;          // horizontal position (stand) and velocity PD, 1/s^2 and 1/s
-  double ki_v, vi_max;         // velocity error integral gain, 1/s^2, and its bound, m
-  double kp_rot, kd_rot;       // orientation PD, N m/rad and N m s/rad
-  double kp_swing, kd_swing;   // swing foot Cartesian PD, N/m and N s/m
-  double mu;                   // friction coefficient assumed for the cones
-  double fz_max;               // largest normal force per foot, N
-  double reg;                  // least-squares regularisation on foot forces
-  double rot_weight;           // torque against force errors in the least squares
-  double sit_time;             // duration of the sit-down path, s
-  double sit_kp, sit_kd;       // its joint PD, N m/rad and N m s/rad
-  double tau_max, tau_max_knee;  // torque limits, N m
+  double gait;                    // SP_GAIT_TROT, SP_GAIT_PACE, SP_GAIT_BOUND
+  double period, duty;            // s; fraction of the period a foot is on the ground
+  double height;                  // trunk height to keep, m
+  double swing_height;            // foot apex above its lift-off height, m
+  double raibert_k;               // foot placement velocity feedback, s
+  double kp_z, kd_z;              // height PD, 1/s^2 and 1/s
+  double kp_xy, kd_v;             // horizontal position (stand) and velocity PD, 1/s^2 and 1/s
+  double ki_v, vi_max;            // velocity error integral gain, 1/s^2, and its bound, m
+  double kp_rot, kd_rot;          // orientation PD, N m/rad and N m s/rad
+  double kp_swing, kd_swing;      // swing foot Cartesian PD, N/m and N s/m
+  double mu;                      // friction coefficient assumed for the cones
+  double fz_max;                  // largest normal force per foot, N
+  double reg;                     // least-squares regularisation on foot forces
+  double rot_weight;              // torque against force errors in the least squares
+  double sit_time;                // duration of the sit-down path, s
+  double sit_kp, sit_kd;          // its joint PD, N m/rad and N m s/rad
+  double tau_max, tau_max_knee;   // torque limits, N m
   double vx_max, vy_max, wz_max;  // command limits, m/s and rad/s
   double acc_max, yaw_acc_max;    // command rate limits, m/s^2 and rad/s^2
   double calf_length;             // knee to foot centre along the calf's -z, m
@@ -64,8 +64,8 @@ void sp_gait_raibert(double* p, const double* hip, const double* v_hip, const do
 // Foot forces (ground on foot, world, 3 per foot, n feet at positions r relative to the centre
 // of mass) whose resultant wrench is closest to w = (force, torque about the centre of mass),
 // torque errors weighted by wt against force errors: the regularised weighted least squares
-// f = A^T (A A^T + reg I)^-1 w with A = [I ...; sqrt(wt) [r_i]x ...] (w's torque scaled alike), then
-// each force clamped to fz in [0, fz_max] and its tangential part to mu fz. n <= 4. Returns 0,
+// f = A^T (A A^T + reg I)^-1 w with A = [I ...; sqrt(wt) [r_i]x ...] (w's torque scaled alike),
+// then each force clamped to fz in [0, fz_max] and its tangential part to mu fz. n <= 4. Returns 0,
 // or SP_ESINGULAR (forces zeroed) when the 6 x 6 system is not positive definite.
 int sp_gait_distribute(double* f, const double* r, int n, const double* w, double wt, double reg,
                        double mu, double fz_max);

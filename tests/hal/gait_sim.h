@@ -26,14 +26,14 @@ typedef struct gait_sim {
 
 // what happened over a stretch of simulation
 typedef struct gait_stats {
-  double vx, vy, wz;    // mean body-frame velocity and yaw rate over the stretch
-  double zmin, zmax;    // trunk height extremes
-  double tilt_max;      // largest roll/pitch tilt, rad (angle of the trunk's z from vertical)
-  int fell;             // trunk touched the floor or tilted beyond 0.8 rad
-  int other_contacts;   // steps with a contact that is not foot-floor
-  double fz_max;        // largest total normal contact force, N
-  double tau_max;       // largest |tau| over joints and steps
-  int errors;           // ticks that did not return 0
+  double vx, vy, wz;   // mean body-frame velocity and yaw rate over the stretch
+  double zmin, zmax;   // trunk height extremes
+  double tilt_max;     // largest roll/pitch tilt, rad (angle of the trunk's z from vertical)
+  int fell;            // trunk touched the floor or tilted beyond 0.8 rad
+  int other_contacts;  // steps with a contact that is not foot-floor
+  double fz_max;       // largest total normal contact force, N
+  double tau_max;      // largest |tau| over joints and steps
+  int errors;          // ticks that did not return 0
 } gait_stats;
 
 static inline const char* gait_sim_robot(char* buf, size_t n) {
@@ -140,10 +140,11 @@ static inline void gait_sim_run(gait_sim* s, int mode, const double* cmd, double
 }
 
 static inline void gait_stats_print(const char* what, const gait_stats* s) {
-  printf("  %-28s v (%.3f, %.3f) m/s, wz %.3f rad/s, z [%.3f, %.3f], tilt %.3f, fell %d, "
-         "other contacts %d, fz max %.0f N, tau max %.1f, errors %d\n",
-         what, s->vx, s->vy, s->wz, s->zmin, s->zmax, s->tilt_max, s->fell, s->other_contacts,
-         s->fz_max, s->tau_max, s->errors);
+  printf(
+      "  %-28s v (%.3f, %.3f) m/s, wz %.3f rad/s, z [%.3f, %.3f], tilt %.3f, fell %d, "
+      "other contacts %d, fz max %.0f N, tau max %.1f, errors %d\n",
+      what, s->vx, s->vy, s->wz, s->zmin, s->zmax, s->tilt_max, s->fell, s->other_contacts,
+      s->fz_max, s->tau_max, s->errors);
 }
 
 #endif  // SP_TESTS_GAIT_SIM_H
