@@ -228,6 +228,11 @@ int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const do
     d->hold[0] = qpos[0], d->hold[1] = qpos[1], d->hold[2] = yaw;
     for (int l = 0; l < SP_GAIT_NLEG; l++) d->planted[l] = d->stance[l];
   }
+  if (mode == SP_GAIT_STAND && !d->settling && hypot(qvel[0], qvel[1]) > p->step_v) {
+    d->settling = 1;  // pushed: step to catch the trunk, then plant again
+    d->t0 = t;
+    d->yaw_d = yaw;
+  }
   int walking = mode == SP_GAIT_WALK || d->settling;
 
   // commands, rate-limited, in the heading frame

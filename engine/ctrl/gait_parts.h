@@ -24,6 +24,7 @@ typedef struct sp_gait_params {
   double fz_max;                  // largest normal force per foot, N
   double reg;                     // least-squares regularisation on foot forces
   double rot_weight;              // torque against force errors in the least squares
+  double step_v;                  // standing: speed above which the robot steps (a push), m/s
   double sit_time;                // duration of the sit-down path, s
   double sit_kp, sit_kd;          // its joint PD, N m/rad and N m s/rad
   double tau_max, tau_max_knee;   // torque limits, N m

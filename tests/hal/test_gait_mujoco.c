@@ -86,6 +86,30 @@ TEST(stops_from_a_run_and_holds_still_then_walks_again) {
   gait_sim_close(&s);
 }
 
+TEST(a_standing_robot_pushed_sideways_steps_to_recover_and_stands_again) {
+  gait_sim s;
+  CHECK(gait_sim_open(&s) == 0);
+  gait_stats st;
+  gait_sim_run(&s, SP_GAIT_STAND, NULL, 1, 0, &st);
+  int trunk = mj_name2id(s.m, mjOBJ_BODY, "trunk");
+  s.d->xfrc_applied[6 * trunk + 1] = 60;  // 6 N s over 0.1 s
+  gait_sim_run(&s, SP_GAIT_STAND, NULL, 0.1, 0, &st);
+  int fell = st.fell;
+  s.d->xfrc_applied[6 * trunk + 1] = 0;
+  int stepped = 0;
+  for (int i = 0; i < 400; i++) {
+    gait_sim_run(&s, SP_GAIT_STAND, NULL, 0.005, 0, &st);
+    fell |= st.fell;
+    for (int l = 0; l < 4; l++) stepped |= !sp_gait_leg_stance(s.gd, l);
+  }
+  gait_sim_run(&s, SP_GAIT_STAND, NULL, 1, 0.5, &st);
+  gait_stats_print("after a 6 N s push:", &st);
+  CHECK(!fell && !st.fell && stepped);
+  CHECK(fabs(st.vx) < 0.01 && fabs(st.vy) < 0.01);
+  for (int l = 0; l < 4; l++) CHECK(sp_gait_leg_stance(s.gd, l));
+  gait_sim_close(&s);
+}
+
 TEST(sits_down_to_lying_under_damping_without_an_impact) {
   gait_sim s;
   CHECK(gait_sim_open(&s) == 0);
