@@ -88,6 +88,16 @@ int sp_lowlevel_new(sp_lowlevel** out, const sp_lowlevel_config* c, const sp_low
   if (c->every < 0)
     return sp_errorf(msg, len, SP_EINVAL,
                      "low-level controller: 'every' must be >= 1 physics step, got %d", c->every);
+  int every = c->every ? c->every : 1;
+  if (c->rate_hz != 0) {
+    double r = 1.0 / (c->rate_hz * pl->dt);
+    every = (int)llround(r);
+    if (!(c->rate_hz > 0) || !isfinite(r) || every < 1 || fabs(r - every) > 1e-6 * r)
+      return sp_errorf(msg, len, SP_EINVAL,
+                       "low-level controller: a %g Hz rate is %.6g physics steps of %g s: not a "
+                       "whole number",
+                       c->rate_hz, r, pl->dt);
+  }
   if (pl->nact < 1 || pl->nq < 0 || pl->nv < 0)
     return sp_errorf(msg, len, SP_EINVAL, "low-level controller %s: the plant has no actuators",
                      cls->name);
@@ -97,7 +107,7 @@ int sp_lowlevel_new(sp_lowlevel** out, const sp_lowlevel_config* c, const sp_low
   ll->nact = pl->nact;
   ll->nq = pl->nq;
   ll->nv = pl->nv;
-  ll->every = c->every ? c->every : 1;
+  ll->every = every;
   ll->gain_scale = 1;
   int rc = cls->create(&ll->self, &ll->ncmd, pl, msg, len);
   if (rc) {

@@ -61,6 +61,8 @@ typedef struct sp_lowlevel_param {
 typedef struct sp_lowlevel_config {
   const char* kind;                 // "joint_pd", "gait"
   int every;                        // physics steps per tick (0 means 1: every step)
+  double rate_hz;                   // > 0: the tick rate instead of every; the physics rate over
+                                    // it must be a whole number of steps
   const sp_lowlevel_param* params;  // (nparams) settings by name
   int nparams;
 } sp_lowlevel_config;

@@ -7,6 +7,8 @@
 
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
+#include "engine/model/model.h"
+#include "hal/backend_model.h"
 #include "hal/backend_mujoco.h"
 #include "hal/lowlevel.h"
 #include "hal/loop.h"
@@ -409,6 +411,53 @@ TEST(without_a_command_map_the_command_is_the_controllers_whole_command) {
   CHECK(sp_plant_mujoco_lowlevel(p) != NULL);
   sp_plant_close(p);
   unlink(path);
+}
+
+TEST(the_model_plant_runs_joint_pd_every_integration_step_bitwise_as_a_twin) {
+  char msg[512] = "";
+  double kp = 30, kd = 3;
+  sp_lowlevel_param prm[2] = {{"kp", &kp, 1}, {"kd", &kd, 1}};
+  sp_lowlevel_config ll = {.kind = "joint_pd", .params = prm, .nparams = 2};
+  double x0[2] = {0.3, 0};
+  sp_plant_model_config c = {.model = "pendulum", .rate_hz = 50, .substeps = 10,
+                             .integrator = SP_INTEGRATOR_RK4, .x0 = x0, .lowlevel = &ll};
+  sp_plant* p = NULL;
+  CHECK_INT(sp_plant_open(&p, "model", &c, msg, sizeof msg), 0);
+  CHECK_INT(sp_plant_configure(p, msg, sizeof msg), 0);
+  CHECK_INT(sp_plant_activate(p), 0);
+  CHECK_INT(sp_plant_capabilities(p)->nu, 1);
+
+  // the twin: the same model at 500 Hz, the PD before every step
+  const sp_model_class* cls = sp_model_find("pendulum");
+  sp_model* m = NULL;
+  sp_model_data* md = NULL;
+  CHECK_INT(sp_model_new_class(&m, cls, cls->p_default, 0.002), 0);
+  CHECK_INT(sp_model_configure(m, 0.002, SP_INTEGRATOR_RK4, 1), 0);
+  CHECK_INT(sp_model_data_new(&md, m), 0);
+  double x[2] = {0.3, 0}, xn[2], target = -0.2, y[2];
+  uint64_t before = sp_alloc_count();
+  for (int k = 0; k < 30; k++) CHECK_INT(sp_plant_write(p, &target), 0);
+  CHECK(sp_alloc_count() == before);
+  for (int k = 0; k < 300; k++) {
+    double u = kp * (target - x[0]) - kd * x[1];
+    sp_model_step(m, md, xn, x, &u);
+    x[0] = xn[0], x[1] = xn[1];
+  }
+  CHECK_INT(sp_plant_read(p, y, NULL, NULL), 0);
+  CHECK(y[0] == x[0] && y[1] == x[1]);
+  // the safe mode: damping only (2 kd)
+  CHECK_INT(sp_plant_safe(p, 1), 0);
+  CHECK_INT(sp_plant_write(p, &target), 0);
+  for (int k = 0; k < 10; k++) {
+    double u = -2 * kd * x[1];
+    sp_model_step(m, md, xn, x, &u);
+    x[0] = xn[0], x[1] = xn[1];
+  }
+  CHECK_INT(sp_plant_model_true_state(p, y), 0);
+  CHECK(y[0] == x[0] && y[1] == x[1]);
+  sp_model_data_free(md);
+  sp_model_free(m);
+  sp_plant_close(p);
 }
 
 TEST_MAIN()
