@@ -7,7 +7,7 @@
 -- (the reference implementation's simulated robot); the mujoco plant is robots/quadruped.xml with
 -- the walking controller (engine/ctrl/gait.h) running inside the plant every 1 ms physics step,
 -- so the unicycle's mismatch is physical (gait dynamics, slip, lag). The same plant runs on the
--- robot side of `spinal bridge robots/quadruped.lua --hal mujoco`.
+-- robot side of `spinal bridge robots/quadruped.lua --backend mujoco`.
 -- Copy this file for any robot you drive through velocity commands (a legged robot's walking
 -- controller, a differential-drive base).
 
