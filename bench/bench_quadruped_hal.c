@@ -2,10 +2,10 @@
 // low-level controller inside the mujoco plant and the HAL's control loop around it (lockstep,
 // safety filter, log), against raw mj_step of the same MJCF in the same run (MuJoCo's
 // testspeed-style, with a joint PD to the standing pose written inline before each mj_step so
-// the raw robot stands on its feet, with the same contacts, instead of collapsing). One JSON line per low-level controller
-// (joint_pd at the joint level's 50 Hz; gait at the velocity level's 10 Hz when it is built);
-// ratio = raw steps/s over HAL steps/s (what the controller and the HAL cost). Timings are
-// informative only. Usage: bench_quadruped_hal [simulated seconds per case, default 10]
+// the raw robot stands on its feet, with the same contacts, instead of collapsing). One JSON line
+// per low-level controller (joint_pd at the joint level's 50 Hz; gait at the velocity level's 10 Hz
+// when it is built); ratio = raw steps/s over HAL steps/s (what the controller and the HAL cost).
+// Timings are informative only. Usage: bench_quadruped_hal [simulated seconds per case, default 10]
 #include <mujoco/mujoco.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "hal/backend_mujoco.h"
-#include "hal/lowlevel.h"
 #include "hal/loop.h"
+#include "hal/lowlevel.h"
 #include "hal/safety.h"
 
 static const char* find_robot(const char* file, char* buf, size_t n) {
@@ -55,7 +55,8 @@ static double raw_rate(const char* path, long steps) {
   mj_forward(m, d);
   double t0 = now();
   for (long s = 0; s < steps; s++) {
-    for (int j = 0; j < 12; j++) d->ctrl[j] = 60 * (STAND[j] - d->qpos[7 + j]) - 1.5 * d->qvel[6 + j];
+    for (int j = 0; j < 12; j++)
+      d->ctrl[j] = 60 * (STAND[j] - d->qpos[7 + j]) - 1.5 * d->qvel[6 + j];
     mj_step(m, d);
   }
   double r = (double)steps / (now() - t0);
@@ -66,12 +67,13 @@ static double raw_rate(const char* path, long steps) {
 
 // through the HAL: the mujoco plant with the controller, a lockstep loop, its safety filter
 static int run(const char* path, const char* kind, double rate, double seconds) {
-  static const sp_plant_mujoco_state st[3] = {
-      {SP_MJ_BODY_POS, "trunk", 0, 1, 0}, {SP_MJ_BODY_POS, "trunk", 1, 1, 0},
-      {SP_MJ_BODY_YAW, "trunk", 0, 1, 0}};
+  static const sp_plant_mujoco_state st[3] = {{SP_MJ_BODY_POS, "trunk", 0, 1, 0},
+                                              {SP_MJ_BODY_POS, "trunk", 1, 1, 0},
+                                              {SP_MJ_BODY_YAW, "trunk", 0, 1, 0}};
   double kp = 60, kd = 1.5;
   sp_lowlevel_param prm[2] = {{"kp", &kp, 1}, {"kd", &kd, 1}};
-  sp_lowlevel_config ll = {.kind = kind, .params = prm, .nparams = strcmp(kind, "joint_pd") ? 0 : 2};
+  sp_lowlevel_config ll = {
+      .kind = kind, .params = prm, .nparams = strcmp(kind, "joint_pd") ? 0 : 2};
   sp_plant_mujoco_config c = {
       .mjcf = path, .rate_hz = rate, .nx = 3, .state = st, .keyframe = "stand", .lowlevel = &ll};
   sp_plant* p = NULL;
@@ -121,7 +123,8 @@ int main(int argc, char** argv) {
   char buf[512];
   const char* path = find_robot("quadruped.xml", buf, sizeof buf);
   if (!path) {
-    fprintf(stderr, "bench_quadruped_hal: robots/quadruped.xml not found (set SPINAL_SOURCE_DIR)\n");
+    fprintf(stderr,
+            "bench_quadruped_hal: robots/quadruped.xml not found (set SPINAL_SOURCE_DIR)\n");
     return 1;
   }
   int rc = run(path, "joint_pd", 50, seconds);

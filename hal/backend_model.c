@@ -24,19 +24,19 @@ typedef struct model_plant {
   sp_rng rng_w, rng_v;  // process and sensor noise streams
 
   // one allocation, carved: see model_open
-  double* p;       // (np) true parameters
-  double* x0;      // (nx) default initial state
-  double* wstd;    // (nx) process noise std (zeros: none)
-  double* vstd;    // (nx) sensor noise std
-  double* u_init;  // (nu)
-  double* u_min;   // (nu)
-  double* u_max;   // (nu)
-  double* x;       // (nx) true state
-  double* x_next;  // (nx)
-  double* y;       // (nx) what read returns
-  double* u_act;   // (nu) the command acting this step
-  double* act;     // (model nu) the low-level controller's output
-  int* adr;        // (model nu) coordinate k for actuator k
+  double* p;        // (np) true parameters
+  double* x0;       // (nx) default initial state
+  double* wstd;     // (nx) process noise std (zeros: none)
+  double* vstd;     // (nx) sensor noise std
+  double* u_init;   // (nu)
+  double* u_min;    // (nu)
+  double* u_max;    // (nu)
+  double* x;        // (nx) true state
+  double* x_next;   // (nx)
+  double* y;        // (nx) what read returns
+  double* u_act;    // (nu) the command acting this step
+  double* act;      // (model nu) the low-level controller's output
+  int* adr;         // (model nu) coordinate k for actuator k
   sp_lowlevel* ll;  // NULL: the command is the model's input
   sp_lowlevel_data* lld;
   int safe;

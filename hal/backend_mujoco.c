@@ -89,9 +89,9 @@ typedef struct mj_plant {
   sp__delay latency;      // in physics steps
   double noise;           // std on joint readings and on the reported state
   double push, push_time;
-  int push_done, root;    // root: the payload and push body (first free joint's), -1: none
-  int safe;               // sp_plant_safe: the low-level controller's safe mode
-  long phys;              // physics steps since reset
+  int push_done, root;  // root: the payload and push body (first free joint's), -1: none
+  int safe;             // sp_plant_safe: the low-level controller's safe mode
+  long phys;            // physics steps since reset
   sp__delay delay_line;
   int has_x0, has_v, has_w, has_limits, fault;
   int bad_warnings;  // MuJoCo's instability warnings counted so far
@@ -480,8 +480,8 @@ static int make_lowlevel(mj_plant* mp, const sp_lowlevel_config* c, const char* 
   mp->cmd_names = (char*)(mp->cmd + mp->ncmd);
   for (int i = 0; i < mp->ncmd; i++) {
     const char* n = mp->ll->cls->cmd_names ? mp->ll->cls->cmd_names[i]
-                    : i < m->nu             ? mj_id2name(m, mjOBJ_ACTUATOR, i)
-                                            : NULL;
+                    : i < m->nu            ? mj_id2name(m, mjOBJ_ACTUATOR, i)
+                                           : NULL;
     snprintf(mp->cmd_names + (size_t)i * NAME_LEN, NAME_LEN, "%s", n ? n : "cmd");
   }
   return 0;
@@ -523,7 +523,9 @@ static int map_actuators(mj_plant* mp, const sp_plant_mujoco_config* c, const ch
     a->action = s->action;
     a->scale = s->scale == 0 ? 1.0 : s->scale;
     a->offset = s->offset;
-    a->id = !s->name ? -1 : mp->ll ? cmd_index(mp, s->name) : mj_name2id(m, mjOBJ_ACTUATOR, s->name);
+    a->id = !s->name ? -1
+            : mp->ll ? cmd_index(mp, s->name)
+                     : mj_name2id(m, mjOBJ_ACTUATOR, s->name);
     if (a->id < 0 && mp->ll)
       return sp_errorf(msg, len, SP_ENOTFOUND,
                        "mujoco plant: action %d: the low-level controller %s has no command "
@@ -785,7 +787,8 @@ static int actuate(mj_plant* mp) {
         if (t == mjJNT_HINGE || t == mjJNT_SLIDE)
           mp->qn[m->jnt_qposadr[i]] += mp->noise * sp_rng_normal(&mp->rng_v);
       }
-      for (int i = 0; i < m->nv; i++) mp->vn[i] = d->qvel[i] + mp->noise * sp_rng_normal(&mp->rng_v);
+      for (int i = 0; i < m->nv; i++)
+        mp->vn[i] = d->qvel[i] + mp->noise * sp_rng_normal(&mp->rng_v);
       q = mp->qn;
       v = mp->vn;
     }
@@ -1032,10 +1035,14 @@ static int check_variants(const mj_plant* mp, const sp_plant_mujoco_perturbation
   struct {
     const char* name;
     double v, lo, hi;
-  } r[] = {{"payload", q->payload, 0, 1e4},      {"payload_x", q->payload_x, -10, 10},
-           {"payload_y", q->payload_y, -10, 10}, {"motor", q->motor, 0, 100},
-           {"pd", q->pd, 0, 100},                {"latency", q->latency, 0, 10},
-           {"noise", q->noise, 0, 1e3},          {"push", q->push, -1e4, 1e4},
+  } r[] = {{"payload", q->payload, 0, 1e4},
+           {"payload_x", q->payload_x, -10, 10},
+           {"payload_y", q->payload_y, -10, 10},
+           {"motor", q->motor, 0, 100},
+           {"pd", q->pd, 0, 100},
+           {"latency", q->latency, 0, 10},
+           {"noise", q->noise, 0, 1e3},
+           {"push", q->push, -1e4, 1e4},
            {"push_time", q->push_time, 0, 1e9}};
   for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
     if (!(r[i].v >= r[i].lo && r[i].v <= r[i].hi))
@@ -1072,7 +1079,8 @@ static void add_payload(mj_plant* mp, double mass, double x, double y) {
   mju_quat2Mat(R, m->body_iquat + 4 * b);
   for (int r = 0; r < 3; r++)
     for (int k = 0; k < 3; k++)
-      for (int l = 0; l < 3; l++) I[3 * r + k] += R[3 * r + l] * m->body_inertia[3 * b + l] * R[3 * k + l];
+      for (int l = 0; l < 3; l++)
+        I[3 * r + k] += R[3 * r + l] * m->body_inertia[3 * b + l] * R[3 * k + l];
   // both masses moved to the new centre
   const double* at[2] = {c0, p};
   double ms[2] = {m0, mass};

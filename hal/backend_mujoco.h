@@ -112,18 +112,18 @@ typedef struct sp_plant_mujoco_perturbation {
   double frictionloss;  // dry (Coulomb) friction ADDED to every dof's frictionloss (N m or N);
                         // 0: none, not a scale (the file's value is often 0)
   // the "real" robot's variants (docs/quadruped.md): 0 means none (or 1 for the scales)
-  double payload;       // kg, a point mass added to the payload body (the root body: the body of
-                        // the first free joint) at (payload_x, payload_y) m from its centre of
-                        // mass, at the height of that centre; mass, centre and inertia follow
+  double payload;  // kg, a point mass added to the payload body (the root body: the body of
+                   // the first free joint) at (payload_x, payload_y) m from its centre of
+                   // mass, at the height of that centre; mass, centre and inertia follow
   double payload_x, payload_y;
-  double motor;         // torque scale: multiplies every actuator's gear (with `gear`)
-  double pd;            // scale of the low-level controller's feedback gains
-  double latency;       // s: the actuators get what was computed this long ago (whole physics
-                        // steps, rounded to the nearest; at most SP_PLANT_MAX_DELAY steps)
-  double noise;         // std of noise on every joint angle (rad) and velocity (rad/s) the
-                        // low-level controller reads, and on every state entry the plant reports
-  double push;          // N s: an impulse on the root body along its lateral (y) axis, applied
-                        // once at push_time s after each reset (negative: to the right)
+  double motor;    // torque scale: multiplies every actuator's gear (with `gear`)
+  double pd;       // scale of the low-level controller's feedback gains
+  double latency;  // s: the actuators get what was computed this long ago (whole physics
+                   // steps, rounded to the nearest; at most SP_PLANT_MAX_DELAY steps)
+  double noise;    // std of noise on every joint angle (rad) and velocity (rad/s) the
+                   // low-level controller reads, and on every state entry the plant reports
+  double push;     // N s: an impulse on the root body along its lateral (y) axis, applied
+                   // once at push_time s after each reset (negative: to the right)
   double push_time;
   const sp_plant_mujoco_scale* body_mass;  // (nbody_mass) per body, times the global factor
   int nbody_mass;

@@ -36,7 +36,7 @@ struct sp_bridge {
   double u_out[SP_PROTO_MAX_DIM];
   int have_x;
   int64_t t_x;
-  int plant_safe;  // the plant's own safe behaviour is on (e-stop or watchdog trip)
+  int plant_safe;       // the plant's own safe behaviour is on (e-stop or watchdog trip)
   sp_proto_hello conf;  // CONFIG template: name, sizes, names, rate
 
   // I/O thread

@@ -81,8 +81,7 @@ int sp_lowlevel_new(sp_lowlevel** out, const sp_lowlevel_config* c, const sp_low
       strncat(known, i ? ", " : "", sizeof known - strlen(known) - 1);
       strncat(known, names[i], sizeof known - strlen(known) - 1);
     }
-    return sp_errorf(msg, len, SP_ENOTFOUND,
-                     "low-level controller: unknown kind '%s' (known: %s)",
+    return sp_errorf(msg, len, SP_ENOTFOUND, "low-level controller: unknown kind '%s' (known: %s)",
                      c->kind ? c->kind : "(null)", known);
   }
   if (c->every < 0)
@@ -135,8 +134,10 @@ int sp_lowlevel_set(sp_lowlevel* ll, const char* name, const double* v, int n, c
   if (!ll || !name || !v || n < 1) return sp_errorf(msg, len, SP_EINVAL, "low-level: bad setting");
   for (int i = 0; i < n; i++)
     if (!isfinite(v[i]))
-      return sp_errorf(msg, len, SP_EINVAL, "low-level controller %s: setting '%s': expected "
-                       "finite numbers", ll->cls->name, name);
+      return sp_errorf(msg, len, SP_EINVAL,
+                       "low-level controller %s: setting '%s': expected "
+                       "finite numbers",
+                       ll->cls->name, name);
   if (!ll->cls->set)
     return sp_errorf(msg, len, SP_ENOTFOUND, "low-level controller %s: no setting named '%s'",
                      ll->cls->name, name);

@@ -133,8 +133,10 @@ static int m_safe(lua_State* L) {
   int rc = sp_plant_safe(p, on);
   if (rc == SP_EUNSUPPORTED) {
     lua_pushboolean(L, 0);
-    lua_pushfstring(L, "safe: this %s plant has no safe behaviour of its own (no low-level "
-                       "controller)", p->caps.backend);
+    lua_pushfstring(L,
+                    "safe: this %s plant has no safe behaviour of its own (no low-level "
+                    "controller)",
+                    p->caps.backend);
     return 2;
   }
   if (rc == SP_ESTATE) return spH_lifecycle_error(L, p, "safe", rc);
@@ -285,10 +287,19 @@ static int m_index(lua_State* L) {
 }
 
 static const luaL_Reg plant_methods[] = {
-    {"read", m_read},   {"write", m_write},       {"reset", m_reset},       {"safe", m_safe},
-    {"seed", m_seed},   {"activate", m_activate}, {"deactivate", m_deactivate},
-    {"close", m_close}, {"rollout", spH_rollout}, {"perturb", m_perturb},
-    {"stats", m_stats}, {"rearm", m_rearm},       {"estop", m_estop},
+    {"read", m_read},
+    {"write", m_write},
+    {"reset", m_reset},
+    {"safe", m_safe},
+    {"seed", m_seed},
+    {"activate", m_activate},
+    {"deactivate", m_deactivate},
+    {"close", m_close},
+    {"rollout", spH_rollout},
+    {"perturb", m_perturb},
+    {"stats", m_stats},
+    {"rearm", m_rearm},
+    {"estop", m_estop},
     {NULL, NULL},
 };
 

@@ -10,8 +10,8 @@
 #include "engine/model/model.h"
 #include "hal/backend_model.h"
 #include "hal/backend_mujoco.h"
-#include "hal/lowlevel.h"
 #include "hal/loop.h"
+#include "hal/lowlevel.h"
 #include "hal/safety.h"
 #include "test.h"
 
@@ -97,7 +97,8 @@ TEST(joint_pd_runs_every_physics_step_bitwise_as_a_hand_written_twin) {
   for (int k = 0; k < 50; k++) {
     CHECK_INT(sp_plant_write(p, target), 0);
     for (int s = 0; s < 10; s++) {
-      for (int j = 0; j < 2; j++) d->ctrl[j] = KP[j] * (target[j] - d->qpos[j]) - KD[j] * d->qvel[j];
+      for (int j = 0; j < 2; j++)
+        d->ctrl[j] = KP[j] * (target[j] - d->qpos[j]) - KD[j] * d->qvel[j];
       mj_step(m, d);
     }
   }
@@ -261,7 +262,8 @@ TEST(payload_adds_its_mass_and_moves_the_centre_and_restores_exactly) {
   double r2 = 0.1 * 0.1 + 0.05 * 0.05;
   double extra = 2 * (5.0 * 2.0 / 7.0) * r2;  // trace of m_r (d^2 E - d d'), reduced mass 10/7
   double tr0 = I0[0] + I0[1] + I0[2];
-  double tr = m->body_inertia[3 * box] + m->body_inertia[3 * box + 1] + m->body_inertia[3 * box + 2];
+  double tr =
+      m->body_inertia[3 * box] + m->body_inertia[3 * box + 1] + m->body_inertia[3 * box + 2];
   CHECK_CLOSE(tr, tr0 + extra, 1e-9, 1e-12);
   CHECK_INT(sp_plant_mujoco_perturb(p, NULL, msg, sizeof msg), 0);
   CHECK(mj_getTotalmass(m) == total);
@@ -309,8 +311,13 @@ TEST(ticks_with_controller_latency_noise_and_push_allocate_nothing) {
   write_xml(path, sizeof path);
   sp_lowlevel_config ll = {.kind = "joint_pd", .params = PD_PARAMS, .nparams = 2, .every = 2};
   sp_plant_mujoco_config c = arm(path, &ll);
-  sp_plant_mujoco_perturbation q = {.latency = 0.004, .noise = 0.01, .push = 1, .push_time = 0.1,
-                                    .pd = 0.8, .payload = 1, .motor = 0.9};
+  sp_plant_mujoco_perturbation q = {.latency = 0.004,
+                                    .noise = 0.01,
+                                    .push = 1,
+                                    .push_time = 0.1,
+                                    .pd = 0.8,
+                                    .payload = 1,
+                                    .motor = 0.9};
   c.perturb = &q;
   sp_plant* p = open_cfg(&c, msg, sizeof msg);
   if (!p) fprintf(stderr, "  %s\n", msg);
@@ -323,6 +330,39 @@ TEST(ticks_with_controller_latency_noise_and_push_allocate_nothing) {
     if (k == 50) sp_plant_reset(p, NULL);
   }
   CHECK(sp_alloc_count() == before);
+  sp_plant_close(p);
+  unlink(path);
+}
+
+TEST(noise_perturbs_the_reported_state_and_the_controllers_readings_with_its_std) {
+  char path[128], msg[512] = "";
+  write_xml(path, sizeof path);
+  double zero = 0, kp = 10;
+  sp_lowlevel_param prm[2] = {{"kp", &kp, 1}, {"kd", &zero, 1}};
+  sp_lowlevel_config ll = {.kind = "joint_pd", .params = prm, .nparams = 2};
+  sp_plant_mujoco_config c = arm(path, &ll);
+  c.rate_hz = 1000;
+  sp_plant_mujoco_perturbation q = {.noise = 0.01};
+  c.perturb = &q;
+  sp_plant* p = open_cfg(&c, msg, sizeof msg);
+  CHECK(p != NULL);
+  mjModel* m = sp_plant_mujoco_model(p);
+  mjData* d = sp_plant_mujoco_data(p);
+  m->opt.gravity[2] = 0;
+  // at rest on target 0: the reported angle is pure noise, and so is the PD's torque / kp
+  double u[2] = {0, 0}, x[4], sx = 0, sxx = 0, st = 0, stt = 0;
+  int n = 4000;
+  for (int k = 0; k < n; k++) {
+    sp_plant_reset(p, NULL);
+    sp_plant_write(p, u);
+    sp_plant_read(p, x, NULL, NULL);
+    double tq = d->ctrl[0] / -kp;
+    sx += x[0], sxx += x[0] * x[0], st += tq, stt += tq * tq;
+  }
+  double sd_x = sqrt(sxx / n - (sx / n) * (sx / n)), sd_t = sqrt(stt / n - (st / n) * (st / n));
+  // std of a sample std of 4000 normals: 1.1 %; 5 of them
+  CHECK_CLOSE(sd_x, 0.01, 0.06, 0);
+  CHECK_CLOSE(sd_t, 0.01, 0.06, 0);
   sp_plant_close(p);
   unlink(path);
 }
@@ -419,8 +459,12 @@ TEST(the_model_plant_runs_joint_pd_every_integration_step_bitwise_as_a_twin) {
   sp_lowlevel_param prm[2] = {{"kp", &kp, 1}, {"kd", &kd, 1}};
   sp_lowlevel_config ll = {.kind = "joint_pd", .params = prm, .nparams = 2};
   double x0[2] = {0.3, 0};
-  sp_plant_model_config c = {.model = "pendulum", .rate_hz = 50, .substeps = 10,
-                             .integrator = SP_INTEGRATOR_RK4, .x0 = x0, .lowlevel = &ll};
+  sp_plant_model_config c = {.model = "pendulum",
+                             .rate_hz = 50,
+                             .substeps = 10,
+                             .integrator = SP_INTEGRATOR_RK4,
+                             .x0 = x0,
+                             .lowlevel = &ll};
   sp_plant* p = NULL;
   CHECK_INT(sp_plant_open(&p, "model", &c, msg, sizeof msg), 0);
   CHECK_INT(sp_plant_configure(p, msg, sizeof msg), 0);
