@@ -1102,6 +1102,11 @@ static void add_payload(mj_plant* mp, double mass, double x, double y) {
 static int set_variants(mj_plant* mp, const sp_plant_mujoco_perturbation* q, char* msg,
                         size_t len) {
   int nu = mp->m->nu, n = (int)llround(q->latency / mp->m->opt.timestep);
+  if (mp->ll && sp_lowlevel_set_gain_scale(mp->ll, q->pd == 0 ? 1 : q->pd))
+    return sp_errorf(msg, len, SP_EINVAL,
+                     "mujoco plant: perturb: pd %g takes the low-level controller's gains out of "
+                     "their ranges",
+                     q->pd);
   if (n != mp->latency.n) {
     double* buf = n ? sp_malloc(sizeof(double) * (size_t)n * (size_t)(nu ? nu : 1)) : NULL;
     if (n && !buf) return sp_errorf(msg, len, SP_ENOMEM, "mujoco plant: no memory for latency");
@@ -1113,7 +1118,6 @@ static int set_variants(mj_plant* mp, const sp_plant_mujoco_perturbation* q, cha
   mp->noise = q->noise;
   mp->push = q->push;
   mp->push_time = q->push_time;
-  if (mp->ll) mp->ll->gain_scale = q->pd == 0 ? 1 : q->pd;
   return 0;
 }
 
@@ -1136,7 +1140,9 @@ static int perturb_apply(mj_plant* mp, const sp_plant_mujoco_perturbation* q, ch
     return sp_errorf(msg, len, SP_EINVAL,
                      "mujoco plant: perturb: frictionloss must be a force or torque >= 0, got %g",
                      q->frictionloss);
+  // the variants that live outside the model first: they are the ones that can still fail
   int rc = check_variants(mp, q, msg, len);
+  if (!rc) rc = set_variants(mp, q, msg, len);
   if (rc) return rc;
   struct {
     const sp_plant_mujoco_scale* s;
@@ -1189,7 +1195,6 @@ static int perturb_apply(mj_plant* mp, const sp_plant_mujoco_perturbation* q, ch
     memcpy(m->body_iquat + 4 * b, mp->iquat0 + 4 * b, sizeof(double) * 4);
   }
   if (q->payload > 0) add_payload(mp, q->payload, q->payload_x, q->payload_y);
-  if ((rc = set_variants(mp, q, msg, len))) return rc;
 
   // derived constants (subtree masses, inverse weights) follow; mj_setConst runs at qpos0, so
   // the simulation state is kept aside and restored

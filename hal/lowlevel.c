@@ -144,6 +144,13 @@ int sp_lowlevel_set(sp_lowlevel* ll, const char* name, const double* v, int n, c
   return ll->cls->set(ll->self, name, v, n, msg, len);
 }
 
+int sp_lowlevel_set_gain_scale(sp_lowlevel* ll, double s) {
+  if (!ll || !(s > 0) || !isfinite(s)) return SP_EINVAL;
+  int rc = ll->cls->scale_gains ? ll->cls->scale_gains(ll->self, s) : 0;
+  if (!rc) ll->gain_scale = ll->cls->scale_gains ? 1 : s;
+  return rc;
+}
+
 int sp_lowlevel_data_new(sp_lowlevel_data** out, const sp_lowlevel* ll) {
   if (!out || !ll) return SP_EINVAL;
   *out = NULL;

@@ -17,7 +17,8 @@
 //             safe mode's kd_sit (damping only, default 2 kd) with optional q_sit and kp_sit (a PD
 //             to a sitting posture).
 //   gait      the walking controller of engine/ctrl/gait.h (when it is built): cmd = (vx, vy, wz)
-//             of the body, its settings by name; its tree comes from the plant's MJCF.
+//             of the body, its settings by name; its tree comes from the plant's MJCF. Its PD
+//             gains (kp_swing, kd_swing, sit_kp, sit_kd) follow the gain scale.
 //
 // Modes: SP_LOWLEVEL_RUN follows the command; SP_LOWLEVEL_STAND holds a standing posture (a gait
 // controller stands; joint_pd treats it as RUN); SP_LOWLEVEL_SIT is the safe behaviour of a legged
@@ -81,6 +82,9 @@ typedef struct sp_lowlevel_class {
   void (*data_free)(void* ws);
   void (*free)(void* self);
   const char* const* cmd_names;  // (ncmd) default names of the command entries, may be NULL
+  // optional: scale the class's own PD gains by s (relative to their set values); NULL: tick's
+  // gain_scale argument is all the class needs
+  int (*scale_gains)(void* self, double s);
 } sp_lowlevel_class;
 
 typedef struct sp_lowlevel {
@@ -110,6 +114,9 @@ int sp_lowlevel_list(const char** names, int n);
 int sp_lowlevel_new(sp_lowlevel** out, const sp_lowlevel_config* c, const sp_lowlevel_plant* pl,
                     char* msg, size_t msglen);
 void sp_lowlevel_free(sp_lowlevel* ll);  // NULL is a no-op
+// Scale the feedback gains (the "pd" perturbation; 1: as set), not while it ticks. SP_EINVAL for a
+// scale that is not > 0.
+int sp_lowlevel_set_gain_scale(sp_lowlevel* ll, double s);
 // Change one setting (not while a workspace of it ticks).
 int sp_lowlevel_set(sp_lowlevel* ll, const char* name, const double* v, int n, char* msg,
                     size_t msglen);

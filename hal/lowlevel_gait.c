@@ -2,14 +2,8 @@
 // "gait" (hal/lowlevel.h). The command is the body's (vx, vy, wz); an exactly zero command stands
 // (SP_GAIT_STAND), the safe mode sits down (SP_GAIT_SIT). The controller's tree is imported from
 // the plant's own MJCF (hal/mjcf_rbd.c), so it matches the simulated robot. Built only when the
-// gait controller is (the class pointer is NULL otherwise).
+// gait controller is (CMakeLists.txt defines SP_HAVE_GAIT; the class pointer is NULL otherwise).
 #include "hal/lowlevel.h"
-
-#if defined(__has_include)
-#if __has_include("engine/ctrl/gait.h")
-#define SP_HAVE_GAIT 1
-#endif
-#endif
 
 #ifdef SP_HAVE_GAIT
 #include <string.h>
@@ -20,10 +14,16 @@
 #include "engine/rbd/rbd.h"
 #include "hal/mjcf_rbd.h"
 
+// the gait's PD gains the "pd" perturbation scales, with their values as set
+static const char* const pd_names[] = {"kp_swing", "kd_swing", "sit_kp", "sit_kd"};
+enum { NPD = 4 };
+
 typedef struct gait_ll {
   sp_rbd* tree;
   sp_gait* g;
   int nact;
+  double pd_base[NPD];
+  double pd_scale;
 } gait_ll;
 
 static const char* const gait_cmd_names[] = {"vx", "vy", "wz"};
@@ -45,10 +45,12 @@ static int gll_create(void** self, int* ncmd, const sp_lowlevel_plant* pl, char*
   s->nact = pl->nact;
   int rc = sp_mjcf_rbd_load(&s->tree, pl->mjcf, msg, len);
   if (!rc) rc = sp_gait_create(&s->g, s->tree, msg, len);
+  for (int i = 0; !rc && i < NPD; i++) rc = sp_gait_get(s->g, pd_names[i], &s->pd_base[i]);
   if (rc) {
     gll_free(s);
     return rc;
   }
+  s->pd_scale = 1;
   *self = s;
   *ncmd = 3;
   return 0;
@@ -60,7 +62,30 @@ static int gll_set(void* self, const char* name, const double* v, int n, char* m
     return sp_errorf(msg, len, SP_ESHAPE,
                      "low-level controller gait: setting '%s': expected one number, got %d", name,
                      n);
+  for (int i = 0; i < NPD; i++) {
+    if (!strcmp(name, pd_names[i])) {
+      int rc = sp_gait_set(s->g, name, v[0] * s->pd_scale, msg, len);
+      if (!rc) s->pd_base[i] = v[0];
+      return rc;
+    }
+  }
   return sp_gait_set(s->g, name, v[0], msg, len);
+}
+
+static int gll_scale_gains(void* self, double scale) {
+  gait_ll* s = self;
+  char msg[160];
+  for (int i = 0; i < NPD; i++) {
+    int rc = sp_gait_set(s->g, pd_names[i], s->pd_base[i] * scale, msg, sizeof msg);
+    if (rc) {
+      // out of a gain's range: back to the previous scale, nothing changed
+      for (int k = 0; k < i; k++)
+        sp_gait_set(s->g, pd_names[k], s->pd_base[k] * s->pd_scale, msg, sizeof msg);
+      return rc;
+    }
+  }
+  s->pd_scale = scale;
+  return 0;
 }
 
 static int gll_data_new(void** ws, const void* self) {
@@ -104,6 +129,7 @@ static const sp_lowlevel_class gait_class = {
     .data_free = gll_data_free,
     .free = gll_free,
     .cmd_names = gait_cmd_names,
+    .scale_gains = gll_scale_gains,
 };
 
 const sp_lowlevel_class* const sp__lowlevel_gait = &gait_class;

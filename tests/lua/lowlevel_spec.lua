@@ -151,6 +151,25 @@ describe("the joint level in MuJoCo", function()
     plant:close()
   end)
 
+  it("the velocity level walks on the gait, pd scales its PD gains within their ranges", function()
+    local v = robot.load "robots/quadruped.lua"
+    local plant, err = v:open "mujoco"
+    if not plant then
+      -- only where the walking controller (engine/ctrl/gait.h) is not built
+      assert.equal("mujoco plant: low-level controller: unknown kind 'gait' (known: joint_pd)", err)
+      return
+    end
+    plant:activate()
+    for _ = 1, 30 do plant:write { 0.5, 0 } end
+    local x = plant:read()
+    assert.is_true(x[1] > 1.0 and math.abs(x[2]) < 0.3, "3 s at 0.5 m/s: " .. tostring(x))
+    plant:perturb { pd = 0.8 }
+    local ok, e = pcall(plant.perturb, plant, { pd = 20 })
+    assert.is_false(ok)
+    assert.matches("pd 20 takes the low%-level controller's gains out of their ranges", e)
+    plant:close()
+  end)
+
   it("a plant without a low-level controller has no safe mode of its own", function()
     local car = robot.load "robots/rc_car.lua"
     local plant = assert(car:open "mujoco")
