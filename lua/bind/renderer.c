@@ -12,9 +12,18 @@
 //                         paths = { { points = P, rgba = { 0, 0.6, 1, 1 }, width = 0.01,
 //                                     count = 100 } } }
 //                                         -- a string of width * height * 3 bytes, top row first
+//   r:draw { ... }                        -- the same without making the string; then
+//   r:write(f)                            -- the last image's bytes to a Lua file (a pipe to an
+//                                         -- encoder: true, or nil, message when it closed)
 //   r.nq  r.width  r.height  r:close()
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+#include <pthread.h>
 
 #include "args.h"
 #include "engine/core/alloc.h"
@@ -155,8 +164,8 @@ static void check_path(const spA_table* t, int i, sp_render_path* p) {
   lua_pop(L, 1);
 }
 
-// r:frame { lookat, distance, azimuth, elevation, paths }: the image as a string of bytes
-static int m_frame(lua_State* L) {
+// r:draw { lookat, distance, azimuth, elevation, paths }: self, the image kept for r:write
+static int m_draw(lua_State* L) {
   lrenderer* u = check(L, 1);
   spA_table t = spA_opts(L, 2, 0);
   static const char* const keys[] = {"lookat", "distance", "azimuth", "elevation", "paths", NULL};
@@ -180,9 +189,45 @@ static int m_frame(lua_State* L) {
   lua_pop(L, 1);
   int rc = sp_render_frame(u->r, u->rgb, &cam, paths, npaths);
   if (rc) return spL_failure(L, "render: %s", sp_strerror(rc));
+  lua_settop(L, 1);
+  return 1;
+}
+
+// r:frame { ... }: draw, and the image as a string of width * height * 3 bytes
+static int m_frame(lua_State* L) {
+  lrenderer* u = check(L, 1);
+  int n = m_draw(L);
+  if (n != 1) return n;
   int w, h;
   sp_render_size(u->r, &w, &h);
   lua_pushlstring(L, (const char*)u->rgb, (size_t)w * h * 3);
+  return 1;
+}
+
+// r:write(file): the last image to a Lua file. A pipe whose reader has gone (an encoder that
+// failed) gives nil, message instead of SIGPIPE ending the process: the signal is blocked for the
+// write and a pending one taken back before it is unblocked.
+static int m_write(lua_State* L) {
+  lrenderer* u = check(L, 1);
+  luaL_Stream* s = luaL_checkudata(L, 2, LUA_FILEHANDLE);
+  if (!s->closef) return spA_argerror(L, 2, "the file is closed");
+  int w, h;
+  sp_render_size(u->r, &w, &h);
+  sigset_t pipe, old;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, &old);
+  size_t n = (size_t)w * h * 3;
+  size_t done = fwrite(u->rgb, 1, n, s->f);
+  int err = done == n ? 0 : errno;
+  if (!err && fflush(s->f)) err = errno;
+  if (err == EPIPE) {
+    struct timespec zero = {0, 0};
+    sigtimedwait(&pipe, NULL, &zero);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (err) return spL_failure(L, "render: cannot write the image (%s)", strerror(err));
+  lua_pushboolean(L, 1);
   return 1;
 }
 
@@ -199,8 +244,8 @@ static int m_tostring(lua_State* L) {
 }
 
 static const luaL_Reg methods[] = {
-    {"pose", m_pose},   {"track", m_track}, {"focus", m_focus},
-    {"frame", m_frame}, {"close", m_close}, {NULL, NULL},
+    {"pose", m_pose},   {"track", m_track}, {"focus", m_focus}, {"draw", m_draw},
+    {"frame", m_frame}, {"write", m_write}, {"close", m_close}, {NULL, NULL},
 };
 
 // methods, then the fields nq, width, height
