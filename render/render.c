@@ -348,7 +348,8 @@ void sp_render_focus(const sp_render* r, double centre[3], double* radius) {
   *radius = rad;
 }
 
-// a path's segments as capsules, thinned to at most room of them
+// a path's segments as flat boxes (a ribbon: a capsule costs the software rasteriser a hundred
+// times more), thinned to at most room of them
 static void add_path(mjvScene* scn, const sp_render_path* p, int room) {
   int segs = p->n - 1;
   if (segs < 1 || room < 1 || !(p->width > 0)) return;
@@ -356,11 +357,23 @@ static void add_path(mjvScene* scn, const sp_render_path* p, int room) {
   for (int i = 0; i < segs && scn->ngeom < scn->maxgeom; i += stride) {
     int j = i + stride < p->n - 1 ? i + stride : p->n - 1;
     const double *a = p->points + 3 * i, *b = p->points + 3 * j;
-    double dx = b[0] - a[0], dy = b[1] - a[1], dz = b[2] - a[2];
-    if (!isfinite(dx + dy + dz) || dx * dx + dy * dy + dz * dz < 1e-18) continue;
+    double x[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]};
+    double len = sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
+    if (!isfinite(len) || len < 1e-9) continue;
+    for (int k = 0; k < 3; k++) x[k] /= len;
+    // y across the ribbon, horizontal; z its normal (up for a path on the floor)
+    double y[3] = {-x[1], x[0], 0};
+    double ny = sqrt(y[0] * y[0] + y[1] * y[1]);
+    if (ny < 1e-6) {  // a vertical segment
+      y[0] = 0, y[1] = 1, ny = 1;
+    }
+    y[0] /= ny, y[1] /= ny;
+    double z[3] = {x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0]};
+    mjtNum mat[9] = {x[0], y[0], z[0], x[1], y[1], z[1], x[2], y[2], z[2]};
+    mjtNum pos[3] = {(a[0] + b[0]) / 2, (a[1] + b[1]) / 2, (a[2] + b[2]) / 2};
+    mjtNum size[3] = {len / 2 + p->width / 2, p->width, p->width / 4};
     mjvGeom* g = scn->geoms + scn->ngeom;
-    mjv_initGeom(g, mjGEOM_CAPSULE, NULL, NULL, NULL, p->rgba);
-    mjv_makeConnector(g, mjGEOM_CAPSULE, p->width, a[0], a[1], a[2], b[0], b[1], b[2]);
+    mjv_initGeom(g, mjGEOM_BOX, size, pos, mat, p->rgba);
     g->category = mjCAT_DECOR;
     g->objtype = mjOBJ_UNKNOWN;
     g->objid = -1;

@@ -47,12 +47,12 @@ typedef struct sp_render_camera {
   double elevation;  // degrees; negative looks down
 } sp_render_camera;
 
-// a polyline drawn as capsules between consecutive points (e.g. a reference path on the floor)
+// a polyline drawn as a ribbon of flat boxes between consecutive points (a path on the floor)
 typedef struct sp_render_path {
   const double* points;  // (n x 3) world positions (m)
   int n;                 // points; < 2 draws nothing
   float rgba[4];         // colour and opacity
-  double width;          // capsule radius (m), > 0
+  double width;          // half the ribbon's width (m), > 0
 } sp_render_path;
 
 // Load the MJCF and make the OpenGL context and MuJoCo's scene. On failure *out is NULL and msg
