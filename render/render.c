@@ -205,6 +205,7 @@ static int make_context(sp_render* r, char* msg, size_t len) {
 
 // ---- the renderer -----------------------------------------------------------------------------
 
+
 // the robot's root: the first body on a free joint, else the world's first child
 static int root_body(const mjModel* m) {
   for (int b = 1; b < m->nbody; b++)
@@ -382,11 +383,9 @@ static void add_path(mjvScene* scn, const sp_render_path* p, int room) {
   }
 }
 
-int sp_render_frame(sp_render* r, unsigned char* rgb, const sp_render_camera* cam,
-                    const sp_render_path* paths, int npaths) {
-  if (!rgb || !cam || !(cam->distance > 0) || npaths < 0 || (npaths > 0 && !paths))
-    return SP_EINVAL;
-  if (!eglMakeCurrent(r->dpy, EGL_NO_SURFACE, EGL_NO_SURFACE, r->ctx)) return SP_ESTATE;
+// the scene drawn into MuJoCo's offscreen buffer
+static void draw(sp_render* r, const sp_render_camera* cam, const sp_render_path* paths,
+                 int npaths) {
   mjvCamera c;
   mjv_defaultCamera(&c);
   c.type = mjCAMERA_FREE;
@@ -394,6 +393,9 @@ int sp_render_frame(sp_render* r, unsigned char* rgb, const sp_render_camera* ca
   c.distance = cam->distance;
   c.azimuth = cam->azimuth;
   c.elevation = cam->elevation;
+  // the camera first: MuJoCo places an infinite floor around the camera the scene already has,
+  // so without this a frame would show the floor as the previous camera saw it
+  mjv_updateCamera(r->m, r->d, &c, &r->scn);
   mjv_updateScene(r->m, r->d, &r->opt, NULL, &c, mjCAT_ALL, &r->scn);
   for (int i = 0; i < npaths; i++)
     add_path(&r->scn, paths + i, (r->scn.maxgeom - r->scn.ngeom) / (npaths - i));
@@ -401,6 +403,15 @@ int sp_render_frame(sp_render* r, unsigned char* rgb, const sp_render_camera* ca
   mjrRect viewport = {0, 0, r->width, r->height};
   mjr_setBuffer(mjFB_OFFSCREEN, &r->con);
   mjr_render(viewport, &r->scn, &r->con);
+}
+
+int sp_render_frame(sp_render* r, unsigned char* rgb, const sp_render_camera* cam,
+                    const sp_render_path* paths, int npaths) {
+  if (!rgb || !cam || !(cam->distance > 0) || npaths < 0 || (npaths > 0 && !paths))
+    return SP_EINVAL;
+  if (!eglMakeCurrent(r->dpy, EGL_NO_SURFACE, EGL_NO_SURFACE, r->ctx)) return SP_ESTATE;
+  draw(r, cam, paths, npaths);
+  mjrRect viewport = {0, 0, r->width, r->height};
   mjr_readPixels(rgb, NULL, viewport, &r->con);
 
   // OpenGL's rows run bottom to top; images top to bottom

@@ -89,8 +89,9 @@ static int l_open(lua_State* L) {
 static int m_pose(lua_State* L) {
   lrenderer* u = check(L, 1);
   int nq = sp_render_nq(u->r);
+  int by_row = !lua_isnoneornil(L, 3);
   double* q = spA_scratch(L, (size_t)nq);
-  if (lua_isnoneornil(L, 3)) {
+  if (!by_row) {
     spA_vector(L, 2, q, nq, "a configuration (qpos)", 0);
   } else {
     const sp_array* a = spL_checkarray(L, 2);
