@@ -148,9 +148,12 @@ static void check_path(const spA_table* t, int i, sp_render_path* p) {
   const sp_array* a = spL_testarray(L, -1);
   if (!a || a->ndim != 2 || a->shape[1] != 3 || !sp_array_is_contiguous(a))
     spA_fielderror(&pt, "points", "expected a contiguous (n x 3) spinal.array, got %s",
-                   a ? lua_pushfstring(L, "an array of %d dimensions%s", a->ndim,
-                                       a->ndim == 2 ? " and another width or layout" : "")
-                     : luaL_typename(L, -1));
+                   !a              ? luaL_typename(L, -1)
+                   : a->ndim != 2  ? lua_pushfstring(L, "an array of %d dimensions", a->ndim)
+                   : a->shape[1] != 3
+                       ? lua_pushfstring(L, "a (%I x %I) array", (lua_Integer)a->shape[0],
+                                         (lua_Integer)a->shape[1])
+                       : "a view that is not contiguous (copy it with :copy())");
   lua_pop(L, 1);
   double rgba[4] = {1, 1, 1, 1};
   spA_field_vector(&pt, "rgba", rgba, 4, 1);
