@@ -372,10 +372,14 @@ static void add_path(mjvScene* scn, const sp_render_path* p, int room) {
     double z[3] = {x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0]};
     mjtNum mat[9] = {x[0], y[0], z[0], x[1], y[1], z[1], x[2], y[2], z[2]};
     mjtNum pos[3] = {(a[0] + b[0]) / 2, (a[1] + b[1]) / 2, (a[2] + b[2]) / 2};
-    mjtNum size[3] = {len / 2 + p->width / 2, p->width, p->width / 4};
+    // at most 4 mm thick: a path a few mm above the floor stays clear of it (and of its mirror
+    // image in a reflective floor, which would otherwise poke through as speckles)
+    mjtNum size[3] = {len / 2 + p->width / 2, p->width, p->width / 4 < 0.002 ? p->width / 4 : 0.002};
     mjvGeom* g = scn->geoms + scn->ngeom;
     mjv_initGeom(g, mjGEOM_BOX, size, pos, mat, p->rgba);
     g->category = mjCAT_DECOR;
+    g->emission = 0.6f;  // lit from within: no shadow acne on the flat top, reads in the dark
+    g->specular = 0;
     g->objtype = mjOBJ_UNKNOWN;
     g->objid = -1;
     g->segid = scn->ngeom;

@@ -15,7 +15,7 @@
 --   spinal render RUN_DIR [--traj NAME] [--out FILE] [--fps N] [--width W --height H] ...
 --
 -- The tracking camera looks at the robot's root body (the centre of mass of its subtree,
--- smoothed over 0.2 s) from a distance that follows the robot's size (6 times the radius of its
+-- smoothed over 0.1 s) from a distance that follows the robot's size (6 times the radius of its
 -- geoms; more when a reference path is drawn, so the path around the robot shows); the overview
 -- camera frames the whole reference path and the path the robot took. The reference path is
 -- drawn in blue and the robot's own path so far in orange, both on the floor.
@@ -268,26 +268,35 @@ function M.video(opts)
     rows[i] = k
   end
 
-  -- the robot's path (centre of its root's subtree, on the floor) and size, frame by frame
-  local trail = A.zeros(nframes, 3)
+  -- the robot's path (centre of its root's subtree, on the floor) and size, at every recorded
+  -- state (a state that is not finite keeps the last position)
+  local trail = A.zeros(n, 3)
   local centres, radius = {}, 0
-  for i = 1, nframes do
-    if not r:pose(Q, rows[i]) and i > 1 then centres[i] = centres[i - 1] end
+  for k = 1, n do
+    if not r:pose(Q, k) and k > 1 then centres[k] = centres[k - 1] end
     local c, rad = r:focus()
-    centres[i] = centres[i] or c
+    centres[k] = centres[k] or c
     radius = math.max(radius, rad)
-    trail[i][1], trail[i][2], trail[i][3] = centres[i][1], centres[i][2], 0.006
+    trail[k][1], trail[k][2], trail[k][3] = centres[k][1], centres[k][2], 0.009
   end
   if radius <= 0 then radius = 0.5 end
-  local ref, referr = reference(dir, 0.003)
+  local ref, referr = reference(dir, 0.004)
   if referr then
     r:close()
     return nil, "render: " .. referr
   end
+  -- the ribbons' widths follow the camera's distance, so they read the same near and far
   local paths = {}
-  if ref then paths[#paths + 1] = { points = ref, rgba = { 0.2, 0.55, 1, 1 }, width = 0.012 } end
-  local trail_path = { points = trail, rgba = { 1, 0.55, 0.1, 1 }, width = 0.01, count = 1 }
+  local ref_path = ref and { points = ref, rgba = { 0.2, 0.55, 1, 1 } }
+  local trail_path = { points = trail, rgba = { 1, 0.55, 0.1, 1 }, count = 1 }
+  paths[#paths + 1] = ref_path
   paths[#paths + 1] = trail_path
+  local function widths(cam)
+    if ref_path then ref_path.width = 0.004 * cam.distance end
+    trail_path.width = 0.0015 * cam.distance
+    cam.paths = paths
+    return cam
+  end
 
   local distance = o.distance or 6 * radius
   if ref and not o.distance then
@@ -306,18 +315,17 @@ function M.video(opts)
     r:close()
     return fail("render: cannot start ffmpeg (%s)", cmd)
   end
-  local look = { centres[1][1], centres[1][2], centres[1][3] }
-  local alpha = 1 - math.exp(-1 / (0.2 * o.fps / o.speed))  -- 0.2 s of smoothing
+  local look = { centres[rows[1]][1], centres[rows[1]][2], centres[rows[1]][3] }
+  local alpha = 1 - math.exp(-1 / (0.1 * o.fps / o.speed))  -- 0.1 s of smoothing
   local werr
   local progress = o.progress
   for i = 1, nframes do
     r:pose(Q, rows[i])
-    for j = 1, 3 do look[j] = look[j] + alpha * (centres[i][j] - look[j]) end
-    trail_path.count = i
+    for j = 1, 3 do look[j] = look[j] + alpha * (centres[rows[i]][j] - look[j]) end
+    trail_path.count = rows[i]
     local cam = o.camera == "overview" and wide or
       { lookat = look, distance = distance, azimuth = o.azimuth, elevation = o.elevation or -30 }
-    cam.paths = paths
-    local ok, e = r:draw(cam)
+    local ok, e = r:draw(widths(cam))
     if ok then ok, e = r:write(pipe) end
     if not ok then
       werr = e
@@ -345,9 +353,9 @@ function M.video(opts)
   local poster = o.poster
   if poster == nil then poster = dir .. "/" .. name .. ".png" end
   if poster and poster ~= "none" then
-    r:pose(Q, rows[nframes])
-    trail_path.count = nframes
-    wide.paths = paths
+    r:pose(Q, rows[nframes])  -- the last frame's state: the end of the run, or of --seconds
+    trail_path.count = rows[nframes]
+    widths(wide)
     local ptmp = poster .. ".part"
     local p = io.popen(raw_input(o) .. " -frames:v 1 -f image2 -c:v png " .. shell_quote(ptmp), "w")
     local pok, perr = r:draw(wide)
