@@ -15,7 +15,7 @@
 --   spinal render RUN_DIR [--traj NAME] [--out FILE] [--fps N] [--width W --height H] ...
 --
 -- The tracking camera looks at the robot's root body (the centre of mass of its subtree,
--- smoothed over 0.1 s) from a distance that follows the robot's size (6 times the radius of its
+-- smoothed over 0.1 s) from a distance that follows the robot's size (5 times the radius of its
 -- geoms; more when a reference path is drawn, so the path around the robot shows); the overview
 -- camera frames the whole reference path and the path the robot took. The reference path is
 -- drawn in blue and the robot's own path so far in orange, both on the floor.
@@ -38,13 +38,12 @@ usage: spinal render RUN_DIR [options]
   --height H           image height in pixels, even (default 480)
   --camera MODE        track (default: follow the robot) or overview (the whole run)
   --distance D         camera distance in m (default: from the robot's size)
-  --azimuth DEG        camera azimuth (default 135)
+  --azimuth DEG        camera azimuth (default 135; overview 90: x to the right)
   --elevation DEG      camera elevation, negative looks down (default -30; overview -60)
   --body NAME          the body the camera follows (default: the robot's root)
   --mjcf FILE          the model file (default: the one the recording names)]]
 
-M.defaults = { traj = nil, fps = 30, speed = 1, width = 640, height = 480, camera = "track",
-               azimuth = 135 }
+M.defaults = { traj = nil, fps = 30, speed = 1, width = 640, height = 480, camera = "track" }
 
 local function fail(fmt, ...)
   return nil, fmt:format(...)
@@ -298,7 +297,7 @@ function M.video(opts)
     return cam
   end
 
-  local distance = o.distance or 6 * radius
+  local distance = o.distance or 5 * radius
   if ref and not o.distance then
     local lo, hi = bounds { ref }
     distance = math.max(distance, 0.5 * math.max(hi[1] - lo[1], hi[2] - lo[2]))
@@ -324,7 +323,8 @@ function M.video(opts)
     for j = 1, 3 do look[j] = look[j] + alpha * (centres[rows[i]][j] - look[j]) end
     trail_path.count = rows[i]
     local cam = o.camera == "overview" and wide or
-      { lookat = look, distance = distance, azimuth = o.azimuth, elevation = o.elevation or -30 }
+      { lookat = look, distance = distance, azimuth = o.azimuth or 135,
+        elevation = o.elevation or -30 }
     local ok, e = r:draw(widths(cam))
     if ok then ok, e = r:write(pipe) end
     if not ok then

@@ -101,6 +101,34 @@ describe("spinal.renderer", function()
     r:close()
   end)
 
+  it("draws the quadruped standing and lying, following its trunk", function()
+    -- the two keyframes of robots/quadruped.xml, as a mujoco plant records them
+    local function pose(key)
+      local p = assert(hal.open("mujoco", { mjcf = "robots/quadruped.xml", keyframe = key }))
+      local tr = p:rollout { steps = 1, policy = { K = A.zeros(p.nu, p.nx) } }
+      p:close()
+      return tr.qpos[1]
+    end
+    local r = assert(R.open { mjcf = "robots/quadruped.xml", width = 64, height = 48 })
+    r:pose(pose "stand")
+    local c1, rad = r:focus()
+    local cam = { lookat = c1, distance = 5 * rad, azimuth = 135, elevation = -30 }
+    local standing = r:frame(cam)
+    r:pose(pose "lying")
+    local c2 = r:focus()
+    local lying = r:frame(cam)
+    assert.is_true(rad > 0.25 and rad < 0.6)  -- a Go1-sized robot: legs and trunk
+    assert.is_true(c1[3] > c2[3] + 0.1)       -- the trunk is lower lying down
+    assert.are_not.equal(standing, lying)
+    local lo, hi = 255, 0
+    for i = 1, #standing do
+      local b = standing:byte(i)
+      lo, hi = math.min(lo, b), math.max(hi, b)
+    end
+    assert.is_true(hi - lo > 100)  -- not blank: dark legs on a light floor
+    r:close()
+  end)
+
   it("refuses bad arguments naming them", function()
     assert.are.equal("bad argument #1 to 'open' (unknown option 'size'; valid: mjcf, width, "
       .. "height, samples, track)", error_of(function() R.open { mjcf = XML, size = 3 } end))
