@@ -340,6 +340,7 @@ function M.video(opts)
   if werr or not closed then
     os.remove(tmp)
     r:close()
+    if werr == "interrupted" then return nil, "render: interrupted (no video written)" end
     return fail("render: ffmpeg failed to write %s (%s)", video, werr or ("exit status "
       .. tostring(code)))
   end

@@ -245,6 +245,19 @@ describe("spinal.render.video", function()
     assert.are.equal("GIF89a", S.slurp(gif):sub(1, 6))
   end)
 
+  it("stops when its progress function says so, leaving no file behind", function()
+    local dir = recorded_run(25)
+    local seen = 0
+    local res, err = render.video { run = dir, width = 32, height = 32, fps = 10,
+                                    progress = function(i) seen = i return i < 3 end }
+    assert.is_nil(res)
+    assert.are.equal("render: interrupted (no video written)", err)
+    assert.are.equal(3, seen)
+    assert.is_nil(io.open(dir .. "/learned.mp4"))
+    assert.is_nil(io.open(dir .. "/learned.mp4.part"))
+    assert.is_nil(io.open(dir .. "/learned.png"))
+  end)
+
   it("names what is missing: a run, a MuJoCo recording, the model file", function()
     local _, err = render.video { run = "/nonexistent/run" }
     assert.are.equal("render: /nonexistent/run is not a run directory (no settings.json)", err)
