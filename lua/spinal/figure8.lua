@@ -268,6 +268,7 @@ function M.report(name, cfg, car, run, result, names)
   local total, nominal_faults, learned_faults = fault_summary(result)
   local nominal_valid, learned_valid = nominal_faults == 0, learned_faults == 0
   run:save_traj("learned", result.last, names)
+  run:save_reference(car:reference_path())  -- what `spinal render` draws under the car
   run:summary {
     plant = cfg.plant or "model",
     nominal_radial_error_m = nominal,
