@@ -423,6 +423,27 @@ function M.faults(traj)
   return n, by
 end
 
+-- true when a legged robot fell during a trajectory: a state named pz, z or height (the trunk's
+-- height, m) went below min_height (default 0.15 m), or a state named roll or pitch (rad) beyond
+-- +-1 rad. A robot that reports none of these is never counted as fallen.
+function M.fell(traj, robot, min_height)
+  local X = traj and traj.X
+  if not X then return false end
+  local height, tilt = nil, {}
+  for i, name in ipairs(robot.state or {}) do
+    if name == "pz" or name == "z" or name == "height" then height = i end
+    if name == "roll" or name == "pitch" then tilt[#tilt + 1] = i end
+  end
+  min_height = min_height or 0.15
+  for k = 1, X.shape[1] do
+    if height and X[k][height] < min_height then return true end
+    for _, i in ipairs(tilt) do
+      if math.abs(X[k][i]) > 1 then return true end
+    end
+  end
+  return false
+end
+
 -- a 1-D array of 32-bit flags as an NPY file of little-endian uint32 ('<u4')
 local function npy_u32(a)
   local n = a:numel()

@@ -57,6 +57,21 @@ M.RANGES = {
   target = { min = -100, max = 100 },        -- m, a point in the world (each coordinate)
   tx = { min = -100, max = 100 },
   ty = { min = -100, max = 100 },
+  speed = { above = 0, max = 1 },             -- m/s: a velocity-commanded robot's path speed
+  laps = { above = 0, max = 1000 },           -- periods of a periodic task per rollout
+  fall_height = { min = 0, max = 10 },        -- m: a legged robot's trunk below it has fallen
+  -- the "real" perturbations of a simulated robot (spinal.perturb, docs/quadruped.md)
+  payload = { min = 0, max = 20 },            -- kg
+  payload_x = { min = -0.3, max = 0.3 },      -- m
+  payload_y = { min = -0.3, max = 0.3 },      -- m
+  motor = { above = 0, max = 10 },            -- torque scale
+  pd = { above = 0, max = 10 },               -- PD gain scale
+  damping = { min = 0, max = 100 },           -- scale
+  frictionloss = { min = 0, max = 100 },      -- scale
+  latency = { min = 0, max = 1 },             -- s
+  noise = { min = 0, max = 10 },              -- std on the measured state
+  push = { min = -1000, max = 1000 },         -- N s
+  push_time = { min = 0, max = 86400 },       -- s
 }
 
 local EXACT = 2 ^ 53
