@@ -55,7 +55,7 @@ end
 -- the names of a used table, sorted, as "payload=2 friction=0.6"
 local function describe(used)
   local items = {}
-  for k, v in pairs(used) do items[#items + 1] = ("%s=%s"):format(k, tostring(v)) end
+  for k, v in pairs(used) do items[#items + 1] = ("%s=%.10g"):format(k, v) end
   table.sort(items)
   return table.concat(items, " ")
 end
