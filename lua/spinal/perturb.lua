@@ -22,7 +22,7 @@ M.list = {
   { name = "motor", neutral = 1.0, doc = "x motor strength" },
   { name = "pd", neutral = 1.0, doc = "x joint PD gains" },
   { name = "damping", neutral = 1.0, doc = "x joint damping" },
-  { name = "frictionloss", neutral = 1.0, doc = "x joint friction loss" },
+  { name = "frictionloss", neutral = 0.0, doc = "N m of dry friction added to every joint" },
   { name = "latency", neutral = 0.0, doc = "s of action latency" },
   { name = "noise", neutral = 0.0, doc = "std of the noise on the measured state" },
   { name = "push", neutral = 0.0, doc = "N s, a lateral impulse on the trunk at push_time" },

@@ -68,8 +68,8 @@ M.RANGES = {
   payload_y = { min = -0.3, max = 0.3 },      -- m
   motor = { above = 0, max = 10 },            -- torque scale
   pd = { above = 0, max = 10 },               -- PD gain scale
-  damping = { min = 0, max = 100 },           -- scale
-  frictionloss = { min = 0, max = 100 },      -- scale
+  damping = { above = 0, max = 100 },         -- joint damping scale
+  frictionloss = { min = 0, max = 100 },      -- N m added to every joint
   latency = { min = 0, max = 1 },             -- s
   noise = { min = 0, max = 10 },              -- std on the measured state
   push = { min = -1000, max = 1000 },         -- N s

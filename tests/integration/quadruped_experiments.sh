@@ -35,7 +35,7 @@ check "$tmp/quick/summary.json" \
   "s.nominal_radial_error_m == s.radial_errors_m[1] and s.learned_radial_error_m == s.radial_errors_m[3]" \
   "s.nominal_radial_error_m > 0 and s.learned_radial_error_m > 0" \
   "math.abs(s.data_seconds - 2 * s.seconds) < 0.2 and s.eval_seconds > 0" \
-  "s.payload == 0 and s.friction == 1 and s.latency == 0 and #s.perturbations == 0"
+  "s.payload == 0 and s.friction == 1 and s.frictionloss == 0 and s.latency == 0 and #s.perturbations == 0"
 for f in settings.json metrics.csv policy.ckpt nominal_X.npy learned_U.npy; do
   [ -s "$tmp/quick/$f" ] || fail "quick/$f missing"
 done
