@@ -10,19 +10,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-# check FILE LUA-EXPR...: each expression (over s = the decoded summary) must be true
-check() {
-  local file=$1
-  shift
-  for expr in "$@"; do
-    SUMMARY=$file "$BIN" -e "
-      local json = require 'spinal.json'
-      local s = assert(json.read(os.getenv 'SUMMARY'))
-      local null = json.null
-      local ok = ($expr)
-      if not ok then io.stderr:write([==[FAIL: $file: $expr]==] .. '\n') os.exit(1) end"
-  done
-}
+. "$SRC/tests/integration/lib/summary.sh"  # check FILE LUA-EXPR...
 fig8() { "$BIN" "$SRC/experiments/quadruped_figure8.lua" "$@"; }
 
 # the figure-eight on the model plant: quick, then a real budget on two seeds and other settings
