@@ -14,14 +14,15 @@
 -- quadruped_figure8.lua) are copied into the plant's `perturb` table.
 --
 -- The report measures what the robot file's state does not carry: the run directory gets
--- walk.xml, the robot's MJCF plus sensors (per foot a position and a velocimeter, per motor its
+-- walk.xml, the robot's MJCF plus sensors (per foot its position and velocities, per motor its
 -- force, per joint its velocity; sensors do not change the dynamics), and the plant simulates it.
 -- Writes runs/quadruped_walk/<time>/ (or out=DIR): settings.json, walk.xml, walk_{X,U,t}.npy and
 -- walk.json (commanded and measured, per sample), segments.csv (per command: mean command, mean
 -- achieved, mean absolute error), velocity_vx.png, velocity_vy.png, velocity_wz.png (commanded vs
 -- achieved) and summary.json: mean_abs_error_vx/_vy/_wz (m/s, m/s, rad/s: the mean over commands
--- of each command's mean absolute error), falls (0 or 1), fell_at_s, slip_speed_mps (mean speed of
--- feet in contact), slip_share (contact samples sliding faster than 0.1 m/s), cost_of_transport,
+-- of each command's mean absolute error), falls (0 or 1), fell_at_s, slip_speed_mps (mean sliding
+-- speed of feet in contact), slip_share (contact samples sliding faster than 0.1 m/s),
+-- cost_of_transport (sum |torque x joint speed| dt / (m g distance) while translating),
 -- energy_j, distance_m, mass_kg, seconds, and per command the lists segment_labels,
 -- segment_error_vx/_vy/_wz, plus every perturbation's value and `perturbations`.
 local sp = require "spinal"
@@ -43,7 +44,8 @@ local cfg = sp.settings(perturb.defaults {
   out = "",
   quick = false,        -- the CTest budget: hold=1.5
   fall_height = 0.15,   -- m: a trunk below this height has fallen
-  contact_margin = 0.005, -- m: a foot this close to the ground is in contact
+  contact_margin = 0.0, -- m: a foot whose centre is below radius + this touches the ground
+  foot_radius = 0.02,   -- m: the feet's spheres (robots/quadruped.xml)
 })
 if cfg.quick and sp.args.hold == nil then cfg.hold = 1.5 end
 local who = "quadruped_walk"
@@ -91,15 +93,19 @@ local ix = {
   x = add("walk_x", { source = "body_pos", name = "trunk", index = 1 }),
   y = add("walk_y", { source = "body_pos", name = "trunk", index = 2 }),
   z = add("walk_z", { source = "body_pos", name = "trunk", index = 3 }),
-  foot_z = {}, foot_v = {}, frc = {}, qd = {},
+  foot_z = {}, foot_v = {}, foot_w = {}, frc = {}, qd = {},
 }
 for _, s in ipairs(feet) do
   ix.foot_z[#ix.foot_z + 1] = add("walk_z_" .. s, { source = "sensor", name = "walk_pos_" .. s,
                                                     index = 3 })
-  local v = {}
-  for c = 1, 3 do v[c] = add(("walk_v%d_%s"):format(c, s),
-    { source = "sensor", name = "walk_vel_" .. s, index = c }) end
-  ix.foot_v[#ix.foot_v + 1] = v
+  local v, w = {}, {}
+  for c = 1, 2 do
+    v[c] = add(("walk_v%d_%s"):format(c, s), { source = "sensor", name = "walk_vel_" .. s,
+                                              index = c })
+    w[c] = add(("walk_w%d_%s"):format(c, s), { source = "sensor", name = "walk_ang_" .. s,
+                                              index = c })
+  end
+  ix.foot_v[#ix.foot_v + 1], ix.foot_w[#ix.foot_w + 1] = v, w
 end
 for k, a in ipairs(actuators) do
   ix.frc[k] = add("walk_tau_" .. a, { source = "sensor", name = "walk_frc_" .. a, index = 1 })
@@ -145,9 +151,11 @@ for k = 1, steps do
   for j = 1, #actuators do p = p + math.abs(x[ix.frc[j]] * x[ix.qd[j]]) end
   rec.power[k] = p
   local fs = {}
+  -- the contact point's horizontal velocity: the foot centre's plus w x (0, 0, -radius)
   for j = 1, #feet do
-    local v = ix.foot_v[j]
-    fs[j] = { z = x[ix.foot_z[j]], speed = math.sqrt(x[v[1]] ^ 2 + x[v[2]] ^ 2 + x[v[3]] ^ 2) }
+    local v, w, r = ix.foot_v[j], ix.foot_w[j], cfg.foot_radius
+    local sx, sy = x[v[1]] - r * x[w[2]], x[v[2]] + r * x[w[1]]
+    fs[j] = { z = x[ix.foot_z[j]], speed = math.sqrt(sx * sx + sy * sy) }
   end
   rec.feet[k] = fs
   for c = 1, #pcfg.state do X[k][c] = x[c] end
@@ -160,7 +168,8 @@ plant:close()
 local _ = x0
 
 local rep = W.metrics(rec, segs, { settle = cfg.settle, mass = mass, fall_height = cfg.fall_height,
-                                   contact_margin = cfg.contact_margin })
+                                   contact_margin = cfg.contact_margin,
+                                   foot_radius = cfg.foot_radius })
 run:save_traj("walk", { X = X, U = U, t = Tt },
   { states = pcfg.x_names, actions = pcfg.u_names })
 

@@ -62,6 +62,7 @@ M.RANGES = {
   fall_height = { min = 0, max = 10 },        -- m: a legged robot's trunk below it has fallen
   hold = { above = 0, max = 3600 },           -- s per command of a schedule
   contact_margin = { min = 0, max = 1 },      -- m: a foot this close to the ground touches it
+  foot_radius = { min = 0, max = 1 },         -- m
   -- the "real" perturbations of a simulated robot (spinal.perturb, docs/quadruped.md)
   payload = { min = 0, max = 20 },            -- kg
   payload_x = { min = -0.3, max = 0.3 },      -- m

@@ -14,11 +14,15 @@
 -- commanded in. Per segment: the mean command and the mean achieved velocity, and the mean
 -- absolute error |cmd - achieved| per component over the segment (a step's first `settle`
 -- seconds, the controller's transient, are left out; a ramp is scored whole, its lag included).
--- Falls: the trunk lower than fall_height. Foot slip: the mean speed of the feet in contact
--- (a foot within contact_margin of the ground, its sphere's centre below radius + margin) and
--- the share of contact samples that slide faster than 0.1 m/s. Cost of transport: the mechanical
--- energy the motors spent, sum over joints of |torque x joint speed| integrated, over
--- m g x distance walked (the trunk's horizontal path), over the segments whose command moves.
+-- Falls: the trunk lower than fall_height. Foot slip: the mean horizontal speed of the contact
+-- point of the feet in contact (a foot whose sphere's centre is lower than radius +
+-- contact_margin, default 0: MuJoCo's soft contacts let a foot on the ground sink a few mm, a foot
+-- in the air is above its radius; the contact point's velocity is v + w x (0, 0, -radius),
+-- so a foot rolling on the ground does not count as slipping) and the share of contact samples
+-- that slide faster than 0.1 m/s. Cost of transport: the mechanical energy the motors spent, sum
+-- over joints of |torque x joint speed| integrated, over m g x distance walked (the trunk's
+-- horizontal path), over the samples whose command translates (vx or vy nonzero: turning on the
+-- spot spends energy without distance).
 local M = {}
 
 -- the named schedules: lists of { label, from, to, n } where n counts `hold` periods; a
@@ -92,13 +96,13 @@ end
 -- the metrics of a recorded walk. rec: per sample k (lists, all of length n): t, seg (segment
 -- index), cmd (list of 3), vel (achieved, list of 3), pz (trunk height), pos ({x, y}); optional
 -- power (sum over joints of |torque x joint speed|, W), feet (list of { z = height of the foot
--- centre, speed = its speed }). opts: settle (s), mass (kg), foot_radius, contact_margin (m),
+-- centre, speed = the horizontal speed of its contact point }). opts: settle (s), mass (kg), foot_radius, contact_margin (m),
 -- fall_height (m), g. Returns { segments = {...}, mean_abs_error = {vx, vy, wz}, falls, fell_at,
 -- slip_speed, slip_share, cost_of_transport, energy_j, distance_m }.
 function M.metrics(rec, segs, opts)
   opts = opts or {}
   local settle = opts.settle or 1
-  local radius, margin = opts.foot_radius or 0.02, opts.contact_margin or 0.005
+  local radius, margin = opts.foot_radius or 0.02, opts.contact_margin or 0
   local g, fall_height = opts.g or 9.81, opts.fall_height or 0.15
   local n = #rec.t
   local per = {}
@@ -129,9 +133,8 @@ function M.metrics(rec, segs, opts)
         end
       end
     end
-    -- energy and distance over the samples that move (a nonzero command), until a fall
-    local moving = false
-    for j = 1, 3 do moving = moving or rec.cmd[k][j] ~= 0 end
+    -- energy and distance over the samples that translate (vx or vy commanded), until a fall
+    local moving = rec.cmd[k][1] ~= 0 or rec.cmd[k][2] ~= 0
     if not fell_at and k > 1 and moving then
       local dt = t - rec.t[k - 1]
       if rec.power then energy = energy + rec.power[k] * dt end
@@ -170,15 +173,18 @@ function M.metrics(rec, segs, opts)
 end
 
 -- the robot's MJCF text with sensors added for the report (they measure, they do not change the
--- dynamics): per foot site a framepos and a velocimeter, per actuator its force, per joint its
--- velocity. names: { feet = { site names }, actuators = { names }, joints = { names } }. Sensors
+-- dynamics): per foot site its position and linear and angular velocity (world frame), per
+-- actuator its force, per joint its velocity. names: { feet = { site names }, actuators = { names }, joints = { names } }. Sensors
 -- are named walk_<kind>_<name>. Raises when the text has no closing </mujoco>.
 function M.measuring_mjcf(xml, names)
   local lines = { "  <sensor>" }
   for _, f in ipairs(names.feet or {}) do
     lines[#lines + 1] = ('    <framepos name="walk_pos_%s" objtype="site" objname="%s"/>')
       :format(f, f)
-    lines[#lines + 1] = ('    <velocimeter name="walk_vel_%s" site="%s"/>'):format(f, f)
+    lines[#lines + 1] = ('    <framelinvel name="walk_vel_%s" objtype="site" objname="%s"/>')
+      :format(f, f)
+    lines[#lines + 1] = ('    <frameangvel name="walk_ang_%s" objtype="site" objname="%s"/>')
+      :format(f, f)
   end
   for _, a in ipairs(names.actuators or {}) do
     lines[#lines + 1] = ('    <actuatorfrc name="walk_frc_%s" actuator="%s"/>'):format(a, a)

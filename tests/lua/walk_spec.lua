@@ -100,7 +100,8 @@ describe("walk metrics", function()
     assert.are.equal(1, rep.slip_share)
   end)
 
-  it("cost of transport is energy over m g distance, counted while a command moves", function()
+  it("cost of transport is energy over m g distance, counted while a command translates",
+    function()
     local rec = record(segs, 50, function(c) return { c[1], c[2], c[3] } end, function(r, k)
       r.power = r.power or {}
       r.power[k] = 100   -- W, always, standing still included
@@ -109,7 +110,7 @@ describe("walk metrics", function()
     local moving_time, distance = 0, 0
     for k = 2, #rec.t do
       local c = rec.cmd[k]
-      if c[1] ~= 0 or c[2] ~= 0 or c[3] ~= 0 then
+      if c[1] ~= 0 or c[2] ~= 0 then
         moving_time = moving_time + (rec.t[k] - rec.t[k - 1])
         distance = distance + math.sqrt((rec.pos[k][1] - rec.pos[k - 1][1]) ^ 2
           + (rec.pos[k][2] - rec.pos[k - 1][2]) ^ 2)
@@ -127,7 +128,10 @@ describe("the measuring MJCF", function()
       { feet = { "FR_foot" }, actuators = { "FR_knee" }, joints = { "FR_knee" } })
     assert.matches('<framepos name="walk_pos_FR_foot" objtype="site" objname="FR_foot"/>', xml,
       1, true)
-    assert.matches('<velocimeter name="walk_vel_FR_foot" site="FR_foot"/>', xml, 1, true)
+    assert.matches('<framelinvel name="walk_vel_FR_foot" objtype="site" objname="FR_foot"/>',
+      xml, 1, true)
+    assert.matches('<frameangvel name="walk_ang_FR_foot" objtype="site" objname="FR_foot"/>',
+      xml, 1, true)
     assert.matches('<actuatorfrc name="walk_frc_FR_knee" actuator="FR_knee"/>', xml, 1, true)
     assert.matches('<jointvel name="walk_qd_FR_knee" joint="FR_knee"/>', xml, 1, true)
     assert.matches("</sensor>\n</mujoco>\n$", xml)
