@@ -12,9 +12,10 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 . "$SRC/tests/integration/lib/summary.sh"  # check FILE LUA-EXPR...
 fig8() { "$BIN" "$SRC/experiments/quadruped_figure8.lua" "$@"; }
+model() { fig8 plant=model "$@"; }  # the unicycle stand-in: a few seconds per run
 
 # the figure-eight on the model plant: quick, then a real budget on two seeds and other settings
-fig8 quick=true out="$tmp/quick" >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "quick run"; }
+model quick=true out="$tmp/quick" >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "quick run"; }
 grep -q "nominal tracker" "$tmp/out" || { cat "$tmp/out"; fail "no table"; }
 check "$tmp/quick/summary.json" \
   "s.iters == 2 and s.seed == 1 and s.speed == 0.96 and s.radius == 1.5 and s.plant == 'model'" \
@@ -29,20 +30,20 @@ for f in settings.json metrics.csv policy.ckpt nominal_X.npy learned_U.npy; do
 done
 [ "$(wc -l <"$tmp/quick/metrics.csv")" -eq 4 ] || fail "metrics.csv rows"
 for seed in 1 2; do
-  fig8 seed=$seed out="$tmp/s$seed" >/dev/null 2>&1 || fail "seed $seed"
+  model seed=$seed out="$tmp/s$seed" >/dev/null 2>&1 || fail "seed $seed"
   check "$tmp/s$seed/summary.json" "s.iters == 10 and s.seed == $seed" \
     "math.abs(s.data_seconds - 10 * s.seconds) < 1" \
     "s.learned_radial_error_m <= 0.5 * s.nominal_radial_error_m and s.falls == 0"
 done
-fig8 speed=0.8 radius=1 seed=3 out="$tmp/other" >/dev/null 2>&1 || fail "speed=0.8 radius=1"
+model speed=0.8 radius=1 seed=3 out="$tmp/other" >/dev/null 2>&1 || fail "speed=0.8 radius=1"
 check "$tmp/other/summary.json" "s.speed == 0.8 and s.radius == 1" \
   "s.learned_radial_error_m <= 0.5 * s.nominal_radial_error_m"
 
 # refusals: a perturbation on the model plant, an out-of-range speed
-if fig8 payload=2 out="$tmp/bad" >/dev/null 2>"$tmp/err"; then fail "payload=2 on the model plant"; fi
+if model payload=2 out="$tmp/bad" >/dev/null 2>"$tmp/err"; then fail "payload=2 on the model plant"; fi
 grep -qF "quadruped_figure8: payload=2 needs a plant with the robot's perturbations (plant=mujoco); plant=model is a model plant" "$tmp/err" \
   || { cat "$tmp/err"; fail "payload refusal message"; }
-if fig8 speed=1.5 out="$tmp/bad" >/dev/null 2>"$tmp/err"; then fail "speed=1.5 accepted"; fi
+if model speed=1.5 out="$tmp/bad" >/dev/null 2>"$tmp/err"; then fail "speed=1.5 accepted"; fi
 grep -qF "bad override 'speed=1.5' (expected a number > 0 and <= 1)" "$tmp/err" \
   || { cat "$tmp/err"; fail "speed refusal message"; }
 
