@@ -141,6 +141,22 @@ void sp_gn_solve(sp_gn* gn, double* d, sp_gn_info* info, double radius);
 int sp_gn_step(sp_gn* gn, sp_gn_info* info, sp_policy* p, const sp_model* m,
                const sp_objective* obj, const sp_trajview* tr, int segment);
 
+// The trust-region state sp_gn_step carries from one rollout to the next, as bytes (to save with
+// a policy checkpoint, so a resumed run continues exactly): the radius, the pending step (its
+// start theta0, J0, predicted decrease and action change) and the subspace a rejected step is
+// re-solved from (g, gm, Gm, Dm and the basis V). Layout, little-endian: "SPGNSTAT" u32 version
+// (1) u64 np u32 subspace capacity u32 m u32 pending f64 radius J0 pred dact, f64 theta0 (np),
+// g (np), gm (m), Gm (m x m), Dm (m x m), V (m x np). The caches along the trajectory are not
+// part of it (the next step rebuilds them from its rollout).
+size_t sp_gn_state_size(const sp_gn* gn);
+// Write sp_gn_state_size(gn) bytes to out.
+void sp_gn_state_save(const sp_gn* gn, void* out);
+// Check bytes in (n) against gn without changing it: SP_EFORMAT (not Gauss-Newton state, truncated,
+// non-finite), SP_EMISMATCH (another parameter count or subspace capacity), msg naming the field.
+int sp_gn_state_check(const sp_gn* gn, const void* in, size_t n, char* msg, size_t msg_size);
+// Check, then restore gn's trust-region state from in; gn is unchanged on an error. No allocation.
+int sp_gn_state_load(sp_gn* gn, const void* in, size_t n, char* msg, size_t msg_size);
+
 SP_API_END
 
 #endif  // SP_GRAD_GAUSS_NEWTON_H
