@@ -618,6 +618,16 @@ void sp_gn_state_save(const sp_gn* gn, void* out) {
   put_f64s(o, gn->V, m * np);
 }
 
+size_t sp_gn_state_span(const void* in, size_t n) {
+  const uint8_t* p = in;
+  if (!p || n < GN_STATE_HEAD || memcmp(p, gn_magic, 8)) return 0;
+  uint64_t np = get_u64(p + 12);
+  uint32_t m = get_u32(p + 24);
+  if (np > ((uint64_t)1 << 40) || m > 100000) return 0;
+  size_t span = GN_STATE_HEAD + 8 * state_doubles((size_t)np, m);
+  return span <= n ? span : 0;
+}
+
 int sp_gn_state_check(const sp_gn* gn, const void* in, size_t n, char* msg, size_t ms) {
   const uint8_t* p = in;
   if (!p || n < GN_STATE_HEAD || memcmp(p, gn_magic, 8))

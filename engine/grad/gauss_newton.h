@@ -154,6 +154,9 @@ void sp_gn_state_save(const sp_gn* gn, void* out);
 // Check bytes in (n) against gn without changing it: SP_EFORMAT (not Gauss-Newton state, truncated,
 // non-finite), SP_EMISMATCH (another parameter count or subspace capacity), msg naming the field.
 int sp_gn_state_check(const sp_gn* gn, const void* in, size_t n, char* msg, size_t msg_size);
+// The length of the Gauss-Newton state at the start of in (n bytes), from its head; 0 when in does
+// not start with one (a caller stores other bytes after it, e.g. a checkpoint's note).
+size_t sp_gn_state_span(const void* in, size_t n);
 // Check, then restore gn's trust-region state from in; gn is unchanged on an error. No allocation.
 int sp_gn_state_load(sp_gn* gn, const void* in, size_t n, char* msg, size_t msg_size);
 

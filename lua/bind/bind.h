@@ -90,6 +90,11 @@ struct sp_policy_data* spL_policydata(lua_State* L, int arg);
 // an argument error when it already holds state of another size (lua/bind/nn.c)
 struct sp_optim;
 struct sp_optim* spL_optim_state(lua_State* L, int arg, size_t n);
+// The Gauss-Newton optimiser at arg when it is one (require "spinal.gn"), else NULL; a Lua error
+// when it is closed (gn.c)
+struct sp_gn;
+struct sp_gn* spL_testgn(lua_State* L, int arg);
+void spL_gn_restored(lua_State* L, int arg);
 // The open controller userdata at arg (require "spinal.ctrl"), or a Lua error (ctrl.c). Keep the
 // userdata alive while the pointer is used.
 struct sp_ctrl;

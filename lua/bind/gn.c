@@ -78,6 +78,19 @@ static int l_new(lua_State* L) {
   return 1;
 }
 
+sp_gn* spL_testgn(lua_State* L, int arg) {
+  lgn* u = luaL_testudata(L, arg, GN_MT);
+  if (!u) return NULL;
+  if (!u->gn) luaL_argerror(L, arg, "expected an open spinal.gn, got a closed one");
+  return u->gn;
+}
+
+// after its state was restored (pol:load) the optimiser has no trajectory caches
+void spL_gn_restored(lua_State* L, int arg) {
+  lgn* u = luaL_checkudata(L, arg, GN_MT);
+  u->built = u->subspace = 0;
+}
+
 // the policy and model the optimiser was made for (its user values), pushed
 static void push_owners(lua_State* L, int idx, sp_policy** p, sp_model** m) {
   lua_getiuservalue(L, idx, 1);

@@ -150,19 +150,21 @@ function Car:path(traj)
   return xs, ys
 end
 
--- an optimiser over the policy's flat parameters: "adam" (default) or "sgd" (the Gauss-Newton
--- step needs the trajectory: spinal.optimiser makes any of the three as a step function)
-function M.optimiser(kind, lr)
+-- an optimiser over the policy's flat parameters: "adam" (default) or "sgd", or "gn" (the
+-- Gauss-Newton trust-region step on car's policy and model, o = { radius =, radius_max = }); the
+-- object whose state a checkpoint holds (pol:save/load)
+function M.optimiser(kind, lr, car, o)
   if kind == "sgd" then return nn.sgd { lr = lr } end
   if kind == "adam" then return nn.adam { lr = lr } end
+  if kind == "gn" and car then return require("spinal.optimiser").gn(car.policy, car.model, o) end
   error(("unknown optimiser '%s' (expected adam, sgd or gn)"):format(tostring(kind)), 0)
 end
 
 -- method 1: iters x (rollout on the plant, feedback gradient, optimiser step), then one
--- evaluation rollout. opts: iters, lr, optim ("adam", "sgd" or "gn"; or optimiser: an nn
--- optimiser made already, adam or sgd), radius, radius_max and subspace (gn), on_iter(it, row,
--- traj) after each rollout (it = 0 is the nominal controller), on_step(it, opt, out) after each
--- rollout's bookkeeping (checkpoints; opt is nil for gn), state (out of an earlier call, to
+-- evaluation rollout. opts: iters, lr, optim ("adam", "sgd" or "gn"; or optimiser: one made
+-- already, M.optimiser), radius, radius_max and subspace (gn), on_iter(it, row, traj) after each
+-- rollout (it = 0 is the nominal controller), on_step(it, opt, out) after each rollout's
+-- bookkeeping (checkpoints: opt is the optimiser whose state pol:save keeps), state (out of an earlier call, to
 -- continue from state.next). Returns { costs, errors, grad_norms, faults (iters + 1 each: the
 -- last is the evaluation; faults counts the ticks a fault flag was set), first = nominal
 -- trajectory, last = learned trajectory, data_seconds (learning only), next }. A step that would
@@ -171,11 +173,9 @@ function M.learn(car, opts)
   local objective = car:objective_opts()
   objective.segment = car.cfg.segment
   local kind = opts.optim or "adam"
-  local opt = opts.optimiser
-  if not opt and kind ~= "gn" then opt = M.optimiser(kind, opts.lr or 3e-3) end
-  local step = require("spinal.optimiser").new(kind, car.policy, car.model, objective,
+  local step, opt = require("spinal.optimiser").new(kind, car.policy, car.model, objective,
     { lr = opts.lr or 3e-3, radius = opts.radius, radius_max = opts.radius_max,
-      subspace = opts.subspace, optimiser = opt })
+      subspace = opts.subspace, optimiser = opts.optimiser })
   local out = opts.state or { costs = {}, errors = {}, grad_norms = {}, faults = {},
                               data_seconds = 0, next = 0 }
   for it = out.next, opts.iters do
@@ -216,18 +216,15 @@ function M.experiment(name, cfg, opts)
   opts = opts or {}
   local resume = type(cfg.resume) == "string" and cfg.resume ~= "" and cfg.resume or nil
   if resume then cfg = F.resume_settings(cfg) end
-  if resume and cfg.optim == "gn" then
-    error(("%s: resume= needs a run made with optim=adam or optim=sgd (optim=gn does not "
-      .. "checkpoint its trust region)"):format(name), 0)
-  end
   local setup = {}
   for k, v in pairs(cfg) do setup[k] = v end
   setup.experiment = name
   local car = F.setup(setup)
   local run = sp.run.start { name = name, settings = cfg, resume = resume }
   local names = { states = car.robot.state, actions = car.robot.action }
-  -- gn keeps its trust region in memory only: its checkpoint holds the policy, not a step state
-  local optimiser = cfg.optim ~= "gn" and F.optimiser(cfg.optim or "adam", cfg.lr or 3e-3) or nil
+  -- the optimiser whose state the checkpoint holds (adam's moments, gn's trust region)
+  local optimiser = F.optimiser(cfg.optim or "adam", cfg.lr or 3e-3, car,
+                                { radius = cfg.trust, radius_max = cfg.trust_max })
 
   -- a resumed run: the policy, optimiser, rng and progress from the checkpoint
   local state = resume and run:resume_state(car.policy, optimiser, cfg.iters) or nil
