@@ -36,7 +36,6 @@ local rbd = require "spinal.rbd"
 local array = require "spinal.array"
 local P = require "spinal.policy"
 local G = require "spinal.grad"
-local nn = require "spinal.nn"
 local ctrl = require "spinal.ctrl"
 local linalg = require "spinal.linalg"
 
@@ -64,10 +63,6 @@ local cfg = sp.settings {
 }
 cfg = sp.run.resumed_settings(cfg)
 local resume = cfg.resume ~= "" and cfg.resume or nil
-if resume and cfg.optim == "gn" then
-  error("arm_reach: resume= needs a run made with optim=adam or optim=sgd (optim=gn does not "
-    .. "checkpoint its trust region)", 0)
-end
 
 -- ---- the arm ------------------------------------------------------------------------------------
 
@@ -249,11 +244,9 @@ local function final_error(traj)
 end
 
 local progress = sp.progress { total = cfg.iters, label = "arm_reach" }
--- the nn optimiser whose state the checkpoint holds (adam, sgd; gn keeps none: resume= refuses it)
-local opt = (cfg.optim == "adam" or cfg.optim == "sgd") and nn[cfg.optim] { lr = cfg.lr } or nil
-local step = sp.optimiser.new(cfg.optim, pol, model, objective,
-                              { lr = cfg.lr, radius = cfg.trust, radius_max = cfg.trust_max,
-                                optimiser = opt })
+-- the optimiser whose state the checkpoint holds (adam's moments, gn's trust region)
+local step, opt = sp.optimiser.new(cfg.optim, pol, model, objective,
+                                   { lr = cfg.lr, radius = cfg.trust, radius_max = cfg.trust_max })
 -- the learning state: fresh, or from a resumed run's checkpoint (policy, optimiser, progress)
 local state = resume and run:resume_state(pol, opt, cfg.iters)
   or { next = 0, costs = {}, errors = {}, faults = {}, data_seconds = 0 }

@@ -164,8 +164,8 @@ end
 -- evaluation rollout. opts: iters, lr, optim ("adam", "sgd" or "gn"; or optimiser: one made
 -- already, M.optimiser), radius, radius_max and subspace (gn), on_iter(it, row, traj) after each
 -- rollout (it = 0 is the nominal controller), on_step(it, opt, out) after each rollout's
--- bookkeeping (checkpoints: opt is the optimiser whose state pol:save keeps), state (out of an earlier call, to
--- continue from state.next). Returns { costs, errors, grad_norms, faults (iters + 1 each: the
+-- bookkeeping (checkpoints: opt is the optimiser whose state pol:save keeps), state (out of an
+-- earlier call, to continue from state.next). Returns { costs, errors, grad_norms, faults (iters + 1 each: the
 -- last is the evaluation; faults counts the ticks a fault flag was set), first = nominal
 -- trajectory, last = learned trajectory, data_seconds (learning only), next }. A step that would
 -- make the parameters non-finite raises (spinal.nn).
