@@ -99,6 +99,9 @@ void spL_gn_restored(lua_State* L, int arg);
 // userdata alive while the pointer is used.
 struct sp_ctrl;
 struct sp_ctrl* spL_checkctrl(lua_State* L, int arg);
+// Push the named blocks of controller c's class over v (its gains when gains, else its reference):
+// { kx = 0.45, kp = { ... }, K = { row, ... } }, a table set_gains takes back (ctrl.c)
+void spL_push_named(lua_State* L, const struct sp_ctrl* c, int gains, const double* v);
 // Push a new, closed spinal.model userdata for a model of size nx, nu made elsewhere (e.g. by
 // spinal.rbd): the caller stores the model in the returned slot once it exists. release frees it
 // (NULL: sp_model_free); the value at index owner (0: none) is kept alive as its user value

@@ -110,23 +110,36 @@ end
 
 -- ---- gains and references with their names ---------------------------------------------------
 
--- the blocks of a controller class's gains and reference: { { name, size or names } ... } for the
--- classes spinal ships; a block of n entries with entry names gets them (state or action names)
-local function blocks(class, nx, nu, x_names, u_names)
-  local per_x = x_names or nx
-  local per_u = u_names or nu
-  if class:match "^tracker" then
-    return { "kx", "ky", "kv", "kphi", "ka", "kw" },
-      { "x_d", "y_d", "xdot_d", "ydot_d", "xddot_d", "yddot_d" }
-  elseif class == "pd" then
-    return { { "kp", per_u }, { "kd", per_u } },
-      { { "q_d", per_u }, { "qdot_d", per_u }, { "u_ff", per_u } }
-  elseif class == "lqr" then
-    local rows = {}
-    for i = 1, nu do rows[i] = { "K[" .. (u_names and u_names[i] or i) .. "]", per_x } end
-    return rows, { { "x_set", per_x }, { "u_ff", per_u } }
+-- the blocks of a controller's gains and reference, from the blocks its class names
+-- (ctrl.gain_blocks, ctrl.ref_blocks: name, size, kind): { name or { name, size or names } ... };
+-- a per-state or per-action block gets the robot's state or action names, a matrix one row per
+-- action. nil for a class that names no blocks.
+local function layout(list, ctrl, x_names, u_names)
+  if not list or #list == 0 then return nil end
+  local out = {}
+  for _, b in ipairs(list) do
+    if b.kind == "matrix" then
+      for i = 1, ctrl.nu do
+        out[#out + 1] = { ("%s[%s]"):format(b.name, u_names and u_names[i] or i), x_names or ctrl.nx }
+      end
+    elseif b.kind == "state" then
+      out[#out + 1] = { b.name, x_names or b.size }
+    elseif b.kind == "action" then
+      out[#out + 1] = { b.name, u_names or b.size }
+    elseif b.size == 1 then
+      out[#out + 1] = b.name
+    else
+      out[#out + 1] = { b.name, b.size }
+    end
   end
-  return nil
+  return out
+end
+
+local function blocks(ctrl, x_names, u_names)
+  local ok, gains = pcall(function() return ctrl.gain_blocks end)
+  local _, refs = pcall(function() return ctrl.ref_blocks end)
+  if not ok then return nil end
+  return layout(gains, ctrl, x_names, u_names), layout(refs, ctrl, x_names, u_names)
 end
 
 -- "name = value" for every block of v (a list or array) laid out as spec says
@@ -150,9 +163,10 @@ local function name_blocks(v, spec)
 end
 
 -- the lines that show a controller's gains K and reference r with their names (ctrl: a
--- spinal.ctrl; x_names, u_names: the robot's, may be nil); unknown classes print the vectors
+-- spinal.ctrl; x_names, u_names: the robot's, may be nil); a class that names no gains prints
+-- the vectors
 function M.named_params(ctrl, K, r, x_names, u_names)
-  local g, ref = blocks(ctrl.name, ctrl.nx, ctrl.nu, x_names, u_names)
+  local g, ref = blocks(ctrl, x_names, u_names)
   local lines = {}
   if not g then
     lines[1] = "gains " .. M.pretty(K)
@@ -161,7 +175,8 @@ function M.named_params(ctrl, K, r, x_names, u_names)
   end
   lines[#lines + 1] = ("gains (%s): %s"):format(ctrl.name, table.concat(name_blocks(K, g), ", "))
   if ctrl.nr > 0 and r then
-    lines[#lines + 1] = "reference: " .. table.concat(name_blocks(r, ref), ", ")
+    lines[#lines + 1] = ref and "reference: " .. table.concat(name_blocks(r, ref), ", ")
+      or "reference " .. M.pretty(r)
   end
   return lines
 end

@@ -175,4 +175,25 @@ describe("repl.named_params", function()
       "reference: q_d = { hip = 0.5, knee = 0 }, qdot_d = { hip = 0, knee = 0 }, "
         .. "u_ff = { hip = 0, knee = 0 }" }, lines)
   end)
+
+  it("reads every class's blocks from the class: the LQR's rows by action, a new class too",
+    function()
+    local A = require "spinal.array"
+    local lqr = require("spinal.ctrl").lqr(A { { 1, 2 }, { 3, 4 } })
+    local lines = repl.named_params(lqr, { 1, 2, 3, 4 }, { 0, 0, 0, 0 }, { "q", "qd" },
+      { "tau1", "tau2" })
+    assert.same({ "gains (lqr): K[tau1] = { q = 1, qd = 2 }, K[tau2] = { q = 3, qd = 4 }",
+      "reference: x_set = { q = 0, qd = 0 }, u_ff = { tau1 = 0, tau2 = 0 }" }, lines)
+    local tracker = require("spinal.ctrl").tracker "car"
+    assert.same("gains (tracker_car): kx = 0.45, ky = 0.45, kv = 0.35, kphi = 0.35, ka = 0.0, "
+      .. "kw = 0.0",
+      repl.named_params(tracker, tracker:gains(), nil)[1])
+    -- a class added later: whatever blocks it names print by name, with no Lua edit
+    local future = { name = "future", nx = 2, nu = 1, nr = 1, nk = 4,
+                     gain_blocks = { { name = "k", size = 1, kind = "fixed" },
+                                     { name = "w", size = 3, kind = "fixed" } },
+                     ref_blocks = { { name = "speed", size = 1, kind = "fixed" } } }
+    assert.same({ "gains (future): k = 1, w = { 2, 3, 4 }", "reference: speed = 0.5" },
+      repl.named_params(future, { 1, 2, 3, 4 }, { 0.5 }))
+  end)
 end)
