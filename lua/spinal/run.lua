@@ -26,6 +26,8 @@ local plot = require "spinal.plot"
 local M = {}
 local Run = {}
 Run.__index = Run
+Run.__name = "spinal.run"  -- help(run) finds its docs (docs/api/run.md)
+M.Run = Run
 
 -- the file operations every write goes through (tests replace them to inject failures)
 M.fs = { open = io.open, rename = os.rename, remove = os.remove }

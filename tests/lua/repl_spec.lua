@@ -134,6 +134,34 @@ describe("repl.help", function()
     assert.matches("functions: backends bridge open", out, 1, true)
   end)
 
+  it("prints docs for every object the REPL can hold: a robot, its plant, a trajectory, a run",
+    function()
+    local src = os.getenv "SPINAL_SOURCE_DIR" or "."
+    local robot = sp.robot.load(src .. "/robots/rc_car.lua")
+    local out = printed(repl.help, robot)
+    assert.matches("^spinal.robot\n  docs/robots.md:1\n", out)
+    assert.matches("methods: close open plant_config", out, 1, true)
+    assert.matches("^spinal.robot:open %(function%)\n  docs/robots.md:", printed(repl.help,
+      robot.open))
+    local plant = robot:open "model"
+    assert.matches("docs/api/hal.md:%d+\n    `hal.open%(\"replay://DIR\"%)`", printed(repl.help,
+      plant))
+    local traj = plant:rollout(robot.controller, { steps = 2, r = { 0, 0, 0, 0, 0, 0 } })
+    assert.matches("The trajectory holds `t`", printed(repl.help, traj), 1, true)
+    assert.matches("^spinal.progress\n", printed(repl.help, sp.progress { total = 1,
+      label = "x" }))
+    local objects = { robot.controller, robot.model, sp.array { 1 }, sp.rng.new(1, 0),
+                      sp.nn.adam { lr = 1 }, sp.rbd.load_mjcf(src .. "/robots/arm3.xml"),
+                      sp.task.figure_eight { radius = 1.5, period = 5.5 },
+                      sp.cost.car { nx = 4, nu = 2 } }
+    for _, v in ipairs(objects) do
+      local text = printed(repl.help, v)
+      assert.is_nil(text:find("not a spinal", 1, true), text)
+      assert.is_nil(text:find("no entry in docs", 1, true), text)
+    end
+    plant:close()
+  end)
+
   it("names what is not spinal's", function()
     assert.equal("help: 42 is not a spinal function, module or object (try help(sp.hal) or "
       .. ":help)\n", printed(repl.help, 42))
