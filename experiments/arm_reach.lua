@@ -259,7 +259,7 @@ for it = state.next, cfg.iters do
   local traj = rollout(it)
   local row = { iter = it, data_seconds = data_seconds, faults = sp.run.faults(traj) }
   if it < cfg.iters then
-    row.cost, row.grad_norm = step(traj)
+    row.cost, row.grad_norm = step(traj, it == cfg.iters - 1)
     data_seconds = data_seconds + traj.data_seconds
   else
     row.cost = G.objective(traj, objective)

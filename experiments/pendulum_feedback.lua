@@ -202,7 +202,7 @@ for _, c in ipairs(configs) do
                   distance_m = final_distance(traj), faults = nf }
         out.costs[it + 1] = J
         -- the optimiser takes its step from the same trajectory (no other plant data)
-        if gn == gn and gn < math.huge then step(traj) end
+        if gn == gn and gn < math.huge then step(traj, it == cfg.iters - 1) end
         -- the policy and its optimiser's state (adam's moments, gn's trust region)
         run:save_policy(("policy_%s_seed%d.ckpt"):format(c.name, seed), pol, opt)
       end

@@ -487,12 +487,13 @@ void sp_gn_solve(sp_gn* gn, double* d, sp_gn_info* info, double radius) {
 }
 
 // the trust-region step, shrunk further when it predicts removing more than the fraction
-// cfg.max_decrease of the current cost J: the model cannot see how low the plant's cost can go,
+// `fraction` (cfg.max_decrease, or half of it for a cautious last step) of the current cost J: the
+// model cannot see how low the plant's cost can go,
 // and a step predicting J -> 0 from an imperfect model overshoots (pred is monotone in the
 // radius, so bisection on the radius finds the cap)
-static void capped_solve(sp_gn* gn, double* d, sp_gn_info* info, double J) {
+static void capped_solve(sp_gn* gn, double* d, sp_gn_info* info, double J, double fraction) {
   sp_gn_solve(gn, d, info, gn->radius);
-  double cap = gn->cfg.max_decrease * J;
+  double cap = fraction * J;
   if (!(info->pred > cap) || !(cap > 0)) return;
   double lo = 0, hi = info->dact;
   for (int it = 0; it < 40; it++) {
@@ -534,7 +535,7 @@ int sp_gn_step(sp_gn* gn, sp_gn_info* info, sp_policy* p, const sp_model* m,
       info->accepted = 0;
       memcpy(theta, gn->theta0, sizeof(double) * np);
       double* d = gn->GV;  // scratch: GV is not needed again for this subspace
-      capped_solve(gn, d, info, gn->J0);
+      capped_solve(gn, d, info, gn->J0, c->max_decrease);
       for (size_t i = 0; i < np; i++) theta[i] += d[i];
       gn->pred = info->pred, gn->dact = info->dact;
       info->grad_norm = sqrt(dot(gn->g, gn->g, np));
@@ -546,7 +547,11 @@ int sp_gn_step(sp_gn* gn, sp_gn_info* info, sp_policy* p, const sp_model* m,
   if (rc) return rc;
   sp_gn_subspace(gn);
   double* d = gn->GV + (size_t)(gn->mcap - 1) * np;  // scratch once the subspace is projected
-  capped_solve(gn, d, info, J);
+  // the last step of a run: no later rollout can undo it, so when the model's last prediction
+  // was less than good (rho < 3/4) it may predict removing only half as much
+  double fraction = c->max_decrease;
+  if (gn->last_step && isfinite(info->rho) && info->rho < 0.75) fraction *= 0.5;
+  capped_solve(gn, d, info, J, fraction);
   memcpy(gn->theta0, theta, sizeof(double) * np);
   for (size_t i = 0; i < np; i++) theta[i] += d[i];
   gn->J0 = J, gn->pred = info->pred, gn->dact = info->dact, gn->pending = 1;

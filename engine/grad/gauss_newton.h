@@ -40,6 +40,9 @@
 // rejected rollout is the only data that step used. A step is also shrunk until it predicts
 // removing at most max_decrease (0.65) of the current cost: an approximate model cannot see how
 // low the plant's cost can go, and steps predicting J -> 0 overshot on the car under mismatch.
+// The last step of a run (gn->last_step) cannot be undone by a later rollout: when the previous
+// step did less than 3/4 of what it predicted, its cap is halved (on the car's R = 2 m track a
+// full last step from rho = 0.58 tripled the cost).
 //
 // Memory: sp_gn_build allocates (the caches grow with T: Pt is T x nu x nparams doubles, and it
 // makes and frees its own policy and model workspaces); sp_gn_gvp, sp_gn_dvp and sp_gn_solve
@@ -108,6 +111,10 @@ typedef struct sp_gn {
   double* theta0;  // (np) where the pending step started
   double J0, pred, dact;
   int pending;
+  // set by the caller before the last sp_gn_step of a run (no later rollout can judge or undo
+  // it): when the previous step's rho was below 3/4, this step's predicted decrease is capped at
+  // half of cfg.max_decrease
+  int last_step;
 } sp_gn;
 
 // Create for policy p. cfg may be NULL (defaults). SP_EINVAL for a bad config; SP_ENOMEM.

@@ -165,8 +165,9 @@ end
 -- already, M.optimiser), radius, radius_max and subspace (gn), on_iter(it, row, traj) after each
 -- rollout (it = 0 is the nominal controller), on_step(it, opt, out) after each rollout's
 -- bookkeeping (checkpoints: opt is the optimiser whose state pol:save keeps), state (out of an
--- earlier call, to continue from state.next). Returns { costs, errors, grad_norms, faults (iters + 1 each: the
--- last is the evaluation; faults counts the ticks a fault flag was set), first = nominal
+-- earlier call, to continue from state.next). The last update's step is told so (gn takes a
+-- cautious one: no rollout will judge it). Returns { costs, errors, grad_norms, faults (iters + 1
+-- each: the last is the evaluation; faults counts the ticks a fault flag was set), first = nominal
 -- trajectory, last = learned trajectory, data_seconds (learning only), next }. A step that would
 -- make the parameters non-finite raises (spinal.nn).
 function M.learn(car, opts)
@@ -182,7 +183,7 @@ function M.learn(car, opts)
     local traj = car:rollout()
     local row = { iter = it, data_seconds = out.data_seconds, faults = run_lib.faults(traj) }
     if it < opts.iters then
-      row.cost, row.grad_norm = step(traj)
+      row.cost, row.grad_norm = step(traj, it == opts.iters - 1)
       out.data_seconds = out.data_seconds + traj.data_seconds
     else
       row.cost = car:objective(traj)

@@ -4,7 +4,8 @@
 --
 --   local O = require "spinal.optimiser"
 --   local step = O.new("gn", pol, model, objective, { radius = 0.05, radius_max = 0.2 })
---   local J, grad_norm, info = step(traj)       -- updates pol's parameters in place
+--   local J, grad_norm, info = step(traj, last)  -- updates pol's parameters in place; last: the
+--                                                -- run's last step (gn: a cautious one, see gn)
 --   pol:save(path, opt, note)  -- with `local step, opt = O.new(...)`: the optimiser's state too
 --
 -- kinds: "gn" (spinal.gn: Gauss-Newton with a trust region on the RMS action change, radius =
@@ -22,8 +23,8 @@ function M.new(kind, pol, model, objective, o)
   o = o or {}
   if kind == "gn" then
     local opt = o.optimiser or M.gn(pol, model, o)
-    return function(traj)
-      local info = opt:step(traj, objective)
+    return function(traj, last)
+      local info = opt:step(traj, objective, last and { last = true } or nil)
       return info.J, info.grad_norm, info
     end, opt
   end

@@ -173,6 +173,10 @@ describe("spinal.gn", function()
     opt:build(pol:rollout(half_model(), x0, 20), { cost = cost, task = task })
     assert.has_error(function() opt:gvp({ 1, 2 }) end,
       ("bad argument #1 to 'gvp' (expected v of length %d, got 2)"):format(pol.nparams))
+    local traj = pol:rollout(half_model(), x0, 20)
+    assert.has_error(function() opt:step(traj, { cost = cost, task = task }, { lats = true }) end,
+      "bad argument #3 to 'step' (unknown option 'lats'; valid: last)")
+    assert.is_true(opt:step(traj, { cost = cost, task = task }, { last = true }).J > 0)
     assert.matches("^gn %(", tostring(opt))
     opt:close()
     assert.are.equal("gn (closed)", tostring(opt))

@@ -4,8 +4,9 @@
 // the optimum; on the car under model mismatch G v equals an explicit J^T H J built from dense
 // sensitivities and an independent eigen-decomposition; G is symmetric and positive
 // semi-definite; the gradient is the feedback estimator's; the step respects its radius and its
-// cap on the predicted decrease; a rejected step returns to its start; the products and the solve
-// do not allocate.
+// cap on the predicted decrease (halved for a last step after a poor prediction); a rejected step
+// returns to its start; the saved trust-region state continues bitwise; the products and the
+// solve do not allocate.
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
 #include "engine/grad/gauss_newton.h"
@@ -411,6 +412,38 @@ TEST(a_step_never_predicts_removing_more_than_its_fraction_of_the_cost) {
     sp_free(th0);
     sp_gn_free(gn);
   }
+  car_case_free(&k);
+}
+
+TEST(a_last_step_after_a_poor_prediction_predicts_half_as_much) {
+  car_case k;
+  CHECK_INT(car_case_new(&k, 300, 2), 0);
+  sp_policy* p = k.f.pol;
+  size_t n = p->nparams;
+  double* th0 = sp_calloc(n, sizeof(double));
+  memcpy(th0, sp_policy_params(p), sizeof(double) * n);
+  double pred[2][2];  // [last_step][first, second step]
+  for (int last = 0; last <= 1; last++) {
+    // eta far below 0: the second step (same trajectory, rho = 0) is accepted, not undone; a
+    // fixed radius of 1: the cap on the predicted decrease is what limits both steps
+    sp_gn_config cfg = {
+        .max_decrease = 0.05, .eta = -1e9, .radius = 1, .radius_min = 1, .radius_max = 1};
+    sp_gn* gn;
+    CHECK_INT(sp_gn_new(&gn, p, &cfg), 0);
+    memcpy(sp_policy_params(p), th0, sizeof(double) * n);
+    sp_gn_info a, b;
+    gn->last_step = last;  // on the first step there is no rho yet: no change
+    CHECK_INT(sp_gn_step(gn, &a, p, k.model, &k.obj, &k.tr, 0), 0);
+    CHECK_INT(sp_gn_step(gn, &b, p, k.model, &k.obj, &k.tr, 0), 0);
+    CHECK(b.accepted && b.rho < 0.75);
+    pred[last][0] = a.pred / a.J, pred[last][1] = b.pred / b.J;
+    sp_gn_free(gn);
+  }
+  CHECK_CLOSE(pred[1][0], pred[0][0], 1e-12, 0);
+  CHECK(pred[0][1] >= 0.99 * 0.05 && pred[0][1] <= 0.05 * (1 + 1e-9));
+  CHECK(pred[1][1] >= 0.99 * 0.025 && pred[1][1] <= 0.025 * (1 + 1e-9));
+  memcpy(sp_policy_params(p), th0, sizeof(double) * n);
+  sp_free(th0);
   car_case_free(&k);
 }
 
