@@ -245,8 +245,8 @@ int sp_clip_load_json(sp_clip** out, const char* path, const sp_clip_map* map, c
     if ((rc = sp_clip_map_check(map, why, sizeof why)))
       return sp_errorf(msg, ms, rc, "%s: %s", path, why);
   }
-  char* text;
-  size_t len;
+  char* text = NULL;
+  size_t len = 0;
   if ((rc = read_text(path, &text, &len, msg, ms))) return rc;
   sp_json_doc* doc;
   char why[200];
