@@ -11,6 +11,7 @@
 
 #include "engine/core/error.h"
 #include "engine/la/quat.h"
+#include "engine/wm/internal.h"
 #include "engine/wm/wm.h"
 
 static double sgn(double x) {
@@ -19,7 +20,7 @@ static double sgn(double x) {
 
 // component sums of one row's errors into e (SP_WM_NCOMP); with g, ADD dloss/ds into g (nx) with
 // per-component factors c[] (weight / (n B D_c))
-static void row_errors(const sp_wm* wm, double* e, double* g, const double* c, const double* s,
+void sp__wm_row_errors(const sp_wm* wm, double* e, double* g, const double* c, const double* s,
                        const double* r) {
   int nj = wm->cfg.nj;
   // position, velocities, joints: absolute differences
@@ -74,7 +75,7 @@ int sp_wm_rollout_loss(sp_wm* wm, sp_wm_data* d, double* loss, double* comps, do
     if (rc) return rc;
     double e[SP_WM_NCOMP] = {0};
     for (size_t b = 0; b < B; b++)
-      row_errors(wm, e, NULL, c, d->S + ((k + 1) * B + b) * nx, S + b * win + (size_t)(k + 1) * nx);
+      sp__wm_row_errors(wm, e, NULL, c, d->S + ((k + 1) * B + b) * nx, S + b * win + (size_t)(k + 1) * nx);
     for (int cc = 0; cc < SP_WM_NCOMP; cc++) {
       double mean = dims[cc] > 0 ? e[cc] / (batch * dims[cc]) : 0;
       total[cc] += mean / n;
@@ -94,7 +95,7 @@ int sp_wm_rollout_loss(sp_wm* wm, sp_wm_data* d, double* loss, double* comps, do
   for (int k = n; k >= 1; k--) {
     double e[SP_WM_NCOMP] = {0};
     for (size_t b = 0; b < B; b++)
-      row_errors(wm, e, g + b * nx, c, d->S + (k * B + b) * nx, S + b * win + (size_t)k * nx);
+      sp__wm_row_errors(wm, e, g + b * nx, c, d->S + (k * B + b) * nx, S + b * win + (size_t)k * nx);
     int rc = sp_wm_step_vjp(wm, d, k - 1, gprev, NULL, g, d->S + (k - 1) * B * nx,
                             d->S + k * B * nx, 1);
     if (rc) return rc;
