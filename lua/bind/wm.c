@@ -19,15 +19,22 @@
 #include "engine/core/error.h"
 #include "engine/nn/optim.h"
 #include "engine/wm/replay.h"
+#include "engine/wm/vae.h"
 #include "engine/wm/wm.h"
 
 #define WM_MT "spinal.wm.model"
 #define REPLAY_MT "spinal.wm.replay"
+#define VAE_MT "spinal.wm.vae"
 
 typedef struct lwm {
   sp_wm* wm;      // NULL once closed
   sp_wm_data* d;  // workspace for d->max_batch rows and d->horizon applications
 } lwm;
+
+typedef struct lvae {
+  sp_vae* v;       // NULL once closed
+  sp_vae_data* d;  // workspace, grown on demand
+} lvae;
 
 typedef struct lreplay {
   sp_replay* r;  // NULL once closed
@@ -334,6 +341,221 @@ static int l_load(lua_State* L) {
   return 1;
 }
 
+// ---- VAE policy -----------------------------------------------------------------------------------
+
+static lvae* checkvae(lua_State* L, int arg) {
+  lvae* u = luaL_checkudata(L, arg, VAE_MT);
+  if (!u->v) luaL_error(L, "attempt to use a closed policy");
+  return u;
+}
+
+static void vae_reserve(lua_State* L, lvae* u, int batch, int horizon) {
+  if (u->d && batch <= u->d->max_batch && horizon <= u->d->horizon) return;
+  int b = u->d && u->d->max_batch > batch ? u->d->max_batch : batch;
+  int h = u->d && u->d->horizon > horizon ? u->d->horizon : horizon;
+  sp_vae_data* d;
+  int rc = sp_vae_data_new(&d, u->v, b, h);
+  if (rc) spL_raise(L, rc, "policy workspace");
+  sp_vae_data_free(u->d);
+  u->d = d;
+}
+
+static const char* const vae_keys[] = {"nj",     "nu",    "nc",     "lat",     "hidden",
+                                       "layers", "act",   "dtype",  "sigma",   "a_nom",
+                                       "weights", "act_l1", "act_l2", "beta",  "gamma",
+                                       "seed",   "batch", "horizon", NULL};
+
+// wm.vae{...} -> policy
+static int l_vae(lua_State* L) {
+  spA_table t = spA_opts(L, 1, 0);
+  spA_check_keys(&t, vae_keys);
+  int nj = (int)spA_integer(&t, "nj", 0, 0, 1000, 1);
+  int nu = (int)spA_integer(&t, "nu", 0, 1, SP_VAE_MAXACT, 1);
+  int nc = (int)spA_integer(&t, "nc", 0, 1, 1 << 16, 1);
+  sp_vae_config c = sp_vae_default_config(nj, nu, nc);
+  c.lat = (int)spA_integer(&t, "lat", c.lat, 1, 4096, 0);
+  c.hidden = (int)spA_integer(&t, "hidden", c.hidden, 1, 65536, 0);
+  c.layers = (int)spA_integer(&t, "layers", c.layers, 1, SP_MLP_MAXLAYERS - 1, 0);
+  const char* act = spA_string(&t, "act", "elu", 0);
+  if (sp_act_parse(&c.act, act))
+    spA_fielderror(&t, "act", "unknown activation '%s'; valid: %s", act, sp_act_names());
+  const char* dt = spA_string(&t, "dtype", "f32", 0);
+  if (sp_dtype_parse(&c.dtype, dt))
+    spA_fielderror(&t, "dtype", "unknown dtype '%s'; valid: f64, f32", dt);
+  c.sigma = spA_positive(&t, "sigma", c.sigma, 0);
+  spA_field_vector(&t, "a_nom", c.a_nom, nu, 1);
+  spA_table w = spA_subtable(&t, "weights", 0);
+  if (w.idx) {
+    const char* names[SP_WM_NCOMP + 3];
+    for (int i = 0; i < SP_WM_NCOMP; i++) names[i] = sp_wm_component_name(i);
+    names[SP_WM_NCOMP] = "height";
+    names[SP_WM_NCOMP + 1] = "up";
+    names[SP_WM_NCOMP + 2] = NULL;
+    spA_check_keys(&w, names);
+    for (int i = 0; i < SP_WM_NCOMP; i++) c.track[i] = spA_range(&w, names[i], c.track[i], 0, NAN, 0);
+    c.height = spA_range(&w, "height", c.height, 0, NAN, 0);
+    c.up = spA_range(&w, "up", c.up, 0, NAN, 0);
+  }
+  lua_pop(L, 1);
+  c.act_l1 = spA_range(&t, "act_l1", c.act_l1, 0, NAN, 0);
+  c.act_l2 = spA_range(&t, "act_l2", c.act_l2, 0, NAN, 0);
+  c.beta = spA_range(&t, "beta", c.beta, 0, NAN, 0);
+  c.gamma = spA_range(&t, "gamma", c.gamma, 1e-9, 1, 0);
+  lua_Integer seed = spA_integer(&t, "seed", 0, 0, LUA_MAXINTEGER, 0);
+  int batch = (int)spA_integer(&t, "batch", 64, 1, 1 << 20, 0);
+  int horizon = (int)spA_integer(&t, "horizon", 24, 1, 1 << 16, 0);
+  lvae* u = lua_newuserdatauv(L, sizeof *u, 0);
+  memset(u, 0, sizeof *u);
+  luaL_setmetatable(L, VAE_MT);
+  int rc = sp_vae_new(&u->v, &c, (uint64_t)seed);
+  if (rc) return spL_raise(L, rc, "vae");
+  vae_reserve(L, u, batch, horizon);
+  return 1;
+}
+
+// pol:act(s [, c [, eps]]) -> a: rows as in model:step; c nil: the prior; eps nil: the mean
+static int v_act(lua_State* L) {
+  lua_settop(L, 4);
+  lvae* u = checkvae(L, 1);
+  const sp_vae_config* cf = &u->v->cfg;
+  sp_array *sa, *ca = NULL, *ea = NULL;
+  const double* s = shaped(L, 2, 1, 2, 13 + 2 * cf->nj, "states", &sa);
+  const double* c = lua_isnil(L, 3) ? NULL : shaped(L, 3, 1, 2, cf->nc, "conditioning", &ca);
+  const double* e = lua_isnil(L, 4) ? NULL : shaped(L, 4, 1, 2, cf->lat, "latent noise", &ea);
+  int64_t batch = sa->ndim == 2 ? sa->shape[0] : 1;
+  if ((ca && sp_array_size(ca) != batch * cf->nc) || (ea && sp_array_size(ea) != batch * cf->lat))
+    return spA_argerror(L, 3, "expected one row of conditioning and noise per state row (%d)",
+                        (int)batch);
+  vae_reserve(L, u, (int)batch, 1);
+  int64_t shape[2] = {batch, cf->nu};
+  sp_array* a = sa->ndim == 2 ? spL_newarray(L, 2, shape) : spL_newarray(L, 1, shape + 1);
+  int rc = sp_vae_act(u->v, u->d, a->data, s, c, e, (int)batch);
+  if (rc) return spL_raise(L, rc, "act");
+  return 1;
+}
+
+// the arguments of loss/train: model at 2, S0 (B, nx), C (B, H, nc), R (B, H, nx), eps at 6
+static int vae_run(lua_State* L, int train) {
+  lua_settop(L, 7);
+  lvae* u = checkvae(L, 1);
+  lwm* m = checkwm(L, 2);
+  const sp_vae_config* cf = &u->v->cfg;
+  if (m->wm->cfg.nj != cf->nj || m->wm->cfg.nu != cf->nu)
+    return spA_argerror(L, 2, "expected a world model with %d joints and %d actions, got %d and %d",
+                        cf->nj, cf->nu, m->wm->cfg.nj, m->wm->cfg.nu);
+  int nx = m->wm->nx;
+  sp_array *sa, *ca, *ra, *ea = NULL;
+  const double* S0 = shaped(L, 3, 2, 2, nx, "start states (batch, nx)", &sa);
+  const double* C = shaped(L, 4, 3, 3, cf->nc, "conditioning (batch, H, nc)", &ca);
+  const double* R = shaped(L, 5, 3, 3, nx, "reference states (batch, H, nx)", &ra);
+  const double* E = lua_isnil(L, 6) ? NULL : shaped(L, 6, 3, 3, cf->lat, "noise (batch, H, lat)", &ea);
+  int64_t B = sa->shape[0], H = ca->shape[1];
+  if (ca->shape[0] != B || ra->shape[0] != B || ra->shape[1] != H ||
+      (ea && (ea->shape[0] != B || ea->shape[1] != H)))
+    return spA_argerror(L, 5, "expected %d rows and %d steps in the conditioning, references and noise",
+                        (int)B, (int)H);
+  sp_optim* o = train ? spL_optim_for(L, 7, u->v->nparams, u->v->cfg.dtype) : NULL;
+  vae_reserve(L, u, (int)B, (int)H);
+  reserve(L, m, (int)B, (int)H);
+  double loss, parts[SP_VAE_NPARTS];
+  if (train) sp_vae_zero_grad(u->v);
+  int rc = sp_vae_loss(u->v, u->d, m->wm, m->d, &loss, parts, S0, C, R, E, (int)B, (int)H, train);
+  if (rc) return spL_raise(L, rc, train ? "train" : "loss");
+  if (train && sp_optim_step(o, u->v->params, u->v->grads) == SP_ENUMERIC)
+    return luaL_error(L, "train: the step would make the parameters non-finite; step refused");
+  lua_pushnumber(L, loss);
+  lua_createtable(L, 0, 3);
+  const char* names[SP_VAE_NPARTS] = {"tracking", "action", "kl"};
+  for (int i = 0; i < SP_VAE_NPARTS; i++) {
+    lua_pushnumber(L, parts[i]);
+    lua_setfield(L, -2, names[i]);
+  }
+  return 2;
+}
+
+static int v_loss(lua_State* L) {
+  return vae_run(L, 0);
+}
+static int v_train(lua_State* L) {
+  return vae_run(L, 1);
+}
+
+static int v_params(lua_State* L) {
+  lvae* u = checkvae(L, 1);
+  int64_t n = (int64_t)u->v->nparams;
+  sp_array* a = spL_newarray(L, 1, &n);
+  const void* src = lua_toboolean(L, 2) ? u->v->grads : u->v->params;
+  for (int64_t i = 0; i < n; i++)
+    a->data[i] = u->v->cfg.dtype == SP_F64 ? ((const double*)src)[i] : ((const float*)src)[i];
+  return 1;
+}
+
+static int v_grads(lua_State* L) {
+  lua_settop(L, 1);
+  lua_pushboolean(L, 1);
+  return v_params(L);
+}
+
+static int v_gc(lua_State* L) {
+  lvae* u = luaL_checkudata(L, 1, VAE_MT);
+  sp_vae_data_free(u->d);
+  sp_vae_free(u->v);
+  u->d = NULL;
+  u->v = NULL;
+  return 0;
+}
+
+static int v_tostring(lua_State* L) {
+  lvae* u = luaL_checkudata(L, 1, VAE_MT);
+  if (!u->v)
+    lua_pushliteral(L, "vae policy (closed)");
+  else
+    lua_pushfstring(L, "vae policy: %d joints, %d actions, latent %d, conditioning %d (%I parameters)",
+                    u->v->cfg.nj, u->v->cfg.nu, u->v->cfg.lat, u->v->cfg.nc,
+                    (lua_Integer)u->v->nparams);
+  return 1;
+}
+
+static const luaL_Reg vae_methods[] = {
+    {"act", v_act},       {"loss", v_loss}, {"train", v_train}, {"params", v_params},
+    {"grads", v_grads},   {"close", v_gc},  {NULL, NULL},
+};
+
+static int v_index(lua_State* L) {
+  lvae* u = luaL_checkudata(L, 1, VAE_MT);
+  const char* k = luaL_checkstring(L, 2);
+  if (lua_getfield(L, lua_upvalueindex(1), k) != LUA_TNIL) return 1;
+  if (!u->v) return luaL_error(L, "attempt to use a closed policy");
+  const sp_vae_config* c = &u->v->cfg;
+  if (!strcmp(k, "nparams"))
+    lua_pushinteger(L, (lua_Integer)u->v->nparams);
+  else if (!strcmp(k, "lat"))
+    lua_pushinteger(L, c->lat);
+  else if (!strcmp(k, "nc"))
+    lua_pushinteger(L, c->nc);
+  else if (!strcmp(k, "nu"))
+    lua_pushinteger(L, c->nu);
+  else if (!strcmp(k, "nj"))
+    lua_pushinteger(L, c->nj);
+  else if (!strcmp(k, "beta"))
+    lua_pushnumber(L, c->beta);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+// pol.beta = x (the KL weight schedule); other fields are fixed at creation
+static int v_newindex(lua_State* L) {
+  lvae* u = checkvae(L, 1);
+  const char* k = luaL_checkstring(L, 2);
+  if (strcmp(k, "beta")) return luaL_error(L, "cannot set field '%s' of a policy (only beta)", k);
+  double b = luaL_checknumber(L, 3);
+  if (!(b >= 0) || !isfinite(b))
+    return luaL_error(L, "bad value for beta (expected a finite number >= 0, got %f)", b);
+  u->v->cfg.beta = b;
+  return 0;
+}
+
 // ---- replay ---------------------------------------------------------------------------------------
 
 static int l_replay(lua_State* L) {
@@ -430,7 +652,7 @@ static int r_index(lua_State* L) {
 }
 
 static const luaL_Reg functions[] = {
-    {"new", l_new}, {"load", l_load}, {"replay", l_replay}, {NULL, NULL}};
+    {"new", l_new}, {"load", l_load}, {"replay", l_replay}, {"vae", l_vae}, {NULL, NULL}};
 
 static void metatable(lua_State* L, const char* name, const luaL_Reg* methods,
                       lua_CFunction index, lua_CFunction gc, lua_CFunction tostring) {
@@ -451,6 +673,11 @@ static void metatable(lua_State* L, const char* name, const luaL_Reg* methods,
 int luaopen_spinal_wm(lua_State* L) {
   metatable(L, WM_MT, wm_methods, m_index, m_gc, m_tostring);
   metatable(L, REPLAY_MT, replay_methods, r_index, r_gc, r_tostring);
+  metatable(L, VAE_MT, vae_methods, v_index, v_gc, v_tostring);
+  luaL_getmetatable(L, VAE_MT);
+  lua_pushcfunction(L, v_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pop(L, 1);
   luaL_newlib(L, functions);
   return 1;
 }

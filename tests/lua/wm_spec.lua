@@ -92,3 +92,51 @@ describe("wm.replay", function()
                    err(function() buf:push({ 1, 2, 3 }, { 1 }, state(0, 0)) end))
   end)
 end)
+
+describe("wm.vae", function()
+  it("starts at its nominal action and learns to track references through a world model", function()
+    local m = wm.new { nj = 2, nu = 2, dt = 0.05, hidden = 32, layers = 2, seed = 3 }
+    local buf = wm.replay { nx = 17, nu = 2, capacity = 4000, seed = 1 }
+    local g = require("spinal.rng").new(1)
+    local q, v = 0, 0
+    for t = 1, 3000 do   -- the damped joint again, driven by the first action only
+      local a = 2 * g:normal()
+      local s = state(q, v)
+      v = v + 0.05 * (a - q - 0.5 * v)
+      q = q + 0.05 * v
+      buf:push(s, { a, 0 }, state(q, v), t % 200 == 0)
+      m:observe(s, { a, 0 }, state(q, v))
+    end
+    local opt = nn.adam { lr = 3e-3 }
+    for _ = 1, 300 do
+      local S, A = buf:sample(64, 8)
+      m:train(S, A, opt)
+    end
+    local pol = wm.vae { nj = 2, nu = 2, nc = 1, lat = 4, hidden = 32, seed = 1,
+                         a_nom = { 0.1, -0.1 } }
+    assert.equal("vae policy: 2 joints, 2 actions, latent 4, conditioning 1 (5098 parameters)",
+                 tostring(pol))
+    local a0 = pol:act(state(0, 0), { 0.3 })
+    assert.near(0.1, a0[1], 1e-7)
+    assert.near(-0.1, a0[2], 1e-7)
+    -- targets -0.45 .. 0.45 for the first joint, 10 steps, the encoder told the target
+    local B, H = 32, 10
+    local S0, C, R = array.zeros(B, 17), array.zeros(B, H, 1), array.zeros(B, H, 17)
+    for b = 1, B do
+      S0[b][3], S0[b][4] = 1, 1
+      local target = (b % 4) * 0.3 - 0.45
+      for k = 1, H do
+        C[b][k][1] = target
+        R[b][k][3], R[b][k][4], R[b][k][14] = 1, 1, target
+      end
+    end
+    local popt = nn.adam { lr = 3e-3 }
+    local before = pol:loss(m, S0, C, R)
+    for _ = 1, 200 do pol:train(m, S0, C, R, nil, popt) end
+    local after, parts = pol:loss(m, S0, C, R)
+    assert.is_true(after < 0.7 * before)
+    assert.near(after, parts.tracking + parts.action + parts.kl, 1e-9)
+    assert.matches("expected a world model with 2 joints and 2 actions, got 2 and 1",
+                   err(function() return pol:loss(wm.new { nj = 2, nu = 1, dt = 0.1 }, S0, C, R) end))
+  end)
+end)
