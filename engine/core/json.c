@@ -37,7 +37,9 @@ typedef struct parser {
 } parser;
 
 static int fail(parser* P, const char* what) {
-  if (P->p >= P->end) return sp_errorf(P->msg, P->ms, SP_EFORMAT, "line %d: %s, got the end of the text", P->line, what);
+  if (P->p >= P->end)
+    return sp_errorf(P->msg, P->ms, SP_EFORMAT, "line %d: %s, got the end of the text", P->line,
+                     what);
   return sp_errorf(P->msg, P->ms, SP_EFORMAT, "line %d: %s, got '%c'", P->line, what, *P->p);
 }
 
@@ -100,8 +102,10 @@ static int hex4(parser* P, uint32_t* out) {
   uint32_t c = 0;
   for (int i = 0; i < 4; i++, P->p++) {
     char h = *P->p;
-    int v = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                                           : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+    int v = h >= '0' && h <= '9'   ? h - '0'
+            : h >= 'a' && h <= 'f' ? h - 'a' + 10
+            : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                   : -1;
     if (v < 0) return fail(P, "expected a hex digit in \\u escape");
     c = c << 4 | (uint32_t)v;
   }
@@ -130,14 +134,30 @@ static int parse_string(parser* P, long* off) {
     if (P->p >= P->end) return fail(P, "expected an escape after '\\'");
     char e = *P->p++, r;
     switch (e) {
-      case '"': r = '"'; break;
-      case '\\': r = '\\'; break;
-      case '/': r = '/'; break;
-      case 'b': r = '\b'; break;
-      case 'f': r = '\f'; break;
-      case 'n': r = '\n'; break;
-      case 'r': r = '\r'; break;
-      case 't': r = '\t'; break;
+      case '"':
+        r = '"';
+        break;
+      case '\\':
+        r = '\\';
+        break;
+      case '/':
+        r = '/';
+        break;
+      case 'b':
+        r = '\b';
+        break;
+      case 'f':
+        r = '\f';
+        break;
+      case 'n':
+        r = '\n';
+        break;
+      case 'r':
+        r = '\r';
+        break;
+      case 't':
+        r = '\t';
+        break;
       case 'u': {
         uint32_t c1;
         int rc = hex4(P, &c1);
@@ -354,7 +374,7 @@ const sp_json* sp_json_at(const sp_json* a, int i) {
 }
 
 const char* sp_json_type_name(sp_json_type t) {
-  static const char* const names[] = {"null", "boolean", "boolean", "number",
-                                      "string", "array", "object"};
+  static const char* const names[] = {"null",   "boolean", "boolean", "number",
+                                      "string", "array",   "object"};
   return (unsigned)t <= SP_JSON_OBJECT ? names[t] : "?";
 }

@@ -27,11 +27,11 @@ typedef enum sp_json_type {
 
 typedef struct sp_json {
   sp_json_type type;
-  int line;                   // 1-based line where the value starts
-  double num;                 // SP_JSON_NUMBER
-  const char* str;            // SP_JSON_STRING: NUL-terminated, unescaped
-  const char* key;            // member name when the value sits in an object, else NULL
-  int n;                      // ARRAY / OBJECT: number of elements or members
+  int line;                     // 1-based line where the value starts
+  double num;                   // SP_JSON_NUMBER
+  const char* str;              // SP_JSON_STRING: NUL-terminated, unescaped
+  const char* key;              // member name when the value sits in an object, else NULL
+  int n;                        // ARRAY / OBJECT: number of elements or members
   const struct sp_json* child;  // first element or member (NULL when n is 0)
   const struct sp_json* next;   // next sibling in the parent, NULL at the end
 } sp_json;

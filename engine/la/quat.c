@@ -18,13 +18,13 @@ void sp_quat_mul(double* out, const double* a, const double* b) {
 void sp_quat_mul_jac(double* Da, double* Db, const double* a, const double* b) {
   // a (x) b = R_b a = L_a b (the right and left multiplication matrices)
   if (Da) {
-    const double R[16] = {b[0], -b[1], -b[2], -b[3], b[1], b[0],  b[3], -b[2],
+    const double R[16] = {b[0], -b[1], -b[2], -b[3], b[1], b[0], b[3],  -b[2],
                           b[2], -b[3], b[0],  b[1],  b[3], b[2], -b[1], b[0]};
     memcpy(Da, R, sizeof R);
   }
   if (Db) {
-    const double Lm[16] = {a[0], -a[1], -a[2], -a[3], a[1], a[0], -a[3], a[2],
-                           a[2], a[3],  a[0],  -a[1], a[3], -a[2], a[1], a[0]};
+    const double Lm[16] = {a[0], -a[1], -a[2], -a[3], a[1], a[0],  -a[3], a[2],
+                           a[2], a[3],  a[0],  -a[1], a[3], -a[2], a[1],  a[0]};
     memcpy(Db, Lm, sizeof Lm);
   }
 }

@@ -9,9 +9,9 @@
 //
 // Functions of q are the formulas below for ANY 4-vector (R(q) is the quadratic form
 // (w^2 - |u|^2) v + 2 (u.v) u + 2 w (u x v), u = (x, y, z); Log depends on q's direction only), and
-// the Jacobians differentiate exactly those formulas, so they match finite differences taken off the
-// unit sphere too. Jacobians are row-major. Nothing allocates; outputs may not alias inputs unless
-// stated.
+// the Jacobians differentiate exactly those formulas, so they match finite differences taken off
+// the unit sphere too. Jacobians are row-major. Nothing allocates; outputs may not alias inputs
+// unless stated.
 #ifndef SP_LA_QUAT_H
 #define SP_LA_QUAT_H
 
@@ -46,8 +46,8 @@ void sp_quat_exp_jac(double* Dr, const double* r);
 void sp_quat_log(double* r, const double* q);
 void sp_quat_log_jac(double* Dq, const double* q);
 
-// out = a (x) Exp(t Log(a* (x) b)), the constant-rate rotation from a (t = 0) to b (t = 1) along the
-// shorter way (Shoemake 1985). a and b unit.
+// out = a (x) Exp(t Log(a* (x) b)), the constant-rate rotation from a (t = 0) to b (t = 1) along
+// the shorter way (Shoemake 1985). a and b unit.
 void sp_quat_slerp(double* out, const double* a, const double* b, double t);
 
 // The yaw (rotation about world z, radians in (-pi, pi]) of q's heading: atan2 of R(q) e_x.

@@ -111,8 +111,9 @@ void sp_clip_sample(const sp_clip* c, double* out, double t) {
   if (i < 0) i = 0;
   double u = s - i;
   if (u > 1) u = 1;
-  // linear in positions, velocities and joints; slerp in orientation
-#define LERP(arr, w, k) ((1 - u) * (arr)[(size_t)i * (w) + (k)] + u * (arr)[(size_t)(i + 1) * (w) + (k)])
+    // linear in positions, velocities and joints; slerp in orientation
+#define LERP(arr, w, k) \
+  ((1 - u) * (arr)[(size_t)i * (w) + (k)] + u * (arr)[(size_t)(i + 1) * (w) + (k)])
   for (int k = 0; k < 3; k++) out[k] = LERP(c->pos, 3, k) + shift[k];
   sp_quat_slerp(out + 3, c->quat + 4 * i, c->quat + 4 * (i + 1), u);
   for (int k = 0; k < 3; k++) out[7 + k] = LERP(c->vel, 3, k);

@@ -87,12 +87,14 @@ static int read_frames(double** rows, int* nframes, int* width, const sp_json* f
                        int want_width, const char* key, const char* expect, const char* path,
                        char* msg, size_t ms) {
   if (frames->n < 2)
-    return sp_errorf(msg, ms, SP_EFORMAT, "%s: line %d: field '%s': expected at least 2 frames, got %d",
-                     path, frames->line, key, frames->n);
+    return sp_errorf(msg, ms, SP_EFORMAT,
+                     "%s: line %d: field '%s': expected at least 2 frames, got %d", path,
+                     frames->line, key, frames->n);
   const sp_json* f0 = frames->child;
   if (f0->type != SP_JSON_ARRAY)
-    return sp_errorf(msg, ms, SP_EFORMAT, "%s: line %d: %s[1]: expected an array of numbers, got %s",
-                     path, f0->line, key, sp_json_type_name(f0->type));
+    return sp_errorf(msg, ms, SP_EFORMAT,
+                     "%s: line %d: %s[1]: expected an array of numbers, got %s", path, f0->line,
+                     key, sp_json_type_name(f0->type));
   int w = want_width > 0 ? want_width : f0->n;
   double* d = sp_malloc((size_t)frames->n * (w ? w : 1) * sizeof(double));
   if (!d) return sp_errorf(msg, ms, SP_ENOMEM, "%s: out of memory", path);
@@ -101,17 +103,20 @@ static int read_frames(double** rows, int* nframes, int* width, const sp_json* f
     if (f->type != SP_JSON_ARRAY || f->n != w) {
       sp_free(d);
       if (f->type != SP_JSON_ARRAY)
-        return sp_errorf(msg, ms, SP_EFORMAT, "%s: line %d: %s[%d]: expected an array of numbers, got %s",
-                         path, f->line, key, i + 1, sp_json_type_name(f->type));
-      return sp_errorf(msg, ms, SP_EFORMAT, "%s: line %d: frame %d has %d numbers, expected %d (%s)",
-                       path, f->line, i + 1, f->n, w, expect);
+        return sp_errorf(msg, ms, SP_EFORMAT,
+                         "%s: line %d: %s[%d]: expected an array of numbers, got %s", path, f->line,
+                         key, i + 1, sp_json_type_name(f->type));
+      return sp_errorf(msg, ms, SP_EFORMAT,
+                       "%s: line %d: frame %d has %d numbers, expected %d (%s)", path, f->line,
+                       i + 1, f->n, w, expect);
     }
     int k = 0;
     for (const sp_json* x = f->child; x; x = x->next, k++) {
       if (x->type != SP_JSON_NUMBER) {
         sp_free(d);
-        return sp_errorf(msg, ms, SP_EFORMAT, "%s: line %d: frame %d, entry %d: expected a number, got %s",
-                         path, x->line, i + 1, k + 1, sp_json_type_name(x->type));
+        return sp_errorf(msg, ms, SP_EFORMAT,
+                         "%s: line %d: frame %d, entry %d: expected a number, got %s", path,
+                         x->line, i + 1, k + 1, sp_json_type_name(x->type));
       }
       d[(size_t)i * w + k] = x->num;
     }
@@ -159,17 +164,20 @@ static int load_spinal(sp_clip** out, const sp_json* root, const char* path, cha
   int rc;
   if ((rc = field(&fmt, root, "format", SP_JSON_STRING, "a string", path, msg, ms))) return rc;
   if (strcmp(fmt->str, "spinal-clip"))
-    return sp_errorf(msg, ms, SP_EFORMAT, "%s: line %d: field 'format': expected 'spinal-clip', got '%s'",
-                     path, fmt->line, fmt->str);
+    return sp_errorf(msg, ms, SP_EFORMAT,
+                     "%s: line %d: field 'format': expected 'spinal-clip', got '%s'", path,
+                     fmt->line, fmt->str);
   if ((rc = field(&ver, root, "version", SP_JSON_NUMBER, "a number", path, msg, ms))) return rc;
   if (ver->num != 1)
-    return sp_errorf(msg, ms, SP_EFORMAT, "%s: line %d: field 'version': this build reads version 1, got %g",
-                     path, ver->line, ver->num);
+    return sp_errorf(msg, ms, SP_EFORMAT,
+                     "%s: line %d: field 'version': this build reads version 1, got %g", path,
+                     ver->line, ver->num);
   if ((rc = field(&dt, root, "frame_duration", SP_JSON_NUMBER, "a number > 0", path, msg, ms)))
     return rc;
   if (!(dt->num > 0) || !isfinite(dt->num))
-    return sp_errorf(msg, ms, SP_EFORMAT, "%s: line %d: field 'frame_duration': expected a number > 0, got %g",
-                     path, dt->line, dt->num);
+    return sp_errorf(msg, ms, SP_EFORMAT,
+                     "%s: line %d: field 'frame_duration': expected a number > 0, got %g", path,
+                     dt->line, dt->num);
   if (loop && loop->type != SP_JSON_TRUE && loop->type != SP_JSON_FALSE)
     return sp_errorf(msg, ms, SP_EFORMAT, "%s: line %d: field 'loop': expected a boolean, got %s",
                      path, loop->line, sp_json_type_name(loop->type));
@@ -193,13 +201,15 @@ static int load_mocap(sp_clip** out, const sp_json* root, const sp_clip_map* map
     return rc;
   int loop = !strcmp(mode->str, "Wrap");
   if (!loop && strcmp(mode->str, "Clamp"))
-    return sp_errorf(msg, ms, SP_EFORMAT, "%s: line %d: field 'LoopMode': expected \"Wrap\" or \"Clamp\", got \"%s\"",
+    return sp_errorf(msg, ms, SP_EFORMAT,
+                     "%s: line %d: field 'LoopMode': expected \"Wrap\" or \"Clamp\", got \"%s\"",
                      path, mode->line, mode->str);
   if ((rc = field(&dt, root, "FrameDuration", SP_JSON_NUMBER, "a number > 0", path, msg, ms)))
     return rc;
   if (!(dt->num > 0) || !isfinite(dt->num))
-    return sp_errorf(msg, ms, SP_EFORMAT, "%s: line %d: field 'FrameDuration': expected a number > 0, got %g",
-                     path, dt->line, dt->num);
+    return sp_errorf(msg, ms, SP_EFORMAT,
+                     "%s: line %d: field 'FrameDuration': expected a number > 0, got %g", path,
+                     dt->line, dt->num);
   if ((rc = field(&frames, root, "Frames", SP_JSON_ARRAY, "an array of frames", path, msg, ms)))
     return rc;
   double* rows;
@@ -316,9 +326,11 @@ int sp_clip_save_npy(const sp_clip* c, const char* path, char* msg, size_t ms) {
 
 int sp_clip_save_json(const sp_clip* c, const char* path, char* msg, size_t ms) {
   FILE* f = fopen(path, "w");
-  if (!f) return sp_errorf(msg, ms, SP_EIO, "%s: cannot open for writing: %s", path, strerror(errno));
-  fprintf(f, "{\"format\": \"spinal-clip\", \"version\": 1, \"frame_duration\": %.17g, \"loop\": %s,\n",
-          c->frame_dt, c->loop ? "true" : "false");
+  if (!f)
+    return sp_errorf(msg, ms, SP_EIO, "%s: cannot open for writing: %s", path, strerror(errno));
+  fprintf(
+      f, "{\"format\": \"spinal-clip\", \"version\": 1, \"frame_duration\": %.17g, \"loop\": %s,\n",
+      c->frame_dt, c->loop ? "true" : "false");
   fprintf(f, " \"frames\": [\n");
   int w = 7 + c->nj;
   for (int i = 0; i < c->nframes; i++) {

@@ -12,14 +12,15 @@
 // The public mocap format (as the retargeted dog clips of Peng et al. 2020, "Learning agile robotic
 // locomotion skills by imitating animals", ship them):
 //   { "LoopMode": "Wrap" | "Clamp", "FrameDuration": 0.01667, "EnableCycleOffsetPosition": true,
-//     "EnableCycleOffsetRotation": true, "Frames": [[px, py, pz, qx, qy, qz, qw, j1, ..., j12], ...] }
+//     "EnableCycleOffsetRotation": true, "Frames": [[px, py, pz, qx, qy, qz, qw, j1, ..., j12],
+//     ...] }
 // NOTE the quaternion order there is x, y, z, w (scalar LAST); it is reordered to w, x, y, z here.
 // "Wrap" loads as a looping clip. Their 12 joints come leg by leg in the order front-right,
 // front-left, rear-right, rear-left, each abduction, hip, knee; a map (sp_clip_map) says how each
 // of the robot's joints is read from them: robot[i] = sign[i] file[perm[i]] + offset[i]. The
-// default map puts them in spinal's quadruped order (front-left, front-right, hind-left, hind-right;
-// abduction, hip flexion, knee: robots/quadruped_tree.xml) with signs +1 and offsets 0; a robot
-// whose joint axes or zero pose differ gives its own signs and offsets.
+// default map puts them in spinal's quadruped order (front-left, front-right, hind-left,
+// hind-right; abduction, hip flexion, knee: robots/quadruped_tree.xml) with signs +1 and offsets 0;
+// a robot whose joint axes or zero pose differ gives its own signs and offsets.
 //
 // Errors fill msg naming the file, line and field ("clip.json: line 4: frame 2 has 18 numbers,
 // expected 19 (3 position, 4 quaternion x y z w, 12 joint angles)"): SP_EIO (cannot read or write),
@@ -38,9 +39,9 @@ SP_API_BEGIN
 #define SP_CLIP_MOCAP_JOINTS 12
 
 typedef struct sp_clip_map {
-  int perm[SP_CLIP_MOCAP_JOINTS];      // robot joint i reads file joint perm[i] (0-based)
-  double sign[SP_CLIP_MOCAP_JOINTS];   // +1 or -1 (any factor is accepted)
-  double offset[SP_CLIP_MOCAP_JOINTS]; // rad added after the sign
+  int perm[SP_CLIP_MOCAP_JOINTS];       // robot joint i reads file joint perm[i] (0-based)
+  double sign[SP_CLIP_MOCAP_JOINTS];    // +1 or -1 (any factor is accepted)
+  double offset[SP_CLIP_MOCAP_JOINTS];  // rad added after the sign
 } sp_clip_map;
 
 // The default map: file order (FR, FL, RR, RL) to spinal's (FL, FR, HL, HR), signs 1, offsets 0.

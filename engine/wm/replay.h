@@ -1,4 +1,5 @@
-// replay.h: a fixed-capacity replay buffer of transitions, sampled as windows of n consecutive steps.
+// replay.h: a fixed-capacity replay buffer of transitions, sampled as windows of n consecutive
+// steps.
 //
 // Each entry is one transition (s (nx), a (nu), s_next (nx)) with an end flag saying that the
 // next transition pushed does not continue from s_next (an episode ended, the plant was reset).
@@ -19,14 +20,14 @@ SP_API_BEGIN
 
 typedef struct sp_replay {
   int nx, nu;
-  int64_t capacity;   // entries
-  int64_t size;       // entries held, <= capacity
-  int64_t head;       // where the next push goes
-  int64_t pushed;     // pushes since creation
-  double* s;          // (capacity x nx)
-  double* a;          // (capacity x nu)
-  double* s_next;     // (capacity x nx)
-  unsigned char* end; // (capacity)
+  int64_t capacity;    // entries
+  int64_t size;        // entries held, <= capacity
+  int64_t head;        // where the next push goes
+  int64_t pushed;      // pushes since creation
+  double* s;           // (capacity x nx)
+  double* a;           // (capacity x nu)
+  double* s_next;      // (capacity x nx)
+  unsigned char* end;  // (capacity)
 } sp_replay;
 
 int sp_replay_new(sp_replay** out, int nx, int nu, int64_t capacity);

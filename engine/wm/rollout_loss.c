@@ -75,7 +75,8 @@ int sp_wm_rollout_loss(sp_wm* wm, sp_wm_data* d, double* loss, double* comps, do
     if (rc) return rc;
     double e[SP_WM_NCOMP] = {0};
     for (size_t b = 0; b < B; b++)
-      sp__wm_row_errors(wm, e, NULL, c, d->S + ((k + 1) * B + b) * nx, S + b * win + (size_t)(k + 1) * nx);
+      sp__wm_row_errors(wm, e, NULL, c, d->S + ((k + 1) * B + b) * nx,
+                        S + b * win + (size_t)(k + 1) * nx);
     for (int cc = 0; cc < SP_WM_NCOMP; cc++) {
       double mean = dims[cc] > 0 ? e[cc] / (batch * dims[cc]) : 0;
       total[cc] += mean / n;
@@ -89,15 +90,16 @@ int sp_wm_rollout_loss(sp_wm* wm, sp_wm_data* d, double* loss, double* comps, do
   if (!backward) return 0;
 
   // backpropagation through time
-  double* g = d->G;           // dloss/ds_k
+  double* g = d->G;  // dloss/ds_k
   double* gprev = d->G + B * nx;
   memset(g, 0, B * nx * sizeof(double));
   for (int k = n; k >= 1; k--) {
     double e[SP_WM_NCOMP] = {0};
     for (size_t b = 0; b < B; b++)
-      sp__wm_row_errors(wm, e, g + b * nx, c, d->S + (k * B + b) * nx, S + b * win + (size_t)k * nx);
-    int rc = sp_wm_step_vjp(wm, d, k - 1, gprev, NULL, g, d->S + (k - 1) * B * nx,
-                            d->S + k * B * nx, 1);
+      sp__wm_row_errors(wm, e, g + b * nx, c, d->S + (k * B + b) * nx,
+                        S + b * win + (size_t)k * nx);
+    int rc =
+        sp_wm_step_vjp(wm, d, k - 1, gprev, NULL, g, d->S + (k - 1) * B * nx, d->S + k * B * nx, 1);
     if (rc) return rc;
     double* t = g;
     g = gprev;

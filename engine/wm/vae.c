@@ -14,10 +14,22 @@
 static const double ez[3] = {0, 0, 1};
 
 sp_vae_config sp_vae_default_config(int nj, int nu, int nc) {
-  sp_vae_config c = {.nj = nj, .nu = nu, .nc = nc, .lat = 32, .hidden = 256, .layers = 2,
-                     .act = SP_ACT_ELU, .dtype = SP_F32, .sigma = 0.3,
-                     .track = {0.2, 0.1, 0.5, 0.5, 1, 0.1}, .height = 1.2, .up = 3,
-                     .act_l1 = 0.01, .act_l2 = 0.001, .beta = 0.01, .gamma = 0.95};
+  sp_vae_config c = {.nj = nj,
+                     .nu = nu,
+                     .nc = nc,
+                     .lat = 32,
+                     .hidden = 256,
+                     .layers = 2,
+                     .act = SP_ACT_ELU,
+                     .dtype = SP_F32,
+                     .sigma = 0.3,
+                     .track = {0.2, 0.1, 0.5, 0.5, 1, 0.1},
+                     .height = 1.2,
+                     .up = 3,
+                     .act_l1 = 0.01,
+                     .act_l2 = 0.001,
+                     .beta = 0.01,
+                     .gamma = 0.95};
   return c;
 }
 
@@ -180,7 +192,8 @@ int sp_vae_data_new(sp_vae_data** out, const sp_vae* v, int max_batch, int horiz
   return 0;
 }
 
-// ---- rows -----------------------------------------------------------------------------------------
+// ---- rows
+// -----------------------------------------------------------------------------------------
 
 static void features(int nj, double* f, const double* s) {
   f[0] = s[2];
@@ -245,8 +258,7 @@ int sp_vae_loss(sp_vae* v, sp_vae_data* d, sp_wm* wm, sp_wm_data* wd, double* lo
                 const double* S0, const double* C, const double* R, const double* eps, int batch,
                 int H, int backward) {
   const sp_vae_config* cf = &v->cfg;
-  if (d->vae != v || wd->wm != wm || wm->cfg.nj != cf->nj || wm->cfg.nu != cf->nu)
-    return SP_EINVAL;
+  if (d->vae != v || wd->wm != wm || wm->cfg.nj != cf->nj || wm->cfg.nu != cf->nu) return SP_EINVAL;
   if (H < 1 || H > d->horizon || H > wd->horizon || batch < 1 || batch > d->max_batch ||
       batch > wd->max_batch)
     return SP_ERANGE;
@@ -283,10 +295,12 @@ int sp_vae_loss(sp_vae* v, sp_vae_data* d, sp_wm* wm, sp_wm_data* wd, double* lo
       sp_quat_rotate_inv(up, sr + 3, ez);
       sp_quat_rotate_inv(upr, rr + 3, ez);
       sum[SP_VAE_TRACKING] += gk * cf->height * fabs(sr[2] - rr[2]) / batch;
-      for (int i = 0; i < 3; i++) sum[SP_VAE_TRACKING] += gk * cf->up * fabs(up[i] - upr[i]) / (3.0 * batch);
+      for (int i = 0; i < 3; i++)
+        sum[SP_VAE_TRACKING] += gk * cf->up * fabs(up[i] - upr[i]) / (3.0 * batch);
       for (int i = 0; i < nu; i++) {
         double da = a[r * nu + i] - cf->a_nom[i];
-        sum[SP_VAE_ACTION] += gk * (cf->act_l1 * fabs(da) + cf->act_l2 * da * da) / ((double)nu * batch);
+        sum[SP_VAE_ACTION] +=
+            gk * (cf->act_l1 * fabs(da) + cf->act_l2 * da * da) / ((double)nu * batch);
       }
       for (int j = 0; j < lat; j++) {
         double q = Eo[r * lat + j];
@@ -312,7 +326,8 @@ int sp_vae_loss(sp_vae* v, sp_vae_data* d, sp_wm* wm, sp_wm_data* wd, double* lo
     const double* Eo = d->Eo + (size_t)k * B * lat;
     // the tracking terms at s_k+1
     double c[SP_WM_NCOMP], e[SP_WM_NCOMP] = {0};
-    for (int i = 0; i < SP_WM_NCOMP; i++) c[i] = dims[i] > 0 ? gk * cf->track[i] / (dims[i] * batch) : 0;
+    for (int i = 0; i < SP_WM_NCOMP; i++)
+      c[i] = dims[i] > 0 ? gk * cf->track[i] / (dims[i] * batch) : 0;
     for (size_t r = 0; r < B; r++) {
       double* gr = g + r * nx;
       const double* sr = s1 + r * nx;
@@ -332,7 +347,8 @@ int sp_vae_loss(sp_vae* v, sp_vae_data* d, sp_wm* wm, sp_wm_data* wd, double* lo
     for (size_t r = 0; r < B; r++)
       for (int i = 0; i < nu; i++) {
         double da = a[r * nu + i] - cf->a_nom[i];
-        d->ga[r * nu + i] += gk * (cf->act_l1 * sgn(da) + 2 * cf->act_l2 * da) / ((double)nu * batch);
+        d->ga[r * nu + i] +=
+            gk * (cf->act_l1 * sgn(da) + 2 * cf->act_l2 * da) / ((double)nu * batch);
       }
     // decoder: input [f, z]
     if ((rc = sp_mlp_backward(v->dec, d->wd[k], d->x, d->ga))) return rc;
@@ -344,8 +360,8 @@ int sp_vae_loss(sp_vae* v, sp_vae_data* d, sp_wm* wm, sp_wm_data* wd, double* lo
     // encoder: z's gradient plus the KL term's
     for (size_t r = 0; r < B; r++)
       for (int j = 0; j < lat; j++)
-        d->y[r * lat + j] = d->gz[r * lat + j] +
-                            gk * cf->beta * Eo[r * lat + j] / (cf->sigma * cf->sigma * batch);
+        d->y[r * lat + j] =
+            d->gz[r * lat + j] + gk * cf->beta * Eo[r * lat + j] / (cf->sigma * cf->sigma * batch);
     if ((rc = sp_mlp_backward(v->enc, d->we[k], d->x, d->y))) return rc;
     for (size_t r = 0; r < B; r++)
       for (int i = 0; i < nf; i++) d->gf[r * nf + i] += d->x[r * (nf + nc) + i];

@@ -4,8 +4,9 @@
 // Three MLPs over the state features f(s) = [p_z, R(q)^T e_z, v, w, qj, qd] (nf = 10 + 2 nj, as the
 // world model's, not normalised) with the world model's state layout (engine/wm/wm.h):
 //   prior     mu_p = P(f(s))                                        p(z | s) = N(mu_p, sigma^2 I)
-//   encoder   mu_q = mu_p + E(f(s), c)                              q(z | s, c) = N(mu_q, sigma^2 I)
-//   decoder   a = a_nom + D(f(s), z)                                the motor policy (PD targets as
+//   encoder   mu_q = mu_p + E(f(s), c)                              q(z | s, c) = N(mu_q, sigma^2
+//   I) decoder   a = a_nom + D(f(s), z)                                the motor policy (PD targets
+//   as
 //                                                                   a residual on a nominal pose)
 // c (nc per step) conditions the encoder on the motion to track: future reference frames as the
 // caller encodes them (e.g. clip windows at 1/30, 1/15, 1/3 and 1 s ahead expressed relative to the
@@ -41,53 +42,53 @@ SP_API_BEGIN
 enum { SP_VAE_TRACKING = 0, SP_VAE_ACTION, SP_VAE_KL, SP_VAE_NPARTS };
 
 typedef struct sp_vae_config {
-  int nj, nu;       // joints and actions, as the world model's
-  int nc;           // conditioning entries per step, >= 1
-  int lat;          // latent size, >= 1
-  int hidden;       // hidden width of every network
-  int layers;       // hidden layers of every network, >= 1
-  sp_act act;       // hidden activation
-  sp_dtype dtype;   // SP_F32 or SP_F64
-  double sigma;     // fixed posterior and prior standard deviation, > 0
-  double a_nom[SP_VAE_MAXACT];   // (nu) nominal action (pose) the decoder is a residual on
-  double track[SP_WM_NCOMP];     // tracking weights per world-model component, >= 0
-  double height, up;             // weights of the height and up-direction errors
-  double act_l1, act_l2;         // action penalties
-  double beta;                   // KL weight
-  double gamma;                  // per-step discount in (0, 1]
+  int nj, nu;                   // joints and actions, as the world model's
+  int nc;                       // conditioning entries per step, >= 1
+  int lat;                      // latent size, >= 1
+  int hidden;                   // hidden width of every network
+  int layers;                   // hidden layers of every network, >= 1
+  sp_act act;                   // hidden activation
+  sp_dtype dtype;               // SP_F32 or SP_F64
+  double sigma;                 // fixed posterior and prior standard deviation, > 0
+  double a_nom[SP_VAE_MAXACT];  // (nu) nominal action (pose) the decoder is a residual on
+  double track[SP_WM_NCOMP];    // tracking weights per world-model component, >= 0
+  double height, up;            // weights of the height and up-direction errors
+  double act_l1, act_l2;        // action penalties
+  double beta;                  // KL weight
+  double gamma;                 // per-step discount in (0, 1]
 } sp_vae_config;
 
 typedef struct sp_vae {
   sp_vae_config cfg;
   int nf;
-  sp_mlp* prior;    // nf -> lat
-  sp_mlp* enc;      // nf + nc -> lat
-  sp_mlp* dec;      // nf + lat -> nu
-  size_t nparams;   // of all three
-  void* params;     // (nparams) prior, encoder, decoder; in dtype
-  void* grads;      // (nparams)
+  sp_mlp* prior;   // nf -> lat
+  sp_mlp* enc;     // nf + nc -> lat
+  sp_mlp* dec;     // nf + lat -> nu
+  size_t nparams;  // of all three
+  void* params;    // (nparams) prior, encoder, decoder; in dtype
+  void* grads;     // (nparams)
 } sp_vae;
 
 typedef struct sp_vae_data {
   const sp_vae* vae;
   int max_batch, horizon;
   sp_mlp_work **wp, **we, **wd;  // (horizon) each
-  double* S;    // ((horizon + 1) x max_batch x nx) states
-  double* A;    // (horizon x max_batch x nu) actions
-  double* Eo;   // (horizon x max_batch x lat) encoder outputs
-  double* x;    // (max_batch x (nf + max(nc, lat))) network inputs / input gradients
-  double* y;    // (max_batch x max(lat, nu)) outputs / output gradients
-  double* mp;   // (max_batch x lat) prior means
-  double* gz;   // (max_batch x lat)
-  double* gf;   // (max_batch x nf)
-  double* ga;   // (max_batch x nu)
-  double* G;    // (2 x max_batch x nx)
-  double* c;    // (max_batch x nc) one step's conditioning
+  double* S;                     // ((horizon + 1) x max_batch x nx) states
+  double* A;                     // (horizon x max_batch x nu) actions
+  double* Eo;                    // (horizon x max_batch x lat) encoder outputs
+  double* x;   // (max_batch x (nf + max(nc, lat))) network inputs / input gradients
+  double* y;   // (max_batch x max(lat, nu)) outputs / output gradients
+  double* mp;  // (max_batch x lat) prior means
+  double* gz;  // (max_batch x lat)
+  double* gf;  // (max_batch x nf)
+  double* ga;  // (max_batch x nu)
+  double* G;   // (2 x max_batch x nx)
+  double* c;   // (max_batch x nc) one step's conditioning
 } sp_vae_data;
 
 // Defaults: lat 32, 2 hidden layers of 256 elu, float32, sigma 0.3, a_nom 0, tracking weights
-// position 0.2, orientation 0.1, velocity 0.5, angular velocity 0.5, joints 1, joint velocities 0.1,
-// height 1.2, up 3, act_l1 0.01, act_l2 0.001, beta 0.01, gamma 0.95 (METHODS.md's ControlVAE
+// position 0.2, orientation 0.1, velocity 0.5, angular velocity 0.5, joints 1, joint velocities
+// 0.1, height 1.2, up 3, act_l1 0.01, act_l2 0.001, beta 0.01, gamma 0.95 (METHODS.md's ControlVAE
 // starting points).
 sp_vae_config sp_vae_default_config(int nj, int nu, int nc);
 int sp_vae_check(const sp_vae_config* cfg, char* msg, size_t msg_size);
@@ -101,8 +102,8 @@ void sp_vae_zero_grad(sp_vae* v);
 int sp_vae_data_new(sp_vae_data** out, const sp_vae* v, int max_batch, int horizon);
 void sp_vae_data_free(sp_vae_data* d);
 
-// The policy on the plant: a (batch x nu) from s (batch x nx) and, for the posterior, c (batch x nc;
-// NULL: the prior), with noise eps (batch x lat; NULL: the mean). Uses slot 0 of d.
+// The policy on the plant: a (batch x nu) from s (batch x nx) and, for the posterior, c (batch x
+// nc; NULL: the prior), with noise eps (batch x lat; NULL: the mean). Uses slot 0 of d.
 int sp_vae_act(sp_vae* v, sp_vae_data* d, double* a, const double* s, const double* c,
                const double* eps, int batch);
 

@@ -19,8 +19,14 @@ const char* sp_wm_component_name(int c) {
 }
 
 sp_wm_config sp_wm_default_config(int nj, int nu, double dt) {
-  sp_wm_config c = {.nj = nj, .nu = nu, .dt = dt, .hidden = 256, .layers = 3, .act = SP_ACT_ELU,
-                    .dtype = SP_F32, .min_std = 1e-3,
+  sp_wm_config c = {.nj = nj,
+                    .nu = nu,
+                    .dt = dt,
+                    .hidden = 256,
+                    .layers = 3,
+                    .act = SP_ACT_ELU,
+                    .dtype = SP_F32,
+                    .min_std = 1e-3,
                     .weight = {1, 4, 1, 4, 1, 1}};
   return c;
 }
@@ -35,8 +41,8 @@ int sp_wm_check(const sp_wm_config* c, char* msg, size_t ms) {
   if (c->hidden < 1 || c->hidden > (1 << 16))
     return sp_errorf(msg, ms, SP_EINVAL, "hidden must be in [1, 65536], got %d", c->hidden);
   if (c->layers < 1 || c->layers >= SP_MLP_MAXLAYERS)
-    return sp_errorf(msg, ms, SP_EINVAL, "layers must be in [1, %d], got %d",
-                     SP_MLP_MAXLAYERS - 1, c->layers);
+    return sp_errorf(msg, ms, SP_EINVAL, "layers must be in [1, %d], got %d", SP_MLP_MAXLAYERS - 1,
+                     c->layers);
   if ((unsigned)c->act >= SP_ACT_COUNT)
     return sp_errorf(msg, ms, SP_EINVAL, "unknown activation %d", (int)c->act);
   if (c->dtype != SP_F32 && c->dtype != SP_F64)
@@ -144,7 +150,8 @@ void sp_wm_data_free(sp_wm_data* d) {
   sp_free(d);
 }
 
-// ---- one row --------------------------------------------------------------------------------------
+// ---- one row
+// --------------------------------------------------------------------------------------
 
 static const double ez[3] = {0, 0, 1};
 
@@ -231,7 +238,8 @@ static void integrate_vjp(const sp_wm* wm, double* gs, double* gdelta, const dou
   }
 }
 
-// ---- batched passes -------------------------------------------------------------------------------
+// ---- batched passes
+// -------------------------------------------------------------------------------
 
 void sp_wm_observe(sp_wm* wm, const double* s, const double* a, const double* s1, int count) {
   // features and velocity changes of a chunk of rows at a time in stack buffers
@@ -265,8 +273,7 @@ int sp_wm_step(sp_wm* wm, sp_wm_data* d, int k, double* s1, const double* s, con
     features(wm, x, s + (size_t)r * nx);
     for (int i = 0; i < nf; i++) x[i] = (x[i] - wm->fnorm.mean[i]) / wm->fnorm.scale[i];
     const double* ar = a + (size_t)r * nu;
-    for (int i = 0; i < nu; i++)
-      x[nf + i] = (ar[i] - wm->anorm.mean[i]) / wm->anorm.scale[i];
+    for (int i = 0; i < nu; i++) x[nf + i] = (ar[i] - wm->anorm.mean[i]) / wm->anorm.scale[i];
   }
   int rc = sp_mlp_forward(wm->net, d->ws[k], d->y, d->x, batch);
   if (rc) return rc;
@@ -308,8 +315,7 @@ int sp_wm_step_vjp(sp_wm* wm, sp_wm_data* d, int k, double* gs, double* ga, cons
     add_jt(g + 3, J, gf, 3, 4);
     for (int i = 4; i < nf; i++) g[3 + i] += gx[i] / wm->fnorm.scale[i];
     if (ga)
-      for (int i = 0; i < nu; i++)
-        ga[(size_t)r * nu + i] = gx[nf + i] / wm->anorm.scale[i];
+      for (int i = 0; i < nu; i++) ga[(size_t)r * nu + i] = gx[nf + i] / wm->anorm.scale[i];
   }
   return 0;
 }

@@ -1,9 +1,12 @@
 // wm.h: method 2's learned world model s' = W(s, a) for a floating-base robot with nj joints.
 //
 // State (nx = 13 + 2 nj), the same layout as a motion-clip sample (engine/motion/clip.h):
-//   s = [ p (3, world) | q (4, w x y z, body to world) | v (3, body) | w (3, body) | qj (nj) | qd (nj) ]
-// An MLP (engine/nn/mlp.h; float32 by default) sees normalised features of the state and the action,
-//   x = [ (f(s) - mu_f) / sigma_f , (a - mu_a) / sigma_a ],   f(s) = [ p_z, R(q)^T e_z, v, w, qj, qd ]
+//   s = [ p (3, world) | q (4, w x y z, body to world) | v (3, body) | w (3, body) | qj (nj) | qd
+//   (nj) ]
+// An MLP (engine/nn/mlp.h; float32 by default) sees normalised features of the state and the
+// action,
+//   x = [ (f(s) - mu_f) / sigma_f , (a - mu_a) / sigma_a ],   f(s) = [ p_z, R(q)^T e_z, v, w, qj,
+//   qd ]
 // (nf = 10 + 2 nj: height, the up direction in the body frame, velocities and joints; the model is
 // blind to horizontal position and heading, which the dynamics do not depend on), and predicts the
 // normalised change of the velocities d (nd = 6 + nj), Delta = mu_d + sigma_d d:
@@ -38,12 +41,12 @@ SP_API_BEGIN
 
 // the per-component losses and errors, in this order
 enum {
-  SP_WM_POSITION = 0,     // |p' - p_rec|, m
-  SP_WM_ORIENTATION,      // geodesic angle |Log(q_rec* (x) q')|, rad
-  SP_WM_VELOCITY,         // |v' - v_rec|, m/s (body frame)
-  SP_WM_ANGULAR_VELOCITY, // |w' - w_rec|, rad/s (body frame)
-  SP_WM_JOINTS,           // |qj' - qj_rec|, rad
-  SP_WM_JOINT_VELOCITIES, // |qd' - qd_rec|, rad/s
+  SP_WM_POSITION = 0,      // |p' - p_rec|, m
+  SP_WM_ORIENTATION,       // geodesic angle |Log(q_rec* (x) q')|, rad
+  SP_WM_VELOCITY,          // |v' - v_rec|, m/s (body frame)
+  SP_WM_ANGULAR_VELOCITY,  // |w' - w_rec|, rad/s (body frame)
+  SP_WM_JOINTS,            // |qj' - qj_rec|, rad
+  SP_WM_JOINT_VELOCITIES,  // |qd' - qd_rec|, rad/s
   SP_WM_NCOMP
 };
 
@@ -51,14 +54,14 @@ enum {
 const char* sp_wm_component_name(int c);
 
 typedef struct sp_wm_config {
-  int nj;           // joints, >= 0
-  int nu;           // actions, >= 1
-  double dt;        // seconds per application, > 0
-  int hidden;       // width of each hidden layer, >= 1
-  int layers;       // hidden layers, >= 1 (the MLP has layers + 1 affine maps)
-  sp_act act;       // hidden activation
-  sp_dtype dtype;   // SP_F32 (the sgemm path) or SP_F64 (exact gradient checks)
-  double min_std;   // normaliser floor, > 0
+  int nj;                      // joints, >= 0
+  int nu;                      // actions, >= 1
+  double dt;                   // seconds per application, > 0
+  int hidden;                  // width of each hidden layer, >= 1
+  int layers;                  // hidden layers, >= 1 (the MLP has layers + 1 affine maps)
+  sp_act act;                  // hidden activation
+  sp_dtype dtype;              // SP_F32 (the sgemm path) or SP_F64 (exact gradient checks)
+  double min_std;              // normaliser floor, > 0
   double weight[SP_WM_NCOMP];  // loss weights, >= 0
 } sp_wm_config;
 
@@ -84,8 +87,8 @@ typedef struct sp_wm_data {
 } sp_wm_data;
 
 // Defaults: 3 hidden layers of 256, elu, float32, min_std 1e-3, weights position 1,
-// orientation 4, velocity 1, angular velocity 4, joints 1, joint velocities 1 (ControlVAE's 1, 4, 1,
-// 4 for the root; docs/method2.md). nj, nu and dt are the caller's.
+// orientation 4, velocity 1, angular velocity 4, joints 1, joint velocities 1 (ControlVAE's 1, 4,
+// 1, 4 for the root; docs/method2.md). nj, nu and dt are the caller's.
 sp_wm_config sp_wm_default_config(int nj, int nu, double dt);
 // 0 or SP_EINVAL naming the bad field in msg (may be NULL).
 int sp_wm_check(const sp_wm_config* cfg, char* msg, size_t msg_size);
@@ -117,8 +120,8 @@ int sp_wm_step(sp_wm* wm, sp_wm_data* d, int k, double* s_next, const double* s,
 int sp_wm_step_vjp(sp_wm* wm, sp_wm_data* d, int k, double* gs, double* ga, const double* g_next,
                    const double* s, const double* s_next, int params);
 
-// The autoregressive n-step loss (1 <= n <= d->horizon) on recorded windows S (batch x (n + 1) x nx)
-// and A (batch x n x nu): from s_0 = S[:, 0], s_k+1 = W(s_k, A[:, k]), and
+// The autoregressive n-step loss (1 <= n <= d->horizon) on recorded windows S (batch x (n + 1) x
+// nx) and A (batch x n x nu): from s_0 = S[:, 0], s_k+1 = W(s_k, A[:, k]), and
 //   L_c = mean over steps, rows and the component's coordinates of |error| (SP_WM_ORIENTATION: the
 //   geodesic angle), loss = sum_c weight_c L_c.
 // Writes comps[SP_WM_NCOMP] = L_c (may be NULL) and per_step (n x SP_WM_NCOMP; row k is the error

@@ -99,8 +99,7 @@ int sp_wm_load(sp_wm** out, sp_optim** opt, const char* path, char* msg, size_t 
   c.min_std = get_f64(&p);
   for (int i = 0; i < SP_WM_NCOMP; i++) c.weight[i] = get_f64(&p);
   char why[200];
-  if (sp_wm_check(&c, why, sizeof why) ||
-      len != meta_size(10 + 2 * c.nj, c.nu, 6 + c.nj)) {
+  if (sp_wm_check(&c, why, sizeof why) || len != meta_size(10 + 2 * c.nj, c.nu, 6 + c.nj)) {
     sp_free(meta);
     return sp_errorf(msg, ms, SP_EFORMAT, "%s: inconsistent world model description", path);
   }

@@ -89,7 +89,8 @@ static int l_clip(lua_State* L) {
   double dt = spA_positive(&t, "frame_duration", 0, 1);
   int loop = spA_boolean(&t, "loop", 0);
   lua_getfield(L, 1, "frames");
-  if (lua_isnil(L, -1)) spA_fielderror(&t, "frames", "expected an array (frames, 7 + joints), got nil");
+  if (lua_isnil(L, -1))
+    spA_fielderror(&t, "frames", "expected an array (frames, 7 + joints), got nil");
   sp_array* f = spL_toarray(L, lua_gettop(L));
   if (f->ndim != 2 || f->shape[0] < 2 || f->shape[1] < 7 || f->shape[1] > 7 + SP_CLIP_MAXJOINTS) {
     char shape[64];

@@ -11,6 +11,8 @@
 //   buf:push(s, a, s1, done);  local S, A = buf:sample(512, 8)
 // Two userdata types: "spinal.wm.model" (an sp_wm with its workspace, grown on demand) and
 // "spinal.wm.replay" (an sp_replay with its own generator).
+#include "engine/wm/wm.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,7 +22,6 @@
 #include "engine/nn/optim.h"
 #include "engine/wm/replay.h"
 #include "engine/wm/vae.h"
-#include "engine/wm/wm.h"
 
 #define WM_MT "spinal.wm.model"
 #define REPLAY_MT "spinal.wm.replay"
@@ -83,9 +84,10 @@ static const double* shaped(lua_State* L, int arg, int lo_nd, int hi_nd, int64_t
   return c;
 }
 
-// ---- wm.new ---------------------------------------------------------------------------------------
+// ---- wm.new
+// ---------------------------------------------------------------------------------------
 
-static const char* const new_keys[] = {"nj",    "nu",      "dt",      "hidden", "layers",
+static const char* const new_keys[] = {"nj",    "nu",      "dt",      "hidden",  "layers",
                                        "act",   "dtype",   "min_std", "weights", "seed",
                                        "batch", "horizon", NULL};
 
@@ -127,7 +129,8 @@ static int l_new(lua_State* L) {
   return 1;
 }
 
-// ---- model methods ----------------------------------------------------------------------------------
+// ---- model methods
+// ----------------------------------------------------------------------------------
 
 // model:step(s, a) -> s_next: (nx) and (nu), or (batch, nx) and (batch, nu)
 static int m_step(lua_State* L) {
@@ -259,8 +262,8 @@ static int m_set_params(lua_State* L) {
 static int m_save(lua_State* L) {
   lwm* u = checkwm(L, 1);
   const char* path = luaL_checkstring(L, 2);
-  sp_optim* o = lua_isnoneornil(L, 3) ? NULL
-                                      : spL_optim_for(L, 3, u->wm->net->nparams, u->wm->net->dtype);
+  sp_optim* o =
+      lua_isnoneornil(L, 3) ? NULL : spL_optim_for(L, 3, u->wm->net->nparams, u->wm->net->dtype);
   char msg[512];
   if (sp_wm_save(u->wm, o, path, msg, sizeof msg)) return spL_failure(L, "%s", msg);
   lua_pushboolean(L, 1);
@@ -291,10 +294,9 @@ static int m_tostring(lua_State* L) {
 }
 
 static const luaL_Reg wm_methods[] = {
-    {"step", m_step},     {"observe", m_observe},       {"loss", m_loss},
-    {"train", m_train},   {"params", m_params},         {"grads", m_grads},
-    {"save", m_save},     {"set_params", m_set_params}, {"close", m_gc},
-    {NULL, NULL},
+    {"step", m_step},     {"observe", m_observe}, {"loss", m_loss}, {"train", m_train},
+    {"params", m_params}, {"grads", m_grads},     {"save", m_save}, {"set_params", m_set_params},
+    {"close", m_gc},      {NULL, NULL},
 };
 
 static int m_index(lua_State* L) {
@@ -341,7 +343,8 @@ static int l_load(lua_State* L) {
   return 1;
 }
 
-// ---- VAE policy -----------------------------------------------------------------------------------
+// ---- VAE policy
+// -----------------------------------------------------------------------------------
 
 static lvae* checkvae(lua_State* L, int arg) {
   lvae* u = luaL_checkudata(L, arg, VAE_MT);
@@ -360,10 +363,9 @@ static void vae_reserve(lua_State* L, lvae* u, int batch, int horizon) {
   u->d = d;
 }
 
-static const char* const vae_keys[] = {"nj",     "nu",    "nc",     "lat",     "hidden",
-                                       "layers", "act",   "dtype",  "sigma",   "a_nom",
-                                       "weights", "act_l1", "act_l2", "beta",  "gamma",
-                                       "seed",   "batch", "horizon", NULL};
+static const char* const vae_keys[] = {
+    "nj",      "nu",     "nc",     "lat",  "hidden", "layers", "act",   "dtype",   "sigma", "a_nom",
+    "weights", "act_l1", "act_l2", "beta", "gamma",  "seed",   "batch", "horizon", NULL};
 
 // wm.vae{...} -> policy
 static int l_vae(lua_State* L) {
@@ -392,7 +394,8 @@ static int l_vae(lua_State* L) {
     names[SP_WM_NCOMP + 1] = "up";
     names[SP_WM_NCOMP + 2] = NULL;
     spA_check_keys(&w, names);
-    for (int i = 0; i < SP_WM_NCOMP; i++) c.track[i] = spA_range(&w, names[i], c.track[i], 0, NAN, 0);
+    for (int i = 0; i < SP_WM_NCOMP; i++)
+      c.track[i] = spA_range(&w, names[i], c.track[i], 0, NAN, 0);
     c.height = spA_range(&w, "height", c.height, 0, NAN, 0);
     c.up = spA_range(&w, "up", c.up, 0, NAN, 0);
   }
@@ -448,11 +451,13 @@ static int vae_run(lua_State* L, int train) {
   const double* S0 = shaped(L, 3, 2, 2, nx, "start states (batch, nx)", &sa);
   const double* C = shaped(L, 4, 3, 3, cf->nc, "conditioning (batch, H, nc)", &ca);
   const double* R = shaped(L, 5, 3, 3, nx, "reference states (batch, H, nx)", &ra);
-  const double* E = lua_isnil(L, 6) ? NULL : shaped(L, 6, 3, 3, cf->lat, "noise (batch, H, lat)", &ea);
+  const double* E =
+      lua_isnil(L, 6) ? NULL : shaped(L, 6, 3, 3, cf->lat, "noise (batch, H, lat)", &ea);
   int64_t B = sa->shape[0], H = ca->shape[1];
   if (ca->shape[0] != B || ra->shape[0] != B || ra->shape[1] != H ||
       (ea && (ea->shape[0] != B || ea->shape[1] != H)))
-    return spA_argerror(L, 5, "expected %d rows and %d steps in the conditioning, references and noise",
+    return spA_argerror(L, 5,
+                        "expected %d rows and %d steps in the conditioning, references and noise",
                         (int)B, (int)H);
   sp_optim* o = train ? spL_optim_for(L, 7, u->v->nparams, u->v->cfg.dtype) : NULL;
   vae_reserve(L, u, (int)B, (int)H);
@@ -510,15 +515,15 @@ static int v_tostring(lua_State* L) {
   if (!u->v)
     lua_pushliteral(L, "vae policy (closed)");
   else
-    lua_pushfstring(L, "vae policy: %d joints, %d actions, latent %d, conditioning %d (%I parameters)",
-                    u->v->cfg.nj, u->v->cfg.nu, u->v->cfg.lat, u->v->cfg.nc,
-                    (lua_Integer)u->v->nparams);
+    lua_pushfstring(
+        L, "vae policy: %d joints, %d actions, latent %d, conditioning %d (%I parameters)",
+        u->v->cfg.nj, u->v->cfg.nu, u->v->cfg.lat, u->v->cfg.nc, (lua_Integer)u->v->nparams);
   return 1;
 }
 
 static const luaL_Reg vae_methods[] = {
-    {"act", v_act},       {"loss", v_loss}, {"train", v_train}, {"params", v_params},
-    {"grads", v_grads},   {"close", v_gc},  {NULL, NULL},
+    {"act", v_act},     {"loss", v_loss}, {"train", v_train}, {"params", v_params},
+    {"grads", v_grads}, {"close", v_gc},  {NULL, NULL},
 };
 
 static int v_index(lua_State* L) {
@@ -556,7 +561,8 @@ static int v_newindex(lua_State* L) {
   return 0;
 }
 
-// ---- replay ---------------------------------------------------------------------------------------
+// ---- replay
+// ---------------------------------------------------------------------------------------
 
 static int l_replay(lua_State* L) {
   spA_table t = spA_opts(L, 1, 0);
@@ -626,8 +632,8 @@ static int r_tostring(lua_State* L) {
   if (!u->r)
     lua_pushliteral(L, "replay buffer (closed)");
   else
-    lua_pushfstring(L, "replay buffer: %I of %I transitions (nx %d, nu %d)", (lua_Integer)u->r->size,
-                    (lua_Integer)u->r->capacity, u->r->nx, u->r->nu);
+    lua_pushfstring(L, "replay buffer: %I of %I transitions (nx %d, nu %d)",
+                    (lua_Integer)u->r->size, (lua_Integer)u->r->capacity, u->r->nx, u->r->nu);
   return 1;
 }
 
@@ -654,8 +660,8 @@ static int r_index(lua_State* L) {
 static const luaL_Reg functions[] = {
     {"new", l_new}, {"load", l_load}, {"replay", l_replay}, {"vae", l_vae}, {NULL, NULL}};
 
-static void metatable(lua_State* L, const char* name, const luaL_Reg* methods,
-                      lua_CFunction index, lua_CFunction gc, lua_CFunction tostring) {
+static void metatable(lua_State* L, const char* name, const luaL_Reg* methods, lua_CFunction index,
+                      lua_CFunction gc, lua_CFunction tostring) {
   luaL_newmetatable(L, name);
   lua_newtable(L);
   luaL_setfuncs(L, methods, 0);

@@ -14,7 +14,8 @@ static sp_json_doc* parse(const char* s, char* msg, int* rc) {
 TEST(reads_nested_values_with_their_lines) {
   char msg[200];
   int rc;
-  sp_json_doc* d = parse("{\"a\": [1, -2.5e1, true],\n \"b\": {\"c\": null},\n \"s\": \"x\\u00e9\\n\"}", msg, &rc);
+  sp_json_doc* d = parse(
+      "{\"a\": [1, -2.5e1, true],\n \"b\": {\"c\": null},\n \"s\": \"x\\u00e9\\n\"}", msg, &rc);
   CHECK_INT(rc, 0);
   const sp_json* root = sp_json_root(d);
   CHECK_INT(root->type, SP_JSON_OBJECT);

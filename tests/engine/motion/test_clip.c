@@ -221,20 +221,29 @@ TEST(loader_errors_name_the_file_line_and_field) {
   char msg[300];
   sp_clip* c = NULL;
   const char* p = tmp_path("bad.txt");
-  write_text(p, "{\"LoopMode\": \"Wrap\", \"FrameDuration\": 0.05,\n\"Frames\": [\n[0,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0,0],\n[0,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0]]}");
+  write_text(
+      p,
+      "{\"LoopMode\": \"Wrap\", \"FrameDuration\": 0.05,\n\"Frames\": "
+      "[\n[0,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0,0],\n[0,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0]]}");
   CHECK_INT(sp_clip_load_json(&c, p, NULL, msg, sizeof msg), SP_EFORMAT);
-  CHECK(strstr(msg, "bad.txt: line 4: frame 2 has 18 numbers, expected 19 (3 position, 4 "
-                    "quaternion x y z w, 12 joint angles)"));
+  CHECK(strstr(msg,
+               "bad.txt: line 4: frame 2 has 18 numbers, expected 19 (3 position, 4 "
+               "quaternion x y z w, 12 joint angles)"));
   write_text(p, "{\"LoopMode\": \"Bounce\", \"FrameDuration\": 0.05, \"Frames\": []}");
   CHECK_INT(sp_clip_load_json(&c, p, NULL, msg, sizeof msg), SP_EFORMAT);
-  CHECK(strstr(msg, "bad.txt: line 1: field 'LoopMode': expected \"Wrap\" or \"Clamp\", got \"Bounce\""));
+  CHECK(strstr(
+      msg, "bad.txt: line 1: field 'LoopMode': expected \"Wrap\" or \"Clamp\", got \"Bounce\""));
   write_text(p, "{\"LoopMode\": \"Wrap\", \"FrameDuration\": \"fast\", \"Frames\": []}");
   CHECK_INT(sp_clip_load_json(&c, p, NULL, msg, sizeof msg), SP_EFORMAT);
   CHECK(strstr(msg, "bad.txt: line 1: field 'FrameDuration': expected a number > 0, got string"));
   write_text(p, "{\"format\": \"spinal-clip\", \"version\": 1, \"frames\": []}");
   CHECK_INT(sp_clip_load_json(&c, p, NULL, msg, sizeof msg), SP_EFORMAT);
-  CHECK(strstr(msg, "bad.txt: line 1: field 'frame_duration': expected a number > 0, got nothing (missing)"));
-  write_text(p, "{\"format\": \"spinal-clip\", \"version\": 1, \"frame_duration\": 0.1,\n \"frames\": [[0,0,0,0,0,0,0],[0,0,0,1,0,0,0]]}");
+  CHECK(strstr(
+      msg,
+      "bad.txt: line 1: field 'frame_duration': expected a number > 0, got nothing (missing)"));
+  write_text(p,
+             "{\"format\": \"spinal-clip\", \"version\": 1, \"frame_duration\": 0.1,\n \"frames\": "
+             "[[0,0,0,0,0,0,0],[0,0,0,1,0,0,0]]}");
   CHECK_INT(sp_clip_load_json(&c, p, NULL, msg, sizeof msg), SP_ENUMERIC);
   CHECK(strstr(msg, "bad.txt: frame 0: quaternion is zero"));
   write_text(p, "{\"frames\": [1, 2,]}");
@@ -242,8 +251,9 @@ TEST(loader_errors_name_the_file_line_and_field) {
   CHECK(strstr(msg, "bad.txt: line 1: expected a value, got ']'"));
   write_text(p, "{\"frames\": []}");
   CHECK_INT(sp_clip_load_json(&c, p, NULL, msg, sizeof msg), SP_EFORMAT);
-  CHECK(strstr(msg, "bad.txt: not a motion clip: expected a field 'format' (spinal-clip) or "
-                    "'Frames' (mocap text format)"));
+  CHECK(strstr(msg,
+               "bad.txt: not a motion clip: expected a field 'format' (spinal-clip) or "
+               "'Frames' (mocap text format)"));
   CHECK_INT(sp_clip_load_json(&c, tmp_path("none.json"), NULL, msg, sizeof msg), SP_EIO);
   CHECK(strstr(msg, "none.json: cannot open: No such file or directory"));
   CHECK(c == NULL);

@@ -1,6 +1,6 @@
-// test_replay.c: the replay buffer (engine/wm/replay.c): windows keep steps in order and never cross
-// an episode end, the ring overwrites the oldest entries, sampling is seeded, covers every valid
-// start, and neither push nor sample allocates.
+// test_replay.c: the replay buffer (engine/wm/replay.c): windows keep steps in order and never
+// cross an episode end, the ring overwrites the oldest entries, sampling is seeded, covers every
+// valid start, and neither push nor sample allocates.
 #include <string.h>
 
 #include "engine/core/alloc.h"
@@ -31,8 +31,8 @@ TEST(windows_never_cross_an_episode_end) {
   sp_replay* r;
   CHECK_INT(sp_replay_new(&r, 2, 1, 20), 0);
   for (int t = 0; t < 10; t++) push(r, t, t == 4);  // episodes 0..4 and 5..9
-  CHECK(sp_replay_valid(r, 2, 3));   // 2, 3, 4: ends with the episode
-  CHECK(!sp_replay_valid(r, 3, 3));  // 3, 4 | 5
+  CHECK(sp_replay_valid(r, 2, 3));                  // 2, 3, 4: ends with the episode
+  CHECK(!sp_replay_valid(r, 3, 3));                 // 3, 4 | 5
   CHECK(sp_replay_valid(r, 5, 5));
   sp_rng g;
   sp_rng_seed(&g, 1, 0);

@@ -57,7 +57,9 @@ static void horizon_errors(sp_wm* wm, sp_wm_data* d, sp_replay* test, double* er
   for (int rep = 0; rep < 8; rep++) {
     sp_replay_sample(test, &g, S, A, NULL, BATCH, H);
     sp_wm_rollout_loss(wm, d, &L, NULL, per, S, A, BATCH, H, 0);
-    for (int k = 0; k < H; k++) err[k] += per[k * SP_WM_NCOMP + SP_WM_JOINTS] / 8, err[H + k] += per[k * SP_WM_NCOMP + SP_WM_JOINT_VELOCITIES] / 8;
+    for (int k = 0; k < H; k++)
+      err[k] += per[k * SP_WM_NCOMP + SP_WM_JOINTS] / 8,
+          err[H + k] += per[k * SP_WM_NCOMP + SP_WM_JOINT_VELOCITIES] / 8;
   }
 }
 
@@ -101,7 +103,8 @@ static void learn(int* sp_failed_, uint64_t seed) {
   fprintf(stderr, "  seed %d joint error (rad) by horizon, untrained -> trained:", (int)seed);
   for (int k = 0; k < H; k++) fprintf(stderr, " h%d %.4f->%.4f", k + 1, before[k], after[k]);
   fprintf(stderr, "\n  joint velocity error (rad/s):");
-  for (int k = 0; k < H; k++) fprintf(stderr, " h%d %.4f->%.4f", k + 1, before[H + k], after[H + k]);
+  for (int k = 0; k < H; k++)
+    fprintf(stderr, " h%d %.4f->%.4f", k + 1, before[H + k], after[H + k]);
   fprintf(stderr, "\n");
   for (int k = 0; k < 2 * H; k++) CHECK(after[k] < 0.1 * before[k]);
   CHECK(after[H - 1] > after[0]);  // errors compound with the horizon
