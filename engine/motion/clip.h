@@ -14,10 +14,10 @@
 // (engine/wm/wm.h), nx = 13 + 2 nj:
 //   [ p (3) | q (4) | v_body (3) | w_body (3) | qj (nj) | qd (nj) ]
 // Time runs over [0, duration], duration = (nframes - 1) frame_dt. Outside it, a clip that does not
-// loop holds its first or last frame with zero velocities kept as sampled; a looping clip wraps,
-// each cycle shifted by the clip's horizontal displacement (p_last - p_first with z = 0), so a
-// walking loop keeps walking (as the public mocap files' cycle offsets do). Orientation is not
-// offset between cycles.
+// loop holds its first or last frame (velocities as at that frame); a looping clip wraps, each
+// cycle shifted by the clip's horizontal displacement (p_last - p_first with z = 0), so a walking
+// loop keeps walking (as the public mocap files' cycle offsets do). Orientation is not offset
+// between cycles.
 //
 // Nothing here allocates after sp_clip_new.
 #ifndef SP_MOTION_CLIP_H
