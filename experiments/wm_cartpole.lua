@@ -6,7 +6,7 @@
 -- keeps velocities constant), as a plot and in summary.json.
 --
 --   spinal experiments/wm_cartpole.lua [seed=1] [samples=6000] [iters=3000] [hidden=64]
---                                      [layers=2] [batch=64] [n=8] [horizon=24] [quick=true]
+--                                      [layers=2] [batch=64] [wm_steps=8] [horizon=24] [quick=true]
 --                                      [out=DIR]
 -- summary.json: env_samples, wm_error_h1, wm_error_h8 (joint-angle error, rad), the same for
 -- joint velocities (rad/s), the untrained baseline, per-horizon lists, wall_seconds.
@@ -25,7 +25,7 @@ local cfg = sp.settings {
   hidden = 64,
   layers = 2,
   batch = 64,
-  n = 8,              -- rollout length of the training loss
+  wm_steps = 8,       -- rollout length of the training loss (n)
   horizon = 24,       -- longest horizon evaluated
   lr = 2e-3,
   quick = false,
@@ -86,7 +86,7 @@ end
 local base_q, base_v = errors()
 local opt = nn.adam { lr = cfg.lr, clip = 1 }
 for it = 1, cfg.iters do
-  local S, A = train:sample(cfg.batch, cfg.n)
+  local S, A = train:sample(cfg.batch, cfg.wm_steps)
   local loss, parts = model:train(S, A, opt)
   if it % 100 == 0 or it == cfg.iters then
     run:log { iter = it, loss = loss, joint_error_rad = parts.joints,
@@ -101,7 +101,7 @@ run:plot { file = "wm_error_vs_horizon.png", title = "cart-pole world model, hel
            xlabel = "horizon (applications of the model, 20 ms each)",
            ylabel = "mean joint-angle error (rad)", logy = true,
            series = { { x = ks, y = base_q, label = "untrained (constant velocity)" },
-                      { x = ks, y = q, label = "trained, n = " .. cfg.n } } }
+                      { x = ks, y = q, label = "trained, n = " .. cfg.wm_steps } } }
 assert(model:save(run:path("wm.ckpt"), opt))
 local summary = {
   env_samples = cfg.samples,
