@@ -5,6 +5,7 @@
 
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
+#include "engine/wm/internal.h"
 
 int sp_replay_new(sp_replay** out, int nx, int nu, int64_t capacity) {
   *out = NULL;
@@ -95,5 +96,83 @@ int sp_replay_sample(const sp_replay* r, sp_rng* rng, double* S, double* A, int6
     gather(r, S + (size_t)b * (n + 1) * r->nx, A + (size_t)b * n * r->nu, i, n);
     if (starts) starts[b] = i;
   }
+  return 0;
+}
+
+// ---- files
+// ----------------------------------------------------------------------------------------
+
+int sp_replay_save(const sp_replay* r, const sp_rng* rng, const char* path, char* msg, size_t ms) {
+  sp__wbuf w = {0};
+  sp__put_bytes(&w, "SPREPLAY", 8);
+  sp__put_u32(&w, 1);
+  sp__put_u32(&w, (uint32_t)r->nx);
+  sp__put_u32(&w, (uint32_t)r->nu);
+  sp__put_u32(&w, rng != NULL);
+  sp__put_u64(&w, (uint64_t)r->size);
+  sp__put_u64(&w, (uint64_t)r->pushed);
+  for (int64_t i = 0; i < r->size; i++) {
+    size_t p = slot(r, i);
+    sp__put_f64s(&w, r->s + p * r->nx, (size_t)r->nx);
+    sp__put_f64s(&w, r->a + p * r->nu, (size_t)r->nu);
+    sp__put_f64s(&w, r->s_next + p * r->nx, (size_t)r->nx);
+  }
+  for (int64_t i = 0; i < r->size; i++) sp__put_bytes(&w, &r->end[slot(r, i)], 1);
+  if (rng) {
+    for (int k = 0; k < 4; k++) sp__put_u64(&w, rng->s[k]);
+    sp__put_f64(&w, rng->spare);
+    sp__put_u32(&w, (uint32_t)rng->has_spare);
+  }
+  return sp__wbuf_save(&w, path, msg, ms);
+}
+
+int sp_replay_load(sp_replay* r, sp_rng* rng, const char* path, char* msg, size_t ms) {
+  sp__rbuf b;
+  uint8_t* data;
+  int rc = sp__rbuf_load(&b, &data, path, "SPREPLAY", "replay buffer", msg, ms);
+  if (rc) return rc;
+  uint32_t version = sp__get_u32(&b), nx = sp__get_u32(&b), nu = sp__get_u32(&b);
+  uint32_t has_rng = sp__get_u32(&b);
+  uint64_t size = sp__get_u64(&b), pushed = sp__get_u64(&b);
+  size_t entry = (2 * (size_t)nx + nu) * 8 + 1;
+  if (version != 1)
+    rc = sp_errorf(msg, ms, SP_EFORMAT, "%s: replay buffer version %u, this build reads 1", path,
+                   version);
+  else if (nx != (uint32_t)r->nx || nu != (uint32_t)r->nu)
+    rc = sp_errorf(msg, ms, SP_EMISMATCH,
+                   "%s: transitions of nx %u, nu %u in the file, nx %d, nu %d in the buffer", path,
+                   nx, nu, r->nx, r->nu);
+  else if (size > (b.n - b.at) / entry ||
+           b.n - b.at != size * entry + (has_rng ? 4 * 8 + 8 + 4 : 0))
+    rc = sp_errorf(msg, ms, SP_EFORMAT, "%s: truncated or inconsistent replay buffer", path);
+  if (rc) {
+    sp_free(data);
+    return rc;
+  }
+  // the newest entries that fit, oldest first
+  uint64_t skip = size > (uint64_t)r->capacity ? size - (uint64_t)r->capacity : 0;
+  size_t ends = b.at + (size_t)size * (entry - 1);
+  sp_replay_clear(r);
+  for (uint64_t i = 0; i < size; i++) {
+    size_t h = (size_t)r->head;
+    if (i < skip) {
+      b.at += entry - 1;
+      continue;
+    }
+    sp__get_f64s(&b, r->s + h * r->nx, (size_t)r->nx);
+    sp__get_f64s(&b, r->a + h * r->nu, (size_t)r->nu);
+    sp__get_f64s(&b, r->s_next + h * r->nx, (size_t)r->nx);
+    r->end[h] = b.p[ends + i] != 0;
+    r->head = (r->head + 1) % r->capacity;
+    r->size++;
+  }
+  r->pushed = (int64_t)pushed;
+  b.at = ends + (size_t)size;
+  if (has_rng && rng) {
+    for (int k = 0; k < 4; k++) rng->s[k] = sp__get_u64(&b);
+    rng->spare = sp__get_f64(&b);
+    rng->has_spare = (int)sp__get_u32(&b);
+  }
+  sp_free(data);
   return 0;
 }

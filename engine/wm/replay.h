@@ -11,6 +11,7 @@
 #ifndef SP_WM_REPLAY_H
 #define SP_WM_REPLAY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "engine/core/export.h"
@@ -49,6 +50,16 @@ int sp_replay_sample(const sp_replay* r, sp_rng* rng, double* S, double* A, int6
 
 // The window starting at entry i (as a sample of one); SP_ERANGE when it is not valid.
 int sp_replay_window(const sp_replay* r, double* S, double* A, int64_t i, int n);
+
+// Save every entry (oldest first), the counters and the generator state rng (may be NULL) to path:
+//   "SPREPLAY" u32 version (1) u32 nx u32 nu u32 has_rng u64 size u64 pushed
+//   size x (s (nx f64), a (nu f64), s_next (nx f64)), size end flags (u8), rng state (4 u64,
+//   f64 spare, u32 has_spare) when has_rng, u32 CRC-32; little-endian, written atomically.
+int sp_replay_save(const sp_replay* r, const sp_rng* rng, const char* path, char* msg,
+                   size_t msg_size);
+// Load into r (same nx and nu, else SP_EMISMATCH; a smaller capacity keeps the newest entries) and,
+// when the file holds one and rng is not NULL, the generator state. Nothing changes on failure.
+int sp_replay_load(sp_replay* r, sp_rng* rng, const char* path, char* msg, size_t msg_size);
 
 SP_API_END
 

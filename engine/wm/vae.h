@@ -33,6 +33,7 @@
 
 #include "engine/core/export.h"
 #include "engine/nn/mlp.h"
+#include "engine/nn/optim.h"
 #include "engine/wm/wm.h"
 
 SP_API_BEGIN
@@ -115,6 +116,17 @@ int sp_vae_act(sp_vae* v, sp_vae_data* d, double* a, const double* s, const doub
 int sp_vae_loss(sp_vae* v, sp_vae_data* d, sp_wm* wm, sp_wm_data* wd, double* loss, double* parts,
                 const double* S0, const double* C, const double* R, const double* eps, int batch,
                 int H, int backward);
+
+// Save the policy (configuration and the flat parameters) and, when opt is not NULL (opt->n must be
+// v->nparams, its dtype v's), the optimiser's configuration and state, atomically:
+//   "SPVAEPOL" u32 version (1), the configuration, u64 nparams, params (f64), u32 has_opt;
+//   when present: u32 kind, f64 lr momentum beta1 beta2 eps clip weight_decay, u64 t,
+//   u32 has_m u32 has_v, m and v (f64); u32 CRC-32. Little-endian.
+int sp_vae_save(const sp_vae* v, const struct sp_optim* opt, const char* path, char* msg,
+                size_t msg_size);
+// A new policy from a file, and its optimiser when opt is not NULL and the file holds one (*opt is
+// NULL otherwise).
+int sp_vae_load(sp_vae** out, struct sp_optim** opt, const char* path, char* msg, size_t msg_size);
 
 SP_API_END
 

@@ -501,6 +501,29 @@ static int v_grads(lua_State* L) {
   return v_params(L);
 }
 
+// pol:save(path [, opt]) -> true | nil, message
+static int v_save(lua_State* L) {
+  lvae* u = checkvae(L, 1);
+  const char* path = luaL_checkstring(L, 2);
+  sp_optim* o = lua_isnoneornil(L, 3) ? NULL : spL_optim_for(L, 3, u->v->nparams, u->v->cfg.dtype);
+  char msg[512];
+  if (sp_vae_save(u->v, o, path, msg, sizeof msg)) return spL_failure(L, "%s", msg);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+// wm.load_vae(path) -> policy | nil, message (the optimiser's state is read from C only)
+static int l_load_vae(lua_State* L) {
+  const char* path = luaL_checkstring(L, 1);
+  lvae* u = lua_newuserdatauv(L, sizeof *u, 0);
+  memset(u, 0, sizeof *u);
+  luaL_setmetatable(L, VAE_MT);
+  char msg[512];
+  if (sp_vae_load(&u->v, NULL, path, msg, sizeof msg)) return spL_failure(L, "%s", msg);
+  vae_reserve(L, u, 64, 24);
+  return 1;
+}
+
 static int v_gc(lua_State* L) {
   lvae* u = luaL_checkudata(L, 1, VAE_MT);
   sp_vae_data_free(u->d);
@@ -523,7 +546,7 @@ static int v_tostring(lua_State* L) {
 
 static const luaL_Reg vae_methods[] = {
     {"act", v_act},     {"loss", v_loss}, {"train", v_train}, {"params", v_params},
-    {"grads", v_grads}, {"close", v_gc},  {NULL, NULL},
+    {"grads", v_grads}, {"save", v_save}, {"close", v_gc},    {NULL, NULL},
 };
 
 static int v_index(lua_State* L) {
@@ -614,6 +637,25 @@ static int r_sample(lua_State* L) {
   return 2;
 }
 
+// buf:save(path) / buf:load(path) -> true | nil, message (entries, counters, generator state)
+static int r_save(lua_State* L) {
+  lreplay* u = checkreplay(L, 1);
+  const char* path = luaL_checkstring(L, 2);
+  char msg[512];
+  if (sp_replay_save(u->r, &u->rng, path, msg, sizeof msg)) return spL_failure(L, "%s", msg);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int r_load(lua_State* L) {
+  lreplay* u = checkreplay(L, 1);
+  const char* path = luaL_checkstring(L, 2);
+  char msg[512];
+  if (sp_replay_load(u->r, &u->rng, path, msg, sizeof msg)) return spL_failure(L, "%s", msg);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int r_clear(lua_State* L) {
   sp_replay_clear(checkreplay(L, 1)->r);
   lua_settop(L, 1);
@@ -638,7 +680,8 @@ static int r_tostring(lua_State* L) {
 }
 
 static const luaL_Reg replay_methods[] = {
-    {"push", r_push}, {"sample", r_sample}, {"clear", r_clear}, {"close", r_gc}, {NULL, NULL},
+    {"push", r_push}, {"sample", r_sample}, {"clear", r_clear}, {"save", r_save},
+    {"load", r_load}, {"close", r_gc},      {NULL, NULL},
 };
 
 static int r_index(lua_State* L) {
@@ -657,8 +700,8 @@ static int r_index(lua_State* L) {
   return 1;
 }
 
-static const luaL_Reg functions[] = {
-    {"new", l_new}, {"load", l_load}, {"replay", l_replay}, {"vae", l_vae}, {NULL, NULL}};
+static const luaL_Reg functions[] = {{"new", l_new}, {"load", l_load},         {"replay", l_replay},
+                                     {"vae", l_vae}, {"load_vae", l_load_vae}, {NULL, NULL}};
 
 static void metatable(lua_State* L, const char* name, const luaL_Reg* methods, lua_CFunction index,
                       lua_CFunction gc, lua_CFunction tostring) {

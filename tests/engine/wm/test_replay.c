@@ -1,7 +1,9 @@
 // test_replay.c: the replay buffer (engine/wm/replay.c): windows keep steps in order and never
 // cross an episode end, the ring overwrites the oldest entries, sampling is seeded, covers every
 // valid start, and neither push nor sample allocates.
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
@@ -84,6 +86,57 @@ TEST(same_seed_same_windows_and_no_allocation) {
   CHECK_INT(sp_alloc_count() - before, 0);
   CHECK(memcmp(S1, S2, sizeof S1) == 0);
   CHECK(memcmp(A1, A2, sizeof A1) == 0);
+  sp_replay_free(r);
+}
+
+TEST(files_restore_the_entries_counters_and_generator) {
+  sp_replay* r;
+  CHECK_INT(sp_replay_new(&r, 2, 1, 8), 0);
+  for (int t = 0; t < 11; t++) push(r, t, t == 6);  // wrapped: entries 3..10
+  sp_rng g;
+  sp_rng_seed(&g, 4, 0);
+  sp_rng_normal(&g);  // a spare normal is part of the state
+  char path[64], msg[200];
+  snprintf(path, sizeof path, "/tmp/spinal_replay_%d.bin", (int)getpid());
+  CHECK_INT(sp_replay_save(r, &g, path, msg, sizeof msg), 0);
+  sp_replay* back;
+  CHECK_INT(sp_replay_new(&back, 2, 1, 20), 0);
+  sp_rng g2;
+  sp_rng_seed(&g2, 0, 0);
+  CHECK_INT(sp_replay_load(back, &g2, path, msg, sizeof msg), 0);
+  CHECK_INT(back->size, 8);
+  CHECK_INT(back->pushed, 11);
+  double S1[4 * 2], A1[3], S2[4 * 2], A2[3];
+  int64_t i1, i2;
+  CHECK_INT(sp_replay_sample(r, &g, S1, A1, &i1, 1, 3), 0);
+  CHECK_INT(sp_replay_sample(back, &g2, S2, A2, &i2, 1, 3), 0);
+  CHECK_INT(i1, i2);
+  CHECK(memcmp(S1, S2, sizeof S1) == 0);
+  CHECK(!sp_replay_valid(back, 3, 2));  // the episode end (transition 6) survived
+  // a smaller buffer keeps the newest entries
+  sp_replay* small;
+  CHECK_INT(sp_replay_new(&small, 2, 1, 3), 0);
+  CHECK_INT(sp_replay_load(small, NULL, path, msg, sizeof msg), 0);
+  double S[2 * 2], A[1];
+  CHECK_INT(sp_replay_window(small, S, A, 0, 1), 0);
+  CHECK_CLOSE(S[0], 8, 0, 0);
+  // another shape is refused and nothing changes
+  sp_replay* other;
+  CHECK_INT(sp_replay_new(&other, 3, 1, 5), 0);
+  CHECK_INT(sp_replay_load(other, NULL, path, msg, sizeof msg), SP_EMISMATCH);
+  CHECK(strstr(msg, ": transitions of nx 2, nu 1 in the file, nx 3, nu 1 in the buffer"));
+  CHECK_INT(other->size, 0);
+  // a corrupt file is refused
+  FILE* f = fopen(path, "r+b");
+  fseek(f, 40, SEEK_SET);
+  fputc(0x5a, f);
+  fclose(f);
+  CHECK_INT(sp_replay_load(back, NULL, path, msg, sizeof msg), SP_ECHECKSUM);
+  CHECK(strstr(msg, ": checksum mismatch: the file is corrupt"));
+  unlink(path);
+  sp_replay_free(other);
+  sp_replay_free(small);
+  sp_replay_free(back);
   sp_replay_free(r);
 }
 

@@ -3,7 +3,9 @@
 // own gradients untouched, the first policy plays the nominal pose with posterior = prior, and no
 // allocation in act or the loss's passes.
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
@@ -151,6 +153,51 @@ TEST(act_and_the_loss_passes_do_not_allocate) {
   CHECK_INT(sp_vae_loss(v, d, wm, wd, &L, NULL, p.S0, p.C, p.R, p.eps, B, H + 1, 0), SP_ERANGE);
   sp_vae_data_free(d);
   sp_wm_data_free(wd);
+  sp_vae_free(v);
+  sp_wm_free(wm);
+}
+
+TEST(files_restore_the_policy_and_its_optimiser) {
+  sp_wm* wm = world(1);
+  sp_vae* v = policy(5, 1);
+  sp_optim_config oc = sp_optim_adam_config(1e-3);
+  sp_optim* o;
+  CHECK_INT(sp_optim_new(&o, &oc, SP_F64, v->nparams), 0);
+  double* m = o->m;
+  m[3] = 0.25;
+  o->t = 9;
+  char path[64], msg[200];
+  snprintf(path, sizeof path, "/tmp/spinal_vae_%d.bin", (int)getpid());
+  CHECK_INT(sp_vae_save(v, o, path, msg, sizeof msg), 0);
+  sp_vae* back;
+  sp_optim* ob;
+  CHECK_INT(sp_vae_load(&back, &ob, path, msg, sizeof msg), 0);
+  CHECK(ob && ob->t == 9 && ((double*)ob->m)[3] == 0.25);
+  CHECK_INT(back->cfg.lat, LAT);
+  CHECK_CLOSE(back->cfg.a_nom[0], 0.3, 0, 0);
+  CHECK(memcmp(back->params, v->params, v->nparams * sizeof(double)) == 0);
+  sp_wm_data* wd;
+  sp_vae_data *d1, *d2;
+  CHECK_INT(sp_wm_data_new(&wd, wm, B, H), 0);
+  CHECK_INT(sp_vae_data_new(&d1, v, B, H), 0);
+  CHECK_INT(sp_vae_data_new(&d2, back, B, H), 0);
+  static problem p;
+  make_problem(&p, 8);
+  double L1, L2;
+  CHECK_INT(sp_vae_loss(v, d1, wm, wd, &L1, NULL, p.S0, p.C, p.R, p.eps, B, H, 0), 0);
+  CHECK_INT(sp_vae_loss(back, d2, wm, wd, &L2, NULL, p.S0, p.C, p.R, p.eps, B, H, 0), 0);
+  CHECK(L1 == L2);
+  CHECK_INT(sp_wm_save(wm, NULL, path, msg, sizeof msg), 0);
+  sp_vae* none;
+  CHECK_INT(sp_vae_load(&none, NULL, path, msg, sizeof msg), SP_EFORMAT);
+  CHECK(strstr(msg, ": not a VAE policy file"));
+  unlink(path);
+  sp_vae_data_free(d1);
+  sp_vae_data_free(d2);
+  sp_wm_data_free(wd);
+  sp_optim_free(o);
+  sp_optim_free(ob);
+  sp_vae_free(back);
   sp_vae_free(v);
   sp_wm_free(wm);
 }
