@@ -1250,6 +1250,18 @@ const struct sp_lowlevel* sp_plant_mujoco_lowlevel(sp_plant* p) {
   return sp_plant_mujoco_model(p) ? ((mj_plant*)p->impl)->ll : NULL;
 }
 
+// the configuration for recordings (render/): qpos now, and the file it belongs to
+int sp_plant_mujoco_qpos(sp_plant* p, double* qpos, int n) {
+  const mjModel* m = sp_plant_mujoco_model(p);
+  if (!m) return SP_EINVAL;
+  if (qpos && n >= m->nq) memcpy(qpos, ((mj_plant*)p->impl)->d->qpos, sizeof(double) * m->nq);
+  return m->nq;
+}
+
+const char* sp_plant_mujoco_file(sp_plant* p) {
+  return sp_plant_mujoco_model(p) ? ((mj_plant*)p->impl)->file : NULL;
+}
+
 int sp_plant_mujoco_substeps(const sp_plant* p) {
   if (!p || p->backend != &sp__plant_mujoco_backend || !p->impl) return 0;
   return ((const mj_plant*)p->impl)->substeps;

@@ -178,6 +178,12 @@ int sp_plant_mujoco_perturb(sp_plant* p, const sp_plant_mujoco_perturbation* q, 
 // parameters by hand, call mj_setConst and mj_forward.
 struct mjModel_* sp_plant_mujoco_model(sp_plant* p);
 struct mjData_* sp_plant_mujoco_data(sp_plant* p);
+// The plant's configuration, for recording a run to render later (render/render.h): copies the
+// current qpos (nq values) into qpos when qpos is not NULL and n >= nq, and returns nq; SP_EINVAL
+// for other plants or before configure. No allocation: callable inside a tick.
+int sp_plant_mujoco_qpos(sp_plant* p, double* qpos, int n);
+// The MJCF file the plant loaded, as it was named (NULL for other plants or before configure).
+const char* sp_plant_mujoco_file(sp_plant* p);
 // MuJoCo steps per control tick (0 for other plants).
 int sp_plant_mujoco_substeps(const sp_plant* p);
 // The low-level controller of a configured mujoco plant (NULL: none or another plant).
