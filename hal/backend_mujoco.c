@@ -1009,8 +1009,9 @@ static int mj_reset(sp_plant* p, const double* x0) {
     e->prev += wrap(raw - e->prev);
   }
   sp__delay_reset(&mp->delay_line, mp->u_init);
-  sp__delay_reset(&mp->latency, NULL);
-  memset(mp->act, 0, sizeof(double) * (size_t)m->nu);
+  // actuators no action drives keep the keyframe's ctrl; the latency line starts full of it
+  memcpy(mp->act, d->ctrl, sizeof(double) * (size_t)m->nu);
+  sp__delay_reset(&mp->latency, mp->act);
   if (mp->ll) {
     memset(mp->cmd, 0, sizeof(double) * (size_t)mp->ncmd);
     sp_lowlevel_reset(mp->ll, mp->lld, d->qpos, d->qvel);

@@ -499,6 +499,12 @@ static int udp_write(sp_plant* p, const double* u) {
   return 0;
 }
 
+// the host's fault reaches the robot: ESTOP (its own safe behaviour: a legged robot's low-level
+// controller sits down) while on, a new session (HELLO) when the fault is cleared
+static int udp_safe(sp_plant* p, int on) {
+  return on ? sp_plant_udp_estop(p, SP_PROTO_ESTOP_FAULT) : sp_plant_udp_rearm(p);
+}
+
 const sp_plant_backend sp__plant_udp_backend = {
     .scheme = "udp",
     .open = udp_open,
@@ -508,6 +514,7 @@ const sp_plant_backend sp__plant_udp_backend = {
     .close = udp_close,
     .read = udp_read,
     .write = udp_write,
+    .safe = udp_safe,
 };
 
 // ---- udp-specific calls -----------------------------------------------------------------------

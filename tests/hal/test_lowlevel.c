@@ -504,4 +504,74 @@ TEST(the_model_plant_runs_joint_pd_every_integration_step_bitwise_as_a_twin) {
   sp_plant_close(p);
 }
 
+// robots/quadruped.xml at the velocity level with the walking controller inside the plant (when
+// it is built): held it stands, a command walks it, an e-stop in the loop sits it down, damped
+static int act_walk(void* user, double* u, const double* x, double t, long k) {
+  (void)user, (void)x, (void)t, (void)k;
+  u[0] = 0.5;
+  u[1] = 0;
+  return 0;
+}
+
+TEST(the_loop_walks_the_quadruped_on_its_gait_and_an_e_stop_sits_it_down) {
+  if (!sp_lowlevel_find("gait")) {
+    printf("  (the walking controller is not built here: nothing to check)\n");
+    return;
+  }
+  const char* src = getenv("SPINAL_SOURCE_DIR");
+  char path[512], msg[512] = "";
+  snprintf(path, sizeof path, "%s/robots/quadruped.xml", src ? src : "..");
+  static const sp_plant_mujoco_state st[3] = {{SP_MJ_BODY_POS, "trunk", 0, 1, 0},
+                                              {SP_MJ_BODY_POS, "trunk", 1, 1, 0},
+                                              {SP_MJ_BODY_YAW, "trunk", 0, 1, 0}};
+  static const sp_plant_mujoco_actuator act[2] = {{0, "vx", 1, 0}, {1, "wz", 1, 0}};
+  sp_lowlevel_config ll = {.kind = "gait"};
+  sp_plant_mujoco_config c = {.mjcf = path,
+                              .rate_hz = 10,
+                              .nx = 3,
+                              .state = st,
+                              .nu = 2,
+                              .actuators = act,
+                              .nactuators = 2,
+                              .keyframe = "stand",
+                              .lowlevel = &ll};
+  sp_plant* p = open_cfg(&c, msg, sizeof msg);
+  if (!p) fprintf(stderr, "  %s\n", msg);
+  CHECK(p != NULL);
+  mjModel* m = sp_plant_mujoco_model(p);
+  mjData* d = sp_plant_mujoco_data(p);
+  int trunk = mj_name2id(m, mjOBJ_BODY, "trunk");
+  double u_safe[2] = {0, 0};
+  sp_safety_config sc = {.nx = 3, .nu = 2, .u_safe = u_safe, .period_s = 0.1, .latch_faults = 1};
+  sp_safety* s = NULL;
+  CHECK_INT(sp_safety_new(&s, &sc, msg, sizeof msg), 0);
+  sp_loop* l = NULL;
+  sp_loop_config lc = {.mode = SP_LOOP_LOCKSTEP, .act = act_walk, .start_held = 1};
+  CHECK_INT(sp_loop_new(&l, p, s, &lc, msg, sizeof msg), 0);
+  // held: the safe command (0, 0) is the gait's stand
+  CHECK_INT(sp_loop_run(l, 10), 0);
+  double z_stand = d->xpos[3 * trunk + 2], x_stand = d->xpos[3 * trunk];
+  CHECK(z_stand > 0.24 && fabs(x_stand) < 0.05);
+  // walking at 0.5 m/s for 3 s
+  CHECK_INT(sp_loop_resume(l), 0);
+  CHECK_INT(sp_loop_run(l, 30), 0);
+  double x_walk = d->xpos[3 * trunk];
+  CHECK(x_walk > 1.0);
+  // e-stop: the plant's safe mode, the gait's sit-down: down to the lying pose without falling
+  CHECK_INT(sp_loop_estop(l), 0);
+  double vz_min = 0;
+  for (int k = 0; k < 30; k++) {
+    CHECK_INT(sp_loop_run(l, 1), 0);
+    if (d->qvel[2] < vz_min) vz_min = d->qvel[2];
+  }
+  double z_sit = d->xpos[3 * trunk + 2];
+  printf("  stand %.3f m, walked to x = %.2f m, sat to %.3f m, fastest descent %.2f m/s\n", z_stand,
+         x_walk, z_sit, vz_min);
+  CHECK(z_sit < 0.16 && z_sit > 0.05);
+  CHECK(vz_min > -1.0);
+  sp_loop_free(l);
+  sp_safety_free(s);
+  sp_plant_close(p);
+}
+
 TEST_MAIN()

@@ -2,7 +2,8 @@
 # quadruped_bridge.sh: the quadruped over loopback UDP with its low-level controller on the robot
 # side. `spinal bridge robots/quadruped_joint.lua` serves the mujoco plant (joint PD at 1 kHz
 # inside it) in real time; the host (a udp plant) sends 50 Hz joint targets: the robot stands on
-# the robot-side PD; the host's e-stop makes the robot sit down (the plant's safe mode), slowly.
+# the robot-side PD; the host loop's e-stop (a fault, forwarded as ESTOP) makes the robot sit down
+# (the plant's safe mode), slowly.
 # With the walking controller built, the same for robots/quadruped.lua: the host's (v, w) walk it
 # forward. About 6 s.
 set -euo pipefail
@@ -41,28 +42,32 @@ cat >"$tmp/joint.lua" <<LUA
 local robot = spinal.robot.load "$SRC/robots/quadruped_joint.lua"
 local plant = assert(robot:open "udp://127.0.0.1:$port")
 plant:activate()
-local function run(seconds)
-  local t0 = os.time()
-  for _ = 1, math.floor(seconds * 50) do
-    plant:write(robot.safety.safe)
-    spinal.host.sleep(0.02)
-  end
-  return plant:read()
-end
-local x = run(1.5)
-print(string.format("standing z %.3f", x[3]))
-assert(x[3] > 0.22 and x[3] < 0.31, "the robot does not stand on the robot-side PD")
-plant:estop()
-local zmin, vmin = 1, 0
+-- the host's live loop (commands: the standing pose) and its e-stop: the host's fault reaches
+-- the robot as an ESTOP, and the robot-side PD sits it down
+local rows, ref = {}, {}
+for i = 1, 12 do rows[i] = {} for j = 1, 37 do rows[i][j] = 0 end end
+for j = 1, 37 do ref[j] = 0 end
+for i = 1, 12 do ref[37 + i] = robot.safety.safe[i] end
+local hold = spinal.ctrl.lqr(spinal.array.new(rows))
+local loop = require("spinal.loop").new(plant, { controller = hold, reference = ref,
+  safety = robot.safety, rate = 50 })
+loop:start()
+loop:resume()
+spinal.host.sleep(1.5)
+local z = loop:state().x[3]
+print(string.format("host loop: standing z %.3f", z))
+assert(z > 0.22 and z < 0.31, "the robot does not stand on the robot-side PD")
+loop:estop()
+local vmin = 0
 for _ = 1, 75 do
   spinal.host.sleep(0.02)
-  local y = plant:read()
-  zmin = math.min(zmin, y[3])
-  vmin = math.min(vmin, y[22])
+  vmin = math.min(vmin, loop:state().x[22])
 end
-print(string.format("after e-stop z %.3f, fastest descent %.2f m/s", zmin, vmin))
-assert(zmin < 0.14 and zmin > 0.05, "the robot did not sit down")
+z = loop:state().x[3]
+print(string.format("host loop e-stopped: z %.3f, fastest descent %.2f m/s", z, vmin))
+assert(z < 0.14 and z > 0.05, "the host's e-stop did not sit the robot down")
 assert(vmin > -1.2, "the robot fell rather than sat")
+loop:close()
 plant:close()
 print("joint level ok")
 LUA

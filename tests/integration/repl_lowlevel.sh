@@ -169,8 +169,21 @@ else:
     check(abs(pa[0] - pb[0]) < 0.05 and abs(pa[1] - pb[1]) < 0.05, "loop:hold() stands still")
     s.send("estop()")
     s.send("sleep(2)")
-    st = s.ask("tostring(loop:state().estop)")
-    check(st == "true", "estop() latches (the walking controller sits the robot down)")
+    st = s.ask('(function() local x = loop:state() return string.format("%s %s %.3f", '
+               'tostring(x.estop), tostring(loop.running), x.x[1]) end)()')
+    s.send("sleep(1)")
+    pos = "string.format('%.3f %.3f', loop:state().x[1], loop:state().x[2])"
+    p0 = [float(v) for v in (s.ask(pos) or "9 9").split()]
+    f = (st or "false false 0").split()
+    check(f[0] == "true" and f[1] == "true" and abs(p0[0] - float(f[2])) < 0.05,
+          "estop() latches; the loop keeps stepping the robot while it sits, in place")
+    s.send("loop:clear()")
+    s.send("sleep(2)")
+    s.send("loop:command { v = 0.5 }")
+    s.send("sleep(3)")
+    p1 = [float(v) for v in (s.ask(pos) or "9 9").split()]
+    moved = ((p1[0] - p0[0]) ** 2 + (p1[1] - p0[1]) ** 2) ** 0.5
+    check(moved > 0.8, "after loop:clear() it stands up and walks again (%.2f m in 3 s)" % moved)
     code = s.finish()
     check(code == 0, "Ctrl-D leaves with status 0 (got %s)" % code)
 
