@@ -29,7 +29,7 @@ SP_API_BEGIN
 
 typedef struct sp_render sp_render;
 
-#define SP_RENDER_MAX_SIZE 4096  // largest width or height in pixels
+#define SP_RENDER_MAX_SIZE 4096      // largest width or height in pixels
 #define SP_RENDER_MAX_SEGMENTS 8000  // path segments one frame draws (longer paths are thinned)
 
 typedef struct sp_render_config {
