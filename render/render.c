@@ -8,7 +8,6 @@
 #include <EGL/eglext.h>
 #include <math.h>
 #include <mujoco/mujoco.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,42 +31,11 @@ struct sp_render {
 
 // ---- EGL --------------------------------------------------------------------------------------
 
-// EGL displays are per process: one initialised display is shared by every renderer on it and
-// terminated when the last one is freed
-static pthread_mutex_t displays_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-  EGLDisplay dpy;
-  int refs;
-} displays[8];
-
-static void display_release(EGLDisplay dpy) {
-  pthread_mutex_lock(&displays_lock);
-  for (int i = 0; i < 8; i++)
-    if (displays[i].dpy == dpy && displays[i].refs > 0 && --displays[i].refs == 0) {
-      eglTerminate(dpy);
-      displays[i].dpy = EGL_NO_DISPLAY;
-    }
-  pthread_mutex_unlock(&displays_lock);
-}
-
+// EGL displays are per process and shared by every renderer on them. A display is initialised
+// once and kept for the life of the process: eglTerminate would unload Mesa's driver, whose
+// remaining allocations LeakSanitizer then reports as leaks.
 static int display_acquire(EGLDisplay dpy) {
-  pthread_mutex_lock(&displays_lock);
-  int slot = -1, ok = 0;
-  for (int i = 0; i < 8; i++) {
-    if (displays[i].refs > 0 && displays[i].dpy == dpy) {
-      displays[i].refs++;
-      ok = 1;
-      break;
-    }
-    if (slot < 0 && displays[i].refs == 0) slot = i;
-  }
-  if (!ok && slot >= 0 && eglInitialize(dpy, NULL, NULL)) {
-    displays[slot].dpy = dpy;
-    displays[slot].refs = 1;
-    ok = 1;
-  }
-  pthread_mutex_unlock(&displays_lock);
-  return ok;
+  return eglInitialize(dpy, NULL, NULL) == EGL_TRUE;
 }
 
 static const char* egl_error(void) {
@@ -141,7 +109,6 @@ static int context_on(sp_render* r, EGLDisplay dpy, char* why, size_t n) {
   if (step) {
     snprintf(why, n, "%s: %s", step, egl_error());
     if (ctx != EGL_NO_CONTEXT) eglDestroyContext(dpy, ctx);
-    display_release(dpy);
     return -1;
   }
   r->dpy = dpy;
@@ -168,7 +135,6 @@ static int context_on(sp_render* r, EGLDisplay dpy, char* why, size_t n) {
              max_size);
     eglMakeCurrent(dpy, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT);
     eglDestroyContext(dpy, ctx);
-    display_release(dpy);
     r->dpy = EGL_NO_DISPLAY;
     r->ctx = EGL_NO_CONTEXT;
     return -1;
@@ -303,7 +269,6 @@ void sp_render_free(sp_render* r) {
   if (r->ctx != EGL_NO_CONTEXT) {
     eglMakeCurrent(r->dpy, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT);
     eglDestroyContext(r->dpy, r->ctx);
-    display_release(r->dpy);
   }
   if (r->d) mj_deleteData(r->d);
   if (r->m) mj_deleteModel(r->m);
