@@ -425,6 +425,33 @@ function M.faults(traj)
   return n, by
 end
 
+-- true when a legged robot fell during a trajectory: its trunk went below min_height (default
+-- 0.15 m) or tilted beyond 1 rad. The trunk's height is a state named pz, z or height when the
+-- robot reports one, else MuJoCo's configuration recorded with a rollout on a mujoco plant
+-- (traj.qpos: the root free joint's z, qpos[3]); the tilt is a state named roll or pitch. A
+-- trajectory with neither height nor tilt never counts as a fall.
+function M.fell(traj, robot, min_height)
+  local X = traj and traj.X
+  if not X then return false end
+  local height, tilt = nil, {}
+  for i, name in ipairs(robot.state or {}) do
+    if name == "pz" or name == "z" or name == "height" then height = i end
+    if name == "roll" or name == "pitch" then tilt[#tilt + 1] = i end
+  end
+  local H, col = X, height
+  if not height and traj.qpos and traj.qpos.shape[2] >= 7 then H, col = traj.qpos, 3 end
+  min_height = min_height or 0.15
+  for k = 1, col and H.shape[1] or 0 do
+    if H[k][col] < min_height then return true end
+  end
+  for k = 1, X.shape[1] do
+    for _, i in ipairs(tilt) do
+      if math.abs(X[k][i]) > 1 then return true end
+    end
+  end
+  return false
+end
+
 -- a 1-D array of 32-bit flags as an NPY file of little-endian uint32 ('<u4')
 local function npy_u32(a)
   local n = a:numel()
