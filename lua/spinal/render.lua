@@ -129,10 +129,10 @@ end
 local function overview(arrays, radius, o)
   local lo, hi = bounds(arrays)
   local cx, cy = (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2
-  local half = math.max(hi[1] - lo[1], (hi[2] - lo[2]) * o.width / o.height) / 2 + 2 * radius
+  local half = math.max(hi[1] - lo[1], (hi[2] - lo[2]) * o.width / o.height) / 2 + radius
   if half ~= half or half == math.huge then cx, cy, half = 0, 0, 4 * radius end
   local fovy = math.rad(45)  -- MuJoCo's default free-camera field of view
-  local distance = o.distance or half / math.tan(fovy / 2) * o.height / o.width * 1.15
+  local distance = o.distance or half / math.tan(fovy / 2) * o.height / o.width * 1.05
   return { lookat = { cx, cy, 0 }, distance = math.max(distance, 4 * radius),
            azimuth = o.azimuth or 90, elevation = o.elevation or -60 }
 end
