@@ -289,7 +289,9 @@ function M.video(opts)
   local ref_path = ref and { points = ref, rgba = { 0.2, 0.55, 1, 1 } }
   local trail_path = { points = trail, rgba = { 1, 0.55, 0.1, 1 }, count = 1 }
   paths[#paths + 1] = ref_path
-  paths[#paths + 1] = trail_path
+  -- the robot's path only for a robot that travels (not a fixed arm swinging over its base)
+  local tlo, thi = bounds { trail }
+  if math.max(thi[1] - tlo[1], thi[2] - tlo[2]) > radius then paths[#paths + 1] = trail_path end
   local function widths(cam)
     if ref_path then ref_path.width = 0.004 * cam.distance end
     trail_path.width = 0.0015 * cam.distance
