@@ -8,7 +8,6 @@
 #include <EGL/eglext.h>
 #include <math.h>
 #include <mujoco/mujoco.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,63 +25,43 @@ struct sp_render {
   EGLDisplay dpy;
   EGLContext ctx;
   int width, height;
-  int track;            // body the focus follows
-  unsigned char* row;   // (width x 3) scratch for flipping the image
+  int track;           // body the focus follows
+  unsigned char* row;  // (width x 3) scratch for flipping the image
 };
 
 // ---- EGL --------------------------------------------------------------------------------------
 
-// EGL displays are per process: one initialised display is shared by every renderer on it and
-// terminated when the last one is freed
-static pthread_mutex_t displays_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-  EGLDisplay dpy;
-  int refs;
-} displays[8];
-
-static void display_release(EGLDisplay dpy) {
-  pthread_mutex_lock(&displays_lock);
-  for (int i = 0; i < 8; i++)
-    if (displays[i].dpy == dpy && displays[i].refs > 0 && --displays[i].refs == 0) {
-      eglTerminate(dpy);
-      displays[i].dpy = EGL_NO_DISPLAY;
-    }
-  pthread_mutex_unlock(&displays_lock);
-}
-
+// EGL displays are per process and shared by every renderer on them. A display is initialised
+// once and kept for the life of the process: eglTerminate would unload Mesa's driver, whose
+// remaining allocations LeakSanitizer then reports as leaks.
 static int display_acquire(EGLDisplay dpy) {
-  pthread_mutex_lock(&displays_lock);
-  int slot = -1, ok = 0;
-  for (int i = 0; i < 8; i++) {
-    if (displays[i].refs > 0 && displays[i].dpy == dpy) {
-      displays[i].refs++;
-      ok = 1;
-      break;
-    }
-    if (slot < 0 && displays[i].refs == 0) slot = i;
-  }
-  if (!ok && slot >= 0 && eglInitialize(dpy, NULL, NULL)) {
-    displays[slot].dpy = dpy;
-    displays[slot].refs = 1;
-    ok = 1;
-  }
-  pthread_mutex_unlock(&displays_lock);
-  return ok;
+  return eglInitialize(dpy, NULL, NULL) == EGL_TRUE;
 }
 
 static const char* egl_error(void) {
   switch (eglGetError()) {
-    case EGL_SUCCESS: return "no error reported";
-    case EGL_NOT_INITIALIZED: return "EGL_NOT_INITIALIZED";
-    case EGL_BAD_ACCESS: return "EGL_BAD_ACCESS";
-    case EGL_BAD_ALLOC: return "EGL_BAD_ALLOC";
-    case EGL_BAD_ATTRIBUTE: return "EGL_BAD_ATTRIBUTE";
-    case EGL_BAD_CONFIG: return "EGL_BAD_CONFIG";
-    case EGL_BAD_CONTEXT: return "EGL_BAD_CONTEXT";
-    case EGL_BAD_DISPLAY: return "EGL_BAD_DISPLAY";
-    case EGL_BAD_MATCH: return "EGL_BAD_MATCH";
-    case EGL_BAD_PARAMETER: return "EGL_BAD_PARAMETER";
-    default: return "EGL error";
+    case EGL_SUCCESS:
+      return "no error reported";
+    case EGL_NOT_INITIALIZED:
+      return "EGL_NOT_INITIALIZED";
+    case EGL_BAD_ACCESS:
+      return "EGL_BAD_ACCESS";
+    case EGL_BAD_ALLOC:
+      return "EGL_BAD_ALLOC";
+    case EGL_BAD_ATTRIBUTE:
+      return "EGL_BAD_ATTRIBUTE";
+    case EGL_BAD_CONFIG:
+      return "EGL_BAD_CONFIG";
+    case EGL_BAD_CONTEXT:
+      return "EGL_BAD_CONTEXT";
+    case EGL_BAD_DISPLAY:
+      return "EGL_BAD_DISPLAY";
+    case EGL_BAD_MATCH:
+      return "EGL_BAD_MATCH";
+    case EGL_BAD_PARAMETER:
+      return "EGL_BAD_PARAMETER";
+    default:
+      return "EGL error";
   }
 }
 
@@ -130,7 +109,6 @@ static int context_on(sp_render* r, EGLDisplay dpy, char* why, size_t n) {
   if (step) {
     snprintf(why, n, "%s: %s", step, egl_error());
     if (ctx != EGL_NO_CONTEXT) eglDestroyContext(dpy, ctx);
-    display_release(dpy);
     return -1;
   }
   r->dpy = dpy;
@@ -146,8 +124,8 @@ static int context_on(sp_render* r, EGLDisplay dpy, char* why, size_t n) {
   int major = 0, minor = 0, max_size = 0;
   if (version) sscanf(version, "%d.%d", &major, &minor);
   if (get_integer) get_integer(GL_MAX_RENDERBUFFER_SIZE_, &max_size);
-  step = !version                                    ? "glGetString gives no OpenGL version"
-         : major * 10 + minor < 15                   ? "MuJoCo needs OpenGL 1.5 or later"
+  step = !version                                      ? "glGetString gives no OpenGL version"
+         : major * 10 + minor < 15                     ? "MuJoCo needs OpenGL 1.5 or later"
          : !has_word(ext, "GL_ARB_framebuffer_object") ? "MuJoCo needs GL_ARB_framebuffer_object"
          : (max_size > 0 && (r->width > max_size || r->height > max_size))
              ? "the image is larger than GL_MAX_RENDERBUFFER_SIZE"
@@ -157,7 +135,6 @@ static int context_on(sp_render* r, EGLDisplay dpy, char* why, size_t n) {
              max_size);
     eglMakeCurrent(dpy, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT);
     eglDestroyContext(dpy, ctx);
-    display_release(dpy);
     r->dpy = EGL_NO_DISPLAY;
     r->ctx = EGL_NO_CONTEXT;
     return -1;
@@ -172,7 +149,7 @@ static int make_context(sp_render* r, char* msg, size_t len) {
       (PFNEGLGETPLATFORMDISPLAYEXTPROC)eglGetProcAddress("eglGetPlatformDisplayEXT");
   char tried[600] = "", why[200];
   size_t at = 0;
-#define TRIED(name)                                                                   \
+#define TRIED(name)                                                                         \
   at += (size_t)snprintf(tried + at, at < sizeof tried ? sizeof tried - at : 0, "%s%s: %s", \
                          at ? "; " : "", name, why)
 
@@ -205,7 +182,6 @@ static int make_context(sp_render* r, char* msg, size_t len) {
 
 // ---- the renderer -----------------------------------------------------------------------------
 
-
 // the robot's root: the first body on a free joint, else the world's first child
 static int root_body(const mjModel* m) {
   for (int b = 1; b < m->nbody; b++)
@@ -218,8 +194,10 @@ int sp_render_new(sp_render** out, const sp_render_config* c, char* msg, size_t 
   if (!c || !c->mjcf) return sp_errorf(msg, len, SP_EINVAL, "render: no MJCF file given");
   int w = c->width ? c->width : 640, h = c->height ? c->height : 480;
   if (w < 16 || h < 16 || w > SP_RENDER_MAX_SIZE || h > SP_RENDER_MAX_SIZE)
-    return sp_errorf(msg, len, SP_ERANGE, "render: image size %d x %d (expected %d to %d pixels "
-                     "each way)", w, h, 16, SP_RENDER_MAX_SIZE);
+    return sp_errorf(msg, len, SP_ERANGE,
+                     "render: image size %d x %d (expected %d to %d pixels "
+                     "each way)",
+                     w, h, 16, SP_RENDER_MAX_SIZE);
   if (c->samples < 0 || c->samples > 16)
     return sp_errorf(msg, len, SP_ERANGE, "render: samples %d (expected 0 to 16)", c->samples);
   FILE* f = fopen(c->mjcf, "r");
@@ -245,8 +223,7 @@ int sp_render_new(sp_render** out, const sp_render_config* c, char* msg, size_t 
     for (char* s = err; *s; s++)
       if (*s == '\n') *s = ' ';
     sp_render_free(r);
-    return sp_errorf(msg, len, SP_EFORMAT, "render: %s: %s", c->mjcf,
-                     err[0] ? err : "cannot load");
+    return sp_errorf(msg, len, SP_EFORMAT, "render: %s: %s", c->mjcf, err[0] ? err : "cannot load");
   }
   r->d = mj_makeData(r->m);
   if (!r->d) {
@@ -292,7 +269,6 @@ void sp_render_free(sp_render* r) {
   if (r->ctx != EGL_NO_CONTEXT) {
     eglMakeCurrent(r->dpy, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT);
     eglDestroyContext(r->dpy, r->ctx);
-    display_release(r->dpy);
   }
   if (r->d) mj_deleteData(r->d);
   if (r->m) mj_deleteModel(r->m);
@@ -374,7 +350,8 @@ static void add_path(mjvScene* scn, const sp_render_path* p, int room) {
     mjtNum pos[3] = {(a[0] + b[0]) / 2, (a[1] + b[1]) / 2, (a[2] + b[2]) / 2};
     // at most 4 mm thick: a path a few mm above the floor stays clear of it (and of its mirror
     // image in a reflective floor, which would otherwise poke through as speckles)
-    mjtNum size[3] = {len / 2 + p->width / 2, p->width, p->width / 4 < 0.002 ? p->width / 4 : 0.002};
+    mjtNum size[3] = {len / 2 + p->width / 2, p->width,
+                      p->width / 4 < 0.002 ? p->width / 4 : 0.002};
     mjvGeom* g = scn->geoms + scn->ngeom;
     mjv_initGeom(g, mjGEOM_BOX, size, pos, mat, p->rgba);
     g->category = mjCAT_DECOR;

@@ -14,7 +14,8 @@
 // into its offscreen framebuffer, so no window surface is made. A machine without a working EGL
 // driver gets SP_EUNSUPPORTED and a message naming the packages (libegl-mesa0, libgl1-mesa-dri;
 // tools/install-deps). Each renderer owns its context and makes it current on the calling
-// thread in every call; use one renderer from one thread at a time.
+// thread in every call; use one renderer from one thread at a time. The EGL display is shared
+// and stays initialised until the process ends (terminating it would unload the driver).
 //
 // This layer (render/, libspinal_render) is the only one that uses OpenGL: the engine and the hal
 // never do. MuJoCo allocates its scene and context itself; a frame allocates nothing.
@@ -29,7 +30,7 @@ SP_API_BEGIN
 
 typedef struct sp_render sp_render;
 
-#define SP_RENDER_MAX_SIZE 4096  // largest width or height in pixels
+#define SP_RENDER_MAX_SIZE 4096      // largest width or height in pixels
 #define SP_RENDER_MAX_SEGMENTS 8000  // path segments one frame draws (longer paths are thinned)
 
 typedef struct sp_render_config {

@@ -18,12 +18,11 @@
 //   r.nq  r.width  r.height  r:close()
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-#include <pthread.h>
 
 #include "args.h"
 #include "engine/core/alloc.h"
@@ -148,8 +147,8 @@ static void check_path(const spA_table* t, int i, sp_render_path* p) {
   const sp_array* a = spL_testarray(L, -1);
   if (!a || a->ndim != 2 || a->shape[1] != 3 || !sp_array_is_contiguous(a))
     spA_fielderror(&pt, "points", "expected a contiguous (n x 3) spinal.array, got %s",
-                   !a              ? luaL_typename(L, -1)
-                   : a->ndim != 2  ? lua_pushfstring(L, "an array of %d dimensions", a->ndim)
+                   !a             ? luaL_typename(L, -1)
+                   : a->ndim != 2 ? lua_pushfstring(L, "an array of %d dimensions", a->ndim)
                    : a->shape[1] != 3
                        ? lua_pushfstring(L, "a (%I x %I) array", (lua_Integer)a->shape[0],
                                          (lua_Integer)a->shape[1])

@@ -129,10 +129,10 @@ end
 local function overview(arrays, radius, o)
   local lo, hi = bounds(arrays)
   local cx, cy = (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2
-  local half = math.max(hi[1] - lo[1], (hi[2] - lo[2]) * o.width / o.height) / 2 + 2 * radius
+  local half = math.max(hi[1] - lo[1], (hi[2] - lo[2]) * o.width / o.height) / 2 + radius
   if half ~= half or half == math.huge then cx, cy, half = 0, 0, 4 * radius end
   local fovy = math.rad(45)  -- MuJoCo's default free-camera field of view
-  local distance = o.distance or half / math.tan(fovy / 2) * o.height / o.width * 1.15
+  local distance = o.distance or half / math.tan(fovy / 2) * o.height / o.width * 1.05
   return { lookat = { cx, cy, 0 }, distance = math.max(distance, 4 * radius),
            azimuth = o.azimuth or 90, elevation = o.elevation or -60 }
 end
@@ -289,7 +289,9 @@ function M.video(opts)
   local ref_path = ref and { points = ref, rgba = { 0.2, 0.55, 1, 1 } }
   local trail_path = { points = trail, rgba = { 1, 0.55, 0.1, 1 }, count = 1 }
   paths[#paths + 1] = ref_path
-  paths[#paths + 1] = trail_path
+  -- the robot's path only for a robot that travels (not a fixed arm swinging over its base)
+  local tlo, thi = bounds { trail }
+  if math.max(thi[1] - tlo[1], thi[2] - tlo[2]) > radius then paths[#paths + 1] = trail_path end
   local function widths(cam)
     if ref_path then ref_path.width = 0.004 * cam.distance end
     trail_path.width = 0.0015 * cam.distance

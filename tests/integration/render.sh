@@ -56,6 +56,15 @@ ls "$tmp/car" | grep -q '\.part$' && fail "a temporary file was left behind"
 [ "$(head -c 6 "$tmp/nominal.gif")" = "GIF89a" ] || fail "nominal.gif is not a GIF"
 [ -e "$tmp/car/nominal.png" ] && fail "--poster none wrote a poster"
 
+# the quadruped on its figure-eight (a fifth of a lap of one iteration): the MuJoCo robot walking
+"$BIN" "$SRC/experiments/quadruped_figure8.lua" plant=mujoco quick=true iters=1 laps=0.2 \
+  out="$tmp/quad" >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "quadruped_figure8 did not run"; }
+"$BIN" render "$tmp/quad" --fps 5 --width 160 --height 120 >"$tmp/out" 2>"$tmp/err" \
+  || { cat "$tmp/out" "$tmp/err"; fail "spinal render of the quadruped failed"; }
+n=$(frames "$tmp/quad/learned.mp4")
+[ "${n%,*}" = "h264,160,120" ] && [ "${n##*,}" -ge 15 ] || fail "quad learned.mp4: $n"
+[ -s "$tmp/quad/learned.png" ] || fail "no quadruped poster"
+
 # usage errors: status 2 with the usage
 expect 2 "spinal render: a run directory is required" "$BIN" render
 expect 2 "usage: spinal render RUN_DIR [options]" "$BIN" render
