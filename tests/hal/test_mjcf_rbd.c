@@ -2,7 +2,8 @@
 // model with contacts, limits and equality constraints disabled: the mass matrix (mj_fullM, with
 // armature), the bias forces (qfrc_bias) and forward dynamics (qacc from qfrc_applied and ctrl,
 // with MuJoCo's damping and springs) agree to 1e-9 relative on random states, for the arm and
-// cart-pole in robots/, MuJoCo's humanoid sample and a free-floating 12-joint quadruped tree.
+// cart-pole in robots/, MuJoCo's humanoid sample, a free-floating 12-joint quadruped tree and the
+// quadruped robot (robots/quadruped.xml).
 #include <mujoco/mujoco.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,9 @@ TEST(humanoid_sample_matches_mujoco) {
 TEST(free_floating_quadruped_tree_matches_mujoco) {
   compare(sp_failed_, robot("quadruped_tree.xml"), 20);
 }
+TEST(quadruped_robot_matches_mujoco) {
+  compare(sp_failed_, robot("quadruped.xml"), 20);
+}
 
 // our manifold semi-implicit step's exact A, B against MuJoCo's own finite-difference transition
 // Jacobians (mjd_transitionFD, tangent space) of its Euler step, with damping removed (MuJoCo's
@@ -138,6 +142,7 @@ static void compare_step(int* sp_failed_, const char* path) {
 TEST(step_jacobians_match_mujoco_transition_fd_on_free_floating_trees) {
   compare_step(sp_failed_, HUMANOID);
   compare_step(sp_failed_, robot("quadruped_tree.xml"));
+  compare_step(sp_failed_, robot("quadruped.xml"));
   compare_step(sp_failed_, robot("arm3.xml"));
 }
 
