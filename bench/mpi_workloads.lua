@@ -1,0 +1,48 @@
+-- mpi_workloads.lua: the workloads bench/bench_mpi.sh times at 1 and 2 ranks (run by it, not by
+-- bench/run's Lua loop: it needs mpirun). Prints one line on rank 0:
+--   rollouts N_TRANSITIONS TOTAL_S COMM_S    each rank steps its share of R car rollouts on its own
+--                                            model plant; the transitions gathered on rank 0
+--   allreduce N_PARAMS MEDIAN_S              allreduce (mean) of a network-sized gradient array
+-- Times are wall clock on rank 0 between barriers (launcher start-up excluded).
+local sp = require "spinal"
+local host = require "spinal.host"
+local mpi = sp.mpi
+local what = arg[1] or "rollouts"
+local rank = mpi.rank()
+
+if what == "rollouts" then
+  local root = (arg[0]:match "^(.*)/[^/]*$" or ".") .. "/.."
+  local F = require "spinal.figure8"
+  local run_lib = require "spinal.run"
+  local R = tonumber(arg[2]) or 16
+  local car = F.setup { gamma = 0.5, seed = 1, robot = root .. "/robots/rc_car.lua" }
+  mpi.barrier()
+  local t0 = host.clock()
+  local mine = {}
+  for e = 1, R do
+    if mpi.owner(e) == rank then
+      local x0 = { car.x0[1] + 0.01 * e, car.x0[2], 0, car.x0[4] }
+      mine[#mine + 1] = run_lib.rollout(car.plant, car.policy, { steps = car.steps, x0 = x0 })
+    end
+  end
+  local t1 = host.clock()
+  mpi.barrier()  -- waiting for the slowest rank is part of the cost of splitting the work
+  local t2 = host.clock()
+  local data = mpi.gather_transitions(mine)
+  local t3 = host.clock()
+  if rank == 0 then
+    print(("rollouts %d %.6f %.6f %.6f"):format(data.X.shape[1], t3 - t0, t3 - t2, t2 - t1))
+  end
+elseif what == "allreduce" then
+  local n = tonumber(arg[2]) or 1000000
+  local g = sp.array.full(n, rank + 1)
+  local times = {}
+  for i = 1, 15 do
+    mpi.barrier()
+    local t0 = host.clock()
+    mpi.allreduce(g, "mean")
+    times[i] = host.clock() - t0
+  end
+  table.sort(times)
+  if rank == 0 then print(("allreduce %d %.6f"):format(n, times[8])) end
+end
