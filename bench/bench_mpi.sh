@@ -44,6 +44,16 @@ if [[ -n $one && -n $two ]]; then
     "$(awk -v s="$s1" 'BEGIN{print s*1000}')" "$(awk -v c="$c2" -v w="$w2" 'BEGIN{printf "%.1f", (c+w)*1000}')"
 fi
 
+# data-parallel training: 10 SGD steps on a 4096-row batch (each rank its share), gradients summed
+one=$("$spinal" "$here/mpi_workloads.lua" train 2>/dev/null | grep '^train')
+two=$(mpirun2 "$spinal" "$here/mpi_workloads.lua" train 2>/dev/null | grep '^train')
+if [[ -n $one && -n $two ]]; then
+  read -r _ _ s1 _ <<<"$one"
+  read -r _ _ s2 c2 <<<"$two"
+  line mpi_train_mlp_76k_batch4096_10_steps "$(awk -v s="$s2" 'BEGIN{print s*1000}')" \
+    "$(awk -v s="$s1" 'BEGIN{print s*1000}')" "$(awk -v c="$c2" 'BEGIN{printf "%.1f", c*1000}')"
+fi
+
 # allreduce of a 1 M-parameter gradient at 2 ranks
 ar=$(mpirun2 "$spinal" "$here/mpi_workloads.lua" allreduce 1000000 2>/dev/null | grep '^allreduce')
 if [[ -n $ar ]]; then

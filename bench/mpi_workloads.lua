@@ -3,6 +3,8 @@
 --   rollouts N_TRANSITIONS TOTAL_S COMM_S    each rank steps its share of R car rollouts on its own
 --                                            model plant; the transitions gathered on rank 0
 --   allreduce N_PARAMS MEDIAN_S              allreduce (mean) of a network-sized gradient array
+--   train STEPS TOTAL_S COMM_S               data-parallel SGD on an MLP (32-256-256-8, 76 k
+--                                            parameters), a batch of 4096 rows split over the ranks
 -- Times are wall clock on rank 0 between barriers (launcher start-up excluded).
 local sp = require "spinal"
 local host = require "spinal.host"
@@ -33,6 +35,29 @@ if what == "rollouts" then
   if rank == 0 then
     print(("rollouts %d %.6f %.6f %.6f"):format(data.X.shape[1], t3 - t0, t3 - t2, t2 - t1))
   end
+elseif what == "train" then
+  local A = sp.array
+  local B, STEPS = 4096, 10
+  local size = mpi.size()
+  local rows = B // size
+  local net = sp.nn.mlp { sizes = { 32, 256, 256, 8 }, seed = 1, batch = rows }
+  local opt = sp.nn.sgd { lr = 1e-3 }
+  local x = A.randn({ rows, 32 }, sp.rng.new(rank + 1))
+  local g = A.full({ rows, 8 }, 1 / B)
+  mpi.broadcast_params(net)
+  mpi.barrier()
+  local t0, comm = host.clock(), 0
+  for _ = 1, STEPS do
+    net:zero_grad()
+    net:forward(x)
+    net:backward(g)
+    local c0 = host.clock()
+    mpi.allreduce_grads(net, "sum")
+    comm = comm + host.clock() - c0
+    opt:step(net)
+  end
+  local t1 = host.clock()
+  if rank == 0 then print(("train %d %.6f %.6f"):format(STEPS, t1 - t0, comm)) end
 elseif what == "allreduce" then
   local n = tonumber(arg[2]) or 1000000
   local g = sp.array.full(n, rank + 1)
