@@ -27,7 +27,9 @@ local function same_everywhere(a, what)
   end
 end
 
+local worst = 0  -- the largest relative difference from the single-process run
 local function close(a, b, what)
+  worst = math.max(worst, math.abs(a - b) / math.max(1, math.abs(b)))
   check(math.abs(a - b) <= TOL * math.max(1, math.abs(b)),
     ("%s: %.17g against the single-process %.17g"):format(what, a, b))
 end
@@ -176,4 +178,7 @@ if rank == 0 then
 else
   check(data == nil, "transitions live on rank 0")
 end
-if rank == 0 then print(("spinal.mpi training: all checks passed on %d rank(s)"):format(size)) end
+if rank == 0 then
+  print(("spinal.mpi training: all checks passed on %d rank(s) (largest relative difference from "
+    .. "one process: %.3g)"):format(size, worst))
+end
