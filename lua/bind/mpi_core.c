@@ -17,9 +17,9 @@
 //   core.barrier()
 //   core.bcast_bytes(s or nil, root) -> root's string
 //   core.bcast_array(a, root)              in place; every rank passes the same number of elements
-//   core.reduce_array(a, op [, root])      in place; op "sum", "mean", "max" or "min"; root: to root
-//                                          only (others keep their input); else reduce to rank 0
-//                                          and broadcast, so every rank holds the same bits
+//   core.reduce_array(a, op [, root])      in place; op "sum", "mean", "max" or "min"; root: to
+//                                          root only (others keep their input); else reduce to
+//                                          rank 0 and broadcast, so every rank holds the same bits
 //   core.gather_bytes(s, root) -> list of strings by rank (root), nil (others)
 //   core.gather_rows(a, root) -> array (sum of rows, ...), counts (root); nil (others)
 //   core.array_bytes(a) -> string          core.array_from_bytes(s, shape) -> array
@@ -216,8 +216,7 @@ static int l_reduce_array(lua_State* L) {
   check(L, MPI_Reduce(send, a->data, (int)n, MPI_DOUBLE, mop, root, MPI_COMM_WORLD), "allreduce");
   if (op == 3 && g_rank == root)
     for (long long i = 0; i < n; i++) a->data[i] /= g_size;
-  if (!to_root)
-    check(L, MPI_Bcast(a->data, (int)n, MPI_DOUBLE, root, MPI_COMM_WORLD), "allreduce");
+  if (!to_root) check(L, MPI_Bcast(a->data, (int)n, MPI_DOUBLE, root, MPI_COMM_WORLD), "allreduce");
   return 1;
 }
 
@@ -283,8 +282,9 @@ static int l_gather_rows(lua_State* L) {
   for (int d = 0; d < a->ndim; d++) mine[d + 1] = a->shape[d];
   long long* shapes =
       g_rank == root ? spA_scratch_bytes(L, sizeof(long long) * (MAXD + 1) * (size_t)g_size) : NULL;
-  check(L, MPI_Gather(mine, MAXD + 1, MPI_LONG_LONG, shapes, MAXD + 1, MPI_LONG_LONG, root,
-                      MPI_COMM_WORLD),
+  check(L,
+        MPI_Gather(mine, MAXD + 1, MPI_LONG_LONG, shapes, MAXD + 1, MPI_LONG_LONG, root,
+                   MPI_COMM_WORLD),
         "gather");
   int *counts = NULL, *displs = NULL;
   sp_array* out = NULL;

@@ -1,6 +1,7 @@
--- mpi.lua: scale out on MPI (spinal.mpi; docs/api/mpi.md, docs/distributed.md). The collectives
--- run in C (lua/bind/mpi_core.c, the only code that includes mpi.h); this file gives them their
--- Lua shape: values of any kind, networks, parallel maps, gathered transitions.
+-- mpi.lua: sweeps, data-parallel training and rollouts across the ranks of an MPI job.
+-- (spinal.mpi; docs/api/mpi.md, docs/distributed.md). The collectives run in C
+-- (lua/bind/mpi_core.c, the only code that includes mpi.h); this file gives them their Lua shape:
+-- values of any kind, networks, parallel maps, gathered transitions.
 --
 --   mpirun -np 2 spinal script.lua key=value ...
 --   local mpi = require "spinal.mpi"           -- or spinal.mpi
@@ -14,7 +15,7 @@
 --   mpi.allreduce_grads(net [, op])            -- a network's (nn.mlp, policy) gradients, in place
 --   mpi.allreduce_params(net [, op])  mpi.broadcast_params(net [, root])
 --   local results = mpi.map(list, fn [, opts]) -- fn(item, i) on the ranks; results on rank 0
---   local data = mpi.gather_transitions(trajs [, root])  -- (x, u, x') rows of every rank's rollouts
+--   local data = mpi.gather_transitions(trajs [, root])  -- every rank's (x, u, x') rows
 --
 -- MPI is initialised by the first call that needs it, and only under an MPI launcher; a plain
 -- `spinal script.lua` is a world of one where every collective returns its input.

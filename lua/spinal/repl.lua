@@ -184,6 +184,7 @@ M.summaries = {
   model = "dynamics models: step, Jacobians, the model registry.",
   nn = "multilayer perceptrons with forward and backward passes.",
   policy = "policies: a controller corrected by a network, with parameters theta.",
+  mpi_core = "the MPI primitives under spinal.mpi (use spinal.mpi: docs/api/mpi.md).",
   rbd = "rigid-body dynamics: trees, RNEA, ABA, their derivatives, MJCF import.",
   rng = "seeded random number generators (uniform, normal).",
   task = "tasks: reference trajectories and the costs an experiment optimises.",

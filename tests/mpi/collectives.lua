@@ -46,7 +46,9 @@ mpi.allreduce(r, "sum")
 local copies = mpi.gather(r:reshape(1, 3))
 if rank == 0 then
   for i = 2, size do
-    for k = 1, 3 do check(copies[i][k] == copies[1][k], "allreduce: identical bits on all ranks") end
+    for k = 1, 3 do
+      check(copies[i][k] == copies[1][k], "allreduce: identical bits on all ranks")
+    end
   end
 end
 
@@ -123,9 +125,12 @@ for k = 1, g:numel() do
   check(g[k] == g_sum[k] / size and net:grads()[k] == g[k], "allreduce_grads: mean, in place")
 end
 local f32 = sp.nn.mlp { sizes = { 3, 2 }, dtype = "f32" }
-raises(function() mpi.allreduce_grads(f32) end, "a float32 network's grads() is a copy", "f32 grads")
+raises(function() mpi.allreduce_grads(f32) end, "a float32 network's grads() is a copy",
+  "f32 grads")
 mpi.broadcast_params(f32)
 raises(function() mpi.allreduce_grads({}) end,
   "bad argument #1 to 'allreduce_grads' (expected a network with grads()", "not a network")
 
-if rank == 0 then print(("spinal.mpi collectives: all checks passed on %d rank(s)"):format(size)) end
+if rank == 0 then
+  print(("spinal.mpi collectives: all checks passed on %d rank(s)"):format(size))
+end
