@@ -51,7 +51,7 @@ local cfg = sp.settings {
 local mpi = sp.mpi  -- the runs are split across the ranks of an MPI job
 local resume = cfg.resume ~= "" and cfg.resume or nil
 if resume then cfg = sp.run.resumed_settings(cfg) end
-local run = sp.run.start { name = "estimators", settings = cfg, resume = resume }
+local run = sp.run.start { name = "estimators", settings = cfg, resume = resume, shared = true }
 if mpi.rank() == 0 and not os.execute(("mkdir -p '%s/runs'"):format(run.dir)) then
   error(("estimators: cannot create %s/runs"):format(run.dir), 0)
 end

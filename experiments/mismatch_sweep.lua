@@ -53,7 +53,7 @@ end
 local mpi = sp.mpi
 local resume = cfg.resume ~= "" and cfg.resume or nil
 if resume then cfg = sp.run.resumed_settings(cfg) end
-local run = sp.run.start { name = "mismatch_sweep", settings = cfg, resume = resume }
+local run = sp.run.start { name = "mismatch_sweep", settings = cfg, resume = resume, shared = true }
 if mpi.rank() == 0 and not os.execute(("mkdir -p '%s/runs'"):format(run.dir)) then
   error(("mismatch_sweep: cannot create %s/runs"):format(run.dir), 0)
 end

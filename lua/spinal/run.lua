@@ -183,27 +183,29 @@ function M.rollout(plant, policy, opts)
   return plant:rollout(policy, opts)
 end
 
--- under an MPI launcher (docs/distributed.md): the ranks of a script that loaded spinal.mpi before
--- run.start share one run directory (rank 0 makes it and writes settings.json, metrics and
--- summary; the others may write their own files into it, e.g. checkpoints); the ranks of any
--- other script each run alone, rank r > 0 in DIR-rankR. settings.json records them under "mpi".
-local function mpi_plan()
-  local mpi = package.loaded["spinal.mpi"]
-  if mpi then
+-- under an MPI launcher (docs/distributed.md): with opts.shared every rank calls run.start and
+-- they share rank 0's directory (rank 0 makes it and writes settings.json, metrics and summary;
+-- the others may write their own files into it, e.g. checkpoints); without it each rank that
+-- starts a run gets its own, rank r > 0 in DIR-rankR. settings.json records them under "mpi".
+local function mpi_plan(shared)
+  local ok, core = pcall(require, "spinal.mpi_core")
+  local rank, size
+  if ok then rank, size = core.launched() end
+  if not rank then return nil end
+  if shared then
+    local mpi = require "spinal.mpi"
     if mpi.size() == 1 then return nil end
     return { shared = true, mpi = mpi, rank = mpi.rank(), size = mpi.size() }
   end
-  local ok, core = pcall(require, "spinal.mpi_core")
-  if not ok then return nil end
-  local rank, size = core.launched()
-  if rank and (size or 2) > 1 then return { rank = rank, size = size } end
+  if (size or 2) > 1 then return { rank = rank, size = size } end
   return nil
 end
 
 -- start a run: opts.name (required), opts.settings (written to settings.json with the spinal
 -- version and commit under "spinal"; its `out`, when a non-empty string, is the directory),
 -- opts.out, opts.root (default "runs"). opts.resume = DIR reopens an existing run directory
--- instead (settings.json is kept as it is; see M.resume_settings).
+-- instead (settings.json is kept as it is; see M.resume_settings). opts.shared: the ranks of an
+-- MPI job share one directory (above; every rank must call run.start).
 function M.start(opts)
   assert(type(opts) == "table" and type(opts.name) == "string",
     "run.start: expected a table with name = a string")
@@ -215,13 +217,13 @@ function M.start(opts)
     end
     local self = setmetatable({ name = opts.name, dir = dir, settings = settings, resumed = true },
       Run)
-    local plan = mpi_plan()
+    local plan = mpi_plan(opts.shared)
     if plan and plan.shared and plan.rank > 0 then self.rank = plan.rank end
     return self
   end
   local out = opts.out or settings.out
   local dir
-  local plan = mpi_plan()
+  local plan = mpi_plan(opts.shared)
   local suffix = plan and not plan.shared and plan.rank > 0 and ("-rank%d"):format(plan.rank) or ""
   if plan and plan.shared and plan.rank > 0 then
     dir = plan.mpi.broadcast(nil)  -- rank 0's directory

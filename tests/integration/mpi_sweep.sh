@@ -66,4 +66,33 @@ for d in plain plain-rank1; do
 done
 grep -q '"ranks": \[1\]' "$tmp/plain-rank1/settings.json" || { echo "FAIL: rank 1's record"; exit 1; }
 grep -q '"shared": false' "$tmp/plain/settings.json" || { echo "FAIL: rank 0's record"; exit 1; }
+# a script that uses spinal.mpi and starts its run on rank 0 only: no collective, no suffix
+cat >"$tmp/root_only.lua" <<'LUA'
+local sp = require "spinal"
+local n = sp.mpi.allreduce(1)
+if sp.mpi.rank() == 0 then
+  local run = sp.run.start { name = "root_only", settings = { out = os.getenv "OUT" } }
+  run:summary { ranks = n }
+end
+LUA
+OUT="$tmp/root_only" mpirun2 -x OUT "$BIN" "$tmp/root_only.lua" >"$tmp/log" 2>&1 \
+  || { cat "$tmp/log"; exit 1; }
+grep -q '"ranks": 2' "$tmp/root_only/summary.json" || { echo "FAIL: rank 0's run"; exit 1; }
+[ ! -e "$tmp/root_only-rank1" ] || { echo "FAIL: rank 1 made a run"; exit 1; }
+
+# in a shared run only rank 0 writes the run's own files
+cat >"$tmp/shared.lua" <<'LUA'
+local sp = require "spinal"
+local run = sp.run.start { name = "shared", settings = { out = os.getenv "OUT" }, shared = true }
+if sp.mpi.rank() == 1 then
+  local ok, err = pcall(run.log, run, { iter = 1 })
+  assert(not ok and err:find("run:log on rank 1: in a run shared by the ranks of an MPI job only "
+    .. "rank 0 writes metrics.csv", 1, true), tostring(err))
+  run:save_policy("rank1.ckpt", sp.policy.open_loop { nx = 2, nu = 1, u_ff = { 0 }, period = 1 })
+end
+sp.mpi.barrier()
+LUA
+OUT="$tmp/shared" mpirun2 -x OUT "$BIN" "$tmp/shared.lua" >"$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
+[ -s "$tmp/shared/rank1.ckpt" ] && [ ! -e "$tmp/shared/metrics.csv" ] && [ ! -e "$tmp/shared-rank1" ] \
+  || { cat "$tmp/log"; echo "FAIL: shared run files"; exit 1; }
 echo "mpi_sweep: ok"
