@@ -25,7 +25,8 @@ if timeout -k 5 60 mpirun -np 2 "$BIN" "$tmp/killed.lua" >"$tmp/out" 2>&1; then
 fi
 rc=$?
 [ "$rc" -ne 124 ] || { cat "$tmp/out"; echo "FAIL: the job hung after rank 1 was killed"; exit 1; }
-grep -q "process rank 1 .*exited on signal 9" "$tmp/out" || { cat "$tmp/out"; echo "FAIL: no message naming rank 1"; exit 1; }
+grep -q "process rank 1 .*exited on signal 9" "$tmp/out" \
+  || { cat "$tmp/out"; echo "FAIL: no message naming rank 1"; exit 1; }
 ! grep -q "not reached" "$tmp/out" || { echo "FAIL: rank 0 went on"; exit 1; }
 echo "killed rank: job ended in $(( $(date +%s) - start )) s"
 
@@ -40,6 +41,8 @@ if timeout -k 5 60 mpirun -np 2 "$BIN" "$tmp/error.lua" >"$tmp/out" 2>&1; then
 fi
 rc=$?
 [ "$rc" -ne 124 ] || { cat "$tmp/out"; echo "FAIL: the job hung after rank 1 failed"; exit 1; }
-grep -q "boom on purpose" "$tmp/out" || { cat "$tmp/out"; echo "FAIL: the error is not shown"; exit 1; }
-grep -q "spinal.mpi: rank 1 of 2 failed" "$tmp/out" || { cat "$tmp/out"; echo "FAIL: rank not named"; exit 1; }
+grep -q "boom on purpose" "$tmp/out" \
+  || { cat "$tmp/out"; echo "FAIL: the error is not shown"; exit 1; }
+grep -q "spinal.mpi: rank 1 of 2 failed" "$tmp/out" \
+  || { cat "$tmp/out"; echo "FAIL: rank not named"; exit 1; }
 echo "mpi_fault: ok"

@@ -30,11 +30,12 @@ same() {
 sweep=(gammas=1,0.5 seeds=2 iters=2 seconds=7)
 "$BIN" "$SRC/experiments/mismatch_sweep.lua" "${sweep[@]}" out="$tmp/s1" >"$tmp/log" 2>&1 \
   || { cat "$tmp/log"; exit 1; }
-mpirun2 "$BIN" "$SRC/experiments/mismatch_sweep.lua" "${sweep[@]}" out="$tmp/s2" >"$tmp/log" 2>&1 \
-  || { cat "$tmp/log"; exit 1; }
+mpirun2 "$BIN" "$SRC/experiments/mismatch_sweep.lua" "${sweep[@]}" out="$tmp/s2" \
+  >"$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
 [ "$(ls "$tmp"/s1/*.ckpt | wc -l)" -eq 4 ] || { echo "FAIL: 4 checkpoints expected"; exit 1; }
 same "$tmp/s1" "$tmp/s2"
-grep -q '"runs_by_rank": \[0,1,0,1\]' "$tmp/s2/summary.json" || { echo "FAIL: runs_by_rank"; exit 1; }
+grep -q '"runs_by_rank": \[0,1,0,1\]' "$tmp/s2/summary.json" \
+  || { echo "FAIL: runs_by_rank"; exit 1; }
 grep -q '"ranks": \[0,1\]' "$tmp/s2/settings.json" || { echo "FAIL: settings.json ranks"; exit 1; }
 [ ! -e "$tmp/s2-rank1" ] || { echo "FAIL: a shared run made a second directory"; exit 1; }
 
@@ -60,11 +61,13 @@ local sp = require "spinal"
 local run = sp.run.start { name = "plain", settings = { out = os.getenv "OUT" } }
 run:summary { x = 1 }
 LUA
-OUT="$tmp/plain" mpirun2 -x OUT "$BIN" "$tmp/plain.lua" >"$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
+OUT="$tmp/plain" mpirun2 -x OUT "$BIN" "$tmp/plain.lua" >"$tmp/log" 2>&1 \
+  || { cat "$tmp/log"; exit 1; }
 for d in plain plain-rank1; do
   [ -s "$tmp/$d/summary.json" ] || { echo "FAIL: $d/summary.json missing"; exit 1; }
 done
-grep -q '"ranks": \[1\]' "$tmp/plain-rank1/settings.json" || { echo "FAIL: rank 1's record"; exit 1; }
+grep -q '"ranks": \[1\]' "$tmp/plain-rank1/settings.json" \
+  || { echo "FAIL: rank 1's record"; exit 1; }
 grep -q '"shared": false' "$tmp/plain/settings.json" || { echo "FAIL: rank 0's record"; exit 1; }
 # a script that uses spinal.mpi and starts its run on rank 0 only: no collective, no suffix
 cat >"$tmp/root_only.lua" <<'LUA'
@@ -92,7 +95,8 @@ if sp.mpi.rank() == 1 then
 end
 sp.mpi.barrier()
 LUA
-OUT="$tmp/shared" mpirun2 -x OUT "$BIN" "$tmp/shared.lua" >"$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
-[ -s "$tmp/shared/rank1.ckpt" ] && [ ! -e "$tmp/shared/metrics.csv" ] && [ ! -e "$tmp/shared-rank1" ] \
-  || { cat "$tmp/log"; echo "FAIL: shared run files"; exit 1; }
+OUT="$tmp/shared" mpirun2 -x OUT "$BIN" "$tmp/shared.lua" >"$tmp/log" 2>&1 \
+  || { cat "$tmp/log"; exit 1; }
+[ -s "$tmp/shared/rank1.ckpt" ] && [ ! -e "$tmp/shared/metrics.csv" ] \
+  && [ ! -e "$tmp/shared-rank1" ] || { cat "$tmp/log"; echo "FAIL: shared run files"; exit 1; }
 echo "mpi_sweep: ok"

@@ -6,6 +6,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_mpi_yield_when_idle=1
 # shared memory and loopback only: one machine (no probing of other network interfaces)
 export OMPI_MCA_btl=self,vader
-command -v mpirun >/dev/null || { echo "FAIL: mpirun not found (tools/install-deps installs openmpi-bin)"; exit 1; }
+command -v mpirun >/dev/null \
+  || { echo "FAIL: mpirun not found (tools/install-deps installs openmpi-bin)"; exit 1; }
 # a job that hangs is a failure, not a stuck test suite
 mpirun2() { timeout -k 5 120 mpirun -np 2 "$@"; }
