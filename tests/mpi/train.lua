@@ -5,8 +5,9 @@
 --      the loss curve matches one process training on the whole batch (float tolerance);
 --   2. method 1 on the car: feedback gradients of a batch of rollouts from different start states,
 --      split across the ranks and averaged by allreduce: the same checks;
---   3. parallel data collection: each rank steps its own plant; the transitions gathered on rank 0
---      are those of the same rollouts stepped by one process.
+--   3. parallel data collection: each rank steps its own plant (the model backend; MuJoCo when
+--      built); the transitions gathered on rank 0 are those of the same rollouts stepped by one
+--      process.
 local sp = require "spinal"
 local mpi = sp.mpi
 local A = sp.array
@@ -178,6 +179,32 @@ if rank == 0 then
 else
   check(data == nil, "transitions live on rank 0")
 end
+-- the same with MuJoCo: each rank opens and steps its own MuJoCo car
+local has_mujoco = false
+for _, b in ipairs(require("spinal.hal").backends()) do has_mujoco = has_mujoco or b == "mujoco" end
+if has_mujoco then
+  local mj = F.setup { gamma = 0.5, seconds = 7, seed = 2, hidden = { 16 }, plant = "mujoco",
+                       robot = root .. "/robots/rc_car.lua" }
+  local trajs = {}
+  for e = 1, 2 * size do
+    if mpi.owner(e) == rank then
+      trajs[#trajs + 1] = run_lib.rollout(mj.plant, mj.policy, { steps = 40, x0 = start(e) })
+    end
+  end
+  local d = mpi.gather_transitions(trajs)
+  if rank == 0 then
+    check(d.X.shape[1] == 2 * size * 40 and #d.counts == size, "MuJoCo transitions gathered")
+    for q = 0, size - 1 do check(d.counts[q + 1] == 80, "MuJoCo transitions by rank") end
+    for k = 1, d.X.shape[1] do
+      check(d.X_next[k][1] == d.X_next[k][1] and d.flags[k] == d.flags[k], "finite MuJoCo states")
+    end
+    local moved = math.abs(d.X_next[d.X.shape[1]][1] - d.X[1][1]) + math.abs(d.X[80][3])
+    check(moved > 0, "the MuJoCo cars moved")
+  else
+    check(d == nil, "MuJoCo transitions live on rank 0")
+  end
+end
+
 if rank == 0 then
   print(("spinal.mpi training: all checks passed on %d rank(s) (largest relative difference from "
     .. "one process: %.3g)"):format(size, worst))
