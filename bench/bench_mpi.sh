@@ -54,8 +54,8 @@ if [[ -n $one && -n $two ]]; then
     "$(awk -v s="$s1" 'BEGIN{print s*1000}')" "$(awk -v c="$c2" 'BEGIN{printf "%.1f", c*1000}')"
 fi
 
-# allreduce of a 1 M-parameter gradient at 2 ranks
-ar=$(mpirun2 "$spinal" "$here/mpi_workloads.lua" allreduce 1000000 2>/dev/null | grep '^allreduce')
+# allreduce of a 1 M-parameter network's gradients at 2 ranks
+ar=$(mpirun2 "$spinal" "$here/mpi_workloads.lua" allreduce 2>/dev/null | grep '^allreduce')
 if [[ -n $ar ]]; then
   read -r _ n s <<<"$ar"
   printf '{"name":"mpi_allreduce_mean_1M_params","spinal_ms":%s,"reference":null,"reference_ms":null,"ratio":null,"ranks":2,"load_avg":%s,"threads":1}\n' \

@@ -2,7 +2,7 @@
 -- bench/run's Lua loop: it needs mpirun). Prints one line on rank 0:
 --   rollouts N_TRANSITIONS TOTAL_S COMM_S    each rank steps its share of R car rollouts on its own
 --                                            model plant; the transitions gathered on rank 0
---   allreduce N_PARAMS MEDIAN_S              allreduce (mean) of a network-sized gradient array
+--   allreduce N_PARAMS MEDIAN_S              allreduce_grads (mean) of a 1 M-parameter network
 --   train STEPS TOTAL_S COMM_S               data-parallel SGD on an MLP (32-256-256-8, 76 k
 --                                            parameters), a batch of 4096 rows split over the ranks
 -- Times are wall clock on rank 0 between barriers (launcher start-up excluded).
@@ -59,13 +59,14 @@ elseif what == "train" then
   local t1 = host.clock()
   if rank == 0 then print(("train %d %.6f %.6f"):format(STEPS, t1 - t0, comm)) end
 elseif what == "allreduce" then
-  local n = tonumber(arg[2]) or 1000000
-  local g = sp.array.full(n, rank + 1)
+  -- a network of 999 inputs and 1000 outputs: 1,000,000 parameters
+  local net = sp.nn.mlp { sizes = { 999, 1000 }, seed = rank + 1 }
+  local n = net.nparams
   local times = {}
   for i = 1, 15 do
     mpi.barrier()
     local t0 = host.clock()
-    mpi.allreduce(g, "mean")
+    mpi.allreduce_grads(net, "mean")
     times[i] = host.clock() - t0
   end
   table.sort(times)
