@@ -45,4 +45,24 @@ grep -q "boom on purpose" "$tmp/out" \
   || { cat "$tmp/out"; echo "FAIL: the error is not shown"; exit 1; }
 grep -q "spinal.mpi: rank 1 of 2 failed" "$tmp/out" \
   || { cat "$tmp/out"; echo "FAIL: rank not named"; exit 1; }
+# collectives given different shapes on different ranks end the job, naming the ranks
+cat >"$tmp/shapes.lua" <<'LUA'
+local sp = require "spinal"
+local mpi, A = sp.mpi, sp.array
+if os.getenv "WHAT" == "broadcast" then
+  mpi.broadcast(A.zeros(3 + mpi.rank()))
+else
+  mpi.gather(A.zeros(2, 2 + mpi.rank()))
+end
+LUA
+for what in broadcast gather; do
+  if WHAT=$what timeout -k 5 60 mpirun -np 2 -x WHAT "$BIN" "$tmp/shapes.lua" >"$tmp/out" 2>&1; then
+    cat "$tmp/out"; echo "FAIL: $what with different shapes succeeded"; exit 1
+  fi
+done
+grep -q "mpi.gather: rank 1 sent an array of shape (2, 3); rank 0's rows have another shape" \
+  "$tmp/out" || { cat "$tmp/out"; echo "FAIL: gather's message"; exit 1; }
+WHAT=broadcast timeout -k 5 60 mpirun -np 2 -x WHAT "$BIN" "$tmp/shapes.lua" >"$tmp/out" 2>&1 || true
+grep -q "mpi.broadcast: rank 1 holds an array of 4 elements, the root (rank 0) sent 3" \
+  "$tmp/out" || { cat "$tmp/out"; echo "FAIL: broadcast's message"; exit 1; }
 echo "mpi_fault: ok"
