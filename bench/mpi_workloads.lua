@@ -5,7 +5,10 @@
 --   allreduce N_PARAMS MEDIAN_S              allreduce_grads (mean) of a 1 M-parameter network
 --   train STEPS TOTAL_S COMM_S               data-parallel SGD on an MLP (32-256-256-8, 76 k
 --                                            parameters), a batch of 4096 rows split over the ranks
--- Times are wall clock on rank 0 between barriers (launcher start-up excluded).
+-- Times are wall clock on rank 0 between barriers (launcher start-up excluded); each line ends
+-- with the largest CPU time (os.clock) any rank spent on the workload: on a machine whose cores
+-- are busy with other work, one process's CPU time over it is the speed-up the split would give
+-- with a free core per rank.
 local sp = require "spinal"
 local host = require "spinal.host"
 local mpi = sp.mpi
@@ -19,7 +22,7 @@ if what == "rollouts" then
   local R = tonumber(arg[2]) or 16
   local car = F.setup { gamma = 0.5, seed = 1, robot = root .. "/robots/rc_car.lua" }
   mpi.barrier()
-  local t0 = host.clock()
+  local t0, c0 = host.clock(), os.clock()
   local mine = {}
   for e = 1, R do
     if mpi.owner(e) == rank then
@@ -32,8 +35,10 @@ if what == "rollouts" then
   local t2 = host.clock()
   local data = mpi.gather_transitions(mine)
   local t3 = host.clock()
+  local cpu = mpi.allreduce(os.clock() - c0, "max")
   if rank == 0 then
-    print(("rollouts %d %.6f %.6f %.6f"):format(data.X.shape[1], t3 - t0, t3 - t2, t2 - t1))
+    print(("rollouts %d %.6f %.6f %.6f %.6f"):format(data.X.shape[1], t3 - t0, t3 - t2, t2 - t1,
+      cpu))
   end
 elseif what == "train" then
   local A = sp.array
@@ -46,7 +51,7 @@ elseif what == "train" then
   local g = A.full({ rows, 8 }, 1 / B)
   mpi.broadcast_params(net)
   mpi.barrier()
-  local t0, comm = host.clock(), 0
+  local t0, c0, comm = host.clock(), os.clock(), 0
   for _ = 1, STEPS do
     net:zero_grad()
     net:forward(x)
@@ -57,7 +62,8 @@ elseif what == "train" then
     opt:step(net)
   end
   local t1 = host.clock()
-  if rank == 0 then print(("train %d %.6f %.6f"):format(STEPS, t1 - t0, comm)) end
+  local cpu = mpi.allreduce(os.clock() - c0, "max")
+  if rank == 0 then print(("train %d %.6f %.6f %.6f"):format(STEPS, t1 - t0, comm, cpu)) end
 elseif what == "allreduce" then
   -- a network of 999 inputs and 1000 outputs: 1,000,000 parameters
   local net = sp.nn.mlp { sizes = { 999, 1000 }, seed = rank + 1 }
