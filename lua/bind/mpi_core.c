@@ -23,7 +23,7 @@
 //   core.gather_bytes(s, root) -> list of strings by rank (root), nil (others)
 //   core.gather_rows(a, root) -> array (sum of rows, ...), counts (root); nil (others)
 //   core.array_bytes(a) -> string          core.array_from_bytes(s, shape) -> array
-//   core.abort(message, code)
+//   core.abort(message, code)             core.mark_failed(flag)
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +65,9 @@ static int world_gc(lua_State* L) {
   lua_pop(L, 1);
   if (failed) {
     // the others may be inside a collective waiting for this rank: end the whole job
-    fprintf(stderr, "spinal.mpi: rank %d of %d failed (its error is above); aborting the job\n",
+    fprintf(stderr,
+            "spinal.mpi: rank %d of %d failed (an error, or a non-zero exit status); aborting the "
+            "job\n",
             g_rank, g_size);
     fflush(stderr);
     MPI_Abort(MPI_COMM_WORLD, 1);
@@ -373,6 +375,14 @@ static int l_abort(lua_State* L) {
   exit((int)code);
 }
 
+// mark_failed(flag): how the world ends when the Lua state closes (MPI_Abort when set); the
+// host sets it after a script error, spinal.mpi's os.exit for a non-zero status
+static int l_mark_failed(lua_State* L) {
+  lua_pushboolean(L, lua_toboolean(L, 1));
+  lua_setfield(L, LUA_REGISTRYINDEX, "spinal.failed");
+  return 0;
+}
+
 static const luaL_Reg functions[] = {
     {"launched", l_launched},
     {"init", l_init},
@@ -386,6 +396,7 @@ static const luaL_Reg functions[] = {
     {"array_bytes", l_array_bytes},
     {"array_from_bytes", l_array_from_bytes},
     {"abort", l_abort},
+    {"mark_failed", l_mark_failed},
     {NULL, NULL},
 };
 

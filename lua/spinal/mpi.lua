@@ -32,7 +32,18 @@ end
 
 local rank_, size_
 local function world()
-  if not rank_ then rank_, size_ = core.init() end
+  if not rank_ then
+    rank_, size_ = core.init()
+    if core.initialized() then
+      -- os.exit would leave MPI unfinalised (mpirun then fails the job): close the Lua state so
+      -- the world ends, by MPI_Finalize for status 0 (or true) and MPI_Abort for any other
+      local exit = os.exit
+      os.exit = function(code, _)  -- luacheck: ignore
+        core.mark_failed(not (code == nil or code == true or code == 0))
+        return exit(code, true)
+      end
+    end
+  end
   return rank_, size_
 end
 
@@ -50,6 +61,7 @@ function M.active()
 end
 
 function M.barrier()
+  world()
   core.barrier()
 end
 
@@ -176,6 +188,7 @@ end
 -- numbers gives a new number or list.
 function M.allreduce(x, op)
   op = check_op(op, "allreduce")
+  world()
   local A = require "spinal.array"
   if is_array(x) then return core.reduce_array(x, op) end
   if type(x) == "number" then

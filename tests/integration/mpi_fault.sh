@@ -45,6 +45,19 @@ grep -q "boom on purpose" "$tmp/out" \
   || { cat "$tmp/out"; echo "FAIL: the error is not shown"; exit 1; }
 grep -q "spinal.mpi: rank 1 of 2 failed" "$tmp/out" \
   || { cat "$tmp/out"; echo "FAIL: rank not named"; exit 1; }
+# os.exit under MPI: status 0 on every rank ends the job normally; another status on one rank
+# while the other waits aborts it
+timeout -k 5 60 mpirun -np 2 "$BIN" -e 'local m = require "spinal.mpi"; m.barrier(); os.exit(0)' \
+  >"$tmp/out" 2>&1 || { cat "$tmp/out"; echo "FAIL: os.exit(0) everywhere failed the job"; exit 1; }
+if timeout -k 5 60 mpirun -np 2 "$BIN" -e 'local m = require "spinal.mpi"
+    if m.rank() == 1 then os.exit(3) end
+    m.barrier()' >"$tmp/out" 2>&1; then
+  cat "$tmp/out"; echo "FAIL: os.exit(3) on rank 1 did not fail the job"; exit 1
+fi
+[ $? -ne 124 ] || { cat "$tmp/out"; echo "FAIL: the job hung after os.exit(3)"; exit 1; }
+grep -q "spinal.mpi: rank 1 of 2 failed" "$tmp/out" \
+  || { cat "$tmp/out"; echo "FAIL: os.exit(3)"; exit 1; }
+
 # collectives given different shapes on different ranks end the job, naming the ranks
 cat >"$tmp/shapes.lua" <<'LUA'
 local sp = require "spinal"
@@ -62,7 +75,8 @@ for what in broadcast gather; do
 done
 grep -q "mpi.gather: rank 1 sent an array of shape (2, 3); rank 0's rows have another shape" \
   "$tmp/out" || { cat "$tmp/out"; echo "FAIL: gather's message"; exit 1; }
-WHAT=broadcast timeout -k 5 60 mpirun -np 2 -x WHAT "$BIN" "$tmp/shapes.lua" >"$tmp/out" 2>&1 || true
+WHAT=broadcast timeout -k 5 60 mpirun -np 2 -x WHAT "$BIN" "$tmp/shapes.lua" >"$tmp/out" 2>&1 \
+  || true
 grep -q "mpi.broadcast: rank 1 holds an array of 4 elements, the root (rank 0) sent 3" \
   "$tmp/out" || { cat "$tmp/out"; echo "FAIL: broadcast's message"; exit 1; }
 echo "mpi_fault: ok"
