@@ -20,7 +20,7 @@ mpi.allreduce(1)
 print "not reached"
 LUA
 start=$(date +%s)
-if timeout -k 5 60 mpirun -np 2 "$BIN" "$tmp/killed.lua" >"$tmp/out" 2>&1; then
+if mpi_env timeout -k 5 60 mpirun -np 2 "$BIN" "$tmp/killed.lua" >"$tmp/out" 2>&1; then
   cat "$tmp/out"; echo "FAIL: the job succeeded with a killed rank"; exit 1
 fi
 rc=$?
@@ -36,7 +36,7 @@ local mpi = require "spinal.mpi"
 if mpi.rank() == 1 then error("boom on purpose") end
 mpi.broadcast(nil, 1)
 LUA
-if timeout -k 5 60 mpirun -np 2 "$BIN" "$tmp/error.lua" >"$tmp/out" 2>&1; then
+if mpi_env timeout -k 5 60 mpirun -np 2 "$BIN" "$tmp/error.lua" >"$tmp/out" 2>&1; then
   cat "$tmp/out"; echo "FAIL: the job succeeded with a failed rank"; exit 1
 fi
 rc=$?
@@ -47,9 +47,9 @@ grep -q "spinal.mpi: rank 1 of 2 failed" "$tmp/out" \
   || { cat "$tmp/out"; echo "FAIL: rank not named"; exit 1; }
 # os.exit under MPI: status 0 on every rank ends the job normally; another status on one rank
 # while the other waits aborts it
-timeout -k 5 60 mpirun -np 2 "$BIN" -e 'local m = require "spinal.mpi"; m.barrier(); os.exit(0)' \
+mpi_env timeout -k 5 60 mpirun -np 2 "$BIN" -e 'local m = require "spinal.mpi"; m.barrier(); os.exit(0)' \
   >"$tmp/out" 2>&1 || { cat "$tmp/out"; echo "FAIL: os.exit(0) everywhere failed the job"; exit 1; }
-if timeout -k 5 60 mpirun -np 2 "$BIN" -e 'local m = require "spinal.mpi"
+if mpi_env timeout -k 5 60 mpirun -np 2 "$BIN" -e 'local m = require "spinal.mpi"
     if m.rank() == 1 then os.exit(3) end
     m.barrier()' >"$tmp/out" 2>&1; then
   cat "$tmp/out"; echo "FAIL: os.exit(3) on rank 1 did not fail the job"; exit 1
@@ -69,13 +69,13 @@ else
 end
 LUA
 for what in broadcast gather; do
-  if WHAT=$what timeout -k 5 60 mpirun -np 2 -x WHAT "$BIN" "$tmp/shapes.lua" >"$tmp/out" 2>&1; then
+  if WHAT=$what mpi_env timeout -k 5 60 mpirun -np 2 -x WHAT "$BIN" "$tmp/shapes.lua" >"$tmp/out" 2>&1; then
     cat "$tmp/out"; echo "FAIL: $what with different shapes succeeded"; exit 1
   fi
 done
 grep -q "mpi.gather: rank 1 sent an array of shape (2, 3); rank 0's rows have another shape" \
   "$tmp/out" || { cat "$tmp/out"; echo "FAIL: gather's message"; exit 1; }
-WHAT=broadcast timeout -k 5 60 mpirun -np 2 -x WHAT "$BIN" "$tmp/shapes.lua" >"$tmp/out" 2>&1 \
+WHAT=broadcast mpi_env timeout -k 5 60 mpirun -np 2 -x WHAT "$BIN" "$tmp/shapes.lua" >"$tmp/out" 2>&1 \
   || true
 grep -q "mpi.broadcast: rank 1 holds an array of 4 elements, the root (rank 0) sent 3" \
   "$tmp/out" || { cat "$tmp/out"; echo "FAIL: broadcast's message"; exit 1; }

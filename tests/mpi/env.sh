@@ -8,7 +8,10 @@ export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_mpi_yield_when_idle=1
 export OMPI_MCA_btl=self,vader
 command -v mpirun >/dev/null \
   || { echo "FAIL: mpirun not found (tools/install-deps installs openmpi-bin)"; exit 1; }
-# under `make test-asan`: Open MPI's own allocations that live until exit are not spinal's leaks
-export LSAN_OPTIONS="suppressions=$(dirname "${BASH_SOURCE[0]}")/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+# under `make test-asan`, ranks started by mpirun run without LeakSanitizer (AddressSanitizer's
+# other checks stay on): Open MPI keeps allocations from MPI_Init in the components it unloads at
+# MPI_Finalize, so their stacks cannot even be named, let alone suppressed. The plain-process
+# runs of the same scripts keep leak detection.
+mpi_env() { ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" "$@"; }
 # a job that hangs is a failure, not a stuck test suite
-mpirun2() { timeout -k 5 120 mpirun -np 2 "$@"; }
+mpirun2() { mpi_env timeout -k 5 120 mpirun -np 2 "$@"; }
