@@ -233,11 +233,12 @@ function M.gather(x, root)
 end
 
 -- ---- networks --------------------------------------------------------------------------------
--- Anything with params() and grads() returning its flat float64 storage as views (nn.mlp of
--- dtype f64, spinal.policy; the world model and PPO's networks follow the same protocol) is
--- reduced in place. A float32 network's params() is a copy: it is written back with
--- set_params; its grads() is a copy that cannot be written back, so allreduce_grads refuses it
--- (reduce net:grads() yourself and step with opt:step(params, grads), docs/api/mpi.md).
+-- The networks whose params() and grads() are views of their float64 storage (nn.mlp of dtype
+-- f64, spinal.policy) are reduced in place. Any other object's params() and grads() are copies:
+-- its parameters are written back with set_params when it has one; its gradients cannot be
+-- written back, so allreduce_grads refuses it (reduce net:grads() yourself and step with
+-- opt:step(params, grads), docs/api/mpi.md). A new network joins by giving views, or set_grads.
+local VIEWS = { ["spinal.nn.mlp"] = true, ["spinal.policy"] = true }
 
 local function flat(net, what, fname)
   local ok, a = pcall(function() return net[what](net) end)
@@ -249,6 +250,9 @@ local function flat(net, what, fname)
 end
 
 local function is_copy(net)
+  local mt = getmetatable(net)
+  local name = type(mt) == "table" and mt.__name or nil
+  if not VIEWS[name] then return true end
   local ok, dtype = pcall(function() return net.dtype end)
   return ok and dtype == "f32"
 end
@@ -258,8 +262,16 @@ function M.allreduce_grads(net, op)
   op = check_op(op or "mean", "allreduce_grads")
   local g = flat(net, "grads", "allreduce_grads")
   if is_copy(net) then
-    error("bad argument #1 to 'allreduce_grads' (a float32 network's grads() is a copy: reduce "
-      .. "it with mpi.allreduce(g, 'mean') and step with opt:step(params, g))", 2)
+    if type(net.set_grads) == "function" then
+      M.allreduce(g, op)
+      net:set_grads(g)
+      return g
+    end
+    local mt = getmetatable(net)
+    error(("bad argument #1 to 'allreduce_grads' (a %s's grads() is a copy: reduce it with "
+      .. "mpi.allreduce(g, 'mean') and step with opt:step(params, g))"):format(
+      (type(mt) == "table" and mt.__name == "spinal.nn.mlp") and "float32 network"
+        or type(mt) == "table" and mt.__name or type(net)), 2)
   end
   M.allreduce(g, op)
   return g
@@ -269,8 +281,13 @@ end
 function M.allreduce_params(net, op)
   op = check_op(op or "mean", "allreduce_params")
   local p = flat(net, "params", "allreduce_params")
+  local copy = is_copy(net)
+  if copy and type(net.set_params) ~= "function" then
+    error("bad argument #1 to 'allreduce_params' (its params() is a copy and it has no "
+      .. "set_params)", 2)
+  end
   M.allreduce(p, op)
-  if is_copy(net) then net:set_params(p) end
+  if copy then net:set_params(p) end
   return p
 end
 
@@ -278,8 +295,13 @@ end
 function M.broadcast_params(net, root)
   root = check_root(root, 2, "broadcast_params")
   local p = flat(net, "params", "broadcast_params")
+  local copy = is_copy(net)
+  if copy and type(net.set_params) ~= "function" then
+    error("bad argument #1 to 'broadcast_params' (its params() is a copy and it has no "
+      .. "set_params)", 2)
+  end
   core.bcast_array(p, root)
-  if is_copy(net) then net:set_params(p) end
+  if copy then net:set_params(p) end
   return p
 end
 
