@@ -18,8 +18,10 @@
 --   spinal experiments/estimators.lua [estimators=feedback,model_bptt,reinforce,es] [seeds=3]
 --                                     [budget=1290] [lr=0.003] [gamma=0.5] [plant=model]
 --                                     [out=DIR] [resume=DIR]
--- resume=DIR continues an interrupted comparison: the (estimator, seed) runs it finished are read
--- back from units.json, the one cut short is redone.
+--   mpirun -np N spinal experiments/estimators.lua ...   the (estimator, seed) runs split across
+--                                     N ranks, the same files bit for bit (docs/distributed.md);
+--                                     each run's result is kept in runs/ as it finishes, and
+--                                     resume=DIR continues an interrupted comparison, skipping them
 local sp = require "spinal"
 local F = require "spinal.figure8"
 local G = require "spinal.grad"
@@ -43,14 +45,22 @@ local cfg = sp.settings {
   robot = "robots/rc_car.lua",
   plant = "model",       -- the robot file's plant section, or a HAL address (udp://host:port)
   out = "",
-  resume = "",           -- a run directory: finish it (its finished runs are kept)
+  resume = "",           -- a run directory: continue it, skipping the runs it holds
 }
-cfg = sp.run.resumed_settings(cfg)
 
-local run = sp.run.start { name = "estimators", settings = cfg, resume = cfg.resume }:sweep()
+local mpi = sp.mpi  -- the runs are split across the ranks of an MPI job
+local resume = cfg.resume ~= "" and cfg.resume or nil
+if resume then cfg = sp.run.resumed_settings(cfg) end
+local run = sp.run.start { name = "estimators", settings = cfg, resume = resume, shared = true }
+if mpi.rank() == 0 and not os.execute(("mkdir -p '%s/runs'"):format(run.dir)) then
+  error(("estimators: cannot create %s/runs"):format(run.dir), 0)
+end
+mpi.barrier()
 
--- one learning run: { x = data seconds, y = cost } per update
+-- one learning run: { x = data seconds, y = cost } per update, its faults and its metrics rows
+-- (rank 0 logs them, in the single-process order)
 local function learn(name, seed)
+  local rows = {}
   local car = F.setup { gamma = cfg.gamma, radius = cfg.radius, period = cfg.period,
                         seconds = cfg.seconds, hidden = cfg.hidden, seed = seed,
                         robot = cfg.robot, plant = cfg.plant, experiment = "estimators" }
@@ -73,8 +83,8 @@ local function learn(name, seed)
     local nf = sp.run.faults(traj)
     faults = faults + nf
     xs[#xs + 1], ys[#ys + 1] = used, cost
-    run:log { estimator = name, seed = seed, iter = it, data_seconds = used, cost = cost,
-              faults = nf }
+    rows[#rows + 1] = { estimator = name, seed = seed, iter = it, data_seconds = used,
+                        cost = cost, faults = nf }
     if used + per > cfg.budget + 1e-9 or cost ~= cost then break end
     if name == "feedback" then
       g, J = car:gradient(traj)
@@ -98,29 +108,51 @@ local function learn(name, seed)
     opt:step(theta, g)
     run:save_policy(("policy_%s_seed%d.ckpt"):format(name, seed), pol, opt)
   end
-  return xs, ys, faults
+  return xs, ys, faults, rows
 end
 
-local total = #cfg.estimators * cfg.seeds
-local progress = sp.progress { total = total, label = "estimators" }
+local jobs = {}
+for _, name in ipairs(cfg.estimators) do
+  for seed = 1, cfg.seeds do jobs[#jobs + 1] = { name = name, seed = seed } end
+end
+local mine, done = 0, 0
+for i = 1, #jobs do if mpi.owner(i) == mpi.rank() then mine = mine + 1 end end
+local progress = mpi.rank() == 0 and sp.progress { total = mine,
+  label = mpi.size() > 1 and ("estimators (rank 0: %d of %d runs)"):format(mine, #jobs)
+    or "estimators" }
+local results = mpi.map(jobs, function(job)
+  local xs, ys, faults, rows = learn(job.name, job.seed)
+  return { xs = xs, ys = ys, faults = faults, rows = rows, rank = mpi.rank() }
+end, {
+  dir = run.dir .. "/runs",
+  key = function(job) return ("%s_seed%d"):format(job.name, job.seed) end,
+  on_result = function(_, r)
+    done = done + 1
+    if progress then progress:update(done, { estimator = r.rows[1].estimator,
+                                             cost = r.ys[#r.ys] }) end
+  end,
+})
+if progress then progress:done() end
+if mpi.rank() ~= 0 then return end  -- rank 0 writes the run's files
+
 local summary = { data_seconds_to_target = {}, final_cost_mean = {}, faults = {},
                   seeds = cfg.seeds, budget = cfg.budget, gamma = cfg.gamma,
-                  target_frac = cfg.target_frac }
-local series, done, nominal = {}, 0, nil
+                  target_frac = cfg.target_frac, ranks = mpi.size(), runs_by_rank = {} }
+local series, nominal = {}, nil
+if run.resumed then run:trim_metrics(function() return false end) end
+local j = 0
 for _, name in ipairs(cfg.estimators) do
   local mean_x, mean_y = nil, {}
   for seed = 1, cfg.seeds do
-    local r = run:unit(("%s/seed%d"):format(name, seed), function()
-      local xs, ys, faults = learn(name, seed)
-      return { xs = xs, ys = ys, faults = faults }
-    end)
+    j = j + 1
+    local r = results[j]
+    for _, row in ipairs(r.rows) do run:log(row) end
+    summary.runs_by_rank[j] = r.rank
     local xs, ys, faults = r.xs, r.ys, r.faults
     summary.faults[name] = (summary.faults[name] or 0) + faults
     nominal = nominal or ys[1]
     mean_x = mean_x or xs
     for i = 1, #xs do mean_y[i] = (mean_y[i] or 0) + ys[i] / cfg.seeds end
-    done = done + 1
-    progress:update(done, { estimator = name, cost = ys[#ys] })
   end
   local target = cfg.target_frac * nominal
   local reached = json.null
@@ -134,7 +166,6 @@ for _, name in ipairs(cfg.estimators) do
   summary.final_cost_mean[name] = mean_y[#mean_y]
   series[#series + 1] = { x = mean_x, y = mean_y, label = name }
 end
-progress:done()
 summary.nominal_cost = nominal
 summary.target_cost = cfg.target_frac * nominal
 run:summary(summary)

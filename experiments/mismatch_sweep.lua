@@ -7,12 +7,13 @@
 --                                         [optim=gn] [trust=0.1] [trust_max=0.2] [lr=0.003]
 --                                         [radius=1.5] [period=5.5] [plant=model] [out=DIR]
 --                                         [resume=DIR]
+--   mpirun -np N spinal experiments/mismatch_sweep.lua ...   the runs split across N ranks, the
+--                                         same files bit for bit (docs/distributed.md)
 -- optim: gn (Gauss-Newton with a trust region on the RMS action change, starting at trust and
 -- at most trust_max; docs/api/policy_grad.md), adam or sgd (step size lr).
 -- Summary: final_cost_mean and final_cost_sd keyed by gamma ("0.5": ...), the same for the
--- radial error, and the nominal cost; plot: mean cost per iteration for each gamma. resume=DIR
--- continues an interrupted sweep: the (gamma, seed) runs it finished are read back from
--- units.json, the one cut short is redone.
+-- radial error, and the nominal cost; plot: mean cost per iteration for each gamma. Each run's
+-- result is kept in runs/ as it finishes: resume=DIR continues an interrupted sweep, skipping them.
 local sp = require "spinal"
 local F = require "spinal.figure8"
 
@@ -31,9 +32,8 @@ local cfg = sp.settings {
   robot = "robots/rc_car.lua",
   plant = "model",       -- the robot file's plant section, or a HAL address (udp://host:port)
   out = "",
-  resume = "",           -- a sweep's run directory: finish it (its finished runs are kept)
+  resume = "",           -- a run directory: continue that sweep, skipping the runs it holds
 }
-cfg = sp.run.resumed_settings(cfg)
 
 local function key(g) return ("%g"):format(g) end
 
@@ -46,43 +46,80 @@ local function mean_sd(xs)
   return m, #xs > 1 and math.sqrt(v / (#xs - 1)) or 0
 end
 
-local run = sp.run.start { name = "mismatch_sweep", settings = cfg, resume = cfg.resume }:sweep()
-local progress = sp.progress { total = #cfg.gammas * cfg.seeds, label = "mismatch_sweep" }
+-- the runs, split across the ranks of an MPI job (docs/distributed.md): each (gamma, seed) is one
+-- independent learning run, its result file in the run's runs/ directory (so resume= skips the
+-- runs already written); rank 0 logs every run's rows in the single-process order, so the files
+-- are the same, bit for bit, with any number of ranks
+local mpi = sp.mpi
+local resume = cfg.resume ~= "" and cfg.resume or nil
+if resume then cfg = sp.run.resumed_settings(cfg) end
+local run = sp.run.start { name = "mismatch_sweep", settings = cfg, resume = resume, shared = true }
+if mpi.rank() == 0 and not os.execute(("mkdir -p '%s/runs'"):format(run.dir)) then
+  error(("mismatch_sweep: cannot create %s/runs"):format(run.dir), 0)
+end
+mpi.barrier()
+local jobs = {}
+for _, gamma in ipairs(cfg.gammas) do
+  for seed = 1, cfg.seeds do jobs[#jobs + 1] = { gamma = gamma, seed = seed } end
+end
+local mine = 0
+for i = 1, #jobs do if mpi.owner(i) == mpi.rank() then mine = mine + 1 end end
+local progress = mpi.rank() == 0 and sp.progress { total = mine,
+  label = mpi.size() > 1 and ("mismatch_sweep (rank 0: %d of %d runs)"):format(mine, #jobs)
+    or "mismatch_sweep" }
 local started = os.time()
 local clock0 = os.clock()
+local mine_done = 0
+local results = mpi.map(jobs, function(job)
+  local gamma, seed = job.gamma, job.seed
+  local car = F.setup { gamma = gamma, radius = cfg.radius, period = cfg.period,
+                        seconds = cfg.seconds, hidden = cfg.hidden, seed = seed,
+                        robot = cfg.robot, plant = cfg.plant, experiment = "mismatch_sweep" }
+  local rows = {}
+  local r = F.learn(car, {
+    iters = cfg.iters, lr = cfg.lr, optim = cfg.optim, radius = cfg.trust,
+    radius_max = cfg.trust_max,
+    on_iter = function(it, row)
+      rows[#rows + 1] = { gamma = gamma, seed = seed, iter = it, cost = row.cost,
+                          radial_error_m = row.radial_error_m, faults = row.faults }
+    end,
+    on_step = function(_, opt)  -- the run's policy after every iteration
+      run:save_policy(("policy_gamma%s_seed%d.ckpt"):format(key(gamma), seed), car.policy, opt)
+    end,
+  })
+  return { rows = rows, costs = r.costs, errors = r.errors, faults = r.faults,
+           rank = mpi.rank() }
+end, {
+  dir = run.dir .. "/runs",
+  key = function(job) return ("gamma%s_seed%d"):format(key(job.gamma), job.seed) end,
+  on_result = function(_, r)
+    mine_done = mine_done + 1
+    if progress then progress:update(mine_done, { final_cost = r.costs[#r.costs] }) end
+  end,
+})
+if progress then progress:done() end
+if mpi.rank() ~= 0 then return end  -- rank 0 writes the run's files
+
 local summary = { final_cost_mean = {}, final_cost_sd = {}, final_radial_error_mean_m = {},
                   final_radial_error_sd_m = {}, final_cost_max = {}, iters = cfg.iters,
-                  seeds = cfg.seeds, gammas = cfg.gammas, optim = cfg.optim }
-local curves, done, faults = {}, 0, 0
+                  seeds = cfg.seeds, gammas = cfg.gammas, optim = cfg.optim,
+                  ranks = mpi.size(), runs_by_rank = {} }
+local curves, faults = {}, 0
+if run.resumed then run:trim_metrics(function() return false end) end
+local j = 0
 for _, gamma in ipairs(cfg.gammas) do
   local finals, errors, mean_curve = {}, {}, {}
-  for seed = 1, cfg.seeds do
-    local r = run:unit(("gamma%s/seed%d"):format(key(gamma), seed), function()
-      local car = F.setup { gamma = gamma, radius = cfg.radius, period = cfg.period,
-                            seconds = cfg.seconds, hidden = cfg.hidden, seed = seed,
-                            robot = cfg.robot, plant = cfg.plant, experiment = "mismatch_sweep" }
-      local r = F.learn(car, {
-        iters = cfg.iters, lr = cfg.lr, optim = cfg.optim, radius = cfg.trust,
-        radius_max = cfg.trust_max,
-        on_iter = function(it, row)
-          run:log { gamma = gamma, seed = seed, iter = it, cost = row.cost,
-                    radial_error_m = row.radial_error_m, faults = row.faults }
-        end,
-        on_step = function(_, opt)  -- the run's policy after every iteration
-          run:save_policy(("policy_gamma%s_seed%d.ckpt"):format(key(gamma), seed), car.policy,
-            opt)
-        end,
-      })
-      return { costs = r.costs, errors = r.errors, faults = r.faults }
-    end)
+  for _ = 1, cfg.seeds do
+    j = j + 1
+    local r = results[j]
+    for _, row in ipairs(r.rows) do run:log(row) end
+    summary.runs_by_rank[j] = r.rank
     for _, n in ipairs(r.faults) do faults = faults + n end
     finals[#finals + 1] = r.costs[#r.costs]
     errors[#errors + 1] = r.errors[#r.errors]
     for i, c in ipairs(r.costs) do mean_curve[i] = (mean_curve[i] or 0) + c / cfg.seeds end
     summary.nominal_cost = summary.nominal_cost or r.costs[1]
     summary.nominal_radial_error_m = summary.nominal_radial_error_m or r.errors[1]
-    done = done + 1
-    progress:update(done, { gamma = gamma, final_cost = r.costs[#r.costs] })
   end
   local k = key(gamma)
   summary.final_cost_mean[k], summary.final_cost_sd[k] = mean_sd(finals)
@@ -90,7 +127,6 @@ for _, gamma in ipairs(cfg.gammas) do
   summary.final_radial_error_mean_m[k], summary.final_radial_error_sd_m[k] = mean_sd(errors)
   curves[#curves + 1] = { gamma = gamma, y = mean_curve }
 end
-progress:done()
 summary.faults = faults
 summary.wall_seconds = os.time() - started
 summary.cpu_seconds = os.clock() - clock0

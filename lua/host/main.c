@@ -125,6 +125,10 @@ static int finish(lua_State* L, int status) {
     if (status == LUA_OK) fprintf(stderr, "spinal: interrupted\n");
     code = SP_EXIT_INTERRUPTED;
   }
+  // spinal.mpi ends an MPI job's world with MPI_Abort instead of MPI_Finalize after a failure, so
+  // ranks waiting for this one in a collective do not hang (lua/bind/mpi_core.c)
+  lua_pushboolean(L, code != SP_EXIT_OK);
+  lua_setfield(L, LUA_REGISTRYINDEX, "spinal.failed");
   sp_host_interrupt_unhook(L);
   lua_close(L);
   return code;

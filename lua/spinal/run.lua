@@ -189,10 +189,29 @@ function M.rollout(plant, policy, opts)
   return plant:rollout(policy, opts)
 end
 
+-- under an MPI launcher (docs/distributed.md): with opts.shared every rank calls run.start and
+-- they share rank 0's directory (rank 0 makes it and writes settings.json, metrics and summary;
+-- the others may write their own files into it, e.g. checkpoints); without it each rank that
+-- starts a run gets its own, rank r > 0 in DIR-rankR. settings.json records them under "mpi".
+local function mpi_plan(shared)
+  local ok, core = pcall(require, "spinal.mpi_core")
+  local rank, size
+  if ok then rank, size = core.launched() end
+  if not rank then return nil end
+  if shared then
+    local mpi = require "spinal.mpi"
+    if mpi.size() == 1 then return nil end
+    return { shared = true, mpi = mpi, rank = mpi.rank(), size = mpi.size() }
+  end
+  if (size or 2) > 1 then return { rank = rank, size = size } end
+  return nil
+end
+
 -- start a run: opts.name (required), opts.settings (written to settings.json with the spinal
 -- version and commit under "spinal"; its `out`, when a non-empty string, is the directory),
 -- opts.out, opts.root (default "runs"). opts.resume = DIR reopens an existing run directory
--- instead (settings.json is kept as it is; see M.resume_settings).
+-- instead (settings.json is kept as it is; see M.resume_settings). opts.shared: the ranks of an
+-- MPI job share one directory (above; every rank must call run.start).
 function M.start(opts)
   assert(type(opts) == "table" and type(opts.name) == "string",
     "run.start: expected a table with name = a string")
@@ -204,17 +223,24 @@ function M.start(opts)
     end
     local self = setmetatable({ name = opts.name, dir = dir, settings = settings, resumed = true },
       Run)
+    local plan = mpi_plan(opts.shared)
+    if plan and plan.shared and plan.rank > 0 then self.rank = plan.rank end
     return self
   end
   local out = opts.out or settings.out
   local dir
-  if type(out) == "string" and out ~= "" then
+  local plan = mpi_plan(opts.shared)
+  local suffix = plan and not plan.shared and plan.rank > 0 and ("-rank%d"):format(plan.rank) or ""
+  if plan and plan.shared and plan.rank > 0 then
+    dir = plan.mpi.broadcast(nil)  -- rank 0's directory
+  elseif type(out) == "string" and out ~= "" then
+    out = out .. suffix
     dir = out
     if not mkdir(dir, true) then error(("run: cannot create %s"):format(dir), 0) end
   else
     local parent = (opts.root or "runs") .. "/" .. opts.name
     if not mkdir(parent, true) then error(("run: cannot create %s"):format(parent), 0) end
-    local stamp = os.date "!%Y%m%d-%H%M%S"
+    local stamp = os.date "!%Y%m%d-%H%M%S" .. suffix
     dir = parent .. "/" .. stamp
     local i = 1
     while not mkdir(dir, false) do  -- two runs in the same second get -2, -3, ...
@@ -224,9 +250,24 @@ function M.start(opts)
     end
   end
   local self = setmetatable({ name = opts.name, dir = dir, settings = settings }, Run)
+  if plan and plan.shared then
+    if plan.rank == 0 then plan.mpi.broadcast(dir) end
+    if plan.rank > 0 then
+      self.rank = plan.rank  -- a rank of a shared run: rank 0 writes the run's own files
+      return self
+    end
+  end
   local record = {}
   for k, v in pairs(settings) do record[k] = v end
   record.spinal = M.build_info()
+  if plan then
+    local ranks = {}
+    for r = plan.shared and 0 or plan.rank, plan.shared and plan.size - 1 or plan.rank do
+      ranks[#ranks + 1] = r
+    end
+    record.mpi = { size = plan.size or json.null, ranks = ranks,
+                   shared = plan.shared and true or false }
+  end
   write_file(self:path "settings.json", json.encode(record, { indent = 2 }) .. "\n")
   return self
 end
@@ -238,7 +279,7 @@ end
 function M.resume_settings(dir, cfg, given)
   local stored, err = json.read(dir .. "/settings.json")
   if not stored then error(("run: cannot resume %s (%s)"):format(dir, tostring(err)), 0) end
-  stored.spinal = nil
+  stored.spinal, stored.mpi = nil, nil
   for k in pairs(given or {}) do
     if k ~= "resume" and k ~= "out" and json.encode(cfg[k]) ~= json.encode(stored[k]) then
       error(("run: cannot resume %s with %s=%s: the run was started with %s=%s (a resumed run "
@@ -308,6 +349,14 @@ function Run:resume_state(policy, opt, iters, file, nominal)
   return state
 end
 
+-- a shared run's files other than the ranks' own belong to rank 0 (docs/distributed.md)
+local function root_only(self, what)
+  error(("run:%s on rank %d: in a run shared by the ranks of an MPI job only rank 0 writes %s "
+    .. "(send the data to rank 0: spinal.mpi.map or spinal.mpi.gather)"):format(what, self.rank,
+    what == "log" and "metrics.csv" or what == "summary" and "summary.json" or "the run's files"),
+    3)
+end
+
 function Run:path(file)
   return self.dir .. "/" .. file
 end
@@ -343,6 +392,7 @@ end
 -- append one row to metrics.csv; the first row fixes the columns (sorted, iter/step first). The
 -- whole file is rewritten atomically, so it is always complete up to the last row logged.
 function Run:log(row)
+  if self.rank then root_only(self, "log") end
   if not self.columns then
     local cols = {}
     for k in pairs(row) do cols[#cols + 1] = k end
@@ -493,6 +543,7 @@ end
 -- A rollout on a mujoco plant also brings MuJoCo's configuration (traj.qpos, traj.mjcf): saved as
 -- NAME_qpos.npy and named in the sidecar's "mujoco" record, what `spinal render` draws.
 function Run:save_traj(name, traj, names)
+  if self.rank then root_only(self, "save_traj") end
   names = names or {}
   local side = { files = {}, flags = {} }
   for _, field in ipairs { "X", "U", "t", "flags", "qpos" } do
@@ -556,6 +607,7 @@ end
 
 -- write summary.json (sorted keys, indented) and return its path
 function Run:summary(t)
+  if self.rank then root_only(self, "summary") end
   self.summary_table = t
   write_file(self:path "summary.json", json.encode(t, { indent = 2 }) .. "\n")
   return self:path "summary.json"
@@ -565,6 +617,7 @@ end
 -- message when gnuplot is missing or fails (reported once on stderr). A file that cannot be
 -- written (a full disk) raises like every other run file.
 function Run:plot(spec)
+  if self.rank then root_only(self, "plot") end
   local copy = {}
   for k, v in pairs(spec) do copy[k] = v end
   copy.file = self:path(spec.file)

@@ -1,0 +1,80 @@
+-- mpi_workloads.lua: the workloads bench/bench_mpi.sh times at 1 and 2 ranks (run by it, not by
+-- bench/run's Lua loop: it needs mpirun). Prints one line on rank 0:
+--   rollouts N_TRANSITIONS TOTAL_S COMM_S    each rank steps its share of R car rollouts on its own
+--                                            model plant; the transitions gathered on rank 0
+--   allreduce N_PARAMS MEDIAN_S              allreduce_grads (mean) of a 1 M-parameter network
+--   train STEPS TOTAL_S COMM_S               data-parallel SGD on an MLP (32-256-256-8, 76 k
+--                                            parameters), a batch of 4096 rows split over the ranks
+-- Times are wall clock on rank 0 between barriers (launcher start-up excluded); each line ends
+-- with the largest CPU time (os.clock) any rank spent on the workload: on a machine whose cores
+-- are busy with other work, one process's CPU time over it is the speed-up the split would give
+-- with a free core per rank.
+local sp = require "spinal"
+local host = require "spinal.host"
+local mpi = sp.mpi
+local what = arg[1] or "rollouts"
+local rank = mpi.rank()
+
+if what == "rollouts" then
+  local root = (arg[0]:match "^(.*)/[^/]*$" or ".") .. "/.."
+  local F = require "spinal.figure8"
+  local run_lib = require "spinal.run"
+  local R = tonumber(arg[2]) or 16
+  local car = F.setup { gamma = 0.5, seed = 1, robot = root .. "/robots/rc_car.lua" }
+  mpi.barrier()
+  local t0, c0 = host.clock(), os.clock()
+  local mine = {}
+  for e = 1, R do
+    if mpi.owner(e) == rank then
+      local x0 = { car.x0[1] + 0.01 * e, car.x0[2], 0, car.x0[4] }
+      mine[#mine + 1] = run_lib.rollout(car.plant, car.policy, { steps = car.steps, x0 = x0 })
+    end
+  end
+  local t1 = host.clock()
+  mpi.barrier()  -- waiting for the slowest rank is part of the cost of splitting the work
+  local t2 = host.clock()
+  local data = mpi.gather_transitions(mine)
+  local t3 = host.clock()
+  local cpu = mpi.allreduce(os.clock() - c0, "max")
+  if rank == 0 then
+    print(("rollouts %d %.6f %.6f %.6f %.6f"):format(data.X.shape[1], t3 - t0, t3 - t2, t2 - t1,
+      cpu))
+  end
+elseif what == "train" then
+  local A = sp.array
+  local B, STEPS = 4096, 10
+  local size = mpi.size()
+  local rows = B // size
+  local net = sp.nn.mlp { sizes = { 32, 256, 256, 8 }, seed = 1, batch = rows }
+  local opt = sp.nn.sgd { lr = 1e-3 }
+  local x = A.randn({ rows, 32 }, sp.rng.new(rank + 1))
+  local g = A.full({ rows, 8 }, 1 / B)
+  mpi.broadcast_params(net)
+  mpi.barrier()
+  local t0, c0, comm = host.clock(), os.clock(), 0
+  for _ = 1, STEPS do
+    net:zero_grad()
+    net:forward(x)
+    net:backward(g)
+    local c0 = host.clock()
+    mpi.allreduce_grads(net, "sum")
+    comm = comm + host.clock() - c0
+    opt:step(net)
+  end
+  local t1 = host.clock()
+  local cpu = mpi.allreduce(os.clock() - c0, "max")
+  if rank == 0 then print(("train %d %.6f %.6f %.6f"):format(STEPS, t1 - t0, comm, cpu)) end
+elseif what == "allreduce" then
+  -- a network of 999 inputs and 1000 outputs: 1,000,000 parameters
+  local net = sp.nn.mlp { sizes = { 999, 1000 }, seed = rank + 1 }
+  local n = net.nparams
+  local times = {}
+  for i = 1, 15 do
+    mpi.barrier()
+    local t0 = host.clock()
+    mpi.allreduce_grads(net, "mean")
+    times[i] = host.clock() - t0
+  end
+  table.sort(times)
+  if rank == 0 then print(("allreduce %d %.6f"):format(n, times[8])) end
+end
