@@ -113,9 +113,9 @@ static double largest_push(int mode, const double* cmd) {
 }
 
 static int longruns(double seconds) {
-  static const double cmds[][3] = {{0, 0, 0},     {0.5, 0, 0},   {1.0, 0, 0},
-                                   {-0.5, 0, 0},  {0, 0.3, 0},   {0, 0, 1.0},
-                                   {0.5, 0, 0.5}, {1.0, 0, 1.0}, {0.5, 0.3, -0.5}};
+  static const double cmds[][3] = {{0, 0, 0},     {0.5, 0, 0},   {1.0, 0, 0},      {-0.5, 0, 0},
+                                   {0, 0.3, 0},   {0, 0.5, 0},   {0, 0, 1.0},      {0, 0, 1.5},
+                                   {0.5, 0, 0.5}, {1.0, 0, 1.0}, {0.5, 0.3, -0.5}, {1.0, 0.3, 0}};
   int ncmd = (int)(sizeof cmds / sizeof cmds[0]);
   for (int c = 0; c < ncmd; c++) {
     gait_sim s;

@@ -31,7 +31,6 @@ typedef struct sp_gait_params {
   double vx_max, vy_max, wz_max;  // command limits, m/s and rad/s
   double acc_max, yaw_acc_max;    // command rate limits, m/s^2 and rad/s^2
   double calf_length;             // knee to foot centre along the calf's -z, m
-  double stand_abd, stand_hip, stand_knee;  // standing joint angles, rad
   double lie_abd, lie_hip, lie_knee;        // lying joint angles (end of sit), rad
 } sp_gait_params;
 
