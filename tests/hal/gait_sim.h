@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/core/rng.h"
 #include "engine/ctrl/gait.h"
 #include "hal/mjcf_rbd.h"
 
@@ -22,6 +23,13 @@ typedef struct gait_sim {
   sp_gait_data* gd;
   int trunk_geom, floor_geom;
   int rc;  // last tick's return
+  // perturbations of the loop (zero: none)
+  int delay;     // torques applied this many physics steps late (<= 64)
+  double noise;  // Gaussian noise on the measured state, times (linear velocity 0.02 m/s,
+                 // angular velocity 0.05 rad/s, joint angles 0.005 rad, joint velocities 0.1 rad/s)
+  sp_rng rng;
+  double queue[65][12];
+  long nstep;
 } gait_sim;
 
 // what happened over a stretch of simulation
@@ -63,6 +71,7 @@ static inline int gait_sim_open(gait_sim* s) {
   sp_gait_reset(s->g, s->gd, s->d->qpos);
   s->trunk_geom = mj_name2id(s->m, mjOBJ_GEOM, "trunk");
   s->floor_geom = mj_name2id(s->m, mjOBJ_GEOM, "floor");
+  sp_rng_seed(&s->rng, 1, 0);
   return 0;
 }
 
@@ -89,8 +98,26 @@ static inline void gait_sim_run(gait_sim* s, int mode, const double* cmd, double
   double x0 = 0, y0 = 0, yaw0 = 0, yaw_acc = 0, yaw_prev = 0, px = 0, py = 0;
   mjData* d = s->d;
   for (int i = 0; i < n; i++) {
-    double tau[12];
-    int rc = sp_gait_tick(s->g, s->gd, mode, d->time, d->qpos, d->qvel, cmd, tau);
+    double tau[12], qm[19], vm[18];
+    memcpy(qm, d->qpos, sizeof qm);
+    memcpy(vm, d->qvel, sizeof vm);
+    if (s->noise > 0) {
+      for (int k = 0; k < 18; k++) {
+        double sd = k < 3 ? 0.02 : k < 6 ? 0.05 : 0.1;
+        vm[k] += s->noise * sd * sp_rng_normal(&s->rng);
+      }
+      for (int k = 7; k < 19; k++) qm[k] += s->noise * 0.005 * sp_rng_normal(&s->rng);
+    }
+    int rc = sp_gait_tick(s->g, s->gd, mode, d->time, qm, vm, cmd, tau);
+    if (s->delay > 0) {  // a ring of the last delay + 1 torques
+      int nq = s->delay > 64 ? 65 : s->delay + 1;
+      memcpy(s->queue[s->nstep % nq], tau, sizeof tau);
+      if (s->nstep >= nq - 1)
+        memcpy(tau, s->queue[(s->nstep - (nq - 1)) % nq], sizeof tau);
+      else
+        memset(tau, 0, sizeof tau);
+    }
+    s->nstep++;
     if (rc) z.errors++;
     s->rc = rc;
     for (int a = 0; a < 12; a++) {
