@@ -152,6 +152,8 @@ static void perturb(gait_sim* s, const perturbation* p) {
   if (p->payload > 0) {  // a point mass on the trunk at (payload_x, 0, 0)
     double m0 = m->body_mass[trunk], m1 = m0 + p->payload;
     m->body_ipos[3 * trunk] = p->payload * p->payload_x / m1;
+    m->body_sameframe[trunk] = 0;  // else MuJoCo keeps using the body frame as inertial frame
+    m->body_simple[trunk] = 0;
     for (int k = 0; k < 3; k++) m->body_inertia[3 * trunk + k] *= m1 / m0;
     m->body_mass[trunk] = m1;
   }
