@@ -174,4 +174,37 @@ static inline void gait_stats_print(const char* what, const gait_stats* s) {
       s->fz_max, s->tau_max, s->errors);
 }
 
+// the robot changed behind the controller's back (its tree stays the nominal one)
+typedef struct {
+  const char* name;
+  double payload, payload_x, friction, motor, damping, frictionloss;
+  int delay;
+  double noise;
+} gait_perturbation;
+
+static inline void gait_sim_perturb(gait_sim* s, const gait_perturbation* p) {
+  mjModel* m = s->m;
+  int trunk = mj_name2id(m, mjOBJ_BODY, "trunk");
+  if (p->payload > 0) {  // a point mass on the trunk at (payload_x, 0, 0)
+    double m0 = m->body_mass[trunk], m1 = m0 + p->payload;
+    m->body_ipos[3 * trunk] = p->payload * p->payload_x / m1;
+    m->body_sameframe[trunk] = 0;  // else MuJoCo keeps using the body frame as inertial frame
+    m->body_simple[trunk] = 0;
+    for (int k = 0; k < 3; k++) m->body_inertia[3 * trunk + k] *= m1 / m0;
+    m->body_mass[trunk] = m1;
+  }
+  for (int g = 0; g < m->ngeom; g++) {
+    const char* n = mj_id2name(m, mjOBJ_GEOM, g);
+    if (p->friction > 0 && n && strstr(n, "_foot")) m->geom_friction[3 * g] = p->friction;
+  }
+  for (int a = 0; a < m->nu; a++)
+    if (p->motor > 0) m->actuator_gear[6 * a] *= p->motor;
+  for (int i = 6; i < m->nv; i++) {
+    if (p->damping > 0) m->dof_damping[i] *= p->damping;
+    if (p->frictionloss > 0) m->dof_frictionloss[i] *= p->frictionloss;
+  }
+  s->delay = p->delay;
+  s->noise = p->noise;
+}
+
 #endif  // SP_TESTS_GAIT_SIM_H

@@ -142,6 +142,31 @@ TEST(bound_walks_as_an_option) {
   gait_sim_close(&s);
 }
 
+// the robot changed behind the controller's back (the tree it was built from stays nominal)
+TEST(walks_on_robots_that_differ_from_its_model) {
+  static const gait_perturbation ps[] = {
+      {"payload 3 kg", 3, 0, 0, 0, 0, 0, 0, 0},
+      {"payload 2 kg at x +0.1 m", 2, 0.1, 0, 0, 0, 0, 0, 0},
+      {"foot friction 0.5", 0, 0, 0.5, 0, 0, 0, 0, 0},
+      {"motor strength x0.8", 0, 0, 0, 0.8, 0, 0, 0, 0},
+      {"joint damping x2, friction loss x3", 0, 0, 0, 0, 2, 3, 0, 0},
+      {"latency 5 ms", 0, 0, 0, 0, 0, 0, 5, 0},
+      {"state noise", 0, 0, 0, 0, 0, 0, 0, 1},
+  };
+  for (int i = 0; i < (int)(sizeof ps / sizeof ps[0]); i++) {
+    gait_sim s;
+    CHECK(gait_sim_open(&s) == 0);
+    gait_sim_perturb(&s, ps + i);
+    double cmd[3] = {0.7, 0, 0.3};
+    gait_stats st;
+    gait_sim_run(&s, SP_GAIT_WALK, cmd, 5, 2.5, &st);
+    gait_stats_print(ps[i].name, &st);
+    gait_sim_close(&s);
+    CHECK(!st.fell && st.other_contacts == 0);
+    CHECK(fabs(st.vx - 0.7) < 0.07 && fabs(st.wz - 0.3) < 0.05);
+  }
+}
+
 static int count_hook(size_t n, void* user) {
   (void)n;
   ++*(int*)user;
