@@ -38,6 +38,9 @@ static const param table[] = {
     P(fz_max, 180, 10, 500, "largest normal force per foot, N"),
     P(reg, 1e-3, 1e-8, 1, "regularisation of the foot force least squares"),
     P(rot_weight, 1, 0.01, 100, "weight of torque errors against force errors (N m vs N) in it"),
+    P(lookahead, 0.005, 0, 0.05,
+      "actuation latency to compensate: the state is extrapolated this far ahead at constant "
+      "velocity, s"),
     P(step_v, 0.25, 0.05, 10, "standing: trunk speed that makes it step to recover (a push), m/s"),
     P(sit_time, 1.5, 0.3, 10, "duration of the damped sit-down, s"),
     P(sit_kp, 40, 5, 300, "sit-down joint stiffness, N m/rad"),

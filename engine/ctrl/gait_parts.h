@@ -10,27 +10,28 @@ SP_API_BEGIN
 
 // Every named parameter (gait_params.c documents ranges and units).
 typedef struct sp_gait_params {
-  double gait;                        // SP_GAIT_TROT, SP_GAIT_PACE, SP_GAIT_BOUND
-  double period, duty;                // s; fraction of the period a foot is on the ground
-  double height;                      // trunk height to keep, m
-  double swing_height;                // foot apex above its lift-off height, m
-  double raibert_k;                   // foot placement velocity feedback, s
-  double kp_z, kd_z;                  // height PD, 1/s^2 and 1/s
-  double kp_xy, kd_v;                 // horizontal position (stand) and velocity PD, 1/s^2 and 1/s
-  double ki_v, vi_max;                // velocity error integral gain, 1/s^2, and its bound, m
-  double kp_rot, kd_rot;              // orientation PD, N m/rad and N m s/rad
-  double kp_swing, kd_swing;          // swing foot Cartesian PD, N/m and N s/m
-  double mu;                          // friction coefficient assumed for the cones
-  double fz_max;                      // largest normal force per foot, N
-  double reg;                         // least-squares regularisation on foot forces
-  double rot_weight;                  // torque against force errors in the least squares
-  double step_v;                      // standing: speed above which the robot steps (a push), m/s
-  double sit_time;                    // duration of the sit-down path, s
-  double sit_kp, sit_kd;              // its joint PD, N m/rad and N m s/rad
-  double tau_max, tau_max_knee;       // torque limits, N m
-  double vx_max, vy_max, wz_max;      // command limits, m/s and rad/s
-  double acc_max, yaw_acc_max;        // command rate limits, m/s^2 and rad/s^2
-  double calf_length;                 // knee to foot centre along the calf's -z, m
+  double gait;                    // SP_GAIT_TROT, SP_GAIT_PACE, SP_GAIT_BOUND
+  double period, duty;            // s; fraction of the period a foot is on the ground
+  double height;                  // trunk height to keep, m
+  double swing_height;            // foot apex above its lift-off height, m
+  double raibert_k;               // foot placement velocity feedback, s
+  double kp_z, kd_z;              // height PD, 1/s^2 and 1/s
+  double kp_xy, kd_v;             // horizontal position (stand) and velocity PD, 1/s^2 and 1/s
+  double ki_v, vi_max;            // velocity error integral gain, 1/s^2, and its bound, m
+  double kp_rot, kd_rot;          // orientation PD, N m/rad and N m s/rad
+  double kp_swing, kd_swing;      // swing foot Cartesian PD, N/m and N s/m
+  double mu;                      // friction coefficient assumed for the cones
+  double fz_max;                  // largest normal force per foot, N
+  double reg;                     // least-squares regularisation on foot forces
+  double rot_weight;              // torque against force errors in the least squares
+  double lookahead;               // the state is extrapolated this far ahead (actuation latency), s
+  double step_v;                  // standing: speed above which the robot steps (a push), m/s
+  double sit_time;                // duration of the sit-down path, s
+  double sit_kp, sit_kd;          // its joint PD, N m/rad and N m s/rad
+  double tau_max, tau_max_knee;   // torque limits, N m
+  double vx_max, vy_max, wz_max;  // command limits, m/s and rad/s
+  double acc_max, yaw_acc_max;    // command rate limits, m/s^2 and rad/s^2
+  double calf_length;             // knee to foot centre along the calf's -z, m
   double lie_abd, lie_hip, lie_knee;  // lying joint angles (end of sit), rad
 } sp_gait_params;
 

@@ -54,6 +54,7 @@ TEST(its_foot_kinematics_are_mujocos) {
   gait_sim_run(&s, SP_GAIT_WALK, cmd, 1.3, 0, NULL);
   double tau[12], worst = 0;
   int nst = 0;
+  CHECK_INT(sp_gait_set(s.g, "lookahead", 0, NULL, 0), SP_OK);  // kinematics at the state itself
   CHECK_INT(sp_gait_tick(s.g, s.gd, SP_GAIT_WALK, s.d->time, s.d->qpos, s.d->qvel, cmd, tau), 0);
   mj_forward(s.m, s.d);
   const char* site[4] = {"FR_foot", "FL_foot", "RR_foot", "RL_foot"};
@@ -176,6 +177,7 @@ TEST(walks_on_robots_that_differ_from_its_model) {
       {"motor strength x0.8", 0, 0, 0, 0.8, 0, 0, 0, 0},
       {"joint damping x2, friction loss x3", 0, 0, 0, 0, 2, 3, 0, 0},
       {"latency 5 ms", 0, 0, 0, 0, 0, 0, 5, 0},
+      {"latency 10 ms", 0, 0, 0, 0, 0, 0, 10, 0},
       {"state noise", 0, 0, 0, 0, 0, 0, 0, 1},
   };
   for (int i = 0; i < (int)(sizeof ps / sizeof ps[0]); i++) {
