@@ -192,6 +192,12 @@ int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const do
   const sp_gait_params* p = &g->p;
   const sp_rbd* tree = g->tree;
   int nv = tree->nv;
+  double qla[19];
+  if (p->lookahead > 0) {  // act on the state the torques will meet: q (+) lookahead v
+    sp_rbd_integrate(tree, qla, qpos, qvel, p->lookahead);
+    qpos = qla;
+    t += p->lookahead;
+  }
   double dt = d->started ? clampd(t - d->t_prev, 0, 0.1) : 0;
   if (!d->started) d->t0 = t, d->started = 1;
   d->t_prev = t;

@@ -13,13 +13,15 @@
 //                    the Raibert foot placement with a velocity feedback term
 //   stance.c         the desired body wrench (PD on height, orientation, velocity) distributed
 //                    to the stance feet by regularised least squares, clamped to friction cones
-//   gait.c           the tick: kinematics and leg Jacobians from the engine/rbd tree (imported
+//   gait.c           the tick: the state extrapolated over the actuation latency (lookahead),
+//                    kinematics and leg Jacobians from the engine/rbd tree (imported
 //                    from the same MJCF as the robot), stance torques -J^T f, Cartesian PD for
 //                    swing feet, gravity/Coriolis and joint damping compensation, modes
 //   gait_params.c    the named parameters with ranges and documentation
 //
-// Modes: SP_GAIT_WALK follows cmd; SP_GAIT_STAND keeps the legs that are on the ground planted,
-// lets swinging legs finish their step, then holds the trunk's position and heading on four feet;
+// Modes: SP_GAIT_WALK follows cmd; SP_GAIT_STAND (from a walk) walks on at zero command until the
+// trunk is slow, lets swinging legs finish their step, then holds the trunk's position and heading
+// on four feet, stepping again when a push moves the trunk faster than step_v;
 // SP_GAIT_SIT lowers the robot under joint PD with damping along a smooth path to the lying pose
 // (the safe behaviour on fault or e-stop: no zero-torque collapse), from any state.
 //

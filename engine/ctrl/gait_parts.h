@@ -24,6 +24,7 @@ typedef struct sp_gait_params {
   double fz_max;                  // largest normal force per foot, N
   double reg;                     // least-squares regularisation on foot forces
   double rot_weight;              // torque against force errors in the least squares
+  double lookahead;               // the state is extrapolated this far ahead (actuation latency), s
   double step_v;                  // standing: speed above which the robot steps (a push), m/s
   double sit_time;                // duration of the sit-down path, s
   double sit_kp, sit_kd;          // its joint PD, N m/rad and N m s/rad
@@ -31,8 +32,7 @@ typedef struct sp_gait_params {
   double vx_max, vy_max, wz_max;  // command limits, m/s and rad/s
   double acc_max, yaw_acc_max;    // command rate limits, m/s^2 and rad/s^2
   double calf_length;             // knee to foot centre along the calf's -z, m
-  double stand_abd, stand_hip, stand_knee;  // standing joint angles, rad
-  double lie_abd, lie_hip, lie_knee;        // lying joint angles (end of sit), rad
+  double lie_abd, lie_hip, lie_knee;  // lying joint angles (end of sit), rad
 } sp_gait_params;
 
 void sp_gait_params_default(sp_gait_params* p);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/core/rng.h"
 #include "engine/ctrl/gait.h"
 #include "hal/mjcf_rbd.h"
 
@@ -22,6 +23,13 @@ typedef struct gait_sim {
   sp_gait_data* gd;
   int trunk_geom, floor_geom;
   int rc;  // last tick's return
+  // perturbations of the loop (zero: none)
+  int delay;     // torques applied this many physics steps late (<= 64)
+  double noise;  // Gaussian noise on the measured state, times (linear velocity 0.02 m/s,
+                 // angular velocity 0.05 rad/s, joint angles 0.005 rad, joint velocities 0.1 rad/s)
+  sp_rng rng;
+  double queue[65][12];
+  long nstep;
 } gait_sim;
 
 // what happened over a stretch of simulation
@@ -63,6 +71,7 @@ static inline int gait_sim_open(gait_sim* s) {
   sp_gait_reset(s->g, s->gd, s->d->qpos);
   s->trunk_geom = mj_name2id(s->m, mjOBJ_GEOM, "trunk");
   s->floor_geom = mj_name2id(s->m, mjOBJ_GEOM, "floor");
+  sp_rng_seed(&s->rng, 1, 0);
   return 0;
 }
 
@@ -89,8 +98,26 @@ static inline void gait_sim_run(gait_sim* s, int mode, const double* cmd, double
   double x0 = 0, y0 = 0, yaw0 = 0, yaw_acc = 0, yaw_prev = 0, px = 0, py = 0;
   mjData* d = s->d;
   for (int i = 0; i < n; i++) {
-    double tau[12];
-    int rc = sp_gait_tick(s->g, s->gd, mode, d->time, d->qpos, d->qvel, cmd, tau);
+    double tau[12], qm[19], vm[18];
+    memcpy(qm, d->qpos, sizeof qm);
+    memcpy(vm, d->qvel, sizeof vm);
+    if (s->noise > 0) {
+      for (int k = 0; k < 18; k++) {
+        double sd = k < 3 ? 0.02 : k < 6 ? 0.05 : 0.1;
+        vm[k] += s->noise * sd * sp_rng_normal(&s->rng);
+      }
+      for (int k = 7; k < 19; k++) qm[k] += s->noise * 0.005 * sp_rng_normal(&s->rng);
+    }
+    int rc = sp_gait_tick(s->g, s->gd, mode, d->time, qm, vm, cmd, tau);
+    if (s->delay > 0) {  // a ring of the last delay + 1 torques
+      int nq = s->delay > 64 ? 65 : s->delay + 1;
+      memcpy(s->queue[s->nstep % nq], tau, sizeof tau);
+      if (s->nstep >= nq - 1)
+        memcpy(tau, s->queue[(s->nstep - (nq - 1)) % nq], sizeof tau);
+      else
+        memset(tau, 0, sizeof tau);
+    }
+    s->nstep++;
     if (rc) z.errors++;
     s->rc = rc;
     for (int a = 0; a < 12; a++) {
@@ -145,6 +172,39 @@ static inline void gait_stats_print(const char* what, const gait_stats* s) {
       "other contacts %d, fz max %.0f N, tau max %.1f, errors %d\n",
       what, s->vx, s->vy, s->wz, s->zmin, s->zmax, s->tilt_max, s->fell, s->other_contacts,
       s->fz_max, s->tau_max, s->errors);
+}
+
+// the robot changed behind the controller's back (its tree stays the nominal one)
+typedef struct {
+  const char* name;
+  double payload, payload_x, friction, motor, damping, frictionloss;
+  int delay;
+  double noise;
+} gait_perturbation;
+
+static inline void gait_sim_perturb(gait_sim* s, const gait_perturbation* p) {
+  mjModel* m = s->m;
+  int trunk = mj_name2id(m, mjOBJ_BODY, "trunk");
+  if (p->payload > 0) {  // a point mass on the trunk at (payload_x, 0, 0)
+    double m0 = m->body_mass[trunk], m1 = m0 + p->payload;
+    m->body_ipos[3 * trunk] = p->payload * p->payload_x / m1;
+    m->body_sameframe[trunk] = 0;  // else MuJoCo keeps using the body frame as inertial frame
+    m->body_simple[trunk] = 0;
+    for (int k = 0; k < 3; k++) m->body_inertia[3 * trunk + k] *= m1 / m0;
+    m->body_mass[trunk] = m1;
+  }
+  for (int g = 0; g < m->ngeom; g++) {
+    const char* n = mj_id2name(m, mjOBJ_GEOM, g);
+    if (p->friction > 0 && n && strstr(n, "_foot")) m->geom_friction[3 * g] = p->friction;
+  }
+  for (int a = 0; a < m->nu; a++)
+    if (p->motor > 0) m->actuator_gear[6 * a] *= p->motor;
+  for (int i = 6; i < m->nv; i++) {
+    if (p->damping > 0) m->dof_damping[i] *= p->damping;
+    if (p->frictionloss > 0) m->dof_frictionloss[i] *= p->frictionloss;
+  }
+  s->delay = p->delay;
+  s->noise = p->noise;
 }
 
 #endif  // SP_TESTS_GAIT_SIM_H

@@ -45,6 +45,32 @@ TEST(stands_still_on_four_feet) {
   gait_sim_close(&s);
 }
 
+// the controller's kinematics (engine/rbd tree) against MuJoCo's: a stance foot's position is its
+// target, and it is MuJoCo's foot site, at a walking state
+TEST(its_foot_kinematics_are_mujocos) {
+  gait_sim s;
+  CHECK(gait_sim_open(&s) == 0);
+  double cmd[3] = {0.6, 0.1, 0.4};
+  gait_sim_run(&s, SP_GAIT_WALK, cmd, 1.3, 0, NULL);
+  double tau[12], worst = 0;
+  int nst = 0;
+  CHECK_INT(sp_gait_set(s.g, "lookahead", 0, NULL, 0), SP_OK);  // kinematics at the state itself
+  CHECK_INT(sp_gait_tick(s.g, s.gd, SP_GAIT_WALK, s.d->time, s.d->qpos, s.d->qvel, cmd, tau), 0);
+  mj_forward(s.m, s.d);
+  const char* site[4] = {"FR_foot", "FL_foot", "RR_foot", "RL_foot"};
+  for (int l = 0; l < 4; l++) {
+    if (!sp_gait_leg_stance(s.gd, l)) continue;
+    nst++;
+    double p[3];
+    sp_gait_foot_target(s.gd, l, p);
+    const double* x = s.d->site_xpos + 3 * mj_name2id(s.m, mjOBJ_SITE, site[l]);
+    for (int k = 0; k < 3; k++) worst = fmax(worst, fabs(p[k] - x[k]));
+  }
+  printf("  stance feet %d, largest difference to MuJoCo's sites %.1e m\n", nst, worst);
+  CHECK(nst >= 2 && worst < 1e-12);
+  gait_sim_close(&s);
+}
+
 TEST(trots_in_place_at_zero_command) {
   walks(sp_failed_, 0, 0, 0, 0.03, 0.05);
 }
@@ -140,6 +166,32 @@ TEST(bound_walks_as_an_option) {
   gait_stats_print("bound:", &st);
   CHECK(!st.fell && st.other_contacts == 0 && fabs(st.vx - 0.5) < 0.05);
   gait_sim_close(&s);
+}
+
+// the robot changed behind the controller's back (the tree it was built from stays nominal)
+TEST(walks_on_robots_that_differ_from_its_model) {
+  static const gait_perturbation ps[] = {
+      {"payload 3 kg", 3, 0, 0, 0, 0, 0, 0, 0},
+      {"payload 2 kg at x +0.1 m", 2, 0.1, 0, 0, 0, 0, 0, 0},
+      {"foot friction 0.5", 0, 0, 0.5, 0, 0, 0, 0, 0},
+      {"motor strength x0.8", 0, 0, 0, 0.8, 0, 0, 0, 0},
+      {"joint damping x2, friction loss x3", 0, 0, 0, 0, 2, 3, 0, 0},
+      {"latency 5 ms", 0, 0, 0, 0, 0, 0, 5, 0},
+      {"latency 10 ms", 0, 0, 0, 0, 0, 0, 10, 0},
+      {"state noise", 0, 0, 0, 0, 0, 0, 0, 1},
+  };
+  for (int i = 0; i < (int)(sizeof ps / sizeof ps[0]); i++) {
+    gait_sim s;
+    CHECK(gait_sim_open(&s) == 0);
+    gait_sim_perturb(&s, ps + i);
+    double cmd[3] = {0.7, 0, 0.3};
+    gait_stats st;
+    gait_sim_run(&s, SP_GAIT_WALK, cmd, 5, 2.5, &st);
+    gait_stats_print(ps[i].name, &st);
+    gait_sim_close(&s);
+    CHECK(!st.fell && st.other_contacts == 0);
+    CHECK(fabs(st.vx - 0.7) < 0.07 && fabs(st.wz - 0.3) < 0.05);
+  }
 }
 
 static int count_hook(size_t n, void* user) {
