@@ -26,14 +26,14 @@
 --                                            [optim=adam] [lr=0.003] [trust=0.1] [trust_max=0.2]
 --                                            [seed=1] [segment=0] [hidden=64,64]
 --                                            [gain_scale=0.25,0.25,0.25,1,0.25,0.35]
---                                            [plant=model] [out=DIR] [resume=DIR] [quick=true]
+--                                            [plant=mujoco] [out=DIR] [resume=DIR] [quick=true]
 --                                            [payload=KG] [payload_x=M] [payload_y=M]
 --                                            [friction=X] [motor=X] [pd=X] [damping=X]
 --                                            [frictionloss=X] [latency=S] [noise=STD]
 --                                            [push=NS] [push_time=S] [fall_height=0.15]
--- plant= is the robot file's plant section (model: the unicycle stand-in with a speed gain of
--- 1.18 and a turn bias of 0.1 rad/s; mujoco: the MuJoCo quadruped and its walking controller)
--- or a HAL address (udp://host:port: a robot behind `spinal bridge`). The "real" perturbations
+-- plant= is the robot file's plant section (mujoco, the default: the MuJoCo quadruped and its
+-- walking controller; model: the unicycle stand-in with a speed gain of 1.18 and a turn bias of
+-- 0.1 rad/s, which runs in a second) or a HAL address (udp://host:port: a robot behind `spinal bridge`). The "real" perturbations
 -- (payload= ... push_time=, docs/quadruped.md) are copied by name into the plant's `perturb`
 -- table; a plant without them (model, udp) refuses them. quick=true is the CTest budget: 2
 -- iterations of half a lap unless iters= or laps= say otherwise. resume=DIR continues an
@@ -65,7 +65,7 @@ local cfg = sp.settings(perturb.defaults {
   -- scales of the corrections of kx, ky, kv, kphi, ka, kw (0 leaves that gain alone)
   gain_scale = { 0.25, 0.25, 0.25, 1, 0.25, 0.35 },
   robot = "robots/quadruped.lua",
-  plant = "model",    -- the robot file's plant section, or a HAL address (udp://host:port)
+  plant = "mujoco",   -- the robot file's plant section, or a HAL address (udp://host:port)
   out = "",           -- write the run here instead of runs/quadruped_figure8/<time>/
   resume = "",        -- a run directory: continue that run from its last checkpoint
   quick = false,      -- the CTest budget: 2 iterations of half a lap
