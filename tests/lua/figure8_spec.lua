@@ -176,6 +176,26 @@ describe("quadruped figure-eight", function()
     assert.are.equal(want[2], u[2])
   end)
 
+  it("resume= after an interruption ends bitwise where the uninterrupted run ends", function()
+    local whole, cut = tmpdir(), tmpdir()
+    quiet(F.experiment, "q", qcfg { out = whole, iters = 3 })
+    local calls = 0
+    local ok, err = pcall(quiet, F.experiment, "q", qcfg { out = cut, iters = 3 }, {
+      interrupted = function()
+        calls = calls + 1
+        return calls > 1
+      end,
+    })
+    assert.is_false(ok)
+    assert.are.equal("interrupted", err)
+    quiet(F.experiment, "q", qcfg { resume = cut, iters = 3 })
+    local a, b = json.read(whole .. "/summary.json"), json.read(cut .. "/summary.json")
+    assert.are.same(a, b)
+    assert.are.same({ 0, 0, 0, 0 }, b.falls_per_iter)
+    assert.are.equal(read(whole .. "/policy.ckpt"), read(cut .. "/policy.ckpt"))
+    os.execute(("rm -rf '%s' '%s'"):format(whole, cut))
+  end)
+
   it("refuses a perturbation on a plant that has none, naming it and the plant", function()
     assert.has_error(function() F.setup(qcfg { payload = 2.5 }) end,
       "figure8: payload=2.5 needs a plant with the robot's perturbations (plant=mujoco); "
