@@ -392,6 +392,7 @@ function M.report(name, cfg, car, run, result, names)
   local nominal_valid = nominal_faults == 0 and nominal_fell == 0
   local learned_valid = learned_faults == 0 and learned_fell == 0
   run:save_traj("learned", result.last, names)
+  run:save_reference(car:reference_path())  -- what `spinal render` draws under the car
   local summary = {
     plant = cfg.plant or "model",
     nominal_radial_error_m = nominal,

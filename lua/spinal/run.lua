@@ -5,6 +5,8 @@
 --     -- runs/car_figure8/YYYYmmdd-HHMMSS/ (UTC), or cfg.out when it is a non-empty string
 --   run:log { iter = 1, cost = 149.5 }       -- appends a row to metrics.csv (header: first row)
 --   run:save_traj("nominal", traj, names)     -- nominal_{X,U,t,flags}.npy, nominal.json
+--                                             (and nominal_qpos.npy from a mujoco plant)
+--   run:save_reference(xs, ys)                -- reference_path.npy: the path `spinal render` draws
 --   run:save_policy("policy.ckpt", pol, opt)  -- the policy and its optimiser state
 --   run:plot { file = "cost.png", ... }       -- spinal.plot.png, file relative to the run
 --   run:summary { iters = 15, costs = {...} } -- summary.json (flat keys and lists)
@@ -483,11 +485,13 @@ end
 
 -- save a trajectory's arrays as NAME_<field>.npy (X, U, t as float64; flags as uint32) and a
 -- sidecar NAME.json naming the columns: names = { states = {...}, actions = {...} } (e.g. the
--- robot file's state and action lists) and the flag bits ({ nan = 4, safe = 64, ... }: masks)
+-- robot file's state and action lists) and the flag bits ({ nan = 4, safe = 64, ... }: masks).
+-- A rollout on a mujoco plant also brings MuJoCo's configuration (traj.qpos, traj.mjcf): saved as
+-- NAME_qpos.npy and named in the sidecar's "mujoco" record, what `spinal render` draws.
 function Run:save_traj(name, traj, names)
   names = names or {}
   local side = { files = {}, flags = {} }
-  for _, field in ipairs { "X", "U", "t", "flags" } do
+  for _, field in ipairs { "X", "U", "t", "flags", "qpos" } do
     local a = traj[field]
     if a then
       local file = ("%s_%s.npy"):format(name, field)
@@ -511,7 +515,27 @@ function Run:save_traj(name, traj, names)
   side.actions = check(names.actions, traj.U and traj.U.shape[2], "action")
   for _, d in ipairs(M.FLAGS) do side.flags[d.name] = 1 << d.bit end
   side.columns = { X = side.states, U = side.actions, t = { "t" } }
+  if traj.qpos and traj.mjcf then
+    side.mujoco = { mjcf = traj.mjcf, qpos = side.files.qpos, nq = traj.qpos.shape[2],
+                    robot = traj.robot }
+  end
   write_file(self:path(name .. ".json"), json.encode(side, { indent = 2 }) .. "\n")
+end
+
+-- save the reference path of a tracking run as reference_path.npy ((n x 2): world x, y in m, on
+-- the ground), which `spinal render` draws under the robot; xs and ys are lists of numbers
+function Run:save_reference(xs, ys)
+  if type(xs) ~= "table" or type(ys) ~= "table" or #xs ~= #ys or #xs < 2 then
+    error("run:save_reference: expected two lists of the same length (at least 2 points)", 2)
+  end
+  local A = require "spinal.array"
+  local a = A.zeros(#xs, 2)
+  for i = 1, #xs do
+    a[i][1], a[i][2] = xs[i], ys[i]
+  end
+  local ok, err = save_npy(self:path "reference_path.npy", a)
+  if not ok then error("run: " .. err, 0) end
+  return self:path "reference_path.npy"
 end
 
 -- save a policy (spinal.policy: network, optimiser state when opt is given, noise, rng) as FILE in
