@@ -14,26 +14,27 @@
 -- evaluates the learned policy. The first quarter lap of each rollout is not scored (the
 -- reference implementation drops its first 10 of 40 segments).
 --
--- The default speed is 0.96 m/s, not the paper's 0.5 m/s: the MuJoCo robot's walking controller
+-- The default speed is 0.98 m/s, not the paper's 0.5 m/s: the MuJoCo robot's walking controller
 -- follows (v, w) commands closely (experiments/quadruped_walk.lua), so the velocity unicycle is a
--- good model of it and the nominal tracker's mean radial error at 0.3-0.9 m/s is only 2.6-4 cm,
+-- good model of it and the nominal tracker's mean radial error at 0.3-0.96 m/s is only 2-4 cm,
 -- too small to learn from (under 5 cm). It grows near the tracker's 1 m/s command limit, where
--- the tracker's speed deficit (kv = 0.95) and its feedback need commands the clamp cuts: 5.5 cm
--- at 0.96 m/s (T = 19.6 s, rollouts of 31.4 s). speed=0.5 gives the paper's setting (T = 37.7 s,
--- about 60 s per rollout).
+-- the tracker's speed deficit (kv = 0.95) and its feedback need commands the clamp cuts: 5.6 cm
+-- at 0.98 m/s (T = 19.2 s, rollouts of 30.8 s), 7.1 cm at 1 m/s. Where that threshold lies moves
+-- with the walking controller's tuning. speed=0.5 gives the paper's setting (T = 37.7 s, about
+-- 60 s per rollout).
 --
---   spinal experiments/quadruped_figure8.lua [speed=0.96] [radius=1.5] [laps=1.6] [iters=10]
+--   spinal experiments/quadruped_figure8.lua [speed=0.98] [radius=1.5] [laps=1.6] [iters=10]
 --                                            [optim=adam] [lr=0.003] [trust=0.1] [trust_max=0.2]
 --                                            [seed=1] [segment=0] [hidden=64,64]
 --                                            [gain_scale=0.25,0.25,0.25,1,0.25,0.35]
---                                            [plant=model] [out=DIR] [resume=DIR] [quick=true]
+--                                            [plant=mujoco] [out=DIR] [resume=DIR] [quick=true]
 --                                            [payload=KG] [payload_x=M] [payload_y=M]
 --                                            [friction=X] [motor=X] [pd=X] [damping=X]
 --                                            [frictionloss=X] [latency=S] [noise=STD]
 --                                            [push=NS] [push_time=S] [fall_height=0.15]
--- plant= is the robot file's plant section (model: the unicycle stand-in with a speed gain of
--- 1.18 and a turn bias of 0.1 rad/s; mujoco: the MuJoCo quadruped and its walking controller)
--- or a HAL address (udp://host:port: a robot behind `spinal bridge`). The "real" perturbations
+-- plant= is the robot file's plant section (mujoco, the default: the MuJoCo quadruped and its
+-- walking controller; model: the unicycle stand-in with a speed gain of 1.18 and a turn bias of
+-- 0.1 rad/s, which runs in a second) or a HAL address (udp://host:port: a robot behind `spinal bridge`). The "real" perturbations
 -- (payload= ... push_time=, docs/quadruped.md) are copied by name into the plant's `perturb`
 -- table; a plant without them (model, udp) refuses them. quick=true is the CTest budget: 2
 -- iterations of half a lap unless iters= or laps= say otherwise. resume=DIR continues an
@@ -51,7 +52,7 @@ local F = require "spinal.figure8"
 local perturb = require "spinal.perturb"
 
 local cfg = sp.settings(perturb.defaults {
-  speed = 0.96,       -- m/s along the figure-eight (the paper's 0.5: see above)
+  speed = 0.98,       -- m/s along the figure-eight (the paper's 0.5: see above)
   radius = 1.5,       -- m, each circle
   laps = 1.6,         -- periods of plant data per iteration
   iters = 10,
@@ -65,7 +66,7 @@ local cfg = sp.settings(perturb.defaults {
   -- scales of the corrections of kx, ky, kv, kphi, ka, kw (0 leaves that gain alone)
   gain_scale = { 0.25, 0.25, 0.25, 1, 0.25, 0.35 },
   robot = "robots/quadruped.lua",
-  plant = "model",    -- the robot file's plant section, or a HAL address (udp://host:port)
+  plant = "mujoco",   -- the robot file's plant section, or a HAL address (udp://host:port)
   out = "",           -- write the run here instead of runs/quadruped_figure8/<time>/
   resume = "",        -- a run directory: continue that run from its last checkpoint
   quick = false,      -- the CTest budget: 2 iterations of half a lap

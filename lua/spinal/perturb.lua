@@ -3,8 +3,8 @@
 -- A learning experiment on the MuJoCo quadruped takes the robot's named perturbations from its
 -- command line (`spinal experiments/quadruped_figure8.lua payload=2 friction=0.6`) and copies
 -- them by name into the plant configuration's `perturb` table, which the MuJoCo backend applies
--- (docs/quadruped.md lists what each does). A perturbation at its neutral value is left out, so
--- the defaults are the unperturbed robot and any plant runs them.
+-- (docs/quadruped.md lists what each does and its documented range). A perturbation at its
+-- neutral value is left out, so the defaults are the unperturbed robot and any plant runs them.
 --
 --   local perturb = require "spinal.perturb"
 --   local cfg = sp.settings(perturb.defaults { iters = 10, ... })  -- ranges: spinal.settings
@@ -20,7 +20,7 @@ M.list = {
   { name = "payload_y", neutral = 0.0, doc = "m, the payload's offset to the left" },
   { name = "friction", neutral = 1.0, doc = "x foot friction" },
   { name = "motor", neutral = 1.0, doc = "x motor strength" },
-  { name = "pd", neutral = 1.0, doc = "x joint PD gains" },
+  { name = "pd", neutral = 1.0, doc = "x the low-level controller's PD gains" },
   { name = "damping", neutral = 1.0, doc = "x joint damping" },
   { name = "frictionloss", neutral = 0.0, doc = "N m of dry friction added to every joint" },
   { name = "latency", neutral = 0.0, doc = "s of action latency" },

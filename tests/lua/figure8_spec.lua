@@ -38,22 +38,27 @@ local function quiet(f, ...)
   if not ok then error(err, 0) end
 end
 
+-- run an experiment interrupted (as by Ctrl-C) at the progress update after the first update's
+-- checkpoint: it must stop with "interrupted"
+local function interrupted_run(name, c)
+  local calls = 0
+  local ok, err = pcall(quiet, F.experiment, name, c, {
+    interrupted = function()
+      calls = calls + 1
+      return calls > 1
+    end,
+  })
+  assert.is_false(ok)
+  assert.are.equal("interrupted", err)
+end
+
 describe("car experiment checkpoints", function()
   for _, optim in ipairs { "adam", "gn" } do
   it("resume= after an interruption gives bitwise the result of an uninterrupted run (optim="
     .. optim .. ")", function()
     local whole, cut = tmpdir(), tmpdir()
     quiet(F.experiment, "t", cfg(whole, { optim = optim }))
-    -- interrupted (as by Ctrl-C) at the progress update after the first update's checkpoint
-    local calls = 0
-    local ok, err = pcall(quiet, F.experiment, "t", cfg(cut, { optim = optim }), {
-      interrupted = function()
-        calls = calls + 1
-        return calls > 1
-      end,
-    })
-    assert.is_false(ok)
-    assert.are.equal("interrupted", err)
+    interrupted_run("t", cfg(cut, { optim = optim }))
     assert.is_nil(io.open(cut .. "/summary.json"))
     local note = json.decode(select(1, (function()
       local car = F.setup(cfg(cut, { optim = optim }))
@@ -178,6 +183,18 @@ describe("quadruped figure-eight", function()
     local want = ctrl:act(x, r)
     assert.are.equal(want[1], u[1])
     assert.are.equal(want[2], u[2])
+  end)
+
+  it("resume= after an interruption ends bitwise where the uninterrupted run ends", function()
+    local whole, cut = tmpdir(), tmpdir()
+    quiet(F.experiment, "q", qcfg { out = whole, iters = 3 })
+    interrupted_run("q", qcfg { out = cut, iters = 3 })
+    quiet(F.experiment, "q", qcfg { resume = cut, iters = 3 })
+    local a, b = json.read(whole .. "/summary.json"), json.read(cut .. "/summary.json")
+    assert.are.same(a, b)
+    assert.are.same({ 0, 0, 0, 0 }, b.falls_per_iter)
+    assert.are.equal(read(whole .. "/policy.ckpt"), read(cut .. "/policy.ckpt"))
+    os.execute(("rm -rf '%s' '%s'"):format(whole, cut))
   end)
 
   it("refuses a perturbation on a plant that has none, naming it and the plant", function()
