@@ -90,6 +90,8 @@ struct sp_policy_data* spL_policydata(lua_State* L, int arg);
 // an argument error when it already holds state of another size (lua/bind/nn.c)
 struct sp_optim;
 struct sp_optim* spL_optim_state(lua_State* L, int arg, size_t n);
+// The same for n parameters of dtype (an sp_dtype: SP_F32 for a float32 network's parameters).
+struct sp_optim* spL_optim_for(lua_State* L, int arg, size_t n, int dtype);
 // The Gauss-Newton optimiser at arg when it is one (require "spinal.gn"), else NULL; a Lua error
 // when it is closed (gn.c)
 struct sp_gn;

@@ -358,17 +358,20 @@ static int ensure_state(lua_State* L, loptim* o, const sp_mlp* m, int arg, const
   return 0;
 }
 
-struct sp_optim* spL_optim_state(lua_State* L, int arg, size_t n) {
+struct sp_optim* spL_optim_for(lua_State* L, int arg, size_t n, int dtype) {
   loptim* o = checkoptim(L, arg);
-  if (o->o && (o->o->n != n || o->o->dtype != SP_F64))
-    spA_argerror(L, arg,
-                 "expected an optimiser for %d f64 parameters, got one for %d %s parameters",
-                 (int)n, (int)o->o->n, sp_dtype_name(o->o->dtype));
+  if (o->o && (o->o->n != n || o->o->dtype != (sp_dtype)dtype))
+    spA_argerror(L, arg, "expected an optimiser for %d %s parameters, got one for %d %s parameters",
+                 (int)n, sp_dtype_name((sp_dtype)dtype), (int)o->o->n, sp_dtype_name(o->o->dtype));
   if (!o->o) {
-    int rc = sp_optim_new(&o->o, &o->cfg, SP_F64, n);
+    int rc = sp_optim_new(&o->o, &o->cfg, (sp_dtype)dtype, n);
     if (rc) spL_raise(L, rc, "optimiser");
   }
   return o->o;
+}
+
+struct sp_optim* spL_optim_state(lua_State* L, int arg, size_t n) {
+  return spL_optim_for(L, arg, n, SP_F64);
 }
 
 static int m_save(lua_State* L) {

@@ -198,12 +198,14 @@ M.summaries = {
   linalg = "dense linear algebra on arrays: solve, eigh, Cholesky, Riccati.",
   loop = "the live real-time control loop over a plant, driven from Lua.",
   model = "dynamics models: step, Jacobians, the model registry.",
+  motion = "reference motion clips: derivatives, interpolation, windows, mocap files.",
   nn = "multilayer perceptrons with forward and backward passes.",
   policy = "policies: a controller corrected by a network, with parameters theta.",
   rbd = "rigid-body dynamics: trees, RNEA, ABA, their derivatives, MJCF import.",
   renderer = "offscreen pictures of an MJCF model in given poses (MuJoCo's renderer, EGL).",
   rng = "seeded random number generators (uniform, normal).",
   task = "tasks: reference trajectories and the costs an experiment optimises.",
+  wm = "method 2's world model, its replay buffer and the VAE policy trained through it.",
 }
 
 -- the first sentence of a Lua module's header comment, whole (it may span lines)

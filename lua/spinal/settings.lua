@@ -33,6 +33,11 @@ M.RANGES = {
   trust = { above = 0, max = 1e6 },           -- gn: trust radius, RMS action change
   trust_max = { above = 0, max = 1e6 },
   hidden = { min = 1, max = 4096 },           -- units per hidden layer
+  layers = { min = 1, max = 63 },             -- hidden layers
+  samples = { min = 1, max = 1e9 },           -- simulator transitions (a data budget)
+  test_samples = { min = 1, max = 1e9 },
+  wm_steps = { min = 1, max = 65536 },        -- steps of a world model's rollout loss
+  horizon = { min = 1, max = 65536 },         -- steps rolled out or evaluated
   batch = { min = 1, max = 1000000 },
   rate = { above = 0, max = 100000 },         -- Hz
   segment = { min = 0, max = 1000000 },       -- control steps (0: the whole horizon)

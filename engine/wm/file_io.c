@@ -1,0 +1,165 @@
+// file_io.c: little-endian buffers, atomic writes and checksummed reads for the world-model
+// family's files (replay buffers, VAE policies; see internal.h).
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/core/alloc.h"
+#include "engine/core/crc32.h"
+#include "engine/core/error.h"
+#include "engine/wm/internal.h"
+
+static int grow(sp__wbuf* w, size_t k) {
+  if (w->failed) return 0;
+  if (w->n + k <= w->cap) return 1;
+  size_t cap = w->cap ? w->cap : 4096;
+  while (cap < w->n + k) cap *= 2;
+  uint8_t* p = sp_realloc(w->p, cap);
+  if (!p) {
+    w->failed = 1;
+    return 0;
+  }
+  w->p = p;
+  w->cap = cap;
+  return 1;
+}
+
+void sp__put_bytes(sp__wbuf* w, const void* x, size_t n) {
+  if (!grow(w, n)) return;
+  memcpy(w->p + w->n, x, n);
+  w->n += n;
+}
+
+void sp__put_u32(sp__wbuf* w, uint32_t x) {
+  uint8_t b[4];
+  for (int i = 0; i < 4; i++) b[i] = (uint8_t)(x >> (8 * i));
+  sp__put_bytes(w, b, 4);
+}
+
+void sp__put_u64(sp__wbuf* w, uint64_t x) {
+  uint8_t b[8];
+  for (int i = 0; i < 8; i++) b[i] = (uint8_t)(x >> (8 * i));
+  sp__put_bytes(w, b, 8);
+}
+
+void sp__put_f64(sp__wbuf* w, double x) {
+  uint64_t u;
+  memcpy(&u, &x, 8);
+  sp__put_u64(w, u);
+}
+
+void sp__put_f64s(sp__wbuf* w, const double* x, size_t n) {
+  for (size_t i = 0; i < n; i++) sp__put_f64(w, x[i]);
+}
+
+int sp__wbuf_save(sp__wbuf* w, const char* path, char* msg, size_t ms) {
+  sp__put_u32(w, sp_crc32(0, w->p, w->n));
+  if (w->failed) {
+    sp_free(w->p);
+    return sp_errorf(msg, ms, SP_ENOMEM, "%s: out of memory", path);
+  }
+  static atomic_uint counter;
+  char tmp[4200];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(),
+               atomic_fetch_add(&counter, 1)) >= (int)sizeof tmp) {
+    sp_free(w->p);
+    return sp_errorf(msg, ms, SP_EIO, "%s: path too long", path);
+  }
+  FILE* f = fopen(tmp, "wb");
+  const char* what = NULL;
+  int err = 0;
+  if (!f) {
+    what = "cannot create a temporary file";
+    err = errno;
+  } else {
+    if (fwrite(w->p, 1, w->n, f) != w->n || fflush(f) || fsync(fileno(f))) what = "cannot write";
+    err = errno;
+    if (fclose(f) && !what) what = "cannot close", err = errno;
+    if (!what && rename(tmp, path)) what = "cannot replace", err = errno;
+    if (what) unlink(tmp);
+  }
+  sp_free(w->p);
+  if (what) return sp_errorf(msg, ms, SP_EIO, "%s: %s: %s", path, what, strerror(err));
+  return 0;
+}
+
+int sp__rbuf_load(sp__rbuf* r, uint8_t** data, const char* path, const char* magic,
+                  const char* what, char* msg, size_t ms) {
+  *data = NULL;
+  FILE* f = fopen(path, "rb");
+  if (!f) return sp_errorf(msg, ms, SP_EIO, "%s: cannot open: %s", path, strerror(errno));
+  size_t n = 0, cap = 0;
+  uint8_t* buf = NULL;
+  for (;;) {
+    if (n == cap) {
+      cap = cap ? 2 * cap : 65536;
+      uint8_t* b = sp_realloc(buf, cap);
+      if (!b) {
+        sp_free(buf);
+        fclose(f);
+        return sp_errorf(msg, ms, SP_ENOMEM, "%s: out of memory", path);
+      }
+      buf = b;
+    }
+    size_t got = fread(buf + n, 1, cap - n, f);
+    n += got;
+    if (!got) break;
+  }
+  int bad = ferror(f);
+  fclose(f);
+  if (bad) {
+    sp_free(buf);
+    return sp_errorf(msg, ms, SP_EIO, "%s: read error", path);
+  }
+  if (n < 12 || memcmp(buf, magic, 8)) {
+    sp_free(buf);
+    return sp_errorf(msg, ms, SP_EFORMAT, "%s: not a %s file", path, what);
+  }
+  uint32_t want = (uint32_t)buf[n - 4] | (uint32_t)buf[n - 3] << 8 | (uint32_t)buf[n - 2] << 16 |
+                  (uint32_t)buf[n - 1] << 24;
+  if (want != sp_crc32(0, buf, n - 4)) {
+    sp_free(buf);
+    return sp_errorf(msg, ms, SP_ECHECKSUM, "%s: checksum mismatch: the file is corrupt", path);
+  }
+  r->p = buf;
+  r->n = n - 4;
+  r->at = 8;
+  r->short_read = 0;
+  *data = buf;
+  return 0;
+}
+
+void sp__get_bytes(sp__rbuf* r, void* x, size_t n) {
+  if (r->n - r->at < n) {
+    r->short_read = 1;
+    memset(x, 0, n);
+    r->at = r->n;
+    return;
+  }
+  memcpy(x, r->p + r->at, n);
+  r->at += n;
+}
+
+uint32_t sp__get_u32(sp__rbuf* r) {
+  uint8_t b[4];
+  sp__get_bytes(r, b, 4);
+  return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+uint64_t sp__get_u64(sp__rbuf* r) {
+  uint64_t lo = sp__get_u32(r);
+  return lo | (uint64_t)sp__get_u32(r) << 32;
+}
+
+double sp__get_f64(sp__rbuf* r) {
+  uint64_t u = sp__get_u64(r);
+  double x;
+  memcpy(&x, &u, 8);
+  return x;
+}
+
+void sp__get_f64s(sp__rbuf* r, double* x, size_t n) {
+  for (size_t i = 0; i < n; i++) x[i] = sp__get_f64(r);
+}

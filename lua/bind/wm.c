@@ -1,0 +1,732 @@
+// wm.c: the Lua binding of method 2's world model and replay buffer (require "spinal.wm") over
+// engine/wm (see docs/api/wm.md).
+//
+//   local wm = require "spinal.wm"
+//   local model = wm.new { nj = 12, nu = 12, dt = 0.02 }      -- 3 x 256 elu, float32
+//   local s1 = model:step(s, a)                                -- (nx) or (batch, nx)
+//   model:observe(S, A, S1)                                    -- normaliser statistics
+//   local loss, parts, per_step = model:loss(S, A)             -- n-step rollout errors
+//   local loss, parts = model:train(S, A, opt)                 -- one batch: loss, backward, step
+//   local buf = wm.replay { nx = 37, nu = 12, capacity = 50000, seed = 1 }
+//   buf:push(s, a, s1, done);  local S, A = buf:sample(512, 8)
+// Two userdata types: "spinal.wm.model" (an sp_wm with its workspace, grown on demand) and
+// "spinal.wm.replay" (an sp_replay with its own generator).
+#include "engine/wm/wm.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "args.h"
+#include "engine/core/error.h"
+#include "engine/nn/optim.h"
+#include "engine/wm/replay.h"
+#include "engine/wm/vae.h"
+
+#define WM_MT "spinal.wm.model"
+#define REPLAY_MT "spinal.wm.replay"
+#define VAE_MT "spinal.wm.vae"
+
+typedef struct lwm {
+  sp_wm* wm;      // NULL once closed
+  sp_wm_data* d;  // workspace for d->max_batch rows and d->horizon applications
+} lwm;
+
+typedef struct lvae {
+  sp_vae* v;       // NULL once closed
+  sp_vae_data* d;  // workspace, grown on demand
+} lvae;
+
+typedef struct lreplay {
+  sp_replay* r;  // NULL once closed
+  sp_rng rng;
+} lreplay;
+
+static lwm* checkwm(lua_State* L, int arg) {
+  lwm* u = luaL_checkudata(L, arg, WM_MT);
+  if (!u->wm) luaL_error(L, "attempt to use a closed world model");
+  return u;
+}
+
+static lreplay* checkreplay(lua_State* L, int arg) {
+  lreplay* u = luaL_checkudata(L, arg, REPLAY_MT);
+  if (!u->r) luaL_error(L, "attempt to use a closed replay buffer");
+  return u;
+}
+
+// grow the workspace to batch rows and horizon applications (allocates only when growing)
+static void reserve(lua_State* L, lwm* u, int batch, int horizon) {
+  if (u->d && batch <= u->d->max_batch && horizon <= u->d->horizon) return;
+  int b = u->d && u->d->max_batch > batch ? u->d->max_batch : batch;
+  int h = u->d && u->d->horizon > horizon ? u->d->horizon : horizon;
+  sp_wm_data* d;
+  int rc = sp_wm_data_new(&d, u->wm, b, h);
+  if (rc) spL_raise(L, rc, "world model workspace");
+  sp_wm_data_free(u->d);
+  u->d = d;
+}
+
+// an array argument of shape (lead..., width) with ndim dims in [lo_nd, hi_nd]; returns contiguous
+// data (a copy pushed on the stack when needed) and writes the shape
+static const double* shaped(lua_State* L, int arg, int lo_nd, int hi_nd, int64_t width,
+                            const char* what, sp_array** out) {
+  sp_array* a = spL_toarray(L, arg);
+  if (a->ndim < lo_nd || a->ndim > hi_nd || a->shape[a->ndim - 1] != width) {
+    char shape[64];
+    sp_array_shape_str(shape, sizeof shape, a);
+    spA_argerror(L, arg, "expected %s with %d entries per row, got shape %s", what, (int)width,
+                 shape);
+  }
+  *out = a;
+  if (sp_array_is_contiguous(a)) return a->data;
+  double* c = spA_scratch(L, (size_t)sp_array_size(a));
+  spA_gather(a, c);
+  return c;
+}
+
+// ---- wm.new
+// ---------------------------------------------------------------------------------------
+
+static const char* const new_keys[] = {"nj",    "nu",      "dt",      "hidden",  "layers",
+                                       "act",   "dtype",   "min_std", "weights", "seed",
+                                       "batch", "horizon", NULL};
+
+static int l_new(lua_State* L) {
+  spA_table t = spA_opts(L, 1, 0);
+  spA_check_keys(&t, new_keys);
+  sp_wm_config c = sp_wm_default_config(0, 1, 0.02);
+  c.nj = (int)spA_integer(&t, "nj", 0, 0, 1000, 1);
+  c.nu = (int)spA_integer(&t, "nu", 0, 1, 1024, 1);
+  c.dt = spA_positive(&t, "dt", 0, 1);
+  c.hidden = (int)spA_integer(&t, "hidden", c.hidden, 1, 65536, 0);
+  c.layers = (int)spA_integer(&t, "layers", c.layers, 1, SP_MLP_MAXLAYERS - 1, 0);
+  const char* act = spA_string(&t, "act", "elu", 0);
+  if (sp_act_parse(&c.act, act))
+    spA_fielderror(&t, "act", "unknown activation '%s'; valid: %s", act, sp_act_names());
+  const char* dt = spA_string(&t, "dtype", "f32", 0);
+  if (sp_dtype_parse(&c.dtype, dt))
+    spA_fielderror(&t, "dtype", "unknown dtype '%s'; valid: f64, f32", dt);
+  c.min_std = spA_positive(&t, "min_std", c.min_std, 0);
+  spA_table w = spA_subtable(&t, "weights", 0);
+  if (w.idx) {
+    const char* names[SP_WM_NCOMP + 1];
+    for (int i = 0; i < SP_WM_NCOMP; i++) names[i] = sp_wm_component_name(i);
+    names[SP_WM_NCOMP] = NULL;
+    spA_check_keys(&w, names);
+    for (int i = 0; i < SP_WM_NCOMP; i++)
+      c.weight[i] = spA_range(&w, names[i], c.weight[i], 0, NAN, 0);
+  }
+  lua_pop(L, 1);
+  lua_Integer seed = spA_integer(&t, "seed", 0, 0, LUA_MAXINTEGER, 0);
+  int batch = (int)spA_integer(&t, "batch", 64, 1, 1 << 20, 0);
+  int horizon = (int)spA_integer(&t, "horizon", 8, 1, 1 << 16, 0);
+  lwm* u = lua_newuserdatauv(L, sizeof *u, 0);
+  memset(u, 0, sizeof *u);
+  luaL_setmetatable(L, WM_MT);
+  int rc = sp_wm_new(&u->wm, &c, (uint64_t)seed);
+  if (rc) return spL_raise(L, rc, "new");
+  reserve(L, u, batch, horizon);
+  return 1;
+}
+
+// ---- model methods
+// ----------------------------------------------------------------------------------
+
+// model:step(s, a) -> s_next: (nx) and (nu), or (batch, nx) and (batch, nu)
+static int m_step(lua_State* L) {
+  lua_settop(L, 3);
+  lwm* u = checkwm(L, 1);
+  sp_wm* wm = u->wm;
+  sp_array *sa, *aa;
+  const double* s = shaped(L, 2, 1, 2, wm->nx, "states", &sa);
+  const double* a = shaped(L, 3, 1, 2, wm->cfg.nu, "actions", &aa);
+  int64_t batch = sa->ndim == 2 ? sa->shape[0] : 1;
+  if (aa->ndim != sa->ndim || (aa->ndim == 2 && aa->shape[0] != batch))
+    return spA_argerror(L, 3, "expected as many action rows as state rows (%d)", (int)batch);
+  if (batch < 1 || batch > (1 << 20)) return spA_argerror(L, 2, "expected 1 to %d rows", 1 << 20);
+  reserve(L, u, (int)batch, 1);
+  int64_t shape[2] = {batch, wm->nx};
+  sp_array* out = sa->ndim == 2 ? spL_newarray(L, 2, shape) : spL_newarray(L, 1, shape + 1);
+  int rc = sp_wm_step(wm, u->d, 0, out->data, s, a, (int)batch);
+  if (rc) return spL_raise(L, rc, "step");
+  return 1;
+}
+
+// model:observe(S, A, S1): rows of transitions into the normalisers
+static int m_observe(lua_State* L) {
+  lua_settop(L, 4);
+  lwm* u = checkwm(L, 1);
+  sp_wm* wm = u->wm;
+  sp_array *sa, *aa, *s1a;
+  const double* s = shaped(L, 2, 1, 2, wm->nx, "states", &sa);
+  const double* a = shaped(L, 3, 1, 2, wm->cfg.nu, "actions", &aa);
+  const double* s1 = shaped(L, 4, 1, 2, wm->nx, "next states", &s1a);
+  int64_t n = sp_array_size(sa) / wm->nx;
+  if (sp_array_size(aa) / wm->cfg.nu != n || sp_array_size(s1a) / wm->nx != n)
+    return spA_argerror(L, 3, "expected as many rows of actions and next states as states (%d)",
+                        (int)n);
+  sp_wm_observe(wm, s, a, s1, (int)n);
+  lua_settop(L, 1);
+  return 1;
+}
+
+// the windows S (batch, n + 1, nx) and A (batch, n, nu) at 2 and 3
+static void windows(lua_State* L, lwm* u, const double** S, const double** A, int* batch, int* n) {
+  sp_wm* wm = u->wm;
+  sp_array *sa, *aa;
+  *S = shaped(L, 2, 3, 3, wm->nx, "windows of states (batch, n + 1, nx)", &sa);
+  *A = shaped(L, 3, 3, 3, wm->cfg.nu, "windows of actions (batch, n, nu)", &aa);
+  if (aa->shape[0] != sa->shape[0] || aa->shape[1] + 1 != sa->shape[1] || aa->shape[1] < 1)
+    spA_argerror(L, 3, "expected actions of shape (%d, %d, %d) for states of shape (%d, %d, %d)",
+                 (int)sa->shape[0], (int)sa->shape[1] - 1, wm->cfg.nu, (int)sa->shape[0],
+                 (int)sa->shape[1], wm->nx);
+  *batch = (int)sa->shape[0];
+  *n = (int)aa->shape[1];
+  reserve(L, u, *batch, *n);
+}
+
+// push loss, {component = value}, per_step (n, 6)
+static int push_losses(lua_State* L, double loss, const double* comps, const double* per, int n) {
+  lua_pushnumber(L, loss);
+  lua_createtable(L, 0, SP_WM_NCOMP);
+  for (int c = 0; c < SP_WM_NCOMP; c++) {
+    lua_pushnumber(L, comps[c]);
+    lua_setfield(L, -2, sp_wm_component_name(c));
+  }
+  if (!per) return 2;
+  int64_t shape[2] = {n, SP_WM_NCOMP};
+  sp_array* p = spL_newarray(L, 2, shape);
+  memcpy(p->data, per, (size_t)n * SP_WM_NCOMP * sizeof(double));
+  return 3;
+}
+
+// model:loss(S, A) -> loss, parts, per_step (no gradients)
+static int m_loss(lua_State* L) {
+  lua_settop(L, 3);
+  lwm* u = checkwm(L, 1);
+  const double *S, *A;
+  int batch, n;
+  windows(L, u, &S, &A, &batch, &n);
+  double loss, comps[SP_WM_NCOMP];
+  double* per = spA_scratch(L, (size_t)n * SP_WM_NCOMP);
+  int rc = sp_wm_rollout_loss(u->wm, u->d, &loss, comps, per, S, A, batch, n, 0);
+  if (rc) return spL_raise(L, rc, "loss");
+  return push_losses(L, loss, comps, per, n);
+}
+
+// model:train(S, A, opt) -> loss, parts: zero the gradients, loss and backward, one optimiser step
+static int m_train(lua_State* L) {
+  lua_settop(L, 4);
+  lwm* u = checkwm(L, 1);
+  const double *S, *A;
+  int batch, n;
+  windows(L, u, &S, &A, &batch, &n);
+  sp_mlp* net = u->wm->net;
+  sp_optim* o = spL_optim_for(L, 4, net->nparams, net->dtype);
+  double loss, comps[SP_WM_NCOMP];
+  sp_mlp_zero_grad(net);
+  int rc = sp_wm_rollout_loss(u->wm, u->d, &loss, comps, NULL, S, A, batch, n, 1);
+  if (rc) return spL_raise(L, rc, "train");
+  rc = sp_optim_step(o, net->params, net->grads);
+  if (rc == SP_ENUMERIC)
+    return luaL_error(L, "train: the step would make the parameters non-finite; step refused");
+  return push_losses(L, loss, comps, NULL, n);
+}
+
+// model:params() / model:grads() -> copies as float64 arrays; model:set_params(p)
+static int m_params(lua_State* L) {
+  sp_mlp* net = checkwm(L, 1)->wm->net;
+  int64_t n = (int64_t)net->nparams;
+  sp_array* a = spL_newarray(L, 1, &n);
+  sp_mlp_get_params(net, a->data);
+  return 1;
+}
+
+static int m_grads(lua_State* L) {
+  sp_mlp* net = checkwm(L, 1)->wm->net;
+  int64_t n = (int64_t)net->nparams;
+  sp_array* a = spL_newarray(L, 1, &n);
+  sp_mlp_get_grads(net, a->data);
+  return 1;
+}
+
+static int m_set_params(lua_State* L) {
+  sp_mlp* net = checkwm(L, 1)->wm->net;
+  double* p = spA_scratch(L, net->nparams);
+  spA_vector(L, 2, p, (int64_t)net->nparams, "a parameter vector", 1);
+  sp_mlp_set_params(net, p);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int m_save(lua_State* L) {
+  lwm* u = checkwm(L, 1);
+  const char* path = luaL_checkstring(L, 2);
+  sp_optim* o =
+      lua_isnoneornil(L, 3) ? NULL : spL_optim_for(L, 3, u->wm->net->nparams, u->wm->net->dtype);
+  char msg[512];
+  if (sp_wm_save(u->wm, o, path, msg, sizeof msg)) return spL_failure(L, "%s", msg);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int m_gc(lua_State* L) {
+  lwm* u = luaL_checkudata(L, 1, WM_MT);
+  sp_wm_data_free(u->d);
+  sp_wm_free(u->wm);
+  u->d = NULL;
+  u->wm = NULL;
+  return 0;
+}
+
+static int m_tostring(lua_State* L) {
+  lwm* u = luaL_checkudata(L, 1, WM_MT);
+  if (!u->wm) {
+    lua_pushliteral(L, "world model (closed)");
+    return 1;
+  }
+  char net[512], buf[700];
+  sp_mlp_describe(u->wm->net, net, sizeof net);
+  snprintf(buf, sizeof buf, "world model: %d joints, %d actions, dt %g; %s", u->wm->cfg.nj,
+           u->wm->cfg.nu, u->wm->cfg.dt, net);
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+static const luaL_Reg wm_methods[] = {
+    {"step", m_step},     {"observe", m_observe}, {"loss", m_loss}, {"train", m_train},
+    {"params", m_params}, {"grads", m_grads},     {"save", m_save}, {"set_params", m_set_params},
+    {"close", m_gc},      {NULL, NULL},
+};
+
+static int m_index(lua_State* L) {
+  lwm* u = luaL_checkudata(L, 1, WM_MT);
+  const char* k = luaL_checkstring(L, 2);
+  if (lua_getfield(L, lua_upvalueindex(1), k) != LUA_TNIL) return 1;
+  if (!u->wm) return luaL_error(L, "attempt to use a closed world model");
+  const sp_wm* wm = u->wm;
+  if (!strcmp(k, "nx"))
+    lua_pushinteger(L, wm->nx);
+  else if (!strcmp(k, "nu"))
+    lua_pushinteger(L, wm->cfg.nu);
+  else if (!strcmp(k, "nj"))
+    lua_pushinteger(L, wm->cfg.nj);
+  else if (!strcmp(k, "dt"))
+    lua_pushnumber(L, wm->cfg.dt);
+  else if (!strcmp(k, "nparams"))
+    lua_pushinteger(L, (lua_Integer)wm->net->nparams);
+  else if (!strcmp(k, "dtype"))
+    lua_pushstring(L, sp_dtype_name(wm->cfg.dtype));
+  else if (!strcmp(k, "samples"))
+    lua_pushnumber(L, wm->fnorm.count);
+  else if (!strcmp(k, "components")) {
+    lua_createtable(L, SP_WM_NCOMP, 0);
+    for (int c = 0; c < SP_WM_NCOMP; c++) {
+      lua_pushstring(L, sp_wm_component_name(c));
+      lua_rawseti(L, -2, c + 1);
+    }
+  } else {
+    lua_pushnil(L);
+  }
+  return 1;
+}
+
+// wm.load(path) -> model | nil, message
+static int l_load(lua_State* L) {
+  const char* path = luaL_checkstring(L, 1);
+  lwm* u = lua_newuserdatauv(L, sizeof *u, 0);
+  memset(u, 0, sizeof *u);
+  luaL_setmetatable(L, WM_MT);
+  char msg[512];
+  if (sp_wm_load(&u->wm, NULL, path, msg, sizeof msg)) return spL_failure(L, "%s", msg);
+  reserve(L, u, 64, 8);
+  return 1;
+}
+
+// ---- VAE policy
+// -----------------------------------------------------------------------------------
+
+static lvae* checkvae(lua_State* L, int arg) {
+  lvae* u = luaL_checkudata(L, arg, VAE_MT);
+  if (!u->v) luaL_error(L, "attempt to use a closed policy");
+  return u;
+}
+
+static void vae_reserve(lua_State* L, lvae* u, int batch, int horizon) {
+  if (u->d && batch <= u->d->max_batch && horizon <= u->d->horizon) return;
+  int b = u->d && u->d->max_batch > batch ? u->d->max_batch : batch;
+  int h = u->d && u->d->horizon > horizon ? u->d->horizon : horizon;
+  sp_vae_data* d;
+  int rc = sp_vae_data_new(&d, u->v, b, h);
+  if (rc) spL_raise(L, rc, "policy workspace");
+  sp_vae_data_free(u->d);
+  u->d = d;
+}
+
+static const char* const vae_keys[] = {
+    "nj",      "nu",     "nc",     "lat",  "hidden", "layers", "act",   "dtype",   "sigma", "a_nom",
+    "weights", "act_l1", "act_l2", "beta", "gamma",  "seed",   "batch", "horizon", NULL};
+
+// wm.vae{...} -> policy
+static int l_vae(lua_State* L) {
+  spA_table t = spA_opts(L, 1, 0);
+  spA_check_keys(&t, vae_keys);
+  int nj = (int)spA_integer(&t, "nj", 0, 0, 1000, 1);
+  int nu = (int)spA_integer(&t, "nu", 0, 1, SP_VAE_MAXACT, 1);
+  int nc = (int)spA_integer(&t, "nc", 0, 1, 1 << 16, 1);
+  sp_vae_config c = sp_vae_default_config(nj, nu, nc);
+  c.lat = (int)spA_integer(&t, "lat", c.lat, 1, 4096, 0);
+  c.hidden = (int)spA_integer(&t, "hidden", c.hidden, 1, 65536, 0);
+  c.layers = (int)spA_integer(&t, "layers", c.layers, 1, SP_MLP_MAXLAYERS - 1, 0);
+  const char* act = spA_string(&t, "act", "elu", 0);
+  if (sp_act_parse(&c.act, act))
+    spA_fielderror(&t, "act", "unknown activation '%s'; valid: %s", act, sp_act_names());
+  const char* dt = spA_string(&t, "dtype", "f32", 0);
+  if (sp_dtype_parse(&c.dtype, dt))
+    spA_fielderror(&t, "dtype", "unknown dtype '%s'; valid: f64, f32", dt);
+  c.sigma = spA_positive(&t, "sigma", c.sigma, 0);
+  spA_field_vector(&t, "a_nom", c.a_nom, nu, 1);
+  spA_table w = spA_subtable(&t, "weights", 0);
+  if (w.idx) {
+    const char* names[SP_WM_NCOMP + 3];
+    for (int i = 0; i < SP_WM_NCOMP; i++) names[i] = sp_wm_component_name(i);
+    names[SP_WM_NCOMP] = "height";
+    names[SP_WM_NCOMP + 1] = "up";
+    names[SP_WM_NCOMP + 2] = NULL;
+    spA_check_keys(&w, names);
+    for (int i = 0; i < SP_WM_NCOMP; i++)
+      c.track[i] = spA_range(&w, names[i], c.track[i], 0, NAN, 0);
+    c.height = spA_range(&w, "height", c.height, 0, NAN, 0);
+    c.up = spA_range(&w, "up", c.up, 0, NAN, 0);
+  }
+  lua_pop(L, 1);
+  c.act_l1 = spA_range(&t, "act_l1", c.act_l1, 0, NAN, 0);
+  c.act_l2 = spA_range(&t, "act_l2", c.act_l2, 0, NAN, 0);
+  c.beta = spA_range(&t, "beta", c.beta, 0, NAN, 0);
+  c.gamma = spA_range(&t, "gamma", c.gamma, 1e-9, 1, 0);
+  lua_Integer seed = spA_integer(&t, "seed", 0, 0, LUA_MAXINTEGER, 0);
+  int batch = (int)spA_integer(&t, "batch", 64, 1, 1 << 20, 0);
+  int horizon = (int)spA_integer(&t, "horizon", 24, 1, 1 << 16, 0);
+  lvae* u = lua_newuserdatauv(L, sizeof *u, 0);
+  memset(u, 0, sizeof *u);
+  luaL_setmetatable(L, VAE_MT);
+  int rc = sp_vae_new(&u->v, &c, (uint64_t)seed);
+  if (rc) return spL_raise(L, rc, "vae");
+  vae_reserve(L, u, batch, horizon);
+  return 1;
+}
+
+// pol:act(s [, c [, eps]]) -> a: rows as in model:step; c nil: the prior; eps nil: the mean
+static int v_act(lua_State* L) {
+  lua_settop(L, 4);
+  lvae* u = checkvae(L, 1);
+  const sp_vae_config* cf = &u->v->cfg;
+  sp_array *sa, *ca = NULL, *ea = NULL;
+  const double* s = shaped(L, 2, 1, 2, 13 + 2 * cf->nj, "states", &sa);
+  const double* c = lua_isnil(L, 3) ? NULL : shaped(L, 3, 1, 2, cf->nc, "conditioning", &ca);
+  const double* e = lua_isnil(L, 4) ? NULL : shaped(L, 4, 1, 2, cf->lat, "latent noise", &ea);
+  int64_t batch = sa->ndim == 2 ? sa->shape[0] : 1;
+  if ((ca && sp_array_size(ca) != batch * cf->nc) || (ea && sp_array_size(ea) != batch * cf->lat))
+    return spA_argerror(L, 3, "expected one row of conditioning and noise per state row (%d)",
+                        (int)batch);
+  vae_reserve(L, u, (int)batch, 1);
+  int64_t shape[2] = {batch, cf->nu};
+  sp_array* a = sa->ndim == 2 ? spL_newarray(L, 2, shape) : spL_newarray(L, 1, shape + 1);
+  int rc = sp_vae_act(u->v, u->d, a->data, s, c, e, (int)batch);
+  if (rc) return spL_raise(L, rc, "act");
+  return 1;
+}
+
+// the arguments of loss/train: model at 2, S0 (B, nx), C (B, H, nc), R (B, H, nx), eps at 6
+static int vae_run(lua_State* L, int train) {
+  lua_settop(L, 7);
+  lvae* u = checkvae(L, 1);
+  lwm* m = checkwm(L, 2);
+  const sp_vae_config* cf = &u->v->cfg;
+  if (m->wm->cfg.nj != cf->nj || m->wm->cfg.nu != cf->nu)
+    return spA_argerror(L, 2, "expected a world model with %d joints and %d actions, got %d and %d",
+                        cf->nj, cf->nu, m->wm->cfg.nj, m->wm->cfg.nu);
+  int nx = m->wm->nx;
+  sp_array *sa, *ca, *ra, *ea = NULL;
+  const double* S0 = shaped(L, 3, 2, 2, nx, "start states (batch, nx)", &sa);
+  const double* C = shaped(L, 4, 3, 3, cf->nc, "conditioning (batch, H, nc)", &ca);
+  const double* R = shaped(L, 5, 3, 3, nx, "reference states (batch, H, nx)", &ra);
+  const double* E =
+      lua_isnil(L, 6) ? NULL : shaped(L, 6, 3, 3, cf->lat, "noise (batch, H, lat)", &ea);
+  int64_t B = sa->shape[0], H = ca->shape[1];
+  if (ca->shape[0] != B || ra->shape[0] != B || ra->shape[1] != H ||
+      (ea && (ea->shape[0] != B || ea->shape[1] != H)))
+    return spA_argerror(L, 5,
+                        "expected %d rows and %d steps in the conditioning, references and noise",
+                        (int)B, (int)H);
+  sp_optim* o = train ? spL_optim_for(L, 7, u->v->nparams, u->v->cfg.dtype) : NULL;
+  vae_reserve(L, u, (int)B, (int)H);
+  reserve(L, m, (int)B, (int)H);
+  double loss, parts[SP_VAE_NPARTS];
+  if (train) sp_vae_zero_grad(u->v);
+  int rc = sp_vae_loss(u->v, u->d, m->wm, m->d, &loss, parts, S0, C, R, E, (int)B, (int)H, train);
+  if (rc) return spL_raise(L, rc, train ? "train" : "loss");
+  if (train && sp_optim_step(o, u->v->params, u->v->grads) == SP_ENUMERIC)
+    return luaL_error(L, "train: the step would make the parameters non-finite; step refused");
+  lua_pushnumber(L, loss);
+  lua_createtable(L, 0, 3);
+  const char* names[SP_VAE_NPARTS] = {"tracking", "action", "kl"};
+  for (int i = 0; i < SP_VAE_NPARTS; i++) {
+    lua_pushnumber(L, parts[i]);
+    lua_setfield(L, -2, names[i]);
+  }
+  return 2;
+}
+
+static int v_loss(lua_State* L) {
+  return vae_run(L, 0);
+}
+static int v_train(lua_State* L) {
+  return vae_run(L, 1);
+}
+
+static int v_params(lua_State* L) {
+  lvae* u = checkvae(L, 1);
+  int64_t n = (int64_t)u->v->nparams;
+  sp_array* a = spL_newarray(L, 1, &n);
+  const void* src = lua_toboolean(L, 2) ? u->v->grads : u->v->params;
+  for (int64_t i = 0; i < n; i++)
+    a->data[i] = u->v->cfg.dtype == SP_F64 ? ((const double*)src)[i] : ((const float*)src)[i];
+  return 1;
+}
+
+static int v_grads(lua_State* L) {
+  lua_settop(L, 1);
+  lua_pushboolean(L, 1);
+  return v_params(L);
+}
+
+// pol:save(path [, opt]) -> true | nil, message
+static int v_save(lua_State* L) {
+  lvae* u = checkvae(L, 1);
+  const char* path = luaL_checkstring(L, 2);
+  sp_optim* o = lua_isnoneornil(L, 3) ? NULL : spL_optim_for(L, 3, u->v->nparams, u->v->cfg.dtype);
+  char msg[512];
+  if (sp_vae_save(u->v, o, path, msg, sizeof msg)) return spL_failure(L, "%s", msg);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+// wm.load_vae(path) -> policy | nil, message (the optimiser's state is read from C only)
+static int l_load_vae(lua_State* L) {
+  const char* path = luaL_checkstring(L, 1);
+  lvae* u = lua_newuserdatauv(L, sizeof *u, 0);
+  memset(u, 0, sizeof *u);
+  luaL_setmetatable(L, VAE_MT);
+  char msg[512];
+  if (sp_vae_load(&u->v, NULL, path, msg, sizeof msg)) return spL_failure(L, "%s", msg);
+  vae_reserve(L, u, 64, 24);
+  return 1;
+}
+
+static int v_gc(lua_State* L) {
+  lvae* u = luaL_checkudata(L, 1, VAE_MT);
+  sp_vae_data_free(u->d);
+  sp_vae_free(u->v);
+  u->d = NULL;
+  u->v = NULL;
+  return 0;
+}
+
+static int v_tostring(lua_State* L) {
+  lvae* u = luaL_checkudata(L, 1, VAE_MT);
+  if (!u->v)
+    lua_pushliteral(L, "vae policy (closed)");
+  else
+    lua_pushfstring(
+        L, "vae policy: %d joints, %d actions, latent %d, conditioning %d (%I parameters)",
+        u->v->cfg.nj, u->v->cfg.nu, u->v->cfg.lat, u->v->cfg.nc, (lua_Integer)u->v->nparams);
+  return 1;
+}
+
+static const luaL_Reg vae_methods[] = {
+    {"act", v_act},     {"loss", v_loss}, {"train", v_train}, {"params", v_params},
+    {"grads", v_grads}, {"save", v_save}, {"close", v_gc},    {NULL, NULL},
+};
+
+static int v_index(lua_State* L) {
+  lvae* u = luaL_checkudata(L, 1, VAE_MT);
+  const char* k = luaL_checkstring(L, 2);
+  if (lua_getfield(L, lua_upvalueindex(1), k) != LUA_TNIL) return 1;
+  if (!u->v) return luaL_error(L, "attempt to use a closed policy");
+  const sp_vae_config* c = &u->v->cfg;
+  if (!strcmp(k, "nparams"))
+    lua_pushinteger(L, (lua_Integer)u->v->nparams);
+  else if (!strcmp(k, "lat"))
+    lua_pushinteger(L, c->lat);
+  else if (!strcmp(k, "nc"))
+    lua_pushinteger(L, c->nc);
+  else if (!strcmp(k, "nu"))
+    lua_pushinteger(L, c->nu);
+  else if (!strcmp(k, "nj"))
+    lua_pushinteger(L, c->nj);
+  else if (!strcmp(k, "beta"))
+    lua_pushnumber(L, c->beta);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+// pol.beta = x (the KL weight schedule); other fields are fixed at creation
+static int v_newindex(lua_State* L) {
+  lvae* u = checkvae(L, 1);
+  const char* k = luaL_checkstring(L, 2);
+  if (strcmp(k, "beta")) return luaL_error(L, "cannot set field '%s' of a policy (only beta)", k);
+  double b = luaL_checknumber(L, 3);
+  if (!(b >= 0) || !isfinite(b))
+    return luaL_error(L, "bad value for beta (expected a finite number >= 0, got %f)", b);
+  u->v->cfg.beta = b;
+  return 0;
+}
+
+// ---- replay
+// ---------------------------------------------------------------------------------------
+
+static int l_replay(lua_State* L) {
+  spA_table t = spA_opts(L, 1, 0);
+  static const char* const keys[] = {"nx", "nu", "capacity", "seed", NULL};
+  spA_check_keys(&t, keys);
+  int nx = (int)spA_integer(&t, "nx", 0, 1, 1 << 16, 1);
+  int nu = (int)spA_integer(&t, "nu", 0, 1, 1 << 16, 1);
+  lua_Integer cap = spA_integer(&t, "capacity", 0, 1, (lua_Integer)1 << 32, 1);
+  lua_Integer seed = spA_integer(&t, "seed", 0, 0, LUA_MAXINTEGER, 0);
+  lreplay* u = lua_newuserdatauv(L, sizeof *u, 0);
+  memset(u, 0, sizeof *u);
+  luaL_setmetatable(L, REPLAY_MT);
+  sp_rng_seed(&u->rng, (uint64_t)seed, 0);
+  int rc = sp_replay_new(&u->r, nx, nu, cap);
+  if (rc) return spL_raise(L, rc, "replay");
+  return 1;
+}
+
+// buf:push(s, a, s_next [, done])
+static int r_push(lua_State* L) {
+  lreplay* u = checkreplay(L, 1);
+  sp_replay* r = u->r;
+  double* s = spA_scratch(L, (size_t)r->nx);
+  double* a = spA_scratch(L, (size_t)r->nu);
+  double* s1 = spA_scratch(L, (size_t)r->nx);
+  spA_vector(L, 2, s, r->nx, "a state", 1);
+  spA_vector(L, 3, a, r->nu, "an action", 1);
+  spA_vector(L, 4, s1, r->nx, "a next state", 1);
+  int done = spA_optboolean(L, 5, 0);
+  sp_replay_push(r, s, a, s1, done);
+  lua_settop(L, 1);
+  return 1;
+}
+
+// buf:sample(batch, n) -> S (batch, n + 1, nx), A (batch, n, nu) | nil, message
+static int r_sample(lua_State* L) {
+  lreplay* u = checkreplay(L, 1);
+  lua_Integer batch = luaL_checkinteger(L, 2), n = luaL_checkinteger(L, 3);
+  if (batch < 1 || batch > (1 << 20))
+    return spA_argerror(L, 2, "expected a batch in [1, %d], got %I", 1 << 20, batch);
+  if (n < 1 || n > (1 << 16)) return spA_argerror(L, 3, "expected n in [1, 65536], got %I", n);
+  int64_t ss[3] = {batch, n + 1, u->r->nx}, as[3] = {batch, n, u->r->nu};
+  sp_array* S = spL_newarray(L, 3, ss);
+  sp_array* A = spL_newarray(L, 3, as);
+  int rc = sp_replay_sample(u->r, &u->rng, S->data, A->data, NULL, (int)batch, (int)n);
+  if (rc == SP_ENOTFOUND)
+    return spL_failure(L, "sample: no window of %d steps in %d transitions (episodes too short?)",
+                       (int)n, (int)u->r->size);
+  return 2;
+}
+
+// buf:save(path) / buf:load(path) -> true | nil, message (entries, counters, generator state)
+static int r_save(lua_State* L) {
+  lreplay* u = checkreplay(L, 1);
+  const char* path = luaL_checkstring(L, 2);
+  char msg[512];
+  if (sp_replay_save(u->r, &u->rng, path, msg, sizeof msg)) return spL_failure(L, "%s", msg);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int r_load(lua_State* L) {
+  lreplay* u = checkreplay(L, 1);
+  const char* path = luaL_checkstring(L, 2);
+  char msg[512];
+  if (sp_replay_load(u->r, &u->rng, path, msg, sizeof msg)) return spL_failure(L, "%s", msg);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int r_clear(lua_State* L) {
+  sp_replay_clear(checkreplay(L, 1)->r);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int r_gc(lua_State* L) {
+  lreplay* u = luaL_checkudata(L, 1, REPLAY_MT);
+  sp_replay_free(u->r);
+  u->r = NULL;
+  return 0;
+}
+
+static int r_tostring(lua_State* L) {
+  lreplay* u = luaL_checkudata(L, 1, REPLAY_MT);
+  if (!u->r)
+    lua_pushliteral(L, "replay buffer (closed)");
+  else
+    lua_pushfstring(L, "replay buffer: %I of %I transitions (nx %d, nu %d)",
+                    (lua_Integer)u->r->size, (lua_Integer)u->r->capacity, u->r->nx, u->r->nu);
+  return 1;
+}
+
+static const luaL_Reg replay_methods[] = {
+    {"push", r_push}, {"sample", r_sample}, {"clear", r_clear}, {"save", r_save},
+    {"load", r_load}, {"close", r_gc},      {NULL, NULL},
+};
+
+static int r_index(lua_State* L) {
+  lreplay* u = luaL_checkudata(L, 1, REPLAY_MT);
+  const char* k = luaL_checkstring(L, 2);
+  if (lua_getfield(L, lua_upvalueindex(1), k) != LUA_TNIL) return 1;
+  if (!u->r) return luaL_error(L, "attempt to use a closed replay buffer");
+  if (!strcmp(k, "size"))
+    lua_pushinteger(L, (lua_Integer)u->r->size);
+  else if (!strcmp(k, "capacity"))
+    lua_pushinteger(L, (lua_Integer)u->r->capacity);
+  else if (!strcmp(k, "pushed"))
+    lua_pushinteger(L, (lua_Integer)u->r->pushed);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+static const luaL_Reg functions[] = {{"new", l_new}, {"load", l_load},         {"replay", l_replay},
+                                     {"vae", l_vae}, {"load_vae", l_load_vae}, {NULL, NULL}};
+
+static void metatable(lua_State* L, const char* name, const luaL_Reg* methods, lua_CFunction index,
+                      lua_CFunction gc, lua_CFunction tostring) {
+  luaL_newmetatable(L, name);
+  lua_newtable(L);
+  luaL_setfuncs(L, methods, 0);
+  lua_pushcclosure(L, index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, gc);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+}
+
+int luaopen_spinal_wm(lua_State* L) {
+  metatable(L, WM_MT, wm_methods, m_index, m_gc, m_tostring);
+  metatable(L, REPLAY_MT, replay_methods, r_index, r_gc, r_tostring);
+  metatable(L, VAE_MT, vae_methods, v_index, v_gc, v_tostring);
+  luaL_getmetatable(L, VAE_MT);
+  lua_pushcfunction(L, v_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pop(L, 1);
+  luaL_newlib(L, functions);
+  return 1;
+}

@@ -1,0 +1,159 @@
+-- wm_spec.lua: the spinal.wm binding (lua/bind/wm.c): the world model's step, normalisers,
+-- n-step loss and training step, files, the replay buffer, and the errors a user sees.
+local wm = require "spinal.wm"
+local nn = require "spinal.nn"
+local array = require "spinal.array"
+
+local function err(f, ...)
+  local ok, msg = pcall(f, ...)
+  assert.is_false(ok)
+  return tostring(msg)
+end
+
+-- a fixed-base state with two joints (nx = 17)
+local function state(q1, v1)
+  local s = array.zeros(17)
+  s[3], s[4], s[14], s[16] = 1, 1, q1, v1
+  return s
+end
+
+describe("wm.new", function()
+  it("starts as 'velocities stay as they are' and integrates the joints", function()
+    local m = wm.new { nj = 2, nu = 1, dt = 0.1, hidden = 16, layers = 2, seed = 1 }
+    assert.equal(17, m.nx)
+    assert.equal("f32", m.dtype)
+    local s1 = m:step(state(0.5, 2), { 0 })
+    assert.near(0.7, s1[14], 1e-6)
+    assert.near(2, s1[16], 1e-6)
+    local B = m:step(array.stack { state(0, 1), state(1, 0) }, array.zeros(2, 1))
+    assert.same({ 2, 17 }, B.shape)
+    assert.same({ "position", "orientation", "velocity", "angular_velocity", "joints",
+                  "joint_velocities" }, m.components)
+  end)
+
+  it("names bad options and shapes", function()
+    assert.matches("field 'dt': expected a number > 0, got nil", err(wm.new, { nj = 2, nu = 1 }))
+    assert.matches("unknown option 'weights.pos'; valid: position, orientation",
+                   err(wm.new, { nj = 2, nu = 1, dt = 0.1, weights = { pos = 1 } }))
+    local m = wm.new { nj = 2, nu = 1, dt = 0.1, hidden = 8, layers = 1 }
+    assert.matches("bad argument #1 to 'step' %(expected states with 17 entries per row, got shape 16%)",
+                   err(function() return m:step(array.zeros(16), { 0 }) end))
+  end)
+end)
+
+describe("world-model training", function()
+  it("lowers the n-step loss on replayed windows and saves with its normalisers", function()
+    local m = wm.new { nj = 2, nu = 1, dt = 0.05, hidden = 32, layers = 2, seed = 3 }
+    local buf = wm.replay { nx = 17, nu = 1, capacity = 2000, seed = 1 }
+    -- a damped joint driven by the action: qdd = a - q - 0.5 qd
+    local q, v = 0, 0
+    for t = 1, 1200 do
+      local a = math.sin(0.07 * t) + 0.5 * math.sin(0.31 * t)
+      local s = state(q, v)
+      v = v + 0.05 * (a - q - 0.5 * v)
+      q = q + 0.05 * v
+      local s1 = state(q, v)
+      buf:push(s, { a }, s1, t % 200 == 0)
+      m:observe(s, { a }, s1)
+    end
+    assert.equal(1200, m.samples)
+    local S, A = buf:sample(64, 8)
+    local before = m:loss(S, A)
+    local opt = nn.adam { lr = 3e-3 }
+    for _ = 1, 150 do
+      local S2, A2 = buf:sample(64, 8)
+      m:train(S2, A2, opt)
+    end
+    local after, parts, per = m:loss(S, A)
+    assert.is_true(after < 0.3 * before)
+    assert.same({ 8, 6 }, per.shape)
+    assert.near(parts.joints, per:select(2, 5):mean(), 1e-12)
+    local path = os.tmpname()
+    assert.is_true(m:save(path, opt))
+    local back = assert(wm.load(path))
+    assert.equal(after, (back:loss(S, A)))
+    os.remove(path)
+  end)
+end)
+
+describe("wm.replay", function()
+  it("samples n-step windows and says when there are none", function()
+    local buf = wm.replay { nx = 17, nu = 1, capacity = 50 }
+    for t = 1, 30 do buf:push(state(t, 0), { t }, state(t + 1, 0), t % 10 == 0) end
+    assert.equal(30, buf.size)
+    local S, A = buf:sample(5, 4)
+    assert.same({ 5, 5, 17 }, S.shape)
+    assert.same({ 5, 4, 1 }, A.shape)
+    assert.equal(S[1][2][14], A[1][2][1])
+    local none, msg = buf:sample(1, 11)
+    assert.is_nil(none)
+    assert.equal("sample: no window of 11 steps in 30 transitions (episodes too short?)", msg)
+    local path = os.tmpname()
+    assert.is_true(buf:save(path))
+    local S1, A1 = buf:sample(3, 4)
+    local copy = wm.replay { nx = 17, nu = 1, capacity = 50 }
+    assert.is_true(copy:load(path))   -- entries and the generator: the same draws follow
+    local S2, A2 = copy:sample(3, 4)
+    assert.equal(0, (S1 - S2):abs():max())
+    assert.equal(0, (A1 - A2):abs():max())
+    os.remove(path)
+    assert.matches("bad argument #1 to 'push' %(expected a state of length 17, got 3%)",
+                   err(function() buf:push({ 1, 2, 3 }, { 1 }, state(0, 0)) end))
+  end)
+end)
+
+describe("wm.vae", function()
+  it("starts at its nominal action and learns to track references through a world model", function()
+    local m = wm.new { nj = 2, nu = 2, dt = 0.05, hidden = 32, layers = 2, seed = 3 }
+    local buf = wm.replay { nx = 17, nu = 2, capacity = 4000, seed = 1 }
+    local g = require("spinal.rng").new(1)
+    local q, v = 0, 0
+    for t = 1, 3000 do   -- the damped joint again, driven by the first action only
+      local a = 2 * g:normal()
+      local s = state(q, v)
+      v = v + 0.05 * (a - q - 0.5 * v)
+      q = q + 0.05 * v
+      buf:push(s, { a, 0 }, state(q, v), t % 200 == 0)
+      m:observe(s, { a, 0 }, state(q, v))
+    end
+    local opt = nn.adam { lr = 3e-3 }
+    for _ = 1, 300 do
+      local S, A = buf:sample(64, 8)
+      m:train(S, A, opt)
+    end
+    local pol = wm.vae { nj = 2, nu = 2, nc = 1, lat = 4, hidden = 32, seed = 1,
+                         a_nom = { 0.1, -0.1 } }
+    assert.equal("vae policy: 2 joints, 2 actions, latent 4, conditioning 1 (5098 parameters)",
+                 tostring(pol))
+    local a0 = pol:act(state(0, 0), { 0.3 })
+    assert.near(0.1, a0[1], 1e-7)
+    assert.near(-0.1, a0[2], 1e-7)
+    -- targets -0.45 .. 0.45 for the first joint, 10 steps, the encoder told the target
+    local B, H = 32, 10
+    local S0, C, R = array.zeros(B, 17), array.zeros(B, H, 1), array.zeros(B, H, 17)
+    for b = 1, B do
+      S0[b][3], S0[b][4] = 1, 1
+      local target = (b % 4) * 0.3 - 0.45
+      for k = 1, H do
+        C[b][k][1] = target
+        R[b][k][3], R[b][k][4], R[b][k][14] = 1, 1, target
+      end
+    end
+    local popt = nn.adam { lr = 3e-3 }
+    local before = pol:loss(m, S0, C, R)
+    for _ = 1, 200 do pol:train(m, S0, C, R, nil, popt) end
+    local after, parts = pol:loss(m, S0, C, R)
+    assert.is_true(after < 0.7 * before)
+    assert.near(after, parts.tracking + parts.action + parts.kl, 1e-9)
+    local path = os.tmpname()
+    assert.is_true(pol:save(path, popt))
+    local back = assert(wm.load_vae(path))
+    assert.equal(after, (back:loss(m, S0, C, R)))
+    local none, msg = wm.load_vae(path .. ".missing")
+    assert.is_nil(none)
+    assert.matches("%.missing: cannot open: No such file or directory", msg)
+    os.remove(path)
+    assert.matches("expected a world model with 2 joints and 2 actions, got 2 and 1",
+                   err(function() return pol:loss(wm.new { nj = 2, nu = 1, dt = 0.1 }, S0, C, R) end))
+  end)
+end)
