@@ -598,7 +598,9 @@ static double get_f64(const uint8_t* p) {
 }
 
 // doubles after the head for subspace dimension m
-static size_t state_doubles(size_t np, size_t m) { return 2 * np + m + 2 * m * m + m * np; }
+static size_t state_doubles(size_t np, size_t m) {
+  return 2 * np + m + 2 * m * m + m * np;
+}
 
 size_t sp_gn_state_size(const sp_gn* gn) {
   return GN_STATE_HEAD + 8 * state_doubles(gn->np, (size_t)gn->m);
@@ -653,16 +655,20 @@ int sp_gn_state_check(const sp_gn* gn, const void* in, size_t n, char* msg, size
                      "Gauss-Newton state with subspace %u, the optimiser has subspace %d", mcap,
                      gn->mcap);
   if (m > mcap || pending > 1)
-    return sp_errorf(msg, ms, SP_EFORMAT, "Gauss-Newton state: subspace dimension %u or pending "
-                     "flag %u out of range", m, pending);
+    return sp_errorf(msg, ms, SP_EFORMAT,
+                     "Gauss-Newton state: subspace dimension %u or pending "
+                     "flag %u out of range",
+                     m, pending);
   size_t nd = state_doubles((size_t)np, m);
   if (n != GN_STATE_HEAD + 8 * nd)
     return sp_errorf(msg, ms, SP_EFORMAT, "Gauss-Newton state: %zu bytes, expected %zu", n,
                      (size_t)GN_STATE_HEAD + 8 * nd);
   double radius = get_f64(p + 32);
   if (!(radius > 0) || !isfinite(radius))
-    return sp_errorf(msg, ms, SP_EFORMAT, "Gauss-Newton state: radius %g is not a finite "
-                     "number > 0", radius);
+    return sp_errorf(msg, ms, SP_EFORMAT,
+                     "Gauss-Newton state: radius %g is not a finite "
+                     "number > 0",
+                     radius);
   for (size_t i = 0; i < 3 + nd; i++)
     if (!isfinite(get_f64(p + 40 + 8 * i)))
       return sp_errorf(msg, ms, SP_EFORMAT, "Gauss-Newton state: a non-finite number at byte %zu",
