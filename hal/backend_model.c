@@ -9,6 +9,7 @@
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
 #include "hal/delay.h"
+#include "hal/lowlevel.h"
 
 typedef struct model_plant {
   const sp_model_class* cls;
@@ -23,17 +24,23 @@ typedef struct model_plant {
   sp_rng rng_w, rng_v;  // process and sensor noise streams
 
   // one allocation, carved: see model_open
-  double* p;       // (np) true parameters
-  double* x0;      // (nx) default initial state
-  double* wstd;    // (nx) process noise std (zeros: none)
-  double* vstd;    // (nx) sensor noise std
-  double* u_init;  // (nu)
-  double* u_min;   // (nu)
-  double* u_max;   // (nu)
-  double* x;       // (nx) true state
-  double* x_next;  // (nx)
-  double* y;       // (nx) what read returns
-  double* u_act;   // (nu) the command acting this step
+  double* p;        // (np) true parameters
+  double* x0;       // (nx) default initial state
+  double* wstd;     // (nx) process noise std (zeros: none)
+  double* vstd;     // (nx) sensor noise std
+  double* u_init;   // (nu)
+  double* u_min;    // (nu)
+  double* u_max;    // (nu)
+  double* x;        // (nx) true state
+  double* x_next;   // (nx)
+  double* y;        // (nx) what read returns
+  double* u_act;    // (nu) the command acting this step
+  double* act;      // (model nu) the low-level controller's output
+  int* adr;         // (model nu) coordinate k for actuator k
+  sp_lowlevel* ll;  // NULL: the command is the model's input
+  sp_lowlevel_data* lld;
+  int safe;
+  long phys;
   sp__delay delay_line;
   int has_w, has_v, has_limits;
   int64_t t_ns;
@@ -67,7 +74,24 @@ static int model_open(sp_plant* p, const char* uri, const void* config, char* ms
                      SP_PLANT_MAX_SUBSTEPS, SP_PLANT_MAX_DELAY, c->substeps, c->delay_ticks);
   if (c->integrator != SP_INTEGRATOR_EULER && c->integrator != SP_INTEGRATOR_RK4)
     return sp_errorf(msg, len, SP_EINVAL, "model plant: unknown integrator %d", (int)c->integrator);
-  int nx = cls->nx, nu = cls->nu, np = cls->np;
+  int nx = cls->nx, nu = cls->nu, np = cls->np, mnu = cls->nu;
+  sp_lowlevel* ll = NULL;
+  int* adr = NULL;
+  if (c->lowlevel) {
+    // the model's state as (q, qdot); actuator k drives coordinate k
+    int nq = nx / 2, sub = c->substeps ? c->substeps : 1;
+    adr = sp_malloc(sizeof(int) * (size_t)mnu);
+    if (!adr) return SP_ENOMEM;
+    for (int k = 0; k < mnu; k++) adr[k] = k < nq ? k : -1;
+    sp_lowlevel_plant pl = {nq, nq, mnu, adr, adr, 1.0 / (c->rate_hz * sub), NULL, NULL};
+    char err[256] = "";
+    int rc = sp_lowlevel_new(&ll, c->lowlevel, &pl, err, sizeof err);
+    if (rc) {
+      sp_free(adr);
+      return sp_errorf(msg, len, rc, "model plant: %s", err);
+    }
+    nu = ll->ncmd;
+  }
   for (int i = 0; i < nx; i++) {
     if ((c->process_std && !(c->process_std[i] >= 0)) ||
         (c->sensor_std && !(c->sensor_std[i] >= 0)))
@@ -75,9 +99,15 @@ static int model_open(sp_plant* p, const char* uri, const void* config, char* ms
   }
 
   // struct and every array in one allocation
-  size_t nd = (size_t)np + 6 * (size_t)nx + 4 * (size_t)nu + (size_t)c->delay_ticks * nu;
+  size_t nd = (size_t)np + 6 * (size_t)nx + 4 * (size_t)nu + (size_t)c->delay_ticks * nu + mnu;
   model_plant* mp = sp_calloc(1, sizeof *mp + nd * sizeof(double));
-  if (!mp) return SP_ENOMEM;
+  if (!mp) {
+    sp_lowlevel_free(ll);
+    sp_free(adr);
+    return SP_ENOMEM;
+  }
+  mp->ll = ll;
+  mp->adr = adr;
   double* d = (double*)(mp + 1);
   mp->p = d, d += np;
   mp->x0 = d, d += nx;
@@ -90,6 +120,7 @@ static int model_open(sp_plant* p, const char* uri, const void* config, char* ms
   mp->u_min = d, d += nu;
   mp->u_max = d, d += nu;
   mp->u_act = d, d += nu;
+  mp->act = d, d += mnu;
   sp__delay_init(&mp->delay_line, d, c->delay_ticks, nu);
   mp->cls = cls;
   mp->nx = nx;
@@ -111,6 +142,7 @@ static int model_open(sp_plant* p, const char* uri, const void* config, char* ms
   mp->has_v = c->sensor_std != NULL;
   mp->has_limits = c->u_min || c->u_max;
   p->impl = mp;
+  if (ll && sp_lowlevel_data_new(&mp->lld, ll)) return SP_ENOMEM;
   return 0;
 }
 
@@ -118,6 +150,8 @@ static int model_reset(sp_plant* p, const double* x0) {
   model_plant* mp = p->impl;
   memcpy(mp->x, x0 ? x0 : mp->x0, (size_t)mp->nx * sizeof(double));
   sp__delay_reset(&mp->delay_line, mp->u_init);
+  if (mp->ll) sp_lowlevel_reset(mp->ll, mp->lld, mp->x, mp->x + mp->nx / 2);
+  mp->phys = 0;
   mp->t_ns = 0;
   mp->steps = 0;
   draw_sensor(mp);
@@ -134,8 +168,11 @@ static int model_seed(sp_plant* p, uint64_t seed) {
 
 static int model_configure(sp_plant* p, char* msg, size_t len) {
   model_plant* mp = p->impl;
-  int rc = sp_model_new_class(&mp->m, mp->cls, mp->p, 1.0 / mp->rate_hz);
-  if (!rc) rc = sp_model_configure(mp->m, 1.0 / mp->rate_hz, mp->integrator, mp->substeps);
+  // with a low-level controller the model steps once per inner step
+  int inner = mp->ll ? mp->substeps : 1;
+  double dt = 1.0 / (mp->rate_hz * inner);
+  int rc = sp_model_new_class(&mp->m, mp->cls, mp->p, dt);
+  if (!rc) rc = sp_model_configure(mp->m, dt, mp->integrator, mp->ll ? 1 : mp->substeps);
   if (!rc) rc = sp_model_data_new(&mp->md, mp->m);
   if (rc)
     return sp_errorf(msg, len, rc, "model plant: cannot build model '%s': %s", mp->cls->name,
@@ -145,7 +182,7 @@ static int model_configure(sp_plant* p, char* msg, size_t len) {
   p->caps.nu = mp->nu;
   p->caps.rate_hz = mp->rate_hz;
   p->caps.x_names = mp->cls->x_names;
-  p->caps.u_names = mp->cls->u_names;
+  p->caps.u_names = mp->ll && mp->ll->cls->cmd_names ? mp->ll->cls->cmd_names : mp->cls->u_names;
   p->caps.u_min = mp->has_limits ? mp->u_min : NULL;
   p->caps.u_max = mp->has_limits ? mp->u_max : NULL;
   p->caps.can_reset = 1;
@@ -158,6 +195,9 @@ static void model_close(sp_plant* p) {
   if (!mp) return;
   sp_model_data_free(mp->md);
   sp_model_free(mp->m);
+  sp_lowlevel_data_free(mp->lld);
+  sp_lowlevel_free(mp->ll);
+  sp_free(mp->adr);
   sp_free(mp);
   p->impl = NULL;
 }
@@ -177,13 +217,36 @@ static int model_write(sp_plant* p, const double* u) {
   // the delay line: the command acting now was written delay ticks ago
   sp__delay_push(&mp->delay_line, mp->u_act, u);
 
-  // one control period of the true dynamics, then process and sensor noise
-  sp_model_step(mp->m, mp->md, mp->x_next, mp->x, mp->u_act);
+  // one control period of the true dynamics (with a low-level controller: its output before each
+  // inner step), then process and sensor noise
+  int rc = 0;
+  if (mp->ll) {
+    double h = 1.0 / (mp->rate_hz * mp->substeps);
+    sp_lowlevel_mode mode = mp->safe ? SP_LOWLEVEL_SIT : SP_LOWLEVEL_RUN;
+    for (int s = 0; s < mp->substeps; s++) {
+      if (sp_lowlevel_tick(mp->ll, mp->lld, mode, (double)mp->phys * h, mp->x, mp->x + nx / 2,
+                           mp->u_act, mp->act))
+        rc = SP_ENUMERIC;
+      sp_model_step(mp->m, mp->md, mp->x_next, mp->x, mp->act);
+      memcpy(mp->x, mp->x_next, sizeof(double) * (size_t)nx);
+      mp->phys++;
+    }
+    memcpy(mp->x_next, mp->x, sizeof(double) * (size_t)nx);
+  } else {
+    sp_model_step(mp->m, mp->md, mp->x_next, mp->x, mp->u_act);
+  }
   for (int i = 0; i < nx; i++)
     mp->x[i] = mp->x_next[i] + (mp->has_w ? mp->wstd[i] * sp_rng_normal(&mp->rng_w) : 0.0);
   mp->steps++;
   mp->t_ns = (int64_t)llround((double)mp->steps * 1e9 / mp->rate_hz);
   draw_sensor(mp);
+  return rc;
+}
+
+static int model_safe(sp_plant* p, int on) {
+  model_plant* mp = p->impl;
+  if (!mp->ll) return SP_EUNSUPPORTED;
+  mp->safe = on;
   return 0;
 }
 
@@ -196,6 +259,7 @@ const sp_plant_backend sp__plant_model_backend = {
     .write = model_write,
     .reset = model_reset,
     .seed = model_seed,
+    .safe = model_safe,
 };
 
 int sp_plant_model_true_state(const sp_plant* p, double* x) {

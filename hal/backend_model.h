@@ -6,6 +6,9 @@
 // noise (added to what read returns) and an actuation delay of whole ticks. Each write advances
 // simulated time by one control period; read returns the state at the current simulated time.
 //
+// Two rates: with a low-level controller (config `lowlevel`) the plant integrates `substeps` steps
+// of 1 / (rate * substeps) s per tick and the controller computes the model's input before each.
+//
 // Noise: process noise is x += process_std .* w, sensor noise y = x + sensor_std .* v, with w, v
 // standard normal from two independent sp_rng streams of one seed, so turning sensor noise on
 // does not change the process noise realisation. The sensor draw is made once per step, so
@@ -38,6 +41,11 @@ typedef struct sp_plant_model_config {
   const double* u_min;        // (nu) limits reported in the capabilities, NULL: unbounded
   const double* u_max;        // (nu)
   uint64_t seed;              // noise seed (sp_plant_seed changes it)
+  // a low-level controller at the integration rate (hal/lowlevel.h), NULL: none. With one, the
+  // model's state is read as (q, qdot) (nx / 2 each; actuator k drives coordinate k), each of the
+  // `substeps` integration steps takes the controller's output as the model's input, and the
+  // plant's command is the controller's command (joint_pd: a position target per actuator).
+  const struct sp_lowlevel_config* lowlevel;
 } sp_plant_model_config;
 
 // The plant's true state without sensor noise (for tests and ground truth). x (nx).

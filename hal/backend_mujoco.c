@@ -19,6 +19,7 @@
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
 #include "hal/delay.h"
+#include "hal/lowlevel.h"
 #include "hal/mjcf_rbd.h"
 
 #define NAME_LEN 64
@@ -70,6 +71,27 @@ typedef struct mj_plant {
   double* gear0;          // (nu_mj x 6)
   double* damping0;       // (nv)
   double* frictionloss0;  // (nv)
+  double* ipos0;          // (nbody x 3)
+  double* iquat0;         // (nbody x 4)
+  // the physics-rate inner loop: low-level controller, latency, sensor noise, push
+  sp_lowlevel* ll;        // NULL: the command goes to ctrl directly
+  sp_lowlevel_data* lld;  // its workspace
+  int ncmd;               // the low-level controller's command size
+  double* cmd;            // (ncmd) its command this tick
+  double* act;            // (nu_mj) what the actuators should get this physics step
+  double* act_now;        // (nu_mj) what they get (after the latency line)
+  double* qn;             // (nq) the positions the controller reads (with noise)
+  double* vn;             // (nv) the velocities it reads
+  int* qadr;              // (nu_mj) the joint coordinates each actuator drives (-1: none)
+  int* vadr;              // (nu_mj)
+  char* cmd_names;        // (ncmd x NAME_LEN)
+  double* lat_buf;        // (latency x nu_mj) separately allocated, changed by perturb
+  sp__delay latency;      // in physics steps
+  double noise;           // std on joint readings and on the reported state
+  double push, push_time;
+  int push_done, root;  // root: the payload and push body (first free joint's), -1: none
+  int safe;             // sp_plant_safe: the low-level controller's safe mode
+  long phys;            // physics steps since reset
   sp__delay delay_line;
   int has_x0, has_v, has_w, has_limits, fault;
   int bad_warnings;  // MuJoCo's instability warnings counted so far
@@ -164,6 +186,7 @@ static void measure(mj_plant* mp) {
     if (is_heading(e->source)) v = e->prev = e->prev + wrap(v - e->prev);
     mp->y[i] = e->offset + e->scale * v;
     if (mp->has_v) mp->y[i] += mp->vstd[i] * sp_rng_normal(&mp->rng_v);
+    if (mp->noise > 0) mp->y[i] += mp->noise * sp_rng_normal(&mp->rng_v);
   }
 }
 
@@ -276,6 +299,14 @@ static size_t layout(mj_plant* mp, int nx, int nu, int nact, int nwheel, const m
   CARVE(gear0, double, 6 * m->nu);
   CARVE(damping0, double, m->nv);
   CARVE(frictionloss0, double, m->nv);
+  CARVE(ipos0, double, 3 * m->nbody);
+  CARVE(iquat0, double, 4 * m->nbody);
+  CARVE(act, double, m->nu);
+  CARVE(act_now, double, m->nu);
+  CARVE(qn, double, m->nq);
+  CARVE(vn, double, m->nv);
+  CARVE(qadr, int, m->nu);
+  CARVE(vadr, int, m->nu);
 #undef CARVE
   return off;
 }
@@ -412,6 +443,67 @@ static int map_states(mj_plant* mp, const sp_plant_mujoco_config* c, char* msg, 
   return 0;
 }
 
+// ---- the low-level controller ------------------------------------------------------------------
+
+// the joint coordinates an actuator drives (hinge and slide joints; -1 otherwise)
+static void actuator_joints(const mjModel* m, int* qadr, int* vadr) {
+  for (int k = 0; k < m->nu; k++) {
+    int j = m->actuator_trnid[2 * k];
+    int ok = m->actuator_trntype[k] == mjTRN_JOINT && j >= 0 &&
+             (m->jnt_type[j] == mjJNT_HINGE || m->jnt_type[j] == mjJNT_SLIDE);
+    qadr[k] = ok ? m->jnt_qposadr[j] : -1;
+    vadr[k] = ok ? m->jnt_dofadr[j] : -1;
+  }
+}
+
+// the controller for this model (the plant's qadr/vadr filled first)
+static int make_lowlevel(mj_plant* mp, const sp_lowlevel_config* c, const char* path, char* msg,
+                         size_t len) {
+  const mjModel* m = mp->m;
+  actuator_joints(m, mp->qadr, mp->vadr);
+  sp_lowlevel_plant pl = {.nq = m->nq,
+                          .nv = m->nv,
+                          .nact = m->nu,
+                          .qadr = mp->qadr,
+                          .vadr = mp->vadr,
+                          .dt = m->opt.timestep,
+                          .mjcf = path,
+                          .mj = m};
+  char err[256] = "";
+  int rc = sp_lowlevel_new(&mp->ll, c, &pl, err, sizeof err);
+  if (!rc) rc = sp_lowlevel_data_new(&mp->lld, mp->ll);
+  if (rc) return sp_errorf(msg, len, rc, "mujoco plant: %s", err[0] ? err : sp_strerror(rc));
+  // its command entries and their names: the class's, or the actuators' (joint_pd)
+  mp->ncmd = mp->ll->ncmd;
+  mp->cmd = sp_calloc((size_t)mp->ncmd, sizeof(double) + NAME_LEN);
+  if (!mp->cmd) return SP_ENOMEM;
+  mp->cmd_names = (char*)(mp->cmd + mp->ncmd);
+  for (int i = 0; i < mp->ncmd; i++) {
+    const char* n = mp->ll->cls->cmd_names ? mp->ll->cls->cmd_names[i]
+                    : i < m->nu            ? mj_id2name(m, mjOBJ_ACTUATOR, i)
+                                           : NULL;
+    snprintf(mp->cmd_names + (size_t)i * NAME_LEN, NAME_LEN, "%s", n ? n : "cmd");
+  }
+  return 0;
+}
+
+static int cmd_index(const mj_plant* mp, const char* name) {
+  for (int i = 0; i < mp->ncmd; i++)
+    if (!strcmp(mp->cmd_names + (size_t)i * NAME_LEN, name)) return i;
+  return -1;
+}
+
+// "vx, vy, wz" (the first few) for messages
+static const char* cmd_list(mj_plant* mp) {
+  static _Thread_local char buf[256];
+  buf[0] = 0;
+  for (int i = 0; i < mp->ncmd; i++) {
+    size_t n = strlen(buf);
+    snprintf(buf + n, sizeof buf - n, "%s%s", i ? ", " : "", mp->cmd_names + (size_t)i * NAME_LEN);
+  }
+  return buf;
+}
+
 // actuator map: the config's, or ctrl itself; every action drives an actuator, named after it
 static int map_actuators(mj_plant* mp, const sp_plant_mujoco_config* c, const char* path, char* msg,
                          size_t len) {
@@ -420,7 +512,7 @@ static int map_actuators(mj_plant* mp, const sp_plant_mujoco_config* c, const ch
   for (int k = 0; k < mp->nact; k++) {
     act_map* a = &mp->u_map[k];
     if (!c->nu) {
-      *a = (act_map){k, k, 1, 0};
+      *a = (act_map){k, k, 1, 0};  // the command is ctrl, or the controller's whole command
       continue;
     }
     const sp_plant_mujoco_actuator* s = &c->actuators[k];
@@ -431,7 +523,15 @@ static int map_actuators(mj_plant* mp, const sp_plant_mujoco_config* c, const ch
     a->action = s->action;
     a->scale = s->scale == 0 ? 1.0 : s->scale;
     a->offset = s->offset;
-    a->id = s->name ? mj_name2id(m, mjOBJ_ACTUATOR, s->name) : -1;
+    a->id = !s->name ? -1
+            : mp->ll ? cmd_index(mp, s->name)
+                     : mj_name2id(m, mjOBJ_ACTUATOR, s->name);
+    if (a->id < 0 && mp->ll)
+      return sp_errorf(msg, len, SP_ENOTFOUND,
+                       "mujoco plant: action %d: the low-level controller %s has no command "
+                       "named '%s' (its commands: %s)",
+                       s->action + 1, mp->ll->cls->name, s->name ? s->name : "(null)",
+                       cmd_list(mp));
     if (a->id < 0)
       return sp_errorf(msg, len, SP_ENOTFOUND,
                        "mujoco plant: action %d: no actuator named '%s' in %s", s->action + 1,
@@ -444,7 +544,8 @@ static int map_actuators(mj_plant* mp, const sp_plant_mujoco_config* c, const ch
     if (first < 0)
       return sp_errorf(msg, len, SP_EINVAL, "mujoco plant: action %d drives no actuator", j + 1);
     char* nm = mp->names + (size_t)(nx + j) * NAME_LEN;
-    const char* an = mj_id2name(m, mjOBJ_ACTUATOR, first);
+    const char* an =
+        mp->ll ? mp->cmd_names + (size_t)first * NAME_LEN : mj_id2name(m, mjOBJ_ACTUATOR, first);
     snprintf(nm, NAME_LEN, "%s", c->nu && c->u_names ? c->u_names[j] : an ? an : "ctrl");
     mp->u_names[j] = nm;
   }
@@ -513,6 +614,24 @@ static void save_file_values(mj_plant* mp) {
   memcpy(mp->gear0, m->actuator_gear, sizeof(double) * 6 * m->nu);
   memcpy(mp->damping0, m->dof_damping, sizeof(double) * m->nv);
   memcpy(mp->frictionloss0, m->dof_frictionloss, sizeof(double) * m->nv);
+  memcpy(mp->ipos0, m->body_ipos, sizeof(double) * 3 * m->nbody);
+  memcpy(mp->iquat0, m->body_iquat, sizeof(double) * 4 * m->nbody);
+}
+
+// the command size of a low-level controller for model m (built and freed again)
+static int lowlevel_ncmd(const mjModel* m, const sp_lowlevel_config* c, const char* path, int* ncmd,
+                         char* msg, size_t len) {
+  int* adr = sp_malloc(sizeof(int) * (size_t)(2 * m->nu + 1));
+  if (!adr) return SP_ENOMEM;
+  actuator_joints(m, adr, adr + m->nu);
+  sp_lowlevel_plant pl = {m->nq, m->nv, m->nu, adr, adr + m->nu, m->opt.timestep, path, m};
+  sp_lowlevel* ll = NULL;
+  char err[256] = "";
+  int rc = sp_lowlevel_new(&ll, c, &pl, err, sizeof err);
+  if (!rc) *ncmd = ll->ncmd;
+  sp_lowlevel_free(ll);
+  sp_free(adr);
+  return rc ? sp_errorf(msg, len, rc, "mujoco plant: %s", err) : 0;
 }
 
 static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, size_t len) {
@@ -531,10 +650,16 @@ static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, 
     return rc;
   }
 
-  // sizes, then the plant in one allocation (the delay line after the named arrays)
+  // sizes, then the plant in one allocation (the delay line after the named arrays); a low-level
+  // controller's command size is known once it is built, so a plant without a command map takes
+  // it from the class first
   int nx = c->nx ? c->nx : m->nq + m->nv;
   int nu = c->nu ? c->nu : m->nu;
-  int nact = c->nu ? c->nactuators : m->nu;
+  if (c->lowlevel && !c->nu && (rc = lowlevel_ncmd(m, c->lowlevel, path, &nu, msg, len))) {
+    mj_deleteModel(m);
+    return rc;
+  }
+  int nact = c->nu ? c->nactuators : nu;
   const char* wnames[MAX_WHEELS];
   char wbuf[MAX_WHEELS][NAME_LEN];
   int nwheel = wheel_names(m, c, wnames, wbuf, MAX_WHEELS);
@@ -567,6 +692,7 @@ static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, 
   snprintf(mp->file, sizeof mp->file, "%s", path);
   snprintf(mp->robot, sizeof mp->robot, "%s", c->robot ? c->robot : m->names);
 
+  if (c->lowlevel && (rc = make_lowlevel(mp, c->lowlevel, path, msg, len))) return rc;
   if ((rc = map_states(mp, c, msg, len)) || (rc = map_actuators(mp, c, path, msg, len)) ||
       (rc = find_wheels_and_key(mp, c, wnames, path, msg, len)) ||
       (rc = copy_vectors(mp, c, msg, len)))
@@ -574,6 +700,10 @@ static int mj_open(sp_plant* p, const char* uri, const void* config, char* msg, 
 
   // the file's values, then the data and the configured perturbations
   save_file_values(mp);
+  mp->root = -1;
+  for (int j = 0; j < m->njnt && mp->root < 0; j++)
+    if (m->jnt_type[j] == mjJNT_FREE) mp->root = m->jnt_bodyid[j];
+  sp__delay_init(&mp->latency, NULL, 0, m->nu);
   mp->d = mj_makeData(m);
   if (!mp->d) return sp_errorf(msg, len, SP_ENOMEM, "mujoco plant: cannot allocate mjData");
   return c->perturb ? perturb_apply(mp, c->perturb, msg, len) : 0;
@@ -609,6 +739,10 @@ static void mj_close(sp_plant* p) {
   if (!mp) return;
   if (mp->d) mj_deleteData(mp->d);
   if (mp->m) mj_deleteModel(mp->m);
+  sp_lowlevel_data_free(mp->lld);
+  sp_lowlevel_free(mp->ll);
+  sp_free(mp->cmd);
+  sp_free(mp->lat_buf);
   sp_free(mp);
   p->impl = NULL;
 }
@@ -621,25 +755,83 @@ static int mj_read(sp_plant* p, double* x, int64_t* t_ns, uint32_t* status) {
   return 0;
 }
 
+// the push, once, at its time: the root's velocity changes by impulse / total mass along the
+// root body's lateral axis (horizontal), so the robot's momentum changes by the impulse
+static void apply_push(mj_plant* mp) {
+  const mjModel* m = mp->m;
+  mjData* d = mp->d;
+  mp->push_done = 1;
+  int j = free_joint_of_body(m, mp->root);
+  if (j < 0) return;
+  const double* R = d->xmat + 9 * mp->root;
+  double ly[2] = {R[1], R[4]}, n = sqrt(ly[0] * ly[0] + ly[1] * ly[1]);
+  if (n < 1e-9) return;
+  double dv = mp->push / mj_getTotalmass(m);
+  double* qv = d->qvel + m->jnt_dofadr[j];
+  qv[0] += dv * ly[0] / n;
+  qv[1] += dv * ly[1] / n;
+}
+
+// what the actuators get in this physics step: the low-level controller's output on the state it
+// reads (with noise), or the command's ctrl values; then through the latency line
+static int actuate(mj_plant* mp) {
+  const mjModel* m = mp->m;
+  mjData* d = mp->d;
+  int rc = 0;
+  if (mp->ll) {
+    const double *q = d->qpos, *v = d->qvel;
+    if (mp->noise > 0) {
+      for (int i = 0; i < m->nq; i++) mp->qn[i] = d->qpos[i];
+      for (int i = 0; i < m->njnt; i++) {
+        int t = m->jnt_type[i];
+        if (t == mjJNT_HINGE || t == mjJNT_SLIDE)
+          mp->qn[m->jnt_qposadr[i]] += mp->noise * sp_rng_normal(&mp->rng_v);
+      }
+      for (int i = 0; i < m->nv; i++)
+        mp->vn[i] = d->qvel[i] + mp->noise * sp_rng_normal(&mp->rng_v);
+      q = mp->qn;
+      v = mp->vn;
+    }
+    sp_lowlevel_mode mode = mp->safe ? SP_LOWLEVEL_SIT : SP_LOWLEVEL_RUN;
+    rc = sp_lowlevel_tick(mp->ll, mp->lld, mode, (double)mp->phys * m->opt.timestep, q, v, mp->cmd,
+                          mp->act);
+  }
+  sp__delay_push(&mp->latency, mp->act_now, mp->act);
+  for (int a = 0; a < m->nu; a++) d->ctrl[a] = mp->act_now[a];
+  return rc;
+}
+
 static int mj_write(sp_plant* p, const double* u) {
   mj_plant* mp = p->impl;
   mjModel* m = mp->m;
   mjData* d = mp->d;
 
-  // the command acting now, into ctrl
+  // the command acting now: into the low-level controller's command, or into ctrl
   sp__delay_push(&mp->delay_line, mp->u_act, u);
+  double* target = mp->ll ? mp->cmd : mp->act;
   for (int k = 0; k < mp->nact; k++) {
     const act_map* a = &mp->u_map[k];
-    d->ctrl[a->id] = a->offset + a->scale * mp->u_act[a->action];
+    target[a->id] = a->offset + a->scale * mp->u_act[a->action];
   }
 
-  // one control period, then the process noise on the velocities, then the new state's kinematics
-  int s = 0;
-  if (mp->split) {
-    mj_step2(m, d);
-    s = 1;
+  // one control period of physics steps, each with its actuation, then the process noise on the
+  // velocities, then the new state's kinematics (mj_step2 + mj_step1 per step is mj_step)
+  int rc = 0;
+  double push_at = mp->push_time / m->opt.timestep - 0.5;
+  for (int s = 0; s < mp->substeps; s++) {
+    if (mp->push != 0 && !mp->push_done && (double)mp->phys >= push_at) {
+      apply_push(mp);
+      if (mp->split && s == 0) mj_step1(m, d);  // the velocities' quantities follow the push
+    }
+    if (actuate(mp)) rc = SP_ENUMERIC;
+    if (mp->split) {
+      if (s > 0) mj_step1(m, d);
+      mj_step2(m, d);
+    } else {
+      mj_step(m, d);
+    }
+    mp->phys++;
   }
-  for (; s < mp->substeps; s++) mj_step(m, d);
   if (mp->has_w)
     for (int i = 0; i < m->nv; i++) d->qvel[i] += mp->wstd[i] * sp_rng_normal(&mp->rng_w);
   if (mp->split) {
@@ -658,6 +850,13 @@ static int mj_write(sp_plant* p, const double* u) {
     mp->fault = 1;
     return SP_ENUMERIC;
   }
+  return rc;
+}
+
+static int mj_safe(sp_plant* p, int on) {
+  mj_plant* mp = p->impl;
+  if (!mp->ll) return SP_EUNSUPPORTED;
+  mp->safe = on;
   return 0;
 }
 
@@ -810,6 +1009,14 @@ static int mj_reset(sp_plant* p, const double* x0) {
     e->prev += wrap(raw - e->prev);
   }
   sp__delay_reset(&mp->delay_line, mp->u_init);
+  sp__delay_reset(&mp->latency, NULL);
+  memset(mp->act, 0, sizeof(double) * (size_t)m->nu);
+  if (mp->ll) {
+    memset(mp->cmd, 0, sizeof(double) * (size_t)mp->ncmd);
+    sp_lowlevel_reset(mp->ll, mp->lld, d->qpos, d->qvel);
+  }
+  mp->push_done = 0;
+  mp->phys = 0;
   mp->steps = 0;
   mp->t_ns = 0;
   measure(mp);
@@ -820,6 +1027,98 @@ static int mj_reset(sp_plant* p, const double* x0) {
 
 static int scale_ok(double s) {
   return s > 0 && isfinite(s);
+}
+
+// the ranges of the "real" variants (docs/quadruped.md); nothing changes on an error
+static int check_variants(const mj_plant* mp, const sp_plant_mujoco_perturbation* q, char* msg,
+                          size_t len) {
+  struct {
+    const char* name;
+    double v, lo, hi;
+  } r[] = {{"payload", q->payload, 0, 1e4},
+           {"payload_x", q->payload_x, -10, 10},
+           {"payload_y", q->payload_y, -10, 10},
+           {"motor", q->motor, 0, 100},
+           {"pd", q->pd, 0, 100},
+           {"latency", q->latency, 0, 10},
+           {"noise", q->noise, 0, 1e3},
+           {"push", q->push, -1e4, 1e4},
+           {"push_time", q->push_time, 0, 1e9}};
+  for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
+    if (!(r[i].v >= r[i].lo && r[i].v <= r[i].hi))
+      return sp_errorf(msg, len, SP_EINVAL, "mujoco plant: perturb: %s must be in [%g, %g], got %g",
+                       r[i].name, r[i].lo, r[i].hi, r[i].v);
+  if (q->motor < 0 || q->pd < 0)
+    return sp_errorf(msg, len, SP_EINVAL, "mujoco plant: perturb: scales must be > 0");
+  if ((q->payload > 0 || q->push != 0) && mp->root < 0)
+    return sp_errorf(msg, len, SP_EINVAL,
+                     "mujoco plant: perturb: %s needs a free-floating body (a free joint) in %s",
+                     q->payload > 0 ? "payload" : "push", mp->file);
+  if (q->pd > 0 && q->pd != 1 && !mp->ll)
+    return sp_errorf(msg, len, SP_EINVAL,
+                     "mujoco plant: perturb: pd scales the low-level controller's gains, and this "
+                     "plant has none");
+  double steps = q->latency / mp->m->opt.timestep;
+  if (llround(steps) > SP_PLANT_MAX_DELAY)
+    return sp_errorf(msg, len, SP_ERANGE,
+                     "mujoco plant: perturb: latency %g s is %.0f physics steps (at most %d)",
+                     q->latency, steps, SP_PLANT_MAX_DELAY);
+  return 0;
+}
+
+// a point mass on the root body at (x, y) from its centre of mass, at the centre's height: the
+// body's mass, centre and principal inertia become the combined body's (parallel axis theorem)
+static void add_payload(mj_plant* mp, double mass, double x, double y) {
+  mjModel* m = mp->m;
+  int b = mp->root;
+  double m0 = m->body_mass[b], c0[3], p[3], c[3], R[9], I[9] = {0}, J[9];
+  memcpy(c0, m->body_ipos + 3 * b, sizeof c0);
+  p[0] = c0[0] + x, p[1] = c0[1] + y, p[2] = c0[2];
+  for (int r = 0; r < 3; r++) c[r] = (m0 * c0[r] + mass * p[r]) / (m0 + mass);
+  // the body's inertia about its centre in the body frame: R diag(i) R'
+  mju_quat2Mat(R, m->body_iquat + 4 * b);
+  for (int r = 0; r < 3; r++)
+    for (int k = 0; k < 3; k++)
+      for (int l = 0; l < 3; l++)
+        I[3 * r + k] += R[3 * r + l] * m->body_inertia[3 * b + l] * R[3 * k + l];
+  // both masses moved to the new centre
+  const double* at[2] = {c0, p};
+  double ms[2] = {m0, mass};
+  for (int i = 0; i < 2; i++) {
+    double d[3] = {at[i][0] - c[0], at[i][1] - c[1], at[i][2] - c[2]};
+    double d2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+    for (int r = 0; r < 3; r++)
+      for (int k = 0; k < 3; k++) I[3 * r + k] += ms[i] * ((r == k ? d2 : 0) - d[r] * d[k]);
+  }
+  double eig[3], quat[4];
+  mju_eig3(eig, J, quat, I);
+  m->body_mass[b] = m0 + mass;
+  memcpy(m->body_ipos + 3 * b, c, sizeof c);
+  memcpy(m->body_inertia + 3 * b, eig, sizeof eig);
+  memcpy(m->body_iquat + 4 * b, quat, sizeof quat);
+}
+
+// latency (a new line of physics steps), noise, push and the controller's gain scale
+static int set_variants(mj_plant* mp, const sp_plant_mujoco_perturbation* q, char* msg,
+                        size_t len) {
+  int nu = mp->m->nu, n = (int)llround(q->latency / mp->m->opt.timestep);
+  if (mp->ll && sp_lowlevel_set_gain_scale(mp->ll, q->pd == 0 ? 1 : q->pd))
+    return sp_errorf(msg, len, SP_EINVAL,
+                     "mujoco plant: perturb: pd %g takes the low-level controller's gains out of "
+                     "their ranges",
+                     q->pd);
+  if (n != mp->latency.n) {
+    double* buf = n ? sp_malloc(sizeof(double) * (size_t)n * (size_t)(nu ? nu : 1)) : NULL;
+    if (n && !buf) return sp_errorf(msg, len, SP_ENOMEM, "mujoco plant: no memory for latency");
+    sp_free(mp->lat_buf);
+    mp->lat_buf = buf;
+    sp__delay_init(&mp->latency, buf, n, nu);
+    sp__delay_reset(&mp->latency, mp->act);  // the current actuation fills the line
+  }
+  mp->noise = q->noise;
+  mp->push = q->push;
+  mp->push_time = q->push_time;
+  return 0;
 }
 
 static int perturb_apply(mj_plant* mp, const sp_plant_mujoco_perturbation* q, char* msg,
@@ -841,6 +1140,10 @@ static int perturb_apply(mj_plant* mp, const sp_plant_mujoco_perturbation* q, ch
     return sp_errorf(msg, len, SP_EINVAL,
                      "mujoco plant: perturb: frictionloss must be a force or torque >= 0, got %g",
                      q->frictionloss);
+  // the variants that live outside the model first: they are the ones that can still fail
+  int rc = check_variants(mp, q, msg, len);
+  if (!rc) rc = set_variants(mp, q, msg, len);
+  if (rc) return rc;
   struct {
     const sp_plant_mujoco_scale* s;
     int n, type;
@@ -867,7 +1170,8 @@ static int perturb_apply(mj_plant* mp, const sp_plant_mujoco_perturbation* q, ch
     for (int r = 0; r < 3; r++) m->body_inertia[3 * b + r] = gm * mp->inertia0[3 * b + r];
   }
   for (int g = 0; g < 3 * m->ngeom; g++) m->geom_friction[g] = gf * mp->friction0[g];
-  for (int a = 0; a < 6 * m->nu; a++) m->actuator_gear[a] = gg * mp->gear0[a];
+  double gmotor = q->motor == 0 ? 1 : q->motor;
+  for (int a = 0; a < 6 * m->nu; a++) m->actuator_gear[a] = gg * gmotor * mp->gear0[a];
   for (int v = 0; v < m->nv; v++) {
     m->dof_damping[v] = gd * mp->damping0[v];
     m->dof_frictionloss[v] = mp->frictionloss0[v] + q->frictionloss;
@@ -885,6 +1189,12 @@ static int perturb_apply(mj_plant* mp, const sp_plant_mujoco_perturbation* q, ch
     int a = mj_name2id(m, mjOBJ_ACTUATOR, q->actuator_gear[k].name);
     for (int r = 0; r < 6; r++) m->actuator_gear[6 * a + r] *= q->actuator_gear[k].scale;
   }
+
+  for (int b = 0; b < m->nbody; b++) {
+    memcpy(m->body_ipos + 3 * b, mp->ipos0 + 3 * b, sizeof(double) * 3);
+    memcpy(m->body_iquat + 4 * b, mp->iquat0 + 4 * b, sizeof(double) * 4);
+  }
+  if (q->payload > 0) add_payload(mp, q->payload, q->payload_x, q->payload_y);
 
   // derived constants (subtree masses, inverse weights) follow; mj_setConst runs at qpos0, so
   // the simulation state is kept aside and restored
@@ -922,6 +1232,7 @@ const sp_plant_backend sp__plant_mujoco_backend = {
     .write = mj_write,
     .reset = mj_reset,
     .seed = mj_seed,
+    .safe = mj_safe,
 };
 
 struct mjModel_* sp_plant_mujoco_model(sp_plant* p) {
@@ -932,6 +1243,22 @@ struct mjModel_* sp_plant_mujoco_model(sp_plant* p) {
 
 struct mjData_* sp_plant_mujoco_data(sp_plant* p) {
   return sp_plant_mujoco_model(p) ? ((mj_plant*)p->impl)->d : NULL;
+}
+
+const struct sp_lowlevel* sp_plant_mujoco_lowlevel(sp_plant* p) {
+  return sp_plant_mujoco_model(p) ? ((mj_plant*)p->impl)->ll : NULL;
+}
+
+// the configuration for recordings (render/): qpos now, and the file it belongs to
+int sp_plant_mujoco_qpos(sp_plant* p, double* qpos, int n) {
+  const mjModel* m = sp_plant_mujoco_model(p);
+  if (!m) return SP_EINVAL;
+  if (qpos && n >= m->nq) memcpy(qpos, ((mj_plant*)p->impl)->d->qpos, sizeof(double) * m->nq);
+  return m->nq;
+}
+
+const char* sp_plant_mujoco_file(sp_plant* p) {
+  return sp_plant_mujoco_model(p) ? ((mj_plant*)p->impl)->file : NULL;
 }
 
 int sp_plant_mujoco_substeps(const sp_plant* p) {

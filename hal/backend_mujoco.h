@@ -111,6 +111,20 @@ typedef struct sp_plant_mujoco_perturbation {
   double damping;       // every degree of freedom's damping
   double frictionloss;  // dry (Coulomb) friction ADDED to every dof's frictionloss (N m or N);
                         // 0: none, not a scale (the file's value is often 0)
+  // the "real" robot's variants (docs/quadruped.md): 0 means none (or 1 for the scales)
+  double payload;  // kg, a point mass added to the payload body (the root body: the body of
+                   // the first free joint) at (payload_x, payload_y) m from its centre of
+                   // mass, at the height of that centre; mass, centre and inertia follow
+  double payload_x, payload_y;
+  double motor;    // torque scale: multiplies every actuator's gear (with `gear`)
+  double pd;       // scale of the low-level controller's feedback gains
+  double latency;  // s: the actuators get what was computed this long ago (whole physics
+                   // steps, rounded to the nearest; at most SP_PLANT_MAX_DELAY steps)
+  double noise;    // std of noise on every joint angle (rad) and velocity (rad/s) the
+                   // low-level controller reads, and on every state entry the plant reports
+  double push;     // N s: an impulse on the root body along its lateral (y) axis, applied
+                   // once at push_time s after each reset (negative: to the right)
+  double push_time;
   const sp_plant_mujoco_scale* body_mass;  // (nbody_mass) per body, times the global factor
   int nbody_mass;
   const sp_plant_mujoco_scale* geom_friction;  // (ngeom_friction) per geom
@@ -145,6 +159,12 @@ typedef struct sp_plant_mujoco_config {
   const double* u_max;         // (nu)
   const sp_plant_mujoco_perturbation* perturb;  // applied at open, NULL: none
   uint64_t seed;                                // noise seed (sp_plant_seed changes it)
+  // a low-level controller at the physics rate (hal/lowlevel.h), NULL: none. With one, the
+  // actuator map's names are the controller's command entries (joint_pd: the MJCF's actuator
+  // names, each its joint's position target; gait: vx, vy, wz), entries no action drives stay 0,
+  // and the controller writes every actuator's ctrl each physics step; nu = 0 makes the command
+  // the controller's whole command vector.
+  const struct sp_lowlevel_config* lowlevel;
 } sp_plant_mujoco_config;
 
 // Apply perturbations (NULL: restore the MJCF's values) to a configured mujoco plant. Every name
@@ -158,8 +178,16 @@ int sp_plant_mujoco_perturb(sp_plant* p, const sp_plant_mujoco_perturbation* q, 
 // parameters by hand, call mj_setConst and mj_forward.
 struct mjModel_* sp_plant_mujoco_model(sp_plant* p);
 struct mjData_* sp_plant_mujoco_data(sp_plant* p);
+// The plant's configuration, for recording a run to render later (render/render.h): copies the
+// current qpos (nq values) into qpos when qpos is not NULL and n >= nq, and returns nq; SP_EINVAL
+// for other plants or before configure. No allocation: callable inside a tick.
+int sp_plant_mujoco_qpos(sp_plant* p, double* qpos, int n);
+// The MJCF file the plant loaded, as it was named (NULL for other plants or before configure).
+const char* sp_plant_mujoco_file(sp_plant* p);
 // MuJoCo steps per control tick (0 for other plants).
 int sp_plant_mujoco_substeps(const sp_plant* p);
+// The low-level controller of a configured mujoco plant (NULL: none or another plant).
+const struct sp_lowlevel* sp_plant_mujoco_lowlevel(sp_plant* p);
 
 SP_API_END
 

@@ -36,6 +36,7 @@ struct sp_bridge {
   double u_out[SP_PROTO_MAX_DIM];
   int have_x;
   int64_t t_x;
+  int plant_safe;       // the plant's own safe behaviour is on (e-stop or watchdog trip)
   sp_proto_hello conf;  // CONFIG template: name, sizes, names, rate
 
   // I/O thread
@@ -145,6 +146,13 @@ static uint32_t step(sp_bridge* b, const double* u, int64_t* t_ns) {
   if (!safe && r.cause != SP_CAUSE_NONE)
     extra |= SP_PROTO_STATUS_REJECTED | SP_PROTO_STATUS_SAFE_STOP;
   if (r.flags & (SP_FLAG_CLAMPED | SP_FLAG_RATE_LIMITED)) extra |= SP_PROTO_STATUS_LIMITED;
+  // an e-stop or a watchdog trip (not a robot waiting for its first command) also turns on the
+  // plant's own safe behaviour: a legged robot's low-level controller sits down
+  int fault = atomic_load(&b->estop) || atomic_load(&b->tripped);
+  if (fault != b->plant_safe) {
+    sp_plant_safe(b->plant, fault);
+    b->plant_safe = fault;
+  }
   sp_plant_write(b->plant, b->u_out);
   inc(&b->steps);
   if (r.flags & SP_FLAG_SAFE) inc(&b->safe_steps);

@@ -186,6 +186,12 @@ int sp_plant_seed(sp_plant* p, uint64_t seed) {
   return p->backend->seed ? p->backend->seed(p, seed) : 0;
 }
 
+int sp_plant_safe(sp_plant* p, int on) {
+  if (!p) return SP_EINVAL;
+  if (p->state != SP_PLANT_CONFIGURED && p->state != SP_PLANT_ACTIVE) return SP_ESTATE;
+  return p->backend->safe ? p->backend->safe(p, on != 0) : SP_EUNSUPPORTED;
+}
+
 const sp_plant_caps* sp_plant_capabilities(const sp_plant* p) {
   return p ? &p->caps : NULL;
 }

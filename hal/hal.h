@@ -95,6 +95,9 @@ typedef struct sp_plant_backend {
   int (*write)(sp_plant* p, const double* u);   // u (nu)
   int (*reset)(sp_plant* p, const double* x0);  // x0 (nx), NULL: the backend's default
   int (*seed)(sp_plant* p, uint64_t seed);      // reseed noise sources
+  // enter (on = 1) or leave (0) the plant's own safe behaviour, e.g. a legged robot's low-level
+  // controller sitting down; NULL: the plant has none (the safe command is all it gets)
+  int (*safe)(sp_plant* p, int on);
 } sp_plant_backend;
 
 struct sp_plant {
@@ -130,6 +133,12 @@ int sp_plant_write(sp_plant* p, const double* u);
 // SP_EUNSUPPORTED when the backend cannot reset.
 int sp_plant_reset(sp_plant* p, const double* x0);
 int sp_plant_seed(sp_plant* p, uint64_t seed);
+// The plant's own safe behaviour on (1) or off (0): the control loop and the bridge turn it on in
+// the ticks that send the safe command because of a fault (e-stop, watchdog, NaN), not for an
+// operator's hold. A plant with a low-level controller then runs its safe mode (a legged robot
+// sits down) whatever the command. SP_EUNSUPPORTED when the backend has none (callers ignore it);
+// allowed in CONFIGURED and ACTIVE; never allocates.
+int sp_plant_safe(sp_plant* p, int on);
 const sp_plant_caps* sp_plant_capabilities(const sp_plant* p);
 const char* sp_plant_state_name(sp_plant_state s);
 

@@ -31,6 +31,7 @@ typedef atomic_uint_fast64_t counter;
 
 struct sp_loop {
   sp_plant* plant;
+  int plant_safe;  // the plant's own safe behaviour is on (sp_plant_safe): a fault's ticks
   sp_safety* safety;
   sp_log* log;
   sp_loop_config cfg;
@@ -425,6 +426,13 @@ static int tick(sp_loop* l, double t, uint32_t extra) {
                         .policy_error = perr,
                         .hold = hold};
   sp_safety_result r = sp_safety_tick(l->safety, l->u_out, &in);
+  // a fault (not a hold) also turns on the plant's own safe behaviour, e.g. a legged robot's
+  // low-level controller sitting down; plants without one ignore it
+  int safe = r.cause != SP_CAUSE_NONE;
+  if (safe != l->plant_safe) {
+    sp_plant_safe(l->plant, safe);
+    l->plant_safe = safe;
+  }
   int64_t t2 = now_ns();
 
   // write

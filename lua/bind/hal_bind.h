@@ -46,6 +46,9 @@ void spH_model_config(lua_State* L, int arg, sp_plant_model_config* c);
 // The "mujoco" backend's configuration at arg (perturbations into q when given).
 void spH_mujoco_config(lua_State* L, int arg, sp_plant_mujoco_config* c,
                        sp_plant_mujoco_perturbation* q);
+// The field 'lowlevel' of a simulated plant's configuration t (hal/lowlevel.h): { kind, rate,
+// every, params = { name = number or list } }, in scratch on the stack; NULL when absent.
+const struct sp_lowlevel_config* spH_lowlevel_config(const spA_table* t);
 // Perturbations { mass, friction, gear, damping, frictionloss } in the table t (idx 0: none).
 void spH_mujoco_perturb(const spA_table* t, sp_plant_mujoco_perturbation* q);
 // The "udp" backend's configuration at arg (may be absent); with the bare scheme "udp" the

@@ -4,7 +4,7 @@
 //   hal.open("model", { model = "unicycle_accel", rate = 50, params = { 1.2, 0.9 }, substeps = 4,
 //                       integrator = "rk4", x0 = {...}, process_std = {...}, sensor_std = {...},
 //                       delay = 2, seed = 1, robot = "car", u_init = {...}, u_min = {...},
-//                       u_max = {...} })
+//                       u_max = {...}, lowlevel = { kind = "joint_pd", params = { kp = 20 } } })
 #include <string.h>
 
 #include "engine/model/model.h"
@@ -31,6 +31,8 @@ void spH_model_config(lua_State* L, int arg, sp_plant_model_config* c) {
   c->integrator =
       spA_option(&t, "integrator", 1, integrators) ? SP_INTEGRATOR_RK4 : SP_INTEGRATOR_EULER;
   c->robot = spA_string(&t, "robot", NULL, 0);
+  // a joint-level controller inside the plant: its command has the model's input size
+  c->lowlevel = spH_lowlevel_config(&t);
 
   // vectors: scratch userdata left on the stack until the plant copied them
   double* d = spA_scratch(L, (size_t)np + 3 * (size_t)nx + 3 * (size_t)nu);

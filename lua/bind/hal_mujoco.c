@@ -13,6 +13,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "hal/lowlevel.h"
 #include "hal_bind.h"
 
 static const char* const mj_sources[] = {"qpos",     "qvel",     "sensor",   "yaw",
@@ -172,6 +173,16 @@ void spH_mujoco_perturb(const spA_table* t, sp_plant_mujoco_perturbation* q) {
   // joint losses: damping is a global scale, frictionloss an added force or torque
   if (spA_has(t, "damping")) q->damping = spA_positive(t, "damping", 0, 1);
   if (spA_has(t, "frictionloss")) q->frictionloss = spA_range(t, "frictionloss", 0, 0, NAN, 1);
+  // the "real" robot's variants (ranges: docs/quadruped.md; the backend checks them again)
+  q->payload = spA_range(t, "payload", 0, 0, 1e4, 0);
+  q->payload_x = spA_range(t, "payload_x", 0, -10, 10, 0);
+  q->payload_y = spA_range(t, "payload_y", 0, -10, 10, 0);
+  if (spA_has(t, "motor")) q->motor = spA_positive(t, "motor", 0, 1);
+  if (spA_has(t, "pd")) q->pd = spA_positive(t, "pd", 0, 1);
+  q->latency = spA_range(t, "latency", 0, 0, 10, 0);
+  q->noise = spA_range(t, "noise", 0, 0, 1e3, 0);
+  q->push = spA_range(t, "push", 0, -1e4, 1e4, 0);
+  q->push_time = spA_range(t, "push_time", 0, 0, 1e9, 0);
   parse_scales(t, "mass", &q->mass, &q->body_mass, &q->nbody_mass);
   parse_scales(t, "friction", &q->friction, &q->geom_friction, &q->ngeom_friction);
   parse_scales(t, "gear", &q->gear, &q->actuator_gear, &q->nactuator_gear);
@@ -301,6 +312,59 @@ static void parse_wheels(const spA_table* t, sp_plant_mujoco_config* c) {
   c->nwheels = n;
 }
 
+// the low-level controller { kind = "joint_pd", rate = Hz, params = { kp = 40, kd = { ... } } }
+// of a simulated plant (hal/lowlevel.h), kept alive in scratch on the stack; NULL when absent
+const sp_lowlevel_config* spH_lowlevel_config(const spA_table* t) {
+  lua_State* L = t->L;
+  spA_table lt = spA_subtable(t, "lowlevel", 0);
+  if (!lt.idx) return NULL;
+  static const char* const keys[] = {"kind", "rate", "every", "params", NULL};
+  spA_check_keys(&lt, keys);
+  sp_lowlevel_config* ll = spA_scratch_bytes(L, sizeof *ll);
+  memset(ll, 0, sizeof *ll);
+  ll->kind = spA_string(&lt, "kind", NULL, 1);
+  ll->rate_hz = spA_range(&lt, "rate", 0, 0, NAN, 0);
+  ll->every = (int)spA_integer(&lt, "every", 0, 0, SP_PLANT_MAX_SUBSTEPS, 0);
+  spA_table pt = spA_subtable(&lt, "params", 0);
+  if (pt.idx) {
+    int n = 0, nval = 0;
+    for (lua_pushnil(L); lua_next(L, pt.idx); lua_pop(L, 1)) {
+      if (lua_type(L, -2) != LUA_TSTRING)
+        spA_fielderror(&pt, "?", "expected settings by name, got a %s key", luaL_typename(L, -2));
+      n++;
+      nval += lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 1;
+    }
+    sp_lowlevel_param* prm = spA_scratch_bytes(L, sizeof *prm * (size_t)(n + 1));
+    double* v = spA_scratch(L, (size_t)nval + 1);
+    int i = 0;
+    for (lua_pushnil(L); lua_next(L, pt.idx); lua_pop(L, 1)) {
+      const char* name = lua_tostring(L, -2);
+      prm[i].name = name;
+      prm[i].v = v;
+      if (lua_isnumber(L, -1)) {
+        *v++ = lua_tonumber(L, -1);
+        prm[i].n = 1;
+      } else if (lua_istable(L, -1) && lua_rawlen(L, -1) > 0) {
+        int m = (int)lua_rawlen(L, -1);
+        for (int k = 1; k <= m; k++) {
+          if (lua_rawgeti(L, -1, k) != LUA_TNUMBER)
+            spA_fielderror(&pt, name, "expected a number or a list of numbers");
+          *v++ = lua_tonumber(L, -1);
+          lua_pop(L, 1);
+        }
+        prm[i].n = m;
+      } else {
+        spA_fielderror(&pt, name, "expected a number or a list of numbers, got %s",
+                       luaL_typename(L, -1));
+      }
+      i++;
+    }
+    ll->params = prm;
+    ll->nparams = n;
+  }
+  return ll;
+}
+
 void spH_mujoco_config(lua_State* L, int arg, sp_plant_mujoco_config* c,
                        sp_plant_mujoco_perturbation* q) {
   spA_table t = spA_opts(L, arg, 0);
@@ -324,6 +388,7 @@ void spH_mujoco_config(lua_State* L, int arg, sp_plant_mujoco_config* c,
   if (nu) parse_actuators(&t, at, nu, c);
   parse_vectors(&t, nx, nu, c);
   parse_wheels(&t, c);
+  c->lowlevel = spH_lowlevel_config(&t);
   spA_table pt = spA_subtable(&t, "perturb", 0);
   spH_mujoco_perturb(&pt, q);
   if (pt.idx) c->perturb = q;

@@ -125,6 +125,26 @@ static int m_perturb(lua_State* L) {
   return 1;
 }
 
+// plant:safe(on): the plant's own safe behaviour on or off (a low-level controller's safe mode:
+// a legged robot sits down); false, message for a plant that has none
+static int m_safe(lua_State* L) {
+  sp_plant* p = spH_checkplant(L, 1);
+  int on = spA_checkboolean(L, 2);
+  int rc = sp_plant_safe(p, on);
+  if (rc == SP_EUNSUPPORTED) {
+    lua_pushboolean(L, 0);
+    lua_pushfstring(L,
+                    "safe: this %s plant has no safe behaviour of its own (no low-level "
+                    "controller)",
+                    p->caps.backend);
+    return 2;
+  }
+  if (rc == SP_ESTATE) return spH_lifecycle_error(L, p, "safe", rc);
+  if (rc) return spL_raise(L, rc, "safe");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int m_activate(lua_State* L) {
   sp_plant* p = spH_checkplant(L, 1);
   int rc = p->state == SP_PLANT_ACTIVE ? 0 : sp_plant_activate(p);
@@ -267,10 +287,19 @@ static int m_index(lua_State* L) {
 }
 
 static const luaL_Reg plant_methods[] = {
-    {"read", m_read},   {"write", m_write},       {"reset", m_reset},
-    {"seed", m_seed},   {"activate", m_activate}, {"deactivate", m_deactivate},
-    {"close", m_close}, {"rollout", spH_rollout}, {"perturb", m_perturb},
-    {"stats", m_stats}, {"rearm", m_rearm},       {"estop", m_estop},
+    {"read", m_read},
+    {"write", m_write},
+    {"reset", m_reset},
+    {"safe", m_safe},
+    {"seed", m_seed},
+    {"activate", m_activate},
+    {"deactivate", m_deactivate},
+    {"close", m_close},
+    {"rollout", spH_rollout},
+    {"perturb", m_perturb},
+    {"stats", m_stats},
+    {"rearm", m_rearm},
+    {"estop", m_estop},
     {NULL, NULL},
 };
 

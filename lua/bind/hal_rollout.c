@@ -10,16 +10,22 @@
 //                              watchdog = 0.1, realtime = false, stop_on_fault = false }
 //   tr.t (n+1) tr.x (n+1, nx) tr.u (n, nu) tr.flags (n) tr.k (n) tr.n tr.dt tr.seed tr.robot
 //   tr.backend tr.lost tr.data_seconds
+//   on a mujoco plant also tr.qpos (n+1, nq): MuJoCo's configuration at every recorded state, and
+//   tr.mjcf (the model file, an absolute path when it resolves): what `spinal render` draws
 // The safety settings (safe, u_min, u_max, rate_max, watchdog, latch_faults, stop_on_fault) are
 // read by the one safety parser (hal_safety.c). Everything the run owns (safety filter, loop,
 // trajectory) hangs off a userdata made before any of it is acquired, so an error at any point,
 // even while the result is marshalled into Lua, leaks nothing.
+#include <limits.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "engine/core/alloc.h"
 #include "engine/core/error.h"
 #include "engine/ctrl/ctrl.h"
 #include "engine/policy/policy.h"
+#include "hal/backend_mujoco.h"
 #include "hal/loop.h"
 #include "hal_bind.h"
 
@@ -30,6 +36,7 @@ typedef struct run {
   sp_safety* s;
   sp_loop* l;
   sp_traj tr;
+  double* qpos;  // (rows x nq) a mujoco plant's configuration per tick, NaN where none was taken
 } run;
 
 static int run_gc(lua_State* L) {
@@ -37,6 +44,7 @@ static int run_gc(lua_State* L) {
   sp_loop_free(r->l);
   sp_safety_free(r->s);
   sp_traj_free(&r->tr);
+  sp_free(r->qpos);
   memset(r, 0, sizeof *r);
   return 0;
 }
@@ -82,6 +90,43 @@ static int act_ctrl(void* user, double* u, const double* x, double t, long k) {
   const ctrl_act* a = user;
   (void)t, (void)k;
   return sp_ctrl_act(a->c, a->d, u, x, a->r, NULL);
+}
+
+// on a mujoco plant: the acting policy wrapped to take MuJoCo's configuration at tick k first (the
+// state the policy is given was read from it; nothing is allocated)
+typedef struct qpos_act {
+  sp_act_fn act;
+  void* user;
+  sp_plant* p;
+  double* qpos;  // (rows x nq)
+  long rows;
+  int nq;
+} qpos_act;
+
+static int act_recording(void* user, double* u, const double* x, double t, long k) {
+  const qpos_act* a = user;
+  if (k >= 0 && k < a->rows) sp_plant_mujoco_qpos(a->p, a->qpos + (size_t)k * a->nq, a->nq);
+  return a->act(a->user, u, x, t, k);
+}
+
+// tr.qpos (n+1 x nq): the row of each recorded tick (by its index k), then the final state's;
+// tr.mjcf: the plant's file
+static void push_qpos(lua_State* L, int out, const run* r, sp_plant* p, const qpos_act* qa) {
+  const sp_traj* tr = &r->tr;
+  int64_t shape[2] = {tr->n + 1, qa->nq};
+  sp_array* a = spL_newarray(L, 2, shape);
+  for (long i = 0; i < tr->n; i++) {
+    long k = tr->k[i];
+    for (int j = 0; j < qa->nq; j++)
+      a->data[(size_t)i * qa->nq + j] =
+          k >= 0 && k < qa->rows ? qa->qpos[(size_t)k * qa->nq + j] : NAN;
+  }
+  sp_plant_mujoco_qpos(p, a->data + (size_t)tr->n * qa->nq, qa->nq);
+  lua_setfield(L, out, "qpos");
+  const char* file = sp_plant_mujoco_file(p);
+  char abs[PATH_MAX];
+  lua_pushstring(L, realpath(file, abs) ? abs : file);
+  lua_setfield(L, out, "mjcf");
 }
 
 // the acting object at argument 2 (a controller or a policy) sized for the plant; returns the
@@ -239,6 +284,16 @@ int spH_rollout(lua_State* L) {
                   : explore ? sp_policy_loop_sample
                             : sp_policy_loop_act;
   void* user = ctl ? (void*)&ca : pol ? (void*)spL_policydata(L, 2) : (void*)&lin;
+  // a mujoco plant's configuration is recorded with every tick (for spinal render)
+  qpos_act qa = {act, user, p, NULL, 0, sp_plant_mujoco_qpos(p, NULL, 0)};
+  if (qa.nq > 0) {
+    qa.rows = (steps > 0 ? (long)steps : lround(seconds * p->caps.rate_hz)) + 1;
+    r->qpos = sp_malloc(sizeof(double) * (size_t)qa.rows * (size_t)qa.nq);
+    if (!r->qpos) return spL_failure(L, "rollout: %s", sp_strerror(SP_ENOMEM));
+    qa.qpos = r->qpos;
+    act = act_recording;
+    user = &qa;
+  }
   sp_loop_config lc = {.mode = realtime ? SP_LOOP_REALTIME : SP_LOOP_LOCKSTEP,
                        .act = act,
                        .user = user,
@@ -252,6 +307,7 @@ int spH_rollout(lua_State* L) {
   spL_model_check(L);
   if (rc) return spL_failure(L, "rollout: %s", sp_strerror(rc));
   push_traj(L, &r->tr);
+  if (qa.qpos) push_qpos(L, lua_gettop(L), r, p, &qa);
   lua_pushcfunction(L, run_gc);  // free the run's memory now rather than at the next collection
   lua_pushvalue(L, -3);
   lua_call(L, 1, 0);

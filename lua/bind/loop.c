@@ -976,8 +976,16 @@ static const luaL_Reg funcs[] = {
 };
 
 int luaopen_spinal_loop(lua_State* L) {
+  // the method table, shared by every loop: also the module's `methods` (the REPL's completion,
+  // and where Lua adds methods: spinal.live's loop:command)
+  if (luaL_getsubtable(L, LUA_REGISTRYINDEX, "spinal.loop.methods")) {
+    // already made
+  } else {
+    luaL_setfuncs(L, methods, 0);
+  }
+  int mt = lua_gettop(L);
   if (luaL_newmetatable(L, LOOP_MT)) {
-    luaL_newlib(L, methods);
+    lua_pushvalue(L, mt);
     lua_pushcclosure(L, m_index, 1);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, m_close);
@@ -990,7 +998,7 @@ int luaopen_spinal_loop(lua_State* L) {
   lua_pop(L, 1);
   luaL_newlib(L, funcs);
   // the method names, for the REPL's completion (the loop's __index is a function)
-  luaL_newlib(L, methods);
+  lua_pushvalue(L, mt);
   lua_setfield(L, -2, "methods");
   return 1;
 }

@@ -1,7 +1,7 @@
 // main.c: the spinal binary: command line, Lua state set-up, script and chunk runner.
 //
 // spinal SCRIPT.lua [key=value ...] | -e CODE [key=value ...] | repl [ROBOT.lua [--hal URI]] |
-// check ROBOT.lua ... | --version | --help.
+// check ROBOT.lua ... | render RUN_DIR ... | --version | --help.
 // Subcommands are one entry each in the commands table below. Every lua/bind module is
 // preloaded from the CMake-generated preload.h; the Lua library is found next to the source tree
 // or installed under share/lua/5.4. docs/cli.md is the user's reference.
@@ -328,6 +328,12 @@ static int cmd_repl(int argc, char** argv, int first) {
   return code;
 }
 
+// spinal render RUN_DIR ...: a video and a poster of a recorded MuJoCo run (lua/spinal/render.lua;
+// the pictures come from render/ through spinal.renderer)
+static int cmd_render(int argc, char** argv, int first) {
+  return run_lua_main(argc, argv, first, "spinal.render");
+}
+
 // spinal check ROBOT.lua ...: validate robot files through spinal.robot (lua/spinal/robot.lua)
 static int cmd_check(int argc, char** argv, int first) {
   return run_lua_main(argc, argv, first, "spinal.robot");
@@ -359,6 +365,8 @@ static const command commands[] = {
      "interactive Lua; with a robot: its live loop", cmd_repl},
     {"-e", NULL, "CODE [key=value ...]", "run a chunk of Lua", cmd_eval},
     {"check", NULL, "ROBOT.lua ...", "validate robot files, naming every problem", cmd_check},
+    {"render", NULL, "RUN_DIR [--out FILE] ...", "a video and poster of a recorded MuJoCo run",
+     cmd_render},
     {"--version", "-v", "", "print the versions of spinal, Lua and the BLAS", cmd_version},
     {"--help", "-h", "", "print this help", cmd_help},
     {NULL, NULL, NULL, NULL, NULL},

@@ -16,7 +16,8 @@ local M = {}
 M.usage = [[
 usage: spinal bridge [ROBOT.lua] --listen HOST:PORT [options]
   --listen HOST:PORT   address to serve on (port 0: any free port, printed at start)
-  --backend NAME       plant to serve: model or mujoco (default: the robot file's first)
+  --backend NAME       plant to serve: model or mujoco (default: one with a low-level
+                       controller, else the robot file's first)
   --realtime           step the plant at its rate (default: one step per command, lockstep)
   --watchdog SECONDS   robot watchdog in force (default: the host's request, else 0.2,
                        at most the robot file's safety.watchdog, else 1)
@@ -99,7 +100,12 @@ function M.open_plant(o)
     end
     local ok2, robot = pcall(robots.load, o.robot)
     if not ok2 then return nil, tostring(robot) end
+    -- by default a plant that runs the robot's own low-level controller (the quadruped's gait),
+    -- else the first declared of model, mujoco
     local backend = o.backend
+    for _, b in ipairs { "model", "mujoco" } do
+      if not backend and robot.plants[b] and robot.plants[b].lowlevel then backend = b end
+    end
     if not backend then
       for _, b in ipairs { "model", "mujoco" } do
         if robot.plants[b] then backend = b break end

@@ -1,25 +1,37 @@
--- figure8.lua: method 1's car on the figure-eight (docs/methods.md, "Car"), shared by the car
--- experiments (spinal.figure8).
+-- figure8.lua: method 1 on the figure-eight (docs/methods.md, "Car" and "Quadruped"), shared by
+-- the car experiments and the quadruped's (spinal.figure8).
 --
--- The robot is robots/rc_car.lua: its `model` plant (car_drag with the car's true parameters,
--- RK4, 4 substeps) or its `mujoco` plant (rc_car.xml) is the "real" car, reached through the HAL
--- exactly as a real car would be; its tracker (gains and clamps) is the embedded low-level
--- controller. The approximate model the estimator differentiates is car_drag with every
--- parameter scaled by gamma (explicit Euler, the reference implementation's discrete model). The
--- cost is docs/methods.md's per-step car cost summed after the first lap.
+-- A variant says what differs between robots; the rest (rollouts on the plant through the HAL,
+-- the feedback estimator, the learning loop, checkpoints, the run directory, the report) is one
+-- code path:
+--   car        robots/rc_car.lua: its `model` plant (car_drag with the car's true parameters,
+--              RK4, 4 substeps) or its `mujoco` plant (rc_car.xml) is the "real" car; the
+--              approximate model is car_drag with every parameter scaled by gamma (explicit
+--              Euler, the reference implementation's discrete model); the cost is the car cost
+--              summed after the first lap.
+--   quadruped  robots/quadruped.lua at its velocity-command level (the robot's walking
+--              controller inside the plant); the approximate model is the velocity-input
+--              unicycle (unicycle_vel, k_v = 1, b_w = 0, Euler: the paper's model); the cost is
+--              the car cost with the speed term on the commanded speed (the unicycle's v is its
+--              input), summed after the first quarter lap (the reference implementation drops
+--              its first 10 of 40 segments per lap); period = 4 pi R / speed.
+-- Either way the robot file's tracker (gains and clamps) is the embedded low-level controller.
 --
 --   local F = require "spinal.figure8"
 --   local car = F.setup { gamma = 0.5, radius = 1.5, period = 5.5, seconds = 21.5, seed = 1,
---                         hidden = { 64, 64 } }
+--                         hidden = { 64, 64 } }            -- variant = "car" by default
+--   local quad = F.setup { variant = "quadruped", speed = 0.5, radius = 1.5, laps = 1.6 }
 --   local traj = car:rollout()                      -- the policy on the plant (HAL, lockstep)
 --   local g, J = car:gradient(traj)                 -- the feedback estimate
 --   car:radial_error(traj)                          -- mean |distance to the active centre - R|
+--   car:fell(traj)                                  -- true when the robot fell (legged robots)
 --   F.learn(car, { iters = 15, lr = 3e-3, on_iter = function(it, row) ... end })
 --   F.experiment("car_figure8", cfg)   -- the whole experiment: run directory, plots, table
 --
 -- cfg.plant is the robot file's plant section ("model", "mujoco") or any HAL address
 -- ("udp://127.0.0.1:9870": a robot behind `spinal bridge`). A plant that cannot reset (udp) is
--- not sent x0: each rollout starts where the robot is.
+-- not sent x0: each rollout starts where the robot is. cfg.perturb (quadruped) is copied into the
+-- plant configuration's `perturb` table (the MuJoCo robot's "real" variants).
 local M = {}
 
 local robot_lib = require "spinal.robot"
@@ -39,6 +51,7 @@ M.needs = { state = { "px", "py", "v", "phi" }, action = { "throttle", "steer" }
 M.car = { k_a = 11.25, c_d = 0.55, k_s = 6.5, b_s = 0.1 }
 
 M.defaults = {
+  variant = "car",
   robot = "robots/rc_car.lua",
   gamma = 0.5,      -- approximate model = gamma x every true parameter
   radius = 1.5,     -- m, each circle of the figure-eight
@@ -50,9 +63,6 @@ M.defaults = {
   plant = "model",  -- the plant to learn on: a robot plant section or a HAL address (udp://...)
 }
 
-local Car = {}
-Car.__index = Car
-
 -- the approximate model for a mismatch gamma at the robot's rate
 function M.model(gamma, rate)
   local p = {}
@@ -60,28 +70,113 @@ function M.model(gamma, rate)
   return model_lib.new("car_drag", p, { dt = 1 / rate, integrator = "euler" })
 end
 
+local function round(x)
+  return math.floor(x + 0.5)
+end
+
+-- what differs between the robots method 1 learns a figure-eight on
+M.variants = {}
+
+M.variants.car = {
+  label = "car",
+  needs = M.needs,
+  derive = function(o) return o end,
+  model = function(o, robot) return M.model(o.gamma, robot.rate) end,
+  cost = function() return C.car { nx = 4, nu = 2 } end,
+  policy = function() return {} end,
+  skip = function(o, rate) return round(o.period * rate) end,     -- the first lap is not scored
+  x0 = function(r0) return { r0[1], r0[2], 0, math.atan(r0[4], r0[3]) } end,
+  -- the table's header: the end of its first line and the start of its second
+  mismatch = function(o)
+    return "approximate model: every car", ("parameter x %g; "):format(o.gamma)
+  end,
+  title = function(o) return ("gamma = %g"):format(o.gamma) end,
+  scored = "lap 1",
+}
+
+-- docs/methods.md's quadruped: the tracker's reference and gain corrections, scaled as the
+-- reference implementation scales them (x, y set points by 1 m, velocity corrections off; the
+-- gains kx, ky, kv, kphi, ka, kw by gain_scale)
+M.variants.quadruped = {
+  label = "quadruped",
+  needs = { state = { "px", "py", "phi" }, action = { "v", "w" } },
+  derive = function(o)
+    o.period = 4 * math.pi * o.radius / o.speed
+    o.seconds = o.laps * o.period
+    o.perturb = o.perturb or require("spinal.perturb").used(o)
+    return o
+  end,
+  model = function(_, robot)
+    return model_lib.new("unicycle_vel", { k_v = 1, b_w = 0 },
+      { dt = 1 / robot.rate, integrator = "euler" })
+  end,
+  -- the speed term reads the commanded speed (z index 4 = u[1]): the unicycle's v is its input
+  cost = function() return C.car { nx = 3, nu = 2, x = 1, y = 2, v = 4, phi = 3 } end,
+  policy = function(o)
+    return { ref_scale = { 1, 1, 0, 0 }, gain_scale = o.gain_scale }
+  end,
+  skip = function(o, rate) return round(o.period / 4 * rate) end,
+  x0 = function(r0) return { r0[1], r0[2], math.atan(r0[4], r0[3]) } end,
+  legged = true,  -- count falls
+  mismatch = function()
+    return "approximate model: the velocity-input unicycle", ""
+  end,
+  title = function(o) return ("%g m/s"):format(o.speed) end,
+  scored = "a quarter lap",
+  -- speed, laps, the seconds per rollout, every perturbation's value and the names of those
+  -- applied (perturbations, sorted; empty for the unperturbed robot)
+  summary = function(o)
+    local t = { speed = o.speed, laps = o.laps, seconds = o.seconds, perturbations = {} }
+    for _, p in ipairs(require("spinal.perturb").list) do t[p.name] = o[p.name] end
+    for name in pairs(o.perturb) do t.perturbations[#t.perturbations + 1] = name end
+    table.sort(t.perturbations)
+    return t
+  end,
+}
+
+-- the variant a configuration names, or an error naming the valid ones
+function M.variant(o)
+  local v = M.variants[o.variant or "car"]
+  if not v then
+    local names = {}
+    for k in pairs(M.variants) do names[#names + 1] = k end
+    table.sort(names)
+    error(("figure8: unknown variant '%s' (valid: %s)"):format(tostring(o.variant),
+      table.concat(names, ", ")), 0)
+  end
+  return v
+end
+
+local Car = {}
+Car.__index = Car
+
 function M.setup(cfg)
   local o = {}
   for k, v in pairs(M.defaults) do o[k] = v end
   for k, v in pairs(cfg or {}) do o[k] = v end
+  local variant = M.variant(o)
+  o = variant.derive(o)
+  local who = o.experiment or "figure8"
   local robot = robot_lib.load(run_lib.resolve(o.robot))
-  run_lib.require_robot(robot, M.needs, o.experiment or "figure8")
-  local plant = run_lib.open_plant(robot, o.plant, o.experiment or "figure8")
+  run_lib.require_robot(robot, variant.needs, who)
+  local plant = run_lib.open_plant(robot, o.plant, who,
+    require("spinal.perturb").tweak(o.perturb, who, o.plant))
   local task = T.figure_eight { radius = o.radius, period = o.period }
   local rate = robot.rate
   local r0 = task:eval(0)
   local self = setmetatable({
     cfg = o,
+    variant = variant,
     robot = robot,
     plant = plant,
     task = task,
     rate = rate,
-    model = M.model(o.gamma, rate),
-    cost = C.car { nx = 4, nu = 2 },
-    steps = math.floor(o.seconds * rate + 0.5),
-    skip = math.floor(o.period * rate + 0.5),   -- the first lap is not scored
+    model = variant.model(o, robot),
+    cost = variant.cost(o),
+    steps = round(o.seconds * rate),
+    skip = variant.skip(o, rate),
     -- start where the reference starts, at rest, facing along it
-    x0 = { r0[1], r0[2], 0, math.atan(r0[4], r0[3]) },
+    x0 = variant.x0(r0),
   }, Car)
   self.policy = self:new_policy(o.seed)
   return self
@@ -89,8 +184,15 @@ end
 
 -- a fresh policy: the robot's tracker under a network whose last layer is zero
 function Car:new_policy(seed)
-  return P.tracking { task = self.task, controller = self.robot.controller,
-                      hidden = self.cfg.hidden, seed = seed }
+  local opts = self.variant.policy(self.cfg)
+  opts.task, opts.controller = self.task, self.robot.controller
+  opts.hidden, opts.seed = self.cfg.hidden, seed
+  return P.tracking(opts)
+end
+
+-- true when the robot fell during a recorded trajectory (spinal.run's fall test)
+function Car:fell(traj)
+  return run_lib.fell(traj, self.robot, self.cfg.fall_height)
 end
 
 -- one rollout of the policy (default: the car's) on the plant through the HAL
@@ -164,7 +266,8 @@ end
 -- traj) after each rollout (it = 0 is the nominal controller), on_step(it, opt, out) after each
 -- rollout's bookkeeping (checkpoints; opt is nil for gn), state (out of an earlier call, to
 -- continue from state.next). Returns { costs, errors, grad_norms, faults (iters + 1 each: the
--- last is the evaluation; faults counts the ticks a fault flag was set), first = nominal
+-- last is the evaluation; faults counts the ticks a fault flag was set), falls (legged variants:
+-- 1 for each rollout in which the robot fell, else 0), first = nominal
 -- trajectory, last = learned trajectory, data_seconds (learning only), next }. A step that would
 -- make the parameters non-finite raises (spinal.nn).
 function M.learn(car, opts)
@@ -178,6 +281,8 @@ function M.learn(car, opts)
       subspace = opts.subspace, optimiser = opt })
   local out = opts.state or { costs = {}, errors = {}, grad_norms = {}, faults = {},
                               data_seconds = 0, next = 0 }
+  local legged = car.variant.legged
+  if legged then out.falls = out.falls or {} end
   for it = out.next, opts.iters do
     local traj = car:rollout()
     local row = { iter = it, data_seconds = out.data_seconds, faults = run_lib.faults(traj) }
@@ -188,6 +293,10 @@ function M.learn(car, opts)
       row.cost = car:objective(traj)
     end
     row.radial_error_m = car:radial_error(traj)
+    if legged then
+      row.fell = car:fell(traj) and 1 or 0
+      out.falls[it + 1] = row.fell
+    end
     out.costs[it + 1] = row.cost
     out.errors[it + 1] = row.radial_error_m
     out.grad_norms[it + 1] = row.grad_norm or json.null
@@ -206,10 +315,11 @@ function M.resume_settings(cfg)
   return run_lib.resumed_settings(cfg)
 end
 
--- the whole car experiment (car_figure8.lua, car_mujoco.lua): learn, write the run directory
--- (settings, metrics, policy checkpoint, summary, trajectories, plots), print the before/after
--- table; returns the run. cfg.resume = a run directory continues that run where its checkpoint
--- stopped. opts (tests): interrupted = a function for the progress line (spinal.progress).
+-- the whole experiment (car_figure8.lua, car_mujoco.lua, quadruped_figure8.lua): learn, write
+-- the run directory (settings, metrics, policy checkpoint, summary, trajectories, plots), print
+-- the before/after table; returns the run. cfg.resume = a run directory continues that run where
+-- its checkpoint stopped. opts: variant ("car" by default, or "quadruped"), interrupted (tests: a
+-- function for the progress line, spinal.progress).
 function M.experiment(name, cfg, opts)
   local sp = require "spinal"
   local F = M
@@ -223,6 +333,7 @@ function M.experiment(name, cfg, opts)
   local setup = {}
   for k, v in pairs(cfg) do setup[k] = v end
   setup.experiment = name
+  setup.variant = opts.variant or cfg.variant
   local car = F.setup(setup)
   local run = sp.run.start { name = name, settings = cfg, resume = resume }
   local names = { states = car.robot.state, actions = car.robot.action }
@@ -262,13 +373,27 @@ local function fault_summary(result)
   return total, result.faults[1] or 0, result.faults[#result.faults] or 0
 end
 
+-- falls over every rollout (legged variants), of the nominal one and of the evaluation
+local function fall_summary(result)
+  local falls = result.falls
+  if not falls then return 0, 0, 0 end
+  local total = 0
+  for _, n in ipairs(falls) do total = total + n end
+  return total, falls[1] or 0, falls[#falls] or 0
+end
+
 -- write the summary, trajectories and plots of a finished learning run and print the table
 function M.report(name, cfg, car, run, result, names)
+  local o, variant = car.cfg, car.variant
   local nominal, learned = result.errors[1], result.errors[#result.errors]
   local total, nominal_faults, learned_faults = fault_summary(result)
-  local nominal_valid, learned_valid = nominal_faults == 0, learned_faults == 0
+  local falls, nominal_fell, learned_fell = fall_summary(result)
+  -- a rollout that faulted, or in which the robot fell, measured nothing worth comparing
+  local nominal_valid = nominal_faults == 0 and nominal_fell == 0
+  local learned_valid = learned_faults == 0 and learned_fell == 0
   run:save_traj("learned", result.last, names)
-  run:summary {
+  run:save_reference(car:reference_path())  -- what `spinal render` draws under the car
+  local summary = {
     plant = cfg.plant or "model",
     nominal_radial_error_m = nominal,
     learned_radial_error_m = learned,
@@ -287,7 +412,7 @@ function M.report(name, cfg, car, run, result, names)
     seed = cfg.seed,
     gamma = cfg.gamma,
     radius = cfg.radius,
-    period = cfg.period,
+    period = o.period,
     lr = cfg.lr,
     optim = cfg.optim,
     trust = cfg.trust,
@@ -296,30 +421,43 @@ function M.report(name, cfg, car, run, result, names)
     radial_errors_m = result.errors,
     policy = "policy.ckpt",
   }
+  if variant.legged then
+    summary.falls, summary.falls_per_iter = falls, result.falls
+    summary.nominal_fell, summary.learned_fell = nominal_fell == 1, learned_fell == 1
+  end
+  for k, v in pairs(variant.summary and variant.summary(o) or {}) do summary[k] = v end
+  run:summary(summary)
   if total > 0 then
     io.stderr:write(("%s: warning: the policy faulted on %d ticks (NaN command or state, or the "
       .. "safety filter's safe command%s): metrics of faulted rollouts are marked invalid in "
-      .. "summary.json\n"):format(name, total, learned_valid and "" or "; the learned policy's "
-      .. "evaluation faulted"))
+      .. "summary.json\n"):format(name, total, learned_faults == 0 and "" or "; the learned "
+      .. "policy's evaluation faulted"))
+  end
+  if falls > 0 then
+    io.stderr:write(("%s: warning: the robot fell in %d of %d rollouts%s: metrics of those "
+      .. "rollouts are marked invalid in summary.json\n"):format(name, falls, #result.falls,
+      learned_fell == 1 and " (the learned policy's evaluation among them)" or ""))
   end
 
   -- plots (iteration 0 is the nominal tracker)
+  local label, scored = variant.label, variant.scored
   local its = {}
   for i = 1, #result.costs do its[i] = i - 1 end
-  local p1 = run:plot { file = "radial_error.png", title = ("car figure-eight, gamma = %g: mean "
-    .. "radial error"):format(cfg.gamma), xlabel = "iteration (0 = nominal tracker)",
-    ylabel = "mean |r - R| after lap 1 (m)",
+  local p1 = run:plot { file = "radial_error.png", title = ("%s figure-eight, %s: mean "
+    .. "radial error"):format(label, variant.title(o)), xlabel = "iteration (0 = nominal tracker)",
+    ylabel = ("mean |r - R| after %s (m)"):format(scored),
     series = { { x = its, y = result.errors, label = "learned policy" },
                { x = { 0, cfg.iters }, y = { nominal, nominal }, label = "nominal tracker",
                  style = "dashed" } } }
-  local p2 = run:plot { file = "cost.png", title = "car figure-eight: cost per iteration",
+  local p2 = run:plot { file = "cost.png", title = label .. " figure-eight: cost per iteration",
     logy = true, xlabel = "iteration (0 = nominal tracker)", ylabel = "cost J (plant)",
     series = { { x = its, y = result.costs, label = "J" } } }
   local rx, ry = car:reference_path()
   local nx, ny = car:path(result.first)
   local lx, ly = car:path(result.last)
   local p3 = run:plot { file = "path.png", square = true, key = "below", height = 560,
-    title = ("car path after lap 1 (R = %g m, T = %g s)"):format(cfg.radius, cfg.period),
+    title = ("%s path after %s (R = %g m, T = %.3g s)"):format(label, scored, cfg.radius,
+      o.period),
     xlabel = "x (m)", ylabel = "y (m)",
     series = { { x = rx, y = ry, label = "reference", style = "dashed" },
                { x = nx, y = ny, label = "nominal", style = "lines" },
@@ -332,19 +470,24 @@ function M.report(name, cfg, car, run, result, names)
     return ("%" .. width .. "s"):format("invalid")
   end
   print()
-  print(("car figure-eight (R = %g m, T = %g s) on the %s plant; approximate model: every car")
-    :format(cfg.radius, cfg.period, cfg.plant or "model"))
+  local line1, line2 = variant.mismatch(o)
+  print(("%s figure-eight (R = %g m, T = %.4g s) on the %s plant; %s")
+    :format(label, cfg.radius, o.period, cfg.plant or "model", line1))
   local how = cfg.optim == "gn" and ("gn trust %g..%g"):format(cfg.trust, cfg.trust_max)
               or ("%s lr %g"):format(cfg.optim, cfg.lr)
-  print(("parameter x %g; %d iterations x %g s = %.1f s of plant data; %s; seed %d")
-    :format(cfg.gamma, cfg.iters, cfg.seconds, result.data_seconds, how, cfg.seed))
-  print(("  %-22s %18s %12s %8s"):format("", "radial error (m)", "cost", "faults"))
-  print(("  %-22s %s %s %8d"):format("nominal tracker",
+  print(("%s%d iterations x %.4g s = %.1f s of plant data; %s; seed %d")
+    :format(line2, cfg.iters, o.seconds, result.data_seconds, how, cfg.seed))
+  local fall_col = variant.legged and ("%6s"):format("fell") or ""
+  local function fell_cell(n) return variant.legged and ("%6s"):format(n == 1 and "yes" or "no")
+    or "" end
+  print(("  %-22s %18s %12s %8s%s"):format("", "radial error (m)", "cost", "faults", fall_col))
+  print(("  %-22s %s %s %8d%s"):format("nominal tracker",
     metric(nominal, nominal_valid, "%18.3f", 18),
-    metric(result.costs[1], nominal_valid, "%12.1f", 12), nominal_faults))
-  print(("  %-22s %s %s %8d"):format("learned policy",
+    metric(result.costs[1], nominal_valid, "%12.1f", 12), nominal_faults, fell_cell(nominal_fell)))
+  print(("  %-22s %s %s %8d%s"):format("learned policy",
     metric(learned, learned_valid, "%18.3f", 18),
-    metric(result.costs[#result.costs], learned_valid, "%12.1f", 12), learned_faults))
+    metric(result.costs[#result.costs], learned_valid, "%12.1f", 12), learned_faults,
+    fell_cell(learned_fell)))
   if nominal_valid and learned_valid then
     print(("  %-22s %17.1fx %11.1fx"):format("reduction", nominal / learned,
       result.costs[1] / result.costs[#result.costs]))

@@ -64,6 +64,7 @@ function M.banner(s)
       r.safety.watchdog or 0, r.safety.on_fault),
     "  globals robot, plant, loop, estop(), sleep(s), switch(policy or controller)",
     "    loop:resume()        the controller acts       loop:hold()      back to the safe command",
+    "    loop:command{ " .. r.action[1] .. " = ... }  send a command every tick (missing actions 0)",
     "    estop() or Ctrl-C    e-stop, latched           loop:clear()     release it",
     "    loop:state()  loop:stats()  loop.faults        loop:set_gains{...}  :gains (named)",
     "    loop:record(5)  loop:save \"runs/try1\"         loop:telemetry{ port = 9871 }",
@@ -155,6 +156,77 @@ function M.after_line_save(s)
   if d then io.stdout:write(string.format("recording saved: %s (%d ticks)\n", d, n)) end
   return d, n
 end
+
+-- the names loop:command accepts for action i: the action's own name, and the low-level
+-- controller's command entry it drives in the mujoco plant (v -> vx, w -> wz for the quadruped)
+local function command_names(robot)
+  local names = {}
+  for i, n in ipairs(robot.action) do names[n] = i end
+  local mj = robot.plants.mujoco
+  if mj and mj.lowlevel and mj.actuators then
+    for i, targets in ipairs(mj.actuators) do
+      for _, a in ipairs(targets) do
+        if a.name and names[a.name] == nil then names[a.name] = i end
+      end
+    end
+  end
+  return names
+end
+
+-- loop:command { v = 0.5, w = 0.3 } (the robot's action names, or the low-level controller's:
+-- vx, wz) or loop:command { 0.5, 0.3 }: send this command every tick, unfiltered by any
+-- controller (the safety filter still clamps it); missing entries are 0. The first call switches
+-- the session's loop to a command source (the old loop stops; see switch), later calls change the
+-- command at the next tick. loop:hold() goes back to the safe command.
+function M.command(loop, t)
+  local s = M.session
+  if not s or (loop ~= s.loop and loop ~= nil) then
+    error("command: only the REPL's live loop takes commands (spinal repl ROBOT.lua)", 2)
+  end
+  local r = s.robot
+  if type(t) ~= "table" then
+    error(string.format("bad argument #1 to 'command' (expected a table of actions by name, "
+      .. "e.g. { %s = 0.5 }, got %s)", r.action[1], type(t)), 2)
+  end
+  local names, u = command_names(r), {}
+  for i = 1, r.nu do u[i] = 0 end
+  for k, v in pairs(t) do
+    local i = math.type(k) == "integer" and k or names[k]
+    if not i or i < 1 or i > r.nu then
+      local known = {}
+      for n in pairs(names) do known[#known + 1] = n end
+      table.sort(known)
+      error(string.format("bad argument #1 to 'command' (unknown action %s (known: %s))",
+        type(k) == "string" and "'" .. k .. "'" or tostring(k), table.concat(known, ", ")), 2)
+    end
+    if type(v) ~= "number" or v ~= v or v == math.huge or v == -math.huge then
+      error(string.format("bad argument #1 to 'command' (field '%s': expected a finite number, "
+        .. "got %s)", tostring(k), tostring(v)), 2)
+    end
+    u[i] = v
+  end
+  -- the command source: u = u_ff - 0 (x - x_set), an LQR with a zero gain, clamped to the limits
+  if not s.cmd_ctl then
+    local rows = {}
+    for i = 1, r.nu do
+      rows[i] = {}
+      for j = 1, r.nx do rows[i][j] = 0 end
+    end
+    s.cmd_ctl = require("spinal.ctrl").lqr(require("spinal.array").new(rows))
+    s.cmd_ctl:set_limits(r.safety.u_min, r.safety.u_max)
+  end
+  local ref = {}
+  for j = 1, r.nx do ref[j] = 0 end
+  for i = 1, r.nu do ref[r.nx + i] = u[i] end
+  if s.ctrl ~= s.cmd_ctl then
+    M.switch(s.cmd_ctl, { reference = ref })
+  else
+    s.loop:set_reference(ref)
+  end
+  s.loop:resume()
+  return s.loop
+end
+require("spinal.loop").methods.command = M.command
 
 -- the global estop(): latch the e-stop now; the safe command goes out at the next tick
 function M.estop()

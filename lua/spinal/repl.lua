@@ -186,6 +186,7 @@ M.summaries = {
   nn = "multilayer perceptrons with forward and backward passes.",
   policy = "policies: a controller corrected by a network, with parameters theta.",
   rbd = "rigid-body dynamics: trees, RNEA, ABA, their derivatives, MJCF import.",
+  renderer = "offscreen pictures of an MJCF model in given poses (MuJoCo's renderer, EGL).",
   rng = "seeded random number generators (uniform, normal).",
   task = "tasks: reference trajectories and the costs an experiment optimises.",
   wm = "method 2's world model, its replay buffer and the VAE policy trained through it.",

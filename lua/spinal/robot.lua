@@ -20,6 +20,18 @@ local PLANT_LIMITS = require("spinal.hal").limits
 
 local M = {}
 
+-- plants.mujoco.perturb: the model's mismatch and the "real" robot's variants (docs/robots.md,
+-- docs/quadruped.md); the variants' hard limits are the mujoco backend's
+M.VARIANTS = { "payload", "payload_x", "payload_y", "motor", "pd", "latency", "noise", "push",
+  "push_time" }
+M.VARIANT_LIMITS = {
+  payload = { 0, 1e4 }, payload_x = { -10, 10 }, payload_y = { -10, 10 },
+  motor = { above = 0, max = 100 }, pd = { above = 0, max = 100 }, latency = { 0, 10 },
+  noise = { 0, 1e3 }, push = { -1e4, 1e4 }, push_time = { 0, 1e9 },
+}
+M.PERTURB_KEYS = { "mass", "friction", "gear", "damping", "frictionloss" }
+for _, k in ipairs(M.VARIANTS) do M.PERTURB_KEYS[#M.PERTURB_KEYS + 1] = k end
+
 local INF = math.huge
 
 -- the plant backends a robot file can configure, in the order they are listed
@@ -834,10 +846,53 @@ local function check_controller(ck, v, path, r)
   return c
 end
 
+-- a plant's low-level controller (hal/lowlevel.h): { kind = "joint_pd" | "gait", rate = Hz,
+-- params = { name = number or list } }. joint_pd's settings are known here; the gait's are the
+-- walking controller's own and are checked when the plant opens (it names a bad one).
+local LOWLEVEL_KINDS = { "joint_pd", "gait" }
+local LOWLEVEL_PARAMS = { joint_pd = { "kp", "kd", "ff", "kp_sit", "kd_sit", "q_sit" } }
+local LOWLEVEL_GAINS = { kp = true, kd = true, kp_sit = true, kd_sit = true }
+
+local function check_lowlevel(ck, v, path)
+  local t = ck:table(v, path, "{ kind = \"joint_pd\" or \"gait\", rate = Hz, params = { ... } }",
+    true)
+  if not t then return nil end
+  ck:keys(t, path, { "kind", "rate", "every", "params" })
+  local out = {}
+  if t.kind == nil then
+    ck:add(join(path, "kind"), "missing (expected one of %s)", table.concat(LOWLEVEL_KINDS, ", "))
+  end
+  out.kind = ck:choice(t.kind, join(path, "kind"), LOWLEVEL_KINDS, nil)
+  out.rate = ck:number(t.rate, join(path, "rate"), { above = 0 }, true)
+  out.every = ck:number(t.every, join(path, "every"),
+    { integer = true, min = 1, max = PLANT_LIMITS.substeps }, true)
+  if out.rate and out.every then
+    ck:add(join(path, "every"), "give rate or every, not both")
+  end
+  local pp = join(path, "params")
+  local pt = ck:table(t.params, pp, "a table of settings by name", true)
+  if pt then
+    out.params = {}
+    local known = out.kind and LOWLEVEL_PARAMS[out.kind]
+    if known then ck:keys(pt, pp, known, "setting of " .. out.kind) end
+    for _, k in ipairs(sorted_keys(pt)) do
+      local kp = join(pp, k)
+      if type(k) ~= "string" then
+        ck:add(kp, "expected settings by name, got a %s key", type(k))
+      elseif type(pt[k]) == "table" then
+        out.params[k] = ck:vector(pt[k], kp, nil, nil, LOWLEVEL_GAINS[k] and { min = 0 } or nil)
+      else
+        out.params[k] = ck:number(pt[k], kp, LOWLEVEL_GAINS[k] and { min = 0 } or nil)
+      end
+    end
+  end
+  return out
+end
+
 -- plants.model: the "real" system as an engine model
 local function check_plant_model(ck, t, path, r, approx)
   ck:keys(t, path, { "name", "params", "integrator", "substeps", "x0", "process_noise",
-    "sensor_noise", "delay", "u_init", "seed" })
+    "sensor_noise", "delay", "u_init", "seed", "lowlevel" })
   -- the name defaults to the approximate model's (false: that one is invalid, already reported)
   local m = check_model_class(ck, t, path, approx and approx.name or approx)
   local out = {}
@@ -866,6 +921,7 @@ local function check_plant_model(ck, t, path, r, approx)
     { integer = true, min = 0, max = PLANT_LIMITS.delay }, true) or 0
   out.u_init = t.u_init ~= nil and ck:vector(t.u_init, join(path, "u_init"), nu, "action") or nil
   out.seed = ck:number(t.seed, join(path, "seed"), { integer = true, min = 0 }, true) or 0
+  out.lowlevel = check_lowlevel(ck, t.lowlevel, join(path, "lowlevel"))
   return out
 end
 
@@ -939,7 +995,7 @@ end
 
 local function check_plant_mujoco(ck, t, path, r)
   ck:keys(t, path, { "mjcf", "state", "actuators", "substeps", "keyframe", "sensor_noise",
-    "process_noise", "wheels", "perturb", "delay", "seed" })
+    "process_noise", "wheels", "perturb", "delay", "seed", "lowlevel" })
   local out = {}
   local mjcf = ck:string(t.mjcf, join(path, "mjcf"),
     "the MJCF file name, relative to the robot file")
@@ -1001,10 +1057,24 @@ local function check_plant_mujoco(ck, t, path, r)
   if t.perturb ~= nil then
     -- checked in full by the backend when the plant opens (it knows the MJCF's names)
     local q = ck:table(t.perturb, join(path, "perturb"),
-      "{ mass = s, friction = s, gear = s, damping = s, frictionloss = f }")
+      "{ mass = s, friction = s, gear = s, damping = s, frictionloss = f, payload = kg, ... }")
     if q then
       local pp = join(path, "perturb")
-      ck:keys(q, pp, { "mass", "friction", "gear", "damping", "frictionloss" })
+      ck:keys(q, pp, M.PERTURB_KEYS)
+      -- the "real" robot's variants: the hard limits the backend applies (docs/quadruped.md
+      -- gives the ranges the walking controller is meant to handle)
+      for _, k in ipairs(M.VARIANTS) do
+        local lim = M.VARIANT_LIMITS[k]
+        if lim.above then
+          ck:number(q[k], join(pp, k), { above = lim.above, max = lim.max }, true)
+        else
+          ck:number(q[k], join(pp, k), { min = lim[1], max = lim[2] }, true)
+        end
+      end
+      if (q.pd ~= nil and q.pd ~= 1) and t.lowlevel == nil then
+        ck:add(join(pp, "pd"), "scales the low-level controller's gains, and this plant has "
+          .. "none (declare plants.mujoco.lowlevel)")
+      end
       -- the values the backend accepts (the names are checked against the MJCF when it opens)
       for _, k in ipairs { "mass", "friction", "gear" } do
         local e = q[k]
@@ -1031,6 +1101,7 @@ local function check_plant_mujoco(ck, t, path, r)
   out.delay = ck:number(t.delay, join(path, "delay"),
     { integer = true, min = 0, max = PLANT_LIMITS.delay }, true) or 0
   out.seed = ck:number(t.seed, join(path, "seed"), { integer = true, min = 0 }, true) or 0
+  out.lowlevel = check_lowlevel(ck, t.lowlevel, join(path, "lowlevel"))
   return out
 end
 
@@ -1309,10 +1380,12 @@ function Robot:plant_config(uri)
     cfg.model, cfg.params, cfg.p_names = d.name, copy(d.p), copy(d.p_names)
     cfg.integrator, cfg.x0, cfg.u_init = d.integrator, copy(d.x0), copy(d.u_init)
     cfg.process_std = copy(d.process_noise)
+    cfg.lowlevel = copy(d.lowlevel)
   else
     cfg.mjcf, cfg.state, cfg.actuators = d.mjcf, copy(d.state), copy(d.actuators)
     cfg.keyframe, cfg.wheels, cfg.perturb = d.keyframe, copy(d.wheels), copy(d.perturb)
     cfg.process_std = d.process_noise
+    cfg.lowlevel = copy(d.lowlevel)
   end
   return scheme, cfg, scheme
 end

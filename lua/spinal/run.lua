@@ -5,6 +5,8 @@
 --     -- runs/car_figure8/YYYYmmdd-HHMMSS/ (UTC), or cfg.out when it is a non-empty string
 --   run:log { iter = 1, cost = 149.5 }       -- appends a row to metrics.csv (header: first row)
 --   run:save_traj("nominal", traj, names)     -- nominal_{X,U,t,flags}.npy, nominal.json
+--                                             (and nominal_qpos.npy from a mujoco plant)
+--   run:save_reference(xs, ys)                -- reference_path.npy: the path `spinal render` draws
 --   run:save_policy("policy.ckpt", pol, opt)  -- the policy and its optimiser state
 --   run:plot { file = "cost.png", ... }       -- spinal.plot.png, file relative to the run
 --   run:summary { iters = 15, costs = {...} } -- summary.json (flat keys and lists)
@@ -423,6 +425,33 @@ function M.faults(traj)
   return n, by
 end
 
+-- true when a legged robot fell during a trajectory: its trunk went below min_height (default
+-- 0.15 m) or tilted beyond 1 rad. The trunk's height is a state named pz, z or height when the
+-- robot reports one, else MuJoCo's configuration recorded with a rollout on a mujoco plant
+-- (traj.qpos: the root free joint's z, qpos[3]); the tilt is a state named roll or pitch. A
+-- trajectory with neither height nor tilt never counts as a fall.
+function M.fell(traj, robot, min_height)
+  local X = traj and traj.X
+  if not X then return false end
+  local height, tilt = nil, {}
+  for i, name in ipairs(robot.state or {}) do
+    if name == "pz" or name == "z" or name == "height" then height = i end
+    if name == "roll" or name == "pitch" then tilt[#tilt + 1] = i end
+  end
+  local H, col = X, height
+  if not height and traj.qpos and traj.qpos.shape[2] >= 7 then H, col = traj.qpos, 3 end
+  min_height = min_height or 0.15
+  for k = 1, col and H.shape[1] or 0 do
+    if H[k][col] < min_height then return true end
+  end
+  for k = 1, X.shape[1] do
+    for _, i in ipairs(tilt) do
+      if math.abs(X[k][i]) > 1 then return true end
+    end
+  end
+  return false
+end
+
 -- a 1-D array of 32-bit flags as an NPY file of little-endian uint32 ('<u4')
 local function npy_u32(a)
   local n = a:numel()
@@ -456,11 +485,13 @@ end
 
 -- save a trajectory's arrays as NAME_<field>.npy (X, U, t as float64; flags as uint32) and a
 -- sidecar NAME.json naming the columns: names = { states = {...}, actions = {...} } (e.g. the
--- robot file's state and action lists) and the flag bits ({ nan = 4, safe = 64, ... }: masks)
+-- robot file's state and action lists) and the flag bits ({ nan = 4, safe = 64, ... }: masks).
+-- A rollout on a mujoco plant also brings MuJoCo's configuration (traj.qpos, traj.mjcf): saved as
+-- NAME_qpos.npy and named in the sidecar's "mujoco" record, what `spinal render` draws.
 function Run:save_traj(name, traj, names)
   names = names or {}
   local side = { files = {}, flags = {} }
-  for _, field in ipairs { "X", "U", "t", "flags" } do
+  for _, field in ipairs { "X", "U", "t", "flags", "qpos" } do
     local a = traj[field]
     if a then
       local file = ("%s_%s.npy"):format(name, field)
@@ -484,7 +515,27 @@ function Run:save_traj(name, traj, names)
   side.actions = check(names.actions, traj.U and traj.U.shape[2], "action")
   for _, d in ipairs(M.FLAGS) do side.flags[d.name] = 1 << d.bit end
   side.columns = { X = side.states, U = side.actions, t = { "t" } }
+  if traj.qpos and traj.mjcf then
+    side.mujoco = { mjcf = traj.mjcf, qpos = side.files.qpos, nq = traj.qpos.shape[2],
+                    robot = traj.robot }
+  end
   write_file(self:path(name .. ".json"), json.encode(side, { indent = 2 }) .. "\n")
+end
+
+-- save the reference path of a tracking run as reference_path.npy ((n x 2): world x, y in m, on
+-- the ground), which `spinal render` draws under the robot; xs and ys are lists of numbers
+function Run:save_reference(xs, ys)
+  if type(xs) ~= "table" or type(ys) ~= "table" or #xs ~= #ys or #xs < 2 then
+    error("run:save_reference: expected two lists of the same length (at least 2 points)", 2)
+  end
+  local A = require "spinal.array"
+  local a = A.zeros(#xs, 2)
+  for i = 1, #xs do
+    a[i][1], a[i][2] = xs[i], ys[i]
+  end
+  local ok, err = save_npy(self:path "reference_path.npy", a)
+  if not ok then error("run: " .. err, 0) end
+  return self:path "reference_path.npy"
 end
 
 -- save a policy (spinal.policy: network, optimiser state when opt is given, noise, rng) as FILE in

@@ -62,6 +62,24 @@ M.RANGES = {
   target = { min = -100, max = 100 },        -- m, a point in the world (each coordinate)
   tx = { min = -100, max = 100 },
   ty = { min = -100, max = 100 },
+  speed = { above = 0, max = 1 },             -- m/s: a velocity-commanded robot's path speed
+  laps = { above = 0, max = 1000 },           -- periods of a periodic task per rollout
+  fall_height = { min = 0, max = 10 },        -- m: a legged robot's trunk below it has fallen
+  hold = { above = 0, max = 3600 },           -- s per command of a schedule
+  contact_margin = { min = 0, max = 1 },      -- m: a foot this close to the ground touches it
+  foot_radius = { min = 0, max = 1 },         -- m
+  -- the "real" perturbations of a simulated robot (spinal.perturb, docs/quadruped.md)
+  payload = { min = 0, max = 20 },            -- kg
+  payload_x = { min = -0.3, max = 0.3 },      -- m
+  payload_y = { min = -0.3, max = 0.3 },      -- m
+  motor = { above = 0, max = 10 },            -- torque scale
+  pd = { above = 0, max = 10 },               -- PD gain scale
+  damping = { above = 0, max = 100 },         -- joint damping scale
+  frictionloss = { min = 0, max = 100 },      -- N m added to every joint
+  latency = { min = 0, max = 1 },             -- s
+  noise = { min = 0, max = 10 },              -- std on the measured state
+  push = { min = -1000, max = 1000 },         -- N s
+  push_time = { min = 0, max = 86400 },       -- s
 }
 
 local EXACT = 2 ^ 53

@@ -3,7 +3,7 @@
 // (the sources and flags lines are read whole by fuzz_short.sh: clang-format leaves them be)
 // clang-format off
 // sources: lua/bind/*.c
-// flags: -I${BUILD}/gen -L${BUILD} -lspinal_hal -lspinal_engine -Wl,-rpath,${BUILD} $(pkg-config --cflags --libs lua5.4 openblas lapacke)
+// flags: -I${BUILD}/gen -L${BUILD} -lspinal_render -lspinal_hal -lspinal_engine -Wl,-rpath,${BUILD} $(pkg-config --cflags --libs lua5.4 openblas lapacke)
 // The suite runs it for 10 s (tests/integration/fuzz_short.sh). Each input drives
 // tests/fuzz/fuzz_robot.lua: an even first byte makes the rest a robot file's source text; an odd
 // one applies byte-driven mutations (replace, delete, retype, resize fields) to a shipped robot's

@@ -9,19 +9,7 @@ SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# check FILE LUA-EXPR...: each expression (over s = the decoded summary) must be true
-check() {
-  local file=$1
-  shift
-  for expr in "$@"; do
-    SUMMARY=$file "$BIN" -e "
-      local json = require 'spinal.json'
-      local s = assert(json.read(os.getenv 'SUMMARY'))
-      local null = json.null
-      local ok = ($expr)
-      if not ok then io.stderr:write([==[FAIL: $file: $expr]==] .. '\n') os.exit(1) end"
-  done
-}
+. "$SRC/tests/integration/lib/summary.sh"  # check FILE LUA-EXPR...
 
 # car_figure8: 8 iterations (~3 min of plant data), three seeds, then other settings
 for seed in 1 2 3; do

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # libraries.sh: the layer rule and the export rule hold on the built libraries, not only in the
 # sources. libspinal_engine needs only BLAS/LAPACKE, libm and libc (ldd shows no Lua, libuv or
-# MuJoCo); libspinal_hal adds libuv and MuJoCo but no Lua; neither exports an sp__ internal or
+# MuJoCo); libspinal_hal adds libuv and MuJoCo but no Lua; only libspinal_render (MuJoCo's
+# renderer) uses EGL/OpenGL, and it has no Lua either; none exports an sp__ internal or
 # anything that is not sp_*; the Lua module exports only its entry point; and an engine source
 # that includes a forbidden header fails to compile with the layer rule's message.
 set -euo pipefail
 BUILD=${SPINAL_BUILD_DIR:?SPINAL_BUILD_DIR is not set}
-# engine_lib, hal_lib, lua_module, engine_includes, hal_includes (written by CMakeLists.txt)
+# engine_lib, hal_lib, render_lib, lua_module, engine_includes, hal_includes (written by CMakeLists.txt)
 . "$BUILD/libraries.env"
 fail() { echo "FAIL: $*"; exit 1; }
 
@@ -28,11 +29,23 @@ fi
 hal_needed=$(needed "$hal_lib")
 grep -qx 'libspinal_engine.so.0' <<< "$hal_needed" || fail "libspinal_hal does not link libspinal_engine"
 if ldd "$hal_lib" | grep -E 'liblua'; then fail "libspinal_hal pulls in Lua (ldd above)"; fi
+# OpenGL only in the renderer, which sits on the engine without Lua
+for lib in "$engine_lib" "$hal_lib"; do
+  if ldd "$lib" | grep -E 'libEGL|libGL|libOpenGL|libspinal_render'; then
+    fail "$(basename "$lib") pulls in OpenGL (ldd above): only libspinal_render may"
+  fi
+done
+render_needed=$(needed "$render_lib")
+grep -qx 'libspinal_engine.so.0' <<< "$render_needed" || fail "libspinal_render does not link the engine"
+grep -q '^libEGL.so' <<< "$render_needed" || fail "libspinal_render does not link libEGL"
+if ldd "$render_lib" | grep -E 'liblua'; then fail "libspinal_render pulls in Lua (ldd above)"; fi
 
 # exports: public sp_ names only, no sp__ internal, in both libraries
-for lib in "$engine_lib" "$hal_lib"; do
+for lib in "$engine_lib" "$hal_lib" "$render_lib"; do
   syms=$(nm -D --defined-only "$lib" | awk 'NF == 3 { print $3 }')
-  [ "$(grep -c '^sp_' <<< "$syms")" -gt 50 ] || fail "$(basename "$lib") exports almost nothing"
+  least=50
+  [ "$lib" = "$render_lib" ] && least=5  # a small library: open, pose, focus, frame, ...
+  [ "$(grep -c '^sp_' <<< "$syms")" -gt $least ] || fail "$(basename "$lib") exports almost nothing"
   internal=$(echo "$syms" | grep '^sp__' || true)
   [ -z "$internal" ] || fail "$(basename "$lib") exports internals: $(echo $internal)"
   other=$(echo "$syms" | grep -v '^sp_' || true)
@@ -58,17 +71,18 @@ probe() {  # probe LAYER_INCLUDES HEADER -> compiler output; status of the compi
   cc -fsyntax-only "${flags[@]}" "$work/probe.c" 2>&1
 }
 probe "$engine_includes" '"engine/core/array.h"' >/dev/null || fail "the engine probe cannot include its own headers"
-for h in '<uv.h>' '<mujoco/mujoco.h>' '<lua.h>' '<lauxlib.h>' '"hal/hal.h"' '"lua/bind/bind.h"'; do
+for h in '<uv.h>' '<mujoco/mujoco.h>' '<lua.h>' '<lauxlib.h>' '"hal/hal.h"' '"lua/bind/bind.h"' \
+         '<EGL/egl.h>'; do
   name=$(echo "$h" | tr -d '<>"')
   if out=$(probe "$engine_includes" "$h"); then fail "engine/ may include $h"; fi
   echo "$out" | grep -qF "layer rule: engine/ may not include $name (the engine links only BLAS/LAPACKE and libm" \
     || fail "including $h in engine/ failed without the layer rule's message: $out"
 done
 probe "$hal_includes" '<uv.h>' >/dev/null || fail "hal/ cannot include uv.h"
-for h in '<lua.h>' '"lua/bind/bind.h"'; do
+for h in '<lua.h>' '"lua/bind/bind.h"' '<EGL/egl.h>' '"render/render.h"'; do
   name=$(echo "$h" | tr -d '<>"')
   if out=$(probe "$hal_includes" "$h"); then fail "hal/ may include $h"; fi
   echo "$out" | grep -qF "layer rule: hal/ may not include $name" \
     || fail "including $h in hal/ failed without the layer rule's message: $out"
 done
-echo "libraries: engine links BLAS/LAPACKE/libm only, hal no Lua, exports sp_ only, headers poisoned"
+echo "libraries: engine links BLAS/LAPACKE/libm only, hal no Lua, OpenGL in render only, exports sp_ only, headers poisoned"

@@ -147,3 +147,38 @@ describe("car experiment honesty", function()
     os.execute(("rm -rf '%s'"):format(dir))
   end)
 end)
+
+describe("quadruped figure-eight", function()
+  local function qcfg(extra)
+    local c = { variant = "quadruped", speed = 0.5, radius = 1.5, laps = 0.5, iters = 1,
+                lr = 3e-3, optim = "adam", seed = 1, segment = 0, hidden = { 8, 8 },
+                gain_scale = { 0.25, 0.25, 0.25, 1, 0.25, 0.35 },
+                robot = "robots/quadruped.lua", plant = "model", out = "", resume = "" }
+    for k, v in pairs(extra or {}) do c[k] = v end
+    return c
+  end
+
+  it("flies the paper's figure-eight: period 4 pi R / speed, laps of it per rollout", function()
+    local q = F.setup(qcfg { speed = 0.5, radius = 1.5, laps = 1.6 })
+    assert.is_true(math.abs(q.cfg.period - 4 * math.pi * 1.5 / 0.5) < 1e-12)
+    assert.are.equal(math.floor(1.6 * q.cfg.period * 10 + 0.5), q.steps)
+    assert.are.equal(math.floor(q.cfg.period / 4 * 10 + 0.5), q.skip)
+  end)
+
+  it("starts as exactly the robot's tracker (the network's last layer is zero)", function()
+    local q = F.setup(qcfg())
+    local ctrl = q.robot.controller
+    local x, t = { 0.3, -0.2, 1.2 }, 4.0
+    local r = q.task:eval(t)
+    local u = q.policy:act(x, t)
+    local want = ctrl:act(x, r)
+    assert.are.equal(want[1], u[1])
+    assert.are.equal(want[2], u[2])
+  end)
+
+  it("refuses a perturbation on a plant that has none, naming it and the plant", function()
+    assert.has_error(function() F.setup(qcfg { payload = 2.5 }) end,
+      "figure8: payload=2.5 needs a plant with the robot's perturbations (plant=mujoco); "
+        .. "plant=model is a model plant")
+  end)
+end)

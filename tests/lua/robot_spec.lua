@@ -138,6 +138,7 @@ describe("the shipped robots", function()
     local path = robot_file [[
       local r = dofile "robots/quadruped.lua"
       r.plants.model = nil
+      r.plants.mujoco = nil
       return r
     ]]
     local q = robot.load(path)
@@ -479,7 +480,7 @@ describe("spinal check", function()
     assert.equal(0, code)
     assert.equal("robots/double_pendulum.lua: ok (double_pendulum: 4 states, 2 actions, 100 Hz, "
       .. "plants: model)\nrobots/quadruped.lua: ok (quadruped: 3 states, 2 actions, 10 Hz, "
-      .. "plants: model, udp)\n", out)
+      .. "plants: model, mujoco, udp)\n", out)
     assert.equal("", err)
   end)
 

@@ -217,3 +217,37 @@ describe("spinal.run", function()
     os.execute("rm -rf '" .. dir .. "'")
   end)
 end)
+
+describe("run.fell", function()
+  local A = require "spinal.array"
+  local run = require "spinal.run"
+  local function traj(rows, qpos)
+    local X = A.zeros(#rows, #rows[1])
+    for k, r in ipairs(rows) do for i, v in ipairs(r) do X[k][i] = v end end
+    local t = { X = X }
+    if qpos then
+      t.qpos = A.zeros(#qpos, 7)
+      for k, z in ipairs(qpos) do t.qpos[k][3] = z end
+    end
+    return t
+  end
+
+  it("a trunk height state below min_height is a fall, above it is not", function()
+    local robot = { state = { "px", "py", "phi", "pz" } }
+    assert.is_false(run.fell(traj { { 0, 0, 0, 0.28 }, { 0, 0, 0, 0.2 } }, robot, 0.15))
+    assert.is_true(run.fell(traj { { 0, 0, 0, 0.28 }, { 0, 0, 0, 0.1 } }, robot, 0.15))
+  end)
+
+  it("without a height state, MuJoCo's recorded root height decides", function()
+    local robot = { state = { "px", "py", "phi" } }
+    assert.is_false(run.fell(traj({ { 0, 0, 0 } }, { 0.28, 0.27 }), robot, 0.15))
+    assert.is_true(run.fell(traj({ { 0, 0, 0 } }, { 0.28, 0.05 }), robot, 0.15))
+    assert.is_false(run.fell(traj { { 0, 0, 0 } }, robot, 0.15))  -- nothing to tell by
+  end)
+
+  it("a roll or pitch beyond 1 rad is a fall", function()
+    local robot = { state = { "px", "roll" } }
+    assert.is_false(run.fell(traj { { 0, 0.9 }, { 0, -0.9 } }, robot))
+    assert.is_true(run.fell(traj { { 0, 0.2 }, { 0, -1.2 } }, robot))
+  end)
+end)

@@ -1,0 +1,144 @@
+// bench_gait.c: the walking controller (engine/ctrl/gait.h) on robots/quadruped.xml.
+//
+// Without arguments (make bench): one JSON line each for
+//   gait_tick        CPU microseconds per sp_gait_tick while walking (state in, torques out), and
+//                    its share of a 1 kHz control period
+//   gait_mujoco_sps  MuJoCo physics steps per second of the quadruped with the controller in the
+//                    loop, against raw mj_step of the same MJCF in the same run (zero torques,
+//                    the robot held up by its keyframe start: the ratio is what the controller
+//                    costs per step)
+// Both timed as the best of 5 batches in the calling thread's CPU time (a shared machine).
+//
+// `bench_gait --long [SECONDS]` (not part of make bench): the figures of docs/quadruped.md:
+// SECONDS (default 60) of simulated walking at each command of a fixed list, printing the achieved
+// velocity, the height and tilt range and whether it fell; then the largest lateral push
+// (impulse over 0.1 s on the trunk, every impulse on a 1 N s grid up to it survived) it survives
+// standing and walking at 0.5 m/s. The simulation is deterministic (no noise): no seed.
+#include <time.h>
+
+#include "../tests/hal/gait_sim.h"
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int bench(void) {
+  gait_sim s;
+  if (gait_sim_open(&s)) {
+    printf("{\"name\":\"gait_tick\",\"error\":\"cannot load robots/quadruped.xml\"}\n");
+    return 1;
+  }
+  double cmd[3] = {0.5, 0, 0.3};
+  gait_sim_run(&s, SP_GAIT_WALK, cmd, 2, 0, NULL);  // a walking state
+  // record 1000 walking states, then time the tick over them
+  enum { N = 1000 };
+  static double Q[N][19], V[N][18], T[N];
+  for (int i = 0; i < N; i++) {
+    memcpy(Q[i], s.d->qpos, sizeof Q[i]);
+    memcpy(V[i], s.d->qvel, sizeof V[i]);
+    T[i] = s.d->time;
+    gait_sim_run(&s, SP_GAIT_WALK, cmd, 0.001, 0, NULL);
+  }
+  double best = 1e300, tau[12], sink = 0;
+  for (int b = 0; b < 5; b++) {
+    sp_gait_reset(s.g, s.gd, Q[0]);
+    double t0 = now();
+    for (int i = 0; i < N; i++) {
+      sp_gait_tick(s.g, s.gd, SP_GAIT_WALK, T[i], Q[i], V[i], cmd, tau);
+      sink += tau[1];
+    }
+    double us = 1e6 * (now() - t0) / N;
+    if (us < best) best = us;
+  }
+  printf(
+      "{\"name\":\"gait_tick\",\"model\":\"quadruped\",\"us\":%.3f,\"percent_of_1khz\":%.3f,"
+      "\"check\":%d}\n",
+      best, best / 10, isfinite(sink));
+  // steps per second, controller in the loop vs raw
+  double with = 1e300, raw = 1e300;
+  int k = mj_name2id(s.m, mjOBJ_KEY, "stand");
+  for (int b = 0; b < 5; b++) {
+    mju_copy(s.d->qpos, s.m->key_qpos + k * s.m->nq, s.m->nq);
+    mju_zero(s.d->qvel, s.m->nv);
+    s.d->time = 0;
+    sp_gait_reset(s.g, s.gd, s.d->qpos);
+    double t0 = now();
+    for (int i = 0; i < 2000; i++) {
+      sp_gait_tick(s.g, s.gd, SP_GAIT_WALK, s.d->time, s.d->qpos, s.d->qvel, cmd, s.d->ctrl);
+      mj_step(s.m, s.d);
+    }
+    double a = (now() - t0) / 2000;
+    mju_copy(s.d->qpos, s.m->key_qpos + k * s.m->nq, s.m->nq);
+    mju_zero(s.d->qvel, s.m->nv);
+    mju_zero(s.d->ctrl, s.m->nu);
+    t0 = now();
+    for (int i = 0; i < 2000; i++) mj_step(s.m, s.d);
+    double r = (now() - t0) / 2000;
+    if (a < with) with = a;
+    if (r < raw) raw = r;
+  }
+  printf(
+      "{\"name\":\"gait_mujoco_sps\",\"model\":\"quadruped\",\"steps_per_s\":%.0f,"
+      "\"raw_steps_per_s\":%.0f,\"ratio\":%.3f}\n",
+      1 / with, 1 / raw, raw / with);
+  gait_sim_close(&s);
+  return 0;
+}
+
+// survives a lateral impulse J (N s over 0.1 s) while in mode with cmd: no fall within 3 s
+static int survives(double J, int mode, const double* cmd) {
+  gait_sim s;
+  if (gait_sim_open(&s)) return 0;
+  gait_sim_run(&s, mode, cmd, 3, 0, NULL);
+  int trunk = mj_name2id(s.m, mjOBJ_BODY, "trunk");
+  gait_stats st;
+  s.d->xfrc_applied[6 * trunk + 1] = J / 0.1;
+  gait_sim_run(&s, mode, cmd, 0.1, 0, &st);
+  int fell = st.fell;
+  s.d->xfrc_applied[6 * trunk + 1] = 0;
+  gait_sim_run(&s, mode, cmd, 3, 0, &st);
+  fell |= st.fell;
+  gait_sim_close(&s);
+  return !fell;
+}
+
+// the largest impulse on a 1 N s grid below which every impulse is survived (survival is not
+// monotonic in the impulse, so no bisection)
+static double largest_push(int mode, const double* cmd) {
+  double J = 0;
+  while (J < 60 && survives(J + 1, mode, cmd)) J += 1;
+  return J;
+}
+
+static int longruns(double seconds) {
+  static const double cmds[][3] = {{0, 0, 0},     {0.5, 0, 0},   {1.0, 0, 0},
+                                   {-0.5, 0, 0},  {0, 0.3, 0},   {0, 0, 1.0},
+                                   {0.5, 0, 0.5}, {1.0, 0, 1.0}, {0.5, 0.3, -0.5}};
+  int ncmd = (int)(sizeof cmds / sizeof cmds[0]);
+  for (int c = 0; c < ncmd; c++) {
+    gait_sim s;
+    if (gait_sim_open(&s)) return 1;
+    clock_t w0 = clock();
+    gait_stats st;
+    gait_sim_run(&s, SP_GAIT_WALK, cmds[c], seconds, seconds - 3, &st);
+    printf(
+        "{\"name\":\"gait_long\",\"cmd\":[%g,%g,%g],\"seconds\":%g,\"vx\":%.3f,\"vy\":%.3f,"
+        "\"wz\":%.3f,\"zmin\":%.3f,\"zmax\":%.3f,\"tilt_max\":%.3f,\"fell\":%d,"
+        "\"other_contacts\":%d,\"wall_s\":%.2f}\n",
+        cmds[c][0], cmds[c][1], cmds[c][2], seconds, st.vx, st.vy, st.wz, st.zmin, st.zmax,
+        st.tilt_max, st.fell, st.other_contacts, (double)(clock() - w0) / CLOCKS_PER_SEC);
+    fflush(stdout);
+    gait_sim_close(&s);
+  }
+  double walk[3] = {0.5, 0, 0};
+  printf("{\"name\":\"gait_push\",\"standing_Ns\":%.1f,\"walking_0.5_Ns\":%.1f}\n",
+         largest_push(SP_GAIT_STAND, NULL), largest_push(SP_GAIT_WALK, walk));
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  if (argc > 1 && strcmp(argv[1], "--long") == 0) return longruns(argc > 2 ? atof(argv[2]) : 60);
+  return bench();
+}

@@ -1,0 +1,241 @@
+// test_gait_mujoco.c: the walking controller (engine/ctrl/gait.h) in the loop of MuJoCo on
+// robots/quadruped.xml at its 1 kHz physics rate, the controller's tree imported from the same
+// MJCF: it stands, walks forward at 0.5 and 1 m/s, sideways at 0.3 m/s, turns at 1 rad/s and turns
+// while walking, reaching the commanded velocity without falling and touching the floor with its
+// feet only; it stops from a run and holds still; the sit-down lies it down without an impact;
+// the named parameters, argument errors and a tick that never allocates. Velocities are measured
+// over the last seconds of each stretch (gait_sim.h); the long runs are bench/bench_gait.c's.
+#include "engine/core/alloc.h"
+#include "engine/core/error.h"
+#include "gait_sim.h"
+#include "test.h"
+
+#define WEIGHT (12.72 * 9.81)
+
+static void walks(int* sp_failed_, double vx, double vy, double wz, double tol_v, double tol_w) {
+  gait_sim s;
+  if (gait_sim_open(&s)) SP_FAIL_("cannot open the quadruped");
+  double cmd[3] = {vx, vy, wz};
+  gait_stats st;
+  gait_sim_run(&s, SP_GAIT_STAND, NULL, 0.5, 0, &st);
+  gait_sim_run(&s, SP_GAIT_WALK, cmd, 5, 2.5, &st);  // 2.5 s to settle, 2.5 s measured
+  char what[64];
+  snprintf(what, sizeof what, "walk (%.1f, %.1f, %.1f):", vx, vy, wz);
+  gait_stats_print(what, &st);
+  gait_sim_close(&s);
+  CHECK(!st.fell && st.errors == 0);
+  CHECK_INT(st.other_contacts, 0);  // feet only
+  CHECK(st.zmin > 0.24 && st.tilt_max < 0.4);
+  CHECK(fabs(st.vx - vx) < tol_v && fabs(st.vy - vy) < tol_v);
+  CHECK(fabs(st.wz - wz) < tol_w);
+}
+
+TEST(stands_still_on_four_feet) {
+  gait_sim s;
+  CHECK(gait_sim_open(&s) == 0);
+  gait_stats st;
+  double x0 = s.d->qpos[0], y0 = s.d->qpos[1];
+  gait_sim_run(&s, SP_GAIT_STAND, NULL, 3, 2, &st);
+  gait_stats_print("stand:", &st);
+  CHECK(!st.fell && st.errors == 0 && st.other_contacts == 0);
+  CHECK(hypot(s.d->qpos[0] - x0, s.d->qpos[1] - y0) < 0.01);
+  CHECK(fabs(st.vx) < 0.005 && fabs(st.vy) < 0.005 && fabs(st.wz) < 0.005);
+  CHECK(st.zmin > 0.27 && st.zmax < 0.31 && st.tilt_max < 0.02);
+  for (int l = 0; l < 4; l++) CHECK(sp_gait_leg_stance(s.gd, l));
+  gait_sim_close(&s);
+}
+
+TEST(trots_in_place_at_zero_command) {
+  walks(sp_failed_, 0, 0, 0, 0.03, 0.05);
+}
+TEST(walks_forward_at_half_a_metre_per_second) {
+  walks(sp_failed_, 0.5, 0, 0, 0.05, 0.05);
+}
+TEST(walks_forward_at_one_metre_per_second) {
+  walks(sp_failed_, 1.0, 0, 0, 0.08, 0.05);
+}
+TEST(walks_backwards) {
+  walks(sp_failed_, -0.5, 0, 0, 0.05, 0.05);
+}
+TEST(walks_sideways_at_0_3_metres_per_second) {
+  walks(sp_failed_, 0, 0.3, 0, 0.05, 0.05);
+}
+TEST(turns_on_the_spot_at_one_radian_per_second) {
+  walks(sp_failed_, 0, 0, 1.0, 0.05, 0.08);
+}
+TEST(turns_while_walking) {
+  walks(sp_failed_, 0.5, 0, 0.5, 0.05, 0.08);
+  walks(sp_failed_, 1.0, 0, -1.0, 0.12, 0.1);
+}
+
+TEST(stops_from_a_run_and_holds_still_then_walks_again) {
+  gait_sim s;
+  CHECK(gait_sim_open(&s) == 0);
+  double cmd[3] = {1.0, 0, 0.5};
+  gait_stats st;
+  gait_sim_run(&s, SP_GAIT_WALK, cmd, 3, 0, &st);
+  gait_sim_run(&s, SP_GAIT_STAND, NULL, 3, 1, &st);
+  gait_stats_print("stop:", &st);
+  CHECK(!st.fell && st.other_contacts == 0);
+  CHECK(fabs(st.vx) < 0.01 && fabs(st.vy) < 0.01 && fabs(st.wz) < 0.01);
+  for (int l = 0; l < 4; l++) CHECK(sp_gait_leg_stance(s.gd, l));
+  double back[3] = {-0.3, 0.2, 0};
+  gait_sim_run(&s, SP_GAIT_WALK, back, 3, 1.5, &st);
+  gait_stats_print("again:", &st);
+  CHECK(!st.fell && fabs(st.vx + 0.3) < 0.05 && fabs(st.vy - 0.2) < 0.05);
+  gait_sim_close(&s);
+}
+
+TEST(a_standing_robot_pushed_sideways_steps_to_recover_and_stands_again) {
+  gait_sim s;
+  CHECK(gait_sim_open(&s) == 0);
+  gait_stats st;
+  gait_sim_run(&s, SP_GAIT_STAND, NULL, 1, 0, &st);
+  int trunk = mj_name2id(s.m, mjOBJ_BODY, "trunk");
+  s.d->xfrc_applied[6 * trunk + 1] = 60;  // 6 N s over 0.1 s
+  gait_sim_run(&s, SP_GAIT_STAND, NULL, 0.1, 0, &st);
+  int fell = st.fell;
+  s.d->xfrc_applied[6 * trunk + 1] = 0;
+  int stepped = 0;
+  for (int i = 0; i < 400; i++) {
+    gait_sim_run(&s, SP_GAIT_STAND, NULL, 0.005, 0, &st);
+    fell |= st.fell;
+    for (int l = 0; l < 4; l++) stepped |= !sp_gait_leg_stance(s.gd, l);
+  }
+  gait_sim_run(&s, SP_GAIT_STAND, NULL, 1, 0.5, &st);
+  gait_stats_print("after a 6 N s push:", &st);
+  CHECK(!fell && !st.fell && stepped);
+  CHECK(fabs(st.vx) < 0.01 && fabs(st.vy) < 0.01);
+  for (int l = 0; l < 4; l++) CHECK(sp_gait_leg_stance(s.gd, l));
+  gait_sim_close(&s);
+}
+
+TEST(sits_down_to_lying_under_damping_without_an_impact) {
+  gait_sim s;
+  CHECK(gait_sim_open(&s) == 0);
+  double cmd[3] = {0.5, 0, 0};
+  gait_stats st;
+  gait_sim_run(&s, SP_GAIT_WALK, cmd, 2, 0, &st);  // e-stop while walking
+  gait_sim_run(&s, SP_GAIT_SIT, NULL, 3, 1, &st);
+  gait_stats_print("sit:", &st);
+  CHECK(st.errors == 0 && st.other_contacts == 0 && st.tilt_max < 0.3);
+  CHECK(s.d->qpos[2] < 0.13);                                                // lying
+  CHECK(st.fz_max < 3 * WEIGHT);                                             // no violent impact
+  CHECK(fabs(st.vx) < 0.01 && fabs(s.d->qvel[2]) < 0.01);                    // at rest
+  for (int a = 0; a < 12; a++) CHECK(fabs(s.d->ctrl[a]) > 0 || a % 3 == 0);  // holding, not limp
+  // and it stands up again from lying
+  gait_sim_run(&s, SP_GAIT_STAND, NULL, 2, 0.5, &st);
+  gait_stats_print("stand up:", &st);
+  CHECK(!st.fell && s.d->qpos[2] > 0.26);
+  gait_sim_close(&s);
+}
+
+TEST(bound_walks_as_an_option) {
+  gait_sim s;
+  CHECK(gait_sim_open(&s) == 0);
+  CHECK_INT(sp_gait_set(s.g, "gait", SP_GAIT_BOUND, NULL, 0), SP_OK);
+  double cmd[3] = {0.5, 0, 0};
+  gait_stats st;
+  gait_sim_run(&s, SP_GAIT_WALK, cmd, 5, 2.5, &st);
+  gait_stats_print("bound:", &st);
+  CHECK(!st.fell && st.other_contacts == 0 && fabs(st.vx - 0.5) < 0.05);
+  gait_sim_close(&s);
+}
+
+static int count_hook(size_t n, void* user) {
+  (void)n;
+  ++*(int*)user;
+  return 0;
+}
+
+TEST(the_tick_never_allocates) {
+  gait_sim s;
+  CHECK(gait_sim_open(&s) == 0);
+  int calls = 0;
+  uint64_t before = sp_alloc_count();
+  sp_alloc_set_hook(count_hook, &calls);
+  double cmd[3] = {0.5, 0.1, 0.3};
+  gait_sim_run(&s, SP_GAIT_WALK, cmd, 1, 0, NULL);
+  gait_sim_run(&s, SP_GAIT_STAND, NULL, 0.5, 0, NULL);
+  gait_sim_run(&s, SP_GAIT_SIT, NULL, 0.5, 0, NULL);
+  sp_alloc_set_hook(NULL, NULL);
+  CHECK_INT(calls, 0);
+  CHECK(sp_alloc_count() == before);
+  gait_sim_close(&s);
+}
+
+TEST(named_parameters_are_range_checked_with_messages) {
+  gait_sim s;
+  CHECK(gait_sim_open(&s) == 0);
+  char msg[256];
+  double v;
+  CHECK_INT(sp_gait_get(s.g, "period", &v), SP_OK);
+  CHECK(v == 0.3);
+  CHECK_INT(sp_gait_set(s.g, "period", 0.4, msg, sizeof msg), SP_OK);
+  CHECK_INT(sp_gait_get(s.g, "period", &v), SP_OK);
+  CHECK(v == 0.4);
+  CHECK_INT(sp_gait_set(s.g, "duty", 0.99, msg, sizeof msg), SP_ERANGE);
+  CHECK_STR(msg,
+            "gait: duty = 0.99 is outside [0.35, 0.85] (fraction of the period each foot is "
+            "on the ground)");
+  CHECK_INT(sp_gait_set(s.g, "speed", 1, msg, sizeof msg), SP_ENOTFOUND);
+  CHECK_STR(msg, "gait: unknown parameter 'speed'");
+  CHECK_INT(sp_gait_get(s.g, "speed", &v), SP_ENOTFOUND);
+  CHECK_INT(sp_gait_set(s.g, "gait", 1.5, msg, sizeof msg), SP_ERANGE);
+  CHECK_STR(msg, "gait: gait = 1.5 is not 0 (trot), 1 (pace) or 2 (bound)");
+  CHECK_INT(sp_gait_set(s.g, "height", NAN, msg, sizeof msg), SP_ERANGE);
+  // every parameter: a unique name, a documentation line, its default inside its range
+  int n = sp_gait_param_count();
+  CHECK(n > 20);
+  sp_gait* fresh;
+  CHECK_INT(sp_gait_create(&fresh, s.tree, msg, sizeof msg), SP_OK);
+  for (int i = 0; i < n; i++) {
+    const char* name = sp_gait_param_name(i);
+    CHECK(name && sp_gait_param_doc(i) && *sp_gait_param_doc(i));
+    for (int j = 0; j < i; j++) CHECK(strcmp(name, sp_gait_param_name(j)) != 0);
+    CHECK_INT(sp_gait_get(fresh, name, &v), SP_OK);
+    CHECK(v >= sp_gait_param_min(i) && v <= sp_gait_param_max(i));
+    CHECK_INT(sp_gait_set(fresh, name, sp_gait_param_max(i) + 1, NULL, 0), SP_ERANGE);
+  }
+  CHECK(sp_gait_param_name(n) == NULL && sp_gait_param_doc(-1) == NULL);
+  sp_gait_free(fresh);
+  gait_sim_close(&s);
+}
+
+TEST(refuses_a_tree_that_is_not_a_quadruped_and_bad_ticks) {
+  char path[1024], msg[256];
+  const char* src = getenv("SPINAL_SOURCE_DIR");
+  snprintf(path, sizeof path, "%s/robots/arm3.xml", src ? src : "..");
+  sp_rbd* arm;
+  CHECK_INT(sp_mjcf_rbd_load(&arm, path, msg, sizeof msg), SP_OK);
+  sp_gait* g = (sp_gait*)1;
+  CHECK_INT(sp_gait_create(&g, arm, msg, sizeof msg), SP_EINVAL);
+  CHECK(g == NULL);
+  CHECK(strstr(msg, "gait: the tree has nq 3, nv 3, nu 3; a quadruped has 19, 18, 12") == msg);
+  sp_rbd_free(arm);
+  snprintf(path, sizeof path, "%s/robots/quadruped_tree.xml", src ? src : "..");
+  sp_rbd* other;
+  CHECK_INT(sp_mjcf_rbd_load(&other, path, msg, sizeof msg), SP_OK);
+  CHECK_INT(sp_gait_create(&g, other, msg, sizeof msg), SP_EINVAL);
+  CHECK(strstr(msg, "gait: the tree has no link 'FR_thigh'") == msg);
+  sp_rbd_free(other);
+
+  gait_sim s;
+  CHECK(gait_sim_open(&s) == 0);
+  double tau[12] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, q[19], v[18] = {0};
+  memcpy(q, s.d->qpos, sizeof q);
+  CHECK_INT(sp_gait_tick(s.g, s.gd, 7, 0, q, v, NULL, tau), SP_EINVAL);
+  for (int a = 0; a < 12; a++) CHECK(tau[a] == 0);
+  q[3] = NAN;
+  tau[0] = 1;
+  CHECK_INT(sp_gait_tick(s.g, s.gd, SP_GAIT_STAND, 0, q, v, NULL, tau), SP_ENUMERIC);
+  CHECK(tau[0] == 0);
+  q[3] = 1;
+  double cmd[3] = {INFINITY, 0, 0};
+  CHECK_INT(sp_gait_tick(s.g, s.gd, SP_GAIT_WALK, 0, q, v, cmd, tau), SP_ENUMERIC);
+  CHECK_INT(sp_gait_tick(s.g, s.gd, SP_GAIT_STAND, 0, q, v, NULL, NULL), SP_EINVAL);
+  CHECK_INT(sp_gait_data_create(NULL, s.g), SP_EINVAL);
+  gait_sim_close(&s);
+}
+
+TEST_MAIN()

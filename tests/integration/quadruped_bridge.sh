@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# quadruped_bridge.sh: the quadruped over loopback UDP with its low-level controller on the robot
+# side. `spinal bridge robots/quadruped_joint.lua` serves the mujoco plant (joint PD at 1 kHz
+# inside it) in real time; the host (a udp plant) sends 50 Hz joint targets: the robot stands on
+# the robot-side PD; the host's e-stop makes the robot sit down (the plant's safe mode), slowly.
+# With the walking controller built, the same for robots/quadruped.lua: the host's (v, w) walk it
+# forward. About 6 s.
+set -euo pipefail
+BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
+SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*"
+  for f in "$tmp"/*.out "$tmp"/*.err; do [[ -f $f ]] && { echo "--- $f"; cat "$f"; }; done
+  exit 1
+}
+wait_for() {
+  for _ in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
+  return 1
+}
+# serve ROBOT NAME: start a real-time bridge for robots/ROBOT, its port in $port
+serve() {
+  "$BIN" bridge "$SRC/robots/$1" --listen 127.0.0.1:0 --realtime \
+    >"$tmp/$2.out" 2>"$tmp/$2.err" &
+  pids+=($!)
+  wait_for "$tmp/$2.out" "serving" || fail "bridge for $1 did not start"
+  grep -q "mujoco plant" "$tmp/$2.out" || fail "the bridge did not pick the mujoco plant"
+  port=$(sed -n 's/.* on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/$2.out")
+  [[ -n $port ]] || fail "no port in: $(cat "$tmp/$2.out")"
+}
+
+serve quadruped_joint.lua joint
+cat >"$tmp/joint.lua" <<LUA
+local robot = spinal.robot.load "$SRC/robots/quadruped_joint.lua"
+local plant = assert(robot:open "udp://127.0.0.1:$port")
+plant:activate()
+local function run(seconds)
+  local t0 = os.time()
+  for _ = 1, math.floor(seconds * 50) do
+    plant:write(robot.safety.safe)
+    spinal.host.sleep(0.02)
+  end
+  return plant:read()
+end
+local x = run(1.5)
+print(string.format("standing z %.3f", x[3]))
+assert(x[3] > 0.22 and x[3] < 0.31, "the robot does not stand on the robot-side PD")
+plant:estop()
+local zmin, vmin = 1, 0
+for _ = 1, 75 do
+  spinal.host.sleep(0.02)
+  local y = plant:read()
+  zmin = math.min(zmin, y[3])
+  vmin = math.min(vmin, y[22])
+end
+print(string.format("after e-stop z %.3f, fastest descent %.2f m/s", zmin, vmin))
+assert(zmin < 0.14 and zmin > 0.05, "the robot did not sit down")
+assert(vmin > -1.2, "the robot fell rather than sat")
+plant:close()
+print("joint level ok")
+LUA
+"$BIN" "$tmp/joint.lua" >"$tmp/host_joint.out" 2>&1 || fail "joint-level host: $(cat "$tmp/host_joint.out")"
+cat "$tmp/host_joint.out"
+
+# the velocity level needs the walking controller (engine/ctrl/gait.h)
+have_gait=$("$BIN" -e 'local r = spinal.robot.load "'"$SRC"'/robots/quadruped.lua"
+  local p = r:open "mujoco"; print(p and "yes" or "no"); if p then p:close() end' 2>/dev/null || echo no)
+if [[ $have_gait != yes ]]; then
+  echo "velocity level: the walking controller is not built here (engine/ctrl/gait.h)"
+  exit 0
+fi
+serve quadruped.lua vel
+cat >"$tmp/vel.lua" <<LUA
+local robot = spinal.robot.load "$SRC/robots/quadruped.lua"
+local plant = assert(robot:open "udp://127.0.0.1:$port")
+plant:activate()
+for _ = 1, 30 do plant:write { 0.5, 0 }; spinal.host.sleep(0.1) end
+local x = plant:read()
+print(string.format("after 3 s at 0.5 m/s: px %.2f py %.2f", x[1], x[2]))
+assert(x[1] > 0.6, "the robot did not walk forward on the robot-side gait")
+plant:close()
+print("velocity level ok")
+LUA
+"$BIN" "$tmp/vel.lua" >"$tmp/host_vel.out" 2>&1 || fail "velocity-level host: $(cat "$tmp/host_vel.out")"
+cat "$tmp/host_vel.out"

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# repl_lowlevel.sh: `spinal repl ROBOT --hal mujoco` on a robot whose mujoco plant runs a
+# low-level controller, driven over a pipe: loop:command sends a command every tick (by the
+# robot's action names), a bad name is refused naming the known ones, loop:hold() keeps the
+# low-level controller on the safe command (the robot holds), estop() puts the plant in its safe
+# mode (the PD lets go, damped) and loop:clear() brings it back. The robot: robots/arm3.lua with
+# joint PD inside its mujoco plant. With the walking controller built, robots/quadruped.lua too:
+# held it stands, loop:command { v = 0.5, w = 0.3 } walks it, estop() sits it down.
+set -euo pipefail
+BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
+SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3 || true)
+if [ -z "$PY" ]; then echo "skipped: no python3 to drive the REPL"; exit 0; fi
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+cat >"$WORK/arm_pd.lua" <<LUA
+local r = dofile "$SRC/robots/arm3.lua"
+r.name = "arm3_pd"
+r.safety.on_fault = "hold"
+r.plants.model = nil
+r.plants.mujoco.mjcf = "$SRC/robots/arm3.xml"
+r.plants.mujoco.lowlevel = { kind = "joint_pd", params = { kp = 8, kd = 0.8, kd_sit = 0.05 } }
+return r
+LUA
+
+"$PY" - "$BIN" "$SRC" "$WORK" <<'PYEOF'
+import os, re, subprocess, sys, time
+
+BIN, SRC, WORK = sys.argv[1:4]
+env = dict(os.environ, SPINAL_HISTORY="", HOME=WORK, TERM="xterm")
+failures = []
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+class Pipe:
+    def __init__(self, robot):
+        self.p = subprocess.Popen([BIN, "repl", robot, "--hal", "mujoco"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=WORK,
+                                  env=env)
+        os.set_blocking(self.p.stdout.fileno(), False)
+        os.set_blocking(self.p.stderr.fileno(), False)
+        self.out, self.err, self.mark = "", "", 0
+
+    def pump(self, seconds):
+        import select
+        end = time.time() + seconds
+        while True:
+            r, _, _ = select.select([self.p.stdout, self.p.stderr], [], [],
+                                    max(0, min(0.05, end - time.time())))
+            for f in r:
+                data = f.read()
+                if data:
+                    if f is self.p.stdout: self.out += data.decode()
+                    else: self.err += data.decode()
+            if time.time() >= end:
+                return
+
+    def send(self, line):
+        self.p.stdin.write((line + "\n").encode())
+        self.p.stdin.flush()
+
+    def expect(self, pattern, seconds=15):
+        end = time.time() + seconds
+        while time.time() < end:
+            m = re.search(pattern, self.out[self.mark:])
+            if m:
+                self.mark += m.end()
+                return m
+            self.pump(0.05)
+        print("  (output so far: %r)" % self.out[self.mark:][-600:])
+        print("  (stderr: %r)" % self.err[-600:])
+        return None
+
+    def ask(self, code, seconds=15):
+        tag = "@@%d@@" % time.time_ns()
+        self.send('io.write("%s", tostring(%s), "%s\\n")' % (tag, code, tag))
+        m = self.expect(re.escape(tag) + "(.*?)" + re.escape(tag), seconds)
+        return m.group(1) if m else None
+
+    def finish(self):
+        self.p.stdin.close()
+        try:
+            self.p.wait(15)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+        self.pump(0.2)
+        return self.p.returncode
+
+# ---- the arm with joint PD inside its plant -------------------------------------------------------
+s = Pipe(os.path.join(WORK, "arm_pd.lua"))
+check(s.expect(r"loop:command\{ shoulder_yaw = \.\.\. \}") is not None,
+      "the banner says how to send a command")
+s.send("loop:command { shoulder_yaw = 0.3, elbow = 0.5 }")
+s.send("sleep(2)")
+st = s.ask('(function() local x = loop:state() return string.format("%g %g %g %s %.3f %.3f", '
+           'x.u[1], x.u[2], x.u[3], tostring(x.held), x.x[1], x.x[3]) end)()')
+print("  after the command: " + str(st))
+f = (st or "0 0 0 true 0 0").split()
+check(f[:4] == ["0.3", "0", "0.5", "false"],
+      "loop:command sends its command every tick, missing actions 0, the loop running")
+check(abs(float(f[4]) - 0.3) < 0.1 and abs(float(f[5]) - 0.5) < 0.2,
+      "the plant's joint PD tracks the commanded targets")
+
+s.send("loop:command { bogus = 1 }")
+s.pump(0.5)
+check("bad argument #1 to 'command' (unknown action 'bogus' (known: elbow, shoulder_pitch, "
+      "shoulder_yaw))" in s.err, "an unknown action is refused naming the known ones")
+
+s.send("loop:command { shoulder_yaw = -0.2 }")
+s.send("sleep(0.2)")
+st = s.ask("loop:state().u[1]")
+check(st == "-0.2", "a second command changes it at the next tick (got %s)" % st)
+
+s.send("loop:hold()")
+s.send("sleep(2)")
+st = s.ask('(function() local x = loop:state() return string.format("%s %s %.3f %.3f", '
+           'tostring(x.held), tostring(x.safe), x.x[1], x.x[2]) end)()')
+print("  held: " + str(st))
+f = (st or "false true 1 1").split()
+check(f[0] == "true" and abs(float(f[2])) < 0.1 and abs(float(f[3])) < 0.15,
+      "held: the plant's PD keeps tracking the safe command (the arm holds its zero pose)")
+
+s.send("estop()")
+s.send("sleep(2)")
+st = s.ask('(function() local x = loop:state() return string.format("%s %.3f", '
+           'tostring(x.estop), x.x[2]) end)()')
+print("  e-stopped: " + str(st))
+f = (st or "false 0").split()
+check(f[0] == "true" and abs(float(f[1])) > 0.3,
+      "e-stop: the plant's safe mode lets the arm down under damping (pitch %s)" % f[1])
+s.send("loop:clear()")
+s.send("loop:hold()")
+s.send("sleep(2)")
+st = s.ask("string.format('%.3f', loop:state().x[2])")
+check(st is not None and abs(float(st)) < 0.15, "cleared: the PD holds the arm up again (%s)" % st)
+code = s.finish()
+check(code == 0, "Ctrl-D leaves with status 0 (got %s)" % code)
+
+# ---- the quadruped, when the walking controller is built ----------------------------------------
+have = subprocess.run([BIN, "-e", 'local r = spinal.robot.load "%s/robots/quadruped.lua" '
+                       'local p = r:open "mujoco" print(p and "yes" or "no")' % SRC],
+                      capture_output=True, text=True).stdout.strip()
+if have != "yes":
+    print("quadruped: the walking controller is not built here (engine/ctrl/gait.h)")
+else:
+    s = Pipe(os.path.join(SRC, "robots", "quadruped.lua"))
+    check(s.expect(r"spinal .* on the robot: quadruped") is not None, "quadruped banner")
+    s.send("sleep(1)")
+    st = s.ask("string.format('%.3f', plant and 0 or 0)")
+    s.send("loop:command { v = 0.5, w = 0.3 }")
+    s.send("sleep(4)")
+    st = s.ask('(function() local x = loop:state().x return string.format("%.3f %.3f %.3f", '
+               'x[1], x[2], x[3]) end)()')
+    print("  after 4 s of walking: " + str(st))
+    f = [float(v) for v in (st or "0 0 0").split()]
+    check(f[0] > 0.5 and f[2] > 0.4, "loop:command { v = 0.5, w = 0.3 } walks it forward, turning left")
+    s.send("loop:hold()")
+    s.send("sleep(1)")
+    a = s.ask("string.format('%.3f %.3f', loop:state().x[1], loop:state().x[2])")
+    s.send("sleep(1)")
+    b = s.ask("string.format('%.3f %.3f', loop:state().x[1], loop:state().x[2])")
+    pa = [float(v) for v in (a or "0 0").split()]
+    pb = [float(v) for v in (b or "9 9").split()]
+    check(abs(pa[0] - pb[0]) < 0.05 and abs(pa[1] - pb[1]) < 0.05, "loop:hold() stands still")
+    s.send("estop()")
+    s.send("sleep(2)")
+    st = s.ask("tostring(loop:state().estop)")
+    check(st == "true", "estop() latches (the walking controller sits the robot down)")
+    code = s.finish()
+    check(code == 0, "Ctrl-D leaves with status 0 (got %s)" % code)
+
+if failures:
+    print("%d check(s) failed" % len(failures))
+    sys.exit(1)
+print("all checks passed")
+PYEOF
