@@ -13,8 +13,8 @@
 --                                      [segment=0] [hidden=64,64] [plant=model] [out=DIR]
 --                                      [resume=DIR]
 -- plant= is the robot file's plant section or any HAL address (udp://127.0.0.1:9870: a robot
--- behind `spinal bridge`); resume=DIR continues an interrupted run from its checkpoint (optim=adam
--- or sgd: gn's trust region is not checkpointed, so resume= refuses a gn run).
+-- behind `spinal bridge`); resume=DIR continues an interrupted run from its checkpoint, bitwise
+-- as if never stopped (the checkpoint holds gn's trust region, or adam's moments).
 -- Writes runs/car_figure8/<time>/ (or out=DIR): settings.json, metrics.csv, summary.json,
 -- policy.ckpt (the policy and optimiser state, after every iteration), radial_error.png,
 -- cost.png, path.png and the nominal and learned trajectories (NPY, with a JSON sidecar naming

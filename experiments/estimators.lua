@@ -17,7 +17,9 @@
 --
 --   spinal experiments/estimators.lua [estimators=feedback,model_bptt,reinforce,es] [seeds=3]
 --                                     [budget=1290] [lr=0.003] [gamma=0.5] [plant=model]
---                                     [out=DIR]
+--                                     [out=DIR] [resume=DIR]
+-- resume=DIR continues an interrupted comparison: the (estimator, seed) runs it finished are read
+-- back from units.json, the one cut short is redone.
 local sp = require "spinal"
 local F = require "spinal.figure8"
 local G = require "spinal.grad"
@@ -41,9 +43,11 @@ local cfg = sp.settings {
   robot = "robots/rc_car.lua",
   plant = "model",       -- the robot file's plant section, or a HAL address (udp://host:port)
   out = "",
+  resume = "",           -- a run directory: finish it (its finished runs are kept)
 }
+cfg = sp.run.resumed_settings(cfg)
 
-local run = sp.run.start { name = "estimators", settings = cfg }
+local run = sp.run.start { name = "estimators", settings = cfg, resume = cfg.resume }:sweep()
 
 -- one learning run: { x = data seconds, y = cost } per update
 local function learn(name, seed)
@@ -106,7 +110,11 @@ local series, done, nominal = {}, 0, nil
 for _, name in ipairs(cfg.estimators) do
   local mean_x, mean_y = nil, {}
   for seed = 1, cfg.seeds do
-    local xs, ys, faults = learn(name, seed)
+    local r = run:unit(("%s/seed%d"):format(name, seed), function()
+      local xs, ys, faults = learn(name, seed)
+      return { xs = xs, ys = ys, faults = faults }
+    end)
+    local xs, ys, faults = r.xs, r.ys, r.faults
     summary.faults[name] = (summary.faults[name] or 0) + faults
     nominal = nominal or ys[1]
     mean_x = mean_x or xs

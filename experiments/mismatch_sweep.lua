@@ -6,10 +6,13 @@
 --   spinal experiments/mismatch_sweep.lua [gammas=1,0.75,0.5,0.25] [seeds=10] [iters=24]
 --                                         [optim=gn] [trust=0.1] [trust_max=0.2] [lr=0.003]
 --                                         [radius=1.5] [period=5.5] [plant=model] [out=DIR]
+--                                         [resume=DIR]
 -- optim: gn (Gauss-Newton with a trust region on the RMS action change, starting at trust and
 -- at most trust_max; docs/api/policy_grad.md), adam or sgd (step size lr).
 -- Summary: final_cost_mean and final_cost_sd keyed by gamma ("0.5": ...), the same for the
--- radial error, and the nominal cost; plot: mean cost per iteration for each gamma.
+-- radial error, and the nominal cost; plot: mean cost per iteration for each gamma. resume=DIR
+-- continues an interrupted sweep: the (gamma, seed) runs it finished are read back from
+-- units.json, the one cut short is redone.
 local sp = require "spinal"
 local F = require "spinal.figure8"
 
@@ -28,7 +31,9 @@ local cfg = sp.settings {
   robot = "robots/rc_car.lua",
   plant = "model",       -- the robot file's plant section, or a HAL address (udp://host:port)
   out = "",
+  resume = "",           -- a sweep's run directory: finish it (its finished runs are kept)
 }
+cfg = sp.run.resumed_settings(cfg)
 
 local function key(g) return ("%g"):format(g) end
 
@@ -41,7 +46,7 @@ local function mean_sd(xs)
   return m, #xs > 1 and math.sqrt(v / (#xs - 1)) or 0
 end
 
-local run = sp.run.start { name = "mismatch_sweep", settings = cfg }
+local run = sp.run.start { name = "mismatch_sweep", settings = cfg, resume = cfg.resume }:sweep()
 local progress = sp.progress { total = #cfg.gammas * cfg.seeds, label = "mismatch_sweep" }
 local started = os.time()
 local clock0 = os.clock()
@@ -52,20 +57,24 @@ local curves, done, faults = {}, 0, 0
 for _, gamma in ipairs(cfg.gammas) do
   local finals, errors, mean_curve = {}, {}, {}
   for seed = 1, cfg.seeds do
-    local car = F.setup { gamma = gamma, radius = cfg.radius, period = cfg.period,
-                          seconds = cfg.seconds, hidden = cfg.hidden, seed = seed,
-                          robot = cfg.robot, plant = cfg.plant, experiment = "mismatch_sweep" }
-    local r = F.learn(car, {
-      iters = cfg.iters, lr = cfg.lr, optim = cfg.optim, radius = cfg.trust,
-      radius_max = cfg.trust_max,
-      on_iter = function(it, row)
-        run:log { gamma = gamma, seed = seed, iter = it, cost = row.cost,
-                  radial_error_m = row.radial_error_m, faults = row.faults }
-      end,
-      on_step = function(_, opt)  -- the run's policy after every iteration
-        run:save_policy(("policy_gamma%s_seed%d.ckpt"):format(key(gamma), seed), car.policy, opt)
-      end,
-    })
+    local r = run:unit(("gamma%s/seed%d"):format(key(gamma), seed), function()
+      local car = F.setup { gamma = gamma, radius = cfg.radius, period = cfg.period,
+                            seconds = cfg.seconds, hidden = cfg.hidden, seed = seed,
+                            robot = cfg.robot, plant = cfg.plant, experiment = "mismatch_sweep" }
+      local r = F.learn(car, {
+        iters = cfg.iters, lr = cfg.lr, optim = cfg.optim, radius = cfg.trust,
+        radius_max = cfg.trust_max,
+        on_iter = function(it, row)
+          run:log { gamma = gamma, seed = seed, iter = it, cost = row.cost,
+                    radial_error_m = row.radial_error_m, faults = row.faults }
+        end,
+        on_step = function(_, opt)  -- the run's policy after every iteration
+          run:save_policy(("policy_gamma%s_seed%d.ckpt"):format(key(gamma), seed), car.policy,
+            opt)
+        end,
+      })
+      return { costs = r.costs, errors = r.errors, faults = r.faults }
+    end)
     for _, n in ipairs(r.faults) do faults = faults + n end
     finals[#finals + 1] = r.costs[#r.costs]
     errors[#errors + 1] = r.errors[#r.errors]

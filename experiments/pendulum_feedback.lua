@@ -20,14 +20,16 @@
 --   spinal experiments/pendulum_feedback.lua [seeds=16] [iters=40] [optim=adam] [lr=0.01]
 --                                            [trust=0.05] [trust_max=0.2] [tol=0.1]
 --                                            [success_cost=100] [plant=model] [out=DIR]
+--                                            [resume=DIR]
 -- optim: adam or sgd (step lr), or gn (Gauss-Newton with a trust region on the RMS action
 -- change, torques in N m, from trust up to trust_max); the gradient diagnostics are the same.
+-- resume=DIR continues an interrupted run: the (configuration, seed) runs it finished are read
+-- back from units.json, the one cut short is redone.
 local sp = require "spinal"
 local A = require "spinal.array"
 local M = require "spinal.model"
 local P = require "spinal.policy"
 local G = require "spinal.grad"
-local nn = require "spinal.nn"
 local ctrl = require "spinal.ctrl"
 
 local cfg = sp.settings {
@@ -46,7 +48,9 @@ local cfg = sp.settings {
   robot = "robots/double_pendulum.lua",
   plant = "model",      -- the robot file's plant section, or a HAL address (udp://host:port)
   out = "",
+  resume = "",          -- a run directory: finish it (its finished runs are kept)
 }
+cfg = sp.run.resumed_settings(cfg)
 
 local robot = sp.robot.load(sp.run.resolve(cfg.robot))
 sp.run.require_robot(robot, { state = { "th1", "th2", "w1", "w2" }, action = { "tau1", "tau2" } },
@@ -126,7 +130,8 @@ local function make_policy(kind, q, u, K, seed)
                        seed = seed, scale = 1 }
 end
 
-local run = sp.run.start { name = "pendulum_feedback", settings = cfg }
+local run = sp.run.start { name = "pendulum_feedback", settings = cfg, resume = cfg.resume }
+  :sweep()
 local configs = {
   { name = "feedback", kind = "feedback", mismatch = false },
   { name = "feedback_mismatch", kind = "feedback", mismatch = true },
@@ -159,59 +164,75 @@ for _, c in ipairs(configs) do
   local successes, finals, dists, norms, curve, first = 0, {}, {}, {}, {}, {}
   local faults = 0
   for seed = 1, cfg.seeds do
-    local pol = make_policy(c.kind, q, u, K, seed)
-    local opt = (cfg.optim == "adam" or cfg.optim == "sgd") and nn[cfg.optim] { lr = cfg.lr } or nil
-    local step = sp.optimiser.new(cfg.optim, pol, model, objective,
-                                  { lr = cfg.lr, radius = cfg.trust, radius_max = cfg.trust_max,
-                                    optimiser = opt })
-    local J, traj
-    for it = 0, cfg.iters do
-      traj = sp.run.rollout(plant, pol, { steps = steps, x0 = x0 })
-      local nf = sp.run.faults(traj)
-      faults = faults + nf
-      if it == cfg.iters then
-        J = G.objective(traj, objective)
-        curve[it + 1] = (curve[it + 1] or 0) + (J == J and J or 0) / cfg.seeds
-        break
-      end
-      local g
-      g, J = G.feedback(pol, model, traj, objective)
-      local gn = g:norm()
-      norms[#norms + 1] = gn
-      if it == 0 then first[seed] = g:totable() end
-      if it == 0 and seed == 1 then
-        summary.nominal_distance_m[c.name] = final_distance(traj)
-        -- diagnostics on the nominal rollout: ||prod (A + B Px)|| (feedback) or ||prod A||
-        -- (open loop) against horizon, along the recorded trajectory
-        local ln, cond = G.sensitivity(pol, model, traj, { feedback = c.kind == "feedback" })
-        local xs, ys, peak = {}, {}, -math.huge
-        for h = 1, ln.shape[1] do
-          xs[h], ys[h] = h / rate, math.exp(ln[h])
-          if ln[h] > peak then peak = ln[h] end
+    -- one learning run; its result is all the summary needs of it (resume= reads it back)
+    local r = run:unit(("%s/seed%d"):format(c.name, seed), function()
+      local pol = make_policy(c.kind, q, u, K, seed)
+      local step, opt = sp.optimiser.new(cfg.optim, pol, model, objective,
+                                         { lr = cfg.lr, radius = cfg.trust,
+                                           radius_max = cfg.trust_max })
+      local out = { norms = {}, costs = {}, faults = 0 }
+      local J, traj
+      for it = 0, cfg.iters do
+        traj = sp.run.rollout(plant, pol, { steps = steps, x0 = x0 })
+        local nf = sp.run.faults(traj)
+        out.faults = out.faults + nf
+        if it == cfg.iters then
+          J = G.objective(traj, objective)
+          out.costs[it + 1] = J
+          break
         end
-        sens_curves[#sens_curves + 1] = { name = c.name, x = xs, y = ys }
-        summary.sensitivity_norm_final[c.name] = ys[#ys]
-        summary.sensitivity_norm_max[c.name] = math.exp(peak)
-        summary.sensitivity_cond_final = summary.sensitivity_cond_final or {}
-        summary.sensitivity_cond_final[c.name] = cond[cond.shape[1]]
+        local g
+        g, J = G.feedback(pol, model, traj, objective)
+        local gn = g:norm()
+        out.norms[#out.norms + 1] = gn
+        if it == 0 then out.first = g:totable() end
+        if it == 0 and seed == 1 then
+          out.nominal_distance_m = final_distance(traj)
+          -- diagnostics on the nominal rollout: ||prod (A + B Px)|| (feedback) or ||prod A||
+          -- (open loop) against horizon, along the recorded trajectory
+          local ln, cond = G.sensitivity(pol, model, traj, { feedback = c.kind == "feedback" })
+          local xs, ys, peak = {}, {}, -math.huge
+          for h = 1, ln.shape[1] do
+            xs[h], ys[h] = h / rate, math.exp(ln[h])
+            if ln[h] > peak then peak = ln[h] end
+          end
+          out.sensitivity = { x = xs, y = ys, max = math.exp(peak), cond = cond[cond.shape[1]] }
+        end
+        run:log { config = c.name, seed = seed, iter = it, cost = J, grad_norm = gn,
+                  distance_m = final_distance(traj), faults = nf }
+        out.costs[it + 1] = J
+        -- the optimiser takes its step from the same trajectory (no other plant data)
+        if gn == gn and gn < math.huge then step(traj, it == cfg.iters - 1) end
+        -- the policy and its optimiser's state (adam's moments, gn's trust region)
+        run:save_policy(("policy_%s_seed%d.ckpt"):format(c.name, seed), pol, opt)
       end
-      run:log { config = c.name, seed = seed, iter = it, cost = J, grad_norm = gn,
-                distance_m = final_distance(traj), faults = nf }
-      curve[it + 1] = (curve[it + 1] or 0) + (J == J and J or 0) / cfg.seeds
-      -- the optimiser takes its step from the same trajectory (no other plant data)
-      if gn == gn and gn < math.huge then step(traj) end
-      -- the checkpoint holds the nn optimiser's state (none for gn: the policy alone)
-      run:save_policy(("policy_%s_seed%d.ckpt"):format(c.name, seed), pol, opt)
+      out.final_cost, out.final_distance_m = J, final_distance(traj)
+      out.final_faults = sp.run.faults(traj)
+      run:log { config = c.name, seed = seed, iter = cfg.iters, cost = J,
+                distance_m = out.final_distance_m, faults = out.final_faults }
+      return out
+    end)
+    faults = faults + r.faults
+    for it, J in ipairs(r.costs) do
+      curve[it] = (curve[it] or 0) + (J == J and J or 0) / cfg.seeds
     end
-    local d = final_distance(traj)
+    for _, gn in ipairs(r.norms) do norms[#norms + 1] = gn end
+    first[seed] = r.first
+    if r.sensitivity then
+      summary.nominal_distance_m[c.name] = r.nominal_distance_m
+      sens_curves[#sens_curves + 1] = { name = c.name, x = r.sensitivity.x, y = r.sensitivity.y }
+      local ys = r.sensitivity.y
+      summary.sensitivity_norm_final[c.name] = ys[#ys]
+      summary.sensitivity_norm_max[c.name] = r.sensitivity.max
+      summary.sensitivity_cond_final = summary.sensitivity_cond_final or {}
+      summary.sensitivity_cond_final[c.name] = r.sensitivity.cond
+    end
+    local J, d = r.final_cost, r.final_distance_m
     -- a final rollout the safety filter took over is no success, whatever it measured
-    local final_faults = sp.run.faults(traj)
-    if d == d and d < cfg.tol and J == J and J < cfg.success_cost and final_faults == 0 then
+    if d == d and d < cfg.tol and J == J and J < cfg.success_cost and r.final_faults == 0 then
       successes = successes + 1
     end
     finals[#finals + 1], dists[#dists + 1] = J, d
-    run:log { config = c.name, seed = seed, iter = cfg.iters, cost = J, distance_m = d,
-              faults = final_faults }
     done = done + 1
     progress:update(done, { config = c.name, distance = d })
   end

@@ -1,14 +1,18 @@
 -- residual_demo.lua: learn what an approximate car model gets wrong, from a minute of data.
 --
--- The "real" car is docs/methods.md's simulated car (car_drag: dv/dt = 11.25 u1 - 0.55 v|v|,
--- dphi/dt = (6.5 u2 + 0.1) v); the approximate model is the same structure with every parameter
--- halved (gamma = 0.5), the mismatch method 1 is built to tolerate. We record transitions of the
--- real car at 50 Hz under random commands, then train a small MLP on the residual
+-- The "real" car is the robot file's plant (robots/rc_car.lua's `model` section by default:
+-- docs/methods.md's simulated car car_drag, dv/dt = 11.25 u1 - 0.55 v|v|,
+-- dphi/dt = (6.5 u2 + 0.1) v, RK4; or plant=mujoco, or a robot behind `spinal bridge` at
+-- plant=udp://HOST:PORT); the approximate model is the same structure with every parameter
+-- halved (gamma = 0.5, Euler), the mismatch method 1 is built to tolerate. We drive the plant
+-- through the HAL at its rate under random commands (a random walk in throttle and steering,
+-- within the robot's limits) and record its transitions, then train a small MLP on the residual
 --   x_real[k+1] - x_model[k+1] = g(v, u1, u2)
 -- so that model + g predicts the real car. The table at the end compares the one-step prediction
 -- error of the model alone and of model + learned residual on held-out data.
 --
 --   spinal experiments/residual_demo.lua [seconds=60] [iters=1500] [hidden=32] [lr=0.003] [seed=1]
+--                                        [robot=robots/rc_car.lua] [plant=model]
 local sp = require "spinal"
 local A = require "spinal.array"
 local M = require "spinal.model"
@@ -16,37 +20,53 @@ local nn = require "spinal.nn"
 
 local cfg = sp.settings {
   seconds = 60,       -- seconds of real-car data (train 80 %, test 20 %)
-  rate = 50,          -- Hz
+  rate = 50,          -- Hz: the plant's control rate (checked)
   gamma = 0.5,        -- model parameters = gamma x real parameters
   iters = 1500,       -- Adam steps
   batch = 256,
   hidden = 32,
   lr = 3e-3,
   seed = 1,
+  robot = "robots/rc_car.lua",
+  plant = "model",    -- the robot file's plant section, or a HAL address (udp://host:port)
 }
 
-local real = M.new("car_drag", nil, { dt = 1 / cfg.rate })
-local defaults = real.params
+local robot = sp.robot.load(sp.run.resolve(cfg.robot))
+sp.run.require_robot(robot, { state = { "px", "py", "v", "phi" },
+                              action = { "throttle", "steer" } }, "residual_demo")
+local plant = sp.run.open_plant(robot, cfg.plant, "residual_demo")
+if plant.rate ~= cfg.rate then
+  error(("residual_demo: rate=%g: the plant (%s) runs at %g Hz"):format(cfg.rate,
+    tostring(cfg.plant), plant.rate), 0)
+end
+local defaults = M.new("car_drag", nil, { dt = 1 / cfg.rate }).params
 local scaled = {}
 for k, v in pairs(defaults) do scaled[k] = cfg.gamma * v end
 local model = M.new("car_drag", scaled, { dt = 1 / cfg.rate })
 
--- 1. record real transitions under random commands (a random walk in speed and steering)
+-- 1. record the plant's transitions under random commands (a random walk in speed and steering,
+-- clamped to the robot's action limits; the car's drag bounds its speed)
 local rng = require("spinal.rng").new(cfg.seed, 0)
 local n = math.floor(cfg.seconds * cfg.rate)
 local inputs = A.zeros(n, 3)     -- (v, throttle, steer)
 local targets = A.zeros(n, 2)    -- residual in (v, phi) after one step
-local x = A { 0, 0, 1, 0 }
+local lo, hi = robot.limits.action_min, robot.limits.action_max
+local function wrap(a) return (a + math.pi) % (2 * math.pi) - math.pi end  -- a heading difference
+if plant.can_reset then plant:reset { 0, 0, 1, 0 } end  -- a robot over udp starts where it is
+plant:activate()
+local x = plant:read()
 local u = A { 0, 0 }
 for k = 1, n do
-  u[1] = math.max(-0.75, math.min(0.75, u[1] + 0.15 * rng:normal()))
-  u[2] = math.max(-1, math.min(1, u[2] + 0.2 * rng:normal()))
-  local xr, xm = real:step(x, u), model:step(x, u)
+  u[1] = math.max(lo[1], math.min(hi[1], u[1] + 0.15 * rng:normal()))
+  u[2] = math.max(lo[2], math.min(hi[2], u[2] + 0.2 * rng:normal()))
+  plant:write(u)
+  local xr, xm = plant:read(), model:step(x, u)
   inputs[k] = { x[3], u[1], u[2] }
-  targets[k] = { xr[3] - xm[3], xr[4] - xm[4] }
+  targets[k] = { xr[3] - xm[3], wrap(xr[4] - xm[4]) }
   x = xr
-  if math.abs(x[3]) > 4 then x[3] = 1 end   -- keep the speed in the car's working range
 end
+plant:write(robot.safety.safe)
+plant:deactivate()
 
 -- 2. normalise, split into train and test
 local ntrain = math.floor(0.8 * n)

@@ -9,6 +9,7 @@
 #include "engine/grad/gauss_newton.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "engine/core/alloc.h"
@@ -486,12 +487,13 @@ void sp_gn_solve(sp_gn* gn, double* d, sp_gn_info* info, double radius) {
 }
 
 // the trust-region step, shrunk further when it predicts removing more than the fraction
-// cfg.max_decrease of the current cost J: the model cannot see how low the plant's cost can go,
+// `fraction` (cfg.max_decrease, or half of it for a cautious last step) of the current cost J: the
+// model cannot see how low the plant's cost can go,
 // and a step predicting J -> 0 from an imperfect model overshoots (pred is monotone in the
 // radius, so bisection on the radius finds the cap)
-static void capped_solve(sp_gn* gn, double* d, sp_gn_info* info, double J) {
+static void capped_solve(sp_gn* gn, double* d, sp_gn_info* info, double J, double fraction) {
   sp_gn_solve(gn, d, info, gn->radius);
-  double cap = gn->cfg.max_decrease * J;
+  double cap = fraction * J;
   if (!(info->pred > cap) || !(cap > 0)) return;
   double lo = 0, hi = info->dact;
   for (int it = 0; it < 40; it++) {
@@ -533,7 +535,7 @@ int sp_gn_step(sp_gn* gn, sp_gn_info* info, sp_policy* p, const sp_model* m,
       info->accepted = 0;
       memcpy(theta, gn->theta0, sizeof(double) * np);
       double* d = gn->GV;  // scratch: GV is not needed again for this subspace
-      capped_solve(gn, d, info, gn->J0);
+      capped_solve(gn, d, info, gn->J0, c->max_decrease);
       for (size_t i = 0; i < np; i++) theta[i] += d[i];
       gn->pred = info->pred, gn->dact = info->dact;
       info->grad_norm = sqrt(dot(gn->g, gn->g, np));
@@ -545,11 +547,149 @@ int sp_gn_step(sp_gn* gn, sp_gn_info* info, sp_policy* p, const sp_model* m,
   if (rc) return rc;
   sp_gn_subspace(gn);
   double* d = gn->GV + (size_t)(gn->mcap - 1) * np;  // scratch once the subspace is projected
-  capped_solve(gn, d, info, J);
+  // the last step of a run: no later rollout can undo it, so when the model's last prediction
+  // was less than good (rho < 3/4) it may predict removing only half as much
+  double fraction = c->max_decrease;
+  if (gn->last_step && isfinite(info->rho) && info->rho < 0.75) fraction *= 0.5;
+  capped_solve(gn, d, info, J, fraction);
   memcpy(gn->theta0, theta, sizeof(double) * np);
   for (size_t i = 0; i < np; i++) theta[i] += d[i];
   gn->J0 = J, gn->pred = info->pred, gn->dact = info->dact, gn->pending = 1;
   info->J = J;
   info->grad_norm = sqrt(dot(gn->g, gn->g, np));
+  return 0;
+}
+
+// ---- the trust-region state as bytes (little-endian; layout in gauss_newton.h) -----------------
+
+static const char gn_magic[8] = {'S', 'P', 'G', 'N', 'S', 'T', 'A', 'T'};
+#define GN_STATE_VERSION 1u
+#define GN_STATE_HEAD (8 + 4 + 8 + 4 + 4 + 4 + 4 * 8)
+
+static uint8_t* put_u64(uint8_t* o, uint64_t x) {
+  for (int i = 0; i < 8; i++) o[i] = (uint8_t)(x >> (8 * i));
+  return o + 8;
+}
+static uint8_t* put_u32(uint8_t* o, uint32_t x) {
+  for (int i = 0; i < 4; i++) o[i] = (uint8_t)(x >> (8 * i));
+  return o + 4;
+}
+static uint8_t* put_f64s(uint8_t* o, const double* x, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    uint64_t u;
+    memcpy(&u, &x[i], 8);
+    o = put_u64(o, u);
+  }
+  return o;
+}
+static uint64_t get_u64(const uint8_t* p) {
+  uint64_t x = 0;
+  for (int i = 0; i < 8; i++) x |= (uint64_t)p[i] << (8 * i);
+  return x;
+}
+static uint32_t get_u32(const uint8_t* p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static double get_f64(const uint8_t* p) {
+  uint64_t u = get_u64(p);
+  double x;
+  memcpy(&x, &u, 8);
+  return x;
+}
+
+// doubles after the head for subspace dimension m
+static size_t state_doubles(size_t np, size_t m) { return 2 * np + m + 2 * m * m + m * np; }
+
+size_t sp_gn_state_size(const sp_gn* gn) {
+  return GN_STATE_HEAD + 8 * state_doubles(gn->np, (size_t)gn->m);
+}
+
+void sp_gn_state_save(const sp_gn* gn, void* out) {
+  size_t np = gn->np, m = (size_t)gn->m;
+  uint8_t* o = out;
+  memcpy(o, gn_magic, 8);
+  o = put_u32(o + 8, GN_STATE_VERSION);
+  o = put_u64(o, np);
+  o = put_u32(o, (uint32_t)gn->mcap);
+  o = put_u32(o, (uint32_t)m);
+  o = put_u32(o, (uint32_t)gn->pending);
+  double head[4] = {gn->radius, gn->J0, gn->pred, gn->dact};
+  o = put_f64s(o, head, 4);
+  o = put_f64s(o, gn->theta0, np);
+  o = put_f64s(o, gn->g, np);
+  o = put_f64s(o, gn->gm, m);
+  o = put_f64s(o, gn->Gm, m * m);
+  o = put_f64s(o, gn->Dm, m * m);
+  put_f64s(o, gn->V, m * np);
+}
+
+size_t sp_gn_state_span(const void* in, size_t n) {
+  const uint8_t* p = in;
+  if (!p || n < GN_STATE_HEAD || memcmp(p, gn_magic, 8)) return 0;
+  uint64_t np = get_u64(p + 12);
+  uint32_t m = get_u32(p + 24);
+  if (np > ((uint64_t)1 << 40) || m > 100000) return 0;
+  size_t span = GN_STATE_HEAD + 8 * state_doubles((size_t)np, m);
+  return span <= n ? span : 0;
+}
+
+int sp_gn_state_check(const sp_gn* gn, const void* in, size_t n, char* msg, size_t ms) {
+  const uint8_t* p = in;
+  if (!p || n < GN_STATE_HEAD || memcmp(p, gn_magic, 8))
+    return sp_errorf(msg, ms, SP_EFORMAT, "not Gauss-Newton optimiser state");
+  uint32_t version = get_u32(p + 8);
+  if (version != GN_STATE_VERSION)
+    return sp_errorf(msg, ms, SP_EFORMAT,
+                     "Gauss-Newton state version %u, this build reads version %u", version,
+                     GN_STATE_VERSION);
+  uint64_t np = get_u64(p + 12);
+  uint32_t mcap = get_u32(p + 20), m = get_u32(p + 24), pending = get_u32(p + 28);
+  if (np != gn->np)
+    return sp_errorf(msg, ms, SP_EMISMATCH,
+                     "Gauss-Newton state for %llu parameters, the optimiser has %llu",
+                     (unsigned long long)np, (unsigned long long)gn->np);
+  if (mcap != (uint32_t)gn->mcap)
+    return sp_errorf(msg, ms, SP_EMISMATCH,
+                     "Gauss-Newton state with subspace %u, the optimiser has subspace %d", mcap,
+                     gn->mcap);
+  if (m > mcap || pending > 1)
+    return sp_errorf(msg, ms, SP_EFORMAT, "Gauss-Newton state: subspace dimension %u or pending "
+                     "flag %u out of range", m, pending);
+  size_t nd = state_doubles((size_t)np, m);
+  if (n != GN_STATE_HEAD + 8 * nd)
+    return sp_errorf(msg, ms, SP_EFORMAT, "Gauss-Newton state: %zu bytes, expected %zu", n,
+                     (size_t)GN_STATE_HEAD + 8 * nd);
+  double radius = get_f64(p + 32);
+  if (!(radius > 0) || !isfinite(radius))
+    return sp_errorf(msg, ms, SP_EFORMAT, "Gauss-Newton state: radius %g is not a finite "
+                     "number > 0", radius);
+  for (size_t i = 0; i < 3 + nd; i++)
+    if (!isfinite(get_f64(p + 40 + 8 * i)))
+      return sp_errorf(msg, ms, SP_EFORMAT, "Gauss-Newton state: a non-finite number at byte %zu",
+                       40 + 8 * i);
+  return 0;
+}
+
+static const uint8_t* get_f64s(double* x, const uint8_t* p, size_t n) {
+  for (size_t i = 0; i < n; i++) x[i] = get_f64(p + 8 * i);
+  return p + 8 * n;
+}
+
+int sp_gn_state_load(sp_gn* gn, const void* in, size_t n, char* msg, size_t ms) {
+  int rc = sp_gn_state_check(gn, in, n, msg, ms);
+  if (rc) return rc;
+  const uint8_t* p = in;
+  size_t np = gn->np, m = get_u32(p + 24);
+  gn->m = (int)m;
+  gn->pending = (int)get_u32(p + 28);
+  gn->radius = get_f64(p + 32), gn->J0 = get_f64(p + 40);
+  gn->pred = get_f64(p + 48), gn->dact = get_f64(p + 56);
+  p = get_f64s(gn->theta0, p + GN_STATE_HEAD, np);
+  p = get_f64s(gn->g, p, np);
+  p = get_f64s(gn->gm, p, m);
+  p = get_f64s(gn->Gm, p, m * m);
+  p = get_f64s(gn->Dm, p, m * m);
+  get_f64s(gn->V, p, m * np);
+  gn->T = 0;  // the trajectory caches are not restored: products need a new build
   return 0;
 }

@@ -40,6 +40,9 @@
 // rejected rollout is the only data that step used. A step is also shrunk until it predicts
 // removing at most max_decrease (0.65) of the current cost: an approximate model cannot see how
 // low the plant's cost can go, and steps predicting J -> 0 overshot on the car under mismatch.
+// The last step of a run (gn->last_step) cannot be undone by a later rollout: when the previous
+// step did less than 3/4 of what it predicted, its cap is halved (on the car's R = 2 m track a
+// full last step from rho = 0.58 tripled the cost).
 //
 // Memory: sp_gn_build allocates (the caches grow with T: Pt is T x nu x nparams doubles, and it
 // makes and frees its own policy and model workspaces); sp_gn_gvp, sp_gn_dvp and sp_gn_solve
@@ -108,6 +111,10 @@ typedef struct sp_gn {
   double* theta0;  // (np) where the pending step started
   double J0, pred, dact;
   int pending;
+  // set by the caller before the last sp_gn_step of a run (no later rollout can judge or undo
+  // it): when the previous step's rho was below 3/4, this step's predicted decrease is capped at
+  // half of cfg.max_decrease
+  int last_step;
 } sp_gn;
 
 // Create for policy p. cfg may be NULL (defaults). SP_EINVAL for a bad config; SP_ENOMEM.
@@ -140,6 +147,25 @@ void sp_gn_solve(sp_gn* gn, double* d, sp_gn_info* info, double radius);
 // place. info may be NULL.
 int sp_gn_step(sp_gn* gn, sp_gn_info* info, sp_policy* p, const sp_model* m,
                const sp_objective* obj, const sp_trajview* tr, int segment);
+
+// The trust-region state sp_gn_step carries from one rollout to the next, as bytes (to save with
+// a policy checkpoint, so a resumed run continues exactly): the radius, the pending step (its
+// start theta0, J0, predicted decrease and action change) and the subspace a rejected step is
+// re-solved from (g, gm, Gm, Dm and the basis V). Layout, little-endian: "SPGNSTAT" u32 version
+// (1) u64 np u32 subspace capacity u32 m u32 pending f64 radius J0 pred dact, f64 theta0 (np),
+// g (np), gm (m), Gm (m x m), Dm (m x m), V (m x np). The caches along the trajectory are not
+// part of it (the next step rebuilds them from its rollout).
+size_t sp_gn_state_size(const sp_gn* gn);
+// Write sp_gn_state_size(gn) bytes to out.
+void sp_gn_state_save(const sp_gn* gn, void* out);
+// Check bytes in (n) against gn without changing it: SP_EFORMAT (not Gauss-Newton state, truncated,
+// non-finite), SP_EMISMATCH (another parameter count or subspace capacity), msg naming the field.
+int sp_gn_state_check(const sp_gn* gn, const void* in, size_t n, char* msg, size_t msg_size);
+// The length of the Gauss-Newton state at the start of in (n bytes), from its head; 0 when in does
+// not start with one (a caller stores other bytes after it, e.g. a checkpoint's note).
+size_t sp_gn_state_span(const void* in, size_t n);
+// Check, then restore gn's trust-region state from in; gn is unchanged on an error. No allocation.
+int sp_gn_state_load(sp_gn* gn, const void* in, size_t n, char* msg, size_t msg_size);
 
 SP_API_END
 

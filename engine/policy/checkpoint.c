@@ -214,6 +214,7 @@ static int parse(desc* d, const uint8_t* m, size_t n, const char* path, char* ms
 static int read_desc(const char* path, desc* d, void** meta, char* msg, size_t ms) {
   size_t n = 0;
   *meta = NULL;
+  memset(d, 0, sizeof *d);  // callers free d->mem whatever happened
   int rc = sp_checkpoint_read_meta(path, meta, &n, msg, ms);
   if (!rc) rc = parse(d, *meta, n, path, msg, ms);
   return rc;
@@ -294,6 +295,23 @@ int sp_policy_load(const char* path, sp_policy* p, sp_policy_data* pd, sp_optim*
     }
   }
   sp_free(copy);
+  sp_free(d.mem);
+  sp_free(meta);
+  return rc;
+}
+
+int sp_policy_user_read(const char* path, void** user, size_t* user_len, char* msg, size_t ms) {
+  *user = NULL;
+  *user_len = 0;
+  void* meta = NULL;
+  desc d;
+  int rc = read_desc(path, &d, &meta, msg, ms);
+  if (!rc && d.user_len) {
+    if (!(*user = sp_malloc(d.user_len)))
+      rc = sp_errorf(msg, ms, SP_ENOMEM, "%s: out of memory", path);
+    else
+      memcpy(*user, d.user, d.user_len), *user_len = d.user_len;
+  }
   sp_free(d.mem);
   sp_free(meta);
   return rc;

@@ -41,6 +41,11 @@ int sp_policy_save(const char* path, const sp_policy* p, const sp_policy_data* d
 int sp_policy_load(const char* path, sp_policy* p, sp_policy_data* d, sp_optim* opt, void** user,
                    size_t* user_len, char* msg, size_t msg_size);
 
+// The user bytes of the checkpoint at path, read without loading anything (*user sp_malloc'ed,
+// NULL when empty; free with sp_free). Errors as sp_policy_load's.
+int sp_policy_user_read(const char* path, void** user, size_t* user_len, char* msg,
+                        size_t msg_size);
+
 // What a loader needs to rebuild a policy from a file: a configuration (cfg->ctrl and cfg->task
 // are left NULL for the caller; outputs, hidden, r0, K0 and u_ff point into *info, valid until
 // sp_policy_info_free) and the label.

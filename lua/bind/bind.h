@@ -95,10 +95,18 @@ struct sp_optim* spL_optim_for(lua_State* L, int arg, size_t n, int dtype);
 // Push an nn optimiser userdata that takes over o (freed by its collector); the metatable of
 // spinal.nn must exist (require "spinal.nn" first).
 void spL_push_optim(lua_State* L, struct sp_optim* o);
+// The Gauss-Newton optimiser at arg when it is one (require "spinal.gn"), else NULL; a Lua error
+// when it is closed (gn.c)
+struct sp_gn;
+struct sp_gn* spL_testgn(lua_State* L, int arg);
+void spL_gn_restored(lua_State* L, int arg);
 // The open controller userdata at arg (require "spinal.ctrl"), or a Lua error (ctrl.c). Keep the
 // userdata alive while the pointer is used.
 struct sp_ctrl;
 struct sp_ctrl* spL_checkctrl(lua_State* L, int arg);
+// Push the named blocks of controller c's class over v (its gains when gains, else its reference):
+// { kx = 0.45, kp = { ... }, K = { row, ... } }, a table set_gains takes back (ctrl.c)
+void spL_push_named(lua_State* L, const struct sp_ctrl* c, int gains, const double* v);
 // Push a new, closed spinal.model userdata for a model of size nx, nu made elsewhere (e.g. by
 // spinal.rbd): the caller stores the model in the returned slot once it exists. release frees it
 // (NULL: sp_model_free); the value at index owner (0: none) is kept alive as its user value

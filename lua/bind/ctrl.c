@@ -8,6 +8,9 @@
 //   local gx, gr, gK = c:vjp(x, r, K, g)         -- J' g for g = dL/du; K may be nil
 //   c.nx c.nu c.nr c.nk c.name  c:gains() c:set_gains(K) c:limits() c:set_limits(lo, hi)
 //   c.gain_names c.ref_names                     -- the class's named blocks, e.g. { "kp", "kd" }
+//   c.gain_blocks c.ref_blocks                   -- { { name = "kp", size = 2, kind = "action" } }
+//   local K, named = c:gains()                   -- named: { kp = { ... }, kd = { ... } }
+//   c:set_gains { kp = 2 }                       -- by name (a number fills a block), or named
 //   c:saturated()                                -- booleans: which channels the last act clamped
 //   local X = ctrl.dare(A, B, Q, R)               -- also ctrl.care; nil, message on failure
 //   local K = ctrl.lqr_gain(A, B, Q, R, "discrete")  -- or "continuous"
@@ -225,15 +228,53 @@ static int m_gains(lua_State* L) {
   sp_ctrl* c = checkctrl(L, 1)->c;
   int64_t shape[1] = {c->nk};
   memcpy(spL_newarray(L, 1, shape)->data, c->K, sizeof(double) * (size_t)c->nk);
-  return 1;
+  if (!c->cls->ngains) return 1;
+  spL_push_named(L, c, 1, c->K);
+  return 2;
 }
 
+// set_gains(K): nk numbers (an LQR gain as a nu x nx matrix), or gains by the names the class
+// gives them ({ kx = 0.5 }, { kp = { ... } }, { K = { row, ... } }, c:gains()'s second result)
+// that change only those
 static int m_set_gains(lua_State* L) {
   lua_settop(L, 2);  // missing arguments read as nil; scratch goes above them
   lctrl* u = checkctrl(L, 1);
-  double* K = u->buf + u->c->nx + u->c->nr;
-  check_vec(L, 2, K, u->c->nk, "gains");
-  sp_ctrl_set_gains(u->c, K);
+  sp_ctrl* c = u->c;
+  double* K = u->buf + c->nx + c->nr;
+  int named = 0;
+  if (lua_istable(L, 2)) {
+    memcpy(K, c->K, sizeof(double) * (size_t)c->nk);
+    spA_table gt = spA_opts(L, 2, 0);
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+      if (lua_type(L, -2) == LUA_TSTRING) {
+        const char* name = lua_tostring(L, -2);
+        int count = 0, matrix = 0, i = sp_ctrl_gain_index(c, name, &count, &matrix);
+        if (i < 0) {
+          luaL_Buffer b;
+          luaL_buffinit(L, &b);
+          for (int j = 0; j < c->cls->ngains; j++) {
+            if (j) luaL_addstring(&b, ", ");
+            luaL_addstring(&b, c->cls->gains[j].name);
+          }
+          luaL_pushresult(&b);
+          spA_argerror(L, 2, "unknown gain '%s' for a %s controller (its gains: %s)", name,
+                       c->cls->name, c->cls->ngains ? lua_tostring(L, -1) : "none named");
+        }
+        if (lua_type(L, -1) == LUA_TNUMBER && !matrix) {  // one number: every entry of the block
+          double v = lua_tonumber(L, -1);
+          if (!isfinite(v)) spA_fielderror(&gt, name, "expected a finite number, got %f", v);
+          for (int j = 0; j < count; j++) K[i + j] = v;
+        } else {
+          spA_field_vector(&gt, name, K + i, count, 1);
+        }
+        named++;
+      }
+      lua_pop(L, 1);
+    }
+  }
+  if (!named) check_vec(L, 2, K, c->nk, "gains");
+  sp_ctrl_set_gains(c, K);
   lua_settop(L, 1);
   return 1;
 }
@@ -332,7 +373,57 @@ static void push_blocks(lua_State* L, const sp_ctrl_block* b, int n) {
   }
 }
 
-// fields nx, nu, nr, nk, name, gain_names, ref_names; otherwise the methods table (upvalue 1)
+// a class's blocks as a list of { name =, size =, kind = } for this controller's sizes: kind is
+// "state" (nx entries), "action" (nu), "matrix" (nu x nx, row-major) or "fixed"
+static void push_block_info(lua_State* L, const sp_ctrl* c, const sp_ctrl_block* b, int n) {
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, b[i].name);
+    lua_setfield(L, -2, "name");
+    lua_pushinteger(L, sp_ctrl_block_size(c, &b[i]));
+    lua_setfield(L, -2, "size");
+    lua_pushstring(L, b[i].size == SP_CTRL_PER_STATE    ? "state"
+                      : b[i].size == SP_CTRL_PER_ACTION ? "action"
+                      : b[i].size == SP_CTRL_MATRIX     ? "matrix"
+                                                        : "fixed");
+    lua_setfield(L, -2, "kind");
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
+void spL_push_named(lua_State* L, const sp_ctrl* c, int gains, const double* v) {
+  const sp_ctrl_block* b = gains ? c->cls->gains : c->cls->refs;
+  int n = gains ? c->cls->ngains : c->cls->nrefs;
+  lua_createtable(L, 0, n);
+  for (int i = 0, k = 0; i < n; i++) {
+    int size = sp_ctrl_block_size(c, &b[i]);
+    if (b[i].size == 1) {
+      lua_pushnumber(L, v[k]);
+    } else if (b[i].size == SP_CTRL_MATRIX) {
+      lua_createtable(L, c->nu, 0);
+      for (int r = 0; r < c->nu; r++) {
+        lua_createtable(L, c->nx, 0);
+        for (int j = 0; j < c->nx; j++) {
+          lua_pushnumber(L, v[k + r * c->nx + j]);
+          lua_rawseti(L, -2, j + 1);
+        }
+        lua_rawseti(L, -2, r + 1);
+      }
+    } else {
+      lua_createtable(L, size, 0);
+      for (int j = 0; j < size; j++) {
+        lua_pushnumber(L, v[k + j]);
+        lua_rawseti(L, -2, j + 1);
+      }
+    }
+    lua_setfield(L, -2, b[i].name);
+    k += size;
+  }
+}
+
+// fields nx, nu, nr, nk, name, gain_names, ref_names, gain_blocks, ref_blocks; otherwise the
+// methods table (upvalue 1)
 static int m_index(lua_State* L) {
   lctrl* u = luaL_checkudata(L, 1, CTRL_MT);
   const char* k = lua_tostring(L, 2);
@@ -345,6 +436,8 @@ static int m_index(lua_State* L) {
     const sp_ctrl_class* cls = u->c->cls;
     if (!strcmp(k, "gain_names")) return push_blocks(L, cls->gains, cls->ngains), 1;
     if (!strcmp(k, "ref_names")) return push_blocks(L, cls->refs, cls->nrefs), 1;
+    if (!strcmp(k, "gain_blocks")) return push_block_info(L, u->c, cls->gains, cls->ngains), 1;
+    if (!strcmp(k, "ref_blocks")) return push_block_info(L, u->c, cls->refs, cls->nrefs), 1;
   }
   lua_pushvalue(L, 2);
   lua_gettable(L, lua_upvalueindex(1));

@@ -6,7 +6,8 @@
 //   local opts = { cost = C.car { nx = 4, nu = 2 }, task = task, skip = 275 }  -- as G.feedback
 //   for it = 1, 5 do
 //     local traj = plant:rollout(pol, { steps = 1075, x0 = x0 })
-//     local info = opt:step(traj, opts)   -- updates pol's theta in place
+//     local info = opt:step(traj, opts, { last = it == 5 })  -- updates pol's theta in place;
+//     -- last: no rollout will judge this step (a more cautious one after a poor prediction)
 //   end
 //   -- the pieces, for tests and diagnostics:
 //   local g, J = opt:build(traj, opts)    -- caches along traj; g equals G.feedback's
@@ -78,6 +79,19 @@ static int l_new(lua_State* L) {
   return 1;
 }
 
+sp_gn* spL_testgn(lua_State* L, int arg) {
+  lgn* u = luaL_testudata(L, arg, GN_MT);
+  if (!u) return NULL;
+  if (!u->gn) luaL_argerror(L, arg, "expected an open spinal.gn, got a closed one");
+  return u->gn;
+}
+
+// after its state was restored (pol:load) the optimiser has no trajectory caches
+void spL_gn_restored(lua_State* L, int arg) {
+  lgn* u = luaL_checkudata(L, arg, GN_MT);
+  u->built = u->subspace = 0;
+}
+
 // the policy and model the optimiser was made for (its user values), pushed
 static void push_owners(lua_State* L, int idx, sp_policy** p, sp_model** m) {
   lua_getiuservalue(L, idx, 1);
@@ -100,8 +114,19 @@ static void push_info(lua_State* L, const sp_gn_info* in) {
   lua_setfield(L, -2, "subspace");
 }
 
+static const char* const step_keys[] = {"last", NULL};
+
 static int l_step(lua_State* L) {
   lgn* u = check_gn(L, 1);
+  int last = 0;
+  if (!lua_isnoneornil(L, 4)) {
+    spA_table t = spA_opts(L, 4, 0);
+    spA_check_keys(&t, step_keys);
+    lua_getfield(L, 4, "last");
+    last = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_settop(L, 3);
   sp_policy* p;
   sp_model* m;
   push_owners(L, 1, &p, &m);
@@ -110,7 +135,9 @@ static int l_step(lua_State* L) {
   int segment;
   void* lc = spL_grad_objective(L, 3, "step", &obj, p, &segment);
   sp_gn_info info;
+  u->gn->last_step = last;
   int rc = sp_gn_step(u->gn, &info, p, m, &obj, &tr, segment);
+  u->gn->last_step = 0;
   spL_grad_cost_failure(L, lc, "step");
   spL_model_check(L);
   if (rc) return spL_raise(L, rc, "step");

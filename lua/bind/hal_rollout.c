@@ -174,6 +174,8 @@ static void parse_linear(const spA_table* t, int nx, int nu, linear_policy* lin)
 static void push_traj(lua_State* L, const sp_traj* tr) {
   lua_createtable(L, 0, 14);
   int out = lua_gettop(L);
+  luaL_newmetatable(L, "spinal.traj");  // a name only, for help(traj) and type checks
+  lua_setmetatable(L, out);
   int64_t shape[2] = {tr->n + 1, tr->nx};
   sp_array* a = spL_newarray(L, 1, shape);
   memcpy(a->data, tr->t, sizeof(double) * (size_t)(tr->n + 1));

@@ -10,7 +10,8 @@
 //   loop:resume()  loop:hold()  loop:estop()  loop:clear()  loop:stop()  loop:close()
 //   loop:state()                 -- { k, t, x, u, flags, held, safe, estop, running }
 //   loop:stats()                 -- ticks, missed deadlines, jitter p50/p99/max (us), rates, ...
-//   loop:set_gains(K)  loop:gains()  loop:set_reference(r)  loop:reference()
+//   loop:set_gains(K)  loop:gains()  loop:set_reference(r)  loop:reference()  (K, named: the
+//   class's blocks by name)
 //   loop:set_params(p)  loop:params()     -- the whole vector (a policy's theta)
 //   loop:reset(x0)               -- reset a simulated plant at a tick boundary
 //   loop:record(seconds)  loop:recording()  loop:save(dir)   -- every tick, NPY + CSV
@@ -719,10 +720,14 @@ static int m_set_gains(lua_State* L) {
   return 1;
 }
 
+// gains() -> K [, named]: the gains as last sent, and (a controller whose class names them) the
+// same by name, { kx = 0.45, ... } or { kp = { ... }, kd = { ... } } or { K = { row, ... } }
 static int m_gains(lua_State* L) {
   lloop* o = checkloop(L, 1);
   push_vec(L, o->shadow, o->nk);
-  return 1;
+  if (!o->ctrl || !o->ctrl->cls->ngains) return 1;
+  spL_push_named(L, o->ctrl, 1, o->shadow);
+  return 2;
 }
 
 static int m_set_reference(lua_State* L) {
@@ -756,10 +761,13 @@ static int m_params(lua_State* L) {
   return 1;
 }
 
+// reference() -> r [, named]: as gains(), for the reference's blocks
 static int m_reference(lua_State* L) {
   lloop* o = checkloop(L, 1);
   push_vec(L, o->shadow + o->nk, o->nr);
-  return 1;
+  if (!o->ctrl || !o->ctrl->cls->nrefs) return 1;
+  spL_push_named(L, o->ctrl, 0, o->shadow + o->nk);
+  return 2;
 }
 
 // ---- recording ----------------------------------------------------------------------------------

@@ -129,15 +129,44 @@ static int may_enter(lclass* c) {
   return 1;
 }
 
+// An instruction limit on one call of f (as on loading a robot file, docs/robots.md): an endless
+// loop in a model defined by a robot file ends in an error instead of hanging `spinal check`, the
+// REPL or a rollout. A count hook on the helper thread counts millions of instructions; the hook
+// the thread had (a Ctrl-C hook it inherited) still runs on count events.
+#define F_HOOK_STEP 1000000
+#define F_MAX_MILLIONS 50
+static _Thread_local int f_millions;
+static _Thread_local lua_Hook f_prev_hook;
+
+static void f_limit_hook(lua_State* T, lua_Debug* ar) {
+  if (f_prev_hook) f_prev_hook(T, ar);
+  if (++f_millions > F_MAX_MILLIONS) {
+    luaL_where(T, 0);  // the line of f that was running
+    lua_pushfstring(T, "ran more than %d million Lua instructions in one call (an endless loop?)",
+                    F_MAX_MILLIONS);
+    lua_concat(T, 2);
+    lua_error(T);
+  }
+}
+
 // run f under lua_pcall on the helper thread; 0, or -1 after recording the error
 static int invoke(lclass* c, call* k) {
   if (!may_enter(c)) return -1;
   lua_State* T = c->T;
   int top = lua_gettop(T);
   if (!lua_checkstack(T, 4)) return -1;
+  lua_Hook hook = lua_gethook(T);
+  int mask = lua_gethookmask(T), count = lua_gethookcount(T);
+  lua_Hook saved_prev = f_prev_hook;
+  int saved_millions = f_millions;
+  f_prev_hook = hook && (mask & LUA_MASKCOUNT) && hook != f_limit_hook ? hook : NULL;
+  f_millions = 0;
+  lua_sethook(T, f_limit_hook, LUA_MASKCOUNT, F_HOOK_STEP);
   lua_pushcfunction(T, run);
   lua_pushlightuserdata(T, k);
   int rc = lua_pcall(T, 1, 0, 0);
+  lua_sethook(T, hook, mask, count);
+  f_prev_hook = saved_prev, f_millions = saved_millions;
   if (rc != LUA_OK && !c->failed) {
     const char* msg = lua_type(T, -1) == LUA_TSTRING ? lua_tostring(T, -1) : "unknown error";
     snprintf(c->err, sizeof c->err, "%s", msg);

@@ -23,6 +23,7 @@
 #include "args.h"
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
+#include "engine/grad/gauss_newton.h"
 #include "engine/policy/checkpoint.h"
 #include "engine/policy/rollout.h"
 
@@ -516,31 +517,74 @@ static int m_rollout(lua_State* L) {
 }
 
 // pol:save(path [, opt [, note]]) -> true | nil, message: network, optimiser state, exploration
-// noise and rng, the description and the note (a string, e.g. a run's progress), atomically
+// noise and rng, the description and the note (a string, e.g. a run's progress), atomically. opt:
+// a spinal.nn optimiser (its state goes with the network) or a spinal.gn optimiser (its
+// trust-region state goes first in the checkpoint's user bytes, the note after it)
 static int m_save(lua_State* L) {
   lpolicy* u = checklpolicy(L, 1);
   const char* path = luaL_checkstring(L, 2);
-  sp_optim* o = lua_isnoneornil(L, 3) ? NULL : spL_optim_state(L, 3, u->p->nparams);
+  sp_gn* gn = lua_isnoneornil(L, 3) ? NULL : spL_testgn(L, 3);
+  sp_optim* o = lua_isnoneornil(L, 3) || gn ? NULL : spL_optim_state(L, 3, u->p->nparams);
+  if (gn && gn->np != u->p->nparams)
+    return spA_argerror(L, 3, "expected an optimiser for %d parameters, got one for %d",
+                        (int)u->p->nparams, (int)gn->np);
   size_t nlen = 0;
   const char* note = luaL_optlstring(L, 4, "", &nlen);
+  size_t glen = gn ? sp_gn_state_size(gn) : 0;
+  char* user = (char*)note;
+  if (gn) {
+    user = lua_newuserdatauv(L, glen + nlen, 0);  // freed by the collector
+    sp_gn_state_save(gn, user);
+    memcpy(user + glen, note, nlen);
+  }
   char msg[512];
-  if (sp_policy_save(path, u->p, u->d, o, u->kind, note, nlen, msg, sizeof msg))
+  if (sp_policy_save(path, u->p, u->d, o, u->kind, user, glen + nlen, msg, sizeof msg))
     return spL_failure(L, "%s", msg);
   lua_pushboolean(L, 1);
   return 1;
 }
 
-// pol:load(path [, opt]) -> note (a string, "" when none) | nil, message
+// the note in a checkpoint's user bytes: after the Gauss-Newton state when one leads them
+static void push_note(lua_State* L, const char* user, size_t n) {
+  size_t span = user ? sp_gn_state_span(user, n) : 0;
+  lua_pushlstring(L, user ? user + span : "", n - span);
+}
+
+// pol:load(path [, opt]) -> note (a string, "" when none) | nil, message. opt: the spinal.nn or
+// spinal.gn optimiser whose state the file holds (nothing changes unless everything loads)
 static int m_load(lua_State* L) {
   lpolicy* u = checklpolicy(L, 1);
   const char* path = luaL_checkstring(L, 2);
-  sp_optim* o = lua_isnoneornil(L, 3) ? NULL : spL_optim_state(L, 3, u->p->nparams);
+  sp_gn* gn = lua_isnoneornil(L, 3) ? NULL : spL_testgn(L, 3);
+  sp_optim* o = lua_isnoneornil(L, 3) || gn ? NULL : spL_optim_state(L, 3, u->p->nparams);
   char msg[512];
   void* note = NULL;
   size_t nlen = 0;
+  if (gn) {
+    // the Gauss-Newton state checked before the policy changes
+    if (sp_policy_user_read(path, &note, &nlen, msg, sizeof msg)) return spL_failure(L, "%s", msg);
+    size_t span = note ? sp_gn_state_span(note, nlen) : 0;
+    int bad = !span;
+    if (bad)
+      snprintf(msg, sizeof msg,
+               "%s: holds no Gauss-Newton optimiser state (saved with another optimiser)", path);
+    else {
+      char why[256];
+      if (sp_gn_state_check(gn, note, span, why, sizeof why))
+        bad = 1, snprintf(msg, sizeof msg, "%s: %s", path, why);
+    }
+    sp_free(note);
+    note = NULL;
+    if (bad) return spL_failure(L, "%s", msg);
+  }
   if (sp_policy_load(path, u->p, u->d, o, &note, &nlen, msg, sizeof msg))
     return spL_failure(L, "%s", msg);
-  lua_pushlstring(L, note ? note : "", nlen);
+  if (gn) {
+    size_t span = sp_gn_state_span(note, nlen);
+    sp_gn_state_load(gn, note, span, msg, sizeof msg);  // checked above
+    spL_gn_restored(L, 3);
+  }
+  push_note(L, note, nlen);
   sp_free(note);
   return 1;
 }
@@ -678,7 +722,7 @@ static int l_load(lua_State* L) {
   size_t nlen = 0;
   if (sp_policy_load(path, u->p, u->d, NULL, &note, &nlen, msg, sizeof msg))
     return spL_failure(L, "%s", msg);
-  lua_pushlstring(L, note ? note : "", nlen);
+  push_note(L, note, nlen);
   sp_free(note);
   return 2;
 }

@@ -1,11 +1,13 @@
 // hostlib.c: the preloaded C module "spinal.host" (what the binary offers scripts and the Lua
 // library: Ctrl-C flag, command-line overrides, tty test, monotonic clock, directory listing).
 #define _GNU_SOURCE  // cpu_set_t and sched_setaffinity
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <lauxlib.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -212,11 +214,42 @@ void sp_host_preload(lua_State* L, const char* lua_dir, char** overrides, int n)
   lua_pop(L, 1);
 }
 
+// does msg start with the "source:line:" Lua puts in front of an error raised at a position
+// (error("x"), a runtime error)? A message without one was raised on purpose for the user
+// (error(msg, 0), an argument error from C): it is the whole story, printed without a traceback
+static int has_position(const char* s) {
+  const char* p;
+  if (!strncmp(s, "[string \"", 9)) {
+    if (!(p = strstr(s, "\"]:"))) return 0;
+    p += 2;
+  } else if (*s == '(') {
+    if (!(p = strchr(s, ')'))) return 0;
+    p++;
+  } else {
+    // a file name (no spaces) followed by :LINE:
+    for (p = s; *p && *p != ' ' && *p != '\n'; p++) {
+      if (*p != ':' || !isdigit((unsigned char)p[1])) continue;
+      const char* q = p + 1;
+      while (isdigit((unsigned char)*q)) q++;
+      if (*q == ':') return 1;
+    }
+    return 0;
+  }
+  if (*p != ':' || !isdigit((unsigned char)p[1])) return 0;
+  for (p++; isdigit((unsigned char)*p);) p++;
+  return *p == ':';
+}
+
 int sp_host_msghandler(lua_State* L) {
   const char* msg = lua_tostring(L, 1);
   if (!msg) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
     msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  const char* always = getenv("SPINAL_TRACEBACK");
+  if (!has_position(msg) && !(always && *always && strcmp(always, "0"))) {
+    lua_pushstring(L, msg);
+    return 1;
   }
   luaL_traceback(L, L, msg, 1);
   return 1;

@@ -252,33 +252,34 @@ function Car:path(traj)
   return xs, ys
 end
 
--- an optimiser over the policy's flat parameters: "adam" (default) or "sgd" (the Gauss-Newton
--- step needs the trajectory: spinal.optimiser makes any of the three as a step function)
-function M.optimiser(kind, lr)
+-- an optimiser over the policy's flat parameters: "adam" (default) or "sgd", or "gn" (the
+-- Gauss-Newton trust-region step on car's policy and model, o = { radius =, radius_max = }); the
+-- object whose state a checkpoint holds (pol:save/load)
+function M.optimiser(kind, lr, car, o)
   if kind == "sgd" then return nn.sgd { lr = lr } end
   if kind == "adam" then return nn.adam { lr = lr } end
+  if kind == "gn" and car then return require("spinal.optimiser").gn(car.policy, car.model, o) end
   error(("unknown optimiser '%s' (expected adam, sgd or gn)"):format(tostring(kind)), 0)
 end
 
 -- method 1: iters x (rollout on the plant, feedback gradient, optimiser step), then one
--- evaluation rollout. opts: iters, lr, optim ("adam", "sgd" or "gn"; or optimiser: an nn
--- optimiser made already, adam or sgd), radius, radius_max and subspace (gn), on_iter(it, row,
--- traj) after each rollout (it = 0 is the nominal controller), on_step(it, opt, out) after each
--- rollout's bookkeeping (checkpoints; opt is nil for gn), state (out of an earlier call, to
--- continue from state.next). Returns { costs, errors, grad_norms, faults (iters + 1 each: the
--- last is the evaluation; faults counts the ticks a fault flag was set), falls (legged variants:
--- 1 for each rollout in which the robot fell, else 0), first = nominal
+-- evaluation rollout. opts: iters, lr, optim ("adam", "sgd" or "gn"; or optimiser: one made
+-- already, M.optimiser), radius, radius_max and subspace (gn), on_iter(it, row, traj) after each
+-- rollout (it = 0 is the nominal controller), on_step(it, opt, out) after each rollout's
+-- bookkeeping (checkpoints: opt is the optimiser whose state pol:save keeps), state (out of an
+-- earlier call, to continue from state.next). The last update's step is told so (gn takes a
+-- cautious one: no rollout will judge it). Returns { costs, errors, grad_norms, faults (iters + 1
+-- each: the last is the evaluation; faults counts the ticks a fault flag was set), falls (legged
+-- variants: 1 for each rollout in which the robot fell, else 0), first = nominal
 -- trajectory, last = learned trajectory, data_seconds (learning only), next }. A step that would
 -- make the parameters non-finite raises (spinal.nn).
 function M.learn(car, opts)
   local objective = car:objective_opts()
   objective.segment = car.cfg.segment
   local kind = opts.optim or "adam"
-  local opt = opts.optimiser
-  if not opt and kind ~= "gn" then opt = M.optimiser(kind, opts.lr or 3e-3) end
-  local step = require("spinal.optimiser").new(kind, car.policy, car.model, objective,
+  local step, opt = require("spinal.optimiser").new(kind, car.policy, car.model, objective,
     { lr = opts.lr or 3e-3, radius = opts.radius, radius_max = opts.radius_max,
-      subspace = opts.subspace, optimiser = opt })
+      subspace = opts.subspace, optimiser = opts.optimiser })
   local out = opts.state or { costs = {}, errors = {}, grad_norms = {}, faults = {},
                               data_seconds = 0, next = 0 }
   local legged = car.variant.legged
@@ -287,7 +288,7 @@ function M.learn(car, opts)
     local traj = car:rollout()
     local row = { iter = it, data_seconds = out.data_seconds, faults = run_lib.faults(traj) }
     if it < opts.iters then
-      row.cost, row.grad_norm = step(traj)
+      row.cost, row.grad_norm = step(traj, it == opts.iters - 1)
       out.data_seconds = out.data_seconds + traj.data_seconds
     else
       row.cost = car:objective(traj)
@@ -326,10 +327,6 @@ function M.experiment(name, cfg, opts)
   opts = opts or {}
   local resume = type(cfg.resume) == "string" and cfg.resume ~= "" and cfg.resume or nil
   if resume then cfg = F.resume_settings(cfg) end
-  if resume and cfg.optim == "gn" then
-    error(("%s: resume= needs a run made with optim=adam or optim=sgd (optim=gn does not "
-      .. "checkpoint its trust region)"):format(name), 0)
-  end
   local setup = {}
   for k, v in pairs(cfg) do setup[k] = v end
   setup.experiment = name
@@ -337,8 +334,9 @@ function M.experiment(name, cfg, opts)
   local car = F.setup(setup)
   local run = sp.run.start { name = name, settings = cfg, resume = resume }
   local names = { states = car.robot.state, actions = car.robot.action }
-  -- gn keeps its trust region in memory only: its checkpoint holds the policy, not a step state
-  local optimiser = cfg.optim ~= "gn" and F.optimiser(cfg.optim or "adam", cfg.lr or 3e-3) or nil
+  -- the optimiser whose state the checkpoint holds (adam's moments, gn's trust region)
+  local optimiser = F.optimiser(cfg.optim or "adam", cfg.lr or 3e-3, car,
+                                { radius = cfg.trust, radius_max = cfg.trust_max })
 
   -- a resumed run: the policy, optimiser, rng and progress from the checkpoint
   local state = resume and run:resume_state(car.policy, optimiser, cfg.iters) or nil

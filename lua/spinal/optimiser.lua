@@ -4,13 +4,17 @@
 --
 --   local O = require "spinal.optimiser"
 --   local step = O.new("gn", pol, model, objective, { radius = 0.05, radius_max = 0.2 })
---   local J, grad_norm, info = step(traj)       -- updates pol's parameters in place
+--   local J, grad_norm, info = step(traj, last)  -- updates pol's parameters in place; last: the
+--                                                -- run's last step (gn: a cautious one, see gn)
+--   pol:save(path, opt, note)  -- with `local step, opt = O.new(...)`: the optimiser's state too
 --
 -- kinds: "gn" (spinal.gn: Gauss-Newton with a trust region on the RMS action change, radius =
 -- its initial size, radius_max its largest, subspace the Krylov dimension; info is the step's
 -- table), "adam" and "sgd" (the feedback gradient, spinal.grad, and a first-order step of rate
--- lr; o.optimiser = an nn optimiser made already, e.g. one restored from a checkpoint). objective:
--- G.feedback's options (cost, terminal, task, skip, scale, segment).
+-- lr). o.optimiser = the optimiser made already (a spinal.nn adam/sgd, or a spinal.gn for "gn"),
+-- e.g. one restored from a checkpoint by pol:load(path, opt). objective: G.feedback's options
+-- (cost, terminal, task, skip, scale, segment). Returns the step function and the optimiser whose
+-- state a checkpoint holds (pol:save(path, opt, note) / pol:load(path, opt) take either kind).
 local M = {}
 
 M.kinds = { "gn", "adam", "sgd" }
@@ -18,13 +22,11 @@ M.kinds = { "gn", "adam", "sgd" }
 function M.new(kind, pol, model, objective, o)
   o = o or {}
   if kind == "gn" then
-    local opt = require("spinal.gn").new(pol, model, { radius = o.radius, subspace = o.subspace,
-                                                       radius_max = o.radius_max,
-                                                       max_decrease = o.max_decrease })
-    return function(traj)
-      local info = opt:step(traj, objective)
+    local opt = o.optimiser or M.gn(pol, model, o)
+    return function(traj, last)
+      local info = opt:step(traj, objective, last and { last = true } or nil)
       return info.J, info.grad_norm, info
-    end
+    end, opt
   end
   local nn, G = require "spinal.nn", require "spinal.grad"
   local opt = o.optimiser
@@ -44,7 +46,16 @@ function M.new(kind, pol, model, objective, o)
     local g, J = G.feedback(pol, model, traj, objective)
     opt:step(theta, g)
     return J, g:norm()
-  end
+  end, opt
+end
+
+-- the Gauss-Newton optimiser M.new("gn", ...) makes from the same options (radius, radius_max,
+-- subspace, max_decrease), to make one before a checkpoint is loaded into it
+function M.gn(pol, model, o)
+  o = o or {}
+  return require("spinal.gn").new(pol, model, { radius = o.radius, subspace = o.subspace,
+                                                radius_max = o.radius_max,
+                                                max_decrease = o.max_decrease })
 end
 
 return M

@@ -9,6 +9,7 @@
 -- "interrupted", so the loop stops at a step boundary and to-be-closed values are closed.
 local M = {}
 M.__index = M
+M.__name = "spinal.progress"  -- help(p) finds its docs (docs/cli.md)
 
 local has_host, host = pcall(require, "spinal.host")
 if not has_host then host = nil end

@@ -110,23 +110,37 @@ end
 
 -- ---- gains and references with their names ---------------------------------------------------
 
--- the blocks of a controller class's gains and reference: { { name, size or names } ... } for the
--- classes spinal ships; a block of n entries with entry names gets them (state or action names)
-local function blocks(class, nx, nu, x_names, u_names)
-  local per_x = x_names or nx
-  local per_u = u_names or nu
-  if class:match "^tracker" then
-    return { "kx", "ky", "kv", "kphi", "ka", "kw" },
-      { "x_d", "y_d", "xdot_d", "ydot_d", "xddot_d", "yddot_d" }
-  elseif class == "pd" then
-    return { { "kp", per_u }, { "kd", per_u } },
-      { { "q_d", per_u }, { "qdot_d", per_u }, { "u_ff", per_u } }
-  elseif class == "lqr" then
-    local rows = {}
-    for i = 1, nu do rows[i] = { "K[" .. (u_names and u_names[i] or i) .. "]", per_x } end
-    return rows, { { "x_set", per_x }, { "u_ff", per_u } }
+-- the blocks of a controller's gains and reference, from the blocks its class names
+-- (ctrl.gain_blocks, ctrl.ref_blocks: name, size, kind): { name or { name, size or names } ... };
+-- a per-state or per-action block gets the robot's state or action names, a matrix one row per
+-- action. nil for a class that names no blocks.
+local function layout(list, ctrl, x_names, u_names)
+  if not list or #list == 0 then return nil end
+  local out = {}
+  for _, b in ipairs(list) do
+    if b.kind == "matrix" then
+      for i = 1, ctrl.nu do
+        local row = ("%s[%s]"):format(b.name, u_names and u_names[i] or i)
+        out[#out + 1] = { row, x_names or ctrl.nx }
+      end
+    elseif b.kind == "state" then
+      out[#out + 1] = { b.name, x_names or b.size }
+    elseif b.kind == "action" then
+      out[#out + 1] = { b.name, u_names or b.size }
+    elseif b.size == 1 then
+      out[#out + 1] = b.name
+    else
+      out[#out + 1] = { b.name, b.size }
+    end
   end
-  return nil
+  return out
+end
+
+local function blocks(ctrl, x_names, u_names)
+  local ok, gains = pcall(function() return ctrl.gain_blocks end)
+  local _, refs = pcall(function() return ctrl.ref_blocks end)
+  if not ok then return nil end
+  return layout(gains, ctrl, x_names, u_names), layout(refs, ctrl, x_names, u_names)
 end
 
 -- "name = value" for every block of v (a list or array) laid out as spec says
@@ -150,9 +164,10 @@ local function name_blocks(v, spec)
 end
 
 -- the lines that show a controller's gains K and reference r with their names (ctrl: a
--- spinal.ctrl; x_names, u_names: the robot's, may be nil); unknown classes print the vectors
+-- spinal.ctrl; x_names, u_names: the robot's, may be nil); a class that names no gains prints
+-- the vectors
 function M.named_params(ctrl, K, r, x_names, u_names)
-  local g, ref = blocks(ctrl.name, ctrl.nx, ctrl.nu, x_names, u_names)
+  local g, ref = blocks(ctrl, x_names, u_names)
   local lines = {}
   if not g then
     lines[1] = "gains " .. M.pretty(K)
@@ -161,7 +176,8 @@ function M.named_params(ctrl, K, r, x_names, u_names)
   end
   lines[#lines + 1] = ("gains (%s): %s"):format(ctrl.name, table.concat(name_blocks(K, g), ", "))
   if ctrl.nr > 0 and r then
-    lines[#lines + 1] = "reference: " .. table.concat(name_blocks(r, ref), ", ")
+    lines[#lines + 1] = ref and "reference: " .. table.concat(name_blocks(r, ref), ", ")
+      or "reference " .. M.pretty(r)
   end
   return lines
 end
@@ -243,21 +259,24 @@ local function docs_dir()
 end
 
 local doc_cache
--- every docs/api/*.md as { name, lines }
+-- every docs/api/*.md, then docs/*.md (robot files, the command line, ...), as { name, lines }
 local function docs()
   if doc_cache then return doc_cache end
   local dir = docs_dir()
   local ok, host = pcall(require, "spinal.host")
-  local names = dir and ok and host.listdir(dir) or {}
-  table.sort(names)
   doc_cache = {}
-  for _, n in ipairs(names) do
-    local f = n:match "%.md$" and io.open(dir .. "/" .. n)
-    if f then
-      local lines = {}
-      for line in f:lines() do lines[#lines + 1] = line end
-      f:close()
-      doc_cache[#doc_cache + 1] = { name = "docs/api/" .. n, lines = lines }
+  for _, sub in ipairs { { dir, "docs/api/" }, { dir and dir .. "/..", "docs/" } } do
+    local names = sub[1] and ok and host.listdir(sub[1]) or {}
+    table.sort(names)
+    for _, n in ipairs(names) do
+      local f = n:match "%.md$" and io.open(sub[1] .. "/" .. n)
+      if f then
+        local lines = {}
+        for line in f:lines() do lines[#lines + 1] = line end
+        f:close()
+        doc_cache[#doc_cache + 1] = { name = sub[2] .. n, lines = lines,
+                                      api = sub[2] == "docs/api/" }
+      end
     end
   end
   return doc_cache
@@ -285,6 +304,15 @@ local function names_of(v)
     if type(mod) == "table" then
       for k, x in pairs(mod) do
         if x == v and type(k) == "string" then out[#out + 1] = { module = m, key = k } end
+        -- a class written in Lua (spinal.robot's Robot, spinal.run's Run): its methods
+        local cname = type(x) == "table" and rawget(x, "__name")
+        if type(cname) == "string" and cname:match "^spinal%." then
+          for mk, mx in pairs(x) do
+            if mx == v and type(mk) == "string" and not mk:match "^__" then
+              out[#out + 1] = { type = cname, key = mk }
+            end
+          end
+        end
       end
     end
   end
@@ -321,11 +349,33 @@ local function passage(lines, i)
   return out
 end
 
--- lines of docs/api mentioning a function key (as `x.key(`, `x:key(` or `key(` in code) or,
--- without a key, the sections whose heading names spinal.<module>
-local function find(module, key)
+-- objects whose docs no heading names by their type: the phrase that introduces them
+M.doc_topics = {
+  ["spinal.traj"] = "The trajectory holds",
+  ["spinal.hal.plant"] = "Fields: `plant.nx",
+  ["spinal.rbd.tree"] = "spinal.rbd",
+}
+
+-- the passages of the docs that contain phrase
+local function find_phrase(phrase)
   local hits = {}
   for _, d in ipairs(docs()) do
+    for i, line in ipairs(d.lines) do
+      if line:find(phrase, 1, true) then
+        hits[#hits + 1] = { where = d.name .. ":" .. i, text = passage(d.lines, i) }
+        break
+      end
+    end
+  end
+  return hits
+end
+
+-- lines of docs/api mentioning a function key (as `x.key(`, `x:key(` or `key(` in code) or,
+-- without a key, the sections whose heading names spinal.<module>
+local function find(module, key, other)
+  local hits = {}
+  for _, d in ipairs(docs()) do
+    if (d.api and true or false) == (other and true or false) then goto next_doc end
     local seen = {}
     for i, line in ipairs(d.lines) do
       local found = false
@@ -352,6 +402,7 @@ local function find(module, key)
         hits[#hits + 1] = { where = d.name .. ":" .. i, text = p }
       end
     end
+    ::next_doc::
   end
   return hits
 end
@@ -385,8 +436,18 @@ function M.help(...)
       or n.type and n.key and ("%s:%s"):format(n.type, n.key)
       or n.module and ("spinal." .. n.module) or n.type
     out[#out + 1] = title .. (type(v) == "function" and " (function)" or "")
-    local hits = find(n.key and (n.module and n.module or nil) or module, n.key)
-    if n.key and #hits == 0 and n.module then hits = find(nil, n.key) end
+    -- docs/api first; the other docs (robot files, the command line) when it has nothing
+    local hits
+    for _, other in ipairs { false, true } do
+      hits = find(n.key and (n.module and n.module or nil) or module, n.key, other)
+      if n.key and #hits == 0 and n.module then hits = find(nil, n.key, other) end
+      if #hits > 0 then break end
+    end
+    local topic = not n.key and n.type and M.doc_topics[n.type]
+    if topic then
+      local extra = find_phrase(topic)
+      for i = #extra, 1, -1 do table.insert(hits, 1, extra[i]) end
+    end
     for i, h in ipairs(hits) do
       if i > limit then
         out[#out + 1] = ("  ... %d more in docs/api"):format(#hits - limit)
@@ -395,9 +456,9 @@ function M.help(...)
       out[#out + 1] = "  " .. h.where
       for _, l in ipairs(h.text) do out[#out + 1] = "    " .. l end
     end
-    if #hits == 0 then out[#out + 1] = "  (no entry in docs/api)" end
+    if #hits == 0 then out[#out + 1] = "  (no entry in docs)" end
     -- what a module or an object offers
-    local t = n.key == nil and (type(v) == "table" and v or methods_of(getmetatable(v)))
+    local t = n.key == nil and (n.type and methods_of(getmetatable(v)) or type(v) == "table" and v)
     if type(t) == "table" then
       local fs = sorted_keys(t, function(x) return type(x) == "function" end)
       if #fs > 0 then

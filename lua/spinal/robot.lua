@@ -1314,6 +1314,8 @@ end
 
 local Robot = {}
 Robot.__index = Robot
+Robot.__name = "spinal.robot"  -- help(robot) finds its docs (docs/robots.md)
+M.Robot = Robot
 
 function Robot:__tostring()
   return string.format("robot %s (%s)", self.name, M.summary(self))

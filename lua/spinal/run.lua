@@ -8,6 +8,8 @@
 --                                             (and nominal_qpos.npy from a mujoco plant)
 --   run:save_reference(xs, ys)                -- reference_path.npy: the path `spinal render` draws
 --   run:save_policy("policy.ckpt", pol, opt)  -- the policy and its optimiser state
+--   run:sweep()                               -- a sweep: once, before its first unit
+--   local r = run:unit("gamma0.5/seed3", fn)  -- fn's result, or what a resumed run saved of it
 --   run:plot { file = "cost.png", ... }       -- spinal.plot.png, file relative to the run
 --   run:summary { iters = 15, costs = {...} } -- summary.json (flat keys and lists)
 --   run:path "cost.png"                       -- the file's path inside the run
@@ -26,6 +28,8 @@ local plot = require "spinal.plot"
 local M = {}
 local Run = {}
 Run.__index = Run
+Run.__name = "spinal.run"  -- help(run) finds its docs (docs/api/run.md)
+M.Run = Run
 
 -- the file operations every write goes through (tests replace them to inject failures)
 M.fs = { open = io.open, rename = os.rename, remove = os.remove }
@@ -578,6 +582,72 @@ function Run:plot(spec)
     io.stderr:write("spinal.run: ", err, "\n")
   end
   return nil, err
+end
+
+-- ---- sweeps: resume= skips the units (learning runs) a sweep finished ---------------------------
+
+-- JSON holds no NaN or infinities: in units.json they are the strings "nan", "inf", "-inf"
+local function tag(v)
+  if type(v) == "number" and (v ~= v or v == math.huge or v == -math.huge) then
+    return v ~= v and "nan" or (v > 0 and "inf" or "-inf")
+  end
+  if type(v) ~= "table" or v == json.null then return v end
+  local t = {}
+  for k, x in pairs(v) do t[k] = tag(x) end
+  return t
+end
+local special = { nan = 0 / 0, inf = math.huge, ["-inf"] = -math.huge }
+local function untag(v)
+  if type(v) == "string" and special[v] then return special[v] end
+  if type(v) ~= "table" or v == json.null then return v end
+  for k, x in pairs(v) do v[k] = untag(x) end
+  return v
+end
+
+-- a sweep made of units (one learning run each, run:unit): call once before the first unit. A
+-- resumed run reads units.json (the results of the units it finished) and drops the metrics rows
+-- logged after the last of them: a unit cut short is redone whole. A finished sweep (summary.json
+-- written) has nothing to resume.
+function Run:sweep()
+  self.units = { results = {}, rows = 0 }
+  if not self.resumed then return self end
+  local done = io.open(self:path "summary.json", "r")
+  if done then
+    done:close()
+    error(("run: %s is complete: nothing to resume"):format(self.dir), 0)
+  end
+  local saved = io.open(self:path "units.json", "r")
+  if saved then
+    saved:close()
+    local t, err = json.read(self:path "units.json")
+    if type(t) ~= "table" or type(t.results) ~= "table" or math.type(t.rows) ~= "integer" then
+      error(("run: cannot resume %s (units.json: %s)"):format(self.dir,
+        tostring(err or "not a sweep's units")), 0)
+    end
+    self.units = untag(t)
+  end
+  local n = 0
+  self:trim_metrics(function()
+    n = n + 1
+    return n <= self.units.rows
+  end)
+  return self
+end
+
+-- the result of the sweep's unit `key` (a string naming it, e.g. "gamma0.5/seed3"): fn()'s result
+-- (a table of numbers, strings, booleans and lists of them), saved to units.json (atomically)
+-- before it is returned; in a resumed run, the saved result of a unit finished before, without
+-- running fn. Units run in the same order on every run of the sweep.
+function Run:unit(key, fn)
+  local u = self.units
+  if not u then error("run:unit: call run:sweep() before the sweep's first unit", 2) end
+  local r = u.results[key]
+  if r ~= nil then return r end
+  r = fn()
+  u.results[key] = r
+  u.rows = self.lines and #self.lines - 1 or 0
+  write_file(self:path "units.json", json.encode(tag(u)) .. "\n")
+  return r
 end
 
 function Run:close()

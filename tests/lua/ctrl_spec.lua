@@ -78,6 +78,28 @@ describe("spinal.ctrl tracker", function()
     assert.are.same(c:act(x0, r0, K0):totable(), c:act(x0, r0):totable())
   end)
 
+  it("names its gain and reference blocks, and takes gains back by name", function()
+    local pd = ctrl.pd(2, { 1, 2 }, { 3, 4 })
+    assert.are.same({ { name = "kp", size = 2, kind = "action" },
+                      { name = "kd", size = 2, kind = "action" } }, pd.gain_blocks)
+    assert.are.same({ "q_d", "qdot_d", "u_ff" }, pd.ref_names)
+    local K, named = pd:gains()
+    assert.are.same({ 1, 2, 3, 4 }, K:totable())
+    assert.are.same({ kp = { 1, 2 }, kd = { 3, 4 } }, named)
+    pd:set_gains { kd = 0.5 }                 -- one number: the whole block
+    assert.are.same({ 1, 2, 0.5, 0.5 }, pd:gains():totable())
+    local lqr = ctrl.lqr(require "spinal.array" { { 1, 2, 3 }, { 4, 5, 6 } })
+    assert.are.same({ { name = "K", size = 6, kind = "matrix" } }, lqr.gain_blocks)
+    local _, nk = lqr:gains()
+    nk.K[2][3] = 60
+    lqr:set_gains(nk)
+    assert.are.same({ 1, 2, 3, 4, 5, 60 }, lqr:gains():totable())
+    assert.has_error(function() pd:set_gains { kq = 1 } end,
+      "bad argument #1 to 'set_gains' (unknown gain 'kq' for a pd controller (its gains: kp, kd))")
+    assert.has_error(function() pd:set_gains { kp = { 1, 2, 3 } } end,
+      "bad argument #1 to 'set_gains' (field 'kp': expected a vector of length 2, got length 3)")
+  end)
+
   it("names the argument and the expected length in errors", function()
     local c = ctrl.tracker "car"
     assert.has_error(function() c:act({ 1, 2, 3 }, r0) end,

@@ -22,7 +22,8 @@ end
 -- a small but real car run: 3 updates of 6 s rollouts
 local function cfg(out, extra)
   local c = { gamma = 0.5, radius = 1.5, period = 5.5, seconds = 6, iters = 3, lr = 3e-3,
-              optim = "adam", seed = 2, segment = 0, hidden = { 16, 16 },
+              optim = "adam", trust = 0.1, trust_max = 0.2, seed = 2, segment = 0,
+              hidden = { 16, 16 },
               robot = "robots/rc_car.lua", plant = "model", out = out, resume = "" }
   for k, v in pairs(extra or {}) do c[k] = v end
   return c
@@ -38,12 +39,14 @@ local function quiet(f, ...)
 end
 
 describe("car experiment checkpoints", function()
-  it("resume= after an interruption gives bitwise the result of an uninterrupted run", function()
+  for _, optim in ipairs { "adam", "gn" } do
+  it("resume= after an interruption gives bitwise the result of an uninterrupted run (optim="
+    .. optim .. ")", function()
     local whole, cut = tmpdir(), tmpdir()
-    quiet(F.experiment, "t", cfg(whole))
+    quiet(F.experiment, "t", cfg(whole, { optim = optim }))
     -- interrupted (as by Ctrl-C) at the progress update after the first update's checkpoint
     local calls = 0
-    local ok, err = pcall(quiet, F.experiment, "t", cfg(cut), {
+    local ok, err = pcall(quiet, F.experiment, "t", cfg(cut, { optim = optim }), {
       interrupted = function()
         calls = calls + 1
         return calls > 1
@@ -53,7 +56,7 @@ describe("car experiment checkpoints", function()
     assert.are.equal("interrupted", err)
     assert.is_nil(io.open(cut .. "/summary.json"))
     local note = json.decode(select(1, (function()
-      local car = F.setup(cfg(cut))
+      local car = F.setup(cfg(cut, { optim = optim }))
       return car.policy:load(cut .. "/policy.ckpt")
     end)()))
     assert.are.equal(2, note.next)
@@ -61,7 +64,7 @@ describe("car experiment checkpoints", function()
     local f = assert(io.open(cut .. "/metrics.csv", "a"))
     f:write("2,999,12,0,1,0.5\n")
     f:close()
-    quiet(F.experiment, "t", cfg("", { resume = cut }))
+    quiet(F.experiment, "t", cfg("", { resume = cut, optim = optim }))
     local a, b = json.read(whole .. "/summary.json"), json.read(cut .. "/summary.json")
     assert.are.same(a, b)
     assert.are.equal(read(whole .. "/metrics.csv"), read(cut .. "/metrics.csv"))
@@ -69,6 +72,7 @@ describe("car experiment checkpoints", function()
     assert.are.equal(read(whole .. "/policy.ckpt"), read(cut .. "/policy.ckpt"))
     os.execute(("rm -rf '%s' '%s'"):format(whole, cut))
   end)
+  end
 
   it("saves the learned policy so it can be loaded and deployed", function()
     local dir = tmpdir()

@@ -120,6 +120,43 @@ describe("spinal.gn", function()
       "unknown optimiser 'lbfgs' (expected gn, adam or sgd)")
   end)
 
+  it("saves its trust-region state with the policy and continues from it after pol:load",
+    function()
+    local plant = M.new("car_drag", nil, { dt = 0.02 })
+    local opts = { cost = cost, task = task, skip = 10 }
+    local path = os.tmpname()
+    local pol = car_policy(3)
+    local a = GN.new(pol, half_model(), { radius = 0.05 })
+    a:step(pol:rollout(plant, x0, 150), opts)
+    assert(pol:save(path, a, "progress"))
+    -- the note comes back whole, with or without the optimiser
+    local pol2 = car_policy(9)
+    local b = GN.new(pol2, half_model(), { radius = 0.05 })
+    assert.are.equal("progress", pol2:load(path, b))
+    assert.are.equal("progress", car_policy(9):load(path))
+    assert.are.equal(b:radius(), a:radius())
+    -- both continue identically from the next rollout
+    local traj = pol:rollout(plant, x0, 150)
+    local ia, ib = a:step(traj, opts), b:step(traj, opts)
+    assert.are.same(ia, ib)
+    assert.are.equal(0, (pol:params() - pol2:params()):abs():max())
+    -- a checkpoint made with another optimiser, or for another subspace, changes nothing
+    local nn = require "spinal.nn"
+    assert(pol:save(path, nn.adam { lr = 1e-3 }))
+    local before = pol2:params():clone()
+    local ok, err = pol2:load(path, b)
+    assert.is_nil(ok)
+    assert.are.equal(path .. ": holds no Gauss-Newton optimiser state (saved with another "
+      .. "optimiser)", err)
+    assert(pol:save(path, a))
+    ok, err = pol2:load(path, GN.new(pol2, half_model(), { subspace = 5 }))
+    assert.is_nil(ok)
+    assert.are.equal(path .. ": Gauss-Newton state with subspace 30, the optimiser has subspace 5",
+      err)
+    assert.are.equal(0, (pol2:params() - before):abs():max())
+    os.remove(path)
+  end)
+
   it("says what was expected", function()
     local pol = car_policy(1)
     assert.has_error(function() GN.new(pol, M.new("pendulum", nil, { dt = 0.02 })) end,
@@ -136,6 +173,10 @@ describe("spinal.gn", function()
     opt:build(pol:rollout(half_model(), x0, 20), { cost = cost, task = task })
     assert.has_error(function() opt:gvp({ 1, 2 }) end,
       ("bad argument #1 to 'gvp' (expected v of length %d, got 2)"):format(pol.nparams))
+    local traj = pol:rollout(half_model(), x0, 20)
+    assert.has_error(function() opt:step(traj, { cost = cost, task = task }, { lats = true }) end,
+      "bad argument #3 to 'step' (unknown option 'lats'; valid: last)")
+    assert.is_true(opt:step(traj, { cost = cost, task = task }, { last = true }).J > 0)
     assert.matches("^gn %(", tostring(opt))
     opt:close()
     assert.are.equal("gn (closed)", tostring(opt))

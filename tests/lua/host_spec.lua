@@ -83,6 +83,16 @@ describe("spinal -e", function()
     assert.matches("^spinal: %(command line%):1: attempt to index a nil value", err)
     assert.matches("stack traceback:", err)
   end)
+
+  it("prints an error raised for the user (no source position) alone, without a traceback",
+    function()
+    local _, err, code = run "-e 'error(\"experiment: target: expected 3 numbers, got 2\", 0)'"
+    assert.equal(1, code)
+    assert.equal("spinal: experiment: target: expected 3 numbers, got 2\n", err)
+    -- SPINAL_TRACEBACK=1 shows where it came from
+    _, err = run("-e 'error(\"plain\", 0)'", nil, "SPINAL_TRACEBACK=1 ")
+    assert.matches("^spinal: plain\nstack traceback:", err)
+  end)
 end)
 
 describe("running a script", function()

@@ -76,6 +76,31 @@ describe("spinal.loop", function()
     plant:close()
   end)
 
+  it("reports its gains and reference by the names the controller's class gives them", function()
+    local robot, plant, loop = open()
+    local K, named = loop:gains()
+    assert.equal(8, K:numel())
+    assert.equal(2, #named.K)
+    for i = 1, 2 do
+      for j = 1, 4 do assert.equal(K[(i - 1) * 4 + j], named.K[i][j]) end
+    end
+    local r, rn = loop:reference()
+    assert.same({ "u_ff", "x_set" }, (function()
+      local keys = {}
+      for k in pairs(rn) do keys[#keys + 1] = k end
+      table.sort(keys)
+      return keys
+    end)())
+    assert.equal(r[5], rn.u_ff[1])
+    -- the named table goes back into set_gains as it is
+    named.K[1][1] = 7
+    loop:set_gains(named)
+    assert.equal(7, loop:gains()[1])
+    assert.equal(K[2], loop:gains()[2])
+    loop:close()
+    plant:close()
+  end)
+
   it("shares the robot's controller: Lua may call it, not change its limits under it", function()
     local robot, plant, loop = open()
     loop:start()

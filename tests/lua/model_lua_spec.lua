@@ -267,6 +267,26 @@ describe("spinal.model.define", function()
   end)
 end)
 
+describe("a Lua model that never returns", function()
+  it("is stopped after 50 million instructions in one call, naming the model and the line",
+    function()
+    M.define { name = "lua_forever", x = { "a" }, discrete = true, replace = true,
+               f = function(x)
+                 while x do end
+               end }
+    local m = M.new("lua_forever")
+    local t0 = os.clock()
+    local msg = error_of(function() return m:step({ 1 }, {}) end)
+    assert.matches("lua_forever.f: .*model_lua_spec.lua:%d+: ran more than 50 million Lua "
+      .. "instructions in one call %(an endless loop%?%)", msg)
+    assert.is_true(os.clock() - t0 < 30)
+    -- the limit is per call: the next call of another model runs normally
+    M.define { name = "lua_quick", x = { "a" }, discrete = true, replace = true,
+               f = function(x) return { 2 * x[1] } end }
+    assert.equal(6, M.new("lua_quick"):step({ 3 }, {})[1])
+  end)
+end)
+
 describe("a robot file with a model written in Lua", function()
   it("designs its LQR on the Lua model and balances its model plant in lockstep", function()
     local robot = require "spinal.robot"

@@ -134,6 +134,34 @@ describe("repl.help", function()
     assert.matches("functions: backends bridge open", out, 1, true)
   end)
 
+  it("prints docs for every object the REPL can hold: a robot, its plant, a trajectory, a run",
+    function()
+    local src = os.getenv "SPINAL_SOURCE_DIR" or "."
+    local robot = sp.robot.load(src .. "/robots/rc_car.lua")
+    local out = printed(repl.help, robot)
+    assert.matches("^spinal.robot\n  docs/robots.md:1\n", out)
+    assert.matches("methods: close open plant_config", out, 1, true)
+    assert.matches("^spinal.robot:open %(function%)\n  docs/robots.md:", printed(repl.help,
+      robot.open))
+    local plant = robot:open "model"
+    assert.matches("docs/api/hal.md:%d+\n    `hal.open%(\"replay://DIR\"%)`", printed(repl.help,
+      plant))
+    local traj = plant:rollout(robot.controller, { steps = 2, r = { 0, 0, 0, 0, 0, 0 } })
+    assert.matches("The trajectory holds `t`", printed(repl.help, traj), 1, true)
+    assert.matches("^spinal.progress\n", printed(repl.help, sp.progress { total = 1,
+      label = "x" }))
+    local objects = { robot.controller, robot.model, sp.array { 1 }, sp.rng.new(1, 0),
+                      sp.nn.adam { lr = 1 }, sp.rbd.load_mjcf(src .. "/robots/arm3.xml"),
+                      sp.task.figure_eight { radius = 1.5, period = 5.5 },
+                      sp.cost.car { nx = 4, nu = 2 } }
+    for _, v in ipairs(objects) do
+      local text = printed(repl.help, v)
+      assert.is_nil(text:find("not a spinal", 1, true), text)
+      assert.is_nil(text:find("no entry in docs", 1, true), text)
+    end
+    plant:close()
+  end)
+
   it("names what is not spinal's", function()
     assert.equal("help: 42 is not a spinal function, module or object (try help(sp.hal) or "
       .. ":help)\n", printed(repl.help, 42))
@@ -174,5 +202,26 @@ describe("repl.named_params", function()
     assert.same({ "gains (pd): kp = { hip = 1, knee = 2 }, kd = { hip = 3, knee = 4 }",
       "reference: q_d = { hip = 0.5, knee = 0 }, qdot_d = { hip = 0, knee = 0 }, "
         .. "u_ff = { hip = 0, knee = 0 }" }, lines)
+  end)
+
+  it("reads every class's blocks from the class: the LQR's rows by action, a new class too",
+    function()
+    local A = require "spinal.array"
+    local lqr = require("spinal.ctrl").lqr(A { { 1, 2 }, { 3, 4 } })
+    local lines = repl.named_params(lqr, { 1, 2, 3, 4 }, { 0, 0, 0, 0 }, { "q", "qd" },
+      { "tau1", "tau2" })
+    assert.same({ "gains (lqr): K[tau1] = { q = 1, qd = 2 }, K[tau2] = { q = 3, qd = 4 }",
+      "reference: x_set = { q = 0, qd = 0 }, u_ff = { tau1 = 0, tau2 = 0 }" }, lines)
+    local tracker = require("spinal.ctrl").tracker "car"
+    assert.same("gains (tracker_car): kx = 0.45, ky = 0.45, kv = 0.35, kphi = 0.35, ka = 0.0, "
+      .. "kw = 0.0",
+      repl.named_params(tracker, tracker:gains(), nil)[1])
+    -- a class added later: whatever blocks it names print by name, with no Lua edit
+    local future = { name = "future", nx = 2, nu = 1, nr = 1, nk = 4,
+                     gain_blocks = { { name = "k", size = 1, kind = "fixed" },
+                                     { name = "w", size = 3, kind = "fixed" } },
+                     ref_blocks = { { name = "speed", size = 1, kind = "fixed" } } }
+    assert.same({ "gains (future): k = 1, w = { 2, 3, 4 }", "reference: speed = 0.5" },
+      repl.named_params(future, { 1, 2, 3, 4 }, { 0.5 }))
   end)
 end)

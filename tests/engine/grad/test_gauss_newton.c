@@ -4,8 +4,9 @@
 // the optimum; on the car under model mismatch G v equals an explicit J^T H J built from dense
 // sensitivities and an independent eigen-decomposition; G is symmetric and positive
 // semi-definite; the gradient is the feedback estimator's; the step respects its radius and its
-// cap on the predicted decrease; a rejected step returns to its start; the products and the solve
-// do not allocate.
+// cap on the predicted decrease (halved for a last step after a poor prediction); a rejected step
+// returns to its start; the saved trust-region state continues bitwise; the products and the
+// solve do not allocate.
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
 #include "engine/grad/gauss_newton.h"
@@ -411,6 +412,118 @@ TEST(a_step_never_predicts_removing_more_than_its_fraction_of_the_cost) {
     sp_free(th0);
     sp_gn_free(gn);
   }
+  car_case_free(&k);
+}
+
+TEST(a_last_step_after_a_poor_prediction_predicts_half_as_much) {
+  car_case k;
+  CHECK_INT(car_case_new(&k, 300, 2), 0);
+  sp_policy* p = k.f.pol;
+  size_t n = p->nparams;
+  double* th0 = sp_calloc(n, sizeof(double));
+  memcpy(th0, sp_policy_params(p), sizeof(double) * n);
+  double pred[2][2];  // [last_step][first, second step]
+  for (int last = 0; last <= 1; last++) {
+    // eta far below 0: the second step (same trajectory, rho = 0) is accepted, not undone; a
+    // fixed radius of 1: the cap on the predicted decrease is what limits both steps
+    sp_gn_config cfg = {
+        .max_decrease = 0.05, .eta = -1e9, .radius = 1, .radius_min = 1, .radius_max = 1};
+    sp_gn* gn;
+    CHECK_INT(sp_gn_new(&gn, p, &cfg), 0);
+    memcpy(sp_policy_params(p), th0, sizeof(double) * n);
+    sp_gn_info a, b;
+    gn->last_step = last;  // on the first step there is no rho yet: no change
+    CHECK_INT(sp_gn_step(gn, &a, p, k.model, &k.obj, &k.tr, 0), 0);
+    CHECK_INT(sp_gn_step(gn, &b, p, k.model, &k.obj, &k.tr, 0), 0);
+    CHECK(b.accepted && b.rho < 0.75);
+    pred[last][0] = a.pred / a.J, pred[last][1] = b.pred / b.J;
+    sp_gn_free(gn);
+  }
+  CHECK_CLOSE(pred[1][0], pred[0][0], 1e-12, 0);
+  CHECK(pred[0][1] >= 0.99 * 0.05 && pred[0][1] <= 0.05 * (1 + 1e-9));
+  CHECK(pred[1][1] >= 0.99 * 0.025 && pred[1][1] <= 0.025 * (1 + 1e-9));
+  memcpy(sp_policy_params(p), th0, sizeof(double) * n);
+  sp_free(th0);
+  car_case_free(&k);
+}
+
+// one step of gn from theta, then theta (np) holds the result and info the step's figures
+static int step_from(sp_gn* gn, sp_gn_info* info, car_case* k, const double* theta) {
+  memcpy(sp_policy_params(k->f.pol), theta, sizeof(double) * k->f.pol->nparams);
+  return sp_gn_step(gn, info, k->f.pol, k->model, &k->obj, &k->tr, 0);
+}
+
+TEST(saved_trust_region_state_continues_bitwise_as_the_uninterrupted_optimiser) {
+  car_case k;
+  CHECK_INT(car_case_new(&k, 300, 1), 0);
+  sp_policy* p = k.f.pol;
+  size_t n = p->nparams;
+  sp_gn_config cfg = {.radius = 0.05, .eta = 0.1, .subspace = 12};
+  sp_gn *a, *b;
+  CHECK_INT(sp_gn_new(&a, p, &cfg), 0);
+  CHECK_INT(sp_gn_new(&b, p, &cfg), 0);
+  double *th0 = sp_calloc(n, sizeof(double)), *th1 = sp_calloc(n, sizeof(double));
+  double* th2 = sp_calloc(n, sizeof(double));
+  memcpy(th0, sp_policy_params(p), sizeof(double) * n);
+  sp_gn_info ia, ib;
+  CHECK_INT(step_from(a, &ia, &k, th0), 0);
+  memcpy(th1, sp_policy_params(p), sizeof(double) * n);
+  size_t size = sp_gn_state_size(a);
+  unsigned char* bytes = sp_malloc(size);
+  sp_gn_state_save(a, bytes);
+  char msg[256];
+  uint64_t before = sp_alloc_count();
+  CHECK_INT(sp_gn_state_load(b, bytes, size, msg, sizeof msg), 0);
+  CHECK(sp_alloc_count() == before);
+  // the same trajectory again: a rejected step, re-solved from the saved subspace
+  CHECK_INT(step_from(a, &ia, &k, th1), 0);
+  memcpy(th2, sp_policy_params(p), sizeof(double) * n);
+  CHECK_INT(step_from(b, &ib, &k, th1), 0);
+  CHECK(!ia.accepted && !ib.accepted);
+  CHECK(!memcmp(th2, sp_policy_params(p), sizeof(double) * n));
+  CHECK(!memcmp(&ia.pred, &ib.pred, sizeof(double)) && ia.radius == ib.radius);
+  // a new rollout from there: the next accepted step is the same too
+  double x0[4] = {0.1, -0.1, 2.0, 1.5};
+  CHECK_INT(sp_policy_rollout(&k.tr, p, policy_ws(p), k.plant, model_ws(k.plant), x0, 0, 0), 0);
+  CHECK_INT(step_from(a, &ia, &k, th2), 0);
+  memcpy(th1, sp_policy_params(p), sizeof(double) * n);
+  CHECK_INT(step_from(b, &ib, &k, th2), 0);
+  CHECK(!memcmp(th1, sp_policy_params(p), sizeof(double) * n));
+  CHECK(ia.accepted == ib.accepted && ia.rho == ib.rho && ia.pred == ib.pred);
+  sp_free(th0), sp_free(th1), sp_free(th2), sp_free(bytes);
+  sp_gn_free(a), sp_gn_free(b);
+  car_case_free(&k);
+}
+
+TEST(trust_region_state_that_does_not_fit_is_refused_and_changes_nothing) {
+  car_case k;
+  CHECK_INT(car_case_new(&k, 100, 2), 0);
+  sp_gn *a, *b;
+  sp_gn_config small = {.subspace = 4};
+  CHECK_INT(sp_gn_new(&a, k.f.pol, NULL), 0);
+  CHECK_INT(sp_gn_new(&b, k.f.pol, &small), 0);
+  CHECK_INT(sp_gn_step(a, NULL, k.f.pol, k.model, &k.obj, &k.tr, 0), 0);
+  size_t size = sp_gn_state_size(a);
+  unsigned char* bytes = sp_malloc(size);
+  sp_gn_state_save(a, bytes);
+  char msg[256];
+  double radius = b->radius;
+  CHECK_INT(sp_gn_state_load(b, bytes, size, msg, sizeof msg), SP_EMISMATCH);
+  CHECK_STR(msg, "Gauss-Newton state with subspace 30, the optimiser has subspace 4");
+  CHECK_INT(sp_gn_state_load(a, bytes, size - 8, msg, sizeof msg), SP_EFORMAT);
+  char want[128];
+  snprintf(want, sizeof want, "Gauss-Newton state: %zu bytes, expected %zu", size - 8, size);
+  CHECK_STR(msg, want);
+  double nan = NAN;
+  memcpy(bytes + size - 8, &nan, 8);
+  CHECK_INT(sp_gn_state_check(a, bytes, size, msg, sizeof msg), SP_EFORMAT);
+  CHECK(strstr(msg, "non-finite") != NULL);
+  bytes[0] = 'X';
+  CHECK_INT(sp_gn_state_load(b, bytes, size, msg, sizeof msg), SP_EFORMAT);
+  CHECK_STR(msg, "not Gauss-Newton optimiser state");
+  CHECK(b->radius == radius && b->pending == 0 && b->m == 0);
+  sp_free(bytes);
+  sp_gn_free(a), sp_gn_free(b);
   car_case_free(&k);
 }
 
