@@ -13,11 +13,10 @@
 #include "engine/core/npy.h"
 
 sp_clip_map sp_clip_map_default(void) {
-  // file legs FR 0, FL 1, RR 2, RL 3 (3 joints each); spinal legs FL, FR, HL, HR
-  static const int leg[4] = {1, 0, 3, 2};
+  // the files' order (FR, FL, RR, RL; abduction, hip, knee) is spinal's quadruped's
   sp_clip_map m;
   for (int i = 0; i < SP_CLIP_MOCAP_JOINTS; i++) {
-    m.perm[i] = 3 * leg[i / 3] + i % 3;
+    m.perm[i] = i;
     m.sign[i] = 1;
     m.offset[i] = 0;
   }

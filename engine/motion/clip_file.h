@@ -18,9 +18,9 @@
 // "Wrap" loads as a looping clip. Their 12 joints come leg by leg in the order front-right,
 // front-left, rear-right, rear-left, each abduction, hip, knee; a map (sp_clip_map) says how each
 // of the robot's joints is read from them: robot[i] = sign[i] file[perm[i]] + offset[i]. The
-// default map puts them in spinal's quadruped order (front-left, front-right, hind-left,
-// hind-right; abduction, hip flexion, knee: robots/quadruped_tree.xml) with signs +1 and offsets 0;
-// a robot whose joint axes or zero pose differ gives its own signs and offsets.
+// default map is the identity: spinal's quadruped (robots/quadruped.xml) orders its joints the same
+// way. A robot whose joint order, axes or zero pose differ gives its own permutation, signs and
+// offsets.
 //
 // Errors fill msg naming the file, line and field ("clip.json: line 4: frame 2 has 18 numbers,
 // expected 19 (3 position, 4 quaternion x y z w, 12 joint angles)"): SP_EIO (cannot read or write),
@@ -44,7 +44,7 @@ typedef struct sp_clip_map {
   double offset[SP_CLIP_MOCAP_JOINTS];  // rad added after the sign
 } sp_clip_map;
 
-// The default map: file order (FR, FL, RR, RL) to spinal's (FL, FR, HL, HR), signs 1, offsets 0.
+// The default map: the identity (perm[i] = i, signs 1, offsets 0).
 sp_clip_map sp_clip_map_default(void);
 // SP_EINVAL (msg names the entry) unless perm is a permutation of 0..11 and signs and offsets are
 // finite.

@@ -92,6 +92,9 @@ struct sp_optim;
 struct sp_optim* spL_optim_state(lua_State* L, int arg, size_t n);
 // The same for n parameters of dtype (an sp_dtype: SP_F32 for a float32 network's parameters).
 struct sp_optim* spL_optim_for(lua_State* L, int arg, size_t n, int dtype);
+// Push an nn optimiser userdata that takes over o (freed by its collector); the metatable of
+// spinal.nn must exist (require "spinal.nn" first).
+void spL_push_optim(lua_State* L, struct sp_optim* o);
 // The Gauss-Newton optimiser at arg when it is one (require "spinal.gn"), else NULL; a Lua error
 // when it is closed (gn.c)
 struct sp_gn;

@@ -370,6 +370,14 @@ struct sp_optim* spL_optim_for(lua_State* L, int arg, size_t n, int dtype) {
   return o->o;
 }
 
+void spL_push_optim(lua_State* L, struct sp_optim* o) {
+  loptim* u = lua_newuserdatauv(L, sizeof *u, 0);
+  memset(u, 0, sizeof *u);
+  u->cfg = o->cfg;
+  u->o = o;
+  luaL_setmetatable(L, OPTIM_MT);
+}
+
 struct sp_optim* spL_optim_state(lua_State* L, int arg, size_t n) {
   return spL_optim_for(L, arg, n, SP_F64);
 }

@@ -23,6 +23,8 @@
 #include "engine/wm/replay.h"
 #include "engine/wm/vae.h"
 
+int luaopen_spinal_nn(lua_State* L);
+
 #define WM_MT "spinal.wm.model"
 #define REPLAY_MT "spinal.wm.replay"
 #define VAE_MT "spinal.wm.vae"
@@ -331,16 +333,26 @@ static int m_index(lua_State* L) {
   return 1;
 }
 
-// wm.load(path) -> model | nil, message
+// push an optimiser taken over from C (spinal.nn's metatable made first), or nothing
+static int push_optim(lua_State* L, sp_optim* o) {
+  if (!o) return 0;
+  luaL_requiref(L, "spinal.nn", luaopen_spinal_nn, 0);
+  lua_pop(L, 1);
+  spL_push_optim(L, o);
+  return 1;
+}
+
+// wm.load(path) -> model [, opt] | nil, message
 static int l_load(lua_State* L) {
   const char* path = luaL_checkstring(L, 1);
   lwm* u = lua_newuserdatauv(L, sizeof *u, 0);
   memset(u, 0, sizeof *u);
   luaL_setmetatable(L, WM_MT);
   char msg[512];
-  if (sp_wm_load(&u->wm, NULL, path, msg, sizeof msg)) return spL_failure(L, "%s", msg);
+  sp_optim* o = NULL;
+  if (sp_wm_load(&u->wm, &o, path, msg, sizeof msg)) return spL_failure(L, "%s", msg);
   reserve(L, u, 64, 8);
-  return 1;
+  return 1 + push_optim(L, o);
 }
 
 // ---- VAE policy
@@ -512,16 +524,17 @@ static int v_save(lua_State* L) {
   return 1;
 }
 
-// wm.load_vae(path) -> policy | nil, message (the optimiser's state is read from C only)
+// wm.load_vae(path) -> policy [, opt] | nil, message
 static int l_load_vae(lua_State* L) {
   const char* path = luaL_checkstring(L, 1);
   lvae* u = lua_newuserdatauv(L, sizeof *u, 0);
   memset(u, 0, sizeof *u);
   luaL_setmetatable(L, VAE_MT);
   char msg[512];
-  if (sp_vae_load(&u->v, NULL, path, msg, sizeof msg)) return spL_failure(L, "%s", msg);
+  sp_optim* o = NULL;
+  if (sp_vae_load(&u->v, &o, path, msg, sizeof msg)) return spL_failure(L, "%s", msg);
   vae_reserve(L, u, 64, 24);
-  return 1;
+  return 1 + push_optim(L, o);
 }
 
 static int v_gc(lua_State* L) {

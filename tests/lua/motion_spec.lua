@@ -93,12 +93,15 @@ describe("motion files", function()
     assert.near(math.cos(math.pi / 4), s[4], 1e-15)   -- w first inside spinal
     assert.near(math.sin(math.pi / 4), s[7], 1e-15)
     assert.near(2, s[8], 1e-12)   -- 2 m/s along world y is forward in the yawed body frame
-    assert.same({ 4, 5, 6, 1, 2, 3, 10, 11, 12, 7, 8, 9 }, motion.default_map().perm)
-    assert.equal(3, s[14])        -- spinal's first joint (front-left abduction) is file joint 4
+    assert.same({ 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 }, motion.default_map().perm)
+    assert.equal(0, s[14])        -- the files' order is spinal's quadruped's
+    -- a robot ordered FL, FR, HL, HR, its first abduction axis reversed
     local m = motion.default_map()
+    m.perm = { 4, 5, 6, 1, 2, 3, 10, 11, 12, 7, 8, 9 }
     m.sign[1] = -1
     local c2 = assert(motion.load(p, { map = m }))
     assert.equal(-3, c2:sample(0)[14])
+    assert.equal(8, c2:sample(0)[25])
     m.perm[2] = 4
     assert.matches("field 'map.perm': perm%[1%] = 3, expected a permutation of 0..11",
                    err(motion.load, p, { map = m }))

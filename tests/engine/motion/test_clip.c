@@ -196,21 +196,25 @@ TEST(public_mocap_text_loads_with_xyzw_quaternions_and_the_joint_map) {
   CHECK_INT(c->loop, 1);
   CHECK_CLOSE(c->frame_dt, 0.05, 0, 0);
   for (int k = 0; k < 4; k++) CHECK_CLOSE(c->quat[4 + k], q[k], 1e-15, 1e-16);
-  // default map: spinal's FL leg is the file's second leg (FR, FL, RR, RL)
-  const double want[12] = {3, 4, 5, 0, 1, 2, 9, 10, 11, 6, 7, 8};
-  for (int j = 0; j < 12; j++) CHECK_CLOSE(c->joints[12 + j], want[j], 0, 0);
+  // default map: the identity (the files' order is spinal's quadruped's)
+  for (int j = 0; j < 12; j++) CHECK_CLOSE(c->joints[12 + j], j, 0, 0);
   // body-frame velocity of a 2 m/s walk along world x
   double vw[3] = {2, 0, 0}, vb[3];
   sp_quat_rotate_inv(vb, q, vw);
   for (int k = 0; k < 3; k++) CHECK_CLOSE(c->vel[3 + k], vb[k], 1e-12, 1e-12);
   sp_clip_free(c);
   // a map with signs and offsets
+  // a map for a robot ordered FL, FR, HL, HR (robots/quadruped_tree.xml), with a sign and offset
   sp_clip_map m = sp_clip_map_default();
+  const int legs[4] = {1, 0, 3, 2};
+  for (int j = 0; j < 12; j++) m.perm[j] = 3 * legs[j / 3] + j % 3;
   m.sign[1] = -1;
   m.offset[2] = 0.5;
   CHECK_INT(sp_clip_load_json(&c, path, &m, msg, sizeof msg), 0);
+  CHECK_CLOSE(c->joints[0], 3, 0, 0);
   CHECK_CLOSE(c->joints[1], -4, 0, 0);
   CHECK_CLOSE(c->joints[2], 5.5, 0, 0);
+  CHECK_CLOSE(c->joints[11], 8, 0, 0);
   sp_clip_free(c);
   m.perm[3] = m.perm[0];
   CHECK_INT(sp_clip_load_json(&c, path, &m, msg, sizeof msg), SP_EINVAL);
