@@ -11,24 +11,7 @@ BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
 SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
 PY=$(command -v python3 || echo /usr/bin/python3)
 WATCHDOG=0.15
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  for f in "$tmp"/*.out "$tmp"/*.err; do [[ -f $f ]] && { echo "--- $f"; cat "$f"; }; done
-  exit 1
-}
-# wait_for FILE PATTERN: up to 5 s for a line matching PATTERN
-wait_for() {
-  for _ in $(seq 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-  return 1
-}
+. "$SRC/tests/integration/lib/procs.sh"  # tmp, pids, fail, wait_for FILE PATTERN [SECONDS]
 
 # a missing robot: configure times out with the address in the message
 msg=$("$BIN" -e 'print(select(2, require("spinal.hal").open("udp://127.0.0.1:9", { timeout = 0.2 })))')

@@ -7,23 +7,7 @@ set -euo pipefail
 BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
 SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
 PY=$(command -v python3 || echo /usr/bin/python3)
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  for f in "$tmp"/*.out "$tmp"/*.err; do [[ -f $f ]] && { echo "--- $f"; cat "$f"; }; done
-  exit 1
-}
-wait_for() {
-  for _ in $(seq 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-  return 1
-}
+. "$SRC/tests/integration/lib/procs.sh"  # tmp, pids, fail, wait_for FILE PATTERN [SECONDS]
 start_bridge() {  # name: a bridge on a free port, its port in $tmp/NAME.port
   "$BIN" bridge "$SRC/robots/rc_car.lua" --listen 127.0.0.1:0 >"$tmp/$1.out" 2>"$tmp/$1.err" &
   pids+=($!)

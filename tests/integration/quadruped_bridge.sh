@@ -9,29 +9,13 @@
 set -euo pipefail
 BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
 SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  for f in "$tmp"/*.out "$tmp"/*.err; do [[ -f $f ]] && { echo "--- $f"; cat "$f"; }; done
-  exit 1
-}
-wait_for() {
-  for _ in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-  return 1
-}
+. "$SRC/tests/integration/lib/procs.sh"  # tmp, pids, fail, wait_for FILE PATTERN [SECONDS]
 # serve ROBOT NAME: start a real-time bridge for robots/ROBOT, its port in $port
 serve() {
   "$BIN" bridge "$SRC/robots/$1" --listen 127.0.0.1:0 --realtime \
     >"$tmp/$2.out" 2>"$tmp/$2.err" &
   pids+=($!)
-  wait_for "$tmp/$2.out" "serving" || fail "bridge for $1 did not start"
+  wait_for "$tmp/$2.out" "serving" 10 || fail "bridge for $1 did not start"
   grep -q "mujoco plant" "$tmp/$2.out" || fail "the bridge did not pick the mujoco plant"
   port=$(sed -n 's/.* on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/$2.out")
   [[ -n $port ]] || fail "no port in: $(cat "$tmp/$2.out")"

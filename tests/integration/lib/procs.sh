@@ -1,0 +1,23 @@
+# procs.sh: sourced by the integration tests that run background processes (bridges, hosts):
+# a scratch directory, the processes to stop on exit, failure with every log shown, and waiting
+# for a log line. Sets tmp and pids; the script adds the PID of each process it starts to pids.
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+# fail MESSAGE: print it and every $tmp/*.out and *.err, then exit 1
+fail() {
+  echo "FAIL: $*"
+  for f in "$tmp"/*.out "$tmp"/*.err; do [[ -f $f ]] && { echo "--- $f"; cat "$f"; }; done
+  exit 1
+}
+# wait_for FILE PATTERN [SECONDS]: until a line of FILE matches PATTERN (default 5 s); 1 if never
+wait_for() {
+  local tries=$(((${3:-5}) * 20))
+  for _ in $(seq "$tries"); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
+  return 1
+}
