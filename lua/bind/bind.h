@@ -112,6 +112,11 @@ void spL_push_named(lua_State* L, const struct sp_ctrl* c, int gains, const doub
 // (NULL: sp_model_free); the value at index owner (0: none) is kept alive as its user value
 // (model.c).
 sp_model** spL_newmodel(lua_State* L, int nx, int nu, void (*release)(sp_model*), int owner);
+// Register the metatable name of a userdata class: __index is index with the methods table as its
+// upvalue (methods first, then the class's own fields), __gc and __close are gc, __tostring is
+// tostring. Leaves the stack as it was.
+void spL_class(lua_State* L, const char* name, const luaL_Reg* methods, lua_CFunction index,
+               lua_CFunction gc, lua_CFunction tostring);
 // Userdata that own one engine object (tasks, costs): the object is the only field, NULL after
 // close. spL_newhandle pushes an empty handle with metatable mt (safe to collect before the object
 // exists); spL_tohandle returns the handle at idx if it has metatable mt, else NULL, so other

@@ -247,17 +247,7 @@ static const luaL_Reg functions[] = {
     {"load", l_load}, {"clip", l_clip}, {"default_map", l_default_map}, {NULL, NULL}};
 
 int luaopen_spinal_motion(lua_State* L) {
-  luaL_newmetatable(L, CLIP_MT);
-  luaL_newlib(L, methods);
-  lua_pushcclosure(L, m_index, 1);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, m_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, m_gc);
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, m_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  spL_class(L, CLIP_MT, methods, m_index, m_gc, m_tostring);
   luaL_newlib(L, functions);
   return 1;
 }

@@ -702,17 +702,7 @@ static const luaL_Reg functions[] = {
 };
 
 int luaopen_spinal_nn(lua_State* L) {
-  luaL_newmetatable(L, MLP_MT);
-  luaL_newlib(L, mlp_methods);
-  lua_pushcclosure(L, m_index, 1);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, m_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, m_gc);
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, m_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  spL_class(L, MLP_MT, mlp_methods, m_index, m_gc, m_tostring);
 
   luaL_newmetatable(L, WS_MT);
   lua_pushvalue(L, -1);

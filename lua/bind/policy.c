@@ -733,17 +733,7 @@ static const luaL_Reg functions[] = {
 };
 
 int luaopen_spinal_policy(lua_State* L) {
-  luaL_newmetatable(L, POLICY_MT);
-  luaL_newlib(L, methods);
-  lua_pushcclosure(L, m_index, 1);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, m_close);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, m_close);
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, m_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  spL_class(L, POLICY_MT, methods, m_index, m_close, m_tostring);
   luaL_newlib(L, functions);
   return 1;
 }

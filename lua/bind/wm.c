@@ -716,26 +716,10 @@ static int r_index(lua_State* L) {
 static const luaL_Reg functions[] = {{"new", l_new}, {"load", l_load},         {"replay", l_replay},
                                      {"vae", l_vae}, {"load_vae", l_load_vae}, {NULL, NULL}};
 
-static void metatable(lua_State* L, const char* name, const luaL_Reg* methods, lua_CFunction index,
-                      lua_CFunction gc, lua_CFunction tostring) {
-  luaL_newmetatable(L, name);
-  lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
-  lua_pushcclosure(L, index, 1);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, gc);
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
-}
-
 int luaopen_spinal_wm(lua_State* L) {
-  metatable(L, WM_MT, wm_methods, m_index, m_gc, m_tostring);
-  metatable(L, REPLAY_MT, replay_methods, r_index, r_gc, r_tostring);
-  metatable(L, VAE_MT, vae_methods, v_index, v_gc, v_tostring);
+  spL_class(L, WM_MT, wm_methods, m_index, m_gc, m_tostring);
+  spL_class(L, REPLAY_MT, replay_methods, r_index, r_gc, r_tostring);
+  spL_class(L, VAE_MT, vae_methods, v_index, v_gc, v_tostring);
   luaL_getmetatable(L, VAE_MT);
   lua_pushcfunction(L, v_newindex);
   lua_setfield(L, -2, "__newindex");
