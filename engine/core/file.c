@@ -116,4 +116,3 @@ int sp_file_read(const char* path, uint8_t** out, size_t* size, char* msg, size_
   *size = n;
   return 0;
 }
-
