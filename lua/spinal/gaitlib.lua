@@ -493,9 +493,63 @@ function M.load(dir)
   return lib
 end
 
+-- ---- ensure: one build, shared ----------------------------------------------------------------
+
+local function sh_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function shell(cmd)
+  local ok = os.execute(cmd)
+  return ok == true or ok == 0
+end
+
+local function sleep(s)
+  local ok, host = pcall(require, "spinal.host")
+  if ok and host and host.sleep then host.sleep(s) else shell(("sleep %g"):format(s)) end
+end
+
+-- this process's id (Linux: /proc/self), or nil
+local function pid()
+  local f = io.open("/proc/self/stat", "r")
+  if not f then return nil end
+  local line = f:read "l"
+  f:close()
+  return line and tonumber(line:match "^(%d+)")
+end
+
+-- the lock DIR.lock (a directory: made atomically) with the builder's process id inside; a lock
+-- whose process is gone is stale and taken over. true when taken.
+local function try_lock(lock)
+  if shell("mkdir " .. sh_quote(lock) .. " 2>/dev/null") then
+    local f = io.open(lock .. "/pid", "w")
+    if f then
+      f:write(tostring(pid() or ""), "\n")
+      f:close()
+    end
+    return true
+  end
+  local f = io.open(lock .. "/pid", "r")
+  local owner = f and tonumber(f:read "l" or "")
+  if f then f:close() end
+  if owner and not shell(("kill -0 %d 2>/dev/null"):format(owner)) then
+    shell("rm -rf " .. sh_quote(lock))  -- its builder died
+  end
+  return false
+end
+
+local function unlock(lock)
+  os.remove(lock .. "/pid")
+  shell("rmdir " .. sh_quote(lock) .. " 2>/dev/null")
+end
+
 -- the library in dir (default M.default_dir(opts.quick)): loaded when it exists with the same
--- version, quick flag and seed (and, when given, seconds), else built there first. opts as
--- M.build's (out is dir). Returns what M.load returns, plus `built` = true when it was built.
+-- version, quick flag and seed (and, when given, seconds, warmup, fall_height and robot), else
+-- built there first. opts: quick,
+-- seed, seconds, robot, warmup, fall_height, log (as M.build's). Processes that ensure the same
+-- directory at once build it once: the first takes DIR.lock while it builds, the others wait
+-- for it (up to opts.wait seconds, default 600) and load what it built. Returns what M.load
+-- returns, plus `built` = true when this call built it.
 function M.ensure(dir, opts)
   opts = opts or {}
   if type(opts) ~= "table" then return fail("gaitlib.ensure: expected a table of options") end
@@ -503,22 +557,51 @@ function M.ensure(dir, opts)
     return fail("gaitlib.ensure: field '%s': ensure keeps the standard grids in dir (use "
       .. "gaitlib.build for others)", opts.grid and "grid" or "out")
   end
-  dir = dir or M.default_dir(opts.quick)
-  local idx = M.index(dir)
-  local want_seed = opts.seed or M.DEFAULTS.seed
-  if not (idx and idx.version == M.VERSION and idx.grid ~= "custom"
-          and idx.quick == (opts.quick or false)
-          and idx.seed == want_seed and (opts.seconds == nil or idx.seconds == opts.seconds)) then
-    local b = {}
-    for k, v in pairs(opts) do b[k] = v end
-    b.out = dir
-    local ok, err = M.build(b)
-    if not ok then return nil, err end
-    local lib, lerr = M.load(dir)
-    if lib then lib.built = true end
-    return lib, lerr
+  if opts.wait ~= nil and (type(opts.wait) ~= "number" or opts.wait < 0) then
+    return fail("gaitlib.ensure: field 'wait': expected seconds >= 0, got %s", tostring(opts.wait))
   end
-  return M.load(dir)
+  dir = (dir or M.default_dir(opts.quick)):gsub("/+$", "")
+  local want_seed = opts.seed or M.DEFAULTS.seed
+  local function current()
+    local idx = M.index(dir)
+    if not (idx and idx.version == M.VERSION and idx.grid ~= "custom"
+            and idx.quick == (opts.quick or false) and idx.seed == want_seed) then
+      return false
+    end
+    for _, k in ipairs { "seconds", "warmup", "fall_height", "robot" } do
+      if opts[k] ~= nil and idx[k] ~= opts[k] then return false end
+    end
+    return true
+  end
+  if current() then return M.load(dir) end
+  local parent = dir:match "^(.*)/[^/]+$"
+  if parent and parent ~= "" and not mkdir(parent) then
+    return fail("gaitlib.ensure: cannot create %s", parent)
+  end
+  local lock, waited, wait = dir .. ".lock", 0, opts.wait or 600
+  while not try_lock(lock) do
+    if waited >= wait then
+      return fail("gaitlib.ensure: %s is locked by another build (%s) for over %g s; remove it if "
+        .. "no build is running", dir, lock, wait)
+    end
+    sleep(0.2)
+    waited = waited + 0.2
+  end
+  if current() then  -- another process built it while this one waited
+    unlock(lock)
+    return M.load(dir)
+  end
+  local b = {}
+  for k, v in pairs(opts) do
+    if k ~= "wait" then b[k] = v end
+  end
+  b.out = dir
+  local ok, err = M.build(b)
+  unlock(lock)
+  if not ok then return nil, err end
+  local lib, lerr = M.load(dir)
+  if lib then lib.built = true end
+  return lib, lerr
 end
 
 return M

@@ -122,14 +122,54 @@ describe("gaitlib.ensure", function()
     assert.is_nil(lib.built)
     assert.equal(5, #lib.train)
     local first = lib.train[1]:frames()
-    local other = assert(gaitlib.ensure(dir, { quick = true, seed = 2 }))
+    -- (short clips: what differs is where they start)
+    local short = { quick = true, seed = 2, seconds = 0.2, warmup = 0.5 }
+    local other = assert(gaitlib.ensure(dir, short))
     assert.is_true(other.built)
     assert.equal(2, other.index.seed)
     -- another seed starts the clips at other gait phases
     local F, differ = other.train[1]:frames(), false
     for k = 8, 19 do differ = differ or math.abs(F[1][k] - first[1][k]) > 1e-3 end
     assert.is_true(differ)
-    assert.is_nil(assert(gaitlib.ensure(dir, { quick = true, seed = 2 })).built)
+    assert.is_nil(assert(gaitlib.ensure(dir, short)).built)
+  end)
+end)
+
+describe("gaitlib.ensure by processes at once", function()
+  it("builds once while the others wait, and takes over a lock whose builder died", function()
+    local bin = assert(os.getenv "SPINAL_BIN", "SPINAL_BIN is not set")
+    local shared, out = root .. "/shared", root .. "/other.txt"
+    local script = ("local lib = assert(require('spinal.gaitlib').ensure(%q, { quick = true, "
+      .. "seconds = 0.2, warmup = 0.1 })) "
+      .. "local f = io.open(%q, 'w') f:write(tostring(lib.built), ' ', #lib.train, ' ', "
+      .. "#lib.test) f:close()"):format(shared, out .. ".part")
+    assert(os.execute(("'%s' -e \"%s\" >/dev/null 2>&1 && mv '%s.part' '%s' &"):format(bin,
+      script:gsub('"', '\\"'), out, out)))
+    local lib = assert(gaitlib.ensure(shared, { quick = true, seconds = 0.2, warmup = 0.1 }))
+    assert.equal(5, #lib.train)
+    local other
+    for _ = 1, 300 do  -- up to 30 s for the other process
+      local f = io.open(out)
+      if f then
+        other = f:read "a"
+        f:close()
+        break
+      end
+      os.execute "sleep 0.1"
+    end
+    assert.is_not_nil(other)
+    local built_other, ntrain, ntest = other:match "^(%S+) (%d+) (%d+)$"
+    assert.same({ "5", "3" }, { ntrain, ntest })
+    -- exactly one of the two built it
+    assert.is_true((lib.built == true) ~= (built_other == "true"))
+    assert.is_nil(io.open(shared .. ".lock/pid"))
+    -- a lock left by a process that is gone does not stop the next build
+    local stale = root .. "/stale"
+    assert(os.execute(("mkdir -p '%s.lock' && echo 999999999 > '%s.lock/pid'"):format(stale,
+      stale)))
+    local s = assert(gaitlib.ensure(stale, { quick = true, seconds = 0.2, warmup = 0.1,
+                                             wait = 5 }))
+    assert.is_true(s.built)
   end)
 end)
 
