@@ -75,8 +75,7 @@ int sp_clip_map_check(const sp_clip_map* m, char* msg, size_t ms) {
     if (!isfinite(m->root_offset[k]))
       return sp_errorf(msg, ms, SP_EINVAL, "joint map: root_offset[%d] is not finite", k);
   if (!isfinite(m->scale) || !(m->scale > 0))
-    return sp_errorf(msg, ms, SP_EINVAL, "joint map: scale is %g, expected a number > 0",
-                     m->scale);
+    return sp_errorf(msg, ms, SP_EINVAL, "joint map: scale is %g, expected a number > 0", m->scale);
   return 0;
 }
 

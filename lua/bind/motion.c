@@ -285,9 +285,11 @@ static int m_index(lua_State* L) {
   return 1;
 }
 
-static const luaL_Reg functions[] = {
-    {"load", l_load}, {"clip", l_clip}, {"default_map", l_default_map},
-    {"laikago_map", l_laikago_map}, {NULL, NULL}};
+static const luaL_Reg functions[] = {{"load", l_load},
+                                     {"clip", l_clip},
+                                     {"default_map", l_default_map},
+                                     {"laikago_map", l_laikago_map},
+                                     {NULL, NULL}};
 
 int luaopen_spinal_motion(lua_State* L) {
   spL_class(L, CLIP_MT, methods, m_index, m_gc, m_tostring);
