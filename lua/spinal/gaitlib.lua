@@ -340,7 +340,9 @@ end
 function M.build(opts)
   local o, err = check_opts(opts, "gaitlib.build")
   if not o then return nil, err end
-  if not o.out or o.out == "" then return fail "gaitlib.build: field 'out': expected a directory" end
+  if not o.out or o.out == "" then
+    return fail "gaitlib.build: field 'out': expected a directory"
+  end
   local dir = o.out:gsub("/+$", "")
   local log = o.log or function() end
   local robot_path = require("spinal.run").resolve(o.robot)

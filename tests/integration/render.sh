@@ -75,7 +75,8 @@ n=$(frames "$tmp/quad/learned.mp4")
   || { cat "$tmp/out" "$tmp/err"; fail "spinal render of the walk failed"; }
 grep -qF "spinal render: $tmp/walk/walk.mp4: 11 frames (2.0 s at 5 fps) of 'walk'" "$tmp/out" \
   || { cat "$tmp/out"; fail "walk: no summary line"; }
-[ "$(frames "$tmp/walk/walk.mp4")" = "h264,160,120,11" ] || fail "walk.mp4: $(frames "$tmp/walk/walk.mp4")"
+[ "$(frames "$tmp/walk/walk.mp4")" = "h264,160,120,11" ] \
+  || fail "walk.mp4: $(frames "$tmp/walk/walk.mp4")"
 [ -s "$tmp/walk/walk.png" ] || fail "no walk poster"
 
 # usage errors: status 2 with the usage
