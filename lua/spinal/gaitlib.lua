@@ -167,7 +167,8 @@ local LEGS, JOINTS = { "FR", "FL", "RR", "RL" }, { "abd", "hip", "knee" }
 -- the trunk's body-frame linear velocity (3) and angular velocity (3); gait: the controller's
 -- gait setting; params: more walking-controller settings
 local function open_plant(robot_path, gait, params)
-  local robot = require("spinal.robot").load(robot_path)
+  local lok, robot = pcall(require("spinal.robot").load, robot_path)
+  if not lok then return nil, tostring(robot) end
   local scheme, pcfg = robot:plant_config "mujoco"
   if not scheme then return nil, ("%s: %s"):format(robot_path, tostring(pcfg)) end
   if not (pcfg.lowlevel and pcfg.lowlevel.kind == "gait") then
@@ -274,6 +275,24 @@ end
 
 -- ---- build, load, ensure ---------------------------------------------------------------------
 
+local function exists(path)
+  local f = io.open(path, "r")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- a robot file: as given (relative to the working directory), in the running script's project
+-- (spinal.run.resolve), or in the source tree this module came from; nil when none exists
+function M.find_robot(path)
+  local p = require("spinal.run").resolve(path)
+  if exists(p) then return p end
+  local here = debug.getinfo(1, "S").source:match "^@(.*)/lua/spinal/[^/]*$"
+  if here and path:sub(1, 1) ~= "/" and exists(here .. "/" .. path) then
+    return here .. "/" .. path
+  end
+  return nil
+end
+
 local function mkdir(path)
   local ok = os.execute(("mkdir -p '%s' 2>/dev/null"):format(path:gsub("'", "'\\''")))
   return ok == true or ok == 0
@@ -345,7 +364,11 @@ function M.build(opts)
   end
   local dir = o.out:gsub("/+$", "")
   local log = o.log or function() end
-  local robot_path = require("spinal.run").resolve(o.robot)
+  local robot_path = M.find_robot(o.robot)
+  if not robot_path then
+    return fail("gaitlib.build: field 'robot': %s not found (looked in the working directory, the "
+      .. "running script's project and spinal's source tree)", o.robot)
+  end
   if not mkdir(dir .. "/clips") then return fail("gaitlib.build: cannot create %s/clips", dir) end
   os.remove(dir .. "/index.json")  -- a library half rebuilt is no library
 
@@ -598,8 +621,9 @@ function M.ensure(dir, opts)
     if k ~= "wait" then b[k] = v end
   end
   b.out = dir
-  local ok, err = M.build(b)
+  local pok, ok, err = pcall(M.build, b)
   unlock(lock)
+  if not pok then return nil, "gaitlib.ensure: " .. tostring(ok) end
   if not ok then return nil, err end
   local lib, lerr = M.load(dir)
   if lib then lib.built = true end

@@ -198,5 +198,10 @@ describe("gaitlib errors", function()
       .. "got gallop", err)
     _, err = gaitlib.ensure(dir, { grid = {} })
     assert.matches("gaitlib.ensure: field 'grid'", err)
+    -- a failed build leaves no lock behind
+    _, err = gaitlib.ensure(root .. "/norobot", { quick = true, robot = "robots/none.lua" })
+    assert.equal("gaitlib.build: field 'robot': robots/none.lua not found (looked in the working "
+      .. "directory, the running script's project and spinal's source tree)", err)
+    assert.is_nil(io.open(root .. "/norobot.lock/pid"))
   end)
 end)
