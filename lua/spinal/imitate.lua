@@ -368,25 +368,54 @@ function Loop:train_wm()
   return loss, parts
 end
 
--- one batch of policy training data: start states from the collected transitions with the
--- reference (aligned to each start) and the conditioning of the H steps after it
-function Loop:policy_batch(g, B, H)
-  local st, nx, nc = self.starts, self.nx, self.nc
-  local have = math.min(st.n, self.cfg.capacity)
-  local s0f, cf, rf = {}, {}, {}
-  for _ = 1, B do
-    local slot = g:integer(have)
-    local ref, i0, s0 = self.refs[st.clip[slot]], st.frame[slot], st.s[slot]
-    for j = 1, nx do s0f[#s0f + 1] = s0[j] end
-    local al = alignment(ref, i0, s0)
-    for k = 0, H - 1 do
-      local cc = ref.cond[math.min(ref.n, i0 + k)]
-      for j = 1, nc do cf[#cf + 1] = cc[j] end
-      local r = aligned(ref, i0 + k + 1, al)
-      for j = 1, nx do rf[#rf + 1] = r[j] end
+-- the start state s0 moved rigidly in the plane so that its horizontal position and heading are
+-- those of reference frame i0 (the world model and the policy do not see either, so this equals
+-- aligning the reference to s0): a new Lua table
+local function to_reference(ref, i0, s0)
+  local r = ref.frames[math.max(1, math.min(ref.n, i0))]
+  local d = yaw_of(r[4], r[5], r[6], r[7]) - yaw_of(s0[4], s0[5], s0[6], s0[7])
+  local out = {}
+  for j = 1, #s0 do out[j] = s0[j] end
+  out[1], out[2] = r[1], r[2]
+  local h = d / 2
+  local zw, zz = math.cos(h), math.sin(h)  -- qz(d) * q
+  local w, x, y, z = s0[4], s0[5], s0[6], s0[7]
+  out[4], out[5], out[6], out[7] = zw * w - zz * z, zw * x - zz * y, zw * y + zz * x, zw * z + zz * w
+  return out
+end
+M.to_reference = to_reference
+
+-- a reference's frames and conditioning as arrays padded with the last frame, so that a window of
+-- H steps from any frame is a view (made on first use)
+local function padded(ref, H)
+  if not ref.pad or ref.pad < H + 1 then
+    local F, C = {}, {}
+    for i = 1, ref.n + H + 1 do
+      F[i] = ref.frames[math.min(ref.n, i)]
+      C[i] = ref.cond[math.min(ref.n, i)]
     end
+    ref.F, ref.C, ref.pad = A(F), A(C), H + 1
   end
-  return A(s0f):reshape(B, nx), A(cf):reshape(B, H, nc), A(rf):reshape(B, H, nx)
+  return ref.F, ref.C
+end
+
+-- one batch of policy training data: start states from the collected transitions (moved onto
+-- their reference frame), the reference frames after each of the H steps and the conditioning of
+-- each step
+function Loop:policy_batch(g, B, H)
+  local st, nx = self.starts, self.nx
+  local have = math.min(st.n, self.cfg.capacity)
+  local s0f, cs, rs = {}, {}, {}
+  for b = 1, B do
+    local slot = g:integer(have)
+    local ref, i0 = self.refs[st.clip[slot]], st.frame[slot]
+    local s0 = to_reference(ref, i0, st.s[slot])
+    for j = 1, nx do s0f[#s0f + 1] = s0[j] end
+    local F, C = padded(ref, H)
+    cs[b] = C:narrow(1, i0, H)
+    rs[b] = F:narrow(1, i0 + 1, H)
+  end
+  return A(s0f):reshape(B, nx), A.stack(cs), A.stack(rs)
 end
 
 function Loop:train_policy()

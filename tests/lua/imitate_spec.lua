@@ -109,6 +109,25 @@ describe("imitate.reference", function()
   end)
 end)
 
+describe("imitate.to_reference", function()
+  it("moves a start state onto its reference frame's position and heading, keeping its tilt", function()
+    local ref = imitate.reference(walking_clip(0.5, 0.3, 60), 0.02, { 1 }, "walk")
+    -- heading 1 rad, pitched 0.2 rad about its own y axis, at (3, -2)
+    local qy, qz = { math.cos(0.1), 0, math.sin(0.1), 0 }, { math.cos(0.5), 0, 0, math.sin(0.5) }
+    local q = qmul(qz, qy)
+    local s0 = { 3, -2, 0.27, q[1], q[2], q[3], q[4] }
+    for j = 8, 37 do s0[j] = j end
+    local s = imitate.to_reference(ref, 11, s0)
+    local r = ref.frames[11]
+    assert.near(r[1], s[1], 1e-12)
+    assert.near(r[2], s[2], 1e-12)
+    assert.equal(0.27, s[3])
+    local want = qmul({ math.cos(0.15), 0, 0, math.sin(0.15) }, qy)  -- heading 0.3, same pitch
+    for i = 1, 4 do assert.near(want[i], s[3 + i], 1e-12) end
+    for j = 8, 37 do assert.equal(j, s[j]) end
+  end)
+end)
+
 describe("imitate.new", function()
   it("refuses a plant that is not a floating base with a joint per action", function()
     local robot = sp.robot.load(SRC .. "/robots/quadruped.lua")
