@@ -44,7 +44,7 @@ local cfg = sp.settings {
   library = "",       -- a gait library directory (default: gaitlib.ensure's)
   gaits = "all",      -- "all", or one gait of the library (trot, pace, bound)
   wm_hidden = 256, wm_layers = 3, wm_batch = 128, wm_iters = 60, wm_lr = 1e-3,
-  pol_hidden = 256, pol_layers = 2, lat = 32, pol_batch = 128, pol_iters = 15, pol_lr = 3e-4,
+  pol_hidden = 256, pol_layers = 2, lat = 32, pol_batch = 128, pol_iters = 50, pol_lr = 1e-3,
   horizon = 24, beta = 0.01,
   collect = 2000, episode_steps = 250, act_noise = 0.05,
   eval_every = 5,     -- iterations between held-out progress evaluations
@@ -194,6 +194,15 @@ for i, r in ipairs(final.per_clip) do
   run:save_traj("heldout_" .. i, { X = r.X, U = r.U, t = A(t), qpos = r.X:narrow(2, 1, 19):copy(),
                                     mjcf = mjcf, robot = robot.name },
     { states = robot.state, actions = robot.action })
+end
+
+-- the first held-out clip's path on the ground, drawn under the robot by `spinal render`
+do
+  local ref, xs, ys = test_refs[1], {}, {}
+  for k = 1, math.min(ref.n, final.per_clip[1].steps + 1) do
+    xs[k], ys[k] = ref.frames[k][1], ref.frames[k][2]
+  end
+  if #xs >= 2 then run:save_reference(xs, ys) end
 end
 
 -- plots

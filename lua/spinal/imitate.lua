@@ -43,10 +43,10 @@ M.defaults = {
   seed = 1,
   dt = 0.02,
   -- world model
-  wm_hidden = 256, wm_layers = 3, wm_lr = 1e-3, wm_batch = 128, wm_steps = 8, wm_iters = 100,
+  wm_hidden = 256, wm_layers = 3, wm_lr = 1e-3, wm_batch = 128, wm_steps = 8, wm_iters = 60,
   -- policy
-  pol_hidden = 256, pol_layers = 2, lat = 32, pol_lr = 3e-4, pol_batch = 128, horizon = 24,
-  pol_iters = 30, beta = 0.01, sigma = 0.3,
+  pol_hidden = 256, pol_layers = 2, lat = 32, pol_lr = 1e-3, pol_batch = 128, horizon = 24,
+  pol_iters = 50, beta = 0.01, sigma = 0.3,
   offsets = { 1, 2, 5, 15 },
   -- collection
   collect = 2000,          -- plant transitions per iteration
