@@ -5,13 +5,16 @@
 --
 --   spinal experiments/quadruped_imitate.lua [seed=1] [samples=N] [quick=true] [out=DIR]
 --       [resume=DIR] [plant=mujoco|udp://HOST:PORT] [library=DIR] [gaits=all|trot|...]
+--       [train_clips=A.txt,B.json] [test_clips=C.txt]
 --       [wm_hidden=256] [wm_layers=3] [pol_hidden=256] [pol_layers=2] [lat=32] [horizon=24]
 --       [collect=2000] [wm_iters=..] [pol_iters=..] [eval_every=..] [render=true]
 --
 -- samples is the budget of simulator transitions for training (50 Hz ticks of the plant); the
 -- evaluation rollouts are not counted in it. The gait library is gaitlib.ensure()'s (built on
 -- first use in runs/gait_library, or runs/gait_library_quick with quick=true) unless library=
--- names one. The run directory holds settings.json, metrics.csv (one row per iteration),
+-- names one, or train_clips= lists clip files of your own (spinal JSON, or the public dog
+-- motion-capture text with the default joint map: docs/api/motion.md). The run directory holds
+-- settings.json, metrics.csv (one row per iteration),
 -- summary.json, the checkpoint (ckpt/: networks, normalisers, optimiser states, replay buffer,
 -- loop counters; resume=DIR continues from it exactly), the held-out rollouts with MuJoCo's
 -- configuration (heldout_K_qpos.npy: `spinal render DIR --traj heldout_K`), the plots and, unless
@@ -35,7 +38,7 @@ local t_start = now()
 
 local cfg = sp.settings {
   seed = 1,
-  samples = 150000,   -- simulator transitions for training
+  samples = 60000,    -- simulator transitions for training
   quick = false,
   out = "",
   resume = "",
@@ -43,6 +46,8 @@ local cfg = sp.settings {
   plant = "mujoco",
   library = "",       -- a gait library directory (default: gaitlib.ensure's)
   gaits = "all",      -- "all", or one gait of the library (trot, pace, bound)
+  train_clips = "",   -- instead of the library: clip files, comma-separated (motion.load's formats)
+  test_clips = "",    -- with train_clips: the held-out clip files (default: the training ones)
   wm_hidden = 256, wm_layers = 3, wm_batch = 128, wm_iters = 60, wm_lr = 1e-3,
   pol_hidden = 256, pol_layers = 2, lat = 32, pol_batch = 128, pol_iters = 50, pol_lr = 1e-3,
   horizon = 24, beta = 0.01,
@@ -66,26 +71,45 @@ end
 local resume = cfg.resume ~= "" and cfg.resume or nil
 if resume then cfg = sp.run.resumed_settings(cfg) end
 
--- the clips
-local lib_dir = cfg.library ~= "" and cfg.library or nil
-local lib, lerr
-if lib_dir then lib, lerr = gaitlib.load(lib_dir) else lib, lerr = gaitlib.ensure(nil, { quick = cfg.quick }) end
-if not lib then error("quadruped_imitate: " .. tostring(lerr), 0) end
-local function pick(split)
+-- the clips: the gait library's split, or the user's clip files
+local motion = require "spinal.motion"
+local function files(list)
   local out = {}
-  for i, clip in ipairs(lib[split]) do
-    local e = lib.entries[split][i]
-    if cfg.gaits == "all" or e.gait == cfg.gaits then
-      out[#out + 1] = { clip = clip, name = (e.file or ("clip" .. i)):gsub("^.*/", ""):gsub("%.%w+$", ""),
-                        gait = e.gait }
-    end
-  end
-  if #out == 0 then
-    error(("quadruped_imitate: no %s clips of gait '%s' in %s"):format(split, cfg.gaits, lib.dir), 0)
+  for path in list:gmatch "[^,]+" do
+    local clip, err = motion.load(path)
+    if not clip then error("quadruped_imitate: " .. tostring(err), 0) end
+    out[#out + 1] = { clip = clip, name = path:gsub("^.*/", ""):gsub("%.%w+$", "") }
   end
   return out
 end
-local train, test = pick "train", pick "test"
+local train, test, lib_name
+if cfg.train_clips ~= "" then
+  train = files(cfg.train_clips)
+  test = cfg.test_clips ~= "" and files(cfg.test_clips) or train
+  lib_name = "clip files"
+else
+  local lib_dir = cfg.library ~= "" and cfg.library or nil
+  local lib, lerr
+  if lib_dir then lib, lerr = gaitlib.load(lib_dir)
+  else lib, lerr = gaitlib.ensure(nil, { quick = cfg.quick }) end
+  if not lib then error("quadruped_imitate: " .. tostring(lerr), 0) end
+  local function pick(split)
+    local out = {}
+    for i, clip in ipairs(lib[split]) do
+      local e = lib.entries[split][i]
+      if cfg.gaits == "all" or e.gait == cfg.gaits then
+        out[#out + 1] = { clip = clip, gait = e.gait,
+                          name = (e.file or ("clip" .. i)):gsub("^.*/", ""):gsub("%.%w+$", "") }
+      end
+    end
+    if #out == 0 then
+      error(("quadruped_imitate: no %s clips of gait '%s' in %s"):format(split, cfg.gaits,
+        lib.dir), 0)
+    end
+    return out
+  end
+  train, test, lib_name = pick "train", pick "test", lib.dir
+end
 
 local run = sp.run.start { name = "quadruped_imitate", settings = cfg, resume = resume }
 local robot = sp.run.require_robot(sp.robot.load(sp.run.resolve "robots/quadruped_joint.lua"),
@@ -133,7 +157,7 @@ end
 
 local iters = math.ceil(cfg.samples / cfg.collect)
 print(("quadruped_imitate: %d training clips, %d held out (%s); %d iterations of %d samples; "
-  .. "run %s"):format(#train, #test, lib.dir, iters, cfg.collect, run.dir))
+  .. "run %s"):format(#train, #test, lib_name, iters, cfg.collect, run.dir))
 local progress = sp.progress { total = iters, label = "imitate" }
 progress:update(L.iter)
 local t_train = now()
