@@ -36,7 +36,7 @@ local has_host, host = pcall(require, "spinal.host")
 local function now() return has_host and host.clock() or os.time() end
 local t_start = now()
 
-local cfg = sp.settings {
+local cfg = sp.settings({
   seed = 1,
   samples = 60000,    -- simulator transitions for training
   quick = false,
@@ -57,7 +57,7 @@ local cfg = sp.settings {
   eval_seconds = 10,
   ckpt_every = 5,
   render = true,
-}
+})
 local given = sp.args or {}
 if cfg.quick then
   local q = { samples = 2400, wm_hidden = 64, wm_layers = 2, pol_hidden = 64, lat = 16,
