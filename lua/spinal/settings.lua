@@ -80,6 +80,27 @@ M.RANGES = {
   noise = { min = 0, max = 10 },              -- std on the measured state
   push = { min = -1000, max = 1000 },         -- N s
   push_time = { min = 0, max = 86400 },       -- s
+  -- method 2's loop (experiments/quadruped_imitate.lua, spinal.imitate)
+  stop = { min = 0, max = 1e6 },              -- stop after this iteration (0: never)
+  wm_hidden = { min = 1, max = 4096 },
+  wm_layers = { min = 1, max = 63 },
+  wm_batch = { min = 1, max = 1000000 },
+  wm_iters = { min = 0, max = 1e6 },          -- world-model batches per round
+  wm_lr = { above = 0, max = 10 },
+  pol_hidden = { min = 1, max = 4096 },
+  pol_layers = { min = 1, max = 63 },
+  lat = { min = 1, max = 1024 },              -- latent size
+  pol_batch = { min = 1, max = 1000000 },
+  pol_iters = { min = 0, max = 1e6 },         -- policy batches per round
+  pol_lr = { above = 0, max = 10 },
+  beta = { min = 0, max = 1e6 },              -- KL weight
+  collect = { min = 1, max = 1e9 },           -- plant transitions per round
+  episode_steps = { min = 1, max = 1e9 },
+  act_noise = { min = 0, max = 10 },          -- rad
+  eval_every = { min = 1, max = 1e6 },
+  eval_progress_seconds = { above = 0, max = 86400 },
+  eval_seconds = { above = 0, max = 86400 },
+  ckpt_every = { min = 1, max = 1e6 },
 }
 
 local EXACT = 2 ^ 53
