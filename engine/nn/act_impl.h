@@ -39,3 +39,13 @@ SP_ACT_KERNEL void SFX(sp_act_backward)(sp_act a, REAL* gz, const REAL* gy, cons
       break;
   }
 }
+
+SP_ACT_KERNEL void SFX(sp_act_backward_rows)(sp_act a, REAL* g, REAL* gb, const REAL* y, int batch,
+                                             int n) {
+  for (int r = 0; r < batch; r++) {
+    REAL* gr = g + (size_t)r * n;
+    SFX(sp_act_backward)(a, gr, gr, y + (size_t)r * n, (size_t)n);
+    if (gb)
+      for (int j = 0; j < n; j++) gb[j] += gr[j];
+  }
+}
