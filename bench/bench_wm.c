@@ -8,10 +8,14 @@
 //       zero_grad, the VAE policy (prior, encoder with 4 frames of conditioning, decoder) rolled
 //       24 steps inside that world model, backward into the policy, Adam
 // Each prints one JSON line with its sizes (nx, nu, hid, layers, lat, batch, horizon), spinal_ms
-// (the median), the matrix products' work per batch (gflop: 2 m n k per product, forward and
-// backward) and the rate it achieves (gflops), against this CPU's single-thread sgemm peak measured
-// here first (sgemm_peak_gflops: the best of square 512 products; peak_fraction = gflops / peak).
-// bench/run adds the PyTorch reference and the ratio. Never fails on timing.
+// (the median wall time), spinal_cpu_ms (the median CPU time of the thread: on a shared machine,
+// the cost without the scheduler's share), the matrix products' work per batch (gflop: 2 m n k
+// per product, forward and backward) and the rate it achieves in wall and CPU time (gflops,
+// cpu_gflops), against this CPU's single-thread sgemm peak measured here first
+// (sgemm_peak_gflops: the best of square 512 products; peak_fraction and cpu_peak_fraction: the
+// rates over the peak).
+// bench/run adds the PyTorch reference (reference_ms, reference_cpu_ms) and the ratios (ratio of
+// the wall times, cpu_ratio of the CPU times). Never fails on timing.
 // Usage: bench_wm [repetitions [wm|vae|peak]]. Threads: OPENBLAS_NUM_THREADS (bench/run sets it).
 #include <cblas.h>
 #include <stdio.h>
@@ -30,6 +34,14 @@ enum { NJ = 12, NU = 12, NX = 13 + 2 * NJ, B = 256, N = 8, H = 24, NC = 4 * NX, 
 static double now_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
+}
+
+// CPU time of this thread: what the batch cost when the machine is shared (the scheduler's share
+// of the core does not enter it)
+static double cpu_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
   return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
 }
 
@@ -90,15 +102,17 @@ static double load_avg(void) {
 }
 
 static void report(const char* name, int hid, int layers, int lat, int horizon, double ms,
-                   double flop, double peak) {
-  double gflops = flop / (ms * 1e6);
+                   double cpu, double flop, double peak) {
+  double gflops = flop / (ms * 1e6), cpu_gflops = flop / (cpu * 1e6);
   char latent[16] = "null";  // the world model has no latent
   if (lat) snprintf(latent, sizeof latent, "%d", lat);
   printf("{\"name\":\"%s\",\"nx\":%d,\"nu\":%d,\"hid\":%d,\"layers\":%d,\"lat\":%s,\"batch\":%d,"
-         "\"horizon\":%d,\"spinal_ms\":%.4f,\"gflop\":%.4f,\"gflops\":%.2f,"
-         "\"sgemm_peak_gflops\":%.2f,\"peak_fraction\":%.3f,\"load_avg\":%.2f}\n",
-         name, NX, NU, hid, layers, latent, B, horizon, ms, flop * 1e-9,
-         gflops, peak, peak > 0 ? gflops / peak : 0, load_avg());
+         "\"horizon\":%d,\"spinal_ms\":%.4f,\"spinal_cpu_ms\":%.4f,\"gflop\":%.4f,\"gflops\":%.2f,"
+         "\"cpu_gflops\":%.2f,\"sgemm_peak_gflops\":%.2f,\"peak_fraction\":%.3f,"
+         "\"cpu_peak_fraction\":%.3f,\"load_avg\":%.2f}\n",
+         name, NX, NU, hid, layers, latent, B, horizon, ms, cpu, flop * 1e-9,
+         gflops, cpu_gflops, peak, peak > 0 ? gflops / peak : 0, peak > 0 ? cpu_gflops / peak : 0,
+         load_avg());
   fflush(stdout);
 }
 
@@ -122,7 +136,8 @@ int main(int argc, char** argv) {
   double* S = malloc(sizeof(double) * B * (N + 1) * NX);
   double* A = malloc(sizeof(double) * B * N * NU);
   double* times = malloc(sizeof(double) * (size_t)reps);
-  if (!S || !A || !times || sp_wm_new(&wm, &wc, 1) || sp_wm_data_new(&wd, wm, B, H) ||
+  double* cpus = malloc(sizeof(double) * (size_t)reps);
+  if (!S || !A || !times || !cpus || sp_wm_new(&wm, &wc, 1) || sp_wm_data_new(&wd, wm, B, H) ||
       sp_optim_new(&o, &oc, SP_F32, wm->net->nparams)) {
     fprintf(stderr, "bench_wm: cannot create the world model\n");
     return 1;
@@ -133,15 +148,15 @@ int main(int argc, char** argv) {
   double L;
   if (all || !strcmp(which, "wm")) {
     for (int k = -3; k < reps; k++) {
-      double t0 = now_ms();
+      double t0 = now_ms(), c0 = cpu_ms();
       sp_mlp_zero_grad(wm->net);
       sp_wm_rollout_loss(wm, wd, &L, NULL, NULL, S, A, B, N, 1);
       sp_optim_step(o, wm->net->params, wm->net->grads);
-      if (k >= 0) times[k] = now_ms() - t0;
+      if (k >= 0) times[k] = now_ms() - t0, cpus[k] = cpu_ms() - c0;
     }
     // per application: forward, parameter gradients and input gradients
     report("wm_train_batch_nx37_nu12_hid256_layers3_b256_n8_f32", wc.hidden, wc.layers, 0, N,
-           median(times, reps), N * 3 * fwd_flop(wm->net, B), peak);
+           median(times, reps), median(cpus, reps), N * 3 * fwd_flop(wm->net, B), peak);
   }
 
   if (all || !strcmp(which, "vae")) {
@@ -164,17 +179,18 @@ int main(int argc, char** argv) {
     sp_rng_fill_normal(&r, C, (size_t)B * H * NC, 0, 1);
     sp_rng_fill_normal(&r, E, (size_t)B * H * LAT, 0, 1);
     for (int k = -2; k < reps; k++) {
-      double t0 = now_ms();
+      double t0 = now_ms(), c0 = cpu_ms();
       sp_vae_zero_grad(v);
       sp_vae_loss(v, vd, wm, wd, &L, NULL, S0, C, R, E, B, H, 1);
       sp_optim_step(po, v->params, v->grads);
-      if (k >= 0) times[k] = now_ms() - t0;
+      if (k >= 0) times[k] = now_ms() - t0, cpus[k] = cpu_ms() - c0;
     }
     // per step: the three policy networks forward, parameter and input gradients; the world model
     // forward and input gradients
     double pol = fwd_flop(v->prior, B) + fwd_flop(v->enc, B) + fwd_flop(v->dec, B);
     report("vae_train_batch_nx37_nu12_hid256_layers2_lat32_b256_h24_f32", vc.hidden, vc.layers,
-           vc.lat, H, median(times, reps), H * (3 * pol + 2 * fwd_flop(wm->net, B)), peak);
+           vc.lat, H, median(times, reps), median(cpus, reps),
+           H * (3 * pol + 2 * fwd_flop(wm->net, B)), peak);
     sp_optim_free(po);
     sp_vae_data_free(vd);
     sp_vae_free(v);
@@ -183,6 +199,6 @@ int main(int argc, char** argv) {
   sp_optim_free(o);
   sp_wm_data_free(wd);
   sp_wm_free(wm);
-  free(S), free(A), free(times);
+  free(S), free(A), free(times), free(cpus);
   return 0;
 }

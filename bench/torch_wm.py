@@ -16,7 +16,8 @@ zero_grad; the VAE policy of engine/wm/vae.h (prior nf -> 2 x 256 ELU -> 32, enc
 weighted 0.2, 0.1, 0.5, 0.5, 1, 0.1, height 1.2, up direction 3) + action penalties (L1 0.01, L2
 0.001 on a - a_nom) + 0.01 |E|^2 / (2 0.3^2)], means over rows; backward into the policy; Adam.
 
-Prints "name median_ms" like the C bench.
+Prints "name median_ms median_cpu_ms" (wall and this thread's CPU time: with one thread, PyTorch
+runs the operators and the autograd engine's CPU work in the calling thread).
 
 Run with /usr/bin/python3 (Debian's python3-torch). Threads: BENCH_THREADS (default 1).
 """
@@ -55,6 +56,10 @@ def qlog_angle(q):
     w = q[..., 0].abs()
     n = q[..., 1:].norm(dim=-1)
     return 2 * torch.atan2(n, w)
+
+
+def median(x):
+    return sorted(x)[len(x) // 2]
 
 
 def mlp(nin, nout, layers):
@@ -117,9 +122,9 @@ def vae_bench(net, norms, reps):
     a_nom = torch.zeros(NU, dtype=torch.float64)
     ez = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64).expand(B, 3)
     h = DT / 2
-    times = []
+    times, cpus = [], []
     for k in range(-2, reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         opt.zero_grad()
         s = S0
         loss = 0.0
@@ -146,9 +151,9 @@ def vae_bench(net, norms, reps):
         opt.step()
         if k >= 0:
             times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
-    print("vae_train_batch_nx37_nu12_hid256_layers2_lat32_b256_h24_f32 %.4f"
-          % times[len(times) // 2], flush=True)
+            cpus.append((time.thread_time() - c0) * 1e3)
+    print("vae_train_batch_nx37_nu12_hid256_layers2_lat32_b256_h24_f32 %.4f %.4f"
+          % (median(times), median(cpus)), flush=True)
 
 
 def main():
@@ -163,9 +168,9 @@ def main():
     norms = unit_norms()
     weights = (1, 4, 1, 4, 1, 1)
     h = DT / 2
-    times = []
+    times, cpus = [], []
     for k in range(-3, reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         opt.zero_grad()
         s = S[:, 0]
         parts = [0.0] * 6
@@ -177,9 +182,9 @@ def main():
         opt.step()
         if k >= 0:
             times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
-    print("wm_train_batch_nx37_nu12_hid256_layers3_b256_n8_f32 %.4f" % times[len(times) // 2],
-          flush=True)
+            cpus.append((time.thread_time() - c0) * 1e3)
+    print("wm_train_batch_nx37_nu12_hid256_layers3_b256_n8_f32 %.4f %.4f"
+          % (median(times), median(cpus)), flush=True)
     vae_bench(net, norms, reps)
 
 
