@@ -300,6 +300,56 @@ static int m_set_params(lua_State* L) {
   return 1;
 }
 
+// the normalisers' statistics as one vector: for features, actions and velocity changes in turn,
+// count, mean (n), m2 (n) (the layout of the model's file)
+static size_t stats_len(const sp_wm* wm) {
+  return 3 + 2 * (size_t)(wm->nf + wm->cfg.nu + wm->nd);
+}
+
+// model:normalizers() -> array: the statistics, for broadcasting them to other ranks
+static int m_normalizers(lua_State* L) {
+  sp_wm* wm = checkwm(L, 1)->wm;
+  int64_t n = (int64_t)stats_len(wm);
+  sp_array* a = spL_newarray(L, 1, &n);
+  const sp_normalizer* z[3] = {&wm->fnorm, &wm->anorm, &wm->dnorm};
+  double* p = a->data;
+  for (int k = 0; k < 3; k++) {
+    *p++ = z[k]->count;
+    memcpy(p, z[k]->mean, (size_t)z[k]->n * sizeof(double));
+    p += z[k]->n;
+    memcpy(p, z[k]->m2, (size_t)z[k]->n * sizeof(double));
+    p += z[k]->n;
+  }
+  return 1;
+}
+
+// model:set_normalizers(a): statistics from model:normalizers() (of a model of the same sizes)
+static int m_set_normalizers(lua_State* L) {
+  sp_wm* wm = checkwm(L, 1)->wm;
+  size_t n = stats_len(wm);
+  double* x = spA_scratch(L, n);
+  spA_vector(L, 2, x, (int64_t)n, "normaliser statistics", 1);
+  sp_normalizer* z[3] = {&wm->fnorm, &wm->anorm, &wm->dnorm};
+  // check every count before changing anything
+  const double* p = x;
+  for (int k = 0; k < 3; k++) {
+    if (!(p[0] >= 0))
+      return spA_argerror(L, 2, "expected normaliser statistics with counts >= 0, got %f", p[0]);
+    p += 1 + 2 * (size_t)z[k]->n;
+  }
+  p = x;
+  for (int k = 0; k < 3; k++) {
+    z[k]->count = *p++;
+    memcpy(z[k]->mean, p, (size_t)z[k]->n * sizeof(double));
+    p += z[k]->n;
+    memcpy(z[k]->m2, p, (size_t)z[k]->n * sizeof(double));
+    p += z[k]->n;
+    sp_normalizer_refresh(z[k]);
+  }
+  lua_settop(L, 1);
+  return 1;
+}
+
 // model:set_grads(g): the gradients model:apply steps with (e.g. averaged across processes)
 static int m_set_grads(lua_State* L) {
   sp_mlp* net = checkwm(L, 1)->wm->net;
@@ -355,6 +405,8 @@ static const luaL_Reg wm_methods[] = {
     {"grads", m_grads},
     {"set_params", m_set_params},
     {"set_grads", m_set_grads},
+    {"normalizers", m_normalizers},
+    {"set_normalizers", m_set_normalizers},
     {"save", m_save},
     {"close", m_gc},
     {NULL, NULL},

@@ -216,6 +216,27 @@ describe("the split training step (grad, then apply)", function()
                    err(function() return b:set_grads(array.zeros(3)) end))
   end)
 
+  it("copies the normalisers' statistics from one model to another (a rank to the others)",
+     function()
+    local buf = data(1)
+    local S, A = buf:sample(16, 4)
+    local a = wm.new { nj = 2, nu = 1, dt = 0.05, hidden = 8, layers = 2, seed = 5 }
+    local b = wm.new { nj = 2, nu = 1, dt = 0.05, hidden = 8, layers = 2, seed = 5 }
+    for i = 1, 16 do a:observe(S[i]:narrow(1, 1, 4), A[i], S[i]:narrow(1, 2, 4)) end
+    assert.equal(64, a.samples)
+    assert.is_true(a:loss(S, A) ~= b:loss(S, A))   -- other normalisers, another prediction
+    local st = a:normalizers()
+    assert.equal(3 + 2 * (14 + 1 + 8), st:numel())  -- count, mean, m2 of nf, nu and nd
+    assert.is_true(b:set_normalizers(st) == b)
+    assert.equal(64, b.samples)
+    assert.equal(a:loss(S, A), b:loss(S, A))
+    same(st, b:normalizers())
+    assert.matches("bad argument #1 to 'set_normalizers' %(expected normaliser statistics of "
+                   .. "length 49, got 3%)", err(function() return b:set_normalizers({ 1, 2, 3 }) end))
+    st[1] = -1
+    assert.matches("counts >= 0, got %-1", err(function() return b:set_normalizers(st) end))
+  end)
+
   it("gives the VAE policy the same bits as train; set_params and set_grads write the vector",
      function()
     local m = wm.new { nj = 2, nu = 2, dt = 0.05, hidden = 8, layers = 1, seed = 3 }

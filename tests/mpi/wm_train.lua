@@ -1,5 +1,6 @@
 -- wm_train.lua: data-parallel training of method 2's world model and VAE policy on spinal.mpi
 -- (tests/integration/mpi_wm_train.sh runs it under `mpirun -np 2` and as a plain process).
+-- Rank 0's normalisers go to every rank (model:normalizers, mpi.broadcast, set_normalizers).
 -- Each rank takes its share of a batch, computes the gradient of its rows (model:grad,
 -- pol:grad), the gradients are averaged by allreduce_grads and every rank applies the same
 -- optimiser step (apply). Checked after every step, for float64 and float32 networks:
@@ -72,16 +73,22 @@ for s = 1, STEPS do
   batches[s] = { S = S, A = Aw }
 end
 
-local function new_model(dtype)
+-- parallel: rank 0 observes the transitions and gives every rank its normalisers (broadcast);
+-- one process observes them itself
+local function new_model(dtype, parallel)
   local m = wm.new { nj = NJ, nu = NU, dt = DT, hidden = 16, layers = 2, seed = 5,
                      dtype = dtype, batch = N, horizon = 6 }
-  m:observe(S_obs, A_obs, S1_obs)  -- every rank sees the same transitions: same normalisers
+  if not parallel or rank == 0 then m:observe(S_obs, A_obs, S1_obs) end
+  if parallel then
+    m:set_normalizers(mpi.broadcast(m:normalizers()))
+    check(m.samples == T, "normalisers broadcast")
+  end
   return m
 end
 
 -- ---- 1. the world model ---------------------------------------------------------------------
 local function train_wm(dtype, parallel)
-  local m = new_model(dtype)
+  local m = new_model(dtype, parallel)
   local opt = sp.nn.adam { lr = 3e-3 }
   local losses = {}
   if parallel then mpi.broadcast_params(m) end
