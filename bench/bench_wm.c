@@ -106,13 +106,13 @@ static void report(const char* name, int hid, int layers, int lat, int horizon, 
   double gflops = flop / (ms * 1e6), cpu_gflops = flop / (cpu * 1e6);
   char latent[16] = "null";  // the world model has no latent
   if (lat) snprintf(latent, sizeof latent, "%d", lat);
-  printf("{\"name\":\"%s\",\"nx\":%d,\"nu\":%d,\"hid\":%d,\"layers\":%d,\"lat\":%s,\"batch\":%d,"
-         "\"horizon\":%d,\"spinal_ms\":%.4f,\"spinal_cpu_ms\":%.4f,\"gflop\":%.4f,\"gflops\":%.2f,"
-         "\"cpu_gflops\":%.2f,\"sgemm_peak_gflops\":%.2f,\"peak_fraction\":%.3f,"
-         "\"cpu_peak_fraction\":%.3f,\"load_avg\":%.2f}\n",
-         name, NX, NU, hid, layers, latent, B, horizon, ms, cpu, flop * 1e-9,
-         gflops, cpu_gflops, peak, peak > 0 ? gflops / peak : 0, peak > 0 ? cpu_gflops / peak : 0,
-         load_avg());
+  printf(
+      "{\"name\":\"%s\",\"nx\":%d,\"nu\":%d,\"hid\":%d,\"layers\":%d,\"lat\":%s,\"batch\":%d,"
+      "\"horizon\":%d,\"spinal_ms\":%.4f,\"spinal_cpu_ms\":%.4f,\"gflop\":%.4f,\"gflops\":%.2f,"
+      "\"cpu_gflops\":%.2f,\"sgemm_peak_gflops\":%.2f,\"peak_fraction\":%.3f,"
+      "\"cpu_peak_fraction\":%.3f,\"load_avg\":%.2f}\n",
+      name, NX, NU, hid, layers, latent, B, horizon, ms, cpu, flop * 1e-9, gflops, cpu_gflops, peak,
+      peak > 0 ? gflops / peak : 0, peak > 0 ? cpu_gflops / peak : 0, load_avg());
   fflush(stdout);
 }
 

@@ -21,7 +21,8 @@ SP_ACT_KERNEL void SFX(sp_act_forward)(sp_act a, REAL* y, const REAL* z, size_t 
   }
 }
 
-SP_ACT_KERNEL void SFX(sp_act_backward)(sp_act a, REAL* gz, const REAL* gy, const REAL* y, size_t n) {
+SP_ACT_KERNEL void SFX(sp_act_backward)(sp_act a, REAL* gz, const REAL* gy, const REAL* y,
+                                        size_t n) {
   switch (a) {
     case SP_ACT_TANH:
       for (size_t i = 0; i < n; i++) gz[i] = gy[i] * (1 - y[i] * y[i]);
