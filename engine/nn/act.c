@@ -18,7 +18,8 @@
 // through the same operations in the same order in each version (no contraction into fused
 // multiply-adds: -std=c11 keeps GCC from it, the pragma keeps clang), so the results are the same
 // bits on every CPU; only the vector width differs.
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__linux__) && \
+// (ifuncs need glibc's loader; AddressSanitizer builds keep one version)
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__GLIBC__) && \
     !defined(__SANITIZE_ADDRESS__)
 #define SP_ACT_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
