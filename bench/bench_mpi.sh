@@ -63,6 +63,17 @@ if [[ -n $one && -n $two ]]; then
     "$(awk -v s="$u1" 'BEGIN{print s*1000}')" "$(awk -v s="$u2" 'BEGIN{print s*1000}')"
 fi
 
+# data-parallel world model (method 2): 10 batches of 256 windows of 8 steps, the default model
+one=$("$spinal" "$here/mpi_workloads.lua" wm 2>/dev/null | grep '^wm')
+two=$(mpirun2 "$spinal" "$here/mpi_workloads.lua" wm 2>/dev/null | grep '^wm')
+if [[ -n $one && -n $two ]]; then
+  read -r _ _ s1 _ u1 <<<"$one"
+  read -r _ _ s2 c2 u2 <<<"$two"
+  line mpi_train_wm_148k_b256_n8_10_steps "$(awk -v s="$s2" 'BEGIN{print s*1000}')" \
+    "$(awk -v s="$s1" 'BEGIN{print s*1000}')" "$(awk -v c="$c2" 'BEGIN{printf "%.1f", c*1000}')" \
+    "$(awk -v s="$u1" 'BEGIN{print s*1000}')" "$(awk -v s="$u2" 'BEGIN{print s*1000}')"
+fi
+
 # allreduce of a 1 M-parameter network's gradients at 2 ranks
 ar=$(mpirun2 "$spinal" "$here/mpi_workloads.lua" allreduce 2>/dev/null | grep '^allreduce')
 if [[ -n $ar ]]; then

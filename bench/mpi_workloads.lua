@@ -5,6 +5,10 @@
 --   allreduce N_PARAMS MEDIAN_S              allreduce_grads (mean) of a 1 M-parameter network
 --   train STEPS TOTAL_S COMM_S               data-parallel SGD on an MLP (32-256-256-8, 76 k
 --                                            parameters), a batch of 4096 rows split over the ranks
+--   wm STEPS TOTAL_S COMM_S                  data-parallel training of the default world model
+--                                            (12 joints, 3 x 256 elu, float32, 148 k parameters):
+--                                            256 windows of 8 steps split over the ranks, grad,
+--                                            allreduce_grads, Adam (docs/distributed.md)
 -- Times are wall clock on rank 0 between barriers (launcher start-up excluded); each line ends
 -- with the largest CPU time (os.clock) any rank spent on the workload: on a machine whose cores
 -- are busy with other work, one process's CPU time over it is the speed-up the split would give
@@ -64,6 +68,34 @@ elseif what == "train" then
   local t1 = host.clock()
   local cpu = mpi.allreduce(os.clock() - c0, "max")
   if rank == 0 then print(("train %d %.6f %.6f %.6f"):format(STEPS, t1 - t0, comm, cpu)) end
+elseif what == "wm" then
+  local A = sp.array
+  local B, N, STEPS = 256, 8, 10
+  local size = mpi.size()
+  local rows = B // size
+  local model = sp.wm.new { nj = 12, nu = 12, dt = 0.02, seed = 1, batch = rows, horizon = N }
+  local opt = sp.nn.adam { lr = 1e-3 }
+  -- this rank's windows: small random states near the upright pose
+  local g = sp.rng.new(rank + 1)
+  local S = A.randn({ rows, N + 1, model.nx }, g) * 0.1
+  for b = 1, rows do
+    for k = 1, N + 1 do S[b][k][4] = 1 end
+  end
+  local Aw = A.randn({ rows, N, 12 }, g) * 0.1
+  mpi.broadcast_params(model)
+  model:grad(S, Aw)  -- warm the workspace
+  mpi.barrier()
+  local t0, c0, comm = host.clock(), os.clock(), 0
+  for _ = 1, STEPS do
+    model:grad(S, Aw)
+    local c1 = host.clock()
+    mpi.allreduce_grads(model, "mean")
+    comm = comm + host.clock() - c1
+    model:apply(opt)
+  end
+  local t1 = host.clock()
+  local cpu = mpi.allreduce(os.clock() - c0, "max")
+  if rank == 0 then print(("wm %d %.6f %.6f %.6f"):format(STEPS, t1 - t0, comm, cpu)) end
 elseif what == "allreduce" then
   -- a network of 999 inputs and 1000 outputs: 1,000,000 parameters
   local net = sp.nn.mlp { sizes = { 999, 1000 }, seed = rank + 1 }

@@ -13,6 +13,19 @@
 #pragma GCC optimize("O3", "no-math-errno", "no-trapping-math")
 #endif
 
+// with GCC the kernels are compiled three times, for AVX-512, AVX2 and the baseline, and the
+// loader picks the widest the CPU has (function multiversioning through an ifunc, which needs
+// glibc's loader; AddressSanitizer builds keep one version; clang 14 does not export the
+// multiversioned symbol, so it builds one). Every element goes through the same operations in the
+// same order in each version (-std=c11 keeps GCC from contracting them into fused multiply-adds),
+// so the results are the same bits on every CPU; only the vector width differs.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__) && \
+    !defined(__SANITIZE_ADDRESS__)
+#define SP_ACT_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SP_ACT_KERNEL
+#endif
+
 static const char* const names[SP_ACT_COUNT] = {"identity", "tanh", "relu", "elu"};
 
 const char* sp_act_name(sp_act a) {

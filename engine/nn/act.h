@@ -37,6 +37,12 @@ void sp_act_forward_f32(sp_act a, float* y, const float* z, size_t n);
 void sp_act_backward_f64(sp_act a, double* gz, const double* gy, const double* y, size_t n);
 void sp_act_backward_f32(sp_act a, float* gz, const float* gy, const float* y, size_t n);
 
+// The same over batch rows of n, in place (g (batch x n) = g * act'(z)), and when gb is not NULL
+// ADD the column sums of the result into gb (n): the bias gradient of the affine map before the
+// activation, in the same pass over g (rows summed in order, as a separate pass would).
+void sp_act_backward_rows_f64(sp_act a, double* g, double* gb, const double* y, int batch, int n);
+void sp_act_backward_rows_f32(sp_act a, float* g, float* gb, const float* y, int batch, int n);
+
 SP_API_END
 
 #endif  // SP_NN_ACT_H

@@ -1,9 +1,9 @@
 // act_impl.h: activation kernels written once for a REAL type (included by act.c per precision).
 //
 // Expects REAL (double or float), SFX(name) (appends the precision suffix), EXPM1 (exp(z) - 1,
-// used for z <= 0 only) and TANH.
+// used for z <= 0 only), TANH and SP_ACT_KERNEL (attributes of the exported kernels).
 
-void SFX(sp_act_forward)(sp_act a, REAL* y, const REAL* z, size_t n) {
+SP_ACT_KERNEL void SFX(sp_act_forward)(sp_act a, REAL* y, const REAL* z, size_t n) {
   switch (a) {
     case SP_ACT_TANH:
       for (size_t i = 0; i < n; i++) y[i] = TANH(z[i]);
@@ -21,7 +21,8 @@ void SFX(sp_act_forward)(sp_act a, REAL* y, const REAL* z, size_t n) {
   }
 }
 
-void SFX(sp_act_backward)(sp_act a, REAL* gz, const REAL* gy, const REAL* y, size_t n) {
+SP_ACT_KERNEL void SFX(sp_act_backward)(sp_act a, REAL* gz, const REAL* gy, const REAL* y,
+                                        size_t n) {
   switch (a) {
     case SP_ACT_TANH:
       for (size_t i = 0; i < n; i++) gz[i] = gy[i] * (1 - y[i] * y[i]);
@@ -37,5 +38,15 @@ void SFX(sp_act_backward)(sp_act a, REAL* gz, const REAL* gy, const REAL* y, siz
       if (gz != gy)
         for (size_t i = 0; i < n; i++) gz[i] = gy[i];
       break;
+  }
+}
+
+SP_ACT_KERNEL void SFX(sp_act_backward_rows)(sp_act a, REAL* g, REAL* gb, const REAL* y, int batch,
+                                             int n) {
+  for (int r = 0; r < batch; r++) {
+    REAL* gr = g + (size_t)r * n;
+    SFX(sp_act_backward)(a, gr, gr, y + (size_t)r * n, (size_t)n);
+    if (gb)
+      for (int j = 0; j < n; j++) gb[j] += gr[j];
   }
 }

@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 #include <stddef.h>
+#include <string.h>
 
 #define REAL double
 #define SFX(name) name##_f64

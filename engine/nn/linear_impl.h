@@ -5,13 +5,10 @@
 void SFX(sp_linear_forward)(REAL* y, const REAL* x, const REAL* W, const REAL* b, int batch,
                             int nin, int nout) {
   // rows of y start as b, then y += x W^T
-  for (int r = 0; r < batch; r++) {
-    REAL* yr = y + (size_t)r * nout;
-    if (b)
-      for (int j = 0; j < nout; j++) yr[j] = b[j];
-    else
-      for (int j = 0; j < nout; j++) yr[j] = 0;
-  }
+  if (b)
+    for (int r = 0; r < batch; r++) memcpy(y + (size_t)r * nout, b, (size_t)nout * sizeof(REAL));
+  else
+    memset(y, 0, (size_t)batch * nout * sizeof(REAL));
   if (batch > 0 && nin > 0 && nout > 0)
     GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, batch, nout, nin, 1, x, nin, W, nin, 1, y, nout);
 }

@@ -36,12 +36,13 @@ static REAL* SFX(backward)(sp_mlp* m, sp_mlp_work* ws, REAL* gx, const REAL* gy,
     const sp_layer* ly = &m->layers[l];
     REAL* free_block = g == s0 ? s1 : s0;
     REAL* gin = l > 0 ? free_block : gx ? gx : want_gx ? free_block : NULL;
-    // through the activation (in place), then the affine map
-    SFX(sp_act_backward)(ly->act, g, g, work + ws->off[l + 1], (size_t)batch * ly->nout);
+    // through the activation (in place) with the bias gradient in the same pass, then the
+    // affine map's weights and input
     REAL* gW = G ? G + ly->w : NULL;
     REAL* gb = G ? G + ly->b : NULL;
+    SFX(sp_act_backward_rows)(ly->act, g, gb, work + ws->off[l + 1], batch, ly->nout);
     const REAL* in = work + ws->off[l];
-    SFX(sp_linear_backward)(gin, gW, gb, g, in, P + ly->w, batch, ly->nin, ly->nout);
+    SFX(sp_linear_backward)(gin, gW, NULL, g, in, P + ly->w, batch, ly->nin, ly->nout);
     g = gin;
   }
   return g;

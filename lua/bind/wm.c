@@ -216,7 +216,48 @@ static int m_loss(lua_State* L) {
   return push_losses(L, loss, comps, per, n);
 }
 
-// model:train(S, A, opt) -> loss, parts: zero the gradients, loss and backward, one optimiser step
+// one optimiser step of the flat params with grads (n of dtype), raising like train when refused
+static void apply_step(lua_State* L, const char* what, sp_optim* o, void* params,
+                       const void* grads) {
+  if (sp_optim_step(o, params, grads) == SP_ENUMERIC)
+    luaL_error(L, "%s: the step would make the parameters non-finite; step refused", what);
+}
+
+// n float64 values into flat storage of dtype (rounded for float32)
+static void set_flat(void* dst, sp_dtype dtype, const double* src, size_t n) {
+  if (dtype == SP_F64) {
+    memcpy(dst, src, n * sizeof(double));
+    return;
+  }
+  float* f = dst;
+  for (size_t i = 0; i < n; i++) f[i] = (float)src[i];
+}
+
+// model:grad(S, A) -> loss, parts: zero the gradients, the loss and its gradient (no step), so
+// gradients can be averaged across processes before model:apply(opt) (docs/distributed.md)
+static int m_grad(lua_State* L) {
+  lua_settop(L, 3);
+  lwm* u = checkwm(L, 1);
+  const double *S, *A;
+  int batch, n;
+  windows(L, u, &S, &A, &batch, &n);
+  double loss, comps[SP_WM_NCOMP];
+  sp_mlp_zero_grad(u->wm->net);
+  int rc = sp_wm_rollout_loss(u->wm, u->d, &loss, comps, NULL, S, A, batch, n, 1);
+  if (rc) return spL_raise(L, rc, "grad");
+  return push_losses(L, loss, comps, NULL, n);
+}
+
+// model:apply(opt) -> model: one step of opt with the gradients the model holds
+static int m_apply(lua_State* L) {
+  lwm* u = checkwm(L, 1);
+  sp_mlp* net = u->wm->net;
+  apply_step(L, "apply", spL_optim_for(L, 2, net->nparams, net->dtype), net->params, net->grads);
+  lua_settop(L, 1);
+  return 1;
+}
+
+// model:train(S, A, opt) -> loss, parts: grad, then apply
 static int m_train(lua_State* L) {
   lua_settop(L, 4);
   lwm* u = checkwm(L, 1);
@@ -229,9 +270,7 @@ static int m_train(lua_State* L) {
   sp_mlp_zero_grad(net);
   int rc = sp_wm_rollout_loss(u->wm, u->d, &loss, comps, NULL, S, A, batch, n, 1);
   if (rc) return spL_raise(L, rc, "train");
-  rc = sp_optim_step(o, net->params, net->grads);
-  if (rc == SP_ENUMERIC)
-    return luaL_error(L, "train: the step would make the parameters non-finite; step refused");
+  apply_step(L, "train", o, net->params, net->grads);
   return push_losses(L, loss, comps, NULL, n);
 }
 
@@ -257,6 +296,66 @@ static int m_set_params(lua_State* L) {
   double* p = spA_scratch(L, net->nparams);
   spA_vector(L, 2, p, (int64_t)net->nparams, "a parameter vector", 1);
   sp_mlp_set_params(net, p);
+  lua_settop(L, 1);
+  return 1;
+}
+
+// the normalisers' statistics as one vector: for features, actions and velocity changes in turn,
+// count, mean (n), m2 (n) (the layout of the model's file)
+static size_t stats_len(const sp_wm* wm) {
+  return 3 + 2 * (size_t)(wm->nf + wm->cfg.nu + wm->nd);
+}
+
+// model:normalizers() -> array: the statistics, for broadcasting them to other ranks
+static int m_normalizers(lua_State* L) {
+  sp_wm* wm = checkwm(L, 1)->wm;
+  int64_t n = (int64_t)stats_len(wm);
+  sp_array* a = spL_newarray(L, 1, &n);
+  const sp_normalizer* z[3] = {&wm->fnorm, &wm->anorm, &wm->dnorm};
+  double* p = a->data;
+  for (int k = 0; k < 3; k++) {
+    *p++ = z[k]->count;
+    memcpy(p, z[k]->mean, (size_t)z[k]->n * sizeof(double));
+    p += z[k]->n;
+    memcpy(p, z[k]->m2, (size_t)z[k]->n * sizeof(double));
+    p += z[k]->n;
+  }
+  return 1;
+}
+
+// model:set_normalizers(a): statistics from model:normalizers() (of a model of the same sizes)
+static int m_set_normalizers(lua_State* L) {
+  sp_wm* wm = checkwm(L, 1)->wm;
+  size_t n = stats_len(wm);
+  double* x = spA_scratch(L, n);
+  spA_vector(L, 2, x, (int64_t)n, "normaliser statistics", 1);
+  sp_normalizer* z[3] = {&wm->fnorm, &wm->anorm, &wm->dnorm};
+  // check every count before changing anything
+  const double* p = x;
+  for (int k = 0; k < 3; k++) {
+    if (!(p[0] >= 0))
+      return spA_argerror(L, 2, "expected normaliser statistics with counts >= 0, got %f", p[0]);
+    p += 1 + 2 * (size_t)z[k]->n;
+  }
+  p = x;
+  for (int k = 0; k < 3; k++) {
+    z[k]->count = *p++;
+    memcpy(z[k]->mean, p, (size_t)z[k]->n * sizeof(double));
+    p += z[k]->n;
+    memcpy(z[k]->m2, p, (size_t)z[k]->n * sizeof(double));
+    p += z[k]->n;
+    sp_normalizer_refresh(z[k]);
+  }
+  lua_settop(L, 1);
+  return 1;
+}
+
+// model:set_grads(g): the gradients model:apply steps with (e.g. averaged across processes)
+static int m_set_grads(lua_State* L) {
+  sp_mlp* net = checkwm(L, 1)->wm->net;
+  double* g = spA_scratch(L, net->nparams);
+  spA_vector(L, 2, g, (int64_t)net->nparams, "a gradient vector", 1);
+  set_flat(net->grads, net->dtype, g, net->nparams);
   lua_settop(L, 1);
   return 1;
 }
@@ -296,9 +395,21 @@ static int m_tostring(lua_State* L) {
 }
 
 static const luaL_Reg wm_methods[] = {
-    {"step", m_step},     {"observe", m_observe}, {"loss", m_loss}, {"train", m_train},
-    {"params", m_params}, {"grads", m_grads},     {"save", m_save}, {"set_params", m_set_params},
-    {"close", m_gc},      {NULL, NULL},
+    {"step", m_step},
+    {"observe", m_observe},
+    {"loss", m_loss},
+    {"train", m_train},
+    {"grad", m_grad},
+    {"apply", m_apply},
+    {"params", m_params},
+    {"grads", m_grads},
+    {"set_params", m_set_params},
+    {"set_grads", m_set_grads},
+    {"normalizers", m_normalizers},
+    {"set_normalizers", m_set_normalizers},
+    {"save", m_save},
+    {"close", m_gc},
+    {NULL, NULL},
 };
 
 static int m_index(lua_State* L) {
@@ -449,8 +560,13 @@ static int v_act(lua_State* L) {
   return 1;
 }
 
-// the arguments of loss/train: model at 2, S0 (B, nx), C (B, H, nc), R (B, H, nx), eps at 6
-static int vae_run(lua_State* L, int train) {
+enum { VAE_LOSS, VAE_GRAD, VAE_TRAIN };
+
+// the arguments of loss/grad/train: model at 2, S0 (B, nx), C (B, H, nc), R (B, H, nx), eps at 6,
+// opt at 7 (train)
+static int vae_run(lua_State* L, int mode) {
+  int train = mode == VAE_TRAIN, backward = mode != VAE_LOSS;
+  const char* what = mode == VAE_LOSS ? "loss" : mode == VAE_GRAD ? "grad" : "train";
   lua_settop(L, 7);
   lvae* u = checkvae(L, 1);
   lwm* m = checkwm(L, 2);
@@ -475,11 +591,11 @@ static int vae_run(lua_State* L, int train) {
   vae_reserve(L, u, (int)B, (int)H);
   reserve(L, m, (int)B, (int)H);
   double loss, parts[SP_VAE_NPARTS];
-  if (train) sp_vae_zero_grad(u->v);
-  int rc = sp_vae_loss(u->v, u->d, m->wm, m->d, &loss, parts, S0, C, R, E, (int)B, (int)H, train);
-  if (rc) return spL_raise(L, rc, train ? "train" : "loss");
-  if (train && sp_optim_step(o, u->v->params, u->v->grads) == SP_ENUMERIC)
-    return luaL_error(L, "train: the step would make the parameters non-finite; step refused");
+  if (backward) sp_vae_zero_grad(u->v);
+  int rc =
+      sp_vae_loss(u->v, u->d, m->wm, m->d, &loss, parts, S0, C, R, E, (int)B, (int)H, backward);
+  if (rc) return spL_raise(L, rc, what);
+  if (train) apply_step(L, "train", o, u->v->params, u->v->grads);
   lua_pushnumber(L, loss);
   lua_createtable(L, 0, 3);
   const char* names[SP_VAE_NPARTS] = {"tracking", "action", "kl"};
@@ -491,17 +607,48 @@ static int vae_run(lua_State* L, int train) {
 }
 
 static int v_loss(lua_State* L) {
-  return vae_run(L, 0);
+  return vae_run(L, VAE_LOSS);
+}
+// pol:grad(model, S0, C, R [, eps]) -> loss, parts: zero the gradients, the loss and its gradient
+// (no step), for gradients averaged across processes before pol:apply(opt)
+static int v_grad(lua_State* L) {
+  return vae_run(L, VAE_GRAD);
 }
 static int v_train(lua_State* L) {
-  return vae_run(L, 1);
+  return vae_run(L, VAE_TRAIN);
+}
+
+// pol:apply(opt) -> pol: one step of opt with the gradients the policy holds
+static int v_apply(lua_State* L) {
+  lvae* u = checkvae(L, 1);
+  apply_step(L, "apply", spL_optim_for(L, 2, u->v->nparams, u->v->cfg.dtype), u->v->params,
+             u->v->grads);
+  lua_settop(L, 1);
+  return 1;
+}
+
+// pol:set_params(p), pol:set_grads(g): from float64 vectors of nparams (rounded for float32)
+static int vae_set(lua_State* L, int grads) {
+  lvae* u = checkvae(L, 1);
+  size_t n = u->v->nparams;
+  double* x = spA_scratch(L, n);
+  spA_vector(L, 2, x, (int64_t)n, grads ? "a gradient vector" : "a parameter vector", 1);
+  set_flat(grads ? u->v->grads : u->v->params, u->v->cfg.dtype, x, n);
+  lua_settop(L, 1);
+  return 1;
+}
+static int v_set_params(lua_State* L) {
+  return vae_set(L, 0);
+}
+static int v_set_grads(lua_State* L) {
+  return vae_set(L, 1);
 }
 
 static int v_params(lua_State* L) {
   lvae* u = checkvae(L, 1);
   int64_t n = (int64_t)u->v->nparams;
+  const void* src = lua_toboolean(L, 2) ? u->v->grads : u->v->params;  // before the push below
   sp_array* a = spL_newarray(L, 1, &n);
-  const void* src = lua_toboolean(L, 2) ? u->v->grads : u->v->params;
   for (int64_t i = 0; i < n; i++)
     a->data[i] = u->v->cfg.dtype == SP_F64 ? ((const double*)src)[i] : ((const float*)src)[i];
   return 1;
@@ -558,8 +705,18 @@ static int v_tostring(lua_State* L) {
 }
 
 static const luaL_Reg vae_methods[] = {
-    {"act", v_act},     {"loss", v_loss}, {"train", v_train}, {"params", v_params},
-    {"grads", v_grads}, {"save", v_save}, {"close", v_gc},    {NULL, NULL},
+    {"act", v_act},
+    {"loss", v_loss},
+    {"grad", v_grad},
+    {"train", v_train},
+    {"apply", v_apply},
+    {"params", v_params},
+    {"grads", v_grads},
+    {"set_params", v_set_params},
+    {"set_grads", v_set_grads},
+    {"save", v_save},
+    {"close", v_gc},
+    {NULL, NULL},
 };
 
 static int v_index(lua_State* L) {

@@ -160,3 +160,116 @@ describe("wm.vae", function()
                    err(function() return pol:loss(wm.new { nj = 2, nu = 1, dt = 0.1 }, S0, C, R) end))
   end)
 end)
+
+describe("the split training step (grad, then apply)", function()
+  -- the same values, bit for bit
+  local function same(x, y)
+    assert.equal(x:numel(), y:numel())
+    for i = 1, x:numel() do
+      if x[i] ~= y[i] then error(("differ at %d: %.17g vs %.17g"):format(i, x[i], y[i]), 2) end
+    end
+  end
+  -- a few windows of the damped joint and reference states for a policy
+  local function data(nu)
+    local buf = wm.replay { nx = 17, nu = nu, capacity = 500, seed = 2 }
+    local g = require("spinal.rng").new(4)
+    local q, v = 0, 0
+    for t = 1, 400 do
+      local a = g:normal()
+      local s = state(q, v)
+      v = v + 0.05 * (a - q - 0.5 * v)
+      q = q + 0.05 * v
+      local act = nu == 1 and { a } or { a, 0 }
+      buf:push(s, act, state(q, v), t % 100 == 0)
+    end
+    return buf
+  end
+
+  it("gives the world model the same bits as train, and apply steps with set_grads' gradients",
+     function()
+    local buf = data(1)
+    local S, A = buf:sample(16, 4)
+    local a = wm.new { nj = 2, nu = 1, dt = 0.05, hidden = 8, layers = 2, seed = 5 }
+    local b = wm.new { nj = 2, nu = 1, dt = 0.05, hidden = 8, layers = 2, seed = 5 }
+    local oa, ob = nn.adam { lr = 1e-2 }, nn.adam { lr = 1e-2 }
+    for _ = 1, 3 do
+      local la, pa = a:train(S, A, oa)
+      local lb, pb = b:grad(S, A)
+      same(a:grads(), b:grads())
+      assert.is_true(b:apply(ob) == b)
+      assert.equal(la, lb)
+      assert.same(pa, pb)
+      same(a:params(), b:params())
+    end
+    -- grad leaves the parameters alone; apply steps with whatever set_grads put there
+    local p = b:params()
+    local g = b:grads()
+    b:grad(S, A)
+    same(p, b:params())
+    local sgd = nn.sgd { lr = 0.5 }
+    b:set_grads(g * 0 + 1)
+    same(b:grads(), g * 0 + 1)
+    b:apply(sgd)
+    local moved = b:params() - p
+    for i = 1, moved:numel() do assert.near(-0.5, moved[i], 1e-6) end   -- float32 parameters
+    assert.matches("bad argument #1 to 'set_grads' %(expected a gradient vector of length %d+",
+                   err(function() return b:set_grads(array.zeros(3)) end))
+  end)
+
+  it("copies the normalisers' statistics from one model to another (a rank to the others)",
+     function()
+    local buf = data(1)
+    local S, A = buf:sample(16, 4)
+    local a = wm.new { nj = 2, nu = 1, dt = 0.05, hidden = 8, layers = 2, seed = 5 }
+    local b = wm.new { nj = 2, nu = 1, dt = 0.05, hidden = 8, layers = 2, seed = 5 }
+    for i = 1, 16 do a:observe(S[i]:narrow(1, 1, 4), A[i], S[i]:narrow(1, 2, 4)) end
+    assert.equal(64, a.samples)
+    assert.is_true(a:loss(S, A) ~= b:loss(S, A))   -- other normalisers, another prediction
+    local st = a:normalizers()
+    assert.equal(3 + 2 * (14 + 1 + 8), st:numel())  -- count, mean, m2 of nf, nu and nd
+    assert.is_true(b:set_normalizers(st) == b)
+    assert.equal(64, b.samples)
+    assert.equal(a:loss(S, A), b:loss(S, A))
+    same(st, b:normalizers())
+    assert.matches("bad argument #1 to 'set_normalizers' %(expected normaliser statistics of "
+                   .. "length 49, got 3%)", err(function() return b:set_normalizers({ 1, 2, 3 }) end))
+    st[1] = -1
+    assert.matches("counts >= 0, got %-1", err(function() return b:set_normalizers(st) end))
+  end)
+
+  it("gives the VAE policy the same bits as train; set_params and set_grads write the vector",
+     function()
+    local m = wm.new { nj = 2, nu = 2, dt = 0.05, hidden = 8, layers = 1, seed = 3 }
+    local B, H = 8, 5
+    local S0, C, R = array.zeros(B, 17), array.zeros(B, H, 1), array.zeros(B, H, 17)
+    for i = 1, B do
+      S0[i][4] = 1
+      for k = 1, H do
+        C[i][k][1] = 0.1 * i
+        R[i][k][4], R[i][k][14] = 1, 0.1 * i
+      end
+    end
+    local eps = array.randn({ B, H, 3 }, require("spinal.rng").new(9))
+    local mk = function()
+      return wm.vae { nj = 2, nu = 2, nc = 1, lat = 3, hidden = 8, layers = 1, seed = 7 }
+    end
+    local a, b = mk(), mk()
+    local oa, ob = nn.adam { lr = 1e-2 }, nn.adam { lr = 1e-2 }
+    for _ = 1, 3 do
+      local la, pa = a:train(m, S0, C, R, eps, oa)
+      local lb, pb = b:grad(m, S0, C, R, eps)
+      same(a:grads(), b:grads())
+      b:apply(ob)
+      assert.equal(la, lb)
+      assert.same(pa, pb)
+      same(a:params(), b:params())
+    end
+    local p = a:params()
+    b:set_params(p * 0 + 0.25)
+    same(p * 0 + 0.25, b:params())
+    b:set_grads(p * 0 - 2)
+    same(p * 0 - 2, b:grads())
+    assert.matches("bad argument #1 to 'set_params' %(expected a parameter vector of length %d+",
+                   err(function() return b:set_params(array.zeros(2)) end))
+  end)
+end)

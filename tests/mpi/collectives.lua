@@ -129,14 +129,16 @@ raises(function() mpi.allreduce_grads(f32) end, "a float32 network's grads() is 
   "f32 grads")
 mpi.broadcast_params(f32)
 -- the world model's params() and grads() are copies: parameters go back through set_params, its
--- gradients (applied inside wm:train) cannot be reduced from outside
+-- gradients (between model:grad and model:apply) through set_grads
 local wm = sp.wm.new { nj = 2, nu = 2, dt = 0.02, seed = rank + 1 }
 mpi.broadcast_params(wm)
 local wp = mpi.allreduce(wm:params(), "max")
 local wq = mpi.allreduce(wm:params(), "min")
 for k = 1, wp:numel() do check(wp[k] == wq[k], "broadcast_params of a world model") end
-raises(function() mpi.allreduce_grads(wm) end,
-  "bad argument #1 to 'allreduce_grads' (a spinal.wm.model's grads() is a copy", "wm grads")
+wm:set_grads(wm:grads() * 0 + (rank + 1))
+mpi.allreduce_grads(wm)
+local wg = wm:grads()
+for k = 1, wg:numel() do check(wg[k] == (size + 1) / 2, "allreduce_grads of a world model") end
 raises(function() mpi.allreduce_grads({}) end,
   "bad argument #1 to 'allreduce_grads' (expected a network with grads()", "not a network")
 

@@ -120,4 +120,35 @@ TEST(kernels_work_in_place_and_do_not_allocate) {
   CHECK_INT(sp_alloc_count() - before, 0);
 }
 
+TEST(row_backward_equals_the_element_kernel_and_adds_the_column_sums_bit_for_bit) {
+  // 7 rows of 37 (odd widths: every vector kernel's tail runs), both precisions
+  enum { R = 7, N = 37 };
+  sp_rng r;
+  sp_rng_seed(&r, 5, 0);
+  double z[R * N], y[R * N], gy[R * N], g[R * N], ge[R * N], gb[N], gb_ref[N];
+  float zf[R * N], yf[R * N], gf[R * N], gef[R * N], gbf[N], gbf_ref[N];
+  sp_rng_fill_normal(&r, z, R * N, 0, 2);
+  sp_rng_fill_normal(&r, gy, R * N, 0, 1);
+  for (int i = 0; i < R * N; i++) zf[i] = (float)z[i];
+  for (int a = 0; a < SP_ACT_COUNT; a++) {
+    sp_act_forward_f64((sp_act)a, y, z, R * N);
+    sp_act_forward_f32((sp_act)a, yf, zf, R * N);
+    for (int j = 0; j < N; j++) gb[j] = gb_ref[j] = 0.5 * j, gbf[j] = gbf_ref[j] = 0.5f * j;
+    for (int i = 0; i < R * N; i++) g[i] = gy[i], gf[i] = (float)gy[i];
+    sp_act_backward_f64((sp_act)a, ge, gy, y, R * N);
+    sp_act_backward_f32((sp_act)a, gef, gf, yf, R * N);
+    for (int row = 0; row < R; row++)
+      for (int j = 0; j < N; j++) gb_ref[j] += ge[row * N + j], gbf_ref[j] += gef[row * N + j];
+    uint64_t before = sp_alloc_count();
+    sp_act_backward_rows_f64((sp_act)a, g, gb, y, R, N);
+    sp_act_backward_rows_f32((sp_act)a, gf, gbf, yf, R, N);
+    CHECK_INT(sp_alloc_count() - before, 0);
+    for (int i = 0; i < R * N; i++) CHECK(g[i] == ge[i] && gf[i] == gef[i]);
+    for (int j = 0; j < N; j++) CHECK(gb[j] == gb_ref[j] && gbf[j] == gbf_ref[j]);
+    // without a bias gradient: only g
+    sp_act_backward_rows_f64((sp_act)a, ge, NULL, y, R, N);
+    for (int i = 0; i < R * N; i++) CHECK(isfinite(ge[i]));
+  }
+}
+
 TEST_MAIN()
