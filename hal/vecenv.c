@@ -84,7 +84,7 @@ sp_vecenv_config sp_vecenv_default_config(const char* mjcf, int nenvs, int nthre
                         .w_ang = 0.5,
                         .w_vz = 2,
                         .w_wxy = 0.05,
-                        .w_torque = 2e-4,
+                        .w_torque = 2e-5,
                         .w_rate = 0.01,
                         .seed = seed};
   return c;

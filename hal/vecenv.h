@@ -76,7 +76,8 @@ typedef struct sp_vecenv sp_vecenv;
 // Defaults: the quadruped's joint level (kp 60, kd 1.5, 20 substeps, keyframe "stand"), action
 // scale 0.25 rad, clip 4, commands in [-1, 1] m/s, [-0.5, 0.5] m/s, [-1, 1] rad/s, 1000-step
 // (20 s) episodes with a new command every 250 steps, reset noise 0.1 rad, fall below 0.15 m or
-// up_z 0.5, sigma2 0.25, weights lin 1, ang 0.5, vz 2, wxy 0.05, torque 2e-4, rate 0.01.
+// up_z 0.5, sigma2 0.25, weights lin 1, ang 0.5, vz 2, wxy 0.05, torque 2e-5 (legged practice
+// uses 2e-4 with a PD three times softer: torques scale with kp), rate 0.01.
 sp_vecenv_config sp_vecenv_default_config(const char* mjcf, int nenvs, int nthreads, uint64_t seed);
 // 0 or SP_EINVAL naming the bad field in msg (may be NULL).
 int sp_vecenv_check(const sp_vecenv_config* c, char* msg, size_t len);
