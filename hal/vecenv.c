@@ -86,6 +86,7 @@ sp_vecenv_config sp_vecenv_default_config(const char* mjcf, int nenvs, int nthre
                         .w_wxy = 0.05,
                         .w_torque = 2e-5,
                         .w_rate = 0.01,
+                        .only_positive = 1,
                         .seed = seed};
   return c;
 }
@@ -222,6 +223,7 @@ static void env_step(const sp_vecenv* v, env* e, const double* a, double* o, dou
   double r = c->w_lin * exp(-(ex * ex + ey * ey) / c->sigma2) +
              c->w_ang * exp(-ez * ez / c->sigma2) - c->w_vz * vb[2] * vb[2] -
              c->w_wxy * (wb[0] * wb[0] + wb[1] * wb[1]) - c->w_torque * tau - c->w_rate * rate;
+  if (c->only_positive && r < 0) r = 0;
   r *= sp_vecenv_dt(v);
   if (unstable) r = 0;
   e->steps += 1;

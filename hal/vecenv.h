@@ -20,6 +20,8 @@
 // al. 2022, scaled by the control period dt):
 //   r/dt = w_lin exp(-|v_xy - c_xy|^2 / sigma2) + w_ang exp(-(w_z - c_wz)^2 / sigma2)
 //          - w_vz v_z^2 - w_wxy (w_x^2 + w_y^2) - w_torque |tau|^2 - w_rate |a - a_prev|^2
+// With only_positive set, a negative step total is clipped at 0 (legged-robot practice: otherwise
+// the penalties of an unskilled policy make ending the episode early by falling pay off).
 // An episode ends when the trunk falls (height below fall_height or its up axis tilted past
 // fall_tilt: a terminal state) or after episode_steps (a time-out); the environment then resets
 // itself and the observation returned is the new episode's first. Resets start from the MJCF's
@@ -56,6 +58,7 @@ typedef struct sp_vecenv_config {
   double fall_tilt;             // minimum up_z of the trunk (cos of the tilt)
   double sigma2;                // tracking kernel width (m/s)^2
   double w_lin, w_ang, w_vz, w_wxy, w_torque, w_rate;  // reward weights, >= 0
+  int only_positive;                                   // 1: clip the step's reward at 0
   uint64_t seed;
 } sp_vecenv_config;
 
@@ -77,7 +80,7 @@ typedef struct sp_vecenv sp_vecenv;
 // scale 0.25 rad, clip 4, commands in [-1, 1] m/s, [-0.5, 0.5] m/s, [-1, 1] rad/s, 1000-step
 // (20 s) episodes with a new command every 250 steps, reset noise 0.1 rad, fall below 0.15 m or
 // up_z 0.5, sigma2 0.25, weights lin 1, ang 0.5, vz 2, wxy 0.05, torque 2e-5 (legged practice
-// uses 2e-4 with a PD three times softer: torques scale with kp), rate 0.01.
+// uses 2e-4 with a PD three times softer: torques scale with kp), rate 0.01; only_positive.
 sp_vecenv_config sp_vecenv_default_config(const char* mjcf, int nenvs, int nthreads, uint64_t seed);
 // 0 or SP_EINVAL naming the bad field in msg (may be NULL).
 int sp_vecenv_check(const sp_vecenv_config* c, char* msg, size_t len);

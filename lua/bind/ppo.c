@@ -106,6 +106,7 @@ static int e_new(lua_State* L) {
   c.w_wxy = spA_range(&t, "w_wxy", c.w_wxy, 0, NAN, 0);
   c.w_torque = spA_range(&t, "w_torque", c.w_torque, 0, NAN, 0);
   c.w_rate = spA_range(&t, "w_rate", c.w_rate, 0, NAN, 0);
+  c.only_positive = spA_boolean(&t, "only_positive", c.only_positive);
   lenv* e = lua_newuserdatauv(L, sizeof *e, 0);
   memset(e, 0, sizeof *e);
   luaL_setmetatable(L, ENV_MT);
