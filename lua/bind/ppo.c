@@ -8,6 +8,7 @@
 //   local m = agent:evaluate(env, 500, 7)                  -- deterministic policy, fixed seed
 #include "engine/rl/ppo.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 #include <time.h>
@@ -83,7 +84,7 @@ static int e_new(lua_State* L) {
   spA_table t = spA_opts(L, 1, 0);
   spA_check_keys(&t, keys);
   const char* mjcf = spA_string(&t, "mjcf", NULL, 1);
-  int nenvs = (int)spA_integer(&t, "nenvs", 0, 1, 1 << 20, 1);
+  int nenvs = (int)spA_integer(&t, "nenvs", 0, 1, INT_MAX, 1);
   int threads = (int)spA_integer(&t, "threads", 1, 1, 256, 0);
   uint64_t seed = (uint64_t)spA_integer(&t, "seed", 0, 0, LUA_MAXINTEGER, 0);
   sp_vecenv_config c = sp_vecenv_default_config(mjcf, nenvs, threads, seed);
@@ -94,8 +95,8 @@ static int e_new(lua_State* L) {
   c.action_scale = spA_positive(&t, "action_scale", c.action_scale, 0);
   c.action_clip = spA_positive(&t, "action_clip", c.action_clip, 0);
   read_commands(&t, c.cmd_lo, c.cmd_hi);
-  c.episode_steps = (int)spA_integer(&t, "episode_steps", c.episode_steps, 1, 1 << 30, 0);
-  c.resample_steps = (int)spA_integer(&t, "resample_steps", c.resample_steps, 0, 1 << 30, 0);
+  c.episode_steps = (int)spA_integer(&t, "episode_steps", c.episode_steps, 1, INT_MAX, 0);
+  c.resample_steps = (int)spA_integer(&t, "resample_steps", c.resample_steps, 0, INT_MAX, 0);
   c.reset_noise = spA_range(&t, "reset_noise", c.reset_noise, 0, NAN, 0);
   c.fall_height = spA_number(&t, "fall_height", c.fall_height);
   c.fall_tilt = spA_number(&t, "fall_tilt", c.fall_tilt);
@@ -260,10 +261,10 @@ static int a_new(lua_State* L) {
     nobs = e->nobs, nact = e->nact, nenvs = e->nenvs;
     lua_pop(L, 1);
   }
-  nobs = (int)spA_integer(&t, "nobs", nobs, 1, 1 << 20, nobs == 0);
-  nact = (int)spA_integer(&t, "nact", nact, 1, 1 << 20, nact == 0);
-  nenvs = (int)spA_integer(&t, "nenvs", nenvs, 1, 1 << 20, nenvs == 0);
-  int nsteps = (int)spA_integer(&t, "nsteps", 24, 1, 1 << 20, 0);
+  nobs = (int)spA_integer(&t, "nobs", nobs, 1, INT_MAX, nobs == 0);
+  nact = (int)spA_integer(&t, "nact", nact, 1, INT_MAX, nact == 0);
+  nenvs = (int)spA_integer(&t, "nenvs", nenvs, 1, INT_MAX, nenvs == 0);
+  int nsteps = (int)spA_integer(&t, "nsteps", 24, 1, INT_MAX, 0);
   sp_ppo_config c = sp_ppo_default_config(nobs, nact, nenvs, nsteps);
   if (spA_has(&t, "hidden")) {
     spA_table h = spA_subtable(&t, "hidden", 1);
@@ -292,7 +293,7 @@ static int a_new(lua_State* L) {
   c.lr_min = spA_positive(&t, "lr_min", c.lr_min, 0);
   c.lr_max = spA_positive(&t, "lr_max", c.lr_max, 0);
   c.desired_kl = spA_range(&t, "desired_kl", c.desired_kl, 0, NAN, 0);
-  c.lr_iterations = (int)spA_integer(&t, "lr_iterations", 0, 0, 1 << 30, 0);
+  c.lr_iterations = (int)spA_integer(&t, "lr_iterations", 0, 0, INT_MAX, 0);
   c.gamma = spA_range(&t, "gamma", c.gamma, 0, 1, 0);
   c.lambda = spA_range(&t, "lambda", c.lambda, 0, 1, 0);
   c.clip = spA_positive(&t, "clip", c.clip, 0);
@@ -300,8 +301,8 @@ static int a_new(lua_State* L) {
   c.value_coef = spA_range(&t, "value_coef", c.value_coef, 0, NAN, 0);
   c.entropy_coef = spA_range(&t, "entropy_coef", c.entropy_coef, 0, NAN, 0);
   c.max_grad_norm = spA_range(&t, "max_grad_norm", c.max_grad_norm, 0, NAN, 0);
-  c.epochs = (int)spA_integer(&t, "epochs", c.epochs, 1, 1 << 20, 0);
-  c.minibatches = (int)spA_integer(&t, "minibatches", c.minibatches, 1, 1 << 20, 0);
+  c.epochs = (int)spA_integer(&t, "epochs", c.epochs, 1, INT_MAX, 0);
+  c.minibatches = (int)spA_integer(&t, "minibatches", c.minibatches, 1, INT_MAX, 0);
   c.normalize_adv = spA_boolean(&t, "normalize_adv", c.normalize_adv);
   c.normalize_obs = spA_boolean(&t, "normalize_obs", c.normalize_obs);
   c.obs_clip = spA_range(&t, "obs_clip", c.obs_clip, 0, NAN, 0);
@@ -338,7 +339,7 @@ static int a_tostring(lua_State* L) {
 
 static void check_match(lua_State* L, const sp_ppo* p, const lenv* e) {
   if (e->nenvs != p->cfg.nenvs || e->nobs != p->cfg.nobs || e->nact != p->cfg.nact)
-    spA_argerror(L, 1,
+    spA_argerror(L, 2,
                  "expected environments of %d envs, %d observations and %d actions, got %d, %d "
                  "and %d",
                  p->cfg.nenvs, p->cfg.nobs, p->cfg.nact, e->nenvs, e->nobs, e->nact);
@@ -397,7 +398,7 @@ static int a_evaluate(lua_State* L) {
   lenv* e = checkenv(L, 2);
   check_match(L, p, e);
   int steps = (int)luaL_checkinteger(L, 3);
-  if (steps < 1) return spA_argerror(L, 2, "expected a number of steps >= 1, got %d", steps);
+  if (steps < 1) return spA_argerror(L, 3, "expected a number of steps >= 1, got %d", steps);
   uint64_t seed = (uint64_t)luaL_checkinteger(L, 4);
   int stochastic = spA_optboolean(L, 5, 0);
   sp_vecenv_reset(e->v, seed, e->obs);
@@ -420,7 +421,7 @@ static int a_act(lua_State* L) {
   for (int i = 0; i < x->ndim; i++) total *= x->shape[i];
   int n = (int)(total / p->cfg.nobs);
   if (total % p->cfg.nobs || n < 1 || n > p->cfg.nenvs)
-    return spA_argerror(L, 1, "expected 1 to %d rows of %d observations, got %d numbers",
+    return spA_argerror(L, 2, "expected 1 to %d rows of %d observations, got %d numbers",
                         p->cfg.nenvs, p->cfg.nobs, (int)total);
   int stochastic = spA_optboolean(L, 3, 0);
   double* obs = spA_scratch(L, (size_t)total);
