@@ -20,12 +20,13 @@ typedef struct env {
   sp_lowlevel_data* lld;
   sp_rng rng;
   double cmd[3];
-  double* aprev;   // (nact) last action (clipped)
-  double* target;  // (nact) PD targets
-  int age;         // steps into the episode
-  double ret;      // return of the episode so far
+  int clip, frame;  // imitation: the clip and the frame the robot should be at now
+  double* aprev;    // (nact) last action (clipped)
+  double* target;   // (nact) PD targets
+  int age;          // steps into the episode
+  double ret;       // return of the episode so far
   // statistics since the last clear
-  double steps, vel_err, yaw_err, reward, episodes, falls, ret_sum, len_sum;
+  double steps, vel_err, yaw_err, reward, episodes, falls, ret_sum, len_sum, joint_err, root_err;
 } env;
 
 typedef struct worker {
@@ -47,6 +48,9 @@ struct sp_vecenv {
   double* hi;
   env* envs;
   double* store;    // per-environment arrays
+  int ntask;        // observation entries of the task: 3 (command) or 7 + nact (reference)
+  double* frames;   // imitation: every clip's frames (nq each), one after the other
+  int* clip_off;    // (nclips + 1) first frame of each clip, then the total
   worker* workers;  // (nthreads - 1)
   int started;      // worker threads running
   pthread_mutex_t lock;
@@ -87,6 +91,7 @@ sp_vecenv_config sp_vecenv_default_config(const char* mjcf, int nenvs, int nthre
                         .w_torque = 2e-5,
                         .w_rate = 0.01,
                         .only_positive = 1,
+                        .track_fail = 0.5,
                         .seed = seed};
   return c;
 }
@@ -107,6 +112,16 @@ int sp_vecenv_check(const sp_vecenv_config* c, char* msg, size_t len) {
     if (!(c->cmd_lo[i] <= c->cmd_hi[i]))
       BAD("vecenv: command range %s must have lo <= hi, got %g and %g", cn[i], c->cmd_lo[i],
           c->cmd_hi[i]);
+  if (c->task != SP_VECENV_VELOCITY && c->task != SP_VECENV_IMITATE)
+    BAD("vecenv: unknown task %d", c->task);
+  if (c->task == SP_VECENV_IMITATE) {
+    if (c->nclips < 1 || !c->clips || !c->clip_frames)
+      BAD("vecenv: the imitation task needs at least one clip");
+    for (int i = 0; i < c->nclips; i++)
+      if (c->clip_frames[i] < 3)
+        BAD("vecenv: clip %d has %d frames (at least 3)", i + 1, c->clip_frames[i]);
+    if (!(c->track_fail > 0)) BAD("vecenv: track_fail must be > 0, got %g", c->track_fail);
+  }
   if (c->episode_steps < 1) BAD("vecenv: episode_steps must be >= 1, got %d", c->episode_steps);
   if (c->resample_steps < 0) BAD("vecenv: resample_steps must be >= 0, got %d", c->resample_steps);
   if (!(c->reset_noise >= 0)) BAD("vecenv: reset_noise must be >= 0, got %g", c->reset_noise);
@@ -146,6 +161,22 @@ static void draw_command(const sp_vecenv* v, env* e) {
     e->cmd[i] = v->cfg.cmd_lo[i] + (v->cfg.cmd_hi[i] - v->cfg.cmd_lo[i]) * sp_rng_uniform(&e->rng);
 }
 
+static const double* frame_of(const sp_vecenv* v, int clip, int f) {
+  int n = v->clip_off[clip + 1] - v->clip_off[clip];
+  f = f < 0 ? 0 : f >= n ? n - 1 : f;
+  return v->frames + (size_t)(v->clip_off[clip] + f) * v->m->nq;
+}
+
+// the generalized velocity between two frames dt apart (free joint: world linear, body angular)
+static void frame_velocity(const sp_vecenv* v, double* qvel, const double* a, const double* b) {
+  double dt = sp_vecenv_dt(v), qa[4], dq[4];
+  for (int i = 0; i < 3; i++) qvel[i] = (b[i] - a[i]) / dt;
+  mju_negQuat(qa, a + 3);
+  mju_mulQuat(dq, qa, b + 3);
+  mju_quat2Vel(qvel + 3, dq, dt);
+  for (int k = 0; k < v->nact; k++) qvel[v->vadr[k]] = (b[v->qadr[k]] - a[v->qadr[k]]) / dt;
+}
+
 static void env_reset(const sp_vecenv* v, env* e) {
   const mjModel* m = v->m;
   mjData* d = e->d;
@@ -153,6 +184,16 @@ static void env_reset(const sp_vecenv* v, env* e) {
     mj_resetDataKeyframe(m, d, v->key);
   else
     mj_resetData(m, d);
+  if (v->cfg.task == SP_VECENV_IMITATE) {
+    // reference state initialisation: a random frame of a random clip, at its pose and velocity
+    e->clip = (int)sp_rng_below(&e->rng, (uint64_t)v->cfg.nclips);
+    int n = v->clip_off[e->clip + 1] - v->clip_off[e->clip];
+    e->frame = (int)sp_rng_below(&e->rng, (uint64_t)(n - 2));
+    const double* f = frame_of(v, e->clip, e->frame);
+    memcpy(d->qpos, f, sizeof(double) * m->nq);
+    mju_zero(d->qvel, m->nv);
+    frame_velocity(v, d->qvel, f, frame_of(v, e->clip, e->frame + 1));
+  }
   for (int k = 0; k < v->nact; k++) {
     d->qpos[v->qadr[k]] += v->cfg.reset_noise * (2 * sp_rng_uniform(&e->rng) - 1);
     e->aprev[k] = 0;
@@ -183,8 +224,41 @@ static void env_observe(const sp_vecenv* v, const env* e, double* o, double vb[3
   for (int i = 0; i < 3; i++) o[j++] = wb[i];
   for (int k = 0; k < n; k++) o[j++] = d->qpos[v->qadr[k]];
   for (int k = 0; k < n; k++) o[j++] = d->qvel[v->vadr[k]];
-  for (int i = 0; i < 3; i++) o[j++] = e->cmd[i];
+  if (v->cfg.task == SP_VECENV_IMITATE) {
+    // the next frame: its height, up axis, joints, and where its root is in the trunk's frame
+    const double* f = frame_of(v, e->clip, e->frame + 1);
+    double Rf[9], dp[3];
+    mju_quat2Mat(Rf, f + 3);
+    o[j++] = f[2];
+    for (int i = 0; i < 3; i++) o[j++] = Rf[6 + i];
+    for (int k = 0; k < n; k++) o[j++] = f[v->qadr[k]];
+    for (int i = 0; i < 3; i++) dp[i] = f[i] - d->qpos[i];
+    for (int i = 0; i < 3; i++) o[j++] = R[i] * dp[0] + R[3 + i] * dp[1] + R[6 + i] * dp[2];
+  } else {
+    for (int i = 0; i < 3; i++) o[j++] = e->cmd[i];
+  }
   for (int k = 0; k < n; k++) o[j++] = e->aprev[k];
+}
+
+// the imitation reward (DeepMimic's form, Peng et al. 2018) at the current frame; the errors
+static double imitation_reward(const sp_vecenv* v, env* e, double* joint_err, double* root_err) {
+  const mjData* d = e->d;
+  const double* f = frame_of(v, e->clip, e->frame);
+  double qref[64], ej = 0, ev = 0, ep = 0, aj = 0;
+  mju_zero(qref, v->m->nv);
+  frame_velocity(v, qref, frame_of(v, e->clip, e->frame - 1), f);
+  for (int k = 0; k < v->nact; k++) {
+    double dq = d->qpos[v->qadr[k]] - f[v->qadr[k]];
+    double dv = d->qvel[v->vadr[k]] - qref[v->vadr[k]];
+    ej += dq * dq, ev += dv * dv, aj += fabs(dq);
+  }
+  for (int i = 0; i < 3; i++) ep += (d->qpos[i] - f[i]) * (d->qpos[i] - f[i]);
+  double dot = fabs(mju_dot(d->qpos + 3, f + 3, 4));
+  double ang = 2 * acos(dot > 1 ? 1 : dot);
+  *joint_err = aj / v->nact;
+  *root_err = sqrt(ep);
+  return 0.5 * exp(-5 * ej) + 0.15 * exp(-0.1 * ev) + 0.2 * exp(-10 * ep) +
+         0.15 * exp(-2 * ang * ang);
 }
 
 static void env_step(const sp_vecenv* v, env* e, const double* a, double* o, double* rew,
@@ -217,23 +291,35 @@ static void env_step(const sp_vecenv* v, env* e, const double* a, double* o, dou
   for (int i = 0; i < v->nobs; i++)
     if (!isfinite(o[i])) unstable = 1;
   // reward
-  double ex = vb[0] - e->cmd[0], ey = vb[1] - e->cmd[1], ez = wb[2] - e->cmd[2];
   double tau = 0;
   for (int k = 0; k < m->nu; k++) tau += d->ctrl[k] * d->ctrl[k];
-  double r = c->w_lin * exp(-(ex * ex + ey * ey) / c->sigma2) +
-             c->w_ang * exp(-ez * ez / c->sigma2) - c->w_vz * vb[2] * vb[2] -
-             c->w_wxy * (wb[0] * wb[0] + wb[1] * wb[1]) - c->w_torque * tau - c->w_rate * rate;
+  double ex = 0, ey = 0, ez = 0, r, jerr = 0, rerr = 0;
+  int lost = 0, clip_end = 0;
+  if (c->task == SP_VECENV_IMITATE) {
+    e->frame++;
+    r = imitation_reward(v, e, &jerr, &rerr) - c->w_torque * tau - c->w_rate * rate;
+    lost = rerr > c->track_fail;
+    clip_end = e->frame >= v->clip_off[e->clip + 1] - v->clip_off[e->clip] - 1;
+    env_observe(v, e, o, vb, wb, up);  // the task part moved on with the frame
+  } else {
+    ex = vb[0] - e->cmd[0], ey = vb[1] - e->cmd[1], ez = wb[2] - e->cmd[2];
+    r = c->w_lin * exp(-(ex * ex + ey * ey) / c->sigma2) + c->w_ang * exp(-ez * ez / c->sigma2) -
+        c->w_vz * vb[2] * vb[2] - c->w_wxy * (wb[0] * wb[0] + wb[1] * wb[1]) - c->w_torque * tau -
+        c->w_rate * rate;
+  }
   if (c->only_positive && r < 0) r = 0;
   r *= sp_vecenv_dt(v);
   if (unstable) r = 0;
   e->steps += 1;
   e->vel_err += sqrt(ex * ex + ey * ey);
   e->yaw_err += fabs(ez);
+  e->joint_err += jerr;
+  e->root_err += rerr;
   e->reward += r;
   e->ret += r;
   e->age++;
-  int fell = unstable || d->qpos[2] < c->fall_height || up[2] < c->fall_tilt;
-  int timeout = !fell && e->age >= c->episode_steps;
+  int fell = unstable || lost || d->qpos[2] < c->fall_height || up[2] < c->fall_tilt;
+  int timeout = !fell && (e->age >= c->episode_steps || clip_end);
   *rew = r;
   *dn = fell || timeout;
   if (to) *to = timeout;
@@ -244,7 +330,8 @@ static void env_step(const sp_vecenv* v, env* e, const double* a, double* o, dou
     e->len_sum += e->age;
     env_reset(v, e);
     env_observe(v, e, o, vb, wb, up);
-  } else if (c->resample_steps > 0 && e->age % c->resample_steps == 0) {
+  } else if (c->task != SP_VECENV_IMITATE && c->resample_steps > 0 &&
+             e->age % c->resample_steps == 0) {
     draw_command(v, e);
     o[v->nobs - v->nact - 3] = e->cmd[0];
     o[v->nobs - v->nact - 2] = e->cmd[1];
@@ -342,8 +429,9 @@ int sp_vecenv_new(sp_vecenv** out, const sp_vecenv_config* c, char* msg, size_t 
   v->nenvs = c->nenvs;
   v->nthreads = c->nthreads;
   v->nact = m->nu;
-  v->nobs = 13 + 3 * m->nu;  // 1 + 3 + 3 + 3 + 2 nact + 3 + nact
   int n = v->nact;
+  v->ntask = c->task == SP_VECENV_IMITATE ? 7 + n : 3;
+  v->nobs = 10 + 2 * n + v->ntask + n;
   v->key = -1;
   if (c->keyframe && (v->key = mj_name2id(m, mjOBJ_KEY, c->keyframe)) < 0) {
     rc = sp_errorf(msg, len, SP_ENOTFOUND, "vecenv: no keyframe named '%s' in %s", c->keyframe,
@@ -374,6 +462,30 @@ int sp_vecenv_new(sp_vecenv** out, const sp_vecenv_config* c, char* msg, size_t 
     v->stand[k] = q0[v->qadr[k]];
     v->lo[k] = m->jnt_limited[j] ? m->jnt_range[2 * j] : -INFINITY;
     v->hi[k] = m->jnt_limited[j] ? m->jnt_range[2 * j + 1] : INFINITY;
+  }
+  // the clips, copied
+  if (c->task == SP_VECENV_IMITATE) {
+    if (c->clip_nq != m->nq) {
+      rc = sp_errorf(msg, len, SP_EINVAL,
+                     "vecenv: clips have %d numbers per frame, the qpos of %s has %d", c->clip_nq,
+                     c->mjcf, m->nq);
+      goto fail;
+    }
+    if (m->nv > 64) {
+      rc = sp_errorf(msg, len, SP_EINVAL, "vecenv: imitation supports models of up to 64 dofs");
+      goto fail;
+    }
+    long total = 0;
+    for (int i = 0; i < c->nclips; i++) total += c->clip_frames[i];
+    v->frames = sp_malloc(sizeof(double) * (size_t)total * (size_t)m->nq);
+    v->clip_off = sp_malloc(sizeof(int) * ((size_t)c->nclips + 1));
+    if (!v->frames || !v->clip_off) goto nomem;
+    v->clip_off[0] = 0;
+    for (int i = 0; i < c->nclips; i++) {
+      memcpy(v->frames + (size_t)v->clip_off[i] * m->nq, c->clips[i],
+             sizeof(double) * (size_t)c->clip_frames[i] * m->nq);
+      v->clip_off[i + 1] = v->clip_off[i] + c->clip_frames[i];
+    }
   }
   // the joint PD of the mujoco plant
   sp_lowlevel_param ps[2] = {{"kp", &c->kp, 1}, {"kd", &c->kd, 1}};
@@ -452,6 +564,8 @@ void sp_vecenv_free(sp_vecenv* v) {
   sp_lowlevel_free(v->ll);
   sp_free(v->qadr);
   sp_free(v->stand);
+  sp_free(v->frames);
+  sp_free(v->clip_off);
   if (v->m) mj_deleteModel(v->m);
   sp_free(v);
 }
@@ -482,16 +596,21 @@ void sp_vecenv_step_raw(sp_vecenv* v) {
 
 void sp_vecenv_metrics_get(sp_vecenv* v, sp_vecenv_metrics* out, int clear) {
   sp_vecenv_metrics s = {0};
-  double ve = 0, ye = 0, rw = 0, rs = 0, ls = 0;
+  double ve = 0, ye = 0, rw = 0, rs = 0, ls = 0, je = 0, re = 0;
   for (int i = 0; i < v->nenvs; i++) {
     env* e = &v->envs[i];
     s.steps += e->steps, ve += e->vel_err, ye += e->yaw_err, rw += e->reward;
     s.episodes += e->episodes, s.falls += e->falls, rs += e->ret_sum, ls += e->len_sum;
+    je += e->joint_err, re += e->root_err;
     if (clear)
       e->steps = e->vel_err = e->yaw_err = e->reward = e->episodes = e->falls = e->ret_sum =
           e->len_sum = 0;
   }
-  if (s.steps > 0) s.vel_error = ve / s.steps, s.yaw_error = ye / s.steps, s.reward = rw / s.steps;
+  if (s.steps > 0) {
+    s.vel_error = ve / s.steps, s.yaw_error = ye / s.steps, s.reward = rw / s.steps;
+    s.joint_error = je / s.steps;
+    s.root_error = re / s.steps;
+  }
   if (s.episodes > 0) s.episode_return = rs / s.episodes, s.episode_length = ls / s.episodes;
   *out = s;
 }

@@ -9,12 +9,12 @@
 //
 //   target = stand + action_scale * clip(a, -action_clip, action_clip), clipped to the joint range
 //
-// The observation (nobs = 13 + 3 nact: 49 for the quadruped) is method 2's world-model state
-// features (engine/wm/wm.h: trunk height, the up direction in the trunk frame, the trunk's linear
-// and angular velocity in its own frame, joint angles and velocities), then the task's input and
-// the last action:
-//   [ p_z | R^T e_z (3) | v (3) | w (3) | qj (nact) | qd (nact) | command (3) | a_prev (nact) ]
-// Task "velocity" (the only one so far): follow a command c = (vx, vy, wz) of forward and lateral
+// The observation (nobs = 13 + 3 nact with commands: 49 for the quadruped; 65 with clips) is method
+// 2's world-model state features (engine/wm/wm.h: trunk height, the up direction in the trunk
+// frame, the trunk's linear and angular velocity in its own frame, joint angles and velocities),
+// then the task's input and the last action:
+//   [ p_z | R^T e_z (3) | v (3) | w (3) | qj (nact) | qd (nact) | task (3 or 7 + nact) | a_prev ]
+// Task "velocity": follow a command c = (vx, vy, wz) of forward and lateral
 // speed (m/s, trunk frame) and yaw rate (rad/s), drawn uniformly from the configured ranges at
 // every reset and every resample_steps steps. Its reward per step (legged-robot practice, Rudin et
 // al. 2022, scaled by the control period dt):
@@ -22,6 +22,17 @@
 //          - w_vz v_z^2 - w_wxy (w_x^2 + w_y^2) - w_torque |tau|^2 - w_rate |a - a_prev|^2
 // With only_positive set, a negative step total is clipped at 0 (legged-robot practice: otherwise
 // the penalties of an unskilled policy make ending the episode early by falling pay off).
+// Task "imitate": track reference clips (frames of qpos at the control rate, e.g. the gait
+// library's). An episode starts at a random frame of a random clip, at the clip's pose and its
+// finite-difference velocity (reference state initialisation), then the reference advances one
+// frame per step. The task's observation entries (7 + nact instead of the command's 3) are the
+// next frame's trunk height, up axis and joint angles, and its trunk position relative to the
+// robot's, in the robot's trunk frame. The reward (DeepMimic's form, Peng et al. 2018):
+//   r/dt = 0.5 exp(-5 |qj - qj_ref|^2) + 0.15 exp(-0.1 |qd - qd_ref|^2)
+//          + 0.2 exp(-10 |p - p_ref|^2) + 0.15 exp(-2 angle(q, q_ref)^2)
+//          - w_torque |tau|^2 - w_rate |a - a_prev|^2
+// and the episode also ends (terminal) when the trunk is track_fail from the clip's, and (a
+// time-out) at the clip's last frame.
 // An episode ends when the trunk falls (height below fall_height or its up axis tilted past
 // fall_tilt: a terminal state) or after episode_steps (a time-out); the environment then resets
 // itself and the observation returned is the new episode's first. Resets start from the MJCF's
@@ -41,6 +52,11 @@
 
 SP_API_BEGIN
 
+typedef enum sp_vecenv_task {
+  SP_VECENV_VELOCITY = 0,  // follow velocity commands
+  SP_VECENV_IMITATE = 1,   // track reference clips
+} sp_vecenv_task;
+
 typedef struct sp_vecenv_config {
   const char* mjcf;      // the robot's MJCF
   const char* keyframe;  // reset pose (and the stand pose targets are relative to); NULL: qpos0
@@ -59,6 +75,14 @@ typedef struct sp_vecenv_config {
   double sigma2;                // tracking kernel width (m/s)^2
   double w_lin, w_ang, w_vz, w_wxy, w_torque, w_rate;  // reward weights, >= 0
   int only_positive;                                   // 1: clip the step's reward at 0
+  sp_vecenv_task task;
+  // imitation: nclips clips of clip_frames[i] (>= 3) frames of qpos (nq each: the MJCF's
+  // generalized positions, e.g. a spinal.motion clip's frames) at the control rate
+  const double* const* clips;
+  const int* clip_frames;
+  int nclips;
+  int clip_nq;        // columns of every clip: must equal the model's nq
+  double track_fail;  // m: the episode ends (terminal) this far from the clip's trunk
   uint64_t seed;
 } sp_vecenv_config;
 
@@ -72,6 +96,8 @@ typedef struct sp_vecenv_metrics {
   double falls;           // of which by falling
   double episode_return;  // mean return of the ended episodes
   double episode_length;  // mean length of the ended episodes (steps)
+  double joint_error;     // imitation: mean |qj - qj_ref| per joint and step, rad
+  double root_error;      // imitation: mean |p - p_ref| per step, m
 } sp_vecenv_metrics;
 
 typedef struct sp_vecenv sp_vecenv;
@@ -80,7 +106,8 @@ typedef struct sp_vecenv sp_vecenv;
 // scale 0.25 rad, clip 4, commands in [-1, 1] m/s, [-0.5, 0.5] m/s, [-1, 1] rad/s, 1000-step
 // (20 s) episodes with a new command every 250 steps, reset noise 0.1 rad, fall below 0.15 m or
 // up_z 0.5, sigma2 0.25, weights lin 1, ang 0.5, vz 2, wxy 0.05, torque 2e-5 (legged practice
-// uses 2e-4 with a PD three times softer: torques scale with kp), rate 0.01; only_positive.
+// uses 2e-4 with a PD three times softer: torques scale with kp), rate 0.01; only_positive;
+// task velocity; track_fail 0.5 m.
 sp_vecenv_config sp_vecenv_default_config(const char* mjcf, int nenvs, int nthreads, uint64_t seed);
 // 0 or SP_EINVAL naming the bad field in msg (may be NULL).
 int sp_vecenv_check(const sp_vecenv_config* c, char* msg, size_t len);

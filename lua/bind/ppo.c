@@ -108,6 +108,45 @@ static int e_new(lua_State* L) {
   c.w_torque = spA_range(&t, "w_torque", c.w_torque, 0, NAN, 0);
   c.w_rate = spA_range(&t, "w_rate", c.w_rate, 0, NAN, 0);
   c.only_positive = spA_boolean(&t, "only_positive", c.only_positive);
+  static const char* const tasks[] = {"velocity", "imitate", NULL};
+  c.task = (sp_vecenv_task)spA_option(&t, "task", SP_VECENV_VELOCITY, tasks);
+  c.track_fail = spA_positive(&t, "track_fail", c.track_fail, 0);
+  // imitation clips: a list of (frames x nq) arrays, gathered into scratch memory
+  const double** clips = NULL;
+  int* nframes = NULL;
+  if (c.task == SP_VECENV_IMITATE) {
+    if (!spA_has(&t, "clips"))
+      spA_fielderror(&t, "clips", "expected a list of clip frames (the imitate task), got nil");
+    lua_getfield(L, 1, "clips");
+    int top = lua_gettop(L);
+    if (!lua_istable(L, top))
+      spA_fielderror(&t, "clips", "expected a list of arrays, got %s", luaL_typename(L, top));
+    int n = (int)luaL_len(L, top);
+    if (n < 1) spA_fielderror(&t, "clips", "expected at least one clip, got none");
+    clips = spA_scratch_bytes(L, sizeof(double*) * (size_t)n);
+    nframes = spA_scratch_bytes(L, sizeof(int) * (size_t)n);
+    int width = -1;
+    for (int i = 0; i < n; i++) {
+      lua_geti(L, top, i + 1);
+      sp_array* a = spL_testarray(L, -1);
+      if (!a || a->ndim != 2 || (width >= 0 && a->shape[1] != width) || a->shape[0] < 3)
+        spA_fielderror(&t, "clips",
+                       "entry %d: expected an array of at least 3 frames with the same number of "
+                       "columns as the others (clip:frames())",
+                       i + 1);
+      width = (int)a->shape[1];
+      double* f = spA_scratch(L, (size_t)(a->shape[0] * a->shape[1]));
+      spA_gather(a, f);
+      clips[i] = f;
+      nframes[i] = (int)a->shape[0];
+      lua_rotate(L, -2, 1);  // keep the scratch below the array, then drop the array
+      lua_pop(L, 1);
+    }
+    c.clips = clips;
+    c.clip_frames = nframes;
+    c.nclips = n;
+    c.clip_nq = width;
+  }
   lenv* e = lua_newuserdatauv(L, sizeof *e, 0);
   memset(e, 0, sizeof *e);
   luaL_setmetatable(L, ENV_MT);
@@ -192,6 +231,8 @@ static void push_metrics(lua_State* L, const sp_vecenv_metrics* m) {
   lua_pushnumber(L, m->falls), lua_setfield(L, -2, "falls");
   lua_pushnumber(L, m->episode_return), lua_setfield(L, -2, "episode_return");
   lua_pushnumber(L, m->episode_length), lua_setfield(L, -2, "episode_length");
+  lua_pushnumber(L, m->joint_error), lua_setfield(L, -2, "joint_error");
+  lua_pushnumber(L, m->root_error), lua_setfield(L, -2, "root_error");
 }
 
 static int e_metrics(lua_State* L) {

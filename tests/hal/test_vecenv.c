@@ -164,4 +164,66 @@ TEST(bad_settings_and_files_are_named) {
   CHECK(strncmp(msg, "vecenv: cannot load /nonexistent.xml: ", 38) == 0);
 }
 
+// a clip of nf frames of the standing keyframe, its trunk moving along x at speed m/s
+static double* standing_clip(int nf, double speed) {
+  static const double key[19] = {0, 0,   0.285, 1, 0,   0,    0, 0,   0.9, -1.8,
+                                 0, 0.9, -1.8,  0, 0.9, -1.8, 0, 0.9, -1.8};
+  double* f = malloc(sizeof(double) * 19 * (size_t)nf);
+  for (int i = 0; i < nf; i++) {
+    memcpy(f + 19 * i, key, sizeof key);
+    f[19 * i] = speed * 0.02 * i;
+  }
+  return f;
+}
+
+TEST(standing_still_tracks_a_standing_clip_and_loses_a_moving_one) {
+  double* still = standing_clip(200, 0);
+  double* moving = standing_clip(200, 1.0);
+  const double* clips[1] = {still};
+  int nf[1] = {200};
+  sp_vecenv_config c = sp_vecenv_default_config(quadruped(), 2, 2, 4);
+  c.task = SP_VECENV_IMITATE;
+  c.clips = clips, c.clip_frames = nf, c.nclips = 1, c.clip_nq = 19;
+  c.reset_noise = 0;
+  sp_vecenv* v = NULL;
+  char msg[256] = "";
+  int rc = sp_vecenv_new(&v, &c, msg, sizeof msg);
+  if (rc) SP_FAIL_("%s", msg);
+  CHECK_INT(sp_vecenv_nobs(v), 65);
+  double obs[2 * 65], a[2 * 12] = {0}, r[2], d[2], to[2];
+  sp_vecenv_reset(v, 4, obs);
+  CHECK_CLOSE(obs[34], 0.285, 0, 1e-12);            // the next frame's height
+  CHECK_CLOSE(obs[34 + 1 + 3 + 1], 0.9, 0, 1e-12);  // its first hip
+  for (int t = 0; t < 50; t++) sp_vecenv_step(v, obs, r, d, to, a);
+  sp_vecenv_metrics m;
+  sp_vecenv_metrics_get(v, &m, 1);
+  CHECK(m.joint_error < 0.05);
+  CHECK(m.root_error < 0.05);
+  CHECK_CLOSE(m.falls, 0, 0, 0);
+  CHECK(m.reward > 0.9 * 0.02);  // most of the maximum 1 per second
+  sp_vecenv_free(v);
+  // the moving clip runs away at 1 m/s: lost after about half a second, a terminal end
+  clips[0] = moving;
+  CHECK_INT(sp_vecenv_new(&v, &c, NULL, 0), 0);
+  sp_vecenv_reset(v, 4, obs);
+  int ended = 0;
+  for (int t = 0; t < 60 && !ended; t++) {
+    sp_vecenv_step(v, obs, r, d, to, a);
+    if (d[0]) {
+      ended = t + 1;
+      CHECK_INT(to[0], 0);
+    }
+  }
+  CHECK(ended >= 15 && ended <= 40);
+  sp_vecenv_free(v);
+  // clips that do not fit the model are refused
+  c.clip_nq = 7;
+  CHECK_INT(sp_vecenv_new(&v, &c, msg, sizeof msg), SP_EINVAL);
+  char want[1200];
+  snprintf(want, sizeof want, "vecenv: clips have 7 numbers per frame, the qpos of %s has 19",
+           quadruped());
+  CHECK_STR(msg, want);
+  free(still), free(moving);
+}
+
 TEST_MAIN()
