@@ -604,7 +604,7 @@ void sp_vecenv_metrics_get(sp_vecenv* v, sp_vecenv_metrics* out, int clear) {
     je += e->joint_err, re += e->root_err;
     if (clear)
       e->steps = e->vel_err = e->yaw_err = e->reward = e->episodes = e->falls = e->ret_sum =
-          e->len_sum = 0;
+          e->len_sum = e->joint_err = e->root_err = 0;
   }
   if (s.steps > 0) {
     s.vel_error = ve / s.steps, s.yaw_error = ye / s.steps, s.reward = rw / s.steps;

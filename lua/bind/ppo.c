@@ -74,13 +74,36 @@ static void read_commands(const spA_table* t, double lo[3], double hi[3]) {
 }
 
 static int e_new(lua_State* L) {
-  static const char* const keys[] = {
-      "mjcf",        "keyframe",    "nenvs",     "threads",       "seed",
-      "substeps",    "kp",          "kd",        "action_scale",  "action_clip",
-      "vx",          "vy",          "wz",        "episode_steps", "resample_steps",
-      "reset_noise", "fall_height", "fall_tilt", "sigma2",        "w_lin",
-      "w_ang",       "w_vz",        "w_wxy",     "w_torque",      "w_rate",
-      NULL};
+  static const char* const keys[] = {"mjcf",
+                                     "keyframe",
+                                     "nenvs",
+                                     "threads",
+                                     "seed",
+                                     "substeps",
+                                     "kp",
+                                     "kd",
+                                     "action_scale",
+                                     "action_clip",
+                                     "vx",
+                                     "vy",
+                                     "wz",
+                                     "episode_steps",
+                                     "resample_steps",
+                                     "reset_noise",
+                                     "fall_height",
+                                     "fall_tilt",
+                                     "sigma2",
+                                     "w_lin",
+                                     "w_ang",
+                                     "w_vz",
+                                     "w_wxy",
+                                     "w_torque",
+                                     "w_rate",
+                                     "only_positive",
+                                     "task",
+                                     "clips",
+                                     "track_fail",
+                                     NULL};
   spA_table t = spA_opts(L, 1, 0);
   spA_check_keys(&t, keys);
   const char* mjcf = spA_string(&t, "mjcf", NULL, 1);

@@ -2,7 +2,8 @@
 # ppo_quadruped.sh: experiments/ppo_quadruped.lua quick=true as a user runs it: the run directory
 # holds the summary, metrics and plot; the summary has the documented keys and counts; and the
 # whole run (environments, sampling, updates, evaluation) is the same on one and on two worker
-# threads. A few seconds.
+# threads. Then task=imitate on the quick gait library (built in the temporary directory): the
+# summary has the tracking errors. A few seconds.
 set -euo pipefail
 BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
 SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
@@ -32,4 +33,15 @@ A="$tmp/t1/summary.json" B="$tmp/t2/summary.json" "$BIN" -e "
   for _, k in ipairs { 'vel_error_before', 'vel_error_after', 'yaw_error_after', 'falls_after' } do
     need(a[k] == b[k], k .. ' is the same on one and two threads')
   end"
+cd "$tmp"
+"$BIN" "$SRC/experiments/ppo_quadruped.lua" quick=true task=imitate out="$tmp/im" >"$tmp/out" 2>&1 ||
+  { cat "$tmp/out"; echo "FAIL: task=imitate"; exit 1; }
+S="$tmp/im/summary.json" "$BIN" -e "
+  local json = require 'spinal.json'
+  local s = assert(json.read(os.getenv 'S'))
+  local function need(ok, what) if not ok then io.stderr:write('FAIL: ', what, '\n') os.exit(1) end end
+  need(s.task == 'imitate' and s.samples == 192, 'task and samples')
+  need(s.joint_error_before > 0 and s.joint_error_before < 1, 'a plausible joint error')
+  need(s.root_error_before >= 0 and type(s.root_error_after) == 'number', 'trunk errors')
+  need(s.vel_error_after == nil, 'no velocity error for imitation')"
 echo "ok"
