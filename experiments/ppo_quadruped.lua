@@ -6,7 +6,7 @@
 -- first use), evaluated on its held-out clips. Every `eval_every` iterations (and at the start and
 -- the end) the policy's mean is evaluated on fresh environments with fixed seeds.
 --
---   spinal experiments/ppo_quadruped.lua [task=velocity|imitate] [seed=1] [samples=1000000]
+--   spinal experiments/ppo_quadruped.lua [task=velocity|imitate] [seed=1] [samples=500000]
 --            [minutes=0] [nenvs=64] [threads=2] [nsteps=24] [eval_every=20] [quick=true]
 -- summary.json: task, samples, wall_seconds, samples_per_second, falls_before/after (per
 -- evaluation); velocity: vel_error_before/after (m/s), yaw_error_before/after (rad/s); imitate:
@@ -18,7 +18,7 @@ local run_lib = require "spinal.run"
 local cfg = sp.settings {
   task = "velocity",  -- or "imitate"
   seed = 1,
-  samples = 1000000,  -- environment steps (transitions) of training
+  samples = 500000,   -- environment steps (transitions) of training
   minutes = 0,        -- > 0: stop after this much wall time too
   nenvs = 64,
   threads = 2,
