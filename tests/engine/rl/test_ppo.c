@@ -145,6 +145,17 @@ TEST(loss_is_the_sum_of_its_parts_and_zero_surrogate_gradient_when_ratio_is_one)
   CHECK_CLOSE(st.surrogate, -m / B, 1e-12, 1e-12);
 }
 
+TEST(loss_does_not_mutate_its_inputs_nor_allocate) {
+  loss_in x, copy;
+  loss_fill(&x, 5);
+  copy = x;
+  double gmu[B * K], gv[B], gl[K];
+  uint64_t before = sp_alloc_count();
+  loss_of(&x, 1, gmu, gv, gl, NULL);
+  CHECK_INT(sp_alloc_count() - before, 0);
+  CHECK(memcmp(&x, &copy, sizeof x) == 0);
+}
+
 // a small PPO on random data, float64
 static sp_ppo* small_ppo(int* sp_failed_, sp_dtype dt, int clip_value) {
   sp_ppo_config c = sp_ppo_default_config(5, 3, 4, 6);
