@@ -255,6 +255,60 @@ TEST(collect_record_and_update_do_not_allocate) {
   sp_ppo_free(p);
 }
 
+TEST(a_time_out_bootstraps_with_the_value_and_advantages_are_normalised) {
+  sp_ppo* p = small_ppo(sp_failed_, SP_F64, 1);
+  if (!p) return;
+  double obs[20], a[12], r[4] = {1, 2, 3, 4}, d[4] = {0, 1, 1, 0}, to[4] = {0, 0, 1, 0};
+  for (int i = 0; i < 20; i++) obs[i] = 0.1 * i;
+  sp_ppo_collect(p, a, obs);
+  sp_ppo_record(p, r, d, to);
+  CHECK_CLOSE(p->reward[0], 1, 0, 0);
+  CHECK_CLOSE(p->reward[1], 2, 0, 0);  // terminal: no bootstrap
+  CHECK_CLOSE(p->reward[2], 3 + 0.99 * p->value[2], 1e-15, 0);
+  sp_rng rng;
+  sp_rng_seed(&rng, 3, 0);
+  for (int t = 1; t < p->cfg.nsteps; t++) {
+    for (int i = 0; i < 20; i++) obs[i] = sp_rng_normal(&rng);
+    sp_ppo_collect(p, a, obs);
+    sp_ppo_record(p, r, d, NULL);
+  }
+  CHECK_INT(sp_ppo_prepare(p, obs), 0);
+  double m = 0, v = 0;
+  for (int i = 0; i < 24; i++) m += p->adv[i];
+  m /= 24;
+  for (int i = 0; i < 24; i++) v += (p->adv[i] - m) * (p->adv[i] - m);
+  CHECK_CLOSE(m, 0, 0, 1e-12);
+  CHECK_CLOSE(sqrt(v / 23), 1, 1e-6, 0);
+  sp_ppo_free(p);
+}
+
+TEST(the_learning_rate_follows_the_kl_rule_or_the_linear_schedule) {
+  // adaptive: a step size far too large drives the KL up, and the rule brings lr down to its floor
+  sp_ppo_config c = sp_ppo_default_config(5, 3, 4, 6);
+  c.nhidden = 1, c.hidden[0] = 16, c.minibatches = 2;
+  c.lr = 0.5, c.lr_max = 1, c.lr_min = 1e-3;
+  sp_ppo* p = NULL;
+  CHECK_INT(sp_ppo_new(&p, &c, 1), 0);
+  sp_rng r;
+  sp_rng_seed(&r, 4, 0);
+  run_iteration(p, &r, 1);
+  CHECK(p->stats.kl > 2 * c.desired_kl);
+  CHECK(p->stats.lr < 0.5 / 1.5 / 1.5);
+  CHECK(p->stats.lr >= c.lr_min);
+  sp_ppo_free(p);
+  // schedule: lr, then linearly to lr_min over lr_iterations updates
+  c = sp_ppo_default_config(5, 3, 4, 6);
+  c.nhidden = 1, c.hidden[0] = 16, c.minibatches = 2;
+  c.desired_kl = 0, c.lr = 1e-3, c.lr_min = 1e-4, c.lr_iterations = 4;
+  CHECK_INT(sp_ppo_new(&p, &c, 1), 0);
+  const double want[6] = {1e-3, 7.75e-4, 5.5e-4, 3.25e-4, 1e-4, 1e-4};
+  for (int k = 0; k < 6; k++) {
+    run_iteration(p, &r, 1);
+    CHECK_CLOSE(p->stats.lr, want[k], 1e-12, 0);
+  }
+  sp_ppo_free(p);
+}
+
 TEST(out_of_order_calls_are_refused_with_estate) {
   sp_ppo* p = small_ppo(sp_failed_, SP_F64, 1);
   if (!p) return;
