@@ -41,6 +41,30 @@ describe("ppo.quadruped", function()
     assert.near(-0.2, obs[2][37], 1e-12)
   end)
 
+  it("imitates clips of qpos frames: 65 observations and tracking errors", function()
+    local F = array.zeros(50, 19)
+    for i = 1, 50 do
+      F[i][3], F[i][4] = 0.285, 1
+      for l = 0, 3 do F[i][9 + 3 * l], F[i][10 + 3 * l] = 0.9, -1.8 end
+    end
+    local env = assert(ppo.quadruped { mjcf = XML, nenvs = 2, seed = 1, task = "imitate",
+                                       clips = { F, F }, reset_noise = 0 })
+    assert.equal(65, env.nobs)
+    env:step(array.zeros(2, 12))
+    local m = env:metrics(true)
+    assert.is_true(m.joint_error < 0.05)
+    assert.is_true(m.root_error < 0.05)
+    assert.matches("field 'clips': expected a list of clip frames %(the imitate task%), got nil",
+                   err(ppo.quadruped, { mjcf = XML, nenvs = 1, task = "imitate" }))
+    assert.matches("field 'clips': entry 2: expected an array of at least 3 frames",
+                   err(ppo.quadruped, { mjcf = XML, nenvs = 1, task = "imitate",
+                                        clips = { F, array.zeros(2, 19) } }))
+    local bad, msg = ppo.quadruped { mjcf = XML, nenvs = 1, task = "imitate",
+                                     clips = { array.zeros(5, 7) } }
+    assert.is_nil(bad)
+    assert.matches("vecenv: clips have 7 numbers per frame, the qpos of .* has 19", msg)
+  end)
+
   it("returns nil and a message for a missing file, and names bad options", function()
     local env, msg = ppo.quadruped { mjcf = "nope.xml", nenvs = 1 }
     assert.is_nil(env)
