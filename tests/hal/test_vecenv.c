@@ -200,7 +200,7 @@ TEST(standing_still_tracks_a_standing_clip_and_loses_a_moving_one) {
   CHECK(m.joint_error < 0.05);
   CHECK(m.root_error < 0.05);
   CHECK_CLOSE(m.falls, 0, 0, 0);
-  CHECK(m.reward > 0.9 * 0.02);  // most of the maximum 1 per second
+  CHECK(m.reward > 0.9 * 0.02);     // most of the maximum 1 per second
   sp_vecenv_metrics_get(v, &m, 1);  // cleared: nothing since
   CHECK_CLOSE(m.steps + m.joint_error + m.root_error + m.vel_error + m.reward, 0, 0, 0);
   sp_vecenv_free(v);
