@@ -201,6 +201,7 @@ M.summaries = {
   motion = "reference motion clips: derivatives, interpolation, windows, mocap files.",
   nn = "multilayer perceptrons with forward and backward passes.",
   policy = "policies: a controller corrected by a network, with parameters theta.",
+  ppo = "PPO and batched MuJoCo quadrupeds, the model-free baseline of method 2.",
   mpi_core = "the MPI primitives under spinal.mpi (use spinal.mpi: docs/api/mpi.md).",
   rbd = "rigid-body dynamics: trees, RNEA, ABA, their derivatives, MJCF import.",
   renderer = "offscreen pictures of an MJCF model in given poses (MuJoCo's renderer, EGL).",

@@ -101,6 +101,15 @@ M.RANGES = {
   eval_progress_seconds = { above = 0, max = 86400 },
   eval_seconds = { above = 0, max = 86400 },
   ckpt_every = { min = 1, max = 1e6 },
+  -- PPO (experiments/ppo_quadruped.lua, docs/ppo.md)
+  minutes = { min = 0, max = 1e6 },           -- wall-time cap (0: none)
+  nenvs = { min = 1, max = 1e6 },             -- environments stepped together
+  threads = { min = 1, max = 1024 },          -- worker threads
+  nsteps = { min = 1, max = 1e6 },            -- steps per environment per iteration
+  eval_envs = { min = 1, max = 1e6 },
+  eval_steps = { min = 1, max = 1e8 },
+  desired_kl = { min = 0, max = 10 },         -- 0: a learning-rate schedule instead
+  entropy_coef = { min = 0, max = 100 },
 }
 
 local EXACT = 2 ^ 53
