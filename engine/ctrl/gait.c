@@ -373,7 +373,7 @@ int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const do
       memcpy(d->target[l], foot[l], sizeof d->target[l]);
     }
   }
-  for (int a = 0; a < SP_GAIT_NJ; a++) tau[a] += g->damping[a] * qvel[6 + a];
+  for (int a = 0; a < SP_GAIT_NJ; a++) tau[a] += p->damp_comp * g->damping[a] * qvel[6 + a];
 
 clamp:
   for (int a = 0; a < SP_GAIT_NJ; a++) {

@@ -41,6 +41,9 @@ static const param table[] = {
     P(lookahead, 0.005, 0, 0.05,
       "actuation latency to compensate: the state is extrapolated this far ahead at constant "
       "velocity, s"),
+    P(damp_comp, 0, 0, 1,
+      "share of the model's joint damping the torques cancel (more than the real joint has is "
+      "negative damping)"),
     P(step_v, 0.25, 0.05, 10, "standing: trunk speed that makes it step to recover (a push), m/s"),
     P(sit_time, 1.5, 0.3, 10, "duration of the damped sit-down, s"),
     P(sit_kp, 40, 5, 300, "sit-down joint stiffness, N m/rad"),

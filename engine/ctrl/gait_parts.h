@@ -25,6 +25,7 @@ typedef struct sp_gait_params {
   double reg;                     // least-squares regularisation on foot forces
   double rot_weight;              // torque against force errors in the least squares
   double lookahead;               // the state is extrapolated this far ahead (actuation latency), s
+  double damp_comp;               // share of the model's joint damping compensated, 0..1
   double step_v;                  // standing: speed above which the robot steps (a push), m/s
   double sit_time;                // duration of the sit-down path, s
   double sit_kp, sit_kd;          // its joint PD, N m/rad and N m s/rad
