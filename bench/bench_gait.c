@@ -186,8 +186,8 @@ static int perturbations(double seconds) {
 // gait=2 period=0.25), then SECONDS (default 20) at each of a few commands: achieved velocity,
 // height and tilt ranges, falls. What docs/quadruped.md reports for pace and bound.
 static int gaits(int argc, char** argv) {
-  static const double cmds[][3] = {{0, 0, 0},   {0.5, 0, 0}, {1.0, 0, 0},
-                                   {0, 0.3, 0}, {0, 0, 1.0}, {0.5, 0, 0.5}};
+  static const double cmds[][3] = {{0, 0, 0},   {0.5, 0, 0}, {1.0, 0, 0},   {1.25, 0, 0},
+                                   {0, 0.3, 0}, {0, 0, 1.0}, {0.5, 0, 0.5}, {1.25, 0, 0.8}};
   double seconds = 20;
   for (int c = 0; c < (int)(sizeof cmds / sizeof cmds[0]); c++) {
     gait_sim s;
