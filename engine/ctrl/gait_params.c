@@ -55,7 +55,7 @@ static const param table[] = {
     P(vy_max, 0.5, 0, 1.5, "lateral speed command limit, m/s"),
     P(wz_max, 1.5, 0, 4, "yaw rate command limit, rad/s"),
     P(acc_max, 2, 0.1, 20, "rate limit of the speed commands, m/s^2"),
-    P(yaw_acc_max, 4, 0.1, 40, "rate limit of the yaw rate command, rad/s^2"),
+    P(yaw_acc_max, 20, 0.1, 40, "rate limit of the yaw rate command, rad/s^2"),
     P(calf_length, 0.213, 0.05, 0.5, "knee to foot centre along the calf, m"),
     P(lie_abd, 0, -1, 1, "lying abduction angle (end of sit-down), rad"),
     P(lie_hip, 1.35, -1, 2.5, "lying hip flexion angle, rad"),
