@@ -158,7 +158,8 @@ TEST(sits_down_to_lying_under_damping_without_an_impact) {
 
 // pace and bound on the settings docs/quadruped.md gives them (a shorter period and more overlap
 // on four feet than trot's defaults: two feet on one line cannot hold the trunk's roll or pitch
-// for long); they walk at 0.5 m/s and turn without rocking (tilt under 0.25 rad)
+// for long); they walk at 0.5 m/s and turn without rocking (tilt under 0.3 rad; 0.5-0.65 on trot's
+// timing)
 static void two_feet_gait(int* sp_failed_, int gait, const char* label) {
   gait_sim s;
   CHECK(gait_sim_open(&s) == 0);
@@ -170,7 +171,7 @@ static void two_feet_gait(int* sp_failed_, int gait, const char* label) {
   gait_sim_run(&s, SP_GAIT_WALK, cmd, 6, 2.5, &st);
   gait_stats_print(label, &st);
   CHECK(!st.fell && st.other_contacts == 0 && fabs(st.vx - 0.5) < 0.05);
-  CHECK(fabs(st.wz - 0.5) < 0.05 && st.tilt_max < 0.25);
+  CHECK(fabs(st.wz - 0.5) < 0.05 && st.tilt_max < 0.3);
   gait_sim_close(&s);
 }
 
