@@ -17,7 +17,8 @@
 -- walk.xml, the robot's MJCF plus sensors (per foot its position and velocities, per motor its
 -- force, per joint its velocity; sensors do not change the dynamics), and the plant simulates it.
 -- Writes runs/quadruped_walk/<time>/ (or out=DIR): settings.json, walk.xml, walk_{X,U,t}.npy and
--- walk.json (commanded and measured, per sample), segments.csv (per command: mean command, mean
+-- walk.json (commanded and measured, per sample), walk_qpos.npy (MuJoCo's configuration per
+-- sample: `spinal render DIR` makes a video of the walk), segments.csv (per command: mean command, mean
 -- achieved, mean absolute error), velocity_vx.png, velocity_vy.png, velocity_wz.png (commanded vs
 -- achieved) and summary.json: mean_abs_error_vx/_vy/_wz (m/s, m/s, rad/s: the mean over commands
 -- of each command's mean absolute error), falls (0 or 1), fell_at_s, slip_speed_mps (mean sliding

@@ -11,6 +11,7 @@
 #include "engine/core/error.h"
 #include "engine/core/json.h"
 #include "engine/core/npy.h"
+#include "engine/la/quat.h"
 
 sp_clip_map sp_clip_map_default(void) {
   // the files' order (FR, FL, RR, RL; abduction, hip, knee) is spinal's quadruped's
@@ -20,6 +21,36 @@ sp_clip_map sp_clip_map_default(void) {
     m.sign[i] = 1;
     m.offset[i] = 0;
   }
+  m.root_quat[0] = 1;
+  m.root_quat[1] = m.root_quat[2] = m.root_quat[3] = 0;
+  m.root_offset[0] = m.root_offset[1] = m.root_offset[2] = 0;
+  m.scale = 1;
+  return m;
+}
+
+sp_clip_map sp_clip_map_laikago(void) {
+  // laikago_toes.urdf (the retargeting tool's robot): base frame z forward, x left, y up. Per leg
+  // the abduction turns about -z (right legs) or +z (left legs): spinal's abduction turns about
+  // +x forward, so the right legs' signs are -1. Hip and knee turn about +x (left), spinal's
+  // about +y (left): same signs. At zero the thigh (hip joint to knee: 0.20833 down, 0.1422
+  // back) leans atan2(0.1422, 0.20833) back, and the shin (knee to toe: 0.25 down, 0.022 back)
+  // atan2(0.022, 0.25) back; spinal's segments hang straight down at zero and its hip angle is
+  // the thigh's lean back, its knee angle the shin's lean relative to the thigh's.
+  sp_clip_map m = sp_clip_map_default();
+  const double thigh = atan2(0.1422, 0.20833), shin = atan2(0.022, 0.25);
+  for (int leg = 0; leg < 4; leg++) {
+    m.sign[3 * leg] = (leg == 0 || leg == 2) ? -1 : 1;  // FR, RR
+    m.offset[3 * leg + 1] = thigh;
+    m.offset[3 * leg + 2] = shin - thigh;
+  }
+  // the base frame (z forward, x left, y up) in spinal's trunk frame (x forward, y left, z up):
+  // the rotation taking x to y, y to z, z to x, the retargeting tool's INIT_ROT
+  m.root_quat[0] = m.root_quat[1] = m.root_quat[2] = m.root_quat[3] = 0.5;
+  // leg lengths: spinal's 0.213 + 0.213 m against Laikago's hypot(0.20833, 0.1422) +
+  // hypot(0.25, 0.022)
+  m.scale = 0.426 / (hypot(0.20833, 0.1422) + hypot(0.25, 0.022));
+  // the hips' centre (spinal's trunk origin) is (0.242889 - 0.194401) / 2 ahead of Laikago's base
+  m.root_offset[0] = m.scale * (0.242889 - 0.194401) / 2;
   return m;
 }
 
@@ -34,6 +65,17 @@ int sp_clip_map_check(const sp_clip_map* m, char* msg, size_t ms) {
       return sp_errorf(msg, ms, SP_EINVAL, "joint map: sign or offset of joint %d is not finite",
                        i);
   }
+  double n2 = 0;
+  for (int k = 0; k < 4; k++) n2 += m->root_quat[k] * m->root_quat[k];
+  if (!isfinite(n2) || !(n2 > 0))
+    return sp_errorf(msg, ms, SP_EINVAL,
+                     "joint map: root_quat is %s, expected a rotation (w, x, y, z)",
+                     isfinite(n2) ? "zero" : "not finite");
+  for (int k = 0; k < 3; k++)
+    if (!isfinite(m->root_offset[k]))
+      return sp_errorf(msg, ms, SP_EINVAL, "joint map: root_offset[%d] is not finite", k);
+  if (!isfinite(m->scale) || !(m->scale > 0))
+    return sp_errorf(msg, ms, SP_EINVAL, "joint map: scale is %g, expected a number > 0", m->scale);
   return 0;
 }
 
@@ -218,16 +260,23 @@ static int load_mocap(sp_clip** out, const sp_json* root, const sp_clip_map* map
     return rc;
   sp_clip_map def = sp_clip_map_default();
   if (!map) map = &def;
+  double root_inv[4];  // conj(root_quat), unit
+  sp_quat_conj(root_inv, map->root_quat);
+  sp_quat_normalize(root_inv);
   sp_clip* c = NULL;
   if (!(rc = sp_clip_new(&c, n, SP_CLIP_MOCAP_JOINTS, dt->num, loop))) {
     for (int i = 0; i < n; i++) {
       const double* r = rows + (size_t)i * w;
-      memcpy(c->pos + 3 * i, r, 3 * sizeof(double));
       double* q = c->quat + 4 * i;
-      q[0] = r[6];  // x, y, z, w -> w, x, y, z
-      q[1] = r[3];
-      q[2] = r[4];
-      q[3] = r[5];
+      const double qf[4] = {r[6], r[3], r[4], r[5]};  // x, y, z, w -> w, x, y, z
+      sp_quat_mul(q, qf, root_inv);
+      double qu[4] = {q[0], q[1], q[2], q[3]}, off[3];
+      if (sp_quat_normalize(qu) > 0) {
+        sp_quat_rotate(off, qu, map->root_offset);
+      } else {
+        off[0] = off[1] = off[2] = 0;  // a zero quaternion: sp_clip_finish refuses it below
+      }
+      for (int k = 0; k < 3; k++) c->pos[3 * i + k] = map->scale * r[k] + off[k];
       for (int j = 0; j < SP_CLIP_MOCAP_JOINTS; j++)
         c->joints[(size_t)i * SP_CLIP_MOCAP_JOINTS + j] =
             map->sign[j] * r[7 + map->perm[j]] + map->offset[j];

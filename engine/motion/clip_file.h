@@ -17,10 +17,11 @@
 // NOTE the quaternion order there is x, y, z, w (scalar LAST); it is reordered to w, x, y, z here.
 // "Wrap" loads as a looping clip. Their 12 joints come leg by leg in the order front-right,
 // front-left, rear-right, rear-left, each abduction, hip, knee; a map (sp_clip_map) says how each
-// of the robot's joints is read from them: robot[i] = sign[i] file[perm[i]] + offset[i]. The
-// default map is the identity: spinal's quadruped (robots/quadruped.xml) orders its joints the same
-// way. A robot whose joint order, axes or zero pose differ gives its own permutation, signs and
-// offsets.
+// of the robot's joints is read from them: robot[i] = sign[i] file[perm[i]] + offset[i], and how
+// the root is (a rotation of the base frame, a scale and an offset). The default map is the
+// identity: spinal's quadruped (robots/quadruped.xml) orders its joints the same way; the clips as
+// they ship were retargeted onto a Laikago, whose map is sp_clip_map_laikago. A robot whose joint
+// order, axes or zero pose differ gives its own permutation, signs and offsets.
 //
 // Errors fill msg naming the file, line and field ("clip.json: line 4: frame 2 has 18 numbers,
 // expected 19 (3 position, 4 quaternion x y z w, 12 joint angles)"): SP_EIO (cannot read or write),
@@ -42,12 +43,32 @@ typedef struct sp_clip_map {
   int perm[SP_CLIP_MOCAP_JOINTS];       // robot joint i reads file joint perm[i] (0-based)
   double sign[SP_CLIP_MOCAP_JOINTS];    // +1 or -1 (any factor is accepted)
   double offset[SP_CLIP_MOCAP_JOINTS];  // rad added after the sign
+  // The root. A file whose robot's base frame is not x forward, y left, z up carries that frame's
+  // rotation in its quaternions: root_quat (w, x, y, z) is the file's base frame seen from the
+  // robot's trunk frame, and the robot's orientation is q = q_file conj(root_quat). Positions
+  // are scaled (the file robot's size against this one's: scale > 0), and root_offset (m, in the
+  // robot's trunk frame) moves the file's root point to the robot's trunk origin:
+  // p = scale p_file + R(q) root_offset.
+  double root_quat[4];
+  double root_offset[3];
+  double scale;
 } sp_clip_map;
 
-// The default map: the identity (perm[i] = i, signs 1, offsets 0).
+// The default map: the identity (perm[i] = i, signs 1, offsets 0; root_quat 1, root_offset 0,
+// scale 1): files retargeted onto a robot built like spinal's quadruped (x forward, z up; legs
+// straight down at zero, abduction about x, hip and knee about y, knees bending negative), e.g.
+// the retargeting tool's A1 configuration.
 sp_clip_map sp_clip_map_default(void);
-// SP_EINVAL (msg names the entry) unless perm is a permutation of 0..11 and signs and offsets are
-// finite.
+// The map of the public clips as they ship (retargeted onto the Laikago of its URDF
+// laikago_toes.urdf: base frame z forward, x left, y up; abductions about -z on the right legs
+// and +z on the left; hips and knees about +x with the thigh 0.599 rad back and the shin
+// 0.088 rad back at zero): signs -1 on the right abductions, offsets 0.599 on the hips and
+// -0.511 on the knees, root_quat (0.5, 0.5, 0.5, 0.5), scale 0.8466 (this robot's legs, 0.213 m
+// per segment, against Laikago's 0.2522 and 0.2510), root_offset (0.0205, 0, 0) (Laikago's base
+// origin lies 0.0242 m behind the centre of its hips). docs/api/motion.md has the derivation.
+sp_clip_map sp_clip_map_laikago(void);
+// SP_EINVAL (msg names the entry) unless perm is a permutation of 0..11, signs, offsets and
+// root_offset are finite, root_quat is finite and not zero, and scale is finite and > 0.
 int sp_clip_map_check(const sp_clip_map* map, char* msg, size_t msg_size);
 
 // Load a JSON clip in either format (told apart by their keys: "format" or "Frames"); map applies

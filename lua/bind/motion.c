@@ -39,12 +39,25 @@ static int ends_with(const char* s, const char* suffix) {
   return n >= k && !strcmp(s + n - k, suffix);
 }
 
-// the joint map of options table t (field 'map'), starting from the default
+// the joint map of options table t (field 'map'): "default" or "laikago" (the named maps), or a
+// table of fields that change the default map
 static sp_clip_map read_map(const spA_table* t) {
+  lua_State* L = t->L;
   sp_clip_map m = sp_clip_map_default();
+  if (lua_getfield(L, t->idx, "map") == LUA_TSTRING) {
+    const char* name = lua_tostring(L, -1);
+    if (!strcmp(name, "laikago"))
+      m = sp_clip_map_laikago();
+    else if (strcmp(name, "default"))
+      spA_fielderror(t, "map", "expected \"default\", \"laikago\" or a table, got \"%s\"", name);
+    lua_pop(L, 1);
+    return m;
+  }
+  lua_pop(L, 1);
   spA_table mt = spA_subtable(t, "map", 0);
   if (mt.idx) {
-    static const char* const keys[] = {"perm", "sign", "offset", NULL};
+    static const char* const keys[] = {"perm",  "sign",        "offset", "root_quat",
+                                       "scale", "root_offset", NULL};
     spA_check_keys(&mt, keys);
     double perm[SP_CLIP_MOCAP_JOINTS];
     if (spA_field_vector(&mt, "perm", perm, SP_CLIP_MOCAP_JOINTS, 1))
@@ -56,8 +69,12 @@ static sp_clip_map read_map(const spA_table* t) {
       }
     spA_field_vector(&mt, "sign", m.sign, SP_CLIP_MOCAP_JOINTS, 1);
     spA_field_vector(&mt, "offset", m.offset, SP_CLIP_MOCAP_JOINTS, 1);
+    spA_field_vector(&mt, "root_quat", m.root_quat, 4, 1);
+    spA_field_vector(&mt, "root_offset", m.root_offset, 3, 1);
+    m.scale = spA_positive(&mt, "scale", 1, 0);
     char msg[160];
-    if (sp_clip_map_check(&m, msg, sizeof msg)) spA_fielderror(&mt, "perm", "%s", msg + 11);
+    if (sp_clip_map_check(&m, msg, sizeof msg))
+      spA_fielderror(&mt, strstr(msg, "root_quat") ? "root_quat" : "perm", "%s", msg + 11);
   }
   lua_pop(t->L, 1);
   return m;
@@ -116,21 +133,46 @@ static int l_clip(lua_State* L) {
   return 1;
 }
 
-static int l_default_map(lua_State* L) {
-  sp_clip_map m = sp_clip_map_default();
-  lua_createtable(L, 0, 3);
+// a map as a Lua table { perm =, sign =, offset =, root_quat =, root_offset =, scale = }
+static void push_map(lua_State* L, const sp_clip_map* m) {
+  lua_createtable(L, 0, 6);
   const char* names[3] = {"perm", "sign", "offset"};
   for (int k = 0; k < 3; k++) {
     lua_createtable(L, SP_CLIP_MOCAP_JOINTS, 0);
     for (int i = 0; i < SP_CLIP_MOCAP_JOINTS; i++) {
       if (k == 0)
-        lua_pushinteger(L, m.perm[i] + 1);
+        lua_pushinteger(L, m->perm[i] + 1);
       else
-        lua_pushnumber(L, k == 1 ? m.sign[i] : m.offset[i]);
+        lua_pushnumber(L, k == 1 ? m->sign[i] : m->offset[i]);
       lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, names[k]);
   }
+  lua_createtable(L, 4, 0);
+  for (int i = 0; i < 4; i++) {
+    lua_pushnumber(L, m->root_quat[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "root_quat");
+  lua_createtable(L, 3, 0);
+  for (int i = 0; i < 3; i++) {
+    lua_pushnumber(L, m->root_offset[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "root_offset");
+  lua_pushnumber(L, m->scale);
+  lua_setfield(L, -2, "scale");
+}
+
+static int l_default_map(lua_State* L) {
+  sp_clip_map m = sp_clip_map_default();
+  push_map(L, &m);
+  return 1;
+}
+
+static int l_laikago_map(lua_State* L) {
+  sp_clip_map m = sp_clip_map_laikago();
+  push_map(L, &m);
   return 1;
 }
 
@@ -243,8 +285,11 @@ static int m_index(lua_State* L) {
   return 1;
 }
 
-static const luaL_Reg functions[] = {
-    {"load", l_load}, {"clip", l_clip}, {"default_map", l_default_map}, {NULL, NULL}};
+static const luaL_Reg functions[] = {{"load", l_load},
+                                     {"clip", l_clip},
+                                     {"default_map", l_default_map},
+                                     {"laikago_map", l_laikago_map},
+                                     {NULL, NULL}};
 
 int luaopen_spinal_motion(lua_State* L) {
   spL_class(L, CLIP_MT, methods, m_index, m_gc, m_tostring);

@@ -245,8 +245,20 @@ function M.measuring_plant(robot, where, mjcf_path, who, tweak)
     x = add("walk_x", { source = "body_pos", name = "trunk", index = 1 }),
     y = add("walk_y", { source = "body_pos", name = "trunk", index = 2 }),
     z = add("walk_z", { source = "body_pos", name = "trunk", index = 3 }),
-    foot_z = {}, foot_v = {}, foot_w = {}, frc = {}, qd = {},
+    foot_z = {}, foot_v = {}, foot_w = {}, frc = {}, qd = {}, qpos = {},
   }
+  -- MuJoCo's configuration (the free joint, then the joints in motor order, which is qpos's
+  -- layout for a legged robot whose every joint has a motor): what `spinal render` draws
+  local free = xml:match '<freejoint%s+name="([^"]+)"'
+  if free then
+    for i = 1, 7 do
+      ix.qpos[i] = add(("walk_qpos_%s%d"):format(free, i),
+                       { source = "qpos", name = free, index = i })
+    end
+    for _, j in ipairs(joints) do
+      ix.qpos[#ix.qpos + 1] = add("walk_qpos_" .. j, { source = "qpos", name = j })
+    end
+  end
   for j, s in ipairs(feet) do
     ix.foot_z[j] = add("walk_z_" .. s, sensor("walk_pos_" .. s, 3))
     ix.foot_v[j], ix.foot_w[j] = {}, {}
@@ -271,12 +283,23 @@ function M.measuring_plant(robot, where, mjcf_path, who, tweak)
     if name:match "%.mass$" then mass = mass + tree:get_param(name) end
   end
   local names = { x_names = pcfg.x_names, u_names = pcfg.u_names, feet = feet,
-                  actuators = actuators }
+                  actuators = actuators, mjcf = mjcf_path }
   return plant, ix, names, mass
 end
 
+-- a path made absolute against the working directory (the shell's $PWD), so a recording names
+-- its model file from anywhere
+function M.absolute(path)
+  if path:sub(1, 1) == "/" then return path end
+  local pwd = os.getenv "PWD"
+  if not pwd or pwd == "" then return path end
+  return pwd .. "/" .. path:gsub("^%./", "")
+end
+
 -- walk the schedule on a measuring plant at `rate` Hz (opts.foot_radius, opts.progress = a
--- spinal.progress): the record W.metrics reads and the trajectory { X, U, t } as arrays
+-- spinal.progress, opts.mjcf = the model file): the record W.metrics reads and the trajectory
+-- { X, U, t, qpos, mjcf } as arrays (qpos: MuJoCo's configuration per sample, for `spinal render`,
+-- when the plant reports it: ix.qpos)
 function M.walk(plant, ix, segs, rate, opts)
   local A = require "spinal.array"
   plant:reset()
@@ -285,6 +308,8 @@ function M.walk(plant, ix, segs, rate, opts)
   local nx, r = plant.nx, opts.foot_radius or 0.02
   local rec = { t = {}, seg = {}, cmd = {}, vel = {}, pz = {}, pos = {}, power = {}, feet = {} }
   local X, U, T = A.zeros(steps, nx), A.zeros(steps, 3), A.zeros(steps)
+  local nq = ix.qpos and #ix.qpos or 0
+  local Q = nq > 0 and A.zeros(steps, nq) or nil
   local _, t0 = plant:read()
   for k = 1, steps do
     local cmd, i = M.command(segs, (k - 1) / rate)
@@ -307,10 +332,11 @@ function M.walk(plant, ix, segs, rate, opts)
     rec.feet[k] = fs
     for c = 1, nx do X[k][c] = x[c] end
     for c = 1, 3 do U[k][c] = cmd[c] end
+    for c = 1, nq do Q[k][c] = x[ix.qpos[c]] end
     T[k] = t
     if opts.progress and k % rate == 0 then opts.progress:update(k) end
   end
-  return rec, { X = X, U = U, t = T }, steps
+  return rec, { X = X, U = U, t = T, qpos = Q, mjcf = Q and opts.mjcf or nil }, steps
 end
 
 -- the whole report: the measuring plant, the walk, segments.csv, summary.json, plots, the table
@@ -332,7 +358,8 @@ function M.experiment(who, cfg)
   local progress = sp.progress { total = math.floor(M.duration(segs) * cfg.rate + 0.5),
                                  label = who }
   local rec, traj = M.walk(plant, ix, segs, cfg.rate, { foot_radius = cfg.foot_radius,
-                                                         progress = progress })
+                                                         progress = progress,
+                                                         mjcf = M.absolute(names.mjcf) })
   progress:done()
   plant:close()
   local rep = M.metrics(rec, segs, { settle = cfg.settle, mass = mass,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # render.sh: `spinal render RUN_DIR` end to end, headless: a quick car_mujoco run is rendered to
 # an MP4 whose frame count ffprobe confirms and a PNG poster; the nominal rollout by name, a GIF;
+# the quadruped's figure-eight and its velocity-tracking walk;
 # and the failures a user meets: a usage error (status 2), a run on the model plant (no MuJoCo
 # recording), a missing run directory, a moved model file, and a machine without an EGL driver
 # (status 1, each with its message).
@@ -64,6 +65,19 @@ ls "$tmp/car" | grep -q '\.part$' && fail "a temporary file was left behind"
 n=$(frames "$tmp/quad/learned.mp4")
 [ "${n%,*}" = "h264,160,120" ] && [ "${n##*,}" -ge 15 ] || fail "quad learned.mp4: $n"
 [ -s "$tmp/quad/learned.png" ] || fail "no quadruped poster"
+
+# the quadruped's velocity-tracking report (a 0.3 s hold per command): its walk records MuJoCo's
+# configuration (walk_qpos.npy, the model file named in walk.json), so it renders too
+"$BIN" "$SRC/experiments/quadruped_walk.lua" quick=true hold=0.3 out="$tmp/walk" >"$tmp/out" 2>&1 \
+  || { cat "$tmp/out"; fail "quadruped_walk did not run"; }
+[ -s "$tmp/walk/walk_qpos.npy" ] || fail "walk/walk_qpos.npy missing"
+"$BIN" render "$tmp/walk" --fps 5 --seconds 2 --width 160 --height 120 >"$tmp/out" 2>"$tmp/err" \
+  || { cat "$tmp/out" "$tmp/err"; fail "spinal render of the walk failed"; }
+grep -qF "spinal render: $tmp/walk/walk.mp4: 11 frames (2.0 s at 5 fps) of 'walk'" "$tmp/out" \
+  || { cat "$tmp/out"; fail "walk: no summary line"; }
+[ "$(frames "$tmp/walk/walk.mp4")" = "h264,160,120,11" ] \
+  || fail "walk.mp4: $(frames "$tmp/walk/walk.mp4")"
+[ -s "$tmp/walk/walk.png" ] || fail "no walk poster"
 
 # usage errors: status 2 with the usage
 expect 2 "spinal render: a run directory is required" "$BIN" render

@@ -221,6 +221,51 @@ TEST(public_mocap_text_loads_with_xyzw_quaternions_and_the_joint_map) {
   CHECK(strstr(msg, "dog_pace.txt: joint map: perm[3] = 3, expected a permutation of 0..11"));
 }
 
+TEST(the_laikago_map_turns_its_base_frame_and_joints_into_spinals) {
+  // a level Laikago heading along world x: its base frame (z forward, x left, y up) is the
+  // rotation (0.5, 0.5, 0.5, 0.5); at its joint zeros the thigh leans 0.599 rad back
+  const double init[4] = {0.5, 0.5, 0.5, 0.5};
+  char f1[512], f2[512], text[2048];
+  mocap_frame(f1, sizeof f1, 0.0, init);
+  mocap_frame(f2, sizeof f2, 0.1, init);
+  snprintf(text, sizeof text,
+           "{\"LoopMode\": \"Clamp\", \"FrameDuration\": 0.05, \"Frames\": [%s, %s]}\n", f1, f2);
+  const char* path = tmp_path("laikago.txt");
+  write_text(path, text);
+  sp_clip_map m = sp_clip_map_laikago();
+  char msg[256];
+  CHECK_INT(sp_clip_map_check(&m, msg, sizeof msg), 0);
+  sp_clip* c = NULL;
+  CHECK_INT(sp_clip_load_json(&c, path, &m, msg, sizeof msg), 0);
+  // the trunk is level, heading x (up to the quaternion's sign)
+  double s = c->quat[0] < 0 ? -1 : 1;
+  CHECK_CLOSE(s * c->quat[0], 1, 1e-15, 0);
+  for (int k = 1; k < 4; k++) CHECK_CLOSE(c->quat[k], 0, 1e-15, 1e-15);
+  // position scaled, then moved forward to the hips' centre
+  CHECK_CLOSE(m.scale, 0.426 / (hypot(0.20833, 0.1422) + hypot(0.25, 0.022)), 1e-15, 0);
+  CHECK_CLOSE(c->pos[3], 0.1 * m.scale + m.root_offset[0], 1e-15, 1e-15);
+  CHECK_CLOSE(c->pos[5], 0.45 * m.scale, 1e-15, 0);
+  // FR: abduction file 0 -> -0; hip file 1 -> 1 + 0.599; knee file 2 -> 2 + 0.088 - 0.599
+  CHECK_CLOSE(c->joints[0], 0, 0, 0);
+  CHECK_CLOSE(c->joints[1], 1 + atan2(0.1422, 0.20833), 1e-15, 0);
+  CHECK_CLOSE(c->joints[2], 2 + atan2(0.022, 0.25) - atan2(0.1422, 0.20833), 1e-15, 0);
+  CHECK_CLOSE(c->joints[6], -6, 0, 0);  // RR abduction
+  CHECK_CLOSE(c->joints[9], 9, 0, 0);   // RL abduction
+  sp_clip_free(c);
+  // bad root fields
+  m.root_quat[0] = m.root_quat[1] = m.root_quat[2] = m.root_quat[3] = 0;
+  CHECK_INT(sp_clip_map_check(&m, msg, sizeof msg), SP_EINVAL);
+  CHECK_STR(msg, "joint map: root_quat is zero, expected a rotation (w, x, y, z)");
+  m = sp_clip_map_laikago();
+  m.scale = 0;
+  CHECK_INT(sp_clip_map_check(&m, msg, sizeof msg), SP_EINVAL);
+  CHECK_STR(msg, "joint map: scale is 0, expected a number > 0");
+  m = sp_clip_map_laikago();
+  m.root_offset[2] = NAN;
+  CHECK_INT(sp_clip_load_json(&c, path, &m, msg, sizeof msg), SP_EINVAL);
+  CHECK(strstr(msg, "laikago.txt: joint map: root_offset[2] is not finite"));
+}
+
 TEST(loader_errors_name_the_file_line_and_field) {
   char msg[300];
   sp_clip* c = NULL;
