@@ -182,7 +182,43 @@ static int perturbations(double seconds) {
   return 0;
 }
 
+// `bench_gait --gait NAME=VALUE ... [-- SECONDS]`: the gait's parameters set by name (e.g.
+// gait=2 period=0.25), then SECONDS (default 20) at each of a few commands: achieved velocity,
+// height and tilt ranges, falls. What docs/quadruped.md reports for pace and bound.
+static int gaits(int argc, char** argv) {
+  static const double cmds[][3] = {{0, 0, 0},   {0.5, 0, 0}, {1.0, 0, 0},   {1.25, 0, 0},
+                                   {0, 0.3, 0}, {0, 0, 1.0}, {0.5, 0, 0.5}, {1.25, 0, 0.8}};
+  double seconds = 20;
+  for (int c = 0; c < (int)(sizeof cmds / sizeof cmds[0]); c++) {
+    gait_sim s;
+    if (gait_sim_open(&s)) return 1;
+    for (int i = 0; i < argc; i++) {
+      char name[64], msg[200];
+      double v;
+      if (!strcmp(argv[i], "--") && i + 1 < argc) {
+        seconds = atof(argv[i + 1]);
+        break;
+      }
+      if (sscanf(argv[i], "%63[^=]=%lf", name, &v) != 2 ||
+          sp_gait_set(s.g, name, v, msg, sizeof msg))
+        return fprintf(stderr, "bench_gait --gait: bad setting '%s'\n", argv[i]), 1;
+    }
+    gait_stats st;
+    gait_sim_run(&s, SP_GAIT_WALK, cmds[c], seconds, seconds - 3, &st);
+    printf(
+        "{\"name\":\"gait_pattern\",\"cmd\":[%g,%g,%g],\"seconds\":%g,\"vx\":%.3f,"
+        "\"vy\":%.3f,\"wz\":%.3f,\"zmin\":%.3f,\"zmax\":%.3f,\"tilt_max\":%.3f,"
+        "\"fell\":%d,\"other_contacts\":%d}\n",
+        cmds[c][0], cmds[c][1], cmds[c][2], seconds, st.vx, st.vy, st.wz, st.zmin, st.zmax,
+        st.tilt_max, st.fell, st.other_contacts);
+    fflush(stdout);
+    gait_sim_close(&s);
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && strcmp(argv[1], "--gait") == 0) return gaits(argc - 2, argv + 2);
   if (argc > 1 && strcmp(argv[1], "--perturb") == 0)
     return perturbations(argc > 2 ? atof(argv[2]) : 20);
   if (argc > 1 && strcmp(argv[1], "--long") == 0) return longruns(argc > 2 ? atof(argv[2]) : 60);

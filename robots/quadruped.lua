@@ -33,7 +33,9 @@ return {
   },
 
   limits = {
-    action = { 1, 3 },  -- |v| <= 1 m/s, |w| <= 3 rad/s
+    -- |v| <= 1.25 m/s, |w| <= 3 rad/s: headroom above a 1 m/s path for the tracker's feedback
+    -- and for robots slower than commanded (weaker motors, more joint damping)
+    action = { 1.25, 3 },
   },
 
   safety = {
@@ -62,7 +64,9 @@ return {
         phi = { body_yaw = "trunk" },
       },
       actuators = { v = "vx", w = "wz" },  -- the gait's command entries (vy stays 0)
-      lowlevel = { kind = "gait" },        -- every physics step (1 kHz); settings: params = {...}
+      -- every physics step (1 kHz); its forward speed limit matches limits.action (it walks at
+      -- 1.2 m/s; docs/quadruped.md)
+      lowlevel = { kind = "gait", params = { vx_max = 1.25 } },
       -- the "real" variants (docs/quadruped.md): e.g. perturb = { payload = 2, friction = 0.6 }
     },
     -- the robot's walking controller behind a spinal UDP gateway

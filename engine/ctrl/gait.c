@@ -358,7 +358,8 @@ int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const do
     e[1] = -hc * q[2] - hs * q[1];
     e[2] = -hc * q[3] + hs * q[0];
     double sgn = ew < 0 ? -2 : 2;
-    for (int i = 0; i < 3; i++) wr[3 + i] = p->kp_rot * sgn * e[i] + p->kd_rot * (wd[i] - w[i]);
+    for (int i = 0; i < 3; i++)
+      wr[3 + i] = p->kp_rot * sgn * e[i] + (i == 2 ? p->kd_yaw : p->kd_rot) * (wd[i] - w[i]);
     double f[3 * SP_GAIT_NLEG];
     sp_gait_distribute(f, r, nst, wr, p->rot_weight, p->reg, p->mu, p->fz_max);
     for (int k = 0; k < nst; k++) {
@@ -373,7 +374,7 @@ int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const do
       memcpy(d->target[l], foot[l], sizeof d->target[l]);
     }
   }
-  for (int a = 0; a < SP_GAIT_NJ; a++) tau[a] += g->damping[a] * qvel[6 + a];
+  for (int a = 0; a < SP_GAIT_NJ; a++) tau[a] += p->damp_comp * g->damping[a] * qvel[6 + a];
 
 clamp:
   for (int a = 0; a < SP_GAIT_NJ; a++) {

@@ -16,7 +16,8 @@
 //   gait.c           the tick: the state extrapolated over the actuation latency (lookahead),
 //                    kinematics and leg Jacobians from the engine/rbd tree (imported
 //                    from the same MJCF as the robot), stance torques -J^T f, Cartesian PD for
-//                    swing feet, gravity/Coriolis and joint damping compensation, modes
+//                    swing feet, gravity/Coriolis compensation (and the share damp_comp of the
+//                    joint damping: none by default, see docs/quadruped.md), modes
 //   gait_params.c    the named parameters with ranges and documentation
 //
 // Modes: SP_GAIT_WALK follows cmd; SP_GAIT_STAND (from a walk) walks on at zero command until the

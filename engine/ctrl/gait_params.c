@@ -31,7 +31,8 @@ static const param table[] = {
     P(ki_v, 20, 0, 200, "horizontal velocity error integral gain per unit mass, 1/s^2"),
     P(vi_max, 0.1, 0, 1, "bound on the integrated velocity error, m"),
     P(kp_rot, 300, 0, 1000, "trunk orientation stiffness, N m/rad"),
-    P(kd_rot, 50, 0, 100, "trunk angular velocity damping, N m s/rad"),
+    P(kd_rot, 20, 0, 100, "trunk roll and pitch rate damping, N m s/rad"),
+    P(kd_yaw, 50, 0, 100, "trunk yaw rate damping, N m s/rad"),
     P(kp_swing, 500, 0, 5000, "swing foot position stiffness, N/m"),
     P(kd_swing, 15, 0, 200, "swing foot velocity damping, N s/m"),
     P(mu, 0.6, 0.1, 1.5, "friction coefficient of the foot force cones"),
@@ -41,6 +42,9 @@ static const param table[] = {
     P(lookahead, 0.005, 0, 0.05,
       "actuation latency to compensate: the state is extrapolated this far ahead at constant "
       "velocity, s"),
+    P(damp_comp, 0, 0, 1,
+      "share of the model's joint damping the torques cancel (more than the real joint has is "
+      "negative damping)"),
     P(step_v, 0.25, 0.05, 10, "standing: trunk speed that makes it step to recover (a push), m/s"),
     P(sit_time, 1.5, 0.3, 10, "duration of the damped sit-down, s"),
     P(sit_kp, 40, 5, 300, "sit-down joint stiffness, N m/rad"),
@@ -51,7 +55,7 @@ static const param table[] = {
     P(vy_max, 0.5, 0, 1.5, "lateral speed command limit, m/s"),
     P(wz_max, 1.5, 0, 4, "yaw rate command limit, rad/s"),
     P(acc_max, 2, 0.1, 20, "rate limit of the speed commands, m/s^2"),
-    P(yaw_acc_max, 4, 0.1, 40, "rate limit of the yaw rate command, rad/s^2"),
+    P(yaw_acc_max, 20, 0.1, 40, "rate limit of the yaw rate command, rad/s^2"),
     P(calf_length, 0.213, 0.05, 0.5, "knee to foot centre along the calf, m"),
     P(lie_abd, 0, -1, 1, "lying abduction angle (end of sit-down), rad"),
     P(lie_hip, 1.35, -1, 2.5, "lying hip flexion angle, rad"),

@@ -19,12 +19,14 @@ typedef struct sp_gait_params {
   double kp_xy, kd_v;             // horizontal position (stand) and velocity PD, 1/s^2 and 1/s
   double ki_v, vi_max;            // velocity error integral gain, 1/s^2, and its bound, m
   double kp_rot, kd_rot;          // orientation PD, N m/rad and N m s/rad
+  double kd_yaw;                  // yaw rate damping (kd_rot is roll and pitch's), N m s/rad
   double kp_swing, kd_swing;      // swing foot Cartesian PD, N/m and N s/m
   double mu;                      // friction coefficient assumed for the cones
   double fz_max;                  // largest normal force per foot, N
   double reg;                     // least-squares regularisation on foot forces
   double rot_weight;              // torque against force errors in the least squares
   double lookahead;               // the state is extrapolated this far ahead (actuation latency), s
+  double damp_comp;               // share of the model's joint damping compensated, 0..1
   double step_v;                  // standing: speed above which the robot steps (a push), m/s
   double sit_time;                // duration of the sit-down path, s
   double sit_kp, sit_kd;          // its joint PD, N m/rad and N m s/rad

@@ -220,8 +220,9 @@ describe("the shipped robots", function()
     assert.equal(10, q.rate)
     assert.is_true(array.allclose(q.controller:gains(), array { 0.2, 0.2, 0.95, 2.5, 0, 0 }))
     local lo, hi = q.controller:limits()
-    assert.is_true(array.allclose(hi, array { 1, 3 }))
-    assert.is_true(array.allclose(lo, array { -1, -3 }))
+    -- the paper's |w| <= 3 rad/s; |v| <= 1.25 m/s: headroom above the 0.98 m/s figure-eight
+    assert.is_true(array.allclose(hi, array { 1.25, 3 }))
+    assert.is_true(array.allclose(lo, array { -1.25, -3 }))
     local _, cfg = q:plant_config "model"
     assert.same({ 1.18, 0.1 }, cfg.params)
     q:close()
