@@ -106,6 +106,12 @@ typedef struct sp_gn {
   double* Dm;  // (mcap x mcap) V^T D V
   double* gm;  // (mcap) V^T g
   double* sm;  // (6 mcap x mcap) solve scratch
+  // a second subspace (the rejected point's, while both candidates are solved) and its step
+  struct {
+    int m;
+    double *V, *g, *gm, *Gm, *Dm;
+  } alt;
+  double* dalt;  // (np)
   // trust-region state (sp_gn_step)
   double radius;
   double* theta0;  // (np) where the pending step started
