@@ -111,8 +111,15 @@ int sp_gn_new(sp_gn** out, const sp_policy* p, const sp_gn_config* cfg) {
   gn->Dm = sp_calloc(mc * mc, sizeof(double));
   gn->gm = sp_calloc(mc, sizeof(double));
   gn->sm = sp_calloc(6 * mc * mc + 4 * mc, sizeof(double));
+  gn->alt.g = sp_calloc(np, sizeof(double));
+  gn->alt.V = sp_calloc(mc * np, sizeof(double));
+  gn->alt.Gm = sp_calloc(mc * mc, sizeof(double));
+  gn->alt.Dm = sp_calloc(mc * mc, sizeof(double));
+  gn->alt.gm = sp_calloc(mc, sizeof(double));
+  gn->dalt = sp_calloc(np, sizeof(double));
   if (!gn->g || !gn->theta0 || !gn->vec || !gn->V || !gn->GV || !gn->Gm || !gn->Dm || !gn->gm ||
-      !gn->sm) {
+      !gn->sm || !gn->alt.g || !gn->alt.V || !gn->alt.Gm || !gn->alt.Dm || !gn->alt.gm ||
+      !gn->dalt) {
     sp_gn_free(gn);
     return SP_ENOMEM;
   }
@@ -132,6 +139,8 @@ void sp_gn_free(sp_gn* gn) {
   free_caches(gn);
   sp_free(gn->g), sp_free(gn->theta0), sp_free(gn->vec), sp_free(gn->V), sp_free(gn->GV);
   sp_free(gn->Gm), sp_free(gn->Dm), sp_free(gn->gm), sp_free(gn->sm);
+  sp_free(gn->alt.g), sp_free(gn->alt.V), sp_free(gn->alt.Gm), sp_free(gn->alt.Dm);
+  sp_free(gn->alt.gm), sp_free(gn->dalt);
   sp_free(gn);
 }
 
@@ -507,6 +516,18 @@ static void capped_solve(sp_gn* gn, double* d, sp_gn_info* info, double J, doubl
   sp_gn_solve(gn, d, info, lo);
 }
 
+// exchange the current subspace (basis, gradient, projections) with the spare one
+static void swap_subspace(sp_gn* gn) {
+  double* t;
+  int m = gn->m;
+  gn->m = gn->alt.m, gn->alt.m = m;
+  t = gn->V, gn->V = gn->alt.V, gn->alt.V = t;
+  t = gn->g, gn->g = gn->alt.g, gn->alt.g = t;
+  t = gn->gm, gn->gm = gn->alt.gm, gn->alt.gm = t;
+  t = gn->Gm, gn->Gm = gn->alt.Gm, gn->alt.Gm = t;
+  t = gn->Dm, gn->Dm = gn->alt.Dm, gn->alt.Dm = t;
+}
+
 int sp_gn_step(sp_gn* gn, sp_gn_info* info, sp_policy* p, const sp_model* m,
                const sp_objective* obj, const sp_trajview* tr, int segment) {
   if (!gn || !p || p->nparams != gn->np) return SP_EINVAL;
@@ -522,21 +543,53 @@ int sp_gn_step(sp_gn* gn, sp_gn_info* info, sp_policy* p, const sp_model* m,
   double* theta = sp_policy_params(p);
   size_t np = gn->np;
   const sp_gn_config* c = &gn->cfg;
+  // the last step of a run: no later rollout can undo it, so when the model's last prediction
+  // was less than good (rho < 3/4) it may predict removing only half as much
+  double fraction = c->max_decrease;
   if (gn->pending && gn->pred > 0) {
     // judge the previous step by the rollout it produced
     double rho = isfinite(J) ? (gn->J0 - J) / gn->pred : -INFINITY;
     info->rho = rho;
+    if (gn->last_step && rho < 0.75) fraction *= 0.5;
     if (rho < 0.25)
       gn->radius = fmax(c->radius_min, 0.25 * fmin(gn->radius, gn->dact));
     else if (rho > 0.75 && gn->dact >= 0.9 * gn->radius)
       gn->radius = fmin(c->radius_max, 2 * gn->radius);
     if (!(rho >= c->eta)) {
-      // undo it and take a smaller step from the same point and subspace
-      info->accepted = 0;
-      memcpy(theta, gn->theta0, sizeof(double) * np);
-      double* d = gn->GV;  // scratch: GV is not needed again for this subspace
-      capped_solve(gn, d, info, gn->J0, c->max_decrease);
-      for (size_t i = 0; i < np; i++) theta[i] += d[i];
+      // the step did not pay. Two candidates for the next one, each from a point whose cost a
+      // rollout measured: a smaller step from where it started (the stored subspace), or a
+      // smaller step from where it ended, on the model built along the rejected rollout (the
+      // only new plant data either uses). The one whose model predicts the lower cost is taken.
+      double* d = gn->GV;  // scratch: GV is not needed again for the stored subspace
+      double pred_b = -INFINITY, J1 = J;
+      sp_gn_info ib;
+      memset(&ib, 0, sizeof ib);
+      if (isfinite(J)) {
+        swap_subspace(gn);
+        if (!sp_gn_build(gn, p, m, obj, tr, segment)) {
+          sp_gn_subspace(gn);
+          capped_solve(gn, d, &ib, J, fraction);
+          memcpy(gn->dalt, d, sizeof(double) * np);
+          pred_b = ib.pred;
+        }
+        swap_subspace(gn);
+      }
+      capped_solve(gn, d, info, gn->J0, fraction);
+      if (gn->J0 - info->pred <= J1 - pred_b) {
+        // back to the start: theta0, J0 and the stored subspace stay
+        info->accepted = 0;
+        for (size_t i = 0; i < np; i++) theta[i] = gn->theta0[i] + d[i];
+      } else {
+        // on from the rejected point, with its own subspace
+        swap_subspace(gn);
+        double rho_keep = info->rho;
+        *info = ib;
+        info->rho = rho_keep, info->accepted = 1;
+        memcpy(gn->theta0, theta, sizeof(double) * np);
+        for (size_t i = 0; i < np; i++) theta[i] += gn->dalt[i];
+        gn->J0 = J1;
+      }
+      info->J = J;
       gn->pred = info->pred, gn->dact = info->dact;
       info->grad_norm = sqrt(dot(gn->g, gn->g, np));
       return 0;
@@ -547,10 +600,6 @@ int sp_gn_step(sp_gn* gn, sp_gn_info* info, sp_policy* p, const sp_model* m,
   if (rc) return rc;
   sp_gn_subspace(gn);
   double* d = gn->GV + (size_t)(gn->mcap - 1) * np;  // scratch once the subspace is projected
-  // the last step of a run: no later rollout can undo it, so when the model's last prediction
-  // was less than good (rho < 3/4) it may predict removing only half as much
-  double fraction = c->max_decrease;
-  if (gn->last_step && isfinite(info->rho) && info->rho < 0.75) fraction *= 0.5;
   capped_solve(gn, d, info, J, fraction);
   memcpy(gn->theta0, theta, sizeof(double) * np);
   for (size_t i = 0; i < np; i++) theta[i] += d[i];

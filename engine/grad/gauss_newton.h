@@ -35,8 +35,10 @@
 // new rollout actually shows, rho = (J_prev - J) / pred (Moré, "Recent developments in algorithms
 // and software for trust region methods", 1983; Nocedal & Wright ch. 4): rho < 1/4 shrinks the
 // radius to 1/4 of the step taken, rho > 3/4 with the step on the boundary doubles it, and a
-// step whose rollout cost more than it saved by eta (rho < eta) is rejected: theta returns to
-// the previous point and a smaller step is solved from the previous (stored) subspace, so the
+// step whose rollout cost more than it saved by eta (rho < eta) is rejected. The rejected
+// rollout is data too: the next step is either a smaller one from the previous point (theta
+// returns there; the previous, stored subspace) or one from the rejected point on the model
+// built along the rejected rollout, whichever model predicts the lower cost; either way the
 // rejected rollout is the only data that step used. A step is also shrunk until it predicts
 // removing at most max_decrease (0.65) of the current cost: an approximate model cannot see how
 // low the plant's cost can go, and steps predicting J -> 0 overshot on the car under mismatch.
@@ -75,7 +77,8 @@ typedef struct sp_gn_info {
   double dact;       // its RMS action change |d|_D
   double lambda;     // its damping
   double radius;     // the radius it was taken with
-  int accepted;      // 0: the previous step was rejected and theta returned to its start
+  int accepted;      // 0: the previous step was rejected and theta returned to its start (a
+                     // rejected step that goes on from where it ended has rho < eta, accepted 1)
   int subspace;      // dimension of the subspace actually built (Lanczos may stop early)
 } sp_gn_info;
 
@@ -106,6 +109,12 @@ typedef struct sp_gn {
   double* Dm;  // (mcap x mcap) V^T D V
   double* gm;  // (mcap) V^T g
   double* sm;  // (6 mcap x mcap) solve scratch
+  // a second subspace (the rejected point's, while both candidates are solved) and its step
+  struct {
+    int m;
+    double *V, *g, *gm, *Gm, *Dm;
+  } alt;
+  double* dalt;  // (np)
   // trust-region state (sp_gn_step)
   double radius;
   double* theta0;  // (np) where the pending step started
@@ -142,8 +151,9 @@ int sp_gn_subspace(sp_gn* gn);
 void sp_gn_solve(sp_gn* gn, double* d, sp_gn_info* info, double radius);
 
 // One iteration on the trajectory tr just recorded with the policy's current theta: judge the
-// previous step (rho), then either take a new step from tr (accepted) or undo the previous one
-// and take a smaller one from its subspace (rejected). theta (sp_policy_params) is updated in
+// previous step (rho), then either take a new step from tr (accepted), or, rejected, undo the
+// previous one and take a smaller one from its subspace, or take a smaller one from tr, whichever
+// predicts the lower cost. theta (sp_policy_params) is updated in
 // place. info may be NULL.
 int sp_gn_step(sp_gn* gn, sp_gn_info* info, sp_policy* p, const sp_model* m,
                const sp_objective* obj, const sp_trajview* tr, int segment);

@@ -5,7 +5,8 @@
 // sensitivities and an independent eigen-decomposition; G is symmetric and positive
 // semi-definite; the gradient is the feedback estimator's; the step respects its radius and its
 // cap on the predicted decrease (halved for a last step after a poor prediction); a rejected step
-// returns to its start; the saved trust-region state continues bitwise; the products and the
+// returns to its start, or goes on from where it ended when the model along its rollout predicts
+// a lower cost; the saved trust-region state continues bitwise; the products and the
 // solve do not allocate.
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
@@ -362,11 +363,24 @@ TEST(steps_respect_the_radius_and_products_and_solves_do_not_allocate) {
   car_case_free(&k);
 }
 
-TEST(a_step_whose_rollout_did_not_pay_is_undone_and_replaced_by_a_smaller_one) {
+// a copy of k's trajectory with the car displaced by (dx, dx) all along: a rollout that cost far
+// more than the recorded one
+static int displaced_copy(sp_trajview* out, const sp_trajview* in, double dx) {
+  TRY(sp_trajview_new(out, in->T, in->nx, in->nu));
+  memcpy(out->X, in->X, sizeof(double) * (size_t)(in->T + 1) * in->nx);
+  memcpy(out->U, in->U, sizeof(double) * (size_t)in->T * in->nu);
+  memcpy(out->t, in->t, sizeof(double) * (size_t)(in->T + 1));
+  for (int k = 0; k <= in->T; k++) out->X[k * in->nx] += dx, out->X[k * in->nx + 1] += dx;
+  return 0;
+}
+
+TEST(a_step_whose_rollout_cost_far_more_is_undone_and_replaced_by_a_smaller_one) {
   car_case k;
   CHECK_INT(car_case_new(&k, 300, 1), 0);
   sp_policy* p = k.f.pol;
   size_t n = p->nparams;
+  sp_trajview bad;
+  CHECK_INT(displaced_copy(&bad, &k.tr, 3.0), 0);
   sp_gn_config cfg = {.radius = 0.05, .eta = 0.1};
   sp_gn* gn;
   CHECK_INT(sp_gn_new(&gn, p, &cfg), 0);
@@ -376,19 +390,66 @@ TEST(a_step_whose_rollout_did_not_pay_is_undone_and_replaced_by_a_smaller_one) {
   CHECK_INT(sp_gn_step(gn, &a, p, k.model, &k.obj, &k.tr, 0), 0);
   CHECK(a.accepted && isnan(a.rho) && a.pred > 0);
   CHECK(a.dact <= 0.05 * (1 + 1e-8) && a.dact > 0.03);
-  // the same trajectory again: the step saved nothing (rho = 0 < eta), so it is undone
-  CHECK_INT(sp_gn_step(gn, &b, p, k.model, &k.obj, &k.tr, 0), 0);
-  CHECK(!b.accepted);
-  CHECK_CLOSE(b.rho, 0, 0, 1e-12);
+  // the step's rollout cost several times the start's: its own model cannot predict a cost
+  // below (1 - max_decrease) of it, above the start's, so the step is undone
+  CHECK_INT(sp_gn_step(gn, &b, p, k.model, &k.obj, &bad, 0), 0);
+  printf("  start J %.2f, rejected rollout J %.2f, rho %.2f\n", a.J, b.J, b.rho);
+  CHECK(b.J > a.J / (1 - 0.65));
+  CHECK(!b.accepted && b.rho < 0);
   CHECK(b.radius <= 0.25 * a.dact * (1 + 1e-12));
   CHECK(b.dact <= b.radius * (1 + 1e-8) && b.pred > 0 && b.pred < a.pred);
-  // theta = the first point + the smaller step (not + both)
+  // theta = the first point + the smaller step (not + both), from the stored subspace
   double* d = sp_calloc(n, sizeof(double));
   sp_gn_solve(gn, d, NULL, b.radius);
   const double* th = sp_policy_params(p);
   for (size_t i = 0; i < n; i++) CHECK_CLOSE(th[i], th0[i] + d[i], 1e-12, 1e-15);
   sp_free(d), sp_free(th0);
+  sp_trajview_free(&bad);
   sp_gn_free(gn);
+  car_case_free(&k);
+}
+
+TEST(a_rejected_step_goes_on_from_where_it_ended_when_that_rollouts_model_predicts_lower) {
+  car_case k;
+  CHECK_INT(car_case_new(&k, 300, 1), 0);
+  sp_policy* p = k.f.pol;
+  size_t n = p->nparams;
+  sp_gn_config cfg = {.radius = 0.05, .eta = 0.1};
+  sp_gn *gn, *at0, *at1;
+  CHECK_INT(sp_gn_new(&gn, p, &cfg), 0);
+  CHECK_INT(sp_gn_new(&at0, p, &cfg), 0);
+  CHECK_INT(sp_gn_new(&at1, p, &cfg), 0);
+  double *th0 = sp_calloc(n, sizeof(double)), *th1 = sp_calloc(n, sizeof(double));
+  double *d = sp_calloc(n, sizeof(double)), *th2 = sp_calloc(n, sizeof(double));
+  memcpy(th0, sp_policy_params(p), sizeof(double) * n);
+  sp_gn_info a, b, i0, i1;
+  CHECK_INT(sp_gn_step(gn, &a, p, k.model, &k.obj, &k.tr, 0), 0);
+  memcpy(th1, sp_policy_params(p), sizeof(double) * n);
+  // the same trajectory again: the step saved nothing (rho = 0 < eta), but the model along it at
+  // the step's end predicts a lower cost than a smaller step from the start: theta goes on
+  CHECK_INT(sp_gn_step(gn, &b, p, k.model, &k.obj, &k.tr, 0), 0);
+  CHECK(b.accepted);
+  CHECK_CLOSE(b.rho, 0, 0, 1e-12);
+  CHECK(b.radius <= 0.25 * a.dact * (1 + 1e-12));
+  CHECK(b.dact <= b.radius * (1 + 1e-8) && b.pred > 0);
+  memcpy(th2, sp_policy_params(p), sizeof(double) * n);
+  // the two candidates, each from an optimiser built where it starts
+  memcpy(sp_policy_params(p), th1, sizeof(double) * n);
+  CHECK_INT(sp_gn_build(at1, p, k.model, &k.obj, &k.tr, 0), 0);
+  sp_gn_subspace(at1);
+  memcpy(sp_policy_params(p), th0, sizeof(double) * n);
+  CHECK_INT(sp_gn_build(at0, p, k.model, &k.obj, &k.tr, 0), 0);
+  sp_gn_subspace(at0);
+  sp_gn_solve(at0, d, &i0, b.radius);
+  sp_gn_solve(at1, d, &i1, b.radius);
+  printf("  predicted cost: %.4f from the start, %.4f from the rejected point\n", a.J - i0.pred,
+         b.J - i1.pred);
+  CHECK(b.J - i1.pred < a.J - i0.pred);
+  CHECK_CLOSE(b.pred, i1.pred, 1e-12, 1e-12);
+  // theta = the rejected point + the step its own model gives
+  for (size_t i = 0; i < n; i++) CHECK_CLOSE(th2[i], th1[i] + d[i], 1e-12, 1e-15);
+  sp_free(d), sp_free(th0), sp_free(th1), sp_free(th2);
+  sp_gn_free(gn), sp_gn_free(at0), sp_gn_free(at1);
   car_case_free(&k);
 }
 
@@ -448,9 +509,13 @@ TEST(a_last_step_after_a_poor_prediction_predicts_half_as_much) {
 }
 
 // one step of gn from theta, then theta (np) holds the result and info the step's figures
-static int step_from(sp_gn* gn, sp_gn_info* info, car_case* k, const double* theta) {
+static int step_on(sp_gn* gn, sp_gn_info* info, car_case* k, const double* theta,
+                   const sp_trajview* tr) {
   memcpy(sp_policy_params(k->f.pol), theta, sizeof(double) * k->f.pol->nparams);
-  return sp_gn_step(gn, info, k->f.pol, k->model, &k->obj, &k->tr, 0);
+  return sp_gn_step(gn, info, k->f.pol, k->model, &k->obj, tr, 0);
+}
+static int step_from(sp_gn* gn, sp_gn_info* info, car_case* k, const double* theta) {
+  return step_on(gn, info, k, theta, &k->tr);
 }
 
 TEST(saved_trust_region_state_continues_bitwise_as_the_uninterrupted_optimiser) {
@@ -475,10 +540,13 @@ TEST(saved_trust_region_state_continues_bitwise_as_the_uninterrupted_optimiser) 
   uint64_t before = sp_alloc_count();
   CHECK_INT(sp_gn_state_load(b, bytes, size, msg, sizeof msg), 0);
   CHECK(sp_alloc_count() == before);
-  // the same trajectory again: a rejected step, re-solved from the saved subspace
-  CHECK_INT(step_from(a, &ia, &k, th1), 0);
+  // a rollout that cost far more: a rejected step, re-solved from the saved subspace
+  sp_trajview bad;
+  CHECK_INT(displaced_copy(&bad, &k.tr, 3.0), 0);
+  CHECK_INT(step_on(a, &ia, &k, th1, &bad), 0);
   memcpy(th2, sp_policy_params(p), sizeof(double) * n);
-  CHECK_INT(step_from(b, &ib, &k, th1), 0);
+  CHECK_INT(step_on(b, &ib, &k, th1, &bad), 0);
+  sp_trajview_free(&bad);
   CHECK(!ia.accepted && !ib.accepted);
   CHECK(!memcmp(th2, sp_policy_params(p), sizeof(double) * n));
   CHECK(!memcmp(&ia.pred, &ib.pred, sizeof(double)) && ia.radius == ib.radius);
