@@ -52,10 +52,6 @@ local mpi = sp.mpi  -- the runs are split across the ranks of an MPI job
 local resume = cfg.resume ~= "" and cfg.resume or nil
 if resume then cfg = sp.run.resumed_settings(cfg) end
 local run = sp.run.start { name = "estimators", settings = cfg, resume = resume, shared = true }
-if mpi.rank() == 0 and not os.execute(("mkdir -p '%s/runs'"):format(run.dir)) then
-  error(("estimators: cannot create %s/runs"):format(run.dir), 0)
-end
-mpi.barrier()
 
 -- one learning run: { x = data seconds, y = cost } per update, its faults and its metrics rows
 -- (rank 0 logs them, in the single-process order)
@@ -115,31 +111,19 @@ local jobs = {}
 for _, name in ipairs(cfg.estimators) do
   for seed = 1, cfg.seeds do jobs[#jobs + 1] = { name = name, seed = seed } end
 end
-local mine, done = 0, 0
-for i = 1, #jobs do if mpi.owner(i) == mpi.rank() then mine = mine + 1 end end
-local progress = mpi.rank() == 0 and sp.progress { total = mine,
-  label = mpi.size() > 1 and ("estimators (rank 0: %d of %d runs)"):format(mine, #jobs)
-    or "estimators" }
-local results = mpi.map(jobs, function(job)
+local results = run:sweep(jobs, function(job)
   local xs, ys, faults, rows = learn(job.name, job.seed)
   return { xs = xs, ys = ys, faults = faults, rows = rows, rank = mpi.rank() }
 end, {
-  dir = run.dir .. "/runs",
   key = function(job) return ("%s_seed%d"):format(job.name, job.seed) end,
-  on_result = function(_, r)
-    done = done + 1
-    if progress then progress:update(done, { estimator = r.rows[1].estimator,
-                                             cost = r.ys[#r.ys] }) end
-  end,
+  show = function(r) return { estimator = r.rows[1].estimator, cost = r.ys[#r.ys] } end,
 })
-if progress then progress:done() end
-if mpi.rank() ~= 0 then return end  -- rank 0 writes the run's files
+if not results then return end  -- rank 0 writes the run's files
 
 local summary = { data_seconds_to_target = {}, final_cost_mean = {}, faults = {},
                   seeds = cfg.seeds, budget = cfg.budget, gamma = cfg.gamma,
                   target_frac = cfg.target_frac, ranks = mpi.size(), runs_by_rank = {} }
 local series, nominal = {}, nil
-if run.resumed then run:trim_metrics(function() return false end) end
 local j = 0
 for _, name in ipairs(cfg.estimators) do
   local mean_x, mean_y = nil, {}

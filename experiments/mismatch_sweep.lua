@@ -54,23 +54,13 @@ local mpi = sp.mpi
 local resume = cfg.resume ~= "" and cfg.resume or nil
 if resume then cfg = sp.run.resumed_settings(cfg) end
 local run = sp.run.start { name = "mismatch_sweep", settings = cfg, resume = resume, shared = true }
-if mpi.rank() == 0 and not os.execute(("mkdir -p '%s/runs'"):format(run.dir)) then
-  error(("mismatch_sweep: cannot create %s/runs"):format(run.dir), 0)
-end
-mpi.barrier()
 local jobs = {}
 for _, gamma in ipairs(cfg.gammas) do
   for seed = 1, cfg.seeds do jobs[#jobs + 1] = { gamma = gamma, seed = seed } end
 end
-local mine = 0
-for i = 1, #jobs do if mpi.owner(i) == mpi.rank() then mine = mine + 1 end end
-local progress = mpi.rank() == 0 and sp.progress { total = mine,
-  label = mpi.size() > 1 and ("mismatch_sweep (rank 0: %d of %d runs)"):format(mine, #jobs)
-    or "mismatch_sweep" }
 local started = os.time()
 local clock0 = os.clock()
-local mine_done = 0
-local results = mpi.map(jobs, function(job)
+local results = run:sweep(jobs, function(job)
   local gamma, seed = job.gamma, job.seed
   local car = F.setup { gamma = gamma, radius = cfg.radius, period = cfg.period,
                         seconds = cfg.seconds, hidden = cfg.hidden, seed = seed,
@@ -90,22 +80,16 @@ local results = mpi.map(jobs, function(job)
   return { rows = rows, costs = r.costs, errors = r.errors, faults = r.faults,
            rank = mpi.rank() }
 end, {
-  dir = run.dir .. "/runs",
   key = function(job) return ("gamma%s_seed%d"):format(key(job.gamma), job.seed) end,
-  on_result = function(_, r)
-    mine_done = mine_done + 1
-    if progress then progress:update(mine_done, { final_cost = r.costs[#r.costs] }) end
-  end,
+  show = function(r) return { final_cost = r.costs[#r.costs] } end,
 })
-if progress then progress:done() end
-if mpi.rank() ~= 0 then return end  -- rank 0 writes the run's files
+if not results then return end  -- rank 0 writes the run's files
 
 local summary = { final_cost_mean = {}, final_cost_sd = {}, final_radial_error_mean_m = {},
                   final_radial_error_sd_m = {}, final_cost_max = {}, iters = cfg.iters,
                   seeds = cfg.seeds, gammas = cfg.gammas, optim = cfg.optim,
                   ranks = mpi.size(), runs_by_rank = {} }
 local curves, faults = {}, 0
-if run.resumed then run:trim_metrics(function() return false end) end
 local j = 0
 for _, gamma in ipairs(cfg.gammas) do
   local finals, errors, mean_curve = {}, {}, {}

@@ -24,7 +24,8 @@
 -- optim: adam or sgd (step lr), or gn (Gauss-Newton with a trust region on the RMS action
 -- change, torques in N m, from trust up to trust_max); the gradient diagnostics are the same.
 -- resume=DIR continues an interrupted run: the (configuration, seed) runs it finished are read
--- back from units.json, the one cut short is redone.
+-- back from DIR/runs/, the ones cut short are redone. Under mpirun the runs split across the
+-- ranks (docs/distributed.md).
 local sp = require "spinal"
 local A = require "spinal.array"
 local M = require "spinal.model"
@@ -130,15 +131,14 @@ local function make_policy(kind, q, u, K, seed)
                        seed = seed, scale = 1 }
 end
 
-local run = sp.run.start { name = "pendulum_feedback", settings = cfg, resume = cfg.resume }
-  :sweep()
+local run = sp.run.start { name = "pendulum_feedback", settings = cfg, resume = cfg.resume,
+                           shared = true }
 local configs = {
   { name = "feedback", kind = "feedback", mismatch = false },
   { name = "feedback_mismatch", kind = "feedback", mismatch = true },
   { name = "open_loop", kind = "open_loop", mismatch = false },
   { name = "open_loop_mismatch", kind = "open_loop", mismatch = true },
 }
-local progress = sp.progress { total = #configs * cfg.seeds, label = "pendulum_feedback" }
 local summary = { success_cost = cfg.success_cost, success_rate = {}, final_cost_median = {},
                   faults = {},
                   final_distance_median_m = {},
@@ -146,7 +146,7 @@ local summary = { success_cost = cfg.success_cost, success_rate = {}, final_cost
                   closed_loop_rho = {}, grad_rel_std = {}, sensitivity_norm_final = {},
                   sensitivity_norm_max = {}, seeds = cfg.seeds, iters = cfg.iters, tol = cfg.tol,
                   data_seconds_per_run = cfg.iters * cfg.seconds }
-local curves, sens_curves, done = {}, {}, 0
+local curves, sens_curves = {}, {}
 
 local function median(xs)
   local s = {}
@@ -157,61 +157,79 @@ local function median(xs)
   return n % 2 == 1 and s[(n + 1) // 2] or 0.5 * (s[n // 2] + s[n // 2 + 1])
 end
 
-for _, c in ipairs(configs) do
+-- every rank designs the nominal controllers (cheap, deterministic); the learning runs, one per
+-- (configuration, seed), are split over the ranks of an MPI job and resume= skips finished ones
+local designs, jobs = {}, {}
+for ci, c in ipairs(configs) do
   local model = make_model(c.mismatch)
   local q, u, K, rho = design(model)
-  summary.closed_loop_rho[c.name] = c.kind == "feedback" and rho or 0 / 0
+  designs[ci] = { model = model, q = q, u = u, K = K, rho = rho }
+  for seed = 1, cfg.seeds do jobs[#jobs + 1] = { ci = ci, seed = seed } end
+end
+
+local results = run:sweep(jobs, function(job)
+  local c, d, seed = configs[job.ci], designs[job.ci], job.seed
+  local model, q, u, K = d.model, d.q, d.u, d.K
+  local pol = make_policy(c.kind, q, u, K, seed)
+  local step, opt = sp.optimiser.new(cfg.optim, pol, model, objective,
+                                     { lr = cfg.lr, radius = cfg.trust,
+                                       radius_max = cfg.trust_max })
+  local out = { config = c.name, norms = {}, costs = {}, faults = 0, rows = {} }
+  local J, traj
+  for it = 0, cfg.iters do
+    traj = sp.run.rollout(plant, pol, { steps = steps, x0 = x0 })
+    local nf = sp.run.faults(traj)
+    out.faults = out.faults + nf
+    if it == cfg.iters then
+      J = G.objective(traj, objective)
+      out.costs[it + 1] = J
+      break
+    end
+    local g
+    g, J = G.feedback(pol, model, traj, objective)
+    local gn = g:norm()
+    out.norms[#out.norms + 1] = gn
+    if it == 0 then out.first = g:totable() end
+    if it == 0 and seed == 1 then
+      out.nominal_distance_m = final_distance(traj)
+      -- diagnostics on the nominal rollout: ||prod (A + B Px)|| (feedback) or ||prod A||
+      -- (open loop) against horizon, along the recorded trajectory
+      local ln, cond = G.sensitivity(pol, model, traj, { feedback = c.kind == "feedback" })
+      local xs, ys, peak = {}, {}, -math.huge
+      for h = 1, ln.shape[1] do
+        xs[h], ys[h] = h / rate, math.exp(ln[h])
+        if ln[h] > peak then peak = ln[h] end
+      end
+      out.sensitivity = { x = xs, y = ys, max = math.exp(peak), cond = cond[cond.shape[1]] }
+    end
+    out.rows[#out.rows + 1] = { config = c.name, seed = seed, iter = it, cost = J,
+                                grad_norm = gn, distance_m = final_distance(traj), faults = nf }
+    out.costs[it + 1] = J
+    -- the optimiser takes its step from the same trajectory (no other plant data)
+    if gn == gn and gn < math.huge then step(traj, it == cfg.iters - 1) end
+    -- the policy and its optimiser's state (adam's moments, gn's trust region)
+    run:save_policy(("policy_%s_seed%d.ckpt"):format(c.name, seed), pol, opt)
+  end
+  out.final_cost, out.final_distance_m = J, final_distance(traj)
+  out.final_faults = sp.run.faults(traj)
+  out.rows[#out.rows + 1] = { config = c.name, seed = seed, iter = cfg.iters, cost = J,
+                              distance_m = out.final_distance_m, faults = out.final_faults }
+  return out
+end, {
+  key = function(job) return ("%s_seed%d"):format(configs[job.ci].name, job.seed) end,
+  show = function(r) return { config = r.config, distance = r.final_distance_m } end,
+})
+if not results then return end  -- rank 0 writes the run's files
+
+local j = 0
+for ci, c in ipairs(configs) do
+  summary.closed_loop_rho[c.name] = c.kind == "feedback" and designs[ci].rho or 0 / 0
   local successes, finals, dists, norms, curve, first = 0, {}, {}, {}, {}, {}
   local faults = 0
   for seed = 1, cfg.seeds do
-    -- one learning run; its result is all the summary needs of it (resume= reads it back)
-    local r = run:unit(("%s/seed%d"):format(c.name, seed), function()
-      local pol = make_policy(c.kind, q, u, K, seed)
-      local step, opt = sp.optimiser.new(cfg.optim, pol, model, objective,
-                                         { lr = cfg.lr, radius = cfg.trust,
-                                           radius_max = cfg.trust_max })
-      local out = { norms = {}, costs = {}, faults = 0 }
-      local J, traj
-      for it = 0, cfg.iters do
-        traj = sp.run.rollout(plant, pol, { steps = steps, x0 = x0 })
-        local nf = sp.run.faults(traj)
-        out.faults = out.faults + nf
-        if it == cfg.iters then
-          J = G.objective(traj, objective)
-          out.costs[it + 1] = J
-          break
-        end
-        local g
-        g, J = G.feedback(pol, model, traj, objective)
-        local gn = g:norm()
-        out.norms[#out.norms + 1] = gn
-        if it == 0 then out.first = g:totable() end
-        if it == 0 and seed == 1 then
-          out.nominal_distance_m = final_distance(traj)
-          -- diagnostics on the nominal rollout: ||prod (A + B Px)|| (feedback) or ||prod A||
-          -- (open loop) against horizon, along the recorded trajectory
-          local ln, cond = G.sensitivity(pol, model, traj, { feedback = c.kind == "feedback" })
-          local xs, ys, peak = {}, {}, -math.huge
-          for h = 1, ln.shape[1] do
-            xs[h], ys[h] = h / rate, math.exp(ln[h])
-            if ln[h] > peak then peak = ln[h] end
-          end
-          out.sensitivity = { x = xs, y = ys, max = math.exp(peak), cond = cond[cond.shape[1]] }
-        end
-        run:log { config = c.name, seed = seed, iter = it, cost = J, grad_norm = gn,
-                  distance_m = final_distance(traj), faults = nf }
-        out.costs[it + 1] = J
-        -- the optimiser takes its step from the same trajectory (no other plant data)
-        if gn == gn and gn < math.huge then step(traj, it == cfg.iters - 1) end
-        -- the policy and its optimiser's state (adam's moments, gn's trust region)
-        run:save_policy(("policy_%s_seed%d.ckpt"):format(c.name, seed), pol, opt)
-      end
-      out.final_cost, out.final_distance_m = J, final_distance(traj)
-      out.final_faults = sp.run.faults(traj)
-      run:log { config = c.name, seed = seed, iter = cfg.iters, cost = J,
-                distance_m = out.final_distance_m, faults = out.final_faults }
-      return out
-    end)
+    j = j + 1
+    local r = results[j]
+    for _, row in ipairs(r.rows) do run:log(row) end
     faults = faults + r.faults
     for it, J in ipairs(r.costs) do
       curve[it] = (curve[it] or 0) + (J == J and J or 0) / cfg.seeds
@@ -233,8 +251,6 @@ for _, c in ipairs(configs) do
       successes = successes + 1
     end
     finals[#finals + 1], dists[#dists + 1] = J, d
-    done = done + 1
-    progress:update(done, { config = c.name, distance = d })
   end
   summary.success_rate[c.name] = successes / cfg.seeds
   summary.faults[c.name] = faults
@@ -248,7 +264,6 @@ for _, c in ipairs(configs) do
   summary.grad_norm_max[c.name] = mx
   curves[#curves + 1] = { name = c.name, y = curve }
 end
-progress:done()
 run:summary(summary)
 
 local series = {}

@@ -1,14 +1,11 @@
-// file_io.c: little-endian buffers, atomic writes and checksummed reads for the world-model
-// family's files (replay buffers, VAE policies; see internal.h).
-#include <errno.h>
-#include <stdatomic.h>
-#include <stdio.h>
+// file_io.c: little-endian buffers and checksummed files for the world-model family (replay
+// buffers, VAE policies; see internal.h), written atomically through engine/core/file.h.
 #include <string.h>
-#include <unistd.h>
 
 #include "engine/core/alloc.h"
 #include "engine/core/crc32.h"
 #include "engine/core/error.h"
+#include "engine/core/file.h"
 #include "engine/wm/internal.h"
 
 static int grow(sp__wbuf* w, size_t k) {
@@ -60,59 +57,18 @@ int sp__wbuf_save(sp__wbuf* w, const char* path, char* msg, size_t ms) {
     sp_free(w->p);
     return sp_errorf(msg, ms, SP_ENOMEM, "%s: out of memory", path);
   }
-  static atomic_uint counter;
-  char tmp[4200];
-  if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(),
-               atomic_fetch_add(&counter, 1)) >= (int)sizeof tmp) {
-    sp_free(w->p);
-    return sp_errorf(msg, ms, SP_EIO, "%s: path too long", path);
-  }
-  FILE* f = fopen(tmp, "wb");
-  const char* what = NULL;
-  int err = 0;
-  if (!f) {
-    what = "cannot create a temporary file";
-    err = errno;
-  } else {
-    if (fwrite(w->p, 1, w->n, f) != w->n || fflush(f) || fsync(fileno(f))) what = "cannot write";
-    err = errno;
-    if (fclose(f) && !what) what = "cannot close", err = errno;
-    if (!what && rename(tmp, path)) what = "cannot replace", err = errno;
-    if (what) unlink(tmp);
-  }
+  int rc = sp_file_write_atomic(path, w->p, w->n, msg, ms);
   sp_free(w->p);
-  if (what) return sp_errorf(msg, ms, SP_EIO, "%s: %s: %s", path, what, strerror(err));
-  return 0;
+  return rc;
 }
 
 int sp__rbuf_load(sp__rbuf* r, uint8_t** data, const char* path, const char* magic,
                   const char* what, char* msg, size_t ms) {
   *data = NULL;
-  FILE* f = fopen(path, "rb");
-  if (!f) return sp_errorf(msg, ms, SP_EIO, "%s: cannot open: %s", path, strerror(errno));
-  size_t n = 0, cap = 0;
-  uint8_t* buf = NULL;
-  for (;;) {
-    if (n == cap) {
-      cap = cap ? 2 * cap : 65536;
-      uint8_t* b = sp_realloc(buf, cap);
-      if (!b) {
-        sp_free(buf);
-        fclose(f);
-        return sp_errorf(msg, ms, SP_ENOMEM, "%s: out of memory", path);
-      }
-      buf = b;
-    }
-    size_t got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (!got) break;
-  }
-  int bad = ferror(f);
-  fclose(f);
-  if (bad) {
-    sp_free(buf);
-    return sp_errorf(msg, ms, SP_EIO, "%s: read error", path);
-  }
+  uint8_t* buf;
+  size_t n;
+  int rc = sp_file_read(path, &buf, &n, msg, ms);
+  if (rc) return rc;
   if (n < 12 || memcmp(buf, magic, 8)) {
     sp_free(buf);
     return sp_errorf(msg, ms, SP_EFORMAT, "%s: not a %s file", path, what);

@@ -8,8 +8,7 @@
 --                                             (and nominal_qpos.npy from a mujoco plant)
 --   run:save_reference(xs, ys)                -- reference_path.npy: the path `spinal render` draws
 --   run:save_policy("policy.ckpt", pol, opt)  -- the policy and its optimiser state
---   run:sweep()                               -- a sweep: once, before its first unit
---   local r = run:unit("gamma0.5/seed3", fn)  -- fn's result, or what a resumed run saved of it
+--   local rs = run:sweep(jobs, fn, opts)      -- fn(job) over the MPI ranks; resume= skips done ones
 --   run:plot { file = "cost.png", ... }       -- spinal.plot.png, file relative to the run
 --   run:summary { iters = 15, costs = {...} } -- summary.json (flat keys and lists)
 --   run:path "cost.png"                       -- the file's path inside the run
@@ -637,70 +636,48 @@ function Run:plot(spec)
   return nil, err
 end
 
--- ---- sweeps: resume= skips the units (learning runs) a sweep finished ---------------------------
+-- ---- sweeps: runs split over the MPI ranks, resume= skips the ones finished ------------------
 
--- JSON holds no NaN or infinities: in units.json they are the strings "nan", "inf", "-inf"
-local function tag(v)
-  if type(v) == "number" and (v ~= v or v == math.huge or v == -math.huge) then
-    return v ~= v and "nan" or (v > 0 and "inf" or "-inf")
-  end
-  if type(v) ~= "table" or v == json.null then return v end
-  local t = {}
-  for k, x in pairs(v) do t[k] = tag(x) end
-  return t
-end
-local special = { nan = 0 / 0, inf = math.huge, ["-inf"] = -math.huge }
-local function untag(v)
-  if type(v) == "string" and special[v] then return special[v] end
-  if type(v) ~= "table" or v == json.null then return v end
-  for k, x in pairs(v) do v[k] = untag(x) end
-  return v
-end
-
--- a sweep made of units (one learning run each, run:unit): call once before the first unit. A
--- resumed run reads units.json (the results of the units it finished) and drops the metrics rows
--- logged after the last of them: a unit cut short is redone whole. A finished sweep (summary.json
--- written) has nothing to resume.
-function Run:sweep()
-  self.units = { results = {}, rows = 0 }
-  if not self.resumed then return self end
-  local done = io.open(self:path "summary.json", "r")
-  if done then
-    done:close()
+-- a sweep: fn(job, i) -> result (a table of numbers, strings, booleans, arrays and lists of them)
+-- for every job of the list, split over the ranks of an MPI job (spinal.mpi.map; one process runs
+-- them all). Each result is kept in DIR/runs/<key>.result as soon as it is made (key =
+-- opts.key(job, i), default the index as %04d), so resume= reruns only the jobs cut short: a
+-- resumed run drops its metrics rows, since the caller logs every result's rows again in order.
+-- opts.label names the progress line (rank 0 shows its own share); opts.show(result) -> a table
+-- of figures for it. Returns the results in job order on rank 0, nil on the other ranks. A run
+-- whose summary.json exists is complete: resuming it is an error. Every rank must call it (the
+-- run started with shared = true).
+function Run:sweep(jobs, fn, opts)
+  opts = opts or {}
+  local mpi = require "spinal.mpi"
+  local rank = mpi.rank()
+  local finished = self.resumed and io.open(self:path "summary.json", "r")  -- every rank sees it
+  if finished then
+    finished:close()
     error(("run: %s is complete: nothing to resume"):format(self.dir), 0)
   end
-  local saved = io.open(self:path "units.json", "r")
-  if saved then
-    saved:close()
-    local t, err = json.read(self:path "units.json")
-    if type(t) ~= "table" or type(t.results) ~= "table" or math.type(t.rows) ~= "integer" then
-      error(("run: cannot resume %s (units.json: %s)"):format(self.dir,
-        tostring(err or "not a sweep's units")), 0)
-    end
-    self.units = untag(t)
+  if rank == 0 and not mkdir(self:path "runs", true) then
+    error(("run: cannot create %s"):format(self:path "runs"), 0)
   end
-  local n = 0
-  self:trim_metrics(function()
-    n = n + 1
-    return n <= self.units.rows
-  end)
-  return self
-end
-
--- the result of the sweep's unit `key` (a string naming it, e.g. "gamma0.5/seed3"): fn()'s result
--- (a table of numbers, strings, booleans and lists of them), saved to units.json (atomically)
--- before it is returned; in a resumed run, the saved result of a unit finished before, without
--- running fn. Units run in the same order on every run of the sweep.
-function Run:unit(key, fn)
-  local u = self.units
-  if not u then error("run:unit: call run:sweep() before the sweep's first unit", 2) end
-  local r = u.results[key]
-  if r ~= nil then return r end
-  r = fn()
-  u.results[key] = r
-  u.rows = self.lines and #self.lines - 1 or 0
-  write_file(self:path "units.json", json.encode(tag(u)) .. "\n")
-  return r
+  mpi.barrier()
+  local mine, done = 0, 0
+  for i = 1, #jobs do if mpi.owner(i) == rank then mine = mine + 1 end end
+  local label = opts.label or self.name
+  local progress = rank == 0 and require("spinal.progress") {
+    total = mine,
+    label = mpi.size() > 1 and ("%s (rank 0: %d of %d runs)"):format(label, mine, #jobs) or label }
+  local results = mpi.map(jobs, fn, {
+    dir = self:path "runs",
+    key = opts.key,
+    on_result = function(_, r)
+      done = done + 1
+      if progress then progress:update(done, opts.show and opts.show(r) or nil) end
+    end,
+  })
+  if progress then progress:done() end
+  if rank ~= 0 then return nil end
+  if self.resumed then self:trim_metrics(function() return false end) end
+  return results
 end
 
 function Run:close()

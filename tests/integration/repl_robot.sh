@@ -124,7 +124,9 @@ for attempt in range(2):
     busy = window("do local t = spinal.host.clock() while spinal.host.clock() - t < 2 do end end")
     print("  idle 2 s: %d ticks, %d missed deadlines; busy 2 s: %d ticks, %d missed, "
           "jitter p99 %d us" % (idle[0], idle[1], busy[0], busy[1], busy[2]))
-    if busy[0] >= 190 and busy[1] <= idle[1] + 2:
+    # ticks and misses are judged against the idle window just before (the machine's own
+    # baseline), so a loaded machine does not fail it but a REPL that stalls the loop does
+    if busy[0] >= min(190, idle[0] - 10) and busy[1] <= idle[1] + 2:
         ok_window = True
         break
 check(ok_window, "a 2 s REPL command leaves the 100 Hz loop on time (ticks and missed deadlines)")

@@ -156,7 +156,7 @@ set -m
 pend out="$tmp/pend_cut" >/dev/null 2>"$tmp/pend_cut.err" &
 pid=$!
 set +m
-for _ in $(seq 400); do [[ -s $tmp/pend_cut/units.json ]] && break; sleep 0.01; done
+for _ in $(seq 400); do compgen -G "$tmp/pend_cut/runs/*.result" >/dev/null && break; sleep 0.01; done
 kill -INT -- "-$pid"
 status=0
 wait "$pid" || status=$?
