@@ -1,5 +1,5 @@
 -- wm_train.lua: data-parallel training of method 2's world model and VAE policy on spinal.mpi
--- (tests/integration/mpi_wm_train.sh runs it under `mpirun -np 2` and as a plain process).
+-- (tests/integration/mpi_train.sh runs it under `mpirun -np 2` and as a plain process).
 -- Rank 0's normalisers go to every rank (model:normalizers, mpi.broadcast, set_normalizers).
 -- Each rank takes its share of a batch, computes the gradient of its rows (model:grad,
 -- pol:grad), the gradients are averaged by allreduce_grads and every rank applies the same
