@@ -541,6 +541,7 @@ static int a_data_parallel(lua_State* L) {
 // (nenvs x nobs); actions sampled from the policy, or the given ones recorded
 static int a_collect(lua_State* L) {
   sp_ppo* p = checkagent(L, 1)->p;
+  lua_settop(L, 3);  // the scratch below goes above the arguments
   int n = p->cfg.nenvs, no = p->cfg.nobs, k = p->cfg.nact;
   char what[64];
   snprintf(what, sizeof what, "observations (%d x %d)", n, no);
@@ -566,6 +567,7 @@ static int a_collect(lua_State* L) {
 // agent:record(reward, done [, timeout]): the outcome (nenvs each) of the step just collected
 static int a_record(lua_State* L) {
   sp_ppo* p = checkagent(L, 1)->p;
+  lua_settop(L, 4);
   int n = p->cfg.nenvs;
   double* v = spA_scratch(L, 3 * (size_t)n);
   char what[64];
@@ -586,6 +588,7 @@ static int a_record(lua_State* L) {
 // agent:update(last_obs) -> stats: after nsteps collect/record pairs
 static int a_update(lua_State* L) {
   sp_ppo* p = checkagent(L, 1)->p;
+  lua_settop(L, 2);
   int n = p->cfg.nenvs, no = p->cfg.nobs;
   char what[64];
   snprintf(what, sizeof what, "observations (%d x %d)", n, no);
