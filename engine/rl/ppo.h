@@ -129,8 +129,8 @@ typedef struct sp_ppo {
   double* logstd;                                          // (nact) current log sigma in float64
   double* nobs_buf;  // (nenvs x nobs) normalised observations for act
   sp_ppo_stats stats;
-  sp_ppo_stats mbstats;  // the last minibatch loss's parts
-  int pending;           // 1: a collected step waits for sp_ppo_record
+  sp_ppo_stats mbstats;     // the last minibatch loss's parts
+  int pending;              // 1: a collected step waits for sp_ppo_record
   sp_ppo_reduce_fn reduce;  // NULL: one process
   void* reduce_ctx;
   double* red;  // (2 nobs + 8) reduction scratch

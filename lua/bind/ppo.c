@@ -557,8 +557,9 @@ static int a_collect(lua_State* L) {
   sp_array* out = spL_newarray(L, 2, shape);
   int rc = given ? sp_ppo_collect_given(p, given, obs) : sp_ppo_collect(p, out->data, obs);
   if (rc == SP_ESTATE)
-    return luaL_error(L, "collect: %s", p->pending ? "the last step waits for record"
-                                                     : "the rollout is complete: call update");
+    return luaL_error(
+        L, "collect: %s",
+        p->pending ? "the last step waits for record" : "the rollout is complete: call update");
   if (rc) return luaL_error(L, "collect: %s", sp_strerror(rc));
   if (given) memcpy(out->data, given, sizeof(double) * (size_t)n * k);
   return 1;
@@ -641,16 +642,11 @@ static int a_index(lua_State* L) {
   return 1;
 }
 
-static const luaL_Reg agent_methods[] = {{"iterate", a_iterate},
-                                         {"evaluate", a_evaluate},
-                                         {"act", a_act},
-                                         {"data_parallel", a_data_parallel},
-                                         {"collect", a_collect},
-                                         {"record", a_record},
-                                         {"update", a_update},
-                                         {"params", a_params},
-                                         {"close", a_gc},
-                                         {NULL, NULL}};
+static const luaL_Reg agent_methods[] = {{"iterate", a_iterate}, {"evaluate", a_evaluate},
+                                         {"act", a_act},         {"data_parallel", a_data_parallel},
+                                         {"collect", a_collect}, {"record", a_record},
+                                         {"update", a_update},   {"params", a_params},
+                                         {"close", a_gc},        {NULL, NULL}};
 
 static const luaL_Reg functions[] = {{"new", a_new}, {"quadruped", e_new}, {NULL, NULL}};
 
