@@ -74,6 +74,17 @@ if [[ -n $one && -n $two ]]; then
     "$(awk -v s="$u1" 'BEGIN{print s*1000}')" "$(awk -v s="$u2" 'BEGIN{print s*1000}')"
 fi
 
+# data-parallel PPO: rollouts of 32 quadrupeds (each rank its share) and the updates, 3 iterations
+one=$("$spinal" "$here/mpi_workloads.lua" ppo 2>/dev/null | grep '^ppo')
+two=$(mpirun2 "$spinal" "$here/mpi_workloads.lua" ppo 2>/dev/null | grep '^ppo')
+if [[ -n $one && -n $two ]]; then
+  read -r _ _ s1 u1 <<<"$one"
+  read -r _ _ s2 u2 <<<"$two"
+  line mpi_ppo_32_quadrupeds_3_iterations "$(awk -v s="$s2" 'BEGIN{print s*1000}')" \
+    "$(awk -v s="$s1" 'BEGIN{print s*1000}')" null \
+    "$(awk -v s="$u1" 'BEGIN{print s*1000}')" "$(awk -v s="$u2" 'BEGIN{print s*1000}')"
+fi
+
 # allreduce of a 1 M-parameter network's gradients at 2 ranks
 ar=$(mpirun2 "$spinal" "$here/mpi_workloads.lua" allreduce 2>/dev/null | grep '^allreduce')
 if [[ -n $ar ]]; then

@@ -9,6 +9,10 @@
 --                                            (12 joints, 3 x 256 elu, float32, 148 k parameters):
 --                                            256 windows of 8 steps split over the ranks, grad,
 --                                            allreduce_grads, Adam (docs/distributed.md)
+--   ppo SAMPLES TOTAL_S                     data-parallel PPO (agent:data_parallel): 32 MuJoCo
+--                                            quadrupeds split over the ranks (one thread each), 3
+--                                            iterations of 24 steps and the update (256-128 elu,
+--                                            5 epochs of 4 minibatches)
 -- Times are wall clock on rank 0 between barriers (launcher start-up excluded); each line ends
 -- with the largest CPU time (os.clock) any rank spent on the workload: on a machine whose cores
 -- are busy with other work, one process's CPU time over it is the speed-up the split would give
@@ -96,6 +100,22 @@ elseif what == "wm" then
   local t1 = host.clock()
   local cpu = mpi.allreduce(os.clock() - c0, "max")
   if rank == 0 then print(("wm %d %.6f %.6f %.6f"):format(STEPS, t1 - t0, comm, cpu)) end
+elseif what == "ppo" then
+  local ppo = require "spinal.ppo"
+  local root = (arg[0]:match "^(.*)/[^/]*$" or ".") .. "/.."
+  local size = mpi.size()
+  local E, ITERS = 32, 3
+  local env = assert(ppo.quadruped { mjcf = root .. "/robots/quadruped.xml", nenvs = E // size,
+                                     threads = 1, seed = 1 + 1000 * rank })
+  local agent = ppo.new { env = env, nsteps = 24, hidden = { 256, 128 }, seed = 1 }
+  agent:data_parallel()
+  mpi.barrier()
+  local t0, c0, samples = host.clock(), os.clock(), 0
+  for _ = 1, ITERS do samples = samples + agent:iterate(env).samples * size end
+  mpi.barrier()
+  local t1 = host.clock()
+  local cpu = mpi.allreduce(os.clock() - c0, "max")
+  if rank == 0 then print(("ppo %d %.6f %.6f"):format(samples, t1 - t0, cpu)) end
 elseif what == "allreduce" then
   -- a network of 999 inputs and 1000 outputs: 1,000,000 parameters
   local net = sp.nn.mlp { sizes = { 999, 1000 }, seed = rank + 1 }

@@ -5,6 +5,10 @@
 -- yaw rate; task=imitate tracking the gait library's training clips (spinal.gaitlib, built on
 -- first use), evaluated on its held-out clips. Every `eval_every` iterations (and at the start and
 -- the end) the policy's mean is evaluated on fresh environments with fixed seeds.
+-- Under `mpirun -np N` one agent trains data-parallel (docs/distributed.md): each rank steps its own
+-- nenvs environments (seeded seed + 1000 rank), every update averages the minibatch gradients and
+-- the normalisation statistics over the ranks (agent:data_parallel), `samples` counts all ranks'
+-- transitions; rank 0 evaluates, prints and writes the run (shared with the others).
 --
 --   spinal experiments/ppo_quadruped.lua [task=velocity|imitate] [seed=1] [samples=500000]
 --            [minutes=0] [nenvs=64] [threads=2] [nsteps=24] [eval_every=20] [quick=true]
@@ -15,6 +19,8 @@ local sp = require "spinal"
 local ppo = require "spinal.ppo"
 local run_lib = require "spinal.run"
 
+local mpi = sp.mpi
+local rank, ranks = mpi.rank(), mpi.size()
 local cfg = sp.settings {
   task = "velocity",  -- or "imitate"
   seed = 1,
@@ -41,7 +47,8 @@ local hidden = {}
 for w in tostring(cfg.hidden):gmatch "%d+" do hidden[#hidden + 1] = tonumber(w) end
 
 local t0 = os.time()
-local run = sp.run.start { name = "ppo_quadruped", settings = cfg }
+local run = sp.run.start { name = "ppo_quadruped", settings = cfg, shared = true }
+local root = rank == 0
 local mjcf = run_lib.resolve "robots/quadruped.xml"
 local imitate = cfg.task == "imitate"
 assert(imitate or cfg.task == "velocity", "ppo_quadruped: task must be velocity or imitate")
@@ -54,13 +61,15 @@ if imitate then
   for i, c in ipairs(lib.test) do test_clips[i] = c:frames() end
 end
 local env = assert(ppo.quadruped { mjcf = mjcf, nenvs = cfg.nenvs, threads = cfg.threads,
-                                   seed = cfg.seed, task = cfg.task, clips = train_clips })
+                                   seed = cfg.seed + 1000 * rank, task = cfg.task,
+                                   clips = train_clips })
 local eval_env = assert(ppo.quadruped { mjcf = mjcf, nenvs = cfg.eval_envs, threads = cfg.threads,
                                         seed = cfg.seed + 1000, task = cfg.task,
                                         clips = test_clips })
 local agent = ppo.new { env = env, nsteps = cfg.nsteps, seed = cfg.seed, hidden = hidden,
                         lr = cfg.lr, desired_kl = cfg.desired_kl,
                         entropy_coef = cfg.entropy_coef }
+agent:data_parallel()  -- a world of one: nothing changes
 -- the evaluation runs the same networks on eval_env's batch: a second agent would differ, so
 -- evaluate through act on eval_env's observations, eval_envs rows at a time
 local function evaluate()
@@ -77,11 +86,14 @@ end
 local names = imitate and { "joint error", "rad", "trunk error", "m" }
               or { "velocity error", "m/s", "yaw-rate error", "rad/s" }
 
-print(("ppo_quadruped: %s; %s"):format(tostring(env), tostring(agent)))
-local before = evaluate()
-print(("  iteration 0: eval %s %.3f %s, %s %.3f %s, falls %d"):format(
-  names[1], before.vel, names[2], names[3], before.yaw, names[4], before.falls))
-local per_iter = cfg.nenvs * cfg.nsteps
+if root then
+  print(("ppo_quadruped: %s; %s; %d rank(s)"):format(tostring(env), tostring(agent), ranks))
+end
+local none = { vel = 0, yaw = 0, falls = 0 }  -- the evaluation's figures on ranks > 0
+local before = root and evaluate() or none
+if root then print(("  iteration 0: eval %s %.3f %s, %s %.3f %s, falls %d"):format(
+  names[1], before.vel, names[2], names[3], before.yaw, names[4], before.falls)) end
+local per_iter = cfg.nenvs * cfg.nsteps * ranks
 local iters = math.max(1, cfg.samples // per_iter)
 local samples, collect_s, update_s = 0, 0, 0
 local curve_x, curve_y = { 0 }, { before.vel }
@@ -89,7 +101,7 @@ local last = before
 local start = os.time()
 for it = 1, iters do
   local s = agent:iterate(env)
-  samples = samples + s.samples
+  samples = samples + s.samples * ranks
   collect_s, update_s = collect_s + s.collect_seconds, update_s + s.update_seconds
   local row = { iter = it, samples = samples, reward = s.mean_reward,
                 vel_error = imitate and s.env.joint_error or s.env.vel_error,
@@ -98,7 +110,9 @@ for it = 1, iters do
                 value_loss = s.value_loss, collect_seconds = s.collect_seconds,
                 update_seconds = s.update_seconds }
   local out_of_time = cfg.minutes > 0 and os.time() - start >= 60 * cfg.minutes
-  if it % cfg.eval_every == 0 or it == iters or out_of_time then
+  -- the ranks stop together (the next update would wait for a rank that left)
+  if ranks > 1 then out_of_time = mpi.allreduce(out_of_time and 1 or 0, "max") == 1 end
+  if root and (it % cfg.eval_every == 0 or it == iters or out_of_time) then
     last = evaluate()
     curve_x[#curve_x + 1], curve_y[#curve_y + 1] = samples, last.vel
     print(("  iteration %d, %d samples: train reward %.4f, falls %d/%d episodes; eval %s "
@@ -108,10 +122,14 @@ for it = 1, iters do
   end
   -- the latest evaluation's figures on every row (metrics.csv keeps the first row's columns)
   row.eval_vel_error, row.eval_yaw_error, row.eval_falls = last.vel, last.yaw, last.falls
-  run:log(row)
+  if root then run:log(row) end
   if out_of_time then break end
 end
 
+if not root then
+  run:close()
+  return
+end
 run:plot { file = "ppo_velocity_error.png",
            title = imitate and "PPO imitating the gait library (held-out clips)"
              or "PPO on the quadruped's velocity commands",
@@ -120,6 +138,7 @@ run:plot { file = "ppo_velocity_error.png",
            series = { { x = curve_x, y = curve_y, label = "PPO, seed " .. cfg.seed } } }
 local summary = {
   task = cfg.task,
+  ranks = ranks,
   samples = samples,
   wall_seconds = os.time() - t0,
   samples_per_second = samples / math.max(collect_s + update_s, 1e-9),

@@ -138,7 +138,7 @@ int sp_ppo_new(sp_ppo** out, const sp_ppo_config* cfg, uint64_t seed) {
   if ((rc = sp_optim_new(&p->opt, &oc, c->dtype, p->nparams))) goto fail;
   // the float64 buffers, one allocation
   size_t nd = (size_t)N * (no + 2 * k + 6) + (size_t)c->nenvs + (size_t)R * (no + 4 * k + 6) +
-              3 * (size_t)k + (size_t)c->nenvs * no + 3 * (size_t)no;
+              3 * (size_t)k + (size_t)c->nenvs * no + 3 * (size_t)no + 2 * (size_t)no + 8;
   double* d = sp_calloc(nd, sizeof(double));
   p->perm = sp_calloc((size_t)N, sizeof(int));
   if (!d || !p->perm) {
@@ -169,6 +169,7 @@ int sp_ppo_new(sp_ppo** out, const sp_ppo_config* cfg, uint64_t seed) {
   p->logstd = d, d += k;
   p->logstd_c = d, d += k;
   p->nobs_buf = d, d += (size_t)c->nenvs * no;
+  p->red = d, d += 2 * (size_t)no + 8;
   p->onorm_storage = d;
   sp_normalizer_init(&p->onorm, no, p->onorm_storage, 1e-4);
   read_logstd(p);
@@ -191,6 +192,67 @@ void sp_ppo_free(sp_ppo* p) {
   sp_free(p->obs);
   sp_free(p->perm);
   sp_free(p);
+}
+
+void sp_ppo_set_reduce(sp_ppo* p, sp_ppo_reduce_fn fn, void* ctx) {
+  p->reduce = fn;
+  p->reduce_ctx = fn ? ctx : NULL;
+}
+
+int sp_ppo_share_params(sp_ppo* p, int root) {
+  if (!p->reduce) return SP_ESTATE;
+  if (!root) memset(p->params, 0, p->nparams * sp_dtype_size(p->cfg.dtype));
+  int rc = p->reduce(p->reduce_ctx, p->cfg.dtype, p->params, p->nparams);
+  read_logstd(p);
+  return rc;
+}
+
+void sp_ppo_set_noise(sp_ppo* p, uint64_t seed, uint64_t stream) {
+  sp_rng_seed(&p->rng, seed, 1 + stream);
+}
+
+// sum x (n float64) over the participants; nothing without a hook
+static int reduce_d(sp_ppo* p, double* x, size_t n) {
+  return p->reduce ? p->reduce(p->reduce_ctx, SP_F64, x, n) : 0;
+}
+
+// merge the observations of every participant's step into the normaliser: the union's count and
+// mean, then its squared deviations from that mean, merged pairwise as sp_normalizer_update does
+static int merge_obs(sp_ppo* p, const double* obs, int n) {
+  int no = p->cfg.nobs;
+  if (!p->reduce) {
+    sp_normalizer_update(&p->onorm, obs, n, no);
+    return 0;
+  }
+  double* r = p->red;
+  r[0] = n;
+  for (int j = 0; j < no; j++) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += obs[(size_t)i * no + j];
+    r[1 + j] = s;
+  }
+  int rc = reduce_d(p, r, (size_t)no + 1);
+  if (rc) return rc;
+  double nb = r[0];
+  for (int j = 0; j < no; j++) {
+    double mb = r[1 + j] / nb, s = 0;
+    for (int i = 0; i < n; i++) {
+      double d = obs[(size_t)i * no + j] - mb;
+      s += d * d;
+    }
+    r[1 + no + j] = s;
+  }
+  if ((rc = reduce_d(p, r + 1 + no, (size_t)no))) return rc;
+  sp_normalizer* z = &p->onorm;
+  double na = z->count, tot = na + nb;
+  for (int j = 0; j < no; j++) {
+    double mb = r[1 + j] / nb, delta = mb - z->mean[j];
+    z->mean[j] += delta * nb / tot;
+    z->m2[j] += r[1 + no + j] + delta * delta * na * nb / tot;
+  }
+  z->count = tot;
+  sp_normalizer_refresh(z);
+  return 0;
 }
 
 void sp_ppo_normalize(const sp_ppo* p, double* out, const double* obs, int n) {
@@ -228,29 +290,41 @@ int sp_ppo_act(sp_ppo* p, double* a, double* value, const double* obs, int n, in
   return 0;
 }
 
-int sp_ppo_collect(sp_ppo* p, double* a, const double* obs) {
+static int collect(sp_ppo* p, double* a, const double* given, const double* obs) {
   const sp_ppo_config* c = &p->cfg;
   if (p->t >= c->nsteps || p->pending) return SP_ESTATE;
   int n = c->nenvs, k = c->nact;
-  if (c->normalize_obs) sp_normalizer_update(&p->onorm, obs, n, c->nobs);
+  int rc;
+  if (c->normalize_obs && (rc = merge_obs(p, obs, n))) return rc;
   size_t row = (size_t)p->t * n;
   double* x = p->obs + row * c->nobs;
   sp_ppo_normalize(p, x, obs, n);
   double* mu = p->mu + row * k;
-  int rc = forward(p, mu, p->value + row, x, n);
+  rc = forward(p, mu, p->value + row, x, n);
   if (rc) return rc;
   read_logstd(p);
   if (p->t == 0) memcpy(p->logstd_c, p->logstd, sizeof(double) * k);
   double* act = p->act + row * k;
-  for (int i = 0; i < n; i++)
-    for (int j = 0; j < k; j++) {
-      size_t q = (size_t)i * k + j;
-      act[q] = mu[q] + exp(p->logstd[j]) * sp_rng_normal(&p->rng);
-    }
+  if (given)
+    memcpy(act, given, sizeof(double) * n * k);
+  else
+    for (int i = 0; i < n; i++)
+      for (int j = 0; j < k; j++) {
+        size_t q = (size_t)i * k + j;
+        act[q] = mu[q] + exp(p->logstd[j]) * sp_rng_normal(&p->rng);
+      }
   sp_gaussian_logp(p->logp + row, act, mu, p->logstd, n, k);
   if (a) memcpy(a, act, sizeof(double) * n * k);
   p->pending = 1;
   return 0;
+}
+
+int sp_ppo_collect(sp_ppo* p, double* a, const double* obs) {
+  return collect(p, a, NULL, obs);
+}
+
+int sp_ppo_collect_given(sp_ppo* p, const double* a, const double* obs) {
+  return collect(p, NULL, a, obs);
 }
 
 int sp_ppo_record(sp_ppo* p, const double* reward, const double* done, const double* timeout) {
@@ -276,17 +350,22 @@ int sp_ppo_prepare(sp_ppo* p, const double* last_obs) {
   int rc = sp_mlp_forward(p->critic, NULL, p->value + N, p->nobs_buf, n);
   if (rc) return rc;
   sp_gae(p->adv, p->ret, p->reward, p->done, p->value, c->nsteps, n, c->gamma, c->lambda);
-  double sr = 0, sv = 0, sR = 0;
-  for (int i = 0; i < N; i++) sr += p->reward[i], sv += p->value[i], sR += p->ret[i];
-  p->stats.mean_reward = sr / N;
-  p->stats.mean_value = sv / N;
-  p->stats.mean_return = sR / N;
-  if (c->normalize_adv && N > 1) {
-    double m = 0, s = 0;
-    for (int i = 0; i < N; i++) m += p->adv[i];
-    m /= N;
+  // the union's count and sums (one process: its own), then the advantages' spread about the mean
+  double* r = p->red;
+  r[0] = N, r[1] = r[2] = r[3] = r[4] = 0;
+  for (int i = 0; i < N; i++) r[1] += p->adv[i], r[2] += p->reward[i], r[3] += p->value[i];
+  for (int i = 0; i < N; i++) r[4] += p->ret[i];
+  if ((rc = reduce_d(p, r, 5))) return rc;
+  double tot = r[0];
+  p->stats.mean_reward = r[2] / tot;
+  p->stats.mean_value = r[3] / tot;
+  p->stats.mean_return = r[4] / tot;
+  if (c->normalize_adv && tot > 1) {
+    double m = r[1] / tot, s = 0;
     for (int i = 0; i < N; i++) s += (p->adv[i] - m) * (p->adv[i] - m);
-    s = sqrt(s / (N - 1));
+    r[5] = s;
+    if ((rc = reduce_d(p, r + 5, 1))) return rc;
+    s = sqrt(r[5] / (tot - 1));
     for (int i = 0; i < N; i++) p->adv[i] = (p->adv[i] - m) / (s + 1e-8);
   }
   return 0;
@@ -332,6 +411,31 @@ static double clampd(double x, double lo, double hi) {
   return x < lo ? lo : x > hi ? hi : x;
 }
 
+// the union's minibatch: its gradient (the mean over all participants' rows) and loss parts
+static int reduce_minibatch(sp_ppo* p) {
+  double B = p->mb;
+  size_t n = p->nparams;
+  if (p->cfg.dtype == SP_F32)
+    for (size_t i = 0; i < n; i++) ((float*)p->grads)[i] *= (float)B;
+  else
+    for (size_t i = 0; i < n; i++) ((double*)p->grads)[i] *= B;
+  int rc = p->reduce(p->reduce_ctx, p->cfg.dtype, p->grads, n);
+  if (rc) return rc;
+  sp_ppo_stats* m = &p->mbstats;
+  double* r = p->red;
+  r[0] = B, r[1] = B * m->kl, r[2] = B * m->surrogate, r[3] = B * m->value_loss;
+  r[4] = B * m->entropy, r[5] = B * m->clip_fraction;
+  if ((rc = reduce_d(p, r, 6))) return rc;
+  double tot = r[0];
+  if (p->cfg.dtype == SP_F32)
+    for (size_t i = 0; i < n; i++) ((float*)p->grads)[i] /= (float)tot;
+  else
+    for (size_t i = 0; i < n; i++) ((double*)p->grads)[i] /= tot;
+  m->kl = r[1] / tot, m->surrogate = r[2] / tot, m->value_loss = r[3] / tot;
+  m->entropy = r[4] / tot, m->clip_fraction = r[5] / tot;
+  return 0;
+}
+
 int sp_ppo_update(sp_ppo* p, const double* last_obs) {
   const sp_ppo_config* c = &p->cfg;
   int rc = sp_ppo_prepare(p, last_obs);
@@ -356,6 +460,7 @@ int sp_ppo_update(sp_ppo* p, const double* last_obs) {
       size_t es = sp_dtype_size(c->dtype);
       memset(p->grads, 0, p->nparams * es);
       if ((rc = sp_ppo_minibatch_loss(p, NULL, p->perm + (size_t)b * p->mb, p->mb, 1))) return rc;
+      if (p->reduce && (rc = reduce_minibatch(p))) return rc;
       // adaptive learning rate on the KL to the collecting policy
       if (c->desired_kl > 0) {
         double kl = p->mbstats.kl, lr = p->opt->cfg.lr;

@@ -28,6 +28,19 @@
 // log pi_old and the update see the same inputs); the normaliser has no parameters, so no gradient
 // flows into it.
 //
+// Data parallel (docs/distributed.md): with a reduction hook set (sp_ppo_set_reduce), several
+// sp_ppo objects, one per process, train one agent on the union of their rollouts. The hook sums a
+// vector in place over all participants (every one receiving the same bits); the update calls it,
+// in the same order everywhere, on: the observation batch's count and sums, then its squared
+// deviations from the merged mean (every collected step, so the normalisers stay equal); the
+// rollout's count and sums of advantages, rewards, values and returns, then the advantages' squared
+// deviations (the normalisation uses the statistics of the whole batch); and before every
+// optimiser step the flat gradient (in dtype, each participant's weighted by its minibatch rows)
+// with the minibatch's count and loss parts (so the KL that drives the adaptive learning rate is
+// the union's). Gradients become the mean over the union's minibatch rows, so participants that
+// start from the same parameters (sp_ppo_share_params) hold identical parameters after every step.
+// The engine knows nothing of how the sum travels (lua/bind/ppo.c sets it to an MPI allreduce).
+//
 // Networks are float32 (the sgemm path) by default, float64 for exact gradient checks. Memory:
 // sp_ppo_new allocates everything (networks, optimiser, the rollout buffer of nsteps x nenvs, the
 // minibatch scratch); act, collect, record and update never allocate.
@@ -80,6 +93,9 @@ typedef struct sp_ppo_stats {
   int refused;  // optimiser steps refused (non-finite gradient)
 } sp_ppo_stats;
 
+// Sum x (n elements of dtype) over all participants, in place; 0 or an error code.
+typedef int (*sp_ppo_reduce_fn)(void* ctx, sp_dtype dtype, void* x, size_t n);
+
 typedef struct sp_ppo {
   sp_ppo_config cfg;
   sp_mlp* actor;   // nobs -> hidden -> nact (identity output: the mean)
@@ -113,8 +129,11 @@ typedef struct sp_ppo {
   double* logstd;                                          // (nact) current log sigma in float64
   double* nobs_buf;  // (nenvs x nobs) normalised observations for act
   sp_ppo_stats stats;
-  sp_ppo_stats mbstats;  // the last minibatch loss's parts
-  int pending;           // 1: a collected step waits for sp_ppo_record
+  sp_ppo_stats mbstats;     // the last minibatch loss's parts
+  int pending;              // 1: a collected step waits for sp_ppo_record
+  sp_ppo_reduce_fn reduce;  // NULL: one process
+  void* reduce_ctx;
+  double* red;  // (2 nobs + 8) reduction scratch
 } sp_ppo;
 
 // METHODS.md's PPO baseline: 512-256-128 elu, float32, init std 1, lr 1e-3 adaptive on KL 0.01
@@ -129,6 +148,17 @@ int sp_ppo_check(const sp_ppo_config* cfg, char* msg, size_t msg_size);
 int sp_ppo_new(sp_ppo** out, const sp_ppo_config* cfg, uint64_t seed);
 void sp_ppo_free(sp_ppo* p);
 
+// Set (fn non-NULL) or clear the data-parallel reduction hook (above). Every participant must set
+// it before collecting and then run the same calls (collect, record, update) in lockstep.
+void sp_ppo_set_reduce(sp_ppo* p, sp_ppo_reduce_fn fn, void* ctx);
+// Give every participant the root's parameters (a sum over the hook with the others' zeroed, so
+// the root's bits arrive unchanged); root is 1 on exactly one participant. SP_ESTATE without a
+// hook, or the hook's error.
+int sp_ppo_share_params(sp_ppo* p, int root);
+// Reseed the action noise and minibatch shuffles: stream 0 is sp_ppo_new's; participants of a
+// data-parallel run use their rank so that their explorations differ.
+void sp_ppo_set_noise(sp_ppo* p, uint64_t seed, uint64_t stream);
+
 // Normalise n observations (n x nobs) with the current statistics into out (n x nobs).
 void sp_ppo_normalize(const sp_ppo* p, double* out, const double* obs, int n);
 
@@ -140,6 +170,9 @@ int sp_ppo_act(sp_ppo* p, double* a, double* value, const double* obs, int n, in
 // (nenvs x nact) and record the normalised observation, action, mean, log-probability and value.
 // SP_ESTATE when nsteps steps are already collected.
 int sp_ppo_collect(sp_ppo* p, double* a, const double* obs);
+// The same with the actions given (nenvs x nact) instead of sampled: their log-probability under
+// the current policy is recorded (replayed or scripted data; the data-parallel equality tests).
+int sp_ppo_collect_given(sp_ppo* p, const double* a, const double* obs);
 // The outcome of the step just collected: reward (nenvs), done (nenvs, 1: the episode ended: a
 // terminal state or a time-out), timeout (nenvs, may be NULL: 1 where the end was a time-out, which
 // bootstraps). SP_ESTATE when no step waits for its outcome.

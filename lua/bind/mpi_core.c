@@ -24,12 +24,16 @@
 //   core.gather_rows(a, root) -> array (sum of rows, ...), counts (root); nil (others)
 //   core.array_bytes(a) -> string          core.array_from_bytes(s, shape) -> array
 //   core.abort(message, code)             core.mark_failed(flag)
+// Loading the module also leaves registry[SPL_REDUCE_HOOK_KEY]: the C sum-allreduce that engine
+// objects call through a hook (reduce_hook.h; PPO's data-parallel update, lua/bind/ppo.c).
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "args.h"
+#include "engine/core/error.h"
+#include "reduce_hook.h"
 
 static int g_state;  // 0: not yet decided, 1: MPI initialised by us, 2: a world of one
 static int g_rank, g_size = 1;
@@ -400,7 +404,24 @@ static const luaL_Reg functions[] = {
     {NULL, NULL},
 };
 
+// the hook's sum (reduce_hook.h): reduce to rank 0, then broadcast, as core.reduce_array does
+static int hook_sum(void* ctx, sp_dtype dtype, void* x, size_t n) {
+  (void)ctx;
+  if (g_state != 1 || n == 0) return 0;
+  if (n > 0x7fffffff) return SP_ERANGE;
+  MPI_Datatype t = dtype == SP_F32 ? MPI_FLOAT : MPI_DOUBLE;
+  void* send = g_rank == 0 ? MPI_IN_PLACE : x;
+  if (MPI_Reduce(send, x, (int)n, t, MPI_SUM, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+      MPI_Bcast(x, (int)n, t, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+    return SP_EIO;
+  return 0;
+}
+
+static spL_reduce_hook g_hook = {hook_sum, NULL};
+
 int luaopen_spinal_mpi_core(lua_State* L) {
+  lua_pushlightuserdata(L, &g_hook);
+  lua_setfield(L, LUA_REGISTRYINDEX, SPL_REDUCE_HOOK_KEY);
   luaL_newlib(L, functions);
   return 1;
 }

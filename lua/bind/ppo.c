@@ -6,6 +6,7 @@
 //   local agent = ppo.new { env = env, nsteps = 24, seed = 1 }
 //   for it = 1, 100 do local s = agent:iterate(env) end   -- collect nsteps x nenvs, update
 //   local m = agent:evaluate(env, 500, 7)                  -- deterministic policy, fixed seed
+//   agent:data_parallel()   -- under mpirun: one agent trained on every rank's rollouts
 #include "engine/rl/ppo.h"
 
 #include <limits.h>
@@ -18,6 +19,7 @@
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
 #include "hal/vecenv.h"
+#include "reduce_hook.h"
 
 #define AGENT_MT "spinal.ppo.agent"
 #define ENV_MT "spinal.ppo.env"
@@ -30,6 +32,8 @@ typedef struct lenv {
 
 typedef struct lagent {
   sp_ppo* p;
+  uint64_t seed;
+  int rank, size;  // of the data-parallel world (0, 1 alone)
 } lagent;
 
 static double now(void) {
@@ -375,6 +379,8 @@ static int a_new(lua_State* L) {
   if (sp_ppo_check(&c, msg, sizeof msg)) return spA_argerror(L, 1, "%s", msg);
   lagent* a = lua_newuserdatauv(L, sizeof *a, 0);
   a->p = NULL;
+  a->seed = seed;
+  a->rank = 0, a->size = 1;
   luaL_setmetatable(L, AGENT_MT);
   int rc = sp_ppo_new(&a->p, &c, seed);
   if (rc) return luaL_error(L, "ppo.new: %s", sp_strerror(rc));
@@ -496,6 +502,117 @@ static int a_act(lua_State* L) {
   return 1;
 }
 
+// agent:data_parallel() -> rank, size: join the agent to the MPI world (spinal.mpi): every rank
+// takes rank 0's parameters, its action noise and shuffles follow stream `rank` of the agent's
+// seed, and every update averages the minibatch gradients and the statistics it normalises with
+// over the ranks (engine/rl/ppo.h, docs/distributed.md). Call on every rank, before collecting,
+// with the same settings everywhere. A world of one leaves the agent as it was.
+static int a_data_parallel(lua_State* L) {
+  lagent* a = checkagent(L, 1);
+  sp_ppo* p = a->p;
+  if (p->t != 0 || p->pending)
+    return luaL_error(L, "data_parallel: a rollout is half collected (call it before collecting)");
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "spinal.mpi");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "rank");
+  lua_call(L, 0, 1);
+  lua_getfield(L, -2, "size");
+  lua_call(L, 0, 1);
+  int rank = (int)lua_tointeger(L, -2), size = (int)lua_tointeger(L, -1);
+  lua_pop(L, 3);
+  if (size > 1) {
+    lua_getfield(L, LUA_REGISTRYINDEX, SPL_REDUCE_HOOK_KEY);
+    const spL_reduce_hook* h = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!h) return luaL_error(L, "data_parallel: spinal.mpi's reduction hook is missing");
+    sp_ppo_set_reduce(p, h->sum, h->ctx);
+    int rc = sp_ppo_share_params(p, rank == 0);
+    if (rc) return luaL_error(L, "data_parallel: sharing rank 0's parameters: %s", sp_strerror(rc));
+    sp_ppo_set_noise(p, a->seed, (uint64_t)rank);
+  }
+  a->rank = rank, a->size = size;
+  lua_pushinteger(L, rank);
+  lua_pushinteger(L, size);
+  return 2;
+}
+
+// agent:collect(obs [, actions]) -> actions: step t of the rollout on raw observations
+// (nenvs x nobs); actions sampled from the policy, or the given ones recorded
+static int a_collect(lua_State* L) {
+  sp_ppo* p = checkagent(L, 1)->p;
+  lua_settop(L, 3);  // the scratch below goes above the arguments
+  int n = p->cfg.nenvs, no = p->cfg.nobs, k = p->cfg.nact;
+  char what[64];
+  snprintf(what, sizeof what, "observations (%d x %d)", n, no);
+  double* obs = spA_scratch(L, (size_t)n * no);
+  spA_vector(L, 2, obs, (int64_t)n * no, what, 1);
+  double* given = NULL;
+  if (!lua_isnoneornil(L, 3)) {
+    snprintf(what, sizeof what, "actions (%d x %d)", n, k);
+    given = spA_scratch(L, (size_t)n * k);
+    spA_vector(L, 3, given, (int64_t)n * k, what, 1);
+  }
+  int64_t shape[2] = {n, k};
+  sp_array* out = spL_newarray(L, 2, shape);
+  int rc = given ? sp_ppo_collect_given(p, given, obs) : sp_ppo_collect(p, out->data, obs);
+  if (rc == SP_ESTATE)
+    return luaL_error(
+        L, "collect: %s",
+        p->pending ? "the last step waits for record" : "the rollout is complete: call update");
+  if (rc) return luaL_error(L, "collect: %s", sp_strerror(rc));
+  if (given) memcpy(out->data, given, sizeof(double) * (size_t)n * k);
+  return 1;
+}
+
+// agent:record(reward, done [, timeout]): the outcome (nenvs each) of the step just collected
+static int a_record(lua_State* L) {
+  sp_ppo* p = checkagent(L, 1)->p;
+  lua_settop(L, 4);
+  int n = p->cfg.nenvs;
+  double* v = spA_scratch(L, 3 * (size_t)n);
+  char what[64];
+  snprintf(what, sizeof what, "rewards (%d)", n);
+  spA_vector(L, 2, v, n, what, 1);
+  snprintf(what, sizeof what, "done flags (%d)", n);
+  spA_vector(L, 3, v + n, n, what, 1);
+  double* to = NULL;
+  if (!lua_isnoneornil(L, 4)) {
+    snprintf(what, sizeof what, "time-out flags (%d)", n);
+    to = v + 2 * n;
+    spA_vector(L, 4, to, n, what, 1);
+  }
+  if (sp_ppo_record(p, v, v + n, to)) return luaL_error(L, "record: no collected step waits");
+  return 0;
+}
+
+// agent:update(last_obs) -> stats: after nsteps collect/record pairs
+static int a_update(lua_State* L) {
+  sp_ppo* p = checkagent(L, 1)->p;
+  lua_settop(L, 2);
+  int n = p->cfg.nenvs, no = p->cfg.nobs;
+  char what[64];
+  snprintf(what, sizeof what, "observations (%d x %d)", n, no);
+  double* obs = spA_scratch(L, (size_t)n * no);
+  spA_vector(L, 2, obs, (int64_t)n * no, what, 1);
+  int rc = sp_ppo_update(p, obs);
+  if (rc == SP_ESTATE)
+    return luaL_error(L, "update: the rollout has %d of %d steps", p->t, p->cfg.nsteps);
+  if (rc) return luaL_error(L, "update: %s", sp_strerror(rc));
+  push_stats(L, &p->stats);
+  return 1;
+}
+
+// agent:params() -> a float64 copy of [actor | critic | log sigma]
+static int a_params(lua_State* L) {
+  sp_ppo* p = checkagent(L, 1)->p;
+  int64_t n = (int64_t)p->nparams;
+  sp_array* out = spL_newarray(L, 1, &n);
+  for (int64_t i = 0; i < n; i++)
+    out->data[i] = p->cfg.dtype == SP_F32 ? ((float*)p->params)[i] : ((double*)p->params)[i];
+  return 1;
+}
+
 static int a_index(lua_State* L) {
   lagent* a = luaL_checkudata(L, 1, AGENT_MT);
   const char* k = luaL_checkstring(L, 2);
@@ -508,6 +625,10 @@ static int a_index(lua_State* L) {
     lua_pushinteger(L, (lua_Integer)p->nparams);
   else if (!strcmp(k, "lr"))
     lua_pushnumber(L, p->opt->cfg.lr);
+  else if (!strcmp(k, "rank"))
+    lua_pushinteger(L, a->rank);
+  else if (!strcmp(k, "ranks"))
+    lua_pushinteger(L, a->size);
   else if (!strcmp(k, "stats"))
     push_stats(L, &p->stats);
   else if (!strcmp(k, "std")) {
@@ -521,11 +642,11 @@ static int a_index(lua_State* L) {
   return 1;
 }
 
-static const luaL_Reg agent_methods[] = {{"iterate", a_iterate},
-                                         {"evaluate", a_evaluate},
-                                         {"act", a_act},
-                                         {"close", a_gc},
-                                         {NULL, NULL}};
+static const luaL_Reg agent_methods[] = {{"iterate", a_iterate}, {"evaluate", a_evaluate},
+                                         {"act", a_act},         {"data_parallel", a_data_parallel},
+                                         {"collect", a_collect}, {"record", a_record},
+                                         {"update", a_update},   {"params", a_params},
+                                         {"close", a_gc},        {NULL, NULL}};
 
 static const luaL_Reg functions[] = {{"new", a_new}, {"quadruped", e_new}, {NULL, NULL}};
 

@@ -114,4 +114,44 @@ describe("ppo.new", function()
                    .. "observations and 12 actions, got 2, 49 and 12%)",
                    err(function() return agent:iterate(env) end))
   end)
+
+  it("collects, records and updates environments stepped from Lua as iterate does", function()
+    local e1 = assert(ppo.quadruped { mjcf = XML, nenvs = 2, seed = 3 })
+    local e2 = assert(ppo.quadruped { mjcf = XML, nenvs = 2, seed = 3 })
+    local opts = { env = e1, nsteps = 3, hidden = { 8 }, minibatches = 2, epochs = 2, seed = 5 }
+    local a1, a2 = ppo.new(opts), ppo.new(opts)
+    a1:iterate(e1)
+    local obs = e2.obs
+    for _ = 1, 3 do
+      local act = a2:collect(obs)
+      assert.same({ 2, 12 }, act.shape)
+      local o, r, d, t = e2:step(act)
+      a2:record(r, d, t)
+      obs = o
+    end
+    local s = a2:update(obs)
+    assert.equal(4, s.steps)
+    local p1, p2 = a1:params(), a2:params()
+    assert.equal(a1.nparams, p2:numel())
+    for k = 1, p1:numel() do assert.equal(p1[k], p2[k]) end
+    -- a world of one: data_parallel changes nothing
+    local r, n = a2:data_parallel()
+    assert.equal(0, r)
+    assert.equal(1, n)
+    assert.equal(1, a2.ranks)
+    local given = array.zeros(2, 12) + 0.25
+    assert.equal(0.25, a2:collect(e2.obs, given)[2][12])
+    assert.equal("collect: the last step waits for record",
+                 err(function() return a2:collect(e2.obs) end):match "collect: .*")
+    assert.equal("data_parallel: a rollout is half collected (call it before collecting)",
+                 err(function() return a2:data_parallel() end):match "data_parallel: .*")
+    a2:record(array.zeros(2), array.zeros(2))
+    assert.equal("record: no collected step waits",
+                 err(function() return a2:record(array.zeros(2), array.zeros(2)) end)
+                   :match "record: .*")
+    assert.equal("update: the rollout has 1 of 3 steps",
+                 err(function() return a2:update(e2.obs) end):match "update: .*")
+    assert.matches("expected rewards %(2%) of length 2, got 3",
+                   err(function() return a2:record(array.zeros(3), array.zeros(2)) end))
+  end)
 end)

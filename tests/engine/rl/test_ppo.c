@@ -1,6 +1,7 @@
 // test_ppo.c: engine/rl: GAE against a direct sum, the PPO loss's gradients against central
 // finite differences (alone and through the networks and the observation normaliser), no
-// allocation in collect/record/update, argument errors, and learning on a small task.
+// allocation in collect/record/update, argument errors, learning on a small task, and the
+// data-parallel reduction hook (two identical halves reduce to the single update, no allocation).
 #include <math.h>
 #include <string.h>
 
@@ -253,6 +254,63 @@ TEST(collect_record_and_update_do_not_allocate) {
   CHECK_INT(p->stats.steps, 4);
   CHECK_INT(p->stats.refused, 0);
   sp_ppo_free(p);
+}
+
+// a data-parallel hook as two participants holding the same data would see it: every sum is
+// twice the vector
+typedef struct mirror {
+  int calls;
+} mirror;
+
+static int mirror_sum(void* ctx, sp_dtype dtype, void* x, size_t n) {
+  mirror* m = ctx;
+  m->calls++;
+  if (dtype == SP_F32)
+    for (size_t i = 0; i < n; i++) ((float*)x)[i] *= 2;
+  else
+    for (size_t i = 0; i < n; i++) ((double*)x)[i] *= 2;
+  return 0;
+}
+
+TEST(a_reduction_over_two_identical_halves_gives_the_single_update_without_allocating) {
+  // without advantage normalisation (its Bessel factor depends on the batch size) two copies of
+  // a batch are the batch: the normaliser, the gradients, the KL-driven lr must all come out the
+  // same, so the engine must weigh and divide by the reduced counts
+  sp_ppo* p = small_ppo(sp_failed_, SP_F64, 1);
+  sp_ppo* q = small_ppo(sp_failed_, SP_F64, 1);
+  if (!p || !q) return;
+  p->cfg.normalize_adv = q->cfg.normalize_adv = 0;
+  mirror m = {0};
+  sp_ppo_set_reduce(q, mirror_sum, &m);
+  sp_rng r1, r2;
+  sp_rng_seed(&r1, 5, 0);
+  sp_rng_seed(&r2, 5, 0);
+  run_iteration(p, &r1, 1);
+  run_iteration(q, &r2, 1);
+  uint64_t before = sp_alloc_count();
+  for (int it = 0; it < 3; it++) {
+    run_iteration(p, &r1, 1);
+    run_iteration(q, &r2, 1);
+  }
+  CHECK_INT(sp_alloc_count() - before, 0);
+  // per iteration: 2 per collected step (6), 1 in prepare, 2 per minibatch step (4)
+  CHECK_INT(m.calls, 4 * (2 * 6 + 1 + 2 * 4));
+  for (size_t i = 0; i < p->nparams; i++)
+    CHECK_CLOSE(((double*)q->params)[i], ((double*)p->params)[i], 1e-10, 1e-12);
+  CHECK_CLOSE(q->onorm.count, 2 * p->onorm.count, 0, 0);
+  CHECK_CLOSE(q->onorm.scale[2], p->onorm.scale[2], 1e-12, 0);
+  CHECK_CLOSE(q->stats.kl, p->stats.kl, 1e-10, 1e-14);
+  CHECK_CLOSE(q->stats.lr, p->stats.lr, 1e-12, 0);
+  // Adam hides a gradient's scale from the parameters: the norm shows it
+  CHECK_CLOSE(q->stats.grad_norm, p->stats.grad_norm, 1e-10, 0);
+  CHECK_CLOSE(q->stats.value_loss, p->stats.value_loss, 1e-10, 0);
+  // sharing needs a hook; a participant that is not the root zeroes its parameters for the sum
+  // (here the mirror's: twice zero)
+  CHECK_INT(sp_ppo_share_params(p, 1), SP_ESTATE);
+  CHECK_INT(sp_ppo_share_params(q, 0), 0);
+  CHECK_CLOSE(((double*)q->params)[0], 0, 0, 0);
+  sp_ppo_free(p);
+  sp_ppo_free(q);
 }
 
 TEST(a_time_out_bootstraps_with_the_value_and_advantages_are_normalised) {
