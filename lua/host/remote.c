@@ -450,7 +450,10 @@ int sp_host_repl_connect(const char* where, const char* token) {
         in_open = 0;
         p[0].fd = -1;
       } else if (write(s, buf, (size_t)r) != r) {
-        break;
+        // the server closed (e.g. it refused the token): stop sending, but still print what it
+        // said before closing
+        in_open = 0;
+        p[0].fd = -1;
       }
     }
   }

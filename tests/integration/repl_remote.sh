@@ -45,6 +45,11 @@ for where in tcp unix; do
 
   out=$(printf 'loop\n' | "$BIN" repl --connect "$ADDR" --token 0123456789abcdef0123456789abcdef)
   check "$where: a wrong token is refused" '[ "$out" = "spinal: bad token" ]'
+  # a client still sending when the server refuses and closes still prints the refusal
+  out=$(head -c 2000000 /dev/zero | tr '\0' x |
+        "$BIN" repl --connect "$ADDR" --token 0123456789abcdef0123456789abcdef) || true
+  check "$where: the refusal reaches a client that is still sending" \
+    '[ "$out" = "spinal: bad token" ]'
 
   if [ $where = tcp ]; then
     PORT=${ADDR##*:}
