@@ -161,6 +161,7 @@ print(("quadruped_imitate: %d training clips, %d held out (%s); %d iterations of
 local progress = sp.progress { total = iters, label = "imitate" }
 progress:update(L.iter)
 local t_train = now()
+local shown = {}  -- the progress line's figures: the last held-out evaluation's stay until the next
 while L.iter < iters do
   local r = L:iterate()
   local row = { iter = r.iter, samples = r.samples, episodes = r.episodes, falls = r.falls,
@@ -182,8 +183,11 @@ while L.iter < iters do
   run:log(row)
   local stopping = cfg.stop > 0 and r.iter == cfg.stop
   if r.iter % cfg.ckpt_every == 0 or r.iter == iters or stopping then L:save(ckpt) end
-  progress:update(r.iter, { ep_len = r.mean_length, wm = r.wm_loss, pol = r.pol_loss,
-                            heldout_q = row.heldout_joint_error })
+  if row.heldout_joint_error == row.heldout_joint_error then
+    shown.heldout_q = row.heldout_joint_error
+  end
+  shown.ep_len, shown.wm, shown.pol = r.mean_length, r.wm_loss, r.pol_loss
+  progress:update(r.iter, shown)
   if stopping then
     progress:done()
     print(("quadruped_imitate: stopped after iteration %d (stop=%d); resume=%s continues")
