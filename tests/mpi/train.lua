@@ -11,22 +11,10 @@
 local sp = require "spinal"
 local mpi = sp.mpi
 local A = sp.array
-local rank, size = mpi.rank(), mpi.size()
-local function check(ok, what)
-  if not ok then error(("rank %d of %d: %s"):format(rank, size, what), 2) end
-end
+local T = dofile((debug.getinfo(1, "S").source:match "^@(.*)/[^/]*$" or ".") .. "/common.lua")
+local rank, size, check, same_everywhere = T.rank, T.size, T.check, T.same_everywhere
 local TOL = 1e-9
 
--- every rank holds the same bits in a (gathered to rank 0 and compared there)
-local function same_everywhere(a, what)
-  local all = mpi.gather(a:reshape(1, a:numel()))
-  if rank ~= 0 then return end
-  for q = 2, size do
-    for k = 1, a:numel() do
-      check(all[q][k] == all[1][k], ("%s: rank %d differs at %d"):format(what, q - 1, k))
-    end
-  end
-end
 
 local worst = 0  -- the largest relative difference from the single-process run
 local function close(a, b, what)
