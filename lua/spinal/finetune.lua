@@ -1,0 +1,321 @@
+-- finetune.lua: method 2's fine-tuning on a "real" robot (spinal.finetune; docs/method2.md,
+-- "Fine-tuning"): a pre-trained world model and policy, at most `real_seconds` of data collected on
+-- the robot with the pre-trained policy (its latent and action noise are the exploration, counted
+-- in the budget), the world model fine-tuned on those data (mixed with the simulator's or not),
+-- then the policy fine-tuned through the corrected world model with a regulariser that keeps its
+-- actions close to the pre-trained policy's on the states the robot visited:
+--   anchor loss = lambda * mean over recorded rows of |pi(s, c) - pi_0(s, c)|^2 / nu
+-- (pi: the policy's mean action, pi_0: the pre-trained one's, fixed; s, c: a recorded state and
+-- what the robot was asked to do there).
+--
+--   local finetune = require "spinal.finetune"
+--   local L = imitate.load(ckpt, { plant = real_plant, robot = robot, clips = train })
+--   local F = finetune.new(L, { real_seconds = 120, mix = 0.5, anchor = 1 })
+--   F:collect()                 -- through the HAL on L.plant, tick by tick, as on hardware
+--   F:train_wm() ; F:train_policy()
+--   local shift = F:action_shift()
+--
+-- The policy side is the imitation policy of spinal.imitate (the VAE's posterior tracking gait
+-- clips: what the robot is asked to do is a clip); everything else (collection budget, world-model
+-- mixing, the anchor's gradient, the action shift) does not depend on it.
+local A = require "spinal.array"
+local nn = require "spinal.nn"
+local rng = require "spinal.rng"
+local imitate = require "spinal.imitate"
+
+local M = {}
+local F = {}
+F.__index = F
+M.Finetune = F
+
+M.defaults = {
+  seed = 1,
+  real_seconds = 120,   -- robot time available, s (every tick counts, exploration included)
+  act_noise = 0.05,     -- rad on the targets while collecting (the pre-trained latent noise too)
+  episode_steps = 250,  -- longest episode on the robot (ticks)
+  mix = 0.5,            -- share of simulator windows in each world-model batch (0: real only)
+  wm_iters = 400, wm_lr = 3e-4, wm_batch = 128,
+  pol_iters = 150, pol_lr = 1e-4, pol_batch = 128, horizon = 24,
+  anchor = 1.0,         -- lambda of the action-distance regulariser (0: none)
+  anchor_batch = 256,
+}
+
+local function merged(opts)
+  local c = {}
+  for k, v in pairs(M.defaults) do c[k] = v end
+  for k, v in pairs(opts or {}) do
+    if M.defaults[k] ~= nil then c[k] = v end
+  end
+  return c
+end
+
+-- ---- the policy's networks as nn.mlp mirrors (for the anchor's gradient) ---------------------
+
+-- the VAE's features f(s) = [p_z, R(q)^T e_z, v, w, qj, qd] of rows of world-model states
+local function features(S, nj)
+  local B = S.shape[1]
+  local rows = S:totable()
+  local out = {}
+  for b = 1, B do
+    local s = rows[b]
+    local u1, u2, u3 = imitate.qrot(s[4], s[5], s[6], s[7], 0, 0, 1, true)
+    local r = { s[3], u1, u2, u3 }
+    for j = 8, 13 + 2 * nj do r[#r + 1] = s[j] end
+    out[b] = r
+  end
+  return A(out)
+end
+M.features = features
+
+-- three nn.mlp networks with the policy's architecture holding its parameters: prior (nf -> lat),
+-- encoder (nf + nc -> lat), decoder (nf + lat -> nu), in the order of the policy's flat vector
+local function mirror(pol, arch)
+  local nf = 10 + 2 * pol.nj
+  local function net(nin, nout)
+    local sizes = { nin }
+    for _ = 1, arch.layers do sizes[#sizes + 1] = arch.hidden end
+    sizes[#sizes + 1] = nout
+    return nn.mlp { sizes = sizes, act = arch.act or "elu", dtype = arch.dtype or "f32",
+                    batch = arch.batch or 64 }
+  end
+  local m = { nf = nf, prior = net(nf, pol.lat), enc = net(nf + pol.nc, pol.lat),
+              dec = net(nf + pol.lat, pol.nu), nj = pol.nj, lat = pol.lat, nu = pol.nu }
+  local n = m.prior.nparams + m.enc.nparams + m.dec.nparams
+  if n ~= pol.nparams then
+    error(("finetune: the policy has %d parameters, its architecture (hidden %d, layers %d) "
+      .. "%d"):format(pol.nparams, arch.hidden, arch.layers, n), 2)
+  end
+  m.ws = { prior = m.prior:workspace(), enc = m.enc:workspace(), dec = m.dec:workspace() }
+  return m
+end
+M.mirror = mirror
+
+local function mirror_set(m, p)
+  local n1, n2 = m.prior.nparams, m.enc.nparams
+  m.prior:set_params(p:narrow(1, 1, n1))
+  m.enc:set_params(p:narrow(1, n1 + 1, n2))
+  m.dec:set_params(p:narrow(1, n1 + n2 + 1, m.dec.nparams))
+end
+M.mirror_set = mirror_set
+
+-- the mean action (posterior with conditioning C) of rows S through the mirror: (B, nu), keeping
+-- the forward passes for mirror_backward
+local function mirror_act(m, S, C, a_nom)
+  local f = features(S, m.nj)
+  local mp = m.prior:forward(f, m.ws.prior)
+  local e = m.enc:forward(A.cat({ f, C }, 2), m.ws.enc)
+  local z = mp + e
+  local a = m.dec:forward(A.cat({ f, z }, 2), m.ws.dec)
+  return a + a_nom
+end
+M.mirror_act = mirror_act
+
+-- dloss/dparams (the policy's flat layout) of the last mirror_act for dloss/da = gA
+local function mirror_backward(m, gA)
+  m.prior:zero_grad()
+  m.enc:zero_grad()
+  m.dec:zero_grad()
+  local gx = m.dec:backward(gA, m.ws.dec)
+  local gz = gx:narrow(2, m.nf + 1, m.lat):contiguous()
+  m.enc:backward(gz, m.ws.enc)
+  m.prior:backward(gz, m.ws.prior)
+  return A.cat({ m.prior:grads(), m.enc:grads(), m.dec:grads() }, 1)
+end
+M.mirror_backward = mirror_backward
+
+-- the anchor loss lambda * mean_rows |a - a0|^2 / nu on rows S, C against a0 and its gradient in
+-- the policy's flat layout (grad = false: the loss only)
+function M.anchor_loss(m, S, C, A0, a_nom, lambda, grad)
+  local a = mirror_act(m, S, C, a_nom)
+  local d = a - A0
+  local B, nu = d.shape[1], d.shape[2]
+  local loss = lambda * (d * d):sum() / (B * nu)
+  if not grad then return loss end
+  return loss, mirror_backward(m, d * (2 * lambda / (B * nu)))
+end
+
+-- ---- fine-tuning -----------------------------------------------------------------------------
+
+-- L: a spinal.imitate loop holding the pre-trained world model and policy, whose plant is the
+-- robot to fine-tune on (its replay buffer is the simulator's data for mixing); opts: M.defaults
+function M.new(L, opts)
+  local self = setmetatable({}, F)
+  self.L = L
+  self.cfg = merged(opts)
+  local c = self.cfg
+  self.dt = L.cfg.dt
+  self.budget = math.floor(c.real_seconds / self.dt + 1e-9)
+  self.real = require("spinal.wm").replay { nx = L.nx, nu = L.nu, capacity = self.budget + 1,
+                                              seed = c.seed + 77 }
+  self.starts = { n = 0, clip = {}, frame = {}, s = {} }
+  self.ticks, self.episodes, self.falls = 0, 0, 0
+  self.rec = { S = {}, C = {} }   -- every recorded state and its conditioning (the anchor's rows)
+  self.m = mirror(L.pol, { hidden = L.cfg.pol_hidden, layers = L.cfg.pol_layers,
+                           batch = math.max(c.anchor_batch, 1) })
+  self.a_nom = A(L.a_nom)
+  self.p0 = L.pol:params()
+  mirror_set(self.m, self.p0)
+  L.wopt.lr = c.wm_lr
+  L.popt.lr = c.pol_lr
+  return self
+end
+
+-- a generator for one purpose: every draw is reproducible from the seed
+function F:rng(purpose)
+  self.draws = (self.draws or 0) + 1
+  return rng.new(self.cfg.seed, 1000 + 16 * self.draws + purpose)
+end
+
+-- collect on the robot until the budget of ticks is spent (or `seconds` more of it): episodes of
+-- the pre-trained (current) policy from random training-clip frames, posterior with latent noise
+-- and act_noise on the targets, through the HAL as imitate's collection
+function F:collect(seconds)
+  local L, c = self.L, self.cfg
+  local limit = self.budget
+  if seconds then limit = math.min(limit, self.ticks + math.floor(seconds / self.dt + 1e-9)) end
+  local g = rng.new(c.seed, 1100 + self.episodes)
+  local keep = L.cfg.act_noise
+  L.cfg.act_noise = c.act_noise
+  local S, Aa, S1 = {}, {}, {}
+  while self.ticks < limit do
+    local ci = g:integer(#L.refs)
+    local ref = L.refs[ci]
+    local i0 = g:integer(math.max(1, ref.n - 2))
+    local steps = math.max(1, math.min(c.episode_steps, limit - self.ticks, ref.n - i0))
+    local n, down = L:episode(ref, i0, steps, "policy", g, function(_, s, a, s1, _, last, i)
+      self.real:push(s, a, s1, last)
+      local m = #S + 1
+      S[m], Aa[m], S1[m] = s, a, s1
+      local st = self.starts
+      st.n = st.n + 1
+      st.clip[st.n], st.frame[st.n], st.s[st.n] = ci, i, s
+      self.rec.S[#self.rec.S + 1] = s
+      self.rec.C[#self.rec.C + 1] = ref.cond[math.min(ref.n, i)]
+    end)
+    self.ticks = self.ticks + n
+    self.episodes = self.episodes + 1
+    if down then self.falls = self.falls + 1 end
+  end
+  L.cfg.act_noise = keep
+  self.recS, self.recC = A(self.rec.S), A(self.rec.C)
+  -- the pre-trained policy's actions on every recorded row (fixed: the anchor's targets)
+  local cur = L.pol:params()
+  L.pol:set_params(self.p0)
+  self.recA0 = L.pol:act(self.recS, self.recC)
+  L.pol:set_params(cur)
+  return { seconds = self.ticks * self.dt, episodes = self.episodes, falls = self.falls,
+           transitions = #S }
+end
+
+function F:seconds() return self.ticks * self.dt end
+
+-- one world-model batch: round(wm_batch * (1 - mix)) windows of the robot's data and the rest of
+-- the simulator's (the pre-training's replay buffer)
+function F:wm_batch(n)
+  local c, L = self.cfg, self.L
+  local nreal = math.floor(c.wm_batch * (1 - c.mix) + 0.5)
+  local nsim = c.wm_batch - nreal
+  local parts_s, parts_a = {}, {}
+  if nreal > 0 then
+    local S, Aa = self.real:sample(nreal, n)
+    if not S then error("finetune: " .. tostring(Aa), 0) end
+    parts_s[#parts_s + 1], parts_a[#parts_a + 1] = S, Aa
+  end
+  if nsim > 0 then
+    local S, Aa = L.buf:sample(nsim, n)
+    if not S then error("finetune: mix=" .. c.mix .. " needs simulator data: " .. tostring(Aa), 0) end
+    parts_s[#parts_s + 1], parts_a[#parts_a + 1] = S, Aa
+  end
+  if #parts_s == 1 then return parts_s[1], parts_a[1] end
+  return A.cat(parts_s, 1), A.cat(parts_a, 1)
+end
+
+-- the world model's loss on windows of the robot's data (no step): the error it starts from and
+-- ends at; returns loss, per-component parts, the error against horizon
+function F:wm_eval(B, n)
+  local S, Aa = self.real:sample(B or 256, n or self.L.cfg.wm_steps)
+  if not S then return nil end
+  return self.L.model:loss(S, Aa)
+end
+
+function F:train_wm()
+  local L, c = self.L, self.cfg
+  local loss, parts
+  for _ = 1, c.wm_iters do
+    local S, Aa = self:wm_batch(L.cfg.wm_steps)
+    loss, parts = L.model:train(S, Aa, L.wopt)
+  end
+  return loss, parts
+end
+
+-- the anchor's rows of one batch: recorded states, their conditioning and pre-trained actions
+function F:anchor_rows(g, B)
+  local n = self.recS.shape[1]
+  local S, C, A0 = {}, {}, {}
+  for b = 1, B do
+    local i = g:integer(n)
+    S[b], C[b], A0[b] = self.recS[i], self.recC[i], self.recA0[i]
+  end
+  return A.stack(S), A.stack(C), A.stack(A0)
+end
+
+-- pol_iters batches: the tracking loss from the robot's start states through the corrected world
+-- model plus the anchor on recorded rows, one optimiser step on their sum
+function F:train_policy()
+  local L, c = self.L, self.cfg
+  local g = self:rng(2)
+  local proxy = { starts = self.starts, nx = L.nx, refs = L.refs,
+                  cfg = { capacity = self.starts.n } }
+  local loss, parts, aloss = 0, nil, 0
+  for _ = 1, c.pol_iters do
+    local S0, C, R = imitate.Loop.policy_batch(proxy, g, c.pol_batch, c.horizon)
+    local eps = A.randn({ c.pol_batch, c.horizon, L.cfg.lat }, g)
+    loss, parts = L.pol:grad(L.model, S0, C, R, eps)
+    if c.anchor > 0 then
+      mirror_set(self.m, L.pol:params())
+      local aS, aC, aA0 = self:anchor_rows(g, c.anchor_batch)
+      local ga
+      aloss, ga = M.anchor_loss(self.m, aS, aC, aA0, self.a_nom, c.anchor, true)
+      L.pol:set_grads(L.pol:grads() + ga)
+    end
+    L.pol:apply(L.popt)
+  end
+  return loss, parts, aloss
+end
+
+-- how far the policy's mean actions moved from the pre-trained ones on the recorded rows: mean
+-- absolute difference (rad, over rows and joints) and its root mean square
+function F:action_shift()
+  local a = self.L.pol:act(self.recS, self.recC)
+  local d = a - self.recA0
+  local n = d:numel()
+  return d:abs():sum() / n, math.sqrt((d * d):sum() / n)
+end
+
+-- held-out evaluation on the robot (posterior mean, no noise) from each reference's first frame:
+-- velocity error (mean norm of the horizontal body-velocity error to the clip's), path error (the
+-- horizontal distance to the clip after `seconds` or at the fall), joint error, falls
+function F:evaluate(refs, seconds)
+  local ve, pe, je, falls, per = 0, 0, 0, 0, {}
+  for i, ref in ipairs(refs) do
+    local r = self.L:evaluate(ref, { seconds = seconds })
+    ve, pe, je = ve + r.velocity_error, pe + r.position_error, je + r.joint_error
+    if r.fell then falls = falls + 1 end
+    per[i] = { name = r.name, velocity_error = r.velocity_error, position_error = r.position_error,
+               joint_error = r.joint_error, fell = r.fell, seconds = r.seconds }
+  end
+  local n = #refs
+  return { velocity_error = ve / n, path_error = pe / n, joint_error = je / n, falls = falls,
+           per_clip = per }
+end
+
+-- save the fine-tuned world model and policy (with their optimisers) and the robot's data
+function F:save(dir)
+  local L = self.L
+  local function check(ok, err) if not ok then error("finetune: " .. tostring(err), 0) end end
+  check(L.model:save(dir .. "/wm.ckpt", L.wopt))
+  check(L.pol:save(dir .. "/policy.ckpt", L.popt))
+  check(self.real:save(dir .. "/real.bin"))
+end
+
+return M
