@@ -82,8 +82,9 @@ local function mirror(pol, arch)
               dec = net(nf + pol.lat, pol.nu), nj = pol.nj, lat = pol.lat, nu = pol.nu }
   local n = m.prior.nparams + m.enc.nparams + m.dec.nparams
   if n ~= pol.nparams then
-    error(("finetune: the policy has %d parameters, its architecture (hidden %d, layers %d) "
-      .. "%d"):format(pol.nparams, arch.hidden, arch.layers, n), 2)
+    error(("finetune: the policy has %d parameters; networks of hidden %d, layers %d would have "
+      .. "%d (the pre-training's pol_hidden, pol_layers)"):format(pol.nparams, arch.hidden,
+      arch.layers, n), 2)
   end
   m.ws = { prior = m.prior:workspace(), enc = m.enc:workspace(), dec = m.dec:workspace() }
   return m

@@ -1,0 +1,166 @@
+-- finetune_spec.lua: spinal.finetune, method 2's fine-tuning on a "real" robot: the policy's
+-- networks mirrored for the anchor reproduce the policy's actions; the anchor's gradient against
+-- central finite differences; world-model batches mix the robot's and the simulator's windows in
+-- the set proportion; collection on a MuJoCo quadruped stops at the robot-time budget exactly,
+-- through the HAL, and records the pre-trained policy's actions on every visited state; one policy
+-- fine-tuning step with the anchor moves the actions less than without it. The whole experiment
+-- (quick mode, and over UDP against a bridge) is tests/integration/quadruped_finetune.sh.
+local A = require "spinal.array"
+local wm = require "spinal.wm"
+local rng = require "spinal.rng"
+local sp = require "spinal"
+local motion = require "spinal.motion"
+local imitate = require "spinal.imitate"
+local finetune = require "spinal.finetune"
+
+local SRC = os.getenv "SPINAL_SOURCE_DIR" or "."
+local STAND = { 0, 0.9, -1.8, 0, 0.9, -1.8, 0, 0.9, -1.8, 0, 0.9, -1.8 }
+
+local function random_states(g, B, nj)
+  local S = A.randn({ B, 13 + 2 * nj }, g)
+  for b = 1, B do
+    local q = S[b]:narrow(1, 4, 4)
+    q:div_(q:norm())
+  end
+  return S
+end
+
+local function random_policy(dtype)
+  local nj = 12
+  local pol = wm.vae { nj = nj, nu = nj, nc = 7, lat = 4, hidden = 8, layers = 2, a_nom = STAND,
+                       seed = 3, dtype = dtype }
+  pol:set_params(A.randn({ pol.nparams }, rng.new(5)) * 0.3)
+  return pol
+end
+
+describe("finetune anchor", function()
+  it("mirrors the policy's networks: the same mean actions as pol:act", function()
+    for _, dtype in ipairs { "f64", "f32" } do
+      local pol = random_policy(dtype)
+      local g = rng.new(6)
+      local S, C = random_states(g, 5, 12), A.randn({ 5, 7 }, g)
+      local m = finetune.mirror(pol, { hidden = 8, layers = 2, dtype = dtype })
+      finetune.mirror_set(m, pol:params())
+      local d = (pol:act(S, C) - finetune.mirror_act(m, S, C, A(STAND))):abs():max()
+      assert.is_true(d < (dtype == "f64" and 1e-12 or 1e-5), dtype .. " differs by " .. d)
+    end
+  end)
+
+  it("refuses an architecture that is not the policy's", function()
+    local pol = random_policy "f64"
+    assert.has_error(function() finetune.mirror(pol, { hidden = 16, layers = 2, dtype = "f64" }) end,
+      "finetune: the policy has 1324 parameters; networks of hidden 16, layers 2 would have 3012 "
+        .. "(the pre-training's pol_hidden, pol_layers)")
+  end)
+
+  it("has the gradient of lambda mean |pi(s, c) - a0|^2 / nu (central differences)", function()
+    local pol = random_policy "f64"
+    local g = rng.new(7)
+    local S, C, A0 = random_states(g, 6, 12), A.randn({ 6, 7 }, g), A.randn({ 6, 12 }, g)
+    local m = finetune.mirror(pol, { hidden = 8, layers = 2, dtype = "f64" })
+    local p0 = pol:params()
+    finetune.mirror_set(m, p0)
+    local loss, grad = finetune.anchor_loss(m, S, C, A0, A(STAND), 0.7, true)
+    -- the loss itself, from pol:act
+    local d = pol:act(S, C) - A0
+    assert.near(0.7 * (d * d):sum() / 72, loss, 1e-12)
+    local h, worst, scale = 1e-6, 0, grad:abs():max()
+    for i = 1, pol.nparams do
+      local p = p0:copy()
+      p[i] = p0[i] + h
+      finetune.mirror_set(m, p)
+      local lp = finetune.anchor_loss(m, S, C, A0, A(STAND), 0.7)
+      p[i] = p0[i] - h
+      finetune.mirror_set(m, p)
+      local lm = finetune.anchor_loss(m, S, C, A0, A(STAND), 0.7)
+      worst = math.max(worst, math.abs((lp - lm) / (2 * h) - grad[i]))
+    end
+    assert.is_true(worst < 1e-7 * scale, ("worst %.3g of %.3g"):format(worst, scale))
+  end)
+end)
+
+-- a clip of the standing pose walking forward at v
+local function walking_clip(v, n)
+  local frames = {}
+  for i = 1, n do
+    local row = { v * (i - 1) * 0.02, 0, 0.285, 1, 0, 0, 0 }
+    for j = 1, 12 do row[7 + j] = STAND[j] end
+    frames[i] = row
+  end
+  return motion.clip { frames = A(frames), frame_duration = 0.02 }
+end
+
+describe("finetune on a MuJoCo quadruped", function()
+  local robot, plant, L
+  setup(function()
+    robot = sp.robot.load(SRC .. "/robots/quadruped_joint.lua")
+    plant = assert(sp.hal.open(robot, "mujoco"))
+    plant:activate()
+    L = imitate.new { plant = plant, robot = robot, clips = { walking_clip(0.2, 60) }, seed = 1,
+                      wm_hidden = 16, wm_layers = 1, pol_hidden = 16, pol_layers = 1, lat = 4,
+                      wm_batch = 8, pol_batch = 8, horizon = 4, bootstrap = false }
+    -- a policy that does something (random networks) and the "simulator's" data for mixing
+    L.pol:set_params(A.randn({ L.pol.nparams }, rng.new(2)) * 0.05)
+  end)
+
+  it("collects exactly the robot-time budget through the plant and records the pre-trained actions",
+    function()
+      local F = finetune.new(L, { real_seconds = 1.5, episode_steps = 20, seed = 3 })
+      local c = F:collect()
+      assert.equal(75, F.ticks)
+      assert.equal(1.5, c.seconds)
+      assert.equal(75, F.recS.shape[1])
+      assert.is_true(c.episodes >= 4)  -- episodes of at most 20 ticks
+      -- a second call has nothing left to spend
+      F:collect()
+      assert.equal(75, F.ticks)
+      -- the anchor's targets are the pre-trained policy's mean actions on the recorded states
+      local d = (L.pol:act(F.recS, F.recC) - F.recA0):abs():max()
+      assert.equal(0, d)
+      assert.equal(0, F:action_shift())
+    end)
+
+  it("mixes the robot's and the simulator's windows in world-model batches as set", function()
+    -- the simulator's buffer: states at height 9, the robot's at their real height (< 1)
+    local sim = wm.replay { nx = L.nx, nu = L.nu, capacity = 100, seed = 1 }
+    for k = 1, 40 do
+      local s = {}
+      for j = 1, L.nx do s[j] = 0 end
+      s[3], s[4] = 9, 1
+      sim:push(s, STAND, s, k % 20 == 0)
+    end
+    local keep = L.buf
+    L.buf = sim
+    for _, mix in ipairs { 0, 0.25, 1 } do
+      local F = finetune.new(L, { real_seconds = 1, episode_steps = 25, mix = mix, wm_batch = 16,
+                                  seed = 4 })
+      F:collect()
+      local S = F:wm_batch(4)
+      assert.same({ 16, 5, L.nx }, S.shape)
+      local nsim = 0
+      for b = 1, 16 do
+        if S:get(b, 1, 3) == 9 then nsim = nsim + 1 end
+      end
+      assert.equal(math.floor(16 * mix + 0.5), nsim)
+    end
+    L.buf = keep
+  end)
+
+  it("keeps the actions closer to the pre-trained ones with the anchor than without", function()
+    local p0 = L.pol:params()
+    local shifts = {}
+    for _, lambda in ipairs { 0, 100 } do
+      L.pol:set_params(p0)
+      L.popt:reset()
+      local F = finetune.new(L, { real_seconds = 1, episode_steps = 25, seed = 5, anchor = lambda,
+                                  pol_iters = 5, pol_lr = 1e-2, pol_batch = 8, horizon = 4,
+                                  anchor_batch = 32 })
+      F:collect()
+      F:train_policy()
+      shifts[#shifts + 1] = F:action_shift()
+    end
+    L.pol:set_params(p0)
+    assert.is_true(shifts[1] > 0)
+    assert.is_true(shifts[2] < 0.5 * shifts[1], ("%.4g vs %.4g"):format(shifts[2], shifts[1]))
+  end)
+end)
