@@ -36,7 +36,8 @@
 -- joint_error_before_rad, joint_error_after_rad, action_shift (mean |a - a_0| over the recorded
 -- states and joints, rad), action_shift_rms, wm_real_error_before / _after (the world model's
 -- joint error after 8 steps on the held-out robot transitions of the before-evaluation, rad),
--- every perturbation's value and `perturbations` ("payload=3 ..."), seed, wall_seconds,
+-- every perturbation's value and `perturbations` ("payload=3 ..."), outside_documented_range
+-- (those of them outside docs/quadruped.md's ranges, "" when none), seed, wall_seconds,
 -- finetune_seconds, settings.
 local sp = require "spinal"
 local A = require "spinal.array"
@@ -92,6 +93,20 @@ if remote then
   end
 end
 local used = perturb.used(cfg)
+-- docs/quadruped.md's documented ranges: the plant accepts more, the results are claimed inside
+local DOCUMENTED = { payload = { 0, 3 }, payload_x = { -0.1, 0.1 }, payload_y = { -0.1, 0.1 },
+                     friction = { 0.6, 1.5 }, motor = { 0.8, 1.2 }, pd = { 0.8, 1.2 },
+                     damping = { 0.5, 2 }, frictionloss = { 0, 0.3 }, latency = { 0, 0.01 },
+                     noise = { 0, 0.01 } }
+local outside = {}
+for _, p in ipairs(perturb.list) do
+  local r, v = DOCUMENTED[p.name], cfg[p.name]
+  if r and (v < r[1] - 1e-12 or v > r[2] + 1e-12) then
+    outside[#outside + 1] = ("%s=%.10g"):format(p.name, v)
+    print(("%s: %s=%.10g is outside its documented range %g .. %g (docs/quadruped.md)"):format(who,
+      p.name, v, r[1], r[2]))
+  end
+end
 
 -- the clips
 local lib, lerr
@@ -123,7 +138,7 @@ if cfg.pretrained ~= "" then
   end
   f:close()
 else
-  ckpt = run:path "pretrained"
+  ckpt = run:path "ckpt"
   os.execute(("mkdir -p '%s'"):format(ckpt))
   local sim = sp.run.open_plant(robot, "mujoco", who)
   sim:activate()
@@ -233,6 +248,7 @@ local summary = {
   eval_clips = #refs,
   eval_seconds = cfg.eval_seconds,
   perturbations = desc,
+  outside_documented_range = table.concat(outside, " "),
   plant = cfg.plant,
   pretrained = cfg.pretrained ~= "" and cfg.pretrained or ckpt,
   seed = cfg.seed,

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# quadruped_finetune.sh: experiments/quadruped_finetune.lua quick=true as a user runs it (method 2's
+# fine-tuning on a "real" robot, on a quick gait library and a tiny pre-training built here): the
+# default "real" robot's perturbations reach the plant and the summary, the robot-time budget is
+# kept, the summary has the issue's flat keys; a perturbation outside its documented range is
+# refused; and the same experiment drives a perturbed robot behind `spinal bridge` over UDP (the
+# HAL path a real robot uses), whose perturbations are the bridge's. About a minute.
+set -euo pipefail
+BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
+SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
+. "$SRC/tests/integration/lib/procs.sh"  # tmp, pids, fail, wait_for FILE PATTERN [SECONDS]
+cd "$SRC"
+export OPENBLAS_NUM_THREADS=1
+
+"$BIN" -e "assert(require('spinal.gaitlib').build { out = '$tmp/lib', quick = true })" >"$tmp/lib.out" 2>&1 ||
+  fail "quick gait library"
+
+run() { "$BIN" experiments/quadruped_finetune.lua quick=true library="$tmp/lib" "$@" >"$tmp/run.out" 2>&1 ||
+  fail "quadruped_finetune $*"; }
+
+# summary DIR LUA: check summary.json of DIR with `need(ok, what)` and `s`
+summary() {
+  SUMMARY="$1/summary.json" "$BIN" -e "
+    local s = assert(require('spinal.json').read(os.getenv 'SUMMARY'))
+    local function need(ok, what) if not ok then io.stderr:write('FAIL: ', what, '\n') os.exit(1) end end
+    for _, k in ipairs { 'real_data_seconds', 'velocity_error_before_mps', 'velocity_error_after_mps',
+                         'path_error_before_m', 'path_error_after_m', 'falls_before', 'falls_after',
+                         'action_shift', 'wall_seconds' } do
+      need(type(s[k]) == 'number', 'summary key ' .. k)
+    end
+    need(s.real_data_seconds == 16, 'the quick budget of robot time (16 s), got ' .. s.real_data_seconds)
+    need(s.falls_before >= 0 and s.falls_before <= 3 and s.falls_after <= 3, 'falls per clip')
+    need(s.action_shift > 0, 'fine-tuning moved the actions')
+    $2" || fail "summary of $1: $(cat "$1/summary.json")"
+}
+
+# the default "real" robot, pre-trained here
+run seed=1 out="$tmp/q1"
+grep -q "real robot friction=0.6 latency=0.01 motor=0.8 payload=3 (mujoco)" "$tmp/run.out" ||
+  fail "the default perturbations"
+grep -q "after 16.0 s of robot data" "$tmp/run.out" || fail "no result line"
+summary "$tmp/q1" "
+  need(s.perturbations == 'friction=0.6 latency=0.01 motor=0.8 payload=3' and s.outside_documented_range == '', 'perturbations named')
+  need(s.payload == 3 and s.friction == 0.6 and s.motor == 0.8 and s.latency == 0.01 and s.pd == 1,
+       'every perturbation recorded')"
+for f in settings.json metrics.csv ckpt/loop.json ckpt/policy.ckpt finetuned/wm.ckpt \
+         finetuned/policy.ckpt finetuned/real.bin velocity_error.dat; do
+  [[ -s $tmp/q1/$f ]] || fail "$f missing"
+done
+
+# another robot from the command line, on the same pre-training
+run seed=2 out="$tmp/q2" pretrained="$tmp/q1" payload=1 motor=1 latency=0 pd=0.8 mix=0
+grep -q "real robot friction=0.6 payload=1 pd=0.8 (mujoco)" "$tmp/run.out" || fail "perturbations from the command line"
+summary "$tmp/q2" "need(s.pd == 0.8 and s.mix == 0, 'pd and mix recorded')"
+
+# outside the documented range: said, and recorded
+run seed=1 out="$tmp/far" pretrained="$tmp/q1" latency=0.02 pol_iters=1 wm_iters=1
+grep -q "latency=0.02 is outside its documented range 0 .. 0.01 (docs/quadruped.md)" "$tmp/run.out" ||
+  fail "no warning for latency=0.02"
+summary "$tmp/far" "need(s.outside_documented_range == 'latency=0.02', 'recorded outside the range')"
+# refused by the settings
+if "$BIN" experiments/quadruped_finetune.lua quick=true motor=0 >"$tmp/bad.out" 2>&1; then
+  fail "motor=0 was accepted"
+fi
+grep -q "bad override 'motor=0' (expected a number > 0 and <= 10)" "$tmp/bad.out" || fail "motor=0's refusal"
+
+# over UDP: a perturbed robot (2 kg payload) behind a lockstep bridge
+cat >"$tmp/heavy.lua" <<LUA
+local r = dofile "$SRC/robots/quadruped_joint.lua"
+r.plants.mujoco.mjcf = "$SRC/robots/quadruped.xml"
+r.plants.mujoco.perturb = { payload = 2 }
+return r
+LUA
+"$BIN" bridge "$tmp/heavy.lua" --listen 127.0.0.1:0 >"$tmp/bridge.out" 2>"$tmp/bridge.err" &
+pids+=($!)
+wait_for "$tmp/bridge.out" "serving" 10 || fail "the bridge did not start"
+port=$(sed -n 's/.* on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/bridge.out")
+[[ -n $port ]] || fail "no port in: $(cat "$tmp/bridge.out")"
+run seed=1 out="$tmp/udp" pretrained="$tmp/q1" plant="udp://127.0.0.1:$port"
+grep -q "real robot (the bridge's robot) (udp://127.0.0.1:$port)" "$tmp/run.out" || fail "udp plant"
+summary "$tmp/udp" "need(s.perturbations == \"(the bridge's robot)\" and s.payload == 0, 'the bridge decides')"
+# a perturbation asked of a robot over udp is refused: the host cannot change the robot
+if "$BIN" experiments/quadruped_finetune.lua quick=true library="$tmp/lib" pretrained="$tmp/q1" \
+    out="$tmp/bad2" plant="udp://127.0.0.1:$port" payload=1 >"$tmp/bad2.out" 2>&1; then
+  fail "payload=1 over udp was accepted"
+fi
+grep -q "payload=1 needs a plant with the robot's perturbations (plant=mujoco)" "$tmp/bad2.out" ||
+  fail "the udp refusal: $(cat "$tmp/bad2.out")"
+echo "ok"
