@@ -68,33 +68,42 @@ end
 M.features = features
 
 -- three nn.mlp networks with the policy's architecture holding its parameters: prior (nf -> lat),
--- encoder (nf + nc -> lat), decoder (nf + lat -> nu), in the order of the policy's flat vector
+-- the high-level network (nf + nc -> lat: the VAE's encoder, or with arch.high = { nin =, hidden =,
+-- layers = } a command network h over nf + nin inputs) and decoder (nf + lat -> nu); for the VAE
+-- alone, in the order of the policy's flat vector
 local function mirror(pol, arch)
   local nf = 10 + 2 * pol.nj
-  local function net(nin, nout)
+  local function net(nin, nout, hidden, layers)
     local sizes = { nin }
-    for _ = 1, arch.layers do sizes[#sizes + 1] = arch.hidden end
+    for _ = 1, layers or arch.layers do sizes[#sizes + 1] = hidden or arch.hidden end
     sizes[#sizes + 1] = nout
     return nn.mlp { sizes = sizes, act = arch.act or "elu", dtype = arch.dtype or "f32",
                     batch = arch.batch or 64 }
   end
-  local m = { nf = nf, prior = net(nf, pol.lat), enc = net(nf + pol.nc, pol.lat),
+  local hi = arch.high
+  local m = { nf = nf, prior = net(nf, pol.lat),
+              enc = hi and net(nf + hi.nin, pol.lat, hi.hidden, hi.layers) or net(nf + pol.nc, pol.lat),
               dec = net(nf + pol.lat, pol.nu), nj = pol.nj, lat = pol.lat, nu = pol.nu }
-  local n = m.prior.nparams + m.enc.nparams + m.dec.nparams
-  if n ~= pol.nparams then
+  local n = m.prior.nparams + m.dec.nparams + (hi and 0 or m.enc.nparams)
+  if not hi and n ~= pol.nparams then
     error(("finetune: the policy has %d parameters; networks of hidden %d, layers %d would have "
       .. "%d (the pre-training's pol_hidden, pol_layers)"):format(pol.nparams, arch.hidden,
       arch.layers, n), 2)
+  end
+  if hi and hi.nparams and m.enc.nparams ~= hi.nparams then
+    error(("finetune: the command network has %d parameters; hidden %d, layers %d would have %d")
+      :format(hi.nparams, hi.hidden, hi.layers, m.enc.nparams), 2)
   end
   m.ws = { prior = m.prior:workspace(), enc = m.enc:workspace(), dec = m.dec:workspace() }
   return m
 end
 M.mirror = mirror
 
-local function mirror_set(m, p)
-  local n1, n2 = m.prior.nparams, m.enc.nparams
+-- p: the VAE's flat parameters; hp (with a command network): h's, the VAE's encoder skipped
+local function mirror_set(m, p, hp)
+  local n1, n2 = m.prior.nparams, p:numel() - m.prior.nparams - m.dec.nparams
   m.prior:set_params(p:narrow(1, 1, n1))
-  m.enc:set_params(p:narrow(1, n1 + 1, n2))
+  m.enc:set_params(hp or p:narrow(1, n1 + 1, n2))
   m.dec:set_params(p:narrow(1, n1 + n2 + 1, m.dec.nparams))
 end
 M.mirror_set = mirror_set
