@@ -10,7 +10,7 @@
 --   spinal experiments/quadruped_finetune.lua [pretrained=DIR] [quick=true] [seed=1] [out=DIR]
 --       [plant=mujoco|udp://HOST:PORT] [payload=3] [friction=0.6] [motor=0.8] [latency=0.01]
 --       [pd=1] [damping=1] [frictionloss=0] [noise=0] [push=0] [payload_x=0] [payload_y=0]
---       [real_seconds=120] [mix=0.5] [anchor=1] [wm_iters=400] [pol_iters=150] [rounds=1]
+--       [real_seconds=120] [mix=0.5] [anchor=1] [wm_iters=400] [pol_iters=150] [rounds=2]
 --       [eval_seconds=10] [eval_clips=0] [library=DIR]
 --
 -- The default "real" robot is payload=3 friction=0.6 motor=0.8 latency=0.01 (a 3 kg payload,
@@ -63,7 +63,7 @@ local cfg = sp.settings(perturb.defaults {
   library = "",
   payload = REAL.payload, friction = REAL.friction, motor = REAL.motor, latency = REAL.latency,
   real_seconds = 120,
-  rounds = 1,          -- collect / fine-tune rounds sharing real_seconds
+  rounds = 2,          -- collect / fine-tune rounds sharing real_seconds (then the tuned policy)
   mix = 0.5, anchor = 1.0, anchor_batch = 256, act_noise = 0.05, episode_steps = 250,
   wm_iters = 400, wm_lr = 3e-4, wm_batch = 128,
   pol_iters = 150, pol_lr = 1e-4, pol_batch = 128, horizon = 24,

@@ -296,7 +296,9 @@ end
 -- how far the policy's mean actions moved from the pre-trained ones on the recorded rows: mean
 -- absolute difference (rad, over rows and joints) and its root mean square
 function F:action_shift()
-  local a = self.L.pol:act(self.recS, self.recC)
+  local a
+  if self.C then a = self.C:act(self.recS, self.recK)
+  else a = self.L.pol:act(self.recS, self.recC) end
   local d = a - self.recA0
   local n = d:numel()
   return d:abs():sum() / n, math.sqrt((d * d):sum() / n)
@@ -317,6 +319,121 @@ function F:evaluate(refs, seconds)
   local n = #refs
   return { velocity_error = ve / n, path_error = pe / n, joint_error = je / n, falls = falls,
            per_clip = per }
+end
+
+-- the loop's fall test: trunk below fall_height or tilted more than fall_tilt
+function M.fell(L, s)
+  local _, _, upz = imitate.qrot(s[4], s[5], s[6], s[7], 0, 0, 1, false)
+  return s[3] < L.cfg.fall_height or upz < math.cos(L.cfg.fall_tilt)
+end
+
+-- ---- the command policy (spinal.command's h over the VAE's decoder) ---------------------------
+
+-- the command features u(s, k) h sees besides f(s) (engine/wm/command.c's): rows of states S and
+-- command rows K -> (B, 8)
+function M.command_features(S, K)
+  local out = {}
+  local Sr, Kr = S:totable(), K:totable()
+  for b = 1, #Sr do
+    local s, k = Sr[b], Kr[b]
+    local w, x, y, z = s[4], s[5], s[6], s[7]
+    local yaw = math.atan(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+    local c, sn, wp = math.cos(yaw), math.sin(yaw), k[7]
+    local dx, dy, e = k[4] - s[1], k[5] - s[2], k[6] - yaw
+    out[b] = { k[1], k[2], k[3], wp, wp * (c * dx + sn * dy), wp * (-sn * dx + c * dy),
+               wp * math.sin(e), wp * (math.cos(e) - 1) }
+  end
+  return A(out)
+end
+
+-- with a command network C (spinal.command over L.pol): opts.command = C, opts.command_arch =
+-- { hidden =, layers = } (h's), opts.x0s = start states for collection (a list of world-model
+-- states; nil: where the robot is)
+function F:init_command(C, arch)
+  local L = self.L
+  self.C = C
+  self.m = mirror(L.pol, { hidden = L.cfg.pol_hidden, layers = L.cfg.pol_layers,
+                           batch = math.max(self.cfg.anchor_batch, 1),
+                           high = { nin = 8, hidden = arch.hidden, layers = arch.layers,
+                                    nparams = C.h.nparams } })
+  self.hp0 = C.h:params()
+  mirror_set(self.m, self.p0, self.hp0)
+  self.dopt = nn.adam { lr = self.cfg.pol_lr, clip = 1 }  -- the decoder's (fresh: zero moments)
+  C.opt.lr = self.cfg.pol_lr
+  self.rec.K = {}
+end
+
+-- collection with h: courses of random commands (spinal.command.random_course) from x0s
+function F:collect_command(seconds, x0s)
+  local L, c, C = self.L, self.cfg, self.C
+  local command = require "spinal.command"
+  local limit = self.budget
+  if seconds then limit = math.min(limit, self.ticks + math.floor(seconds / self.dt + 1e-9)) end
+  local g = rng.new(c.seed, 1200 + self.episodes)
+  while self.ticks < limit do
+    local x0 = x0s and x0s[g:integer(#x0s)] or nil
+    local steps = math.max(1, math.min(c.episode_steps, limit - self.ticks))
+    local s0 = x0 or imitate.to_wm(L.plant:read(), L.nj)
+    local row = command.random_course(g, s0, steps, self.dt)
+    local n, down = C:run(L.plant, { steps = steps, x0 = x0, row = row, lo = L.lo, hi = L.hi,
+      noise = 1, act_noise = c.act_noise, g = g,
+      fell = function(s) return M.fell(L, s) end,
+      on_step = function(_, s, a, s1, k, last)
+        self.real:push(s, a, s1, last)
+        self.starts.n = self.starts.n + 1
+        self.starts.s[self.starts.n] = s
+        self.rec.S[#self.rec.S + 1] = s
+        self.rec.K[#self.rec.K + 1] = k
+      end })
+    self.ticks = self.ticks + n
+    self.episodes = self.episodes + 1
+    if down then self.falls = self.falls + 1 end
+  end
+  self.recS, self.recK = A(self.rec.S), A(self.rec.K)
+  self.recC = M.command_features(self.recS, self.recK)
+  local cur, hcur = L.pol:params(), C.h:params()
+  L.pol:set_params(self.p0)
+  C.h:set_params(self.hp0)
+  self.recA0 = C:act(self.recS, self.recK)
+  L.pol:set_params(cur)
+  C.h:set_params(hcur)
+  return { seconds = self.ticks * self.dt, episodes = self.episodes, falls = self.falls }
+end
+
+-- pol_iters batches of h's loss through the corrected world model from the robot's states (random
+-- commands, command.batch), gradients into h and the decoder, plus the anchor
+function F:train_command()
+  local L, c, C = self.L, self.cfg, self.C
+  local command = require "spinal.command"
+  local g = self:rng(3)
+  local n1 = self.m.prior.nparams
+  local nd = self.m.dec.nparams
+  local np = L.pol.nparams
+  local loss, parts, aloss = 0, nil, 0
+  for _ = 1, c.pol_iters do
+    local S0, K = command.batch(g, self.starts.s, c.pol_batch, c.horizon, self.dt)
+    local eps = A.randn({ c.pol_batch, c.horizon, L.cfg.lat }, g)
+    L.pol:set_grads(A.zeros(np))
+    loss, parts = C.h:grad(L.model, L.pol, S0, K, eps, "both")
+    local hg, pg = C.h:grads(), L.pol:grads()
+    if c.anchor > 0 then
+      mirror_set(self.m, L.pol:params(), C.h:params())
+      local aS, aC, aA0 = self:anchor_rows(g, c.anchor_batch)
+      local ga
+      aloss, ga = M.anchor_loss(self.m, aS, aC, aA0, self.a_nom, c.anchor, true)
+      hg = hg + ga:narrow(1, n1 + 1, C.h.nparams)
+      local dec = pg:narrow(1, np - nd + 1, nd)
+      dec:add_(ga:narrow(1, n1 + C.h.nparams + 1, nd))
+    end
+    -- only the decoder moves in the VAE: the prior and encoder's gradients are zero
+    local only = A.zeros(np)
+    only:narrow(1, np - nd + 1, nd):copy_(pg:narrow(1, np - nd + 1, nd))
+    C.h:set_grads(hg)
+    C.h:apply(C.opt)
+    L.pol:set_grads(only)
+    L.pol:apply(self.dopt)
+  end
+  return loss, parts, aloss
 end
 
 -- save the fine-tuned world model and policy (with their optimisers) and the robot's data
