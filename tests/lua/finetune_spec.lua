@@ -164,3 +164,54 @@ describe("finetune on a MuJoCo quadruped", function()
     assert.is_true(shifts[2] < 0.5 * shifts[1], ("%.4g vs %.4g"):format(shifts[2], shifts[1]))
   end)
 end)
+
+describe("finetune with a command network h", function()
+  local command = require "spinal.command"
+
+  it("mirrors h over the decoder: the same actions as C:act, and the anchor's gradient in h's and "
+    .. "the decoder's parameters (central differences)", function()
+    local pol = random_policy "f64"
+    local model = wm.new { nj = 12, nu = 12, dt = 0.02, hidden = 8, layers = 1, seed = 1 }
+    local C = command.new { model = model, pol = pol, hidden = 6, layers = 1, seed = 2 }
+    local hp = A.randn({ C.h.nparams }, rng.new(9)) * 0.3
+    C.h = wm.command { vae = pol, hidden = 6, layers = 1, dtype = "f64", seed = 2 }
+    C.h:set_params(hp)
+    local g = rng.new(8)
+    local S = random_states(g, 5, 12)
+    local K = A.randn({ 5, 7 }, g)
+    local m = finetune.mirror(pol, { hidden = 8, layers = 2, dtype = "f64",
+                                     high = { nin = 8, hidden = 6, layers = 1,
+                                              nparams = C.h.nparams } })
+    local p0 = pol:params()
+    finetune.mirror_set(m, p0, hp)
+    local U = finetune.command_features(S, K)
+    local d = (C:act(S, K) - finetune.mirror_act(m, S, U, A(STAND))):abs():max()
+    assert.is_true(d < 1e-12, "differs by " .. d)
+    local A0 = A.randn({ 5, 12 }, g)
+    local _, grad = finetune.anchor_loss(m, S, U, A0, A(STAND), 0.5, true)
+    local n1, nh = m.prior.nparams, C.h.nparams
+    local h, worst, scale = 1e-6, 0, grad:abs():max()
+    local function at(hv, pv)
+      finetune.mirror_set(m, pv, hv)
+      return finetune.anchor_loss(m, S, U, A0, A(STAND), 0.5)
+    end
+    for i = 1, nh do
+      local hv = hp:copy()
+      hv[i] = hp[i] + h
+      local lp = at(hv, p0)
+      hv[i] = hp[i] - h
+      local lm = at(hv, p0)
+      worst = math.max(worst, math.abs((lp - lm) / (2 * h) - grad[n1 + i]))
+    end
+    local nd = m.dec.nparams
+    for i = pol.nparams - nd + 1, pol.nparams do
+      local pv = p0:copy()
+      pv[i] = p0[i] + h
+      local lp = at(hp, pv)
+      pv[i] = p0[i] - h
+      local lm = at(hp, pv)
+      worst = math.max(worst, math.abs((lp - lm) / (2 * h) - grad[n1 + nh + i - (pol.nparams - nd)]))
+    end
+    assert.is_true(worst < 1e-7 * scale, ("worst %.3g of %.3g"):format(worst, scale))
+  end)
+end)
