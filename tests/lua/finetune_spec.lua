@@ -163,6 +163,41 @@ describe("finetune on a MuJoCo quadruped", function()
     assert.is_true(shifts[1] > 0)
     assert.is_true(shifts[2] < 0.5 * shifts[1], ("%.4g vs %.4g"):format(shifts[2], shifts[1]))
   end)
+
+  it("fine-tunes a command network h and the decoder: the budget, the recorded pre-trained "
+    .. "actions, only h and the decoder move, the anchor pulls the actions back", function()
+    local command = require "spinal.command"
+    local p0 = L.pol:params()
+    local ratio = {}
+    -- the untrained world model ignores the action (its last layer is zero), so the tracking loss
+    -- gives h and the decoder no gradient: only the anchor and h's prior term act
+    for _, lambda in ipairs { 0, 100 } do
+      L.pol:set_params(p0)
+      local C = command.new { model = L.model, pol = L.pol, hidden = 8, layers = 1, seed = 4 }
+      C.h:set_params(A.randn({ C.h.nparams }, rng.new(3)) * 0.05)
+      local F = finetune.new(L, { real_seconds = 1, episode_steps = 25, seed = 6, anchor = lambda,
+                                  pol_iters = 20, pol_lr = 1e-3, pol_batch = 8, horizon = 4,
+                                  anchor_batch = 32 })
+      F:init_command(C, { hidden = 8, layers = 1 })
+      local c = F:collect_command(nil, { L.refs[1].frames[1] })
+      assert.equal(50, F.ticks)
+      assert.equal(1, c.seconds)
+      assert.same({ 50, 7 }, F.recK.shape)
+      assert.equal(0, (C:act(F.recS, F.recK) - F.recA0):abs():max())
+      -- h moved away from the pre-trained one: the anchor brings its actions back
+      C.h:set_params(C.h:params() + A.randn({ C.h.nparams }, rng.new(4)) * 0.1)
+      local before = F:action_shift()
+      F:train_command()
+      ratio[#ratio + 1] = F:action_shift() / before
+      -- the prior and encoder stay the pre-trained ones: only h and the decoder move
+      local n = L.pol.nparams - F.m.dec.nparams
+      assert.equal(0, (L.pol:params():narrow(1, 1, n) - p0:narrow(1, 1, n)):abs():max())
+    end
+    L.pol:set_params(p0)
+    assert.is_true(ratio[2] < 0.4, ("with the anchor the shift went x%.3g"):format(ratio[2]))
+    assert.is_true(ratio[2] < 0.75 * ratio[1], ("x%.3g with, x%.3g without"):format(ratio[2],
+      ratio[1]))
+  end)
 end)
 
 describe("finetune with a command network h", function()
