@@ -69,12 +69,15 @@ local cfg = sp.settings(perturb.defaults {
   pol_iters = 150, pol_lr = 1e-4, pol_batch = 128, horizon = 24,
   eval_seconds = 10,
   eval_clips = 0,      -- held-out clips to evaluate on (0: all)
+  policy = "imitation", -- or "command": h(z | s, command) over the VAE's decoder (spinal.command)
+  command_ckpt = "",   -- policy=command: h's file (default: pretrained/command.ckpt, else trained
+  h_hidden = 128, h_layers = 2, h_iters = 300,  -- here for h_iters batches through the world model)
 })
 local given = sp.args or {}
 if cfg.quick then
   local q = { pre_samples = 1200, real_seconds = 16, wm_iters = 20, pol_iters = 3,
               anchor_batch = 32, pol_batch = 16, wm_batch = 32, horizon = 8, eval_seconds = 2,
-              eval_clips = 3, episode_steps = 100 }
+              eval_clips = 3, episode_steps = 100, h_iters = 5, h_hidden = 16 }
   for k, v in pairs(q) do
     if given[k] == nil then cfg[k] = v end
   end
@@ -174,10 +177,93 @@ local desc = next(used) and perturb.describe(used) or (remote and "(the bridge's
 print(("%s: real robot %s (%s), %d held-out clips of %g s; pre-trained %s; run %s"):format(who,
   desc, cfg.plant, ntest, cfg.eval_seconds, ckpt, run.dir))
 
+
+-- policy=command: h over the VAE's decoder, loaded or trained here through the world model
+local command, C, x0
+if cfg.policy == "command" then
+  command = require "spinal.command"
+  local file = cfg.command_ckpt
+  if file == "" and cfg.pretrained ~= "" then
+    local f = io.open(cfg.pretrained .. "/command.ckpt")
+    if f then f:close() file = cfg.pretrained .. "/command.ckpt" end
+  end
+  if file ~= "" then
+    local err
+    C, err = command.load(file, { model = L.model, pol = L.pol })
+    if not C then error(who .. ": " .. tostring(err), 0) end
+  else
+    C = command.new { model = L.model, pol = L.pol, hidden = cfg.h_hidden, layers = cfg.h_layers,
+                      seed = cfg.seed }
+    local g = require("spinal.rng").new(cfg.seed, 900)
+    for _ = 1, cfg.h_iters do
+      local S0, K = command.batch(g, L.starts.s, cfg.pol_batch, cfg.horizon, L.cfg.dt)
+      C:train(S0, K, A.randn({ cfg.pol_batch, cfg.horizon, L.cfg.lat }, g))
+    end
+    assert(C:save(run:path "command.ckpt"))
+    print(("%s: h trained here (%d batches through the world model)"):format(who, cfg.h_iters))
+  end
+  -- the start of every evaluation: the first frame of the first steady trot training clip
+  for i, e in ipairs(lib.entries.train) do
+    if not x0 and e.gait == "trot" and e.kind ~= "transition" then x0 = L.refs[i].frames[1] end
+  end
+  x0 = x0 or L.refs[1].frames[1]
+elseif cfg.policy ~= "imitation" then
+  error(("%s: policy=%s: expected imitation or command"):format(who, cfg.policy), 0)
+end
+local COMMANDS = { { 0.3, 0, 0 }, { 0.5, 0, 0 }, { 0, 0.15, 0 }, { 0.3, 0, 0.4 }, { 0, 0, -0.5 } }
+if cfg.quick then COMMANDS = { { 0.3, 0, 0 }, { 0, 0, 0.4 } } end
+
 -- before: the pre-trained policy on the robot (its transitions are the world model's held-out
 -- robot data)
 local test_buf = wm.replay { nx = L.nx, nu = L.nu, capacity = 100000, seed = 7 }
+-- h on the robot: each velocity command for eval_seconds from x0 (velocity error: the mean norm of
+-- the horizontal body-velocity error per tick after the first second), then a circle of radius
+-- 1.5 m at 0.4 m/s for 2 x eval_seconds (path error: the mean distance to the target moving
+-- along it)
+local function evaluate_command(buf)
+  local res = { velocity_error = 0, path_error = 0, joint_error = 0 / 0, falls = 0, per_clip = {} }
+  local dt = L.cfg.dt
+  local steps = math.floor(cfg.eval_seconds / dt + 0.5)
+  local settle = math.min(steps - 1, math.floor(1 / dt + 0.5))
+  local lo, hi = L.lo, L.hi
+  local function drive(row, n, on)
+    return C:run(plant, { steps = n, x0 = remote and nil or x0, row = row, lo = lo, hi = hi,
+      fell = function(s) return finetune.fell(L, s) end,
+      on_step = function(i, s, a, s1, k, last)
+        if buf then buf:push(s, a, s1, last) end
+        on(i, s1, k)
+      end })
+  end
+  for ci, c in ipairs(COMMANDS) do
+    local row = command.velocity(c[1], c[2], c[3])
+    local e, cnt = 0, 0
+    local _, down = drive(function() return row end, steps, function(i, s1)
+      if i > settle then
+        e, cnt = e + math.sqrt((s1[8] - c[1]) ^ 2 + (s1[9] - c[2]) ^ 2), cnt + 1
+      end
+    end)
+    local ve = cnt > 0 and e / cnt or 0 / 0
+    if down then res.falls = res.falls + 1 end
+    res.velocity_error = res.velocity_error + ve / #COMMANDS
+    res.per_clip[ci] = { name = ("v %+.2f %+.2f %+.2f"):format(c[1], c[2], c[3]),
+                         velocity_error = ve, fell = down }
+  end
+  local s0 = remote and imitate.to_wm(plant:read(), L.nj) or x0
+  local circle = command.circle { radius = 1.5, speed = 0.4, dt = dt,
+                                  start = { s0[1], s0[2], command.yaw_of(s0) } }
+  local pe, n = 0, 0
+  local _, down = drive(function(i) return circle:row(i) end,
+    math.min(circle.n - 1, 2 * steps), function(i, s1)
+      local t = math.min(i + 1, circle.n)
+      pe, n = pe + math.sqrt((s1[1] - circle.x[t]) ^ 2 + (s1[2] - circle.y[t]) ^ 2), n + 1
+    end)
+  if down then res.falls = res.falls + 1 end
+  res.path_error = pe / math.max(n, 1)
+  return res
+end
+
 local function evaluate(buf)
+  if C then return evaluate_command(buf) end
   local res = { velocity_error = 0, path_error = 0, joint_error = 0, falls = 0, per_clip = {} }
   for i, ref in ipairs(refs) do
     local r = L:evaluate(ref, { seconds = cfg.eval_seconds, test_buf = buf })
@@ -204,11 +290,25 @@ print(("%s: before: velocity error %.3f m/s, path error %.2f m, joint error %.3f
 -- fine-tuning
 local t_ft = now()
 local F = finetune.new(L, cfg)
+local x0s
+if C then
+  F:init_command(C, { hidden = cfg.h_hidden, layers = cfg.h_layers })
+  if not remote then
+    -- collection starts from states of the pre-training (a robot over udp: where it stands)
+    local g = require("spinal.rng").new(cfg.seed, 950)
+    x0s = {}
+    local have = math.min(L.starts.n, L.cfg.capacity)
+    for i = 1, 200 do x0s[i] = L.starts.s[g:integer(have)] end
+  end
+end
 local rows = {}
 for r = 1, cfg.rounds do
-  local col = F:collect(cfg.real_seconds / cfg.rounds)
+  local col
+  if C then col = F:collect_command(cfg.real_seconds / cfg.rounds, x0s)
+  else col = F:collect(cfg.real_seconds / cfg.rounds) end
   local wl, wp = F:train_wm()
-  local pl, pp, al = F:train_policy()
+  local pl, pp, al
+  if C then pl, pp, al = F:train_command() else pl, pp, al = F:train_policy() end
   local row = { round = r, real_seconds = F:seconds(), episodes = col.episodes,
                 falls = col.falls, wm_loss = wl, pol_loss = pl, anchor_loss = al }
   for k, v in pairs(wp or {}) do row["wm_" .. k] = v end
@@ -222,12 +322,14 @@ local finetune_seconds = now() - t_ft
 local ftdir = run:path "finetuned"
 os.execute(("mkdir -p '%s'"):format(ftdir))
 F:save(ftdir)
+if C then assert(C:save(ftdir .. "/command.ckpt")) end
 
 -- after
 local wm_after = wm_error()
 local after = evaluate(nil)
 local shift, shift_rms = F:action_shift()
 
+local function finite(x) if x == x then return x end end
 local summary = {
   real_data_seconds = F:seconds(),
   real_episodes = F.episodes,
@@ -239,8 +341,9 @@ local summary = {
   path_error_after_m = after.path_error,
   falls_before = before.falls,
   falls_after = after.falls,
-  joint_error_before_rad = before.joint_error,
-  joint_error_after_rad = after.joint_error,
+  joint_error_before_rad = finite(before.joint_error),
+  joint_error_after_rad = finite(after.joint_error),
+  policy = cfg.policy,
   action_shift = shift,
   action_shift_rms = shift_rms,
   wm_real_error_before = wm_before,

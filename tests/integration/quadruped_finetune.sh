@@ -53,6 +53,16 @@ run seed=2 out="$tmp/q2" pretrained="$tmp/q1" payload=1 motor=1 latency=0 pd=0.8
 grep -q "real robot friction=0.6 payload=1 pd=0.8 (mujoco)" "$tmp/run.out" || fail "perturbations from the command line"
 summary "$tmp/q2" "need(s.pd == 0.8 and s.mix == 0, 'pd and mix recorded')"
 
+# the command network h over the decoder (trained here in 5 batches), fine-tuned with the decoder
+run seed=1 out="$tmp/cmd" pretrained="$tmp/q1" policy=command
+grep -q "h trained here (5 batches through the world model)" "$tmp/run.out" || fail "h trained"
+summary "$tmp/cmd" "need(s.policy == 'command', 'the policy recorded')"
+[[ -s $tmp/cmd/finetuned/command.ckpt && -s $tmp/cmd/command.ckpt ]] || fail "h's files"
+# a given h: the one just fine-tuned
+run seed=1 out="$tmp/cmd2" pretrained="$tmp/q1" policy=command command_ckpt="$tmp/cmd/finetuned/command.ckpt"
+grep -q "h trained here" "$tmp/run.out" && fail "command_ckpt was not used"
+summary "$tmp/cmd2" "need(s.policy == 'command', 'the policy recorded')"
+
 # outside the documented range: said, and recorded
 run seed=1 out="$tmp/far" pretrained="$tmp/q1" latency=0.02 pol_iters=1 wm_iters=1
 grep -q "latency=0.02 is outside its documented range 0 .. 0.01 (docs/quadruped.md)" "$tmp/run.out" ||
