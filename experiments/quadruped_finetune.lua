@@ -12,6 +12,7 @@
 --       [pd=1] [damping=1] [frictionloss=0] [noise=0] [push=0] [payload_x=0] [payload_y=0]
 --       [real_seconds=120] [mix=0.5] [anchor=1] [wm_iters=400] [pol_iters=150] [rounds=2]
 --       [eval_seconds=10] [eval_clips=0] [library=DIR]
+--       [policy=imitation|command] [command_ckpt=FILE] [h_hidden=128] [h_layers=2] [h_iters=300]
 --
 -- The default "real" robot is payload=3 friction=0.6 motor=0.8 latency=0.01 (a 3 kg payload,
 -- slippery feet, weaker motors and 10 ms of actuation latency at once: each at the end of its
@@ -25,11 +26,17 @@
 -- runs the same collection and evaluation against `spinal bridge robots/quadruped_joint.lua`
 -- (whose perturbations are the bridge's robot file's: the command-line ones are refused there).
 --
--- The policy is the imitation policy (the VAE's posterior tracking the gait library's clips), so
--- "command following" is following a held-out clip's commanded body velocity and path:
+-- policy=imitation (the default): the imitation policy (the VAE's posterior tracking the gait
+-- library's clips), so "command following" is following a held-out clip's body velocity and path:
 -- velocity_error_*_mps is the mean norm of the horizontal body-velocity error to the clip's,
 -- path_error_*_m the horizontal distance to the clip's root after eval_seconds (or at a fall),
 -- both averaged over the held-out clips, each run from its first frame.
+-- policy=command: the command network h(z | s, command) over the VAE's decoder (spinal.command;
+-- command_ckpt=FILE, else pretrained's command.ckpt, else h_iters batches trained here): data are
+-- collected on random command courses, h and the decoder are fine-tuned; velocity_error_*_mps is
+-- the mean norm of the horizontal body-velocity error over 5 velocity commands (eval_seconds each
+-- from a steady trot frame, the first second left out), path_error_*_m the mean distance to a
+-- target moving along a circle of radius 1.5 m at 0.4 m/s for 2 x eval_seconds.
 --
 -- summary.json (flat): real_data_seconds, velocity_error_before_mps, velocity_error_after_mps,
 -- velocity_error_ratio, path_error_before_m, path_error_after_m, falls_before, falls_after,

@@ -15,9 +15,11 @@
 --   F:train_wm() ; F:train_policy()
 --   local shift = F:action_shift()
 --
--- The policy side is the imitation policy of spinal.imitate (the VAE's posterior tracking gait
--- clips: what the robot is asked to do is a clip); everything else (collection budget, world-model
--- mixing, the anchor's gradient, the action shift) does not depend on it.
+-- The policy is the imitation policy of spinal.imitate (the VAE's posterior tracking gait clips:
+-- F:collect, F:train_policy), or a command network h over its decoder (spinal.command:
+-- F:init_command(C, arch), F:collect_command, F:train_command: h and the decoder move, the prior
+-- and encoder do not); the budget, the world-model mixing, the anchor and the action shift are
+-- shared.
 local A = require "spinal.array"
 local nn = require "spinal.nn"
 local rng = require "spinal.rng"
