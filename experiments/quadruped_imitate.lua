@@ -120,6 +120,11 @@ else
   train, test, lib_name = pick "train", pick "test", lib.dir
 end
 
+if mpi.size() > 1 and cfg.plant ~= "mujoco" then
+  error(("quadruped_imitate: plant=%s under %d ranks: every rank steps its own plant, and one "
+    .. "robot cannot be shared (use plant=mujoco, or one process)"):format(cfg.plant,
+    mpi.size()), 0)
+end
 local run = sp.run.start { name = "quadruped_imitate", settings = cfg, resume = resume,
                           shared = true }
 local robot = sp.run.require_robot(sp.robot.load(sp.run.resolve "robots/quadruped_joint.lua"),

@@ -54,6 +54,15 @@ RUN="$tmp/run" "$BIN" -e "
 for f in ckpt/wm.ckpt ckpt/policy.ckpt ckpt/replay.bin ckpt/loop.json heldout_1_qpos.npy; do
   [ -s "$tmp/run/$f" ] || { ls "$tmp/run"; echo "FAIL: $f missing"; exit 1; }
 done
+# a robot over UDP cannot be stepped by two ranks: refused before any run directory is made
+if mpirun2 "$BIN" experiments/quadruped_imitate.lua quick=true train_clips="$tmp/walk.json" \
+  plant=udp://127.0.0.1:9 out="$tmp/udp" >"$tmp/out" 2>&1; then
+  cat "$tmp/out"; echo "FAIL: plant=udp under 2 ranks"; exit 1
+fi
+grep -q "quadruped_imitate: plant=udp://127.0.0.1:9 under 2 ranks: every rank steps its own plant, and one robot cannot be shared (use plant=mujoco, or one process)" "$tmp/out" \
+  || { cat "$tmp/out"; echo "FAIL: the udp message"; exit 1; }
+[ ! -e "$tmp/udp" ] || { echo "FAIL: a refused run made its directory"; exit 1; }
+
 # interrupted after iteration 2 and resumed, both on 2 ranks: the same end state, byte for byte
 im() { mpirun2 "$BIN" experiments/quadruped_imitate.lua "$@" >"$tmp/out" 2>&1 \
   || { cat "$tmp/out"; echo "FAIL: quadruped_imitate $*"; exit 1; }; }
