@@ -4,7 +4,8 @@
 -- Checked after every iteration: every rank holds the same world model, policy, start records
 -- and counters, bit for bit; each rank stepped its share of the iteration's transitions (odd
 -- counts: the first rank one more); every rank's buffer holds all of them; the networks moved;
--- and the sample count after the last iteration is the budget.
+-- and the sample count after the last iteration is the budget. Then one data-parallel step of
+-- each network against one process's step on the same whole batch (float tolerance).
 local sp = require "spinal"
 local mpi = sp.mpi
 local A = sp.array
@@ -75,7 +76,42 @@ if size > 1 then
   check(s[1][1] ~= s[COLLECT // size + 2][1] or s[1][3] ~= s[COLLECT // size + 2][3],
     "rank 1 collected rank 0's transitions")
 end
+
+-- one data-parallel step is the one-process step on the whole batch (float32 networks: to float
+-- tolerance): a copy of the networks and optimisers (saved and loaded) trains on the same batch
+local tmp = os.tmpname()
+local worst = 0
+local function near(a, b, what)
+  local d = (a - b):abs():max()
+  worst = math.max(worst, d)
+  -- 1% of one Adam step (lr 1e-3): the gradients differ in their last float32 bits only, but
+  -- Adam divides by the gradients' own scale, so a near-zero component can move a little more
+  check(d < 1e-5, ("%s: the data-parallel step differs from one process's by %.3g"):format(what, d))
+end
+do
+  assert(L.model:save(tmp, L.wopt))
+  local m1, o1 = assert(sp.wm.load(tmp))
+  local S, Aa = L.buf:sample(L.cfg.wm_batch, L.cfg.wm_steps)
+  local l1 = m1:train(S, Aa, o1)
+  local l2 = L:wm_step(S, Aa)
+  check(math.abs(l1 - l2) <= 1e-6 * math.abs(l1),
+    ("world-model loss %.9g, one process %.9g"):format(l2, l1))
+  near(L.model:params(), m1:params(), "world model")
+  assert(L.pol:save(tmp, L.popt))
+  local p1, q1 = assert(sp.wm.load_vae(tmp))
+  local g = sp.rng.new(9)
+  local S0, C, R = L:policy_batch(g, L.cfg.pol_batch, L.cfg.horizon)
+  local eps = A.randn({ L.cfg.pol_batch, L.cfg.horizon, L.cfg.lat }, g)
+  local k1 = p1:train(L.model, S0, C, R, eps, q1)
+  local k2 = L:pol_step(S0, C, R, eps)
+  check(math.abs(k1 - k2) <= 1e-6 * math.abs(k1),
+    ("policy loss %.9g, one process %.9g"):format(k2, k1))
+  near(L.pol:params(), p1:params(), "policy")
+  os.remove(tmp)
+end
+same_everywhere(L.pol:params(), "policy after the compared step")
 plant:close()
 mpi.barrier()
+if rank == 0 then print(("largest difference from one process's step: %.3g"):format(worst)) end
 print(("imitate: %d samples (budget %d); all checks passed on %d rank%s (rank %d)"):format(
   L.samples, ITERS * COLLECT, size, size > 1 and "s" or "", rank))
