@@ -4,7 +4,7 @@
 -- plant rollout and record the final cost: the cost of a last rollout of the learned policy.
 --
 --   spinal experiments/mismatch_sweep.lua [gammas=1,0.75,0.5,0.25] [seeds=10] [iters=24]
---                                         [optim=gn] [trust=0.1] [trust_max=0.2] [lr=0.003]
+--                                         [optim=gn] [trust=0.1] [trust_max=0.2] [fit=true] [lr=0.003]
 --                                         [radius=1.5] [period=5.5] [plant=model] [out=DIR]
 --                                         [resume=DIR]
 --   mpirun -np N spinal experiments/mismatch_sweep.lua ...   the runs split across N ranks, the
@@ -25,6 +25,7 @@ local cfg = sp.settings {
   optim = "gn",
   trust = 0.1,          -- gn: initial trust radius (RMS action change on the recorded states)
   trust_max = 0.2,      -- gn: largest trust radius
+  fit = true,           -- gn: refit the model's parameters to each rollout before its step
   radius = 1.5,
   period = 5.5,
   seconds = 21.5,
@@ -64,7 +65,8 @@ local results = run:sweep(jobs, function(job)
   local gamma, seed = job.gamma, job.seed
   local car = F.setup { gamma = gamma, radius = cfg.radius, period = cfg.period,
                         seconds = cfg.seconds, hidden = cfg.hidden, seed = seed,
-                        robot = cfg.robot, plant = cfg.plant, experiment = "mismatch_sweep" }
+                        robot = cfg.robot, plant = cfg.plant, experiment = "mismatch_sweep",
+                        fit = cfg.fit }
   local rows = {}
   local r = F.learn(car, {
     iters = cfg.iters, lr = cfg.lr, optim = cfg.optim, radius = cfg.trust,
