@@ -407,8 +407,7 @@ int sp_gn_fit(double* p, double rss[2], const sp_model* m, const sp_trajview* tr
   }
   double dmax = 0;
   for (int i = 0; i < nx; i++) dmax = fmax(dmax, n ? dsum[i] / n : 0);
-  for (int i = 0; i < nx; i++)
-    w[i] = 1 / fmax(n ? dsum[i] / n : 0, fmax(1e-12 * dmax, 1e-300));
+  for (int i = 0; i < nx; i++) w[i] = 1 / fmax(n ? dsum[i] / n : 0, fmax(1e-12 * dmax, 1e-300));
   for (int j = 0; j < np; j++) s[j] = m->p[j] != 0 ? fabs(m->p[j]) : 1, a[j] = 0;
   // Levenberg-Marquardt in the scaled coordinates a, on a copy of the model (its parameters p)
   sp_model fm = *m;
@@ -494,8 +493,8 @@ int sp_gn_build(sp_gn* gn, const sp_policy* p, const sp_model* m, const sp_objec
       rc = cost_hessian(obj, gn->H + (size_t)k * nz * nz, hw, ref, tmp, x, u, t, k, T, nx, nu);
     if (rc || k == T) continue;
     // the model's step Jacobians and the policy's, row by row (one backward pass per action)
-    sp_model_step_jac(&fm, md, NULL, gn->A + (size_t)k * nx * nx, gn->B + (size_t)k * nx * nu,
-                      NULL, x, u);
+    sp_model_step_jac(&fm, md, NULL, gn->A + (size_t)k * nx * nx, gn->B + (size_t)k * nx * nu, NULL,
+                      x, u);
     double* Px = gn->Px + (size_t)k * nu * nx;
     double* Pt = gn->Pt + (size_t)k * nu * np;
     memset(Px, 0, sizeof(double) * nu * nx);

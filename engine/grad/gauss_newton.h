@@ -139,8 +139,8 @@ void sp_gn_free(sp_gn* gn);  // NULL is a no-op
 
 // Evaluate and cache the Jacobians, cost Hessians, the gradient gn->g and gn->J along trajectory
 // tr recorded from any plant (m the approximate model; with cfg.fit the Jacobians are those of m
-// with the parameters sp_gn_fit finds on tr, kept in gn->pfit). Allocates when tr is longer than before.
-// SP_ESHAPE / SP_EINVAL as sp_grad_feedback; a cost function's error code.
+// with the parameters sp_gn_fit finds on tr, kept in gn->pfit). Allocates when tr is longer than
+// before. SP_ESHAPE / SP_EINVAL as sp_grad_feedback; a cost function's error code.
 int sp_gn_build(sp_gn* gn, const sp_policy* p, const sp_model* m, const sp_objective* obj,
                 const sp_trajview* tr, int segment);
 

@@ -225,7 +225,8 @@ static int l_fit(lua_State* L) {
   sp_model* m = spL_checkmodel(L, 1);
   sp_trajview tr = spL_grad_traj(L, 2, "fit", m->nx, m->nu);
   int iters = (int)luaL_optinteger(L, 3, 0);
-  if (iters < 0) return luaL_argerror(L, 3, lua_pushfstring(L, "expected iters >= 0, got %d", iters));
+  if (iters < 0)
+    return luaL_argerror(L, 3, lua_pushfstring(L, "expected iters >= 0, got %d", iters));
   int64_t n = (int64_t)m->np;
   sp_array* p = spL_newarray(L, 1, &n);
   double rss[2];
@@ -277,9 +278,9 @@ static int l_tostring(lua_State* L) {
 }
 
 static const luaL_Reg methods[] = {
-    {"step", l_step},   {"build", l_build},   {"gvp", l_gvp},     {"dvp", l_dvp},
-    {"solve", l_solve}, {"radius", l_radius}, {"close", l_close}, {"fitted", l_fitted},
-    {NULL, NULL},
+    {"step", l_step},   {"build", l_build},   {"gvp", l_gvp},
+    {"dvp", l_dvp},     {"solve", l_solve},   {"radius", l_radius},
+    {"close", l_close}, {"fitted", l_fitted}, {NULL, NULL},
 };
 
 int luaopen_spinal_gn(lua_State* L) {
