@@ -46,6 +46,13 @@
 // step did less than 3/4 of what it predicted, its cap is halved (on the car's R = 2 m track a
 // full last step from rho = 0.58 tripled the cost).
 //
+// Model fit (cfg.fit). The recorded rollout also shows how the plant moves: sp_gn_build first
+// fits the model's parameters to its transitions (sp_gn_fit: weighted least squares on the
+// one-step prediction error, Levenberg-Marquardt from the model's own parameters) and takes A[k],
+// B[k] from the fitted model; everything above is unchanged (the same recorded points, the
+// plant's measured cost for rho). On the car every parameter off by gamma = 0.25 made each step's
+// curvature 4x wrong; the fit recovers the plant's parameters from one rollout.
+//
 // Memory: sp_gn_build allocates (the caches grow with T: Pt is T x nu x nparams doubles, and it
 // makes and frees its own policy and model workspaces); sp_gn_gvp, sp_gn_dvp and sp_gn_solve
 // never allocate. The policy and the model are only read (sp_gn_step writes theta); one sp_gn

@@ -14,6 +14,10 @@
 //   local Gv, w = opt:gvp(v)              -- Gauss-Newton product and action changes Pt v
 //   local Dv = opt:dvp(v)                 -- action metric product
 //   local d, info = opt:solve(radius)     -- trust-region step (math.huge: undamped)
+//   -- GN.new(pol, model, { fit = true }): each build first fits the model's parameters to the
+//   -- trajectory and steps on the fitted model's Jacobians
+//   local p, F0, F1 = GN.fit(model, traj)  -- the fit alone (the model is not changed)
+//   local p, F0, F1 = opt:fitted()         -- the last build's fit (nil without fit = true)
 #include <math.h>
 #include <string.h>
 
