@@ -429,6 +429,7 @@ function M.report(name, cfg, car, run, result, names)
     optim = cfg.optim,
     trust = cfg.trust,
     trust_max = cfg.trust_max,
+    fit = cfg.optim == "gn" and car:fit() or json.null,
     costs = result.costs,
     radial_errors_m = result.errors,
     policy = "policy.ckpt",
@@ -485,7 +486,8 @@ function M.report(name, cfg, car, run, result, names)
   local line1, line2 = variant.mismatch(o)
   print(("%s figure-eight (R = %g m, T = %.4g s) on the %s plant; %s")
     :format(label, cfg.radius, o.period, cfg.plant or "model", line1))
-  local how = cfg.optim == "gn" and ("gn trust %g..%g"):format(cfg.trust, cfg.trust_max)
+  local how = cfg.optim == "gn" and ("gn trust %g..%g%s"):format(cfg.trust, cfg.trust_max,
+                car:fit() and ", model refitted" or "")
               or ("%s lr %g"):format(cfg.optim, cfg.lr)
   print(("%s%d iterations x %.4g s = %.1f s of plant data; %s; seed %d")
     :format(line2, cfg.iters, o.seconds, result.data_seconds, how, cfg.seed))
