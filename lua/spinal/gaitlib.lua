@@ -156,13 +156,14 @@ function M.grid(quick)
   add("test", "bound", { 0.25, 0, 0 }, { 0.5, 0, 0 })
   -- gait transitions (the gait changes halfway through, at the clip's command or with a new
   -- one): every ordered pair of gaits at speeds all three walk, in training; held out, the pairs
-  -- at other speeds, with turns and with a command change at the switch
+  -- at other speeds, with turns and with a command change at the switch. (Never at a zero
+  -- command: the controller stands still there, in any gait.)
   local gt_train = {
     { "trot", "pace", { 0.5, 0, 0 } }, { "pace", "trot", { 0.5, 0, 0 } },
     { "trot", "bound", { 0.25, 0, 0 } }, { "bound", "trot", { 0.25, 0, 0 } },
     { "pace", "bound", { 0.25, 0, 0 } }, { "bound", "pace", { 0.25, 0, 0 } },
-    { "trot", "pace", { 1, 0, 0 } }, { "pace", "trot", { 0, 0, 0 } },
-    { "trot", "bound", { 0, 0, 0 } }, { "bound", "trot", { 0.5, 0, 0 } },
+    { "trot", "pace", { 1, 0, 0 } }, { "pace", "trot", { 0, 0, 0.5 } },
+    { "trot", "bound", { 0, 0, 0.25 } }, { "bound", "trot", { 0.5, 0, 0 } },
     { "trot", "pace", { 0.5, 0, 0.5 } }, { "trot", "bound", { 0.5, 0, 0 }, { 0.25, 0, 0 } },
   }
   for _, g in ipairs(gt_train) do add("train", g[1], g[3], g[4], g[2]) end
