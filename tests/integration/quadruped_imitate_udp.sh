@@ -5,9 +5,10 @@
 # plant=udp://127.0.0.1:PORT. Such a plant cannot be reset: every episode and every held-out
 # evaluation starts where the robot stands, the reference moved onto it, and the robot's watchdog
 # puts it into its safe mode while the host trains between rounds (each round re-arms the session).
-# Checks the run completes its budget over the wire (the bridge stepped the plant for every
-# collected and evaluated tick), writes the summary with the issue's keys, and leaves the bridge
-# serving. About a minute.
+# Checks the run completes its budget (two rounds of 600 transitions) over the wire, evaluates the
+# held-out clips there, writes the summary with the issue's keys and the checkpoint, and leaves
+# the bridge serving. Under a minute on a quiet machine. (It checks the path, not learning: a
+# robot that fell cannot be reset over the wire, so later episodes start where it lies.)
 set -euo pipefail
 BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
 SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
@@ -37,7 +38,7 @@ SUMMARY="$tmp/run/summary.json" "$BIN" -e "
                        'wall_seconds' } do
     need(type(s[k]) == 'number' and s[k] == s[k], 'summary key ' .. k)
   end
-  need(s.env_samples == 2400, 'the budget was collected over the wire')
+  need(s.env_samples == 1200, 'the budget was collected over the wire')
   need(s.clips == 4 and s.falls >= 0 and s.falls <= 4, 'four held-out clips evaluated')
   need(s.joint_error_rad > 0 and s.joint_error_rad < 1, 'joint error in range')" \
   || fail "summary: $(cat "$tmp/run/summary.json")"
