@@ -27,7 +27,7 @@ port=$(sed -n 's/.* on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/bridge.out")
 [[ -n $port ]] || fail "no port in: $(cat "$tmp/bridge.out")"
 
 "$BIN" experiments/quadruped_imitate.lua quick=true library="$tmp/lib" seed=1 out="$tmp/run" \
-  plant="udp://127.0.0.1:$port" >"$tmp/host.out" 2>&1 || fail "quadruped_imitate over udp"
+  plant="udp://127.0.0.1:$port" samples=1200 >"$tmp/host.out" 2>&1 || fail "quadruped_imitate over udp"
 grep -q "held out 4 clips" "$tmp/host.out" || fail "no result line"
 SUMMARY="$tmp/run/summary.json" "$BIN" -e "
   local json = require 'spinal.json'
