@@ -101,6 +101,17 @@ M.RANGES = {
   eval_progress_seconds = { above = 0, max = 86400 },
   eval_seconds = { above = 0, max = 86400 },
   ckpt_every = { min = 1, max = 1e6 },
+  -- fine-tuning on a "real" robot (experiments/quadruped_finetune.lua, spinal.finetune)
+  pre_samples = { min = 1, max = 1e9 },       -- simulator transitions to pre-train on
+  real_seconds = { above = 0, max = 86400 },  -- robot time for fine-tuning data, s
+  rounds = { min = 1, max = 1e6 },            -- collect / fine-tune rounds
+  mix = { min = 0, max = 1 },                 -- share of simulator windows in world-model batches
+  anchor = { min = 0, max = 1e9 },            -- weight of the action-distance regulariser
+  anchor_batch = { min = 1, max = 1e6 },
+  eval_clips = { min = 0, max = 1e6 },        -- held-out clips evaluated (0: all)
+  h_hidden = { min = 1, max = 4096 },         -- the command network's width
+  h_layers = { min = 1, max = 63 },
+  h_iters = { min = 0, max = 1e7 },           -- its batches when trained in the experiment
   -- PPO (experiments/ppo_quadruped.lua, docs/ppo.md)
   minutes = { min = 0, max = 1e6 },           -- wall-time cap (0: none)
   nenvs = { min = 1, max = 1e6 },             -- environments stepped together
