@@ -9,12 +9,14 @@
 --                                            (12 joints, 3 x 256 elu, float32, 148 k parameters):
 --                                            256 windows of 8 steps split over the ranks, grad,
 --                                            allreduce_grads, Adam (docs/distributed.md)
---   imitate SAMPLES TOTAL_S COMM_S CPU_S MERGE_CPU_S   method 2's collection (spinal.imitate, L:data_parallel):
---                                            2000 transitions of the default VAE policy (with
---                                            noise) on MuJoCo quadrupeds, each rank its share on
---                                            its own plant, then every rank's transitions added
---                                            to every rank's buffer (COMM_S: that merge; the
---                                            CPU leaves out a rank's waiting for the other)
+--   imitate SAMPLES TOTAL_S COMM_S CPU_S MERGE_CPU_S
+--                                            method 2's collection (spinal.imitate,
+--                                            L:data_parallel): 2000 transitions of the default VAE
+--                                            policy (with noise) on MuJoCo quadrupeds, each rank
+--                                            its share on its own plant, then every rank's
+--                                            transitions added to every rank's buffer (COMM_S:
+--                                            that merge; CPU_S leaves out a rank's polling while
+--                                            it waits for the other; MERGE_CPU_S: the merge's)
 --   ppo SAMPLES TOTAL_S                     data-parallel PPO (agent:data_parallel): 32 MuJoCo
 --                                            quadrupeds split over the ranks (one thread each), 3
 --                                            iterations of 24 steps and the update (256-128 elu,
