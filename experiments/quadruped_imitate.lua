@@ -25,7 +25,10 @@
 -- velocity error), root_position_error_m (mean horizontal root distance to the reference after
 -- eval_seconds, 10 s by default, or at the fall), falls (held-out clips the robot fell in), clips,
 -- wm_error_h1, wm_error_h8 (the world model's joint-angle error after 1 and 8 applications on
--- held-out transitions, rad), wall_seconds (the whole run), train_seconds, and per-clip lists.
+-- held-out transitions, rad), wall_seconds (the whole run), train_seconds, per-clip lists, and the
+-- held-out gait transitions (clips whose gait changes halfway) on their own:
+-- gait_transition_clips, gait_transition_joint_error_rad, gait_transition_velocity_error_mps,
+-- gait_transition_falls.
 --
 -- Under `mpirun -np N` the loop is one data-parallel job (L:data_parallel(), docs/distributed.md):
 -- each rank steps its own MuJoCo plant for its share of every iteration's transitions, every rank
@@ -106,8 +109,9 @@ else
     local out = {}
     for i, clip in ipairs(lib[split]) do
       local e = lib.entries[split][i]
-      if cfg.gaits == "all" or e.gait == cfg.gaits then
-        out[#out + 1] = { clip = clip, gait = e.gait,
+      local gait_to = type(e.gait_to) == "string" and e.gait_to or e.gait
+      if cfg.gaits == "all" or (e.gait == cfg.gaits and gait_to == cfg.gaits) then
+        out[#out + 1] = { clip = clip, gait = e.gait, kind = e.kind,
                           name = (e.file or ("clip" .. i)):gsub("^.*/", ""):gsub("%.%w+$", "") }
       end
     end
@@ -304,6 +308,14 @@ if cfg.render then
 end
 
 local n = #final.per_clip
+-- the held-out gait transitions (the gait changes halfway through the clip) on their own
+local gt = { n = 0, q = 0, v = 0, falls = 0 }
+for i, r in ipairs(final.per_clip) do
+  if test[i].kind == "gait_transition" then
+    gt.n, gt.q, gt.v = gt.n + 1, gt.q + r.joint_error, gt.v + r.velocity_error
+    gt.falls = gt.falls + (r.fell and 1 or 0)
+  end
+end
 local summary = {
   env_samples = L.samples,
   joint_error_rad = final.joint_error,
@@ -324,6 +336,10 @@ local summary = {
   clip_velocity_error_mps = clip_v, clip_position_error_m = clip_p, clip_seconds = clip_s,
   eval_seconds = cfg.eval_seconds,
   ranks = mpi.size(),
+  gait_transition_clips = gt.n,
+  gait_transition_joint_error_rad = gt.n > 0 and gt.q / gt.n or json.null,
+  gait_transition_velocity_error_mps = gt.n > 0 and gt.v / gt.n or json.null,
+  gait_transition_falls = gt.falls,
 }
 run:summary(summary)
 print(("quadruped_imitate: held out %d clips: falls %d, joint error %.3f rad, velocity error "
@@ -331,6 +347,10 @@ print(("quadruped_imitate: held out %d clips: falls %d, joint error %.3f rad, ve
   .. "%.0f s (training %.0f s)"):format(n, final.falls, final.joint_error, final.velocity_error,
   cfg.eval_seconds, final.position_error, wm_q[1] or 0 / 0, wm_q[8] or 0 / 0, L.samples,
   summary.wall_seconds, train_seconds))
+if gt.n > 0 then
+  print(("quadruped_imitate: of which %d gait transitions: falls %d, joint error %.3f rad, "
+    .. "velocity error %.3f m/s"):format(gt.n, gt.falls, gt.q / gt.n, gt.v / gt.n))
+end
 print("run: " .. run.dir)
 for _, p in ipairs(plots) do if p then print("plot: " .. tostring(p)) end end
 if video then print("video: " .. video) end
