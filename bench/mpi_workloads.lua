@@ -9,11 +9,14 @@
 --                                            (12 joints, 3 x 256 elu, float32, 148 k parameters):
 --                                            256 windows of 8 steps split over the ranks, grad,
 --                                            allreduce_grads, Adam (docs/distributed.md)
---   imitate SAMPLES TOTAL_S COMM_S          method 2's collection (spinal.imitate, L:data_parallel):
---                                            2000 transitions of the default VAE policy (with
---                                            noise) on MuJoCo quadrupeds, each rank its share on
---                                            its own plant, then every rank's transitions added
---                                            to every rank's buffer (COMM_S: that merge)
+--   imitate SAMPLES TOTAL_S COMM_S CPU_S MERGE_CPU_S
+--                                            method 2's collection (spinal.imitate,
+--                                            L:data_parallel): 2000 transitions of the default VAE
+--                                            policy (with noise) on MuJoCo quadrupeds, each rank
+--                                            its share on its own plant, then every rank's
+--                                            transitions added to every rank's buffer (COMM_S:
+--                                            that merge; CPU_S leaves out a rank's polling while
+--                                            it waits for the other; MERGE_CPU_S: the merge's)
 --   ppo SAMPLES TOTAL_S                     data-parallel PPO (agent:data_parallel): 32 MuJoCo
 --                                            quadrupeds split over the ranks (one thread each), 3
 --                                            iterations of 24 steps and the update (256-128 elu,
@@ -124,14 +127,19 @@ elseif what == "imitate" then
   local L = imitate.new { plant = plant, robot = robot, clips = { { clip = clip } }, seed = 1,
                           collect = 2000, bootstrap = false }
   if mpi.size() > 1 then L:data_parallel(mpi) end
-  -- the merge's time: wrap it
-  local comm = 0
+  -- the merge's time (COMM_S), after a barrier: waiting for the slower rank is imbalance, not
+  -- communication, and its CPU (a waiting rank polls) is left out of the CPU time reported
+  local comm, wait_cpu, merge_cpu = 0, 0, 0
   if L.par then
     local merge = L.par.merge
     L.par.merge = function(...)
-      local t = host.clock()
+      local c = os.clock()
+      mpi.barrier()
+      wait_cpu = wait_cpu + os.clock() - c
+      local t, c1 = host.clock(), os.clock()
       local a, b = merge(...)
       comm = comm + host.clock() - t
+      merge_cpu = merge_cpu + os.clock() - c1
       return a, b
     end
   end
@@ -140,8 +148,11 @@ elseif what == "imitate" then
   L:collect()
   mpi.barrier()
   local t1 = host.clock()
-  local cpu = mpi.allreduce(os.clock() - c0, "max")
-  if rank == 0 then print(("imitate %d %.6f %.6f %.6f"):format(L.samples, t1 - t0, comm, cpu)) end
+  local cpu = mpi.allreduce(os.clock() - c0 - wait_cpu, "max")
+  merge_cpu = mpi.allreduce(merge_cpu, "max")
+  if rank == 0 then
+    print(("imitate %d %.6f %.6f %.6f %.6f"):format(L.samples, t1 - t0, comm, cpu, merge_cpu))
+  end
 elseif what == "ppo" then
   local ppo = require "spinal.ppo"
   local root = (arg[0]:match "^(.*)/[^/]*$" or ".") .. "/.."

@@ -120,7 +120,7 @@ function M.attach(L, mpi)
 
   -- this rank's gradient weighted by its share of the rows, summed over the ranks, written back
   local function reduce_grads(net, w)
-    local g = net:grads() * w
+    local g = net:grads():mul_(w)  -- a float64 copy of the network's gradients
     mpi.allreduce(g, "sum")
     net:set_grads(g)
   end
