@@ -52,7 +52,8 @@ local cfg = sp.settings({
   imitate_samples = 60000,
   -- h
   hidden = 128, layers = 2, lr = 1e-3, beta = 0.01, horizon = 24, batch = 64, noise = 1,
-  fit_samples = 30000, fit_epochs = 5,   -- the warm start (0: none)
+  fit_samples = 30000, fit_epochs = 5, fit_cross = 0.5,   -- the warm start (fit_samples=0: none)
+  fit_cross_frame = 0,    -- the other clip's frame of a crossed pair (0: a random one)
   -- the loop
   rounds = 10, h_iters = 100, collect = 1000, wm_iters = 40, course_seconds = 3,
   act_noise = 0.03,
@@ -128,12 +129,25 @@ local starts = {}                                 -- start states for h's traini
 for i = 1, math.min(L.starts.n, L.cfg.capacity) do starts[#starts + 1] = L.starts.s[i] end
 
 -- the warm start: h fitted to the VAE posterior's latents (minus the prior's) on the recorded states
--- of the imitation's training, each labelled with its clip's achieved velocity as a command (the
--- gait library's clips are the walking controller following a command: steady clips throughout,
--- transitions before the switch and from 1 s after it)
+-- of the imitation's training, each labelled with a clip's achieved velocity as a command (the gait
+-- library's clips are the walking controller following a command: steady clips throughout,
+-- transitions before the switch and from 1 s after it). A fraction fit_cross of the states is
+-- paired with another steady clip at a random frame instead of its own: the latent the posterior
+-- gives to start that clip's motion from this state (from standing, or from another gait), which
+-- the recorded pairs alone never show
+local function label(ci, fi)
+  local e = lib.entries.train[ci]
+  local t = (fi - 1) * dt
+  if e.kind ~= "transition" or t < e.switch_s then return e.achieved end
+  if t >= e.switch_s + 1 then return e.achieved_to end
+end
 local function warm_start()
   local st = L.starts
   local have = math.min(st.n, L.cfg.capacity)
+  local steady = {}
+  for i, e in ipairs(lib.entries.train) do
+    if e.kind ~= "transition" then steady[#steady + 1] = i end
+  end
   local order = {}
   for i = 1, have do order[i] = i end
   for i = have, 2, -1 do
@@ -144,11 +158,11 @@ local function warm_start()
   for _, i in ipairs(order) do
     if #S >= cfg.fit_samples then break end
     local ci, fi = st.clip[i], st.frame[i]
-    local e = lib.entries.train[ci]
-    local t = (fi - 1) * dt
-    local v
-    if e.kind ~= "transition" or t < e.switch_s then v = e.achieved
-    elseif t >= e.switch_s + 1 then v = e.achieved_to end
+    if g:uniform() < cfg.fit_cross then
+      ci = steady[g:integer(#steady)]
+      fi = cfg.fit_cross_frame > 0 and cfg.fit_cross_frame or g:integer(L.refs[ci].n)
+    end
+    local v = label(ci, fi)
     if v then
       local m = #S + 1
       S[m], K[m], Cc[m] = st.s[i], command.velocity(v[1], v[2], v[3]), L.refs[ci].cond[fi]
