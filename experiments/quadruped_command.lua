@@ -53,7 +53,7 @@ local cfg = sp.settings({
   -- h
   hidden = 128, layers = 2, lr = 1e-3, beta = 0.01, horizon = 24, batch = 64, noise = 1,
   fit_samples = 30000, fit_epochs = 5, fit_cross = 0.5,   -- the warm start (fit_samples=0: none)
-  fit_cross_frame = 0,    -- the other clip's frame of a crossed pair (0: a random one)
+  fit_cross_frame = 1,    -- the other clip's frame of a crossed pair (0: a random one)
   -- the loop
   rounds = 10, h_iters = 100, collect = 1000, wm_iters = 40, course_seconds = 3,
   act_noise = 0.03,
