@@ -143,7 +143,7 @@ end
 function Cmd:run(plant, opts)
   local imitate = require "spinal.imitate"
   local nj, lat = self.h.nj, self.h.lat
-  if opts.x0 then
+  if opts.x0 and plant.can_reset ~= false then
     plant:reset(imitate.to_plant(opts.x0, nj))
   elseif plant.backend == "udp" then
     plant:rearm()
