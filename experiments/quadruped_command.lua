@@ -20,9 +20,9 @@
 -- Evaluation, each run from the same reference state (a training clip's first frame, walking at
 -- start_command): constant velocity commands
 -- inside the training range (command.ranges) and outside it (faster, backwards faster, sharper
--- turns, wider sidesteps) for eval_seconds, the velocity averaged after settle_seconds against the
+-- turns, wider sidesteps) for eval_seconds, the velocity averaged after settle against the
 -- command; a circle of radius circle_radius and a figure-eight of loops of radius figure8_radius
--- (radii the training never drew: command.ranges.radii) at path_speed, the target moving along
+-- (radii the training never drew: command.ranges.radii) at speed, the target moving along
 -- them: path error = mean distance from the trunk to the moving target (a robot that lags or
 -- stands still pays for it), cross-track error = mean distance to the curve.
 --
@@ -58,7 +58,7 @@ local cfg = sp.settings({
   rounds = 10, h_iters = 100, collect = 1000, wm_iters = 40, course_seconds = 3,
   act_noise = 0.03,
   -- evaluation
-  eval_seconds = 8, settle_seconds = 2, path_speed = 0.4, circle_radius = 1.5,
+  eval_seconds = 8, settle = 2, speed = 0.4, circle_radius = 1.5,
   figure8_radius = 1.0, path_seconds = 0,    -- 0: one whole lap of each path
   start_command = { 0.25, 0, 0 },
   render = false,
@@ -69,7 +69,7 @@ local imitate_quick = { samples = 2400, wm_hidden = 64, wm_layers = 2, pol_hidde
                         collect = 600, episode_steps = 100 }
 if cfg.quick then
   local q = { imitate_samples = 2400, hidden = 32, fit_samples = 2000, fit_epochs = 2, rounds = 2, h_iters = 15, collect = 300,
-              wm_iters = 10, batch = 32, horizon = 8, eval_seconds = 2, settle_seconds = 0.5,
+              wm_iters = 10, batch = 32, horizon = 8, eval_seconds = 2, settle = 0.5,
               path_seconds = 3 }
   for k, v in pairs(q) do
     if given[k] == nil then cfg[k] = v end
@@ -265,7 +265,7 @@ local in_range = { { 0.3, 0, 0 }, { 0.5, 0, 0 }, { -0.2, 0, 0 }, { 0, 0.15, 0 },
 local out_range = { { 0.8, 0, 0 }, { -0.45, 0, 0 }, { 0, 0.3, 0 }, { 0, 0, 0.9 }, { 0.5, 0, 0.8 } }
 if cfg.quick then in_range, out_range = { { 0.3, 0, 0 }, { 0, 0, 0.4 } }, { { 0.8, 0, 0 } } end
 local steps = math.floor(cfg.eval_seconds / dt + 0.5)
-local settle = math.floor(cfg.settle_seconds / dt + 0.5)
+local settle = math.floor(cfg.settle / dt + 0.5)
 local falls = 0
 local per = { command = {}, achieved = {}, velocity_error = {}, yaw_rate_error = {}, fell = {},
               in_range = {} }
@@ -323,9 +323,9 @@ local function path_run(path, label)
 end
 local start = { x0[1], x0[2], command.yaw_of(x0) }
 print("quadruped_command: paths on the plant")
-local circle = command.circle { radius = cfg.circle_radius, speed = cfg.path_speed, dt = dt,
+local circle = command.circle { radius = cfg.circle_radius, speed = cfg.speed, dt = dt,
                                 start = start }
-local fig8 = command.figure8 { radius = cfg.figure8_radius, speed = cfg.path_speed, dt = dt,
+local fig8 = command.figure8 { radius = cfg.figure8_radius, speed = cfg.speed, dt = dt,
                                start = start }
 local pe_c, te_c = path_run(circle, "circle")
 local pe_f, te_f = path_run(fig8, "figure8")
@@ -364,7 +364,7 @@ local summary = {
   command_samples = command_samples,
   wall_seconds = now() - t_start, train_seconds = train_seconds, seed = cfg.seed,
   circle_radius = cfg.circle_radius, figure8_radius = cfg.figure8_radius,
-  path_speed = cfg.path_speed,
+  path_speed = cfg.speed,
   commands = per.command, achieved = per.achieved, command_velocity_error_mps = per.velocity_error,
   command_yaw_rate_error_radps = per.yaw_rate_error, command_fell = per.fell,
   command_in_range = per.in_range,

@@ -821,9 +821,8 @@ static void command_reserve(lua_State* L, lcommand* u, lvae* p, int arg, int bat
   lua_setiuservalue(L, 1, 1);
 }
 
-static const char* const command_keys[] = {"nj",   "lat",   "vae",     "hidden", "layers",
-                                           "act",  "dtype", "weights", "beta",   "gamma",
-                                           "seed", "batch", "horizon", NULL};
+static const char* const command_keys[] = {"nj",    "lat",     "vae",  "hidden", "layers", "act",
+                                           "dtype", "weights", "beta", "gamma",  "seed",   NULL};
 static const char* const command_weights[] = {"velocity", "yaw_rate", "position",
                                               "heading",  "up",       NULL};
 
@@ -862,8 +861,6 @@ static int l_command(lua_State* L) {
   c.beta = spA_range(&t, "beta", c.beta, 0, NAN, 0);
   c.gamma = spA_range(&t, "gamma", c.gamma, 1e-9, 1, 0);
   lua_Integer seed = spA_integer(&t, "seed", 0, 0, LUA_MAXINTEGER, 0);
-  (void)spA_integer(&t, "batch", 64, 1, 1 << 20, 0);
-  (void)spA_integer(&t, "horizon", 24, 1, 1 << 16, 0);
   lcommand* u = lua_newuserdatauv(L, sizeof *u, 1);
   memset(u, 0, sizeof *u);
   luaL_setmetatable(L, COMMAND_MT);

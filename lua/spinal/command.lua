@@ -29,7 +29,6 @@ M.NK = 7
 
 M.defaults = {
   hidden = 128, layers = 2, act = "elu", lr = 1e-3, beta = 0.01, gamma = 0.95, seed = 1,
-  batch = 64, horizon = 24,
   weights = { velocity = 1, yaw_rate = 0.5, position = 1, heading = 0.5, up = 1 },
 }
 
@@ -39,7 +38,7 @@ local function option(opts, k)
 end
 
 -- opts: model (wm.new's world model), pol (wm.vae's policy, its decoder frozen), and hidden,
--- layers, act, lr, beta, gamma, seed, batch, horizon, weights = { velocity, yaw_rate, position,
+-- layers, act, lr, beta, gamma, seed, weights = { velocity, yaw_rate, position,
 -- heading, up }
 function M.new(opts)
   assert(type(opts) == "table" and opts.model and opts.pol,

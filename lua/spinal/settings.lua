@@ -101,6 +101,19 @@ M.RANGES = {
   eval_progress_seconds = { above = 0, max = 86400 },
   eval_seconds = { above = 0, max = 86400 },
   ckpt_every = { min = 1, max = 1e6 },
+  -- command following (experiments/quadruped_command.lua, spinal.command)
+  imitate_samples = { min = 1, max = 1e9 },   -- simulator transitions for the imitation policy
+  rounds = { min = 0, max = 1e6 },            -- collect / world model / h rounds
+  h_iters = { min = 0, max = 1e6 },           -- h's batches per round
+  course_seconds = { above = 0, max = 86400 },-- s of one random course while collecting
+  fit_samples = { min = 0, max = 1e9 },       -- the warm start's states (0: no warm start)
+  fit_epochs = { min = 1, max = 1e6 },
+  fit_cross = { min = 0, max = 1 },           -- fraction of crossed pairs
+  fit_cross_frame = { min = 0, max = 1e6 },   -- the other clip's frame (0: a random one)
+  circle_radius = { above = 0, max = 1000 },  -- m
+  figure8_radius = { above = 0, max = 1000 }, -- m
+  path_seconds = { min = 0, max = 86400 },    -- s of each path evaluated (0: one lap)
+  start_command = { min = -10, max = 10 },    -- vx, vy, wz of the evaluation's start
   -- PPO (experiments/ppo_quadruped.lua, docs/ppo.md)
   minutes = { min = 0, max = 1e6 },           -- wall-time cap (0: none)
   nenvs = { min = 1, max = 1e6 },             -- environments stepped together
