@@ -131,14 +131,14 @@ for i = 1, math.min(L.starts.n, L.cfg.capacity) do starts[#starts + 1] = L.start
 -- the warm start: h fitted to the VAE posterior's latents (minus the prior's) on the recorded states
 -- of the imitation's training, each labelled with a clip's achieved velocity as a command (the gait
 -- library's clips are the walking controller following a command: steady clips throughout,
--- transitions before the switch and from 1 s after it). A fraction fit_cross of the states is
+-- transitions (of command or gait) before the switch and from 1 s after it). A fraction fit_cross of the states is
 -- paired with another steady clip at a random frame instead of its own: the latent the posterior
 -- gives to start that clip's motion from this state (from standing, or from another gait), which
 -- the recorded pairs alone never show
 local function label(ci, fi)
   local e = lib.entries.train[ci]
   local t = (fi - 1) * dt
-  if e.kind ~= "transition" or t < e.switch_s then return e.achieved end
+  if e.kind == "steady" or t < e.switch_s then return e.achieved end
   if t >= e.switch_s + 1 then return e.achieved_to end
 end
 local function warm_start()
@@ -146,7 +146,7 @@ local function warm_start()
   local have = math.min(st.n, L.cfg.capacity)
   local steady = {}
   for i, e in ipairs(lib.entries.train) do
-    if e.kind ~= "transition" then steady[#steady + 1] = i end
+    if e.kind == "steady" then steady[#steady + 1] = i end
   end
   local order = {}
   for i = 1, have do order[i] = i end
@@ -245,7 +245,7 @@ do
   for i, e in ipairs(lib.entries.train) do
     local c = e.command or { 0, 0, 0 }
     local d = math.abs(c[1] - cfg.start_command[1]) + math.abs(c[2] - cfg.start_command[2])
-      + math.abs(c[3] - cfg.start_command[3]) + (e.kind == "transition" and 10 or 0)
+      + math.abs(c[3] - cfg.start_command[3]) + (e.kind == "steady" and 0 or 10)
       + (e.gait == "trot" and 0 or 1)
     if d < best then best, x0 = d, L.refs[i].frames[1] end
   end
