@@ -199,6 +199,11 @@ void sp_command_features(double* u, const double* s, const double* k) {
   u[7] = wp * (cos(e) - 1);
 }
 
+void sp_command_input(const sp_command* h, double* x, const double* s, const double* k) {
+  features(h->cfg.nj, x, s);
+  sp_command_features(x + h->nf, s, k);
+}
+
 // ADD the command features' VJP: g (nx) += (du/ds)^T gu (the command is data)
 static void command_features_vjp(double* g, const double* gu, const double* s, const double* k) {
   double dq[4], yaw = yaw_of(s + 3, dq), c = cos(yaw), sn = sin(yaw), wp = k[6];
@@ -224,11 +229,8 @@ static int forward(sp_command* h, sp_command_data* d, const sp_vae* vae, int k, 
   for (int r = 0; r < batch; r++) features(nj, d->x + (size_t)r * nf, s + (size_t)r * nx);
   if ((rc = sp_mlp_forward(vae->prior, d->wp[k], d->mp, d->x, batch))) return rc;
   // h
-  for (int r = 0; r < batch; r++) {
-    double* x = d->x + (size_t)r * h->nin;
-    features(nj, x, s + (size_t)r * nx);
-    sp_command_features(x + nf, s + (size_t)r * nx, K + (size_t)r * kstride);
-  }
+  for (int r = 0; r < batch; r++)
+    sp_command_input(h, d->x + (size_t)r * h->nin, s + (size_t)r * nx, K + (size_t)r * kstride);
   if ((rc = sp_mlp_forward(h->net, d->wh[k], Ho, d->x, batch))) return rc;
   // latent and decoder
   for (int r = 0; r < batch; r++) {

@@ -116,6 +116,9 @@ void sp_command_data_free(sp_command_data* d);
 // The command's features u(s, k) above (SP_COMMAND_NU) for one row s (nx), k (SP_COMMAND_NK).
 void sp_command_features(double* u, const double* s, const double* k);
 
+// The network's whole input row x (nin) = [f(s), u(s, k)] for one state s (nx) and command k.
+void sp_command_input(const sp_command* h, double* x, const double* s, const double* k);
+
 // On the plant: actions a (batch x nu) and, unless NULL, latents z (batch x lat) from states s
 // (batch x nx) and commands k (batch x SP_COMMAND_NK), with noise eps (batch x lat; NULL: the
 // mean). Uses slot 0 of d. SP_EINVAL for another h's or VAE's workspace, SP_ERANGE for batch.

@@ -254,6 +254,30 @@ int sp_vae_act(sp_vae* v, sp_vae_data* d, double* a, const double* s, const doub
   return forward(v, d, 0, a, d->Eo, s, c, eps, batch);
 }
 
+int sp_vae_latent(sp_vae* v, sp_vae_data* d, double* mu_q, double* mu_p, const double* s,
+                  const double* c, int batch) {
+  if (d->vae != v) return SP_EINVAL;
+  if (batch < 1 || batch > d->max_batch) return SP_ERANGE;
+  const sp_vae_config* cf = &v->cfg;
+  int nf = v->nf, nc = cf->nc, nx = 13 + 2 * cf->nj, rc;
+  for (int r = 0; r < batch; r++) features(cf->nj, d->x + (size_t)r * nf, s + (size_t)r * nx);
+  if ((rc = sp_mlp_forward(v->prior, d->wp[0], mu_p, d->x, batch))) return rc;
+  if (!mu_q) return 0;
+  size_t n = (size_t)batch * cf->lat;
+  if (!c) {
+    memcpy(mu_q, mu_p, n * sizeof(double));
+    return 0;
+  }
+  for (int r = 0; r < batch; r++) {
+    double* x = d->x + (size_t)r * (nf + nc);
+    features(cf->nj, x, s + (size_t)r * nx);
+    memcpy(x + nf, c + (size_t)r * nc, (size_t)nc * sizeof(double));
+  }
+  if ((rc = sp_mlp_forward(v->enc, d->we[0], mu_q, d->x, batch))) return rc;
+  for (size_t i = 0; i < n; i++) mu_q[i] += mu_p[i];
+  return 0;
+}
+
 int sp_vae_loss(sp_vae* v, sp_vae_data* d, sp_wm* wm, sp_wm_data* wd, double* loss, double* parts,
                 const double* S0, const double* C, const double* R, const double* eps, int batch,
                 int H, int backward) {

@@ -108,6 +108,12 @@ void sp_vae_data_free(sp_vae_data* d);
 int sp_vae_act(sp_vae* v, sp_vae_data* d, double* a, const double* s, const double* c,
                const double* eps, int batch);
 
+// The latent's means without the decoder: mu_p (batch x lat) the prior's and, unless NULL, mu_q
+// (batch x lat) the posterior's for conditioning c (batch x nc; NULL: mu_q = mu_p). Uses slot 0 of
+// d. (The targets of a network that learns to produce the posterior's latents from other inputs.)
+int sp_vae_latent(sp_vae* v, sp_vae_data* d, double* mu_q, double* mu_p, const double* s,
+                  const double* c, int batch);
+
 // The training loss above through world model wm (its workspace wd holds >= H applications of
 // batch rows): S0 (batch x nx) start states, C (batch x H x nc) conditioning, R (batch x H x nx)
 // reference states after each step, eps (batch x H x lat) noise (NULL: zero). Writes *loss and

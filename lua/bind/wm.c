@@ -565,6 +565,26 @@ static int v_act(lua_State* L) {
   return 1;
 }
 
+// pol:latent(s [, c]) -> mu_q, mu_p: the posterior's and the prior's latent means (rows as in act)
+static int v_latent(lua_State* L) {
+  lua_settop(L, 3);
+  lvae* u = checkvae(L, 1);
+  const sp_vae_config* cf = &u->v->cfg;
+  sp_array *sa, *ca = NULL;
+  const double* s = shaped(L, 2, 1, 2, 13 + 2 * cf->nj, "states", &sa);
+  const double* c = lua_isnil(L, 3) ? NULL : shaped(L, 3, 1, 2, cf->nc, "conditioning", &ca);
+  int64_t batch = sa->ndim == 2 ? sa->shape[0] : 1;
+  if (ca && sp_array_size(ca) != batch * cf->nc)
+    return spA_argerror(L, 3, "expected one row of conditioning per state row (%d)", (int)batch);
+  vae_reserve(L, u, (int)batch, 1);
+  int64_t shape[2] = {batch, cf->lat};
+  sp_array* q = sa->ndim == 2 ? spL_newarray(L, 2, shape) : spL_newarray(L, 1, shape + 1);
+  sp_array* p = sa->ndim == 2 ? spL_newarray(L, 2, shape) : spL_newarray(L, 1, shape + 1);
+  int rc = sp_vae_latent(u->v, u->d, q->data, p->data, s, c, (int)batch);
+  if (rc) return spL_raise(L, rc, "latent");
+  return 2;
+}
+
 enum { VAE_LOSS, VAE_GRAD, VAE_TRAIN };
 
 // the arguments of loss/grad/train: model at 2, S0 (B, nx), C (B, H, nc), R (B, H, nx), eps at 6,
@@ -711,6 +731,7 @@ static int v_tostring(lua_State* L) {
 
 static const luaL_Reg vae_methods[] = {
     {"act", v_act},
+    {"latent", v_latent},
     {"loss", v_loss},
     {"grad", v_grad},
     {"train", v_train},
@@ -800,9 +821,8 @@ static void command_reserve(lua_State* L, lcommand* u, lvae* p, int arg, int bat
   lua_setiuservalue(L, 1, 1);
 }
 
-static const char* const command_keys[] = {"nj",   "lat",   "vae",     "hidden", "layers",
-                                           "act",  "dtype", "weights", "beta",   "gamma",
-                                           "seed", "batch", "horizon", NULL};
+static const char* const command_keys[] = {"nj",    "lat",     "vae",  "hidden", "layers", "act",
+                                           "dtype", "weights", "beta", "gamma",  "seed",   NULL};
 static const char* const command_weights[] = {"velocity", "yaw_rate", "position",
                                               "heading",  "up",       NULL};
 
@@ -841,8 +861,6 @@ static int l_command(lua_State* L) {
   c.beta = spA_range(&t, "beta", c.beta, 0, NAN, 0);
   c.gamma = spA_range(&t, "gamma", c.gamma, 1e-9, 1, 0);
   lua_Integer seed = spA_integer(&t, "seed", 0, 0, LUA_MAXINTEGER, 0);
-  (void)spA_integer(&t, "batch", 64, 1, 1 << 20, 0);
-  (void)spA_integer(&t, "horizon", 24, 1, 1 << 16, 0);
   lcommand* u = lua_newuserdatauv(L, sizeof *u, 1);
   memset(u, 0, sizeof *u);
   luaL_setmetatable(L, COMMAND_MT);
@@ -873,6 +891,25 @@ static int c_act(lua_State* L) {
   int rc = sp_command_act(u->h, u->d, p->v, a->data, z->data, s, k, e, (int)batch);
   if (rc) return spL_raise(L, rc, "act");
   return 2;
+}
+
+// h:features(S, K) -> X (batch, nin): the network's inputs [f(s), u(s, k)] for states S (batch, nx)
+// and command rows K (batch, 7), for fitting h's parameters to other targets (command.fit)
+static int c_features(lua_State* L) {
+  lua_settop(L, 3);
+  lcommand* u = checkcommand(L, 1);
+  int nin = u->h->nin, nx = 13 + 2 * u->h->cfg.nj;
+  sp_array *sa, *ka;
+  const double* S = shaped(L, 2, 1, 2, nx, "states", &sa);
+  const double* K = shaped(L, 3, 1, 2, SP_COMMAND_NK, "commands", &ka);
+  int64_t batch = sa->ndim == 2 ? sa->shape[0] : 1;
+  if (sp_array_size(ka) != batch * SP_COMMAND_NK)
+    return spA_argerror(L, 3, "expected one command row per state row (%d)", (int)batch);
+  int64_t shape[2] = {batch, nin};
+  sp_array* X = sa->ndim == 2 ? spL_newarray(L, 2, shape) : spL_newarray(L, 1, shape + 1);
+  for (int64_t r = 0; r < batch; r++)
+    sp_command_input(u->h, X->data + r * nin, S + r * nx, K + r * SP_COMMAND_NK);
+  return 1;
 }
 
 enum { CMD_LOSS, CMD_GRAD, CMD_TRAIN };
@@ -1032,6 +1069,7 @@ static int c_tostring(lua_State* L) {
 
 static const luaL_Reg command_methods[] = {
     {"act", c_act},
+    {"features", c_features},
     {"loss", c_loss},
     {"grad", c_grad},
     {"train", c_train},
@@ -1059,6 +1097,16 @@ static int c_index(lua_State* L) {
     lua_pushinteger(L, c->nj);
   else if (!strcmp(k, "nk"))
     lua_pushinteger(L, SP_COMMAND_NK);
+  else if (!strcmp(k, "nin"))
+    lua_pushinteger(L, u->h->nin);
+  else if (!strcmp(k, "hidden"))
+    lua_pushinteger(L, c->hidden);
+  else if (!strcmp(k, "layers"))
+    lua_pushinteger(L, c->layers);
+  else if (!strcmp(k, "activation"))
+    lua_pushstring(L, sp_act_name(c->act));
+  else if (!strcmp(k, "dtype"))
+    lua_pushstring(L, sp_dtype_name(c->dtype));
   else if (!strcmp(k, "beta"))
     lua_pushnumber(L, c->beta);
   else if (!strcmp(k, "weights")) {

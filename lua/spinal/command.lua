@@ -29,7 +29,6 @@ M.NK = 7
 
 M.defaults = {
   hidden = 128, layers = 2, act = "elu", lr = 1e-3, beta = 0.01, gamma = 0.95, seed = 1,
-  batch = 64, horizon = 24,
   weights = { velocity = 1, yaw_rate = 0.5, position = 1, heading = 0.5, up = 1 },
 }
 
@@ -39,7 +38,7 @@ local function option(opts, k)
 end
 
 -- opts: model (wm.new's world model), pol (wm.vae's policy, its decoder frozen), and hidden,
--- layers, act, lr, beta, gamma, seed, batch, horizon, weights = { velocity, yaw_rate, position,
+-- layers, act, lr, beta, gamma, seed, weights = { velocity, yaw_rate, position,
 -- heading, up }
 function M.new(opts)
   assert(type(opts) == "table" and opts.model and opts.pol,
@@ -72,6 +71,42 @@ end
 -- one batch: zero h's gradients, the loss through the world model, backward, one Adam step
 function Cmd:train(S0, K, eps)
   return self.h:train(self.model, self.pol, S0, K, eps, self.opt)
+end
+
+-- fit h's output to targets E (N, lat) of its latent residual (z - mu_p) on states S (N, nx) and
+-- command rows K (N, 7) by least squares, in place: a warm start before training through the world
+-- model (e.g. E = the VAE posterior's mean minus the prior's on recorded states of clips whose
+-- achieved velocity is the command: command following distilled from imitation). Rows are used in
+-- the given order, in minibatches (shuffle them first). opts: epochs = 5, batch = 256, lr = 1e-3.
+-- Returns the mean squared error of the last epoch.
+function Cmd:fit(S, K, E, opts)
+  opts = opts or {}
+  local h = self.h
+  local X = h:features(S, K)
+  local N, B = X.shape[1], math.min(opts.batch or 256, X.shape[1])
+  local sizes = { h.nin }
+  for l = 1, h.layers do sizes[l + 1] = h.hidden end
+  sizes[#sizes + 1] = h.lat
+  local net = nn.mlp { sizes = sizes, act = h.activation, dtype = h.dtype, batch = B }
+  net:set_params(h:params())
+  local opt = nn.adam { lr = opts.lr or 1e-3, clip = 1 }
+  local mse = 0
+  for _ = 1, opts.epochs or 5 do
+    mse = 0
+    local n = 0
+    for i = 1, N - B + 1, B do
+      local x, t = X:narrow(1, i, B), E:narrow(1, i, B)
+      local d = net:forward(x) - t
+      mse = mse + (d * d):mean()
+      n = n + 1
+      net:zero_grad()
+      net:backward(d * (2 / (B * h.lat)))
+      opt:step(net)
+    end
+    mse = mse / n
+  end
+  h:set_params(net:params())
+  return mse
 end
 
 -- h with its optimiser's state in one file
@@ -107,7 +142,7 @@ end
 function Cmd:run(plant, opts)
   local imitate = require "spinal.imitate"
   local nj, lat = self.h.nj, self.h.lat
-  if opts.x0 then
+  if opts.x0 and plant.can_reset ~= false then
     plant:reset(imitate.to_plant(opts.x0, nj))
   elseif plant.backend == "udp" then
     plant:rearm()

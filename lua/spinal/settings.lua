@@ -104,14 +104,25 @@ M.RANGES = {
   -- fine-tuning on a "real" robot (experiments/quadruped_finetune.lua, spinal.finetune)
   pre_samples = { min = 1, max = 1e9 },       -- simulator transitions to pre-train on
   real_seconds = { above = 0, max = 86400 },  -- robot time for fine-tuning data, s
-  rounds = { min = 1, max = 1e6 },            -- collect / fine-tune rounds
   mix = { min = 0, max = 1 },                 -- share of simulator windows in world-model batches
   anchor = { min = 0, max = 1e9 },            -- weight of the action-distance regulariser
   anchor_batch = { min = 1, max = 1e6 },
   eval_clips = { min = 0, max = 1e6 },        -- held-out clips evaluated (0: all)
   h_hidden = { min = 1, max = 4096 },         -- the command network's width
   h_layers = { min = 1, max = 63 },
-  h_iters = { min = 0, max = 1e7 },           -- its batches when trained in the experiment
+  -- command following (experiments/quadruped_command.lua, spinal.command)
+  imitate_samples = { min = 1, max = 1e9 },   -- simulator transitions for the imitation policy
+  rounds = { min = 0, max = 1e6 },            -- collect / train rounds (finetune: collect / fine-tune)
+  h_iters = { min = 0, max = 1e7 },           -- h's batches (per round in quadruped_command)
+  course_seconds = { above = 0, max = 86400 },-- s of one random course while collecting
+  fit_samples = { min = 0, max = 1e9 },       -- the warm start's states (0: no warm start)
+  fit_epochs = { min = 1, max = 1e6 },
+  fit_cross = { min = 0, max = 1 },           -- fraction of crossed pairs
+  fit_cross_frame = { min = 0, max = 1e6 },   -- the other clip's frame (0: a random one)
+  circle_radius = { above = 0, max = 1000 },  -- m
+  figure8_radius = { above = 0, max = 1000 }, -- m
+  path_seconds = { min = 0, max = 86400 },    -- s of each path evaluated (0: one lap)
+  start_command = { min = -10, max = 10 },    -- vx, vy, wz of the evaluation's start
   -- PPO (experiments/ppo_quadruped.lua, docs/ppo.md)
   minutes = { min = 0, max = 1e6 },           -- wall-time cap (0: none)
   nenvs = { min = 1, max = 1e6 },             -- environments stepped together

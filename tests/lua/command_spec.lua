@@ -159,6 +159,32 @@ describe("command network", function()
   end)
 end)
 
+describe("the warm start (command.fit)", function()
+  it("fits h's latent residual to targets, so act's latent is the prior's mean plus them", function()
+    local pol = vae(6)
+    local m = wm.new { nj = 1, nu = 2, dt = DT, hidden = 8, layers = 1 }
+    local C = command.new { model = m, pol = pol, hidden = 32, seed = 3 }
+    assert.equal(C.h.nin, C.h:features(trunk(0, 0, 0, 0, 0), command.velocity(0, 0, 0)).shape[1])
+    local g = rng.new(7)
+    local N = 1024
+    local S, K, E = {}, {}, {}
+    for i = 1, N do
+      local vx, wz = g:uniform(-0.5, 0.5), g:uniform(-0.5, 0.5)
+      S[i] = trunk(g:normal(), g:normal(), g:normal(), g:normal() * 0.3, 0):totable()
+      K[i] = command.velocity(vx, 0, wz)
+      E[i] = { vx, -wz, vx + wz, 0.5 }    -- the latent residual wanted for each command
+    end
+    S, K, E = A(S), A(K), A(E)
+    local mse = C:fit(S, K, E, { epochs = 40, batch = 128, lr = 3e-3 })
+    assert.is_true(mse < 0.01 * (E * E):mean())
+    local s = trunk(0.2, 0.1, 0.3, 0, 0)
+    local _, z = C:act(s, command.velocity(0.4, 0, -0.2))
+    local _, mp = pol:latent(s)
+    local want = { 0.4, 0.2, 0.2, 0.5 }
+    for j = 1, 4 do assert.near(mp[j] + want[j], z[j], 0.05) end
+  end)
+end)
+
 describe("paths", function()
   it("close a circle after one lap at its radius and speed", function()
     local c = command.circle { radius = 1.5, speed = 0.5, dt = 0.02 }

@@ -134,6 +134,41 @@ TEST(a_new_policy_plays_the_nominal_pose_and_its_posterior_is_the_prior) {
   sp_wm_free(wm);
 }
 
+TEST(the_latents_means_are_those_act_decodes) {
+  sp_vae* v = policy(6, 1);
+  sp_vae_data* d;
+  CHECK_INT(sp_vae_data_new(&d, v, B, H), 0);
+  static problem p;
+  make_problem(&p, 9);
+  double mq[B * LAT], mp[B * LAT], mp2[B * LAT], a[B * NU], a2[B * NU];
+  CHECK_INT(sp_vae_latent(v, d, mq, mp, p.S0, p.C, B), 0);
+  // the posterior's mean differs from the prior's (a trained encoder), and the decoder at mu_q
+  // gives act's action without noise
+  CHECK(fabs(mq[0] - mp[0]) > 1e-6);
+  CHECK_INT(sp_vae_act(v, d, a, p.S0, p.C, NULL, B), 0);
+  const double ez[3] = {0, 0, 1};
+  for (int r = 0; r < B; r++) {
+    double x[10 + 2 * NJ + LAT];
+    const double* s = p.S0 + r * NX;
+    x[0] = s[2];
+    sp_quat_rotate_inv(x + 1, s + 3, ez);
+    memcpy(x + 4, s + 7, (6 + 2 * NJ) * sizeof(double));
+    memcpy(x + 10 + 2 * NJ, mq + r * LAT, LAT * sizeof(double));
+    CHECK_INT(sp_mlp_forward(v->dec, NULL, a2 + r * NU, x, 1), 0);
+    for (int i = 0; i < NU; i++)
+      CHECK_CLOSE(a2[r * NU + i] + v->cfg.a_nom[i], a[r * NU + i], 0, 1e-12);
+  }
+  // without conditioning both are the prior's
+  CHECK_INT(sp_vae_latent(v, d, mq, mp2, p.S0, NULL, B), 0);
+  for (int i = 0; i < B * LAT; i++) CHECK(mq[i] == mp2[i] && mp2[i] == mp[i]);
+  uint64_t before = sp_alloc_count();
+  CHECK_INT(sp_vae_latent(v, d, mq, mp, p.S0, p.C, B), 0);
+  CHECK_INT(sp_alloc_count() - before, 0);
+  CHECK_INT(sp_vae_latent(v, d, mq, mp, p.S0, p.C, B + 1), SP_ERANGE);
+  sp_vae_data_free(d);
+  sp_vae_free(v);
+}
+
 TEST(act_and_the_loss_passes_do_not_allocate) {
   sp_wm* wm = world(1);
   sp_vae* v = policy(4, 1);

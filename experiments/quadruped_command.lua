@@ -1,0 +1,379 @@
+-- quadruped_command.lua: method 2's command following on the MuJoCo quadruped (docs/method2.md,
+-- "Command following"): a high-level network h(z | s, command) learns, through the world model and
+-- without RL, to drive the frozen motor decoder of an imitation-trained VAE policy so the robot
+-- follows body-velocity commands and paths; then it is evaluated on the plant (MuJoCo, not the
+-- world model) on commands inside and outside the training range and on paths it never saw.
+--
+--   spinal experiments/quadruped_command.lua [seed=1] [quick=true] [out=DIR] [pretrained=DIR]
+--       [plant=mujoco|udp://HOST:PORT] [library=DIR] [imitate_samples=60000]
+--       [rounds=..] [h_iters=..] [collect=..] [wm_iters=..] [hidden=128] [layers=2] [beta=..]
+--       [horizon=24] [batch=64] [eval_seconds=8] [circle_radius=1.5] [figure8_radius=1]
+--
+-- pretrained=DIR: a quadruped_imitate run directory (or its ckpt/); without it an imitation
+-- policy is trained first with quadruped_imitate's defaults (imitate_samples simulator samples;
+-- quick=true: its quick settings) and kept in the run's imitate_ckpt/ (pretrained= it next time).
+-- Each of `rounds` rounds collects `collect` transitions on the plant with h following random
+-- commands of the training range (through the HAL, counted in env_samples), trains the world model
+-- `wm_iters` batches on the replay buffer (the imitation data and these), then h `h_iters` batches
+-- of `batch` start states, each rolled `horizon` steps through the world model.
+--
+-- Evaluation, each run from the same reference state (a training clip's first frame, walking at
+-- start_command): constant velocity commands
+-- inside the training range (command.ranges) and outside it (faster, backwards faster, sharper
+-- turns, wider sidesteps) for eval_seconds, the velocity averaged after settle against the
+-- command; a circle of radius circle_radius and a figure-eight of loops of radius figure8_radius
+-- (radii the training never drew: command.ranges.radii) at speed, the target moving along
+-- them: path error = mean distance from the trunk to the moving target (a robot that lags or
+-- stands still pays for it), cross-track error = mean distance to the curve.
+--
+-- summary.json (flat): velocity_error_mps_in_range, velocity_error_mps_out_of_range (mean norm of
+-- the horizontal body-velocity error), yaw_rate_error_radps_in_range, ..._out_of_range,
+-- path_error_m_circle, path_error_m_figure8 (mean distance to the moving target),
+-- path_cross_track_m_circle, ..._figure8 (mean distance to the curve), falls (of all evaluation runs), env_samples (all simulator
+-- transitions used for training: imitation's and h's collection), command_samples (h's
+-- collection), wall_seconds, train_seconds, per-command lists.
+local sp = require "spinal"
+local A = require "spinal.array"
+local imitate = require "spinal.imitate"
+local command = require "spinal.command"
+local gaitlib = require "spinal.gaitlib"
+local rng = require "spinal.rng"
+local has_host, host = pcall(require, "spinal.host")
+local function now() return has_host and host.clock() or os.time() end
+local t_start = now()
+
+local cfg = sp.settings({
+  seed = 1,
+  quick = false,
+  out = "",
+  pretrained = "",       -- a quadruped_imitate run (or its ckpt/); default: train one first
+  plant = "mujoco",
+  library = "",
+  imitate_samples = 60000,
+  -- h
+  hidden = 128, layers = 2, lr = 1e-3, beta = 0.01, horizon = 24, batch = 64, noise = 1,
+  fit_samples = 30000, fit_epochs = 5, fit_cross = 0.5,   -- the warm start (fit_samples=0: none)
+  fit_cross_frame = 1,    -- the other clip's frame of a crossed pair (0: a random one)
+  -- the loop
+  rounds = 10, h_iters = 100, collect = 1000, wm_iters = 40, course_seconds = 3,
+  act_noise = 0.03,
+  -- evaluation
+  eval_seconds = 8, settle = 2, speed = 0.4, circle_radius = 1.5,
+  figure8_radius = 1.0, path_seconds = 0,    -- 0: one whole lap of each path
+  start_command = { 0.25, 0, 0 },
+  render = false,
+})
+local given = sp.args or {}
+local imitate_quick = { samples = 2400, wm_hidden = 64, wm_layers = 2, pol_hidden = 64, lat = 16,
+                        wm_batch = 32, pol_batch = 32, wm_iters = 30, pol_iters = 4, horizon = 8,
+                        collect = 600, episode_steps = 100 }
+if cfg.quick then
+  local q = { imitate_samples = 2400, hidden = 32, fit_samples = 2000, fit_epochs = 2, rounds = 2, h_iters = 15, collect = 300,
+              wm_iters = 10, batch = 32, horizon = 8, eval_seconds = 2, settle = 0.5,
+              path_seconds = 3 }
+  for k, v in pairs(q) do
+    if given[k] == nil then cfg[k] = v end
+  end
+end
+
+-- the gait library (the imitation policy's clips, and the evaluation's start state)
+local lib, lerr
+if cfg.library ~= "" then lib, lerr = gaitlib.load(cfg.library)
+else lib, lerr = gaitlib.ensure(nil, { quick = cfg.quick }) end
+if not lib then error("quadruped_command: " .. tostring(lerr), 0) end
+local train = {}
+for i, clip in ipairs(lib.train) do
+  train[i] = { clip = clip, name = (lib.entries.train[i].file or ("clip" .. i)):gsub("^.*/", "") }
+end
+
+local run = sp.run.start { name = "quadruped_command", settings = cfg }
+local robot = sp.run.require_robot(sp.robot.load(sp.run.resolve "robots/quadruped_joint.lua"),
+  { action = { "FR_abd" } }, "quadruped_command")
+local plant = sp.run.open_plant(robot, cfg.plant, "quadruped_command")
+plant:activate()
+
+-- ---- the imitation policy: given, or trained here ------------------------------------------
+local lcfg = { plant = plant, robot = robot, clips = train, seed = cfg.seed }
+local L
+local t_train = now()
+if cfg.pretrained ~= "" then
+  local dir = cfg.pretrained
+  local f = io.open(dir .. "/ckpt/loop.json", "r")
+  if f then f:close() dir = dir .. "/ckpt" end
+  L = imitate.load(dir, lcfg)
+  print(("quadruped_command: imitation policy from %s (%d samples)"):format(dir, L.samples))
+else
+  if cfg.quick then for k, v in pairs(imitate_quick) do lcfg[k] = v end end
+  L = imitate.new(lcfg)
+  local iters = math.ceil(cfg.imitate_samples / L.cfg.collect)
+  print(("quadruped_command: training the imitation policy first (%d iterations of %d samples)")
+    :format(iters, L.cfg.collect))
+  local progress = sp.progress { total = iters, label = "imitate" }
+  while L.iter < iters do
+    local r = L:iterate()
+    progress:update(r.iter, { wm = r.wm_loss, pol = r.pol_loss })
+  end
+  progress:done()
+  local dir = run:path "imitate_ckpt"
+  os.execute(("mkdir -p '%s'"):format(dir))
+  L:save(dir)
+end
+local imitate_samples = L.samples
+local dt, nj = L.cfg.dt, L.nj
+
+-- ---- h ---------------------------------------------------------------------------------------
+local C = command.new { model = L.model, pol = L.pol, hidden = cfg.hidden, layers = cfg.layers,
+                        lr = cfg.lr, beta = cfg.beta, seed = cfg.seed }
+local g = rng.new(cfg.seed, 77)
+local starts = {}                                 -- start states for h's training
+for i = 1, math.min(L.starts.n, L.cfg.capacity) do starts[#starts + 1] = L.starts.s[i] end
+
+-- the warm start: h fitted to the VAE posterior's latents (minus the prior's) on the recorded states
+-- of the imitation's training, each labelled with a clip's achieved velocity as a command (the gait
+-- library's clips are the walking controller following a command: steady clips throughout,
+-- transitions (of command or gait) before the switch and from 1 s after it). A fraction fit_cross of the states is
+-- paired with another steady clip at a random frame instead of its own: the latent the posterior
+-- gives to start that clip's motion from this state (from standing, or from another gait), which
+-- the recorded pairs alone never show
+local function label(ci, fi)
+  local e = lib.entries.train[ci]
+  local t = (fi - 1) * dt
+  if e.kind == "steady" or t < e.switch_s then return e.achieved end
+  if t >= e.switch_s + 1 then return e.achieved_to end
+end
+local function warm_start()
+  local st = L.starts
+  local have = math.min(st.n, L.cfg.capacity)
+  local steady = {}
+  for i, e in ipairs(lib.entries.train) do
+    if e.kind == "steady" then steady[#steady + 1] = i end
+  end
+  local order = {}
+  for i = 1, have do order[i] = i end
+  for i = have, 2, -1 do
+    local j = g:integer(i)
+    order[i], order[j] = order[j], order[i]
+  end
+  local S, K, Cc = {}, {}, {}
+  for _, i in ipairs(order) do
+    if #S >= cfg.fit_samples then break end
+    local ci, fi = st.clip[i], st.frame[i]
+    if g:uniform() < cfg.fit_cross then
+      ci = steady[g:integer(#steady)]
+      fi = cfg.fit_cross_frame > 0 and cfg.fit_cross_frame or g:integer(L.refs[ci].n)
+    end
+    local v = label(ci, fi)
+    if v then
+      local m = #S + 1
+      S[m], K[m], Cc[m] = st.s[i], command.velocity(v[1], v[2], v[3]), L.refs[ci].cond[fi]
+    end
+  end
+  if #S == 0 then return 0 / 0, 0 end
+  S, K, Cc = A(S), A(K), A(Cc)
+  local mq, mp = L.pol:latent(S, Cc)
+  return C:fit(S, K, mq - mp, { epochs = cfg.fit_epochs }), S.shape[1]
+end
+if cfg.fit_samples > 0 then
+  local t0 = now()
+  local mse, n = warm_start()
+  print(("quadruped_command: warm start on %d labelled states: latent error %.4f (%.0f s)")
+    :format(n, mse, now() - t0))
+end
+
+local function fell(s)
+  local _, _, upz = imitate.qrot(s[4], s[5], s[6], s[7], 0, 0, 1, false)
+  return s[3] < L.cfg.fall_height or upz < math.cos(L.cfg.fall_tilt)
+end
+
+-- collect n transitions on the plant with h following random courses of the training range,
+-- each episode from a training clip's reference state
+local command_samples = 0
+local function collect(n)
+  local got, falls = 0, 0
+  while got < n do
+    local ref = L.refs[g:integer(#L.refs)]
+    local x0 = ref.frames[g:integer(math.max(1, ref.n - 2))]
+    local steps = math.min(n - got, math.floor(cfg.course_seconds / dt + 0.5))
+    local row = command.random_course(g, x0, steps, dt)
+    local done, down = C:run(plant, {
+      steps = steps, x0 = x0, row = row, g = g, noise = cfg.noise, act_noise = cfg.act_noise,
+      lo = L.lo, hi = L.hi, fell = fell,
+      on_step = function(_, s, a, s1, _, last)
+        L.buf:push(s, a, s1, last)
+        L.model:observe(A(s), A(a), A(s1))
+        starts[#starts + 1] = s
+      end })
+    got = got + done
+    if down then falls = falls + 1 end
+  end
+  command_samples = command_samples + got
+  return falls
+end
+
+local progress = sp.progress { total = cfg.rounds, label = "command" }
+for r = 1, cfg.rounds do
+  local cfalls = cfg.collect > 0 and collect(cfg.collect) or 0
+  local wl = 0
+  for _ = 1, cfg.wm_iters do
+    local S, Aw = L.buf:sample(L.cfg.wm_batch, L.cfg.wm_steps)
+    if S then wl = L.model:train(S, Aw, L.wopt) end
+  end
+  local loss, parts = 0, {}
+  for _ = 1, cfg.h_iters do
+    local S0, K = command.batch(g, starts, cfg.batch, cfg.horizon, dt)
+    local eps = cfg.noise > 0 and A.randn({ cfg.batch, cfg.horizon, C.h.lat }, g):mul(cfg.noise)
+      or nil
+    loss, parts = C:train(S0, K, eps)
+  end
+  local row = { round = r, samples = imitate_samples + command_samples, collect_falls = cfalls,
+                wm_loss = wl, h_loss = loss }
+  for k, v in pairs(parts) do row["h_" .. k] = v end
+  run:log(row)
+  progress:update(r, { h = loss, vel = parts.velocity, pose = parts.pose, falls = cfalls })
+end
+progress:done()
+local train_seconds = now() - t_train
+C:save(run:path "command.ckpt")
+
+-- ---- evaluation on the plant -------------------------------------------------------------------
+-- the start: the first frame of the steady training clip whose command is nearest start_command
+-- (trot preferred): the robot already walking, as every clip starts (the imitation policy stands
+-- still from a standing start: the library's walking controller stands at a zero command)
+local x0
+do
+  local best = math.huge
+  for i, e in ipairs(lib.entries.train) do
+    local c = e.command or { 0, 0, 0 }
+    local d = math.abs(c[1] - cfg.start_command[1]) + math.abs(c[2] - cfg.start_command[2])
+      + math.abs(c[3] - cfg.start_command[3]) + (e.kind == "steady" and 0 or 10)
+      + (e.gait == "trot" and 0 or 1)
+    if d < best then best, x0 = d, L.refs[i].frames[1] end
+  end
+end
+
+local function drive(row, steps)
+  local X, Y, V = {}, {}, {}
+  local n, down = C:run(plant, { steps = steps, x0 = x0, row = row, lo = L.lo, hi = L.hi,
+    fell = fell, on_step = function(i, _, _, s1)
+      X[i], Y[i], V[i] = s1[1], s1[2], { s1[8], s1[9], s1[13] }
+    end })
+  return { X = X, Y = Y, V = V, steps = n, fell = down }
+end
+
+local in_range = { { 0.3, 0, 0 }, { 0.5, 0, 0 }, { -0.2, 0, 0 }, { 0, 0.15, 0 }, { 0.3, 0, 0.4 },
+                   { 0, 0, -0.5 }, { 0.4, 0, -0.3 } }
+local out_range = { { 0.8, 0, 0 }, { -0.45, 0, 0 }, { 0, 0.3, 0 }, { 0, 0, 0.9 }, { 0.5, 0, 0.8 } }
+if cfg.quick then in_range, out_range = { { 0.3, 0, 0 }, { 0, 0, 0.4 } }, { { 0.8, 0, 0 } } end
+local steps = math.floor(cfg.eval_seconds / dt + 0.5)
+local settle = math.floor(cfg.settle / dt + 0.5)
+local falls = 0
+local per = { command = {}, achieved = {}, velocity_error = {}, yaw_rate_error = {}, fell = {},
+              in_range = {} }
+local traces = {}
+local function velocity_runs(list, inside)
+  local ve, we = 0, 0
+  for _, c in ipairs(list) do
+    local row = command.velocity(c[1], c[2], c[3])
+    local d = drive(function() return row end, steps)
+    local m, cnt = { 0, 0, 0 }, 0
+    for i = d.steps > settle and settle + 1 or 1, d.steps do  -- a fall before settling: all
+      for j = 1, 3 do m[j] = m[j] + d.V[i][j] end
+      cnt = cnt + 1
+    end
+    for j = 1, 3 do m[j] = cnt > 0 and m[j] / cnt or 0 / 0 end
+    local e = math.sqrt((m[1] - c[1]) ^ 2 + (m[2] - c[2]) ^ 2)
+    local ew = math.abs(m[3] - c[3])
+    if d.fell then falls = falls + 1 end
+    local k = #per.command + 1
+    per.command[k], per.achieved[k], per.velocity_error[k], per.yaw_rate_error[k] = c, m, e, ew
+    per.fell[k], per.in_range[k] = d.fell, inside
+    traces[k] = d
+    ve, we = ve + e, we + ew
+    print(("  command vx %+.2f vy %+.2f wz %+.2f (%s range): achieved %+.2f %+.2f %+.2f, "
+      .. "error %.3f m/s %.3f rad/s%s"):format(c[1], c[2], c[3], inside and "in" or "out of",
+      m[1], m[2], m[3], e, ew, d.fell and ", FELL" or ""))
+  end
+  return ve / #list, we / #list
+end
+print("quadruped_command: velocity commands on the plant")
+local ve_in, we_in = velocity_runs(in_range, true)
+local ve_out, we_out = velocity_runs(out_range, false)
+
+local function path_run(path, label)
+  local n = path.n - 1
+  if cfg.path_seconds > 0 then n = math.min(n, math.floor(cfg.path_seconds / dt + 0.5)) end
+  local d = drive(function(i) return path:row(i) end, n)
+  local pe, te = 0, 0
+  for i = 1, d.steps do
+    pe = pe + path:distance(d.X[i], d.Y[i])
+    local t = math.min(i + 1, path.n)
+    te = te + math.sqrt((d.X[i] - path.x[t]) ^ 2 + (d.Y[i] - path.y[t]) ^ 2)
+  end
+  pe, te = pe / d.steps, te / d.steps
+  if d.fell then falls = falls + 1 end
+  print(("  %s: distance to the moving target %.3f m, to the curve %.3f m over %.1f s%s")
+    :format(label, te, pe, d.steps * dt, d.fell and ", FELL" or ""))
+  local xs, ys = {}, {}
+  for i = 1, math.min(path.n, n + 1) do xs[i], ys[i] = path.x[i], path.y[i] end
+  run:plot { file = label .. ".png", title = ("%s (%s): the trunk over the reference")
+               :format(label, path.name), xlabel = "x (m)", ylabel = "y (m)", square = true,
+             series = { { x = xs, y = ys, label = "reference" },
+                        { x = d.X, y = d.Y, label = "robot (MuJoCo)" } } }
+  return te, pe, d
+end
+local start = { x0[1], x0[2], command.yaw_of(x0) }
+print("quadruped_command: paths on the plant")
+local circle = command.circle { radius = cfg.circle_radius, speed = cfg.speed, dt = dt,
+                                start = start }
+local fig8 = command.figure8 { radius = cfg.figure8_radius, speed = cfg.speed, dt = dt,
+                               start = start }
+local pe_c, te_c = path_run(circle, "circle")
+local pe_f, te_f = path_run(fig8, "figure8")
+
+-- plots: commanded against achieved, and the first command's velocity over time
+do
+  local series = {}
+  for j, name in ipairs { "vx (m/s)", "vy (m/s)", "wz (rad/s)" } do
+    local xs, ys = {}, {}
+    for k = 1, #per.command do xs[k], ys[k] = per.command[k][j], per.achieved[k][j] end
+    series[#series + 1] = { x = xs, y = ys, label = name, style = "points" }
+  end
+  series[#series + 1] = { x = { -1, 1 }, y = { -1, 1 }, label = "achieved = commanded" }
+  run:plot { file = "commanded_vs_achieved.png", square = true,
+             title = "velocity commands on the plant (mean after the first seconds)",
+             xlabel = "commanded", ylabel = "achieved", series = series }
+  local series2 = {}
+  for k = 1, math.min(3, #traces) do
+    local t, v = {}, {}
+    for i = 1, traces[k].steps do t[i], v[i] = i * dt, traces[k].V[i][1] end
+    local c = per.command[k]
+    series2[#series2 + 1] = { x = t, y = v, label = ("vx, command %+.2f %+.2f %+.2f")
+                                :format(c[1], c[2], c[3]) }
+  end
+  run:plot { file = "velocity_over_time.png", title = "body forward velocity on the plant",
+             xlabel = "t (s)", ylabel = "vx (m/s)", series = series2 }
+end
+
+local summary = {
+  velocity_error_mps_in_range = ve_in, velocity_error_mps_out_of_range = ve_out,
+  yaw_rate_error_radps_in_range = we_in, yaw_rate_error_radps_out_of_range = we_out,
+  path_error_m_circle = pe_c, path_error_m_figure8 = pe_f,
+  path_cross_track_m_circle = te_c, path_cross_track_m_figure8 = te_f,
+  falls = falls, evaluation_runs = #per.command + 2,
+  env_samples = imitate_samples + command_samples, imitate_samples = imitate_samples,
+  command_samples = command_samples,
+  wall_seconds = now() - t_start, train_seconds = train_seconds, seed = cfg.seed,
+  circle_radius = cfg.circle_radius, figure8_radius = cfg.figure8_radius,
+  path_speed = cfg.speed,
+  commands = per.command, achieved = per.achieved, command_velocity_error_mps = per.velocity_error,
+  command_yaw_rate_error_radps = per.yaw_rate_error, command_fell = per.fell,
+  command_in_range = per.in_range,
+}
+run:summary(summary)
+print(("quadruped_command: velocity error %.3f m/s in range, %.3f out of range; yaw rate error "
+  .. "%.3f / %.3f rad/s; path error circle %.3f m, figure-eight %.3f m; falls %d of %d; "
+  .. "%d samples (%d for h), %.0f s (training %.0f s)"):format(ve_in, ve_out, we_in, we_out, pe_c,
+  pe_f, falls, summary.evaluation_runs, summary.env_samples, command_samples,
+  summary.wall_seconds, train_seconds))
+print("run: " .. run.dir)
+run:close()

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# quadruped_command.sh: experiments/quadruped_command.lua quick=true as a user runs it (method 2's
+# command following on the MuJoCo quadruped, on a quick gait library the test builds): it trains a
+# small imitation policy, then h through the world model with data collected through the HAL, and
+# evaluates velocity commands and paths on the plant; the summary has the flat keys, the plots'
+# data and h's checkpoint exist; a second run reuses the first one's imitation policy
+# (pretrained=) instead of training one, and counts its samples. Under two minutes.
+set -euo pipefail
+BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
+SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$SRC"
+
+"$BIN" -e "assert(require('spinal.gaitlib').build { out = '$tmp/lib', quick = true })" >"$tmp/out" 2>&1 ||
+  { cat "$tmp/out"; echo "FAIL: quick gait library"; exit 1; }
+
+run() { "$BIN" experiments/quadruped_command.lua quick=true library="$tmp/lib" "$@" >"$tmp/out" 2>&1 ||
+  { cat "$tmp/out"; echo "FAIL: quadruped_command $*"; exit 1; }; }
+
+check() {
+  SUMMARY="$1/summary.json" SAMPLES="$2" "$BIN" -e "
+    local json = require 'spinal.json'
+    local s = assert(json.read(os.getenv 'SUMMARY'))
+    local function need(ok, what) if not ok then io.stderr:write('FAIL: ', what, '\n') os.exit(1) end end
+    for _, k in ipairs { 'velocity_error_mps_in_range', 'velocity_error_mps_out_of_range',
+                         'yaw_rate_error_radps_in_range', 'yaw_rate_error_radps_out_of_range',
+                         'path_error_m_circle', 'path_error_m_figure8', 'path_cross_track_m_circle',
+                         'path_cross_track_m_figure8', 'falls', 'env_samples', 'command_samples',
+                         'wall_seconds' } do
+      need(type(s[k]) == 'number', 'summary key ' .. k)
+    end
+    need(s.command_samples == 600, 'two rounds of 300 transitions collected with h')
+    need(s.env_samples == tonumber(os.getenv 'SAMPLES'), 'env_samples counts imitation and h')
+    need(s.evaluation_runs == 5 and #s.commands == 3, 'three velocity commands and two paths')
+    need(s.falls >= 0 and s.falls <= 5, 'falls counted per run')
+    need(s.velocity_error_mps_in_range >= 0 and s.velocity_error_mps_in_range < 2, 'error in range')
+    need(s.path_error_m_circle >= s.path_cross_track_m_circle - 1e-9 or s.falls > 0,
+         'the moving target is never nearer than the curve')"
+  for f in settings.json metrics.csv command.ckpt commanded_vs_achieved.dat circle.dat figure8.dat \
+           velocity_over_time.dat; do
+    [ -s "$1/$f" ] || { ls "$1"; echo "FAIL: $f missing"; exit 1; }
+  done
+}
+
+run seed=1 out="$tmp/one"
+grep -q "training the imitation policy first" "$tmp/out" || { cat "$tmp/out"; echo "FAIL: no imitation"; exit 1; }
+grep -q "quadruped_command: velocity error" "$tmp/out" || { cat "$tmp/out"; echo "FAIL: no result line"; exit 1; }
+check "$tmp/one" 3000
+[ -s "$tmp/one/imitate_ckpt/loop.json" ] || { echo "FAIL: the imitation policy was not kept"; exit 1; }
+
+run seed=2 out="$tmp/two" pretrained="$tmp/one/imitate_ckpt"
+grep -q "imitation policy from $tmp/one/imitate_ckpt (2400 samples)" "$tmp/out" ||
+  { cat "$tmp/out"; echo "FAIL: pretrained= not used"; exit 1; }
+check "$tmp/two" 3000
+"$BIN" -e "
+  local command = require 'spinal.command'
+  local h = assert(require('spinal.wm').load_command('$tmp/two/command.ckpt'))
+  assert(h.lat == 16 and h.nk == 7)" || { echo "FAIL: h's checkpoint"; exit 1; }
+echo "ok"
