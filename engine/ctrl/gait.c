@@ -119,6 +119,7 @@ static double wrap(double a) {
 void sp_gait_reset(const sp_gait* g, sp_gait_data* d, const double* qpos) {
   (void)g;
   d->started = 0;
+  d->clk.started = 0;
   d->mode = SP_GAIT_STAND;
   memset(d->cmd, 0, sizeof d->cmd);
   d->hold[0] = qpos[0], d->hold[1] = qpos[1], d->hold[2] = yaw_of(qpos + 3);
@@ -299,13 +300,14 @@ int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const do
     }
   }
 
-  // schedule and swing feet
-  double ts = (1 - p->duty) * p->period, tst = p->duty * p->period;
-  int gait = (int)p->gait, nst = 0, legs[SP_GAIT_NLEG];
+  // schedule and swing feet (the clock blends a new gait or duty in: gait_schedule.c)
+  sp_gait_clock_update(&d->clk, (int)p->gait, p->period, p->duty, p->switch_cycles, t, d->t0);
+  double ts = (1 - d->clk.duty) * p->period, tst = d->clk.duty * p->period;
+  int nst = 0, legs[SP_GAIT_NLEG];
   double r[3 * SP_GAIT_NLEG];
   for (int l = 0; l < SP_GAIT_NLEG; l++) {
     double s;
-    int st = sp_gait_phase(gait, l, p->period, p->duty, t - d->t0, &s);
+    int st = sp_gait_clock_leg(&d->clk, l, &s);
     if (!walking) {
       if (d->planted[l] || (st && !d->stance[l])) d->planted[l] = 1;
       if (d->planted[l]) st = 1;

@@ -69,6 +69,9 @@ static const param table[] = {
     P(lie_abd, 0, -1, 1, "lying abduction angle (end of sit-down), rad"),
     P(lie_hip, 1.35, -1, 2.5, "lying hip flexion angle, rad"),
     P(lie_knee, -2.7, -2.9, 0, "lying knee angle, rad"),
+    P(switch_cycles, 1, 0, 10,
+      "length of a change of gait or duty while walking, in gait cycles: the legs' phase offsets "
+      "move smoothly from the old pattern to the new (0: at once)"),
 };
 #undef P
 enum { NPARAM = (int)(sizeof table / sizeof table[0]) };
@@ -101,9 +104,9 @@ double sp_gait_param_max(int i) {
   return i >= 0 && i < NPARAM ? table[i].hi : NAN;
 }
 
-int sp_gait_set(sp_gait* g, const char* name, double value, char* msg, size_t n) {
+int sp_gait_check(const char* name, double value, char* msg, size_t n) {
   int i = find(name);
-  if (!g || i < 0) {
+  if (i < 0) {
     if (msg && n) snprintf(msg, n, "gait: unknown parameter '%s'", name ? name : "(null)");
     return SP_ENOTFOUND;
   }
@@ -117,6 +120,17 @@ int sp_gait_set(sp_gait* g, const char* name, double value, char* msg, size_t n)
     if (msg && n) snprintf(msg, n, "gait: gait = %g is not 0 (trot), 1 (pace) or 2 (bound)", value);
     return SP_ERANGE;
   }
+  return SP_OK;
+}
+
+int sp_gait_set(sp_gait* g, const char* name, double value, char* msg, size_t n) {
+  int i = find(name);
+  if (!g || i < 0) {
+    if (msg && n) snprintf(msg, n, "gait: unknown parameter '%s'", name ? name : "(null)");
+    return SP_ENOTFOUND;
+  }
+  int rc = sp_gait_check(name, value, msg, n);
+  if (rc) return rc;
   *(double*)((char*)&g->p + table[i].off) = value;
   return SP_OK;
 }
