@@ -16,7 +16,7 @@
 --
 -- The default speed is 0.98 m/s, not the paper's 0.5 m/s: the MuJoCo robot's walking controller
 -- follows (v, w) commands closely (experiments/quadruped_walk.lua), so the velocity unicycle is a
--- good model of it and the nominal tracker's mean radial error is only 2-4 cm at 0.3-1 m/s; it is
+-- good model of it and the nominal tracker's mean radial error is only 2-5 cm at 0.3-1 m/s; it is
 -- largest near 1 m/s (README, "The quadruped", has the figures). The path stays under 1 m/s so that
 -- every documented "real" robot can walk it: the weakest (motor=0.8) reaches about 0.94 m/s when
 -- commanded 1 m/s, and the robot file's 1.25 m/s command limit leaves the tracker room above the
@@ -39,7 +39,7 @@
 -- iterations of half a lap unless iters= or laps= say otherwise. resume=DIR continues an
 -- interrupted run from its checkpoint. optim=gn (the default) takes Gauss-Newton trust-region
 -- steps on the unicycle's Jacobians; optim=adam (lr) is the reference implementation's kind of
--- first-order step, which wanders about a 1.3-2 cm floor on this robot (README).
+-- first-order step, which wanders about a floor (1.3 cm on the defaults) on this robot (README).
 -- Writes runs/quadruped_figure8/<time>/ (or out=DIR) with the car experiments' files
 -- (settings.json, metrics.csv, policy.ckpt, summary.json, nominal and learned trajectories,
 -- radial_error.png, cost.png, path.png). summary.json: nominal_radial_error_m,

@@ -177,6 +177,35 @@ TEST(survives_hard_pushes_from_every_side_standing_and_walking) {
   CHECK_INT(survives_push(15, 0, 1, SP_GAIT_STAND, NULL, 20), 0);
 }
 
+// walking at 1 m/s turning at 1 rad/s, the turn reversed (a figure-eight's crossing): the largest
+// sideways velocity in the heading frame over the second after, with ff_acc as given
+static double sideslip_after_reversal(double ff_acc) {
+  gait_sim s;
+  if (gait_sim_open(&s)) return -1;
+  char msg[200];
+  if (sp_gait_set(s.g, "ff_acc", ff_acc, msg, sizeof msg)) return -1;
+  double left[3] = {1, 0, 1}, right[3] = {1, 0, -1}, worst = 0;
+  gait_sim_run(&s, SP_GAIT_WALK, left, 4, 0, NULL);
+  for (int i = 0; i < 100; i++) {
+    gait_sim_run(&s, SP_GAIT_WALK, right, 0.01, 0, NULL);
+    double yaw = gait_sim_yaw(s.d->qpos);
+    double vy = -sin(yaw) * s.d->qvel[0] + cos(yaw) * s.d->qvel[1];
+    worst = fmax(worst, fabs(vy));
+  }
+  gait_sim_close(&s);
+  return worst;
+}
+
+TEST(the_velocity_turns_with_the_heading_when_the_turn_reverses) {
+  // fed forward, the centripetal force reverses with the command; without, the velocity
+  // integral has to unwind and the robot slides sideways off the new circle
+  double with = sideslip_after_reversal(1), without = sideslip_after_reversal(0);
+  printf("  largest sideways velocity after the reversal: %.3f m/s fed forward, %.3f without\n",
+         with, without);
+  CHECK(with >= 0 && without >= 0);
+  CHECK(with < 0.7 * without);
+}
+
 TEST(sits_down_to_lying_under_damping_without_an_impact) {
   gait_sim s;
   CHECK(gait_sim_open(&s) == 0);
