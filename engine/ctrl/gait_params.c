@@ -33,6 +33,15 @@ static const param table[] = {
     P(kp_rot, 300, 0, 1000, "trunk orientation stiffness, N m/rad"),
     P(kd_rot, 20, 0, 100, "trunk roll and pitch rate damping, N m s/rad"),
     P(kd_yaw, 50, 0, 100, "trunk yaw rate damping, N m s/rad"),
+    P(kd_rot_push, 50, 0, 100,
+      "roll and pitch rate damping when pushed (horizontal velocity error from push_dv to twice "
+      "that: kd_rot rising to this), N m s/rad"),
+    P(push_dv, 0.25, 0.01, 10,
+      "horizontal velocity error above which roll and pitch damping rises towards kd_rot_push, "
+      "m/s"),
+    P(ff_acc, 1, 0, 1,
+      "share of the commanded velocity's rate of change (turning: the velocity vector rotates "
+      "with the yaw rate) fed forward as body force"),
     P(kp_swing, 500, 0, 5000, "swing foot position stiffness, N/m"),
     P(kd_swing, 15, 0, 200, "swing foot velocity damping, N s/m"),
     P(mu, 0.6, 0.1, 1.5, "friction coefficient of the foot force cones"),

@@ -20,6 +20,9 @@ typedef struct sp_gait_params {
   double ki_v, vi_max;            // velocity error integral gain, 1/s^2, and its bound, m
   double kp_rot, kd_rot;          // orientation PD, N m/rad and N m s/rad
   double kd_yaw;                  // yaw rate damping (kd_rot is roll and pitch's), N m s/rad
+  double kd_rot_push, push_dv;    // roll/pitch damping when pushed, and the velocity error, m/s,
+                                  // above which it rises from kd_rot (full at twice that)
+  double ff_acc;                  // share of the commanded velocity's rate of change fed forward
   double kp_swing, kd_swing;      // swing foot Cartesian PD, N/m and N s/m
   double mu;                      // friction coefficient assumed for the cones
   double fz_max;                  // largest normal force per foot, N

@@ -8,6 +8,8 @@
 //   plant.can_reset (false for udp: rollout refuses x0)
 //   car:perturb { mass = { chassis = 1.2 } }    car:perturb()  -- mujoco plants; back to the MJCF
 //   robot:stats()  robot:rearm()  robot:estop()           -- udp plants: link counters, session
+//   local q = plant:qpos()                 -- mujoco plants: MuJoCo's configuration (nq), what
+//                                          -- spinal.render draws; nil, message for other plants
 //   plant:set_lowlevel { gait = "pace", period = 0.35 }   -- the low-level controller's settings
 //     while it runs (also while a live loop drives the plant): checked now, all or none, applied
 //     together at its next tick (hal/lowlevel.h); a string names a value (gait = trot|pace|bound)
@@ -268,6 +270,19 @@ static int m_estop(lua_State* L) {
   return 1;
 }
 
+// qpos(): MuJoCo's configuration of a mujoco plant (after its last step or reset)
+static int m_qpos(lua_State* L) {
+  sp_plant* p = spH_checkplant(L, 1);
+  int nq = sp_plant_mujoco_qpos(p, NULL, 0);
+  if (nq < 0)
+    return spL_failure(L, "qpos: only mujoco plants have MuJoCo's configuration (this one is %s)",
+                       p->caps.backend);
+  int64_t shape[1] = {nq};
+  sp_array* a = spL_newarray(L, 1, shape);
+  sp_plant_mujoco_qpos(p, a->data, nq);
+  return 1;
+}
+
 // plant:set_lowlevel { name = number | "name" | { numbers }, ... }
 static int m_set_lowlevel(lua_State* L) {
   lplant* lp = spL_checkplant(L, 1);  // a live loop may drive it: the change is thread-safe
@@ -366,6 +381,7 @@ static const luaL_Reg plant_methods[] = {
     {"close", m_close},
     {"rollout", spH_rollout},
     {"perturb", m_perturb},
+    {"qpos", m_qpos},
     {"stats", m_stats},
     {"rearm", m_rearm},
     {"estop", m_estop},

@@ -38,7 +38,8 @@ function M.loop(robot, plant, opts)
   end
   return require("spinal.loop").new(plant, {
     controller = robot.controller, reference = robot.reference, safety = robot.safety,
-    rate = opts.rate or robot.rate, robot = robot.name, rt_priority = opts.rt_priority,
+    rate = opts.rate or robot.rate, robot = robot.name, robot_file = robot.file,
+    rt_priority = opts.rt_priority,
     cpu = opts.cpu,
   })
 end
