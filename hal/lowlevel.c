@@ -185,8 +185,8 @@ void sp_lowlevel_free(sp_lowlevel* ll) {
 }
 
 // the checks every setting gets before the class sees it
-static int check_common(const sp_lowlevel* ll, const char* name, const double* v, int n,
-                        char* msg, size_t len) {
+static int check_common(const sp_lowlevel* ll, const char* name, const double* v, int n, char* msg,
+                        size_t len) {
   if (!ll || !name || !v || n < 1) return sp_errorf(msg, len, SP_EINVAL, "low-level: bad setting");
   for (int i = 0; i < n; i++)
     if (!isfinite(v[i]))
@@ -217,7 +217,8 @@ static int check_one(const sp_lowlevel* ll, const sp_lowlevel_param* p, char* ms
 
 int sp_lowlevel_request(sp_lowlevel* ll, const sp_lowlevel_param* params, int n, char* msg,
                         size_t len) {
-  if (!ll || n < 0 || (n && !params)) return sp_errorf(msg, len, SP_EINVAL, "low-level: bad setting");
+  if (!ll || n < 0 || (n && !params))
+    return sp_errorf(msg, len, SP_EINVAL, "low-level: bad setting");
   for (int k = 0; k < n; k++) {
     int rc = check_one(ll, &params[k], msg, len);
     if (rc) return rc;

@@ -98,8 +98,8 @@ typedef struct sp_lowlevel {
   const sp_lowlevel_class* cls;
   void* self;
   int ncmd, nact, nq, nv;
-  int every;          // physics steps per tick
-  double gain_scale;  // feedback gain scale (the "pd" perturbation), 1 by default
+  int every;                         // physics steps per tick
+  double gain_scale;                 // feedback gain scale (the "pd" perturbation), 1 by default
   struct sp__lowlevel_queue* queue;  // changes requested while it runs (lowlevel.c)
 } sp_lowlevel;
 

@@ -60,14 +60,14 @@ int sp_gait_phase(int gait, int leg, double period, double duty, double t, doubl
 // With constant settings it is exactly sp_gait_phase of t - t0.
 typedef struct sp_gait_clock {
   int started;
-  double t0;                 // the start the clock follows (a new one restarts it)
-  double ta, pha, period;    // anchor: phase pha (cycles) at time ta, at this period since
-  double phase;              // cycles since the start, at the last update
-  int gait;                  // the gait it runs or blends to
+  double t0;                  // the start the clock follows (a new one restarts it)
+  double ta, pha, period;     // anchor: phase pha (cycles) at time ta, at this period since
+  double phase;               // cycles since the start, at the last update
+  int gait;                   // the gait it runs or blends to
   double duty_to, duty_from;  // duty it runs or blends to, and from
-  double from[4], to[4];     // leg offsets blended from, to
-  double blend_at, blend;    // phase where the blend began, its length in cycles (0: none)
-  double off[4], duty;       // the offsets and duty in force
+  double from[4], to[4];      // leg offsets blended from, to
+  double blend_at, blend;     // phase where the blend began, its length in cycles (0: none)
+  double off[4], duty;        // the offsets and duty in force
 } sp_gait_clock;
 
 // Advance the clock to time t (non-decreasing) with the settings now in force; t0: the start of

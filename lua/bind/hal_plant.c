@@ -342,7 +342,8 @@ static int m_set_lowlevel(lua_State* L) {
   int rc = sp_plant_set_lowlevel(p, prm, n, msg, sizeof msg);
   if (rc == SP_ESTATE && p->state != SP_PLANT_CONFIGURED && p->state != SP_PLANT_ACTIVE)
     return spH_lifecycle_error(L, p, "set_lowlevel", rc);
-  if (rc) return luaL_error(L, "%s%s", strncmp(msg, "set_lowlevel", 12) ? "set_lowlevel: " : "", msg);
+  if (rc)
+    return luaL_error(L, "%s%s", strncmp(msg, "set_lowlevel", 12) ? "set_lowlevel: " : "", msg);
   lua_settop(L, 1);
   return 1;
 }

@@ -2,9 +2,9 @@
 // runtime settings (hal/lowlevel.h sp_lowlevel_request via sp_plant_set_lowlevel): trot -> pace
 // -> bound -> trot keeps the robot up (rocking no more than walking in the new gait from the
 // start) and each switch reaches the new gait's footfall pattern within 4 s (measured from
-// MuJoCo's foot contacts over the last 1.5 s, not from the controller's schedule); changes requested
-// from another thread while the plant steps apply whole at a tick boundary (never half of a
-// request); the ticks allocate nothing; bad names and values are refused naming the setting.
+// MuJoCo's foot contacts over the last 1.5 s, not from the controller's schedule); changes
+// requested from another thread while the plant steps apply whole at a tick boundary (never half of
+// a request); the ticks allocate nothing; bad names and values are refused naming the setting.
 #include <math.h>
 #include <mujoco/mujoco.h>
 #include <pthread.h>
@@ -29,8 +29,8 @@ static sp_plant* open_quadruped(char* msg, size_t n) {
   static const sp_plant_mujoco_state st[3] = {{SP_MJ_BODY_POS, "trunk", 0, 1, 0},
                                               {SP_MJ_BODY_POS, "trunk", 1, 1, 0},
                                               {SP_MJ_BODY_POS, "trunk", 2, 1, 0}};
-  static const sp_plant_mujoco_actuator act[3] = {{0, "vx", 1, 0}, {1, "vy", 1, 0},
-                                                  {2, "wz", 1, 0}};
+  static const sp_plant_mujoco_actuator act[3] = {
+      {0, "vx", 1, 0}, {1, "vy", 1, 0}, {2, "wz", 1, 0}};
   static sp_lowlevel_config ll = {.kind = "gait"};
   sp_plant_mujoco_config c = {.mjcf = path,
                               .rate_hz = 50,
@@ -112,8 +112,10 @@ static int shows_gait(const segment* s, int gait, double* in_min, double* out_ma
   for (int a = 0; a < 4; a++)
     for (int b = a + 1; b < 4; b++) {
       int in = (a == pair[0][0] && b == pair[0][1]) || (a == pair[1][0] && b == pair[1][1]);
-      if (in) *in_min = fmin(*in_min, s->agree[a][b]);
-      else *out_max = fmax(*out_max, s->agree[a][b]);
+      if (in)
+        *in_min = fmin(*in_min, s->agree[a][b]);
+      else
+        *out_max = fmax(*out_max, s->agree[a][b]);
     }
   return *in_min > 0.75 && *out_max < 0.55;
 }
@@ -134,7 +136,8 @@ static double steady_tilt(int gait) {
   double v = gait;
   sp_lowlevel_param prm = {"gait", &v, 1};
   segment s = {0};
-  if (sp_plant_set_lowlevel(q, &prm, 1, msg, sizeof msg) || walk(q, 0.3, 4, 1.5, &s)) s.tilt_max = 0;
+  if (sp_plant_set_lowlevel(q, &prm, 1, msg, sizeof msg) || walk(q, 0.3, 4, 1.5, &s))
+    s.tilt_max = 0;
   sp_plant_close(q);
   return s.tilt_max;
 }
@@ -205,8 +208,9 @@ TEST(bad_runtime_settings_are_refused_naming_the_setting_and_nothing_is_queued) 
   double ok = 0.35, bad = 5, two[2] = {0.3, 0.4}, nan = NAN, half = 1.5;
   sp_lowlevel_param prm[2] = {{"period", &ok, 1}, {"duty", &bad, 1}};
   CHECK_INT(sp_plant_set_lowlevel(p, prm, 2, msg, sizeof msg), SP_ERANGE);
-  CHECK_STR(msg, "gait: duty = 5 is outside [0.35, 0.85] (fraction of the period each foot is on "
-                 "the ground)");
+  CHECK_STR(msg,
+            "gait: duty = 5 is outside [0.35, 0.85] (fraction of the period each foot is on "
+            "the ground)");
   CHECK_INT(sp_lowlevel_queued(ll), 0);  // all or none: the good period is not queued either
   prm[1] = (sp_lowlevel_param){"stride", &ok, 1};
   CHECK_INT(sp_plant_set_lowlevel(p, prm, 2, msg, sizeof msg), SP_ENOTFOUND);
@@ -258,9 +262,12 @@ static void* write_main(void* arg) {
     double kp = i % 100, kd = 100 - kp;
     sp_lowlevel_param prm[2] = {{"kp", &kp, 1}, {"kd", &kd, 1}};
     int rc = sp_plant_set_lowlevel(w->p, prm, 2, msg, sizeof msg);
-    if (rc == 0) w->requests++;
-    else if (rc == SP_ESTATE) w->refused++;  // the queue is full until the next tick
-    else return NULL;
+    if (rc == 0)
+      w->requests++;
+    else if (rc == SP_ESTATE)
+      w->refused++;  // the queue is full until the next tick
+    else
+      return NULL;
     usleep(20);
   }
   return NULL;
@@ -278,8 +285,14 @@ TEST(changes_requested_from_another_thread_apply_whole_at_tick_boundaries) {
   double kp = 50, kd = 50;
   sp_lowlevel_param prm[2] = {{"kp", &kp, 1}, {"kd", &kd, 1}};
   sp_lowlevel_config ll = {.kind = "joint_pd", .params = prm, .nparams = 2};
-  sp_plant_mujoco_config c = {.mjcf = path, .rate_hz = 1000, .nx = 2, .state = st, .nu = 1,
-                              .actuators = act, .nactuators = 1, .lowlevel = &ll};
+  sp_plant_mujoco_config c = {.mjcf = path,
+                              .rate_hz = 1000,
+                              .nx = 2,
+                              .state = st,
+                              .nu = 1,
+                              .actuators = act,
+                              .nactuators = 1,
+                              .lowlevel = &ll};
   sp_plant* p = NULL;
   CHECK_INT(sp_plant_open(&p, "mujoco", &c, msg, sizeof msg), 0);
   CHECK_INT(sp_plant_configure(p, msg, sizeof msg), 0);
