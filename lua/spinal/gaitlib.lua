@@ -37,9 +37,10 @@ local json = require "spinal.json"
 local M = {}
 
 M.FORMAT = "spinal-gait-library"
--- the library's version: raised whenever the grid or the recording changes, so ensure() rebuilds
--- libraries written by an older spinal
-M.VERSION = 2
+-- the library's version: raised whenever the grid, the recording or the walking controller that
+-- makes the clips changes, so ensure() rebuilds libraries written by an older spinal (3: the
+-- controller's push damping and acceleration feed-forward changed every clip of version 2)
+M.VERSION = 3
 M.RATE = 50  -- Hz: frames per second, the joint-level policy rate
 M.GAITS = { "trot", "pace", "bound" }  -- the walking controller's `gait` setting 0, 1, 2
 local GAIT_ID = { trot = 0, pace = 1, bound = 2 }
