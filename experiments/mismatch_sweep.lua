@@ -4,7 +4,7 @@
 -- plant rollout and record the final cost: the cost of a last rollout of the learned policy.
 --
 --   spinal experiments/mismatch_sweep.lua [gammas=1,0.75,0.5,0.25] [seeds=10] [iters=24]
---                                         [optim=gn] [trust=0.1] [trust_max=0.2] [fit=true] [lr=0.003]
+--                                         [optim=gn] [trust=0.1] [trust_max=0.2] [fit=false] [lr=0.003]
 --                                         [radius=1.5] [period=5.5] [plant=model] [out=DIR]
 --                                         [resume=DIR]
 --   mpirun -np N spinal experiments/mismatch_sweep.lua ...   the runs split across N ranks, the
@@ -27,7 +27,9 @@ local cfg = sp.settings {
   optim = "gn",
   trust = 0.1,          -- gn: initial trust radius (RMS action change on the recorded states)
   trust_max = 0.2,      -- gn: largest trust radius
-  fit = true,           -- gn: refit the model's parameters to each rollout before its step
+  fit = false,          -- gn: refit the model's parameters to each rollout before its step (off:
+                        -- the sweep measures the gamma-scaled model's error; with it every gamma
+                        -- learns the same)
   radius = 1.5,
   period = 5.5,
   seconds = 21.5,
