@@ -15,10 +15,13 @@
 --
 --   spinal experiments/ppo_vs_world_model.lua [seeds=1,2,3] [method=both|wm|ppo]
 --       [wm_samples=60000] [ppo_factor=10] [ppo_minutes=40] [eval_seconds=4]
---       [combine=DIR1,DIR2,...] [quick=true] [out=DIR]
+--       [combine=DIR1,DIR2,...] [wm_runs=DIR1,DIR2,...] [quick=true] [out=DIR]
 --
 -- method=wm or ppo runs one side only; combine= summarises earlier runs together (e.g. one process
 -- per seed run in parallel: their curves.json are merged, the last one's settings name the budget).
+-- wm_runs= takes method 2's curves from experiments/quadruped_imitate.lua run directories (their
+-- metrics.csv's heldout_joint_error, the same evaluation when its eval_progress_seconds equals
+-- eval_seconds here; the seed from settings.json) instead of training method 2 again.
 -- The run holds curves.json (every evaluation of every seed), metrics.csv (one row per
 -- evaluation), samples_vs_error.png and summary.json (flat): target_error, wm_samples_to_target,
 -- ppo_samples_to_target (null when a PPO seed fell short), ppo_budget_samples (the fewest any PPO
@@ -45,12 +48,14 @@ local cfg = sp.settings {
   eval_seconds = 4,     -- of each held-out clip from its first frame
   library = "",         -- a gait library directory (default: gaitlib.ensure's)
   combine = "",
+  wm_runs = "",         -- method 2's curves from quadruped_imitate run directories instead
+
   quick = false,
   out = "",
 }
 local given = sp.args or {}
 if cfg.quick then
-  local q = { wm_samples = 2400, wm_eval_every = 1, ppo_factor = 2, ppo_eval_every = 2, nenvs = 8,
+  local q = { wm_samples = 2400, wm_eval_every = 1, ppo_factor = 1, ppo_eval_every = 5, nenvs = 8,
               nsteps = 8, hidden = "64,64", eval_seconds = 1, seeds = "1,2" }
   for k, v in pairs(q) do
     if given[k] == nil then cfg[k] = v end
@@ -68,6 +73,14 @@ local run = sp.run.start { name = "ppo_vs_world_model", settings = cfg }
 -- curves.ppo; curves.ppo_samples[seed]: transitions PPO consumed in all; curves.wall[...]
 local curves = { wm = {}, ppo = {}, ppo_samples = {}, wall = {} }
 local function key(seed) return tostring(seed) end
+-- curves.json after every evaluation: a run stopped early can still be combined
+local function save_curves()
+  local tmp = run:path "curves.json.tmp"
+  local f = assert(io.open(tmp, "w"))
+  f:write(json.encode(curves, { indent = 1 }), "\n")
+  f:close()
+  assert(os.rename(tmp, run:path "curves.json"))
+end
 local function note(method, seed, samples, err, wall)
   local c = curves[method][key(seed)]
   c.samples[#c.samples + 1], c.error[#c.error + 1] = samples, err
@@ -75,6 +88,7 @@ local function note(method, seed, samples, err, wall)
             heldout_joint_error = err, wall_seconds = wall }
   print(("  %s seed %d: %d samples, held-out joint error %.4f rad (%.0f s)"):format(
     method == "wm" and "method 2" or "PPO", seed, samples, err, wall))
+  save_curves()
 end
 
 local function train_and_measure()
@@ -207,8 +221,43 @@ local function train_and_measure()
   end
 
   for _, seed in ipairs(seeds) do
-    if cfg.method ~= "ppo" then run_wm(seed) end
+    if cfg.method ~= "ppo" and cfg.wm_runs == "" then run_wm(seed) end
     if cfg.method ~= "wm" then run_ppo(seed) end
+  end
+end
+
+-- method 2's curves from quadruped_imitate runs: metrics.csv rows with a held-out evaluation
+local function read_wm_runs(list)
+  local n = 0
+  for dir in list:gmatch "[^,]+" do
+    local st = json.read(dir .. "/settings.json")
+    local f = io.open(dir .. "/metrics.csv")
+    if type(st) ~= "table" or not f then
+      error("ppo_vs_world_model: wm_runs: " .. dir .. " is not a quadruped_imitate run", 0)
+    end
+    if (st.eval_progress_seconds or 4) ~= cfg.eval_seconds then
+      error(("ppo_vs_world_model: wm_runs: %s evaluated %g s of each clip, eval_seconds is %g")
+        :format(dir, st.eval_progress_seconds, cfg.eval_seconds), 0)
+    end
+    local cols, c = nil, { samples = {}, error = {}, run = dir }
+    for line in f:lines() do
+      local cells = {}
+      for x in (line .. ","):gmatch "([^,]*)," do cells[#cells + 1] = x end
+      if not cols then
+        cols = {}
+        for i, name in ipairs(cells) do cols[name] = i end
+      else
+        local e = tonumber(cells[cols.heldout_joint_error])
+        if e and e == e then
+          c.samples[#c.samples + 1], c.error[#c.error + 1] = tonumber(cells[cols.samples]), e
+        end
+      end
+    end
+    f:close()
+    n = n + 1
+    local k = tostring(st.seed)
+    if curves.wm[k] then k = k .. "_" .. n end
+    curves.wm[k] = c
   end
 end
 
@@ -223,17 +272,20 @@ if cfg.combine ~= "" then
 else
   train_and_measure()
 end
-do
-  local f = assert(io.open(run:path "curves.json", "w"))
-  f:write(json.encode(curves, { indent = 1 }), "\n")
-  f:close()
+if cfg.wm_runs ~= "" then
+  curves.wm = {}
+  for k in pairs(curves.wall) do
+    if k:match "^wm_" then curves.wall[k] = nil end
+  end
+  read_wm_runs(cfg.wm_runs)
 end
+save_curves()
 
 -- the comparison
 local function sorted_keys(t)
   local ks = {}
   for k in pairs(t) do ks[#ks + 1] = k end
-  table.sort(ks, function(a, b) return tonumber(a) < tonumber(b) end)
+  table.sort(ks)
   return ks
 end
 local function first_at(c, target)
@@ -244,13 +296,18 @@ local function first_at(c, target)
 end
 local summary = { wall_seconds = now() - t_start, eval_seconds = cfg.eval_seconds,
                   wm_budget_samples = cfg.wm_samples, ppo_factor = cfg.ppo_factor,
-                  ppo_minutes = cfg.ppo_minutes, ppo_planned_samples = cfg.ppo_factor * cfg.wm_samples }
+                  ppo_minutes = cfg.ppo_minutes, ppo_planned_samples = cfg.ppo_factor * cfg.wm_samples,
+                  wm_runs = cfg.wm_runs ~= "" and cfg.wm_runs or json.null }
 local wm_keys, ppo_keys = sorted_keys(curves.wm), sorted_keys(curves.ppo)
 local all = {}
 for _, k in ipairs(wm_keys) do all[k] = true end
 for _, k in ipairs(ppo_keys) do all[k] = true end
 local seed_list = {}
-for k in pairs(all) do seed_list[#seed_list + 1] = tonumber(k) end
+local seen = {}
+for k in pairs(all) do
+  local s = tonumber(k:match "^%d+")
+  if not seen[s] then seen[s], seed_list[#seed_list + 1] = true, s end
+end
 table.sort(seed_list)
 summary.seeds = seed_list
 local target
@@ -302,7 +359,8 @@ for k, v in pairs(curves.wall) do summary["wall_seconds_" .. k] = v end
 local series = {}
 for _, k in ipairs(wm_keys) do
   series[#series + 1] = { x = curves.wm[k].samples, y = curves.wm[k].error,
-                          label = "method 2 (world model), seed " .. k }
+                          label = "method 2 (world model), seed " .. k:gsub("_.*", "")
+                            .. (curves.wm[k].run and " (" .. curves.wm[k].run:gsub("/+$", ""):gsub("^.*/", "") .. ")" or "") }
 end
 for _, k in ipairs(ppo_keys) do
   series[#series + 1] = { x = curves.ppo[k].samples, y = curves.ppo[k].error,
@@ -316,7 +374,7 @@ if target then
   series[#series + 1] = { x = { lo, hi }, y = { target, target },
                           label = ("target %.4f rad (method 2's worst seed)"):format(target) }
 end
-local plot = run:plot { file = "samples_vs_error.png", logx = true,
+local plot = run:plot { file = "samples_vs_error.png", logx = true, key = "bottom left",
   title = "imitating the gait library: held-out joint error against simulator samples",
   xlabel = "simulator transitions used for training (50 Hz)",
   ylabel = "held-out joint-angle error (rad)", series = series }
