@@ -75,13 +75,8 @@ done:
   return rc;
 }
 
-static int layer_index(const sp_mlp* m, int l) {
-  if (l < 0) l += m->nlayers;
-  return l >= 0 && l < m->nlayers ? l : -1;
-}
-
 int sp_mlp_init_layer(sp_mlp* m, int l, sp_init kind, double gain, sp_rng* r) {
-  l = layer_index(m, l);
+  l = sp_mlp_layer(m, l);
   if (l < 0 || !(gain >= 0)) return SP_EINVAL;
   const sp_layer* ly = &m->layers[l];
   size_t n = (size_t)ly->nout * ly->nin;
@@ -112,7 +107,7 @@ int sp_mlp_init(sp_mlp* m, sp_init kind, uint64_t seed) {
 }
 
 int sp_mlp_zero_layer(sp_mlp* m, int l) {
-  l = layer_index(m, l);
+  l = sp_mlp_layer(m, l);
   if (l < 0) return SP_EINVAL;
   const sp_layer* ly = &m->layers[l];
   size_t es = sp_dtype_size(m->dtype);

@@ -255,13 +255,18 @@ void sp_mlp_zero_grad(sp_mlp* m) {
   memset(m->grads, 0, m->nparams * sp_dtype_size(m->dtype));
 }
 
+int sp_mlp_layer(const sp_mlp* m, int l) {
+  if (l < 0) l += m->nlayers;
+  return l >= 0 && l < m->nlayers ? l : -1;
+}
+
 void* sp_mlp_weight(sp_mlp* m, int l) {
-  if (l < 0 || l >= m->nlayers) return NULL;
+  if ((l = sp_mlp_layer(m, l)) < 0) return NULL;
   return (char*)m->params + m->layers[l].w * sp_dtype_size(m->dtype);
 }
 
 void* sp_mlp_bias(sp_mlp* m, int l) {
-  if (l < 0 || l >= m->nlayers) return NULL;
+  if ((l = sp_mlp_layer(m, l)) < 0) return NULL;
   return (char*)m->params + m->layers[l].b * sp_dtype_size(m->dtype);
 }
 

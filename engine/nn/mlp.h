@@ -109,7 +109,12 @@ const void* sp_mlp_output(const sp_mlp* m, const sp_mlp_work* ws);
 // grads = 0.
 void sp_mlp_zero_grad(sp_mlp* m);
 
-// Parameter access by layer, in the net's dtype: W (nout x nin) and b (nout) of layer l.
+// Layer l as an index into the net's layers: negative l counts from the end (-1 is the output
+// layer); -1 when out of range. Every function below taking a layer resolves it this way.
+int sp_mlp_layer(const sp_mlp* m, int l);
+
+// Parameter access by layer, in the net's dtype: W (nout x nin) and b (nout) of layer l; NULL
+// when l is out of range.
 void* sp_mlp_weight(sp_mlp* m, int l);
 void* sp_mlp_bias(sp_mlp* m, int l);
 

@@ -84,6 +84,21 @@ typedef struct {
   double period;
 } net_opts;
 
+// a policy configuration with o's network (o must outlive it: it points at o's widths) and the
+// given outputs; the caller sets what the policy wraps (controller, task, or nx/nu)
+static sp_policy_config net_config(const net_opts* o, int nout, const sp_policy_output* outs) {
+  return (sp_policy_config){.features = o->features,
+                            .period = o->period,
+                            .nhidden = o->nhidden,
+                            .hidden = o->hidden,
+                            .hidden_act = o->act,
+                            .out_act = o->out_act,
+                            .nout = nout,
+                            .outputs = outs,
+                            .seed = o->seed,
+                            .init_last = o->init_last};
+}
+
 static void read_net_opts(lua_State* L, int arg, const char* fname, net_opts* o,
                           const char* def_features) {
   spA_table o_t = opts_at(L, arg);
@@ -217,18 +232,8 @@ static int l_tracking(lua_State* L) {
   if (nout == 0)
     return spA_argerror(L, 1,
                         "expected at least one nonzero scale in ref_scale or gain_scale, got none");
-  sp_policy_config cfg = {.ctrl = c,
-                          .task = task,
-                          .features = o.features,
-                          .period = o.period,
-                          .nhidden = o.nhidden,
-                          .hidden = o.hidden,
-                          .hidden_act = o.act,
-                          .out_act = o.out_act,
-                          .nout = nout,
-                          .outputs = outs,
-                          .seed = o.seed,
-                          .init_last = o.init_last};
+  sp_policy_config cfg = net_config(&o, nout, outs);
+  cfg.ctrl = c, cfg.task = task;
   return push_policy(L, "tracking", "tracking", &cfg, 2, 3);
 }
 
@@ -271,18 +276,8 @@ static int l_lqr(lua_State* L) {
   int nout = 0;
   for (int j = 0; j < nx; j++) outs[nout++] = (sp_policy_output){SP_POLICY_OUT_REF, j, ss[j]};
   for (int j = 0; j < nx * nu; j++) outs[nout++] = (sp_policy_output){SP_POLICY_OUT_GAIN, j, gs[j]};
-  sp_policy_config cfg = {.ctrl = c,
-                          .r0 = r0,
-                          .features = o.features,
-                          .period = o.period,
-                          .nhidden = o.nhidden,
-                          .hidden = o.hidden,
-                          .hidden_act = o.act,
-                          .out_act = o.out_act,
-                          .nout = nout,
-                          .outputs = outs,
-                          .seed = o.seed,
-                          .init_last = o.init_last};
+  sp_policy_config cfg = net_config(&o, nout, outs);
+  cfg.ctrl = c, cfg.r0 = r0;
   return push_policy(L, "lqr", "lqr", &cfg, 2, 3);
 }
 
@@ -312,19 +307,8 @@ static int l_open_loop(lua_State* L) {
   read_scales(L, 1, "open_loop", "scale", sc, (int)nu);
   sp_policy_output outs[64];
   for (int j = 0; j < nu; j++) outs[j] = (sp_policy_output){SP_POLICY_OUT_ACTION, j, sc[j]};
-  sp_policy_config cfg = {.nx = (int)nx,
-                          .nu = (int)nu,
-                          .u_ff = uff,
-                          .features = o.features,
-                          .period = o.period,
-                          .nhidden = o.nhidden,
-                          .hidden = o.hidden,
-                          .hidden_act = o.act,
-                          .out_act = o.out_act,
-                          .nout = (int)nu,
-                          .outputs = outs,
-                          .seed = o.seed,
-                          .init_last = o.init_last};
+  sp_policy_config cfg = net_config(&o, (int)nu, outs);
+  cfg.nx = (int)nx, cfg.nu = (int)nu, cfg.u_ff = uff;
   return push_policy(L, "open_loop", "open_loop", &cfg, 2, 3);
 }
 

@@ -100,7 +100,8 @@ end
 -- index), cmd (list of 3), vel (achieved, list of 3), pz (trunk height), pos ({x, y}); optional
 -- power (sum over joints of |torque x joint speed|, W), feet (list of { z = height of the foot
 -- centre, speed = the horizontal speed of its contact point }). opts: settle (s), mass (kg), foot_radius, contact_margin (m),
--- fall_height (m), g. Returns { segments = {...}, mean_abs_error = {vx, vy, wz}, falls, fell_at,
+-- fall_height (m), g, distance_step (s, 0.25: the distance walked is summed over chords this far
+-- apart, not sample to sample, so position noise does not lengthen it). Returns { segments = {...}, mean_abs_error = {vx, vy, wz}, falls, fell_at,
 -- slip_speed, slip_share, cost_of_transport, energy_j, distance_m }.
 function M.metrics(rec, segs, opts)
   opts = opts or {}
@@ -116,6 +117,13 @@ function M.metrics(rec, segs, opts)
   local fell_at
   local slip_n, slip_sum, slip_fast = 0, 0, 0
   local energy, distance = 0, 0
+  -- distance: chords between samples at least distance_step s apart along each stretch that
+  -- translates, so sensor noise on the position (noise=...) does not add its own path length
+  local step, anchor, last = opts.distance_step or 0.25, nil, nil
+  local function chord(a, b)
+    local dx, dy = rec.pos[b][1] - rec.pos[a][1], rec.pos[b][2] - rec.pos[a][2]
+    return math.sqrt(dx * dx + dy * dy)
+  end
   for k = 1, n do
     local i, t = rec.seg[k], rec.t[k]
     local s, p = segs[i], per[i]
@@ -141,10 +149,14 @@ function M.metrics(rec, segs, opts)
     if not fell_at and k > 1 and moving then
       local dt = t - rec.t[k - 1]
       if rec.power then energy = energy + rec.power[k] * dt end
-      local dx, dy = rec.pos[k][1] - rec.pos[k - 1][1], rec.pos[k][2] - rec.pos[k - 1][2]
-      distance = distance + math.sqrt(dx * dx + dy * dy)
+      anchor = anchor or k - 1
+      last = k
+      if t - rec.t[anchor] >= step then distance, anchor = distance + chord(anchor, k), k end
+    elseif anchor then
+      distance, anchor = distance + chord(anchor, last), nil
     end
   end
+  if anchor and last > anchor then distance = distance + chord(anchor, last) end
   local total, count = { 0, 0, 0 }, 0
   for _, p in ipairs(per) do
     if p.n > 0 then

@@ -29,67 +29,14 @@ import os, re, subprocess, sys, time
 
 BIN, SRC, WORK = sys.argv[1:4]
 env = dict(os.environ, SPINAL_HISTORY="", HOME=WORK, TERM="xterm")
-failures = []
 
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
+sys.path.insert(0, os.path.join(SRC, "tests", "integration", "lib"))
+from repl_pipe import Pipe as ReplPipe, check, done
 
-class Pipe:
-    def __init__(self, robot):
-        self.p = subprocess.Popen([BIN, "repl", robot, "--hal", "mujoco"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=WORK,
-                                  env=env)
-        os.set_blocking(self.p.stdout.fileno(), False)
-        os.set_blocking(self.p.stderr.fileno(), False)
-        self.out, self.err, self.mark = "", "", 0
 
-    def pump(self, seconds):
-        import select
-        end = time.time() + seconds
-        while True:
-            r, _, _ = select.select([self.p.stdout, self.p.stderr], [], [],
-                                    max(0, min(0.05, end - time.time())))
-            for f in r:
-                data = f.read()
-                if data:
-                    if f is self.p.stdout: self.out += data.decode()
-                    else: self.err += data.decode()
-            if time.time() >= end:
-                return
-
-    def send(self, line):
-        self.p.stdin.write((line + "\n").encode())
-        self.p.stdin.flush()
-
-    def expect(self, pattern, seconds=15):
-        end = time.time() + seconds
-        while time.time() < end:
-            m = re.search(pattern, self.out[self.mark:])
-            if m:
-                self.mark += m.end()
-                return m
-            self.pump(0.05)
-        print("  (output so far: %r)" % self.out[self.mark:][-600:])
-        print("  (stderr: %r)" % self.err[-600:])
-        return None
-
-    def ask(self, code, seconds=15):
-        tag = "@@%d@@" % time.time_ns()
-        self.send('io.write("%s", tostring(%s), "%s\\n")' % (tag, code, tag))
-        m = self.expect(re.escape(tag) + "(.*?)" + re.escape(tag), seconds)
-        return m.group(1) if m else None
-
-    def finish(self):
-        self.p.stdin.close()
-        try:
-            self.p.wait(15)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-        self.pump(0.2)
-        return self.p.returncode
+def Pipe(robot):
+    """`spinal repl ROBOT --hal mujoco` with stdin/stdout as pipes"""
+    return ReplPipe([BIN, "repl", robot, "--hal", "mujoco"], WORK, env, timeout=15)
 
 # ---- the arm with joint PD inside its plant -------------------------------------------------------
 s = Pipe(os.path.join(WORK, "arm_pd.lua"))
@@ -138,7 +85,7 @@ s.send("loop:hold()")
 s.send("sleep(2)")
 st = s.ask("string.format('%.3f', loop:state().x[2])")
 check(st is not None and abs(float(st)) < 0.15, "cleared: the PD holds the arm up again (%s)" % st)
-code = s.finish()
+code = s.finish(close=True)
 check(code == 0, "Ctrl-D leaves with status 0 (got %s)" % code)
 
 # ---- the quadruped, when the walking controller is built ----------------------------------------
@@ -184,11 +131,8 @@ else:
     p1 = [float(v) for v in (s.ask(pos) or "9 9").split()]
     moved = ((p1[0] - p0[0]) ** 2 + (p1[1] - p0[1]) ** 2) ** 0.5
     check(moved > 0.8, "after loop:clear() it stands up and walks again (%.2f m in 3 s)" % moved)
-    code = s.finish()
+    code = s.finish(close=True)
     check(code == 0, "Ctrl-D leaves with status 0 (got %s)" % code)
 
-if failures:
-    print("%d check(s) failed" % len(failures))
-    sys.exit(1)
-print("all checks passed")
+done()
 PYEOF

@@ -19,67 +19,14 @@ import os, pty, re, select, signal, subprocess, sys, time
 BIN, SRC, WORK = sys.argv[1:4]
 ROBOT = os.path.join(SRC, "robots", "double_pendulum.lua")
 env = dict(os.environ, SPINAL_HISTORY="", HOME=WORK, TERM="xterm")
-failures = []
 
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
+sys.path.insert(0, os.path.join(SRC, "tests", "integration", "lib"))
+from repl_pipe import Pipe as ReplPipe, check, done
 
-class Pipe:
-    """the REPL with stdin/stdout as pipes; read() collects output as it comes"""
-    def __init__(self, *extra):
-        self.p = subprocess.Popen([BIN, "repl", ROBOT, *extra], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=WORK,
-                                  env=env)
-        os.set_blocking(self.p.stdout.fileno(), False)
-        os.set_blocking(self.p.stderr.fileno(), False)
-        self.out, self.err, self.mark = "", "", 0
 
-    def pump(self, seconds):
-        end = time.time() + seconds
-        while True:
-            fds = [self.p.stdout, self.p.stderr]
-            r, _, _ = select.select(fds, [], [], max(0, min(0.05, end - time.time())))
-            for f in r:
-                data = f.read()
-                if data:
-                    if f is self.p.stdout: self.out += data.decode()
-                    else: self.err += data.decode()
-            if time.time() >= end:
-                return
-
-    def send(self, line):
-        self.p.stdin.write((line + "\n").encode())
-        self.p.stdin.flush()
-
-    def expect(self, pattern, seconds=10):
-        end = time.time() + seconds
-        while time.time() < end:
-            m = re.search(pattern, self.out[self.mark:])
-            if m:
-                self.mark += m.end()
-                return m
-            self.pump(0.05)
-        print("  (output so far: %r)" % self.out[self.mark:][-600:])
-        print("  (stderr: %r)" % self.err[-600:])
-        return None
-
-    def ask(self, code, seconds=10):
-        """print the values of code between markers; returns the text"""
-        tag = "@@%d@@" % time.time_ns()
-        self.send('io.write("%s", tostring(%s), "%s\\n")' % (tag, code, tag))
-        m = self.expect(re.escape(tag) + "(.*?)" + re.escape(tag), seconds)
-        return m.group(1) if m else None
-
-    def finish(self, seconds=10):
-        try:
-            self.p.wait(seconds)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-        self.pump(0.2)
-        return self.p.returncode
+def Pipe(*extra):
+    """the REPL on the double pendulum with stdin/stdout as pipes"""
+    return ReplPipe([BIN, "repl", ROBOT, *extra], WORK, env, timeout=10)
 
 # ---- one long session over a pipe ---------------------------------------------------------------
 s = Pipe()
@@ -117,16 +64,19 @@ def window(code):
     st = s.ask('(function() local s1 = loop:stats() return string.format("%d %d %.0f", '
                's1.ticks - s0.ticks, s1.missed - s0.missed, s1.jitter_us.p99) end)()', 15)
     return tuple(map(float, st.split())) if st else (0, 99, 0)
-# a shared machine has load bursts of its own: two tries, each an idle window then a busy one
+# a shared machine has load bursts of its own: three tries, each an idle window then a busy one
 ok_window = False
-for attempt in range(2):
+for attempt in range(3):
     idle = window("sleep(2)")
     busy = window("do local t = spinal.host.clock() while spinal.host.clock() - t < 2 do end end")
     print("  idle 2 s: %d ticks, %d missed deadlines; busy 2 s: %d ticks, %d missed, "
           "jitter p99 %d us" % (idle[0], idle[1], busy[0], busy[1], busy[2]))
     # ticks and misses are judged against the idle window just before (the machine's own
-    # baseline), so a loaded machine does not fail it but a REPL that stalls the loop does
-    if busy[0] >= min(190, idle[0] - 10) and busy[1] <= idle[1] + 2:
+    # baseline), so a loaded machine does not fail it but a REPL that stalls the loop does (a
+    # loop waiting on the REPL's command makes no ticks in those 2 s: 0 of 200). On 2 cores the
+    # spinning command takes one of them from everything else, so a loaded machine misses a few
+    # more deadlines in the busy window than in the idle one: 5 % of the ticks is allowed.
+    if busy[0] >= min(190, idle[0] - 10) and busy[1] <= idle[1] + max(2, 0.05 * idle[0]):
         ok_window = True
         break
 check(ok_window, "a 2 s REPL command leaves the 100 Hz loop on time (ticks and missed deadlines)")
@@ -288,8 +238,5 @@ if pid:
 else:
     print("skipped: no pseudo-terminal for the Ctrl-C checks")
 
-if failures:
-    print("%d check(s) failed" % len(failures))
-    sys.exit(1)
-print("all checks passed")
+done()
 PYEOF

@@ -297,6 +297,11 @@ TEST(parameter_count_layout_and_summary) {
   CHECK_INT(m->layers[1].w, 6 * 64 + 64);
   CHECK_INT(m->layers[1].b, 6 * 64 + 64 + 64 * 64);
   CHECK(sp_mlp_weight(m, 2) == (double*)m->params + m->layers[2].w);
+  // negative layers count from the end, as sp_mlp_init_layer and sp_mlp_zero_layer take them
+  CHECK(sp_mlp_weight(m, -1) == sp_mlp_weight(m, 2));
+  CHECK(sp_mlp_bias(m, -3) == (double*)m->params + m->layers[0].b);
+  CHECK(sp_mlp_bias(m, 3) == NULL);
+  CHECK(sp_mlp_weight(m, -4) == NULL);
   char buf[128];
   int n = sp_mlp_describe(m, buf, sizeof buf);
   CHECK_STR(buf, "mlp f64: 6 -> 64 tanh -> 64 tanh -> 10 identity (5258 parameters)");
