@@ -156,6 +156,9 @@ static int e_new(lua_State* L) {
     nframes = spA_scratch_bytes(L, sizeof(int) * (size_t)n);
     int width = -1;
     for (int i = 0; i < n; i++) {
+      // every clip leaves its scratch copy on the stack until the environments are made: room
+      // for it and the array (a library has far more clips than LUA_MINSTACK slots)
+      luaL_checkstack(L, 4, "ppo.quadruped: too many clips");
       lua_geti(L, top, i + 1);
       sp_array* a = spL_testarray(L, -1);
       if (!a || a->ndim != 2 || (width >= 0 && a->shape[1] != width) || a->shape[0] < 3)
