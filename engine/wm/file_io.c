@@ -119,3 +119,55 @@ double sp__get_f64(sp__rbuf* r) {
 void sp__get_f64s(sp__rbuf* r, double* x, size_t n) {
   for (size_t i = 0; i < n; i++) x[i] = sp__get_f64(r);
 }
+
+void sp__put_reals(sp__wbuf* w, const void* x, sp_dtype t, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    sp__put_f64(w, t == SP_F64 ? ((const double*)x)[i] : ((const float*)x)[i]);
+}
+
+void sp__get_reals(sp__rbuf* r, void* x, sp_dtype t, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    double d = sp__get_f64(r);
+    if (t == SP_F64)
+      ((double*)x)[i] = d;
+    else
+      ((float*)x)[i] = (float)d;
+  }
+}
+
+void sp__put_optim(sp__wbuf* w, const sp_optim* opt) {
+  sp__put_u32(w, opt != NULL);
+  if (!opt) return;
+  const sp_optim_config* o = &opt->cfg;
+  sp__put_u32(w, (uint32_t)o->kind);
+  const double f[] = {o->lr, o->momentum, o->beta1, o->beta2, o->eps, o->clip, o->weight_decay};
+  sp__put_f64s(w, f, 7);
+  sp__put_u64(w, (uint64_t)opt->t);
+  sp__put_u32(w, opt->m != NULL);
+  sp__put_u32(w, opt->v != NULL);
+  if (opt->m) sp__put_reals(w, opt->m, opt->dtype, opt->n);
+  if (opt->v) sp__put_reals(w, opt->v, opt->dtype, opt->n);
+}
+
+int sp__get_optim(sp__rbuf* r, sp_optim** out, sp_dtype dtype, size_t n) {
+  *out = NULL;
+  if (!sp__get_u32(r)) return 0;
+  sp_optim_config oc;
+  memset(&oc, 0, sizeof oc);
+  oc.kind = (sp_optim_kind)sp__get_u32(r);
+  double* f[] = {&oc.lr, &oc.momentum, &oc.beta1, &oc.beta2, &oc.eps, &oc.clip, &oc.weight_decay};
+  for (int i = 0; i < 7; i++) *f[i] = sp__get_f64(r);
+  int64_t t = (int64_t)sp__get_u64(r);
+  uint32_t has_m = sp__get_u32(r), has_v = sp__get_u32(r);
+  sp_optim* o = NULL;
+  if (r->short_read || sp_optim_new(&o, &oc, dtype, n) || (o->m != NULL) != (has_m != 0) ||
+      (o->v != NULL) != (has_v != 0)) {
+    sp_optim_free(o);
+    return SP_EFORMAT;
+  }
+  o->t = t;
+  if (o->m) sp__get_reals(r, o->m, dtype, o->n);
+  if (o->v) sp__get_reals(r, o->v, dtype, o->n);
+  *out = o;
+  return 0;
+}

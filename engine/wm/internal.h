@@ -52,4 +52,14 @@ double sp__get_f64(sp__rbuf* r);
 void sp__get_f64s(sp__rbuf* r, double* x, size_t n);
 void sp__get_bytes(sp__rbuf* r, void* x, size_t n);
 
+// n values of dtype t written as f64, and read back (rounded for float32)
+void sp__put_reals(sp__wbuf* w, const void* x, sp_dtype t, size_t n);
+void sp__get_reals(sp__rbuf* r, void* x, sp_dtype t, size_t n);
+// An optimiser's configuration and state (or its absence), as sp_vae_save writes them: u32 has_opt;
+// when present u32 kind, f64 lr momentum beta1 beta2 eps clip weight_decay, u64 t, u32 has_m,
+// u32 has_v, m and v (f64). sp__get_optim makes *out (NULL when absent) for n parameters of dtype:
+// SP_EFORMAT when the state does not fit that optimiser.
+void sp__put_optim(sp__wbuf* w, const sp_optim* opt);
+int sp__get_optim(sp__rbuf* r, sp_optim** out, sp_dtype dtype, size_t n);
+
 #endif  // SP_WM_INTERNAL_H

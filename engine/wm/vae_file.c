@@ -6,22 +6,6 @@
 #include "engine/wm/internal.h"
 #include "engine/wm/vae.h"
 
-// n values of dtype t as f64
-static void put_reals(sp__wbuf* w, const void* x, sp_dtype t, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    sp__put_f64(w, t == SP_F64 ? ((const double*)x)[i] : ((const float*)x)[i]);
-}
-
-static void get_reals(sp__rbuf* r, void* x, sp_dtype t, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    double d = sp__get_f64(r);
-    if (t == SP_F64)
-      ((double*)x)[i] = d;
-    else
-      ((float*)x)[i] = (float)d;
-  }
-}
-
 int sp_vae_save(const sp_vae* v, const sp_optim* opt, const char* path, char* msg, size_t ms) {
   const sp_vae_config* c = &v->cfg;
   if (opt && (opt->n != v->nparams || opt->dtype != c->dtype))
@@ -39,19 +23,8 @@ int sp_vae_save(const sp_vae* v, const sp_optim* opt, const char* path, char* ms
   const double more[] = {c->height, c->up, c->act_l1, c->act_l2, c->beta, c->gamma};
   sp__put_f64s(&w, more, 6);
   sp__put_u64(&w, v->nparams);
-  put_reals(&w, v->params, c->dtype, v->nparams);
-  sp__put_u32(&w, opt != NULL);
-  if (opt) {
-    const sp_optim_config* o = &opt->cfg;
-    sp__put_u32(&w, (uint32_t)o->kind);
-    const double f[] = {o->lr, o->momentum, o->beta1, o->beta2, o->eps, o->clip, o->weight_decay};
-    sp__put_f64s(&w, f, 7);
-    sp__put_u64(&w, (uint64_t)opt->t);
-    sp__put_u32(&w, opt->m != NULL);
-    sp__put_u32(&w, opt->v != NULL);
-    if (opt->m) put_reals(&w, opt->m, opt->dtype, opt->n);
-    if (opt->v) put_reals(&w, opt->v, opt->dtype, opt->n);
-  }
+  sp__put_reals(&w, v->params, c->dtype, v->nparams);
+  sp__put_optim(&w, opt);
   return sp__wbuf_save(&w, path, msg, ms);
 }
 
@@ -86,26 +59,9 @@ int sp_vae_load(sp_vae** out, sp_optim** opt, const char* path, char* msg, size_
     rc = sp_errorf(msg, ms, SP_EFORMAT, "%s: %llu parameters where the description needs %zu", path,
                    (unsigned long long)np, v->nparams);
   } else {
-    get_reals(&b, v->params, c.dtype, v->nparams);
-    uint32_t has_opt = sp__get_u32(&b);
-    if (has_opt && opt) {
-      sp_optim_config oc;
-      memset(&oc, 0, sizeof oc);
-      oc.kind = (sp_optim_kind)sp__get_u32(&b);
-      double* f[] = {&oc.lr,  &oc.momentum, &oc.beta1,       &oc.beta2,
-                     &oc.eps, &oc.clip,     &oc.weight_decay};
-      for (int i = 0; i < 7; i++) *f[i] = sp__get_f64(&b);
-      int64_t t = (int64_t)sp__get_u64(&b);
-      uint32_t has_m = sp__get_u32(&b), has_v = sp__get_u32(&b);
-      if (sp_optim_new(&o, &oc, c.dtype, v->nparams) || (o->m != NULL) != (has_m != 0) ||
-          (o->v != NULL) != (has_v != 0)) {
-        rc = sp_errorf(msg, ms, SP_EFORMAT, "%s: inconsistent optimiser state", path);
-      } else {
-        o->t = t;
-        if (o->m) get_reals(&b, o->m, c.dtype, o->n);
-        if (o->v) get_reals(&b, o->v, c.dtype, o->n);
-      }
-    }
+    sp__get_reals(&b, v->params, c.dtype, v->nparams);
+    if (opt && sp__get_optim(&b, &o, c.dtype, v->nparams))
+      rc = sp_errorf(msg, ms, SP_EFORMAT, "%s: inconsistent optimiser state", path);
     if (!rc && b.short_read) rc = sp_errorf(msg, ms, SP_EFORMAT, "%s: truncated", path);
   }
   sp_free(data);

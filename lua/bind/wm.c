@@ -9,8 +9,11 @@
 //   local loss, parts = model:train(S, A, opt)                 -- one batch: loss, backward, step
 //   local buf = wm.replay { nx = 37, nu = 12, capacity = 50000, seed = 1 }
 //   buf:push(s, a, s1, done);  local S, A = buf:sample(512, 8)
-// Two userdata types: "spinal.wm.model" (an sp_wm with its workspace, grown on demand) and
-// "spinal.wm.replay" (an sp_replay with its own generator).
+//   local h = wm.command { vae = pol }                         -- h(z | s, command) over pol's
+//   decoder local loss, parts = h:train(model, pol, S0, K, eps, opt)   -- through the world model
+// Userdata types: "spinal.wm.model" (an sp_wm with its workspace, grown on demand),
+// "spinal.wm.replay" (an sp_replay with its own generator), "spinal.wm.vae" (the VAE policy) and
+// "spinal.wm.command" (the high-level network, docs/api/command.md).
 #include "engine/wm/wm.h"
 
 #include <math.h>
@@ -20,6 +23,7 @@
 #include "args.h"
 #include "engine/core/error.h"
 #include "engine/nn/optim.h"
+#include "engine/wm/command.h"
 #include "engine/wm/replay.h"
 #include "engine/wm/vae.h"
 
@@ -28,6 +32,7 @@ int luaopen_spinal_nn(lua_State* L);
 #define WM_MT "spinal.wm.model"
 #define REPLAY_MT "spinal.wm.replay"
 #define VAE_MT "spinal.wm.vae"
+#define COMMAND_MT "spinal.wm.command"
 
 typedef struct lwm {
   sp_wm* wm;      // NULL once closed
@@ -754,6 +759,333 @@ static int v_newindex(lua_State* L) {
   return 0;
 }
 
+// ---- the high-level network h(z | s, command)
+// ------------------------------------------------------------------------------
+
+typedef struct lcommand {
+  sp_command* h;       // NULL once closed
+  sp_command_data* d;  // workspace for the VAE in `vae`, grown on demand
+  const lvae* vae;     // the VAE userdata the workspace was made for (kept in user value 1)
+} lcommand;
+
+static lcommand* checkcommand(lua_State* L, int arg) {
+  lcommand* u = luaL_checkudata(L, arg, COMMAND_MT);
+  if (!u->h) luaL_error(L, "attempt to use a closed command network");
+  return u;
+}
+
+// a VAE argument that fits h (its joints and latent size)
+static lvae* command_vae(lua_State* L, lcommand* u, int arg) {
+  lvae* p = checkvae(L, arg);
+  if (p->v->cfg.nj != u->h->cfg.nj || p->v->cfg.lat != u->h->cfg.lat)
+    spA_argerror(L, arg, "expected a VAE policy with %d joints and latent size %d, got %d and %d",
+                 u->h->cfg.nj, u->h->cfg.lat, p->v->cfg.nj, p->v->cfg.lat);
+  return p;
+}
+
+// the workspace for VAE p (at arg) with batch rows and horizon steps (allocates only when growing
+// or when the VAE changes); u is at index 1
+static void command_reserve(lua_State* L, lcommand* u, lvae* p, int arg, int batch, int horizon) {
+  int same = u->d && u->vae == p;
+  if (same && batch <= u->d->max_batch && horizon <= u->d->horizon) return;
+  int b = same && u->d->max_batch > batch ? u->d->max_batch : batch;
+  int h = same && u->d->horizon > horizon ? u->d->horizon : horizon;
+  sp_command_data* d;
+  int rc = sp_command_data_new(&d, u->h, p->v, b, h);
+  if (rc) spL_raise(L, rc, "command network workspace");
+  sp_command_data_free(u->d);
+  u->d = d;
+  u->vae = p;
+  lua_pushvalue(L, arg);
+  lua_setiuservalue(L, 1, 1);
+}
+
+static const char* const command_keys[] = {"nj",   "lat",   "vae",     "hidden", "layers",
+                                           "act",  "dtype", "weights", "beta",   "gamma",
+                                           "seed", "batch", "horizon", NULL};
+static const char* const command_weights[] = {"velocity", "yaw_rate", "position",
+                                              "heading",  "up",       NULL};
+
+// wm.command{...} -> network
+static int l_command(lua_State* L) {
+  spA_table t = spA_opts(L, 1, 0);
+  spA_check_keys(&t, command_keys);
+  int nj, lat;
+  lua_getfield(L, t.idx, "vae");
+  if (!lua_isnil(L, -1)) {
+    lvae* p = luaL_testudata(L, -1, VAE_MT);
+    if (!p || !p->v) spA_fielderror(&t, "vae", "expected an open VAE policy (wm.vae)");
+    nj = p->v->cfg.nj;
+    lat = p->v->cfg.lat;
+  } else {
+    nj = (int)spA_integer(&t, "nj", 0, 0, 1000, 1);
+    lat = (int)spA_integer(&t, "lat", 0, 1, 4096, 1);
+  }
+  lua_pop(L, 1);
+  sp_command_config c = sp_command_default_config(nj, lat);
+  c.hidden = (int)spA_integer(&t, "hidden", c.hidden, 1, 65536, 0);
+  c.layers = (int)spA_integer(&t, "layers", c.layers, 1, SP_MLP_MAXLAYERS - 1, 0);
+  const char* act = spA_string(&t, "act", "elu", 0);
+  if (sp_act_parse(&c.act, act))
+    spA_fielderror(&t, "act", "unknown activation '%s'; valid: %s", act, sp_act_names());
+  const char* dt = spA_string(&t, "dtype", "f32", 0);
+  if (sp_dtype_parse(&c.dtype, dt))
+    spA_fielderror(&t, "dtype", "unknown dtype '%s'; valid: f64, f32", dt);
+  spA_table w = spA_subtable(&t, "weights", 0);
+  if (w.idx) {
+    spA_check_keys(&w, command_weights);
+    double* f[] = {&c.velocity, &c.yaw_rate, &c.position, &c.heading, &c.up};
+    for (int i = 0; i < 5; i++) *f[i] = spA_range(&w, command_weights[i], *f[i], 0, NAN, 0);
+  }
+  lua_pop(L, 1);
+  c.beta = spA_range(&t, "beta", c.beta, 0, NAN, 0);
+  c.gamma = spA_range(&t, "gamma", c.gamma, 1e-9, 1, 0);
+  lua_Integer seed = spA_integer(&t, "seed", 0, 0, LUA_MAXINTEGER, 0);
+  (void)spA_integer(&t, "batch", 64, 1, 1 << 20, 0);
+  (void)spA_integer(&t, "horizon", 24, 1, 1 << 16, 0);
+  lcommand* u = lua_newuserdatauv(L, sizeof *u, 1);
+  memset(u, 0, sizeof *u);
+  luaL_setmetatable(L, COMMAND_MT);
+  int rc = sp_command_new(&u->h, &c, (uint64_t)seed);
+  if (rc) return spL_raise(L, rc, "command");
+  return 1;
+}
+
+// h:act(pol, s, k [, eps]) -> a, z: rows as in model:step; eps nil: the mean
+static int c_act(lua_State* L) {
+  lua_settop(L, 5);
+  lcommand* u = checkcommand(L, 1);
+  lvae* p = command_vae(L, u, 2);
+  int nj = u->h->cfg.nj, lat = u->h->cfg.lat, nu = p->v->cfg.nu;
+  sp_array *sa, *ka, *ea = NULL;
+  const double* s = shaped(L, 3, 1, 2, 13 + 2 * nj, "states", &sa);
+  const double* k = shaped(L, 4, 1, 2, SP_COMMAND_NK, "commands", &ka);
+  const double* e = lua_isnil(L, 5) ? NULL : shaped(L, 5, 1, 2, lat, "latent noise", &ea);
+  int64_t batch = sa->ndim == 2 ? sa->shape[0] : 1;
+  if (sp_array_size(ka) != batch * SP_COMMAND_NK || (ea && sp_array_size(ea) != batch * lat))
+    return spA_argerror(L, 4, "expected one command (and noise) row per state row (%d)",
+                        (int)batch);
+  if (batch < 1 || batch > (1 << 20)) return spA_argerror(L, 3, "expected 1 to %d rows", 1 << 20);
+  command_reserve(L, u, p, 2, (int)batch, 1);
+  int64_t as[2] = {batch, nu}, zs[2] = {batch, lat};
+  sp_array* a = sa->ndim == 2 ? spL_newarray(L, 2, as) : spL_newarray(L, 1, as + 1);
+  sp_array* z = sa->ndim == 2 ? spL_newarray(L, 2, zs) : spL_newarray(L, 1, zs + 1);
+  int rc = sp_command_act(u->h, u->d, p->v, a->data, z->data, s, k, e, (int)batch);
+  if (rc) return spL_raise(L, rc, "act");
+  return 2;
+}
+
+enum { CMD_LOSS, CMD_GRAD, CMD_TRAIN };
+
+// loss/grad/train: model at 2, pol at 3, S0 (B, nx) at 4, K (B, H, 7) at 5, eps at 6, then opt
+// (train) or what (grad: "net", "decoder" or "both") at 7
+static int command_run(lua_State* L, int mode) {
+  static const char* const whats[] = {"net", "decoder", "both", NULL};
+  const char* what = mode == CMD_LOSS ? "loss" : mode == CMD_GRAD ? "grad" : "train";
+  lua_settop(L, 7);
+  lcommand* u = checkcommand(L, 1);
+  lwm* m = checkwm(L, 2);
+  lvae* p = command_vae(L, u, 3);
+  if (m->wm->cfg.nj != u->h->cfg.nj || m->wm->cfg.nu != p->v->cfg.nu)
+    return spA_argerror(L, 2, "expected a world model with %d joints and %d actions, got %d and %d",
+                        u->h->cfg.nj, p->v->cfg.nu, m->wm->cfg.nj, m->wm->cfg.nu);
+  int nx = m->wm->nx, lat = u->h->cfg.lat;
+  sp_array *sa, *ka, *ea = NULL;
+  const double* S0 = shaped(L, 4, 2, 2, nx, "start states (batch, nx)", &sa);
+  const double* K = shaped(L, 5, 3, 3, SP_COMMAND_NK, "commands (batch, H, 7)", &ka);
+  const double* E = lua_isnil(L, 6) ? NULL : shaped(L, 6, 3, 3, lat, "noise (batch, H, lat)", &ea);
+  int64_t B = sa->shape[0], H = ka->shape[1];
+  if (ka->shape[0] != B || (ea && (ea->shape[0] != B || ea->shape[1] != H)))
+    return spA_argerror(L, 5, "expected %d rows and %d steps in the commands and noise", (int)B,
+                        (int)H);
+  int flags = 0;
+  sp_optim* o = NULL;
+  if (mode == CMD_TRAIN) {
+    o = spL_optim_for(L, 7, u->h->net->nparams, u->h->cfg.dtype);
+    flags = SP_COMMAND_GRAD_NET;
+  } else if (mode == CMD_GRAD) {
+    int w = luaL_checkoption(L, 7, "net", whats);
+    flags = w == 0   ? SP_COMMAND_GRAD_NET
+            : w == 1 ? SP_COMMAND_GRAD_DECODER
+                     : SP_COMMAND_GRAD_NET | SP_COMMAND_GRAD_DECODER;
+  }
+  command_reserve(L, u, p, 3, (int)B, (int)H);
+  reserve(L, m, (int)B, (int)H);
+  if (flags & SP_COMMAND_GRAD_NET) sp_mlp_zero_grad(u->h->net);
+  if (flags & SP_COMMAND_GRAD_DECODER) sp_vae_zero_grad(p->v);
+  double loss, parts[SP_COMMAND_NPARTS];
+  int rc =
+      sp_command_loss(u->h, u->d, p->v, m->wm, m->d, &loss, parts, S0, K, E, (int)B, (int)H, flags);
+  if (rc) return spL_raise(L, rc, what);
+  if (o) apply_step(L, "train", o, u->h->net->params, u->h->net->grads);
+  lua_pushnumber(L, loss);
+  lua_createtable(L, 0, SP_COMMAND_NPARTS);
+  const char* names[SP_COMMAND_NPARTS] = {"velocity", "pose", "upright", "prior"};
+  for (int i = 0; i < SP_COMMAND_NPARTS; i++) {
+    lua_pushnumber(L, parts[i]);
+    lua_setfield(L, -2, names[i]);
+  }
+  return 2;
+}
+
+// h:loss(model, pol, S0, K [, eps]) -> loss, parts
+static int c_loss(lua_State* L) {
+  return command_run(L, CMD_LOSS);
+}
+// h:grad(model, pol, S0, K [, eps [, what]]) -> loss, parts: zero the gradients asked for
+// ("net": h's, "decoder": the VAE's, "both"), the loss and its gradient (no step)
+static int c_grad(lua_State* L) {
+  return command_run(L, CMD_GRAD);
+}
+// h:train(model, pol, S0, K, eps, opt) -> loss, parts: grad ("net"), then one step of opt
+static int c_train(lua_State* L) {
+  return command_run(L, CMD_TRAIN);
+}
+
+// h:apply(opt) -> h: one step of opt with the gradients h holds
+static int c_apply(lua_State* L) {
+  sp_mlp* net = checkcommand(L, 1)->h->net;
+  apply_step(L, "apply", spL_optim_for(L, 2, net->nparams, net->dtype), net->params, net->grads);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int c_params(lua_State* L) {
+  sp_mlp* net = checkcommand(L, 1)->h->net;
+  int grads = lua_toboolean(L, 2);
+  int64_t n = (int64_t)net->nparams;
+  sp_array* a = spL_newarray(L, 1, &n);
+  if (grads)
+    sp_mlp_get_grads(net, a->data);
+  else
+    sp_mlp_get_params(net, a->data);
+  return 1;
+}
+
+static int c_grads(lua_State* L) {
+  lua_settop(L, 1);
+  lua_pushboolean(L, 1);
+  return c_params(L);
+}
+
+static int command_set(lua_State* L, int grads) {
+  sp_mlp* net = checkcommand(L, 1)->h->net;
+  double* x = spA_scratch(L, net->nparams);
+  spA_vector(L, 2, x, (int64_t)net->nparams, grads ? "a gradient vector" : "a parameter vector", 1);
+  set_flat(grads ? net->grads : net->params, net->dtype, x, net->nparams);
+  lua_settop(L, 1);
+  return 1;
+}
+static int c_set_params(lua_State* L) {
+  return command_set(L, 0);
+}
+static int c_set_grads(lua_State* L) {
+  return command_set(L, 1);
+}
+
+// h:save(path [, opt]) -> true | nil, message
+static int c_save(lua_State* L) {
+  lcommand* u = checkcommand(L, 1);
+  const char* path = luaL_checkstring(L, 2);
+  sp_mlp* net = u->h->net;
+  sp_optim* o = lua_isnoneornil(L, 3) ? NULL : spL_optim_for(L, 3, net->nparams, net->dtype);
+  char msg[512];
+  if (sp_command_save(u->h, o, path, msg, sizeof msg)) return spL_failure(L, "%s", msg);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+// wm.load_command(path) -> network [, opt] | nil, message
+static int l_load_command(lua_State* L) {
+  const char* path = luaL_checkstring(L, 1);
+  lcommand* u = lua_newuserdatauv(L, sizeof *u, 1);
+  memset(u, 0, sizeof *u);
+  luaL_setmetatable(L, COMMAND_MT);
+  char msg[512];
+  sp_optim* o = NULL;
+  if (sp_command_load(&u->h, &o, path, msg, sizeof msg)) return spL_failure(L, "%s", msg);
+  return 1 + push_optim(L, o);
+}
+
+static int c_gc(lua_State* L) {
+  lcommand* u = luaL_checkudata(L, 1, COMMAND_MT);
+  sp_command_data_free(u->d);
+  sp_command_free(u->h);
+  u->d = NULL;
+  u->h = NULL;
+  u->vae = NULL;
+  return 0;
+}
+
+static int c_tostring(lua_State* L) {
+  lcommand* u = luaL_checkudata(L, 1, COMMAND_MT);
+  if (!u->h) {
+    lua_pushliteral(L, "command network (closed)");
+    return 1;
+  }
+  char net[512];
+  sp_mlp_describe(u->h->net, net, sizeof net);
+  lua_pushfstring(L, "command network h(z | s, command): %d joints, latent %d; %s", u->h->cfg.nj,
+                  u->h->cfg.lat, net);
+  return 1;
+}
+
+static const luaL_Reg command_methods[] = {
+    {"act", c_act},
+    {"loss", c_loss},
+    {"grad", c_grad},
+    {"train", c_train},
+    {"apply", c_apply},
+    {"params", c_params},
+    {"grads", c_grads},
+    {"set_params", c_set_params},
+    {"set_grads", c_set_grads},
+    {"save", c_save},
+    {"close", c_gc},
+    {NULL, NULL},
+};
+
+static int c_index(lua_State* L) {
+  lcommand* u = luaL_checkudata(L, 1, COMMAND_MT);
+  const char* k = luaL_checkstring(L, 2);
+  if (lua_getfield(L, lua_upvalueindex(1), k) != LUA_TNIL) return 1;
+  if (!u->h) return luaL_error(L, "attempt to use a closed command network");
+  const sp_command_config* c = &u->h->cfg;
+  if (!strcmp(k, "nparams"))
+    lua_pushinteger(L, (lua_Integer)u->h->net->nparams);
+  else if (!strcmp(k, "lat"))
+    lua_pushinteger(L, c->lat);
+  else if (!strcmp(k, "nj"))
+    lua_pushinteger(L, c->nj);
+  else if (!strcmp(k, "nk"))
+    lua_pushinteger(L, SP_COMMAND_NK);
+  else if (!strcmp(k, "beta"))
+    lua_pushnumber(L, c->beta);
+  else if (!strcmp(k, "weights")) {
+    const double f[] = {c->velocity, c->yaw_rate, c->position, c->heading, c->up};
+    lua_createtable(L, 0, 5);
+    for (int i = 0; i < 5; i++) {
+      lua_pushnumber(L, f[i]);
+      lua_setfield(L, -2, command_weights[i]);
+    }
+  } else
+    lua_pushnil(L);
+  return 1;
+}
+
+// h.beta = x (the prior term's weight, for a schedule); other fields are fixed at creation
+static int c_newindex(lua_State* L) {
+  lcommand* u = checkcommand(L, 1);
+  const char* k = luaL_checkstring(L, 2);
+  if (strcmp(k, "beta"))
+    return luaL_error(L, "cannot set field '%s' of a command network (only beta)", k);
+  double b = luaL_checknumber(L, 3);
+  if (!(b >= 0) || !isfinite(b))
+    return luaL_error(L, "bad value for beta (expected a finite number >= 0, got %f)", b);
+  u->h->cfg.beta = b;
+  return 0;
+}
+
 // ---- replay
 // ---------------------------------------------------------------------------------------
 
@@ -870,8 +1202,14 @@ static int r_index(lua_State* L) {
   return 1;
 }
 
-static const luaL_Reg functions[] = {{"new", l_new}, {"load", l_load},         {"replay", l_replay},
-                                     {"vae", l_vae}, {"load_vae", l_load_vae}, {NULL, NULL}};
+static const luaL_Reg functions[] = {{"new", l_new},
+                                     {"load", l_load},
+                                     {"replay", l_replay},
+                                     {"vae", l_vae},
+                                     {"load_vae", l_load_vae},
+                                     {"command", l_command},
+                                     {"load_command", l_load_command},
+                                     {NULL, NULL}};
 
 int luaopen_spinal_wm(lua_State* L) {
   spL_class(L, WM_MT, wm_methods, m_index, m_gc, m_tostring);
@@ -879,6 +1217,11 @@ int luaopen_spinal_wm(lua_State* L) {
   spL_class(L, VAE_MT, vae_methods, v_index, v_gc, v_tostring);
   luaL_getmetatable(L, VAE_MT);
   lua_pushcfunction(L, v_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pop(L, 1);
+  spL_class(L, COMMAND_MT, command_methods, c_index, c_gc, c_tostring);
+  luaL_getmetatable(L, COMMAND_MT);
+  lua_pushcfunction(L, c_newindex);
   lua_setfield(L, -2, "__newindex");
   lua_pop(L, 1);
   luaL_newlib(L, functions);

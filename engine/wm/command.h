@@ -1,0 +1,146 @@
+// command.h: method 2's high-level network h(z | s, command): latents for a FROZEN VAE motor
+// decoder (engine/wm/vae.h) so the robot follows body-velocity commands and paths, trained by
+// backpropagation through the world model (engine/wm/wm.h), without reinforcement learning
+// (Shi et al., arXiv 2403.01962; the task-level controllers of ControlVAE, Yao et al. 2022).
+//
+// A command is one row of SP_COMMAND_NK numbers per step:
+//   k = [ vx, vy, wz | gx, gy, gyaw | wp ]
+// vx, vy: the commanded horizontal velocity in the body frame (m/s), wz: the yaw rate (rad/s);
+// gx, gy, gyaw: a target pose in the world (a path's moving target or look-ahead point), weighted
+// by wp >= 0 (0: a pure velocity command, the target ignored).
+//
+// The network is an MLP over the state features f(s) = [p_z, R(q)^T e_z, v, w, qj, qd] (nf = 10 +
+// 2 nj, the VAE's) and the command's features in the body's heading frame,
+//   u(s, k) = [ vx, vy, wz, wp, wp bx, wp by, wp sin(e), wp (cos(e) - 1) ],
+//   (bx, by) = Rz(-yaw(q)) (g_xy - p_xy),   e = gyaw - yaw(q)
+// (yaw(q) = atan2(2 (w z + x y), 1 - 2 (y^2 + z^2))), and its output is a residual on the prior's
+// mean, so a new network (last layer zero) plays the prior:
+//   z = mu_p(s) + h(f(s), u(s, k)) + sigma eps,   a = a_nom + D(f(s), z)
+// with mu_p, D, sigma the VAE's (its parameters are not changed by h's training).
+//
+// Training through the world model W (sp_command_loss): from start states s_0, for k < H
+//   a_k from s_k and k_k as above,   s_k+1 = W(s_k, a_k)
+//   loss = (1/B) sum_rows sum_k gamma^k [ w_v (|v_x - vx| + |v_y - vy|) + w_w |w_z - wz|
+//          + wp (w_p |p_xy - g_xy| + w_h |wrap(yaw - gyaw)|) + w_up |R(q)^T e_z - e_z|_1 / 3
+//          + beta |h|^2 / (2 sigma^2) ]
+// evaluated at s_k+1 against row k of the command (v, w in the body frame, as the world model's
+// state holds them). The last term is the negative log-likelihood of z under the prior p(z | s)
+// (up to a constant): it keeps the latents where the decoder learned to walk. The backward pass
+// runs through the H applications of the world model, the decoder and the prior (their parameters
+// untouched unless asked) into h's parameters, and ACCUMULATES.
+//
+// Only sp_command_new, sp_command_data_new and the file functions allocate.
+#ifndef SP_WM_COMMAND_H
+#define SP_WM_COMMAND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/core/export.h"
+#include "engine/nn/mlp.h"
+#include "engine/nn/optim.h"
+#include "engine/wm/vae.h"
+#include "engine/wm/wm.h"
+
+SP_API_BEGIN
+
+#define SP_COMMAND_NK 7  // entries of a command row
+#define SP_COMMAND_NU 8  // command features the network sees besides f(s)
+
+// the parts of the loss, in this order
+enum {
+  SP_COMMAND_VELOCITY = 0,
+  SP_COMMAND_POSE,
+  SP_COMMAND_UPRIGHT,
+  SP_COMMAND_PRIOR,
+  SP_COMMAND_NPARTS
+};
+
+// what the backward pass of sp_command_loss accumulates into (flags)
+enum {
+  SP_COMMAND_GRAD_NET = 1,      // h's parameters (h->net->grads)
+  SP_COMMAND_GRAD_DECODER = 2,  // the VAE decoder's parameters (in vae->grads), for fine-tuning
+};
+
+typedef struct sp_command_config {
+  int nj;                                            // joints, as the VAE's
+  int lat;                                           // latent size, the VAE's
+  int hidden;                                        // hidden width
+  int layers;                                        // hidden layers, >= 1
+  sp_act act;                                        // hidden activation
+  sp_dtype dtype;                                    // SP_F32 or SP_F64
+  double velocity, yaw_rate, position, heading, up;  // loss weights w_v, w_w, w_p, w_h, w_up
+  double beta;   // weight of the prior's negative log-likelihood
+  double gamma;  // per-step discount in (0, 1]
+} sp_command_config;
+
+typedef struct sp_command {
+  sp_command_config cfg;
+  int nf, nin;  // state features, network inputs (nf + SP_COMMAND_NU)
+  sp_mlp* net;  // nin -> hidden x layers -> lat, last layer zero at creation
+} sp_command;
+
+typedef struct sp_command_data {
+  const sp_command* h;
+  const sp_vae* vae;
+  int max_batch, horizon;
+  sp_mlp_work **wp, **wh, **wd;  // (horizon) each: prior, h, decoder passes
+  double* S;                     // ((horizon + 1) x max_batch x nx) states
+  double* A;                     // (horizon x max_batch x nu) actions
+  double* Ho;                    // (horizon x max_batch x lat) h's outputs
+  double* x;                     // (max_batch x (nf + max(SP_COMMAND_NU, lat))) inputs / gradients
+  double* y;                     // (max_batch x max(lat, nu)) outputs / output gradients
+  double* mp;                    // (max_batch x lat) prior means
+  double* gz;                    // (max_batch x lat)
+  double* gf;                    // (max_batch x nf)
+  double* ga;                    // (max_batch x nu)
+  double* G;                     // (2 x max_batch x nx)
+} sp_command_data;
+
+// Defaults: 2 hidden layers of 128 elu, float32; weights velocity 1, yaw rate 0.5, position 1,
+// heading 0.5, up 1; beta 0.01, gamma 0.95.
+sp_command_config sp_command_default_config(int nj, int lat);
+// 0 or SP_EINVAL naming the bad field in msg (may be NULL).
+int sp_command_check(const sp_command_config* cfg, char* msg, size_t msg_size);
+
+// A network from seed (Xavier, last layer zero: a new h plays the prior's mean).
+int sp_command_new(sp_command** out, const sp_command_config* cfg, uint64_t seed);
+void sp_command_free(sp_command* h);
+
+// Workspace for h driving the decoder of vae over rollouts of up to horizon steps of max_batch
+// rows. SP_EINVAL when vae's joints or latent size are not h's.
+int sp_command_data_new(sp_command_data** out, const sp_command* h, const sp_vae* vae,
+                        int max_batch, int horizon);
+void sp_command_data_free(sp_command_data* d);
+
+// The command's features u(s, k) above (SP_COMMAND_NU) for one row s (nx), k (SP_COMMAND_NK).
+void sp_command_features(double* u, const double* s, const double* k);
+
+// On the plant: actions a (batch x nu) and, unless NULL, latents z (batch x lat) from states s
+// (batch x nx) and commands k (batch x SP_COMMAND_NK), with noise eps (batch x lat; NULL: the
+// mean). Uses slot 0 of d. SP_EINVAL for another h's or VAE's workspace, SP_ERANGE for batch.
+int sp_command_act(sp_command* h, sp_command_data* d, const sp_vae* vae, double* a, double* z,
+                   const double* s, const double* k, const double* eps, int batch);
+
+// The training loss above through world model wm (its workspace wd holds >= H applications of
+// batch rows): S0 (batch x nx) start states, K (batch x H x SP_COMMAND_NK) the command of each
+// step, eps (batch x H x lat) latent noise (NULL: zero). Writes *loss and parts (SP_COMMAND_NPARTS,
+// may be NULL): the discounted velocity, pose, upright and prior sums. backward: 0 or flags
+// SP_COMMAND_GRAD_*: ACCUMULATES dloss/dparams into h's gradients and/or the VAE decoder's.
+int sp_command_loss(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm, sp_wm_data* wd,
+                    double* loss, double* parts, const double* S0, const double* K,
+                    const double* eps, int batch, int H, int backward);
+
+// Save h (configuration, flat parameters) and, when opt is not NULL (opt->n must be h's nparams,
+// its dtype h's), the optimiser's configuration and state, atomically:
+//   "SPCMDNET" u32 version (1), the configuration, u64 nparams, params (f64), u32 has_opt; when
+//   present: u32 kind, f64 lr momentum beta1 beta2 eps clip weight_decay, u64 t, u32 has_m
+//   u32 has_v, m and v (f64); u32 CRC-32. Little-endian.
+int sp_command_save(const sp_command* h, const sp_optim* opt, const char* path, char* msg,
+                    size_t msg_size);
+// A network from a file, and its optimiser when opt is not NULL and the file holds one.
+int sp_command_load(sp_command** out, sp_optim** opt, const char* path, char* msg, size_t msg_size);
+
+SP_API_END
+
+#endif  // SP_WM_COMMAND_H

@@ -1,0 +1,333 @@
+// test_command.c: the high-level network h(z | s, command) (engine/wm/command.c): its training loss
+// through the world model and the frozen VAE decoder against central finite differences in h's
+// parameters and, when asked, the decoder's (float64), with the world model's and the VAE's other
+// gradients untouched; a new h plays the prior's mean; the command's target in the body's heading
+// frame; no allocation in act or the loss's passes; files.
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/core/alloc.h"
+#include "engine/core/error.h"
+#include "engine/core/rng.h"
+#include "engine/la/quat.h"
+#include "engine/nn/init.h"
+#include "engine/wm/command.h"
+#include "test.h"
+
+enum { NJ = 2, NU = 2, NX = 13 + 2 * NJ, NC = 5, LAT = 3, B = 3, H = 4, NK = SP_COMMAND_NK };
+
+static sp_wm* world(uint64_t seed) {
+  sp_wm_config c = sp_wm_default_config(NJ, NU, 0.05);
+  c.hidden = 12;
+  c.layers = 1;
+  c.act = SP_ACT_TANH;
+  c.dtype = SP_F64;
+  sp_wm* wm;
+  if (sp_wm_new(&wm, &c, seed)) return NULL;
+  sp_rng r;
+  sp_rng_seed(&r, seed, 3);
+  sp_mlp_init_layer(wm->net, -1, SP_INIT_XAVIER, 0.5, &r);  // actions matter
+  return wm;
+}
+
+// a VAE as after some training (nonzero last layers)
+static sp_vae* vae(uint64_t seed) {
+  sp_vae_config c = sp_vae_default_config(NJ, NU, NC);
+  c.lat = LAT;
+  c.hidden = 10;
+  c.layers = 1;
+  c.act = SP_ACT_TANH;
+  c.dtype = SP_F64;
+  c.a_nom[0] = 0.3;
+  c.a_nom[1] = -0.2;
+  sp_vae* v;
+  if (sp_vae_new(&v, &c, seed)) return NULL;
+  sp_rng r;
+  sp_rng_seed(&r, seed, 4);
+  sp_mlp_init_layer(v->enc, -1, SP_INIT_XAVIER, 1.0, &r);
+  sp_mlp_init_layer(v->dec, -1, SP_INIT_XAVIER, 1.0, &r);
+  sp_rng_fill_normal(&r, sp_mlp_bias(v->dec, v->dec->nlayers - 1), NU, 0, 0.3);
+  sp_rng_fill_normal(&r, sp_mlp_bias(v->prior, v->prior->nlayers - 1), LAT, 0, 0.3);
+  return v;
+}
+
+static sp_command* network(uint64_t seed, int trained) {
+  sp_command_config c = sp_command_default_config(NJ, LAT);
+  c.hidden = 9;
+  c.layers = 1;
+  c.act = SP_ACT_TANH;
+  c.dtype = SP_F64;
+  c.beta = 0.5;
+  c.up = 2;
+  sp_command* h;
+  if (sp_command_new(&h, &c, seed)) return NULL;
+  if (trained) {
+    sp_rng r;
+    sp_rng_seed(&r, seed, 5);
+    sp_mlp_init_layer(h->net, -1, SP_INIT_XAVIER, 1.0, &r);
+    sp_rng_fill_normal(&r, sp_mlp_bias(h->net, h->net->nlayers - 1), LAT, 0, 0.3);
+  }
+  return h;
+}
+
+typedef struct {
+  double S0[B * NX], K[B * H * NK], eps[B * H * LAT];
+} problem;
+
+// random start states and commands; rows 0 and 2 follow a target pose, row 1 only a velocity
+static void make_problem(problem* p, uint64_t seed) {
+  sp_rng r;
+  sp_rng_seed(&r, seed, 0);
+  sp_rng_fill_normal(&r, p->S0, B * NX, 0, 0.5);
+  for (int i = 0; i < B; i++) sp_quat_normalize(p->S0 + i * NX + 3);
+  sp_rng_fill_normal(&r, p->K, B * H * NK, 0, 0.5);
+  for (int i = 0; i < B; i++)
+    for (int k = 0; k < H; k++) p->K[(i * H + k) * NK + 6] = i == 1 ? 0 : 0.5 + 0.25 * k;
+  sp_rng_fill_normal(&r, p->eps, B * H * LAT, 0, 1);
+}
+
+typedef struct {
+  sp_wm* wm;
+  sp_vae* v;
+  sp_command* h;
+  sp_wm_data* wd;
+  sp_command_data* d;
+} rig;
+
+static int rig_new(rig* g, uint64_t seed, int trained) {
+  g->wm = world(seed);
+  g->v = vae(seed + 1);
+  g->h = network(seed + 2, trained);
+  if (!g->wm || !g->v || !g->h) return -1;
+  if (sp_wm_data_new(&g->wd, g->wm, B, H)) return -1;
+  return sp_command_data_new(&g->d, g->h, g->v, B, H);
+}
+
+static void rig_free(rig* g) {
+  sp_command_data_free(g->d);
+  sp_wm_data_free(g->wd);
+  sp_command_free(g->h);
+  sp_vae_free(g->v);
+  sp_wm_free(g->wm);
+}
+
+static double loss_of(rig* g, const problem* p) {
+  double L = NAN;
+  sp_command_loss(g->h, g->d, g->v, g->wm, g->wd, &L, NULL, p->S0, p->K, p->eps, B, H, 0);
+  return L;
+}
+
+// central differences of the loss in every third entry of P (n) against the gradient G: the number
+// of entries compared (*checked) and of those that differ beyond 1e-5 relative, 1e-8 absolute
+static int fd_mismatches(rig* g, const problem* p, double* P, const double* G, size_t n,
+                         int* checked) {
+  const double step = 1e-6;
+  int bad = 0;
+  *checked = 0;
+  for (size_t i = 0; i < n; i += 3) {
+    double keep = P[i];
+    P[i] = keep + step;
+    double lp = loss_of(g, p);
+    P[i] = keep - step;
+    double lm = loss_of(g, p);
+    P[i] = keep;
+    double fd = (lp - lm) / (2 * step);
+    if (!(fabs(G[i] - fd) <= 1e-8 + 1e-5 * fmax(fabs(G[i]), fabs(fd)))) {
+      fprintf(stderr, "  parameter %zu: gradient %.12g, central difference %.12g\n", i, G[i], fd);
+      bad++;
+    }
+    (*checked)++;
+  }
+  return bad;
+}
+
+TEST(loss_gradient_matches_central_finite_differences_in_the_networks_parameters) {
+  rig g;
+  CHECK_INT(rig_new(&g, 1, 1), 0);
+  static problem p;
+  make_problem(&p, 5);
+  double L, parts[SP_COMMAND_NPARTS];
+  sp_mlp_zero_grad(g.h->net);
+  sp_vae_zero_grad(g.v);
+  sp_mlp_zero_grad(g.wm->net);
+  CHECK_INT(sp_command_loss(g.h, g.d, g.v, g.wm, g.wd, &L, parts, p.S0, p.K, p.eps, B, H,
+                            SP_COMMAND_GRAD_NET),
+            0);
+  CHECK_CLOSE(L, parts[0] + parts[1] + parts[2] + parts[3], 1e-12, 0);
+  for (int i = 0; i < SP_COMMAND_NPARTS; i++) CHECK(parts[i] > 0);
+  // neither the world model's nor the VAE's gradients are touched
+  for (size_t i = 0; i < g.wm->net->nparams; i++) CHECK(((double*)g.wm->net->grads)[i] == 0);
+  for (size_t i = 0; i < g.v->nparams; i++) CHECK(((double*)g.v->grads)[i] == 0);
+  int checked;
+  CHECK_INT(fd_mismatches(&g, &p, g.h->net->params, g.h->net->grads, g.h->net->nparams, &checked),
+            0);
+  CHECK(checked > 20);
+  rig_free(&g);
+}
+
+TEST(decoder_gradient_matches_central_finite_differences_when_asked) {
+  rig g;
+  CHECK_INT(rig_new(&g, 2, 1), 0);
+  static problem p;
+  make_problem(&p, 6);
+  double L;
+  sp_mlp_zero_grad(g.h->net);
+  sp_vae_zero_grad(g.v);
+  CHECK_INT(sp_command_loss(g.h, g.d, g.v, g.wm, g.wd, &L, NULL, p.S0, p.K, p.eps, B, H,
+                            SP_COMMAND_GRAD_DECODER),
+            0);
+  // h's own gradients and the prior's and encoder's stay zero
+  for (size_t i = 0; i < g.h->net->nparams; i++) CHECK(((double*)g.h->net->grads)[i] == 0);
+  size_t dec0 = g.v->prior->nparams + g.v->enc->nparams;
+  for (size_t i = 0; i < dec0; i++) CHECK(((double*)g.v->grads)[i] == 0);
+  int checked;
+  CHECK_INT(fd_mismatches(&g, &p, g.v->dec->params, g.v->dec->grads, g.v->dec->nparams, &checked),
+            0);
+  CHECK(checked > 10);
+  // both flags: the same gradients as each alone
+  double* one = g.v->dec->grads;
+  double keep = one[4];
+  sp_vae_zero_grad(g.v);
+  CHECK_INT(sp_command_loss(g.h, g.d, g.v, g.wm, g.wd, &L, NULL, p.S0, p.K, p.eps, B, H,
+                            SP_COMMAND_GRAD_NET | SP_COMMAND_GRAD_DECODER),
+            0);
+  CHECK(one[4] == keep);
+  CHECK(((double*)g.h->net->grads)[1] != 0);
+  rig_free(&g);
+}
+
+TEST(a_new_network_plays_the_prior_mean_and_costs_nothing_under_the_prior) {
+  rig g;
+  CHECK_INT(rig_new(&g, 3, 0), 0);
+  static problem p;
+  make_problem(&p, 7);
+  double a[B * NU], z[B * LAT], ap[B * NU], k[B * NK];
+  for (int r = 0; r < B; r++) memcpy(k + r * NK, p.K + r * H * NK, NK * sizeof(double));
+  CHECK_INT(sp_command_act(g.h, g.d, g.v, a, z, p.S0, k, NULL, B), 0);
+  sp_vae_data* vd;
+  CHECK_INT(sp_vae_data_new(&vd, g.v, B, 1), 0);
+  CHECK_INT(sp_vae_act(g.v, vd, ap, p.S0, NULL, NULL, B), 0);
+  for (int i = 0; i < B * NU; i++) CHECK_CLOSE(a[i], ap[i], 0, 1e-15);
+  // z is the prior's mean
+  double f[10 + 2 * NJ], mp[LAT];
+  f[0] = p.S0[2];
+  const double ez[3] = {0, 0, 1};
+  sp_quat_rotate_inv(f + 1, p.S0 + 3, ez);
+  memcpy(f + 4, p.S0 + 7, (6 + 2 * NJ) * sizeof(double));
+  CHECK_INT(sp_mlp_forward(g.v->prior, NULL, mp, f, 1), 0);
+  for (int j = 0; j < LAT; j++) CHECK_CLOSE(z[j], mp[j], 0, 1e-15);
+  double L, parts[SP_COMMAND_NPARTS];
+  CHECK_INT(sp_command_loss(g.h, g.d, g.v, g.wm, g.wd, &L, parts, p.S0, p.K, NULL, B, H, 0), 0);
+  CHECK_CLOSE(parts[SP_COMMAND_PRIOR], 0, 0, 0);
+  sp_vae_data_free(vd);
+  rig_free(&g);
+}
+
+TEST(the_target_is_seen_in_the_bodys_heading_frame) {
+  // the robot at (1, 2) facing +y (yaw pi/2); the target 1 m ahead of it, facing -x
+  double s[NX] = {1, 2, 0.3, cos(M_PI / 4), 0, 0, sin(M_PI / 4)};
+  double k[NK] = {0.5, -0.1, 0.2, 1, 3, M_PI, 2};
+  double u[SP_COMMAND_NU];
+  sp_command_features(u, s, k);
+  CHECK_CLOSE(u[0], 0.5, 0, 0);
+  CHECK_CLOSE(u[1], -0.1, 0, 0);
+  CHECK_CLOSE(u[2], 0.2, 0, 0);
+  CHECK_CLOSE(u[3], 2, 0, 0);
+  CHECK_CLOSE(u[4], 2 * 1, 0, 1e-12);  // ahead
+  CHECK_CLOSE(u[5], 0, 0, 1e-12);      // not to the side
+  CHECK_CLOSE(u[6], 2 * 1, 0, 1e-12);  // a quarter turn left: sin = 1
+  CHECK_CLOSE(u[7], 2 * -1, 0, 1e-12);
+  // a pure velocity command: the target's features are zero
+  k[6] = 0;
+  sp_command_features(u, s, k);
+  for (int i = 3; i < SP_COMMAND_NU; i++) CHECK(u[i] == 0);
+}
+
+TEST(act_and_the_loss_passes_do_not_allocate_and_refuse_bad_sizes) {
+  rig g;
+  CHECK_INT(rig_new(&g, 4, 1), 0);
+  static problem p;
+  make_problem(&p, 8);
+  double a[B * NU], L;
+  uint64_t before = sp_alloc_count();
+  for (int i = 0; i < 10; i++) {
+    CHECK_INT(sp_command_act(g.h, g.d, g.v, a, NULL, p.S0, p.K, p.eps, B), 0);
+    CHECK_INT(sp_command_loss(g.h, g.d, g.v, g.wm, g.wd, &L, NULL, p.S0, p.K, p.eps, B, H,
+                              SP_COMMAND_GRAD_NET | SP_COMMAND_GRAD_DECODER),
+              0);
+  }
+  CHECK_INT(sp_alloc_count() - before, 0);
+  CHECK_INT(sp_command_loss(g.h, g.d, g.v, g.wm, g.wd, &L, NULL, p.S0, p.K, p.eps, B, H + 1, 0),
+            SP_ERANGE);
+  CHECK_INT(sp_command_act(g.h, g.d, g.v, a, NULL, p.S0, p.K, NULL, B + 1), SP_ERANGE);
+  // a workspace for another VAE, a VAE of another latent size
+  sp_vae* other = vae(9);
+  CHECK_INT(sp_command_act(g.h, g.d, other, a, NULL, p.S0, p.K, NULL, B), SP_EINVAL);
+  sp_vae_free(other);
+  sp_vae_config vc = sp_vae_default_config(NJ, NU, NC);
+  vc.lat = LAT + 1;
+  CHECK_INT(sp_vae_new(&other, &vc, 1), 0);
+  sp_command_data* d2;
+  CHECK_INT(sp_command_data_new(&d2, g.h, other, B, H), SP_EINVAL);
+  sp_vae_free(other);
+  rig_free(&g);
+}
+
+TEST(configuration_errors_name_the_field) {
+  sp_command_config c = sp_command_default_config(12, 32);
+  char msg[200];
+  CHECK_INT(sp_command_check(&c, msg, sizeof msg), 0);
+  c.heading = -1;
+  CHECK_INT(sp_command_check(&c, msg, sizeof msg), SP_EINVAL);
+  CHECK_STR(msg, "weight heading must be a finite number >= 0, got -1");
+  c = sp_command_default_config(12, 0);
+  CHECK_INT(sp_command_check(&c, msg, sizeof msg), SP_EINVAL);
+  CHECK_STR(msg, "lat must be in [1, 4096], got 0");
+  c = sp_command_default_config(12, 32);
+  c.gamma = 0;
+  CHECK_INT(sp_command_check(&c, msg, sizeof msg), SP_EINVAL);
+  CHECK_STR(msg, "gamma must be in (0, 1], got 0");
+}
+
+TEST(files_restore_the_network_and_its_optimiser) {
+  rig g;
+  CHECK_INT(rig_new(&g, 5, 1), 0);
+  sp_optim_config oc = sp_optim_adam_config(1e-3);
+  sp_optim* o;
+  CHECK_INT(sp_optim_new(&o, &oc, SP_F64, g.h->net->nparams), 0);
+  ((double*)o->v)[2] = 0.5;
+  o->t = 11;
+  char path[64], msg[200];
+  snprintf(path, sizeof path, "/tmp/spinal_command_%d.bin", (int)getpid());
+  CHECK_INT(sp_command_save(g.h, o, path, msg, sizeof msg), 0);
+  sp_command* back;
+  sp_optim* ob;
+  CHECK_INT(sp_command_load(&back, &ob, path, msg, sizeof msg), 0);
+  CHECK(ob && ob->t == 11 && ((double*)ob->v)[2] == 0.5);
+  CHECK_CLOSE(back->cfg.beta, 0.5, 0, 0);
+  CHECK_INT(back->cfg.lat, LAT);
+  CHECK(memcmp(back->net->params, g.h->net->params, g.h->net->nparams * sizeof(double)) == 0);
+  // the same loss from the copy
+  static problem p;
+  make_problem(&p, 9);
+  double L1 = loss_of(&g, &p), L2;
+  sp_command_data* d2;
+  CHECK_INT(sp_command_data_new(&d2, back, g.v, B, H), 0);
+  CHECK_INT(sp_command_loss(back, d2, g.v, g.wm, g.wd, &L2, NULL, p.S0, p.K, p.eps, B, H, 0), 0);
+  CHECK(L1 == L2);
+  // not a command network; a truncated file
+  CHECK_INT(sp_vae_save(g.v, NULL, path, msg, sizeof msg), 0);
+  sp_command* none;
+  CHECK_INT(sp_command_load(&none, NULL, path, msg, sizeof msg), SP_EFORMAT);
+  CHECK(strstr(msg, ": not a command network file"));
+  unlink(path);
+  sp_command_data_free(d2);
+  sp_optim_free(o);
+  sp_optim_free(ob);
+  sp_command_free(back);
+  rig_free(&g);
+}
+
+TEST_MAIN()

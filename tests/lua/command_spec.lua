@@ -1,0 +1,193 @@
+-- command_spec.lua: spinal.command and its binding (wm.command): a new network plays the prior,
+-- training through a world model makes a frozen decoder follow velocity commands, files, the
+-- gradient flags, the paths' geometry, and the errors a user sees.
+local wm = require "spinal.wm"
+local nn = require "spinal.nn"
+local command = require "spinal.command"
+local A = require "spinal.array"
+local rng = require "spinal.rng"
+
+local function err(f, ...)
+  local ok, msg = pcall(f, ...)
+  assert.is_false(ok)
+  return tostring(msg)
+end
+
+-- a floating trunk with one joint (nx = 15) whose forward speed and yaw rate follow the two
+-- actions: v' = 0.8 v + 0.2 a1, wz' = 0.8 wz + 0.2 a2 (dt 0.05), poses integrated as the world
+-- model integrates them (trapezoidal, about z)
+local DT = 0.05
+local function trunk(x, y, yaw, v, wz)
+  local s = A.zeros(15)
+  s[1], s[2], s[3] = x, y, 0.3
+  s[4], s[7] = math.cos(yaw / 2), math.sin(yaw / 2)
+  s[8], s[13] = v, wz
+  return s
+end
+local function plant_step(s, a)
+  local yaw = command.yaw_of(s)
+  local v, wz = s[8], s[13]
+  local v1, w1 = 0.8 * v + 0.2 * a[1], 0.8 * wz + 0.2 * a[2]
+  local yaw1 = yaw + DT * (wz + w1) / 2
+  local x = s[1] + DT / 2 * (math.cos(yaw) * v + math.cos(yaw1) * v1)
+  local y = s[2] + DT / 2 * (math.sin(yaw) * v + math.sin(yaw1) * v1)
+  return trunk(x, y, yaw1, v1, w1)
+end
+
+local function trained_world(seed)
+  local m = wm.new { nj = 1, nu = 2, dt = DT, hidden = 32, layers = 2, seed = seed }
+  local buf = wm.replay { nx = 15, nu = 2, capacity = 4000, seed = 1 }
+  local g = rng.new(seed)
+  local s = trunk(0, 0, 0, 0, 0)
+  for t = 1, 3000 do
+    local a = { 1.5 * g:normal(), 1.5 * g:normal() }
+    local s1 = plant_step(s, a)
+    buf:push(s, a, s1, t % 100 == 0)
+    m:observe(s, a, s1)
+    s = t % 100 == 0 and trunk(0, 0, 0, 0, 0) or s1
+  end
+  local opt = nn.adam { lr = 3e-3 }
+  for _ = 1, 300 do
+    local S, Aa = buf:sample(64, 8)
+    m:train(S, Aa, opt)
+  end
+  return m
+end
+
+-- a VAE whose decoder maps latents to actions (random weights, as after some training)
+local function vae(seed)
+  local pol = wm.vae { nj = 1, nu = 2, nc = 1, lat = 4, hidden = 16, layers = 1, seed = seed }
+  local g = rng.new(seed + 7)
+  local p = pol:params()
+  for i = 1, pol.nparams do p[i] = 0.5 * g:normal() end
+  pol:set_params(p)
+  return pol
+end
+
+describe("command network", function()
+  it("plays the prior's mean when new, and names bad options", function()
+    local pol = vae(1)
+    local m = wm.new { nj = 1, nu = 2, dt = DT, hidden = 8, layers = 1 }
+    local C = command.new { model = m, pol = pol, seed = 1 }
+    assert.equal(4, C.h.lat)
+    assert.equal(7, C.h.nk)
+    local s = trunk(0.3, -0.2, 0.4, 0.1, 0.2)
+    local a, z = C:act(s, command.velocity(0.5, 0, 0.3))
+    local ap = pol:act(s)
+    assert.near(ap[1], a[1], 1e-12)
+    assert.near(ap[2], a[2], 1e-12)
+    assert.equal(4, #z)
+    assert.matches("field 'lat': expected an integer", err(wm.command, { nj = 1 }))
+    assert.matches("unknown option 'weights.speed'; valid: velocity, yaw_rate",
+                   err(wm.command, { vae = pol, weights = { speed = 1 } }))
+    local other = wm.vae { nj = 1, nu = 2, nc = 1, lat = 3 }
+    assert.matches("expected a VAE policy with 1 joints and latent size 4, got 1 and 3",
+                   err(function() return C.h:act(other, s, command.velocity(0, 0, 0)) end))
+    assert.matches("expected commands with 7 entries per row, got shape 6",
+                   err(function() return C.h:act(pol, s, { 0, 0, 0, 0, 0, 0 }) end))
+    assert.matches("cannot set field 'lat' of a command network %(only beta%)",
+                   err(function() C.h.lat = 3 end))
+  end)
+
+  it("learns through the world model to make the frozen decoder follow velocity commands",
+    function()
+      local m = trained_world(2)
+      local pol = vae(3)
+      local before_dec = pol:params()
+      local C = command.new { model = m, pol = pol, hidden = 32, lr = 3e-3, seed = 1,
+                              beta = 0.001 }
+      local g = rng.new(4)
+      local B, H = 48, 12
+      local S0, K = A.zeros(B, 15), A.zeros(B, H, 7)
+      for b = 1, B do
+        local s = trunk(g:normal(), g:normal(), g:normal(), 0.3 * g:normal(), 0.3 * g:normal())
+        for j = 1, 15 do S0[b][j] = s[j] end
+        local vx, wz = 0.8 * g:uniform() - 0.4, g:uniform() - 0.5
+        for k = 1, H do K[b][k][1], K[b][k][3] = vx, wz end
+      end
+      local _, p0 = C:loss(S0, K)
+      for _ = 1, 300 do C:train(S0, K) end
+      local _, p1 = C:loss(S0, K)
+      assert.is_true(p1.velocity < 0.4 * p0.velocity)
+      assert.is_true(p1.prior > 0)
+      -- the decoder is untouched
+      assert.same(before_dec:totable(), pol:params():totable())
+      -- on the plant itself (not the model), a command is followed after a few ticks
+      local s = trunk(0, 0, 0, 0, 0)
+      for _ = 1, 40 do s = plant_step(s, C:act(s, command.velocity(0.3, 0, -0.2))) end
+      assert.near(0.3, s[8], 0.1)
+      assert.near(-0.2, s[13], 0.1)
+      -- a file restores it and its optimiser
+      local path = os.tmpname()
+      assert.is_true(C:save(path))
+      local back = assert(command.load(path, { model = m, pol = pol }))
+      assert.equal((C:loss(S0, K)), (back:loss(S0, K)))
+      assert.equal(300, back.opt.t)
+      local none, msg = command.load(path, { model = m, pol = wm.vae { nj = 1, nu = 2, nc = 1,
+                                                                       lat = 5 } })
+      assert.is_nil(none)
+      assert.matches("a command network for latent 4 and 1 joints, the policy has 5 and 1", msg)
+      os.remove(path)
+      none, msg = wm.load_command(path)
+      assert.is_nil(none)
+      assert.matches("cannot open: No such file or directory", msg)
+    end)
+
+  it("accumulates the decoder's gradients only when asked", function()
+    local m = wm.new { nj = 1, nu = 2, dt = DT, hidden = 8, layers = 1, seed = 1 }
+    local gm = rng.new(9)
+    local p = m:params()
+    for i = 1, m.nparams do p[i] = 0.3 * gm:normal() end
+    m:set_params(p)   -- actions matter
+    local pol = vae(5)
+    local C = command.new { model = m, pol = pol, hidden = 8, seed = 2 }
+    local S0, K = A.zeros(2, 15), A.zeros(2, 3, 7)
+    for b = 1, 2 do
+      local s = trunk(0, 0, 0.1 * b, 0.1, 0)
+      for j = 1, 15 do S0[b][j] = s[j] end
+      for k = 1, 3 do K[b][k][1] = 0.5 end
+    end
+    pol:set_grads(A.zeros(pol.nparams))
+    C.h:grad(m, pol, S0, K, nil, "net")
+    assert.equal(0, pol:grads():abs():max())
+    assert.is_true(C.h:grads():abs():max() > 0)
+    local hg = C.h:grads():totable()
+    C.h:grad(m, pol, S0, K, nil, "decoder")
+    assert.same(hg, C.h:grads():totable())        -- h's gradients left as they were
+    assert.is_true(pol:grads():abs():max() > 0)
+    assert.matches("invalid option 'all'", err(function() return C.h:grad(m, pol, S0, K, nil, "all") end))
+  end)
+end)
+
+describe("paths", function()
+  it("close a circle after one lap at its radius and speed", function()
+    local c = command.circle { radius = 1.5, speed = 0.5, dt = 0.02 }
+    assert.near(0, c.x[c.n], 1e-6)
+    assert.near(0, c.y[c.n], 1e-6)
+    assert.near(2 * math.pi, c.yaw[c.n], 1e-6)
+    local mid = math.floor(c.n / 2) + 1  -- half a lap: across the circle
+    assert.near(0, c.x[mid], 1e-2)
+    assert.near(3, c.y[mid], 1e-2)
+    local row = c:row(1)
+    assert.near(0.5, row[1], 1e-3)              -- rounded to a whole number of ticks a lap
+    assert.equal(0, row[2])
+    assert.near(row[1] / 1.5, row[3], 1e-12)
+    assert.equal(c.x[2], row[4])
+    assert.equal(1, row[7])
+    assert.near(0.5, c:distance(0, 0.5), 1e-3)   -- inside the circle (centre (0, 1.5)), 0.5 m off
+  end)
+
+  it("draw a figure-eight through its start twice, a left loop then a right loop", function()
+    local f = command.figure8 { radius = 1, speed = 0.4, dt = 0.02 }
+    local half = math.floor((f.n - 1) / 2) + 1
+    assert.near(0, f.x[half], 1e-3)
+    assert.near(0, f.y[half], 1e-3)
+    assert.near(0, f.x[f.n], 1e-3)
+    assert.near(0, f.y[f.n], 1e-3)
+    assert.is_true(f.y[math.floor(half / 2)] > 1.9)        -- the left loop is on +y
+    assert.is_true(f.y[half + math.floor(half / 2)] < -1.9) -- the right loop on -y
+    -- past the end the target stops
+    local last = f:row(f.n + 5)
+    assert.same({ 0, 0, 0 }, { last[1], last[2], last[3] })
+  end)
+end)
