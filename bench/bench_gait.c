@@ -87,29 +87,102 @@ static int bench(void) {
   return 0;
 }
 
-// survives a lateral impulse J (N s over 0.1 s) while in mode with cmd: no fall within 3 s
-static int survives(double J, int mode, const double* cmd) {
+// gait parameters "name=value" and robot changes "damping=X", "latency=MS" for the push scan
+typedef struct push_setup {
+  int n;
+  char* const* set;
+} push_setup;
+
+static int push_apply(gait_sim* s, const push_setup* ps) {
+  gait_perturbation pert = {"", 0, 0, 0, 0, 0, 0, 0, 0};
+  for (int i = 0; ps && i < ps->n; i++) {
+    char name[64], msg[200];
+    double v;
+    if (sscanf(ps->set[i], "%63[^=]=%lf", name, &v) != 2)
+      return fprintf(stderr, "bench_gait: bad setting '%s'\n", ps->set[i]), -1;
+    if (!strcmp(name, "damping")) {
+      pert.damping = v;
+    } else if (!strcmp(name, "latency_ms")) {
+      pert.delay = (int)v;
+    } else if (!strcmp(name, "motor")) {
+      pert.motor = v;
+    } else if (!strcmp(name, "payload")) {
+      pert.payload = v;
+    } else if (sp_gait_set(s->g, name, v, msg, sizeof msg)) {
+      return fprintf(stderr, "bench_gait: %s\n", msg), -1;
+    }
+  }
+  gait_sim_perturb(s, &pert);
+  return 0;
+}
+
+// survives an impulse J (N s over 0.1 s) on the trunk in the world direction (dx, dy) while in
+// mode with cmd (walking along +x): no fall within 3 s
+static int survives_dir(double J, double dx, double dy, int mode, const double* cmd,
+                        const push_setup* ps) {
   gait_sim s;
   if (gait_sim_open(&s)) return 0;
+  if (push_apply(&s, ps)) {
+    gait_sim_close(&s);
+    return 0;
+  }
   gait_sim_run(&s, mode, cmd, 3, 0, NULL);
   int trunk = mj_name2id(s.m, mjOBJ_BODY, "trunk");
   gait_stats st;
-  s.d->xfrc_applied[6 * trunk + 1] = J / 0.1;
+  s.d->xfrc_applied[6 * trunk] = dx * J / 0.1;
+  s.d->xfrc_applied[6 * trunk + 1] = dy * J / 0.1;
   gait_sim_run(&s, mode, cmd, 0.1, 0, &st);
   int fell = st.fell;
-  s.d->xfrc_applied[6 * trunk + 1] = 0;
+  s.d->xfrc_applied[6 * trunk] = s.d->xfrc_applied[6 * trunk + 1] = 0;
   gait_sim_run(&s, mode, cmd, 3, 0, &st);
   fell |= st.fell;
   gait_sim_close(&s);
   return !fell;
 }
 
+// survives a lateral impulse J (N s over 0.1 s, to the left) while in mode with cmd
+static int survives(double J, int mode, const double* cmd) {
+  return survives_dir(J, 0, 1, mode, cmd, NULL);
+}
+
 // the largest impulse on a 1 N s grid below which every impulse is survived (survival is not
 // monotonic in the impulse, so no bisection)
+static double largest_push_dir(double dx, double dy, int mode, const double* cmd,
+                               const push_setup* ps) {
+  double J = 0;
+  while (J < 60 && survives_dir(J + 1, dx, dy, mode, cmd, ps)) J += 1;
+  return J;
+}
+
 static double largest_push(int mode, const double* cmd) {
   double J = 0;
   while (J < 60 && survives(J + 1, mode, cmd)) J += 1;
   return J;
+}
+
+// `bench_gait --push [NAME=VALUE ...]`: the largest push survived in each of four directions
+// (left, right, forward, backward), standing and walking forward at 0.5 m/s, with the gait's
+// parameters set by name and the robot changed by damping=X (joint damping scale),
+// latency_ms=N (torques N physics steps late), motor=X, payload=KG.
+static int pushes(int argc, char** argv) {
+  push_setup ps = {argc, argv};
+  static const struct {
+    const char* name;
+    double dx, dy;
+  } dirs[] = {{"left", 0, 1}, {"right", 0, -1}, {"forward", 1, 0}, {"backward", -1, 0}};
+  double walk[3] = {0.5, 0, 0};
+  for (int m = 0; m < 2; m++) {
+    printf("{\"name\":\"gait_push\",\"mode\":\"%s\"", m ? "walking_0.5" : "standing");
+    for (int i = 0; i < 4; i++) {
+      double J = largest_push_dir(dirs[i].dx, dirs[i].dy, m ? SP_GAIT_WALK : SP_GAIT_STAND,
+                                  m ? walk : NULL, &ps);
+      printf(",\"%s_Ns\":%.0f", dirs[i].name, J);
+      fflush(stdout);
+    }
+    printf("}\n");
+    fflush(stdout);
+  }
+  return 0;
 }
 
 static int longruns(double seconds) {
@@ -184,7 +257,8 @@ static int perturbations(double seconds) {
 
 // `bench_gait --gait NAME=VALUE ... [-- SECONDS]`: the gait's parameters set by name (e.g.
 // gait=2 period=0.25), then SECONDS (default 20) at each of a few commands: achieved velocity,
-// height and tilt ranges, falls. What docs/quadruped.md reports for pace and bound.
+// height and tilt ranges, falls. What docs/quadruped.md reports for pace and bound. The robot
+// changes of --push (damping=X, latency_ms=N, motor=X, payload=KG) are taken too.
 static int gaits(int argc, char** argv) {
   static const double cmds[][3] = {{0, 0, 0},   {0.5, 0, 0}, {1.0, 0, 0},   {1.25, 0, 0},
                                    {0, 0.3, 0}, {0, 0, 1.0}, {0.5, 0, 0.5}, {1.25, 0, 0.8}};
@@ -192,17 +266,16 @@ static int gaits(int argc, char** argv) {
   for (int c = 0; c < (int)(sizeof cmds / sizeof cmds[0]); c++) {
     gait_sim s;
     if (gait_sim_open(&s)) return 1;
+    int nset = argc;
     for (int i = 0; i < argc; i++) {
-      char name[64], msg[200];
-      double v;
       if (!strcmp(argv[i], "--") && i + 1 < argc) {
         seconds = atof(argv[i + 1]);
+        nset = i;
         break;
       }
-      if (sscanf(argv[i], "%63[^=]=%lf", name, &v) != 2 ||
-          sp_gait_set(s.g, name, v, msg, sizeof msg))
-        return fprintf(stderr, "bench_gait --gait: bad setting '%s'\n", argv[i]), 1;
     }
+    push_setup ps = {nset, argv};
+    if (push_apply(&s, &ps)) return 1;
     gait_stats st;
     gait_sim_run(&s, SP_GAIT_WALK, cmds[c], seconds, seconds - 3, &st);
     printf(
@@ -219,6 +292,7 @@ static int gaits(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "--gait") == 0) return gaits(argc - 2, argv + 2);
+  if (argc > 1 && strcmp(argv[1], "--push") == 0) return pushes(argc - 2, argv + 2);
   if (argc > 1 && strcmp(argv[1], "--perturb") == 0)
     return perturbations(argc > 2 ? atof(argv[2]) : 20);
   if (argc > 1 && strcmp(argv[1], "--long") == 0) return longruns(argc > 2 ? atof(argv[2]) : 60);

@@ -74,6 +74,17 @@ if [[ -n $one && -n $two ]]; then
     "$(awk -v s="$u1" 'BEGIN{print s*1000}')" "$(awk -v s="$u2" 'BEGIN{print s*1000}')"
 fi
 
+# method 2's collection: 2000 transitions of the VAE policy on MuJoCo, each rank its share, merged
+one=$("$spinal" "$here/mpi_workloads.lua" imitate 2>/dev/null | grep '^imitate')
+two=$(mpirun2 "$spinal" "$here/mpi_workloads.lua" imitate 2>/dev/null | grep '^imitate')
+if [[ -n $one && -n $two ]]; then
+  read -r _ _ s1 _ u1 <<<"$one"
+  read -r _ _ s2 c2 u2 <<<"$two"
+  line mpi_imitate_collect_2000 "$(awk -v s="$s2" 'BEGIN{print s*1000}')" \
+    "$(awk -v s="$s1" 'BEGIN{print s*1000}')" "$(awk -v c="$c2" 'BEGIN{printf "%.1f", c*1000}')" \
+    "$(awk -v s="$u1" 'BEGIN{print s*1000}')" "$(awk -v s="$u2" 'BEGIN{print s*1000}')"
+fi
+
 # data-parallel PPO: rollouts of 32 quadrupeds (each rank its share) and the updates, 3 iterations
 one=$("$spinal" "$here/mpi_workloads.lua" ppo 2>/dev/null | grep '^ppo')
 two=$(mpirun2 "$spinal" "$here/mpi_workloads.lua" ppo 2>/dev/null | grep '^ppo')

@@ -9,6 +9,11 @@
 --                                            (12 joints, 3 x 256 elu, float32, 148 k parameters):
 --                                            256 windows of 8 steps split over the ranks, grad,
 --                                            allreduce_grads, Adam (docs/distributed.md)
+--   imitate SAMPLES TOTAL_S COMM_S          method 2's collection (spinal.imitate, L:data_parallel):
+--                                            2000 transitions of the default VAE policy (with
+--                                            noise) on MuJoCo quadrupeds, each rank its share on
+--                                            its own plant, then every rank's transitions added
+--                                            to every rank's buffer (COMM_S: that merge)
 --   ppo SAMPLES TOTAL_S                     data-parallel PPO (agent:data_parallel): 32 MuJoCo
 --                                            quadrupeds split over the ranks (one thread each), 3
 --                                            iterations of 24 steps and the update (256-128 elu,
@@ -100,6 +105,43 @@ elseif what == "wm" then
   local t1 = host.clock()
   local cpu = mpi.allreduce(os.clock() - c0, "max")
   if rank == 0 then print(("wm %d %.6f %.6f %.6f"):format(STEPS, t1 - t0, comm, cpu)) end
+elseif what == "imitate" then
+  local A = sp.array
+  local imitate = require "spinal.imitate"
+  local root = (arg[0]:match "^(.*)/[^/]*$" or ".") .. "/.."
+  -- a walking clip (the standing pose moving forward, the joints swinging)
+  local STAND = { 0, 0.9, -1.8 }
+  local rows = {}
+  for i = 1, 400 do
+    local r = { 0.3 * (i - 1) * 0.02, 0, 0.285, 1, 0, 0, 0 }
+    for j = 1, 12 do r[7 + j] = STAND[(j - 1) % 3 + 1] + 0.1 * math.sin(i / 5 + j) end
+    rows[i] = r
+  end
+  local clip = sp.motion.clip { frames = A(rows), frame_duration = 0.02 }
+  local robot = sp.robot.load(root .. "/robots/quadruped_joint.lua")
+  local plant = assert(sp.hal.open(robot, "mujoco"))
+  plant:activate()
+  local L = imitate.new { plant = plant, robot = robot, clips = { { clip = clip } }, seed = 1,
+                          collect = 2000, bootstrap = false }
+  if mpi.size() > 1 then L:data_parallel(mpi) end
+  -- the merge's time: wrap it
+  local comm = 0
+  if L.par then
+    local merge = L.par.merge
+    L.par.merge = function(...)
+      local t = host.clock()
+      local a, b = merge(...)
+      comm = comm + host.clock() - t
+      return a, b
+    end
+  end
+  mpi.barrier()
+  local t0, c0 = host.clock(), os.clock()
+  L:collect()
+  mpi.barrier()
+  local t1 = host.clock()
+  local cpu = mpi.allreduce(os.clock() - c0, "max")
+  if rank == 0 then print(("imitate %d %.6f %.6f %.6f"):format(L.samples, t1 - t0, comm, cpu)) end
 elseif what == "ppo" then
   local ppo = require "spinal.ppo"
   local root = (arg[0]:match "^(.*)/[^/]*$" or ".") .. "/.."

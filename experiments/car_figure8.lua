@@ -8,7 +8,7 @@
 -- network's last layer starts at zero); a last rollout evaluates the learned policy.
 --
 --   spinal experiments/car_figure8.lua [gamma=0.5] [radius=1.5] [period=5.5] [iters=15]
---                                      [optim=gn] [trust=0.1] [trust_max=0.2] [lr=0.003]
+--                                      [optim=gn] [trust=0.1] [trust_max=0.2] [fit=true] [lr=0.003]
 --                                      [seed=1] [seconds=21.5]
 --                                      [segment=0] [hidden=64,64] [plant=model] [out=DIR]
 --                                      [resume=DIR]
@@ -36,6 +36,7 @@ local cfg = sp.settings {
   optim = "gn",       -- gn (Gauss-Newton, trust region on the action change), adam or sgd
   trust = 0.1,        -- gn: initial trust radius, RMS action change on the recorded states
   trust_max = 0.2,    -- gn: largest trust radius
+  fit = true,         -- gn: refit the model's parameters to each rollout before its step
   lr = 3e-3,          -- adam, sgd; plain SGD at the reference lr 6e-3 diverges under this scale
   seed = 1,           -- the network's initialisation
   segment = 0,        -- feedback truncation in control steps (0: full horizon; reference: 7)

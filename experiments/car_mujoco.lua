@@ -5,7 +5,7 @@
 -- docs/methods.md's simulated car with every parameter scaled by gamma) describes.
 --
 --   spinal experiments/car_mujoco.lua [gamma=0.5] [radius=1.5] [period=5.5] [iters=15]
---                                     [optim=gn] [trust=0.1] [trust_max=0.2] [lr=0.003]
+--                                     [optim=gn] [trust=0.1] [trust_max=0.2] [fit=true] [lr=0.003]
 --                                     [seed=1] [seconds=21.5]
 --                                     [segment=0] [hidden=64,64] [plant=mujoco] [out=DIR]
 --                                     [resume=DIR]
@@ -25,6 +25,7 @@ local cfg = sp.settings {
   optim = "gn",       -- gn (Gauss-Newton, trust region on the action change), adam or sgd
   trust = 0.1,        -- gn: initial trust radius, RMS action change on the recorded states
   trust_max = 0.2,    -- gn: largest trust radius
+  fit = true,         -- gn: refit the model's parameters to each rollout before its step
   lr = 3e-3,          -- adam, sgd
   seed = 1,
   segment = 0,

@@ -25,7 +25,16 @@
 -- velocity error), root_position_error_m (mean horizontal root distance to the reference after
 -- eval_seconds, 10 s by default, or at the fall), falls (held-out clips the robot fell in), clips,
 -- wm_error_h1, wm_error_h8 (the world model's joint-angle error after 1 and 8 applications on
--- held-out transitions, rad), wall_seconds (the whole run), train_seconds, and per-clip lists.
+-- held-out transitions, rad), wall_seconds (the whole run), train_seconds, per-clip lists, and the
+-- held-out gait transitions (clips whose gait changes halfway) on their own:
+-- gait_transition_clips, gait_transition_joint_error_rad, gait_transition_velocity_error_mps,
+-- gait_transition_falls.
+--
+-- Under `mpirun -np N` the loop is one data-parallel job (L:data_parallel(), docs/distributed.md):
+-- each rank steps its own MuJoCo plant for its share of every iteration's transitions, every rank
+-- trains on all of them with the batches split and the gradients averaged, so the ranks hold the
+-- same networks; `samples` counts all ranks' transitions. The ranks share one run directory:
+-- rank 0 evaluates, prints, checkpoints and writes every file.
 local sp = require "spinal"
 local A = require "spinal.array"
 local wm = require "spinal.wm"
@@ -35,6 +44,9 @@ local json = require "spinal.json"
 local has_host, host = pcall(require, "spinal.host")
 local function now() return has_host and host.clock() or os.time() end
 local t_start = now()
+local mpi = sp.mpi
+local rank = mpi.rank()
+local function say(...) if rank == 0 then print(...) end end
 
 local cfg = sp.settings({
   seed = 1,
@@ -97,8 +109,9 @@ else
     local out = {}
     for i, clip in ipairs(lib[split]) do
       local e = lib.entries[split][i]
-      if cfg.gaits == "all" or e.gait == cfg.gaits then
-        out[#out + 1] = { clip = clip, gait = e.gait,
+      local gait_to = type(e.gait_to) == "string" and e.gait_to or e.gait
+      if cfg.gaits == "all" or (e.gait == cfg.gaits and gait_to == cfg.gaits) then
+        out[#out + 1] = { clip = clip, gait = e.gait, kind = e.kind,
                           name = (e.file or ("clip" .. i)):gsub("^.*/", ""):gsub("%.%w+$", "") }
       end
     end
@@ -111,7 +124,13 @@ else
   train, test, lib_name = pick "train", pick "test", lib.dir
 end
 
-local run = sp.run.start { name = "quadruped_imitate", settings = cfg, resume = resume }
+if mpi.size() > 1 and cfg.plant ~= "mujoco" then
+  error(("quadruped_imitate: plant=%s under %d ranks: every rank steps its own plant, and one "
+    .. "robot cannot be shared (use plant=mujoco, or one process)"):format(cfg.plant,
+    mpi.size()), 0)
+end
+local run = sp.run.start { name = "quadruped_imitate", settings = cfg, resume = resume,
+                          shared = true }
 local robot = sp.run.require_robot(sp.robot.load(sp.run.resolve "robots/quadruped_joint.lua"),
   { action = { "FR_abd" } }, "quadruped_imitate")
 local plant = sp.run.open_plant(robot, cfg.plant, "quadruped_imitate")
@@ -125,14 +144,17 @@ local ckpt = run:path "ckpt"
 local L
 if resume then
   L = imitate.load(ckpt, lcfg)
-  run:trim_metrics(function(row) return (tonumber(row.iter) or math.huge) <= L.iter end)
-  print(("quadruped_imitate: resumed %s at iteration %d (%d samples)"):format(run.dir, L.iter,
+  if rank == 0 then
+    run:trim_metrics(function(row) return (tonumber(row.iter) or math.huge) <= L.iter end)
+  end
+  say(("quadruped_imitate: resumed %s at iteration %d (%d samples)"):format(run.dir, L.iter,
     L.samples))
 else
   L = imitate.new(lcfg)
   L.history = { samples = {}, joint_error = {}, velocity_error = {}, falls = {} }
-  os.execute(("mkdir -p '%s'"):format(ckpt))
+  if rank == 0 then os.execute(("mkdir -p '%s'"):format(ckpt)) end
 end
+if mpi.size() > 1 then L:data_parallel(mpi) end
 local test_refs = {}
 for i, c in ipairs(test) do
   test_refs[i] = imitate.reference(c.clip, L.cfg.dt, L.cfg.offsets, c.name)
@@ -156,9 +178,12 @@ local function evaluate(seconds, test_buf, keep)
 end
 
 local iters = math.ceil(cfg.samples / cfg.collect)
-print(("quadruped_imitate: %d training clips, %d held out (%s); %d iterations of %d samples; "
-  .. "run %s"):format(#train, #test, lib_name, iters, cfg.collect, run.dir))
-local progress = sp.progress { total = iters, label = "imitate" }
+say(("quadruped_imitate: %d training clips, %d held out (%s); %d iterations of %d samples; "
+  .. "run %s%s"):format(#train, #test, lib_name, iters, cfg.collect, run.dir,
+  mpi.size() > 1 and (" (%d ranks)"):format(mpi.size()) or ""))
+-- rank 0 reports, evaluates and writes; the other ranks collect and train
+local progress = rank == 0 and sp.progress { total = iters, label = "imitate" }
+  or { update = function() end, done = function() end }
 progress:update(L.iter)
 local t_train = now()
 local shown = {}  -- the progress line's figures: the last held-out evaluation's stay until the next
@@ -170,7 +195,7 @@ while L.iter < iters do
                 heldout_velocity_error = 0 / 0, heldout_falls = 0 / 0 }
   for k, v in pairs(r.wm_parts or {}) do row["wm_" .. k] = v end
   for k, v in pairs(r.pol_parts or {}) do row["pol_" .. k] = v end
-  if r.iter % cfg.eval_every == 0 or r.iter == iters then
+  if rank == 0 and (r.iter % cfg.eval_every == 0 or r.iter == iters) then
     local e = evaluate(cfg.eval_progress_seconds)
     local h = L.history
     h.samples[#h.samples + 1] = r.samples
@@ -180,9 +205,11 @@ while L.iter < iters do
     row.heldout_joint_error, row.heldout_velocity_error, row.heldout_falls =
       e.joint_error, e.velocity_error, e.falls
   end
-  run:log(row)
   local stopping = cfg.stop > 0 and r.iter == cfg.stop
-  if r.iter % cfg.ckpt_every == 0 or r.iter == iters or stopping then L:save(ckpt) end
+  if rank == 0 then
+    run:log(row)
+    if r.iter % cfg.ckpt_every == 0 or r.iter == iters or stopping then L:save(ckpt) end
+  end
   if row.heldout_joint_error == row.heldout_joint_error then
     shown.heldout_q = row.heldout_joint_error
   end
@@ -190,7 +217,7 @@ while L.iter < iters do
   progress:update(r.iter, shown)
   if stopping then
     progress:done()
-    print(("quadruped_imitate: stopped after iteration %d (stop=%d); resume=%s continues")
+    say(("quadruped_imitate: stopped after iteration %d (stop=%d); resume=%s continues")
       :format(r.iter, cfg.stop, run.dir))
     run:close()
     return
@@ -198,6 +225,10 @@ while L.iter < iters do
 end
 progress:done()
 local train_seconds = now() - t_train
+if rank ~= 0 then  -- the evaluation and every file are rank 0's
+  run:close()
+  return
+end
 
 -- the final evaluation on the held-out clips, with held-out transitions for the world model
 local test_buf = wm.replay { nx = L.nx, nu = L.nu, capacity = 100000, seed = 7 }
@@ -277,6 +308,14 @@ if cfg.render then
 end
 
 local n = #final.per_clip
+-- the held-out gait transitions (the gait changes halfway through the clip) on their own
+local gt = { n = 0, q = 0, v = 0, falls = 0 }
+for i, r in ipairs(final.per_clip) do
+  if test[i].kind == "gait_transition" then
+    gt.n, gt.q, gt.v = gt.n + 1, gt.q + r.joint_error, gt.v + r.velocity_error
+    gt.falls = gt.falls + (r.fell and 1 or 0)
+  end
+end
 local summary = {
   env_samples = L.samples,
   joint_error_rad = final.joint_error,
@@ -296,6 +335,11 @@ local summary = {
   clip_names = clip_names, clip_falls = clip_falls, clip_joint_error_rad = clip_q,
   clip_velocity_error_mps = clip_v, clip_position_error_m = clip_p, clip_seconds = clip_s,
   eval_seconds = cfg.eval_seconds,
+  ranks = mpi.size(),
+  gait_transition_clips = gt.n,
+  gait_transition_joint_error_rad = gt.n > 0 and gt.q / gt.n or json.null,
+  gait_transition_velocity_error_mps = gt.n > 0 and gt.v / gt.n or json.null,
+  gait_transition_falls = gt.falls,
 }
 run:summary(summary)
 print(("quadruped_imitate: held out %d clips: falls %d, joint error %.3f rad, velocity error "
@@ -303,6 +347,10 @@ print(("quadruped_imitate: held out %d clips: falls %d, joint error %.3f rad, ve
   .. "%.0f s (training %.0f s)"):format(n, final.falls, final.joint_error, final.velocity_error,
   cfg.eval_seconds, final.position_error, wm_q[1] or 0 / 0, wm_q[8] or 0 / 0, L.samples,
   summary.wall_seconds, train_seconds))
+if gt.n > 0 then
+  print(("quadruped_imitate: of which %d gait transitions: falls %d, joint error %.3f rad, "
+    .. "velocity error %.3f m/s"):format(gt.n, gt.falls, gt.q / gt.n, gt.v / gt.n))
+end
 print("run: " .. run.dir)
 for _, p in ipairs(plots) do if p then print("plot: " .. tostring(p)) end end
 if video then print("video: " .. video) end

@@ -250,6 +250,10 @@ static int model_safe(sp_plant* p, int on) {
   return 0;
 }
 
+static sp_lowlevel* model_lowlevel(sp_plant* p) {
+  return ((model_plant*)p->impl)->ll;
+}
+
 const sp_plant_backend sp__plant_model_backend = {
     .scheme = "model",
     .open = model_open,
@@ -260,6 +264,7 @@ const sp_plant_backend sp__plant_model_backend = {
     .reset = model_reset,
     .seed = model_seed,
     .safe = model_safe,
+    .lowlevel = model_lowlevel,
 };
 
 int sp_plant_model_true_state(const sp_plant* p, double* x) {

@@ -1224,6 +1224,10 @@ int sp_plant_mujoco_perturb(sp_plant* p, const sp_plant_mujoco_perturbation* q, 
 
 // ---- vtable and accessors ---------------------------------------------------------------------
 
+static sp_lowlevel* mj_lowlevel(sp_plant* p) {
+  return ((mj_plant*)p->impl)->ll;
+}
+
 const sp_plant_backend sp__plant_mujoco_backend = {
     .scheme = "mujoco",
     .open = mj_open,
@@ -1234,6 +1238,7 @@ const sp_plant_backend sp__plant_mujoco_backend = {
     .reset = mj_reset,
     .seed = mj_seed,
     .safe = mj_safe,
+    .lowlevel = mj_lowlevel,
 };
 
 struct mjModel_* sp_plant_mujoco_model(sp_plant* p) {

@@ -9,6 +9,7 @@
 
 #include "engine/core/alloc.h"
 #include "engine/core/error.h"
+#include "hal/lowlevel.h"
 
 #define MAX_BACKENDS 16
 
@@ -190,6 +191,29 @@ int sp_plant_safe(sp_plant* p, int on) {
   if (!p) return SP_EINVAL;
   if (p->state != SP_PLANT_CONFIGURED && p->state != SP_PLANT_ACTIVE) return SP_ESTATE;
   return p->backend->safe ? p->backend->safe(p, on != 0) : SP_EUNSUPPORTED;
+}
+
+int sp_plant_set_lowlevel(sp_plant* p, const sp_lowlevel_param* params, int n, char* msg,
+                          size_t len) {
+  if (!p || (n > 0 && !params) || n < 0) return SP_EINVAL;
+  if (p->state != SP_PLANT_CONFIGURED && p->state != SP_PLANT_ACTIVE) return SP_ESTATE;
+  sp_lowlevel* ll = p->backend->lowlevel ? p->backend->lowlevel(p) : NULL;
+  if (!ll) {
+    if (!strcmp(p->backend->scheme, "udp"))
+      return sp_errorf(msg, len, SP_EUNSUPPORTED,
+                       "set_lowlevel: a udp plant's low-level controller runs on the robot and the "
+                       "wire protocol carries no settings: change them on the robot's side");
+    return sp_errorf(msg, len, SP_EUNSUPPORTED,
+                     "set_lowlevel: this %s plant runs no low-level controller (the robot file's "
+                     "plant has no lowlevel = { kind = ... })",
+                     p->backend->scheme);
+  }
+  return sp_lowlevel_request(ll, params, n, msg, len);
+}
+
+const sp_lowlevel* sp_plant_lowlevel(sp_plant* p) {
+  if (!p || p->state < SP_PLANT_CONFIGURED || !p->backend->lowlevel) return NULL;
+  return p->backend->lowlevel(p);
 }
 
 const sp_plant_caps* sp_plant_capabilities(const sp_plant* p) {

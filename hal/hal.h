@@ -98,6 +98,8 @@ typedef struct sp_plant_backend {
   // enter (on = 1) or leave (0) the plant's own safe behaviour, e.g. a legged robot's low-level
   // controller sitting down; NULL: the plant has none (the safe command is all it gets)
   int (*safe)(sp_plant* p, int on);
+  // the low-level controller the plant runs at its physics rate (hal/lowlevel.h), NULL: none
+  struct sp_lowlevel* (*lowlevel)(sp_plant* p);
 } sp_plant_backend;
 
 struct sp_plant {
@@ -139,6 +141,17 @@ int sp_plant_seed(sp_plant* p, uint64_t seed);
 // sits down) whatever the command. SP_EUNSUPPORTED when the backend has none (callers ignore it);
 // allowed in CONFIGURED and ACTIVE; never allocates.
 int sp_plant_safe(sp_plant* p, int on);
+// Change settings of the plant's low-level controller while it runs (the walking controller's
+// gait, period, duty; a joint PD's gains): checked now, all or none, and applied together at the
+// controller's next tick boundary, from any thread (sp_lowlevel_request: the plant's physics
+// may run on another one). Allowed in CONFIGURED and ACTIVE; msg names the setting on failure.
+// SP_EUNSUPPORTED when the plant runs no low-level controller here (a udp plant: the wire
+// protocol carries no settings; change them on the robot's side).
+struct sp_lowlevel_param;
+int sp_plant_set_lowlevel(sp_plant* p, const struct sp_lowlevel_param* params, int n, char* msg,
+                          size_t msglen);
+// The plant's low-level controller (for sp_lowlevel_value and inspection), NULL when none.
+const struct sp_lowlevel* sp_plant_lowlevel(sp_plant* p);
 const sp_plant_caps* sp_plant_capabilities(const sp_plant* p);
 const char* sp_plant_state_name(sp_plant_state s);
 

@@ -4,6 +4,8 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "engine/core/alloc.h"
@@ -67,6 +69,53 @@ int sp_lowlevel_list(const char** names, int n) {
 
 // ---- the generic object -------------------------------------------------------------------------
 
+// Changes requested while the controller runs (sp_lowlevel_request): fixed slots made with the
+// controller, filled under the lock by requesters, emptied by the ticking thread under the same
+// lock taken only when free; `queued` lets a tick skip the lock when nothing waits.
+#define NAME_MAX_LEN 48
+typedef struct slot {
+  char name[NAME_MAX_LEN];
+  int n;
+  double* v;  // (nact)
+} slot;
+
+struct sp__lowlevel_queue {
+  pthread_mutex_t lock;
+  atomic_int queued;
+  int n;
+  slot s[SP_LOWLEVEL_QUEUE];
+};
+
+static struct sp__lowlevel_queue* queue_new(int nact) {
+  struct sp__lowlevel_queue* q =
+      sp_calloc(1, sizeof *q + sizeof(double) * (size_t)nact * SP_LOWLEVEL_QUEUE);
+  if (!q) return NULL;
+  double* v = (double*)(q + 1);
+  for (int i = 0; i < SP_LOWLEVEL_QUEUE; i++) q->s[i].v = v + (size_t)i * (size_t)nact;
+  pthread_mutex_init(&q->lock, NULL);
+  atomic_init(&q->queued, 0);
+  return q;
+}
+
+static void queue_free(struct sp__lowlevel_queue* q) {
+  if (!q) return;
+  pthread_mutex_destroy(&q->lock);
+  sp_free(q);
+}
+
+// the ticking thread: apply what is queued when the lock is free (never waits)
+static void queue_apply(const sp_lowlevel* ll) {
+  struct sp__lowlevel_queue* q = ll->queue;
+  if (!q || !atomic_load_explicit(&q->queued, memory_order_acquire)) return;
+  if (pthread_mutex_trylock(&q->lock)) return;
+  char msg[8];
+  for (int i = 0; i < q->n; i++)  // checked when requested: set succeeds
+    ll->cls->set(ll->self, q->s[i].name, q->s[i].v, q->s[i].n, msg, sizeof msg);
+  q->n = 0;
+  atomic_store_explicit(&q->queued, 0, memory_order_release);
+  pthread_mutex_unlock(&q->lock);
+}
+
 int sp_lowlevel_new(sp_lowlevel** out, const sp_lowlevel_config* c, const sp_lowlevel_plant* pl,
                     char* msg, size_t len) {
   if (!out) return SP_EINVAL;
@@ -108,8 +157,13 @@ int sp_lowlevel_new(sp_lowlevel** out, const sp_lowlevel_config* c, const sp_low
   ll->nv = pl->nv;
   ll->every = every;
   ll->gain_scale = 1;
+  if (cls->check && !(ll->queue = queue_new(pl->nact))) {
+    sp_free(ll);
+    return SP_ENOMEM;
+  }
   int rc = cls->create(&ll->self, &ll->ncmd, pl, msg, len);
   if (rc) {
+    queue_free(ll->queue);
     sp_free(ll);
     return rc;
   }
@@ -126,11 +180,13 @@ int sp_lowlevel_new(sp_lowlevel** out, const sp_lowlevel_config* c, const sp_low
 void sp_lowlevel_free(sp_lowlevel* ll) {
   if (!ll) return;
   if (ll->self) ll->cls->free(ll->self);
+  queue_free(ll->queue);
   sp_free(ll);
 }
 
-int sp_lowlevel_set(sp_lowlevel* ll, const char* name, const double* v, int n, char* msg,
-                    size_t len) {
+// the checks every setting gets before the class sees it
+static int check_common(const sp_lowlevel* ll, const char* name, const double* v, int n,
+                        char* msg, size_t len) {
   if (!ll || !name || !v || n < 1) return sp_errorf(msg, len, SP_EINVAL, "low-level: bad setting");
   for (int i = 0; i < n; i++)
     if (!isfinite(v[i]))
@@ -138,6 +194,85 @@ int sp_lowlevel_set(sp_lowlevel* ll, const char* name, const double* v, int n, c
                        "low-level controller %s: setting '%s': expected "
                        "finite numbers",
                        ll->cls->name, name);
+  return 0;
+}
+
+static int check_one(const sp_lowlevel* ll, const sp_lowlevel_param* p, char* msg, size_t len) {
+  int rc = check_common(ll, p->name, p->v, p->n, msg, len);
+  if (rc) return rc;
+  if (!ll->cls->check || !ll->queue)
+    return sp_errorf(msg, len, SP_EUNSUPPORTED,
+                     "low-level controller %s: setting '%s': its settings cannot change while it "
+                     "runs",
+                     ll->cls->name, p->name);
+  if (strlen(p->name) >= NAME_MAX_LEN)
+    return sp_errorf(msg, len, SP_ENOTFOUND, "low-level controller %s: no setting named '%s'",
+                     ll->cls->name, p->name);
+  if (p->n > ll->nact)
+    return sp_errorf(msg, len, SP_ESHAPE,
+                     "low-level controller %s: setting '%s': expected at most %d numbers, got %d",
+                     ll->cls->name, p->name, ll->nact, p->n);
+  return ll->cls->check(ll->self, p->name, p->v, p->n, msg, len);
+}
+
+int sp_lowlevel_request(sp_lowlevel* ll, const sp_lowlevel_param* params, int n, char* msg,
+                        size_t len) {
+  if (!ll || n < 0 || (n && !params)) return sp_errorf(msg, len, SP_EINVAL, "low-level: bad setting");
+  for (int k = 0; k < n; k++) {
+    int rc = check_one(ll, &params[k], msg, len);
+    if (rc) return rc;
+  }
+  if (!n) return 0;
+  struct sp__lowlevel_queue* q = ll->queue;
+  pthread_mutex_lock(&q->lock);
+  // room: names not queued yet need new slots
+  int need = q->n;
+  for (int k = 0; k < n; k++) {
+    int i = 0;
+    while (i < q->n && strcmp(q->s[i].name, params[k].name)) i++;
+    int dup = 0;
+    for (int m = 0; m < k && !dup; m++) dup = !strcmp(params[m].name, params[k].name);
+    if (i == q->n && !dup) need++;
+  }
+  if (need > SP_LOWLEVEL_QUEUE) {
+    pthread_mutex_unlock(&q->lock);
+    return sp_errorf(msg, len, SP_ESTATE,
+                     "low-level controller %s: setting '%s': %d changes are queued already (the "
+                     "plant has not ticked since)",
+                     ll->cls->name, params[0].name, q->n);
+  }
+  for (int k = 0; k < n; k++) {
+    int i = 0;
+    while (i < q->n && strcmp(q->s[i].name, params[k].name)) i++;
+    if (i == q->n) {  // a new slot at the end; a queued name keeps its place, takes the value
+      snprintf(q->s[i].name, NAME_MAX_LEN, "%s", params[k].name);
+      q->n++;
+    }
+    q->s[i].n = params[k].n;
+    memcpy(q->s[i].v, params[k].v, sizeof(double) * (size_t)params[k].n);
+  }
+  atomic_store_explicit(&q->queued, q->n, memory_order_release);
+  pthread_mutex_unlock(&q->lock);
+  return 0;
+}
+
+int sp_lowlevel_queued(const sp_lowlevel* ll) {
+  return ll && ll->queue ? atomic_load_explicit(&ll->queue->queued, memory_order_acquire) : 0;
+}
+
+int sp_lowlevel_value(const sp_lowlevel* ll, const char* name, const char* text, double* v,
+                      char* msg, size_t len) {
+  if (!ll || !name || !text || !v) return sp_errorf(msg, len, SP_EINVAL, "low-level: bad setting");
+  if (ll->cls->value) return ll->cls->value(ll->self, name, text, v, msg, len);
+  return sp_errorf(msg, len, SP_ENOTFOUND,
+                   "low-level controller %s: setting '%s': expected a number, got '%s'",
+                   ll->cls->name, name, text);
+}
+
+int sp_lowlevel_set(sp_lowlevel* ll, const char* name, const double* v, int n, char* msg,
+                    size_t len) {
+  int rc = check_common(ll, name, v, n, msg, len);
+  if (rc) return rc;
   if (!ll->cls->set)
     return sp_errorf(msg, len, SP_ENOTFOUND, "low-level controller %s: no setting named '%s'",
                      ll->cls->name, name);
@@ -184,6 +319,7 @@ int sp_lowlevel_tick(const sp_lowlevel* ll, sp_lowlevel_data* d, sp_lowlevel_mod
                      const double* qpos, const double* qvel, const double* cmd, double* act) {
   int rc = 0;
   if (d->step % ll->every == 0) {
+    queue_apply(ll);  // the tick boundary: changes requested while it ran
     rc = ll->cls->tick(ll->self, d->ws, (int)mode, t, qpos, qvel, cmd, ll->gain_scale, d->act);
     for (int k = 0; k < ll->nact; k++) {
       if (!isfinite(d->act[k])) {
@@ -257,9 +393,18 @@ static int fill(double* dst, int nact, const char* name, const double* v, int n,
   return 0;
 }
 
-static int jpd_set(void* self, const char* name, const double* v, int n, char* msg, size_t len) {
-  joint_pd* j = self;
-  int nact = j->nact;
+static const char* const jpd_names[] = {"kp", "kd", "ff", "kp_sit", "kd_sit", "q_sit"};
+
+static int jpd_check(const void* self, const char* name, const double* v, int n, char* msg,
+                     size_t len) {
+  const joint_pd* j = self;
+  int known = 0;
+  for (int i = 0; i < 6; i++) known |= !strcmp(name, jpd_names[i]);
+  if (!known)
+    return sp_errorf(msg, len, SP_ENOTFOUND,
+                     "low-level controller joint_pd: no setting named '%s' (known: kp, kd, ff, "
+                     "kp_sit, kd_sit, q_sit)",
+                     name);
   int gain = !strcmp(name, "kp") || !strcmp(name, "kd") || !strcmp(name, "kp_sit") ||
              !strcmp(name, "kd_sit");
   if (gain)
@@ -268,6 +413,19 @@ static int jpd_set(void* self, const char* name, const double* v, int n, char* m
         return sp_errorf(msg, len, SP_EINVAL,
                          "low-level controller joint_pd: setting '%s': expected gains >= 0, got %g",
                          name, v[i]);
+  if (n != 1 && n != j->nact)
+    return sp_errorf(msg, len, SP_ESHAPE,
+                     "low-level controller joint_pd: setting '%s': expected a number or %d "
+                     "numbers (one per actuator), got %d",
+                     name, j->nact, n);
+  return 0;
+}
+
+static int jpd_set(void* self, const char* name, const double* v, int n, char* msg, size_t len) {
+  joint_pd* j = self;
+  int nact = j->nact;
+  int rc = jpd_check(self, name, v, n, msg, len);
+  if (rc) return rc;
   if (!strcmp(name, "kp")) return fill(j->kp, nact, name, v, n, msg, len);
   if (!strcmp(name, "kd")) return fill(j->kd, nact, name, v, n, msg, len);
   if (!strcmp(name, "ff")) return fill(j->ff, nact, name, v, n, msg, len);
@@ -326,4 +484,5 @@ const sp_lowlevel_class sp__lowlevel_joint_pd = {
     .tick = jpd_tick,
     .data_free = jpd_data_free,
     .free = jpd_free,
+    .check = jpd_check,
 };

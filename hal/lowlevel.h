@@ -85,6 +85,13 @@ typedef struct sp_lowlevel_class {
   // optional: scale the class's own PD gains by s (relative to their set values); NULL: tick's
   // gain_scale argument is all the class needs
   int (*scale_gains)(void* self, double s);
+  // optional: what set would return for this setting, without changing anything (the same
+  // messages); NULL: the class's settings cannot change while it runs
+  int (*check)(const void* self, const char* name, const double* v, int n, char* msg, size_t len);
+  // optional: the number a setting's named value stands for ("gait" = "pace" is 1); SP_ENOTFOUND
+  // when the setting takes no names or the name is not one of them (msg lists the names)
+  int (*value)(const void* self, const char* name, const char* text, double* v, char* msg,
+               size_t len);
 } sp_lowlevel_class;
 
 typedef struct sp_lowlevel {
@@ -93,6 +100,7 @@ typedef struct sp_lowlevel {
   int ncmd, nact, nq, nv;
   int every;          // physics steps per tick
   double gain_scale;  // feedback gain scale (the "pd" perturbation), 1 by default
+  struct sp__lowlevel_queue* queue;  // changes requested while it runs (lowlevel.c)
 } sp_lowlevel;
 
 typedef struct sp_lowlevel_data {
@@ -120,6 +128,28 @@ int sp_lowlevel_set_gain_scale(sp_lowlevel* ll, double s);
 // Change one setting (not while a workspace of it ticks).
 int sp_lowlevel_set(sp_lowlevel* ll, const char* name, const double* v, int n, char* msg,
                     size_t msglen);
+
+// Change n settings while the controller runs, from any thread (a plant's physics may tick it
+// on another one: the bridge's pacing thread, a live loop): they are all checked now (the same
+// errors as sp_lowlevel_set, naming the setting; none is queued when one fails) and queued
+// together; the thread that ticks applies
+// every queued change at its next tick boundary (a physics step on which the class ticks),
+// before that tick, all of them at once and in the order requested (a later request for the
+// same setting replaces an earlier one still queued). The ticking thread never blocks or
+// allocates for it: it takes the queue's lock only when it is free (else it applies the changes
+// a tick later), so no tick sees half a change. SP_EUNSUPPORTED when the class has no check
+// (its settings are fixed while it runs); SP_ESTATE when SP_LOWLEVEL_QUEUE changes are queued
+// already (no tick has run since). A controller that takes such changes must be ticked by one
+// thread at a time (one workspace: a plant's).
+#define SP_LOWLEVEL_QUEUE 16
+int sp_lowlevel_request(sp_lowlevel* ll, const sp_lowlevel_param* params, int n, char* msg,
+                        size_t msglen);
+// The number a named value stands for: "gait" = "pace" -> 1 (the class's value hook).
+// SP_ENOTFOUND with msg naming the setting and the names it takes.
+int sp_lowlevel_value(const sp_lowlevel* ll, const char* name, const char* text, double* v,
+                      char* msg, size_t msglen);
+// Changes requested and not applied yet.
+int sp_lowlevel_queued(const sp_lowlevel* ll);
 
 int sp_lowlevel_data_new(sp_lowlevel_data** out, const sp_lowlevel* ll);
 void sp_lowlevel_data_free(sp_lowlevel_data* d);  // NULL is a no-op

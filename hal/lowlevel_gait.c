@@ -72,6 +72,37 @@ static int gll_set(void* self, const char* name, const double* v, int n, char* m
   return sp_gait_set(s->g, name, v[0], msg, len);
 }
 
+static int gll_check(const void* self, const char* name, const double* v, int n, char* msg,
+                     size_t len) {
+  const gait_ll* s = self;
+  if (n != 1)
+    return sp_errorf(msg, len, SP_ESHAPE,
+                     "low-level controller gait: setting '%s': expected one number, got %d", name,
+                     n);
+  double x = v[0];
+  for (int i = 0; i < NPD; i++)
+    if (!strcmp(name, pd_names[i])) x *= s->pd_scale;
+  return sp_gait_check(name, x, msg, len);
+}
+
+// gait = "trot" | "pace" | "bound"
+static int gll_value(const void* self, const char* name, const char* text, double* v, char* msg,
+                     size_t len) {
+  (void)self;
+  static const char* const gaits[] = {"trot", "pace", "bound"};
+  if (!strcmp(name, "gait")) {
+    for (int i = 0; i < 3; i++)
+      if (!strcmp(text, gaits[i])) return *v = i, 0;
+    return sp_errorf(msg, len, SP_ENOTFOUND,
+                     "low-level controller gait: setting 'gait': expected trot, pace or bound (or "
+                     "0, 1, 2), got '%s'",
+                     text);
+  }
+  return sp_errorf(msg, len, SP_ENOTFOUND,
+                   "low-level controller gait: setting '%s': expected a number, got '%s'", name,
+                   text);
+}
+
 static int gll_scale_gains(void* self, double scale) {
   gait_ll* s = self;
   char msg[160];
@@ -130,6 +161,8 @@ static const sp_lowlevel_class gait_class = {
     .free = gll_free,
     .cmd_names = gait_cmd_names,
     .scale_gains = gll_scale_gains,
+    .check = gll_check,
+    .value = gll_value,
 };
 
 const sp_lowlevel_class* const sp__lowlevel_gait = &gait_class;

@@ -119,6 +119,7 @@ static double wrap(double a) {
 void sp_gait_reset(const sp_gait* g, sp_gait_data* d, const double* qpos) {
   (void)g;
   d->started = 0;
+  d->clk.started = 0;
   d->mode = SP_GAIT_STAND;
   memset(d->cmd, 0, sizeof d->cmd);
   d->hold[0] = qpos[0], d->hold[1] = qpos[1], d->hold[2] = yaw_of(qpos + 3);
@@ -241,7 +242,8 @@ int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const do
   }
   int walking = mode == SP_GAIT_WALK || d->settling;
 
-  // commands, rate-limited, in the heading frame
+  // commands, rate-limited, in the heading frame (dcmd: their rate of change)
+  double dcmd[2] = {0, 0};
   {
     double c[3] = {0, 0, 0};
     if (mode == SP_GAIT_WALK && cmd) {
@@ -250,8 +252,11 @@ int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const do
       c[1] = clampd(cmd[1], -p->vy_max, p->vy_max);
       c[2] = clampd(cmd[2], -p->wz_max, p->wz_max);
     }
-    d->cmd[0] = ramp(d->cmd[0], c[0], p->acc_max, dt);
-    d->cmd[1] = ramp(d->cmd[1], c[1], p->acc_max, dt);
+    for (int i = 0; i < 2; i++) {
+      double prev = d->cmd[i];
+      d->cmd[i] = ramp(d->cmd[i], c[i], p->acc_max, dt);
+      dcmd[i] = dt > 0 ? (d->cmd[i] - prev) / dt : 0;
+    }
     d->cmd[2] = ramp(d->cmd[2], c[2], p->yaw_acc_max, dt);
   }
   double cy = cos(yaw), sy = sin(yaw);
@@ -295,13 +300,14 @@ int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const do
     }
   }
 
-  // schedule and swing feet
-  double ts = (1 - p->duty) * p->period, tst = p->duty * p->period;
-  int gait = (int)p->gait, nst = 0, legs[SP_GAIT_NLEG];
+  // schedule and swing feet (the clock blends a new gait or duty in: gait_schedule.c)
+  sp_gait_clock_update(&d->clk, (int)p->gait, p->period, p->duty, p->switch_cycles, t, d->t0);
+  double ts = (1 - d->clk.duty) * p->period, tst = d->clk.duty * p->period;
+  int nst = 0, legs[SP_GAIT_NLEG];
   double r[3 * SP_GAIT_NLEG];
   for (int l = 0; l < SP_GAIT_NLEG; l++) {
     double s;
-    int st = sp_gait_phase(gait, l, p->period, p->duty, t - d->t0, &s);
+    int st = sp_gait_clock_leg(&d->clk, l, &s);
     if (!walking) {
       if (d->planted[l] || (st && !d->stance[l])) d->planted[l] = 1;
       if (d->planted[l]) st = 1;
@@ -347,8 +353,14 @@ int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const do
       d->vi[1] = clampd(d->vi[1] + (-sy * ex + cy * ey) * dt, -p->vi_max, p->vi_max);
     }
     double vi[2] = {cy * d->vi[0] - sy * d->vi[1], sy * d->vi[0] + cy * d->vi[1]};
+    // the commanded velocity's rate of change in the world: its speed ramps, and its direction
+    // turning with the commanded yaw rate (the centripetal acceleration of a turn)
+    double ad[2] = {cy * dcmd[0] - sy * dcmd[1] - d->cmd[2] * vd[1],
+                    sy * dcmd[0] + cy * dcmd[1] + d->cmd[2] * vd[0]};
+    double ff = walking ? p->ff_acc : 0;
     for (int i = 0; i < 2; i++)
-      wr[i] = m * (kxy * (d->hold[i] - qpos[i]) + p->kd_v * (vd[i] - qvel[i]) + p->ki_v * vi[i]);
+      wr[i] = m * (kxy * (d->hold[i] - qpos[i]) + p->kd_v * (vd[i] - qvel[i]) + p->ki_v * vi[i] +
+                   ff * ad[i]);
     wr[2] = m * (g->g + p->kp_z * (d->h_ref - qpos[2]) - p->kd_z * qvel[2]);
     // orientation error: rotation vector of q_d * conj(q), q_d the heading yaw_d, level
     double hc = cos(0.5 * d->yaw_d), hs = sin(0.5 * d->yaw_d);
@@ -358,8 +370,13 @@ int sp_gait_tick(const sp_gait* g, sp_gait_data* d, int mode, double t, const do
     e[1] = -hc * q[2] - hs * q[1];
     e[2] = -hc * q[3] + hs * q[0];
     double sgn = ew < 0 ? -2 : 2;
+    // roll and pitch damping: kd_rot while the trunk follows its command (low: actuation latency
+    // makes high rate damping rock the trunk), rising to kd_rot_push as the velocity error grows
+    // from push_dv to twice that (a push: the high damping keeps the trunk from rolling over)
+    double pushed = clampd(hypot(ex, ey) / p->push_dv - 1, 0, 1);
+    double kd_rp = p->kd_rot + (p->kd_rot_push - p->kd_rot) * pushed;
     for (int i = 0; i < 3; i++)
-      wr[3 + i] = p->kp_rot * sgn * e[i] + (i == 2 ? p->kd_yaw : p->kd_rot) * (wd[i] - w[i]);
+      wr[3 + i] = p->kp_rot * sgn * e[i] + (i == 2 ? p->kd_yaw : kd_rp) * (wd[i] - w[i]);
     double f[3 * SP_GAIT_NLEG];
     sp_gait_distribute(f, r, nst, wr, p->rot_weight, p->reg, p->mu, p->fz_max);
     for (int k = 0; k < nst; k++) {

@@ -27,8 +27,11 @@
 // (the safe behaviour on fault or e-stop: no zero-torque collapse), from any state.
 //
 // Description and workspace (as sp_rbd / sp_rbd_data): an sp_gait is read-only during ticks; each
-// thread ticks with its own sp_gait_data. Changing parameters must not overlap ticks. sp_gait_tick
-// never allocates.
+// thread ticks with its own sp_gait_data. Changing parameters must not overlap ticks (a plant
+// changes them between its ticks: hal/lowlevel.h, sp_lowlevel_request). sp_gait_tick never
+// allocates. Parameters may change while it walks: a new period changes the rate of the gait
+// clock, not its phase; a new gait or duty is blended in over switch_cycles gait cycles
+// (gait_parts.h, sp_gait_clock), so the robot keeps walking through trot -> pace -> bound.
 #ifndef SP_CTRL_GAIT_H
 #define SP_CTRL_GAIT_H
 
@@ -57,6 +60,8 @@ void sp_gait_free(sp_gait* g);  // NULL is a no-op
 // Named parameters (sp_gait_param_name). set: SP_ENOTFOUND for an unknown name, SP_ERANGE for a
 // value outside [min, max] or not finite; msg (may be NULL) names the parameter and its range.
 int sp_gait_set(sp_gait* g, const char* name, double value, char* msg, size_t n);
+// What sp_gait_set would return for name = value, without setting anything (same messages).
+int sp_gait_check(const char* name, double value, char* msg, size_t n);
 int sp_gait_get(const sp_gait* g, const char* name, double* value);  // SP_ENOTFOUND
 int sp_gait_param_count(void);
 const char* sp_gait_param_name(int i);  // NULL out of range

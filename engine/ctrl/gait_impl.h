@@ -33,6 +33,7 @@ struct sp_gait_data {
   double p0[SP_GAIT_NLEG][3];      // lift-off positions
   double target[SP_GAIT_NLEG][3];  // landing targets
   double sit_q0[SP_GAIT_NJ], sit_t0;
+  sp_gait_clock clk;  // the schedule's clock from t0 (gait, period and duty change smoothly)
 };
 
 #endif  // SP_CTRL_GAIT_IMPL_H

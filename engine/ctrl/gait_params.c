@@ -33,6 +33,15 @@ static const param table[] = {
     P(kp_rot, 300, 0, 1000, "trunk orientation stiffness, N m/rad"),
     P(kd_rot, 20, 0, 100, "trunk roll and pitch rate damping, N m s/rad"),
     P(kd_yaw, 50, 0, 100, "trunk yaw rate damping, N m s/rad"),
+    P(kd_rot_push, 50, 0, 100,
+      "roll and pitch rate damping when pushed (horizontal velocity error from push_dv to twice "
+      "that: kd_rot rising to this), N m s/rad"),
+    P(push_dv, 0.25, 0.01, 10,
+      "horizontal velocity error above which roll and pitch damping rises towards kd_rot_push, "
+      "m/s"),
+    P(ff_acc, 1, 0, 1,
+      "share of the commanded velocity's rate of change (turning: the velocity vector rotates "
+      "with the yaw rate) fed forward as body force"),
     P(kp_swing, 500, 0, 5000, "swing foot position stiffness, N/m"),
     P(kd_swing, 15, 0, 200, "swing foot velocity damping, N s/m"),
     P(mu, 0.6, 0.1, 1.5, "friction coefficient of the foot force cones"),
@@ -60,6 +69,9 @@ static const param table[] = {
     P(lie_abd, 0, -1, 1, "lying abduction angle (end of sit-down), rad"),
     P(lie_hip, 1.35, -1, 2.5, "lying hip flexion angle, rad"),
     P(lie_knee, -2.7, -2.9, 0, "lying knee angle, rad"),
+    P(switch_cycles, 1, 0, 10,
+      "length of a change of gait or duty while walking, in gait cycles: the legs' phase offsets "
+      "move smoothly from the old pattern to the new (0: at once)"),
 };
 #undef P
 enum { NPARAM = (int)(sizeof table / sizeof table[0]) };
@@ -92,9 +104,9 @@ double sp_gait_param_max(int i) {
   return i >= 0 && i < NPARAM ? table[i].hi : NAN;
 }
 
-int sp_gait_set(sp_gait* g, const char* name, double value, char* msg, size_t n) {
+int sp_gait_check(const char* name, double value, char* msg, size_t n) {
   int i = find(name);
-  if (!g || i < 0) {
+  if (i < 0) {
     if (msg && n) snprintf(msg, n, "gait: unknown parameter '%s'", name ? name : "(null)");
     return SP_ENOTFOUND;
   }
@@ -108,6 +120,17 @@ int sp_gait_set(sp_gait* g, const char* name, double value, char* msg, size_t n)
     if (msg && n) snprintf(msg, n, "gait: gait = %g is not 0 (trot), 1 (pace) or 2 (bound)", value);
     return SP_ERANGE;
   }
+  return SP_OK;
+}
+
+int sp_gait_set(sp_gait* g, const char* name, double value, char* msg, size_t n) {
+  int i = find(name);
+  if (!g || i < 0) {
+    if (msg && n) snprintf(msg, n, "gait: unknown parameter '%s'", name ? name : "(null)");
+    return SP_ENOTFOUND;
+  }
+  int rc = sp_gait_check(name, value, msg, n);
+  if (rc) return rc;
   *(double*)((char*)&g->p + table[i].off) = value;
   return SP_OK;
 }

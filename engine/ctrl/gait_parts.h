@@ -20,6 +20,9 @@ typedef struct sp_gait_params {
   double ki_v, vi_max;            // velocity error integral gain, 1/s^2, and its bound, m
   double kp_rot, kd_rot;          // orientation PD, N m/rad and N m s/rad
   double kd_yaw;                  // yaw rate damping (kd_rot is roll and pitch's), N m s/rad
+  double kd_rot_push, push_dv;    // roll/pitch damping when pushed, and the velocity error, m/s,
+                                  // above which it rises from kd_rot (full at twice that)
+  double ff_acc;                  // share of the commanded velocity's rate of change fed forward
   double kp_swing, kd_swing;      // swing foot Cartesian PD, N/m and N s/m
   double mu;                      // friction coefficient assumed for the cones
   double fz_max;                  // largest normal force per foot, N
@@ -35,6 +38,7 @@ typedef struct sp_gait_params {
   double acc_max, yaw_acc_max;    // command rate limits, m/s^2 and rad/s^2
   double calf_length;             // knee to foot centre along the calf's -z, m
   double lie_abd, lie_hip, lie_knee;  // lying joint angles (end of sit), rad
+  double switch_cycles;               // gait-to-gait transition length, gait cycles (0: at once)
 } sp_gait_params;
 
 void sp_gait_params_default(sp_gait_params* p);
@@ -47,6 +51,31 @@ double sp_gait_offset(int gait, int leg);
 // NULL) receives the progress through the current stance or swing in [0, 1). A leg starts its
 // cycle in stance at phase offset 0.
 int sp_gait_phase(int gait, int leg, double period, double duty, double t, double* s);
+
+// The gait clock of a running controller: the schedule above with settings that change while it
+// runs. The phase (in cycles) is integrated, so a new period changes its rate, not its value; a
+// new gait or duty is blended in over `blend` cycles along a smooth step (each leg's offset moves
+// by its change wrapped into [-1/2, 1/2), so legs that keep their partner move together and the
+// intermediate pattern is a four-beat walk), so no leg's phase jumps and no swing is cut short.
+// With constant settings it is exactly sp_gait_phase of t - t0.
+typedef struct sp_gait_clock {
+  int started;
+  double t0;                 // the start the clock follows (a new one restarts it)
+  double ta, pha, period;    // anchor: phase pha (cycles) at time ta, at this period since
+  double phase;              // cycles since the start, at the last update
+  int gait;                  // the gait it runs or blends to
+  double duty_to, duty_from;  // duty it runs or blends to, and from
+  double from[4], to[4];     // leg offsets blended from, to
+  double blend_at, blend;    // phase where the blend began, its length in cycles (0: none)
+  double off[4], duty;       // the offsets and duty in force
+} sp_gait_clock;
+
+// Advance the clock to time t (non-decreasing) with the settings now in force; t0: the start of
+// the gait clock (a value other than the last one restarts it at phase 0 with gait's offsets).
+void sp_gait_clock_update(sp_gait_clock* c, int gait, double period, double duty, double blend,
+                          double t, double t0);
+// Leg's state on the clock as sp_gait_phase's: 1 in stance, 0 in swing, *s the progress.
+int sp_gait_clock_leg(const sp_gait_clock* c, int leg, double* s);
 
 // swing.c -----------------------------------------------------------------------------------------
 // Swing trajectory from p0 to p1 (world, 3) at progress s in [0, 1] over a swing of duration ts:

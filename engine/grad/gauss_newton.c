@@ -80,11 +80,11 @@ int sp_gn_new(sp_gn** out, const sp_policy* p, const sp_gn_config* cfg) {
   if (!out) return SP_EINVAL;
   *out = NULL;
   if (!p || p->nparams < 1) return SP_EINVAL;
-  sp_gn_config c = {30, 0.05, 1e-4, 1, 0, 0.65};
+  sp_gn_config c = {30, 0.05, 1e-4, 1, 0, 0.65, 0};
   if (cfg) {
     if (cfg->subspace < 0 || cfg->subspace > 1000 || !(cfg->radius >= 0) ||
         !(cfg->radius_min >= 0) || !(cfg->radius_max >= 0) || !isfinite(cfg->eta) ||
-        !(cfg->max_decrease >= 0) || cfg->max_decrease > 1)
+        !(cfg->max_decrease >= 0) || cfg->max_decrease > 1 || cfg->fit < 0 || cfg->fit > 1)
       return SP_EINVAL;
     if (cfg->subspace) c.subspace = cfg->subspace;
     if (cfg->radius > 0) c.radius = cfg->radius;
@@ -92,6 +92,7 @@ int sp_gn_new(sp_gn** out, const sp_policy* p, const sp_gn_config* cfg) {
     if (cfg->radius_max > 0) c.radius_max = cfg->radius_max;
     c.eta = cfg->eta;
     if (cfg->max_decrease > 0) c.max_decrease = cfg->max_decrease;
+    c.fit = cfg->fit;
     if (c.radius_min > c.radius_max) return SP_EINVAL;
   }
   if ((size_t)c.subspace > p->nparams) c.subspace = (int)p->nparams;
@@ -140,7 +141,7 @@ void sp_gn_free(sp_gn* gn) {
   sp_free(gn->g), sp_free(gn->theta0), sp_free(gn->vec), sp_free(gn->V), sp_free(gn->GV);
   sp_free(gn->Gm), sp_free(gn->Dm), sp_free(gn->gm), sp_free(gn->sm);
   sp_free(gn->alt.g), sp_free(gn->alt.V), sp_free(gn->alt.Gm), sp_free(gn->alt.Dm);
-  sp_free(gn->alt.gm), sp_free(gn->dalt);
+  sp_free(gn->alt.gm), sp_free(gn->dalt), sp_free(gn->pfit);
   sp_free(gn);
 }
 
@@ -298,6 +299,152 @@ void sp_gn_dvp(const sp_gn* gn, double* out, const double* v) {
     }
 }
 
+// ---- fitting the model's parameters to the recorded transitions (sp_gn_fit) --------------------
+
+// solve the symmetric positive definite n x n system a x = b by Cholesky (a overwritten by its
+// factor); 0 when a is not numerically positive definite
+static int chol_solve(double* a, double* x, const double* b, int n) {
+  for (int j = 0; j < n; j++) {
+    double d = a[j * n + j];
+    for (int k = 0; k < j; k++) d -= a[j * n + k] * a[j * n + k];
+    if (!(d > 0)) return 0;
+    d = sqrt(d);
+    a[j * n + j] = d;
+    for (int i = j + 1; i < n; i++) {
+      double v = a[i * n + j];
+      for (int k = 0; k < j; k++) v -= a[i * n + k] * a[j * n + k];
+      a[i * n + j] = v / d;
+    }
+  }
+  for (int i = 0; i < n; i++) {
+    double v = b[i];
+    for (int k = 0; k < i; k++) v -= a[i * n + k] * x[k];
+    x[i] = v / a[i * n + i];
+  }
+  for (int i = n - 1; i >= 0; i--) {
+    double v = x[i];
+    for (int k = i + 1; k < n; k++) v -= a[k * n + i] * x[k];
+    x[i] = v / a[i * n + i];
+  }
+  return 1;
+}
+
+#define SP_GN_FIT_PRIOR 1e-9
+
+// F at fm's parameters (a = (p - p0) / s); with JtJ and Jtr (np x np, np; scaled coordinates)
+// the Gauss-Newton normal equations of the data term when they are not NULL
+static double fit_eval(double* JtJ, double* Jtr, const sp_model* fm, sp_model_data* md,
+                       const sp_trajview* tr, const unsigned char* ok, const double* w,
+                       const double* s, const double* a, double* xn, double* P) {
+  int nx = fm->nx, nu = fm->nu, np = fm->np, T = tr->T, n = 0;
+  if (JtJ) memset(JtJ, 0, sizeof(double) * np * np), memset(Jtr, 0, sizeof(double) * np);
+  double F = 0;
+  for (int k = 0; k < T; k++) {
+    if (!ok[k]) continue;
+    const double* x = tr->X + (size_t)k * nx;
+    const double* x1 = x + nx;
+    const double* u = tr->U + (size_t)k * nu;
+    sp_model_step_jac(fm, md, xn, NULL, NULL, JtJ ? P : NULL, x, u);
+    n++;
+    for (int i = 0; i < nx; i++) {
+      double r = x1[i] - xn[i];
+      F += w[i] * r * r;
+      if (!JtJ) continue;
+      const double* Pi = P + (size_t)i * np;
+      for (int j = 0; j < np; j++) {
+        double pj = Pi[j] * s[j];
+        if (pj == 0) continue;
+        Jtr[j] += w[i] * pj * r;
+        for (int l = 0; l <= j; l++) JtJ[j * np + l] += w[i] * pj * Pi[l] * s[l];
+      }
+    }
+  }
+  if (n == 0) return 0;
+  double prior = 0;
+  for (int j = 0; j < np; j++) prior += a[j] * a[j];
+  if (JtJ) {
+    for (int j = 0; j < np; j++) {
+      for (int l = 0; l <= j; l++) JtJ[j * np + l] /= n;
+      for (int l = 0; l < j; l++) JtJ[l * np + j] = JtJ[j * np + l];
+      JtJ[j * np + j] += SP_GN_FIT_PRIOR;
+      Jtr[j] = Jtr[j] / n - SP_GN_FIT_PRIOR * a[j];
+    }
+  }
+  return F / n + SP_GN_FIT_PRIOR * prior;
+}
+
+int sp_gn_fit(double* p, double rss[2], const sp_model* m, const sp_trajview* tr, int iters) {
+  if (!p || !m || !tr || !tr->X || !tr->U || tr->T < 1) return SP_EINVAL;
+  if (tr->nx != m->nx || tr->nu != m->nu) return SP_ESHAPE;
+  int nx = m->nx, nu = m->nu, np = m->np, T = tr->T;
+  if (iters <= 0) iters = 50;
+  if (np > 0) memcpy(p, m->p, sizeof(double) * np);
+  if (rss) rss[0] = rss[1] = 0;
+  if (np == 0) return 0;
+  size_t nd = 3 * (size_t)nx + (size_t)nx * np + 5 * (size_t)np + 2 * (size_t)np * np;
+  double* buf = sp_malloc(sizeof(double) * nd);
+  unsigned char* ok = sp_malloc((size_t)T);
+  sp_model_data* md = NULL;
+  if (!buf || !ok || sp_model_data_new(&md, m)) {
+    sp_free(buf), sp_free(ok);
+    return SP_ENOMEM;
+  }
+  double *w = buf, *xn = w + nx, *dsum = xn + nx, *P = dsum + nx, *s = P + (size_t)nx * np;
+  double *a = s + np, *at = a + np, *Jtr = at + np, *da = Jtr + np, *JtJ = da + np;
+  double* L = JtJ + (size_t)np * np;
+  // the transitions to fit and each state's mean squared change per step (its weight's unit)
+  memset(dsum, 0, sizeof(double) * nx);
+  int n = 0;
+  for (int k = 0; k < T; k++) {
+    const double *x = tr->X + (size_t)k * nx, *u = tr->U + (size_t)k * nu;
+    int good = 1;
+    for (int i = 0; i < nx && good; i++) good = isfinite(x[i]) && isfinite(x[nx + i]);
+    for (int i = 0; i < nu && good; i++) good = isfinite(u[i]);
+    ok[k] = (unsigned char)good;
+    if (!good) continue;
+    n++;
+    for (int i = 0; i < nx; i++) dsum[i] += (x[nx + i] - x[i]) * (x[nx + i] - x[i]);
+  }
+  double dmax = 0;
+  for (int i = 0; i < nx; i++) dmax = fmax(dmax, n ? dsum[i] / n : 0);
+  for (int i = 0; i < nx; i++) w[i] = 1 / fmax(n ? dsum[i] / n : 0, fmax(1e-12 * dmax, 1e-300));
+  for (int j = 0; j < np; j++) s[j] = m->p[j] != 0 ? fabs(m->p[j]) : 1, a[j] = 0;
+  // Levenberg-Marquardt in the scaled coordinates a, on a copy of the model (its parameters p)
+  sp_model fm = *m;
+  fm.p = p;
+  double F = fit_eval(JtJ, Jtr, &fm, md, tr, ok, w, s, a, xn, P), F0 = F;
+  double mu = 1e-3;
+  for (int it = 0; it < iters && n > 0 && isfinite(F); it++) {
+    int improved = 0;
+    for (int tries = 0; tries < 30 && !improved; tries++) {
+      for (int j = 0; j < np * np; j++) L[j] = JtJ[j];
+      for (int j = 0; j < np; j++) L[j * np + j] += mu * (JtJ[j * np + j] + SP_GN_FIT_PRIOR);
+      if (!chol_solve(L, da, Jtr, np)) {
+        mu *= 10;
+        continue;
+      }
+      for (int j = 0; j < np; j++) at[j] = a[j] + da[j], p[j] = m->p[j] + s[j] * at[j];
+      double Ft = fit_eval(NULL, NULL, &fm, md, tr, ok, w, s, at, xn, P);
+      if (isfinite(Ft) && Ft < F) {
+        improved = 1;
+        double dF = F - Ft;
+        memcpy(a, at, sizeof(double) * np);
+        mu = fmax(mu / 3, 1e-12);
+        F = fit_eval(JtJ, Jtr, &fm, md, tr, ok, w, s, a, xn, P);
+        if (dF <= 1e-12 * F) it = iters;  // converged
+      } else {
+        mu *= 4;
+      }
+    }
+    if (!improved) break;
+  }
+  for (int j = 0; j < np; j++) p[j] = m->p[j] + s[j] * a[j];
+  if (rss) rss[0] = F0, rss[1] = F;
+  sp_model_data_free(md);
+  sp_free(buf), sp_free(ok);
+  return 0;
+}
+
 int sp_gn_build(sp_gn* gn, const sp_policy* p, const sp_model* m, const sp_objective* obj,
                 const sp_trajview* tr, int segment) {
   if (!gn || !m) return SP_EINVAL;
@@ -309,6 +456,20 @@ int sp_gn_build(sp_gn* gn, const sp_policy* p, const sp_model* m, const sp_objec
   int nx = gn->nx, nu = gn->nu, nz = gn->nz, T = tr->T;
   size_t np = gn->np;
   gn->T = T, gn->k0 = obj->k0, gn->segment = segment, gn->m = 0;
+  // the model whose Jacobians the step uses: m, or m with its parameters fitted to tr
+  sp_model fm = *m;
+  if (gn->cfg.fit && m->np > 0) {
+    if (gn->npfit != m->np) {
+      sp_free(gn->pfit);
+      gn->npfit = 0;
+      gn->pfit = sp_malloc(sizeof(double) * (size_t)m->np);
+      if (!gn->pfit) return SP_ENOMEM;
+      gn->npfit = m->np;
+    }
+    rc = sp_gn_fit(gn->pfit, gn->fit_rss, m, tr, 0);
+    if (rc) return rc;
+    fm.p = gn->pfit;
+  }
   double* buf = sp_malloc(sizeof(double) *
                           (SP_TASK_NREF + 2 * (size_t)nz + nu + 4 * nz + 3 * (size_t)nz * nz));
   sp_policy_data* pd = NULL;
@@ -332,7 +493,7 @@ int sp_gn_build(sp_gn* gn, const sp_policy* p, const sp_model* m, const sp_objec
       rc = cost_hessian(obj, gn->H + (size_t)k * nz * nz, hw, ref, tmp, x, u, t, k, T, nx, nu);
     if (rc || k == T) continue;
     // the model's step Jacobians and the policy's, row by row (one backward pass per action)
-    sp_model_step_jac(m, md, NULL, gn->A + (size_t)k * nx * nx, gn->B + (size_t)k * nx * nu, NULL,
+    sp_model_step_jac(&fm, md, NULL, gn->A + (size_t)k * nx * nx, gn->B + (size_t)k * nx * nu, NULL,
                       x, u);
     double* Px = gn->Px + (size_t)k * nu * nx;
     double* Pt = gn->Pt + (size_t)k * nu * np;

@@ -46,6 +46,13 @@
 // step did less than 3/4 of what it predicted, its cap is halved (on the car's R = 2 m track a
 // full last step from rho = 0.58 tripled the cost).
 //
+// Model fit (cfg.fit). The recorded rollout also shows how the plant moves: sp_gn_build first
+// fits the model's parameters to its transitions (sp_gn_fit: weighted least squares on the
+// one-step prediction error, Levenberg-Marquardt from the model's own parameters) and takes A[k],
+// B[k] from the fitted model; everything above is unchanged (the same recorded points, the
+// plant's measured cost for rho). On the car every parameter off by gamma = 0.25 made each step's
+// curvature 4x wrong; the fit recovers the plant's parameters from one rollout.
+//
 // Memory: sp_gn_build allocates (the caches grow with T: Pt is T x nu x nparams doubles, and it
 // makes and frees its own policy and model workspaces); sp_gn_gvp, sp_gn_dvp and sp_gn_solve
 // never allocate. The policy and the model are only read (sp_gn_step writes theta); one sp_gn
@@ -67,6 +74,8 @@ typedef struct sp_gn_config {
   double radius_max;    // 0: 1
   double eta;           // rejection threshold on rho (a step with rho < eta is undone); 0 allowed
   double max_decrease;  // a step predicts removing at most this fraction of J (0, 1]; 0: 0.65
+  int fit;              // 1: fit the model's parameters to each recorded trajectory (sp_gn_fit)
+                        // and take the Jacobians from the fitted model; 0: the model as given
 } sp_gn_config;
 
 typedef struct sp_gn_info {
@@ -115,6 +124,11 @@ typedef struct sp_gn {
     double *V, *g, *gm, *Gm, *Dm;
   } alt;
   double* dalt;  // (np)
+  // the model's parameters fitted to the last built trajectory (cfg.fit; npfit of them), and the
+  // fit's weighted mean squared one-step residual before and after
+  double* pfit;
+  int npfit;
+  double fit_rss[2];
   // trust-region state (sp_gn_step)
   double radius;
   double* theta0;  // (np) where the pending step started
@@ -131,10 +145,23 @@ int sp_gn_new(sp_gn** out, const sp_policy* p, const sp_gn_config* cfg);
 void sp_gn_free(sp_gn* gn);  // NULL is a no-op
 
 // Evaluate and cache the Jacobians, cost Hessians, the gradient gn->g and gn->J along trajectory
-// tr recorded from any plant (m the approximate model). Allocates when tr is longer than before.
-// SP_ESHAPE / SP_EINVAL as sp_grad_feedback; a cost function's error code.
+// tr recorded from any plant (m the approximate model; with cfg.fit the Jacobians are those of m
+// with the parameters sp_gn_fit finds on tr, kept in gn->pfit). Allocates when tr is longer than
+// before. SP_ESHAPE / SP_EINVAL as sp_grad_feedback; a cost function's error code.
 int sp_gn_build(sp_gn* gn, const sp_policy* p, const sp_model* m, const sp_objective* obj,
                 const sp_trajview* tr, int segment);
+
+// Fit the model's parameters to the transitions of a recorded trajectory (any plant): p (m->np)
+// minimises the weighted one-step prediction error
+//   F(p) = (1/T) sum_k sum_i w_i (x_i[k+1] - step_i(x[k], u[k]; p))^2,
+//   w_i = 1 / ((1/T) sum_k (x_i[k+1] - x_i[k])^2)      (each state's change per step as its unit)
+// plus 1e-9 sum_j ((p_j - m->p_j) / s_j)^2 (s_j = |m->p_j|, or 1 when it is zero), which only keeps
+// parameters the data does not determine at the model's values. Levenberg-Marquardt from m->p
+// with the model's exact parameter Jacobian P = dstep/dp (at most iters iterations; 0: 50). rss
+// (may be NULL) receives F at m->p and at p (the fit never ends above its start). A transition
+// whose state change or prediction is not finite is skipped. m is only read. Allocates scratch.
+// SP_EINVAL (NULL arguments), SP_ESHAPE (the trajectory's sizes are not the model's), SP_ENOMEM.
+int sp_gn_fit(double* p, double rss[2], const sp_model* m, const sp_trajview* tr, int iters);
 
 // out (np) = G v; w (T x nu, may be NULL) = the first-order action changes Pt[k] v. out may not
 // alias v. No allocation.

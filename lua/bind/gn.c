@@ -14,6 +14,10 @@
 //   local Gv, w = opt:gvp(v)              -- Gauss-Newton product and action changes Pt v
 //   local Dv = opt:dvp(v)                 -- action metric product
 //   local d, info = opt:solve(radius)     -- trust-region step (math.huge: undamped)
+//   -- GN.new(pol, model, { fit = true }): each build first fits the model's parameters to the
+//   -- trajectory and steps on the fitted model's Jacobians
+//   local p, F0, F1 = GN.fit(model, traj)  -- the fit alone (the model is not changed)
+//   local p, F0, F1 = opt:fitted()         -- the last build's fit (nil without fit = true)
 #include <math.h>
 #include <string.h>
 
@@ -38,7 +42,7 @@ static lgn* check_gn(lua_State* L, int arg) {
 }
 
 static const char* const new_keys[] = {"subspace", "radius",       "radius_min", "radius_max",
-                                       "eta",      "max_decrease", NULL};
+                                       "eta",      "max_decrease", "fit",        NULL};
 
 static int l_new(lua_State* L) {
   sp_policy* p = spL_checkpolicy(L, 1);
@@ -65,6 +69,7 @@ static int l_new(lua_State* L) {
     cfg.max_decrease = spA_range(&t, "max_decrease", 0.65, 0, 1, 0);
     if (cfg.max_decrease == 0)
       spA_fielderror(&t, "max_decrease", "expected a number in (0, 1], got 0");
+    cfg.fit = spA_boolean(&t, "fit", 0);
   }
   // the userdata exists empty (safe to collect) before the engine object does
   lgn* u = lua_newuserdatauv(L, sizeof *u, 2);
@@ -218,6 +223,40 @@ static int l_solve(lua_State* L) {
   return 2;
 }
 
+// GN.fit(model, traj [, iters]) -> p, rss_before, rss_after: the model's parameters fitted to the
+// trajectory's transitions (sp_gn_fit; the model is not changed)
+static int l_fit(lua_State* L) {
+  sp_model* m = spL_checkmodel(L, 1);
+  sp_trajview tr = spL_grad_traj(L, 2, "fit", m->nx, m->nu);
+  int iters = (int)luaL_optinteger(L, 3, 0);
+  if (iters < 0)
+    return luaL_argerror(L, 3, lua_pushfstring(L, "expected iters >= 0, got %d", iters));
+  int64_t n = (int64_t)m->np;
+  sp_array* p = spL_newarray(L, 1, &n);
+  double rss[2];
+  int rc = sp_gn_fit(p->data, rss, m, &tr, iters);
+  spL_model_check(L);
+  if (rc) return spL_raise(L, rc, "fit");
+  lua_pushnumber(L, rss[0]);
+  lua_pushnumber(L, rss[1]);
+  return 3;
+}
+
+// opt:fitted() -> p, rss_before, rss_after of the last build's fit (nil without fit = true)
+static int l_fitted(lua_State* L) {
+  lgn* u = check_gn(L, 1);
+  if (!u->gn->cfg.fit || !u->built || !u->gn->npfit) {
+    lua_pushnil(L);
+    return 1;
+  }
+  int64_t n = (int64_t)u->gn->npfit;
+  sp_array* p = spL_newarray(L, 1, &n);
+  memcpy(p->data, u->gn->pfit, sizeof(double) * (size_t)n);
+  lua_pushnumber(L, u->gn->fit_rss[0]);
+  lua_pushnumber(L, u->gn->fit_rss[1]);
+  return 3;
+}
+
 static int l_radius(lua_State* L) {
   lgn* u = check_gn(L, 1);
   lua_pushnumber(L, u->gn->radius);
@@ -243,8 +282,9 @@ static int l_tostring(lua_State* L) {
 }
 
 static const luaL_Reg methods[] = {
-    {"step", l_step},   {"build", l_build},   {"gvp", l_gvp},     {"dvp", l_dvp},
-    {"solve", l_solve}, {"radius", l_radius}, {"close", l_close}, {NULL, NULL},
+    {"step", l_step},   {"build", l_build},   {"gvp", l_gvp},
+    {"dvp", l_dvp},     {"solve", l_solve},   {"radius", l_radius},
+    {"close", l_close}, {"fitted", l_fitted}, {NULL, NULL},
 };
 
 int luaopen_spinal_gn(lua_State* L) {
@@ -259,8 +299,10 @@ int luaopen_spinal_gn(lua_State* L) {
     lua_setfield(L, -2, "__tostring");
   }
   lua_pop(L, 1);
-  lua_createtable(L, 0, 1);
+  lua_createtable(L, 0, 2);
   lua_pushcfunction(L, l_new);
   lua_setfield(L, -2, "new");
+  lua_pushcfunction(L, l_fit);
+  lua_setfield(L, -2, "fit");
   return 1;
 }

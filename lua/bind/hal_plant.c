@@ -8,10 +8,16 @@
 //   plant.can_reset (false for udp: rollout refuses x0)
 //   car:perturb { mass = { chassis = 1.2 } }    car:perturb()  -- mujoco plants; back to the MJCF
 //   robot:stats()  robot:rearm()  robot:estop()           -- udp plants: link counters, session
+//   local q = plant:qpos()                 -- mujoco plants: MuJoCo's configuration (nq), what
+//                                          -- spinal.render draws; nil, message for other plants
+//   plant:set_lowlevel { gait = "pace", period = 0.35 }   -- the low-level controller's settings
+//     while it runs (also while a live loop drives the plant): checked now, all or none, applied
+//     together at its next tick (hal/lowlevel.h); a string names a value (gait = trot|pace|bound)
 #include <math.h>
 #include <string.h>
 
 #include "engine/core/error.h"
+#include "hal/lowlevel.h"
 #include "hal_bind.h"
 
 typedef spL_plant lplant;
@@ -264,6 +270,83 @@ static int m_estop(lua_State* L) {
   return 1;
 }
 
+// qpos(): MuJoCo's configuration of a mujoco plant (after its last step or reset)
+static int m_qpos(lua_State* L) {
+  sp_plant* p = spH_checkplant(L, 1);
+  int nq = sp_plant_mujoco_qpos(p, NULL, 0);
+  if (nq < 0)
+    return spL_failure(L, "qpos: only mujoco plants have MuJoCo's configuration (this one is %s)",
+                       p->caps.backend);
+  int64_t shape[1] = {nq};
+  sp_array* a = spL_newarray(L, 1, shape);
+  sp_plant_mujoco_qpos(p, a->data, nq);
+  return 1;
+}
+
+// plant:set_lowlevel { name = number | "name" | { numbers }, ... }
+static int m_set_lowlevel(lua_State* L) {
+  lplant* lp = spL_checkplant(L, 1);  // a live loop may drive it: the change is thread-safe
+  sp_plant* p = lp->p;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  const sp_lowlevel* ll = sp_plant_lowlevel(p);
+  char msg[512];
+  int n = 0, nval = 0;
+  for (lua_pushnil(L); lua_next(L, 2); lua_pop(L, 1)) {
+    if (lua_type(L, -2) != LUA_TSTRING)
+      return spA_argerror(L, 2, "expected settings by name, got a %s key", luaL_typename(L, -2));
+    n++;
+    nval += lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 1;
+  }
+  sp_lowlevel_param* prm = spA_scratch_bytes(L, sizeof *prm * (size_t)(n + 1));
+  double* v = spA_scratch(L, (size_t)nval + 1);
+  // in name order, so the same table always makes the same request
+  const char** names = spA_scratch_bytes(L, sizeof(char*) * (size_t)(n + 1));
+  int i = 0;
+  for (lua_pushnil(L); lua_next(L, 2); lua_pop(L, 1)) {
+    const char* k = lua_tostring(L, -2);
+    int at = i++;
+    while (at > 0 && strcmp(names[at - 1], k) > 0) names[at] = names[at - 1], at--;
+    names[at] = k;
+  }
+  for (i = 0; i < n; i++) {
+    const char* name = names[i];
+    prm[i].name = name;
+    prm[i].v = v;
+    int ty = lua_getfield(L, 2, name);
+    if (ty == LUA_TNUMBER) {
+      *v++ = lua_tonumber(L, -1);
+      prm[i].n = 1;
+    } else if (ty == LUA_TSTRING) {
+      if (!ll) break;  // the plant's own error below
+      int rc = sp_lowlevel_value(ll, name, lua_tostring(L, -1), v++, msg, sizeof msg);
+      if (rc) return luaL_error(L, "set_lowlevel: %s", msg);
+      prm[i].n = 1;
+    } else if (ty == LUA_TTABLE && lua_rawlen(L, -1) > 0) {
+      int m = (int)lua_rawlen(L, -1);
+      for (int k = 1; k <= m; k++) {
+        if (lua_rawgeti(L, -1, k) != LUA_TNUMBER)
+          return luaL_error(L, "set_lowlevel: setting '%s': expected a number or a list of numbers",
+                            name);
+        *v++ = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+      }
+      prm[i].n = m;
+    } else {
+      return luaL_error(L,
+                        "set_lowlevel: setting '%s': expected a number, a name or a list of "
+                        "numbers, got %s",
+                        name, luaL_typename(L, -1));
+    }
+    lua_pop(L, 1);
+  }
+  int rc = sp_plant_set_lowlevel(p, prm, n, msg, sizeof msg);
+  if (rc == SP_ESTATE && p->state != SP_PLANT_CONFIGURED && p->state != SP_PLANT_ACTIVE)
+    return spH_lifecycle_error(L, p, "set_lowlevel", rc);
+  if (rc) return luaL_error(L, "%s%s", strncmp(msg, "set_lowlevel", 12) ? "set_lowlevel: " : "", msg);
+  lua_settop(L, 1);
+  return 1;
+}
+
 static int m_index(lua_State* L) {
   lplant* lp = spH_checklplant(L, 1);
   const char* k = luaL_checkstring(L, 2);
@@ -297,9 +380,11 @@ static const luaL_Reg plant_methods[] = {
     {"close", m_close},
     {"rollout", spH_rollout},
     {"perturb", m_perturb},
+    {"qpos", m_qpos},
     {"stats", m_stats},
     {"rearm", m_rearm},
     {"estop", m_estop},
+    {"set_lowlevel", m_set_lowlevel},
     {NULL, NULL},
 };
 

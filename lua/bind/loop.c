@@ -14,7 +14,9 @@
 //   class's blocks by name)
 //   loop:set_params(p)  loop:params()     -- the whole vector (a policy's theta)
 //   loop:reset(x0)               -- reset a simulated plant at a tick boundary
-//   loop:record(seconds)  loop:recording()  loop:save(dir)   -- every tick, NPY + CSV
+//   loop:record(seconds)  loop:recording()  loop:save(dir)   -- every tick, NPY + CSV, and
+//                                -- recording.json (robot, robot file, plant, names: what
+//                                -- `spinal render DIR` needs to draw it)
 //   loop:telemetry { host = "127.0.0.1", port = 9871, rate = 50 }   loop:telemetry(false)
 //   loop.faults  loop.running  loop.rate  loop.nx  loop.nu  loop.robot
 //
@@ -77,6 +79,7 @@ struct lloop {
   double* shadow;   // (np) parameters as last sent: K (nk), then r (nr)
   double* scratch;  // (nx + nu + np)
   char robot[64];
+  char robot_file[1024];  // the robot file, for recording.json ("" when not given)
 };
 
 // ---- the policy source --------------------------------------------------------------------------
@@ -165,6 +168,7 @@ typedef struct loop_opts {
   double rate, log_s;
   int prio, cpu, explore;
   const char* robot;
+  const char* robot_file;
 } loop_opts;
 
 static void check_opts(const spA_table* t, const sp_plant_caps* caps, loop_opts* o) {
@@ -176,6 +180,9 @@ static void check_opts(const spA_table* t, const sp_plant_caps* caps, loop_opts*
   o->prio = (int)spA_integer(t, "rt_priority", 0, 0, 99, 0);
   o->cpu = (int)spA_integer(t, "cpu", -1, -1, 1023, 0);
   o->robot = spA_string(t, "robot", NULL, 0);
+  o->robot_file = spA_string(t, "robot_file", NULL, 0);
+  if (o->robot_file && strlen(o->robot_file) >= 1024)
+    spA_fielderror(t, "robot_file", "expected a path shorter than 1024 bytes");
 }
 
 // the source in field 'policy' (a spinal.policy) or 'controller' (a spinal.ctrl) of the options t,
@@ -210,7 +217,7 @@ static void check_source(const spA_table* t, int nx, int nu, loop_source* s) {
 
 // live.new(plant, { controller =, reference =, gains =, safety = { safe =, u_min =, u_max =,
 //   rate_max =, watchdog =, latch_faults =, stop_on_fault = }, rate =, log_seconds =,
-//   rt_priority =, cpu =, robot = })
+//   rt_priority =, cpu =, robot =, robot_file = })
 static int l_new(lua_State* L) {
   spL_plant* pl = check_plant(L);
   spA_table t = spA_opts(L, 2, 0);
@@ -258,6 +265,8 @@ static int l_new(lua_State* L) {
   o->src = pol ? (source){"policy", explore ? act_policy_sample : act_policy}
                : (source){"controller", sp_loop_ctrl_act};
   snprintf(o->robot, sizeof o->robot, "%s", robot ? robot : caps->robot);
+  if (!lo.robot_file || !realpath(lo.robot_file, o->robot_file))  // absolute when it exists
+    snprintf(o->robot_file, sizeof o->robot_file, "%s", lo.robot_file ? lo.robot_file : "");
   char msg[256];
   o->shadow = sp_calloc((size_t)np + (size_t)nx + (size_t)nu + (size_t)np + (size_t)snr + 1,
                         sizeof(double));
@@ -822,8 +831,72 @@ static int make_parents(const char* dir) {
   return 0;
 }
 
+// a JSON string (quotes, backslashes and control characters escaped)
+static void json_string(FILE* f, const char* s) {
+  fputc('"', f);
+  for (const unsigned char* c = (const unsigned char*)(s ? s : ""); *c; c++) {
+    if (*c == '"' || *c == '\\')
+      fprintf(f, "\\%c", *c);
+    else if (*c < 0x20)
+      fprintf(f, "\\u%04x", *c);
+    else
+      fputc(*c, f);
+  }
+  fputc('"', f);
+}
+
+static void json_names(FILE* f, const char* const* names, int n) {
+  fputc('[', f);
+  for (int i = 0; i < n; i++) {
+    if (i) fputs(", ", f);
+    json_string(f, names ? names[i] : "");
+  }
+  fputc(']', f);
+}
+
+// dir/recording.json: what the recording is of (the robot, its file, the plant), so that
+// `spinal render DIR` can draw it (lua/spinal/render.lua)
+static int save_info(const lloop* o, const char* dir, char* msg, size_t len) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s/recording.json", dir);
+  FILE* f = fopen(path, "w");
+  if (!f) {
+    snprintf(msg, len, "loop:save(): cannot write %.160s: %.60s", path, strerror(errno));
+    return SP_EIO;
+  }
+  sp_plant* p = o->plant->p;
+  const sp_plant_caps* caps = sp_plant_capabilities(p);
+  const char* mjcf = sp_plant_mujoco_file(p);
+  fputs("{\n  \"kind\": \"loop\",\n  \"robot\": ", f);
+  json_string(f, o->robot);
+  fputs(",\n  \"robot_file\": ", f);
+  if (o->robot_file[0])
+    json_string(f, o->robot_file);
+  else
+    fputs("null", f);
+  fputs(",\n  \"plant\": ", f);
+  json_string(f, p->uri);
+  fputs(",\n  \"backend\": ", f);
+  json_string(f, caps->backend);
+  fputs(",\n  \"mjcf\": ", f);
+  if (mjcf)
+    json_string(f, mjcf);
+  else
+    fputs("null", f);
+  fprintf(f, ",\n  \"rate\": %.17g,\n  \"state\": ", o->rate);
+  json_names(f, caps->x_names, o->nx);
+  fputs(",\n  \"action\": ", f);
+  json_names(f, caps->u_names, o->nu);
+  fputs("\n}\n", f);
+  if (fclose(f) != 0) {
+    snprintf(msg, len, "loop:save(): cannot write %.200s", path);
+    return SP_EIO;
+  }
+  return 0;
+}
+
 // save(dir [, wait]): finish the recording (a bounded one is waited for unless wait == false, or
-// until Ctrl-C), write dir/{k,t,flags,x,u}.npy and dir/log.csv; returns dir, ticks, or nil, message
+// until Ctrl-C), write dir/{k,t,flags,x,u}.npy, dir/log.csv and dir/recording.json; returns dir, ticks, or nil, message
 static int m_save(lua_State* L) {
   lloop* o = checkloop(L, 1);
   const char* dir = luaL_checkstring(L, 2);
@@ -850,6 +923,7 @@ static int m_save(lua_State* L) {
     snprintf(msg, sizeof msg, "loop:save(): cannot create the parents of %s: %s", dir,
              strerror(perr));
   rc = perr ? SP_EIO : sp_log_save(g, dir, msg, sizeof msg);
+  if (!rc) rc = save_info(o, dir, msg, sizeof msg);
   sp_loop_record_release(o->loop);
   if (rc) return spL_failure(L, "%s", msg);
   lua_pushstring(L, dir);

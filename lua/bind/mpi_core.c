@@ -12,7 +12,8 @@
 // in a collective for the failed one, are ended by the launcher instead of hanging.
 //
 //   core.launched() -> rank, size (from the launcher's environment, without initialising MPI;
-//                      nil when not launched; size is nil when the launcher does not say)
+//                      nil when not launched; size is nil when the launcher does not say; also
+//                      for a task of a Slurm step started without MPI, where init raises)
 //   core.init() -> rank, size             core.initialized() -> boolean
 //   core.barrier()
 //   core.bcast_bytes(s or nil, root) -> root's string
@@ -47,15 +48,31 @@ static int env_int(const char* name) {
   return *end || x < 0 || x > 1 << 30 ? -1 : (int)x;
 }
 
-// rank and size as the launcher set them (Open MPI's mpirun, PMIx, PMI-1/2 as srun and MPICH's
-// hydra set them); 0 when the process was not started by an MPI launcher
+// rank and size as the launcher set them (Open MPI's mpirun, PMIx as mpirun and `srun --mpi=pmix`
+// set it, PMI-1/2 as MPICH's hydra and `srun --mpi=pmi2` set it); 0 when the process was not
+// started by an MPI launcher. The size: the launcher's, else the Slurm job step's task count
+// (SLURM_STEP_NUM_TASKS; SLURM_NTASKS is the allocation's, also seen by a batch script)
 static int launched_env(int* rank, int* size) {
   static const char* const ranks[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", NULL};
-  static const char* const sizes[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS", NULL};
+  static const char* const sizes[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS",
+                                      "SLURM_NTASKS", NULL};
   *rank = *size = -1;
   for (int i = 0; ranks[i] && *rank < 0; i++) *rank = env_int(ranks[i]);
   for (int i = 0; sizes[i] && *size < 0; i++) *size = env_int(sizes[i]);
   return *rank >= 0;
+}
+
+// a task of a Slurm job step of several tasks that srun started without an MPI plugin (the
+// cluster's MpiDefault=none and no --mpi=pmix): SLURM_PROCID and SLURM_STEP_NUM_TASKS > 1 but no
+// launcher's rank. MPI cannot start there, and taking it for a world of one would run the whole job
+// once per task into the same files. (A batch script's own environment has SLURM_PROCID and
+// SLURM_NTASKS but no SLURM_STEP_NUM_TASKS: a plain `spinal script.lua` there is not a step task.)
+static int slurm_without_mpi(int* rank, int* size) {
+  int r, s;
+  if (launched_env(&r, &s)) return 0;
+  *rank = env_int("SLURM_PROCID");
+  *size = env_int("SLURM_STEP_NUM_TASKS");
+  return *rank >= 0 && *size > 1;
 }
 
 static int world_gc(lua_State* L) {
@@ -84,6 +101,12 @@ static int world_gc(lua_State* L) {
 static void world(lua_State* L) {
   if (g_state) return;
   int r, s;
+  if (slurm_without_mpi(&r, &s))
+    luaL_error(L,
+               "spinal.mpi: task %d of %d of a Slurm job step that srun started without MPI (no "
+               "PMIX_RANK or PMI_RANK in the environment): launch it with `srun --mpi=pmix` "
+               "(docs/distributed.md)",
+               r, s);
   if (!launched_env(&r, &s)) {
     g_state = 2;
     return;
@@ -91,7 +114,10 @@ static void world(lua_State* L) {
   int provided;
   if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
     g_state = 2;
-    luaL_error(L, "spinal.mpi: MPI_Init failed (launched as rank %d by an MPI launcher)", r);
+    luaL_error(L,
+               "spinal.mpi: MPI_Init failed (launched as rank %d by an MPI launcher; under Slurm "
+               "Open MPI needs `srun --mpi=pmix`)",
+               r);
   }
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
@@ -124,7 +150,7 @@ static int checkroot(lua_State* L, int arg) {
 
 static int l_launched(lua_State* L) {
   int r, s;
-  if (!launched_env(&r, &s)) return 0;
+  if (!launched_env(&r, &s) && !slurm_without_mpi(&r, &s)) return 0;
   lua_pushinteger(L, r);
   if (s >= 0)
     lua_pushinteger(L, s);

@@ -61,6 +61,8 @@ M.defaults = {
   seed = 1,
   segment = 0,      -- feedback truncation in control steps (0: full horizon)
   plant = "model",  -- the plant to learn on: a robot plant section or a HAL address (udp://...)
+  -- fit (gn): refit the approximate model's parameters to each rollout before its step (nil: the
+  -- variant's choice)
 }
 
 -- the approximate model for a mismatch gamma at the robot's rate
@@ -86,6 +88,8 @@ M.variants.car = {
   policy = function() return {} end,
   skip = function(o, rate) return round(o.period * rate) end,     -- the first lap is not scored
   x0 = function(r0) return { r0[1], r0[2], 0, math.atan(r0[4], r0[3]) } end,
+  -- gn refits the car model's parameters to each rollout (docs/api/policy_grad.md)
+  fit = true,
   -- the table's header: the end of its first line and the start of its second
   mismatch = function(o)
     return "approximate model: every car", ("parameter x %g; "):format(o.gamma)
@@ -182,6 +186,12 @@ function M.setup(cfg)
   return self
 end
 
+-- whether gn fits the model's parameters to each rollout: cfg.fit when set, else the variant's
+function Car:fit()
+  if self.cfg.fit ~= nil then return self.cfg.fit == true end
+  return self.variant.fit == true
+end
+
 -- a fresh policy: the robot's tracker under a network whose last layer is zero
 function Car:new_policy(seed)
   local opts = self.variant.policy(self.cfg)
@@ -258,7 +268,11 @@ end
 function M.optimiser(kind, lr, car, o)
   if kind == "sgd" then return nn.sgd { lr = lr } end
   if kind == "adam" then return nn.adam { lr = lr } end
-  if kind == "gn" and car then return require("spinal.optimiser").gn(car.policy, car.model, o) end
+  if kind == "gn" and car then
+    o = o or {}
+    if o.fit == nil then o.fit = car:fit() end
+    return require("spinal.optimiser").gn(car.policy, car.model, o)
+  end
   error(("unknown optimiser '%s' (expected adam, sgd or gn)"):format(tostring(kind)), 0)
 end
 
@@ -278,7 +292,7 @@ function M.learn(car, opts)
   objective.segment = car.cfg.segment
   local kind = opts.optim or "adam"
   local step, opt = require("spinal.optimiser").new(kind, car.policy, car.model, objective,
-    { lr = opts.lr or 3e-3, radius = opts.radius, radius_max = opts.radius_max,
+    { lr = opts.lr or 3e-3, radius = opts.radius, radius_max = opts.radius_max, fit = car:fit(),
       subspace = opts.subspace, optimiser = opts.optimiser })
   local out = opts.state or { costs = {}, errors = {}, grad_norms = {}, faults = {},
                               data_seconds = 0, next = 0 }
@@ -415,6 +429,7 @@ function M.report(name, cfg, car, run, result, names)
     optim = cfg.optim,
     trust = cfg.trust,
     trust_max = cfg.trust_max,
+    fit = cfg.optim == "gn" and car:fit() or json.null,
     costs = result.costs,
     radial_errors_m = result.errors,
     policy = "policy.ckpt",
@@ -471,7 +486,8 @@ function M.report(name, cfg, car, run, result, names)
   local line1, line2 = variant.mismatch(o)
   print(("%s figure-eight (R = %g m, T = %.4g s) on the %s plant; %s")
     :format(label, cfg.radius, o.period, cfg.plant or "model", line1))
-  local how = cfg.optim == "gn" and ("gn trust %g..%g"):format(cfg.trust, cfg.trust_max)
+  local how = cfg.optim == "gn" and ("gn trust %g..%g%s"):format(cfg.trust, cfg.trust_max,
+                car:fit() and ", model refitted" or "")
               or ("%s lr %g"):format(cfg.optim, cfg.lr)
   print(("%s%d iterations x %.4g s = %.1f s of plant data; %s; seed %d")
     :format(line2, cfg.iters, o.seconds, result.data_seconds, how, cfg.seed))

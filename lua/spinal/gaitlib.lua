@@ -18,15 +18,18 @@
 -- by up to one gait period from `seed`, so clips start at different gait phases), then records
 -- `seconds` of MuJoCo's configuration at 50 Hz: trunk position, trunk quaternion and the 12
 -- joint angles, one frame per tick. A transition clip switches to its second command halfway
--- through. The frames are re-expressed in the frame of the clip's first one (horizontal position
+-- through; a gait transition clip switches the controller's gait there too (`gait_to`: the
+-- plant's set_lowlevel, while it walks; the controller blends the legs' phase offsets from one
+-- gait's pattern to the other's over switch_cycles gait cycles). The frames are re-expressed in the frame of the clip's first one (horizontal position
 -- 0, heading 0; height and tilt kept), so every clip starts at the origin facing +x. A clip in
 -- which the robot fell (trunk below `fall_height`, or tilted more than 60 degrees, at any tick,
 -- warm-up included) is not written; the index lists it under `rejected` with the time it fell.
 --
 -- The split. The training clips cover a grid of commands; the held-out (test) clips use
--- commands between the grid's values (interleaved speeds, lateral speeds and turn rates) and
--- transitions between pairs of commands that no training clip pairs, so no test clip's settings
--- (gait, command, second command) equal a training clip's. `M.grid(quick)` lists them.
+-- commands between the grid's values (interleaved speeds, lateral speeds and turn rates),
+-- transitions between pairs of commands that no training clip pairs and gait transitions (pairs
+-- of gaits and commands) that no training clip makes, so no test clip's settings (gait, second
+-- gait, command, second command) equal a training clip's. `M.grid(quick)` lists them.
 local motion = require "spinal.motion"
 local A = require "spinal.array"
 local json = require "spinal.json"
@@ -36,7 +39,7 @@ local M = {}
 M.FORMAT = "spinal-gait-library"
 -- the library's version: raised whenever the grid or the recording changes, so ensure() rebuilds
 -- libraries written by an older spinal
-M.VERSION = 1
+M.VERSION = 2
 M.RATE = 50  -- Hz: frames per second, the joint-level policy rate
 M.GAITS = { "trot", "pace", "bound" }  -- the walking controller's `gait` setting 0, 1, 2
 local GAIT_ID = { trot = 0, pace = 1, bound = 2 }
@@ -69,19 +72,22 @@ local function cmd_file(c)
 end
 
 -- the key of a clip's settings: clips with equal keys are the same motion
-local function settings_key(gait, cmd, to)
+local function settings_key(gait, cmd, to, gait_to)
   local k = gait .. " " .. cmd_text(cmd)
-  if to then k = k .. " -> " .. cmd_text(to) end
+  if to or gait_to then
+    k = k .. " -> " .. (gait_to and gait_to .. " " or "") .. cmd_text(to or cmd)
+  end
   return k
 end
 M.settings_key = settings_key
 
 -- the clips to record: a list of { gait =, command = {vx, vy, wz}, command_to = nil | {...},
--- split = "train" | "test" }, in recording order
+-- gait_to = nil | "pace" ..., split = "train" | "test" }, in recording order
 function M.grid(quick)
   local list = {}
-  local function add(split, gait, cmd, to)
-    list[#list + 1] = { split = split, gait = gait, command = cmd, command_to = to }
+  local function add(split, gait, cmd, to, gait_to)
+    list[#list + 1] = { split = split, gait = gait, command = cmd, command_to = to,
+                        gait_to = gait_to }
   end
   if quick then
     -- a few seconds of simulation: every kind of clip once
@@ -93,6 +99,8 @@ function M.grid(quick)
     add("test", "trot", { 0.75, 0, 0 })
     add("test", "trot", { 0.25, 0, 0.25 })
     add("test", "trot", { 0.25, 0, 0 }, { 0.75, 0, 0 })
+    add("train", "trot", { 0.5, 0, 0 }, nil, "pace")
+    add("test", "pace", { 0.25, 0, 0 }, nil, "trot")
     return list
   end
   -- trot: forward speeds x turn rates, lateral speeds, transitions
@@ -146,6 +154,25 @@ function M.grid(quick)
     add("test", "bound", c)
   end
   add("test", "bound", { 0.25, 0, 0 }, { 0.5, 0, 0 })
+  -- gait transitions (the gait changes halfway through, at the clip's command or with a new
+  -- one): every ordered pair of gaits at speeds all three walk, in training; held out, the pairs
+  -- at other speeds, with turns and with a command change at the switch. (Never at a zero
+  -- command: the controller stands still there, in any gait.)
+  local gt_train = {
+    { "trot", "pace", { 0.5, 0, 0 } }, { "pace", "trot", { 0.5, 0, 0 } },
+    { "trot", "bound", { 0.25, 0, 0 } }, { "bound", "trot", { 0.25, 0, 0 } },
+    { "pace", "bound", { 0.25, 0, 0 } }, { "bound", "pace", { 0.25, 0, 0 } },
+    { "trot", "pace", { 1, 0, 0 } }, { "pace", "trot", { 0, 0, 0.5 } },
+    { "trot", "bound", { 0, 0, 0.25 } }, { "bound", "trot", { 0.5, 0, 0 } },
+    { "trot", "pace", { 0.5, 0, 0.5 } }, { "trot", "bound", { 0.5, 0, 0 }, { 0.25, 0, 0 } },
+  }
+  for _, g in ipairs(gt_train) do add("train", g[1], g[3], g[4], g[2]) end
+  local gt_test = {
+    { "trot", "pace", { 0.75, 0, 0.25 } }, { "pace", "trot", { 0.375, 0, 0 }, { 0.75, 0, 0 } },
+    { "trot", "bound", { 0.375, 0, 0 } }, { "bound", "trot", { 0.375, 0, -0.25 } },
+    { "pace", "bound", { 0.5, 0, 0 } }, { "bound", "pace", { 0.125, 0, 0 } },
+  }
+  for _, g in ipairs(gt_test) do add("test", g[1], g[3], g[4], g[2]) end
   return list
 end
 
@@ -229,15 +256,22 @@ local function record(plant, spec, o, jitter)
   local rate = M.RATE
   local nwarm = math.floor((o.warmup + jitter) * rate + 0.5)
   local n = math.floor(o.seconds * rate + 0.5) + 1
-  local switch = spec.command_to and o.seconds / 2 or math.huge
+  local switch = (spec.command_to or spec.gait_to) and o.seconds / 2 or math.huge
   local F, V = A.zeros(n, 19), A.zeros(n, 6)
+  plant:set_lowlevel { gait = spec.gait }  -- applied at the first tick after the reset
   plant:reset()
   plant:activate()
   local _, t0 = plant:read()
+  local switched = false
   for k = 1, nwarm + n - 1 do
     -- the command of the period that starts at clip time (k - 1 - nwarm) / rate
     local tc = (k - 1 - nwarm) / rate
-    local cmd = tc >= switch - 1e-9 and spec.command_to or spec.command
+    local after = tc >= switch - 1e-9
+    local cmd = after and spec.command_to or spec.command
+    if after and spec.gait_to and not switched then
+      plant:set_lowlevel { gait = spec.gait_to }
+      switched = true
+    end
     plant:write(cmd)
     local x, t = plant:read()
     local up = 1 - 2 * (x[5] * x[5] + x[6] * x[6])  -- the trunk's z axis, world z component
@@ -337,6 +371,10 @@ local function check_opts(opts, who)
           return fail("%s: field '%s': expected { vx, vy, wz }", where, f)
         end
       end
+      if g.gait_to ~= nil and not GAIT_ID[g.gait_to] then
+        return fail("%s: field 'gait_to': expected trot, pace or bound, got %s", where,
+          tostring(g.gait_to))
+      end
       if g.split ~= "train" and g.split ~= "test" then
         return fail("%s: field 'split': expected train or test, got %s", where, tostring(g.split))
       end
@@ -375,7 +413,9 @@ function M.build(opts)
   local grid = o.grid or M.grid(o.quick)
   local train_keys = {}
   for _, s in ipairs(grid) do
-    if s.split == "train" then train_keys[settings_key(s.gait, s.command, s.command_to)] = true end
+    if s.split == "train" then
+      train_keys[settings_key(s.gait, s.command, s.command_to, s.gait_to)] = true
+    end
   end
   local rand = lcg(o.seed)
   local clock = os.clock()
@@ -386,7 +426,10 @@ function M.build(opts)
     gaits = {}, excluded_gaits = {}, clips = {}, rejected = {},
   }
   local used_gaits = {}
-  for _, s in ipairs(grid) do used_gaits[s.gait] = true end
+  for _, s in ipairs(grid) do
+    used_gaits[s.gait] = true
+    if s.gait_to then used_gaits[s.gait_to] = true end
+  end
   for _, g in ipairs(M.GAITS) do
     if used_gaits[g] then index.gaits[#index.gaits + 1] = g end
   end
@@ -396,7 +439,7 @@ function M.build(opts)
   local plants = {}
   local counts = { train = 0, test = 0, rejected = 0 }
   for i, s in ipairs(grid) do
-    local key = settings_key(s.gait, s.command, s.command_to)
+    local key = settings_key(s.gait, s.command, s.command_to, s.gait_to)
     if s.split == "test" and train_keys[key] then
       for _, p in pairs(plants) do p:close() end
       return fail("gaitlib.build: held-out clip '%s' is also a training clip", key)
@@ -413,14 +456,20 @@ function M.build(opts)
     local period = 0.3
     local jitter = rand() * period
     local name = s.gait .. "_" .. cmd_file(s.command)
-    if s.command_to then name = name .. "_to_" .. cmd_file(s.command_to) end
+    if s.gait_to then
+      name = s.gait .. "_to_" .. s.gait_to .. "_" .. cmd_file(s.command)
+      if s.command_to then name = name .. "_to_" .. cmd_file(s.command_to) end
+    elseif s.command_to then
+      name = name .. "_to_" .. cmd_file(s.command_to)
+    end
     local rec, why = record(plant, s, o, jitter)
     local head = ("gaitlib: [%d/%d] %-5s %s: %s"):format(i, #grid, s.split, s.gait, key:sub(
       #s.gait + 2))
     if not rec then
       counts.rejected = counts.rejected + 1
       index.rejected[#index.rejected + 1] = { name = name, split = s.split, gait = s.gait,
-        command = s.command, command_to = s.command_to or json.null, reason = why }
+        gait_to = s.gait_to or json.null, command = s.command,
+        command_to = s.command_to or json.null, reason = why }
       log(head .. ": skipped, the robot " .. why)
     else
       reframe(rec.frames)
@@ -442,19 +491,21 @@ function M.build(opts)
         end
       end
       rms = math.sqrt(rms / (6 * n))
-      local half = s.command_to and (n - 1) // 2 + 1 or n
+      local switches = s.command_to or s.gait_to
+      local half = switches and (n - 1) // 2 + 1 or n
       local settle = math.min(M.RATE, (half - 1) // 2)  -- 1 s after the switch
       local entry = {
         name = name, file = file, split = s.split, gait = s.gait, gait_id = GAIT_ID[s.gait],
-        kind = s.command_to and "transition" or "steady",
+        gait_to = s.gait_to or json.null,
+        kind = s.gait_to and "gait_transition" or s.command_to and "transition" or "steady",
         command = s.command, command_to = s.command_to or json.null,
-        switch_s = s.command_to and o.seconds / 2 or json.null,
+        switch_s = switches and o.seconds / 2 or json.null,
         seconds = (n - 1) / M.RATE, frames = n, frame_duration = 1 / M.RATE,
         warmup_s = round(o.warmup + jitter),
         -- mean body-frame velocity of the clip (vx, vy, wz) before the switch (whole clip when
         -- steady) and from 1 s after it
         achieved = round3(mean_cols(S, { 8, 9, 13 }, 1, half)),
-        achieved_to = s.command_to and round3(mean_cols(S, { 8, 9, 13 }, half + settle, n))
+        achieved_to = switches and round3(mean_cols(S, { 8, 9, 13 }, half + settle, n))
           or json.null,
         velocity_rms_vs_mujoco = round(rms),
       }

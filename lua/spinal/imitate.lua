@@ -321,40 +321,66 @@ function Loop:episode(ref, i0, steps, mode, g, on_step)
   return steps, false
 end
 
--- collect cfg.collect transitions into the replay buffer (and their start records)
+-- collect cfg.collect transitions into the replay buffer (and their start records). Under
+-- L:data_parallel() (spinal.imitate_mpi) each rank steps its own plant for its share of them
+-- (self.par:share, its own generator) and every rank adds every rank's transitions, in rank order
+-- (self.par:merge), so all hold the same buffer, start records and normalisers.
 function Loop:collect()
   local c = self.cfg
-  local g = self:rng(1)
+  local par = self.par
+  local g = par and par:rng(1) or self:rng(1)
+  local want = par and par:share(c.collect) or c.collect
   local got, falls, lens = 0, 0, {}
   local mode = (self.iter == 0 and c.bootstrap) and "reference" or "policy"
-  local S, Aa, S1 = {}, {}, {}
-  local st = self.starts
-  while got < c.collect do
+  local T = { S = {}, A = {}, S1 = {}, done = {}, clip = {}, frame = {} }
+  while got < want do
     local ci = g:integer(#self.refs)
     local ref = self.refs[ci]
     local last_start = math.max(1, ref.n - 2)
     local i0 = g:integer(last_start)
-    local steps = math.min(c.episode_steps, c.collect - got, ref.n - i0)
+    local steps = math.min(c.episode_steps, want - got, ref.n - i0)
     if steps < 1 then steps = 1 end
     local n, down = self:episode(ref, i0, steps, mode, g, function(_, s, a, s1, _, last, i)
-      self.buf:push(s, a, s1, last)
-      local m = #S + 1
-      S[m], Aa[m], S1[m] = s, a, s1
-      -- the start record of this transition for the policy's training (a ring like the buffer)
-      local slot = st.n % c.capacity + 1
-      st.n = st.n + 1
-      st.clip[slot], st.frame[slot], st.s[slot] = ci, i, s
+      local m = #T.S + 1
+      T.S[m], T.A[m], T.S1[m], T.done[m], T.clip[m], T.frame[m] = s, a, s1, last, ci, i
     end)
     got = got + n
     lens[#lens + 1] = n
     if down then falls = falls + 1 end
-    self.episodes = self.episodes + 1
   end
-  self.model:observe(A(S), A(Aa), A(S1))
-  self.samples = self.samples + got
-  local mean = 0
-  for _, n in ipairs(lens) do mean = mean + n end
-  return { transitions = got, episodes = #lens, falls = falls, mean_length = mean / #lens }
+  local length = 0
+  for _, n in ipairs(lens) do length = length + n end
+  local stats = { transitions = got, episodes = #lens, falls = falls, length = length }
+  if par then T, stats = par:merge(T, stats) end
+  local st = self.starts
+  for m = 1, #T.S do
+    self.buf:push(T.S[m], T.A[m], T.S1[m], T.done[m])
+    -- the start record of this transition for the policy's training (a ring like the buffer)
+    local slot = st.n % c.capacity + 1
+    st.n = st.n + 1
+    st.clip[slot], st.frame[slot], st.s[slot] = T.clip[m], T.frame[m], T.S[m]
+  end
+  self.model:observe(A(T.S), A(T.A), A(T.S1))
+  self.samples = self.samples + stats.transitions
+  self.episodes = self.episodes + stats.episodes
+  return { transitions = stats.transitions, episodes = stats.episodes, falls = stats.falls,
+           mean_length = stats.length / stats.episodes }
+end
+
+-- one optimiser step of the world model and of the policy on a batch (data_parallel replaces
+-- them on the instance by steps on this rank's rows with the gradients averaged over the ranks)
+function Loop:wm_step(S, Aa)
+  return self.model:train(S, Aa, self.wopt)
+end
+
+function Loop:pol_step(S0, C, R, eps)
+  return self.pol:train(self.model, S0, C, R, eps, self.popt)
+end
+
+-- run the loop as one job over the ranks of an MPI run (docs/distributed.md): collection split,
+-- training data-parallel, the same parameters on every rank after every step
+function Loop:data_parallel(mpi)
+  return require("spinal.imitate_mpi").attach(self, mpi)
 end
 
 function Loop:train_wm()
@@ -363,7 +389,7 @@ function Loop:train_wm()
   for _ = 1, c.wm_iters do
     local S, Aa = self.buf:sample(c.wm_batch, c.wm_steps)
     if not S then return nil end
-    loss, parts = self.model:train(S, Aa, self.wopt)
+    loss, parts = self:wm_step(S, Aa)
   end
   return loss, parts
 end
@@ -425,7 +451,7 @@ function Loop:train_policy()
   for _ = 1, c.pol_iters do
     local S0, C, R = self:policy_batch(g, c.pol_batch, c.horizon)
     local eps = A.randn({ c.pol_batch, c.horizon, c.lat }, g)
-    loss, parts = self.pol:train(self.model, S0, C, R, eps, self.popt)
+    loss, parts = self:pol_step(S0, C, R, eps)
   end
   return loss, parts
 end

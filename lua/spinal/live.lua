@@ -38,7 +38,8 @@ function M.loop(robot, plant, opts)
   end
   return require("spinal.loop").new(plant, {
     controller = robot.controller, reference = robot.reference, safety = robot.safety,
-    rate = opts.rate or robot.rate, robot = robot.name, rt_priority = opts.rt_priority,
+    rate = opts.rate or robot.rate, robot = robot.name, robot_file = robot.file,
+    rt_priority = opts.rt_priority,
     cpu = opts.cpu,
   })
 end
@@ -70,6 +71,12 @@ function M.banner(s)
     "    loop:record(5)  loop:save \"runs/try1\"         loop:telemetry{ port = 9871 }",
     "  Ctrl-D or :quit: safe command, loop stopped, recording saved.  :help for more",
   }
+  local ll = s.plant.backend ~= "udp" and r.plants and r.plants[s.plant.backend]
+  ll = ll and ll.lowlevel
+  if ll and ll.kind == "gait" then  -- the walking controller takes a new gait while it walks
+    table.insert(lines, #lines, "    plant:set_lowlevel{ gait = \"pace\" }  trot, pace or bound, "
+      .. "while it walks (period =, duty = too)")
+  end
   return table.concat(lines, "\n")
 end
 

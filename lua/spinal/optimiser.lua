@@ -50,12 +50,13 @@ function M.new(kind, pol, model, objective, o)
 end
 
 -- the Gauss-Newton optimiser M.new("gn", ...) makes from the same options (radius, radius_max,
--- subspace, max_decrease), to make one before a checkpoint is loaded into it
+-- subspace, max_decrease, fit: the model's parameters fitted to each rollout), to make one before
+-- a checkpoint is loaded into it
 function M.gn(pol, model, o)
   o = o or {}
   return require("spinal.gn").new(pol, model, { radius = o.radius, subspace = o.subspace,
                                                 radius_max = o.radius_max,
-                                                max_decrease = o.max_decrease })
+                                                max_decrease = o.max_decrease, fit = o.fit })
 end
 
 return M

@@ -14,6 +14,18 @@
 --                  width = 960, height = 540, camera = "overview", seconds = 10 }
 --   spinal render RUN_DIR [--traj NAME] [--out FILE] [--fps N] [--width W --height H] ...
 --
+-- Any run's recording renders: a trajectory with MuJoCo's configuration is drawn as recorded; a
+-- trajectory without it (a run on a udp:// plant, the robot behind `spinal bridge`, or on a
+-- model plant) and a live loop's recording (loop:save(DIR) and the REPL's autosave: x.npy, t.npy
+-- and recording.json naming the robot file) are drawn from their states: each recorded state is
+-- set on the robot file's mujoco plant as a reset would set it (the state's positions: a
+-- quadruped's trunk position and heading, the joint angles it carries; the rest from the plant's
+-- keyframe), so a velocity-level quadruped's legs are drawn in its keyframe's stance, not as they
+-- stepped. The robot file comes from the run's settings.json (`robot`), the recording's
+-- recording.json (`robot_file`) or --robot FILE. A payload perturbation (`payload`, `payload_x`,
+-- `payload_y`: the run's settings, or the robot file's plants.mujoco.perturb) is drawn as a red
+-- block on the trunk (a steel cube of its mass, at its offset), in a copy of the MJCF.
+--
 -- The tracking camera looks at the robot's root body (the centre of mass of its subtree,
 -- smoothed over 0.1 s) from a distance that follows the robot's size (5 times the radius of its
 -- geoms; more when a reference path is drawn, so the path around the robot shows); the overview
@@ -41,7 +53,9 @@ usage: spinal render RUN_DIR [options]
   --azimuth DEG        camera azimuth (default 135; overview 90: x to the right)
   --elevation DEG      camera elevation, negative looks down (default -30; overview -60)
   --body NAME          the body the camera follows (default: the robot's root)
-  --mjcf FILE          the model file (default: the one the recording names)]]
+  --mjcf FILE          the model file (default: the one the recording names)
+  --robot FILE         the robot file whose mujoco plant maps recorded states to poses
+                       (default: the one the run's settings or recording.json name)]]
 
 M.defaults = { traj = nil, fps = 30, speed = 1, width = 640, height = 480, camera = "track" }
 
@@ -61,25 +75,61 @@ end
 
 -- ---- what a run directory holds -------------------------------------------------------------
 
--- the sidecar NAME.json of a trajectory with a MuJoCo recording, or nil, why
+-- a robot file a run names relative to where it ran: as named, else in the source tree these
+-- modules come from (robots/ beside lua/), else as named
+local function find_robot(path)
+  if exists(path) or path:sub(1, 1) == "/" then return path end
+  local me = package.searchpath and package.searchpath("spinal.render", package.path)
+  local root = me and me:match "^(.*)/lua/spinal/render%.lua$"
+  if root and exists(root .. "/" .. path) then return root .. "/" .. path end
+  return path
+end
+
+-- the robot file a run names (settings.json's robot, or recording.json's robot_file), or nil
+local function robot_file(dir, o)
+  if o.robot then return o.robot end
+  local info = json.read(dir .. "/recording.json")
+  if type(info) == "table" and type(info.robot_file) == "string" then return info.robot_file end
+  local settings = json.read(dir .. "/settings.json")
+  if type(settings) == "table" and type(settings.robot) == "string" then
+    return find_robot(settings.robot)
+  end
+  return nil
+end
+
+-- a trajectory of dir: { name, Q = qpos file } (MuJoCo's configuration recorded) or
+-- { name, X = states file, t = times file, states = names } (poses from the states); nil, why
 local function recording(dir, name)
+  if name == "recording" and exists(dir .. "/x.npy") then  -- a live loop's recording
+    local info = json.read(dir .. "/recording.json")
+    return { name = name, X = "x.npy", t = exists(dir .. "/t.npy") and "t.npy" or nil,
+             states = type(info) == "table" and info.state or nil, loop = true }
+  end
   local side = json.read(dir .. "/" .. name .. ".json")
   if type(side) ~= "table" or type(side.files) ~= "table" then
     return fail("%s has no trajectory '%s' (%s/%s.json)", dir, name, dir, name)
   end
-  if type(side.mujoco) ~= "table" or not side.mujoco.qpos then
-    return fail("%s: trajectory '%s' has no MuJoCo recording (it was not run on a mujoco "
-      .. "plant; render a run of an experiment with plant=mujoco)", dir, name)
+  if type(side.mujoco) == "table" and side.mujoco.qpos then
+    return { name = name, Q = side.mujoco.qpos, mjcf = side.mujoco.mjcf, t = side.files.t }
   end
-  return side
+  if not side.files.X then
+    return fail("%s: trajectory '%s' has neither MuJoCo's configuration nor states", dir, name)
+  end
+  return { name = name, X = side.files.X, t = side.files.t, states = side.states }
 end
 
--- the trajectories of dir that carry a MuJoCo recording, learned first
+-- the trajectories of dir, learned first; those with MuJoCo's configuration before those drawn
+-- from their states
 local function recorded(dir)
-  local names, seen = {}, {}
+  local names, seen, from_states = {}, {}, {}
   local function try(name)
-    if not seen[name] and recording(dir, name) then names[#names + 1] = name end
+    if seen[name] then return end
     seen[name] = true
+    local rec = recording(dir, name)
+    if rec then
+      local list = rec.Q and names or from_states
+      list[#list + 1] = name
+    end
   end
   try "learned"
   local ok, host = pcall(require, "spinal.host")
@@ -87,10 +137,137 @@ local function recorded(dir)
   table.sort(list)
   for _, f in ipairs(list) do
     local stem = f:match "^(.+)%.json$"
-    if stem and stem ~= "settings" and stem ~= "summary" then try(stem) end
+    if stem and stem ~= "settings" and stem ~= "summary" and stem ~= "recording" then try(stem) end
   end
   try "nominal"
+  try "recording"
+  for _, n in ipairs(from_states) do names[#names + 1] = n end
   return names
+end
+
+local function is_finite_row(X, k, n)
+  for j = 1, n do
+    local v = X[k][j]
+    if v ~= v or v == math.huge or v == -math.huge then return false end
+  end
+  return true
+end
+
+-- poses from recorded states: every row of X (n x nx) set on the robot file's mujoco plant as a
+-- reset sets it, MuJoCo's configuration read back. Returns Q (n x nq), the MJCF, the plant's
+-- perturbations; or nil, message. A row that is not finite keeps the previous pose.
+function M.poses(file, X, states)
+  local ok, robot = pcall(require("spinal.robot").load, file)
+  if not ok then return fail("cannot load the robot file %s: %s", file, tostring(robot)) end
+  local scheme, cfg = robot:plant_config "mujoco"
+  if not scheme then
+    robot:close()
+    return fail("%s has no mujoco plant to draw its states with (%s)", file, tostring(cfg))
+  end
+  local nx = #robot.state
+  if X.ndim ~= 2 or X.shape[2] ~= nx then
+    robot:close()
+    return fail("the recording has %d states per row but %s has %d (%s)", X.ndim == 2 and
+      X.shape[2] or 0, file, nx, table.concat(robot.state, " "))
+  end
+  if type(states) == "table" then
+    for i, n in ipairs(robot.state) do
+      if states[i] ~= n then
+        robot:close()
+        return fail("the recording's state %d is '%s' but %s's is '%s'", i, tostring(states[i]),
+          file, n)
+      end
+    end
+  end
+  local plant, err = robot:open "mujoco"
+  if not plant then
+    robot:close()
+    return fail("cannot open %s's mujoco plant: %s", file, tostring(err))
+  end
+  local n = X.shape[1]
+  local Q, row
+  local q0 = plant:qpos()
+  Q = A.zeros(n, q0.shape[1])
+  local x = {}
+  for k = 1, n do
+    if is_finite_row(X, k, nx) then
+      for j = 1, nx do x[j] = X[k][j] end
+      local rok, rerr = pcall(plant.reset, plant, x)
+      if not rok then
+        plant:close()
+        robot:close()
+        return fail("cannot set the recorded state %d on the plant: %s", k, tostring(rerr))
+      end
+      row = plant:qpos()
+    end
+    row = row or q0
+    for j = 1, q0.shape[1] do Q[k][j] = row[j] end
+  end
+  plant:close()
+  robot:close()
+  return Q, cfg.mjcf, cfg.perturb or {}
+end
+
+-- the payload a run carried: { mass, x, y } from its settings (experiments) or the robot file's
+-- plant perturbations, or nil
+local function payload_of(dir, perturb)
+  local s = json.read(dir .. "/settings.json")
+  local src = type(s) == "table" and (tonumber(s.payload) or 0) > 0 and s or perturb or {}
+  local mass = tonumber(src.payload) or 0
+  if mass <= 0 then return nil end
+  return { mass = mass, x = tonumber(src.payload_x) or 0, y = tonumber(src.payload_y) or 0 }
+end
+
+-- the MJCF text with the payload drawn on its root body (the first body with a free joint, the
+-- body the payload perturbation loads): a visual-only steel cube of its mass, on top of the
+-- body's first box geom (its half height; 5 cm without one) at the payload's offset. nil, why
+-- when the text has no free-floating body.
+function M.payload_mjcf(text, payload)
+  local jpos = text:find("<freejoint", 1, true) or text:find("<joint[^>]-type%s*=%s*\"free\"")
+  if not jpos then return fail "the MJCF has no free-floating body to carry the payload" end
+  local bstart
+  local from = 1
+  while true do
+    local i = text:find("<body[%s>]", from)
+    if not i or i > jpos then break end
+    bstart, from = i, i + 1
+  end
+  if not bstart then return fail "the MJCF has no body around its free joint" end
+  local bend = text:find(">", bstart, true)
+  local body = text:sub(bend + 1, text:find("</body>", bend, true) or #text)
+  local top = 0.05
+  for g in body:gmatch "<geom[^>]*>" do
+    if g:match 'type%s*=%s*"box"' then
+      local sz = g:match 'size%s*=%s*"([^"]*)"'
+      local c = (sz or ""):match "%S+%s+%S+%s+(%S+)"
+      if c and tonumber(c) then top = tonumber(c) end
+      break
+    end
+  end
+  local side = (payload.mass / 7850) ^ (1 / 3)  -- a steel cube of that mass
+  local geom = ('\n<geom name="spinal_payload" type="box" size="%.4f %.4f %.4f" '
+    .. 'pos="%.4f %.4f %.4f" rgba="0.85 0.15 0.1 1" contype="0" conaffinity="0" mass="0"/>')
+    :format(side / 2, side / 2, side / 2, payload.x, payload.y, top + side / 2)
+  return text:sub(1, bend) .. geom .. text:sub(bend + 1)
+end
+
+-- a temporary copy of the MJCF with the payload drawn (deleted by the caller), or nil, why
+local function payload_copy(mjcf, payload)
+  local f = io.open(mjcf, "rb")
+  if not f then return fail("cannot read %s", mjcf) end
+  local text = f:read "a"
+  f:close()
+  if text:find('file%s*=%s*"') or text:find("<include", 1, true) then
+    return fail("%s names other files (meshes, includes): the payload is not drawn", mjcf)
+  end
+  local out, err = M.payload_mjcf(text, payload)
+  if not out then return nil, err end
+  local path = os.tmpname() .. ".xml"
+  local w = io.open(path, "wb")
+  if not w then return fail("cannot write %s", path) end
+  w:write(out)
+  w:close()
+  return path
 end
 
 -- the reference path as an (n x 3) array on the floor, or nil
@@ -190,7 +367,7 @@ function M.options(opts)
   for k, v in pairs(opts) do o[k] = v end
   local valid = { run = 1, traj = 1, out = 1, poster = 1, gif = 1, fps = 1, speed = 1, seconds = 1,
                   width = 1, height = 1, camera = 1, distance = 1, azimuth = 1, elevation = 1,
-                  body = 1, mjcf = 1, progress = 1 }
+                  body = 1, mjcf = 1, robot = 1, progress = 1 }
   for k in pairs(opts) do
     if not valid[k] then return fail("unknown option '%s'", tostring(k)) end
   end
@@ -220,9 +397,11 @@ function M.video(opts)
   local o, oerr = M.options(opts)
   if not o then return nil, "render: " .. oerr end
   local dir = o.run:gsub("/+$", "")
-  if not exists(dir .. "/settings.json") and not exists(dir .. "/" .. (o.traj or "learned")
-      .. ".json") then
-    return fail("render: %s is not a run directory (no settings.json)", dir)
+  if not exists(dir .. "/settings.json") and not exists(dir .. "/recording.json")
+      and not exists(dir .. "/x.npy")
+      and not exists(dir .. "/" .. (o.traj or "learned") .. ".json") then
+    return fail("render: %s is not a run directory (no settings.json, nor a loop's "
+      .. "recording)", dir)
   end
 
   -- the recording
@@ -230,28 +409,63 @@ function M.video(opts)
   if not name then
     name = recorded(dir)[1]
     if not name then
-      return fail("render: %s has no MuJoCo recording (no trajectory in it was run on a mujoco "
-        .. "plant; render a run of an experiment with plant=mujoco)", dir)
+      return fail("render: %s has no recording to draw (no trajectory with MuJoCo's "
+        .. "configuration or states, no loop recording x.npy)", dir)
     end
   end
-  local side, err = recording(dir, name)
-  if not side then return nil, "render: " .. err end
-  local Q, qerr = A.load(dir .. "/" .. side.mujoco.qpos)
-  if not Q then return nil, "render: " .. tostring(qerr) end
-  local T = side.files.t and A.load(dir .. "/" .. side.files.t)
-  local mjcf = o.mjcf or side.mujoco.mjcf
-  if not exists(mjcf) then
+  local rec, err = recording(dir, name)
+  if not rec then return nil, "render: " .. err end
+  local T = rec.t and A.load(dir .. "/" .. rec.t)
+  local Q, qerr, mjcf, perturb
+  if rec.Q then
+    Q, qerr = A.load(dir .. "/" .. rec.Q)
+    if not Q then return nil, "render: " .. tostring(qerr) end
+    mjcf = rec.mjcf
+    local file = robot_file(dir, o)
+    if file and exists(file) then
+      local ok, robot = pcall(require("spinal.robot").load, file)
+      if ok then
+        local scheme, cfg = robot:plant_config "mujoco"
+        perturb = scheme and cfg.perturb or nil
+        robot:close()
+      end
+    end
+  else
+    local file = robot_file(dir, o)
+    if not file then
+      return fail("render: %s: '%s' has states but no MuJoCo configuration, and no robot file "
+        .. "is named to draw them with (pass --robot FILE)", dir, name)
+    end
+    local X, xerr = A.load(dir .. "/" .. rec.X)
+    if not X then return nil, "render: " .. tostring(xerr) end
+    Q, mjcf, perturb = M.poses(file, X, rec.states)
+    if not Q then return nil, "render: " .. mjcf end
+  end
+  mjcf = o.mjcf or mjcf
+  if not mjcf or not exists(mjcf) then
     return fail("render: the model file %s is missing (the recording names it; pass --mjcf "
-      .. "FILE, or mjcf = FILE, if it moved)", mjcf)
+      .. "FILE, or mjcf = FILE, if it moved)", tostring(mjcf))
   end
   if not have_ffmpeg() then return nil, "render: " .. FFMPEG_MISSING end
 
-  local r, rerr = renderer.open { mjcf = mjcf, width = o.width, height = o.height, track = o.body }
+  -- a payload is drawn on a copy of the model
+  local draw_mjcf, payload = mjcf, payload_of(dir, perturb)
+  if payload then
+    local copy, perr = payload_copy(mjcf, payload)
+    if copy then
+      draw_mjcf = copy
+    else
+      io.stderr:write("spinal render: ", perr, "\n")
+    end
+  end
+  local r, rerr = renderer.open { mjcf = draw_mjcf, width = o.width, height = o.height,
+                                  track = o.body }
+  if draw_mjcf ~= mjcf then os.remove(draw_mjcf) end
   if not r then return nil, rerr end
   if Q.ndim ~= 2 or Q.shape[2] ~= r.nq then
     r:close()
     return fail("render: %s records %d position coordinates per row but %s has nq = %d",
-      side.mujoco.qpos, Q.ndim == 2 and Q.shape[2] or 0, mjcf, r.nq)
+      rec.Q or rec.X, Q.ndim == 2 and Q.shape[2] or 0, mjcf, r.nq)
   end
 
   -- the frames' rows: the recorded state nearest to each frame's time
@@ -392,7 +606,8 @@ function M.video(opts)
     end
   end
   return { video = video, poster = poster, gif = o.gif, frames = nframes,
-           seconds = (nframes - 1) * o.speed / o.fps, traj = name, mjcf = mjcf }
+           seconds = (nframes - 1) * o.speed / o.fps, traj = name, mjcf = mjcf,
+           from_states = rec.Q == nil, payload = payload }
 end
 
 -- ---- the command line -----------------------------------------------------------------------
@@ -400,7 +615,7 @@ end
 local flags = { traj = "string", out = "string", poster = "string", gif = "string",
                 fps = "number", speed = "number", seconds = "number", width = "number",
                 height = "number", camera = "string", distance = "number", azimuth = "number",
-                elevation = "number", body = "string", mjcf = "string" }
+                elevation = "number", body = "string", mjcf = "string", robot = "string" }
 
 -- the options from the argument list; nil, message on a usage error
 function M.parse(args)
@@ -467,6 +682,14 @@ function M.main(args, out, err)
   end
   out:write(("spinal render: %s: %d frames (%.1f s at %d fps) of '%s'\n"):format(res.video,
     res.frames, res.seconds, o.fps, res.traj))
+  if res.from_states then
+    out:write("spinal render: poses from the recorded states (no MuJoCo configuration was "
+      .. "recorded: what the state does not carry is the plant's keyframe)\n")
+  end
+  if res.payload then
+    out:write(("spinal render: payload %g kg drawn at (%g, %g) m\n"):format(res.payload.mass,
+      res.payload.x, res.payload.y))
+  end
   if res.poster then out:write("spinal render: poster ", res.poster, "\n") end
   if res.gif then out:write("spinal render: gif ", res.gif, "\n") end
   return 0

@@ -13,19 +13,19 @@ fail() { echo "FAIL: $*"; exit 1; }
 make() { "$BIN" "$SRC/experiments/make_gait_library.lua" "$@"; }
 
 make quick=true out="$tmp/lib" >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "quick library"; }
-[ "$(grep -c '^gaitlib: \[[1-8]/8\] ' "$tmp/out")" -eq 8 ] \
+[ "$(grep -c '^gaitlib: \[[0-9]*/10\] ' "$tmp/out")" -eq 10 ] \
   || { cat "$tmp/out"; fail "progress lines"; }
-grep -qF "gait library: 5 training clips, 3 held out, 0 skipped (the robot fell), gaits trot;" \
+grep -qF "gait library: 6 training clips, 4 held out, 0 skipped (the robot fell), gaits trot, pace;" \
   "$tmp/out" || { cat "$tmp/out"; fail "no counts line"; }
 grep -qF "library: $tmp/lib" "$tmp/out" || fail "no library line"
-[ "$(ls "$tmp/lib/clips" | wc -l)" -eq 8 ] || fail "clip files: $(ls "$tmp/lib/clips")"
+[ "$(ls "$tmp/lib/clips" | wc -l)" -eq 10 ] || fail "clip files: $(ls "$tmp/lib/clips")"
 check "$tmp/lib/index.json" \
   "s.format == 'spinal-gait-library' and s.quick == true and s.seed == 1" \
-  "s.rate == 50 and s.seconds == 2 and #s.clips == 8 and #s.rejected == 0" \
-  "s.counts.train == 5 and s.counts.test == 3"
+  "s.rate == 50 and s.seconds == 2 and #s.clips == 10 and #s.rejected == 0" \
+  "s.counts.train == 6 and s.counts.test == 4"
 LIB="$tmp/lib" "$BIN" -e '
   local lib = assert(require("spinal.gaitlib").load(os.getenv "LIB"))
-  assert(#lib.train == 5 and #lib.test == 3, "counts")
+  assert(#lib.train == 6 and #lib.test == 4, "counts")
   assert(lib.train[1].nframes == 101 and lib.train[1].nj == 12, "clip size")' \
   || fail "gaitlib.load of the script's library"
 

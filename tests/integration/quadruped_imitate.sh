@@ -19,7 +19,7 @@ run() { "$BIN" experiments/quadruped_imitate.lua quick=true library="$tmp/lib" "
   { cat "$tmp/out"; echo "FAIL: quadruped_imitate $*"; exit 1; }; }
 
 run seed=1 out="$tmp/full"
-grep -q "held out 3 clips" "$tmp/out" || { cat "$tmp/out"; echo "FAIL: no result line"; exit 1; }
+grep -q "held out 4 clips" "$tmp/out" || { cat "$tmp/out"; echo "FAIL: no result line"; exit 1; }
 SUMMARY="$tmp/full/summary.json" "$BIN" -e "
   local json = require 'spinal.json'
   local s = assert(json.read(os.getenv 'SUMMARY'))
@@ -30,8 +30,13 @@ SUMMARY="$tmp/full/summary.json" "$BIN" -e "
     need(type(s[k]) == 'number', 'summary key ' .. k)
   end
   need(s.env_samples == 2400, 'env_samples is the budget')
-  need(s.clips == 3 and #s.clip_names == 3, 'three held-out clips')
-  need(s.falls >= 0 and s.falls <= 3, 'falls counted per clip')
+  need(s.clips == 4 and #s.clip_names == 4, 'four held-out clips')
+  need(s.falls >= 0 and s.falls <= 4, 'falls counted per clip')
+  -- the quick library's held-out gait transition (pace -> trot) reported on its own
+  need(s.gait_transition_clips == 1, 'one held-out gait transition')
+  need(s.gait_transition_joint_error_rad == s.clip_joint_error_rad[4], 'its joint error')
+  need(type(s.gait_transition_velocity_error_mps) == 'number'
+       and type(s.gait_transition_falls) == 'number', 'its velocity error and falls')
   need(s.joint_error_rad > 0 and s.joint_error_rad < 1, 'joint error in range')
   need(s.wm_error_h8 > s.wm_error_h1, 'world-model error grows with the horizon')
   need(#s.wm_error_by_horizon == 24, 'error by horizon to 24')"

@@ -2,18 +2,15 @@
 # render.sh: `spinal render RUN_DIR` end to end, headless: a quick car_mujoco run is rendered to
 # an MP4 whose frame count ffprobe confirms and a PNG poster; the nominal rollout by name, a GIF;
 # the quadruped's figure-eight and its velocity-tracking walk;
-# and the failures a user meets: a usage error (status 2), a run on the model plant (no MuJoCo
-# recording), a missing run directory, a moved model file, and a machine without an EGL driver
-# (status 1, each with its message).
+# runs without MuJoCo's configuration drawn from their states: a run on the model plant, and the
+# quadruped's figure-eight run by a host over loopback UDP against `spinal bridge` (and the
+# payload drawn on the trunk); and the failures a user meets: a usage error (status 2), a missing
+# run directory, a moved model file, and a machine without an EGL driver (status 1, each with its
+# message).
 set -euo pipefail
 BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
 SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() {
-  echo "FAIL: $*"
-  exit 1
-}
+. "$SRC/tests/integration/lib/procs.sh"  # tmp, pids, fail, wait_for FILE PATTERN [SECONDS]
 
 # expect STATUS TEXT CMD...: the command exits with STATUS and its stderr contains TEXT
 expect() {
@@ -87,13 +84,43 @@ expect 2 "spinal render: width and height: expected even numbers of pixels (H.26
   "$BIN" render "$tmp/car" --width 161 --height 120
 expect 2 "spinal render: --fps: expected a number, got 'fast'" "$BIN" render "$tmp/car" --fps fast
 
-# a run on the model plant has nothing to render
+# a run on the model plant: drawn from its states on the robot file's mujoco plant
 "$BIN" "$SRC/experiments/car_figure8.lua" iters=1 seconds=2 out="$tmp/model" >/dev/null 2>&1 \
   || fail "car_figure8 did not run"
-expect 1 "spinal render: $tmp/model has no MuJoCo recording (no trajectory in it was run on a mujoco plant; render a run of an experiment with plant=mujoco)" \
-  "$BIN" render "$tmp/model"
-expect 1 "spinal render: $tmp/nothing is not a run directory (no settings.json)" \
+"$BIN" render "$tmp/model" --fps 5 --width 96 --height 64 >"$tmp/out" 2>"$tmp/err" \
+  || { cat "$tmp/out" "$tmp/err"; fail "spinal render of a model-plant run failed"; }
+grep -qF "spinal render: poses from the recorded states" "$tmp/out" \
+  || { cat "$tmp/out"; fail "model run: not drawn from its states"; }
+[ "$(frames "$tmp/model/learned.mp4")" = "h264,96,64,11" ] \
+  || fail "model learned.mp4: $(frames "$tmp/model/learned.mp4")"
+expect 1 "spinal render: $tmp/nothing is not a run directory (no settings.json, nor a loop's recording)" \
   "$BIN" render "$tmp/nothing"
+
+# the quadruped's figure-eight over loopback UDP: the walking controller runs behind a lockstep
+# bridge, the host's run has only the states (px, py, phi); a 3 kg payload on the bridge's robot
+# (a copy of the robot file) is drawn from the copy's perturbation
+sed -e 's|mjcf = "quadruped.xml"|mjcf = "'"$SRC"'/robots/quadruped.xml"|' \
+  -e 's|-- the "real" variants (docs/quadruped.md): e.g. perturb = .*$|perturb = { payload = 3, payload_x = 0.1 },|' \
+  "$SRC/robots/quadruped.lua" >"$tmp/quadruped_payload.lua"
+grep -q "perturb = { payload = 3" "$tmp/quadruped_payload.lua" || fail "no payload in the copy"
+"$BIN" bridge "$tmp/quadruped_payload.lua" --listen 127.0.0.1:0 --backend mujoco \
+  >"$tmp/bridge.out" 2>"$tmp/bridge.err" &
+pids+=($!)
+wait_for "$tmp/bridge.out" "serving" 20 || fail "the bridge did not start"
+port=$(sed -n 's/.* on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/bridge.out")
+[[ -n $port ]] || fail "no port in: $(cat "$tmp/bridge.out")"
+"$BIN" "$SRC/experiments/quadruped_figure8.lua" quick=true iters=1 laps=0.1 \
+  robot="$tmp/quadruped_payload.lua" plant="udp://127.0.0.1:$port" out="$tmp/udp" \
+  >"$tmp/udp.out" 2>&1 || fail "quadruped_figure8 over udp did not run"
+[ -e "$tmp/udp/learned_qpos.npy" ] && fail "a udp run recorded MuJoCo's configuration"
+"$BIN" render "$tmp/udp" --fps 5 --width 96 --height 64 >"$tmp/out" 2>"$tmp/err" \
+  || { cat "$tmp/out" "$tmp/err"; fail "spinal render of a udp run failed"; }
+grep -qF "spinal render: poses from the recorded states" "$tmp/out" \
+  || { cat "$tmp/out"; fail "udp run: not drawn from its states"; }
+grep -qF "spinal render: payload 3 kg drawn at (0.1, 0) m" "$tmp/out" \
+  || { cat "$tmp/out"; fail "udp run: the payload was not drawn"; }
+n=$(frames "$tmp/udp/learned.mp4")
+[ "${n%,*}" = "h264,96,64" ] && [ "${n##*,}" -ge 9 ] || fail "udp learned.mp4: $n"
 
 # a moved model file: named, and --mjcf finds it
 sed 's|"mjcf": *"[^"]*"|"mjcf": "/moved/rc_car.xml"|' "$tmp/car/learned.json" >"$tmp/side"

@@ -5,7 +5,8 @@
 # low-level controller on the safe command (the robot holds), estop() puts the plant in its safe
 # mode (the PD lets go, damped) and loop:clear() brings it back. The robot: robots/arm3.lua with
 # joint PD inside its mujoco plant. With the walking controller built, robots/quadruped.lua too:
-# held it stands, loop:command { v = 0.5, w = 0.3 } walks it, estop() sits it down.
+# held it stands, loop:command { v = 0.5, w = 0.3 } walks it, plant:set_lowlevel { gait = "pace" }
+# changes its gait while it walks (a bad gait name is refused), estop() sits it down.
 set -euo pipefail
 BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
 SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
@@ -97,6 +98,8 @@ if have != "yes":
 else:
     s = Pipe(os.path.join(SRC, "robots", "quadruped.lua"))
     check(s.expect(r"spinal .* on the robot: quadruped") is not None, "quadruped banner")
+    check(s.expect(r'plant:set_lowlevel\{ gait = "pace" \}  trot, pace or bound') is not None,
+          "the banner says how to change the gait")
     s.send("sleep(1)")
     st = s.ask("string.format('%.3f', plant and 0 or 0)")
     s.send("loop:command { v = 0.5, w = 0.3 }")
@@ -106,6 +109,20 @@ else:
     print("  after 4 s of walking: " + str(st))
     f = [float(v) for v in (st or "0 0 0").split()]
     check(f[0] > 0.5 and f[2] > 0.4, "loop:command { v = 0.5, w = 0.3 } walks it forward, turning left")
+    # a new gait while the live loop walks it: the plant's runtime setting, from the REPL thread
+    s.send('plant:set_lowlevel { gait = "pace" }')
+    s.send("sleep(3)")
+    st = s.ask('(function() local x = loop:state().x return string.format("%.3f %.3f", '
+               'x[1], x[2]) end)()')
+    g = [float(v) for v in (st or "0 0").split()]
+    moved = ((g[0] - f[0]) ** 2 + (g[1] - f[1]) ** 2) ** 0.5
+    print("  3 s after plant:set_lowlevel { gait = 'pace' }: moved %.2f m" % moved)
+    check(moved > 0.8 and "error" not in s.err, "it paces on after the gait change (%.2f m)" % moved)
+    s.send('plant:set_lowlevel { gait = "gallop" }')
+    s.pump(0.5)
+    check("set_lowlevel: low-level controller gait: setting 'gait': expected trot, pace or bound "
+          "(or 0, 1, 2), got 'gallop'" in s.err, "a bad gait name is refused naming the setting")
+    s.send('plant:set_lowlevel { gait = "trot" }')
     s.send("loop:hold()")
     s.send("sleep(1)")
     a = s.ask("string.format('%.3f %.3f', loop:state().x[1], loop:state().x[2])")

@@ -1,5 +1,6 @@
--- gaitlib_spec.lua: spinal.gaitlib on the quick library (8 clips of 2 s recorded from the
--- quadruped's walking controller in MuJoCo, about a second): what it writes, the held-out split,
+-- gaitlib_spec.lua: spinal.gaitlib on the quick library (10 clips of 2 s recorded from the
+-- quadruped's walking controller in MuJoCo, about a second; two of them change gait halfway
+-- through, trot -> pace in training and pace -> trot held out): what it writes, the held-out split,
 -- the clips' velocities against their commands, files that round-trip, ensure's reuse, the
 -- clips where the robot fell, and the errors a user sees.
 local gaitlib = require "spinal.gaitlib"
@@ -25,42 +26,56 @@ end
 
 describe("gaitlib.build (quick)", function()
   it("writes every clip of the quick grid and an index with their settings", function()
-    assert.same({ train = 5, test = 3, rejected = 0 }, index.counts)
-    assert.equal(8, #index.clips)
-    assert.equal(8, #lines)
-    assert.matches("^gaitlib: %[1/8%] train trot: vx 0.50 vy 0.00 wz 0.00: 2 s, achieved vx 0.5",
+    assert.same({ train = 6, test = 4, rejected = 0 }, index.counts)
+    assert.equal(10, #index.clips)
+    assert.equal(10, #lines)
+    assert.matches("^gaitlib: %[1/10%] train trot: vx 0.50 vy 0.00 wz 0.00: 2 s, achieved vx 0.5",
       lines[1])
+    assert.matches("^gaitlib: %[9/10%] train trot: vx 0.50 vy 0.00 wz 0.00 %-> pace vx 0.50 vy "
+      .. "0.00 wz 0.00: 2 s, achieved vx 0.5", lines[9])
     local idx = assert(json.read(dir .. "/index.json"))
     assert.equal("spinal-gait-library", idx.format)
     assert.equal(gaitlib.VERSION, idx.version)
     assert.equal(50, idx.rate)
-    assert.same({ "trot" }, idx.gaits)
+    assert.same({ "trot", "pace" }, idx.gaits)
+    local kinds = {}
     for _, e in ipairs(idx.clips) do
       local f = assert(io.open(dir .. "/" .. e.file))
       f:close()
       assert.equal(101, e.frames)  -- 2 s at 50 Hz
       assert.equal(0.02, e.frame_duration)
-      assert.equal(e.command_to == json.null and "steady" or "transition", e.kind)
+      assert.equal(e.gait_to ~= json.null and "gait_transition"
+        or e.command_to == json.null and "steady" or "transition", e.kind)
+      kinds[e.kind] = (kinds[e.kind] or 0) + 1
     end
+    assert.same({ steady = 6, transition = 2, gait_transition = 2 }, kinds)
+    assert.equal("clips/trot_to_pace_vx+0.500_vy+0.000_wz+0.000.json", idx.clips[9].file)
+    assert.equal("pace", idx.clips[9].gait_to)
+    assert.equal(1, idx.clips[9].switch_s)
   end)
 
   it("holds out settings no training clip has", function()
     local lib = assert(gaitlib.load(dir))
-    assert.equal(5, #lib.train)
-    assert.equal(3, #lib.test)
+    assert.equal(6, #lib.train)
+    assert.equal(4, #lib.test)
     assert.equal(#lib.train, #lib.entries.train)
     local seen = {}
-    for _, e in ipairs(lib.entries.train) do
-      seen[gaitlib.settings_key(e.gait, e.command, e.command_to ~= json.null and e.command_to
-        or nil)] = true
+    local function key(e)
+      return gaitlib.settings_key(e.gait, e.command, e.command_to ~= json.null and e.command_to
+        or nil, e.gait_to ~= json.null and e.gait_to or nil)
     end
+    for _, e in ipairs(lib.entries.train) do seen[key(e)] = true end
     local transitions = 0
     for _, e in ipairs(lib.entries.test) do
-      local to = e.command_to ~= json.null and e.command_to or nil
-      assert.is_nil(seen[gaitlib.settings_key(e.gait, e.command, to)])
-      if to then transitions = transitions + 1 end
+      assert.is_nil(seen[key(e)])
+      if e.kind ~= "steady" then transitions = transitions + 1 end
     end
-    assert.equal(1, transitions)
+    assert.equal(2, transitions)
+    -- the gait of a gait transition is part of its settings: pace -> trot is not trot -> pace
+    assert.are_not.equal(gaitlib.settings_key("trot", { 0.5, 0, 0 }, nil, "pace"),
+      gaitlib.settings_key("pace", { 0.5, 0, 0 }, nil, "trot"))
+    assert.equal("trot vx 0.50 vy 0.00 wz 0.00 -> pace vx 0.50 vy 0.00 wz 0.00",
+      gaitlib.settings_key("trot", { 0.5, 0, 0 }, nil, "pace"))
   end)
 
   it("records clips whose velocities follow the commands", function()
@@ -89,15 +104,20 @@ describe("gaitlib.build (quick)", function()
           return m
         end
         local to = e.command_to ~= json.null and e.command_to or nil
+        if e.kind == "gait_transition" then to = to or e.command end
         local half = to and 51 or n
         local got = mean({ 8, 9, 13 }, 1, half)
         for j = 1, 3 do assert.near(e.command[j], got[j], 0.05) end
         if to then
           got = mean({ 8, 9, 13 }, half + 50, n)
-          for j = 1, 3 do assert.near(to[j], got[j], 0.1) end
+          -- (a gait change sways the trunk sideways for a while: 0.08 m/s in the quick clips)
+          local tol = e.kind == "gait_transition" and 0.15 or 0.1
+          for j = 1, 3 do assert.near(to[j], got[j], tol) end
         end
-        -- the clip's velocities (from its poses) agree with MuJoCo's measured ones
-        assert.is_true(e.velocity_rms_vs_mujoco < 0.1)
+        -- the clip's velocities (from its poses) agree with MuJoCo's measured ones: what 50 Hz
+        -- frames resolve of the trunk's motion (the pace rocks it: 0.17-0.32 in these clips)
+        local pace = e.gait == "pace" or e.gait_to == "pace"
+        assert.is_true(e.velocity_rms_vs_mujoco < (pace and 0.4 or 0.1))
       end
     end
   end)
@@ -120,7 +140,7 @@ describe("gaitlib.ensure", function()
   it("reuses a library with the same settings and rebuilds one with other settings", function()
     local lib = assert(gaitlib.ensure(dir, { quick = true, seed = 1 }))
     assert.is_nil(lib.built)
-    assert.equal(5, #lib.train)
+    assert.equal(6, #lib.train)
     local first = lib.train[1]:frames()
     -- (short clips: what differs is where they start)
     local short = { quick = true, seed = 2, seconds = 0.2, warmup = 0.5 }
@@ -146,7 +166,7 @@ describe("gaitlib.ensure by processes at once", function()
     assert(os.execute(("'%s' -e \"%s\" >/dev/null 2>&1 && mv '%s.part' '%s' &"):format(bin,
       script:gsub('"', '\\"'), out, out)))
     local lib = assert(gaitlib.ensure(shared, { quick = true, seconds = 0.2, warmup = 0.1 }))
-    assert.equal(5, #lib.train)
+    assert.equal(6, #lib.train)
     local other
     for _ = 1, 300 do  -- up to 30 s for the other process
       local f = io.open(out)
@@ -159,7 +179,7 @@ describe("gaitlib.ensure by processes at once", function()
     end
     assert.is_not_nil(other)
     local built_other, ntrain, ntest = other:match "^(%S+) (%d+) (%d+)$"
-    assert.same({ "5", "3" }, { ntrain, ntest })
+    assert.same({ "6", "4" }, { ntrain, ntest })
     -- exactly one of the two built it
     assert.is_true((lib.built == true) ~= (built_other == "true"))
     assert.is_nil(io.open(shared .. ".lock/pid"))

@@ -2,7 +2,8 @@
 -- engine/grad/gauss_newton.c) and spinal.optimiser: the gradient is G.feedback's; G v is
 -- symmetric and positive semi-definite; with a perfect model the quadratic model predicts the
 -- plant's cost change of a small step; the step stays within its radius and lowers the plant's
--- cost; every
+-- cost; GN.fit recovers the parameters a model gets wrong from one rollout, and fit = true steps
+-- on the fitted model; every
 -- method-1 optimiser kind is selectable; errors say what was expected.
 local M = require "spinal.model"
 local T = require "spinal.task"
@@ -157,6 +158,36 @@ describe("spinal.gn", function()
     os.remove(path)
   end)
 
+  it("fits the model's parameters to a rollout and, with fit = true, steps on the fitted model",
+    function()
+    local plant = M.new("car_drag", nil, { dt = 0.02 })
+    local model = half_model()
+    local pol = car_policy(4)
+    local opts = { cost = cost, task = task, skip = 10 }
+    local traj = pol:rollout(plant, x0, 200)
+    -- the halved model's parameters come back as the plant's (same integrator: exactly)
+    local p, before, after = GN.fit(model, traj)
+    local truth = { 11.25, 0.55, 6.5, 0.1 }
+    for j = 1, 4 do assert.is_near(truth[j], p[j], 1e-6 * truth[j]) end
+    assert.is_true(before > 0.1 and after < 1e-6 * before)
+    assert.are.equal(11.25 * 0.5, model.params.k_a)  -- the model is not changed
+    -- the optimiser with fit: its gradient is the plant's (the fitted model is the plant)
+    local opt = GN.new(pol, model, { fit = true })
+    assert.is_nil(opt:fitted())
+    local g = opt:build(traj, opts)
+    local gp = G.feedback(pol, plant, traj, opts)
+    assert.is_true((g - gp):norm() <= 1e-6 * gp:norm())
+    local q, b2, a2 = opt:fitted()
+    assert.are.equal(0, (q - p):abs():max())
+    assert.are.equal(before, b2)
+    assert.are.equal(after, a2)
+    assert.is_nil(GN.new(pol, model):fitted())
+    -- the experiments' optimiser passes it on
+    local step, o = O.new("gn", pol, model, opts, { radius = 0.02, fit = true })
+    step(traj)
+    assert.is_not_nil(o:fitted())
+  end)
+
   it("says what was expected", function()
     local pol = car_policy(1)
     assert.has_error(function() GN.new(pol, M.new("pendulum", nil, { dt = 0.02 })) end,
@@ -167,6 +198,13 @@ describe("spinal.gn", function()
     assert.has_error(function() GN.new(pol, half_model(), { radius_min = 2, radius_max = 1 }) end,
       "bad argument #3 to 'new' (field 'radius_min': expected a number <= radius_max "
         .. "(1.0), got 2.0)")
+    assert.has_error(function() GN.new(pol, half_model(), { fit = 1 }) end,
+      "bad argument #3 to 'new' (field 'fit': expected a boolean, got number)")
+    assert.has_error(function() GN.fit(half_model(), { X = {}, U = {}, t = {} }) end,
+      "bad argument #2 to 'fit' (expected a trajectory with X = an array, got table)")
+    local short = pol:rollout(half_model(), x0, 5)
+    assert.has_error(function() GN.fit(half_model(), short, -1) end,
+      "bad argument #3 to 'fit' (expected iters >= 0, got -1)")
     local opt = GN.new(pol, half_model())
     assert.has_error(function() opt:gvp({}) end,
       "gvp: call build (or step) with a trajectory first")

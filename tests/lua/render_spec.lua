@@ -258,20 +258,22 @@ describe("spinal.render.video", function()
     assert.is_nil(io.open(dir .. "/learned.png"))
   end)
 
-  it("names what is missing: a run, a MuJoCo recording, the model file", function()
+  it("names what is missing: a run, a recording, a robot file, the model file", function()
     local _, err = render.video { run = "/nonexistent/run" }
-    assert.are.equal("render: /nonexistent/run is not a run directory (no settings.json)", err)
+    assert.are.equal("render: /nonexistent/run is not a run directory (no settings.json, nor a "
+      .. "loop's recording)", err)
 
-    -- a run on the model plant: trajectories without qpos
+    -- a run without trajectories
     local dir = tmpdir()
     S.spit(dir .. "/settings.json", "{}\n")
+    _, err = render.video { run = dir }
+    assert.are.equal(("render: %s has no recording to draw (no trajectory with MuJoCo's "
+      .. "configuration or states, no loop recording x.npy)"):format(dir), err)
+    -- states but no MuJoCo configuration, and no robot file to draw them with
     S.spit(dir .. "/learned.json", json.encode { files = { X = "learned_X.npy" } })
     _, err = render.video { run = dir }
-    assert.are.equal(("render: %s has no MuJoCo recording (no trajectory in it was run on a "
-      .. "mujoco plant; render a run of an experiment with plant=mujoco)"):format(dir), err)
-    _, err = render.video { run = dir, traj = "learned" }
-    assert.are.equal(("render: %s: trajectory 'learned' has no MuJoCo recording (it was not run "
-      .. "on a mujoco plant; render a run of an experiment with plant=mujoco)"):format(dir), err)
+    assert.are.equal(("render: %s: 'learned' has states but no MuJoCo configuration, and no "
+      .. "robot file is named to draw them with (pass --robot FILE)"):format(dir), err)
     _, err = render.video { run = dir, traj = "best" }
     assert.are.equal(("render: %s has no trajectory 'best' (%s/best.json)"):format(dir, dir), err)
 
@@ -300,5 +302,121 @@ describe("spinal.render.video", function()
     assert.are.equal("render: fps: expected an integer in [1, 240], got 0",
       err_of { run = "x", fps = 0 })
     assert.are.equal("render: unknown option 'colour'", err_of { run = "x", colour = 1 })
+  end)
+end)
+
+-- a trajectory of the quadruped's velocity level on its model plant (no MuJoCo), saved as a run
+-- whose settings name the robot file: what a udp:// or model-plant run leaves
+local function state_run(steps)
+  local dir = tmpdir()
+  local robot = robot_lib.load "robots/quadruped.lua"
+  local plant = run_lib.open_plant(robot, "model", "render_spec")
+  local traj = plant:rollout(robot.controller, { steps = steps, x0 = { 0.5, -0.2, 0.3 },
+                                                 r = { 0, 0, 0, 0, 0.5, 0.1 } })
+  plant:close()
+  assert.is_nil(traj.qpos)
+  local run = run_lib.start { name = "render_spec", out = dir,
+                              settings = { robot = "robots/quadruped.lua" } }
+  run:save_traj("learned", traj, { states = robot.state, actions = robot.action })
+  return dir, traj
+end
+
+-- the trunk's yaw of a configuration row (free joint quaternion at 4..7)
+local function yaw_of(Q, k)
+  local w, x, y, z = Q[k][4], Q[k][5], Q[k][6], Q[k][7]
+  return math.atan(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+end
+
+describe("spinal.render of recordings without MuJoCo's configuration", function()
+  teardown(S.cleanup)
+
+  it("poses the robot file's mujoco plant at every recorded state", function()
+    local _, traj = state_run(20)
+    local Q, mjcf = assert(render.poses("robots/quadruped.lua", traj.X, { "px", "py", "phi" }))
+    assert.is_truthy(mjcf:match "robots/quadruped%.xml$")
+    assert.are.same({ 21, 19 }, { Q.shape[1], Q.shape[2] })
+    for k = 1, 21 do
+      assert.is_near(traj.X[k][1], Q[k][1], 1e-12)
+      assert.is_near(traj.X[k][2], Q[k][2], 1e-12)
+      assert.is_near(traj.X[k][3], yaw_of(Q, k), 1e-12)
+      assert.are.equal(0.285, Q[k][3])  -- the rest from the "stand" keyframe
+      assert.are.equal(0.9, Q[k][9])
+    end
+    -- plant:qpos() is MuJoCo's configuration, which only a mujoco plant has
+    local model = run_lib.open_plant(robot_lib.load "robots/quadruped.lua", "model", "render_spec")
+    local none, why = model:qpos()
+    model:close()
+    assert.is_nil(none)
+    assert.are.equal("qpos: only mujoco plants have MuJoCo's configuration (this one is model)", why)
+    -- states that are not the robot file's
+    local _, err = render.poses("robots/quadruped.lua", traj.X, { "x", "y", "phi" })
+    assert.are.equal("the recording's state 1 is 'x' but robots/quadruped.lua's is 'px'", err)
+    _, err = render.poses("robots/quadruped.lua", A.zeros(3, 2))
+    assert.are.equal("the recording has 2 states per row but robots/quadruped.lua has 3 (px py "
+      .. "phi)", err)
+  end)
+
+  it("renders a run on a model or udp plant from its states", function()
+    local dir = state_run(10)  -- 1 s at 10 Hz
+    local res = assert(render.video { run = dir, width = 64, height = 48, fps = 10 })
+    assert.is_true(res.from_states)
+    assert.are.equal("learned", res.traj)
+    assert.are.equal("h264,64,48,11", ffprobe_frames(res.video))
+  end)
+
+  it("renders a live loop's recording, which names its robot file", function()
+    local dir = tmpdir() .. "/rec"
+    local robot = robot_lib.load "robots/quadruped.lua"
+    local plant = assert(robot:open "model")
+    local loop = require("spinal.live").loop(robot, plant)
+    loop:start()
+    loop:resume()
+    loop:record(1)
+    assert.are.equal(dir, (loop:save(dir)))
+    loop:close()
+    plant:close()
+    local info = assert(json.read(dir .. "/recording.json"))
+    assert.are.equal("loop", info.kind)
+    assert.are.equal("quadruped", info.robot)
+    assert.is_truthy(info.robot_file:match "^/.*/robots/quadruped%.lua$")
+    assert.are.equal("model", info.plant)
+    assert.are.same({ "px", "py", "phi" }, info.state)
+    assert.are.same({ "v", "w" }, info.action)
+    local res = assert(render.video { run = dir, width = 64, height = 48, fps = 5 })
+    assert.are.equal("recording", res.traj)
+    assert.is_true(res.from_states)
+    assert.are.equal(dir .. "/recording.mp4", res.video)
+    assert.is_truthy(S.slurp(dir .. "/recording.png"))
+  end)
+
+  it("draws a payload as a block on the trunk, where it sits", function()
+    local text = S.slurp "robots/quadruped.xml"
+    local out = assert(render.payload_mjcf(text, { mass = 3, x = 0.1, y = 0 }))
+    -- a steel cube of 3 kg (side 7.26 cm) on the trunk's box (half height 0.055 m)
+    assert.is_truthy(out:find('<body name="trunk" pos="0 0 0.45">\n<geom name="spinal_payload" '
+      .. 'type="box" size="0.0363 0.0363 0.0363" pos="0.1000 0.0000 0.0913"', 1, true))
+    local _, err = render.payload_mjcf("<mujoco><worldbody/></mujoco>", { mass = 1, x = 0, y = 0 })
+    assert.are.equal("the MJCF has no free-floating body to carry the payload", err)
+    -- the same pose, from above, with and without it: the red block shows
+    local copy = S.tmpfile() .. ".xml"
+    S.spit(copy, out)
+    local q = { 0, 0, 0.285, 1, 0, 0, 0 }
+    for _ = 1, 4 do for _, v in ipairs { 0, 0.9, -1.8 } do q[#q + 1] = v end end
+    local cam = { lookat = { 0, 0, 0.3 }, distance = 1.2, azimuth = 90, elevation = -80 }
+    local function red_pixels(file)
+      local r = assert(R.open { mjcf = file, width = 128, height = 96 })
+      r:pose(q)
+      local img = r:frame(cam)
+      r:close()
+      local n = 0
+      for i = 1, #img, 3 do
+        local cr, cg, cb = img:byte(i, i + 2)
+        if cr > cg + 80 and cr > cb + 80 then n = n + 1 end
+      end
+      return n
+    end
+    local with, without = red_pixels(copy), red_pixels "robots/quadruped.xml"
+    os.remove(copy)
+    assert.is_true(with > without + 20, ("red pixels %d with, %d without"):format(with, without))
   end)
 end)

@@ -595,6 +595,147 @@ TEST(trust_region_state_that_does_not_fit_is_refused_and_changes_nothing) {
   car_case_free(&k);
 }
 
+// F(p) of sp_gn_fit, computed here from its documented formula: the weighted mean squared
+// one-step prediction error plus the 1e-9 prior on the relative parameter change
+static double fit_objective(const sp_model* m, const double* p0, const double* p,
+                            const sp_trajview* tr) {
+  int nx = m->nx, nu = m->nu, T = tr->T, n = 0;
+  double w[8] = {0}, xn[8];
+  for (int k = 0; k < T; k++) {
+    const double* x = tr->X + (size_t)k * nx;
+    int good = 1;
+    for (int i = 0; i < 2 * nx; i++) good = good && isfinite(x[i]);
+    if (!good) continue;
+    n++;
+    for (int i = 0; i < nx; i++) w[i] += (x[nx + i] - x[i]) * (x[nx + i] - x[i]);
+  }
+  for (int i = 0; i < nx; i++) w[i] = n / w[i];
+  sp_model fm = *m;
+  fm.p = (double*)p;
+  double F = 0;
+  for (int k = 0; k < T; k++) {
+    const double* x = tr->X + (size_t)k * nx;
+    int good = 1;
+    for (int i = 0; i < 2 * nx; i++) good = good && isfinite(x[i]);
+    if (!good) continue;
+    sp_model_step(&fm, model_ws(m), xn, x, tr->U + (size_t)k * nu);
+    for (int i = 0; i < nx; i++) F += w[i] * (x[nx + i] - xn[i]) * (x[nx + i] - xn[i]);
+  }
+  double prior = 0;
+  for (int j = 0; j < m->np; j++) {
+    double s = p0[j] != 0 ? fabs(p0[j]) : 1;
+    prior += (p[j] - p0[j]) * (p[j] - p0[j]) / (s * s);
+  }
+  return F / n + 1e-9 * prior;
+}
+
+TEST(fit_recovers_the_plant_parameters_the_model_gets_wrong) {
+  // every parameter halved (gamma = 0.5), and each wrong by its own factor, one of them too large
+  const double factors[2][4] = {{0.5, 0.5, 0.5, 0.5}, {0.3, 2.0, 0.6, 3.0}};
+  for (int c = 0; c < 2; c++) {
+    car_case k;
+    CHECK_INT(car_case_new(&k, 300, 2), 0);
+    for (int j = 0; j < 4; j++) k.model->p[j] = k.plant->p[j] * factors[c][j];
+    double p[4], rss[2];
+    CHECK_INT(sp_gn_fit(p, rss, k.model, &k.tr, 0), 0);
+    printf("  case %d: fit %.6g %.6g %.6g %.6g (plant %g %g %g %g), F %.3g -> %.3g\n", c, p[0],
+           p[1], p[2], p[3], k.plant->p[0], k.plant->p[1], k.plant->p[2], k.plant->p[3], rss[0],
+           rss[1]);
+    for (int j = 0; j < 4; j++) CHECK_CLOSE(p[j], k.plant->p[j], 1e-6, 0);
+    CHECK(rss[0] > 1e-2 && rss[1] < 1e-6 * rss[0]);  // what is left: the 1e-9 prior
+    // the model itself is not changed
+    for (int j = 0; j < 4; j++) CHECK(k.model->p[j] == k.plant->p[j] * factors[c][j]);
+    // a transition that is not finite is skipped
+    k.tr.X[4 * 100 + 2] = NAN;
+    double q[4];
+    CHECK_INT(sp_gn_fit(q, rss, k.model, &k.tr, 0), 0);
+    for (int j = 0; j < 4; j++) CHECK_CLOSE(q[j], k.plant->p[j], 1e-6, 0);
+    CHECK(isfinite(rss[0]) && isfinite(rss[1]));
+    car_case_free(&k);
+  }
+}
+
+TEST(fit_minimises_the_documented_prediction_error_when_no_parameters_fit_exactly) {
+  // the model steps by explicit Euler, the plant by RK4: no parameters reproduce the plant, and
+  // the fit is the minimum of F (central differences of F vanish there, F rises either side)
+  car_case k;
+  CHECK_INT(car_case_new(&k, 300, 3), 0);
+  CHECK_INT(sp_model_configure(k.model, 0.02, SP_INTEGRATOR_EULER, 1), 0);
+  double p0[4], p[4], rss[2];
+  memcpy(p0, k.model->p, sizeof p0);
+  CHECK_INT(sp_gn_fit(p, rss, k.model, &k.tr, 0), 0);
+  double F = fit_objective(k.model, p0, p, &k.tr);
+  CHECK_CLOSE(rss[0], fit_objective(k.model, p0, p0, &k.tr), 1e-10, 0);
+  CHECK_CLOSE(rss[1], F, 1e-10, 0);
+  CHECK(rss[1] < 0.1 * rss[0]);
+  for (int j = 0; j < 4; j++) {
+    double h = 1e-3 * fabs(p[j]), q[4];
+    memcpy(q, p, sizeof q);
+    q[j] = p[j] + h;
+    double Fp = fit_objective(k.model, p0, q, &k.tr);
+    q[j] = p[j] - h;
+    double Fm = fit_objective(k.model, p0, q, &k.tr);
+    double slope = (Fp - Fm) / (2 * h), curv = (Fp + Fm - 2 * F) / (h * h);
+    printf("  %s: fit %.6g, dF/dp %.3g, d2F/dp2 %.3g, Newton step %.2g\n", k.model->cls->p_names[j],
+           p[j], slope, curv, slope / curv);
+    CHECK(Fp > F && Fm > F && curv > 0);
+    CHECK(fabs(slope / curv) < 1e-6 * fabs(p[j]));
+  }
+  car_case_free(&k);
+}
+
+TEST(with_fit_the_step_uses_the_fitted_models_jacobians) {
+  car_case k;
+  CHECK_INT(car_case_new(&k, 300, 2), 0);
+  sp_policy* p = k.f.pol;
+  size_t n = p->nparams;
+  sp_gn* gn;
+  sp_gn_config cfg = {.fit = 1};
+  CHECK_INT(sp_gn_new(&gn, p, &cfg), 0);
+  CHECK_INT(sp_gn_build(gn, p, k.model, &k.obj, &k.tr, 0), 0);
+  double pf[4], rss[2];
+  CHECK_INT(sp_gn_fit(pf, rss, k.model, &k.tr, 0), 0);
+  CHECK_INT(gn->npfit, 4);
+  for (int j = 0; j < 4; j++) CHECK(gn->pfit[j] == pf[j]);
+  CHECK(gn->fit_rss[0] == rss[0] && gn->fit_rss[1] == rss[1]);
+  // its gradient is the feedback estimate with the fitted model (here: the plant's parameters),
+  // not with the model given
+  sp_model* fitted;
+  CHECK_INT(sp_model_new(&fitted, "car_drag", pf, 0.02), 0);
+  double* g = sp_calloc(n, sizeof(double));
+  double* g0 = sp_calloc(n, sizeof(double));
+  double J;
+  CHECK_INT(sp_grad_feedback(g, &J, p, fitted, &k.obj, &k.tr, 0), 0);
+  CHECK(rel_err(gn->g, g, n) < 1e-12);
+  CHECK_INT(sp_grad_feedback(g0, &J, p, k.model, &k.obj, &k.tr, 0), 0);
+  CHECK(rel_err(gn->g, g0, n) > 1e-2);
+  // and with model == plant, the exact gradient: central differences of the plant's cost
+  double* v = sp_calloc(n, sizeof(double));
+  double* theta = sp_policy_params(p);
+  sp_rng r;
+  sp_rng_seed(&r, 9, 0);
+  for (size_t i = 0; i < n; i++) v[i] = sp_rng_normal(&r);
+  double x0[4] = {0.1, -0.1, 2.0, 1.5}, h = 1e-6, Jp, Jm;
+  sp_trajview tr;
+  CHECK_INT(sp_trajview_new(&tr, 300, 4, 2), 0);
+  for (size_t i = 0; i < n; i++) theta[i] += h * v[i];
+  CHECK_INT(sp_policy_rollout(&tr, p, policy_ws(p), k.plant, model_ws(k.plant), x0, 0, 0), 0);
+  CHECK_INT(sp_objective_value(&Jp, &k.obj, &tr), 0);
+  for (size_t i = 0; i < n; i++) theta[i] -= 2 * h * v[i];
+  CHECK_INT(sp_policy_rollout(&tr, p, policy_ws(p), k.plant, model_ws(k.plant), x0, 0, 0), 0);
+  CHECK_INT(sp_objective_value(&Jm, &k.obj, &tr), 0);
+  for (size_t i = 0; i < n; i++) theta[i] += h * v[i];
+  double fd = (Jp - Jm) / (2 * h), an = 0;
+  for (size_t i = 0; i < n; i++) an += gn->g[i] * v[i];
+  printf("  directional derivative: built %.10g, central differences %.10g\n", an, fd);
+  CHECK_CLOSE(an, fd, 1e-6, 0);
+  sp_trajview_free(&tr);
+  sp_free(g), sp_free(g0), sp_free(v);
+  sp_model_free(fitted);
+  sp_gn_free(gn);
+  car_case_free(&k);
+}
+
 TEST(bad_arguments_are_errors) {
   car_case k;
   CHECK_INT(car_case_new(&k, 20, 1), 0);
@@ -607,6 +748,13 @@ TEST(bad_arguments_are_errors) {
   CHECK_INT(sp_gn_new(&gn, k.f.pol, &bad), SP_EINVAL);
   bad = (sp_gn_config){.max_decrease = 1.5};
   CHECK_INT(sp_gn_new(&gn, k.f.pol, &bad), SP_EINVAL);
+  bad = (sp_gn_config){.fit = 2};
+  CHECK_INT(sp_gn_new(&gn, k.f.pol, &bad), SP_EINVAL);
+  double pf[4];
+  CHECK_INT(sp_gn_fit(NULL, NULL, k.model, &k.tr, 0), SP_EINVAL);
+  CHECK_INT(sp_gn_fit(pf, NULL, NULL, &k.tr, 0), SP_EINVAL);
+  sp_trajview narrow = sp_trajview_of(k.tr.X, k.tr.U, k.tr.t, k.tr.T, 4, 1);
+  CHECK_INT(sp_gn_fit(pf, NULL, k.model, &narrow, 0), SP_ESHAPE);
   CHECK_INT(sp_gn_new(&gn, k.f.pol, NULL), 0);
   CHECK_INT(sp_gn_build(gn, k.f.pol, NULL, &k.obj, &k.tr, 0), SP_EINVAL);
   sp_trajview wrong = sp_trajview_of(k.tr.X, k.tr.U, k.tr.t, k.tr.T, 3, 2);
