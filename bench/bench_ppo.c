@@ -3,7 +3,10 @@
 //       one sp_ppo_update: bootstrap values, GAE, advantage normalisation, 5 epochs of 4 shuffled
 //       minibatches of 1536 (actor and critic 512-256-128 elu in float32, clipped surrogate and
 //       value loss, entropy, KL-adaptive lr, Adam with the gradient norm clipped) on a rollout of
-//       256 environments x 24 steps; bench/torch_ppo.py is its PyTorch twin (same name)
+//       256 environments x 24 steps; bench/torch_ppo.py is its PyTorch twin (same name). JSON:
+//       spinal_ms (median wall time) and spinal_cpu_ms (median CPU time of the thread: with one
+//       thread, the figure a shared machine disturbs least); bench/run adds the reference's
+//       reference_ms and reference_cpu_ms and the ratios (ratio, cpu_ratio; target <= 0.8)
 //   ppo_rollout_quadruped_envs64: JSON line: control steps per second of 64 quadrupeds
 //       (hal/vecenv: joint PD at 1 kHz, 20 physics steps per 50 Hz step, observation, reward,
 //       resets) with the PPO policy's batched inference and sampling (sp_ppo_collect/record), next
@@ -23,6 +26,12 @@
 static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static double cpu_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -78,7 +87,8 @@ int main(int argc, char** argv) {
   double* a = malloc(sizeof(double) * NE * NA);
   double* rew = malloc(sizeof(double) * NE * 2);
   double* times = malloc(sizeof(double) * (size_t)reps);
-  if (!obs || !a || !rew || !times || sp_ppo_new(&p, &c, 1)) {
+  double* cpus = malloc(sizeof(double) * (size_t)reps);
+  if (!obs || !a || !rew || !times || !cpus || sp_ppo_new(&p, &c, 1)) {
     fprintf(stderr, "bench_ppo: cannot create the agent\n");
     return 1;
   }
@@ -86,15 +96,19 @@ int main(int argc, char** argv) {
   sp_rng_seed(&r, 1, 0);
   for (int k = -1; k < reps; k++) {
     collect(p, &r, obs, a, rew, rew + NE);
-    double t0 = now();
+    double t0 = now(), c0 = cpu_now();
     sp_ppo_update(p, obs);
-    if (k >= 0) times[k] = 1e3 * (now() - t0);
+    if (k >= 0) times[k] = 1e3 * (now() - t0), cpus[k] = 1e3 * (cpu_now() - c0);
   }
   qsort(times, (size_t)reps, sizeof *times, cmp);
-  printf("ppo_update_obs49_act12_hid512-256-128_n6144_mb1536_e5_f32 %.4f\n", times[reps / 2]);
+  qsort(cpus, (size_t)reps, sizeof *cpus, cmp);
+  printf(
+      "{\"name\":\"ppo_update_obs49_act12_hid512-256-128_n6144_mb1536_e5_f32\",\"spinal_ms\":%.4f,"
+      "\"spinal_cpu_ms\":%.4f,\"target\":0.8}\n",
+      times[reps / 2], cpus[reps / 2]);
   fflush(stdout);
   sp_ppo_free(p);
-  free(obs), free(a), free(rew), free(times);
+  free(obs), free(a), free(rew), free(times), free(cpus);
 
   // ---- the rollout against raw stepping ----
   enum { NV = 64, STEPS = 50 };

@@ -5,7 +5,8 @@ them); bootstrap values, GAE (gamma 0.99, lambda 0.95), advantage normalisation;
 shuffled minibatches of 1536: actor and critic MLPs 49 -> 512 -> 256 -> 128 -> (12 | 1), ELU,
 float32, a learned log std; clipped surrogate (0.2), clipped value loss (coef 1), entropy bonus
 (0.01), the KL to the collecting policy adapting the learning rate (target 0.01), global gradient
-norm clipped to 1, Adam. Prints "name median_ms" like the C bench.
+norm clipped to 1, Adam. Prints "name median_ms median_cpu_ms" (wall, and this thread's CPU time:
+with one thread the fairer figure on a shared machine) like the C bench.
 
 Run with /usr/bin/python3 (Debian's python3-torch). Threads: BENCH_THREADS (default 1).
 """
@@ -48,11 +49,11 @@ def main():
             done = (torch.rand(NS, NE) < 0.01).float()
         return obs, act, mu, std.clone(), logp, value, rew, done
 
-    times = []
+    times, cpus = [], []
     for k in range(-1, reps):
         obs, act, mu_old, std_old, logp_old, value, rew, done = rollout()
         last = torch.randn(NE, NO)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         with torch.no_grad():
             v_last = critic(last).squeeze(-1)
             adv = torch.zeros(NS, NE)
@@ -100,8 +101,11 @@ def main():
                 opt.step()
         if k >= 0:
             times.append(1e3 * (time.perf_counter() - t0))
+            cpus.append(1e3 * (time.thread_time() - c0))
     times.sort()
-    print("ppo_update_obs49_act12_hid512-256-128_n6144_mb1536_e5_f32 %.4f" % times[len(times) // 2])
+    cpus.sort()
+    print("ppo_update_obs49_act12_hid512-256-128_n6144_mb1536_e5_f32 %.4f %.4f"
+          % (times[len(times) // 2], cpus[len(cpus) // 2]))
 
 
 if __name__ == "__main__":

@@ -185,17 +185,24 @@ static void env_reset(const sp_vecenv* v, env* e) {
   else
     mj_resetData(m, d);
   if (v->cfg.task == SP_VECENV_IMITATE) {
-    // reference state initialisation: a random frame of a random clip, at its pose and velocity
-    e->clip = (int)sp_rng_below(&e->rng, (uint64_t)v->cfg.nclips);
-    int n = v->clip_off[e->clip + 1] - v->clip_off[e->clip];
-    e->frame = (int)sp_rng_below(&e->rng, (uint64_t)(n - 2));
+    // reference state initialisation: a random frame of a random clip, at its pose and velocity;
+    // from_start: environment i plays clip i mod nclips from its first frame (an evaluation)
+    if (v->cfg.from_start) {
+      e->clip = (int)((e - v->envs) % v->cfg.nclips);
+      e->frame = 0;
+    } else {
+      e->clip = (int)sp_rng_below(&e->rng, (uint64_t)v->cfg.nclips);
+      int n = v->clip_off[e->clip + 1] - v->clip_off[e->clip];
+      e->frame = (int)sp_rng_below(&e->rng, (uint64_t)(n - 2));
+    }
     const double* f = frame_of(v, e->clip, e->frame);
     memcpy(d->qpos, f, sizeof(double) * m->nq);
     mju_zero(d->qvel, m->nv);
     frame_velocity(v, d->qvel, f, frame_of(v, e->clip, e->frame + 1));
   }
+  int noise = !(v->cfg.task == SP_VECENV_IMITATE && v->cfg.from_start);
   for (int k = 0; k < v->nact; k++) {
-    d->qpos[v->qadr[k]] += v->cfg.reset_noise * (2 * sp_rng_uniform(&e->rng) - 1);
+    if (noise) d->qpos[v->qadr[k]] += v->cfg.reset_noise * (2 * sp_rng_uniform(&e->rng) - 1);
     e->aprev[k] = 0;
     e->target[k] = v->stand[k];
   }
@@ -359,7 +366,8 @@ static void run_slice(sp_vecenv* v, int tid) {
         sp_rng_seed(&e->rng, v->seed, (uint64_t)i);
         env_reset(v, e);
         // spread the time-outs over the first episode, as if the environments started apart
-        e->age = (int)sp_rng_below(&e->rng, (uint64_t)v->cfg.episode_steps);
+        if (!(v->cfg.task == SP_VECENV_IMITATE && v->cfg.from_start))
+          e->age = (int)sp_rng_below(&e->rng, (uint64_t)v->cfg.episode_steps);
         double vb[3], wb[3], up[3];
         if (o) env_observe(v, e, o, vb, wb, up);
         break;

@@ -36,7 +36,8 @@
 // An episode ends when the trunk falls (height below fall_height or its up axis tilted past
 // fall_tilt: a terminal state) or after episode_steps (a time-out); the environment then resets
 // itself and the observation returned is the new episode's first. Resets start from the MJCF's
-// keyframe with joint angles perturbed uniformly by +-reset_noise rad.
+// keyframe with joint angles perturbed uniformly by +-reset_noise rad (imitation with from_start:
+// environment i starts clip i mod nclips at its first frame, unperturbed, method 2's evaluation).
 //
 // Determinism: every environment draws from its own random stream (seed, environment index), and
 // environments never interact, so the same seed gives the same transitions whatever the thread
@@ -83,6 +84,8 @@ typedef struct sp_vecenv_config {
   int nclips;
   int clip_nq;        // columns of every clip: must equal the model's nq
   double track_fail;  // m: the episode ends (terminal) this far from the clip's trunk
+  int from_start;     // 1: environment i plays clip i mod nclips from its first frame, without
+                      // reset noise or a spread first time-out (a held-out evaluation)
   uint64_t seed;
 } sp_vecenv_config;
 

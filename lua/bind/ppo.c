@@ -107,6 +107,7 @@ static int e_new(lua_State* L) {
                                      "task",
                                      "clips",
                                      "track_fail",
+                                     "from_start",
                                      NULL};
   spA_table t = spA_opts(L, 1, 0);
   spA_check_keys(&t, keys);
@@ -138,6 +139,7 @@ static int e_new(lua_State* L) {
   static const char* const tasks[] = {"velocity", "imitate", NULL};
   c.task = (sp_vecenv_task)spA_option(&t, "task", SP_VECENV_VELOCITY, tasks);
   c.track_fail = spA_positive(&t, "track_fail", c.track_fail, 0);
+  c.from_start = spA_boolean(&t, "from_start", 0);
   // imitation clips: a list of (frames x nq) arrays, gathered into scratch memory
   const double** clips = NULL;
   int* nframes = NULL;
@@ -154,6 +156,9 @@ static int e_new(lua_State* L) {
     nframes = spA_scratch_bytes(L, sizeof(int) * (size_t)n);
     int width = -1;
     for (int i = 0; i < n; i++) {
+      // every clip leaves its scratch copy on the stack until the environments are made: room
+      // for it and the array (a library has far more clips than LUA_MINSTACK slots)
+      luaL_checkstack(L, 4, "ppo.quadruped: too many clips");
       lua_geti(L, top, i + 1);
       sp_array* a = spL_testarray(L, -1);
       if (!a || a->ndim != 2 || (width >= 0 && a->shape[1] != width) || a->shape[0] < 3)

@@ -132,6 +132,13 @@ M.RANGES = {
   eval_steps = { min = 1, max = 1e8 },
   desired_kl = { min = 0, max = 10 },         -- 0: a learning-rate schedule instead
   entropy_coef = { min = 0, max = 100 },
+  init_std = { above = 0, max = 100 },        -- the policy's initial sigma (action units)
+  -- the PPO comparison (experiments/ppo_vs_world_model.lua)
+  wm_samples = { min = 1, max = 1e9 },        -- method 2's budget
+  wm_eval_every = { min = 1, max = 1e6 },
+  ppo_factor = { above = 0, max = 1e6 },      -- PPO's budget in method 2's
+  ppo_minutes = { min = 0, max = 1e6 },       -- PPO's wall-time cap per seed (0: none)
+  ppo_eval_every = { min = 1, max = 1e6 },
 }
 
 local EXACT = 2 ^ 53

@@ -228,4 +228,44 @@ TEST(standing_still_tracks_a_standing_clip_and_loses_a_moving_one) {
   free(still), free(moving);
 }
 
+// from_start (an evaluation): environment i plays clip i mod nclips from its first frame, exactly at
+// its pose, whatever the seed; without it the start is a random frame with reset noise
+TEST(from_start_plays_clip_i_from_its_first_frame_without_noise) {
+  double* a0 = standing_clip(30, 0);
+  double* a1 = standing_clip(30, 0.5);
+  for (int i = 0; i < 30; i++) a1[19 * i + 8] = 0.7 + 0.001 * i;  // a distinct first hip
+  const double* clips[2] = {a0, a1};
+  int nf[2] = {30, 30};
+  sp_vecenv_config c = sp_vecenv_default_config(quadruped(), 3, 2, 9);
+  c.task = SP_VECENV_IMITATE;
+  c.clips = clips, c.clip_frames = nf, c.nclips = 2, c.clip_nq = 19;
+  c.from_start = 1;
+  sp_vecenv* v = NULL;
+  char msg[256] = "";
+  int rc = sp_vecenv_new(&v, &c, msg, sizeof msg);
+  if (rc) SP_FAIL_("%s", msg);
+  double obs[3 * 65], q[19];
+  for (uint64_t seed = 1; seed <= 2; seed++) {
+    sp_vecenv_reset(v, seed, obs);
+    for (int i = 0; i < 3; i++) {
+      const double* f = clips[i % 2];
+      CHECK_INT(sp_vecenv_qpos(v, i, q, 19), 19);
+      for (int k = 0; k < 19; k++) CHECK_CLOSE(q[k], f[k], 0, 1e-12);
+      for (int k = 0; k < 12; k++) CHECK_CLOSE(obs[65 * i + 10 + k], f[7 + k], 0, 1e-12);
+    }
+  }
+  sp_vecenv_free(v);
+  c.from_start = 0;  // the training start: some environment is off the first frame's hip
+  CHECK_INT(sp_vecenv_new(&v, &c, NULL, 0), 0);
+  sp_vecenv_reset(v, 1, obs);
+  int moved = 0;
+  for (int i = 0; i < 3; i++) {
+    CHECK_INT(sp_vecenv_qpos(v, i, q, 19), 19);
+    if (q[8] != a0[8] && q[8] != a1[8]) moved = 1;
+  }
+  CHECK(moved);
+  sp_vecenv_free(v);
+  free(a0), free(a1);
+}
+
 TEST_MAIN()

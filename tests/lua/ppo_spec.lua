@@ -65,6 +65,29 @@ describe("ppo.quadruped", function()
     assert.matches("vecenv: clips have 7 numbers per frame, the qpos of .* has 19", msg)
   end)
 
+  it("takes a library's worth of clips (hundreds: more than the Lua stack's default room)", function()
+    -- each clip stays on the stack while the environments are made; 78 clips (the gait
+    -- library's training split) overflowed it and corrupted the heap
+    local clips = {}
+    for c = 1, 400 do
+      local F = array.zeros(3, 19)
+      for i = 1, 3 do
+        F[i][3], F[i][4] = 0.285, 1
+        for l = 0, 3 do F[i][9 + 3 * l], F[i][10 + 3 * l] = 0.9 + 1e-4 * c, -1.8 end
+      end
+      clips[c] = F
+    end
+    local env = assert(ppo.quadruped { mjcf = XML, nenvs = 400, seed = 1, task = "imitate",
+                                       clips = clips, from_start = true })
+    local obs = env:reset(1)
+    collectgarbage()
+    -- environment i plays clip i from its first frame: its first hip is that clip's
+    for _, i in ipairs { 1, 200, 400 } do
+      assert.near(0.9 + 1e-4 * i, obs[i][12], 1e-12)
+    end
+    env:close()
+  end)
+
   it("returns nil and a message for a missing file, and names bad options", function()
     local env, msg = ppo.quadruped { mjcf = "nope.xml", nenvs = 1 }
     assert.is_nil(env)
