@@ -896,7 +896,8 @@ static int save_info(const lloop* o, const char* dir, char* msg, size_t len) {
 }
 
 // save(dir [, wait]): finish the recording (a bounded one is waited for unless wait == false, or
-// until Ctrl-C), write dir/{k,t,flags,x,u}.npy, dir/log.csv and dir/recording.json; returns dir, ticks, or nil, message
+// until Ctrl-C), write dir/{k,t,flags,x,u}.npy, dir/log.csv and dir/recording.json; returns dir,
+// ticks, or nil, message
 static int m_save(lua_State* L) {
   lloop* o = checkloop(L, 1);
   const char* dir = luaL_checkstring(L, 2);

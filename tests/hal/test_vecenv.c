@@ -228,8 +228,8 @@ TEST(standing_still_tracks_a_standing_clip_and_loses_a_moving_one) {
   free(still), free(moving);
 }
 
-// from_start (an evaluation): environment i plays clip i mod nclips from its first frame, exactly at
-// its pose, whatever the seed; without it the start is a random frame with reset noise
+// from_start (an evaluation): environment i plays clip i mod nclips from its first frame, exactly
+// at its pose, whatever the seed; without it the start is a random frame with reset noise
 TEST(from_start_plays_clip_i_from_its_first_frame_without_noise) {
   double* a0 = standing_clip(30, 0);
   double* a1 = standing_clip(30, 0.5);
