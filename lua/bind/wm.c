@@ -587,6 +587,18 @@ static int v_latent(lua_State* L) {
 
 enum { VAE_LOSS, VAE_GRAD, VAE_TRAIN };
 
+// the two results of a policy loss: the loss, then { name = part } for its n parts
+static int push_loss(lua_State* L, double loss, const double* parts, const char* const* names,
+                     int n) {
+  lua_pushnumber(L, loss);
+  lua_createtable(L, 0, n);
+  for (int i = 0; i < n; i++) {
+    lua_pushnumber(L, parts[i]);
+    lua_setfield(L, -2, names[i]);
+  }
+  return 2;
+}
+
 // the arguments of loss/grad/train: model at 2, S0 (B, nx), C (B, H, nc), R (B, H, nx), eps at 6,
 // opt at 7 (train)
 static int vae_run(lua_State* L, int mode) {
@@ -621,14 +633,8 @@ static int vae_run(lua_State* L, int mode) {
       sp_vae_loss(u->v, u->d, m->wm, m->d, &loss, parts, S0, C, R, E, (int)B, (int)H, backward);
   if (rc) return spL_raise(L, rc, what);
   if (train) apply_step(L, "train", o, u->v->params, u->v->grads);
-  lua_pushnumber(L, loss);
-  lua_createtable(L, 0, 3);
-  const char* names[SP_VAE_NPARTS] = {"tracking", "action", "kl"};
-  for (int i = 0; i < SP_VAE_NPARTS; i++) {
-    lua_pushnumber(L, parts[i]);
-    lua_setfield(L, -2, names[i]);
-  }
-  return 2;
+  static const char* const names[SP_VAE_NPARTS] = {"tracking", "action", "kl"};
+  return push_loss(L, loss, parts, names, SP_VAE_NPARTS);
 }
 
 static int v_loss(lua_State* L) {
@@ -955,14 +961,8 @@ static int command_run(lua_State* L, int mode) {
       sp_command_loss(u->h, u->d, p->v, m->wm, m->d, &loss, parts, S0, K, E, (int)B, (int)H, flags);
   if (rc) return spL_raise(L, rc, what);
   if (o) apply_step(L, "train", o, u->h->net->params, u->h->net->grads);
-  lua_pushnumber(L, loss);
-  lua_createtable(L, 0, SP_COMMAND_NPARTS);
-  const char* names[SP_COMMAND_NPARTS] = {"velocity", "pose", "upright", "prior"};
-  for (int i = 0; i < SP_COMMAND_NPARTS; i++) {
-    lua_pushnumber(L, parts[i]);
-    lua_setfield(L, -2, names[i]);
-  }
-  return 2;
+  static const char* const names[SP_COMMAND_NPARTS] = {"velocity", "pose", "upright", "prior"};
+  return push_loss(L, loss, parts, names, SP_COMMAND_NPARTS);
 }
 
 // h:loss(model, pol, S0, K [, eps]) -> loss, parts
