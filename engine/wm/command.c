@@ -9,6 +9,7 @@
 #include "engine/core/error.h"
 #include "engine/la/quat.h"
 #include "engine/nn/init.h"
+#include "engine/wm/internal.h"
 
 static const double ez[3] = {0, 0, 1};
 
@@ -81,17 +82,11 @@ void sp_command_free(sp_command* h) {
   sp_free(h);
 }
 
-static void free_works(sp_mlp_work** w, int n) {
-  if (!w) return;
-  for (int k = 0; k < n; k++) sp_mlp_work_free(w[k]);
-  sp_free(w);
-}
-
 void sp_command_data_free(sp_command_data* d) {
   if (!d) return;
-  free_works(d->wp, d->horizon);
-  free_works(d->wh, d->horizon);
-  free_works(d->wd, d->horizon);
+  sp__mlp_works_free(d->wp, d->horizon);
+  sp__mlp_works_free(d->wh, d->horizon);
+  sp__mlp_works_free(d->wd, d->horizon);
   sp_free(d->S);
   sp_free(d->A);
   sp_free(d->Ho);

@@ -7,6 +7,10 @@
 
 #include "engine/wm/wm.h"
 
+// Free n network workspaces (one per step of a horizon) and the array holding them; w may be
+// NULL, its entries NULL (wm.c; the VAE's and the command network's data use it too).
+void sp__mlp_works_free(sp_mlp_work** w, int n);
+
 // Build a model around an existing network (taken over; freed with the model), checking it fits the
 // configuration: SP_EMISMATCH otherwise (the network is then not taken).
 int sp__wm_wrap(sp_wm** out, const sp_wm_config* cfg, sp_mlp* net);

@@ -124,17 +124,11 @@ void sp_vae_zero_grad(sp_vae* v) {
   memset(v->grads, 0, v->nparams * sp_dtype_size(v->cfg.dtype));
 }
 
-static void free_works(sp_mlp_work** w, int n) {
-  if (!w) return;
-  for (int k = 0; k < n; k++) sp_mlp_work_free(w[k]);
-  sp_free(w);
-}
-
 void sp_vae_data_free(sp_vae_data* d) {
   if (!d) return;
-  free_works(d->wp, d->horizon);
-  free_works(d->we, d->horizon);
-  free_works(d->wd, d->horizon);
+  sp__mlp_works_free(d->wp, d->horizon);
+  sp__mlp_works_free(d->we, d->horizon);
+  sp__mlp_works_free(d->wd, d->horizon);
   sp_free(d->S);
   sp_free(d->A);
   sp_free(d->Eo);

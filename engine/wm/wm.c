@@ -137,11 +137,15 @@ int sp_wm_data_new(sp_wm_data** out, const sp_wm* wm, int max_batch, int horizon
   return 0;
 }
 
+void sp__mlp_works_free(sp_mlp_work** w, int n) {
+  if (!w) return;
+  for (int k = 0; k < n; k++) sp_mlp_work_free(w[k]);
+  sp_free(w);
+}
+
 void sp_wm_data_free(sp_wm_data* d) {
   if (!d) return;
-  if (d->ws)
-    for (int k = 0; k < d->horizon; k++) sp_mlp_work_free(d->ws[k]);
-  sp_free(d->ws);
+  sp__mlp_works_free(d->ws, d->horizon);
   sp_free(d->x);
   sp_free(d->y);
   sp_free(d->S);
