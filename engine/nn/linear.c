@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "engine/nn/gemm.h"
+
 #define REAL double
 #define SFX(name) name##_f64
 #define GEMM cblas_dgemm
@@ -14,9 +16,12 @@
 #undef SFX
 #undef GEMM
 
+// float32 products go through sp_gemm_f32 (engine/nn/gemm.h: spinal's AVX-512 kernel for large
+// products, cblas_sgemm otherwise); alpha is always 1 here
 #define REAL float
 #define SFX(name) name##_f32
-#define GEMM cblas_sgemm
+#define GEMM(order, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) \
+  sp_gemm_f32((ta) == CblasTrans, (tb) == CblasTrans, M, N, K, A, lda, B, ldb, beta, C, ldc)
 #include "linear_impl.h"
 #undef REAL
 #undef SFX
