@@ -33,7 +33,7 @@ TEST(kernel_matches_cblas_sgemm_over_transposes_sizes_strides_and_beta) {
   const float betas[] = {0, 1, 0.5f};
   sp_rng r;
   sp_rng_seed(&r, 5, 0);
-  size_t cap = 210 * 410;
+  size_t cap = 410 * 410;  // the largest operand: 400 x (257 + 1)
   float* A = sp_malloc(cap * sizeof(float));
   float* B = sp_malloc(cap * sizeof(float));
   float* C0 = sp_malloc(cap * sizeof(float));
