@@ -89,13 +89,15 @@ SP_AVX512 static void pack_b(int tb, const float* B, int ldb, int p0, int kc, in
   }
 }
 
-// the tile C[0 .. mr) x [0 .. nr) (row stride ldc) = (add ? C : 0) + the kc rank-1 updates of
-// MR rows of op(A), element (i, k) at a[i sa + k sk], and the panel bp (kc x NR)
+// the tile C[0 .. mr) x [0 .. nr) (row stride ldc) = (add ? C : bias ? bias : 0) + the kc
+// rank-1 updates of MR rows of op(A), element (i, k) at a[i sa + k sk], and the panel bp (kc x NR);
+// bias (nr values, or NULL) is added to every row
 SP_AVX512 static void tile(int kc, const float* a, size_t sa, size_t sk, const float* restrict bp,
-                           float* C, int ldc, int mr, int nr, int add) {
+                           float* C, int ldc, int mr, int nr, int add, const float* bias) {
 #define ZERO(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
   ZERO(0)
-  ZERO(1) ZERO(2) ZERO(3) ZERO(4) ZERO(5) ZERO(6) ZERO(7) ZERO(8) ZERO(9) ZERO(10) ZERO(11)
+  ZERO(1)
+  ZERO(2) ZERO(3) ZERO(4) ZERO(5) ZERO(6) ZERO(7) ZERO(8) ZERO(9) ZERO(10) ZERO(11)
 #undef ZERO
       // the tile of C is wanted again at the end: start fetching it now
       if (add) for (int i = 0; i < mr; i++) {
@@ -111,31 +113,38 @@ SP_AVX512 static void tile(int kc, const float* a, size_t sa, size_t sk, const f
   c##i##0 = _mm512_fmadd_ps(x, b0, c##i##0); \
   c##i##1 = _mm512_fmadd_ps(x, b1, c##i##1);
     ROW(0, a0, 0)
-    ROW(1, a0, sa) ROW(2, a0, 2 * sa) ROW(3, a0, 3 * sa) ROW(4, a1, 0) ROW(5, a1, sa)
-        ROW(6, a1, 2 * sa) ROW(7, a1, 3 * sa) ROW(8, a2, 0) ROW(9, a2, sa) ROW(10, a2, 2 * sa)
-            ROW(11, a2, 3 * sa)
+    ROW(1, a0, sa)
+    ROW(2, a0, 2 * sa) ROW(3, a0, 3 * sa) ROW(4, a1, 0) ROW(5, a1, sa) ROW(6, a1, 2 * sa)
+        ROW(7, a1, 3 * sa) ROW(8, a2, 0) ROW(9, a2, sa) ROW(10, a2, 2 * sa) ROW(11, a2, 3 * sa)
 #undef ROW
   }
-  __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
-  __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+  __mmask16 m0 = lanes(nr), m1 = lanes(nr - 16);
+  int with_bias = !add && bias;
+  __m512 z0 = _mm512_setzero_ps(), z1 = z0;
+  if (with_bias) z0 = _mm512_maskz_loadu_ps(m0, bias), z1 = _mm512_maskz_loadu_ps(m1, bias + 16);
 #define STORE(i)                                                           \
   if (i < mr) {                                                            \
     float* r = C + (size_t)(i)*ldc;                                        \
     if (add) {                                                             \
       c##i##0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, r), c##i##0);      \
       c##i##1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, r + 16), c##i##1); \
+    } else if (with_bias) {                                                \
+      c##i##0 = _mm512_add_ps(z0, c##i##0);                                \
+      c##i##1 = _mm512_add_ps(z1, c##i##1);                                \
     }                                                                      \
     _mm512_mask_storeu_ps(r, m0, c##i##0);                                 \
     _mm512_mask_storeu_ps(r + 16, m1, c##i##1);                            \
   }
   STORE(0)
-  STORE(1) STORE(2) STORE(3) STORE(4) STORE(5) STORE(6) STORE(7) STORE(8) STORE(9) STORE(10)
-      STORE(11)
+  STORE(1)
+  STORE(2) STORE(3) STORE(4) STORE(5) STORE(6) STORE(7) STORE(8) STORE(9) STORE(10) STORE(11)
 #undef STORE
 }
 
+// bias (N values, or NULL; only with beta = 0) is added to every row of C
 SP_AVX512 static void gemm_avx512(int ta, int tb, int M, int N, int K, const float* A, int lda,
-                                  const float* B, int ldb, float beta, float* C, int ldc) {
+                                  const float* B, int ldb, float beta, float* C, int ldc,
+                                  const float* bias) {
   _Alignas(64) float bpack[(size_t)KC * NC];
   _Alignas(64) float apack[(size_t)MC * KC];
   size_t sa = (size_t)lda;
@@ -155,15 +164,16 @@ SP_AVX512 static void gemm_avx512(int ta, int tb, int M, int N, int K, const flo
         for (int jq = 0; jq < nc; jq += NR) {
           int nr = nc - jq < NR ? nc - jq : NR;
           const float* bp = bpack + (size_t)jq * kc;
+          const float* bj = bias ? bias + j0 + jq : NULL;
           for (int iq = 0; iq < mc; iq += MR) {
             float* c = C + (size_t)(i0 + iq) * ldc + j0 + jq;
             int mr = mc - iq < MR ? mc - iq : MR;
             if (ta)
-              tile(kc, apack + (size_t)iq * kc, 1, MR, bp, c, ldc, mr, nr, add);
+              tile(kc, apack + (size_t)iq * kc, 1, MR, bp, c, ldc, mr, nr, add, bj);
             else if (mr == MR)
-              tile(kc, A + (size_t)(i0 + iq) * sa + p0, sa, 1, bp, c, ldc, MR, nr, add);
+              tile(kc, A + (size_t)(i0 + iq) * sa + p0, sa, 1, bp, c, ldc, MR, nr, add, bj);
             else
-              tile(kc, apack, 1, MR, bp, c, ldc, mr, nr, add);
+              tile(kc, apack, 1, MR, bp, c, ldc, mr, nr, add, bj);
           }
         }
       }
@@ -188,8 +198,9 @@ static int have_avx512(void) {
 
 #endif
 
-int sp_gemm_f32_kernel(int ta, int tb, int M, int N, int K, const float* A, int lda, const float* B,
-                       int ldb, float beta, float* C, int ldc) {
+// the kernel, when the CPU has one: 1 after computing C, 0 (nothing done) otherwise
+static int kernel(int ta, int tb, int M, int N, int K, const float* A, int lda, const float* B,
+                  int ldb, float beta, float* C, int ldc, const float* bias) {
   if (!have_avx512()) return 0;
 #ifdef SP_GEMM_X86
   if (M <= 0 || N <= 0) return 1;
@@ -198,12 +209,17 @@ int sp_gemm_f32_kernel(int ta, int tb, int M, int N, int K, const float* A, int 
     if (K <= 0) return 1;
     beta = 1;
   }
-  gemm_avx512(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+  gemm_avx512(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, bias);
 #else
   (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb;
-  (void)beta, (void)C, (void)ldc;
+  (void)beta, (void)C, (void)ldc, (void)bias;
 #endif
   return 1;
+}
+
+int sp_gemm_f32_kernel(int ta, int tb, int M, int N, int K, const float* A, int lda, const float* B,
+                       int ldb, float beta, float* C, int ldc) {
+  return kernel(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL);
 }
 
 int sp_gemm_f32_native(int M, int N, int K) {
@@ -213,8 +229,7 @@ int sp_gemm_f32_native(int M, int N, int K) {
 void sp_gemm_f32(int ta, int tb, int M, int N, int K, const float* A, int lda, const float* B,
                  int ldb, float beta, float* C, int ldc) {
   if (M <= 0 || N <= 0) return;
-  if (sp_gemm_f32_native(M, N, K) &&
-      sp_gemm_f32_kernel(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc))
+  if (sp_gemm_f32_native(M, N, K) && kernel(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL))
     return;
   if (K <= 0) {
     scale_c(M, N, beta, C, ldc);
@@ -222,4 +237,21 @@ void sp_gemm_f32(int ta, int tb, int M, int N, int K, const float* A, int lda, c
   }
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N,
               K, 1, A, lda, B, ldb, beta, C, ldc);
+}
+
+void sp_gemm_bias_f32(int ta, int tb, int M, int N, int K, const float* A, int lda, const float* B,
+                      int ldb, const float* bias, float* C, int ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (bias && sp_gemm_f32_native(M, N, K) &&
+      kernel(ta, tb, M, N, K, A, lda, B, ldb, 0, C, ldc, bias))
+    return;
+  // rows of C start as the bias, then C += op(A) op(B)
+  for (int i = 0; i < M; i++) {
+    float* r = C + (size_t)i * ldc;
+    if (bias)
+      memcpy(r, bias, (size_t)N * sizeof(float));
+    else
+      memset(r, 0, (size_t)N * sizeof(float));
+  }
+  sp_gemm_f32(ta, tb, M, N, K, A, lda, B, ldb, 1, C, ldc);
 }

@@ -25,6 +25,11 @@ SP_API_BEGIN
 void sp_gemm_f32(int ta, int tb, int M, int N, int K, const float* A, int lda, const float* B,
                  int ldb, float beta, float* C, int ldc);
 
+// C = op(A) op(B) + bias added to every row (bias: N values; NULL: none), overwriting C: the
+// affine layer's forward pass. The kernel adds the bias where it stores C (no separate pass).
+void sp_gemm_bias_f32(int ta, int tb, int M, int N, int K, const float* A, int lda, const float* B,
+                      int ldb, const float* bias, float* C, int ldc);
+
 // 1 when sp_gemm_f32 would use spinal's kernel for a product of M x N x K (the CPU has AVX-512,
 // OpenBLAS runs one thread, the product is large enough), 0 when it calls cblas_sgemm.
 int sp_gemm_f32_native(int M, int N, int K);

@@ -116,6 +116,32 @@ TEST(large_products_on_one_blas_thread_take_the_kernel_and_small_ones_take_cblas
   }
 }
 
+TEST(the_bias_product_equals_bias_rows_then_the_plain_product_bitwise) {
+  // the affine layer's forward pass: y = x W^T + b, with the kernel (large) and cblas (small)
+  openblas_set_num_threads(1);
+  sp_rng r;
+  sp_rng_seed(&r, 7, 0);
+  const int sizes[][3] = {{1536, 256, 512}, {200, 33, 400}, {97, 12, 49}, {4, 7, 5}};
+  for (int s = 0; s < 4; s++) {
+    int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+    float *x = sp_malloc(sizeof(float) * M * K), *W = sp_malloc(sizeof(float) * N * K);
+    float *b = sp_malloc(sizeof(float) * N), *y = sp_malloc(sizeof(float) * M * N);
+    float* e = sp_malloc(sizeof(float) * M * N);
+    fill(&r, x, (size_t)M * K);
+    fill(&r, W, (size_t)N * K);
+    fill(&r, b, (size_t)N);
+    for (int i = 0; i < M * N; i++) y[i] = NAN;  // overwritten, never read
+    sp_gemm_bias_f32(0, 1, M, N, K, x, K, W, K, b, y, N);
+    for (int i = 0; i < M; i++) memcpy(e + (size_t)i * N, b, sizeof(float) * N);
+    sp_gemm_f32(0, 1, M, N, K, x, K, W, K, 1, e, N);
+    CHECK(memcmp(y, e, sizeof(float) * M * N) == 0);
+    sp_gemm_bias_f32(0, 1, M, N, K, x, K, W, K, NULL, y, N);  // no bias: the plain product
+    sp_gemm_f32(0, 1, M, N, K, x, K, W, K, 0, e, N);
+    CHECK(memcmp(y, e, sizeof(float) * M * N) == 0);
+    sp_free(x), sp_free(W), sp_free(b), sp_free(y), sp_free(e);
+  }
+}
+
 TEST(a_float32_mlp_whose_layers_take_the_kernel_matches_the_float64_mlp_and_does_not_allocate) {
   openblas_set_num_threads(1);
   int sizes[] = {49, 128, 64, 12};
