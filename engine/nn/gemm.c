@@ -2,10 +2,12 @@
 //
 // The kernel follows the usual blocked layout of a BLAS product (Goto and van de Geijn, "Anatomy
 // of high-performance matrix multiplication", ACM TOMS 2008): op(B) is copied in blocks of KC x NC
-// into panels NR columns wide, op(A) in blocks of MC x KC into panels MR rows tall, so the inner
-// kernel reads both contiguously; the kernel keeps an MR x NR tile of C in 24 AVX-512 registers
-// and adds one rank-1 update per k (two loads of B, MR broadcasts of A, 2 MR fused multiply-adds).
-// Every tile of C sums its K terms in the same order whatever the sizes around it.
+// into panels NR columns wide that the kernel reads contiguously; op(A) is read in place when it
+// is not transposed (MR rows side by side) and otherwise copied in blocks of MC x KC into panels
+// MR rows tall. The kernel keeps an MR x NR tile of C in 24 AVX-512 registers and adds one rank-1
+// update per k (two loads of B, MR broadcasts of A, 2 MR fused multiply-adds); the bias, when
+// given, is added where the tile is stored. Every element of C sums its K terms in the same order
+// (blocks of KC in turn, within a block k by k) whatever the sizes around it.
 #include "engine/nn/gemm.h"
 
 #include <cblas.h>
@@ -97,7 +99,8 @@ SP_AVX512 static void tile(int kc, const float* a, size_t sa, size_t sk, const f
 #define ZERO(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
   ZERO(0)
   ZERO(1)
-  ZERO(2) ZERO(3) ZERO(4) ZERO(5) ZERO(6) ZERO(7) ZERO(8) ZERO(9) ZERO(10) ZERO(11)
+  ZERO(2)
+  ZERO(3) ZERO(4) ZERO(5) ZERO(6) ZERO(7) ZERO(8) ZERO(9) ZERO(10) ZERO(11)
 #undef ZERO
       // the tile of C is wanted again at the end: start fetching it now
       if (add) for (int i = 0; i < mr; i++) {
@@ -114,8 +117,9 @@ SP_AVX512 static void tile(int kc, const float* a, size_t sa, size_t sk, const f
   c##i##1 = _mm512_fmadd_ps(x, b1, c##i##1);
     ROW(0, a0, 0)
     ROW(1, a0, sa)
-    ROW(2, a0, 2 * sa) ROW(3, a0, 3 * sa) ROW(4, a1, 0) ROW(5, a1, sa) ROW(6, a1, 2 * sa)
-        ROW(7, a1, 3 * sa) ROW(8, a2, 0) ROW(9, a2, sa) ROW(10, a2, 2 * sa) ROW(11, a2, 3 * sa)
+    ROW(2, a0, 2 * sa)
+    ROW(3, a0, 3 * sa) ROW(4, a1, 0) ROW(5, a1, sa) ROW(6, a1, 2 * sa) ROW(7, a1, 3 * sa)
+        ROW(8, a2, 0) ROW(9, a2, sa) ROW(10, a2, 2 * sa) ROW(11, a2, 3 * sa)
 #undef ROW
   }
   __mmask16 m0 = lanes(nr), m1 = lanes(nr - 16);
@@ -182,12 +186,8 @@ SP_AVX512 static void gemm_avx512(int ta, int tb, int M, int N, int K, const flo
 }
 
 static int have_avx512(void) {
-  static int known = -1;  // a benign race: every thread computes the same value
-  if (known < 0) {
-    __builtin_cpu_init();
-    known = __builtin_cpu_supports("avx512f") ? 1 : 0;
-  }
-  return known;
+  __builtin_cpu_init();  // idempotent: a no-op once the CPU has been identified
+  return __builtin_cpu_supports("avx512f") ? 1 : 0;
 }
 
 #else

@@ -6,7 +6,7 @@
 // op(B) likewise with tb. beta = 0 overwrites C (its old contents are never read, NaN included).
 //
 // Large products on a CPU with AVX-512 run through spinal's own packed kernel (register-blocked
-// 12 x 32 tiles, operands copied into cache-sized panels on the stack, about 330 KB of it), single
+// 12 x 32 tiles, operands copied into cache-sized panels on the stack, 264 KB of it), single
 // threaded; small ones (fewer than SP_GEMM_MIN_WORK multiply-adds, e.g. a policy at batch 1),
 // CPUs without AVX-512, and OpenBLAS set to more than one thread go to cblas_sgemm. Why: Debian
 // 12's OpenBLAS 0.3.21 runs its AVX2 kernels on CPUs it does not recognise even when they have
