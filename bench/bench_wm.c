@@ -12,11 +12,11 @@
 // the cost without the scheduler's share), the matrix products' work per batch (gflop: 2 m n k
 // per product, forward and backward) and the rate it achieves in wall and CPU time (gflops,
 // cpu_gflops), against this CPU's single-thread sgemm peak measured here first
-// (sgemm_peak_gflops: the best of square 512 products through sp_gemm_f32; peak_fraction and cpu_peak_fraction: the
-// rates over the peak).
-// bench/run adds the PyTorch reference (reference_ms, reference_cpu_ms) and the ratios (ratio of
-// the wall times, cpu_ratio of the CPU times). Never fails on timing.
-// Usage: bench_wm [repetitions [wm|vae|peak]]. Threads: OPENBLAS_NUM_THREADS (bench/run sets it).
+// (sgemm_peak_gflops: the best of square 512 products through sp_gemm_f32; peak_fraction and
+// cpu_peak_fraction: the rates over the peak). bench/run adds the PyTorch reference (reference_ms,
+// reference_cpu_ms) and the ratios (ratio of the wall times, cpu_ratio of the CPU times). Never
+// fails on timing. Usage: bench_wm [repetitions [wm|vae|peak]]. Threads: OPENBLAS_NUM_THREADS
+// (bench/run sets it).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
