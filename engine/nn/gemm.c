@@ -96,30 +96,48 @@ SP_AVX512 static void pack_b(int tb, const float* B, int ldb, int p0, int kc, in
 // bias (nr values, or NULL) is added to every row
 SP_AVX512 static void tile(int kc, const float* a, size_t sa, size_t sk, const float* restrict bp,
                            float* C, int ldc, int mr, int nr, int add, const float* bias) {
-#define ZERO(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
-  ZERO(0)
-  ZERO(1)
-  ZERO(2)
-  ZERO(3) ZERO(4) ZERO(5) ZERO(6) ZERO(7) ZERO(8) ZERO(9) ZERO(10) ZERO(11)
+#define ZERO(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps()
+  ZERO(0);
+  ZERO(1);
+  ZERO(2);
+  ZERO(3);
+  ZERO(4);
+  ZERO(5);
+  ZERO(6);
+  ZERO(7);
+  ZERO(8);
+  ZERO(9);
+  ZERO(10);
+  ZERO(11);
 #undef ZERO
-      // the tile of C is wanted again at the end: start fetching it now
-      if (add) for (int i = 0; i < mr; i++) {
-    _mm_prefetch((const char*)(C + (size_t)i * ldc), _MM_HINT_T0);
-    _mm_prefetch((const char*)(C + (size_t)i * ldc + 16), _MM_HINT_T0);
-  }
+  // the tile of C is wanted again at the end: start fetching it now
+  if (add)
+    for (int i = 0; i < mr; i++) {
+      _mm_prefetch((const char*)(C + (size_t)i * ldc), _MM_HINT_T0);
+      _mm_prefetch((const char*)(C + (size_t)i * ldc + 16), _MM_HINT_T0);
+    }
   // three row pointers and the strides 1, 2, 3 sa address the 12 rows
   const float *a0 = a, *a1 = a + 4 * sa, *a2 = a + 8 * sa;
   for (int k = 0; k < kc; k++, a0 += sk, a1 += sk, a2 += sk, bp += NR) {
     __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16), x;
-#define ROW(i, p, o)                         \
-  x = _mm512_set1_ps(p[o]);                  \
-  c##i##0 = _mm512_fmadd_ps(x, b0, c##i##0); \
-  c##i##1 = _mm512_fmadd_ps(x, b1, c##i##1);
-    ROW(0, a0, 0)
-    ROW(1, a0, sa)
-    ROW(2, a0, 2 * sa)
-    ROW(3, a0, 3 * sa) ROW(4, a1, 0) ROW(5, a1, sa) ROW(6, a1, 2 * sa) ROW(7, a1, 3 * sa)
-        ROW(8, a2, 0) ROW(9, a2, sa) ROW(10, a2, 2 * sa) ROW(11, a2, 3 * sa)
+#define ROW(i, p, o)                           \
+  do {                                         \
+    x = _mm512_set1_ps(p[o]);                  \
+    c##i##0 = _mm512_fmadd_ps(x, b0, c##i##0); \
+    c##i##1 = _mm512_fmadd_ps(x, b1, c##i##1); \
+  } while (0)
+    ROW(0, a0, 0);
+    ROW(1, a0, sa);
+    ROW(2, a0, 2 * sa);
+    ROW(3, a0, 3 * sa);
+    ROW(4, a1, 0);
+    ROW(5, a1, sa);
+    ROW(6, a1, 2 * sa);
+    ROW(7, a1, 3 * sa);
+    ROW(8, a2, 0);
+    ROW(9, a2, sa);
+    ROW(10, a2, 2 * sa);
+    ROW(11, a2, 3 * sa);
 #undef ROW
   }
   __mmask16 m0 = lanes(nr), m1 = lanes(nr - 16);
@@ -127,7 +145,8 @@ SP_AVX512 static void tile(int kc, const float* a, size_t sa, size_t sk, const f
   __m512 z0 = _mm512_setzero_ps(), z1 = z0;
   if (with_bias) z0 = _mm512_maskz_loadu_ps(m0, bias), z1 = _mm512_maskz_loadu_ps(m1, bias + 16);
 #define STORE(i)                                                           \
-  if (i < mr) {                                                            \
+  do {                                                                     \
+    if (i >= mr) break;                                                    \
     float* r = C + (size_t)(i)*ldc;                                        \
     if (add) {                                                             \
       c##i##0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, r), c##i##0);      \
@@ -138,10 +157,19 @@ SP_AVX512 static void tile(int kc, const float* a, size_t sa, size_t sk, const f
     }                                                                      \
     _mm512_mask_storeu_ps(r, m0, c##i##0);                                 \
     _mm512_mask_storeu_ps(r + 16, m1, c##i##1);                            \
-  }
-  STORE(0)
-  STORE(1)
-  STORE(2) STORE(3) STORE(4) STORE(5) STORE(6) STORE(7) STORE(8) STORE(9) STORE(10) STORE(11)
+  } while (0)
+  STORE(0);
+  STORE(1);
+  STORE(2);
+  STORE(3);
+  STORE(4);
+  STORE(5);
+  STORE(6);
+  STORE(7);
+  STORE(8);
+  STORE(9);
+  STORE(10);
+  STORE(11);
 #undef STORE
 }
 
