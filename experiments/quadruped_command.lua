@@ -52,8 +52,9 @@ local cfg = sp.settings({
   imitate_samples = 60000,
   -- h
   hidden = 128, layers = 2, lr = 1e-3, beta = 0.01, horizon = 24, batch = 64, noise = 1,
-  fit_samples = 30000, fit_epochs = 5, fit_cross = 0.5,   -- the warm start (fit_samples=0: none)
+  fit_samples = 30000, fit_epochs = 40, fit_cross = 0.15,   -- the warm start (fit_samples=0: none)
   fit_cross_frame = 1,    -- the other clip's frame of a crossed pair (0: a random one)
+  fit_cross_match = true, -- instead: the other clip's frame nearest the state in gait phase
   -- the loop
   rounds = 10, h_iters = 100, collect = 1000, wm_iters = 40, course_seconds = 3,
   act_noise = 0.03,
@@ -141,6 +142,20 @@ local function label(ci, fi)
   if e.kind == "steady" or t < e.switch_s then return e.achieved end
   if t >= e.switch_s + 1 then return e.achieved_to end
 end
+-- the frame of clip ci (within its first match_frames) nearest state s in gait phase: joint
+-- angles and (scaled) joint velocities, so that the clip's conditioning (its frames a moment ahead)
+-- continues the legs' present motion
+local match_frames, qd_scale = 100, 0.05
+local function phase_match(ci, s)
+  local ref, best, fi = L.refs[ci], math.huge, 1
+  for f = 1, math.min(ref.n, match_frames) do
+    local r, d = ref.frames[f], 0
+    for j = 14, 13 + nj do d = d + (s[j] - r[j]) ^ 2 end
+    for j = 14 + nj, 13 + 2 * nj do d = d + (qd_scale * (s[j] - r[j])) ^ 2 end
+    if d < best then best, fi = d, f end
+  end
+  return fi
+end
 local function warm_start()
   local st = L.starts
   local have = math.min(st.n, L.cfg.capacity)
@@ -160,7 +175,8 @@ local function warm_start()
     local ci, fi = st.clip[i], st.frame[i]
     if g:uniform() < cfg.fit_cross then
       ci = steady[g:integer(#steady)]
-      fi = cfg.fit_cross_frame > 0 and cfg.fit_cross_frame or g:integer(L.refs[ci].n)
+      if cfg.fit_cross_match then fi = phase_match(ci, st.s[i])
+      else fi = cfg.fit_cross_frame > 0 and cfg.fit_cross_frame or g:integer(L.refs[ci].n) end
     end
     local v = label(ci, fi)
     if v then
