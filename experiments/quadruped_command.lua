@@ -51,13 +51,13 @@ local cfg = sp.settings({
   library = "",
   imitate_samples = 60000,
   -- h
-  hidden = 128, layers = 2, lr = 1e-3, beta = 0.01, horizon = 24, batch = 64, noise = 1,
+  hidden = 128, layers = 2, lr = 1e-3, beta = 0.003, horizon = 24, batch = 64, noise = 1,
   clock_period = 0.3,     -- s: h's gait clock (the library's walking controller's period; 0: none)
   fit_samples = 30000, fit_epochs = 40, fit_cross = 0.15,   -- the warm start (fit_samples=0: none)
   fit_cross_frame = 1,    -- the other clip's frame of a crossed pair (0: a random one)
   fit_cross_match = true, -- instead: the other clip's frame nearest the state in gait phase
   -- the loop
-  rounds = 10, h_iters = 100, collect = 1000, wm_iters = 40, course_seconds = 3,
+  rounds = 10, h_iters = 200, collect = 1000, wm_iters = 40, course_seconds = 3,
   act_noise = 0.03,
   -- evaluation
   eval_seconds = 8, settle = 2, speed = 0.4, circle_radius = 1.5,
