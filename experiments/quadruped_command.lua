@@ -159,10 +159,11 @@ end
 -- the warm start: h fitted to the VAE posterior's latents (minus the prior's) on the recorded states
 -- of the imitation's training, each labelled with a clip's achieved velocity as a command (the gait
 -- library's clips are the walking controller following a command: steady clips throughout,
--- transitions (of command or gait) before the switch and from 1 s after it). A fraction fit_cross of the states is
--- paired with another steady clip at a random frame instead of its own: the latent the posterior
--- gives to start that clip's motion from this state (from standing, or from another gait), which
--- the recorded pairs alone never show
+-- transitions (of command or gait) before the switch and from 1 s after it) and with its frame's
+-- clock phase. A fraction fit_cross of the states is paired with another steady clip's frame
+-- instead of their own (fit_cross_match: the frame of the same phase; else fit_cross_frame): the
+-- latent the posterior gives to start that clip's motion from this state, which the recorded
+-- pairs alone never show
 local function label(ci, fi)
   local e = lib.entries.train[ci]
   local t = (fi - 1) * dt
