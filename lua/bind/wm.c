@@ -827,9 +827,9 @@ static void command_reserve(lua_State* L, lcommand* u, lvae* p, int arg, int bat
   lua_setiuservalue(L, 1, 1);
 }
 
-static const char* const command_keys[] = {"nj",      "lat",  "vae",   "hidden", "layers",
-                                           "act",     "dtype", "weights", "beta", "gamma",
-                                           "clock",   "seed",  NULL};
+static const char* const command_keys[] = {"nj",    "lat",   "vae",     "hidden", "layers",
+                                           "act",   "dtype", "weights", "beta",   "gamma",
+                                           "clock", "seed",  NULL};
 static const char* const command_weights[] = {"velocity", "yaw_rate", "position",
                                               "heading",  "up",       NULL};
 
@@ -903,7 +903,8 @@ static int c_act(lua_State* L) {
 }
 
 // h:features(S, K) -> X (batch, nin): the network's inputs [f(s), u(s, k)] for states S (batch, nx)
-// and command rows K (batch, h.nk: 7, or 8 with a clock), for fitting h's parameters to other targets (command.fit)
+// and command rows K (batch, h.nk: 7, or 8 with a clock), for fitting h's parameters to other
+// targets (command.fit)
 static int c_features(lua_State* L) {
   lua_settop(L, 3);
   lcommand* u = checkcommand(L, 1);
