@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "engine/core/alloc.h"
+#include "engine/core/crc32.h"
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
 #include "engine/la/quat.h"
@@ -346,6 +347,42 @@ TEST(a_network_with_a_clock_sees_its_phase_and_its_gradient_matches_finite_diffe
   CHECK_INT(sp_command_loss(back, d2, g.v, g.wm, g.wd, &L2, NULL, p7.S0, K, p7.eps, B, H, 0), 0);
   CHECK(L == L2);
   sp_command_data_free(d2);
+  sp_command_free(back);
+  rig_free(&g);
+}
+
+// a file of version 1 (before the clock: no clock entry after gamma) still loads, without a clock
+TEST(a_version_1_file_loads_as_a_network_without_a_clock) {
+  rig g;
+  CHECK_INT(rig_new(&g, 7, 1), 0);
+  char path[64], msg[200];
+  snprintf(path, sizeof path, "/tmp/spinal_command_v1_%d.bin", (int)getpid());
+  CHECK_INT(sp_command_save(g.h, NULL, path, msg, sizeof msg), 0);
+  static unsigned char buf[1 << 16];
+  FILE* f = fopen(path, "rb");
+  CHECK(f != NULL);
+  size_t n = fread(buf, 1, sizeof buf, f);
+  fclose(f);
+  CHECK(n > 104 && n < sizeof buf);
+  // "SPCMDNET", u32 version, 6 u32, 8 f64 (the clock last), ...: version 1 has 7 f64
+  const size_t clock_at = 8 + 4 + 6 * 4 + 7 * 8;
+  double clock;
+  memcpy(&clock, buf + clock_at, 8);
+  CHECK(clock == 0);
+  buf[8] = 1;
+  memmove(buf + clock_at, buf + clock_at + 8, n - 4 - clock_at - 8);
+  size_t m = n - 8;
+  uint32_t crc = sp_crc32(0, buf, m - 4);
+  for (int i = 0; i < 4; i++) buf[m - 4 + i] = (unsigned char)(crc >> (8 * i));
+  f = fopen(path, "wb");
+  CHECK(f != NULL && fwrite(buf, 1, m, f) == m);
+  fclose(f);
+  sp_command* back;
+  CHECK_INT(sp_command_load(&back, NULL, path, msg, sizeof msg), 0);
+  unlink(path);
+  CHECK_CLOSE(back->cfg.clock, 0, 0, 0);
+  CHECK_INT(back->nk, SP_COMMAND_NK);
+  CHECK(memcmp(back->net->params, g.h->net->params, g.h->net->nparams * sizeof(double)) == 0);
   sp_command_free(back);
   rig_free(&g);
 }
