@@ -8,6 +8,11 @@
 --       [plant=mujoco|udp://HOST:PORT] [library=DIR] [imitate_samples=60000]
 --       [rounds=..] [h_iters=..] [collect=..] [wm_iters=..] [hidden=128] [layers=2] [beta=..]
 --       [horizon=24] [batch=64] [eval_seconds=8] [circle_radius=1.5] [figure8_radius=1]
+--       [clock_period=0.3]
+--
+-- h sees a gait clock of clock_period seconds (0: none; the library's walking controller steps
+-- every leg once per 0.3 s), its phase taken from the start frame (the front-right knee's swing)
+-- and running freely on the plant (docs/method2.md, "Command following").
 --
 -- pretrained=DIR: a quadruped_imitate run directory (or its ckpt/); without it an imitation
 -- policy is trained first with quadruped_imitate's defaults (imitate_samples simulator samples;
