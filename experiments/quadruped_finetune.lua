@@ -45,7 +45,10 @@
 -- joint error after 8 steps on the held-out robot transitions of the before-evaluation, rad),
 -- every perturbation's value and `perturbations` ("payload=3 ..."), outside_documented_range
 -- (those of them outside docs/quadruped.md's ranges, "" when none), seed, wall_seconds,
--- finetune_seconds, settings.
+-- finetune_seconds, settings. With floor=true (the default; MuJoCo plants with a perturbation)
+-- the pre-trained policy is also evaluated on the unperturbed robot, the same way:
+-- velocity_error_floor_mps, path_error_floor_m, falls_floor, and gap_closed = (before - after) /
+-- (before - floor), the share of the error the perturbations added that fine-tuning removed.
 local sp = require "spinal"
 local A = require "spinal.array"
 local wm = require "spinal.wm"
@@ -76,6 +79,7 @@ local cfg = sp.settings(perturb.defaults {
   pol_iters = 150, pol_lr = 1e-4, pol_batch = 128, horizon = 24,
   eval_seconds = 10,
   eval_clips = 0,      -- held-out clips to evaluate on (0: all)
+  floor = true,        -- also evaluate the pre-trained policy on the unperturbed robot (mujoco)
   policy = "imitation", -- or "command": h(z | s, command) over the VAE's decoder (spinal.command)
   command_ckpt = "",   -- policy=command: h's file (default: pretrained/command.ckpt, else trained
   h_hidden = 128, h_layers = 2, h_iters = 300,  -- here for h_iters batches through the world model)
@@ -288,6 +292,21 @@ local function wm_error()
   local _, _, per = L.model:loss(S, Aw)
   return per[8][5]
 end
+-- the floor: the pre-trained policy on the unperturbed robot (the simulator it was trained on),
+-- the same evaluation; fine-tuning that only undid the perturbations would end here
+local floor
+if cfg.floor and not remote and next(used) then
+  local sim = sp.run.open_plant(robot, "mujoco", who)
+  sim:activate()
+  local keep = plant
+  plant, L.plant = sim, sim
+  floor = evaluate(nil)
+  plant, L.plant = keep, keep
+  sim:close()
+  print(("%s: floor (the pre-trained policy on the unperturbed robot): velocity error %.3f m/s, "
+    .. "path error %.2f m, falls %d"):format(who, floor.velocity_error, floor.path_error,
+    floor.falls))
+end
 local before = evaluate(test_buf)
 local wm_before = wm_error()
 print(("%s: before: velocity error %.3f m/s, path error %.2f m, joint error %.3f rad, falls %d; "
@@ -348,6 +367,12 @@ local summary = {
   path_error_after_m = after.path_error,
   falls_before = before.falls,
   falls_after = after.falls,
+  velocity_error_floor_mps = floor and floor.velocity_error,
+  path_error_floor_m = floor and floor.path_error,
+  falls_floor = floor and floor.falls,
+  gap_closed = floor and before.velocity_error > floor.velocity_error
+    and (before.velocity_error - after.velocity_error)
+      / (before.velocity_error - floor.velocity_error) or nil,
   joint_error_before_rad = finite(before.joint_error),
   joint_error_after_rad = finite(after.joint_error),
   policy = cfg.policy,
@@ -375,6 +400,9 @@ for i, r in ipairs(before.per_clip) do
   fb[i], fa[i] = r.fell and 1 or 0, after.per_clip[i].fell and 1 or 0
 end
 summary.clip_names, summary.clip_velocity_error_before_mps = names, vb
+local vf = {}
+for i, r in ipairs(floor and floor.per_clip or {}) do vf[i] = r.velocity_error end
+if floor then summary.clip_velocity_error_floor_mps = vf end
 summary.clip_velocity_error_after_mps, summary.clip_falls_before, summary.clip_falls_after =
   va, fb, fa
 run:summary(summary)
@@ -386,7 +414,8 @@ local plot = run:plot { file = "velocity_error.png",
   title = ("held-out clips on the robot (%s)"):format(desc), xlabel = "held-out clip",
   ylabel = "horizontal velocity error (m/s)",
   series = { { x = xs, y = vb, label = "pre-trained" },
-             { x = xs, y = va, label = ("fine-tuned on %.0f s of robot data"):format(F:seconds()) } } }
+             { x = xs, y = va, label = ("fine-tuned on %.0f s of robot data"):format(F:seconds()) },
+             floor and { x = xs, y = vf, label = "pre-trained, on the unperturbed robot" } or nil } }
 
 print(("%s: after %.1f s of robot data: velocity error %.3f -> %.3f m/s (x%.2f), path error %.2f "
   .. "-> %.2f m, falls %d -> %d, action shift %.4f rad; world model on the robot %.4f -> %.4f "
@@ -394,6 +423,11 @@ print(("%s: after %.1f s of robot data: velocity error %.3f -> %.3f m/s (x%.2f),
   after.velocity_error, summary.velocity_error_ratio, before.path_error, after.path_error,
   before.falls, after.falls, shift, wm_before or 0 / 0, wm_after or 0 / 0, finetune_seconds,
   summary.wall_seconds))
+if floor then
+  print(("%s: the floor (pre-trained, unperturbed robot) %.3f m/s: %.0f %% of the gap between it and "
+    .. "the perturbed robot closed"):format(who, floor.velocity_error,
+    100 * (summary.gap_closed or 0 / 0)))
+end
 print("run: " .. run.dir)
 if plot then print("plot: " .. tostring(plot)) end
 run:close()
