@@ -186,8 +186,9 @@ for i = 1, ntest do
   refs[i] = imitate.reference(test[i].clip, L.cfg.dt, L.cfg.offsets, test[i].name)
 end
 local desc = next(used) and perturb.describe(used) or (remote and "(the bridge's robot)" or "none")
-print(("%s: real robot %s (%s), %d held-out clips of %g s; pre-trained %s; run %s"):format(who,
-  desc, cfg.plant, ntest, cfg.eval_seconds, ckpt, run.dir))
+print(("%s: real robot %s (%s), %s; pre-trained %s; run %s"):format(who, desc, cfg.plant,
+  cfg.policy == "command" and ("velocity commands of %g s and a circle"):format(cfg.eval_seconds)
+    or ("%d held-out clips of %g s"):format(ntest, cfg.eval_seconds), ckpt, run.dir))
 
 
 -- policy=command: h over the VAE's decoder, loaded or trained here through the world model
@@ -381,7 +382,7 @@ local summary = {
   action_shift_rms = shift_rms,
   wm_real_error_before = wm_before,
   wm_real_error_after = wm_after,
-  eval_clips = #refs,
+  eval_clips = not C and #refs or nil,
   eval_seconds = cfg.eval_seconds,
   perturbations = desc,
   outside_documented_range = table.concat(outside, " "),
@@ -424,10 +425,12 @@ print(("%s: after %.1f s of robot data: velocity error %.3f -> %.3f m/s (x%.2f),
   after.velocity_error, summary.velocity_error_ratio, before.path_error, after.path_error,
   before.falls, after.falls, shift, wm_before or 0 / 0, wm_after or 0 / 0, finetune_seconds,
   summary.wall_seconds))
-if floor then
+if summary.gap_closed then
   print(("%s: the floor (pre-trained, unperturbed robot) %.3f m/s: %.0f %% of the gap between it and "
-    .. "the perturbed robot closed"):format(who, floor.velocity_error,
-    100 * (summary.gap_closed or 0 / 0)))
+    .. "the perturbed robot closed"):format(who, floor.velocity_error, 100 * summary.gap_closed))
+elseif floor then
+  print(("%s: the floor (pre-trained, unperturbed robot) %.3f m/s: the perturbed robot was no worse")
+    :format(who, floor.velocity_error))
 end
 print("run: " .. run.dir)
 if plot then print("plot: " .. tostring(plot)) end
