@@ -10,7 +10,8 @@
 --   spinal experiments/quadruped_finetune.lua [pretrained=DIR] [quick=true] [seed=1] [out=DIR]
 --       [plant=mujoco|udp://HOST:PORT] [payload=3] [friction=0.6] [motor=0.8] [latency=0.01]
 --       [pd=1] [damping=1] [frictionloss=0] [noise=0] [push=0] [payload_x=0] [payload_y=0]
---       [real_seconds=120] [mix=0.5] [anchor=1] [wm_iters=400] [pol_iters=150] [rounds=2]
+--       [real_seconds=120] [mix=0.5] [anchor=1] [wm_iters=400] [pol_iters=300] [pol_lr=3e-4]
+--       [start_mix=0.5] [rounds=2]
 --       [eval_seconds=10] [eval_clips=0] [library=DIR]
 --       [policy=imitation|command] [command_ckpt=FILE] [h_hidden=128] [h_layers=2] [h_iters=300]
 --
@@ -75,9 +76,9 @@ local cfg = sp.settings(perturb.defaults {
   real_seconds = 120,
   rounds = 2,          -- collect / fine-tune rounds sharing real_seconds (then the tuned policy)
   mix = 0.5, anchor = 1.0, anchor_batch = 256, act_noise = 0.05, episode_steps = 250,
-  start_mix = 0.0,     -- share of the policy's start states from the pre-training's
+  start_mix = 0.5,     -- share of the policy's start states from the pre-training's
   wm_iters = 400, wm_lr = 3e-4, wm_batch = 128,
-  pol_iters = 150, pol_lr = 1e-4, pol_batch = 128, horizon = 24,
+  pol_iters = 300, pol_lr = 3e-4, pol_batch = 128, horizon = 24,
   eval_seconds = 10,
   eval_clips = 0,      -- held-out clips to evaluate on (0: all)
   floor = true,        -- also evaluate the pre-trained policy on the unperturbed robot (mujoco)

@@ -37,9 +37,9 @@ M.defaults = {
   episode_steps = 250,  -- longest episode on the robot (ticks)
   mix = 0.5,            -- share of simulator windows in each world-model batch (0: real only)
   wm_iters = 400, wm_lr = 3e-4, wm_batch = 128,
-  pol_iters = 150, pol_lr = 1e-4, pol_batch = 128, horizon = 24,
+  pol_iters = 300, pol_lr = 3e-4, pol_batch = 128, horizon = 24,
   anchor = 1.0,         -- lambda of the action-distance regulariser (0: none)
-  start_mix = 0.0,      -- share of the policy's start states from the pre-training's (0: robot's)
+  start_mix = 0.5,      -- share of the policy's start states from the pre-training's (0: robot's)
   anchor_batch = 256,
 }
 
