@@ -63,7 +63,7 @@ local t_start = now()
 local who = "quadruped_finetune"
 
 -- the default "real" robot
-local REAL = { payload = 3, friction = 0.6, motor = 0.8, latency = 0.01 }
+local REAL = { payload = 3.0, friction = 0.6, motor = 0.8, latency = 0.01 }  -- floats: 2.5 is a payload too
 local cfg = sp.settings(perturb.defaults {
   seed = 1,
   quick = false,
