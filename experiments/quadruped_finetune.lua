@@ -250,13 +250,14 @@ local function evaluate_command(buf)
   end
   for ci, c in ipairs(COMMANDS) do
     local row = command.velocity(c[1], c[2], c[3])
-    local e, cnt = 0, 0
+    -- a run that falls within the settling second is measured over the ticks it had
+    local e, cnt, e_all, n_all = 0, 0, 0, 0
     local _, down = drive(function() return row end, steps, function(i, s1)
-      if i > settle then
-        e, cnt = e + math.sqrt((s1[8] - c[1]) ^ 2 + (s1[9] - c[2]) ^ 2), cnt + 1
-      end
+      local d = math.sqrt((s1[8] - c[1]) ^ 2 + (s1[9] - c[2]) ^ 2)
+      e_all, n_all = e_all + d, n_all + 1
+      if i > settle then e, cnt = e + d, cnt + 1 end
     end)
-    local ve = cnt > 0 and e / cnt or 0 / 0
+    local ve = cnt > 0 and e / cnt or e_all / math.max(n_all, 1)
     if down then res.falls = res.falls + 1 end
     res.velocity_error = res.velocity_error + ve / #COMMANDS
     res.per_clip[ci] = { name = ("v %+.2f %+.2f %+.2f"):format(c[1], c[2], c[3]),
