@@ -348,7 +348,8 @@ end
 -- ---- the command policy (spinal.command's h over the VAE's decoder) ---------------------------
 
 -- the command features u(s, k) h sees besides f(s) (engine/wm/command.c's): rows of states S and
--- command rows K -> (B, 8)
+-- command rows K (B, 7) -> (B, 8); with a gait clock, rows K (B, 8) whose last entry is the clock's
+-- phase -> (B, 10), the phase's sine and cosine last
 function M.command_features(S, K)
   local out = {}
   local Sr, Kr = S:totable(), K:totable()
@@ -360,20 +361,25 @@ function M.command_features(S, K)
     local dx, dy, e = k[4] - s[1], k[5] - s[2], k[6] - yaw
     out[b] = { k[1], k[2], k[3], wp, wp * (c * dx + sn * dy), wp * (-sn * dx + c * dy),
                wp * math.sin(e), wp * (math.cos(e) - 1) }
+    if #k > 7 then
+      out[b][9], out[b][10] = math.sin(k[8]), math.cos(k[8])
+    end
   end
   return A(out)
 end
 
--- with a command network C (spinal.command over L.pol): opts.command = C, opts.command_arch =
--- { hidden =, layers = } (h's), opts.x0s = start states for collection (a list of world-model
--- states; nil: where the robot is)
+-- with a command network C (spinal.command over L.pol, with or without a gait clock): its
+-- architecture is h's own (C.h.hidden, layers, nin); arch = { hidden =, layers = } (optional) is
+-- what the caller expects, checked against h's parameter count
 function F:init_command(C, arch)
   local L = self.L
+  arch = arch or {}
   self.C = C
+  local nf = 10 + 2 * L.pol.nj
   self.m = mirror(L.pol, { hidden = L.cfg.pol_hidden, layers = L.cfg.pol_layers,
                            batch = math.max(self.cfg.anchor_batch, 1),
-                           high = { nin = 8, hidden = arch.hidden, layers = arch.layers,
-                                    nparams = C.h.nparams } })
+                           high = { nin = C.h.nin - nf, hidden = arch.hidden or C.h.hidden,
+                                    layers = arch.layers or C.h.layers, nparams = C.h.nparams } })
   self.hp0 = C.h:params()
   mirror_set(self.m, self.p0, self.hp0)
   self.dopt = nn.adam { lr = self.cfg.pol_lr, clip = 1 }  -- the decoder's (fresh: zero moments)
@@ -388,6 +394,7 @@ function F:collect_command(seconds, x0s)
   local limit = self.budget
   if seconds then limit = math.min(limit, self.ticks + math.floor(seconds / self.dt + 1e-9)) end
   local g = rng.new(c.seed, 1200 + self.episodes)
+  self.starts.phase = self.starts.phase or {}
   while self.ticks < limit do
     local x0 = x0s and x0s[g:integer(#x0s)] or nil
     local steps = math.max(1, math.min(c.episode_steps, limit - self.ticks))
@@ -400,6 +407,7 @@ function F:collect_command(seconds, x0s)
         self.real:push(s, a, s1, last)
         self.starts.n = self.starts.n + 1
         self.starts.s[self.starts.n] = s
+        self.starts.phase[self.starts.n] = k[8] or 0  -- the gait clock's phase at s (0: none)
         self.rec.S[#self.rec.S + 1] = s
         self.rec.K[#self.rec.K + 1] = k
       end })
@@ -429,7 +437,9 @@ function F:train_command()
   local np = L.pol.nparams
   local loss, parts, aloss = 0, nil, 0
   for _ = 1, c.pol_iters do
-    local S0, K = command.batch(g, self.starts.s, c.pol_batch, c.horizon, self.dt)
+    -- with a gait clock, each start's phase is the one it was recorded at on the robot
+    local S0, K = command.batch(g, self.starts.s, c.pol_batch, c.horizon, self.dt, nil,
+                                { clock = C.h.clock, phases = self.starts.phase })
     local eps = A.randn({ c.pol_batch, c.horizon, L.cfg.lat }, g)
     L.pol:set_grads(A.zeros(np))
     loss, parts = C.h:grad(L.model, L.pol, S0, K, eps, "both")

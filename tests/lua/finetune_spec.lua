@@ -227,6 +227,40 @@ describe("finetune on a MuJoCo quadruped", function()
     assert.is_true(ratio[2] < 0.75 * ratio[1], ("x%.3g with, x%.3g without"):format(ratio[2],
       ratio[1]))
   end)
+
+  it("fine-tunes a command network h with a gait clock (quadruped_command's default): rows carry "
+    .. "the clock's phase, the anchor and h's training see it, h and the decoder move", function()
+    local command = require "spinal.command"
+    local p0 = L.pol:params()
+    local C = command.new { model = L.model, pol = L.pol, hidden = 8, layers = 1, seed = 4,
+                            clock = command.clock(0.3, L.cfg.dt) }
+    C.h:set_params(A.randn({ C.h.nparams }, rng.new(3)) * 0.05)
+    local hp0 = C.h:params()
+    local F = finetune.new(L, { real_seconds = 1, episode_steps = 25, seed = 6, anchor = 100,
+                                pol_iters = 5, pol_lr = 1e-3, pol_batch = 8, horizon = 4,
+                                anchor_batch = 32 })
+    F:init_command(C)
+    F:collect_command(nil, { L.refs[1].frames[1] })
+    assert.equal(50, F.ticks)
+    assert.same({ 50, 8 }, F.recK.shape)
+    assert.same({ 50, 10 }, F.recC.shape)
+    -- the recorded pre-trained actions are h's on the recorded rows, phase included
+    assert.equal(0, (C:act(F.recS, F.recK) - F.recA0):abs():max())
+    -- each start state keeps the clock's phase it was visited at: 0 at an episode's first tick,
+    -- then C.h.clock more a tick
+    assert.equal(0, F.starts.phase[1])
+    assert.equal(0, F.starts.phase[26])
+    assert.near(24 * C.h.clock, F.starts.phase[25], 1e-12)
+    for i = 1, 50 do assert.equal(F.recK[i][8], F.starts.phase[i]) end
+    -- the anchor's mirror of h over its 10 command features gives h's actions (f32)
+    local d = (finetune.mirror_act(F.m, F.recS, F.recC, F.a_nom) - F.recA0):abs():max()
+    assert.is_true(d < 1e-4, "the mirror differs by " .. d)
+    F:train_command()
+    assert.is_true((C.h:params() - hp0):abs():max() > 0, "h did not move")
+    local n = L.pol.nparams - F.m.dec.nparams
+    assert.equal(0, (L.pol:params():narrow(1, 1, n) - p0:narrow(1, 1, n)):abs():max())
+    L.pol:set_params(p0)
+  end)
 end)
 
 describe("finetune with a command network h", function()
@@ -234,48 +268,65 @@ describe("finetune with a command network h", function()
 
   it("mirrors h over the decoder: the same actions as C:act, and the anchor's gradient in h's and "
     .. "the decoder's parameters (central differences)", function()
+    -- without a gait clock (rows of 7, 8 command features) and with one (rows of 8, 10 features)
+    for _, clock in ipairs { 0, 0.4 } do
+      local pol = random_policy "f64"
+      local model = wm.new { nj = 12, nu = 12, dt = 0.02, hidden = 8, layers = 1, seed = 1 }
+      local C = command.new { model = model, pol = pol, hidden = 6, layers = 1, seed = 2 }
+      C.h = wm.command { vae = pol, hidden = 6, layers = 1, dtype = "f64", seed = 2, clock = clock }
+      local hp = A.randn({ C.h.nparams }, rng.new(9)) * 0.3
+      C.h:set_params(hp)
+      local g = rng.new(8)
+      local S = random_states(g, 5, 12)
+      local K = A.randn({ 5, C.h.nk }, g)
+      local nc = clock > 0 and 10 or 8
+      assert.equal(C.h.nin, 10 + 2 * 12 + nc)
+      local m = finetune.mirror(pol, { hidden = 8, layers = 2, dtype = "f64",
+                                       high = { nin = nc, hidden = 6, layers = 1,
+                                                nparams = C.h.nparams } })
+      local p0 = pol:params()
+      finetune.mirror_set(m, p0, hp)
+      local U = finetune.command_features(S, K)
+      assert.same({ 5, nc }, U.shape)
+      local d = (C:act(S, K) - finetune.mirror_act(m, S, U, A(STAND))):abs():max()
+      assert.is_true(d < 1e-12, "differs by " .. d)
+      local A0 = A.randn({ 5, 12 }, g)
+      local _, grad = finetune.anchor_loss(m, S, U, A0, A(STAND), 0.5, true)
+      local n1, nh = m.prior.nparams, C.h.nparams
+      local h, worst, scale = 1e-6, 0, grad:abs():max()
+      local function at(hv, pv)
+        finetune.mirror_set(m, pv, hv)
+        return finetune.anchor_loss(m, S, U, A0, A(STAND), 0.5)
+      end
+      for i = 1, nh do
+        local hv = hp:copy()
+        hv[i] = hp[i] + h
+        local lp = at(hv, p0)
+        hv[i] = hp[i] - h
+        local lm = at(hv, p0)
+        worst = math.max(worst, math.abs((lp - lm) / (2 * h) - grad[n1 + i]))
+      end
+      local nd = m.dec.nparams
+      for i = pol.nparams - nd + 1, pol.nparams do
+        local pv = p0:copy()
+        pv[i] = p0[i] + h
+        local lp = at(hp, pv)
+        pv[i] = p0[i] - h
+        local lm = at(hp, pv)
+        worst = math.max(worst, math.abs((lp - lm) / (2 * h) - grad[n1 + nh + i - (pol.nparams - nd)]))
+      end
+      assert.is_true(worst < 1e-7 * scale, ("worst %.3g of %.3g"):format(worst, scale))
+    end
+  end)
+
+  it("refuses to mirror a clocked h as one without a clock, naming both parameter counts", function()
     local pol = random_policy "f64"
     local model = wm.new { nj = 12, nu = 12, dt = 0.02, hidden = 8, layers = 1, seed = 1 }
-    local C = command.new { model = model, pol = pol, hidden = 6, layers = 1, seed = 2 }
-    local hp = A.randn({ C.h.nparams }, rng.new(9)) * 0.3
-    C.h = wm.command { vae = pol, hidden = 6, layers = 1, dtype = "f64", seed = 2 }
-    C.h:set_params(hp)
-    local g = rng.new(8)
-    local S = random_states(g, 5, 12)
-    local K = A.randn({ 5, 7 }, g)
-    local m = finetune.mirror(pol, { hidden = 8, layers = 2, dtype = "f64",
-                                     high = { nin = 8, hidden = 6, layers = 1,
-                                              nparams = C.h.nparams } })
-    local p0 = pol:params()
-    finetune.mirror_set(m, p0, hp)
-    local U = finetune.command_features(S, K)
-    local d = (C:act(S, K) - finetune.mirror_act(m, S, U, A(STAND))):abs():max()
-    assert.is_true(d < 1e-12, "differs by " .. d)
-    local A0 = A.randn({ 5, 12 }, g)
-    local _, grad = finetune.anchor_loss(m, S, U, A0, A(STAND), 0.5, true)
-    local n1, nh = m.prior.nparams, C.h.nparams
-    local h, worst, scale = 1e-6, 0, grad:abs():max()
-    local function at(hv, pv)
-      finetune.mirror_set(m, pv, hv)
-      return finetune.anchor_loss(m, S, U, A0, A(STAND), 0.5)
-    end
-    for i = 1, nh do
-      local hv = hp:copy()
-      hv[i] = hp[i] + h
-      local lp = at(hv, p0)
-      hv[i] = hp[i] - h
-      local lm = at(hv, p0)
-      worst = math.max(worst, math.abs((lp - lm) / (2 * h) - grad[n1 + i]))
-    end
-    local nd = m.dec.nparams
-    for i = pol.nparams - nd + 1, pol.nparams do
-      local pv = p0:copy()
-      pv[i] = p0[i] + h
-      local lp = at(hp, pv)
-      pv[i] = p0[i] - h
-      local lm = at(hp, pv)
-      worst = math.max(worst, math.abs((lp - lm) / (2 * h) - grad[n1 + nh + i - (pol.nparams - nd)]))
-    end
-    assert.is_true(worst < 1e-7 * scale, ("worst %.3g of %.3g"):format(worst, scale))
+    local C = command.new { model = model, pol = pol, hidden = 6, layers = 1, seed = 2, clock = 0.4 }
+    assert.has_error(function()
+      finetune.mirror(pol, { hidden = 8, layers = 2, high = { nin = 8, hidden = 6, layers = 1,
+                                                              nparams = C.h.nparams } })
+    end, ("finetune: the command network has %d parameters; hidden 6, layers 1 would have %d")
+      :format(C.h.nparams, C.h.nparams - 2 * 6))
   end)
 end)
