@@ -322,7 +322,7 @@ local t_ft = now()
 local F = finetune.new(L, cfg)
 local x0s
 if C then
-  F:init_command(C, { hidden = cfg.h_hidden, layers = cfg.h_layers })
+  F:init_command(C)
   if not remote then
     -- collection starts from states of the pre-training (a robot over udp: where it stands)
     local g = require("spinal.rng").new(cfg.seed, 950)

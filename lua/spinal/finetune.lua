@@ -17,7 +17,7 @@
 --
 -- The policy is the imitation policy of spinal.imitate (the VAE's posterior tracking gait clips:
 -- F:collect, F:train_policy), or a command network h over its decoder (spinal.command:
--- F:init_command(C, arch), F:collect_command, F:train_command: h and the decoder move, the prior
+-- F:init_command(C), F:collect_command, F:train_command: h and the decoder move, the prior
 -- and encoder do not); the budget, the world-model mixing, the anchor and the action shift are
 -- shared.
 local A = require "spinal.array"
@@ -368,18 +368,16 @@ function M.command_features(S, K)
   return A(out)
 end
 
--- with a command network C (spinal.command over L.pol, with or without a gait clock): its
--- architecture is h's own (C.h.hidden, layers, nin); arch = { hidden =, layers = } (optional) is
--- what the caller expects, checked against h's parameter count
-function F:init_command(C, arch)
+-- with a command network C (spinal.command over L.pol, with or without a gait clock): the
+-- anchor's mirror of h takes h's own architecture (C.h.nin, hidden, layers)
+function F:init_command(C)
   local L = self.L
-  arch = arch or {}
   self.C = C
   local nf = 10 + 2 * L.pol.nj
   self.m = mirror(L.pol, { hidden = L.cfg.pol_hidden, layers = L.cfg.pol_layers,
                            batch = math.max(self.cfg.anchor_batch, 1),
-                           high = { nin = C.h.nin - nf, hidden = arch.hidden or C.h.hidden,
-                                    layers = arch.layers or C.h.layers, nparams = C.h.nparams } })
+                           high = { nin = C.h.nin - nf, hidden = C.h.hidden, layers = C.h.layers,
+                                    nparams = C.h.nparams } })
   self.hp0 = C.h:params()
   mirror_set(self.m, self.p0, self.hp0)
   self.dopt = nn.adam { lr = self.cfg.pol_lr, clip = 1 }  -- the decoder's (fresh: zero moments)

@@ -73,6 +73,25 @@ summary "$tmp/cmd" "need(s.policy == 'command', 'the policy recorded')"
 run seed=1 out="$tmp/cmd2" pretrained="$tmp/q1" policy=command command_ckpt="$tmp/cmd/finetuned/command.ckpt"
 grep -q "h trained here" "$tmp/run.out" && fail "command_ckpt was not used"
 summary "$tmp/cmd2" "need(s.policy == 'command', 'the policy recorded')"
+# an h with a gait clock (quadruped_command's default; rows of 8, the phase last) whose architecture
+# is not h_hidden / h_layers: fine-tuned as it is, saved with its clock
+"$BIN" -e "
+  local wm, command = require 'spinal.wm', require 'spinal.command'
+  local C = command.new { model = assert(wm.load('$tmp/q1/ckpt/wm.ckpt')),
+                          pol = assert(wm.load_vae('$tmp/q1/ckpt/policy.ckpt')), hidden = 12,
+                          layers = 1, seed = 3, clock = command.clock(0.3, 0.02) }
+  assert(C:save('$tmp/clocked.ckpt'))" >"$tmp/clocked.out" 2>&1 || fail "a clocked h: $(cat "$tmp/clocked.out")"
+run seed=1 out="$tmp/cmd3" pretrained="$tmp/q1" policy=command command_ckpt="$tmp/clocked.ckpt"
+grep -q "after 16.0 s of robot data" "$tmp/run.out" || fail "no result line with a clocked h"
+summary "$tmp/cmd3" "need(s.policy == 'command', 'the policy recorded')"
+"$BIN" -e "
+  local wm, command = require 'spinal.wm', require 'spinal.command'
+  local C = assert(command.load('$tmp/cmd3/finetuned/command.ckpt',
+    { model = assert(wm.load('$tmp/cmd3/finetuned/wm.ckpt')),
+      pol = assert(wm.load_vae('$tmp/cmd3/finetuned/policy.ckpt')) }))
+  assert(C.h.nk == 8 and math.abs(C.h.clock - command.clock(0.3, 0.02)) < 1e-12 and C.h.hidden == 12
+         and C.h.layers == 1, 'the fine-tuned h keeps its clock and architecture')" >"$tmp/clocked.out" 2>&1 ||
+  fail "the fine-tuned clocked h: $(cat "$tmp/clocked.out")"
 
 # outside the documented range: said, and recorded
 run seed=1 out="$tmp/far" pretrained="$tmp/q1" latency=0.02 pol_iters=1 wm_iters=1

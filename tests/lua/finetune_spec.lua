@@ -207,7 +207,7 @@ describe("finetune on a MuJoCo quadruped", function()
       local F = finetune.new(L, { real_seconds = 1, episode_steps = 25, seed = 6, anchor = lambda,
                                   pol_iters = 20, pol_lr = 1e-3, pol_batch = 8, horizon = 4,
                                   anchor_batch = 32 })
-      F:init_command(C, { hidden = 8, layers = 1 })
+      F:init_command(C)
       local c = F:collect_command(nil, { L.refs[1].frames[1] })
       assert.equal(50, F.ticks)
       assert.equal(1, c.seconds)
