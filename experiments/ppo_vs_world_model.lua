@@ -35,7 +35,7 @@ local has_host, host = pcall(require, "spinal.host")
 local function now() return has_host and host.clock() or os.time() end
 local t_start = now()
 
-local cfg = sp.settings {
+local cfg = sp.settings({
   seeds = "1,2,3",
   method = "both",      -- "wm", "ppo" or "both"
   wm_samples = 60000,   -- method 2's budget (quadruped_imitate's default)
@@ -44,7 +44,12 @@ local cfg = sp.settings {
   ppo_minutes = 40,     -- ... capped by this much wall time per seed (0: no cap)
   ppo_eval_every = 10,  -- PPO iterations (of nenvs x nsteps transitions) between evaluations
   nenvs = 64, nsteps = 24, threads = 1,
-  hidden = "512,256,128", init_std = 0.5, entropy_coef = 0.01, lr = 1e-3, desired_kl = 0.01,
+  -- PPO's settings (docs/ppo.md "Tuning"): METHODS.md's networks, clip, lambda, advantage and
+  -- observation normalisation; for these small batches a constant learning rate and more
+  -- optimisation per sample (10 epochs of 8 minibatches), DeepMimic's discount for imitation,
+  -- no entropy bonus, and an initial sigma of 0.5 (0.125 rad on the PD targets)
+  hidden = "512,256,128", init_std = 0.5, entropy_coef = 0, lr = 3e-4, desired_kl = 0,
+  kl_per_update = false, epochs = 10, minibatches = 8, gamma = 0.95, lambda = 0.95,
   eval_seconds = 4,     -- of each held-out clip from its first frame
   library = "",         -- a gait library directory (default: gaitlib.ensure's)
   combine = "",
@@ -52,7 +57,7 @@ local cfg = sp.settings {
 
   quick = false,
   out = "",
-}
+}, { ranges = { gamma = { min = 0, max = 1 }, lambda = { min = 0, max = 1 } } })
 local given = sp.args or {}
 if cfg.quick then
   local q = { wm_samples = 2400, wm_eval_every = 1, ppo_factor = 1, ppo_eval_every = 5, nenvs = 8,
@@ -171,7 +176,9 @@ local function train_and_measure()
                                             episode_steps = max_len + 1 })
     local agent = ppo.new { env = env, nsteps = cfg.nsteps, seed = seed, hidden = hidden,
                             lr = cfg.lr, desired_kl = cfg.desired_kl, init_std = cfg.init_std,
-                            entropy_coef = cfg.entropy_coef }
+                            entropy_coef = cfg.entropy_coef, kl_per_update = cfg.kl_per_update,
+                            epochs = cfg.epochs, minibatches = cfg.minibatches,
+                            gamma = cfg.gamma, lambda = cfg.lambda }
     local function evaluate()
       local obs = eval_env:reset(7)
       local sum, cnt, alive = {}, {}, {}
