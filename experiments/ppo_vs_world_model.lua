@@ -25,7 +25,10 @@
 -- The run holds curves.json (every evaluation of every seed), metrics.csv (one row per
 -- evaluation), samples_vs_error.png and summary.json (flat): target_error, wm_samples_to_target,
 -- ppo_samples_to_target (null when a PPO seed fell short), ppo_budget_samples (the fewest any PPO
--- seed consumed), sample_ratio or sample_ratio_lower_bound, seeds, and per-method details.
+-- seed consumed), sample_ratio or sample_ratio_lower_bound, seeds, and per-method details; and
+-- the other way round, ppo_reached_error (the worst PPO seed's best error), the samples each
+-- method needed to reach it (wm_samples_to_ppo_error: method 2's first evaluation at or under
+-- it, so at most those) and their ratio sample_ratio_at_ppo_error.
 local sp = require "spinal"
 local ppo = require "spinal.ppo"
 local imitate = require "spinal.imitate"
@@ -360,6 +363,30 @@ if #ppo_keys > 0 then
       summary.sample_ratio = mean / summary.wm_samples_to_target
     end
   end
+end
+-- the other way round: the error every PPO seed reaches (its worst seed's best), and the samples
+-- each method needs to reach it (a ratio both sides attain, whichever way the main one came out)
+if #ppo_keys > 0 and #wm_keys > 0 then
+  local reach = -math.huge
+  for _, k in ipairs(ppo_keys) do
+    local b = math.huge
+    for _, e in ipairs(curves.ppo[k].error) do b = math.min(b, e) end
+    reach = math.max(reach, b)
+  end
+  local function mean_to(list, part)
+    local sum, n = 0, 0
+    for _, k in ipairs(list) do
+      local s = first_at(curves[part][k], reach)
+      if not s then return nil end
+      sum, n = sum + s, n + 1
+    end
+    return sum / n
+  end
+  local w, p = mean_to(wm_keys, "wm"), mean_to(ppo_keys, "ppo")
+  summary.ppo_reached_error = reach
+  summary.wm_samples_to_ppo_error = w or json.null
+  summary.ppo_samples_to_ppo_error = p
+  summary.sample_ratio_at_ppo_error = (w and p) and p / w or json.null
 end
 for k, v in pairs(curves.wall) do summary["wall_seconds_" .. k] = v end
 
