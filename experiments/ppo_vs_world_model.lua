@@ -408,7 +408,7 @@ if target then
   series[#series + 1] = { x = { lo, hi }, y = { target, target },
                           label = ("target %.4f rad (method 2's worst seed)"):format(target) }
 end
-local plot = run:plot { file = "samples_vs_error.png", logx = true, key = "center right",
+local plot = run:plot { file = "samples_vs_error.png", logx = true, key = "bottom right",
   title = "imitating the gait library: held-out joint error against simulator samples",
   xlabel = "simulator transitions used for training (50 Hz)",
   ylabel = "held-out joint-angle error (rad)", series = series }
