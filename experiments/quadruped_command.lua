@@ -8,6 +8,11 @@
 --       [plant=mujoco|udp://HOST:PORT] [library=DIR] [imitate_samples=60000]
 --       [rounds=..] [h_iters=..] [collect=..] [wm_iters=..] [hidden=128] [layers=2] [beta=..]
 --       [horizon=24] [batch=64] [eval_seconds=8] [circle_radius=1.5] [figure8_radius=1]
+--       [clock_period=0.3]
+--
+-- h sees a gait clock of clock_period seconds (0: none; the library's walking controller steps
+-- every leg once per 0.3 s), its phase taken from the start frame (the front-right knee's swing)
+-- and running freely on the plant (docs/method2.md, "Command following").
 --
 -- pretrained=DIR: a quadruped_imitate run directory (or its ckpt/); without it an imitation
 -- policy is trained first with quadruped_imitate's defaults (imitate_samples simulator samples;
@@ -51,11 +56,13 @@ local cfg = sp.settings({
   library = "",
   imitate_samples = 60000,
   -- h
-  hidden = 128, layers = 2, lr = 1e-3, beta = 0.01, horizon = 24, batch = 64, noise = 1,
-  fit_samples = 30000, fit_epochs = 5, fit_cross = 0.5,   -- the warm start (fit_samples=0: none)
+  hidden = 128, layers = 2, lr = 1e-3, beta = 0.003, horizon = 24, batch = 64, noise = 1,
+  clock_period = 0.3,     -- s: h's gait clock (the library's walking controller's period; 0: none)
+  fit_samples = 30000, fit_epochs = 40, fit_cross = 0.15,   -- the warm start (fit_samples=0: none)
   fit_cross_frame = 1,    -- the other clip's frame of a crossed pair (0: a random one)
+  fit_cross_match = true, -- instead: the other clip's frame nearest the state in gait phase
   -- the loop
-  rounds = 10, h_iters = 100, collect = 1000, wm_iters = 40, course_seconds = 3,
+  rounds = 10, h_iters = 200, collect = 1000, wm_iters = 40, course_seconds = 3,
   act_noise = 0.03,
   -- evaluation
   eval_seconds = 8, settle = 2, speed = 0.4, circle_radius = 1.5,
@@ -122,24 +129,71 @@ local imitate_samples = L.samples
 local dt, nj = L.cfg.dt, L.nj
 
 -- ---- h ---------------------------------------------------------------------------------------
+local clock = cfg.clock_period > 0 and command.clock(cfg.clock_period, dt) or 0
 local C = command.new { model = L.model, pol = L.pol, hidden = cfg.hidden, layers = cfg.layers,
-                        lr = cfg.lr, beta = cfg.beta, seed = cfg.seed }
+                        lr = cfg.lr, beta = cfg.beta, seed = cfg.seed, clock = clock }
 local g = rng.new(cfg.seed, 77)
-local starts = {}                                 -- start states for h's training
-for i = 1, math.min(L.starts.n, L.cfg.capacity) do starts[#starts + 1] = L.starts.s[i] end
+
+-- the gait clock's phase of a library frame: the library's walking controller steps every leg
+-- once per gait period, so phase 0 is where the front-right knee is most bent (that leg's swing)
+-- in the clip's first period and the phase advances with the frames
+local period_frames = cfg.clock_period > 0 and math.floor(cfg.clock_period / dt + 0.5) or 1
+local knee = 13 + 3                               -- FR_knee's angle in a world-model state
+local phase0 = {}
+for ci, ref in ipairs(L.refs) do
+  local best, fb = math.huge, 1
+  for f = 1, math.min(ref.n, period_frames) do
+    if ref.frames[f][knee] < best then best, fb = ref.frames[f][knee], f end
+  end
+  phase0[ci] = fb
+end
+local function phase_of(ci, fi)
+  return clock * (fi - phase0[ci])
+end
+
+local starts, phases = {}, {}                     -- start states for h's training, their phases
+for i = 1, math.min(L.starts.n, L.cfg.capacity) do
+  starts[#starts + 1] = L.starts.s[i]
+  phases[#starts] = phase_of(L.starts.clip[i], L.starts.frame[i])
+end
+local function with_phase(row, phase)
+  if clock > 0 then row[command.NK + 1] = phase end
+  return row
+end
 
 -- the warm start: h fitted to the VAE posterior's latents (minus the prior's) on the recorded states
 -- of the imitation's training, each labelled with a clip's achieved velocity as a command (the gait
 -- library's clips are the walking controller following a command: steady clips throughout,
--- transitions (of command or gait) before the switch and from 1 s after it). A fraction fit_cross of the states is
--- paired with another steady clip at a random frame instead of its own: the latent the posterior
--- gives to start that clip's motion from this state (from standing, or from another gait), which
--- the recorded pairs alone never show
+-- transitions (of command or gait) before the switch and from 1 s after it) and with its frame's
+-- clock phase. A fraction fit_cross of the states is paired with another steady clip's frame
+-- instead of their own (fit_cross_match: the frame of the same phase; else fit_cross_frame): the
+-- latent the posterior gives to start that clip's motion from this state, which the recorded
+-- pairs alone never show
 local function label(ci, fi)
   local e = lib.entries.train[ci]
   local t = (fi - 1) * dt
   if e.kind == "steady" or t < e.switch_s then return e.achieved end
   if t >= e.switch_s + 1 then return e.achieved_to end
+end
+-- the frame of clip ci nearest state s in gait phase, so that the clip's conditioning (its frames
+-- a moment ahead) continues the legs' present motion: with a clock, the frame of the same phase
+-- (phase: the state's); without, the frame (within its first match_frames) nearest in joint angles
+-- and (scaled) joint velocities
+local match_frames, qd_scale = 100, 0.05
+local function phase_match(ci, s, phase)
+  local ref, best, fi = L.refs[ci], math.huge, 1
+  if clock > 0 then
+    local f = phase0[ci] + math.floor(phase / clock + 0.5) % period_frames
+    while f > ref.n do f = f - period_frames end
+    return math.max(1, f)
+  end
+  for f = 1, math.min(ref.n, match_frames) do
+    local r, d = ref.frames[f], 0
+    for j = 14, 13 + nj do d = d + (s[j] - r[j]) ^ 2 end
+    for j = 14 + nj, 13 + 2 * nj do d = d + (qd_scale * (s[j] - r[j])) ^ 2 end
+    if d < best then best, fi = d, f end
+  end
+  return fi
 end
 local function warm_start()
   local st = L.starts
@@ -158,14 +212,17 @@ local function warm_start()
   for _, i in ipairs(order) do
     if #S >= cfg.fit_samples then break end
     local ci, fi = st.clip[i], st.frame[i]
+    local phase = phase_of(ci, fi)
     if g:uniform() < cfg.fit_cross then
       ci = steady[g:integer(#steady)]
-      fi = cfg.fit_cross_frame > 0 and cfg.fit_cross_frame or g:integer(L.refs[ci].n)
+      if cfg.fit_cross_match then fi = phase_match(ci, st.s[i], phase)
+      else fi = cfg.fit_cross_frame > 0 and cfg.fit_cross_frame or g:integer(L.refs[ci].n) end
     end
     local v = label(ci, fi)
     if v then
       local m = #S + 1
-      S[m], K[m], Cc[m] = st.s[i], command.velocity(v[1], v[2], v[3]), L.refs[ci].cond[fi]
+      S[m], K[m], Cc[m] = st.s[i], with_phase(command.velocity(v[1], v[2], v[3]), phase),
+        L.refs[ci].cond[fi]
     end
   end
   if #S == 0 then return 0 / 0, 0 end
@@ -191,17 +248,20 @@ local command_samples = 0
 local function collect(n)
   local got, falls = 0, 0
   while got < n do
-    local ref = L.refs[g:integer(#L.refs)]
-    local x0 = ref.frames[g:integer(math.max(1, ref.n - 2))]
+    local ci = g:integer(#L.refs)
+    local ref = L.refs[ci]
+    local fi = g:integer(math.max(1, ref.n - 2))
+    local x0 = ref.frames[fi]
     local steps = math.min(n - got, math.floor(cfg.course_seconds / dt + 0.5))
     local row = command.random_course(g, x0, steps, dt)
     local done, down = C:run(plant, {
       steps = steps, x0 = x0, row = row, g = g, noise = cfg.noise, act_noise = cfg.act_noise,
-      lo = L.lo, hi = L.hi, fell = fell,
-      on_step = function(_, s, a, s1, _, last)
+      lo = L.lo, hi = L.hi, fell = fell, phase = phase_of(ci, fi),
+      on_step = function(_, s, a, s1, k, last)
         L.buf:push(s, a, s1, last)
         L.model:observe(A(s), A(a), A(s1))
         starts[#starts + 1] = s
+        phases[#starts] = k[command.NK + 1] or 0
       end })
     got = got + done
     if down then falls = falls + 1 end
@@ -220,7 +280,8 @@ for r = 1, cfg.rounds do
   end
   local loss, parts = 0, {}
   for _ = 1, cfg.h_iters do
-    local S0, K = command.batch(g, starts, cfg.batch, cfg.horizon, dt)
+    local S0, K = command.batch(g, starts, cfg.batch, cfg.horizon, dt, nil,
+                                { clock = clock, phases = phases })
     local eps = cfg.noise > 0 and A.randn({ cfg.batch, cfg.horizon, C.h.lat }, g):mul(cfg.noise)
       or nil
     loss, parts = C:train(S0, K, eps)
@@ -239,7 +300,7 @@ C:save(run:path "command.ckpt")
 -- the start: the first frame of the steady training clip whose command is nearest start_command
 -- (trot preferred): the robot already walking, as every clip starts (the imitation policy stands
 -- still from a standing start: the library's walking controller stands at a zero command)
-local x0
+local x0, x0_phase
 do
   local best = math.huge
   for i, e in ipairs(lib.entries.train) do
@@ -247,14 +308,14 @@ do
     local d = math.abs(c[1] - cfg.start_command[1]) + math.abs(c[2] - cfg.start_command[2])
       + math.abs(c[3] - cfg.start_command[3]) + (e.kind == "steady" and 0 or 10)
       + (e.gait == "trot" and 0 or 1)
-    if d < best then best, x0 = d, L.refs[i].frames[1] end
+    if d < best then best, x0, x0_phase = d, L.refs[i].frames[1], phase_of(i, 1) end
   end
 end
 
 local function drive(row, steps)
   local X, Y, V = {}, {}, {}
   local n, down = C:run(plant, { steps = steps, x0 = x0, row = row, lo = L.lo, hi = L.hi,
-    fell = fell, on_step = function(i, _, _, s1)
+    fell = fell, phase = x0_phase, on_step = function(i, _, _, s1)
       X[i], Y[i], V[i] = s1[1], s1[2], { s1[8], s1[9], s1[13] }
     end })
   return { X = X, Y = Y, V = V, steps = n, fell = down }

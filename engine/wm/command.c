@@ -26,7 +26,8 @@ sp_command_config sp_command_default_config(int nj, int lat) {
                          .heading = 0.5,
                          .up = 1,
                          .beta = 0.01,
-                         .gamma = 0.95};
+                         .gamma = 0.95,
+                         .clock = 0};
   return c;
 }
 
@@ -42,6 +43,9 @@ int sp_command_check(const sp_command_config* c, char* msg, size_t ms) {
     return sp_errorf(msg, ms, SP_EINVAL, "unknown activation or dtype");
   if (!(c->gamma > 0 && c->gamma <= 1))
     return sp_errorf(msg, ms, SP_EINVAL, "gamma must be in (0, 1], got %g", c->gamma);
+  if (!(c->clock >= 0 && c->clock <= 3.14159265358979323846))
+    return sp_errorf(msg, ms, SP_EINVAL, "clock must be a phase step in [0, pi] rad, got %g",
+                     c->clock);
   const double w[] = {c->velocity, c->yaw_rate, c->position, c->heading, c->up, c->beta};
   const char* names[] = {"velocity", "yaw_rate", "position", "heading", "up", "beta"};
   for (int i = 0; i < 6; i++)
@@ -58,7 +62,8 @@ int sp_command_new(sp_command** out, const sp_command_config* cfg, uint64_t seed
   if (!h) return SP_ENOMEM;
   h->cfg = *cfg;
   h->nf = 10 + 2 * cfg->nj;
-  h->nin = h->nf + SP_COMMAND_NU;
+  h->nk = SP_COMMAND_NK + (cfg->clock > 0);
+  h->nin = h->nf + SP_COMMAND_NU + (cfg->clock > 0 ? 2 : 0);
   int sizes[SP_MLP_MAXLAYERS + 1];
   sp_act acts[SP_MLP_MAXLAYERS];
   sizes[0] = h->nin;
@@ -109,7 +114,7 @@ int sp_command_data_new(sp_command_data** out, const sp_command* h, const sp_vae
   if (!d) return SP_ENOMEM;
   int lat = h->cfg.lat, nu = vae->cfg.nu;
   size_t B = (size_t)max_batch, H = (size_t)horizon, nx = 13 + 2 * (size_t)h->cfg.nj;
-  size_t wide = (size_t)(lat > SP_COMMAND_NU ? lat : SP_COMMAND_NU);
+  size_t wide = (size_t)(lat > SP_COMMAND_NU + 2 ? lat : SP_COMMAND_NU + 2);
   size_t outw = (size_t)(lat > nu ? lat : nu);
   d->h = h;
   d->vae = vae;
@@ -197,6 +202,10 @@ void sp_command_features(double* u, const double* s, const double* k) {
 void sp_command_input(const sp_command* h, double* x, const double* s, const double* k) {
   features(h->cfg.nj, x, s);
   sp_command_features(x + h->nf, s, k);
+  if (h->cfg.clock > 0) {
+    x[h->nf + SP_COMMAND_NU] = sin(k[SP_COMMAND_NK]);
+    x[h->nf + SP_COMMAND_NU + 1] = cos(k[SP_COMMAND_NK]);
+  }
 }
 
 // ADD the command features' VJP: g (nx) += (du/ds)^T gu (the command is data)
@@ -247,7 +256,7 @@ int sp_command_act(sp_command* h, sp_command_data* d, const sp_vae* vae, double*
                    const double* s, const double* k, const double* eps, int batch) {
   if (d->h != h || d->vae != vae) return SP_EINVAL;
   if (batch < 1 || batch > d->max_batch) return SP_ERANGE;
-  return forward(h, d, vae, 0, a, z, d->Ho, s, k, SP_COMMAND_NK, eps, (size_t)h->cfg.lat, batch);
+  return forward(h, d, vae, 0, a, z, d->Ho, s, k, (size_t)h->nk, eps, (size_t)h->cfg.lat, batch);
 }
 
 // one row's loss terms at state s (nx) against command k into sum (SP_COMMAND_NPARTS, weighted by
@@ -302,7 +311,7 @@ int sp_command_loss(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm, s
       batch > wd->max_batch)
     return SP_ERANGE;
   int nx = wm->nx, nu = vae->cfg.nu, lat = cf->lat, nf = h->nf, nj = cf->nj;
-  size_t B = (size_t)batch, KH = (size_t)H * SP_COMMAND_NK, EH = (size_t)H * lat;
+  size_t B = (size_t)batch, KH = (size_t)H * h->nk, EH = (size_t)H * lat;
   double s2 = vae->cfg.sigma * vae->cfg.sigma;
   double sum[SP_COMMAND_NPARTS] = {0};
 
@@ -314,7 +323,7 @@ int sp_command_loss(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm, s
     double* s1 = s + B * nx;
     double* a = d->A + (size_t)k * B * nu;
     double* Ho = d->Ho + (size_t)k * B * lat;
-    const double* Kk = K + (size_t)k * SP_COMMAND_NK;
+    const double* Kk = K + (size_t)k * h->nk;
     int rc = forward(h, d, vae, k, a, NULL, Ho, s, Kk, KH, eps ? eps + (size_t)k * lat : NULL, EH,
                      batch);
     if (rc) return rc;
@@ -341,7 +350,7 @@ int sp_command_loss(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm, s
     double* s = d->S + (size_t)k * B * nx;
     double* s1 = s + B * nx;
     const double* Ho = d->Ho + (size_t)k * B * lat;
-    const double* Kk = K + (size_t)k * SP_COMMAND_NK;
+    const double* Kk = K + (size_t)k * h->nk;
     for (size_t r = 0; r < B; r++) row_terms(cf, unused, g + r * nx, f, s1 + r * nx, Kk + r * KH);
     // through the world model into s_k and a_k
     int rc = sp_wm_step_vjp(wm, wd, k, gprev, d->ga, g, s, s1, 0);

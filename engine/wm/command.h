@@ -9,12 +9,18 @@
 // gx, gy, gyaw: a target pose in the world (a path's moving target or look-ahead point), weighted
 // by wp >= 0 (0: a pure velocity command, the target ignored).
 //
+// With a gait clock (config clock > 0) a row has one more entry, k[7] = phi: the clock's phase
+// (rad), which the caller advances by `clock` per step (the row is data, like the command).
+//
 // The network is an MLP over the state features f(s) = [p_z, R(q)^T e_z, v, w, qj, qd] (nf = 10 +
 // 2 nj, the VAE's) and the command's features in the body's heading frame,
 //   u(s, k) = [ vx, vy, wz, wp, wp bx, wp by, wp sin(e), wp (cos(e) - 1) ],
 //   (bx, by) = Rz(-yaw(q)) (g_xy - p_xy),   e = gyaw - yaw(q)
-// (yaw(q) = atan2(2 (w z + x y), 1 - 2 (y^2 + z^2))), and its output is a residual on the prior's
-// mean, so a new network (last layer zero) plays the prior:
+// (yaw(q) = atan2(2 (w z + x y), 1 - 2 (y^2 + z^2))), with a clock followed by [sin(phi),
+// cos(phi)] (nin = nf + 8, or nf + 10). The clock is the decoder's missing pacemaker: the VAE's
+// encoder keeps a gait going from the reference's future frames; from the state alone, gaits that
+// do not sustain themselves (stepping on the spot, backwards) die out. Its output is a residual on
+// the prior's mean, so a new network (last layer zero) plays the prior:
 //   z = mu_p(s) + h(f(s), u(s, k)) + sigma eps,   a = a_nom + D(f(s), z)
 // with mu_p, D, sigma the VAE's (its parameters are not changed by h's training).
 //
@@ -44,8 +50,8 @@
 
 SP_API_BEGIN
 
-#define SP_COMMAND_NK 7  // entries of a command row
-#define SP_COMMAND_NU 8  // command features the network sees besides f(s)
+#define SP_COMMAND_NK 7  // entries of a command row (without a clock)
+#define SP_COMMAND_NU 8  // command features the network sees besides f(s) (without a clock)
 
 // the parts of the loss, in this order
 enum {
@@ -72,11 +78,13 @@ typedef struct sp_command_config {
   double velocity, yaw_rate, position, heading, up;  // loss weights w_v, w_w, w_p, w_h, w_up
   double beta;   // weight of the prior's negative log-likelihood
   double gamma;  // per-step discount in (0, 1]
+  double clock;  // the gait clock's phase advance per step (rad) in [0, pi]; 0: no clock
 } sp_command_config;
 
 typedef struct sp_command {
   sp_command_config cfg;
-  int nf, nin;  // state features, network inputs (nf + SP_COMMAND_NU)
+  int nk;       // entries of a command row: SP_COMMAND_NK, + 1 (the phase) with a clock
+  int nf, nin;  // state features, network inputs (nf + SP_COMMAND_NU, + 2 with a clock)
   sp_mlp* net;  // nin -> hidden x layers -> lat, last layer zero at creation
 } sp_command;
 
@@ -88,7 +96,7 @@ typedef struct sp_command_data {
   double* S;                     // ((horizon + 1) x max_batch x nx) states
   double* A;                     // (horizon x max_batch x nu) actions
   double* Ho;                    // (horizon x max_batch x lat) h's outputs
-  double* x;                     // (max_batch x (nf + max(SP_COMMAND_NU, lat))) inputs / gradients
+  double* x;                     // (max_batch x (nf + max(SP_COMMAND_NU + 2, lat))) inputs / grads
   double* y;                     // (max_batch x max(lat, nu)) outputs / output gradients
   double* mp;                    // (max_batch x lat) prior means
   double* gz;                    // (max_batch x lat)
@@ -98,7 +106,7 @@ typedef struct sp_command_data {
 } sp_command_data;
 
 // Defaults: 2 hidden layers of 128 elu, float32; weights velocity 1, yaw rate 0.5, position 1,
-// heading 0.5, up 1; beta 0.01, gamma 0.95.
+// heading 0.5, up 1; beta 0.01, gamma 0.95; no clock.
 sp_command_config sp_command_default_config(int nj, int lat);
 // 0 or SP_EINVAL naming the bad field in msg (may be NULL).
 int sp_command_check(const sp_command_config* cfg, char* msg, size_t msg_size);
@@ -116,17 +124,18 @@ void sp_command_data_free(sp_command_data* d);
 // The command's features u(s, k) above (SP_COMMAND_NU) for one row s (nx), k (SP_COMMAND_NK).
 void sp_command_features(double* u, const double* s, const double* k);
 
-// The network's whole input row x (nin) = [f(s), u(s, k)] for one state s (nx) and command k.
+// The network's whole input row x (nin) = [f(s), u(s, k) (, sin(k[7]), cos(k[7]) with a clock)]
+// for one state s (nx) and command row k (h->nk).
 void sp_command_input(const sp_command* h, double* x, const double* s, const double* k);
 
 // On the plant: actions a (batch x nu) and, unless NULL, latents z (batch x lat) from states s
-// (batch x nx) and commands k (batch x SP_COMMAND_NK), with noise eps (batch x lat; NULL: the
+// (batch x nx) and command rows k (batch x h->nk), with noise eps (batch x lat; NULL: the
 // mean). Uses slot 0 of d. SP_EINVAL for another h's or VAE's workspace, SP_ERANGE for batch.
 int sp_command_act(sp_command* h, sp_command_data* d, const sp_vae* vae, double* a, double* z,
                    const double* s, const double* k, const double* eps, int batch);
 
 // The training loss above through world model wm (its workspace wd holds >= H applications of
-// batch rows): S0 (batch x nx) start states, K (batch x H x SP_COMMAND_NK) the command of each
+// batch rows): S0 (batch x nx) start states, K (batch x H x h->nk) the command row of each
 // step, eps (batch x H x lat) latent noise (NULL: zero). Writes *loss and parts (SP_COMMAND_NPARTS,
 // may be NULL): the discounted velocity, pose, upright and prior sums. backward: 0 or flags
 // SP_COMMAND_GRAD_*: ACCUMULATES dloss/dparams into h's gradients and/or the VAE decoder's.
@@ -136,7 +145,8 @@ int sp_command_loss(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm, s
 
 // Save h (configuration, flat parameters) and, when opt is not NULL (opt->n must be h's nparams,
 // its dtype h's), the optimiser's configuration and state, atomically:
-//   "SPCMDNET" u32 version (1), the configuration, u64 nparams, params (f64), u32 has_opt; when
+//   "SPCMDNET" u32 version (2; 1 is read as without a clock), the configuration (version 2: clock
+//   last), u64 nparams, params (f64), u32 has_opt; when
 //   present: u32 kind, f64 lr momentum beta1 beta2 eps clip weight_decay, u64 t, u32 has_m
 //   u32 has_v, m and v (f64); u32 CRC-32. Little-endian.
 int sp_command_save(const sp_command* h, const sp_optim* opt, const char* path, char* msg,

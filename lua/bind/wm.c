@@ -827,8 +827,9 @@ static void command_reserve(lua_State* L, lcommand* u, lvae* p, int arg, int bat
   lua_setiuservalue(L, 1, 1);
 }
 
-static const char* const command_keys[] = {"nj",    "lat",     "vae",  "hidden", "layers", "act",
-                                           "dtype", "weights", "beta", "gamma",  "seed",   NULL};
+static const char* const command_keys[] = {"nj",    "lat",   "vae",     "hidden", "layers",
+                                           "act",   "dtype", "weights", "beta",   "gamma",
+                                           "clock", "seed",  NULL};
 static const char* const command_weights[] = {"velocity", "yaw_rate", "position",
                                               "heading",  "up",       NULL};
 
@@ -866,6 +867,7 @@ static int l_command(lua_State* L) {
   lua_pop(L, 1);
   c.beta = spA_range(&t, "beta", c.beta, 0, NAN, 0);
   c.gamma = spA_range(&t, "gamma", c.gamma, 1e-9, 1, 0);
+  c.clock = spA_range(&t, "clock", c.clock, 0, 3.14159265358979323846, 0);
   lua_Integer seed = spA_integer(&t, "seed", 0, 0, LUA_MAXINTEGER, 0);
   lcommand* u = lua_newuserdatauv(L, sizeof *u, 1);
   memset(u, 0, sizeof *u);
@@ -883,10 +885,11 @@ static int c_act(lua_State* L) {
   int nj = u->h->cfg.nj, lat = u->h->cfg.lat, nu = p->v->cfg.nu;
   sp_array *sa, *ka, *ea = NULL;
   const double* s = shaped(L, 3, 1, 2, 13 + 2 * nj, "states", &sa);
-  const double* k = shaped(L, 4, 1, 2, SP_COMMAND_NK, "commands", &ka);
+  int nk = u->h->nk;
+  const double* k = shaped(L, 4, 1, 2, nk, "commands", &ka);
   const double* e = lua_isnil(L, 5) ? NULL : shaped(L, 5, 1, 2, lat, "latent noise", &ea);
   int64_t batch = sa->ndim == 2 ? sa->shape[0] : 1;
-  if (sp_array_size(ka) != batch * SP_COMMAND_NK || (ea && sp_array_size(ea) != batch * lat))
+  if (sp_array_size(ka) != batch * nk || (ea && sp_array_size(ea) != batch * lat))
     return spA_argerror(L, 4, "expected one command (and noise) row per state row (%d)",
                         (int)batch);
   if (batch < 1 || batch > (1 << 20)) return spA_argerror(L, 3, "expected 1 to %d rows", 1 << 20);
@@ -900,27 +903,29 @@ static int c_act(lua_State* L) {
 }
 
 // h:features(S, K) -> X (batch, nin): the network's inputs [f(s), u(s, k)] for states S (batch, nx)
-// and command rows K (batch, 7), for fitting h's parameters to other targets (command.fit)
+// and command rows K (batch, h.nk: 7, or 8 with a clock), for fitting h's parameters to other
+// targets (command.fit)
 static int c_features(lua_State* L) {
   lua_settop(L, 3);
   lcommand* u = checkcommand(L, 1);
   int nin = u->h->nin, nx = 13 + 2 * u->h->cfg.nj;
   sp_array *sa, *ka;
   const double* S = shaped(L, 2, 1, 2, nx, "states", &sa);
-  const double* K = shaped(L, 3, 1, 2, SP_COMMAND_NK, "commands", &ka);
+  int nk = u->h->nk;
+  const double* K = shaped(L, 3, 1, 2, nk, "commands", &ka);
   int64_t batch = sa->ndim == 2 ? sa->shape[0] : 1;
-  if (sp_array_size(ka) != batch * SP_COMMAND_NK)
+  if (sp_array_size(ka) != batch * nk)
     return spA_argerror(L, 3, "expected one command row per state row (%d)", (int)batch);
   int64_t shape[2] = {batch, nin};
   sp_array* X = sa->ndim == 2 ? spL_newarray(L, 2, shape) : spL_newarray(L, 1, shape + 1);
   for (int64_t r = 0; r < batch; r++)
-    sp_command_input(u->h, X->data + r * nin, S + r * nx, K + r * SP_COMMAND_NK);
+    sp_command_input(u->h, X->data + r * nin, S + r * nx, K + r * nk);
   return 1;
 }
 
 enum { CMD_LOSS, CMD_GRAD, CMD_TRAIN };
 
-// loss/grad/train: model at 2, pol at 3, S0 (B, nx) at 4, K (B, H, 7) at 5, eps at 6, then opt
+// loss/grad/train: model at 2, pol at 3, S0 (B, nx) at 4, K (B, H, h.nk) at 5, eps at 6, then opt
 // (train) or what (grad: "net", "decoder" or "both") at 7
 static int command_run(lua_State* L, int mode) {
   static const char* const whats[] = {"net", "decoder", "both", NULL};
@@ -935,7 +940,7 @@ static int command_run(lua_State* L, int mode) {
   int nx = m->wm->nx, lat = u->h->cfg.lat;
   sp_array *sa, *ka, *ea = NULL;
   const double* S0 = shaped(L, 4, 2, 2, nx, "start states (batch, nx)", &sa);
-  const double* K = shaped(L, 5, 3, 3, SP_COMMAND_NK, "commands (batch, H, 7)", &ka);
+  const double* K = shaped(L, 5, 3, 3, u->h->nk, "commands (batch, H, h.nk)", &ka);
   const double* E = lua_isnil(L, 6) ? NULL : shaped(L, 6, 3, 3, lat, "noise (batch, H, lat)", &ea);
   int64_t B = sa->shape[0], H = ka->shape[1];
   if (ka->shape[0] != B || (ea && (ea->shape[0] != B || ea->shape[1] != H)))
@@ -1096,7 +1101,9 @@ static int c_index(lua_State* L) {
   else if (!strcmp(k, "nj"))
     lua_pushinteger(L, c->nj);
   else if (!strcmp(k, "nk"))
-    lua_pushinteger(L, SP_COMMAND_NK);
+    lua_pushinteger(L, u->h->nk);
+  else if (!strcmp(k, "clock"))
+    lua_pushnumber(L, c->clock);
   else if (!strcmp(k, "nin"))
     lua_pushinteger(L, u->h->nin);
   else if (!strcmp(k, "hidden"))

@@ -16,6 +16,11 @@
 -- target's pose at tick i + 1 (where the robot should be after the tick), the same in training
 -- (inside the world model) and on the plant. States are the world model's layout
 -- ([p, q, v_body, w_body, qj, qd]; imitate.to_wm converts the plant's).
+--
+-- A gait clock (command.new { clock = command.clock(period, dt) }): h also sees the phase of a
+-- clock that advances by `clock` rad per tick, the 8th entry of its command rows (h.nk = 8).
+-- Cmd:run keeps the clock on the plant (opts.phase: its phase at the start) and command.batch
+-- in training (opts.phases: each start state's phase); a network without one takes rows of 7.
 local A = require "spinal.array"
 local wm = require "spinal.wm"
 local nn = require "spinal.nn"
@@ -28,7 +33,7 @@ M.Command = Cmd
 M.NK = 7
 
 M.defaults = {
-  hidden = 128, layers = 2, act = "elu", lr = 1e-3, beta = 0.01, gamma = 0.95, seed = 1,
+  hidden = 128, layers = 2, act = "elu", lr = 1e-3, beta = 0.01, gamma = 0.95, seed = 1, clock = 0,
   weights = { velocity = 1, yaw_rate = 0.5, position = 1, heading = 0.5, up = 1 },
 }
 
@@ -39,7 +44,7 @@ end
 
 -- opts: model (wm.new's world model), pol (wm.vae's policy, its decoder frozen), and hidden,
 -- layers, act, lr, beta, gamma, seed, weights = { velocity, yaw_rate, position,
--- heading, up }
+-- heading, up }, clock (the gait clock's phase step per tick in rad, 0: none; command.clock)
 function M.new(opts)
   assert(type(opts) == "table" and opts.model and opts.pol,
     "command.new: expected { model = world model, pol = VAE policy, ... }")
@@ -50,14 +55,20 @@ function M.new(opts)
   self.h = wm.command { vae = opts.pol, hidden = option(opts, "hidden"),
                         layers = option(opts, "layers"), act = option(opts, "act"),
                         beta = option(opts, "beta"), gamma = option(opts, "gamma"),
-                        seed = option(opts, "seed"), weights = w }
+                        clock = option(opts, "clock"), seed = option(opts, "seed"), weights = w }
   self.opt = nn.adam { lr = option(opts, "lr"), clip = 1 }
   self.nx = 13 + 2 * self.h.nj
   return self
 end
 
+-- the phase step per tick of a gait clock of `period` seconds ticked every dt seconds
+function M.clock(period, dt)
+  return 2 * math.pi * dt / period
+end
+
 -- the network's actions a (array (nu) or (batch, nu)) and latents z for world-model states s and
--- command rows k (a Lua table or array of 7, or (batch, 7)); eps: latent noise (nil: the mean)
+-- command rows k (a Lua table or array of h.nk, or (batch, h.nk)); eps: latent noise (nil: the
+-- mean)
 function Cmd:act(s, k, eps)
   return self.h:act(self.pol, A(s), A(k), eps)
 end
@@ -138,7 +149,9 @@ end
 -- robot is), opts.lo / opts.hi per-action clamps, opts.noise (latent noise scale, default 0) and
 -- opts.act_noise (Gaussian noise on the actions, default 0) drawn from opts.g (a spinal.rng),
 -- opts.fell(s) -> true ends the run, opts.on_step(i, s, a, s1, row, last) sees every transition.
--- Plant states are converted with imitate.to_wm / to_plant. Returns ticks done, fell.
+-- With a gait clock, opts.phase is its phase at the first tick (default 0) and the phase of
+-- tick i is appended to the row (on_step sees rows of 8). Plant states are converted with
+-- imitate.to_wm / to_plant. Returns ticks done, fell, the clock's phase after the last tick.
 function Cmd:run(plant, opts)
   local imitate = require "spinal.imitate"
   local nj, lat = self.h.nj, self.h.lat
@@ -149,8 +162,16 @@ function Cmd:run(plant, opts)
   end
   local s = imitate.to_wm(plant:read(), nj)
   local g, noise, act_noise = opts.g, opts.noise or 0, opts.act_noise or 0
+  local clock, phase = self.h.clock, opts.phase or 0
   for i = 1, opts.steps do
     local row = opts.row(i, s)
+    if clock > 0 and #row == M.NK then
+      local r = {}
+      for j = 1, M.NK do r[j] = row[j] end
+      r[M.NK + 1] = phase
+      row = r
+    end
+    phase = phase + clock
     local eps
     if noise > 0 then
       local e = {}
@@ -171,9 +192,9 @@ function Cmd:run(plant, opts)
     local last = down or i == opts.steps
     if opts.on_step then opts.on_step(i, s, a, s1, row, last) end
     s = s1
-    if down then return i, true end
+    if down then return i, true, phase end
   end
-  return opts.steps, false
+  return opts.steps, false, phase
 end
 
 -- ---- commands -------------------------------------------------------------------------------
@@ -370,13 +391,21 @@ function M.random_course(g, s0, steps, dt, r)
 end
 
 -- a training batch: B start states drawn from starts (a list of world-model states as Lua tables)
--- with their command rows: S0 (B, nx), K (B, H, 7)
-function M.batch(g, starts, B, H, dt, r)
+-- with their command rows: S0 (B, nx), K (B, H, 7); for a network with a gait clock, opts.clock
+-- (its phase step, h.clock) and opts.phases (the phase of each start state, parallel to starts):
+-- K (B, H, 8), the clock's phase last
+function M.batch(g, starts, B, H, dt, r, opts)
+  local clock = opts and opts.clock or 0
   local S0, K = {}, {}
   for b = 1, B do
-    local s = starts[g:integer(#starts)]
+    local i = g:integer(#starts)
+    local s = starts[i]
     S0[b] = s
     K[b] = M.random_rows(g, s, H, dt, r)
+    if clock > 0 then
+      local phase = opts.phases[i]
+      for k = 1, H do K[b][k][M.NK + 1] = phase + (k - 1) * clock end
+    end
   end
   return A(S0), A(K)
 end

@@ -4,7 +4,8 @@
 # small imitation policy, then h through the world model with data collected through the HAL, and
 # evaluates velocity commands and paths on the plant; the summary has the flat keys, the plots'
 # data and h's checkpoint exist; a second run reuses the first one's imitation policy
-# (pretrained=) instead of training one, and counts its samples. Under two minutes.
+# (pretrained=) instead of training one, and counts its samples; h has a gait clock, or none with
+# clock_period=0. Under two minutes.
 set -euo pipefail
 BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
 SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
@@ -49,12 +50,18 @@ grep -q "quadruped_command: velocity error" "$tmp/out" || { cat "$tmp/out"; echo
 check "$tmp/one" 3000
 [ -s "$tmp/one/imitate_ckpt/loop.json" ] || { echo "FAIL: the imitation policy was not kept"; exit 1; }
 
-run seed=2 out="$tmp/two" pretrained="$tmp/one/imitate_ckpt"
+# h has a gait clock of the library's period (0.3 s at 50 Hz: a phase step of 2 pi / 15)
+"$BIN" -e "
+  local h = assert(require('spinal.wm').load_command('$tmp/one/command.ckpt'))
+  assert(h.lat == 16 and h.nk == 8 and math.abs(h.clock - 2 * math.pi / 15) < 1e-12)" ||
+  { echo "FAIL: h's checkpoint (with a clock)"; exit 1; }
+
+run seed=2 out="$tmp/two" pretrained="$tmp/one/imitate_ckpt" clock_period=0
 grep -q "imitation policy from $tmp/one/imitate_ckpt (2400 samples)" "$tmp/out" ||
   { cat "$tmp/out"; echo "FAIL: pretrained= not used"; exit 1; }
 check "$tmp/two" 3000
 "$BIN" -e "
   local command = require 'spinal.command'
   local h = assert(require('spinal.wm').load_command('$tmp/two/command.ckpt'))
-  assert(h.lat == 16 and h.nk == 7)" || { echo "FAIL: h's checkpoint"; exit 1; }
+  assert(h.lat == 16 and h.nk == 7 and h.clock == 0)" || { echo "FAIL: h's checkpoint (no clock)"; exit 1; }
 echo "ok"

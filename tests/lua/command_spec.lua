@@ -185,6 +185,53 @@ describe("the warm start (command.fit)", function()
   end)
 end)
 
+describe("a gait clock", function()
+  it("is the 8th entry of h's rows: kept by run on the plant and drawn by batch from the starts' phases",
+    function()
+    local pol = vae(8)
+    local m = wm.new { nj = 1, nu = 2, dt = DT, hidden = 8, layers = 1 }
+    local step = command.clock(0.3, 0.02)
+    assert.near(2 * math.pi / 15, step, 1e-15)
+    local C = command.new { model = m, pol = pol, hidden = 8, seed = 4, clock = step }
+    assert.equal(8, C.h.nk)
+    assert.equal(step, C.h.clock)
+    assert.equal(7, command.new({ model = m, pol = pol, hidden = 8 }).h.nk)
+    -- a row without the phase is refused, with the phase it acts
+    local s = trunk(0, 0, 0, 0, 0)
+    assert.matches("bad argument #3 to .act. %(expected commands with 8 entries per row, got shape 7%)",
+      err(function() return C:act(s, command.velocity(0.3, 0, 0)) end))
+    local a0 = C:act(s, { 0.3, 0, 0, 0, 0, 0, 0, 0 })
+    assert.equal(2, a0.shape[1])
+    -- on a plant: the clock starts at opts.phase and advances by one step per tick
+    local plant = { state = trunk(0, 0, 0, 0, 0):totable() }
+    function plant.reset() end
+    function plant.read(self)
+      local imitate = require "spinal.imitate"
+      return imitate.to_plant(self.state, 1)
+    end
+    function plant.write() end
+    local seen = {}
+    local n, fell, phase = C:run(plant, { steps = 4, row = function() return command.velocity(0.3, 0, 0) end,
+      phase = 1, on_step = function(i, _, _, _, row) seen[i] = row[8] end })
+    assert.equal(4, n)
+    assert.is_false(fell)
+    for i = 1, 4 do assert.near(1 + (i - 1) * step, seen[i], 1e-12) end
+    assert.near(1 + 4 * step, phase, 1e-12)
+    -- in training: each start's phase, advancing along the window
+    local starts, phases = {}, {}
+    for i = 1, 5 do
+      starts[i] = trunk(i, 0, 0, 0, 0):totable()
+      phases[i] = 10 * i
+    end
+    local S0, K = command.batch(rng.new(3), starts, 6, 3, DT, nil, { clock = step, phases = phases })
+    assert.same({ 6, 3, 8 }, K.shape)
+    for b = 1, 6 do
+      for k = 1, 3 do assert.near(10 * S0[b][1] + (k - 1) * step, K[b][k][8], 1e-12) end
+    end
+    assert.same({ 6, 3, 7 }, select(2, command.batch(rng.new(3), starts, 6, 3, DT)).shape)
+  end)
+end)
+
 describe("paths", function()
   it("close a circle after one lap at its radius and speed", function()
     local c = command.circle { radius = 1.5, speed = 0.5, dt = 0.02 }

@@ -2,13 +2,15 @@
 // through the world model and the frozen VAE decoder against central finite differences in h's
 // parameters and, when asked, the decoder's (float64), with the world model's and the VAE's other
 // gradients untouched; a new h plays the prior's mean; the command's target in the body's heading
-// frame; no allocation in act or the loss's passes; files.
+// frame; no allocation in act or the loss's passes; files; a network with a gait clock (rows of 8,
+// the phase last).
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "engine/core/alloc.h"
+#include "engine/core/crc32.h"
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
 #include "engine/la/quat.h"
@@ -275,6 +277,116 @@ TEST(act_and_the_loss_passes_do_not_allocate_and_refuse_bad_sizes) {
   rig_free(&g);
 }
 
+TEST(a_network_with_a_clock_sees_its_phase_and_its_gradient_matches_finite_differences) {
+  enum { NKC = SP_COMMAND_NK + 1 };
+  rig g;
+  CHECK_INT(rig_new(&g, 6, 1), 0);
+  sp_command_config c = g.h->cfg;
+  c.clock = 0.4;
+  sp_command_free(g.h);
+  CHECK_INT(sp_command_new(&g.h, &c, 8), 0);
+  CHECK_INT(g.h->nk, NKC);
+  CHECK_INT(g.h->nin, 10 + 2 * NJ + SP_COMMAND_NU + 2);
+  sp_rng r;
+  sp_rng_seed(&r, 8, 5);
+  sp_mlp_init_layer(g.h->net, -1, SP_INIT_XAVIER, 1.0, &r);
+  sp_command_data_free(g.d);
+  CHECK_INT(sp_command_data_new(&g.d, g.h, g.v, B, H), 0);
+  // rows of 8: the problem's 7 and the clock's phase, advancing by `clock` per step
+  static problem p7;
+  make_problem(&p7, 10);
+  static double K[B * H * NKC];
+  for (int i = 0; i < B; i++)
+    for (int k = 0; k < H; k++) {
+      memcpy(K + (i * H + k) * NKC, p7.K + (i * H + k) * NK, NK * sizeof(double));
+      K[(i * H + k) * NKC + NK] = 1.1 * i + 0.4 * k;
+    }
+  // the input ends with the phase's sine and cosine
+  double x[10 + 2 * NJ + SP_COMMAND_NU + 2];
+  sp_command_input(g.h, x, p7.S0, K + NKC);
+  CHECK_CLOSE(x[10 + 2 * NJ + SP_COMMAND_NU], sin(0.4), 0, 1e-15);
+  CHECK_CLOSE(x[10 + 2 * NJ + SP_COMMAND_NU + 1], cos(0.4), 0, 1e-15);
+  // another phase, other actions
+  double a0[NU], a1[NU];
+  CHECK_INT(sp_command_act(g.h, g.d, g.v, a0, NULL, p7.S0, K, NULL, 1), 0);
+  CHECK_INT(sp_command_act(g.h, g.d, g.v, a1, NULL, p7.S0, K + NKC, NULL, 1), 0);
+  CHECK(a0[0] != a1[0]);
+  // the gradient in h's parameters, through H steps of rows of 8
+  double L, L2;
+  sp_mlp_zero_grad(g.h->net);
+  CHECK_INT(sp_command_loss(g.h, g.d, g.v, g.wm, g.wd, &L, NULL, p7.S0, K, p7.eps, B, H,
+                            SP_COMMAND_GRAD_NET),
+            0);
+  const double step = 1e-6;
+  double* P = g.h->net->params;
+  const double* G = g.h->net->grads;
+  int bad = 0, checked = 0;
+  for (size_t i = 0; i < g.h->net->nparams; i += 3, checked++) {
+    double keep = P[i], lp, lm;
+    P[i] = keep + step;
+    sp_command_loss(g.h, g.d, g.v, g.wm, g.wd, &lp, NULL, p7.S0, K, p7.eps, B, H, 0);
+    P[i] = keep - step;
+    sp_command_loss(g.h, g.d, g.v, g.wm, g.wd, &lm, NULL, p7.S0, K, p7.eps, B, H, 0);
+    P[i] = keep;
+    double fd = (lp - lm) / (2 * step);
+    if (!(fabs(G[i] - fd) <= 1e-8 + 1e-5 * fmax(fabs(G[i]), fabs(fd)))) bad++;
+  }
+  CHECK_INT(bad, 0);
+  CHECK(checked > 20);
+  // saved and loaded: the clock is kept and the loss is the same
+  char path[64], msg[200];
+  snprintf(path, sizeof path, "/tmp/spinal_command_clock_%d.bin", (int)getpid());
+  CHECK_INT(sp_command_save(g.h, NULL, path, msg, sizeof msg), 0);
+  sp_command* back;
+  CHECK_INT(sp_command_load(&back, NULL, path, msg, sizeof msg), 0);
+  unlink(path);
+  CHECK_CLOSE(back->cfg.clock, 0.4, 0, 0);
+  CHECK_INT(back->nk, NKC);
+  sp_command_data* d2;
+  CHECK_INT(sp_command_data_new(&d2, back, g.v, B, H), 0);
+  CHECK_INT(sp_command_loss(back, d2, g.v, g.wm, g.wd, &L2, NULL, p7.S0, K, p7.eps, B, H, 0), 0);
+  CHECK(L == L2);
+  sp_command_data_free(d2);
+  sp_command_free(back);
+  rig_free(&g);
+}
+
+// a file of version 1 (before the clock: no clock entry after gamma) still loads, without a clock
+TEST(a_version_1_file_loads_as_a_network_without_a_clock) {
+  rig g;
+  CHECK_INT(rig_new(&g, 7, 1), 0);
+  char path[64], msg[200];
+  snprintf(path, sizeof path, "/tmp/spinal_command_v1_%d.bin", (int)getpid());
+  CHECK_INT(sp_command_save(g.h, NULL, path, msg, sizeof msg), 0);
+  static unsigned char buf[1 << 16];
+  FILE* f = fopen(path, "rb");
+  CHECK(f != NULL);
+  size_t n = fread(buf, 1, sizeof buf, f);
+  fclose(f);
+  CHECK(n > 104 && n < sizeof buf);
+  // "SPCMDNET", u32 version, 6 u32, 8 f64 (the clock last), ...: version 1 has 7 f64
+  const size_t clock_at = 8 + 4 + 6 * 4 + 7 * 8;
+  double clock;
+  memcpy(&clock, buf + clock_at, 8);
+  CHECK(clock == 0);
+  buf[8] = 1;
+  memmove(buf + clock_at, buf + clock_at + 8, n - 4 - clock_at - 8);
+  size_t m = n - 8;
+  uint32_t crc = sp_crc32(0, buf, m - 4);
+  for (int i = 0; i < 4; i++) buf[m - 4 + i] = (unsigned char)(crc >> (8 * i));
+  f = fopen(path, "wb");
+  CHECK(f != NULL && fwrite(buf, 1, m, f) == m);
+  fclose(f);
+  sp_command* back;
+  CHECK_INT(sp_command_load(&back, NULL, path, msg, sizeof msg), 0);
+  unlink(path);
+  CHECK_CLOSE(back->cfg.clock, 0, 0, 0);
+  CHECK_INT(back->nk, SP_COMMAND_NK);
+  CHECK(memcmp(back->net->params, g.h->net->params, g.h->net->nparams * sizeof(double)) == 0);
+  sp_command_free(back);
+  rig_free(&g);
+}
+
 TEST(configuration_errors_name_the_field) {
   sp_command_config c = sp_command_default_config(12, 32);
   char msg[200];
@@ -289,6 +401,10 @@ TEST(configuration_errors_name_the_field) {
   c.gamma = 0;
   CHECK_INT(sp_command_check(&c, msg, sizeof msg), SP_EINVAL);
   CHECK_STR(msg, "gamma must be in (0, 1], got 0");
+  c = sp_command_default_config(12, 32);
+  c.clock = -0.1;
+  CHECK_INT(sp_command_check(&c, msg, sizeof msg), SP_EINVAL);
+  CHECK_STR(msg, "clock must be a phase step in [0, pi] rad, got -0.1");
 }
 
 TEST(files_restore_the_network_and_its_optimiser) {
