@@ -6,7 +6,10 @@
 //       256 environments x 24 steps; bench/torch_ppo.py is its PyTorch twin (same name). JSON:
 //       spinal_ms (median wall time) and spinal_cpu_ms (median CPU time of the thread: with one
 //       thread, the figure a shared machine disturbs least); bench/run adds the reference's
-//       reference_ms and reference_cpu_ms and the ratios (ratio, cpu_ratio; target <= 0.8)
+//       reference_ms and reference_cpu_ms and the ratios (ratio, cpu_ratio; target <= 0.8).
+//       Spinal's products run through its AVX-512 kernel on a CPU that has it and one BLAS
+//       thread (engine/nn/gemm.h), PyTorch's through OpenBLAS, which picks its kernel by CPU
+//       (OPENBLAS_CORETYPE overrides that, for both; docs/ppo.md compares the two)
 //   ppo_rollout_quadruped_envs64: JSON line: control steps per second of 64 quadrupeds
 //       (hal/vecenv: joint PD at 1 kHz, 20 physics steps per 50 Hz step, observation, reward,
 //       resets) with the PPO policy's batched inference and sampling (sp_ppo_collect/record), next

@@ -12,12 +12,11 @@
 // the cost without the scheduler's share), the matrix products' work per batch (gflop: 2 m n k
 // per product, forward and backward) and the rate it achieves in wall and CPU time (gflops,
 // cpu_gflops), against this CPU's single-thread sgemm peak measured here first
-// (sgemm_peak_gflops: the best of square 512 products; peak_fraction and cpu_peak_fraction: the
-// rates over the peak).
-// bench/run adds the PyTorch reference (reference_ms, reference_cpu_ms) and the ratios (ratio of
-// the wall times, cpu_ratio of the CPU times). Never fails on timing.
-// Usage: bench_wm [repetitions [wm|vae|peak]]. Threads: OPENBLAS_NUM_THREADS (bench/run sets it).
-#include <cblas.h>
+// (sgemm_peak_gflops: the best of square 512 products through sp_gemm_f32; peak_fraction and
+// cpu_peak_fraction: the rates over the peak). bench/run adds the PyTorch reference (reference_ms,
+// reference_cpu_ms) and the ratios (ratio of the wall times, cpu_ratio of the CPU times). Never
+// fails on timing. Usage: bench_wm [repetitions [wm|vae|peak]]. Threads: OPENBLAS_NUM_THREADS
+// (bench/run sets it).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,7 @@
 
 #include "engine/core/rng.h"
 #include "engine/la/quat.h"
+#include "engine/nn/gemm.h"
 #include "engine/nn/optim.h"
 #include "engine/wm/vae.h"
 #include "engine/wm/wm.h"
@@ -73,7 +73,8 @@ static double fwd_flop(const sp_mlp* net, int batch) {
 
 // this CPU's single-thread sgemm peak (GFLOP/s): the best rate of 40 square products of 512 (the
 // best, not the median: a product the scheduler did not interrupt; 512 is past the sizes where
-// OpenBLAS's kernel reaches its top rate on this machine, 1024 measures the same)
+// the kernel reaches its top rate on this machine, 1024 measures the same). Through sp_gemm_f32,
+// the path the networks take (spinal's AVX-512 kernel where it runs, cblas_sgemm otherwise)
 static double sgemm_peak(void) {
   enum { M = 512 };
   float* a = malloc(sizeof(float) * M * M * 3);
@@ -82,8 +83,7 @@ static double sgemm_peak(void) {
   double best = 0;
   for (int k = 0; k < 40; k++) {
     double t0 = now_ms();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, M, M, 1, a, M, a + M * M, M, 0,
-                a + 2 * M * M, M);
+    sp_gemm_f32(0, 1, M, M, M, a, M, a + M * M, M, 0, a + 2 * M * M, M);
     double g = 2.0 * M * M * M / ((now_ms() - t0) * 1e6);
     if (g > best) best = g;
   }

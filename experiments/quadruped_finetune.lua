@@ -10,7 +10,8 @@
 --   spinal experiments/quadruped_finetune.lua [pretrained=DIR] [quick=true] [seed=1] [out=DIR]
 --       [plant=mujoco|udp://HOST:PORT] [payload=3] [friction=0.6] [motor=0.8] [latency=0.01]
 --       [pd=1] [damping=1] [frictionloss=0] [noise=0] [push=0] [payload_x=0] [payload_y=0]
---       [real_seconds=120] [mix=0.5] [anchor=1] [wm_iters=400] [pol_iters=150] [rounds=2]
+--       [real_seconds=120] [mix=0.5] [anchor=1] [wm_iters=400] [pol_iters=300] [pol_lr=3e-4]
+--       [start_mix=0.5] [rounds=2]
 --       [eval_seconds=10] [eval_clips=0] [library=DIR]
 --       [policy=imitation|command] [command_ckpt=FILE] [h_hidden=128] [h_layers=2] [h_iters=300]
 --
@@ -45,7 +46,10 @@
 -- joint error after 8 steps on the held-out robot transitions of the before-evaluation, rad),
 -- every perturbation's value and `perturbations` ("payload=3 ..."), outside_documented_range
 -- (those of them outside docs/quadruped.md's ranges, "" when none), seed, wall_seconds,
--- finetune_seconds, settings.
+-- finetune_seconds, settings. With floor=true (the default; MuJoCo plants with a perturbation)
+-- the pre-trained policy is also evaluated on the unperturbed robot, the same way:
+-- velocity_error_floor_mps, path_error_floor_m, falls_floor, and gap_closed = (before - after) /
+-- (before - floor), the share of the error the perturbations added that fine-tuning removed.
 local sp = require "spinal"
 local A = require "spinal.array"
 local wm = require "spinal.wm"
@@ -59,7 +63,7 @@ local t_start = now()
 local who = "quadruped_finetune"
 
 -- the default "real" robot
-local REAL = { payload = 3, friction = 0.6, motor = 0.8, latency = 0.01 }
+local REAL = { payload = 3.0, friction = 0.6, motor = 0.8, latency = 0.01 }  -- floats: 2.5 is a payload too
 local cfg = sp.settings(perturb.defaults {
   seed = 1,
   quick = false,
@@ -72,10 +76,12 @@ local cfg = sp.settings(perturb.defaults {
   real_seconds = 120,
   rounds = 2,          -- collect / fine-tune rounds sharing real_seconds (then the tuned policy)
   mix = 0.5, anchor = 1.0, anchor_batch = 256, act_noise = 0.05, episode_steps = 250,
+  start_mix = 0.5,     -- share of the policy's start states from the pre-training's
   wm_iters = 400, wm_lr = 3e-4, wm_batch = 128,
-  pol_iters = 150, pol_lr = 1e-4, pol_batch = 128, horizon = 24,
+  pol_iters = 300, pol_lr = 3e-4, pol_batch = 128, horizon = 24,
   eval_seconds = 10,
   eval_clips = 0,      -- held-out clips to evaluate on (0: all)
+  floor = true,        -- also evaluate the pre-trained policy on the unperturbed robot (mujoco)
   policy = "imitation", -- or "command": h(z | s, command) over the VAE's decoder (spinal.command)
   command_ckpt = "",   -- policy=command: h's file (default: pretrained/command.ckpt, else trained
   h_hidden = 128, h_layers = 2, h_iters = 300,  -- here for h_iters batches through the world model)
@@ -181,8 +187,9 @@ for i = 1, ntest do
   refs[i] = imitate.reference(test[i].clip, L.cfg.dt, L.cfg.offsets, test[i].name)
 end
 local desc = next(used) and perturb.describe(used) or (remote and "(the bridge's robot)" or "none")
-print(("%s: real robot %s (%s), %d held-out clips of %g s; pre-trained %s; run %s"):format(who,
-  desc, cfg.plant, ntest, cfg.eval_seconds, ckpt, run.dir))
+print(("%s: real robot %s (%s), %s; pre-trained %s; run %s"):format(who, desc, cfg.plant,
+  cfg.policy == "command" and ("velocity commands of %g s and a circle"):format(cfg.eval_seconds)
+    or ("%d held-out clips of %g s"):format(ntest, cfg.eval_seconds), ckpt, run.dir))
 
 
 -- policy=command: h over the VAE's decoder, loaded or trained here through the world model
@@ -243,13 +250,14 @@ local function evaluate_command(buf)
   end
   for ci, c in ipairs(COMMANDS) do
     local row = command.velocity(c[1], c[2], c[3])
-    local e, cnt = 0, 0
+    -- a run that falls within the settling second is measured over the ticks it had
+    local e, cnt, e_all, n_all = 0, 0, 0, 0
     local _, down = drive(function() return row end, steps, function(i, s1)
-      if i > settle then
-        e, cnt = e + math.sqrt((s1[8] - c[1]) ^ 2 + (s1[9] - c[2]) ^ 2), cnt + 1
-      end
+      local d = math.sqrt((s1[8] - c[1]) ^ 2 + (s1[9] - c[2]) ^ 2)
+      e_all, n_all = e_all + d, n_all + 1
+      if i > settle then e, cnt = e + d, cnt + 1 end
     end)
-    local ve = cnt > 0 and e / cnt or 0 / 0
+    local ve = cnt > 0 and e / cnt or e_all / math.max(n_all, 1)
     if down then res.falls = res.falls + 1 end
     res.velocity_error = res.velocity_error + ve / #COMMANDS
     res.per_clip[ci] = { name = ("v %+.2f %+.2f %+.2f"):format(c[1], c[2], c[3]),
@@ -287,6 +295,21 @@ local function wm_error()
   if not S then return nil end
   local _, _, per = L.model:loss(S, Aw)
   return per[8][5]
+end
+-- the floor: the pre-trained policy on the unperturbed robot (the simulator it was trained on),
+-- the same evaluation; fine-tuning that only undid the perturbations would end here
+local floor
+if cfg.floor and not remote and next(used) then
+  local sim = sp.run.open_plant(robot, "mujoco", who)
+  sim:activate()
+  local keep = plant
+  plant, L.plant = sim, sim
+  floor = evaluate(nil)
+  plant, L.plant = keep, keep
+  sim:close()
+  print(("%s: floor (the pre-trained policy on the unperturbed robot): velocity error %.3f m/s, "
+    .. "path error %.2f m, falls %d"):format(who, floor.velocity_error, floor.path_error,
+    floor.falls))
 end
 local before = evaluate(test_buf)
 local wm_before = wm_error()
@@ -348,6 +371,12 @@ local summary = {
   path_error_after_m = after.path_error,
   falls_before = before.falls,
   falls_after = after.falls,
+  velocity_error_floor_mps = floor and floor.velocity_error,
+  path_error_floor_m = floor and floor.path_error,
+  falls_floor = floor and floor.falls,
+  gap_closed = floor and before.velocity_error > floor.velocity_error
+    and (before.velocity_error - after.velocity_error)
+      / (before.velocity_error - floor.velocity_error) or nil,
   joint_error_before_rad = finite(before.joint_error),
   joint_error_after_rad = finite(after.joint_error),
   policy = cfg.policy,
@@ -355,7 +384,7 @@ local summary = {
   action_shift_rms = shift_rms,
   wm_real_error_before = wm_before,
   wm_real_error_after = wm_after,
-  eval_clips = #refs,
+  eval_clips = not C and #refs or nil,
   eval_seconds = cfg.eval_seconds,
   perturbations = desc,
   outside_documented_range = table.concat(outside, " "),
@@ -375,6 +404,9 @@ for i, r in ipairs(before.per_clip) do
   fb[i], fa[i] = r.fell and 1 or 0, after.per_clip[i].fell and 1 or 0
 end
 summary.clip_names, summary.clip_velocity_error_before_mps = names, vb
+local vf = {}
+for i, r in ipairs(floor and floor.per_clip or {}) do vf[i] = r.velocity_error end
+if floor then summary.clip_velocity_error_floor_mps = vf end
 summary.clip_velocity_error_after_mps, summary.clip_falls_before, summary.clip_falls_after =
   va, fb, fa
 run:summary(summary)
@@ -386,7 +418,8 @@ local plot = run:plot { file = "velocity_error.png",
   title = ("held-out clips on the robot (%s)"):format(desc), xlabel = "held-out clip",
   ylabel = "horizontal velocity error (m/s)",
   series = { { x = xs, y = vb, label = "pre-trained" },
-             { x = xs, y = va, label = ("fine-tuned on %.0f s of robot data"):format(F:seconds()) } } }
+             { x = xs, y = va, label = ("fine-tuned on %.0f s of robot data"):format(F:seconds()) },
+             floor and { x = xs, y = vf, label = "pre-trained, on the unperturbed robot" } or nil } }
 
 print(("%s: after %.1f s of robot data: velocity error %.3f -> %.3f m/s (x%.2f), path error %.2f "
   .. "-> %.2f m, falls %d -> %d, action shift %.4f rad; world model on the robot %.4f -> %.4f "
@@ -394,6 +427,13 @@ print(("%s: after %.1f s of robot data: velocity error %.3f -> %.3f m/s (x%.2f),
   after.velocity_error, summary.velocity_error_ratio, before.path_error, after.path_error,
   before.falls, after.falls, shift, wm_before or 0 / 0, wm_after or 0 / 0, finetune_seconds,
   summary.wall_seconds))
+if summary.gap_closed then
+  print(("%s: the floor (pre-trained, unperturbed robot) %.3f m/s: %.0f %% of the gap between it and "
+    .. "the perturbed robot closed"):format(who, floor.velocity_error, 100 * summary.gap_closed))
+elseif floor then
+  print(("%s: the floor (pre-trained, unperturbed robot) %.3f m/s: the perturbed robot was no worse")
+    :format(who, floor.velocity_error))
+end
 print("run: " .. run.dir)
 if plot then print("plot: " .. tostring(plot)) end
 run:close()

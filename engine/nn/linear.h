@@ -5,7 +5,8 @@
 //   gx  = gy W             (batch x nin)   overwritten; NULL when not wanted
 //   gW += gy^T x           (nout x nin)    accumulated
 //   gb += sum_rows(gy)     (nout)          accumulated
-// Products go through BLAS (cblas_dgemm / cblas_sgemm). Nothing allocates.
+// Products go through BLAS (cblas_dgemm; float32 through sp_gemm_f32, engine/nn/gemm.h). Nothing
+// allocates.
 #ifndef SP_NN_LINEAR_H
 #define SP_NN_LINEAR_H
 

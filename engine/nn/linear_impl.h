@@ -1,9 +1,13 @@
 // linear_impl.h: the affine layer written once for a REAL type (included by linear.c).
 //
-// Expects REAL, SFX(name) and GEMM (cblas_dgemm or cblas_sgemm).
+// Expects REAL, SFX(name) and GEMM (cblas_dgemm or a function with its arguments); GEMM_BIAS, when
+// defined, computes the forward pass's y = x W^T + b in one call.
 
 void SFX(sp_linear_forward)(REAL* y, const REAL* x, const REAL* W, const REAL* b, int batch,
                             int nin, int nout) {
+#ifdef GEMM_BIAS
+  GEMM_BIAS(y, x, W, b, batch, nin, nout);
+#else
   // rows of y start as b, then y += x W^T
   if (b)
     for (int r = 0; r < batch; r++) memcpy(y + (size_t)r * nout, b, (size_t)nout * sizeof(REAL));
@@ -11,6 +15,7 @@ void SFX(sp_linear_forward)(REAL* y, const REAL* x, const REAL* W, const REAL* b
     memset(y, 0, (size_t)batch * nout * sizeof(REAL));
   if (batch > 0 && nin > 0 && nout > 0)
     GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, batch, nout, nin, 1, x, nin, W, nin, 1, y, nout);
+#endif
 }
 
 void SFX(sp_linear_backward)(REAL* gx, REAL* gW, REAL* gb, const REAL* gy, const REAL* x,

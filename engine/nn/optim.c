@@ -17,6 +17,17 @@
 #pragma GCC optimize("O3", "no-trapping-math")
 #endif
 
+// as in act.c: with GCC the element-wise loops are compiled for AVX-512, AVX2 and the baseline and
+// the loader picks the widest the CPU has; the same operations per element in the same order
+// (no contraction into fused multiply-adds under -std=c11; sqrt and division are correctly
+// rounded at every width), so the same bits on every CPU
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__) && \
+    !defined(__SANITIZE_ADDRESS__)
+#define SP_OPTIM_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SP_OPTIM_KERNEL
+#endif
+
 #define REAL double
 #define SFX(name) name##_f64
 #define SQRT sqrt

@@ -1,6 +1,7 @@
 // optim_impl.h: optimiser updates written once for a REAL type (included by optim.c).
 //
-// Expects REAL, SFX(name) and SQRT. scale is the clipping factor (1 when not clipping).
+// Expects REAL, SFX(name), SQRT and SP_OPTIM_KERNEL (attributes of the element-wise loops). scale
+// is the clipping factor (1 when not clipping).
 
 static double SFX(norm)(const REAL* x, size_t n) {
   double s = 0;
@@ -8,7 +9,7 @@ static double SFX(norm)(const REAL* x, size_t n) {
   return sqrt(s);
 }
 
-static void SFX(sgd)(sp_optim* o, REAL* p, const REAL* g, REAL scale) {
+SP_OPTIM_KERNEL static void SFX(sgd)(sp_optim* o, REAL* p, const REAL* g, REAL scale) {
   const REAL lr = (REAL)o->cfg.lr, mu = (REAL)o->cfg.momentum, wd = (REAL)o->cfg.weight_decay;
   REAL* b = o->m;
   for (size_t i = 0; i < o->n; i++) {
@@ -21,7 +22,7 @@ static void SFX(sgd)(sp_optim* o, REAL* p, const REAL* g, REAL scale) {
   }
 }
 
-static void SFX(adam)(sp_optim* o, REAL* p, const REAL* g, REAL scale) {
+SP_OPTIM_KERNEL static void SFX(adam)(sp_optim* o, REAL* p, const REAL* g, REAL scale) {
   const double t = (double)(o->t + 1);
   const REAL b1 = (REAL)o->cfg.beta1, b2 = (REAL)o->cfg.beta2, wd = (REAL)o->cfg.weight_decay;
   const REAL eps = (REAL)o->cfg.eps;
@@ -40,7 +41,8 @@ static void SFX(adam)(sp_optim* o, REAL* p, const REAL* g, REAL scale) {
 
 // the index of the first parameter (or state entry) the step would make non-finite, or -1: the
 // same arithmetic as sgd/adam above without writing anything, so a refused step changes nothing
-static long SFX(sgd_check)(const sp_optim* o, const REAL* p, const REAL* g, REAL scale) {
+SP_OPTIM_KERNEL static long SFX(sgd_check)(const sp_optim* o, const REAL* p, const REAL* g,
+                                           REAL scale) {
   const REAL lr = (REAL)o->cfg.lr, mu = (REAL)o->cfg.momentum, wd = (REAL)o->cfg.weight_decay;
   const REAL* b = o->m;
   for (size_t i = 0; i < o->n; i++) {
@@ -51,7 +53,8 @@ static long SFX(sgd_check)(const sp_optim* o, const REAL* p, const REAL* g, REAL
   return -1;
 }
 
-static long SFX(adam_check)(const sp_optim* o, const REAL* p, const REAL* g, REAL scale) {
+SP_OPTIM_KERNEL static long SFX(adam_check)(const sp_optim* o, const REAL* p, const REAL* g,
+                                            REAL scale) {
   const double t = (double)(o->t + 1);
   const REAL b1 = (REAL)o->cfg.beta1, b2 = (REAL)o->cfg.beta2, wd = (REAL)o->cfg.weight_decay;
   const REAL eps = (REAL)o->cfg.eps;
@@ -59,6 +62,17 @@ static long SFX(adam_check)(const sp_optim* o, const REAL* p, const REAL* g, REA
   const REAL rc2 = (REAL)(1 / sqrt(1 - pow(o->cfg.beta2, t)));
   const REAL* m = o->m;
   const REAL* v = o->v;
+  // a pass without an early exit first (it vectorises; almost every step is finite), then the
+  // first bad index only when there is one
+  int bad = 0;
+  for (size_t i = 0; i < o->n; i++) {
+    REAL gi = scale * g[i] + wd * p[i];
+    REAL mi = b1 * m[i] + (1 - b1) * gi;
+    REAL vi = b2 * v[i] + (1 - b2) * gi * gi;
+    REAL pi = p[i] - step * mi / (SQRT(vi) * rc2 + eps);
+    bad |= !isfinite(mi) | !isfinite(vi) | !isfinite(pi);
+  }
+  if (!bad) return -1;
   for (size_t i = 0; i < o->n; i++) {
     REAL gi = scale * g[i] + wd * p[i];
     REAL mi = b1 * m[i] + (1 - b1) * gi;

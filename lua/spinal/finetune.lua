@@ -37,8 +37,9 @@ M.defaults = {
   episode_steps = 250,  -- longest episode on the robot (ticks)
   mix = 0.5,            -- share of simulator windows in each world-model batch (0: real only)
   wm_iters = 400, wm_lr = 3e-4, wm_batch = 128,
-  pol_iters = 150, pol_lr = 1e-4, pol_batch = 128, horizon = 24,
+  pol_iters = 300, pol_lr = 3e-4, pol_batch = 128, horizon = 24,
   anchor = 1.0,         -- lambda of the action-distance regulariser (0: none)
+  start_mix = 0.5,      -- share of the policy's start states from the pre-training's (0: robot's)
   anchor_batch = 256,
 }
 
@@ -271,16 +272,31 @@ function F:anchor_rows(g, B)
   return A.stack(S), A.stack(C), A.stack(A0)
 end
 
--- pol_iters batches: the tracking loss from the robot's start states through the corrected world
--- model plus the anchor on recorded rows, one optimiser step on their sum
+-- one policy batch of start states, conditioning and references: round(pol_batch * start_mix)
+-- of the pre-training's start states (every training clip, the simulator's states) and the rest of
+-- the robot's
+function F:policy_batch(g)
+  local L, c = self.L, self.cfg
+  local proxy = { starts = self.starts, nx = L.nx, refs = L.refs,
+                  cfg = { capacity = self.starts.n } }
+  local nsim = math.floor(c.pol_batch * c.start_mix + 0.5)
+  if L.starts.n == 0 then nsim = 0 end
+  if nsim == 0 then return imitate.Loop.policy_batch(proxy, g, c.pol_batch, c.horizon) end
+  local S1, C1, R1 = imitate.Loop.policy_batch(L, g, nsim, c.horizon)
+  if nsim == c.pol_batch then return S1, C1, R1 end
+  local S0, C0, R0 = imitate.Loop.policy_batch(proxy, g, c.pol_batch - nsim, c.horizon)
+  return A.cat({ S0, S1 }, 1), A.cat({ C0, C1 }, 1), A.cat({ R0, R1 }, 1)
+end
+
+-- pol_iters batches: the tracking loss from start states (the robot's, a share start_mix of the
+-- pre-training's) through the corrected world model plus the anchor on recorded rows, one
+-- optimiser step on their sum
 function F:train_policy()
   local L, c = self.L, self.cfg
   local g = self:rng(2)
-  local proxy = { starts = self.starts, nx = L.nx, refs = L.refs,
-                  cfg = { capacity = self.starts.n } }
   local loss, parts, aloss = 0, nil, 0
   for _ = 1, c.pol_iters do
-    local S0, C, R = imitate.Loop.policy_batch(proxy, g, c.pol_batch, c.horizon)
+    local S0, C, R = self:policy_batch(g)
     local eps = A.randn({ c.pol_batch, c.horizon, L.cfg.lat }, g)
     loss, parts = L.pol:grad(L.model, S0, C, R, eps)
     if c.anchor > 0 then

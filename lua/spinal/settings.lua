@@ -107,6 +107,7 @@ M.RANGES = {
   mix = { min = 0, max = 1 },                 -- share of simulator windows in world-model batches
   anchor = { min = 0, max = 1e9 },            -- weight of the action-distance regulariser
   anchor_batch = { min = 1, max = 1e6 },
+  start_mix = { min = 0, max = 1 },           -- share of the policy's start states from pre-training
   eval_clips = { min = 0, max = 1e6 },        -- held-out clips evaluated (0: all)
   h_hidden = { min = 1, max = 4096 },         -- the command network's width
   h_layers = { min = 1, max = 63 },

@@ -48,10 +48,21 @@ for f in settings.json metrics.csv ckpt/loop.json ckpt/policy.ckpt finetuned/wm.
   [[ -s $tmp/q1/$f ]] || fail "$f missing"
 done
 
+# the floor: the pre-trained policy on the unperturbed robot, and the share of the gap closed
+summary "$tmp/q1" "
+  need(type(s.velocity_error_floor_mps) == 'number' and type(s.path_error_floor_m) == 'number'
+       and type(s.falls_floor) == 'number', 'the floor measured')
+  local b, a, f = s.velocity_error_before_mps, s.velocity_error_after_mps, s.velocity_error_floor_mps
+  need(f == b or b <= f and s.gap_closed == nil or math.abs(s.gap_closed - (b - a) / (b - f)) < 1e-12,
+       'gap_closed = (before - after) / (before - floor)')"
+
 # another robot from the command line, on the same pre-training
-run seed=2 out="$tmp/q2" pretrained="$tmp/q1" payload=1 motor=1 latency=0 pd=0.8 mix=0
-grep -q "real robot friction=0.6 payload=1 pd=0.8 (mujoco)" "$tmp/run.out" || fail "perturbations from the command line"
+run seed=2 out="$tmp/q2" pretrained="$tmp/q1" payload=1.5 motor=1 latency=0 pd=0.8 mix=0
+grep -q "real robot friction=0.6 payload=1.5 pd=0.8 (mujoco)" "$tmp/run.out" || fail "perturbations from the command line"
 summary "$tmp/q2" "need(s.pd == 0.8 and s.mix == 0, 'pd and mix recorded')"
+# the same pre-trained policy on the same unperturbed robot: the floor does not see the perturbations
+F1=$(SUMMARY="$tmp/q1/summary.json" "$BIN" -e "print(('%.17g'):format(require('spinal.json').read(os.getenv 'SUMMARY').velocity_error_floor_mps))")
+summary "$tmp/q2" "need(('%.17g'):format(s.velocity_error_floor_mps) == '$F1', 'the floor is the unperturbed robot: ' .. s.velocity_error_floor_mps .. ' vs $F1')"
 
 # the command network h over the decoder (trained here in 5 batches), fine-tuned with the decoder
 run seed=1 out="$tmp/cmd" pretrained="$tmp/q1" policy=command
@@ -88,7 +99,8 @@ port=$(sed -n 's/.* on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/bridge.out")
 [[ -n $port ]] || fail "no port in: $(cat "$tmp/bridge.out")"
 run seed=1 out="$tmp/udp" pretrained="$tmp/q1" plant="udp://127.0.0.1:$port"
 grep -q "real robot (the bridge's robot) (udp://127.0.0.1:$port)" "$tmp/run.out" || fail "udp plant"
-summary "$tmp/udp" "need(s.perturbations == \"(the bridge's robot)\" and s.payload == 0, 'the bridge decides')"
+summary "$tmp/udp" "need(s.perturbations == \"(the bridge's robot)\" and s.payload == 0, 'the bridge decides')
+  need(s.velocity_error_floor_mps == nil, 'no floor for a robot the host cannot unperturb')"
 # a perturbation asked of a robot over udp is refused: the host cannot change the robot
 if "$BIN" experiments/quadruped_finetune.lua quick=true library="$tmp/lib" pretrained="$tmp/q1" \
     out="$tmp/bad2" plant="udp://127.0.0.1:$port" payload=1 >"$tmp/bad2.out" 2>&1; then

@@ -1,10 +1,11 @@
 -- finetune_spec.lua: spinal.finetune, method 2's fine-tuning on a "real" robot: the policy's
 -- networks mirrored for the anchor reproduce the policy's actions; the anchor's gradient against
 -- central finite differences; world-model batches mix the robot's and the simulator's windows in
--- the set proportion; collection on a MuJoCo quadruped stops at the robot-time budget exactly,
--- through the HAL, and records the pre-trained policy's actions on every visited state; one policy
--- fine-tuning step with the anchor moves the actions less than without it. The whole experiment
--- (quick mode, and over UDP against a bridge) is tests/integration/quadruped_finetune.sh.
+-- the set proportion, and the policy's start states the robot's and the pre-training's; collection
+-- on a MuJoCo quadruped stops at the robot-time budget exactly, through the HAL, and records the
+-- pre-trained policy's actions on every visited state; one policy fine-tuning step with the anchor
+-- moves the actions less than without it. The whole experiment (quick mode, and over UDP against
+-- a bridge) is tests/integration/quadruped_finetune.sh.
 local A = require "spinal.array"
 local wm = require "spinal.wm"
 local rng = require "spinal.rng"
@@ -144,6 +145,34 @@ describe("finetune on a MuJoCo quadruped", function()
       assert.equal(math.floor(16 * mix + 0.5), nsim)
     end
     L.buf = keep
+  end)
+
+  it("draws the policy's start states from the pre-training's in the share start_mix", function()
+    -- the pre-training's start states at height 9, the robot's at their real height (< 1)
+    local keep = L.starts
+    local st = { n = 30, clip = {}, frame = {}, s = {} }
+    for k = 1, 30 do
+      local s = {}
+      for j = 1, L.nx do s[j] = 0 end
+      s[3], s[4] = 9, 1
+      st.clip[k], st.frame[k], st.s[k] = 1, k, s
+    end
+    L.starts = st
+    for _, share in ipairs { 0, 0.25, 1 } do
+      local F = finetune.new(L, { real_seconds = 1, episode_steps = 25, start_mix = share,
+                                  pol_batch = 16, horizon = 4, seed = 4 })
+      F:collect()
+      local S0, C, R = F:policy_batch(F:rng(2))
+      assert.same({ 16, L.nx }, S0.shape)
+      assert.same({ 16, 4 }, { C.shape[1], C.shape[2] })
+      assert.same({ 16, 4 }, { R.shape[1], R.shape[2] })
+      local nsim = 0
+      for b = 1, 16 do
+        if S0:get(b, 3) == 9 then nsim = nsim + 1 end
+      end
+      assert.equal(math.floor(16 * share + 0.5), nsim)
+    end
+    L.starts = keep
   end)
 
   it("keeps the actions closer to the pre-trained ones with the anchor than without", function()
