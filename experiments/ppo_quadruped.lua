@@ -21,7 +21,7 @@ local run_lib = require "spinal.run"
 
 local mpi = sp.mpi
 local rank, ranks = mpi.rank(), mpi.size()
-local cfg = sp.settings {
+local cfg = sp.settings({
   task = "velocity",  -- or "imitate"
   seed = 1,
   samples = 500000,   -- environment steps (transitions) of training
@@ -32,13 +32,23 @@ local cfg = sp.settings {
   eval_every = 20,    -- iterations between evaluations
   eval_envs = 16,
   eval_steps = 500,   -- 10 s per evaluation environment
+  -- METHODS.md's networks, clip, lambda and normalisations; for these small batches (docs/ppo.md
+  -- "Tuning") a constant learning rate, 10 epochs of 8 minibatches, no entropy bonus and an
+  -- initial sigma of 0.5 (0.125 rad on the PD targets); discount 0.99, 0.95 when imitating
   hidden = "512,256,128",
-  lr = 1e-3,
-  desired_kl = 0.01,
-  entropy_coef = 0.01,
+  lr = 3e-4,
+  desired_kl = 0,     -- > 0: the KL-adaptive learning rate instead (METHODS.md: 0.01)
+  kl_per_update = false,
+  entropy_coef = 0,
+  init_std = 0.5,
+  epochs = 10,
+  minibatches = 8,
+  gamma = 0.99,
   quick = false,
   out = "",
-}
+}, { ranges = { gamma = { min = 0, max = 1 } } })
+local given = sp.args or {}
+if cfg.task == "imitate" and given.gamma == nil then cfg.gamma = 0.95 end
 if cfg.quick then
   cfg.samples, cfg.nenvs, cfg.nsteps, cfg.eval_every = 3 * 8 * 8, 8, 8, 2
   cfg.eval_envs, cfg.eval_steps, cfg.hidden = 4, 25, "64,64"
@@ -67,8 +77,9 @@ local eval_env = assert(ppo.quadruped { mjcf = mjcf, nenvs = cfg.eval_envs, thre
                                         seed = cfg.seed + 1000, task = cfg.task,
                                         clips = test_clips })
 local agent = ppo.new { env = env, nsteps = cfg.nsteps, seed = cfg.seed, hidden = hidden,
-                        lr = cfg.lr, desired_kl = cfg.desired_kl,
-                        entropy_coef = cfg.entropy_coef }
+                        lr = cfg.lr, desired_kl = cfg.desired_kl, kl_per_update = cfg.kl_per_update,
+                        entropy_coef = cfg.entropy_coef, init_std = cfg.init_std,
+                        epochs = cfg.epochs, minibatches = cfg.minibatches, gamma = cfg.gamma }
 agent:data_parallel()  -- a world of one: nothing changes
 -- the evaluation runs the same networks on eval_env's batch: a second agent would differ, so
 -- evaluate through act on eval_env's observations, eval_envs rows at a time

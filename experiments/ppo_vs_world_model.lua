@@ -25,7 +25,10 @@
 -- The run holds curves.json (every evaluation of every seed), metrics.csv (one row per
 -- evaluation), samples_vs_error.png and summary.json (flat): target_error, wm_samples_to_target,
 -- ppo_samples_to_target (null when a PPO seed fell short), ppo_budget_samples (the fewest any PPO
--- seed consumed), sample_ratio or sample_ratio_lower_bound, seeds, and per-method details.
+-- seed consumed), sample_ratio or sample_ratio_lower_bound, seeds, and per-method details; and
+-- the other way round, ppo_reached_error (the worst PPO seed's best error), the samples each
+-- method needed to reach it (wm_samples_to_ppo_error: method 2's first evaluation at or under
+-- it, so at most those) and their ratio sample_ratio_at_ppo_error.
 local sp = require "spinal"
 local ppo = require "spinal.ppo"
 local imitate = require "spinal.imitate"
@@ -35,7 +38,7 @@ local has_host, host = pcall(require, "spinal.host")
 local function now() return has_host and host.clock() or os.time() end
 local t_start = now()
 
-local cfg = sp.settings {
+local cfg = sp.settings({
   seeds = "1,2,3",
   method = "both",      -- "wm", "ppo" or "both"
   wm_samples = 60000,   -- method 2's budget (quadruped_imitate's default)
@@ -44,7 +47,12 @@ local cfg = sp.settings {
   ppo_minutes = 40,     -- ... capped by this much wall time per seed (0: no cap)
   ppo_eval_every = 10,  -- PPO iterations (of nenvs x nsteps transitions) between evaluations
   nenvs = 64, nsteps = 24, threads = 1,
-  hidden = "512,256,128", init_std = 0.5, entropy_coef = 0.01, lr = 1e-3, desired_kl = 0.01,
+  -- PPO's settings (docs/ppo.md "Tuning"): METHODS.md's networks, clip, lambda, advantage and
+  -- observation normalisation; for these small batches a constant learning rate and more
+  -- optimisation per sample (10 epochs of 8 minibatches), DeepMimic's discount for imitation,
+  -- no entropy bonus, and an initial sigma of 0.5 (0.125 rad on the PD targets)
+  hidden = "512,256,128", init_std = 0.5, entropy_coef = 0, lr = 3e-4, desired_kl = 0,
+  kl_per_update = false, epochs = 10, minibatches = 8, gamma = 0.95, lambda = 0.95,
   eval_seconds = 4,     -- of each held-out clip from its first frame
   library = "",         -- a gait library directory (default: gaitlib.ensure's)
   combine = "",
@@ -52,7 +60,7 @@ local cfg = sp.settings {
 
   quick = false,
   out = "",
-}
+}, { ranges = { gamma = { min = 0, max = 1 }, lambda = { min = 0, max = 1 } } })
 local given = sp.args or {}
 if cfg.quick then
   local q = { wm_samples = 2400, wm_eval_every = 1, ppo_factor = 1, ppo_eval_every = 5, nenvs = 8,
@@ -171,7 +179,9 @@ local function train_and_measure()
                                             episode_steps = max_len + 1 })
     local agent = ppo.new { env = env, nsteps = cfg.nsteps, seed = seed, hidden = hidden,
                             lr = cfg.lr, desired_kl = cfg.desired_kl, init_std = cfg.init_std,
-                            entropy_coef = cfg.entropy_coef }
+                            entropy_coef = cfg.entropy_coef, kl_per_update = cfg.kl_per_update,
+                            epochs = cfg.epochs, minibatches = cfg.minibatches,
+                            gamma = cfg.gamma, lambda = cfg.lambda }
     local function evaluate()
       local obs = eval_env:reset(7)
       local sum, cnt, alive = {}, {}, {}
@@ -354,6 +364,30 @@ if #ppo_keys > 0 then
     end
   end
 end
+-- the other way round: the error every PPO seed reaches (its worst seed's best), and the samples
+-- each method needs to reach it (a ratio both sides attain, whichever way the main one came out)
+if #ppo_keys > 0 and #wm_keys > 0 then
+  local reach = -math.huge
+  for _, k in ipairs(ppo_keys) do
+    local b = math.huge
+    for _, e in ipairs(curves.ppo[k].error) do b = math.min(b, e) end
+    reach = math.max(reach, b)
+  end
+  local function mean_to(list, part)
+    local sum, n = 0, 0
+    for _, k in ipairs(list) do
+      local s = first_at(curves[part][k], reach)
+      if not s then return nil end
+      sum, n = sum + s, n + 1
+    end
+    return sum / n
+  end
+  local w, p = mean_to(wm_keys, "wm"), mean_to(ppo_keys, "ppo")
+  summary.ppo_reached_error = reach
+  summary.wm_samples_to_ppo_error = w or json.null
+  summary.ppo_samples_to_ppo_error = p
+  summary.sample_ratio_at_ppo_error = (w and p) and p / w or json.null
+end
 for k, v in pairs(curves.wall) do summary["wall_seconds_" .. k] = v end
 
 local series = {}
@@ -374,7 +408,7 @@ if target then
   series[#series + 1] = { x = { lo, hi }, y = { target, target },
                           label = ("target %.4f rad (method 2's worst seed)"):format(target) }
 end
-local plot = run:plot { file = "samples_vs_error.png", logx = true, key = "center right",
+local plot = run:plot { file = "samples_vs_error.png", logx = true, key = "bottom right",
   title = "imitating the gait library: held-out joint error against simulator samples",
   xlabel = "simulator transitions used for training (50 Hz)",
   ylabel = "held-out joint-angle error (rad)", series = series }

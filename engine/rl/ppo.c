@@ -411,6 +411,49 @@ static double clampd(double x, double lo, double hi) {
   return x < lo ? lo : x > hi ? hi : x;
 }
 
+// the KL rule: lr / 1.5 above twice the target, * 1.5 below half of it
+static void adapt_lr(sp_ppo* p, double kl) {
+  const sp_ppo_config* c = &p->cfg;
+  double lr = p->opt->cfg.lr;
+  if (kl > 2 * c->desired_kl)
+    lr /= 1.5;
+  else if (kl < 0.5 * c->desired_kl && kl > 0)
+    lr *= 1.5;
+  p->opt->cfg.lr = clampd(lr, c->lr_min, c->lr_max);
+}
+
+// mean KL(pi_old || pi) over the whole rollout, the actor run on the stored observations in
+// chunks of the minibatch scratch (summed over the participants with a reduction hook)
+static int batch_kl(sp_ppo* p, double* out) {
+  const sp_ppo_config* c = &p->cfg;
+  int N = c->nenvs * c->nsteps, k = c->nact, no = c->nobs;
+  int R = p->mb > c->nenvs ? p->mb : c->nenvs;
+  read_logstd(p);
+  double kl0 = 0;
+  for (int j = 0; j < k; j++)
+    kl0 += p->logstd[j] - p->logstd_c[j] + 0.5 * exp(2 * (p->logstd_c[j] - p->logstd[j])) - 0.5;
+  double sum = 0;
+  for (int i0 = 0; i0 < N; i0 += R) {
+    int B = N - i0 < R ? N - i0 : R;
+    memcpy(p->mobs, p->obs + (size_t)i0 * no, sizeof(double) * (size_t)B * no);
+    int rc = sp_mlp_forward(p->actor, NULL, p->ymu, p->mobs, B);
+    if (rc) return rc;
+    for (int b = 0; b < B; b++)
+      for (int j = 0; j < k; j++) {
+        double d =
+            (p->mu[(size_t)(i0 + b) * k + j] - p->ymu[(size_t)b * k + j]) * exp(-p->logstd[j]);
+        sum += 0.5 * d * d;
+      }
+    sum += B * kl0;
+  }
+  double* r = p->red;
+  r[0] = N, r[1] = sum;
+  int rc = reduce_d(p, r, 2);
+  if (rc) return rc;
+  *out = r[1] / r[0];
+  return 0;
+}
+
 // the union's minibatch: its gradient (the mean over all participants' rows) and loss parts
 static int reduce_minibatch(sp_ppo* p) {
   double B = p->mb;
@@ -462,14 +505,7 @@ int sp_ppo_update(sp_ppo* p, const double* last_obs) {
       if ((rc = sp_ppo_minibatch_loss(p, NULL, p->perm + (size_t)b * p->mb, p->mb, 1))) return rc;
       if (p->reduce && (rc = reduce_minibatch(p))) return rc;
       // adaptive learning rate on the KL to the collecting policy
-      if (c->desired_kl > 0) {
-        double kl = p->mbstats.kl, lr = p->opt->cfg.lr;
-        if (kl > 2 * c->desired_kl)
-          lr /= 1.5;
-        else if (kl < 0.5 * c->desired_kl && kl > 0)
-          lr *= 1.5;
-        p->opt->cfg.lr = clampd(lr, c->lr_min, c->lr_max);
-      }
+      if (c->desired_kl > 0 && !c->kl_per_update) adapt_lr(p, p->mbstats.kl);
       int src = sp_optim_step(p->opt, p->params, p->grads);
       if (src) acc.refused++;
       acc.surrogate += p->mbstats.surrogate;
@@ -487,7 +523,12 @@ int sp_ppo_update(sp_ppo* p, const double* last_obs) {
   p->stats.kl = acc.kl / steps;
   p->stats.clip_fraction = acc.clip_fraction / steps;
   p->stats.grad_norm = acc.grad_norm / steps;
-  p->stats.lr = p->opt->cfg.lr;
+  p->stats.lr = p->opt->cfg.lr;  // the rate of the last step
+  p->stats.kl_final = 0;
+  if (c->desired_kl > 0 && c->kl_per_update) {
+    if ((rc = batch_kl(p, &p->stats.kl_final))) return rc;
+    adapt_lr(p, p->stats.kl_final);  // the next update's rate
+  }
   p->stats.steps = steps;
   p->stats.refused = acc.refused;
   read_logstd(p);

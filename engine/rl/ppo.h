@@ -20,8 +20,13 @@
 // over actor, critic and log sigma; global gradient norm clipped to max_grad_norm). With
 // desired_kl > 0 the learning rate adapts before each step to the mean KL(pi_old || pi) of the
 // minibatch: divided by 1.5 above 2 desired_kl, multiplied by 1.5 below desired_kl / 2, kept in
-// [lr_min, lr_max]; with desired_kl = 0 it follows a linear schedule from lr to lr_min over
-// lr_iterations updates (0: constant).
+// [lr_min, lr_max] (the massively parallel legged-robot practice, whose minibatches hold tens of
+// thousands of rows). That KL is the policy's distance from the collecting one, which only grows
+// during an update, so with small noisy minibatches every update ends with lr at its floor and the
+// next one climbs back; with kl_per_update the same rule runs once per update instead, on the mean
+// KL of the updated policy to the collecting one over the whole batch (setting the learning rate
+// of the next update). With desired_kl = 0 the learning
+// rate follows a linear schedule from lr to lr_min over lr_iterations updates (0: constant).
 //
 // Observations are normalised by running statistics (engine/wm/normalizer.h) updated with every
 // collected batch and frozen during an update (the stored observations are the normalised ones, so
@@ -71,6 +76,8 @@ typedef struct sp_ppo_config {
   double lr;                     // initial learning rate, > 0
   double lr_min, lr_max;         // adaptive range (and the schedule's end: lr_min)
   double desired_kl;             // > 0: adaptive lr on this KL; 0: schedule
+  int kl_per_update;             // with desired_kl: 0 adapts before every minibatch step on that
+                                 // minibatch's KL; 1 once after the update, on the whole batch's
   int lr_iterations;             // schedule length in updates (0: constant lr)
   double gamma, lambda;          // discount, GAE lambda, in [0, 1]
   double clip;                   // surrogate (and value) clip eps, > 0
@@ -87,6 +94,7 @@ typedef struct sp_ppo_config {
 // statistics of the last update (means over its minibatch steps)
 typedef struct sp_ppo_stats {
   double surrogate, value_loss, entropy, kl, clip_fraction, lr, grad_norm;
+  double kl_final;     // with kl_per_update: KL(pi_old || pi) over the batch after the update
   double mean_reward;  // mean reward per transition of the iteration's rollout
   double mean_value, mean_return;
   int steps;    // optimiser steps taken

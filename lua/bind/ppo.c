@@ -318,12 +318,35 @@ static const luaL_Reg env_methods[] = {{"reset", e_reset},
 // ---- the agent ----------------------------------------------------------------------------------
 
 static int a_new(lua_State* L) {
-  static const char* const keys[] = {
-      "env",           "nobs",          "nact",          "nenvs",  "nsteps",      "hidden",
-      "activation",    "dtype",         "init_std",      "lr",     "lr_min",      "lr_max",
-      "desired_kl",    "lr_iterations", "gamma",         "lambda", "clip",        "clip_value",
-      "value_coef",    "entropy_coef",  "max_grad_norm", "epochs", "minibatches", "normalize_adv",
-      "normalize_obs", "obs_clip",      "seed",          NULL};
+  static const char* const keys[] = {"env",
+                                     "nobs",
+                                     "nact",
+                                     "nenvs",
+                                     "nsteps",
+                                     "hidden",
+                                     "activation",
+                                     "dtype",
+                                     "init_std",
+                                     "lr",
+                                     "lr_min",
+                                     "lr_max",
+                                     "desired_kl",
+                                     "lr_iterations",
+                                     "gamma",
+                                     "lambda",
+                                     "clip",
+                                     "clip_value",
+                                     "value_coef",
+                                     "entropy_coef",
+                                     "max_grad_norm",
+                                     "epochs",
+                                     "minibatches",
+                                     "normalize_adv",
+                                     "normalize_obs",
+                                     "obs_clip",
+                                     "seed",
+                                     "kl_per_update",
+                                     NULL};
   spA_table t = spA_opts(L, 1, 0);
   spA_check_keys(&t, keys);
   int nobs = 0, nact = 0, nenvs = 0;
@@ -366,6 +389,7 @@ static int a_new(lua_State* L) {
   c.lr_min = spA_positive(&t, "lr_min", c.lr_min, 0);
   c.lr_max = spA_positive(&t, "lr_max", c.lr_max, 0);
   c.desired_kl = spA_range(&t, "desired_kl", c.desired_kl, 0, NAN, 0);
+  c.kl_per_update = spA_boolean(&t, "kl_per_update", c.kl_per_update);
   c.lr_iterations = (int)spA_integer(&t, "lr_iterations", 0, 0, INT_MAX, 0);
   c.gamma = spA_range(&t, "gamma", c.gamma, 0, 1, 0);
   c.lambda = spA_range(&t, "lambda", c.lambda, 0, 1, 0);
@@ -426,6 +450,7 @@ static void push_stats(lua_State* L, const sp_ppo_stats* s) {
   lua_pushnumber(L, s->value_loss), lua_setfield(L, -2, "value_loss");
   lua_pushnumber(L, s->entropy), lua_setfield(L, -2, "entropy");
   lua_pushnumber(L, s->kl), lua_setfield(L, -2, "kl");
+  lua_pushnumber(L, s->kl_final), lua_setfield(L, -2, "kl_final");
   lua_pushnumber(L, s->clip_fraction), lua_setfield(L, -2, "clip_fraction");
   lua_pushnumber(L, s->lr), lua_setfield(L, -2, "lr");
   lua_pushnumber(L, s->grad_norm), lua_setfield(L, -2, "grad_norm");

@@ -135,6 +135,9 @@ M.RANGES = {
   desired_kl = { min = 0, max = 10 },         -- 0: a learning-rate schedule instead
   entropy_coef = { min = 0, max = 100 },
   init_std = { above = 0, max = 100 },        -- the policy's initial sigma (action units)
+  epochs = { min = 1, max = 1e6 },            -- passes over each rollout
+  minibatches = { min = 1, max = 1e6 },       -- per pass (must divide nenvs * nsteps)
+  lambda = { min = 0, max = 1 },              -- GAE lambda (PPO's discount gamma: [0, 1] there)
   -- the PPO comparison (experiments/ppo_vs_world_model.lua)
   wm_samples = { min = 1, max = 1e9 },        -- method 2's budget
   wm_eval_every = { min = 1, max = 1e6 },

@@ -33,7 +33,15 @@ S="$tmp/q/summary.json" C="$tmp/c/summary.json" "$BIN" -e "
   else
     need(math.abs(s.sample_ratio - s.ppo_samples_to_target / s.wm_samples_to_target) < 1e-12, 'the ratio')
   end
-  for _, k in ipairs { 'target_error', 'wm_samples_to_target', 'ppo_budget_samples', 'ppo_best_error' } do
+  -- the other way round: the error every PPO seed reached, and both methods' samples to it
+  need(s.ppo_reached_error >= s.ppo_best_error, 'every PPO seed reached ppo_reached_error')
+  need(s.ppo_samples_to_ppo_error > 0 and s.ppo_samples_to_ppo_error <= 2432, 'PPO samples to its error')
+  if s.wm_samples_to_ppo_error ~= json.null then
+    need(math.abs(s.sample_ratio_at_ppo_error - s.ppo_samples_to_ppo_error / s.wm_samples_to_ppo_error)
+         < 1e-12, 'the ratio at PPO error')
+  end
+  for _, k in ipairs { 'target_error', 'wm_samples_to_target', 'ppo_budget_samples', 'ppo_best_error',
+                       'ppo_reached_error', 'sample_ratio_at_ppo_error' } do
     need(s[k] == c[k], k .. ' is the same from combine=')
   end"
 echo "ok"

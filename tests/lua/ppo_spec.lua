@@ -125,6 +125,21 @@ describe("ppo.new", function()
     assert.equal(m.vel_error, agent:evaluate(env, 3, 9).vel_error)
   end)
 
+  it("adapts the learning rate once per update with kl_per_update, reporting kl_final", function()
+    local env = assert(ppo.quadruped { mjcf = XML, nenvs = 4, seed = 2 })
+    local agent = ppo.new { env = env, nsteps = 4, hidden = { 16, 16 }, minibatches = 2,
+                            epochs = 2, seed = 3, lr = 1e-6, lr_min = 1e-7,
+                            kl_per_update = true }
+    local s = agent:iterate(env)
+    -- every step ran at lr; the tiny steps leave the KL far below half the target: lr * 1.5
+    assert.equal(1e-6, s.lr)
+    assert.is_true(s.kl_final > 0 and s.kl_final < 0.005)
+    assert.near(1.5e-6, agent.lr, 1e-18)
+    -- without it kl_final is not computed
+    local b = ppo.new { env = env, nsteps = 4, hidden = { 16 }, minibatches = 2, seed = 3 }
+    assert.equal(0, b:iterate(env).kl_final)
+  end)
+
   it("names bad options and mismatched environments", function()
     assert.matches("field 'nobs': expected an integer >= 1, got nil", err(ppo.new, { nact = 2 }))
     assert.matches("ppo: minibatches %(4%) must divide nenvs %* nsteps %(15%)",

@@ -340,6 +340,125 @@ TEST(a_time_out_bootstraps_with_the_value_and_advantages_are_normalised) {
   sp_ppo_free(p);
 }
 
+// KL(old || new) of diagonal Gaussians written out per dimension, averaged over rows idx: the
+// new mean from the actor on the stored (normalised) observations, the old from the rollout
+// (rows at most the networks' workspace rows)
+static double direct_kl(sp_ppo* p, const int* idx, int rows) {
+  int k = p->cfg.nact, no = p->cfg.nobs;
+  double x[64 * 8], mu[64 * 4], kl = 0;
+  for (int b = 0; b < rows; b++)
+    memcpy(x + b * no, p->obs + (size_t)idx[b] * no, sizeof(double) * no);
+  sp_mlp_forward(p->actor, NULL, mu, x, rows);
+  const double* ls = (const double*)p->params + p->off_logstd;
+  for (int b = 0; b < rows; b++)
+    for (int j = 0; j < k; j++) {
+      double so = exp(p->logstd_c[j]), sn = exp(ls[j]);
+      double dm = p->mu[(size_t)idx[b] * k + j] - mu[b * k + j];
+      kl += log(sn / so) + (so * so + dm * dm) / (2 * sn * sn) - 0.5;
+    }
+  return kl / rows;
+}
+
+TEST(before_any_step_the_ratio_is_one_and_the_kl_zero_and_after_steps_the_kl_is_the_direct_one) {
+  // the update must see exactly what the collecting policy saw: the same normalised
+  // observations, means and log sigma; a mismatch shows as a KL and ratios away from 1 before
+  // the first optimiser step (the quadruped's KL of 0.01 after tiny steps was suspected of this)
+  for (int dt = 0; dt < 2; dt++) {
+    sp_ppo* p = small_ppo(sp_failed_, dt ? SP_F32 : SP_F64, 1);
+    if (!p) return;
+    sp_rng r;
+    sp_rng_seed(&r, 21, 0);
+    run_iteration(p, &r, 1);  // the normaliser's statistics and the networks move
+    run_iteration(p, &r, 0);
+    int idx[12];
+    for (int i = 0; i < 12; i++) idx[i] = (i * 5 + 1) % 24;
+    double L;
+    CHECK_INT(sp_ppo_minibatch_loss(p, &L, idx, 12, 0), 0);
+    double tol = dt ? 1e-10 : 1e-24;  // float32 networks: rounding of a different batch size
+    CHECK(p->mbstats.kl <= tol);
+    CHECK_CLOSE(p->mbstats.clip_fraction, 0, 0, 0);
+    // ratio 1 on every row: the surrogate is -mean(A)
+    double ma = 0;
+    for (int i = 0; i < 12; i++) ma += p->adv[idx[i]];
+    CHECK_CLOSE(p->mbstats.surrogate, -ma / 12, dt ? 1e-6 : 1e-12, 1e-12);
+    // the stored observations are the raw ones normalised with the statistics of the moment
+    // they were collected, and an update leaves the normaliser alone
+    double cnt = p->onorm.count, m0 = p->onorm.mean[0], s0 = p->onorm.scale[0];
+    if (dt == 0) {
+      // move the policy: perturb, then the loss's KL is the direct formula
+      double* th = p->params;
+      for (size_t i = 0; i < p->nparams; i++) th[i] += 0.05 * sp_rng_normal(&r);
+      CHECK_INT(sp_ppo_minibatch_loss(p, &L, idx, 12, 0), 0);
+      CHECK(p->mbstats.kl > 1e-4);
+      CHECK_CLOSE(p->mbstats.kl, direct_kl(p, idx, 12), 1e-12, 1e-15);
+    }
+    double obs[20];
+    for (int i = 0; i < 20; i++) obs[i] = sp_rng_normal(&r);
+    CHECK_INT(sp_ppo_update(p, obs), 0);
+    CHECK_CLOSE(p->onorm.count, cnt, 0, 0);
+    CHECK_CLOSE(p->onorm.mean[0], m0, 0, 0);
+    CHECK_CLOSE(p->onorm.scale[0], s0, 0, 0);
+    sp_ppo_free(p);
+  }
+}
+
+TEST(collected_observations_are_normalised_with_the_statistics_the_policy_acted_on) {
+  sp_ppo* p = small_ppo(sp_failed_, SP_F64, 1);
+  if (!p) return;
+  sp_rng r;
+  sp_rng_seed(&r, 8, 0);
+  run_iteration(p, &r, 1);
+  double obs[20], a[12], z[20], mu[12];
+  for (int i = 0; i < 20; i++) obs[i] = 5 + 10 * sp_rng_normal(&r);
+  obs[3] = 1e6;  // a huge raw feature is clipped to obs_clip after normalisation
+  p->cfg.obs_clip = 5;
+  CHECK_INT(sp_ppo_collect(p, a, obs), 0);
+  sp_ppo_normalize(p, z, obs, 4);  // the statistics after merging this step
+  for (int i = 0; i < 20; i++) CHECK_CLOSE(p->obs[i], z[i], 0, 0);
+  CHECK_CLOSE(p->obs[3], 5, 0, 0);
+  // the recorded mean is the policy's mean on those inputs, and log pi_old is the log-density
+  // of the (unclipped) sampled action under it
+  CHECK_INT(sp_ppo_act(p, mu, NULL, obs, 4, 0), 0);
+  double lp[4];
+  sp_gaussian_logp(lp, a, mu, p->logstd, 4, 3);
+  for (int i = 0; i < 12; i++) {
+    CHECK_CLOSE(p->mu[i], mu[i], 1e-13, 1e-15);
+    CHECK_CLOSE(p->act[i], a[i], 0, 0);
+  }
+  for (int i = 0; i < 4; i++) CHECK_CLOSE(p->logp[i], lp[i], 1e-12, 1e-12);
+  sp_ppo_free(p);
+}
+
+TEST(the_kl_rule_per_update_moves_the_rate_once_per_update_on_the_whole_batch_kl) {
+  // per minibatch (rsl_rl) the KL only grows within an update, so a rate too large is cut
+  // at every step; per update it is cut once, by 1.5, and kl_final is the batch's direct KL
+  sp_ppo_config c = sp_ppo_default_config(5, 3, 4, 6);
+  c.nhidden = 1, c.hidden[0] = 16, c.minibatches = 2, c.dtype = SP_F64;
+  c.lr = 0.5, c.lr_max = 1, c.lr_min = 1e-3, c.kl_per_update = 1;
+  sp_ppo* p = NULL;
+  CHECK_INT(sp_ppo_new(&p, &c, 1), 0);
+  sp_rng r;
+  sp_rng_seed(&r, 4, 0);
+  run_iteration(p, &r, 1);
+  CHECK(p->stats.kl_final > 2 * c.desired_kl);
+  CHECK_CLOSE(p->stats.lr, 0.5, 0, 0);  // every step of this update ran at lr
+  CHECK_CLOSE(p->opt->cfg.lr, 0.5 / 1.5, 1e-15, 0);
+  int all[24];
+  for (int i = 0; i < 24; i++) all[i] = i;
+  // (the networks' workspaces hold 12 rows: the batch in two halves)
+  CHECK_CLOSE(p->stats.kl_final, 0.5 * (direct_kl(p, all, 12) + direct_kl(p, all + 12, 12)), 1e-12,
+              1e-15);
+  sp_ppo_free(p);
+  // a rate far too small rises by 1.5 per update
+  c.lr = 1e-6, c.lr_min = 1e-7;
+  CHECK_INT(sp_ppo_new(&p, &c, 1), 0);
+  run_iteration(p, &r, 1);
+  run_iteration(p, &r, 1);
+  CHECK(p->stats.kl_final < 0.5 * c.desired_kl && p->stats.kl_final > 0);
+  CHECK_CLOSE(p->opt->cfg.lr, 1e-6 * 1.5 * 1.5, 1e-12, 0);
+  sp_ppo_free(p);
+}
+
 TEST(the_learning_rate_follows_the_kl_rule_or_the_linear_schedule) {
   // adaptive: a step size far too large drives the KL up, and the rule brings lr down to its floor
   sp_ppo_config c = sp_ppo_default_config(5, 3, 4, 6);
