@@ -111,11 +111,7 @@ r.plants.mujoco.mjcf = "$SRC/robots/quadruped.xml"
 r.plants.mujoco.perturb = { payload = 2 }
 return r
 LUA
-"$BIN" bridge "$tmp/heavy.lua" --listen 127.0.0.1:0 >"$tmp/bridge.out" 2>"$tmp/bridge.err" &
-pids+=($!)
-wait_for "$tmp/bridge.out" "serving" 10 || fail "the bridge did not start"
-port=$(sed -n 's/.* on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/bridge.out")
-[[ -n $port ]] || fail "no port in: $(cat "$tmp/bridge.out")"
+start_bridge "$tmp/heavy.lua" 10
 run seed=1 out="$tmp/udp" pretrained="$tmp/q1" plant="udp://127.0.0.1:$port"
 grep -q "real robot (the bridge's robot) (udp://127.0.0.1:$port)" "$tmp/run.out" || fail "udp plant"
 summary "$tmp/udp" "need(s.perturbations == \"(the bridge's robot)\" and s.payload == 0, 'the bridge decides')

@@ -18,13 +18,8 @@ cd "$SRC"
 "$BIN" -e "assert(require('spinal.gaitlib').build { out = '$tmp/lib', quick = true })" \
   >"$tmp/lib.out" 2>&1 || fail "quick gait library"
 
-"$BIN" bridge "$SRC/robots/quadruped_joint.lua" --listen 127.0.0.1:0 >"$tmp/bridge.out" \
-  2>"$tmp/bridge.err" &
-pids+=($!)
-wait_for "$tmp/bridge.out" "serving" 10 || fail "the bridge did not start"
+start_bridge "$SRC/robots/quadruped_joint.lua" 10
 grep -q "mujoco plant" "$tmp/bridge.out" || fail "the bridge did not pick the mujoco plant"
-port=$(sed -n 's/.* on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/bridge.out")
-[[ -n $port ]] || fail "no port in: $(cat "$tmp/bridge.out")"
 
 "$BIN" experiments/quadruped_imitate.lua quick=true library="$tmp/lib" seed=1 out="$tmp/run" \
   plant="udp://127.0.0.1:$port" samples=1200 >"$tmp/host.out" 2>&1 || fail "quadruped_imitate over udp"

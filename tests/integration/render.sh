@@ -103,12 +103,7 @@ sed -e 's|mjcf = "quadruped.xml"|mjcf = "'"$SRC"'/robots/quadruped.xml"|' \
   -e 's|-- the "real" variants (docs/quadruped.md): e.g. perturb = .*$|perturb = { payload = 3, payload_x = 0.1 },|' \
   "$SRC/robots/quadruped.lua" >"$tmp/quadruped_payload.lua"
 grep -q "perturb = { payload = 3" "$tmp/quadruped_payload.lua" || fail "no payload in the copy"
-"$BIN" bridge "$tmp/quadruped_payload.lua" --listen 127.0.0.1:0 --backend mujoco \
-  >"$tmp/bridge.out" 2>"$tmp/bridge.err" &
-pids+=($!)
-wait_for "$tmp/bridge.out" "serving" 20 || fail "the bridge did not start"
-port=$(sed -n 's/.* on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/bridge.out")
-[[ -n $port ]] || fail "no port in: $(cat "$tmp/bridge.out")"
+start_bridge "$tmp/quadruped_payload.lua" 20 --backend mujoco
 "$BIN" "$SRC/experiments/quadruped_figure8.lua" quick=true iters=1 laps=0.1 \
   robot="$tmp/quadruped_payload.lua" plant="udp://127.0.0.1:$port" out="$tmp/udp" \
   >"$tmp/udp.out" 2>&1 || fail "quadruped_figure8 over udp did not run"

@@ -1,6 +1,7 @@
 # procs.sh: sourced by the integration tests that run background processes (bridges, hosts):
-# a scratch directory, the processes to stop on exit, failure with every log shown, and waiting
-# for a log line. Sets tmp and pids; the script adds the PID of each process it starts to pids.
+# a scratch directory, the processes to stop on exit, failure with every log shown, waiting for a
+# log line and starting a bridge. Sets tmp and pids; the script adds the PID of each process it
+# starts to pids.
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
@@ -20,4 +21,15 @@ wait_for() {
   local tries=$(((${3:-5}) * 20))
   for _ in $(seq "$tries"); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
   return 1
+}
+# start_bridge ROBOT_FILE SECONDS [BRIDGE ARGS...]: a `spinal bridge` on a free local port, logs in
+# $tmp/bridge.out and .err, its PID in pids; sets port once it serves (fails the test otherwise)
+start_bridge() {
+  local robot=$1 secs=$2
+  shift 2
+  "$BIN" bridge "$robot" --listen 127.0.0.1:0 "$@" >"$tmp/bridge.out" 2>"$tmp/bridge.err" &
+  pids+=($!)
+  wait_for "$tmp/bridge.out" "serving" "$secs" || fail "the bridge did not start"
+  port=$(sed -n 's/.* on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/bridge.out")
+  [[ -n $port ]] || fail "no port in: $(cat "$tmp/bridge.out")"
 }
