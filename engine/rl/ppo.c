@@ -429,22 +429,13 @@ static int batch_kl(sp_ppo* p, double* out) {
   int N = c->nenvs * c->nsteps, k = c->nact, no = c->nobs;
   int R = p->mb > c->nenvs ? p->mb : c->nenvs;
   read_logstd(p);
-  double kl0 = 0;
-  for (int j = 0; j < k; j++)
-    kl0 += p->logstd[j] - p->logstd_c[j] + 0.5 * exp(2 * (p->logstd_c[j] - p->logstd[j])) - 0.5;
   double sum = 0;
   for (int i0 = 0; i0 < N; i0 += R) {
     int B = N - i0 < R ? N - i0 : R;
     memcpy(p->mobs, p->obs + (size_t)i0 * no, sizeof(double) * (size_t)B * no);
     int rc = sp_mlp_forward(p->actor, NULL, p->ymu, p->mobs, B);
     if (rc) return rc;
-    for (int b = 0; b < B; b++)
-      for (int j = 0; j < k; j++) {
-        double d =
-            (p->mu[(size_t)(i0 + b) * k + j] - p->ymu[(size_t)b * k + j]) * exp(-p->logstd[j]);
-        sum += 0.5 * d * d;
-      }
-    sum += B * kl0;
+    sum += sp_gaussian_kl(p->mu + (size_t)i0 * k, p->ymu, p->logstd_c, p->logstd, B, k);
   }
   double* r = p->red;
   r[0] = N, r[1] = sum;

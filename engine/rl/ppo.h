@@ -201,6 +201,11 @@ void sp_gaussian_logp(double* logp, const double* a, const double* mu, const dou
                       int k);
 // Entropy of the Gaussian: sum_j logstd_j + k/2 log(2 pi e).
 double sp_gaussian_entropy(const double* logstd, int k);
+// Sum over n rows (n x k) of KL(N(mu_old, sigma_old^2) || N(mu, sigma^2)), the log sigmas shared
+// by the rows: sum_j (logstd_j - logstd_old_j + sigma_old_j^2 / (2 sigma_j^2) - 1/2
+// + (mu_old_j - mu_j)^2 / (2 sigma_j^2)).
+double sp_gaussian_kl(const double* mu_old, const double* mu, const double* logstd_old,
+                      const double* logstd, int n, int k);
 
 // The minibatch loss L (above) of B rows, given the networks' outputs mu (B x k) and v (B), log
 // sigma (k), and the minibatch's actions a, old means mu_old, old log-probabilities logp_old,

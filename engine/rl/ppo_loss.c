@@ -17,26 +17,20 @@ double sp_ppo_loss(sp_ppo_stats* st, double* gmu, double* gv, double* glogstd, c
                    const double* ret, const double* v_old, int B, int k, double clip,
                    int clip_value, double value_coef, double entropy_coef) {
   static const double LOG_2PI = 1.8378770664093453;
-  double c = -0.5 * k * LOG_2PI, kl0 = 0;
+  double c = -0.5 * k * LOG_2PI;
   for (int j = 0; j < k; j++) {
     c -= logstd[j];
     glogstd[j] = 0;
-    // the part of KL(old || new) that does not depend on the row
-    kl0 += logstd[j] - logstd_old[j] + 0.5 * exp(2 * (logstd_old[j] - logstd[j])) - 0.5;
   }
-  double surr = 0, vloss = 0, kl = 0, clipped = 0, inv = 1.0 / B;
+  double surr = 0, vloss = 0, clipped = 0, inv = 1.0 / B;
   for (int i = 0; i < B; i++) {
     const double* ai = a + (size_t)i * k;
     const double* mi = mu + (size_t)i * k;
-    const double* mo = mu_old + (size_t)i * k;
-    double s = 0, d2 = 0;
+    double s = 0;
     for (int j = 0; j < k; j++) {
       double z = (ai[j] - mi[j]) * exp(-logstd[j]);
       s += z * z;
-      double dm = (mo[j] - mi[j]) * exp(-logstd[j]);
-      d2 += dm * dm;
     }
-    kl += kl0 + 0.5 * d2;
     double logp = c - 0.5 * s;
     double rho = exp(logp - logp_old[i]), A = adv[i];
     double lo = 1.0 - clip, hi = 1.0 + clip;
@@ -81,7 +75,7 @@ double sp_ppo_loss(sp_ppo_stats* st, double* gmu, double* gv, double* glogstd, c
     st->surrogate = surr;
     st->value_loss = vloss;
     st->entropy = H;
-    st->kl = kl * inv;
+    st->kl = sp_gaussian_kl(mu_old, mu, logstd_old, logstd, B, k) * inv;
     st->clip_fraction = clipped * inv;
   }
   return surr + value_coef * vloss - entropy_coef * H;
