@@ -193,7 +193,7 @@ print(("%s: real robot %s (%s), %s; pre-trained %s; run %s"):format(who, desc, c
 
 
 -- policy=command: h over the VAE's decoder, loaded or trained here through the world model
-local command, C, x0
+local command, C, x0, x0_phase, phase_of
 if cfg.policy == "command" then
   command = require "spinal.command"
   local file = cfg.command_ckpt
@@ -216,11 +216,15 @@ if cfg.policy == "command" then
     assert(C:save(run:path "command.ckpt"))
     print(("%s: h trained here (%d batches through the world model)"):format(who, cfg.h_iters))
   end
-  -- the start of every evaluation: the first frame of the first steady trot training clip
+  -- the start of every evaluation: the first frame of the first steady trot training clip, h's
+  -- gait clock at that frame's phase (as quadruped_command trains and evaluates it)
+  phase_of = finetune.gait_phases(L.refs, C.h.clock)
   for i, e in ipairs(lib.entries.train) do
-    if not x0 and e.gait == "trot" and e.kind ~= "transition" then x0 = L.refs[i].frames[1] end
+    if not x0 and e.gait == "trot" and e.kind ~= "transition" then
+      x0, x0_phase = L.refs[i].frames[1], phase_of(i, 1)
+    end
   end
-  x0 = x0 or L.refs[1].frames[1]
+  if not x0 then x0, x0_phase = L.refs[1].frames[1], phase_of(1, 1) end
 elseif cfg.policy ~= "imitation" then
   error(("%s: policy=%s: expected imitation or command"):format(who, cfg.policy), 0)
 end
@@ -242,6 +246,7 @@ local function evaluate_command(buf)
   local lo, hi = L.lo, L.hi
   local function drive(row, n, on)
     return C:run(plant, { steps = n, x0 = remote and nil or x0, row = row, lo = lo, hi = hi,
+      phase = remote and 0 or x0_phase,
       fell = function(s) return finetune.fell(L, s) end,
       on_step = function(i, s, a, s1, k, last)
         if buf then buf:push(s, a, s1, last) end
@@ -320,21 +325,25 @@ print(("%s: before: velocity error %.3f m/s, path error %.2f m, joint error %.3f
 -- fine-tuning
 local t_ft = now()
 local F = finetune.new(L, cfg)
-local x0s
+local x0s, x0_phases
 if C then
   F:init_command(C)
   if not remote then
-    -- collection starts from states of the pre-training (a robot over udp: where it stands)
+    -- collection starts from states of the pre-training (a robot over udp: where it stands), h's
+    -- clock at each one's gait phase (its clip frame's)
     local g = require("spinal.rng").new(cfg.seed, 950)
-    x0s = {}
+    x0s, x0_phases = {}, {}
     local have = math.min(L.starts.n, L.cfg.capacity)
-    for i = 1, 200 do x0s[i] = L.starts.s[g:integer(have)] end
+    for i = 1, 200 do
+      local j = g:integer(have)
+      x0s[i], x0_phases[i] = L.starts.s[j], phase_of(L.starts.clip[j], L.starts.frame[j])
+    end
   end
 end
 local rows = {}
 for r = 1, cfg.rounds do
   local col
-  if C then col = F:collect_command(cfg.real_seconds / cfg.rounds, x0s)
+  if C then col = F:collect_command(cfg.real_seconds / cfg.rounds, x0s, x0_phases)
   else col = F:collect(cfg.real_seconds / cfg.rounds) end
   local wl, wp = F:train_wm()
   local pl, pp, al

@@ -368,6 +368,26 @@ function M.command_features(S, K)
   return A(out)
 end
 
+-- the gait clock's phase of frame fi of reference ci, for a clock of `clock` rad per tick
+-- (quadruped_command's convention, which h was trained with: phase 0 where the front-right knee is
+-- most bent in the clip's first gait period, then `clock` per frame). Returns phase_of(ci, fi)
+-- (always 0 without a clock): an h run from a clip frame at another phase steps out of time with
+-- the legs it sees.
+function M.gait_phases(refs, clock)
+  if not clock or clock <= 0 then return function() return 0 end end
+  local period = math.max(1, math.floor(2 * math.pi / clock + 0.5))
+  local knee = 13 + 3                             -- FR_knee's angle in a world-model state
+  local phase0 = {}
+  for ci, ref in ipairs(refs) do
+    local best, fb = math.huge, 1
+    for f = 1, math.min(ref.n, period) do
+      if ref.frames[f][knee] < best then best, fb = ref.frames[f][knee], f end
+    end
+    phase0[ci] = fb
+  end
+  return function(ci, fi) return clock * (fi - phase0[ci]) end
+end
+
 -- with a command network C (spinal.command over L.pol, with or without a gait clock): the
 -- anchor's mirror of h takes h's own architecture (C.h.nin, hidden, layers)
 function F:init_command(C)
@@ -385,8 +405,10 @@ function F:init_command(C)
   self.rec.K = {}
 end
 
--- collection with h: courses of random commands (spinal.command.random_course) from x0s
-function F:collect_command(seconds, x0s)
+-- collection with h: courses of random commands (spinal.command.random_course) from x0s (world-model
+-- states; nil: where the robot stands), h's gait clock starting each at phases[j] for x0s[j] (nil:
+-- phase 0)
+function F:collect_command(seconds, x0s, phases)
   local L, c, C = self.L, self.cfg, self.C
   local command = require "spinal.command"
   local limit = self.budget
@@ -394,11 +416,13 @@ function F:collect_command(seconds, x0s)
   local g = rng.new(c.seed, 1200 + self.episodes)
   self.starts.phase = self.starts.phase or {}
   while self.ticks < limit do
-    local x0 = x0s and x0s[g:integer(#x0s)] or nil
+    local j = x0s and g:integer(#x0s) or nil
+    local x0 = j and x0s[j] or nil
     local steps = math.max(1, math.min(c.episode_steps, limit - self.ticks))
     local s0 = x0 or imitate.to_wm(L.plant:read(), L.nj)
     local row = command.random_course(g, s0, steps, self.dt)
     local n, down = C:run(L.plant, { steps = steps, x0 = x0, row = row, lo = L.lo, hi = L.hi,
+      phase = j and phases and phases[j] or 0,
       noise = 1, act_noise = c.act_noise, g = g,
       fell = function(s) return M.fell(L, s) end,
       on_step = function(_, s, a, s1, k, last)

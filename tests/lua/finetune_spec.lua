@@ -252,6 +252,11 @@ describe("finetune on a MuJoCo quadruped", function()
     assert.equal(0, F.starts.phase[26])
     assert.near(24 * C.h.clock, F.starts.phase[25], 1e-12)
     for i = 1, 50 do assert.equal(F.recK[i][8], F.starts.phase[i]) end
+    -- an episode's clock starts at the phase given with its start state
+    F.budget = 75
+    F:collect_command(nil, { L.refs[1].frames[1] }, { 1.25 })
+    assert.equal(1.25, F.starts.phase[51])
+    assert.near(1.25 + 24 * C.h.clock, F.starts.phase[75], 1e-12)
     -- the anchor's mirror of h over its 10 command features gives h's actions (f32)
     local d = (finetune.mirror_act(F.m, F.recS, F.recC, F.a_nom) - F.recA0):abs():max()
     assert.is_true(d < 1e-4, "the mirror differs by " .. d)
@@ -260,6 +265,31 @@ describe("finetune on a MuJoCo quadruped", function()
     local n = L.pol.nparams - F.m.dec.nparams
     assert.equal(0, (L.pol:params():narrow(1, 1, n) - p0:narrow(1, 1, n)):abs():max())
     L.pol:set_params(p0)
+  end)
+end)
+
+describe("finetune gait phases", function()
+  it("put phase 0 where the front-right knee is most bent in a clip's first period, then the "
+    .. "clock's step a frame; 0 without a clock", function()
+    local clock = 2 * math.pi / 4      -- a period of 4 frames
+    local function ref(knees)
+      local frames = {}
+      for f, q in ipairs(knees) do
+        local s = {}
+        for j = 1, 37 do s[j] = 0 end
+        s[16] = q
+        frames[f] = s
+      end
+      return { n = #frames, frames = frames }
+    end
+    local phase_of = finetune.gait_phases({ ref { -1, -1.5, -1.2, -1, -1.9, -1.5 },
+                                            ref { -2, -1, -1, -1 } }, clock)
+    assert.near(0, phase_of(1, 2), 1e-15)     -- frame 5 is more bent but outside the first period
+    assert.near(-clock, phase_of(1, 1), 1e-15)
+    assert.near(3 * clock, phase_of(1, 5), 1e-15)
+    assert.near(0, phase_of(2, 1), 1e-15)
+    assert.near(2 * clock, phase_of(2, 3), 1e-15)
+    assert.equal(0, finetune.gait_phases({ ref { -1, -2 } }, 0)(1, 2))
   end)
 end)
 
