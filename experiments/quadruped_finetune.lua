@@ -216,15 +216,18 @@ if cfg.policy == "command" then
     assert(C:save(run:path "command.ckpt"))
     print(("%s: h trained here (%d batches through the world model)"):format(who, cfg.h_iters))
   end
-  -- the start of every evaluation: the first frame of the first steady trot training clip, h's
-  -- gait clock at that frame's phase (as quadruped_command trains and evaluates it)
+  -- the start of every evaluation, as quadruped_command's: the first frame of the steady trot
+  -- training clip nearest 0.25 m/s forward (the robot already walking), h's gait clock at that
+  -- frame's phase (the library's first steady trot clip walks backwards at 0.5 m/s turning at
+  -- 1 rad/s: a forward command from there measures a reversal more than command following)
   phase_of = finetune.gait_phases(L.refs, C.h.clock)
+  local best = math.huge
   for i, e in ipairs(lib.entries.train) do
-    if not x0 and e.gait == "trot" and e.kind ~= "transition" then
-      x0, x0_phase = L.refs[i].frames[1], phase_of(i, 1)
-    end
+    local c = e.command or { 0, 0, 0 }
+    local d = math.abs(c[1] - 0.25) + math.abs(c[2]) + math.abs(c[3])
+      + (e.kind == "steady" and 0 or 10) + (e.gait == "trot" and 0 or 1)
+    if d < best then best, x0, x0_phase = d, L.refs[i].frames[1], phase_of(i, 1) end
   end
-  if not x0 then x0, x0_phase = L.refs[1].frames[1], phase_of(1, 1) end
 elseif cfg.policy ~= "imitation" then
   error(("%s: policy=%s: expected imitation or command"):format(who, cfg.policy), 0)
 end
