@@ -85,6 +85,7 @@ local cfg = sp.settings(perturb.defaults {
   policy = "imitation", -- or "command": h(z | s, command) over the VAE's decoder (spinal.command)
   command_ckpt = "",   -- policy=command: h's file (default: pretrained/command.ckpt, else trained
   h_hidden = 128, h_layers = 2, h_iters = 300,  -- here for h_iters batches through the world model)
+  decoder = true,      -- policy=command: fine-tune the VAE's decoder with h (false: h alone)
 })
 local given = sp.args or {}
 if cfg.quick then

@@ -41,6 +41,7 @@ M.defaults = {
   anchor = 1.0,         -- lambda of the action-distance regulariser (0: none)
   start_mix = 0.5,      -- share of the policy's start states from the pre-training's (0: robot's)
   anchor_batch = 256,
+  decoder = true,       -- with a command network: fine-tune the VAE's decoder too (false: h only)
 }
 
 local function merged(opts)
@@ -449,7 +450,8 @@ function F:collect_command(seconds, x0s, phases)
 end
 
 -- pol_iters batches of h's loss through the corrected world model from the robot's states (random
--- commands, command.batch), gradients into h and the decoder, plus the anchor
+-- commands, command.batch), gradients into h and the decoder (decoder = false: h alone), plus the
+-- anchor
 function F:train_command()
   local L, c, C = self.L, self.cfg, self.C
   local command = require "spinal.command"
@@ -464,7 +466,7 @@ function F:train_command()
                                 { clock = C.h.clock, phases = self.starts.phase })
     local eps = A.randn({ c.pol_batch, c.horizon, L.cfg.lat }, g)
     L.pol:set_grads(A.zeros(np))
-    loss, parts = C.h:grad(L.model, L.pol, S0, K, eps, "both")
+    loss, parts = C.h:grad(L.model, L.pol, S0, K, eps, c.decoder and "both" or "net")
     local hg, pg = C.h:grads(), L.pol:grads()
     if c.anchor > 0 then
       mirror_set(self.m, L.pol:params(), C.h:params())
@@ -475,13 +477,15 @@ function F:train_command()
       local dec = pg:narrow(1, np - nd + 1, nd)
       dec:add_(ga:narrow(1, n1 + C.h.nparams + 1, nd))
     end
-    -- only the decoder moves in the VAE: the prior and encoder's gradients are zero
-    local only = A.zeros(np)
-    only:narrow(1, np - nd + 1, nd):copy_(pg:narrow(1, np - nd + 1, nd))
     C.h:set_grads(hg)
     C.h:apply(C.opt)
-    L.pol:set_grads(only)
-    L.pol:apply(self.dopt)
+    if c.decoder then
+      -- only the decoder moves in the VAE: the prior and encoder's gradients are zero
+      local only = A.zeros(np)
+      only:narrow(1, np - nd + 1, nd):copy_(pg:narrow(1, np - nd + 1, nd))
+      L.pol:set_grads(only)
+      L.pol:apply(self.dopt)
+    end
   end
   return loss, parts, aloss
 end

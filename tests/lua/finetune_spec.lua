@@ -264,6 +264,14 @@ describe("finetune on a MuJoCo quadruped", function()
     assert.is_true((C.h:params() - hp0):abs():max() > 0, "h did not move")
     local n = L.pol.nparams - F.m.dec.nparams
     assert.equal(0, (L.pol:params():narrow(1, 1, n) - p0:narrow(1, 1, n)):abs():max())
+    assert.is_true((L.pol:params() - p0):abs():max() > 0, "the decoder did not move")
+    -- decoder = false: h alone moves, the whole VAE stays the pre-trained one
+    L.pol:set_params(p0)
+    C.h:set_params(hp0)
+    F.cfg.decoder = false
+    F:train_command()
+    assert.is_true((C.h:params() - hp0):abs():max() > 0, "h did not move")
+    assert.equal(0, (L.pol:params() - p0):abs():max())
     L.pol:set_params(p0)
   end)
 end)
