@@ -42,6 +42,7 @@ M.defaults = {
   start_mix = 0.5,      -- share of the policy's start states from the pre-training's (0: robot's)
   anchor_batch = 256,
   decoder = true,       -- with a command network: fine-tune the VAE's decoder too (false: h only)
+  decoder_lr = 3e-4,    -- its optimiser's rate (a fresh Adam: every weight moves about this a step)
 }
 
 local function merged(opts)
@@ -401,7 +402,7 @@ function F:init_command(C)
                                     nparams = C.h.nparams } })
   self.hp0 = C.h:params()
   mirror_set(self.m, self.p0, self.hp0)
-  self.dopt = nn.adam { lr = self.cfg.pol_lr, clip = 1 }  -- the decoder's (fresh: zero moments)
+  self.dopt = nn.adam { lr = self.cfg.decoder_lr, clip = 1 }  -- the decoder's (fresh: zero moments)
   C.opt.lr = self.cfg.pol_lr
   self.rec.K = {}
 end
