@@ -43,6 +43,7 @@ M.defaults = {
   anchor_batch = 256,
   decoder = true,       -- with a command network: fine-tune the VAE's decoder too (false: h only)
   decoder_lr = 3e-4,    -- its optimiser's rate (a fresh Adam: every weight moves about this a step)
+  latent_noise = 1,     -- with a command network: h's latent noise while collecting (its scale)
 }
 
 local function merged(opts)
@@ -425,7 +426,7 @@ function F:collect_command(seconds, x0s, phases)
     local row = command.random_course(g, s0, steps, self.dt)
     local n, down = C:run(L.plant, { steps = steps, x0 = x0, row = row, lo = L.lo, hi = L.hi,
       phase = j and phases and phases[j] or 0,
-      noise = 1, act_noise = c.act_noise, g = g,
+      noise = c.latent_noise, act_noise = c.act_noise, g = g,
       fell = function(s) return M.fell(L, s) end,
       on_step = function(_, s, a, s1, k, last)
         self.real:push(s, a, s1, last)
