@@ -87,7 +87,7 @@ local cfg = sp.settings(perturb.defaults {
   h_hidden = 128, h_layers = 2, h_iters = 300,  -- here for h_iters batches through the world model)
   decoder = true,      -- policy=command: fine-tune the VAE's decoder with h (false: h alone)
   decoder_lr = 3e-4,   -- policy=command: the decoder's learning rate (a fresh Adam)
-  latent_noise = 1,    -- policy=command: h's latent noise while collecting (scale)
+  latent_noise = 1.0,  -- policy=command: h's latent noise while collecting (scale)
 })
 local given = sp.args or {}
 if cfg.quick then

@@ -43,7 +43,7 @@ M.defaults = {
   anchor_batch = 256,
   decoder = true,       -- with a command network: fine-tune the VAE's decoder too (false: h only)
   decoder_lr = 3e-4,    -- its optimiser's rate (a fresh Adam: every weight moves about this a step)
-  latent_noise = 1,     -- with a command network: h's latent noise while collecting (its scale)
+  latent_noise = 1.0,   -- with a command network: h's latent noise while collecting (its scale)
 }
 
 local function merged(opts)
