@@ -85,7 +85,7 @@ local cfg = sp.settings(perturb.defaults {
   policy = "imitation", -- or "command": h(z | s, command) over the VAE's decoder (spinal.command)
   command_ckpt = "",   -- policy=command: h's file (default: pretrained/command.ckpt, else trained
   h_hidden = 128, h_layers = 2, h_iters = 300,  -- here for h_iters batches through the world model)
-  decoder = true,      -- policy=command: fine-tune the VAE's decoder with h (false: h alone)
+  decoder = false,     -- policy=command: fine-tune the VAE's decoder with h (false: h alone)
   decoder_lr = 3e-4,   -- policy=command: the decoder's learning rate (a fresh Adam)
   latent_noise = 1.0,  -- policy=command: h's latent noise while collecting (scale)
 })

@@ -41,7 +41,7 @@ M.defaults = {
   anchor = 1.0,         -- lambda of the action-distance regulariser (0: none)
   start_mix = 0.5,      -- share of the policy's start states from the pre-training's (0: robot's)
   anchor_batch = 256,
-  decoder = true,       -- with a command network: fine-tune the VAE's decoder too (false: h only)
+  decoder = false,      -- with a command network: fine-tune the VAE's decoder too (false: h only)
   decoder_lr = 3e-4,    -- its optimiser's rate (a fresh Adam: every weight moves about this a step)
   latent_noise = 1.0,   -- with a command network: h's latent noise while collecting (its scale)
 }
