@@ -205,8 +205,8 @@ describe("finetune on a MuJoCo quadruped", function()
       local C = command.new { model = L.model, pol = L.pol, hidden = 8, layers = 1, seed = 4 }
       C.h:set_params(A.randn({ C.h.nparams }, rng.new(3)) * 0.05)
       local F = finetune.new(L, { real_seconds = 1, episode_steps = 25, seed = 6, anchor = lambda,
-                                  decoder = true, pol_iters = 20, pol_lr = 1e-3, pol_batch = 8, horizon = 4,
-                                  anchor_batch = 32 })
+                                  decoder = true, pol_iters = 20, pol_lr = 1e-3, pol_batch = 8,
+                                  horizon = 4, anchor_batch = 32 })
       F:init_command(C)
       local c = F:collect_command(nil, { L.refs[1].frames[1] })
       assert.equal(50, F.ticks)
@@ -237,8 +237,8 @@ describe("finetune on a MuJoCo quadruped", function()
     C.h:set_params(A.randn({ C.h.nparams }, rng.new(3)) * 0.05)
     local hp0 = C.h:params()
     local F = finetune.new(L, { real_seconds = 1, episode_steps = 25, seed = 6, anchor = 100,
-                                decoder = true, pol_iters = 5, pol_lr = 1e-3, pol_batch = 8, horizon = 4,
-                                anchor_batch = 32 })
+                                decoder = true, pol_iters = 5, pol_lr = 1e-3, pol_batch = 8,
+                                horizon = 4, anchor_batch = 32 })
     F:init_command(C)
     F:collect_command(nil, { L.refs[1].frames[1] })
     assert.equal(50, F.ticks)
