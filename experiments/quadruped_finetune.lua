@@ -10,8 +10,9 @@
 --   spinal experiments/quadruped_finetune.lua [pretrained=DIR] [quick=true] [seed=1] [out=DIR]
 --       [plant=mujoco|udp://HOST:PORT] [payload=3] [friction=0.6] [motor=0.8] [latency=0.01]
 --       [pd=1] [damping=1] [frictionloss=0] [noise=0] [push=0] [payload_x=0] [payload_y=0]
---       [real_seconds=120] [mix=0.5] [anchor=1] [wm_iters=400] [pol_iters=300] [pol_lr=3e-4]
---       [start_mix=0.5] [rounds=2] [horizon=24 (policy=command: 48)]
+--       [real_seconds=120] [mix=0.5] [anchor=1] [wm_iters=400] [pol_iters=300]
+--       [pol_lr=1e-4 (policy=command: 3e-4)] [start_mix=0.5] [rounds=2]
+--       [horizon=24 (policy=command: 48)]
 --       [eval_seconds=10] [eval_clips=0] [library=DIR]
 --       [policy=imitation|command] [command_ckpt=FILE] [h_hidden=128] [h_layers=2] [h_iters=300]
 --       [decoder=false] [decoder_lr=3e-4] [latent_noise=1]
@@ -80,7 +81,7 @@ local cfg = sp.settings(perturb.defaults {
   mix = 0.5, anchor = 1.0, anchor_batch = 256, act_noise = 0.05, episode_steps = 250,
   start_mix = 0.5,     -- share of the policy's start states from the pre-training's
   wm_iters = 400, wm_lr = 3e-4, wm_batch = 128,
-  pol_iters = 300, pol_lr = 3e-4, pol_batch = 128, horizon = 24,
+  pol_iters = 300, pol_lr = 1e-4, pol_batch = 128, horizon = 24,
   eval_seconds = 10,
   eval_clips = 0,      -- held-out clips to evaluate on (0: all)
   floor = true,        -- also evaluate the pre-trained policy on the unperturbed robot (mujoco)
@@ -93,8 +94,12 @@ local cfg = sp.settings(perturb.defaults {
 })
 local given = sp.args or {}
 -- h's batches through the world model look 48 steps (0.96 s) ahead: over 24 a turn on the spot
--- that tips the robot over after a second or two gave no gradient (seed-2 h on the default robot)
-if cfg.policy == "command" and given.horizon == nil then cfg.horizon = 48 end
+-- that tips the robot over after a second or two gave no gradient (seed-2 h on the default robot);
+-- h steps at 3e-4, the imitation policy at 1e-4 (at 3e-4 its seed 1 fell on a bound-to-pace clip)
+if cfg.policy == "command" then
+  if given.horizon == nil then cfg.horizon = 48 end
+  if given.pol_lr == nil then cfg.pol_lr = 3e-4 end
+end
 if cfg.quick then
   local q = { pre_samples = 1200, real_seconds = 16, wm_iters = 20, pol_iters = 3,
               anchor_batch = 32, pol_batch = 16, wm_batch = 32, horizon = 8, eval_seconds = 2,
