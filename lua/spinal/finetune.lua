@@ -17,9 +17,9 @@
 --
 -- The policy is the imitation policy of spinal.imitate (the VAE's posterior tracking gait clips:
 -- F:collect, F:train_policy), or a command network h over its decoder (spinal.command:
--- F:init_command(C), F:collect_command, F:train_command: h and the decoder move, the prior
--- and encoder do not); the budget, the world-model mixing, the anchor and the action shift are
--- shared.
+-- F:init_command(C), F:collect_command, F:train_command: h moves, with decoder = true the VAE's
+-- decoder too, the prior and encoder never); the budget, the world-model mixing, the anchor and
+-- the action shift are shared.
 local A = require "spinal.array"
 local nn = require "spinal.nn"
 local rng = require "spinal.rng"
