@@ -64,6 +64,7 @@ local cfg = sp.settings({
   -- the loop
   rounds = 10, h_iters = 200, collect = 1000, wm_iters = 40, course_seconds = 3,
   act_noise = 0.03,
+  backward = 0.5,         -- share of the nonzero vx commands drawn backward (command.ranges)
   -- evaluation
   eval_seconds = 8, settle = 2, speed = 0.4, circle_radius = 1.5,
   figure8_radius = 1.0, path_seconds = 0,    -- 0: one whole lap of each path
@@ -133,6 +134,9 @@ local clock = cfg.clock_period > 0 and command.clock(cfg.clock_period, dt) or 0
 local C = command.new { model = L.model, pol = L.pol, hidden = cfg.hidden, layers = cfg.layers,
                         lr = cfg.lr, beta = cfg.beta, seed = cfg.seed, clock = clock }
 local g = rng.new(cfg.seed, 77)
+local ranges = {}                                 -- the training range, command.ranges
+for k, v in pairs(command.ranges) do ranges[k] = v end
+ranges.backward = cfg.backward
 
 -- the gait clock's phase of a library frame: the library's walking controller steps every leg
 -- once per gait period, so phase 0 is where the front-right knee is most bent (that leg's swing)
@@ -253,7 +257,7 @@ local function collect(n)
     local fi = g:integer(math.max(1, ref.n - 2))
     local x0 = ref.frames[fi]
     local steps = math.min(n - got, math.floor(cfg.course_seconds / dt + 0.5))
-    local row = command.random_course(g, x0, steps, dt)
+    local row = command.random_course(g, x0, steps, dt, ranges)
     local done, down = C:run(plant, {
       steps = steps, x0 = x0, row = row, g = g, noise = cfg.noise, act_noise = cfg.act_noise,
       lo = L.lo, hi = L.hi, fell = fell, phase = phase_of(ci, fi),
@@ -280,7 +284,7 @@ for r = 1, cfg.rounds do
   end
   local loss, parts = 0, {}
   for _ = 1, cfg.h_iters do
-    local S0, K = command.batch(g, starts, cfg.batch, cfg.horizon, dt, nil,
+    local S0, K = command.batch(g, starts, cfg.batch, cfg.horizon, dt, ranges,
                                 { clock = clock, phases = phases })
     local eps = cfg.noise > 0 and A.randn({ cfg.batch, cfg.horizon, C.h.lat }, g):mul(cfg.noise)
       or nil
