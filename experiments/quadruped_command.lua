@@ -7,7 +7,7 @@
 --   spinal experiments/quadruped_command.lua [seed=1] [quick=true] [out=DIR] [pretrained=DIR]
 --       [plant=mujoco|udp://HOST:PORT] [library=DIR] [imitate_samples=60000]
 --       [rounds=..] [h_iters=..] [collect=..] [wm_iters=..] [hidden=128] [layers=2] [beta=..]
---       [horizon=24] [batch=64] [eval_seconds=8] [circle_radius=1.5] [figure8_radius=1]
+--       [horizon=48] [batch=64] [eval_seconds=8] [circle_radius=1.5] [figure8_radius=1]
 --       [clock_period=0.3]
 --
 -- h sees a gait clock of clock_period seconds (0: none; the library's walking controller steps
@@ -20,7 +20,10 @@
 -- Each of `rounds` rounds collects `collect` transitions on the plant with h following random
 -- commands of the training range (through the HAL, counted in env_samples), trains the world model
 -- `wm_iters` batches on the replay buffer (the imitation data and these), then h `h_iters` batches
--- of `batch` start states, each rolled `horizon` steps through the world model.
+-- of `batch` start states, each rolled `horizon` steps through the world model (48: about one
+-- second; at 24 steps, with twice the batches, h started a backward walk and let it die out after
+-- half a second: the loss never saw that). backward: the share of the nonzero vx commands drawn
+-- backward (command.ranges.backward).
 --
 -- Evaluation, each run from the same reference state (a training clip's first frame, walking at
 -- start_command): constant velocity commands
@@ -56,13 +59,13 @@ local cfg = sp.settings({
   library = "",
   imitate_samples = 60000,
   -- h
-  hidden = 128, layers = 2, lr = 1e-3, beta = 0.003, horizon = 24, batch = 64, noise = 1,
+  hidden = 128, layers = 2, lr = 1e-3, beta = 0.003, horizon = 48, batch = 64, noise = 1,
   clock_period = 0.3,     -- s: h's gait clock (the library's walking controller's period; 0: none)
   fit_samples = 30000, fit_epochs = 40, fit_cross = 0.15,   -- the warm start (fit_samples=0: none)
   fit_cross_frame = 1,    -- the other clip's frame of a crossed pair (0: a random one)
   fit_cross_match = true, -- instead: the other clip's frame nearest the state in gait phase
   -- the loop
-  rounds = 10, h_iters = 200, collect = 1000, wm_iters = 40, course_seconds = 3,
+  rounds = 10, h_iters = 100, collect = 1000, wm_iters = 40, course_seconds = 3,
   act_noise = 0.03,
   backward = 0.5,         -- share of the nonzero vx commands drawn backward (command.ranges)
   -- evaluation
