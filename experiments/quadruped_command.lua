@@ -371,7 +371,7 @@ local function path_run(path, label)
   local n = path.n - 1
   if cfg.path_seconds > 0 then n = math.min(n, math.floor(cfg.path_seconds / dt + 0.5)) end
   local d = drive(function(i) return path:row(i) end, n)
-  local pe, te = 0, 0
+  local pe, te = 0, 0   -- to the curve, to the moving target
   for i = 1, d.steps do
     pe = pe + path:distance(d.X[i], d.Y[i])
     local t = math.min(i + 1, path.n)
@@ -395,8 +395,8 @@ local circle = command.circle { radius = cfg.circle_radius, speed = cfg.speed, d
                                 start = start }
 local fig8 = command.figure8 { radius = cfg.figure8_radius, speed = cfg.speed, dt = dt,
                                start = start }
-local pe_c, te_c = path_run(circle, "circle")
-local pe_f, te_f = path_run(fig8, "figure8")
+local target_c, curve_c = path_run(circle, "circle")
+local target_f, curve_f = path_run(fig8, "figure8")
 
 -- plots: commanded against achieved, and the first command's velocity over time
 do
@@ -425,8 +425,8 @@ end
 local summary = {
   velocity_error_mps_in_range = ve_in, velocity_error_mps_out_of_range = ve_out,
   yaw_rate_error_radps_in_range = we_in, yaw_rate_error_radps_out_of_range = we_out,
-  path_error_m_circle = pe_c, path_error_m_figure8 = pe_f,
-  path_cross_track_m_circle = te_c, path_cross_track_m_figure8 = te_f,
+  path_error_m_circle = target_c, path_error_m_figure8 = target_f,
+  path_cross_track_m_circle = curve_c, path_cross_track_m_figure8 = curve_f,
   falls = falls, evaluation_runs = #per.command + 2,
   env_samples = imitate_samples + command_samples, imitate_samples = imitate_samples,
   command_samples = command_samples,
@@ -440,8 +440,8 @@ local summary = {
 run:summary(summary)
 print(("quadruped_command: velocity error %.3f m/s in range, %.3f out of range; yaw rate error "
   .. "%.3f / %.3f rad/s; path error circle %.3f m, figure-eight %.3f m; falls %d of %d; "
-  .. "%d samples (%d for h), %.0f s (training %.0f s)"):format(ve_in, ve_out, we_in, we_out, pe_c,
-  pe_f, falls, summary.evaluation_runs, summary.env_samples, command_samples,
+  .. "%d samples (%d for h), %.0f s (training %.0f s)"):format(ve_in, ve_out, we_in, we_out,
+  target_c, target_f, falls, summary.evaluation_runs, summary.env_samples, command_samples,
   summary.wall_seconds, train_seconds))
 print("run: " .. run.dir)
 run:close()
