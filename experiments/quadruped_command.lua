@@ -7,7 +7,7 @@
 --   spinal experiments/quadruped_command.lua [seed=1] [quick=true] [out=DIR] [pretrained=DIR]
 --       [plant=mujoco|udp://HOST:PORT] [library=DIR] [imitate_samples=60000]
 --       [rounds=..] [h_iters=..] [collect=..] [wm_iters=..] [hidden=128] [layers=2] [beta=..]
---       [horizon=24] [batch=64] [eval_seconds=8] [circle_radius=1.5] [figure8_radius=1]
+--       [horizon=48] [batch=64] [eval_seconds=8] [circle_radius=1.5] [figure8_radius=1]
 --       [clock_period=0.3]
 --
 -- h sees a gait clock of clock_period seconds (0: none; the library's walking controller steps
@@ -20,7 +20,10 @@
 -- Each of `rounds` rounds collects `collect` transitions on the plant with h following random
 -- commands of the training range (through the HAL, counted in env_samples), trains the world model
 -- `wm_iters` batches on the replay buffer (the imitation data and these), then h `h_iters` batches
--- of `batch` start states, each rolled `horizon` steps through the world model.
+-- of `batch` start states, each rolled `horizon` steps through the world model (48: about one
+-- second; at 24 steps, with twice the batches, h started a backward walk and let it die out after
+-- half a second: the loss never saw that). backward: the share of the nonzero vx commands drawn
+-- backward (command.ranges.backward).
 --
 -- Evaluation, each run from the same reference state (a training clip's first frame, walking at
 -- start_command): constant velocity commands
@@ -56,14 +59,15 @@ local cfg = sp.settings({
   library = "",
   imitate_samples = 60000,
   -- h
-  hidden = 128, layers = 2, lr = 1e-3, beta = 0.003, horizon = 24, batch = 64, noise = 1,
+  hidden = 128, layers = 2, lr = 1e-3, beta = 0.003, horizon = 48, batch = 64, noise = 1,
   clock_period = 0.3,     -- s: h's gait clock (the library's walking controller's period; 0: none)
   fit_samples = 30000, fit_epochs = 40, fit_cross = 0.15,   -- the warm start (fit_samples=0: none)
   fit_cross_frame = 1,    -- the other clip's frame of a crossed pair (0: a random one)
   fit_cross_match = true, -- instead: the other clip's frame nearest the state in gait phase
   -- the loop
-  rounds = 10, h_iters = 200, collect = 1000, wm_iters = 40, course_seconds = 3,
+  rounds = 10, h_iters = 100, collect = 1000, wm_iters = 40, course_seconds = 3,
   act_noise = 0.03,
+  backward = 0.5,         -- share of the nonzero vx commands drawn backward (command.ranges)
   -- evaluation
   eval_seconds = 8, settle = 2, speed = 0.4, circle_radius = 1.5,
   figure8_radius = 1.0, path_seconds = 0,    -- 0: one whole lap of each path
@@ -133,6 +137,9 @@ local clock = cfg.clock_period > 0 and command.clock(cfg.clock_period, dt) or 0
 local C = command.new { model = L.model, pol = L.pol, hidden = cfg.hidden, layers = cfg.layers,
                         lr = cfg.lr, beta = cfg.beta, seed = cfg.seed, clock = clock }
 local g = rng.new(cfg.seed, 77)
+local ranges = {}                                 -- the training range, command.ranges
+for k, v in pairs(command.ranges) do ranges[k] = v end
+ranges.backward = cfg.backward
 
 -- the gait clock's phase of a library frame: the library's walking controller steps every leg
 -- once per gait period, so phase 0 is where the front-right knee is most bent (that leg's swing)
@@ -253,7 +260,7 @@ local function collect(n)
     local fi = g:integer(math.max(1, ref.n - 2))
     local x0 = ref.frames[fi]
     local steps = math.min(n - got, math.floor(cfg.course_seconds / dt + 0.5))
-    local row = command.random_course(g, x0, steps, dt)
+    local row = command.random_course(g, x0, steps, dt, ranges)
     local done, down = C:run(plant, {
       steps = steps, x0 = x0, row = row, g = g, noise = cfg.noise, act_noise = cfg.act_noise,
       lo = L.lo, hi = L.hi, fell = fell, phase = phase_of(ci, fi),
@@ -280,7 +287,7 @@ for r = 1, cfg.rounds do
   end
   local loss, parts = 0, {}
   for _ = 1, cfg.h_iters do
-    local S0, K = command.batch(g, starts, cfg.batch, cfg.horizon, dt, nil,
+    local S0, K = command.batch(g, starts, cfg.batch, cfg.horizon, dt, ranges,
                                 { clock = clock, phases = phases })
     local eps = cfg.noise > 0 and A.randn({ cfg.batch, cfg.horizon, C.h.lat }, g):mul(cfg.noise)
       or nil
@@ -364,7 +371,7 @@ local function path_run(path, label)
   local n = path.n - 1
   if cfg.path_seconds > 0 then n = math.min(n, math.floor(cfg.path_seconds / dt + 0.5)) end
   local d = drive(function(i) return path:row(i) end, n)
-  local pe, te = 0, 0
+  local pe, te = 0, 0   -- to the curve, to the moving target
   for i = 1, d.steps do
     pe = pe + path:distance(d.X[i], d.Y[i])
     local t = math.min(i + 1, path.n)
@@ -388,8 +395,8 @@ local circle = command.circle { radius = cfg.circle_radius, speed = cfg.speed, d
                                 start = start }
 local fig8 = command.figure8 { radius = cfg.figure8_radius, speed = cfg.speed, dt = dt,
                                start = start }
-local pe_c, te_c = path_run(circle, "circle")
-local pe_f, te_f = path_run(fig8, "figure8")
+local target_c, curve_c = path_run(circle, "circle")
+local target_f, curve_f = path_run(fig8, "figure8")
 
 -- plots: commanded against achieved, and the first command's velocity over time
 do
@@ -418,8 +425,8 @@ end
 local summary = {
   velocity_error_mps_in_range = ve_in, velocity_error_mps_out_of_range = ve_out,
   yaw_rate_error_radps_in_range = we_in, yaw_rate_error_radps_out_of_range = we_out,
-  path_error_m_circle = pe_c, path_error_m_figure8 = pe_f,
-  path_cross_track_m_circle = te_c, path_cross_track_m_figure8 = te_f,
+  path_error_m_circle = target_c, path_error_m_figure8 = target_f,
+  path_cross_track_m_circle = curve_c, path_cross_track_m_figure8 = curve_f,
   falls = falls, evaluation_runs = #per.command + 2,
   env_samples = imitate_samples + command_samples, imitate_samples = imitate_samples,
   command_samples = command_samples,
@@ -433,8 +440,8 @@ local summary = {
 run:summary(summary)
 print(("quadruped_command: velocity error %.3f m/s in range, %.3f out of range; yaw rate error "
   .. "%.3f / %.3f rad/s; path error circle %.3f m, figure-eight %.3f m; falls %d of %d; "
-  .. "%d samples (%d for h), %.0f s (training %.0f s)"):format(ve_in, ve_out, we_in, we_out, pe_c,
-  pe_f, falls, summary.evaluation_runs, summary.env_samples, command_samples,
+  .. "%d samples (%d for h), %.0f s (training %.0f s)"):format(ve_in, ve_out, we_in, we_out,
+  target_c, target_f, falls, summary.evaluation_runs, summary.env_samples, command_samples,
   summary.wall_seconds, train_seconds))
 print("run: " .. run.dir)
 run:close()

@@ -317,9 +317,11 @@ end
 -- moved by up to `offset` m and `yaw_offset` rad: an arc at a speed in `speed` with a radius drawn
 -- from `radii` (math.huge: straight), turning either way; with probability `switch` the command
 -- changes at a random tick of the window (another velocity; the path's turn reverses, as at a
--- figure-eight's crossing)
+-- figure-eight's crossing). `backward` is the share of the nonzero vx drawn from the backward part
+-- of the range, [vx[1], 0) (the rest from [0, vx[2]]; nil: uniform over the whole range): paths
+-- all go forward, so uniform draws leave walking backwards one window in eight
 M.ranges = {
-  vx = { -0.3, 0.6 }, vy = { -0.2, 0.2 }, wz = { -0.6, 0.6 }, zero = 0.25,
+  vx = { -0.3, 0.6 }, vy = { -0.2, 0.2 }, wz = { -0.6, 0.6 }, zero = 0.25, backward = 0.5,
   paths = 0.5, speed = { 0.25, 0.6 }, radii = { 0.7, 1.2, 2, 3.5, math.huge },
   offset = 0.15, yaw_offset = 0.25, switch = 0.2,
 }
@@ -331,14 +333,29 @@ end
 local function random_velocity(g, r)
   local v = {}
   for i, k in ipairs { "vx", "vy", "wz" } do
-    v[i] = g:uniform() < r.zero and 0 or uniform(g, r[k])
+    if g:uniform() < r.zero then
+      v[i] = 0
+    elseif k == "vx" and r.backward and r.vx[1] < 0 and r.vx[2] > 0 then
+      v[i] = (g:uniform() < r.backward and r.vx[1] or r.vx[2]) * g:uniform()
+    else
+      v[i] = uniform(g, r[k])
+    end
   end
   return v
+end
+
+local function check_ranges(r, fn)
+  local b = r.backward
+  if b ~= nil and (type(b) ~= "number" or not (b >= 0 and b <= 1)) then
+    error(("%s: ranges.backward: expected a share in [0, 1] (or nil: uniform), got %s")
+      :format(fn, tostring(b)), 3)
+  end
 end
 
 -- H command rows (a Lua list) for a window starting at world-model state s, drawn from ranges r
 function M.random_rows(g, s, H, dt, r)
   r = r or M.ranges
+  check_ranges(r, "command.random_rows")
   local cut = g:uniform() < r.switch and g:integer(H) or H + 1
   if g:uniform() < r.paths then
     local R = r.radii[g:integer(#r.radii)]
@@ -365,6 +382,7 @@ end
 -- r.paths) a path from s0's pose of arcs 1 to 2 s long. Returns row(i, s) for Cmd:run.
 function M.random_course(g, s0, steps, dt, r)
   r = r or M.ranges
+  check_ranges(r, "command.random_course")
   local rows = {}
   if g:uniform() < r.paths then
     local segs, t = {}, 0
@@ -396,6 +414,7 @@ end
 -- K (B, H, 8), the clock's phase last
 function M.batch(g, starts, B, H, dt, r, opts)
   local clock = opts and opts.clock or 0
+  check_ranges(r or M.ranges, "command.batch")
   local S0, K = {}, {}
   for b = 1, B do
     local i = g:integer(#starts)

@@ -123,6 +123,7 @@ M.RANGES = {
   fit_cross = { min = 0, max = 1 },           -- fraction of crossed pairs
   fit_cross_frame = { min = 0, max = 1e6 },   -- the other clip's frame (0: a random one)
   clock_period = { min = 0, max = 60 },       -- s: a gait clock's period (0: none)
+  backward = { min = 0, max = 1 },            -- share of the vx commands drawn backward
   circle_radius = { above = 0, max = 1000 },  -- m
   figure8_radius = { above = 0, max = 1000 }, -- m
   path_seconds = { min = 0, max = 86400 },    -- s of each path evaluated (0: one lap)

@@ -5,7 +5,7 @@
 # evaluates velocity commands and paths on the plant; the summary has the flat keys, the plots'
 # data and h's checkpoint exist; a second run reuses the first one's imitation policy
 # (pretrained=) instead of training one, and counts its samples; h has a gait clock, or none with
-# clock_period=0. Under two minutes.
+# clock_period=0; backward= outside [0, 1] is refused. Under two minutes.
 set -euo pipefail
 BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
 SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
@@ -56,7 +56,14 @@ check "$tmp/one" 3000
   assert(h.lat == 16 and h.nk == 8 and math.abs(h.clock - 2 * math.pi / 15) < 1e-12)" ||
   { echo "FAIL: h's checkpoint (with a clock)"; exit 1; }
 
-run seed=2 out="$tmp/two" pretrained="$tmp/one/imitate_ckpt" clock_period=0
+# the share of backward commands is a share
+if "$BIN" experiments/quadruped_command.lua quick=true backward=1.5 >"$tmp/out" 2>&1; then
+  echo "FAIL: backward=1.5 accepted"; exit 1
+fi
+grep -qF "bad override 'backward=1.5' (expected a number in [0, 1])" "$tmp/out" ||
+  { cat "$tmp/out"; echo "FAIL: backward=1.5's message"; exit 1; }
+
+run seed=2 out="$tmp/two" pretrained="$tmp/one/imitate_ckpt" clock_period=0 backward=0
 grep -q "imitation policy from $tmp/one/imitate_ckpt (2400 samples)" "$tmp/out" ||
   { cat "$tmp/out"; echo "FAIL: pretrained= not used"; exit 1; }
 check "$tmp/two" 3000

@@ -232,6 +232,44 @@ describe("a gait clock", function()
   end)
 end)
 
+describe("training commands", function()
+  local function shares(backward)
+    local r = {}
+    for k, v in pairs(command.ranges) do r[k] = v end
+    r.paths, r.switch, r.zero, r.backward = 0, 0, 0, backward
+    local g, s, n, neg, sum, lo, hi = rng.new(7), trunk(0, 0, 0, 0, 0):totable(), 4000, 0, 0, 0, 0
+    for _ = 1, n do
+      local vx = command.random_rows(g, s, 1, DT, r)[1][1]
+      if vx < 0 then neg, sum = neg + 1, sum + vx end
+      lo, hi = math.min(lo, vx), math.max(hi, vx)
+    end
+    return neg / n, neg > 0 and sum / neg or 0, lo, hi
+  end
+  it("draw the share `backward` of vx from the backward part of the range", function()
+    local share, mean, lo, hi = shares(0.5)
+    assert.near(0.5, share, 0.03)
+    assert.near(command.ranges.vx[1] / 2, mean, 0.01)
+    assert.is_true(lo >= command.ranges.vx[1] and hi <= command.ranges.vx[2])
+    assert.equal(0, (shares(0)))
+    -- nil: uniform over the range, a third of it backward
+    assert.near(0.3 / 0.9, (shares(nil)), 0.03)
+    assert.near(0.5, command.ranges.backward, 0)
+  end)
+  it("refuse a share outside [0, 1]", function()
+    local r = {}
+    for k, v in pairs(command.ranges) do r[k] = v end
+    r.backward = 1.5
+    local s = trunk(0, 0, 0, 0, 0):totable()
+    assert.matches("command.batch: ranges.backward: expected a share in %[0, 1%] %(or nil: uniform%), got 1.5",
+      err(command.batch, rng.new(1), { s }, 2, 3, DT, r))
+    assert.matches("command.random_course: ranges.backward: expected a share in %[0, 1%] %(or nil: uniform%), got 1.5",
+      err(command.random_course, rng.new(1), s, 10, DT, r))
+    r.backward = "half"
+    assert.matches("command.random_rows: ranges.backward: expected a share in %[0, 1%] %(or nil: uniform%), got half",
+      err(command.random_rows, rng.new(1), s, 3, DT, r))
+  end)
+end)
+
 describe("paths", function()
   it("close a circle after one lap at its radius and speed", function()
     local c = command.circle { radius = 1.5, speed = 0.5, dt = 0.02 }
