@@ -141,22 +141,10 @@ local ranges = {}                                 -- the training range, command
 for k, v in pairs(command.ranges) do ranges[k] = v end
 ranges.backward = cfg.backward
 
--- the gait clock's phase of a library frame: the library's walking controller steps every leg
--- once per gait period, so phase 0 is where the front-right knee is most bent (that leg's swing)
--- in the clip's first period and the phase advances with the frames
+-- the gait clock's phase of a library frame (command.gait_phases: phase 0 where the front-right
+-- knee is most bent in the clip's first period)
 local period_frames = cfg.clock_period > 0 and math.floor(cfg.clock_period / dt + 0.5) or 1
-local knee = 13 + 3                               -- FR_knee's angle in a world-model state
-local phase0 = {}
-for ci, ref in ipairs(L.refs) do
-  local best, fb = math.huge, 1
-  for f = 1, math.min(ref.n, period_frames) do
-    if ref.frames[f][knee] < best then best, fb = ref.frames[f][knee], f end
-  end
-  phase0[ci] = fb
-end
-local function phase_of(ci, fi)
-  return clock * (fi - phase0[ci])
-end
+local phase_of, phase0 = command.gait_phases(L.refs, clock)
 
 local starts, phases = {}, {}                     -- start states for h's training, their phases
 for i = 1, math.min(L.starts.n, L.cfg.capacity) do

@@ -233,7 +233,7 @@ if cfg.policy == "command" then
   -- training clip nearest 0.25 m/s forward (the robot already walking), h's gait clock at that
   -- frame's phase (the library's first steady trot clip walks backwards at 0.5 m/s turning at
   -- 1 rad/s: a forward command from there measures a reversal more than command following)
-  phase_of = finetune.gait_phases(L.refs, C.h.clock)
+  phase_of = command.gait_phases(L.refs, C.h.clock)
   local best = math.huge
   for i, e in ipairs(lib.entries.train) do
     local c = e.command or { 0, 0, 0 }

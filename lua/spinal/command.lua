@@ -66,6 +66,31 @@ function M.clock(period, dt)
   return 2 * math.pi * dt / period
 end
 
+-- the gait clock's phase of frame fi of reference ci (refs: imitate.reference's, frames in the
+-- world-model layout) for a clock of `clock` rad per tick: the library's walking controller steps
+-- every leg once per gait period, so phase 0 is where the front-right knee is most bent (that
+-- leg's swing) in the clip's first period, and the phase advances `clock` a frame. h is trained
+-- and run with this convention: started from a clip frame at another phase it steps out of time
+-- with the legs it sees. Returns phase_of(ci, fi) (always 0 without a clock) and phase0, the
+-- frame of phase 0 of every clip.
+function M.gait_phases(refs, clock)
+  local phase0 = {}
+  if not clock or clock <= 0 then
+    for ci in ipairs(refs) do phase0[ci] = 1 end
+    return function() return 0 end, phase0
+  end
+  local period = math.max(1, math.floor(2 * math.pi / clock + 0.5))
+  local knee = 13 + 3                             -- FR_knee's angle in a world-model state
+  for ci, ref in ipairs(refs) do
+    local best, fb = math.huge, 1
+    for f = 1, math.min(ref.n, period) do
+      if ref.frames[f][knee] < best then best, fb = ref.frames[f][knee], f end
+    end
+    phase0[ci] = fb
+  end
+  return function(ci, fi) return clock * (fi - phase0[ci]) end, phase0
+end
+
 -- the network's actions a (array (nu) or (batch, nu)) and latents z for world-model states s and
 -- command rows k (a Lua table or array of h.nk, or (batch, h.nk)); eps: latent noise (nil: the
 -- mean)

@@ -371,26 +371,6 @@ function M.command_features(S, K)
   return A(out)
 end
 
--- the gait clock's phase of frame fi of reference ci, for a clock of `clock` rad per tick
--- (quadruped_command's convention, which h was trained with: phase 0 where the front-right knee is
--- most bent in the clip's first gait period, then `clock` per frame). Returns phase_of(ci, fi)
--- (always 0 without a clock): an h run from a clip frame at another phase steps out of time with
--- the legs it sees.
-function M.gait_phases(refs, clock)
-  if not clock or clock <= 0 then return function() return 0 end end
-  local period = math.max(1, math.floor(2 * math.pi / clock + 0.5))
-  local knee = 13 + 3                             -- FR_knee's angle in a world-model state
-  local phase0 = {}
-  for ci, ref in ipairs(refs) do
-    local best, fb = math.huge, 1
-    for f = 1, math.min(ref.n, period) do
-      if ref.frames[f][knee] < best then best, fb = ref.frames[f][knee], f end
-    end
-    phase0[ci] = fb
-  end
-  return function(ci, fi) return clock * (fi - phase0[ci]) end
-end
-
 -- with a command network C (spinal.command over L.pol, with or without a gait clock): the
 -- anchor's mirror of h takes h's own architecture (C.h.nin, hidden, layers)
 function F:init_command(C)

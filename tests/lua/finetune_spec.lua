@@ -276,31 +276,6 @@ describe("finetune on a MuJoCo quadruped", function()
   end)
 end)
 
-describe("finetune gait phases", function()
-  it("put phase 0 where the front-right knee is most bent in a clip's first period, then the "
-    .. "clock's step a frame; 0 without a clock", function()
-    local clock = 2 * math.pi / 4      -- a period of 4 frames
-    local function ref(knees)
-      local frames = {}
-      for f, q in ipairs(knees) do
-        local s = {}
-        for j = 1, 37 do s[j] = 0 end
-        s[16] = q
-        frames[f] = s
-      end
-      return { n = #frames, frames = frames }
-    end
-    local phase_of = finetune.gait_phases({ ref { -1, -1.5, -1.2, -1, -1.9, -1.5 },
-                                            ref { -2, -1, -1, -1 } }, clock)
-    assert.near(0, phase_of(1, 2), 1e-15)     -- frame 5 is more bent but outside the first period
-    assert.near(-clock, phase_of(1, 1), 1e-15)
-    assert.near(3 * clock, phase_of(1, 5), 1e-15)
-    assert.near(0, phase_of(2, 1), 1e-15)
-    assert.near(2 * clock, phase_of(2, 3), 1e-15)
-    assert.equal(0, finetune.gait_phases({ ref { -1, -2 } }, 0)(1, 2))
-  end)
-end)
-
 describe("finetune with a command network h", function()
   local command = require "spinal.command"
 
