@@ -334,9 +334,12 @@ if cfg.floor and not remote and next(used) then
 end
 local before = evaluate(test_buf)
 local wm_before = wm_error()
-print(("%s: before: velocity error %.3f m/s, path error %.2f m, joint error %.3f rad, falls %d; "
-  .. "world model on the robot %.4f rad after 8 steps"):format(who, before.velocity_error,
-  before.path_error, before.joint_error, before.falls, wm_before or 0 / 0))
+-- (the command evaluation has no reference joints to measure against)
+local joints = before.joint_error == before.joint_error
+  and (", joint error %.3f rad"):format(before.joint_error) or ""
+print(("%s: before: velocity error %.3f m/s, path error %.2f m%s, falls %d; world model on the "
+  .. "robot %.4f rad after 8 steps"):format(who, before.velocity_error, before.path_error, joints,
+  before.falls, wm_before or 0 / 0))
 
 -- fine-tuning
 local t_ft = now()
