@@ -12,8 +12,7 @@ SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
 cd "$SRC"
 export OPENBLAS_NUM_THREADS=1
 
-"$BIN" -e "assert(require('spinal.gaitlib').build { out = '$tmp/lib', quick = true })" >"$tmp/lib.out" 2>&1 ||
-  fail "quick gait library"
+quick_gait_library
 
 run() { "$BIN" experiments/quadruped_finetune.lua quick=true library="$tmp/lib" "$@" >"$tmp/run.out" 2>&1 ||
   fail "quadruped_finetune $*"; }

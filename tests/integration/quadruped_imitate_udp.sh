@@ -15,8 +15,7 @@ SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
 . "$SRC/tests/integration/lib/procs.sh"  # tmp, pids, fail, wait_for FILE PATTERN [SECONDS]
 cd "$SRC"
 
-"$BIN" -e "assert(require('spinal.gaitlib').build { out = '$tmp/lib', quick = true })" \
-  >"$tmp/lib.out" 2>&1 || fail "quick gait library"
+quick_gait_library
 
 start_bridge "$SRC/robots/quadruped_joint.lua" 10
 grep -q "mujoco plant" "$tmp/bridge.out" || fail "the bridge did not pick the mujoco plant"

@@ -1,7 +1,7 @@
 # procs.sh: sourced by the integration tests that run background processes (bridges, hosts):
 # a scratch directory, the processes to stop on exit, failure with every log shown, waiting for a
-# log line and starting a bridge. Sets tmp and pids; the script adds the PID of each process it
-# starts to pids.
+# log line, starting a bridge and building the quick gait library. Sets tmp and pids; the script
+# adds the PID of each process it starts to pids.
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
@@ -32,4 +32,9 @@ start_bridge() {
   wait_for "$tmp/bridge.out" "serving" "$secs" || fail "the bridge did not start"
   port=$(sed -n 's/.* on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/bridge.out")
   [[ -n $port ]] || fail "no port in: $(cat "$tmp/bridge.out")"
+}
+# quick_gait_library: the gait library's 10-clip quick version in $tmp/lib (fails the test otherwise)
+quick_gait_library() {
+  "$BIN" -e "assert(require('spinal.gaitlib').build { out = '$tmp/lib', quick = true })" \
+    >"$tmp/lib.out" 2>&1 || fail "quick gait library"
 }
