@@ -447,24 +447,25 @@ function F:train_command()
     local S0, K = command.batch(g, self.starts.s, c.pol_batch, c.horizon, self.dt, nil,
                                 { clock = C.h.clock, phases = self.starts.phase })
     local eps = A.randn({ c.pol_batch, c.horizon, L.cfg.lat }, g)
-    L.pol:set_grads(A.zeros(np))
+    -- the VAE's gradient only when its decoder moves (h alone: "net" leaves it untouched)
+    if c.decoder then L.pol:set_grads(A.zeros(np)) end
     loss, parts = C.h:grad(L.model, L.pol, S0, K, eps, c.decoder and "both" or "net")
-    local hg, pg = C.h:grads(), L.pol:grads()
+    local hg = C.h:grads()
+    local dec = c.decoder and L.pol:grads():narrow(1, np - nd + 1, nd) or nil
     if c.anchor > 0 then
       mirror_set(self.m, L.pol:params(), C.h:params())
       local aS, aC, aA0 = self:anchor_rows(g, c.anchor_batch)
       local ga
       aloss, ga = M.anchor_loss(self.m, aS, aC, aA0, self.a_nom, c.anchor, true)
       hg = hg + ga:narrow(1, n1 + 1, C.h.nparams)
-      local dec = pg:narrow(1, np - nd + 1, nd)
-      dec:add_(ga:narrow(1, n1 + C.h.nparams + 1, nd))
+      if dec then dec:add_(ga:narrow(1, n1 + C.h.nparams + 1, nd)) end
     end
     C.h:set_grads(hg)
     C.h:apply(C.opt)
-    if c.decoder then
+    if dec then
       -- only the decoder moves in the VAE: the prior and encoder's gradients are zero
       local only = A.zeros(np)
-      only:narrow(1, np - nd + 1, nd):copy_(pg:narrow(1, np - nd + 1, nd))
+      only:narrow(1, np - nd + 1, nd):copy_(dec)
       L.pol:set_grads(only)
       L.pol:apply(self.dopt)
     end
