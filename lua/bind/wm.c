@@ -98,6 +98,16 @@ static const char* const new_keys[] = {"nj",    "nu",      "dt",      "hidden", 
                                        "act",   "dtype",   "min_std", "weights", "seed",
                                        "batch", "horizon", NULL};
 
+// a weights table { position =, orientation =, ... } into w (SP_WM_NCOMP): the keys given, each
+// >= 0, replace their entries; unknown keys are refused
+static void read_weights(spA_table* t, double* w) {
+  const char* names[SP_WM_NCOMP + 1];
+  for (int i = 0; i < SP_WM_NCOMP; i++) names[i] = sp_wm_component_name(i);
+  names[SP_WM_NCOMP] = NULL;
+  spA_check_keys(t, names);
+  for (int i = 0; i < SP_WM_NCOMP; i++) w[i] = spA_range(t, names[i], w[i], 0, NAN, 0);
+}
+
 static int l_new(lua_State* L) {
   spA_table t = spA_opts(L, 1, 0);
   spA_check_keys(&t, new_keys);
@@ -115,14 +125,7 @@ static int l_new(lua_State* L) {
     spA_fielderror(&t, "dtype", "unknown dtype '%s'; valid: f64, f32", dt);
   c.min_std = spA_positive(&t, "min_std", c.min_std, 0);
   spA_table w = spA_subtable(&t, "weights", 0);
-  if (w.idx) {
-    const char* names[SP_WM_NCOMP + 1];
-    for (int i = 0; i < SP_WM_NCOMP; i++) names[i] = sp_wm_component_name(i);
-    names[SP_WM_NCOMP] = NULL;
-    spA_check_keys(&w, names);
-    for (int i = 0; i < SP_WM_NCOMP; i++)
-      c.weight[i] = spA_range(&w, names[i], c.weight[i], 0, NAN, 0);
-  }
+  if (w.idx) read_weights(&w, c.weight);
   lua_pop(L, 1);
   lua_Integer seed = spA_integer(&t, "seed", 0, 0, LUA_MAXINTEGER, 0);
   int batch = (int)spA_integer(&t, "batch", 64, 1, 1 << 20, 0);
@@ -365,6 +368,19 @@ static int m_set_grads(lua_State* L) {
   return 1;
 }
 
+// model:set_weights { velocity = 4, ... }: the loss's component weights from now on (the keys
+// given; e.g. to fit one component harder while fine-tuning); saved with the model
+static int m_set_weights(lua_State* L) {
+  lwm* u = checkwm(L, 1);
+  spA_table t = spA_opts(L, 2, 1);
+  double w[SP_WM_NCOMP];  // all read before any is set: a refused table changes nothing
+  memcpy(w, u->wm->cfg.weight, sizeof w);
+  read_weights(&t, w);
+  memcpy(u->wm->cfg.weight, w, sizeof w);
+  lua_settop(L, 1);
+  return 1;
+}
+
 static int m_save(lua_State* L) {
   lwm* u = checkwm(L, 1);
   const char* path = luaL_checkstring(L, 2);
@@ -410,6 +426,7 @@ static const luaL_Reg wm_methods[] = {
     {"grads", m_grads},
     {"set_params", m_set_params},
     {"set_grads", m_set_grads},
+    {"set_weights", m_set_weights},
     {"normalizers", m_normalizers},
     {"set_normalizers", m_set_normalizers},
     {"save", m_save},
@@ -442,6 +459,12 @@ static int m_index(lua_State* L) {
     for (int c = 0; c < SP_WM_NCOMP; c++) {
       lua_pushstring(L, sp_wm_component_name(c));
       lua_rawseti(L, -2, c + 1);
+    }
+  } else if (!strcmp(k, "weights")) {
+    lua_createtable(L, 0, SP_WM_NCOMP);
+    for (int c = 0; c < SP_WM_NCOMP; c++) {
+      lua_pushnumber(L, wm->cfg.weight[c]);
+      lua_setfield(L, -2, sp_wm_component_name(c));
     }
   } else {
     lua_pushnil(L);

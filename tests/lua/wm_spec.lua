@@ -39,6 +39,39 @@ describe("wm.new", function()
     assert.matches("bad argument #1 to 'step' %(expected states with 17 entries per row, got shape 16%)",
                    err(function() return m:step(array.zeros(16), { 0 }) end))
   end)
+
+  it("changes its loss weights in place (fine-tuning one component harder) and keeps them in a file",
+     function()
+    local m = wm.new { nj = 2, nu = 1, dt = 0.1, hidden = 8, layers = 1, seed = 2,
+                       weights = { joints = 2 } }
+    assert.same({ position = 1, orientation = 4, velocity = 1, angular_velocity = 4, joints = 2,
+                  joint_velocities = 1 }, m.weights)
+    -- windows where the model is wrong in the joints and joint velocities
+    local S = array.stack { array.stack { state(0, 1), state(0.2, 3) } }:reshape { 1, 2, 17 }
+    local A = array.zeros(1, 1, 1)
+    local loss, parts = m:loss(S, A)
+    local function weighted(w)
+      local sum = 0
+      for k, v in pairs(parts) do sum = sum + w[k] * v end
+      return sum
+    end
+    assert.near(weighted(m.weights), loss, 1e-12)
+    assert.is_true(parts.joints > 0 and parts.joint_velocities > 0)
+    assert.equal(m, m:set_weights { joint_velocities = 10, joints = 0 })
+    assert.same({ position = 1, orientation = 4, velocity = 1, angular_velocity = 4, joints = 0,
+                  joint_velocities = 10 }, m.weights)
+    local loss2 = m:loss(S, A)
+    assert.near(weighted(m.weights), loss2, 1e-12)
+    assert.is_true(loss2 > loss)
+    local path = os.tmpname()
+    assert.is_true(m:save(path))
+    assert.same(m.weights, wm.load(path).weights)
+    os.remove(path)
+    assert.matches("unknown option 'vel'; valid: position, orientation",
+                   err(m.set_weights, m, { vel = 1 }))
+    assert.matches("field 'velocity'", err(m.set_weights, m, { position = 2, velocity = -1 }))
+    assert.equal(1, m.weights.position)  -- a refused table changes nothing
+  end)
 end)
 
 describe("world-model training", function()
