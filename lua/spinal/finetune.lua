@@ -37,6 +37,8 @@ M.defaults = {
   episode_steps = 250,  -- longest episode on the robot (ticks)
   mix = 0.5,            -- share of simulator windows in each world-model batch (0: real only)
   wm_iters = 400, wm_lr = 3e-4, wm_batch = 128,
+  wm_steps = 8,         -- applications of the world model per training window
+  wm_velocity = 0,      -- the world model's velocity loss weight while fine-tuning (0: its own)
   pol_iters = 300, pol_lr = 3e-4, pol_batch = 128, horizon = 24,
   anchor = 1.0,         -- lambda of the action-distance regulariser (0: none)
   start_mix = 0.5,      -- share of the policy's start states from the pre-training's (0: robot's)
@@ -172,6 +174,7 @@ function M.new(L, opts)
   self.p0 = L.pol:params()
   mirror_set(self.m, self.p0)
   L.wopt.lr = c.wm_lr
+  if c.wm_velocity > 0 then L.model:set_weights { velocity = c.wm_velocity } end
   L.popt.lr = c.pol_lr
   return self
 end
@@ -258,7 +261,7 @@ function F:train_wm()
   local L, c = self.L, self.cfg
   local loss, parts
   for _ = 1, c.wm_iters do
-    local S, Aa = self:wm_batch(L.cfg.wm_steps)
+    local S, Aa = self:wm_batch(c.wm_steps)
     loss, parts = L.model:train(S, Aa, L.wopt)
   end
   return loss, parts

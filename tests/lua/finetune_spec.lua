@@ -147,6 +147,31 @@ describe("finetune on a MuJoCo quadruped", function()
     L.buf = keep
   end)
 
+  it("fits the world model with its velocity weight at wm_velocity (0: its own), on windows of "
+     .. "wm_steps applications", function()
+    local keep, p0 = L.model.weights, L.model:params()
+    finetune.new(L, { real_seconds = 1, episode_steps = 25, seed = 6 })
+    assert.same(keep, L.model.weights)
+    local F = finetune.new(L, { real_seconds = 1, episode_steps = 25, seed = 6, wm_velocity = 32,
+                                wm_steps = 3, wm_iters = 2, wm_batch = 4, mix = 0 })
+    assert.equal(32, L.model.weights.velocity)
+    assert.equal(keep.orientation, L.model.weights.orientation)
+    F:collect()
+    local seen, batch = {}, F.wm_batch
+    F.wm_batch = function(self, n)
+      seen[#seen + 1] = n
+      return batch(self, n)
+    end
+    local loss, parts = F:train_wm()
+    assert.same({ 3, 3 }, seen)
+    local sum = 0
+    for k, v in pairs(parts) do sum = sum + L.model.weights[k] * v end
+    assert.near(sum, loss, 1e-9 * loss)
+    L.model:set_weights(keep)
+    L.model:set_params(p0)
+    L.wopt:reset()
+  end)
+
   it("draws the policy's start states from the pre-training's in the share start_mix", function()
     -- the pre-training's start states at height 9, the robot's at their real height (< 1)
     local keep = L.starts
