@@ -290,6 +290,12 @@ end
 progress:done()
 local train_seconds = now() - t_train
 C:save(run:path "command.ckpt")
+-- the world model and replay buffer as h's training left them (its collection included), with the
+-- VAE, in quadruped_imitate's layout: quadruped_finetune pretrained=<this run> fine-tunes h from
+-- the model it was trained through, not the imitation's (which never saw h's gait)
+local ckdir = run:path "ckpt"
+os.execute(("mkdir -p '%s'"):format(ckdir))
+L:save(ckdir)
 
 -- ---- evaluation on the plant -------------------------------------------------------------------
 -- the start: the first frame of the steady training clip whose command is nearest start_command

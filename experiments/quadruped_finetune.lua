@@ -22,8 +22,10 @@
 -- documented range); every perturbation can be set from the command line (docs/quadruped.md's
 -- ranges) and `payload=0 friction=1 motor=1 latency=0` is the simulator itself. The pre-trained
 -- inputs: pretrained=DIR is a quadruped_imitate run (its ckpt/: world model, VAE policy, the
--- simulator's replay buffer); without it one is trained here first on the unperturbed robot
--- (pre_samples simulator transitions; quick=true trains a tiny one in seconds).
+-- simulator's replay buffer) or a quadruped_command run (the same files as its h's training left
+-- them, the world model h was trained through and the collection with h in the buffer, and its
+-- h, command.ckpt: policy=command takes it); without it one is trained here first on the
+-- unperturbed robot (pre_samples simulator transitions; quick=true trains a tiny one in seconds).
 --
 -- The robot is driven through the HAL tick by tick exactly as hardware: plant=udp://HOST:PORT
 -- runs the same collection and evaluation against `spinal bridge robots/quadruped_joint.lua`
@@ -218,6 +220,7 @@ if cfg.policy == "command" then
     local err
     C, err = command.load(file, { model = L.model, pol = L.pol })
     if not C then error(who .. ": " .. tostring(err), 0) end
+    print(("%s: h from %s"):format(who, file))
   else
     C = command.new { model = L.model, pol = L.pol, hidden = cfg.h_hidden, layers = cfg.h_layers,
                       seed = cfg.seed }
