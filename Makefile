@@ -6,6 +6,8 @@
 #                   output goes to build/demo-build.log), then run the main experiment
 #   make test       build everything and run the whole suite through CTest
 #   make test-asan  the suite again under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make check-warnings  compile every C file again at -O3 and -Os with -Werror, objects only
+#                   (tools/check-warnings; the default build's -O2 misses some of their warnings)
 #   make bench      benchmarks (prints JSON lines; never fails on timing)
 #   make install    binary, libraries, public headers, Lua module, pkg-config files and CMake
 #                   package under PREFIX (default /usr/local); the tree can be moved afterwards
@@ -20,7 +22,7 @@ endif
 
 SPINAL := $(BUILD)/spinal
 
-.PHONY: all deps build demo test test-asan bench install clean
+.PHONY: all deps build demo test test-asan check-warnings bench install clean
 
 all: build
 
@@ -53,6 +55,9 @@ test-asan: deps
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
 
+check-warnings: deps
+	JOBS=$(JOBS) tools/check-warnings
+
 bench: build
 	@tools/install-deps --bench
 	@bench/run $(BUILD)
@@ -62,4 +67,4 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan
+	rm -rf $(BUILD) $(BUILD)-asan build-warnings

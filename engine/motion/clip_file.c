@@ -110,16 +110,16 @@ static int read_text(const char* path, char** out, size_t* len, char* msg, size_
   return 0;
 }
 
-// a required field of the given type
+// a required field of the given type; *out is the field, or NULL with an error
 static int field(const sp_json** out, const sp_json* root, const char* key, sp_json_type t,
                  const char* what, const char* path, char* msg, size_t ms) {
   const sp_json* v = sp_json_get(root, key);
   int ok = v && (v->type == t || (t == SP_JSON_TRUE && v->type == SP_JSON_FALSE));
+  *out = ok ? v : NULL;
   if (!ok)
     return sp_errorf(msg, ms, SP_EFORMAT, "%s: line %d: field '%s': expected %s, got %s", path,
                      v ? v->line : root->line, key, what,
                      v ? sp_json_type_name(v->type) : "nothing (missing)");
-  *out = v;
   return 0;
 }
 

@@ -24,8 +24,7 @@ static int fill_hello(sp_proto_hello* hl) {
   const char* xs[] = {"x", "y", "theta", "v"};
   for (int i = 0; i < 4; i++) strcpy(hl->x_names[i], xs[i]);
   strcpy(hl->u_names[0], "throttle");
-  strcpy(hl->u_names[1], "steering_angle_long_name_31chars");
-  hl->u_names[1][31] = 0;
+  strcpy(hl->u_names[1], "steering_angle_name_of_31_chars");  // the longest a name may be
   return 0;
 }
 
@@ -59,6 +58,7 @@ TEST(hello_and_config_round_trip_with_names) {
     CHECK(m.body.hello.rate_hz == 500.0);
     CHECK_STR(m.body.hello.name, "rc_car");
     CHECK_STR(m.body.hello.x_names[2], "theta");
+    CHECK_INT(strlen(m.body.hello.u_names[1]), SP_PROTO_MAX_NAME - 1);
     CHECK_STR(m.body.hello.u_names[1], hl.u_names[1]);
   }
 }

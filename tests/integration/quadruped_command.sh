@@ -9,12 +9,10 @@
 set -euo pipefail
 BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
 SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$SRC/tests/integration/lib/procs.sh"  # tmp (removed on exit), quick_gait_library
 cd "$SRC"
 
-"$BIN" -e "assert(require('spinal.gaitlib').build { out = '$tmp/lib', quick = true })" >"$tmp/out" 2>&1 ||
-  { cat "$tmp/out"; echo "FAIL: quick gait library"; exit 1; }
+quick_gait_library
 
 run() { "$BIN" experiments/quadruped_command.lua quick=true library="$tmp/lib" "$@" >"$tmp/out" 2>&1 ||
   { cat "$tmp/out"; echo "FAIL: quadruped_command $*"; exit 1; }; }

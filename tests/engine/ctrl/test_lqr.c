@@ -14,11 +14,14 @@
 // analytically; their f_jac is by central differences of f (accurate to ~1e-9, enough for design
 // tests; these are fixtures, not engine models).
 
+// both fixtures have four states: their f writes xd[0..3], which is all fd_jac reads
+enum { FIX_NX = 4 };
+
 static void fd_jac(const sp_model* m,
                    void (*f)(const sp_model*, double*, const double*, const double*, const double*),
                    double* fx, double* fu, const double* x, const double* u, const double* p) {
-  int nx = m->nx, nu = m->nu;
-  double xp[8], up[8], a[8], b[8], h = 1e-6;
+  int nx = FIX_NX, nu = m->nu;
+  double xp[FIX_NX], up[8], a[FIX_NX], b[FIX_NX], h = 1e-6;
   memcpy(xp, x, sizeof(double) * nx);
   memcpy(up, u, sizeof(double) * nu);
   for (int j = 0; j < nx; j++) {
@@ -88,7 +91,7 @@ static const char* const cp_p[] = {"m_cart", "m_pole", "l", "g"};
 static const double cp_p0[] = {1.0, 0.1, 0.5, 9.81};
 static const sp_model_class cartpole = {.name = "test_cartpole",
                                         .doc = "cart-pole fixture",
-                                        .nx = 4,
+                                        .nx = FIX_NX,
                                         .nu = 1,
                                         .np = 4,
                                         .x_names = cp_x,
@@ -104,7 +107,7 @@ static const char* const dp_p[] = {"m1", "m2", "l1", "l2", "g"};
 static const double dp_p0[] = {0.1, 0.1, 1.0, 1.0, 1.0};  // METHODS.md: m = 0.1, l = 1, g = 1
 static const sp_model_class dpend = {.name = "test_double_pendulum",
                                      .doc = "double pendulum fixture",
-                                     .nx = 4,
+                                     .nx = FIX_NX,
                                      .nu = 2,
                                      .np = 5,
                                      .x_names = dp_x,

@@ -1,7 +1,8 @@
-# procs.sh: sourced by the integration tests that run background processes (bridges, hosts):
-# a scratch directory, the processes to stop on exit, failure with every log shown, waiting for a
-# log line, starting a bridge and building the quick gait library. Sets tmp and pids; the script
-# adds the PID of each process it starts to pids.
+# procs.sh: sourced by the integration tests that run background processes (bridges, hosts) or
+# train on the quick gait library: a scratch directory, the processes to stop on exit, failure with
+# every log shown, waiting for a log line, starting a bridge and building the quick gait library.
+# Sourcing it starts nothing: it sets tmp and pids and traps EXIT to stop pids and remove tmp; the
+# script adds the PID of each process it starts to pids.
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
