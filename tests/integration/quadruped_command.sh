@@ -5,7 +5,8 @@
 # evaluates velocity commands and paths on the plant; the summary has the flat keys, the plots'
 # data and h's checkpoint exist; a second run reuses the first one's imitation policy
 # (pretrained=) instead of training one, and counts its samples; h has a gait clock, or none with
-# clock_period=0; backward= outside [0, 1] is refused. Under two minutes.
+# clock_period=0; backward= outside [0, 1] is refused; the run keeps the world model h was trained
+# through (ckpt/) and quadruped_finetune fine-tunes from it and h. About ten seconds.
 set -euo pipefail
 BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
 SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
@@ -47,6 +48,25 @@ grep -q "training the imitation policy first" "$tmp/out" || { cat "$tmp/out"; ec
 grep -q "quadruped_command: velocity error" "$tmp/out" || { cat "$tmp/out"; echo "FAIL: no result line"; exit 1; }
 check "$tmp/one" 3000
 [ -s "$tmp/one/imitate_ckpt/loop.json" ] || { echo "FAIL: the imitation policy was not kept"; exit 1; }
+# the world model h was trained through is kept (ckpt/, trained past the imitation's) and its
+# buffer holds h's collection; quadruped_finetune pretrained=<this run> starts from them and h
+for f in loop.json wm.ckpt policy.ckpt replay.bin; do
+  [ -s "$tmp/one/ckpt/$f" ] || { ls "$tmp/one/ckpt"; echo "FAIL: ckpt/$f missing"; exit 1; }
+done
+cmp -s "$tmp/one/ckpt/wm.ckpt" "$tmp/one/imitate_ckpt/wm.ckpt" &&
+  { echo "FAIL: ckpt/wm.ckpt is the imitation's world model"; exit 1; }
+"$BIN" -e "
+  local wm = require 'spinal.wm'
+  local b1 = wm.replay { nx = 37, nu = 12, capacity = 100000 }
+  local b0 = wm.replay { nx = 37, nu = 12, capacity = 100000 }
+  assert(b1:load('$tmp/one/ckpt/replay.bin') and b0:load('$tmp/one/imitate_ckpt/replay.bin'))
+  assert(b1.size == b0.size + 600, ('%d vs %d'):format(b1.size, b0.size))" ||
+  { echo "FAIL: ckpt/replay.bin does not hold the imitation's data and h's 600 transitions"; exit 1; }
+"$BIN" experiments/quadruped_finetune.lua quick=true library="$tmp/lib" policy=command \
+  pretrained="$tmp/one" out="$tmp/ft" floor=false >"$tmp/out" 2>&1 ||
+  { cat "$tmp/out"; echo "FAIL: quadruped_finetune pretrained=<a quadruped_command run>"; exit 1; }
+grep -qF "h from $tmp/one/command.ckpt" "$tmp/out" && grep -qF "pre-trained $tmp/one/ckpt;" "$tmp/out" ||
+  { cat "$tmp/out"; echo "FAIL: fine-tuning did not start from the command run's h and world model"; exit 1; }
 
 # h has a gait clock of the library's period (0.3 s at 50 Hz: a phase step of 2 pi / 15)
 "$BIN" -e "
