@@ -16,7 +16,7 @@
 --       [horizon=24 (policy=command: 48)]
 --       [eval_seconds=10] [eval_clips=0] [library=DIR]
 --       [policy=imitation|command] [command_ckpt=FILE] [h_hidden=128] [h_layers=2] [h_iters=300]
---       [decoder=false] [decoder_lr=3e-4] [latent_noise=1]
+--       [decoder=false] [decoder_lr=3e-4] [latent_noise=1] [paths=-1]
 --
 -- The default "real" robot is payload=3 friction=0.6 motor=0.8 latency=0.01 (a 3 kg payload,
 -- slippery feet, weaker motors and 10 ms of actuation latency at once: each at the end of its
@@ -83,7 +83,7 @@ local cfg = sp.settings(perturb.defaults {
   rounds = 2,          -- collect / fine-tune rounds sharing real_seconds (then the tuned policy)
   mix = 0.5, anchor = 1.0, anchor_batch = 256, act_noise = 0.05, episode_steps = 250,
   start_mix = 0.5,     -- share of the policy's start states from the pre-training's
-  wm_iters = 400, wm_lr = 3e-4, wm_batch = 128, wm_steps = 8, wm_velocity = 0,
+  wm_iters = 400, wm_lr = 3e-4, wm_batch = 128, wm_steps = 8, wm_velocity = 0, paths = -1.0,
   pol_iters = 300, pol_lr = 1e-4, pol_batch = 128, horizon = 24,
   eval_seconds = 10,
   eval_clips = 0,      -- held-out clips to evaluate on (0: all)

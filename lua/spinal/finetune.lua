@@ -39,6 +39,7 @@ M.defaults = {
   wm_iters = 400, wm_lr = 3e-4, wm_batch = 128,
   wm_steps = 8,         -- applications of the world model per training window
   wm_velocity = 0,      -- the world model's velocity loss weight while fine-tuning (0: its own)
+  paths = -1.0,         -- with h: the share of path commands in collection and batches (-1: command.ranges')
   pol_iters = 300, pol_lr = 3e-4, pol_batch = 128, horizon = 24,
   anchor = 1.0,         -- lambda of the action-distance regulariser (0: none)
   start_mix = 0.5,      -- share of the policy's start states from the pre-training's (0: robot's)
@@ -391,6 +392,16 @@ function F:init_command(C)
   self.rec.K = {}
 end
 
+-- the command ranges of collection and h's batches: command.ranges with cfg.paths's share of paths
+function F:command_ranges()
+  local command = require "spinal.command"
+  if self.cfg.paths < 0 then return command.ranges end
+  local r = {}
+  for k, v in pairs(command.ranges) do r[k] = v end
+  r.paths = self.cfg.paths
+  return r
+end
+
 -- collection with h: courses of random commands (spinal.command.random_course) from x0s (world-model
 -- states; nil: where the robot stands), h's gait clock starting each at phases[j] for x0s[j] (nil:
 -- phase 0)
@@ -406,7 +417,7 @@ function F:collect_command(seconds, x0s, phases)
     local x0 = j and x0s[j] or nil
     local steps = math.max(1, math.min(c.episode_steps, limit - self.ticks))
     local s0 = x0 or imitate.to_wm(L.plant:read(), L.nj)
-    local row = command.random_course(g, s0, steps, self.dt)
+    local row = command.random_course(g, s0, steps, self.dt, self:command_ranges())
     local n, down = C:run(L.plant, { steps = steps, x0 = x0, row = row, lo = L.lo, hi = L.hi,
       phase = j and phases and phases[j] or 0,
       noise = c.latent_noise, act_noise = c.act_noise, g = g,
@@ -447,7 +458,8 @@ function F:train_command()
   local loss, parts, aloss = 0, nil, 0
   for _ = 1, c.pol_iters do
     -- with a gait clock, each start's phase is the one it was recorded at on the robot
-    local S0, K = command.batch(g, self.starts.s, c.pol_batch, c.horizon, self.dt, nil,
+    local S0, K = command.batch(g, self.starts.s, c.pol_batch, c.horizon, self.dt,
+                                self:command_ranges(),
                                 { clock = C.h.clock, phases = self.starts.phase })
     local eps = A.randn({ c.pol_batch, c.horizon, L.cfg.lat }, g)
     -- the VAE's gradient only when its decoder moves (h alone: "net" leaves it untouched)

@@ -299,6 +299,43 @@ describe("finetune on a MuJoCo quadruped", function()
     assert.equal(0, (L.pol:params() - p0):abs():max())
     L.pol:set_params(p0)
   end)
+
+  it("collects and trains h on command.ranges, or with `paths` set on that share of paths",
+    function()
+    local command = require "spinal.command"
+    local C = command.new { model = L.model, pol = L.pol, hidden = 8, layers = 1, seed = 4 }
+    local hp0 = C.h:params()
+    local F = finetune.new(L, { real_seconds = 2, episode_steps = 10, seed = 7 })
+    assert.equal(command.ranges, F:command_ranges())
+    for _, share in ipairs { 0, 1 } do
+      F = finetune.new(L, { real_seconds = 2, episode_steps = 10, seed = 7, paths = share,
+                            pol_iters = 2, pol_batch = 4, horizon = 3, anchor = 0 })
+      F:init_command(C)
+      local r = F:command_ranges()
+      assert.equal(share, r.paths)
+      assert.equal(command.ranges.vx, r.vx)
+      F:collect_command(nil, { L.refs[1].frames[1] })
+      assert.equal(10, F.episodes)
+      -- a path's rows weigh the target pose (wp = 1), a velocity command's do not
+      for i = 1, F.recK.shape[1] do assert.equal(share, F.recK[i][7]) end
+      -- and h's batches draw the same: record the rows command.batch gives train_command
+      local batch, seen = command.batch, {}
+      command.batch = function(...)
+        local S0, K = batch(...)
+        seen[#seen + 1] = K
+        return S0, K
+      end
+      local ok, err = pcall(F.train_command, F)
+      command.batch = batch
+      assert(ok, err)
+      assert.equal(2, #seen)
+      for _, K in ipairs(seen) do
+        for b = 1, 4 do assert.equal(share, K[b][1][7]) end
+      end
+    end
+    assert.equal(0.5, command.ranges.paths)
+    C.h:set_params(hp0)
+  end)
 end)
 
 describe("finetune with a command network h", function()
