@@ -39,7 +39,7 @@ M.defaults = {
   wm_iters = 400, wm_lr = 3e-4, wm_batch = 128,
   wm_steps = 8,         -- applications of the world model per training window
   wm_velocity = 0,      -- the world model's velocity loss weight while fine-tuning (0: its own)
-  paths = -1.0,         -- with h: the share of path commands in collection and batches (-1: command.ranges')
+  paths = -1.0,         -- with h: the share of paths in collection and batches (-1: command.ranges')
   pol_iters = 300, pol_lr = 3e-4, pol_batch = 128, horizon = 24,
   anchor = 1.0,         -- lambda of the action-distance regulariser (0: none)
   start_mix = 0.5,      -- share of the policy's start states from the pre-training's (0: robot's)

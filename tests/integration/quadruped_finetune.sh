@@ -41,7 +41,8 @@ grep -q "after 16.0 s of robot data" "$tmp/run.out" || fail "no result line"
 summary "$tmp/q1" "
   need(s.perturbations == 'friction=0.6 latency=0.01 motor=0.8 payload=3' and s.outside_documented_range == '', 'perturbations named')
   need(s.payload == 3 and s.friction == 0.6 and s.motor == 0.8 and s.latency == 0.01 and s.pd == 1,
-       'every perturbation recorded')"
+       'every perturbation recorded')
+  need(s.mix == 0.5, 'the imitation policy: half the world-model windows from the simulator')"
 for f in settings.json metrics.csv ckpt/loop.json ckpt/policy.ckpt finetuned/wm.ckpt \
          finetuned/policy.ckpt finetuned/real.bin velocity_error.dat; do
   [[ -s $tmp/q1/$f ]] || fail "$f missing"
@@ -66,7 +67,7 @@ summary "$tmp/q2" "need(('%.17g'):format(s.velocity_error_floor_mps) == '$F1', '
 # the command network h over the decoder (trained here in 5 batches), fine-tuned with the decoder
 run seed=1 out="$tmp/cmd" pretrained="$tmp/q1" policy=command
 grep -q "h trained here (5 batches through the world model)" "$tmp/run.out" || fail "h trained"
-summary "$tmp/cmd" "need(s.policy == 'command', 'the policy recorded')"
+summary "$tmp/cmd" "need(s.policy == 'command' and s.mix == 0, 'the policy recorded, and the world model of h fine-tuned on the robot data alone (mix=0)')"
 [[ -s $tmp/cmd/finetuned/command.ckpt && -s $tmp/cmd/command.ckpt ]] || fail "h's files"
 # a given h: the one just fine-tuned
 run seed=1 out="$tmp/cmd2" pretrained="$tmp/q1" policy=command command_ckpt="$tmp/cmd/finetuned/command.ckpt"
