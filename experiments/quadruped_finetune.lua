@@ -11,7 +11,7 @@
 --       [plant=mujoco|udp://HOST:PORT] [payload=3] [friction=0.6] [motor=0.8] [latency=0.01]
 --       [pd=1] [damping=1] [frictionloss=0] [noise=0] [push=0] [payload_x=0] [payload_y=0]
 --       [real_seconds=120] [mix=0.5 (policy=command: 0)] [anchor=1] [wm_iters=400]
---       [wm_steps=8] [wm_velocity=0] [pol_iters=300]
+--       [wm_steps=0 (the pre-training's)] [wm_velocity=0] [pol_iters=300]
 --       [pol_lr=1e-4 (policy=command: 3e-4)] [start_mix=0.5] [rounds=2]
 --       [horizon=24 (policy=command: 48)]
 --       [eval_seconds=10] [eval_clips=0] [library=DIR]
@@ -83,7 +83,7 @@ local cfg = sp.settings(perturb.defaults {
   rounds = 2,          -- collect / fine-tune rounds sharing real_seconds (then the tuned policy)
   mix = 0.5, anchor = 1.0, anchor_batch = 256, act_noise = 0.05, episode_steps = 250,
   start_mix = 0.5,     -- share of the policy's start states from the pre-training's
-  wm_iters = 400, wm_lr = 3e-4, wm_batch = 128, wm_steps = 8, wm_velocity = 0, paths = -1.0,
+  wm_iters = 400, wm_lr = 3e-4, wm_batch = 128, wm_steps = 0, wm_velocity = 0, paths = -1.0,
   pol_iters = 300, pol_lr = 1e-4, pol_batch = 128, horizon = 24,
   eval_seconds = 10,
   eval_clips = 0,      -- held-out clips to evaluate on (0: all)
@@ -94,7 +94,7 @@ local cfg = sp.settings(perturb.defaults {
   decoder = false,     -- policy=command: fine-tune the VAE's decoder with h (false: h alone)
   decoder_lr = 3e-4,   -- policy=command: the decoder's learning rate (a fresh Adam)
   latent_noise = 1.0,  -- policy=command: h's latent noise while collecting (scale)
-})
+}, { ranges = { wm_steps = { min = 0, max = 65536 } } })  -- 0: the pre-training's windows
 local given = sp.args or {}
 -- h's batches through the world model look 48 steps (0.96 s) ahead: over 24 a turn on the spot
 -- that tips the robot over after a second or two gave no gradient (seed-2 h on the default robot);

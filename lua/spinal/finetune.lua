@@ -37,7 +37,7 @@ M.defaults = {
   episode_steps = 250,  -- longest episode on the robot (ticks)
   mix = 0.5,            -- share of simulator windows in each world-model batch (0: real only)
   wm_iters = 400, wm_lr = 3e-4, wm_batch = 128,
-  wm_steps = 8,         -- applications of the world model per training window
+  wm_steps = 0,         -- applications of the world model per window (0: the pre-training's)
   wm_velocity = 0,      -- the world model's velocity loss weight while fine-tuning (0: its own)
   paths = -1.0,         -- with h: the share of paths in collection and batches (-1: command.ranges')
   pol_iters = 300, pol_lr = 3e-4, pol_batch = 128, horizon = 24,
@@ -261,8 +261,9 @@ end
 function F:train_wm()
   local L, c = self.L, self.cfg
   local loss, parts
+  local n = c.wm_steps > 0 and c.wm_steps or L.cfg.wm_steps
   for _ = 1, c.wm_iters do
-    local S, Aa = self:wm_batch(c.wm_steps)
+    local S, Aa = self:wm_batch(n)
     loss, parts = L.model:train(S, Aa, L.wopt)
   end
   return loss, parts

@@ -112,9 +112,9 @@ M.RANGES = {
   h_hidden = { min = 1, max = 4096 },         -- the command network's width
   h_layers = { min = 1, max = 63 },
   decoder_lr = { above = 0, max = 10 },       -- the decoder's Adam (fresh) when fine-tuned with h
-  latent_noise = { min = 0, max = 10 },
-  wm_velocity = { min = 0, max = 1e6 },
-  paths = { min = -1, max = 1 },       -- a world model's velocity loss weight (0: its own)       -- scale of a latent policy's exploration noise
+  latent_noise = { min = 0, max = 10 },       -- scale of a latent policy's exploration noise
+  wm_velocity = { min = 0, max = 1e6 },       -- a world model's velocity loss weight (0: its own)
+  paths = { min = -1, max = 1 },              -- share of path commands (-1: command.ranges')
   -- command following (experiments/quadruped_command.lua, spinal.command)
   imitate_samples = { min = 1, max = 1e9 },   -- simulator transitions for the imitation policy
   rounds = { min = 0, max = 1e6 },            -- collect / train rounds (finetune: collect / fine-tune)
