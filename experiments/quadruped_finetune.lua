@@ -16,7 +16,7 @@
 --       [horizon=24 (policy=command: 48)]
 --       [eval_seconds=10] [eval_clips=0] [library=DIR]
 --       [policy=imitation|command] [command_ckpt=FILE] [h_hidden=128] [h_layers=2] [h_iters=300]
---       [decoder=false] [decoder_lr=3e-4] [latent_noise=1] [paths=-1]
+--       [decoder=false] [decoder_lr=3e-4] [latent_noise=1] [paths=-1] [correction=0]
 --
 -- The default "real" robot is payload=3 friction=0.6 motor=0.8 latency=0.01 (a 3 kg payload,
 -- slippery feet, weaker motors and 10 ms of actuation latency at once: each at the end of its
@@ -44,6 +44,10 @@
 -- commands (eval_seconds each from quadruped_command's start, a steady trot at 0.25 m/s, the
 -- first second left out), path_error_*_m the mean distance to a target moving along a circle of
 -- radius 1.5 m at 0.4 m/s for 2 x eval_seconds. h's gait clock starts at its start frame's phase.
+-- velocity_error_mean_*_mps: the error of each command's mean velocity over the same ticks
+-- (quadruped_command's measure: the stride's swing averaged out), averaged over the commands.
+-- correction=F: a share F of h's batch rows replays the robot's recorded windows with their commands,
+-- the world model corrected along them (spinal.finetune F:corrected_windows).
 --
 -- summary.json (flat): real_data_seconds, velocity_error_before_mps, velocity_error_after_mps,
 -- velocity_error_ratio, path_error_before_m, path_error_after_m, falls_before, falls_after,
@@ -94,6 +98,8 @@ local cfg = sp.settings(perturb.defaults {
   decoder = false,     -- policy=command: fine-tune the VAE's decoder with h (false: h alone)
   decoder_lr = 3e-4,   -- policy=command: the decoder's learning rate (a fresh Adam)
   latent_noise = 1.0,  -- policy=command: h's latent noise while collecting (scale)
+  correction = 0.0,    -- policy=command: share of h's batch rows replaying the robot's recorded
+                       -- windows with the world model corrected along them (spinal.finetune)
 }, { ranges = { wm_steps = { min = 0, max = 65536 } } })  -- 0: the pre-training's windows
 local given = sp.args or {}
 -- h's batches through the world model look 48 steps (0.96 s) ahead: over 24 a turn on the spot
@@ -280,17 +286,20 @@ local function evaluate_command(buf)
   for ci, c in ipairs(COMMANDS) do
     local row = command.velocity(c[1], c[2], c[3])
     -- a run that falls within the settling second is measured over the ticks it had
-    local e, cnt, e_all, n_all = 0, 0, 0, 0
+    local e, cnt, e_all, n_all, sx, sy = 0, 0, 0, 0, 0, 0
     local _, down = drive(function() return row end, steps, function(i, s1)
       local d = math.sqrt((s1[8] - c[1]) ^ 2 + (s1[9] - c[2]) ^ 2)
       e_all, n_all = e_all + d, n_all + 1
-      if i > settle then e, cnt = e + d, cnt + 1 end
+      if i > settle then e, cnt, sx, sy = e + d, cnt + 1, sx + s1[8], sy + s1[9] end
     end)
     local ve = cnt > 0 and e / cnt or e_all / math.max(n_all, 1)
+    -- the error of the run's mean velocity (quadruped_command's measure: the stride's swing out)
+    local vm = cnt > 0 and math.sqrt((sx / cnt - c[1]) ^ 2 + (sy / cnt - c[2]) ^ 2) or ve
     if down then res.falls = res.falls + 1 end
     res.velocity_error = res.velocity_error + ve / #COMMANDS
+    res.velocity_error_mean = (res.velocity_error_mean or 0) + vm / #COMMANDS
     res.per_clip[ci] = { name = ("v %+.2f %+.2f %+.2f"):format(c[1], c[2], c[3]),
-                         velocity_error = ve, fell = down }
+                         velocity_error = ve, velocity_error_mean = vm, fell = down }
   end
   local s0 = remote and imitate.to_wm(plant:read(), L.nj) or x0
   local circle = command.circle { radius = 1.5, speed = 0.4, dt = dt,
@@ -413,6 +422,10 @@ local summary = {
   gap_closed = floor and before.velocity_error > floor.velocity_error
     and (before.velocity_error - after.velocity_error)
       / (before.velocity_error - floor.velocity_error) or nil,
+  -- policy=command: the error of each command's mean velocity (quadruped_command's measure)
+  velocity_error_mean_before_mps = before.velocity_error_mean,
+  velocity_error_mean_after_mps = after.velocity_error_mean,
+  velocity_error_mean_floor_mps = floor and floor.velocity_error_mean,
   joint_error_before_rad = finite(before.joint_error),
   joint_error_after_rad = finite(after.joint_error),
   policy = cfg.policy,
@@ -430,6 +443,7 @@ local summary = {
   mix = cfg.mix,
   anchor = cfg.anchor,
   rounds = cfg.rounds,
+  correction = C and cfg.correction or nil,
   finetune_seconds = finetune_seconds,
   wall_seconds = now() - t_start,
 }
@@ -463,6 +477,11 @@ print(("%s: after %.1f s of robot data: velocity error %.3f -> %.3f m/s (x%.2f),
   after.velocity_error, summary.velocity_error_ratio, before.path_error, after.path_error,
   before.falls, after.falls, shift, wm_before or 0 / 0, wm_after or 0 / 0, finetune_seconds,
   summary.wall_seconds))
+if after.velocity_error_mean then
+  print(("%s: the error of each command's mean velocity (the stride's swing out): %.3f -> %.3f m/s "
+    .. "(x%.2f)"):format(who, before.velocity_error_mean, after.velocity_error_mean,
+    after.velocity_error_mean / before.velocity_error_mean))
+end
 if summary.gap_closed then
   print(("%s: the floor (pre-trained, unperturbed robot) %.3f m/s: %.0f %% of the gap between it and "
     .. "the perturbed robot closed"):format(who, floor.velocity_error, 100 * summary.gap_closed))

@@ -300,9 +300,28 @@ static void row_terms(const sp_command_config* c, double* sum, double* g, double
   }
 }
 
+// the residual of row r at step k (NULL: none); its orientation entries are not used
+static const double* residual_row(const double* R, size_t r, int k, int H, int nx) {
+  return R ? R + (r * (size_t)H + (size_t)k) * (size_t)nx : NULL;
+}
+
+// s1 += sign * rho on every entry but the quaternion (3..6)
+static void add_residual(double* s1, const double* rho, double sign, int nx) {
+  for (int i = 0; i < nx; i++)
+    if (i < 3 || i > 6) s1[i] += sign * rho[i];
+}
+
 int sp_command_loss(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm, sp_wm_data* wd,
                     double* loss, double* parts, const double* S0, const double* K,
                     const double* eps, int batch, int H, int backward) {
+  return sp_command_loss_corrected(h, d, vae, wm, wd, loss, parts, S0, K, NULL, eps, batch, H,
+                                   backward);
+}
+
+int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm,
+                              sp_wm_data* wd, double* loss, double* parts, const double* S0,
+                              const double* K, const double* R, const double* eps, int batch, int H,
+                              int backward) {
   const sp_command_config* cf = &h->cfg;
   if (d->h != h || d->vae != vae || wd->wm != wm || wm->cfg.nj != cf->nj ||
       wm->cfg.nu != vae->cfg.nu)
@@ -328,6 +347,8 @@ int sp_command_loss(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm, s
                      batch);
     if (rc) return rc;
     if ((rc = sp_wm_step(wm, wd, k, s1, s, a, batch))) return rc;
+    if (R)
+      for (size_t r = 0; r < B; r++) add_residual(s1 + r * nx, residual_row(R, r, k, H, nx), 1, nx);
     for (size_t r = 0; r < B; r++) {
       row_terms(cf, sum, NULL, f, s1 + r * nx, Kk + r * KH);
       for (int j = 0; j < lat; j++) {
@@ -352,6 +373,11 @@ int sp_command_loss(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm, s
     const double* Ho = d->Ho + (size_t)k * B * lat;
     const double* Kk = K + (size_t)k * h->nk;
     for (size_t r = 0; r < B; r++) row_terms(cf, unused, g + r * nx, f, s1 + r * nx, Kk + r * KH);
+    // the residual is a constant: the gradient passes through it unchanged, into the model's own
+    // s_k+1, which its VJP needs (s_k+1 is not used again: the steps after k are done)
+    if (R)
+      for (size_t r = 0; r < B; r++)
+        add_residual(s1 + r * nx, residual_row(R, r, k, H, nx), -1, nx);
     // through the world model into s_k and a_k
     int rc = sp_wm_step_vjp(wm, wd, k, gprev, d->ga, g, s, s1, 0);
     if (rc) return rc;

@@ -143,6 +143,19 @@ int sp_command_loss(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm, s
                     double* loss, double* parts, const double* S0, const double* K,
                     const double* eps, int batch, int H, int backward);
 
+// The same loss with the model corrected along recorded trajectories (on-policy model correction,
+// Froehlich et al. 2022): R (batch x H x nx; NULL: none, sp_command_loss) holds for every row and
+// step a constant added to the model's prediction,
+//   s_k+1 = W(s_k, a_k) + R[k],   R[k] = s^rec_k+1 - W(s^rec_k, a^rec_k)
+// for windows recorded on the robot (S0 = s^rec_0, K their commands): with the recorded actions
+// the rollout reproduces the recording exactly, and the model only supplies how the states change
+// when h acts otherwise. R's quaternion entries (3..6) are not used (the orientation follows the
+// corrected angular velocity). The gradient is the model's: R does not depend on the parameters.
+int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm,
+                              sp_wm_data* wd, double* loss, double* parts, const double* S0,
+                              const double* K, const double* R, const double* eps, int batch, int H,
+                              int backward);
+
 // Save h (configuration, flat parameters) and, when opt is not NULL (opt->n must be h's nparams,
 // its dtype h's), the optimiser's configuration and state, atomically:
 //   "SPCMDNET" u32 version (2; 1 is read as without a clock), the configuration (version 2: clock

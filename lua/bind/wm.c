@@ -949,11 +949,12 @@ static int c_features(lua_State* L) {
 enum { CMD_LOSS, CMD_GRAD, CMD_TRAIN };
 
 // loss/grad/train: model at 2, pol at 3, S0 (B, nx) at 4, K (B, H, h.nk) at 5, eps at 6, then opt
-// (train) or what (grad: "net", "decoder" or "both") at 7
+// (train) or what (grad: "net", "decoder" or "both") at 7, the model's correction R (B, H, nx) at
+// 8 (nil: none; sp_command_loss_corrected)
 static int command_run(lua_State* L, int mode) {
   static const char* const whats[] = {"net", "decoder", "both", NULL};
   const char* what = mode == CMD_LOSS ? "loss" : mode == CMD_GRAD ? "grad" : "train";
-  lua_settop(L, 7);
+  lua_settop(L, 8);
   lcommand* u = checkcommand(L, 1);
   lwm* m = checkwm(L, 2);
   lvae* p = command_vae(L, u, 3);
@@ -969,6 +970,13 @@ static int command_run(lua_State* L, int mode) {
   if (ka->shape[0] != B || (ea && (ea->shape[0] != B || ea->shape[1] != H)))
     return spA_argerror(L, 5, "expected %d rows and %d steps in the commands and noise", (int)B,
                         (int)H);
+  sp_array* ra = NULL;
+  const double* R =
+      lua_isnil(L, 8) ? NULL : shaped(L, 8, 3, 3, nx, "model correction (batch, H, nx)", &ra);
+  if (ra && (ra->shape[0] != B || ra->shape[1] != H))
+    return spA_argerror(L, 8,
+                        "expected %d rows and %d steps in the model correction, got %d and %d",
+                        (int)B, (int)H, (int)ra->shape[0], (int)ra->shape[1]);
   int flags = 0;
   sp_optim* o = NULL;
   if (mode == CMD_TRAIN) {
@@ -985,20 +993,21 @@ static int command_run(lua_State* L, int mode) {
   if (flags & SP_COMMAND_GRAD_NET) sp_mlp_zero_grad(u->h->net);
   if (flags & SP_COMMAND_GRAD_DECODER) sp_vae_zero_grad(p->v);
   double loss, parts[SP_COMMAND_NPARTS];
-  int rc =
-      sp_command_loss(u->h, u->d, p->v, m->wm, m->d, &loss, parts, S0, K, E, (int)B, (int)H, flags);
+  int rc = sp_command_loss_corrected(u->h, u->d, p->v, m->wm, m->d, &loss, parts, S0, K, R, E,
+                                     (int)B, (int)H, flags);
   if (rc) return spL_raise(L, rc, what);
   if (o) apply_step(L, "train", o, u->h->net->params, u->h->net->grads);
   static const char* const names[SP_COMMAND_NPARTS] = {"velocity", "pose", "upright", "prior"};
   return push_loss(L, loss, parts, names, SP_COMMAND_NPARTS);
 }
 
-// h:loss(model, pol, S0, K [, eps]) -> loss, parts
+// h:loss(model, pol, S0, K [, eps [, nil [, R]]]) -> loss, parts
 static int c_loss(lua_State* L) {
   return command_run(L, CMD_LOSS);
 }
-// h:grad(model, pol, S0, K [, eps [, what]]) -> loss, parts: zero the gradients asked for
-// ("net": h's, "decoder": the VAE's, "both"), the loss and its gradient (no step)
+// h:grad(model, pol, S0, K [, eps [, what [, R]]]) -> loss, parts: zero the gradients asked for
+// ("net": h's, "decoder": the VAE's, "both"), the loss and its gradient (no step); R: the model's
+// correction along recorded windows (sp_command_loss_corrected)
 static int c_grad(lua_State* L) {
   return command_run(L, CMD_GRAD);
 }

@@ -47,6 +47,8 @@ M.defaults = {
   decoder = false,      -- with a command network: fine-tune the VAE's decoder too (false: h only)
   decoder_lr = 3e-4,    -- its optimiser's rate (a fresh Adam: every weight moves about this a step)
   latent_noise = 1.0,   -- with a command network: h's latent noise while collecting (its scale)
+  correction = 0.0,     -- with h: share of its batch rows that replay the robot's recorded windows
+                        -- (their commands, the model corrected along them: F:corrected_windows)
 }
 
 local function merged(opts)
@@ -390,7 +392,7 @@ function F:init_command(C)
   mirror_set(self.m, self.p0, self.hp0)
   self.dopt = nn.adam { lr = self.cfg.decoder_lr, clip = 1 }  -- the decoder's (fresh: zero moments)
   C.opt.lr = self.cfg.pol_lr
-  self.rec.K = {}
+  self.rec.K, self.rec.A, self.rec.S1, self.rec.ep = {}, {}, {}, {}
 end
 
 -- the command ranges of collection and h's batches: command.ranges with cfg.paths's share of paths
@@ -428,8 +430,8 @@ function F:collect_command(seconds, x0s, phases)
         self.starts.n = self.starts.n + 1
         self.starts.s[self.starts.n] = s
         self.starts.phase[self.starts.n] = k[8] or 0  -- the gait clock's phase at s (0: none)
-        self.rec.S[#self.rec.S + 1] = s
-        self.rec.K[#self.rec.K + 1] = k
+        local rec, m = self.rec, #self.rec.S + 1
+        rec.S[m], rec.K[m], rec.A[m], rec.S1[m], rec.ep[m] = s, k, a, s1, self.episodes
       end })
     self.ticks = self.ticks + n
     self.episodes = self.episodes + 1
@@ -446,9 +448,44 @@ function F:collect_command(seconds, x0s, phases)
   return { seconds = self.ticks * self.dt, episodes = self.episodes, falls = self.falls }
 end
 
+-- n windows of H steps of the robot's recorded courses (one episode each) for h's loss: their
+-- start states S0 (n, nx), their commands K (n, H, h.nk) and the world model's correction along
+-- them R (n, H, nx), R[k] = s_k+1 - W(s_k, a_k) on the recorded transitions (on-policy model
+-- correction, engine/wm/command.h sp_command_loss_corrected): rolled out with the recorded actions
+-- the corrected model replays the robot exactly, so h learns from how the robot moved where it was
+-- and from the model only how that changes when h acts otherwise. Also returns each window's first
+-- recorded row (a Lua list). nil when no recorded episode holds H steps.
+function F:corrected_windows(g, n, H)
+  local rec = self.rec
+  if self.windows_h ~= H then
+    local w = {}
+    for i = 1, #rec.S - H + 1 do
+      if rec.ep[i] == rec.ep[i + H - 1] then w[#w + 1] = i end
+    end
+    self.windows, self.windows_h = w, H
+  end
+  if #self.windows == 0 then return nil end
+  local S0, K, S, Aa, S1, at = {}, {}, {}, {}, {}, {}
+  for b = 1, n do
+    local i = self.windows[g:integer(#self.windows)]
+    at[b] = i
+    S0[b] = rec.S[i]
+    local rows = {}
+    for k = 0, H - 1 do
+      rows[k + 1] = rec.K[i + k]
+      local m = #S + 1
+      S[m], Aa[m], S1[m] = rec.S[i + k], rec.A[i + k], rec.S1[i + k]
+    end
+    K[b] = rows
+  end
+  local R = A(S1) - self.L.model:step(A(S), A(Aa))
+  return A(S0), A(K), R:reshape(n, H, -1), at
+end
+
 -- pol_iters batches of h's loss through the corrected world model from the robot's states (random
--- commands, command.batch), gradients into h and the decoder (decoder = false: h alone), plus the
--- anchor
+-- commands, command.batch; a share `correction` of the rows the robot's recorded windows with the
+-- model corrected along them, F:corrected_windows), gradients into h and the decoder (decoder =
+-- false: h alone), plus the anchor
 function F:train_command()
   local L, c, C = self.L, self.cfg, self.C
   local command = require "spinal.command"
@@ -459,13 +496,30 @@ function F:train_command()
   local loss, parts, aloss = 0, nil, 0
   for _ = 1, c.pol_iters do
     -- with a gait clock, each start's phase is the one it was recorded at on the robot
-    local S0, K = command.batch(g, self.starts.s, c.pol_batch, c.horizon, self.dt,
-                                self:command_ranges(),
-                                { clock = C.h.clock, phases = self.starts.phase })
+    local ncor = math.floor(c.pol_batch * c.correction + 0.5)
+    local S0, K, R
+    if ncor < c.pol_batch then
+      S0, K = command.batch(g, self.starts.s, c.pol_batch - ncor, c.horizon, self.dt,
+                            self:command_ranges(),
+                            { clock = C.h.clock, phases = self.starts.phase })
+    end
+    if ncor > 0 then
+      local S0c, Kc, Rc = self:corrected_windows(g, ncor, c.horizon)
+      if not S0c then
+        error(("finetune: correction=%g needs recorded episodes of horizon=%d steps on the "
+          .. "robot (episode_steps=%d)"):format(c.correction, c.horizon, c.episode_steps), 0)
+      end
+      if S0 then
+        S0, K = A.cat({ S0, S0c }, 1), A.cat({ K, Kc }, 1)
+        R = A.cat({ A.zeros(c.pol_batch - ncor, c.horizon, L.nx), Rc }, 1)
+      else
+        S0, K, R = S0c, Kc, Rc
+      end
+    end
     local eps = A.randn({ c.pol_batch, c.horizon, L.cfg.lat }, g)
     -- the VAE's gradient only when its decoder moves (h alone: "net" leaves it untouched)
     if c.decoder then L.pol:set_grads(A.zeros(np)) end
-    loss, parts = C.h:grad(L.model, L.pol, S0, K, eps, c.decoder and "both" or "net")
+    loss, parts = C.h:grad(L.model, L.pol, S0, K, eps, c.decoder and "both" or "net", R)
     local hg = C.h:grads()
     local dec = c.decoder and L.pol:grads():narrow(1, np - nd + 1, nd) or nil
     if c.anchor > 0 then

@@ -115,6 +115,7 @@ M.RANGES = {
   latent_noise = { min = 0, max = 10 },       -- scale of a latent policy's exploration noise
   wm_velocity = { min = 0, max = 1e6 },       -- a world model's velocity loss weight (0: its own)
   paths = { min = -1, max = 1 },              -- share of path commands (-1: command.ranges')
+  correction = { min = 0, max = 1 },          -- share of h's rows on corrected recorded windows
   -- command following (experiments/quadruped_command.lua, spinal.command)
   imitate_samples = { min = 1, max = 1e9 },   -- simulator transitions for the imitation policy
   rounds = { min = 0, max = 1e6 },            -- collect / train rounds (finetune: collect / fine-tune)

@@ -300,6 +300,53 @@ describe("finetune on a MuJoCo quadruped", function()
     L.pol:set_params(p0)
   end)
 
+  it("replays the robot's recorded windows with the world model corrected along them (correction)",
+    function()
+    local command = require "spinal.command"
+    local C = command.new { model = L.model, pol = L.pol, hidden = 8, layers = 1, seed = 4,
+                            clock = command.clock(0.3, L.cfg.dt) }
+    -- (the untrained world model ignores actions: h's prior term is what moves it here)
+    C.h:set_params(A.randn({ C.h.nparams }, rng.new(3)) * 0.05)
+    local hp0 = C.h:params()
+    local F = finetune.new(L, { real_seconds = 1.2, episode_steps = 20, seed = 8, correction = 1,
+                                pol_iters = 2, pol_batch = 6, horizon = 5, anchor = 0 })
+    F:init_command(C)
+    F:collect_command(nil, { L.refs[1].frames[1] })
+    local S0, K, R, at = F:corrected_windows(rng.new(1), 12, 5)
+    assert.same({ 12, 5, L.nx }, R.shape)
+    assert.same({ 12, 5, 8 }, K.shape)
+    local rec = F.rec
+    for b = 1, 12 do
+      local i = at[b]
+      -- inside one episode (of at most 20 ticks)
+      assert.equal(rec.ep[i], rec.ep[i + 4])
+      assert.same(rec.S[i], S0[b]:totable())
+      for k = 1, 5 do
+        assert.same(rec.K[i + k - 1], K[b][k]:totable())
+        -- the model's prediction from the recorded state and action plus the correction is the
+        -- recorded next state (all but the quaternion, which the correction leaves alone)
+        local s1 = L.model:step(A(rec.S[i + k - 1]), A(rec.A[i + k - 1])) + R[b][k]
+        for j = 1, L.nx do
+          if j < 4 or j > 7 then assert.near(rec.S1[i + k - 1][j], s1[j], 1e-9) end
+        end
+        if k < 5 then assert.same(rec.S1[i + k - 1], rec.S[i + k]) end
+      end
+    end
+    -- h trains on them (all rows: correction = 1), with the correction passed to its loss: the
+    -- same rows without it give another loss
+    local lc = C.h:loss(L.model, L.pol, S0, K, nil, nil, R)
+    local lp = C.h:loss(L.model, L.pol, S0, K)
+    assert.is_true(math.abs(lc - lp) > 1e-9)
+    F:train_command()
+    assert.is_true((C.h:params() - hp0):abs():max() > 0, "h did not move")
+    -- windows longer than any episode: a clear error naming the settings
+    F.cfg.horizon = 30
+    local ok, err = pcall(F.train_command, F)
+    assert.is_false(ok)
+    assert.matches("correction=1 needs recorded episodes of horizon=30 steps", err, 1, true)
+    C.h:set_params(hp0)
+  end)
+
   it("collects and trains h on command.ranges, or with `paths` set on that share of paths",
     function()
     local command = require "spinal.command"

@@ -76,6 +76,8 @@ static sp_command* network(uint64_t seed, int trained) {
 
 typedef struct {
   double S0[B * NX], K[B * H * NK], eps[B * H * LAT];
+  double R[B * H * NX];  // the model's correction (sp_command_loss_corrected)
+  int corrected;         // 0: sp_command_loss (R unused)
 } problem;
 
 // random start states and commands; rows 0 and 2 follow a target pose, row 1 only a velocity
@@ -88,6 +90,8 @@ static void make_problem(problem* p, uint64_t seed) {
   for (int i = 0; i < B; i++)
     for (int k = 0; k < H; k++) p->K[(i * H + k) * NK + 6] = i == 1 ? 0 : 0.5 + 0.25 * k;
   sp_rng_fill_normal(&r, p->eps, B * H * LAT, 0, 1);
+  memset(p->R, 0, sizeof p->R);
+  p->corrected = 0;
 }
 
 typedef struct {
@@ -117,7 +121,8 @@ static void rig_free(rig* g) {
 
 static double loss_of(rig* g, const problem* p) {
   double L = NAN;
-  sp_command_loss(g->h, g->d, g->v, g->wm, g->wd, &L, NULL, p->S0, p->K, p->eps, B, H, 0);
+  sp_command_loss_corrected(g->h, g->d, g->v, g->wm, g->wd, &L, NULL, p->S0, p->K,
+                            p->corrected ? p->R : NULL, p->eps, B, H, 0);
   return L;
 }
 
@@ -166,6 +171,48 @@ TEST(loss_gradient_matches_central_finite_differences_in_the_networks_parameters
   CHECK_INT(fd_mismatches(&g, &p, g.h->net->params, g.h->net->grads, g.h->net->nparams, &checked),
             0);
   CHECK(checked > 20);
+  rig_free(&g);
+}
+
+TEST(corrected_loss_adds_the_correction_to_every_prediction_and_keeps_the_models_gradient) {
+  rig g;
+  CHECK_INT(rig_new(&g, 4, 1), 0);
+  static problem p;
+  make_problem(&p, 8);
+  double plain = loss_of(&g, &p);
+  // a zero correction, or one on the quaternion alone (not used), is the plain loss
+  p.corrected = 1;
+  CHECK(loss_of(&g, &p) == plain);
+  for (int r = 0; r < B * H; r++)
+    for (int i = 3; i < 7; i++) p.R[r * NX + i] = 0.3;
+  CHECK(loss_of(&g, &p) == plain);
+  // a correction that is not zero moves the loss, and the gradient is still the loss's
+  sp_rng rng;
+  sp_rng_seed(&rng, 8, 1);
+  sp_rng_fill_normal(&rng, p.R, B * H * NX, 0, 0.2);
+  double L;
+  sp_mlp_zero_grad(g.h->net);
+  CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &L, NULL, p.S0, p.K, p.R, p.eps, B,
+                                      H, SP_COMMAND_GRAD_NET),
+            0);
+  CHECK(fabs(L - plain) > 1e-3);
+  int checked;
+  CHECK_INT(fd_mismatches(&g, &p, g.h->net->params, g.h->net->grads, g.h->net->nparams, &checked),
+            0);
+  CHECK(checked > 20);
+  // the correction lands on the predicted state itself: over one step, moving row 0's vx by e
+  // moves the loss by w_v e / B (its velocity term; nothing else reads vx after the step)
+  memset(p.R, 0, sizeof p.R);
+  double base;
+  CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &base, NULL, p.S0, p.K, p.R, p.eps,
+                                      B, 1, 0),
+            0);
+  p.R[7] = 1e-4;  // row 0, step 0, vx
+  double up;
+  CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &up, NULL, p.S0, p.K, p.R, p.eps,
+                                      B, 1, 0),
+            0);
+  CHECK_CLOSE(fabs(up - base), g.h->cfg.velocity * 1e-4 / B, 1e-6, 1e-12);
   rig_free(&g);
 }
 
