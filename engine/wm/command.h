@@ -148,9 +148,11 @@ int sp_command_loss(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm, s
 // step a constant added to the model's prediction,
 //   s_k+1 = W(s_k, a_k) + R[k],   R[k] = s^rec_k+1 - W(s^rec_k, a^rec_k)
 // for windows recorded on the robot (S0 = s^rec_0, K their commands): with the recorded actions
-// the rollout reproduces the recording exactly, and the model only supplies how the states change
-// when h acts otherwise. R's quaternion entries (3..6) are not used (the orientation follows the
-// corrected angular velocity). The gradient is the model's: R does not depend on the parameters.
+// each step lands on the recorded state (all but the orientation), so the model's bias along the
+// recording is gone and the model only supplies how the states change when h acts otherwise. R's
+// quaternion entries (3..6) are not used: the orientation integrates the corrected angular
+// velocity (so over several steps the replay is close, not exact). The gradient is the model's:
+// R does not depend on the parameters.
 int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm,
                               sp_wm_data* wd, double* loss, double* parts, const double* S0,
                               const double* K, const double* R, const double* eps, int batch, int H,

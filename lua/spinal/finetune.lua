@@ -451,9 +451,9 @@ end
 -- n windows of H steps of the robot's recorded courses (one episode each) for h's loss: their
 -- start states S0 (n, nx), their commands K (n, H, h.nk) and the world model's correction along
 -- them R (n, H, nx), R[k] = s_k+1 - W(s_k, a_k) on the recorded transitions (on-policy model
--- correction, engine/wm/command.h sp_command_loss_corrected): rolled out with the recorded actions
--- the corrected model replays the robot exactly, so h learns from how the robot moved where it was
--- and from the model only how that changes when h acts otherwise. Also returns each window's first
+-- correction, engine/wm/command.h sp_command_loss_corrected): with the recorded actions each
+-- corrected step lands on the recorded state (all but the orientation), so h learns from how the
+-- robot moved where it was and from the model only how that changes when h acts otherwise. Also returns each window's first
 -- recorded row (a Lua list). nil when no recorded episode holds H steps.
 function F:corrected_windows(g, n, H)
   local rec = self.rec
