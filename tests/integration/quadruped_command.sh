@@ -62,11 +62,18 @@ cmp -s "$tmp/one/ckpt/wm.ckpt" "$tmp/one/imitate_ckpt/wm.ckpt" &&
   assert(b1:load('$tmp/one/ckpt/replay.bin') and b0:load('$tmp/one/imitate_ckpt/replay.bin'))
   assert(b1.size == b0.size + 600, ('%d vs %d'):format(b1.size, b0.size))" ||
   { echo "FAIL: ckpt/replay.bin does not hold the imitation's data and h's 600 transitions"; exit 1; }
+# (half of h's rows on the robot's recorded windows with the model corrected along them)
 "$BIN" experiments/quadruped_finetune.lua quick=true library="$tmp/lib" policy=command \
-  pretrained="$tmp/one" out="$tmp/ft" floor=false >"$tmp/out" 2>&1 ||
+  pretrained="$tmp/one" out="$tmp/ft" floor=false correction=0.5 >"$tmp/out" 2>&1 ||
   { cat "$tmp/out"; echo "FAIL: quadruped_finetune pretrained=<a quadruped_command run>"; exit 1; }
 grep -qF "h from $tmp/one/command.ckpt" "$tmp/out" && grep -qF "pre-trained $tmp/one/ckpt;" "$tmp/out" ||
   { cat "$tmp/out"; echo "FAIL: fine-tuning did not start from the command run's h and world model"; exit 1; }
+"$BIN" -e "
+  local s = assert(require('spinal.json').read('$tmp/ft/summary.json'))
+  assert(s.correction == 0.5, tostring(s.correction))
+  assert(s.velocity_error_mean_before_mps > 0 and s.velocity_error_mean_after_mps > 0)
+  assert(s.velocity_error_mean_before_mps <= s.velocity_error_before_mps + 1e-12)" ||
+  { echo "FAIL: summary.json's correction and mean-velocity errors"; exit 1; }
 
 # h has a gait clock of the library's period (0.3 s at 50 Hz: a phase step of 2 pi / 15)
 "$BIN" -e "
