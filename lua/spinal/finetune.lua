@@ -453,16 +453,18 @@ end
 -- them R (n, H, nx), R[k] = s_k+1 - W(s_k, a_k) on the recorded transitions (on-policy model
 -- correction, engine/wm/command.h sp_command_loss_corrected): with the recorded actions each
 -- corrected step lands on the recorded state (all but the orientation), so h learns from how the
--- robot moved where it was and from the model only how that changes when h acts otherwise. Also returns each window's first
--- recorded row (a Lua list). nil when no recorded episode holds H steps.
+-- robot moved where it was and from the model only how that changes when h acts otherwise. Also
+-- returns each window's first recorded row (a Lua list). nil when no recorded episode holds H
+-- steps.
 function F:corrected_windows(g, n, H)
   local rec = self.rec
-  if self.windows_h ~= H then
+  -- the windows' first rows, found again when H or the recording changed (a later round's data)
+  if self.windows_h ~= H or self.windows_n ~= #rec.S then
     local w = {}
     for i = 1, #rec.S - H + 1 do
       if rec.ep[i] == rec.ep[i + H - 1] then w[#w + 1] = i end
     end
-    self.windows, self.windows_h = w, H
+    self.windows, self.windows_h, self.windows_n = w, H, #rec.S
   end
   if #self.windows == 0 then return nil end
   local S0, K, S, Aa, S1, at = {}, {}, {}, {}, {}, {}

@@ -332,6 +332,15 @@ describe("finetune on a MuJoCo quadruped", function()
         if k < 5 then assert.same(rec.S1[i + k - 1], rec.S[i + k]) end
       end
     end
+    -- a later round's data are windows too
+    F.budget = 90
+    F:collect_command(nil, { L.refs[1].frames[1] })
+    local late, g2 = false, rng.new(2)
+    for _ = 1, 20 do
+      local _, _, _, at2 = F:corrected_windows(g2, 4, 5)
+      for _, i in ipairs(at2) do late = late or i > 60 end
+    end
+    assert.is_true(late, "no window from the second collection")
     -- h trains on them (all rows: correction = 1), with the correction passed to its loss: the
     -- same rows without it give another loss
     local lc = C.h:loss(L.model, L.pol, S0, K, nil, nil, R)
