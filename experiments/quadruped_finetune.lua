@@ -269,7 +269,8 @@ local test_buf = wm.replay { nx = L.nx, nu = L.nu, capacity = 100000, seed = 7 }
 -- 1.5 m at 0.4 m/s for 2 x eval_seconds (path error: the mean distance to the target moving
 -- along it)
 local function evaluate_command(buf)
-  local res = { velocity_error = 0, path_error = 0, joint_error = 0 / 0, falls = 0, per_clip = {} }
+  local res = { velocity_error = 0, velocity_error_mean = 0, path_error = 0, joint_error = 0 / 0,
+                falls = 0, per_clip = {} }
   local dt = L.cfg.dt
   local steps = math.floor(cfg.eval_seconds / dt + 0.5)
   local settle = math.min(steps - 1, math.floor(1 / dt + 0.5))
@@ -297,7 +298,7 @@ local function evaluate_command(buf)
     local vm = cnt > 0 and math.sqrt((sx / cnt - c[1]) ^ 2 + (sy / cnt - c[2]) ^ 2) or ve
     if down then res.falls = res.falls + 1 end
     res.velocity_error = res.velocity_error + ve / #COMMANDS
-    res.velocity_error_mean = (res.velocity_error_mean or 0) + vm / #COMMANDS
+    res.velocity_error_mean = res.velocity_error_mean + vm / #COMMANDS
     res.per_clip[ci] = { name = ("v %+.2f %+.2f %+.2f"):format(c[1], c[2], c[3]),
                          velocity_error = ve, velocity_error_mean = vm, fell = down }
   end

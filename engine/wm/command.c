@@ -300,9 +300,9 @@ static void row_terms(const sp_command_config* c, double* sum, double* g, double
   }
 }
 
-// the residual of row r at step k (NULL: none); its orientation entries are not used
+// the correction of row r at step k in R (batch x H x nx)
 static const double* residual_row(const double* R, size_t r, int k, int H, int nx) {
-  return R ? R + (r * (size_t)H + (size_t)k) * (size_t)nx : NULL;
+  return R + (r * (size_t)H + (size_t)k) * (size_t)nx;
 }
 
 // s1 += sign * rho on every entry but the quaternion (3..6)

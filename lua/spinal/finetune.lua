@@ -458,18 +458,16 @@ end
 -- steps.
 function F:corrected_windows(g, n, H)
   local rec = self.rec
-  -- the windows' first rows, found again when H or the recording changed (a later round's data)
-  if self.windows_h ~= H or self.windows_n ~= #rec.S then
-    local w = {}
-    for i = 1, #rec.S - H + 1 do
-      if rec.ep[i] == rec.ep[i + H - 1] then w[#w + 1] = i end
-    end
-    self.windows, self.windows_h, self.windows_n = w, H, #rec.S
+  -- the first rows of every window inside one episode (a few thousand comparisons: found each
+  -- call, so every round's recording is in)
+  local w = {}
+  for i = 1, #rec.S - H + 1 do
+    if rec.ep[i] == rec.ep[i + H - 1] then w[#w + 1] = i end
   end
-  if #self.windows == 0 then return nil end
+  if #w == 0 then return nil end
   local S0, K, S, Aa, S1, at = {}, {}, {}, {}, {}, {}
   for b = 1, n do
-    local i = self.windows[g:integer(#self.windows)]
+    local i = w[g:integer(#w)]
     at[b] = i
     S0[b] = rec.S[i]
     local rows = {}
