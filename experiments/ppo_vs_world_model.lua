@@ -104,15 +104,7 @@ local function train_and_measure()
   if cfg.library ~= "" then lib, lerr = gaitlib.load(cfg.library)
   else lib, lerr = gaitlib.ensure(nil, { quick = cfg.quick }) end
   if not lib then error("ppo_vs_world_model: " .. tostring(lerr), 0) end
-  local function named(split)
-    local out = {}
-    for i, clip in ipairs(lib[split]) do
-      local e = lib.entries[split][i]
-      out[i] = { clip = clip, name = (e.file or ("clip" .. i)):gsub("^.*/", ""):gsub("%.%w+$", "") }
-    end
-    return out
-  end
-  local train, test = named "train", named "test"
+  local train, test = gaitlib.named(lib, "train"), gaitlib.named(lib, "test")
   print(("ppo_vs_world_model: %d training clips, %d held out (%s); seeds %s"):format(#train,
     #test, lib.dir, table.concat(seeds, ",")))
   local mjcf = sp.run.resolve "robots/quadruped.xml"

@@ -92,10 +92,7 @@ local lib, lerr
 if cfg.library ~= "" then lib, lerr = gaitlib.load(cfg.library)
 else lib, lerr = gaitlib.ensure(nil, { quick = cfg.quick }) end
 if not lib then error("quadruped_command: " .. tostring(lerr), 0) end
-local train = {}
-for i, clip in ipairs(lib.train) do
-  train[i] = { clip = clip, name = (lib.entries.train[i].file or ("clip" .. i)):gsub("^.*/", "") }
-end
+local train = gaitlib.named(lib, "train")
 
 local run = sp.run.start { name = "quadruped_command", settings = cfg }
 local robot = sp.run.require_robot(sp.robot.load(sp.run.resolve "robots/quadruped_joint.lua"),

@@ -155,15 +155,7 @@ local lib, lerr
 if cfg.library ~= "" then lib, lerr = gaitlib.load(cfg.library)
 else lib, lerr = gaitlib.ensure(nil, { quick = cfg.quick }) end
 if not lib then error(who .. ": " .. tostring(lerr), 0) end
-local function pick(split)
-  local out = {}
-  for i, clip in ipairs(lib[split]) do
-    local e = lib.entries[split][i]
-    out[#out + 1] = { clip = clip, name = (e.file or ("clip" .. i)):gsub("^.*/", ""):gsub("%.%w+$", "") }
-  end
-  return out
-end
-local train, test = pick "train", pick "test"
+local train, test = gaitlib.named(lib, "train"), gaitlib.named(lib, "test")
 
 local run = sp.run.start { name = who, settings = cfg }
 local robot = sp.run.require_robot(sp.robot.load(sp.run.resolve "robots/quadruped_joint.lua"),

@@ -106,15 +106,10 @@ else
   else lib, lerr = gaitlib.ensure(nil, { quick = cfg.quick }) end
   if not lib then error("quadruped_imitate: " .. tostring(lerr), 0) end
   local function pick(split)
-    local out = {}
-    for i, clip in ipairs(lib[split]) do
-      local e = lib.entries[split][i]
+    local out = gaitlib.named(lib, split, function(e)
       local gait_to = type(e.gait_to) == "string" and e.gait_to or e.gait
-      if cfg.gaits == "all" or (e.gait == cfg.gaits and gait_to == cfg.gaits) then
-        out[#out + 1] = { clip = clip, gait = e.gait, kind = e.kind,
-                          name = (e.file or ("clip" .. i)):gsub("^.*/", ""):gsub("%.%w+$", "") }
-      end
-    end
+      return cfg.gaits == "all" or (e.gait == cfg.gaits and gait_to == cfg.gaits)
+    end)
     if #out == 0 then
       error(("quadruped_imitate: no %s clips of gait '%s' in %s"):format(split, cfg.gaits,
         lib.dir), 0)

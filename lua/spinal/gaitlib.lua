@@ -570,6 +570,21 @@ function M.load(dir)
   return lib
 end
 
+-- the clips of one split of a loaded library as { clip =, name =, gait =, kind = } (name: the
+-- clip file's name without directory or extension, the one every experiment and checkpoint uses);
+-- keep(entry): which index entries to take (nil: all)
+function M.named(lib, split, keep)
+  local out = {}
+  for i, clip in ipairs(lib[split]) do
+    local e = lib.entries[split][i]
+    if not keep or keep(e) then
+      out[#out + 1] = { clip = clip, gait = e.gait, kind = e.kind,
+                        name = (e.file or ("clip" .. i)):gsub("^.*/", ""):gsub("%.%w+$", "") }
+    end
+  end
+  return out
+end
+
 -- ---- ensure: one build, shared ----------------------------------------------------------------
 
 local function sh_quote(s)

@@ -531,12 +531,45 @@ function Loop:save(dir)
   end
   local cfg = {}
   for k, v in pairs(self.cfg) do cfg[k] = v end
+  -- the clips by name and length: the start records and a resumed loop index them
+  local clips = {}
+  for i, ref in ipairs(self.refs) do clips[i] = { name = ref.name, n = ref.n } end
   local note = { iter = self.iter, samples = self.samples, episodes = self.episodes,
-                 starts = st.n, cfg = cfg, history = self.history }
+                 starts = st.n, cfg = cfg, history = self.history, clips = clips }
   local f = assert(io.open(dir .. "/loop.json.tmp", "w"))
   f:write(json.encode(note, { indent = 1 }), "\n")
   f:close()
   check(os.rename(dir .. "/loop.json.tmp", dir .. "/loop.json"))
+end
+
+-- a checkpoint's start records index its clips: loading it with other clips (another gait
+-- library, or the quick one) would send collection and evaluation to frames that do not exist
+local function check_clips(self, dir, note)
+  local hint = ": load a checkpoint with the gait library it was trained on (quick=true uses the "
+    .. "quick library unless library= names one)"
+  local saved = note.clips
+  if saved then
+    if #saved ~= #self.refs then
+      error(("imitate: %s was trained on %d gait clips, given %d%s"):format(dir, #saved,
+        #self.refs, hint), 0)
+    end
+    for i, c in ipairs(saved) do
+      local ref = self.refs[i]
+      if c.name ~= ref.name or c.n ~= ref.n then
+        error(("imitate: %s's clip %d is %s (%d frames), given %s (%d frames)%s"):format(dir, i,
+          tostring(c.name), c.n or -1, ref.name, ref.n, hint), 0)
+      end
+    end
+  end
+  -- checkpoints written before the clips were recorded: their start records must fit
+  local st = self.starts
+  for i = 1, math.min(st.n, self.cfg.capacity) do
+    local ref = self.refs[st.clip[i]]
+    if not ref or st.frame[i] < 1 or st.frame[i] > ref.n then
+      error(("imitate: %s's start %d is frame %d of clip %d, which the %d given clips do not "
+        .. "have%s"):format(dir, i, st.frame[i], st.clip[i], #self.refs, hint), 0)
+    end
+  end
 end
 
 -- a loop from a checkpoint directory: opts as M.new's (plant, robot, clips: the same clips)
@@ -572,6 +605,7 @@ function M.load(dir, opts)
     end
   end
   self.starts = st
+  check_clips(self, dir, note)
   return self
 end
 

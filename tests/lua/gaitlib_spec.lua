@@ -225,3 +225,20 @@ describe("gaitlib errors", function()
     assert.is_nil(io.open(root .. "/norobot.lock/pid"))
   end)
 end)
+
+describe("gaitlib.named", function()
+  it("names each clip by its file without directory or extension, keeping the entries asked for",
+    function()
+      local lib = { train = { "c1", "c2", "c3" },
+                    entries = { train = { { file = "clips/trot_vx+0.500.json", gait = "trot" },
+                                          { file = "pace_a.json", gait = "pace", kind = "steady" },
+                                          { gait = "trot" } } } }
+      local all = gaitlib.named(lib, "train")
+      assert.same({ "trot_vx+0.500", "pace_a", "clip3" }, { all[1].name, all[2].name, all[3].name })
+      assert.equal("c2", all[2].clip)
+      assert.equal("steady", all[2].kind)
+      local trot = gaitlib.named(lib, "train", function(e) return e.gait == "trot" end)
+      assert.equal(2, #trot)
+      assert.same({ "c1", "c3" }, { trot[1].clip, trot[2].clip })
+    end)
+end)

@@ -139,3 +139,63 @@ describe("imitate.new", function()
     plant:close()
   end)
 end)
+
+describe("imitate.load", function()
+  local robot, plant, dir, clips
+  setup(function()
+    robot = sp.robot.load(SRC .. "/robots/quadruped_joint.lua")
+    plant = assert(sp.hal.open(robot, "mujoco"))
+    plant:activate()
+    clips = { { clip = walking_clip(0.2, 0, 40), name = "slow" },
+              { clip = walking_clip(0.4, 0, 40), name = "fast" } }
+    local L = imitate.new { plant = plant, robot = robot, clips = clips, seed = 1,
+                            wm_hidden = 8, wm_layers = 1, pol_hidden = 8, pol_layers = 1, lat = 2,
+                            wm_batch = 4, pol_batch = 4, horizon = 2, wm_iters = 1, pol_iters = 1,
+                            collect = 60, episode_steps = 20, bootstrap = false }
+    L:iterate()
+    dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute(("mkdir -p '%s'"):format(dir)))
+    L:save(dir)
+  end)
+  teardown(function()
+    os.execute(("rm -rf '%s'"):format(dir))
+    plant:close()
+  end)
+
+  it("loads a checkpoint with the clips it was trained on", function()
+    local L = imitate.load(dir, { plant = plant, robot = robot, clips = clips })
+    assert.equal(2, #L.refs)
+    assert.is_true(L.starts.n > 0)
+  end)
+
+  it("refuses other clips, naming the checkpoint and the clip (quick runs use another library)",
+    function()
+      local ok, msg = pcall(imitate.load, dir, { plant = plant, robot = robot, clips = { clips[1] } })
+      assert.is_false(ok)
+      assert.matches("was trained on 2 gait clips, given 1", msg, 1, true)
+      assert.matches(dir, msg, 1, true)
+      assert.matches("quick=true", msg, 1, true)
+      ok, msg = pcall(imitate.load, dir, { plant = plant, robot = robot,
+                                           clips = { clips[2], clips[1] } })
+      assert.is_false(ok)
+      assert.matches("clip 1 is slow (40 frames), given fast (40 frames)", msg, 1, true)
+    end)
+
+  it("checks an older checkpoint's start records against the clips given", function()
+    -- loop.json without its clips (checkpoints before they were recorded), one short clip given
+    local json = require "spinal.json"
+    local old = dir .. "-old"
+    assert(os.execute(("cp -r '%s' '%s'"):format(dir, old)))
+    local note = json.read(old .. "/loop.json")
+    note.clips = nil
+    local f = assert(io.open(old .. "/loop.json", "w"))
+    f:write(json.encode(note), "\n")
+    f:close()
+    local short = { { clip = walking_clip(0.2, 0, 3), name = "short" } }
+    local ok, msg = pcall(imitate.load, old, { plant = plant, robot = robot, clips = short })
+    os.execute(("rm -rf '%s'"):format(old))
+    assert.is_false(ok)
+    assert.matches("which the 1 given clips do not have", msg, 1, true)
+  end)
+end)
