@@ -46,6 +46,9 @@
 -- radius 1.5 m at 0.4 m/s for 2 x eval_seconds. h's gait clock starts at its start frame's phase.
 -- velocity_error_mean_*_mps: the error of each command's mean velocity over the same ticks
 -- (quadruped_command's measure: the stride's swing averaged out), averaged over the commands.
+-- velocity_swing_*_mps: the mean distance of each tick's velocity from its command's mean velocity
+-- (the stride's swing): the per-tick error a policy walking at exactly the commanded mean would
+-- still have with this gait, so velocity_error_*_mps cannot fall much below it.
 -- correction=F: a share F of h's batch rows replays the robot's recorded windows with their commands,
 -- the world model corrected along them (spinal.finetune F:corrected_windows).
 --
@@ -261,8 +264,8 @@ local test_buf = wm.replay { nx = L.nx, nu = L.nu, capacity = 100000, seed = 7 }
 -- 1.5 m at 0.4 m/s for 2 x eval_seconds (path error: the mean distance to the target moving
 -- along it)
 local function evaluate_command(buf)
-  local res = { velocity_error = 0, velocity_error_mean = 0, path_error = 0, joint_error = 0 / 0,
-                falls = 0, per_clip = {} }
+  local res = { velocity_error = 0, velocity_error_mean = 0, velocity_swing = 0, path_error = 0,
+                joint_error = 0 / 0, falls = 0, per_clip = {} }
   local dt = L.cfg.dt
   local steps = math.floor(cfg.eval_seconds / dt + 0.5)
   local settle = math.min(steps - 1, math.floor(1 / dt + 0.5))
@@ -280,19 +283,28 @@ local function evaluate_command(buf)
     local row = command.velocity(c[1], c[2], c[3])
     -- a run that falls within the settling second is measured over the ticks it had
     local e, cnt, e_all, n_all, sx, sy = 0, 0, 0, 0, 0, 0
+    local vx, vy = {}, {}
     local _, down = drive(function() return row end, steps, function(i, s1)
       local d = math.sqrt((s1[8] - c[1]) ^ 2 + (s1[9] - c[2]) ^ 2)
       e_all, n_all = e_all + d, n_all + 1
-      if i > settle then e, cnt, sx, sy = e + d, cnt + 1, sx + s1[8], sy + s1[9] end
+      if i > settle then
+        e, cnt, sx, sy = e + d, cnt + 1, sx + s1[8], sy + s1[9]
+        vx[cnt], vy[cnt] = s1[8], s1[9]
+      end
     end)
     local ve = cnt > 0 and e / cnt or e_all / math.max(n_all, 1)
     -- the error of the run's mean velocity (quadruped_command's measure: the stride's swing out)
     local vm = cnt > 0 and math.sqrt((sx / cnt - c[1]) ^ 2 + (sy / cnt - c[2]) ^ 2) or ve
+    -- the swing about that mean
+    local sw = 0
+    for t = 1, cnt do sw = sw + math.sqrt((vx[t] - sx / cnt) ^ 2 + (vy[t] - sy / cnt) ^ 2) / cnt end
     if down then res.falls = res.falls + 1 end
     res.velocity_error = res.velocity_error + ve / #COMMANDS
     res.velocity_error_mean = res.velocity_error_mean + vm / #COMMANDS
+    res.velocity_swing = res.velocity_swing + sw / #COMMANDS
     res.per_clip[ci] = { name = ("v %+.2f %+.2f %+.2f"):format(c[1], c[2], c[3]),
-                         velocity_error = ve, velocity_error_mean = vm, fell = down }
+                         velocity_error = ve, velocity_error_mean = vm, velocity_swing = sw,
+                         fell = down }
   end
   local s0 = remote and imitate.to_wm(plant:read(), L.nj) or x0
   local circle = command.circle { radius = 1.5, speed = 0.4, dt = dt,
@@ -419,6 +431,9 @@ local summary = {
   velocity_error_mean_before_mps = before.velocity_error_mean,
   velocity_error_mean_after_mps = after.velocity_error_mean,
   velocity_error_mean_floor_mps = floor and floor.velocity_error_mean,
+  velocity_swing_before_mps = before.velocity_swing,
+  velocity_swing_after_mps = after.velocity_swing,
+  velocity_swing_floor_mps = floor and floor.velocity_swing,
   joint_error_before_rad = finite(before.joint_error),
   joint_error_after_rad = finite(after.joint_error),
   policy = cfg.policy,
@@ -474,6 +489,9 @@ if after.velocity_error_mean then
   print(("%s: the error of each command's mean velocity (the stride's swing out): %.3f -> %.3f m/s "
     .. "(x%.2f)"):format(who, before.velocity_error_mean, after.velocity_error_mean,
     after.velocity_error_mean / before.velocity_error_mean))
+  print(("%s: the stride's swing about each command's mean velocity: %.3f -> %.3f m/s (the per-tick "
+    .. "error a policy walking at exactly the commanded mean would keep)"):format(who,
+    before.velocity_swing, after.velocity_swing))
 end
 if summary.gap_closed then
   print(("%s: the floor (pre-trained, unperturbed robot) %.3f m/s: %.0f %% of the gap between it and "

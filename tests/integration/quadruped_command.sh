@@ -72,8 +72,14 @@ grep -qF "h from $tmp/one/command.ckpt" "$tmp/out" && grep -qF "pre-trained $tmp
   local s = assert(require('spinal.json').read('$tmp/ft/summary.json'))
   assert(s.correction == 0.5, tostring(s.correction))
   assert(s.velocity_error_mean_before_mps > 0 and s.velocity_error_mean_after_mps > 0)
-  assert(s.velocity_error_mean_before_mps <= s.velocity_error_before_mps + 1e-12)" ||
-  { echo "FAIL: summary.json's correction and mean-velocity errors"; exit 1; }
+  assert(s.velocity_error_mean_before_mps <= s.velocity_error_before_mps + 1e-12)
+  -- per tick |v - c| lies between |v - mean| - |mean - c| and their sum (triangle inequality)
+  for _, w in ipairs { 'before', 'after' } do
+    local e, m = s['velocity_error_' .. w .. '_mps'], s['velocity_error_mean_' .. w .. '_mps']
+    local sw = s['velocity_swing_' .. w .. '_mps']
+    assert(sw > 0 and e >= sw - m - 1e-12 and e <= sw + m + 1e-12, w)
+  end" ||
+  { echo "FAIL: summary.json's correction, mean-velocity errors and swing"; exit 1; }
 
 # h has a gait clock of the library's period (0.3 s at 50 Hz: a phase step of 2 pi / 15)
 "$BIN" -e "
