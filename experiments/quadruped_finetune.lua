@@ -111,6 +111,14 @@ local given = sp.args or {}
 -- h's world model fits the robot's data alone: the simulator's buffer of a quadruped_command run
 -- holds h's own gait on the simulator, which at mix=0.5 pulled the model back to the simulator
 -- exactly where h walks (the default robot: 0.58-0.64 of before over 4 seeds, 0.40-0.44 at mix=0)
+-- refused before any work (without pretrained= the pre-training comes first)
+if cfg.policy ~= "imitation" and cfg.policy ~= "command" then
+  error(("%s: policy=%s: expected imitation or command"):format(who, tostring(cfg.policy)), 0)
+end
+if cfg.rounds < 1 then
+  error(("%s: rounds=%d: fine-tuning needs at least one round of collecting on the robot")
+    :format(who, cfg.rounds), 0)
+end
 if cfg.policy == "command" then
   if given.horizon == nil then cfg.horizon = 48 end
   if given.pol_lr == nil then cfg.pol_lr = 3e-4 end
@@ -250,8 +258,6 @@ if cfg.policy == "command" then
       + (e.kind == "steady" and 0 or 10) + (e.gait == "trot" and 0 or 1)
     if d < best then best, x0, x0_phase = d, L.refs[i].frames[1], phase_of(i, 1) end
   end
-elseif cfg.policy ~= "imitation" then
-  error(("%s: policy=%s: expected imitation or command"):format(who, cfg.policy), 0)
 end
 local COMMANDS = { { 0.3, 0, 0 }, { 0.5, 0, 0 }, { 0, 0.15, 0 }, { 0.3, 0, 0.4 }, { 0, 0, -0.5 } }
 if cfg.quick then COMMANDS = { { 0.3, 0, 0 }, { 0, 0, 0.4 } } end

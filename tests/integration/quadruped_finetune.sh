@@ -103,6 +103,16 @@ if "$BIN" experiments/quadruped_finetune.lua quick=true motor=0 >"$tmp/bad.out" 
   fail "motor=0 was accepted"
 fi
 grep -q "bad override 'motor=0' (expected a number > 0 and <= 10)" "$tmp/bad.out" || fail "motor=0's refusal"
+# refused before any pre-training (no pretrained= given: nothing may run first)
+for bad in "policy=foo:policy=foo: expected imitation or command" \
+           "rounds=0:rounds=0: fine-tuning needs at least one round"; do
+  if "$BIN" experiments/quadruped_finetune.lua quick=true out="$tmp/bad3" "${bad%%:*}" \
+      >"$tmp/bad.out" 2>&1; then
+    fail "${bad%%:*} was accepted"
+  fi
+  grep -qF "${bad#*:}" "$tmp/bad.out" || fail "${bad%%:*}'s refusal: $(cat "$tmp/bad.out")"
+  grep -q "pre-training" "$tmp/bad.out" && fail "${bad%%:*}: pre-trained before refusing"
+done
 
 # over UDP: a perturbed robot (2 kg payload) behind a lockstep bridge
 cat >"$tmp/heavy.lua" <<LUA
