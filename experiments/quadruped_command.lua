@@ -107,7 +107,15 @@ local t_train = now()
 if cfg.pretrained ~= "" then
   local dir = cfg.pretrained
   local f = io.open(dir .. "/ckpt/loop.json", "r")
-  if f then f:close() dir = dir .. "/ckpt" end
+  if f then f:close() dir = dir .. "/ckpt"
+  else
+    f = io.open(dir .. "/loop.json", "r")
+    if not f then
+      error(("quadruped_command: pretrained=%s has neither ckpt/loop.json nor loop.json (expected "
+        .. "a quadruped_imitate run directory or its ckpt/)"):format(cfg.pretrained), 0)
+    end
+    f:close()
+  end
   L = imitate.load(dir, lcfg)
   print(("quadruped_command: imitation policy from %s (%d samples)"):format(dir, L.samples))
 else

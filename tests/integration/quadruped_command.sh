@@ -93,6 +93,29 @@ if "$BIN" experiments/quadruped_command.lua quick=true backward=1.5 >"$tmp/out" 
 fi
 grep -qF "bad override 'backward=1.5' (expected a number in [0, 1])" "$tmp/out" ||
   { cat "$tmp/out"; echo "FAIL: backward=1.5's message"; exit 1; }
+# a pretrained= that is not a run, and a run of another gait library (one training clip fewer):
+# named, before any training
+if "$BIN" experiments/quadruped_command.lua quick=true pretrained="$tmp/nothing" >"$tmp/out" 2>&1; then
+  echo "FAIL: pretrained=<nothing> accepted"; exit 1
+fi
+grep -qF "pretrained=$tmp/nothing has neither ckpt/loop.json nor loop.json" "$tmp/out" ||
+  { cat "$tmp/out"; echo "FAIL: pretrained=<nothing>'s message"; exit 1; }
+cp -r "$tmp/lib" "$tmp/lib2"
+"$BIN" -e "
+  local json = require 'spinal.json'
+  local idx = assert(json.read('$tmp/lib2/index.json'))
+  for i, e in ipairs(idx.clips) do
+    if e.split == 'train' then table.remove(idx.clips, i) break end
+  end
+  local f = assert(io.open('$tmp/lib2/index.json', 'w'))
+  f:write(json.encode(idx), '\n')
+  f:close()"
+if "$BIN" experiments/quadruped_command.lua quick=true library="$tmp/lib2" pretrained="$tmp/one" \
+    >"$tmp/out" 2>&1; then
+  echo "FAIL: a run of another gait library accepted"; exit 1
+fi
+grep -qF "load a checkpoint with the gait library it was trained on" "$tmp/out" ||
+  { cat "$tmp/out"; echo "FAIL: another library's run: the message"; exit 1; }
 
 run seed=2 out="$tmp/two" pretrained="$tmp/one/imitate_ckpt" clock_period=0 backward=0
 grep -q "imitation policy from $tmp/one/imitate_ckpt (2400 samples)" "$tmp/out" ||
