@@ -103,6 +103,7 @@ local cfg = sp.settings(perturb.defaults {
   latent_noise = 1.0,  -- policy=command: h's latent noise while collecting (scale)
   correction = 0.0,    -- policy=command: share of h's batch rows replaying the robot's recorded
                        -- windows with the world model corrected along them (spinal.finetune)
+  round_anchor = 0.0,  -- policy=command: anchor to h as it was at each round's start (spinal.finetune)
 }, { ranges = { wm_steps = { min = 0, max = 65536 } } })  -- 0: the pre-training's windows
 local given = sp.args or {}
 -- h's batches through the world model look 48 steps (0.96 s) ahead: over 24 a turn on the spot

@@ -49,6 +49,8 @@ M.defaults = {
   latent_noise = 1.0,   -- with a command network: h's latent noise while collecting (its scale)
   correction = 0.0,     -- with h: share of its batch rows that replay the robot's recorded windows
                         -- (their commands, the model corrected along them: F:corrected_windows)
+  round_anchor = 0.0,   -- with h: lambda of a second anchor, to h as it was when this round's
+                        -- training began (a trust region per round; 0: none)
 }
 
 local function merged(opts)
@@ -272,12 +274,13 @@ function F:train_wm()
 end
 
 -- the anchor's rows of one batch: recorded states, their conditioning and pre-trained actions
-function F:anchor_rows(g, B)
+function F:anchor_rows(g, B, targets)
   local n = self.recS.shape[1]
   local S, C, A0 = {}, {}, {}
+  targets = targets or self.recA0
   for b = 1, B do
     local i = g:integer(n)
-    S[b], C[b], A0[b] = self.recS[i], self.recC[i], self.recA0[i]
+    S[b], C[b], A0[b] = self.recS[i], self.recC[i], targets[i]
   end
   return A.stack(S), A.stack(C), A.stack(A0)
 end
@@ -494,6 +497,7 @@ function F:train_command()
   local nd = self.m.dec.nparams
   local np = L.pol.nparams
   local loss, parts, aloss = 0, nil, 0
+  local recAr = c.round_anchor > 0 and C:act(self.recS, self.recK) or nil  -- h at the round's start
   for _ = 1, c.pol_iters do
     -- with a gait clock, each start's phase is the one it was recorded at on the robot
     local ncor = math.floor(c.pol_batch * c.correction + 0.5)
@@ -527,6 +531,13 @@ function F:train_command()
       local aS, aC, aA0 = self:anchor_rows(g, c.anchor_batch)
       local ga
       aloss, ga = M.anchor_loss(self.m, aS, aC, aA0, self.a_nom, c.anchor, true)
+      hg = hg + ga:narrow(1, n1 + 1, C.h.nparams)
+      if dec then dec:add_(ga:narrow(1, n1 + C.h.nparams + 1, nd)) end
+    end
+    if recAr then
+      mirror_set(self.m, L.pol:params(), C.h:params())
+      local aS, aC, aAr = self:anchor_rows(g, c.anchor_batch, recAr)
+      local _, ga = M.anchor_loss(self.m, aS, aC, aAr, self.a_nom, c.round_anchor, true)
       hg = hg + ga:narrow(1, n1 + 1, C.h.nparams)
       if dec then dec:add_(ga:narrow(1, n1 + C.h.nparams + 1, nd)) end
     end

@@ -116,6 +116,7 @@ M.RANGES = {
   wm_velocity = { min = 0, max = 1e6 },       -- a world model's velocity loss weight (0: its own)
   paths = { min = -1, max = 1 },              -- share of path commands (-1: command.ranges')
   correction = { min = 0, max = 1 },          -- share of h's rows on corrected recorded windows
+  round_anchor = { min = 0, max = 1e9 },      -- h's anchor to itself at each round's start
   -- command following (experiments/quadruped_command.lua, spinal.command)
   imitate_samples = { min = 1, max = 1e9 },   -- simulator transitions for the imitation policy
   rounds = { min = 0, max = 1e6 },            -- collect / train rounds (finetune: collect / fine-tune)

@@ -253,6 +253,32 @@ describe("finetune on a MuJoCo quadruped", function()
       ratio[1]))
   end)
 
+  it("keeps h near where the round began with round_anchor (a trust region per round)", function()
+    local command = require "spinal.command"
+    local moved = {}
+    -- (the test's small random decoder barely turns h's weights into actions: the anchor on the
+    -- actions needs a large lambda to hold h's weights against its prior term)
+    for _, lambda in ipairs { 0, 1e6 } do
+      local C = command.new { model = L.model, pol = L.pol, hidden = 8, layers = 1, seed = 4 }
+      C.h:set_params(A.randn({ C.h.nparams }, rng.new(3)) * 0.05)
+      local F = finetune.new(L, { real_seconds = 1, episode_steps = 25, seed = 6, anchor = 0,
+                                  round_anchor = lambda, pol_iters = 60, pol_lr = 1e-3,
+                                  pol_batch = 8, horizon = 4, anchor_batch = 32 })
+      F:init_command(C)
+      F:collect_command(nil, { L.refs[1].frames[1] })
+      -- an earlier round moved h: this round starts from there, not from the pre-trained h
+      C.h:set_params(C.h:params() + A.randn({ C.h.nparams }, rng.new(4)) * 0.1)
+      local start = C:act(F.recS, F.recK)
+      F:train_command()
+      moved[#moved + 1] = (C:act(F.recS, F.recK) - start):abs():sum() / start:numel()
+      -- the pre-trained h's anchor is off (anchor = 0): h stays far from it either way
+      assert.is_true(F:action_shift() > 0)
+    end
+    assert.is_true(moved[1] > 0)
+    assert.is_true(moved[2] < 0.1 * moved[1], ("moved %.3g with, %.3g without"):format(moved[2],
+      moved[1]))
+  end)
+
   it("fine-tunes a command network h with a gait clock (quadruped_command's default): rows carry "
     .. "the clock's phase, the anchor and h's training see it, h and the decoder move", function()
     local command = require "spinal.command"
