@@ -17,6 +17,7 @@
 --       [eval_seconds=10] [eval_clips=0] [library=DIR]
 --       [policy=imitation|command] [command_ckpt=FILE] [h_hidden=128] [h_layers=2] [h_iters=300]
 --       [decoder=false] [decoder_lr=3e-4] [latent_noise=1] [paths=-1] [correction=0]
+--       [round_anchor=0]
 --
 -- The default "real" robot is payload=3 friction=0.6 motor=0.8 latency=0.01 (a 3 kg payload,
 -- slippery feet, weaker motors and 10 ms of actuation latency at once: each at the end of its
@@ -51,6 +52,8 @@
 -- still have with this gait, so velocity_error_*_mps cannot fall much below it.
 -- correction=F: a share F of h's batch rows replays the robot's recorded windows with their commands,
 -- the world model corrected along them (spinal.finetune F:corrected_windows).
+-- round_anchor=L: a second anchor of weight L, to h as it was when each round's training began
+-- (a trust region per round, besides the anchor to the pre-trained h).
 --
 -- summary.json (flat): real_data_seconds, velocity_error_before_mps, velocity_error_after_mps,
 -- velocity_error_ratio, path_error_before_m, path_error_after_m, falls_before, falls_after,
