@@ -50,11 +50,14 @@ local cfg = sp.settings({
 local given = sp.args or {}
 if cfg.task == "imitate" and given.gamma == nil then cfg.gamma = 0.95 end
 if cfg.quick then
-  cfg.samples, cfg.nenvs, cfg.nsteps, cfg.eval_every = 3 * 8 * 8, 8, 8, 2
-  cfg.eval_envs, cfg.eval_steps, cfg.hidden = 4, 25, "64,64"
+  -- quick sizes where the command line says nothing
+  local q = { samples = 3 * 8 * 8, nenvs = 8, nsteps = 8, eval_every = 2, eval_envs = 4,
+              eval_steps = 25, hidden = "64,64" }
+  for k, v in pairs(q) do
+    if given[k] == nil then cfg[k] = v end
+  end
 end
-local hidden = {}
-for w in tostring(cfg.hidden):gmatch "%d+" do hidden[#hidden + 1] = tonumber(w) end
+local hidden = require("spinal.settings").integers("ppo_quadruped", "hidden", cfg.hidden, 1)
 
 local t0 = os.time()
 local run = sp.run.start { name = "ppo_quadruped", settings = cfg, shared = true }

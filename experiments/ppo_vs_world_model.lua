@@ -69,12 +69,37 @@ if cfg.quick then
     if given[k] == nil then cfg[k] = v end
   end
 end
-assert(cfg.method == "both" or cfg.method == "wm" or cfg.method == "ppo",
-  "ppo_vs_world_model: method must be both, wm or ppo")
-local seeds = {}
-for s in tostring(cfg.seeds):gmatch "%d+" do seeds[#seeds + 1] = tonumber(s) end
-local hidden = {}
-for w in tostring(cfg.hidden):gmatch "%d+" do hidden[#hidden + 1] = tonumber(w) end
+if cfg.method ~= "both" and cfg.method ~= "wm" and cfg.method ~= "ppo" then
+  error(("ppo_vs_world_model: method=%s: expected both, wm or ppo"):format(tostring(cfg.method)), 0)
+end
+local integers = require("spinal.settings").integers
+local seeds = integers("ppo_vs_world_model", "seeds", cfg.seeds, 0)
+local hidden = integers("ppo_vs_world_model", "hidden", cfg.hidden, 1)
+
+-- a quadruped_imitate run of wm_runs: its settings and its open metrics.csv, or an error naming it
+local function wm_run(dir)
+  local st = json.read(dir .. "/settings.json")
+  local f = io.open(dir .. "/metrics.csv")
+  if type(st) ~= "table" or not f then
+    error("ppo_vs_world_model: wm_runs: " .. dir .. " is not a quadruped_imitate run", 0)
+  end
+  if (st.eval_progress_seconds or 4) ~= cfg.eval_seconds then
+    f:close()
+    error(("ppo_vs_world_model: wm_runs: %s evaluated %g s of each clip, eval_seconds is %g")
+      :format(dir, st.eval_progress_seconds or 4, cfg.eval_seconds), 0)
+  end
+  return st, f
+end
+-- the runs named are checked before anything is trained
+for dir in cfg.wm_runs:gmatch "[^,]+" do
+  local _, f = wm_run(dir)
+  f:close()
+end
+for dir in cfg.combine:gmatch "[^,]+" do
+  if type(json.read(dir .. "/curves.json")) ~= "table" then
+    error("ppo_vs_world_model: combine: no curves.json in " .. dir, 0)
+  end
+end
 
 local run = sp.run.start { name = "ppo_vs_world_model", settings = cfg }
 -- every evaluation of every seed: curves.wm[seed] = { samples = {...}, error = {...} }, likewise
@@ -232,15 +257,7 @@ end
 local function read_wm_runs(list)
   local n = 0
   for dir in list:gmatch "[^,]+" do
-    local st = json.read(dir .. "/settings.json")
-    local f = io.open(dir .. "/metrics.csv")
-    if type(st) ~= "table" or not f then
-      error("ppo_vs_world_model: wm_runs: " .. dir .. " is not a quadruped_imitate run", 0)
-    end
-    if (st.eval_progress_seconds or 4) ~= cfg.eval_seconds then
-      error(("ppo_vs_world_model: wm_runs: %s evaluated %g s of each clip, eval_seconds is %g")
-        :format(dir, st.eval_progress_seconds, cfg.eval_seconds), 0)
-    end
+    local st, f = wm_run(dir)
     local cols, c = nil, { samples = {}, error = {}, run = dir }
     for line in f:lines() do
       local cells = {}

@@ -188,6 +188,23 @@ function M.value(text)
   return text
 end
 
+-- a setting holding a comma-separated list of integers ("1,2,3": seeds, layer widths) as a Lua
+-- list; anything else is refused naming the setting: who: name=text: expected ...; min: the
+-- smallest integer allowed (nil: any)
+function M.integers(who, name, text, min)
+  local out = {}
+  text = tostring(text)
+  for item in (text .. ","):gmatch "([^,]*)," do
+    local n = math.tointeger(tonumber(item))
+    if not n or (min and n < min) then
+      error(("%s: %s=%s: expected a comma-separated list of integers%s (e.g. 1,2,3)")
+        :format(who, name, text, min and (" >= %d"):format(min) or ""), 0)
+    end
+    out[#out + 1] = n
+  end
+  return out
+end
+
 -- "a.b.2=x" -> { "a", "b", 2 }, "x"; nil when item is not an override
 local function split(item)
   if type(item) ~= "string" then return nil end

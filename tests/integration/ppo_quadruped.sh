@@ -44,4 +44,16 @@ S="$tmp/im/summary.json" "$BIN" -e "
   need(s.joint_error_before > 0 and s.joint_error_before < 1, 'a plausible joint error')
   need(s.root_error_before >= 0 and type(s.root_error_after) == 'number', 'trunk errors')
   need(s.vel_error_after == nil, 'no velocity error for imitation')"
+# quick mode keeps what the command line sets (nenvs, hidden) and refuses a bad width list
+"$BIN" "$SRC/experiments/ppo_quadruped.lua" quick=true nenvs=4 hidden=32 out="$tmp/q4" >"$tmp/out" 2>&1 ||
+  { cat "$tmp/out"; echo "FAIL: quick=true nenvs=4 hidden=32"; exit 1; }
+S="$tmp/q4/settings.json" "$BIN" -e "
+  local s = assert(require('spinal.json').read(os.getenv 'S'))
+  assert(s.nenvs == 4 and tostring(s.hidden) == '32', 'quick mode overrode the command line')" ||
+  { echo "FAIL: quick mode overrode nenvs or hidden"; exit 1; }
+if "$BIN" "$SRC/experiments/ppo_quadruped.lua" quick=true hidden=a out="$tmp/bad" >"$tmp/out" 2>&1; then
+  echo "FAIL: hidden=a accepted"; exit 1
+fi
+grep -qF "hidden=a: expected a comma-separated list of integers >= 1" "$tmp/out" ||
+  { cat "$tmp/out"; echo "FAIL: hidden=a's message"; exit 1; }
 echo "ok"

@@ -44,4 +44,18 @@ S="$tmp/q/summary.json" C="$tmp/c/summary.json" "$BIN" -e "
                        'ppo_reached_error', 'sample_ratio_at_ppo_error' } do
     need(s[k] == c[k], k .. ' is the same from combine=')
   end"
+# bad lists and runs are refused, naming the setting, before anything is trained
+bad() {
+  if "$BIN" "$SRC/experiments/ppo_vs_world_model.lua" quick=true out="$tmp/bad" "$1" >"$tmp/out3" 2>&1; then
+    echo "FAIL: $1 was accepted"; exit 1
+  fi
+  grep -qF "$2" "$tmp/out3" || { cat "$tmp/out3"; echo "FAIL: $1's message"; exit 1; }
+  grep -q "PPO seed\|method 2 seed" "$tmp/out3" && { echo "FAIL: $1: trained before refusing"; exit 1; }
+  return 0
+}
+bad seeds=1,2,x "seeds=1,2,x: expected a comma-separated list of integers >= 0"
+bad hidden=64,0 "hidden=64,0: expected a comma-separated list of integers >= 1"
+bad wm_runs="$tmp/nothing" "wm_runs: $tmp/nothing is not a quadruped_imitate run"
+bad combine="$tmp/nothing" "combine: no curves.json in $tmp/nothing"
+bad method=x "method=x: expected both, wm or ppo"
 echo "ok"

@@ -222,3 +222,23 @@ describe("the experiments' settings", function()
     assert.is_true(checked > 40)
   end)
 end)
+
+describe("settings.integers", function()
+  local integers = require("spinal.settings").integers
+  it("reads a comma-separated list of integers", function()
+    assert.same({ 1, 2, 3 }, integers("x", "seeds", "1,2,3"))
+    assert.same({ 512, 256 }, integers("x", "hidden", "512,256", 1))
+    assert.same({ 7 }, integers("x", "seeds", 7))  -- a single number from the command line
+  end)
+  it("refuses anything else, naming the experiment and the setting", function()
+    for _, text in ipairs { "abc", "1,2,x", "1,,2", "1.5", "" } do
+      local ok, msg = pcall(integers, "exp", "seeds", text)
+      assert.is_false(ok)
+      assert.equal(("exp: seeds=%s: expected a comma-separated list of integers (e.g. 1,2,3)")
+        :format(text), msg)
+    end
+    local ok, msg = pcall(integers, "exp", "hidden", "64,0", 1)
+    assert.is_false(ok)
+    assert.matches("hidden=64,0: expected a comma-separated list of integers >= 1", msg, 1, true)
+  end)
+end)
