@@ -352,6 +352,21 @@ function M.settings(defaults, opts)
   opts = opts or {}
   local ranges = opts.ranges or {}
   local result = deepcopy(defaults)
+  -- a script run as `spinal SCRIPT.lua ...` takes settings only: a bare word (`quick` for
+  -- `quick=true`) would otherwise run the defaults without a word
+  if opts.args == nil and type(arg) == "table" and type(arg[0]) == "string"
+      and arg[0]:match "%.lua$" then
+    for i = 1, #arg do
+      local item = arg[i]
+      if not split(item) and not item:match "^[%a_][^=]*=" then
+        local names = M.names(defaults)
+        local close = require("spinal.suggest").closest(item, names)
+        usage(("unexpected argument '%s' (settings are key=value%s)"):format(item,
+          close and (", did you mean '%s=...'?"):format(close)
+            or names[1] and (", e.g. %s=..."):format(names[1]) or ""), 0)
+      end
+    end
+  end
   for _, item in ipairs(opts.args or M.overrides()) do
     local path, text = split(item)
     if not path and type(item) == "string" and item:match "^[%a_][^=]*=" then bad_key(item) end

@@ -242,3 +242,27 @@ describe("settings.integers", function()
     assert.matches("hidden=64,0: expected a comma-separated list of integers >= 1", msg, 1, true)
   end)
 end)
+
+describe("settings from the command line of a script", function()
+  it("refuses a bare word after the script (quick for quick=true), suggesting the setting", function()
+    local saved = _G.arg
+    _G.arg = { [0] = "experiments/x.lua", "seed=3", "quick" }
+    local ok, err = pcall(settings, { seed = 1, quick = false })
+    _G.arg = { [0] = "experiments/x.lua", "fast" }
+    local ok2, err2 = pcall(settings, { seed = 1, quick = false })
+    _G.arg = saved
+    assert.is_false(ok)
+    assert.equal("unexpected argument 'quick' (settings are key=value, did you mean 'quick=...'?)",
+      tostring(err))
+    assert.is_false(ok2)
+    assert.matches("unexpected argument 'fast' (settings are key=value, e.g. ", tostring(err2), 1,
+      true)
+  end)
+  it("leaves a program's own arguments alone when it is not a .lua script (busted's)", function()
+    local saved = _G.arg
+    _G.arg = { [0] = "/usr/bin/busted", "-o", "utfTerminal", "spec.lua" }
+    local ok = pcall(settings, { seed = 1 })
+    _G.arg = saved
+    assert.is_true(ok)
+  end)
+end)
