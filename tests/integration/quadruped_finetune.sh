@@ -67,7 +67,8 @@ summary "$tmp/q2" "need(('%.17g'):format(s.velocity_error_floor_mps) == '$F1', '
 # the command network h over the decoder (trained here in 5 batches), fine-tuned with the decoder
 run seed=1 out="$tmp/cmd" pretrained="$tmp/q1" policy=command
 grep -q "h trained here (5 batches through the world model)" "$tmp/run.out" || fail "h trained"
-summary "$tmp/cmd" "need(s.policy == 'command' and s.mix == 0, 'the policy recorded, and the world model of h fine-tuned on the robot data alone (mix=0)')"
+summary "$tmp/cmd" "need(s.policy == 'command' and s.mix == 0, 'the policy recorded, and the world model of h fine-tuned on the robot data alone (mix=0)')
+  need(s.rounds == 4 and s.round_anchor == 3, 'h in 4 rounds, each a trust region (round_anchor=3)')"
 [[ -s $tmp/cmd/finetuned/command.ckpt && -s $tmp/cmd/command.ckpt ]] || fail "h's files"
 # a given h: the one just fine-tuned
 run seed=1 out="$tmp/cmd2" pretrained="$tmp/q1" policy=command command_ckpt="$tmp/cmd/finetuned/command.ckpt"
