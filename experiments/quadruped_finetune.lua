@@ -218,7 +218,13 @@ else
 end
 
 -- the "real" robot
-local plant = sp.run.open_plant(robot, cfg.plant, who, perturb.tweak(used, who, cfg.plant))
+local opened, plant = pcall(sp.run.open_plant, robot, cfg.plant, who,
+  perturb.tweak(used, who, cfg.plant))
+if not opened then
+  -- a pre-training done here is kept: say how to start from it next time
+  error(tostring(plant) .. (cfg.pretrained == "" and ("\n%s: the pre-training is saved: "
+    .. "pretrained=%s starts from it"):format(who, run.dir) or ""), 0)
+end
 plant:activate()
 local L = imitate.load(ckpt, { plant = plant, robot = robot, clips = train })
 local refs = {}

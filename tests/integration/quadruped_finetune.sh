@@ -104,6 +104,15 @@ if "$BIN" experiments/quadruped_finetune.lua quick=true motor=0 >"$tmp/bad.out" 
   fail "motor=0 was accepted"
 fi
 grep -q "bad override 'motor=0' (expected a number > 0 and <= 10)" "$tmp/bad.out" || fail "motor=0's refusal"
+# a robot that does not answer, after a pre-training done here: the pre-training is kept and the
+# message says how to start from it
+if "$BIN" experiments/quadruped_finetune.lua quick=true library="$tmp/lib" out="$tmp/deaf" \
+    plant=udp://127.0.0.1:9 >"$tmp/bad.out" 2>&1; then
+  fail "a robot that does not answer was accepted"
+fi
+grep -qF "the pre-training is saved: pretrained=$tmp/deaf starts from it" "$tmp/bad.out" ||
+  fail "the message after a robot that does not answer: $(cat "$tmp/bad.out")"
+[[ -s $tmp/deaf/ckpt/loop.json ]] || fail "the pre-training was not kept"
 # refused before any pre-training (no pretrained= given: nothing may run first)
 for bad in "policy=foo:policy=foo: expected imitation or command" \
            "rounds=0:rounds=0: fine-tuning needs at least one round"; do
