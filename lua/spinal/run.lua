@@ -236,6 +236,12 @@ function M.start(opts)
     out = out .. suffix
     dir = out
     if not mkdir(dir, true) then error(("run: cannot create %s"):format(dir), 0) end
+    local earlier = io.open(dir .. "/summary.json", "r")
+    if earlier then
+      earlier:close()
+      io.stderr:write(("run: %s holds an earlier finished run (summary.json): this run replaces "
+        .. "its files\n"):format(dir))
+    end
   else
     local parent = (opts.root or "runs") .. "/" .. opts.name
     if not mkdir(parent, true) then error(("run: cannot create %s"):format(parent), 0) end

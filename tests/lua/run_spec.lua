@@ -67,6 +67,28 @@ describe("spinal.run", function()
     os.execute("rm -rf '" .. dir .. "'")
   end)
 
+  it("warns when out= names a directory holding an earlier finished run", function()
+    local dir = tmpdir()
+    local said = {}
+    local stderr = io.stderr
+    io.stderr = { write = function(_, text) said[#said + 1] = text end }
+    local ok, err = pcall(function()
+      run_lib.start({ name = "t", settings = { out = dir } }):close()   -- unfinished: no word
+      local first = #said
+      local r = run_lib.start { name = "t", settings = { out = dir } }
+      r:summary { done = true }
+      r:close()
+      run_lib.start({ name = "t", settings = { out = dir } }):close()   -- finished: a warning
+      return first
+    end)
+    io.stderr = stderr
+    os.execute("rm -rf '" .. dir .. "'")
+    assert(ok, err)
+    assert.equal(0, err)
+    assert.equal(1, #said)
+    assert.matches(dir .. " holds an earlier finished run (summary.json)", said[1], 1, true)
+  end)
+
   it("puts runs under root/name/<UTC time>, a second run of the same second beside it", function()
     local root = tmpdir()
     local a = run_lib.start { name = "exp", root = root }
