@@ -526,20 +526,16 @@ function F:train_command()
     loss, parts = C.h:grad(L.model, L.pol, S0, K, eps, c.decoder and "both" or "net", R)
     local hg = C.h:grads()
     local dec = c.decoder and L.pol:grads():narrow(1, np - nd + 1, nd) or nil
-    if c.anchor > 0 then
-      mirror_set(self.m, L.pol:params(), C.h:params())
-      local aS, aC, aA0 = self:anchor_rows(g, c.anchor_batch)
-      local ga
-      aloss, ga = M.anchor_loss(self.m, aS, aC, aA0, self.a_nom, c.anchor, true)
-      hg = hg + ga:narrow(1, n1 + 1, C.h.nparams)
-      if dec then dec:add_(ga:narrow(1, n1 + C.h.nparams + 1, nd)) end
-    end
-    if recAr then
-      mirror_set(self.m, L.pol:params(), C.h:params())
-      local aS, aC, aAr = self:anchor_rows(g, c.anchor_batch, recAr)
-      local _, ga = M.anchor_loss(self.m, aS, aC, aAr, self.a_nom, c.round_anchor, true)
-      hg = hg + ga:narrow(1, n1 + 1, C.h.nparams)
-      if dec then dec:add_(ga:narrow(1, n1 + C.h.nparams + 1, nd)) end
+    -- the anchors: to the pre-trained h, then to h at the round's start (the trust region)
+    if c.anchor > 0 or recAr then mirror_set(self.m, L.pol:params(), C.h:params()) end
+    for _, an in ipairs { { c.anchor, nil }, { recAr and c.round_anchor or 0, recAr } } do
+      if an[1] > 0 then
+        local aS, aC, aT = self:anchor_rows(g, c.anchor_batch, an[2])
+        local l, ga = M.anchor_loss(self.m, aS, aC, aT, self.a_nom, an[1], true)
+        if not an[2] then aloss = l end
+        hg = hg + ga:narrow(1, n1 + 1, C.h.nparams)
+        if dec then dec:add_(ga:narrow(1, n1 + C.h.nparams + 1, nd)) end
+      end
     end
     C.h:set_grads(hg)
     C.h:apply(C.opt)
