@@ -17,7 +17,7 @@
 --       [eval_seconds=10] [eval_clips=0] [library=DIR]
 --       [policy=imitation|command] [command_ckpt=FILE] [h_hidden=128] [h_layers=2] [h_iters=300]
 --       [decoder=false] [decoder_lr=3e-4] [latent_noise=1] [paths=-1] [correction=0]
---       [round_anchor=0 (policy=command: 3)]
+--       [round_anchor=0 (policy=command: 3)] [calibrate_seconds=0] [calibrate_hold=4]
 --
 -- The default "real" robot is payload=3 friction=0.6 motor=0.8 latency=0.01 (a 3 kg payload,
 -- slippery feet, weaker motors and 10 ms of actuation latency at once: each at the end of its
@@ -54,6 +54,13 @@
 -- the world model corrected along them (spinal.finetune F:corrected_windows).
 -- round_anchor=L: a second anchor of weight L, to h as it was when each round's training began
 -- (a trust region per round, besides the anchor to the pre-trained h).
+-- calibrate_seconds=T (policy=command; 0: none): the last T of real_seconds measure the fine-tuned
+-- h on the robot, velocity commands held calibrate_hold s each, and fold the line measured =
+-- scale x commanded + offset of each axis into h's first layer (spinal.finetune
+-- calibrate_command); the rounds share the rest. The fine-tuned h is also evaluated before its
+-- calibration: velocity_error_uncalibrated_mps, velocity_error_mean_uncalibrated_mps,
+-- path_error_uncalibrated_m, falls_uncalibrated; calibration_holds, calibration_scale and
+-- calibration_offset ({vx, vy, wz}) say what was measured.
 --
 -- summary.json (flat): real_data_seconds, velocity_error_before_mps, velocity_error_after_mps,
 -- velocity_error_ratio, path_error_before_m, path_error_after_m, falls_before, falls_after,
@@ -107,6 +114,9 @@ local cfg = sp.settings(perturb.defaults {
   correction = 0.0,    -- policy=command: share of h's batch rows replaying the robot's recorded
                        -- windows with the world model corrected along them (spinal.finetune)
   round_anchor = 0.0,  -- policy=command: anchor to h as it was at each round's start (spinal.finetune)
+  calibrate_seconds = 0.0, -- policy=command: of real_seconds, the last ones measure the
+                       -- fine-tuned h's walk per command axis, folded into h (spinal.finetune)
+  calibrate_hold = 4.0,
 }, { ranges = { wm_steps = { min = 0, max = 65536 } } })  -- 0: the pre-training's windows
 local given = sp.args or {}
 -- h's batches through the world model look 48 steps (0.96 s) ahead: over 24 a turn on the spot
@@ -122,6 +132,10 @@ end
 if cfg.rounds < 1 then
   error(("%s: rounds=%d: fine-tuning needs at least one round of collecting on the robot")
     :format(who, cfg.rounds), 0)
+end
+if cfg.policy ~= "command" and cfg.calibrate_seconds > 0 then
+  error(("%s: calibrate_seconds=%g calibrates the command network: it needs policy=command")
+    :format(who, cfg.calibrate_seconds), 0)
 end
 -- and h learns in 4 rounds of 30 s, each holding h near where the round began (round_anchor=3):
 -- each move is one the next round's data can check, so h exploits the fine-tuned model less (this
@@ -142,6 +156,12 @@ if cfg.quick then
   for k, v in pairs(q) do
     if given[k] == nil then cfg[k] = v end
   end
+end
+if cfg.calibrate_seconds < 0 or cfg.calibrate_seconds >= cfg.real_seconds
+    or cfg.calibrate_hold <= 0 then
+  error(("%s: calibrate_seconds=%g calibrate_hold=%g: expected 0 <= calibrate_seconds < "
+    .. "real_seconds (%g) and calibrate_hold > 0"):format(who, cfg.calibrate_seconds,
+    cfg.calibrate_hold, cfg.real_seconds), 0)
 end
 if cfg.real_seconds > 120 then
   print(("%s: real_seconds=%g is more than the 2 minutes the method claims"):format(who,
@@ -405,9 +425,10 @@ if C then
   end
 end
 local rows = {}
+local round_seconds = (cfg.real_seconds - (C and cfg.calibrate_seconds or 0)) / cfg.rounds
 for r = 1, cfg.rounds do
   local col
-  if C then col = F:collect_command(cfg.real_seconds / cfg.rounds, x0s, x0_phases)
+  if C then col = F:collect_command(round_seconds, x0s, x0_phases)
   else col = F:collect(cfg.real_seconds / cfg.rounds) end
   local wl, wp = F:train_wm()
   local pl, pp, al
@@ -420,6 +441,21 @@ for r = 1, cfg.rounds do
   rows[r] = row
   print(("%s: round %d: %.1f s of robot data (%d episodes, %d falls); world model %.4f, policy "
     .. "%.4f, anchor %.5f"):format(who, r, F:seconds(), col.episodes, col.falls, wl, pl, al))
+end
+-- the command calibration: the fine-tuned h measured on the robot, before and after (its own
+-- evaluation, so the summary says what the calibration added)
+local uncal, cal
+if C and cfg.calibrate_seconds > 0 then
+  uncal = evaluate(nil)
+  cal = F:calibrate_command(cfg.calibrate_seconds, x0s, x0_phases)
+  print(("%s: calibration: %d holds of %g s (%d falls): measured = scale x commanded + offset, "
+    .. "scale %.3f %.3f %.3f, offset %+.3f %+.3f %+.3f (vx vy wz)"):format(who, cal.holds,
+    cfg.calibrate_hold, cal.falls, cal.scale[1], cal.scale[2], cal.scale[3], cal.offset[1],
+    cal.offset[2], cal.offset[3]))
+  for _, q in ipairs(cal.points) do
+    print(("  commanded %+.3f %+.3f %+.3f  measured %+.3f %+.3f %+.3f"):format(q.c[1], q.c[2],
+      q.c[3], q.m[1], q.m[2], q.m[3]))
+  end
 end
 local finetune_seconds = now() - t_ft
 local ftdir = run:path "finetuned"
@@ -476,6 +512,14 @@ local summary = {
   rounds = cfg.rounds,
   correction = C and cfg.correction or nil,
   round_anchor = C and cfg.round_anchor or nil,
+  calibrate_seconds = C and cfg.calibrate_seconds or nil,
+  calibration_holds = cal and cal.holds,
+  calibration_scale = cal and cal.scale,
+  calibration_offset = cal and cal.offset,
+  velocity_error_uncalibrated_mps = uncal and uncal.velocity_error,
+  velocity_error_mean_uncalibrated_mps = uncal and uncal.velocity_error_mean,
+  path_error_uncalibrated_m = uncal and uncal.path_error,
+  falls_uncalibrated = uncal and uncal.falls,
   finetune_seconds = finetune_seconds,
   wall_seconds = now() - t_start,
 }

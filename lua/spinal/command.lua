@@ -145,6 +145,33 @@ function Cmd:fit(S, K, E, opts)
   return mse
 end
 
+-- fold a per-axis affine map of the velocity command into h's first layer: afterwards h acts on a
+-- row k as it acted before on the row whose first three entries (vx, vy, wz: a velocity command's,
+-- a path's feed-forward velocity) are (k[i] - offset[i]) / scale[i]; the rest of the row, the
+-- state and the gait clock unchanged. A robot measured to walk at scale * c + offset when h was
+-- told c then walks at the commanded c (finetune's command calibration). scale > 0.
+function Cmd:remap(scale, offset)
+  local h = self.h
+  local nin, hidden, nf = h.nin, h.hidden, 10 + 2 * h.nj
+  for i = 1, 3 do
+    if not (type(scale[i]) == "number" and scale[i] > 0 and type(offset[i]) == "number") then
+      error(("command.remap: scale[%d] = %s, offset[%d] = %s: expected a scale > 0 and a number")
+        :format(i, tostring(scale[i]), i, tostring(offset[i])), 2)
+    end
+  end
+  local p = h:params():totable()
+  for r = 0, hidden - 1 do
+    local shift = 0
+    for i = 1, 3 do
+      local w = r * nin + nf + i   -- W_1 (hidden x nin, row-major) before b_1, 1-based
+      p[w] = p[w] / scale[i]
+      shift = shift + p[w] * offset[i]
+    end
+    p[hidden * nin + r + 1] = p[hidden * nin + r + 1] - shift
+  end
+  h:set_params(A(p))
+end
+
 -- h with its optimiser's state in one file
 function Cmd:save(path)
   return self.h:save(path, self.opt)
@@ -355,7 +382,9 @@ local function uniform(g, r)
   return r[1] + (r[2] - r[1]) * g:uniform()
 end
 
-local function random_velocity(g, r)
+-- a velocity command { vx, vy, wz } drawn from ranges r (M.ranges' velocity part; nil: M.ranges)
+function M.random_velocity(g, r)
+  r = r or M.ranges
   local v = {}
   for i, k in ipairs { "vx", "vy", "wz" } do
     if g:uniform() < r.zero then
@@ -393,7 +422,7 @@ function M.random_rows(g, s, H, dt, r)
                     yaw_of(s) + r.yaw_offset * (2 * g:uniform() - 1) }
     return M.path(segs, { dt = dt, start = start }):rows(1, H, 1)
   end
-  local v1, v2 = random_velocity(g, r), random_velocity(g, r)
+  local v1, v2 = M.random_velocity(g, r), M.random_velocity(g, r)
   local rows = {}
   for k = 1, H do
     local v = k < cut and v1 or v2
@@ -424,7 +453,7 @@ function M.random_course(g, s0, steps, dt, r)
   else
     local i = 1
     while i <= steps do
-      local v = random_velocity(g, r)
+      local v = M.random_velocity(g, r)
       local n = math.floor((1 + g:uniform()) / dt + 0.5)
       for k = i, math.min(steps, i + n - 1) do rows[k] = M.velocity(v[1], v[2], v[3]) end
       i = i + n

@@ -51,6 +51,7 @@ M.defaults = {
                         -- (their commands, the model corrected along them: F:corrected_windows)
   round_anchor = 0.0,   -- with h: lambda of a second anchor, to h as it was when this round's
                         -- training began (a trust region per round; 0: none)
+  calibrate_hold = 4,   -- with h: seconds each command is held in F:calibrate_command
 }
 
 local function merged(opts)
@@ -449,6 +450,88 @@ function F:collect_command(seconds, x0s, phases)
   L.pol:set_params(cur)
   C.h:set_params(hcur)
   return { seconds = self.ticks * self.dt, episodes = self.episodes, falls = self.falls }
+end
+
+-- The command calibration's fit: points { { c = {vx, vy, wz} commanded, m = measured }, ... } ->
+-- scale, offset (3 each) of the lines measured = scale * commanded + offset, one per axis, by
+-- least squares with a ridge of weight `lambda` (0.05) holding scale near 1, scale clamped to
+-- [0.5, 2] and |offset| to 0.15. vx and vy are fitted on the straight points (wz commanded 0: a
+-- turn moves the body sideways at the trunk's origin, which a sideways command does not undo),
+-- wz on all; an axis without points keeps scale 1, offset 0.
+function M.fit_calibration(points, lambda)
+  lambda = lambda or 0.05
+  local scale, offset = { 1, 1, 1 }, { 0, 0, 0 }
+  for ax = 1, 3 do
+    local n, sc, scc, sm, scm = 0, 0, 0, 0, 0
+    for _, q in ipairs(points) do
+      if ax == 3 or q.c[3] == 0 then
+        local x, y = q.c[ax], q.m[ax]
+        n, sc, scc, sm, scm = n + 1, sc + x, scc + x * x, sm + y, scm + x * y
+      end
+    end
+    if n > 0 then
+      -- [scc + lambda, sc; sc, n] [a; b] = [scm + lambda; sm], det >= lambda n > 0
+      local det = (scc + lambda) * n - sc * sc
+      local a = math.max(0.5, math.min(2, ((scm + lambda) * n - sc * sm) / det))
+      scale[ax], offset[ax] = a, math.max(-0.15, math.min(0.15, (sm - a * sc) / n))
+    end
+  end
+  return scale, offset
+end
+
+-- The command calibration (with h, after the last round): the fine-tuned h walks on the robot,
+-- without noise, courses of velocity commands drawn from command.ranges, each held calibrate_hold
+-- seconds, straight holds (wz = 0) alternating with turns (vy = 0), for `seconds` more of the
+-- budget (whole holds only; a course from x0s[j] with its clock at phases[j], nil: where the robot
+-- stands). Each hold's mean body velocity and yaw rate after its first quarter is measured
+-- against its command, the lines of M.fit_calibration are fitted and folded into h's first layer
+-- (command.remap): h asked for c then commands what made the robot walk at c. The world model
+-- never sees these ticks: they are the robot's answer to the fine-tuned h, which no model had.
+-- Returns { holds = n, scale = {3}, offset = {3}, falls = n, seconds = s, points = { {c =, m =} } }
+-- (the holds finished on the robot's feet); with fewer than 3, h is left as it is (scale 1,
+-- offset 0).
+function F:calibrate_command(seconds, x0s, phases)
+  local L, c, C = self.L, self.cfg, self.C
+  local command = require "spinal.command"
+  local limit = math.min(self.budget, self.ticks + math.floor(seconds / self.dt + 1e-9))
+  local hold = math.max(4, math.floor(c.calibrate_hold / self.dt + 0.5))
+  local settle = hold // 4
+  local g = rng.new(c.seed, 1300)
+  local ranges, pts, falls, t0 = self:command_ranges(), {}, 0, self.ticks
+  while limit - self.ticks >= hold do
+    local nh = (limit - self.ticks) // hold
+    local cmds, sums = {}, {}
+    for k = 1, nh do
+      local v = command.random_velocity(g, ranges)
+      if (#pts + k) % 2 == 1 then v[3] = 0 else v[2] = 0 end
+      cmds[k], sums[k] = v, { 0, 0, 0, 0 }
+    end
+    local j = x0s and g:integer(#x0s) or nil
+    local n, down = C:run(L.plant, { steps = nh * hold, x0 = j and x0s[j] or nil,
+      phase = j and phases and phases[j] or 0, lo = L.lo, hi = L.hi,
+      row = function(i) return command.velocity(table.unpack(cmds[(i - 1) // hold + 1])) end,
+      fell = function(s) return M.fell(L, s) end,
+      on_step = function(i, _, _, s1)
+        local m = sums[(i - 1) // hold + 1]
+        if (i - 1) % hold >= settle then
+          m[1], m[2], m[3], m[4] = m[1] + s1[8], m[2] + s1[9], m[3] + s1[13], m[4] + 1
+        end
+      end })
+    self.ticks = self.ticks + n
+    self.episodes = self.episodes + 1
+    for k = 1, down and (n - 1) // hold or nh do
+      local m = sums[k]
+      pts[#pts + 1] = { c = cmds[k], m = { m[1] / m[4], m[2] / m[4], m[3] / m[4] } }
+    end
+    if down then falls, self.falls = falls + 1, self.falls + 1 end
+  end
+  local scale, offset = { 1, 1, 1 }, { 0, 0, 0 }
+  if #pts >= 3 then
+    scale, offset = M.fit_calibration(pts)
+    C:remap(scale, offset)
+  end
+  return { holds = #pts, scale = scale, offset = offset, falls = falls, points = pts,
+           seconds = (self.ticks - t0) * self.dt }
 end
 
 -- n windows of H steps of the robot's recorded courses (one episode each) for h's loss: their

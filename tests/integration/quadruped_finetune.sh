@@ -94,6 +94,28 @@ summary "$tmp/cmd3" "need(s.policy == 'command', 'the policy recorded')"
          and C.h.layers == 1, 'the fine-tuned h keeps its clock and architecture')" >"$tmp/clocked.out" 2>&1 ||
   fail "the fine-tuned clocked h: $(cat "$tmp/clocked.out")"
 
+# the command calibration: the last 4 s of the 16 measure h's walk per axis, folded into h; the
+# fine-tuned h is evaluated before it too
+run seed=1 out="$tmp/cal" pretrained="$tmp/q1" policy=command calibrate_seconds=4 calibrate_hold=0.5
+grep -q "calibration: [0-9]* holds of 0.5 s" "$tmp/run.out" || fail "no calibration line"
+SUMMARY="$tmp/cal/summary.json" "$BIN" -e "
+  local s = assert(require('spinal.json').read(os.getenv 'SUMMARY'))
+  local function need(ok, what) if not ok then io.stderr:write('FAIL: ', what, '\n') os.exit(1) end end
+  need(s.calibrate_seconds == 4 and s.calibration_holds >= 0 and s.calibration_holds <= 8, 'holds')
+  need(#s.calibration_scale == 3 and #s.calibration_offset == 3, 'the lines per axis')
+  -- whole holds only: a fall leaves the rest of a hold unspent
+  need(s.real_data_seconds <= 16 and s.real_data_seconds > 12, 'the budget: ' .. s.real_data_seconds)
+  for _, k in ipairs { 'velocity_error_uncalibrated_mps', 'velocity_error_mean_uncalibrated_mps',
+                       'path_error_uncalibrated_m', 'falls_uncalibrated' } do
+    need(type(s[k]) == 'number', 'summary key ' .. k)
+  end" || fail "calibration summary: $(cat "$tmp/cal/summary.json")"
+if "$BIN" experiments/quadruped_finetune.lua quick=true out="$tmp/bad4" policy=command \
+    calibrate_seconds=16 >"$tmp/bad.out" 2>&1; then
+  fail "calibrate_seconds=16 of 16 was accepted"
+fi
+grep -qF "calibrate_seconds=16 calibrate_hold=4: expected 0 <= calibrate_seconds < real_seconds (16)" \
+  "$tmp/bad.out" || fail "calibrate_seconds=16's refusal: $(cat "$tmp/bad.out")"
+
 # outside the documented range: said, and recorded
 run seed=1 out="$tmp/far" pretrained="$tmp/q1" latency=0.02 pol_iters=1 wm_iters=1
 grep -q "latency=0.02 is outside its documented range 0 .. 0.01 (docs/quadruped.md)" "$tmp/run.out" ||
@@ -115,7 +137,8 @@ grep -qF "the pre-training is saved: pretrained=$tmp/deaf starts from it" "$tmp/
 [[ -s $tmp/deaf/ckpt/loop.json ]] || fail "the pre-training was not kept"
 # refused before any pre-training (no pretrained= given: nothing may run first)
 for bad in "policy=foo:policy=foo: expected imitation or command" \
-           "rounds=0:rounds=0: fine-tuning needs at least one round"; do
+           "rounds=0:rounds=0: fine-tuning needs at least one round" \
+           "calibrate_seconds=5:calibrate_seconds=5 calibrates the command network: it needs policy=command"; do
   if "$BIN" experiments/quadruped_finetune.lua quick=true out="$tmp/bad3" "${bad%%:*}" \
       >"$tmp/bad.out" 2>&1; then
     fail "${bad%%:*} was accepted"

@@ -293,6 +293,44 @@ describe("training commands", function()
   end)
 end)
 
+describe("a command calibration folded into h (C:remap)", function()
+  it("makes h act on a row as it acted on the row whose velocity is (k - offset) / scale", function()
+    local pol = vae(9)
+    local m = wm.new { nj = 1, nu = 2, dt = DT, hidden = 8, layers = 1 }
+    for _, clock in ipairs { 0, command.clock(0.3, 0.02) } do
+      local C = command.new { model = m, pol = pol, hidden = 16, layers = 2, seed = 5, clock = clock }
+      C.h:set_params(A.randn({ C.h.nparams }, rng.new(6)) * 0.3)
+      local scale, offset = { 0.8, 1.3, 0.6 }, { 0.05, -0.02, 0.1 }
+      local g = rng.new(8)
+      -- velocity rows and path rows (a target pose, wp = 1), the clock's phase last when it has one
+      local S, K, K0 = {}, {}, {}
+      for i = 1, 6 do
+        S[i] = trunk(g:normal(), g:normal(), g:normal(), 0.3 * g:normal(), 0.2 * g:normal()):totable()
+        local k = { g:uniform(-0.3, 0.6), g:uniform(-0.2, 0.2), g:uniform(-0.6, 0.6), 0, 0, 0, 0 }
+        if i > 3 then k[4], k[5], k[6], k[7] = g:normal(), g:normal(), g:normal(), 1 end
+        if clock > 0 then k[8] = g:uniform(0, 2 * math.pi) end
+        local k0 = {}
+        for j, v in ipairs(k) do k0[j] = j <= 3 and (v - offset[j]) / scale[j] or v end
+        K[i], K0[i] = k, k0
+      end
+      S, K, K0 = A(S), A(K), A(K0)
+      local want, zw = C:act(S, K0)
+      local before = C:act(S, K)
+      C:remap(scale, offset)
+      local got, zg = C:act(S, K)
+      -- (h computes in float32: the folded weights are rounded to it)
+      assert.is_true((got - want):abs():max() < 1e-5, "actions")
+      assert.is_true((zg - zw):abs():max() < 1e-5, "latents")
+      -- and the calibration changed what h does (the test would pass on an h blind to commands)
+      assert.is_true((got - before):abs():max() > 1e-3)
+    end
+    local C = command.new { model = m, pol = pol, hidden = 8, seed = 5 }
+    assert.matches("command.remap: scale%[2%] = 0, offset%[2%] = 0: expected a scale > 0 and a number",
+      err(function() C:remap({ 1, 0, 1 }, { 0, 0, 0 }) end))
+    assert.matches("offset%[3%] = nil", err(function() C:remap({ 1, 1, 1 }, { 0, 0 }) end))
+  end)
+end)
+
 describe("paths", function()
   it("close a circle after one lap at its radius and speed", function()
     local c = command.circle { radius = 1.5, speed = 0.5, dt = 0.02 }

@@ -279,6 +279,77 @@ describe("finetune on a MuJoCo quadruped", function()
       moved[1]))
   end)
 
+  it("calibrates h's commands on the robot: whole holds inside the budget, each hold's mean "
+    .. "velocity after its first quarter, the fitted lines folded into h", function()
+    local command = require "spinal.command"
+    local C = command.new { model = L.model, pol = L.pol, hidden = 8, layers = 1, seed = 4 }
+    C.h:set_params(A.randn({ C.h.nparams }, rng.new(3)) * 0.5)
+    local F = finetune.new(L, { real_seconds = 2, episode_steps = 25, seed = 6,
+                                calibrate_hold = 0.2 })
+    F:init_command(C)
+    F:collect_command(1, { L.refs[1].frames[1] })
+    assert.equal(50, F.ticks)
+    -- every transition the calibration sees, and h as it was before
+    local seen, run0 = {}, C.run
+    function C.run(self, pl, o)
+      local f = o.on_step
+      local ep = {}
+      seen[#seen + 1] = ep
+      o.on_step = function(i, s, a, s1, k, last)
+        ep[i] = { s1 = s1, k = k }
+        f(i, s, a, s1, k, last)
+      end
+      return run0(self, pl, o)
+    end
+    local hp = C.h:params()
+    local cal = F:calibrate_command(0.9, { L.refs[1].frames[1] })
+    C.run = nil
+    -- holds of 10 ticks: 0.9 s of budget is 4 whole holds (45 ticks), none started past it
+    local ticks = 0
+    for _, ep in ipairs(seen) do ticks = ticks + #ep end
+    assert.equal(ticks, F.ticks - 50)
+    assert.is_true(ticks <= 45)
+    assert.near(ticks * 0.02, cal.seconds, 1e-12)
+    -- each hold: one command, measured over its last 8 ticks (the body velocity, the yaw rate)
+    local k = 0
+    for _, ep in ipairs(seen) do
+      for h0 = 0, #ep - 10, 10 do
+        k = k + 1
+        local q, m = cal.points[k], { 0, 0, 0 }
+        for i = h0 + 1, h0 + 10 do
+          for j = 1, 3 do assert.equal(q.c[j], ep[i].k[j]) end
+          if i > h0 + 2 then
+            local s1 = ep[i].s1
+            m[1], m[2], m[3] = m[1] + s1[8] / 8, m[2] + s1[9] / 8, m[3] + s1[13] / 8
+          end
+        end
+        for j = 1, 3 do assert.near(m[j], q.m[j], 1e-12) end
+        -- straight holds (wz = 0) alternate with turns (vy = 0)
+        assert.equal(0, k % 2 == 1 and q.c[3] or q.c[2])
+      end
+    end
+    assert.equal(k, cal.holds)
+    -- the lines fitted to those points are the ones folded into h
+    local scale, offset = finetune.fit_calibration(cal.points)
+    assert.same(scale, cal.scale)
+    assert.same(offset, cal.offset)
+    local now = C.h:params()
+    C.h:set_params(hp)
+    local K0 = {}
+    for i = 1, F.recK.shape[1] do
+      local r = F.recK[i]:totable()
+      for j = 1, 3 do r[j] = (r[j] - offset[j]) / scale[j] end
+      K0[i] = r
+    end
+    local want = C:act(F.recS, A(K0))
+    C.h:set_params(now)
+    if cal.holds >= 3 then
+      assert.is_true((C:act(F.recS, F.recK) - want):abs():max() < 1e-5)
+    else
+      assert.equal(0, (now - hp):abs():max())
+    end
+  end)
+
   it("fine-tunes a command network h with a gait clock (quadruped_command's default): rows carry "
     .. "the clock's phase, the anchor and h's training see it, h and the decoder move", function()
     local command = require "spinal.command"
@@ -417,6 +488,36 @@ describe("finetune on a MuJoCo quadruped", function()
     end
     assert.equal(0.5, command.ranges.paths)
     C.h:set_params(hp0)
+  end)
+end)
+
+describe("the command calibration's fit (finetune.fit_calibration)", function()
+  it("recovers each axis's line, vx and vy from straight holds only, and clamps", function()
+    local g = rng.new(11)
+    local pts = {}
+    for i = 1, 12 do
+      local c = { g:uniform(-0.3, 0.6), g:uniform(-0.2, 0.2), i % 2 == 0 and g:uniform(-0.6, 0.6) or 0 }
+      if c[3] ~= 0 then c[2] = 0 end
+      -- a turn moves the trunk sideways (0.2 wz): the vy line must not see it
+      pts[i] = { c = c, m = { 0.9 * c[1] + 0.03, 0.7 * c[2] - 0.02 + 0.2 * c[3], 1.1 * c[3] - 0.01 } }
+    end
+    local scale, offset = finetune.fit_calibration(pts, 0)
+    local want_s, want_o = { 0.9, 0.7, 1.1 }, { 0.03, -0.02, -0.01 }
+    for ax = 1, 3 do
+      assert.near(want_s[ax], scale[ax], 1e-9)
+      assert.near(want_o[ax], offset[ax], 1e-9)
+    end
+    -- the ridge holds the scale between the measured one and 1
+    scale = finetune.fit_calibration(pts)
+    assert.is_true(scale[2] > 0.7 and scale[2] < 1 and scale[3] > 1 and scale[3] < 1.1)
+    -- clamped: a robot that barely answers, far off; an axis without points keeps the identity
+    local far = { { c = { 0.5, 0, 0.3 }, m = { 0, 0, 0.05 + 0.3 } },
+                  { c = { -0.5, 0, -0.3 }, m = { 0, 0, 0.3 - 0.03 } } }
+    scale, offset = finetune.fit_calibration(far, 0)
+    assert.same({ 1, 1 }, { scale[1], scale[2] })
+    assert.same({ 0, 0 }, { offset[1], offset[2] })
+    assert.equal(0.5, scale[3])
+    assert.equal(0.15, offset[3])
   end)
 end)
 
