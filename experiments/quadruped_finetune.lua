@@ -347,6 +347,8 @@ local function evaluate_command(buf)
     res.velocity_swing = res.velocity_swing + sw / #COMMANDS
     res.per_clip[ci] = { name = ("v %+.2f %+.2f %+.2f"):format(c[1], c[2], c[3]),
                          velocity_error = ve, velocity_error_mean = vm, velocity_swing = sw,
+                         mean_vx = cnt > 0 and sx / cnt or nil,
+                         mean_vy = cnt > 0 and sy / cnt or nil,
                          fell = down }
   end
   local s0 = remote and imitate.to_wm(plant:read(), L.nj) or x0
@@ -560,6 +562,16 @@ if after.velocity_error_mean then
   print(("%s: the stride's swing about each command's mean velocity: %.3f -> %.3f m/s (the per-tick "
     .. "error a policy walking at exactly the commanded mean would keep)"):format(who,
     before.velocity_swing, after.velocity_swing))
+end
+if C then
+  -- where the error is: each command, and the robot's mean walk on it after fine-tuning
+  print(("%s: per command (vx vy wz): velocity error before -> after m/s, the mean walk after "
+    .. "(vx vy m/s)"):format(who))
+  for i, r in ipairs(after.per_clip) do
+    print(("  %s   %.3f -> %.3f   %s%s"):format(r.name:sub(3), before.per_clip[i].velocity_error,
+      r.velocity_error, r.mean_vx and ("%+.3f %+.3f"):format(r.mean_vx, r.mean_vy) or "-",
+      r.fell and "   fell" or ""))
+  end
 end
 if summary.gap_closed then
   print(("%s: the floor (pre-trained, unperturbed robot) %.3f m/s: %.0f %% of the gap between it and "

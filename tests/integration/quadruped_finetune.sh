@@ -67,6 +67,9 @@ summary "$tmp/q2" "need(('%.17g'):format(s.velocity_error_floor_mps) == '$F1', '
 # the command network h over the decoder (trained here in 5 batches), fine-tuned with the decoder
 run seed=1 out="$tmp/cmd" pretrained="$tmp/q1" policy=command
 grep -q "h trained here (5 batches through the world model)" "$tmp/run.out" || fail "h trained"
+# where the error is: one line per command (the quick mode's two), its mean walk after
+grep -A2 "per command (vx vy wz)" "$tmp/run.out" | grep -Eq "^  \+0\.00 \+0\.00 \+0\.40   [0-9.]+ -> [0-9.]+   [-+][0-9.]+ [-+][0-9.]+" ||
+  fail "the per-command lines: $(cat "$tmp/run.out")"
 summary "$tmp/cmd" "need(s.policy == 'command' and s.mix == 0, 'the policy recorded, and the world model of h fine-tuned on the robot data alone (mix=0)')
   need(s.rounds == 4 and s.round_anchor == 3, 'h in 4 rounds, each a trust region (round_anchor=3)')"
 [[ -s $tmp/cmd/finetuned/command.ckpt && -s $tmp/cmd/command.ckpt ]] || fail "h's files"
