@@ -18,8 +18,9 @@
 -- The policy is the imitation policy of spinal.imitate (the VAE's posterior tracking gait clips:
 -- F:collect, F:train_policy), or a command network h over its decoder (spinal.command:
 -- F:init_command(C), F:collect_command, F:train_command: h moves, with decoder = true the VAE's
--- decoder too, the prior and encoder never); the budget, the world-model mixing, the anchor and
--- the action shift are shared.
+-- decoder too, the prior and encoder never; F:calibrate_command, a per-axis command calibration
+-- measured on the robot with what is left of the budget, folded into h); the budget, the
+-- world-model mixing, the anchor and the action shift are shared.
 local A = require "spinal.array"
 local nn = require "spinal.nn"
 local rng = require "spinal.rng"
