@@ -334,20 +334,19 @@ local function evaluate_command(buf)
       end
     end)
     local ve = cnt > 0 and e / cnt or e_all / math.max(n_all, 1)
-    -- the error of the run's mean velocity (quadruped_command's measure: the stride's swing out)
-    local vm = cnt > 0 and math.sqrt((sx / cnt - c[1]) ^ 2 + (sy / cnt - c[2]) ^ 2) or ve
-    -- the swing about that mean
+    -- the run's mean velocity (nil when it fell in the settling second), the error of it
+    -- (quadruped_command's measure: the stride's swing out) and the swing about it
+    local mx, my = cnt > 0 and sx / cnt or nil, cnt > 0 and sy / cnt or nil
+    local vm = mx and math.sqrt((mx - c[1]) ^ 2 + (my - c[2]) ^ 2) or ve
     local sw = 0
-    for t = 1, cnt do sw = sw + math.sqrt((vx[t] - sx / cnt) ^ 2 + (vy[t] - sy / cnt) ^ 2) / cnt end
+    for t = 1, cnt do sw = sw + math.sqrt((vx[t] - mx) ^ 2 + (vy[t] - my) ^ 2) / cnt end
     if down then res.falls = res.falls + 1 end
     res.velocity_error = res.velocity_error + ve / #COMMANDS
     res.velocity_error_mean = res.velocity_error_mean + vm / #COMMANDS
     res.velocity_swing = res.velocity_swing + sw / #COMMANDS
     res.per_clip[ci] = { name = ("v %+.2f %+.2f %+.2f"):format(c[1], c[2], c[3]),
                          velocity_error = ve, velocity_error_mean = vm, velocity_swing = sw,
-                         mean_vx = cnt > 0 and sx / cnt or nil,
-                         mean_vy = cnt > 0 and sy / cnt or nil,
-                         fell = down }
+                         mean_vx = mx, mean_vy = my, fell = down }
   end
   local s0 = remote and imitate.to_wm(plant:read(), L.nj) or x0
   local circle = command.circle { radius = 1.5, speed = 0.4, dt = dt,
@@ -425,11 +424,12 @@ if C then
   end
 end
 local rows = {}
-local round_seconds = (cfg.real_seconds - (C and cfg.calibrate_seconds or 0)) / cfg.rounds
+-- (calibrate_seconds is policy=command's, refused above for the imitation policy)
+local round_seconds = (cfg.real_seconds - cfg.calibrate_seconds) / cfg.rounds
 for r = 1, cfg.rounds do
   local col
   if C then col = F:collect_command(round_seconds, x0s, x0_phases)
-  else col = F:collect(cfg.real_seconds / cfg.rounds) end
+  else col = F:collect(round_seconds) end
   local wl, wp = F:train_wm()
   local pl, pp, al
   if C then pl, pp, al = F:train_command() else pl, pp, al = F:train_policy() end
