@@ -101,6 +101,8 @@ void sp_command_data_free(sp_command_data* d) {
   sp_free(d->gz);
   sp_free(d->gf);
   sp_free(d->ga);
+  sp_free(d->aw);
+  sp_free(d->ac);
   sp_free(d->G);
   sp_free(d);
 }
@@ -132,9 +134,11 @@ int sp_command_data_new(sp_command_data** out, const sp_command* h, const sp_vae
   d->gz = sp_calloc(B * lat, sizeof(double));
   d->gf = sp_calloc(B * h->nf, sizeof(double));
   d->ga = sp_calloc(B * nu, sizeof(double));
+  d->aw = sp_calloc(2 * B * nu, sizeof(double));
+  d->ac = sp_calloc(B * nu, sizeof(double));
   d->G = sp_calloc(2 * B * nx, sizeof(double));
   int rc = d->wp && d->wh && d->wd && d->S && d->A && d->Ho && d->x && d->y && d->mp && d->gz &&
-                   d->gf && d->ga && d->G
+                   d->gf && d->ga && d->aw && d->ac && d->G
                ? 0
                : SP_ENOMEM;
   for (int k = 0; !rc && k < horizon; k++) {
@@ -314,14 +318,14 @@ static void add_residual(double* s1, const double* rho, double sign, int nx) {
 int sp_command_loss(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm, sp_wm_data* wd,
                     double* loss, double* parts, const double* S0, const double* K,
                     const double* eps, int batch, int H, int backward) {
-  return sp_command_loss_corrected(h, d, vae, wm, wd, loss, parts, S0, K, NULL, eps, batch, H,
-                                   backward);
+  return sp_command_loss_corrected(h, d, vae, wm, wd, loss, parts, S0, K, NULL, NULL, eps, batch,
+                                   H, backward);
 }
 
 int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm,
                               sp_wm_data* wd, double* loss, double* parts, const double* S0,
-                              const double* K, const double* R, const double* eps, int batch, int H,
-                              int backward) {
+                              const double* K, const double* R, const double* P0,
+                              const double* eps, int batch, int H, int backward) {
   const sp_command_config* cf = &h->cfg;
   if (d->h != h || d->vae != vae || wd->wm != wm || wm->cfg.nj != cf->nj ||
       wm->cfg.nu != vae->cfg.nu)
@@ -346,7 +350,10 @@ int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp
     int rc = forward(h, d, vae, k, a, NULL, Ho, s, Kk, KH, eps ? eps + (size_t)k * lat : NULL, EH,
                      batch);
     if (rc) return rc;
-    if ((rc = sp_wm_step(wm, wd, k, s1, s, a, batch))) return rc;
+    // a model with history also sees the action before (P0 or a_0 itself at the start)
+    const double* ap = k > 0 ? a - B * nu : P0 ? P0 : a;
+    const double* in = wm->cfg.history ? sp__wm_history_input(d->aw, a, ap, nu, batch) : a;
+    if ((rc = sp_wm_step(wm, wd, k, s1, s, in, batch))) return rc;
     if (R)
       for (size_t r = 0; r < B; r++) add_residual(s1 + r * nx, residual_row(R, r, k, H, nx), 1, nx);
     for (size_t r = 0; r < B; r++) {
@@ -378,9 +385,11 @@ int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp
     if (R)
       for (size_t r = 0; r < B; r++)
         add_residual(s1 + r * nx, residual_row(R, r, k, H, nx), -1, nx);
-    // through the world model into s_k and a_k
-    int rc = sp_wm_step_vjp(wm, wd, k, gprev, d->ga, g, s, s1, 0);
+    // through the world model into s_k and a_k (with history, a_k's gradient as step k + 1's
+    // previous action is carried back in ac)
+    int rc = sp_wm_step_vjp(wm, wd, k, gprev, wm->cfg.history ? d->aw : d->ga, g, s, s1, 0);
     if (rc) return rc;
+    if (wm->cfg.history) sp__wm_history_vjp(d->ga, d->ac, d->aw, nu, batch, k == H - 1, !k && !P0);
     // decoder: input [f, z]
     rc = backward & SP_COMMAND_GRAD_DECODER
              ? sp_mlp_backward(vae->dec, d->wd[k], d->x, d->ga)

@@ -102,6 +102,8 @@ typedef struct sp_command_data {
   double* gz;                    // (max_batch x lat)
   double* gf;                    // (max_batch x nf)
   double* ga;                    // (max_batch x nu)
+  double* aw;                    // (max_batch x 2 nu) a model with history: its action inputs
+  double* ac;                    // (max_batch x nu) and the previous action's gradient carried
   double* G;                     // (2 x max_batch x nx)
 } sp_command_data;
 
@@ -153,10 +155,15 @@ int sp_command_loss(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm, s
 // quaternion entries (3..6) are not used: the orientation integrates the corrected angular
 // velocity (so over several steps the replay is close, not exact). The gradient is the model's:
 // R does not depend on the parameters.
+//
+// A world model with history (engine/wm/wm.h) also takes each step's previous action: a_k-1 (h's
+// own at the step before, its gradient flows back into that step) and, at k = 0, P0 (batch x nu),
+// the action the robot held before s_0 (data, no gradient); P0 NULL: a_0 itself (no change).
+// Without history P0 is ignored.
 int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm,
                               sp_wm_data* wd, double* loss, double* parts, const double* S0,
-                              const double* K, const double* R, const double* eps, int batch, int H,
-                              int backward);
+                              const double* K, const double* R, const double* P0,
+                              const double* eps, int batch, int H, int backward);
 
 // Save h (configuration, flat parameters) and, when opt is not NULL (opt->n must be h's nparams,
 // its dtype h's), the optimiser's configuration and state, atomically:

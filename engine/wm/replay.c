@@ -65,12 +65,24 @@ int sp_replay_valid(const sp_replay* r, int64_t i, int n) {
   return 1;
 }
 
+int sp_replay_set_history(sp_replay* r, int history) {
+  if (history < 0 || history > 1) return SP_EINVAL;
+  r->history = history;
+  return 0;
+}
+
 static void gather(const sp_replay* r, double* S, double* A, int64_t i, int n) {
-  size_t nx = (size_t)r->nx, nu = (size_t)r->nu;
+  size_t nx = (size_t)r->nx, nu = (size_t)r->nu, na = nu * (1 + (size_t)r->history);
   for (int k = 0; k < n; k++) {
     size_t p = slot(r, i + k);
     memcpy(S + k * nx, r->s + p * nx, nx * sizeof(double));
-    memcpy(A + k * nu, r->a + p * nu, nu * sizeof(double));
+    memcpy(A + k * na, r->a + p * nu, nu * sizeof(double));
+    if (r->history) {
+      // the entry before, when it leads into this one (held, same episode)
+      int64_t j = i + k - 1;
+      size_t q = j >= 0 && !r->end[slot(r, j)] ? slot(r, j) : p;
+      memcpy(A + k * na + nu, r->a + q * nu, nu * sizeof(double));
+    }
     if (k == n - 1) memcpy(S + (size_t)n * nx, r->s_next + p * nx, nx * sizeof(double));
   }
 }
@@ -93,7 +105,7 @@ int sp_replay_sample(const sp_replay* r, sp_rng* rng, double* S, double* A, int6
       if (sp_replay_valid(r, c, n)) i = c;
     }
     if (i < 0) return SP_ENOTFOUND;
-    gather(r, S + (size_t)b * (n + 1) * r->nx, A + (size_t)b * n * r->nu, i, n);
+    gather(r, S + (size_t)b * (n + 1) * r->nx, A + (size_t)b * n * r->nu * (1 + r->history), i, n);
     if (starts) starts[b] = i;
   }
   return 0;

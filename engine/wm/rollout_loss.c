@@ -58,7 +58,7 @@ int sp_wm_rollout_loss(sp_wm* wm, sp_wm_data* d, double* loss, double* comps, do
                        const double* S, const double* A, int batch, int n, int backward) {
   if (d->wm != wm) return SP_EINVAL;
   if (n < 1 || n > d->horizon || batch < 1 || batch > d->max_batch) return SP_ERANGE;
-  int nx = wm->nx, nu = wm->cfg.nu, nj = wm->cfg.nj;
+  int nx = wm->nx, nu = wm->na, nj = wm->cfg.nj;
   size_t B = (size_t)batch, win = (size_t)(n + 1) * nx;
   const double dims[SP_WM_NCOMP] = {3, 1, 3, 3, nj, nj};
   double c[SP_WM_NCOMP], total[SP_WM_NCOMP] = {0};
@@ -106,4 +106,24 @@ int sp_wm_rollout_loss(sp_wm* wm, sp_wm_data* d, double* loss, double* comps, do
     gprev = t;
   }
   return 0;
+}
+
+const double* sp__wm_history_input(double* x, const double* a, const double* ap, int nu, int batch) {
+  size_t n = (size_t)nu;
+  for (size_t r = 0; r < (size_t)batch; r++) {
+    memcpy(x + 2 * n * r, a + n * r, n * sizeof(double));
+    memcpy(x + 2 * n * r + n, ap + n * r, n * sizeof(double));
+  }
+  return x;
+}
+
+void sp__wm_history_vjp(double* ga, double* carry, const double* gin, int nu, int batch, int last,
+                        int self_prev) {
+  size_t n = (size_t)nu;
+  for (size_t r = 0; r < (size_t)batch; r++)
+    for (size_t i = 0; i < n; i++) {
+      double own = gin[2 * n * r + i], prev = gin[2 * n * r + n + i];
+      ga[n * r + i] = own + (last ? 0 : carry[n * r + i]) + (self_prev ? prev : 0);
+      carry[n * r + i] = prev;
+    }
 }

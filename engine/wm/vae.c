@@ -276,7 +276,9 @@ int sp_vae_loss(sp_vae* v, sp_vae_data* d, sp_wm* wm, sp_wm_data* wd, double* lo
                 const double* S0, const double* C, const double* R, const double* eps, int batch,
                 int H, int backward) {
   const sp_vae_config* cf = &v->cfg;
-  if (d->vae != v || wd->wm != wm || wm->cfg.nj != cf->nj || wm->cfg.nu != cf->nu) return SP_EINVAL;
+  if (d->vae != v || wd->wm != wm || wm->cfg.nj != cf->nj || wm->cfg.nu != cf->nu ||
+      wm->cfg.history)
+    return SP_EINVAL;
   if (H < 1 || H > d->horizon || H > wd->horizon || batch < 1 || batch > d->max_batch ||
       batch > wd->max_batch)
     return SP_ERANGE;

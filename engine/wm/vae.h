@@ -118,7 +118,8 @@ int sp_vae_latent(sp_vae* v, sp_vae_data* d, double* mu_q, double* mu_p, const d
 // batch rows): S0 (batch x nx) start states, C (batch x H x nc) conditioning, R (batch x H x nx)
 // reference states after each step, eps (batch x H x lat) noise (NULL: zero). Writes *loss and
 // parts (SP_VAE_NPARTS, may be NULL): the discounted tracking, action and beta-weighted KL sums.
-// With backward set, ACCUMULATES dloss/dparams into v->grads.
+// With backward set, ACCUMULATES dloss/dparams into v->grads. SP_EINVAL for a model with history
+// (the imitation's rollouts have no previous actions; h's do, engine/wm/command.h).
 int sp_vae_loss(sp_vae* v, sp_vae_data* d, sp_wm* wm, sp_wm_data* wd, double* loss, double* parts,
                 const double* S0, const double* C, const double* R, const double* eps, int batch,
                 int H, int backward);

@@ -36,6 +36,8 @@ int sp_wm_check(const sp_wm_config* c, char* msg, size_t ms) {
     return sp_errorf(msg, ms, SP_EINVAL, "nj must be in [0, 1000], got %d", c->nj);
   if (c->nu < 1 || c->nu > 1024)
     return sp_errorf(msg, ms, SP_EINVAL, "nu must be in [1, 1024], got %d", c->nu);
+  if (c->history < 0 || c->history > 1)
+    return sp_errorf(msg, ms, SP_EINVAL, "history must be 0 or 1, got %d", c->history);
   if (!(c->dt > 0) || !isfinite(c->dt))
     return sp_errorf(msg, ms, SP_EINVAL, "dt must be > 0, got %g", c->dt);
   if (c->hidden < 1 || c->hidden > (1 << 16))
@@ -58,7 +60,7 @@ int sp_wm_check(const sp_wm_config* c, char* msg, size_t ms) {
 
 int sp__wm_wrap(sp_wm** out, const sp_wm_config* cfg, sp_mlp* net) {
   *out = NULL;
-  int nf = 10 + 2 * cfg->nj, nd = 6 + cfg->nj, nin = nf + cfg->nu;
+  int nf = 10 + 2 * cfg->nj, nd = 6 + cfg->nj, na = cfg->nu * (1 + cfg->history), nin = nf + na;
   if (net->nin != nin || net->nout != nd || net->nlayers != cfg->layers + 1 ||
       net->dtype != cfg->dtype)
     return SP_EMISMATCH;
@@ -66,7 +68,7 @@ int sp__wm_wrap(sp_wm** out, const sp_wm_config* cfg, sp_mlp* net) {
     if (net->layers[l].nout != cfg->hidden || net->layers[l].act != cfg->act) return SP_EMISMATCH;
   if (net->layers[cfg->layers].act != SP_ACT_IDENTITY) return SP_EMISMATCH;
   sp_wm* wm = sp_calloc(1, sizeof *wm);
-  double* st = sp_calloc(3 * (size_t)(nf + cfg->nu + nd), sizeof(double));
+  double* st = sp_calloc(3 * (size_t)(nf + na + nd), sizeof(double));
   if (!wm || !st) {
     sp_free(wm);
     sp_free(st);
@@ -77,11 +79,12 @@ int sp__wm_wrap(sp_wm** out, const sp_wm_config* cfg, sp_mlp* net) {
   wm->nf = nf;
   wm->nd = nd;
   wm->nin = nin;
+  wm->na = na;
   wm->net = net;
   wm->stats = st;
   sp_normalizer_init(&wm->fnorm, nf, st, cfg->min_std);
-  sp_normalizer_init(&wm->anorm, cfg->nu, st + 3 * nf, cfg->min_std);
-  sp_normalizer_init(&wm->dnorm, nd, st + 3 * (nf + cfg->nu), cfg->min_std);
+  sp_normalizer_init(&wm->anorm, na, st + 3 * nf, cfg->min_std);
+  sp_normalizer_init(&wm->dnorm, nd, st + 3 * (nf + na), cfg->min_std);
   *out = wm;
   return 0;
 }
@@ -92,7 +95,7 @@ int sp_wm_new(sp_wm** out, const sp_wm_config* cfg, uint64_t seed) {
   int sizes[SP_MLP_MAXLAYERS + 1];
   sp_act acts[SP_MLP_MAXLAYERS];
   int L = cfg->layers + 1;
-  sizes[0] = 10 + 2 * cfg->nj + cfg->nu;
+  sizes[0] = 10 + 2 * cfg->nj + cfg->nu * (1 + cfg->history);
   for (int l = 0; l < cfg->layers; l++) sizes[l + 1] = cfg->hidden, acts[l] = cfg->act;
   sizes[L] = 6 + cfg->nj;
   acts[L - 1] = SP_ACT_IDENTITY;
@@ -103,6 +106,58 @@ int sp_wm_new(sp_wm** out, const sp_wm_config* cfg, uint64_t seed) {
   if (!rc) rc = sp__wm_wrap(out, cfg, net);
   if (rc && net) sp_mlp_free(net);
   return rc;
+}
+
+// statistics of a into b (same n)
+static void copy_stats(sp_normalizer* b, const sp_normalizer* a) {
+  b->count = a->count;
+  memcpy(b->mean, a->mean, (size_t)a->n * sizeof(double));
+  memcpy(b->m2, a->m2, (size_t)a->n * sizeof(double));
+  sp_normalizer_refresh(b);
+}
+
+int sp_wm_with_history(sp_wm** out, const sp_wm* wm) {
+  *out = NULL;
+  if (wm->cfg.history) return SP_EINVAL;
+  sp_wm_config c = wm->cfg;
+  c.history = 1;
+  sp_wm* w;
+  int rc = sp_wm_new(&w, &c, 0);
+  if (rc) return rc;
+  // every parameter as wm's; the first layer's matrix gains nu zero columns (rows of nin entries)
+  sp_mlp* src = wm->net;
+  sp_mlp* dst = w->net;
+  double* p = sp_malloc(src->nparams * sizeof(double));
+  double* q = sp_calloc(dst->nparams, sizeof(double));
+  if (!p || !q) {
+    sp_free(p);
+    sp_free(q);
+    sp_wm_free(w);
+    return SP_ENOMEM;
+  }
+  sp_mlp_get_params(src, p);
+  const sp_layer *l0 = &src->layers[0], *m0 = &dst->layers[0];
+  for (int o = 0; o < l0->nout; o++)
+    memcpy(q + m0->w + (size_t)o * m0->nin, p + l0->w + (size_t)o * l0->nin,
+           (size_t)l0->nin * sizeof(double));
+  memcpy(q + m0->b, p + l0->b, (size_t)l0->nout * sizeof(double));
+  size_t rest = src->nparams - (l0->b + (size_t)l0->nout);
+  memcpy(q + m0->b + m0->nout, p + l0->b + l0->nout, rest * sizeof(double));
+  sp_mlp_set_params(dst, q);
+  sp_free(p);
+  sp_free(q);
+  // normalisers: features and deltas as wm's, the action's statistics for both action inputs
+  copy_stats(&w->fnorm, &wm->fnorm);
+  copy_stats(&w->dnorm, &wm->dnorm);
+  int nu = wm->cfg.nu;
+  w->anorm.count = wm->anorm.count;
+  for (int h = 0; h < 2; h++) {
+    memcpy(w->anorm.mean + h * nu, wm->anorm.mean, (size_t)nu * sizeof(double));
+    memcpy(w->anorm.m2 + h * nu, wm->anorm.m2, (size_t)nu * sizeof(double));
+  }
+  sp_normalizer_refresh(&w->anorm);
+  *out = w;
+  return 0;
 }
 
 void sp_wm_free(sp_wm* wm) {
@@ -126,7 +181,7 @@ int sp_wm_data_new(sp_wm_data** out, const sp_wm* wm, int max_batch, int horizon
   d->y = sp_calloc(B * (size_t)wm->nd, sizeof(double));
   d->S = sp_calloc(((size_t)horizon + 1) * B * nx, sizeof(double));
   d->G = sp_calloc(2 * B * nx, sizeof(double));
-  d->A = sp_calloc(B * (size_t)wm->cfg.nu, sizeof(double));
+  d->A = sp_calloc(B * (size_t)wm->na, sizeof(double));
   int rc = d->ws && d->x && d->y && d->S && d->G && d->A ? 0 : SP_ENOMEM;
   for (int k = 0; !rc && k < horizon; k++) rc = sp_mlp_work_new(&d->ws[k], wm->net, max_batch);
   if (rc) {
@@ -251,7 +306,7 @@ void sp_wm_observe(sp_wm* wm, const double* s, const double* a, const double* s1
   double F[BUF], D[BUF];
   int nx = wm->nx, nf = wm->nf, nd = wm->nd, nj = wm->cfg.nj;
   int rows = BUF / nf;  // nf <= 10 + 2 * 1000 < BUF
-  sp_normalizer_update(&wm->anorm, a, count, wm->cfg.nu);
+  sp_normalizer_update(&wm->anorm, a, count, wm->na);
   for (int r0 = 0; r0 < count; r0 += rows) {
     int m = count - r0 < rows ? count - r0 : rows;
     for (int r = 0; r < m; r++) {
@@ -270,7 +325,7 @@ int sp_wm_step(sp_wm* wm, sp_wm_data* d, int k, double* s1, const double* s, con
                int batch) {
   if (d->wm != wm) return SP_EINVAL;
   if (k < 0 || k >= d->horizon || batch < 1 || batch > d->max_batch) return SP_ERANGE;
-  int nx = wm->nx, nf = wm->nf, nu = wm->cfg.nu, nin = wm->nin, nd = wm->nd;
+  int nx = wm->nx, nf = wm->nf, nu = wm->na, nin = wm->nin, nd = wm->nd;
   // normalised network input
   for (int r = 0; r < batch; r++) {
     double* x = d->x + (size_t)r * nin;
@@ -296,7 +351,7 @@ int sp_wm_step_vjp(sp_wm* wm, sp_wm_data* d, int k, double* gs, double* ga, cons
   if (k < 0 || k >= d->horizon) return SP_ERANGE;
   int batch = d->ws[k]->batch;
   if (batch < 1) return SP_ESTATE;
-  int nx = wm->nx, nf = wm->nf, nu = wm->cfg.nu, nin = wm->nin, nd = wm->nd;
+  int nx = wm->nx, nf = wm->nf, nu = wm->na, nin = wm->nin, nd = wm->nd;
   // through the integration; dL/d(network output) = sigma_d dL/ddelta
   for (int r = 0; r < batch; r++) {
     double* y = d->y + (size_t)r * nd;

@@ -11,6 +11,10 @@
 // blind to horizontal position and heading, which the dynamics do not depend on), and predicts the
 // normalised change of the velocities d (nd = 6 + nj), Delta = mu_d + sigma_d d:
 //   v' = v + Delta_v,  w' = w + Delta_w,  qd' = qd + Delta_qd
+// With history = 1 the network also sees the action before, x = [ ..., (a - mu_a) / sigma_a,
+// (a_prev - mu_a') / sigma_a' ]: the model's action input is then na = 2 nu wide, [a_k, a_k-1].
+// A robot whose actuators lag (latency) moves during tick k partly under a_k-1: a model blind to it
+// mistakes that for noise (docs/method2.md, "A world model that sees the previous action").
 // Positions and orientation are integrated with the mean of the old and new velocities (the
 // trapezoidal rule, exact under constant acceleration), the orientation on the quaternion manifold:
 //   p'  = p + dt/2 (R(q) v + R(q') v')
@@ -56,6 +60,7 @@ const char* sp_wm_component_name(int c);
 typedef struct sp_wm_config {
   int nj;                      // joints, >= 0
   int nu;                      // actions, >= 1
+  int history;                 // earlier actions in the input: 0 or 1 (see above)
   double dt;                   // seconds per application, > 0
   int hidden;                  // width of each hidden layer, >= 1
   int layers;                  // hidden layers, >= 1 (the MLP has layers + 1 affine maps)
@@ -67,10 +72,11 @@ typedef struct sp_wm_config {
 
 typedef struct sp_wm {
   sp_wm_config cfg;
-  int nx, nf, nd, nin;  // state, features, predicted deltas, network inputs (nf + nu)
+  int nx, nf, nd, nin;  // state, features, predicted deltas, network inputs (nf + na)
+  int na;               // action inputs: nu (1 + history), [a_k (, a_k-1)]
   sp_mlp* net;          // nin -> hidden x layers -> nd
   sp_normalizer fnorm;  // (nf) state features
-  sp_normalizer anorm;  // (nu) actions
+  sp_normalizer anorm;  // (na) action inputs
   sp_normalizer dnorm;  // (nd) velocity changes
   double* stats;        // storage of the three normalisers
 } sp_wm;
@@ -83,12 +89,12 @@ typedef struct sp_wm_data {
   double* y;         // (max_batch x nd) network output / output gradient
   double* S;         // ((horizon + 1) x max_batch x nx) rollout states of sp_wm_rollout_loss
   double* G;         // (2 x max_batch x nx) state gradients of the loss's backward pass
-  double* A;         // (max_batch x nu) one step's actions
+  double* A;         // (max_batch x na) one step's action inputs
 } sp_wm_data;
 
 // Defaults: 3 hidden layers of 256, elu, float32, min_std 1e-3, weights position 1,
 // orientation 4, velocity 1, angular velocity 4, joints 1, joint velocities 1 (ControlVAE's 1, 4,
-// 1, 4 for the root; docs/method2.md). nj, nu and dt are the caller's.
+// 1, 4 for the root; docs/method2.md), no history. nj, nu and dt are the caller's.
 sp_wm_config sp_wm_default_config(int nj, int nu, double dt);
 // 0 or SP_EINVAL naming the bad field in msg (may be NULL).
 int sp_wm_check(const sp_wm_config* cfg, char* msg, size_t msg_size);
@@ -98,22 +104,28 @@ int sp_wm_check(const sp_wm_config* cfg, char* msg, size_t msg_size);
 int sp_wm_new(sp_wm** out, const sp_wm_config* cfg, uint64_t seed);
 void sp_wm_free(sp_wm* wm);
 
+// A copy of wm that also sees the previous action (history 1; wm must have none): the new inputs'
+// first-layer weights are zero, so it predicts exactly what wm does until trained, and their
+// normaliser starts from the action's statistics (a_k-1 is distributed as a_k). The network is
+// float64 or float32 as wm's. SP_EINVAL when wm already has a history, SP_ENOMEM.
+int sp_wm_with_history(sp_wm** out, const sp_wm* wm);
+
 // Workspace for rollouts of up to horizon (>= 1) applications of max_batch (>= 1) rows.
 int sp_wm_data_new(sp_wm_data** out, const sp_wm* wm, int max_batch, int horizon);
 void sp_wm_data_free(sp_wm_data* d);
 
-// Merge count transitions (s (count x nx), a (count x nu), s_next (count x nx)) into the
-// normalisers' statistics.
+// Merge count transitions (s (count x nx), a (count x na) action inputs, s_next (count x nx))
+// into the normalisers' statistics.
 void sp_wm_observe(sp_wm* wm, const double* s, const double* a, const double* s_next, int count);
 
 // Application k (0 <= k < d->horizon) of the model: s_next (batch x nx) from s (batch x nx) and
-// a (batch x nu), keeping the pass in slot k for sp_wm_step_vjp. s_next must not alias s.
+// the action inputs a (batch x na), keeping the pass in slot k for sp_wm_step_vjp. s_next must not alias s.
 // SP_ERANGE for k or batch out of range; SP_EINVAL for another model's workspace.
 int sp_wm_step(sp_wm* wm, sp_wm_data* d, int k, double* s_next, const double* s, const double* a,
                int batch);
 
 // Backward through application k, given g_next = dL/ds_next (batch x nx) and the s, s_next of that
-// application: WRITES gs = dL/ds (batch x nx) and, unless NULL, ga = dL/da (batch x nu); with
+// application: WRITES gs = dL/ds (batch x nx) and, unless NULL, ga = dL/da (batch x na); with
 // params set, ACCUMULATES the network's parameter gradients (wm->net->grads), else leaves them
 // alone (a policy trained through a frozen model). gs must not alias g_next. SP_ESTATE when slot
 // k holds no pass.
@@ -121,7 +133,7 @@ int sp_wm_step_vjp(sp_wm* wm, sp_wm_data* d, int k, double* gs, double* ga, cons
                    const double* s, const double* s_next, int params);
 
 // The autoregressive n-step loss (1 <= n <= d->horizon) on recorded windows S (batch x (n + 1) x
-// nx) and A (batch x n x nu): from s_0 = S[:, 0], s_k+1 = W(s_k, A[:, k]), and
+// nx) and A (batch x n x na; a replay buffer with the model's history gives them): from s_0 = S[:, 0], s_k+1 = W(s_k, A[:, k]), and
 //   L_c = mean over steps, rows and the component's coordinates of |error| (SP_WM_ORIENTATION: the
 //   geodesic angle), loss = sum_c weight_c L_c.
 // Writes comps[SP_WM_NCOMP] = L_c (may be NULL) and per_step (n x SP_WM_NCOMP; row k is the error

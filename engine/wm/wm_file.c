@@ -1,7 +1,7 @@
 // wm_file.c: a world model in one checkpoint file: the network (and optimiser state) as any
 // network checkpoint (engine/nn/checkpoint.h), the configuration and normalisers in its meta bytes:
-//   "SPWM" u32 version (1)
-//   u32 nj, nu, hidden, layers, act, dtype; f64 dt, min_std, weight[6]
+//   "SPWM" u32 version (2; 1 is read as without history)
+//   u32 nj, nu, hidden, layers, act, dtype; f64 dt, min_std, weight[6]; (version 2) u32 history
 //   for the feature, action and delta normalisers in turn: f64 count, mean (n), m2 (n)
 // all little-endian.
 #include <stdint.h>
@@ -36,18 +36,19 @@ static double get_f64(const uint8_t** p) {
   return x;
 }
 
-static size_t meta_size(int nf, int nu, int nd) {
-  return 8 + 6 * 4 + 8 * 8 + 8 * (3 + 2 * (size_t)(nf + nu + nd));
+// the meta bytes of a version: na action inputs
+static size_t meta_size(uint32_t version, int nf, int na, int nd) {
+  return 8 + 6 * 4 + 8 * 8 + (version >= 2 ? 4 : 0) + 8 * (3 + 2 * (size_t)(nf + na + nd));
 }
 
 int sp_wm_save(const sp_wm* wm, const sp_optim* opt, const char* path, char* msg, size_t ms) {
-  size_t n = meta_size(wm->nf, wm->cfg.nu, wm->nd);
+  size_t n = meta_size(2, wm->nf, wm->na, wm->nd);
   uint8_t* meta = sp_malloc(n);
   if (!meta) return sp_errorf(msg, ms, SP_ENOMEM, "%s: out of memory", path);
   uint8_t* p = meta;
   memcpy(p, "SPWM", 4);
   p += 4;
-  put_u32(&p, 1);
+  put_u32(&p, 2);
   const sp_wm_config* c = &wm->cfg;
   put_u32(&p, (uint32_t)c->nj);
   put_u32(&p, (uint32_t)c->nu);
@@ -58,6 +59,7 @@ int sp_wm_save(const sp_wm* wm, const sp_optim* opt, const char* path, char* msg
   put_f64(&p, c->dt);
   put_f64(&p, c->min_std);
   for (int i = 0; i < SP_WM_NCOMP; i++) put_f64(&p, c->weight[i]);
+  put_u32(&p, (uint32_t)c->history);
   const sp_normalizer* z[3] = {&wm->fnorm, &wm->anorm, &wm->dnorm};
   for (int k = 0; k < 3; k++) {
     put_f64(&p, z[k]->count);
@@ -84,10 +86,10 @@ int sp_wm_load(sp_wm** out, sp_optim** opt, const char* path, char* msg, size_t 
   }
   p += 4;
   uint32_t version = get_u32(&p);
-  if (version != 1) {
+  if (version != 1 && version != 2) {
     sp_free(meta);
-    return sp_errorf(msg, ms, SP_EFORMAT, "%s: world model version %u, this build reads 1", path,
-                     version);
+    return sp_errorf(msg, ms, SP_EFORMAT, "%s: world model version %u, this build reads 1 and 2",
+                     path, version);
   }
   c.nj = (int)get_u32(&p);
   c.nu = (int)get_u32(&p);
@@ -98,8 +100,14 @@ int sp_wm_load(sp_wm** out, sp_optim** opt, const char* path, char* msg, size_t 
   c.dt = get_f64(&p);
   c.min_std = get_f64(&p);
   for (int i = 0; i < SP_WM_NCOMP; i++) c.weight[i] = get_f64(&p);
+  c.history = 0;
+  if (version >= 2) {
+    if (len < (size_t)(p - (const uint8_t*)meta) + 4) c.history = -1;  // refused below
+    else c.history = (int)get_u32(&p);
+  }
   char why[200];
-  if (sp_wm_check(&c, why, sizeof why) || len != meta_size(10 + 2 * c.nj, c.nu, 6 + c.nj)) {
+  if (sp_wm_check(&c, why, sizeof why) ||
+      len != meta_size(version, 10 + 2 * c.nj, c.nu * (1 + c.history), 6 + c.nj)) {
     sp_free(meta);
     return sp_errorf(msg, ms, SP_EFORMAT, "%s: inconsistent world model description", path);
   }

@@ -94,9 +94,9 @@ static const double* shaped(lua_State* L, int arg, int lo_nd, int hi_nd, int64_t
 // ---- wm.new
 // ---------------------------------------------------------------------------------------
 
-static const char* const new_keys[] = {"nj",    "nu",      "dt",      "hidden",  "layers",
-                                       "act",   "dtype",   "min_std", "weights", "seed",
-                                       "batch", "horizon", NULL};
+static const char* const new_keys[] = {"nj",      "nu",      "dt",    "hidden",  "layers",
+                                       "act",     "dtype",   "min_std", "weights", "seed",
+                                       "batch",   "horizon", "history", NULL};
 
 // a weights table { position =, orientation =, ... } into w (SP_WM_NCOMP): the keys given, each
 // >= 0, replace their entries; unknown keys are refused
@@ -115,6 +115,7 @@ static int l_new(lua_State* L) {
   c.nj = (int)spA_integer(&t, "nj", 0, 0, 1000, 1);
   c.nu = (int)spA_integer(&t, "nu", 0, 1, 1024, 1);
   c.dt = spA_positive(&t, "dt", 0, 1);
+  c.history = (int)spA_integer(&t, "history", 0, 0, 1, 0);
   c.hidden = (int)spA_integer(&t, "hidden", c.hidden, 1, 65536, 0);
   c.layers = (int)spA_integer(&t, "layers", c.layers, 1, SP_MLP_MAXLAYERS - 1, 0);
   const char* act = spA_string(&t, "act", "elu", 0);
@@ -142,14 +143,20 @@ static int l_new(lua_State* L) {
 // ---- model methods
 // ----------------------------------------------------------------------------------
 
-// model:step(s, a) -> s_next: (nx) and (nu), or (batch, nx) and (batch, nu)
+// what a model takes as its action input, for argument errors
+static const char* action_what(const sp_wm* wm) {
+  return wm->cfg.history ? "actions and the actions before ([a, a_prev], history = 1)" : "actions";
+}
+
+// model:step(s, a) -> s_next: (nx) and (na), or (batch, nx) and (batch, na); na = nu, or 2 nu
+// with history ([a, a_prev])
 static int m_step(lua_State* L) {
   lua_settop(L, 3);
   lwm* u = checkwm(L, 1);
   sp_wm* wm = u->wm;
   sp_array *sa, *aa;
   const double* s = shaped(L, 2, 1, 2, wm->nx, "states", &sa);
-  const double* a = shaped(L, 3, 1, 2, wm->cfg.nu, "actions", &aa);
+  const double* a = shaped(L, 3, 1, 2, wm->na, action_what(wm), &aa);
   int64_t batch = sa->ndim == 2 ? sa->shape[0] : 1;
   if (aa->ndim != sa->ndim || (aa->ndim == 2 && aa->shape[0] != batch))
     return spA_argerror(L, 3, "expected as many action rows as state rows (%d)", (int)batch);
@@ -169,10 +176,10 @@ static int m_observe(lua_State* L) {
   sp_wm* wm = u->wm;
   sp_array *sa, *aa, *s1a;
   const double* s = shaped(L, 2, 1, 2, wm->nx, "states", &sa);
-  const double* a = shaped(L, 3, 1, 2, wm->cfg.nu, "actions", &aa);
+  const double* a = shaped(L, 3, 1, 2, wm->na, action_what(wm), &aa);
   const double* s1 = shaped(L, 4, 1, 2, wm->nx, "next states", &s1a);
   int64_t n = sp_array_size(sa) / wm->nx;
-  if (sp_array_size(aa) / wm->cfg.nu != n || sp_array_size(s1a) / wm->nx != n)
+  if (sp_array_size(aa) / wm->na != n || sp_array_size(s1a) / wm->nx != n)
     return spA_argerror(L, 3, "expected as many rows of actions and next states as states (%d)",
                         (int)n);
   sp_wm_observe(wm, s, a, s1, (int)n);
@@ -185,10 +192,14 @@ static void windows(lua_State* L, lwm* u, const double** S, const double** A, in
   sp_wm* wm = u->wm;
   sp_array *sa, *aa;
   *S = shaped(L, 2, 3, 3, wm->nx, "windows of states (batch, n + 1, nx)", &sa);
-  *A = shaped(L, 3, 3, 3, wm->cfg.nu, "windows of actions (batch, n, nu)", &aa);
+  *A = shaped(L, 3, 3, 3, wm->na,
+               wm->cfg.history ? "windows of actions and the actions before (batch, n, 2 nu): a "
+                                 "replay buffer with history = 1"
+                               : "windows of actions (batch, n, nu)",
+               &aa);
   if (aa->shape[0] != sa->shape[0] || aa->shape[1] + 1 != sa->shape[1] || aa->shape[1] < 1)
     spA_argerror(L, 3, "expected actions of shape (%d, %d, %d) for states of shape (%d, %d, %d)",
-                 (int)sa->shape[0], (int)sa->shape[1] - 1, wm->cfg.nu, (int)sa->shape[0],
+                 (int)sa->shape[0], (int)sa->shape[1] - 1, wm->na, (int)sa->shape[0],
                  (int)sa->shape[1], wm->nx);
   *batch = (int)sa->shape[0];
   *n = (int)aa->shape[1];
@@ -311,7 +322,7 @@ static int m_set_params(lua_State* L) {
 // the normalisers' statistics as one vector: for features, actions and velocity changes in turn,
 // count, mean (n), m2 (n) (the layout of the model's file)
 static size_t stats_len(const sp_wm* wm) {
-  return 3 + 2 * (size_t)(wm->nf + wm->cfg.nu + wm->nd);
+  return 3 + 2 * (size_t)(wm->nf + wm->na + wm->nd);
 }
 
 // model:normalizers() -> array: the statistics, for broadcasting them to other ranks
@@ -392,6 +403,22 @@ static int m_save(lua_State* L) {
   return 1;
 }
 
+// model:with_history() -> a new model that also sees the previous action (sp_wm_with_history):
+// the same predictions until trained; the optimiser of the old one does not fit it
+static int m_with_history(lua_State* L) {
+  lwm* u = checkwm(L, 1);
+  if (u->wm->cfg.history)
+    return luaL_error(L, "with_history: the world model already sees the previous action");
+  int batch = u->d ? u->d->max_batch : 64, horizon = u->d ? u->d->horizon : 8;
+  lwm* w = lua_newuserdatauv(L, sizeof *w, 0);
+  memset(w, 0, sizeof *w);
+  luaL_setmetatable(L, WM_MT);
+  int rc = sp_wm_with_history(&w->wm, u->wm);
+  if (rc) return spL_raise(L, rc, "with_history");
+  reserve(L, w, batch, horizon);
+  return 1;
+}
+
 static int m_gc(lua_State* L) {
   lwm* u = luaL_checkudata(L, 1, WM_MT);
   sp_wm_data_free(u->d);
@@ -409,8 +436,8 @@ static int m_tostring(lua_State* L) {
   }
   char net[512], buf[700];
   sp_mlp_describe(u->wm->net, net, sizeof net);
-  snprintf(buf, sizeof buf, "world model: %d joints, %d actions, dt %g; %s", u->wm->cfg.nj,
-           u->wm->cfg.nu, u->wm->cfg.dt, net);
+  snprintf(buf, sizeof buf, "world model: %d joints, %d actions%s, dt %g; %s", u->wm->cfg.nj,
+           u->wm->cfg.nu, u->wm->cfg.history ? " and the previous ones" : "", u->wm->cfg.dt, net);
   lua_pushstring(L, buf);
   return 1;
 }
@@ -430,6 +457,7 @@ static const luaL_Reg wm_methods[] = {
     {"normalizers", m_normalizers},
     {"set_normalizers", m_set_normalizers},
     {"save", m_save},
+    {"with_history", m_with_history},
     {"close", m_gc},
     {NULL, NULL},
 };
@@ -446,6 +474,10 @@ static int m_index(lua_State* L) {
     lua_pushinteger(L, wm->cfg.nu);
   else if (!strcmp(k, "nj"))
     lua_pushinteger(L, wm->cfg.nj);
+  else if (!strcmp(k, "history"))
+    lua_pushinteger(L, wm->cfg.history);
+  else if (!strcmp(k, "na"))
+    lua_pushinteger(L, wm->na);
   else if (!strcmp(k, "dt"))
     lua_pushnumber(L, wm->cfg.dt);
   else if (!strcmp(k, "nparams"))
@@ -634,6 +666,10 @@ static int vae_run(lua_State* L, int mode) {
   if (m->wm->cfg.nj != cf->nj || m->wm->cfg.nu != cf->nu)
     return spA_argerror(L, 2, "expected a world model with %d joints and %d actions, got %d and %d",
                         cf->nj, cf->nu, m->wm->cfg.nj, m->wm->cfg.nu);
+  if (m->wm->cfg.history)
+    return spA_argerror(L, 2,
+                        "expected a world model without history (the VAE's tracking rollouts "
+                        "carry no previous actions; a command network's do)");
   int nx = m->wm->nx;
   sp_array *sa, *ca, *ra, *ea = NULL;
   const double* S0 = shaped(L, 3, 2, 2, nx, "start states (batch, nx)", &sa);
@@ -950,11 +986,12 @@ enum { CMD_LOSS, CMD_GRAD, CMD_TRAIN };
 
 // loss/grad/train: model at 2, pol at 3, S0 (B, nx) at 4, K (B, H, h.nk) at 5, eps at 6, then opt
 // (train) or what (grad: "net", "decoder" or "both") at 7, the model's correction R (B, H, nx) at
-// 8 (nil: none; sp_command_loss_corrected)
+// 8 (nil: none; sp_command_loss_corrected), the actions before the starts P0 (B, nu) at 9 (a model
+// with history; nil: each start's first action)
 static int command_run(lua_State* L, int mode) {
   static const char* const whats[] = {"net", "decoder", "both", NULL};
   const char* what = mode == CMD_LOSS ? "loss" : mode == CMD_GRAD ? "grad" : "train";
-  lua_settop(L, 8);
+  lua_settop(L, 9);
   lcommand* u = checkcommand(L, 1);
   lwm* m = checkwm(L, 2);
   lvae* p = command_vae(L, u, 3);
@@ -977,6 +1014,13 @@ static int command_run(lua_State* L, int mode) {
     return spA_argerror(L, 8,
                         "expected %d rows and %d steps in the model correction, got %d and %d",
                         (int)B, (int)H, (int)ra->shape[0], (int)ra->shape[1]);
+  sp_array* pa = NULL;
+  const double* P0 = lua_isnil(L, 9) ? NULL
+                                     : shaped(L, 9, 2, 2, p->v->cfg.nu,
+                                              "actions before the starts (batch, nu)", &pa);
+  if (pa && pa->shape[0] != B)
+    return spA_argerror(L, 9, "expected %d rows of actions before the starts, got %d", (int)B,
+                        (int)pa->shape[0]);
   int flags = 0;
   sp_optim* o = NULL;
   if (mode == CMD_TRAIN) {
@@ -993,21 +1037,22 @@ static int command_run(lua_State* L, int mode) {
   if (flags & SP_COMMAND_GRAD_NET) sp_mlp_zero_grad(u->h->net);
   if (flags & SP_COMMAND_GRAD_DECODER) sp_vae_zero_grad(p->v);
   double loss, parts[SP_COMMAND_NPARTS];
-  int rc = sp_command_loss_corrected(u->h, u->d, p->v, m->wm, m->d, &loss, parts, S0, K, R, E,
-                                     (int)B, (int)H, flags);
+  int rc = sp_command_loss_corrected(u->h, u->d, p->v, m->wm, m->d, &loss, parts, S0, K, R, P0,
+                                     E, (int)B, (int)H, flags);
   if (rc) return spL_raise(L, rc, what);
   if (o) apply_step(L, "train", o, u->h->net->params, u->h->net->grads);
   static const char* const names[SP_COMMAND_NPARTS] = {"velocity", "pose", "upright", "prior"};
   return push_loss(L, loss, parts, names, SP_COMMAND_NPARTS);
 }
 
-// h:loss(model, pol, S0, K [, eps [, nil [, R]]]) -> loss, parts
+// h:loss(model, pol, S0, K [, eps [, nil [, R [, P0]]]]) -> loss, parts
 static int c_loss(lua_State* L) {
   return command_run(L, CMD_LOSS);
 }
-// h:grad(model, pol, S0, K [, eps [, what [, R]]]) -> loss, parts: zero the gradients asked for
-// ("net": h's, "decoder": the VAE's, "both"), the loss and its gradient (no step); R: the model's
-// correction along recorded windows (sp_command_loss_corrected)
+// h:grad(model, pol, S0, K [, eps [, what [, R [, P0]]]]) -> loss, parts: zero the gradients asked
+// for ("net": h's, "decoder": the VAE's, "both"), the loss and its gradient (no step); R: the
+// model's correction along recorded windows (sp_command_loss_corrected); P0: the actions the robot
+// held before the starts (a model with history)
 static int c_grad(lua_State* L) {
   return command_run(L, CMD_GRAD);
 }
@@ -1178,18 +1223,31 @@ static int c_newindex(lua_State* L) {
 
 static int l_replay(lua_State* L) {
   spA_table t = spA_opts(L, 1, 0);
-  static const char* const keys[] = {"nx", "nu", "capacity", "seed", NULL};
+  static const char* const keys[] = {"nx", "nu", "capacity", "seed", "history", NULL};
   spA_check_keys(&t, keys);
   int nx = (int)spA_integer(&t, "nx", 0, 1, 1 << 16, 1);
   int nu = (int)spA_integer(&t, "nu", 0, 1, 1 << 16, 1);
   lua_Integer cap = spA_integer(&t, "capacity", 0, 1, (lua_Integer)1 << 32, 1);
   lua_Integer seed = spA_integer(&t, "seed", 0, 0, LUA_MAXINTEGER, 0);
+  int history = (int)spA_integer(&t, "history", 0, 0, 1, 0);
   lreplay* u = lua_newuserdatauv(L, sizeof *u, 0);
   memset(u, 0, sizeof *u);
   luaL_setmetatable(L, REPLAY_MT);
   sp_rng_seed(&u->rng, (uint64_t)seed, 0);
   int rc = sp_replay_new(&u->r, nx, nu, cap);
   if (rc) return spL_raise(L, rc, "replay");
+  sp_replay_set_history(u->r, history);
+  return 1;
+}
+
+// buf:set_history(h) -> buf: windows' actions with (1: [a, a_prev]) or without (0) the action
+// before each, for a world model with that history (the entries are the same)
+static int r_set_history(lua_State* L) {
+  lreplay* u = checkreplay(L, 1);
+  lua_Integer h = luaL_checkinteger(L, 2);
+  if (sp_replay_set_history(u->r, (int)h) || h != (int)h)
+    return spA_argerror(L, 2, "expected history 0 or 1, got %I", h);
+  lua_settop(L, 1);
   return 1;
 }
 
@@ -1209,14 +1267,14 @@ static int r_push(lua_State* L) {
   return 1;
 }
 
-// buf:sample(batch, n) -> S (batch, n + 1, nx), A (batch, n, nu) | nil, message
+// buf:sample(batch, n) -> S (batch, n + 1, nx), A (batch, n, nu (1 + history)) | nil, message
 static int r_sample(lua_State* L) {
   lreplay* u = checkreplay(L, 1);
   lua_Integer batch = luaL_checkinteger(L, 2), n = luaL_checkinteger(L, 3);
   if (batch < 1 || batch > (1 << 20))
     return spA_argerror(L, 2, "expected a batch in [1, %d], got %I", 1 << 20, batch);
   if (n < 1 || n > (1 << 16)) return spA_argerror(L, 3, "expected n in [1, 65536], got %I", n);
-  int64_t ss[3] = {batch, n + 1, u->r->nx}, as[3] = {batch, n, u->r->nu};
+  int64_t ss[3] = {batch, n + 1, u->r->nx}, as[3] = {batch, n, u->r->nu * (1 + u->r->history)};
   sp_array* S = spL_newarray(L, 3, ss);
   sp_array* A = spL_newarray(L, 3, as);
   int rc = sp_replay_sample(u->r, &u->rng, S->data, A->data, NULL, (int)batch, (int)n);
@@ -1269,8 +1327,9 @@ static int r_tostring(lua_State* L) {
 }
 
 static const luaL_Reg replay_methods[] = {
-    {"push", r_push}, {"sample", r_sample}, {"clear", r_clear}, {"save", r_save},
-    {"load", r_load}, {"close", r_gc},      {NULL, NULL},
+    {"push", r_push}, {"sample", r_sample}, {"clear", r_clear},
+    {"save", r_save}, {"load", r_load},     {"set_history", r_set_history},
+    {"close", r_gc},  {NULL, NULL},
 };
 
 static int r_index(lua_State* L) {
@@ -1284,6 +1343,8 @@ static int r_index(lua_State* L) {
     lua_pushinteger(L, (lua_Integer)u->r->capacity);
   else if (!strcmp(k, "pushed"))
     lua_pushinteger(L, (lua_Integer)u->r->pushed);
+  else if (!strcmp(k, "history"))
+    lua_pushinteger(L, u->r->history);
   else
     lua_pushnil(L);
   return 1;

@@ -3,7 +3,8 @@
 // parameters and, when asked, the decoder's (float64), with the world model's and the VAE's other
 // gradients untouched; a new h plays the prior's mean; the command's target in the body's heading
 // frame; no allocation in act or the loss's passes; files; a network with a gait clock (rows of 8,
-// the phase last).
+// the phase last); a world model with history (the previous action: h's own through the rollout,
+// the start's given or a_0's).
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,8 +21,9 @@
 
 enum { NJ = 2, NU = 2, NX = 13 + 2 * NJ, NC = 5, LAT = 3, B = 3, H = 4, NK = SP_COMMAND_NK };
 
-static sp_wm* world(uint64_t seed) {
+static sp_wm* world_with(uint64_t seed, int history) {
   sp_wm_config c = sp_wm_default_config(NJ, NU, 0.05);
+  c.history = history;
   c.hidden = 12;
   c.layers = 1;
   c.act = SP_ACT_TANH;
@@ -32,6 +34,10 @@ static sp_wm* world(uint64_t seed) {
   sp_rng_seed(&r, seed, 3);
   sp_mlp_init_layer(wm->net, -1, SP_INIT_XAVIER, 0.5, &r);  // actions matter
   return wm;
+}
+
+static sp_wm* world(uint64_t seed) {
+  return world_with(seed, 0);
 }
 
 // a VAE as after some training (nonzero last layers)
@@ -78,6 +84,8 @@ typedef struct {
   double S0[B * NX], K[B * H * NK], eps[B * H * LAT];
   double R[B * H * NX];  // the model's correction (sp_command_loss_corrected)
   int corrected;         // 0: sp_command_loss (R unused)
+  double P0[B * NU];     // the actions before the starts (a model with history)
+  int prev;              // 0: P0 not given (a_-1 = a_0)
 } problem;
 
 // random start states and commands; rows 0 and 2 follow a target pose, row 1 only a velocity
@@ -92,6 +100,8 @@ static void make_problem(problem* p, uint64_t seed) {
   sp_rng_fill_normal(&r, p->eps, B * H * LAT, 0, 1);
   memset(p->R, 0, sizeof p->R);
   p->corrected = 0;
+  sp_rng_fill_normal(&r, p->P0, B * NU, 0, 0.5);
+  p->prev = 0;
 }
 
 typedef struct {
@@ -122,7 +132,7 @@ static void rig_free(rig* g) {
 static double loss_of(rig* g, const problem* p) {
   double L = NAN;
   sp_command_loss_corrected(g->h, g->d, g->v, g->wm, g->wd, &L, NULL, p->S0, p->K,
-                            p->corrected ? p->R : NULL, p->eps, B, H, 0);
+                            p->corrected ? p->R : NULL, p->prev ? p->P0 : NULL, p->eps, B, H, 0);
   return L;
 }
 
@@ -192,8 +202,8 @@ TEST(corrected_loss_adds_the_correction_to_every_prediction_and_keeps_the_models
   sp_rng_fill_normal(&rng, p.R, B * H * NX, 0, 0.2);
   double L;
   sp_mlp_zero_grad(g.h->net);
-  CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &L, NULL, p.S0, p.K, p.R, p.eps, B,
-                                      H, SP_COMMAND_GRAD_NET),
+  CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &L, NULL, p.S0, p.K, p.R, NULL, p.eps,
+                                      B, H, SP_COMMAND_GRAD_NET),
             0);
   CHECK(fabs(L - plain) > 1e-3);
   int checked;
@@ -204,13 +214,13 @@ TEST(corrected_loss_adds_the_correction_to_every_prediction_and_keeps_the_models
   // moves the loss by w_v e / B (its velocity term; nothing else reads vx after the step)
   memset(p.R, 0, sizeof p.R);
   double base;
-  CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &base, NULL, p.S0, p.K, p.R, p.eps,
-                                      B, 1, 0),
+  CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &base, NULL, p.S0, p.K, p.R, NULL,
+                                      p.eps, B, 1, 0),
             0);
   p.R[7] = 1e-4;  // row 0, step 0, vx
   double up;
-  CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &up, NULL, p.S0, p.K, p.R, p.eps,
-                                      B, 1, 0),
+  CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &up, NULL, p.S0, p.K, p.R, NULL,
+                                      p.eps, B, 1, 0),
             0);
   CHECK_CLOSE(fabs(up - base), g.h->cfg.velocity * 1e-4 / B, 1e-6, 1e-12);
   rig_free(&g);
@@ -244,6 +254,71 @@ TEST(decoder_gradient_matches_central_finite_differences_when_asked) {
             0);
   CHECK(one[4] == keep);
   CHECK(((double*)g.h->net->grads)[1] != 0);
+  rig_free(&g);
+}
+
+// the loss's gradient into h's parameters and the decoder's (both flags) at p, checked against
+// central differences: the mismatches
+static int history_mismatches(rig* g, const problem* p) {
+  double L;
+  sp_mlp_zero_grad(g->h->net);
+  sp_vae_zero_grad(g->v);
+  int rc = sp_command_loss_corrected(g->h, g->d, g->v, g->wm, g->wd, &L, NULL, p->S0, p->K, NULL,
+                                     p->prev ? p->P0 : NULL, p->eps, B, H,
+                                     SP_COMMAND_GRAD_NET | SP_COMMAND_GRAD_DECODER);
+  if (rc) return -1;
+  int checked, checked2;
+  int bad = fd_mismatches(g, p, g->h->net->params, g->h->net->grads, g->h->net->nparams, &checked);
+  bad += fd_mismatches(g, p, g->v->dec->params, g->v->dec->grads, g->v->dec->nparams, &checked2);
+  return checked > 20 && checked2 > 10 ? bad : -1;
+}
+
+TEST(with_a_world_model_that_sees_the_previous_action_the_gradient_runs_through_it_too) {
+  rig g;
+  g.wm = world_with(11, 1);
+  g.v = vae(12);
+  g.h = network(13, 1);
+  CHECK(g.wm && g.v && g.h);
+  CHECK_INT(g.wm->na, 2 * NU);
+  CHECK_INT(sp_wm_data_new(&g.wd, g.wm, B, H), 0);
+  CHECK_INT(sp_command_data_new(&g.d, g.h, g.v, B, H), 0);
+  static problem p;
+  make_problem(&p, 14);
+  // the start's previous actions are an input: given, they move the loss
+  double own = loss_of(&g, &p);
+  p.prev = 1;
+  double given = loss_of(&g, &p);
+  CHECK(fabs(given - own) > 1e-4);
+  // h's gradient (through a_k's use as step k + 1's previous action) and the decoder's, with
+  // P0 given and without (a_-1 = a_0: the first action counts twice)
+  CHECK_INT(history_mismatches(&g, &p), 0);
+  p.prev = 0;
+  CHECK_INT(history_mismatches(&g, &p), 0);
+  // no allocation in the loss's passes with history either
+  uint64_t before = sp_alloc_count();
+  double L;
+  CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &L, NULL, p.S0, p.K, NULL, p.P0,
+                                      p.eps, B, H, SP_COMMAND_GRAD_NET),
+            0);
+  CHECK_INT(sp_alloc_count() - before, 0);
+  // a model widened by sp_wm_with_history predicts as before, whatever the previous actions
+  sp_wm* plain = world(15);
+  sp_wm* wide = NULL;
+  CHECK_INT(sp_wm_with_history(&wide, plain), 0);
+  sp_wm* twice = plain;
+  CHECK_INT(sp_wm_with_history(&twice, wide), SP_EINVAL);
+  CHECK(twice == NULL);
+  sp_wm_free(g.wm);
+  sp_wm_data_free(g.wd);
+  g.wm = plain;
+  CHECK_INT(sp_wm_data_new(&g.wd, g.wm, B, H), 0);
+  p.prev = 1;
+  double before_w = loss_of(&g, &p);
+  sp_wm_data_free(g.wd);
+  g.wm = wide;
+  CHECK_INT(sp_wm_data_new(&g.wd, g.wm, B, H), 0);
+  CHECK_CLOSE(loss_of(&g, &p), before_w, 1e-12, 1e-12);
+  sp_wm_free(plain);
   rig_free(&g);
 }
 

@@ -1,6 +1,7 @@
 // test_replay.c: the replay buffer (engine/wm/replay.c): windows keep steps in order and never
 // cross an episode end, the ring overwrites the oldest entries, sampling is seeded, covers every
-// valid start, and neither push nor sample allocates.
+// valid start, and neither push nor sample allocates; with history each action row carries the
+// action before it (within its episode, held).
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -54,6 +55,39 @@ TEST(windows_never_cross_an_episode_end) {
   for (int i = 0; i < 10; i++) CHECK(valid[i] ? seen[i] > 50 : seen[i] == 0);
   // windows longer than any episode do not exist
   CHECK_INT(sp_replay_sample(r, &g, S, A, starts, 1, 6), SP_ENOTFOUND);
+  sp_replay_free(r);
+}
+
+TEST(with_history_each_action_row_carries_the_action_before_it_within_its_episode) {
+  sp_replay* r;
+  CHECK_INT(sp_replay_new(&r, 2, 1, 6), 0);
+  CHECK_INT(sp_replay_set_history(r, 2), SP_EINVAL);
+  CHECK_INT(sp_replay_set_history(r, 1), 0);
+  for (int t = 0; t < 8; t++) push(r, t, t == 4);  // episodes ..4 and 5..; entries 0..5 = t 2..7
+  double S[4 * 2], A[3 * 2];
+  // entry 1 (t 3): before it t 2, held and in its episode
+  CHECK_INT(sp_replay_window(r, S, A, 1, 2), 0);
+  const double want1[4] = {30, 20, 40, 30};
+  for (int i = 0; i < 4; i++) CHECK_CLOSE(A[i], want1[i], 0, 0);
+  // entry 3 (t 5) starts an episode: its own action stands for the one before
+  CHECK_INT(sp_replay_window(r, S, A, 3, 3), 0);
+  const double want3[6] = {50, 50, 60, 50, 70, 60};
+  for (int i = 0; i < 6; i++) CHECK_CLOSE(A[i], want3[i], 0, 0);
+  // entry 0 (t 2): t 1 was overwritten, so its own again
+  CHECK_INT(sp_replay_window(r, S, A, 0, 1), 0);
+  CHECK_CLOSE(A[1], 20, 0, 0);
+  // sampled windows have the same rows
+  sp_rng g;
+  sp_rng_seed(&g, 3, 0);
+  double SS[16 * 3 * 2], AA[16 * 2 * 2];
+  int64_t starts[16];
+  CHECK_INT(sp_replay_sample(r, &g, SS, AA, starts, 16, 2), 0);
+  for (int b = 0; b < 16; b++) {
+    double t0 = SS[b * 6];
+    CHECK_CLOSE(AA[b * 4], 10 * t0, 0, 0);
+    CHECK_CLOSE(AA[b * 4 + 1], t0 == 5 || starts[b] == 0 ? 10 * t0 : 10 * (t0 - 1), 0, 0);
+    CHECK_CLOSE(AA[b * 4 + 3], 10 * t0, 0, 0);
+  }
   sp_replay_free(r);
 }
 

@@ -1,7 +1,9 @@
 // test_wm.c: the world model (engine/wm/wm.c, rollout_loss.c, wm_file.c): one application and the
 // n-step rollout loss against central finite differences (inputs, actions, parameters; the
 // quaternion integration included), the integrator exact at constant velocities, normaliser
-// statistics, no allocation in the passes, float32 against float64, and files.
+// statistics, no allocation in the passes, float32 against float64, and files; a model with
+// history (the previous action an input too) the same way, and one widened to it predicting as
+// before.
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,8 +20,9 @@
 enum { NJ = 2, NU = 3, NX = 13 + 2 * NJ };
 
 // a model whose every part is exercised: random last layer, normalisers fed random data
-static sp_wm* make(sp_dtype dt, uint64_t seed) {
+static sp_wm* make_with(sp_dtype dt, uint64_t seed, int history) {
   sp_wm_config c = sp_wm_default_config(NJ, NU, 0.05);
+  c.history = history;
   c.hidden = 16;
   c.layers = 2;
   c.act = SP_ACT_TANH;
@@ -29,14 +32,18 @@ static sp_wm* make(sp_dtype dt, uint64_t seed) {
   sp_rng r;
   sp_rng_seed(&r, seed, 5);
   if (sp_mlp_init_layer(wm->net, -1, SP_INIT_XAVIER, 1.0, &r)) return NULL;
-  double s[20 * NX], a[20 * NU], s1[20 * NX];
+  double s[20 * NX], a[20 * 2 * NU], s1[20 * NX];
   for (int i = 0; i < 20; i++) {
     sp_rng_fill_normal(&r, s + i * NX, NX, 0, 1);
     sp_rng_fill_normal(&r, s1 + i * NX, NX, 0, 1);
   }
-  sp_rng_fill_normal(&r, a, 20 * NU, 0.3, 2);
+  sp_rng_fill_normal(&r, a, 20 * wm->na, 0.3, 2);
   sp_wm_observe(wm, s, a, s1, 20);
   return wm;
+}
+
+static sp_wm* make(sp_dtype dt, uint64_t seed) {
+  return make_with(dt, seed, 0);
 }
 
 // random states with unit quaternions
@@ -53,17 +60,20 @@ static double dot(const double* a, const double* b, int n) {
   return s;
 }
 
-TEST(step_vjp_matches_central_finite_differences_in_state_action_and_parameters) {
-  const int B = 3;
-  sp_wm* wm = make(SP_F64, 11);
+// the step's VJP against central differences, with or without history (CHECKs into sp_failed_)
+static void check_step_vjp(int* sp_failed_, int history) {
+  enum { B = 3, NA = 2 * NU };
+  sp_wm* wm = make_with(SP_F64, 11, history);
   CHECK(wm);
+  CHECK_INT(wm->na, NU * (1 + history));
   sp_wm_data* d;
   CHECK_INT(sp_wm_data_new(&d, wm, B, 2), 0);
   sp_rng r;
   sp_rng_seed(&r, 2, 0);
-  double s[B * NX], a[B * NU], s1[B * NX], w[B * NX], gs[B * NX], ga[B * NU];
+  double s[B * NX], a[B * NA], s1[B * NX], w[B * NX], gs[B * NX], ga[B * NA];
+  int na = wm->na;
   random_states(&r, s, B);
-  sp_rng_fill_normal(&r, a, B * NU, 0, 1);
+  sp_rng_fill_normal(&r, a, B * na, 0, 1);
   sp_rng_fill_normal(&r, w, B * NX, 0, 1);
   CHECK_INT(sp_wm_step(wm, d, 1, s1, s, a, B), 0);
   sp_mlp_zero_grad(wm->net);
@@ -84,8 +94,8 @@ TEST(step_vjp_matches_central_finite_differences_in_state_action_and_parameters)
     double lm = dot(w, y, B * NX);
     CHECK_CLOSE(gs[i], (lp - lm) / (2 * h), 1e-6, 1e-7);
   }
-  for (int i = 0; i < B * NU; i++) {
-    double ap[B * NU];
+  for (int i = 0; i < B * na; i++) {
+    double ap[B * NA];
     memcpy(ap, a, sizeof a);
     ap[i] += h;
     sp_wm_step(wm, d, 0, y, s, ap, B);
@@ -113,6 +123,58 @@ TEST(step_vjp_matches_central_finite_differences_in_state_action_and_parameters)
   for (size_t i = 0; i < wm->net->nparams; i++) CHECK(G[i] == gp[i]);
   sp_free(gp);
   sp_wm_data_free(d);
+  sp_wm_free(wm);
+}
+
+TEST(step_vjp_matches_central_finite_differences_in_state_action_and_parameters) {
+  check_step_vjp(sp_failed_, 0);
+}
+
+TEST(with_history_the_previous_actions_gradient_matches_central_finite_differences_too) {
+  check_step_vjp(sp_failed_, 1);
+}
+
+TEST(a_model_widened_to_history_predicts_as_before_and_files_keep_the_history) {
+  sp_wm* wm = make(SP_F32, 8);
+  sp_wm* wide;
+  CHECK_INT(sp_wm_with_history(&wide, wm), 0);
+  CHECK_INT(wide->cfg.history, 1);
+  CHECK_INT(wide->na, 2 * NU);
+  CHECK_CLOSE(wide->anorm.count, wm->anorm.count, 0, 0);
+  for (int i = 0; i < NU; i++) {
+    CHECK_CLOSE(wide->anorm.mean[NU + i], wm->anorm.mean[i], 0, 0);
+    CHECK_CLOSE(wide->anorm.scale[NU + i], wm->anorm.scale[i], 0, 0);
+  }
+  sp_wm_data *d1, *d2;
+  CHECK_INT(sp_wm_data_new(&d1, wm, 2, 1), 0);
+  CHECK_INT(sp_wm_data_new(&d2, wide, 2, 1), 0);
+  sp_rng r;
+  sp_rng_seed(&r, 4, 0);
+  double s[2 * NX], a[2 * NU], aw[2 * 2 * NU], y1[2 * NX], y2[2 * NX];
+  random_states(&r, s, 2);
+  sp_rng_fill_normal(&r, a, 2 * NU, 0, 1);
+  sp_rng_fill_normal(&r, aw, 2 * 2 * NU, 0, 3);
+  for (int b = 0; b < 2; b++) memcpy(aw + b * 2 * NU, a + b * NU, NU * sizeof(double));
+  sp_wm_step(wm, d1, 0, y1, s, a, 2);
+  sp_wm_step(wide, d2, 0, y2, s, aw, 2);
+  CHECK(memcmp(y1, y2, sizeof y1) == 0);
+  // saved and loaded: still with history, the same predictions
+  char path[64], msg[256];
+  snprintf(path, sizeof path, "/tmp/spinal_wmh_%d.ckpt", (int)getpid());
+  CHECK_INT(sp_wm_save(wide, NULL, path, msg, sizeof msg), 0);
+  sp_wm* back;
+  CHECK_INT(sp_wm_load(&back, NULL, path, msg, sizeof msg), 0);
+  unlink(path);
+  CHECK_INT(back->cfg.history, 1);
+  sp_wm_data* d3;
+  CHECK_INT(sp_wm_data_new(&d3, back, 2, 1), 0);
+  sp_wm_step(back, d3, 0, y1, s, aw, 2);
+  CHECK(memcmp(y1, y2, sizeof y1) == 0);
+  sp_wm_data_free(d1);
+  sp_wm_data_free(d2);
+  sp_wm_data_free(d3);
+  sp_wm_free(back);
+  sp_wm_free(wide);
   sp_wm_free(wm);
 }
 
