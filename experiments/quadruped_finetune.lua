@@ -18,6 +18,7 @@
 --       [policy=imitation|command] [command_ckpt=FILE] [h_hidden=128] [h_layers=2] [h_iters=300]
 --       [decoder=false] [decoder_lr=3e-4] [latent_noise=1] [paths=-1] [correction=0]
 --       [round_anchor=0 (policy=command: 3)] [calibrate_seconds=0] [calibrate_hold=4]
+--       [prev_action=false]
 --
 -- The default "real" robot is payload=3 friction=0.6 motor=0.8 latency=0.01 (a 3 kg payload,
 -- slippery feet, weaker motors and 10 ms of actuation latency at once: each at the end of its
@@ -61,6 +62,10 @@
 -- calibration: velocity_error_uncalibrated_mps, velocity_error_mean_uncalibrated_mps,
 -- path_error_uncalibrated_m, falls_uncalibrated; calibration_holds, calibration_scale and
 -- calibration_offset ({vx, vy, wz}) say what was measured.
+-- prev_action=true (policy=command): the world model also sees the action before each tick's (the
+-- pre-trained one widened to it, predicting exactly as before until the robot's data train it:
+-- spinal.finetune, engine/wm/wm.h history); h's rollouts through it carry their own previous
+-- actions and start from the ones the robot held. Made for latency: 10 ms is half a tick.
 --
 -- summary.json (flat): real_data_seconds, velocity_error_before_mps, velocity_error_after_mps,
 -- velocity_error_ratio, path_error_before_m, path_error_after_m, falls_before, falls_after,
@@ -117,6 +122,7 @@ local cfg = sp.settings(perturb.defaults {
   calibrate_seconds = 0.0, -- policy=command: of real_seconds, the last ones measure the
                        -- fine-tuned h's walk per command axis, folded into h (spinal.finetune)
   calibrate_hold = 4.0,
+  prev_action = false, -- policy=command: the world model also sees the previous action
 }, { ranges = { wm_steps = { min = 0, max = 65536 } } })  -- 0: the pre-training's windows
 local given = sp.args or {}
 -- h's batches through the world model look 48 steps (0.96 s) ahead: over 24 a turn on the spot
@@ -132,6 +138,10 @@ end
 if cfg.rounds < 1 then
   error(("%s: rounds=%d: fine-tuning needs at least one round of collecting on the robot")
     :format(who, cfg.rounds), 0)
+end
+if cfg.policy ~= "command" and cfg.prev_action then
+  error(("%s: prev_action=true widens the world model h is fine-tuned through: it needs "
+    .. "policy=command (the imitation policy's rollouts carry no previous action)"):format(who), 0)
 end
 if cfg.policy ~= "command" and cfg.calibrate_seconds > 0 then
   error(("%s: calibrate_seconds=%g calibrates the command network: it needs policy=command")
@@ -376,6 +386,7 @@ local function evaluate(buf)
   return res
 end
 local function wm_error()
+  test_buf:set_history(L.model.history)  -- with prev_action, after fine-tuning: [a, a_prev]
   local S, Aw = test_buf:sample(256, 8)
   if not S then return nil end
   local _, _, per = L.model:loss(S, Aw)
@@ -513,6 +524,7 @@ local summary = {
   correction = C and cfg.correction or nil,
   round_anchor = C and cfg.round_anchor or nil,
   calibrate_seconds = C and cfg.calibrate_seconds or nil,
+  prev_action = C and cfg.prev_action or nil,
   calibration_holds = cal and cal.holds,
   calibration_scale = cal and cal.scale,
   calibration_offset = cal and cal.offset,

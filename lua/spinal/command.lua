@@ -465,11 +465,13 @@ end
 -- a training batch: B start states drawn from starts (a list of world-model states as Lua tables)
 -- with their command rows: S0 (B, nx), K (B, H, 7); for a network with a gait clock, opts.clock
 -- (its phase step, h.clock) and opts.phases (the phase of each start state, parallel to starts):
--- K (B, H, 8), the clock's phase last
+-- K (B, H, 8), the clock's phase last; with opts.aprev (the action the robot held before each
+-- start, parallel to starts: a world model with history) also P0 (B, nu), those of the batch
 function M.batch(g, starts, B, H, dt, r, opts)
   local clock = opts and opts.clock or 0
+  local aprev = opts and opts.aprev
   check_ranges(r or M.ranges, "command.batch")
-  local S0, K = {}, {}
+  local S0, K, P0 = {}, {}, {}
   for b = 1, B do
     local i = g:integer(#starts)
     local s = starts[i]
@@ -479,7 +481,9 @@ function M.batch(g, starts, B, H, dt, r, opts)
       local phase = opts.phases[i]
       for k = 1, H do K[b][k][M.NK + 1] = phase + (k - 1) * clock end
     end
+    if aprev then P0[b] = aprev[i] end
   end
+  if aprev then return A(S0), A(K), A(P0) end
   return A(S0), A(K)
 end
 

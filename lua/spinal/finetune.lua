@@ -53,6 +53,8 @@ M.defaults = {
   round_anchor = 0.0,   -- with h: lambda of a second anchor, to h as it was when this round's
                         -- training began (a trust region per round; 0: none)
   calibrate_hold = 4,   -- with h: seconds each command is held in F:calibrate_command
+  prev_action = false,  -- with h: the world model also sees the action before (a pre-trained one
+                        -- is widened, model:with_history(), predicting as before until trained)
 }
 
 local function merged(opts)
@@ -170,8 +172,15 @@ function M.new(L, opts)
   local c = self.cfg
   self.dt = L.cfg.dt
   self.budget = math.floor(c.real_seconds / self.dt + 1e-9)
+  if c.prev_action and L.model.history == 0 then
+    L.model = L.model:with_history()
+    L.wopt = nn.adam { lr = c.wm_lr, clip = 1 }  -- imitate's; the old moments fit the old model
+  end
+  -- windows' actions as the model takes them (with history: [a, a_prev], from the same entries)
+  self.history = L.model.history
+  if L.buf then L.buf:set_history(self.history) end
   self.real = require("spinal.wm").replay { nx = L.nx, nu = L.nu, capacity = self.budget + 1,
-                                              seed = c.seed + 77 }
+                                              seed = c.seed + 77, history = self.history }
   self.starts = { n = 0, clip = {}, frame = {}, s = {} }
   self.ticks, self.episodes, self.falls = 0, 0, 0
   self.rec = { S = {}, C = {} }   -- every recorded state and its conditioning (the anchor's rows)
@@ -388,6 +397,7 @@ end
 function F:init_command(C)
   local L = self.L
   self.C = C
+  C.model = L.model  -- the model h is trained through (widened when prev_action)
   local nf = 10 + 2 * L.pol.nj
   self.m = mirror(L.pol, { hidden = L.cfg.pol_hidden, layers = L.cfg.pol_layers,
                            batch = math.max(self.cfg.anchor_batch, 1),
@@ -397,7 +407,8 @@ function F:init_command(C)
   mirror_set(self.m, self.p0, self.hp0)
   self.dopt = nn.adam { lr = self.cfg.decoder_lr, clip = 1 }  -- the decoder's (fresh: zero moments)
   C.opt.lr = self.cfg.pol_lr
-  self.rec.K, self.rec.A, self.rec.S1, self.rec.ep = {}, {}, {}, {}
+  self.rec.K, self.rec.A, self.rec.S1, self.rec.ep, self.rec.P = {}, {}, {}, {}, {}
+  self.starts.aprev = {}
 end
 
 -- the command ranges of collection and h's batches: command.ranges with cfg.paths's share of paths
@@ -426,6 +437,7 @@ function F:collect_command(seconds, x0s, phases)
     local steps = math.max(1, math.min(c.episode_steps, limit - self.ticks))
     local s0 = x0 or imitate.to_wm(L.plant:read(), L.nj)
     local row = command.random_course(g, s0, steps, self.dt, self:command_ranges())
+    local prev  -- the action before this tick's (none at the episode's first: its own)
     local n, down = C:run(L.plant, { steps = steps, x0 = x0, row = row, lo = L.lo, hi = L.hi,
       phase = j and phases and phases[j] or 0,
       noise = c.latent_noise, act_noise = c.act_noise, g = g,
@@ -435,8 +447,11 @@ function F:collect_command(seconds, x0s, phases)
         self.starts.n = self.starts.n + 1
         self.starts.s[self.starts.n] = s
         self.starts.phase[self.starts.n] = k[8] or 0  -- the gait clock's phase at s (0: none)
+        self.starts.aprev[self.starts.n] = prev or a
         local rec, m = self.rec, #self.rec.S + 1
         rec.S[m], rec.K[m], rec.A[m], rec.S1[m], rec.ep[m] = s, k, a, s1, self.episodes
+        rec.P[m] = prev or a
+        prev = a
       end })
     self.ticks = self.ticks + n
     self.episodes = self.episodes + 1
@@ -541,8 +556,8 @@ end
 -- correction, engine/wm/command.h sp_command_loss_corrected): with the recorded actions each
 -- corrected step lands on the recorded state (all but the orientation), so h learns from how the
 -- robot moved where it was and from the model only how that changes when h acts otherwise. Also
--- returns each window's first recorded row (a Lua list). nil when no recorded episode holds H
--- steps.
+-- returns each window's first recorded row (a Lua list) and the actions before the windows P0 (n,
+-- nu) (a world model with history takes them). nil when no recorded episode holds H steps.
 function F:corrected_windows(g, n, H)
   local rec = self.rec
   -- the first rows of every window inside one episode (a few thousand comparisons: found each
@@ -552,21 +567,23 @@ function F:corrected_windows(g, n, H)
     if rec.ep[i] == rec.ep[i + H - 1] then w[#w + 1] = i end
   end
   if #w == 0 then return nil end
-  local S0, K, S, Aa, S1, at = {}, {}, {}, {}, {}, {}
+  local S0, K, S, Aa, S1, at, P0 = {}, {}, {}, {}, {}, {}, {}
+  local hist = self.history == 1
   for b = 1, n do
     local i = w[g:integer(#w)]
     at[b] = i
-    S0[b] = rec.S[i]
+    S0[b], P0[b] = rec.S[i], rec.P[i]
     local rows = {}
     for k = 0, H - 1 do
       rows[k + 1] = rec.K[i + k]
       local m = #S + 1
       S[m], Aa[m], S1[m] = rec.S[i + k], rec.A[i + k], rec.S1[i + k]
+      if hist then Aa[m] = A.cat({ A(rec.A[i + k]), A(rec.P[i + k]) }, 1) end
     end
     K[b] = rows
   end
-  local R = A(S1) - self.L.model:step(A(S), A(Aa))
-  return A(S0), A(K), R:reshape(n, H, -1), at
+  local R = A(S1) - self.L.model:step(A(S), hist and A.stack(Aa) or A(Aa))
+  return A(S0), A(K), R:reshape(n, H, -1), at, A(P0)
 end
 
 -- pol_iters batches of h's loss through the corrected world model from the robot's states (random
@@ -585,29 +602,32 @@ function F:train_command()
   for _ = 1, c.pol_iters do
     -- with a gait clock, each start's phase is the one it was recorded at on the robot
     local ncor = math.floor(c.pol_batch * c.correction + 0.5)
-    local S0, K, R
+    local S0, K, R, P0
     if ncor < c.pol_batch then
-      S0, K = command.batch(g, self.starts.s, c.pol_batch - ncor, c.horizon, self.dt,
-                            self:command_ranges(),
-                            { clock = C.h.clock, phases = self.starts.phase })
+      S0, K, P0 = command.batch(g, self.starts.s, c.pol_batch - ncor, c.horizon, self.dt,
+                                self:command_ranges(),
+                                { clock = C.h.clock, phases = self.starts.phase,
+                                  aprev = self.starts.aprev })
     end
     if ncor > 0 then
-      local S0c, Kc, Rc = self:corrected_windows(g, ncor, c.horizon)
+      local S0c, Kc, Rc, _, P0c = self:corrected_windows(g, ncor, c.horizon)
       if not S0c then
         error(("finetune: correction=%g needs recorded episodes of horizon=%d steps on the "
           .. "robot (episode_steps=%d)"):format(c.correction, c.horizon, c.episode_steps), 0)
       end
       if S0 then
-        S0, K = A.cat({ S0, S0c }, 1), A.cat({ K, Kc }, 1)
+        S0, K, P0 = A.cat({ S0, S0c }, 1), A.cat({ K, Kc }, 1), A.cat({ P0, P0c }, 1)
         R = A.cat({ A.zeros(c.pol_batch - ncor, c.horizon, L.nx), Rc }, 1)
       else
-        S0, K, R = S0c, Kc, Rc
+        S0, K, R, P0 = S0c, Kc, Rc, P0c
       end
     end
     local eps = A.randn({ c.pol_batch, c.horizon, L.cfg.lat }, g)
     -- the VAE's gradient only when its decoder moves (h alone: "net" leaves it untouched)
     if c.decoder then L.pol:set_grads(A.zeros(np)) end
-    loss, parts = C.h:grad(L.model, L.pol, S0, K, eps, c.decoder and "both" or "net", R)
+    -- (P0, the actions the robot held before the starts, only for a model with history)
+    loss, parts = C.h:grad(L.model, L.pol, S0, K, eps, c.decoder and "both" or "net", R,
+                           self.history == 1 and P0 or nil)
     local hg = C.h:grads()
     local dec = c.decoder and L.pol:grads():narrow(1, np - nd + 1, nd) or nil
     -- the anchors: to the pre-trained h, then to h at the round's start (the trust region)
