@@ -119,6 +119,17 @@ fi
 grep -qF "calibrate_seconds=16: expected less than real_seconds (16)" "$tmp/bad.out" ||
   fail "calibrate_seconds=16's refusal: $(cat "$tmp/bad.out")"
 
+# prev_action: the world model fine-tuned with the previous action as an input (widened from the
+# pre-trained one: its error on the robot before fine-tuning is the same model's), saved with it
+run seed=1 out="$tmp/prev" pretrained="$tmp/q1" policy=command prev_action=true
+grep -q "after 16.0 s of robot data" "$tmp/run.out" || fail "no result line with prev_action"
+summary "$tmp/prev" "need(s.prev_action == true and s.wm_real_error_after < s.wm_real_error_before,
+  'the widened world model learned from the robot')"
+WM="$tmp/prev/finetuned/wm.ckpt" "$BIN" -e "
+  local m = assert(require('spinal.wm').load(os.getenv 'WM'))
+  assert(m.history == 1 and m.na == 2 * m.nu, 'the saved world model sees the previous action')" \
+  >"$tmp/prev.out" 2>&1 || fail "the fine-tuned world model: $(cat "$tmp/prev.out")"
+
 # outside the documented range: said, and recorded
 run seed=1 out="$tmp/far" pretrained="$tmp/q1" latency=0.02 pol_iters=1 wm_iters=1
 grep -q "latency=0.02 is outside its documented range 0 .. 0.01 (docs/quadruped.md)" "$tmp/run.out" ||
@@ -141,7 +152,8 @@ grep -qF "the pre-training is saved: pretrained=$tmp/deaf starts from it" "$tmp/
 # refused before any pre-training (no pretrained= given: nothing may run first)
 for bad in "policy=foo:policy=foo: expected imitation or command" \
            "rounds=0:rounds=0: fine-tuning needs at least one round" \
-           "calibrate_seconds=5:calibrate_seconds=5 calibrates the command network: it needs policy=command"; do
+           "calibrate_seconds=5:calibrate_seconds=5 calibrates the command network: it needs policy=command" \
+           "prev_action=true:prev_action=true widens the world model h is fine-tuned through: it needs policy=command"; do
   if "$BIN" experiments/quadruped_finetune.lua quick=true out="$tmp/bad3" "${bad%%:*}" \
       >"$tmp/bad.out" 2>&1; then
     fail "${bad%%:*} was accepted"

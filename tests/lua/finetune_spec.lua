@@ -489,6 +489,70 @@ describe("finetune on a MuJoCo quadruped", function()
     assert.equal(0.5, command.ranges.paths)
     C.h:set_params(hp0)
   end)
+
+  it("with prev_action widens the world model to see the previous action: the same predictions, "
+    .. "windows and h's starts carrying the action the robot held, h trained through it", function()
+    local command = require "spinal.command"
+    local model, wopt = L.model, L.wopt
+    local C = command.new { model = L.model, pol = L.pol, hidden = 8, layers = 1, seed = 4 }
+    C.h:set_params(A.randn({ C.h.nparams }, rng.new(3)) * 0.05)
+    local hp0 = C.h:params()
+    local F = finetune.new(L, { real_seconds = 1.2, episode_steps = 20, seed = 8, correction = 0.5,
+                                prev_action = true, pol_iters = 2, pol_batch = 6, horizon = 5,
+                                anchor = 0, wm_iters = 2, wm_batch = 8, mix = 0 })
+    local ok, err = pcall(function()
+      assert.are_not.equal(model, L.model)
+      assert.equal(1, L.model.history)
+      assert.equal(1, F.real.history)
+      assert.equal(1, L.buf.history)  -- the simulator's windows for mixing too
+      local s = A(L.refs[1].frames[1])
+      local a = A.randn({ L.nu }, rng.new(5))
+      local junk = A.randn({ L.nu }, rng.new(6))
+      assert.equal(0, (model:step(s, a) - L.model:step(s, A.cat({ a, junk }, 1))):abs():max())
+      F:init_command(C)
+      assert.equal(L.model, C.model)
+      F:collect_command(nil, { L.refs[1].frames[1] })
+      -- each recorded row's previous action: the one before in its episode, its own at the start
+      local rec, st = F.rec, F.starts
+      for i = 1, #rec.S do
+        local want = (i > 1 and rec.ep[i - 1] == rec.ep[i]) and rec.A[i - 1] or rec.A[i]
+        assert.same(want, rec.P[i])
+        assert.same(want, st.aprev[i])
+      end
+      -- the corrected windows land on the recorded states through [a, a_prev]
+      local S0, _, R, at, P0 = F:corrected_windows(rng.new(1), 6, 5)
+      assert.same({ 6, L.nu }, P0.shape)
+      for b = 1, 6 do
+        local i = at[b]
+        assert.same(rec.P[i], P0[b]:totable())
+        local s1 = L.model:step(A(rec.S[i]), A.cat({ A(rec.A[i]), A(rec.P[i]) }, 1)) + R[b][1]
+        assert.near(rec.S1[i][8], s1[8], 1e-9)
+      end
+      assert.same(rec.S[at[1]], S0[1]:totable())
+      -- the world model trains on [a, a_prev] windows and h through it from the actions the
+      -- robot held
+      F:train_wm()
+      local seen, real = {}, C.h
+      C.h = setmetatable({}, { __index = function(_, k)
+        local v = real[k]
+        if type(v) ~= "function" then return v end
+        return function(_, ...)
+          if k == "grad" then seen[#seen + 1] = select(8, ...) end
+          return v(real, ...)
+        end
+      end })
+      local ok2, err2 = pcall(F.train_command, F)
+      C.h = real
+      assert(ok2, err2)
+      assert.equal(2, #seen)
+      for _, P in ipairs(seen) do assert.same({ 6, L.nu }, P.shape) end
+      assert.is_true((C.h:params() - hp0):abs():max() > 0, "h did not move")
+    end)
+    L.model, L.wopt = model, wopt
+    L.buf:set_history(0)
+    C.h:set_params(hp0)
+    assert(ok, err)
+  end)
 end)
 
 describe("the command calibration's fit (finetune.fit_calibration)", function()

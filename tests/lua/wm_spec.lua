@@ -111,6 +111,66 @@ describe("world-model training", function()
   end)
 end)
 
+describe("a world model that sees the previous action (history = 1)", function()
+  it("takes [a, a_prev], learns a lagged actuator the plain model cannot, and is widened exactly",
+     function()
+    -- a joint driven half by this tick's action and half by the last one (latency of half a tick)
+    local g = require("spinal.rng").new(4, 0)
+    local buf = wm.replay { nx = 17, nu = 1, capacity = 3000, seed = 2, history = 1 }
+    local q, v, prev = 0, 0, 0
+    for t = 1, 2400 do
+      local a = 2 * g:uniform() - 1
+      local s = state(q, v)
+      v = v + 0.05 * (20 * (0.5 * a + 0.5 * prev) - q - 0.5 * v)
+      q = q + 0.05 * v
+      buf:push(s, { a }, state(q, v), t % 300 == 0)
+      prev = t % 300 == 0 and 0 or a
+    end
+    assert.equal(1, buf.history)
+    local S, Aw = buf:sample(256, 4)
+    assert.same({ 256, 4, 2 }, Aw.shape)
+    for b = 1, 256 do
+      for k = 2, 4 do assert.equal(Aw[b][k - 1][1], Aw[b][k][2]) end  -- a_k-1 is the step before's
+    end
+    local plain = wm.new { nj = 2, nu = 1, dt = 0.05, hidden = 32, layers = 2, seed = 5 }
+    local hist = wm.new { nj = 2, nu = 1, dt = 0.05, hidden = 32, layers = 2, seed = 5,
+                          history = 1 }
+    assert.equal(1, hist.history)
+    assert.equal(2, hist.na)
+    assert.matches("expected actions and the actions before %(%[a, a_prev%], history = 1%) with 2 "
+                   .. "entries per row", err(function() return hist:step(state(0, 0), { 0 }) end))
+    -- both models on the same windows: the plain one sees only a_k
+    local function first(A3) return A3:narrow(3, 1, 1) end
+    local T, Tw = buf:sample(4096, 1)
+    plain:observe(T:select(2, 1), first(Tw):select(2, 1), T:select(2, 2))
+    hist:observe(T:select(2, 1), Tw:select(2, 1), T:select(2, 2))
+    local popt, hopt = nn.adam { lr = 3e-3 }, nn.adam { lr = 3e-3 }
+    for _ = 1, 200 do
+      local S2, A2 = buf:sample(64, 4)
+      plain:train(S2, first(A2), popt)
+      hist:train(S2, A2, hopt)
+    end
+    local lp, pp = plain:loss(S, first(Aw))
+    local lh, ph = hist:loss(S, Aw)
+    assert.is_true(ph.joint_velocities < 0.5 * pp.joint_velocities)
+    assert.is_true(lh < lp)
+    -- the plain model widened: the same predictions whatever the previous action, then trainable
+    local wide = plain:with_history()
+    assert.equal(1, wide.history)
+    assert.equal(0, plain.history)
+    local s = S:select(2, 1)
+    local a = first(Aw):select(2, 1)
+    local junk = array.randn({ 256, 1 }, require("spinal.rng").new(9, 0))
+    assert.equal(0, (plain:step(s, a) - wide:step(s, array.cat({ a, junk }, 2))):abs():max())
+    assert.matches("already sees the previous action", err(wide.with_history, wide))
+    -- the VAE's tracking rollouts carry no previous action: refused with a reason
+    local pol = wm.vae { nj = 2, nu = 1, nc = 3, lat = 2, hidden = 8, layers = 1, seed = 1 }
+    assert.matches("expected a world model without history",
+                   err(pol.loss, pol, wide, array.stack { state(0, 0) },
+                       array.zeros(1, 2, 3), array.zeros(1, 2, 17)))
+  end)
+end)
+
 describe("wm.replay", function()
   it("samples n-step windows and says when there are none", function()
     local buf = wm.replay { nx = 17, nu = 1, capacity = 50 }
