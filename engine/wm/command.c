@@ -318,14 +318,14 @@ static void add_residual(double* s1, const double* rho, double sign, int nx) {
 int sp_command_loss(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm, sp_wm_data* wd,
                     double* loss, double* parts, const double* S0, const double* K,
                     const double* eps, int batch, int H, int backward) {
-  return sp_command_loss_corrected(h, d, vae, wm, wd, loss, parts, S0, K, NULL, NULL, eps, batch,
-                                   H, backward);
+  return sp_command_loss_corrected(h, d, vae, wm, wd, loss, parts, S0, K, NULL, NULL, eps, batch, H,
+                                   backward);
 }
 
 int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm,
                               sp_wm_data* wd, double* loss, double* parts, const double* S0,
-                              const double* K, const double* R, const double* P0,
-                              const double* eps, int batch, int H, int backward) {
+                              const double* K, const double* R, const double* P0, const double* eps,
+                              int batch, int H, int backward) {
   const sp_command_config* cf = &h->cfg;
   if (d->h != h || d->vae != vae || wd->wm != wm || wm->cfg.nj != cf->nj ||
       wm->cfg.nu != vae->cfg.nu)

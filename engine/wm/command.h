@@ -162,8 +162,8 @@ int sp_command_loss(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm, s
 // Without history P0 is ignored.
 int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm,
                               sp_wm_data* wd, double* loss, double* parts, const double* S0,
-                              const double* K, const double* R, const double* P0,
-                              const double* eps, int batch, int H, int backward);
+                              const double* K, const double* R, const double* P0, const double* eps,
+                              int batch, int H, int backward);
 
 // Save h (configuration, flat parameters) and, when opt is not NULL (opt->n must be h's nparams,
 // its dtype h's), the optimiser's configuration and state, atomically:

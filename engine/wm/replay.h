@@ -9,8 +9,8 @@
 // the input of sp_wm_rollout_loss. With history (sp_replay_set_history) each of A's rows is
 // [a_k, a_k-1], a_k-1 the action of the entry pushed before (a_k itself where the entry starts
 // an episode or the one before it is no longer held): the action inputs of a world model with
-// history 1, from the same entries (nothing more is stored). Sampling draws windows uniformly over the valid starts by
-// rejection from the seeded generator. Only sp_replay_new allocates.
+// history 1, from the same entries (nothing more is stored). Sampling draws windows uniformly over
+// the valid starts by rejection from the seeded generator. Only sp_replay_new allocates.
 #ifndef SP_WM_REPLAY_H
 #define SP_WM_REPLAY_H
 
@@ -49,9 +49,9 @@ void sp_replay_push(sp_replay* r, const double* s, const double* a, const double
 // Whether the window of n steps starting at entry i (0 = oldest held) is valid.
 int sp_replay_valid(const sp_replay* r, int64_t i, int n);
 
-// batch windows of n steps: S (batch x (n + 1) x nx), A (batch x n x nu (1 + history)), starts (batch, may be
-// NULL) the entries they start at. SP_ENOTFOUND when no valid window turned up in 64 draws per row
-// (too little data, or episodes shorter than n); SP_EINVAL for n < 1 or batch < 1.
+// batch windows of n steps: S (batch x (n + 1) x nx), A (batch x n x nu (1 + history)), starts
+// (batch, may be NULL) the entries they start at. SP_ENOTFOUND when no valid window turned up in 64
+// draws per row (too little data, or episodes shorter than n); SP_EINVAL for n < 1 or batch < 1.
 int sp_replay_sample(const sp_replay* r, sp_rng* rng, double* S, double* A, int64_t* starts,
                      int batch, int n);
 

@@ -108,7 +108,8 @@ int sp_wm_rollout_loss(sp_wm* wm, sp_wm_data* d, double* loss, double* comps, do
   return 0;
 }
 
-const double* sp__wm_history_input(double* x, const double* a, const double* ap, int nu, int batch) {
+const double* sp__wm_history_input(double* x, const double* a, const double* ap, int nu,
+                                   int batch) {
   size_t n = (size_t)nu;
   for (size_t r = 0; r < (size_t)batch; r++) {
     memcpy(x + 2 * n * r, a + n * r, n * sizeof(double));

@@ -119,8 +119,8 @@ void sp_wm_data_free(sp_wm_data* d);
 void sp_wm_observe(sp_wm* wm, const double* s, const double* a, const double* s_next, int count);
 
 // Application k (0 <= k < d->horizon) of the model: s_next (batch x nx) from s (batch x nx) and
-// the action inputs a (batch x na), keeping the pass in slot k for sp_wm_step_vjp. s_next must not alias s.
-// SP_ERANGE for k or batch out of range; SP_EINVAL for another model's workspace.
+// the action inputs a (batch x na), keeping the pass in slot k for sp_wm_step_vjp. s_next must not
+// alias s. SP_ERANGE for k or batch out of range; SP_EINVAL for another model's workspace.
 int sp_wm_step(sp_wm* wm, sp_wm_data* d, int k, double* s_next, const double* s, const double* a,
                int batch);
 
@@ -133,7 +133,8 @@ int sp_wm_step_vjp(sp_wm* wm, sp_wm_data* d, int k, double* gs, double* ga, cons
                    const double* s, const double* s_next, int params);
 
 // The autoregressive n-step loss (1 <= n <= d->horizon) on recorded windows S (batch x (n + 1) x
-// nx) and A (batch x n x na; a replay buffer with the model's history gives them): from s_0 = S[:, 0], s_k+1 = W(s_k, A[:, k]), and
+// nx) and A (batch x n x na; a replay buffer with the model's history gives them): from
+// s_0 = S[:, 0], s_k+1 = W(s_k, A[:, k]), and
 //   L_c = mean over steps, rows and the component's coordinates of |error| (SP_WM_ORIENTATION: the
 //   geodesic angle), loss = sum_c weight_c L_c.
 // Writes comps[SP_WM_NCOMP] = L_c (may be NULL) and per_step (n x SP_WM_NCOMP; row k is the error

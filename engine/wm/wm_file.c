@@ -102,8 +102,10 @@ int sp_wm_load(sp_wm** out, sp_optim** opt, const char* path, char* msg, size_t 
   for (int i = 0; i < SP_WM_NCOMP; i++) c.weight[i] = get_f64(&p);
   c.history = 0;
   if (version >= 2) {
-    if (len < (size_t)(p - (const uint8_t*)meta) + 4) c.history = -1;  // refused below
-    else c.history = (int)get_u32(&p);
+    if (len < (size_t)(p - (const uint8_t*)meta) + 4)
+      c.history = -1;  // refused below
+    else
+      c.history = (int)get_u32(&p);
   }
   char why[200];
   if (sp_wm_check(&c, why, sizeof why) ||

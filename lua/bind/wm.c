@@ -94,9 +94,9 @@ static const double* shaped(lua_State* L, int arg, int lo_nd, int hi_nd, int64_t
 // ---- wm.new
 // ---------------------------------------------------------------------------------------
 
-static const char* const new_keys[] = {"nj",      "nu",      "dt",    "hidden",  "layers",
-                                       "act",     "dtype",   "min_std", "weights", "seed",
-                                       "batch",   "horizon", "history", NULL};
+static const char* const new_keys[] = {"nj",    "nu",      "dt",      "hidden",  "layers",
+                                       "act",   "dtype",   "min_std", "weights", "seed",
+                                       "batch", "horizon", "history", NULL};
 
 // a weights table { position =, orientation =, ... } into w (SP_WM_NCOMP): the keys given, each
 // >= 0, replace their entries; unknown keys are refused
@@ -193,10 +193,10 @@ static void windows(lua_State* L, lwm* u, const double** S, const double** A, in
   sp_array *sa, *aa;
   *S = shaped(L, 2, 3, 3, wm->nx, "windows of states (batch, n + 1, nx)", &sa);
   *A = shaped(L, 3, 3, 3, wm->na,
-               wm->cfg.history ? "windows of actions and the actions before (batch, n, 2 nu): a "
-                                 "replay buffer with history = 1"
-                               : "windows of actions (batch, n, nu)",
-               &aa);
+              wm->cfg.history ? "windows of actions and the actions before (batch, n, 2 nu): a "
+                                "replay buffer with history = 1"
+                              : "windows of actions (batch, n, nu)",
+              &aa);
   if (aa->shape[0] != sa->shape[0] || aa->shape[1] + 1 != sa->shape[1] || aa->shape[1] < 1)
     spA_argerror(L, 3, "expected actions of shape (%d, %d, %d) for states of shape (%d, %d, %d)",
                  (int)sa->shape[0], (int)sa->shape[1] - 1, wm->na, (int)sa->shape[0],
@@ -1037,8 +1037,8 @@ static int command_run(lua_State* L, int mode) {
   if (flags & SP_COMMAND_GRAD_NET) sp_mlp_zero_grad(u->h->net);
   if (flags & SP_COMMAND_GRAD_DECODER) sp_vae_zero_grad(p->v);
   double loss, parts[SP_COMMAND_NPARTS];
-  int rc = sp_command_loss_corrected(u->h, u->d, p->v, m->wm, m->d, &loss, parts, S0, K, R, P0,
-                                     E, (int)B, (int)H, flags);
+  int rc = sp_command_loss_corrected(u->h, u->d, p->v, m->wm, m->d, &loss, parts, S0, K, R, P0, E,
+                                     (int)B, (int)H, flags);
   if (rc) return spL_raise(L, rc, what);
   if (o) apply_step(L, "train", o, u->h->net->params, u->h->net->grads);
   static const char* const names[SP_COMMAND_NPARTS] = {"velocity", "pose", "upright", "prior"};
@@ -1327,9 +1327,8 @@ static int r_tostring(lua_State* L) {
 }
 
 static const luaL_Reg replay_methods[] = {
-    {"push", r_push}, {"sample", r_sample}, {"clear", r_clear},
-    {"save", r_save}, {"load", r_load},     {"set_history", r_set_history},
-    {"close", r_gc},  {NULL, NULL},
+    {"push", r_push}, {"sample", r_sample},           {"clear", r_clear}, {"save", r_save},
+    {"load", r_load}, {"set_history", r_set_history}, {"close", r_gc},    {NULL, NULL},
 };
 
 static int r_index(lua_State* L) {

@@ -202,8 +202,8 @@ TEST(corrected_loss_adds_the_correction_to_every_prediction_and_keeps_the_models
   sp_rng_fill_normal(&rng, p.R, B * H * NX, 0, 0.2);
   double L;
   sp_mlp_zero_grad(g.h->net);
-  CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &L, NULL, p.S0, p.K, p.R, NULL, p.eps,
-                                      B, H, SP_COMMAND_GRAD_NET),
+  CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &L, NULL, p.S0, p.K, p.R, NULL,
+                                      p.eps, B, H, SP_COMMAND_GRAD_NET),
             0);
   CHECK(fabs(L - plain) > 1e-3);
   int checked;
