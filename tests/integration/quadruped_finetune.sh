@@ -119,16 +119,22 @@ fi
 grep -qF "calibrate_seconds=16: expected less than real_seconds (16)" "$tmp/bad.out" ||
   fail "calibrate_seconds=16's refusal: $(cat "$tmp/bad.out")"
 
-# prev_action: the world model fine-tuned with the previous action as an input (widened from the
-# pre-trained one: its error on the robot before fine-tuning is the same model's), saved with it
-run seed=1 out="$tmp/prev" pretrained="$tmp/q1" policy=command prev_action=true
+# prev_action (policy=command's default): the world model fine-tuned with the previous action as
+# an input (widened from the pre-trained one: its error on the robot before fine-tuning is the same
+# model's), saved with it; prev_action=false keeps the pre-trained model's inputs
+run seed=1 out="$tmp/prev" pretrained="$tmp/q1" policy=command
 grep -q "after 16.0 s of robot data" "$tmp/run.out" || fail "no result line with prev_action"
 summary "$tmp/prev" "need(s.prev_action == true and s.wm_real_error_after < s.wm_real_error_before,
   'the widened world model learned from the robot')"
-WM="$tmp/prev/finetuned/wm.ckpt" "$BIN" -e "
-  local m = assert(require('spinal.wm').load(os.getenv 'WM'))
-  assert(m.history == 1 and m.na == 2 * m.nu, 'the saved world model sees the previous action')" \
-  >"$tmp/prev.out" 2>&1 || fail "the fine-tuned world model: $(cat "$tmp/prev.out")"
+run seed=1 out="$tmp/noprev" pretrained="$tmp/q1" policy=command prev_action=false pol_iters=1
+summary "$tmp/noprev" "need(s.prev_action == false, 'prev_action=false recorded')"
+for d in prev:1 noprev:0; do
+  WM="$tmp/${d%%:*}/finetuned/wm.ckpt" H=${d#*:} "$BIN" -e "
+    local m = assert(require('spinal.wm').load(os.getenv 'WM'))
+    local h = tonumber(os.getenv 'H')
+    assert(m.history == h and m.na == (1 + h) * m.nu, 'the saved world model history ' .. m.history)" \
+    >"$tmp/prev.out" 2>&1 || fail "the fine-tuned world model ($d): $(cat "$tmp/prev.out")"
+done
 
 # outside the documented range: said, and recorded
 run seed=1 out="$tmp/far" pretrained="$tmp/q1" latency=0.02 pol_iters=1 wm_iters=1
