@@ -154,9 +154,9 @@ end
 -- machine's seed-1 h over fine-tuning seeds 1, 4-6: the default robot 0.50-0.56 against 0.53-0.60
 -- with 2 rounds and no trust region, the unperturbed robot 0.67-0.83 against 0.89-0.98; 4 rounds
 -- without it fell; docs/method2.md); the world model sees the previous action (prev_action): with
--- 10 ms of latency its held-out error after fine-tuning is 0.0082-0.0096 rad against
--- 0.0096-0.0129 without, and h ends at 0.60-1.04 of before against 0.76-1.15 (5 runs), elsewhere
--- no different (docs/method2.md, "A world model that sees the previous action")
+-- 10 ms of latency its held-out error after fine-tuning is lower in every run (0.0082-0.0096 rad
+-- against 0.0096-0.0129 with the latency alone), h ends at 0.75 of before on average against 0.81
+-- (9 runs), elsewhere no different (docs/method2.md, "A world model that sees the previous action")
 if cfg.policy == "command" then
   if given.horizon == nil then cfg.horizon = 48 end
   if given.pol_lr == nil then cfg.pol_lr = 3e-4 end
