@@ -315,6 +315,33 @@ static void add_residual(double* s1, const double* rho, double sign, int nx) {
     if (i < 3 || i > 6) s1[i] += sign * rho[i];
 }
 
+// A world model with history takes [a_k, a_k-1]: the inputs of step k in x (batch x 2 nu) from a
+// and ap (batch x nu: the step before's actions, or the start's previous actions at k = 0).
+static const double* history_input(double* x, const double* a, const double* ap, int nu,
+                                   int batch) {
+  size_t n = (size_t)nu;
+  for (size_t r = 0; r < (size_t)batch; r++) {
+    memcpy(x + 2 * n * r, a + n * r, n * sizeof(double));
+    memcpy(x + 2 * n * r + n, ap + n * r, n * sizeof(double));
+  }
+  return x;
+}
+
+// Their backward pass: gin (batch x 2 nu) the model's gradient of step k's inputs, carry (batch x
+// nu) the gradient of a_k as step k + 1's previous action (ignored when last: the rollout's last
+// step). WRITES ga (batch x nu) = dL/da_k, and carry = step k's previous-action part; with
+// self_prev (k = 0 and a_-1 = a_0) that part is a_0's too and added to ga.
+static void history_vjp(double* ga, double* carry, const double* gin, int nu, int batch, int last,
+                        int self_prev) {
+  size_t n = (size_t)nu;
+  for (size_t r = 0; r < (size_t)batch; r++)
+    for (size_t i = 0; i < n; i++) {
+      double own = gin[2 * n * r + i], prev = gin[2 * n * r + n + i];
+      ga[n * r + i] = own + (last ? 0 : carry[n * r + i]) + (self_prev ? prev : 0);
+      carry[n * r + i] = prev;
+    }
+}
+
 int sp_command_loss(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm, sp_wm_data* wd,
                     double* loss, double* parts, const double* S0, const double* K,
                     const double* eps, int batch, int H, int backward) {
@@ -352,7 +379,7 @@ int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp
     if (rc) return rc;
     // a model with history also sees the action before (P0 or a_0 itself at the start)
     const double* ap = k > 0 ? a - B * nu : P0 ? P0 : a;
-    const double* in = wm->cfg.history ? sp__wm_history_input(d->aw, a, ap, nu, batch) : a;
+    const double* in = wm->cfg.history ? history_input(d->aw, a, ap, nu, batch) : a;
     if ((rc = sp_wm_step(wm, wd, k, s1, s, in, batch))) return rc;
     if (R)
       for (size_t r = 0; r < B; r++) add_residual(s1 + r * nx, residual_row(R, r, k, H, nx), 1, nx);
@@ -389,7 +416,7 @@ int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp
     // previous action is carried back in ac)
     int rc = sp_wm_step_vjp(wm, wd, k, gprev, wm->cfg.history ? d->aw : d->ga, g, s, s1, 0);
     if (rc) return rc;
-    if (wm->cfg.history) sp__wm_history_vjp(d->ga, d->ac, d->aw, nu, batch, k == H - 1, !k && !P0);
+    if (wm->cfg.history) history_vjp(d->ga, d->ac, d->aw, nu, batch, k == H - 1, !k && !P0);
     // decoder: input [f, z]
     rc = backward & SP_COMMAND_GRAD_DECODER
              ? sp_mlp_backward(vae->dec, d->wd[k], d->x, d->ga)

@@ -15,17 +15,6 @@ void sp__mlp_works_free(sp_mlp_work** w, int n);
 // configuration: SP_EMISMATCH otherwise (the network is then not taken).
 int sp__wm_wrap(sp_wm** out, const sp_wm_config* cfg, sp_mlp* net);
 
-// A policy's rollout through a world model with history (command.c): the model's action inputs
-// of step k in x (batch x 2 nu), [a_k, a_k-1] from a (batch x nu) and ap (batch x nu: the step
-// before's actions, or the start's previous actions at k = 0); returns x.
-const double* sp__wm_history_input(double* x, const double* a, const double* ap, int nu, int batch);
-// The backward pass of the same: gin (batch x 2 nu) the model's gradient of step k's inputs,
-// carry (batch x nu) the gradient of a_k as step k + 1's previous action (ignored when last: the
-// rollout's last step). WRITES ga (batch x nu) = dL/da_k, and carry = step k's previous-action
-// part; with self_prev (k = 0 and a_-1 = a_0) that part is a_0's too and added to ga.
-void sp__wm_history_vjp(double* ga, double* carry, const double* gin, int nu, int batch, int last,
-                        int self_prev);
-
 // The component sums of one row's errors (state s against reference r, both nx) ADDED into e
 // (SP_WM_NCOMP); when g is not NULL, ADD into g (nx) the gradient of sum_c c[c] e_c with respect to
 // s (rollout_loss.c).

@@ -107,24 +107,3 @@ int sp_wm_rollout_loss(sp_wm* wm, sp_wm_data* d, double* loss, double* comps, do
   }
   return 0;
 }
-
-const double* sp__wm_history_input(double* x, const double* a, const double* ap, int nu,
-                                   int batch) {
-  size_t n = (size_t)nu;
-  for (size_t r = 0; r < (size_t)batch; r++) {
-    memcpy(x + 2 * n * r, a + n * r, n * sizeof(double));
-    memcpy(x + 2 * n * r + n, ap + n * r, n * sizeof(double));
-  }
-  return x;
-}
-
-void sp__wm_history_vjp(double* ga, double* carry, const double* gin, int nu, int batch, int last,
-                        int self_prev) {
-  size_t n = (size_t)nu;
-  for (size_t r = 0; r < (size_t)batch; r++)
-    for (size_t i = 0; i < n; i++) {
-      double own = gin[2 * n * r + i], prev = gin[2 * n * r + n + i];
-      ga[n * r + i] = own + (last ? 0 : carry[n * r + i]) + (self_prev ? prev : 0);
-      carry[n * r + i] = prev;
-    }
-}

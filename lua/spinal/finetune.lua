@@ -577,8 +577,9 @@ function F:corrected_windows(g, n, H)
     for k = 0, H - 1 do
       rows[k + 1] = rec.K[i + k]
       local m = #S + 1
-      S[m], Aa[m], S1[m] = rec.S[i + k], rec.A[i + k], rec.S1[i + k]
-      if hist then Aa[m] = A.cat({ A(rec.A[i + k]), A(rec.P[i + k]) }, 1) end
+      S[m], S1[m] = rec.S[i + k], rec.S1[i + k]
+      -- the model's action input: with history [a, a_prev]
+      Aa[m] = hist and A.cat({ A(rec.A[i + k]), A(rec.P[i + k]) }, 1) or rec.A[i + k]
     end
     K[b] = rows
   end
