@@ -161,21 +161,19 @@ end
 -- 10 ms of latency its held-out error after fine-tuning is lower in every run (0.0082-0.0096 rad
 -- against 0.0096-0.0129 with the latency alone), h ends at 0.75 of before on average against 0.81
 -- (9 runs), elsewhere no different (docs/method2.md, "A world model that sees the previous action")
-if cfg.policy == "command" then
-  if given.horizon == nil then cfg.horizon = 48 end
-  if given.pol_lr == nil then cfg.pol_lr = 3e-4 end
-  if given.mix == nil then cfg.mix = 0 end
-  if given.rounds == nil then cfg.rounds = 8 end
-  if given.round_anchor == nil then cfg.round_anchor = 3 end
-  if given.prev_action == nil then cfg.prev_action = true end
-end
-if cfg.quick then
-  local q = { pre_samples = 1200, real_seconds = 16, wm_iters = 20, pol_iters = 3,
-              anchor_batch = 32, pol_batch = 16, wm_batch = 32, horizon = 8, eval_seconds = 2,
-              eval_clips = 3, episode_steps = 100, h_iters = 5, h_hidden = 16 }
-  for k, v in pairs(q) do
+-- (each of these defaults only where the command line did not set the value)
+local function fill(t)
+  for k, v in pairs(t) do
     if given[k] == nil then cfg[k] = v end
   end
+end
+if cfg.policy == "command" then
+  fill { horizon = 48, pol_lr = 3e-4, mix = 0, rounds = 8, round_anchor = 3, prev_action = true }
+end
+if cfg.quick then
+  fill { pre_samples = 1200, real_seconds = 16, wm_iters = 20, pol_iters = 3, anchor_batch = 32,
+         pol_batch = 16, wm_batch = 32, horizon = 8, eval_seconds = 2, eval_clips = 3,
+         episode_steps = 100, h_iters = 5, h_hidden = 16 }
 end
 if cfg.calibrate_seconds >= cfg.real_seconds then
   error(("%s: calibrate_seconds=%g: expected less than real_seconds (%g), which the rounds share "
