@@ -47,15 +47,11 @@ local cfg = sp.settings({
   quick = false,
   out = "",
 }, { ranges = { gamma = { min = 0, max = 1 } } })
-local given = sp.args or {}
-if cfg.task == "imitate" and given.gamma == nil then cfg.gamma = 0.95 end
+-- (each of these only where the command line did not set the value)
+if cfg.task == "imitate" then sp.settings.fill(cfg, { gamma = 0.95 }) end
 if cfg.quick then
-  -- quick sizes where the command line says nothing
-  local q = { samples = 3 * 8 * 8, nenvs = 8, nsteps = 8, eval_every = 2, eval_envs = 4,
-              eval_steps = 25, hidden = "64,64" }
-  for k, v in pairs(q) do
-    if given[k] == nil then cfg[k] = v end
-  end
+  sp.settings.fill(cfg, { samples = 3 * 8 * 8, nenvs = 8, nsteps = 8, eval_every = 2,
+                          eval_envs = 4, eval_steps = 25, hidden = "64,64" })
 end
 local hidden = require("spinal.settings").integers("ppo_quadruped", "hidden", cfg.hidden, 1)
 

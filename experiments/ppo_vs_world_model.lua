@@ -61,13 +61,10 @@ local cfg = sp.settings({
   quick = false,
   out = "",
 }, { ranges = { gamma = { min = 0, max = 1 }, lambda = { min = 0, max = 1 } } })
-local given = sp.args or {}
 if cfg.quick then
-  local q = { wm_samples = 2400, wm_eval_every = 1, ppo_factor = 1, ppo_eval_every = 5, nenvs = 8,
-              nsteps = 8, hidden = "64,64", eval_seconds = 1, seeds = "1,2" }
-  for k, v in pairs(q) do
-    if given[k] == nil then cfg[k] = v end
-  end
+  sp.settings.fill(cfg, { wm_samples = 2400, wm_eval_every = 1, ppo_factor = 1,
+                          ppo_eval_every = 5, nenvs = 8, nsteps = 8, hidden = "64,64",
+                          eval_seconds = 1, seeds = "1,2" })
 end
 if cfg.method ~= "both" and cfg.method ~= "wm" and cfg.method ~= "ppo" then
   error(("ppo_vs_world_model: method=%s: expected both, wm or ppo"):format(tostring(cfg.method)), 0)

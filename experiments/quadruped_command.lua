@@ -74,17 +74,13 @@ local cfg = sp.settings({
   start_command = { 0.25, 0, 0 },
   render = false,
 })
-local given = sp.args or {}
 local imitate_quick = { samples = 2400, wm_hidden = 64, wm_layers = 2, pol_hidden = 64, lat = 16,
                         wm_batch = 32, pol_batch = 32, wm_iters = 30, pol_iters = 4, horizon = 8,
                         collect = 600, episode_steps = 100 }
 if cfg.quick then
-  local q = { imitate_samples = 2400, hidden = 32, fit_samples = 2000, fit_epochs = 2, rounds = 2, h_iters = 15, collect = 300,
-              wm_iters = 10, batch = 32, horizon = 8, eval_seconds = 2, settle = 0.5,
-              path_seconds = 3 }
-  for k, v in pairs(q) do
-    if given[k] == nil then cfg[k] = v end
-  end
+  sp.settings.fill(cfg, { imitate_samples = 2400, hidden = 32, fit_samples = 2000, fit_epochs = 2,
+                          rounds = 2, h_iters = 15, collect = 300, wm_iters = 10, batch = 32,
+                          horizon = 8, eval_seconds = 2, settle = 0.5, path_seconds = 3 })
 end
 
 -- the gait library (the imitation policy's clips, and the evaluation's start state)

@@ -75,8 +75,7 @@ local cfg = sp.settings(perturb.defaults {
 })
 
 if cfg.quick then
-  if sp.args.iters == nil then cfg.iters = 2 end
-  if sp.args.laps == nil then cfg.laps = 0.5 end
+  sp.settings.fill(cfg, { iters = 2, laps = 0.5 })
 end
 
 F.experiment("quadruped_figure8", cfg, { variant = "quadruped" })

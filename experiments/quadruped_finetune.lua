@@ -126,7 +126,6 @@ local cfg = sp.settings(perturb.defaults {
   prev_action = false, -- policy=command (its default: true): the world model also sees the
                        -- previous action (the imitation policy's rollouts carry none)
 }, { ranges = { wm_steps = { min = 0, max = 65536 } } })  -- 0: the pre-training's windows
-local given = sp.args or {}
 -- h's batches through the world model look 48 steps (0.96 s) ahead: over 24 a turn on the spot
 -- that tips the robot over after a second or two gave no gradient (seed-2 h on the default robot);
 -- h steps at 3e-4, the imitation policy at 1e-4 (at 3e-4 its seed 1 fell on a bound-to-pace clip);
@@ -162,18 +161,15 @@ end
 -- against 0.0096-0.0129 with the latency alone), h ends at 0.75 of before on average against 0.81
 -- (9 runs), elsewhere no different (docs/method2.md, "A world model that sees the previous action")
 -- (each of these defaults only where the command line did not set the value)
-local function fill(t)
-  for k, v in pairs(t) do
-    if given[k] == nil then cfg[k] = v end
-  end
-end
 if cfg.policy == "command" then
-  fill { horizon = 48, pol_lr = 3e-4, mix = 0, rounds = 8, round_anchor = 3, prev_action = true }
+  sp.settings.fill(cfg, { horizon = 48, pol_lr = 3e-4, mix = 0, rounds = 8, round_anchor = 3,
+                          prev_action = true })
 end
 if cfg.quick then
-  fill { pre_samples = 1200, real_seconds = 16, wm_iters = 20, pol_iters = 3, anchor_batch = 32,
-         pol_batch = 16, wm_batch = 32, horizon = 8, eval_seconds = 2, eval_clips = 3,
-         episode_steps = 100, h_iters = 5, h_hidden = 16 }
+  sp.settings.fill(cfg, { pre_samples = 1200, real_seconds = 16, wm_iters = 20, pol_iters = 3,
+                          anchor_batch = 32, pol_batch = 16, wm_batch = 32, horizon = 8,
+                          eval_seconds = 2, eval_clips = 3, episode_steps = 100, h_iters = 5,
+                          h_hidden = 16 })
 end
 if cfg.calibrate_seconds >= cfg.real_seconds then
   error(("%s: calibrate_seconds=%g: expected less than real_seconds (%g), which the rounds share "
@@ -188,9 +184,9 @@ end
 -- the bridge serves (the defaults are not sent there, explicit ones are refused by perturb.tweak)
 local remote = tostring(cfg.plant):match "^udp://" ~= nil
 if remote then
-  for _, p in ipairs(perturb.list) do
-    if given[p.name] == nil then cfg[p.name] = p.neutral end
-  end
+  local neutral = {}
+  for _, p in ipairs(perturb.list) do neutral[p.name] = p.neutral end
+  sp.settings.fill(cfg, neutral)
 end
 local used = perturb.used(cfg)
 -- docs/quadruped.md's documented ranges: the plant accepts more, the results are claimed inside

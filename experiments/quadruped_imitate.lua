@@ -70,15 +70,12 @@ local cfg = sp.settings({
   ckpt_every = 5,
   render = true,
 })
-local given = sp.args or {}
 if cfg.quick then
-  local q = { samples = 2400, wm_hidden = 64, wm_layers = 2, pol_hidden = 64, lat = 16,
-              wm_batch = 32, pol_batch = 32, wm_iters = 30, pol_iters = 4, horizon = 8,
-              collect = 600, episode_steps = 100, eval_every = 2, eval_progress_seconds = 1,
-              eval_seconds = 2, ckpt_every = 2, render = false }
-  for k, v in pairs(q) do
-    if given[k] == nil then cfg[k] = v end
-  end
+  sp.settings.fill(cfg, { samples = 2400, wm_hidden = 64, wm_layers = 2, pol_hidden = 64, lat = 16,
+                          wm_batch = 32, pol_batch = 32, wm_iters = 30, pol_iters = 4, horizon = 8,
+                          collect = 600, episode_steps = 100, eval_every = 2,
+                          eval_progress_seconds = 1, eval_seconds = 2, ckpt_every = 2,
+                          render = false })
 end
 local resume = cfg.resume ~= "" and cfg.resume or nil
 if resume then cfg = sp.run.resumed_settings(cfg) end

@@ -44,5 +44,5 @@ local cfg = sp.settings(perturb.defaults {
   contact_margin = 0.0, -- m: a foot whose centre is below radius + this touches the ground
   foot_radius = 0.02,   -- m: the feet's spheres (robots/quadruped.xml)
 })
-if cfg.quick and sp.args.hold == nil then cfg.hold = 1.5 end
+if cfg.quick then sp.settings.fill(cfg, { hold = 1.5 }) end
 W.experiment("quadruped_walk", cfg)

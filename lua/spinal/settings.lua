@@ -155,6 +155,22 @@ M.RANGES = {
   ppo_eval_every = { min = 1, max = 1e6 },
 }
 
+-- The standard settings whose values are real numbers (seconds, rates, weights, scales), as
+-- opposed to counts: an override may be a fraction even where a script wrote the default as an
+-- integer (`settle = 2` takes settle=0.5, as a float). A caller's range makes its setting one
+-- with `real = true`.
+M.REAL = {}
+for name in ([[
+  seconds lr trust trust_max rate gamma gammas radius period budget sigma es_sigma target_frac
+  settle process_noise mass_scale friction set_scale gain_scale tol success_cost target tx ty
+  speed laps fall_height hold contact_margin foot_radius payload payload_x payload_y motor pd
+  damping frictionloss latency noise push push_time wm_lr pol_lr beta act_noise
+  eval_progress_seconds eval_seconds real_seconds mix anchor start_mix decoder_lr latent_noise
+  wm_velocity paths correction round_anchor calibrate_seconds calibrate_hold course_seconds
+  fit_cross clock_period backward circle_radius figure8_radius path_seconds start_command
+  minutes desired_kl entropy_coef init_std lambda ppo_factor ppo_minutes
+]]):gmatch "%S+" do M.REAL[name] = true end
+
 local EXACT = 2 ^ 53
 
 -- "an integer in [1, 100000]", "a number > 0 and <= 10"
@@ -285,11 +301,18 @@ function M.names(defaults, prefix, out)
   return out
 end
 
--- convert an override's text to the type of its default, within range r (or nil)
-local function convert(default, text, item, r)
+-- whether setting `name` (dotted) with caller's ranges is real-valued (M.REAL)
+local function is_real(name, ranges)
+  local r = ranges and ranges[name]
+  return (r ~= nil and r.real == true) or (not name:find "%." and M.REAL[name] == true)
+end
+
+-- convert an override's text to the type of its default (a float for a real setting), within
+-- range r (or nil)
+local function convert(default, text, item, r, real)
   local kind = type(default)
   if kind == "number" then
-    local integer = math.type(default) == "integer"
+    local integer = math.type(default) == "integer" and not real
     local function bad()
       usage(("bad override '%s' (expected %s)"):format(item, range_text(integer, r)), 0)
     end
@@ -318,7 +341,9 @@ local function convert(default, text, item, r)
   elseif is_list(default) then
     local list = {}
     for piece in (text .. ","):gmatch "([^,]*)," do
-      if piece ~= "" or text ~= "" then list[#list + 1] = convert(default[1], piece, item, r) end
+      if piece ~= "" or text ~= "" then
+        list[#list + 1] = convert(default[1], piece, item, r, real)
+      end
     end
     return list
   elseif kind == "table" then
@@ -344,6 +369,9 @@ local function bad_key(item)
     item:match "^[^=]*"), 0)
 end
 
+-- the top-level names each table M.settings returned had set by its overrides (for M.fill)
+local set_by = setmetatable({}, { __mode = "k" })
+
 -- defaults merged with the overrides (opts.args: a list of "key=value", default: the command
 -- line), each converted to its default's type; unknown keys are errors unless opts.allow_unknown
 function M.settings(defaults, opts)
@@ -354,6 +382,8 @@ function M.settings(defaults, opts)
   opts = opts or {}
   local ranges = opts.ranges or {}
   local result = deepcopy(defaults)
+  local set = {}
+  set_by[result] = { set = set, ranges = ranges }
   -- a script run as `spinal SCRIPT.lua ...` takes settings only: a bare word (`quick` for
   -- `quick=true`) would otherwise run the defaults without a word
   if opts.args == nil and type(arg) == "table" and type(arg[0]) == "string"
@@ -373,6 +403,7 @@ function M.settings(defaults, opts)
     local path, text = split(item)
     if not path and type(item) == "string" and item:match "^[%a_][^=]*=" then bad_key(item) end
     if path then
+      set[path[1]] = true
       local def, res = defaults, result
       for i, key in ipairs(path) do
         local d
@@ -400,7 +431,7 @@ function M.settings(defaults, opts)
           local name = table.concat(path, ".", 1, math.type(key) == "integer" and i - 1 or i)
           local r = ranges[name]
           if r == nil and not name:find "%." then r = M.RANGES[name] end
-          res[key] = convert(d, text, item, r)
+          res[key] = convert(d, text, item, r, is_real(name, ranges))
         elseif type(d) ~= "table" then
           unknown(item, defaults)
         else
@@ -410,6 +441,36 @@ function M.settings(defaults, opts)
     end
   end
   return result
+end
+
+-- the defaults that depend on other settings (quick=true's sizes, a policy's own learning rate):
+-- cfg[k] = v for each k, v of values that cfg's overrides did not set. cfg: a table M.settings
+-- returned; each k one of its top-level settings, v of its type (a number converted to an
+-- integer or a float as an override would be). Returns cfg.
+function M.fill(cfg, values)
+  local made = set_by[cfg]
+  if made == nil then
+    error("bad argument #1 to 'fill' (expected a table spinal.settings returned)", 2)
+  end
+  for k, v in pairs(values) do
+    if cfg[k] == nil then
+      error(("bad argument #2 to 'fill' ('%s' is not a setting: valid: %s)")
+        :format(tostring(k), table.concat(M.names(cfg), ", ")), 2)
+    end
+    if type(v) ~= type(cfg[k]) then
+      error(("bad argument #2 to 'fill' (%s=%s: the setting is a %s)")
+        :format(k, tostring(v), type(cfg[k])), 2)
+    end
+    if math.type(cfg[k]) == "float" or (type(v) == "number" and is_real(k, made.ranges)) then
+      v = v + 0.0
+    elseif math.type(cfg[k]) == "integer" and math.tointeger(v) == nil then
+      error(("bad argument #2 to 'fill' (%s=%s: the setting is an integer)"):format(k, v), 2)
+    elseif math.type(v) == "float" then
+      v = math.tointeger(v)
+    end
+    if not made.set[k] then cfg[k] = v end
+  end
+  return cfg
 end
 
 return setmetatable(M, {

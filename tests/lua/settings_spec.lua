@@ -185,6 +185,26 @@ describe("spinal.settings", function()
     assert.equal(10, s.iters)
   end)
 
+  it("takes a fraction for a real-valued setting written as an integer, as a float", function()
+    local cfg = with({ "settle=0.5", "seconds=3", "wait=0.25" },
+      { settle = 2, seconds = 10, iters = 5, wait = 1 },
+      { ranges = { wait = { min = 0, real = true } } })
+    assert.equal(0.5, cfg.settle)
+    assert.equal("float", math.type(cfg.seconds))
+    assert.equal(0.25, cfg.wait)
+    local err = error_of(with, { "settle=-1" }, { settle = 2 })
+    assert.truthy(err:find("expected a number in [0, 86400]", 1, true), err)
+    err = error_of(with, { "iters=2.5" }, { iters = 5 })
+    assert.truthy(err:find("expected an integer", 1, true), err)
+  end)
+
+  it("counts a standard setting with an exclusive bound as real-valued", function()
+    for name, r in pairs(settings.RANGES) do
+      if r.above ~= nil then assert.is_true(settings.REAL[name], name .. " is not in REAL") end
+    end
+    for name in pairs(settings.REAL) do assert.is_table(settings.RANGES[name], name) end
+  end)
+
   it("rejects defaults that are not a table", function()
     assert.matches("expected a table of defaults, got number", error_of(settings, 3))
   end)
@@ -194,6 +214,39 @@ describe("spinal.settings", function()
     assert.equal(settings, spinal.settings)
     assert.same(settings.parse(settings.overrides()), spinal.args)
   end)
+end)
+
+describe("settings.fill", function()
+  local defaults = { iters = 100, lr = 1e-3, name = "run", opt = { beta = 0.9 }, quick = false }
+
+  it("sets only what the overrides did not set, in the type of the default", function()
+    local cfg = with({ "iters=7", "opt.beta=0.5" }, defaults)
+    assert.equal(cfg, settings.fill(cfg, { iters = 3, lr = 1, name = "quick", opt = { beta = 0 } }))
+    assert.equal(7, cfg.iters)                 -- set on the command line: kept
+    assert.equal(1.0, cfg.lr)
+    assert.equal("float", math.type(cfg.lr))   -- as lr=1 on the command line would be
+    assert.equal("quick", cfg.name)
+    assert.same({ beta = 0.5 }, cfg.opt)       -- a group with a field set counts as set
+    local other = with({}, { iters = 100, settle = 2 })
+    settings.fill(other, { iters = 3.0, settle = 1 })
+    assert.equal("integer", math.type(other.iters))
+    assert.equal("float", math.type(other.settle))   -- a real-valued setting (settings.REAL)
+  end)
+
+  it("refuses a name that is no setting, a value of the wrong type, a table not from settings",
+    function()
+      local cfg = with({}, defaults)
+      local err = error_of(settings.fill, cfg, { iterz = 3 })
+      assert.truthy(err:find("'iterz' is not a setting", 1, true), err)
+      assert.truthy(err:find("iters, lr, name, opt.beta, quick", 1, true), err)
+      err = error_of(settings.fill, cfg, { iters = "3" })
+      assert.truthy(err:find("iters=3: the setting is a number", 1, true), err)
+      err = error_of(settings.fill, cfg, { iters = 2.5 })
+      assert.truthy(err:find("iters=2.5: the setting is an integer", 1, true), err)
+      err = error_of(settings.fill, { iters = 1 }, { iters = 3 })
+      assert.truthy(err:find("expected a table spinal.settings returned", 1, true), err)
+      assert.equal(100, cfg.iters)
+    end)
 end)
 
 describe("the experiments' settings", function()
