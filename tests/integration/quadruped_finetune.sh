@@ -71,7 +71,7 @@ grep -q "h trained here (5 batches through the world model)" "$tmp/run.out" || f
 grep -A2 "per command (vx vy wz)" "$tmp/run.out" | grep -Eq "^  \+0\.00 \+0\.00 \+0\.40   [0-9.]+ -> [0-9.]+   [-+][0-9.]+ [-+][0-9.]+" ||
   fail "the per-command lines: $(cat "$tmp/run.out")"
 summary "$tmp/cmd" "need(s.policy == 'command' and s.mix == 0, 'the policy recorded, and the world model of h fine-tuned on the robot data alone (mix=0)')
-  need(s.rounds == 8 and s.round_anchor == 3, 'h in 8 rounds, each a trust region (round_anchor=3)')"
+  need(s.rounds == 16 and s.round_anchor == 3, 'h in 16 rounds, each a trust region (round_anchor=3)')"
 [[ -s $tmp/cmd/finetuned/command.ckpt && -s $tmp/cmd/command.ckpt ]] || fail "h's files"
 # a given h: the one just fine-tuned
 run seed=1 out="$tmp/cmd2" pretrained="$tmp/q1" policy=command command_ckpt="$tmp/cmd/finetuned/command.ckpt"
