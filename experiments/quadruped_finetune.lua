@@ -156,9 +156,10 @@ end
 -- as long in steps half as far apart: on the unperturbed robot 0.66 / 0.43 / 0.63 of before
 -- against 4 rounds' 0.75 / 0.64 / 0.71, and 0.74 / 0.57 / 0.69 with 8 rounds of half the batches
 -- (the same training as 4), so both the smaller steps and the longer training count
--- (docs/method2.md, "Eight rounds"); 16 rounds, twice that again, 0.55 / 0.42 / 0.54, and lower
--- or equal inside the perturbations' ranges in every run but two equal ones (docs/method2.md,
--- "Sixteen rounds"); the world model sees the previous action (prev_action): with
+-- (docs/method2.md, "Eight rounds"); 16 rounds, twice that again, 0.55 / 0.42 / 0.54, lower
+-- than 8 in 19 of the 24 runs inside the perturbations' ranges and at 0.6 of before or under in
+-- 18 (11 with 8), but no better with 6 ms of latency (docs/method2.md, "Sixteen rounds"); the
+-- world model sees the previous action (prev_action): with
 -- 10 ms of latency its held-out error after fine-tuning is lower in every run (0.0082-0.0096 rad
 -- against 0.0096-0.0129 with the latency alone), h ends at 0.75 of before on average against 0.81
 -- (9 runs), elsewhere no different (docs/method2.md, "A world model that sees the previous action")

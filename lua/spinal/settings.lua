@@ -304,6 +304,7 @@ end
 -- whether setting `name` (dotted) with caller's ranges is real-valued (M.REAL)
 local function is_real(name, ranges)
   local r = ranges and ranges[name]
+  if type(name) ~= "string" then return false end
   return (r ~= nil and r.real == true) or (not name:find "%." and M.REAL[name] == true)
 end
 
