@@ -157,18 +157,19 @@ M.RANGES = {
 
 -- The standard settings whose values are real numbers (seconds, rates, weights, scales), as
 -- opposed to counts: an override may be a fraction even where a script wrote the default as an
--- integer (`settle = 2` takes settle=0.5, as a float). A caller's range makes its setting one
--- with `real = true`.
+-- integer (`settle = 2` takes settle=0.5, as a float). Every range with an exclusive bound
+-- (`above`) is one; the names below are the rest. A caller's range makes its setting one with
+-- `real = true`.
 M.REAL = {}
+for name, r in pairs(M.RANGES) do
+  if r.above ~= nil then M.REAL[name] = true end
+end
 for name in ([[
-  seconds lr trust trust_max rate gamma gammas radius period budget sigma es_sigma target_frac
-  settle process_noise mass_scale friction set_scale gain_scale tol success_cost target tx ty
-  speed laps fall_height hold contact_margin foot_radius payload payload_x payload_y motor pd
-  damping frictionloss latency noise push push_time wm_lr pol_lr beta act_noise
-  eval_progress_seconds eval_seconds real_seconds mix anchor start_mix decoder_lr latent_noise
-  wm_velocity paths correction round_anchor calibrate_seconds calibrate_hold course_seconds
-  fit_cross clock_period backward circle_radius figure8_radius path_seconds start_command
-  minutes desired_kl entropy_coef init_std lambda ppo_factor ppo_minutes
+  sigma es_sigma settle process_noise friction set_scale gain_scale target tx ty fall_height
+  contact_margin foot_radius payload payload_x payload_y frictionloss latency noise push push_time
+  beta act_noise mix anchor start_mix latent_noise wm_velocity paths correction round_anchor
+  calibrate_seconds fit_cross clock_period backward path_seconds start_command minutes desired_kl
+  entropy_coef lambda ppo_minutes
 ]]):gmatch "%S+" do M.REAL[name] = true end
 
 local EXACT = 2 ^ 53
@@ -303,8 +304,8 @@ end
 
 -- whether setting `name` (dotted) with caller's ranges is real-valued (M.REAL)
 local function is_real(name, ranges)
-  local r = ranges and ranges[name]
   if type(name) ~= "string" then return false end
+  local r = ranges and ranges[name]
   return (r ~= nil and r.real == true) or (not name:find "%." and M.REAL[name] == true)
 end
 
@@ -462,12 +463,13 @@ function M.fill(cfg, values)
       error(("bad argument #2 to 'fill' (%s=%s: the setting is a %s)")
         :format(k, tostring(v), type(cfg[k])), 2)
     end
-    if math.type(cfg[k]) == "float" or (type(v) == "number" and is_real(k, made.ranges)) then
-      v = v + 0.0
-    elseif math.type(cfg[k]) == "integer" and math.tointeger(v) == nil then
-      error(("bad argument #2 to 'fill' (%s=%s: the setting is an integer)"):format(k, v), 2)
-    elseif math.type(v) == "float" then
-      v = math.tointeger(v)
+    if type(v) == "number" then
+      if math.type(cfg[k]) == "float" or is_real(k, made.ranges) then
+        v = v + 0.0
+      else
+        v = math.tointeger(v)
+          or error(("bad argument #2 to 'fill' (%s=%s: the setting is an integer)"):format(k, v), 2)
+      end
     end
     if not made.set[k] then cfg[k] = v end
   end
