@@ -18,7 +18,7 @@
 --       [policy=imitation|command] [command_ckpt=FILE] [h_hidden=128] [h_layers=2] [h_iters=300]
 --       [decoder=false] [decoder_lr=3e-4] [latent_noise=1] [paths=-1] [correction=0]
 --       [round_anchor=0 (policy=command: 3)] [calibrate_seconds=0] [calibrate_hold=4]
---       [prev_action=false (policy=command: true)]
+--       [prev_action=false (policy=command: true)] [h_prev_action=false]
 --
 -- The default "real" robot is payload=3 friction=0.6 motor=0.8 latency=0.01 (a 3 kg payload,
 -- slippery feet, weaker motors and 10 ms of actuation latency at once: each at the end of its
@@ -67,6 +67,9 @@
 -- train it: spinal.finetune, engine/wm/wm.h history); h's rollouts through it carry their own
 -- previous actions and start from the ones the robot held. Made for latency: 10 ms is half a
 -- tick. prev_action=false keeps the pre-trained model's inputs.
+-- h_prev_action=true (policy=command): h itself also sees the action before each tick (widened,
+-- Cmd:with_prev_action: acting as before until fine-tuned; an episode's first tick sees the
+-- VAE's nominal action): a policy cannot compensate a lag it does not see.
 --
 -- summary.json (flat): real_data_seconds, velocity_error_before_mps, velocity_error_after_mps,
 -- velocity_error_ratio, path_error_before_m, path_error_after_m, falls_before, falls_after,
@@ -125,6 +128,7 @@ local cfg = sp.settings(perturb.defaults {
   calibrate_hold = 4.0,
   prev_action = false, -- policy=command (its default: true): the world model also sees the
                        -- previous action (the imitation policy's rollouts carry none)
+  h_prev_action = false, -- policy=command: h also sees the previous action
 }, { ranges = { wm_steps = { min = 0, max = 65536 } } })  -- 0: the pre-training's windows
 -- h's batches through the world model look 48 steps (0.96 s) ahead: over 24 a turn on the spot
 -- that tips the robot over after a second or two gave no gradient (seed-2 h on the default robot);
@@ -143,6 +147,10 @@ end
 if cfg.policy ~= "command" and cfg.prev_action then
   error(("%s: prev_action=true widens the world model h is fine-tuned through: it needs "
     .. "policy=command (the imitation policy's rollouts carry no previous action)"):format(who), 0)
+end
+if cfg.policy ~= "command" and cfg.h_prev_action then
+  error(("%s: h_prev_action=true widens the command network h: it needs policy=command")
+    :format(who), 0)
 end
 if cfg.policy ~= "command" and cfg.calibrate_seconds > 0 then
   error(("%s: calibrate_seconds=%g calibrates the command network: it needs policy=command")
@@ -532,6 +540,7 @@ local summary = {
   round_anchor = C and cfg.round_anchor or nil,
   calibrate_seconds = C and cfg.calibrate_seconds or nil,
   prev_action = C and cfg.prev_action,
+  h_prev_action = C and cfg.h_prev_action,
   calibration_holds = cal and cal.holds,
   calibration_scale = cal and cal.scale,
   calibration_offset = cal and cal.offset,

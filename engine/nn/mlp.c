@@ -296,6 +296,31 @@ void sp_mlp_set_params(sp_mlp* m, const double* in) {
   for (size_t i = 0; i < m->nparams; i++) f[i] = (float)in[i];
 }
 
+int sp_mlp_copy_widened(sp_mlp* dst, const sp_mlp* src) {
+  if (dst->nlayers != src->nlayers || dst->nin < src->nin) return SP_EINVAL;
+  for (int l = 0; l < src->nlayers; l++)
+    if (dst->layers[l].nout != src->layers[l].nout || (l && dst->layers[l].nin != src->layers[l].nin))
+      return SP_EINVAL;
+  double* p = sp_malloc(src->nparams * sizeof(double));
+  double* q = sp_calloc(dst->nparams, sizeof(double));
+  if (!p || !q) {
+    sp_free(p);
+    sp_free(q);
+    return SP_ENOMEM;
+  }
+  sp_mlp_get_params(src, p);
+  // the first layer's matrix row by row (nin entries each), then everything after it as it is
+  const sp_layer *l0 = &src->layers[0], *m0 = &dst->layers[0];
+  for (int o = 0; o < l0->nout; o++)
+    memcpy(q + m0->w + (size_t)o * m0->nin, p + l0->w + (size_t)o * l0->nin,
+           (size_t)l0->nin * sizeof(double));
+  memcpy(q + m0->b, p + l0->b, (src->nparams - l0->b) * sizeof(double));
+  sp_mlp_set_params(dst, q);
+  sp_free(p);
+  sp_free(q);
+  return 0;
+}
+
 int sp_mlp_describe(const sp_mlp* m, char* buf, size_t n) {
   size_t len = 0;
   char tmp[64];

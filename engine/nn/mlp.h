@@ -124,6 +124,12 @@ void sp_mlp_get_params(const sp_mlp* m, double* out);
 void sp_mlp_get_grads(const sp_mlp* m, double* out);
 void sp_mlp_set_params(sp_mlp* m, const double* in);
 
+// dst's parameters from src's, dst having the same layers but more inputs (dst->nin >= src->nin):
+// the first layer's extra input columns are zero, so dst computes what src does whatever those
+// inputs hold (a network widened to a new input, e.g. the previous action). Allocates a float64
+// copy. 0, SP_EINVAL (other layers) or SP_ENOMEM.
+int sp_mlp_copy_widened(sp_mlp* dst, const sp_mlp* src);
+
 // Number of parameters an MLP with these sizes has: sum_l sizes[l+1] * (sizes[l] + 1).
 size_t sp_mlp_count_params(int nlayers, const int* sizes);
 

@@ -27,7 +27,8 @@ sp_command_config sp_command_default_config(int nj, int lat) {
                          .up = 1,
                          .beta = 0.01,
                          .gamma = 0.95,
-                         .clock = 0};
+                         .clock = 0,
+                         .prev_action = 0};
   return c;
 }
 
@@ -46,6 +47,8 @@ int sp_command_check(const sp_command_config* c, char* msg, size_t ms) {
   if (!(c->clock >= 0 && c->clock <= 3.14159265358979323846))
     return sp_errorf(msg, ms, SP_EINVAL, "clock must be a phase step in [0, pi] rad, got %g",
                      c->clock);
+  if (c->prev_action != 0 && c->prev_action != 1)
+    return sp_errorf(msg, ms, SP_EINVAL, "prev_action must be 0 or 1, got %d", c->prev_action);
   const double w[] = {c->velocity, c->yaw_rate, c->position, c->heading, c->up, c->beta};
   const char* names[] = {"velocity", "yaw_rate", "position", "heading", "up", "beta"};
   for (int i = 0; i < 6; i++)
@@ -63,7 +66,7 @@ int sp_command_new(sp_command** out, const sp_command_config* cfg, uint64_t seed
   h->cfg = *cfg;
   h->nf = 10 + 2 * cfg->nj;
   h->nk = SP_COMMAND_NK + (cfg->clock > 0);
-  h->nin = h->nf + SP_COMMAND_NU + (cfg->clock > 0 ? 2 : 0);
+  h->nin = h->nf + SP_COMMAND_NU + (cfg->clock > 0 ? 2 : 0) + (cfg->prev_action ? cfg->nj : 0);
   int sizes[SP_MLP_MAXLAYERS + 1];
   sp_act acts[SP_MLP_MAXLAYERS];
   sizes[0] = h->nin;
@@ -78,6 +81,22 @@ int sp_command_new(sp_command** out, const sp_command_config* cfg, uint64_t seed
     return rc;
   }
   *out = h;
+  return 0;
+}
+
+int sp_command_with_prev_action(sp_command** out, const sp_command* h) {
+  *out = NULL;
+  if (h->cfg.prev_action) return SP_EINVAL;
+  sp_command_config c = h->cfg;
+  c.prev_action = 1;
+  sp_command* w;
+  int rc = sp_command_new(&w, &c, 0);
+  if (rc) return rc;
+  if ((rc = sp_mlp_copy_widened(w->net, h->net))) {
+    sp_command_free(w);
+    return rc;
+  }
+  *out = w;
   return 0;
 }
 
@@ -111,12 +130,14 @@ int sp_command_data_new(sp_command_data** out, const sp_command* h, const sp_vae
                         int max_batch, int horizon) {
   *out = NULL;
   if (max_batch < 1 || horizon < 1 || horizon > (1 << 16)) return SP_EINVAL;
-  if (vae->cfg.nj != h->cfg.nj || vae->cfg.lat != h->cfg.lat) return SP_EINVAL;
+  if (vae->cfg.nj != h->cfg.nj || vae->cfg.lat != h->cfg.lat ||
+      (h->cfg.prev_action && vae->cfg.nu != h->cfg.nj))
+    return SP_EINVAL;
   sp_command_data* d = sp_calloc(1, sizeof *d);
   if (!d) return SP_ENOMEM;
   int lat = h->cfg.lat, nu = vae->cfg.nu;
   size_t B = (size_t)max_batch, H = (size_t)horizon, nx = 13 + 2 * (size_t)h->cfg.nj;
-  size_t wide = (size_t)(lat > SP_COMMAND_NU + 2 ? lat : SP_COMMAND_NU + 2);
+  size_t wide = (size_t)(lat > h->nin - h->nf ? lat : h->nin - h->nf);
   size_t outw = (size_t)(lat > nu ? lat : nu);
   d->h = h;
   d->vae = vae;
@@ -203,13 +224,20 @@ void sp_command_features(double* u, const double* s, const double* k) {
   u[7] = wp * (cos(e) - 1);
 }
 
-void sp_command_input(const sp_command* h, double* x, const double* s, const double* k) {
+// where the previous action's inputs begin in h's input row
+static int prev_at(const sp_command* h) {
+  return h->nin - h->cfg.nj;
+}
+
+void sp_command_input(const sp_command* h, double* x, const double* s, const double* k,
+                      const double* ap) {
   features(h->cfg.nj, x, s);
   sp_command_features(x + h->nf, s, k);
   if (h->cfg.clock > 0) {
     x[h->nf + SP_COMMAND_NU] = sin(k[SP_COMMAND_NK]);
     x[h->nf + SP_COMMAND_NU + 1] = cos(k[SP_COMMAND_NK]);
   }
+  if (h->cfg.prev_action) memcpy(x + prev_at(h), ap, (size_t)h->cfg.nj * sizeof(double));
 }
 
 // ADD the command features' VJP: g (nx) += (du/ds)^T gu (the command is data)
@@ -227,10 +255,11 @@ static void command_features_vjp(double* g, const double* gu, const double* s, c
 }
 
 // the network at step slot k for batch rows: fills d->mp (prior means), Ho (h's outputs) and a
-// (batch x nu) and, unless NULL, z (batch x lat); K rows at stride kstride (entries)
+// (batch x nu) and, unless NULL, z (batch x lat); K rows at stride kstride (entries); ap the
+// previous actions (batch x nu; NULL: a_nom), for a network that sees them
 static int forward(sp_command* h, sp_command_data* d, const sp_vae* vae, int k, double* a,
                    double* z, double* Ho, const double* s, const double* K, size_t kstride,
-                   const double* eps, size_t estride, int batch) {
+                   const double* ap, const double* eps, size_t estride, int batch) {
   int nj = h->cfg.nj, nf = h->nf, lat = h->cfg.lat, nu = vae->cfg.nu, nx = 13 + 2 * nj, rc;
   double sigma = vae->cfg.sigma;
   // prior
@@ -238,7 +267,8 @@ static int forward(sp_command* h, sp_command_data* d, const sp_vae* vae, int k, 
   if ((rc = sp_mlp_forward(vae->prior, d->wp[k], d->mp, d->x, batch))) return rc;
   // h
   for (int r = 0; r < batch; r++)
-    sp_command_input(h, d->x + (size_t)r * h->nin, s + (size_t)r * nx, K + (size_t)r * kstride);
+    sp_command_input(h, d->x + (size_t)r * h->nin, s + (size_t)r * nx, K + (size_t)r * kstride,
+                     ap ? ap + (size_t)r * nu : vae->cfg.a_nom);
   if ((rc = sp_mlp_forward(h->net, d->wh[k], Ho, d->x, batch))) return rc;
   // latent and decoder
   for (int r = 0; r < batch; r++) {
@@ -257,10 +287,12 @@ static int forward(sp_command* h, sp_command_data* d, const sp_vae* vae, int k, 
 }
 
 int sp_command_act(sp_command* h, sp_command_data* d, const sp_vae* vae, double* a, double* z,
-                   const double* s, const double* k, const double* eps, int batch) {
+                   const double* s, const double* k, const double* ap, const double* eps,
+                   int batch) {
   if (d->h != h || d->vae != vae) return SP_EINVAL;
   if (batch < 1 || batch > d->max_batch) return SP_ERANGE;
-  return forward(h, d, vae, 0, a, z, d->Ho, s, k, (size_t)h->nk, eps, (size_t)h->cfg.lat, batch);
+  return forward(h, d, vae, 0, a, z, d->Ho, s, k, (size_t)h->nk, ap, eps, (size_t)h->cfg.lat,
+                 batch);
 }
 
 // one row's loss terms at state s (nx) against command k into sum (SP_COMMAND_NPARTS, weighted by
@@ -374,11 +406,13 @@ int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp
     double* a = d->A + (size_t)k * B * nu;
     double* Ho = d->Ho + (size_t)k * B * lat;
     const double* Kk = K + (size_t)k * h->nk;
-    int rc = forward(h, d, vae, k, a, NULL, Ho, s, Kk, KH, eps ? eps + (size_t)k * lat : NULL, EH,
-                     batch);
+    // h with prev_action sees the action before (P0 or a_nom at the start), a model with history
+    // too (P0 or a_0 itself at the start)
+    const double* ap = k > 0 ? a - B * nu : P0;
+    int rc = forward(h, d, vae, k, a, NULL, Ho, s, Kk, KH, ap, eps ? eps + (size_t)k * lat : NULL,
+                     EH, batch);
     if (rc) return rc;
-    // a model with history also sees the action before (P0 or a_0 itself at the start)
-    const double* ap = k > 0 ? a - B * nu : P0 ? P0 : a;
+    if (!ap) ap = a;
     const double* in = wm->cfg.history ? history_input(d->aw, a, ap, nu, batch) : a;
     if ((rc = sp_wm_step(wm, wd, k, s1, s, in, batch))) return rc;
     if (R)
@@ -412,11 +446,18 @@ int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp
     if (R)
       for (size_t r = 0; r < B; r++)
         add_residual(s1 + r * nx, residual_row(R, r, k, H, nx), -1, nx);
-    // through the world model into s_k and a_k (with history, a_k's gradient as step k + 1's
-    // previous action is carried back in ac)
+    // through the world model into s_k and a_k (a_k's gradient as step k + 1's previous action,
+    // the model's with history and h's with prev_action, is carried back in ac)
     int rc = sp_wm_step_vjp(wm, wd, k, gprev, wm->cfg.history ? d->aw : d->ga, g, s, s1, 0);
     if (rc) return rc;
-    if (wm->cfg.history) history_vjp(d->ga, d->ac, d->aw, nu, batch, k == H - 1, !k && !P0);
+    if (wm->cfg.history) {
+      history_vjp(d->ga, d->ac, d->aw, nu, batch, k == H - 1, !k && !P0);
+    } else if (cf->prev_action) {
+      for (size_t i = 0; i < B * nu; i++) {
+        if (k < H - 1) d->ga[i] += d->ac[i];
+        d->ac[i] = 0;
+      }
+    }
     // decoder: input [f, z]
     rc = backward & SP_COMMAND_GRAD_DECODER
              ? sp_mlp_backward(vae->dec, d->wd[k], d->x, d->ga)
@@ -438,6 +479,9 @@ int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp
       const double* gx = d->x + r * h->nin;
       for (int i = 0; i < nf; i++) d->gf[r * nf + i] += gx[i];
       command_features_vjp(gprev + r * nx, gx + nf, s + r * nx, Kk + r * KH);
+      // the previous action's (a_k-1, for step k - 1; at k = 0 data: dropped)
+      if (cf->prev_action)
+        for (int i = 0; i < nu; i++) d->ac[r * nu + i] += gx[prev_at(h) + i];
     }
     // prior: z's gradient, into the state only
     if ((rc = sp_mlp_backward_input(vae->prior, d->wp[k], d->x, d->gz))) return rc;

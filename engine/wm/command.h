@@ -17,7 +17,9 @@
 //   u(s, k) = [ vx, vy, wz, wp, wp bx, wp by, wp sin(e), wp (cos(e) - 1) ],
 //   (bx, by) = Rz(-yaw(q)) (g_xy - p_xy),   e = gyaw - yaw(q)
 // (yaw(q) = atan2(2 (w z + x y), 1 - 2 (y^2 + z^2))), with a clock followed by [sin(phi),
-// cos(phi)] (nin = nf + 8, or nf + 10). The clock is the decoder's missing pacemaker: the VAE's
+// cos(phi)] (nin = nf + 8, or nf + 10), and with config prev_action the action the robot held
+// before this step, a_-1 (nj entries, as written to the robot: PD targets in rad), last (nin + nj).
+// The clock is the decoder's missing pacemaker: the VAE's
 // encoder keeps a gait going from the reference's future frames; from the state alone, gaits that
 // do not sustain themselves (stepping on the spot, backwards) die out. Its output is a residual on
 // the prior's mean, so a new network (last layer zero) plays the prior:
@@ -79,12 +81,14 @@ typedef struct sp_command_config {
   double beta;   // weight of the prior's negative log-likelihood
   double gamma;  // per-step discount in (0, 1]
   double clock;  // the gait clock's phase advance per step (rad) in [0, pi]; 0: no clock
+  int prev_action;  // 1: the network also sees the previous action (nj inputs, last); 0: not
 } sp_command_config;
 
 typedef struct sp_command {
   sp_command_config cfg;
   int nk;       // entries of a command row: SP_COMMAND_NK, + 1 (the phase) with a clock
-  int nf, nin;  // state features, network inputs (nf + SP_COMMAND_NU, + 2 with a clock)
+  int nf, nin;  // state features, network inputs (nf + SP_COMMAND_NU, + 2 with a clock, + nj with
+                // the previous action)
   sp_mlp* net;  // nin -> hidden x layers -> lat, last layer zero at creation
 } sp_command;
 
@@ -108,13 +112,17 @@ typedef struct sp_command_data {
 } sp_command_data;
 
 // Defaults: 2 hidden layers of 128 elu, float32; weights velocity 1, yaw rate 0.5, position 1,
-// heading 0.5, up 1; beta 0.01, gamma 0.95; no clock.
+// heading 0.5, up 1; beta 0.01, gamma 0.95; no clock, no previous action.
 sp_command_config sp_command_default_config(int nj, int lat);
 // 0 or SP_EINVAL naming the bad field in msg (may be NULL).
 int sp_command_check(const sp_command_config* cfg, char* msg, size_t msg_size);
 
 // A network from seed (Xavier, last layer zero: a new h plays the prior's mean).
 int sp_command_new(sp_command** out, const sp_command_config* cfg, uint64_t seed);
+// A copy of h that also sees the previous action (prev_action 1), its weights on the new inputs
+// zero: it acts exactly as h until trained (fine-tuning on a robot with actuation latency, where
+// the action still being applied is part of the state). SP_EINVAL when h already sees it.
+int sp_command_with_prev_action(sp_command** out, const sp_command* h);
 void sp_command_free(sp_command* h);
 
 // Workspace for h driving the decoder of vae over rollouts of up to horizon steps of max_batch
@@ -126,15 +134,20 @@ void sp_command_data_free(sp_command_data* d);
 // The command's features u(s, k) above (SP_COMMAND_NU) for one row s (nx), k (SP_COMMAND_NK).
 void sp_command_features(double* u, const double* s, const double* k);
 
-// The network's whole input row x (nin) = [f(s), u(s, k) (, sin(k[7]), cos(k[7]) with a clock)]
-// for one state s (nx) and command row k (h->nk).
-void sp_command_input(const sp_command* h, double* x, const double* s, const double* k);
+// The network's whole input row x (nin) = [f(s), u(s, k) (, sin(k[7]), cos(k[7]) with a clock)
+// (, ap with the previous action)] for one state s (nx), command row k (h->nk) and previous action
+// ap (nj; ignored without prev_action).
+void sp_command_input(const sp_command* h, double* x, const double* s, const double* k,
+                      const double* ap);
 
 // On the plant: actions a (batch x nu) and, unless NULL, latents z (batch x lat) from states s
 // (batch x nx) and command rows k (batch x h->nk), with noise eps (batch x lat; NULL: the
-// mean). Uses slot 0 of d. SP_EINVAL for another h's or VAE's workspace, SP_ERANGE for batch.
+// mean) and, for a network that sees it, the previous actions ap (batch x nu; NULL: the VAE's
+// nominal action a_nom). Uses slot 0 of d. SP_EINVAL for another h's or VAE's workspace,
+// SP_ERANGE for batch.
 int sp_command_act(sp_command* h, sp_command_data* d, const sp_vae* vae, double* a, double* z,
-                   const double* s, const double* k, const double* eps, int batch);
+                   const double* s, const double* k, const double* ap, const double* eps,
+                   int batch);
 
 // The training loss above through world model wm (its workspace wd holds >= H applications of
 // batch rows): S0 (batch x nx) start states, K (batch x H x h->nk) the command row of each
@@ -159,7 +172,8 @@ int sp_command_loss(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm, s
 // A world model with history (engine/wm/wm.h) also takes each step's previous action: a_k-1 (h's
 // own at the step before, its gradient flows back into that step) and, at k = 0, P0 (batch x nu),
 // the action the robot held before s_0 (data, no gradient); P0 NULL: a_0 itself (no change).
-// Without history P0 is ignored.
+// Without history P0 is ignored. A network with prev_action sees the same previous actions, its
+// gradient flowing back into the step before, and at k = 0 P0 (NULL: the VAE's a_nom).
 int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm,
                               sp_wm_data* wd, double* loss, double* parts, const double* S0,
                               const double* K, const double* R, const double* P0, const double* eps,
@@ -167,8 +181,8 @@ int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp
 
 // Save h (configuration, flat parameters) and, when opt is not NULL (opt->n must be h's nparams,
 // its dtype h's), the optimiser's configuration and state, atomically:
-//   "SPCMDNET" u32 version (2; 1 is read as without a clock), the configuration (version 2: clock
-//   last), u64 nparams, params (f64), u32 has_opt; when
+//   "SPCMDNET" u32 version (3; 1 is read as without a clock, 2 without the previous action), the
+//   configuration (version 2: clock last; 3: then prev_action, u32), u64 nparams, params (f64), u32 has_opt; when
 //   present: u32 kind, f64 lr momentum beta1 beta2 eps clip weight_decay, u64 t, u32 has_m
 //   u32 has_v, m and v (f64); u32 CRC-32. Little-endian.
 int sp_command_save(const sp_command* h, const sp_optim* opt, const char* path, char* msg,

@@ -16,12 +16,13 @@ int sp_command_save(const sp_command* h, const sp_optim* opt, const char* path, 
                      path);
   sp__wbuf w = {0};
   sp__put_bytes(&w, "SPCMDNET", 8);
-  sp__put_u32(&w, 2);
+  sp__put_u32(&w, 3);
   const int ints[] = {c->nj, c->lat, c->hidden, c->layers, (int)c->act, (int)c->dtype};
   for (int i = 0; i < 6; i++) sp__put_u32(&w, (uint32_t)ints[i]);
   const double f[] = {c->velocity, c->yaw_rate, c->position, c->heading,
                       c->up,       c->beta,     c->gamma,    c->clock};
   sp__put_f64s(&w, f, 8);
+  sp__put_u32(&w, (uint32_t)c->prev_action);
   sp__put_u64(&w, net->nparams);
   sp__put_reals(&w, net->params, c->dtype, net->nparams);
   sp__put_optim(&w, opt);
@@ -46,9 +47,10 @@ int sp_command_load(sp_command** out, sp_optim** opt, const char* path, char* ms
   c.dtype = (sp_dtype)sp__get_u32(&b);
   double* f[] = {&c.velocity, &c.yaw_rate, &c.position, &c.heading, &c.up, &c.beta, &c.gamma};
   for (int i = 0; i < 7; i++) *f[i] = sp__get_f64(&b);
-  c.clock = version >= 2 ? sp__get_f64(&b) : 0;  // version 1: no clock
+  c.clock = version >= 2 ? sp__get_f64(&b) : 0;                // version 1: no clock
+  c.prev_action = version >= 3 ? (int)sp__get_u32(&b) : 0;  // 1 and 2: no previous action
   uint64_t np = sp__get_u64(&b);
-  if (version < 1 || version > 2 || b.short_read || sp_command_check(&c, NULL, 0)) {
+  if (version < 1 || version > 3 || b.short_read || sp_command_check(&c, NULL, 0)) {
     rc = sp_errorf(msg, ms, SP_EFORMAT, "%s: inconsistent command network description", path);
   } else if ((rc = sp_command_new(&h, &c, 0))) {
     sp_errorf(msg, ms, rc, "%s: cannot create the network: %s", path, sp_strerror(rc));

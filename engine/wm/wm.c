@@ -124,28 +124,11 @@ int sp_wm_with_history(sp_wm** out, const sp_wm* wm) {
   sp_wm* w;
   int rc = sp_wm_new(&w, &c, 0);
   if (rc) return rc;
-  // every parameter as wm's; the first layer's matrix gains nu zero columns (rows of nin entries)
-  sp_mlp* src = wm->net;
-  sp_mlp* dst = w->net;
-  double* p = sp_malloc(src->nparams * sizeof(double));
-  double* q = sp_calloc(dst->nparams, sizeof(double));
-  if (!p || !q) {
-    sp_free(p);
-    sp_free(q);
+  // every parameter as wm's; the first layer's matrix gains nu zero columns
+  if ((rc = sp_mlp_copy_widened(w->net, wm->net))) {
     sp_wm_free(w);
-    return SP_ENOMEM;
+    return rc;
   }
-  sp_mlp_get_params(src, p);
-  const sp_layer *l0 = &src->layers[0], *m0 = &dst->layers[0];
-  for (int o = 0; o < l0->nout; o++)
-    memcpy(q + m0->w + (size_t)o * m0->nin, p + l0->w + (size_t)o * l0->nin,
-           (size_t)l0->nin * sizeof(double));
-  memcpy(q + m0->b, p + l0->b, (size_t)l0->nout * sizeof(double));
-  size_t rest = src->nparams - (l0->b + (size_t)l0->nout);
-  memcpy(q + m0->b + m0->nout, p + l0->b + l0->nout, rest * sizeof(double));
-  sp_mlp_set_params(dst, q);
-  sp_free(p);
-  sp_free(q);
   // normalisers: features and deltas as wm's, the action's statistics for both action inputs
   copy_stats(&w->fnorm, &wm->fnorm);
   copy_stats(&w->dnorm, &wm->dnorm);

@@ -888,7 +888,7 @@ static void command_reserve(lua_State* L, lcommand* u, lvae* p, int arg, int bat
 
 static const char* const command_keys[] = {"nj",    "lat",   "vae",     "hidden", "layers",
                                            "act",   "dtype", "weights", "beta",   "gamma",
-                                           "clock", "seed",  NULL};
+                                           "clock", "seed",  "prev_action", NULL};
 static const char* const command_weights[] = {"velocity", "yaw_rate", "position",
                                               "heading",  "up",       NULL};
 
@@ -927,6 +927,7 @@ static int l_command(lua_State* L) {
   c.beta = spA_range(&t, "beta", c.beta, 0, NAN, 0);
   c.gamma = spA_range(&t, "gamma", c.gamma, 1e-9, 1, 0);
   c.clock = spA_range(&t, "clock", c.clock, 0, 3.14159265358979323846, 0);
+  c.prev_action = spA_boolean(&t, "prev_action", 0);
   lua_Integer seed = spA_integer(&t, "seed", 0, 0, LUA_MAXINTEGER, 0);
   lcommand* u = lua_newuserdatauv(L, sizeof *u, 1);
   memset(u, 0, sizeof *u);
@@ -936,9 +937,10 @@ static int l_command(lua_State* L) {
   return 1;
 }
 
-// h:act(pol, s, k [, eps]) -> a, z: rows as in model:step; eps nil: the mean
+// h:act(pol, s, k [, eps [, ap]]) -> a, z: rows as in model:step; eps nil: the mean; ap the
+// previous actions for a network that sees them (nil: the VAE's a_nom; ignored otherwise)
 static int c_act(lua_State* L) {
-  lua_settop(L, 5);
+  lua_settop(L, 6);
   lcommand* u = checkcommand(L, 1);
   lvae* p = command_vae(L, u, 2);
   int nj = u->h->cfg.nj, lat = u->h->cfg.lat, nu = p->v->cfg.nu;
@@ -947,25 +949,32 @@ static int c_act(lua_State* L) {
   int nk = u->h->nk;
   const double* k = shaped(L, 4, 1, 2, nk, "commands", &ka);
   const double* e = lua_isnil(L, 5) ? NULL : shaped(L, 5, 1, 2, lat, "latent noise", &ea);
+  sp_array* pa = NULL;
+  const double* ap = !u->h->cfg.prev_action || lua_isnil(L, 6)
+                         ? NULL
+                         : shaped(L, 6, 1, 2, nu, "previous actions", &pa);
   int64_t batch = sa->ndim == 2 ? sa->shape[0] : 1;
-  if (sp_array_size(ka) != batch * nk || (ea && sp_array_size(ea) != batch * lat))
-    return spA_argerror(L, 4, "expected one command (and noise) row per state row (%d)",
+  if (sp_array_size(ka) != batch * nk || (ea && sp_array_size(ea) != batch * lat) ||
+      (pa && sp_array_size(pa) != batch * nu))
+    return spA_argerror(L, 4,
+                        "expected one command (and noise, previous action) row per state row (%d)",
                         (int)batch);
   if (batch < 1 || batch > (1 << 20)) return spA_argerror(L, 3, "expected 1 to %d rows", 1 << 20);
   command_reserve(L, u, p, 2, (int)batch, 1);
   int64_t as[2] = {batch, nu}, zs[2] = {batch, lat};
   sp_array* a = sa->ndim == 2 ? spL_newarray(L, 2, as) : spL_newarray(L, 1, as + 1);
   sp_array* z = sa->ndim == 2 ? spL_newarray(L, 2, zs) : spL_newarray(L, 1, zs + 1);
-  int rc = sp_command_act(u->h, u->d, p->v, a->data, z->data, s, k, e, (int)batch);
+  int rc = sp_command_act(u->h, u->d, p->v, a->data, z->data, s, k, ap, e, (int)batch);
   if (rc) return spL_raise(L, rc, "act");
   return 2;
 }
 
-// h:features(S, K) -> X (batch, nin): the network's inputs [f(s), u(s, k)] for states S (batch, nx)
-// and command rows K (batch, h.nk: 7, or 8 with a clock), for fitting h's parameters to other
-// targets (command.fit)
+// h:features(S, K [, P]) -> X (batch, nin): the network's inputs [f(s), u(s, k) (, p)] for states
+// S (batch, nx), command rows K (batch, h.nk: 7, or 8 with a clock) and, for a network that sees
+// them, previous actions P (batch, nj; required then), for fitting h's parameters to other targets
+// (command.fit)
 static int c_features(lua_State* L) {
-  lua_settop(L, 3);
+  lua_settop(L, 4);
   lcommand* u = checkcommand(L, 1);
   int nin = u->h->nin, nx = 13 + 2 * u->h->cfg.nj;
   sp_array *sa, *ka;
@@ -975,10 +984,15 @@ static int c_features(lua_State* L) {
   int64_t batch = sa->ndim == 2 ? sa->shape[0] : 1;
   if (sp_array_size(ka) != batch * nk)
     return spA_argerror(L, 3, "expected one command row per state row (%d)", (int)batch);
+  int nj = u->h->cfg.nj;
+  sp_array* pa = NULL;
+  const double* P = u->h->cfg.prev_action ? shaped(L, 4, 1, 2, nj, "previous actions", &pa) : NULL;
+  if (pa && sp_array_size(pa) != batch * nj)
+    return spA_argerror(L, 4, "expected one previous action row per state row (%d)", (int)batch);
   int64_t shape[2] = {batch, nin};
   sp_array* X = sa->ndim == 2 ? spL_newarray(L, 2, shape) : spL_newarray(L, 1, shape + 1);
   for (int64_t r = 0; r < batch; r++)
-    sp_command_input(u->h, X->data + r * nin, S + r * nx, K + r * nk);
+    sp_command_input(u->h, X->data + r * nin, S + r * nx, K + r * nk, P ? P + r * nj : NULL);
   return 1;
 }
 
@@ -1059,6 +1073,20 @@ static int c_grad(lua_State* L) {
 // h:train(model, pol, S0, K, eps, opt) -> loss, parts: grad ("net"), then one step of opt
 static int c_train(lua_State* L) {
   return command_run(L, CMD_TRAIN);
+}
+
+// h:with_prev_action() -> a new network that also sees the previous action
+// (sp_command_with_prev_action): the same actions until trained; the old optimiser does not fit it
+static int c_with_prev_action(lua_State* L) {
+  lcommand* u = checkcommand(L, 1);
+  if (u->h->cfg.prev_action)
+    return luaL_error(L, "with_prev_action: the command network already sees the previous action");
+  lcommand* w = lua_newuserdatauv(L, sizeof *w, 1);
+  memset(w, 0, sizeof *w);
+  luaL_setmetatable(L, COMMAND_MT);
+  int rc = sp_command_with_prev_action(&w->h, u->h);
+  if (rc) return spL_raise(L, rc, "with_prev_action");
+  return 1;
 }
 
 // h:apply(opt) -> h: one step of opt with the gradients h holds
@@ -1161,6 +1189,7 @@ static const luaL_Reg command_methods[] = {
     {"set_params", c_set_params},
     {"set_grads", c_set_grads},
     {"save", c_save},
+    {"with_prev_action", c_with_prev_action},
     {"close", c_gc},
     {NULL, NULL},
 };
@@ -1183,6 +1212,8 @@ static int c_index(lua_State* L) {
     lua_pushnumber(L, c->clock);
   else if (!strcmp(k, "nin"))
     lua_pushinteger(L, u->h->nin);
+  else if (!strcmp(k, "prev_action"))
+    lua_pushboolean(L, c->prev_action);
   else if (!strcmp(k, "hidden"))
     lua_pushinteger(L, c->hidden);
   else if (!strcmp(k, "layers"))

@@ -93,9 +93,20 @@ end
 
 -- the network's actions a (array (nu) or (batch, nu)) and latents z for world-model states s and
 -- command rows k (a Lua table or array of h.nk, or (batch, h.nk)); eps: latent noise (nil: the
--- mean)
-function Cmd:act(s, k, eps)
-  return self.h:act(self.pol, A(s), A(k), eps)
+-- mean); ap: the previous actions, for a network that sees them (Cmd:with_prev_action; nil: the
+-- VAE's nominal action)
+function Cmd:act(s, k, eps, ap)
+  return self.h:act(self.pol, A(s), A(k), eps, ap and self.h.prev_action and A(ap) or nil)
+end
+
+-- h widened to also see the action the robot held before each tick (its weights on it zero: it
+-- acts exactly as before until trained), with a fresh optimiser at the same rate: for fine-tuning
+-- on a robot whose actuation lags, where the action still being applied is part of the state.
+-- In place; returns self.
+function Cmd:with_prev_action()
+  self.h = self.h:with_prev_action()
+  self.opt = nn.adam { lr = self.opt.lr, clip = 1 }
+  return self
 end
 
 -- the loss through the world model without a step: S0 (B, nx) start states, K (B, H, 7) the
@@ -202,8 +213,10 @@ end
 -- opts.act_noise (Gaussian noise on the actions, default 0) drawn from opts.g (a spinal.rng),
 -- opts.fell(s) -> true ends the run, opts.on_step(i, s, a, s1, row, last) sees every transition.
 -- With a gait clock, opts.phase is its phase at the first tick (default 0) and the phase of
--- tick i is appended to the row (on_step sees rows of 8). Plant states are converted with
--- imitate.to_wm / to_plant. Returns ticks done, fell, the clock's phase after the last tick.
+-- tick i is appended to the row (on_step sees rows of 8). A network that sees the previous action
+-- is given the one written at the tick before (at the first, opts.prev; nil: the VAE's nominal
+-- action). Plant states are converted with imitate.to_wm / to_plant. Returns ticks done, fell,
+-- the clock's phase after the last tick.
 function Cmd:run(plant, opts)
   local imitate = require "spinal.imitate"
   local nj, lat = self.h.nj, self.h.lat
@@ -215,6 +228,7 @@ function Cmd:run(plant, opts)
   local s = imitate.to_wm(plant:read(), nj)
   local g, noise, act_noise = opts.g, opts.noise or 0, opts.act_noise or 0
   local clock, phase = self.h.clock, opts.phase or 0
+  local prev = opts.prev
   for i = 1, opts.steps do
     local row = opts.row(i, s)
     if clock > 0 and #row == M.NK then
@@ -230,7 +244,7 @@ function Cmd:run(plant, opts)
       for j = 1, lat do e[j] = noise * g:normal() end
       eps = A(e)
     end
-    local at = self:act(s, row, eps)
+    local at = self:act(s, row, eps, prev)
     local a = {}
     for j = 1, #at do
       local x = at[j]
@@ -239,6 +253,7 @@ function Cmd:run(plant, opts)
       a[j] = x
     end
     plant:write(a)
+    prev = a
     local s1 = imitate.to_wm(plant:read(), nj)
     local down = opts.fell and opts.fell(s1) or false
     local last = down or i == opts.steps

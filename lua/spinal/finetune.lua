@@ -55,6 +55,8 @@ M.defaults = {
   calibrate_hold = 4,   -- with h: seconds each command is held in F:calibrate_command
   prev_action = false,  -- with h: the world model also sees the action before (a pre-trained one
                         -- is widened, model:with_history(), predicting as before until trained)
+  h_prev_action = false, -- h also sees the action before (widened, Cmd:with_prev_action: acting as
+                        -- before until trained; an episode's first tick sees the nominal action)
 }
 
 local function merged(opts)
@@ -339,7 +341,7 @@ end
 -- absolute difference (rad, over rows and joints) and its root mean square
 function F:action_shift()
   local a
-  if self.C then a = self.C:act(self.recS, self.recK)
+  if self.C then a = self.C:act(self.recS, self.recK, nil, self.recP)
   else a = self.L.pol:act(self.recS, self.recC) end
   local d = a - self.recA0
   local n = d:numel()
@@ -396,6 +398,7 @@ end
 -- anchor's mirror of h takes h's own architecture (C.h.nin, hidden, layers)
 function F:init_command(C)
   local L = self.L
+  if self.cfg.h_prev_action and not C.h.prev_action then C:with_prev_action() end
   self.C = C
   C.model = L.model  -- the model h is trained through (widened when prev_action)
   local nf = 10 + 2 * L.pol.nj
@@ -437,7 +440,9 @@ function F:collect_command(seconds, x0s, phases)
     local steps = math.max(1, math.min(c.episode_steps, limit - self.ticks))
     local s0 = x0 or imitate.to_wm(L.plant:read(), L.nj)
     local row = command.random_course(g, s0, steps, self.dt, self:command_ranges())
-    local prev  -- the action before this tick's (none at the episode's first: its own)
+    -- the action before this tick's; at an episode's first, its own (the model's convention), or
+    -- for h that sees it the nominal action h was given there (the model's too, to agree)
+    local prev = C.h.prev_action and L.a_nom or nil
     local n, down = C:run(L.plant, { steps = steps, x0 = x0, row = row, lo = L.lo, hi = L.hi,
       phase = j and phases and phases[j] or 0,
       noise = c.latent_noise, act_noise = c.act_noise, g = g,
@@ -459,10 +464,14 @@ function F:collect_command(seconds, x0s, phases)
   end
   self.recS, self.recK = A(self.rec.S), A(self.rec.K)
   self.recC = M.command_features(self.recS, self.recK)
+  if C.h.prev_action then  -- h's inputs end with the action the robot held before each row
+    self.recP = A(self.rec.P)
+    self.recC = A.cat({ self.recC, self.recP }, 2)
+  end
   local cur, hcur = L.pol:params(), C.h:params()
   L.pol:set_params(self.p0)
   C.h:set_params(self.hp0)
-  self.recA0 = C:act(self.recS, self.recK)
+  self.recA0 = C:act(self.recS, self.recK, nil, self.recP)
   L.pol:set_params(cur)
   C.h:set_params(hcur)
   return { seconds = self.ticks * self.dt, episodes = self.episodes, falls = self.falls }
@@ -599,7 +608,8 @@ function F:train_command()
   local nd = self.m.dec.nparams
   local np = L.pol.nparams
   local loss, parts, aloss = 0, nil, 0
-  local recAr = c.round_anchor > 0 and C:act(self.recS, self.recK) or nil  -- h at the round's start
+  local recAr = c.round_anchor > 0 and C:act(self.recS, self.recK, nil, self.recP) or nil  -- h at
+                                                                              -- the round's start
   for _ = 1, c.pol_iters do
     -- with a gait clock, each start's phase is the one it was recorded at on the robot
     local ncor = math.floor(c.pol_batch * c.correction + 0.5)
@@ -626,9 +636,10 @@ function F:train_command()
     local eps = A.randn({ c.pol_batch, c.horizon, L.cfg.lat }, g)
     -- the VAE's gradient only when its decoder moves (h alone: "net" leaves it untouched)
     if c.decoder then L.pol:set_grads(A.zeros(np)) end
-    -- (P0, the actions the robot held before the starts, only for a model with history)
+    -- (P0, the actions the robot held before the starts, for a model with history or h that
+    -- sees them)
     loss, parts = C.h:grad(L.model, L.pol, S0, K, eps, c.decoder and "both" or "net", R,
-                           self.history == 1 and P0 or nil)
+                           (self.history == 1 or C.h.prev_action) and P0 or nil)
     local hg = C.h:grads()
     local dec = c.decoder and L.pol:grads():narrow(1, np - nd + 1, nd) or nil
     -- the anchors: to the pre-trained h, then to h at the round's start (the trust region)

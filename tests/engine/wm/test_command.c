@@ -4,7 +4,8 @@
 // gradients untouched; a new h plays the prior's mean; the command's target in the body's heading
 // frame; no allocation in act or the loss's passes; files; a network with a gait clock (rows of 8,
 // the phase last); a world model with history (the previous action: h's own through the rollout,
-// the start's given or a_0's).
+// the start's given or a_0's); a network that sees the previous action (widened: the same actions;
+// its gradient through its own previous actions).
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -322,6 +323,89 @@ TEST(with_a_world_model_that_sees_the_previous_action_the_gradient_runs_through_
   rig_free(&g);
 }
 
+TEST(a_network_that_sees_the_previous_action_acts_as_before_when_widened_and_its_gradient_runs_back) {
+  rig g;
+  g.wm = world(21);
+  g.v = vae(22);
+  g.h = network(23, 1);
+  CHECK(g.wm && g.v && g.h);
+  CHECK_INT(sp_wm_data_new(&g.wd, g.wm, B, H), 0);
+  CHECK_INT(sp_command_data_new(&g.d, g.h, g.v, B, H), 0);
+  static problem p;
+  make_problem(&p, 24);
+  p.prev = 1;
+  double a0[B * NU], a1[B * NU], a2[B * NU], k[B * NK];
+  for (int r = 0; r < B; r++) memcpy(k + r * NK, p.K + r * H * NK, NK * sizeof(double));
+  CHECK_INT(sp_command_act(g.h, g.d, g.v, a0, NULL, p.S0, k, NULL, NULL, B), 0);
+  double plain = loss_of(&g, &p);
+  // widened: the same actions whatever the previous ones, the same loss; nj more inputs, last
+  sp_command* wide = NULL;
+  CHECK_INT(sp_command_with_prev_action(&wide, g.h), 0);
+  CHECK_INT(wide->nin, g.h->nin + NJ);
+  CHECK_INT(wide->cfg.prev_action, 1);
+  sp_command* twice = g.h;
+  CHECK_INT(sp_command_with_prev_action(&twice, wide), SP_EINVAL);
+  CHECK(twice == NULL);
+  sp_command_free(g.h);
+  sp_command_data_free(g.d);
+  g.h = wide;
+  CHECK_INT(sp_command_data_new(&g.d, g.h, g.v, B, H), 0);
+  CHECK_INT(sp_command_act(g.h, g.d, g.v, a1, NULL, p.S0, k, p.P0, NULL, B), 0);
+  for (int i = 0; i < B * NU; i++) CHECK_CLOSE(a1[i], a0[i], 0, 1e-15);
+  CHECK_CLOSE(loss_of(&g, &p), plain, 1e-12, 1e-12);
+  // trained (every first-layer weight nonzero): the previous action moves the action; NULL is
+  // the VAE's nominal action; the input row holds it last
+  sp_rng r;
+  sp_rng_seed(&r, 25, 0);
+  sp_mlp_init_layer(g.h->net, 0, SP_INIT_XAVIER, 1.0, &r);
+  CHECK_INT(sp_command_act(g.h, g.d, g.v, a1, NULL, p.S0, k, p.P0, NULL, B), 0);
+  CHECK(fabs(a1[0] - a0[0]) > 1e-6);
+  double nom[B * NU];
+  for (int i = 0; i < B * NU; i++) nom[i] = g.v->cfg.a_nom[i % NU];
+  CHECK_INT(sp_command_act(g.h, g.d, g.v, a1, NULL, p.S0, k, NULL, NULL, B), 0);
+  CHECK_INT(sp_command_act(g.h, g.d, g.v, a2, NULL, p.S0, k, nom, NULL, B), 0);
+  for (int i = 0; i < B * NU; i++) CHECK(a1[i] == a2[i]);
+  double x[64];
+  sp_command_input(g.h, x, p.S0, k, p.P0);
+  for (int j = 0; j < NJ; j++) CHECK(x[g.h->nin - NJ + j] == p.P0[j]);
+  // the gradient into h (its own previous actions through the rollout, and the start's given or
+  // a_nom) and the decoder, with a plain world model and with one that sees the action too
+  CHECK_INT(history_mismatches(&g, &p), 0);
+  p.prev = 0;
+  CHECK_INT(history_mismatches(&g, &p), 0);
+  sp_wm_free(g.wm);
+  sp_wm_data_free(g.wd);
+  g.wm = world_with(26, 1);
+  CHECK(g.wm);
+  CHECK_INT(sp_wm_data_new(&g.wd, g.wm, B, H), 0);
+  CHECK_INT(history_mismatches(&g, &p), 0);
+  p.prev = 1;
+  CHECK_INT(history_mismatches(&g, &p), 0);
+  // no allocation in act or the loss's passes
+  uint64_t before = sp_alloc_count();
+  double L;
+  CHECK_INT(sp_command_act(g.h, g.d, g.v, a1, NULL, p.S0, k, p.P0, NULL, B), 0);
+  CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &L, NULL, p.S0, p.K, NULL, p.P0,
+                                      p.eps, B, H, SP_COMMAND_GRAD_NET),
+            0);
+  CHECK_INT(sp_alloc_count() - before, 0);
+  // a file keeps it
+  char path[] = "/tmp/spinal_cmd_prevXXXXXX", msg[256];
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  close(fd);
+  CHECK_INT(sp_command_save(g.h, NULL, path, msg, sizeof msg), 0);
+  sp_command* back = NULL;
+  CHECK_INT(sp_command_load(&back, NULL, path, msg, sizeof msg), 0);
+  CHECK_INT(back->cfg.prev_action, 1);
+  CHECK_INT(back->nin, g.h->nin);
+  for (size_t i = 0; i < g.h->net->nparams; i++)
+    CHECK(((double*)back->net->params)[i] == ((double*)g.h->net->params)[i]);
+  sp_command_free(back);
+  unlink(path);
+  rig_free(&g);
+}
+
 TEST(a_new_network_plays_the_prior_mean_and_costs_nothing_under_the_prior) {
   rig g;
   CHECK_INT(rig_new(&g, 3, 0), 0);
@@ -329,7 +413,7 @@ TEST(a_new_network_plays_the_prior_mean_and_costs_nothing_under_the_prior) {
   make_problem(&p, 7);
   double a[B * NU], z[B * LAT], ap[B * NU], k[B * NK];
   for (int r = 0; r < B; r++) memcpy(k + r * NK, p.K + r * H * NK, NK * sizeof(double));
-  CHECK_INT(sp_command_act(g.h, g.d, g.v, a, z, p.S0, k, NULL, B), 0);
+  CHECK_INT(sp_command_act(g.h, g.d, g.v, a, z, p.S0, k, NULL, NULL, B), 0);
   sp_vae_data* vd;
   CHECK_INT(sp_vae_data_new(&vd, g.v, B, 1), 0);
   CHECK_INT(sp_vae_act(g.v, vd, ap, p.S0, NULL, NULL, B), 0);
@@ -377,7 +461,7 @@ TEST(act_and_the_loss_passes_do_not_allocate_and_refuse_bad_sizes) {
   double a[B * NU], L;
   uint64_t before = sp_alloc_count();
   for (int i = 0; i < 10; i++) {
-    CHECK_INT(sp_command_act(g.h, g.d, g.v, a, NULL, p.S0, p.K, p.eps, B), 0);
+    CHECK_INT(sp_command_act(g.h, g.d, g.v, a, NULL, p.S0, p.K, NULL, p.eps, B), 0);
     CHECK_INT(sp_command_loss(g.h, g.d, g.v, g.wm, g.wd, &L, NULL, p.S0, p.K, p.eps, B, H,
                               SP_COMMAND_GRAD_NET | SP_COMMAND_GRAD_DECODER),
               0);
@@ -385,10 +469,10 @@ TEST(act_and_the_loss_passes_do_not_allocate_and_refuse_bad_sizes) {
   CHECK_INT(sp_alloc_count() - before, 0);
   CHECK_INT(sp_command_loss(g.h, g.d, g.v, g.wm, g.wd, &L, NULL, p.S0, p.K, p.eps, B, H + 1, 0),
             SP_ERANGE);
-  CHECK_INT(sp_command_act(g.h, g.d, g.v, a, NULL, p.S0, p.K, NULL, B + 1), SP_ERANGE);
+  CHECK_INT(sp_command_act(g.h, g.d, g.v, a, NULL, p.S0, p.K, NULL, NULL, B + 1), SP_ERANGE);
   // a workspace for another VAE, a VAE of another latent size
   sp_vae* other = vae(9);
-  CHECK_INT(sp_command_act(g.h, g.d, other, a, NULL, p.S0, p.K, NULL, B), SP_EINVAL);
+  CHECK_INT(sp_command_act(g.h, g.d, other, a, NULL, p.S0, p.K, NULL, NULL, B), SP_EINVAL);
   sp_vae_free(other);
   sp_vae_config vc = sp_vae_default_config(NJ, NU, NC);
   vc.lat = LAT + 1;
@@ -425,13 +509,13 @@ TEST(a_network_with_a_clock_sees_its_phase_and_its_gradient_matches_finite_diffe
     }
   // the input ends with the phase's sine and cosine
   double x[10 + 2 * NJ + SP_COMMAND_NU + 2];
-  sp_command_input(g.h, x, p7.S0, K + NKC);
+  sp_command_input(g.h, x, p7.S0, K + NKC, NULL);
   CHECK_CLOSE(x[10 + 2 * NJ + SP_COMMAND_NU], sin(0.4), 0, 1e-15);
   CHECK_CLOSE(x[10 + 2 * NJ + SP_COMMAND_NU + 1], cos(0.4), 0, 1e-15);
   // another phase, other actions
   double a0[NU], a1[NU];
-  CHECK_INT(sp_command_act(g.h, g.d, g.v, a0, NULL, p7.S0, K, NULL, 1), 0);
-  CHECK_INT(sp_command_act(g.h, g.d, g.v, a1, NULL, p7.S0, K + NKC, NULL, 1), 0);
+  CHECK_INT(sp_command_act(g.h, g.d, g.v, a0, NULL, p7.S0, K, NULL, NULL, 1), 0);
+  CHECK_INT(sp_command_act(g.h, g.d, g.v, a1, NULL, p7.S0, K + NKC, NULL, NULL, 1), 0);
   CHECK(a0[0] != a1[0]);
   // the gradient in h's parameters, through H steps of rows of 8
   double L, L2;
@@ -473,39 +557,47 @@ TEST(a_network_with_a_clock_sees_its_phase_and_its_gradient_matches_finite_diffe
   rig_free(&g);
 }
 
-// a file of version 1 (before the clock: no clock entry after gamma) still loads, without a clock
-TEST(a_version_1_file_loads_as_a_network_without_a_clock) {
+// h's file rewritten as an older version: 1 (before the clock: no clock entry after gamma) or 2
+// (before the previous action: no prev_action entry after the clock); the bytes it holds
+static size_t older_file(unsigned char* buf, size_t cap, const char* path, int version) {
+  FILE* f = fopen(path, "rb");
+  if (!f) return 0;
+  size_t n = fread(buf, 1, cap, f);
+  fclose(f);
+  // "SPCMDNET", u32 version, 6 u32, 8 f64 (the clock last), u32 prev_action, ...
+  const size_t clock_at = 8 + 4 + 6 * 4 + 7 * 8, drop_at = version == 1 ? clock_at : clock_at + 8;
+  const size_t drop = version == 1 ? 12 : 4;
+  if (n < 120 || n >= cap) return 0;
+  buf[8] = (unsigned char)version;
+  memmove(buf + drop_at, buf + drop_at + drop, n - drop_at - drop);
+  size_t m = n - drop;
+  uint32_t crc = sp_crc32(0, buf, m - 4);
+  for (int i = 0; i < 4; i++) buf[m - 4 + i] = (unsigned char)(crc >> (8 * i));
+  f = fopen(path, "wb");
+  if (!f || fwrite(buf, 1, m, f) != m) m = 0;
+  if (f) fclose(f);
+  return m;
+}
+
+// files of versions 1 and 2 still load: without a clock, without the previous action
+TEST(older_files_load_as_networks_without_a_clock_or_the_previous_action) {
   rig g;
   CHECK_INT(rig_new(&g, 7, 1), 0);
   char path[64], msg[200];
   snprintf(path, sizeof path, "/tmp/spinal_command_v1_%d.bin", (int)getpid());
-  CHECK_INT(sp_command_save(g.h, NULL, path, msg, sizeof msg), 0);
   static unsigned char buf[1 << 16];
-  FILE* f = fopen(path, "rb");
-  CHECK(f != NULL);
-  size_t n = fread(buf, 1, sizeof buf, f);
-  fclose(f);
-  CHECK(n > 104 && n < sizeof buf);
-  // "SPCMDNET", u32 version, 6 u32, 8 f64 (the clock last), ...: version 1 has 7 f64
-  const size_t clock_at = 8 + 4 + 6 * 4 + 7 * 8;
-  double clock;
-  memcpy(&clock, buf + clock_at, 8);
-  CHECK(clock == 0);
-  buf[8] = 1;
-  memmove(buf + clock_at, buf + clock_at + 8, n - 4 - clock_at - 8);
-  size_t m = n - 8;
-  uint32_t crc = sp_crc32(0, buf, m - 4);
-  for (int i = 0; i < 4; i++) buf[m - 4 + i] = (unsigned char)(crc >> (8 * i));
-  f = fopen(path, "wb");
-  CHECK(f != NULL && fwrite(buf, 1, m, f) == m);
-  fclose(f);
-  sp_command* back;
-  CHECK_INT(sp_command_load(&back, NULL, path, msg, sizeof msg), 0);
+  for (int version = 1; version <= 2; version++) {
+    CHECK_INT(sp_command_save(g.h, NULL, path, msg, sizeof msg), 0);
+    CHECK(older_file(buf, sizeof buf, path, version) > 0);
+    sp_command* back;
+    CHECK_INT(sp_command_load(&back, NULL, path, msg, sizeof msg), 0);
+    CHECK_CLOSE(back->cfg.clock, 0, 0, 0);
+    CHECK_INT(back->cfg.prev_action, 0);
+    CHECK_INT(back->nk, SP_COMMAND_NK);
+    CHECK(memcmp(back->net->params, g.h->net->params, g.h->net->nparams * sizeof(double)) == 0);
+    sp_command_free(back);
+  }
   unlink(path);
-  CHECK_CLOSE(back->cfg.clock, 0, 0, 0);
-  CHECK_INT(back->nk, SP_COMMAND_NK);
-  CHECK(memcmp(back->net->params, g.h->net->params, g.h->net->nparams * sizeof(double)) == 0);
-  sp_command_free(back);
   rig_free(&g);
 }
 
