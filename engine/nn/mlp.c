@@ -299,7 +299,8 @@ void sp_mlp_set_params(sp_mlp* m, const double* in) {
 int sp_mlp_copy_widened(sp_mlp* dst, const sp_mlp* src) {
   if (dst->nlayers != src->nlayers || dst->nin < src->nin) return SP_EINVAL;
   for (int l = 0; l < src->nlayers; l++)
-    if (dst->layers[l].nout != src->layers[l].nout || (l && dst->layers[l].nin != src->layers[l].nin))
+    if (dst->layers[l].nout != src->layers[l].nout ||
+        (l && dst->layers[l].nin != src->layers[l].nin))
       return SP_EINVAL;
   double* p = sp_malloc(src->nparams * sizeof(double));
   double* q = sp_calloc(dst->nparams, sizeof(double));

@@ -47,8 +47,9 @@ int sp_command_check(const sp_command_config* c, char* msg, size_t ms) {
   if (!(c->clock >= 0 && c->clock <= 3.14159265358979323846))
     return sp_errorf(msg, ms, SP_EINVAL, "clock must be a phase step in [0, pi] rad, got %g",
                      c->clock);
-  if (c->prev_action != 0 && c->prev_action != 1)
-    return sp_errorf(msg, ms, SP_EINVAL, "prev_action must be 0 or 1, got %d", c->prev_action);
+  if (c->prev_action < 0 || c->prev_action > 4096)
+    return sp_errorf(msg, ms, SP_EINVAL, "prev_action must be 0 or the actions' count, got %d",
+                     c->prev_action);
   const double w[] = {c->velocity, c->yaw_rate, c->position, c->heading, c->up, c->beta};
   const char* names[] = {"velocity", "yaw_rate", "position", "heading", "up", "beta"};
   for (int i = 0; i < 6; i++)
@@ -66,7 +67,7 @@ int sp_command_new(sp_command** out, const sp_command_config* cfg, uint64_t seed
   h->cfg = *cfg;
   h->nf = 10 + 2 * cfg->nj;
   h->nk = SP_COMMAND_NK + (cfg->clock > 0);
-  h->nin = h->nf + SP_COMMAND_NU + (cfg->clock > 0 ? 2 : 0) + (cfg->prev_action ? cfg->nj : 0);
+  h->nin = h->nf + SP_COMMAND_NU + (cfg->clock > 0 ? 2 : 0) + cfg->prev_action;
   int sizes[SP_MLP_MAXLAYERS + 1];
   sp_act acts[SP_MLP_MAXLAYERS];
   sizes[0] = h->nin;
@@ -84,11 +85,11 @@ int sp_command_new(sp_command** out, const sp_command_config* cfg, uint64_t seed
   return 0;
 }
 
-int sp_command_with_prev_action(sp_command** out, const sp_command* h) {
+int sp_command_with_prev_action(sp_command** out, const sp_command* h, int nu) {
   *out = NULL;
-  if (h->cfg.prev_action) return SP_EINVAL;
+  if (h->cfg.prev_action || nu < 1) return SP_EINVAL;
   sp_command_config c = h->cfg;
-  c.prev_action = 1;
+  c.prev_action = nu;
   sp_command* w;
   int rc = sp_command_new(&w, &c, 0);
   if (rc) return rc;
@@ -131,7 +132,7 @@ int sp_command_data_new(sp_command_data** out, const sp_command* h, const sp_vae
   *out = NULL;
   if (max_batch < 1 || horizon < 1 || horizon > (1 << 16)) return SP_EINVAL;
   if (vae->cfg.nj != h->cfg.nj || vae->cfg.lat != h->cfg.lat ||
-      (h->cfg.prev_action && vae->cfg.nu != h->cfg.nj))
+      (h->cfg.prev_action && vae->cfg.nu != h->cfg.prev_action))
     return SP_EINVAL;
   sp_command_data* d = sp_calloc(1, sizeof *d);
   if (!d) return SP_ENOMEM;
@@ -226,7 +227,7 @@ void sp_command_features(double* u, const double* s, const double* k) {
 
 // where the previous action's inputs begin in h's input row
 static int prev_at(const sp_command* h) {
-  return h->nin - h->cfg.nj;
+  return h->nin - h->cfg.prev_action;
 }
 
 void sp_command_input(const sp_command* h, double* x, const double* s, const double* k,
@@ -237,7 +238,7 @@ void sp_command_input(const sp_command* h, double* x, const double* s, const dou
     x[h->nf + SP_COMMAND_NU] = sin(k[SP_COMMAND_NK]);
     x[h->nf + SP_COMMAND_NU + 1] = cos(k[SP_COMMAND_NK]);
   }
-  if (h->cfg.prev_action) memcpy(x + prev_at(h), ap, (size_t)h->cfg.nj * sizeof(double));
+  if (h->cfg.prev_action) memcpy(x + prev_at(h), ap, (size_t)h->cfg.prev_action * sizeof(double));
 }
 
 // ADD the command features' VJP: g (nx) += (du/ds)^T gu (the command is data)

@@ -17,8 +17,8 @@
 //   u(s, k) = [ vx, vy, wz, wp, wp bx, wp by, wp sin(e), wp (cos(e) - 1) ],
 //   (bx, by) = Rz(-yaw(q)) (g_xy - p_xy),   e = gyaw - yaw(q)
 // (yaw(q) = atan2(2 (w z + x y), 1 - 2 (y^2 + z^2))), with a clock followed by [sin(phi),
-// cos(phi)] (nin = nf + 8, or nf + 10), and with config prev_action the action the robot held
-// before this step, a_-1 (nj entries, as written to the robot: PD targets in rad), last (nin + nj).
+// cos(phi)] (nin = nf + 8, or nf + 10), and with config prev_action = nu the action the robot held
+// before this step, a_-1 (nu entries, as written to the robot: PD targets in rad), last (+ nu).
 // The clock is the decoder's missing pacemaker: the VAE's
 // encoder keeps a gait going from the reference's future frames; from the state alone, gaits that
 // do not sustain themselves (stepping on the spot, backwards) die out. Its output is a residual on
@@ -78,17 +78,17 @@ typedef struct sp_command_config {
   sp_act act;                                        // hidden activation
   sp_dtype dtype;                                    // SP_F32 or SP_F64
   double velocity, yaw_rate, position, heading, up;  // loss weights w_v, w_w, w_p, w_h, w_up
-  double beta;   // weight of the prior's negative log-likelihood
-  double gamma;  // per-step discount in (0, 1]
-  double clock;  // the gait clock's phase advance per step (rad) in [0, pi]; 0: no clock
-  int prev_action;  // 1: the network also sees the previous action (nj inputs, last); 0: not
+  double beta;      // weight of the prior's negative log-likelihood
+  double gamma;     // per-step discount in (0, 1]
+  double clock;     // the gait clock's phase advance per step (rad) in [0, pi]; 0: no clock
+  int prev_action;  // the previous action's inputs (last): 0 (none) or the VAE's nu
 } sp_command_config;
 
 typedef struct sp_command {
   sp_command_config cfg;
   int nk;       // entries of a command row: SP_COMMAND_NK, + 1 (the phase) with a clock
-  int nf, nin;  // state features, network inputs (nf + SP_COMMAND_NU, + 2 with a clock, + nj with
-                // the previous action)
+  int nf, nin;  // state features, network inputs (nf + SP_COMMAND_NU, + 2 with a clock, +
+                // prev_action)
   sp_mlp* net;  // nin -> hidden x layers -> lat, last layer zero at creation
 } sp_command;
 
@@ -119,10 +119,11 @@ int sp_command_check(const sp_command_config* cfg, char* msg, size_t msg_size);
 
 // A network from seed (Xavier, last layer zero: a new h plays the prior's mean).
 int sp_command_new(sp_command** out, const sp_command_config* cfg, uint64_t seed);
-// A copy of h that also sees the previous action (prev_action 1), its weights on the new inputs
-// zero: it acts exactly as h until trained (fine-tuning on a robot with actuation latency, where
-// the action still being applied is part of the state). SP_EINVAL when h already sees it.
-int sp_command_with_prev_action(sp_command** out, const sp_command* h);
+// A copy of h that also sees the previous action of nu entries (prev_action nu), its weights on the
+// new inputs zero: it acts exactly as h until trained (fine-tuning on a robot with actuation
+// latency, where the action still being applied is part of the state). SP_EINVAL when h already
+// sees it or nu < 1.
+int sp_command_with_prev_action(sp_command** out, const sp_command* h, int nu);
 void sp_command_free(sp_command* h);
 
 // Workspace for h driving the decoder of vae over rollouts of up to horizon steps of max_batch
@@ -136,7 +137,7 @@ void sp_command_features(double* u, const double* s, const double* k);
 
 // The network's whole input row x (nin) = [f(s), u(s, k) (, sin(k[7]), cos(k[7]) with a clock)
 // (, ap with the previous action)] for one state s (nx), command row k (h->nk) and previous action
-// ap (nj; ignored without prev_action).
+// ap (prev_action entries; ignored without).
 void sp_command_input(const sp_command* h, double* x, const double* s, const double* k,
                       const double* ap);
 
@@ -182,9 +183,9 @@ int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp
 // Save h (configuration, flat parameters) and, when opt is not NULL (opt->n must be h's nparams,
 // its dtype h's), the optimiser's configuration and state, atomically:
 //   "SPCMDNET" u32 version (3; 1 is read as without a clock, 2 without the previous action), the
-//   configuration (version 2: clock last; 3: then prev_action, u32), u64 nparams, params (f64), u32 has_opt; when
-//   present: u32 kind, f64 lr momentum beta1 beta2 eps clip weight_decay, u64 t, u32 has_m
-//   u32 has_v, m and v (f64); u32 CRC-32. Little-endian.
+//   configuration (version 2: clock last; 3: then prev_action, u32), u64 nparams, params (f64), u32
+//   has_opt; when present: u32 kind, f64 lr momentum beta1 beta2 eps clip weight_decay, u64 t, u32
+//   has_m u32 has_v, m and v (f64); u32 CRC-32. Little-endian.
 int sp_command_save(const sp_command* h, const sp_optim* opt, const char* path, char* msg,
                     size_t msg_size);
 // A network from a file, and its optimiser when opt is not NULL and the file holds one.

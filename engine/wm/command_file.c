@@ -47,7 +47,7 @@ int sp_command_load(sp_command** out, sp_optim** opt, const char* path, char* ms
   c.dtype = (sp_dtype)sp__get_u32(&b);
   double* f[] = {&c.velocity, &c.yaw_rate, &c.position, &c.heading, &c.up, &c.beta, &c.gamma};
   for (int i = 0; i < 7; i++) *f[i] = sp__get_f64(&b);
-  c.clock = version >= 2 ? sp__get_f64(&b) : 0;                // version 1: no clock
+  c.clock = version >= 2 ? sp__get_f64(&b) : 0;             // version 1: no clock
   c.prev_action = version >= 3 ? (int)sp__get_u32(&b) : 0;  // 1 and 2: no previous action
   uint64_t np = sp__get_u64(&b);
   if (version < 1 || version > 3 || b.short_read || sp_command_check(&c, NULL, 0)) {

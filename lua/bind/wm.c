@@ -886,8 +886,8 @@ static void command_reserve(lua_State* L, lcommand* u, lvae* p, int arg, int bat
   lua_setiuservalue(L, 1, 1);
 }
 
-static const char* const command_keys[] = {"nj",    "lat",   "vae",     "hidden", "layers",
-                                           "act",   "dtype", "weights", "beta",   "gamma",
+static const char* const command_keys[] = {"nj",    "lat",   "vae",         "hidden", "layers",
+                                           "act",   "dtype", "weights",     "beta",   "gamma",
                                            "clock", "seed",  "prev_action", NULL};
 static const char* const command_weights[] = {"velocity", "yaw_rate", "position",
                                               "heading",  "up",       NULL};
@@ -896,13 +896,14 @@ static const char* const command_weights[] = {"velocity", "yaw_rate", "position"
 static int l_command(lua_State* L) {
   spA_table t = spA_opts(L, 1, 0);
   spA_check_keys(&t, command_keys);
-  int nj, lat;
+  int nj, lat, vae_nu = 0;
   lua_getfield(L, t.idx, "vae");
   if (!lua_isnil(L, -1)) {
     lvae* p = luaL_testudata(L, -1, VAE_MT);
     if (!p || !p->v) spA_fielderror(&t, "vae", "expected an open VAE policy (wm.vae)");
     nj = p->v->cfg.nj;
     lat = p->v->cfg.lat;
+    vae_nu = p->v->cfg.nu;
   } else {
     nj = (int)spA_integer(&t, "nj", 0, 0, 1000, 1);
     lat = (int)spA_integer(&t, "lat", 0, 1, 4096, 1);
@@ -927,7 +928,13 @@ static int l_command(lua_State* L) {
   c.beta = spA_range(&t, "beta", c.beta, 0, NAN, 0);
   c.gamma = spA_range(&t, "gamma", c.gamma, 1e-9, 1, 0);
   c.clock = spA_range(&t, "clock", c.clock, 0, 3.14159265358979323846, 0);
-  c.prev_action = spA_boolean(&t, "prev_action", 0);
+  lua_getfield(L, t.idx, "prev_action");  // true: the VAE's actions; or their count
+  int prev_is_bool = lua_isboolean(L, -1), prev_true = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (prev_is_bool && prev_true && !vae_nu)
+    spA_fielderror(&t, "prev_action", "true needs vae = (the actions' count), or give the count");
+  c.prev_action =
+      prev_is_bool ? (prev_true ? vae_nu : 0) : (int)spA_integer(&t, "prev_action", 0, 0, 4096, 0);
   lua_Integer seed = spA_integer(&t, "seed", 0, 0, LUA_MAXINTEGER, 0);
   lcommand* u = lua_newuserdatauv(L, sizeof *u, 1);
   memset(u, 0, sizeof *u);
@@ -984,15 +991,15 @@ static int c_features(lua_State* L) {
   int64_t batch = sa->ndim == 2 ? sa->shape[0] : 1;
   if (sp_array_size(ka) != batch * nk)
     return spA_argerror(L, 3, "expected one command row per state row (%d)", (int)batch);
-  int nj = u->h->cfg.nj;
   sp_array* pa = NULL;
-  const double* P = u->h->cfg.prev_action ? shaped(L, 4, 1, 2, nj, "previous actions", &pa) : NULL;
-  if (pa && sp_array_size(pa) != batch * nj)
+  int np = u->h->cfg.prev_action;
+  const double* P = np ? shaped(L, 4, 1, 2, np, "previous actions", &pa) : NULL;
+  if (pa && sp_array_size(pa) != batch * np)
     return spA_argerror(L, 4, "expected one previous action row per state row (%d)", (int)batch);
   int64_t shape[2] = {batch, nin};
   sp_array* X = sa->ndim == 2 ? spL_newarray(L, 2, shape) : spL_newarray(L, 1, shape + 1);
   for (int64_t r = 0; r < batch; r++)
-    sp_command_input(u->h, X->data + r * nin, S + r * nx, K + r * nk, P ? P + r * nj : NULL);
+    sp_command_input(u->h, X->data + r * nin, S + r * nx, K + r * nk, P ? P + r * np : NULL);
   return 1;
 }
 
@@ -1075,16 +1082,18 @@ static int c_train(lua_State* L) {
   return command_run(L, CMD_TRAIN);
 }
 
-// h:with_prev_action() -> a new network that also sees the previous action
+// h:with_prev_action(nu) -> a new network that also sees the previous action of nu entries
 // (sp_command_with_prev_action): the same actions until trained; the old optimiser does not fit it
 static int c_with_prev_action(lua_State* L) {
   lcommand* u = checkcommand(L, 1);
+  int nu = (int)luaL_checkinteger(L, 2);
+  if (nu < 1 || nu > 4096) return spA_argerror(L, 2, "expected the actions' count, got %d", nu);
   if (u->h->cfg.prev_action)
     return luaL_error(L, "with_prev_action: the command network already sees the previous action");
   lcommand* w = lua_newuserdatauv(L, sizeof *w, 1);
   memset(w, 0, sizeof *w);
   luaL_setmetatable(L, COMMAND_MT);
-  int rc = sp_command_with_prev_action(&w->h, u->h);
+  int rc = sp_command_with_prev_action(&w->h, u->h, nu);
   if (rc) return spL_raise(L, rc, "with_prev_action");
   return 1;
 }
@@ -1213,7 +1222,7 @@ static int c_index(lua_State* L) {
   else if (!strcmp(k, "nin"))
     lua_pushinteger(L, u->h->nin);
   else if (!strcmp(k, "prev_action"))
-    lua_pushboolean(L, c->prev_action);
+    lua_pushboolean(L, c->prev_action > 0);
   else if (!strcmp(k, "hidden"))
     lua_pushinteger(L, c->hidden);
   else if (!strcmp(k, "layers"))

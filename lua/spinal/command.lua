@@ -104,7 +104,7 @@ end
 -- on a robot whose actuation lags, where the action still being applied is part of the state.
 -- In place; returns self.
 function Cmd:with_prev_action()
-  self.h = self.h:with_prev_action()
+  self.h = self.h:with_prev_action(self.pol.nu)
   self.opt = nn.adam { lr = self.opt.lr, clip = 1 }
   return self
 end

@@ -136,6 +136,15 @@ for d in prev:1 noprev:0; do
     >"$tmp/prev.out" 2>&1 || fail "the fine-tuned world model ($d): $(cat "$tmp/prev.out")"
 done
 
+# h_prev_action: h itself sees the previous action (widened), saved with it
+run seed=1 out="$tmp/hprev" pretrained="$tmp/q1" policy=command h_prev_action=true
+grep -q "after 16.0 s of robot data" "$tmp/run.out" || fail "no result line with h_prev_action"
+summary "$tmp/hprev" "need(s.h_prev_action == true, 'h_prev_action=true recorded')"
+CK="$tmp/hprev/finetuned/command.ckpt" "$BIN" -e "
+  local h = assert(require('spinal.wm').load_command(os.getenv 'CK'))
+  assert(h.prev_action == true, 'the saved h does not see the previous action')" \
+  >"$tmp/prev.out" 2>&1 || fail "the fine-tuned h with h_prev_action: $(cat "$tmp/prev.out")"
+
 # outside the documented range: said, and recorded
 run seed=1 out="$tmp/far" pretrained="$tmp/q1" latency=0.02 pol_iters=1 wm_iters=1
 grep -q "latency=0.02 is outside its documented range 0 .. 0.01 (docs/quadruped.md)" "$tmp/run.out" ||
@@ -159,7 +168,8 @@ grep -qF "the pre-training is saved: pretrained=$tmp/deaf starts from it" "$tmp/
 for bad in "policy=foo:policy=foo: expected imitation or command" \
            "rounds=0:rounds=0: fine-tuning needs at least one round" \
            "calibrate_seconds=5:calibrate_seconds=5 calibrates the command network: it needs policy=command" \
-           "prev_action=true:prev_action=true widens the world model h is fine-tuned through: it needs policy=command"; do
+           "prev_action=true:prev_action=true widens the world model h is fine-tuned through: it needs policy=command" \
+           "h_prev_action=true:h_prev_action=true widens the command network h: it needs policy=command"; do
   if "$BIN" experiments/quadruped_finetune.lua quick=true out="$tmp/bad3" "${bad%%:*}" \
       >"$tmp/bad.out" 2>&1; then
     fail "${bad%%:*} was accepted"

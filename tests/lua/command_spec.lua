@@ -159,6 +159,53 @@ describe("command network", function()
   end)
 end)
 
+describe("a command network that sees the previous action", function()
+  it("acts as before when widened, ends its inputs with it, and learns to use it", function()
+    local m = trained_world(5):with_history()
+    local pol = vae(6)
+    local C = command.new { model = m, pol = pol, hidden = 16, lr = 3e-3, seed = 2 }
+    local g = rng.new(7)
+    local p = C.h:params()
+    for i = 1, C.h.nparams do p[i] = 0.3 * g:normal() end
+    C.h:set_params(p)
+    local B, H = 16, 6
+    local S, K, P = A.zeros(B, 15), A.zeros(B, 7), A.zeros(B, 2)
+    for b = 1, B do
+      local s = trunk(g:normal(), g:normal(), g:normal(), 0.3 * g:normal(), 0.3 * g:normal())
+      for j = 1, 15 do S[b][j] = s[j] end
+      K[b][1], K[b][3] = 0.3 * g:normal(), 0.3 * g:normal()
+      P[b][1], P[b][2] = g:normal(), g:normal()
+    end
+    local a0 = C:act(S, K)
+    local nin = C.h.nin
+    assert.is_false(C.h.prev_action)
+    C:with_prev_action()
+    assert.is_true(C.h.prev_action)
+    assert.equal(nin + 2, C.h.nin)
+    assert.same(a0:totable(), C:act(S, K, nil, P):totable())
+    local X = C.h:features(S, K, P)
+    assert.same(P:totable(), X:narrow(2, nin + 1, 2):contiguous():totable())
+    assert.matches("already sees the previous action",
+                   err(function() return C.h:with_prev_action(2) end))
+    assert.matches("field 'prev_action': true needs vae",
+                   err(wm.command, { nj = 1, lat = 4, prev_action = true }))
+    assert.is_true(wm.command { nj = 1, lat = 4, prev_action = 2 }.prev_action)
+    -- trained through the model with the previous actions before the starts, its actions come
+    -- to depend on them
+    local S0, KK = A.zeros(B, 15), A.zeros(B, H, 7)
+    for b = 1, B do
+      for j = 1, 15 do S0[b][j] = S[b][j] end
+      for k = 1, H do KK[b][k][1], KK[b][k][3] = K[b][1], K[b][3] end
+    end
+    for _ = 1, 20 do
+      C.h:grad(m, pol, S0, KK, nil, "net", nil, P)
+      C.h:apply(C.opt)
+    end
+    local with, without = C:act(S, K, nil, P), C:act(S, K)
+    assert.is_true((with - without):abs():max() > 1e-4)
+  end)
+end)
+
 describe("the warm start (command.fit)", function()
   it("fits h's latent residual to targets, so act's latent is the prior's mean plus them", function()
     local pol = vae(6)

@@ -553,6 +553,34 @@ describe("finetune on a MuJoCo quadruped", function()
     C.h:set_params(hp0)
     assert(ok, err)
   end)
+
+  it("with h_prev_action widens h to see the action the robot held (the nominal one at an "
+    .. "episode's start), on the robot, in its anchor rows and its batches", function()
+    local command = require "spinal.command"
+    local C = command.new { model = L.model, pol = L.pol, hidden = 8, layers = 1, seed = 4 }
+    C.h:set_params(A.randn({ C.h.nparams }, rng.new(3)) * 0.05)
+    local nin = C.h.nin
+    local F = finetune.new(L, { real_seconds = 0.8, episode_steps = 20, seed = 9,
+                                h_prev_action = true, pol_iters = 2, pol_batch = 6, horizon = 5,
+                                round_anchor = 1, wm_iters = 2, wm_batch = 8, mix = 0 })
+    F:init_command(C)
+    assert.is_true(C.h.prev_action)
+    assert.equal(nin + L.nu, C.h.nin)
+    F:collect_command(nil, { L.refs[1].frames[1] })
+    local rec = F.rec
+    assert.is_true(#rec.S == 40 and rec.ep[1] ~= rec.ep[40])
+    for i = 1, #rec.S do
+      local want = (i > 1 and rec.ep[i - 1] == rec.ep[i]) and rec.A[i - 1] or L.a_nom
+      assert.same(want, rec.P[i])
+      assert.same(want, F.starts.aprev[i])
+    end
+    -- the anchor's rows: h's inputs end with the previous action; the pre-trained h's actions
+    local nc = F.recC.shape[2]
+    assert.same(F.recP:totable(), F.recC:narrow(2, nc - L.nu + 1, L.nu):contiguous():totable())
+    assert.equal(0, F:action_shift())
+    F:train_command()
+    assert.is_true(F:action_shift() > 0)
+  end)
 end)
 
 describe("the command calibration's fit (finetune.fit_calibration)", function()
@@ -590,18 +618,22 @@ describe("finetune with a command network h", function()
 
   it("mirrors h over the decoder: the same actions as C:act, and the anchor's gradient in h's and "
     .. "the decoder's parameters (central differences)", function()
-    -- without a gait clock (rows of 7, 8 command features) and with one (rows of 8, 10 features)
-    for _, clock in ipairs { 0, 0.4 } do
+    -- without a gait clock (rows of 7, 8 command features), with one (rows of 8, 10 features),
+    -- and with one and the previous action (h_prev_action: 12 more inputs, last)
+    for _, v in ipairs { { 0, false }, { 0.4, false }, { 0.4, true } } do
+      local clock, prev = v[1], v[2]
       local pol = random_policy "f64"
       local model = wm.new { nj = 12, nu = 12, dt = 0.02, hidden = 8, layers = 1, seed = 1 }
       local C = command.new { model = model, pol = pol, hidden = 6, layers = 1, seed = 2 }
-      C.h = wm.command { vae = pol, hidden = 6, layers = 1, dtype = "f64", seed = 2, clock = clock }
+      C.h = wm.command { vae = pol, hidden = 6, layers = 1, dtype = "f64", seed = 2, clock = clock,
+                         prev_action = prev }
       local hp = A.randn({ C.h.nparams }, rng.new(9)) * 0.3
       C.h:set_params(hp)
       local g = rng.new(8)
       local S = random_states(g, 5, 12)
       local K = A.randn({ 5, C.h.nk }, g)
-      local nc = clock > 0 and 10 or 8
+      local P = prev and A.randn({ 5, 12 }, g) * 0.3 or nil
+      local nc = (clock > 0 and 10 or 8) + (prev and 12 or 0)
       assert.equal(C.h.nin, 10 + 2 * 12 + nc)
       local m = finetune.mirror(pol, { hidden = 8, layers = 2, dtype = "f64",
                                        high = { nin = nc, hidden = 6, layers = 1,
@@ -609,8 +641,9 @@ describe("finetune with a command network h", function()
       local p0 = pol:params()
       finetune.mirror_set(m, p0, hp)
       local U = finetune.command_features(S, K)
+      if prev then U = A.cat({ U, P }, 2) end
       assert.same({ 5, nc }, U.shape)
-      local d = (C:act(S, K) - finetune.mirror_act(m, S, U, A(STAND))):abs():max()
+      local d = (C:act(S, K, nil, P) - finetune.mirror_act(m, S, U, A(STAND))):abs():max()
       assert.is_true(d < 1e-12, "differs by " .. d)
       local A0 = A.randn({ 5, 12 }, g)
       local _, grad = finetune.anchor_loss(m, S, U, A0, A(STAND), 0.5, true)

@@ -323,7 +323,8 @@ TEST(with_a_world_model_that_sees_the_previous_action_the_gradient_runs_through_
   rig_free(&g);
 }
 
-TEST(a_network_that_sees_the_previous_action_acts_as_before_when_widened_and_its_gradient_runs_back) {
+TEST(
+    a_network_that_sees_the_previous_action_acts_as_before_when_widened_and_its_gradient_runs_back) {
   rig g;
   g.wm = world(21);
   g.v = vae(22);
@@ -340,11 +341,11 @@ TEST(a_network_that_sees_the_previous_action_acts_as_before_when_widened_and_its
   double plain = loss_of(&g, &p);
   // widened: the same actions whatever the previous ones, the same loss; nj more inputs, last
   sp_command* wide = NULL;
-  CHECK_INT(sp_command_with_prev_action(&wide, g.h), 0);
-  CHECK_INT(wide->nin, g.h->nin + NJ);
-  CHECK_INT(wide->cfg.prev_action, 1);
+  CHECK_INT(sp_command_with_prev_action(&wide, g.h, NU), 0);
+  CHECK_INT(wide->nin, g.h->nin + NU);
+  CHECK_INT(wide->cfg.prev_action, NU);
   sp_command* twice = g.h;
-  CHECK_INT(sp_command_with_prev_action(&twice, wide), SP_EINVAL);
+  CHECK_INT(sp_command_with_prev_action(&twice, wide, NU), SP_EINVAL);
   CHECK(twice == NULL);
   sp_command_free(g.h);
   sp_command_data_free(g.d);
@@ -367,7 +368,7 @@ TEST(a_network_that_sees_the_previous_action_acts_as_before_when_widened_and_its
   for (int i = 0; i < B * NU; i++) CHECK(a1[i] == a2[i]);
   double x[64];
   sp_command_input(g.h, x, p.S0, k, p.P0);
-  for (int j = 0; j < NJ; j++) CHECK(x[g.h->nin - NJ + j] == p.P0[j]);
+  for (int j = 0; j < NU; j++) CHECK(x[g.h->nin - NU + j] == p.P0[j]);
   // the gradient into h (its own previous actions through the rollout, and the start's given or
   // a_nom) and the decoder, with a plain world model and with one that sees the action too
   CHECK_INT(history_mismatches(&g, &p), 0);
@@ -397,7 +398,7 @@ TEST(a_network_that_sees_the_previous_action_acts_as_before_when_widened_and_its
   CHECK_INT(sp_command_save(g.h, NULL, path, msg, sizeof msg), 0);
   sp_command* back = NULL;
   CHECK_INT(sp_command_load(&back, NULL, path, msg, sizeof msg), 0);
-  CHECK_INT(back->cfg.prev_action, 1);
+  CHECK_INT(back->cfg.prev_action, NU);
   CHECK_INT(back->nin, g.h->nin);
   for (size_t i = 0; i < g.h->net->nparams; i++)
     CHECK(((double*)back->net->params)[i] == ((double*)g.h->net->params)[i]);
