@@ -1263,6 +1263,18 @@ int sp_plant_mujoco_qpos(sp_plant* p, double* qpos, int n) {
   return m->nq;
 }
 
+int sp_plant_mujoco_truth(sp_plant* p, double* y, int n) {
+  if (!sp_plant_mujoco_model(p)) return SP_EINVAL;
+  mj_plant* mp = p->impl;
+  if (y && n >= mp->nx)
+    for (int i = 0; i < mp->nx; i++) {
+      entry* e = &mp->x_map[i];
+      // a heading as measure() continued it (before its noise): the last reading's
+      y[i] = e->offset + e->scale * (is_heading(e->source) ? e->prev : raw_value(mp, e));
+    }
+  return mp->nx;
+}
+
 const char* sp_plant_mujoco_file(sp_plant* p) {
   return sp_plant_mujoco_model(p) ? ((mj_plant*)p->impl)->file : NULL;
 }

@@ -182,6 +182,12 @@ struct mjData_* sp_plant_mujoco_data(sp_plant* p);
 // current qpos (nq values) into qpos when qpos is not NULL and n >= nq, and returns nq; SP_EINVAL
 // for other plants or before configure. No allocation: callable inside a tick.
 int sp_plant_mujoco_qpos(sp_plant* p, double* qpos, int n);
+// The plant's state as read() reports it, without the sensor noise (the robot file's sensor_std
+// and the `noise` perturbation): what a motion-capture system would measure, for scoring a
+// policy on what the robot did rather than on what its noisy sensors said. Copies nx values
+// into y when y is not NULL and n >= nx, and returns nx; SP_EINVAL for other plants or before
+// configure. No allocation.
+int sp_plant_mujoco_truth(sp_plant* p, double* y, int n);
 // The MJCF file the plant loaded, as it was named (NULL for other plants or before configure).
 const char* sp_plant_mujoco_file(sp_plant* p);
 // MuJoCo steps per control tick (0 for other plants).

@@ -283,6 +283,21 @@ static int m_qpos(lua_State* L) {
   return 1;
 }
 
+// truth(): a mujoco plant's state as read() reports it, without its sensor noise (what a
+// motion-capture system would measure: for scoring, never for the policy)
+static int m_truth(lua_State* L) {
+  sp_plant* p = spH_checkplant(L, 1);
+  int nx = sp_plant_mujoco_truth(p, NULL, 0);
+  if (nx < 0)
+    return spL_failure(L, "truth: only mujoco plants know the state without sensor noise (this "
+                          "one is %s)",
+                       p->caps.backend);
+  int64_t shape[1] = {nx};
+  sp_array* a = spL_newarray(L, 1, shape);
+  sp_plant_mujoco_truth(p, a->data, nx);
+  return 1;
+}
+
 // plant:set_lowlevel { name = number | "name" | { numbers }, ... }
 static int m_set_lowlevel(lua_State* L) {
   lplant* lp = spL_checkplant(L, 1);  // a live loop may drive it: the change is thread-safe
@@ -382,6 +397,7 @@ static const luaL_Reg plant_methods[] = {
     {"rollout", spH_rollout},
     {"perturb", m_perturb},
     {"qpos", m_qpos},
+    {"truth", m_truth},
     {"stats", m_stats},
     {"rearm", m_rearm},
     {"estop", m_estop},

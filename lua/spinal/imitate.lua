@@ -470,7 +470,9 @@ end
 -- ---- evaluation on the plant ----------------------------------------------------------------
 
 -- run the policy (posterior mean, no noise) on the plant from the clip's start for `seconds`;
--- opts.test_buf: a replay buffer the transitions also go to (held-out world-model data).
+-- opts.test_buf: a replay buffer the transitions also go to (held-out world-model data);
+-- opts.truth: score the state a mujoco plant has without its sensor noise (plant:truth(), what a
+-- motion-capture system would measure) rather than the one it reports (the policy sees that one).
 -- Returns per-clip metrics and the trajectory (plant states, actions, the reference's joints)
 function Loop:evaluate(ref, opts)
   opts = opts or {}
@@ -487,12 +489,13 @@ function Loop:evaluate(ref, opts)
     if k == 0 then X[1], Rj[1] = M.to_plant(s, self.nj), nj_row(ref.frames[1]) end
     local m = #X + 1
     X[m], U[#U + 1], Rj[m] = M.to_plant(s1, self.nj), a, nj_row(r1)
+    if opts.test_buf then opts.test_buf:push(s, a, s1, last) end
+    if opts.truth then s1 = M.to_wm(self.plant:truth(), self.nj) end
     je = je + joint_error(self, s1, r1)
     local dvx, dvy = s1[8] - r1[8], s1[9] - r1[9]
     ve = ve + math.sqrt(dvx * dvx + dvy * dvy)
     n = n + 1
     last_s, last_r = s1, r1
-    if opts.test_buf then opts.test_buf:push(s, a, s1, last) end
   end)
   local dx, dy = last_s[1] - last_r[1], last_s[2] - last_r[2]
   return { name = ref.name, fell = down, steps = n, seconds = n * self.cfg.dt,

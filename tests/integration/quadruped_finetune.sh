@@ -42,7 +42,8 @@ summary "$tmp/q1" "
   need(s.perturbations == 'friction=0.6 latency=0.01 motor=0.8 payload=3' and s.outside_documented_range == '', 'perturbations named')
   need(s.payload == 3 and s.friction == 0.6 and s.motor == 0.8 and s.latency == 0.01 and s.pd == 1,
        'every perturbation recorded')
-  need(s.mix == 0.5, 'the imitation policy: half the world-model windows from the simulator')"
+  need(s.mix == 0.5, 'the imitation policy: half the world-model windows from the simulator')
+  need(s.scored_on_truth == true, 'a mujoco robot scored on its state without sensor noise')"
 for f in settings.json metrics.csv ckpt/loop.json ckpt/policy.ckpt finetuned/wm.ckpt \
          finetuned/policy.ckpt finetuned/real.bin velocity_error.dat; do
   [[ -s $tmp/q1/$f ]] || fail "$f missing"
@@ -189,7 +190,8 @@ start_bridge "$tmp/heavy.lua" 10
 run seed=1 out="$tmp/udp" pretrained="$tmp/q1" plant="udp://127.0.0.1:$port"
 grep -q "real robot (the bridge's robot) (udp://127.0.0.1:$port)" "$tmp/run.out" || fail "udp plant"
 summary "$tmp/udp" "need(s.perturbations == \"(the bridge's robot)\" and s.payload == 0, 'the bridge decides')
-  need(s.velocity_error_floor_mps == nil, 'no floor for a robot the host cannot unperturb')"
+  need(s.velocity_error_floor_mps == nil, 'no floor for a robot the host cannot unperturb')
+  need(s.scored_on_truth == false, 'a robot over udp scored on what it reports')"
 # a perturbation asked of a robot over udp is refused: the host cannot change the robot
 if "$BIN" experiments/quadruped_finetune.lua quick=true library="$tmp/lib" pretrained="$tmp/q1" \
     out="$tmp/bad2" plant="udp://127.0.0.1:$port" payload=1 >"$tmp/bad2.out" 2>&1; then

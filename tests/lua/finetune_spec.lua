@@ -121,6 +121,27 @@ describe("finetune on a MuJoCo quadruped", function()
       assert.equal(0, F:action_shift())
     end)
 
+  it("scores a noisy robot on its state without the noise when asked (evaluate's truth)", function()
+    plant:perturb { noise = 0.02 }
+    local ok, err = pcall(function()
+      plant:seed(5)
+      local heard = L:evaluate(L.refs[1], { seconds = 0.6 })
+      plant:seed(5)
+      local seen = L:evaluate(L.refs[1], { seconds = 0.6, truth = true })
+      -- the same run (the same noise draws), scored two ways
+      assert.same(heard.X:totable(), seen.X:totable())
+      assert.is_true(math.abs(seen.velocity_error - heard.velocity_error) > 1e-4)
+      assert.is_true(math.abs(seen.joint_error - heard.joint_error) > 1e-4)
+    end)
+    plant:perturb()
+    assert(ok, err)
+    -- without noise the two are one
+    local heard = L:evaluate(L.refs[1], { seconds = 0.6 })
+    local seen = L:evaluate(L.refs[1], { seconds = 0.6, truth = true })
+    assert.equal(heard.velocity_error, seen.velocity_error)
+    assert.equal(heard.joint_error, seen.joint_error)
+  end)
+
   it("mixes the robot's and the simulator's windows in world-model batches as set", function()
     -- the simulator's buffer: states at height 9, the robot's at their real height (< 1)
     local sim = wm.replay { nx = L.nx, nu = L.nu, capacity = 100, seed = 1 }

@@ -133,6 +133,35 @@ describe("spinal.hal mujoco plants", function()
     assert.are_not.equal(a.x[61][1], c.x[61][1])
   end)
 
+  it("report the state without sensor noise through truth() (for scoring), the heading continued",
+    function()
+      local p <close> = car { sensor_std = 0.05 }
+      p:activate()
+      p:reset { 1, 2, 0.5, 3.0 }
+      local worst = 0
+      for _ = 1, 30 do
+        local x = drive(p, { 1, 0.8 }, 1)
+        local t = p:truth()
+        for i = 1, 4 do worst = math.max(worst, math.abs(x[i] - t[i])) end
+      end
+      assert.is_true(worst > 0.02, "the reading should carry the noise")
+      local q <close> = car()
+      q:activate()
+      q:reset { 1, 2, 0.5, 3.0 }
+      for _ = 1, 30 do
+        local x = drive(q, { 1, 0.8 }, 1)  -- turning left past pi: the heading goes on past it
+        assert.same(x:totable(), q:truth():totable())
+      end
+      assert.is_true(q:truth()[4] > math.pi)
+      -- the same trajectory (noise on the readings only): the truth agrees across both
+      assert.near(q:truth()[1], p:truth()[1], 1e-12)
+      assert.near(q:truth()[4], p:truth()[4], 1e-12)
+      local m <close> = assert(hal.open("model", { model = "unicycle_accel", rate = 50 }))
+      local none, msg = m:truth()
+      assert.is_nil(none)
+      assert.matches("only mujoco plants know the state without sensor noise", msg)
+    end)
+
   it("returns nil and a message for a missing or malformed MJCF", function()
     local p, err = hal.open("mujoco", { mjcf = "no/such.xml", rate = 50 })
     assert.is_nil(p)
