@@ -289,8 +289,9 @@ static int m_truth(lua_State* L) {
   sp_plant* p = spH_checkplant(L, 1);
   int nx = sp_plant_mujoco_truth(p, NULL, 0);
   if (nx < 0)
-    return spL_failure(L, "truth: only mujoco plants know the state without sensor noise (this "
-                          "one is %s)",
+    return spL_failure(L,
+                       "truth: only mujoco plants know the state without sensor noise (this "
+                       "one is %s)",
                        p->caps.backend);
   int64_t shape[1] = {nx};
   sp_array* a = spL_newarray(L, 1, shape);
