@@ -137,7 +137,7 @@ void sp_command_features(double* u, const double* s, const double* k);
 
 // The network's whole input row x (nin) = [f(s), u(s, k) (, sin(k[7]), cos(k[7]) with a clock)
 // (, ap with the previous action)] for one state s (nx), command row k (h->nk) and previous action
-// ap (prev_action entries; ignored without).
+// ap (prev_action entries, required then; ignored without).
 void sp_command_input(const sp_command* h, double* x, const double* s, const double* k,
                       const double* ap);
 
