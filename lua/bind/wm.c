@@ -978,7 +978,7 @@ static int c_act(lua_State* L) {
 
 // h:features(S, K [, P]) -> X (batch, nin): the network's inputs [f(s), u(s, k) (, p)] for states
 // S (batch, nx), command rows K (batch, h.nk: 7, or 8 with a clock) and, for a network that sees
-// them, previous actions P (batch, nj; required then), for fitting h's parameters to other targets
+// them, previous actions P (batch, nu; required then), for fitting h's parameters to other targets
 // (command.fit)
 static int c_features(lua_State* L) {
   lua_settop(L, 4);
