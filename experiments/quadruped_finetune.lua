@@ -18,7 +18,7 @@
 --       [policy=imitation|command] [command_ckpt=FILE] [h_hidden=128] [h_layers=2] [h_iters=300]
 --       [decoder=false] [decoder_lr=3e-4] [latent_noise=1] [paths=-1] [correction=0]
 --       [round_anchor=0 (policy=command: 3)] [calibrate_seconds=0] [calibrate_hold=4]
---       [prev_action=false (policy=command: true)] [h_prev_action=false]
+--       [prev_action=false (policy=command: true)] [h_prev_action=false] [h_average=0]
 --
 -- The default "real" robot is payload=3 friction=0.6 motor=0.8 latency=0.01 (a 3 kg payload,
 -- slippery feet, weaker motors and 10 ms of actuation latency at once: each at the end of its
@@ -70,6 +70,8 @@
 -- h_prev_action=true (policy=command): h itself also sees the action before each tick (widened,
 -- Cmd:with_prev_action: acting as before until fine-tuned; an episode's first tick sees the
 -- VAE's nominal action): a policy cannot compensate a lag it does not see.
+-- h_average=F (policy=command; 0: none): h ends each round as the mean of its parameters over
+-- the round's last F of the batches (tail averaging), not as the last batch left it.
 --
 -- summary.json (flat): real_data_seconds, velocity_error_before_mps, velocity_error_after_mps,
 -- velocity_error_ratio, path_error_before_m, path_error_after_m, falls_before, falls_after,
@@ -131,6 +133,7 @@ local cfg = sp.settings(perturb.defaults {
   prev_action = false, -- policy=command (its default: true): the world model also sees the
                        -- previous action (the imitation policy's rollouts carry none)
   h_prev_action = false, -- policy=command: h also sees the previous action
+  h_average = 0.0,     -- policy=command: share of each round's last batches whose h are averaged
 }, { ranges = { wm_steps = { min = 0, max = 65536 } } })  -- 0: the pre-training's windows
 -- h's batches through the world model look 48 steps (0.96 s) ahead: over 24 a turn on the spot
 -- that tips the robot over after a second or two gave no gradient (seed-2 h on the default robot);
@@ -153,6 +156,10 @@ end
 if cfg.policy ~= "command" and cfg.h_prev_action then
   error(("%s: h_prev_action=true widens the command network h: it needs policy=command")
     :format(who), 0)
+end
+if cfg.policy ~= "command" and cfg.h_average > 0 then
+  error(("%s: h_average=%g averages the command network h: it needs policy=command")
+    :format(who, cfg.h_average), 0)
 end
 if cfg.policy ~= "command" and cfg.calibrate_seconds > 0 then
   error(("%s: calibrate_seconds=%g calibrates the command network: it needs policy=command")
@@ -549,6 +556,7 @@ local summary = {
   calibrate_seconds = C and cfg.calibrate_seconds or nil,
   prev_action = C and cfg.prev_action,
   h_prev_action = C and cfg.h_prev_action,
+  h_average = C and cfg.h_average or nil,
   scored_on_truth = truth,
   calibration_holds = cal and cal.holds,
   calibration_scale = cal and cal.scale,

@@ -57,6 +57,8 @@ M.defaults = {
                         -- is widened, model:with_history(), predicting as before until trained)
   h_prev_action = false, -- h also sees the action before (widened, Cmd:with_prev_action: acting as
                         -- before until trained; an episode's first tick sees the nominal action)
+  h_average = 0.0,      -- with h: the share of each round's last batches whose h are averaged into
+                        -- the h the round ends with (tail averaging; 0: the last batch's h)
 }
 
 local function merged(opts)
@@ -172,6 +174,10 @@ function M.new(L, opts)
   self.L = L
   self.cfg = merged(opts)
   local c = self.cfg
+  if type(c.h_average) ~= "number" or not (c.h_average >= 0 and c.h_average <= 1) then
+    error(("finetune: h_average=%s: expected a share of the batches in [0, 1]")
+      :format(tostring(c.h_average)), 2)
+  end
   self.dt = L.cfg.dt
   self.budget = math.floor(c.real_seconds / self.dt + 1e-9)
   if c.prev_action and L.model.history == 0 then
@@ -610,7 +616,11 @@ function F:train_command()
   local loss, parts, aloss = 0, nil, 0
   local recAr = c.round_anchor > 0 and C:act(self.recS, self.recK, nil, self.recP) or nil  -- h at
                                                                               -- the round's start
-  for _ = 1, c.pol_iters do
+  -- h_average: the mean of h over the round's last batches (Polyak-Ruppert tail averaging: the
+  -- last batch's h carries that batch's noise; the mean of many is a steadier step)
+  local tail = c.h_average > 0 and math.max(1, math.floor(c.pol_iters * c.h_average + 0.5)) or 0
+  local hsum, nsum = nil, 0
+  for it = 1, c.pol_iters do
     -- with a gait clock, each start's phase is the one it was recorded at on the robot
     local ncor = math.floor(c.pol_batch * c.correction + 0.5)
     local S0, K, R, P0
@@ -655,6 +665,10 @@ function F:train_command()
     end
     C.h:set_grads(hg)
     C.h:apply(C.opt)
+    if it > c.pol_iters - tail then
+      hsum = hsum and hsum:add_(C.h:params()) or C.h:params()
+      nsum = nsum + 1
+    end
     if dec then
       -- only the decoder moves in the VAE: the prior and encoder's gradients are zero
       local only = A.zeros(np)
@@ -663,6 +677,7 @@ function F:train_command()
       L.pol:apply(self.dopt)
     end
   end
+  if nsum > 1 then C.h:set_params(hsum * (1 / nsum)) end
   return loss, parts, aloss
 end
 

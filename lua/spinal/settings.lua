@@ -119,6 +119,7 @@ M.RANGES = {
   round_anchor = { min = 0, max = 1e9 },      -- h's anchor to itself at each round's start
   calibrate_seconds = { min = 0, max = 3600 }, -- s of the robot budget for h's command calibration
   calibrate_hold = { above = 0, max = 60 },   -- s per command of the calibration
+  h_average = { min = 0, max = 1 },           -- share of a round's last batches h is averaged over
   -- command following (experiments/quadruped_command.lua, spinal.command)
   imitate_samples = { min = 1, max = 1e9 },   -- simulator transitions for the imitation policy
   rounds = { min = 0, max = 1e6 },            -- collect / train rounds (finetune: collect / fine-tune)

@@ -76,10 +76,10 @@ grep -A2 "per command (vx vy wz)" "$tmp/run.out" | grep -Eq "^  \+0\.00 \+0\.00 
 summary "$tmp/cmd" "need(s.policy == 'command' and s.mix == 0, 'the policy recorded, and the world model of h fine-tuned on the robot data alone (mix=0)')
   need(s.rounds == 16 and s.round_anchor == 3, 'h in 16 rounds, each a trust region (round_anchor=3)')"
 [[ -s $tmp/cmd/finetuned/command.ckpt && -s $tmp/cmd/command.ckpt ]] || fail "h's files"
-# a given h: the one just fine-tuned
-run seed=1 out="$tmp/cmd2" pretrained="$tmp/q1" policy=command command_ckpt="$tmp/cmd/finetuned/command.ckpt"
+# a given h: the one just fine-tuned (each round ending on the mean of its last half's h)
+run seed=1 out="$tmp/cmd2" pretrained="$tmp/q1" policy=command command_ckpt="$tmp/cmd/finetuned/command.ckpt" h_average=0.5
 grep -q "h trained here" "$tmp/run.out" && fail "command_ckpt was not used"
-summary "$tmp/cmd2" "need(s.policy == 'command', 'the policy recorded')"
+summary "$tmp/cmd2" "need(s.policy == 'command' and s.h_average == 0.5, 'the policy and h_average recorded')"
 # an h with a gait clock (quadruped_command's default; rows of 8, the phase last) whose architecture
 # is not h_hidden / h_layers: fine-tuned as it is, saved with its clock
 "$BIN" -e "
@@ -172,7 +172,8 @@ for bad in "policy=foo:policy=foo: expected imitation or command" \
            "rounds=0:rounds=0: fine-tuning needs at least one round" \
            "calibrate_seconds=5:calibrate_seconds=5 calibrates the command network: it needs policy=command" \
            "prev_action=true:prev_action=true widens the world model h is fine-tuned through: it needs policy=command" \
-           "h_prev_action=true:h_prev_action=true widens the command network h: it needs policy=command"; do
+           "h_prev_action=true:h_prev_action=true widens the command network h: it needs policy=command" \
+           "h_average=0.5:h_average=0.5 averages the command network h: it needs policy=command"; do
   if "$BIN" experiments/quadruped_finetune.lua quick=true out="$tmp/bad3" "${bad%%:*}" \
       >"$tmp/bad.out" 2>&1; then
     fail "${bad%%:*} was accepted"

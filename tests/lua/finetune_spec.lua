@@ -300,6 +300,35 @@ describe("finetune on a MuJoCo quadruped", function()
       moved[1]))
   end)
 
+  it("ends a round on the mean of h's last batches with h_average (tail averaging)", function()
+    local command = require "spinal.command"
+    -- the same round three ways: 1 batch, 2 batches, 2 batches averaged over both; every batch
+    -- draws the same rows (train_command's generator starts afresh each call), so the averaged h
+    -- is the mean of the first two's
+    local function round(iters, share)
+      local C = command.new { model = L.model, pol = L.pol, hidden = 8, layers = 1, seed = 4 }
+      C.h:set_params(A.randn({ C.h.nparams }, rng.new(3)) * 0.05)
+      local F = finetune.new(L, { real_seconds = 1, episode_steps = 25, seed = 6, anchor = 1,
+                                  round_anchor = 1, pol_iters = iters, pol_lr = 1e-2,
+                                  pol_batch = 8, horizon = 4, anchor_batch = 32,
+                                  h_average = share })
+      F:init_command(C)
+      F:collect_command(nil, { L.refs[1].frames[1] })
+      F:train_command()
+      return C.h:params()
+    end
+    local one, two, avg = round(1, 0), round(2, 0), round(2, 1)
+    assert.is_true((two - one):abs():max() > 1e-4, "the second batch moved h")
+    local want = (one + two) * 0.5
+    -- (h's float32 parameters: the mean is rounded to them)
+    assert.is_true((avg - want):abs():max() < 1e-6, ("%.3g"):format((avg - want):abs():max()))
+    -- a share of half of 2 batches is the last one: the same as none
+    assert.equal(0, (round(2, 0.5) - two):abs():max())
+    local ok, err = pcall(finetune.new, L, { h_average = 1.5 })
+    assert.is_false(ok)
+    assert.matches("h_average=1.5: expected a share of the batches in [0, 1]", err, 1, true)
+  end)
+
   it("calibrates h's commands on the robot: whole holds inside the budget, each hold's mean "
     .. "velocity after its first quarter, the fitted lines folded into h", function()
     local command = require "spinal.command"
