@@ -41,16 +41,16 @@
 -- transitions used for training: imitation's and h's collection), command_samples (h's
 -- collection), wall_seconds, train_seconds, per-command lists.
 local sp = require "spinal"
-local A = require "spinal.array"
 local imitate = require "spinal.imitate"
 local command = require "spinal.command"
 local gaitlib = require "spinal.gaitlib"
-local rng = require "spinal.rng"
+local ctrain = require "spinal.command_train"
 local has_host, host = pcall(require, "spinal.host")
 local function now() return has_host and host.clock() or os.time() end
 local t_start = now()
 
-local cfg = sp.settings({
+-- h's and the loop's settings are spinal.command_train's (its defaults; quick: its quick ones)
+local defaults = {
   seed = 1,
   quick = false,
   out = "",
@@ -58,29 +58,20 @@ local cfg = sp.settings({
   plant = "mujoco",
   library = "",
   imitate_samples = 60000,
-  -- h
-  hidden = 128, layers = 2, lr = 1e-3, beta = 0.003, horizon = 48, batch = 64, noise = 1,
-  clock_period = 0.3,     -- s: h's gait clock (the library's walking controller's period; 0: none)
-  fit_samples = 30000, fit_epochs = 40, fit_cross = 0.15,   -- the warm start (fit_samples=0: none)
-  fit_cross_frame = 1,    -- the other clip's frame of a crossed pair (0: a random one)
-  fit_cross_match = true, -- instead: the other clip's frame nearest the state in gait phase
-  -- the loop
-  rounds = 10, h_iters = 100, collect = 1000, wm_iters = 40, course_seconds = 3,
-  act_noise = 0.03,
-  backward = 0.5,         -- share of the nonzero vx commands drawn backward (command.ranges)
   -- evaluation
   eval_seconds = 8, settle = 2, speed = 0.4, circle_radius = 1.5,
   figure8_radius = 1.0, path_seconds = 0,    -- 0: one whole lap of each path
   start_command = { 0.25, 0, 0 },
   render = false,
-})
+}
+for k, v in pairs(ctrain.defaults) do defaults[k] = v end
+local cfg = sp.settings(defaults)
 local imitate_quick = { samples = 2400, wm_hidden = 64, wm_layers = 2, pol_hidden = 64, lat = 16,
                         wm_batch = 32, pol_batch = 32, wm_iters = 30, pol_iters = 4, horizon = 8,
                         collect = 600, episode_steps = 100 }
 if cfg.quick then
-  sp.settings.fill(cfg, { imitate_samples = 2400, hidden = 32, fit_samples = 2000, fit_epochs = 2,
-                          rounds = 2, h_iters = 15, collect = 300, wm_iters = 10, batch = 32,
-                          horizon = 8, eval_seconds = 2, settle = 0.5, path_seconds = 3 })
+  sp.settings.fill(cfg, ctrain.quick)
+  sp.settings.fill(cfg, { imitate_samples = 2400, eval_seconds = 2, settle = 0.5, path_seconds = 3 })
 end
 
 -- the gait library (the imitation policy's clips, and the evaluation's start state)
@@ -131,164 +122,15 @@ else
   L:save(dir)
 end
 local imitate_samples = L.samples
-local dt, nj = L.cfg.dt, L.nj
+local dt = L.cfg.dt
 
--- ---- h ---------------------------------------------------------------------------------------
-local clock = cfg.clock_period > 0 and command.clock(cfg.clock_period, dt) or 0
-local C = command.new { model = L.model, pol = L.pol, hidden = cfg.hidden, layers = cfg.layers,
-                        lr = cfg.lr, beta = cfg.beta, seed = cfg.seed, clock = clock }
-local g = rng.new(cfg.seed, 77)
-local ranges = {}                                 -- the training range, command.ranges
-for k, v in pairs(command.ranges) do ranges[k] = v end
-ranges.backward = cfg.backward
-
--- the gait clock's phase of a library frame (command.gait_phases: phase 0 where the front-right
--- knee is most bent in the clip's first period)
-local period_frames = cfg.clock_period > 0 and math.floor(cfg.clock_period / dt + 0.5) or 1
-local phase_of, phase0 = command.gait_phases(L.refs, clock)
-
-local starts, phases = {}, {}                     -- start states for h's training, their phases
-for i = 1, math.min(L.starts.n, L.cfg.capacity) do
-  starts[#starts + 1] = L.starts.s[i]
-  phases[#starts] = phase_of(L.starts.clip[i], L.starts.frame[i])
-end
-local function with_phase(row, phase)
-  if clock > 0 then row[command.NK + 1] = phase end
-  return row
-end
-
--- the warm start: h fitted to the VAE posterior's latents (minus the prior's) on the recorded states
--- of the imitation's training, each labelled with a clip's achieved velocity as a command (the gait
--- library's clips are the walking controller following a command: steady clips throughout,
--- transitions (of command or gait) before the switch and from 1 s after it) and with its frame's
--- clock phase. A fraction fit_cross of the states is paired with another steady clip's frame
--- instead of their own (fit_cross_match: the frame of the same phase; else fit_cross_frame): the
--- latent the posterior gives to start that clip's motion from this state, which the recorded
--- pairs alone never show
-local function label(ci, fi)
-  local e = lib.entries.train[ci]
-  local t = (fi - 1) * dt
-  if e.kind == "steady" or t < e.switch_s then return e.achieved end
-  if t >= e.switch_s + 1 then return e.achieved_to end
-end
--- the frame of clip ci nearest state s in gait phase, so that the clip's conditioning (its frames
--- a moment ahead) continues the legs' present motion: with a clock, the frame of the same phase
--- (phase: the state's); without, the frame (within its first match_frames) nearest in joint angles
--- and (scaled) joint velocities
-local match_frames, qd_scale = 100, 0.05
-local function phase_match(ci, s, phase)
-  local ref, best, fi = L.refs[ci], math.huge, 1
-  if clock > 0 then
-    local f = phase0[ci] + math.floor(phase / clock + 0.5) % period_frames
-    while f > ref.n do f = f - period_frames end
-    return math.max(1, f)
-  end
-  for f = 1, math.min(ref.n, match_frames) do
-    local r, d = ref.frames[f], 0
-    for j = 14, 13 + nj do d = d + (s[j] - r[j]) ^ 2 end
-    for j = 14 + nj, 13 + 2 * nj do d = d + (qd_scale * (s[j] - r[j])) ^ 2 end
-    if d < best then best, fi = d, f end
-  end
-  return fi
-end
-local function warm_start()
-  local st = L.starts
-  local have = math.min(st.n, L.cfg.capacity)
-  local steady = {}
-  for i, e in ipairs(lib.entries.train) do
-    if e.kind == "steady" then steady[#steady + 1] = i end
-  end
-  local order = {}
-  for i = 1, have do order[i] = i end
-  for i = have, 2, -1 do
-    local j = g:integer(i)
-    order[i], order[j] = order[j], order[i]
-  end
-  local S, K, Cc = {}, {}, {}
-  for _, i in ipairs(order) do
-    if #S >= cfg.fit_samples then break end
-    local ci, fi = st.clip[i], st.frame[i]
-    local phase = phase_of(ci, fi)
-    if g:uniform() < cfg.fit_cross then
-      ci = steady[g:integer(#steady)]
-      if cfg.fit_cross_match then fi = phase_match(ci, st.s[i], phase)
-      else fi = cfg.fit_cross_frame > 0 and cfg.fit_cross_frame or g:integer(L.refs[ci].n) end
-    end
-    local v = label(ci, fi)
-    if v then
-      local m = #S + 1
-      S[m], K[m], Cc[m] = st.s[i], with_phase(command.velocity(v[1], v[2], v[3]), phase),
-        L.refs[ci].cond[fi]
-    end
-  end
-  if #S == 0 then return 0 / 0, 0 end
-  S, K, Cc = A(S), A(K), A(Cc)
-  local mq, mp = L.pol:latent(S, Cc)
-  return C:fit(S, K, mq - mp, { epochs = cfg.fit_epochs }), S.shape[1]
-end
-if cfg.fit_samples > 0 then
-  local t0 = now()
-  local mse, n = warm_start()
-  print(("quadruped_command: warm start on %d labelled states: latent error %.4f (%.0f s)")
-    :format(n, mse, now() - t0))
-end
-
-local function fell(s)
-  local _, _, upz = imitate.qrot(s[4], s[5], s[6], s[7], 0, 0, 1, false)
-  return s[3] < L.cfg.fall_height or upz < math.cos(L.cfg.fall_tilt)
-end
-
--- collect n transitions on the plant with h following random courses of the training range,
--- each episode from a training clip's reference state
-local command_samples = 0
-local function collect(n)
-  local got, falls = 0, 0
-  while got < n do
-    local ci = g:integer(#L.refs)
-    local ref = L.refs[ci]
-    local fi = g:integer(math.max(1, ref.n - 2))
-    local x0 = ref.frames[fi]
-    local steps = math.min(n - got, math.floor(cfg.course_seconds / dt + 0.5))
-    local row = command.random_course(g, x0, steps, dt, ranges)
-    local done, down = C:run(plant, {
-      steps = steps, x0 = x0, row = row, g = g, noise = cfg.noise, act_noise = cfg.act_noise,
-      lo = L.lo, hi = L.hi, fell = fell, phase = phase_of(ci, fi),
-      on_step = function(_, s, a, s1, k, last)
-        L.buf:push(s, a, s1, last)
-        L.model:observe(A(s), A(a), A(s1))
-        starts[#starts + 1] = s
-        phases[#starts] = k[command.NK + 1] or 0
-      end })
-    got = got + done
-    if down then falls = falls + 1 end
-  end
-  command_samples = command_samples + got
-  return falls
-end
-
-local progress = sp.progress { total = cfg.rounds, label = "command" }
-for r = 1, cfg.rounds do
-  local cfalls = cfg.collect > 0 and collect(cfg.collect) or 0
-  local wl = 0
-  for _ = 1, cfg.wm_iters do
-    local S, Aw = L.buf:sample(L.cfg.wm_batch, L.cfg.wm_steps)
-    if S then wl = L.model:train(S, Aw, L.wopt) end
-  end
-  local loss, parts = 0, {}
-  for _ = 1, cfg.h_iters do
-    local S0, K = command.batch(g, starts, cfg.batch, cfg.horizon, dt, ranges,
-                                { clock = clock, phases = phases })
-    local eps = cfg.noise > 0 and A.randn({ cfg.batch, cfg.horizon, C.h.lat }, g):mul(cfg.noise)
-      or nil
-    loss, parts = C:train(S0, K, eps)
-  end
-  local row = { round = r, samples = imitate_samples + command_samples, collect_falls = cfalls,
-                wm_loss = wl, h_loss = loss }
-  for k, v in pairs(parts) do row["h_" .. k] = v end
-  run:log(row)
-  progress:update(r, { h = loss, vel = parts.velocity, pose = parts.pose, falls = cfalls })
-end
-progress:done()
+-- ---- h: spinal.command_train (the warm start, then the collect / world model / h rounds) ------
+local C, info = ctrain.train(L, lib, { plant = plant, seed = cfg.seed, settings = cfg,
+                                       label = "quadruped_command",
+                                       log = function(row) run:log(row) end })
+local command_samples = info.command_samples
+local phase_of = command.gait_phases(L.refs, C.h.clock)
+local function fell(s) return L:fell(s) end
 local train_seconds = now() - t_train
 C:save(run:path "command.ckpt")
 -- the world model and replay buffer as h's training left them (its collection included), with the

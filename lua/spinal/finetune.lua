@@ -371,11 +371,8 @@ function F:evaluate(refs, seconds)
            per_clip = per }
 end
 
--- the loop's fall test: trunk below fall_height or tilted more than fall_tilt
-function M.fell(L, s)
-  local _, _, upz = imitate.qrot(s[4], s[5], s[6], s[7], 0, 0, 1, false)
-  return s[3] < L.cfg.fall_height or upz < math.cos(L.cfg.fall_tilt)
-end
+-- the loop's fall test (spinal.imitate's Loop:fell)
+function M.fell(L, s) return L:fell(s) end
 
 -- ---- the command policy (spinal.command's h over the VAE's decoder) ---------------------------
 

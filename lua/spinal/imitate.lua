@@ -246,7 +246,9 @@ function Loop:rng(purpose)
   return rng.new(self.cfg.seed, self.iter * 16 + purpose)
 end
 
-local function fell(self, s)
+-- the loop's fall test on a state (the world model's layout): trunk below fall_height or tilted
+-- more than fall_tilt
+function Loop:fell(s)
   local _, _, upz = qrot(s[4], s[5], s[6], s[7], 0, 0, 1, false)
   return s[3] < self.cfg.fall_height or upz < math.cos(self.cfg.fall_tilt)
 end
@@ -310,7 +312,7 @@ function Loop:episode(ref, i0, steps, mode, g, on_step)
     self.plant:write(a)
     local s1 = M.to_wm(self.plant:read(), self.nj)
     local r1 = aligned(ref, i + 1, al)
-    local down = fell(self, s1)
+    local down = self:fell(s1)
     local far = joint_error(self, s1, r1) > c.far_joint
     local last = down or (mode ~= "mean" and far) or k == steps - 1
     if on_step then on_step(k, s, a, s1, r1, last, i) end
