@@ -10,37 +10,40 @@
 --   spinal experiments/quadruped_finetune.lua [pretrained=DIR] [quick=true] [seed=1] [out=DIR]
 --       [plant=mujoco|udp://HOST:PORT] [payload=3] [friction=0.6] [motor=0.8] [latency=0.01]
 --       [pd=1] [damping=1] [frictionloss=0] [noise=0] [push=0] [payload_x=0] [payload_y=0]
---       [real_seconds=120] [mix=0.5 (policy=command: 0)] [anchor=1] [wm_iters=400]
+--       [real_seconds=120] [mix=0 (policy=imitation: 0.5)] [anchor=1] [wm_iters=400]
 --       [wm_steps=0 (the pre-training's)] [wm_velocity=0] [pol_iters=300]
---       [pol_lr=1e-4 (policy=command: 3e-4)] [start_mix=0.5] [rounds=2 (policy=command: 16)]
---       [horizon=24 (policy=command: 48)]
---       [eval_seconds=10] [eval_clips=0] [library=DIR]
---       [policy=imitation|command] [command_ckpt=FILE] [h_hidden=128] [h_layers=2] [h_iters=300]
+--       [pol_lr=3e-4 (policy=imitation: 1e-4)] [start_mix=0.5] [rounds=16 (policy=imitation: 2)]
+--       [horizon=48 (policy=imitation: 24)]
+--       [eval_seconds=10] [eval_clips=0] [library=DIR] [pre_samples=60000]
+--       [policy=command|imitation] [command_ckpt=FILE] [h_hidden=128] [h_layers=2]
 --       [decoder=false] [decoder_lr=3e-4] [latent_noise=1] [paths=-1] [correction=0]
---       [round_anchor=0 (policy=command: 3)] [calibrate_seconds=0] [calibrate_hold=4]
---       [prev_action=false (policy=command: true)] [h_prev_action=false] [h_average=0]
+--       [round_anchor=3 (policy=imitation: 0)] [calibrate_seconds=0] [calibrate_hold=4]
+--       [prev_action=true (policy=imitation: false)] [h_prev_action=false] [h_average=0]
 --
 -- The default "real" robot is payload=3 friction=0.6 motor=0.8 latency=0.01 (a 3 kg payload,
 -- slippery feet, weaker motors and 10 ms of actuation latency at once: each at the end of its
 -- documented range); every perturbation can be set from the command line (docs/quadruped.md's
 -- ranges) and `payload=0 friction=1 motor=1 latency=0` is the simulator itself. The pre-trained
--- inputs: pretrained=DIR is a quadruped_imitate run (its ckpt/: world model, VAE policy, the
--- simulator's replay buffer) or a quadruped_command run (the same files as its h's training left
--- them, the world model h was trained through and the collection with h in the buffer, and its
--- h, command.ckpt: policy=command takes it); without it one is trained here first on the
--- unperturbed robot (pre_samples simulator transitions; quick=true trains a tiny one in seconds).
+-- inputs: pretrained=DIR is a quadruped_command run (its ckpt/: the world model h was trained
+-- through, the VAE policy, the replay buffer with h's collection; and h, command.ckpt) or a
+-- quadruped_imitate run (ckpt/ alone) or an earlier run of this experiment. What is missing is
+-- pre-trained here first on the unperturbed simulator and kept in this run (ckpt/, command.ckpt:
+-- pretrained= this run next time): the imitation policy (pre_samples transitions,
+-- quadruped_imitate's defaults) and, for policy=command, h as quadruped_command trains it
+-- (spinal.command_train: 10 000 more transitions; about 4 minutes for both on a quiet 2-core
+-- machine; quick=true pre-trains tiny ones in seconds).
 --
 -- The robot is driven through the HAL tick by tick exactly as hardware: plant=udp://HOST:PORT
 -- runs the same collection and evaluation against `spinal bridge robots/quadruped_joint.lua`
 -- (whose perturbations are the bridge's robot file's: the command-line ones are refused there).
 --
--- policy=imitation (the default): the imitation policy (the VAE's posterior tracking the gait
+-- policy=imitation: the imitation policy (the VAE's posterior tracking the gait
 -- library's clips), so "command following" is following a held-out clip's body velocity and path:
 -- velocity_error_*_mps is the mean norm of the horizontal body-velocity error to the clip's,
 -- path_error_*_m the horizontal distance to the clip's root after eval_seconds (or at a fall),
 -- both averaged over the held-out clips, each run from its first frame.
--- policy=command: the command network h(z | s, command) over the VAE's decoder (spinal.command;
--- command_ckpt=FILE, else pretrained's command.ckpt, else h_iters batches trained here): data are
+-- policy=command (the default): the command network h(z | s, command) over the VAE's decoder
+-- (spinal.command; command_ckpt=FILE, else pretrained's command.ckpt, else pre-trained here): data are
 -- collected on random command courses, h is fine-tuned (decoder=true: the VAE's decoder too);
 -- velocity_error_*_mps is the mean norm of the horizontal body-velocity error over 5 velocity
 -- commands (eval_seconds each from quadruped_command's start, a steady trot at 0.25 m/s, the
@@ -118,9 +121,9 @@ local cfg = sp.settings(perturb.defaults {
   eval_seconds = 10,
   eval_clips = 0,      -- held-out clips to evaluate on (0: all)
   floor = true,        -- also evaluate the pre-trained policy on the unperturbed robot (mujoco)
-  policy = "imitation", -- or "command": h(z | s, command) over the VAE's decoder (spinal.command)
-  command_ckpt = "",   -- policy=command: h's file (default: pretrained/command.ckpt, else trained
-  h_hidden = 128, h_layers = 2, h_iters = 300,  -- here for h_iters batches through the world model)
+  policy = "command",  -- h(z | s, command) over the VAE's decoder (spinal.command), or "imitation"
+  command_ckpt = "",   -- policy=command: h's file (default: pretrained/command.ckpt, else
+  h_hidden = 128, h_layers = 2,  -- pre-trained here as quadruped_command trains it, this size)
   decoder = false,     -- policy=command: fine-tune the VAE's decoder with h (false: h alone)
   decoder_lr = 3e-4,   -- policy=command: the decoder's learning rate (a fresh Adam)
   latent_noise = 1.0,  -- policy=command: h's latent noise while collecting (scale)
@@ -188,8 +191,8 @@ end
 if cfg.quick then
   sp.settings.fill(cfg, { pre_samples = 1200, real_seconds = 16, wm_iters = 20, pol_iters = 3,
                           anchor_batch = 32, pol_batch = 16, wm_batch = 32, horizon = 8,
-                          eval_seconds = 2, eval_clips = 3, episode_steps = 100, h_iters = 5,
-                          h_hidden = 16 })
+                          eval_seconds = 2, eval_clips = 3, episode_steps = 100,
+                          h_hidden = 32 })
 end
 if cfg.calibrate_seconds >= cfg.real_seconds then
   error(("%s: calibrate_seconds=%g: expected less than real_seconds (%g), which the rounds share "
@@ -235,38 +238,68 @@ local run = sp.run.start { name = who, settings = cfg }
 local robot = sp.run.require_robot(sp.robot.load(sp.run.resolve "robots/quadruped_joint.lua"),
   { action = { "FR_abd" } }, who)
 
--- the pre-trained world model and policy
-local ckpt
+-- the pre-trained world model and policy (quadruped_imitate's ckpt/ layout) and, for
+-- policy=command, h's file: given (pretrained=, command_ckpt=), else pre-trained here on the
+-- unperturbed simulator: the imitation policy (pre_samples transitions) unless pretrained= gives
+-- one, then for policy=command h as quadruped_command trains it (spinal.command_train: its warm
+-- start and collection rounds, the world model and replay buffer trained further with them), both
+-- saved in this run (ckpt/, command.ckpt), which is then itself a pretrained= for the next run
+local ckpt, hfile = nil, cfg.command_ckpt ~= "" and cfg.command_ckpt or nil
 if cfg.pretrained ~= "" then
   ckpt = cfg.pretrained .. "/ckpt"
   local f = io.open(ckpt .. "/loop.json")
   if not f then
-    error(("%s: pretrained=%s has no ckpt/loop.json (expected a quadruped_imitate run "
-      .. "directory)"):format(who, cfg.pretrained), 0)
+    error(("%s: pretrained=%s has no ckpt/loop.json (expected a quadruped_imitate or "
+      .. "quadruped_command run directory)"):format(who, cfg.pretrained), 0)
   end
   f:close()
-else
-  ckpt = run:path "ckpt"
-  os.execute(("mkdir -p '%s'"):format(ckpt))
+  f = not hfile and io.open(cfg.pretrained .. "/command.ckpt")
+  if f then f:close() hfile = cfg.pretrained .. "/command.ckpt" end
+end
+local pre_h = cfg.policy == "command" and not hfile
+local pre_info = {}
+if cfg.pretrained == "" or pre_h then
   local sim = sp.run.open_plant(robot, "mujoco", who)
   sim:activate()
-  local o = { plant = sim, robot = robot, clips = train, seed = cfg.seed }
-  if cfg.quick then
-    for k, v in pairs { wm_hidden = 64, wm_layers = 2, pol_hidden = 64, lat = 16, wm_batch = 32,
-                        pol_batch = 32, wm_iters = 30, pol_iters = 4, horizon = 8, collect = 600,
-                        episode_steps = 100 } do o[k] = v end
+  local P
+  if cfg.pretrained == "" then
+    local o = { plant = sim, robot = robot, clips = train, seed = cfg.seed }
+    if cfg.quick then
+      for k, v in pairs { wm_hidden = 64, wm_layers = 2, pol_hidden = 64, lat = 16, wm_batch = 32,
+                          pol_batch = 32, wm_iters = 30, pol_iters = 4, horizon = 8, collect = 600,
+                          episode_steps = 100 } do o[k] = v end
+    end
+    P = imitate.new(o)
+    local iters = math.ceil(cfg.pre_samples / P.cfg.collect)
+    print(("%s: pre-training on the simulator (%d samples)"):format(who, cfg.pre_samples))
+    local progress = sp.progress { total = iters, label = "pre-train" }
+    while P.iter < iters do
+      P:iterate()
+      progress:update(P.iter)
+    end
+    progress:done()
+  else
+    P = imitate.load(ckpt, { plant = sim, robot = robot, clips = train })
   end
-  local P = imitate.new(o)
-  local iters = math.ceil(cfg.pre_samples / P.cfg.collect)
-  print(("%s: pre-training on the simulator (%d samples), %s"):format(who, cfg.pre_samples, ckpt))
-  local progress = sp.progress { total = iters, label = "pre-train" }
-  while P.iter < iters do
-    P:iterate()
-    progress:update(P.iter)
+  if pre_h then
+    local ctrain = require "spinal.command_train"
+    local hs = {}
+    if cfg.quick then for k, v in pairs(ctrain.quick) do hs[k] = v end end
+    hs.hidden, hs.layers = cfg.h_hidden, cfg.h_layers
+    print(("%s: pre-training h on the simulator (quadruped_command's training)"):format(who))
+    local C0, info = ctrain.train(P, lib, { plant = sim, seed = cfg.seed, settings = hs,
+                                            label = who })
+    hfile = run:path "command.ckpt"
+    assert(C0:save(hfile))
+    pre_info.command_samples = info.command_samples
   end
-  progress:done()
+  pre_info.samples = P.samples + (pre_info.command_samples or 0)
+  ckpt = run:path "ckpt"
+  os.execute(("mkdir -p '%s'"):format(ckpt))
   P:save(ckpt)
   sim:close()
+  print(("%s: pre-trained on %d simulator transitions%s, %s"):format(who, pre_info.samples,
+    pre_h and (" (%d of them h's collection)"):format(pre_info.command_samples) or "", run.dir))
 end
 
 -- the "real" robot
@@ -294,27 +327,10 @@ print(("%s: real robot %s (%s), %s; pre-trained %s; run %s"):format(who, desc, c
 local command, C, x0, x0_phase, phase_of
 if cfg.policy == "command" then
   command = require "spinal.command"
-  local file = cfg.command_ckpt
-  if file == "" and cfg.pretrained ~= "" then
-    local f = io.open(cfg.pretrained .. "/command.ckpt")
-    if f then f:close() file = cfg.pretrained .. "/command.ckpt" end
-  end
-  if file ~= "" then
-    local err
-    C, err = command.load(file, { model = L.model, pol = L.pol })
-    if not C then error(who .. ": " .. tostring(err), 0) end
-    print(("%s: h from %s"):format(who, file))
-  else
-    C = command.new { model = L.model, pol = L.pol, hidden = cfg.h_hidden, layers = cfg.h_layers,
-                      seed = cfg.seed }
-    local g = require("spinal.rng").new(cfg.seed, 900)
-    for _ = 1, cfg.h_iters do
-      local S0, K = command.batch(g, L.starts.s, cfg.pol_batch, cfg.horizon, L.cfg.dt)
-      C:train(S0, K, A.randn({ cfg.pol_batch, cfg.horizon, L.cfg.lat }, g))
-    end
-    assert(C:save(run:path "command.ckpt"))
-    print(("%s: h trained here (%d batches through the world model)"):format(who, cfg.h_iters))
-  end
+  local err
+  C, err = command.load(hfile, { model = L.model, pol = L.pol })
+  if not C then error(who .. ": " .. tostring(err), 0) end
+  print(("%s: h from %s"):format(who, hfile))
   -- the start of every evaluation, as quadruped_command's: the first frame of the steady trot
   -- training clip nearest 0.25 m/s forward (the robot already walking), h's gait clock at that
   -- frame's phase (the library's first steady trot clip walks backwards at 0.5 m/s turning at
@@ -547,6 +563,10 @@ local summary = {
   outside_documented_range = table.concat(outside, " "),
   plant = cfg.plant,
   pretrained = cfg.pretrained ~= "" and cfg.pretrained or ckpt,
+  command_ckpt = hfile,
+  -- a pre-training done here: its simulator transitions (h's collection among them)
+  pretrain_samples = pre_info.samples,
+  pretrain_command_samples = pre_info.command_samples,
   seed = cfg.seed,
   mix = cfg.mix,
   anchor = cfg.anchor,

@@ -33,21 +33,44 @@ summary() {
     $2" || fail "summary of $1: $(cat "$1/summary.json")"
 }
 
-# the default "real" robot, pre-trained here
+# the default "real" robot and the default policy (the command network h), both pre-trained here:
+# the imitation policy, then h as quadruped_command trains it (its warm start and collection rounds)
 run seed=1 out="$tmp/q1"
 grep -q "real robot friction=0.6 latency=0.01 motor=0.8 payload=3 (mujoco)" "$tmp/run.out" ||
   fail "the default perturbations"
+grep -q "pre-training h on the simulator (quadruped_command's training)" "$tmp/run.out" ||
+  fail "h was not pre-trained: $(cat "$tmp/run.out")"
+grep -q "h from $tmp/q1/command.ckpt" "$tmp/run.out" || fail "the pre-trained h was not fine-tuned"
 grep -q "after 16.0 s of robot data" "$tmp/run.out" || fail "no result line"
 summary "$tmp/q1" "
   need(s.perturbations == 'friction=0.6 latency=0.01 motor=0.8 payload=3' and s.outside_documented_range == '', 'perturbations named')
   need(s.payload == 3 and s.friction == 0.6 and s.motor == 0.8 and s.latency == 0.01 and s.pd == 1,
        'every perturbation recorded')
-  need(s.mix == 0.5, 'the imitation policy: half the world-model windows from the simulator')
+  need(s.policy == 'command' and s.mix == 0, 'the command network, its world model fine-tuned on the robot data alone (mix=0)')
+  need(s.rounds == 16 and s.round_anchor == 3, 'h in 16 rounds, each a trust region (round_anchor=3)')
+  need(s.pretrain_command_samples == 600 and s.pretrain_samples == 1800,
+       'the pre-training: 1200 imitation and 600 of h collection transitions: ' .. tostring(s.pretrain_samples))
   need(s.scored_on_truth == true, 'a mujoco robot scored on its state without sensor noise')"
-for f in settings.json metrics.csv ckpt/loop.json ckpt/policy.ckpt finetuned/wm.ckpt \
-         finetuned/policy.ckpt finetuned/real.bin velocity_error.dat; do
+for f in settings.json metrics.csv ckpt/loop.json ckpt/policy.ckpt command.ckpt finetuned/wm.ckpt \
+         finetuned/policy.ckpt finetuned/command.ckpt finetuned/real.bin velocity_error.dat; do
   [[ -s $tmp/q1/$f ]] || fail "$f missing"
 done
+# where the error is: one line per command (the quick mode's two), its mean walk after
+grep -A2 "per command (vx vy wz)" "$tmp/run.out" | grep -Eq "^  \+0\.00 \+0\.00 \+0\.40   [0-9.]+ -> [0-9.]+   [-+][0-9.]+ [-+][0-9.]+" ||
+  fail "the per-command lines: $(cat "$tmp/run.out")"
+
+# the imitation policy (pre-trained here: no h), fine-tuned on the held-out clips
+run seed=1 out="$tmp/imi" policy=imitation
+grep -q "pre-training h" "$tmp/run.out" && fail "h pre-trained for the imitation policy"
+summary "$tmp/imi" "need(s.policy == 'imitation' and s.mix == 0.5 and s.eval_clips == 3,
+  'the imitation policy: half the world-model windows from the simulator, the held-out clips')"
+[[ -e $tmp/imi/command.ckpt ]] && fail "a command.ckpt for the imitation policy"
+# and h pre-trained here from that imitation run (pretrained= without a command.ckpt): the same h
+# as the run that pre-trained both (the same seed and settings)
+run seed=1 out="$tmp/fromimi" pretrained="$tmp/imi"
+grep -q "pre-training h on the simulator" "$tmp/run.out" || fail "h not pre-trained from the imitation run"
+cmp -s "$tmp/fromimi/command.ckpt" "$tmp/q1/command.ckpt" ||
+  fail "h pre-trained from a saved imitation run differs from the one pre-trained in one go"
 
 # the floor: the pre-trained policy on the unperturbed robot, and the share of the gap closed
 summary "$tmp/q1" "
@@ -67,18 +90,14 @@ summary "$tmp/q2" "need(s.pd == 0.8 and s.mix == 0, 'pd and mix recorded')
 F1=$(SUMMARY="$tmp/q1/summary.json" "$BIN" -e "print(('%.17g'):format(require('spinal.json').read(os.getenv 'SUMMARY').velocity_error_floor_mps))")
 summary "$tmp/q2" "need(('%.17g'):format(s.velocity_error_floor_mps) == '$F1', 'the floor is the unperturbed robot: ' .. s.velocity_error_floor_mps .. ' vs $F1')"
 
-# the command network h over the decoder (trained here in 5 batches), fine-tuned with the decoder
+# the pre-trained run's h, given by its run directory
 run seed=1 out="$tmp/cmd" pretrained="$tmp/q1" policy=command
-grep -q "h trained here (5 batches through the world model)" "$tmp/run.out" || fail "h trained"
-# where the error is: one line per command (the quick mode's two), its mean walk after
-grep -A2 "per command (vx vy wz)" "$tmp/run.out" | grep -Eq "^  \+0\.00 \+0\.00 \+0\.40   [0-9.]+ -> [0-9.]+   [-+][0-9.]+ [-+][0-9.]+" ||
-  fail "the per-command lines: $(cat "$tmp/run.out")"
-summary "$tmp/cmd" "need(s.policy == 'command' and s.mix == 0, 'the policy recorded, and the world model of h fine-tuned on the robot data alone (mix=0)')
-  need(s.rounds == 16 and s.round_anchor == 3, 'h in 16 rounds, each a trust region (round_anchor=3)')"
-[[ -s $tmp/cmd/finetuned/command.ckpt && -s $tmp/cmd/command.ckpt ]] || fail "h's files"
+grep -q "pre-training" "$tmp/run.out" && fail "pre-trained again though pretrained= has h"
+summary "$tmp/cmd" "need(s.policy == 'command' and s.command_ckpt == '$tmp/q1/command.ckpt', 'h from the pre-trained run')"
+[[ -s $tmp/cmd/finetuned/command.ckpt ]] || fail "the fine-tuned h's file"
 # a given h: the one just fine-tuned (each round ending on the mean of its last half's h)
 run seed=1 out="$tmp/cmd2" pretrained="$tmp/q1" policy=command command_ckpt="$tmp/cmd/finetuned/command.ckpt" h_average=0.5
-grep -q "h trained here" "$tmp/run.out" && fail "command_ckpt was not used"
+grep -q "h from $tmp/cmd/finetuned/command.ckpt" "$tmp/run.out" || fail "command_ckpt was not used"
 summary "$tmp/cmd2" "need(s.policy == 'command' and s.h_average == 0.5, 'the policy and h_average recorded')"
 # an h with a gait clock (quadruped_command's default; rows of 8, the phase last) whose architecture
 # is not h_hidden / h_layers: fine-tuned as it is, saved with its clock
@@ -174,7 +193,7 @@ for bad in "policy=foo:policy=foo: expected imitation or command" \
            "prev_action=true:prev_action=true widens the world model h is fine-tuned through: it needs policy=command" \
            "h_prev_action=true:h_prev_action=true widens the command network h: it needs policy=command" \
            "h_average=0.5:h_average=0.5 averages the command network h: it needs policy=command"; do
-  if "$BIN" experiments/quadruped_finetune.lua quick=true out="$tmp/bad3" "${bad%%:*}" \
+  if "$BIN" experiments/quadruped_finetune.lua quick=true out="$tmp/bad3" policy=imitation "${bad%%:*}" \
       >"$tmp/bad.out" 2>&1; then
     fail "${bad%%:*} was accepted"
   fi
