@@ -179,7 +179,7 @@ function M.train(L, lib, o)
     return falls
   end
 
-  local bar = progress { total = cfg.rounds, label = o.progress_label or "command" }
+  local bar = progress { total = cfg.rounds, label = "command" }
   local samples0 = L.samples
   for r = 1, cfg.rounds do
     local cfalls = cfg.collect > 0 and collect(cfg.collect) or 0
