@@ -368,7 +368,7 @@ local function evaluate_command(buf)
   local function drive(row, n, on)
     return C:run(plant, { steps = n, x0 = remote and nil or x0, row = row, lo = lo, hi = hi,
       phase = remote and 0 or x0_phase,
-      fell = function(s) return finetune.fell(L, s) end,
+      fell = function(s) return L:fell(s) end,
       on_step = function(i, s, a, s1, k, last)
         if buf then buf:push(s, a, s1, last) end
         on(i, truth and imitate.to_wm(plant:truth(), L.nj) or s1, k)

@@ -371,9 +371,6 @@ function F:evaluate(refs, seconds)
            per_clip = per }
 end
 
--- the loop's fall test (spinal.imitate's Loop:fell)
-function M.fell(L, s) return L:fell(s) end
-
 -- ---- the command policy (spinal.command's h over the VAE's decoder) ---------------------------
 
 -- the command features u(s, k) h sees besides f(s) (engine/wm/command.c's): rows of states S and
@@ -449,7 +446,7 @@ function F:collect_command(seconds, x0s, phases)
     local n, down = C:run(L.plant, { steps = steps, x0 = x0, row = row, lo = L.lo, hi = L.hi,
       phase = j and phases and phases[j] or 0,
       noise = c.latent_noise, act_noise = c.act_noise, g = g,
-      fell = function(s) return M.fell(L, s) end,
+      fell = function(s) return L:fell(s) end,
       on_step = function(_, s, a, s1, k, last)
         self.real:push(s, a, s1, last)
         self.starts.n = self.starts.n + 1
@@ -538,7 +535,7 @@ function F:calibrate_command(seconds, x0s, phases)
     local n, down = C:run(L.plant, { steps = nh * hold, x0 = j and x0s[j] or nil,
       phase = j and phases and phases[j] or 0, lo = L.lo, hi = L.hi,
       row = function(i) return command.velocity(table.unpack(cmds[(i - 1) // hold + 1])) end,
-      fell = function(s) return M.fell(L, s) end,
+      fell = function(s) return L:fell(s) end,
       on_step = function(i, _, _, s1)
         local m = sums[(i - 1) // hold + 1]
         if (i - 1) % hold >= settle then
