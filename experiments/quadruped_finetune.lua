@@ -94,6 +94,7 @@ local A = require "spinal.array"
 local wm = require "spinal.wm"
 local imitate = require "spinal.imitate"
 local finetune = require "spinal.finetune"
+local ctrain = require "spinal.command_train"
 local gaitlib = require "spinal.gaitlib"
 local perturb = require "spinal.perturb"
 local has_host, host = pcall(require, "spinal.host")
@@ -192,7 +193,7 @@ if cfg.quick then
   sp.settings.fill(cfg, { pre_samples = 1200, real_seconds = 16, wm_iters = 20, pol_iters = 3,
                           anchor_batch = 32, pol_batch = 16, wm_batch = 32, horizon = 8,
                           eval_seconds = 2, eval_clips = 3, episode_steps = 100,
-                          h_hidden = 32 })
+                          h_hidden = ctrain.quick.hidden })
 end
 if cfg.calibrate_seconds >= cfg.real_seconds then
   error(("%s: calibrate_seconds=%g: expected less than real_seconds (%g), which the rounds share "
@@ -282,7 +283,6 @@ if cfg.pretrained == "" or pre_h then
     P = imitate.load(ckpt, { plant = sim, robot = robot, clips = train })
   end
   if pre_h then
-    local ctrain = require "spinal.command_train"
     local hs = {}
     if cfg.quick then for k, v in pairs(ctrain.quick) do hs[k] = v end end
     hs.hidden, hs.layers = cfg.h_hidden, cfg.h_layers
@@ -563,7 +563,7 @@ local summary = {
   outside_documented_range = table.concat(outside, " "),
   plant = cfg.plant,
   pretrained = cfg.pretrained ~= "" and cfg.pretrained or ckpt,
-  command_ckpt = hfile,
+  command_ckpt = C and hfile or nil,
   -- a pre-training done here: its simulator transitions (h's collection among them)
   pretrain_samples = pre_info.samples,
   pretrain_command_samples = pre_info.command_samples,
