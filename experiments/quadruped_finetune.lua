@@ -84,7 +84,9 @@
 -- every perturbation's value and `perturbations` ("payload=3 ..."), outside_documented_range
 -- (those of them outside docs/quadruped.md's ranges, "" when none), seed, wall_seconds,
 -- finetune_seconds, settings, scored_on_truth (true: a mujoco robot's errors are measured on its
--- state without sensor noise, plant:truth(); false over udp: on what the robot reports). With
+-- state without sensor noise, plant:truth(); false over udp: on what the robot reports),
+-- command_ckpt (policy=command: the h fine-tuned), pretrain_samples and pretrain_command_samples
+-- (a pre-training done here: its simulator transitions, and of them h's collection). With
 -- floor=true (the default; MuJoCo plants with a perturbation) the pre-trained policy is also
 -- evaluated on the unperturbed robot, the same way:
 -- velocity_error_floor_mps, path_error_floor_m, falls_floor, and gap_closed = (before - after) /
