@@ -66,9 +66,6 @@ local defaults = {
 }
 for k, v in pairs(ctrain.defaults) do defaults[k] = v end
 local cfg = sp.settings(defaults)
-local imitate_quick = { samples = 2400, wm_hidden = 64, wm_layers = 2, pol_hidden = 64, lat = 16,
-                        wm_batch = 32, pol_batch = 32, wm_iters = 30, pol_iters = 4, horizon = 8,
-                        collect = 600, episode_steps = 100 }
 if cfg.quick then
   sp.settings.fill(cfg, ctrain.quick)
   sp.settings.fill(cfg, { imitate_samples = 2400, eval_seconds = 2, settle = 0.5, path_seconds = 3 })
@@ -106,17 +103,9 @@ if cfg.pretrained ~= "" then
   L = imitate.load(dir, lcfg)
   print(("quadruped_command: imitation policy from %s (%d samples)"):format(dir, L.samples))
 else
-  if cfg.quick then for k, v in pairs(imitate_quick) do lcfg[k] = v end end
-  L = imitate.new(lcfg)
-  local iters = math.ceil(cfg.imitate_samples / L.cfg.collect)
-  print(("quadruped_command: training the imitation policy first (%d iterations of %d samples)")
-    :format(iters, L.cfg.collect))
-  local progress = sp.progress { total = iters, label = "imitate" }
-  while L.iter < iters do
-    local r = L:iterate()
-    progress:update(r.iter, { wm = r.wm_loss, pol = r.pol_loss })
-  end
-  progress:done()
+  print(("quadruped_command: training the imitation policy first (%d samples)")
+    :format(cfg.imitate_samples))
+  L = imitate.pretrain(lcfg, cfg.imitate_samples, { quick = cfg.quick })
   local dir = run:path "imitate_ckpt"
   os.execute(("mkdir -p '%s'"):format(dir))
   L:save(dir)

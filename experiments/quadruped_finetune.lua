@@ -266,21 +266,9 @@ if cfg.pretrained == "" or pre_h then
   sim:activate()
   local P
   if cfg.pretrained == "" then
-    local o = { plant = sim, robot = robot, clips = train, seed = cfg.seed }
-    if cfg.quick then
-      for k, v in pairs { wm_hidden = 64, wm_layers = 2, pol_hidden = 64, lat = 16, wm_batch = 32,
-                          pol_batch = 32, wm_iters = 30, pol_iters = 4, horizon = 8, collect = 600,
-                          episode_steps = 100 } do o[k] = v end
-    end
-    P = imitate.new(o)
-    local iters = math.ceil(cfg.pre_samples / P.cfg.collect)
     print(("%s: pre-training on the simulator (%d samples)"):format(who, cfg.pre_samples))
-    local progress = sp.progress { total = iters, label = "pre-train" }
-    while P.iter < iters do
-      P:iterate()
-      progress:update(P.iter)
-    end
-    progress:done()
+    P = imitate.pretrain({ plant = sim, robot = robot, clips = train, seed = cfg.seed },
+                         cfg.pre_samples, { quick = cfg.quick, label = "pre-train" })
   else
     P = imitate.load(ckpt, { plant = sim, robot = robot, clips = train })
   end

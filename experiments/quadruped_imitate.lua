@@ -71,9 +71,8 @@ local cfg = sp.settings({
   render = true,
 })
 if cfg.quick then
-  sp.settings.fill(cfg, { samples = 2400, wm_hidden = 64, wm_layers = 2, pol_hidden = 64, lat = 16,
-                          wm_batch = 32, pol_batch = 32, wm_iters = 30, pol_iters = 4, horizon = 8,
-                          collect = 600, episode_steps = 100, eval_every = 2,
+  sp.settings.fill(cfg, imitate.quick)
+  sp.settings.fill(cfg, { samples = 2400, eval_every = 2,
                           eval_progress_seconds = 1, eval_seconds = 2, ckpt_every = 2,
                           render = false })
 end

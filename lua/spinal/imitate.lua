@@ -203,6 +203,28 @@ function M.new(opts)
   return self
 end
 
+-- the sizes a quick run pre-trains with (tests: seconds, not minutes), over M.defaults
+M.quick = { wm_hidden = 64, wm_layers = 2, pol_hidden = 64, lat = 16, wm_batch = 32, pol_batch = 32,
+            wm_iters = 30, pol_iters = 4, horizon = 8, collect = 600, episode_steps = 100 }
+
+-- a loop trained from nothing on `samples` transitions (whole collection rounds of cfg.collect),
+-- with a progress bar: opts as M.new's; o.quick: M.quick's sizes over opts, o.label: the bar's
+function M.pretrain(opts, samples, o)
+  o = o or {}
+  local lo = {}
+  for k, v in pairs(opts) do lo[k] = v end
+  if o.quick then for k, v in pairs(M.quick) do lo[k] = v end end
+  local L = M.new(lo)
+  local iters = math.ceil(samples / L.cfg.collect)
+  local bar = require("spinal.progress") { total = iters, label = o.label or "imitate" }
+  while L.iter < iters do
+    local r = L:iterate()
+    bar:update(r.iter, { wm = r.wm_loss, pol = r.pol_loss })
+  end
+  bar:done()
+  return L
+end
+
 function Loop:init(opts)
   assert(type(opts) == "table" and opts.plant and opts.robot and opts.clips,
     "imitate.new: expected { plant =, robot =, clips = {...} }")

@@ -199,3 +199,38 @@ describe("imitate.load", function()
     assert.matches("which the 1 given clips do not have", msg, 1, true)
   end)
 end)
+
+describe("imitate.pretrain", function()
+  local robot, plant, clips
+  local tiny = { wm_hidden = 8, wm_layers = 1, pol_hidden = 8, pol_layers = 1, lat = 2,
+                 wm_batch = 4, pol_batch = 4, horizon = 2, wm_iters = 1, pol_iters = 1,
+                 collect = 30, episode_steps = 20, bootstrap = false }
+  setup(function()
+    robot = sp.robot.load(SRC .. "/robots/quadruped_joint.lua")
+    plant = assert(sp.hal.open(robot, "mujoco"))
+    plant:activate()
+    clips = { { clip = walking_clip(0.2, 0, 40), name = "slow" } }
+  end)
+  teardown(function() plant:close() end)
+  local function opts(seed)
+    local o = { plant = plant, robot = robot, clips = clips, seed = seed }
+    for k, v in pairs(tiny) do o[k] = v end
+    return o
+  end
+
+  it("collects whole rounds until the samples are reached, as the loop iterated by hand", function()
+    local L = imitate.pretrain(opts(3), 70)  -- 70 samples: three rounds of 30
+    assert.equal(3, L.iter)
+    assert.equal(90, L.samples)
+    local H = imitate.new(opts(3))
+    for _ = 1, 3 do H:iterate() end
+    assert.same(H.pol:params():totable(), L.pol:params():totable())
+    assert.same(H.model:params():totable(), L.model:params():totable())
+  end)
+
+  it("puts imitate.quick's sizes over the options with quick = true", function()
+    local L = imitate.pretrain(opts(3), 1, { quick = true })
+    for k, v in pairs(imitate.quick) do assert.equal(v, L.cfg[k], k) end
+    assert.equal(imitate.quick.collect, L.samples)
+  end)
+end)
