@@ -486,8 +486,10 @@ for r = 1, cfg.rounds do
   for k, v in pairs(pp or {}) do row["pol_" .. k] = v end
   run:log(row)
   rows[r] = row
-  print(("%s: round %d: %.1f s of robot data (%d episodes, %d falls); world model %.4f, policy "
-    .. "%.4f, anchor %.5f"):format(who, r, F:seconds(), col.episodes, col.falls, wl, pl, al))
+  local function fig(v, f) return v and f:format(v) or "not trained" end  -- wm_iters=0, pol_iters=0
+  print(("%s: round %d: %.1f s of robot data (%d episodes, %d falls); world model %s, policy "
+    .. "%s, anchor %s"):format(who, r, F:seconds(), col.episodes, col.falls, fig(wl, "%.4f"),
+    fig(pl, "%.4f"), fig(al, "%.5f")))
 end
 -- the command calibration: the fine-tuned h measured on the robot, before and after (its own
 -- evaluation, so the summary says what the calibration added)

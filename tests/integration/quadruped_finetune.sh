@@ -167,6 +167,15 @@ CK="$tmp/hprev/finetuned/command.ckpt" "$BIN" -e "
   assert(h.prev_action == true, 'the saved h does not see the previous action')" \
   >"$tmp/prev.out" 2>&1 || fail "the fine-tuned h with h_prev_action: $(cat "$tmp/prev.out")"
 
+# collection alone (wm_iters=0 pol_iters=0, an ablation): the rounds say what was not trained and h
+# does not move
+run seed=1 out="$tmp/none" pretrained="$tmp/q1" policy=command wm_iters=0 pol_iters=0
+grep -q "round 1: .* world model not trained" "$tmp/run.out" || fail "round line without training"
+SUMMARY="$tmp/none/summary.json" "$BIN" -e "
+  local s = assert(require('spinal.json').read(os.getenv 'SUMMARY'))
+  assert(s.action_shift == 0, 'h moved without training: ' .. s.action_shift)" >"$tmp/none.out" 2>&1 ||
+  fail "collection alone: $(cat "$tmp/none.out")"
+
 # outside the documented range: said, and recorded
 run seed=1 out="$tmp/far" pretrained="$tmp/q1" latency=0.02 pol_iters=1 wm_iters=1
 grep -q "latency=0.02 is outside its documented range 0 .. 0.01 (docs/quadruped.md)" "$tmp/run.out" ||
