@@ -19,6 +19,7 @@
 --       [decoder=false] [decoder_lr=3e-4] [latent_noise=1] [paths=-1] [correction=0]
 --       [round_anchor=3 (policy=imitation: 0)] [calibrate_seconds=0] [calibrate_hold=4]
 --       [prev_action=true (policy=imitation: false)] [h_prev_action=false] [h_average=0]
+--       [collect_starts=reference|recorded] [act_noise=0.03 (policy=imitation: 0.05)]
 --
 -- The default "real" robot is payload=3 friction=0.6 motor=0.8 latency=0.01 (a 3 kg payload,
 -- slippery feet, weaker motors and 10 ms of actuation latency at once: each at the end of its
@@ -75,6 +76,11 @@
 -- VAE's nominal action): a policy cannot compensate a lag it does not see.
 -- h_average=F (policy=command; 0: none): h ends each round as the mean of its parameters over
 -- the round's last F of the batches (tail averaging), not as the last batch left it.
+-- collect_starts (policy=command, a MuJoCo robot): where each collection episode is placed on the
+-- robot: reference (the default) a random frame of a random training clip with h's gait clock at
+-- its phase, as quadruped_command's own collection; recorded (the default until 2026-12-06) a
+-- random state the pre-training recorded, where h fell within the first second about three times
+-- as often (docs/method2.md, "Falls while collecting"). Over udp the robot starts where it stands.
 --
 -- summary.json (flat): real_data_seconds, velocity_error_before_mps, velocity_error_after_mps,
 -- velocity_error_ratio, path_error_before_m, path_error_after_m, falls_before, falls_after,
@@ -86,7 +92,9 @@
 -- finetune_seconds, settings, scored_on_truth (true: a mujoco robot's errors are measured on its
 -- state without sensor noise, plant:truth(); false over udp: on what the robot reports),
 -- command_ckpt (policy=command: the h fine-tuned), pretrain_samples and pretrain_command_samples
--- (a pre-training done here: its simulator transitions, and of them h's collection). With
+-- (a pre-training done here: its simulator transitions, and of them h's collection),
+-- real_falls and real_episodes (while collecting) with real_fall_episode_seconds (policy=command:
+-- how long each episode that fell had lasted), collect_starts. With
 -- floor=true (the default; MuJoCo plants with a perturbation) the pre-trained policy is also
 -- evaluated on the unperturbed robot, the same way:
 -- velocity_error_floor_mps, path_error_floor_m, falls_floor, and gap_closed = (before - after) /
@@ -140,6 +148,7 @@ local cfg = sp.settings(perturb.defaults {
                        -- previous action (the imitation policy's rollouts carry none)
   h_prev_action = false, -- policy=command: h also sees the previous action
   h_average = 0.0,     -- policy=command: share of each round's last batches whose h are averaged
+  collect_starts = "reference", -- policy=command: where collection episodes start (or "recorded")
 }, { ranges = { wm_steps = { min = 0, max = 65536 } } })  -- 0: the pre-training's windows
 -- h's batches through the world model look 48 steps (0.96 s) ahead: over 24 a turn on the spot
 -- that tips the robot over after a second or two gave no gradient (seed-2 h on the default robot);
@@ -167,6 +176,10 @@ if cfg.policy ~= "command" and cfg.h_average > 0 then
   error(("%s: h_average=%g averages the command network h: it needs policy=command")
     :format(who, cfg.h_average), 0)
 end
+if cfg.collect_starts ~= "reference" and cfg.collect_starts ~= "recorded" then
+  error(("%s: collect_starts=%s: expected reference (training clips' frames) or recorded (states "
+    .. "the pre-trained run recorded)"):format(who, tostring(cfg.collect_starts)), 0)
+end
 if cfg.policy ~= "command" and cfg.calibrate_seconds > 0 then
   error(("%s: calibrate_seconds=%g calibrates the command network: it needs policy=command")
     :format(who, cfg.calibrate_seconds), 0)
@@ -186,10 +199,15 @@ end
 -- 10 ms of latency its held-out error after fine-tuning is lower in every run (0.0082-0.0096 rad
 -- against 0.0096-0.0129 with the latency alone), h ends at 0.75 of before on average against 0.81
 -- (9 runs), elsewhere no different (docs/method2.md, "A world model that sees the previous action")
+-- collection episodes start at training clips' frames with 0.03 rad of action noise, as
+-- quadruped_command collects (collect_starts, act_noise): placed at states the pre-training
+-- recorded with 0.05 rad, the pre-trained h fell within its first second or two about three times
+-- as often, and the controls that missed 0.6 were the draws that fell early; with these starts
+-- none fell while collecting (docs/method2.md, "Falls while collecting")
 -- (each of these defaults only where the command line did not set the value)
 if cfg.policy == "command" then
   sp.settings.fill(cfg, { horizon = 48, pol_lr = 3e-4, mix = 0, rounds = 16, round_anchor = 3,
-                          prev_action = true })
+                          prev_action = true, act_noise = ctrain.defaults.act_noise })
 end
 if cfg.quick then
   sp.settings.fill(cfg, { pre_samples = 1200, real_seconds = 16, wm_iters = 20, pol_iters = 3,
@@ -457,14 +475,21 @@ local x0s, x0_phases
 if C then
   F:init_command(C)
   if not remote then
-    -- collection starts from states of the pre-training (a robot over udp: where it stands), h's
-    -- clock at each one's gait phase (its clip frame's)
+    -- collection episodes start from frames of the training clips (collect_starts=recorded: from
+    -- states the pre-training recorded; a robot over udp: where it stands), h's clock at each one's
+    -- gait phase (its clip frame's)
     local g = require("spinal.rng").new(cfg.seed, 950)
     x0s, x0_phases = {}, {}
     local have = math.min(L.starts.n, L.cfg.capacity)
     for i = 1, 200 do
-      local j = g:integer(have)
-      x0s[i], x0_phases[i] = L.starts.s[j], phase_of(L.starts.clip[j], L.starts.frame[j])
+      if cfg.collect_starts == "reference" then
+        local ci = g:integer(#L.refs)
+        local fi = g:integer(math.max(1, L.refs[ci].n - 2))
+        x0s[i], x0_phases[i] = L.refs[ci].frames[fi], phase_of(ci, fi)
+      else
+        local j = g:integer(have)
+        x0s[i], x0_phases[i] = L.starts.s[j], phase_of(L.starts.clip[j], L.starts.frame[j])
+      end
     end
   end
 end
@@ -569,6 +594,8 @@ local summary = {
   prev_action = C and cfg.prev_action,
   h_prev_action = C and cfg.h_prev_action,
   h_average = C and cfg.h_average or nil,
+  collect_starts = C and cfg.collect_starts or nil,
+  real_fall_episode_seconds = C and F.fall_seconds or nil,
   scored_on_truth = truth,
   calibration_holds = cal and cal.holds,
   calibration_scale = cal and cal.scale,

@@ -191,6 +191,7 @@ function M.new(L, opts)
                                               seed = c.seed + 77, history = self.history }
   self.starts = { n = 0, clip = {}, frame = {}, s = {} }
   self.ticks, self.episodes, self.falls = 0, 0, 0
+  self.fall_seconds = {}  -- F:collect_command: the length of each episode that ended in a fall
   self.rec = { S = {}, C = {} }   -- every recorded state and its conditioning (the anchor's rows)
   self.m = mirror(L.pol, { hidden = L.cfg.pol_hidden, layers = L.cfg.pol_layers,
                            batch = math.max(c.anchor_batch, 1) })
@@ -460,7 +461,10 @@ function F:collect_command(seconds, x0s, phases)
       end })
     self.ticks = self.ticks + n
     self.episodes = self.episodes + 1
-    if down then self.falls = self.falls + 1 end
+    if down then
+      self.falls = self.falls + 1
+      self.fall_seconds[#self.fall_seconds + 1] = n * self.dt  -- how long the episode lasted
+    end
   end
   self.recS, self.recK = A(self.rec.S), A(self.rec.K)
   self.recC = M.command_features(self.recS, self.recK)

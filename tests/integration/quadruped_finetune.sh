@@ -147,7 +147,14 @@ grep -qF "calibrate_seconds=16: expected less than real_seconds (16)" "$tmp/bad.
 run seed=1 out="$tmp/prev" pretrained="$tmp/q1" policy=command
 grep -q "after 16.0 s of robot data" "$tmp/run.out" || fail "no result line with prev_action"
 summary "$tmp/prev" "need(s.prev_action == true and s.wm_real_error_after < s.wm_real_error_before,
-  'the widened world model learned from the robot')"
+  'the widened world model learned from the robot')
+  need(s.collect_starts == 'reference' and type(s.real_fall_episode_seconds) == 'table',
+    'collect_starts and the falls while collecting recorded')"
+# collect_starts=recorded: the episodes start from the pre-training's states: other data
+run seed=1 out="$tmp/recorded" pretrained="$tmp/q1" policy=command collect_starts=recorded pol_iters=1
+summary "$tmp/recorded" "need(s.collect_starts == 'recorded', 'collect_starts=recorded recorded')"
+cmp -s "$tmp/prev/finetuned/real.bin" "$tmp/recorded/finetuned/real.bin" &&
+  fail "collect_starts=recorded collected the same data as reference"
 run seed=1 out="$tmp/noprev" pretrained="$tmp/q1" policy=command prev_action=false pol_iters=1
 summary "$tmp/noprev" "need(s.prev_action == false, 'prev_action=false recorded')"
 for d in prev:1 noprev:0; do
@@ -201,7 +208,8 @@ for bad in "policy=foo:policy=foo: expected imitation or command" \
            "calibrate_seconds=5:calibrate_seconds=5 calibrates the command network: it needs policy=command" \
            "prev_action=true:prev_action=true widens the world model h is fine-tuned through: it needs policy=command" \
            "h_prev_action=true:h_prev_action=true widens the command network h: it needs policy=command" \
-           "h_average=0.5:h_average=0.5 averages the command network h: it needs policy=command"; do
+           "h_average=0.5:h_average=0.5 averages the command network h: it needs policy=command" \
+           "collect_starts=anywhere:collect_starts=anywhere: expected reference"; do
   if "$BIN" experiments/quadruped_finetune.lua quick=true out="$tmp/bad3" policy=imitation "${bad%%:*}" \
       >"$tmp/bad.out" 2>&1; then
     fail "${bad%%:*} was accepted"
