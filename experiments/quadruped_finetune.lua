@@ -79,8 +79,9 @@
 -- collect_starts (policy=command, a MuJoCo robot): where each collection episode is placed on the
 -- robot: reference (the default) a random frame of a random training clip with h's gait clock at
 -- its phase, as quadruped_command's own collection; recorded (the default until 2026-12-06) a
--- random state the pre-training recorded, where h fell within the first second about three times
--- as often (docs/method2.md, "Falls while collecting"). Over udp the robot starts where it stands.
+-- random state the pre-training recorded, from where (with 0.05 rad of action noise, the default
+-- then) the pre-trained h fell about three times as often, most within a second of the start
+-- (docs/method2.md, "Falls while collecting"). Over udp the robot starts where it stands.
 --
 -- summary.json (flat): real_data_seconds, velocity_error_before_mps, velocity_error_after_mps,
 -- velocity_error_ratio, path_error_before_m, path_error_after_m, falls_before, falls_after,
@@ -180,6 +181,10 @@ if cfg.collect_starts ~= "reference" and cfg.collect_starts ~= "recorded" then
   error(("%s: collect_starts=%s: expected reference (training clips' frames) or recorded (states "
     .. "the pre-trained run recorded)"):format(who, tostring(cfg.collect_starts)), 0)
 end
+if cfg.policy ~= "command" and cfg.collect_starts ~= "reference" then
+  error(("%s: collect_starts=%s places the command network's collection: it needs policy=command")
+    :format(who, cfg.collect_starts), 0)
+end
 if cfg.policy ~= "command" and cfg.calibrate_seconds > 0 then
   error(("%s: calibrate_seconds=%g calibrates the command network: it needs policy=command")
     :format(who, cfg.calibrate_seconds), 0)
@@ -201,9 +206,10 @@ end
 -- (9 runs), elsewhere no different (docs/method2.md, "A world model that sees the previous action")
 -- collection episodes start at training clips' frames with 0.03 rad of action noise, as
 -- quadruped_command collects (collect_starts, act_noise): placed at states the pre-training
--- recorded with 0.05 rad, the pre-trained h fell within its first second or two about three times
--- as often, and the controls that missed 0.6 were the draws that fell early; with these starts
--- none fell while collecting (docs/method2.md, "Falls while collecting")
+-- recorded with 0.05 rad, the pre-trained h fell about three times as often, most within a second
+-- of the start, and the controls that missed 0.6 were the draws that fell early; with these
+-- starts none fell while collecting on the unperturbed robot and all nine controls held
+-- (docs/method2.md, "Falls while collecting")
 -- (each of these defaults only where the command line did not set the value)
 if cfg.policy == "command" then
   sp.settings.fill(cfg, { horizon = 48, pol_lr = 3e-4, mix = 0, rounds = 16, round_anchor = 3,

@@ -209,7 +209,8 @@ for bad in "policy=foo:policy=foo: expected imitation or command" \
            "prev_action=true:prev_action=true widens the world model h is fine-tuned through: it needs policy=command" \
            "h_prev_action=true:h_prev_action=true widens the command network h: it needs policy=command" \
            "h_average=0.5:h_average=0.5 averages the command network h: it needs policy=command" \
-           "collect_starts=anywhere:collect_starts=anywhere: expected reference"; do
+           "collect_starts=anywhere:collect_starts=anywhere: expected reference" \
+           "collect_starts=recorded:collect_starts=recorded places the command network's collection: it needs policy=command"; do
   if "$BIN" experiments/quadruped_finetune.lua quick=true out="$tmp/bad3" policy=imitation "${bad%%:*}" \
       >"$tmp/bad.out" 2>&1; then
     fail "${bad%%:*} was accepted"
