@@ -489,9 +489,7 @@ if C then
     local have = math.min(L.starts.n, L.cfg.capacity)
     for i = 1, 200 do
       if cfg.collect_starts == "reference" then
-        local ci = g:integer(#L.refs)
-        local fi = g:integer(math.max(1, L.refs[ci].n - 2))
-        x0s[i], x0_phases[i] = L.refs[ci].frames[fi], phase_of(ci, fi)
+        x0s[i], x0_phases[i] = ctrain.random_start(g, L, phase_of)
       else
         local j = g:integer(have)
         x0s[i], x0_phases[i] = L.starts.s[j], phase_of(L.starts.clip[j], L.starts.frame[j])

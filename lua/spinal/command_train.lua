@@ -40,6 +40,15 @@ M.quick = { hidden = 32, fit_samples = 2000, fit_epochs = 2, rounds = 2, h_iters
 -- entries label the warm start's states with their clips' achieved velocities). o: plant, seed,
 -- settings (M.defaults' keys), log (function(row) per round, optional), label (the progress bar's
 -- and printed lines' prefix). Returns h (spinal.command) and { command_samples, seconds }.
+-- where a collection episode starts: a random frame of a random training clip of L (g draws the
+-- clip, then the frame), with h's gait clock at its phase (phase_of: command.gait_phases').
+-- Returns the world-model state, the phase and the clip and frame indices
+function M.random_start(g, L, phase_of)
+  local ci = g:integer(#L.refs)
+  local fi = g:integer(math.max(1, L.refs[ci].n - 2))
+  return L.refs[ci].frames[fi], phase_of(ci, fi), ci, fi
+end
+
 function M.train(L, lib, o)
   assert(type(o) == "table" and o.plant, "command_train.train: expected { plant = ..., ... }")
   local cfg = {}
@@ -157,15 +166,12 @@ function M.train(L, lib, o)
   local function collect(n)
     local got, falls = 0, 0
     while got < n do
-      local ci = g:integer(#L.refs)
-      local ref = L.refs[ci]
-      local fi = g:integer(math.max(1, ref.n - 2))
-      local x0 = ref.frames[fi]
+      local x0, phase = M.random_start(g, L, phase_of)
       local steps = math.min(n - got, math.floor(cfg.course_seconds / dt + 0.5))
       local row = command.random_course(g, x0, steps, dt, ranges)
       local done, down = C:run(plant, {
         steps = steps, x0 = x0, row = row, g = g, noise = cfg.noise, act_noise = cfg.act_noise,
-        lo = L.lo, hi = L.hi, fell = fell, phase = phase_of(ci, fi),
+        lo = L.lo, hi = L.hi, fell = fell, phase = phase,
         on_step = function(_, s, a, s1, k, last)
           L.buf:push(s, a, s1, last)
           L.model:observe(A(s), A(a), A(s1))
