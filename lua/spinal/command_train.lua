@@ -36,10 +36,6 @@ M.defaults = {
 M.quick = { hidden = 32, fit_samples = 2000, fit_epochs = 2, rounds = 2, h_iters = 15,
             collect = 300, wm_iters = 10, batch = 32, horizon = 8 }
 
--- train h on L (an imitate loop on o.plant) with the gait library lib (gaitlib's: its training
--- entries label the warm start's states with their clips' achieved velocities). o: plant, seed,
--- settings (M.defaults' keys), log (function(row) per round, optional), label (the progress bar's
--- and printed lines' prefix). Returns h (spinal.command) and { command_samples, seconds }.
 -- where a collection episode starts: a random frame of a random training clip of L (g draws the
 -- clip, then the frame), with h's gait clock at its phase (phase_of: command.gait_phases').
 -- Returns the world-model state, the phase and the clip and frame indices
@@ -49,6 +45,10 @@ function M.random_start(g, L, phase_of)
   return L.refs[ci].frames[fi], phase_of(ci, fi), ci, fi
 end
 
+-- train h on L (an imitate loop on o.plant) with the gait library lib (gaitlib's: its training
+-- entries label the warm start's states with their clips' achieved velocities). o: plant, seed,
+-- settings (M.defaults' keys), log (function(row) per round, optional), label (the progress bar's
+-- and printed lines' prefix). Returns h (spinal.command) and { command_samples, seconds }.
 function M.train(L, lib, o)
   assert(type(o) == "table" and o.plant, "command_train.train: expected { plant = ..., ... }")
   local cfg = {}
