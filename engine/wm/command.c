@@ -124,6 +124,7 @@ void sp_command_data_free(sp_command_data* d) {
   sp_free(d->aw);
   sp_free(d->ac);
   sp_free(d->G);
+  sp_free(d->Sv);
   sp_free(d);
 }
 
@@ -159,8 +160,9 @@ int sp_command_data_new(sp_command_data** out, const sp_command* h, const sp_vae
   d->aw = sp_calloc(2 * B * nu, sizeof(double));
   d->ac = sp_calloc(B * nu, sizeof(double));
   d->G = sp_calloc(2 * B * nx, sizeof(double));
+  d->Sv = sp_calloc(B * nx, sizeof(double));
   int rc = d->wp && d->wh && d->wd && d->S && d->A && d->Ho && d->x && d->y && d->mp && d->gz &&
-                   d->gf && d->ga && d->aw && d->ac && d->G
+                   d->gf && d->ga && d->aw && d->ac && d->G && d->Sv
                ? 0
                : SP_ENOMEM;
   for (int k = 0; !rc && k < horizon; k++) {
@@ -375,17 +377,28 @@ static void history_vjp(double* ga, double* carry, const double* gin, int nu, in
     }
 }
 
+// the states of step k as the policy sees them: s itself, or s + N[k] (sensor noise) in d->Sv
+static const double* policy_view(sp_command_data* d, const double* s, const double* N, int k,
+                                 int batch, int H, int nx) {
+  if (!N) return s;
+  for (size_t r = 0; r < (size_t)batch; r++) {
+    const double* n = N + (r * (size_t)H + (size_t)k) * (size_t)nx;
+    for (int i = 0; i < nx; i++) d->Sv[r * nx + i] = s[r * nx + i] + n[i];
+  }
+  return d->Sv;
+}
+
 int sp_command_loss(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm, sp_wm_data* wd,
                     double* loss, double* parts, const double* S0, const double* K,
                     const double* eps, int batch, int H, int backward) {
-  return sp_command_loss_corrected(h, d, vae, wm, wd, loss, parts, S0, K, NULL, NULL, eps, batch, H,
-                                   backward);
+  return sp_command_loss_corrected(h, d, vae, wm, wd, loss, parts, S0, K, NULL, NULL, NULL, eps,
+                                   batch, H, backward);
 }
 
 int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm,
                               sp_wm_data* wd, double* loss, double* parts, const double* S0,
-                              const double* K, const double* R, const double* P0, const double* eps,
-                              int batch, int H, int backward) {
+                              const double* K, const double* R, const double* P0, const double* N,
+                              const double* eps, int batch, int H, int backward) {
   const sp_command_config* cf = &h->cfg;
   if (d->h != h || d->vae != vae || wd->wm != wm || wm->cfg.nj != cf->nj ||
       wm->cfg.nu != vae->cfg.nu)
@@ -410,7 +423,8 @@ int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp
     // h with prev_action sees the action before (P0 or a_nom at the start), a model with history
     // too (P0 or a_0 itself at the start)
     const double* ap = k > 0 ? a - B * nu : P0;
-    int rc = forward(h, d, vae, k, a, NULL, Ho, s, Kk, KH, ap, eps ? eps + (size_t)k * lat : NULL,
+    const double* sv = policy_view(d, s, N, k, batch, H, nx);
+    int rc = forward(h, d, vae, k, a, NULL, Ho, sv, Kk, KH, ap, eps ? eps + (size_t)k * lat : NULL,
                      EH, batch);
     if (rc) return rc;
     if (!ap) ap = a;
@@ -459,6 +473,8 @@ int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp
         d->ac[i] = 0;
       }
     }
+    // the policy's view of s_k (its features' VJPs are taken there; ds_view/ds_k = I)
+    const double* sv = policy_view(d, s, N, k, batch, H, nx);
     // decoder: input [f, z]
     rc = backward & SP_COMMAND_GRAD_DECODER
              ? sp_mlp_backward(vae->dec, d->wd[k], d->x, d->ga)
@@ -479,7 +495,7 @@ int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp
     for (size_t r = 0; r < B; r++) {
       const double* gx = d->x + r * h->nin;
       for (int i = 0; i < nf; i++) d->gf[r * nf + i] += gx[i];
-      command_features_vjp(gprev + r * nx, gx + nf, s + r * nx, Kk + r * KH);
+      command_features_vjp(gprev + r * nx, gx + nf, sv + r * nx, Kk + r * KH);
       // the previous action's (a_k-1, for step k - 1; at k = 0 data: dropped)
       if (cf->prev_action)
         for (int i = 0; i < nu; i++) d->ac[r * nu + i] += gx[prev_at(h) + i];
@@ -489,7 +505,7 @@ int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp
     for (size_t r = 0; r < B; r++)
       for (int i = 0; i < nf; i++) d->gf[r * nf + i] += d->x[r * nf + i];
     // the features of s_k
-    for (size_t r = 0; r < B; r++) features_vjp(nj, gprev + r * nx, d->gf + r * nf, s + r * nx);
+    for (size_t r = 0; r < B; r++) features_vjp(nj, gprev + r * nx, d->gf + r * nf, sv + r * nx);
     double* t = g;
     g = gprev;
     gprev = t;

@@ -109,6 +109,7 @@ typedef struct sp_command_data {
   double* aw;                    // (max_batch x 2 nu) a model with history: its action inputs
   double* ac;                    // (max_batch x nu) and the previous action's gradient carried
   double* G;                     // (2 x max_batch x nx)
+  double* Sv;                    // (max_batch x nx) one step's states as the policy sees them
 } sp_command_data;
 
 // Defaults: 2 hidden layers of 128 elu, float32; weights velocity 1, yaw rate 0.5, position 1,
@@ -175,10 +176,14 @@ int sp_command_loss(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm, s
 // the action the robot held before s_0 (data, no gradient); P0 NULL: a_0 itself (no change).
 // Without history P0 is ignored. A network with prev_action sees the same previous actions, its
 // gradient flowing back into the step before, and at k = 0 P0 (NULL: the VAE's a_nom).
+//
+// N (batch x H x nx; NULL: none) is sensor noise: at step k the policy (the prior, h and the
+// decoder) sees s_k + N[k] while the world model steps s_k, as on a robot whose sensors report
+// its state with noise. N is data: the gradient flows through the policy's view into s_k.
 int sp_command_loss_corrected(sp_command* h, sp_command_data* d, sp_vae* vae, sp_wm* wm,
                               sp_wm_data* wd, double* loss, double* parts, const double* S0,
-                              const double* K, const double* R, const double* P0, const double* eps,
-                              int batch, int H, int backward);
+                              const double* K, const double* R, const double* P0, const double* N,
+                              const double* eps, int batch, int H, int backward);
 
 // Save h (configuration, flat parameters) and, when opt is not NULL (opt->n must be h's nparams,
 // its dtype h's), the optimiser's configuration and state, atomically:

@@ -1008,11 +1008,12 @@ enum { CMD_LOSS, CMD_GRAD, CMD_TRAIN };
 // loss/grad/train: model at 2, pol at 3, S0 (B, nx) at 4, K (B, H, h.nk) at 5, eps at 6, then opt
 // (train) or what (grad: "net", "decoder" or "both") at 7, the model's correction R (B, H, nx) at
 // 8 (nil: none; sp_command_loss_corrected), the actions before the starts P0 (B, nu) at 9 (a model
-// with history; nil: each start's first action)
+// with history; nil: each start's first action), sensor noise N (B, H, nx) at 10 on the states the
+// policy sees (nil: none)
 static int command_run(lua_State* L, int mode) {
   static const char* const whats[] = {"net", "decoder", "both", NULL};
   const char* what = mode == CMD_LOSS ? "loss" : mode == CMD_GRAD ? "grad" : "train";
-  lua_settop(L, 9);
+  lua_settop(L, 10);
   lcommand* u = checkcommand(L, 1);
   lwm* m = checkwm(L, 2);
   lvae* p = command_vae(L, u, 3);
@@ -1042,6 +1043,12 @@ static int command_run(lua_State* L, int mode) {
   if (pa && pa->shape[0] != B)
     return spA_argerror(L, 9, "expected %d rows of actions before the starts, got %d", (int)B,
                         (int)pa->shape[0]);
+  sp_array* na = NULL;
+  const double* N =
+      lua_isnil(L, 10) ? NULL : shaped(L, 10, 3, 3, nx, "sensor noise (batch, H, nx)", &na);
+  if (na && (na->shape[0] != B || na->shape[1] != H))
+    return spA_argerror(L, 10, "expected %d rows and %d steps in the sensor noise, got %d and %d",
+                        (int)B, (int)H, (int)na->shape[0], (int)na->shape[1]);
   int flags = 0;
   sp_optim* o = NULL;
   if (mode == CMD_TRAIN) {
@@ -1058,22 +1065,22 @@ static int command_run(lua_State* L, int mode) {
   if (flags & SP_COMMAND_GRAD_NET) sp_mlp_zero_grad(u->h->net);
   if (flags & SP_COMMAND_GRAD_DECODER) sp_vae_zero_grad(p->v);
   double loss, parts[SP_COMMAND_NPARTS];
-  int rc = sp_command_loss_corrected(u->h, u->d, p->v, m->wm, m->d, &loss, parts, S0, K, R, P0, E,
-                                     (int)B, (int)H, flags);
+  int rc = sp_command_loss_corrected(u->h, u->d, p->v, m->wm, m->d, &loss, parts, S0, K, R, P0, N,
+                                     E, (int)B, (int)H, flags);
   if (rc) return spL_raise(L, rc, what);
   if (o) apply_step(L, "train", o, u->h->net->params, u->h->net->grads);
   static const char* const names[SP_COMMAND_NPARTS] = {"velocity", "pose", "upright", "prior"};
   return push_loss(L, loss, parts, names, SP_COMMAND_NPARTS);
 }
 
-// h:loss(model, pol, S0, K [, eps [, nil [, R [, P0]]]]) -> loss, parts
+// h:loss(model, pol, S0, K [, eps [, nil [, R [, P0 [, N]]]]]) -> loss, parts
 static int c_loss(lua_State* L) {
   return command_run(L, CMD_LOSS);
 }
-// h:grad(model, pol, S0, K [, eps [, what [, R [, P0]]]]) -> loss, parts: zero the gradients asked
-// for ("net": h's, "decoder": the VAE's, "both"), the loss and its gradient (no step); R: the
+// h:grad(model, pol, S0, K [, eps [, what [, R [, P0 [, N]]]]]) -> loss, parts: zero the gradients
+// asked for ("net": h's, "decoder": the VAE's, "both"), the loss and its gradient (no step); R: the
 // model's correction along recorded windows (sp_command_loss_corrected); P0: the actions the robot
-// held before the starts (a model with history)
+// held before the starts (a model with history); N: sensor noise on the states the policy sees
 static int c_grad(lua_State* L) {
   return command_run(L, CMD_GRAD);
 }

@@ -157,6 +157,35 @@ describe("command network", function()
     assert.is_true(pol:grads():abs():max() > 0)
     assert.matches("invalid option 'all'", err(function() return C.h:grad(m, pol, S0, K, nil, "all") end))
   end)
+
+  it("rolls out with sensor noise on the states the policy sees, of the rollout's shape", function()
+    local m = wm.new { nj = 1, nu = 2, dt = DT, hidden = 8, layers = 1, seed = 1 }
+    local gm = rng.new(9)
+    local p = m:params()
+    for i = 1, m.nparams do p[i] = 0.3 * gm:normal() end
+    m:set_params(p)
+    local pol = vae(5)
+    local C = command.new { model = m, pol = pol, hidden = 8, seed = 2 }
+    C.h:set_params(A.randn({ C.h.nparams }, rng.new(4)) * 0.3)
+    local S0, K = A.zeros(2, 15), A.zeros(2, 3, 7)
+    for b = 1, 2 do
+      local s = trunk(0, 0, 0.1 * b, 0.1, 0)
+      for j = 1, 15 do S0[b][j] = s[j] end
+      for k = 1, 3 do K[b][k][1] = 0.5 end
+    end
+    local plain = C.h:loss(m, pol, S0, K)
+    -- no noise and zero noise are the same rollout; noise moves it (the model steps the true
+    -- state, the policy acts on the noisy one: engine/wm/command.h)
+    assert.equal(plain, (C.h:loss(m, pol, S0, K, nil, nil, nil, nil, A.zeros(2, 3, 15))))
+    local N = A.randn({ 2, 3, 15 }, rng.new(5)) * 0.05
+    local noisy = C.h:grad(m, pol, S0, K, nil, "net", nil, nil, N)
+    assert.is_true(math.abs(noisy - plain) > 1e-6)
+    assert.equal(noisy, (C.h:loss(m, pol, S0, K, nil, nil, nil, nil, N)))
+    assert.matches("bad argument #9 .*expected 2 rows and 3 steps in the sensor noise, got 2 and 2",
+      err(function() return C.h:loss(m, pol, S0, K, nil, nil, nil, nil, A.zeros(2, 2, 15)) end))
+    assert.matches("sensor noise %(batch, H, nx%)",
+      err(function() return C.h:loss(m, pol, S0, K, nil, nil, nil, nil, A.zeros(2, 3, 14)) end))
+  end)
 end)
 
 describe("a command network that sees the previous action", function()

@@ -87,6 +87,8 @@ typedef struct {
   int corrected;         // 0: sp_command_loss (R unused)
   double P0[B * NU];     // the actions before the starts (a model with history)
   int prev;              // 0: P0 not given (a_-1 = a_0)
+  double N[B * H * NX];  // sensor noise on the policy's view of each step's state
+  int noisy;             // 0: N not given
 } problem;
 
 // random start states and commands; rows 0 and 2 follow a target pose, row 1 only a velocity
@@ -103,6 +105,8 @@ static void make_problem(problem* p, uint64_t seed) {
   p->corrected = 0;
   sp_rng_fill_normal(&r, p->P0, B * NU, 0, 0.5);
   p->prev = 0;
+  memset(p->N, 0, sizeof p->N);
+  p->noisy = 0;
 }
 
 typedef struct {
@@ -133,7 +137,8 @@ static void rig_free(rig* g) {
 static double loss_of(rig* g, const problem* p) {
   double L = NAN;
   sp_command_loss_corrected(g->h, g->d, g->v, g->wm, g->wd, &L, NULL, p->S0, p->K,
-                            p->corrected ? p->R : NULL, p->prev ? p->P0 : NULL, p->eps, B, H, 0);
+                            p->corrected ? p->R : NULL, p->prev ? p->P0 : NULL,
+                            p->noisy ? p->N : NULL, p->eps, B, H, 0);
   return L;
 }
 
@@ -204,7 +209,7 @@ TEST(corrected_loss_adds_the_correction_to_every_prediction_and_keeps_the_models
   double L;
   sp_mlp_zero_grad(g.h->net);
   CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &L, NULL, p.S0, p.K, p.R, NULL,
-                                      p.eps, B, H, SP_COMMAND_GRAD_NET),
+                                      NULL, p.eps, B, H, SP_COMMAND_GRAD_NET),
             0);
   CHECK(fabs(L - plain) > 1e-3);
   int checked;
@@ -216,12 +221,12 @@ TEST(corrected_loss_adds_the_correction_to_every_prediction_and_keeps_the_models
   memset(p.R, 0, sizeof p.R);
   double base;
   CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &base, NULL, p.S0, p.K, p.R, NULL,
-                                      p.eps, B, 1, 0),
+                                      NULL, p.eps, B, 1, 0),
             0);
   p.R[7] = 1e-4;  // row 0, step 0, vx
   double up;
   CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &up, NULL, p.S0, p.K, p.R, NULL,
-                                      p.eps, B, 1, 0),
+                                      NULL, p.eps, B, 1, 0),
             0);
   CHECK_CLOSE(fabs(up - base), g.h->cfg.velocity * 1e-4 / B, 1e-6, 1e-12);
   rig_free(&g);
@@ -260,18 +265,62 @@ TEST(decoder_gradient_matches_central_finite_differences_when_asked) {
 
 // the loss's gradient into h's parameters and the decoder's (both flags) at p, checked against
 // central differences: the mismatches
-static int history_mismatches(rig* g, const problem* p) {
+static int net_and_decoder_mismatches(rig* g, const problem* p) {
   double L;
   sp_mlp_zero_grad(g->h->net);
   sp_vae_zero_grad(g->v);
   int rc = sp_command_loss_corrected(g->h, g->d, g->v, g->wm, g->wd, &L, NULL, p->S0, p->K, NULL,
-                                     p->prev ? p->P0 : NULL, p->eps, B, H,
+                                     p->prev ? p->P0 : NULL, p->noisy ? p->N : NULL, p->eps, B, H,
                                      SP_COMMAND_GRAD_NET | SP_COMMAND_GRAD_DECODER);
   if (rc) return -1;
   int checked, checked2;
   int bad = fd_mismatches(g, p, g->h->net->params, g->h->net->grads, g->h->net->nparams, &checked);
   bad += fd_mismatches(g, p, g->v->dec->params, g->v->dec->grads, g->v->dec->nparams, &checked2);
   return checked > 20 && checked2 > 10 ? bad : -1;
+}
+
+TEST(with_sensor_noise_the_policy_sees_the_noisy_state_the_model_steps_the_true_one) {
+  rig g;
+  CHECK_INT(rig_new(&g, 31, 1), 0);
+  static problem p;
+  make_problem(&p, 32);
+  double plain = loss_of(&g, &p);
+  // zero noise is no noise
+  p.noisy = 1;
+  CHECK(loss_of(&g, &p) == plain);
+  sp_rng rng;
+  sp_rng_seed(&rng, 32, 2);
+  sp_rng_fill_normal(&rng, p.N, B * H * NX, 0, 0.05);
+  double L;
+  sp_mlp_zero_grad(g.h->net);
+  sp_vae_zero_grad(g.v);
+  CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &L, NULL, p.S0, p.K, NULL, NULL,
+                                      p.N, p.eps, B, 1, 0),
+            0);
+  // step 0 of a one-step rollout (K, eps and N read as (B x 1 x .)): the actions are the
+  // policy's at S0 + N[0], the next states the model's from S0 itself
+  double sv[B * NX], a[B * NU], s1[B * NX];
+  for (int i = 0; i < B * NX; i++) sv[i] = p.S0[i] + p.N[i];
+  memcpy(a, g.d->A, sizeof a);
+  memcpy(s1, g.d->S + B * NX, sizeof s1);
+  double want[B * NU], next[B * NX];
+  CHECK_INT(sp_command_act(g.h, g.d, g.v, want, NULL, sv, p.K, NULL, p.eps, B), 0);
+  for (int i = 0; i < B * NU; i++) CHECK_CLOSE(a[i], want[i], 1e-12, 1e-12);
+  sp_wm_data* wd;
+  CHECK_INT(sp_wm_data_new(&wd, g.wm, B, 1), 0);
+  CHECK_INT(sp_wm_step(g.wm, wd, 0, next, p.S0, a, B), 0);
+  for (int i = 0; i < B * NX; i++) CHECK_CLOSE(s1[i], next[i], 1e-12, 1e-12);
+  sp_wm_data_free(wd);
+  // over the horizon the noise moves the loss, and the gradient into h and the decoder (through
+  // the policy's view of every state) is still the loss's; no allocation
+  CHECK(fabs(loss_of(&g, &p) - plain) > 1e-4);
+  CHECK_INT(net_and_decoder_mismatches(&g, &p), 0);
+  uint64_t before = sp_alloc_count();
+  CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &L, NULL, p.S0, p.K, NULL, NULL,
+                                      p.N, p.eps, B, H, SP_COMMAND_GRAD_NET),
+            0);
+  CHECK_INT(sp_alloc_count() - before, 0);
+  rig_free(&g);
 }
 
 TEST(with_a_world_model_that_sees_the_previous_action_the_gradient_runs_through_it_too) {
@@ -292,14 +341,14 @@ TEST(with_a_world_model_that_sees_the_previous_action_the_gradient_runs_through_
   CHECK(fabs(given - own) > 1e-4);
   // h's gradient (through a_k's use as step k + 1's previous action) and the decoder's, with
   // P0 given and without (a_-1 = a_0: the first action counts twice)
-  CHECK_INT(history_mismatches(&g, &p), 0);
+  CHECK_INT(net_and_decoder_mismatches(&g, &p), 0);
   p.prev = 0;
-  CHECK_INT(history_mismatches(&g, &p), 0);
+  CHECK_INT(net_and_decoder_mismatches(&g, &p), 0);
   // no allocation in the loss's passes with history either
   uint64_t before = sp_alloc_count();
   double L;
   CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &L, NULL, p.S0, p.K, NULL, p.P0,
-                                      p.eps, B, H, SP_COMMAND_GRAD_NET),
+                                      NULL, p.eps, B, H, SP_COMMAND_GRAD_NET),
             0);
   CHECK_INT(sp_alloc_count() - before, 0);
   // a model widened by sp_wm_with_history predicts as before, whatever the previous actions
@@ -371,23 +420,23 @@ TEST(
   for (int j = 0; j < NU; j++) CHECK(x[g.h->nin - NU + j] == p.P0[j]);
   // the gradient into h (its own previous actions through the rollout, and the start's given or
   // a_nom) and the decoder, with a plain world model and with one that sees the action too
-  CHECK_INT(history_mismatches(&g, &p), 0);
+  CHECK_INT(net_and_decoder_mismatches(&g, &p), 0);
   p.prev = 0;
-  CHECK_INT(history_mismatches(&g, &p), 0);
+  CHECK_INT(net_and_decoder_mismatches(&g, &p), 0);
   sp_wm_free(g.wm);
   sp_wm_data_free(g.wd);
   g.wm = world_with(26, 1);
   CHECK(g.wm);
   CHECK_INT(sp_wm_data_new(&g.wd, g.wm, B, H), 0);
-  CHECK_INT(history_mismatches(&g, &p), 0);
+  CHECK_INT(net_and_decoder_mismatches(&g, &p), 0);
   p.prev = 1;
-  CHECK_INT(history_mismatches(&g, &p), 0);
+  CHECK_INT(net_and_decoder_mismatches(&g, &p), 0);
   // no allocation in act or the loss's passes
   uint64_t before = sp_alloc_count();
   double L;
   CHECK_INT(sp_command_act(g.h, g.d, g.v, a1, NULL, p.S0, k, p.P0, NULL, B), 0);
   CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &L, NULL, p.S0, p.K, NULL, p.P0,
-                                      p.eps, B, H, SP_COMMAND_GRAD_NET),
+                                      NULL, p.eps, B, H, SP_COMMAND_GRAD_NET),
             0);
   CHECK_INT(sp_alloc_count() - before, 0);
   // a file keeps it
