@@ -19,6 +19,7 @@
 --       [decoder=false] [decoder_lr=3e-4] [latent_noise=1] [paths=-1] [correction=0]
 --       [round_anchor=3 (policy=imitation: 0)] [calibrate_seconds=0] [calibrate_hold=4]
 --       [prev_action=true (policy=imitation: false)] [h_prev_action=false] [h_average=0]
+--       [sensor_noise=0] [noise_seconds=2]
 --       [collect_starts=reference|recorded] [act_noise=0.03 (policy=imitation: 0.05)]
 --
 -- The default "real" robot is payload=3 friction=0.6 motor=0.8 latency=0.01 (a 3 kg payload,
@@ -76,6 +77,12 @@
 -- VAE's nominal action): a policy cannot compensate a lag it does not see.
 -- h_average=F (policy=command; 0: none): h ends each round as the mean of its parameters over
 -- the round's last F of the batches (tail averaging), not as the last batch left it.
+-- sensor_noise=S (policy=command; 0: none): h's rollouts through the world model add Gaussian
+-- noise of std S to every entry of the states h and the decoder see (not the states the model
+-- steps), as the robot's sensors report them; -1: each entry's std measured on the robot, which
+-- first stands still for noise_seconds of real_seconds (spinal.finetune F:measure_noise; the
+-- rounds share the rest): sensor_noise_measured and sensor_noise_measured_joints in summary.json
+-- are the mean std over the base's entries (position, orientation, velocities) and the joints'.
 -- collect_starts (policy=command, a MuJoCo robot): where each collection episode is placed on the
 -- robot: reference (the default) a random frame of a random training clip with h's gait clock at
 -- its phase, as quadruped_command's own collection; recorded (the default until 2026-12-06) a
@@ -149,6 +156,8 @@ local cfg = sp.settings(perturb.defaults {
                        -- previous action (the imitation policy's rollouts carry none)
   h_prev_action = false, -- policy=command: h also sees the previous action
   h_average = 0.0,     -- policy=command: share of each round's last batches whose h are averaged
+  sensor_noise = 0.0,  -- policy=command: noise on the states h's rollouts see (-1: measured)
+  noise_seconds = 2.0, -- sensor_noise=-1: of real_seconds, the robot stands still this long first
   collect_starts = "reference", -- policy=command: where collection episodes start (or "recorded")
 }, { ranges = { wm_steps = { min = 0, max = 65536 } } })  -- 0: the pre-training's windows
 -- h's batches through the world model look 48 steps (0.96 s) ahead: over 24 a turn on the spot
@@ -172,6 +181,14 @@ end
 if cfg.policy ~= "command" and cfg.h_prev_action then
   error(("%s: h_prev_action=true widens the command network h: it needs policy=command")
     :format(who), 0)
+end
+if cfg.policy ~= "command" and cfg.sensor_noise ~= 0 then
+  error(("%s: sensor_noise=%g trains the command network h with noisy states: it needs "
+    .. "policy=command"):format(who, cfg.sensor_noise), 0)
+end
+if not (cfg.sensor_noise >= 0 or cfg.sensor_noise == -1) then
+  error(("%s: sensor_noise=%g: expected a std >= 0 (rad, m, m/s: on every state entry) or -1 "
+    .. "(each entry's, measured with the robot standing still)"):format(who, cfg.sensor_noise), 0)
 end
 if cfg.policy ~= "command" and cfg.h_average > 0 then
   error(("%s: h_average=%g averages the command network h: it needs policy=command")
@@ -220,6 +237,12 @@ if cfg.quick then
                           anchor_batch = 32, pol_batch = 16, wm_batch = 32, horizon = 8,
                           eval_seconds = 2, eval_clips = 3, episode_steps = 100,
                           h_hidden = ctrain.quick.hidden })
+end
+local noise_seconds = cfg.sensor_noise < 0 and cfg.noise_seconds or 0
+if noise_seconds + cfg.calibrate_seconds >= cfg.real_seconds then
+  error(("%s: noise_seconds=%g (sensor_noise=-1) and calibrate_seconds=%g: expected less than "
+    .. "real_seconds (%g) together, which the rounds share with them")
+    :format(who, noise_seconds, cfg.calibrate_seconds, cfg.real_seconds), 0)
 end
 if cfg.calibrate_seconds >= cfg.real_seconds then
   error(("%s: calibrate_seconds=%g: expected less than real_seconds (%g), which the rounds share "
@@ -499,11 +522,25 @@ if C then
 end
 local rows = {}
 -- (calibrate_seconds is policy=command's, refused above for the imitation policy)
-local round_seconds = (cfg.real_seconds - cfg.calibrate_seconds) / cfg.rounds
+-- sensor_noise=-1: the robot stands still first, its sensor noise measured (from the first
+-- collection start, velocities zeroed; over udp where it stands)
+-- (summary: the mean std over the base's entries, position, orientation and velocities, and over
+-- the joints', angles and velocities)
+local noise_base, noise_joints
+if C and cfg.sensor_noise < 0 then
+  local t = F:measure_noise(noise_seconds, x0s and x0s[1]):totable()
+  noise_base, noise_joints = 0, 0
+  for i = 1, 13 do noise_base = noise_base + t[i] / 13 end
+  for i = 14, #t do noise_joints = noise_joints + t[i] / (#t - 13) end
+  print(("%s: sensor noise measured standing %.1f s: %.4f on the base's entries, %.4f on the "
+    .. "joints' (mean std)"):format(who, F:seconds(), noise_base, noise_joints))
+end
+local noise_used = F:seconds()
+local round_seconds = (cfg.real_seconds - cfg.calibrate_seconds - noise_used) / cfg.rounds
 for r = 1, cfg.rounds do
   -- up to r rounds' share in all, so a share that is not a whole number of ticks loses none
   -- (120 s in 32 rounds: 187 or 188 ticks a round, 6000 in all)
-  local col, want = nil, r * round_seconds - F:seconds()
+  local col, want = nil, noise_used + r * round_seconds - F:seconds()
   if C then col = F:collect_command(want, x0s, x0_phases)
   else col = F:collect(want) end
   local wl, wp = F:train_wm()
@@ -598,6 +635,10 @@ local summary = {
   prev_action = C and cfg.prev_action,
   h_prev_action = C and cfg.h_prev_action,
   h_average = C and cfg.h_average or nil,
+  sensor_noise = C and cfg.sensor_noise or nil,
+  noise_seconds = C and cfg.sensor_noise < 0 and cfg.noise_seconds or nil,
+  sensor_noise_measured = noise_base,
+  sensor_noise_measured_joints = noise_joints,
   collect_starts = C and cfg.collect_starts or nil,
   real_fall_episode_seconds = C and F.fall_seconds or nil,
   scored_on_truth = truth,

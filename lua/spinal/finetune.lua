@@ -59,6 +59,9 @@ M.defaults = {
                         -- before until trained; an episode's first tick sees the nominal action)
   h_average = 0.0,      -- with h: the share of each round's last batches whose h are averaged into
                         -- the h the round ends with (tail averaging; 0: the last batch's h)
+  sensor_noise = 0.0,   -- with h: std of the noise on the states h and the decoder see in h's
+                        -- rollouts through the model (0: none; -1: each entry's, as
+                        -- F:measure_noise measured it on the robot)
 }
 
 local function merged(opts)
@@ -177,6 +180,10 @@ function M.new(L, opts)
   if type(c.h_average) ~= "number" or not (c.h_average >= 0 and c.h_average <= 1) then
     error(("finetune: h_average=%s: expected a share of the batches in [0, 1]")
       :format(tostring(c.h_average)), 2)
+  end
+  if type(c.sensor_noise) ~= "number" or not (c.sensor_noise >= 0 or c.sensor_noise == -1) then
+    error(("finetune: sensor_noise=%s: expected a std >= 0 or -1 (each entry's, measured on the "
+      .. "robot)"):format(tostring(c.sensor_noise)), 2)
   end
   self.dt = L.cfg.dt
   self.budget = math.floor(c.real_seconds / self.dt + 1e-9)
@@ -600,6 +607,55 @@ function F:corrected_windows(g, n, H)
   return A(S0), A(K), R:reshape(n, H, -1), at, A(P0)
 end
 
+-- the robot's sensor noise, measured: it stands still, holding the nominal pose (L.a_nom), for
+-- `seconds` of the budget through the HAL, from x0 with its velocities zeroed (nil: where it
+-- stands; over udp it is rearmed there); the true state settles, so in the second half a tick's
+-- change of each entry is the difference of two draws of its noise: the std of those changes over
+-- sqrt(2). (Read off a walk instead, the stride's own changes from tick to tick swamp the noise on
+-- the velocities.) Not recorded as data for the model. Sets and returns self.sigma (an array (nx)).
+function F:measure_noise(seconds, x0)
+  local L = self.L
+  local imitate = require "spinal.imitate"
+  local n = math.min(self.budget - self.ticks, math.floor(seconds / self.dt + 1e-9))
+  if n < 8 then
+    error(("finetune: measuring the sensor noise needs at least 8 ticks of the budget standing, "
+      .. "got %d (%g s)"):format(n, seconds), 2)
+  end
+  if x0 and L.plant.can_reset ~= false then
+    local s = {}
+    for i = 1, #x0 do s[i] = x0[i] end
+    for i = 8, 13 do s[i] = 0 end
+    for i = 14 + L.nj, 13 + 2 * L.nj do s[i] = 0 end
+    L.plant:reset(imitate.to_plant(s, L.nj))
+  elseif L.plant.backend == "udp" then
+    L.plant:rearm()
+  end
+  local S = {}
+  for t = 1, n do
+    L.plant:write(L.a_nom)
+    S[t] = imitate.to_wm(L.plant:read(), L.nj)
+    if L:fell(S[t]) then
+      self.ticks = self.ticks + t
+      error(("finetune: the robot fell standing still after %.2f s, measuring its sensor noise")
+        :format(t * self.dt), 2)
+    end
+  end
+  self.ticks = self.ticks + n
+  local half = n // 2
+  local sigma = {}
+  for i = 1, L.nx do
+    local sum, sq, m = 0, 0, 0
+    for t = half + 1, n do
+      local d = S[t][i] - S[t - 1][i]
+      sum, sq, m = sum + d, sq + d * d, m + 1
+    end
+    local var = math.max(0, (sq - sum * sum / m) / (m - 1))
+    sigma[i] = math.sqrt(var / 2)
+  end
+  self.sigma = A(sigma)
+  return self.sigma
+end
+
 -- pol_iters batches of h's loss through the corrected world model from the robot's states (random
 -- commands, command.batch; a share `correction` of the rows the robot's recorded windows with the
 -- model corrected along them, F:corrected_windows), gradients into h and the decoder (decoder =
@@ -618,6 +674,15 @@ function F:train_command()
   -- last batch's h carries that batch's noise; the mean of many is a steadier step)
   local tail = c.h_average > 0 and math.max(1, math.floor(c.pol_iters * c.h_average + 0.5)) or 0
   local hsum, nsum = nil, 0
+  -- the sensor noise h's rollouts see (sensor_noise: a std for every entry, or -1 measured)
+  local sigma = c.sensor_noise > 0 and A.full({ L.nx }, c.sensor_noise) or nil
+  if c.sensor_noise < 0 then
+    sigma = self.sigma
+    if not sigma then
+      error("finetune: sensor_noise=-1 trains h with the noise F:measure_noise measured: measure "
+        .. "it first", 2)
+    end
+  end
   for it = 1, c.pol_iters do
     -- with a gait clock, each start's phase is the one it was recorded at on the robot
     local ncor = math.floor(c.pol_batch * c.correction + 0.5)
@@ -646,8 +711,9 @@ function F:train_command()
     if c.decoder then L.pol:set_grads(A.zeros(np)) end
     -- (P0, the actions the robot held before the starts, for a model with history or h that
     -- sees them)
+    local N = sigma and A.randn({ c.pol_batch, c.horizon, L.nx }, g):mul(sigma) or nil
     loss, parts = C.h:grad(L.model, L.pol, S0, K, eps, c.decoder and "both" or "net", R,
-                           (self.history == 1 or C.h.prev_action) and P0 or nil)
+                           (self.history == 1 or C.h.prev_action) and P0 or nil, N)
     local hg = C.h:grads()
     local dec = c.decoder and L.pol:grads():narrow(1, np - nd + 1, nd) or nil
     -- the anchors: to the pre-trained h, then to h at the round's start (the trust region)

@@ -300,6 +300,62 @@ describe("finetune on a MuJoCo quadruped", function()
       moved[1]))
   end)
 
+  it("measures the robot's sensor noise standing still and trains h with it (sensor_noise)",
+    function()
+      local command = require "spinal.command"
+      local x0 = L.refs[1].frames[1]
+      local function round(noise, sensor_noise)
+        plant:perturb { noise = noise }
+        local C = command.new { model = L.model, pol = L.pol, hidden = 8, layers = 1, seed = 4 }
+        C.h:set_params(A.randn({ C.h.nparams }, rng.new(3)) * 0.05)
+        local F = finetune.new(L, { real_seconds = 5, episode_steps = 25, seed = 6, anchor = 1,
+                                    pol_iters = 2, pol_lr = 1e-2, pol_batch = 8, horizon = 4,
+                                    anchor_batch = 32, sensor_noise = sensor_noise })
+        F:init_command(C)
+        local sigma = F:measure_noise(4, x0):totable()
+        assert.equal(200, F.ticks)          -- counted in the budget
+        assert.equal(0, #F.rec.S)           -- not recorded as the model's data
+        F:collect_command(1, { x0 })
+        F:train_command()
+        plant:perturb { noise = 0 }
+        return sigma, C.h:params()
+      end
+      -- 0.02 on every entry the plant reports: the pose's and the joint angles' mean std within a
+      -- fifth (100 changes of each entry); the velocities' at least nine tenths of it (the
+      -- low-level controller reads the noisy joint angles too, so the robot itself trembles); a
+      -- robot without noise shows a twentieth of it at most
+      local function mean(t, a, b)
+        local m = 0
+        for i = a, b do m = m + t[i] / (b - a + 1) end
+        return m
+      end
+      local nj = L.nj
+      local noisy, h_measured = round(0.02, -1)
+      local pose, angles = mean(noisy, 1, 7), mean(noisy, 14, 13 + nj)
+      local base_v, joint_v = mean(noisy, 8, 13), mean(noisy, 14 + nj, 13 + 2 * nj)
+      assert.is_true(math.abs(pose - 0.02) < 0.004 and math.abs(angles - 0.02) < 0.004,
+        ("pose %.4f joint angles %.4f"):format(pose, angles))
+      assert.is_true(base_v > 0.018 and joint_v > 0.018,
+        ("base velocities %.4f joint velocities %.4f"):format(base_v, joint_v))
+      local quiet, h_none = round(0, 0)
+      for i = 1, #quiet do
+        assert.is_true(quiet[i] < 0.001, ("entry %d: %.4f"):format(i, quiet[i]))
+      end
+      -- trained with the noise measured, or a std given for every entry, h learns otherwise
+      local _, h_fixed = round(0, 0.02)
+      assert.is_true((h_fixed - h_none):abs():max() > 0)
+      assert.is_true((h_measured - h_none):abs():max() > 0)
+      -- -1 without a measurement, or another negative value, is refused
+      local F = finetune.new(L, { real_seconds = 1, sensor_noise = -1, pol_iters = 1 })
+      F:init_command(command.new { model = L.model, pol = L.pol, hidden = 8, layers = 1 })
+      local ok, e = pcall(F.train_command, F)
+      assert.is_false(ok)
+      assert.matches("sensor_noise=-1 trains h with the noise F:measure_noise measured", e, 1, true)
+      ok, e = pcall(finetune.new, L, { sensor_noise = -0.5 })
+      assert.is_false(ok)
+      assert.matches("sensor_noise=-0.5: expected a std >= 0 or -1", e, 1, true)
+    end)
+
   it("ends a round on the mean of h's last batches with h_average (tail averaging)", function()
     local command = require "spinal.command"
     -- the same round three ways: 1 batch, 2 batches, 2 batches averaged over both; every batch
