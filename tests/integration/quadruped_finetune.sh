@@ -150,6 +150,19 @@ summary "$tmp/prev" "need(s.prev_action == true and s.wm_real_error_after < s.wm
   'the widened world model learned from the robot')
   need(s.collect_starts == 'reference' and type(s.real_fall_episode_seconds) == 'table',
     'collect_starts and the falls while collecting recorded')"
+# sensor_noise=-1: the robot stands 2 s of the 16 first, its noise measured (0.01 on every entry:
+# the base's mean std within a fifth), and the rounds share the other 14
+run seed=1 out="$tmp/noise" pretrained="$tmp/q1" policy=command noise=0.01 sensor_noise=-1 pol_iters=1
+grep -q "sensor noise measured standing 2.0 s" "$tmp/run.out" || fail "no sensor noise line"
+summary "$tmp/noise" "need(s.sensor_noise == -1 and s.noise_seconds == 2 and s.real_data_seconds == 16
+    and math.abs(s.sensor_noise_measured - 0.01) < 0.002 and s.sensor_noise_measured_joints > 0.008,
+  'the sensor noise measured: ' .. tostring(s.sensor_noise_measured))"
+if "$BIN" experiments/quadruped_finetune.lua quick=true out="$tmp/bad" pretrained="$tmp/q1" \
+    sensor_noise=-1 noise_seconds=12 calibrate_seconds=4 >"$tmp/bad.out" 2>&1; then
+  fail "noise_seconds=12 and calibrate_seconds=4 of 16 were accepted"
+fi
+grep -qF "noise_seconds=12 (sensor_noise=-1) and calibrate_seconds=4: expected less than real_seconds (16)" \
+  "$tmp/bad.out" || fail "noise_seconds' refusal: $(cat "$tmp/bad.out")"
 # collect_starts=recorded: the episodes start from the pre-training's states: other data
 run seed=1 out="$tmp/recorded" pretrained="$tmp/q1" policy=command collect_starts=recorded pol_iters=1
 summary "$tmp/recorded" "need(s.collect_starts == 'recorded', 'collect_starts=recorded recorded')"
