@@ -133,12 +133,14 @@ describe("command network", function()
       assert.matches("cannot open: No such file or directory", msg)
     end)
 
-  it("accumulates the decoder's gradients only when asked", function()
+  -- a random world model whose predictions the actions move, a VAE, h, and 2 starts walking 3
+  -- steps at 0.5 m/s
+  local function rollout_rig()
     local m = wm.new { nj = 1, nu = 2, dt = DT, hidden = 8, layers = 1, seed = 1 }
     local gm = rng.new(9)
     local p = m:params()
     for i = 1, m.nparams do p[i] = 0.3 * gm:normal() end
-    m:set_params(p)   -- actions matter
+    m:set_params(p)
     local pol = vae(5)
     local C = command.new { model = m, pol = pol, hidden = 8, seed = 2 }
     local S0, K = A.zeros(2, 15), A.zeros(2, 3, 7)
@@ -147,6 +149,11 @@ describe("command network", function()
       for j = 1, 15 do S0[b][j] = s[j] end
       for k = 1, 3 do K[b][k][1] = 0.5 end
     end
+    return m, pol, C, S0, K
+  end
+
+  it("accumulates the decoder's gradients only when asked", function()
+    local m, pol, C, S0, K = rollout_rig()
     pol:set_grads(A.zeros(pol.nparams))
     C.h:grad(m, pol, S0, K, nil, "net")
     assert.equal(0, pol:grads():abs():max())
@@ -159,20 +166,8 @@ describe("command network", function()
   end)
 
   it("rolls out with sensor noise on the states the policy sees, of the rollout's shape", function()
-    local m = wm.new { nj = 1, nu = 2, dt = DT, hidden = 8, layers = 1, seed = 1 }
-    local gm = rng.new(9)
-    local p = m:params()
-    for i = 1, m.nparams do p[i] = 0.3 * gm:normal() end
-    m:set_params(p)
-    local pol = vae(5)
-    local C = command.new { model = m, pol = pol, hidden = 8, seed = 2 }
+    local m, pol, C, S0, K = rollout_rig()
     C.h:set_params(A.randn({ C.h.nparams }, rng.new(4)) * 0.3)
-    local S0, K = A.zeros(2, 15), A.zeros(2, 3, 7)
-    for b = 1, 2 do
-      local s = trunk(0, 0, 0.1 * b, 0.1, 0)
-      for j = 1, 15 do S0[b][j] = s[j] end
-      for k = 1, 3 do K[b][k][1] = 0.5 end
-    end
     local plain = C.h:loss(m, pol, S0, K)
     -- no noise and zero noise are the same rollout; noise moves it (the model steps the true
     -- state, the policy acts on the noisy one: engine/wm/command.h)

@@ -292,8 +292,6 @@ TEST(with_sensor_noise_the_policy_sees_the_noisy_state_the_model_steps_the_true_
   sp_rng_seed(&rng, 32, 2);
   sp_rng_fill_normal(&rng, p.N, B * H * NX, 0, 0.05);
   double L;
-  sp_mlp_zero_grad(g.h->net);
-  sp_vae_zero_grad(g.v);
   CHECK_INT(sp_command_loss_corrected(g.h, g.d, g.v, g.wm, g.wd, &L, NULL, p.S0, p.K, NULL, NULL,
                                       p.N, p.eps, B, 1, 0),
             0);
