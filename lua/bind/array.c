@@ -5,6 +5,7 @@
 // buffer, so a view keeps its storage alive and __gc/__close release one reference. Indexing is
 // 1-based as in Lua and Torch7 (negative indices count from the end); a[i] is a number for a
 // 1-D array and a row view otherwise. Operators follow numpy broadcasting.
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,10 +53,22 @@ static sp_array* push_empty(lua_State* L) {
   return a;
 }
 
+// The collector sees an array's userdata (about 150 bytes), not the buffer behind it, and paces
+// itself by the Lua heap: a loop making a large temporary each iteration (a batch of noise, a
+// batch of states) piled up gigabytes of dead buffers before a cycle freed them (8 GB in a
+// quadruped fine-tuning run). Each new buffer of a KB or more is counted as that much allocation
+// (LUA_GCSTEP with its size adds it to the collector's debt), so buffers are collected at the pace
+// they are made.
+static void account(lua_State* L, const sp_array* a) {
+  size_t kb = (size_t)sp_array_size(a) * sizeof(double) / 1024;
+  if (kb > 0) lua_gc(L, LUA_GCSTEP, kb > (size_t)INT_MAX ? INT_MAX : (int)kb);
+}
+
 sp_array* spL_newarray(lua_State* L, int ndim, const int64_t* shape) {
   sp_array* a = push_empty(L);
   int rc = sp_array_new(a, ndim, shape);
   if (rc) spL_raise(L, rc, "array");
+  account(L, a);
   return a;
 }
 
@@ -66,6 +79,7 @@ sp_array* spL_pushview(lua_State* L, const sp_array* view) {
   } else {
     int rc = sp_array_copy(a, view);
     if (rc) spL_raise(L, rc, "array");
+    account(L, a);
   }
   return a;
 }
@@ -266,6 +280,7 @@ static int l_new(lua_State* L) {
     sp_array* a = push_empty(L);
     int rc = sp_array_copy(a, src);
     if (rc) spL_raise(L, rc, "new");
+    account(L, a);
     return 1;
   }
   if (lua_type(L, 1) == LUA_TNUMBER) {
@@ -802,6 +817,7 @@ static int m_copy(lua_State* L) {
   sp_array* c = push_empty(L);
   int rc = sp_array_copy(c, a);
   if (rc) spL_raise(L, rc, "copy");
+  account(L, c);
   return 1;
 }
 
