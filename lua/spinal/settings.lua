@@ -120,6 +120,8 @@ M.RANGES = {
   calibrate_seconds = { min = 0, max = 3600 }, -- s of the robot budget for h's command calibration
   calibrate_hold = { above = 0, max = 60 },   -- s per command of the calibration
   h_average = { min = 0, max = 1 },           -- share of a round's last batches h is averaged over
+  sensor_noise = { min = -1, max = 10 },      -- std of the noise h's rollouts show it (-1: measured)
+  noise_seconds = { above = 0, max = 3600 },  -- s of the robot budget standing, its noise measured
   -- command following (experiments/quadruped_command.lua, spinal.command)
   imitate_samples = { min = 1, max = 1e9 },   -- simulator transitions for the imitation policy
   rounds = { min = 0, max = 1e6 },            -- collect / train rounds (finetune: collect / fine-tune)
@@ -170,7 +172,7 @@ for name in ([[
   contact_margin foot_radius payload payload_x payload_y frictionloss latency noise push push_time
   beta act_noise mix anchor start_mix latent_noise wm_velocity paths correction round_anchor
   calibrate_seconds fit_cross clock_period backward path_seconds start_command minutes desired_kl
-  entropy_coef lambda ppo_minutes
+  entropy_coef lambda ppo_minutes sensor_noise
 ]]):gmatch "%S+" do M.REAL[name] = true end
 
 local EXACT = 2 ^ 53
