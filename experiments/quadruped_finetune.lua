@@ -21,6 +21,8 @@
 --       [prev_action=true (policy=imitation: false)] [h_prev_action=false] [h_average=0]
 --       [sensor_noise=0] [noise_seconds=2]
 --       [collect_starts=reference|recorded] [act_noise=0.03 (policy=imitation: 0.05)]
+--       [observer=true (policy=imitation: false)] [observer_gain=0] [observer_model_std=0.0065]
+--       [observer_bias=0.02]
 --
 -- The default "real" robot is payload=3 friction=0.6 motor=0.8 latency=0.01 (a 3 kg payload,
 -- slippery feet, weaker motors and 10 ms of actuation latency at once: each at the end of its
@@ -90,6 +92,17 @@
 -- then) the pre-trained h fell about three times as often, most within a second of the start
 -- (docs/method2.md, "Falls while collecting"). Over udp the robot starts where it stands.
 --
+-- observer=true (policy=command's default): where the recorded data show sensor noise (the
+-- base's pose: spinal.observer.noise_std), the fine-tuned h reads the robot through a world-model
+-- observer (spinal.observer: each reading blended with the fine-tuned model's prediction at gain
+-- K = observer_model_std^2 / (observer_model_std^2 + sigma^2) on the base's entries, a slow bias
+-- estimate at observer_bias keeping the readings' mean), used where K < 0.95; observer_gain=K
+-- sets the gain. The pre-trained h before is scored on the readings as they are (it never saw
+-- this robot's sensors). summary.json: observer, observer_active, observer_gain,
+-- observer_model_std, observer_bias, sensor_noise_estimated, and with the observer used the
+-- fine-tuned h on the raw readings: velocity_error_after_raw_mps, velocity_error_mean_after_raw_mps,
+-- velocity_swing_after_raw_mps, path_error_after_raw_m, falls_after_raw.
+--
 -- summary.json (flat): real_data_seconds, velocity_error_before_mps, velocity_error_after_mps,
 -- velocity_error_ratio, path_error_before_m, path_error_after_m, falls_before, falls_after,
 -- joint_error_before_rad, joint_error_after_rad, action_shift (mean |a - a_0| over the recorded
@@ -115,6 +128,7 @@ local finetune = require "spinal.finetune"
 local ctrain = require "spinal.command_train"
 local gaitlib = require "spinal.gaitlib"
 local perturb = require "spinal.perturb"
+local observer = require "spinal.observer"
 local has_host, host = pcall(require, "spinal.host")
 local function now() return has_host and host.clock() or os.time() end
 local t_start = now()
@@ -159,6 +173,11 @@ local cfg = sp.settings(perturb.defaults {
   sensor_noise = 0.0,  -- policy=command: noise on the states h's rollouts see (-1: measured)
   noise_seconds = 2.0, -- sensor_noise=-1: of real_seconds, the robot stands still this long first
   collect_starts = "reference", -- policy=command: where collection episodes start (or "recorded")
+  observer = false,    -- policy=command (its default: true): evaluate the fine-tuned h through a
+                       -- world-model observer where the recorded data show sensor noise
+  observer_gain = 0.0, -- its gain on the base's entries (0: from the noise estimated)
+  observer_model_std = 0.0065, -- the prediction's std the gain assumes (spinal.observer.gain)
+  observer_bias = 0.02, -- the observer's bias rate (spinal.observer)
 }, { ranges = { wm_steps = { min = 0, max = 65536 } } })  -- 0: the pre-training's windows
 -- h's batches through the world model look 48 steps (0.96 s) ahead: over 24 a turn on the spot
 -- that tips the robot over after a second or two gave no gradient (seed-2 h on the default robot);
@@ -202,6 +221,21 @@ if cfg.policy ~= "command" and cfg.collect_starts ~= "reference" then
   error(("%s: collect_starts=%s places the command network's collection: it needs policy=command")
     :format(who, cfg.collect_starts), 0)
 end
+if cfg.policy ~= "command" and cfg.observer then
+  error(("%s: observer=true reads the robot through the fine-tuned world model for the command "
+    .. "network h: it needs policy=command"):format(who), 0)
+end
+if not (cfg.observer_gain >= 0 and cfg.observer_gain <= 1) then
+  error(("%s: observer_gain=%g: expected a gain in (0, 1] (1: the readings as they are) or 0 (from "
+    .. "the sensor noise the recorded data show)"):format(who, cfg.observer_gain), 0)
+end
+if not (cfg.observer_model_std > 0) then
+  error(("%s: observer_model_std=%g: expected a std > 0"):format(who, cfg.observer_model_std), 0)
+end
+if not (cfg.observer_bias >= 0 and cfg.observer_bias < 1) then
+  error(("%s: observer_bias=%g: expected a rate in [0, 1) (0: no bias estimate)")
+    :format(who, cfg.observer_bias), 0)
+end
 if cfg.policy ~= "command" and cfg.calibrate_seconds > 0 then
   error(("%s: calibrate_seconds=%g calibrates the command network: it needs policy=command")
     :format(who, cfg.calibrate_seconds), 0)
@@ -230,7 +264,8 @@ end
 -- (each of these defaults only where the command line did not set the value)
 if cfg.policy == "command" then
   sp.settings.fill(cfg, { horizon = 48, pol_lr = 3e-4, mix = 0, rounds = 16, round_anchor = 3,
-                          prev_action = true, act_noise = ctrain.defaults.act_noise })
+                          prev_action = true, act_noise = ctrain.defaults.act_noise,
+                          observer = true })
 end
 if cfg.quick then
   sp.settings.fill(cfg, { pre_samples = 1200, real_seconds = 16, wm_iters = 20, pol_iters = 3,
@@ -578,9 +613,42 @@ os.execute(("mkdir -p '%s'"):format(ftdir))
 F:save(ftdir)
 if C then assert(C:save(ftdir .. "/command.ckpt")) end
 
+-- the observer (policy=command, observer=true): where the robot's recorded data show sensor noise
+-- (spinal.observer.noise_std: the base's pose, whose fourth differences at 50 Hz are the noise's),
+-- the fine-tuned h reads the robot through the fine-tuned world model, each reading blended with
+-- the model's prediction at gain K = model_std^2 / (model_std^2 + sigma^2) on the base's entries
+-- (the joints' pass: their noise does not reach the walk, docs/method2.md), a slow bias estimate
+-- keeping the readings' mean. Used where it blends by more than 5 % (K < 0.95, sigma above 0.0015
+-- at the default model_std): on a robot without sensor noise the fine-tuned h reads the robot as
+-- before. With observer_gain=K, that gain. Its own evaluation says what it adds: the fine-tuned h
+-- on the raw readings (velocity_error_after_raw_mps, ...).
+local obs
+if C and cfg.observer then
+  local sigma, windows = observer.noise_std(F.rec.S, F.rec.ep)
+  local given = cfg.observer_gain > 0
+  local gain = given and cfg.observer_gain
+    or (sigma and observer.gain(sigma, cfg.observer_model_std) or 1)
+  obs = { sigma = sigma, windows = windows, gain = gain, active = gain < (given and 1 or 0.95) }
+  print(("%s: observer: sensor noise %s on the base's pose (%d windows of the recorded data); %s")
+    :format(who, sigma and ("%.4f"):format(sigma) or "not estimated", windows,
+      obs.active and ("the fine-tuned h reads the robot through the fine-tuned world model, gain "
+        .. "%.2f on the base's entries"):format(gain)
+      or ("gain %.2f: the readings pass as they are"):format(gain)))
+end
+
 -- after
 local wm_after = wm_error()
-local after = evaluate(nil)
+local after, after_raw
+if obs and obs.active then
+  after_raw = evaluate(nil)
+  local keep = plant
+  plant = observer.new(L.model, { nj = L.nj, gain = obs.gain, bias = cfg.observer_bias }):wrap(keep)
+  L.plant = plant
+  after = evaluate(nil)
+  plant, L.plant = keep, keep
+else
+  after = evaluate(nil)
+end
 local shift, shift_rms = F:action_shift()
 
 local function finite(x) if x == x then return x end end
@@ -640,6 +708,17 @@ local summary = {
   sensor_noise_measured = noise_base,
   sensor_noise_measured_joints = noise_joints,
   collect_starts = C and cfg.collect_starts or nil,
+  observer = C and cfg.observer,
+  observer_active = obs and obs.active or false,
+  observer_gain = obs and obs.gain,
+  observer_model_std = obs and cfg.observer_model_std,
+  observer_bias = obs and cfg.observer_bias,
+  sensor_noise_estimated = obs and obs.sigma,
+  velocity_error_after_raw_mps = after_raw and after_raw.velocity_error,
+  velocity_error_mean_after_raw_mps = after_raw and after_raw.velocity_error_mean,
+  velocity_swing_after_raw_mps = after_raw and after_raw.velocity_swing,
+  path_error_after_raw_m = after_raw and after_raw.path_error,
+  falls_after_raw = after_raw and after_raw.falls,
   real_fall_episode_seconds = C and F.fall_seconds or nil,
   scored_on_truth = truth,
   calibration_holds = cal and cal.holds,
@@ -689,6 +768,12 @@ if after.velocity_error_mean then
   print(("%s: the stride's swing about each command's mean velocity: %.3f -> %.3f m/s (the per-tick "
     .. "error a policy walking at exactly the commanded mean would keep)"):format(who,
     before.velocity_swing, after.velocity_swing))
+end
+if after_raw then
+  print(("%s: without the observer (the fine-tuned h on the raw readings): velocity error %.3f m/s "
+    .. "(x%.2f), mean %.3f, swing %.3f, path error %.2f m, falls %d"):format(who,
+    after_raw.velocity_error, after_raw.velocity_error / before.velocity_error,
+    after_raw.velocity_error_mean, after_raw.velocity_swing, after_raw.path_error, after_raw.falls))
 end
 if C then
   -- where the error is: each command, and the robot's mean walk on it after fine-tuning

@@ -149,14 +149,45 @@ grep -q "after 16.0 s of robot data" "$tmp/run.out" || fail "no result line with
 summary "$tmp/prev" "need(s.prev_action == true and s.wm_real_error_after < s.wm_real_error_before,
   'the widened world model learned from the robot')
   need(s.collect_starts == 'reference' and type(s.real_fall_episode_seconds) == 'table',
-    'collect_starts and the falls while collecting recorded')"
+    'collect_starts and the falls while collecting recorded')
+  need(s.observer == true and s.observer_active == false and s.sensor_noise_estimated < 0.0015
+    and s.observer_gain >= 0.95 and s.velocity_error_after_raw_mps == nil,
+    'no observer where the robot has no sensor noise: ' .. tostring(s.sensor_noise_estimated))"
+grep -q "observer: sensor noise 0.00[01][0-9]* on the base's pose .*: the readings pass as they are" "$tmp/run.out" ||
+  fail "the observer's line without sensor noise: $(grep observer "$tmp/run.out")"
 # sensor_noise=-1: the robot stands 2 s of the 16 first, its noise measured (0.01 on every entry:
 # the base's mean std within a fifth), and the rounds share the other 14
 run seed=1 out="$tmp/noise" pretrained="$tmp/q1" policy=command noise=0.01 sensor_noise=-1 pol_iters=1
 grep -q "sensor noise measured standing 2.0 s" "$tmp/run.out" || fail "no sensor noise line"
 summary "$tmp/noise" "need(s.sensor_noise == -1 and s.noise_seconds == 2 and s.real_data_seconds == 16
     and math.abs(s.sensor_noise_measured - 0.01) < 0.002 and s.sensor_noise_measured_joints > 0.008,
-  'the sensor noise measured: ' .. tostring(s.sensor_noise_measured))"
+  'the sensor noise measured: ' .. tostring(s.sensor_noise_measured))
+  -- the observer (policy=command's default): the noise seen in the recorded walk, the fine-tuned h
+  -- evaluated through the fine-tuned world model at the gain it gives, and on the raw readings too
+  local obs = require 'spinal.observer'
+  need(s.observer == true and s.observer_active == true
+    and math.abs(s.sensor_noise_estimated - 0.01) < 0.0015
+    and math.abs(s.observer_gain - obs.gain(s.sensor_noise_estimated)) < 1e-12,
+    'the observer on a noisy robot: ' .. tostring(s.sensor_noise_estimated) .. ' ' .. tostring(s.observer_gain))
+  for _, k in ipairs { 'velocity_error_after_raw_mps', 'velocity_error_mean_after_raw_mps',
+                       'velocity_swing_after_raw_mps', 'path_error_after_raw_m', 'falls_after_raw' } do
+    need(type(s[k]) == 'number', 'summary key ' .. k)
+  end"
+grep -q "observer: sensor noise 0.0[01][0-9]* on the base's pose (.* windows of the recorded data); the fine-tuned h reads the robot through the fine-tuned world model, gain 0.[23]" "$tmp/run.out" ||
+  fail "no observer line: $(cat "$tmp/run.out")"
+grep -q "without the observer (the fine-tuned h on the raw readings): velocity error" "$tmp/run.out" ||
+  fail "no line of the fine-tuned h without the observer"
+# ... and a gain given on the command line; refused: a gain outside [0, 1], the imitation policy
+run seed=1 out="$tmp/obsgain" pretrained="$tmp/q1" policy=command noise=0.01 observer_gain=0.5 pol_iters=1 wm_iters=1
+summary "$tmp/obsgain" "need(s.observer_active == true and s.observer_gain == 0.5, 'observer_gain=0.5 used')"
+for bad in "observer_gain=1.5:observer_gain=1.5: expected a gain in (0, 1]" \
+           "policy=imitation observer=true:observer=true reads the robot through the fine-tuned world model for the command network h: it needs policy=command"; do
+  # shellcheck disable=SC2086
+  if "$BIN" experiments/quadruped_finetune.lua quick=true out="$tmp/bad" ${bad%%:*} >"$tmp/bad.out" 2>&1; then
+    fail "${bad%%:*} was accepted"
+  fi
+  grep -qF "${bad#*:}" "$tmp/bad.out" || fail "${bad%%:*}'s refusal: $(cat "$tmp/bad.out")"
+done
 if "$BIN" experiments/quadruped_finetune.lua quick=true out="$tmp/bad" pretrained="$tmp/q1" \
     sensor_noise=-1 noise_seconds=12 calibrate_seconds=4 >"$tmp/bad.out" 2>&1; then
   fail "noise_seconds=12 and calibrate_seconds=4 of 16 were accepted"
