@@ -67,8 +67,8 @@
 -- scale x commanded + offset of each axis into h's first layer (spinal.finetune
 -- calibrate_command); the rounds share the rest. The fine-tuned h is also evaluated before its
 -- calibration: velocity_error_uncalibrated_mps, velocity_error_mean_uncalibrated_mps,
--- path_error_uncalibrated_m, falls_uncalibrated; calibration_holds, calibration_scale and
--- calibration_offset ({vx, vy, wz}) say what was measured.
+-- velocity_swing_uncalibrated_mps, path_error_uncalibrated_m, falls_uncalibrated;
+-- calibration_holds, calibration_scale and calibration_offset ({vx, vy, wz}) say what was measured.
 -- prev_action=true (policy=command's default): the world model also sees the action before each
 -- tick's (the pre-trained one widened to it, predicting exactly as before until the robot's data
 -- train it: spinal.finetune, engine/wm/wm.h history); h's rollouts through it carry their own
@@ -714,24 +714,24 @@ local summary = {
   observer_model_std = obs and cfg.observer_model_std,
   observer_bias = obs and cfg.observer_bias,
   sensor_noise_estimated = obs and obs.sigma,
-  velocity_error_after_raw_mps = after_raw and after_raw.velocity_error,
-  velocity_error_mean_after_raw_mps = after_raw and after_raw.velocity_error_mean,
-  velocity_swing_after_raw_mps = after_raw and after_raw.velocity_swing,
-  path_error_after_raw_m = after_raw and after_raw.path_error,
-  falls_after_raw = after_raw and after_raw.falls,
   real_fall_episode_seconds = C and F.fall_seconds or nil,
   scored_on_truth = truth,
   calibration_holds = cal and cal.holds,
   calibration_scale = cal and cal.scale,
   calibration_offset = cal and cal.offset,
-  velocity_error_uncalibrated_mps = uncal and uncal.velocity_error,
-  velocity_error_mean_uncalibrated_mps = uncal and uncal.velocity_error_mean,
-  path_error_uncalibrated_m = uncal and uncal.path_error,
-  falls_uncalibrated = uncal and uncal.falls,
   finetune_seconds = finetune_seconds,
   wall_seconds = now() - t_start,
 }
 for _, p in ipairs(perturb.list) do summary[p.name] = cfg[p.name] end
+-- the figures of an extra evaluation of the fine-tuned h, named by what it left out (after_raw:
+-- without the observer; uncalibrated: before the command calibration)
+for suffix, r in pairs { after_raw = after_raw, uncalibrated = uncal } do
+  summary["velocity_error_" .. suffix .. "_mps"] = r.velocity_error
+  summary["velocity_error_mean_" .. suffix .. "_mps"] = r.velocity_error_mean
+  summary["velocity_swing_" .. suffix .. "_mps"] = r.velocity_swing
+  summary["path_error_" .. suffix .. "_m"] = r.path_error
+  summary["falls_" .. suffix] = r.falls
+end
 local names, vb, va, fb, fa = {}, {}, {}, {}, {}
 for i, r in ipairs(before.per_clip) do
   names[i], vb[i], va[i] = r.name, r.velocity_error, after.per_clip[i].velocity_error
