@@ -263,11 +263,12 @@ for bad in "policy=foo:policy=foo: expected imitation or command" \
   grep -q "pre-training" "$tmp/bad.out" && fail "${bad%%:*}: pre-trained before refusing"
 done
 
-# over UDP: a perturbed robot (2 kg payload) behind a lockstep bridge
+# over UDP: a perturbed robot (2 kg payload, noisy sensors) behind a lockstep bridge; its noise is
+# seen in the recorded walk and the fine-tuned h reads it through the observer, as on the host
 cat >"$tmp/heavy.lua" <<LUA
 local r = dofile "$SRC/robots/quadruped_joint.lua"
 r.plants.mujoco.mjcf = "$SRC/robots/quadruped.xml"
-r.plants.mujoco.perturb = { payload = 2 }
+r.plants.mujoco.perturb = { payload = 2, noise = 0.01 }
 return r
 LUA
 start_bridge "$tmp/heavy.lua" 10
@@ -275,7 +276,10 @@ run seed=1 out="$tmp/udp" pretrained="$tmp/q1" plant="udp://127.0.0.1:$port"
 grep -q "real robot (the bridge's robot) (udp://127.0.0.1:$port)" "$tmp/run.out" || fail "udp plant"
 summary "$tmp/udp" "need(s.perturbations == \"(the bridge's robot)\" and s.payload == 0, 'the bridge decides')
   need(s.velocity_error_floor_mps == nil, 'no floor for a robot the host cannot unperturb')
-  need(s.scored_on_truth == false, 'a robot over udp scored on what it reports')"
+  need(s.scored_on_truth == false, 'a robot over udp scored on what it reports')
+  need(s.observer_active == true and math.abs(s.sensor_noise_estimated - 0.01) < 0.0015
+       and type(s.velocity_error_after_raw_mps) == 'number', 'the observer over udp: '
+       .. tostring(s.sensor_noise_estimated))"
 # a perturbation asked of a robot over udp is refused: the host cannot change the robot
 if "$BIN" experiments/quadruped_finetune.lua quick=true library="$tmp/lib" pretrained="$tmp/q1" \
     out="$tmp/bad2" plant="udp://127.0.0.1:$port" payload=1 >"$tmp/bad2.out" 2>&1; then
