@@ -225,17 +225,6 @@ if cfg.policy ~= "command" and cfg.observer then
   error(("%s: observer=true reads the robot through the fine-tuned world model for the command "
     .. "network h: it needs policy=command"):format(who), 0)
 end
-if not (cfg.observer_gain >= 0 and cfg.observer_gain <= 1) then
-  error(("%s: observer_gain=%g: expected a gain in (0, 1] (1: the readings as they are) or 0 (from "
-    .. "the sensor noise the recorded data show)"):format(who, cfg.observer_gain), 0)
-end
-if not (cfg.observer_model_std > 0) then
-  error(("%s: observer_model_std=%g: expected a std > 0"):format(who, cfg.observer_model_std), 0)
-end
-if not (cfg.observer_bias >= 0 and cfg.observer_bias < 1) then
-  error(("%s: observer_bias=%g: expected a rate in [0, 1) (0: no bias estimate)")
-    :format(who, cfg.observer_bias), 0)
-end
 if cfg.policy ~= "command" and cfg.calibrate_seconds > 0 then
   error(("%s: calibrate_seconds=%g calibrates the command network: it needs policy=command")
     :format(who, cfg.calibrate_seconds), 0)

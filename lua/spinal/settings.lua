@@ -122,6 +122,9 @@ M.RANGES = {
   h_average = { min = 0, max = 1 },           -- share of a round's last batches h is averaged over
   sensor_noise = { min = -1, max = 10 },      -- std of the noise h's rollouts show it (-1: measured)
   noise_seconds = { above = 0, max = 3600 },  -- s of the robot budget standing, its noise measured
+  observer_gain = { min = 0, max = 1 },       -- the observer's gain (0: from the noise estimated)
+  observer_model_std = { above = 0, max = 10 }, -- the prediction's std its gain assumes
+  observer_bias = { min = 0, max = 0.5 },     -- the observer's bias rate (0: no bias estimate)
   -- command following (experiments/quadruped_command.lua, spinal.command)
   imitate_samples = { min = 1, max = 1e9 },   -- simulator transitions for the imitation policy
   rounds = { min = 0, max = 1e6 },            -- collect / train rounds (finetune: collect / fine-tune)
@@ -172,7 +175,7 @@ for name in ([[
   contact_margin foot_radius payload payload_x payload_y frictionloss latency noise push push_time
   beta act_noise mix anchor start_mix latent_noise wm_velocity paths correction round_anchor
   calibrate_seconds fit_cross clock_period backward path_seconds start_command minutes desired_kl
-  entropy_coef lambda ppo_minutes sensor_noise
+  entropy_coef lambda ppo_minutes sensor_noise observer_gain observer_bias
 ]]):gmatch "%S+" do M.REAL[name] = true end
 
 local EXACT = 2 ^ 53

@@ -180,7 +180,7 @@ grep -q "without the observer (the fine-tuned h on the raw readings): velocity e
 # ... and a gain given on the command line; refused: a gain outside [0, 1], the imitation policy
 run seed=1 out="$tmp/obsgain" pretrained="$tmp/q1" policy=command noise=0.01 observer_gain=0.5 pol_iters=1 wm_iters=1
 summary "$tmp/obsgain" "need(s.observer_active == true and s.observer_gain == 0.5, 'observer_gain=0.5 used')"
-for bad in "observer_gain=1.5:observer_gain=1.5: expected a gain in (0, 1]" \
+for bad in "observer_gain=1.5:bad override 'observer_gain=1.5' (expected a number in [0, 1])" \
            "policy=imitation observer=true:observer=true reads the robot through the fine-tuned world model for the command network h: it needs policy=command"; do
   # shellcheck disable=SC2086
   if "$BIN" experiments/quadruped_finetune.lua quick=true out="$tmp/bad" ${bad%%:*} >"$tmp/bad.out" 2>&1; then
