@@ -55,7 +55,10 @@ loop:close()
 plant:close()
 print("joint level ok")
 LUA
-"$BIN" "$tmp/joint.lua" >"$tmp/host_joint.out" 2>&1 || fail "joint-level host: $(cat "$tmp/host_joint.out")"
+"$BIN" "$tmp/joint.lua" >"$tmp/host_joint.out" 2>&1 ||
+  fail "joint-level host: $(cat "$tmp/host_joint.out")
+--- the bridge:
+$(cat "$tmp/joint.out" "$tmp/joint.err")"
 cat "$tmp/host_joint.out"
 
 # the velocity level needs the walking controller (engine/ctrl/gait.h)
