@@ -150,15 +150,22 @@ end
 
 -- forget the estimate: the next reading is taken as it is (a new episode, a reset robot)
 function Obs:reset()
-  self.s, self.a, self.a_prev, self.b = nil, nil, nil, nil
+  self.s, self.ain, self.last = nil, nil, nil
+  self.b = {}
+  for i = 1, self.nx do self.b[i] = 0 end
 end
 
--- the action written this tick (the prediction's input at the next update)
+-- the action written this tick: the next prediction's action input, [a] or with history
+-- [a, a_prev] (an episode's first action its own previous one, the replay buffer's convention)
 function Obs:action(a)
-  local c = {}
-  for j = 1, #a do c[j] = a[j] end
-  self.a_prev = self.a or c
-  self.a = c
+  local ain, prev, n = {}, self.last or a, #a
+  for j = 1, n do ain[j] = a[j] end
+  self.last = ain
+  if self.history then
+    ain = { table.unpack(ain) }
+    for j = 1, n do ain[n + j] = prev[j] end
+  end
+  self.ain = ain
 end
 
 -- the orientation entries of a state (4..7) scaled to a unit quaternion
@@ -173,7 +180,7 @@ function Obs:update(y)
     error(("observer: a reading of %d entries, the world model's states have %d"):format(#y,
       self.nx), 2)
   end
-  if self.passes or not self.s or not self.a then
+  if self.passes or not self.s or not self.ain then
     local s = {}
     for i = 1, self.nx do s[i] = y[i] end
     if not self.passes then
@@ -182,20 +189,8 @@ function Obs:update(y)
     end
     return s
   end
-  local ain = {}
-  for j = 1, #self.a do ain[j] = self.a[j] end
-  if self.history then
-    local n = #self.a
-    for j = 1, n do ain[n + j] = self.a_prev[j] end
-  end
-  local p = self.model:step(A(self.s), A(ain)):totable()
-  local b = self.b
-  if not b then
-    b = {}
-    for i = 1, self.nx do b[i] = 0 end
-    self.b = b
-  end
-  local K, kb, s = self.K, self.bias, {}
+  local p = self.model:step(A(self.s), A(self.ain)):totable()
+  local K, kb, b, s = self.K, self.bias, self.b, {}
   for i = 1, self.nx do
     if i < 4 or i > 7 then
       local pred = p[i] + b[i]
