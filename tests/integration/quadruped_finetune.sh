@@ -47,7 +47,7 @@ summary "$tmp/q1" "
   need(s.payload == 3 and s.friction == 0.6 and s.motor == 0.8 and s.latency == 0.01 and s.pd == 1,
        'every perturbation recorded')
   need(s.policy == 'command' and s.mix == 0, 'the command network, its world model fine-tuned on the robot data alone (mix=0)')
-  need(s.rounds == 16 and s.round_anchor == 3, 'h in 16 rounds, each a trust region (round_anchor=3)')
+  need(s.rounds == 16 and s.round_anchor == 3, 'h in rounds (16 in the quick mode), each a trust region (round_anchor=3)')
   need(s.pretrain_command_samples == 600 and s.pretrain_samples == 1800,
        'the pre-training: 1200 imitation and 600 of h collection transitions: ' .. tostring(s.pretrain_samples))
   need(s.scored_on_truth == true, 'a mujoco robot scored on its state without sensor noise')"
