@@ -242,8 +242,9 @@ end
 -- 18 (11 with 8), but no better with 6 ms of latency (docs/method2.md, "Sixteen rounds"); 32
 -- rounds, with the collection below, lower again on the default robot (0.30 / 0.23 against 0.40 /
 -- 0.26 for seeds 1 and 2), on the controls no worse (0.50 / 0.39 / 0.54 against 0.48 / 0.54 /
--- 0.54) and under 0.6 on the misses of 16 (docs/method2.md, "Thirty-two rounds with the present
--- collection"; with the collection of before 32 rounds made the controls worse); the
+-- 0.54), at 0.6 or under in 23 of the 24 runs inside the ranges (21 with 16; the miss a draw:
+-- 0.62, with two other fine-tuning seeds 0.56 / 0.51; docs/method2.md, "Thirty-two rounds, the
+-- default"; with the collection of before 32 rounds made the controls worse); the
 -- world model sees the previous action (prev_action): with
 -- 10 ms of latency its held-out error after fine-tuning is lower in every run (0.0082-0.0096 rad
 -- against 0.0096-0.0129 with the latency alone), h ends at 0.75 of before on average against 0.81

@@ -158,14 +158,14 @@ end
 -- the action written this tick: the next prediction's action input, [a] or with history
 -- [a, a_prev] (an episode's first action its own previous one, the replay buffer's convention)
 function Obs:action(a)
-  local ain, prev, n = {}, self.last or a, #a
-  for j = 1, n do ain[j] = a[j] end
-  self.last = ain
+  local cur, ain, prev, n = {}, {}, self.last or a, #a
+  for j = 1, n do
+    cur[j], ain[j] = a[j], a[j]
+  end
   if self.history then
-    ain = { table.unpack(ain) }
     for j = 1, n do ain[n + j] = prev[j] end
   end
-  self.ain = ain
+  self.last, self.ain = cur, ain
 end
 
 -- the orientation entries of a state (4..7) scaled to a unit quaternion
