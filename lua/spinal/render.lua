@@ -262,12 +262,17 @@ local function payload_copy(mjcf, payload)
   end
   local out, err = M.payload_mjcf(text, payload)
   if not out then return nil, err end
-  local path = os.tmpname() .. ".xml"
+  -- MuJoCo needs the .xml suffix: the name os.tmpname reserved stays until the copy is removed
+  local base = os.tmpname()
+  local path = base .. ".xml"
   local w = io.open(path, "wb")
-  if not w then return fail("cannot write %s", path) end
+  if not w then
+    os.remove(base)
+    return fail("cannot write %s", path)
+  end
   w:write(out)
   w:close()
-  return path
+  return path, nil, base
 end
 
 -- the reference path as an (n x 3) array on the floor, or nil
@@ -449,18 +454,21 @@ function M.video(opts)
   if not have_ffmpeg() then return nil, "render: " .. FFMPEG_MISSING end
 
   -- a payload is drawn on a copy of the model
-  local draw_mjcf, payload = mjcf, payload_of(dir, perturb)
+  local draw_mjcf, copy_base, payload = mjcf, nil, payload_of(dir, perturb)
   if payload then
-    local copy, perr = payload_copy(mjcf, payload)
+    local copy, perr, base = payload_copy(mjcf, payload)
     if copy then
-      draw_mjcf = copy
+      draw_mjcf, copy_base = copy, base
     else
       io.stderr:write("spinal render: ", perr, "\n")
     end
   end
   local r, rerr = renderer.open { mjcf = draw_mjcf, width = o.width, height = o.height,
                                   track = o.body }
-  if draw_mjcf ~= mjcf then os.remove(draw_mjcf) end
+  if copy_base then
+    os.remove(draw_mjcf)
+    os.remove(copy_base)
+  end
   if not r then return nil, rerr end
   if Q.ndim ~= 2 or Q.shape[2] ~= r.nq then
     r:close()
