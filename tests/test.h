@@ -12,6 +12,7 @@
 #ifndef SP_TEST_H
 #define SP_TEST_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -77,6 +78,57 @@ static inline void sp_test_register(const char* name, sp_test_fn fn) {
     if (!(fabs(a_ - b_) <= (atol) + (rtol)*s_))                                             \
       SP_FAIL_("%s ~= %s: got %.17g and %.17g (diff %.3g)", #a, #b, a_, b_, fabs(a_ - b_)); \
   } while (0)
+
+// ---- a temporary directory per process -----------------------------------------------------
+
+// the directory's name (empty until made) and the process that made it
+static inline char* sp_test_tmp_dir_(pid_t** owner) {
+  static char dir[64];
+  static pid_t pid;
+  if (owner) *owner = &pid;
+  return dir;
+}
+
+// removes the directory and its files, in the process that made it only (a forked test's child
+// made its own)
+static inline void sp_test_tmp_remove_(void) {
+  pid_t* owner;
+  char* dir = sp_test_tmp_dir_(&owner);
+  if (!dir[0] || *owner != getpid()) return;
+  DIR* d = opendir(dir);
+  if (d) {
+    struct dirent* e;
+    char p[320];
+    while ((e = readdir(d))) {
+      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+      snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+      unlink(p);
+    }
+    closedir(d);
+  }
+  rmdir(dir);
+  dir[0] = 0;
+}
+
+// /tmp/<prefix>_XXXXXX/<name>: the directory is made on first use and removed with its files
+// when the process exits (each test's child, or the one process with SP_TEST_NOFORK); NULL if it
+// cannot be made. The path is overwritten by the next call.
+static inline const char* sp_test_tmp_path(const char* prefix, const char* name) {
+  static char path[192];
+  pid_t* owner;
+  char* dir = sp_test_tmp_dir_(&owner);
+  if (!dir[0]) {
+    snprintf(dir, 64, "/tmp/%s_XXXXXX", prefix);
+    if (!mkdtemp(dir)) {
+      dir[0] = 0;
+      return NULL;
+    }
+    *owner = getpid();
+    atexit(sp_test_tmp_remove_);
+  }
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  return path;
+}
 
 // run test i in a child process: 0 passed, 1 failed (the reason is on stderr)
 static inline int sp_test_run_forked(int i) {

@@ -6,16 +6,8 @@
 #include "engine/core/npy.h"
 #include "test.h"
 
-static char dir[64];
-
 static const char* tmp_path(const char* name) {
-  static char path[128];
-  if (!dir[0]) {
-    snprintf(dir, sizeof dir, "/tmp/spinal_npy_XXXXXX");
-    if (!mkdtemp(dir)) return NULL;
-  }
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  return path;
+  return sp_test_tmp_path("spinal_npy", name);
 }
 
 // write a v1.0 file with the given dict (padded here) and raw data
@@ -203,12 +195,6 @@ TEST(missing_file_is_an_io_error_naming_it) {
   CHECK_INT(sp_npy_save("/nonexistent/dir/x.npy", &a, msg, sizeof msg), SP_EIO);
   CHECK(strstr(msg, "/nonexistent/dir/x.npy") != NULL);
   sp_array_release(&a);
-}
-
-TEST(cleanup_temporary_directory) {
-  char cmd[96];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  CHECK_INT(system(cmd), 0);
 }
 
 TEST_MAIN()

@@ -14,13 +14,7 @@
 #include "test.h"
 
 static const char* tmp_path(const char* name) {
-  static char dir[64], path[160];
-  if (!dir[0]) {
-    snprintf(dir, sizeof dir, "/tmp/spinal_clip_XXXXXX");
-    if (!mkdtemp(dir)) return NULL;
-  }
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  return path;
+  return sp_test_tmp_path("spinal_clip", name);
 }
 
 static void write_text(const char* path, const char* text) {
