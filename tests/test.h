@@ -81,52 +81,53 @@ static inline void sp_test_register(const char* name, sp_test_fn fn) {
 
 // ---- a temporary directory per process -----------------------------------------------------
 
-// the directory's name (empty until made) and the process that made it
-static inline char* sp_test_tmp_dir_(pid_t** owner) {
-  static char dir[64];
-  static pid_t pid;
-  if (owner) *owner = &pid;
-  return dir;
+// the directory (name empty until made) and the process that made it
+typedef struct {
+  char dir[64];
+  pid_t owner;
+} sp_test_tmp_;
+
+static inline sp_test_tmp_* sp_test_tmp_state_(void) {
+  static sp_test_tmp_ t;
+  return &t;
 }
 
 // removes the directory and its files, in the process that made it only (a forked test's child
-// made its own)
+// inherits this handler from a parent that made one)
 static inline void sp_test_tmp_remove_(void) {
-  pid_t* owner;
-  char* dir = sp_test_tmp_dir_(&owner);
-  if (!dir[0] || *owner != getpid()) return;
-  DIR* d = opendir(dir);
+  sp_test_tmp_* t = sp_test_tmp_state_();
+  if (!t->dir[0] || t->owner != getpid()) return;
+  DIR* d = opendir(t->dir);
   if (d) {
     struct dirent* e;
-    char p[320];
+    char p[64 + 256 + 8];
     while ((e = readdir(d))) {
       if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-      snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+      snprintf(p, sizeof p, "%s/%s", t->dir, e->d_name);
       unlink(p);
     }
     closedir(d);
   }
-  rmdir(dir);
-  dir[0] = 0;
+  rmdir(t->dir);
+  t->dir[0] = 0;
 }
 
-// /tmp/<prefix>_XXXXXX/<name>: the directory is made on first use and removed with its files
-// when the process exits (each test's child, or the one process with SP_TEST_NOFORK); NULL if it
-// cannot be made. The path is overwritten by the next call.
+// <dir>/<name>, dir a fresh /tmp/<prefix>_ directory (mkdtemp) made on first use and removed with
+// its files when the process exits (each test's child, or the one process with SP_TEST_NOFORK);
+// NULL if it cannot be made. The path is overwritten by the next call.
 static inline const char* sp_test_tmp_path(const char* prefix, const char* name) {
   static char path[192];
-  pid_t* owner;
-  char* dir = sp_test_tmp_dir_(&owner);
-  if (!dir[0]) {
-    snprintf(dir, 64, "/tmp/%s_XXXXXX", prefix);
-    if (!mkdtemp(dir)) {
-      dir[0] = 0;
+  sp_test_tmp_* t = sp_test_tmp_state_();
+  if (!t->dir[0]) {
+    snprintf(t->dir, sizeof t->dir, "/tmp/%s_XXXXXX", prefix);  // mkdtemp's template
+    if (!mkdtemp(t->dir)) {
+      t->dir[0] = 0;
       return NULL;
     }
-    *owner = getpid();
+    t->owner = getpid();
     atexit(sp_test_tmp_remove_);
   }
-  snprintf(path, sizeof path, "%s/%s", dir, name);
+  snprintf(path, sizeof path, "%s/%s", t->dir, name);
   return path;
 }
 

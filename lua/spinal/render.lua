@@ -252,6 +252,12 @@ function M.payload_mjcf(text, payload)
 end
 
 -- a temporary copy of the MJCF with the payload drawn (deleted by the caller), or nil, why
+-- remove a payload_copy: the copy and the name os.tmpname reserved for it
+local function remove_copy(path)
+  os.remove(path)
+  os.remove(path:sub(1, -5))
+end
+
 local function payload_copy(mjcf, payload)
   local f = io.open(mjcf, "rb")
   if not f then return fail("cannot read %s", mjcf) end
@@ -262,17 +268,16 @@ local function payload_copy(mjcf, payload)
   end
   local out, err = M.payload_mjcf(text, payload)
   if not out then return nil, err end
-  -- MuJoCo needs the .xml suffix: the name os.tmpname reserved stays until the copy is removed
-  local base = os.tmpname()
-  local path = base .. ".xml"
+  -- MuJoCo needs the .xml suffix: the name os.tmpname reserved stays until remove_copy
+  local path = os.tmpname() .. ".xml"
   local w = io.open(path, "wb")
   if not w then
-    os.remove(base)
+    remove_copy(path)
     return fail("cannot write %s", path)
   end
   w:write(out)
   w:close()
-  return path, nil, base
+  return path
 end
 
 -- the reference path as an (n x 3) array on the floor, or nil
@@ -454,21 +459,18 @@ function M.video(opts)
   if not have_ffmpeg() then return nil, "render: " .. FFMPEG_MISSING end
 
   -- a payload is drawn on a copy of the model
-  local draw_mjcf, copy_base, payload = mjcf, nil, payload_of(dir, perturb)
+  local draw_mjcf, payload = mjcf, payload_of(dir, perturb)
   if payload then
-    local copy, perr, base = payload_copy(mjcf, payload)
+    local copy, perr = payload_copy(mjcf, payload)
     if copy then
-      draw_mjcf, copy_base = copy, base
+      draw_mjcf = copy
     else
       io.stderr:write("spinal render: ", perr, "\n")
     end
   end
   local r, rerr = renderer.open { mjcf = draw_mjcf, width = o.width, height = o.height,
                                   track = o.body }
-  if copy_base then
-    os.remove(draw_mjcf)
-    os.remove(copy_base)
-  end
+  if draw_mjcf ~= mjcf then remove_copy(draw_mjcf) end
   if not r then return nil, rerr end
   if Q.ndim ~= 2 or Q.shape[2] ~= r.nq then
     r:close()

@@ -12,10 +12,12 @@ os.tmpname = function()
   return path
 end
 require("busted").subscribe({ "exit" }, function()
+  -- only names of the form os.tmpname gives (no quoting needed, nothing else matched); one rm
+  local words = {}
   for _, path in ipairs(taken) do
-    -- only names of the form os.tmpname gives (no quoting needed, nothing else matched)
-    if path:match("^/tmp/lua_[%w]+$") then os.execute("rm -rf " .. path .. " " .. path .. ".*") end
+    if path:match("^/tmp/lua_[%w]+$") then words[#words + 1] = path .. " " .. path .. ".*" end
   end
+  if #words > 0 then os.execute("rm -rf " .. table.concat(words, " ")) end
   taken = {}
   return nil, true
 end)
