@@ -15,6 +15,7 @@
 #include "args.h"
 #include "engine/core/error.h"
 #include "engine/nn/checkpoint.h"
+#include "engine/nn/gemm.h"
 #include "engine/nn/init.h"
 #include "engine/nn/mlp.h"
 #include "engine/nn/optim.h"
@@ -697,8 +698,22 @@ static int l_load(lua_State* L) {
 
 // ---- module -------------------------------------------------------------------------------------
 
+// nn.gemm_kernel() -> "avx512" | "openblas": what computes this process's large float32 products
+// (spinal's AVX-512 kernel on a CPU that has it with single-threaded OpenBLAS, else cblas_sgemm).
+// Their sums are ordered differently, so a training run repeats bit for bit only where this and
+// OpenBLAS's kernel (spinal.host.blas) are the same.
+static int l_gemm_kernel(lua_State* L) {
+  lua_pushstring(L, sp_gemm_f32_native(1 << 10, 1 << 10, 1 << 10) ? "avx512" : "openblas");
+  return 1;
+}
+
 static const luaL_Reg functions[] = {
-    {"mlp", l_mlp}, {"sgd", l_sgd}, {"adam", l_adam}, {"load", l_load}, {NULL, NULL},
+    {"mlp", l_mlp},
+    {"sgd", l_sgd},
+    {"adam", l_adam},
+    {"load", l_load},
+    {"gemm_kernel", l_gemm_kernel},
+    {NULL, NULL},
 };
 
 int luaopen_spinal_nn(lua_State* L) {

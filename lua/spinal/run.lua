@@ -108,7 +108,9 @@ function M.resolve(path)
 end
 
 -- the spinal version and the git commit the binary was built from (null when unknown: a build
--- outside a git checkout, or the stock lua interpreter)
+-- outside a git checkout, or the stock lua interpreter), and what computes its float32 products:
+-- OpenBLAS's configuration (its kernel is picked by processor at run time; null outside the
+-- spinal binary) and spinal.nn.gemm_kernel() (a run repeats bit for bit where both are the same)
 function M.build_info()
   local ok, host = pcall(require, "spinal.host")
   local version = ok and host.version or nil
@@ -117,7 +119,10 @@ function M.build_info()
     version = has and sp.version or nil
   end
   local commit = ok and host.commit or nil
-  return { version = version or json.null, commit = commit ~= "" and commit or json.null }
+  local has_nn, nn = pcall(require, "spinal.nn")
+  return { version = version or json.null, commit = commit ~= "" and commit or json.null,
+           blas = ok and host.blas or json.null,
+           float32_gemm = has_nn and nn.gemm_kernel() or json.null }
 end
 
 -- check that a robot has what an experiment needs: needs.state and needs.action, lists of names

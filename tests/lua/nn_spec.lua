@@ -211,6 +211,20 @@ describe("forward and backward", function()
   end)
 end)
 
+describe("nn.gemm_kernel", function()
+  it("names what computes large float32 products: OpenBLAS on a CPU without AVX-512", function()
+    local k = nn.gemm_kernel()
+    local f = io.open "/proc/cpuinfo"
+    local info = f and f:read "a" or ""
+    if f then f:close() end
+    if info ~= "" and not info:find("avx512f", 1, true) then
+      assert.equal("openblas", k)
+    else
+      assert.is_truthy(({ avx512 = true, openblas = true })[k])
+    end
+  end)
+end)
+
 describe("optimisers", function()
   it("sgd takes the step lr * gradient on a parameter array", function()
     local opt = nn.sgd { lr = 0.1 }

@@ -59,6 +59,11 @@ describe("spinal.run", function()
     -- the version, and the commit of a build from a git checkout (null elsewhere)
     assert.are.equal(require("spinal.host").version, spinal.version)
     assert.is_true(spinal.commit == json.null or spinal.commit:match "^%x+" ~= nil)
+    -- what computed the float32 products: OpenBLAS's configuration and spinal's own kernel or not
+    assert.are.equal(require("spinal.host").blas, spinal.blas)
+    assert.matches("OpenBLAS", spinal.blas, 1, true)
+    assert.are.equal(require("spinal.nn").gemm_kernel(), spinal.float32_gemm)
+    assert.is_truthy(({ avx512 = true, openblas = true })[spinal.float32_gemm])
     run:summary { iters = 3, costs = { 3, 2, 1 }, by = { ["0.5"] = 1 } }
     local s = assert(json.read(dir .. "/summary.json"))
     assert.are.same({ 3, 2, 1 }, s.costs)
