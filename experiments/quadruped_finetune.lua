@@ -10,7 +10,7 @@
 --   spinal experiments/quadruped_finetune.lua [pretrained=DIR] [quick=true] [seed=1] [out=DIR]
 --       [plant=mujoco|udp://HOST:PORT] [payload=3] [friction=0.6] [motor=0.8] [latency=0.01]
 --       [pd=1] [damping=1] [frictionloss=0] [noise=0] [push=0] [payload_x=0] [payload_y=0]
---       [real_seconds=120] [mix=0 (policy=imitation: 0.5)] [anchor=1] [wm_iters=400]
+--       [real_seconds=120] [mix=0 (policy=imitation: 0.5)] [wm_recent=0] [anchor=1] [wm_iters=400]
 --       [wm_steps=0 (the pre-training's)] [wm_velocity=0] [pol_iters=300]
 --       [pol_lr=3e-4 (policy=imitation: 1e-4)] [start_mix=0.5] [rounds=32 (policy=imitation: 2)]
 --       [horizon=48 (policy=imitation: 24)]
@@ -58,6 +58,12 @@
 -- velocity_swing_*_mps: the mean distance of each tick's velocity from its command's mean velocity
 -- (the stride's swing): the per-tick error a policy walking at exactly the commanded mean would
 -- still have with this gait, so velocity_error_*_mps cannot fall much below it.
+-- wm_recent=F: a share F of the robot's windows in each world-model batch comes from the round just
+-- collected alone (the walk the policy has now), the rest from all the robot's data alike.
+-- Every round also measures the world model on that round's walk before and after fitting it
+-- (velocity and joint error after the fine-tuning's window, spinal.finetune F:wm_recent_error):
+-- before, how far the model the policy was last trained through is off where the policy took the
+-- robot, its exploitation (summary: wm_new_velocity_error_mean, the mean over rounds 2 on).
 -- correction=F: a share F of h's batch rows replays the robot's recorded windows with their commands,
 -- the world model corrected along them (spinal.finetune F:corrected_windows).
 -- round_anchor=L: a second anchor of weight L, to h as it was when each round's training began
@@ -148,6 +154,7 @@ local cfg = sp.settings(perturb.defaults {
   real_seconds = 120,
   rounds = 2,          -- collect / fine-tune rounds sharing real_seconds (then the tuned policy)
   mix = 0.5, anchor = 1.0, anchor_batch = 256, act_noise = 0.05, episode_steps = 250,
+  wm_recent = 0.0,     -- share of the robot's windows from the round just collected alone
   start_mix = 0.5,     -- share of the policy's start states from the pre-training's
   wm_iters = 400, wm_lr = 3e-4, wm_batch = 128, wm_steps = 0, wm_velocity = 0, paths = -1.0,
   pol_iters = 300, pol_lr = 1e-4, pol_batch = 128, horizon = 24,
@@ -212,6 +219,10 @@ end
 if cfg.policy ~= "command" and cfg.h_average > 0 then
   error(("%s: h_average=%g averages the command network h: it needs policy=command")
     :format(who, cfg.h_average), 0)
+end
+if not (cfg.wm_recent >= 0 and cfg.wm_recent <= 1) then
+  error(("%s: wm_recent=%g: expected a share of the robot's windows in [0, 1]")
+    :format(who, cfg.wm_recent), 0)
 end
 if cfg.collect_starts ~= "reference" and cfg.collect_starts ~= "recorded" then
   error(("%s: collect_starts=%s: expected reference (training clips' frames) or recorded (states "
@@ -574,19 +585,25 @@ for r = 1, cfg.rounds do
   local col, want = nil, noise_used + r * round_seconds - F:seconds()
   if C then col = F:collect_command(want, x0s, x0_phases)
   else col = F:collect(want) end
+  -- the model on the walk the policy has now: before fitting it (the exploitation) and after
+  local nv, nq = F:wm_recent_error()
   local wl, wp = F:train_wm()
+  local fv, fq = F:wm_recent_error()
   local pl, pp, al
   if C then pl, pp, al = F:train_command() else pl, pp, al = F:train_policy() end
   local row = { round = r, real_seconds = F:seconds(), episodes = col.episodes,
-                falls = col.falls, wm_loss = wl, pol_loss = pl, anchor_loss = al }
+                falls = col.falls, wm_loss = wl, pol_loss = pl, anchor_loss = al,
+                wm_new_velocity_error = nv, wm_new_joint_error = nq,
+                wm_new_velocity_error_fitted = fv, wm_new_joint_error_fitted = fq }
   for k, v in pairs(wp or {}) do row["wm_" .. k] = v end
   for k, v in pairs(pp or {}) do row["pol_" .. k] = v end
   run:log(row)
   rows[r] = row
   local function fig(v, f) return v and f:format(v) or "not trained" end  -- wm_iters=0, pol_iters=0
   print(("%s: round %d: %.1f s of robot data (%d episodes, %d falls); world model %s, policy "
-    .. "%s, anchor %s"):format(who, r, F:seconds(), col.episodes, col.falls, fig(wl, "%.4f"),
-    fig(pl, "%.4f"), fig(al, "%.5f")))
+    .. "%s, anchor %s; the model on this round's walk %s -> %s m/s"):format(who, r, F:seconds(),
+    col.episodes, col.falls, fig(wl, "%.4f"), fig(pl, "%.4f"), fig(al, "%.5f"),
+    nv and ("%.4f"):format(nv) or "-", fv and ("%.4f"):format(fv) or "-"))
 end
 -- the command calibration: the fine-tuned h measured on the robot, before and after (its own
 -- evaluation, so the summary says what the calibration added)
@@ -604,6 +621,14 @@ if C and cfg.calibrate_seconds > 0 then
   end
 end
 local finetune_seconds = now() - t_ft
+-- the world model's velocity error on each round's walk before fitting it, rounds 2 on (round 1's
+-- walk is the pre-trained policy's, the pre-trained model's error)
+local new_err, new_n = 0, 0
+for r = 2, #rows do
+  if rows[r].wm_new_velocity_error then
+    new_err, new_n = new_err + rows[r].wm_new_velocity_error, new_n + 1
+  end
+end
 local ftdir = run:path "finetuned"
 os.execute(("mkdir -p '%s'"):format(ftdir))
 F:save(ftdir)
@@ -679,6 +704,8 @@ local summary = {
   action_shift_rms = shift_rms,
   wm_real_error_before = wm_before,
   wm_real_error_after = wm_after,
+  wm_new_velocity_error_mean = new_n > 0 and new_err / new_n or nil,
+  wm_recent = cfg.wm_recent,
   eval_clips = not C and #refs or nil,
   eval_seconds = cfg.eval_seconds,
   perturbations = desc,

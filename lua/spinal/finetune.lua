@@ -37,6 +37,8 @@ M.defaults = {
   act_noise = 0.05,     -- rad on the targets while collecting (the pre-trained latent noise too)
   episode_steps = 250,  -- longest episode on the robot (ticks)
   mix = 0.5,            -- share of simulator windows in each world-model batch (0: real only)
+  wm_recent = 0.0,      -- share of the robot's windows in each world-model batch drawn from the
+                        -- last collection alone (the walk the policy has now; 0: all alike)
   wm_iters = 400, wm_lr = 3e-4, wm_batch = 128,
   wm_steps = 0,         -- applications of the world model per window (0: the pre-training's)
   wm_velocity = 0,      -- the world model's velocity loss weight while fine-tuning (0: its own)
@@ -181,6 +183,10 @@ function M.new(L, opts)
     error(("finetune: h_average=%s: expected a share of the batches in [0, 1]")
       :format(tostring(c.h_average)), 2)
   end
+  if type(c.wm_recent) ~= "number" or not (c.wm_recent >= 0 and c.wm_recent <= 1) then
+    error(("finetune: wm_recent=%s: expected a share of the robot's windows in [0, 1]")
+      :format(tostring(c.wm_recent)), 2)
+  end
   if type(c.sensor_noise) ~= "number" or not (c.sensor_noise >= 0 or c.sensor_noise == -1) then
     error(("finetune: sensor_noise=%s: expected a std >= 0 or -1 (each entry's, measured on the "
       .. "robot)"):format(tostring(c.sensor_noise)), 2)
@@ -196,6 +202,12 @@ function M.new(L, opts)
   if L.buf then L.buf:set_history(self.history) end
   self.real = require("spinal.wm").replay { nx = L.nx, nu = L.nu, capacity = self.budget + 1,
                                               seed = c.seed + 77, history = self.history }
+  -- the last collection's transitions again (cleared as each collection starts; its own
+  -- generator, so sampling it leaves every other draw as it was): wm_recent's windows and
+  -- F:wm_recent_error's
+  self.recent = require("spinal.wm").replay { nx = L.nx, nu = L.nu,
+                                                capacity = self.budget + 1, seed = c.seed + 78,
+                                                history = self.history }
   self.starts = { n = 0, clip = {}, frame = {}, s = {} }
   self.ticks, self.episodes, self.falls = 0, 0, 0
   self.fall_seconds = {}  -- F:collect_command: the length of each episode that ended in a fall
@@ -228,6 +240,7 @@ function F:collect(seconds)
   local keep = L.cfg.act_noise
   L.cfg.act_noise = c.act_noise
   local S, Aa, S1 = {}, {}, {}
+  self.recent:clear()
   while self.ticks < limit do
     local ci = g:integer(#L.refs)
     local ref = L.refs[ci]
@@ -235,6 +248,7 @@ function F:collect(seconds)
     local steps = math.max(1, math.min(c.episode_steps, limit - self.ticks, ref.n - i0))
     local n, down = L:episode(ref, i0, steps, "policy", g, function(_, s, a, s1, _, last, i)
       self.real:push(s, a, s1, last)
+      self.recent:push(s, a, s1, last)
       local m = #S + 1
       S[m], Aa[m], S1[m] = s, a, s1
       local st = self.starts
@@ -267,6 +281,16 @@ function F:wm_batch(n)
   local nreal = math.floor(c.wm_batch * (1 - c.mix) + 0.5)
   local nsim = c.wm_batch - nreal
   local parts_s, parts_a = {}, {}
+  -- of the robot's, round(nreal * wm_recent) from the last collection (where it holds no window
+  -- of n steps, a collection of falls, from all the robot's data)
+  local nrec = math.floor(nreal * c.wm_recent + 0.5)
+  if nrec > 0 then
+    local S, Aa = self.recent:sample(nrec, n)
+    if S then
+      parts_s[#parts_s + 1], parts_a[#parts_a + 1] = S, Aa
+      nreal = nreal - nrec
+    end
+  end
   if nreal > 0 then
     local S, Aa = self.real:sample(nreal, n)
     if not S then error("finetune: " .. tostring(Aa), 0) end
@@ -279,6 +303,19 @@ function F:wm_batch(n)
   end
   if #parts_s == 1 then return parts_s[1], parts_a[1] end
   return A.cat(parts_s, 1), A.cat(parts_a, 1)
+end
+
+-- the world model's errors after n applications (default: the fine-tuning's windows) on windows
+-- of the last collection alone, the walk the policy has now: before F:train_wm, how far the model
+-- h was last trained through is off where h took the robot (its exploitation); after, how well it
+-- fits there. Returns the velocity (m/s) and joint (rad) errors, mean |error| per coordinate
+-- (wm.loss's per-step rows), or nil when the collection holds no window of n steps.
+function F:wm_recent_error(n, B)
+  n = n or (self.cfg.wm_steps > 0 and self.cfg.wm_steps or self.L.cfg.wm_steps)
+  local S, Aa = self.recent:sample(B or 128, n)
+  if not S then return nil end
+  local _, _, per = self.L.model:loss(S, Aa)
+  return per:get(n, 3), per:get(n, 5)
 end
 
 -- the world model's loss on windows of the robot's data (no step): the error it starts from and
@@ -442,6 +479,7 @@ function F:collect_command(seconds, x0s, phases)
   if seconds then limit = math.min(limit, self.ticks + math.floor(seconds / self.dt + 1e-9)) end
   local g = rng.new(c.seed, 1200 + self.episodes)
   self.starts.phase = self.starts.phase or {}
+  self.recent:clear()
   while self.ticks < limit do
     local j = x0s and g:integer(#x0s) or nil
     local x0 = j and x0s[j] or nil
@@ -457,6 +495,7 @@ function F:collect_command(seconds, x0s, phases)
       fell = function(s) return L:fell(s) end,
       on_step = function(_, s, a, s1, k, last)
         self.real:push(s, a, s1, last)
+        self.recent:push(s, a, s1, last)
         self.starts.n = self.starts.n + 1
         self.starts.s[self.starts.n] = s
         self.starts.phase[self.starts.n] = k[8] or 0  -- the gait clock's phase at s (0: none)

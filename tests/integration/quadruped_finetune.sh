@@ -93,7 +93,9 @@ summary "$tmp/q2" "need(('%.17g'):format(s.velocity_error_floor_mps) == '$F1', '
 # the pre-trained run's h, given by its run directory
 run seed=1 out="$tmp/cmd" pretrained="$tmp/q1" policy=command
 grep -q "pre-training" "$tmp/run.out" && fail "pre-trained again though pretrained= has h"
-summary "$tmp/cmd" "need(s.policy == 'command' and s.command_ckpt == '$tmp/q1/command.ckpt', 'h from the pre-trained run')"
+summary "$tmp/cmd" "need(s.policy == 'command' and s.command_ckpt == '$tmp/q1/command.ckpt', 'h from the pre-trained run')
+  need(s.wm_recent == 0 and s.wm_new_velocity_error_mean > 0, 'wm_recent and the model on each round recorded')"
+grep -q "the model on this round's walk [0-9.]* -> [0-9.]* m/s" "$tmp/run.out" || fail "the model on each round's walk is not reported"
 [[ -s $tmp/cmd/finetuned/command.ckpt ]] || fail "the fine-tuned h's file"
 # a given h: the one just fine-tuned (each round ending on the mean of its last half's h)
 run seed=1 out="$tmp/cmd2" pretrained="$tmp/q1" policy=command command_ckpt="$tmp/cmd/finetuned/command.ckpt" h_average=0.5
@@ -253,6 +255,7 @@ for bad in "policy=foo:policy=foo: expected imitation or command" \
            "prev_action=true:prev_action=true widens the world model h is fine-tuned through: it needs policy=command" \
            "h_prev_action=true:h_prev_action=true widens the command network h: it needs policy=command" \
            "h_average=0.5:h_average=0.5 averages the command network h: it needs policy=command" \
+           "wm_recent=2:wm_recent=2: expected a share of the robot's windows in [0, 1]" \
            "collect_starts=anywhere:collect_starts=anywhere: expected reference" \
            "collect_starts=recorded:collect_starts=recorded places the command network's collection: it needs policy=command"; do
   if "$BIN" experiments/quadruped_finetune.lua quick=true out="$tmp/bad3" policy=imitation "${bad%%:*}" \

@@ -1,8 +1,8 @@
 -- finetune_spec.lua: spinal.finetune, method 2's fine-tuning on a "real" robot: the policy's
 -- networks mirrored for the anchor reproduce the policy's actions; the anchor's gradient against
 -- central finite differences; world-model batches mix the robot's and the simulator's windows in
--- the set proportion, and the policy's start states the robot's and the pre-training's; collection
--- on a MuJoCo quadruped stops at the robot-time budget exactly, through the HAL, and records the
+-- the set proportion (wm_recent's share of the robot's from the last collection alone), and the
+-- policy's start states the robot's and the pre-training's; collection on a MuJoCo quadruped stops at the robot-time budget exactly, through the HAL, and records the
 -- pre-trained policy's actions on every visited state; one policy fine-tuning step with the anchor
 -- moves the actions less than without it. The whole experiment (quick mode, and over UDP against
 -- a bridge) is tests/integration/quadruped_finetune.sh.
@@ -166,6 +166,49 @@ describe("finetune on a MuJoCo quadruped", function()
       assert.equal(math.floor(16 * mix + 0.5), nsim)
     end
     L.buf = keep
+  end)
+
+  it("draws wm_recent's share of the robot's windows from the last collection alone, and measures "
+     .. "the model there", function()
+    local F = finetune.new(L, { real_seconds = 2, episode_steps = 25, mix = 0.25, wm_batch = 16,
+                                wm_recent = 0.5, seed = 4 })
+    F:collect(1)
+    F:collect(0.5)
+    -- every tick in the robot's data, the last collection's alone in the recent ones
+    assert.equal(75, F.real.size)
+    assert.equal(25, F.recent.size)
+    local v, q = F:wm_recent_error(4, 8)
+    assert.is_true(v > 0 and q > 0)
+    assert.is_nil(F:wm_recent_error(30))  -- no window of 30 steps in 25 ticks
+    -- the last collection's stand-in at height 9: 6 of the 12 robot windows (mix: 4 simulator's)
+    local sim, marked = wm.replay { nx = L.nx, nu = L.nu, capacity = 100, seed = 1 },
+      wm.replay { nx = L.nx, nu = L.nu, capacity = 100, seed = 2 }
+    for k = 1, 40 do
+      local s, t = {}, {}
+      for j = 1, L.nx do s[j], t[j] = 0, 0 end
+      s[3], s[4], t[3], t[4] = 9, 1, 7, 1
+      sim:push(t, STAND, t, k % 20 == 0)
+      marked:push(s, STAND, s, k % 20 == 0)
+    end
+    local keep = L.buf
+    L.buf, F.recent = sim, marked
+    local S = F:wm_batch(4)
+    local n = { [9] = 0, [7] = 0 }
+    for b = 1, 16 do
+      local h = S:get(b, 1, 3)
+      if n[h] then n[h] = n[h] + 1 end
+    end
+    assert.same({ [9] = 6, [7] = 4 }, n)
+    -- a last collection without a window that long: every robot window from all the data
+    F.recent = wm.replay { nx = L.nx, nu = L.nu, capacity = 10, seed = 3 }
+    S = F:wm_batch(4)
+    n = 0
+    for b = 1, 16 do if S:get(b, 1, 3) < 1 then n = n + 1 end end
+    assert.equal(12, n)
+    L.buf = keep
+    local ok, err = pcall(finetune.new, L, { wm_recent = 1.5 })
+    assert.is_false(ok)
+    assert.matches("wm_recent=1.5: expected a share of the robot's windows in [0, 1]", err, 1, true)
   end)
 
   it("fits the world model with its velocity weight at wm_velocity (0: its own), on windows of "
