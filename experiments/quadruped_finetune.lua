@@ -220,10 +220,6 @@ if cfg.policy ~= "command" and cfg.h_average > 0 then
   error(("%s: h_average=%g averages the command network h: it needs policy=command")
     :format(who, cfg.h_average), 0)
 end
-if not (cfg.wm_recent >= 0 and cfg.wm_recent <= 1) then
-  error(("%s: wm_recent=%g: expected a share of the robot's windows in [0, 1]")
-    :format(who, cfg.wm_recent), 0)
-end
 if cfg.collect_starts ~= "reference" and cfg.collect_starts ~= "recorded" then
   error(("%s: collect_starts=%s: expected reference (training clips' frames) or recorded (states "
     .. "the pre-trained run recorded)"):format(who, tostring(cfg.collect_starts)), 0)

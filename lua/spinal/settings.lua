@@ -105,6 +105,7 @@ M.RANGES = {
   pre_samples = { min = 1, max = 1e9 },       -- simulator transitions to pre-train on
   real_seconds = { above = 0, max = 86400 },  -- robot time for fine-tuning data, s
   mix = { min = 0, max = 1 },                 -- share of simulator windows in world-model batches
+  wm_recent = { min = 0, max = 1 },           -- share of the robot's from the last round alone
   anchor = { min = 0, max = 1e9 },            -- weight of the action-distance regulariser
   anchor_batch = { min = 1, max = 1e6 },
   start_mix = { min = 0, max = 1 },           -- share of the policy's start states from pre-training
@@ -173,7 +174,7 @@ end
 for name in ([[
   sigma es_sigma settle process_noise friction set_scale gain_scale target tx ty fall_height
   contact_margin foot_radius payload payload_x payload_y frictionloss latency noise push push_time
-  beta act_noise mix anchor start_mix latent_noise wm_velocity paths correction round_anchor
+  beta act_noise mix wm_recent anchor start_mix latent_noise wm_velocity paths correction round_anchor
   calibrate_seconds fit_cross clock_period backward path_seconds start_command minutes desired_kl
   entropy_coef lambda ppo_minutes sensor_noise observer_gain observer_bias
 ]]):gmatch "%S+" do M.REAL[name] = true end

@@ -255,7 +255,7 @@ for bad in "policy=foo:policy=foo: expected imitation or command" \
            "prev_action=true:prev_action=true widens the world model h is fine-tuned through: it needs policy=command" \
            "h_prev_action=true:h_prev_action=true widens the command network h: it needs policy=command" \
            "h_average=0.5:h_average=0.5 averages the command network h: it needs policy=command" \
-           "wm_recent=2:wm_recent=2: expected a share of the robot's windows in [0, 1]" \
+           "wm_recent=2:bad override 'wm_recent=2' (expected a number in [0, 1])" \
            "collect_starts=anywhere:collect_starts=anywhere: expected reference" \
            "collect_starts=recorded:collect_starts=recorded places the command network's collection: it needs policy=command"; do
   if "$BIN" experiments/quadruped_finetune.lua quick=true out="$tmp/bad3" policy=imitation "${bad%%:*}" \

@@ -212,26 +212,46 @@ if pid:
                 if not data:
                     return
                 out += data.decode("utf-8", "replace")
-    pump(1.5)
+    def until(pred, seconds):
+        """pump until pred() holds (what the REPL printed decides, not a sleep: a loaded machine
+        starts the REPL late); False after `seconds`"""
+        end = time.time() + seconds
+        while not pred() and time.time() < end:
+            pump(0.05)
+        return pred()
+    check(until(lambda: out.endswith("> "), 30), "on a terminal the REPL prompts")
+    n = out.count("> ")
     os.write(fd, b"loop:resume()\r")
-    pump(0.3)
+    until(lambda: out.count("> ") > n, 10)
+    mark = len(out)
     os.write(fd, b"abc")
-    pump(0.3)
+    until(lambda: "abc" in out[mark:], 10)
     os.write(fd, b"\x03")
-    pump(0.3)
+    until(lambda: "line cleared" in out[mark:] or "E-STOP" in out[mark:], 10)
     check("E-STOP" not in out and "line cleared; e-stop NOT latched" in out,
           "Ctrl-C with text typed clears the line and says the e-stop is not latched")
     # a keystroke typed and erased leaves the prompt empty: Ctrl-C must e-stop
+    until(lambda: out.endswith("> "), 10)
+    mark = len(out)
     os.write(fd, b"x")
-    pump(0.2)
+    until(lambda: "x" in out[mark:], 10)
+    mark = len(out)
     os.write(fd, b"\x7f")
-    pump(0.2)
+    until(lambda: len(out) > mark, 10)
     os.write(fd, b"\x03")
-    pump(0.5)
+    until(lambda: "E-STOP latched" in out, 10)
     check("E-STOP latched" in out, "Ctrl-C at an empty prompt e-stops, after an erased keystroke")
     os.write(fd, b"\x03")
-    pump(1.5)
-    _, status = os.waitpid(pid, 0)
+    # the REPL leaves; one that does not is killed, so the test fails instead of hanging
+    status, end = None, time.time() + 20
+    while status is None and time.time() < end:
+        pump(0.05)
+        wpid, st = os.waitpid(pid, os.WNOHANG)
+        if wpid:
+            status = st
+    if status is None:
+        os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     check(code == 130 and "loop stopped (Ctrl-C)" in out,
           "a second Ctrl-C at the prompt leaves with the safe stop (exit %s)" % code)
