@@ -51,6 +51,19 @@ static void sleep_s(double s) {
   nanosleep(&ts, NULL);
 }
 
+static uint64_t ticks_of(sp_loop* l) {
+  sp_loop_stats st;
+  sp_loop_stats_get(l, &st);
+  return st.ticks;
+}
+
+// wait until the running loop has run n more ticks, at most 10 s: a loaded machine runs a
+// 1 kHz loop late, and what these tests check needs the ticks, not the time
+static void wait_ticks(sp_loop* l, uint64_t n) {
+  uint64_t k0 = ticks_of(l);
+  for (int i = 0; i < 1000 && ticks_of(l) < k0 + n; i++) sleep_s(0.01);
+}
+
 TEST(a_bounded_recording_keeps_exactly_the_requested_consecutive_ticks) {
   rig r;
   CHECK_INT(rig_open(&r, 500, 0), 0);
@@ -87,7 +100,7 @@ TEST(an_open_recording_ends_at_record_stop_with_every_tick_and_none_lost) {
   CHECK_INT(sp_loop_start(r.l, 0), 0);
   CHECK_INT(sp_loop_record_stop(r.l), SP_ENOTFOUND);
   CHECK_INT(sp_loop_record(r.l, 0), 0);
-  sleep_s(0.3);
+  wait_ticks(r.l, 200);
   CHECK_INT(sp_loop_record_stop(r.l), 0);
   long n;
   CHECK_INT(sp_loop_record_state(r.l, &n), SP_LOOP_REC_DONE);
@@ -105,7 +118,7 @@ TEST(when_not_recording_the_live_log_does_not_grow) {
   rig r;
   CHECK_INT(rig_open(&r, 1000, 0), 0);
   CHECK_INT(sp_loop_start(r.l, 0), 0);
-  sleep_s(0.2);
+  wait_ticks(r.l, 150);
   CHECK_INT(sp_loop_stop(r.l), 0);
   sp_loop_stats st;
   sp_loop_stats_get(r.l, &st);
