@@ -25,7 +25,8 @@ serve quadruped_joint.lua joint
 cat >"$tmp/joint.lua" <<LUA
 local robot = spinal.robot.load "$SRC/robots/quadruped_joint.lua"
 local plant = assert(robot:open "udp://127.0.0.1:$port")
-plant:activate()
+-- (loop:start() activates the plant just before its first tick: activated here, the robot's 0.1 s
+-- watchdog ran while the loop was being built, and on a loaded machine it tripped first)
 -- the host's live loop (commands: the standing pose) and its e-stop: the host's fault reaches
 -- the robot as an ESTOP, and the robot-side PD sits it down
 local rows, ref = {}, {}
