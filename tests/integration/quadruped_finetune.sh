@@ -267,14 +267,18 @@ for bad in "policy=foo:policy=foo: expected imitation or command" \
 done
 
 # over UDP: a perturbed robot (2 kg payload, noisy sensors) behind a lockstep bridge; its noise is
-# seen in the recorded walk and the fine-tuned h reads it through the observer, as on the host
+# seen in the recorded walk and the fine-tuned h reads it through the observer, as on the host.
+# The bridge's watchdog is 5 s: in lockstep nothing moves between commands, and on a loaded
+# machine the robot file's 0.1 s tripped inside episodes (safe-command steps the host never
+# asked for), the robot fell, and every episode after started fallen (no window to train on)
 cat >"$tmp/heavy.lua" <<LUA
 local r = dofile "$SRC/robots/quadruped_joint.lua"
 r.plants.mujoco.mjcf = "$SRC/robots/quadruped.xml"
 r.plants.mujoco.perturb = { payload = 2, noise = 0.01 }
+r.safety.watchdog = 5
 return r
 LUA
-start_bridge "$tmp/heavy.lua" 10
+start_bridge "$tmp/heavy.lua" 10 --watchdog 5
 run seed=1 out="$tmp/udp" pretrained="$tmp/q1" plant="udp://127.0.0.1:$port"
 grep -q "real robot (the bridge's robot) (udp://127.0.0.1:$port)" "$tmp/run.out" || fail "udp plant"
 summary "$tmp/udp" "need(s.perturbations == \"(the bridge's robot)\" and s.payload == 0, 'the bridge decides')
