@@ -305,31 +305,35 @@ function F:wm_batch(n)
   return A.cat(parts_s, 1), A.cat(parts_a, 1)
 end
 
--- the world model's errors after n applications (default: the fine-tuning's windows) on windows
--- of the last collection alone, the walk the policy has now: before F:train_wm, how far the model
--- h was last trained through is off where h took the robot (its exploitation); after, how well it
--- fits there. Returns the velocity (m/s) and joint (rad) errors, mean |error| per coordinate
--- (wm.loss's per-step rows), or nil when the collection holds no window of n steps.
-function F:wm_recent_error(n, B)
-  n = n or (self.cfg.wm_steps > 0 and self.cfg.wm_steps or self.L.cfg.wm_steps)
-  local S, Aa = self.recent:sample(B or 128, n)
-  if not S then return nil end
-  local _, _, per = self.L.model:loss(S, Aa)
-  return per:get(n, 3), per:get(n, 5)
+-- the applications of the world model in each fine-tuning window (wm_steps, 0: the pre-training's)
+function F:wm_window()
+  return self.cfg.wm_steps > 0 and self.cfg.wm_steps or self.L.cfg.wm_steps
 end
 
--- the world model's loss on windows of the robot's data (no step): the error it starts from and
--- ends at; returns loss, per-component parts, the error against horizon
-function F:wm_eval(B, n)
-  local S, Aa = self.real:sample(B or 256, n or self.L.cfg.wm_steps)
+-- the world model's loss on windows of the robot's data (buf: another buffer of it; no step): the
+-- error it starts from and ends at; returns loss, per-component parts, the error against horizon
+function F:wm_eval(B, n, buf)
+  local S, Aa = (buf or self.real):sample(B or 256, n or self.L.cfg.wm_steps)
   if not S then return nil end
   return self.L.model:loss(S, Aa)
+end
+
+-- the world model's errors after n applications (default: F:wm_window()) on windows of the last
+-- collection alone, the walk the policy has now: before F:train_wm, how far the model h was last
+-- trained through is off where h took the robot (its exploitation); after, how well it fits
+-- there. Returns the velocity (m/s) and joint (rad) errors, mean |error| per coordinate (wm.loss's
+-- per-step rows), or nil when the collection holds no window of n steps.
+function F:wm_recent_error(n, B)
+  n = n or self:wm_window()
+  local _, _, per = self:wm_eval(B or 128, n, self.recent)
+  if not per then return nil end
+  return per:get(n, 3), per:get(n, 5)
 end
 
 function F:train_wm()
   local L, c = self.L, self.cfg
   local loss, parts
-  local n = c.wm_steps > 0 and c.wm_steps or L.cfg.wm_steps
+  local n = self:wm_window()
   for _ = 1, c.wm_iters do
     local S, Aa = self:wm_batch(n)
     loss, parts = L.model:train(S, Aa, L.wopt)
