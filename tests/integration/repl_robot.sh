@@ -4,6 +4,8 @@
 # time, an error that leaves it running, e-stop, record + save, and every way out (Ctrl-D with the
 # recording flushed, SIGTERM, Ctrl-C twice) ending in the safe command; a bad robot file starts
 # nothing.
+# ctest: run alone (the 2 s busy command takes one core; a test beside it takes the other and the
+# loop's thread, ready every 10 ms, then waits ~100 ms for a core: 18-27 missed deadlines of 200)
 set -euo pipefail
 BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
 SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
