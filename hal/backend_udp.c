@@ -32,6 +32,12 @@ typedef struct udp_plant {
   int heartbeat_auto;  // heartbeat_ns follows the robot's watchdog (watchdog / 4)
   int64_t wait_ns;     // read waits this long for a state it has not returned (0: never)
   uint64_t returned;   // control thread: st_count of the latest state read returned
+  atomic_int pending;  // a command went out since read last returned a new state
+  // sessions asked for (control thread: rearm, activate) and answered (I/O: the CONFIG to the
+  // HELLO of that request), and st_count when that CONFIG came: a lockstep read after a rearm
+  // returns a state of the new session, never one the old session sent late (a trip's)
+  atomic_ullong hello_asked, hello_answered, st_floor;
+  uint64_t hello_taken;  // I/O: hello_asked when the latest requested HELLO went out
 
   // the robot's CONFIG and its sizes: written once by the I/O thread before got_config is
   // released (read by the caller only after)
@@ -157,6 +163,8 @@ static void on_recv(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const struc
       sp_seq_classify(&up->link.trk, m->h.seq);
       up->last_t_state = INT64_MIN;
       up->hello_pending = 0;
+      atomic_store(&up->st_floor, atomic_load(&up->st_count));
+      atomic_store_explicit(&up->hello_answered, up->hello_taken, memory_order_release);
       atomic_store(&up->estop_rx, 0);
       sp__udp_link_accept(&up->link, m);
       atomic_store_explicit(&up->got_config, 1, memory_order_release);
@@ -204,6 +212,7 @@ static void on_wake(uv_async_t* a) {
     return;
   }
   if (req & REQ_HELLO) {
+    up->hello_taken = atomic_load(&up->hello_asked);
     up->hello_pending = 1;
     send_hello(up);
   }
@@ -347,6 +356,11 @@ static int udp_open(sp_plant* p, const char* uri, const void* config, char* msg,
   atomic_init(&up->quiet, 0);
   atomic_init(&up->requests, 0);
   atomic_init(&up->estop_rx, 0);
+  atomic_init(&up->pending, 0);
+  atomic_init(&up->hello_asked, 0);
+  atomic_init(&up->hello_answered, 0);
+  atomic_init(&up->st_floor, 0);
+  up->hello_taken = 0;
   atomic_init(&up->r_head, 0);
   atomic_init(&up->r_tail, 0);
   return 0;
@@ -457,19 +471,33 @@ static void udp_close(sp_plant* p) {
   p->impl = NULL;
 }
 
+// lockstep: the answer read waits for is here (the new session's CONFIG and a state after it;
+// after a command, a state read has not returned)
+static int lockstep_ready(udp_plant* up) {
+  uint64_t asked = atomic_load(&up->hello_asked);
+  if (atomic_load_explicit(&up->hello_answered, memory_order_acquire) != asked) return 0;
+  uint64_t n = atomic_load_explicit(&up->st_count, memory_order_acquire);
+  if (n <= atomic_load(&up->st_floor)) return 0;
+  return !(atomic_load(&up->pending) && n == up->returned);
+}
+
 static int udp_read(sp_plant* p, double* x, int64_t* t_ns, uint32_t* status) {
   udp_plant* up = p->impl;
-  // lockstep use: wait (bounded) for a state this call has not returned yet
-  uint64_t n = atomic_load_explicit(&up->st_count, memory_order_acquire);
-  if (up->wait_ns > 0 && n == up->returned) {
+  // lockstep use: after a command wait (bounded) for a state this call has not returned yet,
+  // after a rearm for the new session's first; none within wait_s is a robot that stopped
+  // answering (SP_ETIMEOUT), never an old state passed off as the answer. With nothing sent
+  // since, the latest is current.
+  if (up->wait_ns > 0 && !lockstep_ready(up)) {
     int64_t end = sp__now_ns() + up->wait_ns;
-    while ((n = atomic_load_explicit(&up->st_count, memory_order_acquire)) == up->returned &&
-           sp__now_ns() < end) {
+    while (!lockstep_ready(up) && sp__now_ns() < end) {
       struct timespec ts = {0, 20000};
       nanosleep(&ts, NULL);
     }
+    if (!lockstep_ready(up)) return SP_ETIMEOUT;
   }
+  uint64_t n = atomic_load_explicit(&up->st_count, memory_order_acquire);
   if (!n) return SP_ENOTFOUND;
+  if (n != up->returned) atomic_store(&up->pending, 0);
   up->returned = n;
   for (int tries = 0; tries < 100000; tries++) {
     uint64_t s1 = atomic_load_explicit(&up->st_seq, memory_order_acquire);
@@ -494,6 +522,7 @@ static int udp_write(sp_plant* p, const double* u) {
   size_t t = atomic_load_explicit(&up->r_tail, memory_order_acquire);
   if (h - t >= RING) return SP_EIO;  // the I/O thread is not keeping up
   memcpy(up->ring[h & (RING - 1)], u, (size_t)up->nu * sizeof(double));
+  atomic_store(&up->pending, 1);
   atomic_store_explicit(&up->r_head, h + 1, memory_order_release);
   uv_async_send(&up->wake);
   return 0;
@@ -542,6 +571,7 @@ static int request(sp_plant* p, int req) {
   udp_plant* up = as_udp(p);
   if (!up) return SP_EINVAL;
   if (!up->io_live) return SP_ESTATE;
+  if (req & REQ_HELLO) atomic_fetch_add(&up->hello_asked, 1);  // before the I/O thread sees it
   atomic_fetch_or(&up->requests, req);
   uv_async_send(&up->wake);
   return 0;

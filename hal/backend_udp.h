@@ -17,8 +17,10 @@
 // Lockstep: against a robot stepped per command (`spinal bridge` without --realtime), a lockstep
 // loop can wait for each answer: with wait_s > 0, read waits (polling, at most wait_s) until a
 // state it has not returned yet has arrived, so each tick sees the state its previous command
-// produced and a rollout is as deterministic as on the plant itself. Leave it 0 for real-time
-// loops, where read must never wait.
+// produced and a rollout is as deterministic as on the plant itself; none within wait_s returns
+// SP_ETIMEOUT (the robot stopped answering: never the old state as if it were the answer). A read
+// with nothing sent since the last new state returns the latest at once. Leave wait_s 0 for
+// real-time loops, where read must never wait.
 //
 // Heartbeats: the I/O thread sends HEARTBEAT when nothing else went out for heartbeat_s (by
 // default a quarter of the watchdog time in the robot's CONFIG, 50 ms if it reports none). After
@@ -46,7 +48,8 @@ typedef struct sp_plant_udp_config {
   double watchdog_s;           // robot watchdog asked for in HELLO, 0: the robot's
   double timeout_s;            // handshake timeout, 0: 2 s
   double heartbeat_s;          // idle time before a HEARTBEAT, 0: the robot's watchdog / 4
-  double wait_s;               // lockstep: read waits up to this for a new state, 0: never
+  double wait_s;               // lockstep: read waits up to this for a new state after a command
+                               // (SP_ETIMEOUT without one), 0: never
 } sp_plant_udp_config;
 
 // Link counters of a configured udp plant. SP_EINVAL if p is not a udp plant.

@@ -25,7 +25,7 @@ typedef sp__counter counter;
 
 struct sp_bridge {
   sp_plant* plant;
-  int nx, nu, realtime, activated;
+  int nx, nu, realtime, activated, reset_on_session;
   double rate_hz;
   int64_t period_ns, wd_cfg_ns, wd_max_ns, t0_ns;
   double u_safe[SP_PROTO_MAX_DIM], u[SP_PROTO_MAX_DIM], x[SP_PROTO_MAX_DIM];
@@ -63,7 +63,7 @@ struct sp_bridge {
   counter cmd_seq, cmd_words[SP_PROTO_MAX_DIM];
   counter st_seq, st_gen, st_words[2 + SP_PROTO_MAX_DIM];
   counter steps, commands, safe_steps, sessions, trips, trip_silence_ns;
-  counter rejected, limited, goodbyes, wd_asked_ms;
+  counter rejected, limited, goodbyes, wd_asked_ms, resets;
   atomic_uint status;
 };
 
@@ -227,7 +227,12 @@ static void on_recv(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const struc
   switch (m->h.type) {
     case SP_PROTO_HELLO:
       // a new sender or a fresh HELLO starts a session; a repeat only gets its CONFIG again
-      if (r == 2 || cls == SP_SEQ_FRESH) new_session(b, &m->body.hello);
+      if (r == 2 || cls == SP_SEQ_FRESH) {
+        new_session(b, &m->body.hello);
+        // (lockstep: the plant is this thread's; its clock may restart, which the host's CONFIG
+        // handling accepts: a new session may be a restarted robot)
+        if (b->reset_on_session && sp_plant_reset(b->plant, NULL) == 0) inc(&b->resets);
+      }
       sp__udp_link_accept(&b->link, m);
       send_config(b);
       if (!b->realtime) send_current_state(b);
@@ -401,6 +406,13 @@ int sp_bridge_new(sp_bridge** out, sp_plant* plant, const sp_bridge_config* c, c
   for (int i = 0; c->u_safe && i < caps->nu; i++)
     if (!isfinite(c->u_safe[i]))
       return sp_errorf(msg, msglen, SP_EINVAL, "bridge: safe command %d is not finite", i + 1);
+  if (c->reset_on_session && c->realtime)
+    return sp_errorf(msg, msglen, SP_EINVAL,
+                     "bridge: reset_on_session needs lockstep (realtime steps the plant on the "
+                     "pacing thread)");
+  if (c->reset_on_session && !caps->can_reset)
+    return sp_errorf(msg, msglen, SP_EUNSUPPORTED,
+                     "bridge: reset_on_session needs a plant that can reset (a simulator)");
 
   // the robot's own safety filter: limits (the config's, else the plant's), rate limits, NaN guard
   double u_safe[SP_PROTO_MAX_DIM];
@@ -436,6 +448,7 @@ int sp_bridge_new(sp_bridge** out, sp_plant* plant, const sp_bridge_config* c, c
   b->nx = caps->nx;
   b->nu = caps->nu;
   b->realtime = c->realtime != 0;
+  b->reset_on_session = c->reset_on_session != 0;
   b->rate_hz = rate;
   b->period_ns = (int64_t)llround(1e9 / rate);
   b->wd_cfg_ns = (int64_t)llround(c->watchdog_s * 1e9);
@@ -542,6 +555,7 @@ void sp_bridge_stats_get(const sp_bridge* cb, sp_bridge_stats* o) {
   o->rejected = ld(&b->rejected);
   o->limited = ld(&b->limited);
   o->goodbyes = ld(&b->goodbyes);
+  o->resets = ld(&b->resets);
   o->status = atomic_load(&b->status);
   o->port = b->port;
 }

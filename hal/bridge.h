@@ -59,6 +59,9 @@ typedef struct sp_bridge_config {
   double watchdog_max_s;   // > 0: the longest watchdog a HELLO may ask for; 0: 1 s
   sp_safe_fn safe_act;     // optional safe behaviour (hal/safety.h), on the plant's thread
   void* safe_user;
+  int reset_on_session;  // lockstep only, a plant that can reset: each new session (a fresh
+                         // HELLO) starts the robot from its initial state, as a person would
+                         // stand a fallen robot up (a host over udp cannot reset it)
 } sp_bridge_config;
 
 typedef struct sp_bridge_stats {
@@ -74,6 +77,7 @@ typedef struct sp_bridge_stats {
   uint64_t rejected;           // non-finite commands replaced by the safe command
   uint64_t limited;            // commands outside the limits (clamped)
   uint64_t goodbyes;           // sessions the host ended with GOODBYE
+  uint64_t resets;             // sessions that reset the plant (reset_on_session)
   uint32_t status;             // SP_PROTO_STATUS_* currently reported
   int port;                    // the bound port
 } sp_bridge_stats;

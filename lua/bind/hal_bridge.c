@@ -45,7 +45,8 @@ static sp_bridge* checkopenbridge(lua_State* L, int arg) {
 
 // hal.bridge(plant, { listen = "127.0.0.1:9870", realtime = true, rate = 50, watchdog = 0.2,
 //                     safe = { 0, 0 }, robot = "rc_car", u_min =, u_max =, rate_max =,
-//                     watchdog_max = 0.2, safe_controller = ctl, safe_reference = {...} })
+//                     watchdog_max = 0.2, safe_controller = ctl, safe_reference = {...},
+//                     reset_on_session = false })
 // The safety settings are read by the one safety parser (hal_safety.c). A safe controller runs
 // on the bridge's plant thread in a workspace of the bridge's own (the controller itself is
 // shared, read-only, and stays alive while the bridge serves).
@@ -64,6 +65,7 @@ int spH_bridge(lua_State* L) {
   c.realtime = spA_boolean(&t, "realtime", 0);
   c.rate_hz = spA_range(&t, "rate", 0, 0, NAN, 0);
   c.robot = spA_string(&t, "robot", NULL, 0);
+  c.reset_on_session = spA_boolean(&t, "reset_on_session", 0);
   spH_safety s;
   spH_safety_opts(&t, &p->caps, 1.0 / p->caps.rate_hz, 0, &s);
   c.watchdog_s = s.c.watchdog_s;
@@ -139,6 +141,7 @@ static int b_stats(lua_State* L) {
   spH_set_int(L, "rejected", s.rejected);
   spH_set_int(L, "limited", s.limited);
   spH_set_int(L, "goodbyes", s.goodbyes);
+  spH_set_int(L, "resets", s.resets);
   spH_set_int(L, "status", s.status);
   spH_set_int(L, "port", (uint64_t)s.port);
   return 1;

@@ -72,6 +72,10 @@ static int m_read(lua_State* L) {
   uint32_t status = 0;
   int rc = sp_plant_read(p, x->data, &t, &status);
   if (rc == SP_ESTATE) return spH_lifecycle_error(L, p, "read", rc);
+  if (rc == SP_ETIMEOUT)  // a lockstep plant (udp with wait) whose robot did not answer
+    return spL_failure(L,
+                       "read: no state from the robot after the last command within the "
+                       "plant's wait: it stopped answering (link down, robot stopped)");
   if (rc) return spL_failure(L, "read: %s", sp_strerror(rc));
   lua_pushnumber(L, (double)t * 1e-9);
   lua_pushinteger(L, (lua_Integer)status);

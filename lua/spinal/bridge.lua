@@ -19,6 +19,9 @@ usage: spinal bridge [ROBOT.lua] --listen HOST:PORT [options]
   --backend NAME       plant to serve: model or mujoco (default: one with a low-level
                        controller, else the robot file's first)
   --realtime           step the plant at its rate (default: one step per command, lockstep)
+  --reset-on-session   lockstep: each new session (a host's HELLO, its rearm) starts the
+                       simulated robot from its initial state, as a person stands a fallen
+                       robot up (a host over udp cannot reset it)
   --watchdog SECONDS   robot watchdog in force (default: the host's request, else 0.2,
                        at most the robot file's safety.watchdog, else 1)
   --rate HZ            control rate (default: the robot's or the model plant's, else 50)
@@ -39,7 +42,7 @@ end
 -- the options from the argument list; nil, message on a usage error
 function M.parse(args)
   local o = {}
-  local flags = { ["--realtime"] = "realtime" }
+  local flags = { ["--realtime"] = "realtime", ["--reset-on-session"] = "reset_on_session" }
   local values = { ["--listen"] = "listen", ["--backend"] = "backend", ["--watchdog"] = "watchdog",
                    ["--rate"] = "rate", ["--model"] = "model", ["--safe"] = "safe",
                    ["--seconds"] = "seconds" }
@@ -162,7 +165,7 @@ function M.main(args, out, err)
     watchdog = o.watchdog, safe = info.safe, robot = info.name, rate = o.rate,
     u_min = info.u_min, u_max = info.u_max, rate_max = info.rate_max,
     watchdog_max = info.watchdog_max, safe_controller = info.safe_controller,
-    safe_reference = info.safe_reference })
+    safe_reference = info.safe_reference, reset_on_session = o.reset_on_session })
   if not b then
     err:write("spinal bridge: ", berr, "\n")
     plant:close()
@@ -171,7 +174,8 @@ function M.main(args, out, err)
   local listen_host = o.listen:match "^(.*):%d+$"
   out:write(string.format("spinal bridge: serving %s (%s plant, %d states, %d actions, %g Hz, %s) "
     .. "on %s:%d\n", info.name, info.backend, plant.nx, plant.nu, plant.rate,
-    o.realtime and "realtime" or "lockstep", listen_host, b.port))
+    (o.realtime and "realtime" or "lockstep") .. (o.reset_on_session and ", reset on each session"
+    or ""), listen_host, b.port))
   out:flush()
 
   -- serve; report sessions and watchdog trips as they happen
@@ -187,8 +191,8 @@ function M.main(args, out, err)
         asked = string.format("; the host asked for %g s, bounded by the robot's limit",
           s.watchdog_asked)
       end
-      err:write(string.format("spinal bridge: session %d started (watchdog %g s%s)\n", s.sessions,
-        s.watchdog, asked))
+      err:write(string.format("spinal bridge: session %d started (watchdog %g s%s)%s\n",
+        s.sessions, s.watchdog, asked, s.resets > last.resets and ": the robot reset" or ""))
     end
     if s.goodbyes > last.goodbyes then
       err:write(string.format("spinal bridge: session %d ended by the host (goodbye): applying "

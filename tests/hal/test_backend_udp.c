@@ -361,6 +361,105 @@ TEST(lockstep_rollout_through_a_lockstep_bridge_equals_the_rollout_on_the_plant)
   sp_plant_close(local);
 }
 
+// lockstep with wait: a read after a command returns the robot's answer; a robot that stops
+// answering is SP_ETIMEOUT after the wait (never its last state passed off as the answer); a read
+// with nothing sent since returns the latest state at once
+TEST(lockstep_read_times_out_when_the_robot_stops_answering) {
+  rig r;
+  CHECK_INT(rig_open(&r, 0, 100, 5.0), 0);
+  sp_plant_close(r.host);  // reopened with wait_s
+  char msg[256];
+  sp_plant_udp_config uc = {.robot = "fakebot", .nx = 2, .nu = 2, .wait_s = 0.2};
+  CHECK_INT(sp_plant_open(&r.host, r.uri, &uc, msg, sizeof msg), 0);
+  CHECK_INT(sp_plant_configure(r.host, msg, sizeof msg), 0);
+  CHECK_INT(sp_plant_activate(r.host), 0);
+  double x[2], u[2] = {1.0, 1.0};
+  int64_t t = -1, t_prev;
+  uint32_t st = 0;
+  CHECK_INT(wait_state(r.host, -1, 1.0, x, &t, &st), 0);  // the state sent with CONFIG
+  for (int k = 0; k < 3; k++) {  // each read is the answer to the command before it
+    t_prev = t;
+    CHECK_INT(sp_plant_write(r.host, u), 0);
+    CHECK_INT(sp_plant_read(r.host, x, &t, &st), 0);
+    CHECK(t > t_prev);
+  }
+  double t0 = now_s();
+  CHECK_INT(sp_plant_read(r.host, x, &t_prev, &st), 0);  // nothing sent: the latest, at once
+  CHECK(t_prev == t);
+  CHECK(now_s() - t0 < 0.1);
+  // the robot goes away: the next command gets no answer
+  sp_bridge_free(r.bridge);
+  r.bridge = NULL;
+  CHECK_INT(sp_plant_write(r.host, u), 0);
+  t0 = now_s();
+  CHECK_INT(sp_plant_read(r.host, x, &t, &st), SP_ETIMEOUT);
+  double waited = now_s() - t0;
+  CHECK(waited >= 0.19 && waited < 1.0);
+  CHECK_INT(sp_plant_read(r.host, x, &t, &st), SP_ETIMEOUT);  // still no answer
+  rig_close(&r);
+}
+
+// --reset-on-session: each new session starts the (simulated) robot from its initial state, and a
+// lockstep read after a rearm returns the new session's state, not the one the old session sent
+// late (its watchdog trip's step); realtime refuses it
+TEST(bridge_resets_the_robot_on_each_session_and_the_read_after_a_rearm_is_the_new_one) {
+  fake_register();
+  char msg[256];
+  fake_config fc = {.n = 2, .rate_hz = 100};
+  sp_plant *robot = NULL, *host = NULL;
+  sp_bridge* b = NULL;
+  CHECK_INT(sp_plant_open(&robot, "fake", &fc, msg, sizeof msg), 0);
+  CHECK_INT(sp_plant_configure(robot, msg, sizeof msg), 0);
+  sp_bridge_config bc = {.listen = "127.0.0.1:0",
+                         .realtime = 1,
+                         .watchdog_s = 0.1,
+                         .u_safe = safe_cmd,
+                         .robot = "fakebot",
+                         .reset_on_session = 1};
+  CHECK_INT(sp_bridge_new(&b, robot, &bc, msg, sizeof msg), SP_EINVAL);
+  CHECK(strstr(msg, "reset_on_session needs lockstep") != NULL);
+  bc.realtime = 0;
+  CHECK_INT(sp_bridge_new(&b, robot, &bc, msg, sizeof msg), 0);
+  char uri[64];
+  snprintf(uri, sizeof uri, "udp://127.0.0.1:%d", sp_bridge_port(b));
+  sp_plant_udp_config uc = {.robot = "fakebot", .nx = 2, .nu = 2, .wait_s = 0.5};
+  CHECK_INT(sp_plant_open(&host, uri, &uc, msg, sizeof msg), 0);
+  CHECK_INT(sp_plant_configure(host, msg, sizeof msg), 0);
+  CHECK_INT(sp_plant_activate(host), 0);
+  double x[2], u[2] = {1.0, 1.0};
+  int64_t t = -1;
+  uint32_t st = 0;
+  CHECK_INT(sp_plant_read(host, x, &t, &st), 0);  // the state after the session's CONFIG
+  CHECK(x[0] == 0.0 && t == 0);
+  for (int k = 0; k < 10; k++) {
+    CHECK_INT(sp_plant_write(host, u), 0);
+    CHECK_INT(sp_plant_read(host, x, &t, &st), 0);
+  }
+  CHECK_CLOSE(x[0], 0.1, 1e-12, 0);
+  // the host goes quiet (no heartbeats either): the bridge's watchdog trips and steps with the
+  // safe command (-1, -1), whose state reaches the host unread
+  CHECK_INT(sp_plant_deactivate(host), 0);
+  sleep_s(0.3);
+  sp_bridge_stats bs;
+  sp_bridge_stats_get(b, &bs);
+  CHECK_INT(bs.watchdog_trips, 1);
+  // a new session (activate after a deactivate: a HELLO, as rearm): the robot starts again from
+  // its initial state, and that is what read returns
+  CHECK_INT(sp_plant_activate(host), 0);
+  CHECK_INT(sp_plant_read(host, x, &t, &st), 0);
+  CHECK(x[0] == 0.0 && x[1] == 0.0 && t == 0);
+  CHECK_INT(st & SP_FLAG_PLANT_WATCHDOG, 0);
+  sp_bridge_stats_get(b, &bs);
+  CHECK_INT(bs.sessions, 2);
+  CHECK_INT(bs.resets, 2);
+  CHECK_INT(sp_plant_write(host, u), 0);  // and it moves again from there
+  CHECK_INT(sp_plant_read(host, x, &t, &st), 0);
+  CHECK_CLOSE(x[0], 0.01, 1e-12, 0);
+  sp_plant_close(host);
+  sp_bridge_free(b);
+  sp_plant_close(robot);
+}
+
 TEST(read_and_write_do_not_allocate) {
   rig r;
   CHECK_INT(rig_open(&r, 0, 100, 0.5), 0);
@@ -612,7 +711,7 @@ static int commanded_phase(rig* r, int n, const double* u, double watchdog_s, do
     }
     printf("  a loaded machine: the bridge saw %.3f s without a command and tripped; again\n",
            bs.last_trip_silence_s);
-    if (sp_plant_activate(r->host) != 0) return fprintf(stderr, "  re-arming failed\n"), -1;
+    if (sp_plant_udp_rearm(r->host) != 0) return fprintf(stderr, "  re-arming failed\n"), -1;
     sleep_s(0.03);
   }
   fprintf(stderr, "  the watchdog tripped in 3 phases of commands at 200 Hz\n");
