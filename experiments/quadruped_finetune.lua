@@ -40,6 +40,10 @@
 -- The robot is driven through the HAL tick by tick exactly as hardware: plant=udp://HOST:PORT
 -- runs the same collection and evaluation against `spinal bridge robots/quadruped_joint.lua`
 -- (whose perturbations are the bridge's robot file's: the command-line ones are refused there).
+-- The host cannot reset that robot: an episode starts where it stands, and one that lies fallen
+-- is stood up by a person (asked on a terminal; without one the run stops saying so). A run that
+-- stops in a round (that, a robot that stops answering, anything) keeps finetuned/real.bin and
+-- the models as they were.
 --
 -- policy=imitation: the imitation policy (the VAE's posterior tracking the gait
 -- library's clips), so "command following" is following a held-out clip's body velocity and path:
@@ -477,7 +481,7 @@ local function evaluate_command(buf)
                          velocity_error = ve, velocity_error_mean = vm, velocity_swing = sw,
                          mean_vx = mx, mean_vy = my, fell = down }
   end
-  local s0 = remote and imitate.to_wm(plant:read(), L.nj) or x0
+  local s0 = remote and imitate.read(plant, L.nj) or x0
   local circle = command.circle { radius = 1.5, speed = 0.4, dt = dt,
                                   start = { s0[1], s0[2], command.yaw_of(s0) } }
   local pe, n = 0, 0
@@ -575,7 +579,10 @@ if C and cfg.sensor_noise < 0 then
 end
 local noise_used = F:seconds()
 local round_seconds = (cfg.real_seconds - cfg.calibrate_seconds - noise_used) / cfg.rounds
-for r = 1, cfg.rounds do
+-- the rounds; a failure in one (over udp: a robot down with nobody to stand it up, a link lost)
+-- keeps what the robot gave: the data recorded so far and the models as they were are saved in
+-- finetuned/ before the error is raised again
+local function round(r)
   -- up to r rounds' share in all, so a share that is not a whole number of ticks loses none
   -- (120 s in 32 rounds: 187 or 188 ticks a round, 6000 in all)
   local col, want = nil, noise_used + r * round_seconds - F:seconds()
@@ -600,6 +607,22 @@ for r = 1, cfg.rounds do
     .. "%s, anchor %s; the model on this round's walk %s -> %s m/s"):format(who, r, F:seconds(),
     col.episodes, col.falls, fig(wl, "%.4f"), fig(pl, "%.4f"), fig(al, "%.5f"),
     nv and ("%.4f"):format(nv) or "-", fv and ("%.4f"):format(fv) or "-"))
+end
+for r = 1, cfg.rounds do
+  local ok, err = pcall(round, r)
+  if not ok then
+    local dir = run:path "finetuned"
+    os.execute(("mkdir -p '%s'"):format(dir))
+    local saved, serr = pcall(function()
+      F:save(dir)
+      if C then assert(C:save(dir .. "/command.ckpt")) end
+    end)
+    io.stderr:write(saved and ("%s: stopped in round %d with %.1f s of robot data; the data "
+      .. "(real.bin) and the models as they were are saved in %s\n"):format(who, r, F:seconds(), dir)
+      or ("%s: stopped in round %d; saving what was recorded failed too: %s\n"):format(who, r,
+        tostring(serr)))
+    error(err, 0)
+  end
 end
 -- the command calibration: the fine-tuned h measured on the robot, before and after (its own
 -- evaluation, so the summary says what the calibration added)

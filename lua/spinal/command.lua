@@ -208,8 +208,9 @@ end
 
 -- drive a plant with h tick by tick through the HAL, exactly as on a robot (read, act, write):
 -- opts.steps ticks (50 Hz for the quadruped), opts.row(i, s) the command row of tick i (1-based)
--- at world-model state s, opts.x0 a world-model state to reset the plant to (nil: start where the
--- robot is), opts.lo / opts.hi per-action clamps, opts.noise (latent noise scale, default 0) and
+-- at world-model state s, opts.x0 a world-model state to reset the plant to (nil, or a plant that
+-- cannot reset: start where the robot is, stood up first if it lies fallen: imitate.stand_up),
+-- opts.lo / opts.hi per-action clamps, opts.noise (latent noise scale, default 0) and
 -- opts.act_noise (Gaussian noise on the actions, default 0) drawn from opts.g (a spinal.rng),
 -- opts.fell(s) -> true ends the run, opts.on_step(i, s, a, s1, row, last) sees every transition.
 -- With a gait clock, opts.phase is its phase at the first tick (default 0) and the phase of
@@ -220,12 +221,15 @@ end
 function Cmd:run(plant, opts)
   local imitate = require "spinal.imitate"
   local nj, lat = self.h.nj, self.h.lat
+  local s
   if opts.x0 and plant.can_reset ~= false then
     plant:reset(imitate.to_plant(opts.x0, nj))
-  elseif plant.backend == "udp" then
-    plant:rearm()
+    s = imitate.read(plant, nj)
+  else
+    if plant.backend == "udp" then plant:rearm() end
+    s = plant.can_reset == false and opts.fell and imitate.stand_up(plant, opts.fell, nj)
+      or imitate.read(plant, nj)
   end
-  local s = imitate.to_wm(plant:read(), nj)
   local g, noise, act_noise = opts.g, opts.noise or 0, opts.act_noise or 0
   local clock, phase = self.h.clock, opts.phase or 0
   local prev = opts.prev
@@ -254,7 +258,7 @@ function Cmd:run(plant, opts)
     end
     plant:write(a)
     prev = a
-    local s1 = imitate.to_wm(plant:read(), nj)
+    local s1 = imitate.read(plant, nj)
     local down = opts.fell and opts.fell(s1) or false
     local last = down or i == opts.steps
     if opts.on_step then opts.on_step(i, s, a, s1, row, last) end

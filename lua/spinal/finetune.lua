@@ -488,7 +488,7 @@ function F:collect_command(seconds, x0s, phases)
     local j = x0s and g:integer(#x0s) or nil
     local x0 = j and x0s[j] or nil
     local steps = math.max(1, math.min(c.episode_steps, limit - self.ticks))
-    local s0 = x0 or imitate.to_wm(L.plant:read(), L.nj)
+    local s0 = x0 or imitate.read(L.plant, L.nj)
     local row = command.random_course(g, s0, steps, self.dt, self:command_ranges())
     -- the action before this tick's; at an episode's first, its own (the model's convention), or
     -- for h that sees it the nominal action h was given there (the model's too, to agree)
@@ -670,13 +670,14 @@ function F:measure_noise(seconds, x0)
     for i = 8, 13 do s[i] = 0 end
     for i = 14 + L.nj, 13 + 2 * L.nj do s[i] = 0 end
     L.plant:reset(imitate.to_plant(s, L.nj))
-  elseif L.plant.backend == "udp" then
-    L.plant:rearm()
+  elseif L.plant.can_reset == false then
+    if L.plant.backend == "udp" then L.plant:rearm() end
+    imitate.stand_up(L.plant, function(s) return L:fell(s) end, L.nj)
   end
   local S = {}
   for t = 1, n do
     L.plant:write(L.a_nom)
-    S[t] = imitate.to_wm(L.plant:read(), L.nj)
+    S[t] = imitate.read(L.plant, L.nj)
     if L:fell(S[t]) then
       self.ticks = self.ticks + t
       error(("finetune: the robot fell standing still after %.2f s, measuring its sensor noise")

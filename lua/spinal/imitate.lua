@@ -286,17 +286,61 @@ local function clamp_action(self, a)
   return a
 end
 
+-- the plant's state as the world model's; a plant that cannot give one (a robot over udp that
+-- stopped answering) raises its reason
+function M.read(plant, nj)
+  local x, err = plant:read()
+  if not x then error("the robot's state: " .. tostring(err), 0) end
+  return M.to_wm(x, nj)
+end
+
+-- the operator, asked on the terminal: the question on stderr, the answer a line of stdin; nil
+-- without a terminal on both (a script, CI: nobody to ask)
+function M.ask_operator(question)
+  local ok, host = pcall(require, "spinal.host")
+  if not (ok and host.isatty(io.stdin) and host.isatty(io.stderr)) then return nil end
+  io.stderr:write(question, " ")
+  io.stderr:flush()
+  return io.stdin:read "l"
+end
+
+-- where an episode starts on a robot the host cannot reset (over udp), the robot must stand:
+-- one that lies fallen (fell(s), s its world-model state) is stood up by a person. On a terminal
+-- the operator is asked to (Enter when it stands, q to stop the run) and the session re-armed;
+-- without one the run stops with an error saying so (ask(question) -> the answer line, or nil:
+-- nobody to ask; default M.ask_operator). Returns the robot's world-model state, upright.
+function M.stand_up(plant, fell, nj, ask)
+  local s = M.read(plant, nj)
+  ask = ask or M.ask_operator
+  while fell(s) do
+    local why = ("the robot is down (trunk at %.2f m) and the host cannot reset it (%s)")
+      :format(s[3], tostring(plant.backend))
+    local answer = ask(why .. ": stand it up, then press Enter (q and Enter stops the run)")
+    if answer == nil then
+      error(why .. " and there is no terminal to ask the operator to stand it up: stand it up "
+        .. "and run again (a simulator behind `spinal bridge --reset-on-session` is stood up on "
+        .. "each new session)", 0)
+    end
+    if answer:match "^%s*[qQ]" then error(why .. ": stopped by the operator", 0) end
+    if plant.rearm then plant:rearm() end
+    s = M.read(plant, nj)
+  end
+  return s
+end
+
 -- start an episode on the plant at frame i0 of ref: reset to it when the plant can, else start
--- where the robot is; returns the world-model state and the alignment of the reference
+-- where the robot is (stood up first if it lies fallen, M.stand_up); returns the world-model
+-- state and the alignment of the reference
 function Loop:start_episode(ref, i0)
   local p = self.plant
+  local s
   if p.can_reset ~= false then
     p:reset(M.to_plant(ref.frames[i0], self.nj))
-  elseif p.backend == "udp" then
-    p:rearm()
+    s = M.read(p, self.nj)
+  else
+    if p.backend == "udp" then p:rearm() end
+    s = M.stand_up(p, function(x) return self:fell(x) end, self.nj)
   end
-  local x = p:read()
-  local s = M.to_wm(x, self.nj)
   local al = nil
   if p.can_reset == false then al = alignment(ref, i0, s) end
   return s, al
@@ -332,7 +376,7 @@ function Loop:episode(ref, i0, steps, mode, g, on_step)
     end
     clamp_action(self, a)
     self.plant:write(a)
-    local s1 = M.to_wm(self.plant:read(), self.nj)
+    local s1 = M.read(self.plant, self.nj)
     local r1 = aligned(ref, i + 1, al)
     local down = self:fell(s1)
     local far = joint_error(self, s1, r1) > c.far_joint

@@ -221,8 +221,8 @@ function Obs:wrap(plant)
       return v
     end })
   function proxy.read()
-    local y = plant:read()
-    if obs.passes then return y end
+    local y, err = plant:read()
+    if not y or obs.passes then return y, err end
     return imitate.to_plant(obs:update(imitate.to_wm(y, nj)), nj)
   end
   function proxy.write(_, a)

@@ -3,9 +3,10 @@
 # `spinal bridge robots/quadruped_joint.lua` serves the MuJoCo quadruped at the joint level in
 # lockstep on loopback, and the experiment runs with plant=udp://127.0.0.1:PORT, so the imitation
 # policy's data, h's collection rounds and the evaluation (velocity commands, circle, figure-eight)
-# all go through the HAL's UDP backend exactly as to a robot. Such a plant cannot be reset: each
-# run starts where the robot stands (h's gait clock from phase 0) and each round re-arms the
-# session. Checks the run completes its budget over the wire (1200 imitation samples, two rounds
+# all go through the HAL's UDP backend exactly as to a robot. Such a plant cannot be reset by the
+# host: each run starts where the robot stands (h's gait clock from phase 0) after re-arming the
+# session, and the bridge (--reset-on-session) stands the simulated robot up on each new session as
+# a person would (without it, an episode that starts fallen stops the run: imitate.stand_up). Checks the run completes its budget over the wire (1200 imitation samples, two rounds
 # of 300 with h), evaluates there, writes the summary's keys and h's checkpoint, names the udp
 # plant in its settings and leaves the bridge serving. It checks the path, not learning.
 set -euo pipefail
@@ -16,7 +17,8 @@ cd "$SRC"
 
 quick_gait_library
 
-start_bridge "$SRC/robots/quadruped_joint.lua" 10
+start_bridge "$SRC/robots/quadruped_joint.lua" 10 --reset-on-session
+grep -q "lockstep, reset on each session" "$tmp/bridge.out" || fail "the bridge does not say it resets"
 
 "$BIN" experiments/quadruped_command.lua quick=true library="$tmp/lib" seed=1 out="$tmp/run" \
   plant="udp://127.0.0.1:$port" imitate_samples=1200 >"$tmp/host.out" 2>&1 ||

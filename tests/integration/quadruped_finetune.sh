@@ -278,7 +278,7 @@ r.plants.mujoco.perturb = { payload = 2, noise = 0.01 }
 r.safety.watchdog = 5
 return r
 LUA
-start_bridge "$tmp/heavy.lua" 10 --watchdog 5
+start_bridge "$tmp/heavy.lua" 10 --watchdog 5 --reset-on-session
 run seed=1 out="$tmp/udp" pretrained="$tmp/q1" plant="udp://127.0.0.1:$port"
 grep -q "real robot (the bridge's robot) (udp://127.0.0.1:$port)" "$tmp/run.out" || fail "udp plant"
 summary "$tmp/udp" "need(s.perturbations == \"(the bridge's robot)\" and s.payload == 0, 'the bridge decides')
@@ -294,4 +294,26 @@ if "$BIN" experiments/quadruped_finetune.lua quick=true library="$tmp/lib" pretr
 fi
 grep -q "payload=1 needs a plant with the robot's perturbations (plant=mujoco)" "$tmp/bad2.out" ||
   fail "the udp refusal: $(cat "$tmp/bad2.out")"
+
+# the robot stops answering in the middle of the collection (the bridge frozen after round 2 of
+# 16): the run stops at once with the reason (not training on its last state repeated), and the
+# data recorded so far and the models as they were are kept in finetuned/
+bridge=${pids[-1]}
+"$BIN" experiments/quadruped_finetune.lua quick=true library="$tmp/lib" pretrained="$tmp/q1" \
+  out="$tmp/lost" rounds=16 plant="udp://127.0.0.1:$port" >"$tmp/lost.out" 2>&1 &
+host_pid=$!
+wait_for "$tmp/lost.out" "round 2:" 60 || fail "the run over udp did not reach round 2"
+kill -STOP "$bridge"
+status=0
+wait "$host_pid" || status=$?
+kill -CONT "$bridge"
+((status != 0)) || fail "the run went on without the robot: $(grep -c round "$tmp/lost.out") rounds"
+grep -q "the robot's state: read: no state from the robot after the last command" "$tmp/lost.out" ||
+  fail "the lost robot's error: $(tail -3 "$tmp/lost.out")"
+grep -q "stopped in round [0-9]* with [0-9.]* s of robot data; the data (real.bin) and the models" \
+  "$tmp/lost.out" || fail "what was kept: $(tail -3 "$tmp/lost.out")"
+grep -q "round 16:" "$tmp/lost.out" && fail "the run reached round 16"
+for f in real.bin wm.ckpt policy.ckpt command.ckpt; do
+  [[ -s $tmp/lost/finetuned/$f ]] || fail "finetuned/$f was not kept"
+done
 echo "ok"

@@ -2,13 +2,13 @@
 # quadruped_imitate_udp.sh: experiments/quadruped_imitate.lua quick=true against a robot over UDP:
 # `spinal bridge robots/quadruped_joint.lua` serves the MuJoCo quadruped at the joint level (PD at
 # 1 kHz inside the plant) in lockstep on loopback, and the experiment runs with
-# plant=udp://127.0.0.1:PORT. Such a plant cannot be reset: every episode and every held-out
-# evaluation starts where the robot stands, the reference moved onto it, and the robot's watchdog
-# puts it into its safe mode while the host trains between rounds (each round re-arms the session).
+# plant=udp://127.0.0.1:PORT. Such a plant cannot be reset by the host: every episode and every
+# held-out evaluation re-arms the session and starts where the robot stands, the reference moved
+# onto it (the bridge, --reset-on-session, stands the simulated robot up on each new session as a
+# person would), and the robot's watchdog puts it into its safe mode while the host trains.
 # Checks the run completes its budget (two rounds of 600 transitions) over the wire, evaluates the
 # held-out clips there, writes the summary with the keys and the checkpoint, and leaves
-# the bridge serving. Under a minute on a quiet machine. (It checks the path, not learning: a
-# robot that fell cannot be reset over the wire, so later episodes start where it lies.)
+# the bridge serving. Under a minute on a quiet machine. (It checks the path, not learning.)
 set -euo pipefail
 BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
 SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
@@ -17,7 +17,7 @@ cd "$SRC"
 
 quick_gait_library
 
-start_bridge "$SRC/robots/quadruped_joint.lua" 10
+start_bridge "$SRC/robots/quadruped_joint.lua" 10 --reset-on-session
 grep -q "mujoco plant" "$tmp/bridge.out" || fail "the bridge did not pick the mujoco plant"
 
 "$BIN" experiments/quadruped_imitate.lua quick=true library="$tmp/lib" seed=1 out="$tmp/run" \

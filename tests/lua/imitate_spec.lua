@@ -128,6 +128,57 @@ describe("imitate.to_reference", function()
   end)
 end)
 
+describe("imitate.stand_up", function()
+  -- a robot over udp the host cannot reset: the trunk's height of each read, in turn (the last
+  -- repeats), the rearms counted
+  local function robot(heights)
+    local p = { backend = "udp", can_reset = false, reads = 0, rearms = 0 }
+    function p:read()
+      self.reads = self.reads + 1
+      local x = { 0, 0, heights[math.min(self.reads, #heights)], 1, 0, 0, 0 }
+      for i = 8, 37 do x[i] = 0 end
+      return x
+    end
+    function p:rearm() self.rearms = self.rearms + 1 end
+    return p
+  end
+  local function fell(s) return s[3] < 0.15 end
+
+  it("returns where a standing robot is, asking nobody", function()
+    local p = robot { 0.28 }
+    local s = imitate.stand_up(p, fell, 12, function() error "asked" end)
+    assert.equal(0.28, s[3])
+    assert.equal(0, p.rearms)
+  end)
+
+  it("asks the operator to stand a fallen robot up, re-arms and reads it again", function()
+    local p, asked = robot { 0.08, 0.10, 0.28 }, {}
+    local s = imitate.stand_up(p, fell, 12, function(q) asked[#asked + 1] = q return "" end)
+    assert.equal(0.28, s[3])
+    assert.equal(2, #asked)  -- still down after the first Enter: asked again
+    assert.matches("the robot is down %(trunk at 0.08 m%) and the host cannot reset it %(udp%): "
+      .. "stand it up, then press Enter", asked[1])
+    assert.equal(2, p.rearms)
+  end)
+
+  it("stops the run with nobody to ask, or when the operator answers q", function()
+    local ok, err = pcall(imitate.stand_up, robot { 0.05 }, fell, 12, function() return nil end)
+    assert.is_false(ok)
+    assert.matches("the robot is down %(trunk at 0.05 m%) and the host cannot reset it %(udp%) "
+      .. "and there is no terminal to ask the operator to stand it up", err)
+    ok, err = pcall(imitate.stand_up, robot { 0.05 }, fell, 12, function() return "q" end)
+    assert.is_false(ok)
+    assert.matches("stopped by the operator", err)
+  end)
+
+  it("without a terminal the default asks nobody", function()
+    -- CTest runs busted with stdin not a terminal
+    local host = require "spinal.host"
+    if host.isatty(io.stdin) and host.isatty(io.stderr) then return end
+    assert.is_nil(imitate.ask_operator "stand it up")
+  end)
+end)
+
 describe("imitate.new", function()
   it("refuses a plant that is not a floating base with a joint per action", function()
     local robot = sp.robot.load(SRC .. "/robots/quadruped.lua")
