@@ -4,7 +4,7 @@ two `spinal bridge` processes serving the same robot in lockstep (tests/integrat
 bridge_hostile.sh). Frames are built here from docs/protocol.md alone (struct + zlib's CRC-32),
 not with spinal's encoder, so the test also checks the document.
 
-  hostile_peer.py PORT_A PORT_B
+  hostile_peer.py PORT_A PORT_B [WATCHDOG_LIMIT_MS (the robot file's safety.watchdog; 100)]
 
 On A: HELLO asking for a watchdog of 0xffffffff ms, NaN and Inf commands, commands 130 times
 over the throttle limit, a frame with a sequence number a million ahead, then GOODBYE. On B, a
@@ -80,16 +80,17 @@ def config_watchdog(p):
 
 def main():
     a, b = Peer(int(sys.argv[1])), Peer(int(sys.argv[2]))
+    limit_ms = int(sys.argv[3]) if len(sys.argv) > 3 else 100  # the robot file's safety.watchdog
 
-    # a HELLO asking for a watchdog of 0xffffffff ms gets the robot file's 0.1 s
+    # a HELLO asking for a watchdog of 0xffffffff ms gets the robot file's limit
     a.hello(0xFFFFFFFF)
     conf = a.recv(CONFIG)
     check("config_answered", conf is not None)
     wd = config_watchdog(conf)
-    check("hello_watchdog_bounded", wd == 100, f"CONFIG watchdog_ms {wd}")
+    check("hello_watchdog_bounded", wd == limit_ms, f"CONFIG watchdog_ms {wd}")
     x0 = a.state()
     check("first_state", x0 is not None)
-    b.hello(100)
+    b.hello(limit_ms)
     check("twin_config", b.recv(CONFIG) is not None and b.state() is not None)
 
     # NaN and Inf commands: replaced by the safe command, flagged, the state stays finite
@@ -128,7 +129,7 @@ def main():
     st = a.state()
     check("goodbye_answered", st is not None)
     check("goodbye_safe_stop", st[0] & SAFE_STOP and not st[0] & WATCHDOG, f"status 0x{st[0]:x}")
-    time.sleep(0.3)  # three watchdog periods
+    time.sleep(3 * limit_ms / 1000)  # three watchdog periods
     print("peer: done", flush=True)
 
 
