@@ -5,7 +5,7 @@
 # plant=udp://127.0.0.1:PORT. Such a plant cannot be reset by the host: every episode and every
 # held-out evaluation re-arms the session and starts where the robot stands, the reference moved
 # onto it (the bridge, --reset-on-session, stands the simulated robot up on each new session as a
-# person would), and the robot's watchdog puts it into its safe mode while the host trains.
+# person would); the host's heartbeats keep the session while it trains.
 # Checks the run completes its budget (two rounds of 600 transitions) over the wire, evaluates the
 # held-out clips there, writes the summary with the keys and the checkpoint, and leaves
 # the bridge serving. Under a minute on a quiet machine. (It checks the path, not learning.)
