@@ -579,6 +579,14 @@ if C and cfg.sensor_noise < 0 then
 end
 local noise_used = F:seconds()
 local round_seconds = (cfg.real_seconds - cfg.calibrate_seconds - noise_used) / cfg.rounds
+-- finetuned/: the robot's data (real.bin) and the models as they are now; returns the directory
+local function save_finetuned()
+  local dir = run:path "finetuned"
+  os.execute(("mkdir -p '%s'"):format(dir))
+  F:save(dir)
+  if C then assert(C:save(dir .. "/command.ckpt")) end
+  return dir
+end
 -- the rounds; a failure in one (over udp: a robot down with nobody to stand it up, a link lost)
 -- keeps what the robot gave: the data recorded so far and the models as they were are saved in
 -- finetuned/ before the error is raised again
@@ -611,16 +619,12 @@ end
 for r = 1, cfg.rounds do
   local ok, err = pcall(round, r)
   if not ok then
-    local dir = run:path "finetuned"
-    os.execute(("mkdir -p '%s'"):format(dir))
-    local saved, serr = pcall(function()
-      F:save(dir)
-      if C then assert(C:save(dir .. "/command.ckpt")) end
-    end)
+    local saved, res = pcall(save_finetuned)  -- the directory, or why saving failed
     io.stderr:write(saved and ("%s: stopped in round %d with %.1f s of robot data; the data "
-      .. "(real.bin) and the models as they were are saved in %s\n"):format(who, r, F:seconds(), dir)
+      .. "(real.bin) and the models as they were are saved in %s\n"):format(who, r, F:seconds(),
+        res)
       or ("%s: stopped in round %d; saving what was recorded failed too: %s\n"):format(who, r,
-        tostring(serr)))
+        tostring(res)))
     error(err, 0)
   end
 end
@@ -648,10 +652,7 @@ for r = 2, #rows do
     new_err, new_n = new_err + rows[r].wm_new_velocity_error, new_n + 1
   end
 end
-local ftdir = run:path "finetuned"
-os.execute(("mkdir -p '%s'"):format(ftdir))
-F:save(ftdir)
-if C then assert(C:save(ftdir .. "/command.ckpt")) end
+save_finetuned()
 
 -- the observer (policy=command, observer=true): where the robot's recorded data show sensor noise
 -- (spinal.observer.noise_std: the base's pose, whose fourth differences at 50 Hz are the noise's),

@@ -209,26 +209,24 @@ end
 -- drive a plant with h tick by tick through the HAL, exactly as on a robot (read, act, write):
 -- opts.steps ticks (50 Hz for the quadruped), opts.row(i, s) the command row of tick i (1-based)
 -- at world-model state s, opts.x0 a world-model state to reset the plant to (nil, or a plant that
--- cannot reset: start where the robot is, stood up first if it lies fallen: imitate.stand_up),
--- opts.lo / opts.hi per-action clamps, opts.noise (latent noise scale, default 0) and
--- opts.act_noise (Gaussian noise on the actions, default 0) drawn from opts.g (a spinal.rng),
--- opts.fell(s) -> true ends the run, opts.on_step(i, s, a, s1, row, last) sees every transition.
--- With a gait clock, opts.phase is its phase at the first tick (default 0) and the phase of
--- tick i is appended to the row (on_step sees rows of 8). A network that sees the previous action
--- is given the one written at the tick before (at the first, opts.prev; nil: the VAE's nominal
--- action). Plant states are converted with imitate.to_wm / to_plant. Returns ticks done, fell,
--- the clock's phase after the last tick.
+-- cannot reset: start where the robot is, stood up first if it lies fallen,
+-- imitate.start_in_place), opts.lo / opts.hi per-action clamps, opts.noise (latent noise scale,
+-- default 0) and opts.act_noise (Gaussian noise on the actions, default 0) drawn from opts.g (a
+-- spinal.rng), opts.fell(s) -> true ends the run, opts.on_step(i, s, a, s1, row, last) sees
+-- every transition. With a gait clock, opts.phase is its phase at the first tick (default 0) and
+-- the phase of tick i is appended to the row (on_step sees rows of 8). A network that sees the
+-- previous action is given the one written at the tick before (at the first, opts.prev; nil: the
+-- VAE's nominal action). Plant states are converted with imitate.to_wm / to_plant. Returns ticks
+-- done, fell, the clock's phase after the last tick.
 function Cmd:run(plant, opts)
   local imitate = require "spinal.imitate"
   local nj, lat = self.h.nj, self.h.lat
   local s
-  if opts.x0 and plant.can_reset ~= false then
-    plant:reset(imitate.to_plant(opts.x0, nj))
-    s = imitate.read(plant, nj)
+  if plant.can_reset == false then
+    s = imitate.start_in_place(plant, opts.fell, nj)
   else
-    if plant.backend == "udp" then plant:rearm() end
-    s = plant.can_reset == false and opts.fell and imitate.stand_up(plant, opts.fell, nj)
-      or imitate.read(plant, nj)
+    if opts.x0 then plant:reset(imitate.to_plant(opts.x0, nj)) end
+    s = imitate.read(plant, nj)
   end
   local g, noise, act_noise = opts.g, opts.noise or 0, opts.act_noise or 0
   local clock, phase = self.h.clock, opts.phase or 0

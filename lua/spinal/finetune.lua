@@ -671,8 +671,7 @@ function F:measure_noise(seconds, x0)
     for i = 14 + L.nj, 13 + 2 * L.nj do s[i] = 0 end
     L.plant:reset(imitate.to_plant(s, L.nj))
   elseif L.plant.can_reset == false then
-    if L.plant.backend == "udp" then L.plant:rearm() end
-    imitate.stand_up(L.plant, function(s) return L:fell(s) end, L.nj)
+    imitate.start_in_place(L.plant, function(s) return L:fell(s) end, L.nj)
   end
   local S = {}
   for t = 1, n do

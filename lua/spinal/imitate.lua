@@ -328,9 +328,18 @@ function M.stand_up(plant, fell, nj, ask)
   return s
 end
 
+-- an episode's start on a plant the host cannot reset: a new session over udp (rearm), then the
+-- robot where it stands, stood up first when fell says it lies fallen (M.stand_up; fell nil: not
+-- checked). Returns its world-model state.
+function M.start_in_place(plant, fell, nj)
+  if plant.backend == "udp" then plant:rearm() end
+  if fell then return M.stand_up(plant, fell, nj) end
+  return M.read(plant, nj)
+end
+
 -- start an episode on the plant at frame i0 of ref: reset to it when the plant can, else start
--- where the robot is (stood up first if it lies fallen, M.stand_up); returns the world-model
--- state and the alignment of the reference
+-- where the robot is (M.start_in_place); returns the world-model state and the alignment of the
+-- reference
 function Loop:start_episode(ref, i0)
   local p = self.plant
   local s
@@ -338,8 +347,7 @@ function Loop:start_episode(ref, i0)
     p:reset(M.to_plant(ref.frames[i0], self.nj))
     s = M.read(p, self.nj)
   else
-    if p.backend == "udp" then p:rearm() end
-    s = M.stand_up(p, function(x) return self:fell(x) end, self.nj)
+    s = M.start_in_place(p, function(x) return self:fell(x) end, self.nj)
   end
   local al = nil
   if p.can_reset == false then al = alignment(ref, i0, s) end
