@@ -8,7 +8,7 @@
 -- (spinal.finetune). Before and after, on the robot: velocity error, path error, falls.
 --
 --   spinal experiments/quadruped_finetune.lua [pretrained=DIR] [quick=true] [seed=1] [out=DIR]
---       [plant=mujoco|udp://HOST:PORT] [payload=3] [friction=0.6] [motor=0.8] [latency=0.01]
+--       [plant=mujoco|udp://HOST:PORT] [robot=default|neutral] [payload=3] [friction=0.6] [motor=0.8] [latency=0.01]
 --       [pd=1] [damping=1] [frictionloss=0] [noise=0] [push=0] [payload_x=0] [payload_y=0]
 --       [real_seconds=120] [mix=0 (policy=imitation: 0.5)] [wm_recent=0] [anchor=1] [wm_iters=400]
 --       [wm_steps=0 (the pre-training's)] [wm_velocity=0] [pol_iters=300]
@@ -27,15 +27,17 @@
 -- The default "real" robot is payload=3 friction=0.6 motor=0.8 latency=0.01 (a 3 kg payload,
 -- slippery feet, weaker motors and 10 ms of actuation latency at once: each at the end of its
 -- documented range); every perturbation can be set from the command line (docs/quadruped.md's
--- ranges) and `payload=0 friction=1 motor=1 latency=0` is the simulator itself. The pre-trained
--- inputs: pretrained=DIR is a quadruped_command run (its ckpt/: the world model h was trained
--- through, the VAE policy, the replay buffer with h's collection; and h, command.ckpt) or a
--- quadruped_imitate run (ckpt/ alone) or an earlier run of this experiment. What is missing is
--- pre-trained here first on the unperturbed simulator and kept in this run (ckpt/, command.ckpt:
--- pretrained= this run next time): the imitation policy (pre_samples transitions,
--- quadruped_imitate's defaults) and, for policy=command, h as quadruped_command trains it
--- (spinal.command_train: 10 000 more transitions; about 4 minutes for both on a quiet 2-core
--- machine; quick=true pre-trains tiny ones in seconds).
+-- ranges) and `payload=0 friction=1 motor=1 latency=0` is the simulator itself; robot=neutral
+-- starts from the simulator instead of the default robot: `robot=neutral latency=0.01` is 10 ms
+-- of latency alone, where `latency=0.01` alone is the default robot (the run's first line names
+-- every perturbation it uses). The pre-trained inputs: pretrained=DIR is a quadruped_command run
+-- (its ckpt/: the world model h was trained through, the VAE policy, the replay buffer with h's
+-- collection; and h, command.ckpt) or a quadruped_imitate run (ckpt/ alone) or an earlier run of
+-- this experiment. What is missing is pre-trained here first on the unperturbed simulator and
+-- kept in this run (ckpt/, command.ckpt: pretrained= this run next time): the imitation policy
+-- (pre_samples transitions, quadruped_imitate's defaults) and, for policy=command, h as
+-- quadruped_command trains it (spinal.command_train: 10 000 more transitions; about 4 minutes
+-- for both on a quiet 2-core machine; quick=true pre-trains tiny ones in seconds).
 --
 -- The robot is driven through the HAL tick by tick exactly as hardware: plant=udp://HOST:PORT
 -- runs the same collection and evaluation against `spinal bridge robots/quadruped_joint.lua`
@@ -151,6 +153,7 @@ local cfg = sp.settings(perturb.defaults {
   quick = false,
   out = "",
   plant = "mujoco",
+  robot = "default",   -- "neutral": a perturbation not given is the simulator's
   pretrained = "",     -- a quadruped_imitate run directory (its ckpt/)
   pre_samples = 60000, -- without pretrained: simulator transitions to pre-train on
   library = "",
@@ -199,6 +202,10 @@ local cfg = sp.settings(perturb.defaults {
 -- refused before any work (without pretrained= the pre-training comes first)
 if cfg.policy ~= "imitation" and cfg.policy ~= "command" then
   error(("%s: policy=%s: expected imitation or command"):format(who, tostring(cfg.policy)), 0)
+end
+if cfg.robot ~= "default" and cfg.robot ~= "neutral" then
+  error(("%s: robot=%s: expected default (the perturbations not given at the default robot's "
+    .. "values) or neutral (at the simulator's)"):format(who, tostring(cfg.robot)), 0)
 end
 if cfg.rounds < 1 then
   error(("%s: rounds=%d: fine-tuning needs at least one round of collecting on the robot")
@@ -295,10 +302,11 @@ if cfg.real_seconds > 120 then
     cfg.real_seconds))
 end
 
--- the perturbations: those of the command line on a MuJoCo plant; a robot over udp is whatever
--- the bridge serves (the defaults are not sent there, explicit ones are refused by perturb.tweak)
+-- the perturbations: those of the command line on a MuJoCo plant, the others the default robot's
+-- (robot=neutral: the simulator's); a robot over udp is whatever the bridge serves (the defaults
+-- are not sent there, explicit ones are refused by perturb.tweak)
 local remote = tostring(cfg.plant):match "^udp://" ~= nil
-if remote then
+if remote or cfg.robot == "neutral" then
   local neutral = {}
   for _, p in ipairs(perturb.list) do neutral[p.name] = p.neutral end
   sp.settings.fill(cfg, neutral)

@@ -182,7 +182,8 @@ grep -q "without the observer (the fine-tuned h on the raw readings): velocity e
 # ... and a gain given on the command line; refused: a gain outside [0, 1], the imitation policy
 run seed=1 out="$tmp/obsgain" pretrained="$tmp/q1" policy=command noise=0.01 observer_gain=0.5 pol_iters=1 wm_iters=1
 summary "$tmp/obsgain" "need(s.observer_active == true and s.observer_gain == 0.5, 'observer_gain=0.5 used')"
-for bad in "observer_gain=1.5:bad override 'observer_gain=1.5' (expected a number in [0, 1])" \
+for bad in "robot=soft:robot=soft: expected default (the perturbations not given at the default robot's values) or neutral (at the simulator's)" \
+           "observer_gain=1.5:bad override 'observer_gain=1.5' (expected a number in [0, 1])" \
            "policy=imitation observer=true:observer=true reads the robot through the fine-tuned world model for the command network h: it needs policy=command"; do
   # shellcheck disable=SC2086
   if "$BIN" experiments/quadruped_finetune.lua quick=true out="$tmp/bad" ${bad%%:*} >"$tmp/bad.out" 2>&1; then
@@ -229,11 +230,16 @@ SUMMARY="$tmp/none/summary.json" "$BIN" -e "
   assert(s.action_shift == 0, 'h moved without training: ' .. s.action_shift)" >"$tmp/none.out" 2>&1 ||
   fail "collection alone: $(cat "$tmp/none.out")"
 
-# outside the documented range: said, and recorded
-run seed=1 out="$tmp/far" pretrained="$tmp/q1" latency=0.02 pol_iters=1 wm_iters=1
+# outside the documented range: said, and recorded; robot=neutral: that perturbation alone (the
+# others the simulator's, not the default robot's)
+run seed=1 out="$tmp/far" pretrained="$tmp/q1" robot=neutral latency=0.02 pol_iters=1 wm_iters=1
 grep -q "latency=0.02 is outside its documented range 0 .. 0.01 (docs/quadruped.md)" "$tmp/run.out" ||
   fail "no warning for latency=0.02"
-summary "$tmp/far" "need(s.outside_documented_range == 'latency=0.02', 'recorded outside the range')"
+grep -q "real robot latency=0.02 (mujoco)" "$tmp/run.out" ||
+  fail "robot=neutral latency=0.02 is not latency alone: $(head -3 "$tmp/run.out")"
+summary "$tmp/far" "need(s.outside_documented_range == 'latency=0.02', 'recorded outside the range')
+  need(s.perturbations == 'latency=0.02' and s.payload == 0 and s.friction == 1 and s.motor == 1,
+    'robot=neutral: ' .. s.perturbations)"
 # refused by the settings
 if "$BIN" experiments/quadruped_finetune.lua quick=true motor=0 >"$tmp/bad.out" 2>&1; then
   fail "motor=0 was accepted"
