@@ -7,6 +7,7 @@
 # plant whose trunk height is scripted, so the test is the terminal path itself.
 set -euo pipefail
 BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
+SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3 || true)
 if [ -z "$PY" ]; then echo "FAIL: no python3 to drive a pseudo-terminal"; exit 1; fi
@@ -39,58 +40,17 @@ grep -q "stand it up, then press Enter" "$WORK/notty.out" &&
   { echo "FAIL: asked with nobody at a terminal"; exit 1; }
 echo "ok   without a terminal the run stops, asking nobody"
 
-"$PY" - "$BIN" "$WORK/episode.lua" <<'PYEOF'
-import os, pty, re, select, sys, time
+"$PY" - "$BIN" "$SRC" "$WORK/episode.lua" <<'PYEOF'
+import os, sys
 
-BIN, SCRIPT = sys.argv[1], sys.argv[2]
-failures = []
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-
-class Session:
-    def __init__(self):
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:
-            os.execv(BIN, [BIN, SCRIPT])
-        self.out, self.mark = "", 0
-
-    def pump(self, seconds):
-        end = time.time() + seconds
-        while time.time() < end:
-            r, _, _ = select.select([self.fd], [], [], 0.05)
-            if r:
-                try:
-                    data = os.read(self.fd, 4096)
-                except OSError:
-                    return
-                if not data:
-                    return
-                self.out += data.decode("utf-8", "replace")
-
-    def expect(self, pattern, seconds=10):
-        end = time.time() + seconds
-        while time.time() < end:
-            m = re.search(pattern, self.out[self.mark:])
-            if m:
-                self.mark += m.end()
-                return True
-            self.pump(0.05)
-        return False
-
-    def send(self, keys):
-        os.write(self.fd, keys.encode())
-
-    def close(self):
-        self.pump(1)
-        _, status = os.waitpid(self.pid, 0)
-        return os.waitstatus_to_exitcode(status)
+BIN, SRC, SCRIPT = sys.argv[1:4]
+sys.path.insert(0, os.path.join(SRC, "tests", "integration", "lib"))
+from pty_session import Tty
+from repl_pipe import check, done
 
 ASK = r"the robot is down \(trunk at %s m\) and the host cannot reset it \(udp\): stand it up, then press Enter \(q and Enter stops the run\) $"
 
-s = Session()
+s = Tty([BIN, SCRIPT])
 check(s.expect(ASK % "0.08"), "a fallen robot: the operator is asked to stand it up")
 s.send("\r")
 check(s.expect(ASK % "0.10"), "still down after Enter: asked again")
@@ -99,14 +59,12 @@ check(s.expect(r"episode starts standing at 0.28 m after 3 rearms"),
       "standing after the second Enter: the episode starts there (a rearm per read of the robot)")
 check(s.close() == 0, "the script goes on to exit 0")
 
-s = Session()
+s = Tty([BIN, SCRIPT])
 check(s.expect(ASK % "0.08"), "a second run is asked too")
 s.send("q\r")
 check(s.expect(r"the robot is down \(trunk at 0.08 m\) and the host cannot reset it \(udp\): stopped by the operator"),
       "q stops the run, saying why")
 check(s.close() != 0, "stopped by the operator: a non-zero exit")
 
-if failures:
-    print("%d failure(s)" % len(failures))
-    sys.exit(1)
+done()
 PYEOF

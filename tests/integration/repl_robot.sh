@@ -16,7 +16,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 "$PY" - "$BIN" "$SRC" "$WORK" <<'PYEOF'
-import os, pty, re, select, signal, subprocess, sys, time
+import os, re, signal, subprocess, sys, time
 
 BIN, SRC, WORK = sys.argv[1:4]
 ROBOT = os.path.join(SRC, "robots", "double_pendulum.lua")
@@ -24,6 +24,7 @@ env = dict(os.environ, SPINAL_HISTORY="", HOME=WORK, TERM="xterm")
 
 sys.path.insert(0, os.path.join(SRC, "tests", "integration", "lib"))
 from repl_pipe import Pipe as ReplPipe, check, done
+from pty_session import Tty
 
 
 def Pipe(*extra):
@@ -194,69 +195,35 @@ check(p.returncode == 1 and "cannot open the udp://nohost plant" in p.stderr,
 
 # ---- on a terminal: Ctrl-C at a fresh prompt e-stops, typed text is only cleared ---------------
 try:
-    pid, fd = pty.fork()
+    t = Tty([BIN, "repl", ROBOT], env, cwd=WORK)
 except OSError:
-    pid = None
-if pid == 0:
-    os.chdir(WORK)
-    os.execve(BIN, [BIN, "repl", ROBOT], env)
-if pid:
-    out = ""
-    def pump(seconds):
-        global out
-        end = time.time() + seconds
-        while time.time() < end:
-            r, _, _ = select.select([fd], [], [], 0.05)
-            if r:
-                try:
-                    data = os.read(fd, 4096)
-                except OSError:
-                    return
-                if not data:
-                    return
-                out += data.decode("utf-8", "replace")
-    def until(pred, seconds):
-        """pump until pred() holds (what the REPL printed decides, not a sleep: a loaded machine
-        starts the REPL late); False after `seconds`"""
-        end = time.time() + seconds
-        while not pred() and time.time() < end:
-            pump(0.05)
-        return pred()
-    check(until(lambda: out.endswith("> "), 30), "on a terminal the REPL prompts")
-    n = out.count("> ")
-    os.write(fd, b"loop:resume()\r")
-    until(lambda: out.count("> ") > n, 10)
-    mark = len(out)
-    os.write(fd, b"abc")
-    until(lambda: "abc" in out[mark:], 10)
-    os.write(fd, b"\x03")
-    until(lambda: "line cleared" in out[mark:] or "E-STOP" in out[mark:], 10)
-    check("E-STOP" not in out and "line cleared; e-stop NOT latched" in out,
+    t = None
+if t:
+    check(t.until(lambda: t.out.endswith("> "), 30), "on a terminal the REPL prompts")
+    n = t.out.count("> ")
+    t.send("loop:resume()\r")
+    t.until(lambda: t.out.count("> ") > n, 10)
+    mark = len(t.out)
+    t.send("abc")
+    t.until(lambda: "abc" in t.out[mark:], 10)
+    t.send("\x03")
+    t.until(lambda: "line cleared" in t.out[mark:] or "E-STOP" in t.out[mark:], 10)
+    check("E-STOP" not in t.out and "line cleared; e-stop NOT latched" in t.out,
           "Ctrl-C with text typed clears the line and says the e-stop is not latched")
     # a keystroke typed and erased leaves the prompt empty: Ctrl-C must e-stop
-    until(lambda: out.endswith("> "), 10)
-    mark = len(out)
-    os.write(fd, b"x")
-    until(lambda: "x" in out[mark:], 10)
-    mark = len(out)
-    os.write(fd, b"\x7f")
-    until(lambda: len(out) > mark, 10)
-    os.write(fd, b"\x03")
-    until(lambda: "E-STOP latched" in out, 10)
-    check("E-STOP latched" in out, "Ctrl-C at an empty prompt e-stops, after an erased keystroke")
-    os.write(fd, b"\x03")
+    t.until(lambda: t.out.endswith("> "), 10)
+    mark = len(t.out)
+    t.send("x")
+    t.until(lambda: "x" in t.out[mark:], 10)
+    mark = len(t.out)
+    t.send("\x7f")
+    t.until(lambda: len(t.out) > mark, 10)
+    t.send("\x03")
+    t.until(lambda: "E-STOP latched" in t.out, 10)
+    check("E-STOP latched" in t.out, "Ctrl-C at an empty prompt e-stops, after an erased keystroke")
     # the REPL leaves; one that does not is killed, so the test fails instead of hanging
-    status, end = None, time.time() + 20
-    while status is None and time.time() < end:
-        pump(0.05)
-        wpid, st = os.waitpid(pid, os.WNOHANG)
-        if wpid:
-            status = st
-    if status is None:
-        os.kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    check(code == 130 and "loop stopped (Ctrl-C)" in out,
+    code = t.close("\x03", seconds=20)
+    check(code == 130 and "loop stopped (Ctrl-C)" in t.out,
           "a second Ctrl-C at the prompt leaves with the safe stop (exit %s)" % code)
 else:
     print("skipped: no pseudo-terminal for the Ctrl-C checks")

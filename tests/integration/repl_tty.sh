@@ -3,6 +3,7 @@
 # kept in $SPINAL_HISTORY (bounded, recalled with the up arrow in the next session).
 set -euo pipefail
 BIN=${SPINAL_BIN:?SPINAL_BIN is not set}
+SRC=${SPINAL_SOURCE_DIR:?SPINAL_SOURCE_DIR is not set}
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3 || true)
 if [ -z "$PY" ]; then echo "skipped: no python3 to drive a pseudo-terminal"; exit 0; fi
@@ -12,62 +13,19 @@ fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-"$PY" - "$BIN" "$WORK" <<'PYEOF'
-import os, pty, re, select, signal, sys, time
+"$PY" - "$BIN" "$SRC" "$WORK" <<'PYEOF'
+import os, sys
 
-BIN, WORK = sys.argv[1], sys.argv[2]
+BIN, SRC, WORK = sys.argv[1:4]
 HIST = os.path.join(WORK, "history")
 env = dict(os.environ, SPINAL_HISTORY=HIST, TERM="xterm", HOME=WORK)
-failures = []
+sys.path.insert(0, os.path.join(SRC, "tests", "integration", "lib"))
+from pty_session import Tty
+from repl_pipe import check, done
 
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
 
-class Session:
-    def __init__(self):
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:
-            os.execve(BIN, [BIN, "repl"], env)
-        self.out = ""
-        self.mark = 0
-
-    def pump(self, seconds):
-        end = time.time() + seconds
-        while time.time() < end:
-            r, _, _ = select.select([self.fd], [], [], 0.05)
-            if r:
-                try:
-                    data = os.read(self.fd, 4096)
-                except OSError:
-                    return
-                if not data:
-                    return
-                self.out += data.decode("utf-8", "replace")
-
-    # wait until pattern shows up in the output written since the last expect
-    def expect(self, pattern, seconds=5):
-        end = time.time() + seconds
-        while time.time() < end:
-            m = re.search(pattern, self.out[self.mark:])
-            if m:
-                self.mark += m.end()
-                return True
-            self.pump(0.05)
-        return False
-
-    def send(self, keys):
-        os.write(self.fd, keys.encode())
-
-    def interrupt(self):
-        os.kill(self.pid, signal.SIGINT)
-
-    def close(self):
-        self.send("\x04")
-        self.pump(1)
-        _, status = os.waitpid(self.pid, 0)
-        return os.waitstatus_to_exitcode(status)
+def Session():
+    return Tty([BIN, "repl"], env, timeout=5)
 
 # a long history file from earlier sessions: it is cut to the newest 1000 entries
 with open(HIST, "w") as f:
@@ -102,7 +60,7 @@ s.send("f()\r")
 check(s.expect(r"\n7\r?\n"), "the continued chunk runs")
 s.send("print('recalled ' .. 6 * 7)\r")
 check(s.expect(r"recalled 42"), "the last line runs")
-check(s.close() == 0, "Ctrl-D leaves with exit status 0")
+check(s.close("\x04") == 0, "Ctrl-D leaves with exit status 0")
 
 lines = open(HIST).read().splitlines()
 check("x = 40 + 2" in lines, "the history file holds the typed lines")
@@ -117,9 +75,7 @@ s = Session()
 check(s.expect(r"> $"), "a second session starts")
 s.send("\x1b[A\r")
 check(s.expect(r"\nrecalled 42"), "the up arrow recalls the previous session's last line")
-check(s.close() == 0, "the second session exits 0")
+check(s.close("\x04") == 0, "the second session exits 0")
 
-if failures:
-    print("%d failure(s)" % len(failures))
-    sys.exit(1)
+done()
 PYEOF
