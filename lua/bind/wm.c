@@ -34,14 +34,76 @@ int luaopen_spinal_nn(lua_State* L);
 #define VAE_MT "spinal.wm.vae"
 #define COMMAND_MT "spinal.wm.command"
 
+// ---- workspaces -------------------------------------------------------------------------------
+// A network's calls come in shapes of rows x steps: a training batch of a few rows over a long
+// horizon, an evaluation of many rows over a few steps, one step of one row on the robot. One
+// workspace grown to fit them all is max(rows) x max(steps) (a fine-tuning run's evaluation over
+// all the robot's windows beside h's 48-step batches made it 0.4 GB, remade and zeroed each round
+// as the data grew). Each network keeps two: a call uses the smaller that fits; else the one that
+// grows to cover the call for at most twice the call's own size grows (its rows by half at least,
+// so a workspace following growing data is not remade on every call); else the least recently used
+// is remade to the call's shape.
+typedef struct ws_slot {
+  int rows, steps;          // the shape its workspace was made for (0, 0: none)
+  unsigned long long used;  // the last call that used it (ws_pick's clock)
+} ws_slot;
+
+// the slot of s[2] that serves a call of rows x steps; *mr, *ms: the shape to (re)make its
+// workspace with first, or 0, 0 when it fits as it is
+static int ws_pick(ws_slot s[2], unsigned long long* clock, int rows, int steps, int* mr, int* ms) {
+  double want = (double)rows * steps, best_size = 0;
+  int best = -1;
+  *mr = *ms = 0;
+  for (int i = 0; i < 2; i++) {
+    double size = (double)s[i].rows * s[i].steps;
+    if (s[i].rows >= rows && s[i].steps >= steps && (best < 0 || size < best_size))
+      best = i, best_size = size;
+  }
+  for (int i = 0; best < 0 && i < 2; i++) {
+    if (!s[i].rows) continue;
+    int r = rows <= s[i].rows                  ? s[i].rows
+            : rows > s[i].rows + s[i].rows / 2 ? rows
+                                               : s[i].rows + s[i].rows / 2;
+    int k = steps > s[i].steps ? steps : s[i].steps;
+    double size = (double)r * k;
+    if (size <= 2 * want && (best < 0 || size < best_size))
+      best = i, best_size = size, *mr = r, *ms = k;
+  }
+  if (best < 0) {
+    best = !s[0].rows ? 0 : !s[1].rows ? 1 : s[0].used <= s[1].used ? 0 : 1;
+    *mr = rows, *ms = steps;
+  }
+  s[best].used = ++*clock;
+  return best;
+}
+
+// net:workspaces() -> { { rows =, steps = }, ... }: the shapes of the network's workspaces
+static int push_workspaces(lua_State* L, const ws_slot s[2]) {
+  lua_newtable(L);
+  for (int i = 0, n = 0; i < 2; i++) {
+    if (!s[i].rows) continue;
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, s[i].rows);
+    lua_setfield(L, -2, "rows");
+    lua_pushinteger(L, s[i].steps);
+    lua_setfield(L, -2, "steps");
+    lua_rawseti(L, -2, ++n);
+  }
+  return 1;
+}
+
 typedef struct lwm {
-  sp_wm* wm;      // NULL once closed
-  sp_wm_data* d;  // workspace for d->max_batch rows and d->horizon applications
+  sp_wm* wm;         // NULL once closed
+  sp_wm_data* d[2];  // workspaces (ws_pick), of ws[i].rows rows and ws[i].steps applications
+  ws_slot ws[2];
+  unsigned long long clock;
 } lwm;
 
 typedef struct lvae {
-  sp_vae* v;       // NULL once closed
-  sp_vae_data* d;  // workspace, grown on demand
+  sp_vae* v;  // NULL once closed
+  sp_vae_data* d[2];
+  ws_slot ws[2];
+  unsigned long long clock;
 } lvae;
 
 typedef struct lreplay {
@@ -61,16 +123,18 @@ static lreplay* checkreplay(lua_State* L, int arg) {
   return u;
 }
 
-// grow the workspace to batch rows and horizon applications (allocates only when growing)
-static void reserve(lua_State* L, lwm* u, int batch, int horizon) {
-  if (u->d && batch <= u->d->max_batch && horizon <= u->d->horizon) return;
-  int b = u->d && u->d->max_batch > batch ? u->d->max_batch : batch;
-  int h = u->d && u->d->horizon > horizon ? u->d->horizon : horizon;
-  sp_wm_data* d;
-  int rc = sp_wm_data_new(&d, u->wm, b, h);
-  if (rc) spL_raise(L, rc, "world model workspace");
-  sp_wm_data_free(u->d);
-  u->d = d;
+// a workspace for batch rows and horizon applications (allocates only when none fits: ws_pick)
+static sp_wm_data* reserve(lua_State* L, lwm* u, int batch, int horizon) {
+  int b, h, i = ws_pick(u->ws, &u->clock, batch, horizon, &b, &h);
+  if (b) {
+    sp_wm_data* d;
+    int rc = sp_wm_data_new(&d, u->wm, b, h);
+    if (rc) spL_raise(L, rc, "world model workspace");
+    sp_wm_data_free(u->d[i]);
+    u->d[i] = d;
+    u->ws[i].rows = b, u->ws[i].steps = h;
+  }
+  return u->d[i];
 }
 
 // an array argument of shape (lead..., width) with ndim dims in [lo_nd, hi_nd]; returns contiguous
@@ -161,10 +225,10 @@ static int m_step(lua_State* L) {
   if (aa->ndim != sa->ndim || (aa->ndim == 2 && aa->shape[0] != batch))
     return spA_argerror(L, 3, "expected as many action rows as state rows (%d)", (int)batch);
   if (batch < 1 || batch > (1 << 20)) return spA_argerror(L, 2, "expected 1 to %d rows", 1 << 20);
-  reserve(L, u, (int)batch, 1);
+  sp_wm_data* d = reserve(L, u, (int)batch, 1);
   int64_t shape[2] = {batch, wm->nx};
   sp_array* out = sa->ndim == 2 ? spL_newarray(L, 2, shape) : spL_newarray(L, 1, shape + 1);
-  int rc = sp_wm_step(wm, u->d, 0, out->data, s, a, (int)batch);
+  int rc = sp_wm_step(wm, d, 0, out->data, s, a, (int)batch);
   if (rc) return spL_raise(L, rc, "step");
   return 1;
 }
@@ -187,8 +251,9 @@ static int m_observe(lua_State* L) {
   return 1;
 }
 
-// the windows S (batch, n + 1, nx) and A (batch, n, nu) at 2 and 3
-static void windows(lua_State* L, lwm* u, const double** S, const double** A, int* batch, int* n) {
+// the windows S (batch, n + 1, nx) and A (batch, n, nu) at 2 and 3; returns their workspace
+static sp_wm_data* windows(lua_State* L, lwm* u, const double** S, const double** A, int* batch,
+                           int* n) {
   sp_wm* wm = u->wm;
   sp_array *sa, *aa;
   *S = shaped(L, 2, 3, 3, wm->nx, "windows of states (batch, n + 1, nx)", &sa);
@@ -203,7 +268,7 @@ static void windows(lua_State* L, lwm* u, const double** S, const double** A, in
                  (int)sa->shape[1], wm->nx);
   *batch = (int)sa->shape[0];
   *n = (int)aa->shape[1];
-  reserve(L, u, *batch, *n);
+  return reserve(L, u, *batch, *n);
 }
 
 // push loss, {component = value}, per_step (n, 6)
@@ -227,10 +292,10 @@ static int m_loss(lua_State* L) {
   lwm* u = checkwm(L, 1);
   const double *S, *A;
   int batch, n;
-  windows(L, u, &S, &A, &batch, &n);
+  sp_wm_data* d = windows(L, u, &S, &A, &batch, &n);
   double loss, comps[SP_WM_NCOMP];
   double* per = spA_scratch(L, (size_t)n * SP_WM_NCOMP);
-  int rc = sp_wm_rollout_loss(u->wm, u->d, &loss, comps, per, S, A, batch, n, 0);
+  int rc = sp_wm_rollout_loss(u->wm, d, &loss, comps, per, S, A, batch, n, 0);
   if (rc) return spL_raise(L, rc, "loss");
   return push_losses(L, loss, comps, per, n);
 }
@@ -259,10 +324,10 @@ static int m_grad(lua_State* L) {
   lwm* u = checkwm(L, 1);
   const double *S, *A;
   int batch, n;
-  windows(L, u, &S, &A, &batch, &n);
+  sp_wm_data* d = windows(L, u, &S, &A, &batch, &n);
   double loss, comps[SP_WM_NCOMP];
   sp_mlp_zero_grad(u->wm->net);
-  int rc = sp_wm_rollout_loss(u->wm, u->d, &loss, comps, NULL, S, A, batch, n, 1);
+  int rc = sp_wm_rollout_loss(u->wm, d, &loss, comps, NULL, S, A, batch, n, 1);
   if (rc) return spL_raise(L, rc, "grad");
   return push_losses(L, loss, comps, NULL, n);
 }
@@ -282,12 +347,12 @@ static int m_train(lua_State* L) {
   lwm* u = checkwm(L, 1);
   const double *S, *A;
   int batch, n;
-  windows(L, u, &S, &A, &batch, &n);
+  sp_wm_data* d = windows(L, u, &S, &A, &batch, &n);
   sp_mlp* net = u->wm->net;
   sp_optim* o = spL_optim_for(L, 4, net->nparams, net->dtype);
   double loss, comps[SP_WM_NCOMP];
   sp_mlp_zero_grad(net);
-  int rc = sp_wm_rollout_loss(u->wm, u->d, &loss, comps, NULL, S, A, batch, n, 1);
+  int rc = sp_wm_rollout_loss(u->wm, d, &loss, comps, NULL, S, A, batch, n, 1);
   if (rc) return spL_raise(L, rc, "train");
   apply_step(L, "train", o, net->params, net->grads);
   return push_losses(L, loss, comps, NULL, n);
@@ -409,21 +474,28 @@ static int m_with_history(lua_State* L) {
   lwm* u = checkwm(L, 1);
   if (u->wm->cfg.history)
     return luaL_error(L, "with_history: the world model already sees the previous action");
-  int batch = u->d ? u->d->max_batch : 64, horizon = u->d ? u->d->horizon : 8;
   lwm* w = lua_newuserdatauv(L, sizeof *w, 0);
   memset(w, 0, sizeof *w);
   luaL_setmetatable(L, WM_MT);
   int rc = sp_wm_with_history(&w->wm, u->wm);
   if (rc) return spL_raise(L, rc, "with_history");
-  reserve(L, w, batch, horizon);
+  for (int i = 0; i < 2; i++) {  // workspaces of the old one's shapes
+    if (!u->ws[i].rows) continue;
+    rc = sp_wm_data_new(&w->d[i], w->wm, u->ws[i].rows, u->ws[i].steps);
+    if (rc) return spL_raise(L, rc, "with_history");
+    w->ws[i] = (ws_slot){u->ws[i].rows, u->ws[i].steps, 0};
+  }
+  if (!w->d[0] && !w->d[1]) reserve(L, w, 64, 8);
   return 1;
 }
 
 static int m_gc(lua_State* L) {
   lwm* u = luaL_checkudata(L, 1, WM_MT);
-  sp_wm_data_free(u->d);
+  for (int i = 0; i < 2; i++) {
+    sp_wm_data_free(u->d[i]);
+    u->d[i] = NULL;
+  }
   sp_wm_free(u->wm);
-  u->d = NULL;
   u->wm = NULL;
   return 0;
 }
@@ -442,8 +514,13 @@ static int m_tostring(lua_State* L) {
   return 1;
 }
 
+static int m_workspaces(lua_State* L) {
+  return push_workspaces(L, checkwm(L, 1)->ws);
+}
+
 static const luaL_Reg wm_methods[] = {
     {"step", m_step},
+    {"workspaces", m_workspaces},
     {"observe", m_observe},
     {"loss", m_loss},
     {"train", m_train},
@@ -535,15 +612,17 @@ static lvae* checkvae(lua_State* L, int arg) {
   return u;
 }
 
-static void vae_reserve(lua_State* L, lvae* u, int batch, int horizon) {
-  if (u->d && batch <= u->d->max_batch && horizon <= u->d->horizon) return;
-  int b = u->d && u->d->max_batch > batch ? u->d->max_batch : batch;
-  int h = u->d && u->d->horizon > horizon ? u->d->horizon : horizon;
-  sp_vae_data* d;
-  int rc = sp_vae_data_new(&d, u->v, b, h);
-  if (rc) spL_raise(L, rc, "policy workspace");
-  sp_vae_data_free(u->d);
-  u->d = d;
+static sp_vae_data* vae_reserve(lua_State* L, lvae* u, int batch, int horizon) {
+  int b, h, i = ws_pick(u->ws, &u->clock, batch, horizon, &b, &h);
+  if (b) {
+    sp_vae_data* d;
+    int rc = sp_vae_data_new(&d, u->v, b, h);
+    if (rc) spL_raise(L, rc, "policy workspace");
+    sp_vae_data_free(u->d[i]);
+    u->d[i] = d;
+    u->ws[i].rows = b, u->ws[i].steps = h;
+  }
+  return u->d[i];
 }
 
 static const char* const vae_keys[] = {
@@ -612,10 +691,10 @@ static int v_act(lua_State* L) {
   if ((ca && sp_array_size(ca) != batch * cf->nc) || (ea && sp_array_size(ea) != batch * cf->lat))
     return spA_argerror(L, 3, "expected one row of conditioning and noise per state row (%d)",
                         (int)batch);
-  vae_reserve(L, u, (int)batch, 1);
+  sp_vae_data* d = vae_reserve(L, u, (int)batch, 1);
   int64_t shape[2] = {batch, cf->nu};
   sp_array* a = sa->ndim == 2 ? spL_newarray(L, 2, shape) : spL_newarray(L, 1, shape + 1);
-  int rc = sp_vae_act(u->v, u->d, a->data, s, c, e, (int)batch);
+  int rc = sp_vae_act(u->v, d, a->data, s, c, e, (int)batch);
   if (rc) return spL_raise(L, rc, "act");
   return 1;
 }
@@ -631,11 +710,11 @@ static int v_latent(lua_State* L) {
   int64_t batch = sa->ndim == 2 ? sa->shape[0] : 1;
   if (ca && sp_array_size(ca) != batch * cf->nc)
     return spA_argerror(L, 3, "expected one row of conditioning per state row (%d)", (int)batch);
-  vae_reserve(L, u, (int)batch, 1);
+  sp_vae_data* d = vae_reserve(L, u, (int)batch, 1);
   int64_t shape[2] = {batch, cf->lat};
   sp_array* q = sa->ndim == 2 ? spL_newarray(L, 2, shape) : spL_newarray(L, 1, shape + 1);
   sp_array* p = sa->ndim == 2 ? spL_newarray(L, 2, shape) : spL_newarray(L, 1, shape + 1);
-  int rc = sp_vae_latent(u->v, u->d, q->data, p->data, s, c, (int)batch);
+  int rc = sp_vae_latent(u->v, d, q->data, p->data, s, c, (int)batch);
   if (rc) return spL_raise(L, rc, "latent");
   return 2;
 }
@@ -684,12 +763,11 @@ static int vae_run(lua_State* L, int mode) {
                         "expected %d rows and %d steps in the conditioning, references and noise",
                         (int)B, (int)H);
   sp_optim* o = train ? spL_optim_for(L, 7, u->v->nparams, u->v->cfg.dtype) : NULL;
-  vae_reserve(L, u, (int)B, (int)H);
-  reserve(L, m, (int)B, (int)H);
+  sp_vae_data* d = vae_reserve(L, u, (int)B, (int)H);
+  sp_wm_data* md = reserve(L, m, (int)B, (int)H);
   double loss, parts[SP_VAE_NPARTS];
   if (backward) sp_vae_zero_grad(u->v);
-  int rc =
-      sp_vae_loss(u->v, u->d, m->wm, m->d, &loss, parts, S0, C, R, E, (int)B, (int)H, backward);
+  int rc = sp_vae_loss(u->v, d, m->wm, md, &loss, parts, S0, C, R, E, (int)B, (int)H, backward);
   if (rc) return spL_raise(L, rc, what);
   if (train) apply_step(L, "train", o, u->v->params, u->v->grads);
   static const char* const names[SP_VAE_NPARTS] = {"tracking", "action", "kl"};
@@ -776,9 +854,11 @@ static int l_load_vae(lua_State* L) {
 
 static int v_gc(lua_State* L) {
   lvae* u = luaL_checkudata(L, 1, VAE_MT);
-  sp_vae_data_free(u->d);
+  for (int i = 0; i < 2; i++) {
+    sp_vae_data_free(u->d[i]);
+    u->d[i] = NULL;
+  }
   sp_vae_free(u->v);
-  u->d = NULL;
   u->v = NULL;
   return 0;
 }
@@ -794,8 +874,13 @@ static int v_tostring(lua_State* L) {
   return 1;
 }
 
+static int v_workspaces(lua_State* L) {
+  return push_workspaces(L, checkvae(L, 1)->ws);
+}
+
 static const luaL_Reg vae_methods[] = {
     {"act", v_act},
+    {"workspaces", v_workspaces},
     {"latent", v_latent},
     {"loss", v_loss},
     {"grad", v_grad},
@@ -849,9 +934,11 @@ static int v_newindex(lua_State* L) {
 // ------------------------------------------------------------------------------
 
 typedef struct lcommand {
-  sp_command* h;       // NULL once closed
-  sp_command_data* d;  // workspace for the VAE in `vae`, grown on demand
-  const lvae* vae;     // the VAE userdata the workspace was made for (kept in user value 1)
+  sp_command* h;          // NULL once closed
+  sp_command_data* d[2];  // workspaces for the VAE in `vae` (ws_pick)
+  ws_slot ws[2];
+  unsigned long long clock;
+  const lvae* vae;  // the VAE userdata the workspaces were made for (kept in user value 1)
 } lcommand;
 
 static lcommand* checkcommand(lua_State* L, int arg) {
@@ -869,21 +956,36 @@ static lvae* command_vae(lua_State* L, lcommand* u, int arg) {
   return p;
 }
 
-// the workspace for VAE p (at arg) with batch rows and horizon steps (allocates only when growing
-// or when the VAE changes); u is at index 1
-static void command_reserve(lua_State* L, lcommand* u, lvae* p, int arg, int batch, int horizon) {
-  int same = u->d && u->vae == p;
-  if (same && batch <= u->d->max_batch && horizon <= u->d->horizon) return;
-  int b = same && u->d->max_batch > batch ? u->d->max_batch : batch;
-  int h = same && u->d->horizon > horizon ? u->d->horizon : horizon;
-  sp_command_data* d;
-  int rc = sp_command_data_new(&d, u->h, p->v, b, h);
-  if (rc) spL_raise(L, rc, "command network workspace");
-  sp_command_data_free(u->d);
-  u->d = d;
-  u->vae = p;
-  lua_pushvalue(L, arg);
-  lua_setiuservalue(L, 1, 1);
+// the workspaces and their shapes dropped (h closed, or another VAE)
+static void command_drop(lcommand* u) {
+  for (int i = 0; i < 2; i++) {
+    sp_command_data_free(u->d[i]);
+    u->d[i] = NULL;
+    u->ws[i] = (ws_slot){0, 0, 0};
+  }
+  u->vae = NULL;
+}
+
+// a workspace for VAE p (at arg) with batch rows and horizon steps (allocates only when none fits,
+// ws_pick, or when the VAE changes); u is at index 1
+static sp_command_data* command_reserve(lua_State* L, lcommand* u, lvae* p, int arg, int batch,
+                                        int horizon) {
+  if (u->vae != p) {
+    command_drop(u);
+    u->vae = p;
+    lua_pushvalue(L, arg);
+    lua_setiuservalue(L, 1, 1);
+  }
+  int b, h, i = ws_pick(u->ws, &u->clock, batch, horizon, &b, &h);
+  if (b) {
+    sp_command_data* d;
+    int rc = sp_command_data_new(&d, u->h, p->v, b, h);
+    if (rc) spL_raise(L, rc, "command network workspace");
+    sp_command_data_free(u->d[i]);
+    u->d[i] = d;
+    u->ws[i].rows = b, u->ws[i].steps = h;
+  }
+  return u->d[i];
 }
 
 static const char* const command_keys[] = {"nj",    "lat",   "vae",         "hidden", "layers",
@@ -967,11 +1069,11 @@ static int c_act(lua_State* L) {
                         "expected one command (and noise, previous action) row per state row (%d)",
                         (int)batch);
   if (batch < 1 || batch > (1 << 20)) return spA_argerror(L, 3, "expected 1 to %d rows", 1 << 20);
-  command_reserve(L, u, p, 2, (int)batch, 1);
+  sp_command_data* d = command_reserve(L, u, p, 2, (int)batch, 1);
   int64_t as[2] = {batch, nu}, zs[2] = {batch, lat};
   sp_array* a = sa->ndim == 2 ? spL_newarray(L, 2, as) : spL_newarray(L, 1, as + 1);
   sp_array* z = sa->ndim == 2 ? spL_newarray(L, 2, zs) : spL_newarray(L, 1, zs + 1);
-  int rc = sp_command_act(u->h, u->d, p->v, a->data, z->data, s, k, ap, e, (int)batch);
+  int rc = sp_command_act(u->h, d, p->v, a->data, z->data, s, k, ap, e, (int)batch);
   if (rc) return spL_raise(L, rc, "act");
   return 2;
 }
@@ -1060,13 +1162,13 @@ static int command_run(lua_State* L, int mode) {
             : w == 1 ? SP_COMMAND_GRAD_DECODER
                      : SP_COMMAND_GRAD_NET | SP_COMMAND_GRAD_DECODER;
   }
-  command_reserve(L, u, p, 3, (int)B, (int)H);
-  reserve(L, m, (int)B, (int)H);
+  sp_command_data* d = command_reserve(L, u, p, 3, (int)B, (int)H);
+  sp_wm_data* md = reserve(L, m, (int)B, (int)H);
   if (flags & SP_COMMAND_GRAD_NET) sp_mlp_zero_grad(u->h->net);
   if (flags & SP_COMMAND_GRAD_DECODER) sp_vae_zero_grad(p->v);
   double loss, parts[SP_COMMAND_NPARTS];
-  int rc = sp_command_loss_corrected(u->h, u->d, p->v, m->wm, m->d, &loss, parts, S0, K, R, P0, N,
-                                     E, (int)B, (int)H, flags);
+  int rc = sp_command_loss_corrected(u->h, d, p->v, m->wm, md, &loss, parts, S0, K, R, P0, N, E,
+                                     (int)B, (int)H, flags);
   if (rc) return spL_raise(L, rc, what);
   if (o) apply_step(L, "train", o, u->h->net->params, u->h->net->grads);
   static const char* const names[SP_COMMAND_NPARTS] = {"velocity", "pose", "upright", "prior"};
@@ -1172,11 +1274,9 @@ static int l_load_command(lua_State* L) {
 
 static int c_gc(lua_State* L) {
   lcommand* u = luaL_checkudata(L, 1, COMMAND_MT);
-  sp_command_data_free(u->d);
+  command_drop(u);
   sp_command_free(u->h);
-  u->d = NULL;
   u->h = NULL;
-  u->vae = NULL;
   return 0;
 }
 
@@ -1193,8 +1293,13 @@ static int c_tostring(lua_State* L) {
   return 1;
 }
 
+static int c_workspaces(lua_State* L) {
+  return push_workspaces(L, checkcommand(L, 1)->ws);
+}
+
 static const luaL_Reg command_methods[] = {
     {"act", c_act},
+    {"workspaces", c_workspaces},
     {"features", c_features},
     {"loss", c_loss},
     {"grad", c_grad},

@@ -366,3 +366,65 @@ describe("the split training step (grad, then apply)", function()
                    err(function() return b:set_params(array.zeros(2)) end))
   end)
 end)
+
+describe("workspaces", function()
+  -- windows of B rows over n steps of a standing state (nx = 17, nu = 1)
+  local function windows(B, n)
+    local S = array.zeros(B, n + 1, 17)
+    S:narrow(3, 3, 2):fill_(1)
+    return S, array.zeros(B, n, 1)
+  end
+  local function shapes(net)
+    local out = {}
+    for i, w in ipairs(net:workspaces()) do out[i] = { w.rows, w.steps } end
+    return out
+  end
+
+  it("keeps one per shape of call, not one of the most rows and the most steps", function()
+    local m = wm.new { nj = 2, nu = 1, dt = 0.1, hidden = 8, layers = 1, seed = 1 }
+    assert.same({ { 64, 8 } }, shapes(m))                -- wm.new's batch and horizon
+    m:loss(windows(128, 48))                             -- training batches: within twice their
+    assert.same({ { 128, 48 } }, shapes(m))              -- size, the first grows to them
+    local l1 = m:loss(windows(2000, 8))                  -- an evaluation of many short windows:
+    assert.same({ { 128, 48 }, { 2000, 8 } }, shapes(m)) -- its own, not 2000 x 48
+    for _ = 1, 3 do                                      -- alternating: nothing remade
+      m:loss(windows(128, 48))
+      assert.equal(l1, m:loss(windows(2000, 8)))
+      m:step(state(0, 0), { 0 })                         -- one row, one step: the smaller fits
+    end
+    assert.same({ { 128, 48 }, { 2000, 8 } }, shapes(m))
+    m:loss(windows(2100, 8))                             -- growing data: rows by half at least
+    assert.same({ { 128, 48 }, { 3000, 8 } }, shapes(m))
+    m:loss(windows(2900, 8))
+    assert.same({ { 128, 48 }, { 3000, 8 } }, shapes(m))
+    m:loss(windows(128, 48))
+    m:loss(windows(4, 600))                              -- a third shape neither covers cheaply:
+    assert.same({ { 128, 48 }, { 4, 600 } }, shapes(m))  -- in place of the least recently used
+    assert.same({ { 128, 48 }, { 4, 600 } }, shapes(m:with_history()))  -- a widened model: the same
+  end)
+
+  it("gives a command network's acting on many rows its own beside its training batches", function()
+    local m = wm.new { nj = 2, nu = 2, dt = 0.05, hidden = 8, layers = 1, seed = 3 }
+    local pol = wm.vae { nj = 2, nu = 2, nc = 1, lat = 4, hidden = 8, seed = 1 }
+    local h = wm.command { vae = pol, hidden = 8, layers = 1, seed = 2 }
+    assert.same({}, shapes(h))
+    local command = require "spinal.command"
+    local S0 = array.zeros(16, 17)
+    S0:narrow(2, 3, 2):fill_(1)
+    local K = array.zeros(16, 24, h.nk)
+    h:grad(m, pol, S0, K, nil, "net")
+    assert.same({ { 16, 24 } }, shapes(h))
+    local S = array.zeros(500, 17)
+    S:narrow(2, 3, 2):fill_(1)
+    local a = h:act(pol, S, array.zeros(500, h.nk))     -- the anchor's rows: not 500 x 24
+    assert.same({ 500, 2 }, a.shape)
+    assert.same({ { 16, 24 }, { 500, 1 } }, shapes(h))
+    h:grad(m, pol, S0, K, nil, "net")
+    h:act(pol, S:narrow(1, 1, 1), command.velocity(0.2, 0, 0))
+    assert.same({ { 16, 24 }, { 500, 1 } }, shapes(h))
+    -- another VAE: the workspaces were made for the first; they are made anew
+    local pol2 = wm.vae { nj = 2, nu = 2, nc = 1, lat = 4, hidden = 8, seed = 2 }
+    h:act(pol2, S:narrow(1, 1, 1), command.velocity(0.2, 0, 0))
+    assert.same({ { 1, 1 } }, shapes(h))
+  end)
+end)
