@@ -8,8 +8,8 @@
 -- (spinal.finetune). Before and after, on the robot: velocity error, path error, falls.
 --
 --   spinal experiments/quadruped_finetune.lua [pretrained=DIR] [quick=true] [seed=1] [out=DIR]
---       [plant=mujoco|udp://HOST:PORT] [robot=default|neutral] [payload=3] [friction=0.6] [motor=0.8] [latency=0.01]
---       [pd=1] [damping=1] [frictionloss=0] [noise=0] [push=0] [payload_x=0] [payload_y=0]
+--       [plant=mujoco|udp://HOST:PORT] [robot=default|neutral] [payload=3] [friction=0.6]
+--       [motor=0.8] [latency=0.01] [pd=1] [damping=1] [frictionloss=0] [noise=0] [push=0] [payload_x=0] [payload_y=0]
 --       [real_seconds=120] [mix=0 (policy=imitation: 0.5)] [wm_recent=0] [anchor=1] [wm_iters=400]
 --       [wm_steps=0 (the pre-training's)] [wm_velocity=0] [pol_iters=300]
 --       [pol_lr=3e-4 (policy=imitation: 1e-4)] [start_mix=0.5] [rounds=32 (policy=imitation: 2)]

@@ -43,49 +43,48 @@ int luaopen_spinal_nn(lua_State* L);
 // grows to cover the call for at most twice the call's own size grows (its rows by half at least,
 // so a workspace following growing data is not remade on every call); else the least recently used
 // is remade to the call's shape.
-typedef struct ws_slot {
-  int rows, steps;          // the shape its workspace was made for (0, 0: none)
-  unsigned long long used;  // the last call that used it (ws_pick's clock)
-} ws_slot;
+typedef struct ws_set {
+  int rows[2], steps[2];  // the shapes its two workspaces were made for (0, 0: none)
+  int last;               // the one the last call used: the other is the least recently used
+} ws_set;
 
-// the slot of s[2] that serves a call of rows x steps; *mr, *ms: the shape to (re)make its
-// workspace with first, or 0, 0 when it fits as it is
-static int ws_pick(ws_slot s[2], unsigned long long* clock, int rows, int steps, int* mr, int* ms) {
+// which of w's two workspaces serves a call of rows x steps; *mr, *ms: the shape to (re)make it
+// with first, or 0, 0 when it fits as it is
+static int ws_pick(ws_set* w, int rows, int steps, int* mr, int* ms) {
   double want = (double)rows * steps, best_size = 0;
   int best = -1;
   *mr = *ms = 0;
   for (int i = 0; i < 2; i++) {
-    double size = (double)s[i].rows * s[i].steps;
-    if (s[i].rows >= rows && s[i].steps >= steps && (best < 0 || size < best_size))
+    double size = (double)w->rows[i] * w->steps[i];
+    if (w->rows[i] >= rows && w->steps[i] >= steps && (best < 0 || size < best_size))
       best = i, best_size = size;
   }
   for (int i = 0; best < 0 && i < 2; i++) {
-    if (!s[i].rows) continue;
-    int r = rows <= s[i].rows                  ? s[i].rows
-            : rows > s[i].rows + s[i].rows / 2 ? rows
-                                               : s[i].rows + s[i].rows / 2;
-    int k = steps > s[i].steps ? steps : s[i].steps;
+    int r0 = w->rows[i];
+    if (!r0) continue;
+    int r = rows <= r0 ? r0 : rows > r0 + r0 / 2 ? rows : r0 + r0 / 2;
+    int k = steps > w->steps[i] ? steps : w->steps[i];
     double size = (double)r * k;
     if (size <= 2 * want && (best < 0 || size < best_size))
       best = i, best_size = size, *mr = r, *ms = k;
   }
   if (best < 0) {
-    best = !s[0].rows ? 0 : !s[1].rows ? 1 : s[0].used <= s[1].used ? 0 : 1;
+    best = !w->rows[0] ? 0 : !w->rows[1] ? 1 : 1 - w->last;
     *mr = rows, *ms = steps;
   }
-  s[best].used = ++*clock;
+  w->last = best;
   return best;
 }
 
 // net:workspaces() -> { { rows =, steps = }, ... }: the shapes of the network's workspaces
-static int push_workspaces(lua_State* L, const ws_slot s[2]) {
+static int push_workspaces(lua_State* L, const ws_set* w) {
   lua_newtable(L);
   for (int i = 0, n = 0; i < 2; i++) {
-    if (!s[i].rows) continue;
+    if (!w->rows[i]) continue;
     lua_createtable(L, 0, 2);
-    lua_pushinteger(L, s[i].rows);
+    lua_pushinteger(L, w->rows[i]);
     lua_setfield(L, -2, "rows");
-    lua_pushinteger(L, s[i].steps);
+    lua_pushinteger(L, w->steps[i]);
     lua_setfield(L, -2, "steps");
     lua_rawseti(L, -2, ++n);
   }
@@ -94,16 +93,14 @@ static int push_workspaces(lua_State* L, const ws_slot s[2]) {
 
 typedef struct lwm {
   sp_wm* wm;         // NULL once closed
-  sp_wm_data* d[2];  // workspaces (ws_pick), of ws[i].rows rows and ws[i].steps applications
-  ws_slot ws[2];
-  unsigned long long clock;
+  sp_wm_data* d[2];  // workspaces (ws_pick), of ws.rows[i] rows and ws.steps[i] applications
+  ws_set ws;
 } lwm;
 
 typedef struct lvae {
-  sp_vae* v;  // NULL once closed
-  sp_vae_data* d[2];
-  ws_slot ws[2];
-  unsigned long long clock;
+  sp_vae* v;          // NULL once closed
+  sp_vae_data* d[2];  // workspaces (ws_pick)
+  ws_set ws;
 } lvae;
 
 typedef struct lreplay {
@@ -125,14 +122,14 @@ static lreplay* checkreplay(lua_State* L, int arg) {
 
 // a workspace for batch rows and horizon applications (allocates only when none fits: ws_pick)
 static sp_wm_data* reserve(lua_State* L, lwm* u, int batch, int horizon) {
-  int b, h, i = ws_pick(u->ws, &u->clock, batch, horizon, &b, &h);
+  int b, h, i = ws_pick(&u->ws, batch, horizon, &b, &h);
   if (b) {
     sp_wm_data* d;
     int rc = sp_wm_data_new(&d, u->wm, b, h);
     if (rc) spL_raise(L, rc, "world model workspace");
     sp_wm_data_free(u->d[i]);
     u->d[i] = d;
-    u->ws[i].rows = b, u->ws[i].steps = h;
+    u->ws.rows[i] = b, u->ws.steps[i] = h;
   }
   return u->d[i];
 }
@@ -480,11 +477,12 @@ static int m_with_history(lua_State* L) {
   int rc = sp_wm_with_history(&w->wm, u->wm);
   if (rc) return spL_raise(L, rc, "with_history");
   for (int i = 0; i < 2; i++) {  // workspaces of the old one's shapes
-    if (!u->ws[i].rows) continue;
-    rc = sp_wm_data_new(&w->d[i], w->wm, u->ws[i].rows, u->ws[i].steps);
+    if (!u->ws.rows[i]) continue;
+    rc = sp_wm_data_new(&w->d[i], w->wm, u->ws.rows[i], u->ws.steps[i]);
     if (rc) return spL_raise(L, rc, "with_history");
-    w->ws[i] = (ws_slot){u->ws[i].rows, u->ws[i].steps, 0};
+    w->ws.rows[i] = u->ws.rows[i], w->ws.steps[i] = u->ws.steps[i];
   }
+  w->ws.last = u->ws.last;
   if (!w->d[0] && !w->d[1]) reserve(L, w, 64, 8);
   return 1;
 }
@@ -515,7 +513,7 @@ static int m_tostring(lua_State* L) {
 }
 
 static int m_workspaces(lua_State* L) {
-  return push_workspaces(L, checkwm(L, 1)->ws);
+  return push_workspaces(L, &checkwm(L, 1)->ws);
 }
 
 static const luaL_Reg wm_methods[] = {
@@ -613,14 +611,14 @@ static lvae* checkvae(lua_State* L, int arg) {
 }
 
 static sp_vae_data* vae_reserve(lua_State* L, lvae* u, int batch, int horizon) {
-  int b, h, i = ws_pick(u->ws, &u->clock, batch, horizon, &b, &h);
+  int b, h, i = ws_pick(&u->ws, batch, horizon, &b, &h);
   if (b) {
     sp_vae_data* d;
     int rc = sp_vae_data_new(&d, u->v, b, h);
     if (rc) spL_raise(L, rc, "policy workspace");
     sp_vae_data_free(u->d[i]);
     u->d[i] = d;
-    u->ws[i].rows = b, u->ws[i].steps = h;
+    u->ws.rows[i] = b, u->ws.steps[i] = h;
   }
   return u->d[i];
 }
@@ -875,7 +873,7 @@ static int v_tostring(lua_State* L) {
 }
 
 static int v_workspaces(lua_State* L) {
-  return push_workspaces(L, checkvae(L, 1)->ws);
+  return push_workspaces(L, &checkvae(L, 1)->ws);
 }
 
 static const luaL_Reg vae_methods[] = {
@@ -936,8 +934,7 @@ static int v_newindex(lua_State* L) {
 typedef struct lcommand {
   sp_command* h;          // NULL once closed
   sp_command_data* d[2];  // workspaces for the VAE in `vae` (ws_pick)
-  ws_slot ws[2];
-  unsigned long long clock;
+  ws_set ws;
   const lvae* vae;  // the VAE userdata the workspaces were made for (kept in user value 1)
 } lcommand;
 
@@ -961,8 +958,8 @@ static void command_drop(lcommand* u) {
   for (int i = 0; i < 2; i++) {
     sp_command_data_free(u->d[i]);
     u->d[i] = NULL;
-    u->ws[i] = (ws_slot){0, 0, 0};
   }
+  u->ws = (ws_set){{0, 0}, {0, 0}, 0};
   u->vae = NULL;
 }
 
@@ -976,14 +973,14 @@ static sp_command_data* command_reserve(lua_State* L, lcommand* u, lvae* p, int 
     lua_pushvalue(L, arg);
     lua_setiuservalue(L, 1, 1);
   }
-  int b, h, i = ws_pick(u->ws, &u->clock, batch, horizon, &b, &h);
+  int b, h, i = ws_pick(&u->ws, batch, horizon, &b, &h);
   if (b) {
     sp_command_data* d;
     int rc = sp_command_data_new(&d, u->h, p->v, b, h);
     if (rc) spL_raise(L, rc, "command network workspace");
     sp_command_data_free(u->d[i]);
     u->d[i] = d;
-    u->ws[i].rows = b, u->ws[i].steps = h;
+    u->ws.rows[i] = b, u->ws.steps[i] = h;
   }
   return u->d[i];
 }
@@ -1294,7 +1291,7 @@ static int c_tostring(lua_State* L) {
 }
 
 static int c_workspaces(lua_State* L) {
-  return push_workspaces(L, checkcommand(L, 1)->ws);
+  return push_workspaces(L, &checkcommand(L, 1)->ws);
 }
 
 static const luaL_Reg command_methods[] = {
