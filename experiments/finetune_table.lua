@@ -4,7 +4,7 @@
 -- and run directory; then the table as README prints it (table.md) and its figures (summary.json).
 --
 --   spinal experiments/finetune_table.lua [table=inside|ends|all|default|FILE] [seeds=1,2,3]
---       [jobs=1] [args="wm_recent=0.5 ..."] [pretrained=DIR_%d] [target=0.6] [quick=true]
+--       [jobs=1] [args="wm_recent=0.5 ..."] [pretrained=DIR_%d] [target_ratio=0.6] [quick=true]
 --       [out=DIR]
 --
 -- table: inside (README's first table: the default robot, eight robots inside docs/quadruped.md's
@@ -21,13 +21,13 @@
 -- the default robot and the control, unless table= is given.
 --
 -- The run holds runs/<robot>_s<seed>/ (each fine-tuning run's directory), runs/<robot>_s<seed>.log
--- (its output) and .cmd (its command line), table.md and summary.json (flat: target, seeds,
--- robots, runs, runs_done, runs_failed, runs_at_target (ratio <= target), ratio_median, ratio_min,
--- ratio_max, falls_after, wall_minutes_mean; ratio_<robot>_s<seed> per run). Started again with
--- the same out=, it keeps every finished run (its summary.json) whose command line is the same and
--- redoes the others, so an interrupted table (Ctrl-C, a full disk, a lost machine) loses at most
--- the runs it was in. A run that fails is reported with its log's last lines; the others go on,
--- and the table marks it; the exit status is then 1.
+-- (its output) and .cmd (its command line), table.md and summary.json (flat: target_ratio,
+-- seeds, robots, runs, runs_done, runs_failed, runs_at_target (ratio <= target_ratio),
+-- ratio_median, ratio_min, ratio_max, falls_after, wall_minutes_mean; ratio_<robot>_s<seed> per
+-- run). Started again with the same out=, it keeps every finished run (its summary.json) whose
+-- command line is the same and redoes the others, so an interrupted table (Ctrl-C, a full disk,
+-- a lost machine) loses at most the runs it was in. A run that fails is reported with its log's
+-- last lines; the others go on, and the table marks it; the exit status is then 1.
 local sp = require "spinal"
 local json = require "spinal.json"
 local host = require "spinal.host"
@@ -39,7 +39,7 @@ local cfg = sp.settings {
   jobs = 1,
   args = "",
   pretrained = "",
-  target = 0.6,
+  target_ratio = 0.6,
   quick = false,
   out = "",
 }
@@ -318,7 +318,7 @@ for i, seed in ipairs(seeds) do
 end
 local lines = { table.concat(head) .. "most the perturbation added (before - floor) |",
                 "|---|" .. ("---|"):rep(#seeds + 1) }
-local summary = { target = cfg.target, seeds = seeds, robots = robots, runs = #jobs }
+local summary = { target_ratio = cfg.target_ratio, seeds = seeds, robots = robots, runs = #jobs }
 local ratios, falls, walls = {}, 0, {}
 local by = {}
 for _, job in ipairs(jobs) do by[job.key] = job end
@@ -347,7 +347,7 @@ for _, robot in ipairs(robots) do
 end
 table.sort(ratios)
 local at = 0
-for _, r in ipairs(ratios) do if r <= cfg.target then at = at + 1 end end
+for _, r in ipairs(ratios) do if r <= cfg.target_ratio then at = at + 1 end end
 local function median(xs)
   if #xs == 0 then return nil end
   return #xs % 2 == 1 and xs[(#xs + 1) // 2] or (xs[#xs // 2] + xs[#xs // 2 + 1]) / 2
@@ -365,7 +365,7 @@ summary.args, summary.table = cfg.args, cfg.table
 lines[#lines + 1] = ""
 lines[#lines + 1] = #ratios == 0 and "No run finished" or
   ("%d of %d runs at or under %.2f of the error before (median %.2f, %.2f-%.2f), %d falls after; "
-  .. "%.1f min of wall a run"):format(at, #ratios, cfg.target, median(ratios), ratios[1],
+  .. "%.1f min of wall a run"):format(at, #ratios, cfg.target_ratio, median(ratios), ratios[1],
   ratios[#ratios], falls, wall_mean)
 lines[#lines] = lines[#lines] .. (failed > 0 and ("; %d failed"):format(failed) or "")
   .. (#ratios + failed < #jobs and ("; %d not run"):format(#jobs - #ratios - failed) or "")

@@ -26,7 +26,9 @@ if not has_host then host = nil end
 -- at most 2^53 whatever its range.
 M.RANGES = {
   iters = { min = 1, max = 100000 },          -- learning iterations
-  seeds = { min = 1, max = 10000 },           -- how many seeds
+  seeds = { min = 1, max = 10000 },           -- how many seeds, or which (finetune_table)
+  jobs = { min = 1, max = 256 },              -- finetune_table: runs at a time
+  target_ratio = { above = 0, max = 10 },     -- finetune_table: after / before counted as met
   seed = { min = 0, max = 2 ^ 53 },
   seconds = { above = 0, max = 86400 },       -- plant time of one rollout: a day at most
   lr = { above = 0, max = 10 },

@@ -39,7 +39,7 @@ SUMMARY="$tmp/a" "$BIN" -e "
   local json, dir = require 'spinal.json', os.getenv 'SUMMARY'
   local s = assert(json.read(dir .. '/summary.json'))
   local function need(ok, what) if not ok then io.stderr:write('FAIL: ', what, '\n') os.exit(1) end end
-  need(s.runs == 4 and s.runs_done == 4 and s.runs_failed == 0 and s.target == 0.6,
+  need(s.runs == 4 and s.runs_done == 4 and s.runs_failed == 0 and s.target_ratio == 0.6,
        'the counts')
   local at, xs = 0, {}
   for _, k in ipairs { 'default_s1', 'default_s2', 'none_s1', 'none_s2' } do
