@@ -136,7 +136,7 @@ local function label_of(robot, perturbations)
   return "`" .. robot .. "`"
 end
 
-local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local shell_quote = sp.run.shell_quote
 
 -- the spinal binary running this script (arg's lowest index, as Lua's own `lua` sets it)
 local binary = arg[0]

@@ -69,9 +69,11 @@ function M.write_atomic(path, text)
   return true
 end
 
+-- s as one word for sh: in single quotes, each ' written '\''
 local function shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
+M.shell_quote = shell_quote
 
 local function mkdir(path, parents)
   local ok = os.execute(("mkdir %s%s 2>/dev/null"):format(parents and "-p " or "",
